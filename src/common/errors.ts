@@ -1,0 +1,84 @@
+/**
+ * Domain errors. Services and repositories throw `OverlayError` with a stable code; the edges
+ * (HTTP now, gRPC later) map codes to their status with one exhaustive switch each, so a new
+ * code that is not mapped does not compile.
+ */
+export enum ErrorCode {
+  // Request shape.
+  InvalidJson = 'INVALID_JSON',
+  UnsupportedMediaType = 'UNSUPPORTED_MEDIA_TYPE',
+  BodyTooLarge = 'BODY_TOO_LARGE',
+  MissingField = 'MISSING_FIELD',
+  UnknownField = 'UNKNOWN_FIELD',
+  InvalidType = 'INVALID_TYPE',
+  InvalidValue = 'INVALID_VALUE',
+  InvalidName = 'INVALID_NAME',
+  InvalidId = 'INVALID_ID',
+  InvalidMac = 'INVALID_MAC',
+  MulticastMac = 'MULTICAST_MAC',
+  InvalidIp = 'INVALID_IP',
+  InvalidCidr = 'INVALID_CIDR',
+  IpOutsideCidr = 'IP_OUTSIDE_CIDR',
+  IpFamilyMismatch = 'IP_FAMILY_MISMATCH',
+  ReservedIp = 'RESERVED_IP',
+  VniOutOfRange = 'VNI_OUT_OF_RANGE',
+  VlanOutOfRange = 'VLAN_OUT_OF_RANGE',
+  BatchTooLarge = 'BATCH_TOO_LARGE',
+  InvalidCursor = 'INVALID_CURSOR',
+  // Missing things.
+  NotFound = 'NOT_FOUND',
+  TenantNotFound = 'TENANT_NOT_FOUND',
+  SegmentNotFound = 'SEGMENT_NOT_FOUND',
+  HostNotFound = 'HOST_NOT_FOUND',
+  PortNotFound = 'PORT_NOT_FOUND',
+  // Conflicts with existing state.
+  TenantNameTaken = 'TENANT_NAME_TAKEN',
+  TenantHasSegments = 'TENANT_HAS_SEGMENTS',
+  TenantQuotaExceeded = 'TENANT_QUOTA_EXCEEDED',
+  VniTaken = 'VNI_TAKEN',
+  VniQuarantined = 'VNI_QUARANTINED',
+  VniRangeExhausted = 'VNI_RANGE_EXHAUSTED',
+  VlanTaken = 'VLAN_TAKEN',
+  SegmentHasPorts = 'SEGMENT_HAS_PORTS',
+  HostNameTaken = 'HOST_NAME_TAKEN',
+  VtepIpTaken = 'VTEP_IP_TAKEN',
+  HostHasPorts = 'HOST_HAS_PORTS',
+  DuplicateMac = 'DUPLICATE_MAC',
+  DuplicateIp = 'DUPLICATE_IP',
+  MacSpaceExhausted = 'MAC_SPACE_EXHAUSTED',
+  // The store and the server.
+  StoreUnavailable = 'STORE_UNAVAILABLE',
+  Timeout = 'TIMEOUT',
+  Internal = 'INTERNAL',
+}
+
+export interface OverlayErrorDetails {
+  /** The offending input field, as a JSON path (`ips[1]`, `ports[3].mac`). */
+  field?: string;
+}
+
+export class OverlayError extends Error {
+  readonly field?: string;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    details: OverlayErrorDetails = {},
+  ) {
+    super(message);
+    this.name = 'OverlayError';
+    this.field = details.field;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; field?: string } {
+    return this.field === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, field: this.field };
+  }
+}
+
+const knownCodes = new Set<string>(Object.values(ErrorCode));
+
+export function isErrorCode(value: string): value is ErrorCode {
+  return knownCodes.has(value);
+}

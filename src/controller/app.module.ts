@@ -1,0 +1,44 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { ControllerConfig } from './config';
+import { HealthController } from './health/health.controller';
+import { HostController } from './hosts/host.controller';
+import { HostRepository } from './hosts/host.repository';
+import { HostService } from './hosts/host.service';
+import { ErrorFilter } from './http/error.filter';
+import { PortController } from './ports/port.controller';
+import { PortRepository } from './ports/port.repository';
+import { PortService } from './ports/port.service';
+import { SegmentController } from './segments/segment.controller';
+import { SegmentRepository } from './segments/segment.repository';
+import { SegmentService } from './segments/segment.service';
+import { StoreModule } from './store/store.module';
+import { TenantController } from './tenants/tenant.controller';
+import { TenantRepository } from './tenants/tenant.repository';
+import { TenantService } from './tenants/tenant.service';
+
+/** overlayd's root module; the configuration is passed in (read once at boot, or built by a test). */
+@Module({})
+export class AppModule {
+  static forConfig(config: ControllerConfig): DynamicModule {
+    return {
+      module: AppModule,
+      global: true,
+      imports: [StoreModule],
+      controllers: [HealthController, TenantController, SegmentController, HostController, PortController],
+      providers: [
+        { provide: ControllerConfig, useValue: config },
+        { provide: APP_FILTER, useClass: ErrorFilter },
+        TenantRepository,
+        TenantService,
+        SegmentRepository,
+        SegmentService,
+        HostRepository,
+        HostService,
+        PortRepository,
+        PortService,
+      ],
+      exports: [ControllerConfig],
+    };
+  }
+}

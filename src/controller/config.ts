@@ -1,0 +1,87 @@
+import { VNI_MAX, VNI_MIN } from '../common/values';
+
+/**
+ * overlayd's configuration, read from the environment once at boot. A bad value stops the
+ * process with a message naming the variable, rather than surfacing later as odd behaviour.
+ */
+export interface VniRange {
+  from: number;
+  to: number;
+}
+
+export interface ControllerConfig {
+  redisUrl: string;
+  httpPort: number;
+  grpcPort: number;
+  /** Every Redis key of this deployment starts with `{<keyPrefix>}:` (one hash tag: Cluster-safe scripts). */
+  keyPrefix: string;
+  vniRanges: VniRange[];
+  /** How long a released VNI stays out of circulation. */
+  vniQuarantineSeconds: number;
+  /** Approximate number of change records kept in the stream (older ones are trimmed). */
+  changeLogMaxLength: number;
+  /** Largest accepted request body. */
+  maxBodyBytes: number;
+  /** Most ports in one batch create. */
+  maxBatchSize: number;
+}
+
+export const ControllerConfig = Symbol('ControllerConfig');
+
+export class ConfigError extends Error {}
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    return fallback;
+  }
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return Number(raw);
+}
+
+/** Parses `5000-5999,7000-7999` (single values allowed). Ranges must not overlap. */
+export function parseVniRanges(raw: string, name = 'OVERLAY_VNI_RANGES'): VniRange[] {
+  const ranges = raw.split(',').map((part) => {
+    const m = /^\s*(\d+)(?:\s*-\s*(\d+))?\s*$/.exec(part);
+    if (!m) {
+      throw new ConfigError(`${name}: ${JSON.stringify(part)} is not a range like 5000-5999`);
+    }
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (from < VNI_MIN || to > VNI_MAX || from > to) {
+      throw new ConfigError(`${name}: ${part.trim()} must lie within ${VNI_MIN}-${VNI_MAX}, low to high`);
+    }
+    return { from, to };
+  });
+  ranges.sort((a, b) => a.from - b.from);
+  for (let i = 1; i < ranges.length; i++) {
+    if (ranges[i].from <= ranges[i - 1].to) {
+      throw new ConfigError(`${name}: ranges ${ranges[i - 1].from}-${ranges[i - 1].to} and ${ranges[i].from}-${ranges[i].to} overlap`);
+    }
+  }
+  return ranges;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConfig {
+  const keyPrefix = env.OVERLAY_KEY_PREFIX ?? 'overlay';
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(keyPrefix)) {
+    throw new ConfigError(`OVERLAY_KEY_PREFIX must be 1-64 characters of [A-Za-z0-9._:-], got ${JSON.stringify(keyPrefix)}`);
+  }
+  const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  if (!/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
+  }
+  return {
+    redisUrl,
+    httpPort: intFrom(env, 'OVERLAY_HTTP_PORT', 8080, 0, 65535),
+    grpcPort: intFrom(env, 'OVERLAY_GRPC_PORT', 50051, 0, 65535),
+    keyPrefix,
+    vniRanges: parseVniRanges(env.OVERLAY_VNI_RANGES ?? '1000-16777215'),
+    vniQuarantineSeconds: intFrom(env, 'OVERLAY_VNI_QUARANTINE_SECONDS', 300, 0, 30 * 86400),
+    changeLogMaxLength: intFrom(env, 'OVERLAY_CHANGELOG_MAX_LENGTH', 1_000_000, 1000, 1_000_000_000),
+    maxBodyBytes: intFrom(env, 'OVERLAY_MAX_BODY_BYTES', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxBatchSize: intFrom(env, 'OVERLAY_MAX_BATCH_SIZE', 10_000, 1, 100_000),
+  };
+}

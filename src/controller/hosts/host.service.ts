@@ -1,0 +1,87 @@
+import { Injectable } from '@nestjs/common';
+import { ErrorCode, OverlayError } from '../../common/errors';
+import type { Parsed } from '../../common/schema';
+import { newId, parseId } from '../../common/values';
+import { parseBody } from '../http/body';
+import type { Page, PageRequest } from '../store/page';
+import type { Host, HostInventory, Uplink } from './host.model';
+import { HostRepository } from './host.repository';
+import { createHostSchema, inventorySchema, updateHostSchema } from './host.schemas';
+
+/** Fills the optional inventory fields with null, so stored records always have one shape. */
+function normalizeInventory(input: Parsed<typeof inventorySchema> | undefined): HostInventory {
+  const uplinks: Uplink[] = (input?.uplinks ?? []).map((u) => ({
+    name: u.name,
+    driver: u.driver ?? null,
+    pciAddress: u.pciAddress ? u.pciAddress.toLowerCase() : null,
+    switch: u.switch ?? null,
+    switchPort: u.switchPort ?? null,
+    team: u.team ?? null,
+    mode: u.mode ?? null,
+    failureDetection: u.failureDetection ?? null,
+  }));
+  const names = new Set<string>();
+  uplinks.forEach((u, i) => {
+    if (names.has(u.name)) {
+      throw new OverlayError(ErrorCode.InvalidValue, `uplink ${u.name} is listed twice`, { field: `inventory.uplinks[${i}].name` });
+    }
+    names.add(u.name);
+  });
+  return { uplinks, trunkedVlans: [...new Set(input?.trunkedVlans ?? [])].sort((a, b) => a - b) };
+}
+
+@Injectable()
+export class HostService {
+  constructor(private readonly hosts: HostRepository) {}
+
+  async create(body: unknown): Promise<Host> {
+    const input = parseBody(createHostSchema, body);
+    const now = new Date().toISOString();
+    return this.hosts.create({
+      id: newId(),
+      name: input.name,
+      vtepIp: input.vtepIp,
+      inventory: normalizeInventory(input.inventory),
+      createdAt: now,
+      updatedAt: now,
+    });
+  }
+
+  /** Changes name, VTEP or inventory (the inventory is replaced whole). Retries on a concurrent change. */
+  async update(rawId: string, body: unknown): Promise<Host> {
+    const id = parseId(rawId);
+    const input = parseBody(updateHostSchema, body);
+    const inventory = input.inventory === undefined ? undefined : normalizeInventory(input.inventory);
+    for (;;) {
+      const current = await this.get(id);
+      const next: Host = {
+        ...current,
+        name: input.name ?? current.name,
+        vtepIp: input.vtepIp ?? current.vtepIp,
+        inventory: inventory ?? current.inventory,
+        updatedAt: new Date().toISOString(),
+      };
+      if (await this.hosts.replace(current, next)) {
+        return next;
+      }
+    }
+  }
+
+  async get(rawId: string): Promise<Host> {
+    const id = parseId(rawId);
+    const host = await this.hosts.get(id);
+    if (!host) {
+      throw new OverlayError(ErrorCode.HostNotFound, `no host ${id}`, { field: 'id' });
+    }
+    return host;
+  }
+
+  list(page: PageRequest): Promise<Page<Host>> {
+    return this.hosts.list(page);
+  }
+
+  /** Refused while ports are bound to the host. */
+  async delete(rawId: string): Promise<void> {
+    await this.hosts.delete(parseId(rawId));
+  }
+}

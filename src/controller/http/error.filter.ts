@@ -1,0 +1,68 @@
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { ErrorCode, OverlayError } from '../../common/errors';
+import { httpStatusOf } from './http-status';
+
+/** Fastify's own refusals, before a route runs, mapped to our codes. */
+function fromFastify(err: { code?: string; message: string; statusCode?: number }): OverlayError | undefined {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new OverlayError(ErrorCode.BodyTooLarge, 'request body is larger than the configured limit (OVERLAY_MAX_BODY_BYTES)');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new OverlayError(ErrorCode.UnsupportedMediaType, 'send the body as application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new OverlayError(ErrorCode.InvalidJson, 'the body is empty; send a JSON document');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new OverlayError(ErrorCode.InvalidJson, 'Content-Length does not match the body');
+    default:
+      if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+        return new OverlayError(ErrorCode.InvalidJson, `the body is not valid JSON: ${err.message}`);
+      }
+      return undefined;
+  }
+}
+
+/**
+ * Every error leaves the API as `{ code, message, field? }`. Domain errors carry their code;
+ * Nest's routing errors become NOT_FOUND; anything else is a bug, logged, and answered INTERNAL
+ * without leaking its text.
+ */
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const error = this.toOverlayError(exception);
+    void reply.status(httpStatusOf(error.code)).header('content-type', 'application/json').send(JSON.stringify(error));
+  }
+
+  private toOverlayError(exception: unknown): OverlayError {
+    if (exception instanceof OverlayError) {
+      return exception;
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      if (status === 404) {
+        return new OverlayError(ErrorCode.NotFound, 'no such route');
+      }
+      if (status === 413) {
+        return new OverlayError(ErrorCode.BodyTooLarge, 'request body is larger than the configured limit (OVERLAY_MAX_BODY_BYTES)');
+      }
+      if (status === 415) {
+        return new OverlayError(ErrorCode.UnsupportedMediaType, 'send the body as application/json');
+      }
+      if (status === 400) {
+        return new OverlayError(ErrorCode.InvalidJson, exception.message);
+      }
+    }
+    if (exception instanceof Error) {
+      const fastify = fromFastify(exception);
+      if (fastify) {
+        return fastify;
+      }
+    }
+    this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    return new OverlayError(ErrorCode.Internal, 'internal error; see the controller log');
+  }
+}

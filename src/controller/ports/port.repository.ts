@@ -1,0 +1,134 @@
+import { Injectable } from '@nestjs/common';
+import { RedisStore } from '../store/redis-store';
+import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
+import type { Port } from './port.model';
+
+/*
+ * Creates n ports in one step (one revision, one change record). Every check runs for every
+ * port before the first write, so a refused batch changes nothing. Per port, 6 arguments:
+ * id, segment id, host id ('' = unbound), MAC, IPs joined by ',', the record's JSON.
+ */
+const CREATE_BATCH = `
+local n = tonumber(ARGV[3])
+local segmentSeen, hostSeen, macSeen, ipSeen = {}, {}, {}, {}
+for i = 0, n - 1 do
+  local b = 4 + i * 6
+  local id, seg, host, mac, ips = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+  local f = 'ports[' .. i .. '].'
+  if segmentSeen[seg] == nil then segmentSeen[seg] = redis.call('HEXISTS', K.segments(), seg) == 1 end
+  if not segmentSeen[seg] then fail('SEGMENT_NOT_FOUND', f .. 'segmentId', 'no segment ' .. seg) end
+  if host ~= '' then
+    if hostSeen[host] == nil then hostSeen[host] = redis.call('HEXISTS', K.hosts(), host) == 1 end
+    if not hostSeen[host] then fail('HOST_NOT_FOUND', f .. 'hostId', 'no host ' .. host) end
+  end
+  local mk = seg .. ' ' .. mac
+  local owner = macSeen[mk] or redis.call('HGET', K.segmentMacs(seg), mac)
+  if owner then fail('DUPLICATE_MAC', f .. 'mac', 'MAC ' .. mac .. ' is already used on this segment by port ' .. owner) end
+  macSeen[mk] = id
+  local j = 0
+  for ip in string.gmatch(ips, '[^,]+') do
+    local ik = seg .. ' ' .. ip
+    owner = ipSeen[ik] or redis.call('HGET', K.segmentIps(seg), ip)
+    if owner then fail('DUPLICATE_IP', f .. 'ips[' .. j .. ']', 'IP ' .. ip .. ' is already used on this segment by port ' .. owner) end
+    ipSeen[ik] = id
+    j = j + 1
+  end
+end
+local ops = {}
+for i = 0, n - 1 do
+  local b = 4 + i * 6
+  local id, seg, host, mac, ips, json = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
+  redis.call('HSET', K.ports(), id, json)
+  redis.call('ZADD', K.portIndex(), 0, id)
+  redis.call('ZADD', K.segmentPorts(seg), 0, id)
+  redis.call('HSET', K.segmentMacs(seg), mac, id)
+  for ip in string.gmatch(ips, '[^,]+') do redis.call('HSET', K.segmentIps(seg), ip, id) end
+  if host ~= '' then redis.call('ZADD', K.hostPorts(host), 0, id) end
+  ops[i + 1] = op('port', id, json)
+end
+return commit(ops)
+`;
+
+// Compare-and-set of one port's binding and VM id; -1 = the port changed since the caller read it.
+const UPDATE = `
+local id, expected, json, oldHost, newHost = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local current = redis.call('HGET', K.ports(), id)
+if not current then fail('PORT_NOT_FOUND', 'id', 'no port ' .. id) end
+if current ~= expected then return -1 end
+if newHost ~= '' and redis.call('HEXISTS', K.hosts(), newHost) == 0 then fail('HOST_NOT_FOUND', 'hostId', 'no host ' .. newHost) end
+if oldHost ~= '' then redis.call('ZREM', K.hostPorts(oldHost), id) end
+if newHost ~= '' then redis.call('ZADD', K.hostPorts(newHost), 0, id) end
+redis.call('HSET', K.ports(), id, json)
+return commit({ op('port', id, json) })
+`;
+
+const DELETE = `
+local id = ARGV[3]
+local json = redis.call('HGET', K.ports(), id)
+if not json then fail('PORT_NOT_FOUND', 'id', 'no port ' .. id) end
+local port = cjson.decode(json)
+local seg = port.segmentId
+redis.call('HDEL', K.segmentMacs(seg), port.mac)
+for _, ip in ipairs(port.ips) do redis.call('HDEL', K.segmentIps(seg), ip) end
+redis.call('ZREM', K.segmentPorts(seg), id)
+if port.hostId ~= cjson.null then redis.call('ZREM', K.hostPorts(port.hostId), id) end
+redis.call('HDEL', K.ports(), id)
+redis.call('ZREM', K.portIndex(), id)
+return commit({ op('port', id, nil) })
+`;
+
+/** VM ports in Redis. MACs and IPs are unique per segment; the indexes by segment and host live beside them. */
+@Injectable()
+export class PortRepository {
+  constructor(private readonly store: RedisStore) {
+    store.defineScript('overlayPortCreateBatch', CREATE_BATCH);
+    store.defineScript('overlayPortUpdate', UPDATE);
+    store.defineScript('overlayPortDelete', DELETE);
+  }
+
+  /** All or nothing: one revision for the whole batch. */
+  async createMany(ports: Port[]): Promise<number> {
+    const args: (string | number)[] = [ports.length];
+    for (const p of ports) {
+      args.push(p.id, p.segmentId, p.hostId ?? '', p.mac, p.ips.join(','), JSON.stringify(p));
+    }
+    return (await this.store.mutate('overlayPortCreateBatch', args)) as number;
+  }
+
+  /** Replaces `current` by `next` if unchanged meanwhile; false = read again and retry. */
+  async replace(current: Port, next: Port): Promise<boolean> {
+    const rev = (await this.store.mutate('overlayPortUpdate', [
+      current.id,
+      JSON.stringify(current),
+      JSON.stringify(next),
+      current.hostId ?? '',
+      next.hostId ?? '',
+    ])) as number;
+    return rev >= 0;
+  }
+
+  async delete(id: string): Promise<number> {
+    return (await this.store.mutate('overlayPortDelete', [id])) as number;
+  }
+
+  get(id: string): Promise<Port | undefined> {
+    return readRecord<Port>(this.store, this.store.keys.ports(), id);
+  }
+
+  list(page: PageRequest, filter: { segmentId?: string; hostId?: string }): Promise<Page<Port>> {
+    const k = this.store.keys;
+    const index = filter.segmentId ? k.segmentPorts(filter.segmentId) : filter.hostId ? k.hostPorts(filter.hostId) : k.portIndex();
+    return readPage<Port>(this.store, index, k.ports(), page);
+  }
+
+  /** Every port of a segment (a segment's forwarding table is read whole). */
+  async listBySegment(segmentId: string): Promise<Port[]> {
+    const k = this.store.keys;
+    const ids = await this.store.read((r) => r.zrange(k.segmentPorts(segmentId), 0, -1));
+    if (!ids.length) {
+      return [];
+    }
+    const rows = await this.store.read((r) => r.hmget(k.ports(), ...ids));
+    return rows.filter((json): json is string => json !== null).map((json) => JSON.parse(json) as Port);
+  }
+}

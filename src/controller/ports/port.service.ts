@@ -1,0 +1,159 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ErrorCode, OverlayError } from '../../common/errors';
+import type { Parsed } from '../../common/schema';
+import { assertIpInCidr, generateMac, newId, parseId } from '../../common/values';
+import { ControllerConfig } from '../config';
+import { HostRepository } from '../hosts/host.repository';
+import { parseBody } from '../http/body';
+import { SegmentRepository } from '../segments/segment.repository';
+import type { Page, PageRequest } from '../store/page';
+import type { Mapping, Port } from './port.model';
+import { PortRepository } from './port.repository';
+import { createPortBatchSchema, createPortSchema, updatePortSchema } from './port.schemas';
+
+type PortInput = Parsed<typeof createPortSchema>;
+
+const GENERATED_MAC_ATTEMPTS = 5;
+
+@Injectable()
+export class PortService {
+  private readonly batchSchema;
+  private readonly maxBatchSize: number;
+
+  constructor(
+    private readonly ports: PortRepository,
+    private readonly segments: SegmentRepository,
+    private readonly hosts: HostRepository,
+    @Inject(ControllerConfig) config: ControllerConfig,
+  ) {
+    this.maxBatchSize = config.maxBatchSize;
+    this.batchSchema = createPortBatchSchema(config.maxBatchSize);
+  }
+
+  async create(body: unknown): Promise<Port> {
+    const input = parseBody(createPortSchema, body);
+    try {
+      const [port] = await this.createAll([input]);
+      return port;
+    } catch (err) {
+      // A single create reports `mac`, not `ports[0].mac`.
+      if (err instanceof OverlayError && err.field?.startsWith('ports[0].')) {
+        throw new OverlayError(err.code, err.message.replaceAll('ports[0].', ''), { field: err.field.slice('ports[0].'.length) });
+      }
+      throw err;
+    }
+  }
+
+  async createBatch(body: unknown): Promise<{ items: Port[] }> {
+    const ports = (body as { ports?: unknown } | null)?.ports;
+    if (Array.isArray(ports) && ports.length > this.maxBatchSize) {
+      throw new OverlayError(ErrorCode.BatchTooLarge, `at most ${this.maxBatchSize} ports per batch (OVERLAY_MAX_BATCH_SIZE), got ${ports.length}`, { field: 'ports' });
+    }
+    const input = parseBody(this.batchSchema, body);
+    return { items: await this.createAll(input.ports) };
+  }
+
+  /** Validates against the segments, then stores every port in one step; regenerates a generated MAC that collided. */
+  private async createAll(inputs: PortInput[]): Promise<Port[]> {
+    const segmentIds = [...new Set(inputs.map((p) => p.segmentId))];
+    const segments = new Map((await this.segments.getMany(segmentIds)).map((s, i) => [segmentIds[i], s]));
+    const now = new Date().toISOString();
+    const ports: Port[] = inputs.map((input, i) => {
+      const segment = segments.get(input.segmentId);
+      if (!segment) {
+        throw new OverlayError(ErrorCode.SegmentNotFound, `no segment ${input.segmentId}`, { field: `ports[${i}].segmentId` });
+      }
+      const ips = input.ips ?? [];
+      ips.forEach((ip, j) => {
+        const field = `ports[${i}].ips[${j}]`;
+        if (ips.indexOf(ip) !== j) {
+          throw new OverlayError(ErrorCode.DuplicateIp, `IP ${ip} is listed twice`, { field });
+        }
+        if (segment.cidr) {
+          assertIpInCidr(ip, segment.cidr as Parameters<typeof assertIpInCidr>[1], field);
+        }
+      });
+      return {
+        id: newId(),
+        segmentId: segment.id,
+        tenantId: segment.tenantId,
+        vmId: input.vmId ?? null,
+        mac: input.mac ?? generateMac(),
+        ips,
+        hostId: input.hostId ?? null,
+        createdAt: now,
+        updatedAt: now,
+      };
+    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.ports.createMany(ports);
+        return ports;
+      } catch (err) {
+        const index = err instanceof OverlayError && err.code === ErrorCode.DuplicateMac ? /^ports\[(\d+)\]\.mac$/.exec(err.field ?? '') : null;
+        if (!index || inputs[Number(index[1])].mac !== undefined || attempt >= GENERATED_MAC_ATTEMPTS) {
+          throw err;
+        }
+        ports[Number(index[1])].mac = generateMac();
+      }
+    }
+  }
+
+  /** Binds, unbinds or relabels; retries when the port changed concurrently. */
+  async update(rawId: string, body: unknown): Promise<Port> {
+    const id = parseId(rawId);
+    const input = parseBody(updatePortSchema, body);
+    for (;;) {
+      const current = await this.get(id);
+      const next: Port = {
+        ...current,
+        hostId: input.hostId === undefined ? current.hostId : input.hostId,
+        vmId: input.vmId === undefined ? current.vmId : input.vmId,
+        updatedAt: new Date().toISOString(),
+      };
+      if (await this.ports.replace(current, next)) {
+        return next;
+      }
+    }
+  }
+
+  async get(rawId: string): Promise<Port> {
+    const id = parseId(rawId);
+    const port = await this.ports.get(id);
+    if (!port) {
+      throw new OverlayError(ErrorCode.PortNotFound, `no port ${id}`, { field: 'id' });
+    }
+    return port;
+  }
+
+  list(page: PageRequest, filter: { segmentId?: string; hostId?: string }): Promise<Page<Port>> {
+    return this.ports.list(page, {
+      segmentId: filter.segmentId === undefined ? undefined : parseId(filter.segmentId, 'segmentId'),
+      hostId: filter.hostId === undefined ? undefined : parseId(filter.hostId, 'hostId'),
+    });
+  }
+
+  async delete(rawId: string): Promise<void> {
+    await this.ports.delete(parseId(rawId));
+  }
+
+  /** The segment's forwarding table: every bound port's MAC and IPs -> its host's VTEP. */
+  async mappings(rawSegmentId: string): Promise<{ segmentId: string; vni: number; items: Mapping[] }> {
+    const segmentId = parseId(rawSegmentId);
+    const segment = await this.segments.get(segmentId);
+    if (!segment) {
+      throw new OverlayError(ErrorCode.SegmentNotFound, `no segment ${segmentId}`, { field: 'id' });
+    }
+    const bound = (await this.ports.listBySegment(segmentId)).filter((p): p is Port & { hostId: string } => p.hostId !== null);
+    const hostIds = [...new Set(bound.map((p) => p.hostId))];
+    const hosts = new Map((await this.hosts.getMany(hostIds)).map((h, i) => [hostIds[i], h]));
+    const items: Mapping[] = [];
+    for (const port of bound) {
+      const host = hosts.get(port.hostId);
+      if (host) {
+        items.push({ portId: port.id, mac: port.mac, ips: port.ips, hostId: host.id, vtepIp: host.vtepIp });
+      }
+    }
+    return { segmentId, vni: segment.vni, items };
+  }
+}

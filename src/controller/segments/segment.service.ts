@@ -1,0 +1,46 @@
+import { Injectable } from '@nestjs/common';
+import { ErrorCode, OverlayError } from '../../common/errors';
+import { newId, parseId } from '../../common/values';
+import { parseBody } from '../http/body';
+import type { Page, PageRequest } from '../store/page';
+import type { Segment } from './segment.model';
+import { SegmentRepository } from './segment.repository';
+import { createSegmentSchema } from './segment.schemas';
+
+@Injectable()
+export class SegmentService {
+  constructor(private readonly segments: SegmentRepository) {}
+
+  async create(body: unknown): Promise<Segment> {
+    const input = parseBody(createSegmentSchema, body);
+    return this.segments.create(
+      {
+        id: newId(),
+        tenantId: input.tenantId,
+        name: input.name,
+        vlanId: input.vlanId ?? null,
+        cidr: input.cidr ?? null,
+        createdAt: new Date().toISOString(),
+      },
+      input.vni,
+    );
+  }
+
+  async get(rawId: string): Promise<Segment> {
+    const id = parseId(rawId);
+    const segment = await this.segments.get(id);
+    if (!segment) {
+      throw new OverlayError(ErrorCode.SegmentNotFound, `no segment ${id}`, { field: 'id' });
+    }
+    return segment;
+  }
+
+  list(page: PageRequest, tenantId?: string): Promise<Page<Segment>> {
+    return this.segments.list(page, tenantId === undefined ? undefined : parseId(tenantId, 'tenantId'));
+  }
+
+  /** Refused while ports remain; the VNI goes into quarantine. */
+  async delete(rawId: string): Promise<void> {
+    await this.segments.delete(parseId(rawId));
+  }
+}

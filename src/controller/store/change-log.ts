@@ -1,0 +1,35 @@
+/**
+ * The change log's record format, shared by writers (Lua, through `op`) and readers (the
+ * materialized view, later the distribution service). One record per mutation; it carries
+ * the full new value of every resource the mutation touched, or `null` for a removal, so a
+ * reader never needs to look anything up to apply it.
+ */
+export type ResourceKind = 'tenant' | 'segment' | 'host' | 'port';
+
+export interface ChangeOp {
+  k: ResourceKind;
+  id: string;
+  /** The resource's new record, or null when it was deleted. */
+  v: unknown;
+}
+
+export interface ChangeRecord {
+  revision: number;
+  /** Controller clock (ms) when the mutation was made. */
+  at: number;
+  ops: ChangeOp[];
+}
+
+/** Turns one XRANGE/XREAD entry (`[id, [field, value, ...]]`) into a record. */
+export function parseStreamEntry(entry: [string, string[]]): ChangeRecord {
+  const [id, fields] = entry;
+  const record: ChangeRecord = { revision: Number(id.slice(0, id.indexOf('-'))), at: 0, ops: [] };
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === 'ops') {
+      record.ops = JSON.parse(fields[i + 1]) as ChangeOp[];
+    } else if (fields[i] === 'at') {
+      record.at = Number(fields[i + 1]);
+    }
+  }
+  return record;
+}

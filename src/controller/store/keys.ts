@@ -1,0 +1,68 @@
+/**
+ * The one place that names Redis keys. Every key of a deployment starts with `{<prefix>}:`: the
+ * braces make it one hash tag, so every script touches a single slot and stays valid under
+ * Redis Cluster, and the prefix separates deployments (and test files) sharing one Redis.
+ *
+ * Lua scripts need the same names for keys they derive (a segment's MAC index...), so the
+ * templates below produce both the TypeScript builders and a Lua table `K` with the same
+ * functions (`luaKeyFunctions`).
+ */
+const templates = {
+  /** String: the global revision, INCR'd by every mutation. */
+  revision: 'rev',
+  /** Stream: the change log; entry id `<revision>-0`, fields `ops` (JSON array) and `at` (ms). */
+  changeLog: 'log',
+  /** Hash id -> JSON record, one per kind. */
+  tenants: 'tenants',
+  segments: 'segments',
+  hosts: 'hosts',
+  ports: 'ports',
+  /** Sorted sets (all scores 0, ordered by id = creation time) for paging. */
+  tenantIndex: 'tenants:index',
+  segmentIndex: 'segments:index',
+  hostIndex: 'hosts:index',
+  portIndex: 'ports:index',
+  /** Uniqueness: hash value -> owner id. */
+  tenantNames: 'tenants:by-name',
+  hostNames: 'hosts:by-name',
+  hostVteps: 'hosts:by-vtep',
+  vlanOwners: 'vlans:owner',
+  vniOwners: 'vnis:owner',
+  /** Bitmap: bit v is 1 while VNI v is allocated or in quarantine. */
+  vniBits: 'vnis:bits',
+  /** Sorted set: quarantined VNI, score = the time (ms) it may be reused. */
+  vniQuarantine: 'vnis:quarantine',
+  /** Per-parent children (sorted sets, score 0). */
+  tenantSegments: 'tenant:%:segments',
+  segmentPorts: 'segment:%:ports',
+  hostPorts: 'host:%:ports',
+  /** Per-segment uniqueness: hash MAC -> port id, IP -> port id. */
+  segmentMacs: 'segment:%:macs',
+  segmentIps: 'segment:%:ips',
+} as const;
+
+type Templates = typeof templates;
+type KeyBuilder<T extends string> = T extends `${string}%${string}` ? (id: string) => string : () => string;
+export type Keys = { readonly [K in keyof Templates]: KeyBuilder<Templates[K]> } & { readonly base: string };
+
+export function keysFor(prefix: string): Keys {
+  const base = `{${prefix}}:`;
+  const out: Record<string, unknown> = { base };
+  for (const [name, template] of Object.entries(templates)) {
+    out[name] = template.includes('%') ? (id: string) => base + template.replace('%', id) : () => base + template;
+  }
+  return out as Keys;
+}
+
+/** Lua prelude: `K.<name>(id?)` mirrors `keysFor`, given the base as KEYS[1]. */
+export const luaKeyFunctions = [
+  'local P = KEYS[1]',
+  'local K = {}',
+  ...Object.entries(templates).map(([name, template]) => {
+    if (template.includes('%')) {
+      const [before, after] = template.split('%');
+      return `K.${name} = function(id) return P .. '${before}' .. id .. '${after}' end`;
+    }
+    return `K.${name} = function() return P .. '${template}' end`;
+  }),
+].join('\n');

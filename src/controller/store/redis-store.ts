@@ -1,0 +1,107 @@
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import Redis, { ReplyError } from 'ioredis';
+import { ErrorCode, OverlayError, isErrorCode } from '../../common/errors';
+import { ControllerConfig } from '../config';
+import { keysFor, type Keys } from './keys';
+import { luaPrelude } from './lua-prelude';
+
+type ScriptArg = string | number;
+type ScriptCommand = (base: string, now: number, maxLen: number, ...args: ScriptArg[]) => Promise<unknown>;
+
+/**
+ * The controller's Redis connection and its mutation scripts. Owns one ioredis client; domain
+ * repositories register their Lua scripts here and run them through `mutate`, which maps a
+ * script's refusal to the `OverlayError` it names and a lost connection to STORE_UNAVAILABLE.
+ *
+ * Commands are never re-sent after a dropped connection (`autoResendUnfulfilledCommands: false`):
+ * a mutation whose reply was lost may have happened, and sending it again could apply it twice.
+ */
+@Injectable()
+export class RedisStore implements OnModuleDestroy {
+  private readonly logger = new Logger(RedisStore.name);
+  readonly redis: Redis;
+  readonly keys: Keys;
+  private readonly defined = new Set<string>();
+
+  constructor(@Inject(ControllerConfig) private readonly config: ControllerConfig) {
+    this.keys = keysFor(config.keyPrefix);
+    this.redis = RedisStore.connect(config.redisUrl, { commandTimeout: 10_000 });
+    this.redis.on('error', (err: Error) => this.logger.warn(`redis: ${err.message}`));
+  }
+
+  /** A client with the store's reconnect policy; `blocking` ones (XREAD BLOCK) get no command timeout. */
+  static connect(url: string, opts: { commandTimeout?: number } = {}): Redis {
+    return new Redis(url, {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: true,
+      autoResendUnfulfilledCommands: false,
+      connectTimeout: 5_000,
+      commandTimeout: opts.commandTimeout,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+      lazyConnect: false,
+    });
+  }
+
+  /** A second connection to the same Redis, for blocking reads of the change log. */
+  duplicateForBlocking(): Redis {
+    const client = RedisStore.connect(this.config.redisUrl);
+    client.on('error', (err: Error) => this.logger.warn(`redis (tail): ${err.message}`));
+    return client;
+  }
+
+  /** Registers a mutation script (idempotent per name). Its body follows `luaPrelude`. */
+  defineScript(name: string, body: string): void {
+    if (this.defined.has(name)) {
+      return;
+    }
+    this.redis.defineCommand(name, { numberOfKeys: 1, lua: `${luaPrelude}\n${body}` });
+    this.defined.add(name);
+  }
+
+  /** Runs a mutation script. Not idempotent by itself: each script documents its own retry behaviour. */
+  async mutate(name: string, args: ScriptArg[], now = Date.now()): Promise<unknown> {
+    const command = (this.redis as unknown as Record<string, ScriptCommand>)[name];
+    try {
+      return await command.call(this.redis, this.keys.base, now, this.config.changeLogMaxLength, ...args);
+    } catch (err) {
+      throw RedisStore.translate(err);
+    }
+  }
+
+  /** Runs a read, mapping connection failures to STORE_UNAVAILABLE. */
+  async read<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.redis);
+    } catch (err) {
+      throw RedisStore.translate(err);
+    }
+  }
+
+  static translate(err: unknown): unknown {
+    const replyMessage = err instanceof ReplyError ? (err as Error).message : undefined;
+    if (replyMessage?.startsWith('OVERLAY\t')) {
+      const [, code, field, rawMessage] = replyMessage.split('\t');
+      const message = rawMessage.replace(/ script: [0-9a-f]+, on @user_script:\d+\.?$/, '');
+      if (isErrorCode(code)) {
+        return new OverlayError(code, message, { field: field || undefined });
+      }
+    }
+    if (err instanceof ReplyError) {
+      return err; // a script bug or an unexpected Redis refusal: a 500, loudly
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    return new OverlayError(ErrorCode.StoreUnavailable, `Redis is unavailable (${message}); the outcome of a write in flight is unknown, read it back before retrying`);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,8 @@
+/** A tenant: the unit of isolation. Its segments never exchange frames with another tenant's. */
+export interface Tenant {
+  id: string;
+  name: string;
+  /** Most segments the tenant may hold; null = no quota. */
+  maxSegments: number | null;
+  createdAt: string;
+}

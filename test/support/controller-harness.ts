@@ -1,0 +1,93 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import Redis from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { createApp } from '../../src/controller/app';
+import { loadConfig, type ControllerConfig } from '../../src/controller/config';
+
+/**
+ * A real overlayd (Nest + Fastify) on an ephemeral port, against a real Redis, under a key
+ * prefix of its own so test files never touch each other's (or anyone's) data. `cleanup`
+ * deletes exactly the keys under that prefix.
+ */
+export interface Harness {
+  app: NestFastifyApplication;
+  url: string;
+  config: ControllerConfig;
+  redis: Redis;
+  /** Every key of this harness's deployment, with values, for "nothing changed" assertions. */
+  dump(): Promise<Record<string, string>>;
+  close(): Promise<void>;
+}
+
+export function uniquePrefix(name: string): string {
+  return `test-${name}-${randomBytes(4).toString('hex')}`;
+}
+
+export async function startController(opts: { prefix: string; env?: Record<string, string>; redisUrl?: string }): Promise<Harness> {
+  const config = loadConfig({
+    REDIS_URL: opts.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    OVERLAY_KEY_PREFIX: opts.prefix,
+    OVERLAY_HTTP_PORT: '0',
+    ...opts.env,
+  });
+  const app = await createApp(config, { logger: false });
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address() as { port: number };
+  const redis = new Redis(config.redisUrl);
+  const pattern = `{${opts.prefix}}:*`;
+  return {
+    app,
+    url: `http://127.0.0.1:${address.port}`,
+    config,
+    redis,
+    async dump() {
+      const out: Record<string, string> = {};
+      for (const key of (await redis.keys(pattern)).sort()) {
+        const type = await redis.type(key);
+        const value =
+          type === 'hash' ? await redis.hgetall(key) : type === 'zset' ? await redis.zrange(key, 0, -1, 'WITHSCORES') : type === 'stream' ? await redis.xrange(key, '-', '+') : await redis.get(key);
+        out[key] = JSON.stringify(value);
+      }
+      return out;
+    },
+    async close() {
+      await app.close();
+      redis.disconnect();
+    },
+  };
+}
+
+/** Deletes every key under the prefix (only those). */
+export async function dropPrefix(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  const keys = await redis.keys(`{${prefix}}:*`);
+  if (keys.length) {
+    await redis.del(...keys);
+  }
+  redis.disconnect();
+}
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+}
+
+/** A tiny JSON client over fetch. */
+export function api(base: string) {
+  const call = async <T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> => {
+    const res = await fetch(base + path, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+  return {
+    get: <T = any>(path: string) => call<T>('GET', path),
+    post: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) => call<T>('POST', path, body, headers),
+    patch: <T = any>(path: string, body?: unknown) => call<T>('PATCH', path, body),
+    delete: <T = any>(path: string) => call<T>('DELETE', path),
+    raw: call,
+  };
+}

@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+
+/**
+ * A Redis of a test's own (redis-server on a free port, data in a temp directory), for tests
+ * that stop, kill or restart Redis without touching the shared one. AOF with `appendfsync
+ * always`, the durability setting the README recommends, unless told otherwise.
+ */
+export interface PrivateRedis {
+  url: string;
+  port: number;
+  dir: string;
+  /** SIGKILL: no chance to flush anything beyond what is already fsynced. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and directory (it replays its AOF). */
+  start(): Promise<void>;
+  /** Stops it for good and removes its directory. */
+  destroy(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntilUp(url: string, deadlineMs: number): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      // PING answers LOADING while the AOF replays; wait for a real answer.
+      if ((await client.ping()) === 'PONG') {
+        client.disconnect();
+        return;
+      }
+    } catch {
+      // not up yet
+    }
+    client.disconnect();
+    if (Date.now() > deadline) {
+      throw new Error(`private redis at ${url} did not come up within ${deadlineMs} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function startPrivateRedis(opts: { appendfsync?: 'always' | 'everysec' } = {}): Promise<PrivateRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'overlay-redis-'));
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', opts.appendfsync ?? 'always', '--save', '', '--daemonize', 'no', '--logfile', join(dir, 'redis.log')];
+  const handle: PrivateRedis = {
+    url,
+    port,
+    dir,
+    async start() {
+      child = spawn('redis-server', args, { stdio: 'ignore' });
+      await waitUntilUp(url, 15_000);
+    },
+    async kill() {
+      if (!child || child.exitCode !== null) {
+        return;
+      }
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async destroy() {
+      await handle.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await handle.start();
+  return handle;
+}
