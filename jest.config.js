@@ -1,4 +1,4 @@
-/** Unit specs sit beside the code (src/**/*.spec.ts); medium specs run against the real Redis
+/** Unit specs sit beside the code (src/…/*.spec.ts); medium specs run against the real Redis
  *  (test/medium/*.medium-spec.ts). System specs need root and network namespaces and run
  *  through `npm run test:system`. */
 module.exports = {
@@ -6,6 +6,6 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/src', '<rootDir>/test'],
   testMatch: ['**/*.spec.ts', '**/*.medium-spec.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
+  transform: { "^.+\\.ts$": "ts-jest" },
   testTimeout: 60000,
 };
