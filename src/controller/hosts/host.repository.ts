@@ -35,7 +35,7 @@ redis.call('HDEL', K.hostVteps(), oldVtep)
 redis.call('HSET', K.hostNames(), newName, id)
 redis.call('HSET', K.hostVteps(), newVtep, id)
 redis.call('HSET', K.hosts(), id, json)
-return commit({ op('host', id, json) })
+return commit({ op('host', id, json, current) })
 `;
 
 const DELETE = `
@@ -49,7 +49,7 @@ redis.call('HDEL', K.hostNames(), host.name)
 redis.call('HDEL', K.hostVteps(), host.vtepIp)
 redis.call('HDEL', K.hosts(), id)
 redis.call('ZREM', K.hostIndex(), id)
-return commit({ op('host', id, nil) })
+return commit({ op('host', id, nil, json) })
 `;
 
 /** Hypervisor hosts in Redis; names and VTEP addresses are unique per deployment. */

@@ -59,7 +59,7 @@ if newHost ~= '' and redis.call('HEXISTS', K.hosts(), newHost) == 0 then fail('H
 if oldHost ~= '' then redis.call('ZREM', K.hostPorts(oldHost), id) end
 if newHost ~= '' then redis.call('ZADD', K.hostPorts(newHost), 0, id) end
 redis.call('HSET', K.ports(), id, json)
-return commit({ op('port', id, json) })
+return commit({ op('port', id, json, current) })
 `;
 
 const DELETE = `
@@ -74,7 +74,7 @@ redis.call('ZREM', K.segmentPorts(seg), id)
 if port.hostId ~= cjson.null then redis.call('ZREM', K.hostPorts(port.hostId), id) end
 redis.call('HDEL', K.ports(), id)
 redis.call('ZREM', K.portIndex(), id)
-return commit({ op('port', id, nil) })
+return commit({ op('port', id, nil, json) })
 `;
 
 /** VM ports in Redis. MACs and IPs are unique per segment; the indexes by segment and host live beside them. */

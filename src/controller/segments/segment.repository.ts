@@ -84,7 +84,7 @@ redis.call('HDEL', K.segments(), id)
 redis.call('ZREM', K.segmentIndex(), id)
 redis.call('ZREM', K.tenantSegments(seg.tenantId), id)
 redis.call('DEL', K.segmentPorts(id), K.segmentMacs(id), K.segmentIps(id))
-return commit({ op('segment', id, nil) })
+return commit({ op('segment', id, nil, json) })
 `;
 
 /**

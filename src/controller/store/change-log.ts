@@ -1,8 +1,8 @@
 /**
  * The change log's record format, shared by writers (Lua, through `op`) and readers (the
- * materialized view, later the distribution service). One record per mutation; it carries
- * the full new value of every resource the mutation touched, or `null` for a removal, so a
- * reader never needs to look anything up to apply it.
+ * materialized view, the distribution service). One record per mutation; it carries the full
+ * new and old value of every resource the mutation touched (`null` for absent), so a reader
+ * never needs to look anything up to apply it, and can compute what changed for whom.
  */
 export type ResourceKind = 'tenant' | 'segment' | 'host' | 'port';
 
@@ -11,6 +11,8 @@ export interface ChangeOp {
   id: string;
   /** The resource's new record, or null when it was deleted. */
   v: unknown;
+  /** Its record before this change, or null when it was created. With both, a reader can rewind as well as replay. */
+  o: unknown;
 }
 
 export interface ChangeRecord {

@@ -20,8 +20,8 @@ local function fail(code, field, message)
   error({ err = 'OVERLAY\\t' .. code .. '\\t' .. field .. '\\t' .. message })
 end
 
-local function op(kind, id, json)
-  return '{"k":"' .. kind .. '","id":"' .. id .. '","v":' .. (json or 'null') .. '}'
+local function op(kind, id, json, old)
+  return '{"k":"' .. kind .. '","id":"' .. id .. '","v":' .. (json or 'null') .. ',"o":' .. (old or 'null') .. '}'
 end
 
 local function commit(ops)

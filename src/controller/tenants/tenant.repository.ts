@@ -27,7 +27,7 @@ end
 redis.call('HDEL', K.tenantNames(), cjson.decode(json).name)
 redis.call('HDEL', K.tenants(), id)
 redis.call('ZREM', K.tenantIndex(), id)
-return commit({ op('tenant', id, nil) })
+return commit({ op('tenant', id, nil, json) })
 `;
 
 /** Tenants in Redis. Creating with an id that exists returns the stored tenant (a retried call is applied once). */
