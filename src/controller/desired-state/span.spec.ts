@@ -1,0 +1,175 @@
+import type { Host } from '../hosts/host.model';
+import type { Port } from '../ports/port.model';
+import type { Segment } from '../segments/segment.model';
+import type { ChangeOp, ChangeRecord } from '../store/change-log';
+import { applyChange, emptyViewState, type ViewState } from '../store/view-state';
+import { changesSince, SpanIndex, type SpanResource } from './span';
+
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Generates random but valid change records (what the Lua scripts would log). */
+class World {
+  readonly state: ViewState = emptyViewState();
+  private n = 0;
+  constructor(private readonly random: () => number) {}
+
+  private pick<T>(xs: T[]): T | undefined {
+    return xs.length ? xs[Math.floor(this.random() * xs.length)] : undefined;
+  }
+
+  next(): ChangeRecord {
+    const s = this.state;
+    const hosts = [...s.hosts.values()];
+    const segments = [...s.segments.values()];
+    const ports = [...s.ports.values()];
+    const roll = this.random();
+    const id = () => `id${++this.n}`;
+    let ops: ChangeOp[];
+    if (roll < 0.08 || hosts.length < 2) {
+      const host: Host = { id: id(), name: `h${this.n}`, vtepIp: `192.0.2.${this.n % 250}`, inventory: { uplinks: [], trunkedVlans: [] }, createdAt: '', updatedAt: '' };
+      ops = [{ k: 'host', id: host.id, v: host, o: null }];
+    } else if (roll < 0.15 || segments.length < 2) {
+      const segment: Segment = { id: id(), tenantId: `t${this.n % 3}`, name: 's', vni: 1000 + this.n, vlanId: null, cidr: null, createdAt: '' };
+      ops = [{ k: 'segment', id: segment.id, v: segment, o: null }];
+    } else if (roll < 0.5) {
+      const batch = 1 + Math.floor(this.random() * 4);
+      ops = Array.from({ length: batch }, () => {
+        const port: Port = { id: id(), segmentId: this.pick(segments)!.id, tenantId: 't', vmId: null, mac: `02:00:00:00:00:${(this.n % 256).toString(16)}`, ips: [], hostId: this.random() < 0.8 ? this.pick(hosts)!.id : null, createdAt: '', updatedAt: '' };
+        return { k: 'port' as const, id: port.id, v: port, o: null };
+      });
+    } else if (roll < 0.75 && ports.length) {
+      const port = this.pick(ports)!;
+      const next = { ...port, hostId: this.random() < 0.85 ? this.pick(hosts)!.id : null, vmId: this.random() < 0.3 ? `vm${this.n++}` : port.vmId };
+      ops = [{ k: 'port', id: port.id, v: next, o: port }];
+    } else if (roll < 0.88 && ports.length) {
+      const port = this.pick(ports)!;
+      ops = [{ k: 'port', id: port.id, v: null, o: port }];
+    } else if (roll < 0.94) {
+      const host = this.pick(hosts)!;
+      ops = [{ k: 'host', id: host.id, v: { ...host, vtepIp: `198.51.100.${this.n++ % 250}` }, o: host }];
+    } else {
+      const empty = segments.find((seg) => !ports.some((p) => p.segmentId === seg.id));
+      const idle = hosts.find((h) => !ports.some((p) => p.hostId === h.id));
+      if (empty) {
+        ops = [{ k: 'segment', id: empty.id, v: null, o: empty }];
+      } else if (idle) {
+        ops = [{ k: 'host', id: idle.id, v: null, o: idle }];
+      } else {
+        return this.next();
+      }
+    }
+    const record = { revision: s.revision + 1, at: 0, ops };
+    applyChange(s, record);
+    return record;
+  }
+}
+
+type AgentState = Map<string, SpanResource>;
+
+function fromScratch(state: ViewState, hostId: string): AgentState {
+  const copy: ViewState = { revision: state.revision, tenants: new Map(state.tenants), segments: new Map(state.segments), hosts: new Map(state.hosts), ports: new Map(state.ports) };
+  const index = new SpanIndex(copy);
+  return new Map(index.spanOf(hostId).map((key) => [key, index.resource(key)!]));
+}
+
+function applyTo(agent: AgentState, index: SpanIndex, change: { upserts: Set<string>; removals: Set<string> }): void {
+  for (const key of change.removals) {
+    agent.delete(key);
+  }
+  for (const key of change.upserts) {
+    agent.set(key, index.resource(key)!);
+  }
+}
+
+describe('span computation', () => {
+  it.each([1, 42, 2026])('keeps every host’s incrementally fed span equal to its span from scratch (seed %i)', (seed) => {
+    const world = new World(prng(seed));
+    const index = new SpanIndex(world.state);
+    const agents = new Map<string, AgentState>();
+    for (let i = 0; i < 600; i++) {
+      const record = world.next();
+      const changes = index.apply(record);
+      for (const [hostId, change] of changes) {
+        // Never a removal and an upsert of the same key, never an entry outside the span.
+        const span = new Set(index.spanOf(hostId));
+        for (const key of change.upserts) {
+          expect(change.removals.has(key)).toBe(false);
+          expect(span.has(key)).toBe(true);
+        }
+        if (!agents.has(hostId)) {
+          agents.set(hostId, new Map());
+        }
+        applyTo(agents.get(hostId)!, index, change);
+      }
+      if (i % 50 === 49) {
+        for (const hostId of world.state.hosts.keys()) {
+          expect(agents.get(hostId) ?? new Map()).toEqual(fromScratch(world.state, hostId));
+        }
+      }
+    }
+  });
+
+  it('resumes a host from any past revision with only the changes since, reaching the same span', () => {
+    const world = new World(prng(7));
+    const index = new SpanIndex(world.state);
+    const records: ChangeRecord[] = [];
+    const history: { revision: number; spans: Map<string, AgentState> }[] = [];
+    for (let i = 0; i < 400; i++) {
+      records.push(world.next());
+      index.apply(records[records.length - 1]);
+      if (i % 40 === 0) {
+        history.push({ revision: world.state.revision, spans: new Map([...world.state.hosts.keys()].map((h) => [h, fromScratch(world.state, h)])) });
+      }
+    }
+    for (const past of history) {
+      for (const [hostId, held] of past.spans) {
+        if (!world.state.hosts.has(hostId)) {
+          continue;
+        }
+        const since = records.filter((r) => r.revision > past.revision);
+        const change = changesSince(index, since, hostId).get(hostId) ?? { upserts: new Set<string>(), removals: new Set<string>() };
+        const agent = new Map(held);
+        applyTo(agent, index, change);
+        expect(agent).toEqual(fromScratch(world.state, hostId));
+      }
+    }
+  });
+
+  it('computes the same spans whether changes come one by one or squashed into one step', () => {
+    const world = new World(prng(99));
+    const stepwise = new SpanIndex(world.state);
+    const records: ChangeRecord[] = [];
+    for (let i = 0; i < 300; i++) {
+      records.push(world.next());
+      stepwise.apply(records[records.length - 1]);
+    }
+    const squashed = new SpanIndex({ ...world.state });
+    for (const hostId of world.state.hosts.keys()) {
+      expect(new Set(stepwise.spanOf(hostId))).toEqual(new Set(squashed.spanOf(hostId)));
+    }
+  });
+
+  it('sends nothing to a host whose span a change does not touch', () => {
+    const world = new World(prng(5));
+    const index = new SpanIndex(world.state);
+    for (let i = 0; i < 150; i++) {
+      const record = world.next();
+      const before = new Map([...world.state.hosts.keys()].map((h) => [h, fromScratch(world.state, h)]));
+      const changes = index.apply(record);
+      for (const hostId of world.state.hosts.keys()) {
+        if (!changes.has(hostId)) {
+          expect(fromScratch(world.state, hostId)).toEqual(before.get(hostId));
+        }
+      }
+    }
+  });
+});

@@ -1,0 +1,352 @@
+import type { Host } from '../hosts/host.model';
+import type { Port } from '../ports/port.model';
+import type { Segment } from '../segments/segment.model';
+import type { ChangeRecord } from '../store/change-log';
+import type { ViewState } from '../store/view-state';
+
+/**
+ * A host's span, and how it changes. Pure: no I/O, no clock.
+ *
+ * A host's span is every segment on which it has a bound port, and, for each such segment,
+ * every bound port of the segment (its own, and the remote ones: MAC -> VTEP). A segment
+ * resource carries the VTEPs of all hosts with ports on it (the flood list).
+ *
+ * Changes are computed by comparing two states: the current one, and the same state rewound by
+ * the old values the change log carries (`o`). The live path rewinds one record; resume rewinds
+ * every record since the agent's revision. Both go through `diffSpans`, so they cannot disagree.
+ */
+export interface SegmentResource {
+  id: string;
+  tenantId: string;
+  vni: number;
+  vteps: string[];
+}
+
+export interface PortResource {
+  id: string;
+  segmentId: string;
+  mac: string;
+  ips: string[];
+  hostId: string;
+  vtepIp: string;
+  vmId: string;
+}
+
+export type SpanResource = { kind: 'segment'; id: string; segment: SegmentResource } | { kind: 'port'; id: string; port: PortResource };
+
+/** `segment/<id>` or `port/<id>`. */
+export type SpanKey = string;
+
+export const segmentKey = (id: string): SpanKey => `segment/${id}`;
+export const portKey = (id: string): SpanKey => `port/${id}`;
+
+export function parseSpanKey(key: SpanKey): { kind: 'segment' | 'port'; id: string } {
+  const slash = key.indexOf('/');
+  return { kind: key.slice(0, slash) as 'segment' | 'port', id: key.slice(slash + 1) };
+}
+
+/** What one host must change: keys to (re)send with their current value, keys to remove. */
+export interface HostSpanChange {
+  upserts: Set<SpanKey>;
+  removals: Set<SpanKey>;
+}
+
+/** Read access to one state, as the span computation needs it. */
+export interface SpanSource {
+  port(id: string): Port | undefined;
+  host(id: string): Host | undefined;
+  segment(id: string): Segment | undefined;
+  /** Ids of the segment's ports that are bound to a host. */
+  boundPorts(segmentId: string): ReadonlySet<string>;
+}
+
+const isBound = (port: Port | undefined): port is Port & { hostId: string } => port !== undefined && port.hostId !== null;
+
+/**
+ * Indexes the view by what spans need (bound ports per segment and per host), and keeps them
+ * current as change records are applied. Reads records and resources from the `ViewState` it
+ * is given, which the caller keeps current (apply the record to the view first, then here).
+ */
+export class SpanIndex implements SpanSource {
+  private readonly boundBySegment = new Map<string, Set<string>>();
+  private readonly boundByHost = new Map<string, Set<string>>();
+
+  constructor(private readonly view: ViewState) {
+    for (const port of view.ports.values()) {
+      this.bind(port);
+    }
+  }
+
+  port(id: string): Port | undefined {
+    return this.view.ports.get(id);
+  }
+
+  host(id: string): Host | undefined {
+    return this.view.hosts.get(id);
+  }
+
+  segment(id: string): Segment | undefined {
+    return this.view.segments.get(id);
+  }
+
+  boundPorts(segmentId: string): ReadonlySet<string> {
+    return this.boundBySegment.get(segmentId) ?? EMPTY;
+  }
+
+  portsOnHost(hostId: string): ReadonlySet<string> {
+    return this.boundByHost.get(hostId) ?? EMPTY;
+  }
+
+  /** Segments on which the host has a bound port. */
+  segmentsOfHost(hostId: string): Set<string> {
+    const out = new Set<string>();
+    for (const id of this.portsOnHost(hostId)) {
+      out.add(this.view.ports.get(id)!.segmentId);
+    }
+    return out;
+  }
+
+  /**
+   * Updates the index for a record already applied to the view, and returns what changed for
+   * every host whose span it touches.
+   */
+  apply(record: ChangeRecord): Map<string, HostSpanChange> {
+    for (const op of record.ops) {
+      if (op.k === 'port') {
+        const old = (op.o ?? undefined) as Port | undefined;
+        const next = (op.v ?? undefined) as Port | undefined;
+        if (isBound(old)) {
+          this.unbind(old);
+        }
+        if (isBound(next)) {
+          this.bind(next);
+        }
+      }
+    }
+    return changesSince(this, [record]);
+  }
+
+  /** The host's whole span (a snapshot). */
+  spanOf(hostId: string): SpanKey[] {
+    const keys: SpanKey[] = [];
+    for (const segmentId of this.segmentsOfHost(hostId)) {
+      keys.push(segmentKey(segmentId));
+      for (const portId of this.boundPorts(segmentId)) {
+        keys.push(portKey(portId));
+      }
+    }
+    return keys;
+  }
+
+  /** The resource a key names, as of now. */
+  resource(key: SpanKey): SpanResource | undefined {
+    return resourceOf(this, key);
+  }
+
+  private bind(port: Port): void {
+    if (port.hostId === null) {
+      return;
+    }
+    getOrAdd(this.boundBySegment, port.segmentId).add(port.id);
+    getOrAdd(this.boundByHost, port.hostId).add(port.id);
+  }
+
+  private unbind(port: Port & { hostId: string }): void {
+    deleteFrom(this.boundBySegment, port.segmentId, port.id);
+    deleteFrom(this.boundByHost, port.hostId, port.id);
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+function getOrAdd(map: Map<string, Set<string>>, key: string): Set<string> {
+  let set = map.get(key);
+  if (!set) {
+    set = new Set();
+    map.set(key, set);
+  }
+  return set;
+}
+
+function deleteFrom(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key);
+  if (set) {
+    set.delete(value);
+    if (set.size === 0) {
+      map.delete(key);
+    }
+  }
+}
+
+/**
+ * A state rewound to before some records: resources they touched take the value they had
+ * before the first of them (their first `o`); everything else reads through to `now`.
+ */
+class RewoundSource implements SpanSource {
+  private readonly ports = new Map<string, Port | undefined>();
+  private readonly hosts = new Map<string, Host | undefined>();
+  private readonly segments = new Map<string, Segment | undefined>();
+  private readonly boundCache = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly now: SpanSource,
+    records: ChangeRecord[],
+  ) {
+    for (const record of records) {
+      for (const op of record.ops) {
+        const table = op.k === 'port' ? this.ports : op.k === 'host' ? this.hosts : op.k === 'segment' ? this.segments : undefined;
+        if (table && !table.has(op.id)) {
+          table.set(op.id, (op.o ?? undefined) as never);
+        }
+      }
+    }
+  }
+
+  touchedPorts(): Iterable<string> {
+    return this.ports.keys();
+  }
+
+  touchedHosts(): Iterable<string> {
+    return this.hosts.keys();
+  }
+
+  port(id: string): Port | undefined {
+    return this.ports.has(id) ? this.ports.get(id) : this.now.port(id);
+  }
+
+  host(id: string): Host | undefined {
+    return this.hosts.has(id) ? this.hosts.get(id) : this.now.host(id);
+  }
+
+  segment(id: string): Segment | undefined {
+    return this.segments.has(id) ? this.segments.get(id) : this.now.segment(id);
+  }
+
+  boundPorts(segmentId: string): ReadonlySet<string> {
+    let set = this.boundCache.get(segmentId);
+    if (!set) {
+      set = new Set([...this.now.boundPorts(segmentId)].filter((id) => !this.ports.has(id)));
+      for (const [id, port] of this.ports) {
+        if (isBound(port) && port.segmentId === segmentId) {
+          set.add(id);
+        }
+      }
+      this.boundCache.set(segmentId, set);
+    }
+    return set;
+  }
+}
+
+function hostsOf(source: SpanSource, ports: ReadonlySet<string>): Set<string> {
+  const hosts = new Set<string>();
+  for (const id of ports) {
+    hosts.add(source.port(id)!.hostId!);
+  }
+  return hosts;
+}
+
+function vtepsOf(source: SpanSource, hosts: Set<string>): string[] {
+  return [...new Set([...hosts].map((h) => source.host(h)?.vtepIp).filter((v): v is string => v !== undefined))].sort();
+}
+
+export function resourceOf(source: SpanSource, key: SpanKey): SpanResource | undefined {
+  const { kind, id } = parseSpanKey(key);
+  if (kind === 'segment') {
+    const segment = source.segment(id);
+    if (!segment) {
+      return undefined;
+    }
+    const vteps = vtepsOf(source, hostsOf(source, source.boundPorts(id)));
+    return { kind, id, segment: { id, tenantId: segment.tenantId, vni: segment.vni, vteps } };
+  }
+  const port = source.port(id);
+  if (!isBound(port)) {
+    return undefined;
+  }
+  const vtepIp = source.host(port.hostId)?.vtepIp ?? '';
+  return { kind, id, port: { id, segmentId: port.segmentId, mac: port.mac, ips: port.ips, hostId: port.hostId, vtepIp, vmId: port.vmId ?? '' } };
+}
+
+/**
+ * What changed in each host's span between the state before `records` and now. `onlyHost`
+ * restricts the answer to one host (resume).
+ */
+export function changesSince(now: SpanIndex, records: ChangeRecord[], onlyHost?: string): Map<string, HostSpanChange> {
+  const before = new RewoundSource(now, records);
+  const touched = new Set(before.touchedPorts());
+  // A host whose VTEP changed changes every port entry bound to it (bindings are unchanged).
+  for (const hostId of before.touchedHosts()) {
+    for (const id of now.portsOnHost(hostId)) {
+      touched.add(id);
+    }
+  }
+  // Touched ports by the segments they were or are bound on: only those segments can change.
+  const touchedBySegment = new Map<string, Set<string>>();
+  for (const id of touched) {
+    for (const port of [before.port(id), now.port(id)]) {
+      if (isBound(port)) {
+        getOrAdd(touchedBySegment, port.segmentId).add(id);
+      }
+    }
+  }
+  return diffSpans(before, now, touchedBySegment, onlyHost);
+}
+
+function diffSpans(before: SpanSource, after: SpanSource, touchedBySegment: Map<string, Set<string>>, onlyHost?: string): Map<string, HostSpanChange> {
+  const changes = new Map<string, HostSpanChange>();
+  const changeOf = (host: string): HostSpanChange => {
+    let change = changes.get(host);
+    if (!change) {
+      change = { upserts: new Set(), removals: new Set() };
+      changes.set(host, change);
+    }
+    return change;
+  };
+  for (const [segmentId, touched] of touchedBySegment) {
+    const portsBefore = before.boundPorts(segmentId);
+    const portsAfter = after.boundPorts(segmentId);
+    const hostsBefore = hostsOf(before, portsBefore);
+    const hostsAfter = hostsOf(after, portsAfter);
+    const vtepsChanged = vtepsOf(before, hostsBefore).join() !== vtepsOf(after, hostsAfter).join();
+    for (const host of new Set([...hostsBefore, ...hostsAfter])) {
+      if (onlyHost !== undefined && host !== onlyHost) {
+        continue;
+      }
+      const change = changeOf(host);
+      const wasIn = hostsBefore.has(host);
+      const isIn = hostsAfter.has(host);
+      if (wasIn && !isIn) {
+        change.removals.add(segmentKey(segmentId));
+        for (const id of portsBefore) {
+          change.removals.add(portKey(id));
+        }
+      } else if (!wasIn && isIn) {
+        change.upserts.add(segmentKey(segmentId));
+        for (const id of portsAfter) {
+          change.upserts.add(portKey(id));
+        }
+      } else {
+        if (vtepsChanged) {
+          change.upserts.add(segmentKey(segmentId));
+        }
+        for (const id of touched) {
+          if (portsAfter.has(id)) {
+            change.upserts.add(portKey(id));
+          } else if (portsBefore.has(id)) {
+            change.removals.add(portKey(id));
+          }
+        }
+      }
+    }
+  }
+  // A port that left one of the host's segments for another of them is an upsert, not a removal.
+  for (const [host, change] of changes) {
+    for (const key of change.upserts) {
+      change.removals.delete(key);
+    }
+    if (change.upserts.size === 0 && change.removals.size === 0) {
+      changes.delete(host);
+    }
+  }
+  return changes;
+}

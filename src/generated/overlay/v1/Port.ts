@@ -1,0 +1,72 @@
+// Original file: proto/overlay/v1/sync.proto
+
+
+/**
+ * Port is a bound port of a segment in the span. It is local when host_id is the receiving
+ * host's; otherwise it is a remote entry: frames for mac go to vtep_ip.
+ */
+export interface Port {
+  /**
+   * id is the port's id.
+   */
+  'id'?: (string);
+  /**
+   * segment_id is the segment the port is on.
+   */
+  'segmentId'?: (string);
+  /**
+   * mac is the port's MAC address, lower case with colons.
+   */
+  'mac'?: (string);
+  /**
+   * ips are the port's IP addresses.
+   */
+  'ips'?: (string)[];
+  /**
+   * host_id is the host the port is bound to.
+   */
+  'hostId'?: (string);
+  /**
+   * vtep_ip is that host's VTEP address.
+   */
+  'vtepIp'?: (string);
+  /**
+   * vm_id is the VM the port belongs to, empty when unknown.
+   */
+  'vmId'?: (string);
+}
+
+/**
+ * Port is a bound port of a segment in the span. It is local when host_id is the receiving
+ * host's; otherwise it is a remote entry: frames for mac go to vtep_ip.
+ */
+export interface Port__Output {
+  /**
+   * id is the port's id.
+   */
+  'id': (string);
+  /**
+   * segment_id is the segment the port is on.
+   */
+  'segmentId': (string);
+  /**
+   * mac is the port's MAC address, lower case with colons.
+   */
+  'mac': (string);
+  /**
+   * ips are the port's IP addresses.
+   */
+  'ips': (string)[];
+  /**
+   * host_id is the host the port is bound to.
+   */
+  'hostId': (string);
+  /**
+   * vtep_ip is that host's VTEP address.
+   */
+  'vtepIp': (string);
+  /**
+   * vm_id is the VM the port belongs to, empty when unknown.
+   */
+  'vmId': (string);
+}

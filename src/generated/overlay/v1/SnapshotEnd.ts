@@ -1,0 +1,41 @@
+// Original file: proto/overlay/v1/sync.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+/**
+ * SnapshotEnd closes a snapshot. Only now may the agent replace its state with the staged
+ * snapshot and remove what the snapshot did not mention.
+ */
+export interface SnapshotEnd {
+  /**
+   * revision is the snapshot's revision; the agent acks it once applied.
+   */
+  'revision'?: (number | string | Long);
+  /**
+   * epoch identifies the controller state the revision belongs to.
+   */
+  'epoch'?: (string);
+  /**
+   * resource_count is the number of resources in all chunks, so a lost chunk is detected.
+   */
+  'resourceCount'?: (number);
+}
+
+/**
+ * SnapshotEnd closes a snapshot. Only now may the agent replace its state with the staged
+ * snapshot and remove what the snapshot did not mention.
+ */
+export interface SnapshotEnd__Output {
+  /**
+   * revision is the snapshot's revision; the agent acks it once applied.
+   */
+  'revision': (number);
+  /**
+   * epoch identifies the controller state the revision belongs to.
+   */
+  'epoch': (string);
+  /**
+   * resource_count is the number of resources in all chunks, so a lost chunk is detected.
+   */
+  'resourceCount': (number);
+}

@@ -1,0 +1,49 @@
+// Original file: proto/overlay/v1/sync.proto
+
+import type { SnapshotChunk as _overlay_v1_SnapshotChunk, SnapshotChunk__Output as _overlay_v1_SnapshotChunk__Output } from '../../overlay/v1/SnapshotChunk';
+import type { SnapshotEnd as _overlay_v1_SnapshotEnd, SnapshotEnd__Output as _overlay_v1_SnapshotEnd__Output } from '../../overlay/v1/SnapshotEnd';
+import type { Delta as _overlay_v1_Delta, Delta__Output as _overlay_v1_Delta__Output } from '../../overlay/v1/Delta';
+
+/**
+ * SyncResponse is one message from the controller to the agent.
+ */
+export interface SyncResponse {
+  /**
+   * snapshot_chunk is part of a full snapshot of the span.
+   */
+  'snapshotChunk'?: (_overlay_v1_SnapshotChunk | null);
+  /**
+   * snapshot_end closes a snapshot.
+   */
+  'snapshotEnd'?: (_overlay_v1_SnapshotEnd | null);
+  /**
+   * delta is the change made to the span by one revision (or a run of revisions on resume).
+   */
+  'delta'?: (_overlay_v1_Delta | null);
+  /**
+   * message is the response's payload.
+   */
+  'message'?: "snapshotChunk"|"snapshotEnd"|"delta";
+}
+
+/**
+ * SyncResponse is one message from the controller to the agent.
+ */
+export interface SyncResponse__Output {
+  /**
+   * snapshot_chunk is part of a full snapshot of the span.
+   */
+  'snapshotChunk'?: (_overlay_v1_SnapshotChunk__Output | null);
+  /**
+   * snapshot_end closes a snapshot.
+   */
+  'snapshotEnd'?: (_overlay_v1_SnapshotEnd__Output | null);
+  /**
+   * delta is the change made to the span by one revision (or a run of revisions on resume).
+   */
+  'delta'?: (_overlay_v1_Delta__Output | null);
+  /**
+   * message is the response's payload.
+   */
+  'message'?: "snapshotChunk"|"snapshotEnd"|"delta";
+}

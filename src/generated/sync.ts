@@ -1,0 +1,47 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { Ack as _overlay_v1_Ack, Ack__Output as _overlay_v1_Ack__Output } from './overlay/v1/Ack';
+import type { Delta as _overlay_v1_Delta, Delta__Output as _overlay_v1_Delta__Output } from './overlay/v1/Delta';
+import type { Hello as _overlay_v1_Hello, Hello__Output as _overlay_v1_Hello__Output } from './overlay/v1/Hello';
+import type { Nack as _overlay_v1_Nack, Nack__Output as _overlay_v1_Nack__Output } from './overlay/v1/Nack';
+import type { Port as _overlay_v1_Port, Port__Output as _overlay_v1_Port__Output } from './overlay/v1/Port';
+import type { Resource as _overlay_v1_Resource, Resource__Output as _overlay_v1_Resource__Output } from './overlay/v1/Resource';
+import type { ResourceKey as _overlay_v1_ResourceKey, ResourceKey__Output as _overlay_v1_ResourceKey__Output } from './overlay/v1/ResourceKey';
+import type { Segment as _overlay_v1_Segment, Segment__Output as _overlay_v1_Segment__Output } from './overlay/v1/Segment';
+import type { SnapshotChunk as _overlay_v1_SnapshotChunk, SnapshotChunk__Output as _overlay_v1_SnapshotChunk__Output } from './overlay/v1/SnapshotChunk';
+import type { SnapshotEnd as _overlay_v1_SnapshotEnd, SnapshotEnd__Output as _overlay_v1_SnapshotEnd__Output } from './overlay/v1/SnapshotEnd';
+import type { SyncRequest as _overlay_v1_SyncRequest, SyncRequest__Output as _overlay_v1_SyncRequest__Output } from './overlay/v1/SyncRequest';
+import type { SyncResponse as _overlay_v1_SyncResponse, SyncResponse__Output as _overlay_v1_SyncResponse__Output } from './overlay/v1/SyncResponse';
+import type { SyncServiceClient as _overlay_v1_SyncServiceClient, SyncServiceDefinition as _overlay_v1_SyncServiceDefinition } from './overlay/v1/SyncService';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  overlay: {
+    v1: {
+      Ack: MessageTypeDefinition<_overlay_v1_Ack, _overlay_v1_Ack__Output>
+      Delta: MessageTypeDefinition<_overlay_v1_Delta, _overlay_v1_Delta__Output>
+      Hello: MessageTypeDefinition<_overlay_v1_Hello, _overlay_v1_Hello__Output>
+      Nack: MessageTypeDefinition<_overlay_v1_Nack, _overlay_v1_Nack__Output>
+      Port: MessageTypeDefinition<_overlay_v1_Port, _overlay_v1_Port__Output>
+      Resource: MessageTypeDefinition<_overlay_v1_Resource, _overlay_v1_Resource__Output>
+      ResourceKey: MessageTypeDefinition<_overlay_v1_ResourceKey, _overlay_v1_ResourceKey__Output>
+      ResourceKind: EnumTypeDefinition
+      Segment: MessageTypeDefinition<_overlay_v1_Segment, _overlay_v1_Segment__Output>
+      SnapshotChunk: MessageTypeDefinition<_overlay_v1_SnapshotChunk, _overlay_v1_SnapshotChunk__Output>
+      SnapshotEnd: MessageTypeDefinition<_overlay_v1_SnapshotEnd, _overlay_v1_SnapshotEnd__Output>
+      SyncRequest: MessageTypeDefinition<_overlay_v1_SyncRequest, _overlay_v1_SyncRequest__Output>
+      SyncResponse: MessageTypeDefinition<_overlay_v1_SyncResponse, _overlay_v1_SyncResponse__Output>
+      /**
+       * SyncService distributes to each hypervisor host its span of the desired overlay state: the
+       * segments its ports are on, and every bound port of those segments (its own ports, and the
+       * remote MAC -> VTEP entries). Versioned, acknowledged, incremental and resumable.
+       */
+      SyncService: SubtypeConstructor<typeof grpc.Client, _overlay_v1_SyncServiceClient> & { service: _overlay_v1_SyncServiceDefinition }
+    }
+  }
+}
+
