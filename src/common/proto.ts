@@ -88,6 +88,6 @@ export function encodeSnapshotChunk(revision: number, epoch: string, resources: 
   return Buffer.from(w.finish());
 }
 
-export function encodeSnapshotEnd(revision: number, epoch: string, resourceCount: number): Buffer {
-  return Buffer.from(SyncResponseType.encode(SyncResponseType.fromObject({ snapshotEnd: { revision, epoch, resourceCount } })).finish());
+export function encodeSnapshotEnd(end: { revision: number; epoch: string; resourceCount: number; hostId: string; vtepIp: string }): Buffer {
+  return Buffer.from(SyncResponseType.encode(SyncResponseType.fromObject({ snapshotEnd: end })).finish());
 }

@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { ControllerConfig } from './config';
+import { DistributionModule } from './distribution/distribution.module';
 import { HealthController } from './health/health.controller';
 import { HostController } from './hosts/host.controller';
 import { HostRepository } from './hosts/host.repository';
@@ -24,7 +25,7 @@ export class AppModule {
     return {
       module: AppModule,
       global: true,
-      imports: [StoreModule],
+      imports: [StoreModule, DistributionModule],
       controllers: [HealthController, TenantController, SegmentController, HostController, PortController],
       providers: [
         { provide: ControllerConfig, useValue: config },

@@ -6,9 +6,13 @@ import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import type { ControllerConfig } from './config';
 import { buildOpenApiDocument } from './http/openapi';
+import { SyncServer, transportSecurityFrom } from './distribution/sync.server';
 import { MaterializedView } from './store/materialized-view';
 
-/** Builds overlayd (HTTP API, docs, the materialized view) without listening; main.ts and tests share it. */
+/**
+ * Builds overlayd: the materialized view loaded, the gRPC sync server bound on OVERLAY_GRPC_PORT,
+ * the HTTP API ready but not yet listening (main.ts and tests choose where).
+ */
 export async function createApp(config: ControllerConfig, opts: { logger?: false } = {}): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({ bodyLimit: config.maxBodyBytes });
   // JSON only: a text/plain body must be refused (415), not parsed into a string.
@@ -16,10 +20,13 @@ export async function createApp(config: ControllerConfig, opts: { logger?: false
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forConfig(config), adapter, {
     logger: opts.logger === false ? false : new Logger(),
     bufferLogs: false,
+    // Nest's own parsers would add application/x-www-form-urlencoded; Fastify's JSON parser is the only one wanted.
+    bodyParser: false,
   });
   app.enableShutdownHooks();
   SwaggerModule.setup('docs', app, buildOpenApiDocument(config.maxBatchSize) as unknown as OpenAPIObject);
   await app.init();
   await app.get(MaterializedView).start();
+  await app.get(SyncServer).start(transportSecurityFrom(config));
   return app;
 }

@@ -24,6 +24,8 @@ export interface ControllerConfig {
   maxBodyBytes: number;
   /** Most ports in one batch create. */
   maxBatchSize: number;
+  /** TLS files for the agents' gRPC stream; absent = insecure (development only, needs OVERLAY_GRPC_INSECURE=true). */
+  tls?: { ca: string; cert: string; key: string };
 }
 
 export const ControllerConfig = Symbol('ControllerConfig');
@@ -73,7 +75,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
   if (!/^rediss?:\/\//.test(redisUrl)) {
     throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
   }
+  const tlsVars = ['OVERLAY_TLS_CA', 'OVERLAY_TLS_CERT', 'OVERLAY_TLS_KEY'] as const;
+  const given = tlsVars.filter((name) => env[name]);
+  if (given.length > 0 && given.length < tlsVars.length) {
+    throw new ConfigError(`set all of ${tlsVars.join(', ')} (only ${given.join(', ')} given)`);
+  }
+  if (given.length === 0 && env.OVERLAY_GRPC_INSECURE !== 'true') {
+    throw new ConfigError('agents are authenticated by TLS client certificates: set OVERLAY_TLS_CA, OVERLAY_TLS_CERT and OVERLAY_TLS_KEY, or OVERLAY_GRPC_INSECURE=true for development');
+  }
   return {
+    tls: given.length ? { ca: env.OVERLAY_TLS_CA!, cert: env.OVERLAY_TLS_CERT!, key: env.OVERLAY_TLS_KEY! } : undefined,
     redisUrl,
     httpPort: intFrom(env, 'OVERLAY_HTTP_PORT', 8080, 0, 65535),
     grpcPort: intFrom(env, 'OVERLAY_GRPC_PORT', 50051, 0, 65535),

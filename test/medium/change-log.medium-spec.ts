@@ -158,9 +158,9 @@ describe('change log and materialized view', () => {
 
   it('ignores a record it has already applied (replays are harmless)', () => {
     const state = emptyViewState();
-    const record = { revision: 1, at: 0, ops: [{ k: 'tenant' as const, id: 'a', v: { id: 'a' } }] };
+    const record = { revision: 1, at: 0, ops: [{ k: 'tenant' as const, id: 'a', v: { id: 'a' }, o: null }] };
     expect(applyChange(state, record)).toBe(true);
-    expect(applyChange(state, { ...record, ops: [{ k: 'tenant' as const, id: 'a', v: null }] })).toBe(false);
+    expect(applyChange(state, { ...record, ops: [{ k: 'tenant' as const, id: 'a', v: null, o: { id: 'a' } }] })).toBe(false);
     expect(state.tenants.get('a')).toEqual({ id: 'a' });
   });
 });

@@ -3,6 +3,7 @@ import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { createApp } from '../../src/controller/app';
 import { loadConfig, type ControllerConfig } from '../../src/controller/config';
+import { SyncServer } from '../../src/controller/distribution/sync.server';
 
 /**
  * A real overlayd (Nest + Fastify) on an ephemeral port, against a real Redis, under a key
@@ -12,6 +13,8 @@ import { loadConfig, type ControllerConfig } from '../../src/controller/config';
 export interface Harness {
   app: NestFastifyApplication;
   url: string;
+  /** host:port of the gRPC sync server. */
+  grpcTarget: string;
   config: ControllerConfig;
   redis: Redis;
   /** Every key of this harness's deployment, with values, for "nothing changed" assertions. */
@@ -28,6 +31,8 @@ export async function startController(opts: { prefix: string; env?: Record<strin
     REDIS_URL: opts.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     OVERLAY_KEY_PREFIX: opts.prefix,
     OVERLAY_HTTP_PORT: '0',
+    OVERLAY_GRPC_PORT: '0',
+    OVERLAY_GRPC_INSECURE: 'true',
     ...opts.env,
   });
   const app = await createApp(config, { logger: false });
@@ -38,6 +43,7 @@ export async function startController(opts: { prefix: string; env?: Record<strin
   return {
     app,
     url: `http://127.0.0.1:${address.port}`,
+    grpcTarget: `127.0.0.1:${app.get(SyncServer).boundPort}`,
     config,
     redis,
     async dump() {

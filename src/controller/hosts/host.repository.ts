@@ -49,6 +49,8 @@ redis.call('HDEL', K.hostNames(), host.name)
 redis.call('HDEL', K.hostVteps(), host.vtepIp)
 redis.call('HDEL', K.hosts(), id)
 redis.call('ZREM', K.hostIndex(), id)
+redis.call('HDEL', K.agentApplied(), id)
+redis.call('HDEL', K.agentSessions(), id)
 return commit({ op('host', id, nil, json) })
 `;
 

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
 import type { Parsed } from '../../common/schema';
 import { newId, parseId } from '../../common/values';
+import { RealizationService, type HostRealization } from '../distribution/realization.service';
 import { parseBody } from '../http/body';
 import type { Page, PageRequest } from '../store/page';
 import type { Host, HostInventory, Uplink } from './host.model';
@@ -32,7 +33,10 @@ function normalizeInventory(input: Parsed<typeof inventorySchema> | undefined): 
 
 @Injectable()
 export class HostService {
-  constructor(private readonly hosts: HostRepository) {}
+  constructor(
+    private readonly hosts: HostRepository,
+    private readonly realization: RealizationService,
+  ) {}
 
   async create(body: unknown): Promise<Host> {
     const input = parseBody(createHostSchema, body);
@@ -53,7 +57,7 @@ export class HostService {
     const input = parseBody(updateHostSchema, body);
     const inventory = input.inventory === undefined ? undefined : normalizeInventory(input.inventory);
     for (;;) {
-      const current = await this.get(id);
+      const current = await this.read(id);
       const next: Host = {
         ...current,
         name: input.name ?? current.name,
@@ -67,7 +71,13 @@ export class HostService {
     }
   }
 
-  async get(rawId: string): Promise<Host> {
+  /** The host with its agent's state: connected, acknowledged revision, lag. */
+  async get(rawId: string): Promise<Host & HostRealization> {
+    const host = await this.read(rawId);
+    return { ...host, ...(await this.realization.hosts([host.id])).get(host.id)! };
+  }
+
+  private async read(rawId: string): Promise<Host> {
     const id = parseId(rawId);
     const host = await this.hosts.get(id);
     if (!host) {
@@ -76,8 +86,10 @@ export class HostService {
     return host;
   }
 
-  list(page: PageRequest): Promise<Page<Host>> {
-    return this.hosts.list(page);
+  async list(page: PageRequest): Promise<Page<Host & HostRealization>> {
+    const result = await this.hosts.list(page);
+    const status = await this.realization.hosts(result.items.map((h) => h.id));
+    return { ...result, items: result.items.map((h) => ({ ...h, ...status.get(h.id)! })) };
   }
 
   /** Refused while ports are bound to the host. */

@@ -1,19 +1,29 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { parsePageQuery } from '../store/page';
-import { PortService } from './port.service';
+import { parseWait, PortService } from './port.service';
+
+/** A write that waited for realization and timed out answers 202: done, not yet everywhere. */
+function statusAfterWait(reply: FastifyReply, items: { realized?: boolean }[], done: number): void {
+  void reply.status(items.some((i) => i.realized === false) ? 202 : done);
+}
 
 @Controller('v1')
 export class PortController {
   constructor(private readonly ports: PortService) {}
 
   @Post('ports')
-  create(@Body() body: unknown) {
-    return this.ports.create(body);
+  async create(@Body() body: unknown, @Query() query: Record<string, unknown>, @Res({ passthrough: true }) reply: FastifyReply) {
+    const port = await this.ports.create(body, parseWait(query));
+    statusAfterWait(reply, [port], 201);
+    return port;
   }
 
   @Post('ports/batch')
-  createBatch(@Body() body: unknown) {
-    return this.ports.createBatch(body);
+  async createBatch(@Body() body: unknown, @Query() query: Record<string, unknown>, @Res({ passthrough: true }) reply: FastifyReply) {
+    const result = await this.ports.createBatch(body, parseWait(query));
+    statusAfterWait(reply, result.items, 201);
+    return result;
   }
 
   @Get('ports')
@@ -27,8 +37,10 @@ export class PortController {
   }
 
   @Patch('ports/:id')
-  update(@Param('id') id: string, @Body() body: unknown) {
-    return this.ports.update(id, body);
+  async update(@Param('id') id: string, @Body() body: unknown, @Query() query: Record<string, unknown>, @Res({ passthrough: true }) reply: FastifyReply) {
+    const port = await this.ports.update(id, body, parseWait(query));
+    statusAfterWait(reply, [port], 200);
+    return port;
   }
 
   @Delete('ports/:id')

@@ -95,8 +95,8 @@ export class PortRepository {
     return (await this.store.mutate('overlayPortCreateBatch', args)) as number;
   }
 
-  /** Replaces `current` by `next` if unchanged meanwhile; false = read again and retry. */
-  async replace(current: Port, next: Port): Promise<boolean> {
+  /** Replaces `current` by `next` if unchanged meanwhile: the revision, or -1 = read again and retry. */
+  async replace(current: Port, next: Port): Promise<number> {
     const rev = (await this.store.mutate('overlayPortUpdate', [
       current.id,
       JSON.stringify(current),
@@ -104,7 +104,7 @@ export class PortRepository {
       current.hostId ?? '',
       next.hostId ?? '',
     ])) as number;
-    return rev >= 0;
+    return rev;
   }
 
   async delete(id: string): Promise<number> {

@@ -3,6 +3,7 @@ import { ErrorCode, OverlayError } from '../../common/errors';
 import type { Parsed } from '../../common/schema';
 import { assertIpInCidr, generateMac, newId, parseId } from '../../common/values';
 import { ControllerConfig } from '../config';
+import { RealizationService } from '../distribution/realization.service';
 import { HostRepository } from '../hosts/host.repository';
 import { parseBody } from '../http/body';
 import { SegmentRepository } from '../segments/segment.repository';
@@ -12,6 +13,32 @@ import { PortRepository } from './port.repository';
 import { createPortBatchSchema, createPortSchema, updatePortSchema } from './port.schemas';
 
 type PortInput = Parsed<typeof createPortSchema>;
+
+/** `?wait=realized&timeout=<ms>` on a write. */
+export interface RealizationWait {
+  timeoutMs: number;
+}
+
+export const DEFAULT_WAIT_TIMEOUT_MS = 10_000;
+export const MAX_WAIT_TIMEOUT_MS = 120_000;
+
+/** Parses `?wait=realized&timeout=`; undefined when the caller does not wait. */
+export function parseWait(query: Record<string, unknown>): RealizationWait | undefined {
+  if (query.wait === undefined) {
+    return undefined;
+  }
+  if (query.wait !== 'realized') {
+    throw new OverlayError(ErrorCode.InvalidValue, 'wait must be "realized"', { field: 'wait' });
+  }
+  if (query.timeout === undefined) {
+    return { timeoutMs: DEFAULT_WAIT_TIMEOUT_MS };
+  }
+  const raw = typeof query.timeout === 'string' ? query.timeout : '';
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_WAIT_TIMEOUT_MS) {
+    throw new OverlayError(ErrorCode.InvalidValue, `timeout must be milliseconds between 1 and ${MAX_WAIT_TIMEOUT_MS}`, { field: 'timeout' });
+  }
+  return { timeoutMs: Number(raw) };
+}
 
 const GENERATED_MAC_ATTEMPTS = 5;
 
@@ -24,17 +51,18 @@ export class PortService {
     private readonly ports: PortRepository,
     private readonly segments: SegmentRepository,
     private readonly hosts: HostRepository,
+    private readonly realization: RealizationService,
     @Inject(ControllerConfig) config: ControllerConfig,
   ) {
     this.maxBatchSize = config.maxBatchSize;
     this.batchSchema = createPortBatchSchema(config.maxBatchSize);
   }
 
-  async create(body: unknown): Promise<Port> {
+  async create(body: unknown, wait?: RealizationWait): Promise<Port & { realized?: boolean }> {
     const input = parseBody(createPortSchema, body);
     try {
-      const [port] = await this.createAll([input]);
-      return port;
+      const { ports, revision } = await this.createAll([input]);
+      return (await this.withRealization(ports, revision, wait))[0];
     } catch (err) {
       // A single create reports `mac`, not `ports[0].mac`.
       if (err instanceof OverlayError && err.field?.startsWith('ports[0].')) {
@@ -44,17 +72,31 @@ export class PortService {
     }
   }
 
-  async createBatch(body: unknown): Promise<{ items: Port[] }> {
+  async createBatch(body: unknown, wait?: RealizationWait): Promise<{ items: (Port & { realized?: boolean })[] }> {
     const ports = (body as { ports?: unknown } | null)?.ports;
     if (Array.isArray(ports) && ports.length > this.maxBatchSize) {
       throw new OverlayError(ErrorCode.BatchTooLarge, `at most ${this.maxBatchSize} ports per batch (OVERLAY_MAX_BATCH_SIZE), got ${ports.length}`, { field: 'ports' });
     }
     const input = parseBody(this.batchSchema, body);
-    return { items: await this.createAll(input.ports) };
+    const { ports: created, revision } = await this.createAll(input.ports);
+    return { items: await this.withRealization(created, revision, wait) };
+  }
+
+  /** With `wait`, holds the answer until every port is realized (or the wait times out). */
+  private async withRealization(ports: Port[], revision: number, wait?: RealizationWait): Promise<(Port & { realized?: boolean })[]> {
+    if (!wait) {
+      return ports;
+    }
+    const realized = await this.realization.waitForPorts(
+      ports.map((p) => p.id),
+      revision,
+      wait.timeoutMs,
+    );
+    return ports.map((p) => ({ ...p, realized: realized.get(p.id)! }));
   }
 
   /** Validates against the segments, then stores every port in one step; regenerates a generated MAC that collided. */
-  private async createAll(inputs: PortInput[]): Promise<Port[]> {
+  private async createAll(inputs: PortInput[]): Promise<{ ports: Port[]; revision: number }> {
     const segmentIds = [...new Set(inputs.map((p) => p.segmentId))];
     const segments = new Map((await this.segments.getMany(segmentIds)).map((s, i) => [segmentIds[i], s]));
     const now = new Date().toISOString();
@@ -87,8 +129,7 @@ export class PortService {
     });
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.ports.createMany(ports);
-        return ports;
+        return { ports, revision: await this.ports.createMany(ports) };
       } catch (err) {
         const index = err instanceof OverlayError && err.code === ErrorCode.DuplicateMac ? /^ports\[(\d+)\]\.mac$/.exec(err.field ?? '') : null;
         if (!index || inputs[Number(index[1])].mac !== undefined || attempt >= GENERATED_MAC_ATTEMPTS) {
@@ -100,24 +141,32 @@ export class PortService {
   }
 
   /** Binds, unbinds or relabels; retries when the port changed concurrently. */
-  async update(rawId: string, body: unknown): Promise<Port> {
+  async update(rawId: string, body: unknown, wait?: RealizationWait): Promise<Port & { realized?: boolean }> {
     const id = parseId(rawId);
     const input = parseBody(updatePortSchema, body);
     for (;;) {
-      const current = await this.get(id);
+      const current = await this.read(id);
       const next: Port = {
         ...current,
         hostId: input.hostId === undefined ? current.hostId : input.hostId,
         vmId: input.vmId === undefined ? current.vmId : input.vmId,
         updatedAt: new Date().toISOString(),
       };
-      if (await this.ports.replace(current, next)) {
-        return next;
+      const revision = await this.ports.replace(current, next);
+      if (revision >= 0) {
+        return (await this.withRealization([next], revision, wait))[0];
       }
     }
   }
 
-  async get(rawId: string): Promise<Port> {
+  /** The port, with `realized`: every host that needs its entries has acknowledged them. */
+  async get(rawId: string): Promise<Port & { realized: boolean }> {
+    const port = await this.read(rawId);
+    const realized = await this.realization.portsRealized([port.id]);
+    return { ...port, realized: realized.get(port.id)! };
+  }
+
+  private async read(rawId: string): Promise<Port> {
     const id = parseId(rawId);
     const port = await this.ports.get(id);
     if (!port) {

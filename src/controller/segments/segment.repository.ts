@@ -7,9 +7,9 @@ import type { Segment } from './segment.model';
 /*
  * VNI allocation lives in Redis so that replicas racing cannot issue one VNI twice: a bitmap
  * with bit v set while VNI v is in use or in quarantine, searched with BITPOS (lowest free
- * first), and a sorted set of quarantined VNIs scored by the time they may return. Releasing
- * the VNIs whose quarantine has ended is allocator bookkeeping, not desired state, so it is
- * not a change record.
+ * first), and a sorted set of quarantined VNIs scored by the time they may return (beside it,
+ * the revision that released each). Releasing the VNIs whose quarantine has ended is
+ * allocator bookkeeping, not desired state, so it is not a change record.
  */
 const CREATE = `
 local json, tenantId, reqVni, vlanId, ranges, quarantine = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
@@ -27,9 +27,20 @@ if vlanId then
   if owner then fail('VLAN_TAKEN', 'vlanId', 'VLAN ' .. vlanId .. ' is in use by segment ' .. owner) end
 end
 
-local due = redis.call('ZRANGEBYSCORE', K.vniQuarantine(), '-inf', NOW)
-for _, v in ipairs(due) do redis.call('SETBIT', K.vniBits(), v, 0) end
-if #due > 0 then redis.call('ZREMRANGEBYSCORE', K.vniQuarantine(), '-inf', NOW) end
+-- A quarantined VNI returns once its time is up and every host that ever connected has
+-- acknowledged the revision that removed it, so no stale forwarding entry can carry it. Such
+-- VNIs count as free, but are released only once nothing can fail any more: a refused create
+-- must write nothing.
+local timeUp = redis.call('ZRANGEBYSCORE', K.vniQuarantine(), '-inf', NOW)
+local minAppliedRaw = redis.call('GET', K.agentsMinApplied())
+local minApplied = minAppliedRaw and tonumber(minAppliedRaw) or math.huge
+local due, isDue = {}, {}
+for _, v in ipairs(timeUp) do
+  if tonumber(redis.call('HGET', K.vniReleasedAt(), v) or '0') <= minApplied then
+    due[#due + 1] = v
+    isDue[tonumber(v)] = true
+  end
+end
 
 local bits = K.vniBits()
 local function firstFree(from, to)
@@ -43,7 +54,7 @@ end
 
 local vni
 if reqVni then
-  if redis.call('GETBIT', bits, reqVni) == 1 then
+  if redis.call('GETBIT', bits, reqVni) == 1 and not isDue[reqVni] then
     local releaseAt = redis.call('ZSCORE', K.vniQuarantine(), reqVni)
     if releaseAt then
       fail('VNI_QUARANTINED', 'vni', 'VNI ' .. reqVni .. ' was released recently; it is quarantined until ' .. releaseAt .. ' ms')
@@ -53,10 +64,20 @@ if reqVni then
   vni = reqVni
 else
   for from, to in string.gmatch(ranges, '(%d+)-(%d+)') do
-    vni = firstFree(tonumber(from), tonumber(to))
+    from, to = tonumber(from), tonumber(to)
+    vni = firstFree(from, to)
+    for v in pairs(isDue) do
+      if v >= from and v <= to and (not vni or v < vni) then vni = v end
+    end
     if vni then break end
   end
   if not vni then fail('VNI_RANGE_EXHAUSTED', 'vni', 'no free VNI in ' .. ranges) end
+end
+
+for _, v in ipairs(due) do
+  redis.call('SETBIT', bits, v, 0)
+  redis.call('ZREM', K.vniQuarantine(), v)
+  redis.call('HDEL', K.vniReleasedAt(), v)
 end
 
 seg.vni = vni
@@ -84,7 +105,9 @@ redis.call('HDEL', K.segments(), id)
 redis.call('ZREM', K.segmentIndex(), id)
 redis.call('ZREM', K.tenantSegments(seg.tenantId), id)
 redis.call('DEL', K.segmentPorts(id), K.segmentMacs(id), K.segmentIps(id))
-return commit({ op('segment', id, nil, json) })
+local rev = commit({ op('segment', id, nil, json) })
+redis.call('HSET', K.vniReleasedAt(), seg.vni, rev)
+return rev
 `;
 
 /**

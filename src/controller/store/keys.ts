@@ -32,6 +32,16 @@ const templates = {
   vniBits: 'vnis:bits',
   /** Sorted set: quarantined VNI, score = the time (ms) it may be reused. */
   vniQuarantine: 'vnis:quarantine',
+  /** String: a random id made when this deployment's state was first written; agents' revisions belong to it. */
+  epoch: 'epoch',
+  /** Hash host id -> the last revision its agent acknowledged. */
+  agentApplied: 'agents:applied',
+  /** Hash host id -> `<replica id> <expiry ms>`: which replica holds the host's stream. */
+  agentSessions: 'agents:sessions',
+  /** String: the lowest revision acknowledged by every host that ever connected (VNI quarantine waits for it). */
+  agentsMinApplied: 'agents:min-applied',
+  /** Hash VNI -> the revision that released it (its segment's deletion). */
+  vniReleasedAt: 'vnis:released-at',
   /** Per-parent children (sorted sets, score 0). */
   tenantSegments: 'tenant:%:segments',
   segmentPorts: 'segment:%:ports',

@@ -19,6 +19,14 @@ export interface SnapshotEnd {
    * resource_count is the number of resources in all chunks, so a lost chunk is detected.
    */
   'resourceCount'?: (number);
+  /**
+   * host_id is the id the controller knows the agent's host by: ports with this host_id are local.
+   */
+  'hostId'?: (string);
+  /**
+   * vtep_ip is the host's registered VTEP address: the agent's local tunnel end point.
+   */
+  'vtepIp'?: (string);
 }
 
 /**
@@ -38,4 +46,12 @@ export interface SnapshotEnd__Output {
    * resource_count is the number of resources in all chunks, so a lost chunk is detected.
    */
   'resourceCount': (number);
+  /**
+   * host_id is the id the controller knows the agent's host by: ports with this host_id are local.
+   */
+  'hostId': (string);
+  /**
+   * vtep_ip is the host's registered VTEP address: the agent's local tunnel end point.
+   */
+  'vtepIp': (string);
 }

@@ -1,0 +1,72 @@
+import { Injectable } from '@nestjs/common';
+import { MaterializedView } from '../store/materialized-view';
+import { AgentStatusRepository } from './agent-status.repository';
+import { SpanFeed } from './span-feed';
+import { SyncServer } from './sync.server';
+
+export interface HostRealization {
+  connected: boolean;
+  appliedRevision: number;
+  /** Revisions the host is behind the current one, or 0 when it holds everything its span needs. */
+  lag: number;
+}
+
+const POLL_MS = 10;
+
+/**
+ * Whether desired state has reached the hosts. A host is in sync when its acknowledged revision
+ * reaches the last change to its span; a port is realized when every host whose span holds the
+ * port's entries is. Acknowledgements come from Redis, so any replica answers for any host.
+ */
+@Injectable()
+export class RealizationService {
+  constructor(
+    private readonly view: MaterializedView,
+    private readonly feed: SpanFeed,
+    private readonly status: AgentStatusRepository,
+    private readonly sync: SyncServer,
+  ) {}
+
+  async hosts(hostIds: string[]): Promise<Map<string, HostRealization>> {
+    const statuses = await this.status.status(hostIds);
+    const out = new Map<string, HostRealization>();
+    for (const id of hostIds) {
+      const { connected, appliedRevision } = statuses.get(id)!;
+      const inSync = appliedRevision >= this.feed.requiredRevision(id);
+      out.set(id, { connected, appliedRevision, lag: inSync ? 0 : Math.max(0, this.view.revision - appliedRevision) });
+    }
+    return out;
+  }
+
+  async portsRealized(portIds: string[]): Promise<Map<string, boolean>> {
+    const needs = new Map(portIds.map((id) => [id, this.feed.hostsNeedingPort(id)]));
+    const hostIds = [...new Set([...needs.values()].flat())];
+    const hosts = await this.hosts(hostIds);
+    return new Map(portIds.map((id) => [id, needs.get(id)!.every((h) => hosts.get(h)!.lag === 0)]));
+  }
+
+  /**
+   * Waits until the view has applied `revision` and every port is realized, or `timeoutMs`
+   * passed. Returns the final realization of each port.
+   */
+  async waitForPorts(portIds: string[], revision: number, timeoutMs: number): Promise<Map<string, boolean>> {
+    const deadline = Date.now() + timeoutMs;
+    await this.view.waitForRevision(revision, timeoutMs).catch(() => undefined);
+    for (;;) {
+      const realized = await this.portsRealized(portIds);
+      if ([...realized.values()].every(Boolean) || Date.now() >= deadline) {
+        return realized;
+      }
+      // Woken by a local ack, or polled for acks that reach Redis through other replicas.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.sync.acks.removeListener('acked', done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(POLL_MS * 5, Math.max(0, deadline - Date.now())));
+        this.sync.acks.once('acked', done);
+      });
+    }
+  }
+}

@@ -1,0 +1,146 @@
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { encodeDelta, encodeResource, encodeResourceKey } from '../../common/proto';
+import type { Resource } from '../../generated/overlay/v1/Resource';
+import { SpanIndex, parseSpanKey, type HostSpanChange, type SpanKey, type SpanResource } from '../desired-state/span';
+import type { ChangeRecord } from '../store/change-log';
+import { MaterializedView } from '../store/materialized-view';
+import type { ViewState } from '../store/view-state';
+
+/** What a session receives: an encoded SyncResponse{delta}, or the word that it must resync. */
+export interface SpanSubscriber {
+  readonly hostId: string;
+  deliver(revision: number, delta: Buffer): void;
+  /** The view was reloaded from a snapshot: incremental deltas no longer apply. */
+  resync(): void;
+}
+
+export function toProtoResource(resource: SpanResource): Resource {
+  return resource.kind === 'segment' ? { segment: resource.segment } : { port: resource.port };
+}
+
+/**
+ * Turns the materialized view's change records into per-host span deltas. Owns the SpanIndex;
+ * for each record it computes which hosts' spans changed, encodes every changed resource once
+ * (whatever the number of hosts that need it), assembles one Delta per host from those bytes,
+ * and hands it to that host's session on this replica.
+ *
+ * It also keeps, for every host (connected here or not), the revision of the last change to its
+ * span: a host whose acknowledged revision reaches it holds everything it needs (realization).
+ */
+@Injectable()
+export class SpanFeed implements OnModuleDestroy {
+  private index: SpanIndex;
+  private readonly subscribers = new Map<string, SpanSubscriber>();
+  private readonly lastChange = new Map<string, number>();
+  /** Revision below which lastChange is unknown (the view's snapshot): treated as changed then. */
+  private floor: number;
+  private readonly unsubscribe: (() => void)[] = [];
+  private encodedAt = -1;
+  private readonly encoded = new Map<SpanKey, Uint8Array>();
+
+  constructor(private readonly view: MaterializedView) {
+    this.index = new SpanIndex(view.current);
+    this.floor = view.revision;
+    this.unsubscribe.push(view.onChange((record) => this.onRecord(record)));
+    this.unsubscribe.push(view.onReset((state) => this.onReset(state)));
+  }
+
+  get spanIndex(): SpanIndex {
+    return this.index;
+  }
+
+  get revision(): number {
+    return this.view.revision;
+  }
+
+  subscribe(subscriber: SpanSubscriber): () => void {
+    this.subscribers.get(subscriber.hostId)?.resync();
+    this.subscribers.set(subscriber.hostId, subscriber);
+    return () => {
+      if (this.subscribers.get(subscriber.hostId) === subscriber) {
+        this.subscribers.delete(subscriber.hostId);
+      }
+    };
+  }
+
+  /** The revision a host must have acknowledged to hold its whole current span. */
+  requiredRevision(hostId: string): number {
+    return this.lastChange.get(hostId) ?? this.floor;
+  }
+
+  /** Hosts whose span holds the port's entries (every host with a port on its segment). */
+  hostsNeedingPort(portId: string): string[] {
+    const port = this.index.port(portId);
+    if (!port || port.hostId === null) {
+      return [];
+    }
+    const hosts = new Set<string>();
+    for (const id of this.index.boundPorts(port.segmentId)) {
+      hosts.add(this.index.port(id)!.hostId!);
+    }
+    return [...hosts];
+  }
+
+  /** A resource's encoding at the current revision, made at most once per revision. */
+  encode(key: SpanKey): Uint8Array | undefined {
+    if (this.encodedAt !== this.view.revision) {
+      this.encoded.clear();
+      this.encodedAt = this.view.revision;
+    }
+    let bytes = this.encoded.get(key);
+    if (!bytes) {
+      const resource = this.index.resource(key);
+      if (!resource) {
+        return undefined;
+      }
+      bytes = encodeResource(toProtoResource(resource));
+      this.encoded.set(key, bytes);
+    }
+    return bytes;
+  }
+
+  /** Encodes a change for one host as a SyncResponse{delta} at `revision`. */
+  encodeChange(revision: number, change: HostSpanChange): Buffer {
+    const upserts: Uint8Array[] = [];
+    for (const key of change.upserts) {
+      const bytes = this.encode(key);
+      if (bytes) {
+        upserts.push(bytes);
+      }
+    }
+    const removals = [...change.removals].map((key) => {
+      const { kind, id } = parseSpanKey(key);
+      return encodeResourceKey(kind, id);
+    });
+    return encodeDelta(revision, upserts, removals);
+  }
+
+  private onRecord(record: ChangeRecord): void {
+    const changes = this.index.apply(record);
+    for (const [hostId, change] of changes) {
+      this.lastChange.set(hostId, record.revision);
+      const subscriber = this.subscribers.get(hostId);
+      if (subscriber) {
+        subscriber.deliver(record.revision, this.encodeChange(record.revision, change));
+      }
+    }
+    for (const op of record.ops) {
+      if (op.k === 'host' && op.v === null) {
+        this.lastChange.delete(op.id);
+      }
+    }
+  }
+
+  private onReset(state: ViewState): void {
+    this.index = new SpanIndex(state);
+    this.lastChange.clear();
+    this.floor = state.revision;
+    for (const subscriber of this.subscribers.values()) {
+      subscriber.resync();
+    }
+  }
+
+  onModuleDestroy(): void {
+    this.unsubscribe.forEach((off) => off());
+  }
+}

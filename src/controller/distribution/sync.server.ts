@@ -1,0 +1,269 @@
+import * as grpc from '@grpc/grpc-js';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import { syncServiceDefinition } from '../../common/proto';
+import { parseIpText, formatIp } from '../../common/ip';
+import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
+import { ControllerConfig } from '../config';
+import { changesSince } from '../desired-state/span';
+import type { Host } from '../hosts/host.model';
+import { MaterializedView } from '../store/materialized-view';
+import { RedisStore } from '../store/redis-store';
+import { AgentStatusRepository } from './agent-status.repository';
+import { HostSession, type SessionEvents, type SyncCall } from './host-session';
+import { SpanFeed } from './span-feed';
+
+const HELLO_TIMEOUT_MS = 10_000;
+const SESSION_TTL_MS = 15_000;
+const MARKER_INTERVAL_MS = 250;
+const APPLIED_FLUSH_MS = 20;
+const HOUSEKEEPING_MS = 2_000;
+
+/** How a replica's gRPC server authenticates agents. */
+export type TransportSecurity = { mode: 'tls'; ca: Buffer; cert: Buffer; key: Buffer } | { mode: 'insecure' };
+
+export function transportSecurityFrom(config: ControllerConfig): TransportSecurity {
+  if (config.tls) {
+    return { mode: 'tls', ca: readFileSync(config.tls.ca), cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
+  }
+  return { mode: 'insecure' };
+}
+
+class HelloRefused extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * overlayd's gRPC side: accepts one Sync stream per host, authenticates it (in TLS mode the
+ * host name is the client certificate's CN), answers with a resume delta or a snapshot, then
+ * keeps the stream fed from the SpanFeed. Records what agents acknowledge in Redis (batched),
+ * keeps claims on the streams it holds, and publishes the lowest acknowledged revision that the
+ * VNI quarantine waits for.
+ */
+@Injectable()
+export class SyncServer implements SessionEvents, OnApplicationShutdown {
+  private readonly logger = new Logger('sync');
+  readonly replicaId = randomBytes(6).toString('hex');
+  private server?: grpc.Server;
+  private readonly sessions = new Map<string, HostSession>();
+  private readonly pendingApplied = new Map<string, number>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private flushTimer?: NodeJS.Timeout;
+  private epoch = '';
+  /** Emits `acked` (hostId, revision) for every acknowledgement on this replica. */
+  readonly acks = new EventEmitter();
+  boundPort = 0;
+  /** Last error each host reported (NACK), for the API and the log. */
+  readonly lastNack = new Map<string, { revision: number; error: string }>();
+
+  constructor(
+    @Inject(ControllerConfig) private readonly config: ControllerConfig,
+    private readonly view: MaterializedView,
+    private readonly feed: SpanFeed,
+    private readonly status: AgentStatusRepository,
+    private readonly store: RedisStore,
+  ) {
+    this.acks.setMaxListeners(0);
+  }
+
+  /** Binds the gRPC port. Called once the view is loaded. */
+  async start(security: TransportSecurity): Promise<number> {
+    this.epoch = await this.status.epoch();
+    const server = new grpc.Server({ 'grpc.keepalive_time_ms': 20_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.max_receive_message_length': 1024 * 1024 });
+    server.addService(syncServiceDefinition(), { Sync: (call: SyncCall) => this.accept(call, security.mode === 'tls') });
+    const credentials =
+      security.mode === 'tls' ? grpc.ServerCredentials.createSsl(security.ca, [{ cert_chain: security.cert, private_key: security.key }], true) : grpc.ServerCredentials.createInsecure();
+    if (security.mode === 'insecure') {
+      this.logger.warn('gRPC without TLS: any client may claim to be any host. For development only; set OVERLAY_TLS_CA/CERT/KEY in production.');
+    }
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`0.0.0.0:${this.config.grpcPort}`, credentials, (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    this.server = server;
+    this.timers.push(setInterval(() => this.sendMarkers(), MARKER_INTERVAL_MS));
+    this.timers.push(setInterval(() => void this.housekeeping(), HOUSEKEEPING_MS));
+    return this.boundPort;
+  }
+
+  session(hostId: string): HostSession | undefined {
+    return this.sessions.get(hostId);
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  private accept(call: SyncCall, secure: boolean): void {
+    const timer = setTimeout(() => call.emit('error', { code: grpc.status.DEADLINE_EXCEEDED, details: `no Hello within ${HELLO_TIMEOUT_MS} ms` }), HELLO_TIMEOUT_MS);
+    call.once('data', (req: SyncRequest__Output) => {
+      clearTimeout(timer);
+      this.onHello(call, req, secure).catch((err: unknown) => {
+        const refused = err instanceof HelloRefused ? err : new HelloRefused(grpc.status.UNAVAILABLE, `controller error: ${(err as Error).message}`);
+        if (!(err instanceof HelloRefused)) {
+          this.logger.error(`hello failed: ${(err as Error).stack}`);
+        }
+        call.emit('error', { code: refused.code, details: refused.message });
+      });
+    });
+    call.on('error', () => clearTimeout(timer));
+  }
+
+  private async onHello(call: SyncCall, req: SyncRequest__Output, secure: boolean): Promise<void> {
+    const hello = req.hello;
+    if (!hello) {
+      throw new HelloRefused(grpc.status.INVALID_ARGUMENT, 'the first message must be a Hello');
+    }
+    if (secure) {
+      const certName = call.getAuthContext().sslPeerCertificate?.subject?.CN;
+      if (!certName) {
+        throw new HelloRefused(grpc.status.UNAUTHENTICATED, 'a client certificate naming the host (CN) is required');
+      }
+      if (certName !== hello.hostName) {
+        throw new HelloRefused(grpc.status.PERMISSION_DENIED, `the certificate is for host ${certName}, not ${hello.hostName}`);
+      }
+    }
+    const host = await this.findHost(hello.hostName);
+    if (hello.vtepIp) {
+      const parsed = parseIpText(hello.vtepIp);
+      if (!parsed || formatIp(parsed) !== host.vtepIp) {
+        throw new HelloRefused(grpc.status.FAILED_PRECONDITION, `agent VTEP ${hello.vtepIp} differs from host ${host.name}'s registered VTEP ${host.vtepIp}`);
+      }
+    }
+    // An agent ahead of this replica's view (it was fed by a faster replica) waits for the view.
+    const resumable = hello.epoch === this.epoch && hello.appliedRevision > 0;
+    if (resumable && hello.appliedRevision > this.view.revision) {
+      await this.view.waitForRevision(hello.appliedRevision, 5_000).catch(() => undefined);
+    }
+    let records = resumable && hello.appliedRevision <= this.view.revision ? await this.status.readChangeLog(hello.appliedRevision, this.view.revision) : undefined;
+    // The view may have moved on while the log was read: read the rest, until nothing is missing.
+    while (records && this.view.revision > hello.appliedRevision + records.length) {
+      const from = hello.appliedRevision + records.length;
+      const more = await this.status.readChangeLog(from, this.view.revision);
+      records = more ? records.concat(more) : undefined;
+    }
+    if (call.cancelled || !this.view.current.hosts.has(host.id)) {
+      throw new HelloRefused(grpc.status.NOT_FOUND, `host ${hello.hostName} is gone`);
+    }
+    // From here to session.start(): no await, so no change record can fall between.
+    this.sessions.get(host.id)?.fail(grpc.status.ALREADY_EXISTS, 'a newer stream for this host replaced this one');
+    const session = new HostSession(host.id, host.name, host.vtepIp, this.epoch, call, this.feed, this, hello.appliedRevision);
+    this.sessions.set(host.id, session);
+    if (records) {
+      const change = changesSince(this.feed.spanIndex, records, host.id).get(host.id) ?? { upserts: new Set<string>(), removals: new Set<string>() };
+      session.deliver(this.view.revision, this.feed.encodeChange(this.view.revision, change));
+    } else {
+      session.sendSnapshot();
+    }
+    session.start();
+    this.logger.log(`host ${host.name} connected (agent ${hello.agentVersion || '?'}, ${records ? `resumed from ${hello.appliedRevision}` : 'snapshot'} at ${this.view.revision})`);
+    await this.status.claimSession(host.id, this.replicaId, SESSION_TTL_MS).catch(() => undefined);
+  }
+
+  private async findHost(name: string): Promise<Host> {
+    const id = await this.store.read((r) => r.hget(this.store.keys.hostNames(), name));
+    if (!id) {
+      throw new HelloRefused(grpc.status.NOT_FOUND, `no host named ${name} is registered`);
+    }
+    if (!this.view.current.hosts.has(id)) {
+      const revision = Number((await this.store.read((r) => r.get(this.store.keys.revision()))) ?? 0);
+      await this.view.waitForRevision(revision, 5_000).catch(() => undefined);
+    }
+    const host = this.view.current.hosts.get(id);
+    if (!host) {
+      throw new HelloRefused(grpc.status.UNAVAILABLE, `host ${name} is not in this replica's view yet; retry`);
+    }
+    return host;
+  }
+
+  acked(session: HostSession, revision: number): void {
+    this.pendingApplied.set(session.hostId, revision);
+    this.acks.emit('acked', session.hostId, revision);
+    this.flushTimer ??= setTimeout(() => void this.flushApplied(), APPLIED_FLUSH_MS);
+  }
+
+  nacked(session: HostSession, revision: number, error: string): void {
+    this.lastNack.set(session.hostId, { revision, error });
+    this.logger.warn(`host ${session.hostName} could not apply revision ${revision}: ${error}`);
+  }
+
+  closed(session: HostSession): void {
+    if (this.sessions.get(session.hostId) === session) {
+      this.sessions.delete(session.hostId);
+      void this.status.releaseSession(session.hostId, this.replicaId).catch(() => undefined);
+      this.logger.log(`host ${session.hostName} disconnected`);
+    }
+  }
+
+  private async flushApplied(): Promise<void> {
+    this.flushTimer = undefined;
+    const batch = new Map(this.pendingApplied);
+    this.pendingApplied.clear();
+    try {
+      await this.status.recordApplied(batch);
+    } catch (err) {
+      // Keep them for the next flush (Redis may be restarting).
+      for (const [host, revision] of batch) {
+        this.pendingApplied.set(host, Math.max(revision, this.pendingApplied.get(host) ?? 0));
+      }
+      this.flushTimer ??= setTimeout(() => void this.flushApplied(), 500);
+      this.logger.warn(`recording acknowledgements: ${(err as Error).message}`);
+    }
+  }
+
+  private sendMarkers(): void {
+    for (const session of this.sessions.values()) {
+      session.sendMarker();
+    }
+  }
+
+  private async housekeeping(): Promise<void> {
+    try {
+      for (const session of this.sessions.values()) {
+        if (!this.view.current.hosts.has(session.hostId)) {
+          session.fail(grpc.status.NOT_FOUND, 'the host was deleted');
+        }
+      }
+      await this.status.refreshSessions([...this.sessions.keys()], this.replicaId, SESSION_TTL_MS);
+      await this.status.publishMinApplied(new Set(this.view.current.hosts.keys()), this.view.revision);
+    } catch (err) {
+      this.logger.warn(`housekeeping: ${(err as Error).message}`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.timers.forEach(clearInterval);
+    this.timers.length = 0;
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      await this.flushApplied();
+    }
+    for (const session of [...this.sessions.values()]) {
+      session.fail(grpc.status.UNAVAILABLE, 'controller shutting down');
+    }
+    const server = this.server;
+    this.server = undefined;
+    if (server) {
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2_000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+}
