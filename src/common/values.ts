@@ -119,8 +119,9 @@ export function newId(now = Date.now()): ResourceId {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}` as ResourceId;
 }
 
-export function parseId(raw: string, field = 'id'): ResourceId {
-  const lower = raw.toLowerCase();
+export function parseId(raw: unknown, field = 'id'): ResourceId {
+  // Query parameters reach here unchecked: a repeated one (`?hostId=a&hostId=b`) is an array.
+  const lower = typeof raw === 'string' ? raw.toLowerCase() : '';
   if (!ID_RE.test(lower)) {
     throw new OverlayError(ErrorCode.InvalidId, `${field} must be a resource id (UUIDv7), got ${JSON.stringify(raw)}`, { field });
   }

@@ -56,8 +56,14 @@ export interface SpanSource {
   port(id: string): Port | undefined;
   host(id: string): Host | undefined;
   segment(id: string): Segment | undefined;
+}
+
+/** A state whose bound ports and hosts per segment are indexed (the current one). */
+export interface IndexedSpanSource extends SpanSource {
   /** Ids of the segment's ports that are bound to a host. */
   boundPorts(segmentId: string): ReadonlySet<string>;
+  /** Hosts with bound ports on the segment, with how many each. */
+  hostCounts(segmentId: string): ReadonlyMap<string, number>;
 }
 
 const isBound = (port: Port | undefined): port is Port & { hostId: string } => port !== undefined && port.hostId !== null;
@@ -67,9 +73,10 @@ const isBound = (port: Port | undefined): port is Port & { hostId: string } => p
  * current as change records are applied. Reads records and resources from the `ViewState` it
  * is given, which the caller keeps current (apply the record to the view first, then here).
  */
-export class SpanIndex implements SpanSource {
+export class SpanIndex implements IndexedSpanSource {
   private readonly boundBySegment = new Map<string, Set<string>>();
   private readonly boundByHost = new Map<string, Set<string>>();
+  private readonly hostsBySegment = new Map<string, Map<string, number>>();
 
   constructor(private readonly view: ViewState) {
     for (const port of view.ports.values()) {
@@ -91,6 +98,10 @@ export class SpanIndex implements SpanSource {
 
   boundPorts(segmentId: string): ReadonlySet<string> {
     return this.boundBySegment.get(segmentId) ?? EMPTY;
+  }
+
+  hostCounts(segmentId: string): ReadonlyMap<string, number> {
+    return this.hostsBySegment.get(segmentId) ?? EMPTY_COUNTS;
   }
 
   portsOnHost(hostId: string): ReadonlySet<string> {
@@ -149,15 +160,34 @@ export class SpanIndex implements SpanSource {
     }
     getOrAdd(this.boundBySegment, port.segmentId).add(port.id);
     getOrAdd(this.boundByHost, port.hostId).add(port.id);
+    let counts = this.hostsBySegment.get(port.segmentId);
+    if (!counts) {
+      counts = new Map();
+      this.hostsBySegment.set(port.segmentId, counts);
+    }
+    counts.set(port.hostId, (counts.get(port.hostId) ?? 0) + 1);
   }
 
   private unbind(port: Port & { hostId: string }): void {
     deleteFrom(this.boundBySegment, port.segmentId, port.id);
     deleteFrom(this.boundByHost, port.hostId, port.id);
+    const counts = this.hostsBySegment.get(port.segmentId);
+    if (counts) {
+      const n = (counts.get(port.hostId) ?? 0) - 1;
+      if (n > 0) {
+        counts.set(port.hostId, n);
+      } else {
+        counts.delete(port.hostId);
+        if (counts.size === 0) {
+          this.hostsBySegment.delete(port.segmentId);
+        }
+      }
+    }
   }
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
+const EMPTY_COUNTS: ReadonlyMap<string, number> = new Map();
 
 function getOrAdd(map: Map<string, Set<string>>, key: string): Set<string> {
   let set = map.get(key);
@@ -186,7 +216,6 @@ class RewoundSource implements SpanSource {
   private readonly ports = new Map<string, Port | undefined>();
   private readonly hosts = new Map<string, Host | undefined>();
   private readonly segments = new Map<string, Segment | undefined>();
-  private readonly boundCache = new Map<string, Set<string>>();
 
   constructor(
     private readonly now: SpanSource,
@@ -221,42 +250,20 @@ class RewoundSource implements SpanSource {
   segment(id: string): Segment | undefined {
     return this.segments.has(id) ? this.segments.get(id) : this.now.segment(id);
   }
-
-  boundPorts(segmentId: string): ReadonlySet<string> {
-    let set = this.boundCache.get(segmentId);
-    if (!set) {
-      set = new Set([...this.now.boundPorts(segmentId)].filter((id) => !this.ports.has(id)));
-      for (const [id, port] of this.ports) {
-        if (isBound(port) && port.segmentId === segmentId) {
-          set.add(id);
-        }
-      }
-      this.boundCache.set(segmentId, set);
-    }
-    return set;
-  }
-}
-
-function hostsOf(source: SpanSource, ports: ReadonlySet<string>): Set<string> {
-  const hosts = new Set<string>();
-  for (const id of ports) {
-    hosts.add(source.port(id)!.hostId!);
-  }
-  return hosts;
 }
 
 function vtepsOf(source: SpanSource, hosts: Set<string>): string[] {
   return [...new Set([...hosts].map((h) => source.host(h)?.vtepIp).filter((v): v is string => v !== undefined))].sort();
 }
 
-export function resourceOf(source: SpanSource, key: SpanKey): SpanResource | undefined {
+export function resourceOf(source: IndexedSpanSource, key: SpanKey): SpanResource | undefined {
   const { kind, id } = parseSpanKey(key);
   if (kind === 'segment') {
     const segment = source.segment(id);
     if (!segment) {
       return undefined;
     }
-    const vteps = vtepsOf(source, hostsOf(source, source.boundPorts(id)));
+    const vteps = vtepsOf(source, new Set(source.hostCounts(id).keys()));
     return { kind, id, segment: { id, tenantId: segment.tenantId, vni: segment.vni, vteps } };
   }
   const port = source.port(id);
@@ -292,7 +299,7 @@ export function changesSince(now: SpanIndex, records: ChangeRecord[], onlyHost?:
   return diffSpans(before, now, touchedBySegment, onlyHost);
 }
 
-function diffSpans(before: SpanSource, after: SpanSource, touchedBySegment: Map<string, Set<string>>, onlyHost?: string): Map<string, HostSpanChange> {
+function diffSpans(before: SpanSource, after: IndexedSpanSource, touchedBySegment: Map<string, Set<string>>, onlyHost?: string): Map<string, HostSpanChange> {
   const changes = new Map<string, HostSpanChange>();
   const changeOf = (host: string): HostSpanChange => {
     let change = changes.get(host);
@@ -302,12 +309,47 @@ function diffSpans(before: SpanSource, after: SpanSource, touchedBySegment: Map<
     }
     return change;
   };
+  // Cost: O(hosts on the segment + ports touched), except for a host joining or leaving a
+  // segment, which needs the segment's whole table.
   for (const [segmentId, touched] of touchedBySegment) {
-    const portsBefore = before.boundPorts(segmentId);
-    const portsAfter = after.boundPorts(segmentId);
-    const hostsBefore = hostsOf(before, portsBefore);
-    const hostsAfter = hostsOf(after, portsAfter);
+    const boundHere = (source: SpanSource, id: string): (Port & { hostId: string }) | undefined => {
+      const port = source.port(id);
+      return isBound(port) && port.segmentId === segmentId ? port : undefined;
+    };
+    const countsAfter = after.hostCounts(segmentId);
+    const countsBefore = new Map(countsAfter);
+    const upserted: string[] = [];
+    const removed: string[] = [];
+    for (const id of touched) {
+      const now = boundHere(after, id);
+      const then = boundHere(before, id);
+      if (now) {
+        countsBefore.set(now.hostId, countsBefore.get(now.hostId)! - 1);
+        upserted.push(portKey(id));
+      } else if (then) {
+        removed.push(portKey(id));
+      }
+      if (then) {
+        countsBefore.set(then.hostId, (countsBefore.get(then.hostId) ?? 0) + 1);
+      }
+    }
+    const hostsAfter = new Set(countsAfter.keys());
+    const hostsBefore = new Set([...countsBefore].filter(([, n]) => n > 0).map(([h]) => h));
     const vtepsChanged = vtepsOf(before, hostsBefore).join() !== vtepsOf(after, hostsAfter).join();
+    let portsBefore: Set<string> | undefined;
+    const tableBefore = (): Set<string> => {
+      if (!portsBefore) {
+        portsBefore = new Set(after.boundPorts(segmentId));
+        for (const id of touched) {
+          if (boundHere(before, id)) {
+            portsBefore.add(id);
+          } else {
+            portsBefore.delete(id);
+          }
+        }
+      }
+      return portsBefore;
+    };
     for (const host of new Set([...hostsBefore, ...hostsAfter])) {
       if (onlyHost !== undefined && host !== onlyHost) {
         continue;
@@ -317,24 +359,23 @@ function diffSpans(before: SpanSource, after: SpanSource, touchedBySegment: Map<
       const isIn = hostsAfter.has(host);
       if (wasIn && !isIn) {
         change.removals.add(segmentKey(segmentId));
-        for (const id of portsBefore) {
+        for (const id of tableBefore()) {
           change.removals.add(portKey(id));
         }
       } else if (!wasIn && isIn) {
         change.upserts.add(segmentKey(segmentId));
-        for (const id of portsAfter) {
+        for (const id of after.boundPorts(segmentId)) {
           change.upserts.add(portKey(id));
         }
       } else {
         if (vtepsChanged) {
           change.upserts.add(segmentKey(segmentId));
         }
-        for (const id of touched) {
-          if (portsAfter.has(id)) {
-            change.upserts.add(portKey(id));
-          } else if (portsBefore.has(id)) {
-            change.removals.add(portKey(id));
-          }
+        for (const key of upserted) {
+          change.upserts.add(key);
+        }
+        for (const key of removed) {
+          change.removals.add(key);
         }
       }
     }

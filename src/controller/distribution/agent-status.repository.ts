@@ -79,7 +79,7 @@ export class AgentStatusRepository {
     ]);
     const now = Date.now();
     hostIds.forEach((id, i) => {
-      const expiry = sessions[i] ? Number(sessions[i]!.split(' ')[1]) : 0;
+      const expiry = sessions[i] ? Number(sessions[i].split(' ')[1]) : 0;
       out.set(id, { connected: expiry > now, appliedRevision: Number(applied[i] ?? 0) });
     });
     return out;

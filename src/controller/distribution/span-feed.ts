@@ -74,11 +74,7 @@ export class SpanFeed implements OnModuleDestroy {
     if (!port || port.hostId === null) {
       return [];
     }
-    const hosts = new Set<string>();
-    for (const id of this.index.boundPorts(port.segmentId)) {
-      hosts.add(this.index.port(id)!.hostId!);
-    }
-    return [...hosts];
+    return [...this.index.hostCounts(port.segmentId).keys()];
   }
 
   /** A resource's encoding at the current revision, made at most once per revision. */

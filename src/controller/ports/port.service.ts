@@ -7,6 +7,7 @@ import { RealizationService } from '../distribution/realization.service';
 import { HostRepository } from '../hosts/host.repository';
 import { parseBody } from '../http/body';
 import { SegmentRepository } from '../segments/segment.repository';
+import { MaterializedView } from '../store/materialized-view';
 import type { Page, PageRequest } from '../store/page';
 import type { Mapping, Port } from './port.model';
 import { PortRepository } from './port.repository';
@@ -52,6 +53,7 @@ export class PortService {
     private readonly segments: SegmentRepository,
     private readonly hosts: HostRepository,
     private readonly realization: RealizationService,
+    private readonly view: MaterializedView,
     @Inject(ControllerConfig) config: ControllerConfig,
   ) {
     this.maxBatchSize = config.maxBatchSize;
@@ -97,8 +99,12 @@ export class PortService {
 
   /** Validates against the segments, then stores every port in one step; regenerates a generated MAC that collided. */
   private async createAll(inputs: PortInput[]): Promise<{ ports: Port[]; revision: number }> {
+    // Segments are immutable once created, so this replica's view can answer; one it has not seen
+    // yet (just created elsewhere) is read from Redis. The script checks existence again anyway.
     const segmentIds = [...new Set(inputs.map((p) => p.segmentId))];
-    const segments = new Map((await this.segments.getMany(segmentIds)).map((s, i) => [segmentIds[i], s]));
+    const segments = new Map(segmentIds.map((id) => [id, this.view.current.segments.get(id)]));
+    const unseen = segmentIds.filter((id) => !segments.get(id));
+    (await this.segments.getMany(unseen)).forEach((s, i) => segments.set(unseen[i], s));
     const now = new Date().toISOString();
     const ports: Port[] = inputs.map((input, i) => {
       const segment = segments.get(input.segmentId);

@@ -25,18 +25,20 @@ export class RedisStore implements OnModuleDestroy {
 
   constructor(@Inject(ControllerConfig) private readonly config: ControllerConfig) {
     this.keys = keysFor(config.keyPrefix);
-    this.redis = RedisStore.connect(config.redisUrl, { commandTimeout: 10_000 });
+    // Auto-pipelining: concurrent requests share socket writes (one syscall for many commands).
+    this.redis = RedisStore.connect(config.redisUrl, { commandTimeout: 10_000, autoPipelining: true });
     this.redis.on('error', (err: Error) => this.logger.warn(`redis: ${err.message}`));
   }
 
   /** A client with the store's reconnect policy; `blocking` ones (XREAD BLOCK) get no command timeout. */
-  static connect(url: string, opts: { commandTimeout?: number } = {}): Redis {
+  static connect(url: string, opts: { commandTimeout?: number; autoPipelining?: boolean } = {}): Redis {
     return new Redis(url, {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: true,
       autoResendUnfulfilledCommands: false,
       connectTimeout: 5_000,
       commandTimeout: opts.commandTimeout,
+      enableAutoPipelining: opts.autoPipelining ?? false,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
       lazyConnect: false,
     });

@@ -1,0 +1,145 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { createServer } from 'node:net';
+
+/**
+ * overlayd as a separate process (`node dist/src/controller/main.js`), so the load generator and
+ * the server each have their own event loop and their CPU can be told apart (/proc/<pid>/stat).
+ */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Clock ticks per second for /proc/<pid>/stat utime and stime (USER_HZ; 100 on Linux). */
+const USER_HZ = 100;
+
+function get(host: string, port: number, path: string, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port, path, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+export class ControllerProcess {
+  private readonly log: string[] = [];
+  private exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private readonly exitPromise: Promise<void>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly port: number,
+  ) {
+    this.exitPromise = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exited = { code, signal };
+        resolve();
+      });
+    });
+    const keep = (chunk: Buffer): void => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line.trim()) {
+          this.log.push(line);
+        }
+      }
+      this.log.splice(0, Math.max(0, this.log.length - 40));
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+  }
+
+  /** Spawns the controller and waits for GET /readyz to answer 200 (or fails at the deadline, killing it). */
+  static async start(opts: { script: string; env: Record<string, string>; port: number; readyTimeoutMs: number; nodeArgs?: string[] }): Promise<ControllerProcess> {
+    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const ctl = new ControllerProcess(child, opts.port);
+    const deadline = Date.now() + opts.readyTimeoutMs;
+    for (;;) {
+      if (ctl.exited) {
+        throw new Error(`controller exited during startup (code ${ctl.exited.code}, signal ${ctl.exited.signal}):\n${ctl.logTail()}`);
+      }
+      try {
+        if ((await get('127.0.0.1', opts.port, '/readyz', 1_000)) === 200) {
+          return ctl;
+        }
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        await ctl.stop();
+        throw new Error(`controller not ready within ${opts.readyTimeoutMs} ms:\n${ctl.logTail()}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get running(): boolean {
+    return this.exited === undefined;
+  }
+
+  logTail(): string {
+    return this.log.map((l) => `  | ${l}`).join('\n');
+  }
+
+  /** Resident and peak resident memory (kB) from /proc/<pid>/status. */
+  memory(): { rssKb: number; hwmKb: number } | undefined {
+    try {
+      const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+      const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? NaN);
+      return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** User + system CPU seconds used so far (from /proc/<pid>/stat), or NaN once gone. */
+  cpuSeconds(): number {
+    try {
+      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // After "pid (comm) ", field 3 (state) is index 0, so utime (14) is 11 and stime (15) is 12.
+      return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+    } catch {
+      return NaN;
+    }
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+  async stop(graceMs = 5_000): Promise<void> {
+    if (!this.running) {
+      return;
+    }
+    this.child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([this.exitPromise.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
+    clearTimeout(timer);
+    if (timedOut && this.running) {
+      this.child.kill('SIGKILL');
+      await Promise.race([this.exitPromise, new Promise((r) => setTimeout(r, 2_000))]);
+    }
+  }
+
+  /** Last resort from a synchronous `exit` handler. */
+  killNow(): void {
+    if (this.running) {
+      this.child.kill('SIGKILL');
+    }
+  }
+}

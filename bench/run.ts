@@ -1,0 +1,730 @@
+import 'reflect-metadata';
+import Redis from 'ioredis';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { newId } from '../src/common/values';
+import { loadConfig, type ControllerConfig } from '../src/controller/config';
+import type { Port } from '../src/controller/ports/port.model';
+import { PortRepository } from '../src/controller/ports/port.repository';
+import { SegmentRepository } from '../src/controller/segments/segment.repository';
+import { RedisStore } from '../src/controller/store/redis-store';
+import { ControllerProcess, freePort } from './controller-process';
+import { JsonHttpClient } from './http-client';
+import { runPool, type PoolResult } from './pool';
+import { dropPrefix, redisInfoField, redisSnapshot, runRedisBenchmark, type RedisBenchmarkRun } from './redis-tools';
+
+/*
+ * overlayd throughput benchmark: `npm run bench`.
+ *
+ * The controller runs as a child process (dist/src/controller/main.js) against the shared Redis
+ * under a key prefix of its own; this process is the load generator (node:http, keep-alive,
+ * bounded concurrency). Figures are printed and written to .bench-out/controller.json. A missed
+ * target is reported, never turned into a failing exit code; only a broken run exits non-zero.
+ * Everything under the prefix is deleted at the end, also after an error or Ctrl-C.
+ *
+ * Environment: REDIS_URL (default redis://127.0.0.1:6379); BENCH_CONTROLLER_SCRIPT to measure
+ * another build of the controller (A/B); BENCH_CONTROLLER_NODE_ARGS for the controller's node,
+ * e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where its time goes.
+ */
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CONTROLLER_SCRIPT = path.join(ROOT, 'dist', 'src', 'controller', 'main.js');
+const OUT_FILE = path.join(ROOT, '.bench-out', 'controller.json');
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const VNI_CONCURRENCY = 64;
+const SINGLE_CONCURRENCY = 64;
+const BATCH_SIZE = 1_000;
+const BATCH_IN_FLIGHT = 2;
+const SEGMENTS = 100;
+const HOSTS = 16;
+const LOW_LEVEL = 10_000;
+const HIGH_LEVEL = 100_000;
+/** Rounds per port measurement (batch and one-per-call interleaved); the median round is reported. */
+const PORT_ROUNDS = 3;
+const VNI_ROUNDS = 3;
+const MEASURE_BATCH_CALLS = 6;
+const MEASURE_SINGLE_MAX = 2_000;
+const MEASURE_SINGLE_MS = 2_500;
+/** After this long the run stops starting new work and cleans up; the hard limit kills it. */
+const SOFT_DEADLINE_MS = 170_000;
+const HARD_DEADLINE_MS = 200_000;
+
+const TARGETS = {
+  vniPerSecond: 5_000,
+  singlePortsPerSecond: 2_000,
+  batchPortsPerSecond: 20_000,
+  maxSlowdownPct: 20,
+};
+
+let aborted = false;
+const shouldStop = (): boolean => aborted;
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const dec = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));
+const lpad = (s: string, n: number): string => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
+
+function verdict(pass: boolean): string {
+  return pass ? 'PASS' : 'MISS';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phases: a pool run plus the CPU each process used meanwhile and what Redis executed. A
+// measurement is several rounds of one phase (interleaved with others); its figure is the median
+// round, which keeps one noisy second (the machine may be shared) from deciding a verdict.
+
+interface Usage {
+  /** Busy time of the whole machine, in % of one core (200% = both cores of a 2-core machine busy). */
+  machineCpuPct: number;
+  controllerCpuPct: number;
+  redisCpuPct: number;
+  clientCpuPct: number;
+  /** Commands Redis executed per second, those inside scripts included (compare with redis-benchmark). */
+  redisCommandsPerSecond: number;
+  redisScriptCalls: number;
+  /** Script calls beyond ours: another client of the shared Redis was busy, Redis figures are approximate. */
+  foreignScriptCalls: number;
+  /** Wall time Redis spent in the mutation scripts, per created item (µs). */
+  redisScriptUsecPerItem: number;
+}
+
+interface Phase extends PoolResult {
+  label: string;
+  usage: Usage;
+  /** Ports stored before / after the phase (port phases only). */
+  portsBefore?: number;
+  portsAfter?: number;
+}
+
+interface Measurement {
+  label: string;
+  rounds: Phase[];
+  /** The median round (by rate): the figure reported. */
+  median: Phase;
+  rate: number;
+  portsBefore?: number;
+  portsAfter?: number;
+}
+
+/** Busy and total jiffies of all CPUs, from the first line of /proc/stat. */
+function machineCpu(): { busy: number; total: number } {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    const idle = fields[3] + fields[4]; // idle + iowait
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}
+
+interface Ctx {
+  redis: Redis;
+  ctl: ControllerProcess;
+  prefix: string;
+}
+
+/** Runs one phase; `scriptsPerCall` is how many script calls each of our calls makes (to spot foreign ones). */
+async function measured(ctx: Ctx, label: string, run: () => Promise<PoolResult>, opts: { countPorts?: boolean; scriptsPerCall?: number } = {}): Promise<Phase> {
+  const portsBefore = opts.countPorts ? await portCount(ctx) : undefined;
+  const r0 = await redisSnapshot(ctx.redis);
+  const m0 = machineCpu();
+  const c0 = ctx.ctl.cpuSeconds();
+  const u0 = process.cpuUsage();
+  const t0 = performance.now();
+  const result = await run();
+  const wallS = (performance.now() - t0) / 1000;
+  const u1 = process.cpuUsage(u0);
+  const c1 = ctx.ctl.cpuSeconds();
+  const m1 = machineCpu();
+  const r1 = await redisSnapshot(ctx.redis);
+  const scriptCalls = r1.scriptCalls - r0.scriptCalls;
+  return {
+    label,
+    ...result,
+    portsBefore,
+    portsAfter: opts.countPorts ? await portCount(ctx) : undefined,
+    usage: {
+      machineCpuPct: m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100 * os.cpus().length : NaN,
+      controllerCpuPct: ((c1 - c0) / wallS) * 100,
+      redisCpuPct: ((r1.cpuSeconds - r0.cpuSeconds) / wallS) * 100,
+      clientCpuPct: ((u1.user + u1.system) / 1e6 / wallS) * 100,
+      // Minus the INFO calls of the snapshot itself.
+      redisCommandsPerSecond: (r1.commandCalls - r0.commandCalls - 2) / wallS,
+      redisScriptCalls: scriptCalls,
+      foreignScriptCalls: Math.max(0, scriptCalls - result.calls * (opts.scriptsPerCall ?? 1)),
+      redisScriptUsecPerItem: result.items ? (r1.scriptUsec - r0.scriptUsec) / result.items : NaN,
+    },
+  };
+}
+
+function summarize(label: string, rounds: Phase[]): Measurement {
+  const sorted = [...rounds].sort((a, b) => a.rate - b.rate);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  return { label, rounds, median, rate: median.rate, portsBefore: rounds[0].portsBefore, portsAfter: rounds[rounds.length - 1].portsAfter };
+}
+
+async function measureRounds(label: string, rounds: number, run: (round: number) => Promise<Phase>): Promise<Measurement> {
+  const phases: Phase[] = [];
+  for (let r = 0; r < rounds && !aborted; r++) {
+    phases.push(await run(r));
+  }
+  if (!phases.length) {
+    throw new Error(`${label}: aborted before the first round`);
+  }
+  return summarize(label, phases);
+}
+
+function printMeasurement(m: Measurement, unit: string, target?: { min: number; text: string }): void {
+  const p = m.median;
+  const targetText = target ? `   target ${target.text}  ${verdict(m.rate >= target.min)}` : '';
+  console.log(`  ${pad(m.label, 44)} ${lpad(int(m.rate), 9)} ${unit}${targetText}`);
+  const levels = m.portsBefore === undefined ? '' : `; ports stored ${int(m.portsBefore)} -> ${int(m.portsAfter ?? NaN)}`;
+  const rounds = m.rounds.length > 1 ? `rounds ${m.rounds.map((r) => int(r.rate)).join(' / ')} (median shown)${levels}` : `${levels.slice(2)}`;
+  if (rounds) {
+    console.log(`      ${rounds}`);
+  }
+  console.log(`      ${m.rounds.length > 1 ? 'median round: ' : ''}${int(p.calls)} calls, ${int(p.items)} created in ${dec(p.elapsedMs / 1000, 2)} s; latency p50 ${dec(p.latencyMs.p50)} ms, p99 ${dec(p.latencyMs.p99)} ms`);
+  const u = p.usage;
+  const others = u.machineCpuPct - u.controllerCpuPct - u.redisCpuPct - u.clientCpuPct;
+  console.log(
+    `      CPU (100% = one core): controller ${int(u.controllerCpuPct)}%, redis ${int(u.redisCpuPct)}%, load generator ${int(u.clientCpuPct)}%; machine ${int(u.machineCpuPct)}% of ${os.cpus().length * 100}% (other processes ~${int(Math.max(0, others))}%)`,
+  );
+  console.log(`      Redis: ${int(u.redisCommandsPerSecond)} commands/s (inside scripts included), script wall time ${dec(u.redisScriptUsecPerItem)} µs per item`);
+  for (const r of m.rounds) {
+    if (r.errors || r.stoppedBy === 'errors' || r.stoppedBy === 'abort') {
+      console.log(`      !! ${r.errors} failed call(s)${r.stoppedBy ? `, stopped early (${r.stoppedBy})` : ''}${r.firstError ? `; first: ${r.firstError}` : ''}`);
+    }
+    if (r.usage.foreignScriptCalls > Math.max(10, r.calls * 0.01)) {
+      console.log(`      note: Redis ran ${int(r.usage.foreignScriptCalls)} script calls of other clients meanwhile; Redis CPU and script figures include them`);
+    }
+  }
+}
+
+function single(p: Phase): Measurement {
+  return summarize(p.label, [p]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Port inputs: segment n % 100, one IPv4 in the segment's /16, a MAC and host derived from n, so
+// every port is unique and valid without asking the controller to generate anything.
+
+interface PortInput {
+  segmentId: string;
+  vmId: string;
+  mac: string;
+  ips: string[];
+  hostId: string;
+}
+
+class PortFactory {
+  private seq = 0;
+
+  constructor(
+    private readonly segments: { id: string; tenantId: string; index: number }[],
+    private readonly hostIds: string[],
+  ) {}
+
+  next(): PortInput {
+    const n = this.seq++;
+    const segment = this.segments[n % this.segments.length];
+    const k = Math.floor(n / this.segments.length) + 1; // 1.. : skips the network address
+    if (k > 65_534) {
+      throw new Error('port factory: a /16 has no more host addresses');
+    }
+    const hex = (v: number): string => (v & 0xff).toString(16).padStart(2, '0');
+    return {
+      segmentId: segment.id,
+      vmId: `vm-${n}`,
+      mac: `02:00:${hex(n >>> 24)}:${hex(n >>> 16)}:${hex(n >>> 8)}:${hex(n)}`,
+      ips: [`10.${segment.index}.${k >> 8}.${k & 0xff}`],
+      hostId: this.hostIds[n % this.hostIds.length],
+    };
+  }
+
+  take(count: number): PortInput[] {
+    return Array.from({ length: count }, () => this.next());
+  }
+
+  /** A full record, as PortService would build it, for the Lua-only diagnostic. */
+  record(now: string): Port {
+    const input = this.next();
+    const segment = this.segments.find((s) => s.id === input.segmentId)!;
+    return { id: newId(), segmentId: input.segmentId, tenantId: segment.tenantId, vmId: input.vmId, mac: input.mac, ips: input.ips, hostId: input.hostId, createdAt: now, updatedAt: now };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Results {
+  meta: Record<string, unknown>;
+  redisCeiling: { command: string; rps: number | null; p50Ms: number | null; error?: string }[];
+  vni: Record<string, unknown>;
+  ports: Record<string, unknown>;
+  controller: Record<string, unknown>;
+  redisMemory: Record<string, unknown>;
+  checks: Record<string, unknown>;
+  targets: { name: string; value: number; target: string; pass: boolean }[];
+  errors: string[];
+}
+
+const round2 = (n: number): number | null => (Number.isFinite(n) ? +n.toFixed(2) : null);
+
+function phaseJson(p: Phase): Record<string, unknown> {
+  return {
+    rate: Math.round(p.rate),
+    calls: p.calls,
+    items: p.items,
+    errors: p.errors,
+    firstError: p.firstError ?? null,
+    stoppedBy: p.stoppedBy ?? null,
+    elapsedMs: Math.round(p.elapsedMs),
+    latencyMs: { p50: round2(p.latencyMs.p50), p99: round2(p.latencyMs.p99), max: round2(p.latencyMs.max) },
+    portsBefore: p.portsBefore ?? null,
+    portsAfter: p.portsAfter ?? null,
+    cpuPct: { machine: Math.round(p.usage.machineCpuPct), controller: Math.round(p.usage.controllerCpuPct), redis: Math.round(p.usage.redisCpuPct), loadGenerator: Math.round(p.usage.clientCpuPct) },
+    redisCommandsPerSecond: Math.round(p.usage.redisCommandsPerSecond),
+    redisScriptUsecPerItem: round2(p.usage.redisScriptUsecPerItem),
+    foreignScriptCalls: p.usage.foreignScriptCalls,
+  };
+}
+
+function measurementJson(m: Measurement, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { ...extra, rate: Math.round(m.rate), roundRates: m.rounds.map((r) => Math.round(r.rate)), portsBefore: m.portsBefore ?? null, portsAfter: m.portsAfter ?? null, medianRound: phaseJson(m.median) };
+}
+
+async function redisCeiling(prefix: string, results: Results): Promise<void> {
+  const url = new URL(REDIS_URL);
+  const host = url.hostname || '127.0.0.1';
+  const port = url.port || '6379';
+  console.log('\nRedis ceiling (redis-benchmark -q -n 200000, 50 clients; SET/INCR as -t set,incr but on keys under our prefix)');
+  // `-t set,incr` would write key:__rand_int__ and counter:__rand_int__ outside our prefix into a
+  // shared Redis (keys we may not delete); the same commands on keys of our own measure the same.
+  const runs: { label: string; args: string[] }[] = [];
+  for (const pipeline of [1, 16]) {
+    const p = pipeline > 1 ? ['-P', String(pipeline)] : [];
+    runs.push({ label: `SET${pipeline > 1 ? ` -P ${pipeline}` : ''}`, args: ['-h', host, '-p', port, '-q', '-n', '200000', ...p, 'SET', `{${prefix}}:redis-benchmark:key`, 'xxx'] });
+    runs.push({ label: `INCR${pipeline > 1 ? ` -P ${pipeline}` : ''}`, args: ['-h', host, '-p', port, '-q', '-n', '200000', ...p, 'INCR', `{${prefix}}:redis-benchmark:counter`] });
+  }
+  for (const run of runs) {
+    if (aborted) {
+      return;
+    }
+    const out: RedisBenchmarkRun = await runRedisBenchmark(run.args, 30_000);
+    const line = out.lines[out.lines.length - 1];
+    results.redisCeiling.push({ command: `redis-benchmark ${out.args.join(' ')}`, rps: line?.rps ?? null, p50Ms: line?.p50Ms ?? null, error: out.error });
+    if (line) {
+      console.log(`  ${pad(run.label, 44)} ${lpad(int(line.rps), 9)} requests/s   p50 ${line.p50Ms ?? 'n/a'} ms`);
+    } else {
+      console.log(`  ${pad(run.label, 44)} unavailable: ${out.error}`);
+    }
+  }
+}
+
+async function portCount(ctx: { redis: Redis; prefix: string }): Promise<number> {
+  return ctx.redis.hlen(`{${ctx.prefix}}:ports`);
+}
+
+/** Creates ports through POST /v1/ports/batch until `target` are stored (an unmeasured fill; its rate is printed for information). */
+async function fillTo(ctx: Ctx, client: JsonHttpClient, factory: PortFactory, target: number, maxMs: number): Promise<Phase> {
+  const missing = Math.max(0, target - (await portCount(ctx)));
+  const calls = Math.ceil(missing / BATCH_SIZE);
+  const phase = await measured(
+    ctx,
+    `fill to ${int(target)} (batch ${BATCH_SIZE}, ${BATCH_IN_FLIGHT} in flight)`,
+    () =>
+      runPool({
+        count: calls,
+        concurrency: BATCH_IN_FLIGHT,
+        maxMs,
+        shouldStop,
+        maxErrors: 5,
+        task: async (i) => {
+          const n = i === calls - 1 ? missing - BATCH_SIZE * (calls - 1) : BATCH_SIZE;
+          await client.send('POST', '/v1/ports/batch', { ports: factory.take(n) });
+          return n;
+        },
+      }),
+    { countPorts: true },
+  );
+  if (phase.errors || phase.stoppedBy) {
+    throw new Error(`filling to ${target} ports failed (${phase.errors} errors, stopped by ${phase.stoppedBy ?? '-'}): ${phase.firstError ?? ''}`);
+  }
+  return phase;
+}
+
+/** Batch and one-per-call rounds, interleaved, at the current fill level. */
+async function measurePorts(ctx: Ctx, client: JsonHttpClient, factory: PortFactory, level: string): Promise<{ batch: Measurement; single: Measurement }> {
+  const batchRounds: Phase[] = [];
+  const singleRounds: Phase[] = [];
+  for (let r = 0; r < PORT_ROUNDS && !aborted; r++) {
+    // Bodies are serialized before the clock starts: the load generator shares the cores.
+    const batchBodies = Array.from({ length: MEASURE_BATCH_CALLS }, () => JSON.stringify({ ports: factory.take(BATCH_SIZE) }));
+    batchRounds.push(
+      await measured(
+        ctx,
+        `batch @${level}: ${BATCH_SIZE}/call, ${BATCH_IN_FLIGHT} in flight`,
+        () =>
+          runPool({
+            count: batchBodies.length,
+            concurrency: BATCH_IN_FLIGHT,
+            maxMs: 20_000,
+            shouldStop,
+            maxErrors: 3,
+            task: async (i) => (await client.send('POST', '/v1/ports/batch', batchBodies[i]), BATCH_SIZE),
+          }),
+        { countPorts: true },
+      ),
+    );
+    const singleBodies = Array.from({ length: MEASURE_SINGLE_MAX }, () => JSON.stringify(factory.next()));
+    singleRounds.push(
+      await measured(
+        ctx,
+        `one per call @${level}: ${SINGLE_CONCURRENCY} in flight`,
+        () =>
+          runPool({
+            count: singleBodies.length,
+            concurrency: SINGLE_CONCURRENCY,
+            maxMs: MEASURE_SINGLE_MS,
+            shouldStop,
+            task: async (i) => (await client.send('POST', '/v1/ports', singleBodies[i]), 1),
+          }),
+        { countPorts: true },
+      ),
+    );
+  }
+  if (!batchRounds.length) {
+    throw new Error(`port measurement @${level}: aborted`);
+  }
+  return { batch: summarize(batchRounds[0].label, batchRounds), single: summarize(singleRounds[0].label, singleRounds) };
+}
+
+/** The commit measured, `+dirty` when src/ has uncommitted changes. */
+function gitDescribe(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', timeout: 5_000 }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8', timeout: 5_000 }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function bench(prefix: string, ctxRef: { ctl?: ControllerProcess; store?: RedisStore; client?: JsonHttpClient }, redis: Redis, results: Results): Promise<void> {
+  const redisVersion = await redisInfoField(redis, 'server', 'redis_version');
+  results.meta = {
+    startedAt: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    redisVersion,
+    keyPrefix: prefix,
+    commit: gitDescribe(),
+  };
+  console.log(`overlayd benchmark — commit ${gitDescribe()}, node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Redis ${redisVersion}, key prefix {${prefix}}`);
+  console.log('Controller (child process), Redis and this load generator share the machine: every figure is end to end on it.');
+
+  await redisCeiling(prefix, results);
+
+  // --- the controller ------------------------------------------------------------------------
+  const httpPort = await freePort();
+  const grpcPort = await freePort();
+  const env: Record<string, string> = {
+    REDIS_URL,
+    OVERLAY_HTTP_PORT: String(httpPort),
+    // The agents' gRPC side is idle here; a port of its own, plaintext (no agent connects).
+    OVERLAY_GRPC_PORT: String(grpcPort),
+    OVERLAY_GRPC_INSECURE: 'true',
+    OVERLAY_KEY_PREFIX: prefix,
+    OVERLAY_VNI_RANGES: '1-16777215',
+    OVERLAY_MAX_BATCH_SIZE: '10000',
+  };
+  const script = process.env.BENCH_CONTROLLER_SCRIPT ?? CONTROLLER_SCRIPT;
+  const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const ctl = await ControllerProcess.start({ script, env, port: httpPort, readyTimeoutMs: 20_000, nodeArgs });
+  ctxRef.ctl = ctl;
+  const ctx: Ctx = { redis, ctl, prefix };
+  const client = new JsonHttpClient('127.0.0.1', httpPort, Math.max(VNI_CONCURRENCY, SINGLE_CONCURRENCY));
+  ctxRef.client = client;
+  const rssStart = ctl.memory()?.rssKb ?? NaN;
+  results.controller = { pid: ctl.pid, script: path.relative(ROOT, script), nodeArgs, httpPort, env, rssAtStartKb: rssStart };
+  console.log(`\nController: ${path.relative(ROOT, script)} pid ${ctl.pid} on http://127.0.0.1:${httpPort}, RSS at start ${dec(rssStart / 1024)} MiB`);
+
+  // --- 1. VNI allocation ----------------------------------------------------------------------
+  console.log('\nVNI allocation (POST /v1/segments, tenant without quota, OVERLAY_VNI_RANGES=1-16777215)');
+  const vniTenant = await client.json<{ id: string }>('POST', '/v1/tenants', { name: 'bench-vni' });
+  let segmentSeq = 0;
+  const createSegment = async (): Promise<number> => (await client.send('POST', '/v1/segments', JSON.stringify({ tenantId: vniTenant.id, name: `vni-${segmentSeq++}` })), 1);
+  const warm = await runPool({ count: 1_000, concurrency: 16, maxMs: 5_000, shouldStop, task: createSegment });
+  if (warm.errors) {
+    throw new Error(`segment warm-up failed: ${warm.firstError}`);
+  }
+  const vniSeq = await measureRounds('sequential: 1 in flight', VNI_ROUNDS, () =>
+    measured(ctx, 'sequential: 1 in flight', () => runPool({ count: 10_000, concurrency: 1, maxMs: 1_000, shouldStop, task: createSegment })),
+  );
+  printMeasurement(vniSeq, 'VNIs/s    (info: one round trip at a time; the target applies to concurrent)');
+  const vniConc = await measureRounds(`concurrent: ${VNI_CONCURRENCY} in flight`, VNI_ROUNDS, () =>
+    measured(ctx, `concurrent: ${VNI_CONCURRENCY} in flight`, () => runPool({ count: 20_000, concurrency: VNI_CONCURRENCY, maxMs: 1_500, shouldStop, task: createSegment })),
+  );
+  printMeasurement(vniConc, 'VNIs/s   ', { min: TARGETS.vniPerSecond, text: `>= ${int(TARGETS.vniPerSecond)}/s` });
+
+  // The allocation script alone, called from this process through the repository (no HTTP, no validation).
+  const config: ControllerConfig = loadConfig({ ...env, OVERLAY_HTTP_PORT: '0' });
+  const store = new RedisStore(config);
+  ctxRef.store = store;
+  const segmentRepo = new SegmentRepository(store, config);
+  const portRepo = new PortRepository(store);
+  const now = new Date().toISOString();
+  const vniLua = single(
+    await measured(ctx, `Lua script only: ${VNI_CONCURRENCY} in flight (no HTTP)`, () =>
+      runPool({
+        count: 30_000,
+        concurrency: VNI_CONCURRENCY,
+        maxMs: 2_000,
+        shouldStop,
+        task: async (i) => {
+          await segmentRepo.create({ id: newId(), tenantId: vniTenant.id, name: `lua-${i}`, vlanId: null, cidr: null, createdAt: now }, undefined);
+          return 1;
+        },
+      }),
+    ),
+  );
+  printMeasurement(vniLua, 'VNIs/s    (info)');
+
+  const k = store.keys;
+  const [segmentsStored, vniOwners, vniBits] = await Promise.all([redis.hlen(k.segments()), redis.hlen(k.vniOwners()), redis.bitcount(k.vniBits())]);
+  const expectedSegments = warm.items + [...vniSeq.rounds, ...vniConc.rounds, ...vniLua.rounds].reduce((n, p) => n + p.items, 0);
+  const vniCheck = segmentsStored === expectedSegments && vniOwners === expectedSegments && vniBits === expectedSegments;
+  console.log(`  check: ${int(segmentsStored)} segments stored (${int(expectedSegments)} acknowledged), ${int(vniOwners)} VNI owners, ${int(vniBits)} VNI bits set: ${vniCheck ? 'consistent' : 'INCONSISTENT'}`);
+  results.vni = {
+    sequential: measurementJson(vniSeq, { concurrency: 1 }),
+    concurrent: measurementJson(vniConc, { concurrency: VNI_CONCURRENCY }),
+    luaOnly: measurementJson(vniLua, { concurrency: VNI_CONCURRENCY }),
+  };
+  results.checks.vni = { segmentsStored, expectedSegments, vniOwners, vniBits, consistent: vniCheck };
+
+  // --- 2 and 3. Ports -------------------------------------------------------------------------
+  console.log(`\nPorts (${SEGMENTS} segments with /16 CIDRs, ${HOSTS} hosts; each port: explicit MAC, one IPv4, bound to a host)`);
+  const portTenant = await client.json<{ id: string }>('POST', '/v1/tenants', { name: 'bench-ports' });
+  const segments: { id: string; tenantId: string; index: number }[] = [];
+  for (let i = 0; i < SEGMENTS; i++) {
+    const s = await client.json<{ id: string }>('POST', '/v1/segments', { tenantId: portTenant.id, name: `ports-${i}`, cidr: `10.${i}.0.0/16` });
+    segments.push({ id: s.id, tenantId: portTenant.id, index: i });
+  }
+  const hostIds: string[] = [];
+  for (let i = 0; i < HOSTS; i++) {
+    hostIds.push((await client.json<{ id: string }>('POST', '/v1/hosts', { name: `hv-${i}`, vtepIp: `192.0.2.${i + 1}` })).id);
+  }
+  const factory = new PortFactory(segments, hostIds);
+
+  // Warm-up of the one-per-call path (part of the first 10,000), then fill to 10,000 with batches.
+  const warmSingles = await runPool({ count: 1_000, concurrency: SINGLE_CONCURRENCY, maxMs: 10_000, shouldStop, task: async () => (await client.send('POST', '/v1/ports', factory.next()), 1) });
+  if (warmSingles.errors) {
+    throw new Error(`port warm-up failed: ${warmSingles.firstError}`);
+  }
+  const fillLow = single(await fillTo(ctx, client, factory, LOW_LEVEL, 30_000));
+  printMeasurement(fillLow, 'ports/s   (info)');
+  const low = await measurePorts(ctx, client, factory, '10k');
+  printMeasurement(low.batch, 'ports/s  ', { min: TARGETS.batchPortsPerSecond, text: `>= ${int(TARGETS.batchPortsPerSecond)}/s` });
+  printMeasurement(low.single, 'ports/s  ', { min: TARGETS.singlePortsPerSecond, text: `>= ${int(TARGETS.singlePortsPerSecond)}/s` });
+
+  const fillHigh = single(await fillTo(ctx, client, factory, HIGH_LEVEL, 90_000));
+  printMeasurement(fillHigh, 'ports/s   (info)');
+  const memAfterFill = ctl.memory();
+  console.log(`  controller RSS after the fill to ${int(fillHigh.portsAfter ?? NaN)} ports: ${dec((memAfterFill?.rssKb ?? NaN) / 1024)} MiB (peak ${dec((memAfterFill?.hwmKb ?? NaN) / 1024)} MiB)`);
+  const high = await measurePorts(ctx, client, factory, '100k');
+  printMeasurement(high.batch, 'ports/s  ', { min: TARGETS.batchPortsPerSecond, text: `>= ${int(TARGETS.batchPortsPerSecond)}/s` });
+  printMeasurement(high.single, 'ports/s  ', { min: TARGETS.singlePortsPerSecond, text: `>= ${int(TARGETS.singlePortsPerSecond)}/s` });
+
+  // Diagnostic: the batch script alone (PortRepository.createMany from this process, no HTTP).
+  const luaBatches = Array.from({ length: MEASURE_BATCH_CALLS }, () => {
+    const at = new Date().toISOString();
+    return Array.from({ length: BATCH_SIZE }, () => factory.record(at));
+  });
+  const portsLua = single(
+    await measured(
+      ctx,
+      `Lua script only @100k: ${BATCH_SIZE}/call, ${BATCH_IN_FLIGHT} in flight`,
+      () => runPool({ count: luaBatches.length, concurrency: BATCH_IN_FLIGHT, maxMs: 20_000, shouldStop, maxErrors: 3, task: async (i) => (await portRepo.createMany(luaBatches[i]), BATCH_SIZE) }),
+      { countPorts: true },
+    ),
+  );
+  printMeasurement(portsLua, 'ports/s   (info)');
+
+  const slowdown = (a: Measurement, b: Measurement): number => (1 - b.rate / a.rate) * 100;
+  const batchSlowdown = slowdown(low.batch, high.batch);
+  const singleSlowdown = slowdown(low.single, high.single);
+  console.log(`\nScaling from 10,000 to 100,000 stored ports (median rounds; measured while ${int(low.batch.portsBefore ?? NaN)} -> ${int(low.single.portsAfter ?? NaN)} and ${int(high.batch.portsBefore ?? NaN)} -> ${int(high.single.portsAfter ?? NaN)} ports were stored)`);
+  for (const [name, a, b, s] of [
+    ['batch', low.batch, high.batch, batchSlowdown],
+    ['one per call', low.single, high.single, singleSlowdown],
+  ] as const) {
+    console.log(
+      `  ${pad(name, 44)} ${lpad(int(a.rate), 9)} -> ${int(b.rate)} ports/s, ratio ${dec(b.rate / a.rate, 2)}, ${s >= 0 ? `${dec(s)}% slower` : `${dec(-s)}% faster`}   target < ${TARGETS.maxSlowdownPct}% slower  ${verdict(s < TARGETS.maxSlowdownPct)}`,
+    );
+  }
+
+  // --- memory and consistency -------------------------------------------------------------------
+  const memEnd = ctl.memory();
+  const [portsStored, portIndex, logLength, portsHashBytes, logBytes, usedMemory] = await Promise.all([
+    redis.hlen(k.ports()),
+    redis.zcard(k.portIndex()),
+    redis.xlen(k.changeLog()),
+    redis.memory('USAGE', k.ports()),
+    redis.memory('USAGE', k.changeLog()),
+    redisInfoField(redis, 'memory', 'used_memory'),
+  ]);
+  const portPhases = [fillLow, low.batch, low.single, fillHigh, high.batch, high.single, portsLua].flatMap((m) => m.rounds);
+  const portsCreated = warmSingles.items + portPhases.reduce((n, p) => n + p.items, 0);
+  const portCheck = portsStored === portsCreated && portIndex === portsCreated;
+  console.log(`\nMemory and consistency`);
+  console.log(`  controller RSS now ${dec((memEnd?.rssKb ?? NaN) / 1024)} MiB (peak ${dec((memEnd?.hwmKb ?? NaN) / 1024)} MiB); its materialized view holds ${int(portsStored)} ports and ${int(segmentsStored + SEGMENTS)} segments`);
+  console.log(
+    `  Redis: ports hash ~${dec((portsHashBytes ?? NaN) / 1048576)} MiB, change log ~${dec((logBytes ?? NaN) / 1048576)} MiB (${int(logLength)} entries; MEMORY USAGE samples), used_memory ${dec(Number(usedMemory) / 1048576)} MiB (whole shared instance)`,
+  );
+  console.log(`  check: ${int(portsStored)} ports stored, ${int(portIndex)} indexed, ${int(portsCreated)} acknowledged: ${portCheck ? 'consistent' : 'INCONSISTENT'}`);
+
+  results.ports = {
+    segments: SEGMENTS,
+    hosts: HOSTS,
+    batchSize: BATCH_SIZE,
+    batchInFlight: BATCH_IN_FLIGHT,
+    singleConcurrency: SINGLE_CONCURRENCY,
+    fillTo10k: measurementJson(fillLow),
+    at10k: { batch: measurementJson(low.batch), single: measurementJson(low.single) },
+    fillTo100k: measurementJson(fillHigh),
+    at100k: { batch: measurementJson(high.batch), single: measurementJson(high.single) },
+    luaOnlyBatchAt100k: measurementJson(portsLua),
+    scaling: {
+      batchRatio: round2(high.batch.rate / low.batch.rate),
+      batchSlowdownPct: +batchSlowdown.toFixed(1),
+      singleRatio: round2(high.single.rate / low.single.rate),
+      singleSlowdownPct: +singleSlowdown.toFixed(1),
+    },
+  };
+  results.controller = {
+    ...results.controller,
+    rssAfter100kFillKb: memAfterFill?.rssKb ?? null,
+    peakRssAfter100kFillKb: memAfterFill?.hwmKb ?? null,
+    rssAtEndKb: memEnd?.rssKb ?? null,
+    peakRssAtEndKb: memEnd?.hwmKb ?? null,
+  };
+  results.redisMemory = { portsHashBytes, changeLogBytes: logBytes, changeLogEntries: logLength, usedMemoryBytes: Number(usedMemory) };
+  results.checks.ports = { portsStored, portIndex, portsCreated, consistent: portCheck };
+
+  results.targets = [
+    { name: 'VNI allocations/s (64 in flight)', value: Math.round(vniConc.rate), target: `>= ${TARGETS.vniPerSecond}`, pass: vniConc.rate >= TARGETS.vniPerSecond },
+    { name: 'ports/s batch @10k', value: Math.round(low.batch.rate), target: `>= ${TARGETS.batchPortsPerSecond}`, pass: low.batch.rate >= TARGETS.batchPortsPerSecond },
+    { name: 'ports/s batch @100k', value: Math.round(high.batch.rate), target: `>= ${TARGETS.batchPortsPerSecond}`, pass: high.batch.rate >= TARGETS.batchPortsPerSecond },
+    { name: 'ports/s one per call @10k', value: Math.round(low.single.rate), target: `>= ${TARGETS.singlePortsPerSecond}`, pass: low.single.rate >= TARGETS.singlePortsPerSecond },
+    { name: 'ports/s one per call @100k', value: Math.round(high.single.rate), target: `>= ${TARGETS.singlePortsPerSecond}`, pass: high.single.rate >= TARGETS.singlePortsPerSecond },
+    { name: 'batch slowdown 10k -> 100k (%)', value: +batchSlowdown.toFixed(1), target: `< ${TARGETS.maxSlowdownPct}`, pass: batchSlowdown < TARGETS.maxSlowdownPct },
+    { name: 'one-per-call slowdown 10k -> 100k (%)', value: +singleSlowdown.toFixed(1), target: `< ${TARGETS.maxSlowdownPct}`, pass: singleSlowdown < TARGETS.maxSlowdownPct },
+  ];
+}
+
+function printSummary(results: Results): void {
+  if (!results.targets.length) {
+    return;
+  }
+  console.log('\nSummary');
+  const ceiling = (label: string): string => int(results.redisCeiling.find((r) => r.command.includes(label))?.rps ?? NaN);
+  console.log(`  Redis ceiling: SET ${ceiling(' -n 200000 SET')} req/s, INCR ${ceiling(' -n 200000 INCR')} req/s; pipelined (-P 16): SET ${ceiling('-P 16 SET')}, INCR ${ceiling('-P 16 INCR')} req/s`);
+  const rss = Number(results.controller.rssAfter100kFillKb);
+  console.log(`  controller RSS after the 100k fill: ${dec(rss / 1024)} MiB`);
+  for (const t of results.targets) {
+    console.log(`  ${pad(t.name, 44)} ${lpad(t.value.toLocaleString('en-US'), 9)}   target ${pad(t.target, 9)} ${verdict(t.pass)}`);
+  }
+  const misses = results.targets.filter((t) => !t.pass).length;
+  console.log(`  ${results.targets.length - misses}/${results.targets.length} targets met${misses ? ' (a miss is reported, not a failure)' : ''}`);
+}
+
+async function main(): Promise<number> {
+  const prefix = `bench-${randomBytes(4).toString('hex')}`;
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 5_000 });
+  redis.on('error', () => undefined);
+  const refs: { ctl?: ControllerProcess; store?: RedisStore; client?: JsonHttpClient } = {};
+  const results: Results = { meta: {}, redisCeiling: [], vni: {}, ports: {}, controller: {}, redisMemory: {}, checks: {}, targets: [], errors: [] };
+  const wallStart = performance.now();
+
+  let cleaning: Promise<void> | undefined;
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      refs.client?.close();
+      await refs.ctl?.stop().catch(() => undefined);
+      await refs.store?.onModuleDestroy().catch(() => undefined);
+      try {
+        const n = await dropPrefix(redis, prefix);
+        console.log(`\nCleanup: controller stopped, ${int(n)} keys under {${prefix}}:* deleted`);
+      } catch (err) {
+        console.error(`\nCleanup: could not delete {${prefix}}:* (${(err as Error).message}); delete those keys by hand`);
+      }
+      redis.disconnect();
+    })());
+
+  process.on('exit', () => refs.ctl?.killNow());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      aborted = true;
+      console.error(`\n${signal}: stopping`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  const soft = setTimeout(() => {
+    aborted = true;
+    console.error(`\nThe run exceeded ${SOFT_DEADLINE_MS / 1000} s: stopping`);
+  }, SOFT_DEADLINE_MS);
+  const hard = setTimeout(() => {
+    console.error(`\nThe run exceeded ${HARD_DEADLINE_MS / 1000} s: killing the controller`);
+    void cleanup().finally(() => process.exit(2));
+  }, HARD_DEADLINE_MS);
+  soft.unref();
+  hard.unref();
+
+  let failed = false;
+  try {
+    await bench(prefix, refs, redis, results);
+    if (aborted) {
+      throw new Error('run aborted before the end; figures are partial');
+    }
+  } catch (err) {
+    failed = true;
+    const message = err instanceof Error ? err.message : String(err);
+    results.errors.push(message);
+    console.error(`\nBENCH ERROR: ${message}`);
+    if (refs.ctl) {
+      console.error(`controller log (last lines):\n${refs.ctl.logTail()}`);
+    }
+  } finally {
+    await cleanup();
+    clearTimeout(soft);
+    clearTimeout(hard);
+  }
+  printSummary(results);
+  results.meta.wallSeconds = +((performance.now() - wallStart) / 1000).toFixed(1);
+  try {
+    mkdirSync(path.dirname(OUT_FILE), { recursive: true });
+    writeFileSync(OUT_FILE, JSON.stringify(results, null, 2) + '\n');
+    console.log(`\nWrote ${path.relative(process.cwd(), OUT_FILE) || OUT_FILE} (run took ${results.meta.wallSeconds} s)`);
+  } catch (err) {
+    console.error(`could not write ${OUT_FILE}: ${(err as Error).message}`);
+    failed = true;
+  }
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error('bench crashed:', err);
+    process.exit(1);
+  },
+);

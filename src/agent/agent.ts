@@ -1,0 +1,267 @@
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { overlayProto } from '../common/proto';
+import type { Delta__Output } from '../generated/overlay/v1/Delta';
+import type { Resource__Output } from '../generated/overlay/v1/Resource';
+import type { SnapshotEnd__Output } from '../generated/overlay/v1/SnapshotEnd';
+import type { SyncRequest } from '../generated/overlay/v1/SyncRequest';
+import type { SyncResponse__Output } from '../generated/overlay/v1/SyncResponse';
+import type { AgentConfig } from './config';
+import type { Dataplane, DataplaneState } from './dataplane/dataplane';
+import { desiredDataplane, planChanges } from './reconcile/plan';
+import { Backoff } from './sync/backoff';
+import { cloneDesiredState, emptyDesiredState, StateCache, type DesiredState } from './sync/state-cache';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface AgentLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+const consoleLogger: AgentLogger = {
+  info: (m) => console.log(JSON.stringify({ level: 'info', time: new Date().toISOString(), msg: m })),
+  warn: (m) => console.warn(JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg: m })),
+};
+
+type SyncStream = grpc.ClientDuplexStream<SyncRequest, SyncResponse__Output>;
+
+/**
+ * overlay-agent: one host's link to the controller and its dataplane.
+ *
+ * - The stream: one Sync stream, opened with Hello (host, VTEP, the revision and epoch it holds);
+ *   reconnects with exponential backoff and jitter; keeps forwarding with the last known state
+ *   while the controller is away (headless).
+ * - Desired state: a snapshot is staged chunk by chunk and replaces the state only at its end
+ *   marker; deltas update it; it is persisted on disk, so a restart restores the dataplane before
+ *   the controller answers.
+ * - The dataplane: programmed by plans (desired vs observed). Nothing is removed before the agent
+ *   knows the whole desired state (end of a snapshot, or a resume delta on top of the persisted
+ *   state). A revision is acked once programmed, nacked if programming failed; a nacked revision
+ *   is retried by the next change or the periodic reconcile, never in a loop.
+ */
+export class Agent {
+  private desired: DesiredState = emptyDesiredState();
+  /** True once the agent holds the controller's whole desired state (stale objects may be swept). */
+  private inSync = false;
+  /** The dataplane state last programmed successfully; undefined = unknown, observe the kernel. */
+  private realized?: DataplaneState;
+  private realizedRevision = -1;
+  private staging?: { revision: number; epoch: string; resources: Resource__Output[] };
+  private client?: InstanceType<typeof overlayProto.SyncService>;
+  private stream?: SyncStream;
+  private work: Promise<void> = Promise.resolve();
+  private reconnectTimer?: NodeJS.Timeout;
+  private reconcileTimer?: NodeJS.Timeout;
+  private stopped = true;
+  private readonly backoff: Backoff;
+  private readonly cache: StateCache;
+  /** Counters, for tests and logs. */
+  readonly stats = { snapshots: 0, deltas: 0, emptyDeltas: 0, acks: 0, nacks: 0, connects: 0 };
+  /** Called after every message is handled (tests wait on conditions with it). */
+  onProgress?: () => void;
+
+  constructor(
+    readonly config: AgentConfig,
+    readonly dataplane: Dataplane,
+    private readonly logger: AgentLogger = consoleLogger,
+  ) {
+    this.backoff = new Backoff(config.backoffBaseMs, config.backoffMaxMs);
+    this.cache = new StateCache(config.stateDir);
+  }
+
+  get state(): DesiredState {
+    return this.desired;
+  }
+
+  get connected(): boolean {
+    return this.stream !== undefined;
+  }
+
+  get synced(): boolean {
+    return this.inSync;
+  }
+
+  /** Restores the persisted state into the dataplane (no sweeping), then connects. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    const cached = await this.cache.load();
+    if (cached) {
+      this.desired = cached;
+      this.logger.info(`restored desired state at revision ${cached.revision} from ${this.config.stateDir}`);
+      await this.realize(cached.revision, false);
+    }
+    this.reconcileTimer = setInterval(() => this.enqueue(() => this.realize(this.desired.revision, true)), this.config.reconcileIntervalMs);
+    this.connect();
+  }
+
+  /** Closes the stream; the dataplane keeps its state. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    clearInterval(this.reconcileTimer);
+    this.stream?.cancel();
+    this.stream = undefined;
+    this.client?.close();
+    this.client = undefined;
+    await this.work.catch(() => undefined);
+    await this.cache.flush();
+  }
+
+  private credentials(): grpc.ChannelCredentials {
+    const tls = this.config.tls;
+    if (!tls) {
+      return grpc.credentials.createInsecure();
+    }
+    return grpc.credentials.createSsl(readFileSync(tls.ca), readFileSync(tls.key), readFileSync(tls.cert));
+  }
+
+  private connect(): void {
+    if (this.stopped) {
+      return;
+    }
+    const options: grpc.ChannelOptions = { 'grpc.keepalive_time_ms': 20_000, 'grpc.max_receive_message_length': 64 * 1024 * 1024 };
+    if (this.config.tls?.serverName) {
+      options['grpc.ssl_target_name_override'] = this.config.tls.serverName;
+    }
+    this.client ??= new overlayProto.SyncService(this.config.controller, this.credentials(), options);
+    const stream = this.client.Sync();
+    this.stream = stream;
+    this.stats.connects++;
+    this.staging = undefined;
+    stream.write({
+      hello: {
+        hostName: this.config.hostName,
+        vtepIp: this.config.vtepIp ?? '',
+        agentVersion: AGENT_VERSION,
+        appliedRevision: this.desired.epoch ? this.desired.revision : 0,
+        epoch: this.desired.epoch,
+      },
+    });
+    stream.on('data', (message: SyncResponse__Output) => this.enqueue(() => this.onMessage(message)));
+    const lost = (reason: string) => {
+      if (this.stream !== stream) {
+        return;
+      }
+      this.stream = undefined;
+      if (this.stopped) {
+        return;
+      }
+      const delay = this.backoff.next();
+      this.logger.warn(`stream to ${this.config.controller} lost (${reason}); keeping the last known state, reconnecting in ${delay} ms`);
+      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    };
+    stream.on('error', (err: grpc.ServiceError) => lost(`${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`));
+    stream.on('end', () => lost('ended by the controller'));
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.work = this.work
+      .then(task)
+      .catch((err: unknown) => this.logger.warn(`agent: ${(err as Error).message}`))
+      .finally(() => this.onProgress?.());
+  }
+
+  private async onMessage(message: SyncResponse__Output): Promise<void> {
+    if (message.snapshotChunk) {
+      const chunk = message.snapshotChunk;
+      if (!this.staging || this.staging.revision !== chunk.revision || this.staging.epoch !== chunk.epoch) {
+        this.staging = { revision: chunk.revision, epoch: chunk.epoch, resources: [] };
+      }
+      this.staging.resources.push(...chunk.resources);
+    } else if (message.snapshotEnd) {
+      await this.onSnapshotEnd(message.snapshotEnd);
+    } else if (message.delta) {
+      await this.onDelta(message.delta);
+    }
+  }
+
+  private async onSnapshotEnd(end: SnapshotEnd__Output): Promise<void> {
+    const staged = this.staging;
+    this.staging = undefined;
+    if (!staged || staged.revision !== end.revision || staged.resources.length !== end.resourceCount) {
+      this.send({ nack: { revision: end.revision, error: `snapshot incomplete: got ${staged?.resources.length ?? 0} of ${end.resourceCount} resources` } });
+      this.stream?.cancel(); // reconnect for a fresh one
+      return;
+    }
+    const next: DesiredState = { epoch: end.epoch, revision: end.revision, hostId: end.hostId, vtepIp: end.vtepIp, segments: new Map(), ports: new Map() };
+    for (const resource of staged.resources) {
+      this.upsert(next, resource);
+    }
+    this.desired = next;
+    this.inSync = true;
+    this.realized = undefined; // compare with the kernel, not with what we believed
+    this.stats.snapshots++;
+    this.cache.save(next);
+    this.backoff.reset();
+    await this.realize(end.revision, true);
+  }
+
+  private async onDelta(delta: Delta__Output): Promise<void> {
+    if (!this.desired.epoch) {
+      this.send({ nack: { revision: delta.revision, error: 'delta received before any snapshot' } });
+      return;
+    }
+    const empty = delta.upserts.length === 0 && delta.removals.length === 0;
+    this.stats.deltas++;
+    if (empty) {
+      this.stats.emptyDeltas++;
+    }
+    const next = empty ? this.desired : cloneDesiredState(this.desired);
+    for (const key of delta.removals) {
+      if (key.kind === 'RESOURCE_KIND_SEGMENT') {
+        next.segments.delete(key.id);
+      } else if (key.kind === 'RESOURCE_KIND_PORT') {
+        next.ports.delete(key.id);
+      }
+    }
+    for (const resource of delta.upserts) {
+      this.upsert(next, resource);
+    }
+    next.revision = delta.revision;
+    this.desired = next;
+    // A delta is either live or a resume on top of the persisted state: the agent now holds everything.
+    this.inSync = true;
+    this.backoff.reset();
+    this.cache.save(next);
+    await this.realize(delta.revision, true);
+  }
+
+  private upsert(state: DesiredState, resource: Resource__Output): void {
+    if (resource.segment) {
+      state.segments.set(resource.segment.id, resource.segment);
+    } else if (resource.port) {
+      state.ports.set(resource.port.id, resource.port);
+    }
+  }
+
+  /**
+   * Programs the dataplane toward the desired state and acks `revision`, or nacks it. `full`
+   * compares with the kernel (observe) rather than with what was last programmed.
+   */
+  private async realize(revision: number, full: boolean): Promise<void> {
+    try {
+      const desired = desiredDataplane(this.desired);
+      const base = full || !this.realized ? await this.dataplane.observe() : this.realized;
+      const plan = planChanges(desired, base, this.inSync);
+      if (plan.length) {
+        await this.dataplane.apply(plan);
+      }
+      this.realized = desired;
+      this.realizedRevision = revision;
+      if (this.desired.epoch && this.inSync) {
+        this.send({ ack: { revision } });
+        this.stats.acks++;
+      }
+    } catch (err) {
+      this.realized = undefined;
+      this.stats.nacks++;
+      this.logger.warn(`could not program revision ${revision}: ${(err as Error).message}`);
+      this.send({ nack: { revision, error: (err as Error).message } });
+    }
+  }
+
+  private send(request: SyncRequest): void {
+    this.stream?.write(request);
+  }
+}

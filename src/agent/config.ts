@@ -1,0 +1,70 @@
+/**
+ * overlay-agent's configuration, from the environment, validated once at start: a bad value
+ * exits with status 1 and a message naming the variable.
+ */
+export interface AgentConfig {
+  /** host:port of a controller replica (or a load balancer in front of several). */
+  controller: string;
+  /** This host's registered name. */
+  hostName: string;
+  /** This host's VTEP; when set the controller checks it against the registration. */
+  vtepIp?: string;
+  dataplane: 'memory' | 'linux';
+  stateDir: string;
+  tls?: { ca: string; cert: string; key: string; serverName?: string };
+  /** Reconnect backoff bounds. */
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** How often the agent compares the kernel with desired state and repairs drift. */
+  reconcileIntervalMs: number;
+}
+
+export class AgentConfigError extends Error {}
+
+export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const need = (name: string): string => {
+    const value = env[name];
+    if (!value) {
+      throw new AgentConfigError(`${name} is required`);
+    }
+    return value;
+  };
+  const controller = need('OVERLAY_CONTROLLER');
+  if (!/^[^\s:]+:\d{1,5}$/.test(controller) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(controller)) {
+    throw new AgentConfigError(`OVERLAY_CONTROLLER must be host:port, got ${JSON.stringify(controller)}`);
+  }
+  const hostName = need('OVERLAY_HOST');
+  const dataplane = env.OVERLAY_DATAPLANE ?? 'memory';
+  if (dataplane !== 'memory' && dataplane !== 'linux') {
+    throw new AgentConfigError(`OVERLAY_DATAPLANE must be memory or linux, got ${JSON.stringify(dataplane)}`);
+  }
+  const tlsVars = ['OVERLAY_TLS_CA', 'OVERLAY_TLS_CERT', 'OVERLAY_TLS_KEY'] as const;
+  const given = tlsVars.filter((name) => env[name]);
+  if (given.length > 0 && given.length < tlsVars.length) {
+    throw new AgentConfigError(`set all of ${tlsVars.join(', ')} (only ${given.join(', ')} given)`);
+  }
+  if (given.length === 0 && env.OVERLAY_GRPC_INSECURE !== 'true') {
+    throw new AgentConfigError('set OVERLAY_TLS_CA, OVERLAY_TLS_CERT and OVERLAY_TLS_KEY (the certificate CN is the host name), or OVERLAY_GRPC_INSECURE=true for development');
+  }
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') {
+      return fallback;
+    }
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      throw new AgentConfigError(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
+    }
+    return Number(raw);
+  };
+  return {
+    controller,
+    hostName,
+    vtepIp: env.OVERLAY_VTEP_IP || undefined,
+    dataplane,
+    stateDir: env.OVERLAY_STATE_DIR ?? '/var/lib/overlay-agent',
+    tls: given.length ? { ca: env.OVERLAY_TLS_CA!, cert: env.OVERLAY_TLS_CERT!, key: env.OVERLAY_TLS_KEY!, serverName: env.OVERLAY_TLS_SERVER_NAME || undefined } : undefined,
+    backoffBaseMs: int('OVERLAY_BACKOFF_BASE_MS', 200, 1, 60_000),
+    backoffMaxMs: int('OVERLAY_BACKOFF_MAX_MS', 10_000, 1, 600_000),
+    reconcileIntervalMs: int('OVERLAY_RECONCILE_MS', 10_000, 100, 3_600_000),
+  };
+}

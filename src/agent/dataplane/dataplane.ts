@@ -1,0 +1,62 @@
+/**
+ * The agent's seam to the kernel. A Dataplane owns only what it created (VXLAN devices and
+ * bridges of the overlay, forwarding entries on them, its own nftables table later) and
+ * describes that state in these terms; `reconcile/` computes a plan from the difference between
+ * desired and observed state, and the dataplane applies it.
+ */
+export interface SegmentState {
+  vni: number;
+  /** This host's tunnel end point. */
+  localVtep: string;
+  /** Remote VTEPs hosting the segment: head-end replication of broadcast and unknown frames. */
+  floodVteps: string[];
+}
+
+/** A remote VM's MAC on a segment, reached through a remote VTEP. */
+export interface FdbEntry {
+  vni: number;
+  mac: string;
+  vtep: string;
+}
+
+/** A VM port on this host, attached to its segment's bridge. */
+export interface LocalPortState {
+  portId: string;
+  vni: number;
+  mac: string;
+  ips: string[];
+}
+
+export interface DataplaneState {
+  segments: Map<number, SegmentState>;
+  /** Keyed by `fdbKey(vni, mac)`. */
+  fdb: Map<string, FdbEntry>;
+  ports: Map<string, LocalPortState>;
+}
+
+export const fdbKey = (vni: number, mac: string): string => `${vni} ${mac}`;
+
+export function emptyDataplaneState(): DataplaneState {
+  return { segments: new Map(), fdb: new Map(), ports: new Map() };
+}
+
+/** One step of a plan. Removals come before additions in a plan (see `planChanges`). */
+export type PlanStep =
+  | { op: 'remove-port'; portId: string }
+  | { op: 'remove-fdb'; vni: number; mac: string }
+  | { op: 'remove-segment'; vni: number }
+  | { op: 'put-segment'; segment: SegmentState }
+  | { op: 'put-fdb'; entry: FdbEntry }
+  | { op: 'put-port'; port: LocalPortState };
+
+export type DataplanePlan = PlanStep[];
+
+/** Programs one host. */
+export interface Dataplane {
+  /** Reads back the state it owns. Never mutates. */
+  observe(): Promise<DataplaneState>;
+  /** Applies a plan. Idempotent: applying the same plan twice changes nothing more. Throws on failure. */
+  apply(plan: DataplanePlan): Promise<void>;
+  /** Releases resources (not the kernel state: a stopped agent leaves forwarding in place). */
+  close(): Promise<void>;
+}

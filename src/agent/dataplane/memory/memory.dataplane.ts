@@ -1,0 +1,69 @@
+import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState } from '../dataplane';
+
+function clone(state: DataplaneState): DataplaneState {
+  return {
+    segments: new Map([...state.segments].map(([k, v]) => [k, { ...v, floodVteps: [...v.floodVteps] }])),
+    fdb: new Map([...state.fdb].map(([k, v]) => [k, { ...v }])),
+    ports: new Map([...state.ports].map(([k, v]) => [k, { ...v, ips: [...v.ips] }])),
+  };
+}
+
+/**
+ * A faithful in-memory dataplane for unit, medium and scale tests: same contract as the Linux
+ * one (a plan applies whole or not at all), its state can be dumped, and failures can be
+ * injected.
+ */
+export class MemoryDataplane implements Dataplane {
+  private state: DataplaneState = emptyDataplaneState();
+  /** Plans applied, for tests. */
+  applied = 0;
+  private failures: string[] = [];
+
+  /** The next `apply` throws with this message (once per call of this method). */
+  failNext(message: string): void {
+    this.failures.push(message);
+  }
+
+  /** A copy of the current state. */
+  dump(): DataplaneState {
+    return clone(this.state);
+  }
+
+  async observe(): Promise<DataplaneState> {
+    return clone(this.state);
+  }
+
+  async apply(plan: DataplanePlan): Promise<void> {
+    const failure = this.failures.shift();
+    if (failure !== undefined) {
+      throw new Error(failure);
+    }
+    const next = clone(this.state);
+    for (const step of plan) {
+      switch (step.op) {
+        case 'remove-port':
+          next.ports.delete(step.portId);
+          break;
+        case 'remove-fdb':
+          next.fdb.delete(fdbKey(step.vni, step.mac));
+          break;
+        case 'remove-segment':
+          next.segments.delete(step.vni);
+          break;
+        case 'put-segment':
+          next.segments.set(step.segment.vni, { ...step.segment, floodVteps: [...step.segment.floodVteps] });
+          break;
+        case 'put-fdb':
+          next.fdb.set(fdbKey(step.entry.vni, step.entry.mac), { ...step.entry });
+          break;
+        case 'put-port':
+          next.ports.set(step.port.portId, { ...step.port, ips: [...step.port.ips] });
+          break;
+      }
+    }
+    this.state = next;
+    this.applied++;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+import { Agent } from './agent';
+import { AgentConfigError, loadAgentConfig, type AgentConfig } from './config';
+import type { Dataplane } from './dataplane/dataplane';
+import { MemoryDataplane } from './dataplane/memory/memory.dataplane';
+
+/** overlay-agent: configuration from the environment (bad config exits 1), then sync until SIGTERM. */
+async function createDataplane(config: AgentConfig): Promise<Dataplane> {
+  switch (config.dataplane) {
+    case 'memory':
+      return new MemoryDataplane();
+    case 'linux':
+      throw new AgentConfigError('OVERLAY_DATAPLANE=linux is not available in this build yet; use memory');
+  }
+}
+
+async function main(): Promise<void> {
+  let config: AgentConfig;
+  let dataplane: Dataplane;
+  try {
+    config = loadAgentConfig();
+    dataplane = await createDataplane(config);
+  } catch (err) {
+    if (err instanceof AgentConfigError) {
+      console.error(`overlay-agent: bad configuration: ${err.message}`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  if (!config.tls) {
+    console.warn(JSON.stringify({ level: 'warn', msg: 'gRPC without TLS (OVERLAY_GRPC_INSECURE=true): for development only' }));
+  }
+  const agent = new Agent(config, dataplane);
+  const shutdown = () => {
+    void agent.stop().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+  await agent.start();
+}
+
+main().catch((err: unknown) => {
+  console.error('overlay-agent: failed:', err);
+  process.exit(1);
+});

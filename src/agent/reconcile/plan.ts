@@ -1,0 +1,84 @@
+import type { Port__Output } from '../../generated/overlay/v1/Port';
+import type { Segment__Output } from '../../generated/overlay/v1/Segment';
+import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState } from '../dataplane/dataplane';
+
+/** What the agent holds of its span: resources by key (`segment/<id>`, `port/<id>`). */
+export interface SpanView {
+  hostId: string;
+  vtepIp: string;
+  segments: Map<string, Segment__Output>;
+  ports: Map<string, Port__Output>;
+}
+
+/** Pure: the dataplane state a span asks for on this host. */
+export function desiredDataplane(span: SpanView): DataplaneState {
+  const state = emptyDataplaneState();
+  for (const segment of span.segments.values()) {
+    state.segments.set(segment.vni, {
+      vni: segment.vni,
+      localVtep: span.vtepIp,
+      floodVteps: segment.vteps.filter((v) => v !== span.vtepIp).sort(),
+    });
+  }
+  for (const port of span.ports.values()) {
+    const segment = span.segments.get(port.segmentId);
+    if (!segment) {
+      continue; // cannot happen in a consistent span; never program an entry without its segment
+    }
+    if (port.hostId === span.hostId) {
+      state.ports.set(port.id, { portId: port.id, vni: segment.vni, mac: port.mac, ips: [...port.ips] });
+    } else {
+      state.fdb.set(fdbKey(segment.vni, port.mac), { vni: segment.vni, mac: port.mac, vtep: port.vtepIp });
+    }
+  }
+  return state;
+}
+
+const sameList = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * Pure: the steps that turn `observed` into `desired`. With `sweep` false (after a restart,
+ * before the first full sync) nothing is removed: stale objects are swept only once the agent
+ * knows the whole desired state. Removals come first, so a MAC that moved is never briefly
+ * in two places.
+ */
+export function planChanges(desired: DataplaneState, observed: DataplaneState, sweep: boolean): DataplanePlan {
+  const plan: DataplanePlan = [];
+  if (sweep) {
+    for (const [portId, port] of observed.ports) {
+      const want = desired.ports.get(portId);
+      if (!want || want.vni !== port.vni || want.mac !== port.mac) {
+        plan.push({ op: 'remove-port', portId });
+      }
+    }
+    for (const [key, entry] of observed.fdb) {
+      if (!desired.fdb.has(key)) {
+        plan.push({ op: 'remove-fdb', vni: entry.vni, mac: entry.mac });
+      }
+    }
+    for (const vni of observed.segments.keys()) {
+      if (!desired.segments.has(vni)) {
+        plan.push({ op: 'remove-segment', vni });
+      }
+    }
+  }
+  for (const [vni, segment] of desired.segments) {
+    const have = observed.segments.get(vni);
+    if (!have || have.localVtep !== segment.localVtep || !sameList(have.floodVteps, segment.floodVteps)) {
+      plan.push({ op: 'put-segment', segment });
+    }
+  }
+  for (const [key, entry] of desired.fdb) {
+    const have = observed.fdb.get(key);
+    if (!have || have.vtep !== entry.vtep) {
+      plan.push({ op: 'put-fdb', entry });
+    }
+  }
+  for (const [portId, port] of desired.ports) {
+    const have = observed.ports.get(portId);
+    if (!have || have.vni !== port.vni || have.mac !== port.mac || !sameList(have.ips, port.ips)) {
+      plan.push({ op: 'put-port', port });
+    }
+  }
+  return plan;
+}

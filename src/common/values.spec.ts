@@ -1,0 +1,221 @@
+import { ErrorCode, OverlayError } from './errors';
+import { assertIpInCidr, generateMac, NAME_PATTERN, newId, parseCidr, parseId, parseIp, parseMac, parseVtepIp, type Cidr, type IpAddress } from './values';
+
+/** Runs `fn` and returns the `OverlayError` it threw (failing the test if it threw anything else or nothing). */
+function refusal(fn: () => unknown): OverlayError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(OverlayError);
+    return err as OverlayError;
+  }
+  throw new Error('expected an OverlayError, nothing was thrown');
+}
+
+const refused = (fn: () => unknown) => {
+  const err = refusal(fn);
+  return { code: err.code, field: err.field };
+};
+
+describe('parseMac', () => {
+  it('keeps a lower-case, colon-separated unicast MAC as it is', () => {
+    expect(parseMac('02:00:00:00:00:01')).toBe('02:00:00:00:00:01');
+    expect(parseMac('52:54:00:ab:cd:ef')).toBe('52:54:00:ab:cd:ef');
+  });
+
+  it('normalizes upper case and dashes to lower case with colons', () => {
+    expect(parseMac('52:54:00:AB:CD:EF')).toBe('52:54:00:ab:cd:ef');
+    expect(parseMac('52-54-00-Ab-cD-eF')).toBe('52:54:00:ab:cd:ef');
+  });
+
+  it.each([
+    ['the broadcast MAC', 'ff:ff:ff:ff:ff:ff'],
+    ['an IPv4 multicast MAC', '01:00:5e:00:00:01'],
+    ['an IPv6 multicast MAC', '33:33:00:00:00:01'],
+    ['a multicast MAC written with dashes and upper case', '01-80-C2-00-00-0E'],
+    ['a locally administered multicast MAC', '03:00:00:00:00:01'],
+  ])('refuses %s with MULTICAST_MAC', (_what, raw) => {
+    expect(refused(() => parseMac(raw, 'ports[2].mac'))).toEqual({ code: ErrorCode.MulticastMac, field: 'ports[2].mac' });
+  });
+
+  it('refuses the all-zero MAC with INVALID_MAC', () => {
+    expect(refused(() => parseMac('00:00:00:00:00:00'))).toEqual({ code: ErrorCode.InvalidMac, field: 'mac' });
+    expect(refused(() => parseMac('00-00-00-00-00-00'))).toEqual({ code: ErrorCode.InvalidMac, field: 'mac' });
+  });
+
+  it.each([
+    ['empty', ''],
+    ['five octets', '02:00:00:00:01'],
+    ['seven octets', '02:00:00:00:00:00:01'],
+    ['mixed separators', '02:00-00:00:00:01'],
+    ['no separators', '020000000001'],
+    ['Cisco dotted notation', '0200.0000.0001'],
+    ['single-digit octets', '2:0:0:0:0:1'],
+    ['a non-hex digit', '02:00:00:00:00:0g'],
+    ['surrounding spaces', ' 02:00:00:00:00:01 '],
+    ['a trailing separator', '02:00:00:00:00:01:'],
+  ])('refuses %s with INVALID_MAC naming the field', (_what, raw) => {
+    expect(refused(() => parseMac(raw, 'ports[0].mac'))).toEqual({ code: ErrorCode.InvalidMac, field: 'ports[0].mac' });
+  });
+});
+
+describe('generateMac', () => {
+  it('generates locally administered unicast MACs that parse back unchanged', () => {
+    for (let i = 0; i < 200; i++) {
+      const mac = generateMac();
+      expect(mac).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+      const first = parseInt(mac.slice(0, 2), 16);
+      expect(first & 0b01).toBe(0); // unicast
+      expect(first & 0b10).toBe(0b10); // locally administered
+      expect(parseMac(mac)).toBe(mac);
+    }
+  });
+
+  it('does not repeat itself in a small sample', () => {
+    const macs = new Set(Array.from({ length: 1000 }, () => generateMac()));
+    expect(macs.size).toBe(1000);
+  });
+});
+
+describe('parseIp', () => {
+  it('returns the canonical text of either family', () => {
+    expect(parseIp('10.0.0.1')).toBe('10.0.0.1');
+    expect(parseIp('FD00:0:0::0001')).toBe('fd00::1');
+  });
+
+  it.each([['10.0.0.256'], ['10.0.0.1/32'], ['fe80::1%eth0'], ['host.example'], ['']])('refuses %j with INVALID_IP naming the field', (raw) => {
+    expect(refused(() => parseIp(raw, 'ips[1]'))).toEqual({ code: ErrorCode.InvalidIp, field: 'ips[1]' });
+  });
+});
+
+describe('parseVtepIp', () => {
+  it('accepts unicast addresses and returns them canonically', () => {
+    expect(parseVtepIp('192.0.2.10')).toBe('192.0.2.10');
+    expect(parseVtepIp('2001:DB8::A')).toBe('2001:db8::a');
+    expect(parseVtepIp('223.255.255.255')).toBe('223.255.255.255');
+    expect(parseVtepIp('240.0.0.1')).toBe('240.0.0.1');
+  });
+
+  it.each([
+    ['IPv4 multicast (lowest)', '224.0.0.1'],
+    ['IPv4 multicast (highest)', '239.255.255.255'],
+    ['IPv6 multicast', 'ff02::1'],
+    ['IPv6 multicast, upper case', 'FF05::1:3'],
+    ['the IPv4 unspecified address', '0.0.0.0'],
+    ['the IPv6 unspecified address', '::'],
+    ['the IPv4 limited broadcast address', '255.255.255.255'],
+    ['something that is not an address', 'vtep-1'],
+  ])('refuses %s with INVALID_IP on vtepIp', (_what, raw) => {
+    expect(refused(() => parseVtepIp(raw))).toEqual({ code: ErrorCode.InvalidIp, field: 'vtepIp' });
+  });
+});
+
+describe('parseCidr', () => {
+  it('returns the canonical network', () => {
+    expect(parseCidr('10.0.0.0/24')).toBe('10.0.0.0/24');
+    expect(parseCidr('FD00:0001::/64')).toBe('fd00:1::/64');
+  });
+
+  it('refuses host bits with INVALID_CIDR and says so', () => {
+    const err = refusal(() => parseCidr('10.0.0.1/24'));
+    expect({ code: err.code, field: err.field }).toEqual({ code: ErrorCode.InvalidCidr, field: 'cidr' });
+    expect(err.message).toMatch(/host bits/);
+  });
+
+  it.each([['10.0.0.0/33'], ['fd00::/129'], ['10.0.0.0'], ['10.0.0.0/x'], ['']])('refuses %j with INVALID_CIDR', (raw) => {
+    expect(refused(() => parseCidr(raw))).toEqual({ code: ErrorCode.InvalidCidr, field: 'cidr' });
+  });
+});
+
+describe('assertIpInCidr', () => {
+  const v4 = '10.0.0.0/24' as Cidr;
+  const v6 = 'fd00:1::/64' as Cidr;
+  const check = (ipText: string, cidr: Cidr) => () => assertIpInCidr(parseIp(ipText), cidr, 'ips[0]');
+
+  it('accepts a usable address inside the CIDR', () => {
+    expect(check('10.0.0.1', v4)).not.toThrow();
+    expect(check('10.0.0.254', v4)).not.toThrow();
+    expect(check('fd00:1::1', v6)).not.toThrow();
+    expect(check('fd00:1::ffff:ffff:ffff:ffff', v6)).not.toThrow();
+  });
+
+  it('refuses an address of the other family with IP_FAMILY_MISMATCH', () => {
+    expect(refused(check('fd00:1::5', v4))).toEqual({ code: ErrorCode.IpFamilyMismatch, field: 'ips[0]' });
+    expect(refused(check('10.0.0.5', v6))).toEqual({ code: ErrorCode.IpFamilyMismatch, field: 'ips[0]' });
+    // The same low bits do not make an IPv4-mapped address IPv4.
+    expect(refused(check('::ffff:10.0.0.5', v4))).toEqual({ code: ErrorCode.IpFamilyMismatch, field: 'ips[0]' });
+  });
+
+  it('refuses an address outside the CIDR with IP_OUTSIDE_CIDR', () => {
+    expect(refused(check('10.0.1.1', v4))).toEqual({ code: ErrorCode.IpOutsideCidr, field: 'ips[0]' });
+    expect(refused(check('fd00:2::1', v6))).toEqual({ code: ErrorCode.IpOutsideCidr, field: 'ips[0]' });
+  });
+
+  it('refuses the network and broadcast addresses with RESERVED_IP', () => {
+    expect(refused(check('10.0.0.0', v4))).toEqual({ code: ErrorCode.ReservedIp, field: 'ips[0]' });
+    expect(refused(check('10.0.0.255', v4))).toEqual({ code: ErrorCode.ReservedIp, field: 'ips[0]' });
+    expect(refused(check('fd00:1::', v6))).toEqual({ code: ErrorCode.ReservedIp, field: 'ips[0]' });
+  });
+
+  it('lets every address of a /31 or /32 be used', () => {
+    expect(check('10.0.0.0', '10.0.0.0/31' as Cidr)).not.toThrow();
+    expect(check('10.0.0.1', '10.0.0.0/31' as Cidr)).not.toThrow();
+    expect(check('10.0.0.9', '10.0.0.9/32' as Cidr)).not.toThrow();
+  });
+
+  it('compares canonical forms, so any spelling of an inside address passes', () => {
+    expect(() => assertIpInCidr(parseIp('FD00:1:0:0::7'), v6, 'ips[0]')).not.toThrow();
+    expect(() => assertIpInCidr('fd00:1::7' as IpAddress, v6, 'ips[0]')).not.toThrow();
+  });
+});
+
+describe('newId and parseId', () => {
+  it('makes RFC 9562 version 7 UUIDs carrying the creation time in the first 48 bits', () => {
+    const now = Date.UTC(2026, 10, 27, 12, 0, 0, 123);
+    const id = newId(now);
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(parseInt(id.replace(/-/g, '').slice(0, 12), 16)).toBe(now);
+  });
+
+  it('sorts ids by creation time, as plain strings', () => {
+    const start = Date.UTC(2026, 0, 1);
+    const times = [0, 1, 2, 255, 256, 65_535, 65_536, 1_000_000, 86_400_000, 10 * 365 * 86_400_000].map((d) => start + d);
+    const ids = times.map((t) => newId(t));
+    const shuffled = [...ids].reverse();
+    expect([...shuffled].sort()).toEqual(ids);
+  });
+
+  it('makes distinct ids within one millisecond', () => {
+    const now = Date.now();
+    const ids = new Set(Array.from({ length: 1000 }, () => newId(now)));
+    expect(ids.size).toBe(1000);
+  });
+
+  it('accepts its own ids, and upper case, returning lower case', () => {
+    const id = newId();
+    expect(parseId(id)).toBe(id);
+    expect(parseId(id.toUpperCase())).toBe(id);
+  });
+
+  it.each([
+    ['a version 4 UUID', '3b241101-e2bb-4255-8caf-4136c566a962'],
+    ['a UUID with the wrong variant', '01890a5d-ac96-774b-cfff-7b3a5d3a4b70'],
+    ['a UUID without dashes', '01890a5dac96774bbcff7b3a5d3a4b70'],
+    ['a UUID in braces', '{01890a5d-ac96-774b-bcff-7b3a5d3a4b70}'],
+    ['a truncated UUID', '01890a5d-ac96-774b-bcff-7b3a5d3a4b7'],
+    ['a name', 'tenant-1'],
+    ['empty', ''],
+  ])('refuses %s with INVALID_ID naming the field', (_what, raw) => {
+    expect(refused(() => parseId(raw, 'tenantId'))).toEqual({ code: ErrorCode.InvalidId, field: 'tenantId' });
+  });
+});
+
+describe('NAME_PATTERN', () => {
+  it.each([['a'], ['web'], ['web-01'], ['a.b_c-d'], ['A1'], ['x'.repeat(63)]])('accepts %j', (name) => {
+    expect(NAME_PATTERN.test(name)).toBe(true);
+  });
+
+  it.each([[''], ['-web'], ['web-'], ['.web'], ['we b'], ['wéb'], ['web/1'], ['x'.repeat(64)]])('refuses %j', (name) => {
+    expect(NAME_PATTERN.test(name)).toBe(false);
+  });
+});

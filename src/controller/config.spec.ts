@@ -1,0 +1,166 @@
+import { ConfigError, loadConfig, parseVniRanges } from './config';
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
+
+describe('parseVniRanges', () => {
+  it('reads ranges and single values, sorted low to high', () => {
+    expect(parseVniRanges('7000-7999,5000-5999')).toEqual([
+      { from: 5000, to: 5999 },
+      { from: 7000, to: 7999 },
+    ]);
+    expect(parseVniRanges('42')).toEqual([{ from: 42, to: 42 }]);
+    expect(parseVniRanges(' 1 - 10 , 20 ')).toEqual([
+      { from: 1, to: 10 },
+      { from: 20, to: 20 },
+    ]);
+  });
+
+  it('accepts the whole VNI space, 1 to 16777215', () => {
+    expect(parseVniRanges('1-16777215')).toEqual([{ from: 1, to: 16_777_215 }]);
+  });
+
+  it('accepts ranges that touch without overlapping', () => {
+    expect(parseVniRanges('1-10,11-20')).toEqual([
+      { from: 1, to: 10 },
+      { from: 11, to: 20 },
+    ]);
+  });
+
+  it.each([
+    ['ranges sharing one VNI', '1-10,10-20'],
+    ['a range inside another', '1-100,50-60'],
+    ['the same single value twice', '5,5'],
+    ['overlaps given out of order', '50-60,1-100'],
+  ])('refuses %s as overlapping', (_what, raw) => {
+    expect(configError(() => parseVniRanges(raw)).message).toMatch(/^OVERLAY_VNI_RANGES: .*overlap/);
+  });
+
+  it.each([
+    ['VNI 0', '0-10'],
+    ['the single value 0', '0'],
+    ['16777216', '16777000-16777216'],
+    ['a number beyond 2^53', '1-99999999999999999999'],
+  ])('refuses %s as outside 1..16777215', (_what, raw) => {
+    expect(configError(() => parseVniRanges(raw)).message).toMatch(/^OVERLAY_VNI_RANGES: .* must lie within 1-16777215/);
+  });
+
+  it('refuses a reversed range', () => {
+    expect(configError(() => parseVniRanges('5999-5000')).message).toMatch(/^OVERLAY_VNI_RANGES: 5999-5000 must lie within 1-16777215, low to high/);
+  });
+
+  it.each([
+    ['empty text', ''],
+    ['a word', 'all'],
+    ['a negative number', '-5'],
+    ['an open range', '5000-'],
+    ['three bounds', '1-2-3'],
+    ['an empty item', '1-10,,20-30'],
+    ['a trailing comma', '1-10,'],
+    ['a fraction', '1.5-10'],
+    ['hexadecimal', '0x10-0x20'],
+  ])('refuses %s as not a range', (_what, raw) => {
+    expect(configError(() => parseVniRanges(raw)).message).toMatch(/^OVERLAY_VNI_RANGES: .* is not a range like 5000-5999/);
+  });
+
+  it('names the variable it was given', () => {
+    expect(configError(() => parseVniRanges('x', 'MY_RANGES')).message).toMatch(/^MY_RANGES: /);
+  });
+});
+
+/** The least environment loadConfig accepts: agent TLS is required unless explicitly waived. */
+const BASE: NodeJS.ProcessEnv = { OVERLAY_GRPC_INSECURE: 'true' };
+const load = (env: NodeJS.ProcessEnv) => loadConfig({ ...BASE, ...env });
+
+describe('loadConfig', () => {
+  it('uses the defaults for an otherwise empty environment', () => {
+    expect(load({})).toEqual({
+      redisUrl: 'redis://127.0.0.1:6379',
+      httpPort: 8080,
+      grpcPort: 50051,
+      keyPrefix: 'overlay',
+      vniRanges: [{ from: 1000, to: 16_777_215 }],
+      vniQuarantineSeconds: 300,
+      changeLogMaxLength: 1_000_000,
+      maxBodyBytes: 8 * 1024 * 1024,
+      maxBatchSize: 10_000,
+    });
+  });
+
+  it('reads every variable', () => {
+    expect(
+      load({
+        REDIS_URL: 'rediss://user:secret@redis.example:6380/2',
+        OVERLAY_HTTP_PORT: '0',
+        OVERLAY_GRPC_PORT: '65535',
+        OVERLAY_KEY_PREFIX: 'prod-eu.1:a_b',
+        OVERLAY_VNI_RANGES: '5000-5999,7000',
+        OVERLAY_VNI_QUARANTINE_SECONDS: '0',
+        OVERLAY_CHANGELOG_MAX_LENGTH: '1000',
+        OVERLAY_MAX_BODY_BYTES: '1024',
+        OVERLAY_MAX_BATCH_SIZE: '100000',
+      }),
+    ).toEqual({
+      redisUrl: 'rediss://user:secret@redis.example:6380/2',
+      httpPort: 0,
+      grpcPort: 65535,
+      keyPrefix: 'prod-eu.1:a_b',
+      vniRanges: [
+        { from: 5000, to: 5999 },
+        { from: 7000, to: 7000 },
+      ],
+      vniQuarantineSeconds: 0,
+      changeLogMaxLength: 1000,
+      maxBodyBytes: 1024,
+      maxBatchSize: 100_000,
+    });
+  });
+
+  it('treats an empty numeric variable as unset', () => {
+    expect(load({ OVERLAY_HTTP_PORT: '', OVERLAY_MAX_BATCH_SIZE: '' })).toMatchObject({ httpPort: 8080, maxBatchSize: 10_000 });
+  });
+
+  it.each([
+    ['OVERLAY_HTTP_PORT', 'http'],
+    ['OVERLAY_HTTP_PORT', '65536'],
+    ['OVERLAY_HTTP_PORT', '-1'],
+    ['OVERLAY_HTTP_PORT', '80.5'],
+    ['OVERLAY_HTTP_PORT', ' 80'],
+    ['OVERLAY_GRPC_PORT', '1e3'],
+    ['OVERLAY_VNI_QUARANTINE_SECONDS', String(30 * 86400 + 1)],
+    ['OVERLAY_CHANGELOG_MAX_LENGTH', '999'],
+    ['OVERLAY_MAX_BODY_BYTES', '1023'],
+    ['OVERLAY_MAX_BODY_BYTES', '8MB'],
+    ['OVERLAY_MAX_BATCH_SIZE', '0'],
+    ['OVERLAY_MAX_BATCH_SIZE', '100001'],
+  ])('refuses %s=%j, naming the variable and the value', (name, value) => {
+    const message = configError(() => load({ [name]: value })).message;
+    expect(message).toMatch(new RegExp(`^${name} must be an integer between \\d+ and \\d+`));
+    expect(message).toContain(JSON.stringify(value));
+  });
+
+  it.each([
+    ['empty', ''],
+    ['a space', 'a b'],
+    ['braces, which would break the hash tag', '{x}'],
+    ['a slash', 'a/b'],
+    ['65 characters', 'x'.repeat(65)],
+  ])('refuses OVERLAY_KEY_PREFIX with %s', (_what, value) => {
+    expect(configError(() => load({ OVERLAY_KEY_PREFIX: value })).message).toMatch(/^OVERLAY_KEY_PREFIX must be 1-64 characters/);
+  });
+
+  it.each([['http://127.0.0.1:6379'], ['127.0.0.1:6379'], ['']])('refuses REDIS_URL=%j', (value) => {
+    expect(configError(() => load({ REDIS_URL: value })).message).toMatch(/^REDIS_URL must start with redis:\/\/ or rediss:\/\//);
+  });
+
+  it.each([['1-10,5-20'], ['0-10'], ['10-1'], ['lots'], ['']])('refuses OVERLAY_VNI_RANGES=%j, naming the variable', (value) => {
+    expect(configError(() => load({ OVERLAY_VNI_RANGES: value })).message).toMatch(/^OVERLAY_VNI_RANGES: /);
+  });
+});

@@ -1,0 +1,88 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Redis from 'ioredis';
+import { Agent, type AgentLogger } from '../../src/agent/agent';
+import type { AgentConfig } from '../../src/agent/config';
+import { MemoryDataplane } from '../../src/agent/dataplane/memory/memory.dataplane';
+import { desiredDataplane } from '../../src/agent/reconcile/plan';
+import { SpanIndex, type SpanResource } from '../../src/controller/desired-state/span';
+import { MaterializedView } from '../../src/controller/store/materialized-view';
+import type { RedisStore } from '../../src/controller/store/redis-store';
+
+export const quietLogger: AgentLogger = { info: () => undefined, warn: () => undefined };
+
+export interface TestAgent {
+  agent: Agent;
+  dataplane: MemoryDataplane;
+  stateDir: string;
+  cleanup(): Promise<void>;
+}
+
+/** An in-process overlay-agent on the in-memory dataplane, with a state directory of its own. */
+export function makeAgent(hostName: string, controller: string, overrides: Partial<AgentConfig> = {}, stateDir?: string): TestAgent {
+  const dir = stateDir ?? mkdtempSync(join(tmpdir(), `overlay-agent-${hostName}-`));
+  const dataplane = new MemoryDataplane();
+  const agent = new Agent(
+    { controller, hostName, dataplane: 'memory', stateDir: dir, backoffBaseMs: 20, backoffMaxMs: 300, reconcileIntervalMs: 60_000, ...overrides },
+    dataplane,
+    quietLogger,
+  );
+  return {
+    agent,
+    dataplane,
+    stateDir: dir,
+    async cleanup() {
+      await agent.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `condition` until it holds or the deadline passes (then throws with `describe()`). */
+export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, describe: () => string = () => ''): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`condition not met within ${timeoutMs} ms ${describe()}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Normal form of a span, for comparison: sorted resources as plain objects. */
+export function normalizeResources(resources: SpanResource[]): string[] {
+  return resources
+    .map((r) => (r.kind === 'segment' ? JSON.stringify({ s: r.segment.id, t: r.segment.tenantId, v: r.segment.vni, f: r.segment.vteps }) : JSON.stringify({ p: r.port.id, s: r.port.segmentId, m: r.port.mac, i: r.port.ips, h: r.port.hostId, e: r.port.vtepIp, vm: r.port.vmId })))
+    .sort();
+}
+
+export function agentResources(agent: Agent): string[] {
+  const state = agent.state;
+  const resources: SpanResource[] = [
+    ...[...state.segments.values()].map((s) => ({ kind: 'segment' as const, id: s.id, segment: { id: s.id, tenantId: s.tenantId, vni: s.vni, vteps: [...s.vteps] } })),
+    ...[...state.ports.values()].map((p) => ({ kind: 'port' as const, id: p.id, port: { id: p.id, segmentId: p.segmentId, mac: p.mac, ips: [...p.ips], hostId: p.hostId, vtepIp: p.vtepIp, vmId: p.vmId } })),
+  ];
+  return normalizeResources(resources);
+}
+
+/** Every host's span computed from scratch from a fresh snapshot of Redis. */
+export async function spansFromScratch(redis: Redis, store: RedisStore): Promise<{ revision: number; spans: Map<string, string[]>; hostsByName: Map<string, string> }> {
+  const state = await MaterializedView.readSnapshot(redis, store);
+  const index = new SpanIndex(state);
+  const spans = new Map<string, string[]>();
+  for (const hostId of state.hosts.keys()) {
+    spans.set(hostId, normalizeResources(index.spanOf(hostId).map((k) => index.resource(k)!)));
+  }
+  return { revision: state.revision, spans, hostsByName: new Map([...state.hosts.values()].map((h) => [h.name, h.id])) };
+}
+
+/** The agent's dataplane equals what its desired state asks for. */
+export function dataplaneMatchesDesired(test: TestAgent): boolean {
+  const want = desiredDataplane(test.agent.state);
+  const have = test.dataplane.dump();
+  return JSON.stringify([...want.segments].sort()) === JSON.stringify([...have.segments].sort()) && JSON.stringify([...want.fdb].sort()) === JSON.stringify([...have.fdb].sort()) && JSON.stringify([...want.ports].sort()) === JSON.stringify([...have.ports].sort());
+}
