@@ -2,6 +2,8 @@
 import { Agent } from './agent';
 import { AgentConfigError, loadAgentConfig, type AgentConfig } from './config';
 import type { Dataplane } from './dataplane/dataplane';
+import { ProcessCommandRunner } from './dataplane/linux/command-runner';
+import { LinuxDataplane } from './dataplane/linux/linux.dataplane';
 import { MemoryDataplane } from './dataplane/memory/memory.dataplane';
 
 /** overlay-agent: configuration from the environment (bad config exits 1), then sync until SIGTERM. */
@@ -9,8 +11,14 @@ async function createDataplane(config: AgentConfig): Promise<Dataplane> {
   switch (config.dataplane) {
     case 'memory':
       return new MemoryDataplane();
-    case 'linux':
-      throw new AgentConfigError('OVERLAY_DATAPLANE=linux is not available in this build yet; use memory');
+    case 'linux': {
+      const linux = new LinuxDataplane(new ProcessCommandRunner());
+      // Fail at start, not at the first apply, when iproute2 is missing or the kernel cannot be read.
+      await linux.observe().catch((err: unknown) => {
+        throw new AgentConfigError(`OVERLAY_DATAPLANE=linux cannot read the kernel state: ${(err as Error).message}`);
+      });
+      return linux;
+    }
   }
 }
 

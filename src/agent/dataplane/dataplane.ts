@@ -19,18 +19,18 @@ export interface FdbEntry {
   vtep: string;
 }
 
-/** A VM port on this host, attached to its segment's bridge. */
+/** A VM port on this host: its tap attached to its segment's bridge. */
 export interface LocalPortState {
-  portId: string;
+  /** The tap's name (`tapName(portId)`); the key, since that is what the kernel shows. */
+  tap: string;
   vni: number;
-  mac: string;
-  ips: string[];
 }
 
 export interface DataplaneState {
   segments: Map<number, SegmentState>;
   /** Keyed by `fdbKey(vni, mac)`. */
   fdb: Map<string, FdbEntry>;
+  /** Keyed by tap name. */
   ports: Map<string, LocalPortState>;
 }
 
@@ -42,7 +42,7 @@ export function emptyDataplaneState(): DataplaneState {
 
 /** One step of a plan. Removals come before additions in a plan (see `planChanges`). */
 export type PlanStep =
-  | { op: 'remove-port'; portId: string }
+  | { op: 'remove-port'; tap: string }
   | { op: 'remove-fdb'; vni: number; mac: string }
   | { op: 'remove-segment'; vni: number }
   | { op: 'put-segment'; segment: SegmentState }

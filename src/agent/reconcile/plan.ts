@@ -1,6 +1,7 @@
 import type { Port__Output } from '../../generated/overlay/v1/Port';
 import type { Segment__Output } from '../../generated/overlay/v1/Segment';
 import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState } from '../dataplane/dataplane';
+import { tapName } from '../dataplane/names';
 
 /** What the agent holds of its span: resources by key (`segment/<id>`, `port/<id>`). */
 export interface SpanView {
@@ -26,7 +27,8 @@ export function desiredDataplane(span: SpanView): DataplaneState {
       continue; // cannot happen in a consistent span; never program an entry without its segment
     }
     if (port.hostId === span.hostId) {
-      state.ports.set(port.id, { portId: port.id, vni: segment.vni, mac: port.mac, ips: [...port.ips] });
+      const tap = tapName(port.id);
+      state.ports.set(tap, { tap, vni: segment.vni });
     } else {
       state.fdb.set(fdbKey(segment.vni, port.mac), { vni: segment.vni, mac: port.mac, vtep: port.vtepIp });
     }
@@ -45,10 +47,10 @@ const sameList = (a: string[], b: string[]): boolean => a.length === b.length &&
 export function planChanges(desired: DataplaneState, observed: DataplaneState, sweep: boolean): DataplanePlan {
   const plan: DataplanePlan = [];
   if (sweep) {
-    for (const [portId, port] of observed.ports) {
-      const want = desired.ports.get(portId);
-      if (!want || want.vni !== port.vni || want.mac !== port.mac) {
-        plan.push({ op: 'remove-port', portId });
+    for (const [tap, port] of observed.ports) {
+      const want = desired.ports.get(tap);
+      if (!want || want.vni !== port.vni) {
+        plan.push({ op: 'remove-port', tap });
       }
     }
     for (const [key, entry] of observed.fdb) {
@@ -74,9 +76,9 @@ export function planChanges(desired: DataplaneState, observed: DataplaneState, s
       plan.push({ op: 'put-fdb', entry });
     }
   }
-  for (const [portId, port] of desired.ports) {
-    const have = observed.ports.get(portId);
-    if (!have || have.vni !== port.vni || have.mac !== port.mac || !sameList(have.ips, port.ips)) {
+  for (const [tap, port] of desired.ports) {
+    const have = observed.ports.get(tap);
+    if (!have || have.vni !== port.vni) {
       plan.push({ op: 'put-port', port });
     }
   }

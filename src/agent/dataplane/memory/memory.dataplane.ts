@@ -4,7 +4,7 @@ function clone(state: DataplaneState): DataplaneState {
   return {
     segments: new Map([...state.segments].map(([k, v]) => [k, { ...v, floodVteps: [...v.floodVteps] }])),
     fdb: new Map([...state.fdb].map(([k, v]) => [k, { ...v }])),
-    ports: new Map([...state.ports].map(([k, v]) => [k, { ...v, ips: [...v.ips] }])),
+    ports: new Map([...state.ports].map(([k, v]) => [k, { ...v }])),
   };
 }
 
@@ -42,7 +42,7 @@ export class MemoryDataplane implements Dataplane {
     for (const step of plan) {
       switch (step.op) {
         case 'remove-port':
-          next.ports.delete(step.portId);
+          next.ports.delete(step.tap);
           break;
         case 'remove-fdb':
           next.fdb.delete(fdbKey(step.vni, step.mac));
@@ -57,7 +57,7 @@ export class MemoryDataplane implements Dataplane {
           next.fdb.set(fdbKey(step.entry.vni, step.entry.mac), { ...step.entry });
           break;
         case 'put-port':
-          next.ports.set(step.port.portId, { ...step.port, ips: [...step.port.ips] });
+          next.ports.set(step.port.tap, { ...step.port });
           break;
       }
     }

@@ -1,0 +1,55 @@
+import { spawn } from 'node:child_process';
+
+/**
+ * The Linux dataplane's one seam to the kernel: every `ip`, `bridge` (and later `nft`, `tc`)
+ * invocation goes through `run`, so unit specs replace it with a fake that records commands and
+ * answers with canned output. Commands run in the caller's network namespace: the agent runs
+ * inside its hypervisor's namespace, so no `ip netns exec` prefix is needed.
+ */
+export interface CommandRunner {
+  /**
+   * Runs `cmd args...` (no shell), writes `stdin` to it when given, and resolves with its
+   * stdout. Rejects when the command cannot start, exits non-zero or is killed; the message
+   * names the command and carries its stderr.
+   */
+  run(cmd: string, args: string[], stdin?: string): Promise<string>;
+}
+
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number | null,
+    readonly stderr: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Runs commands as child processes. Holds no state; a hung command is killed after `timeoutMs`. */
+export class ProcessCommandRunner implements CommandRunner {
+  constructor(private readonly timeoutMs = 30_000) {}
+
+  run(cmd: string, args: string[], stdin?: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: this.timeoutMs });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+      child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+      // A command that exits before reading its input makes the write fail with EPIPE; the exit
+      // status is what tells whether it worked.
+      child.stdin.on('error', () => undefined);
+      child.once('error', (e) => reject(new CommandError(`${cmd}: ${e.message}`, null, '')));
+      child.once('close', (code, signal) => {
+        const stderr = Buffer.concat(err).toString('utf8').trim();
+        if (code === 0) {
+          resolve(Buffer.concat(out).toString('utf8'));
+          return;
+        }
+        const how = signal ? `killed by ${signal}` : `exited with status ${code}`;
+        reject(new CommandError(`${[cmd, ...args].join(' ')} ${how}${stderr ? `: ${stderr}` : ''}`, code, stderr));
+      });
+      child.stdin.end(stdin ?? '');
+    });
+  }
+}

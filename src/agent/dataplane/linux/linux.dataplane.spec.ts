@@ -1,0 +1,334 @@
+import { fdbKey, type DataplanePlan } from '../dataplane';
+import type { CommandRunner } from './command-runner';
+import { LinuxDataplane, type DataplaneLogger } from './linux.dataplane';
+
+/** Answers the two reads with canned JSON and records every batch it is given. */
+class FakeRunner implements CommandRunner {
+  readonly calls: string[] = [];
+  /** `ip` or `bridge`, a newline, then the batch text. */
+  readonly batches: string[] = [];
+  failBatch?: { cmd: string; message: string };
+
+  constructor(
+    public links: unknown[],
+    public fdb: unknown[],
+  ) {}
+
+  async run(cmd: string, args: string[], stdin?: string): Promise<string> {
+    const line = [cmd, ...args].join(' ');
+    this.calls.push(line);
+    if (line === 'ip -j -d link show') {
+      return JSON.stringify(this.links);
+    }
+    if (line === 'bridge -j fdb show') {
+      return JSON.stringify(this.fdb);
+    }
+    if (args.join(' ') === '-batch -') {
+      if (this.failBatch?.cmd === cmd) {
+        throw new Error(this.failBatch.message);
+      }
+      this.batches.push(`${cmd}\n${stdin}`);
+      return '';
+    }
+    throw new Error(`unexpected command: ${line}`);
+  }
+}
+
+class RecordingLogger implements DataplaneLogger {
+  readonly lines: string[] = [];
+  info(m: string): void {
+    this.lines.push(`info ${m}`);
+  }
+  warn(m: string): void {
+    this.lines.push(`warn ${m}`);
+  }
+}
+
+// Trimmed from real `ip -j -d link show` / `bridge -j fdb show` output (iproute2 6.1, Linux 6.x).
+const lo = { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], mtu: 65536, operstate: 'UNKNOWN', link_type: 'loopback', address: '00:00:00:00:00:00' };
+const eth0 = { ifindex: 2, link: null, ifname: 'eth0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, operstate: 'UP', linkinfo: { info_kind: 'veth' } };
+/** The host's own bridge: same naming pattern, no alias. Must never be read as a segment. */
+const hostBr0 = { ifindex: 3, ifname: 'br0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, operstate: 'UP', linkinfo: { info_kind: 'bridge', info_data: { stp_state: 0 } } };
+const hostBr7 = { ifindex: 4, ifname: 'br7', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, operstate: 'UP', linkinfo: { info_kind: 'bridge', info_data: { stp_state: 0 } } };
+
+function vxlan(vni: number, local: string, opts: { up?: boolean; master?: string | null; learning?: boolean; portLearning?: boolean; port?: number; id?: number; alias?: string | null } = {}) {
+  const master = opts.master === undefined ? `br${vni}` : opts.master;
+  return {
+    ifindex: 100 + vni,
+    ifname: `vx${vni}`,
+    flags: opts.up === false ? ['BROADCAST', 'MULTICAST'] : ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'],
+    mtu: 1450,
+    ...(master ? { master } : {}),
+    operstate: 'UNKNOWN',
+    address: 'e2:7d:db:fd:9e:36',
+    linkinfo: {
+      info_kind: 'vxlan',
+      info_data: { id: opts.id ?? vni, local, port_range: { low: 0, high: 0 }, port: opts.port ?? 4789, learning: opts.learning ?? false, ttl: 0, df: 'unset', ageing: 300, udp_csum: true },
+      ...(master ? { info_slave_kind: 'bridge', info_slave_data: { state: 'forwarding', priority: 32, cost: 100, learning: opts.portLearning ?? false, flood: true } } : {}),
+    },
+    inet6_addr_gen_mode: 'none',
+    ...(opts.alias === null ? {} : { ifalias: opts.alias ?? 'overlay-agent' }),
+  };
+}
+
+function bridge(vni: number, opts: { up?: boolean; alias?: string | null } = {}) {
+  return {
+    ifindex: 200 + vni,
+    ifname: `br${vni}`,
+    flags: opts.up === false ? ['BROADCAST', 'MULTICAST'] : ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'],
+    mtu: 1450,
+    operstate: 'UP',
+    linkinfo: { info_kind: 'bridge', info_data: { forward_delay: 1500, stp_state: 0, vlan_filtering: 0 } },
+    inet6_addr_gen_mode: 'none',
+    ...(opts.alias === null ? {} : { ifalias: opts.alias ?? 'overlay-agent' }),
+  };
+}
+
+function tap(name: string, opts: { up?: boolean; master?: string } = {}) {
+  return {
+    ifindex: 300 + name.length,
+    link: 'eth0',
+    ifname: name,
+    flags: opts.up ? ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'] : ['BROADCAST', 'MULTICAST'],
+    mtu: 1500,
+    ...(opts.master ? { master: opts.master } : {}),
+    operstate: opts.up ? 'UP' : 'DOWN',
+    linkinfo: { info_kind: 'veth', ...(opts.master ? { info_slave_kind: 'bridge', info_slave_data: { state: 'forwarding', learning: true } } : {}) },
+  };
+}
+
+const remote = (ifname: string, mac: string, dst: string) => ({ mac, ifname, dst, flags: ['self'], state: 'permanent' });
+const local = (ifname: string, mac: string, master: string) => ({ mac, ifname, flags: [], master, state: 'permanent' });
+
+describe('LinuxDataplane.observe', () => {
+  const links = [
+    lo,
+    eth0,
+    hostBr0,
+    vxlan(1000, '192.0.2.1'),
+    bridge(1000),
+    tap('tap0123456789a', { up: true, master: 'br1000' }),
+    tap('tapdeadbeef000', { up: false, master: 'br1000' }),
+    // Degraded: down and learning on.
+    vxlan(2000, '192.0.2.1', { up: false, learning: true }),
+    bridge(2000),
+    // Not ours: no alias, though named like ours; a tap on the host's bridge.
+    vxlan(3000, '192.0.2.1', { alias: null, master: null }),
+    tap('tapffffffff000', { up: true, master: 'br0' }),
+    { ...bridge(7), ifalias: undefined },
+  ];
+  const fdb = [
+    local('vx1000', 'e2:7d:db:fd:9e:36', 'br1000'),
+    remote('vx1000', '02:00:00:00:00:02', '192.0.2.2'),
+    remote('vx1000', '00:00:00:00:00:00', '192.0.2.3'),
+    remote('vx1000', '00:00:00:00:00:00', '192.0.2.2'),
+    remote('vx1000', '02:00:00:00:00:03', '192.0.2.3'),
+    remote('vx1000', '02:00:00:00:00:03', '192.0.2.2'),
+    remote('vx2000', '00:00:00:00:00:00', '192.0.2.2'),
+    remote('vx3000', '02:00:00:00:00:09', '192.0.2.9'),
+    { mac: '33:33:00:00:00:01', ifname: 'tap0123456789a', flags: ['self'], state: 'permanent' },
+    local('tapffffffff000', 'be:93:12:31:8e:a0', 'br0'),
+  ];
+
+  it('maps exactly the links and entries it owns to DataplaneState', async () => {
+    const runner = new FakeRunner(links, fdb);
+    const state = await new LinuxDataplane(runner, new RecordingLogger()).observe();
+    expect(runner.calls.sort()).toEqual(['bridge -j fdb show', 'ip -j -d link show']);
+    expect([...state.segments.values()]).toEqual([
+      { vni: 1000, localVtep: '192.0.2.1', floodVteps: ['192.0.2.2', '192.0.2.3'] },
+      // Down and learning on: reported without a local VTEP, so the plan puts it again.
+      { vni: 2000, localVtep: '', floodVteps: ['192.0.2.2'] },
+    ]);
+    expect(Object.fromEntries(state.fdb)).toEqual({
+      [fdbKey(1000, '02:00:00:00:00:02')]: { vni: 1000, mac: '02:00:00:00:00:02', vtep: '192.0.2.2' },
+      // Two destinations for one MAC: reported joined, so it never equals a desired entry.
+      [fdbKey(1000, '02:00:00:00:00:03')]: { vni: 1000, mac: '02:00:00:00:00:03', vtep: '192.0.2.2,192.0.2.3' },
+    });
+    expect(Object.fromEntries(state.ports)).toEqual({
+      tap0123456789a: { tap: 'tap0123456789a', vni: 1000 },
+      // Attached but down: VNI -1, so the plan puts it again.
+      tapdeadbeef000: { tap: 'tapdeadbeef000', vni: -1 },
+    });
+  });
+
+  it('reports a segment whose bridge lost its VXLAN port as needing repair', async () => {
+    const state = await new LinuxDataplane(new FakeRunner([lo, vxlan(1000, '192.0.2.1', { master: null }), bridge(1000)], []), new RecordingLogger()).observe();
+    expect(state.segments.get(1000)).toEqual({ vni: 1000, localVtep: '', floodVteps: [] });
+  });
+
+  it('reads an empty kernel as an empty state', async () => {
+    const state = await new LinuxDataplane(new FakeRunner([lo], []), new RecordingLogger()).observe();
+    expect(state.segments.size + state.fdb.size + state.ports.size).toBe(0);
+  });
+});
+
+describe('LinuxDataplane.apply', () => {
+  const plan: DataplanePlan = [
+    { op: 'put-segment', segment: { vni: 1000, localVtep: '192.0.2.1', floodVteps: ['192.0.2.2', '192.0.2.3'] } },
+    { op: 'put-fdb', entry: { vni: 1000, mac: '02:00:00:00:00:02', vtep: '192.0.2.2' } },
+    { op: 'put-fdb', entry: { vni: 1000, mac: '02:00:00:00:00:03', vtep: '192.0.2.3' } },
+    { op: 'put-port', port: { tap: 'tap0123456789a', vni: 1000 } },
+  ];
+
+  it('programs a new segment in one ip batch and one bridge batch', async () => {
+    const runner = new FakeRunner([lo, eth0, hostBr0, tap('tap0123456789a')], []);
+    await new LinuxDataplane(runner, new RecordingLogger()).apply(plan);
+    expect(runner.batches).toEqual([
+      [
+        'ip',
+        'link add name br1000 type bridge',
+        'link set dev br1000 alias overlay-agent',
+        'link set dev br1000 addrgenmode none',
+        'link add name vx1000 type vxlan id 1000 local 192.0.2.1 dstport 4789 nolearning',
+        'link set dev vx1000 alias overlay-agent',
+        'link set dev vx1000 addrgenmode none',
+        'link set dev vx1000 master br1000',
+        'link set dev vx1000 type bridge_slave learning off',
+        'link set dev vx1000 up',
+        'link set dev br1000 up',
+        'link set dev tap0123456789a master br1000',
+        'link set dev tap0123456789a up',
+        '',
+      ].join('\n'),
+      [
+        'bridge',
+        'fdb append 00:00:00:00:00:00 dev vx1000 dst 192.0.2.2 self permanent',
+        'fdb append 00:00:00:00:00:00 dev vx1000 dst 192.0.2.3 self permanent',
+        'fdb replace 02:00:00:00:00:02 dev vx1000 dst 192.0.2.2 self permanent',
+        'fdb replace 02:00:00:00:00:03 dev vx1000 dst 192.0.2.3 self permanent',
+        '',
+      ].join('\n'),
+    ]);
+  });
+
+  it('runs nothing but its reads when the kernel already matches (idempotent)', async () => {
+    const runner = new FakeRunner(
+      [lo, eth0, vxlan(1000, '192.0.2.1'), bridge(1000), tap('tap0123456789a', { up: true, master: 'br1000' })],
+      [remote('vx1000', '00:00:00:00:00:00', '192.0.2.2'), remote('vx1000', '00:00:00:00:00:00', '192.0.2.3'), remote('vx1000', '02:00:00:00:00:02', '192.0.2.2'), remote('vx1000', '02:00:00:00:00:03', '192.0.2.3')],
+    );
+    await new LinuxDataplane(runner, new RecordingLogger()).apply(plan);
+    expect(runner.batches).toEqual([]);
+    expect(runner.calls.sort()).toEqual(['bridge -j fdb show', 'ip -j -d link show']);
+  });
+
+  it('repairs drift with the fewest commands, removals first', async () => {
+    const runner = new FakeRunner(
+      [lo, eth0, vxlan(1000, '192.0.2.1', { up: false, portLearning: true }), bridge(1000), vxlan(2000, '192.0.2.1'), bridge(2000), tap('tap0123456789a', { up: true, master: 'br2000' }), tap('tap00000000bbb', { up: true, master: 'br1000' })],
+      [
+        remote('vx1000', '00:00:00:00:00:00', '192.0.2.2'),
+        remote('vx1000', '00:00:00:00:00:00', '192.0.2.9'),
+        remote('vx1000', '02:00:00:00:00:02', '192.0.2.9'),
+        remote('vx1000', '02:00:00:00:00:03', '192.0.2.3'),
+        remote('vx1000', '02:00:00:00:00:03', '192.0.2.2'),
+        remote('vx1000', '02:00:00:00:00:04', '192.0.2.2'),
+        remote('vx2000', '02:00:00:00:00:05', '192.0.2.2'),
+      ],
+    );
+    await new LinuxDataplane(runner, new RecordingLogger()).apply([
+      { op: 'remove-port', tap: 'tap0123456789a' },
+      { op: 'remove-port', tap: 'tap00000000bbb' },
+      { op: 'remove-fdb', vni: 1000, mac: '02:00:00:00:00:04' },
+      { op: 'remove-fdb', vni: 2000, mac: '02:00:00:00:00:05' },
+      { op: 'remove-segment', vni: 2000 },
+      ...plan,
+    ]);
+    expect(runner.batches).toEqual([
+      [
+        'bridge',
+        'fdb del 02:00:00:00:00:04 dev vx1000 self',
+        'fdb del 00:00:00:00:00:00 dev vx1000 dst 192.0.2.9 self',
+        'fdb del 02:00:00:00:00:03 dev vx1000 self',
+        '',
+      ].join('\n'),
+      [
+        'ip',
+        // tap0123456789a moves from br2000 to br1000 directly: no detach in between.
+        'link set dev tap00000000bbb nomaster',
+        'link del dev vx2000',
+        'link del dev br2000',
+        'link set dev vx1000 type bridge_slave learning off',
+        'link set dev vx1000 up',
+        'link set dev tap0123456789a master br1000',
+        '',
+      ].join('\n'),
+      [
+        'bridge',
+        'fdb append 00:00:00:00:00:00 dev vx1000 dst 192.0.2.3 self permanent',
+        'fdb replace 02:00:00:00:00:02 dev vx1000 dst 192.0.2.2 self permanent',
+        'fdb replace 02:00:00:00:00:03 dev vx1000 dst 192.0.2.3 self permanent',
+        '',
+      ].join('\n'),
+    ]);
+  });
+
+  it('recreates a VXLAN device with the wrong VNI and puts its entries back', async () => {
+    const runner = new FakeRunner([lo, vxlan(1000, '192.0.2.1', { id: 1001 }), bridge(1000)], [remote('vx1000', '02:00:00:00:00:07', '192.0.2.7'), remote('vx1000', '00:00:00:00:00:00', '192.0.2.2')]);
+    await new LinuxDataplane(runner, new RecordingLogger()).apply([{ op: 'put-segment', segment: { vni: 1000, localVtep: '192.0.2.1', floodVteps: ['192.0.2.2'] } }]);
+    expect(runner.batches).toEqual([
+      [
+        'ip',
+        'link del dev vx1000',
+        'link add name vx1000 type vxlan id 1000 local 192.0.2.1 dstport 4789 nolearning',
+        'link set dev vx1000 alias overlay-agent',
+        'link set dev vx1000 addrgenmode none',
+        'link set dev vx1000 master br1000',
+        'link set dev vx1000 type bridge_slave learning off',
+        'link set dev vx1000 up',
+        '',
+      ].join('\n'),
+      ['bridge', 'fdb append 00:00:00:00:00:00 dev vx1000 dst 192.0.2.2 self permanent', 'fdb replace 02:00:00:00:00:07 dev vx1000 dst 192.0.2.7 self permanent', ''].join('\n'),
+    ]);
+  });
+
+  it('changes the local VTEP in place', async () => {
+    const runner = new FakeRunner([lo, vxlan(1000, '192.0.2.9'), bridge(1000)], []);
+    await new LinuxDataplane(runner, new RecordingLogger()).apply([{ op: 'put-segment', segment: { vni: 1000, localVtep: '192.0.2.1', floodVteps: [] } }]);
+    expect(runner.batches).toEqual(['ip\nlink set dev vx1000 type vxlan local 192.0.2.1 nolearning\n']);
+  });
+
+  it('skips a tap that does not exist yet, logs it once, and applies the rest', async () => {
+    const runner = new FakeRunner([lo, vxlan(1000, '192.0.2.1'), bridge(1000)], []);
+    const logger = new RecordingLogger();
+    const dataplane = new LinuxDataplane(runner, logger);
+    const step: DataplanePlan = [
+      { op: 'put-fdb', entry: { vni: 1000, mac: '02:00:00:00:00:02', vtep: '192.0.2.2' } },
+      { op: 'put-port', port: { tap: 'tap0123456789a', vni: 1000 } },
+    ];
+    await dataplane.apply(step);
+    await dataplane.apply(step);
+    expect(runner.batches).toEqual(['bridge\nfdb replace 02:00:00:00:00:02 dev vx1000 dst 192.0.2.2 self permanent\n', 'bridge\nfdb replace 02:00:00:00:00:02 dev vx1000 dst 192.0.2.2 self permanent\n']);
+    expect(logger.lines).toEqual(['warn tap tap0123456789a does not exist yet; its port will be attached by a later reconcile']);
+  });
+
+  it('leaves links it does not own alone, and refuses to build a segment over them', async () => {
+    const runner = new FakeRunner([lo, hostBr0, hostBr7, tap('tap0123456789a', { up: true, master: 'br7' }), vxlan(3000, '192.0.2.1', { alias: null, master: null })], []);
+    const dataplane = new LinuxDataplane(runner, new RecordingLogger());
+    await dataplane.apply([
+      { op: 'remove-port', tap: 'tap0123456789a' },
+      { op: 'remove-segment', vni: 7 },
+      { op: 'remove-segment', vni: 3000 },
+    ]);
+    expect(runner.batches).toEqual([]);
+    await expect(dataplane.apply([{ op: 'put-segment', segment: { vni: 7, localVtep: '192.0.2.1', floodVteps: [] } }])).rejects.toThrow(
+      'cannot program segment 7: link br7 exists but is not an overlay-agent bridge (alias overlay-agent); it is left untouched, rename or delete it',
+    );
+    expect(runner.batches).toEqual([]);
+  });
+
+  it('refuses a step whose values would not be safe in a batch script, before running anything', async () => {
+    const runner = new FakeRunner([lo], []);
+    const dataplane = new LinuxDataplane(runner, new RecordingLogger());
+    await expect(dataplane.apply([{ op: 'put-fdb', entry: { vni: 1000, mac: '02:00:00:00:00:02', vtep: '192.0.2.2\nlink del dev eth0' } }])).rejects.toThrow('put-fdb: "192.0.2.2\\nlink del dev eth0" is not an IP address');
+    await expect(dataplane.apply([{ op: 'put-port', port: { tap: 'eth0', vni: 1000 } }])).rejects.toThrow('put-port: "eth0" is not a tap name');
+    await expect(dataplane.apply([{ op: 'remove-segment', vni: 0 }])).rejects.toThrow('remove-segment: VNI 0 out of range');
+    expect(runner.calls).toEqual([]);
+  });
+
+  it('throws when a batch fails, naming the line that failed', async () => {
+    const runner = new FakeRunner([lo, eth0, tap('tap0123456789a')], []);
+    runner.failBatch = { cmd: 'ip', message: 'ip -batch - exited with status 1: Error: argument "br1000" is wrong: Device does not exist\nCommand failed -:1' };
+    await expect(new LinuxDataplane(runner, new RecordingLogger()).apply([{ op: 'put-port', port: { tap: 'tap0123456789a', vni: 1000 } }])).rejects.toThrow(
+      /^ip -batch failed at "link set dev tap0123456789a master br1000": ip -batch - exited with status 1: Error: argument "br1000" is wrong/,
+    );
+  });
+});

@@ -1,0 +1,448 @@
+import { isIP } from 'node:net';
+import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type FdbEntry, type LocalPortState, type SegmentState } from '../dataplane';
+import { bridgeName, vxlanName } from '../names';
+import { CommandError, type CommandRunner } from './command-runner';
+
+/** Every link the agent creates carries this alias (IFLA_IFALIAS): the proof that it is ours. */
+export const OWNER_ALIAS = 'overlay-agent';
+/** The IANA VXLAN port. */
+export const VXLAN_PORT = 4789;
+/** The all-zero MAC: the vxlan driver's default destinations, i.e. the head-end replication list. */
+const FLOOD_MAC = '00:00:00:00:00:00';
+const VNI_MAX = 16_777_215;
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const TAP_RE = /^tap[A-Za-z0-9]{1,12}$/;
+const OWNED_NAME_RE = /^(vx|br)([1-9][0-9]{0,7})$/;
+
+export interface DataplaneLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+const consoleLogger: DataplaneLogger = {
+  info: (m) => console.log(JSON.stringify({ level: 'info', time: new Date().toISOString(), component: 'dataplane', msg: m })),
+  warn: (m) => console.warn(JSON.stringify({ level: 'warn', time: new Date().toISOString(), component: 'dataplane', msg: m })),
+};
+
+/** The fields of `ip -j -d link show` this dataplane reads. */
+interface IpLink {
+  ifname: string;
+  flags?: string[];
+  master?: string;
+  ifalias?: string;
+  linkinfo?: {
+    info_kind?: string;
+    info_data?: { id?: number; local?: string; local6?: string; port?: number; learning?: boolean };
+    info_slave_kind?: string;
+    info_slave_data?: { learning?: boolean };
+  };
+}
+
+/** The fields of `bridge -j fdb show` this dataplane reads. */
+interface FdbRecord {
+  mac: string;
+  ifname?: string;
+  dst?: string;
+  master?: string;
+}
+
+/** What the kernel holds, read in one pass: every link by name, and the remote entries of our VXLAN devices. */
+interface KernelView {
+  links: Map<string, IpLink>;
+  /** vni -> MAC -> remote VTEPs, for owned VXLAN devices only; the flood list sits under FLOOD_MAC. */
+  remotes: Map<number, Map<string, string[]>>;
+}
+
+const isUp = (link: IpLink): boolean => link.flags?.includes('UP') ?? false;
+
+/** The VNI of an overlay link: named vx<vni>/br<vni>, of the right kind, and carrying our alias. */
+function ownedVni(link: IpLink | undefined): number | undefined {
+  const m = link ? OWNED_NAME_RE.exec(link.ifname) : null;
+  if (!link || !m || link.ifalias !== OWNER_ALIAS) {
+    return undefined;
+  }
+  const kind = m[1] === 'vx' ? 'vxlan' : 'bridge';
+  const vni = Number(m[2]);
+  return link.linkinfo?.info_kind === kind && vni <= VNI_MAX ? vni : undefined;
+}
+
+const vxlanLocal = (link: IpLink): string | undefined => link.linkinfo?.info_data?.local ?? link.linkinfo?.info_data?.local6;
+
+function parseJsonArray<T>(text: string, what: string): T[] {
+  if (text.trim() === '') {
+    return [];
+  }
+  const parsed: unknown = JSON.parse(text);
+  if (!Array.isArray(parsed)) {
+    throw new Error(`${what}: expected a JSON array`);
+  }
+  return parsed as T[];
+}
+
+/** The first step that would write an unsafe or malformed value into a batch script, described. */
+function invalidStep(plan: DataplanePlan): string | undefined {
+  const vni = (v: number) => (Number.isInteger(v) && v >= 1 && v <= VNI_MAX ? undefined : `VNI ${v} out of range`);
+  const mac = (m: string) => (MAC_RE.test(m.toLowerCase()) && m.toLowerCase() !== FLOOD_MAC ? undefined : `MAC ${JSON.stringify(m)} is not a unicast MAC`);
+  const ip = (a: string) => (isIP(a) ? undefined : `${JSON.stringify(a)} is not an IP address`);
+  const tap = (t: string) => (TAP_RE.test(t) ? undefined : `${JSON.stringify(t)} is not a tap name`);
+  for (const step of plan) {
+    let problem: string | undefined;
+    switch (step.op) {
+      case 'remove-port':
+        problem = tap(step.tap);
+        break;
+      case 'remove-fdb':
+        problem = vni(step.vni) ?? mac(step.mac);
+        break;
+      case 'remove-segment':
+        problem = vni(step.vni);
+        break;
+      case 'put-segment':
+        problem = vni(step.segment.vni) ?? ip(step.segment.localVtep) ?? step.segment.floodVteps.map(ip).find((p) => p);
+        break;
+      case 'put-fdb':
+        problem = vni(step.entry.vni) ?? mac(step.entry.mac) ?? ip(step.entry.vtep);
+        break;
+      case 'put-port':
+        problem = tap(step.port.tap) ?? vni(step.port.vni);
+        break;
+    }
+    if (problem) {
+      return `${step.op}: ${problem}`;
+    }
+  }
+  return undefined;
+}
+
+/** The commands of one plan, in the three batches they run in. */
+interface Script {
+  /** `bridge -batch`: entries removed before any link changes (removals come first). */
+  fdbRemovals: string[];
+  /** `ip -batch`: link removals, then segments, then ports. */
+  links: string[];
+  /** `bridge -batch`: flood lists and unicast entries put. */
+  fdbPuts: string[];
+  /** Taps of put-port steps that do not exist (yet). */
+  missingTaps: string[];
+}
+
+/**
+ * Programs one host's overlay through iproute2. Per segment VNI it owns a VXLAN device
+ * `vx<vni>` (id vni, `local <localVtep>`, UDP 4789, no learning) enslaved to a bridge `br<vni>`
+ * (the bridge port without learning either), both up; the flood list as all-zero entries
+ * `00:00:00:00:00:00 dst <vtep>` on the VXLAN device (head-end replication), and one permanent
+ * entry `<mac> dst <vtep>` per remote MAC. A local port is a tap the hypervisor created, which
+ * it attaches to its segment's bridge and sets up; it never creates or deletes taps.
+ *
+ * Ownership: a link is the dataplane's only if it is named vx<vni>/br<vni>, has the expected
+ * kind, and carries the alias `overlay-agent`, set when it was created. A host's own `br0` or
+ * `br1` is never read, changed or deleted; a put-segment that would need a name taken by
+ * someone else fails with a message naming it. Ports are the taps enslaved to an owned bridge.
+ *
+ * `observe` reads the kernel with two processes (`ip -j -d link show`, `bridge -j fdb show`) and
+ * maps what it owns to DataplaneState. A segment whose devices are not exactly as put-segment
+ * leaves them (device missing, down, detached, learning on, wrong VNI or port) is reported with
+ * an empty `localVtep`, and a tap that is attached but down with VNI -1, so that the plan puts
+ * them again and drift is repaired.
+ *
+ * `apply` reads the kernel first and emits only the commands that change something, in at most
+ * three batch processes (`bridge -batch -` for removals, `ip -batch -`, `bridge -batch -` for
+ * entries put), so it is idempotent: applying the same plan again runs nothing. A tap that does
+ * not exist yet is skipped and logged (a later reconcile attaches it); any other failure throws,
+ * with the failing batch line in the message.
+ */
+export class LinuxDataplane implements Dataplane {
+  /** Taps already reported missing, so a reconcile loop logs each one once. */
+  private readonly reportedMissing = new Set<string>();
+
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly logger: DataplaneLogger = consoleLogger,
+  ) {}
+
+  /** Reads back what this dataplane owns. Never mutates. */
+  async observe(): Promise<DataplaneState> {
+    const view = await this.read();
+    const state = emptyDataplaneState();
+    const vnis = new Set<number>();
+    for (const link of view.links.values()) {
+      const vni = ownedVni(link);
+      if (vni !== undefined) {
+        vnis.add(vni);
+      }
+    }
+    for (const vni of [...vnis].sort((a, b) => a - b)) {
+      const vx = view.links.get(vxlanName(vni));
+      const br = view.links.get(bridgeName(vni));
+      const ownVx = ownedVni(vx) === vni ? vx : undefined;
+      const ownBr = ownedVni(br) === vni ? br : undefined;
+      const info = ownVx?.linkinfo?.info_data;
+      const healthy =
+        ownVx !== undefined &&
+        ownBr !== undefined &&
+        info?.id === vni &&
+        info.port === VXLAN_PORT &&
+        info.learning === false &&
+        ownVx.master === ownBr.ifname &&
+        ownVx.linkinfo?.info_slave_data?.learning === false &&
+        isUp(ownVx) &&
+        isUp(ownBr);
+      const remotes = view.remotes.get(vni) ?? new Map<string, string[]>();
+      const segment: SegmentState = {
+        vni,
+        localVtep: healthy ? (vxlanLocal(ownVx) ?? '') : '',
+        floodVteps: [...(remotes.get(FLOOD_MAC) ?? [])].sort(),
+      };
+      state.segments.set(vni, segment);
+      for (const [mac, vteps] of remotes) {
+        if (mac !== FLOOD_MAC) {
+          // Several destinations for one MAC cannot be desired: report them joined, so the plan replaces them.
+          const entry: FdbEntry = { vni, mac, vtep: [...vteps].sort().join(',') };
+          state.fdb.set(fdbKey(vni, mac), entry);
+        }
+      }
+    }
+    for (const link of view.links.values()) {
+      if (!link.ifname.startsWith('tap') || !link.master?.startsWith('br')) {
+        continue;
+      }
+      const vni = ownedVni(view.links.get(link.master));
+      if (vni !== undefined) {
+        const port: LocalPortState = { tap: link.ifname, vni: isUp(link) ? vni : -1 };
+        state.ports.set(link.ifname, port);
+      }
+    }
+    return state;
+  }
+
+  /** Applies a plan. Idempotent: the commands are computed against the kernel as read just before. */
+  async apply(plan: DataplanePlan): Promise<void> {
+    if (plan.length === 0) {
+      return;
+    }
+    const invalid = invalidStep(plan);
+    if (invalid) {
+      throw new Error(`refusing to apply a plan with an invalid step: ${invalid}`);
+    }
+    const view = await this.read();
+    const script = compile(plan, view);
+    for (const tap of script.missingTaps) {
+      if (!this.reportedMissing.has(tap)) {
+        this.reportedMissing.add(tap);
+        this.logger.warn(`tap ${tap} does not exist yet; its port will be attached by a later reconcile`);
+      }
+    }
+    for (const tap of this.reportedMissing) {
+      if (view.links.has(tap) || !plan.some((s) => s.op === 'put-port' && s.port.tap === tap)) {
+        this.reportedMissing.delete(tap);
+      }
+    }
+    await this.batch('bridge', script.fdbRemovals);
+    await this.batch('ip', script.links);
+    await this.batch('bridge', script.fdbPuts);
+  }
+
+  async close(): Promise<void> {}
+
+  private async read(): Promise<KernelView> {
+    const [linksText, fdbText] = await Promise.all([this.runner.run('ip', ['-j', '-d', 'link', 'show']), this.runner.run('bridge', ['-j', 'fdb', 'show'])]);
+    const links = new Map(parseJsonArray<IpLink>(linksText, 'ip -j -d link show').map((l) => [l.ifname, l]));
+    const remotes = new Map<number, Map<string, string[]>>();
+    for (const record of parseJsonArray<FdbRecord>(fdbText, 'bridge -j fdb show')) {
+      // Remote entries are the VXLAN driver's own (`self`, with a dst); bridge entries name a master.
+      if (!record.ifname || !record.dst || record.master) {
+        continue;
+      }
+      const vni = ownedVni(links.get(record.ifname));
+      if (vni === undefined || !record.ifname.startsWith('vx')) {
+        continue;
+      }
+      const byMac = remotes.get(vni) ?? new Map<string, string[]>();
+      remotes.set(vni, byMac);
+      const mac = record.mac.toLowerCase();
+      const dsts = byMac.get(mac) ?? [];
+      byMac.set(mac, dsts);
+      if (!dsts.includes(record.dst)) {
+        dsts.push(record.dst);
+      }
+    }
+    return { links, remotes };
+  }
+
+  /** Runs one batch (nothing when empty); on failure names the line that failed. */
+  private async batch(cmd: 'ip' | 'bridge', lines: string[]): Promise<void> {
+    if (lines.length === 0) {
+      return;
+    }
+    try {
+      await this.runner.run(cmd, ['-batch', '-'], lines.join('\n') + '\n');
+    } catch (err) {
+      const message = (err as Error).message;
+      const line = /-:(\d+)/.exec(message);
+      const failed = line ? lines[Number(line[1]) - 1] : undefined;
+      throw new CommandError(`${cmd} -batch failed${failed ? ` at "${failed}"` : ''}: ${message}`, err instanceof CommandError ? err.exitCode : null, err instanceof CommandError ? err.stderr : '');
+    }
+  }
+}
+
+/** Pure: the commands that carry out `plan` on a kernel that looks like `view`. */
+function compile(plan: DataplanePlan, view: KernelView): Script {
+  const script: Script = { fdbRemovals: [], links: [], fdbPuts: [], missingTaps: [] };
+  const removedSegments = new Set<number>();
+  const putTaps = new Set<string>();
+  const plannedMacs = new Set<string>();
+  for (const step of plan) {
+    if (step.op === 'remove-segment') {
+      removedSegments.add(step.vni);
+    } else if (step.op === 'put-port') {
+      putTaps.add(step.port.tap);
+    } else if (step.op === 'put-fdb' || step.op === 'remove-fdb') {
+      const vni = step.op === 'put-fdb' ? step.entry.vni : step.vni;
+      plannedMacs.add(fdbKey(vni, (step.op === 'put-fdb' ? step.entry.mac : step.mac).toLowerCase()));
+    }
+  }
+  const owned = (name: string): IpLink | undefined => {
+    const link = view.links.get(name);
+    return ownedVni(link) !== undefined ? link : undefined;
+  };
+  /** VXLAN devices created by this plan: they start without entries. */
+  const fresh = new Set<number>();
+
+  // 1. Removals, in plan order.
+  for (const step of plan) {
+    switch (step.op) {
+      case 'remove-port': {
+        // A tap that moves to another segment is simply enslaved there (below), never detached in between.
+        const tap = view.links.get(step.tap);
+        if (!putTaps.has(step.tap) && tap?.master && owned(tap.master)) {
+          script.links.push(`link set dev ${step.tap} nomaster`);
+        }
+        break;
+      }
+      case 'remove-fdb': {
+        const mac = step.mac.toLowerCase();
+        if (!removedSegments.has(step.vni) && view.remotes.get(step.vni)?.has(mac)) {
+          script.fdbRemovals.push(`fdb del ${mac} dev ${vxlanName(step.vni)} self`);
+        }
+        break;
+      }
+      case 'remove-segment':
+        // Deleting the VXLAN device deletes its entries; deleting the bridge releases its taps.
+        for (const name of [vxlanName(step.vni), bridgeName(step.vni)]) {
+          if (owned(name)) {
+            script.links.push(`link del dev ${name}`);
+          }
+        }
+        break;
+      case 'put-segment':
+      case 'put-fdb':
+      case 'put-port':
+        break;
+    }
+  }
+
+  // 2. Segments: bridge, VXLAN device, flood list.
+  for (const step of plan) {
+    if (step.op !== 'put-segment') {
+      continue;
+    }
+    const { vni, localVtep, floodVteps } = step.segment;
+    const vxName = vxlanName(vni);
+    const brName = bridgeName(vni);
+    const gone = removedSegments.has(vni);
+    const vx = gone ? undefined : view.links.get(vxName);
+    const br = gone ? undefined : view.links.get(brName);
+    for (const link of [vx, br]) {
+      if (link && ownedVni(link) !== vni) {
+        throw new Error(`cannot program segment ${vni}: link ${link.ifname} exists but is not an overlay-agent ${link.ifname.startsWith('vx') ? 'vxlan' : 'bridge'} (alias ${OWNER_ALIAS}); it is left untouched, rename or delete it`);
+      }
+    }
+    if (!br) {
+      script.links.push(`link add name ${brName} type bridge`, `link set dev ${brName} alias ${OWNER_ALIAS}`, `link set dev ${brName} addrgenmode none`);
+    }
+    const info = vx?.linkinfo?.info_data;
+    const recreate = vx !== undefined && (info?.id !== vni || info.port !== VXLAN_PORT);
+    if (!vx || recreate) {
+      if (recreate) {
+        script.links.push(`link del dev ${vxName}`);
+      }
+      script.links.push(
+        `link add name ${vxName} type vxlan id ${vni} local ${localVtep} dstport ${VXLAN_PORT} nolearning`,
+        `link set dev ${vxName} alias ${OWNER_ALIAS}`,
+        `link set dev ${vxName} addrgenmode none`,
+      );
+      fresh.add(vni);
+    } else if (vxlanLocal(vx) !== localVtep || info?.learning !== false) {
+      script.links.push(`link set dev ${vxName} type vxlan local ${localVtep} nolearning`);
+    }
+    const isFresh = fresh.has(vni);
+    const enslave = isFresh || vx?.master !== brName;
+    if (enslave) {
+      script.links.push(`link set dev ${vxName} master ${brName}`);
+    }
+    if (enslave || vx?.linkinfo?.info_slave_data?.learning !== false) {
+      script.links.push(`link set dev ${vxName} type bridge_slave learning off`);
+    }
+    if (isFresh || !isUp(vx!)) {
+      script.links.push(`link set dev ${vxName} up`);
+    }
+    if (!br || !isUp(br)) {
+      script.links.push(`link set dev ${brName} up`);
+    }
+    const remotes = isFresh ? undefined : view.remotes.get(vni);
+    const flood = remotes?.get(FLOOD_MAC) ?? [];
+    for (const vtep of flood.filter((v) => !floodVteps.includes(v))) {
+      script.fdbRemovals.push(`fdb del ${FLOOD_MAC} dev ${vxName} dst ${vtep} self`);
+    }
+    for (const vtep of floodVteps.filter((v) => !flood.includes(v))) {
+      script.fdbPuts.push(`fdb append ${FLOOD_MAC} dev ${vxName} dst ${vtep} self permanent`);
+    }
+    if (recreate) {
+      // The old device's entries died with it; those the plan does not mention are put back as they were.
+      for (const [mac, dsts] of view.remotes.get(vni) ?? []) {
+        if (mac !== FLOOD_MAC && !plannedMacs.has(fdbKey(vni, mac)) && dsts.length === 1) {
+          script.fdbPuts.push(`fdb replace ${mac} dev ${vxName} dst ${dsts[0]} self permanent`);
+        }
+      }
+    }
+  }
+
+  // 3. Remote MACs: replace semantics (one destination per MAC).
+  for (const step of plan) {
+    if (step.op !== 'put-fdb') {
+      continue;
+    }
+    const { vni, vtep } = step.entry;
+    const mac = step.entry.mac.toLowerCase();
+    const dsts = fresh.has(vni) ? undefined : view.remotes.get(vni)?.get(mac);
+    if (dsts?.length === 1 && dsts[0] === vtep) {
+      continue;
+    }
+    if (dsts && dsts.length > 1) {
+      // `replace` only rewrites the first destination; drop the whole entry first.
+      script.fdbRemovals.push(`fdb del ${mac} dev ${vxlanName(vni)} self`);
+    }
+    script.fdbPuts.push(`fdb replace ${mac} dev ${vxlanName(vni)} dst ${vtep} self permanent`);
+  }
+
+  // 4. Local ports: the hypervisor's taps, attached and up.
+  for (const step of plan) {
+    if (step.op !== 'put-port') {
+      continue;
+    }
+    const { tap, vni } = step.port;
+    const link = view.links.get(tap);
+    if (!link) {
+      script.missingTaps.push(tap);
+      continue;
+    }
+    const brName = bridgeName(vni);
+    if (link.master !== brName || removedSegments.has(vni)) {
+      script.links.push(`link set dev ${tap} master ${brName}`);
+    }
+    if (!isUp(link)) {
+      script.links.push(`link set dev ${tap} up`);
+    }
+  }
+  return script;
+}

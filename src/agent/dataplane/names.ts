@@ -1,0 +1,16 @@
+/**
+ * Kernel object names. The agent owns exactly the objects with these prefixes: `vx<vni>` VXLAN
+ * devices and `br<vni>` bridges (and, later, one nftables table); a VM's tap is named from its
+ * port id, like Neutron's `tap<port id prefix>`, and is created by the hypervisor, not by us.
+ * Linux caps interface names at 15 characters.
+ */
+export const vxlanName = (vni: number): string => `vx${vni}`;
+export const bridgeName = (vni: number): string => `br${vni}`;
+
+/** `tap` + the last 11 hex digits of the port id (the random part of a UUIDv7). */
+export function tapName(portId: string): string {
+  return `tap${portId.replace(/-/g, '').slice(-11)}`;
+}
+
+export const VXLAN_PREFIX = 'vx';
+export const BRIDGE_PREFIX = 'br';
