@@ -4,6 +4,9 @@ import { parseStreamEntry, type ChangeRecord } from './change-log';
 import { RedisStore } from './redis-store';
 import { applyChange, emptyViewState, type ViewState } from './view-state';
 
+/** How long one XREAD of the tail blocks; an idle tail then checks whether the revision went back. */
+const TAIL_BLOCK_MS = 1_000;
+
 export type ChangeListener = (record: ChangeRecord, state: ViewState) => void;
 export type ResetListener = (state: ViewState) => void;
 
@@ -54,7 +57,7 @@ export class MaterializedView implements OnModuleDestroy {
     }
     this.running = true;
     await this.reload();
-    this.tail = this.store.duplicateForBlocking();
+    this.tail = this.store.duplicateForBlocking(TAIL_BLOCK_MS);
     this.loop = this.tailLoop();
   }
 
@@ -126,7 +129,7 @@ export class MaterializedView implements OnModuleDestroy {
   private async tailLoop(): Promise<void> {
     while (this.running && this.tail) {
       try {
-        const reply = (await this.tail.xread('COUNT', 5000, 'BLOCK', 1000, 'STREAMS', this.store.keys.changeLog(), `${this.state.revision}-0`));
+        const reply = (await this.tail.xread('COUNT', 5000, 'BLOCK', TAIL_BLOCK_MS, 'STREAMS', this.store.keys.changeLog(), `${this.state.revision}-0`));
         if (reply) {
           if (!this.applyEntries(reply[0][1])) {
             await this.reload();

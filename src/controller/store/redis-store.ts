@@ -30,7 +30,7 @@ export class RedisStore implements OnModuleDestroy {
     this.redis.on('error', (err: Error) => this.logger.warn(`redis: ${err.message}`));
   }
 
-  /** A client with the store's reconnect policy; `blocking` ones (XREAD BLOCK) get no command timeout. */
+  /** A client with the store's reconnect policy. */
   static connect(url: string, opts: { commandTimeout?: number; autoPipelining?: boolean } = {}): Redis {
     return new Redis(url, {
       maxRetriesPerRequest: 1,
@@ -44,9 +44,14 @@ export class RedisStore implements OnModuleDestroy {
     });
   }
 
-  /** A second connection to the same Redis, for blocking reads of the change log. */
-  duplicateForBlocking(): Redis {
-    const client = RedisStore.connect(this.config.redisUrl);
+  /**
+   * A second connection to the same Redis, for blocking reads of the change log that block at
+   * most `maxBlockMs`. Its commands still time out (a margin after that): when a connection drops
+   * and the first reconnect attempt succeeds, ioredis, told not to resend, discards the command
+   * that was in flight without ever settling it, and a blocked XREAD would then wait for ever.
+   */
+  duplicateForBlocking(maxBlockMs: number): Redis {
+    const client = RedisStore.connect(this.config.redisUrl, { commandTimeout: maxBlockMs + 5_000 });
     client.on('error', (err: Error) => this.logger.warn(`redis (tail): ${err.message}`));
     return client;
   }
