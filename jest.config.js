@@ -8,4 +8,6 @@ module.exports = {
   testMatch: ['**/*.spec.ts', '**/*.medium-spec.ts'],
   transform: { "^.+\\.ts$": "ts-jest" },
   testTimeout: 60000,
+  // Keep-alive sockets of fetch() and gRPC channels can outlive a suite by a few seconds; never let CI hang on them.
+  forceExit: true,
 };

@@ -49,6 +49,8 @@ export class Agent {
   private realizedRevision = -1;
   private staging?: { revision: number; epoch: string; resources: Resource__Output[] };
   private client?: InstanceType<typeof overlayProto.SyncService>;
+  /** Index into config.controllers of the replica in use; moves on when a stream is lost. */
+  private target = 0;
   private stream?: SyncStream;
   private work: Promise<void> = Promise.resolve();
   private reconnectTimer?: NodeJS.Timeout;
@@ -124,7 +126,7 @@ export class Agent {
     if (this.config.tls?.serverName) {
       options['grpc.ssl_target_name_override'] = this.config.tls.serverName;
     }
-    this.client ??= new overlayProto.SyncService(this.config.controller, this.credentials(), options);
+    this.client ??= new overlayProto.SyncService(this.config.controllers[this.target], this.credentials(), options);
     const stream = this.client.Sync();
     this.stream = stream;
     this.stats.connects++;
@@ -148,7 +150,14 @@ export class Agent {
         return;
       }
       const delay = this.backoff.next();
-      this.logger.warn(`stream to ${this.config.controller} lost (${reason}); keeping the last known state, reconnecting in ${delay} ms`);
+      const from = this.config.controllers[this.target];
+      if (this.config.controllers.length > 1) {
+        // Try the next replica: the one we lost may be gone for good.
+        this.client?.close();
+        this.client = undefined;
+        this.target = (this.target + 1) % this.config.controllers.length;
+      }
+      this.logger.warn(`stream to ${from} lost (${reason}); keeping the last known state, reconnecting to ${this.config.controllers[this.target]} in ${delay} ms`);
       this.reconnectTimer = setTimeout(() => this.connect(), delay);
     };
     stream.on('error', (err: grpc.ServiceError) => lost(`${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`));

@@ -3,8 +3,8 @@
  * exits with status 1 and a message naming the variable.
  */
 export interface AgentConfig {
-  /** host:port of a controller replica (or a load balancer in front of several). */
-  controller: string;
+  /** host:port of controller replicas (or of a load balancer); the agent moves to the next on failure. */
+  controllers: string[];
   /** This host's registered name. */
   hostName: string;
   /** This host's VTEP; when set the controller checks it against the registration. */
@@ -29,9 +29,11 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     }
     return value;
   };
-  const controller = need('OVERLAY_CONTROLLER');
-  if (!/^[^\s:]+:\d{1,5}$/.test(controller) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(controller)) {
-    throw new AgentConfigError(`OVERLAY_CONTROLLER must be host:port, got ${JSON.stringify(controller)}`);
+  const controllers = need('OVERLAY_CONTROLLER').split(',').map((c) => c.trim());
+  for (const controller of controllers) {
+    if (!/^[^\s:,]+:\d{1,5}$/.test(controller) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(controller)) {
+      throw new AgentConfigError(`OVERLAY_CONTROLLER must be host:port[,host:port...], got ${JSON.stringify(controller)}`);
+    }
   }
   const hostName = need('OVERLAY_HOST');
   const dataplane = env.OVERLAY_DATAPLANE ?? 'memory';
@@ -57,7 +59,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     return Number(raw);
   };
   return {
-    controller,
+    controllers,
     hostName,
     vtepIp: env.OVERLAY_VTEP_IP || undefined,
     dataplane,

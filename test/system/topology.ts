@@ -1,0 +1,360 @@
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A data centre in network namespaces, for system tests. Everything it makes carries one random
+ * suffix, so parallel runs never collide, and is registered for teardown the moment it exists:
+ * `destroy()` (from afterAll) removes it, and a watchdog process removes whatever is left when
+ * a run dies halfway (see Leftovers). Nothing is created in the root namespace: no link, no
+ * address, no route.
+ *
+ *   ovl-underlay-<s>   bridge `ul`, one veth per hypervisor: the underlay L2 segment 192.0.2.0/24
+ *   ovl-hv<i>-<s>      `eth0` 192.0.2.<i>/24 (the VTEP); the agent of that host runs in here
+ *   ovl-vm-<name>-<s>  `eth0` with the port's MAC and IP; its peer in the hypervisor namespace is
+ *                      the tap `tapName(portId)`, left down and unattached for the agent to plug
+ *
+ * The controller runs in the test process, in the root namespace, where Redis is. A hypervisor
+ * namespace has its own loopback and cannot reach the root's 127.0.0.1, so `exposeController`
+ * builds a relay: a listener on 127.0.0.1:50051 *inside* each hypervisor namespace forwards every
+ * connection over a Unix socket (filesystem sockets are not scoped by network namespace) to a
+ * listener in the test process, which connects to the controller on the root 127.0.0.1. The agent
+ * thus uses a plain `OVERLAY_CONTROLLER=127.0.0.1:50051`, and the test needs no address in the
+ * root namespace, exposes nothing off the machine, and cannot clash with another run's addresses.
+ */
+export interface Hypervisor {
+  /** `hv1`, `hv2`, ...: the host name registered with the controller. */
+  name: string;
+  ns: string;
+  vtepIp: string;
+}
+
+export interface Vm {
+  name: string;
+  ns: string;
+  hv: Hypervisor;
+  tap: string;
+  mac: string;
+  ip: string;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * What is still to be cleaned up, across every topology of this process, mirrored to a file that
+ * a watchdog process reads. The watchdog (started once, detached) polls this process and, the
+ * moment it is gone however it went (a failed assertion that skipped afterAll, Ctrl-C, SIGKILL,
+ * a crash), kills the processes, deletes the namespaces, directories and Redis keys listed.
+ * A watchdog rather than `process.on('exit')`: inside Jest, `process` is a copy whose listeners
+ * never fire, and no hook survives SIGKILL.
+ */
+interface Leftovers {
+  pids: number[];
+  namespaces: string[];
+  dirs: string[];
+  /** Redis key prefixes (`{prefix}:*`) with the URL of their Redis. */
+  redisPrefixes: { url: string; prefix: string }[];
+}
+
+const leftovers: Leftovers = { pids: [], namespaces: [], dirs: [], redisPrefixes: [] };
+let leftoversFile: string | undefined;
+
+const WATCHDOG_SCRIPT = `
+const fs = require('fs');
+const { execFileSync } = require('child_process');
+const [parent, file, ioredisPath] = process.argv.slice(1);
+const alive = () => { try { process.kill(Number(parent), 0); return true; } catch (e) { return e.code === 'EPERM'; } };
+const timer = setInterval(async () => {
+  if (alive()) return;
+  clearInterval(timer);
+  let s;
+  try { s = JSON.parse(fs.readFileSync(file, 'utf8')); } catch { return; }
+  for (const pid of s.pids) { try { process.kill(pid, 'SIGKILL'); } catch {} }
+  for (const ns of s.namespaces) { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch {} }
+  for (const dir of s.dirs) { fs.rmSync(dir, { recursive: true, force: true }); }
+  for (const { url, prefix } of s.redisPrefixes) {
+    try {
+      const Redis = require(ioredisPath);
+      const redis = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => null });
+      const keys = await redis.keys('{' + prefix + '}:*');
+      if (keys.length) { await redis.del(...keys); }
+      redis.disconnect();
+    } catch {}
+  }
+  fs.rmSync(file, { force: true });
+}, 250);
+`;
+
+function saveLeftovers(): void {
+  if (!leftoversFile) {
+    leftoversFile = join(tmpdir(), `ovl-system-leftovers-${process.pid}-${randomBytes(3).toString('hex')}.json`);
+    writeFileSync(leftoversFile, JSON.stringify(leftovers));
+    const watchdog = spawn(process.execPath, ['-e', WATCHDOG_SCRIPT, String(process.pid), leftoversFile, require.resolve('ioredis')], { detached: true, stdio: 'ignore' });
+    watchdog.unref();
+    return;
+  }
+  writeFileSync(leftoversFile, JSON.stringify(leftovers));
+}
+
+function track<K extends keyof Leftovers>(kind: K, item: Leftovers[K][number]): void {
+  (leftovers[kind] as Leftovers[K][number][]).push(item);
+  saveLeftovers();
+}
+
+function untrack<K extends keyof Leftovers>(kind: K, item: Leftovers[K][number]): void {
+  const list = leftovers[kind] as Leftovers[K][number][];
+  const i = list.indexOf(item);
+  if (i >= 0) {
+    list.splice(i, 1);
+    saveLeftovers();
+  }
+}
+
+/** Registers a child process for the watchdog; unregisters it when it exits. */
+export function trackProcess(child: ChildProcess): void {
+  if (child.pid !== undefined) {
+    const pid = child.pid;
+    track('pids', pid);
+    child.once('exit', () => untrack('pids', pid));
+  }
+}
+
+/** Has the watchdog delete `{prefix}:*` from that Redis should this process die before its afterAll. */
+export function trackRedisPrefix(url: string, prefix: string): () => void {
+  const entry = { url, prefix };
+  track('redisPrefixes', entry);
+  return () => untrack('redisPrefixes', entry);
+}
+
+/** Runs a command, never throws for a non-zero exit (the result says). */
+export function run(cmd: string, args: string[], timeoutMs = 20_000): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr: stderr || (err && typeof err.code !== 'number' ? err.message : '') });
+    });
+  });
+}
+
+/** Runs a command and throws, with its stderr, unless it exits 0. */
+export async function must(cmd: string, args: string[]): Promise<string> {
+  const result = await run(cmd, args);
+  if (result.code !== 0) {
+    throw new Error(`${[cmd, ...args].join(' ')} failed (${result.code}): ${result.stderr.trim()}`);
+  }
+  return result.stdout;
+}
+
+/**
+ * Why system tests cannot run here, or undefined when they can: root, `ip netns`, VXLAN and
+ * bridges in a namespace, ping. Probed for real (a throwaway namespace), since a container may
+ * list namespaces yet refuse to create one.
+ */
+export function systemTestSkipReason(): string | undefined {
+  if (process.platform !== 'linux') {
+    return 'system tests need Linux';
+  }
+  if (process.getuid?.() !== 0) {
+    return 'system tests need root (network namespaces, VXLAN, bridges): run `sudo npm run test:system`';
+  }
+  for (const [cmd, args] of [
+    ['ip', ['-V']],
+    ['bridge', ['-V']],
+    ['ping', ['-V']],
+  ] as const) {
+    try {
+      execFileSync(cmd, args, { stdio: 'ignore' });
+    } catch {
+      return `\`${cmd}\` is not available: install ${cmd === 'ping' ? 'iputils-ping' : 'iproute2'}`;
+    }
+  }
+  const probe = `ovl-probe-${randomBytes(3).toString('hex')}`;
+  try {
+    execFileSync('ip', ['netns', 'add', probe], { stdio: 'pipe' });
+  } catch (err) {
+    return `\`ip netns add\` is not available here: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`;
+  }
+  try {
+    execFileSync('ip', ['-n', probe, 'link', 'add', 'vxprobe', 'type', 'vxlan', 'id', '1', 'dstport', '4789', 'nolearning'], { stdio: 'pipe' });
+    execFileSync('ip', ['-n', probe, 'link', 'add', 'brprobe', 'type', 'bridge'], { stdio: 'pipe' });
+  } catch (err) {
+    return `VXLAN or bridge devices are not available in a network namespace: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`;
+  } finally {
+    try {
+      execFileSync('ip', ['netns', 'del', probe], { stdio: 'ignore' });
+    } catch {
+      // nothing left to delete
+    }
+  }
+  return undefined;
+}
+
+/** The relay's in-namespace half: TCP 127.0.0.1:<port> -> Unix socket <path>. */
+const RELAY_SCRIPT = `
+const net = require('net');
+const [host, port, path] = process.argv.slice(1);
+net.createServer((c) => {
+  const u = net.createConnection(path);
+  c.pipe(u); u.pipe(c);
+  c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
+  c.on('close', () => u.destroy()); u.on('close', () => c.destroy());
+}).listen(Number(port), host, () => console.log('ready'));
+`;
+
+/** The port the controller relay listens on inside every hypervisor namespace. */
+export const RELAY_PORT = 50051;
+
+export class Topology {
+  readonly underlay: string;
+  readonly hypervisors: Hypervisor[] = [];
+  readonly vms: Vm[] = [];
+  /** Scratch space of this topology (relay socket, agents' state directories). */
+  readonly dir: string;
+  private readonly namespaces: string[] = [];
+  private readonly relays: ChildProcess[] = [];
+  private relayServer?: Server;
+  private readonly relaySockets = new Set<Socket>();
+
+  private constructor(readonly suffix: string) {
+    this.underlay = `ovl-underlay-${suffix}`;
+    this.dir = mkdtempSync(join(tmpdir(), `ovl-system-${suffix}-`));
+    track('dirs', this.dir);
+  }
+
+  /** Builds the underlay and `hypervisorCount` hypervisors with VTEPs 192.0.2.1, .2, ... */
+  static async create(hypervisorCount: number): Promise<Topology> {
+    const topology = new Topology(randomBytes(3).toString('hex'));
+    try {
+      const ul = topology.underlay;
+      await topology.addNamespace(ul);
+      await must('ip', ['-n', ul, 'link', 'add', 'ul', 'type', 'bridge']);
+      await must('ip', ['-n', ul, 'link', 'set', 'ul', 'up']);
+      for (let i = 1; i <= hypervisorCount; i++) {
+        const hv: Hypervisor = { name: `hv${i}`, ns: `ovl-hv${i}-${topology.suffix}`, vtepIp: `192.0.2.${i}` };
+        await topology.addNamespace(hv.ns);
+        await must('ip', ['-n', ul, 'link', 'add', 'name', `ul-hv${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', hv.ns]);
+        await must('ip', ['-n', ul, 'link', 'set', `ul-hv${i}`, 'master', 'ul', 'up']);
+        await must('ip', ['-n', hv.ns, 'addr', 'add', `${hv.vtepIp}/24`, 'dev', 'eth0']);
+        await must('ip', ['-n', hv.ns, 'link', 'set', 'eth0', 'up']);
+        topology.hypervisors.push(hv);
+      }
+      return topology;
+    } catch (err) {
+      await topology.destroy();
+      throw err;
+    }
+  }
+
+  hypervisor(name: string): Hypervisor {
+    const hv = this.hypervisors.find((h) => h.name === name);
+    if (!hv) {
+      throw new Error(`no hypervisor ${name}`);
+    }
+    return hv;
+  }
+
+  /**
+   * A VM: its namespace, and a veth whose hypervisor end is the tap (down, unattached, as a
+   * hypervisor leaves it before the agent plugs it) and whose VM end has the port's MAC and IP.
+   */
+  async addVm(name: string, hv: Hypervisor, port: { tap: string; mac: string; ip: string; prefixLength: number }): Promise<Vm> {
+    const vm: Vm = { name, ns: `ovl-vm-${name}-${this.suffix}`, hv, tap: port.tap, mac: port.mac, ip: port.ip };
+    await this.addNamespace(vm.ns);
+    await must('ip', ['-n', hv.ns, 'link', 'add', 'name', vm.tap, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', vm.ns]);
+    // 1450: room for the 50 bytes of VXLAN encapsulation on a 1500-byte underlay.
+    await must('ip', ['-n', vm.ns, 'link', 'set', 'eth0', 'address', vm.mac, 'mtu', '1450']);
+    await must('ip', ['-n', vm.ns, 'addr', 'add', `${vm.ip}/${port.prefixLength}`, 'dev', 'eth0']);
+    await must('ip', ['-n', vm.ns, 'link', 'set', 'eth0', 'up']);
+    this.vms.push(vm);
+    return vm;
+  }
+
+  /** Runs a command inside a namespace of this topology. */
+  exec(ns: string, cmd: string, args: string[], timeoutMs?: number): Promise<ExecResult> {
+    return run('ip', ['netns', 'exec', ns, cmd, ...args], timeoutMs);
+  }
+
+  /** Runs a command inside a namespace; throws unless it exits 0. */
+  mustExec(ns: string, cmd: string, args: string[]): Promise<string> {
+    return must('ip', ['netns', 'exec', ns, cmd, ...args]);
+  }
+
+  /** Starts a long-running process inside a namespace (registered for teardown). */
+  spawnIn(ns: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    trackProcess(child);
+    return child;
+  }
+
+  /**
+   * Makes the controller's gRPC port (on the root namespace's loopback) reachable as
+   * `127.0.0.1:RELAY_PORT` inside every hypervisor namespace (see the class comment). Returns
+   * that in-namespace target.
+   */
+  async exposeController(grpcTarget: string): Promise<string> {
+    const [host, port] = [grpcTarget.slice(0, grpcTarget.lastIndexOf(':')), Number(grpcTarget.slice(grpcTarget.lastIndexOf(':') + 1))];
+    const path = join(this.dir, 'controller.sock');
+    this.relayServer = createServer((inbound) => {
+      const outbound = createConnection(port, host);
+      for (const s of [inbound, outbound]) {
+        this.relaySockets.add(s);
+        s.on('close', () => this.relaySockets.delete(s));
+      }
+      inbound.pipe(outbound);
+      outbound.pipe(inbound);
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+      inbound.on('close', () => outbound.destroy());
+      outbound.on('close', () => inbound.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.relayServer!.once('error', reject);
+      this.relayServer!.listen(path, resolve);
+    });
+    for (const hv of this.hypervisors) {
+      const relay = this.spawnIn(hv.ns, process.execPath, ['-e', RELAY_SCRIPT, '127.0.0.1', String(RELAY_PORT), path]);
+      this.relays.push(relay);
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        relay.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+        relay.stdout!.once('data', () => resolve());
+        relay.once('exit', (code) => reject(new Error(`relay in ${hv.ns} exited (${code}): ${err}`)));
+      });
+    }
+    return `127.0.0.1:${RELAY_PORT}`;
+  }
+
+  /** Removes every namespace, process and file of this topology. Idempotent; never throws. */
+  async destroy(): Promise<void> {
+    for (const relay of this.relays) {
+      relay.kill('SIGKILL');
+    }
+    for (const socket of this.relaySockets) {
+      socket.destroy();
+    }
+    await new Promise<void>((resolve) => (this.relayServer ? this.relayServer.close(() => resolve()) : resolve()));
+    this.relayServer = undefined;
+    for (const ns of this.namespaces.splice(0).reverse()) {
+      await run('ip', ['netns', 'del', ns]);
+      untrack('namespaces', ns);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+    untrack('dirs', this.dir);
+  }
+
+  /** Creates a namespace with its loopback up and IPv6 off (quiet: no router solicitations, no MLD). */
+  private async addNamespace(ns: string): Promise<void> {
+    await must('ip', ['netns', 'add', ns]);
+    track('namespaces', ns);
+    this.namespaces.push(ns);
+    await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    await must('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  }
+}
