@@ -87,10 +87,30 @@ describe('agent sync', () => {
       await client.post('/v1/ports', { segmentId: segment.id, hostId });
     }
     const server = ctl.app.get(SyncServer);
+    const deltasBefore = a.agent.stats.deltas;
     await a.agent.start();
     await waitUntil(converged, 10_000, () => 'after resume');
     expect(a.agent.stats.snapshots).toBe(snapshotsBefore);
     const session = server.session(hostId)!;
     expect(session.snapshotsSent).toBe(0);
+    // Exactly one message carried the five ports: the resume delta.
+    expect(session.messagesSent).toBe(1);
+    expect(a.agent.stats.deltas - deltasBefore).toBe(1);
+  });
+
+  it('sends a snapshot when the log no longer covers the agent’s revision', async () => {
+    const client = api(ctl.url);
+    const a = agents[0];
+    await a.agent.stop();
+    const segment = (await client.get('/v1/segments?limit=1')).body.items[0];
+    const hostId = (await client.get('/v1/hosts?limit=1')).body.items[0].id;
+    await client.post('/v1/ports', { segmentId: segment.id, hostId });
+    // The change log is trimmed past the agent's revision.
+    await ctl.redis.xtrim(ctl.app.get(RedisStore).keys.changeLog(), 'MAXLEN', 0);
+    const snapshotsBefore = a.agent.stats.snapshots;
+    await a.agent.start();
+    await waitUntil(converged, 10_000, () => 'after snapshot resync');
+    expect(a.agent.stats.snapshots).toBe(snapshotsBefore + 1);
+    expect(ctl.app.get(SyncServer).session(hostId)!.snapshotsSent).toBe(1);
   });
 });
