@@ -8,4 +8,5 @@ module.exports = {
   testMatch: ['**/*.system-spec.ts'],
   transform: { '^.+\\.ts$': 'ts-jest' },
   testTimeout: 60000,
+  forceExit: true,
 };

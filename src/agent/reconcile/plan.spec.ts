@@ -1,0 +1,65 @@
+import { emptyDataplaneState, fdbKey } from '../dataplane/dataplane';
+import { tapName } from '../dataplane/names';
+import { desiredDataplane, planChanges, type SpanView } from './plan';
+
+const own = 'host-own';
+
+function span(): SpanView {
+  return {
+    hostId: own,
+    vtepIp: '192.0.2.1',
+    segments: new Map([['s1', { id: 's1', tenantId: 't', vni: 5000, vteps: ['192.0.2.3', '192.0.2.1', '192.0.2.2'] }]]),
+    ports: new Map([
+      ['p-local', { id: '0190aaaa-0000-7000-8000-00000000000a', segmentId: 's1', mac: '02:00:00:00:00:0a', ips: ['10.0.0.10'], hostId: own, vtepIp: '192.0.2.1', vmId: 'vm1' }],
+      ['p-remote', { id: 'p-remote', segmentId: 's1', mac: '02:00:00:00:00:0b', ips: ['10.0.0.11'], hostId: 'host-2', vtepIp: '192.0.2.2', vmId: '' }],
+      ['p-orphan', { id: 'p-orphan', segmentId: 'missing', mac: '02:00:00:00:00:0c', ips: [], hostId: 'host-3', vtepIp: '192.0.2.3', vmId: '' }],
+    ]),
+  };
+}
+
+describe('desired dataplane', () => {
+  it('floods to every remote VTEP of the segment but its own, sorted', () => {
+    expect(desiredDataplane(span()).segments.get(5000)).toEqual({ vni: 5000, localVtep: '192.0.2.1', floodVteps: ['192.0.2.2', '192.0.2.3'] });
+  });
+
+  it('attaches local ports by tap name and maps remote MACs to their VTEP', () => {
+    const state = desiredDataplane(span());
+    expect([...state.ports.values()]).toEqual([{ tap: tapName('0190aaaa-0000-7000-8000-00000000000a'), vni: 5000 }]);
+    expect(state.fdb.get(fdbKey(5000, '02:00:00:00:00:0b'))).toEqual({ vni: 5000, mac: '02:00:00:00:00:0b', vtep: '192.0.2.2' });
+  });
+
+  it('never programs an entry whose segment it does not hold', () => {
+    expect([...desiredDataplane(span()).fdb.values()].some((e) => e.mac === '02:00:00:00:00:0c')).toBe(false);
+  });
+});
+
+describe('plan', () => {
+  it('is empty when the dataplane already matches', () => {
+    const desired = desiredDataplane(span());
+    expect(planChanges(desired, desiredDataplane(span()), true)).toEqual([]);
+  });
+
+  it('removes stale objects only when allowed to sweep, and removals come first', () => {
+    const desired = desiredDataplane(span());
+    const observed = emptyDataplaneState();
+    observed.segments.set(7000, { vni: 7000, localVtep: '192.0.2.1', floodVteps: [] });
+    observed.fdb.set(fdbKey(7000, '02:00:00:00:00:ff'), { vni: 7000, mac: '02:00:00:00:00:ff', vtep: '192.0.2.9' });
+    const noSweep = planChanges(desired, observed, false);
+    expect(noSweep.some((s) => s.op.startsWith('remove'))).toBe(false);
+    const sweep = planChanges(desired, observed, true);
+    const firstPut = sweep.findIndex((s) => s.op.startsWith('put'));
+    const lastRemove = sweep.map((s) => s.op.startsWith('remove')).lastIndexOf(true);
+    expect(lastRemove).toBeLessThan(firstPut);
+    expect(sweep.filter((s) => s.op.startsWith('remove'))).toEqual([
+      { op: 'remove-fdb', vni: 7000, mac: '02:00:00:00:00:ff' },
+      { op: 'remove-segment', vni: 7000 },
+    ]);
+  });
+
+  it('re-points a MAC that moved to another VTEP', () => {
+    const desired = desiredDataplane(span());
+    const observed = desiredDataplane(span());
+    observed.fdb.set(fdbKey(5000, '02:00:00:00:00:0b'), { vni: 5000, mac: '02:00:00:00:00:0b', vtep: '192.0.2.9' });
+    expect(planChanges(desired, observed, true)).toEqual([{ op: 'put-fdb', entry: { vni: 5000, mac: '02:00:00:00:00:0b', vtep: '192.0.2.2' } }]);
+  });
+});
