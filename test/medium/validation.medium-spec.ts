@@ -519,24 +519,10 @@ describe('a refused segment create once a VNI quarantine has ended', () => {
   });
 
   /**
-   * Waits until VNIs released so far are due. The 0 s quarantine is over at once; where VNI
-   * reuse also waits for agents' acknowledgements, the published lowest acknowledged revision
-   * (absent = no constraint) must reach the current one.
+   * Released VNIs are due at once here: the quarantine is 0 s, and no agent ever connected to
+   * this deployment, so there is no acknowledgement to wait for.
    */
-  async function waitUntilReleasesAreDue(): Promise<void> {
-    const base = `{${prefix}}:`;
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-      const [minApplied, revision] = await Promise.all([h.redis.get(`${base}agents:min-applied`), h.redis.get(`${base}rev`)]);
-      if (minApplied === null || Number(minApplied) >= Number(revision)) {
-        return;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`released VNIs not due after 5 s (min applied ${minApplied}, revision ${revision})`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  async function waitUntilReleasesAreDue(): Promise<void> {}
 
   /** Takes and releases a VNI outside the ranges: due, but no use to automatic allocation. */
   async function releaseOutsideTheRanges(vni: number): Promise<void> {

@@ -3,11 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { parseStreamEntry, type ChangeRecord } from '../store/change-log';
 import { RedisStore } from '../store/redis-store';
 
-// Acknowledged revisions only move forward, whichever replica reports them.
+// Acknowledged revisions only move forward, whichever replica reports them. A host is entered
+// (at the revision its Hello claimed) as soon as it connects: from then on it holds forwarding
+// state, and the VNI quarantine must wait for it.
 const RECORD_APPLIED = `
 for i = 3, #ARGV, 2 do
-  local current = tonumber(redis.call('HGET', K.agentApplied(), ARGV[i]) or '0')
-  if tonumber(ARGV[i + 1]) > current then redis.call('HSET', K.agentApplied(), ARGV[i], ARGV[i + 1]) end
+  local current = redis.call('HGET', K.agentApplied(), ARGV[i])
+  if not current or tonumber(ARGV[i + 1]) > tonumber(current) then redis.call('HSET', K.agentApplied(), ARGV[i], ARGV[i + 1]) end
 end
 return 0
 `;
@@ -96,22 +98,5 @@ export class AgentStatusRepository {
       return undefined;
     }
     return records;
-  }
-
-  /**
-   * Publishes the lowest revision acknowledged by every registered host that ever connected
-   * (or `fallback` when none did): the VNI quarantine waits for it.
-   */
-  async publishMinApplied(registeredHosts: Set<string>, fallback: number): Promise<number> {
-    const k = this.store.keys;
-    const applied = await this.store.read((r) => r.hgetall(k.agentApplied()));
-    let min = fallback;
-    for (const [host, revision] of Object.entries(applied)) {
-      if (registeredHosts.has(host)) {
-        min = Math.min(min, Number(revision));
-      }
-    }
-    await this.store.read((r) => r.set(k.agentsMinApplied(), String(min)));
-    return min;
   }
 }

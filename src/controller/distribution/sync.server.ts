@@ -43,9 +43,8 @@ class HelloRefused extends Error {
 /**
  * overlayd's gRPC side: accepts one Sync stream per host, authenticates it (in TLS mode the
  * host name is the client certificate's CN), answers with a resume delta or a snapshot, then
- * keeps the stream fed from the SpanFeed. Records what agents acknowledge in Redis (batched),
- * keeps claims on the streams it holds, and publishes the lowest acknowledged revision that the
- * VNI quarantine waits for.
+ * keeps the stream fed from the SpanFeed. Records what agents acknowledge in Redis (batched;
+ * the VNI quarantine reads them) and keeps claims on the streams it holds.
  */
 @Injectable()
 export class SyncServer implements SessionEvents, OnApplicationShutdown {
@@ -162,6 +161,8 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
       session.sendSnapshot();
     }
     session.start();
+    this.pendingApplied.set(host.id, Math.max(this.pendingApplied.get(host.id) ?? 0, resumable ? hello.appliedRevision : 0));
+    this.flushTimer ??= setTimeout(() => void this.flushApplied(), APPLIED_FLUSH_MS);
     this.logger.log(`host ${host.name} connected (agent ${hello.agentVersion || '?'}, ${records ? `resumed from ${hello.appliedRevision}` : 'snapshot'} at ${this.view.revision})`);
     await this.status.claimSession(host.id, this.replicaId, SESSION_TTL_MS).catch(() => undefined);
   }
@@ -231,7 +232,6 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
         }
       }
       await this.status.refreshSessions([...this.sessions.keys()], this.replicaId, SESSION_TTL_MS);
-      await this.status.publishMinApplied(new Set(this.view.current.hosts.keys()), this.view.revision);
     } catch (err) {
       this.logger.warn(`housekeeping: ${(err as Error).message}`);
     }

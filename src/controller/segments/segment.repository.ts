@@ -31,9 +31,15 @@ end
 -- acknowledged the revision that removed it, so no stale forwarding entry can carry it. Such
 -- VNIs count as free, but are released only once nothing can fail any more: a refused create
 -- must write nothing.
+-- (agents:applied holds exactly the registered hosts that ever connected: a deleted host's entry
+-- goes with it. Read only when some VNI's time is up.)
 local timeUp = redis.call('ZRANGEBYSCORE', K.vniQuarantine(), '-inf', NOW)
-local minAppliedRaw = redis.call('GET', K.agentsMinApplied())
-local minApplied = minAppliedRaw and tonumber(minAppliedRaw) or math.huge
+local minApplied = math.huge
+if #timeUp > 0 then
+  for _, v in ipairs(redis.call('HVALS', K.agentApplied())) do
+    minApplied = math.min(minApplied, tonumber(v))
+  end
+end
 local due, isDue = {}, {}
 for _, v in ipairs(timeUp) do
   if tonumber(redis.call('HGET', K.vniReleasedAt(), v) or '0') <= minApplied then

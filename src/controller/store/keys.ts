@@ -38,8 +38,6 @@ const templates = {
   agentApplied: 'agents:applied',
   /** Hash host id -> `<replica id> <expiry ms>`: which replica holds the host's stream. */
   agentSessions: 'agents:sessions',
-  /** String: the lowest revision acknowledged by every host that ever connected (VNI quarantine waits for it). */
-  agentsMinApplied: 'agents:min-applied',
   /** Hash VNI -> the revision that released it (its segment's deletion). */
   vniReleasedAt: 'vnis:released-at',
   /** Per-parent children (sorted sets, score 0). */
