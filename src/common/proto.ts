@@ -51,9 +51,53 @@ export function syncServiceDefinition(): grpc.ServiceDefinition {
 
 export const RESOURCE_KIND_NUMBER = { segment: 1, port: 2 } as const;
 
-/** Encodes one span resource (`Resource` message bytes). */
-export function encodeResource(resource: Resource): Uint8Array {
+/** Encodes one span resource (`Resource` message bytes) with protobufjs' reflection: the reference. */
+export function encodeResourceReflect(resource: Resource): Uint8Array {
   return ResourceType.encode(ResourceType.fromObject(resource)).finish();
+}
+
+const LEN = 2;
+const tag = (field: number, wire: number) => (field << 3) | wire;
+
+/**
+ * Encodes one span resource, written field by field: the hot path of snapshots (100,000
+ * resources for a big host), several times faster than reflection. Decodes exactly as
+ * `encodeResourceReflect`'s output does (proto.spec.ts checks it), and omits empty fields as proto3 allows.
+ */
+export function encodeResource(resource: Resource): Uint8Array {
+  const w = protobuf.Writer.create();
+  const str = (field: number, value: string | undefined) => {
+    if (value) {
+      w.uint32(tag(field, LEN)).string(value);
+    }
+  };
+  if (resource.segment) {
+    const s = resource.segment;
+    w.uint32(tag(1, LEN)).fork();
+    str(1, s.id);
+    str(2, s.tenantId);
+    if (s.vni) {
+      w.uint32(tag(3, 0)).uint32(Number(s.vni));
+    }
+    for (const vtep of s.vteps ?? []) {
+      w.uint32(tag(4, LEN)).string(vtep);
+    }
+    w.ldelim();
+  } else if (resource.port) {
+    const p = resource.port;
+    w.uint32(tag(2, LEN)).fork();
+    str(1, p.id);
+    str(2, p.segmentId);
+    str(3, p.mac);
+    for (const ip of p.ips ?? []) {
+      w.uint32(tag(4, LEN)).string(ip);
+    }
+    str(5, p.hostId);
+    str(6, p.vtepIp);
+    str(7, p.vmId);
+    w.ldelim();
+  }
+  return w.finish();
 }
 
 export function encodeResourceKey(kind: keyof typeof RESOURCE_KIND_NUMBER, id: string): Uint8Array {

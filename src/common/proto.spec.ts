@@ -1,0 +1,43 @@
+import { encodeDelta, encodeResource, encodeResourceKey, encodeResourceReflect, encodeSnapshotChunk, overlayProto } from './proto';
+
+describe('protocol encoding', () => {
+  const resources = [
+    { segment: { id: 's1', tenantId: 't1', vni: 16_777_215, vteps: ['192.0.2.1', '2001:db8::1'] } },
+    { segment: { id: 's2', tenantId: 't1', vni: 1, vteps: [] } },
+    { port: { id: 'p1', segmentId: 's1', mac: '02:00:00:00:00:01', ips: ['10.0.0.1', 'fd00::1'], hostId: 'h1', vtepIp: '192.0.2.1', vmId: 'vm-1' } },
+    { port: { id: 'p2', segmentId: 's1', mac: '02:00:00:00:00:02', ips: [], hostId: 'h2', vtepIp: '192.0.2.2', vmId: '' } },
+  ];
+
+  const decodeResource = (bytes: Uint8Array) => {
+    // Wrap as a snapshot chunk so the gRPC decoder (proto-loader options) reads it.
+    const type = (overlayProto.SyncResponse as unknown as { deserialize: (b: Buffer) => any }).deserialize;
+    return type(encodeSnapshotChunk(1, 'e', [bytes])).snapshotChunk.resources[0];
+  };
+
+  it.each(resources.map((r) => [Object.keys(r)[0], r]))('hand-encodes a %s that decodes as the reflective encoding does', (_kind, resource) => {
+    expect(decodeResource(encodeResource(resource))).toEqual(decodeResource(encodeResourceReflect(resource)));
+  });
+
+  it('omits empty fields (proto3 defaults), so it is never larger than the reflective encoding', () => {
+    for (const resource of resources) {
+      expect(encodeResource(resource).length).toBeLessThanOrEqual(encodeResourceReflect(resource).length);
+    }
+  });
+
+  it('assembles a Delta from pre-encoded parts that the gRPC decoder reads back', () => {
+    const delta = encodeDelta(42, resources.map(encodeResource), [encodeResourceKey('port', 'gone')]);
+    const type = (overlayProto.SyncResponse as unknown as { deserialize: (b: Buffer) => any }).deserialize;
+    const decoded = type(delta);
+    expect(decoded.delta.revision).toBe(42);
+    expect(decoded.delta.upserts).toHaveLength(4);
+    expect(decoded.delta.upserts[2].port).toMatchObject({ id: 'p1', ips: ['10.0.0.1', 'fd00::1'], vmId: 'vm-1' });
+    expect(decoded.delta.removals).toEqual([{ kind: 'RESOURCE_KIND_PORT', id: 'gone' }]);
+  });
+
+  it('assembles a snapshot chunk the decoder reads back', () => {
+    const type = (overlayProto.SyncResponse as unknown as { deserialize: (b: Buffer) => any }).deserialize;
+    const decoded = type(encodeSnapshotChunk(7, 'epoch1', resources.map(encodeResource)));
+    expect(decoded.snapshotChunk).toMatchObject({ revision: 7, epoch: 'epoch1' });
+    expect(decoded.snapshotChunk.resources[0].segment).toMatchObject({ vni: 16_777_215, vteps: ['192.0.2.1', '2001:db8::1'] });
+  });
+});
