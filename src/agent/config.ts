@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+
 /**
  * overlay-agent's configuration, from the environment, validated once at start: a bad value
  * exits with status 1 and a message naming the variable.
@@ -36,7 +38,8 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     }
   }
   const hostName = need('OVERLAY_HOST');
-  const dataplane = env.OVERLAY_DATAPLANE ?? 'memory';
+  // linux by default: an agent on a hypervisor that programmed only memory would ack what the kernel lacks.
+  const dataplane = env.OVERLAY_DATAPLANE ?? 'linux';
   if (dataplane !== 'memory' && dataplane !== 'linux') {
     throw new AgentConfigError(`OVERLAY_DATAPLANE must be memory or linux, got ${JSON.stringify(dataplane)}`);
   }
@@ -44,6 +47,11 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
   const given = tlsVars.filter((name) => env[name]);
   if (given.length > 0 && given.length < tlsVars.length) {
     throw new AgentConfigError(`set all of ${tlsVars.join(', ')} (only ${given.join(', ')} given)`);
+  }
+  for (const name of given) {
+    if (!existsSync(env[name]!)) {
+      throw new AgentConfigError(`${name}: no such file ${env[name]}`);
+    }
   }
   if (given.length === 0 && env.OVERLAY_GRPC_INSECURE !== 'true') {
     throw new AgentConfigError('set OVERLAY_TLS_CA, OVERLAY_TLS_CERT and OVERLAY_TLS_KEY (the certificate CN is the host name), or OVERLAY_GRPC_INSECURE=true for development');
@@ -58,6 +66,11 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     }
     return Number(raw);
   };
+  const backoffBaseMs = int('OVERLAY_BACKOFF_BASE_MS', 200, 1, 60_000);
+  const backoffMaxMs = int('OVERLAY_BACKOFF_MAX_MS', 10_000, 1, 600_000);
+  if (backoffBaseMs > backoffMaxMs) {
+    throw new AgentConfigError(`OVERLAY_BACKOFF_BASE_MS (${backoffBaseMs}) must not exceed OVERLAY_BACKOFF_MAX_MS (${backoffMaxMs})`);
+  }
   return {
     controllers,
     hostName,
@@ -65,8 +78,8 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     dataplane,
     stateDir: env.OVERLAY_STATE_DIR ?? '/var/lib/overlay-agent',
     tls: given.length ? { ca: env.OVERLAY_TLS_CA!, cert: env.OVERLAY_TLS_CERT!, key: env.OVERLAY_TLS_KEY!, serverName: env.OVERLAY_TLS_SERVER_NAME || undefined } : undefined,
-    backoffBaseMs: int('OVERLAY_BACKOFF_BASE_MS', 200, 1, 60_000),
-    backoffMaxMs: int('OVERLAY_BACKOFF_MAX_MS', 10_000, 1, 600_000),
+    backoffBaseMs,
+    backoffMaxMs,
     reconcileIntervalMs: int('OVERLAY_RECONCILE_MS', 10_000, 100, 3_600_000),
   };
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { Agent } from './agent';
 import { AgentConfigError, loadAgentConfig, type AgentConfig } from './config';
 import type { Dataplane } from './dataplane/dataplane';
@@ -27,6 +28,12 @@ async function main(): Promise<void> {
   let dataplane: Dataplane;
   try {
     config = loadAgentConfig();
+    try {
+      mkdirSync(config.stateDir, { recursive: true });
+      accessSync(config.stateDir, constants.W_OK);
+    } catch (err) {
+      throw new AgentConfigError(`OVERLAY_STATE_DIR ${config.stateDir} is not a writable directory: ${(err as Error).message}`);
+    }
     dataplane = await createDataplane(config);
   } catch (err) {
     if (err instanceof AgentConfigError) {

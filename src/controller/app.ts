@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
+import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
@@ -18,7 +18,7 @@ export async function createApp(config: ControllerConfig, opts: { logger?: false
   // JSON only: a text/plain body must be refused (415), not parsed into a string.
   adapter.getInstance().removeContentTypeParser(['text/plain']);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forConfig(config), adapter, {
-    logger: opts.logger === false ? false : new Logger(),
+    logger: opts.logger === false ? false : new ConsoleLogger({ json: config.logFormat === 'json' }),
     bufferLogs: false,
     // Nest's own parsers would add application/x-www-form-urlencoded; Fastify's JSON parser is the only one wanted.
     bodyParser: false,

@@ -91,6 +91,7 @@ describe('loadConfig', () => {
       changeLogMaxLength: 1_000_000,
       maxBodyBytes: 8 * 1024 * 1024,
       maxBatchSize: 10_000,
+      logFormat: 'json',
     });
   });
 
@@ -106,6 +107,7 @@ describe('loadConfig', () => {
         OVERLAY_CHANGELOG_MAX_LENGTH: '1000',
         OVERLAY_MAX_BODY_BYTES: '1024',
         OVERLAY_MAX_BATCH_SIZE: '100000',
+        OVERLAY_LOG_FORMAT: 'text',
       }),
     ).toEqual({
       redisUrl: 'rediss://user:secret@redis.example:6380/2',
@@ -120,6 +122,7 @@ describe('loadConfig', () => {
       changeLogMaxLength: 1000,
       maxBodyBytes: 1024,
       maxBatchSize: 100_000,
+      logFormat: 'text',
     });
   });
 

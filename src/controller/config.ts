@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { VNI_MAX, VNI_MIN } from '../common/values';
 
 /**
@@ -24,6 +25,8 @@ export interface ControllerConfig {
   maxBodyBytes: number;
   /** Most ports in one batch create. */
   maxBatchSize: number;
+  /** `json` (one object per line, for log pipelines) or `text` (for a terminal). */
+  logFormat: 'json' | 'text';
   /** TLS files for the agents' gRPC stream; absent = insecure (development only, needs OVERLAY_GRPC_INSECURE=true). */
   tls?: { ca: string; cert: string; key: string };
 }
@@ -80,10 +83,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
   if (given.length > 0 && given.length < tlsVars.length) {
     throw new ConfigError(`set all of ${tlsVars.join(', ')} (only ${given.join(', ')} given)`);
   }
+  for (const name of given) {
+    if (!existsSync(env[name]!)) {
+      throw new ConfigError(`${name}: no such file ${env[name]}`);
+    }
+  }
   if (given.length === 0 && env.OVERLAY_GRPC_INSECURE !== 'true') {
     throw new ConfigError('agents are authenticated by TLS client certificates: set OVERLAY_TLS_CA, OVERLAY_TLS_CERT and OVERLAY_TLS_KEY, or OVERLAY_GRPC_INSECURE=true for development');
   }
+  const logFormat = env.OVERLAY_LOG_FORMAT ?? 'json';
+  if (logFormat !== 'json' && logFormat !== 'text') {
+    throw new ConfigError(`OVERLAY_LOG_FORMAT must be json or text, got ${JSON.stringify(logFormat)}`);
+  }
   return {
+    logFormat,
     tls: given.length ? { ca: env.OVERLAY_TLS_CA!, cert: env.OVERLAY_TLS_CERT!, key: env.OVERLAY_TLS_KEY! } : undefined,
     redisUrl,
     httpPort: intFrom(env, 'OVERLAY_HTTP_PORT', 8080, 0, 65535),

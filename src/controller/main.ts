@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { Logger } from '@nestjs/common';
 import { createApp } from './app';
 import { ConfigError, loadConfig } from './config';

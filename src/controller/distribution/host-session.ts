@@ -43,7 +43,8 @@ export class HostSession implements SpanSubscriber {
     readonly hostId: string,
     readonly hostName: string,
     private readonly vtepIp: string,
-    private readonly epoch: string,
+    /** The deployment's epoch now (it changes if Redis lost its data). */
+    private readonly epoch: () => string,
     private readonly call: SyncCall,
     private readonly feed: SpanFeed,
     private readonly events: SessionEvents,
@@ -84,11 +85,11 @@ export class HostSession implements SpanSubscriber {
         }
       }
       count += resources.length;
-      const chunk = encodeSnapshotChunk(revision, this.epoch, resources);
+      const chunk = encodeSnapshotChunk(revision, this.epoch(), resources);
       this.snapshotBytes += chunk.length;
       this.queue.push(chunk);
     }
-    this.queue.push(encodeSnapshotEnd({ revision, epoch: this.epoch, resourceCount: count, hostId: this.hostId, vtepIp: this.vtepIp }));
+    this.queue.push(encodeSnapshotEnd({ revision, epoch: this.epoch(), resourceCount: count, hostId: this.hostId, vtepIp: this.vtepIp }));
     this.sentRevision = revision;
     this.snapshotsSent++;
     this.flush();

@@ -75,6 +75,22 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
   /** Binds the gRPC port. Called once the view is loaded. */
   async start(security: TransportSecurity): Promise<number> {
     this.epoch = await this.status.epoch();
+    // A reloaded view may mean Redis lost its data (and its epoch): agents' revisions from before
+    // must not be resumed against the new history. Read the epoch again before sessions resync.
+    this.view.onReset(() => {
+      void this.status
+        .epoch()
+        .then((epoch) => {
+          if (epoch !== this.epoch) {
+            this.logger.warn(`epoch changed from ${this.epoch} to ${epoch}: every agent gets a snapshot`);
+            this.epoch = epoch;
+            for (const session of this.sessions.values()) {
+              session.resync();
+            }
+          }
+        })
+        .catch(() => undefined);
+    });
     const server = new grpc.Server({ 'grpc.keepalive_time_ms': 20_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.max_receive_message_length': 1024 * 1024 });
     server.addService(syncServiceDefinition(), { Sync: (call: SyncCall) => this.accept(call, security.mode === 'tls') });
     const credentials =
@@ -152,7 +168,7 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     }
     // From here to session.start(): no await, so no change record can fall between.
     this.sessions.get(host.id)?.fail(grpc.status.ALREADY_EXISTS, 'a newer stream for this host replaced this one');
-    const session = new HostSession(host.id, host.name, host.vtepIp, this.epoch, call, this.feed, this, hello.appliedRevision);
+    const session = new HostSession(host.id, host.name, host.vtepIp, () => this.epoch, call, this.feed, this, hello.appliedRevision);
     this.sessions.set(host.id, session);
     if (records) {
       const change = changesSince(this.feed.spanIndex, records, host.id).get(host.id) ?? { upserts: new Set<string>(), removals: new Set<string>() };
