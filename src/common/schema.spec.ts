@@ -1,5 +1,5 @@
 import { ErrorCode, OverlayError } from './errors';
-import { array, boolean, custom, fieldPath, integer, nullable, object, oneOf, optional, string } from './schema';
+import { array, boolean, custom, fieldPath, integer, nullable, object, oneOf, optional, string, stringOrNumber } from './schema';
 import { parseIp, parseMac } from './values';
 
 function refused(fn: () => unknown): { code: ErrorCode; field: string | undefined } {
@@ -194,5 +194,21 @@ describe('boolean, oneOf and custom', () => {
     expect(mac.parse('02-00-00-00-00-0A', 'ports[1].mac')).toBe('02:00:00:00:00:0a');
     expect(refused(() => mac.parse(2, 'ports[1].mac'))).toEqual({ code: ErrorCode.InvalidType, field: 'ports[1].mac' });
     expect(refused(() => mac.parse('02:00', 'ports[1].mac'))).toEqual({ code: ErrorCode.InvalidMac, field: 'ports[1].mac' });
+  });
+});
+
+describe('stringOrNumber', () => {
+  const protocol = stringOrNumber(oneOf(['tcp', 'any'] as const), integer({ min: 0, max: 255 }), 'by name or number');
+
+  it('parses each type with its own schema, and documents both', () => {
+    expect(protocol.parse('tcp', 'p')).toBe('tcp');
+    expect(protocol.parse(6, 'p')).toBe(6);
+    expect(protocol.json).toEqual({ anyOf: [{ type: 'string', enum: ['tcp', 'any'] }, { type: 'integer', minimum: 0, maximum: 255 }], description: 'by name or number' });
+  });
+
+  it('refuses each type as its schema does, and any other type as INVALID_TYPE', () => {
+    expect(refused(() => protocol.parse('gre', 'rules[0].protocol'))).toEqual({ code: ErrorCode.InvalidValue, field: 'rules[0].protocol' });
+    expect(refused(() => protocol.parse(256, 'rules[0].protocol'))).toEqual({ code: ErrorCode.InvalidValue, field: 'rules[0].protocol' });
+    expect(refused(() => protocol.parse(null, 'rules[0].protocol'))).toEqual({ code: ErrorCode.InvalidType, field: 'rules[0].protocol' });
   });
 });

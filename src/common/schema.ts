@@ -200,3 +200,20 @@ export function oneOf<T extends string>(values: readonly T[], description?: stri
     },
   };
 }
+
+/** A value given either as a string or as a number, each with its own schema (a protocol by name or by number). */
+export function stringOrNumber<A, B>(ifString: Schema<A>, ifNumber: Schema<B>, description?: string): Schema<A | B> {
+  return {
+    optional: false,
+    json: { anyOf: [ifString.json, ifNumber.json], ...(description ? { description } : {}) },
+    parse(value, path) {
+      if (typeof value === 'string') {
+        return ifString.parse(value, path);
+      }
+      if (typeof value === 'number') {
+        return ifNumber.parse(value, path);
+      }
+      throw invalidType(path, 'a string or a number', value);
+    },
+  };
+}

@@ -1,5 +1,5 @@
 import { ErrorCode, OverlayError } from './errors';
-import { assertIpInCidr, generateMac, NAME_PATTERN, newId, parseCidr, parseId, parseIp, parseMac, parseVtepIp, type Cidr, type IpAddress } from './values';
+import { assertIpInCidr, generateMac, NAME_PATTERN, newId, parseCidr, parseId, parseIp, parseIpOrCidr, parseMac, parseVtepIp, type Cidr, type IpAddress } from './values';
 
 /** Runs `fn` and returns the `OverlayError` it threw (failing the test if it threw anything else or nothing). */
 function refusal(fn: () => unknown): OverlayError {
@@ -217,5 +217,24 @@ describe('NAME_PATTERN', () => {
 
   it.each([[''], ['-web'], ['web-'], ['.web'], ['we b'], ['wéb'], ['web/1'], ['x'.repeat(64)]])('refuses %j', (name) => {
     expect(NAME_PATTERN.test(name)).toBe(false);
+  });
+});
+
+describe('parseIpOrCidr', () => {
+  it.each([
+    ['10.0.0.5', '10.0.0.5'],
+    ['10.0.0.5/32', '10.0.0.5'],
+    ['10.1.0.0/16', '10.1.0.0/16'],
+    ['0.0.0.0/0', '0.0.0.0/0'],
+    ['FD00:0::1/128', 'fd00::1'],
+    ['fd00:0:0::/64', 'fd00::/64'],
+  ])('reads %j as %j', (raw, canonical) => {
+    expect(parseIpOrCidr(raw, 'ip')).toBe(canonical);
+  });
+
+  it('refuses what is neither, with the code of what it looked like', () => {
+    expect(refused(() => parseIpOrCidr('vip', 'pairs[0].ip'))).toEqual({ code: ErrorCode.InvalidIp, field: 'pairs[0].ip' });
+    expect(refused(() => parseIpOrCidr('10.0.0.1/24', 'pairs[0].ip'))).toEqual({ code: ErrorCode.InvalidCidr, field: 'pairs[0].ip' });
+    expect(refused(() => parseIpOrCidr('10.0.0.0/33', 'pairs[0].ip'))).toEqual({ code: ErrorCode.InvalidCidr, field: 'pairs[0].ip' });
   });
 });

@@ -130,3 +130,17 @@ export function parseId(raw: unknown, field = 'id'): ResourceId {
 
 /** Names of tenants, segments and hosts: DNS-label-like, so they are safe in logs, URLs and kernel names. */
 export const NAME_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+
+/**
+ * An address or a prefix (`10.0.0.5`, `10.1.0.0/16`, `fd00::/64`), as an allowed address pair
+ * takes it. A full-length prefix is the address itself (`10.0.0.5/32` -> `10.0.0.5`), so that
+ * one thing has one spelling.
+ */
+export function parseIpOrCidr(raw: string, field = 'ip'): IpAddress | Cidr {
+  if (!raw.includes('/')) {
+    return parseIp(raw, field);
+  }
+  const cidr = parseCidr(raw, field);
+  const parsed = parseCidrText(cidr) as ParsedCidr;
+  return parsed.prefix === (parsed.family === 4 ? 32 : 128) ? (formatIp({ family: parsed.family, value: parsed.network }) as IpAddress) : cidr;
+}

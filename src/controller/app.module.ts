@@ -10,6 +10,9 @@ import { ErrorFilter } from './http/error.filter';
 import { PortController } from './ports/port.controller';
 import { PortRepository } from './ports/port.repository';
 import { PortService } from './ports/port.service';
+import { SecurityGroupController } from './security-groups/security-group.controller';
+import { SecurityGroupRepository } from './security-groups/security-group.repository';
+import { SecurityGroupService } from './security-groups/security-group.service';
 import { SegmentController } from './segments/segment.controller';
 import { SegmentRepository } from './segments/segment.repository';
 import { SegmentService } from './segments/segment.service';
@@ -26,7 +29,7 @@ export class AppModule {
       module: AppModule,
       global: true,
       imports: [StoreModule, DistributionModule],
-      controllers: [HealthController, TenantController, SegmentController, HostController, PortController],
+      controllers: [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController],
       providers: [
         { provide: ControllerConfig, useValue: config },
         { provide: APP_FILTER, useClass: ErrorFilter },
@@ -38,6 +41,8 @@ export class AppModule {
         HostService,
         PortRepository,
         PortService,
+        SecurityGroupRepository,
+        SecurityGroupService,
       ],
       exports: [ControllerConfig],
     };

@@ -18,7 +18,7 @@ function prng(seed: number): () => number {
 
 function comparable(state: ViewState) {
   const sorted = (m: Map<string, unknown>) => [...m.entries()].sort(([x], [y]) => (x < y ? -1 : 1));
-  return { revision: state.revision, tenants: sorted(state.tenants), segments: sorted(state.segments), hosts: sorted(state.hosts), ports: sorted(state.ports) };
+  return { revision: state.revision, tenants: sorted(state.tenants), segments: sorted(state.segments), hosts: sorted(state.hosts), ports: sorted(state.ports), securityGroups: sorted(state.securityGroups) };
 }
 
 async function waitFor(view: MaterializedView, revision: number): Promise<void> {

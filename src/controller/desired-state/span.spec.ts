@@ -43,7 +43,7 @@ class World {
     } else if (roll < 0.5) {
       const batch = 1 + Math.floor(this.random() * 4);
       ops = Array.from({ length: batch }, () => {
-        const port: Port = { id: id(), segmentId: this.pick(segments)!.id, tenantId: 't', vmId: null, mac: `02:00:00:00:00:${(this.n % 256).toString(16)}`, ips: [], hostId: this.random() < 0.8 ? this.pick(hosts)!.id : null, createdAt: '', updatedAt: '' };
+        const port: Port = { id: id(), segmentId: this.pick(segments)!.id, tenantId: 't', vmId: null, mac: `02:00:00:00:00:${(this.n % 256).toString(16)}`, ips: [], hostId: this.random() < 0.8 ? this.pick(hosts)!.id : null, securityGroupIds: [], portSecurity: true, allowedAddressPairs: [], createdAt: '', updatedAt: '' };
         return { k: 'port' as const, id: port.id, v: port, o: null };
       });
     } else if (roll < 0.75 && ports.length) {
@@ -76,7 +76,7 @@ class World {
 type AgentState = Map<string, SpanResource>;
 
 function fromScratch(state: ViewState, hostId: string): AgentState {
-  const copy: ViewState = { revision: state.revision, tenants: new Map(state.tenants), segments: new Map(state.segments), hosts: new Map(state.hosts), ports: new Map(state.ports) };
+  const copy: ViewState = { revision: state.revision, tenants: new Map(state.tenants), segments: new Map(state.segments), hosts: new Map(state.hosts), ports: new Map(state.ports), securityGroups: new Map(state.securityGroups) };
   const index = new SpanIndex(copy);
   return new Map(index.spanOf(hostId).map((key) => [key, index.resource(key)!]));
 }

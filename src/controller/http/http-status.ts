@@ -21,12 +21,21 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.VlanOutOfRange:
     case ErrorCode.BatchTooLarge:
     case ErrorCode.InvalidCursor:
+    case ErrorCode.PortRangeNotAllowed:
+    case ErrorCode.InvalidPortRange:
+    case ErrorCode.IcmpNotAllowed:
+    case ErrorCode.ProtocolFamilyMismatch:
+    case ErrorCode.CidrFamilyMismatch:
+    case ErrorCode.ConflictingRemotes:
+    case ErrorCode.SecurityGroupTenantMismatch:
+    case ErrorCode.PortSecurityConflict:
       return 400;
     case ErrorCode.NotFound:
     case ErrorCode.TenantNotFound:
     case ErrorCode.SegmentNotFound:
     case ErrorCode.HostNotFound:
     case ErrorCode.PortNotFound:
+    case ErrorCode.SecurityGroupNotFound:
       return 404;
     case ErrorCode.TenantNameTaken:
     case ErrorCode.TenantHasSegments:
@@ -42,6 +51,12 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.DuplicateMac:
     case ErrorCode.DuplicateIp:
     case ErrorCode.MacSpaceExhausted:
+    case ErrorCode.TenantHasSecurityGroups:
+    case ErrorCode.SecurityGroupNameTaken:
+    case ErrorCode.SecurityGroupInUse:
+    case ErrorCode.SecurityGroupIsDefault:
+    case ErrorCode.DuplicateRule:
+    case ErrorCode.DuplicateAddressPair:
       return 409;
     case ErrorCode.BodyTooLarge:
       return 413;

@@ -1,6 +1,8 @@
 import type { JsonSchema } from '../../common/schema';
 import { createHostSchema, updateHostSchema } from '../hosts/host.schemas';
 import { createPortBatchSchema, createPortSchema, updatePortSchema } from '../ports/port.schemas';
+import { DIRECTIONS, ETHERTYPES, PROTOCOL_NAMES } from '../security-groups/security-group.model';
+import { createSecurityGroupSchema, replaceSecurityGroupSchema, updateSecurityGroupSchema } from '../security-groups/security-group.schemas';
 import { createSegmentSchema } from '../segments/segment.schemas';
 import { createTenantSchema } from '../tenants/tenant.schemas';
 
@@ -24,15 +26,15 @@ const pageParams = [
   { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'nextCursor of the previous page' },
 ];
 
-function crud(kind: string, plural: string, create: JsonSchema, extraListParams: object[] = []) {
+function crud(kind: string, plural: string, create: JsonSchema, extraListParams: object[] = [], label = kind) {
   return {
     [`/v1/${plural}`]: {
-      post: { tags: [plural], summary: `Create a ${kind}`, requestBody: { required: true, ...json(create) }, responses: { '201': { description: 'created', ...json(ref(kind)) }, ...errors } },
+      post: { tags: [plural], summary: `Create a ${label}`, requestBody: { required: true, ...json(create) }, responses: { '201': { description: 'created', ...json(ref(kind)) }, ...errors } },
       get: { tags: [plural], summary: `List ${plural}`, parameters: [...pageParams, ...extraListParams], responses: { '200': { description: 'a page', ...json(page(kind)) }, ...errors } },
     },
     [`/v1/${plural}/{id}`]: {
-      get: { tags: [plural], summary: `Get a ${kind}`, parameters: [idParam], responses: { '200': { description: kind, ...json(ref(kind)) }, ...errors } },
-      delete: { tags: [plural], summary: `Delete a ${kind}`, parameters: [idParam], responses: { '204': { description: 'deleted' }, ...errors } },
+      get: { tags: [plural], summary: `Get a ${label}`, parameters: [idParam], responses: { '200': { description: label, ...json(ref(kind)) }, ...errors } },
+      delete: { tags: [plural], summary: `Delete a ${label}`, parameters: [idParam], responses: { '204': { description: 'deleted' }, ...errors } },
     },
   };
 }
@@ -45,9 +47,14 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
     ...crud('segment', 'segments', createSegmentSchema.json, [filter('tenantId')]),
     ...crud('host', 'hosts', createHostSchema.json),
     ...crud('port', 'ports', createPortSchema.json, [filter('segmentId'), filter('hostId')]),
+    ...crud('securityGroup', 'security-groups', createSecurityGroupSchema.json, [filter('tenantId')], 'security group'),
   };
+  const groupPath = paths['/v1/security-groups/{id}'];
+  groupPath.put = { tags: ['security-groups'], summary: 'Replace a security group (name and every rule)', parameters: [idParam], requestBody: { required: true, ...json(replaceSecurityGroupSchema.json) }, responses: { '200': { description: 'security group', ...json(ref('securityGroup')) }, ...errors } };
+  groupPath.patch = { tags: ['security-groups'], summary: 'Change a security group (rules, when given, replace every rule)', parameters: [idParam], requestBody: { required: true, ...json(updateSecurityGroupSchema.json) }, responses: { '200': { description: 'security group', ...json(ref('securityGroup')) }, ...errors } };
+  groupPath.delete = { ...(groupPath.delete as object), description: "Refused (409 SECURITY_GROUP_IN_USE) while ports use the group or another group's rules name it as remote group, and (409 SECURITY_GROUP_IS_DEFAULT) for a tenant's default group, which goes with its tenant." };
   paths['/v1/hosts/{id}'].patch = { tags: ['hosts'], summary: 'Change a host', parameters: [idParam], requestBody: { required: true, ...json(updateHostSchema.json) }, responses: { '200': { description: 'host', ...json(ref('host')) }, ...errors } };
-  paths['/v1/ports/{id}'].patch = { tags: ['ports'], summary: 'Bind, unbind or relabel a port', parameters: [idParam], requestBody: { required: true, ...json(updatePortSchema.json) }, responses: { '200': { description: 'port', ...json(ref('port')) }, ...errors } };
+  paths['/v1/ports/{id}'].patch = { tags: ['ports'], summary: 'Bind, unbind or relabel a port; change its security groups, address pairs or port security', parameters: [idParam], requestBody: { required: true, ...json(updatePortSchema.json) }, responses: { '200': { description: 'port', ...json(ref('port')) }, ...errors } };
   paths['/v1/ports/batch'] = {
     post: { tags: ['ports'], summary: 'Create many ports, all or none', requestBody: { required: true, ...json(createPortBatchSchema(maxBatchSize).json) }, responses: { '201': { description: 'created', ...json({ type: 'object', properties: { items: { type: 'array', items: ref('port') } } }) }, ...errors } },
   };
@@ -59,17 +66,54 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
 
   const str = { type: 'string' };
   const nullableStr = { type: 'string', nullable: true };
+  const nullableInt = { type: 'integer', nullable: true };
   return {
     openapi: '3.0.3',
-    info: { title: 'overlayd', version: '0.1.0', description: 'SDN overlay controller: tenants, VXLAN segments, hosts and VM ports.' },
+    info: { title: 'overlayd', version: '0.1.0', description: 'SDN overlay controller: tenants, VXLAN segments, hosts, VM ports and their security groups.' },
     paths,
     components: {
       schemas: {
         Error: error,
-        tenant: { type: 'object', properties: { id: str, name: str, maxSegments: { type: 'integer', nullable: true }, createdAt: str } },
+        tenant: { type: 'object', properties: { id: str, name: str, maxSegments: { type: 'integer', nullable: true }, defaultSecurityGroupId: str, createdAt: str } },
         segment: { type: 'object', properties: { id: str, tenantId: str, name: str, vni: { type: 'integer' }, vlanId: { type: 'integer', nullable: true }, cidr: nullableStr, createdAt: str } },
         host: { type: 'object', properties: { id: str, name: str, vtepIp: str, inventory: createHostSchema.json.properties && (createHostSchema.json.properties as Record<string, unknown>).inventory, createdAt: str, updatedAt: str } },
-        port: { type: 'object', properties: { id: str, segmentId: str, tenantId: str, vmId: nullableStr, mac: str, ips: { type: 'array', items: str }, hostId: nullableStr, createdAt: str, updatedAt: str } },
+        port: {
+          type: 'object',
+          properties: {
+            id: str,
+            segmentId: str,
+            tenantId: str,
+            vmId: nullableStr,
+            mac: str,
+            ips: { type: 'array', items: str },
+            hostId: nullableStr,
+            securityGroupIds: { type: 'array', items: str, description: "empty = the tenant's default group" },
+            portSecurity: { type: 'boolean' },
+            allowedAddressPairs: { type: 'array', items: { type: 'object', properties: { ip: str, mac: { ...nullableStr, description: 'null = the port MAC' } } } },
+            createdAt: str,
+            updatedAt: str,
+          },
+        },
+        securityGroupRule: {
+          type: 'object',
+          properties: {
+            id: str,
+            direction: { type: 'string', enum: DIRECTIONS },
+            ethertype: { type: 'string', enum: ETHERTYPES },
+            protocol: { anyOf: [{ type: 'string', enum: PROTOCOL_NAMES }, { type: 'integer' }] },
+            portRangeMin: nullableInt,
+            portRangeMax: nullableInt,
+            icmpType: nullableInt,
+            icmpCode: nullableInt,
+            remoteCidr: nullableStr,
+            remoteGroupId: nullableStr,
+            description: nullableStr,
+          },
+        },
+        securityGroup: {
+          type: 'object',
+          properties: { id: str, tenantId: str, name: str, description: nullableStr, isDefault: { type: 'boolean' }, rules: { type: 'array', items: ref('securityGroupRule') }, createdAt: str, updatedAt: str },
+        },
         mappings: { type: 'object', properties: { segmentId: str, vni: { type: 'integer' }, items: { type: 'array', items: { type: 'object', properties: { portId: str, mac: str, ips: { type: 'array', items: str }, hostId: str, vtepIp: str } } } } },
       },
     },

@@ -1,3 +1,11 @@
+/** An extra address a port may send from (a VIP, a container's address...): an IP or a prefix, with a MAC. */
+export interface AllowedAddressPair {
+  /** An IP, or a prefix (`10.1.0.0/16`): canonical text, a full-length prefix written as the IP. */
+  ip: string;
+  /** Null = the port's own MAC. */
+  mac: string | null;
+}
+
 /** A VM's vNIC: one MAC and its IPs on one segment, bound to the host where the VM runs (or to none). */
 export interface Port {
   id: string;
@@ -8,6 +16,12 @@ export interface Port {
   mac: string;
   ips: string[];
   hostId: string | null;
+  /** Its security groups (same tenant); empty = the tenant's default group. Must be empty without port security. */
+  securityGroupIds: string[];
+  /** Anti-spoofing and filtering; false = neither (no group applies, no address pair allowed), as Neutron's port_security_enabled. */
+  portSecurity: boolean;
+  /** Addresses the port may send from besides its own MAC and IPs (only with port security). */
+  allowedAddressPairs: AllowedAddressPair[];
   createdAt: string;
   updatedAt: string;
 }
@@ -19,4 +33,13 @@ export interface Mapping {
   ips: string[];
   hostId: string;
   vtepIp: string;
+}
+
+/** The security fields of a port; records written before they existed read as the defaults. */
+export function withSecurityDefaults(port: Port): Port {
+  const stored = port as Partial<Port>;
+  if (stored.securityGroupIds && stored.portSecurity !== undefined && stored.allowedAddressPairs) {
+    return port;
+  }
+  return { ...port, securityGroupIds: stored.securityGroupIds ?? [], portSecurity: stored.portSecurity ?? true, allowedAddressPairs: stored.allowedAddressPairs ?? [] };
 }

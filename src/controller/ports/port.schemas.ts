@@ -1,29 +1,53 @@
-import { array, custom, nullable, object, optional, string } from '../../common/schema';
-import { parseId, parseIp, parseMac } from '../../common/values';
+import { array, boolean, custom, nullable, object, optional, string } from '../../common/schema';
+import { parseId, parseIp, parseIpOrCidr, parseMac } from '../../common/values';
 
 const idSchema = custom(parseId, { type: 'string', format: 'uuid' });
 
 export const MAX_IPS_PER_PORT = 16;
+export const MAX_SECURITY_GROUPS_PER_PORT = 16;
+export const MAX_ADDRESS_PAIRS_PER_PORT = 10;
 
 export const vmIdSchema = string({ min: 1, max: 128, pattern: /^[\x21-\x7e]+$/, description: 'the VM this vNIC belongs to (printable ASCII, no spaces)' });
+
+const macSchema = (description: string) => custom(parseMac, { type: 'string', example: '02:00:00:00:00:01', description });
+
+export const addressPairSchema = object(
+  {
+    ip: custom(parseIpOrCidr, { type: 'string', example: '10.0.0.100', description: 'an IPv4/IPv6 address or prefix the port may also send from' }),
+    mac: optional(nullable(macSchema('the MAC it sends that address from; absent = the port MAC'))),
+  },
+  'An address the port may send from besides its own (a VIP, a routed prefix...).',
+);
+
+const securityFields = {
+  securityGroupIds: optional(
+    array(custom(parseId, { type: 'string', format: 'uuid', description: 'a security group of the port tenant' }), {
+      max: MAX_SECURITY_GROUPS_PER_PORT,
+    }),
+  ),
+  portSecurity: optional(boolean()),
+  allowedAddressPairs: optional(array(addressPairSchema, { max: MAX_ADDRESS_PAIRS_PER_PORT })),
+};
 
 export const createPortSchema = object(
   {
     segmentId: idSchema,
     vmId: optional(nullable(vmIdSchema)),
-    mac: optional(custom(parseMac, { type: 'string', example: '02:00:00:00:00:01', description: 'unicast MAC; absent = a locally administered one is generated' })),
+    mac: optional(macSchema('unicast MAC; absent = a locally administered one is generated')),
     ips: optional(array(custom(parseIp, { type: 'string', description: 'IPv4 or IPv6 address inside the segment CIDR' }), { max: MAX_IPS_PER_PORT })),
     hostId: optional(nullable(idSchema)),
+    ...securityFields,
   },
-  'A VM port (vNIC).',
+  'A VM port (vNIC). securityGroupIds absent or [] = the tenant default group; portSecurity (default true) false = no filtering and no anti-spoofing, which needs no security groups and no address pairs.',
 );
 
 export const updatePortSchema = object(
   {
     hostId: optional(nullable(idSchema)),
     vmId: optional(nullable(vmIdSchema)),
+    ...securityFields,
   },
-  'Bind (hostId), unbind (hostId: null) or relabel (vmId) a port.',
+  'Bind (hostId), unbind (hostId: null) or relabel (vmId) a port; replace its security groups, address pairs, or turn port security on or off.',
 );
 
 export function createPortBatchSchema(maxBatchSize: number) {

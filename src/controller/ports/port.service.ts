@@ -9,11 +9,56 @@ import { parseBody } from '../http/body';
 import { SegmentRepository } from '../segments/segment.repository';
 import { MaterializedView } from '../store/materialized-view';
 import type { Page, PageRequest } from '../store/page';
-import type { Mapping, Port } from './port.model';
+import { withSecurityDefaults, type AllowedAddressPair, type Mapping, type Port } from './port.model';
 import { PortRepository } from './port.repository';
 import { createPortBatchSchema, createPortSchema, updatePortSchema } from './port.schemas';
 
 type PortInput = Parsed<typeof createPortSchema>;
+type SecurityInput = Pick<PortInput, 'securityGroupIds' | 'portSecurity' | 'allowedAddressPairs'>;
+type SecurityFields = Pick<Port, 'securityGroupIds' | 'portSecurity' | 'allowedAddressPairs'>;
+
+const NEW_PORT_SECURITY: SecurityFields = { securityGroupIds: [], portSecurity: true, allowedAddressPairs: [] };
+
+/**
+ * Merges the security fields of a request over the port's (a new port's defaults), and checks
+ * them together as Neutron does: without port security a port can have neither security groups
+ * nor address pairs. `prefix` is the path of the port in the body (`ports[2].` in a batch).
+ * The groups themselves (existence, tenant) are checked by the store, in the write.
+ */
+function mergeSecurity(input: SecurityInput, current: SecurityFields, portMac: string | undefined, prefix: string): SecurityFields {
+  const securityGroupIds = input.securityGroupIds ?? current.securityGroupIds;
+  securityGroupIds.forEach((id, j) => {
+    if (securityGroupIds.indexOf(id) !== j) {
+      throw new OverlayError(ErrorCode.InvalidValue, `security group ${id} is listed twice`, { field: `${prefix}securityGroupIds[${j}]` });
+    }
+  });
+  const allowedAddressPairs: AllowedAddressPair[] =
+    input.allowedAddressPairs?.map((pair) => ({ ip: pair.ip, mac: pair.mac === undefined || pair.mac === portMac ? null : pair.mac })) ?? current.allowedAddressPairs;
+  const seen = new Set<string>();
+  allowedAddressPairs.forEach((pair, j) => {
+    const key = `${pair.ip} ${pair.mac ?? ''}`;
+    if (seen.has(key)) {
+      throw new OverlayError(ErrorCode.DuplicateAddressPair, `address pair ${pair.ip}${pair.mac ? ` ${pair.mac}` : ''} is listed twice`, { field: `${prefix}allowedAddressPairs[${j}]` });
+    }
+    seen.add(key);
+  });
+  const portSecurity = input.portSecurity ?? current.portSecurity;
+  if (!portSecurity) {
+    // Name what the request got wrong: the groups/pairs it sent, or the port security it turned off.
+    const culprit = (given: unknown[] | undefined, name: string) => (given?.length ? name : input.portSecurity === false ? 'portSecurity' : name);
+    if (securityGroupIds.length) {
+      throw new OverlayError(ErrorCode.PortSecurityConflict, 'security groups need port security: give portSecurity true, or securityGroupIds []', {
+        field: prefix + culprit(input.securityGroupIds, 'securityGroupIds'),
+      });
+    }
+    if (allowedAddressPairs.length) {
+      throw new OverlayError(ErrorCode.PortSecurityConflict, 'allowed address pairs need port security: give portSecurity true, or allowedAddressPairs []', {
+        field: prefix + culprit(input.allowedAddressPairs, 'allowedAddressPairs'),
+      });
+    }
+  }
+  return { securityGroupIds, portSecurity, allowedAddressPairs };
+}
 
 /** `?wait=realized&timeout=<ms>` on a write. */
 export interface RealizationWait {
@@ -129,6 +174,7 @@ export class PortService {
         mac: input.mac ?? generateMac(),
         ips,
         hostId: input.hostId ?? null,
+        ...mergeSecurity(input, NEW_PORT_SECURITY, input.mac, `ports[${i}].`),
         createdAt: now,
         updatedAt: now,
       };
@@ -146,16 +192,19 @@ export class PortService {
     }
   }
 
-  /** Binds, unbinds or relabels; retries when the port changed concurrently. */
+  /** Binds, unbinds or relabels; replaces its security settings. Retries when the port changed concurrently. */
   async update(rawId: string, body: unknown, wait?: RealizationWait): Promise<Port & { realized?: boolean }> {
     const id = parseId(rawId);
     const input = parseBody(updatePortSchema, body);
     for (;;) {
+      // `current` is compared with the stored record as it is: defaults are filled in `next` only.
       const current = await this.read(id);
+      const filled = withSecurityDefaults(current);
       const next: Port = {
-        ...current,
+        ...filled,
         hostId: input.hostId === undefined ? current.hostId : input.hostId,
         vmId: input.vmId === undefined ? current.vmId : input.vmId,
+        ...mergeSecurity(input, filled, current.mac, ''),
         updatedAt: new Date().toISOString(),
       };
       const revision = await this.ports.replace(current, next);
@@ -167,7 +216,7 @@ export class PortService {
 
   /** The port, with `realized`: every host that needs its entries has acknowledged them. */
   async get(rawId: string): Promise<Port & { realized: boolean }> {
-    const port = await this.read(rawId);
+    const port = withSecurityDefaults(await this.read(rawId));
     const realized = await this.realization.portsRealized([port.id]);
     return { ...port, realized: realized.get(port.id)! };
   }
@@ -181,11 +230,12 @@ export class PortService {
     return port;
   }
 
-  list(page: PageRequest, filter: { segmentId?: string; hostId?: string }): Promise<Page<Port>> {
-    return this.ports.list(page, {
+  async list(page: PageRequest, filter: { segmentId?: string; hostId?: string }): Promise<Page<Port>> {
+    const result = await this.ports.list(page, {
       segmentId: filter.segmentId === undefined ? undefined : parseId(filter.segmentId, 'segmentId'),
       hostId: filter.hostId === undefined ? undefined : parseId(filter.hostId, 'hostId'),
     });
+    return { ...result, items: result.items.map(withSecurityDefaults) };
   }
 
   async delete(rawId: string): Promise<void> {

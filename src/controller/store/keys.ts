@@ -17,11 +17,13 @@ const templates = {
   segments: 'segments',
   hosts: 'hosts',
   ports: 'ports',
+  securityGroups: 'sgs',
   /** Sorted sets (all scores 0, ordered by id = creation time) for paging. */
   tenantIndex: 'tenants:index',
   segmentIndex: 'segments:index',
   hostIndex: 'hosts:index',
   portIndex: 'ports:index',
+  securityGroupIndex: 'sgs:index',
   /** Uniqueness: hash value -> owner id. */
   tenantNames: 'tenants:by-name',
   hostNames: 'hosts:by-name',
@@ -47,6 +49,17 @@ const templates = {
   /** Per-segment uniqueness: hash MAC -> port id, IP -> port id. */
   segmentMacs: 'segment:%:macs',
   segmentIps: 'segment:%:ips',
+  /** A tenant's security groups (sorted set, score 0) and their names (hash name -> group id; unique per tenant). */
+  tenantSecurityGroups: 'tenant:%:sgs',
+  tenantSecurityGroupNames: 'tenant:%:sg-names',
+  /**
+   * A security group's members: the ports whose *effective* groups include it (a port with no
+   * groups listed belongs to its tenant's default group; a port without port security to none).
+   * Sorted set, score 0. Makes SECURITY_GROUP_IN_USE O(1).
+   */
+  securityGroupPorts: 'sg:%:ports',
+  /** The other groups whose rules name this one as remote group (sorted set, score 0; a group naming itself is not listed). */
+  securityGroupReferrers: 'sg:%:referrers',
 } as const;
 
 type Templates = typeof templates;

@@ -97,6 +97,7 @@ export class MaterializedView implements OnModuleDestroy {
       .hgetall(k.segments())
       .hgetall(k.hosts())
       .hgetall(k.ports())
+      .hgetall(k.securityGroups())
       .exec();
     if (!replies) {
       throw new Error('snapshot transaction aborted');
@@ -106,7 +107,7 @@ export class MaterializedView implements OnModuleDestroy {
         throw err;
       }
     }
-    const [rev, tenants, segments, hosts, ports] = replies.map(([, value]) => value) as [string | null, ...Record<string, string>[]];
+    const [rev, tenants, segments, hosts, ports, securityGroups] = replies.map(([, value]) => value) as [string | null, ...Record<string, string>[]];
     const parse = <T>(hash: Record<string, string>): Map<string, T> =>
       new Map(Object.entries(hash).map(([id, json]) => [id, JSON.parse(json) as T]));
     return {
@@ -115,6 +116,7 @@ export class MaterializedView implements OnModuleDestroy {
       segments: parse(segments),
       hosts: parse(hosts),
       ports: parse(ports),
+      securityGroups: parse(securityGroups),
     };
   }
 

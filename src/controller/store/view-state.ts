@@ -1,5 +1,6 @@
 import type { Host } from '../hosts/host.model';
 import type { Port } from '../ports/port.model';
+import type { SecurityGroup } from '../security-groups/security-group.model';
 import type { Segment } from '../segments/segment.model';
 import type { Tenant } from '../tenants/tenant.model';
 import type { ChangeRecord, ResourceKind } from './change-log';
@@ -15,10 +16,11 @@ export interface ViewState {
   segments: Map<string, Segment>;
   hosts: Map<string, Host>;
   ports: Map<string, Port>;
+  securityGroups: Map<string, SecurityGroup>;
 }
 
 export function emptyViewState(): ViewState {
-  return { revision: 0, tenants: new Map(), segments: new Map(), hosts: new Map(), ports: new Map() };
+  return { revision: 0, tenants: new Map(), segments: new Map(), hosts: new Map(), ports: new Map(), securityGroups: new Map() };
 }
 
 function tableOf(state: ViewState, kind: ResourceKind): Map<string, unknown> {
@@ -31,6 +33,8 @@ function tableOf(state: ViewState, kind: ResourceKind): Map<string, unknown> {
       return state.hosts;
     case 'port':
       return state.ports;
+    case 'securityGroup':
+      return state.securityGroups;
   }
 }
 

@@ -1,10 +1,12 @@
 import { Injectable } from '@nestjs/common';
+import type { SecurityGroup } from '../security-groups/security-group.model';
 import { RedisStore } from '../store/redis-store';
 import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
 import type { Tenant } from './tenant.model';
 
+// The tenant and its default security group are written in one step: no tenant is ever seen without it.
 const CREATE = `
-local id, name, json = ARGV[3], ARGV[4], ARGV[5]
+local id, name, json, groupId, groupJson = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local existing = redis.call('HGET', K.tenants(), id)
 if existing then return { 0, existing } end
 if redis.call('HEXISTS', K.tenantNames(), name) == 1 then
@@ -13,9 +15,15 @@ end
 redis.call('HSET', K.tenantNames(), name, id)
 redis.call('HSET', K.tenants(), id, json)
 redis.call('ZADD', K.tenantIndex(), 0, id)
-return { commit({ op('tenant', id, json) }), json }
+redis.call('HSET', K.securityGroups(), groupId, groupJson)
+redis.call('ZADD', K.securityGroupIndex(), 0, groupId)
+redis.call('ZADD', K.tenantSecurityGroups(id), 0, groupId)
+redis.call('HSET', K.tenantSecurityGroupNames(id), cjson.decode(groupJson).name, groupId)
+return { commit({ op('tenant', id, json), op('securityGroup', groupId, groupJson) }), json }
 `;
 
+// Refused while the tenant has segments (hence ports) or security groups other than its default,
+// which then has no member and no referrer left: it is deleted in the same step.
 const DELETE = `
 local id = ARGV[3]
 local json = redis.call('HGET', K.tenants(), id)
@@ -24,13 +32,36 @@ local n = redis.call('ZCARD', K.tenantSegments(id))
 if n > 0 then
   fail('TENANT_HAS_SEGMENTS', 'id', 'tenant ' .. id .. ' still has ' .. n .. ' segment(s); delete them first')
 end
-redis.call('HDEL', K.tenantNames(), cjson.decode(json).name)
+local tenant = cjson.decode(json)
+local groupId = tenant.defaultSecurityGroupId
+if type(groupId) ~= 'string' then groupId = nil end
+local groups = redis.call('ZCARD', K.tenantSecurityGroups(id))
+local others = groups - ((groupId and redis.call('ZSCORE', K.tenantSecurityGroups(id), groupId)) and 1 or 0)
+if others > 0 then
+  fail('TENANT_HAS_SECURITY_GROUPS', 'id', 'tenant ' .. id .. ' still has ' .. others .. ' security group(s) besides its default; delete them first')
+end
+local ops = {}
+if groupId then
+  local groupJson = redis.call('HGET', K.securityGroups(), groupId)
+  if groupJson then
+    redis.call('HDEL', K.securityGroups(), groupId)
+    redis.call('ZREM', K.securityGroupIndex(), groupId)
+    ops[#ops + 1] = op('securityGroup', groupId, nil, groupJson)
+  end
+  redis.call('DEL', K.securityGroupPorts(groupId), K.securityGroupReferrers(groupId))
+end
+redis.call('DEL', K.tenantSecurityGroups(id), K.tenantSecurityGroupNames(id))
+redis.call('HDEL', K.tenantNames(), tenant.name)
 redis.call('HDEL', K.tenants(), id)
 redis.call('ZREM', K.tenantIndex(), id)
-return commit({ op('tenant', id, nil, json) })
+ops[#ops + 1] = op('tenant', id, nil, json)
+return commit(ops)
 `;
 
-/** Tenants in Redis. Creating with an id that exists returns the stored tenant (a retried call is applied once). */
+/**
+ * Tenants in Redis, each with its default security group. Creating with an id that exists
+ * returns the stored tenant (a retried call is applied once).
+ */
 @Injectable()
 export class TenantRepository {
   constructor(private readonly store: RedisStore) {
@@ -38,8 +69,9 @@ export class TenantRepository {
     store.defineScript('overlayTenantDelete', DELETE);
   }
 
-  async create(tenant: Tenant): Promise<Tenant> {
-    const [, json] = (await this.store.mutate('overlayTenantCreate', [tenant.id, tenant.name, JSON.stringify(tenant)])) as [number, string];
+  /** Stores the tenant and its default group (whose id the tenant names) in one step. */
+  async create(tenant: Tenant, defaultGroup: SecurityGroup): Promise<Tenant> {
+    const [, json] = (await this.store.mutate('overlayTenantCreate', [tenant.id, tenant.name, JSON.stringify(tenant), defaultGroup.id, JSON.stringify(defaultGroup)])) as [number, string];
     return JSON.parse(json) as Tenant;
   }
 

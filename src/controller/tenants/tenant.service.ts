@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
 import { newId, parseId } from '../../common/values';
 import { parseBody } from '../http/body';
+import { defaultSecurityGroup } from '../security-groups/security-group.rules';
 import type { Page, PageRequest } from '../store/page';
 import type { Tenant } from './tenant.model';
 import { TenantRepository } from './tenant.repository';
@@ -13,7 +14,10 @@ export class TenantService {
 
   async create(body: unknown): Promise<Tenant> {
     const input = parseBody(createTenantSchema, body);
-    return this.tenants.create({ id: newId(), name: input.name, maxSegments: input.maxSegments ?? null, createdAt: new Date().toISOString() });
+    const now = new Date().toISOString();
+    const id = newId();
+    const group = defaultSecurityGroup(newId(), id, now);
+    return this.tenants.create({ id, name: input.name, maxSegments: input.maxSegments ?? null, defaultSecurityGroupId: group.id, createdAt: now }, group);
   }
 
   async get(rawId: string): Promise<Tenant> {
@@ -29,7 +33,7 @@ export class TenantService {
     return this.tenants.list(page);
   }
 
-  /** Refused while the tenant still has segments. */
+  /** Refused while the tenant still has segments or security groups besides its default, which goes with it. */
   async delete(rawId: string): Promise<void> {
     await this.tenants.delete(parseId(rawId));
   }

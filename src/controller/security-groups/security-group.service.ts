@@ -1,0 +1,84 @@
+import { Injectable } from '@nestjs/common';
+import { ErrorCode, OverlayError } from '../../common/errors';
+import { newId, parseId } from '../../common/values';
+import { parseBody } from '../http/body';
+import type { Page, PageRequest } from '../store/page';
+import type { SecurityGroup } from './security-group.model';
+import { SecurityGroupRepository } from './security-group.repository';
+import { defaultEgressRules, normalizeRules } from './security-group.rules';
+import { createSecurityGroupSchema, replaceSecurityGroupSchema, updateSecurityGroupSchema } from './security-group.schemas';
+
+@Injectable()
+export class SecurityGroupService {
+  constructor(private readonly groups: SecurityGroupRepository) {}
+
+  async create(body: unknown): Promise<SecurityGroup> {
+    const input = parseBody(createSecurityGroupSchema, body);
+    const now = new Date().toISOString();
+    return this.groups.create({
+      id: newId(),
+      tenantId: input.tenantId,
+      name: input.name,
+      description: input.description ?? null,
+      isDefault: false,
+      rules: input.rules === undefined ? defaultEgressRules() : normalizeRules(input.rules),
+      createdAt: now,
+      updatedAt: now,
+    });
+  }
+
+  /** PUT: name and rules replaced, description replaced (absent = none). */
+  async replace(rawId: string, body: unknown): Promise<SecurityGroup> {
+    const id = parseId(rawId);
+    const input = parseBody(replaceSecurityGroupSchema, body);
+    return this.change(id, { name: input.name, description: input.description ?? null, rules: input.rules });
+  }
+
+  /** PATCH: only the fields given; `rules` replaces every rule. */
+  async update(rawId: string, body: unknown): Promise<SecurityGroup> {
+    const id = parseId(rawId);
+    const input = parseBody(updateSecurityGroupSchema, body);
+    return this.change(id, input);
+  }
+
+  /** Rules keep their ids where they are kept (see `normalizeRules`). Retries when the group changed concurrently. */
+  private async change(id: string, input: { name?: string; description?: string | null; rules?: Parameters<typeof normalizeRules>[0] }): Promise<SecurityGroup> {
+    for (;;) {
+      const current = await this.read(id);
+      if (current.isDefault && input.name !== undefined && input.name !== current.name) {
+        throw new OverlayError(ErrorCode.SecurityGroupIsDefault, `security group ${id} is the default group of its tenant; it cannot be renamed`, { field: 'name' });
+      }
+      const next: SecurityGroup = {
+        ...current,
+        name: input.name ?? current.name,
+        description: input.description === undefined ? current.description : input.description,
+        rules: input.rules === undefined ? current.rules : normalizeRules(input.rules, current.rules),
+        updatedAt: new Date().toISOString(),
+      };
+      if ((await this.groups.replace(current, next)) >= 0) {
+        return next;
+      }
+    }
+  }
+
+  async get(rawId: string): Promise<SecurityGroup> {
+    return this.read(parseId(rawId));
+  }
+
+  private async read(id: string): Promise<SecurityGroup> {
+    const group = await this.groups.get(id);
+    if (!group) {
+      throw new OverlayError(ErrorCode.SecurityGroupNotFound, `no security group ${id}`, { field: 'id' });
+    }
+    return group;
+  }
+
+  list(page: PageRequest, tenantId?: string): Promise<Page<SecurityGroup>> {
+    return this.groups.list(page, tenantId === undefined ? undefined : parseId(tenantId, 'tenantId'));
+  }
+
+  /** Refused while in use (ports, or another group's remote-group rules) and for a live tenant's default group. */
+  async delete(rawId: string): Promise<void> {
+    await this.groups.delete(parseId(rawId));
+  }
+}
