@@ -258,7 +258,7 @@ class PortFactory {
   record(now: string): Port {
     const input = this.next();
     const segment = this.segments.find((s) => s.id === input.segmentId)!;
-    return { id: newId(), segmentId: input.segmentId, tenantId: segment.tenantId, vmId: input.vmId, mac: input.mac, ips: input.ips, hostId: input.hostId, createdAt: now, updatedAt: now };
+    return { id: newId(), segmentId: input.segmentId, tenantId: segment.tenantId, vmId: input.vmId, mac: input.mac, ips: input.ips, hostId: input.hostId, securityGroupIds: [], portSecurity: true, allowedAddressPairs: [], createdAt: now, updatedAt: now };
   }
 }
 

@@ -122,7 +122,9 @@ export class Agent {
     if (this.stopped) {
       return;
     }
-    const options: grpc.ChannelOptions = { 'grpc.keepalive_time_ms': 20_000, 'grpc.max_receive_message_length': 64 * 1024 * 1024 };
+    // A 16 MiB HTTP/2 window: with grpc-js's default (64 KiB) a 17 MB snapshot needs ~270
+    // WINDOW_UPDATE round trips between two busy event loops.
+    const options: grpc.ChannelOptions = { 'grpc.keepalive_time_ms': 20_000, 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc-node.flow_control_window': 16 * 1024 * 1024 };
     if (this.config.tls?.serverName) {
       options['grpc.ssl_target_name_override'] = this.config.tls.serverName;
     }

@@ -40,4 +40,22 @@ describe('protocol encoding', () => {
     expect(decoded.snapshotChunk).toMatchObject({ revision: 7, epoch: 'epoch1' });
     expect(decoded.snapshotChunk.resources[0].segment).toMatchObject({ vni: 16_777_215, vteps: ['192.0.2.1', '2001:db8::1'] });
   });
+
+  it('matches protobufjs on odd inputs: empty and non-ASCII strings, large numbers, empty repeated entries', () => {
+    const type = (overlayProto.SyncResponse as unknown as { deserialize: (b: Buffer) => any }).deserialize;
+    const strings = ['', 'a', 'é', '日本', 'x'.repeat(130), 'x'.repeat(20_000)];
+    const pick = <T>(values: T[], i: number): T => values[i % values.length];
+    for (let i = 0; i < 200; i++) {
+      const port = { port: { id: pick(strings, i), segmentId: pick(strings, i + 1), mac: pick(strings, i + 2), ips: strings.slice(0, i % 4), hostId: pick(strings, i + 3), vtepIp: pick(strings, i + 4), vmId: pick(strings, i + 5) } };
+      const segment = { segment: { id: pick(strings, i), tenantId: pick(strings, i + 2), vni: pick([0, 127, 128, 4_294_967_295], i), vteps: strings.slice(i % 3, (i % 3) + (i % 5)) } };
+      for (const resource of [port, segment]) {
+        expect(decodeResource(encodeResource(resource))).toEqual(decodeResource(encodeResourceReflect(resource)));
+      }
+      const revision = pick([0, 1, 127, 128, 2 ** 31, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER], i);
+      const epoch = pick(strings, i);
+      expect(type(encodeSnapshotChunk(revision, epoch, [encodeResource(port)])).snapshotChunk).toMatchObject({ revision, epoch });
+      const key = pick(strings, i);
+      expect(type(encodeDelta(revision, [], [encodeResourceKey('segment', key)])).delta).toEqual({ revision, upserts: [], removals: [{ kind: 'RESOURCE_KIND_SEGMENT', id: key }] });
+    }
+  });
 });

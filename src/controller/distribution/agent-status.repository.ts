@@ -60,11 +60,15 @@ export class AgentStatusRepository {
     await this.store.read((r) => r.hset(this.store.keys.agentSessions(), Object.fromEntries(hostIds.map((h) => [h, value]))));
   }
 
-  /** Releases the claim if it is still this replica's (a newer stream elsewhere keeps its own). */
-  async releaseSession(hostId: string, replicaId: string): Promise<void> {
+  /**
+   * Releases the claim if it is still this replica's (a newer stream elsewhere keeps its own) and
+   * `stillFree()` holds once the claim is read: a newer stream for the host on this replica makes
+   * the same claim, which the release must not delete.
+   */
+  async releaseSession(hostId: string, replicaId: string, stillFree: () => boolean = () => true): Promise<void> {
     const key = this.store.keys.agentSessions();
     const current = await this.store.read((r) => r.hget(key, hostId));
-    if (current?.startsWith(`${replicaId} `)) {
+    if (current?.startsWith(`${replicaId} `) && stillFree()) {
       await this.store.read((r) => r.hdel(key, hostId));
     }
   }

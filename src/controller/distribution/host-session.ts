@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
+import type { SpanKey } from '../desired-state/span';
 import type { SpanFeed, SpanSubscriber } from './span-feed';
 
 export type SyncCall = grpc.ServerDuplexStream<SyncRequest__Output, Buffer>;
@@ -9,6 +10,62 @@ export type SyncCall = grpc.ServerDuplexStream<SyncRequest__Output, Buffer>;
 export const SNAPSHOT_CHUNK_SIZE = 1000;
 /** Delta bytes a slow agent may have pending before they are replaced by one fresh snapshot. */
 export const MAX_PENDING_DELTA_BYTES = 8 * 1024 * 1024;
+/** A resource's typical encoded size, to estimate a snapshot's bytes before it is encoded. */
+const ESTIMATED_RESOURCE_BYTES = 180;
+
+/** Snapshot chunks one session may have written but not yet flushed to its socket. */
+const SESSION_CHUNKS_IN_FLIGHT = 2;
+
+/**
+ * Snapshot chunks written but not yet flushed to the sockets, across every session of this
+ * process: bounds the memory a reconnect storm (every agent asking for a snapshot at once)
+ * takes to about `maxChunks` chunks. Sessions wait their turn, first come first served.
+ */
+export class SnapshotBudget {
+  private inFlight = 0;
+  private readonly waiting = new Set<() => void>();
+
+  constructor(readonly maxChunks: number) {}
+
+  tryTake(wake: () => void): boolean {
+    if (this.inFlight < this.maxChunks) {
+      this.inFlight++;
+      this.waiting.delete(wake);
+      return true;
+    }
+    this.waiting.add(wake);
+    return false;
+  }
+
+  release(): void {
+    this.inFlight--;
+    for (const wake of this.waiting) {
+      if (this.inFlight >= this.maxChunks) {
+        break;
+      }
+      this.waiting.delete(wake);
+      wake();
+    }
+  }
+
+  forget(wake: () => void): void {
+    this.waiting.delete(wake);
+  }
+}
+
+export const snapshotBudget = new SnapshotBudget(64);
+
+interface PendingSnapshot {
+  keys: SpanKey[];
+  /** Index of the next key to encode. */
+  next: number;
+  revision: number;
+  /** The epoch when the snapshot began: every chunk and the end marker carry the same. */
+  epoch: string;
+  /** Resources sent so far, and chunks. */
+  count: number;
+  chunks: number;
+}
 
 export interface SessionEvents {
   acked(session: HostSession, revision: number): void;
@@ -27,6 +84,8 @@ export interface SessionEvents {
  */
 export class HostSession implements SpanSubscriber {
   private readonly queue: Buffer[] = [];
+  /** The snapshot being sent, chunk by chunk, ahead of everything in `queue`. */
+  private snapshot?: PendingSnapshot;
   private pendingDeltaBytes = 0;
   private snapshotBytes = 0;
   private waitingForDrain = false;
@@ -67,32 +126,44 @@ export class HostSession implements SpanSubscriber {
     this.unsubscribe = this.feed.subscribe(this);
   }
 
-  /** Queues the whole span at the feed's current revision: chunks, then the end marker. */
+  /**
+   * Starts sending the whole span at the feed's current revision: chunks, then the end marker.
+   * Chunks are encoded one at a time as the stream takes them (flush), not all up front: the
+   * first bytes leave at once, encoding overlaps the transfer, and a session holds at most the
+   * chunks gRPC has buffered. Resources are encoded as of when their chunk is made, so a chunk
+   * may show a resource newer than `revision`; the deltas after `revision`, queued behind the
+   * end marker, replace or remove every resource that changed, so the agent still converges.
+   */
   sendSnapshot(): void {
-    const index = this.feed.spanIndex;
+    const keys = this.feed.spanIndex.spanOf(this.hostId);
     const revision = this.feed.revision;
-    const keys = index.spanOf(this.hostId);
     this.queue.length = 0;
     this.pendingDeltaBytes = 0;
-    this.snapshotBytes = 0;
-    let count = 0;
-    for (let i = 0; i < keys.length || i === 0; i += SNAPSHOT_CHUNK_SIZE) {
+    this.snapshotBytes = keys.length * ESTIMATED_RESOURCE_BYTES;
+    this.snapshot = { keys, next: 0, revision, epoch: this.epoch(), count: 0, chunks: 0 };
+    this.sentRevision = revision;
+    this.snapshotsSent++;
+    this.flush();
+  }
+
+  /** The snapshot's next message: a chunk, or the end marker (then the snapshot is done). */
+  private nextSnapshotMessage(snapshot: PendingSnapshot): Buffer {
+    if (snapshot.next < snapshot.keys.length || snapshot.chunks === 0) {
       const resources: Uint8Array[] = [];
-      for (const key of keys.slice(i, i + SNAPSHOT_CHUNK_SIZE)) {
-        const bytes = this.feed.encode(key);
+      const end = Math.min(snapshot.keys.length, snapshot.next + SNAPSHOT_CHUNK_SIZE);
+      for (let i = snapshot.next; i < end; i++) {
+        const bytes = this.feed.encode(snapshot.keys[i]);
         if (bytes) {
           resources.push(bytes);
         }
       }
-      count += resources.length;
-      const chunk = encodeSnapshotChunk(revision, this.epoch(), resources);
-      this.snapshotBytes += chunk.length;
-      this.queue.push(chunk);
+      snapshot.next = end;
+      snapshot.chunks++;
+      snapshot.count += resources.length;
+      return encodeSnapshotChunk(snapshot.revision, snapshot.epoch, resources);
     }
-    this.queue.push(encodeSnapshotEnd({ revision, epoch: this.epoch(), resourceCount: count, hostId: this.hostId, vtepIp: this.vtepIp }));
-    this.sentRevision = revision;
-    this.snapshotsSent++;
-    this.flush();
+    this.snapshot = undefined;
+    return encodeSnapshotEnd({ revision: snapshot.revision, epoch: snapshot.epoch, resourceCount: snapshot.count, hostId: this.hostId, vtepIp: this.vtepIp });
   }
 
   /** Queues a pre-encoded delta (resume, or live from the feed). */
@@ -115,7 +186,7 @@ export class HostSession implements SpanSubscriber {
   sendMarker(): void {
     const revision = this.feed.revision;
     if (!this.closed && revision > this.sentRevision) {
-      this.deliver(revision, this.feed.encodeChange(revision, { upserts: new Set(), removals: new Set() }));
+      this.deliver(revision, this.feed.marker(revision));
     }
   }
 
@@ -137,15 +208,44 @@ export class HostSession implements SpanSubscriber {
     return this.closed;
   }
 
+  private readonly wake = (): void => this.flush();
+  /** This session's snapshot chunks not yet flushed (each holds one slot of the budget). */
+  private readonly chunksInFlight = new Set<{ released: boolean }>();
+
+  private releaseChunk(token: { released: boolean }): void {
+    if (!token.released) {
+      token.released = true;
+      this.chunksInFlight.delete(token);
+      snapshotBudget.release();
+      this.flush();
+    }
+  }
+
   private flush(): void {
-    while (!this.waitingForDrain && this.queue.length && !this.closed) {
-      const message = this.queue.shift()!;
+    while (!this.waitingForDrain && !this.closed) {
+      if (this.snapshot) {
+        if (this.chunksInFlight.size >= SESSION_CHUNKS_IN_FLIGHT || !snapshotBudget.tryTake(this.wake)) {
+          break; // resumed by a chunk's write callback, or by the budget
+        }
+        const token = { released: false };
+        this.chunksInFlight.add(token);
+        const message = this.nextSnapshotMessage(this.snapshot);
+        this.messagesSent++;
+        if (!this.call.write(message, () => this.releaseChunk(token))) {
+          this.waitingForDrain = true;
+        }
+        continue;
+      }
+      const message = this.queue.shift();
+      if (!message) {
+        break;
+      }
       this.messagesSent++;
       if (!this.call.write(message)) {
         this.waitingForDrain = true;
       }
     }
-    if (this.queue.length === 0) {
+    if (!this.snapshot && this.queue.length === 0) {
       this.pendingDeltaBytes = 0;
     }
   }
@@ -169,6 +269,13 @@ export class HostSession implements SpanSubscriber {
     this.closed = true;
     this.unsubscribe?.();
     this.queue.length = 0;
+    this.snapshot = undefined;
+    snapshotBudget.forget(this.wake);
+    for (const token of [...this.chunksInFlight]) {
+      token.released = true;
+      snapshotBudget.release();
+    }
+    this.chunksInFlight.clear();
     this.events.closed(this);
   }
 }

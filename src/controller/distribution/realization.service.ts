@@ -31,7 +31,12 @@ export class RealizationService {
     const statuses = await this.status.status(hostIds);
     const out = new Map<string, HostRealization>();
     for (const id of hostIds) {
-      const { connected, appliedRevision } = statuses.get(id)!;
+      // Acks to this replica count at once: Redis learns them up to APPLIED_FLUSH_MS later.
+      const stored = statuses.get(id)!;
+      const local = this.sync.session(id);
+      const live = local !== undefined && !local.isClosed;
+      const connected = stored.connected || live;
+      const appliedRevision = Math.max(stored.appliedRevision, live ? local.appliedRevision : 0);
       const inSync = appliedRevision >= this.feed.requiredRevision(id);
       out.set(id, { connected, appliedRevision, lag: inSync ? 0 : Math.max(0, this.view.revision - appliedRevision) });
     }

@@ -95,6 +95,18 @@ export class SpanFeed implements OnModuleDestroy {
     return bytes;
   }
 
+  private markerAt = -1;
+  private markerBytes: Buffer = Buffer.alloc(0);
+
+  /** An empty delta at `revision` (a revision marker): the same bytes for every session, made once. */
+  marker(revision: number): Buffer {
+    if (this.markerAt !== revision) {
+      this.markerBytes = encodeDelta(revision, [], []);
+      this.markerAt = revision;
+    }
+    return this.markerBytes;
+  }
+
   /** Encodes a change for one host as a SyncResponse{delta} at `revision`. */
   encodeChange(revision: number, change: HostSpanChange): Buffer {
     const upserts: Uint8Array[] = [];

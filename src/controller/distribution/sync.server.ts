@@ -213,7 +213,7 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
   closed(session: HostSession): void {
     if (this.sessions.get(session.hostId) === session) {
       this.sessions.delete(session.hostId);
-      void this.status.releaseSession(session.hostId, this.replicaId).catch(() => undefined);
+      void this.status.releaseSession(session.hostId, this.replicaId, () => !this.sessions.has(session.hostId)).catch(() => undefined);
       this.logger.log(`host ${session.hostName} disconnected`);
     }
   }

@@ -6,7 +6,7 @@ import { keysFor, type Keys } from './keys';
 import { luaPrelude } from './lua-prelude';
 
 type ScriptArg = string | number;
-type ScriptCommand = (base: string, now: number, maxLen: number, ...args: ScriptArg[]) => Promise<unknown>;
+type ScriptCommand = (args: ScriptArg[]) => Promise<unknown>;
 
 /**
  * The controller's Redis connection and its mutation scripts. Owns one ioredis client; domain
@@ -69,7 +69,9 @@ export class RedisStore implements OnModuleDestroy {
   async mutate(name: string, args: ScriptArg[], now = Date.now()): Promise<unknown> {
     const command = (this.redis as unknown as Record<string, ScriptCommand>)[name];
     try {
-      return await command.call(this.redis, this.keys.base, now, this.config.changeLogMaxLength, ...args);
+      // One array argument, never a spread: with auto-pipelining, ioredis overflows the call stack
+      // from ~60,000 arguments (a 10,000-port batch) and is then left broken (the process dies).
+      return await command.call(this.redis, [this.keys.base, now, this.config.changeLogMaxLength, ...args]);
     } catch (err) {
       throw RedisStore.translate(err);
     }

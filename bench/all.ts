@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+
+/*
+ * `npm run bench`: the REST benchmark (bench/run.ts), then the sync benchmark (bench/sync.ts),
+ * each in a process of its own (own controller, own key prefix, own deadlines and cleanup), their
+ * output passed through unchanged. Exits non-zero if either run broke (a missed target is not a
+ * break). BENCH_ONLY=rest|sync runs one of them.
+ *
+ * The children run in their own process group, so a Ctrl-C reaches them once, forwarded from
+ * here, and each can finish its cleanup (stop its controller, delete its keys) before the next
+ * would start; after an interruption the next one is not started.
+ */
+
+const PHASES = [
+  { name: 'rest', script: path.join(__dirname, 'run.js') },
+  { name: 'sync', script: path.join(__dirname, 'sync.js') },
+] as const;
+
+let interrupted: NodeJS.Signals | undefined;
+let current: ReturnType<typeof spawn> | undefined;
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    interrupted = signal;
+    if (current && current.exitCode === null && current.signalCode === null) {
+      current.kill(signal);
+    }
+  });
+}
+
+function runPhase(script: string): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script], { stdio: 'inherit', detached: true });
+    current = child;
+    child.once('error', (err) => {
+      console.error(`could not start ${script}: ${err.message}`);
+      resolve(1);
+    });
+    child.once('exit', (code, signal) => {
+      current = undefined;
+      resolve(code ?? (signal ? 128 : 1));
+    });
+  });
+}
+
+async function main(): Promise<number> {
+  const only = process.env.BENCH_ONLY;
+  let worst = 0;
+  for (const phase of PHASES) {
+    if (only && only !== phase.name) {
+      continue;
+    }
+    if (interrupted) {
+      console.error(`(${phase.name} benchmark not started: ${interrupted})`);
+      return 130;
+    }
+    if (phase.name !== PHASES[0].name && !only) {
+      console.log('\n' + '='.repeat(100) + '\n');
+    }
+    const code = await runPhase(phase.script);
+    worst = Math.max(worst, code);
+  }
+  return interrupted ? 130 : worst;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error('bench crashed:', err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,429 @@
+import * as grpc from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
+import { overlayProto } from '../src/common/proto';
+import type { Port__Output } from '../src/generated/overlay/v1/Port';
+import type { Resource__Output } from '../src/generated/overlay/v1/Resource';
+import type { Segment__Output } from '../src/generated/overlay/v1/Segment';
+import type { SyncRequest } from '../src/generated/overlay/v1/SyncRequest';
+import type { SyncResponse__Output } from '../src/generated/overlay/v1/SyncResponse';
+
+/*
+ * Simulated overlay agents for the sync benchmark: each speaks the real protocol (Hello, then
+ * snapshot chunks / SnapshotEnd / Delta, answered with Ack) over @grpc/grpc-js with the service
+ * definition of src/common/proto.ts, and holds its span in two Maps. No dataplane, no disk: a
+ * revision is acked as soon as it is applied to the Maps.
+ *
+ * Responses are taken off the wire as raw Buffers (so the bytes each agent receives can be
+ * counted) and decoded with the definition's own deserializer, as the real agent's client would.
+ * Each agent has a channel and TCP connection of its own (`grpc.use_local_subchannel_pool`):
+ * grpc-js would otherwise multiplex every client of one target onto one HTTP/2 connection, which
+ * is not what 1,000 hypervisors look like to the controller.
+ */
+
+const SYNC = overlayProto.SyncService.service.Sync;
+const rawBuffer = (buffer: Buffer): Buffer => buffer;
+
+export const AGENT_VERSION = 'sync-bench';
+
+/** The real agent's channel options (src/agent/agent.ts), plus a connection of its own. */
+export function agentChannelOptions(extra: grpc.ChannelOptions = {}): grpc.ChannelOptions {
+  return { 'grpc.keepalive_time_ms': 20_000, 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.use_local_subchannel_pool': 1, ...extra };
+}
+
+export interface AgentHooks {
+  /** After a delta is applied to the agent's Maps, just before its Ack is written. */
+  deltaApplied(agent: SimAgent, upserts: Resource__Output[], at: number): void;
+  /** After an Ack is written. */
+  acked(agent: SimAgent, revision: number, at: number): void;
+}
+
+export interface AgentStats {
+  bytes: number;
+  messages: number;
+  chunks: number;
+  snapshots: number;
+  deltas: number;
+  emptyDeltas: number;
+  resourcesReceived: number;
+  acks: number;
+  nacks: number;
+  /** Streams that ended without being closed by us. */
+  streamErrors: number;
+  /** New streams opened after such an end. */
+  reconnects: number;
+}
+
+const RECONNECT_BASE_MS = 100;
+const RECONNECT_MAX_MS = 2_000;
+/** Reconnect attempts after unexpected stream ends, per connect() call: every loop is bounded. */
+const RECONNECT_MAX_ATTEMPTS = 10;
+
+export class SimAgent {
+  segments = new Map<string, Segment__Output>();
+  ports = new Map<string, Port__Output>();
+  epoch = '';
+  revision = 0;
+  hostId = '';
+  ackedRevision = 0;
+  readonly stats: AgentStats = { bytes: 0, messages: 0, chunks: 0, snapshots: 0, deltas: 0, emptyDeltas: 0, resourcesReceived: 0, acks: 0, nacks: 0, streamErrors: 0, reconnects: 0 };
+  lastError?: string;
+  /** performance.now() of the last Hello written, of the first message after it, of the last SnapshotEnd and of its Ack. */
+  helloAt = 0;
+  firstMessageAt = 0;
+  snapshotEndAt = 0;
+  snapshotAckAt = 0;
+  /** Resources of the last snapshot. */
+  snapshotResources = 0;
+
+  private client?: grpc.Client;
+  private call?: grpc.ClientDuplexStream<SyncRequest, Buffer>;
+  private staging?: { revision: number; epoch: string; resources: Resource__Output[] };
+  private wanted = false;
+  private attempts = 0;
+  private retryTimer?: NodeJS.Timeout;
+
+  constructor(
+    readonly index: number,
+    readonly hostName: string,
+    readonly vtepIp: string,
+    private readonly target: string,
+    private readonly hooks: AgentHooks,
+    private readonly channelOptions: grpc.ChannelOptions,
+  ) {}
+
+  get connected(): boolean {
+    return this.call !== undefined;
+  }
+
+  get spanSize(): number {
+    return this.segments.size + this.ports.size;
+  }
+
+  /** Opens a new channel and stream; `fresh` forgets the state first (the controller must send a snapshot). */
+  connect(fresh: boolean): void {
+    this.disconnect();
+    if (fresh) {
+      this.segments = new Map();
+      this.ports = new Map();
+      this.epoch = '';
+      this.revision = 0;
+      this.hostId = '';
+    }
+    this.wanted = true;
+    this.attempts = 0;
+    this.open();
+  }
+
+  /** Cancels the stream and closes the channel (its TCP connection goes); the state is kept. */
+  disconnect(): void {
+    this.wanted = false;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const call = this.call;
+    const client = this.client;
+    this.call = undefined;
+    this.client = undefined;
+    this.staging = undefined;
+    call?.cancel();
+    client?.close();
+  }
+
+  private open(): void {
+    const client = new grpc.Client(this.target, grpc.credentials.createInsecure(), this.channelOptions);
+    const call = client.makeBidiStreamRequest<SyncRequest, Buffer>(SYNC.path, SYNC.requestSerialize, rawBuffer);
+    this.client = client;
+    this.call = call;
+    this.staging = undefined;
+    call.on('data', (buffer: Buffer) => this.onMessage(call, buffer));
+    call.on('error', (err: grpc.ServiceError) => this.lost(call, `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`));
+    call.on('end', () => this.lost(call, 'stream ended by the controller'));
+    this.helloAt = performance.now();
+    this.firstMessageAt = 0;
+    call.write({ hello: { hostName: this.hostName, vtepIp: this.vtepIp, agentVersion: AGENT_VERSION, appliedRevision: this.epoch ? this.revision : 0, epoch: this.epoch } });
+  }
+
+  private lost(call: grpc.ClientDuplexStream<SyncRequest, Buffer>, reason: string): void {
+    if (this.call !== call) {
+      return; // an old stream we closed ourselves
+    }
+    this.stats.streamErrors++;
+    this.lastError = reason;
+    const client = this.client;
+    this.call = undefined;
+    this.client = undefined;
+    client?.close();
+    if (this.wanted && this.attempts < RECONNECT_MAX_ATTEMPTS) {
+      const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** this.attempts) * (0.5 + Math.random() / 2);
+      this.attempts++;
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        if (this.wanted && !this.call) {
+          this.stats.reconnects++;
+          this.open();
+        }
+      }, delay);
+    }
+  }
+
+  private onMessage(call: grpc.ClientDuplexStream<SyncRequest, Buffer>, buffer: Buffer): void {
+    if (this.call !== call) {
+      return;
+    }
+    const at = performance.now();
+    this.stats.bytes += buffer.length;
+    this.stats.messages++;
+    if (!this.firstMessageAt) {
+      this.firstMessageAt = at;
+    }
+    const message: SyncResponse__Output = SYNC.responseDeserialize(buffer);
+    if (message.snapshotChunk) {
+      const chunk = message.snapshotChunk;
+      this.stats.chunks++;
+      this.stats.resourcesReceived += chunk.resources.length;
+      if (!this.staging || this.staging.revision !== chunk.revision || this.staging.epoch !== chunk.epoch) {
+        this.staging = { revision: chunk.revision, epoch: chunk.epoch, resources: [] };
+      }
+      for (const resource of chunk.resources) {
+        this.staging.resources.push(resource);
+      }
+    } else if (message.snapshotEnd) {
+      const end = message.snapshotEnd;
+      const staged = this.staging;
+      this.staging = undefined;
+      if (!staged || staged.revision !== end.revision || staged.resources.length !== end.resourceCount) {
+        this.nack(end.revision, `snapshot incomplete: got ${staged?.resources.length ?? 0} of ${end.resourceCount} resources`);
+        return;
+      }
+      const segments = new Map<string, Segment__Output>();
+      const ports = new Map<string, Port__Output>();
+      for (const resource of staged.resources) {
+        if (resource.segment) {
+          segments.set(resource.segment.id, resource.segment);
+        } else if (resource.port) {
+          ports.set(resource.port.id, resource.port);
+        }
+      }
+      this.segments = segments;
+      this.ports = ports;
+      this.epoch = end.epoch;
+      this.revision = end.revision;
+      this.hostId = end.hostId;
+      this.snapshotEndAt = at;
+      this.snapshotResources = end.resourceCount;
+      this.stats.snapshots++;
+      this.ack(end.revision);
+      this.snapshotAckAt = performance.now();
+      this.attempts = 0;
+    } else if (message.delta) {
+      const delta = message.delta;
+      if (!this.epoch) {
+        this.nack(delta.revision, 'delta received before any snapshot');
+        return;
+      }
+      this.stats.deltas++;
+      this.stats.resourcesReceived += delta.upserts.length;
+      if (delta.upserts.length === 0 && delta.removals.length === 0) {
+        this.stats.emptyDeltas++;
+      }
+      for (const key of delta.removals) {
+        if (key.kind === 'RESOURCE_KIND_SEGMENT') {
+          this.segments.delete(key.id);
+        } else if (key.kind === 'RESOURCE_KIND_PORT') {
+          this.ports.delete(key.id);
+        }
+      }
+      for (const resource of delta.upserts) {
+        if (resource.segment) {
+          this.segments.set(resource.segment.id, resource.segment);
+        } else if (resource.port) {
+          this.ports.set(resource.port.id, resource.port);
+        }
+      }
+      this.revision = delta.revision;
+      this.attempts = 0;
+      this.hooks.deltaApplied(this, delta.upserts, performance.now());
+      this.ack(delta.revision);
+    }
+  }
+
+  private ack(revision: number): void {
+    this.call?.write({ ack: { revision } });
+    this.ackedRevision = revision;
+    this.stats.acks++;
+    this.hooks.acked(this, revision, performance.now());
+  }
+
+  private nack(revision: number, error: string): void {
+    this.stats.nacks++;
+    this.lastError = error;
+    this.call?.write({ nack: { revision, error } });
+  }
+}
+
+/** One watched write: which agents must apply a delta carrying the port (found by its MAC), and when each did. */
+export class PortWatch {
+  readonly arrivals = new Map<number, number>();
+  /** Agents that applied it without being expected to (the benchmark's model of the spans is wrong). */
+  unexpected = 0;
+  lastAt = 0;
+  private resolve?: () => void;
+  readonly done: Promise<void>;
+
+  constructor(
+    readonly mac: string,
+    readonly expected: ReadonlySet<number>,
+  ) {
+    this.done = new Promise((resolve) => (this.resolve = resolve));
+    if (expected.size === 0) {
+      this.resolve?.();
+    }
+  }
+
+  get complete(): boolean {
+    return this.arrivals.size === this.expected.size;
+  }
+
+  arrived(agent: number, at: number): void {
+    if (!this.expected.has(agent)) {
+      this.unexpected++;
+      return;
+    }
+    if (this.arrivals.has(agent)) {
+      return;
+    }
+    this.arrivals.set(agent, at);
+    this.lastAt = Math.max(this.lastAt, at);
+    if (this.complete) {
+      this.resolve?.();
+    }
+  }
+}
+
+/**
+ * The simulated agents, with what the benchmark waits for: port watches (a delta carrying a MAC
+ * applied by every expected agent) and sync targets (every agent has acked a revision since the
+ * target was set).
+ */
+export class Fleet implements AgentHooks {
+  readonly agents: SimAgent[] = [];
+  private readonly watches = new Map<string, PortWatch>();
+  private syncTarget = Number.POSITIVE_INFINITY;
+  private syncedAt: Float64Array = new Float64Array(0);
+  private syncedCount = 0;
+  private syncWaiter?: () => void;
+
+  add(hostName: string, vtepIp: string, target: string, channelOptions: grpc.ChannelOptions): SimAgent {
+    const agent = new SimAgent(this.agents.length, hostName, vtepIp, target, this, channelOptions);
+    this.agents.push(agent);
+    return agent;
+  }
+
+  watch(mac: string, expected: ReadonlySet<number>): PortWatch {
+    const watch = new PortWatch(mac, expected);
+    this.watches.set(mac, watch);
+    return watch;
+  }
+
+  unwatch(watch: PortWatch): void {
+    if (this.watches.get(watch.mac) === watch) {
+      this.watches.delete(watch.mac);
+    }
+  }
+
+  deltaApplied(agent: SimAgent, upserts: Resource__Output[], at: number): void {
+    if (this.watches.size === 0) {
+      return;
+    }
+    for (const resource of upserts) {
+      const mac = resource.port?.mac;
+      if (mac !== undefined) {
+        this.watches.get(mac)?.arrived(agent.index, at);
+      }
+    }
+  }
+
+  /**
+   * From now on, records the first time each of `members` acks `revision` or later. Acks made
+   * before this call do not count: set it before the agents (re)connect.
+   */
+  setSyncTarget(revision: number, members: readonly SimAgent[] = this.agents): void {
+    this.syncTarget = revision;
+    this.syncedAt = new Float64Array(this.agents.length).fill(Number.NaN);
+    for (const agent of members) {
+      this.syncedAt[agent.index] = 0;
+    }
+    this.syncedCount = this.agents.length - members.length;
+    this.syncWaiter = undefined;
+  }
+
+  /** Marks members that already acked the target as synced now (for a wait on agents that stay connected). */
+  countAlreadySynced(at: number): void {
+    for (const agent of this.agents) {
+      if (this.syncedAt[agent.index] === 0 && agent.connected && agent.ackedRevision >= this.syncTarget) {
+        this.syncedAt[agent.index] = at;
+        this.syncedCount++;
+      }
+    }
+    if (this.syncedCount >= this.agents.length) {
+      this.syncWaiter?.();
+    }
+  }
+
+  acked(agent: SimAgent, revision: number, at: number): void {
+    if (revision >= this.syncTarget && this.syncedAt[agent.index] === 0) {
+      this.syncedAt[agent.index] = at;
+      this.syncedCount++;
+      if (this.syncedCount >= this.agents.length) {
+        this.syncWaiter?.();
+      }
+    }
+  }
+
+  get synced(): number {
+    return this.syncedCount;
+  }
+
+  /** When each member first acked the target (0 = not yet), in member order. */
+  syncTimes(members: readonly SimAgent[] = this.agents): number[] {
+    return members.map((a) => this.syncedAt[a.index]);
+  }
+
+  /** Resolves true once every member acked the target, false at the timeout. */
+  async waitSynced(timeoutMs: number): Promise<boolean> {
+    if (this.syncedCount >= this.agents.length) {
+      return true;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const ok = await Promise.race([
+      new Promise<boolean>((resolve) => (this.syncWaiter = () => resolve(true))),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    this.syncWaiter = undefined;
+    return ok;
+  }
+
+  totals(members: readonly SimAgent[] = this.agents): AgentStats {
+    const out: AgentStats = { bytes: 0, messages: 0, chunks: 0, snapshots: 0, deltas: 0, emptyDeltas: 0, resourcesReceived: 0, acks: 0, nacks: 0, streamErrors: 0, reconnects: 0 };
+    for (const agent of members) {
+      for (const key of Object.keys(out) as (keyof AgentStats)[]) {
+        out[key] += agent.stats[key];
+      }
+    }
+    return out;
+  }
+
+  disconnectAll(): void {
+    for (const agent of this.agents) {
+      agent.disconnect();
+    }
+  }
+}
+
+export function diffStats(after: AgentStats, before: AgentStats): AgentStats {
+  const out = { ...after };
+  for (const key of Object.keys(out) as (keyof AgentStats)[]) {
+    out[key] -= before[key];
+  }
+  return out;
+}

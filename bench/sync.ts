@@ -1,0 +1,1016 @@
+import Redis from 'ioredis';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { ControllerProcess, freePort } from './controller-process';
+import { JsonHttpClient } from './http-client';
+import { percentile, runPool } from './pool';
+import { dropPrefix, redisInfoField, redisSnapshot, type RedisSnapshot } from './redis-tools';
+import { agentChannelOptions, diffStats, Fleet, type AgentStats } from './sim-agent';
+
+/*
+ * overlayd distribution benchmark: `npm run bench` (after the REST benchmark) or `npm run bench:sync`.
+ *
+ * The controller runs as a child process (dist/src/controller/main.js) against the shared Redis
+ * under a key prefix of its own; this process hosts 1,000 simulated agents (bench/sim-agent.ts:
+ * the real protocol over @grpc/grpc-js, one TCP connection each, state in Maps, every snapshot
+ * and delta acked once applied) and the HTTP client that writes through the REST API.
+ *
+ * The deployment: 1,000 segments of 100 bound ports (100,000 ports). 999 regular hosts each hold
+ * ports on ~10 segments (each segment's 99 other ports spread over 10 of them: a span of ~1,000
+ * entries); one big host holds a port on every segment (a span of ~101,000 entries).
+ *
+ * Measured: propagation of single-port writes (HTTP answer -> every affected agent applied the
+ * delta; also with ?wait=realized, and by polling GET /v1/ports/{id}); the big host's snapshot
+ * (Hello -> Ack, bytes); a reconnect storm of all 1,000 agents (resume, then forced snapshots);
+ * the controller's memory. Figures are printed and written to .bench-out/sync.json. A missed
+ * target is reported, never turned into a failing exit code; only a broken run exits non-zero.
+ * Everything under the key prefix is deleted at the end, also after an error or Ctrl-C.
+ *
+ * Environment: REDIS_URL; BENCH_CONTROLLER_SCRIPT (another build, A/B); BENCH_CONTROLLER_NODE_ARGS
+ * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"); BENCH_CONTROLLER_ENV (extra variables for the
+ * controller only, "NAME=value ..."); BENCH_AGENT_FLOW_CONTROL_WINDOW (bytes: sets the
+ * simulated agents' HTTP/2 window, 'grpc-node.flow_control_window'; default: grpc-js's, as the
+ * real agent).
+ */
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CONTROLLER_SCRIPT = path.join(ROOT, 'dist', 'src', 'controller', 'main.js');
+const OUT_FILE = path.join(ROOT, '.bench-out', 'sync.json');
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const SEGMENTS = 1_000;
+const REGULAR_HOSTS = 999;
+/** The big host's index (agents and hosts share indexes). */
+const BIG = REGULAR_HOSTS;
+const AGENTS = REGULAR_HOSTS + 1;
+const PORTS_PER_SEGMENT = 100;
+const REGULAR_HOSTS_PER_SEGMENT = 10;
+/**
+ * Ports per POST /v1/ports/batch in the fill. Not the 10,000 OVERLAY_MAX_BATCH_SIZE allows: at 9
+ * script arguments per port, a 10,000-port batch overflows the call stack in ioredis (spread
+ * arguments with auto-pipelining) and crashes the controller; see the report. 2,000 stays clear.
+ */
+const FILL_BATCH = 2_000;
+const FILL_IN_FLIGHT = 2;
+
+const PLAIN_WRITES = 300;
+const PLAIN_RATE = 20;
+const WAIT_WRITES = 100;
+const WAIT_RATE = 10;
+const POLL_WRITES = 50;
+const POLL_RATE = 5;
+const POLL_INTERVAL_MS = 5;
+const MAX_WRITES_IN_FLIGHT = 8;
+/** A write whose delta has not reached every affected agent by then counts as lost. */
+const WRITE_TIMEOUT_MS = 5_000;
+const SNAPSHOT_RUNS = 3;
+const SNAPSHOT_TIMEOUT_MS = 20_000;
+const STORM_TIMEOUT_MS = 40_000;
+const API_CHECK_TIMEOUT_MS = 10_000;
+/** The steady-state RSS is the median of samples over this long, all agents in sync. */
+const RSS_SAMPLE_MS = 3_000;
+/** After this long the run stops starting new work and cleans up; the hard limit kills it. */
+const SOFT_DEADLINE_MS = 200_000;
+const HARD_DEADLINE_MS = 235_000;
+
+const TARGETS = {
+  propagationP99Ms: 100,
+  snapshotAckMs: 1_000,
+  stormSeconds: 10,
+  rssMB: 250,
+};
+
+let aborted = false;
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const dec = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));
+const mb = (kb: number): string => `${dec((kb * 1024) / 1e6)} MB (${dec(kb / 1024)} MiB)`;
+const bytesText = (b: number): string => (b >= 1e6 ? `${dec(b / 1e6, 2)} MB` : `${dec(b / 1e3, 1)} kB`);
+const verdict = (pass: boolean): string => (pass ? 'PASS' : 'MISS');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const round2 = (n: number): number | null => (Number.isFinite(n) ? +n.toFixed(2) : null);
+
+interface Dist {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+function dist(values: number[]): Dist {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  return { n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
+}
+
+const distText = (d: Dist, unit = 'ms'): string => `p50 ${dec(d.p50)} ${unit}, p99 ${dec(d.p99)} ${unit}, max ${dec(d.max)} ${unit}`;
+const distJson = (d: Dist): Record<string, number | null> => ({ n: d.n, p50: round2(d.p50), p99: round2(d.p99), max: round2(d.max) });
+
+// ---------------------------------------------------------------------------------------------
+// The deployment's layout, and what the benchmark expects every span to be.
+
+const hex2 = (v: number): string => (v & 0xff).toString(16).padStart(2, '0');
+const macOf = (group: number, n: number): string => `02:${hex2(group)}:${hex2(n >>> 24)}:${hex2(n >>> 16)}:${hex2(n >>> 8)}:${hex2(n)}`;
+
+class Layout {
+  readonly segmentIds: string[] = [];
+  readonly hostIds: string[] = [];
+  /** Bound ports per segment (the span of each of its hosts holds all of them). */
+  readonly bound = new Int32Array(SEGMENTS);
+  /** Next free host number in each segment's /24 (.1 to .254). */
+  private readonly nextIp = new Int32Array(SEGMENTS).fill(1);
+  private macSeq = 0;
+
+  hostName(h: number): string {
+    return h === BIG ? 'sync-big' : `sync-hv-${String(h).padStart(4, '0')}`;
+  }
+
+  vtepIp(h: number): string {
+    return `10.250.${Math.floor(h / 250)}.${(h % 250) + 1}`;
+  }
+
+  /** The regular hosts with ports on segment s: 10 consecutive ones (mod 999), so each host is on ~10 segments. */
+  regularHostsOf(s: number): number[] {
+    return Array.from({ length: REGULAR_HOSTS_PER_SEGMENT }, (_, m) => (s * REGULAR_HOSTS_PER_SEGMENT + m) % REGULAR_HOSTS);
+  }
+
+  /** Every host whose span holds segment s: its regular hosts and the big host. */
+  hostsOf(s: number): number[] {
+    return [...this.regularHostsOf(s), BIG];
+  }
+
+  nextAddress(s: number): string {
+    const k = this.nextIp[s]++;
+    if (k > 254) {
+      throw new Error(`segment ${s}: its /24 is full`);
+    }
+    return `10.${s >> 8}.${s & 255}.${k}`;
+  }
+
+  cidr(s: number): string {
+    return `10.${s >> 8}.${s & 255}.0/24`;
+  }
+
+  nextMac(): string {
+    return macOf(2, this.macSeq++);
+  }
+
+  /** Port j of segment s in the initial fill: j = 0 on the big host, the rest spread over the segment's regular hosts. */
+  fillPort(s: number, j: number): { segmentId: string; vmId: string; mac: string; ips: string[]; hostId: string } {
+    const host = j === 0 ? BIG : this.regularHostsOf(s)[(j - 1) % REGULAR_HOSTS_PER_SEGMENT];
+    const n = s * PORTS_PER_SEGMENT + j;
+    return { segmentId: this.segmentIds[s], vmId: `vm-${n}`, mac: macOf(1, n), ips: [this.nextAddress(s)], hostId: this.hostIds[host] };
+  }
+
+  /** Span size (segments + bound ports of those segments) expected for every host. */
+  expectedSpans(): Int32Array {
+    const out = new Int32Array(AGENTS);
+    for (let s = 0; s < SEGMENTS; s++) {
+      for (const h of this.hostsOf(s)) {
+        out[h] += 1 + this.bound[s];
+      }
+    }
+    return out;
+  }
+}
+
+interface WritePlan {
+  kind: 'create' | 'bind';
+  segment: number;
+  host: number;
+  mac: string;
+  ip: string;
+  /** For a bind: the unbound port created during setup. */
+  portId?: string;
+}
+
+interface WriteResult {
+  kind: WritePlan['kind'];
+  status: number;
+  error?: string;
+  /** Request sent -> HTTP answer. */
+  httpMs: number;
+  /** HTTP answer -> last affected agent applied the delta (negative: all had it before the answer). */
+  lastFromResponseMs: number;
+  /** Request sent -> first / last affected agent applied. */
+  firstFromSendMs: number;
+  lastFromSendMs: number;
+  agentsExpected: number;
+  agentsApplied: number;
+  unexpected: number;
+  /** ?wait=realized: the `realized` field of the answer. */
+  realized?: boolean;
+  /** GET polling: HTTP answer -> first GET saying realized. */
+  pollRealizedFromResponseMs?: number;
+  polls?: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Refs {
+  ctl?: ControllerProcess;
+  client?: JsonHttpClient;
+  fleet?: Fleet;
+}
+
+interface Results {
+  meta: Record<string, unknown>;
+  setup: Record<string, unknown>;
+  snapshot: Record<string, unknown>;
+  propagation: Record<string, unknown>;
+  storms: Record<string, unknown>[];
+  memory: { stage: string; rssKb: number | null; hwmKb: number | null }[];
+  checks: Record<string, unknown>;
+  targets: { name: string; value: number; target: string; pass: boolean }[];
+  errors: string[];
+}
+
+interface Usage {
+  wallS: number;
+  controllerCpuPct: number;
+  benchCpuPct: number;
+  redisCpuPct: number;
+  /** Busy time of the whole machine (100% = one core), and what is left for processes other than these three. */
+  machineCpuPct: number;
+  otherCpuPct: number;
+  /** This process's event-loop delay: a stall here delays the agents' timestamps, not the controller. */
+  benchLoopDelayP99Ms: number;
+  benchLoopDelayMaxMs: number;
+}
+
+/** Busy and total jiffies of all CPUs, from the first line of /proc/stat. */
+function machineCpu(): { busy: number; total: number } {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    return { busy: total - fields[3] - fields[4], total };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}
+
+/** This process's event-loop delay, reset at the start of each measured phase. */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
+interface UsageStart {
+  t: number;
+  ctl: number;
+  self: NodeJS.CpuUsage;
+  redis: RedisSnapshot;
+  machine: { busy: number; total: number };
+}
+
+class Bench {
+  private readonly layout = new Layout();
+  private readonly fleet = new Fleet();
+  private client!: JsonHttpClient;
+  private ctl!: ControllerProcess;
+  private readonly revisionKey: string;
+
+  constructor(
+    private readonly prefix: string,
+    private readonly redis: Redis,
+    private readonly refs: Refs,
+    private readonly results: Results,
+  ) {
+    this.revisionKey = `{${prefix}}:rev`;
+    refs.fleet = this.fleet;
+  }
+
+  private async revision(): Promise<number> {
+    return Number((await this.redis.get(this.revisionKey)) ?? 0);
+  }
+
+  private memory(stage: string, print = true): { rssKb: number; hwmKb: number } {
+    const m = this.ctl.memory() ?? { rssKb: NaN, hwmKb: NaN };
+    this.results.memory.push({ stage, rssKb: Number.isFinite(m.rssKb) ? m.rssKb : null, hwmKb: Number.isFinite(m.hwmKb) ? m.hwmKb : null });
+    if (print) {
+      console.log(`  controller RSS ${stage}: ${mb(m.rssKb)}, peak so far ${mb(m.hwmKb)}`);
+    }
+    return m;
+  }
+
+  /** RSS sampled every 100 ms for `ms` (it moves with the GC's cycle): median, min and max. */
+  private async sampleRss(ms: number): Promise<{ medianKb: number; minKb: number; maxKb: number; hwmKb: number; samples: number }> {
+    const values: number[] = [];
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      const m = this.ctl.memory();
+      if (m) {
+        values.push(m.rssKb);
+      }
+      await sleep(100);
+    }
+    values.sort((a, b) => a - b);
+    return { medianKb: percentile(values, 50), minKb: values[0] ?? NaN, maxKb: values[values.length - 1] ?? NaN, hwmKb: this.ctl.memory()?.hwmKb ?? NaN, samples: values.length };
+  }
+
+  private async usageStart(): Promise<UsageStart> {
+    loopDelay.enable();
+    loopDelay.reset();
+    return { redis: await redisSnapshot(this.redis), t: performance.now(), ctl: this.ctl.cpuSeconds(), self: process.cpuUsage(), machine: machineCpu() };
+  }
+
+  private async usageEnd(start: UsageStart, until = performance.now()): Promise<Usage> {
+    const wallS = (until - start.t) / 1000;
+    const self = process.cpuUsage(start.self);
+    const ctl = this.ctl.cpuSeconds();
+    const machine = machineCpu();
+    const redis = await redisSnapshot(this.redis);
+    const controllerCpuPct = ((ctl - start.ctl) / wallS) * 100;
+    const benchCpuPct = ((self.user + self.system) / 1e6 / wallS) * 100;
+    const redisCpuPct = ((redis.cpuSeconds - start.redis.cpuSeconds) / wallS) * 100;
+    const machineCpuPct = machine.total > start.machine.total ? ((machine.busy - start.machine.busy) / (machine.total - start.machine.total)) * 100 * os.cpus().length : NaN;
+    return {
+      wallS,
+      controllerCpuPct,
+      benchCpuPct,
+      redisCpuPct,
+      machineCpuPct,
+      otherCpuPct: Math.max(0, machineCpuPct - controllerCpuPct - benchCpuPct - redisCpuPct),
+      benchLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+      benchLoopDelayMaxMs: loopDelay.max / 1e6,
+    };
+  }
+
+  private usageText(u: Usage): string {
+    return `CPU over ${dec(u.wallS, 2)} s (100% = one core): controller ${int(u.controllerCpuPct)}%, simulated agents + HTTP client ${int(u.benchCpuPct)}%, redis ${int(u.redisCpuPct)}%, other processes ~${int(u.otherCpuPct)}% (machine ${int(u.machineCpuPct)}% of ${os.cpus().length * 100}%); this process's event-loop delay p99 ${dec(u.benchLoopDelayP99Ms)} ms, max ${dec(u.benchLoopDelayMaxMs)} ms`;
+  }
+
+  /** Waits until every connected agent has acked the current revision (markers bring idle ones up to it within 250 ms). */
+  private async quiesce(timeoutMs = 10_000): Promise<boolean> {
+    const rev = await this.revision();
+    const members = this.fleet.agents.filter((a) => a.connected);
+    this.fleet.setSyncTarget(rev, members);
+    this.fleet.countAlreadySynced(performance.now());
+    const ok = await this.fleet.waitSynced(timeoutMs);
+    if (!ok) {
+      console.log(`  !! only ${int(this.fleet.synced - (AGENTS - members.length))} of ${members.length} connected agents acked revision ${rev} within ${timeoutMs} ms`);
+    }
+    return ok;
+  }
+
+  async run(): Promise<void> {
+    const redisVersion = await redisInfoField(this.redis, 'server', 'redis_version');
+    const commit = gitDescribe();
+    this.results.meta = { startedAt: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', redisVersion, keyPrefix: this.prefix, commit };
+    console.log(`overlayd sync benchmark — commit ${commit}, node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Redis ${redisVersion}, key prefix {${this.prefix}}`);
+    console.log(`Controller (child process), Redis and this process (${AGENTS} simulated agents + the HTTP client) share the machine: every figure is end to end on it.`);
+
+    await this.startController();
+    await this.setup();
+    await this.connectRegularAgents();
+    await this.bigSnapshot();
+    await this.propagation();
+    await this.quiesce();
+    const steady = await this.sampleRss(RSS_SAMPLE_MS);
+    this.results.memory.push({ stage: `${AGENTS} agents in sync, median of ${steady.samples} samples over ${RSS_SAMPLE_MS / 1000} s`, rssKb: steady.medianKb, hwmKb: steady.hwmKb });
+    console.log(`\nController RSS with ${AGENTS} agents connected and in sync, idle but for revision markers: median ${mb(steady.medianKb)} over ${RSS_SAMPLE_MS / 1000} s (range ${dec((steady.minKb * 1024) / 1e6)}-${dec((steady.maxKb * 1024) / 1e6)} MB)`);
+    await this.storm('resume', false);
+    await this.storm('forced snapshots', true);
+    await sleep(1_000);
+    const after = this.memory('1 s after the storms');
+    const steadyMB = (steady.medianKb * 1024) / 1e6;
+    this.results.targets.push({ name: `controller RSS, ${AGENTS} agents in sync (MB)`, value: +steadyMB.toFixed(1), target: `<= ${TARGETS.rssMB}`, pass: steadyMB <= TARGETS.rssMB });
+    this.results.targets.push({
+      name: 'controller peak RSS over the run (MB)',
+      value: +((after.hwmKb * 1024) / 1e6).toFixed(1),
+      target: `<= ${TARGETS.rssMB}`,
+      pass: (after.hwmKb * 1024) / 1e6 <= TARGETS.rssMB,
+    });
+    console.log(`\nController memory at ${int(SEGMENTS * PORTS_PER_SEGMENT)} ports, ${int(SEGMENTS)} segments, ${AGENTS} agents`);
+    console.log(`  ${pad('RSS with every agent in sync (median)', 44)} ${mb(steady.medianKb)}   target <= ${TARGETS.rssMB} MB  ${verdict(steadyMB <= TARGETS.rssMB)}`);
+    console.log(`  ${pad('peak RSS (VmHWM) over the run', 44)} ${mb(after.hwmKb)}   target <= ${TARGETS.rssMB} MB  ${verdict((after.hwmKb * 1024) / 1e6 <= TARGETS.rssMB)}`);
+    console.log(`  ${pad('RSS 1 s after the storms', 44)} ${mb(after.rssKb)}`);
+    console.log(`  this process (${AGENTS} agents' state): RSS ${dec(process.memoryUsage().rss / 1e6)} MB`);
+  }
+
+  private async startController(): Promise<void> {
+    const httpPort = await freePort();
+    const grpcPort = await freePort();
+    const env: Record<string, string> = {
+      REDIS_URL,
+      OVERLAY_HTTP_PORT: String(httpPort),
+      OVERLAY_GRPC_PORT: String(grpcPort),
+      OVERLAY_GRPC_INSECURE: 'true',
+      OVERLAY_KEY_PREFIX: this.prefix,
+      OVERLAY_VNI_RANGES: '1-16777215',
+      OVERLAY_MAX_BATCH_SIZE: '10000',
+    };
+    // Extra variables for the controller only (A/B of allocator settings...): "NAME=value NAME2=value".
+    for (const pair of (process.env.BENCH_CONTROLLER_ENV ?? '').split(' ').filter(Boolean)) {
+      const eq = pair.indexOf('=');
+      if (eq > 0) {
+        env[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+    }
+    const script = process.env.BENCH_CONTROLLER_SCRIPT ?? CONTROLLER_SCRIPT;
+    const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    this.ctl = await ControllerProcess.start({ script, env, port: httpPort, readyTimeoutMs: 20_000, nodeArgs });
+    this.refs.ctl = this.ctl;
+    this.client = new JsonHttpClient('127.0.0.1', httpPort, 32);
+    this.refs.client = this.client;
+    const target = `127.0.0.1:${grpcPort}`;
+    const window = Number(process.env.BENCH_AGENT_FLOW_CONTROL_WINDOW ?? '');
+    const channelOptions = agentChannelOptions(Number.isFinite(window) && window > 0 ? { 'grpc-node.flow_control_window': window } : {});
+    for (let h = 0; h < AGENTS; h++) {
+      this.fleet.add(this.layout.hostName(h), this.layout.vtepIp(h), target, channelOptions);
+    }
+    this.results.setup = { controller: { pid: this.ctl.pid, script: path.relative(ROOT, script), nodeArgs, httpPort, grpcPort, env }, agentChannelOptions: channelOptions };
+    const extraEnv = process.env.BENCH_CONTROLLER_ENV ? `, env ${process.env.BENCH_CONTROLLER_ENV}` : '';
+    console.log(`\nController: ${path.relative(ROOT, script)} pid ${this.ctl.pid}, HTTP :${httpPort}, gRPC :${grpcPort} (insecure)${nodeArgs.length ? `, node ${nodeArgs.join(' ')}` : ''}${extraEnv}`);
+    this.memory('at start');
+  }
+
+  // --- setup -----------------------------------------------------------------------------------
+
+  private async setup(): Promise<void> {
+    const { layout, client } = this;
+    console.log(`\nSetup: ${int(SEGMENTS)} segments x ${PORTS_PER_SEGMENT} bound ports = ${int(SEGMENTS * PORTS_PER_SEGMENT)} ports; ${REGULAR_HOSTS} regular hosts (${REGULAR_HOSTS_PER_SEGMENT} per segment, ~${REGULAR_HOSTS_PER_SEGMENT} segments each) + 1 big host (a port on every segment)`);
+    const t0 = performance.now();
+    const tenant = await client.json<{ id: string }>('POST', '/v1/tenants', { name: 'sync-bench' });
+    const segments = await runPool({
+      count: SEGMENTS,
+      concurrency: 16,
+      maxMs: 30_000,
+      maxErrors: 3,
+      shouldStop: () => aborted,
+      task: async (s) => {
+        layout.segmentIds[s] = (await client.json<{ id: string }>('POST', '/v1/segments', { tenantId: tenant.id, name: `sync-${s}`, cidr: layout.cidr(s) })).id;
+        return 1;
+      },
+    });
+    const hosts = await runPool({
+      count: AGENTS,
+      concurrency: 16,
+      maxMs: 30_000,
+      maxErrors: 3,
+      shouldStop: () => aborted,
+      task: async (h) => {
+        layout.hostIds[h] = (await client.json<{ id: string }>('POST', '/v1/hosts', { name: layout.hostName(h), vtepIp: layout.vtepIp(h) })).id;
+        return 1;
+      },
+    });
+    if (segments.items !== SEGMENTS || hosts.items !== AGENTS) {
+      throw new Error(`setup: ${segments.items}/${SEGMENTS} segments, ${hosts.items}/${AGENTS} hosts created (${segments.firstError ?? hosts.firstError ?? 'stopped'})`);
+    }
+    const tSegHosts = performance.now();
+
+    // 100,000 bound ports, segment by segment, in batches of FILL_BATCH.
+    const total = SEGMENTS * PORTS_PER_SEGMENT;
+    const bodies: string[] = [];
+    for (let first = 0; first < total; first += FILL_BATCH) {
+      const ports = [];
+      for (let n = first; n < Math.min(total, first + FILL_BATCH); n++) {
+        ports.push(layout.fillPort(Math.floor(n / PORTS_PER_SEGMENT), n % PORTS_PER_SEGMENT));
+      }
+      bodies.push(JSON.stringify({ ports }));
+    }
+    const tFill = performance.now();
+    const fill = await runPool({
+      count: bodies.length,
+      concurrency: FILL_IN_FLIGHT,
+      maxMs: 90_000,
+      maxErrors: 2,
+      shouldStop: () => aborted,
+      task: async (i) => (await client.send('POST', '/v1/ports/batch', bodies[i]), FILL_BATCH),
+    });
+    if (fill.errors || fill.items !== total) {
+      throw new Error(`filling ports failed (${fill.items}/${total}): ${fill.firstError ?? fill.stoppedBy ?? ''}`);
+    }
+    const fillMs = performance.now() - tFill;
+    for (let s = 0; s < SEGMENTS; s++) {
+      layout.bound[s] = PORTS_PER_SEGMENT;
+    }
+
+    // Unbound ports for the bind writes (they are in no span until bound).
+    const plans = this.planWrites(PLAIN_WRITES + WAIT_WRITES + POLL_WRITES);
+    const binds = plans.filter((p) => p.kind === 'bind');
+    const created = await client.json<{ items: { id: string; mac: string }[] }>('POST', '/v1/ports/batch', {
+      ports: binds.map((p) => ({ segmentId: layout.segmentIds[p.segment], mac: p.mac, ips: [p.ip], vmId: `vm-bind-${p.mac}` })),
+    });
+    created.items.forEach((item, i) => (binds[i].portId = item.id));
+    this.plans = plans;
+
+    const stored = await this.redis.hlen(`{${this.prefix}}:ports`);
+    console.log(`  ${pad('segments and hosts', 44)} ${int(SEGMENTS)} + ${int(AGENTS)} in ${dec((tSegHosts - t0) / 1000, 2)} s`);
+    console.log(`  ${pad(`ports (POST /v1/ports/batch, ${int(FILL_BATCH)}/call, ${FILL_IN_FLIGHT} in flight)`, 44)} ${int(total)} in ${dec(fillMs / 1000, 2)} s (${int((total * 1000) / fillMs)} ports/s), + ${binds.length} unbound ports for the bind writes; ${int(stored)} stored`);
+    const spans = layout.expectedSpans();
+    const regular = dist(Array.from(spans.subarray(0, REGULAR_HOSTS)));
+    console.log(`  ${pad('expected spans (segments + ports)', 44)} regular hosts p50 ${int(regular.p50)}, max ${int(regular.max)}; big host ${int(spans[BIG])}`);
+    this.results.setup = { ...this.results.setup, segments: SEGMENTS, hosts: AGENTS, ports: total, unboundForBinds: binds.length, portsStored: stored, fillMs: Math.round(fillMs), regularSpan: distJson(regular), bigSpan: spans[BIG] };
+    this.memory(`after the fill (${int(stored)} ports, no agent connected)`);
+  }
+
+  private plans: WritePlan[] = [];
+
+  /** Writes spread over the segments (stride 337), alternating creates and binds, on a host already on the segment. */
+  private planWrites(count: number): WritePlan[] {
+    return Array.from({ length: count }, (_, k) => {
+      const segment = (k * 337 + 11) % SEGMENTS;
+      const host = this.layout.regularHostsOf(segment)[k % REGULAR_HOSTS_PER_SEGMENT];
+      return { kind: k % 2 === 0 ? 'create' : 'bind', segment, host, mac: this.layout.nextMac(), ip: this.layout.nextAddress(segment) };
+    });
+  }
+
+  // --- connect the regular agents ------------------------------------------------------------------
+
+  private async connectRegularAgents(): Promise<void> {
+    const regular = this.fleet.agents.slice(0, REGULAR_HOSTS);
+    const rev = await this.revision();
+    console.log(`\nConnecting the ${REGULAR_HOSTS} regular agents at once (fresh: a snapshot each)`);
+    const usage = await this.usageStart();
+    this.fleet.setSyncTarget(rev, regular);
+    const t0 = performance.now();
+    for (const agent of regular) {
+      agent.connect(true);
+    }
+    const ok = await this.fleet.waitSynced(STORM_TIMEOUT_MS);
+    const times = dist(this.fleet.syncTimes(regular).map((t) => t - t0));
+    const u = await this.usageEnd(usage);
+    const totals = this.fleet.totals(regular);
+    console.log(
+      `  ${pad('all acked their snapshot', 44)} ${ok ? `${dec(times.max / 1000, 2)} s` : `NO: ${this.fleet.synced - 1} of ${REGULAR_HOSTS} within ${STORM_TIMEOUT_MS / 1000} s`}; per agent ${distText(times)}`,
+    );
+    console.log(`      ${int(totals.resourcesReceived)} resources, ${bytesText(totals.bytes)} received; stream errors ${totals.streamErrors}, nacks ${totals.nacks}`);
+    console.log(`      ${this.usageText(u)}`);
+    this.results.setup = { ...this.results.setup, initialConnect: { ok, syncMs: distJson(times), resources: totals.resourcesReceived, bytes: totals.bytes, usage: u } };
+    if (!ok) {
+      throw new Error('the regular agents did not all sync');
+    }
+    this.memory(`with ${REGULAR_HOSTS} agents connected`);
+  }
+
+  // --- 2. the big host's snapshot ------------------------------------------------------------------
+
+  private async bigSnapshot(): Promise<void> {
+    const big = this.fleet.agents[BIG];
+    console.log(`\nSnapshot of ${int(this.layout.expectedSpans()[BIG])} entries: the big host connects fresh (Hello -> SnapshotEnd applied -> Ack), ${SNAPSHOT_RUNS} runs`);
+    console.log('  Each run follows a write (a tenant created), so the controller encodes every resource anew, as it would in a live deployment.');
+    const runs: Record<string, number>[] = [];
+    for (let run = 1; run <= SNAPSHOT_RUNS && !aborted; run++) {
+      await this.client.json('POST', '/v1/tenants', { name: `sync-bump-${run}` });
+      await this.quiesce();
+      const rev = await this.revision();
+      const before: AgentStats = { ...big.stats };
+      const c0 = this.ctl.cpuSeconds();
+      this.fleet.setSyncTarget(rev, [big]);
+      loopDelay.enable();
+      loopDelay.reset();
+      big.connect(true);
+      const ok = await this.fleet.waitSynced(SNAPSHOT_TIMEOUT_MS);
+      const cpu = this.ctl.cpuSeconds() - c0;
+      const d = diffStats(big.stats, before);
+      const r = {
+        ok: ok ? 1 : 0,
+        resources: big.snapshotResources,
+        chunks: d.chunks,
+        bytes: d.bytes,
+        firstMessageMs: big.firstMessageAt - big.helloAt,
+        snapshotEndMs: big.snapshotEndAt - big.helloAt,
+        ackMs: ok ? big.snapshotAckAt - big.helloAt : NaN,
+        controllerCpuS: cpu,
+        spanHeld: big.spanSize,
+        benchLoopDelayMaxMs: loopDelay.max / 1e6,
+      };
+      runs.push(r);
+      console.log(
+        `  run ${run}: ${ok ? `acked after ${dec(r.ackMs)} ms` : `NOT acked within ${SNAPSHOT_TIMEOUT_MS} ms (${big.lastError ?? ''})`}; first chunk after ${dec(r.firstMessageMs)} ms, SnapshotEnd after ${dec(r.snapshotEndMs)} ms; ${int(r.resources)} resources in ${r.chunks} chunks, ${bytesText(r.bytes)} received (${dec(r.bytes / Math.max(1, r.resources))} B/resource); controller CPU ${dec(cpu, 2)} s; this process's event-loop delay max ${dec(r.benchLoopDelayMaxMs)} ms`,
+      );
+      if (!ok) {
+        throw new Error('the big host did not sync');
+      }
+      if (run < SNAPSHOT_RUNS) {
+        big.disconnect();
+        await sleep(200);
+      }
+    }
+    const acks = dist(runs.map((r) => r.ackMs));
+    const pass = acks.p50 <= TARGETS.snapshotAckMs;
+    console.log(`  ${pad('Hello -> Ack (median of runs)', 44)} ${dec(acks.p50)} ms (worst ${dec(acks.max)} ms)   target <= ${int(TARGETS.snapshotAckMs)} ms  ${verdict(pass)}`);
+    this.results.snapshot = { runs, ackMs: distJson(acks) };
+    this.results.targets.push({ name: '100k-entry snapshot Hello -> Ack (ms, median)', value: +acks.p50.toFixed(1), target: `<= ${TARGETS.snapshotAckMs}`, pass });
+    this.memory(`with all ${AGENTS} agents connected`);
+  }
+
+  // --- 1. propagation ----------------------------------------------------------------------------
+
+  private async write(plan: WritePlan, mode: 'plain' | 'wait' | 'poll'): Promise<WriteResult> {
+    const { layout, client } = this;
+    const expected = new Set(layout.hostsOf(plan.segment));
+    const watch = this.fleet.watch(plan.mac, expected);
+    const query = mode === 'wait' ? `?wait=realized&timeout=${WRITE_TIMEOUT_MS}` : '';
+    const result: WriteResult = {
+      kind: plan.kind,
+      status: 0,
+      httpMs: NaN,
+      lastFromResponseMs: NaN,
+      firstFromSendMs: NaN,
+      lastFromSendMs: NaN,
+      agentsExpected: expected.size,
+      agentsApplied: 0,
+      unexpected: 0,
+    };
+    const t0 = performance.now();
+    try {
+      const res =
+        plan.kind === 'create'
+          ? await client.request('POST', `/v1/ports${query}`, { segmentId: layout.segmentIds[plan.segment], mac: plan.mac, ips: [plan.ip], vmId: `vm-${plan.mac}`, hostId: layout.hostIds[plan.host] }, { keepBody: true })
+          : await client.request('PATCH', `/v1/ports/${plan.portId}${query}`, { hostId: layout.hostIds[plan.host] }, { keepBody: true });
+      const tResponse = performance.now();
+      result.status = res.status;
+      result.httpMs = tResponse - t0;
+      if (res.status < 200 || res.status >= 300) {
+        result.error = `HTTP ${res.status} ${res.text.slice(0, 200)}`;
+        return result;
+      }
+      layout.bound[plan.segment]++;
+      const body = JSON.parse(res.text) as { id: string; realized?: boolean };
+      result.realized = body.realized;
+      if (mode === 'poll') {
+        let polls = 0;
+        while (performance.now() - t0 < WRITE_TIMEOUT_MS) {
+          polls++;
+          const port = await client.json<{ realized: boolean }>('GET', `/v1/ports/${body.id}`);
+          if (port.realized) {
+            result.pollRealizedFromResponseMs = performance.now() - tResponse;
+            break;
+          }
+          await sleep(POLL_INTERVAL_MS);
+        }
+        result.polls = polls;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([watch.done, new Promise((r) => (timer = setTimeout(r, Math.max(0, WRITE_TIMEOUT_MS - (performance.now() - t0)))))]);
+      clearTimeout(timer);
+      result.agentsApplied = watch.arrivals.size;
+      result.unexpected = watch.unexpected;
+      if (watch.complete) {
+        const times = [...watch.arrivals.values()];
+        result.firstFromSendMs = Math.min(...times) - t0;
+        result.lastFromSendMs = watch.lastAt - t0;
+        result.lastFromResponseMs = watch.lastAt - tResponse;
+      }
+      return result;
+    } catch (err) {
+      result.error = (err as Error).message;
+      return result;
+    } finally {
+      this.fleet.unwatch(watch);
+    }
+  }
+
+  /** Writes at a fixed rate (open loop), at most MAX_WRITES_IN_FLIGHT (or `maxInFlight`) at a time. */
+  private async series(plans: WritePlan[], mode: 'plain' | 'wait' | 'poll', rate: number, maxInFlight: number): Promise<{ results: WriteResult[]; usage: Usage }> {
+    const results: WriteResult[] = [];
+    const inFlight = new Set<Promise<void>>();
+    const usage = await this.usageStart();
+    const start = performance.now();
+    const maxMs = (plans.length / rate) * 1000 * 2 + WRITE_TIMEOUT_MS;
+    let errors = 0;
+    for (let i = 0; i < plans.length && !aborted && errors < 10; i++) {
+      const wait = start + (i * 1000) / rate - performance.now();
+      if (wait > 0) {
+        await sleep(wait);
+      }
+      while (inFlight.size >= maxInFlight) {
+        await Promise.race(inFlight);
+      }
+      if (performance.now() - start > maxMs) {
+        break;
+      }
+      const p: Promise<void> = this.write(plans[i], mode).then((r) => {
+        results.push(r);
+        if (r.error) {
+          errors++;
+        }
+        inFlight.delete(p);
+      });
+      inFlight.add(p);
+    }
+    await Promise.all(inFlight);
+    return { results, usage: await this.usageEnd(usage) };
+  }
+
+  private async propagation(): Promise<void> {
+    const plans = this.plans;
+    const plainPlans = plans.slice(0, PLAIN_WRITES);
+    const waitPlans = plans.slice(PLAIN_WRITES, PLAIN_WRITES + WAIT_WRITES);
+    const pollPlans = plans.slice(PLAIN_WRITES + WAIT_WRITES);
+    const affected = REGULAR_HOSTS_PER_SEGMENT + 1;
+    console.log(`\nPropagation of single-port writes (creates with hostId and PATCH binds, alternating, spread over the segments; each affects ${affected} agents: the segment's ${REGULAR_HOSTS_PER_SEGMENT} hosts + the big host)`);
+    console.log('  latency = from the HTTP answer to the moment the last affected agent applied a delta carrying the port (and acked it)');
+    const out: Record<string, unknown> = {};
+
+    const problems = (results: WriteResult[]): void => {
+      const failed = results.filter((r) => r.error);
+      const lost = results.filter((r) => !r.error && r.agentsApplied < r.agentsExpected);
+      const unexpected = results.reduce((n, r) => n + r.unexpected, 0);
+      if (failed.length) {
+        console.log(`      !! ${failed.length} write(s) failed; first: ${failed[0].error}`);
+      }
+      if (lost.length) {
+        console.log(`      !! ${lost.length} write(s) did not reach every affected agent within ${WRITE_TIMEOUT_MS} ms (e.g. ${lost[0].agentsApplied}/${lost[0].agentsExpected})`);
+      }
+      if (unexpected) {
+        console.log(`      !! ${unexpected} delta(s) carried a watched port to an agent outside its segment`);
+      }
+    };
+
+    // A: plain writes.
+    await this.quiesce();
+    const a = await this.series(plainPlans, 'plain', PLAIN_RATE, MAX_WRITES_IN_FLIGHT);
+    const ok = a.results.filter((r) => !r.error && r.agentsApplied === r.agentsExpected);
+    const fromResponse = dist(ok.map((r) => Math.max(0, r.lastFromResponseMs)));
+    const before = ok.filter((r) => r.lastFromResponseMs <= 0).length;
+    const pass = ok.length > 0 && fromResponse.p99 <= TARGETS.propagationP99Ms && ok.length === a.results.length;
+    console.log(`  plain writes: ${a.results.length} at ${PLAIN_RATE}/s (<= ${MAX_WRITES_IN_FLIGHT} in flight), ${ok.length} reached all ${affected} agents`);
+    console.log(`    ${pad('HTTP answer -> last agent applied', 42)} ${distText(fromResponse)}   target p99 <= ${TARGETS.propagationP99Ms} ms  ${verdict(pass)}`);
+    console.log(`      ${before} of ${ok.length} writes were applied by every agent before the HTTP answer arrived (counted as 0 ms)`);
+    console.log(`    ${pad('request sent -> HTTP answer', 42)} ${distText(dist(a.results.map((r) => r.httpMs)))}`);
+    console.log(`    ${pad('request sent -> first / last agent applied', 42)} first ${distText(dist(ok.map((r) => r.firstFromSendMs)))}; last ${distText(dist(ok.map((r) => r.lastFromSendMs)))}`);
+    console.log(`      ${this.usageText(a.usage)}`);
+    problems(a.results);
+    out.plain = {
+      writes: a.results.length,
+      complete: ok.length,
+      rate: PLAIN_RATE,
+      answerToLastAgentMs: distJson(fromResponse),
+      appliedBeforeAnswer: before,
+      httpMs: distJson(dist(a.results.map((r) => r.httpMs))),
+      sendToFirstAgentMs: distJson(dist(ok.map((r) => r.firstFromSendMs))),
+      sendToLastAgentMs: distJson(dist(ok.map((r) => r.lastFromSendMs))),
+      usage: a.usage,
+      errors: a.results.filter((r) => r.error).map((r) => r.error),
+    };
+    this.results.targets.push({ name: 'propagation p99, answer -> last agent (ms)', value: +fromResponse.p99.toFixed(1), target: `<= ${TARGETS.propagationP99Ms}`, pass });
+
+    // B: ?wait=realized.
+    if (!aborted) {
+      await this.quiesce();
+      const b = await this.series(waitPlans, 'wait', WAIT_RATE, MAX_WRITES_IN_FLIGHT);
+      const okB = b.results.filter((r) => !r.error && r.agentsApplied === r.agentsExpected);
+      const realized = b.results.filter((r) => r.status === 201 || r.status === 200).length;
+      const timedOut = b.results.filter((r) => r.status === 202).length;
+      const lagAfterAck = dist(okB.map((r) => r.httpMs - r.lastFromSendMs));
+      console.log(`  ?wait=realized&timeout=${WRITE_TIMEOUT_MS}: ${b.results.length} writes at ${WAIT_RATE}/s; ${realized} answered realized, ${timedOut} answered 202 (timed out)`);
+      console.log(`    ${pad('request sent -> HTTP answer (realized)', 42)} ${distText(dist(b.results.map((r) => r.httpMs)))}`);
+      console.log(`    ${pad('request sent -> last agent applied', 42)} ${distText(dist(okB.map((r) => r.lastFromSendMs)))}`);
+      console.log(`    ${pad('last agent applied -> HTTP answer', 42)} ${distText(lagAfterAck)}   (the cost of learning about the acks)`);
+      console.log(`      ${this.usageText(b.usage)}`);
+      problems(b.results);
+      out.waitRealized = {
+        writes: b.results.length,
+        rate: WAIT_RATE,
+        answeredRealized: realized,
+        answered202: timedOut,
+        httpMs: distJson(dist(b.results.map((r) => r.httpMs))),
+        sendToLastAgentMs: distJson(dist(okB.map((r) => r.lastFromSendMs))),
+        lastAgentToAnswerMs: distJson(lagAfterAck),
+        usage: b.usage,
+      };
+    }
+
+    // C: GET /v1/ports/{id} polling.
+    if (!aborted) {
+      await this.quiesce();
+      const c = await this.series(pollPlans, 'poll', POLL_RATE, 1);
+      const okC = c.results.filter((r) => !r.error && r.agentsApplied === r.agentsExpected);
+      const seen = c.results.filter((r) => r.pollRealizedFromResponseMs !== undefined);
+      const pollAfterAck = dist(okC.filter((r) => r.pollRealizedFromResponseMs !== undefined).map((r) => r.pollRealizedFromResponseMs! - r.lastFromResponseMs));
+      console.log(`  GET /v1/ports/{id} every ${POLL_INTERVAL_MS} ms after the answer: ${c.results.length} writes at ${POLL_RATE}/s, one at a time; ${seen.length} seen realized`);
+      console.log(`    ${pad('HTTP answer -> GET says realized', 42)} ${distText(dist(seen.map((r) => r.pollRealizedFromResponseMs!)))} (${dec(dist(c.results.map((r) => r.polls ?? 0)).p50, 0)} GETs typical)`);
+      console.log(`    ${pad('HTTP answer -> last agent applied', 42)} ${distText(dist(okC.map((r) => Math.max(0, r.lastFromResponseMs))))}`);
+      console.log(`    ${pad('last agent applied -> GET says realized', 42)} ${distText(pollAfterAck)}`);
+      problems(c.results);
+      out.getPolling = {
+        writes: c.results.length,
+        seenRealized: seen.length,
+        answerToRealizedMs: distJson(dist(seen.map((r) => r.pollRealizedFromResponseMs!))),
+        answerToLastAgentMs: distJson(dist(okC.map((r) => Math.max(0, r.lastFromResponseMs)))),
+        lastAgentToRealizedMs: distJson(pollAfterAck),
+      };
+    }
+    this.results.propagation = out;
+    await this.quiesce();
+    this.check('after the writes');
+  }
+
+  // --- 3. reconnect storms -------------------------------------------------------------------
+
+  private async storm(label: string, fresh: boolean): Promise<void> {
+    if (aborted) {
+      return;
+    }
+    const agents = this.fleet.agents;
+    console.log(`\nReconnect storm, ${label}: all ${AGENTS} agents drop their connection and reconnect at once${fresh ? ' with empty state (a snapshot each)' : ' with their last revision (resume)'}`);
+    await this.quiesce();
+    const rev = await this.revision();
+    const before = this.fleet.totals();
+    const hwmBefore = this.ctl.memory()?.hwmKb ?? NaN;
+    const usage = await this.usageStart();
+    this.fleet.setSyncTarget(rev);
+    const t0 = performance.now();
+    this.fleet.disconnectAll();
+    for (const agent of agents) {
+      agent.connect(fresh);
+    }
+    const issuedMs = performance.now() - t0;
+    const ok = await this.fleet.waitSynced(STORM_TIMEOUT_MS);
+    const tDone = performance.now();
+    const u = await this.usageEnd(usage, tDone);
+    const times = dist(this.fleet.syncTimes().map((t) => (t > 0 ? t - t0 : NaN)));
+    const firstMessage = dist(agents.map((a) => (a.firstMessageAt ? a.firstMessageAt - t0 : NaN)));
+    const d = diffStats(this.fleet.totals(), before);
+    const seconds = ok ? times.max / 1000 : NaN;
+    const pass = ok && seconds <= TARGETS.stormSeconds;
+    const mem = this.ctl.memory();
+    console.log(`  ${pad('all agents acked the current revision', 44)} ${ok ? `${dec(seconds, 2)} s` : `NO: ${this.fleet.synced} of ${AGENTS} within ${STORM_TIMEOUT_MS / 1000} s`}   target <= ${TARGETS.stormSeconds} s  ${verdict(pass)}`);
+    console.log(`      per agent: acked ${distText(times)}; first message after ${distText(firstMessage)}; closing and reopening ${AGENTS} channels took ${dec(issuedMs)} ms here`);
+    console.log(
+      `      received: ${d.snapshots} snapshots, ${d.deltas} deltas (${d.emptyDeltas} empty), ${int(d.resourcesReceived)} resources, ${bytesText(d.bytes)}; stream errors ${d.streamErrors}, reconnects ${d.reconnects}, nacks ${d.nacks}`,
+    );
+    console.log(`      ${this.usageText(u)}`);
+    console.log(`      controller RSS after: ${mb(mem?.rssKb ?? NaN)}, peak ${mb(mem?.hwmKb ?? NaN)}${(mem?.hwmKb ?? 0) > hwmBefore ? ' (new peak)' : ''}`);
+    if (d.streamErrors) {
+      const sample = agents.find((a) => a.lastError)?.lastError;
+      console.log(`      !! stream errors seen; e.g. ${sample ?? '?'}`);
+    }
+    // The controller's own view: GET /v1/hosts says connected, lag 0 for every host.
+    const api = await this.apiInSync(t0);
+    console.log(`  ${pad('GET /v1/hosts: every host connected, lag 0', 44)} ${api.ok ? `at +${dec(api.ms / 1000, 2)} s` : `NO after ${API_CHECK_TIMEOUT_MS / 1000} s more: ${api.connected} connected, ${api.inSync} with lag 0 of ${AGENTS}`} (polled every 100 ms once the agents were in sync)`);
+    this.results.storms.push({
+      label,
+      fresh,
+      revision: rev,
+      ok,
+      allAckedMs: round2(times.max),
+      perAgentAckMs: distJson(times),
+      firstMessageMs: distJson(firstMessage),
+      received: d,
+      usage: u,
+      rssAfterKb: mem?.rssKb ?? null,
+      hwmAfterKb: mem?.hwmKb ?? null,
+      apiInSync: api,
+    });
+    this.results.targets.push({ name: `storm (${label}): all ${AGENTS} in sync (s)`, value: +seconds.toFixed(2), target: `<= ${TARGETS.stormSeconds}`, pass });
+    this.check(`after the storm (${label})`);
+  }
+
+  private async apiInSync(t0: number): Promise<{ ok: boolean; ms: number; connected: number; inSync: number; polls: number }> {
+    const deadline = performance.now() + API_CHECK_TIMEOUT_MS;
+    let connected = 0;
+    let inSync = 0;
+    let polls = 0;
+    while (!aborted) {
+      polls++;
+      connected = 0;
+      inSync = 0;
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page: { items: { connected: boolean; lag: number }[]; nextCursor: string | null } = await this.client.json('GET', `/v1/hosts?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+        for (const h of page.items) {
+          connected += h.connected ? 1 : 0;
+          inSync += h.connected && h.lag === 0 ? 1 : 0;
+        }
+        cursor = page.nextCursor;
+      } while (cursor && ++pages < 10);
+      if (inSync === AGENTS) {
+        return { ok: true, ms: performance.now() - t0, connected, inSync, polls };
+      }
+      if (performance.now() > deadline) {
+        break;
+      }
+      await sleep(100);
+    }
+    return { ok: false, ms: NaN, connected, inSync, polls };
+  }
+
+  /** Every agent holds a span of the size the layout predicts (and every watched write reached its agents). */
+  private check(stage: string): void {
+    const expected = this.layout.expectedSpans();
+    const wrong = this.fleet.agents.filter((a) => a.spanSize !== expected[a.index]);
+    const held = this.fleet.agents.reduce((n, a) => n + a.spanSize, 0);
+    const line = `check ${stage}: ${AGENTS - wrong.length}/${AGENTS} agents hold a span of the expected size (${int(held)} resources in all)`;
+    console.log(`  ${line}${wrong.length ? `: INCONSISTENT, e.g. ${wrong[0].hostName} holds ${wrong[0].spanSize}, expected ${expected[wrong[0].index]}` : ''}`);
+    this.results.checks[stage] = { agentsConsistent: AGENTS - wrong.length, resourcesHeld: held, firstInconsistent: wrong[0] ? { host: wrong[0].hostName, held: wrong[0].spanSize, expected: expected[wrong[0].index] } : null };
+  }
+
+  resultsSummary(): void {
+    const targets = this.results.targets;
+    if (!targets.length) {
+      return;
+    }
+    console.log('\nSummary (sync)');
+    for (const t of targets) {
+      console.log(`  ${pad(t.name, 48)} ${String(t.value).padStart(9)}   target ${pad(t.target, 8)} ${verdict(t.pass)}`);
+    }
+    const misses = targets.filter((t) => !t.pass).length;
+    console.log(`  ${targets.length - misses}/${targets.length} targets met${misses ? ' (a miss is reported, not a failure)' : ''}`);
+  }
+}
+
+/** The commit measured, `+dirty` when src/ has uncommitted changes. */
+function gitDescribe(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', timeout: 5_000 }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8', timeout: 5_000 }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<number> {
+  const prefix = `bench-sync-${randomBytes(4).toString('hex')}`;
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 5_000 });
+  redis.on('error', () => undefined);
+  const refs: Refs = {};
+  const results: Results = { meta: {}, setup: {}, snapshot: {}, propagation: {}, storms: [], memory: [], checks: {}, targets: [], errors: [] };
+  const wallStart = performance.now();
+
+  let cleaning: Promise<void> | undefined;
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      refs.fleet?.disconnectAll();
+      refs.client?.close();
+      await refs.ctl?.stop().catch(() => undefined);
+      try {
+        const n = await dropPrefix(redis, prefix);
+        console.log(`\nCleanup: agents disconnected, controller stopped, ${int(n)} keys under {${prefix}}:* deleted`);
+      } catch (err) {
+        console.error(`\nCleanup: could not delete {${prefix}}:* (${(err as Error).message}); delete those keys by hand`);
+      }
+      redis.disconnect();
+    })());
+
+  process.on('exit', () => refs.ctl?.killNow());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (aborted && cleaning) {
+        return; // already stopping
+      }
+      aborted = true;
+      console.error(`\n${signal}: stopping`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  const soft = setTimeout(() => {
+    aborted = true;
+    console.error(`\nThe sync run exceeded ${SOFT_DEADLINE_MS / 1000} s: stopping`);
+  }, SOFT_DEADLINE_MS);
+  const hard = setTimeout(() => {
+    console.error(`\nThe sync run exceeded ${HARD_DEADLINE_MS / 1000} s: killing the controller`);
+    void cleanup().finally(() => process.exit(2));
+  }, HARD_DEADLINE_MS);
+  soft.unref();
+  hard.unref();
+
+  const bench = new Bench(prefix, redis, refs, results);
+  let failed = false;
+  try {
+    await bench.run();
+    if (aborted) {
+      throw new Error('run aborted before the end; figures are partial');
+    }
+  } catch (err) {
+    failed = true;
+    const message = err instanceof Error ? err.message : String(err);
+    results.errors.push(message);
+    console.error(`\nBENCH ERROR: ${message}`);
+    if (refs.ctl) {
+      console.error(`controller log (last lines):\n${refs.ctl.logTail()}`);
+    }
+  } finally {
+    await cleanup();
+    clearTimeout(soft);
+    clearTimeout(hard);
+  }
+  bench.resultsSummary();
+  results.meta.wallSeconds = +((performance.now() - wallStart) / 1000).toFixed(1);
+  try {
+    mkdirSync(path.dirname(OUT_FILE), { recursive: true });
+    writeFileSync(OUT_FILE, JSON.stringify(results, null, 2) + '\n');
+    console.log(`\nWrote ${path.relative(process.cwd(), OUT_FILE) || OUT_FILE} (run took ${results.meta.wallSeconds} s)`);
+  } catch (err) {
+    console.error(`could not write ${OUT_FILE}: ${(err as Error).message}`);
+    failed = true;
+  }
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error('sync bench crashed:', err);
+    process.exit(1);
+  },
+);
