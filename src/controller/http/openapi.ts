@@ -54,9 +54,18 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
   groupPath.patch = { tags: ['security-groups'], summary: 'Change a security group (rules, when given, replace every rule)', parameters: [idParam], requestBody: { required: true, ...json(updateSecurityGroupSchema.json) }, responses: { '200': { description: 'security group', ...json(ref('securityGroup')) }, ...errors } };
   groupPath.delete = { ...(groupPath.delete as object), description: "Refused (409 SECURITY_GROUP_IN_USE) while ports use the group or another group's rules name it as remote group, and (409 SECURITY_GROUP_IS_DEFAULT) for a tenant's default group, which goes with its tenant." };
   paths['/v1/hosts/{id}'].patch = { tags: ['hosts'], summary: 'Change a host', parameters: [idParam], requestBody: { required: true, ...json(updateHostSchema.json) }, responses: { '200': { description: 'host', ...json(ref('host')) }, ...errors } };
-  paths['/v1/ports/{id}'].patch = { tags: ['ports'], summary: 'Bind, unbind or relabel a port; change its security groups, address pairs or port security', parameters: [idParam], requestBody: { required: true, ...json(updatePortSchema.json) }, responses: { '200': { description: 'port', ...json(ref('port')) }, ...errors } };
+  // Writes to ports may wait until every host that needs the port has acknowledged it.
+  const waitParams = [
+    { name: 'wait', in: 'query', schema: { type: 'string', enum: ['realized'] }, description: 'answer only once every host that needs the port has applied it' },
+    { name: 'timeout', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 120000, default: 10000 }, description: 'ms to wait with wait=realized' },
+  ];
+  const notYet = { '202': { description: 'written, but not realized everywhere within the timeout (`realized: false`)' } };
+  paths['/v1/ports/{id}'].patch = { tags: ['ports'], summary: 'Bind, unbind or relabel a port; change its security groups, address pairs or port security', parameters: [idParam, ...waitParams], requestBody: { required: true, ...json(updatePortSchema.json) }, responses: { '200': { description: 'port', ...json(ref('port')) }, ...notYet, ...errors } };
+  const createPort = paths['/v1/ports'].post as Record<string, unknown>;
+  createPort.parameters = waitParams;
+  createPort.responses = { ...(createPort.responses as object), ...notYet };
   paths['/v1/ports/batch'] = {
-    post: { tags: ['ports'], summary: 'Create many ports, all or none', requestBody: { required: true, ...json(createPortBatchSchema(maxBatchSize).json) }, responses: { '201': { description: 'created', ...json({ type: 'object', properties: { items: { type: 'array', items: ref('port') } } }) }, ...errors } },
+    post: { tags: ['ports'], summary: 'Create many ports, all or none', parameters: waitParams, requestBody: { required: true, ...json(createPortBatchSchema(maxBatchSize).json) }, responses: { '201': { description: 'created', ...json({ type: 'object', properties: { items: { type: 'array', items: ref('port') } } }) }, ...notYet, ...errors } },
   };
   paths['/v1/segments/{id}/mappings'] = {
     get: { tags: ['segments'], summary: "The segment's MAC -> VTEP table", parameters: [idParam], responses: { '200': { description: 'mappings', ...json(ref('mappings')) }, ...errors } },
@@ -76,7 +85,20 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
         Error: error,
         tenant: { type: 'object', properties: { id: str, name: str, maxSegments: { type: 'integer', nullable: true }, defaultSecurityGroupId: str, createdAt: str } },
         segment: { type: 'object', properties: { id: str, tenantId: str, name: str, vni: { type: 'integer' }, vlanId: { type: 'integer', nullable: true }, cidr: nullableStr, createdAt: str } },
-        host: { type: 'object', properties: { id: str, name: str, vtepIp: str, inventory: createHostSchema.json.properties && (createHostSchema.json.properties as Record<string, unknown>).inventory, createdAt: str, updatedAt: str } },
+        host: {
+          type: 'object',
+          properties: {
+            id: str,
+            name: str,
+            vtepIp: str,
+            inventory: createHostSchema.json.properties && (createHostSchema.json.properties as Record<string, unknown>).inventory,
+            createdAt: str,
+            updatedAt: str,
+            connected: { type: 'boolean', description: 'an agent holds a sync stream for this host (GET only)' },
+            appliedRevision: { type: 'integer', description: 'the last revision its agent acknowledged (GET only)' },
+            lag: { type: 'integer', description: 'revisions behind; 0 when it holds everything its span needs (GET only)' },
+          },
+        },
         port: {
           type: 'object',
           properties: {
@@ -92,6 +114,7 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
             allowedAddressPairs: { type: 'array', items: { type: 'object', properties: { ip: str, mac: { ...nullableStr, description: 'null = the port MAC' } } } },
             createdAt: str,
             updatedAt: str,
+            realized: { type: 'boolean', description: 'every host that needs this port has acknowledged it (GET, and writes with wait=realized)' },
           },
         },
         securityGroupRule: {
