@@ -2,7 +2,8 @@ import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { parseStreamEntry, type ChangeRecord } from './change-log';
 import { RedisStore } from './redis-store';
-import { applyChange, emptyViewState, type ViewState } from './view-state';
+import type { Port } from '../ports/port.model';
+import { applyChange, compactPort, emptyViewState, type ViewState } from './view-state';
 
 /** How long one XREAD of the tail blocks; an idle tail then checks whether the revision went back. */
 const TAIL_BLOCK_MS = 1_000;
@@ -115,7 +116,7 @@ export class MaterializedView implements OnModuleDestroy {
       tenants: parse(tenants),
       segments: parse(segments),
       hosts: parse(hosts),
-      ports: parse(ports),
+      ports: new Map(Object.entries(ports).map(([id, json]) => [id, compactPort(JSON.parse(json) as Port)])),
       securityGroups: parse(securityGroups),
     };
   }
