@@ -121,6 +121,12 @@ const macOf = (group: number, n: number): string => `02:${hex2(group)}:${hex2(n 
 
 class Layout {
   readonly segmentIds: string[] = [];
+  /**
+   * Every port's security group: CIDR rules only. The tenant's default group ("ingress from the
+   * same group") would make every host hold every port's address as an IP-set member: a
+   * different benchmark (membership fan-out), not this one.
+   */
+  groupIds: string[] = [];
   readonly hostIds: string[] = [];
   /** Bound ports per segment (the span of each of its hosts holds all of them). */
   readonly bound = new Int32Array(SEGMENTS);
@@ -163,10 +169,10 @@ class Layout {
   }
 
   /** Port j of segment s in the initial fill: j = 0 on the big host, the rest spread over the segment's regular hosts. */
-  fillPort(s: number, j: number): { segmentId: string; vmId: string; mac: string; ips: string[]; hostId: string } {
+  fillPort(s: number, j: number): { segmentId: string; vmId: string; mac: string; ips: string[]; hostId: string; securityGroupIds: string[] } {
     const host = j === 0 ? BIG : this.regularHostsOf(s)[(j - 1) % REGULAR_HOSTS_PER_SEGMENT];
     const n = s * PORTS_PER_SEGMENT + j;
-    return { segmentId: this.segmentIds[s], vmId: `vm-${n}`, mac: macOf(1, n), ips: [this.nextAddress(s)], hostId: this.hostIds[host] };
+    return { segmentId: this.segmentIds[s], vmId: `vm-${n}`, mac: macOf(1, n), ips: [this.nextAddress(s)], hostId: this.hostIds[host], securityGroupIds: this.groupIds };
   }
 
   /** Span size (segments + bound ports of those segments) expected for every host. */
@@ -436,6 +442,16 @@ class Bench {
     console.log(`\nSetup: ${int(SEGMENTS)} segments x ${PORTS_PER_SEGMENT} bound ports = ${int(SEGMENTS * PORTS_PER_SEGMENT)} ports; ${REGULAR_HOSTS} regular hosts (${REGULAR_HOSTS_PER_SEGMENT} per segment, ~${REGULAR_HOSTS_PER_SEGMENT} segments each) + 1 big host (a port on every segment)`);
     const t0 = performance.now();
     const tenant = await client.json<{ id: string }>('POST', '/v1/tenants', { name: 'sync-bench' });
+    const web = await client.json<{ id: string }>('POST', '/v1/security-groups', {
+      tenantId: tenant.id,
+      name: 'sync-web',
+      rules: [
+        { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 80, portRangeMax: 80 },
+        { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 22, portRangeMax: 22, remoteCidr: '10.0.0.0/8' },
+        { direction: 'egress', ethertype: 'IPv4', protocol: 'any' },
+      ],
+    });
+    layout.groupIds = [web.id];
     const segments = await runPool({
       count: SEGMENTS,
       concurrency: 16,
@@ -494,7 +510,7 @@ class Bench {
     const plans = this.planWrites(PLAIN_WRITES + WAIT_WRITES + POLL_WRITES);
     const binds = plans.filter((p) => p.kind === 'bind');
     const created = await client.json<{ items: { id: string; mac: string }[] }>('POST', '/v1/ports/batch', {
-      ports: binds.map((p) => ({ segmentId: layout.segmentIds[p.segment], mac: p.mac, ips: [p.ip], vmId: `vm-bind-${p.mac}` })),
+      ports: binds.map((p) => ({ segmentId: layout.segmentIds[p.segment], mac: p.mac, ips: [p.ip], vmId: `vm-bind-${p.mac}`, securityGroupIds: layout.groupIds })),
     });
     created.items.forEach((item, i) => (binds[i].portId = item.id));
     this.plans = plans;
@@ -622,7 +638,7 @@ class Bench {
     try {
       const res =
         plan.kind === 'create'
-          ? await client.request('POST', `/v1/ports${query}`, { segmentId: layout.segmentIds[plan.segment], mac: plan.mac, ips: [plan.ip], vmId: `vm-${plan.mac}`, hostId: layout.hostIds[plan.host] }, { keepBody: true })
+          ? await client.request('POST', `/v1/ports${query}`, { segmentId: layout.segmentIds[plan.segment], mac: plan.mac, ips: [plan.ip], vmId: `vm-${plan.mac}`, hostId: layout.hostIds[plan.host], securityGroupIds: layout.groupIds }, { keepBody: true })
           : await client.request('PATCH', `/v1/ports/${plan.portId}${query}`, { hostId: layout.hostIds[plan.host] }, { keepBody: true });
       const tResponse = performance.now();
       result.status = res.status;

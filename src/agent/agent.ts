@@ -10,7 +10,7 @@ import type { AgentConfig } from './config';
 import type { Dataplane, DataplaneState } from './dataplane/dataplane';
 import { desiredDataplane, planChanges } from './reconcile/plan';
 import { Backoff } from './sync/backoff';
-import { cloneDesiredState, emptyDesiredState, StateCache, type DesiredState } from './sync/state-cache';
+import { cloneDesiredState, emptyDesiredState, memberStateKey, StateCache, type DesiredState } from './sync/state-cache';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -60,6 +60,8 @@ export class Agent {
   private readonly cache: StateCache;
   /** Counters, for tests and logs. */
   readonly stats = { snapshots: 0, deltas: 0, emptyDeltas: 0, acks: 0, nacks: 0, connects: 0 };
+  /** Resources received in deltas, by kind (upserts) and by ResourceKind (removals), for tests and logs. */
+  readonly received = { upserts: { segment: 0, port: 0, policy: 0, member: 0 }, removals: { segment: 0, port: 0, policy: 0, member: 0 } };
   /** Called after every message is handled (tests wait on conditions with it). */
   onProgress?: () => void;
 
@@ -195,7 +197,7 @@ export class Agent {
       this.stream?.cancel(); // reconnect for a fresh one
       return;
     }
-    const next: DesiredState = { epoch: end.epoch, revision: end.revision, hostId: end.hostId, vtepIp: end.vtepIp, segments: new Map(), ports: new Map() };
+    const next: DesiredState = { ...emptyDesiredState(), epoch: end.epoch, revision: end.revision, hostId: end.hostId, vtepIp: end.vtepIp };
     for (const resource of staged.resources) {
       this.upsert(next, resource);
     }
@@ -222,12 +224,24 @@ export class Agent {
     for (const key of delta.removals) {
       if (key.kind === 'RESOURCE_KIND_SEGMENT') {
         next.segments.delete(key.id);
+        this.received.removals.segment++;
       } else if (key.kind === 'RESOURCE_KIND_PORT') {
         next.ports.delete(key.id);
+        this.received.removals.port++;
+      } else if (key.kind === 'RESOURCE_KIND_POLICY') {
+        next.policies.delete(key.id);
+        this.received.removals.policy++;
+      } else if (key.kind === 'RESOURCE_KIND_MEMBER') {
+        next.members.delete(key.id);
+        this.received.removals.member++;
       }
     }
     for (const resource of delta.upserts) {
       this.upsert(next, resource);
+      const kind = resource.resource;
+      if (kind) {
+        this.received.upserts[kind]++;
+      }
     }
     next.revision = delta.revision;
     this.desired = next;
@@ -243,6 +257,10 @@ export class Agent {
       state.segments.set(resource.segment.id, resource.segment);
     } else if (resource.port) {
       state.ports.set(resource.port.id, resource.port);
+    } else if (resource.policy) {
+      state.policies.set(resource.policy.portId, resource.policy);
+    } else if (resource.member) {
+      state.members.set(memberStateKey(resource.member), resource.member);
     }
   }
 

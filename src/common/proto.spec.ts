@@ -6,6 +6,23 @@ describe('protocol encoding', () => {
     { segment: { id: 's2', tenantId: 't1', vni: 1, vteps: [] } },
     { port: { id: 'p1', segmentId: 's1', mac: '02:00:00:00:00:01', ips: ['10.0.0.1', 'fd00::1'], hostId: 'h1', vtepIp: '192.0.2.1', vmId: 'vm-1' } },
     { port: { id: 'p2', segmentId: 's1', mac: '02:00:00:00:00:02', ips: [], hostId: 'h2', vtepIp: '192.0.2.2', vmId: '' } },
+    {
+      policy: {
+        portId: 'p1',
+        portSecurity: true,
+        mac: '02:00:00:00:00:01',
+        ips: ['10.0.0.1'],
+        allowedAddressPairs: [{ ip: '10.9.0.0/24', mac: '02:00:00:00:00:01' }],
+        ingress: [
+          { ethertype: 'IPv4', protocol: '6', portMin: 80, portMax: 80, icmpType: -1, icmpCode: -1, remoteCidr: '0.0.0.0/0', remoteGroupId: '' },
+          { ethertype: 'IPv6', protocol: '58', portMin: 0, portMax: 0, icmpType: 128, icmpCode: -1, remoteCidr: '', remoteGroupId: 'g1' },
+        ],
+        egress: [{ ethertype: 'IPv4', protocol: 'any', portMin: 0, portMax: 0, icmpType: -1, icmpCode: -1, remoteCidr: '0.0.0.0/0', remoteGroupId: '' }],
+      },
+    },
+    { policy: { portId: 'p2', portSecurity: false, mac: '02:00:00:00:00:02', ips: [], allowedAddressPairs: [], ingress: [], egress: [] } },
+    { member: { groupId: 'g1', family: 'IPv4', cidr: '10.0.0.1' } },
+    { member: { groupId: 'g1', family: 'IPv6', cidr: 'fd00::/64' } },
   ];
 
   const decodeResource = (bytes: Uint8Array) => {
@@ -25,13 +42,25 @@ describe('protocol encoding', () => {
   });
 
   it('assembles a Delta from pre-encoded parts that the gRPC decoder reads back', () => {
-    const delta = encodeDelta(42, resources.map(encodeResource), [encodeResourceKey('port', 'gone')]);
+    const delta = encodeDelta(42, resources.slice(0, 4).map(encodeResource), [encodeResourceKey('port', 'gone')]);
     const type = (overlayProto.SyncResponse as unknown as { deserialize: (b: Buffer) => any }).deserialize;
     const decoded = type(delta);
     expect(decoded.delta.revision).toBe(42);
     expect(decoded.delta.upserts).toHaveLength(4);
     expect(decoded.delta.upserts[2].port).toMatchObject({ id: 'p1', ips: ['10.0.0.1', 'fd00::1'], vmId: 'vm-1' });
     expect(decoded.delta.removals).toEqual([{ kind: 'RESOURCE_KIND_PORT', id: 'gone' }]);
+  });
+
+  it('carries policies and members, and their removal keys, through a Delta', () => {
+    const type = (overlayProto.SyncResponse as unknown as { deserialize: (b: Buffer) => any }).deserialize;
+    const decoded = type(encodeDelta(3, resources.slice(4).map(encodeResource), [encodeResourceKey('policy', 'p9'), encodeResourceKey('member', 'g1/IPv4/10.0.0.2')]));
+    expect(decoded.delta.upserts[0].policy).toMatchObject({ portId: 'p1', portSecurity: true, allowedAddressPairs: [{ ip: '10.9.0.0/24', mac: '02:00:00:00:00:01' }] });
+    expect(decoded.delta.upserts[0].policy.ingress[1]).toEqual({ ethertype: 'IPv6', protocol: '58', portMin: 0, portMax: 0, icmpType: 128, icmpCode: -1, remoteCidr: '', remoteGroupId: 'g1' });
+    expect(decoded.delta.upserts[2].member).toEqual({ groupId: 'g1', family: 'IPv4', cidr: '10.0.0.1' });
+    expect(decoded.delta.removals).toEqual([
+      { kind: 'RESOURCE_KIND_POLICY', id: 'p9' },
+      { kind: 'RESOURCE_KIND_MEMBER', id: 'g1/IPv4/10.0.0.2' },
+    ]);
   });
 
   it('assembles a snapshot chunk the decoder reads back', () => {

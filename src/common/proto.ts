@@ -48,7 +48,7 @@ export function syncServiceDefinition(): grpc.ServiceDefinition {
   };
 }
 
-export const RESOURCE_KIND_NUMBER = { segment: 1, port: 2 } as const;
+export const RESOURCE_KIND_NUMBER = { segment: 1, port: 2, policy: 3, member: 4 } as const;
 
 /** Encodes one span resource (`Resource` message bytes) with protobufjs' reflection: the reference. */
 export function encodeResourceReflect(resource: Resource): Uint8Array {
@@ -126,9 +126,84 @@ function putString(buf: Buffer, pos: number, field: number, s: string, length: n
   return writeString(buf, pos, s, length);
 }
 
+/**
+ * Resource{policy}: nested messages and negative int32s, written with protobufjs' Writer (its
+ * fork/ldelim does the nesting) but without reflection, which dominated snapshot storms.
+ */
+function encodePolicy(p: NonNullable<Resource['policy']>): Uint8Array {
+  const w = protobuf.Writer.create();
+  const str = (field: number, value: string | undefined) => {
+    if (value) {
+      w.uint32(tag(field, WIRE_LEN)).string(value);
+    }
+  };
+  w.uint32(tag(3, WIRE_LEN)).fork(); // Resource.policy
+  str(1, p.portId);
+  if (p.portSecurity) {
+    w.uint32(tag(2, 0)).bool(true);
+  }
+  str(3, p.mac);
+  for (const ip of p.ips ?? []) {
+    w.uint32(tag(4, WIRE_LEN)).string(ip);
+  }
+  for (const pair of p.allowedAddressPairs ?? []) {
+    w.uint32(tag(5, WIRE_LEN)).fork();
+    str(1, pair.ip);
+    str(2, pair.mac);
+    w.ldelim();
+  }
+  for (const [field, rules] of [
+    [6, p.ingress ?? []],
+    [7, p.egress ?? []],
+  ] as const) {
+    for (const r of rules) {
+      w.uint32(tag(field, WIRE_LEN)).fork();
+      str(1, r.ethertype);
+      str(2, r.protocol);
+      if (r.portMin) {
+        w.uint32(tag(3, 0)).uint32(Number(r.portMin));
+      }
+      if (r.portMax) {
+        w.uint32(tag(4, 0)).uint32(Number(r.portMax));
+      }
+      if (r.icmpType) {
+        w.uint32(tag(5, 0)).int32(Number(r.icmpType));
+      }
+      if (r.icmpCode) {
+        w.uint32(tag(6, 0)).int32(Number(r.icmpCode));
+      }
+      str(7, r.remoteCidr);
+      str(8, r.remoteGroupId);
+      w.ldelim();
+    }
+  }
+  w.ldelim();
+  return w.finish();
+}
+
 /** Encodes one span resource (`Resource` message bytes). */
 export function encodeResource(resource: Resource): Uint8Array {
   const plan = new FieldPlan();
+  if (resource.member) {
+    // The constant-size delta of a membership change: three strings.
+    const m = resource.member;
+    plan.string(m.groupId ?? '');
+    plan.string(m.family ?? '');
+    plan.string(m.cidr ?? '');
+    const inner = plan.size;
+    const buf = Buffer.allocUnsafe(1 + varintLength(inner) + inner);
+    let pos = 0;
+    buf[pos++] = tag(4, WIRE_LEN); // Resource.member
+    pos = writeVarint(buf, pos, inner);
+    const l = plan.lengths;
+    pos = putString(buf, pos, 1, m.groupId ?? '', l[0]);
+    pos = putString(buf, pos, 2, m.family ?? '', l[1]);
+    putString(buf, pos, 3, m.cidr ?? '', l[2]);
+    return buf;
+  }
+  if (resource.policy) {
+    return encodePolicy(resource.policy);
+  }
   if (resource.port) {
     const p = resource.port;
     const ips = p.ips ?? [];

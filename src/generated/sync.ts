@@ -2,10 +2,14 @@ import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { Ack as _overlay_v1_Ack, Ack__Output as _overlay_v1_Ack__Output } from './overlay/v1/Ack';
+import type { AddressPair as _overlay_v1_AddressPair, AddressPair__Output as _overlay_v1_AddressPair__Output } from './overlay/v1/AddressPair';
 import type { Delta as _overlay_v1_Delta, Delta__Output as _overlay_v1_Delta__Output } from './overlay/v1/Delta';
+import type { FirewallRule as _overlay_v1_FirewallRule, FirewallRule__Output as _overlay_v1_FirewallRule__Output } from './overlay/v1/FirewallRule';
 import type { Hello as _overlay_v1_Hello, Hello__Output as _overlay_v1_Hello__Output } from './overlay/v1/Hello';
+import type { IpSetMember as _overlay_v1_IpSetMember, IpSetMember__Output as _overlay_v1_IpSetMember__Output } from './overlay/v1/IpSetMember';
 import type { Nack as _overlay_v1_Nack, Nack__Output as _overlay_v1_Nack__Output } from './overlay/v1/Nack';
 import type { Port as _overlay_v1_Port, Port__Output as _overlay_v1_Port__Output } from './overlay/v1/Port';
+import type { PortPolicy as _overlay_v1_PortPolicy, PortPolicy__Output as _overlay_v1_PortPolicy__Output } from './overlay/v1/PortPolicy';
 import type { Resource as _overlay_v1_Resource, Resource__Output as _overlay_v1_Resource__Output } from './overlay/v1/Resource';
 import type { ResourceKey as _overlay_v1_ResourceKey, ResourceKey__Output as _overlay_v1_ResourceKey__Output } from './overlay/v1/ResourceKey';
 import type { Segment as _overlay_v1_Segment, Segment__Output as _overlay_v1_Segment__Output } from './overlay/v1/Segment';
@@ -23,10 +27,14 @@ export interface ProtoGrpcType {
   overlay: {
     v1: {
       Ack: MessageTypeDefinition<_overlay_v1_Ack, _overlay_v1_Ack__Output>
+      AddressPair: MessageTypeDefinition<_overlay_v1_AddressPair, _overlay_v1_AddressPair__Output>
       Delta: MessageTypeDefinition<_overlay_v1_Delta, _overlay_v1_Delta__Output>
+      FirewallRule: MessageTypeDefinition<_overlay_v1_FirewallRule, _overlay_v1_FirewallRule__Output>
       Hello: MessageTypeDefinition<_overlay_v1_Hello, _overlay_v1_Hello__Output>
+      IpSetMember: MessageTypeDefinition<_overlay_v1_IpSetMember, _overlay_v1_IpSetMember__Output>
       Nack: MessageTypeDefinition<_overlay_v1_Nack, _overlay_v1_Nack__Output>
       Port: MessageTypeDefinition<_overlay_v1_Port, _overlay_v1_Port__Output>
+      PortPolicy: MessageTypeDefinition<_overlay_v1_PortPolicy, _overlay_v1_PortPolicy__Output>
       Resource: MessageTypeDefinition<_overlay_v1_Resource, _overlay_v1_Resource__Output>
       ResourceKey: MessageTypeDefinition<_overlay_v1_ResourceKey, _overlay_v1_ResourceKey__Output>
       ResourceKind: EnumTypeDefinition

@@ -6,7 +6,7 @@ import { Agent, type AgentLogger } from '../../src/agent/agent';
 import type { AgentConfig } from '../../src/agent/config';
 import { MemoryDataplane } from '../../src/agent/dataplane/memory/memory.dataplane';
 import { desiredDataplane } from '../../src/agent/reconcile/plan';
-import { SpanIndex, type SpanResource } from '../../src/controller/desired-state/span';
+import { SpanIndex, type RuleResource, type SpanResource } from '../../src/controller/desired-state/span';
 import { MaterializedView } from '../../src/controller/store/materialized-view';
 import type { RedisStore } from '../../src/controller/store/redis-store';
 
@@ -53,18 +53,48 @@ export async function waitUntil(condition: () => boolean | Promise<boolean>, tim
   }
 }
 
+const rule = (r: RuleResource): unknown[] => [r.ethertype, r.protocol, r.portMin, r.portMax, r.icmpType, r.icmpCode, r.remoteCidr, r.remoteGroupId];
+
 /** Normal form of a span, for comparison: sorted resources as plain objects. */
 export function normalizeResources(resources: SpanResource[]): string[] {
   return resources
-    .map((r) => (r.kind === 'segment' ? JSON.stringify({ s: r.segment.id, t: r.segment.tenantId, v: r.segment.vni, f: r.segment.vteps }) : JSON.stringify({ p: r.port.id, s: r.port.segmentId, m: r.port.mac, i: r.port.ips, h: r.port.hostId, e: r.port.vtepIp, vm: r.port.vmId })))
+    .map((r) => {
+      switch (r.kind) {
+        case 'segment':
+          return JSON.stringify({ s: r.segment.id, t: r.segment.tenantId, v: r.segment.vni, f: r.segment.vteps });
+        case 'port':
+          return JSON.stringify({ p: r.port.id, s: r.port.segmentId, m: r.port.mac, i: r.port.ips, h: r.port.hostId, e: r.port.vtepIp, vm: r.port.vmId });
+        case 'policy': {
+          const p = r.policy;
+          return JSON.stringify({ policy: p.portId, ps: p.portSecurity, m: p.mac, i: p.ips, a: p.allowedAddressPairs.map((x) => [x.ip, x.mac]), in: p.ingress.map(rule), eg: p.egress.map(rule) });
+        }
+        case 'member':
+          return JSON.stringify({ member: r.member.groupId, f: r.member.family, c: r.member.cidr });
+      }
+    })
     .sort();
 }
 
 export function agentResources(agent: Agent): string[] {
   const state = agent.state;
+  const toRule = (x: RuleResource): RuleResource => ({ ...x });
   const resources: SpanResource[] = [
     ...[...state.segments.values()].map((s) => ({ kind: 'segment' as const, id: s.id, segment: { id: s.id, tenantId: s.tenantId, vni: s.vni, vteps: [...s.vteps] } })),
     ...[...state.ports.values()].map((p) => ({ kind: 'port' as const, id: p.id, port: { id: p.id, segmentId: p.segmentId, mac: p.mac, ips: [...p.ips], hostId: p.hostId, vtepIp: p.vtepIp, vmId: p.vmId } })),
+    ...[...state.policies.values()].map((p) => ({
+      kind: 'policy' as const,
+      id: p.portId,
+      policy: {
+        portId: p.portId,
+        portSecurity: p.portSecurity,
+        mac: p.mac,
+        ips: [...p.ips],
+        allowedAddressPairs: p.allowedAddressPairs.map((x) => ({ ip: x.ip, mac: x.mac })),
+        ingress: p.ingress.map((x) => toRule(x as RuleResource)),
+        egress: p.egress.map((x) => toRule(x as RuleResource)),
+      },
+    })),
+    ...[...state.members.values()].map((m) => ({ kind: 'member' as const, id: `${m.groupId}/${m.family}/${m.cidr}`, member: { groupId: m.groupId, family: m.family as 'IPv4' | 'IPv6', cidr: m.cidr } })),
   ];
   return normalizeResources(resources);
 }

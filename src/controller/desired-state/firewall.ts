@@ -203,6 +203,28 @@ export function ipSetMembers(groupId: string, family: Ethertype, ports: Iterable
   return out.map(formatPrefix);
 }
 
+/**
+ * The raw IP-set entries a port contributes to each of its effective groups' sets: its IPs and
+ * its allowed address pairs' IPs or prefixes, canonical, each once (the same addresses
+ * `ipSetMembers` reads, before it leaves out nested entries). Distribution counts these per
+ * group, so a port joining or leaving a group changes a set by exactly these entries.
+ */
+export function memberEntries(port: Port): { family: Ethertype; cidr: string }[] {
+  const p = withSecurityDefaults(port);
+  if (!p.portSecurity) {
+    return [];
+  }
+  const out = new Map<string, { family: Ethertype; cidr: string }>();
+  for (const text of [...p.ips, ...p.allowedAddressPairs.map((pair) => pair.ip)]) {
+    const entry = parsePrefix(text);
+    if (entry) {
+      const cidr = formatPrefix(entry);
+      out.set(cidr, { family: entry.family === 4 ? 'IPv4' : 'IPv6', cidr });
+    }
+  }
+  return [...out.values()];
+}
+
 // --- canonical order ----------------------------------------------------------------------
 
 const bits = (family: IpFamily): number => (family === 4 ? 32 : 128);

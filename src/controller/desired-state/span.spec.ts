@@ -1,6 +1,8 @@
 import type { Host } from '../hosts/host.model';
 import type { Port } from '../ports/port.model';
+import type { SecurityGroup, SecurityGroupRule } from '../security-groups/security-group.model';
 import type { Segment } from '../segments/segment.model';
+import type { Tenant } from '../tenants/tenant.model';
 import type { ChangeOp, ChangeRecord } from '../store/change-log';
 import { applyChange, emptyViewState, type ViewState } from '../store/view-state';
 import { changesSince, SpanIndex, type SpanResource } from './span';
@@ -26,34 +28,94 @@ class World {
     return xs.length ? xs[Math.floor(this.random() * xs.length)] : undefined;
   }
 
+  private rules(tenantId: string, self: string): SecurityGroupRule[] {
+    const peers = [self, ...[...this.state.securityGroups.values()].filter((g) => g.tenantId === tenantId).map((g) => g.id)];
+    return Array.from({ length: Math.floor(this.random() * 4) }, (_, i) => {
+      const byGroup = this.random() < 0.5;
+      const ethertype = this.random() < 0.8 ? ('IPv4' as const) : ('IPv6' as const);
+      const port = this.random() < 0.5 ? 22 : 80;
+      return {
+        id: `r${i}`,
+        direction: this.random() < 0.6 ? ('ingress' as const) : ('egress' as const),
+        ethertype,
+        protocol: 'tcp' as const,
+        portRangeMin: port,
+        portRangeMax: port,
+        icmpType: null,
+        icmpCode: null,
+        remoteCidr: byGroup ? null : ethertype === 'IPv4' ? '0.0.0.0/0' : '::/0',
+        remoteGroupId: byGroup ? this.pick(peers)! : null,
+        description: null,
+      };
+    });
+  }
+
+  private group(tenantId: string, isDefault: boolean, id: string): SecurityGroup {
+    return { id, tenantId, name: isDefault ? 'default' : id, description: null, isDefault, rules: this.rules(tenantId, id), createdAt: '', updatedAt: '' };
+  }
+
+  /** A port's security fields: groups of its tenant (or none: the default), addresses from a small pool (shared). */
+  private security(tenantId: string): Pick<Port, 'ips' | 'securityGroupIds' | 'portSecurity' | 'allowedAddressPairs'> {
+    const ips = this.random() < 0.2 ? [] : [`10.0.0.${Math.floor(this.random() * 12)}`, ...(this.random() < 0.3 ? [`fd00::${Math.floor(this.random() * 4)}`] : [])];
+    if (this.random() < 0.1) {
+      return { ips, securityGroupIds: [], portSecurity: false, allowedAddressPairs: [] };
+    }
+    const groups = [...this.state.securityGroups.values()].filter((g) => g.tenantId === tenantId && !g.isDefault).map((g) => g.id);
+    const securityGroupIds = this.random() < 0.4 ? [] : [...new Set(Array.from({ length: 1 + Math.floor(this.random() * 2) }, () => this.pick(groups)).filter((g): g is string => g !== undefined))];
+    const allowedAddressPairs = this.random() < 0.15 ? [{ ip: '10.9.0.0/24', mac: null }] : [];
+    return { ips, securityGroupIds, portSecurity: true, allowedAddressPairs };
+  }
+
   next(): ChangeRecord {
     const s = this.state;
     const hosts = [...s.hosts.values()];
     const segments = [...s.segments.values()];
     const ports = [...s.ports.values()];
+    const tenants = [...s.tenants.values()];
+    const groups = [...s.securityGroups.values()];
     const roll = this.random();
     const id = () => `id${++this.n}`;
     let ops: ChangeOp[];
-    if (roll < 0.08 || hosts.length < 2) {
+    if (tenants.length < 2) {
+      const tenant: Tenant = { id: id(), name: `t${this.n}`, maxSegments: null, defaultSecurityGroupId: id(), createdAt: '' };
+      ops = [
+        { k: 'tenant', id: tenant.id, v: tenant, o: null },
+        { k: 'securityGroup', id: tenant.defaultSecurityGroupId, v: this.group(tenant.id, true, tenant.defaultSecurityGroupId), o: null },
+      ];
+    } else if (roll < 0.08 || hosts.length < 2) {
       const host: Host = { id: id(), name: `h${this.n}`, vtepIp: `192.0.2.${this.n % 250}`, inventory: { uplinks: [], trunkedVlans: [] }, createdAt: '', updatedAt: '' };
       ops = [{ k: 'host', id: host.id, v: host, o: null }];
     } else if (roll < 0.15 || segments.length < 2) {
-      const segment: Segment = { id: id(), tenantId: `t${this.n % 3}`, name: 's', vni: 1000 + this.n, vlanId: null, cidr: null, createdAt: '' };
+      const segment: Segment = { id: id(), tenantId: this.pick(tenants)!.id, name: 's', vni: 1000 + this.n, vlanId: null, cidr: null, createdAt: '' };
       ops = [{ k: 'segment', id: segment.id, v: segment, o: null }];
-    } else if (roll < 0.5) {
+    } else if (roll < 0.45) {
       const batch = 1 + Math.floor(this.random() * 4);
       ops = Array.from({ length: batch }, () => {
-        const port: Port = { id: id(), segmentId: this.pick(segments)!.id, tenantId: 't', vmId: null, mac: `02:00:00:00:00:${(this.n % 256).toString(16)}`, ips: [], hostId: this.random() < 0.8 ? this.pick(hosts)!.id : null, securityGroupIds: [], portSecurity: true, allowedAddressPairs: [], createdAt: '', updatedAt: '' };
+        const segment = this.pick(segments)!;
+        const port: Port = { id: id(), segmentId: segment.id, tenantId: segment.tenantId, vmId: null, mac: `02:00:00:00:00:${(this.n % 256).toString(16)}`, hostId: this.random() < 0.8 ? this.pick(hosts)!.id : null, ...this.security(segment.tenantId), createdAt: '', updatedAt: '' };
         return { k: 'port' as const, id: port.id, v: port, o: null };
       });
+    } else if (roll < 0.65 && ports.length) {
+      const port = this.pick(ports)!;
+      const next = { ...port, hostId: this.random() < 0.85 ? this.pick(hosts)!.id : null, vmId: this.random() < 0.3 ? `vm${this.n++}` : port.vmId, ...(this.random() < 0.5 ? this.security(port.tenantId) : {}) };
+      ops = [{ k: 'port', id: port.id, v: next, o: port }];
     } else if (roll < 0.75 && ports.length) {
       const port = this.pick(ports)!;
-      const next = { ...port, hostId: this.random() < 0.85 ? this.pick(hosts)!.id : null, vmId: this.random() < 0.3 ? `vm${this.n++}` : port.vmId };
-      ops = [{ k: 'port', id: port.id, v: next, o: port }];
-    } else if (roll < 0.88 && ports.length) {
-      const port = this.pick(ports)!;
       ops = [{ k: 'port', id: port.id, v: null, o: port }];
-    } else if (roll < 0.94) {
+    } else if (roll < 0.8) {
+      const tenant = this.pick(tenants)!;
+      const group = this.group(tenant.id, false, id());
+      ops = [{ k: 'securityGroup', id: group.id, v: group, o: null }];
+    } else if (roll < 0.88 && groups.length) {
+      const group = this.pick(groups)!;
+      ops = [{ k: 'securityGroup', id: group.id, v: { ...group, rules: this.rules(group.tenantId, group.id) }, o: group }];
+    } else if (roll < 0.9) {
+      const unused = groups.find((g) => !g.isDefault && !ports.some((p) => p.securityGroupIds.includes(g.id)) && !groups.some((o) => o.id !== g.id && o.rules.some((r) => r.remoteGroupId === g.id)));
+      if (!unused) {
+        return this.next();
+      }
+      ops = [{ k: 'securityGroup', id: unused.id, v: null, o: unused }];
+    } else if (roll < 0.95) {
       const host = this.pick(hosts)!;
       ops = [{ k: 'host', id: host.id, v: { ...host, vtepIp: `198.51.100.${this.n++ % 250}` }, o: host }];
     } else {
@@ -171,5 +233,52 @@ describe('span computation', () => {
         }
       }
     }
+  });
+
+  it('sends a membership change as member entries only: no policy to hosts that merely reference the group', () => {
+    const world = new World(prng(11));
+    const index = new SpanIndex(world.state);
+    let memberDeltas = 0;
+    let sawMembers = false;
+    for (let i = 0; i < 500; i++) {
+      const record = world.next();
+      const changes = index.apply(record);
+      if (!record.ops.every((op) => op.k === 'port')) {
+        continue;
+      }
+      const hostsOfTouched = new Set(record.ops.flatMap((op) => [op.o, op.v].map((p) => (p as Port | null)?.hostId).filter((h): h is string => typeof h === 'string')));
+      // At most one entry per address, per group, per side of the change.
+      const sides = record.ops.flatMap((op) => [op.o, op.v] as (Port | null)[]);
+      const bound = sides.reduce((sum, p) => sum + (p ? (p.ips.length + p.allowedAddressPairs.length) * Math.max(1, p.securityGroupIds.length) : 0), 0);
+      for (const [hostId, change] of changes) {
+        const keys = [...change.upserts, ...change.removals];
+        sawMembers ||= keys.some((k) => k.startsWith('member/'));
+        if (hostsOfTouched.has(hostId)) {
+          continue;
+        }
+        expect(keys.filter((k) => k.startsWith('policy/'))).toEqual([]);
+        const members = keys.filter((k) => k.startsWith('member/'));
+        expect(members.length).toBeLessThanOrEqual(bound);
+        memberDeltas += members.length;
+      }
+    }
+    expect(sawMembers).toBe(true);
+    expect(memberDeltas).toBeGreaterThan(0);
+  });
+
+  it('puts the policies of the host’s own ports, and the members of the groups they reference, in its span', () => {
+    const world = new World(prng(3));
+    const index = new SpanIndex(world.state);
+    for (let i = 0; i < 300; i++) {
+      index.apply(world.next());
+    }
+    let members = 0;
+    for (const hostId of world.state.hosts.keys()) {
+      const span = index.spanOf(hostId);
+      const own = [...world.state.ports.values()].filter((p) => p.hostId === hostId).map((p) => `policy/${p.id}`);
+      expect(span.filter((k) => k.startsWith('policy/')).sort()).toEqual(own.sort());
+      members += span.filter((k) => k.startsWith('member/')).length;
+    }
+    expect(members).toBeGreaterThan(0);
   });
 });

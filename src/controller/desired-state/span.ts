@@ -1,15 +1,22 @@
 import type { Host } from '../hosts/host.model';
 import type { Port } from '../ports/port.model';
+import type { SecurityGroup } from '../security-groups/security-group.model';
 import type { Segment } from '../segments/segment.model';
 import type { ChangeRecord } from '../store/change-log';
 import type { ViewState } from '../store/view-state';
+import type { Tenant } from '../tenants/tenant.model';
+import { parseMemberId, PolicyIndex, policyDiff, type MemberResource, type PolicyResource } from './policy-index';
+
+export { memberKey, memberId, policyKey, type MemberResource, type PolicyResource, type RuleResource } from './policy-index';
 
 /**
  * A host's span, and how it changes. Pure: no I/O, no clock.
  *
  * A host's span is every segment on which it has a bound port, and, for each such segment,
  * every bound port of the segment (its own, and the remote ones: MAC -> VTEP). A segment
- * resource carries the VTEPs of all hosts with ports on it (the flood list).
+ * resource carries the VTEPs of all hosts with ports on it (the flood list). It also holds the
+ * compiled firewall policy of each of its own ports and the IP-set members of every group those
+ * policies reference (see policy-index.ts).
  *
  * Changes are computed by comparing two states: the current one, and the same state rewound by
  * the old values the change log carries (`o`). The live path rewinds one record; resume rewinds
@@ -32,17 +39,24 @@ export interface PortResource {
   vmId: string;
 }
 
-export type SpanResource = { kind: 'segment'; id: string; segment: SegmentResource } | { kind: 'port'; id: string; port: PortResource };
+export type SpanResource =
+  | { kind: 'segment'; id: string; segment: SegmentResource }
+  | { kind: 'port'; id: string; port: PortResource }
+  | { kind: 'policy'; id: string; policy: PolicyResource }
+  | { kind: 'member'; id: string; member: MemberResource };
 
-/** `segment/<id>` or `port/<id>`. */
+export type SpanKind = SpanResource['kind'];
+
+/** `segment/<id>`, `port/<id>`, `policy/<portId>` or `member/<groupId>/<family>/<cidr>`. */
 export type SpanKey = string;
 
 export const segmentKey = (id: string): SpanKey => `segment/${id}`;
 export const portKey = (id: string): SpanKey => `port/${id}`;
 
-export function parseSpanKey(key: SpanKey): { kind: 'segment' | 'port'; id: string } {
+/** The kind, and the id (everything after the first '/': a member's id is `<groupId>/<family>/<cidr>`). */
+export function parseSpanKey(key: SpanKey): { kind: SpanKind; id: string } {
   const slash = key.indexOf('/');
-  return { kind: key.slice(0, slash) as 'segment' | 'port', id: key.slice(slash + 1) };
+  return { kind: key.slice(0, slash) as SpanKind, id: key.slice(slash + 1) };
 }
 
 /** What one host must change: keys to (re)send with their current value, keys to remove. */
@@ -77,11 +91,27 @@ export class SpanIndex implements IndexedSpanSource {
   private readonly boundBySegment = new Map<string, Set<string>>();
   private readonly boundByHost = new Map<string, Set<string>>();
   private readonly hostsBySegment = new Map<string, Map<string, number>>();
+  /** The firewall part of spans. */
+  readonly policies: PolicyIndex;
 
   constructor(private readonly view: ViewState) {
     for (const port of view.ports.values()) {
       this.bind(port);
     }
+    this.policies = new PolicyIndex(view);
+  }
+
+  securityGroup(id: string): SecurityGroup | undefined {
+    return this.view.securityGroups.get(id);
+  }
+
+  tenant(id: string): Tenant | undefined {
+    return this.view.tenants.get(id);
+  }
+
+  /** Every host the view knows. */
+  hostIds(): Iterable<string> {
+    return this.view.hosts.keys();
   }
 
   port(id: string): Port | undefined {
@@ -134,7 +164,9 @@ export class SpanIndex implements IndexedSpanSource {
         }
       }
     }
-    return changesSince(this, [record]);
+    const changes = spanChanges(this, [record]);
+    this.policies.apply(record, (host) => changeOf(changes, host));
+    return settle(changes);
   }
 
   /** The host's whole span (a snapshot). */
@@ -146,11 +178,20 @@ export class SpanIndex implements IndexedSpanSource {
         keys.push(portKey(portId));
       }
     }
+    keys.push(...this.policies.spanKeys(hostId, this.portsOnHost(hostId)));
     return keys;
   }
 
   /** The resource a key names, as of now. */
   resource(key: SpanKey): SpanResource | undefined {
+    const { kind, id } = parseSpanKey(key);
+    if (kind === 'policy') {
+      const policy = this.policies.policy(id);
+      return policy && { kind, id, policy };
+    }
+    if (kind === 'member') {
+      return this.policies.hasMember(id) ? { kind, id, member: parseMemberId(id) } : undefined;
+    }
     return resourceOf(this, key);
   }
 
@@ -216,14 +257,17 @@ class RewoundSource implements SpanSource {
   private readonly ports = new Map<string, Port | undefined>();
   private readonly hosts = new Map<string, Host | undefined>();
   private readonly segments = new Map<string, Segment | undefined>();
+  private readonly groups = new Map<string, SecurityGroup | undefined>();
+  private readonly tenants = new Map<string, Tenant | undefined>();
 
   constructor(
-    private readonly now: SpanSource,
+    private readonly now: SpanIndex,
     records: ChangeRecord[],
   ) {
     for (const record of records) {
       for (const op of record.ops) {
-        const table = op.k === 'port' ? this.ports : op.k === 'host' ? this.hosts : op.k === 'segment' ? this.segments : undefined;
+        const table =
+          op.k === 'port' ? this.ports : op.k === 'host' ? this.hosts : op.k === 'segment' ? this.segments : op.k === 'securityGroup' ? this.groups : op.k === 'tenant' ? this.tenants : undefined;
         if (table && !table.has(op.id)) {
           table.set(op.id, (op.o ?? undefined) as never);
         }
@@ -237,6 +281,18 @@ class RewoundSource implements SpanSource {
 
   touchedHosts(): Iterable<string> {
     return this.hosts.keys();
+  }
+
+  touchedTenants(): Iterable<string> {
+    return this.tenants.keys();
+  }
+
+  securityGroup(id: string): SecurityGroup | undefined {
+    return this.groups.has(id) ? this.groups.get(id) : this.now.securityGroup(id);
+  }
+
+  tenant(id: string): Tenant | undefined {
+    return this.tenants.has(id) ? this.tenants.get(id) : this.now.tenant(id);
   }
 
   port(id: string): Port | undefined {
@@ -266,12 +322,12 @@ export function resourceOf(source: IndexedSpanSource, key: SpanKey): SpanResourc
     const vteps = vtepsOf(source, new Set(source.hostCounts(id).keys()));
     return { kind, id, segment: { id, tenantId: segment.tenantId, vni: segment.vni, vteps } };
   }
-  const port = source.port(id);
+  const port = kind === 'port' ? source.port(id) : undefined;
   if (!isBound(port)) {
     return undefined;
   }
   const vtepIp = source.host(port.hostId)?.vtepIp ?? '';
-  return { kind, id, port: { id, segmentId: port.segmentId, mac: port.mac, ips: port.ips, hostId: port.hostId, vtepIp, vmId: port.vmId ?? '' } };
+  return { kind: 'port', id, port: { id, segmentId: port.segmentId, mac: port.mac, ips: port.ips, hostId: port.hostId, vtepIp, vmId: port.vmId ?? '' } };
 }
 
 /**
@@ -279,6 +335,42 @@ export function resourceOf(source: IndexedSpanSource, key: SpanKey): SpanResourc
  * restricts the answer to one host (resume).
  */
 export function changesSince(now: SpanIndex, records: ChangeRecord[], onlyHost?: string): Map<string, HostSpanChange> {
+  if (records.length === 0) {
+    return new Map(); // an agent already at the current revision (the common reconnect) costs nothing
+  }
+  const changes = spanChanges(now, records, onlyHost);
+  const before = new RewoundSource(now, records);
+  const hosts = onlyHost !== undefined ? [onlyHost] : new Set([...now.hostIds(), ...before.touchedHosts()]);
+  for (const host of hosts) {
+    policyDiff(before, now, now.policies, { ports: before.touchedPorts(), tenants: before.touchedTenants() }, now.portsOnHost(host), host, changeOf(changes, host));
+  }
+  return settle(changes);
+}
+
+function changeOf(changes: Map<string, HostSpanChange>, host: string): HostSpanChange {
+  let change = changes.get(host);
+  if (!change) {
+    change = { upserts: new Set(), removals: new Set() };
+    changes.set(host, change);
+  }
+  return change;
+}
+
+/** Upserts win over removals of the same key (it moved within the span); hosts left with nothing drop out. */
+function settle(changes: Map<string, HostSpanChange>): Map<string, HostSpanChange> {
+  for (const [host, change] of changes) {
+    for (const key of change.upserts) {
+      change.removals.delete(key);
+    }
+    if (change.upserts.size === 0 && change.removals.size === 0) {
+      changes.delete(host);
+    }
+  }
+  return changes;
+}
+
+/** Segment and port entries only (the forwarding part of spans). */
+function spanChanges(now: SpanIndex, records: ChangeRecord[], onlyHost?: string): Map<string, HostSpanChange> {
   const before = new RewoundSource(now, records);
   const touched = new Set(before.touchedPorts());
   // A host whose VTEP changed changes every port entry bound to it (bindings are unchanged).

@@ -15,7 +15,16 @@ export interface SpanSubscriber {
 }
 
 export function toProtoResource(resource: SpanResource): Resource {
-  return resource.kind === 'segment' ? { segment: resource.segment } : { port: resource.port };
+  switch (resource.kind) {
+    case 'segment':
+      return { segment: resource.segment };
+    case 'port':
+      return { port: resource.port };
+    case 'policy':
+      return { policy: resource.policy };
+    case 'member':
+      return { member: resource.member };
+  }
 }
 
 /**

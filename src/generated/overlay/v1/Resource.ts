@@ -2,6 +2,8 @@
 
 import type { Segment as _overlay_v1_Segment, Segment__Output as _overlay_v1_Segment__Output } from '../../overlay/v1/Segment';
 import type { Port as _overlay_v1_Port, Port__Output as _overlay_v1_Port__Output } from '../../overlay/v1/Port';
+import type { PortPolicy as _overlay_v1_PortPolicy, PortPolicy__Output as _overlay_v1_PortPolicy__Output } from '../../overlay/v1/PortPolicy';
+import type { IpSetMember as _overlay_v1_IpSetMember, IpSetMember__Output as _overlay_v1_IpSetMember__Output } from '../../overlay/v1/IpSetMember';
 
 /**
  * Resource is one object of a span.
@@ -16,9 +18,17 @@ export interface Resource {
    */
   'port'?: (_overlay_v1_Port | null);
   /**
+   * policy is the compiled firewall policy of one of the host's own ports.
+   */
+  'policy'?: (_overlay_v1_PortPolicy | null);
+  /**
+   * member is one entry of the IP set of a security group that the host's policies reference.
+   */
+  'member'?: (_overlay_v1_IpSetMember | null);
+  /**
    * resource is the object.
    */
-  'resource'?: "segment"|"port";
+  'resource'?: "segment"|"port"|"policy"|"member";
 }
 
 /**
@@ -34,7 +44,15 @@ export interface Resource__Output {
    */
   'port'?: (_overlay_v1_Port__Output | null);
   /**
+   * policy is the compiled firewall policy of one of the host's own ports.
+   */
+  'policy'?: (_overlay_v1_PortPolicy__Output | null);
+  /**
+   * member is one entry of the IP set of a security group that the host's policies reference.
+   */
+  'member'?: (_overlay_v1_IpSetMember__Output | null);
+  /**
    * resource is the object.
    */
-  'resource'?: "segment"|"port";
+  'resource'?: "segment"|"port"|"policy"|"member";
 }

@@ -11,7 +11,8 @@ export interface ResourceKey {
    */
   'kind'?: (_overlay_v1_ResourceKind);
   /**
-   * id is the resource's id (a segment id or a port id).
+   * id is the resource's id: a segment id, a port id (for a port or its policy), or
+   * "<group_id>/<family>/<cidr>" for an IP-set member.
    */
   'id'?: (string);
 }
@@ -25,7 +26,8 @@ export interface ResourceKey__Output {
    */
   'kind': (_overlay_v1_ResourceKind__Output);
   /**
-   * id is the resource's id (a segment id or a port id).
+   * id is the resource's id: a segment id, a port id (for a port or its policy), or
+   * "<group_id>/<family>/<cidr>" for an IP-set member.
    */
   'id': (string);
 }

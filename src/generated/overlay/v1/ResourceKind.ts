@@ -16,6 +16,14 @@ export const ResourceKind = {
    * RESOURCE_KIND_PORT is a Port.
    */
   RESOURCE_KIND_PORT: 'RESOURCE_KIND_PORT',
+  /**
+   * RESOURCE_KIND_POLICY is a PortPolicy; its key id is the port id.
+   */
+  RESOURCE_KIND_POLICY: 'RESOURCE_KIND_POLICY',
+  /**
+   * RESOURCE_KIND_MEMBER is an IpSetMember; its key id is "<group_id>/<family>/<cidr>".
+   */
+  RESOURCE_KIND_MEMBER: 'RESOURCE_KIND_MEMBER',
 } as const;
 
 /**
@@ -37,6 +45,16 @@ export type ResourceKind =
    */
   | 'RESOURCE_KIND_PORT'
   | 2
+  /**
+   * RESOURCE_KIND_POLICY is a PortPolicy; its key id is the port id.
+   */
+  | 'RESOURCE_KIND_POLICY'
+  | 3
+  /**
+   * RESOURCE_KIND_MEMBER is an IpSetMember; its key id is "<group_id>/<family>/<cidr>".
+   */
+  | 'RESOURCE_KIND_MEMBER'
+  | 4
 
 /**
  * ResourceKind says what kind of object a resource is.

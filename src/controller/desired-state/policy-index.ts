@@ -1,0 +1,451 @@
+import type { Port } from '../ports/port.model';
+import type { Ethertype, SecurityGroup } from '../security-groups/security-group.model';
+import type { ChangeRecord } from '../store/change-log';
+import type { ViewState } from '../store/view-state';
+import type { Tenant } from '../tenants/tenant.model';
+import { compile, effectiveGroupIds, groupCatalog, memberEntries, type CompiledPolicy, type CompiledRule, type GroupCatalog } from './firewall';
+
+/**
+ * The firewall part of a host's span, and how it changes. Pure: no I/O, no clock.
+ *
+ * A host's span holds, for each of its own (bound) ports, the port's compiled policy
+ * (`policy/<portId>`), and, for every group those policies name as a peer, the entries of the
+ * group's IP sets (`member/<groupId>/<family>/<cidr>`): the addresses of every port whose
+ * effective groups include the group, and their allowed address pairs (`memberEntries`). A
+ * member carries nothing but its key, so a port joining or leaving a group costs each host
+ * that references the group one upsert or removal per address, and never a policy.
+ *
+ * The live path (`PolicyIndex.apply`) keeps counts: members per group, referenced groups per
+ * host; resume (`policyDiff`) compares the host's keys in the rewound state with the current
+ * ones. span.spec.ts checks that both agree with the span computed from scratch.
+ */
+export interface RuleResource {
+  ethertype: Ethertype;
+  /** 'any' or an IP protocol number as text. */
+  protocol: string;
+  /** 0 = any port. */
+  portMin: number;
+  portMax: number;
+  /** -1 = any. */
+  icmpType: number;
+  icmpCode: number;
+  remoteCidr: string;
+  remoteGroupId: string;
+}
+
+export interface PolicyResource {
+  portId: string;
+  portSecurity: boolean;
+  mac: string;
+  ips: string[];
+  allowedAddressPairs: { ip: string; mac: string }[];
+  ingress: RuleResource[];
+  egress: RuleResource[];
+}
+
+export interface MemberResource {
+  groupId: string;
+  family: Ethertype;
+  cidr: string;
+}
+
+export const policyKey = (portId: string): string => `policy/${portId}`;
+/** A member's id (its ResourceKey id): `<groupId>/<family>/<cidr>`. */
+export const memberId = (groupId: string, family: string, cidr: string): string => `${groupId}/${family}/${cidr}`;
+export const memberKey = (groupId: string, family: string, cidr: string): string => `member/${memberId(groupId, family, cidr)}`;
+
+/** Parses a member id; group ids and families hold no '/', a prefix does. */
+export function parseMemberId(id: string): MemberResource {
+  const a = id.indexOf('/');
+  const b = id.indexOf('/', a + 1);
+  return { groupId: id.slice(0, a), family: id.slice(a + 1, b) as Ethertype, cidr: id.slice(b + 1) };
+}
+
+function toRule(rule: CompiledRule): RuleResource {
+  return {
+    ethertype: rule.ethertype,
+    protocol: rule.protocol === 'any' ? 'any' : String(rule.protocol),
+    portMin: rule.ports?.[0] ?? 0,
+    portMax: rule.ports?.[1] ?? 0,
+    icmpType: rule.icmp ? rule.icmp.type : -1,
+    icmpCode: rule.icmp?.code ?? -1,
+    remoteCidr: 'cidr' in rule.remote ? rule.remote.cidr : '',
+    remoteGroupId: 'group' in rule.remote ? rule.remote.group : '',
+  };
+}
+
+export function toPolicyResource(policy: CompiledPolicy): PolicyResource {
+  return {
+    portId: policy.portId,
+    portSecurity: policy.portSecurity,
+    mac: policy.mac,
+    ips: policy.ips,
+    allowedAddressPairs: policy.allowedAddressPairs.map((pair) => ({ ip: pair.ip, mac: pair.mac })),
+    ingress: policy.ingress.map(toRule),
+    egress: policy.egress.map(toRule),
+  };
+}
+
+/** What the policy index caches per port (every port, bound or not: unbound ones are members too). */
+interface PortEntry {
+  hostId: string | null;
+  tenantId: string;
+  /** Port security on and no group listed: its group is its tenant's default. */
+  fallback: boolean;
+  groups: string[];
+  /** `<family>/<cidr>` */
+  entries: string[];
+  /** Groups its policy references (compile's remoteGroups). */
+  refs: string[];
+}
+
+function entryOf(port: Port, catalog: GroupCatalog): PortEntry {
+  const fallback = port.portSecurity !== false && !(port.securityGroupIds?.length ?? 0);
+  const groups = effectiveGroupIds(port, catalog);
+  return {
+    hostId: port.hostId,
+    tenantId: port.tenantId,
+    fallback,
+    groups,
+    entries: groups.length ? memberEntries(port).map((e) => `${e.family}/${e.cidr}`) : [],
+    refs: port.hostId === null ? [] : compile(port, catalog).remoteGroups,
+  };
+}
+
+interface Change {
+  upserts: Set<string>;
+  removals: Set<string>;
+}
+
+type Counts = Map<string, Map<string, number>>;
+type Seen = Map<string, Map<string, boolean>>;
+
+function bump(counts: Counts, outer: string, inner: string, delta: number, seen: Seen): void {
+  let m = counts.get(outer);
+  let s = seen.get(outer);
+  if (!s) {
+    s = new Map();
+    seen.set(outer, s);
+  }
+  if (!s.has(inner)) {
+    s.set(inner, (m?.get(inner) ?? 0) > 0);
+  }
+  if (!m) {
+    m = new Map();
+    counts.set(outer, m);
+  }
+  const n = (m.get(inner) ?? 0) + delta;
+  if (n > 0) {
+    m.set(inner, n);
+  } else {
+    m.delete(inner);
+    if (m.size === 0) {
+      counts.delete(outer);
+    }
+  }
+}
+
+function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
+  let set = map.get(key);
+  if (!set) {
+    set = new Set();
+    map.set(key, set);
+  }
+  set.add(value);
+}
+
+function removeFrom(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key);
+  if (set) {
+    set.delete(value);
+    if (set.size === 0) {
+      map.delete(key);
+    }
+  }
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+/**
+ * Indexes the view by what firewall spans need, and keeps it current as records are applied
+ * (the caller applies the record to the view first).
+ */
+export class PolicyIndex {
+  private readonly ports = new Map<string, PortEntry>();
+  /** Group -> ports whose effective groups include it. */
+  private readonly portsByGroup = new Map<string, Set<string>>();
+  /** Tenant -> its ports that fall back to its default group. */
+  private readonly fallbackByTenant = new Map<string, Set<string>>();
+  /** Group -> `<family>/<cidr>` -> how many ports contribute it. */
+  private readonly members: Counts = new Map();
+  /** Host -> group -> how many of its ports' policies reference it. */
+  private readonly needs: Counts = new Map();
+  /** Group -> hosts that reference it. */
+  private readonly hostsNeeding = new Map<string, Set<string>>();
+
+  constructor(private readonly view: ViewState) {
+    const catalog = this.catalog();
+    const noSeen: Seen = new Map();
+    for (const port of view.ports.values()) {
+      this.add(port.id, entryOf(port, catalog), noSeen, noSeen);
+    }
+    for (const [host, groups] of this.needs) {
+      for (const group of groups.keys()) {
+        addTo(this.hostsNeeding, group, host);
+      }
+    }
+  }
+
+  catalog(): GroupCatalog {
+    return groupCatalog(this.view.securityGroups, this.view.tenants);
+  }
+
+  portsInGroup(groupId: string): ReadonlySet<string> {
+    return this.portsByGroup.get(groupId) ?? NONE;
+  }
+
+  fallbackPorts(tenantId: string): ReadonlySet<string> {
+    return this.fallbackByTenant.get(tenantId) ?? NONE;
+  }
+
+  /** Groups the host's policies reference. */
+  groupsNeededBy(hostId: string): Iterable<string> {
+    return this.needs.get(hostId)?.keys() ?? [];
+  }
+
+  /** Current member ids (`<group>/<family>/<cidr>`) of a group. */
+  membersOf(groupId: string): string[] {
+    return [...(this.members.get(groupId)?.keys() ?? [])].map((entry) => `${groupId}/${entry}`);
+  }
+
+  hasMember(id: string): boolean {
+    const { groupId, family, cidr } = parseMemberId(id);
+    return (this.members.get(groupId)?.get(`${family}/${cidr}`) ?? 0) > 0;
+  }
+
+  /** The firewall keys of the host's span, given its bound ports. */
+  spanKeys(hostId: string, portsOnHost: Iterable<string>): string[] {
+    const keys: string[] = [];
+    for (const id of portsOnHost) {
+      keys.push(policyKey(id));
+    }
+    for (const group of this.groupsNeededBy(hostId)) {
+      for (const id of this.membersOf(group)) {
+        keys.push(`member/${id}`);
+      }
+    }
+    return keys;
+  }
+
+  policy(portId: string): PolicyResource | undefined {
+    const port = this.view.ports.get(portId);
+    return port && port.hostId !== null ? toPolicyResource(compile(port, this.catalog())) : undefined;
+  }
+
+  /**
+   * Updates the index for a record already applied to the view, and adds what changed to
+   * `changes` (host -> upserts/removals; the caller resolves upserts winning over removals).
+   */
+  apply(record: ChangeRecord, changeOf: (host: string) => Change): void {
+    const affected = new Set<string>();
+    for (const op of record.ops) {
+      if (op.k === 'port') {
+        affected.add(op.id);
+      } else if (op.k === 'securityGroup') {
+        this.portsInGroup(op.id).forEach((id) => affected.add(id));
+      } else if (op.k === 'tenant') {
+        this.fallbackPorts(op.id).forEach((id) => affected.add(id));
+      }
+    }
+    if (affected.size === 0) {
+      return;
+    }
+    const catalog = this.catalog();
+    const memberSeen: Seen = new Map();
+    const needSeen: Seen = new Map();
+    for (const id of affected) {
+      const old = this.ports.get(id);
+      const port = this.view.ports.get(id);
+      const next = port ? entryOf(port, catalog) : undefined;
+      if (old) {
+        this.remove(id, old, memberSeen, needSeen);
+      }
+      if (next) {
+        this.add(id, next, memberSeen, needSeen);
+      }
+      if (old && old.hostId !== null && old.hostId !== (next?.hostId ?? null)) {
+        changeOf(old.hostId).removals.add(policyKey(id));
+      }
+      if (next && next.hostId !== null) {
+        changeOf(next.hostId).upserts.add(policyKey(id));
+      }
+    }
+    // Hosts that start or stop referencing a group get or drop its whole sets.
+    const whole = new Set<string>();
+    for (const [host, groups] of needSeen) {
+      for (const [group, was] of groups) {
+        const is = (this.needs.get(host)?.get(group) ?? 0) > 0;
+        if (was === is) {
+          continue;
+        }
+        whole.add(`${host} ${group}`);
+        const change = changeOf(host);
+        if (is) {
+          addTo(this.hostsNeeding, group, host);
+          for (const id of this.membersOf(group)) {
+            change.upserts.add(`member/${id}`);
+          }
+        } else {
+          removeFrom(this.hostsNeeding, group, host);
+          const gone = new Set(this.membersOf(group));
+          for (const [entry, present] of memberSeen.get(group) ?? []) {
+            if (present) {
+              gone.add(`${group}/${entry}`);
+            }
+          }
+          for (const id of gone) {
+            change.removals.add(`member/${id}`);
+          }
+        }
+      }
+    }
+    // Every other host referencing a group gets the entries that appeared or disappeared.
+    for (const [group, entries] of memberSeen) {
+      const hosts = this.hostsNeeding.get(group);
+      if (!hosts) {
+        continue;
+      }
+      for (const [entry, was] of entries) {
+        const is = (this.members.get(group)?.get(entry) ?? 0) > 0;
+        if (was === is) {
+          continue;
+        }
+        for (const host of hosts) {
+          if (!whole.has(`${host} ${group}`)) {
+            (is ? changeOf(host).upserts : changeOf(host).removals).add(`member/${group}/${entry}`);
+          }
+        }
+      }
+    }
+  }
+
+  private add(id: string, entry: PortEntry, memberSeen: Seen, needSeen: Seen): void {
+    this.ports.set(id, entry);
+    if (entry.fallback) {
+      addTo(this.fallbackByTenant, entry.tenantId, id);
+    }
+    for (const group of entry.groups) {
+      addTo(this.portsByGroup, group, id);
+      for (const e of entry.entries) {
+        bump(this.members, group, e, 1, memberSeen);
+      }
+    }
+    if (entry.hostId !== null) {
+      for (const group of entry.refs) {
+        bump(this.needs, entry.hostId, group, 1, needSeen);
+      }
+    }
+  }
+
+  private remove(id: string, entry: PortEntry, memberSeen: Seen, needSeen: Seen): void {
+    this.ports.delete(id);
+    if (entry.fallback) {
+      removeFrom(this.fallbackByTenant, entry.tenantId, id);
+    }
+    for (const group of entry.groups) {
+      removeFrom(this.portsByGroup, group, id);
+      for (const e of entry.entries) {
+        bump(this.members, group, e, -1, memberSeen);
+      }
+    }
+    if (entry.hostId !== null) {
+      for (const group of entry.refs) {
+        bump(this.needs, entry.hostId, group, -1, needSeen);
+      }
+    }
+  }
+}
+
+/** A state (possibly rewound) as the firewall diff reads it. */
+export interface PolicySource {
+  port(id: string): Port | undefined;
+  securityGroup(id: string): SecurityGroup | undefined;
+  tenant(id: string): Tenant | undefined;
+}
+
+function catalogOf(source: PolicySource): GroupCatalog {
+  return { group: (id) => source.securityGroup(id), defaultGroupOf: (tenantId) => source.tenant(tenantId)?.defaultSecurityGroupId };
+}
+
+/**
+ * What changed in one host's firewall keys between `before` (the state rewound by some records)
+ * and `now`: compares the host's policies and referenced sets in both. O(the host's span).
+ */
+export function policyDiff(
+  before: PolicySource,
+  now: PolicySource,
+  index: PolicyIndex,
+  touched: { ports: Iterable<string>; tenants: Iterable<string> },
+  portsOnHostNow: ReadonlySet<string>,
+  hostId: string,
+  change: Change,
+): void {
+  const touchedPorts = new Set(touched.ports);
+  const catalogBefore = catalogOf(before);
+  const catalogNow = catalogOf(now);
+  const hostPorts = (source: PolicySource): string[] => [...new Set([...portsOnHostNow, ...touchedPorts])].filter((id) => source.port(id)?.hostId === hostId);
+  const policies = (source: PolicySource, catalog: GroupCatalog): { byPort: Map<string, string>; refs: Set<string> } => {
+    const byPort = new Map<string, string>();
+    const refs = new Set<string>();
+    for (const id of hostPorts(source)) {
+      const compiled = compile(source.port(id)!, catalog);
+      byPort.set(id, JSON.stringify(toPolicyResource(compiled)));
+      compiled.remoteGroups.forEach((g) => refs.add(g));
+    }
+    return { byPort, refs };
+  };
+  const then = policies(before, catalogBefore);
+  const current = policies(now, catalogNow);
+  for (const id of then.byPort.keys()) {
+    if (!current.byPort.has(id)) {
+      change.removals.add(policyKey(id));
+    }
+  }
+  for (const [id, text] of current.byPort) {
+    if (then.byPort.get(id) !== text) {
+      change.upserts.add(policyKey(id));
+    }
+  }
+  const touchedTenants = [...touched.tenants];
+  const membersBefore = (group: string): Set<string> => {
+    const candidates = new Set([...index.portsInGroup(group), ...touchedPorts]);
+    for (const tenant of touchedTenants) {
+      index.fallbackPorts(tenant).forEach((id) => candidates.add(id));
+    }
+    const out = new Set<string>();
+    for (const id of candidates) {
+      const port = before.port(id);
+      if (port && effectiveGroupIds(port, catalogBefore).includes(group)) {
+        memberEntries(port).forEach((e) => out.add(memberId(group, e.family, e.cidr)));
+      }
+    }
+    return out;
+  };
+  const setsBefore = new Map([...then.refs].map((g) => [g, membersBefore(g)]));
+  for (const group of current.refs) {
+    const had = setsBefore.get(group);
+    for (const id of index.membersOf(group)) {
+      if (!had?.has(id)) {
+        change.upserts.add(`member/${id}`);
+      }
+    }
+  }
+  for (const [group, had] of setsBefore) {
+    const has = current.refs.has(group) ? new Set(index.membersOf(group)) : NONE;
+    for (const id of had) {
+      if (!has.has(id)) {
+        change.removals.add(`member/${id}`);
+      }
+    }
+  }
+}
