@@ -99,18 +99,45 @@ interface PortEntry {
   refs: string[];
 }
 
-function entryOf(port: Port, catalog: GroupCatalog): PortEntry {
+/**
+ * Per group set (`a,b`): the groups array and the groups its rules reference, shared by every port
+ * with those effective groups. `compile(...).remoteGroups` gives the same, per port and slowly; a
+ * record that touches a group or tenant clears the memo.
+ */
+type GroupSetMemo = Map<string, { groups: string[]; refs: string[] }>;
+
+function groupSet(groups: string[], catalog: GroupCatalog, memo: GroupSetMemo): { groups: string[]; refs: string[] } {
+  const key = groups.join(',');
+  let shared = memo.get(key);
+  if (!shared) {
+    const refs = new Set<string>();
+    for (const id of groups) {
+      for (const rule of catalog.group(id)?.rules ?? []) {
+        if (rule.remoteGroupId !== null && rule.remoteGroupId !== undefined) {
+          refs.add(rule.remoteGroupId);
+        }
+      }
+    }
+    shared = { groups, refs: [...refs].sort() };
+    memo.set(key, shared);
+  }
+  return shared;
+}
+
+function entryOf(port: Port, catalog: GroupCatalog, memo: GroupSetMemo): PortEntry {
   const fallback = port.portSecurity !== false && !(port.securityGroupIds?.length ?? 0);
-  const groups = effectiveGroupIds(port, catalog);
+  const set = groupSet(effectiveGroupIds(port, catalog), catalog, memo);
   return {
     hostId: port.hostId,
     tenantId: port.tenantId,
     fallback,
-    groups,
-    entries: groups.length ? memberEntries(port).map((e) => `${e.family}/${e.cidr}`) : [],
-    refs: port.hostId === null ? [] : compile(port, catalog).remoteGroups,
+    groups: set.groups,
+    entries: set.groups.length ? memberEntries(port).map((e) => `${e.family}/${e.cidr}`) : [],
+    refs: port.hostId === null ? NO_REFS : set.refs,
   };
 }
+
+const NO_REFS: string[] = [];
 
 interface Change {
   upserts: Set<string>;
@@ -183,11 +210,13 @@ export class PolicyIndex {
   /** Group -> hosts that reference it. */
   private readonly hostsNeeding = new Map<string, Set<string>>();
 
+  private readonly groupSets: GroupSetMemo = new Map();
+
   constructor(private readonly view: ViewState) {
     const catalog = this.catalog();
     const noSeen: Seen = new Map();
     for (const port of view.ports.values()) {
-      this.add(port.id, entryOf(port, catalog), noSeen, noSeen);
+      this.add(port.id, entryOf(port, catalog, this.groupSets), noSeen, noSeen);
     }
     for (const [host, groups] of this.needs) {
       for (const group of groups.keys()) {
@@ -252,8 +281,10 @@ export class PolicyIndex {
       if (op.k === 'port') {
         affected.add(op.id);
       } else if (op.k === 'securityGroup') {
+        this.groupSets.clear();
         this.portsInGroup(op.id).forEach((id) => affected.add(id));
       } else if (op.k === 'tenant') {
+        this.groupSets.clear();
         this.fallbackPorts(op.id).forEach((id) => affected.add(id));
       }
     }
@@ -266,7 +297,7 @@ export class PolicyIndex {
     for (const id of affected) {
       const old = this.ports.get(id);
       const port = this.view.ports.get(id);
-      const next = port ? entryOf(port, catalog) : undefined;
+      const next = port ? entryOf(port, catalog, this.groupSets) : undefined;
       if (old) {
         this.remove(id, old, memberSeen, needSeen);
       }
