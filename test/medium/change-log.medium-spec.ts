@@ -3,18 +3,7 @@ import { MaterializedView } from '../../src/controller/store/materialized-view';
 import { RedisStore } from '../../src/controller/store/redis-store';
 import { applyChange, emptyViewState, type ViewState } from '../../src/controller/store/view-state';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
-
-/** A small deterministic PRNG, so a failing sequence can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../support/prng';
 
 function comparable(state: ViewState) {
   const sorted = (m: Map<string, unknown>) => [...m.entries()].sort(([x], [y]) => (x < y ? -1 : 1));

@@ -1,6 +1,7 @@
 import { RedisStore } from '../../src/controller/store/redis-store';
 import { agentResources, makeAgent, spansFromScratch, waitUntil, type TestAgent } from '../support/agents';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
+import { prng } from '../support/prng';
 
 const ssh = { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 22, portRangeMax: 22 };
 const http = { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 80, portRangeMax: 80, remoteCidr: '0.0.0.0/0' };
@@ -8,17 +9,6 @@ const egressAll = [
   { direction: 'egress', ethertype: 'IPv4', protocol: 'any', remoteCidr: '0.0.0.0/0' },
   { direction: 'egress', ethertype: 'IPv6', protocol: 'any', remoteCidr: '::/0' },
 ];
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('policy sync: security groups that follow the VM', () => {
   const prefix = uniquePrefix('policy-sync');

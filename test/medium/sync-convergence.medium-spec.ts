@@ -2,17 +2,7 @@ import { RedisStore } from '../../src/controller/store/redis-store';
 import { api, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { agentResources, dataplaneMatchesDesired, makeAgent, spansFromScratch, waitUntil, type TestAgent } from '../support/agents';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis';
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../support/prng';
 
 const AGENTS = 50;
 const OPERATIONS = 2000;

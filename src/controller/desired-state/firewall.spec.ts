@@ -5,6 +5,7 @@ import type { SecurityGroup, SecurityGroupRule } from '../security-groups/securi
 import { defaultSecurityGroup, normalizeRules } from '../security-groups/security-group.rules';
 import { ruleSchema } from '../security-groups/security-group.schemas';
 import { compareRules, compile, effectiveGroupIds, groupCatalog, ipSetMembers, referencedSets, type CompiledPolicy } from './firewall';
+import { prng } from '../../../test/support/prng';
 
 /**
  * Golden files under __golden__/: the compiled policies and sets of representative groups, as
@@ -200,18 +201,6 @@ describe('firewall compiler: rules of the store', () => {
 });
 
 // --- order independence -------------------------------------------------------------------
-
-/** A small deterministic PRNG, so a failing case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffle<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];

@@ -6,17 +6,7 @@ import type { Tenant } from '../tenants/tenant.model';
 import type { ChangeOp, ChangeRecord } from '../store/change-log';
 import { applyChange, emptyViewState, type ViewState } from '../store/view-state';
 import { changesSince, SpanIndex, type SpanResource } from './span';
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../../test/support/prng';
 
 /** Generates random but valid change records (what the Lua scripts would log). */
 class World {
