@@ -230,7 +230,11 @@ export class PortService {
     return port;
   }
 
+  /** Lists all ports, or those of one segment, or those bound to one host (one index each: not both). */
   async list(page: PageRequest, filter: { segmentId?: string; hostId?: string }): Promise<Page<Port>> {
+    if (filter.segmentId !== undefined && filter.hostId !== undefined) {
+      throw new OverlayError(ErrorCode.InvalidValue, 'filter by segmentId or by hostId, not both', { field: 'hostId' });
+    }
     const result = await this.ports.list(page, {
       segmentId: filter.segmentId === undefined ? undefined : parseId(filter.segmentId, 'segmentId'),
       hostId: filter.hostId === undefined ? undefined : parseId(filter.hostId, 'hostId'),
