@@ -8,6 +8,8 @@ import type { SyncRequest } from '../generated/overlay/v1/SyncRequest';
 import type { SyncResponse__Output } from '../generated/overlay/v1/SyncResponse';
 import type { AgentConfig } from './config';
 import type { Dataplane, DataplaneState } from './dataplane/dataplane';
+import { renderRuleset } from './dataplane/linux/nftables';
+import { tapName } from './dataplane/names';
 import { desiredDataplane, planChanges } from './reconcile/plan';
 import { Backoff } from './sync/backoff';
 import { cloneDesiredState, emptyDesiredState, memberStateKey, StateCache, type DesiredState } from './sync/state-cache';
@@ -47,6 +49,8 @@ export class Agent {
   /** The dataplane state last programmed successfully; undefined = unknown, observe the kernel. */
   private realized?: DataplaneState;
   private realizedRevision = -1;
+  /** The firewall text last loaded successfully; undefined = unknown, load it. */
+  private realizedFirewall?: string;
   private staging?: { revision: number; epoch: string; resources: Resource__Output[] };
   private client?: InstanceType<typeof overlayProto.SyncService>;
   /** Index into config.controllers of the replica in use; moves on when a stream is lost. */
@@ -276,6 +280,16 @@ export class Agent {
       if (plan.length) {
         await this.dataplane.apply(plan);
       }
+      if (this.config.firewall) {
+        // Rendered from the whole desired state; reloaded when it changed, and on every full
+        // realize (nothing reads the kernel's table back, so that repairs drift).
+        const ruleset = renderRuleset({ policies: [...this.desired.policies.values()], members: [...this.desired.members.values()], tapOf: tapName });
+        if (full || ruleset !== this.realizedFirewall) {
+          this.realizedFirewall = undefined;
+          await this.dataplane.applyFirewall(ruleset);
+          this.realizedFirewall = ruleset;
+        }
+      }
       this.realized = desired;
       this.realizedRevision = revision;
       if (this.desired.epoch && this.inSync) {
@@ -284,6 +298,7 @@ export class Agent {
       }
     } catch (err) {
       this.realized = undefined;
+      this.realizedFirewall = undefined;
       this.stats.nacks++;
       this.logger.warn(`could not program revision ${revision}: ${(err as Error).message}`);
       this.send({ nack: { revision, error: (err as Error).message } });

@@ -19,6 +19,12 @@ export interface AgentConfig {
   backoffMaxMs: number;
   /** How often the agent compares the kernel with desired state and repairs drift. */
   reconcileIntervalMs: number;
+  /**
+   * Whether the agent loads the security-group firewall (`table bridge overlay`, see
+   * dataplane/linux/nftables.ts). Off unless OVERLAY_FIREWALL=1: the rules are stateful and need
+   * conntrack in the bridge family (CONFIG_NF_CONNTRACK_BRIDGE), which not every kernel has.
+   */
+  firewall?: boolean;
 }
 
 export class AgentConfigError extends Error {}
@@ -66,6 +72,16 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     }
     return Number(raw);
   };
+  const bool = (name: string): boolean => {
+    const raw = env[name];
+    if (raw === undefined || raw === '' || raw === '0') {
+      return false;
+    }
+    if (raw !== '1') {
+      throw new AgentConfigError(`${name} must be 0 or 1, got ${JSON.stringify(raw)}`);
+    }
+    return true;
+  };
   const backoffBaseMs = int('OVERLAY_BACKOFF_BASE_MS', 200, 1, 60_000);
   const backoffMaxMs = int('OVERLAY_BACKOFF_MAX_MS', 10_000, 1, 600_000);
   if (backoffBaseMs > backoffMaxMs) {
@@ -81,5 +97,6 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     backoffBaseMs,
     backoffMaxMs,
     reconcileIntervalMs: int('OVERLAY_RECONCILE_MS', 10_000, 100, 3_600_000),
+    firewall: bool('OVERLAY_FIREWALL'),
   };
 }

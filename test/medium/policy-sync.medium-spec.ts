@@ -1,3 +1,4 @@
+import { tapName } from '../../src/agent/dataplane/names';
 import { RedisStore } from '../../src/controller/store/redis-store';
 import { agentResources, makeAgent, spansFromScratch, waitUntil, type TestAgent } from '../support/agents';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
@@ -84,6 +85,33 @@ describe('policy sync: security groups that follow the VM', () => {
     expect(a1.received.upserts).toEqual({ ...before.upserts, member: before.upserts.member + 1 });
     expect(a1.received.removals).toEqual(before.removals);
     expect([...a1.state.policies.keys()]).toEqual([p1.id]);
+  });
+
+  it('loads the rendered firewall when enabled, reloads it when a referenced group gains a member, and nacks a failed load', async () => {
+    const tenant = await created(client.post('/v1/tenants', { name: 'fw-tenant' }));
+    const seg = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'fw', cidr: '10.9.0.0/24' }));
+    const admins = await created(client.post('/v1/security-groups', { tenantId: tenant.id, name: 'admins', rules: egressAll }));
+    const web = await created(client.post('/v1/security-groups', { tenantId: tenant.id, name: 'web', rules: [{ ...ssh, remoteGroupId: admins.id }, ...egressAll] }));
+    const host = await created(client.post('/v1/hosts', { name: 'fw1', vtepIp: '192.0.2.91' }));
+    const a = makeAgent('fw1', ctl.grpcTarget, { vtepIp: '192.0.2.91', firewall: true });
+    agents.push(a);
+    const port = await created(client.post('/v1/ports', { segmentId: seg.id, hostId: host.id, ips: ['10.9.0.11'], securityGroupIds: [web.id] }));
+    await a.agent.start();
+    await waitUntil(() => a.agent.state.policies.has(port.id) && (a.dataplane.firewall ?? '').includes(tapName(port.id)), 10_000, () => 'firewall loaded');
+    const loads = a.dataplane.firewallLoads;
+    expect(a.dataplane.firewall).not.toContain('10.9.0.12');
+
+    const acksBefore = a.agent.stats.acks;
+    await created(client.post('/v1/ports', { segmentId: seg.id, ips: ['10.9.0.12'], securityGroupIds: [admins.id] }));
+    await waitUntil(() => (a.dataplane.firewall ?? '').includes('10.9.0.12'), 10_000, () => 'set updated');
+    expect(a.dataplane.firewallLoads).toBe(loads + 1);
+    await waitUntil(() => a.agent.stats.acks > acksBefore, 10_000, () => 'acked');
+
+    const nacksBefore = a.agent.stats.nacks;
+    a.dataplane.failNextFirewall('nft: boom');
+    await created(client.post('/v1/ports', { segmentId: seg.id, ips: ['10.9.0.13'], securityGroupIds: [admins.id] }));
+    await waitUntil(() => a.agent.stats.nacks > nacksBefore, 10_000, () => 'nacked');
+    expect(a.dataplane.firewall).not.toContain('10.9.0.13');
   });
 
   it('never lets an agent holding only one tenant’s ports hold a policy, member or port of another tenant', async () => {

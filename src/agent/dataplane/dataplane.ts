@@ -57,6 +57,11 @@ export interface Dataplane {
   observe(): Promise<DataplaneState>;
   /** Applies a plan. Idempotent: applying the same plan twice changes nothing more. Throws on failure. */
   apply(plan: DataplanePlan): Promise<void>;
+  /**
+   * Replaces the whole firewall with `ruleset` (nft text from `renderRuleset`, which adds,
+   * deletes and redefines its one table), atomically: all of it or nothing. Throws on failure.
+   */
+  applyFirewall(ruleset: string): Promise<void>;
   /** Releases resources (not the kernel state: a stopped agent leaves forwarding in place). */
   close(): Promise<void>;
 }

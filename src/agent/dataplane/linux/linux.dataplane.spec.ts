@@ -332,3 +332,26 @@ describe('LinuxDataplane.apply', () => {
     );
   });
 });
+
+describe('LinuxDataplane.applyFirewall', () => {
+  it('loads the ruleset text in one nft -f - transaction', async () => {
+    const calls: { line: string; stdin?: string }[] = [];
+    const runner: CommandRunner = {
+      async run(cmd, args, stdin) {
+        calls.push({ line: [cmd, ...args].join(' '), stdin });
+        return '';
+      },
+    };
+    await new LinuxDataplane(runner, new RecordingLogger()).applyFirewall('table bridge overlay\n');
+    expect(calls).toEqual([{ line: 'nft -f -', stdin: 'table bridge overlay\n' }]);
+  });
+
+  it('throws when nft fails', async () => {
+    const runner: CommandRunner = {
+      async run() {
+        throw new Error('nft -f - exited with status 1: Error: syntax error');
+      },
+    };
+    await expect(new LinuxDataplane(runner, new RecordingLogger()).applyFirewall('bad')).rejects.toThrow(/syntax error/);
+  });
+});

@@ -242,6 +242,11 @@ export class LinuxDataplane implements Dataplane {
     await this.batch('bridge', script.fdbPuts);
   }
 
+  /** Loads the firewall text in one `nft -f -` transaction (the text replaces its own table). */
+  async applyFirewall(ruleset: string): Promise<void> {
+    await this.runner.run('nft', ['-f', '-'], ruleset);
+  }
+
   async close(): Promise<void> {}
 
   private async read(): Promise<KernelView> {

@@ -65,5 +65,25 @@ export class MemoryDataplane implements Dataplane {
     this.applied++;
   }
 
+  /** The firewall text last loaded; undefined = none. */
+  firewall?: string;
+  /** Firewall loads, for tests. */
+  firewallLoads = 0;
+  private firewallFailures: string[] = [];
+
+  /** The next `applyFirewall` throws with this message (once per call of this method). */
+  failNextFirewall(message: string): void {
+    this.firewallFailures.push(message);
+  }
+
+  async applyFirewall(ruleset: string): Promise<void> {
+    const failure = this.firewallFailures.shift();
+    if (failure !== undefined) {
+      throw new Error(failure);
+    }
+    this.firewall = ruleset;
+    this.firewallLoads++;
+  }
+
   async close(): Promise<void> {}
 }
