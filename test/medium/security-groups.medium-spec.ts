@@ -19,25 +19,6 @@ type Case = [string, Send, number, string, string | undefined];
 
 const UNKNOWN_ID = '01900000-0000-7000-8000-000000000000';
 
-/** Keys the controller writes on its own timers (agent sessions, acknowledgements): not request effects. */
-const BACKGROUND_KEY = /^\{[^}]*\}:agents:/;
-
-/** `dump()` less the background keys, with hash fields sorted (HGETALL order is not state). */
-async function snapshot(harness: Harness): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(await harness.dump())) {
-    if (BACKGROUND_KEY.test(key)) {
-      continue;
-    }
-    const parsed: unknown = JSON.parse(value);
-    out[key] =
-      parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
-        ? JSON.stringify(Object.fromEntries(Object.entries(parsed).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))
-        : value;
-  }
-  return out;
-}
-
 const ssh = { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 22, portRangeMax: 22 };
 const web = { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 80 };
 const egressAll = [
@@ -115,7 +96,7 @@ describe('security groups', () => {
 
     it('goes with its tenant, in the same revision, leaving no key behind', async () => {
       const tenant = await created(client.post('/v1/tenants', { name: 'short-lived' }));
-      const before = Object.keys(await snapshot(h));
+      const before = Object.keys(await h.dump());
       expect((await client.delete(`/v1/tenants/${tenant.id}`)).status).toBe(204);
       const record = await lastRecord();
       expect(record.ops.map((o) => [o.k, o.id, o.v])).toEqual([
@@ -123,7 +104,7 @@ describe('security groups', () => {
         ['tenant', tenant.id, null],
       ]);
       expect((await client.get(`/v1/security-groups/${tenant.defaultSecurityGroupId}`)).status).toBe(404);
-      const after = Object.keys(await snapshot(h));
+      const after = Object.keys(await h.dump());
       expect(after.filter((k) => k.includes(tenant.id) || k.includes(tenant.defaultSecurityGroupId))).toEqual([]);
       expect(before.filter((k) => !after.includes(k)).sort()).toEqual([keys.tenantSecurityGroupNames(tenant.id), keys.tenantSecurityGroups(tenant.id)].sort());
       // Its name and its default group's name are free again.
@@ -238,11 +219,11 @@ describe('security groups', () => {
 
   describe('refusals change nothing', () => {
     async function expectRefused(send: Send, status: number, code: string, field?: string): Promise<void> {
-      const before = await snapshot(h);
+      const before = await h.dump();
       const res = await send();
       expect({ status: res.status, code: res.body?.code, field: res.body?.field }).toEqual({ status, code, field });
       expect(typeof res.body.message).toBe('string');
-      expect(await snapshot(h)).toStrictEqual(before);
+      expect(await h.dump()).toStrictEqual(before);
     }
 
     const runCases = (cases: () => Case[]) => {

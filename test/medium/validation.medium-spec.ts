@@ -15,32 +15,6 @@ type Case = [string, Send, number, string, string | undefined];
 const UNKNOWN_ID = '01900000-0000-7000-8000-000000000000';
 const V4_ID = '3b241101-e2bb-4255-8caf-4136c566a962';
 
-/**
- * Keys the controller writes on its own timers, whatever the requests (agent sessions and the
- * lowest acknowledged revision, refreshed by the distribution housekeeping): not request effects.
- */
-const BACKGROUND_KEY = /^\{[^}]*\}:agents:/;
-
-/**
- * `dump()` with each hash's fields in sorted order, less the background keys. HGETALL lists a
- * large hash in its hash table's order, which Redis changes while it rehashes incrementally,
- * even on reads; the contents, not that order, are the store's state.
- */
-async function snapshot(harness: Harness): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(await harness.dump())) {
-    if (BACKGROUND_KEY.test(key)) {
-      continue;
-    }
-    const parsed: unknown = JSON.parse(value);
-    out[key] =
-      parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
-        ? JSON.stringify(Object.fromEntries(Object.entries(parsed).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))
-        : value;
-  }
-  return out;
-}
-
 describe('overlayd refuses bad input and changes nothing', () => {
   const prefix = uniquePrefix('validation');
   let h: Harness;
@@ -68,11 +42,11 @@ describe('overlayd refuses bad input and changes nothing', () => {
 
   /** Sends, checks status, code and field, and that the store is exactly as before. */
   async function expectRefused(send: Send, status: number, code: string, field?: string): Promise<void> {
-    const before = await snapshot(h);
+    const before = await h.dump();
     const res = await send();
     expect({ status: res.status, code: res.body?.code, field: res.body?.field }).toEqual({ status, code, field });
     expect(typeof res.body.message).toBe('string');
-    expect(await snapshot(h)).toStrictEqual(before);
+    expect(await h.dump()).toStrictEqual(before);
   }
 
   const runCases = (cases: () => Case[]) => {
@@ -539,18 +513,18 @@ describe('a refused segment create once a VNI quarantine has ended', () => {
 
   it('refuses a taken VNI with 409 VNI_TAKEN and releases nothing', async () => {
     await releaseOutsideTheRanges(7000);
-    const before = await snapshot(h);
+    const before = await h.dump();
     const refused = await client.post('/v1/segments', { tenantId, name: 'dup', vni: 6001 });
     expect({ status: refused.status, code: refused.body.code, field: refused.body.field }).toEqual({ status: 409, code: 'VNI_TAKEN', field: 'vni' });
-    expect(await snapshot(h)).toStrictEqual(before);
+    expect(await h.dump()).toStrictEqual(before);
   });
 
   it('refuses with 409 VNI_RANGE_EXHAUSTED when only VNIs outside the ranges are due, and releases nothing', async () => {
     await releaseOutsideTheRanges(7001);
-    const before = await snapshot(h);
+    const before = await h.dump();
     const refused = await client.post('/v1/segments', { tenantId, name: 'auto' });
     expect({ status: refused.status, code: refused.body.code, field: refused.body.field }).toEqual({ status: 409, code: 'VNI_RANGE_EXHAUSTED', field: 'vni' });
-    expect(await snapshot(h)).toStrictEqual(before);
+    expect(await h.dump()).toStrictEqual(before);
   });
 
   it('counts a VNI whose quarantine has ended as free, for automatic and requested allocation', async () => {

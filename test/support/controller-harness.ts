@@ -17,10 +17,18 @@ export interface Harness {
   grpcTarget: string;
   config: ControllerConfig;
   redis: Redis;
-  /** Every key of this harness's deployment, with values, for "nothing changed" assertions. */
+  /**
+   * The deployment's state, for "nothing changed" assertions: every key under its prefix with its
+   * value, hash fields sorted (HGETALL follows the hash table's order, which Redis changes while it
+   * rehashes, even on reads), less the keys the controller rewrites on its own timers (agent
+   * sessions and acknowledgements), which are not effects of requests.
+   */
   dump(): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
+
+/** Keys the controller writes on its own timers, whatever the requests. */
+const BACKGROUND_KEY = /^\{[^}]*\}:agents:/;
 
 export function uniquePrefix(name: string): string {
   return `test-${name}-${randomBytes(4).toString('hex')}`;
@@ -49,9 +57,18 @@ export async function startController(opts: { prefix: string; env?: Record<strin
     async dump() {
       const out: Record<string, string> = {};
       for (const key of (await redis.keys(pattern)).sort()) {
+        if (BACKGROUND_KEY.test(key)) {
+          continue;
+        }
         const type = await redis.type(key);
         const value =
-          type === 'hash' ? await redis.hgetall(key) : type === 'zset' ? await redis.zrange(key, 0, -1, 'WITHSCORES') : type === 'stream' ? await redis.xrange(key, '-', '+') : await redis.get(key);
+          type === 'hash'
+            ? Object.fromEntries(Object.entries(await redis.hgetall(key)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+            : type === 'zset'
+              ? await redis.zrange(key, 0, -1, 'WITHSCORES')
+              : type === 'stream'
+                ? await redis.xrange(key, '-', '+')
+                : await redis.get(key);
         out[key] = JSON.stringify(value);
       }
       return out;

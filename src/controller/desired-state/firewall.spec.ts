@@ -1,4 +1,3 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Port } from '../ports/port.model';
 import type { SecurityGroup, SecurityGroupRule } from '../security-groups/security-group.model';
@@ -6,6 +5,7 @@ import { defaultSecurityGroup, normalizeRules } from '../security-groups/securit
 import { ruleSchema } from '../security-groups/security-group.schemas';
 import { compareRules, compile, effectiveGroupIds, groupCatalog, ipSetMembers, referencedSets, type CompiledPolicy } from './firewall';
 import { prng } from '../../../test/support/prng';
+import { expectGoldenFile } from '../../../test/support/golden';
 
 /**
  * Golden files under __golden__/: the compiled policies and sets of representative groups, as
@@ -15,17 +15,7 @@ import { prng } from '../../../test/support/prng';
 const GOLDEN_DIR = join(__dirname, '__golden__');
 
 function expectGolden(name: string, value: unknown): void {
-  const file = join(GOLDEN_DIR, `${name}.json`);
-  const text = `${JSON.stringify(value, null, 2)}\n`;
-  if (process.env.OVERLAY_UPDATE_GOLDEN === '1') {
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, text);
-    return;
-  }
-  if (!existsSync(file)) {
-    throw new Error(`golden file ${file} is missing; create it with OVERLAY_UPDATE_GOLDEN=1 and review it`);
-  }
-  expect(text).toBe(readFileSync(file, 'utf8'));
+  expectGoldenFile(join(GOLDEN_DIR, `${name}.json`), `${JSON.stringify(value, null, 2)}\n`);
 }
 
 const T0 = '2026-01-01T00:00:00.000Z';

@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FirewallRule__Output } from '../../../generated/overlay/v1/FirewallRule';
 import type { IpSetMember__Output } from '../../../generated/overlay/v1/IpSetMember';
 import type { PortPolicy__Output } from '../../../generated/overlay/v1/PortPolicy';
 import { tapName } from '../names';
 import { linkLocalOf, renderRuleset } from './nftables';
+import { expectGoldenFile } from '../../../../test/support/golden';
 
 /**
  * Golden files under __golden__/: the rendered nft text of representative policies. After an
@@ -17,16 +18,7 @@ import { linkLocalOf, renderRuleset } from './nftables';
 const GOLDEN_DIR = join(__dirname, '__golden__');
 
 function expectGolden(name: string, text: string): void {
-  const file = join(GOLDEN_DIR, `${name}.nft`);
-  if (process.env.OVERLAY_UPDATE_GOLDEN === '1') {
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, text);
-    return;
-  }
-  if (!existsSync(file)) {
-    throw new Error(`golden file ${file} is missing; create it with OVERLAY_UPDATE_GOLDEN=1 and review it`);
-  }
-  expect(text).toBe(readFileSync(file, 'utf8'));
+  expectGoldenFile(join(GOLDEN_DIR, `${name}.nft`), text);
 }
 
 const WEB = '019a0000-0000-7000-8000-00000000aaa1';
