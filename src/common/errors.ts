@@ -41,6 +41,7 @@ export enum ErrorCode {
   HostNotFound = 'HOST_NOT_FOUND',
   PortNotFound = 'PORT_NOT_FOUND',
   SecurityGroupNotFound = 'SECURITY_GROUP_NOT_FOUND',
+  MigrationNotFound = 'MIGRATION_NOT_FOUND',
   // Conflicts with existing state.
   TenantNameTaken = 'TENANT_NAME_TAKEN',
   TenantHasSegments = 'TENANT_HAS_SEGMENTS',
@@ -62,6 +63,13 @@ export enum ErrorCode {
   SecurityGroupIsDefault = 'SECURITY_GROUP_IS_DEFAULT',
   DuplicateRule = 'DUPLICATE_RULE',
   DuplicateAddressPair = 'DUPLICATE_ADDRESS_PAIR',
+  // Live migrations.
+  MigrationInProgress = 'MIGRATION_IN_PROGRESS',
+  MigrationNotReady = 'MIGRATION_NOT_READY',
+  MigrationClosed = 'MIGRATION_CLOSED',
+  MigrationCommitted = 'MIGRATION_COMMITTED',
+  PortNotOnSource = 'PORT_NOT_ON_SOURCE',
+  HostHasMigrations = 'HOST_HAS_MIGRATIONS',
   // The store and the server.
   StoreUnavailable = 'STORE_UNAVAILABLE',
   Timeout = 'TIMEOUT',

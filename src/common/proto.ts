@@ -219,6 +219,8 @@ export function encodeResource(resource: Resource): Uint8Array {
     plan.string(p.hostId ?? '');
     plan.string(p.vtepIp ?? '');
     plan.string(p.vmId ?? '');
+    plan.string(p.preparedHostId ?? '');
+    plan.string(p.migrationId ?? '');
     const inner = plan.size;
     const buf = Buffer.allocUnsafe(1 + varintLength(inner) + inner);
     let pos = 0;
@@ -240,7 +242,9 @@ export function encodeResource(resource: Resource): Uint8Array {
     }
     pos = putString(buf, pos, 5, p.hostId ?? '', l[k++]);
     pos = putString(buf, pos, 6, p.vtepIp ?? '', l[k++]);
-    putString(buf, pos, 7, p.vmId ?? '', l[k++]);
+    pos = putString(buf, pos, 7, p.vmId ?? '', l[k++]);
+    pos = putString(buf, pos, 8, p.preparedHostId ?? '', l[k++]);
+    putString(buf, pos, 9, p.migrationId ?? '', l[k++]);
     return buf;
   }
   if (resource.segment) {

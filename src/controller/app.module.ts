@@ -7,6 +7,10 @@ import { HostController } from './hosts/host.controller';
 import { HostRepository } from './hosts/host.repository';
 import { HostService } from './hosts/host.service';
 import { ErrorFilter } from './http/error.filter';
+import { MigrationController } from './migrations/migration.controller';
+import { MigrationMonitor } from './migrations/migration.monitor';
+import { MigrationRepository } from './migrations/migration.repository';
+import { MigrationService } from './migrations/migration.service';
 import { PortController } from './ports/port.controller';
 import { PortRepository } from './ports/port.repository';
 import { PortService } from './ports/port.service';
@@ -29,7 +33,7 @@ export class AppModule {
       module: AppModule,
       global: true,
       imports: [StoreModule, DistributionModule],
-      controllers: [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController],
+      controllers: [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController, MigrationController],
       providers: [
         { provide: ControllerConfig, useValue: config },
         { provide: APP_FILTER, useClass: ErrorFilter },
@@ -43,6 +47,9 @@ export class AppModule {
         PortService,
         SecurityGroupRepository,
         SecurityGroupService,
+        MigrationRepository,
+        MigrationService,
+        MigrationMonitor,
       ],
       exports: [ControllerConfig],
     };

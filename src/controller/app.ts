@@ -6,6 +6,7 @@ import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import type { ControllerConfig } from './config';
 import { buildOpenApiDocument } from './http/openapi';
+import { MigrationMonitor } from './migrations/migration.monitor';
 import { SyncServer, transportSecurityFrom } from './distribution/sync.server';
 import { MaterializedView } from './store/materialized-view';
 
@@ -28,5 +29,6 @@ export async function createApp(config: ControllerConfig, opts: { logger?: false
   await app.init();
   await app.get(MaterializedView).start();
   await app.get(SyncServer).start(transportSecurityFrom(config));
+  app.get(MigrationMonitor).start();
   return app;
 }

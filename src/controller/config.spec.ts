@@ -91,6 +91,8 @@ describe('loadConfig', () => {
       changeLogMaxLength: 1_000_000,
       maxBodyBytes: 8 * 1024 * 1024,
       maxBatchSize: 10_000,
+      migrationTtlMs: 300_000,
+      migrationRetentionSeconds: 604_800,
       logFormat: 'json',
     });
   });
@@ -107,6 +109,8 @@ describe('loadConfig', () => {
         OVERLAY_CHANGELOG_MAX_LENGTH: '1000',
         OVERLAY_MAX_BODY_BYTES: '1024',
         OVERLAY_MAX_BATCH_SIZE: '100000',
+        OVERLAY_MIGRATION_TTL_MS: '1000',
+        OVERLAY_MIGRATION_RETENTION_SECONDS: '60',
         OVERLAY_LOG_FORMAT: 'text',
       }),
     ).toEqual({
@@ -122,6 +126,8 @@ describe('loadConfig', () => {
       changeLogMaxLength: 1000,
       maxBodyBytes: 1024,
       maxBatchSize: 100_000,
+      migrationTtlMs: 1000,
+      migrationRetentionSeconds: 60,
       logFormat: 'text',
     });
   });

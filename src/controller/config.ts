@@ -25,6 +25,10 @@ export interface ControllerConfig {
   maxBodyBytes: number;
   /** Most ports in one batch create. */
   maxBatchSize: number;
+  /** How long a prepared migration waits for its commit before it expires (a request may ask for another). */
+  migrationTtlMs: number;
+  /** How long a finished migration (completed, aborted, expired) stays readable. */
+  migrationRetentionSeconds: number;
   /** `json` (one object per line, for log pipelines) or `text` (for a terminal). */
   logFormat: 'json' | 'text';
   /** TLS files for the agents' gRPC stream; absent = insecure (development only, needs OVERLAY_GRPC_INSECURE=true). */
@@ -107,5 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
     changeLogMaxLength: intFrom(env, 'OVERLAY_CHANGELOG_MAX_LENGTH', 1_000_000, 1000, 1_000_000_000),
     maxBodyBytes: intFrom(env, 'OVERLAY_MAX_BODY_BYTES', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxBatchSize: intFrom(env, 'OVERLAY_MAX_BATCH_SIZE', 10_000, 1, 100_000),
+    migrationTtlMs: intFrom(env, 'OVERLAY_MIGRATION_TTL_MS', 300_000, 1_000, 86_400_000),
+    migrationRetentionSeconds: intFrom(env, 'OVERLAY_MIGRATION_RETENTION_SECONDS', 7 * 86400, 60, 365 * 86400),
   };
 }

@@ -10,9 +10,9 @@ function span(): SpanView {
     vtepIp: '192.0.2.1',
     segments: new Map([['s1', { id: 's1', tenantId: 't', vni: 5000, vteps: ['192.0.2.3', '192.0.2.1', '192.0.2.2'] }]]),
     ports: new Map([
-      ['p-local', { id: '0190aaaa-0000-7000-8000-00000000000a', segmentId: 's1', mac: '02:00:00:00:00:0a', ips: ['10.0.0.10'], hostId: own, vtepIp: '192.0.2.1', vmId: 'vm1' }],
-      ['p-remote', { id: 'p-remote', segmentId: 's1', mac: '02:00:00:00:00:0b', ips: ['10.0.0.11'], hostId: 'host-2', vtepIp: '192.0.2.2', vmId: '' }],
-      ['p-orphan', { id: 'p-orphan', segmentId: 'missing', mac: '02:00:00:00:00:0c', ips: [], hostId: 'host-3', vtepIp: '192.0.2.3', vmId: '' }],
+      ['p-local', { id: '0190aaaa-0000-7000-8000-00000000000a', segmentId: 's1', mac: '02:00:00:00:00:0a', ips: ['10.0.0.10'], hostId: own, vtepIp: '192.0.2.1', vmId: 'vm1', preparedHostId: '', migrationId: '' }],
+      ['p-remote', { id: 'p-remote', segmentId: 's1', mac: '02:00:00:00:00:0b', ips: ['10.0.0.11'], hostId: 'host-2', vtepIp: '192.0.2.2', vmId: '', preparedHostId: '', migrationId: '' }],
+      ['p-orphan', { id: 'p-orphan', segmentId: 'missing', mac: '02:00:00:00:00:0c', ips: [], hostId: 'host-3', vtepIp: '192.0.2.3', vmId: '', preparedHostId: '', migrationId: '' }],
     ]),
   };
 }
@@ -26,6 +26,19 @@ describe('desired dataplane', () => {
     const state = desiredDataplane(span());
     expect([...state.ports.values()]).toEqual([{ tap: tapName('0190aaaa-0000-7000-8000-00000000000a'), vni: 5000 }]);
     expect(state.fdb.get(fdbKey(5000, '02:00:00:00:00:0b'))).toEqual({ vni: 5000, mac: '02:00:00:00:00:0b', vtep: '192.0.2.2' });
+  });
+
+  it('installs a port prepared here for a migration and keeps its MAC pointing at the source until the commit', () => {
+    const view = span();
+    view.ports.set('p-remote', { ...view.ports.get('p-remote')!, preparedHostId: own, migrationId: 'm1' });
+    const state = desiredDataplane(view);
+    expect(state.ports.get(tapName('p-remote'))).toEqual({ tap: tapName('p-remote'), vni: 5000 });
+    expect(state.fdb.get(fdbKey(5000, '02:00:00:00:00:0b'))).toEqual({ vni: 5000, mac: '02:00:00:00:00:0b', vtep: '192.0.2.2' });
+    // Committed: bound here, no VTEP entry any more.
+    view.ports.set('p-remote', { ...view.ports.get('p-remote')!, hostId: own, vtepIp: '192.0.2.1', preparedHostId: '', migrationId: '' });
+    const committed = desiredDataplane(view);
+    expect(committed.ports.has(tapName('p-remote'))).toBe(true);
+    expect(committed.fdb.has(fdbKey(5000, '02:00:00:00:00:0b'))).toBe(false);
   });
 
   it('never programs an entry whose segment it does not hold', () => {

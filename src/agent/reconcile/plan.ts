@@ -26,10 +26,15 @@ export function desiredDataplane(span: SpanView): DataplaneState {
     if (!segment) {
       continue; // cannot happen in a consistent span; never program an entry without its segment
     }
-    if (port.hostId === span.hostId) {
+    // A port prepared here for an incoming migration is both: its tap is attached (closed but for
+    // its rules) for when the VM lands, and its MAC still points at the source VTEP, where the VM
+    // runs until the commit. The VTEP entry lives on the VXLAN device only (`self`), so the bridge
+    // learns the MAC on the tap as soon as the VM's first frame arrives here.
+    if (port.hostId === span.hostId || port.preparedHostId === span.hostId) {
       const tap = tapName(port.id);
       state.ports.set(tap, { tap, vni: segment.vni });
-    } else {
+    }
+    if (port.hostId !== span.hostId) {
       state.fdb.set(fdbKey(segment.vni, port.mac), { vni: segment.vni, mac: port.mac, vtep: port.vtepIp });
     }
   }

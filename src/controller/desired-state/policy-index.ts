@@ -1,4 +1,4 @@
-import type { Port } from '../ports/port.model';
+import { localHostsOf, type Port } from '../ports/port.model';
 import type { Ethertype, SecurityGroup } from '../security-groups/security-group.model';
 import type { ChangeRecord } from '../store/change-log';
 import type { ViewState } from '../store/view-state';
@@ -88,7 +88,8 @@ export function toPolicyResource(policy: CompiledPolicy): PolicyResource {
 
 /** What the policy index caches per port (every port, bound or not: unbound ones are members too). */
 interface PortEntry {
-  hostId: string | null;
+  /** The hosts holding the port as their own (`localHostsOf`): each needs its policy and sets. */
+  hosts: string[];
   tenantId: string;
   /** Port security on and no group listed: its group is its tenant's default. */
   fallback: boolean;
@@ -128,7 +129,7 @@ function entryOf(port: Port, catalog: GroupCatalog, memo: GroupSetMemo): PortEnt
   const fallback = port.portSecurity !== false && !(port.securityGroupIds?.length ?? 0);
   const set = groupSet(effectiveGroupIds(port, catalog), catalog, memo);
   return {
-    hostId: port.hostId,
+    hosts: localHostsOf(port),
     tenantId: port.tenantId,
     fallback,
     groups: set.groups,
@@ -304,11 +305,13 @@ export class PolicyIndex {
       if (next) {
         this.add(id, next, memberSeen, needSeen);
       }
-      if (old && old.hostId !== null && old.hostId !== (next?.hostId ?? null)) {
-        changeOf(old.hostId).removals.add(policyKey(id));
+      for (const host of old?.hosts ?? NO_REFS) {
+        if (!next?.hosts.includes(host)) {
+          changeOf(host).removals.add(policyKey(id));
+        }
       }
-      if (next && next.hostId !== null) {
-        changeOf(next.hostId).upserts.add(policyKey(id));
+      for (const host of next?.hosts ?? NO_REFS) {
+        changeOf(host).upserts.add(policyKey(id));
       }
     }
     // Hosts that start or stop referencing a group get or drop its whole sets.
@@ -371,9 +374,9 @@ export class PolicyIndex {
         bump(this.members, group, e, 1, memberSeen);
       }
     }
-    if (entry.hostId !== null) {
+    for (const host of entry.hosts) {
       for (const group of entry.refs) {
-        bump(this.needs, entry.hostId, group, 1, needSeen);
+        bump(this.needs, host, group, 1, needSeen);
       }
     }
   }
@@ -389,9 +392,9 @@ export class PolicyIndex {
         bump(this.members, group, e, -1, memberSeen);
       }
     }
-    if (entry.hostId !== null) {
+    for (const host of entry.hosts) {
       for (const group of entry.refs) {
-        bump(this.needs, entry.hostId, group, -1, needSeen);
+        bump(this.needs, host, group, -1, needSeen);
       }
     }
   }
@@ -424,7 +427,8 @@ export function policyDiff(
   const touchedPorts = new Set(touched.ports);
   const catalogBefore = catalogOf(before);
   const catalogNow = catalogOf(now);
-  const hostPorts = (source: PolicySource): string[] => [...new Set([...portsOnHostNow, ...touchedPorts])].filter((id) => source.port(id)?.hostId === hostId);
+  const isLocal = (port: Port | undefined): boolean => port !== undefined && localHostsOf(port).includes(hostId);
+  const hostPorts = (source: PolicySource): string[] => [...new Set([...portsOnHostNow, ...touchedPorts])].filter((id) => isLocal(source.port(id)));
   const policies = (source: PolicySource, catalog: GroupCatalog): { byPort: Map<string, string>; refs: Set<string> } => {
     const byPort = new Map<string, string>();
     const refs = new Set<string>();

@@ -1,5 +1,5 @@
 import type { Host } from '../hosts/host.model';
-import type { Port } from '../ports/port.model';
+import { localHostsOf, type Port } from '../ports/port.model';
 import type { SecurityGroup, SecurityGroupRule } from '../security-groups/security-group.model';
 import type { Segment } from '../segments/segment.model';
 import type { Tenant } from '../tenants/tenant.model';
@@ -87,10 +87,26 @@ class World {
       });
     } else if (roll < 0.65 && ports.length) {
       const port = this.pick(ports)!;
-      const next = { ...port, hostId: this.random() < 0.85 ? this.pick(hosts)!.id : null, vmId: this.random() < 0.3 ? `vm${this.n++}` : port.vmId, ...(this.random() < 0.5 ? this.security(port.tenantId) : {}) };
-      ops = [{ k: 'port', id: port.id, v: next, o: port }];
+      const migration = port.migration ?? null;
+      if (migration) {
+        // An open migration: committed (the binding moves) or aborted/expired (withdrawn).
+        const next = this.random() < 0.5 ? { ...port, hostId: migration.destinationHostId, migration: null } : { ...port, migration: null };
+        ops = [{ k: 'port', id: port.id, v: next, o: port }];
+      } else if (port.hostId !== null && this.random() < 0.35) {
+        const destination = this.pick(hosts.filter((h) => h.id !== port.hostId));
+        if (!destination) {
+          return this.next();
+        }
+        ops = [{ k: 'port', id: port.id, v: { ...port, migration: { id: id(), destinationHostId: destination.id } }, o: port }];
+      } else {
+        const next = { ...port, hostId: this.random() < 0.85 ? this.pick(hosts)!.id : null, vmId: this.random() < 0.3 ? `vm${this.n++}` : port.vmId, ...(this.random() < 0.5 ? this.security(port.tenantId) : {}) };
+        ops = [{ k: 'port', id: port.id, v: next, o: port }];
+      }
     } else if (roll < 0.75 && ports.length) {
       const port = this.pick(ports)!;
+      if (port.migration) {
+        return this.next(); // refused by the store while a migration is open
+      }
       ops = [{ k: 'port', id: port.id, v: null, o: port }];
     } else if (roll < 0.8) {
       const tenant = this.pick(tenants)!;
@@ -110,7 +126,7 @@ class World {
       ops = [{ k: 'host', id: host.id, v: { ...host, vtepIp: `198.51.100.${this.n++ % 250}` }, o: host }];
     } else {
       const empty = segments.find((seg) => !ports.some((p) => p.segmentId === seg.id));
-      const idle = hosts.find((h) => !ports.some((p) => p.hostId === h.id));
+      const idle = hosts.find((h) => !ports.some((p) => p.hostId === h.id || p.migration?.destinationHostId === h.id));
       if (empty) {
         ops = [{ k: 'segment', id: empty.id, v: null, o: empty }];
       } else if (idle) {
@@ -236,7 +252,7 @@ describe('span computation', () => {
       if (!record.ops.every((op) => op.k === 'port')) {
         continue;
       }
-      const hostsOfTouched = new Set(record.ops.flatMap((op) => [op.o, op.v].map((p) => (p as Port | null)?.hostId).filter((h): h is string => typeof h === 'string')));
+      const hostsOfTouched = new Set(record.ops.flatMap((op) => [op.o, op.v].flatMap((p) => (p ? localHostsOf(p as Port) : []))));
       // At most one entry per address, per group, per side of the change.
       const sides = record.ops.flatMap((op) => [op.o, op.v] as (Port | null)[]);
       const bound = sides.reduce((sum, p) => sum + (p ? (p.ips.length + p.allowedAddressPairs.length) * Math.max(1, p.securityGroupIds.length) : 0), 0);
@@ -265,10 +281,68 @@ describe('span computation', () => {
     let members = 0;
     for (const hostId of world.state.hosts.keys()) {
       const span = index.spanOf(hostId);
-      const own = [...world.state.ports.values()].filter((p) => p.hostId === hostId).map((p) => `policy/${p.id}`);
+      const own = [...world.state.ports.values()].filter((p) => localHostsOf(p).includes(hostId)).map((p) => `policy/${p.id}`);
       expect(span.filter((k) => k.startsWith('policy/')).sort()).toEqual(own.sort());
       members += span.filter((k) => k.startsWith('member/')).length;
     }
     expect(members).toBeGreaterThan(0);
+  });
+
+  it('places a prepared port on its destination without touching peers’ forwarding, and moves it at commit', () => {
+    const state = emptyViewState();
+    const tenant: Tenant = { id: 't', name: 't', maxSegments: null, defaultSecurityGroupId: 'sg', createdAt: '' };
+    const group: SecurityGroup = { id: 'sg', tenantId: 't', name: 'default', description: '', isDefault: true, rules: [], createdAt: '', updatedAt: '' };
+    const host = (id: string, vtepIp: string): Host => ({ id, name: id, vtepIp, inventory: { uplinks: [], trunkedVlans: [] }, createdAt: '', updatedAt: '' });
+    const segment: Segment = { id: 'seg', tenantId: 't', name: 's', vni: 1000, vlanId: null, cidr: null, createdAt: '' };
+    const port = (id: string, hostId: string, last: string): Port => ({ id, segmentId: 'seg', tenantId: 't', vmId: null, mac: `02:00:00:00:00:${last}`, ips: [`10.0.0.${Number.parseInt(last, 16)}`], hostId, securityGroupIds: [], portSecurity: true, allowedAddressPairs: [], createdAt: '', updatedAt: '' });
+    let revision = 0;
+    const apply = (index: SpanIndex | undefined, ops: ChangeOp[]) => {
+      const record = { revision: ++revision, at: 0, ops };
+      applyChange(state, record);
+      return index?.apply(record);
+    };
+    apply(undefined, [
+      { k: 'tenant', id: 't', v: tenant, o: null },
+      { k: 'securityGroup', id: 'sg', v: group, o: null },
+      { k: 'host', id: 'src', v: host('src', '192.0.2.1'), o: null },
+      { k: 'host', id: 'dst', v: host('dst', '192.0.2.2'), o: null },
+      { k: 'host', id: 'peer', v: host('peer', '192.0.2.3'), o: null },
+      { k: 'segment', id: 'seg', v: segment, o: null },
+    ]);
+    const vm = port('vm', 'src', '0a');
+    const peerPort = port('pp', 'peer', '0b');
+    apply(undefined, [
+      { k: 'port', id: 'vm', v: vm, o: null },
+      { k: 'port', id: 'pp', v: peerPort, o: null },
+    ]);
+    const index = new SpanIndex(state);
+    const sorted = (keys: Iterable<string>) => [...keys].sort();
+
+    const prepared = { ...vm, migration: { id: 'm1', destinationHostId: 'dst' } };
+    const prepare = apply(index, [{ k: 'port', id: 'vm', v: prepared, o: vm }])!;
+    // The destination gets the segment, its table, the port's policy and its group's members.
+    expect(sorted(prepare.get('dst')!.upserts)).toEqual(sorted(index.spanOf('dst')));
+    expect(index.spanOf('dst')).toEqual(expect.arrayContaining(['segment/seg', 'port/vm', 'port/pp', 'policy/vm']));
+    expect(index.resource('port/vm')).toMatchObject({ port: { hostId: 'src', vtepIp: '192.0.2.1', preparedHostId: 'dst', migrationId: 'm1' } });
+    // Flood lists are unchanged: peers still send the VM's frames to the source only.
+    expect(index.resource('segment/seg')).toMatchObject({ segment: { vteps: ['192.0.2.1', '192.0.2.3'] } });
+    expect(prepare.get('peer')?.upserts.has('segment/seg') ?? false).toBe(false);
+    expect([...(prepare.get('peer')?.removals ?? [])]).toEqual([]);
+
+    const commit = apply(index, [{ k: 'port', id: 'vm', v: { ...vm, hostId: 'dst', migration: null }, o: prepared }])!;
+    expect(index.resource('port/vm')).toMatchObject({ port: { hostId: 'dst', vtepIp: '192.0.2.2', preparedHostId: '' } });
+    expect(commit.get('peer')!.upserts).toEqual(new Set(['port/vm', 'segment/seg']));
+    // The destination keeps the policy (no removal, no gap); the source withdraws everything.
+    expect([...commit.get('dst')!.removals]).toEqual([]);
+    expect(sorted(commit.get('src')!.removals)).toEqual(sorted(['segment/seg', 'port/vm', 'port/pp', 'policy/vm', ...[...commit.get('src')!.removals].filter((k) => k.startsWith('member/'))]));
+    expect(index.spanOf('src')).toEqual([]);
+
+    // A second migration, aborted: the destination withdraws, peers' forwarding never changed.
+    const back = { ...index.port('vm')!, migration: { id: 'm2', destinationHostId: 'src' } };
+    apply(index, [{ k: 'port', id: 'vm', v: back, o: index.port('vm')! }]);
+    const abort = apply(index, [{ k: 'port', id: 'vm', v: { ...back, migration: null }, o: back }])!;
+    expect(sorted(abort.get('src')!.removals)).toEqual(sorted(['segment/seg', 'port/vm', 'port/pp', 'policy/vm', ...[...abort.get('src')!.removals].filter((k) => k.startsWith('member/'))]));
+    expect(abort.get('peer')!.upserts).toEqual(new Set(['port/vm']));
+    expect(index.spanOf('src')).toEqual([]);
   });
 });

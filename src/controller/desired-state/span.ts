@@ -1,5 +1,5 @@
 import type { Host } from '../hosts/host.model';
-import type { Port } from '../ports/port.model';
+import { localHostsOf, type Port } from '../ports/port.model';
 import type { SecurityGroup } from '../security-groups/security-group.model';
 import type { Segment } from '../segments/segment.model';
 import type { ChangeRecord } from '../store/change-log';
@@ -12,11 +12,16 @@ export { memberKey, memberId, policyKey, type MemberResource, type PolicyResourc
 /**
  * A host's span, and how it changes. Pure: no I/O, no clock.
  *
- * A host's span is every segment on which it has a bound port, and, for each such segment,
+ * A host's span is every segment on which it has a local port, and, for each such segment,
  * every bound port of the segment (its own, and the remote ones: MAC -> VTEP). A segment
- * resource carries the VTEPs of all hosts with ports on it (the flood list). It also holds the
- * compiled firewall policy of each of its own ports and the IP-set members of every group those
- * policies reference (see policy-index.ts).
+ * resource carries the VTEPs of all hosts with ports bound on it (the flood list). It also holds
+ * the compiled firewall policy of each of its local ports and the IP-set members of every group
+ * those policies reference (see policy-index.ts).
+ *
+ * A host's local ports are those bound to it and those *prepared* on it for an incoming live
+ * migration (`localHostsOf`): the destination receives the port, its policy, its sets and its
+ * segment's table before the VM arrives, while the port stays bound to the source, so peers'
+ * forwarding and flood lists do not change until the commit moves the binding.
  *
  * Changes are computed by comparing two states: the current one, and the same state rewound by
  * the old values the change log carries (`o`). The live path rewinds one record; resume rewinds
@@ -37,6 +42,10 @@ export interface PortResource {
   hostId: string;
   vtepIp: string;
   vmId: string;
+  /** The host the port is prepared on for a live migration, '' when none. */
+  preparedHostId: string;
+  /** That migration's id, '' when none. */
+  migrationId: string;
 }
 
 export type SpanResource =
@@ -76,8 +85,10 @@ export interface SpanSource {
 export interface IndexedSpanSource extends SpanSource {
   /** Ids of the segment's ports that are bound to a host. */
   boundPorts(segmentId: string): ReadonlySet<string>;
-  /** Hosts with bound ports on the segment, with how many each. */
+  /** Hosts whose span holds the segment (local ports on it, bound or prepared), with how many each. */
   hostCounts(segmentId: string): ReadonlyMap<string, number>;
+  /** Hosts with ports bound on the segment, with how many each: the flood list. */
+  floodCounts(segmentId: string): ReadonlyMap<string, number>;
 }
 
 const isBound = (port: Port | undefined): port is Port & { hostId: string } => port !== undefined && port.hostId !== null;
@@ -91,6 +102,7 @@ export class SpanIndex implements IndexedSpanSource {
   private readonly boundBySegment = new Map<string, Set<string>>();
   private readonly boundByHost = new Map<string, Set<string>>();
   private readonly hostsBySegment = new Map<string, Map<string, number>>();
+  private readonly floodBySegment = new Map<string, Map<string, number>>();
   /** The firewall part of spans. */
   readonly policies: PolicyIndex;
 
@@ -134,11 +146,15 @@ export class SpanIndex implements IndexedSpanSource {
     return this.hostsBySegment.get(segmentId) ?? EMPTY_COUNTS;
   }
 
+  floodCounts(segmentId: string): ReadonlyMap<string, number> {
+    return this.floodBySegment.get(segmentId) ?? EMPTY_COUNTS;
+  }
+
   portsOnHost(hostId: string): ReadonlySet<string> {
     return this.boundByHost.get(hostId) ?? EMPTY;
   }
 
-  /** Segments on which the host has a bound port. */
+  /** Segments on which the host has a local port (bound or prepared). */
   segmentsOfHost(hostId: string): Set<string> {
     const out = new Set<string>();
     for (const id of this.portsOnHost(hostId)) {
@@ -200,29 +216,37 @@ export class SpanIndex implements IndexedSpanSource {
       return;
     }
     getOrAdd(this.boundBySegment, port.segmentId).add(port.id);
-    getOrAdd(this.boundByHost, port.hostId).add(port.id);
-    let counts = this.hostsBySegment.get(port.segmentId);
-    if (!counts) {
-      counts = new Map();
-      this.hostsBySegment.set(port.segmentId, counts);
+    for (const host of localHostsOf(port)) {
+      getOrAdd(this.boundByHost, host).add(port.id);
+      count(this.hostsBySegment, port.segmentId, host, 1);
     }
-    counts.set(port.hostId, (counts.get(port.hostId) ?? 0) + 1);
+    count(this.floodBySegment, port.segmentId, port.hostId, 1);
   }
 
   private unbind(port: Port & { hostId: string }): void {
     deleteFrom(this.boundBySegment, port.segmentId, port.id);
-    deleteFrom(this.boundByHost, port.hostId, port.id);
-    const counts = this.hostsBySegment.get(port.segmentId);
-    if (counts) {
-      const n = (counts.get(port.hostId) ?? 0) - 1;
-      if (n > 0) {
-        counts.set(port.hostId, n);
-      } else {
-        counts.delete(port.hostId);
-        if (counts.size === 0) {
-          this.hostsBySegment.delete(port.segmentId);
-        }
-      }
+    for (const host of localHostsOf(port)) {
+      deleteFrom(this.boundByHost, host, port.id);
+      count(this.hostsBySegment, port.segmentId, host, -1);
+    }
+    count(this.floodBySegment, port.segmentId, port.hostId, -1);
+  }
+}
+
+/** Adds `delta` to a per-segment host count, dropping zeros and empty segments. */
+function count(bySegment: Map<string, Map<string, number>>, segmentId: string, host: string, delta: number): void {
+  let counts = bySegment.get(segmentId);
+  if (!counts) {
+    counts = new Map();
+    bySegment.set(segmentId, counts);
+  }
+  const n = (counts.get(host) ?? 0) + delta;
+  if (n > 0) {
+    counts.set(host, n);
+  } else {
+    counts.delete(host);
+    if (counts.size === 0) {
+      bySegment.delete(segmentId);
     }
   }
 }
@@ -319,7 +343,7 @@ export function resourceOf(source: IndexedSpanSource, key: SpanKey): SpanResourc
     if (!segment) {
       return undefined;
     }
-    const vteps = vtepsOf(source, new Set(source.hostCounts(id).keys()));
+    const vteps = vtepsOf(source, new Set(source.floodCounts(id).keys()));
     return { kind, id, segment: { id, tenantId: segment.tenantId, vni: segment.vni, vteps } };
   }
   const port = kind === 'port' ? source.port(id) : undefined;
@@ -327,7 +351,22 @@ export function resourceOf(source: IndexedSpanSource, key: SpanKey): SpanResourc
     return undefined;
   }
   const vtepIp = source.host(port.hostId)?.vtepIp ?? '';
-  return { kind: 'port', id, port: { id, segmentId: port.segmentId, mac: port.mac, ips: port.ips, hostId: port.hostId, vtepIp, vmId: port.vmId ?? '' } };
+  const migration = port.migration ?? undefined;
+  return {
+    kind: 'port',
+    id,
+    port: {
+      id,
+      segmentId: port.segmentId,
+      mac: port.mac,
+      ips: port.ips,
+      hostId: port.hostId,
+      vtepIp,
+      vmId: port.vmId ?? '',
+      preparedHostId: migration?.destinationHostId ?? '',
+      migrationId: migration?.id ?? '',
+    },
+  };
 }
 
 /**
@@ -408,26 +447,33 @@ function diffSpans(before: SpanSource, after: IndexedSpanSource, touchedBySegmen
       const port = source.port(id);
       return isBound(port) && port.segmentId === segmentId ? port : undefined;
     };
+    // Rewind the segment's host counts (span membership, and the flood list) by the touched ports.
     const countsAfter = after.hostCounts(segmentId);
+    const floodAfter = after.floodCounts(segmentId);
     const countsBefore = new Map(countsAfter);
+    const floodBefore = new Map(floodAfter);
+    const add = (counts: Map<string, number>, host: string, delta: number) => counts.set(host, (counts.get(host) ?? 0) + delta);
     const upserted: string[] = [];
     const removed: string[] = [];
     for (const id of touched) {
       const now = boundHere(after, id);
       const then = boundHere(before, id);
       if (now) {
-        countsBefore.set(now.hostId, countsBefore.get(now.hostId)! - 1);
+        localHostsOf(now).forEach((h) => add(countsBefore, h, -1));
+        add(floodBefore, now.hostId, -1);
         upserted.push(portKey(id));
       } else if (then) {
         removed.push(portKey(id));
       }
       if (then) {
-        countsBefore.set(then.hostId, (countsBefore.get(then.hostId) ?? 0) + 1);
+        localHostsOf(then).forEach((h) => add(countsBefore, h, 1));
+        add(floodBefore, then.hostId, 1);
       }
     }
+    const present = (counts: Map<string, number>) => new Set([...counts].filter(([, n]) => n > 0).map(([h]) => h));
     const hostsAfter = new Set(countsAfter.keys());
-    const hostsBefore = new Set([...countsBefore].filter(([, n]) => n > 0).map(([h]) => h));
-    const vtepsChanged = vtepsOf(before, hostsBefore).join() !== vtepsOf(after, hostsAfter).join();
+    const hostsBefore = present(countsBefore);
+    const vtepsChanged = vtepsOf(before, present(floodBefore)).join() !== vtepsOf(after, new Set(floodAfter.keys())).join();
     let portsBefore: Set<string> | undefined;
     const tableBefore = (): Set<string> => {
       if (!portsBefore) {

@@ -55,12 +55,37 @@ export class RealizationService {
    * passed. Returns the final realization of each port.
    */
   async waitForPorts(portIds: string[], revision: number, timeoutMs: number): Promise<Map<string, boolean>> {
+    let realized = new Map<string, boolean>();
+    await this.waitFor(
+      async () => {
+        realized = await this.portsRealized(portIds);
+        return [...realized.values()].every(Boolean);
+      },
+      revision,
+      timeoutMs,
+    );
+    return realized;
+  }
+
+  /** Whether every host has applied `revision` (not whether it is in sync: it may lag on later changes). */
+  async hostsApplied(hostIds: string[], revision: number): Promise<boolean> {
+    const hosts = await this.hosts(hostIds);
+    return hostIds.every((id) => hosts.get(id)!.appliedRevision >= revision);
+  }
+
+  /** Waits until every host has applied `revision`, or `timeoutMs` passed; true if they have. */
+  waitForHosts(hostIds: string[], revision: number, timeoutMs: number): Promise<boolean> {
+    return this.waitFor(() => this.hostsApplied(hostIds, revision), revision, timeoutMs);
+  }
+
+  /** Waits until the view has applied `revision` and `check` holds, or `timeoutMs` passed; the last check's answer. */
+  private async waitFor(check: () => Promise<boolean>, revision: number, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     await this.view.waitForRevision(revision, timeoutMs).catch(() => undefined);
     for (;;) {
-      const realized = await this.portsRealized(portIds);
-      if ([...realized.values()].every(Boolean) || Date.now() >= deadline) {
-        return realized;
+      const ok = await check();
+      if (ok || Date.now() >= deadline) {
+        return ok;
       }
       // Woken by a local ack, or polled for acks that reach Redis through other replicas.
       await new Promise<void>((resolve) => {

@@ -44,6 +44,8 @@ local json = redis.call('HGET', K.hosts(), id)
 if not json then fail('HOST_NOT_FOUND', 'id', 'no host ' .. id) end
 local n = redis.call('ZCARD', K.hostPorts(id))
 if n > 0 then fail('HOST_HAS_PORTS', 'id', 'host ' .. id .. ' still has ' .. n .. ' bound port(s); unbind or move them first') end
+local incoming = redis.call('ZCARD', K.hostIncomingMigrations(id))
+if incoming > 0 then fail('HOST_HAS_MIGRATIONS', 'id', 'host ' .. id .. ' is the destination of ' .. incoming .. ' open migration(s); commit or abort them first') end
 local host = cjson.decode(json)
 redis.call('HDEL', K.hostNames(), host.name)
 redis.call('HDEL', K.hostVteps(), host.vtepIp)

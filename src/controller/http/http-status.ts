@@ -36,6 +36,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.HostNotFound:
     case ErrorCode.PortNotFound:
     case ErrorCode.SecurityGroupNotFound:
+    case ErrorCode.MigrationNotFound:
       return 404;
     case ErrorCode.TenantNameTaken:
     case ErrorCode.TenantHasSegments:
@@ -57,6 +58,12 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.SecurityGroupIsDefault:
     case ErrorCode.DuplicateRule:
     case ErrorCode.DuplicateAddressPair:
+    case ErrorCode.MigrationInProgress:
+    case ErrorCode.MigrationNotReady:
+    case ErrorCode.MigrationClosed:
+    case ErrorCode.MigrationCommitted:
+    case ErrorCode.PortNotOnSource:
+    case ErrorCode.HostHasMigrations:
       return 409;
     case ErrorCode.BodyTooLarge:
       return 413;

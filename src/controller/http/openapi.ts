@@ -1,3 +1,5 @@
+import { MIGRATION_EVENTS, MIGRATION_STATES } from '../migrations/migration.model';
+import { prepareMigrationSchema } from '../migrations/migration.schemas';
 import type { JsonSchema } from '../../common/schema';
 import { createHostSchema, updateHostSchema } from '../hosts/host.schemas';
 import { createPortBatchSchema, createPortSchema, updatePortSchema } from '../ports/port.schemas';
@@ -70,6 +72,32 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
   paths['/v1/segments/{id}/mappings'] = {
     get: { tags: ['segments'], summary: "The segment's MAC -> VTEP table", parameters: [idParam], responses: { '200': { description: 'mappings', ...json(ref('mappings')) }, ...errors } },
   };
+  const migrationId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+  const migration = (description: string) => ({ description, ...json(ref('migration')) });
+  paths['/v1/migrations'] = {
+    post: {
+      tags: ['migrations'],
+      summary: 'Prepare a live migration: the destination gets the ports, their rules and segments before the VM moves',
+      description:
+        'Idempotent: a retry with the same ports, source and destination returns the open migration (200). A second migration of a VM or port while one is open is refused (409 MIGRATION_IN_PROGRESS).',
+      parameters: [{ name: 'timeout', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 120000, default: 10000 }, description: "ms to wait for the destination's ack" }],
+      requestBody: { required: true, ...json(prepareMigrationSchema.json) },
+      responses: { '201': migration('prepared: the destination acknowledged'), '200': migration('a retry: the open migration'), '202': migration('preparing: the destination has not acknowledged within the timeout'), ...errors },
+    },
+  };
+  paths['/v1/migrations/{id}'] = { get: { tags: ['migrations'], summary: 'A migration, its state and timeline', parameters: [migrationId], responses: { '200': migration('migration'), ...errors } } };
+  paths['/v1/migrations/{id}/commit'] = {
+    post: {
+      tags: ['migrations'],
+      summary: 'Commit: move the bindings to the destination in one step; peers switch, the source withdraws',
+      description: 'Needs the destination acknowledged (409 MIGRATION_NOT_READY before). Idempotent. With wait=realized, answers once every peer and the source acknowledged (202 if not within the timeout).',
+      parameters: [migrationId, ...waitParams],
+      responses: { '200': migration('committed (completed once every ack is in)'), '202': migration('committed, acks still missing after the timeout'), ...errors },
+    },
+  };
+  paths['/v1/migrations/{id}/abort'] = {
+    post: { tags: ['migrations'], summary: "Abort: the destination's prepared state is withdrawn; peers never changed. Idempotent", parameters: [migrationId], responses: { '200': migration('aborted'), ...errors } },
+  };
   paths['/healthz'] = { get: { tags: ['health'], summary: 'Liveness', responses: { '200': { description: 'alive' } } } };
   paths['/readyz'] = { get: { tags: ['health'], summary: 'Readiness: Redis reachable', responses: { '200': { description: 'ready' }, '503': { description: 'Redis unreachable' } } } };
 
@@ -78,7 +106,7 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
   const nullableInt = { type: 'integer', nullable: true };
   return {
     openapi: '3.0.3',
-    info: { title: 'overlayd', version: '0.1.0', description: 'SDN overlay controller: tenants, VXLAN segments, hosts, VM ports and their security groups.' },
+    info: { title: 'overlayd', version: '0.1.0', description: 'SDN overlay controller: tenants, VXLAN segments, hosts, VM ports, their security groups, and live migrations.' },
     paths,
     components: {
       schemas: {
@@ -112,6 +140,7 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
             securityGroupIds: { type: 'array', items: str, description: "empty = the tenant's default group" },
             portSecurity: { type: 'boolean' },
             allowedAddressPairs: { type: 'array', items: { type: 'object', properties: { ip: str, mac: { ...nullableStr, description: 'null = the port MAC' } } } },
+            migration: { type: 'object', nullable: true, properties: { id: str, destinationHostId: str }, description: 'the open live migration of this port, if any' },
             createdAt: str,
             updatedAt: str,
             realized: { type: 'boolean', description: 'every host that needs this port has acknowledged it (GET, and writes with wait=realized)' },
@@ -136,6 +165,23 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
         securityGroup: {
           type: 'object',
           properties: { id: str, tenantId: str, name: str, description: nullableStr, isDefault: { type: 'boolean' }, rules: { type: 'array', items: ref('securityGroupRule') }, createdAt: str, updatedAt: str },
+        },
+        migration: {
+          type: 'object',
+          properties: {
+            id: str,
+            vmId: nullableStr,
+            portIds: { type: 'array', items: str },
+            sourceHostId: str,
+            destinationHostId: str,
+            state: { type: 'string', enum: MIGRATION_STATES },
+            createdAt: str,
+            expiresAt: str,
+            timeline: {
+              type: 'array',
+              items: { type: 'object', properties: { event: { type: 'string', enum: MIGRATION_EVENTS }, at: str, revision: { type: 'integer', description: 'the revision the event wrote, if any' } } },
+            },
+          },
         },
         mappings: { type: 'object', properties: { segmentId: str, vni: { type: 'integer' }, items: { type: 'array', items: { type: 'object', properties: { portId: str, mac: str, ips: { type: 'array', items: str }, hostId: str, vtepIp: str } } } } },
       },

@@ -22,8 +22,32 @@ export interface Port {
   portSecurity: boolean;
   /** Addresses the port may send from besides its own MAC and IPs (only with port security). */
   allowedAddressPairs: AllowedAddressPair[];
+  /**
+   * An open live migration of this port (see migrations/): the destination host holds the port,
+   * its rules and its segment's table while `hostId` (the source) still forwards. Absent on
+   * records written before migrations existed; null when none.
+   */
+  migration?: PortMigration | null;
   createdAt: string;
   updatedAt: string;
+}
+
+/** The part of an open migration a port carries: enough for spans to place it on the destination. */
+export interface PortMigration {
+  id: string;
+  destinationHostId: string;
+}
+
+/**
+ * The hosts that hold the port as their own: where it is bound and, during a migration, the
+ * destination it is prepared on. Each gets the port's policy and its segment's table.
+ */
+export function localHostsOf(port: Pick<Port, 'hostId' | 'migration'>): string[] {
+  if (port.hostId === null) {
+    return [];
+  }
+  const destination = port.migration?.destinationHostId;
+  return destination && destination !== port.hostId ? [port.hostId, destination] : [port.hostId];
 }
 
 /** One row of a segment's forwarding table: where a MAC lives. */
@@ -35,11 +59,17 @@ export interface Mapping {
   vtepIp: string;
 }
 
-/** The security fields of a port; records written before they existed read as the defaults. */
+/** The security and migration fields of a port; records written before they existed read as the defaults. */
 export function withSecurityDefaults(port: Port): Port {
   const stored = port as Partial<Port>;
-  if (stored.securityGroupIds && stored.portSecurity !== undefined && stored.allowedAddressPairs) {
+  if (stored.securityGroupIds && stored.portSecurity !== undefined && stored.allowedAddressPairs && stored.migration !== undefined) {
     return port;
   }
-  return { ...port, securityGroupIds: stored.securityGroupIds ?? [], portSecurity: stored.portSecurity ?? true, allowedAddressPairs: stored.allowedAddressPairs ?? [] };
+  return {
+    ...port,
+    securityGroupIds: stored.securityGroupIds ?? [],
+    portSecurity: stored.portSecurity ?? true,
+    allowedAddressPairs: stored.allowedAddressPairs ?? [],
+    migration: stored.migration ?? null,
+  };
 }

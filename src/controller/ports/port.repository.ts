@@ -65,6 +65,10 @@ local id, expected, json, oldHost, newHost = ARGV[3], ARGV[4], ARGV[5], ARGV[6],
 local current = redis.call('HGET', K.ports(), id)
 if not current then fail('PORT_NOT_FOUND', 'id', 'no port ' .. id) end
 if current ~= expected then return -1 end
+local migrating = cjson.decode(current).migration
+if migrating and migrating ~= cjson.null and newHost ~= oldHost then
+  fail('MIGRATION_IN_PROGRESS', 'hostId', 'port ' .. id .. ' is being migrated (migration ' .. migrating.id .. '); commit or abort it first')
+end
 if newHost ~= '' and redis.call('HEXISTS', K.hosts(), newHost) == 0 then fail('HOST_NOT_FOUND', 'hostId', 'no host ' .. newHost) end
 local before, after = cjson.decode(current), cjson.decode(json)
 for g, group in ipairs(after.securityGroupIds) do checkGroup(group, after.tenantId, 'securityGroupIds[' .. (g - 1) .. ']') end
@@ -81,6 +85,9 @@ local id = ARGV[3]
 local json = redis.call('HGET', K.ports(), id)
 if not json then fail('PORT_NOT_FOUND', 'id', 'no port ' .. id) end
 local port = cjson.decode(json)
+if port.migration and port.migration ~= cjson.null then
+  fail('MIGRATION_IN_PROGRESS', 'id', 'port ' .. id .. ' is being migrated (migration ' .. port.migration.id .. '); commit or abort it first')
+end
 local seg = port.segmentId
 redis.call('HDEL', K.segmentMacs(seg), port.mac)
 for _, ip in ipairs(port.ips) do redis.call('HDEL', K.segmentIps(seg), ip) end

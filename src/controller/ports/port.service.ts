@@ -175,6 +175,7 @@ export class PortService {
         ips,
         hostId: input.hostId ?? null,
         ...mergeSecurity(input, NEW_PORT_SECURITY, input.mac, `ports[${i}].`),
+        migration: null,
         createdAt: now,
         updatedAt: now,
       };

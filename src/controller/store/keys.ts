@@ -58,6 +58,20 @@ const templates = {
    * Sorted set, score 0. Makes SECURITY_GROUP_IN_USE O(1).
    */
   securityGroupPorts: 'sg:%:ports',
+  /**
+   * A live migration (hash): `record` (JSON: ports, hosts, expiry), `key` (what a retried prepare
+   * must match), `state`, and one field per timeline event, `ev:<event>` = `<ms>` or `<ms>:<revision>`.
+   */
+  migration: 'migration:%',
+  /** Open migrations (prepared, not committed nor aborted nor expired): hash port id / VM id -> migration id. */
+  migrationsByPort: 'migrations:open-by-port',
+  migrationsByVm: 'migrations:open-by-vm',
+  /** Sorted set: open migrations by the time (ms) they expire. */
+  migrationExpiry: 'migrations:expiry',
+  /** Sorted set (score 0): migrations whose timeline is not complete yet (the monitor's work list). */
+  migrationsActive: 'migrations:active',
+  /** Sorted set (score 0): the open migrations whose destination is this host. */
+  hostIncomingMigrations: 'host:%:incoming',
   /** The other groups whose rules name this one as remote group (sorted set, score 0; a group naming itself is not listed). */
   securityGroupReferrers: 'sg:%:referrers',
 } as const;

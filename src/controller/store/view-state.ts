@@ -64,6 +64,7 @@ export function compactPort(port: Port): Port {
     securityGroupIds: port.securityGroupIds?.length ? port.securityGroupIds.map(intern) : NO_ITEMS,
     allowedAddressPairs: port.allowedAddressPairs?.length ? port.allowedAddressPairs : NO_ITEMS,
     ips: port.ips.length ? port.ips : NO_ITEMS,
+    migration: port.migration ? { id: port.migration.id, destinationHostId: intern(port.migration.destinationHostId) } : null,
     createdAt: '',
     updatedAt: '',
   };

@@ -85,5 +85,14 @@ export class MemoryDataplane implements Dataplane {
     this.firewallLoads++;
   }
 
+  /**
+   * Whether traffic may pass a local port, with the Linux semantics: the tap is attached and the
+   * last firewall loaded successfully names it (the table drops every tap it does not name, so a
+   * port is closed until its rules are applied, and stays closed if loading them failed).
+   */
+  isOpen(tap: string): boolean {
+    return this.state.ports.has(tap) && (this.firewall?.includes(`"${tap}"`) ?? false);
+  }
+
   async close(): Promise<void> {}
 }

@@ -34,6 +34,17 @@ export interface Port {
    * vm_id is the VM the port belongs to, empty when unknown.
    */
   'vmId'?: (string);
+  /**
+   * prepared_host_id is the host the port is prepared on for an incoming live migration, empty
+   * when none. That host installs the port (tap, policy) closed to all but its rules, while
+   * host_id and vtep_ip still say where the VM runs and where peers send its frames.
+   */
+  'preparedHostId'?: (string);
+  /**
+   * migration_id is the id of that migration, empty when none (an agent that sees the VM arrive
+   * may commit it).
+   */
+  'migrationId'?: (string);
 }
 
 /**
@@ -69,4 +80,15 @@ export interface Port__Output {
    * vm_id is the VM the port belongs to, empty when unknown.
    */
   'vmId': (string);
+  /**
+   * prepared_host_id is the host the port is prepared on for an incoming live migration, empty
+   * when none. That host installs the port (tap, policy) closed to all but its rules, while
+   * host_id and vtep_ip still say where the VM runs and where peers send its frames.
+   */
+  'preparedHostId': (string);
+  /**
+   * migration_id is the id of that migration, empty when none (an agent that sees the VM arrive
+   * may commit it).
+   */
+  'migrationId': (string);
 }

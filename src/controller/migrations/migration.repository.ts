@@ -1,0 +1,242 @@
+import { Injectable } from '@nestjs/common';
+import type { Port } from '../ports/port.model';
+import { RedisStore } from '../store/redis-store';
+import { MIGRATION_EVENTS, type Migration, type MigrationRecord, type MigrationState, type TimelineEntry } from './migration.model';
+
+/** One port's compare-and-set in a migration step: the record as read, and what replaces it. */
+export interface PortSwap {
+  id: string;
+  current: Port;
+  next: Port;
+}
+
+const PORT_ARGS = 3;
+
+/*
+ * Every step below that changes ports is one script: it checks, compares each port with the
+ * record the caller read (-1 = a port changed meanwhile: read again and retry), writes the ports,
+ * the migration's state and indexes, and commits one change record, so agents see the step as one
+ * revision. Timeline events are hash fields written once (HSETNX/HSET in the step that makes
+ * them), so a retried step or two replicas observing the same ack write them once.
+ *
+ * Migration records and their indexes are not desired state: they are kept beside it and do not
+ * go through the change log; the ports they change do.
+ */
+
+/** ARGV: id, key, vmId ('' = none), source, destination, expiresAt (ms), record JSON, n, then n x (port id, current JSON, next JSON). */
+const PREPARE = `
+local id, key, vmId, source, dest, expiresAt, record = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local n = tonumber(ARGV[10])
+-- A retried prepare finds its own migration open: the same answer, nothing written twice.
+local holder = redis.call('HGET', K.migrationsByPort(), ARGV[11])
+if holder and redis.call('HGET', K.migration(holder), 'key') == key then return { 0, holder } end
+if vmId ~= '' then
+  local byVm = redis.call('HGET', K.migrationsByVm(), vmId)
+  if byVm then
+    if redis.call('HGET', K.migration(byVm), 'key') == key then return { 0, byVm } end
+    fail('MIGRATION_IN_PROGRESS', 'vmId', 'VM ' .. vmId .. ' is already being migrated (migration ' .. byVm .. '); commit or abort it first')
+  end
+end
+if redis.call('HEXISTS', K.hosts(), source) == 0 then fail('HOST_NOT_FOUND', 'sourceHostId', 'no host ' .. source) end
+if redis.call('HEXISTS', K.hosts(), dest) == 0 then fail('HOST_NOT_FOUND', 'destinationHostId', 'no host ' .. dest) end
+for i = 0, n - 1 do
+  local b = 11 + i * ${PORT_ARGS}
+  local f = 'portIds[' .. i .. ']'
+  local current = redis.call('HGET', K.ports(), ARGV[b])
+  if not current then fail('PORT_NOT_FOUND', f, 'no port ' .. ARGV[b]) end
+  if current ~= ARGV[b + 1] then return { -1 } end
+  local other = redis.call('HGET', K.migrationsByPort(), ARGV[b])
+  if other then fail('MIGRATION_IN_PROGRESS', f, 'port ' .. ARGV[b] .. ' is already being migrated (migration ' .. other .. '); commit or abort it first') end
+end
+local ops = {}
+for i = 0, n - 1 do
+  local b = 11 + i * ${PORT_ARGS}
+  redis.call('HSET', K.ports(), ARGV[b], ARGV[b + 2])
+  redis.call('HSET', K.migrationsByPort(), ARGV[b], id)
+  ops[i + 1] = op('port', ARGV[b], ARGV[b + 2], ARGV[b + 1])
+end
+if vmId ~= '' then redis.call('HSET', K.migrationsByVm(), vmId, id) end
+redis.call('HSET', K.migration(id), 'record', record, 'key', key, 'state', 'preparing')
+redis.call('ZADD', K.migrationExpiry(), expiresAt, id)
+redis.call('ZADD', K.migrationsActive(), 0, id)
+redis.call('ZADD', K.hostIncomingMigrations(dest), 0, id)
+local rev = commit(ops)
+redis.call('HSET', K.migration(id), 'ev:prepared', ARGV[1] .. ':' .. rev)
+return { rev, id }
+`;
+
+/** Drops a migration from the open indexes (its ports, its VM, its expiry, its destination). */
+const CLOSE = `
+local function close(id, record)
+  for _, pid in ipairs(record.portIds) do
+    if redis.call('HGET', K.migrationsByPort(), pid) == id then redis.call('HDEL', K.migrationsByPort(), pid) end
+  end
+  if record.vmId ~= cjson.null and redis.call('HGET', K.migrationsByVm(), record.vmId) == id then redis.call('HDEL', K.migrationsByVm(), record.vmId) end
+  redis.call('ZREM', K.migrationExpiry(), id)
+  redis.call('ZREM', K.hostIncomingMigrations(record.destinationHostId), id)
+end
+local function swapPorts(first, n)
+  for i = 0, n - 1 do
+    local b = first + i * ${PORT_ARGS}
+    if redis.call('HGET', K.ports(), ARGV[b]) ~= ARGV[b + 1] then return nil end
+  end
+  local ops = {}
+  for i = 0, n - 1 do
+    local b = first + i * ${PORT_ARGS}
+    redis.call('HSET', K.ports(), ARGV[b], ARGV[b + 2])
+    ops[i + 1] = op('port', ARGV[b], ARGV[b + 2], ARGV[b + 1])
+  end
+  return ops
+end
+`;
+
+/** ARGV: id, n, then n x (port id, current JSON, next JSON). Returns {revision}, {0} when already committed, {-1} to retry. */
+const COMMIT = `${CLOSE}
+local id, n = ARGV[3], tonumber(ARGV[4])
+local state = redis.call('HGET', K.migration(id), 'state')
+if not state then fail('MIGRATION_NOT_FOUND', 'id', 'no migration ' .. id) end
+if state == 'committed' or state == 'completed' then return { 0 } end
+if state == 'aborted' or state == 'expired' then fail('MIGRATION_CLOSED', 'id', 'migration ' .. id .. ' was ' .. state .. '; prepare a new one') end
+if state == 'preparing' then fail('MIGRATION_NOT_READY', 'id', 'the destination host has not acknowledged the prepared ports yet; retry the commit, or abort') end
+local expiresAt = tonumber(redis.call('ZSCORE', K.migrationExpiry(), id) or '0')
+if NOW >= expiresAt then fail('MIGRATION_CLOSED', 'id', 'migration ' .. id .. ' expired before its commit; prepare a new one') end
+local record = cjson.decode(redis.call('HGET', K.migration(id), 'record'))
+local ops = swapPorts(5, n)
+if not ops then return { -1 } end
+for i = 0, n - 1 do
+  local pid = ARGV[5 + i * ${PORT_ARGS}]
+  redis.call('ZREM', K.hostPorts(record.sourceHostId), pid)
+  redis.call('ZADD', K.hostPorts(record.destinationHostId), 0, pid)
+end
+close(id, record)
+redis.call('HSET', K.migration(id), 'state', 'committed')
+local rev = commit(ops)
+redis.call('HSET', K.migration(id), 'ev:committed', ARGV[1] .. ':' .. rev)
+return { rev }
+`;
+
+/**
+ * ARGV: id, final state ('aborted' or 'expired'), retention (ms), n, then n x (port id, current
+ * JSON, next JSON). Returns {revision}, {0} when already closed (or, for an expiry, not due), {-1} to retry.
+ */
+const ABORT = `${CLOSE}
+local id, final, retention, n = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local state = redis.call('HGET', K.migration(id), 'state')
+if not state then fail('MIGRATION_NOT_FOUND', 'id', 'no migration ' .. id) end
+if state == 'aborted' or state == 'expired' then return { 0 } end
+if state == 'committed' or state == 'completed' then fail('MIGRATION_COMMITTED', 'id', 'migration ' .. id .. ' is committed: the VM runs on the destination; migrate it back instead') end
+if final == 'expired' and NOW < tonumber(redis.call('ZSCORE', K.migrationExpiry(), id) or '0') then return { 0 } end
+local record = cjson.decode(redis.call('HGET', K.migration(id), 'record'))
+local ops = swapPorts(7, n)
+if not ops then return { -1 } end
+close(id, record)
+redis.call('ZREM', K.migrationsActive(), id)
+redis.call('HSET', K.migration(id), 'state', final)
+local rev = commit(ops)
+redis.call('HSET', K.migration(id), 'ev:' .. final, ARGV[1] .. ':' .. rev)
+redis.call('PEXPIRE', K.migration(id), retention)
+return { rev }
+`;
+
+/**
+ * ARGV: id, event (destination-acked, peers-acked or source-cleaned), retention (ms). Records an
+ * observed acknowledgement once; the last one of a committed migration completes it. Not a
+ * change of desired state: no revision.
+ */
+const MARK = `
+local id, event, retention = ARGV[3], ARGV[4], ARGV[5]
+local key = K.migration(id)
+local state = redis.call('HGET', key, 'state')
+if event == 'destination-acked' then
+  if state ~= 'preparing' and state ~= 'prepared' then return 0 end
+  redis.call('HSETNX', key, 'ev:' .. event, ARGV[1])
+  if state == 'preparing' then redis.call('HSET', key, 'state', 'prepared') end
+  return 1
+end
+if state ~= 'committed' then return 0 end
+redis.call('HSETNX', key, 'ev:' .. event, ARGV[1])
+if redis.call('HEXISTS', key, 'ev:peers-acked') == 1 and redis.call('HEXISTS', key, 'ev:source-cleaned') == 1 then
+  redis.call('HSET', key, 'state', 'completed')
+  redis.call('ZREM', K.migrationsActive(), id)
+  redis.call('PEXPIRE', key, retention)
+end
+return 1
+`;
+
+const swapArgs = (swaps: PortSwap[]): string[] => swaps.flatMap((s) => [s.id, JSON.stringify(s.current), JSON.stringify(s.next)]);
+
+/** Live migrations in Redis: one hash each, with open-migration indexes by port, VM, destination and expiry. */
+@Injectable()
+export class MigrationRepository {
+  constructor(private readonly store: RedisStore) {
+    store.defineScript('overlayMigrationPrepare', PREPARE);
+    store.defineScript('overlayMigrationCommit', COMMIT);
+    store.defineScript('overlayMigrationAbort', ABORT);
+    store.defineScript('overlayMigrationMark', MARK);
+  }
+
+  /** `{revision, id}` of the new migration; revision 0 = an identical open one (its id); -1 = a port changed, retry. */
+  async prepare(record: MigrationRecord, key: string, expiresAtMs: number, swaps: PortSwap[]): Promise<{ revision: number; id: string }> {
+    const [revision, id] = (await this.store.mutate('overlayMigrationPrepare', [
+      record.id,
+      key,
+      record.vmId ?? '',
+      record.sourceHostId,
+      record.destinationHostId,
+      expiresAtMs,
+      JSON.stringify(record),
+      swaps.length,
+      ...swapArgs(swaps),
+    ])) as [number, string?];
+    return { revision, id: id ?? record.id };
+  }
+
+  /** The commit's revision; 0 = already committed; -1 = a port changed, retry. */
+  async commit(id: string, swaps: PortSwap[]): Promise<number> {
+    const [revision] = (await this.store.mutate('overlayMigrationCommit', [id, swaps.length, ...swapArgs(swaps)])) as [number];
+    return revision;
+  }
+
+  /** The abort's (or expiry's) revision; 0 = already closed or not due; -1 = a port changed, retry. */
+  async abort(id: string, final: 'aborted' | 'expired', retentionMs: number, swaps: PortSwap[]): Promise<number> {
+    const [revision] = (await this.store.mutate('overlayMigrationAbort', [id, final, retentionMs, swaps.length, ...swapArgs(swaps)])) as [number];
+    return revision;
+  }
+
+  async mark(id: string, event: 'destination-acked' | 'peers-acked' | 'source-cleaned', retentionMs: number): Promise<void> {
+    await this.store.mutate('overlayMigrationMark', [id, event, retentionMs]);
+  }
+
+  async get(id: string): Promise<Migration | undefined> {
+    const fields = await this.store.read((r) => r.hgetall(this.store.keys.migration(id)));
+    if (!fields.record) {
+      return undefined;
+    }
+    const timeline: TimelineEntry[] = [];
+    for (const event of MIGRATION_EVENTS) {
+      const raw = fields[`ev:${event}`];
+      if (raw !== undefined) {
+        const [at, revision] = raw.split(':');
+        timeline.push({ event: event, at: new Date(Number(at)).toISOString(), ...(revision ? { revision: Number(revision) } : {}) });
+      }
+    }
+    timeline.sort((a, b) => a.at.localeCompare(b.at) || MIGRATION_EVENTS.indexOf(a.event) - MIGRATION_EVENTS.indexOf(b.event));
+    return { ...(JSON.parse(fields.record) as MigrationRecord), state: fields.state as MigrationState, timeline };
+  }
+
+  /** Ids of open migrations due to expire at `nowMs`, at most `limit`. */
+  due(nowMs: number, limit: number): Promise<string[]> {
+    return this.store.read((r) => r.zrangebyscore(this.store.keys.migrationExpiry(), '-inf', nowMs, 'LIMIT', 0, limit));
+  }
+
+  /** Ids of migrations whose timeline is not complete (open, or committed and not every ack seen). */
+  active(limit: number): Promise<string[]> {
+    return this.store.read((r) => r.zrange(this.store.keys.migrationsActive(), 0, limit - 1));
+  }
+
+  /** The raw port records (as stored), by id; undefined for a missing one. */
+  async ports(ids: string[]): Promise<(Port | undefined)[]> {
+    const rows = await this.store.read((r) => r.hmget(this.store.keys.ports(), ...ids));
+    return rows.map((json) => (json === null ? undefined : (JSON.parse(json) as Port)));
+  }
+}

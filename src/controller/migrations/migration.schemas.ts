@@ -1,0 +1,26 @@
+import { array, custom, integer, object, optional } from '../../common/schema';
+import { parseId } from '../../common/values';
+import { vmIdSchema } from '../ports/port.schemas';
+
+const idSchema = (description: string) => custom(parseId, { type: 'string', format: 'uuid', description });
+
+export const MAX_PORTS_PER_MIGRATION = 64;
+export const MIN_MIGRATION_TTL_MS = 1_000;
+export const MAX_MIGRATION_TTL_MS = 24 * 3600_000;
+
+export const prepareMigrationSchema = object(
+  {
+    vmId: optional(vmIdSchema),
+    portIds: optional(array(idSchema('a port bound to the source host'), { min: 1, max: MAX_PORTS_PER_MIGRATION })),
+    sourceHostId: idSchema('the host the VM runs on now'),
+    destinationHostId: idSchema('the host the VM moves to'),
+    ttlMs: optional(
+      integer({
+        min: MIN_MIGRATION_TTL_MS,
+        max: MAX_MIGRATION_TTL_MS,
+        description: 'how long the prepared migration waits for a commit before it expires (ms); default OVERLAY_MIGRATION_TTL_MS',
+      }),
+    ),
+  },
+  'Prepares a live migration: vmId (every port of that VM bound to the source) or portIds, not both. The destination receives the ports, their rules and their segments before the VM moves.',
+);

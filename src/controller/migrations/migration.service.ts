@@ -1,0 +1,244 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ErrorCode, OverlayError } from '../../common/errors';
+import { newId, parseId } from '../../common/values';
+import { ControllerConfig } from '../config';
+import { RealizationService } from '../distribution/realization.service';
+import { SpanFeed } from '../distribution/span-feed';
+import { parseBody } from '../http/body';
+import type { Port } from '../ports/port.model';
+import type { RealizationWait } from '../ports/port.service';
+import { MaterializedView } from '../store/materialized-view';
+import { OPEN_STATES, type Migration, type MigrationRecord } from './migration.model';
+import { MigrationRepository, type PortSwap } from './migration.repository';
+import { prepareMigrationSchema } from './migration.schemas';
+
+/** How long `prepare` waits for the destination's ack unless the request says otherwise. */
+export const DEFAULT_PREPARE_WAIT_MS = 10_000;
+
+/** Revision of a timeline event, if it wrote one. */
+const revisionOf = (migration: Migration, event: string): number | undefined => migration.timeline.find((e) => e.event === event)?.revision;
+
+/**
+ * Live migration hooks: prepare, commit, abort (see migration.model.ts for the states). Every
+ * hook is idempotent: a retried prepare returns the open migration it made, a retried commit or
+ * abort returns the migration as it is. Steps that change ports are compare-and-set on the port
+ * records, retried when a port changed meanwhile (a security group edit, say).
+ */
+@Injectable()
+export class MigrationService {
+  private readonly retentionMs: number;
+  private readonly ttlMs: number;
+
+  constructor(
+    private readonly migrations: MigrationRepository,
+    private readonly realization: RealizationService,
+    private readonly feed: SpanFeed,
+    private readonly view: MaterializedView,
+    @Inject(ControllerConfig) config: ControllerConfig,
+  ) {
+    this.retentionMs = config.migrationRetentionSeconds * 1000;
+    this.ttlMs = config.migrationTtlMs;
+  }
+
+  /**
+   * Prepares the migration and waits (up to `waitMs`) for the destination's ack. `created` is
+   * false for a retry that found its migration open.
+   */
+  async prepare(body: unknown, waitMs = DEFAULT_PREPARE_WAIT_MS): Promise<{ migration: Migration; created: boolean }> {
+    const input = parseBody(prepareMigrationSchema, body);
+    if ((input.vmId === undefined) === (input.portIds === undefined)) {
+      throw new OverlayError(ErrorCode.InvalidValue, 'give either vmId or portIds', { field: input.vmId === undefined ? 'vmId' : 'portIds' });
+    }
+    if (input.sourceHostId === input.destinationHostId) {
+      throw new OverlayError(ErrorCode.InvalidValue, 'the destination host is the source host', { field: 'destinationHostId' });
+    }
+    const portIds = input.portIds ?? this.portsOfVm(input.vmId!, input.sourceHostId);
+    portIds.forEach((id, i) => {
+      if (portIds.indexOf(id) !== i) {
+        throw new OverlayError(ErrorCode.InvalidValue, `port ${id} is listed twice`, { field: `portIds[${i}]` });
+      }
+    });
+    // What makes a retry the same request: the same ports between the same hosts.
+    const key = `${input.sourceHostId} ${input.destinationHostId} ${[...portIds].sort().join(',')}`;
+    for (;;) {
+      const now = Date.now();
+      const expiresAtMs = now + (input.ttlMs ?? this.ttlMs);
+      const record: MigrationRecord = {
+        id: newId(),
+        vmId: input.vmId ?? null,
+        portIds,
+        sourceHostId: input.sourceHostId,
+        destinationHostId: input.destinationHostId,
+        createdAt: new Date(now).toISOString(),
+        expiresAt: new Date(expiresAtMs).toISOString(),
+      };
+      const current = await this.migrations.ports(portIds);
+      const swaps: PortSwap[] = [];
+      current.forEach((port, i) => {
+        const field = input.vmId === undefined ? `portIds[${i}]` : 'vmId';
+        if (!port) {
+          throw new OverlayError(ErrorCode.PortNotFound, `no port ${portIds[i]}`, { field });
+        }
+        // A retry of an open migration finds its ports already prepared: the script answers it.
+        if (port.migration?.id === undefined && port.hostId !== input.sourceHostId) {
+          throw new OverlayError(ErrorCode.PortNotOnSource, `port ${port.id} is ${port.hostId === null ? 'not bound' : `bound to host ${port.hostId}`}, not to the source host`, { field });
+        }
+        swaps.push({ id: port.id, current: port, next: { ...port, migration: { id: record.id, destinationHostId: input.destinationHostId }, updatedAt: record.createdAt } });
+      });
+      let result: { revision: number; id: string };
+      try {
+        result = await this.migrations.prepare(record, key, expiresAtMs, swaps);
+      } catch (err) {
+        // The script names ports by their place in the list; a request by VM names the VM.
+        if (err instanceof OverlayError && input.vmId !== undefined && err.field?.startsWith('portIds[')) {
+          throw new OverlayError(err.code, err.message, { field: 'vmId' });
+        }
+        throw err;
+      }
+      if (result.revision < 0) {
+        continue;
+      }
+      const created = result.revision > 0;
+      let migration = await this.read(result.id);
+      if (migration.state === 'preparing') {
+        await this.observeDestination(migration, waitMs);
+        migration = await this.read(result.id);
+      }
+      return { migration, created };
+    }
+  }
+
+  /** Moves the bindings to the destination in one step; with `wait`, holds the answer until every peer and the source acked. */
+  async commit(rawId: string, wait?: RealizationWait): Promise<Migration> {
+    const id = parseId(rawId);
+    for (;;) {
+      let migration = await this.read(id);
+      if (migration.state === 'preparing') {
+        // The ack may have arrived without anyone recording it yet.
+        await this.observeDestination(migration, 0);
+      }
+      const swaps = await this.swaps(migration, (port) => ({ ...port, hostId: migration.destinationHostId, migration: null }));
+      const revision = await this.migrations.commit(id, swaps);
+      if (revision < 0) {
+        continue;
+      }
+      migration = await this.read(id);
+      if (wait && migration.state === 'committed') {
+        await this.waitForSettled(migration, wait.timeoutMs);
+        migration = await this.read(id);
+      }
+      return migration;
+    }
+  }
+
+  /** Withdraws the destination's prepared state; nothing changes for peers. */
+  async abort(rawId: string): Promise<Migration> {
+    return this.close(parseId(rawId), 'aborted');
+  }
+
+  /** Expires an open migration past its time (the monitor calls this); a no-op if it is not due. */
+  async expire(id: string): Promise<Migration> {
+    return this.close(id, 'expired');
+  }
+
+  async get(rawId: string): Promise<Migration> {
+    return this.read(parseId(rawId));
+  }
+
+  /**
+   * Records timeline events whose acks have arrived: the destination's (prepare), the peers'
+   * and the source's (commit). Called by the monitor and after each hook.
+   */
+  async observe(migration: Migration): Promise<void> {
+    if (OPEN_STATES.includes(migration.state)) {
+      await this.observeDestination(migration, 0);
+    } else if (migration.state === 'committed') {
+      await this.observeSettlement(migration);
+    }
+  }
+
+  private async close(id: string, final: 'aborted' | 'expired'): Promise<Migration> {
+    for (;;) {
+      const migration = await this.read(id);
+      if (!OPEN_STATES.includes(migration.state)) {
+        if (migration.state === 'committed' || migration.state === 'completed') {
+          if (final === 'expired') {
+            return migration;
+          }
+          throw new OverlayError(ErrorCode.MigrationCommitted, `migration ${id} is committed: the VM runs on the destination; migrate it back instead`, { field: 'id' });
+        }
+        return migration;
+      }
+      const swaps = await this.swaps(migration, (port) => ({ ...port, migration: null }));
+      const revision = await this.migrations.abort(id, final, this.retentionMs, swaps);
+      if (revision >= 0) {
+        return this.read(id);
+      }
+    }
+  }
+
+  /** Compare-and-set pairs for the migration's ports that still carry it. */
+  private async swaps(migration: Migration, change: (port: Port) => Port): Promise<PortSwap[]> {
+    const now = new Date().toISOString();
+    const ports = await this.migrations.ports(migration.portIds);
+    return ports.filter((p): p is Port => p?.migration?.id === migration.id).map((port) => ({ id: port.id, current: port, next: { ...change(port), updatedAt: now } }));
+  }
+
+  private async observeDestination(migration: Migration, waitMs: number): Promise<void> {
+    const revision = revisionOf(migration, 'prepared');
+    if (revision === undefined) {
+      return;
+    }
+    const acked = waitMs > 0 ? await this.realization.waitForHosts([migration.destinationHostId], revision, waitMs) : await this.realization.hostsApplied([migration.destinationHostId], revision);
+    if (acked) {
+      await this.migrations.mark(migration.id, 'destination-acked', this.retentionMs);
+    }
+  }
+
+  /** The hosts that must learn the new binding: every host whose span holds one of the ports now. */
+  private peersOf(migration: Migration): string[] {
+    return [...new Set(migration.portIds.flatMap((id) => this.feed.hostsNeedingPort(id)))];
+  }
+
+  private async observeSettlement(migration: Migration): Promise<void> {
+    const revision = revisionOf(migration, 'committed');
+    if (revision === undefined || this.view.revision < revision) {
+      return; // this replica's view has not seen the commit yet: it cannot name the peers
+    }
+    if (!migration.timeline.some((e) => e.event === 'peers-acked') && (await this.realization.hostsApplied(this.peersOf(migration), revision))) {
+      await this.migrations.mark(migration.id, 'peers-acked', this.retentionMs);
+    }
+    if (!migration.timeline.some((e) => e.event === 'source-cleaned') && (await this.realization.hostsApplied([migration.sourceHostId], revision))) {
+      await this.migrations.mark(migration.id, 'source-cleaned', this.retentionMs);
+    }
+  }
+
+  private async waitForSettled(migration: Migration, timeoutMs: number): Promise<void> {
+    const revision = revisionOf(migration, 'committed')!;
+    await this.view.waitForRevision(revision, timeoutMs).catch(() => undefined);
+    await this.realization.waitForHosts([...this.peersOf(migration), migration.sourceHostId], revision, timeoutMs);
+    await this.observeSettlement(await this.read(migration.id));
+  }
+
+  /** The VM's ports bound to the source, as this replica's view knows them (the script checks each). */
+  private portsOfVm(vmId: string, sourceHostId: string): string[] {
+    const ids: string[] = [];
+    for (const port of this.view.current.ports.values()) {
+      if (port.vmId === vmId && port.hostId === sourceHostId) {
+        ids.push(port.id);
+      }
+    }
+    if (!ids.length) {
+      throw new OverlayError(ErrorCode.PortNotFound, `VM ${vmId} has no port bound to host ${sourceHostId}`, { field: 'vmId' });
+    }
+    return ids.sort();
+  }
+
+  private async read(id: string): Promise<Migration> {
+    const migration = await this.migrations.get(id);
+    if (!migration) {
+      throw new OverlayError(ErrorCode.MigrationNotFound, `no migration ${id}`, { field: 'id' });
+    }
+    return migration;
+  }
+}
