@@ -18,6 +18,7 @@ import type { SnapshotEnd as _overlay_v1_SnapshotEnd, SnapshotEnd__Output as _ov
 import type { SyncRequest as _overlay_v1_SyncRequest, SyncRequest__Output as _overlay_v1_SyncRequest__Output } from './overlay/v1/SyncRequest';
 import type { SyncResponse as _overlay_v1_SyncResponse, SyncResponse__Output as _overlay_v1_SyncResponse__Output } from './overlay/v1/SyncResponse';
 import type { SyncServiceClient as _overlay_v1_SyncServiceClient, SyncServiceDefinition as _overlay_v1_SyncServiceDefinition } from './overlay/v1/SyncService';
+import type { VmArrived as _overlay_v1_VmArrived, VmArrived__Output as _overlay_v1_VmArrived__Output } from './overlay/v1/VmArrived';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -49,6 +50,7 @@ export interface ProtoGrpcType {
        * remote MAC -> VTEP entries). Versioned, acknowledged, incremental and resumable.
        */
       SyncService: SubtypeConstructor<typeof grpc.Client, _overlay_v1_SyncServiceClient> & { service: _overlay_v1_SyncServiceDefinition }
+      VmArrived: MessageTypeDefinition<_overlay_v1_VmArrived, _overlay_v1_VmArrived__Output>
     }
   }
 }

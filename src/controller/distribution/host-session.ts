@@ -70,6 +70,7 @@ interface PendingSnapshot {
 export interface SessionEvents {
   acked(session: HostSession, revision: number): void;
   nacked(session: HostSession, revision: number, error: string): void;
+  vmArrived(session: HostSession, migrationId: string, portId: string): void;
   closed(session: HostSession): void;
 }
 
@@ -259,6 +260,8 @@ export class HostSession implements SpanSubscriber {
     } else if (req.nack) {
       // Not resent in a loop: the next change (or reconnect) carries the state again.
       this.events.nacked(this, req.nack.revision, req.nack.error);
+    } else if (req.vmArrived) {
+      this.events.vmArrived(this, req.vmArrived.migrationId, req.vmArrived.portId);
     }
   }
 

@@ -58,6 +58,8 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
   private epoch = '';
   /** Emits `acked` (hostId, revision) for every acknowledgement on this replica. */
   readonly acks = new EventEmitter();
+  /** `arrived` ({hostId, hostName, migrationId, portId}): an agent saw a migrating VM land (migrations/ commits it). */
+  readonly arrivals = new EventEmitter();
   boundPort = 0;
   /** Last error each host reported (NACK), for the API and the log. */
   readonly lastNack = new Map<string, { revision: number; error: string }>();
@@ -208,6 +210,10 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
   nacked(session: HostSession, revision: number, error: string): void {
     this.lastNack.set(session.hostId, { revision, error });
     this.logger.warn(`host ${session.hostName} could not apply revision ${revision}: ${error}`);
+  }
+
+  vmArrived(session: HostSession, migrationId: string, portId: string): void {
+    this.arrivals.emit('arrived', { hostId: session.hostId, hostName: session.hostName, migrationId, portId });
   }
 
   closed(session: HostSession): void {

@@ -20,8 +20,11 @@ export type MigrationState = (typeof MIGRATION_STATES)[number];
 /** States in which the migration holds its ports (a second one is refused). */
 export const OPEN_STATES: readonly MigrationState[] = ['preparing', 'prepared'];
 
-/** Timeline events, in the order they normally happen. */
-export const MIGRATION_EVENTS = ['prepared', 'destination-acked', 'committed', 'peers-acked', 'source-cleaned', 'aborted', 'expired'] as const;
+/**
+ * Timeline events, in the order they normally happen. `vm-arrived`: the destination agent saw the
+ * VM's first frame (and asked for the commit), present only when an agent reported it.
+ */
+export const MIGRATION_EVENTS = ['prepared', 'destination-acked', 'vm-arrived', 'committed', 'peers-acked', 'source-cleaned', 'aborted', 'expired'] as const;
 export type MigrationEvent = (typeof MIGRATION_EVENTS)[number];
 
 export interface TimelineEntry {

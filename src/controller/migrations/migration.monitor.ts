@@ -12,6 +12,7 @@ const BATCH = 200;
  * Redis, so replicas racing each other record an event once): expires open migrations past their
  * time, and records the destination's, the peers' and the source's acks as they arrive. Runs every
  * MONITOR_INTERVAL_MS, and at once when this replica receives an ack while migrations are active.
+ * It also commits a migration when the destination's agent reports the VM arrived.
  */
 @Injectable()
 export class MigrationMonitor implements OnModuleDestroy {
@@ -27,6 +28,19 @@ export class MigrationMonitor implements OnModuleDestroy {
     }
   };
 
+  private readonly onArrival = (event: { hostId: string; hostName: string; migrationId: string; portId: string }) => {
+    void this.service
+      .commitOnArrival(event.hostId, event.migrationId, event.portId)
+      .then((outcome) => {
+        if (typeof outcome === 'string') {
+          this.logger.warn(`VM arrival reported by ${event.hostName} not committed: ${outcome}`);
+        } else {
+          this.logger.log(`migration ${outcome.id}: VM arrived on ${event.hostName}, ${outcome.state}`);
+        }
+      })
+      .catch((err: unknown) => this.logger.warn(`VM arrival reported by ${event.hostName}: ${(err as Error).message}`));
+  };
+
   constructor(
     private readonly migrations: MigrationRepository,
     private readonly service: MigrationService,
@@ -36,6 +50,7 @@ export class MigrationMonitor implements OnModuleDestroy {
   start(): void {
     this.timer = setInterval(() => this.poke(), MONITOR_INTERVAL_MS);
     this.sync.acks.on('acked', this.onAck);
+    this.sync.arrivals.on('arrived', this.onArrival);
   }
 
   /** Runs a pass now, or right after the one in progress. */
@@ -74,9 +89,10 @@ export class MigrationMonitor implements OnModuleDestroy {
     }
   }
 
-  async onModuleDestroy(): Promise<void> {
+  /** Stops the timer; a pass in flight is not awaited (a read lost in a dropped connection settles only at its command timeout). */
+  onModuleDestroy(): void {
     clearInterval(this.timer);
     this.sync.acks.removeListener('acked', this.onAck);
-    await this.running;
+    this.sync.arrivals.removeListener('arrived', this.onArrival);
   }
 }

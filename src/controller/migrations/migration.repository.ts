@@ -139,14 +139,19 @@ return { rev }
 `;
 
 /**
- * ARGV: id, event (destination-acked, peers-acked or source-cleaned), retention (ms). Records an
- * observed acknowledgement once; the last one of a committed migration completes it. Not a
+ * ARGV: id, event (destination-acked, vm-arrived, peers-acked or source-cleaned), retention (ms).
+ * Records an observed event once; the last ack of a committed migration completes it. Not a
  * change of desired state: no revision.
  */
 const MARK = `
 local id, event, retention = ARGV[3], ARGV[4], ARGV[5]
 local key = K.migration(id)
 local state = redis.call('HGET', key, 'state')
+if event == 'vm-arrived' then
+  if state ~= 'preparing' and state ~= 'prepared' then return 0 end
+  redis.call('HSETNX', key, 'ev:' .. event, ARGV[1])
+  return 1
+end
 if event == 'destination-acked' then
   if state ~= 'preparing' and state ~= 'prepared' then return 0 end
   redis.call('HSETNX', key, 'ev:' .. event, ARGV[1])
@@ -203,7 +208,7 @@ export class MigrationRepository {
     return revision;
   }
 
-  async mark(id: string, event: 'destination-acked' | 'peers-acked' | 'source-cleaned', retentionMs: number): Promise<void> {
+  async mark(id: string, event: 'destination-acked' | 'vm-arrived' | 'peers-acked' | 'source-cleaned', retentionMs: number): Promise<void> {
     await this.store.mutate('overlayMigrationMark', [id, event, retentionMs]);
   }
 

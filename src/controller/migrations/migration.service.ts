@@ -131,6 +131,31 @@ export class MigrationService {
     }
   }
 
+  /**
+   * The destination's agent saw the VM land (its first frame on the prepared port): records it
+   * and commits, as the hypervisor's hook would. Ignored unless the reporting host is the
+   * migration's destination and the port is one of its ports; refused (logged) while the
+   * destination has not acknowledged the prepare. Returns the migration, or why nothing was done.
+   */
+  async commitOnArrival(hostId: string, migrationId: string, portId: string): Promise<Migration | string> {
+    const migration = await this.migrations.get(migrationId);
+    if (!migration || migration.destinationHostId !== hostId || !migration.portIds.includes(portId)) {
+      return `host ${hostId} reported port ${portId} of migration ${migrationId}, which is not migrating to it`;
+    }
+    if (!OPEN_STATES.includes(migration.state)) {
+      return migration;
+    }
+    await this.migrations.mark(migrationId, 'vm-arrived', this.retentionMs);
+    try {
+      return await this.commit(migrationId);
+    } catch (err) {
+      if (err instanceof OverlayError) {
+        return `migration ${migrationId}: ${err.message}`;
+      }
+      throw err;
+    }
+  }
+
   /** Withdraws the destination's prepared state; nothing changes for peers. */
   async abort(rawId: string): Promise<Migration> {
     return this.close(parseId(rawId), 'aborted');

@@ -32,7 +32,7 @@ export class RedisStore implements OnModuleDestroy {
 
   /** A client with the store's reconnect policy. */
   static connect(url: string, opts: { commandTimeout?: number; autoPipelining?: boolean } = {}): Redis {
-    return new Redis(url, {
+    const client = new Redis(url, {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: true,
       autoResendUnfulfilledCommands: false,
@@ -41,6 +41,26 @@ export class RedisStore implements OnModuleDestroy {
       enableAutoPipelining: opts.autoPipelining ?? false,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
       lazyConnect: false,
+    });
+    RedisStore.failLostCommands(client);
+    return client;
+  }
+
+  /**
+   * Rejects the commands a dropped connection had in flight, so their callers see
+   * STORE_UNAVAILABLE. Told not to resend them, ioredis drops them when the first reconnect
+   * succeeds without ever settling them (ioredis 5.x, `readyHandler`); a lost command of an
+   * auto-pipeline then blocks every later auto-pipelined command of the client until its command
+   * timeout. They sit in `prevCommandQueue` from the close until the reconnect: settle them as
+   * soon as the client starts reconnecting.
+   */
+  private static failLostCommands(client: Redis): void {
+    type Lost = { length: number; shift(): { command: { reject(err: Error): void } } | undefined };
+    client.on('reconnecting', () => {
+      const lost = (client as unknown as { prevCommandQueue?: Lost | null }).prevCommandQueue;
+      while (lost && lost.length > 0) {
+        lost.shift()?.command.reject(new Error('connection lost with the command in flight; its outcome is unknown'));
+      }
     });
   }
 

@@ -3,6 +3,7 @@
 import type { Hello as _overlay_v1_Hello, Hello__Output as _overlay_v1_Hello__Output } from '../../overlay/v1/Hello';
 import type { Ack as _overlay_v1_Ack, Ack__Output as _overlay_v1_Ack__Output } from '../../overlay/v1/Ack';
 import type { Nack as _overlay_v1_Nack, Nack__Output as _overlay_v1_Nack__Output } from '../../overlay/v1/Nack';
+import type { VmArrived as _overlay_v1_VmArrived, VmArrived__Output as _overlay_v1_VmArrived__Output } from '../../overlay/v1/VmArrived';
 
 /**
  * SyncRequest is one message from the agent to the controller.
@@ -21,9 +22,13 @@ export interface SyncRequest {
    */
   'nack'?: (_overlay_v1_Nack | null);
   /**
+   * vm_arrived reports that a migrating VM showed up on this (the destination) host.
+   */
+  'vmArrived'?: (_overlay_v1_VmArrived | null);
+  /**
    * message is the request's payload.
    */
-  'message'?: "hello"|"ack"|"nack";
+  'message'?: "hello"|"ack"|"nack"|"vmArrived";
 }
 
 /**
@@ -43,7 +48,11 @@ export interface SyncRequest__Output {
    */
   'nack'?: (_overlay_v1_Nack__Output | null);
   /**
+   * vm_arrived reports that a migrating VM showed up on this (the destination) host.
+   */
+  'vmArrived'?: (_overlay_v1_VmArrived__Output | null);
+  /**
    * message is the request's payload.
    */
-  'message'?: "hello"|"ack"|"nack";
+  'message'?: "hello"|"ack"|"nack"|"vmArrived";
 }
