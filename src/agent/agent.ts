@@ -59,6 +59,9 @@ export class Agent {
   private work: Promise<void> = Promise.resolve();
   private reconnectTimer?: NodeJS.Timeout;
   private reconcileTimer?: NodeJS.Timeout;
+  private reconcileQueued = false;
+  /** The periodic reconcile reloads the firewall even when its text did not change (drift repair). */
+  private firewallRepairDue = false;
   private stopped = true;
   private readonly backoff: Backoff;
   private readonly cache: StateCache;
@@ -99,7 +102,20 @@ export class Agent {
       this.logger.info(`restored desired state at revision ${cached.revision} from ${this.config.stateDir}`);
       await this.realize(cached.revision, false);
     }
-    this.reconcileTimer = setInterval(() => this.enqueue(() => this.realize(this.desired.revision, true)), this.config.reconcileIntervalMs);
+    this.reconcileTimer = setInterval(() => {
+      // One periodic reconcile queued at a time: when a pass takes longer than the interval (a
+      // busy host, a large firewall to reload) ticks would otherwise pile up in the queue, delay
+      // every change behind them and hold up stop().
+      if (this.reconcileQueued) {
+        return;
+      }
+      this.reconcileQueued = true;
+      this.enqueue(() => {
+        this.reconcileQueued = false;
+        this.firewallRepairDue = true;
+        return this.realize(this.desired.revision, true);
+      });
+    }, this.config.reconcileIntervalMs);
     this.connect();
   }
 
@@ -281,13 +297,23 @@ export class Agent {
         await this.dataplane.apply(plan);
       }
       if (this.config.firewall) {
-        // Rendered from the whole desired state; reloaded when it changed, and on every full
-        // realize (nothing reads the kernel's table back, so that repairs drift).
-        const ruleset = renderRuleset({ policies: [...this.desired.policies.values()], members: [...this.desired.members.values()], tapOf: tapName });
-        if (full || ruleset !== this.realizedFirewall) {
+        // Rendered from the whole desired state; loaded when it changed, and by every periodic
+        // reconcile even when it did not (nothing reads the kernel's table back, so that repairs
+        // drift). Not on every delta: revision markers arrive up to 4 times a second.
+        // The conntrack mode was resolved at start (main.ts); `auto` is left only on the memory
+        // dataplane, which loads nothing.
+        const ruleset = renderRuleset({
+          policies: [...this.desired.policies.values()],
+          members: [...this.desired.members.values()],
+          tapOf: tapName,
+          vnis: [...desired.segments.keys()],
+          conntrack: this.config.conntrack === 'br_netfilter' ? 'br_netfilter' : 'bridge',
+        });
+        if (this.firewallRepairDue || ruleset !== this.realizedFirewall) {
           this.realizedFirewall = undefined;
           await this.dataplane.applyFirewall(ruleset);
           this.realizedFirewall = ruleset;
+          this.firewallRepairDue = false;
         }
       }
       this.realized = desired;

@@ -20,12 +20,22 @@ export interface AgentConfig {
   /** How often the agent compares the kernel with desired state and repairs drift. */
   reconcileIntervalMs: number;
   /**
-   * Whether the agent loads the security-group firewall (`table bridge overlay`, see
-   * dataplane/linux/nftables.ts). Off unless OVERLAY_FIREWALL=1: the rules are stateful and need
-   * conntrack in the bridge family (CONFIG_NF_CONNTRACK_BRIDGE), which not every kernel has.
+   * Whether the agent loads the security-group firewall (`table bridge overlay`, and in
+   * br_netfilter mode `table inet overlay`; see dataplane/linux/nftables.ts). On by default;
+   * OVERLAY_FIREWALL=0 turns it off. Absent (configs built by tests) means off.
    */
   firewall?: boolean;
+  /**
+   * Where the firewall's connection tracking comes from (OVERLAY_CONNTRACK): `bridge`, native
+   * bridge conntrack (CONFIG_NF_CONNTRACK_BRIDGE); `br_netfilter`, the inet family's conntrack
+   * reached through br_netfilter (the agent sets net.bridge.bridge-nf-call-ip{,6}tables=1 in
+   * its namespace); `auto` (default), probed at start: bridge when the kernel accepts `ct state`
+   * in a bridge table, else br_netfilter when loaded, else the agent refuses to start.
+   */
+  conntrack?: ConntrackSetting;
 }
+
+export type ConntrackSetting = 'auto' | 'bridge' | 'br_netfilter';
 
 export class AgentConfigError extends Error {}
 
@@ -72,16 +82,20 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     }
     return Number(raw);
   };
-  const bool = (name: string): boolean => {
+  const bool = (name: string, fallback: boolean): boolean => {
     const raw = env[name];
-    if (raw === undefined || raw === '' || raw === '0') {
-      return false;
+    if (raw === undefined || raw === '') {
+      return fallback;
     }
-    if (raw !== '1') {
+    if (raw !== '0' && raw !== '1') {
       throw new AgentConfigError(`${name} must be 0 or 1, got ${JSON.stringify(raw)}`);
     }
-    return true;
+    return raw === '1';
   };
+  const conntrack = env.OVERLAY_CONNTRACK || 'auto';
+  if (conntrack !== 'auto' && conntrack !== 'bridge' && conntrack !== 'br_netfilter') {
+    throw new AgentConfigError(`OVERLAY_CONNTRACK must be auto, bridge or br_netfilter, got ${JSON.stringify(conntrack)}`);
+  }
   const backoffBaseMs = int('OVERLAY_BACKOFF_BASE_MS', 200, 1, 60_000);
   const backoffMaxMs = int('OVERLAY_BACKOFF_MAX_MS', 10_000, 1, 600_000);
   if (backoffBaseMs > backoffMaxMs) {
@@ -97,6 +111,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     backoffBaseMs,
     backoffMaxMs,
     reconcileIntervalMs: int('OVERLAY_RECONCILE_MS', 10_000, 100, 3_600_000),
-    firewall: bool('OVERLAY_FIREWALL'),
+    firewall: bool('OVERLAY_FIREWALL', true),
+    conntrack,
   };
 }

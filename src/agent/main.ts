@@ -18,6 +18,13 @@ async function createDataplane(config: AgentConfig): Promise<Dataplane> {
       await linux.observe().catch((err: unknown) => {
         throw new AgentConfigError(`OVERLAY_DATAPLANE=linux cannot read the kernel state: ${(err as Error).message}`);
       });
+      if (config.firewall) {
+        // Likewise when the firewall cannot track connections here: better not to start than to
+        // run with ports that stay closed (or open).
+        config.conntrack = await linux.prepareFirewall(config.conntrack ?? 'auto').catch((err: unknown) => {
+          throw new AgentConfigError(`OVERLAY_FIREWALL=1 (the default) with OVERLAY_CONNTRACK=${config.conntrack ?? 'auto'}: ${(err as Error).message}`);
+        });
+      }
       return linux;
     }
   }

@@ -153,7 +153,6 @@ describe('live migration: make before break, with a timeline', () => {
     const committed = await ok(client.post(`/v1/migrations/${prepared.id}/commit?wait=realized&timeout=10000`), 200);
     const churned = await noise.stop();
     expect(committed.state).toBe('completed');
-    expect(committed.timeline.map((e: any) => e.event)).toEqual(['prepared', 'destination-acked', 'committed', 'peers-acked', 'source-cleaned'].filter((e) => committed.timeline.some((t: any) => t.event === e)));
     expect(new Set(committed.timeline.map((e: any) => e.event))).toEqual(new Set(['prepared', 'destination-acked', 'committed', 'peers-acked', 'source-cleaned']));
     const at = Object.fromEntries(committed.timeline.map((e: any) => [e.event, Date.parse(e.at)]));
     expect(at.prepared).toBeLessThanOrEqual(at['destination-acked']);

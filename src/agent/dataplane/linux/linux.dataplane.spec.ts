@@ -355,3 +355,77 @@ describe('LinuxDataplane.applyFirewall', () => {
     await expect(new LinuxDataplane(runner, new RecordingLogger()).applyFirewall('bad')).rejects.toThrow(/syntax error/);
   });
 });
+
+describe('LinuxDataplane firewall conntrack', () => {
+  const ON = '/proc/sys/net/bridge/bridge-nf-call-iptables';
+  const ON6 = '/proc/sys/net/bridge/bridge-nf-call-ip6tables';
+
+  /** Answers `nft -c` (the probe) as told, records every nft call. */
+  function nftRunner(bridgeConntrack: boolean) {
+    const calls: string[] = [];
+    const runner: CommandRunner = {
+      async run(cmd, args, stdin) {
+        calls.push(`${[cmd, ...args].join(' ')}\n${stdin ?? ''}`);
+        if (args[0] === '-c' && !bridgeConntrack) {
+          throw new Error('Error: Could not process rule: Protocol error');
+        }
+        return '';
+      },
+    };
+    return { runner, calls };
+  }
+
+  function sysctls(initial: Record<string, string>) {
+    const values = new Map(Object.entries(initial));
+    return { values, read: (p: string) => values.get(p), write: (p: string, v: string) => void values.set(p, v) };
+  }
+
+  it('probes bridge conntrack with nft -c and uses it when the kernel has it, touching no sysctl', async () => {
+    const { runner, calls } = nftRunner(true);
+    const fs = sysctls({ [ON]: '0', [ON6]: '0' });
+    const dp = new LinuxDataplane(runner, new RecordingLogger(), fs);
+    expect(await dp.prepareFirewall('auto')).toBe('bridge');
+    expect(calls).toHaveLength(2);
+    expect(calls[0]).toBe('nft --version\n');
+    expect(calls[1]).toMatch(/^nft -c -f -\ntable bridge overlay_probe \{[\s\S]*ct state established accept/);
+    await dp.applyFirewall('table bridge overlay\n');
+    expect(fs.values.get(ON)).toBe('0');
+  });
+
+  it('falls back to br_netfilter, switching on its sysctls at start and again before every load', async () => {
+    const { runner, calls } = nftRunner(false);
+    const fs = sysctls({ [ON]: '0', [ON6]: '1' });
+    const logger = new RecordingLogger();
+    const dp = new LinuxDataplane(runner, logger, fs);
+    expect(await dp.prepareFirewall('auto')).toBe('br_netfilter');
+    expect([fs.values.get(ON), fs.values.get(ON6)]).toEqual(['1', '1']);
+    fs.values.set(ON6, '0'); // someone turned it off
+    await dp.applyFirewall('table inet overlay\n');
+    expect(fs.values.get(ON6)).toBe('1');
+    expect(calls.at(-1)).toBe('nft -f -\ntable inet overlay\n');
+    expect(logger.lines.filter((l) => l.startsWith('warn'))).toHaveLength(2);
+  });
+
+  it('refuses to start the firewall without bridge conntrack nor br_netfilter', async () => {
+    const { runner } = nftRunner(false);
+    const dp = new LinuxDataplane(runner, new RecordingLogger(), sysctls({}));
+    await expect(dp.prepareFirewall('auto')).rejects.toThrow(/br_netfilter is not loaded/);
+    await expect(dp.prepareFirewall('br_netfilter')).rejects.toThrow(/br_netfilter is not loaded/);
+  });
+
+  it('uses the mode given without probing', async () => {
+    const { runner, calls } = nftRunner(false);
+    const dp = new LinuxDataplane(runner, new RecordingLogger(), sysctls({}));
+    expect(await dp.prepareFirewall('bridge')).toBe('bridge');
+    expect(calls).toEqual(['nft --version\n']);
+  });
+
+  it('refuses to start the firewall when nft does not run', async () => {
+    const runner: CommandRunner = {
+      run: async () => {
+        throw new Error('nft: spawn nft ENOENT');
+      },
+    };
+    await expect(new LinuxDataplane(runner, new RecordingLogger(), { read: () => '1', write: () => undefined }).prepareFirewall('auto')).rejects.toThrow(/nft \(nftables\) does not run: nft: spawn nft ENOENT/);
+  });
+});

@@ -1,7 +1,42 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type FdbEntry, type LocalPortState, type SegmentState } from '../dataplane';
 import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
+import { renderSetUpdate, type ConntrackMode } from './nftables';
+
+/** Where conntrack for the firewall comes from: a mode, or `auto` (probe). See config.ts. */
+export type ConntrackSetting = 'auto' | ConntrackMode;
+
+/**
+ * The /proc/sys seam: reads and writes the agent's own network namespace's sysctls (the
+ * net.bridge.* ones are per namespace). Unit specs replace it with a map.
+ */
+export interface Sysctls {
+  /** The value (trimmed), or undefined when the file does not exist. */
+  read(path: string): string | undefined;
+  /** Writes a value; throws on failure. */
+  write(path: string, value: string): void;
+}
+
+export const procSysctls: Sysctls = {
+  read(path) {
+    try {
+      return readFileSync(path, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  },
+  write(path, value) {
+    writeFileSync(path, value);
+  },
+};
+
+/** br_netfilter's switches: bridged IPv4/IPv6 frames traverse the inet hooks (conntrack included). */
+export const BR_NETFILTER_SYSCTLS = ['/proc/sys/net/bridge/bridge-nf-call-iptables', '/proc/sys/net/bridge/bridge-nf-call-ip6tables'];
+
+/** A bridge table that uses `ct state`: `nft -c` accepts it only with bridge conntrack. */
+const BRIDGE_CONNTRACK_PROBE = 'table bridge overlay_probe {\n\tchain probe {\n\t\ttype filter hook prerouting priority 0; policy accept;\n\t\tct state established accept\n\t}\n}\n';
 
 /** Every link the agent creates carries this alias (IFLA_IFALIAS): the proof that it is ours. */
 export const OWNER_ALIAS = 'overlay-agent';
@@ -155,10 +190,48 @@ export class LinuxDataplane implements Dataplane {
   /** Taps already reported missing, so a reconcile loop logs each one once. */
   private readonly reportedMissing = new Set<string>();
 
+  /** The firewall's conntrack mode, once prepareFirewall chose it. */
+  private conntrack?: ConntrackMode;
+  /** The firewall text last loaded successfully; undefined = unknown. */
+  private loadedFirewall?: string;
+
   constructor(
     private readonly runner: CommandRunner,
     private readonly logger: DataplaneLogger = consoleLogger,
+    private readonly sysctls: Sysctls = procSysctls,
   ) {}
+
+  /**
+   * Chooses the firewall's conntrack mode (see nftables.ts) and readies the kernel for it; call
+   * once at start, before applyFirewall. Checks that `nft` runs. `auto` probes with `nft -c` (checks, never loads) a
+   * bridge table using `ct state`: accepted -> `bridge`; refused -> `br_netfilter` if that module
+   * is loaded (its /proc/sys/net/bridge files exist). Throws, saying why, when the chosen mode
+   * cannot work here. Idempotent.
+   */
+  async prepareFirewall(setting: ConntrackSetting): Promise<ConntrackMode> {
+    await this.runner.run('nft', ['--version']).catch((err: unknown) => {
+      throw new Error(`nft (nftables) does not run: ${(err as Error).message}`);
+    });
+    let mode: ConntrackMode;
+    if (setting === 'auto') {
+      const native = await this.runner.run('nft', ['-c', '-f', '-'], BRIDGE_CONNTRACK_PROBE).then(
+        () => true,
+        () => false,
+      );
+      mode = native ? 'bridge' : 'br_netfilter';
+      if (!native && this.sysctls.read(BR_NETFILTER_SYSCTLS[0]) === undefined) {
+        throw new Error('the kernel has no bridge conntrack (CONFIG_NF_CONNTRACK_BRIDGE) and br_netfilter is not loaded: `modprobe br_netfilter`, or set OVERLAY_FIREWALL=0');
+      }
+    } else {
+      mode = setting;
+    }
+    this.conntrack = mode;
+    if (mode === 'br_netfilter') {
+      this.ensureBrNetfilter();
+    }
+    this.logger.info(`firewall conntrack: ${mode}${setting === 'auto' ? ' (probed)' : ''}`);
+    return mode;
+  }
 
   /** Reads back what this dataplane owns. Never mutates. */
   async observe(): Promise<DataplaneState> {
@@ -242,9 +315,38 @@ export class LinuxDataplane implements Dataplane {
     await this.batch('bridge', script.fdbPuts);
   }
 
-  /** Loads the firewall text in one `nft -f -` transaction (the text replaces its own table). */
+  /**
+   * Loads the firewall text in one `nft -f -` transaction (the text replaces its own tables).
+   * When the text differs from the one last loaded only in set elements (a port joined or left
+   * a group), it loads just those sets' new elements instead (`renderSetUpdate`, still one
+   * transaction): chains, rules and their handles stay as they are. The same text as last time is
+   * loaded whole again (the agent does so to repair drift). In br_netfilter mode it first turns
+   * br_netfilter's switches back on if someone turned them off (without them bridged frames have
+   * no conntrack: replies would be dropped). Idempotent.
+   */
   async applyFirewall(ruleset: string): Promise<void> {
-    await this.runner.run('nft', ['-f', '-'], ruleset);
+    if (this.conntrack === 'br_netfilter') {
+      this.ensureBrNetfilter();
+    }
+    const previous = this.loadedFirewall;
+    const update = previous === undefined ? undefined : renderSetUpdate(previous, ruleset);
+    this.loadedFirewall = undefined;
+    await this.runner.run('nft', ['-f', '-'], update ?? ruleset);
+    this.loadedFirewall = ruleset;
+  }
+
+  /** Sets bridge-nf-call-ip{,6}tables to 1 in this namespace when they are not. Throws when br_netfilter is not loaded. */
+  private ensureBrNetfilter(): void {
+    for (const path of BR_NETFILTER_SYSCTLS) {
+      const value = this.sysctls.read(path);
+      if (value === undefined) {
+        throw new Error(`${path} does not exist: br_netfilter is not loaded (modprobe br_netfilter)`);
+      }
+      if (value !== '1') {
+        this.sysctls.write(path, '1');
+        this.logger.warn(`${path} was ${value}: set to 1 (the firewall's conntrack needs it)`);
+      }
+    }
   }
 
   async close(): Promise<void> {}

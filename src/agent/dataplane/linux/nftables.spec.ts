@@ -5,7 +5,7 @@ import type { FirewallRule__Output } from '../../../generated/overlay/v1/Firewal
 import type { IpSetMember__Output } from '../../../generated/overlay/v1/IpSetMember';
 import type { PortPolicy__Output } from '../../../generated/overlay/v1/PortPolicy';
 import { tapName } from '../names';
-import { linkLocalOf, renderRuleset } from './nftables';
+import { conntrackZones, linkLocalOf, renderRuleset, renderSetUpdate, type ConntrackMode } from './nftables';
 import { expectGoldenFile } from '../../../../test/support/golden';
 
 /**
@@ -58,7 +58,8 @@ const members: IpSetMember__Output[] = [
   { groupId: ADMINS, family: 'IPv6', cidr: 'fd00::9' },
 ];
 
-const render = (policies: PortPolicy__Output[], m: IpSetMember__Output[] = []): string => renderRuleset({ policies, members: m, tapOf: tapName });
+const render = (policies: PortPolicy__Output[], m: IpSetMember__Output[] = [], conntrack: ConntrackMode = 'bridge', vnis: number[] = [1000]): string =>
+  renderRuleset({ policies, members: m, tapOf: tapName, vnis, conntrack });
 
 const cases: Record<string, () => string> = {
   web: () => render([web], members),
@@ -97,6 +98,9 @@ const cases: Record<string, () => string> = {
     ),
   'no-policy': () => render([]),
   'no-rules': () => render([policy({ portId: WEB, mac: 'fa:16:3e:aa:00:01', ips: ['10.0.0.5'] })]),
+  // br_netfilter mode: conntrack in the inet family, zones per bridge, ct state as mark bits.
+  'web-br-netfilter': () => render([web, policy({ portId: OPEN, portSecurity: false, mac: 'fa:16:3e:cc:00:03', ips: ['10.0.0.8'] })], members, 'br_netfilter', [1000, 66536, 2000]),
+  'no-policy-br-netfilter': () => render([], [], 'br_netfilter', []),
 };
 
 describe('renderRuleset', () => {
@@ -125,15 +129,62 @@ describe('renderRuleset', () => {
     expect(text).not.toContain('chain p_');
   });
 
-  it('ends every port chain with drop and starts the table with the add-delete idiom', () => {
+  it('ends every port chain with drop and starts with the add-delete idiom for both tables', () => {
+    const idiom = 'table inet overlay\ndelete table inet overlay\ntable bridge overlay\ndelete table bridge overlay\n';
     const text = cases.web();
-    expect(text.startsWith('table bridge overlay\ndelete table bridge overlay\ntable bridge overlay {\n')).toBe(true);
+    expect(text.startsWith(`${idiom}table bridge overlay {\n`)).toBe(true);
     expect(text.match(/\n\t\tdrop\n\t}/g)).toHaveLength(2);
+    expect(cases['web-br-netfilter']().startsWith(`${idiom}table inet overlay {\n`)).toBe(true);
+  });
+
+  it('tests ct state natively in bridge mode, and only mark bits set by the inet table in br_netfilter mode', () => {
+    const native = cases.web();
+    expect(native).toContain('\t\tct state established,related accept\n');
+    expect(native).not.toContain('table inet overlay {');
+    expect(native).toContain('ct zone set meta ibrname map { "br1000" : 1000 }');
+    const brnf = cases['web-br-netfilter']();
+    const bridgeTable = brnf.slice(brnf.indexOf('table bridge overlay {'));
+    expect(bridgeTable).not.toMatch(/\bct\b/);
+    expect(bridgeTable).toContain('meta mark & 0x03000000 == 0x01000000 accept');
+    expect(bridgeTable).toContain('type filter hook prerouting priority 10;');
+    expect(bridgeTable).toContain('iifname @vxlans meta mark set meta mark & 0xfcffffff');
+    expect(brnf).toContain('ct zone set iifname map { "br1000" : 1000, "br2000" : 2000, "br66536" : 1001 }');
+  });
+
+  it('gives every segment a stable conntrack zone of its own, never zone 0', () => {
+    expect([...conntrackZones([2000, 1000])]).toEqual([
+      [1000, 1000],
+      [2000, 2000],
+    ]);
+    // 65536 and 66536 collide with 0 and 1000: the next free zones, by ascending VNI.
+    expect([...conntrackZones([66536, 65536, 1000, 1001])]).toEqual([
+      [1000, 1000],
+      [1001, 1001],
+      [65536, 1],
+      [66536, 1002],
+    ]);
+    expect(conntrackZones([3, 1, 2])).toEqual(conntrackZones([1, 2, 3]));
+    expect(new Set(conntrackZones(Array.from({ length: 3000 }, (_, i) => 1000 + i * 65536)).values()).size).toBe(3000);
   });
 
   it('defines an empty set for a group that a rule names but that has no members', () => {
     const text = render([web]);
     expect(text).toMatch(/set g_0000000a0001_4 \{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge\n\t}/);
+  });
+
+  it('turns a change of set members alone into a set update, and anything else into a whole reload', () => {
+    const grown = [...members, { groupId: ADMINS, family: 'IPv4', cidr: '10.0.0.42' }];
+    const before = render([web], members, 'br_netfilter');
+    expect(renderSetUpdate(before, render([web], grown, 'br_netfilter'))).toBe(
+      'flush set bridge overlay g_0000000a0001_4\nadd element bridge overlay g_0000000a0001_4 { 10.0.0.42, 10.0.0.9, 10.0.1.0/24, 10.0.1.7 }\n',
+    );
+    // An emptied set is flushed only (it stays: a rule names it); a set that goes away is a reload.
+    expect(renderSetUpdate(before, render([web], members.filter((m) => m.family === 'IPv6'), 'br_netfilter'))).toBe('flush set bridge overlay g_0000000a0001_4\n');
+    expect(renderSetUpdate(before, render([web], [], 'br_netfilter'))).toBeUndefined();
+    expect(renderSetUpdate(before, before)).toBeUndefined();
+    // A new segment changes the zones (rules) too; a new port adds chains.
+    expect(renderSetUpdate(before, render([web], grown, 'br_netfilter', [1000, 1001]))).toBeUndefined();
+    expect(renderSetUpdate(before, render([web, policy({ portId: DB })], members, 'br_netfilter'))).toBeUndefined();
   });
 
   it('computes the EUI-64 link-local address of a MAC', () => {
@@ -148,7 +199,8 @@ describe('renderRuleset', () => {
     const check = (input: string) => execFileSync('ip', ['netns', 'exec', ns, nft as string, '-c', '-f', '-'], { input, stdio: ['pipe', 'pipe', 'pipe'] });
     try {
       // Conntrack in the bridge family needs CONFIG_NF_CONNTRACK_BRIDGE. On a kernel without it
-      // every `ct` expression is refused, so the rest of the text is checked without those lines.
+      // every `ct` expression in a bridge table is refused, so the texts of the native mode are
+      // checked without those lines; the br_netfilter texts are checked whole.
       let bridgeConntrack = true;
       try {
         check('table bridge nftspec_probe {\n\tchain c {\n\t\tct state established accept\n\t}\n}\n');
@@ -156,13 +208,21 @@ describe('renderRuleset', () => {
         bridgeConntrack = false;
       }
       for (const [name, make] of Object.entries(cases)) {
-        const text = bridgeConntrack ? make() : make().replace(/^\t\tct state .*\n/gm, '');
+        const text = bridgeConntrack || name.endsWith('br-netfilter') ? make() : make().replace(/^\t\tct .*\n/gm, '');
         try {
           check(text);
         } catch (e) {
           throw new Error(`${name}: ${(e as { stderr?: Buffer }).stderr?.toString() ?? String(e)}`);
         }
       }
+      // For real: the br_netfilter table, then a set update on top of it.
+      const nftIn = (input: string, ...args: string[]) => execFileSync('ip', ['netns', 'exec', ns, nft as string, ...args], { input, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+      const before = render([web], members, 'br_netfilter');
+      nftIn(before, '-f', '-');
+      const handles = nftIn('', '-a', 'list', 'chain', 'bridge', 'overlay', 'p_0000000aaa1_in');
+      nftIn(renderSetUpdate(before, render([web], [...members, { groupId: ADMINS, family: 'IPv4', cidr: '10.0.0.42' }], 'br_netfilter')) as string, '-f', '-');
+      expect(nftIn('', 'list', 'set', 'bridge', 'overlay', 'g_0000000a0001_4')).toContain('10.0.0.42');
+      expect(nftIn('', '-a', 'list', 'chain', 'bridge', 'overlay', 'p_0000000aaa1_in')).toBe(handles);
     } finally {
       execFileSync('ip', ['netns', 'del', ns]);
     }

@@ -2,15 +2,16 @@ import { createHash } from 'node:crypto';
 import type { FirewallRule__Output } from '../../../generated/overlay/v1/FirewallRule';
 import type { IpSetMember__Output } from '../../../generated/overlay/v1/IpSetMember';
 import type { PortPolicy__Output } from '../../../generated/overlay/v1/PortPolicy';
+import { bridgeName, vxlanName } from '../names';
 
 /**
  * The firewall renderer: (the policies of this host's ports, the members of the sets they
- * reference) -> the whole `table bridge overlay` as nft text, for one `nft -f -` transaction.
- * Pure and deterministic: the same input, in any order, renders the same bytes, so the agent
- * can compare texts and skip an unchanged reload.
+ * reference, this host's segments) -> the whole firewall as nft text, for one `nft -f -`
+ * transaction. Pure and deterministic: the same input, in any order, renders the same bytes, so
+ * the agent can compare texts and skip an unchanged reload.
  *
- * The text adds the table, deletes it, then defines it: loading is atomic (one transaction)
- * and idempotent (works whether or not the table exists), and leaves nothing stale behind.
+ * The text adds each of its tables, deletes them, then defines them: loading is atomic (one
+ * transaction) and idempotent (works whether or not the tables exist), and leaves nothing stale.
  *
  * Layout (bridge family; taps are bridge ports, so filtering happens on bridge hooks):
  *  - `vm_egress`, hooked on prerouting: frames *from* a VM, dispatched by `iifname` to the
@@ -23,7 +24,37 @@ import type { PortPolicy__Output } from '../../../generated/overlay/v1/PortPolic
  *    the remote end filters on its own host.
  *  - `portSecurity: false`: the dispatch accepts (allow all, no source check).
  *  - Otherwise each port chain: anti-spoofing (egress only), address basics, stateful
- *    (`ct state established,related accept`, `ct state invalid drop`), the allow rules, `drop`.
+ *    (established/related accept, invalid drop), the allow rules, `drop`.
+ *
+ * Connection tracking, two modes (`RulesetInput.conntrack`):
+ *  - `bridge`: native bridge conntrack (CONFIG_NF_CONNTRACK_BRIDGE). A bridge chain at raw
+ *    priority (-300, before conntrack at -200) puts each segment's frames in a conntrack zone of
+ *    their own (`meta ibrname`), and the port chains test `ct state`.
+ *  - `br_netfilter`: for kernels without bridge conntrack. With br_netfilter loaded and
+ *    `net.bridge.bridge-nf-call-ip{,6}tables=1` (the agent sets them), bridged IPv4/IPv6 frames
+ *    also traverse the inet hooks, where the in-device is the bridge (`br<vni>`) and conntrack
+ *    works. A second table, `inet overlay`, then: at raw priority sets the zone of the segment
+ *    (`iifname "br<vni>"`), and after conntrack (prerouting, priority filter) turns the ct state
+ *    into mark bits (MARK_ESTABLISHED for established/related, MARK_INVALID for invalid). The
+ *    bridge port chains test those bits instead of `ct state`. br_netfilter runs the inet
+ *    prerouting hooks from its bridge prerouting hook at priority 0 and then only the bridge
+ *    hooks *above* 0, so `vm_egress` is at priority 10 here; postrouting (`vm_ingress`, 0) runs
+ *    before br_netfilter's own postrouting hook (last), long after the mark was set. A frame a
+ *    VXLAN device decapsulated keeps the mark of the outer UDP packet (same namespace: the skb
+ *    is not scrubbed), so `mark_clear` clears the bits of frames from our VXLAN devices before
+ *    br_netfilter runs; and the inet chain clears them before setting them.
+ *  A frame that a port chain drops never confirms its conntrack entry (confirmation happens at
+ *  postrouting, after the bridge chains), so refused traffic leaves no entry behind.
+ *
+ * Zones: a segment's zone is its VNI modulo 65536 (zone 0, the host's own, is skipped), the
+ * next free one upward on a collision, VNIs taken in ascending order (see conntrackZones).
+ *
+ * Migration: a TCP flow whose first packet on this host is mid-stream (its VM just migrated
+ * here) is picked up by conntrack as long as net.netfilter.nf_conntrack_tcp_loose is 1 (the
+ * default): that packet counts as new, so it passes only if the rules allow it in its direction
+ * (a reply-direction packet is judged by the rules of the other end, e.g. the server VM's
+ * egress), and from then on the flow is established. With tcp_loose=0 such packets are invalid
+ * and dropped: migrated connections must reconnect.
  *
  * Address basics allowed (after anti-spoofing):
  *  - egress: ARP (sender MAC/IP checked), DHCPv4 client (incl. DISCOVER from 0.0.0.0), DHCPv6
@@ -35,10 +66,44 @@ import type { PortPolicy__Output } from '../../../generated/overlay/v1/PortPolic
  * Not checked: MAC-IP pairing (a port's MACs and IPs are checked separately) and ND target
  * addresses.
  */
+export type ConntrackMode = 'bridge' | 'br_netfilter';
+
 export interface RulesetInput {
   policies: PortPolicy__Output[];
   members: IpSetMember__Output[];
   tapOf: (portId: string) => string;
+  /** VNIs of this host's segments: their bridges `br<vni>` get a conntrack zone each. */
+  vnis: number[];
+  conntrack: ConntrackMode;
+}
+
+/** Packet mark bits owned by the firewall in `br_netfilter` mode (see the module comment). */
+export const MARK_ESTABLISHED = 0x01000000;
+export const MARK_INVALID = 0x02000000;
+const MARK_MASK = MARK_ESTABLISHED | MARK_INVALID;
+const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
+
+/**
+ * The conntrack zone of each VNI: VNI mod 65536, skipping 0 (the host's own zone); on a
+ * collision the next free zone upward (wrapping, skipping 0), VNIs taken in ascending order.
+ * Pure: depends only on the set of VNIs. A zone changes only when a lower VNI with the same
+ * low 16 bits appears on the host, which restarts the tracking of that segment's flows.
+ */
+export function conntrackZones(vnis: Iterable<number>): Map<number, number> {
+  const zones = new Map<number, number>();
+  const used = new Set<number>();
+  for (const vni of [...new Set(vnis)].sort((a, b) => a - b)) {
+    let zone = vni % 65536;
+    for (let tries = 0; zone === 0 || used.has(zone); tries++) {
+      if (tries > 65536) {
+        throw new Error('more than 65535 segments on one host: no conntrack zone left');
+      }
+      zone = (zone + 1) % 65536;
+    }
+    used.add(zone);
+    zones.set(vni, zone);
+  }
+  return zones;
 }
 
 export const TABLE = 'overlay';
@@ -128,9 +193,17 @@ function ruleLines(rules: FirewallRule__Output[], direction: 'ingress' | 'egress
   return uniqSorted(rules.flatMap((r) => ruleLine(r, direction, setName) ?? []));
 }
 
-const STATEFUL = ['ct state established,related accept', 'ct state invalid drop'];
+function stateful(mode: ConntrackMode): string[] {
+  switch (mode) {
+    case 'bridge':
+      return ['ct state established,related accept', 'ct state invalid drop'];
+    case 'br_netfilter':
+      // Invalid wins over established: test both bits.
+      return [`meta mark & ${hex(MARK_MASK)} == ${hex(MARK_ESTABLISHED)} accept`, `meta mark & ${hex(MARK_INVALID)} == ${hex(MARK_INVALID)} drop`];
+  }
+}
 
-function egressChain(p: PortPolicy__Output, setName: (g: string, f: Family) => string): string[] {
+function egressChain(p: PortPolicy__Output, setName: (g: string, f: Family) => string, mode: ConntrackMode): string[] {
   const pairs = p.allowedAddressPairs ?? [];
   const macs = uniqSorted([p.mac, ...pairs.map((a) => a.mac || p.mac)].map((m) => m.toLowerCase()));
   const addresses = [...(p.ips ?? []), ...pairs.map((a) => a.ip)];
@@ -152,15 +225,15 @@ function egressChain(p: PortPolicy__Output, setName: (g: string, f: Family) => s
     'ether type ip udp sport 68 udp dport 67 accept',
     'ether type ip6 udp sport 546 udp dport 547 accept',
     'ether type ip6 icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } accept',
-    ...STATEFUL,
+    ...stateful(mode),
     ...ruleLines(p.egress ?? [], 'egress', setName),
     'drop',
   ];
 }
 
-function ingressChain(p: PortPolicy__Output, setName: (g: string, f: Family) => string): string[] {
+function ingressChain(p: PortPolicy__Output, setName: (g: string, f: Family) => string, mode: ConntrackMode): string[] {
   return [
-    ...STATEFUL,
+    ...stateful(mode),
     'ether type arp accept',
     'ether type ip6 icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept',
     'ether type ip udp sport 67 udp dport 68 accept',
@@ -226,11 +299,95 @@ export function renderRuleset(input: RulesetInput): string {
     return [...(entries.length ? [`${dir} vmap { ${entries.join(', ')} }`] : []), `${dir} "tap*" drop`];
   };
 
-  const blocks = [
+  const mode = input.conntrack;
+  const zones = [...conntrackZones(input.vnis)];
+  const ifnameSet = (name: string, names: string[]): string =>
+    [`\tset ${name} {`, '\t\ttype ifname', ...(names.length ? [`\t\telements = { ${names.map((n) => `"${n}"`).join(', ')} }`] : []), '\t}'].join('\n');
+  const zoneMap = (key: string): string[] => (zones.length ? [`ct zone set ${key} map { ${zones.map(([vni, zone]) => `"${bridgeName(vni)}" : ${zone}`).join(', ')} }`] : []);
+  const clearMark = `meta mark set meta mark & ${hex(~MARK_MASK >>> 0)}`;
+
+  const bridgeBlocks = [
+    ...(mode === 'br_netfilter' ? [ifnameSet('vxlans', zones.map(([vni]) => vxlanName(vni)))] : []),
     ...sets,
-    chain('vm_egress', ['type filter hook prerouting priority 0; policy accept;', ...dispatch('iifname', 'eg')]),
+    mode === 'bridge'
+      ? chain('ct_zone', ['type filter hook prerouting priority -300; policy accept;', ...zoneMap('meta ibrname')])
+      : chain('mark_clear', ['type filter hook prerouting priority -300; policy accept;', `iifname @vxlans ${clearMark}`]),
+    chain('vm_egress', [`type filter hook prerouting priority ${mode === 'bridge' ? 0 : 10}; policy accept;`, ...dispatch('iifname', 'eg')]),
     chain('vm_ingress', ['type filter hook postrouting priority 0; policy accept;', ...dispatch('oifname', 'in')]),
-    ...secured.flatMap((p) => [chain(`${portChainName(p.portId)}_eg`, egressChain(p, setName)), chain(`${portChainName(p.portId)}_in`, ingressChain(p, setName))]),
+    ...secured.flatMap((p) => [chain(`${portChainName(p.portId)}_eg`, egressChain(p, setName, mode)), chain(`${portChainName(p.portId)}_in`, ingressChain(p, setName, mode))]),
   ];
-  return [`table bridge ${TABLE}`, `delete table bridge ${TABLE}`, `table bridge ${TABLE} {`, blocks.join('\n\n'), '}', ''].join('\n');
+  const inetBlocks = [
+    ifnameSet('bridges', zones.map(([vni]) => bridgeName(vni))),
+    chain('ct_zone', ['type filter hook prerouting priority raw; policy accept;', ...zoneMap('iifname')]),
+    chain('ct_mark', [
+      'type filter hook prerouting priority filter; policy accept;',
+      'iifname != @bridges return',
+      clearMark,
+      `ct state established,related meta mark set meta mark | ${hex(MARK_ESTABLISHED)}`,
+      `ct state invalid meta mark set meta mark | ${hex(MARK_INVALID)}`,
+    ]),
+  ];
+  // Both tables are always added and deleted, so a switch of mode leaves no stale inet table.
+  return [
+    `table inet ${TABLE}`,
+    `delete table inet ${TABLE}`,
+    `table bridge ${TABLE}`,
+    `delete table bridge ${TABLE}`,
+    ...(mode === 'br_netfilter' ? [`table inet ${TABLE} {`, inetBlocks.join('\n\n'), '}'] : []),
+    `table bridge ${TABLE} {`,
+    bridgeBlocks.join('\n\n'),
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** A rendered text's sets, as `<family> <set name>` -> the set's elements line (or '' when empty). */
+function setElements(text: string): { skeleton: string; sets: Map<string, string> } {
+  const sets = new Map<string, string>();
+  let family = '';
+  let set = '';
+  const skeleton: string[] = [];
+  for (const line of text.split('\n')) {
+    const table = /^table (\w+) \S+ \{$/.exec(line);
+    const start = /^\tset (\S+) \{$/.exec(line);
+    const elements = /^\t\telements = \{ (.*) \}$/.exec(line);
+    if (table) {
+      family = table[1];
+    } else if (start) {
+      set = `${family} ${start[1]}`;
+      sets.set(set, '');
+    } else if (elements && set) {
+      sets.set(set, elements[1]);
+      continue; // not part of the skeleton
+    } else if (line === '\t}') {
+      set = '';
+    }
+    skeleton.push(line);
+  }
+  return { skeleton: skeleton.join('\n'), sets };
+}
+
+/**
+ * When `next` differs from `previous` (both from renderRuleset) only in the elements of sets,
+ * the nft text that turns the loaded `previous` into `next` without touching any chain or rule:
+ * for each changed set, `flush set` then `add element`, all in one transaction (load it with
+ * one `nft -f -`). Otherwise undefined: load `next` whole. Pure.
+ */
+export function renderSetUpdate(previous: string, next: string): string | undefined {
+  const before = setElements(previous);
+  const after = setElements(next);
+  if (before.skeleton !== after.skeleton || previous === next) {
+    return undefined;
+  }
+  const lines: string[] = [];
+  for (const [key, elements] of after.sets) {
+    if (before.sets.get(key) !== elements) {
+      const [family, name] = key.split(' ');
+      lines.push(`flush set ${family} ${TABLE} ${name}`);
+      if (elements) {
+        lines.push(`add element ${family} ${TABLE} ${name} { ${elements} }`);
+      }
+    }
+  }
+  return lines.length ? lines.join('\n') + '\n' : undefined;
 }

@@ -1,0 +1,22 @@
+import { AgentConfigError, loadAgentConfig } from './config';
+
+const base = { OVERLAY_CONTROLLER: '127.0.0.1:50051', OVERLAY_HOST: 'hv1', OVERLAY_GRPC_INSECURE: 'true' };
+
+describe('loadAgentConfig: firewall', () => {
+  it('turns the firewall on by default, with the conntrack mode probed at start', () => {
+    expect(loadAgentConfig(base)).toMatchObject({ firewall: true, conntrack: 'auto' });
+    expect(loadAgentConfig({ ...base, OVERLAY_FIREWALL: '' })).toMatchObject({ firewall: true });
+  });
+
+  it('turns it off with OVERLAY_FIREWALL=0 and refuses anything but 0 or 1', () => {
+    expect(loadAgentConfig({ ...base, OVERLAY_FIREWALL: '0' }).firewall).toBe(false);
+    expect(loadAgentConfig({ ...base, OVERLAY_FIREWALL: '1' }).firewall).toBe(true);
+    expect(() => loadAgentConfig({ ...base, OVERLAY_FIREWALL: 'yes' })).toThrow(AgentConfigError);
+  });
+
+  it('takes OVERLAY_CONNTRACK auto, bridge or br_netfilter and nothing else', () => {
+    expect(loadAgentConfig({ ...base, OVERLAY_CONNTRACK: 'bridge' }).conntrack).toBe('bridge');
+    expect(loadAgentConfig({ ...base, OVERLAY_CONNTRACK: 'br_netfilter' }).conntrack).toBe('br_netfilter');
+    expect(() => loadAgentConfig({ ...base, OVERLAY_CONNTRACK: 'inet' })).toThrow(/OVERLAY_CONNTRACK must be auto, bridge or br_netfilter/);
+  });
+});
