@@ -3,9 +3,11 @@ import path from 'node:path';
 
 /*
  * `npm run bench`: the REST benchmark (bench/run.ts), then the sync benchmark (bench/sync.ts),
- * each in a process of its own (own controller, own key prefix, own deadlines and cleanup), their
- * output passed through unchanged. Exits non-zero if either run broke (a missed target is not a
- * break). BENCH_ONLY=rest|sync runs one of them.
+ * then the agent's dataplane benchmark (bench/dataplane.ts: root only, in a throwaway network
+ * namespace; it skips itself, exit 0, without root, `ip`, `bridge` or `nft`), each in a process
+ * of its own (own controller, own key prefix or namespace, own deadlines and cleanup), their
+ * output passed through unchanged. Exits non-zero if any run broke (a missed target is not a
+ * break). BENCH_ONLY=rest|sync|dataplane runs one of them.
  *
  * The children run in their own process group, so a Ctrl-C reaches them once, forwarded from
  * here, and each can finish its cleanup (stop its controller, delete its keys) before the next
@@ -15,6 +17,7 @@ import path from 'node:path';
 const PHASES = [
   { name: 'rest', script: path.join(__dirname, 'run.js') },
   { name: 'sync', script: path.join(__dirname, 'sync.js') },
+  { name: 'dataplane', script: path.join(__dirname, 'dataplane.js') },
 ] as const;
 
 let interrupted: NodeJS.Signals | undefined;

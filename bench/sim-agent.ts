@@ -2,6 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { overlayProto } from '../src/common/proto';
 import type { Port__Output } from '../src/generated/overlay/v1/Port';
+import type { Delta__Output } from '../src/generated/overlay/v1/Delta';
+import type { IpSetMember__Output } from '../src/generated/overlay/v1/IpSetMember';
 import type { Resource__Output } from '../src/generated/overlay/v1/Resource';
 import type { Segment__Output } from '../src/generated/overlay/v1/Segment';
 import type { SyncRequest } from '../src/generated/overlay/v1/SyncRequest';
@@ -10,8 +12,9 @@ import type { SyncResponse__Output } from '../src/generated/overlay/v1/SyncRespo
 /*
  * Simulated overlay agents for the sync benchmark: each speaks the real protocol (Hello, then
  * snapshot chunks / SnapshotEnd / Delta, answered with Ack) over @grpc/grpc-js with the service
- * definition of src/common/proto.ts, and holds its span in two Maps. No dataplane, no disk: a
- * revision is acked as soon as it is applied to the Maps.
+ * definition of src/common/proto.ts, and holds its span in two Maps (segments, ports) and a Set
+ * (the ids of its IP-set members; policies are not kept). No dataplane, no disk: a revision is
+ * acked as soon as it is applied.
  *
  * Responses are taken off the wire as raw Buffers (so the bytes each agent receives can be
  * counted) and decoded with the definition's own deserializer, as the real agent's client would.
@@ -31,8 +34,8 @@ export function agentChannelOptions(extra: grpc.ChannelOptions = {}): grpc.Chann
 }
 
 export interface AgentHooks {
-  /** After a delta is applied to the agent's Maps, just before its Ack is written. */
-  deltaApplied(agent: SimAgent, upserts: Resource__Output[], at: number): void;
+  /** After a delta is applied to the agent's Maps, just before its Ack is written; `bytes` is the encoded SyncResponse. */
+  deltaApplied(agent: SimAgent, delta: Delta__Output, bytes: number, at: number): void;
   /** After an Ack is written. */
   acked(agent: SimAgent, revision: number, at: number): void;
 }
@@ -53,6 +56,9 @@ export interface AgentStats {
   reconnects: number;
 }
 
+/** A member's ResourceKey id, `<groupId>/<family>/<cidr>` (as the controller's memberId). */
+export const memberIdOf = (m: IpSetMember__Output): string => `${m.groupId}/${m.family}/${m.cidr}`;
+
 const RECONNECT_BASE_MS = 100;
 const RECONNECT_MAX_MS = 2_000;
 /** Reconnect attempts after unexpected stream ends, per connect() call: every loop is bounded. */
@@ -61,6 +67,8 @@ const RECONNECT_MAX_ATTEMPTS = 10;
 export class SimAgent {
   segments = new Map<string, Segment__Output>();
   ports = new Map<string, Port__Output>();
+  /** Ids of the IP-set members the agent holds (`<groupId>/<family>/<cidr>`). */
+  members = new Set<string>();
   epoch = '';
   revision = 0;
   hostId = '';
@@ -105,6 +113,7 @@ export class SimAgent {
     if (fresh) {
       this.segments = new Map();
       this.ports = new Map();
+      this.members = new Set();
       this.epoch = '';
       this.revision = 0;
       this.hostId = '';
@@ -196,15 +205,19 @@ export class SimAgent {
       }
       const segments = new Map<string, Segment__Output>();
       const ports = new Map<string, Port__Output>();
+      const members = new Set<string>();
       for (const resource of staged.resources) {
         if (resource.segment) {
           segments.set(resource.segment.id, resource.segment);
         } else if (resource.port) {
           ports.set(resource.port.id, resource.port);
+        } else if (resource.member) {
+          members.add(memberIdOf(resource.member));
         }
       }
       this.segments = segments;
       this.ports = ports;
+      this.members = members;
       this.epoch = end.epoch;
       this.revision = end.revision;
       this.hostId = end.hostId;
@@ -230,6 +243,8 @@ export class SimAgent {
           this.segments.delete(key.id);
         } else if (key.kind === 'RESOURCE_KIND_PORT') {
           this.ports.delete(key.id);
+        } else if (key.kind === 'RESOURCE_KIND_MEMBER') {
+          this.members.delete(key.id);
         }
       }
       for (const resource of delta.upserts) {
@@ -237,11 +252,13 @@ export class SimAgent {
           this.segments.set(resource.segment.id, resource.segment);
         } else if (resource.port) {
           this.ports.set(resource.port.id, resource.port);
+        } else if (resource.member) {
+          this.members.add(memberIdOf(resource.member));
         }
       }
       this.revision = delta.revision;
       this.attempts = 0;
-      this.hooks.deltaApplied(this, delta.upserts, performance.now());
+      this.hooks.deltaApplied(this, delta, buffer.length, performance.now());
       this.ack(delta.revision);
     }
   }
@@ -260,9 +277,18 @@ export class SimAgent {
   }
 }
 
-/** One watched write: which agents must apply a delta carrying the port (found by its MAC), and when each did. */
-export class PortWatch {
+/**
+ * One watched write: which agents must apply a delta carrying it, and when each did. The key is
+ * a port's MAC (a delta upserting the port) or `member/<groupId>/<family>/<cidr>` (a delta
+ * upserting or removing that IP-set member).
+ */
+export class DeltaWatch {
   readonly arrivals = new Map<number, number>();
+  /** Per agent that applied it: the bytes of the SyncResponse{delta} that carried it, and its number of upserts + removals. */
+  readonly bytes = new Map<number, number>();
+  readonly entries = new Map<number, number>();
+  /** The revision of the delta that carried it (the last seen). */
+  revision = 0;
   /** Agents that applied it without being expected to (the benchmark's model of the spans is wrong). */
   unexpected = 0;
   lastAt = 0;
@@ -270,7 +296,7 @@ export class PortWatch {
   readonly done: Promise<void>;
 
   constructor(
-    readonly mac: string,
+    readonly key: string,
     readonly expected: ReadonlySet<number>,
   ) {
     this.done = new Promise((resolve) => (this.resolve = resolve));
@@ -283,7 +309,7 @@ export class PortWatch {
     return this.arrivals.size === this.expected.size;
   }
 
-  arrived(agent: number, at: number): void {
+  arrived(agent: number, at: number, delta: Delta__Output, bytes: number): void {
     if (!this.expected.has(agent)) {
       this.unexpected++;
       return;
@@ -292,6 +318,9 @@ export class PortWatch {
       return;
     }
     this.arrivals.set(agent, at);
+    this.bytes.set(agent, bytes);
+    this.entries.set(agent, delta.upserts.length + delta.removals.length);
+    this.revision = delta.revision;
     this.lastAt = Math.max(this.lastAt, at);
     if (this.complete) {
       this.resolve?.();
@@ -299,14 +328,21 @@ export class PortWatch {
   }
 }
 
+/** Non-empty deltas of one revision, over every agent that received one. */
+export interface RevisionTraffic {
+  agents: number;
+  bytes: number;
+}
+
 /**
- * The simulated agents, with what the benchmark waits for: port watches (a delta carrying a MAC
- * applied by every expected agent) and sync targets (every agent has acked a revision since the
- * target was set).
+ * The simulated agents, with what the benchmark waits for: delta watches (a delta carrying a MAC
+ * or an IP-set member applied by every expected agent), sync targets (every agent has acked a
+ * revision since the target was set) and, when asked, the bytes of non-empty deltas per revision.
  */
 export class Fleet implements AgentHooks {
   readonly agents: SimAgent[] = [];
-  private readonly watches = new Map<string, PortWatch>();
+  private readonly watches = new Map<string, DeltaWatch>();
+  private traffic?: Map<number, RevisionTraffic>;
   private syncTarget = Number.POSITIVE_INFINITY;
   private syncedAt: Float64Array = new Float64Array(0);
   private syncedCount = 0;
@@ -318,26 +354,48 @@ export class Fleet implements AgentHooks {
     return agent;
   }
 
-  watch(mac: string, expected: ReadonlySet<number>): PortWatch {
-    const watch = new PortWatch(mac, expected);
-    this.watches.set(mac, watch);
+  /** `key`: a port's MAC, or `member/<groupId>/<family>/<cidr>`. */
+  watch(key: string, expected: ReadonlySet<number>): DeltaWatch {
+    const watch = new DeltaWatch(key, expected);
+    this.watches.set(key, watch);
     return watch;
   }
 
-  unwatch(watch: PortWatch): void {
-    if (this.watches.get(watch.mac) === watch) {
-      this.watches.delete(watch.mac);
+  unwatch(watch: DeltaWatch): void {
+    if (this.watches.get(watch.key) === watch) {
+      this.watches.delete(watch.key);
     }
   }
 
-  deltaApplied(agent: SimAgent, upserts: Resource__Output[], at: number): void {
+  /** Starts (or stops, with false) adding up the bytes of non-empty deltas per revision. */
+  recordTraffic(on: boolean): void {
+    this.traffic = on ? new Map() : undefined;
+  }
+
+  /** Non-empty deltas at `revision` received so far (while recording). */
+  trafficAt(revision: number): RevisionTraffic {
+    return this.traffic?.get(revision) ?? { agents: 0, bytes: 0 };
+  }
+
+  deltaApplied(agent: SimAgent, delta: Delta__Output, bytes: number, at: number): void {
+    if (this.traffic && (delta.upserts.length > 0 || delta.removals.length > 0)) {
+      const t = this.traffic.get(delta.revision) ?? { agents: 0, bytes: 0 };
+      t.agents++;
+      t.bytes += bytes;
+      this.traffic.set(delta.revision, t);
+    }
     if (this.watches.size === 0) {
       return;
     }
-    for (const resource of upserts) {
-      const mac = resource.port?.mac;
-      if (mac !== undefined) {
-        this.watches.get(mac)?.arrived(agent.index, at);
+    for (const resource of delta.upserts) {
+      const key = resource.port ? resource.port.mac : resource.member ? `member/${memberIdOf(resource.member)}` : undefined;
+      if (key !== undefined) {
+        this.watches.get(key)?.arrived(agent.index, at, delta, bytes);
+      }
+    }
+    for (const key of delta.removals) {
+      if (key.kind === 'RESOURCE_KIND_MEMBER') {
+        this.watches.get(`member/${key.id}`)?.arrived(agent.index, at, delta, bytes);
       }
     }
   }

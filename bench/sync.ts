@@ -23,11 +23,18 @@ import { agentChannelOptions, diffStats, Fleet, type AgentStats } from './sim-ag
  * ports on ~10 segments (each segment's 99 other ports spread over 10 of them: a span of ~1,000
  * entries); one big host holds a port on every segment (a span of ~101,000 entries).
  *
+ * Security groups: every port is in a CIDR-only group; 10,000 of them (every tenth, on regular
+ * hosts) are also in group G, 1,000 in group G1k (neither has rules). Last, group R, whose rules
+ * name G and G1k as peers (remoteGroupId), is put on one port of each of 20 regular hosts, which
+ * then hold both IP sets.
+ *
  * Measured: propagation of single-port writes (HTTP answer -> every affected agent applied the
  * delta; also with ?wait=realized, and by polling GET /v1/ports/{id}); the big host's snapshot
  * (Hello -> Ack, bytes); a reconnect storm of all 1,000 agents (resume, then forced snapshots);
- * the controller's memory. Figures are printed and written to .bench-out/sync.json. A missed
- * target is reported, never turned into a failing exit code; only a broken run exits non-zero.
+ * the controller's memory; last, membership changes (a port added to or removed from G or G1k:
+ * HTTP answer -> every host referencing the group applied it, and the bytes of that delta).
+ * Figures are printed and written to .bench-out/sync.json. A missed target is reported, never
+ * turned into a failing exit code; only a broken run exits non-zero.
  * Everything under the key prefix is deleted at the end, also after an error or Ctrl-C.
  *
  * Environment: REDIS_URL; BENCH_CONTROLLER_SCRIPT (another build, A/B); BENCH_CONTROLLER_NODE_ARGS
@@ -67,6 +74,15 @@ const POLL_INTERVAL_MS = 5;
 const MAX_WRITES_IN_FLIGHT = 8;
 /** A write whose delta has not reached every affected agent by then counts as lost. */
 const WRITE_TIMEOUT_MS = 5_000;
+/** Group G: fill ports j % 10 === 5 (every tenth, never on the big host); group G1k: fill ports j === 3. */
+const MEMBER_GROUP_SIZE = SEGMENTS * (PORTS_PER_SEGMENT / 10);
+const SMALL_GROUP_SIZE = SEGMENTS;
+/** Regular hosts given a port in group R (rules naming G and G1k as peers): each holds both IP sets. */
+const REF_HOSTS = 20;
+/** Membership changes (PATCH securityGroupIds), alternately adding a port to a group and removing it. */
+const MEMBER_CHANGES = 60;
+const SMALL_MEMBER_CHANGES = 20;
+const MEMBER_RATE = 10;
 const SNAPSHOT_RUNS = 3;
 const SNAPSHOT_TIMEOUT_MS = 20_000;
 const STORM_TIMEOUT_MS = 40_000;
@@ -79,6 +95,9 @@ const HARD_DEADLINE_MS = 235_000;
 
 const TARGETS = {
   propagationP99Ms: 100,
+  memberChangeP99Ms: 100,
+  /** Bytes per referencing agent for one change, group of 10,000 / group of 1,000 (p50): constant size. */
+  memberBytesRatio: 1.1,
   snapshotAckMs: 1_000,
   stormSeconds: 10,
   rssMB: 250,
@@ -111,6 +130,7 @@ function dist(values: number[]): Dist {
 }
 
 const distText = (d: Dist, unit = 'ms'): string => `p50 ${dec(d.p50)} ${unit}, p99 ${dec(d.p99)} ${unit}, max ${dec(d.max)} ${unit}`;
+const distBytes = (d: Dist): string => `p50 ${int(d.p50)} B, p99 ${int(d.p99)} B, max ${int(d.max)} B`;
 const distJson = (d: Dist): Record<string, number | null> => ({ n: d.n, p50: round2(d.p50), p99: round2(d.p99), max: round2(d.max) });
 
 // ---------------------------------------------------------------------------------------------
@@ -127,6 +147,12 @@ class Layout {
    * different benchmark (membership fan-out), not this one.
    */
   groupIds: string[] = [];
+  /** G (10,000 members), G1k (1,000 members) and R (rules with remoteGroupId G and G1k). */
+  memberGroupId = '';
+  smallGroupId = '';
+  peerGroupId = '';
+  /** The regular hosts given a port in R, spread over the index range. */
+  readonly refHosts: number[] = Array.from({ length: REF_HOSTS }, (_, k) => k * Math.floor(REGULAR_HOSTS / REF_HOSTS));
   readonly hostIds: string[] = [];
   /** Bound ports per segment (the span of each of its hosts holds all of them). */
   readonly bound = new Int32Array(SEGMENTS);
@@ -168,11 +194,19 @@ class Layout {
     return macOf(2, this.macSeq++);
   }
 
-  /** Port j of segment s in the initial fill: j = 0 on the big host, the rest spread over the segment's regular hosts. */
+  /** The host of port j of segment s in the initial fill: j = 0 on the big host, the rest spread over the segment's regular hosts. */
+  fillHost(s: number, j: number): number {
+    return j === 0 ? BIG : this.regularHostsOf(s)[(j - 1) % REGULAR_HOSTS_PER_SEGMENT];
+  }
+
+  /** The groups of fill port j: G for j % 10 === 5, G1k for j === 3, besides the CIDR-only group. */
+  fillGroups(j: number): string[] {
+    return j % 10 === 5 ? [...this.groupIds, this.memberGroupId] : j === 3 ? [...this.groupIds, this.smallGroupId] : this.groupIds;
+  }
+
   fillPort(s: number, j: number): { segmentId: string; vmId: string; mac: string; ips: string[]; hostId: string; securityGroupIds: string[] } {
-    const host = j === 0 ? BIG : this.regularHostsOf(s)[(j - 1) % REGULAR_HOSTS_PER_SEGMENT];
     const n = s * PORTS_PER_SEGMENT + j;
-    return { segmentId: this.segmentIds[s], vmId: `vm-${n}`, mac: macOf(1, n), ips: [this.nextAddress(s)], hostId: this.hostIds[host], securityGroupIds: this.groupIds };
+    return { segmentId: this.segmentIds[s], vmId: `vm-${n}`, mac: macOf(1, n), ips: [this.nextAddress(s)], hostId: this.hostIds[this.fillHost(s, j)], securityGroupIds: this.fillGroups(j) };
   }
 
   /** Span size (segments + bound ports of those segments) expected for every host. */
@@ -218,6 +252,30 @@ interface WriteResult {
   polls?: number;
 }
 
+/** One membership change: fill port `fill` added to (or removed from) `groupId`, leaving it with `groups`. */
+interface MemberChange {
+  fill: number;
+  groupId: string;
+  add: boolean;
+  groups: string[];
+}
+
+interface MemberChangeResult {
+  add: boolean;
+  error?: string;
+  httpMs: number;
+  /** HTTP answer -> last referencing agent applied (negative: all had it before the answer). */
+  lastFromResponseMs: number;
+  agentsExpected: number;
+  agentsApplied: number;
+  unexpected: number;
+  /** Revision of the delta that carried the member. */
+  revision: number;
+  /** Bytes of that SyncResponse{delta} per referencing agent, and its upserts + removals. */
+  bytes: number[];
+  entries: number[];
+}
+
 // ---------------------------------------------------------------------------------------------
 
 interface Refs {
@@ -232,6 +290,7 @@ interface Results {
   snapshot: Record<string, unknown>;
   propagation: Record<string, unknown>;
   storms: Record<string, unknown>[];
+  membership: Record<string, unknown>;
   memory: { stage: string; rssKb: number | null; hwmKb: number | null }[];
   checks: Record<string, unknown>;
   targets: { name: string; value: number; target: string; pass: boolean }[];
@@ -396,6 +455,8 @@ class Bench {
     console.log(`  ${pad('peak RSS (VmHWM) over the run', 44)} ${mb(after.hwmKb)}   target <= ${TARGETS.rssMB} MB  ${verdict((after.hwmKb * 1024) / 1e6 <= TARGETS.rssMB)}`);
     console.log(`  ${pad('RSS 1 s after the storms', 44)} ${mb(after.rssKb)}`);
     console.log(`  this process (${AGENTS} agents' state): RSS ${dec(process.memoryUsage().rss / 1e6)} MB`);
+    // Last: it leaves REF_HOSTS hosts holding two IP sets, which would change the snapshots and storms above.
+    await this.membership();
   }
 
   private async startController(): Promise<void> {
@@ -452,6 +513,14 @@ class Bench {
       ],
     });
     layout.groupIds = [web.id];
+    // G and G1k: membership only (no rules); R: ingress from their members, put on ports in the membership phase.
+    const groupOf = async (name: string, rules: unknown[]): Promise<string> => (await client.json<{ id: string }>('POST', '/v1/security-groups', { tenantId: tenant.id, name, rules })).id;
+    layout.memberGroupId = await groupOf('sync-members-10k', []);
+    layout.smallGroupId = await groupOf('sync-members-1k', []);
+    layout.peerGroupId = await groupOf('sync-peers', [
+      { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 5432, portRangeMax: 5432, remoteGroupId: layout.memberGroupId },
+      { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 6379, portRangeMax: 6379, remoteGroupId: layout.smallGroupId },
+    ]);
     const segments = await runPool({
       count: SEGMENTS,
       concurrency: 16,
@@ -485,7 +554,9 @@ class Bench {
     for (let first = 0; first < total; first += FILL_BATCH) {
       const ports = [];
       for (let n = first; n < Math.min(total, first + FILL_BATCH); n++) {
-        ports.push(layout.fillPort(Math.floor(n / PORTS_PER_SEGMENT), n % PORTS_PER_SEGMENT));
+        const port = layout.fillPort(Math.floor(n / PORTS_PER_SEGMENT), n % PORTS_PER_SEGMENT);
+        this.fillIps[n] = port.ips[0];
+        ports.push(port);
       }
       bodies.push(JSON.stringify({ ports }));
     }
@@ -496,7 +567,12 @@ class Bench {
       maxMs: 90_000,
       maxErrors: 2,
       shouldStop: () => aborted,
-      task: async (i) => (await client.send('POST', '/v1/ports/batch', bodies[i]), FILL_BATCH),
+      task: async (i) => {
+        // The ids are kept for the membership phase (the answer lists the ports in request order).
+        const answer = await client.json<{ items: { id: string }[] }>('POST', '/v1/ports/batch', bodies[i]);
+        answer.items.forEach((port, k) => (this.fillIds[i * FILL_BATCH + k] = port.id));
+        return FILL_BATCH;
+      },
     });
     if (fill.errors || fill.items !== total) {
       throw new Error(`filling ports failed (${fill.items}/${total}): ${fill.firstError ?? fill.stoppedBy ?? ''}`);
@@ -526,6 +602,9 @@ class Bench {
   }
 
   private plans: WritePlan[] = [];
+  /** Id and address of each fill port (n = segment * PORTS_PER_SEGMENT + j). */
+  private readonly fillIds: string[] = [];
+  private readonly fillIps: string[] = [];
 
   /** Writes spread over the segments (stride 337), alternating creates and binds, on a host already on the segment. */
   private planWrites(count: number): WritePlan[] {
@@ -910,6 +989,260 @@ class Bench {
     return { ok: false, ms: NaN, connected, inSync, polls };
   }
 
+  // --- 4. membership changes in a security group --------------------------------------------------
+
+  /**
+   * Fill ports to move in and out of a group: in no group but the CIDR-only one, on segments none
+   * of whose hosts references G or G1k (so a referencing host's delta carries the member alone).
+   */
+  private togglePorts(count: number, j: number, salt: number): number[] {
+    const refs = new Set(this.layout.refHosts);
+    const out: number[] = [];
+    for (let k = 0; k < SEGMENTS && out.length < count; k++) {
+      const s = (k * 337 + salt) % SEGMENTS;
+      if (!this.layout.regularHostsOf(s).some((h) => refs.has(h))) {
+        out.push(s * PORTS_PER_SEGMENT + j);
+      }
+    }
+    return out;
+  }
+
+  /** Alternately adds each port to the group and removes it again: `count` changes over count / 2 ports. */
+  private memberPlans(groupId: string, count: number, j: number, salt: number): MemberChange[] {
+    const plain = this.layout.groupIds;
+    return this.togglePorts(Math.ceil(count / 2), j, salt)
+      .flatMap((fill) => [
+        { fill, groupId, add: true, groups: [...plain, groupId] },
+        { fill, groupId, add: false, groups: plain },
+      ])
+      .slice(0, count);
+  }
+
+  private async memberChange(change: MemberChange): Promise<MemberChangeResult> {
+    const expected = new Set(this.layout.refHosts);
+    const watch = this.fleet.watch(`member/${change.groupId}/IPv4/${this.fillIps[change.fill]}`, expected);
+    const result: MemberChangeResult = { add: change.add, httpMs: NaN, lastFromResponseMs: NaN, agentsExpected: expected.size, agentsApplied: 0, unexpected: 0, revision: 0, bytes: [], entries: [] };
+    const t0 = performance.now();
+    try {
+      const res = await this.client.request('PATCH', `/v1/ports/${this.fillIds[change.fill]}`, { securityGroupIds: change.groups });
+      const tResponse = performance.now();
+      result.httpMs = tResponse - t0;
+      if (res.status !== 200) {
+        result.error = `HTTP ${res.status} ${res.text.slice(0, 200)}`;
+        return result;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([watch.done, new Promise((r) => (timer = setTimeout(r, Math.max(0, WRITE_TIMEOUT_MS - (performance.now() - t0)))))]);
+      clearTimeout(timer);
+      result.agentsApplied = watch.arrivals.size;
+      result.unexpected = watch.unexpected;
+      result.revision = watch.revision;
+      result.bytes = [...watch.bytes.values()];
+      result.entries = [...watch.entries.values()];
+      if (watch.complete) {
+        result.lastFromResponseMs = watch.lastAt - tResponse;
+      }
+      return result;
+    } catch (err) {
+      result.error = (err as Error).message;
+      return result;
+    } finally {
+      this.fleet.unwatch(watch);
+    }
+  }
+
+  /** Membership changes at MEMBER_RATE, one at a time (each revision is then one change). */
+  private async memberSeries(plans: MemberChange[]): Promise<MemberChangeResult[]> {
+    const results: MemberChangeResult[] = [];
+    const start = performance.now();
+    for (let i = 0; i < plans.length && !aborted; i++) {
+      const wait = start + (i * 1000) / MEMBER_RATE - performance.now();
+      if (wait > 0) {
+        await sleep(wait);
+      }
+      const r = await this.memberChange(plans[i]);
+      results.push(r);
+      if (results.filter((x) => x.error).length >= 3) {
+        break;
+      }
+    }
+    return results;
+  }
+
+  /** IP-set members held by the referencing agents (per group) and by all others. */
+  private memberCheck(stage: string): boolean {
+    const { layout } = this;
+    const refs = new Set(layout.refHosts);
+    const wantG = MEMBER_GROUP_SIZE;
+    const wantSmall = SMALL_GROUP_SIZE;
+    let right = 0;
+    let others = 0;
+    let first = '';
+    for (const agent of this.fleet.agents) {
+      if (!refs.has(agent.index)) {
+        others += agent.members.size;
+        continue;
+      }
+      let g = 0;
+      let small = 0;
+      for (const id of agent.members) {
+        g += id.startsWith(`${layout.memberGroupId}/`) ? 1 : 0;
+        small += id.startsWith(`${layout.smallGroupId}/`) ? 1 : 0;
+      }
+      if (g === wantG && small === wantSmall && agent.members.size === wantG + wantSmall) {
+        right++;
+      } else if (!first) {
+        first = `${agent.hostName} holds ${g} + ${small} (+ ${agent.members.size - g - small} other) members`;
+      }
+    }
+    const ok = right === refs.size && others === 0;
+    console.log(
+      `  check ${stage}: ${right}/${refs.size} referencing agents hold exactly G's ${int(wantG)} and G1k's ${int(wantSmall)} members; other agents hold ${int(others)} members${ok ? '' : `: INCONSISTENT${first ? `, e.g. ${first}` : ''}`}`,
+    );
+    this.results.checks[`members ${stage}`] = { referencingAgentsConsistent: right, membersHeldByOthers: others, firstInconsistent: first || null };
+    return ok;
+  }
+
+  private async membership(): Promise<void> {
+    if (aborted) {
+      return;
+    }
+    const { layout } = this;
+    const refAgents = layout.refHosts.map((h) => this.fleet.agents[h]);
+    const hostsOfG = new Set<number>();
+    for (let s = 0; s < SEGMENTS; s++) {
+      for (let j = 5; j < PORTS_PER_SEGMENT; j += 10) {
+        hostsOfG.add(layout.fillHost(s, j));
+      }
+    }
+    console.log(
+      `\nMembership changes in a security group: G has ${int(MEMBER_GROUP_SIZE)} member ports on ${int(hostsOfG.size)} hosts, G1k ${int(SMALL_GROUP_SIZE)}; group R (ingress rules with remoteGroupId G and G1k) is put on one port of each of ${REF_HOSTS} regular hosts, which then hold both IP sets`,
+    );
+    const out: Record<string, unknown> = { groupSize: MEMBER_GROUP_SIZE, smallGroupSize: SMALL_GROUP_SIZE, referencingHosts: REF_HOSTS };
+    const tPhase = performance.now();
+
+    // A: R onto one plain port of each referencing host: each gets both sets whole, in one delta.
+    const plain = (j: number): boolean => j !== 0 && layout.fillGroups(j) === layout.groupIds;
+    const refPorts: number[] = [];
+    for (const h of layout.refHosts) {
+      let found = -1;
+      for (let n = 0; n < SEGMENTS * PORTS_PER_SEGMENT && found < 0; n++) {
+        const s = Math.floor(n / PORTS_PER_SEGMENT);
+        const j = n % PORTS_PER_SEGMENT;
+        if (plain(j) && layout.fillHost(s, j) === h) {
+          found = n;
+        }
+      }
+      if (found < 0) {
+        throw new Error(`membership: no plain fill port on host ${layout.hostName(h)}`);
+      }
+      refPorts.push(found);
+    }
+    await this.quiesce();
+    const before = this.fleet.totals(refAgents);
+    const t0 = performance.now();
+    const patched = await runPool({
+      count: refPorts.length,
+      concurrency: 4,
+      maxMs: 30_000,
+      maxErrors: 3,
+      shouldStop: () => aborted,
+      task: async (k) => (await this.client.send('PATCH', `/v1/ports/${this.fillIds[refPorts[k]]}`, { securityGroupIds: [...layout.groupIds, layout.peerGroupId] }), 1),
+    });
+    if (patched.items !== refPorts.length) {
+      throw new Error(`membership: R put on ${patched.items}/${refPorts.length} ports (${patched.firstError ?? patched.stoppedBy ?? ''})`);
+    }
+    const rev = await this.revision();
+    this.fleet.setSyncTarget(rev, refAgents);
+    this.fleet.countAlreadySynced(performance.now());
+    const synced = await this.fleet.waitSynced(20_000);
+    const wholeMs = Math.max(0, ...this.fleet.syncTimes(refAgents)) - t0;
+    const whole = diffStats(this.fleet.totals(refAgents), before);
+    console.log(
+      `  ${pad(`R on ${REF_HOSTS} ports (PATCH, 4 in flight)`, 44)} ${synced ? `all ${REF_HOSTS} referencing agents acked after ${int(wholeMs)} ms` : 'NOT all acked within 20 s'}; they received ${int(whole.resourcesReceived)} resources, ${bytesText(whole.bytes)} (${bytesText(whole.bytes / REF_HOSTS)} per agent)`,
+    );
+    out.wholeSets = { ok: synced, allAckedMs: round2(wholeMs), resources: whole.resourcesReceived, bytes: whole.bytes };
+    await this.quiesce();
+    const consistentBefore = this.memberCheck('with R in place');
+
+    // B: one port at a time into and out of G (10,000 members), then G1k (1,000).
+    this.fleet.recordTraffic(true);
+    const usage = await this.usageStart();
+    const big = await this.memberSeries(this.memberPlans(layout.memberGroupId, MEMBER_CHANGES, 7, 11));
+    const u = await this.usageEnd(usage);
+    const small = aborted ? [] : await this.memberSeries(this.memberPlans(layout.smallGroupId, SMALL_MEMBER_CHANGES, 8, 29));
+    await this.quiesce();
+    const report = (label: string, size: number, results: MemberChangeResult[]): { latency: Dist; perAgent: Dist; json: Record<string, unknown> } => {
+      const ok = results.filter((r) => !r.error && r.agentsApplied === r.agentsExpected);
+      const latency = dist(ok.map((r) => Math.max(0, r.lastFromResponseMs)));
+      const perAgent = dist(ok.flatMap((r) => r.bytes));
+      const entries = dist(ok.flatMap((r) => r.entries));
+      const traffic = ok.map((r) => this.fleet.trafficAt(r.revision));
+      const total = dist(traffic.map((t) => t.bytes));
+      const agents = dist(traffic.map((t) => t.agents));
+      // What the other agents got at the same revision: the port's segment hosts its entry again, its own host its policy.
+      const others = dist(ok.map((r, i) => traffic[i].bytes - r.bytes.reduce((a, b) => a + b, 0)));
+      const adds = results.filter((r) => r.add).length;
+      console.log(`  group of ${int(size)}: ${results.length} changes (${adds} adds, ${results.length - adds} removals) at ${MEMBER_RATE}/s, one at a time; ${ok.length} reached all ${REF_HOSTS} referencing agents`);
+      console.log(`    ${pad('HTTP answer -> last referencing agent applied', 46)} ${distText(latency)}`);
+      console.log(`    ${pad('request sent -> HTTP answer', 46)} ${distText(dist(results.map((r) => r.httpMs)))}`);
+      console.log(`    ${pad('delta bytes per referencing agent', 46)} ${distBytes(perAgent)}; ${dec(entries.p50, 0)} entry per delta (max ${dec(entries.max, 0)})`);
+      console.log(`    ${pad('bytes of the change, all agents', 46)} ${distBytes(total)}, in non-empty deltas to ${dec(agents.p50, 0)} agents (max ${dec(agents.max, 0)})`);
+      console.log(`      of which to the ${dec(agents.p50 - REF_HOSTS, 0)} agents not referencing the group ${distBytes(others)} (the port's segment hosts: its entry re-sent; its own host: its policy)`);
+      const failed = results.filter((r) => r.error);
+      const lost = results.filter((r) => !r.error && r.agentsApplied < r.agentsExpected);
+      const unexpected = results.reduce((n, r) => n + r.unexpected, 0);
+      if (failed.length) {
+        console.log(`      !! ${failed.length} change(s) failed; first: ${failed[0].error}`);
+      }
+      if (lost.length) {
+        console.log(`      !! ${lost.length} change(s) did not reach every referencing agent within ${WRITE_TIMEOUT_MS} ms (e.g. ${lost[0].agentsApplied}/${lost[0].agentsExpected})`);
+      }
+      if (unexpected) {
+        console.log(`      !! ${unexpected} delta(s) carried a watched member to an agent that does not reference the group`);
+      }
+      return {
+        latency,
+        perAgent,
+        json: {
+          changes: results.length,
+          adds,
+          complete: ok.length,
+          rate: MEMBER_RATE,
+          answerToLastAgentMs: distJson(latency),
+          httpMs: distJson(dist(results.map((r) => r.httpMs))),
+          bytesPerAgent: distJson(perAgent),
+          entriesPerDelta: distJson(entries),
+          bytesAllAgents: distJson(total),
+          bytesOtherAgents: distJson(others),
+          agentsWithDelta: distJson(agents),
+          failed: failed.length,
+          lost: lost.length,
+          unexpected,
+          errors: failed.map((r) => r.error),
+        },
+      };
+    };
+    const g = report(`${int(MEMBER_GROUP_SIZE)}`, MEMBER_GROUP_SIZE, big);
+    const pass = g.latency.n === big.length && big.length > 0 && g.latency.p99 <= TARGETS.memberChangeP99Ms;
+    console.log(`    ${pad('target: p99 answer -> last referencing agent', 46)} <= ${TARGETS.memberChangeP99Ms} ms  ${verdict(pass)}`);
+    console.log(`      ${this.usageText(u)}`);
+    const s = report(`${int(SMALL_GROUP_SIZE)}`, SMALL_GROUP_SIZE, small);
+    this.fleet.recordTraffic(false);
+    const ratio = g.perAgent.p50 / s.perAgent.p50;
+    const constant = Number.isFinite(ratio) && ratio <= TARGETS.memberBytesRatio;
+    console.log(
+      `  ${pad('delta bytes per agent, one change, 1,000 vs 10,000 members', 60)} ${dec(s.perAgent.p50, 0)} B vs ${dec(g.perAgent.p50, 0)} B (p50; x${dec(ratio, 2)})   target <= x${TARGETS.memberBytesRatio}  ${verdict(constant)}`,
+    );
+    this.results.targets.push({ name: 'member change p99, answer -> ref agents (ms)', value: +g.latency.p99.toFixed(1), target: `<= ${TARGETS.memberChangeP99Ms}`, pass });
+    this.results.targets.push({ name: 'member delta bytes/agent, 10k / 1k (ratio)', value: +ratio.toFixed(2), target: `<= ${TARGETS.memberBytesRatio}`, pass: constant });
+    const consistentAfter = this.memberCheck('after the membership changes');
+    this.check('after the membership changes');
+    const phaseS = (performance.now() - tPhase) / 1000;
+    console.log(`  (membership phase: ${dec(phaseS, 1)} s)`);
+    this.results.membership = { ...out, group: g.json, smallGroup: s.json, bytesRatio: round2(ratio), usage: u, consistent: consistentBefore && consistentAfter, phaseSeconds: +phaseS.toFixed(1) };
+  }
+
   /** Every agent holds a span of the size the layout predicts (and every watched write reached its agents). */
   private check(stage: string): void {
     const expected = this.layout.expectedSpans();
@@ -950,7 +1283,7 @@ async function main(): Promise<number> {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 5_000 });
   redis.on('error', () => undefined);
   const refs: Refs = {};
-  const results: Results = { meta: {}, setup: {}, snapshot: {}, propagation: {}, storms: [], memory: [], checks: {}, targets: [], errors: [] };
+  const results: Results = { meta: {}, setup: {}, snapshot: {}, propagation: {}, storms: [], membership: {}, memory: [], checks: {}, targets: [], errors: [] };
   const wallStart = performance.now();
 
   let cleaning: Promise<void> | undefined;
