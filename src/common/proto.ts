@@ -221,6 +221,7 @@ export function encodeResource(resource: Resource): Uint8Array {
     plan.string(p.vmId ?? '');
     plan.string(p.preparedHostId ?? '');
     plan.string(p.migrationId ?? '');
+    plan.string(p.preparedVtepIp ?? '');
     const inner = plan.size;
     const buf = Buffer.allocUnsafe(1 + varintLength(inner) + inner);
     let pos = 0;
@@ -244,7 +245,8 @@ export function encodeResource(resource: Resource): Uint8Array {
     pos = putString(buf, pos, 6, p.vtepIp ?? '', l[k++]);
     pos = putString(buf, pos, 7, p.vmId ?? '', l[k++]);
     pos = putString(buf, pos, 8, p.preparedHostId ?? '', l[k++]);
-    putString(buf, pos, 9, p.migrationId ?? '', l[k++]);
+    pos = putString(buf, pos, 9, p.migrationId ?? '', l[k++]);
+    putString(buf, pos, 10, p.preparedVtepIp ?? '', l[k++]);
     return buf;
   }
   if (resource.segment) {

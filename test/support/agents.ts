@@ -63,7 +63,7 @@ export function normalizeResources(resources: SpanResource[]): string[] {
         case 'segment':
           return JSON.stringify({ s: r.segment.id, t: r.segment.tenantId, v: r.segment.vni, f: r.segment.vteps });
         case 'port':
-          return JSON.stringify({ p: r.port.id, s: r.port.segmentId, m: r.port.mac, i: r.port.ips, h: r.port.hostId, e: r.port.vtepIp, vm: r.port.vmId, ph: r.port.preparedHostId, mi: r.port.migrationId });
+          return JSON.stringify({ p: r.port.id, s: r.port.segmentId, m: r.port.mac, i: r.port.ips, h: r.port.hostId, e: r.port.vtepIp, vm: r.port.vmId, ph: r.port.preparedHostId, mi: r.port.migrationId, pv: r.port.preparedVtepIp });
         case 'policy': {
           const p = r.policy;
           return JSON.stringify({ policy: p.portId, ps: p.portSecurity, m: p.mac, i: p.ips, a: p.allowedAddressPairs.map((x) => [x.ip, x.mac]), in: p.ingress.map(rule), eg: p.egress.map(rule) });
@@ -80,7 +80,7 @@ export function agentResources(agent: Agent): string[] {
   const toRule = (x: RuleResource): RuleResource => ({ ...x });
   const resources: SpanResource[] = [
     ...[...state.segments.values()].map((s) => ({ kind: 'segment' as const, id: s.id, segment: { id: s.id, tenantId: s.tenantId, vni: s.vni, vteps: [...s.vteps] } })),
-    ...[...state.ports.values()].map((p) => ({ kind: 'port' as const, id: p.id, port: { id: p.id, segmentId: p.segmentId, mac: p.mac, ips: [...p.ips], hostId: p.hostId, vtepIp: p.vtepIp, vmId: p.vmId, preparedHostId: p.preparedHostId, migrationId: p.migrationId } })),
+    ...[...state.ports.values()].map((p) => ({ kind: 'port' as const, id: p.id, port: { id: p.id, segmentId: p.segmentId, mac: p.mac, ips: [...p.ips], hostId: p.hostId, vtepIp: p.vtepIp, vmId: p.vmId, preparedHostId: p.preparedHostId, migrationId: p.migrationId, preparedVtepIp: p.preparedVtepIp } })),
     ...[...state.policies.values()].map((p) => ({
       kind: 'policy' as const,
       id: p.portId,

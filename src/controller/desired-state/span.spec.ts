@@ -323,11 +323,11 @@ describe('span computation', () => {
     // The destination gets the segment, its table, the port's policy and its group's members.
     expect(sorted(prepare.get('dst')!.upserts)).toEqual(sorted(index.spanOf('dst')));
     expect(index.spanOf('dst')).toEqual(expect.arrayContaining(['segment/seg', 'port/vm', 'port/pp', 'policy/vm']));
-    expect(index.resource('port/vm')).toMatchObject({ port: { hostId: 'src', vtepIp: '192.0.2.1', preparedHostId: 'dst', migrationId: 'm1' } });
-    // Flood lists are unchanged: peers still send the VM's frames to the source only.
-    expect(index.resource('segment/seg')).toMatchObject({ segment: { vteps: ['192.0.2.1', '192.0.2.3'] } });
-    expect(prepare.get('peer')?.upserts.has('segment/seg') ?? false).toBe(false);
-    expect([...(prepare.get('peer')?.removals ?? [])]).toEqual([]);
+    expect(index.resource('port/vm')).toMatchObject({ port: { hostId: 'src', vtepIp: '192.0.2.1', preparedHostId: 'dst', migrationId: 'm1', preparedVtepIp: '192.0.2.2' } });
+    // The destination joins the flood list (peers flood a migrating VM's frames to both hosts); peers lose nothing.
+    expect(index.resource('segment/seg')).toMatchObject({ segment: { vteps: ['192.0.2.1', '192.0.2.2', '192.0.2.3'] } });
+    expect(prepare.get('peer')!.upserts).toEqual(new Set(['segment/seg', 'port/vm']));
+    expect([...prepare.get('peer')!.removals]).toEqual([]);
 
     const commit = apply(index, [{ k: 'port', id: 'vm', v: { ...vm, hostId: 'dst', migration: null }, o: prepared }])!;
     expect(index.resource('port/vm')).toMatchObject({ port: { hostId: 'dst', vtepIp: '192.0.2.2', preparedHostId: '' } });
@@ -337,12 +337,12 @@ describe('span computation', () => {
     expect(sorted(commit.get('src')!.removals)).toEqual(sorted(['segment/seg', 'port/vm', 'port/pp', 'policy/vm', ...[...commit.get('src')!.removals].filter((k) => k.startsWith('member/'))]));
     expect(index.spanOf('src')).toEqual([]);
 
-    // A second migration, aborted: the destination withdraws, peers' forwarding never changed.
+    // A second migration, aborted: the destination withdraws and leaves the flood list again.
     const back = { ...index.port('vm')!, migration: { id: 'm2', destinationHostId: 'src' } };
     apply(index, [{ k: 'port', id: 'vm', v: back, o: index.port('vm')! }]);
     const abort = apply(index, [{ k: 'port', id: 'vm', v: { ...back, migration: null }, o: back }])!;
     expect(sorted(abort.get('src')!.removals)).toEqual(sorted(['segment/seg', 'port/vm', 'port/pp', 'policy/vm', ...[...abort.get('src')!.removals].filter((k) => k.startsWith('member/'))]));
-    expect(abort.get('peer')!.upserts).toEqual(new Set(['port/vm']));
+    expect(abort.get('peer')!.upserts).toEqual(new Set(['port/vm', 'segment/seg']));
     expect(index.spanOf('src')).toEqual([]);
   });
 });

@@ -14,14 +14,15 @@ export { memberKey, memberId, policyKey, type MemberResource, type PolicyResourc
  *
  * A host's span is every segment on which it has a local port, and, for each such segment,
  * every bound port of the segment (its own, and the remote ones: MAC -> VTEP). A segment
- * resource carries the VTEPs of all hosts with ports bound on it (the flood list). It also holds
+ * resource carries the VTEPs of all hosts with local ports on it (the flood list). It also holds
  * the compiled firewall policy of each of its local ports and the IP-set members of every group
  * those policies reference (see policy-index.ts).
  *
  * A host's local ports are those bound to it and those *prepared* on it for an incoming live
  * migration (`localHostsOf`): the destination receives the port, its policy, its sets and its
- * segment's table before the VM arrives, while the port stays bound to the source, so peers'
- * forwarding and flood lists do not change until the commit moves the binding.
+ * segment's table before the VM arrives, while the port stays bound to the source. The
+ * destination also joins the segment's flood list, so that peers, which hold no entry for a
+ * migrating MAC (reconcile/plan.ts), reach the VM on either host until the commit.
  *
  * Changes are computed by comparing two states: the current one, and the same state rewound by
  * the old values the change log carries (`o`). The live path rewinds one record; resume rewinds
@@ -46,6 +47,8 @@ export interface PortResource {
   preparedHostId: string;
   /** That migration's id, '' when none. */
   migrationId: string;
+  /** The prepared host's VTEP, '' when none. */
+  preparedVtepIp: string;
 }
 
 export type SpanResource =
@@ -85,10 +88,8 @@ export interface SpanSource {
 export interface IndexedSpanSource extends SpanSource {
   /** Ids of the segment's ports that are bound to a host. */
   boundPorts(segmentId: string): ReadonlySet<string>;
-  /** Hosts whose span holds the segment (local ports on it, bound or prepared), with how many each. */
+  /** Hosts whose span holds the segment (local ports on it, bound or prepared), with how many each: also its flood list. */
   hostCounts(segmentId: string): ReadonlyMap<string, number>;
-  /** Hosts with ports bound on the segment, with how many each: the flood list. */
-  floodCounts(segmentId: string): ReadonlyMap<string, number>;
 }
 
 const isBound = (port: Port | undefined): port is Port & { hostId: string } => port !== undefined && port.hostId !== null;
@@ -102,7 +103,6 @@ export class SpanIndex implements IndexedSpanSource {
   private readonly boundBySegment = new Map<string, Set<string>>();
   private readonly boundByHost = new Map<string, Set<string>>();
   private readonly hostsBySegment = new Map<string, Map<string, number>>();
-  private readonly floodBySegment = new Map<string, Map<string, number>>();
   /** The firewall part of spans. */
   readonly policies: PolicyIndex;
 
@@ -144,10 +144,6 @@ export class SpanIndex implements IndexedSpanSource {
 
   hostCounts(segmentId: string): ReadonlyMap<string, number> {
     return this.hostsBySegment.get(segmentId) ?? EMPTY_COUNTS;
-  }
-
-  floodCounts(segmentId: string): ReadonlyMap<string, number> {
-    return this.floodBySegment.get(segmentId) ?? EMPTY_COUNTS;
   }
 
   portsOnHost(hostId: string): ReadonlySet<string> {
@@ -220,7 +216,6 @@ export class SpanIndex implements IndexedSpanSource {
       getOrAdd(this.boundByHost, host).add(port.id);
       count(this.hostsBySegment, port.segmentId, host, 1);
     }
-    count(this.floodBySegment, port.segmentId, port.hostId, 1);
   }
 
   private unbind(port: Port & { hostId: string }): void {
@@ -229,7 +224,6 @@ export class SpanIndex implements IndexedSpanSource {
       deleteFrom(this.boundByHost, host, port.id);
       count(this.hostsBySegment, port.segmentId, host, -1);
     }
-    count(this.floodBySegment, port.segmentId, port.hostId, -1);
   }
 }
 
@@ -343,7 +337,7 @@ export function resourceOf(source: IndexedSpanSource, key: SpanKey): SpanResourc
     if (!segment) {
       return undefined;
     }
-    const vteps = vtepsOf(source, new Set(source.floodCounts(id).keys()));
+    const vteps = vtepsOf(source, new Set(source.hostCounts(id).keys()));
     return { kind, id, segment: { id, tenantId: segment.tenantId, vni: segment.vni, vteps } };
   }
   const port = kind === 'port' ? source.port(id) : undefined;
@@ -365,6 +359,7 @@ export function resourceOf(source: IndexedSpanSource, key: SpanKey): SpanResourc
       vmId: port.vmId ?? '',
       preparedHostId: migration?.destinationHostId ?? '',
       migrationId: migration?.id ?? '',
+      preparedVtepIp: migration ? (source.host(migration.destinationHostId)?.vtepIp ?? '') : '',
     },
   };
 }
@@ -430,6 +425,23 @@ function spanChanges(now: SpanIndex, records: ChangeRecord[], onlyHost?: string)
   return diffSpans(before, now, touchedBySegment, onlyHost);
 }
 
+/** Whether a port's forwarding entry (what `resourceOf` sends for it) is the same in both states. */
+function sameEntry(before: SpanSource, then: Port & { hostId: string }, after: SpanSource, now: Port & { hostId: string }): boolean {
+  const vtep = (source: SpanSource, host: string | undefined) => (host === undefined ? '' : (source.host(host)?.vtepIp ?? ''));
+  const dest = (port: Port) => port.migration?.destinationHostId;
+  return (
+    then.mac === now.mac &&
+    then.hostId === now.hostId &&
+    (then.vmId ?? '') === (now.vmId ?? '') &&
+    then.ips.length === now.ips.length &&
+    then.ips.every((ip, i) => ip === now.ips[i]) &&
+    (then.migration?.id ?? '') === (now.migration?.id ?? '') &&
+    dest(then) === dest(now) &&
+    vtep(before, then.hostId) === vtep(after, now.hostId) &&
+    vtep(before, dest(then)) === vtep(after, dest(now))
+  );
+}
+
 function diffSpans(before: SpanSource, after: IndexedSpanSource, touchedBySegment: Map<string, Set<string>>, onlyHost?: string): Map<string, HostSpanChange> {
   const changes = new Map<string, HostSpanChange>();
   const changeOf = (host: string): HostSpanChange => {
@@ -447,11 +459,9 @@ function diffSpans(before: SpanSource, after: IndexedSpanSource, touchedBySegmen
       const port = source.port(id);
       return isBound(port) && port.segmentId === segmentId ? port : undefined;
     };
-    // Rewind the segment's host counts (span membership, and the flood list) by the touched ports.
+    // Rewind the segment's host counts (span membership and flood list) by the touched ports.
     const countsAfter = after.hostCounts(segmentId);
-    const floodAfter = after.floodCounts(segmentId);
     const countsBefore = new Map(countsAfter);
-    const floodBefore = new Map(floodAfter);
     const add = (counts: Map<string, number>, host: string, delta: number) => counts.set(host, (counts.get(host) ?? 0) + delta);
     const upserted: string[] = [];
     const removed: string[] = [];
@@ -460,20 +470,22 @@ function diffSpans(before: SpanSource, after: IndexedSpanSource, touchedBySegmen
       const then = boundHere(before, id);
       if (now) {
         localHostsOf(now).forEach((h) => add(countsBefore, h, -1));
-        add(floodBefore, now.hostId, -1);
-        upserted.push(portKey(id));
+        // A change that leaves the port's entry as it was (its security groups, say) is not sent
+        // to the segment's hosts; a host that joins the segment gets the whole table anyway.
+        if (!then || !sameEntry(before, then, after, now)) {
+          upserted.push(portKey(id));
+        }
       } else if (then) {
         removed.push(portKey(id));
       }
       if (then) {
         localHostsOf(then).forEach((h) => add(countsBefore, h, 1));
-        add(floodBefore, then.hostId, 1);
       }
     }
     const present = (counts: Map<string, number>) => new Set([...counts].filter(([, n]) => n > 0).map(([h]) => h));
     const hostsAfter = new Set(countsAfter.keys());
     const hostsBefore = present(countsBefore);
-    const vtepsChanged = vtepsOf(before, present(floodBefore)).join() !== vtepsOf(after, new Set(floodAfter.keys())).join();
+    const vtepsChanged = vtepsOf(before, hostsBefore).join() !== vtepsOf(after, hostsAfter).join();
     let portsBefore: Set<string> | undefined;
     const tableBefore = (): Set<string> => {
       if (!portsBefore) {

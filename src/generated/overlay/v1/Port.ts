@@ -45,6 +45,12 @@ export interface Port {
    * may commit it).
    */
   'migrationId'?: (string);
+  /**
+   * prepared_vtep_ip is the VTEP of prepared_host_id, empty when none. While a migration is
+   * open, peers send the VM's frames to both vtep_ip and prepared_vtep_ip, so they reach it
+   * wherever it runs at that instant; the commit leaves only the destination.
+   */
+  'preparedVtepIp'?: (string);
 }
 
 /**
@@ -91,4 +97,10 @@ export interface Port__Output {
    * may commit it).
    */
   'migrationId': (string);
+  /**
+   * prepared_vtep_ip is the VTEP of prepared_host_id, empty when none. While a migration is
+   * open, peers send the VM's frames to both vtep_ip and prepared_vtep_ip, so they reach it
+   * wherever it runs at that instant; the commit leaves only the destination.
+   */
+  'preparedVtepIp': (string);
 }
