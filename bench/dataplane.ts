@@ -43,8 +43,11 @@ import { percentile } from './pool';
  *     on remote groups; 10 groups of 1,000 IPv4 members = 10,000 set elements), for each of the
  *     renderer's conntrack modes (`bridge`, `br_netfilter`): rendered by renderRuleset, loaded
  *     by a LinuxDataplane readied with prepareFirewall(mode) through applyFirewall (`nft -f -`,
- *     the agent's 30 s runner timeout), 5 runs (a series stops after 60 s); then render + apply
- *     after one set element changed (applyFirewall chooses what to send). A mode the kernel
+ *     the agent's 30 s runner timeout), 5 runs (a series stops after 60 s), each through a fresh
+ *     dataplane, and the read back that follows each load (the drift fingerprint); the periodic
+ *     drift check on an unchanged kernel (the same text again: one read, no load); then render +
+ *     apply after one set element changed (applyFirewall chooses what to send); then the load
+ *     with a rule of its own on every port (no two share a policy chain). A mode the kernel
  *     refuses (e.g. no bridge conntrack) is reported; one the timeout kills is measured again
  *     with a 180 s timeout, labelled; when none loads, the text without its `ct` lines is
  *     measured instead, labelled as such. When a load takes over 1 s, a diagnostic variant

@@ -8,7 +8,7 @@ import type { SyncRequest } from '../generated/overlay/v1/SyncRequest';
 import type { SyncResponse__Output } from '../generated/overlay/v1/SyncResponse';
 import type { AgentConfig } from './config';
 import type { Dataplane, DataplaneState } from './dataplane/dataplane';
-import { renderRuleset } from './dataplane/linux/nftables';
+import { conntrackZones, renderRuleset } from './dataplane/linux/nftables';
 import { tapName } from './dataplane/names';
 import { desiredDataplane, planChanges } from './reconcile/plan';
 import { Backoff } from './sync/backoff';
@@ -60,7 +60,7 @@ export class Agent {
   private reconnectTimer?: NodeJS.Timeout;
   private reconcileTimer?: NodeJS.Timeout;
   private reconcileQueued = false;
-  /** The periodic reconcile reloads the firewall even when its text did not change (drift repair). */
+  /** The periodic reconcile applies the firewall even when its text did not change: the dataplane checks for drift. */
   private firewallRepairDue = false;
   private stopped = true;
   private readonly backoff: Backoff;
@@ -69,6 +69,10 @@ export class Agent {
   readonly stats = { snapshots: 0, deltas: 0, emptyDeltas: 0, acks: 0, nacks: 0, connects: 0 };
   /** Resources received in deltas, by kind (upserts) and by ResourceKind (removals), for tests and logs. */
   readonly received = { upserts: { segment: 0, port: 0, policy: 0, member: 0 }, removals: { segment: 0, port: 0, policy: 0, member: 0 } };
+  /** Ports local here (bound or prepared) at the last realize, with their conntrack zone and addresses. */
+  private localPorts = new Map<string, { zone: number; ips: string[]; prepared: boolean }>();
+  /** Migrations whose VM's arrival this agent reported (once each). */
+  private readonly reportedArrivals = new Set<string>();
   /** Called after every message is handled (tests wait on conditions with it). */
   onProgress?: () => void;
 
@@ -297,9 +301,10 @@ export class Agent {
         await this.dataplane.apply(plan);
       }
       if (this.config.firewall) {
-        // Rendered from the whole desired state; loaded when it changed, and by every periodic
-        // reconcile even when it did not (nothing reads the kernel's table back, so that repairs
-        // drift). Not on every delta: revision markers arrive up to 4 times a second.
+        // Rendered from the whole desired state; applied when it changed, and by every periodic
+        // reconcile even when it did not: given the text it loaded last, the dataplane reads its
+        // tables back and reloads only when they drifted (one cheap read otherwise). Not on
+        // every delta: revision markers arrive up to 4 times a second.
         // The conntrack mode was resolved at start (main.ts); `auto` is left only on the memory
         // dataplane, which loads nothing.
         const ruleset = renderRuleset({
@@ -318,6 +323,8 @@ export class Agent {
       }
       this.realized = desired;
       this.realizedRevision = revision;
+      this.watchArrivals();
+      await this.forgetMovedConnections();
       if (this.desired.epoch && this.inSync) {
         this.send({ ack: { revision } });
         this.stats.acks++;
@@ -328,6 +335,70 @@ export class Agent {
       this.stats.nacks++;
       this.logger.warn(`could not program revision ${revision}: ${(err as Error).message}`);
       this.send({ nack: { revision, error: (err as Error).message } });
+    }
+  }
+
+  /**
+   * With auto-commit, watches the ports prepared here for an incoming migration (their rules are
+   * in place: this runs after a successful realize) and reports the VM's first frame on one, so
+   * the controller commits the migration without waiting for the hypervisor's hook.
+   */
+  private watchArrivals(): void {
+    if (!this.config.migrationAutoCommit || !this.dataplane.watchArrivals) {
+      return;
+    }
+    const prepared = new Map<string, { mac: string; portId: string; migrationId: string }>();
+    for (const port of this.desired.ports.values()) {
+      if (port.preparedHostId && port.preparedHostId === this.desired.hostId && port.migrationId && !this.reportedArrivals.has(port.migrationId)) {
+        prepared.set(tapName(port.id), { mac: port.mac, portId: port.id, migrationId: port.migrationId });
+      }
+    }
+    this.dataplane.watchArrivals(new Map([...prepared].map(([tap, p]) => [tap, p.mac])), (tap) => {
+      const port = prepared.get(tap);
+      if (!port || this.reportedArrivals.has(port.migrationId)) {
+        return;
+      }
+      this.reportedArrivals.add(port.migrationId);
+      this.logger.info(`VM of port ${port.portId} arrived on ${tap}: asking the controller to commit migration ${port.migrationId}`);
+      this.send({ vmArrived: { migrationId: port.migrationId, portId: port.portId } });
+    });
+  }
+
+  /**
+   * Forgets the tracked connections of a VM that left this host, and of one prepared to arrive
+   * (entries from an earlier stay here would carry stale TCP windows: its packets would be
+   * invalid, and dropped, when it comes back). A VM landing here then has its flows picked up
+   * mid-stream (nf_conntrack_tcp_loose). Only with the firewall, which tracks connections.
+   */
+  private async forgetMovedConnections(): Promise<void> {
+    if (!this.config.firewall || !this.dataplane.forgetConnections || !this.inSync) {
+      return;
+    }
+    const zones = conntrackZones([...this.desired.segments.values()].map((s) => s.vni));
+    const now = new Map<string, { zone: number; ips: string[]; prepared: boolean }>();
+    for (const port of this.desired.ports.values()) {
+      const prepared = port.preparedHostId !== '' && port.preparedHostId === this.desired.hostId;
+      const zone = zones.get(this.desired.segments.get(port.segmentId)?.vni ?? -1);
+      if ((prepared || port.hostId === this.desired.hostId) && zone !== undefined) {
+        now.set(port.id, { zone, ips: [...port.ips], prepared });
+      }
+    }
+    const forget: { zone: number; ips: string[] }[] = [];
+    for (const [id, before] of this.localPorts) {
+      if (!now.has(id)) {
+        forget.push(before);
+      }
+    }
+    for (const [id, entry] of now) {
+      if (entry.prepared && !this.localPorts.get(id)?.prepared) {
+        forget.push(entry);
+      }
+    }
+    this.localPorts = now;
+    for (const { zone, ips } of forget) {
+      if (ips.length) {
+        await this.dataplane.forgetConnections(zone, ips);
+      }
     }
   }
 

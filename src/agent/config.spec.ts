@@ -4,7 +4,8 @@ const base = { OVERLAY_CONTROLLER: '127.0.0.1:50051', OVERLAY_HOST: 'hv1', OVERL
 
 describe('loadAgentConfig: firewall', () => {
   it('turns the firewall on by default, with the conntrack mode probed at start', () => {
-    expect(loadAgentConfig(base)).toMatchObject({ firewall: true, conntrack: 'auto' });
+    expect(loadAgentConfig(base)).toMatchObject({ firewall: true, conntrack: 'auto', migrationAutoCommit: true });
+    expect(loadAgentConfig({ ...base, OVERLAY_MIGRATION_AUTO_COMMIT: '0' }).migrationAutoCommit).toBe(false);
     expect(loadAgentConfig({ ...base, OVERLAY_FIREWALL: '' })).toMatchObject({ firewall: true });
   });
 

@@ -33,6 +33,12 @@ export interface AgentConfig {
    * in a bridge table, else br_netfilter when loaded, else the agent refuses to start.
    */
   conntrack?: ConntrackSetting;
+  /**
+   * Whether the agent commits a migration itself when the VM's first frame shows up on a port
+   * prepared here (OVERLAY_MIGRATION_AUTO_COMMIT, default 1): it reports the arrival and the
+   * controller commits. 0 leaves the commit to the migration hook. Absent (tests) means off.
+   */
+  migrationAutoCommit?: boolean;
 }
 
 export type ConntrackSetting = 'auto' | 'bridge' | 'br_netfilter';
@@ -113,5 +119,6 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     reconcileIntervalMs: int('OVERLAY_RECONCILE_MS', 10_000, 100, 3_600_000),
     firewall: bool('OVERLAY_FIREWALL', true),
     conntrack,
+    migrationAutoCommit: bool('OVERLAY_MIGRATION_AUTO_COMMIT', true),
   };
 }

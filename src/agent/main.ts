@@ -54,7 +54,10 @@ async function main(): Promise<void> {
   }
   const agent = new Agent(config, dataplane);
   const shutdown = () => {
-    void agent.stop().then(() => process.exit(0));
+    void agent
+      .stop()
+      .then(() => dataplane.close())
+      .then(() => process.exit(0));
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);

@@ -65,7 +65,7 @@ describe('live migration: make before break, with a timeline', () => {
   }
 
   function startAgent(name: HostName, stateDir?: string): TestAgent {
-    const a = makeAgent(`mig-${name}`, ctl.grpcTarget, { vtepIp: VTEP[name], firewall: true, reconcileIntervalMs: 300 }, stateDir);
+    const a = makeAgent(`mig-${name}`, ctl.grpcTarget, { vtepIp: VTEP[name], firewall: true, reconcileIntervalMs: 300, migrationAutoCommit: true }, stateDir);
     a.agent.onProgress = checkMoment;
     agents.set(name, a);
     return a;
@@ -142,12 +142,15 @@ describe('live migration: make before break, with a timeline', () => {
     const prepared = await ok(client.post('/v1/migrations', { vmId, sourceHostId: hostIds.get('src'), destinationHostId: hostIds.get('dst') }));
     expect(prepared).toMatchObject({ state: 'prepared', vmId, portIds: [port.id], sourceHostId: hostIds.get('src'), destinationHostId: hostIds.get('dst') });
     expect(prepared.timeline.map((e: any) => e.event)).toEqual(['prepared', 'destination-acked']);
-    // The destination holds the port open but for its rules; peers still send to the source.
+    // The destination holds the port open but for its rules, and its MAC at the source; the
+    // source points the MAC at the destination (used once the VM left its tap); peers hold no
+    // entry and flood the VM's frames to both hosts (the destination joined the flood list).
     expect(hasRules('dst', port.id)).toBe(true);
-    expect(agents.get('dst')!.dataplane.dump().fdb.get(fdbKey(vni, port.mac))?.vtep).toBe(VTEP.src);
-    for (const peer of ['peer1', 'peer2'] as const) {
-      expect(agents.get(peer)!.dataplane.dump().fdb.get(fdbKey(vni, port.mac))?.vtep).toBe(VTEP.src);
-    }
+    const vtepOf = (host: HostName) => agents.get(host)!.dataplane.dump().fdb.get(fdbKey(vni, port.mac))?.vtep;
+    const floodOf = (host: HostName) => agents.get(host)!.dataplane.dump().segments.get(vni)?.floodVteps ?? [];
+    expect(vtepOf('dst')).toBe(VTEP.src);
+    expect(vtepOf('src')).toBe(VTEP.dst);
+    await waitUntil(() => (['peer1', 'peer2'] as const).every((peer) => vtepOf(peer) === undefined && floodOf(peer).includes(VTEP.src) && floodOf(peer).includes(VTEP.dst)), 10_000, () => 'peers flood to both');
     expect((await ok(client.get(`/v1/ports/${port.id}`), 200)).migration).toEqual({ id: prepared.id, destinationHostId: hostIds.get('dst') });
 
     const committed = await ok(client.post(`/v1/migrations/${prepared.id}/commit?wait=realized&timeout=10000`), 200);
@@ -161,11 +164,15 @@ describe('live migration: make before break, with a timeline', () => {
     expect(committed.timeline.find((e: any) => e.event === 'committed').revision).toBeGreaterThan(committed.timeline.find((e: any) => e.event === 'prepared').revision);
 
     for (const peer of ['peer1', 'peer2'] as const) {
-      expect(agents.get(peer)!.dataplane.dump().fdb.get(fdbKey(vni, port.mac))?.vtep).toBe(VTEP.dst);
+      expect(vtepOf(peer)).toBe(VTEP.dst);
     }
     expect(hasRules('dst', port.id)).toBe(true);
     expect(agents.get('dst')!.dataplane.dump().fdb.has(fdbKey(vni, port.mac))).toBe(false);
     expect(holdsNothing('src', port, vni)).toBe(true);
+    // Stale tracked connections are forgotten where the VM was prepared to land and where it left.
+    for (const host of ['dst', 'src'] as const) {
+      expect(agents.get(host)!.dataplane.forgotten).toContainEqual({ zone: vni % 65536, ips: port.ips });
+    }
     const after = await ok(client.get(`/v1/ports/${port.id}`), 200);
     expect(after).toMatchObject({ hostId: hostIds.get('dst'), migration: null });
     expect(churned).toBeGreaterThan(0);
@@ -197,10 +204,10 @@ describe('live migration: make before break, with a timeline', () => {
     expect(violations).toEqual([]);
   });
 
-  it('withdraws the destination on abort, and peers never change', async () => {
+  it('withdraws the destination on abort, and peers go back to the source alone', async () => {
     const { port, vni } = await newVm();
     watched = { portId: port.id };
-    const peerDeltas = agents.get('peer1')!.agent.stats.deltas;
+    const peerPorts = agents.get('peer1')!.agent.received.upserts.port;
     const m = await ok(client.post('/v1/migrations', { portIds: [port.id], sourceHostId: hostIds.get('src'), destinationHostId: hostIds.get('dst') }));
     expect(hasRules('dst', port.id)).toBe(true);
     const aborted = await ok(client.post(`/v1/migrations/${m.id}/abort`), 200);
@@ -209,9 +216,10 @@ describe('live migration: make before break, with a timeline', () => {
     expect(await ok(client.post(`/v1/migrations/${m.id}/abort`), 200)).toEqual(aborted);
     expect(await client.post(`/v1/migrations/${m.id}/commit`)).toMatchObject({ status: 409, body: { code: 'MIGRATION_CLOSED', field: 'id' } });
     await waitUntil(() => !agents.get('dst')!.agent.state.policies.has(port.id) && !agents.get('dst')!.dataplane.dump().ports.has(tapName(port.id)), 10_000, () => 'destination withdrawn');
-    expect(agents.get('peer1')!.dataplane.dump().fdb.get(fdbKey(vni, port.mac))?.vtep).toBe(VTEP.src);
-    // Peers got the port's resource re-sent (it named the destination), never a new location.
-    expect(agents.get('peer1')!.agent.stats.deltas - peerDeltas).toBeLessThanOrEqual(4);
+    await waitUntil(() => agents.get('peer1')!.dataplane.dump().fdb.get(fdbKey(vni, port.mac))?.vtep === VTEP.src, 10_000, () => 'peers back to the source');
+    expect(agents.get('src')!.dataplane.dump().fdb.has(fdbKey(vni, port.mac))).toBe(false);
+    // Peers got the port's entry twice (prepared, withdrawn), nothing else about it.
+    expect(agents.get('peer1')!.agent.received.upserts.port - peerPorts).toBe(2);
     expect(hasRules('src', port.id)).toBe(true);
     expect((await ok(client.get(`/v1/ports/${port.id}`), 200)).migration).toBeNull();
     expect(violations).toEqual([]);
@@ -254,6 +262,30 @@ describe('live migration: make before break, with a timeline', () => {
     expect(hasRules('dst', port.id)).toBe(true);
     const done = await ok(client.post(`/v1/migrations/${m.id}/commit?wait=realized`), 200);
     expect(done.state).toBe('completed');
+    expect(violations).toEqual([]);
+  });
+
+  it('commits when the destination agent sees the VM arrive, and only then', async () => {
+    const { port, vni } = await newVm();
+    watched = { portId: port.id };
+    const m = await ok(client.post('/v1/migrations', { portIds: [port.id], sourceHostId: hostIds.get('src'), destinationHostId: hostIds.get('dst') }));
+    // A frame on the source's tap, or another MAC on the destination's, is not the VM arriving.
+    agents.get('src')!.dataplane.frameFrom(tapName(port.id), port.mac);
+    agents.get('dst')!.dataplane.frameFrom(tapName(port.id), '02:00:00:00:99:99');
+    await ctl.app.get(MigrationMonitor).pass();
+    expect((await client.get(`/v1/migrations/${m.id}`)).body.state).toBe('prepared');
+    // The VM announces itself on the destination (RARP/GARP): the agent reports it, the controller commits.
+    agents.get('dst')!.dataplane.frameFrom(tapName(port.id), port.mac);
+    await waitUntil(async () => (await client.get(`/v1/migrations/${m.id}`)).body.state === 'completed', 10_000, () => 'committed by the agent');
+    const done = (await client.get(`/v1/migrations/${m.id}`)).body;
+    const at = Object.fromEntries(done.timeline.map((e: any) => [e.event, Date.parse(e.at)]));
+    expect(at['destination-acked']).toBeLessThanOrEqual(at['vm-arrived']);
+    expect(at['vm-arrived']).toBeLessThanOrEqual(at.committed);
+    await waitUntil(() => agents.get('peer1')!.dataplane.dump().fdb.get(fdbKey(vni, port.mac))?.vtep === VTEP.dst, 10_000, () => 'peers moved');
+    // Earlier tests left VMs of this segment on the source: it stays a peer, holding the MAC -> new VTEP, and nothing else of the port.
+    const src = agents.get('src')!;
+    expect(src.agent.state.policies.has(port.id) || src.dataplane.dump().ports.has(tapName(port.id))).toBe(false);
+    expect(src.dataplane.dump().fdb.get(fdbKey(vni, port.mac))?.vtep).toBe(VTEP.dst);
     expect(violations).toEqual([]);
   });
 

@@ -12,7 +12,11 @@ export interface SegmentState {
   floodVteps: string[];
 }
 
-/** A remote VM's MAC on a segment, reached through a remote VTEP. */
+/**
+ * A remote VM's MAC on a segment, reached through a remote VTEP. One VTEP only: the VXLAN driver
+ * keeps several destinations for the all-zero (flood) entry, not for a unicast MAC (`bridge fdb
+ * append` of a second one succeeds and does nothing).
+ */
 export interface FdbEntry {
   vni: number;
   mac: string;
@@ -62,6 +66,19 @@ export interface Dataplane {
    * deletes and redefines its one table), atomically: all of it or nothing. Throws on failure.
    */
   applyFirewall(ruleset: string): Promise<void>;
+  /**
+   * Watches ports prepared here for an incoming migration: calls `arrived(tap)` once when a
+   * frame from the port's MAC shows up on its tap (the VM resumed here and announced itself).
+   * Each call replaces the set watched; an empty map stops watching. Optional.
+   */
+  watchArrivals?(ports: ReadonlyMap<string, string>, arrived: (tap: string) => void): void;
+  /**
+   * Forgets the tracked connections of these addresses in a conntrack zone (a segment's). The
+   * agent calls it when a VM leaves this host and when one is prepared to arrive: entries left
+   * from an earlier stay would hold stale TCP windows and make the returning VM's packets
+   * invalid. Optional; best effort.
+   */
+  forgetConnections?(zone: number, ips: string[]): Promise<void>;
   /** Releases resources (not the kernel state: a stopped agent leaves forwarding in place). */
   close(): Promise<void>;
 }

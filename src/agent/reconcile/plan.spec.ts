@@ -10,9 +10,9 @@ function span(): SpanView {
     vtepIp: '192.0.2.1',
     segments: new Map([['s1', { id: 's1', tenantId: 't', vni: 5000, vteps: ['192.0.2.3', '192.0.2.1', '192.0.2.2'] }]]),
     ports: new Map([
-      ['p-local', { id: '0190aaaa-0000-7000-8000-00000000000a', segmentId: 's1', mac: '02:00:00:00:00:0a', ips: ['10.0.0.10'], hostId: own, vtepIp: '192.0.2.1', vmId: 'vm1', preparedHostId: '', migrationId: '' }],
-      ['p-remote', { id: 'p-remote', segmentId: 's1', mac: '02:00:00:00:00:0b', ips: ['10.0.0.11'], hostId: 'host-2', vtepIp: '192.0.2.2', vmId: '', preparedHostId: '', migrationId: '' }],
-      ['p-orphan', { id: 'p-orphan', segmentId: 'missing', mac: '02:00:00:00:00:0c', ips: [], hostId: 'host-3', vtepIp: '192.0.2.3', vmId: '', preparedHostId: '', migrationId: '' }],
+      ['p-local', { id: '0190aaaa-0000-7000-8000-00000000000a', segmentId: 's1', mac: '02:00:00:00:00:0a', ips: ['10.0.0.10'], hostId: own, vtepIp: '192.0.2.1', vmId: 'vm1', preparedHostId: '', migrationId: '', preparedVtepIp: '' }],
+      ['p-remote', { id: 'p-remote', segmentId: 's1', mac: '02:00:00:00:00:0b', ips: ['10.0.0.11'], hostId: 'host-2', vtepIp: '192.0.2.2', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '' }],
+      ['p-orphan', { id: 'p-orphan', segmentId: 'missing', mac: '02:00:00:00:00:0c', ips: [], hostId: 'host-3', vtepIp: '192.0.2.3', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '' }],
     ]),
   };
 }
@@ -39,6 +39,18 @@ describe('desired dataplane', () => {
     const committed = desiredDataplane(view);
     expect(committed.ports.has(tapName('p-remote'))).toBe(true);
     expect(committed.fdb.has(fdbKey(5000, '02:00:00:00:00:0b'))).toBe(false);
+  });
+
+  it('while a port migrates between two other hosts, floods its frames (no entry), and on its source points it at the destination', () => {
+    const view = span();
+    const migrating = { ...view.ports.get('p-remote')!, preparedHostId: 'host-3', preparedVtepIp: '192.0.2.3', migrationId: 'm1' };
+    view.ports.set('p-remote', migrating);
+    expect(desiredDataplane(view).fdb.has(fdbKey(5000, '02:00:00:00:00:0b'))).toBe(false);
+    // Seen from the source (this host): its tap stays, and the MAC goes to the destination once the VM left the tap.
+    view.ports.set('p-remote', { ...migrating, hostId: own, vtepIp: '192.0.2.1' });
+    const source = desiredDataplane(view);
+    expect(source.ports.has(tapName('p-remote'))).toBe(true);
+    expect(source.fdb.get(fdbKey(5000, '02:00:00:00:00:0b'))).toEqual({ vni: 5000, mac: '02:00:00:00:00:0b', vtep: '192.0.2.3' });
   });
 
   it('never programs an entry whose segment it does not hold', () => {

@@ -26,16 +26,23 @@ export function desiredDataplane(span: SpanView): DataplaneState {
     if (!segment) {
       continue; // cannot happen in a consistent span; never program an entry without its segment
     }
-    // A port prepared here for an incoming migration is both: its tap is attached (closed but for
-    // its rules) for when the VM lands, and its MAC still points at the source VTEP, where the VM
-    // runs until the commit. The VTEP entry lives on the VXLAN device only (`self`), so the bridge
-    // learns the MAC on the tap as soon as the VM's first frame arrives here.
-    if (port.hostId === span.hostId || port.preparedHostId === span.hostId) {
+    // While a port migrates (preparedHostId set) the VM may run on either host:
+    //  - the destination attaches its tap (closed but for its rules) and points its MAC at the
+    //    source VTEP;
+    //  - the source keeps its tap and points its MAC at the destination VTEP;
+    //  - every other host holds no entry for it: its frames are flooded, and the flood list (the
+    //    segment's VTEPs) holds both hosts.
+    // VTEP entries live on the VXLAN device only (`self`): a bridge sends a frame there only when
+    // it has not learned the MAC on a local tap, so the host where the VM runs delivers locally,
+    // and the other forwards what reaches it to where the VM may be.
+    const here = span.hostId;
+    if (port.hostId === here || port.preparedHostId === here) {
       const tap = tapName(port.id);
       state.ports.set(tap, { tap, vni: segment.vni });
     }
-    if (port.hostId !== span.hostId) {
-      state.fdb.set(fdbKey(segment.vni, port.mac), { vni: segment.vni, mac: port.mac, vtep: port.vtepIp });
+    const vtep = port.preparedHostId === '' ? (port.hostId === here ? '' : port.vtepIp) : port.preparedHostId === here ? port.vtepIp : port.hostId === here ? port.preparedVtepIp : '';
+    if (vtep) {
+      state.fdb.set(fdbKey(segment.vni, port.mac), { vni: segment.vni, mac: port.mac, vtep });
     }
   }
   return state;

@@ -13,6 +13,12 @@ export interface CommandRunner {
    * names the command and carries its stderr.
    */
   run(cmd: string, args: string[], stdin?: string): Promise<string>;
+  /**
+   * Starts a long-running command (a monitor) and calls `onLine` with each line of its output
+   * until `stop()`; restarted a second after it exits on its own. Optional: runners without it
+   * cannot watch.
+   */
+  watch?(cmd: string, args: string[], onLine: (line: string) => void): { stop(): void };
 }
 
 export class CommandError extends Error {
@@ -28,6 +34,37 @@ export class CommandError extends Error {
 /** Runs commands as child processes. Holds no state; a hung command is killed after `timeoutMs`. */
 export class ProcessCommandRunner implements CommandRunner {
   constructor(private readonly timeoutMs = 30_000) {}
+
+  watch(cmd: string, args: string[], onLine: (line: string) => void): { stop(): void } {
+    let stopped = false;
+    let child: ReturnType<typeof spawn> | undefined;
+    let restart: NodeJS.Timeout | undefined;
+    const start = () => {
+      const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+      child = proc;
+      let pending = '';
+      proc.stdout.on('data', (chunk: Buffer) => {
+        pending += chunk.toString('utf8');
+        const lines = pending.split('\n');
+        pending = lines.pop()!;
+        lines.forEach((line) => onLine(line));
+      });
+      proc.once('error', () => undefined);
+      proc.once('close', () => {
+        if (!stopped) {
+          restart = setTimeout(start, 1_000);
+        }
+      });
+    };
+    start();
+    return {
+      stop() {
+        stopped = true;
+        clearTimeout(restart);
+        child?.kill();
+      },
+    };
+  }
 
   run(cmd: string, args: string[], stdin?: string): Promise<string> {
     return new Promise((resolve, reject) => {

@@ -261,6 +261,7 @@ describe('LinuxDataplane.apply', () => {
     ]);
   });
 
+
   it('recreates a VXLAN device with the wrong VNI and puts its entries back', async () => {
     const runner = new FakeRunner([lo, vxlan(1000, '192.0.2.1', { id: 1001 }), bridge(1000)], [remote('vx1000', '02:00:00:00:00:07', '192.0.2.7'), remote('vx1000', '00:00:00:00:00:00', '192.0.2.2')]);
     await new LinuxDataplane(runner, new RecordingLogger()).apply([{ op: 'put-segment', segment: { vni: 1000, localVtep: '192.0.2.1', floodVteps: ['192.0.2.2'] } }]);
@@ -353,6 +354,101 @@ describe('LinuxDataplane.applyFirewall', () => {
       },
     };
     await expect(new LinuxDataplane(runner, new RecordingLogger()).applyFirewall('bad')).rejects.toThrow(/syntax error/);
+  });
+});
+
+describe('LinuxDataplane.applyFirewall drift repair', () => {
+  const TEXT = 'table bridge overlay\ndelete table bridge overlay\ntable bridge overlay {\n\tset s {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.1 }\n\t}\n\n\tchain c {\n\t\tip saddr @s accept\n\t}\n}\n';
+  const GROWN = TEXT.replace('{ 10.0.0.1 }', '{ 10.0.0.1, 10.0.0.2 }');
+  const table = { family: 'bridge', name: 'overlay', handle: 7 };
+  const rule = (handle: number, expr: unknown = [{ accept: null }]) => ({ rule: { family: 'bridge', table: 'overlay', chain: 'c', handle, expr } });
+
+  /** A fake `nft`: `-f -` records the load, `-j list table` answers with `kernel` (throws when undefined, as for a deleted table). */
+  function nftKernel() {
+    const fake = {
+      kernel: undefined as unknown[] | undefined,
+      calls: [] as string[],
+      runner: {
+        async run(cmd: string, args: string[], stdin?: string): Promise<string> {
+          fake.calls.push(`${[cmd, ...args].join(' ')}${stdin ? `\n${stdin}` : ''}`);
+          if (args[0] === '-j') {
+            if (!fake.kernel) {
+              throw new Error('nft -j list table bridge overlay exited with status 1: Error: No such file or directory');
+            }
+            const items = args[2] === 'table' ? fake.kernel : fake.kernel.filter((o) => (o as { set?: { name: string } }).set?.name === args[5]);
+            return JSON.stringify({ nftables: [{ metainfo: { version: '1.0.6' } }, ...items] });
+          }
+          return '';
+        },
+      } as CommandRunner,
+    };
+    return fake;
+  }
+  const loaded = (elem: string[]) => [{ table }, { set: { family: 'bridge', table: 'overlay', name: 's', handle: 1, type: 'ipv4_addr', elem } }, { chain: { family: 'bridge', table: 'overlay', name: 'c', handle: 2 } }, rule(3)];
+
+  async function loadedDataplane() {
+    const fake = nftKernel();
+    const logger = new RecordingLogger();
+    const dp = new LinuxDataplane(fake.runner, logger);
+    fake.kernel = loaded(['10.0.0.1']);
+    await dp.applyFirewall(TEXT);
+    expect(fake.calls).toEqual([`nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
+    fake.calls.length = 0;
+    return { fake, dp, logger };
+  }
+
+  it('costs one read, not a reload, when the kernel still holds what was loaded', async () => {
+    const { fake, dp, logger } = await loadedDataplane();
+    await dp.applyFirewall(TEXT);
+    await dp.applyFirewall(TEXT);
+    expect(fake.calls).toEqual(['nft -j list table bridge overlay', 'nft -j list table bridge overlay']);
+    expect(logger.lines).toEqual([]);
+  });
+
+  it.each([
+    ['a rule inserted by hand', (k: unknown[]) => [...k, rule(9, [{ drop: null }])]],
+    ['a rule replaced by hand', (k: unknown[]) => [...k.slice(0, 3), rule(3, [{ drop: null }])]],
+    ['a rule deleted', (k: unknown[]) => k.slice(0, 3)],
+    ['an element removed', () => loaded([])],
+    ['the table deleted', () => undefined],
+  ])('reloads the whole text after %s', async (_what, drift: (k: unknown[]) => unknown[] | undefined) => {
+    const { fake, dp, logger } = await loadedDataplane();
+    fake.kernel = drift(fake.kernel!);
+    await dp.applyFirewall(TEXT);
+    expect(fake.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
+    expect(logger.lines).toEqual([expect.stringMatching(/^warn firewall drift \(.*\): reloading the whole table$/)]);
+  });
+
+  it('loads a change of elements as a set update and reads back only the sets it rewrote', async () => {
+    const { fake, dp, logger } = await loadedDataplane();
+    fake.kernel = loaded(['10.0.0.1', '10.0.0.2']);
+    await dp.applyFirewall(GROWN);
+    expect(fake.calls).toEqual(['nft -f -\nflush set bridge overlay s\nadd element bridge overlay s { 10.0.0.1, 10.0.0.2 }\n', 'nft -j list set bridge overlay s']);
+    fake.calls.length = 0;
+    await dp.applyFirewall(GROWN);
+    expect(fake.calls).toEqual(['nft -j list table bridge overlay']);
+    expect(logger.lines).toEqual([]);
+  });
+
+  it('finds drift that happened before a set update at the next check', async () => {
+    const { fake, dp, logger } = await loadedDataplane();
+    fake.kernel = [...loaded(['10.0.0.1', '10.0.0.2']), rule(9, [{ drop: null }])];
+    await dp.applyFirewall(GROWN);
+    fake.calls.length = 0;
+    await dp.applyFirewall(GROWN);
+    expect(fake.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${GROWN}`, 'nft -j list table bridge overlay']);
+    expect(logger.lines).toEqual(['warn firewall drift (rules bridge c changed): reloading the whole table']);
+  });
+
+  it('loads the whole text again when the tables cannot be read back', async () => {
+    const { fake, dp } = await loadedDataplane();
+    fake.runner.run = async (cmd, args, stdin) => {
+      fake.calls.push(`${[cmd, ...args].join(' ')}${stdin ? `\n${stdin}` : ''}`);
+      return args[0] === '-j' ? 'not json' : '';
+    };
+    await dp.applyFirewall(TEXT);
+    await dp.applyFirewall(TEXT);
+    expect(fake.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
   });
 });
 

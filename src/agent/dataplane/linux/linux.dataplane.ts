@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type FdbEntry, type LocalPortState, type SegmentState } from '../dataplane';
@@ -194,6 +195,8 @@ export class LinuxDataplane implements Dataplane {
   private conntrack?: ConntrackMode;
   /** The firewall text last loaded successfully; undefined = unknown. */
   private loadedFirewall?: string;
+  /** What the kernel held right after that load (see firewallFingerprint); undefined = unknown: the next apply loads whole. */
+  private loadedFingerprint?: Fingerprint;
 
   constructor(
     private readonly runner: CommandRunner,
@@ -317,22 +320,79 @@ export class LinuxDataplane implements Dataplane {
 
   /**
    * Loads the firewall text in one `nft -f -` transaction (the text replaces its own tables).
-   * When the text differs from the one last loaded only in set elements (a port joined or left
-   * a group), it loads just those sets' new elements instead (`renderSetUpdate`, still one
-   * transaction): chains, rules and their handles stay as they are. The same text as last time is
-   * loaded whole again (the agent does so to repair drift). In br_netfilter mode it first turns
-   * br_netfilter's switches back on if someone turned them off (without them bridged frames have
-   * no conntrack: replies would be dropped). Idempotent.
+   * When the text differs from the one last loaded only in set and map elements (a port joined
+   * or left a group, a port came, went or changed addresses with the rules of another port), it
+   * loads just those sets' new elements instead (`renderSetUpdate`, still one transaction):
+   * chains, rules and their handles stay as they are.
+   *
+   * Drift repair without reloading: after each load it reads the tables back once
+   * (`nft -j list table`, the elements included) and keeps a fingerprint of them (rule handles
+   * and expressions, chains, sets, elements). Given the same text as last time (the agent's
+   * periodic reconcile), it reads the tables again and reloads the whole text only when the
+   * fingerprint differs (a rule inserted or deleted by hand, a table deleted, an element
+   * removed...): an unchanged kernel costs one read. After a set update only the sets it
+   * rewrote are read again (the rest of the fingerprint stays as read after the last whole
+   * load, so drift there is found by the next check). In br_netfilter mode it first turns br_netfilter's switches back on if someone
+   * turned them off (without them bridged frames have no conntrack: replies would be dropped).
+   * Idempotent.
    */
   async applyFirewall(ruleset: string): Promise<void> {
     if (this.conntrack === 'br_netfilter') {
       this.ensureBrNetfilter();
     }
     const previous = this.loadedFirewall;
-    const update = previous === undefined ? undefined : renderSetUpdate(previous, ruleset);
+    const known = this.loadedFingerprint;
+    if (previous === ruleset && known) {
+      const drift = fingerprintDrift(known, await this.firewallFingerprint(ruleset));
+      if (!drift) {
+        return;
+      }
+      this.logger.warn(`firewall drift (${drift}): reloading the whole table`);
+    }
+    const update = previous !== undefined && previous !== ruleset && known ? renderSetUpdate(previous, ruleset) : undefined;
     this.loadedFirewall = undefined;
+    this.loadedFingerprint = undefined;
     await this.runner.run('nft', ['-f', '-'], update ?? ruleset);
+    this.loadedFingerprint = update && known ? await this.refreshSets(known, update) : await this.firewallFingerprint(ruleset);
     this.loadedFirewall = ruleset;
+  }
+
+  /**
+   * Reads the tables `ruleset` defines (`nft -j list table <family> <name>`, one process each,
+   * in parallel) and reduces them to a fingerprint. A table that cannot be listed (deleted)
+   * reads as `missing`; undefined when an output is not what nft prints. Never mutates.
+   */
+  private async firewallFingerprint(ruleset: string): Promise<Fingerprint | undefined> {
+    const tables = [...new Set([...ruleset.matchAll(/^table (\w+) (\S+) \{$/gm)].map((m) => `${m[1]} ${m[2]}`))];
+    const listed = await Promise.all(
+      tables.map((ft) =>
+        this.runner.run('nft', ['-j', 'list', 'table', ...ft.split(' ')]).then(
+          (text) => ({ ft, text }),
+          () => ({ ft, text: undefined }),
+        ),
+      ),
+    );
+    const fp: Fingerprint = new Map();
+    for (const { ft, text } of listed) {
+      if (text === undefined) {
+        fp.set(`table ${ft}`, 'missing');
+      } else if (!addToFingerprint(fp, text)) {
+        return undefined;
+      }
+    }
+    return fp;
+  }
+
+  /**
+   * `known` with the sets and maps a set update rewrote read again (`nft -j list set|map`, in
+   * parallel); undefined when one cannot be read. The rest is left as read after the last whole
+   * load: drift there is found by the next periodic check. Never mutates.
+   */
+  private async refreshSets(known: Fingerprint, update: string): Promise<Fingerprint | undefined> {
+    const rewritten = [...update.matchAll(/^flush (set|map) (\S+) (\S+) (\S+)$/gm)].map((m) => m.slice(1));
+    const listed = await Promise.all(rewritten.map((args) => this.runner.run('nft', ['-j', 'list', ...args]).catch(() => undefined)));
+    const fp: Fingerprint = new Map(known);
+    return listed.every((text) => text !== undefined && addToFingerprint(fp, text)) ? fp : undefined;
   }
 
   /** Sets bridge-nf-call-ip{,6}tables to 1 in this namespace when they are not. Throws when br_netfilter is not loaded. */
@@ -349,7 +409,68 @@ export class LinuxDataplane implements Dataplane {
     }
   }
 
-  async close(): Promise<void> {}
+  /** Taps watched for a migrating VM's arrival -> its MAC (lower case). */
+  private watchedTaps = new Map<string, string>();
+  private onArrival?: (tap: string) => void;
+  private fdbMonitor?: { stop(): void };
+  private lastArrivalRead = 0;
+
+  /**
+   * Reports a migrating VM's first frame on its prepared tap: the bridge learns the VM's MAC on
+   * the tap, which `bridge monitor fdb` prints as a new entry. The monitor stays up once started
+   * (a monitor started just before the VM lands may subscribe too late to see it), and while taps
+   * are watched every call also reads the learned entries once (at most every 200 ms: the agent
+   * calls this after every realize, revision markers included), so an arrival the monitor missed
+   * is seen at the latest a marker later.
+   */
+  watchArrivals(ports: ReadonlyMap<string, string>, arrived: (tap: string) => void): void {
+    this.watchedTaps = new Map([...ports].map(([tap, mac]) => [tap, mac.toLowerCase()]));
+    this.onArrival = arrived;
+    if (this.watchedTaps.size === 0 || !this.runner.watch) {
+      return;
+    }
+    this.fdbMonitor ??= this.runner.watch('bridge', ['monitor', 'fdb'], (line) => {
+      // `<mac> dev <port> master <bridge> ...` for a learned entry; removals start with `Deleted`.
+      const m = /^([0-9a-f]{2}(?::[0-9a-f]{2}){5}) dev (\S+) master /.exec(line.trim().toLowerCase());
+      if (m) {
+        this.learned(m[2], m[1]);
+      }
+    });
+    const now = Date.now();
+    if (now - this.lastArrivalRead >= 200) {
+      this.lastArrivalRead = now;
+      void this.runner
+        .run('bridge', ['-j', 'fdb', 'show'])
+        .then((text) => parseJsonArray<FdbRecord>(text, 'bridge -j fdb show').forEach((r) => r.ifname && r.master && this.learned(r.ifname, r.mac.toLowerCase())))
+        .catch(() => undefined);
+    }
+  }
+
+  private learned(tap: string, mac: string): void {
+    if (this.watchedTaps.get(tap) === mac) {
+      this.watchedTaps.delete(tap);
+      this.onArrival?.(tap);
+    }
+  }
+
+  /** conntrack -D of each address, as source and as destination, in the zone. A missing conntrack tool is reported once. */
+  async forgetConnections(zone: number, ips: string[]): Promise<void> {
+    const runs = ips.flatMap((ip) => ['-s', '-d'].map((side) => this.runner.run('conntrack', ['-D', '-w', String(zone), side, ip]).catch((err: unknown) => err as Error)));
+    for (const outcome of await Promise.all(runs)) {
+      // Exit status 1 with "0 flow entries have been deleted" is the normal nothing-to-do.
+      if (outcome instanceof Error && /ENOENT|not found|spawn/i.test(outcome.message) && !this.conntrackMissing) {
+        this.conntrackMissing = true;
+        this.logger.warn(`conntrack (conntrack-tools) is not installed: a VM that returns to this host may have its TCP connections stall until they time out (${outcome.message})`);
+      }
+    }
+  }
+
+  private conntrackMissing = false;
+
+  async close(): Promise<void> {
+    this.fdbMonitor?.stop();
+    this.fdbMonitor = undefined;
+  }
 
   private async read(): Promise<KernelView> {
     const [linksText, fdbText] = await Promise.all([this.runner.run('ip', ['-j', '-d', 'link', 'show']), this.runner.run('bridge', ['-j', 'fdb', 'show'])]);
@@ -390,6 +511,66 @@ export class LinuxDataplane implements Dataplane {
       throw new CommandError(`${cmd} -batch failed${failed ? ` at "${failed}"` : ''}: ${message}`, err instanceof CommandError ? err.exitCode : null, err instanceof CommandError ? err.stderr : '');
     }
   }
+}
+
+/**
+ * The firewall tables as the kernel lists them, reduced to comparable parts: `table <family> <name>`,
+ * `chain <family> <name>`, `rules <family> <chain>` (each rule with its handle and expressions,
+ * in order), `set <family> <name>` (without elements) and `elements <family> <set>` (sorted), each
+ * mapped to a JSON string (a digest when long).
+ */
+type Fingerprint = Map<string, string>;
+
+const digest = (text: string): string => (text.length > 64 ? createHash('sha256').update(text).digest('hex') : text);
+
+/** Adds the objects of one `nft -j list` output to `fp`; false when the output is not what nft prints. */
+function addToFingerprint(fp: Fingerprint, json: string): boolean {
+  let items: Record<string, Record<string, unknown>>[];
+  try {
+    items = (JSON.parse(json) as { nftables: Record<string, Record<string, unknown>>[] }).nftables;
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(items)) {
+    return false;
+  }
+  const rules = new Map<string, string[]>();
+  for (const item of items) {
+    for (const [kind, obj] of Object.entries(item)) {
+      if (kind === 'metainfo') {
+        continue;
+      }
+      const family = String(obj.family);
+      if (kind === 'rule') {
+        const key = `rules ${family} ${String(obj.chain)}`;
+        rules.set(key, [...(rules.get(key) ?? []), JSON.stringify(obj)]);
+      } else if (kind === 'set' || kind === 'map') {
+        const { elem, ...rest } = obj;
+        fp.set(`set ${family} ${String(obj.name)}`, JSON.stringify(rest));
+        const elements = Array.isArray(elem) ? elem.map((e) => JSON.stringify(e)).sort() : [];
+        fp.set(`elements ${family} ${String(obj.name)}`, digest(elements.join('\n')));
+      } else {
+        fp.set(`${kind} ${family} ${String(obj.name)}`, JSON.stringify(obj));
+      }
+    }
+  }
+  for (const [key, list] of rules) {
+    fp.set(key, digest(list.join('\n')));
+  }
+  return true;
+}
+
+/** The first difference between what was loaded and what the kernel holds now, as text; undefined when none. */
+function fingerprintDrift(loaded: Fingerprint, now: Fingerprint | undefined): string | undefined {
+  if (!now) {
+    return 'tables unreadable';
+  }
+  for (const key of new Set([...loaded.keys(), ...now.keys()])) {
+    if (loaded.get(key) !== now.get(key)) {
+      return now.get(key) === 'missing' ? `${key} missing` : loaded.has(key) ? (now.has(key) ? `${key} changed` : `${key} gone`) : `${key} added`;
+    }
+  }
+  return undefined;
 }
 
 /** Pure: the commands that carry out `plan` on a kernel that looks like `view`. */
@@ -514,7 +695,7 @@ function compile(plan: DataplanePlan, view: KernelView): Script {
     }
   }
 
-  // 3. Remote MACs: replace semantics (one destination per MAC).
+  // 3. Remote MACs: replace semantics (one destination per MAC; `replace` is atomic).
   for (const step of plan) {
     if (step.op !== 'put-fdb') {
       continue;

@@ -187,6 +187,53 @@ describe('renderRuleset', () => {
     expect(renderSetUpdate(before, render([web, policy({ portId: DB })], members, 'br_netfilter'))).toBeUndefined();
   });
 
+  it('shares one policy chain between ports with the same rules, so such a port joining, leaving or moving is a set update', () => {
+    const twin = { ...web, portId: DB, mac: 'fa:16:3e:bb:00:02', ips: ['10.0.0.6'] };
+    const one = render([web], members);
+    const two = render([web, twin], members);
+    expect(two.match(/^\tchain p_/gm)).toHaveLength(2);
+    const lines = (renderSetUpdate(one, two) ?? '').split('\n');
+    expect(lines.slice(0, 6)).toEqual([
+      'flush set bridge overlay port_macs',
+      'add element bridge overlay port_macs { "tap0000000aaa1" . fa:16:3e:aa:00:01, "tap0000000bbb2" . fa:16:3e:bb:00:02 }',
+      'flush set bridge overlay port_ips4',
+      'add element bridge overlay port_ips4 { "tap0000000aaa1" . 10.0.0.5, "tap0000000bbb2" . 10.0.0.6 }',
+      'flush set bridge overlay port_ips6',
+      'add element bridge overlay port_ips6 { "tap0000000aaa1" . fe80::f816:3eff:feaa:1, "tap0000000bbb2" . fe80::f816:3eff:febb:2 }',
+    ]);
+    expect(lines[6]).toBe('flush map bridge overlay eg_ports');
+    expect(lines[7]).toMatch(/^add element bridge overlay eg_ports \{ "tap0000000aaa1" : jump (p_[0-9a-f]{16}_eg), "tap0000000bbb2" : jump \1 \}$/);
+    expect(lines[8]).toBe('flush map bridge overlay in_ports');
+    expect(lines[9]).toMatch(/^add element bridge overlay in_ports \{ "tap0000000aaa1" : jump (p_[0-9a-f]{16}_in), "tap0000000bbb2" : jump \1 \}$/);
+    expect(lines.slice(10)).toEqual(['']);
+    expect(renderSetUpdate(two, one)).toMatch(/^flush set bridge overlay port_macs\n/);
+    // New addresses: only the address sets change.
+    const moved = render([web, { ...twin, ips: ['10.0.0.7'] }], members);
+    expect(renderSetUpdate(two, moved)).toBe('flush set bridge overlay port_ips4\nadd element bridge overlay port_ips4 { "tap0000000aaa1" . 10.0.0.5, "tap0000000bbb2" . 10.0.0.7 }\n');
+    // Other rules: a chain of their own, a whole reload.
+    expect(renderSetUpdate(two, render([web, { ...twin, egress: [] }], members))).toBeUndefined();
+  });
+
+  it('checks source addresses by one lookup keyed by the tap, leaving out addresses inside a prefix of the same port', () => {
+    const text = render([
+      policy({
+        portId: DB,
+        ips: ['10.0.2.5', 'fd00::6'],
+        allowedAddressPairs: [
+          { ip: '10.0.2.0/24', mac: '' },
+          { ip: '10.0.2.0/25', mac: '' },
+          { ip: 'fd00::/64', mac: '' },
+          { ip: 'fe80::/10', mac: '' },
+        ],
+      }),
+      policy({ portId: WEB, ips: ['10.0.2.5'] }),
+    ]);
+    expect(text).toContain('elements = { "tap0000000aaa1" . 10.0.2.5, "tap0000000bbb2" . 10.0.2.0/24 }');
+    expect(text).toContain('elements = { "tap0000000aaa1" . fe80::f816:3eff:fe00:1, "tap0000000bbb2" . fd00::/64, "tap0000000bbb2" . fe80::/10 }');
+    // No anonymous set in a policy chain: their cost grows faster than linearly with their number.
+    expect(text.slice(text.indexOf('\tchain p_'))).not.toContain('{ ');
+  });
+
   it('computes the EUI-64 link-local address of a MAC', () => {
     expect(linkLocalOf('fa:16:3e:aa:00:01')).toBe('fe80::f816:3eff:feaa:1');
   });
@@ -219,10 +266,22 @@ describe('renderRuleset', () => {
       const nftIn = (input: string, ...args: string[]) => execFileSync('ip', ['netns', 'exec', ns, nft as string, ...args], { input, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
       const before = render([web], members, 'br_netfilter');
       nftIn(before, '-f', '-');
-      const handles = nftIn('', '-a', 'list', 'chain', 'bridge', 'overlay', 'p_0000000aaa1_in');
-      nftIn(renderSetUpdate(before, render([web], [...members, { groupId: ADMINS, family: 'IPv4', cidr: '10.0.0.42' }], 'br_netfilter')) as string, '-f', '-');
+      const chains = () => nftIn('', '-a', 'list', 'table', 'bridge', 'overlay').replace(/\tset [\s\S]*?\n\t}\n|\tmap [\s\S]*?\n\t}\n/g, '');
+      const handles = chains();
+      expect(handles).toMatch(/chain p_[0-9a-f]{16}_in \{ # handle \d+\n\t\tjump in_basics # handle \d+/);
+      const grown = render([web], [...members, { groupId: ADMINS, family: 'IPv4', cidr: '10.0.0.42' }], 'br_netfilter');
+      nftIn(renderSetUpdate(before, grown) as string, '-f', '-');
       expect(nftIn('', 'list', 'set', 'bridge', 'overlay', 'g_0000000a0001_4')).toContain('10.0.0.42');
-      expect(nftIn('', '-a', 'list', 'chain', 'bridge', 'overlay', 'p_0000000aaa1_in')).toBe(handles);
+      expect(chains()).toBe(handles);
+      // A second port with web's rules, then a new address of it: set and map elements only.
+      const twin = { ...web, portId: DB, mac: 'fa:16:3e:bb:00:02', ips: ['10.0.0.6'] };
+      const joined = render([web, twin], [...members, { groupId: ADMINS, family: 'IPv4', cidr: '10.0.0.42' }], 'br_netfilter');
+      nftIn(renderSetUpdate(grown, joined) as string, '-f', '-');
+      const moved = render([web, { ...twin, ips: ['10.0.0.7'], allowedAddressPairs: [{ ip: '10.0.3.0/24', mac: '' }] }], [...members, { groupId: ADMINS, family: 'IPv4', cidr: '10.0.0.42' }], 'br_netfilter');
+      nftIn(renderSetUpdate(joined, moved) as string, '-f', '-');
+      expect(nftIn('', 'list', 'map', 'bridge', 'overlay', 'eg_ports')).toContain(`"${tapName(DB)}" : jump p_`);
+      expect(nftIn('', 'list', 'set', 'bridge', 'overlay', 'port_ips4')).toContain(`"${tapName(DB)}" . 10.0.3.0/24`);
+      expect(chains()).toBe(handles);
     } finally {
       execFileSync('ip', ['netns', 'del', ns]);
     }

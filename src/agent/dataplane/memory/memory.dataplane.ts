@@ -94,5 +94,28 @@ export class MemoryDataplane implements Dataplane {
     return this.state.ports.has(tap) && (this.firewall?.includes(`"${tap}"`) ?? false);
   }
 
+  private watched = new Map<string, string>();
+  private onArrival?: (tap: string) => void;
+
+  watchArrivals(ports: ReadonlyMap<string, string>, arrived: (tap: string) => void): void {
+    this.watched = new Map(ports);
+    this.onArrival = arrived;
+  }
+
+  /** A frame from `mac` enters through `tap` (a test's VM landing here): reported if watched. */
+  frameFrom(tap: string, mac: string): void {
+    if (this.state.ports.has(tap) && this.watched.get(tap) === mac.toLowerCase()) {
+      this.watched.delete(tap);
+      this.onArrival?.(tap);
+    }
+  }
+
+  /** forgetConnections calls, for tests. */
+  readonly forgotten: { zone: number; ips: string[] }[] = [];
+
+  async forgetConnections(zone: number, ips: string[]): Promise<void> {
+    this.forgotten.push({ zone, ips: [...ips] });
+  }
+
   async close(): Promise<void> {}
 }
