@@ -29,7 +29,8 @@ import { agentChannelOptions, diffStats, Fleet, type AgentStats } from './sim-ag
  * then hold both IP sets.
  *
  * Measured: propagation of single-port writes (HTTP answer -> every affected agent applied the
- * delta; also with ?wait=realized, and by polling GET /v1/ports/{id}); the big host's snapshot
+ * delta; also with ?wait=realized, and by polling GET /v1/ports/{id}); live migrations (prepare,
+ * then commit: commit answer -> every agent of the segment applied the new binding); the big host's snapshot
  * (Hello -> Ack, bytes); a reconnect storm of all 1,000 agents (resume, then forced snapshots);
  * the controller's memory; last, membership changes (a port added to or removed from G or G1k:
  * HTTP answer -> every host referencing the group applied it, and the bytes of that delta).
@@ -79,6 +80,8 @@ const MEMBER_GROUP_SIZE = SEGMENTS * (PORTS_PER_SEGMENT / 10);
 const SMALL_GROUP_SIZE = SEGMENTS;
 /** Regular hosts given a port in group R (rules naming G and G1k as peers): each holds both IP sets. */
 const REF_HOSTS = 20;
+/** Live migrations (prepare, then commit), one at a time, each of a fill port to another host of its segment. */
+const MIGRATIONS = 30;
 /** Membership changes (PATCH securityGroupIds), alternately adding a port to a group and removing it. */
 const MEMBER_CHANGES = 60;
 const SMALL_MEMBER_CHANGES = 20;
@@ -95,6 +98,7 @@ const HARD_DEADLINE_MS = 235_000;
 
 const TARGETS = {
   propagationP99Ms: 100,
+  migrationP99Ms: 150,
   memberChangeP99Ms: 100,
   /** Bytes per referencing agent for one change, group of 10,000 / group of 1,000 (p50): constant size. */
   memberBytesRatio: 1.1,
@@ -291,6 +295,7 @@ interface Results {
   propagation: Record<string, unknown>;
   storms: Record<string, unknown>[];
   membership: Record<string, unknown>;
+  migration: Record<string, unknown>;
   memory: { stage: string; rssKb: number | null; hwmKb: number | null }[];
   checks: Record<string, unknown>;
   targets: { name: string; value: number; target: string; pass: boolean }[];
@@ -434,6 +439,7 @@ class Bench {
     await this.connectRegularAgents();
     await this.bigSnapshot();
     await this.propagation();
+    await this.migrations();
     await this.quiesce();
     const steady = await this.sampleRss(RSS_SAMPLE_MS);
     this.results.memory.push({ stage: `${AGENTS} agents in sync, median of ${steady.samples} samples over ${RSS_SAMPLE_MS / 1000} s`, rssKb: steady.medianKb, hwmKb: steady.hwmKb });
@@ -604,6 +610,8 @@ class Bench {
   private plans: WritePlan[] = [];
   /** Id and address of each fill port (n = segment * PORTS_PER_SEGMENT + j). */
   private readonly fillIds: string[] = [];
+  /** Fill ports the migration phase moved off their fill host. */
+  private readonly migrated = new Set<number>();
   private readonly fillIps: string[] = [];
 
   /** Writes spread over the segments (stride 337), alternating creates and binds, on a host already on the segment. */
@@ -1103,6 +1111,103 @@ class Bench {
     return ok;
   }
 
+  // --- live migrations --------------------------------------------------------------------------
+
+  /**
+   * Migrates fill ports, one at a time, to another regular host of their segment: prepare (the
+   * call returns once the destination acked), wait until every agent is idle, then commit and
+   * measure from the commit request to the moment the last of the segment's agents (its
+   * hosts and the big host, the destination and the source among them) applied the new binding.
+   */
+  private async migrations(): Promise<void> {
+    if (aborted) {
+      return;
+    }
+    const { layout } = this;
+    const affected = REGULAR_HOSTS_PER_SEGMENT + 1;
+    console.log(`
+Live migrations: ${MIGRATIONS} VMs (one port each), one at a time, each to another host of its segment; the commit affects ${affected} agents (the segment's hosts + the big host)`);
+    console.log('  convergence = from the commit request to the moment the last affected agent applied the new binding (and acked it)');
+    const results: { prepareMs: number; commitMs: number; convergenceMs: number; fromSendMs: number; agents: number; timelineMs?: number; error?: string }[] = [];
+    const tPhase = performance.now();
+    for (let k = 0; k < MIGRATIONS && !aborted; k++) {
+      const s = (k * 37 + 11) % SEGMENTS;
+      const j = 1 + ((k * 7) % 9) * 10 + 1; // a plain fill port on a regular host (j % 10 === 2)
+      const n = s * PORTS_PER_SEGMENT + j;
+      const source = layout.fillHost(s, j);
+      const hosts = layout.regularHostsOf(s);
+      const destination = hosts[(hosts.indexOf(source) + 1 + (k % (hosts.length - 1))) % hosts.length];
+      const result = { prepareMs: NaN, commitMs: NaN, convergenceMs: NaN, fromSendMs: NaN, agents: 0 } as (typeof results)[number];
+      try {
+        const t0 = performance.now();
+        const prepared = await this.client.request('POST', '/v1/migrations?timeout=5000', { portIds: [this.fillIds[n]], sourceHostId: layout.hostIds[source], destinationHostId: layout.hostIds[destination] }, { keepBody: true });
+        result.prepareMs = performance.now() - t0;
+        if (prepared.status !== 201) {
+          throw new Error(`prepare: HTTP ${prepared.status} ${prepared.text.slice(0, 200)}`);
+        }
+        const id = (JSON.parse(prepared.text) as { id: string }).id;
+        this.migrated.add(n);
+        await this.quiesce();
+        const expected = new Set(layout.hostsOf(s));
+        const watch = this.fleet.watch(macOf(1, n), expected);
+        try {
+          const t1 = performance.now();
+          const committed = await this.client.request('POST', `/v1/migrations/${id}/commit`, undefined, { keepBody: true });
+          const tAnswer = performance.now();
+          result.commitMs = tAnswer - t1;
+          if (committed.status !== 200) {
+            throw new Error(`commit: HTTP ${committed.status} ${committed.text.slice(0, 200)}`);
+          }
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([watch.done, new Promise((r) => (timer = setTimeout(r, WRITE_TIMEOUT_MS)))]);
+          clearTimeout(timer);
+          result.agents = watch.arrivals.size;
+          if (watch.complete) {
+            result.convergenceMs = Math.max(0, watch.lastAt - tAnswer);
+            result.fromSendMs = watch.lastAt - t1;
+          }
+        } finally {
+          this.fleet.unwatch(watch);
+        }
+        // The controller's own timeline (committed -> every peer acked), as the API shows it.
+        for (let tries = 0; tries < 50; tries++) {
+          const m = await this.client.json<{ state: string; timeline: { event: string; at: string }[] }>('GET', `/v1/migrations/${id}`);
+          if (m.state === 'completed') {
+            const at = (e: string) => Date.parse(m.timeline.find((x) => x.event === e)!.at);
+            result.timelineMs = Math.max(at('peers-acked'), at('source-cleaned')) - at('committed');
+            break;
+          }
+          await sleep(20);
+        }
+      } catch (err) {
+        result.error = (err as Error).message;
+      }
+      results.push(result);
+    }
+    const ok = results.filter((r) => !r.error && Number.isFinite(r.convergenceMs));
+    // Measured from the commit request: the agents often apply the new binding before the HTTP answer is back.
+    const convergence = dist(ok.map((r) => r.fromSendMs));
+    const pass = ok.length === results.length && ok.length > 0 && convergence.p99 <= TARGETS.migrationP99Ms;
+    const failed = results.filter((r) => r.error);
+    if (failed.length) {
+      console.log(`  !! ${failed.length} migration(s) failed; first: ${failed[0].error}`);
+    }
+    const lost = results.filter((r) => !r.error && !Number.isFinite(r.convergenceMs));
+    if (lost.length) {
+      console.log(`  !! ${lost.length} commit(s) did not reach every affected agent within ${WRITE_TIMEOUT_MS} ms (e.g. ${lost[0].agents}/${affected})`);
+    }
+    console.log(`    ${pad('prepare, request -> HTTP answer (dest acked)', 46)} ${distText(dist(ok.map((r) => r.prepareMs)))}`);
+    console.log(`    ${pad('commit, request -> HTTP answer', 46)} ${distText(dist(ok.map((r) => r.commitMs)))}`);
+    console.log(`    ${pad('commit request -> last affected agent applied', 46)} ${distText(convergence)}   target p99 <= ${TARGETS.migrationP99Ms} ms  ${verdict(pass)}`);
+    console.log(`    ${pad('commit answer -> last affected agent applied', 46)} ${distText(dist(ok.map((r) => r.convergenceMs)))} (0 = all had it before the answer)`);
+    const timeline = ok.filter((r) => r.timelineMs !== undefined).map((r) => r.timelineMs!);
+    console.log(`    ${pad('timeline: committed -> every ack recorded', 46)} ${distText(dist(timeline))} (the controller's view, observed every 100 ms or on a local ack)`);
+    const phaseS = (performance.now() - tPhase) / 1000;
+    console.log(`  (migration phase: ${dec(phaseS)} s)`);
+    this.results.migration = { count: results.length, ok: ok.length, prepareMs: dist(ok.map((r) => r.prepareMs)), commitMs: dist(ok.map((r) => r.commitMs)), convergenceFromRequestMs: convergence, convergenceFromAnswerMs: dist(ok.map((r) => r.convergenceMs)), timelineMs: dist(timeline), phaseSeconds: +phaseS.toFixed(1), errors: failed.map((r) => r.error) };
+    this.results.targets.push({ name: 'migration p99, commit request -> peers (ms)', value: +convergence.p99.toFixed(1), target: `<= ${TARGETS.migrationP99Ms}`, pass });
+  }
+
   private async membership(): Promise<void> {
     if (aborted) {
       return;
@@ -1123,13 +1228,14 @@ class Bench {
 
     // A: R onto one plain port of each referencing host: each gets both sets whole, in one delta.
     const plain = (j: number): boolean => j !== 0 && layout.fillGroups(j) === layout.groupIds;
+    const stayed = (n: number): boolean => !this.migrated.has(n);
     const refPorts: number[] = [];
     for (const h of layout.refHosts) {
       let found = -1;
       for (let n = 0; n < SEGMENTS * PORTS_PER_SEGMENT && found < 0; n++) {
         const s = Math.floor(n / PORTS_PER_SEGMENT);
         const j = n % PORTS_PER_SEGMENT;
-        if (plain(j) && layout.fillHost(s, j) === h) {
+        if (plain(j) && stayed(n) && layout.fillHost(s, j) === h) {
           found = n;
         }
       }
@@ -1283,7 +1389,7 @@ async function main(): Promise<number> {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 5_000 });
   redis.on('error', () => undefined);
   const refs: Refs = {};
-  const results: Results = { meta: {}, setup: {}, snapshot: {}, propagation: {}, storms: [], membership: {}, memory: [], checks: {}, targets: [], errors: [] };
+  const results: Results = { meta: {}, setup: {}, snapshot: {}, propagation: {}, storms: [], membership: {}, migration: {}, memory: [], checks: {}, targets: [], errors: [] };
   const wallStart = performance.now();
 
   let cleaning: Promise<void> | undefined;
