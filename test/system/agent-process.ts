@@ -1,9 +1,25 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Hypervisor, Topology } from './topology';
 
-const ROOT = join(__dirname, '..', '..');
+/**
+ * The repository root: the nearest directory above this file that holds
+ * test/system/tsconfig.agent.json. Two levels up when this file runs from test/system (ts-jest);
+ * three when it is compiled into dist-demo/test/system (scripts/demo.ts).
+ */
+function repositoryRoot(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'test', 'system', 'tsconfig.agent.json'))) {
+      return dir;
+    }
+    if (dirname(dir) === dir) {
+      throw new Error(`test/system/tsconfig.agent.json not found above ${__dirname}`);
+    }
+  }
+}
+
+const ROOT = repositoryRoot();
 const AGENT_MAIN = join(ROOT, 'dist', 'src', 'agent', 'main.js');
 /** What the agent is built from (see tsconfig.agent.json). */
 const AGENT_SOURCES = ['src/agent', 'src/common', 'src/generated', 'proto'].map((d) => join(ROOT, d));
@@ -31,7 +47,7 @@ export function ensureAgentBuilt(): boolean {
   if (built >= Math.max(...AGENT_SOURCES.map(newestMtime))) {
     return false;
   }
-  execFileSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(__dirname, 'tsconfig.agent.json')], { cwd: ROOT, stdio: 'pipe' });
+  execFileSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(ROOT, 'test', 'system', 'tsconfig.agent.json')], { cwd: ROOT, stdio: 'pipe' });
   return true;
 }
 

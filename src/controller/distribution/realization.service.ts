@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { MaterializedView } from '../store/materialized-view';
 import { AgentStatusRepository } from './agent-status.repository';
 import { SpanFeed } from './span-feed';
@@ -19,7 +19,10 @@ const POLL_MS = 10;
  * port's entries is. Acknowledgements come from Redis, so any replica answers for any host.
  */
 @Injectable()
-export class RealizationService {
+export class RealizationService implements OnModuleDestroy {
+  /** Set at shutdown: waits end at once (answering what they know), so the HTTP server can close. */
+  private closing = false;
+
   constructor(
     private readonly view: MaterializedView,
     private readonly feed: SpanFeed,
@@ -78,13 +81,17 @@ export class RealizationService {
     return this.waitFor(() => this.hostsApplied(hostIds, revision), revision, timeoutMs);
   }
 
+  onModuleDestroy(): void {
+    this.closing = true;
+  }
+
   /** Waits until the view has applied `revision` and `check` holds, or `timeoutMs` passed; the last check's answer. */
   private async waitFor(check: () => Promise<boolean>, revision: number, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     await this.view.waitForRevision(revision, timeoutMs).catch(() => undefined);
     for (;;) {
       const ok = await check();
-      if (ok || Date.now() >= deadline) {
+      if (ok || this.closing || Date.now() >= deadline) {
         return ok;
       }
       // Woken by a local ack, or polled for acks that reach Redis through other replicas.

@@ -1,0 +1,390 @@
+/**
+ * `npm run demo` (as root): the overlay on real kernels, narrated, in about a minute.
+ *
+ * Three hypervisors in network namespaces on one underlay, overlayd in this process (as in the
+ * system tests: its own key prefix on the Redis at REDIS_URL), a real overlay-agent process per
+ * hypervisor on the Linux dataplane (VXLAN, bridges, nftables). Then: pings across VXLAN, a
+ * security group that refuses one VM and admits another until a PATCH adds it to the group, and
+ * a live migration while a third VM pings the migrating one every 10 ms. Everything it made is
+ * removed at the end, on error and on Ctrl-C (and, should this process be killed, by the
+ * topology's watchdog).
+ *
+ * It reuses the system tests' topology, agent process and controller harness; nothing here is
+ * asserted, it shows what happens, and exits non-zero with the reason when a step fails.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import { tapName } from '../src/agent/dataplane/names';
+import { SyncServer } from '../src/controller/distribution/sync.server';
+import { waitUntil } from '../test/support/agents';
+import { api, dropPrefix, startController, type Harness } from '../test/support/controller-harness';
+import { AgentProcess, ensureAgentBuilt } from '../test/system/agent-process';
+import { must, systemTestSkipReason, Topology, trackProcess, trackRedisPrefix, type Vm } from '../test/system/topology';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PING_INTERVAL_MS = 10;
+
+/** A TCP server on <ip>:<port>: answers each connection with one line. */
+const SERVER_SCRIPT = `
+const [host, port] = process.argv.slice(1);
+require('net').createServer((c) => { c.on('error', () => {}); c.end('postgres says hello\\n'); })
+  .listen(Number(port), host, () => console.log('listening'));
+`;
+/** A TCP client: prints "ok" with the server's line, or the error (a dropped SYN ends in "timeout"). */
+const CLIENT_SCRIPT = `
+const [host, port, timeoutMs] = process.argv.slice(1);
+const done = (s) => { console.log(s); process.exit(0); };
+setTimeout(() => done('timeout'), Number(timeoutMs));
+const s = require('net').connect({ host, port: Number(port) });
+s.on('error', (e) => done(e.code || e.message));
+s.on('data', (d) => done('ok ' + d.toString().trim()));
+`;
+
+const t0 = Date.now();
+/**
+ * Set by the first Ctrl-C or SIGTERM; later ones (npm forwards the terminal's SIGINT a second
+ * time) are ignored while tearing down. The steps stop at their next check, so that nothing new
+ * is made while the teardown runs.
+ */
+let interrupted: NodeJS.Signals | undefined;
+const say = (text: string) => console.log(text);
+const step = (n: number, title: string) => {
+  if (interrupted && n < 5) {
+    throw new Error(`interrupted by ${interrupted}`);
+  }
+  say(`\n[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${n}. ${title}`);
+};
+const detail = (text: string) => say(`         ${text}`);
+
+/** What the demo made, for teardown in reverse order. */
+const state: {
+  topology?: Topology;
+  ctl?: Harness;
+  prefix?: string;
+  untrackRedis?: () => void;
+  agents: AgentProcess[];
+  children: ChildProcess[];
+} = { agents: [], children: [] };
+
+/** Why the demo cannot run here, or undefined. */
+async function prerequisiteProblem(): Promise<string | undefined> {
+  const reason = systemTestSkipReason();
+  if (reason) {
+    return reason.replace('system tests need', 'the demo needs').replace('sudo npm run test:system', 'sudo npm run demo');
+  }
+  for (const [cmd, args, pkg] of [
+    ['nft', ['--version'], 'nftables'],
+    ['arping', ['-V'], 'iputils-arping'],
+  ] as const) {
+    try {
+      execFileSync(cmd, args, { stdio: 'ignore' });
+    } catch (err) {
+      // arping -V exits 0 or 1 depending on the version; only a missing binary matters.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        return `\`${cmd}\` is not available: install ${pkg}`;
+      }
+    }
+  }
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  let lastError = '';
+  redis.on('error', (err: Error) => (lastError = err.message));
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    return `Redis is not reachable at ${REDIS_URL} (${lastError || (err as Error).message}): start redis-server or set REDIS_URL`;
+  } finally {
+    redis.disconnect();
+  }
+  return undefined;
+}
+
+async function ping(from: Vm, to: Vm, count: number): Promise<{ ok: boolean; summary: string }> {
+  const result = await state.topology!.exec(from.ns, 'ping', ['-c', String(count), '-i', '0.2', '-W', '1', '-q', to.ip]);
+  const summary = result.stdout
+    .split('\n')
+    .filter((l) => /packets transmitted|rtt/.test(l))
+    .join('; ');
+  return { ok: result.code === 0, summary };
+}
+
+async function connect(from: Vm, to: Vm, port: number, timeoutMs = 1500): Promise<string> {
+  const result = await state.topology!.exec(from.ns, process.execPath, ['-e', CLIENT_SCRIPT, to.ip, String(port), String(timeoutMs)]);
+  return result.stdout.trim() || `client failed: ${result.stderr.trim()}`;
+}
+
+async function main(): Promise<void> {
+  const problem = await prerequisiteProblem();
+  if (problem) {
+    throw new Error(`cannot run the demo: ${problem}`);
+  }
+  say('overlay demo: overlayd + three overlay-agents on real kernels (network namespaces, VXLAN, bridges, nftables)');
+  if (ensureAgentBuilt()) {
+    say('(built dist/src/agent/main.js)');
+  }
+
+  // 1. Topology, controller, agents.
+  const topology = await Topology.create(3);
+  state.topology = topology;
+  state.prefix = `demo-${randomBytes(4).toString('hex')}`;
+  const ctl = await startController({ prefix: state.prefix, redisUrl: REDIS_URL });
+  state.ctl = ctl;
+  state.untrackRedis = trackRedisPrefix(REDIS_URL, state.prefix);
+  const client = api(ctl.url);
+  const target = await topology.exposeController(ctl.grpcTarget);
+  const hostIds = new Map<string, string>();
+  for (const hv of topology.hypervisors) {
+    const host = await client.post('/v1/hosts', { name: hv.name, vtepIp: hv.vtepIp });
+    if (host.status !== 201) {
+      throw new Error(`POST /v1/hosts ${hv.name}: ${host.status} ${JSON.stringify(host.body)}`);
+    }
+    hostIds.set(hv.name, host.body.id);
+    const agent = new AgentProcess(topology, hv, target);
+    state.agents.push(agent);
+    agent.start();
+  }
+  const agentLogs = () => '\n' + state.agents.flatMap((a) => a.log.slice(-10)).join('\n');
+  const sync = ctl.app.get(SyncServer);
+  await waitUntil(() => [...hostIds.values()].every((id) => sync.session(id) !== undefined), 20_000, () => `agents did not connect${agentLogs()}`);
+  step(1, '3 hypervisors (netns) on an underlay; controller up; agents connected');
+  for (const hv of topology.hypervisors) {
+    detail(`${hv.name}: namespace ${hv.ns}, VTEP ${hv.vtepIp}, overlay-agent pid ${state.agents.find((a) => a.hv === hv)!.pid}`);
+  }
+  detail(`overlayd: REST ${ctl.url}, gRPC ${ctl.grpcTarget}, Redis ${REDIS_URL} under key prefix {${state.prefix}}`);
+
+  // 2. Tenant, segment, three VMs; a ping across VXLAN.
+  const tenant = await client.post('/v1/tenants', { name: 'demo' });
+  const segment = await client.post('/v1/segments', { tenantId: tenant.body.id, name: 'demo-net', cidr: '10.0.0.0/24' });
+  if (tenant.status !== 201 || segment.status !== 201) {
+    throw new Error(`tenant/segment: ${tenant.status} ${segment.status} ${JSON.stringify(segment.body)}`);
+  }
+  const ports = new Map<string, string>();
+  /** The port (unbound), the VM behind its tap, then the port bound to the host and realized there. */
+  const addVm = async (name: string, hvName: string, ip: string): Promise<Vm> => {
+    if (interrupted) {
+      throw new Error(`interrupted by ${interrupted}`);
+    }
+    const port = await client.post('/v1/ports', { segmentId: segment.body.id, vmId: name, ips: [ip] });
+    if (port.status !== 201) {
+      throw new Error(`POST /v1/ports ${name}: ${port.status} ${JSON.stringify(port.body)}`);
+    }
+    ports.set(name, port.body.id);
+    const vm = await topology.addVm(name, topology.hypervisor(hvName), { tap: tapName(port.body.id), mac: port.body.mac, ip, prefixLength: 24 });
+    const bound = await client.patch(`/v1/ports/${port.body.id}?wait=realized&timeout=15000`, { hostId: hostIds.get(hvName) });
+    if (bound.status !== 200) {
+      throw new Error(`binding ${name} to ${hvName}: ${bound.status} ${JSON.stringify(bound.body)}${agentLogs()}`);
+    }
+    return vm;
+  };
+  const web = await addVm('web', 'hv1', '10.0.0.10');
+  const db = await addVm('db', 'hv2', '10.0.0.20');
+  const cl = await addVm('client', 'hv3', '10.0.0.30');
+  // The first ping may race the ARP exchange and the agents' last apply.
+  await waitUntil(async () => (await ping(web, db, 1)).ok, 15_000, () => `web cannot ping db${agentLogs()}`);
+  step(2, `tenant "demo", segment demo-net 10.0.0.0/24 (VNI ${segment.body.vni}); VMs in the tenant's default group`);
+  for (const vm of [web, db, cl]) {
+    detail(`${vm.name.padEnd(6)} on ${vm.hv.name}: ${vm.ip} ${vm.mac} (tap ${vm.tap} on br${segment.body.vni})`);
+  }
+  const across = await ping(web, db, 3);
+  detail(`web -> db (hv1 -> hv2 over VXLAN), ping -c 3: ${across.summary}`);
+
+  // 3. A security group on db admitting tcp/5432 and ICMP only from group "web".
+  const webGroup = await client.post('/v1/security-groups', { tenantId: tenant.body.id, name: 'web' });
+  const dbGroup = await client.post('/v1/security-groups', {
+    tenantId: tenant.body.id,
+    name: 'db',
+    rules: [
+      { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 5432, portRangeMax: 5432, remoteGroupId: webGroup.body.id },
+      { direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp', remoteGroupId: webGroup.body.id },
+    ],
+  });
+  if (webGroup.status !== 201 || dbGroup.status !== 201) {
+    throw new Error(`security groups: ${webGroup.status} ${dbGroup.status} ${JSON.stringify(dbGroup.body)}`);
+  }
+  /** PATCHes a port's groups and waits until every agent concerned applied it; returns how long that took. */
+  const setGroups = async (vm: string, groups: string[]): Promise<number> => {
+    const start = Date.now();
+    const res = await client.patch(`/v1/ports/${ports.get(vm)}?wait=realized&timeout=15000`, { securityGroupIds: groups });
+    if (res.status !== 200) {
+      throw new Error(`PATCH port ${vm} securityGroupIds: ${res.status} ${JSON.stringify(res.body)}${agentLogs()}`);
+    }
+    return Date.now() - start;
+  };
+  const defaultGroup = tenant.body.defaultSecurityGroupId as string;
+  await setGroups('web', [defaultGroup, webGroup.body.id]);
+  await setGroups('db', [dbGroup.body.id]);
+  const server = topology.spawnIn(db.ns, process.execPath, ['-e', SERVER_SCRIPT, db.ip, '5432']);
+  state.children.push(server);
+  await new Promise<void>((resolve, reject) => {
+    server.stdout!.once('data', () => resolve());
+    server.once('exit', (code) => reject(new Error(`TCP server in db exited (${code})`)));
+  });
+  step(3, 'security group "db" on db: ingress tcp/5432 and ICMP from members of group "web" only');
+  detail('web: groups [default, web]; db: [db]; client: [default]; a TCP server listens on db:5432');
+  const refused = await connect(cl, db, 5432);
+  const refusedPing = await ping(cl, db, 2);
+  detail(`client -> db:5432  ${refused === 'timeout' ? 'REFUSED (SYN dropped at db\'s tap: timeout after 1.5 s)' : `unexpected: ${refused}`}`);
+  detail(`client -> db ping  ${refusedPing.ok ? 'unexpected: answered' : `REFUSED (${refusedPing.summary || 'no answer'})`}`);
+  await waitUntil(async () => (await connect(web, db, 5432)).startsWith('ok'), 10_000, () => `web cannot reach db:5432${agentLogs()}`);
+  detail(`web    -> db:5432  allowed: ${await connect(web, db, 5432)}`);
+  // db's host before and after: the PATCH should change only the elements of group web's set.
+  const table = () => topology.mustExec(db.hv.ns, 'nft', ['-a', 'list', 'table', 'bridge', 'overlay']);
+  const webSet = `g_${(webGroup.body.id as string).replace(/-/g, '').slice(-12)}_4`;
+  const elementsOf = (text: string) => new RegExp(`set ${webSet} \\{[^}]*?elements = \\{ ([^}]*) \\}`).exec(text)?.[1] ?? '(empty)';
+  const withoutElements = (text: string) => text.replace(/elements = \{[^}]*\}/g, 'elements = {...}');
+  const before = await table();
+  const patchedAt = Date.now();
+  const realizedMs = await setGroups('client', [defaultGroup, webGroup.body.id]);
+  await waitUntil(async () => (await connect(cl, db, 5432)).startsWith('ok'), 10_000, () => `client still refused after joining web${agentLogs()}`);
+  const allowedAfterMs = Date.now() - patchedAt;
+  const afterTable = await table();
+  detail(`PATCH /v1/ports/<client> {"securityGroupIds":[default, web]}?wait=realized: applied by the agents in ${realizedMs} ms`);
+  detail(
+    `  on hv2, set ${webSet} (group web): ${elementsOf(before)} -> ${elementsOf(afterTable)}; chains and rule handles ${withoutElements(before) === withoutElements(afterTable) ? 'unchanged (a set update, not a reload)' : 'CHANGED (the table was reloaded)'}`,
+  );
+  detail(`client -> db:5432  now allowed (${allowedAfterMs} ms after the PATCH): ${await connect(cl, db, 5432)}`);
+
+  // 4. Live migration of web from hv1 to hv2 while client pings it every 10 ms.
+  const [hv1, hv2] = [topology.hypervisor('hv1'), topology.hypervisor('hv2')];
+  const pinger = spawn('ip', ['netns', 'exec', cl.ns, 'ping', '-D', '-n', '-i', String(PING_INTERVAL_MS / 1000), '-W', '1', web.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
+  trackProcess(pinger);
+  state.children.push(pinger);
+  const replies: { seq: number; at: number }[] = [];
+  pinger.stdout.on('data', (chunk: Buffer) => {
+    for (const m of chunk.toString('utf8').matchAll(/^\[(\d+\.\d+)\] .*icmp_seq=(\d+)/gm)) {
+      replies.push({ seq: Number(m[2]), at: Number(m[1]) * 1000 });
+    }
+  });
+  await waitUntil(() => replies.length >= 20, 10_000, () => 'client gets no answers from web');
+  // The hypervisor plugs the destination's vNIC before the VM moves: a tap on hv2, a waiting (down) NIC in the VM.
+  await must('ip', ['-n', hv2.ns, 'link', 'add', 'name', web.tap, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', web.ns]);
+  await must('ip', ['-n', web.ns, 'link', 'set', 'eth1', 'address', web.mac, 'mtu', '1450']);
+  const prepareStart = Date.now();
+  const prepared = await client.post('/v1/migrations?timeout=30000', { vmId: 'web', sourceHostId: hostIds.get(hv1.name), destinationHostId: hostIds.get(hv2.name) });
+  if (prepared.status !== 201) {
+    throw new Error(`POST /v1/migrations: ${prepared.status} ${JSON.stringify(prepared.body)}${agentLogs()}`);
+  }
+  const prepareMs = Date.now() - prepareStart;
+  // The VM resumes on hv2: the old vNIC goes (its tap on hv1 with it), the new one comes up, and it announces itself.
+  const switchAt = Date.now();
+  const batch = spawn('ip', ['-n', web.ns, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const batchDone = new Promise<void>((resolve, reject) => batch.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`ip -batch exited ${code}`)))));
+  batch.stdin.end(['link del eth0', 'link set eth1 name eth0', `addr add ${web.ip}/24 dev eth0`, 'link set eth0 up', ''].join('\n'));
+  await batchDone;
+  await topology.mustExec(web.ns, 'arping', ['-q', '-U', '-c', '1', '-I', 'eth0', web.ip]);
+  const migrationUrl = `/v1/migrations/${prepared.body.id}`;
+  await waitUntil(async () => (await client.get(migrationUrl)).body.state === 'completed', 20_000, () => `migration not completed${agentLogs()}`);
+  const done = (await client.get(migrationUrl)).body as { state: string; timeline: { event: string; at: string; revision?: number }[] };
+  const at = (event: string) => Date.parse(done.timeline.find((e) => e.event === event)?.at ?? '');
+  // Let the pings of the window come back (or time out, -W 1) before counting.
+  const windowEnd = Math.max(Date.now(), at('peers-acked') || 0, at('source-cleaned') || 0) + 300;
+  await new Promise((r) => setTimeout(r, windowEnd + 1100 - Date.now()));
+  pinger.kill('SIGINT');
+  const inWindow = replies.filter((r) => r.at >= switchAt - 100 && r.at <= windowEnd);
+  const seqs = inWindow.map((r) => r.seq);
+  const lost = seqs.length ? Math.max(...seqs) - Math.min(...seqs) + 1 - new Set(seqs).size : Number.NaN;
+  let gap = 0;
+  for (let k = 1; k < inWindow.length; k++) {
+    gap = Math.max(gap, inWindow[k].at - inWindow[k - 1].at);
+  }
+  step(4, 'live migration of web from hv1 to hv2 while client (hv3) pings web every 10 ms');
+  detail(`plugged web's vNIC on hv2 (tap ${web.tap}, down); POST /v1/migrations {"vmId":"web"}: ${prepared.body.state} in ${prepareMs} ms`);
+  detail('switched the VM: `ip -batch` in its namespace (old vNIC out, new one up), then `arping -U`');
+  detail(`timeline (ms after the switch), state ${done.state}:`);
+  for (const e of done.timeline) {
+    const ms = Date.parse(e.at) - switchAt;
+    detail(`  ${String(ms).padStart(6)}  ${e.event}${e.revision !== undefined ? ` (revision ${e.revision})` : ''}`);
+  }
+  detail(`pings from 100 ms before the switch until every ack: ${seqs.length + (Number.isNaN(lost) ? 0 : lost)} sent, ${Number.isNaN(lost) ? '?' : lost} lost; blackout ${Math.max(0, Math.round(gap - PING_INTERVAL_MS))} ms`);
+  const gone = (await topology.exec(hv1.ns, 'ip', ['link', 'show', web.tap])).code !== 0;
+  const attached = JSON.parse(await must('ip', ['-n', hv2.ns, '-j', 'link', 'show', web.tap]))[0] as { master?: string };
+  detail(`web's tap: ${gone ? 'gone from hv1' : 'still on hv1'}, on hv2 attached to ${attached.master ?? 'nothing'}`);
+  const after = await ping(cl, web, 3);
+  detail(`client -> web (now hv3 -> hv2), ping -c 3: ${after.summary}`);
+}
+
+let tearingDown: Promise<void> | undefined;
+
+/** Removes everything the demo made, saying what. Idempotent; never throws. */
+function teardown(): Promise<void> {
+  tearingDown ??= (async () => {
+    const removed: string[] = [];
+    for (const child of state.children) {
+      child.kill('SIGKILL');
+    }
+    if (state.children.length) {
+      removed.push(`helper processes (${state.children.length}: the TCP server on db, the pings)`);
+    }
+    const pids = state.agents.map((a) => a.pid).filter((p) => p !== undefined);
+    await Promise.all(state.agents.map((a) => a.stop().catch(() => null)));
+    if (pids.length) {
+      removed.push(`overlay-agent processes ${pids.join(', ')}`);
+    }
+    if (state.topology) {
+      const namespaces = [state.topology.underlay, ...state.topology.hypervisors.map((h) => h.ns), ...state.topology.vms.map((v) => v.ns)];
+      await state.topology.destroy();
+      removed.push(`network namespaces ${namespaces.join(' ')} (with their VXLAN devices, bridges, taps and nftables tables)`);
+      removed.push(`scratch directory ${state.topology.dir}`);
+    }
+    if (state.ctl) {
+      // Bounded: a request still waiting for acks (interrupted mid-step) can hold the HTTP server's close open.
+      const closed = await Promise.race([
+        state.ctl.close().then(
+          () => true,
+          () => true,
+        ),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 3000).unref()),
+      ]);
+      removed.push(closed ? 'overlayd (REST and gRPC servers)' : 'overlayd (its HTTP server did not close within 3 s: a request was still in flight; it ends with this process)');
+    }
+    if (state.prefix && state.untrackRedis) {
+      try {
+        const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+        const count = (await redis.keys(`{${state.prefix}}:*`)).length;
+        redis.disconnect();
+        await dropPrefix(REDIS_URL, state.prefix);
+        state.untrackRedis();
+        removed.push(`${count} Redis keys {${state.prefix}}:*`);
+      } catch (err) {
+        removed.push(`Redis keys {${state.prefix}}:* NOT removed: ${(err as Error).message}`);
+      }
+    }
+    if (removed.length) {
+      step(5, 'teardown');
+      for (const line of removed) {
+        detail(`removed ${line}`);
+      }
+    }
+  })();
+  return tearingDown;
+}
+
+const onSignal = (signal: NodeJS.Signals) => {
+  if (interrupted) {
+    return;
+  }
+  interrupted = signal;
+  console.error(`\n${signal}: tearing down`);
+  void teardown().finally(() => process.exit(130));
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+main().then(
+  async () => {
+    await teardown();
+    if (!interrupted) {
+      say(`\ndemo done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      process.exit(0);
+    }
+  },
+  async (err: unknown) => {
+    // After a signal, a step failing because its processes were interrupted is expected: say nothing.
+    if (!interrupted) {
+      console.error(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    await teardown();
+    process.exit(interrupted ? 130 : 1);
+  },
+);
