@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { tapName } from '../../src/agent/dataplane/names';
-import { SyncServer } from '../../src/controller/distribution/sync.server';
 import { waitUntil } from '../support/agents';
-import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
-import { AgentProcess, ensureAgentBuilt } from './agent-process';
-import { run, systemTestSkipReason, Topology, trackRedisPrefix, type Hypervisor, type Vm } from './topology';
+import type { api } from '../support/controller-harness';
+import { OverlayStack } from './overlay-stack';
+import { run, systemTestSkipReason, type Hypervisor, type Topology, type Vm } from './topology';
 
 /**
  * The security-group firewall on real kernels, with real packets: three hypervisors, real
@@ -76,46 +75,28 @@ interface Connect {
 }
 
 describeSystem('security-group firewall on real kernels (nftables, conntrack, real packets)', () => {
-  const prefix = uniquePrefix('system-fw');
+  const stack = new OverlayStack('system-fw');
   let topology: Topology;
-  let ctl: Harness;
   let client: ReturnType<typeof api>;
-  const hostIds = new Map<string, string>();
-  const agents = new Map<string, AgentProcess>();
+  const { hostIds, agents } = stack;
   const servers: ChildProcess[] = [];
-  let untrackRedis = () => undefined as void;
   const vms = new Map<string, TestVm>();
   const groups: Record<string, string> = {};
   let tenantId = '';
   let segment: { id: string; vni: number };
 
-  const agentLogs = () => '\n' + [...agents.values()].flatMap((a) => a.log.slice(-15)).join('\n');
+  const agentLogs = () => stack.agentLogs();
   const vm = (name: string): TestVm => vms.get(name)!;
 
   beforeAll(async () => {
-    ensureAgentBuilt();
-    topology = await Topology.create(3);
-    ctl = await startController({ prefix });
-    untrackRedis = trackRedisPrefix(ctl.config.redisUrl, prefix);
-    client = api(ctl.url);
-    const target = await topology.exposeController(ctl.grpcTarget);
-    // The periodic reconcile reloads the whole firewall (drift repair: nothing reads it back),
-    // which renews every rule handle; a long interval keeps the loads in these tests to those
-    // that changes cause, so the set-update test can compare handles.
-    const env: Record<string, string> = { OVERLAY_RECONCILE_MS: '600000' };
+    // A long reconcile interval keeps the firewall loads in these tests to those that changes
+    // cause (the periodic drift check reads the tables back, and reloads only after drift).
+    const agentEnv: Record<string, string> = { OVERLAY_RECONCILE_MS: '600000' };
     if (process.env.OVERLAY_TEST_CONNTRACK) {
-      env.OVERLAY_CONNTRACK = process.env.OVERLAY_TEST_CONNTRACK;
+      agentEnv.OVERLAY_CONNTRACK = process.env.OVERLAY_TEST_CONNTRACK;
     }
-    for (const hv of topology.hypervisors) {
-      const host = await client.post('/v1/hosts', { name: hv.name, vtepIp: hv.vtepIp });
-      expect(host.status).toBe(201);
-      hostIds.set(hv.name, host.body.id);
-      const agent = new AgentProcess(topology, hv, target, env);
-      agents.set(hv.name, agent);
-      agent.start();
-    }
-    const server = ctl.app.get(SyncServer);
-    await waitUntil(() => [...hostIds.values()].every((id) => server.session(id) !== undefined), 20_000, () => `agents did not connect${agentLogs()}`);
+    await stack.start({ agentEnv });
+    ({ topology, client } = stack);
 
     const tenant = await client.post('/v1/tenants', { name: 'acme' });
     expect(tenant.status).toBe(201);
@@ -143,13 +124,7 @@ describeSystem('security-group firewall on real kernels (nftables, conntrack, re
     for (const s of servers) {
       s.kill('SIGKILL');
     }
-    await Promise.all([...agents.values()].map((a) => a.stop()));
-    await topology?.destroy();
-    await ctl?.close();
-    if (ctl) {
-      await dropPrefix(ctl.config.redisUrl, prefix);
-      untrackRedis();
-    }
+    await stack.stop();
   }, 60_000);
 
   /**

@@ -2,11 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tapName } from '../../src/agent/dataplane/names';
-import { SyncServer } from '../../src/controller/distribution/sync.server';
 import { waitUntil } from '../support/agents';
-import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
-import { AgentProcess, ensureAgentBuilt } from './agent-process';
-import { must, systemTestSkipReason, Topology, trackProcess, trackRedisPrefix, type Hypervisor, type Vm } from './topology';
+import type { api } from '../support/controller-harness';
+import { OverlayStack } from './overlay-stack';
+import { must, systemTestSkipReason, trackProcess, type Hypervisor, type Topology, type Vm } from './topology';
 
 /**
  * Live migration with real packets: VM A moves between hypervisors 1 and 2, five times, while
@@ -61,45 +60,23 @@ interface PingReply {
 }
 
 describeSystem('live migration on real kernels: ping every 10 ms and an open TCP connection', () => {
-  const prefix = uniquePrefix('system-migration');
+  const stack = new OverlayStack('system-migration');
   let topology: Topology;
-  let ctl: Harness;
   let client: ReturnType<typeof api>;
-  const hostIds = new Map<string, string>();
-  const agents = new Map<string, AgentProcess>();
-  let untrackRedis = () => undefined as void;
+  const hostIds = stack.hostIds;
   const children: ChildProcess[] = [];
-
-  const agentLogs = () => '\n' + [...agents.values()].flatMap((a) => a.log.slice(-20)).join('\n');
+  const agentLogs = () => stack.agentLogs(20);
 
   beforeAll(async () => {
-    ensureAgentBuilt();
-    topology = await Topology.create(3);
-    ctl = await startController({ prefix });
-    untrackRedis = trackRedisPrefix(ctl.config.redisUrl, prefix);
-    client = api(ctl.url);
-    const target = await topology.exposeController(ctl.grpcTarget);
-    for (const hv of topology.hypervisors) {
-      const host = await client.post('/v1/hosts', { name: hv.name, vtepIp: hv.vtepIp });
-      expect(host.status).toBe(201);
-      hostIds.set(hv.name, host.body.id);
-      const agent = new AgentProcess(topology, hv, target);
-      agents.set(hv.name, agent);
-      agent.start();
-    }
-    const server = ctl.app.get(SyncServer);
-    await waitUntil(() => [...hostIds.values()].every((id) => server.session(id) !== undefined), 20_000, () => `agents did not connect${agentLogs()}`);
+    await stack.start();
+    ({ topology, client } = stack);
   }, 120_000);
 
   afterAll(async () => {
     for (const child of children) {
       child.kill('SIGKILL');
     }
-    await Promise.all([...agents.values()].map((a) => a.stop()));
-    await topology?.destroy();
-    await ctl?.close();
-    await dropPrefix(ctl.config.redisUrl, prefix);
-    untrackRedis();
+    await stack.stop();
   }, 60_000);
 
   /** Output lines of a child, as they come. */

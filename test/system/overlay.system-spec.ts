@@ -1,9 +1,9 @@
 import { tapName } from '../../src/agent/dataplane/names';
 import { SyncServer } from '../../src/controller/distribution/sync.server';
 import { waitUntil } from '../support/agents';
-import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
-import { AgentProcess, ensureAgentBuilt } from './agent-process';
-import { systemTestSkipReason, Topology, trackRedisPrefix, type Hypervisor, type Vm } from './topology';
+import type { api, Harness } from '../support/controller-harness';
+import { OverlayStack } from './overlay-stack';
+import { systemTestSkipReason, type Hypervisor, type Topology, type Vm } from './topology';
 
 /**
  * The overlay end to end on real kernels: three hypervisors in network namespaces joined by an
@@ -40,53 +40,26 @@ interface FdbJson {
 }
 
 describeSystem('overlay on real kernels (netns, VXLAN, bridges, real agents)', () => {
-  const prefix = uniquePrefix('system');
+  const stack = new OverlayStack('system');
   let topology: Topology;
   let ctl: Harness;
   let client: ReturnType<typeof api>;
-  const hostIds = new Map<string, string>();
-  const agents = new Map<string, AgentProcess>();
+  const { hostIds, agents } = stack;
   const timings: Record<string, number> = {};
-  let untrackRedis = () => undefined as void;
   const blue: TestVm[] = [];
-  let controllerClosed = false;
   const red: TestVm[] = [];
 
-  const agentLogs = () => '\n' + [...agents.values()].flatMap((a) => a.log.slice(-15)).join('\n');
+  const agentLogs = () => stack.agentLogs();
 
   beforeAll(async () => {
     const t0 = Date.now();
-    const built = ensureAgentBuilt();
-    timings[built ? 'build agent' : 'build agent (up to date)'] = Date.now() - t0;
-    const t1 = Date.now();
-    topology = await Topology.create(3);
-    ctl = await startController({ prefix });
-    untrackRedis = trackRedisPrefix(ctl.config.redisUrl, prefix);
-    client = api(ctl.url);
-    const target = await topology.exposeController(ctl.grpcTarget);
-    for (const hv of topology.hypervisors) {
-      const host = await client.post('/v1/hosts', { name: hv.name, vtepIp: hv.vtepIp });
-      expect(host.status).toBe(201);
-      hostIds.set(hv.name, host.body.id);
-      const agent = new AgentProcess(topology, hv, target);
-      agents.set(hv.name, agent);
-      agent.start();
-    }
-    const server = ctl.app.get(SyncServer);
-    await waitUntil(() => [...hostIds.values()].every((id) => server.session(id) !== undefined), 20_000, () => `agents did not connect${agentLogs()}`);
-    timings['topology + controller + 3 agents connected'] = Date.now() - t1;
+    await stack.start();
+    ({ topology, ctl, client } = stack);
+    timings[stack.built ? 'build agent, topology + controller + 3 agents connected' : 'topology + controller + 3 agents connected'] = Date.now() - t0;
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all([...agents.values()].map((a) => a.stop()));
-    await topology?.destroy();
-    if (!controllerClosed) {
-      await ctl?.close();
-    }
-    if (ctl) {
-      await dropPrefix(ctl.config.redisUrl, prefix);
-      untrackRedis();
-    }
+    await stack.stop();
     console.log(`overlay system timings (ms): ${JSON.stringify(timings)}`);
   }, 60_000);
 
@@ -319,8 +292,7 @@ describeSystem('overlay on real kernels (netns, VXLAN, bridges, real agents)', (
 
   it('(e) keeps forwarding and filtering while the controller is down', async () => {
     const [blue1, blue2] = blue;
-    await ctl.close();
-    controllerClosed = true;
+    await stack.closeController();
     // Every agent notices and keeps its last state (headless); 2 s of echoes every 10 ms, none lost.
     await waitUntil(() => [...agents.values()].every((a) => a.log.some((l) => l.includes('reconnecting'))), 15_000, () => `agents did not notice the controller went away${agentLogs()}`);
     const result = await topology.exec(blue1.ns, 'ping', ['-i', '0.01', '-c', '200', '-W', '1', '-q', blue2.ip], 30_000);

@@ -1,0 +1,72 @@
+import { SyncServer } from '../../src/controller/distribution/sync.server';
+import { waitUntil } from '../support/agents';
+import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
+import { AgentProcess, ensureAgentBuilt } from './agent-process';
+import { Topology, trackRedisPrefix } from './topology';
+
+/**
+ * What every system test starts from: a topology of hypervisors in network namespaces, the
+ * controller in this process under a key prefix of its own, each hypervisor registered as a host
+ * and running a real overlay-agent, all connected. `start` in beforeAll, `stop` in afterAll:
+ * `stop` undoes whatever `start` got to, also when it failed half way.
+ */
+export class OverlayStack {
+  readonly prefix: string;
+  readonly hostIds = new Map<string, string>();
+  readonly agents = new Map<string, AgentProcess>();
+  topology!: Topology;
+  ctl!: Harness;
+  client!: ReturnType<typeof api>;
+  /** Whether ensureAgentBuilt had to build the agent (for the tests' timings). */
+  built = false;
+  private untrackRedis = (): void => undefined;
+  private controllerClosed = false;
+
+  constructor(name: string) {
+    this.prefix = uniquePrefix(name);
+  }
+
+  async start(opts: { hypervisors?: number; agentEnv?: Record<string, string> } = {}): Promise<void> {
+    this.built = ensureAgentBuilt();
+    this.topology = await Topology.create(opts.hypervisors ?? 3);
+    this.ctl = await startController({ prefix: this.prefix });
+    this.untrackRedis = trackRedisPrefix(this.ctl.config.redisUrl, this.prefix);
+    this.client = api(this.ctl.url);
+    const target = await this.topology.exposeController(this.ctl.grpcTarget);
+    for (const hv of this.topology.hypervisors) {
+      const host = await this.client.post('/v1/hosts', { name: hv.name, vtepIp: hv.vtepIp });
+      if (host.status !== 201) {
+        throw new Error(`POST /v1/hosts ${hv.name}: ${host.status} ${JSON.stringify(host.body)}`);
+      }
+      this.hostIds.set(hv.name, host.body.id);
+      const agent = new AgentProcess(this.topology, hv, target, opts.agentEnv);
+      this.agents.set(hv.name, agent);
+      agent.start();
+    }
+    const server = this.ctl.app.get(SyncServer);
+    await waitUntil(() => [...this.hostIds.values()].every((id) => server.session(id) !== undefined), 20_000, () => `agents did not connect${this.agentLogs()}`);
+  }
+
+  /** The last lines of every agent's output, for failure messages. */
+  agentLogs(lines = 15): string {
+    return '\n' + [...this.agents.values()].flatMap((a) => a.log.slice(-lines)).join('\n');
+  }
+
+  /** Stops the controller for good (agents go headless); `stop` then leaves it alone. */
+  async closeController(): Promise<void> {
+    this.controllerClosed = true;
+    await this.ctl.close();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((a) => a.stop()));
+    await this.topology?.destroy();
+    if (this.ctl) {
+      if (!this.controllerClosed) {
+        await this.ctl.close();
+      }
+      await dropPrefix(this.ctl.config.redisUrl, this.prefix);
+      this.untrackRedis();
+    }
+  }
+}
