@@ -128,6 +128,26 @@ interface Dist {
   max: number;
 }
 
+/** Prints what went wrong in a series of watched writes: failures, writes that missed an expected agent, deltas that reached an unexpected one. */
+function reportProblems<R extends { error?: string; agentsApplied: number; agentsExpected: number; unexpected: number }>(
+  results: R[],
+  words: { what: string; who: string; stray: string },
+): { failed: R[]; lost: R[]; unexpected: number } {
+  const failed = results.filter((r) => r.error);
+  const lost = results.filter((r) => !r.error && r.agentsApplied < r.agentsExpected);
+  const unexpected = results.reduce((n, r) => n + r.unexpected, 0);
+  if (failed.length) {
+    console.log(`      !! ${failed.length} ${words.what}(s) failed; first: ${failed[0].error}`);
+  }
+  if (lost.length) {
+    console.log(`      !! ${lost.length} ${words.what}(s) did not reach every ${words.who} within ${WRITE_TIMEOUT_MS} ms (e.g. ${lost[0].agentsApplied}/${lost[0].agentsExpected})`);
+  }
+  if (unexpected) {
+    console.log(`      !! ${unexpected} delta(s) carried ${words.stray}`);
+  }
+  return { failed, lost, unexpected };
+}
+
 function dist(values: number[]): Dist {
   const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
   return { n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
@@ -812,20 +832,7 @@ class Bench {
     console.log('  latency = from the HTTP answer to the moment the last affected agent applied a delta carrying the port (and acked it)');
     const out: Record<string, unknown> = {};
 
-    const problems = (results: WriteResult[]): void => {
-      const failed = results.filter((r) => r.error);
-      const lost = results.filter((r) => !r.error && r.agentsApplied < r.agentsExpected);
-      const unexpected = results.reduce((n, r) => n + r.unexpected, 0);
-      if (failed.length) {
-        console.log(`      !! ${failed.length} write(s) failed; first: ${failed[0].error}`);
-      }
-      if (lost.length) {
-        console.log(`      !! ${lost.length} write(s) did not reach every affected agent within ${WRITE_TIMEOUT_MS} ms (e.g. ${lost[0].agentsApplied}/${lost[0].agentsExpected})`);
-      }
-      if (unexpected) {
-        console.log(`      !! ${unexpected} delta(s) carried a watched port to an agent outside its segment`);
-      }
-    };
+    const problems = (results: WriteResult[]) => reportProblems(results, { what: 'write', who: 'affected agent', stray: 'a watched port to an agent outside its segment' });
 
     // A: plain writes.
     await this.quiesce();
@@ -1294,19 +1301,8 @@ Live migrations: ${MIGRATIONS} VMs (one port each), one at a time, each to anoth
       console.log(`    ${pad('request sent -> HTTP answer', 46)} ${distText(dist(results.map((r) => r.httpMs)))}`);
       console.log(`    ${pad('delta bytes per referencing agent', 46)} ${distBytes(perAgent)}; ${dec(entries.p50, 0)} entry per delta (max ${dec(entries.max, 0)})`);
       console.log(`    ${pad('bytes of the change, all agents', 46)} ${distBytes(total)}, in non-empty deltas to ${dec(agents.p50, 0)} agents (max ${dec(agents.max, 0)})`);
-      console.log(`      of which to the ${dec(agents.p50 - REF_HOSTS, 0)} agents not referencing the group ${distBytes(others)} (the port's segment hosts: its entry re-sent; its own host: its policy)`);
-      const failed = results.filter((r) => r.error);
-      const lost = results.filter((r) => !r.error && r.agentsApplied < r.agentsExpected);
-      const unexpected = results.reduce((n, r) => n + r.unexpected, 0);
-      if (failed.length) {
-        console.log(`      !! ${failed.length} change(s) failed; first: ${failed[0].error}`);
-      }
-      if (lost.length) {
-        console.log(`      !! ${lost.length} change(s) did not reach every referencing agent within ${WRITE_TIMEOUT_MS} ms (e.g. ${lost[0].agentsApplied}/${lost[0].agentsExpected})`);
-      }
-      if (unexpected) {
-        console.log(`      !! ${unexpected} delta(s) carried a watched member to an agent that does not reference the group`);
-      }
+      console.log(`      of which to the ${dec(agents.p50 - REF_HOSTS, 0)} agents not referencing the group ${distBytes(others)} (its own host: its policy)`);
+      const { failed, lost, unexpected } = reportProblems(results, { what: 'change', who: 'referencing agent', stray: 'a watched member to an agent that does not reference the group' });
       return {
         latency,
         perAgent,
