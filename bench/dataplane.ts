@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -16,6 +16,7 @@ import type { Port__Output } from '../src/generated/overlay/v1/Port';
 import type { PortPolicy__Output } from '../src/generated/overlay/v1/PortPolicy';
 import type { Segment__Output } from '../src/generated/overlay/v1/Segment';
 import { percentile } from './pool';
+import { ROOT, int, dec, pad, bytesText, verdict, round2, gitDescribe, writeResults } from './report';
 
 /*
  * overlay-agent dataplane benchmark: `npm run bench` (after the sync benchmark), or alone with
@@ -58,7 +59,6 @@ import { percentile } from './pool';
  * never turned into a failing exit code; only a broken run exits non-zero.
  */
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const OUT_FILE = path.join(ROOT, '.bench-out', 'dataplane.json');
 
 const SEGMENTS = 100;
@@ -87,13 +87,7 @@ const QUOTED_FLOOR = { fdb10kMs: 130, nftSet10kMs: 20 };
 // ---------------------------------------------------------------------------------------------
 // Formatting (as bench/sync.ts)
 
-const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-const dec = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
-const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));
-const bytesText = (b: number): string => (b >= 1e6 ? `${dec(b / 1e6, 2)} MB` : `${dec(b / 1e3, 1)} kB`);
 const msText = (ms: number): string => (ms >= 1000 ? `${dec(ms / 1000, 2)} s` : `${dec(ms)} ms`);
-const verdict = (pass: boolean): string => (pass ? 'PASS' : 'MISS');
-const round2 = (n: number): number | null => (Number.isFinite(n) ? +n.toFixed(2) : null);
 const median = (values: number[]): number => percentile([...values].sort((a, b) => a - b), 50);
 
 interface Target {
@@ -732,17 +726,6 @@ async function innerMain(resultFile: string, ns: string): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // The outer process: preconditions, the namespace's life, the inner process.
 
-/** The commit measured, `+dirty` when src/ has uncommitted changes. */
-function gitDescribe(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', timeout: 5_000 }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8', timeout: 5_000 }).trim();
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return 'unknown';
-  }
-}
-
 function skipReason(): string | undefined {
   if (process.platform !== 'linux') {
     return 'it needs Linux';
@@ -901,14 +884,8 @@ async function outerMain(): Promise<number> {
   if (code !== 0 && !results.errors.length) {
     results.errors.push(`inner process exited with ${code}`);
   }
-  results.meta.wallSeconds = +((performance.now() - wallStart) / 1000).toFixed(1);
   results.meta.namespaceDeleted = gone;
-  try {
-    mkdirSync(path.dirname(OUT_FILE), { recursive: true });
-    writeFileSync(OUT_FILE, JSON.stringify(results, null, 2) + '\n');
-    console.log(`\nWrote ${path.relative(process.cwd(), OUT_FILE) || OUT_FILE} (run took ${results.meta.wallSeconds} s)`);
-  } catch (err) {
-    console.error(`could not write ${OUT_FILE}: ${(err as Error).message}`);
+  if (!writeResults(OUT_FILE, results, wallStart, performance.now())) {
     code = code || 1;
   }
   if (interrupted) {

@@ -1,8 +1,6 @@
 import 'reflect-metadata';
 import Redis from 'ioredis';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -16,6 +14,7 @@ import { ControllerProcess, freePort } from './controller-process';
 import { JsonHttpClient } from './http-client';
 import { runPool, type PoolResult } from './pool';
 import { dropPrefix, redisInfoField, redisSnapshot, runRedisBenchmark, type RedisBenchmarkRun } from './redis-tools';
+import { ROOT, int, dec, pad, verdict, round2, gitDescribe, machineCpu, writeResults } from './report';
 
 /*
  * overlayd throughput benchmark: `npm run bench`.
@@ -31,7 +30,6 @@ import { dropPrefix, redisInfoField, redisSnapshot, runRedisBenchmark, type Redi
  * e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where its time goes.
  */
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const CONTROLLER_SCRIPT = path.join(ROOT, 'dist', 'src', 'controller', 'main.js');
 const OUT_FILE = path.join(ROOT, '.bench-out', 'controller.json');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -67,14 +65,8 @@ const shouldStop = (): boolean => aborted;
 // ---------------------------------------------------------------------------------------------
 // Formatting
 
-const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-const dec = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
-const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));
 const lpad = (s: string, n: number): string => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
 
-function verdict(pass: boolean): string {
-  return pass ? 'PASS' : 'MISS';
-}
 
 // ---------------------------------------------------------------------------------------------
 // Phases: a pool run plus the CPU each process used meanwhile and what Redis executed. A
@@ -112,18 +104,6 @@ interface Measurement {
   rate: number;
   portsBefore?: number;
   portsAfter?: number;
-}
-
-/** Busy and total jiffies of all CPUs, from the first line of /proc/stat. */
-function machineCpu(): { busy: number; total: number } {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
-    const total = fields.reduce((a, b) => a + b, 0);
-    const idle = fields[3] + fields[4]; // idle + iowait
-    return { busy: total - idle, total };
-  } catch {
-    return { busy: NaN, total: NaN };
-  }
 }
 
 interface Ctx {
@@ -276,7 +256,6 @@ interface Results {
   errors: string[];
 }
 
-const round2 = (n: number): number | null => (Number.isFinite(n) ? +n.toFixed(2) : null);
 
 function phaseJson(p: Phase): Record<string, unknown> {
   return {
@@ -405,17 +384,6 @@ async function measurePorts(ctx: Ctx, client: JsonHttpClient, factory: PortFacto
     throw new Error(`port measurement @${level}: aborted`);
   }
   return { batch: summarize(batchRounds[0].label, batchRounds), single: summarize(singleRounds[0].label, singleRounds) };
-}
-
-/** The commit measured, `+dirty` when src/ has uncommitted changes. */
-function gitDescribe(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', timeout: 5_000 }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8', timeout: 5_000 }).trim();
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return 'unknown';
-  }
 }
 
 async function bench(prefix: string, ctxRef: { ctl?: ControllerProcess; store?: RedisStore; client?: JsonHttpClient }, redis: Redis, results: Results): Promise<void> {
@@ -709,13 +677,7 @@ async function main(): Promise<number> {
     clearTimeout(hard);
   }
   printSummary(results);
-  results.meta.wallSeconds = +((performance.now() - wallStart) / 1000).toFixed(1);
-  try {
-    mkdirSync(path.dirname(OUT_FILE), { recursive: true });
-    writeFileSync(OUT_FILE, JSON.stringify(results, null, 2) + '\n');
-    console.log(`\nWrote ${path.relative(process.cwd(), OUT_FILE) || OUT_FILE} (run took ${results.meta.wallSeconds} s)`);
-  } catch (err) {
-    console.error(`could not write ${OUT_FILE}: ${(err as Error).message}`);
+  if (!writeResults(OUT_FILE, results, wallStart, performance.now())) {
     failed = true;
   }
   return failed ? 1 : 0;

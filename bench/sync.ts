@@ -1,7 +1,5 @@
 import Redis from 'ioredis';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -10,6 +8,7 @@ import { JsonHttpClient } from './http-client';
 import { percentile, runPool } from './pool';
 import { dropPrefix, redisInfoField, redisSnapshot, type RedisSnapshot } from './redis-tools';
 import { agentChannelOptions, diffStats, Fleet, type AgentStats } from './sim-agent';
+import { ROOT, int, dec, pad, bytesText, verdict, round2, gitDescribe, machineCpu, writeResults } from './report';
 
 /*
  * overlayd distribution benchmark: `npm run bench` (after the REST benchmark) or `npm run bench:sync`.
@@ -45,7 +44,6 @@ import { agentChannelOptions, diffStats, Fleet, type AgentStats } from './sim-ag
  * real agent).
  */
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const CONTROLLER_SCRIPT = path.join(ROOT, 'dist', 'src', 'controller', 'main.js');
 const OUT_FILE = path.join(ROOT, '.bench-out', 'sync.json');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -112,14 +110,8 @@ let aborted = false;
 // ---------------------------------------------------------------------------------------------
 // Formatting
 
-const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-const dec = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
-const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));
 const mb = (kb: number): string => `${dec((kb * 1024) / 1e6)} MB (${dec(kb / 1024)} MiB)`;
-const bytesText = (b: number): string => (b >= 1e6 ? `${dec(b / 1e6, 2)} MB` : `${dec(b / 1e3, 1)} kB`);
-const verdict = (pass: boolean): string => (pass ? 'PASS' : 'MISS');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const round2 = (n: number): number | null => (Number.isFinite(n) ? +n.toFixed(2) : null);
 
 interface Dist {
   n: number;
@@ -333,17 +325,6 @@ interface Usage {
   /** This process's event-loop delay: a stall here delays the agents' timestamps, not the controller. */
   benchLoopDelayP99Ms: number;
   benchLoopDelayMaxMs: number;
-}
-
-/** Busy and total jiffies of all CPUs, from the first line of /proc/stat. */
-function machineCpu(): { busy: number; total: number } {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
-    const total = fields.reduce((a, b) => a + b, 0);
-    return { busy: total - fields[3] - fields[4], total };
-  } catch {
-    return { busy: NaN, total: NaN };
-  }
 }
 
 /** This process's event-loop delay, reset at the start of each measured phase. */
@@ -1369,17 +1350,6 @@ Live migrations: ${MIGRATIONS} VMs (one port each), one at a time, each to anoth
   }
 }
 
-/** The commit measured, `+dirty` when src/ has uncommitted changes. */
-function gitDescribe(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', timeout: 5_000 }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8', timeout: 5_000 }).trim();
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return 'unknown';
-  }
-}
-
 async function main(): Promise<number> {
   const prefix = `bench-sync-${randomBytes(4).toString('hex')}`;
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 5_000 });
@@ -1446,13 +1416,7 @@ async function main(): Promise<number> {
     clearTimeout(hard);
   }
   bench.resultsSummary();
-  results.meta.wallSeconds = +((performance.now() - wallStart) / 1000).toFixed(1);
-  try {
-    mkdirSync(path.dirname(OUT_FILE), { recursive: true });
-    writeFileSync(OUT_FILE, JSON.stringify(results, null, 2) + '\n');
-    console.log(`\nWrote ${path.relative(process.cwd(), OUT_FILE) || OUT_FILE} (run took ${results.meta.wallSeconds} s)`);
-  } catch (err) {
-    console.error(`could not write ${OUT_FILE}: ${(err as Error).message}`);
+  if (!writeResults(OUT_FILE, results, wallStart, performance.now())) {
     failed = true;
   }
   return failed ? 1 : 0;
