@@ -8,7 +8,7 @@ import type { SyncRequest } from '../generated/overlay/v1/SyncRequest';
 import type { SyncResponse__Output } from '../generated/overlay/v1/SyncResponse';
 import type { AgentConfig } from './config';
 import type { Dataplane, DataplaneState } from './dataplane/dataplane';
-import { conntrackZones, renderRuleset } from './dataplane/linux/nftables';
+import { conntrackZones, renderFirewall, type RenderedFirewall } from './dataplane/linux/nftables';
 import { tapName } from './dataplane/names';
 import { desiredDataplane, planChanges } from './reconcile/plan';
 import { Backoff } from './sync/backoff';
@@ -39,8 +39,14 @@ type SyncStream = grpc.ClientDuplexStream<SyncRequest, SyncResponse__Output>;
  *   the controller answers.
  * - The dataplane: programmed by plans (desired vs observed). Nothing is removed before the agent
  *   knows the whole desired state (end of a snapshot, or a resume delta on top of the persisted
- *   state). A revision is acked once programmed, nacked if programming failed; a nacked revision
- *   is retried by the next change or the periodic reconcile, never in a loop.
+ *   state). A revision is acked once programmed, nacked if programming failed.
+ * - Fail closed: with the firewall on, the ruleset is loaded before the links change, and a tap is
+ *   attached to its bridge only while the ruleset in force holds the tap's current policy (its
+ *   digest, see RenderedFirewall); a tap whose policy is not in force (never loaded, a change
+ *   that failed to load, tables found gone) is detached, even before the first full sync. The
+ *   other ports keep forwarding with the rules in force.
+ * - A failed apply is retried with backoff (exponential, full jitter, the reconnect bounds), by
+ *   the next real change, never by revision markers or in a loop; each failed attempt is nacked.
  */
 export class Agent {
   private desired: DesiredState = emptyDesiredState();
@@ -49,8 +55,12 @@ export class Agent {
   /** The dataplane state last programmed successfully; undefined = unknown, observe the kernel. */
   private realized?: DataplaneState;
   private realizedRevision = -1;
-  /** The firewall text last loaded successfully; undefined = unknown, load it. */
-  private realizedFirewall?: string;
+  /** The ruleset the dataplane says is in force, as rendered (text and tap digests); undefined = none. */
+  private firewallInForce?: RenderedFirewall;
+  /** Set while the last apply failed: its retry is scheduled with backoff, and markers do not retry. */
+  private retryTimer?: NodeJS.Timeout;
+  private failing = false;
+  private readonly retryBackoff: Backoff;
   private staging?: { revision: number; epoch: string; resources: Resource__Output[] };
   private client?: InstanceType<typeof overlayProto.SyncService>;
   /** Index into config.controllers of the replica in use; moves on when a stream is lost. */
@@ -80,8 +90,11 @@ export class Agent {
     readonly config: AgentConfig,
     readonly dataplane: Dataplane,
     private readonly logger: AgentLogger = consoleLogger,
+    /** The jitter's random source (tests make it predictable). */
+    random: () => number = Math.random,
   ) {
-    this.backoff = new Backoff(config.backoffBaseMs, config.backoffMaxMs);
+    this.backoff = new Backoff(config.backoffBaseMs, config.backoffMaxMs, random);
+    this.retryBackoff = new Backoff(config.backoffBaseMs, config.backoffMaxMs, random);
     this.cache = new StateCache(config.stateDir);
   }
 
@@ -109,8 +122,9 @@ export class Agent {
     this.reconcileTimer = setInterval(() => {
       // One periodic reconcile queued at a time: when a pass takes longer than the interval (a
       // busy host, a large firewall to reload) ticks would otherwise pile up in the queue, delay
-      // every change behind them and hold up stop().
-      if (this.reconcileQueued) {
+      // every change behind them and hold up stop(). While an apply is failing, its retry (with
+      // backoff) is the next attempt.
+      if (this.reconcileQueued || this.failing) {
         return;
       }
       this.reconcileQueued = true;
@@ -127,6 +141,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.retryTimer);
     clearInterval(this.reconcileTimer);
     this.stream?.cancel();
     this.stream = undefined;
@@ -270,9 +285,13 @@ export class Agent {
     next.revision = delta.revision;
     this.desired = next;
     // A delta is either live or a resume on top of the persisted state: the agent now holds everything.
+    const wasInSync = this.inSync;
     this.inSync = true;
     this.backoff.reset();
     this.cache.save(next);
+    if (empty && this.failing && wasInSync) {
+      return; // a marker changes nothing: the scheduled retry will apply (and ack) this revision
+    }
     await this.realize(delta.revision, true);
   }
 
@@ -290,52 +309,108 @@ export class Agent {
 
   /**
    * Programs the dataplane toward the desired state and acks `revision`, or nacks it. `full`
-   * compares with the kernel (observe) rather than with what was last programmed.
+   * compares with the kernel (observe) rather than with what was last programmed. With the
+   * firewall on: the ruleset first, then the links, where a tap is attached only while the
+   * ruleset in force holds its current policy (see the class comment).
    */
   private async realize(revision: number, full: boolean): Promise<void> {
+    const failures: string[] = [];
+    const desired = desiredDataplane(this.desired);
+    const closed = new Set<string>();
+    if (this.config.firewall) {
+      const firewall = this.renderFirewall([...desired.segments.keys()]);
+      // Loaded when it changed, and by every periodic reconcile even when it did not: given the
+      // text it loaded last, the dataplane reads its tables back and reloads only when they
+      // drifted (one cheap read otherwise). Not on every delta: markers come up to 4 times a second.
+      if (this.firewallRepairDue || firewall.text !== this.firewallInForce?.text) {
+        try {
+          await this.dataplane.applyFirewall(firewall.text);
+          this.firewallRepairDue = false;
+        } catch (err) {
+          failures.push(`firewall: ${(err as Error).message}`);
+        }
+      }
+      const inForce = this.dataplane.firewallInForce();
+      this.firewallInForce = inForce === firewall.text ? firewall : inForce !== undefined && inForce === this.firewallInForce?.text ? this.firewallInForce : undefined;
+      for (const tap of desired.ports.keys()) {
+        const digest = firewall.ports.get(tap);
+        if (digest === undefined || this.firewallInForce?.ports.get(tap) !== digest) {
+          desired.ports.delete(tap);
+          closed.add(tap);
+        }
+      }
+    }
+    let linked = false;
     try {
-      const desired = desiredDataplane(this.desired);
       const base = full || !this.realized ? await this.dataplane.observe() : this.realized;
-      const plan = planChanges(desired, base, this.inSync);
+      const plan = planChanges(desired, base, this.inSync, closed);
       if (plan.length) {
         await this.dataplane.apply(plan);
       }
-      if (this.config.firewall) {
-        // Rendered from the whole desired state; applied when it changed, and by every periodic
-        // reconcile even when it did not: given the text it loaded last, the dataplane reads its
-        // tables back and reloads only when they drifted (one cheap read otherwise). Not on
-        // every delta: revision markers arrive up to 4 times a second.
-        // The conntrack mode was resolved at start (main.ts); `auto` is left only on the memory
-        // dataplane, which loads nothing.
-        const ruleset = renderRuleset({
-          policies: [...this.desired.policies.values()],
-          members: [...this.desired.members.values()],
-          tapOf: tapName,
-          vnis: [...desired.segments.keys()],
-          conntrack: this.config.conntrack === 'br_netfilter' ? 'br_netfilter' : 'bridge',
-        });
-        if (this.firewallRepairDue || ruleset !== this.realizedFirewall) {
-          this.realizedFirewall = undefined;
-          await this.dataplane.applyFirewall(ruleset);
-          this.realizedFirewall = ruleset;
-          this.firewallRepairDue = false;
-        }
-      }
       this.realized = desired;
-      this.realizedRevision = revision;
-      this.watchArrivals();
-      await this.forgetMovedConnections();
-      if (this.desired.epoch && this.inSync) {
-        this.send({ ack: { revision } });
-        this.stats.acks++;
-      }
+      linked = true;
     } catch (err) {
       this.realized = undefined;
-      this.realizedFirewall = undefined;
-      this.stats.nacks++;
-      this.logger.warn(`could not program revision ${revision}: ${(err as Error).message}`);
-      this.send({ nack: { revision, error: (err as Error).message } });
+      failures.push((err as Error).message);
     }
+    if (linked) {
+      this.watchArrivals();
+      await this.forgetMovedConnections().catch((err: unknown) => this.logger.warn(`forgetting moved connections: ${(err as Error).message}`));
+    }
+    if (failures.length) {
+      this.stats.nacks++;
+      const error = failures.join('; ');
+      this.logger.warn(`could not program revision ${revision}${closed.size ? ` (${closed.size} port(s) kept closed)` : ''}: ${error}`);
+      this.send({ nack: { revision, error } });
+      this.scheduleRetry();
+      return;
+    }
+    this.failing = false;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryBackoff.reset();
+    this.realizedRevision = revision;
+    if (this.desired.epoch && this.inSync) {
+      this.send({ ack: { revision } });
+      this.stats.acks++;
+    }
+  }
+
+  /** The whole firewall of the desired state, rendered (each tap's digest counts its segment's zone). */
+  private renderFirewall(vnis: number[]): RenderedFirewall {
+    const portVnis = new Map<string, number>();
+    for (const port of this.desired.ports.values()) {
+      const vni = this.desired.segments.get(port.segmentId)?.vni;
+      if (vni !== undefined) {
+        portVnis.set(port.id, vni);
+      }
+    }
+    // The conntrack mode was resolved at start (main.ts); `auto` is left only on the memory
+    // dataplane, which loads nothing.
+    return renderFirewall({
+      policies: [...this.desired.policies.values()],
+      members: [...this.desired.members.values()],
+      tapOf: tapName,
+      vnis,
+      conntrack: this.config.conntrack === 'br_netfilter' ? 'br_netfilter' : 'bridge',
+      portVnis,
+    });
+  }
+
+  /** After a failed apply: one retry, after a backoff delay that grows with each failure in a row. */
+  private scheduleRetry(): void {
+    this.failing = true;
+    if (this.retryTimer || this.stopped) {
+      return;
+    }
+    const delay = this.retryBackoff.next();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.enqueue(() => {
+        this.firewallRepairDue = true;
+        return this.realize(this.desired.revision, true);
+      });
+    }, delay);
   }
 
   /**

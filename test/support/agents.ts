@@ -20,13 +20,14 @@ export interface TestAgent {
 }
 
 /** An in-process overlay-agent on the in-memory dataplane, with a state directory of its own. */
-export function makeAgent(hostName: string, controller: string | string[], overrides: Partial<AgentConfig> = {}, stateDir?: string): TestAgent {
+export function makeAgent(hostName: string, controller: string | string[], overrides: Partial<AgentConfig> = {}, stateDir?: string, random?: () => number): TestAgent {
   const dir = stateDir ?? mkdtempSync(join(tmpdir(), `overlay-agent-${hostName}-`));
   const dataplane = new MemoryDataplane();
   const agent = new Agent(
     { controllers: Array.isArray(controller) ? controller : [controller], hostName, dataplane: 'memory', stateDir: dir, backoffBaseMs: 20, backoffMaxMs: 300, reconcileIntervalMs: 60_000, ...overrides },
     dataplane,
     quietLogger,
+    random,
   );
   return {
     agent,

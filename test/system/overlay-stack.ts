@@ -2,7 +2,7 @@ import { SyncServer } from '../../src/controller/distribution/sync.server';
 import { waitUntil } from '../support/agents';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { AgentProcess, ensureAgentBuilt } from './agent-process';
-import { Topology, trackRedisPrefix } from './topology';
+import { Topology, trackRedisPrefix, type Hypervisor } from './topology';
 
 /**
  * What every system test starts from: a topology of hypervisors in network namespaces, the
@@ -26,7 +26,11 @@ export class OverlayStack {
     this.prefix = uniquePrefix(name);
   }
 
-  async start(opts: { hypervisors?: number; agentEnv?: Record<string, string> } = {}): Promise<void> {
+  /**
+   * `agentEnv` goes to every agent; `agentEnvOf(hv)` adds to (or overrides) it per hypervisor,
+   * with the topology's scratch directory at hand (a wrapper earlier in one agent's PATH, say).
+   */
+  async start(opts: { hypervisors?: number; agentEnv?: Record<string, string>; agentEnvOf?: (hv: Hypervisor, topology: Topology) => Record<string, string> } = {}): Promise<void> {
     this.built = ensureAgentBuilt();
     this.topology = await Topology.create(opts.hypervisors ?? 3);
     this.ctl = await startController({ prefix: this.prefix });
@@ -39,7 +43,7 @@ export class OverlayStack {
         throw new Error(`POST /v1/hosts ${hv.name}: ${host.status} ${JSON.stringify(host.body)}`);
       }
       this.hostIds.set(hv.name, host.body.id);
-      const agent = new AgentProcess(this.topology, hv, target, opts.agentEnv);
+      const agent = new AgentProcess(this.topology, hv, target, { ...opts.agentEnv, ...opts.agentEnvOf?.(hv, this.topology) });
       this.agents.set(hv.name, agent);
       agent.start();
     }

@@ -62,10 +62,18 @@ export interface Dataplane {
   /** Applies a plan. Idempotent: applying the same plan twice changes nothing more. Throws on failure. */
   apply(plan: DataplanePlan): Promise<void>;
   /**
-   * Replaces the whole firewall with `ruleset` (nft text from `renderRuleset`, which adds,
-   * deletes and redefines its one table), atomically: all of it or nothing. Throws on failure.
+   * Replaces the whole firewall with `ruleset` (nft text from `renderFirewall`, which adds,
+   * deletes and redefines its tables), atomically: all of it or nothing. Throws on failure.
+   * Given the text in force again, checks that the kernel still holds it and repairs drift.
    */
   applyFirewall(ruleset: string): Promise<void>;
+  /**
+   * The firewall text in force as far as the dataplane knows: the last one loaded (a failed load
+   * leaves the one before), undefined when none is (never loaded, or found changed behind its
+   * back and not loaded again). The agent attaches a tap only while this text holds the tap's
+   * current policy.
+   */
+  firewallInForce(): string | undefined;
   /**
    * Watches ports prepared here for an incoming migration: calls `arrived(tap)` once when a
    * frame from the port's MAC shows up on its tap (the VM resumed here and announced itself).

@@ -81,6 +81,18 @@ describe('plan', () => {
     ]);
   });
 
+  it('detaches the taps it is told to close even before the first full sync (closing is not sweeping)', () => {
+    const observed = desiredDataplane(span());
+    const tap = tapName('0190aaaa-0000-7000-8000-00000000000a');
+    const desired = desiredDataplane(span());
+    desired.ports.delete(tap);
+    observed.ports.set('tapstale00000', { tap: 'tapstale00000', vni: 5000 });
+    for (const sweep of [false, true]) {
+      const plan = planChanges(desired, observed, sweep, new Set([tap]));
+      expect(plan.filter((s) => s.op === 'remove-port')).toEqual([{ op: 'remove-port', tap }, ...(sweep ? [{ op: 'remove-port', tap: 'tapstale00000' }] : [])]);
+    }
+  });
+
   it('re-points a MAC that moved to another VTEP', () => {
     const desired = desiredDataplane(span());
     const observed = desiredDataplane(span());

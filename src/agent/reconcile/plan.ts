@@ -53,11 +53,19 @@ const sameList = (a: string[], b: string[]): boolean => a.length === b.length &&
 /**
  * Pure: the steps that turn `observed` into `desired`. With `sweep` false (after a restart,
  * before the first full sync) nothing is removed: stale objects are swept only once the agent
- * knows the whole desired state. Removals come first, so a MAC that moved is never briefly
- * in two places.
+ * knows the whole desired state. The taps in `close` are detached whatever `sweep` says: closing
+ * a port is not sweeping, it keeps a VM whose rules are not in force from sending or receiving.
+ * Removals come first, so a MAC that moved is never briefly in two places.
  */
-export function planChanges(desired: DataplaneState, observed: DataplaneState, sweep: boolean): DataplanePlan {
+export function planChanges(desired: DataplaneState, observed: DataplaneState, sweep: boolean, close: ReadonlySet<string> = new Set()): DataplanePlan {
   const plan: DataplanePlan = [];
+  if (!sweep) {
+    for (const tap of observed.ports.keys()) {
+      if (close.has(tap)) {
+        plan.push({ op: 'remove-port', tap });
+      }
+    }
+  }
   if (sweep) {
     for (const [tap, port] of observed.ports) {
       const want = desired.ports.get(tap);

@@ -1,6 +1,6 @@
 import { fdbKey, type DataplanePlan } from '../dataplane';
 import type { CommandRunner } from './command-runner';
-import { LinuxDataplane, type DataplaneLogger } from './linux.dataplane';
+import { LinuxDataplane, TAP_GATE_BLOCK, VXLAN_GATE_BLOCK, type DataplaneLogger } from './linux.dataplane';
 
 /** Answers the two reads with canned JSON and records every batch it is given. */
 class FakeRunner implements CommandRunner {
@@ -8,6 +8,9 @@ class FakeRunner implements CommandRunner {
   /** `ip` or `bridge`, a newline, then the batch text. */
   readonly batches: string[] = [];
   failBatch?: { cmd: string; message: string };
+  /** `tc -j qdisc show` output, and `tc -j filter show block <n> egress` per block (absent: no such block). */
+  qdiscs: unknown[] = [];
+  blockFilters = new Map<number, unknown[]>();
 
   constructor(
     public links: unknown[],
@@ -17,6 +20,20 @@ class FakeRunner implements CommandRunner {
   async run(cmd: string, args: string[], stdin?: string): Promise<string> {
     const line = [cmd, ...args].join(' ');
     this.calls.push(line);
+    if (line === 'nft --version' || line === 'tc -V') {
+      return '';
+    }
+    if (line === 'tc -j qdisc show') {
+      return JSON.stringify(this.qdiscs);
+    }
+    const block = /^tc -j filter show block (\d+) egress$/.exec(line);
+    if (block) {
+      const filters = this.blockFilters.get(Number(block[1]));
+      if (!filters) {
+        throw new Error(`tc exited with status 1: Cannot find block "${block[1]}"`);
+      }
+      return JSON.stringify(filters);
+    }
     if (line === 'ip -j -d link show') {
       return JSON.stringify(this.links);
     }
@@ -170,7 +187,7 @@ describe('LinuxDataplane.apply', () => {
     { op: 'put-port', port: { tap: 'tap0123456789a', vni: 1000 } },
   ];
 
-  it('programs a new segment in one ip batch and one bridge batch', async () => {
+  it('programs a new segment in an ip batch, attaches its tap in a second one, then puts the entries in one bridge batch', async () => {
     const runner = new FakeRunner([lo, eth0, hostBr0, tap('tap0123456789a')], []);
     await new LinuxDataplane(runner, new RecordingLogger()).apply(plan);
     expect(runner.batches).toEqual([
@@ -186,10 +203,9 @@ describe('LinuxDataplane.apply', () => {
         'link set dev vx1000 type bridge_slave learning off',
         'link set dev vx1000 up',
         'link set dev br1000 up',
-        'link set dev tap0123456789a master br1000',
-        'link set dev tap0123456789a up',
         '',
       ].join('\n'),
+      ['ip', 'link set dev tap0123456789a master br1000', 'link set dev tap0123456789a up', ''].join('\n'),
       [
         'bridge',
         'fdb append 00:00:00:00:00:00 dev vx1000 dst 192.0.2.2 self permanent',
@@ -248,9 +264,9 @@ describe('LinuxDataplane.apply', () => {
         'link del dev br2000',
         'link set dev vx1000 type bridge_slave learning off',
         'link set dev vx1000 up',
-        'link set dev tap0123456789a master br1000',
         '',
       ].join('\n'),
+      ['ip', 'link set dev tap0123456789a master br1000', ''].join('\n'),
       [
         'bridge',
         'fdb append 00:00:00:00:00:00 dev vx1000 dst 192.0.2.3 self permanent',
@@ -481,9 +497,10 @@ describe('LinuxDataplane firewall conntrack', () => {
     const fs = sysctls({ [ON]: '0', [ON6]: '0' });
     const dp = new LinuxDataplane(runner, new RecordingLogger(), fs);
     expect(await dp.prepareFirewall('auto')).toBe('bridge');
-    expect(calls).toHaveLength(2);
+    expect(calls).toHaveLength(3);
     expect(calls[0]).toBe('nft --version\n');
     expect(calls[1]).toMatch(/^nft -c -f -\ntable bridge overlay_probe \{[\s\S]*ct state established accept/);
+    expect(calls[2]).toBe('tc -V\n'); // the gate needs tc
     await dp.applyFirewall('table bridge overlay\n');
     expect(fs.values.get(ON)).toBe('0');
   });
@@ -513,7 +530,7 @@ describe('LinuxDataplane firewall conntrack', () => {
     const { runner, calls } = nftRunner(false);
     const dp = new LinuxDataplane(runner, new RecordingLogger(), sysctls({}));
     expect(await dp.prepareFirewall('bridge')).toBe('bridge');
-    expect(calls).toEqual(['nft --version\n']);
+    expect(calls).toEqual(['nft --version\n', 'tc -V\n']);
   });
 
   it('refuses to start the firewall when nft does not run', async () => {
@@ -523,5 +540,130 @@ describe('LinuxDataplane firewall conntrack', () => {
       },
     };
     await expect(new LinuxDataplane(runner, new RecordingLogger(), { read: () => '1', write: () => undefined }).prepareFirewall('auto')).rejects.toThrow(/nft \(nftables\) does not run: nft: spawn nft ENOENT/);
+  });
+});
+
+describe('LinuxDataplane tc gate (firewall on)', () => {
+  /** `tc -j filter show block <n> egress` of the gate filter, as tc 6.1 prints it. */
+  const gateFilter = (bit: number) => [
+    { protocol: 'all', pref: 1, kind: 'bpf', chain: 0 },
+    {
+      protocol: 'all',
+      pref: 1,
+      kind: 'bpf',
+      chain: 0,
+      options: {
+        handle: '0x1',
+        'direct-action': true,
+        not_in_hw: true,
+        bytecode: {
+          length: 4,
+          insns: [
+            { code: 32, jt: 0, jf: 0, k: 4294963220 },
+            { code: 69, jt: 0, jf: 1, k: bit },
+            { code: 6, jt: 0, jf: 0, k: 0 },
+            { code: 6, jt: 0, jf: 0, k: 2 },
+          ],
+        },
+      },
+    },
+  ];
+  const clsact = (dev: string, block?: number) => ({ kind: 'clsact', handle: 'ffff:', dev, parent: 'ffff:fff1', ...(block ? { egress_block: block } : {}), options: {} });
+  const TAP_FILTER = `filter replace block ${TAP_GATE_BLOCK} egress pref 1 handle 1 bpf da bytecode "4,32 0 0 4294963220,69 0 1 134217728,6 0 0 0,6 0 0 2"`;
+  const VXLAN_FILTER = `filter replace block ${VXLAN_GATE_BLOCK} egress pref 1 handle 1 bpf da bytecode "4,32 0 0 4294963220,69 0 1 67108864,6 0 0 0,6 0 0 2"`;
+
+  async function gated(runner: FakeRunner): Promise<LinuxDataplane> {
+    const dataplane = new LinuxDataplane(runner, new RecordingLogger(), { read: () => '1', write: () => undefined });
+    await dataplane.prepareFirewall('bridge');
+    return dataplane;
+  }
+
+  it('binds a new VXLAN device and a tap to their gates, with the gate filters, before the tap is attached', async () => {
+    const runner = new FakeRunner([lo, eth0, tap('tap0123456789a')], []);
+    await (
+      await gated(runner)
+    ).apply([
+      { op: 'put-segment', segment: { vni: 1000, localVtep: '192.0.2.1', floodVteps: [] } },
+      { op: 'put-port', port: { tap: 'tap0123456789a', vni: 1000 } },
+    ]);
+    const order = runner.batches.map((b) => b.split('\n')[0]);
+    expect(order).toEqual(['ip', 'tc', 'ip']);
+    expect(runner.batches[1]).toBe(['tc', `qdisc add dev vx1000 egress_block ${VXLAN_GATE_BLOCK} clsact`, `qdisc add dev tap0123456789a egress_block ${TAP_GATE_BLOCK} clsact`, TAP_FILTER, VXLAN_FILTER, ''].join('\n'));
+    expect(runner.batches[2]).toBe('ip\nlink set dev tap0123456789a master br1000\nlink set dev tap0123456789a up\n');
+  });
+
+  it('reports a tap or VXLAN device without its gate, or a gate without its filter, as needing repair, and repairs only that', async () => {
+    const links = [lo, vxlan(1000, '192.0.2.1'), bridge(1000), tap('tap0123456789a', { up: true, master: 'br1000' }), tap('tap00000000bbb', { up: true, master: 'br1000' })];
+    const runner = new FakeRunner(links, []);
+    // tap bbb has someone else's clsact; the VXLAN block lost its filter.
+    runner.qdiscs = [clsact('vx1000', VXLAN_GATE_BLOCK), clsact('tap0123456789a', TAP_GATE_BLOCK), clsact('tap00000000bbb')];
+    runner.blockFilters.set(TAP_GATE_BLOCK, gateFilter(0x08000000));
+    runner.blockFilters.set(VXLAN_GATE_BLOCK, []);
+    const dataplane = await gated(runner);
+    const state = await dataplane.observe();
+    expect(state.segments.get(1000)?.localVtep).toBe('');
+    expect(Object.fromEntries(state.ports)).toEqual({ tap0123456789a: { tap: 'tap0123456789a', vni: 1000 }, tap00000000bbb: { tap: 'tap00000000bbb', vni: -1 } });
+    await dataplane.apply([
+      { op: 'put-segment', segment: { vni: 1000, localVtep: '192.0.2.1', floodVteps: [] } },
+      { op: 'put-port', port: { tap: 'tap00000000bbb', vni: 1000 } },
+    ]);
+    expect(runner.batches).toEqual([['tc', 'qdisc del dev tap00000000bbb clsact', `qdisc add dev tap00000000bbb egress_block ${TAP_GATE_BLOCK} clsact`, TAP_FILTER, VXLAN_FILTER, ''].join('\n')]);
+  });
+
+  it('reads a fully gated kernel as healthy and runs nothing', async () => {
+    const runner = new FakeRunner([lo, vxlan(1000, '192.0.2.1'), bridge(1000), tap('tap0123456789a', { up: true, master: 'br1000' })], []);
+    runner.qdiscs = [clsact('vx1000', VXLAN_GATE_BLOCK), clsact('tap0123456789a', TAP_GATE_BLOCK)];
+    runner.blockFilters.set(TAP_GATE_BLOCK, gateFilter(0x08000000));
+    runner.blockFilters.set(VXLAN_GATE_BLOCK, gateFilter(0x04000000));
+    const dataplane = await gated(runner);
+    const state = await dataplane.observe();
+    expect(state.segments.get(1000)?.localVtep).toBe('192.0.2.1');
+    expect(state.ports.get('tap0123456789a')?.vni).toBe(1000);
+    await dataplane.apply([
+      { op: 'put-segment', segment: { vni: 1000, localVtep: '192.0.2.1', floodVteps: [] } },
+      { op: 'put-port', port: { tap: 'tap0123456789a', vni: 1000 } },
+    ]);
+    expect(runner.batches).toEqual([]);
+  });
+
+  it('treats a gate filter with other bytecode as missing', async () => {
+    const runner = new FakeRunner([lo, vxlan(1000, '192.0.2.1'), bridge(1000)], []);
+    runner.qdiscs = [clsact('vx1000', VXLAN_GATE_BLOCK)];
+    runner.blockFilters.set(VXLAN_GATE_BLOCK, gateFilter(0x08000000)); // the taps' bit: passes the wrong frames
+    expect((await (await gated(runner)).observe()).segments.get(1000)?.localVtep).toBe('');
+  });
+
+  it('keeps what was in force when a load fails, and forgets it when the tables had drifted', async () => {
+    let failLoads = false;
+    let listed: string | undefined = JSON.stringify({ nftables: [{ table: { family: 'bridge', name: 'overlay', handle: 1 } }] });
+    const runner: CommandRunner = {
+      async run(cmd, args) {
+        if (args.join(' ') === '-f -' && failLoads) {
+          throw new Error('nft -f - exited with status 1: injected');
+        }
+        if (args[0] === '-j') {
+          if (listed === undefined) {
+            throw new Error('No such file or directory');
+          }
+          return listed;
+        }
+        return '';
+      },
+    };
+    const dataplane = new LinuxDataplane(runner, new RecordingLogger());
+    const A = 'table bridge overlay {\n}\n';
+    const B = 'table bridge overlay {\n\tchain x {\n\t}\n}\n';
+    expect(dataplane.firewallInForce()).toBeUndefined();
+    await dataplane.applyFirewall(A);
+    expect(dataplane.firewallInForce()).toBe(A);
+    failLoads = true;
+    await expect(dataplane.applyFirewall(B)).rejects.toThrow(/injected/);
+    expect(dataplane.firewallInForce()).toBe(A); // one transaction: the kernel still holds A
+    listed = undefined; // the tables were flushed by hand
+    await expect(dataplane.applyFirewall(A)).rejects.toThrow(/injected/);
+    expect(dataplane.firewallInForce()).toBeUndefined();
+    failLoads = false;
+    await dataplane.applyFirewall(A);
+    expect(dataplane.firewallInForce()).toBe(A);
   });
 });

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type FdbEntry, type LocalPortState, type SegmentState } from '../dataplane';
 import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
-import { renderSetUpdate, type ConntrackMode } from './nftables';
+import { MARK_EGRESS_OK, MARK_INGRESS_OK, renderSetUpdate, type ConntrackMode } from './nftables';
 
 /** Where conntrack for the firewall comes from: a mode, or `auto` (probe). See config.ts. */
 export type ConntrackSetting = 'auto' | ConntrackMode;
@@ -38,6 +38,23 @@ export const BR_NETFILTER_SYSCTLS = ['/proc/sys/net/bridge/bridge-nf-call-iptabl
 
 /** A bridge table that uses `ct state`: `nft -c` accepts it only with bridge conntrack. */
 const BRIDGE_CONNTRACK_PROBE = 'table bridge overlay_probe {\n\tchain probe {\n\t\ttype filter hook prerouting priority 0; policy accept;\n\t\tct state established accept\n\t}\n}\n';
+
+/**
+ * The tc gate of the firewall: shared filter blocks bound to the egress (clsact) of every overlay
+ * tap and VXLAN device, each holding one classic-BPF filter in direct-action mode that passes a
+ * frame only if it carries the firewall's stamp (the mark bit its nftables verdicts set, see
+ * nftables.ts) and drops it otherwise. Whatever happens to the nftables tables (never loaded, a
+ * failed load, `nft flush ruleset` by hand), an unstamped frame never reaches a VM (tap egress:
+ * MARK_INGRESS_OK) or leaves one for the network (VXLAN egress: MARK_EGRESS_OK).
+ */
+export const TAP_GATE_BLOCK = 4701;
+export const VXLAN_GATE_BLOCK = 4702;
+/** `ld mark; jset #bit; ret TC_ACT_OK; ret TC_ACT_SHOT` (SKF_AD_OFF + SKF_AD_MARK = 0xfffff014). */
+const gateBytecode = (bit: number): string => `4,32 0 0 ${0xfffff014},69 0 1 ${bit},6 0 0 0,6 0 0 2`;
+const GATES = [
+  { block: TAP_GATE_BLOCK, bytecode: gateBytecode(MARK_INGRESS_OK) },
+  { block: VXLAN_GATE_BLOCK, bytecode: gateBytecode(MARK_EGRESS_OK) },
+] as const;
 
 /** Every link the agent creates carries this alias (IFLA_IFALIAS): the proof that it is ours. */
 export const OWNER_ALIAS = 'overlay-agent';
@@ -82,11 +99,29 @@ interface FdbRecord {
   master?: string;
 }
 
+/** The fields of `tc -j qdisc show` this dataplane reads. */
+interface TcQdisc {
+  kind?: string;
+  dev?: string;
+  egress_block?: number;
+}
+
+/** The fields of `tc -j filter show block <n> egress` this dataplane reads. */
+interface TcFilter {
+  kind?: string;
+  pref?: number;
+  options?: { handle?: string; 'direct-action'?: boolean; bytecode?: { insns?: { code: number; jt: number; jf: number; k: number }[] } };
+}
+
 /** What the kernel holds, read in one pass: every link by name, and the remote entries of our VXLAN devices. */
 interface KernelView {
   links: Map<string, IpLink>;
   /** vni -> MAC -> remote VTEPs, for owned VXLAN devices only; the flood list sits under FLOOD_MAC. */
   remotes: Map<number, Map<string, string[]>>;
+  /** With the gate: device -> the block its clsact egress is bound to (0: a clsact of someone else). */
+  clsact: Map<string, number>;
+  /** With the gate: the blocks whose one filter is the gate (see GATES). */
+  gateFilters: Set<number>;
 }
 
 const isUp = (link: IpLink): boolean => link.flags?.includes('UP') ?? false;
@@ -150,12 +185,16 @@ function invalidStep(plan: DataplanePlan): string | undefined {
   return undefined;
 }
 
-/** The commands of one plan, in the three batches they run in. */
+/** The commands of one plan, in the five batches they run in, in this order. */
 interface Script {
   /** `bridge -batch`: entries removed before any link changes (removals come first). */
   fdbRemovals: string[];
-  /** `ip -batch`: link removals, then segments, then ports. */
+  /** `ip -batch`: link removals (taps detached included), then segments. */
   links: string[];
+  /** `tc -batch`: the gate bound to new VXLAN devices and to taps before they are attached, and its filters. */
+  gates: string[];
+  /** `ip -batch`: taps attached and set up, once gated. */
+  ports: string[];
   /** `bridge -batch`: flood lists and unicast entries put. */
   fdbPuts: string[];
   /** Taps of put-port steps that do not exist (yet). */
@@ -195,6 +234,8 @@ export class LinuxDataplane implements Dataplane {
   private conntrack?: ConntrackMode;
   /** The firewall text last loaded successfully; undefined = unknown. */
   private loadedFirewall?: string;
+  /** Whether taps and VXLAN devices get the tc gate (set by prepareFirewall: the firewall is on). */
+  private gated = false;
   /** What the kernel held right after that load (see firewallFingerprint); undefined = unknown: the next apply loads whole. */
   private loadedFingerprint?: Fingerprint;
 
@@ -228,7 +269,11 @@ export class LinuxDataplane implements Dataplane {
     } else {
       mode = setting;
     }
+    await this.runner.run('tc', ['-V']).catch((err: unknown) => {
+      throw new Error(`tc (iproute2) does not run, so ports cannot be gated: ${(err as Error).message}`);
+    });
     this.conntrack = mode;
+    this.gated = true;
     if (mode === 'br_netfilter') {
       this.ensureBrNetfilter();
     }
@@ -262,7 +307,8 @@ export class LinuxDataplane implements Dataplane {
         ownVx.master === ownBr.ifname &&
         ownVx.linkinfo?.info_slave_data?.learning === false &&
         isUp(ownVx) &&
-        isUp(ownBr);
+        isUp(ownBr) &&
+        (!this.gated || gateHolds(view, ownVx.ifname, VXLAN_GATE_BLOCK));
       const remotes = view.remotes.get(vni) ?? new Map<string, string[]>();
       const segment: SegmentState = {
         vni,
@@ -284,7 +330,7 @@ export class LinuxDataplane implements Dataplane {
       }
       const vni = ownedVni(view.links.get(link.master));
       if (vni !== undefined) {
-        const port: LocalPortState = { tap: link.ifname, vni: isUp(link) ? vni : -1 };
+        const port: LocalPortState = { tap: link.ifname, vni: isUp(link) && (!this.gated || gateHolds(view, link.ifname, TAP_GATE_BLOCK)) ? vni : -1 };
         state.ports.set(link.ifname, port);
       }
     }
@@ -301,7 +347,7 @@ export class LinuxDataplane implements Dataplane {
       throw new Error(`refusing to apply a plan with an invalid step: ${invalid}`);
     }
     const view = await this.read();
-    const script = compile(plan, view);
+    const script = compile(plan, view, this.gated);
     for (const tap of script.missingTaps) {
       if (!this.reportedMissing.has(tap)) {
         this.reportedMissing.add(tap);
@@ -315,6 +361,8 @@ export class LinuxDataplane implements Dataplane {
     }
     await this.batch('bridge', script.fdbRemovals);
     await this.batch('ip', script.links);
+    await this.batch('tc', script.gates);
+    await this.batch('ip', script.ports);
     await this.batch('bridge', script.fdbPuts);
   }
 
@@ -342,19 +390,40 @@ export class LinuxDataplane implements Dataplane {
     }
     const previous = this.loadedFirewall;
     const known = this.loadedFingerprint;
+    let drifted = false;
     if (previous === ruleset && known) {
       const drift = fingerprintDrift(known, await this.firewallFingerprint(ruleset));
       if (!drift) {
         return;
       }
+      drifted = true;
       this.logger.warn(`firewall drift (${drift}): reloading the whole table`);
     }
     const update = previous !== undefined && previous !== ruleset && known ? renderSetUpdate(previous, ruleset) : undefined;
     this.loadedFirewall = undefined;
     this.loadedFingerprint = undefined;
-    await this.runner.run('nft', ['-f', '-'], update ?? ruleset);
+    try {
+      await this.runner.run('nft', ['-f', '-'], update ?? ruleset);
+    } catch (err) {
+      // A load is one transaction: a failed one left the kernel as it was, which is still what
+      // was loaded before, unless that had drifted (then nothing known is in force).
+      if (!drifted) {
+        this.loadedFirewall = previous;
+        this.loadedFingerprint = known;
+      }
+      throw err;
+    }
     this.loadedFingerprint = update && known ? await this.refreshSets(known, update) : await this.firewallFingerprint(ruleset);
     this.loadedFirewall = ruleset;
+  }
+
+  /**
+   * The firewall text in force as far as this dataplane knows: the last one loaded (a failed
+   * load leaves the one before), or undefined when none was loaded or the tables were found
+   * changed behind its back and could not be loaded again.
+   */
+  firewallInForce(): string | undefined {
+    return this.loadedFirewall;
   }
 
   /**
@@ -473,7 +542,7 @@ export class LinuxDataplane implements Dataplane {
   }
 
   private async read(): Promise<KernelView> {
-    const [linksText, fdbText] = await Promise.all([this.runner.run('ip', ['-j', '-d', 'link', 'show']), this.runner.run('bridge', ['-j', 'fdb', 'show'])]);
+    const [linksText, fdbText, gates] = await Promise.all([this.runner.run('ip', ['-j', '-d', 'link', 'show']), this.runner.run('bridge', ['-j', 'fdb', 'show']), this.readGates()]);
     const links = new Map(parseJsonArray<IpLink>(linksText, 'ip -j -d link show').map((l) => [l.ifname, l]));
     const remotes = new Map<number, Map<string, string[]>>();
     for (const record of parseJsonArray<FdbRecord>(fdbText, 'bridge -j fdb show')) {
@@ -494,11 +563,42 @@ export class LinuxDataplane implements Dataplane {
         dsts.push(record.dst);
       }
     }
-    return { links, remotes };
+    return { links, remotes, ...gates };
+  }
+
+  /**
+   * The gate as the kernel holds it (nothing when not gated): which device's clsact egress is
+   * bound to which block (`tc -j qdisc show`, every device at once), and which gate blocks hold
+   * exactly the gate filter (`tc -j filter show block <n> egress`; a block nobody is bound to
+   * does not exist, and reads as without its filter).
+   */
+  private async readGates(): Promise<Pick<KernelView, 'clsact' | 'gateFilters'>> {
+    const clsact = new Map<string, number>();
+    const gateFilters = new Set<number>();
+    if (!this.gated) {
+      return { clsact, gateFilters };
+    }
+    const [qdiscs, ...filters] = await Promise.all([
+      this.runner.run('tc', ['-j', 'qdisc', 'show']),
+      ...GATES.map((g) => this.runner.run('tc', ['-j', 'filter', 'show', 'block', String(g.block), 'egress']).catch(() => '[]')),
+    ]);
+    for (const q of parseJsonArray<TcQdisc>(qdiscs, 'tc -j qdisc show')) {
+      if (q.kind === 'clsact' && q.dev) {
+        clsact.set(q.dev, q.egress_block ?? 0);
+      }
+    }
+    GATES.forEach((gate, i) => {
+      const found = parseJsonArray<TcFilter>(filters[i], `tc -j filter show block ${gate.block} egress`).filter((f) => f.options);
+      const insns = found[0]?.options?.bytecode?.insns?.map((x) => `${x.code} ${x.jt} ${x.jf} ${x.k}`).join(',');
+      if (found.length === 1 && found[0].options?.['direct-action'] && `${insns?.split(',').length},${insns}` === gate.bytecode) {
+        gateFilters.add(gate.block);
+      }
+    });
+    return { clsact, gateFilters };
   }
 
   /** Runs one batch (nothing when empty); on failure names the line that failed. */
-  private async batch(cmd: 'ip' | 'bridge', lines: string[]): Promise<void> {
+  private async batch(cmd: 'ip' | 'bridge' | 'tc', lines: string[]): Promise<void> {
     if (lines.length === 0) {
       return;
     }
@@ -573,9 +673,29 @@ function fingerprintDrift(loaded: Fingerprint, now: Fingerprint | undefined): st
   return undefined;
 }
 
-/** Pure: the commands that carry out `plan` on a kernel that looks like `view`. */
-function compile(plan: DataplanePlan, view: KernelView): Script {
-  const script: Script = { fdbRemovals: [], links: [], fdbPuts: [], missingTaps: [] };
+/** Whether `dev`'s egress is bound to the gate block `block`, and that block holds the gate filter. */
+const gateHolds = (view: KernelView, dev: string, block: number): boolean => view.clsact.get(dev) === block && view.gateFilters.has(block);
+
+/**
+ * Pure: the commands that carry out `plan` on a kernel that looks like `view`. With `gated`, every
+ * VXLAN device it puts and every tap it attaches is bound to its gate block first.
+ */
+function compile(plan: DataplanePlan, view: KernelView, gated = false): Script {
+  const script: Script = { fdbRemovals: [], links: [], gates: [], ports: [], fdbPuts: [], missingTaps: [] };
+  /** Blocks bound to a device by this script. */
+  const bound = new Set<number>();
+  const gate = (dev: string, block: number, fresh: boolean): void => {
+    const current = fresh ? undefined : view.clsact.get(dev);
+    if (!gated || current === block) {
+      return;
+    }
+    if (current !== undefined) {
+      // Someone else's clsact (or one bound elsewhere): ours replaces it; its block cannot be changed in place.
+      script.gates.push(`qdisc del dev ${dev} clsact`);
+    }
+    script.gates.push(`qdisc add dev ${dev} egress_block ${block} clsact`);
+    bound.add(block);
+  };
   const removedSegments = new Set<number>();
   const putTaps = new Set<string>();
   const plannedMacs = new Set<string>();
@@ -674,6 +794,7 @@ function compile(plan: DataplanePlan, view: KernelView): Script {
     if (isFresh || !isUp(vx!)) {
       script.links.push(`link set dev ${vxName} up`);
     }
+    gate(vxName, VXLAN_GATE_BLOCK, isFresh);
     if (!br || !isUp(br)) {
       script.links.push(`link set dev ${brName} up`);
     }
@@ -724,12 +845,25 @@ function compile(plan: DataplanePlan, view: KernelView): Script {
       script.missingTaps.push(tap);
       continue;
     }
+    // Gated before it is attached: no frame reaches the VM unless the firewall stamped it.
+    gate(tap, TAP_GATE_BLOCK, false);
     const brName = bridgeName(vni);
     if (link.master !== brName || removedSegments.has(vni)) {
-      script.links.push(`link set dev ${tap} master ${brName}`);
+      script.ports.push(`link set dev ${tap} master ${brName}`);
     }
     if (!isUp(link)) {
-      script.links.push(`link set dev ${tap} up`);
+      script.ports.push(`link set dev ${tap} up`);
+    }
+  }
+
+  // 5. The gate filters: in a block just bound (a block nobody was bound to starts empty, and
+  // an empty block passes everything) or bound but without its filter.
+  if (gated) {
+    for (const { block, bytecode } of GATES) {
+      const inUse = [...view.clsact.values()].includes(block);
+      if (bound.has(block) || (inUse && !view.gateFilters.has(block))) {
+        script.gates.push(`filter replace block ${block} egress pref 1 handle 1 bpf da bytecode "${bytecode}"`);
+      }
     }
   }
   return script;

@@ -5,7 +5,7 @@ import type { FirewallRule__Output } from '../../../generated/overlay/v1/Firewal
 import type { IpSetMember__Output } from '../../../generated/overlay/v1/IpSetMember';
 import type { PortPolicy__Output } from '../../../generated/overlay/v1/PortPolicy';
 import { tapName } from '../names';
-import { conntrackZones, linkLocalOf, renderRuleset, renderSetUpdate, type ConntrackMode } from './nftables';
+import { conntrackZones, linkLocalOf, renderFirewall, renderRuleset, renderSetUpdate, type ConntrackMode } from './nftables';
 import { expectGoldenFile } from '../../../../test/support/golden';
 
 /**
@@ -125,7 +125,8 @@ describe('renderRuleset', () => {
 
   it('allows everything on a port without port security', () => {
     const text = cases['port-security-off']();
-    expect(text).toContain(`"${tapName(OPEN)}" : accept`);
+    expect(text).toContain(`"${tapName(OPEN)}" : jump open_eg`);
+    expect(text).toContain(`"${tapName(OPEN)}" : jump open_in`);
     expect(text).not.toContain('chain p_');
   });
 
@@ -139,16 +140,58 @@ describe('renderRuleset', () => {
 
   it('tests ct state natively in bridge mode, and only mark bits set by the inet table in br_netfilter mode', () => {
     const native = cases.web();
-    expect(native).toContain('\t\tct state established,related accept\n');
+    expect(native).toContain('\t\tct state established,related meta mark set meta mark | 0x04000000 accept\n');
     expect(native).not.toContain('table inet overlay {');
     expect(native).toContain('ct zone set meta ibrname map { "br1000" : 1000 }');
     const brnf = cases['web-br-netfilter']();
     const bridgeTable = brnf.slice(brnf.indexOf('table bridge overlay {'));
     expect(bridgeTable).not.toMatch(/\bct\b/);
-    expect(bridgeTable).toContain('meta mark & 0x03000000 == 0x01000000 accept');
+    expect(bridgeTable).toContain('meta mark & 0x03000000 == 0x01000000 meta mark set meta mark | 0x08000000 accept');
     expect(bridgeTable).toContain('type filter hook prerouting priority 10;');
     expect(bridgeTable).toContain('iifname @vxlans meta mark set meta mark & 0xfcffffff');
     expect(brnf).toContain('ct zone set iifname map { "br1000" : 1000, "br2000" : 2000, "br66536" : 1001 }');
+  });
+
+  it('stamps every frame it lets through to or from a tap, and clears the stamps of every frame entering the bridge first', () => {
+    for (const text of [cases.web(), cases['web-br-netfilter'](), cases['port-security-off']()]) {
+      const bridgeTable = text.slice(text.indexOf('table bridge overlay {'));
+      // No plain accept anywhere but in the base chains' policies: every verdict that passes a frame stamps it.
+      const accepts = bridgeTable.split('\n').filter((l) => /\baccept\b/.test(l) && !l.includes('policy accept;'));
+      expect(accepts.length).toBeGreaterThan(0);
+      for (const line of accepts) {
+        expect(line).toMatch(/meta mark set meta mark \| 0x0(4|8)000000 accept$/);
+      }
+      expect(bridgeTable).toMatch(/chain vm_egress \{\n\t\ttype filter hook prerouting priority \d+; policy accept;\n\t\tmeta mark set meta mark & 0xf3ffffff\n/);
+    }
+    // Egress verdicts stamp egress, ingress verdicts ingress.
+    const text = cases.web();
+    const chainBody = (name: string) => text.slice(text.indexOf(`chain ${name} {`)).split('\n\t}')[0];
+    expect(chainBody('eg_basics')).not.toContain('0x08000000');
+    expect(chainBody('in_basics')).not.toContain('0x04000000');
+  });
+
+  it("gives a tap the same digest in two renders exactly when its filtering is the same", () => {
+    const digests = (policies: PortPolicy__Output[], m: IpSetMember__Output[] = members, vnis = [1000], portVnis = new Map([[WEB, 1000], [DB, 1000]])) =>
+      renderFirewall({ policies, members: m, tapOf: tapName, vnis, conntrack: 'br_netfilter', portVnis }).ports;
+    const other = policy({ portId: DB, ips: ['10.0.0.6'] });
+    const base = digests([web, other]);
+    expect([...base.keys()].sort()).toEqual([tapName(WEB), tapName(DB)].sort());
+    // Unrelated changes leave a tap's digest alone: another port, a set it does not name, a segment.
+    expect(digests([web]).get(tapName(WEB))).toBe(base.get(tapName(WEB)));
+    expect(digests([web, other], [...members, { groupId: WEBGROUP, family: 'IPv4', cidr: '10.9.9.9' }]).get(tapName(WEB))).toBe(base.get(tapName(WEB)));
+    expect(digests([web, other], members, [1000, 2000]).get(tapName(WEB))).toBe(base.get(tapName(WEB)));
+    // Its rules, its addresses, the members of a set it names, its zone, its port security change it.
+    const changed = [
+      digests([{ ...web, ingress: web.ingress.slice(1) }, other]),
+      digests([{ ...web, ips: ['10.0.0.55'] }, other]),
+      digests([web, other], members.slice(1)),
+      digests([web, other], members, [999, 1000], new Map([[WEB, 999], [DB, 1000]])),
+      digests([{ ...web, portSecurity: false }, other]),
+    ];
+    for (const d of changed) {
+      expect(d.get(tapName(WEB))).not.toBe(base.get(tapName(WEB)));
+      expect(d.get(tapName(DB))).toBe(base.get(tapName(DB)));
+    }
   });
 
   it('gives every segment a stable conntrack zone of its own, never zone 0', () => {

@@ -22,7 +22,15 @@ import { bridgeName, vxlanName } from '../names';
  *  - A tap (`tap*`) with no policy drops everything in both directions: a port is closed
  *    until its rules are applied. Non-tap bridge ports (VXLAN devices) are not filtered here;
  *    the remote end filters on its own host.
- *  - `portSecurity: false`: the maps' verdict is `accept` (allow all, no source check).
+ *  - `portSecurity: false`: the maps' verdict is `jump open_eg`/`jump open_in` (allow all, no
+ *    source check).
+ *  - Every frame the firewall lets through to or from a tap is stamped: `MARK_EGRESS_OK` when a
+ *    port's egress policy accepted it, `MARK_INGRESS_OK` when the policy of the tap it goes to
+ *    accepted it (postrouting runs once per output port, on that port's copy of a flooded frame).
+ *    `vm_egress` clears both bits on every frame first. The Linux dataplane's tc gate (see
+ *    linux.dataplane.ts) drops, on a tap's egress, every frame without MARK_INGRESS_OK and, on a
+ *    VXLAN device's egress, every frame without MARK_EGRESS_OK: if these tables are gone (a
+ *    `nft flush ruleset` by hand) or were never loaded, nothing reaches or leaves a VM.
  *  - Otherwise a policy chain per direction: `jump eg_basics` (anti-spoofing, address basics,
  *    stateful; shared) or `jump in_basics` (stateful, address basics; shared), the allow rules,
  *    `drop`. A policy chain is named by a hash of its lines, so the ports whose rules render
@@ -86,13 +94,36 @@ export interface RulesetInput {
   /** VNIs of this host's segments: their bridges `br<vni>` get a conntrack zone each. */
   vnis: number[];
   conntrack: ConntrackMode;
+  /** Each port's VNI, when known: its conntrack zone then counts in its digest (see RenderedFirewall). */
+  portVnis?: ReadonlyMap<string, number>;
+}
+
+/**
+ * A rendered firewall: the nft text, and for each tap with a policy a digest of everything in
+ * the text that decides what passes that tap (its chains' lines, its addresses, the elements of
+ * the sets its rules name, its segment's zone, the shared chains). Two renders give a tap the
+ * same digest exactly when loading either leaves that tap's filtering the same, so the agent
+ * can tell, after a load failed, which taps the ruleset still in the kernel protects as wanted.
+ */
+export interface RenderedFirewall {
+  text: string;
+  /** tap -> digest; a tap without a policy is absent (the text drops its frames). */
+  ports: Map<string, string>;
 }
 
 /** Packet mark bits owned by the firewall in `br_netfilter` mode (see the module comment). */
 export const MARK_ESTABLISHED = 0x01000000;
 export const MARK_INVALID = 0x02000000;
 const MARK_MASK = MARK_ESTABLISHED | MARK_INVALID;
+/** Stamped on a frame a port's egress policy accepted; the VXLAN devices' tc gate requires it. */
+export const MARK_EGRESS_OK = 0x04000000;
+/** Stamped on a frame the policy of the tap it goes to accepted; the taps' tc gate requires it. */
+export const MARK_INGRESS_OK = 0x08000000;
+const MARK_GATE = MARK_EGRESS_OK | MARK_INGRESS_OK;
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
+type Direction = 'ingress' | 'egress';
+/** The verdict of every rule that lets a frame through to (ingress) or from (egress) a tap: stamp, then accept. */
+const pass = (direction: Direction): string => `meta mark set meta mark | ${hex(direction === 'egress' ? MARK_EGRESS_OK : MARK_INGRESS_OK)} accept`;
 
 /**
  * The conntrack zone of each VNI: VNI mod 65536, skipping 0 (the host's own zone); on a
@@ -122,12 +153,15 @@ export const TABLE = 'overlay';
 const PORT_MACS = 'port_macs';
 const PORT_IPS4 = 'port_ips4';
 const PORT_IPS6 = 'port_ips6';
-/** Verdict maps of the dispatch: tap -> `jump <policy chain>` or `accept` (no port security). */
+/** Verdict maps of the dispatch: tap -> `jump <policy chain>`, or `jump open_eg|open_in` (no port security). */
 const EGRESS_PORTS = 'eg_ports';
 const INGRESS_PORTS = 'in_ports';
 /** The shared chains every policy chain jumps to first. */
 const EGRESS_BASICS = 'eg_basics';
 const INGRESS_BASICS = 'in_basics';
+/** The verdicts of ports without port security: stamp and accept everything. */
+const OPEN_EGRESS = 'open_eg';
+const OPEN_INGRESS = 'open_in';
 const FAMILIES = { IPv4: '4', IPv6: '6' } as const;
 type Family = keyof typeof FAMILIES;
 
@@ -173,7 +207,7 @@ export function linkLocalOf(mac: string): string {
   return `fe80::${groups.map((g) => g.toString(16)).join(':')}`;
 }
 
-function ruleLine(rule: FirewallRule__Output, direction: 'ingress' | 'egress', setName: (g: string, f: Family) => string): string | undefined {
+function ruleLine(rule: FirewallRule__Output, direction: Direction, setName: (g: string, f: Family) => string): string | undefined {
   if (!isFamily(rule.ethertype)) {
     return undefined; // unknown family: allows nothing (fail closed)
   }
@@ -206,20 +240,20 @@ function ruleLine(rule: FirewallRule__Output, direction: 'ingress' | 'egress', s
       parts.push(`th dport ${max === rule.portMin ? rule.portMin : `${rule.portMin}-${max}`}`);
     }
   }
-  return [...parts, 'accept'].join(' ');
+  return [...parts, pass(direction)].join(' ');
 }
 
-function ruleLines(rules: FirewallRule__Output[], direction: 'ingress' | 'egress', setName: (g: string, f: Family) => string): string[] {
+function ruleLines(rules: FirewallRule__Output[], direction: Direction, setName: (g: string, f: Family) => string): string[] {
   return uniqSorted(rules.flatMap((r) => ruleLine(r, direction, setName) ?? []));
 }
 
-function stateful(mode: ConntrackMode): string[] {
+function stateful(mode: ConntrackMode, direction: Direction): string[] {
   switch (mode) {
     case 'bridge':
-      return ['ct state established,related accept', 'ct state invalid drop'];
+      return [`ct state established,related ${pass(direction)}`, 'ct state invalid drop'];
     case 'br_netfilter':
       // Invalid wins over established: test both bits.
-      return [`meta mark & ${hex(MARK_MASK)} == ${hex(MARK_ESTABLISHED)} accept`, `meta mark & ${hex(MARK_INVALID)} == ${hex(MARK_INVALID)} drop`];
+      return [`meta mark & ${hex(MARK_MASK)} == ${hex(MARK_ESTABLISHED)} ${pass(direction)}`, `meta mark & ${hex(MARK_INVALID)} == ${hex(MARK_INVALID)} drop`];
   }
 }
 
@@ -275,33 +309,33 @@ function egressBasics(mode: ConntrackMode): string[] {
     `iifname . ether saddr != @${PORT_MACS} drop`,
     `ether type arp iifname . arp saddr ether != @${PORT_MACS} drop`,
     `ether type arp arp saddr ip != 0.0.0.0 iifname . arp saddr ip != @${PORT_IPS4} drop`,
-    'ether type arp accept',
+    `ether type arp ${pass('egress')}`,
     // RARP from its own MAC: the announcement a hypervisor sends for a VM that just migrated here
     // (QEMU's self-announce); the agent watches for that first frame to commit the migration.
-    'ether type 0x8035 accept',
-    'ether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept',
+    `ether type 0x8035 ${pass('egress')}`,
+    `ether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 ${pass('egress')}`,
     `ether type ip iifname . ip saddr != @${PORT_IPS4} drop`,
-    'ether type ip6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } accept',
+    `ether type ip6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } ${pass('egress')}`,
     `ether type ip6 iifname . ip6 saddr != @${PORT_IPS6} drop`,
     'ether type != { ip, ip6 } drop',
     'ether type ip udp sport 67 udp dport 68 drop',
     'ether type ip6 udp sport 547 udp dport 546 drop',
     'ether type ip6 icmpv6 type { nd-router-advert, nd-redirect } drop',
-    'ether type ip udp sport 68 udp dport 67 accept',
-    'ether type ip6 udp sport 546 udp dport 547 accept',
-    'ether type ip6 icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } accept',
-    ...stateful(mode),
+    `ether type ip udp sport 68 udp dport 67 ${pass('egress')}`,
+    `ether type ip6 udp sport 546 udp dport 547 ${pass('egress')}`,
+    `ether type ip6 icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } ${pass('egress')}`,
+    ...stateful(mode, 'egress'),
   ];
 }
 
 /** Shared by every ingress policy chain: stateful, then address basics. */
 function ingressBasics(mode: ConntrackMode): string[] {
   return [
-    ...stateful(mode),
-    'ether type arp accept',
-    'ether type ip6 icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept',
-    'ether type ip udp sport 67 udp dport 68 accept',
-    'ether type ip6 udp sport 547 udp dport 546 accept',
+    ...stateful(mode, 'ingress'),
+    `ether type arp ${pass('ingress')}`,
+    `ether type ip6 icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } ${pass('ingress')}`,
+    `ether type ip udp sport 67 udp dport 68 ${pass('ingress')}`,
+    `ether type ip6 udp sport 547 udp dport 546 ${pass('ingress')}`,
   ];
 }
 
@@ -325,8 +359,13 @@ const chain = (name: string, lines: string[]): string => [`\tchain ${name} {`, .
  */
 const policyChainName = (lines: string[], suffix: 'eg' | 'in'): string => `p_${createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 16)}_${suffix}`;
 
-/** Renders the whole table; see the module comment. */
+/** Renders the whole firewall text; see the module comment. */
 export function renderRuleset(input: RulesetInput): string {
+  return renderFirewall(input).text;
+}
+
+/** Renders the whole firewall: its text and the digest of each tap's filtering (see RenderedFirewall). */
+export function renderFirewall(input: RulesetInput): RenderedFirewall {
   // One policy per port (the last given wins, as in a map), in port id order.
   const byPort = new Map<string, PortPolicy__Output>();
   for (const p of input.policies) {
@@ -382,25 +421,39 @@ export function renderRuleset(input: RulesetInput): string {
   const macs: string[] = [];
   const ips4: string[] = [];
   const ips6: string[] = [];
+  const zoneOf = conntrackZones(input.vnis);
+  const setElementsOf = new Map([...elements.values()].map((e) => [setName(e.group, e.family), uniqSorted(e.cidrs)]));
+  // What decides each tap's filtering besides its own lines: the mode and the shared chains.
+  const shared = JSON.stringify([mode, egressBasics(mode), ingressBasics(mode)]);
+  const portDigests = new Map<string, string>();
   for (const p of policies) {
     const tap = input.tapOf(p.portId);
+    const vni = input.portVnis?.get(p.portId);
+    const zone = vni === undefined ? null : (zoneOf.get(vni) ?? null);
     if (!p.portSecurity) {
-      egressMap.push(`"${tap}" : accept`);
-      ingressMap.push(`"${tap}" : accept`);
+      egressMap.push(`"${tap}" : jump ${OPEN_EGRESS}`);
+      ingressMap.push(`"${tap}" : jump ${OPEN_INGRESS}`);
+      portDigests.set(tap, digestOf([shared, 'open', zone]));
       continue;
     }
-    egressMap.push(`"${tap}" : jump ${policyChain([`jump ${EGRESS_BASICS}`, ...ruleLines(p.egress ?? [], 'egress', setName), 'drop'], 'eg')}`);
-    ingressMap.push(`"${tap}" : jump ${policyChain([`jump ${INGRESS_BASICS}`, ...ruleLines(p.ingress ?? [], 'ingress', setName), 'drop'], 'in')}`);
+    const egress = [`jump ${EGRESS_BASICS}`, ...ruleLines(p.egress ?? [], 'egress', setName), 'drop'];
+    const ingress = [`jump ${INGRESS_BASICS}`, ...ruleLines(p.ingress ?? [], 'ingress', setName), 'drop'];
+    egressMap.push(`"${tap}" : jump ${policyChain(egress, 'eg')}`);
+    ingressMap.push(`"${tap}" : jump ${policyChain(ingress, 'in')}`);
     const own = portAddresses(p, tap);
     macs.push(...own.macs);
     ips4.push(...own.v4);
     ips6.push(...own.v6);
+    const named = uniqSorted([...(p.ingress ?? []), ...(p.egress ?? [])].flatMap((r) => (r.remoteGroupId && isFamily(r.ethertype) ? [setName(r.remoteGroupId, r.ethertype)] : [])));
+    portDigests.set(tap, digestOf([shared, egress, ingress, own, zone, named.map((n) => [n, setElementsOf.get(n) ?? []])]));
   }
 
-  const zones = [...conntrackZones(input.vnis)];
+  const zones = [...zoneOf];
   const ifnameSet = (name: string, names: string[]): string => namedSet(name, 'ifname', [], names.map((n) => `"${n}"`));
   const zoneMap = (key: string): string[] => (zones.length ? [`ct zone set ${key} map { ${zones.map(([vni, zone]) => `"${bridgeName(vni)}" : ${zone}`).join(', ')} }`] : []);
   const clearMark = `meta mark set meta mark & ${hex(~MARK_MASK >>> 0)}`;
+  // No frame enters the bridge stamped: only this table's verdicts stamp (see the module comment).
+  const clearGate = `meta mark set meta mark & ${hex(~MARK_GATE >>> 0)}`;
 
   const bridgeBlocks = [
     ...(mode === 'br_netfilter' ? [ifnameSet('vxlans', zones.map(([vni]) => vxlanName(vni)))] : []),
@@ -413,10 +466,12 @@ export function renderRuleset(input: RulesetInput): string {
     mode === 'bridge'
       ? chain('ct_zone', ['type filter hook prerouting priority -300; policy accept;', ...zoneMap('meta ibrname')])
       : chain('mark_clear', ['type filter hook prerouting priority -300; policy accept;', `iifname @vxlans ${clearMark}`]),
-    chain('vm_egress', [`type filter hook prerouting priority ${mode === 'bridge' ? 0 : 10}; policy accept;`, `iifname vmap @${EGRESS_PORTS}`, 'iifname "tap*" drop']),
+    chain('vm_egress', [`type filter hook prerouting priority ${mode === 'bridge' ? 0 : 10}; policy accept;`, clearGate, `iifname vmap @${EGRESS_PORTS}`, 'iifname "tap*" drop']),
     chain('vm_ingress', ['type filter hook postrouting priority 0; policy accept;', `oifname vmap @${INGRESS_PORTS}`, 'oifname "tap*" drop']),
     chain(EGRESS_BASICS, egressBasics(mode)),
     chain(INGRESS_BASICS, ingressBasics(mode)),
+    chain(OPEN_EGRESS, [pass('egress')]),
+    chain(OPEN_INGRESS, [pass('ingress')]),
     ...[...policyChains].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, lines]) => chain(name, lines)),
   ];
   const inetBlocks = [
@@ -431,7 +486,7 @@ export function renderRuleset(input: RulesetInput): string {
     ]),
   ];
   // Both tables are always added and deleted, so a switch of mode leaves no stale inet table.
-  return [
+  const text = [
     `table inet ${TABLE}`,
     `delete table inet ${TABLE}`,
     `table bridge ${TABLE}`,
@@ -442,7 +497,10 @@ export function renderRuleset(input: RulesetInput): string {
     '}',
     '',
   ].join('\n');
+  return { text, ports: portDigests };
 }
+
+const digestOf = (parts: unknown): string => createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
 
 /** A rendered text's sets and maps, as `<family> <set|map> <name>` -> the elements line (or '' when empty). */
 function setElements(text: string): { skeleton: string; sets: Map<string, string> } {

@@ -69,7 +69,11 @@ export class MemoryDataplane implements Dataplane {
   firewall?: string;
   /** Firewall loads, for tests. */
   firewallLoads = 0;
+  /** Firewall loads attempted, failed ones included, for tests. */
+  firewallAttempts = 0;
   private firewallFailures: string[] = [];
+  /** While set, every `applyFirewall` throws with this message (a host whose nft cannot load anything). */
+  firewallBroken?: string;
 
   /** The next `applyFirewall` throws with this message (once per call of this method). */
   failNextFirewall(message: string): void {
@@ -77,12 +81,22 @@ export class MemoryDataplane implements Dataplane {
   }
 
   async applyFirewall(ruleset: string): Promise<void> {
-    const failure = this.firewallFailures.shift();
+    this.firewallAttempts++;
+    const failure = this.firewallFailures.shift() ?? this.firewallBroken;
     if (failure !== undefined) {
       throw new Error(failure);
     }
     this.firewall = ruleset;
     this.firewallLoads++;
+  }
+
+  firewallInForce(): string | undefined {
+    return this.firewall;
+  }
+
+  /** The tables vanish (a `nft flush ruleset` by hand): nothing is in force any more. */
+  flushFirewall(): void {
+    this.firewall = undefined;
   }
 
   /**
