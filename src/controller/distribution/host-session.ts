@@ -2,6 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import type { SpanKey } from '../desired-state/span';
+import type { StreamClaim } from './agent-status.repository';
 import type { SpanFeed, SpanSubscriber } from './span-feed';
 
 export type SyncCall = grpc.ServerDuplexStream<SyncRequest__Output, Buffer>;
@@ -67,6 +68,11 @@ interface PendingSnapshot {
   chunks: number;
 }
 
+/** The claim a session holds on its host (agent-status.repository.ts); `seq` orders this replica's claims. */
+export interface SessionClaim extends StreamClaim {
+  seq: number;
+}
+
 export interface SessionEvents {
   acked(session: HostSession, revision: number): void;
   nacked(session: HostSession, revision: number, error: string): void;
@@ -109,6 +115,7 @@ export class HostSession implements SpanSubscriber {
     private readonly feed: SpanFeed,
     private readonly events: SessionEvents,
     helloRevision: number,
+    readonly claim: SessionClaim,
   ) {
     this.appliedRevision = helloRevision;
     call.on('drain', () => {
