@@ -283,3 +283,113 @@ describe('agent streams under contention', () => {
   });
 });
 
+describe('the last NACK per host', () => {
+  const prefix = uniquePrefix('last-error');
+  let r1: Harness;
+  let r2: Harness;
+  let tenantId: string;
+  const agents: TestAgent[] = [];
+  const raws: RawAgent[] = [];
+
+  beforeAll(async () => {
+    r1 = await startController({ prefix });
+    r2 = await startController({ prefix });
+    tenantId = (await api(r1.url).post('/v1/tenants', { name: 'nacks' })).body.id;
+  });
+
+  afterAll(async () => {
+    await Promise.all(agents.map((a) => a.cleanup()));
+    raws.forEach((r) => r.close());
+    await r1?.close();
+    await r2?.close();
+    await dropPrefix(r1.config.redisUrl, prefix);
+  });
+
+  /** A host with a port on a segment of its own (its lag depends on no other test's host). */
+  async function newHost(name: string, vtepIp: string): Promise<{ id: string; name: string; segmentId: string }> {
+    const host = (await api(r1.url).post('/v1/hosts', { name, vtepIp })).body;
+    const segmentId = (await api(r1.url).post('/v1/segments', { tenantId, name })).body.id;
+    expect((await api(r1.url).post('/v1/ports', { segmentId, hostId: host.id })).status).toBe(201);
+    return { ...host, segmentId };
+  }
+
+  const revision = async () => Number(await r1.redis.get(`{${prefix}}:rev`));
+  const hostOn = async (ctl: Harness, id: string) => (await api(ctl.url).get(`/v1/hosts/${id}`)).body;
+
+  it('shows a failed apply as lastError (revision, error, time) on every replica and in the list; the next successful apply clears it', async () => {
+    const host = await newHost('hv-err', '192.0.2.10');
+    const a = makeAgent(host.name, [r1.grpcTarget]);
+    agents.push(a);
+    await a.agent.start();
+    await waitUntil(async () => (await hostOn(r2, host.id)).lag === 0, 10_000, () => 'agent in sync');
+    expect((await hostOn(r2, host.id)).lastError).toBeNull();
+
+    a.dataplane.failNext('RTNETLINK answers: File exists');
+    const before = Date.now();
+    await api(r1.url).post('/v1/ports', { segmentId: host.segmentId, hostId: host.id });
+    const failed = await revision();
+    await waitUntil(async () => (await hostOn(r2, host.id)).lastError !== null, 5_000, () => 'lastError on replica 2');
+    for (const ctl of [r1, r2]) {
+      const shown = await hostOn(ctl, host.id);
+      expect(shown.lastError).toEqual({ revision: failed, error: 'RTNETLINK answers: File exists', at: expect.any(String) });
+      expect(Date.parse(shown.lastError.at)).toBeGreaterThanOrEqual(before - 1);
+      expect(Date.parse(shown.lastError.at)).toBeLessThanOrEqual(Date.now());
+      expect(shown.lag).toBeGreaterThan(0);
+      const listed = (await api(ctl.url).get('/v1/hosts')).body.items.find((h: { id: string }) => h.id === host.id);
+      expect(listed.lastError).toEqual(shown.lastError);
+    }
+
+    await api(r1.url).post('/v1/ports', { segmentId: host.segmentId, hostId: host.id });
+    await waitUntil(async () => (await hostOn(r2, host.id)).lastError === null, 5_000, () => 'lastError cleared');
+    expect((await hostOn(r1, host.id)).lastError).toBeNull();
+    expect((await hostOn(r1, host.id)).lag).toBe(0);
+  });
+
+  it('clears lastError when a reconcile that failed at an already acknowledged revision succeeds at it', async () => {
+    const host = await newHost('hv-drift', '192.0.2.11');
+    // Every periodic reconcile loads the firewall (the dataplane checks it for drift).
+    const a = makeAgent(host.name, [r2.grpcTarget], { firewall: true, reconcileIntervalMs: 300 });
+    agents.push(a);
+    await a.agent.start();
+    await waitUntil(async () => (await hostOn(r1, host.id)).lag === 0, 10_000, () => 'agent in sync');
+    const acked = (await hostOn(r1, host.id)).appliedRevision;
+    a.dataplane.failNextFirewall('nft: Error: Could not process rule: No such file or directory');
+    await waitUntil(async () => (await hostOn(r1, host.id)).lastError !== null, 5_000, () => 'the failed reconcile shows');
+    expect((await hostOn(r1, host.id)).lastError).toMatchObject({ revision: acked, error: 'nft: Error: Could not process rule: No such file or directory' });
+    // The next reconcile succeeds, and acks the same revision again.
+    await waitUntil(async () => (await hostOn(r1, host.id)).lastError === null, 5_000, () => 'cleared by the repaired reconcile');
+    expect(await revision()).toBe(acked);
+  });
+
+  it('stores hostile NACK text bounded and cleaned, serves it as valid UTF-8 JSON, and keeps it until an ack reaches its revision', async () => {
+    const host = (await api(r1.url).post('/v1/hosts', { name: 'hv-hostile', vtepIp: '192.0.2.12' })).body;
+    const agentRaw = new RawAgent(r1.grpcTarget, host.name, 'inst-hostile');
+    raws.push(agentRaw);
+    await waitUntil(() => agentRaw.delivered, 5_000);
+    const nacked = agentRaw.revision;
+    const hostile = `\u0000\u001b[2J\u001b]0;pwned\u0007evil\r\nline\t2\u202e\ud800|\udfff|\ud83d\ude00${'x'.repeat(500_000)}`;
+    agentRaw.send({ nack: { revision: nacked, error: hostile } });
+    await waitUntil(async () => (await hostOn(r2, host.id)).lastError !== null, 5_000, () => 'lastError on replica 2');
+
+    const res = await fetch(`${r2.url}/v1/hosts/${host.id}`);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    expect(text).not.toMatch(/\\u[dD][89abAB]/); // no escaped lone surrogate
+    const error: string = JSON.parse(text).lastError.error;
+    // Node's UTF-8 decoding of the message already turns the lone surrogates (sent as CESU-8
+    // bytes) into U+FFFD; the cleaning itself is covered by agent-text.spec.ts.
+    expect(error).toMatch(/^\[2J\]0;pwnedevil line 2\ufffd?\|\ufffd?\|😀x{900}/);
+    expect(error.endsWith(`… (cut: ${hostile.length} characters in all)`)).toBe(true);
+    expect(error.length).toBeLessThanOrEqual(1100);
+    // eslint-disable-next-line no-control-regex
+    expect(error).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+    expect(await r1.redis.hstrlen(`{${prefix}}:agents:last-error`, host.id)).toBeLessThanOrEqual(4096);
+
+    // An ack below the nacked revision leaves it; one at it clears it.
+    agentRaw.send({ ack: { revision: nacked - 1 } });
+    await waitUntil(async () => (await hostOn(r2, host.id)).appliedRevision === nacked - 1, 5_000, () => 'the lower ack is recorded');
+    expect((await hostOn(r2, host.id)).lastError).toMatchObject({ revision: nacked });
+    agentRaw.send({ ack: { revision: nacked } });
+    await waitUntil(async () => (await hostOn(r2, host.id)).lastError === null, 5_000, () => 'cleared by the ack of its revision');
+  });
+});

@@ -9,10 +9,32 @@ const MAX_EVICTED = 8;
 // Acknowledged revisions only move forward, whichever replica reports them. A host is entered
 // (at the revision its Hello claimed) as soon as it connects: from then on it holds forwarding
 // state, and the VNI quarantine must wait for it.
-const RECORD_APPLIED = `
-for i = 3, #ARGV, 2 do
+// ARGV[3] is the number of (host, revision) pairs that follow; after them come (host, op, value)
+// triples for the hosts' last errors: op 'set' stores value (the error's JSON) if the host is
+// still registered; op 'clear' deletes the stored error if its revision is at most value (an ack
+// at or above the nacked revision is a successful apply).
+const RECORD_REPORTS = `
+local count = tonumber(ARGV[3])
+local i = 4
+for _ = 1, count do
   local current = redis.call('HGET', K.agentApplied(), ARGV[i])
   if not current or tonumber(ARGV[i + 1]) > tonumber(current) then redis.call('HSET', K.agentApplied(), ARGV[i], ARGV[i + 1]) end
+  i = i + 2
+end
+while i <= #ARGV do
+  local host, op, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if op == 'set' then
+    if redis.call('HEXISTS', K.hosts(), host) == 1 then redis.call('HSET', K.agentLastErrors(), host, value) end
+  else
+    local stored = redis.call('HGET', K.agentLastErrors(), host)
+    if stored then
+      local ok, record = pcall(cjson.decode, stored)
+      if not ok or type(record) ~= 'table' or tonumber(record.revision) == nil or tonumber(record.revision) <= tonumber(value) then
+        redis.call('HDEL', K.agentLastErrors(), host)
+      end
+    end
+  end
+  i = i + 3
 end
 return 0
 `;
@@ -112,6 +134,17 @@ export interface AgentStatus {
   appliedRevision: number;
 }
 
+/** The last NACK of a host's agent: what failed, why (cleaned: see agent-text.ts), and when the controller heard it. */
+export interface AgentLastError {
+  revision: number;
+  error: string;
+  /** ISO 8601 time the NACK reached the controller. */
+  at: string;
+}
+
+/** A change to a host's last error: a new NACK, or an ack that clears an error at or below `clearUpTo`. */
+export type LastErrorUpdate = { set: AgentLastError } | { clearUpTo: number };
+
 /** One stream's claim on its host: `token` names the stream, `instance` the agent process (or ''). */
 export interface StreamClaim {
   hostId: string;
@@ -126,15 +159,15 @@ export type ClaimResult =
   | { claimed: false; holder: string; firstRefusal: boolean };
 
 /**
- * What agents did, in Redis, so every replica sees it: the revision each host acknowledged,
- * which stream holds each host (a claim with an expiry, refreshed while the stream
+ * What agents did, in Redis, so every replica sees it: the revision each host acknowledged, its
+ * last NACK, which stream holds each host (a claim with an expiry, refreshed while the stream
  * lives, and the agent instances it evicted), the deployment's epoch, and reads of the change
  * log for resume. Every claim change is one script, so replicas racing for a host agree.
  */
 @Injectable()
 export class AgentStatusRepository {
   constructor(private readonly store: RedisStore) {
-    store.defineScript('overlayAgentApplied', RECORD_APPLIED);
+    store.defineScript('overlayAgentReports', RECORD_REPORTS);
     store.defineScript('overlayAgentClaim', CLAIM);
     store.defineScript('overlayAgentRefresh', REFRESH);
     store.defineScript('overlayAgentRelease', RELEASE);
@@ -147,15 +180,22 @@ export class AgentStatusRepository {
     return (await this.store.read((r) => r.get(key)))!;
   }
 
-  async recordApplied(applied: Map<string, number>): Promise<void> {
-    if (applied.size === 0) {
+  /**
+   * Records acknowledged revisions (they only move forward) and last-error changes, in one script
+   * (one round trip per batch). Idempotent: the same batch again changes nothing more.
+   */
+  async recordReports(applied: Map<string, number>, errors: Map<string, LastErrorUpdate> = new Map()): Promise<void> {
+    if (applied.size === 0 && errors.size === 0) {
       return;
     }
-    const args: (string | number)[] = [];
+    const args: (string | number)[] = [applied.size];
     for (const [host, revision] of applied) {
       args.push(host, revision);
     }
-    await this.store.mutate('overlayAgentApplied', args);
+    for (const [host, update] of errors) {
+      args.push(host, ...('set' in update ? ['set', JSON.stringify(update.set)] : ['clear', update.clearUpTo]));
+    }
+    await this.store.mutate('overlayAgentReports', args);
   }
 
   /**
@@ -204,6 +244,15 @@ export class AgentStatusRepository {
     return out;
   }
 
+  /** Each host's last NACK, or null when none (or cleared by a later successful apply). */
+  async lastErrors(hostIds: string[]): Promise<Map<string, AgentLastError | null>> {
+    if (!hostIds.length) {
+      return new Map();
+    }
+    const rows = await this.store.read((r) => r.hmget(this.store.keys.agentLastErrors(), ...hostIds));
+    return new Map(hostIds.map((id, i) => [id, parseLastError(rows[i])]));
+  }
+
   /** Records (from, to], or undefined when the log no longer holds all of them. */
   async readChangeLog(from: number, to: number): Promise<ChangeRecord[] | undefined> {
     if (to <= from) {
@@ -228,4 +277,12 @@ function claimExpiry(raw: string | null): number {
     return typeof expires === 'number' ? expires : 0;
   }
   return Number(raw.split(' ')[1]) || 0;
+}
+
+function parseLastError(raw: string | null): AgentLastError | null {
+  if (!raw) {
+    return null;
+  }
+  const { revision, error, at } = JSON.parse(raw) as AgentLastError;
+  return { revision, error, at };
 }

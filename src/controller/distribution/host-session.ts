@@ -74,7 +74,8 @@ export interface SessionClaim extends StreamClaim {
 }
 
 export interface SessionEvents {
-  acked(session: HostSession, revision: number): void;
+  /** `clearsError`: the ack is at or above the host's last NACK (or the first ack of the stream): a stored last error goes. */
+  acked(session: HostSession, revision: number, clearsError: boolean): void;
   nacked(session: HostSession, revision: number, error: string): void;
   vmArrived(session: HostSession, migrationId: string, portId: string): void;
   closed(session: HostSession): void;
@@ -104,6 +105,11 @@ export class HostSession implements SpanSubscriber {
   /** Messages written to the stream (for tests and metrics). */
   messagesSent = 0;
   snapshotsSent = 0;
+  /**
+   * The revision of a NACK this host may have on record, which an ack at or above it clears;
+   * undefined when none can be. Starts at 0: an earlier stream (on any replica) may have left one.
+   */
+  private errorToClear: number | undefined = 0;
 
   constructor(
     readonly hostId: string,
@@ -260,12 +266,20 @@ export class HostSession implements SpanSubscriber {
 
   private onRequest(req: SyncRequest__Output): void {
     if (req.ack) {
-      if (req.ack.revision > this.appliedRevision) {
-        this.appliedRevision = req.ack.revision;
-        this.events.acked(this, req.ack.revision);
+      const revision = req.ack.revision;
+      // An ack of a revision already acked still matters when it follows a NACK (a reconcile that
+      // now succeeds): it clears the host's last error.
+      const clearsError = this.errorToClear !== undefined && revision >= this.errorToClear;
+      if (clearsError) {
+        this.errorToClear = undefined;
+      }
+      if (revision > this.appliedRevision || clearsError) {
+        this.appliedRevision = Math.max(this.appliedRevision, revision);
+        this.events.acked(this, revision, clearsError);
       }
     } else if (req.nack) {
       // Not resent in a loop: the next change (or reconnect) carries the state again.
+      this.errorToClear = req.nack.revision;
       this.events.nacked(this, req.nack.revision, req.nack.error);
     } else if (req.vmArrived) {
       this.events.vmArrived(this, req.vmArrived.migrationId, req.vmArrived.portId);

@@ -11,7 +11,8 @@ import { changesSince } from '../desired-state/span';
 import type { Host } from '../hosts/host.model';
 import { MaterializedView } from '../store/materialized-view';
 import { RedisStore } from '../store/redis-store';
-import { AgentStatusRepository, type StreamClaim } from './agent-status.repository';
+import { AgentStatusRepository, type LastErrorUpdate, type StreamClaim } from './agent-status.repository';
+import { cleanAgentText } from './agent-text';
 import { HostSession, type SessionClaim, type SessionEvents, type SyncCall } from './host-session';
 import { SpanFeed } from './span-feed';
 
@@ -45,8 +46,8 @@ class HelloRefused extends Error {
 /**
  * overlayd's gRPC side: accepts one Sync stream per host, authenticates it (in TLS mode the
  * host name is the client certificate's CN), answers with a resume delta or a snapshot, then
- * keeps the stream fed from the SpanFeed. Records what agents acknowledge in Redis (batched;
- * the VNI quarantine reads them).
+ * keeps the stream fed from the SpanFeed. Records what agents acknowledge, and their last NACK,
+ * in Redis (batched; the VNI quarantine and the host API read them).
  *
  * One stream per host across all replicas: a Hello first claims the host in Redis (one script,
  * so racing replicas agree; rules in Hello.instance_id). A refused Hello changes nothing; a
@@ -61,6 +62,7 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
   private server?: grpc.Server;
   private readonly sessions = new Map<string, HostSession>();
   private readonly pendingApplied = new Map<string, number>();
+  private readonly pendingErrors = new Map<string, LastErrorUpdate>();
   /** Numbers this replica's claims in the order they were made (the tokens carry it). */
   private claimSeq = 0;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -71,8 +73,6 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
   /** `arrived` ({hostId, hostName, migrationId, portId}): an agent saw a migrating VM land (migrations/ commits it). */
   readonly arrivals = new EventEmitter();
   boundPort = 0;
-  /** Last error each host reported (NACK), for the API and the log. */
-  readonly lastNack = new Map<string, { revision: number; error: string }>();
 
   constructor(
     @Inject(ControllerConfig) private readonly config: ControllerConfig,
@@ -206,7 +206,7 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     }
     session.start();
     this.pendingApplied.set(host.id, Math.max(this.pendingApplied.get(host.id) ?? 0, resumable ? hello.appliedRevision : 0));
-    this.flushTimer ??= setTimeout(() => void this.flushApplied(), APPLIED_FLUSH_MS);
+    this.flushTimer ??= setTimeout(() => void this.flushReports(), APPLIED_FLUSH_MS);
     this.logger.log(`host ${host.name} connected (agent ${hello.agentVersion || '?'} instance ${instance || '-'}, ${records ? `resumed from ${hello.appliedRevision}` : 'snapshot'} at ${this.view.revision})`);
   }
 
@@ -252,15 +252,23 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     return host;
   }
 
-  acked(session: HostSession, revision: number): void {
-    this.pendingApplied.set(session.hostId, revision);
-    this.acks.emit('acked', session.hostId, revision);
-    this.flushTimer ??= setTimeout(() => void this.flushApplied(), APPLIED_FLUSH_MS);
+  acked(session: HostSession, revision: number, clearsError: boolean): void {
+    const host = session.hostId;
+    this.pendingApplied.set(host, Math.max(revision, this.pendingApplied.get(host) ?? 0));
+    const pending = this.pendingErrors.get(host);
+    if (clearsError && !(pending && 'set' in pending && pending.set.revision > revision)) {
+      this.pendingErrors.set(host, { clearUpTo: Math.max(revision, pending && 'clearUpTo' in pending ? pending.clearUpTo : 0) });
+    }
+    this.acks.emit('acked', host, revision);
+    this.flushTimer ??= setTimeout(() => void this.flushReports(), APPLIED_FLUSH_MS);
   }
 
+  /** Kept (cleaned and bounded: agent text is hostile input) as the host's last error, written with the next batch of acks. */
   nacked(session: HostSession, revision: number, error: string): void {
-    this.lastNack.set(session.hostId, { revision, error });
-    this.logger.warn(`host ${session.hostName} could not apply revision ${revision}: ${error}`);
+    const text = cleanAgentText(error);
+    this.pendingErrors.set(session.hostId, { set: { revision, error: text, at: new Date().toISOString() } });
+    this.flushTimer ??= setTimeout(() => void this.flushReports(), APPLIED_FLUSH_MS);
+    this.logger.warn(`host ${session.hostName} could not apply revision ${revision}: ${text}`);
   }
 
   vmArrived(session: HostSession, migrationId: string, portId: string): void {
@@ -275,18 +283,25 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     }
   }
 
-  private async flushApplied(): Promise<void> {
+  private async flushReports(): Promise<void> {
     this.flushTimer = undefined;
     const batch = new Map(this.pendingApplied);
+    const errors = new Map(this.pendingErrors);
     this.pendingApplied.clear();
+    this.pendingErrors.clear();
     try {
-      await this.status.recordApplied(batch);
+      await this.status.recordReports(batch, errors);
     } catch (err) {
-      // Keep them for the next flush (Redis may be restarting).
+      // Keep them for the next flush (Redis may be restarting); what arrived meanwhile is newer.
       for (const [host, revision] of batch) {
         this.pendingApplied.set(host, Math.max(revision, this.pendingApplied.get(host) ?? 0));
       }
-      this.flushTimer ??= setTimeout(() => void this.flushApplied(), 500);
+      for (const [host, update] of errors) {
+        if (!this.pendingErrors.has(host)) {
+          this.pendingErrors.set(host, update);
+        }
+      }
+      this.flushTimer ??= setTimeout(() => void this.flushReports(), 500);
       this.logger.warn(`recording acknowledgements: ${(err as Error).message}`);
     }
   }
@@ -324,7 +339,7 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     this.timers.length = 0;
     if (this.flushTimer) {
       clearTimeout(this.flushTimer);
-      await this.flushApplied();
+      await this.flushReports();
     }
     for (const session of [...this.sessions.values()]) {
       session.fail(grpc.status.UNAVAILABLE, 'controller shutting down');

@@ -46,6 +46,8 @@ const templates = {
    * whose refusal was logged). Written only by the scripts in agent-status.repository.ts.
    */
   agentSessions: 'agents:sessions',
+  /** Hash host id -> JSON `{revision, error, at}`: the host's last NACK, until an ack at or above its revision. */
+  agentLastErrors: 'agents:last-error',
   /** Hash VNI -> the revision that released it (its segment's deletion). */
   vniReleasedAt: 'vnis:released-at',
   /** Per-parent children (sorted sets, score 0). */
