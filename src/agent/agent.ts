@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { overlayProto } from '../common/proto';
 import type { Delta__Output } from '../generated/overlay/v1/Delta';
@@ -31,9 +32,11 @@ type SyncStream = grpc.ClientDuplexStream<SyncRequest, SyncResponse__Output>;
 /**
  * overlay-agent: one host's link to the controller and its dataplane.
  *
- * - The stream: one Sync stream, opened with Hello (host, VTEP, the revision and epoch it holds);
- *   reconnects with exponential backoff and jitter; keeps forwarding with the last known state
- *   while the controller is away (headless).
+ * - The stream: one Sync stream, opened with Hello (host, VTEP, the revision and epoch it holds,
+ *   this process's instance id); reconnects with exponential backoff and jitter, which starts
+ *   over only once a stream delivered a snapshot or a delta; keeps forwarding with the last known
+ *   state while the controller is away (headless). Refused or replaced with ALREADY_EXISTS
+ *   (another agent holds the host), it says so once and keeps retrying with the same backoff.
  * - Desired state: a snapshot is staged chunk by chunk and replaces the state only at its end
  *   marker; deltas update it; it is persisted on disk, so a restart restores the dataplane before
  *   the controller answers.
@@ -66,6 +69,10 @@ export class Agent {
   /** Index into config.controllers of the replica in use; moves on when a stream is lost. */
   private target = 0;
   private stream?: SyncStream;
+  /** Sent in every Hello: tells this process's streams from another agent's claiming the same host. */
+  readonly instanceId = randomBytes(8).toString('hex');
+  /** Set when another agent holds the host (ALREADY_EXISTS, logged once), until a stream delivers again. */
+  private heldElsewhere = false;
   private work: Promise<void> = Promise.resolve();
   private reconnectTimer?: NodeJS.Timeout;
   private reconcileTimer?: NodeJS.Timeout;
@@ -181,10 +188,21 @@ export class Agent {
         agentVersion: AGENT_VERSION,
         appliedRevision: this.desired.epoch ? this.desired.revision : 0,
         epoch: this.desired.epoch,
+        instanceId: this.instanceId,
       },
     });
-    stream.on('data', (message: SyncResponse__Output) => this.enqueue(() => this.onMessage(message)));
-    const lost = (reason: string) => {
+    stream.on('data', (message: SyncResponse__Output) => {
+      // The stream works once it delivers a snapshot or a delta: only then does the backoff start over.
+      if (this.stream === stream && (message.snapshotEnd || message.delta)) {
+        this.backoff.reset();
+        if (this.heldElsewhere) {
+          this.heldElsewhere = false;
+          this.logger.info(`host ${this.config.hostName}: holding the stream again (${this.config.controllers[this.target]})`);
+        }
+      }
+      this.enqueue(() => this.onMessage(message));
+    });
+    const lost = (reason: string, code?: grpc.status) => {
       if (this.stream !== stream) {
         return;
       }
@@ -200,10 +218,17 @@ export class Agent {
         this.client = undefined;
         this.target = (this.target + 1) % this.config.controllers.length;
       }
-      this.logger.warn(`stream to ${from} lost (${reason}); keeping the last known state, reconnecting to ${this.config.controllers[this.target]} in ${delay} ms`);
+      if (code !== grpc.status.ALREADY_EXISTS) {
+        this.logger.warn(`stream to ${from} lost (${reason}); keeping the last known state, reconnecting to ${this.config.controllers[this.target]} in ${delay} ms`);
+      } else if (!this.heldElsewhere) {
+        // Another agent claims this host (a duplicate, or this host's next agent): the controller
+        // refuses us while it holds the stream. Not a failure to report on every attempt.
+        this.heldElsewhere = true;
+        this.logger.warn(`host ${this.config.hostName} is held by another agent (${reason}); keeping the last known state, retrying with backoff up to ${this.config.backoffMaxMs} ms (not logged again until it connects)`);
+      }
       this.reconnectTimer = setTimeout(() => this.connect(), delay);
     };
-    stream.on('error', (err: grpc.ServiceError) => lost(`${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`));
+    stream.on('error', (err: grpc.ServiceError) => lost(`${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`, err.code));
     stream.on('end', () => lost('ended by the controller'));
   }
 
@@ -245,7 +270,6 @@ export class Agent {
     this.realized = undefined; // compare with the kernel, not with what we believed
     this.stats.snapshots++;
     this.cache.save(next);
-    this.backoff.reset();
     await this.realize(end.revision, true);
   }
 
@@ -287,7 +311,6 @@ export class Agent {
     // A delta is either live or a resume on top of the persisted state: the agent now holds everything.
     const wasInSync = this.inSync;
     this.inSync = true;
-    this.backoff.reset();
     this.cache.save(next);
     if (empty && this.failing && wasInSync) {
       return; // a marker changes nothing: the scheduled retry will apply (and ack) this revision

@@ -35,7 +35,7 @@ describe('agent: a failed apply fails closed and is retried with backoff', () =>
     const tenant = await created(client.post('/v1/tenants', { name: 'acme' }));
     const seg = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'web', cidr: '10.0.0.0/24' }));
     const host = await created(client.post('/v1/hosts', { name: 'hv-broken', vtepIp: '192.0.2.41' }));
-    const a = makeAgent('hv-broken', ctl.grpcTarget, { firewall: true, backoffBaseMs: 100, backoffMaxMs: 5000 }, undefined, () => 1);
+    const a = makeAgent('hv-broken', ctl.grpcTarget, { firewall: true, backoffBaseMs: 100, backoffMaxMs: 5000 }, undefined, { random: () => 1 });
     agents.push(a);
     a.dataplane.firewallBroken = 'nft: the kernel refuses the ruleset';
     await a.agent.start();

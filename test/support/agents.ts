@@ -12,6 +12,12 @@ import type { RedisStore } from '../../src/controller/store/redis-store';
 
 export const quietLogger: AgentLogger = { info: () => undefined, warn: () => undefined };
 
+/** An agent logger that keeps what it is told, for tests that check what an agent says (and how often). */
+export function recordingLogger(): AgentLogger & { lines: { level: 'info' | 'warn'; message: string }[] } {
+  const lines: { level: 'info' | 'warn'; message: string }[] = [];
+  return { lines, info: (message) => lines.push({ level: 'info', message }), warn: (message) => lines.push({ level: 'warn', message }) };
+}
+
 export interface TestAgent {
   agent: Agent;
   dataplane: MemoryDataplane;
@@ -20,14 +26,14 @@ export interface TestAgent {
 }
 
 /** An in-process overlay-agent on the in-memory dataplane, with a state directory of its own. */
-export function makeAgent(hostName: string, controller: string | string[], overrides: Partial<AgentConfig> = {}, stateDir?: string, random?: () => number): TestAgent {
+export function makeAgent(hostName: string, controller: string | string[], overrides: Partial<AgentConfig> = {}, stateDir?: string, opts: { logger?: AgentLogger; random?: () => number } = {}): TestAgent {
   const dir = stateDir ?? mkdtempSync(join(tmpdir(), `overlay-agent-${hostName}-`));
   const dataplane = new MemoryDataplane();
   const agent = new Agent(
     { controllers: Array.isArray(controller) ? controller : [controller], hostName, dataplane: 'memory', stateDir: dir, backoffBaseMs: 20, backoffMaxMs: 300, reconcileIntervalMs: 60_000, ...overrides },
     dataplane,
-    quietLogger,
-    random,
+    opts.logger ?? quietLogger,
+    opts.random,
   );
   return {
     agent,

@@ -169,6 +169,8 @@ describeSystem('the firewall fails closed (nft loads failing, flushed by hand, f
     // hv1's agent tried, failed and said so.
     await waitUntil(() => nacks() > 0, 15_000, () => `hv1 never reported a failed load${agentLogs()}`);
     expect((await client.get(`/v1/ports/${a.portId}`)).body.realized).toBe(false);
+    // The controller shows why (the agent's NACK, kept per host).
+    await waitUntil(async () => /injected failure/.test((await client.get(`/v1/hosts/${hostIds.get('hv1')}`)).body.lastError?.error ?? ''), 10_000, () => 'no lastError on hv1');
     await expectSilence(a, b);
 
     // An agent restart, still unable to load anything, and a port added after it.
@@ -188,6 +190,7 @@ describeSystem('the firewall fails closed (nft loads failing, flushed by hand, f
     expect(await ping(b, a)).toBe(true);
     expect(await ping(b, c)).toBe(true);
     await waitUntil(async () => (await client.get(`/v1/ports/${a.portId}`)).body.realized === true, 10_000, () => 'a not realized');
+    expect((await client.get(`/v1/hosts/${hostIds.get('hv1')}`)).body.lastError).toBeNull();
   });
 
   it('closes every port at once when the tables are flushed by hand, until the agent has loaded them again', async () => {

@@ -2,6 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import type { SpanKey } from '../desired-state/span';
+import type { StreamClaim } from './agent-status.repository';
 import type { SpanFeed, SpanSubscriber } from './span-feed';
 
 export type SyncCall = grpc.ServerDuplexStream<SyncRequest__Output, Buffer>;
@@ -67,8 +68,14 @@ interface PendingSnapshot {
   chunks: number;
 }
 
+/** The claim a session holds on its host (agent-status.repository.ts); `seq` orders this replica's claims. */
+export interface SessionClaim extends StreamClaim {
+  seq: number;
+}
+
 export interface SessionEvents {
-  acked(session: HostSession, revision: number): void;
+  /** `clearsError`: the ack is at or above the host's last NACK (or the first ack of the stream): a stored last error goes. */
+  acked(session: HostSession, revision: number, clearsError: boolean): void;
   nacked(session: HostSession, revision: number, error: string): void;
   vmArrived(session: HostSession, migrationId: string, portId: string): void;
   closed(session: HostSession): void;
@@ -98,6 +105,11 @@ export class HostSession implements SpanSubscriber {
   /** Messages written to the stream (for tests and metrics). */
   messagesSent = 0;
   snapshotsSent = 0;
+  /**
+   * The revision of a NACK this host may have on record, which an ack at or above it clears;
+   * undefined when none can be. Starts at 0: an earlier stream (on any replica) may have left one.
+   */
+  private errorToClear: number | undefined = 0;
 
   constructor(
     readonly hostId: string,
@@ -109,6 +121,7 @@ export class HostSession implements SpanSubscriber {
     private readonly feed: SpanFeed,
     private readonly events: SessionEvents,
     helloRevision: number,
+    readonly claim: SessionClaim,
   ) {
     this.appliedRevision = helloRevision;
     call.on('drain', () => {
@@ -253,12 +266,20 @@ export class HostSession implements SpanSubscriber {
 
   private onRequest(req: SyncRequest__Output): void {
     if (req.ack) {
-      if (req.ack.revision > this.appliedRevision) {
-        this.appliedRevision = req.ack.revision;
-        this.events.acked(this, req.ack.revision);
+      const revision = req.ack.revision;
+      // An ack of a revision already acked still matters when it follows a NACK (a reconcile that
+      // now succeeds): it clears the host's last error.
+      const clearsError = this.errorToClear !== undefined && revision >= this.errorToClear;
+      if (clearsError) {
+        this.errorToClear = undefined;
+      }
+      if (revision > this.appliedRevision || clearsError) {
+        this.appliedRevision = Math.max(this.appliedRevision, revision);
+        this.events.acked(this, revision, clearsError);
       }
     } else if (req.nack) {
       // Not resent in a loop: the next change (or reconnect) carries the state again.
+      this.errorToClear = req.nack.revision;
       this.events.nacked(this, req.nack.revision, req.nack.error);
     } else if (req.vmArrived) {
       this.events.vmArrived(this, req.vmArrived.migrationId, req.vmArrived.portId);

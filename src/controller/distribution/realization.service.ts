@@ -1,6 +1,6 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { MaterializedView } from '../store/materialized-view';
-import { AgentStatusRepository } from './agent-status.repository';
+import { AgentStatusRepository, type AgentLastError } from './agent-status.repository';
 import { SpanFeed } from './span-feed';
 import { SyncServer } from './sync.server';
 
@@ -9,6 +9,11 @@ export interface HostRealization {
   appliedRevision: number;
   /** Revisions the host is behind the current one, or 0 when it holds everything its span needs. */
   lag: number;
+}
+
+/** A host's agent as the API shows it: its realization and its last NACK (null when none, or since cleared). */
+export interface HostAgentStatus extends HostRealization {
+  lastError: AgentLastError | null;
 }
 
 const POLL_MS = 10;
@@ -44,6 +49,12 @@ export class RealizationService implements OnModuleDestroy {
       out.set(id, { connected, appliedRevision, lag: inSync ? 0 : Math.max(0, this.view.revision - appliedRevision) });
     }
     return out;
+  }
+
+  /** `hosts` plus each host's last error, for the host API (read from Redis: any replica answers). */
+  async hostStatus(hostIds: string[]): Promise<Map<string, HostAgentStatus>> {
+    const [realization, errors] = await Promise.all([this.hosts(hostIds), this.status.lastErrors(hostIds)]);
+    return new Map(hostIds.map((id) => [id, { ...realization.get(id)!, lastError: errors.get(id) ?? null }]));
   }
 
   async portsRealized(portIds: string[]): Promise<Map<string, boolean>> {

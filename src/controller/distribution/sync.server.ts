@@ -11,8 +11,9 @@ import { changesSince } from '../desired-state/span';
 import type { Host } from '../hosts/host.model';
 import { MaterializedView } from '../store/materialized-view';
 import { RedisStore } from '../store/redis-store';
-import { AgentStatusRepository } from './agent-status.repository';
-import { HostSession, type SessionEvents, type SyncCall } from './host-session';
+import { AgentStatusRepository, type LastErrorUpdate, type StreamClaim } from './agent-status.repository';
+import { cleanAgentText } from './agent-text';
+import { HostSession, type SessionClaim, type SessionEvents, type SyncCall } from './host-session';
 import { SpanFeed } from './span-feed';
 
 const HELLO_TIMEOUT_MS = 10_000;
@@ -20,6 +21,8 @@ const SESSION_TTL_MS = 15_000;
 const MARKER_INTERVAL_MS = 250;
 const APPLIED_FLUSH_MS = 20;
 const HOUSEKEEPING_MS = 2_000;
+/** Hello.instance_id: empty, or this (see proto/overlay/v1/sync.proto). */
+const INSTANCE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** How a replica's gRPC server authenticates agents. */
 export type TransportSecurity = { mode: 'tls'; ca: Buffer; cert: Buffer; key: Buffer } | { mode: 'insecure' };
@@ -43,8 +46,14 @@ class HelloRefused extends Error {
 /**
  * overlayd's gRPC side: accepts one Sync stream per host, authenticates it (in TLS mode the
  * host name is the client certificate's CN), answers with a resume delta or a snapshot, then
- * keeps the stream fed from the SpanFeed. Records what agents acknowledge in Redis (batched;
- * the VNI quarantine reads them) and keeps claims on the streams it holds.
+ * keeps the stream fed from the SpanFeed. Records what agents acknowledge, and their last NACK,
+ * in Redis (batched; the VNI quarantine and the host API read them).
+ *
+ * One stream per host across all replicas: a Hello first claims the host in Redis (one script,
+ * so racing replicas agree; rules in Hello.instance_id). A refused Hello changes nothing; a
+ * granted one ends this replica's older stream for the host at once, and another replica's at
+ * that replica's next housekeeping, which finds its claim taken. Claims are refreshed every
+ * HOUSEKEEPING_MS and lapse SESSION_TTL_MS after the last refresh (a replica that died).
  */
 @Injectable()
 export class SyncServer implements SessionEvents, OnApplicationShutdown {
@@ -53,6 +62,9 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
   private server?: grpc.Server;
   private readonly sessions = new Map<string, HostSession>();
   private readonly pendingApplied = new Map<string, number>();
+  private readonly pendingErrors = new Map<string, LastErrorUpdate>();
+  /** Numbers this replica's claims in the order they were made (the tokens carry it). */
+  private claimSeq = 0;
   private readonly timers: NodeJS.Timeout[] = [];
   private flushTimer?: NodeJS.Timeout;
   private epoch = '';
@@ -61,8 +73,6 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
   /** `arrived` ({hostId, hostName, migrationId, portId}): an agent saw a migrating VM land (migrations/ commits it). */
   readonly arrivals = new EventEmitter();
   boundPort = 0;
-  /** Last error each host reported (NACK), for the API and the log. */
-  readonly lastNack = new Map<string, { revision: number; error: string }>();
 
   constructor(
     @Inject(ControllerConfig) private readonly config: ControllerConfig,
@@ -146,6 +156,10 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
         throw new HelloRefused(grpc.status.PERMISSION_DENIED, `the certificate is for host ${certName}, not ${hello.hostName}`);
       }
     }
+    const instance = hello.instanceId;
+    if (instance && !INSTANCE_ID.test(instance)) {
+      throw new HelloRefused(grpc.status.INVALID_ARGUMENT, 'instance_id must be empty or 1-64 characters of [A-Za-z0-9_-]');
+    }
     const host = await this.findHost(hello.hostName);
     if (hello.vtepIp) {
       const parsed = parseIpText(hello.vtepIp);
@@ -153,24 +167,36 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
         throw new HelloRefused(grpc.status.FAILED_PRECONDITION, `agent VTEP ${hello.vtepIp} differs from host ${host.name}'s registered VTEP ${host.vtepIp}`);
       }
     }
-    // An agent ahead of this replica's view (it was fed by a faster replica) waits for the view.
+    // Claimed before any other work: an agent that is refused (another holds the host) costs one script.
+    const claim = await this.claim(host, instance);
     const resumable = hello.epoch === this.epoch && hello.appliedRevision > 0;
-    if (resumable && hello.appliedRevision > this.view.revision) {
-      await this.view.waitForRevision(hello.appliedRevision, 5_000).catch(() => undefined);
-    }
-    let records = resumable && hello.appliedRevision <= this.view.revision ? await this.status.readChangeLog(hello.appliedRevision, this.view.revision) : undefined;
-    // The view may have moved on while the log was read: read the rest, until nothing is missing.
-    while (records && this.view.revision > hello.appliedRevision + records.length) {
-      const from = hello.appliedRevision + records.length;
-      const more = await this.status.readChangeLog(from, this.view.revision);
-      records = more ? records.concat(more) : undefined;
-    }
-    if (call.cancelled || !this.view.current.hosts.has(host.id)) {
-      throw new HelloRefused(grpc.status.NOT_FOUND, `host ${hello.hostName} is gone`);
+    let records;
+    try {
+      // An agent ahead of this replica's view (it was fed by a faster replica) waits for the view.
+      if (resumable && hello.appliedRevision > this.view.revision) {
+        await this.view.waitForRevision(hello.appliedRevision, 5_000).catch(() => undefined);
+      }
+      records = resumable && hello.appliedRevision <= this.view.revision ? await this.status.readChangeLog(hello.appliedRevision, this.view.revision) : undefined;
+      // The view may have moved on while the log was read: read the rest, until nothing is missing.
+      while (records && this.view.revision > hello.appliedRevision + records.length) {
+        const from = hello.appliedRevision + records.length;
+        const more = await this.status.readChangeLog(from, this.view.revision);
+        records = more ? records.concat(more) : undefined;
+      }
+      if (call.cancelled || !this.view.current.hosts.has(host.id)) {
+        throw new HelloRefused(grpc.status.NOT_FOUND, `host ${hello.hostName} is gone`);
+      }
+      if ((this.sessions.get(host.id)?.claim.seq ?? 0) > claim.seq) {
+        // Two Hellos for the host raced here and the later one's claim won in Redis (and started already).
+        throw new HelloRefused(grpc.status.ALREADY_EXISTS, `a newer stream for host ${hello.hostName} arrived meanwhile`);
+      }
+    } catch (err) {
+      void this.status.releaseSession(claim).catch(() => undefined);
+      throw err;
     }
     // From here to session.start(): no await, so no change record can fall between.
     this.sessions.get(host.id)?.fail(grpc.status.ALREADY_EXISTS, 'a newer stream for this host replaced this one');
-    const session = new HostSession(host.id, host.name, host.vtepIp, () => this.epoch, call, this.feed, this, hello.appliedRevision);
+    const session = new HostSession(host.id, host.name, host.vtepIp, () => this.epoch, call, this.feed, this, hello.appliedRevision, claim);
     this.sessions.set(host.id, session);
     if (records) {
       const change = changesSince(this.feed.spanIndex, records, host.id).get(host.id) ?? { upserts: new Set<string>(), removals: new Set<string>() };
@@ -180,9 +206,34 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     }
     session.start();
     this.pendingApplied.set(host.id, Math.max(this.pendingApplied.get(host.id) ?? 0, resumable ? hello.appliedRevision : 0));
-    this.flushTimer ??= setTimeout(() => void this.flushApplied(), APPLIED_FLUSH_MS);
-    this.logger.log(`host ${host.name} connected (agent ${hello.agentVersion || '?'}, ${records ? `resumed from ${hello.appliedRevision}` : 'snapshot'} at ${this.view.revision})`);
-    await this.status.claimSession(host.id, this.replicaId, SESSION_TTL_MS).catch(() => undefined);
+    this.flushTimer ??= setTimeout(() => void this.flushReports(), APPLIED_FLUSH_MS);
+    this.logger.log(`host ${host.name} connected (agent ${hello.agentVersion || '?'} instance ${instance || '-'}, ${records ? `resumed from ${hello.appliedRevision}` : 'snapshot'} at ${this.view.revision})`);
+  }
+
+  /**
+   * Claims the host's stream in Redis for a new stream of `instance`, or refuses the Hello with
+   * ALREADY_EXISTS (an instance that a live claim replaced). Logs a replacement once (here, on
+   * the replica that took over) and a refused instance once per (host, instance, claim).
+   */
+  private async claim(host: Host, instance: string): Promise<SessionClaim> {
+    const seq = ++this.claimSeq;
+    const claim: SessionClaim = { hostId: host.id, token: `${this.replicaId}-${seq}`, instance, seq };
+    const outcome = await this.status.claimSession(claim, this.replicaId, SESSION_TTL_MS);
+    if (!outcome.claimed) {
+      if (outcome.firstRefusal) {
+        this.logger.warn(`host ${host.name}: refusing agent instance ${instance}: instance ${outcome.holder || '-'} replaced it and holds the host (ALREADY_EXISTS until that stream ends)`);
+      }
+      throw new HelloRefused(grpc.status.ALREADY_EXISTS, `host ${host.name} is held by another agent (instance ${outcome.holder || '-'}), which replaced this one; retry later`);
+    }
+    if (outcome.replaced) {
+      const old = outcome.replaced.instance;
+      this.logger.warn(
+        instance && old
+          ? `host ${host.name}: agent instance ${instance} replaced the stream of instance ${old} (replica ${outcome.replaced.replica}); ${old} is refused while ${instance} holds the host`
+          : `host ${host.name}: a Hello of agent instance ${instance || '-'} replaced the live stream of instance ${old || '-'} (replica ${outcome.replaced.replica}; without an instance id, the newer stream wins)`,
+      );
+    }
+    return claim;
   }
 
   private async findHost(name: string): Promise<Host> {
@@ -201,15 +252,23 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     return host;
   }
 
-  acked(session: HostSession, revision: number): void {
-    this.pendingApplied.set(session.hostId, revision);
-    this.acks.emit('acked', session.hostId, revision);
-    this.flushTimer ??= setTimeout(() => void this.flushApplied(), APPLIED_FLUSH_MS);
+  acked(session: HostSession, revision: number, clearsError: boolean): void {
+    const host = session.hostId;
+    this.pendingApplied.set(host, Math.max(revision, this.pendingApplied.get(host) ?? 0));
+    const pending = this.pendingErrors.get(host);
+    if (clearsError && !(pending && 'set' in pending && pending.set.revision > revision)) {
+      this.pendingErrors.set(host, { clearUpTo: Math.max(revision, pending && 'clearUpTo' in pending ? pending.clearUpTo : 0) });
+    }
+    this.acks.emit('acked', host, revision);
+    this.flushTimer ??= setTimeout(() => void this.flushReports(), APPLIED_FLUSH_MS);
   }
 
+  /** Kept (cleaned and bounded: agent text is hostile input) as the host's last error, written with the next batch of acks. */
   nacked(session: HostSession, revision: number, error: string): void {
-    this.lastNack.set(session.hostId, { revision, error });
-    this.logger.warn(`host ${session.hostName} could not apply revision ${revision}: ${error}`);
+    const text = cleanAgentText(error);
+    this.pendingErrors.set(session.hostId, { set: { revision, error: text, at: new Date().toISOString() } });
+    this.flushTimer ??= setTimeout(() => void this.flushReports(), APPLIED_FLUSH_MS);
+    this.logger.warn(`host ${session.hostName} could not apply revision ${revision}: ${text}`);
   }
 
   vmArrived(session: HostSession, migrationId: string, portId: string): void {
@@ -219,23 +278,30 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
   closed(session: HostSession): void {
     if (this.sessions.get(session.hostId) === session) {
       this.sessions.delete(session.hostId);
-      void this.status.releaseSession(session.hostId, this.replicaId, () => !this.sessions.has(session.hostId)).catch(() => undefined);
+      void this.status.releaseSession(session.claim).catch(() => undefined);
       this.logger.log(`host ${session.hostName} disconnected`);
     }
   }
 
-  private async flushApplied(): Promise<void> {
+  private async flushReports(): Promise<void> {
     this.flushTimer = undefined;
     const batch = new Map(this.pendingApplied);
+    const errors = new Map(this.pendingErrors);
     this.pendingApplied.clear();
+    this.pendingErrors.clear();
     try {
-      await this.status.recordApplied(batch);
+      await this.status.recordReports(batch, errors);
     } catch (err) {
-      // Keep them for the next flush (Redis may be restarting).
+      // Keep them for the next flush (Redis may be restarting); what arrived meanwhile is newer.
       for (const [host, revision] of batch) {
         this.pendingApplied.set(host, Math.max(revision, this.pendingApplied.get(host) ?? 0));
       }
-      this.flushTimer ??= setTimeout(() => void this.flushApplied(), 500);
+      for (const [host, update] of errors) {
+        if (!this.pendingErrors.has(host)) {
+          this.pendingErrors.set(host, update);
+        }
+      }
+      this.flushTimer ??= setTimeout(() => void this.flushReports(), 500);
       this.logger.warn(`recording acknowledgements: ${(err as Error).message}`);
     }
   }
@@ -253,7 +319,16 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
           session.fail(grpc.status.NOT_FOUND, 'the host was deleted');
         }
       }
-      await this.status.refreshSessions([...this.sessions.keys()], this.replicaId, SESSION_TTL_MS);
+      const claims: StreamClaim[] = [...this.sessions.values()].map((s) => s.claim);
+      const superseded = await this.status.refreshSessions(claims, this.replicaId, SESSION_TTL_MS);
+      for (const hostId of superseded) {
+        const session = this.sessions.get(hostId);
+        // Unless a newer stream replaced it here meanwhile (its claim is another).
+        if (session && claims.some((c) => c.hostId === hostId && c.token === session.claim.token)) {
+          this.logger.log(`host ${session.hostName}: ending this replica's stream (instance ${session.claim.instance || '-'}): a newer stream on another replica holds the host`);
+          session.fail(grpc.status.ALREADY_EXISTS, 'a newer stream for this host, on another replica, replaced this one');
+        }
+      }
     } catch (err) {
       this.logger.warn(`housekeeping: ${(err as Error).message}`);
     }
@@ -264,7 +339,7 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     this.timers.length = 0;
     if (this.flushTimer) {
       clearTimeout(this.flushTimer);
-      await this.flushApplied();
+      await this.flushReports();
     }
     for (const session of [...this.sessions.values()]) {
       session.fail(grpc.status.UNAVAILABLE, 'controller shutting down');

@@ -53,6 +53,7 @@ redis.call('HDEL', K.hosts(), id)
 redis.call('ZREM', K.hostIndex(), id)
 redis.call('HDEL', K.agentApplied(), id)
 redis.call('HDEL', K.agentSessions(), id)
+redis.call('HDEL', K.agentLastErrors(), id)
 return commit({ op('host', id, nil, json) })
 `;
 

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
 import type { Parsed } from '../../common/schema';
 import { newId, parseId } from '../../common/values';
-import { RealizationService, type HostRealization } from '../distribution/realization.service';
+import { RealizationService, type HostAgentStatus } from '../distribution/realization.service';
 import { parseBody } from '../http/body';
 import type { Page, PageRequest } from '../store/page';
 import type { Host, HostInventory, Uplink } from './host.model';
@@ -71,10 +71,10 @@ export class HostService {
     }
   }
 
-  /** The host with its agent's state: connected, acknowledged revision, lag. */
-  async get(rawId: string): Promise<Host & HostRealization> {
+  /** The host with its agent's state: connected, acknowledged revision, lag, last error. */
+  async get(rawId: string): Promise<Host & HostAgentStatus> {
     const host = await this.read(rawId);
-    return { ...host, ...(await this.realization.hosts([host.id])).get(host.id)! };
+    return { ...host, ...(await this.realization.hostStatus([host.id])).get(host.id)! };
   }
 
   private async read(rawId: string): Promise<Host> {
@@ -86,9 +86,9 @@ export class HostService {
     return host;
   }
 
-  async list(page: PageRequest): Promise<Page<Host & HostRealization>> {
+  async list(page: PageRequest): Promise<Page<Host & HostAgentStatus>> {
     const result = await this.hosts.list(page);
-    const status = await this.realization.hosts(result.items.map((h) => h.id));
+    const status = await this.realization.hostStatus(result.items.map((h) => h.id));
     return { ...result, items: result.items.map((h) => ({ ...h, ...status.get(h.id)! })) };
   }
 

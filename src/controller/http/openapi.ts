@@ -125,6 +125,16 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
             connected: { type: 'boolean', description: 'an agent holds a sync stream for this host (GET only)' },
             appliedRevision: { type: 'integer', description: 'the last revision its agent acknowledged (GET only)' },
             lag: { type: 'integer', description: 'revisions behind; 0 when it holds everything its span needs (GET only)' },
+            lastError: {
+              type: 'object',
+              nullable: true,
+              description: "the agent's last NACK, null when none or once it applied that revision or a later one (GET only)",
+              properties: {
+                revision: { type: 'integer', description: 'the revision it could not apply' },
+                error: { type: 'string', description: "the agent's reason: at most 1024 characters (longer text is cut and says so), no control characters" },
+                at: { type: 'string', format: 'date-time', description: 'when the controller received the NACK' },
+              },
+            },
           },
         },
         port: {

@@ -38,8 +38,16 @@ const templates = {
   epoch: 'epoch',
   /** Hash host id -> the last revision its agent acknowledged. */
   agentApplied: 'agents:applied',
-  /** Hash host id -> `<replica id> <expiry ms>`: which replica holds the host's stream. */
+  /**
+   * Hash host id -> the claim on the host's stream, JSON: `replica` and `token` (the stream that
+   * holds it), `instance` (the agent process's instance id, '' when its Hello had none),
+   * `expires` (ms; refreshed every 2 s while the stream lives), `evicted` (instances this claim
+   * or the claims it replaced took the host from: refused while it lives) and `reported` (those
+   * whose refusal was logged). Written only by the scripts in agent-status.repository.ts.
+   */
   agentSessions: 'agents:sessions',
+  /** Hash host id -> JSON `{revision, error, at}`: the host's last NACK, until an ack at or above its revision. */
+  agentLastErrors: 'agents:last-error',
   /** Hash VNI -> the revision that released it (its segment's deletion). */
   vniReleasedAt: 'vnis:released-at',
   /** Per-parent children (sorted sets, score 0). */

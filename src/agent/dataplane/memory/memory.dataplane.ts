@@ -18,6 +18,8 @@ export class MemoryDataplane implements Dataplane {
   /** Plans applied, for tests. */
   applied = 0;
   private failures: string[] = [];
+  /** While set, every `apply` throws with this message (a host whose kernel refuses the links). */
+  applyBroken?: string;
 
   /** The next `apply` throws with this message (once per call of this method). */
   failNext(message: string): void {
@@ -34,7 +36,7 @@ export class MemoryDataplane implements Dataplane {
   }
 
   async apply(plan: DataplanePlan): Promise<void> {
-    const failure = this.failures.shift();
+    const failure = this.failures.shift() ?? this.applyBroken;
     if (failure !== undefined) {
       throw new Error(failure);
     }

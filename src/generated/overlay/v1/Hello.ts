@@ -28,6 +28,20 @@ export interface Hello {
    * revisions of another epoch mean nothing here and force a snapshot.
    */
   'epoch'?: (string);
+  /**
+   * instance_id identifies one run of the agent process: random, made when the process starts,
+   * the same on every stream of that run (reconnects included), never reused; 1-64 characters
+   * of [A-Za-z0-9_-], or empty (any other value is refused with INVALID_ARGUMENT). It settles
+   * two streams claiming one host: a Hello from an instance other than the one holding the
+   * host's stream replaces that stream (the newer wins: typically the agent was restarted while
+   * its old stream was half-open), and the replaced instance is remembered for as long as the
+   * winner's claim lives (it is refreshed while the winner's stream lasts, on any replica). A
+   * Hello from a remembered instance is refused with ALREADY_EXISTS and leaves the winner in
+   * place; once the winner's stream ends or its claim lapses, that instance may connect again.
+   * The same instance reconnecting replaces its own old stream. Empty (an older agent): the
+   * Hello always replaces the host's stream, as before.
+   */
+  'instanceId'?: (string);
 }
 
 /**
@@ -56,4 +70,18 @@ export interface Hello__Output {
    * revisions of another epoch mean nothing here and force a snapshot.
    */
   'epoch': (string);
+  /**
+   * instance_id identifies one run of the agent process: random, made when the process starts,
+   * the same on every stream of that run (reconnects included), never reused; 1-64 characters
+   * of [A-Za-z0-9_-], or empty (any other value is refused with INVALID_ARGUMENT). It settles
+   * two streams claiming one host: a Hello from an instance other than the one holding the
+   * host's stream replaces that stream (the newer wins: typically the agent was restarted while
+   * its old stream was half-open), and the replaced instance is remembered for as long as the
+   * winner's claim lives (it is refreshed while the winner's stream lasts, on any replica). A
+   * Hello from a remembered instance is refused with ALREADY_EXISTS and leaves the winner in
+   * place; once the winner's stream ends or its claim lapses, that instance may connect again.
+   * The same instance reconnecting replaces its own old stream. Empty (an older agent): the
+   * Hello always replaces the host's stream, as before.
+   */
+  'instanceId': (string);
 }
