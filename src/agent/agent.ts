@@ -12,6 +12,7 @@ import type { Dataplane, DataplaneState } from './dataplane/dataplane';
 import { conntrackZones, renderFirewall, type RenderedFirewall } from './dataplane/linux/nftables';
 import { tapName } from './dataplane/names';
 import { desiredDataplane, planChanges } from './reconcile/plan';
+import { ConnectionHandover } from './migration/connection-handover';
 import { Backoff } from './sync/backoff';
 import { cloneDesiredState, emptyDesiredState, memberStateKey, StateCache, type DesiredState } from './sync/state-cache';
 
@@ -64,6 +65,8 @@ export class Agent {
   private retryTimer?: NodeJS.Timeout;
   private failing = false;
   private readonly retryBackoff: Backoff;
+  /** A migrating VM's tracked connections, exported where it leaves and installed where it lands. */
+  private readonly handover: ConnectionHandover;
   private staging?: { revision: number; epoch: string; resources: Resource__Output[] };
   private client?: InstanceType<typeof overlayProto.SyncService>;
   /** Index into config.controllers of the replica in use; moves on when a stream is lost. */
@@ -101,6 +104,7 @@ export class Agent {
     random: () => number = Math.random,
   ) {
     this.backoff = new Backoff(config.backoffBaseMs, config.backoffMaxMs, random);
+    this.handover = new ConnectionHandover(dataplane, config.firewall === true, (request) => this.send(request), logger);
     this.retryBackoff = new Backoff(config.backoffBaseMs, config.backoffMaxMs, random);
     this.cache = new StateCache(config.stateDir);
   }
@@ -150,6 +154,7 @@ export class Agent {
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.retryTimer);
     clearInterval(this.reconcileTimer);
+    this.handover.stop();
     this.stream?.cancel();
     this.stream = undefined;
     this.client?.close();
@@ -207,6 +212,7 @@ export class Agent {
         return;
       }
       this.stream = undefined;
+      this.handover.streamLost();
       if (this.stopped) {
         return;
       }
@@ -250,6 +256,8 @@ export class Agent {
       await this.onSnapshotEnd(message.snapshotEnd);
     } else if (message.delta) {
       await this.onDelta(message.delta);
+    } else if (message.connections) {
+      this.handover.receive(message.connections, this.desired);
     }
   }
 
@@ -377,6 +385,9 @@ export class Agent {
       failures.push((err as Error).message);
     }
     if (linked) {
+      if (this.inSync) {
+        this.handover.sync(this.desired);
+      }
       this.watchArrivals();
       await this.forgetMovedConnections().catch((err: unknown) => this.logger.warn(`forgetting moved connections: ${(err as Error).message}`));
     }
@@ -500,7 +511,12 @@ export class Agent {
     }
   }
 
-  private send(request: SyncRequest): void {
-    this.stream?.write(request);
+  /** Writes to the stream; false when there is none (the request is dropped). */
+  private send(request: SyncRequest): boolean {
+    if (!this.stream) {
+      return false;
+    }
+    this.stream.write(request);
+    return true;
   }
 }

@@ -3,6 +3,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as protobuf from 'protobufjs';
+import type { ConnectionBatch } from '../generated/overlay/v1/ConnectionBatch';
 import type { Resource } from '../generated/overlay/v1/Resource';
 import type { ProtoGrpcType } from '../generated/sync';
 
@@ -35,6 +36,11 @@ export const overlayProto = (grpc.loadPackageDefinition(packageDefinition) as un
 const root = protobuf.loadSync(protoFile);
 const ResourceType = root.lookupType('overlay.v1.Resource');
 const SyncResponseType = root.lookupType('overlay.v1.SyncResponse');
+
+/** A SyncResponse carrying a ConnectionBatch (rare, not a hot path: protobufjs' reflection). */
+export function encodeConnections(batch: ConnectionBatch): Buffer {
+  return Buffer.from(SyncResponseType.encode(SyncResponseType.fromObject({ connections: batch })).finish());
+}
 
 /** The SyncService definition, with responses that may be pre-encoded Buffers. */
 export function syncServiceDefinition(): grpc.ServiceDefinition {

@@ -7,6 +7,7 @@ import { HostController } from './hosts/host.controller';
 import { HostRepository } from './hosts/host.repository';
 import { HostService } from './hosts/host.service';
 import { ErrorFilter } from './http/error.filter';
+import { ConnectionHandover } from './migrations/connection-handover';
 import { MigrationController } from './migrations/migration.controller';
 import { MigrationMonitor } from './migrations/migration.monitor';
 import { MigrationRepository } from './migrations/migration.repository';
@@ -50,6 +51,7 @@ export class AppModule {
         MigrationRepository,
         MigrationService,
         MigrationMonitor,
+        ConnectionHandover,
       ],
       exports: [ControllerConfig],
     };

@@ -93,6 +93,7 @@ describe('loadConfig', () => {
       maxBatchSize: 10_000,
       migrationTtlMs: 300_000,
       migrationRetentionSeconds: 604_800,
+      migrationMaxConnections: 100_000,
       logFormat: 'json',
     });
   });
@@ -111,6 +112,7 @@ describe('loadConfig', () => {
         OVERLAY_MAX_BATCH_SIZE: '100000',
         OVERLAY_MIGRATION_TTL_MS: '1000',
         OVERLAY_MIGRATION_RETENTION_SECONDS: '60',
+        OVERLAY_MIGRATION_MAX_CONNECTIONS: '0',
         OVERLAY_LOG_FORMAT: 'text',
       }),
     ).toEqual({
@@ -128,6 +130,7 @@ describe('loadConfig', () => {
       maxBatchSize: 100_000,
       migrationTtlMs: 1000,
       migrationRetentionSeconds: 60,
+      migrationMaxConnections: 0,
       logFormat: 'text',
     });
   });

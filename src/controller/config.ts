@@ -29,6 +29,8 @@ export interface ControllerConfig {
   migrationTtlMs: number;
   /** How long a finished migration (completed, aborted, expired) stays readable. */
   migrationRetentionSeconds: number;
+  /** The most tracked connections of one migration handed from its source to its destination; 0: none are. */
+  migrationMaxConnections: number;
   /** `json` (one object per line, for log pipelines) or `text` (for a terminal). */
   logFormat: 'json' | 'text';
   /** TLS files for the agents' gRPC stream; absent = insecure (development only, needs OVERLAY_GRPC_INSECURE=true). */
@@ -113,5 +115,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
     maxBatchSize: intFrom(env, 'OVERLAY_MAX_BATCH_SIZE', 10_000, 1, 100_000),
     migrationTtlMs: intFrom(env, 'OVERLAY_MIGRATION_TTL_MS', 300_000, 1_000, 86_400_000),
     migrationRetentionSeconds: intFrom(env, 'OVERLAY_MIGRATION_RETENTION_SECONDS', 7 * 86400, 60, 365 * 86400),
+    migrationMaxConnections: intFrom(env, 'OVERLAY_MIGRATION_MAX_CONNECTIONS', 100_000, 0, 1_000_000),
   };
 }

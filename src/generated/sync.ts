@@ -3,6 +3,8 @@ import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-load
 
 import type { Ack as _overlay_v1_Ack, Ack__Output as _overlay_v1_Ack__Output } from './overlay/v1/Ack';
 import type { AddressPair as _overlay_v1_AddressPair, AddressPair__Output as _overlay_v1_AddressPair__Output } from './overlay/v1/AddressPair';
+import type { ConnectionBatch as _overlay_v1_ConnectionBatch, ConnectionBatch__Output as _overlay_v1_ConnectionBatch__Output } from './overlay/v1/ConnectionBatch';
+import type { ConnectionsInstalled as _overlay_v1_ConnectionsInstalled, ConnectionsInstalled__Output as _overlay_v1_ConnectionsInstalled__Output } from './overlay/v1/ConnectionsInstalled';
 import type { Delta as _overlay_v1_Delta, Delta__Output as _overlay_v1_Delta__Output } from './overlay/v1/Delta';
 import type { FirewallRule as _overlay_v1_FirewallRule, FirewallRule__Output as _overlay_v1_FirewallRule__Output } from './overlay/v1/FirewallRule';
 import type { Hello as _overlay_v1_Hello, Hello__Output as _overlay_v1_Hello__Output } from './overlay/v1/Hello';
@@ -18,6 +20,7 @@ import type { SnapshotEnd as _overlay_v1_SnapshotEnd, SnapshotEnd__Output as _ov
 import type { SyncRequest as _overlay_v1_SyncRequest, SyncRequest__Output as _overlay_v1_SyncRequest__Output } from './overlay/v1/SyncRequest';
 import type { SyncResponse as _overlay_v1_SyncResponse, SyncResponse__Output as _overlay_v1_SyncResponse__Output } from './overlay/v1/SyncResponse';
 import type { SyncServiceClient as _overlay_v1_SyncServiceClient, SyncServiceDefinition as _overlay_v1_SyncServiceDefinition } from './overlay/v1/SyncService';
+import type { TrackedConnection as _overlay_v1_TrackedConnection, TrackedConnection__Output as _overlay_v1_TrackedConnection__Output } from './overlay/v1/TrackedConnection';
 import type { VmArrived as _overlay_v1_VmArrived, VmArrived__Output as _overlay_v1_VmArrived__Output } from './overlay/v1/VmArrived';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
@@ -29,6 +32,8 @@ export interface ProtoGrpcType {
     v1: {
       Ack: MessageTypeDefinition<_overlay_v1_Ack, _overlay_v1_Ack__Output>
       AddressPair: MessageTypeDefinition<_overlay_v1_AddressPair, _overlay_v1_AddressPair__Output>
+      ConnectionBatch: MessageTypeDefinition<_overlay_v1_ConnectionBatch, _overlay_v1_ConnectionBatch__Output>
+      ConnectionsInstalled: MessageTypeDefinition<_overlay_v1_ConnectionsInstalled, _overlay_v1_ConnectionsInstalled__Output>
       Delta: MessageTypeDefinition<_overlay_v1_Delta, _overlay_v1_Delta__Output>
       FirewallRule: MessageTypeDefinition<_overlay_v1_FirewallRule, _overlay_v1_FirewallRule__Output>
       Hello: MessageTypeDefinition<_overlay_v1_Hello, _overlay_v1_Hello__Output>
@@ -50,6 +55,7 @@ export interface ProtoGrpcType {
        * remote MAC -> VTEP entries). Versioned, acknowledged, incremental and resumable.
        */
       SyncService: SubtypeConstructor<typeof grpc.Client, _overlay_v1_SyncServiceClient> & { service: _overlay_v1_SyncServiceDefinition }
+      TrackedConnection: MessageTypeDefinition<_overlay_v1_TrackedConnection, _overlay_v1_TrackedConnection__Output>
       VmArrived: MessageTypeDefinition<_overlay_v1_VmArrived, _overlay_v1_VmArrived__Output>
     }
   }

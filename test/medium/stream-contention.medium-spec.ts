@@ -1,58 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { Logger } from '@nestjs/common';
-import { overlayProto } from '../../src/common/proto';
 import { SyncServer } from '../../src/controller/distribution/sync.server';
-import type { SyncRequest } from '../../src/generated/overlay/v1/SyncRequest';
-import type { SyncResponse__Output } from '../../src/generated/overlay/v1/SyncResponse';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { makeAgent, recordingLogger, waitUntil, type TestAgent } from '../support/agents';
+import { RawAgent } from '../support/raw-agent';
 
 /** What the controllers logged (both replicas of this file share Nest's Logger). */
 const controllerLog: { level: 'log' | 'warn'; context: string; message: string }[] = [];
-
-/**
- * A bare protocol client: sends Hello and nothing unless told, records what it receives and how
- * the stream ended. For the claim rules, which in-process agents only show indirectly.
- */
-class RawAgent {
-  private readonly client: InstanceType<typeof overlayProto.SyncService>;
-  private readonly stream: grpc.ClientDuplexStream<SyncRequest, SyncResponse__Output>;
-  /** The revision of the last snapshot end or delta received; 0 before. */
-  revision = 0;
-  messages = 0;
-  /** How the stream ended (undefined while open). */
-  ended?: { code: grpc.status; details: string };
-
-  constructor(target: string, hostName: string, instanceId?: string) {
-    this.client = new overlayProto.SyncService(target, grpc.credentials.createInsecure());
-    this.stream = this.client.Sync();
-    this.stream.on('data', (m: SyncResponse__Output) => {
-      this.messages++;
-      this.revision = m.snapshotEnd?.revision ?? m.delta?.revision ?? this.revision;
-    });
-    this.stream.on('error', (err: grpc.ServiceError) => (this.ended ??= { code: err.code, details: err.details }));
-    this.stream.on('end', () => (this.ended ??= { code: grpc.status.OK, details: 'ended' }));
-    // Typed loosely on purpose: the Hello fields are what the wire carries.
-    const hello: Record<string, unknown> = { hostName, agentVersion: 'raw-test' };
-    if (instanceId !== undefined) {
-      hello.instanceId = instanceId;
-    }
-    this.stream.write({ hello });
-  }
-
-  get delivered(): boolean {
-    return this.revision > 0;
-  }
-
-  send(request: SyncRequest): void {
-    this.stream.write(request);
-  }
-
-  close(): void {
-    this.stream.cancel();
-    this.client.close();
-  }
-}
 
 describe('agent streams under contention', () => {
   const prefix = uniquePrefix('contention');

@@ -54,6 +54,25 @@ const TCP_SERVER = `
 require('net').createServer((s) => s.pipe(s)).listen(Number(process.argv[1]), () => console.log('listening'));
 `;
 
+/** The peer's server: to each connection, a numbered line every 10 ms (server push; it reads nothing). */
+const PUSH_SERVER = `
+require('net').createServer((s) => { s.setNoDelay(true); s.on('error', () => {}); let n = 0; const t = setInterval(() => { if (!s.destroyed) { s.write(++n + '\\n'); } }, 10); s.on('close', () => clearInterval(t)); })
+  .listen(Number(process.argv[1]), () => console.log('listening'));
+`;
+
+/** The migrating VM's client: opens the connection, reads the pushed lines; on SIGTERM reports the longest gap between two lines. */
+const PUSH_CLIENT = `
+const net = require('net');
+const [host, port] = process.argv.slice(1);
+let received = 0, errors = [], last = 0, maxGap = 0, buf = '', lastSeq = 0, outOfOrder = 0;
+const sock = net.connect({ host, port: Number(port) }, () => console.log('connected'));
+sock.on('data', (d) => { buf += d; const lines = buf.split('\\n'); buf = lines.pop(); for (const l of lines) { if (!l) continue; received++; const seq = Number(l); if (seq !== lastSeq + 1) outOfOrder++; lastSeq = seq; const now = Date.now(); if (last) maxGap = Math.max(maxGap, now - last); last = now; } });
+sock.on('error', (e) => errors.push(e.code || e.message));
+sock.on('close', () => errors.push('closed'));
+process.on('SIGTERM', () => { console.log(JSON.stringify({ received, lastSeq, outOfOrder, errors, maxGapMs: maxGap, sinceLastMs: Date.now() - last })); process.exit(0); });
+setInterval(() => console.log('n ' + received), 100).unref();
+`;
+
 interface PingReply {
   seq: number;
   at: number;
@@ -214,5 +233,73 @@ describeSystem('live migration on real kernels: ping every 10 ms and an open TCP
         `  TCP: ${summary.sent} lines sent, ${summary.echoed} echoed, longest gap ${summary.maxGapMs} ms, errors: ${summary.errors.length ? summary.errors.join('; ') : 'none'}`,
       ].join('\n'),
     );
+  }, 240_000);
+
+  it('carries a VM\u2019s tracked connections to the destination: an egress-only VM keeps a server-push stream through five moves', async () => {
+    // C's group allows egress only: after a move, the peer's next packet would be new inbound
+    // traffic on the destination, dropped, unless C's connection state came along.
+    const tenant = await client.post('/v1/tenants', { name: 'push' });
+    const tenantId = tenant.body.id;
+    const segment = await client.post('/v1/segments', { tenantId, name: 'push', cidr: '10.61.0.0/24' });
+    const egressOnly = await client.post('/v1/security-groups', { tenantId, name: 'egress-only', rules: [{ direction: 'egress', ethertype: 'IPv4', protocol: 'any' }] });
+    const pushServer = await client.post('/v1/security-groups', {
+      tenantId,
+      name: 'push-server',
+      rules: [
+        { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 7000, portRangeMax: 7000 },
+        { direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' },
+        { direction: 'egress', ethertype: 'IPv4', protocol: 'any' },
+      ],
+    });
+    expect([tenant.status, segment.status, egressOnly.status, pushServer.status]).toEqual([201, 201, 201, 201]);
+    const [hv1, hv2, hv3] = topology.hypervisors;
+    const portC = await client.post('/v1/ports', { segmentId: segment.body.id, vmId: 'vm-c', hostId: hostIds.get('hv1'), ips: ['10.61.0.10'], securityGroupIds: [egressOnly.body.id] });
+    const portD = await client.post('/v1/ports', { segmentId: segment.body.id, vmId: 'vm-d', hostId: hostIds.get('hv3'), ips: ['10.61.0.30'], securityGroupIds: [pushServer.body.id] });
+    expect([portC.status, portD.status]).toEqual([201, 201]);
+    const c = await topology.addVm('c', hv1, { tap: tapName(portC.body.id), mac: portC.body.mac, ip: '10.61.0.10', prefixLength: 24 });
+    const d = await topology.addVm('d', hv3, { tap: tapName(portD.body.id), mac: portD.body.mac, ip: '10.61.0.30', prefixLength: 24 });
+    await waitUntil(async () => (await topology.exec(c.ns, 'ping', ['-c', '1', '-W', '1', d.ip])).code === 0, 30_000, () => `C cannot ping D${agentLogs()}`);
+    // The hard case: nothing may open a connection to C.
+    expect((await topology.exec(d.ns, 'ping', ['-c', '2', '-W', '1', c.ip])).code).not.toBe(0);
+
+    const server = topology.spawnIn(d.ns, process.execPath, ['-e', PUSH_SERVER, '7000']);
+    children.push(server);
+    const serverOut = linesOf(server);
+    await waitUntil(() => serverOut.includes('listening'), 10_000, () => 'push server');
+    const push = topology.spawnIn(c.ns, process.execPath, ['-e', PUSH_CLIENT, d.ip, '7000']);
+    children.push(push);
+    const pushOut = linesOf(push);
+    /** Lines C received so far, as it last said. */
+    const receivedNow = () => Number([...pushOut].reverse().find((l) => l.startsWith('n '))?.slice(2) ?? 0);
+    await waitUntil(() => receivedNow() >= 20, 10_000, () => 'pushed lines reaching C');
+
+    let here = hv1;
+    const moves: string[] = [];
+    for (let i = 0; i < MIGRATIONS; i++) {
+      const there = here === hv1 ? hv2 : hv1;
+      await plugIncoming(c, there);
+      const prepared = await client.post('/v1/migrations?timeout=30000', { vmId: 'vm-c', sourceHostId: hostIds.get(here.name), destinationHostId: hostIds.get(there.name) });
+      expect({ status: prepared.status, state: prepared.body.state }).toEqual({ status: 201, state: 'prepared' });
+      await resume(c);
+      await waitUntil(async () => (await client.get(`/v1/migrations/${prepared.body.id}`)).body.state === 'completed', 20_000, () => `migration ${i + 1} of C not completed${agentLogs()}`);
+      const done = (await client.get(`/v1/migrations/${prepared.body.id}`)).body;
+      expect(done.timeline.find((e: { event: string }) => e.event === 'connections-installed')).toMatchObject({ connections: 1, failed: 0 });
+      moves.push(`${here.name} -> ${there.name}: ${done.timeline.map((e: { event: string; connections?: number }) => e.event + (e.connections !== undefined ? `(${e.connections})` : '')).join(', ')}`);
+      here = there;
+    }
+    // The stream still flows after the last move; then the client's account.
+    const after = receivedNow();
+    await waitUntil(() => receivedNow() >= after + 20, 5_000, () => `the pushed stream stopped after the last move${agentLogs()}`);
+    push.kill('SIGTERM');
+    await waitUntil(() => pushOut.some((l) => l.startsWith('{')), 10_000, () => 'push client summary');
+    const summary = JSON.parse(pushOut.find((l) => l.startsWith('{'))!) as { received: number; lastSeq: number; errors: string[]; maxGapMs: number; sinceLastMs: number };
+    console.log([`egress-only VM with a server-push stream, ${MIGRATIONS} moves:`, ...moves.map((m) => `  ${m}`), `  ${summary.received} lines received, longest gap ${summary.maxGapMs} ms, errors: ${summary.errors.join('; ') || 'none'}`].join('\n'));
+    expect(summary.errors).toEqual([]);
+    expect(summary.received).toBe(summary.lastSeq);
+    expect(summary.maxGapMs).toBeLessThan(200);
+    expect(summary.sinceLastMs).toBeLessThan(200);
+    const out = join(__dirname, '..', '..', '.bench-out');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'migration-push-system.json'), JSON.stringify({ moves, push: summary }, null, 2));
   }, 240_000);
 });

@@ -44,6 +44,19 @@ export function emptyDataplaneState(): DataplaneState {
   return { segments: new Map(), fdb: new Map(), ports: new Map() };
 }
 
+export type { TrackedConnection } from '../../common/tracked-connection';
+import type { TrackedConnection } from '../../common/tracked-connection';
+
+/** What inserting tracked connections achieved. */
+export interface InsertedConnections {
+  /** Connections now tracked (inserted, or already there). */
+  installed: number;
+  /** Connections that could not be inserted (refused by the kernel, or not valid). */
+  failed: number;
+  /** Why some failed; '' when none did. */
+  error: string;
+}
+
 /** One step of a plan. Removals come before additions in a plan (see `planChanges`). */
 export type PlanStep =
   | { op: 'remove-port'; tap: string }
@@ -87,6 +100,19 @@ export interface Dataplane {
    * invalid. Optional; best effort.
    */
   forgetConnections?(zone: number, ips: string[]): Promise<void>;
+  /**
+   * The tracked TCP and UDP connections of these addresses (as source or destination) in a
+   * conntrack zone, at most `limit`, closing ones and NAT-rewritten ones left out. The source of a
+   * live migration hands them to the destination. Optional. Never mutates.
+   */
+  listConnections?(zone: number, ips: string[], limit: number): Promise<TrackedConnection[]>;
+  /**
+   * Inserts tracked connections into a zone (a migrating VM's, on its destination), so its flows
+   * go on as established. `ips` are the VM's addresses (the connections are theirs). A connection
+   * already tracked counts as installed; an invalid one, or one the kernel refuses, as failed.
+   * Optional. Idempotent.
+   */
+  insertConnections?(zone: number, ips: string[], connections: TrackedConnection[]): Promise<InsertedConnections>;
   /** Releases resources (not the kernel state: a stopped agent leaves forwarding in place). */
   close(): Promise<void>;
 }

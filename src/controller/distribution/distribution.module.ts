@@ -6,6 +6,6 @@ import { SyncServer } from './sync.server';
 
 @Module({
   providers: [AgentStatusRepository, SpanFeed, SyncServer, RealizationService],
-  exports: [SpanFeed, SyncServer, RealizationService],
+  exports: [SpanFeed, SyncServer, RealizationService, AgentStatusRepository],
 })
 export class DistributionModule {}

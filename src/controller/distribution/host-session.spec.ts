@@ -11,6 +11,8 @@ function session(helloRevision: number) {
     acked: (_s, revision, clearsError) => reports.push(`ack ${revision}${clearsError ? ' clears' : ''}`),
     nacked: (_s, revision, error) => reports.push(`nack ${revision} ${error}`),
     vmArrived: () => undefined,
+    connectionsExported: () => undefined,
+    connectionsInstalled: () => undefined,
     closed: () => undefined,
   };
   const s = new HostSession('h1', 'hv1', '192.0.2.1', () => 'epoch', call, {} as SpanFeed, events, helloRevision, { hostId: 'h1', token: 't', instance: 'i', seq: 1 });

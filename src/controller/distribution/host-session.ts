@@ -1,5 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
+import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
+import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import type { SpanKey } from '../desired-state/span';
 import type { StreamClaim } from './agent-status.repository';
@@ -78,6 +80,8 @@ export interface SessionEvents {
   acked(session: HostSession, revision: number, clearsError: boolean): void;
   nacked(session: HostSession, revision: number, error: string): void;
   vmArrived(session: HostSession, migrationId: string, portId: string): void;
+  connectionsExported(session: HostSession, batch: ConnectionBatch__Output): void;
+  connectionsInstalled(session: HostSession, report: ConnectionsInstalled__Output): void;
   closed(session: HostSession): void;
 }
 
@@ -152,6 +156,7 @@ export class HostSession implements SpanSubscriber {
     const keys = this.feed.spanIndex.spanOf(this.hostId);
     const revision = this.feed.revision;
     this.queue.length = 0;
+    this.relayed.clear();
     this.pendingDeltaBytes = 0;
     this.snapshotBytes = keys.length * ESTIMATED_RESOURCE_BYTES;
     this.snapshot = { keys, next: 0, revision, epoch: this.epoch(), count: 0, chunks: 0 };
@@ -283,7 +288,28 @@ export class HostSession implements SpanSubscriber {
       this.events.nacked(this, req.nack.revision, req.nack.error);
     } else if (req.vmArrived) {
       this.events.vmArrived(this, req.vmArrived.migrationId, req.vmArrived.portId);
+    } else if (req.connectionExport) {
+      this.events.connectionsExported(this, req.connectionExport);
+    } else if (req.connectionsInstalled) {
+      this.events.connectionsInstalled(this, req.connectionsInstalled);
     }
+  }
+
+  /**
+   * Connection batches relayed to this host, per migration: the last handover stream entry
+   * queued. Forgotten when a snapshot replaces the queue (the relay then starts over; the agent
+   * skips connections it already tracks).
+   */
+  readonly relayed = new Map<string, string>();
+
+  /** Queues a pre-encoded message that is not part of the span (a connection batch), behind what is queued. */
+  sendMessage(message: Buffer): void {
+    if (this.closed) {
+      return;
+    }
+    this.queue.push(message);
+    this.pendingDeltaBytes += message.length;
+    this.flush();
   }
 
   close(): void {

@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { syncServiceDefinition } from '../../common/proto';
 import { parseIpText, formatIp } from '../../common/ip';
+import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
+import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import { ControllerConfig } from '../config';
 import { changesSince } from '../desired-state/span';
@@ -72,6 +74,12 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
   readonly acks = new EventEmitter();
   /** `arrived` ({hostId, hostName, migrationId, portId}): an agent saw a migrating VM land (migrations/ commits it). */
   readonly arrivals = new EventEmitter();
+  /**
+   * `exported` ({hostId, hostName, batch}): tracked connections of a port migrating away from that
+   * host; `installed` ({hostId, hostName, report}): the destination inserted them. migrations/
+   * checks, stores and relays them (connection-handover.ts).
+   */
+  readonly connections = new EventEmitter();
   boundPort = 0;
 
   constructor(
@@ -269,6 +277,14 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     this.pendingErrors.set(session.hostId, { set: { revision, error: text, at: new Date().toISOString() } });
     this.flushTimer ??= setTimeout(() => void this.flushReports(), APPLIED_FLUSH_MS);
     this.logger.warn(`host ${session.hostName} could not apply revision ${revision}: ${text}`);
+  }
+
+  connectionsExported(session: HostSession, batch: ConnectionBatch__Output): void {
+    this.connections.emit('exported', { hostId: session.hostId, hostName: session.hostName, batch });
+  }
+
+  connectionsInstalled(session: HostSession, report: ConnectionsInstalled__Output): void {
+    this.connections.emit('installed', { hostId: session.hostId, hostName: session.hostName, report });
   }
 
   vmArrived(session: HostSession, migrationId: string, portId: string): void {

@@ -23,8 +23,11 @@ export const OPEN_STATES: readonly MigrationState[] = ['preparing', 'prepared'];
 /**
  * Timeline events, in the order they normally happen. `vm-arrived`: the destination agent saw the
  * VM's first frame (and asked for the commit), present only when an agent reported it.
+ * `connections-exported`: the source's agent sent the first full dump of every port's tracked
+ * connections; `connections-installed`: the destination's agent inserted them (see
+ * connection-handover.ts); both carry counts.
  */
-export const MIGRATION_EVENTS = ['prepared', 'destination-acked', 'vm-arrived', 'committed', 'peers-acked', 'source-cleaned', 'aborted', 'expired'] as const;
+export const MIGRATION_EVENTS = ['prepared', 'destination-acked', 'connections-exported', 'connections-installed', 'vm-arrived', 'committed', 'peers-acked', 'source-cleaned', 'aborted', 'expired'] as const;
 export type MigrationEvent = (typeof MIGRATION_EVENTS)[number];
 
 export interface TimelineEntry {
@@ -32,6 +35,10 @@ export interface TimelineEntry {
   at: string;
   /** The revision the event wrote (prepared, committed, aborted, expired). */
   revision?: number;
+  /** Connections exported (connections-exported) or installed (connections-installed). */
+  connections?: number;
+  /** Connections the destination could not insert (connections-installed). */
+  failed?: number;
 }
 
 /** What does not change over a migration's life, stored as one JSON field. */

@@ -1,5 +1,8 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
+import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import { SyncServer } from '../distribution/sync.server';
+import { ConnectionHandover } from './connection-handover';
 import { MigrationRepository } from './migration.repository';
 import { MigrationService } from './migration.service';
 
@@ -12,7 +15,9 @@ const BATCH = 200;
  * Redis, so replicas racing each other record an event once): expires open migrations past their
  * time, and records the destination's, the peers' and the source's acks as they arrive. Runs every
  * MONITOR_INTERVAL_MS, and at once when this replica receives an ack while migrations are active.
- * It also commits a migration when the destination's agent reports the VM arrived.
+ * It also commits a migration when the destination's agent reports the VM arrived, and passes
+ * the connection handover's messages on (ConnectionHandover), relaying at each pass the batches
+ * another replica stored for a destination whose stream is here.
  */
 @Injectable()
 export class MigrationMonitor implements OnModuleDestroy {
@@ -41,16 +46,30 @@ export class MigrationMonitor implements OnModuleDestroy {
       .catch((err: unknown) => this.logger.warn(`VM arrival reported by ${event.hostName}: ${(err as Error).message}`));
   };
 
+  private readonly onExport = (event: { hostId: string; hostName: string; batch: ConnectionBatch__Output }) => {
+    void this.handover.exported(event.hostId, event.hostName, event.batch).catch((err: unknown) => this.logger.warn(`connections from ${event.hostName}: ${(err as Error).message}`));
+  };
+
+  private readonly onInstalled = (event: { hostId: string; hostName: string; report: ConnectionsInstalled__Output }) => {
+    void this.handover
+      .installed(event.hostId, event.hostName, event.report)
+      .then(() => this.poke())
+      .catch((err: unknown) => this.logger.warn(`connections installed on ${event.hostName}: ${(err as Error).message}`));
+  };
+
   constructor(
     private readonly migrations: MigrationRepository,
     private readonly service: MigrationService,
     private readonly sync: SyncServer,
+    private readonly handover: ConnectionHandover,
   ) {}
 
   start(): void {
     this.timer = setInterval(() => this.poke(), MONITOR_INTERVAL_MS);
     this.sync.acks.on('acked', this.onAck);
     this.sync.arrivals.on('arrived', this.onArrival);
+    this.sync.connections.on('exported', this.onExport);
+    this.sync.connections.on('installed', this.onInstalled);
   }
 
   /** Runs a pass now, or right after the one in progress. */
@@ -85,6 +104,8 @@ export class MigrationMonitor implements OnModuleDestroy {
       const migration = await this.migrations.get(id);
       if (migration) {
         await this.service.observe(migration);
+        // Batches stored by another replica, for a destination whose stream is here.
+        await this.handover.relay(migration);
       }
     }
   }
@@ -94,5 +115,7 @@ export class MigrationMonitor implements OnModuleDestroy {
     clearInterval(this.timer);
     this.sync.acks.removeListener('acked', this.onAck);
     this.sync.arrivals.removeListener('arrived', this.onArrival);
+    this.sync.connections.removeListener('exported', this.onExport);
+    this.sync.connections.removeListener('installed', this.onInstalled);
   }
 }

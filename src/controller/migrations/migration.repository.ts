@@ -74,6 +74,7 @@ local function close(id, record)
   if record.vmId ~= cjson.null and redis.call('HGET', K.migrationsByVm(), record.vmId) == id then redis.call('HDEL', K.migrationsByVm(), record.vmId) end
   redis.call('ZREM', K.migrationExpiry(), id)
   redis.call('ZREM', K.hostIncomingMigrations(record.destinationHostId), id)
+  redis.call('DEL', K.migrationConnections(id))
 end
 local function swapPorts(first, n)
   for i = 0, n - 1 do
@@ -168,6 +169,64 @@ end
 return 1
 `;
 
+/**
+ * ARGV: id, port id, connections in the batch, complete (1/0), max entries per migration, the
+ * batch's bytes. Appends a batch of a port's tracked connections (from the migration's source)
+ * to the migration's handover stream while the migration is open. Returns the entries stored
+ * so far, -1 when the migration is not open (nothing stored), or -2 - room when the batch does
+ * not fit (nothing stored: the caller trims it to `room`). The complete batch of every port
+ * records `connections-exported` once.
+ */
+const APPEND_CONNECTIONS = `
+local id, port, n, complete, cap = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local key = K.migration(id)
+local state = redis.call('HGET', key, 'state')
+if state ~= 'preparing' and state ~= 'prepared' then return -1 end
+local have = tonumber(redis.call('HGET', key, 'conns') or '0')
+if have + n > cap then return -2 - (cap - have) end
+local stream = K.migrationConnections(id)
+redis.call('XADD', stream, '*', 'b', ARGV[8])
+have = redis.call('HINCRBY', key, 'conns', n)
+redis.call('HINCRBY', key, 'cx:' .. port, n)
+local ttl = redis.call('PTTL', key)
+local expiresAt = tonumber(redis.call('ZSCORE', K.migrationExpiry(), id) or '0')
+redis.call('PEXPIRE', stream, math.max(ttl, expiresAt - NOW, 1000) + 60000)
+if complete == '1' then
+  redis.call('HSETNX', key, 'cxdone:' .. port, '1')
+  local record = cjson.decode(redis.call('HGET', key, 'record'))
+  local total = 0
+  for _, pid in ipairs(record.portIds) do
+    if redis.call('HEXISTS', key, 'cxdone:' .. pid) == 0 then return have end
+    total = total + tonumber(redis.call('HGET', key, 'cx:' .. pid) or '0')
+  end
+  redis.call('HSETNX', key, 'ev:connections-exported', ARGV[1] .. '::' .. total)
+end
+return have
+`;
+
+/**
+ * ARGV: id, port id, installed, failed. Records what the destination inserted for one port; once
+ * every port of the migration reported, records `connections-installed` (once) with the totals.
+ * Ignored (0) when the migration is aborted, expired or gone.
+ */
+const CONNECTIONS_INSTALLED = `
+local id, port = ARGV[3], ARGV[4]
+local key = K.migration(id)
+local state = redis.call('HGET', key, 'state')
+if not state or state == 'aborted' or state == 'expired' then return 0 end
+redis.call('HSET', key, 'ci:' .. port, ARGV[5] .. ':' .. ARGV[6])
+local record = cjson.decode(redis.call('HGET', key, 'record'))
+local installed, failed = 0, 0
+for _, pid in ipairs(record.portIds) do
+  local counts = redis.call('HGET', key, 'ci:' .. pid)
+  if not counts then return 1 end
+  local i, f = string.match(counts, '^(%d+):(%d+)$')
+  installed, failed = installed + tonumber(i), failed + tonumber(f)
+end
+redis.call('HSETNX', key, 'ev:connections-installed', ARGV[1] .. '::' .. installed .. ':' .. failed)
+return 1
+`;
+
 const swapArgs = (swaps: PortSwap[]): string[] => swaps.flatMap((s) => [s.id, JSON.stringify(s.current), JSON.stringify(s.next)]);
 
 /** Live migrations in Redis: one hash each, with open-migration indexes by port, VM, destination and expiry. */
@@ -178,6 +237,29 @@ export class MigrationRepository {
     store.defineScript('overlayMigrationCommit', COMMIT);
     store.defineScript('overlayMigrationAbort', ABORT);
     store.defineScript('overlayMigrationMark', MARK);
+    store.defineScript('overlayMigrationAppendConnections', APPEND_CONNECTIONS);
+    store.defineScript('overlayMigrationConnectionsInstalled', CONNECTIONS_INSTALLED);
+  }
+
+  /**
+   * Stores one batch of a port's tracked connections (`bytes`: the SyncResponse the destination
+   * gets). Returns the migration's entries stored so far; `{closed}` when the migration is not
+   * open; `{room}` when the batch does not fit under `cap` (nothing stored).
+   */
+  async appendConnections(id: string, portId: string, count: number, complete: boolean, cap: number, bytes: Buffer): Promise<{ stored: number } | { closed: true } | { room: number }> {
+    const result = Number(await this.store.mutate('overlayMigrationAppendConnections', [id, portId, count, complete ? 1 : 0, cap, bytes]));
+    return result === -1 ? { closed: true } : result <= -2 ? { room: -2 - result } : { stored: result };
+  }
+
+  /** The batches stored after stream entry `after` ('0' = from the start), at most `limit`: [entry id, bytes]. */
+  async connectionBatches(id: string, after: string, limit: number): Promise<[string, Buffer][]> {
+    const entries = (await this.store.read((r) => r.xrangeBuffer(this.store.keys.migrationConnections(id), `(${after}`, '+', 'COUNT', limit))) as [Buffer, Buffer[]][];
+    return entries.map(([entryId, fields]) => [entryId.toString(), fields[1]]);
+  }
+
+  /** Records the destination's report for one port (see CONNECTIONS_INSTALLED). */
+  async connectionsInstalled(id: string, portId: string, installed: number, failed: number): Promise<void> {
+    await this.store.mutate('overlayMigrationConnectionsInstalled', [id, portId, installed, failed]);
   }
 
   /** `{revision, id}` of the new migration; revision 0 = an identical open one (its id); -1 = a port changed, retry. */
@@ -221,8 +303,14 @@ export class MigrationRepository {
     for (const event of MIGRATION_EVENTS) {
       const raw = fields[`ev:${event}`];
       if (raw !== undefined) {
-        const [at, revision] = raw.split(':');
-        timeline.push({ event: event, at: new Date(Number(at)).toISOString(), ...(revision ? { revision: Number(revision) } : {}) });
+        const [at, revision, connections, failed] = raw.split(':');
+        timeline.push({
+          event: event,
+          at: new Date(Number(at)).toISOString(),
+          ...(revision ? { revision: Number(revision) } : {}),
+          ...(connections ? { connections: Number(connections) } : {}),
+          ...(failed ? { failed: Number(failed) } : {}),
+        });
       }
     }
     timeline.sort((a, b) => a.at.localeCompare(b.at) || MIGRATION_EVENTS.indexOf(a.event) - MIGRATION_EVENTS.indexOf(b.event));

@@ -2,18 +2,23 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
 import { newId, parseId } from '../../common/values';
 import { ControllerConfig } from '../config';
+import { AgentStatusRepository } from '../distribution/agent-status.repository';
 import { RealizationService } from '../distribution/realization.service';
 import { SpanFeed } from '../distribution/span-feed';
 import { parseBody } from '../http/body';
 import type { Port } from '../ports/port.model';
 import type { RealizationWait } from '../ports/port.service';
 import { MaterializedView } from '../store/materialized-view';
+import { ConnectionHandover } from './connection-handover';
 import { OPEN_STATES, type Migration, type MigrationRecord } from './migration.model';
 import { MigrationRepository, type PortSwap } from './migration.repository';
 import { prepareMigrationSchema } from './migration.schemas';
 
 /** How long `prepare` waits for the destination's ack unless the request says otherwise. */
 export const DEFAULT_PREPARE_WAIT_MS = 10_000;
+
+/** How often a prepare waiting for the connection handover reads the migration again. */
+const CONNECTIONS_POLL_MS = 10;
 
 /** Revision of a timeline event, if it wrote one. */
 const revisionOf = (migration: Migration, event: string): number | undefined => migration.timeline.find((e) => e.event === event)?.revision;
@@ -34,6 +39,8 @@ export class MigrationService {
     private readonly realization: RealizationService,
     private readonly feed: SpanFeed,
     private readonly view: MaterializedView,
+    private readonly handover: ConnectionHandover,
+    private readonly agents: AgentStatusRepository,
     @Inject(ControllerConfig) config: ControllerConfig,
   ) {
     this.retentionMs = config.migrationRetentionSeconds * 1000;
@@ -41,10 +48,12 @@ export class MigrationService {
   }
 
   /**
-   * Prepares the migration and waits (up to `waitMs`) for the destination's ack. `created` is
-   * false for a retry that found its migration open.
+   * Prepares the migration and waits (up to `waitMs`) for the destination's ack and then, when the
+   * source's agent is connected, for the VM's tracked connections to be installed on the
+   * destination (ConnectionHandover). `created` is false for a retry that found its migration open.
    */
   async prepare(body: unknown, waitMs = DEFAULT_PREPARE_WAIT_MS): Promise<{ migration: Migration; created: boolean }> {
+    const deadline = Date.now() + waitMs;
     const input = parseBody(prepareMigrationSchema, body);
     if ((input.vmId === undefined) === (input.portIds === undefined)) {
       throw new OverlayError(ErrorCode.InvalidValue, 'give either vmId or portIds', { field: input.vmId === undefined ? 'vmId' : 'portIds' });
@@ -101,8 +110,11 @@ export class MigrationService {
       const created = result.revision > 0;
       let migration = await this.read(result.id);
       if (migration.state === 'preparing') {
-        await this.observeDestination(migration, waitMs);
+        await this.observeDestination(migration, Math.max(0, deadline - Date.now()));
         migration = await this.read(result.id);
+      }
+      if (migration.state === 'prepared') {
+        migration = await this.waitForConnections(migration, deadline);
       }
       return { migration, created };
     }
@@ -218,6 +230,26 @@ export class MigrationService {
     if (acked) {
       await this.migrations.mark(migration.id, 'destination-acked', this.retentionMs);
     }
+  }
+
+  /**
+   * Until `deadline`, waits for `connections-installed` (polling the record: the destination's
+   * report may reach another replica), unless the handover is off or the source's agent is not
+   * connected (nothing will come). Returns the migration as it then is.
+   */
+  private async waitForConnections(migration: Migration, deadline: number): Promise<Migration> {
+    const done = (m: Migration) => !OPEN_STATES.includes(m.state) || m.timeline.some((e) => e.event === 'connections-installed');
+    if (!this.handover.enabled || done(migration) || !(await this.agents.status([migration.sourceHostId])).get(migration.sourceHostId)?.connected) {
+      return migration;
+    }
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(CONNECTIONS_POLL_MS, Math.max(0, deadline - Date.now()))));
+      migration = await this.read(migration.id);
+      if (done(migration)) {
+        break;
+      }
+    }
+    return migration;
   }
 
   /** The hosts that must learn the new binding: every host whose span holds one of the ports now. */

@@ -68,9 +68,17 @@ const templates = {
   securityGroupPorts: 'sg:%:ports',
   /**
    * A live migration (hash): `record` (JSON: ports, hosts, expiry), `key` (what a retried prepare
-   * must match), `state`, and one field per timeline event, `ev:<event>` = `<ms>` or `<ms>:<revision>`.
+   * must match), `state`, and one field per timeline event, `ev:<event>` = `<ms>` or `<ms>:<revision>`
+   * (connection events: `<ms>::<connections>:<failed>`); the connection handover's per-port counts
+   * `cx:<port>` (exported) and `ci:<port>` (`<installed>:<failed>`), and `conns` (entries stored).
    */
   migration: 'migration:%',
+  /**
+   * A live migration's tracked connections, handed from its source to its destination (stream):
+   * one entry per batch, field `b` = the SyncResponse bytes sent to the destination as they are.
+   * Expires with the migration.
+   */
+  migrationConnections: 'migration:%:connections',
   /** Open migrations (prepared, not committed nor aborted nor expired): hash port id / VM id -> migration id. */
   migrationsByPort: 'migrations:open-by-port',
   migrationsByVm: 'migrations:open-by-vm',

@@ -5,7 +5,7 @@ import { ControllerConfig } from '../config';
 import { keysFor, type Keys } from './keys';
 import { luaPrelude } from './lua-prelude';
 
-type ScriptArg = string | number;
+type ScriptArg = string | number | Buffer;
 type ScriptCommand = (args: ScriptArg[]) => Promise<unknown>;
 
 /**

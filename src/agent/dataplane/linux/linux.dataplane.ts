@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isIP } from 'node:net';
-import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type FdbEntry, type LocalPortState, type SegmentState } from '../dataplane';
+import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type FdbEntry, type InsertedConnections, type LocalPortState, type SegmentState, type TrackedConnection } from '../dataplane';
 import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
+import { connectionKey, insertLine, isCarriable, parseConntrackList } from './conntrack';
 import { MARK_EGRESS_OK, MARK_INGRESS_OK, renderSetUpdate, type ConntrackMode } from './nftables';
 
 /** Where conntrack for the firewall comes from: a mode, or `auto` (probe). See config.ts. */
@@ -535,6 +539,79 @@ export class LinuxDataplane implements Dataplane {
   }
 
   private conntrackMissing = false;
+
+  /**
+   * `conntrack -L -w <zone>` with `-s` and with `-d` for each address (in parallel), parsed; an
+   * entry is listed once. Never mutates.
+   */
+  async listConnections(zone: number, ips: string[], limit: number): Promise<TrackedConnection[]> {
+    const texts = await Promise.all(ips.flatMap((ip) => ['-s', '-d'].map((side) => this.runner.run('conntrack', ['-L', '-w', String(zone), side, ip]))));
+    const seen = new Map<string, TrackedConnection>();
+    for (const c of texts.flatMap(parseConntrackList)) {
+      if (seen.size >= limit) {
+        break;
+      }
+      seen.set(connectionKey(c), c);
+    }
+    return [...seen.values()];
+  }
+
+  /**
+   * `conntrack -R <file>` of a load file written to a private temporary directory: conntrack opens
+   * the file by name, and `/dev/stdin` cannot be opened when stdin is a socket (what Node gives a
+   * child for a pipe).
+   */
+  private async loadConntrack(text: string): Promise<void> {
+    const dir = await mkdtemp(join(tmpdir(), 'overlay-agent-ct-'));
+    try {
+      const file = join(dir, 'load');
+      await writeFile(file, text, { mode: 0o600 });
+      await this.runner.run('conntrack', ['-R', file]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Inserts with `conntrack -R` (one process for all of them), skipping those already tracked.
+   * The tool stops at the first line the kernel refuses: the entries before it are in, so the
+   * first one still missing is the one refused; it is counted failed and the rest loaded again
+   * (at most 16 times, then the rest count as failed). Idempotent.
+   */
+  async insertConnections(zone: number, ips: string[], connections: TrackedConnection[]): Promise<InsertedConnections> {
+    const valid = new Map<string, TrackedConnection>();
+    for (const c of connections) {
+      if (isCarriable(c)) {
+        valid.set(connectionKey(c), c);
+      }
+    }
+    const invalid = connections.length - valid.size;
+    let error = invalid ? `${invalid} connection(s) not valid` : '';
+    let refused = 0;
+    let pending = [...valid.values()];
+    for (let round = 0; pending.length > 0; round++) {
+      const tracked = new Set((await this.listConnections(zone, ips, Number.MAX_SAFE_INTEGER)).map(connectionKey));
+      pending = pending.filter((c) => !tracked.has(connectionKey(c)));
+      if (pending.length === 0 || round >= 16) {
+        break;
+      }
+      try {
+        await this.loadConntrack(pending.map((c) => insertLine(zone, c)).join('\n') + '\n');
+        pending = [];
+      } catch (err) {
+        // Refused at some line: the lines before it went in, so the first one still missing after
+        // them is the one refused. It is dropped; the next round loads the rest.
+        error = (err as Error).message;
+        const now = new Set((await this.listConnections(zone, ips, Number.MAX_SAFE_INTEGER)).map(connectionKey));
+        const first = pending.findIndex((c) => !now.has(connectionKey(c)));
+        pending.splice(Math.max(0, first), 1);
+        refused++;
+      }
+    }
+    const failed = invalid + refused + pending.length;
+    return { installed: valid.size - refused - pending.length, failed, error };
+  }
+
 
   async close(): Promise<void> {
     this.fdbMonitor?.stop();

@@ -1,4 +1,5 @@
-import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState } from '../dataplane';
+import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type InsertedConnections, type TrackedConnection } from '../dataplane';
+import { connectionKey, isCarriable } from '../linux/conntrack';
 
 function clone(state: DataplaneState): DataplaneState {
   return {
@@ -131,6 +132,39 @@ export class MemoryDataplane implements Dataplane {
 
   async forgetConnections(zone: number, ips: string[]): Promise<void> {
     this.forgotten.push({ zone, ips: [...ips] });
+    const table = this.conntrack.get(zone);
+    for (const [key, c] of table ?? []) {
+      if (ips.includes(c.src) || ips.includes(c.dst)) {
+        table!.delete(key);
+      }
+    }
+  }
+
+  /** The connection tracking table: zone -> connection key -> connection. Tests add with `track`. */
+  readonly conntrack = new Map<number, Map<string, TrackedConnection>>();
+
+  /** A connection the host tracks (a test's VM talking). */
+  track(zone: number, c: TrackedConnection): void {
+    const table = this.conntrack.get(zone) ?? new Map<string, TrackedConnection>();
+    this.conntrack.set(zone, table);
+    table.set(connectionKey(c), { ...c });
+  }
+
+  async listConnections(zone: number, ips: string[], limit: number): Promise<TrackedConnection[]> {
+    return [...(this.conntrack.get(zone)?.values() ?? [])].filter((c) => ips.includes(c.src) || ips.includes(c.dst)).slice(0, limit);
+  }
+
+  /** Same checks as the Linux dataplane: what it could not render is failed. */
+  async insertConnections(zone: number, _ips: string[], connections: TrackedConnection[]): Promise<InsertedConnections> {
+    let failed = 0;
+    for (const c of connections) {
+      if (isCarriable(c)) {
+        this.track(zone, c);
+      } else {
+        failed++;
+      }
+    }
+    return { installed: connections.length - failed, failed, error: failed ? `${failed} connection(s) not valid` : '' };
   }
 
   async close(): Promise<void> {}

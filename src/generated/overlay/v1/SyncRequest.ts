@@ -4,6 +4,8 @@ import type { Hello as _overlay_v1_Hello, Hello__Output as _overlay_v1_Hello__Ou
 import type { Ack as _overlay_v1_Ack, Ack__Output as _overlay_v1_Ack__Output } from '../../overlay/v1/Ack';
 import type { Nack as _overlay_v1_Nack, Nack__Output as _overlay_v1_Nack__Output } from '../../overlay/v1/Nack';
 import type { VmArrived as _overlay_v1_VmArrived, VmArrived__Output as _overlay_v1_VmArrived__Output } from '../../overlay/v1/VmArrived';
+import type { ConnectionBatch as _overlay_v1_ConnectionBatch, ConnectionBatch__Output as _overlay_v1_ConnectionBatch__Output } from '../../overlay/v1/ConnectionBatch';
+import type { ConnectionsInstalled as _overlay_v1_ConnectionsInstalled, ConnectionsInstalled__Output as _overlay_v1_ConnectionsInstalled__Output } from '../../overlay/v1/ConnectionsInstalled';
 
 /**
  * SyncRequest is one message from the agent to the controller.
@@ -26,9 +28,19 @@ export interface SyncRequest {
    */
   'vmArrived'?: (_overlay_v1_VmArrived | null);
   /**
+   * connection_export carries tracked connections of a port migrating away from this (the
+   * source) host, for the controller to hand to the destination.
+   */
+  'connectionExport'?: (_overlay_v1_ConnectionBatch | null);
+  /**
+   * connections_installed reports that this (the destination) host installed the connections
+   * handed to it, up to the batch marked complete.
+   */
+  'connectionsInstalled'?: (_overlay_v1_ConnectionsInstalled | null);
+  /**
    * message is the request's payload.
    */
-  'message'?: "hello"|"ack"|"nack"|"vmArrived";
+  'message'?: "hello"|"ack"|"nack"|"vmArrived"|"connectionExport"|"connectionsInstalled";
 }
 
 /**
@@ -52,7 +64,17 @@ export interface SyncRequest__Output {
    */
   'vmArrived'?: (_overlay_v1_VmArrived__Output | null);
   /**
+   * connection_export carries tracked connections of a port migrating away from this (the
+   * source) host, for the controller to hand to the destination.
+   */
+  'connectionExport'?: (_overlay_v1_ConnectionBatch__Output | null);
+  /**
+   * connections_installed reports that this (the destination) host installed the connections
+   * handed to it, up to the batch marked complete.
+   */
+  'connectionsInstalled'?: (_overlay_v1_ConnectionsInstalled__Output | null);
+  /**
    * message is the request's payload.
    */
-  'message'?: "hello"|"ack"|"nack"|"vmArrived";
+  'message'?: "hello"|"ack"|"nack"|"vmArrived"|"connectionExport"|"connectionsInstalled";
 }

@@ -3,6 +3,7 @@
 import type { SnapshotChunk as _overlay_v1_SnapshotChunk, SnapshotChunk__Output as _overlay_v1_SnapshotChunk__Output } from '../../overlay/v1/SnapshotChunk';
 import type { SnapshotEnd as _overlay_v1_SnapshotEnd, SnapshotEnd__Output as _overlay_v1_SnapshotEnd__Output } from '../../overlay/v1/SnapshotEnd';
 import type { Delta as _overlay_v1_Delta, Delta__Output as _overlay_v1_Delta__Output } from '../../overlay/v1/Delta';
+import type { ConnectionBatch as _overlay_v1_ConnectionBatch, ConnectionBatch__Output as _overlay_v1_ConnectionBatch__Output } from '../../overlay/v1/ConnectionBatch';
 
 /**
  * SyncResponse is one message from the controller to the agent.
@@ -21,9 +22,15 @@ export interface SyncResponse {
    */
   'delta'?: (_overlay_v1_Delta | null);
   /**
+   * connections are tracked connections of a port prepared on this host for an incoming
+   * migration (see ConnectionBatch); the agent inserts them and answers ConnectionsInstalled
+   * after the batch marked complete.
+   */
+  'connections'?: (_overlay_v1_ConnectionBatch | null);
+  /**
    * message is the response's payload.
    */
-  'message'?: "snapshotChunk"|"snapshotEnd"|"delta";
+  'message'?: "snapshotChunk"|"snapshotEnd"|"delta"|"connections";
 }
 
 /**
@@ -43,7 +50,13 @@ export interface SyncResponse__Output {
    */
   'delta'?: (_overlay_v1_Delta__Output | null);
   /**
+   * connections are tracked connections of a port prepared on this host for an incoming
+   * migration (see ConnectionBatch); the agent inserts them and answers ConnectionsInstalled
+   * after the batch marked complete.
+   */
+  'connections'?: (_overlay_v1_ConnectionBatch__Output | null);
+  /**
    * message is the response's payload.
    */
-  'message'?: "snapshotChunk"|"snapshotEnd"|"delta";
+  'message'?: "snapshotChunk"|"snapshotEnd"|"delta"|"connections";
 }

@@ -1,0 +1,56 @@
+import * as grpc from '@grpc/grpc-js';
+import { overlayProto } from '../../src/common/proto';
+import type { SyncRequest } from '../../src/generated/overlay/v1/SyncRequest';
+import type { SyncResponse__Output } from '../../src/generated/overlay/v1/SyncResponse';
+
+/**
+ * A bare protocol client: sends Hello and nothing unless told, records what it receives and how
+ * the stream ended. For what in-process agents cannot show: the claim rules, hostile messages.
+ */
+export class RawAgent {
+  private readonly client: InstanceType<typeof overlayProto.SyncService>;
+  private readonly stream: grpc.ClientDuplexStream<SyncRequest, SyncResponse__Output>;
+  /** The revision of the last snapshot end or delta received; 0 before. */
+  revision = 0;
+  messages = 0;
+  /** Every message received, in order. */
+  readonly received: SyncResponse__Output[] = [];
+  /** How the stream ended (undefined while open). */
+  ended?: { code: grpc.status; details: string };
+
+  constructor(target: string, hostName: string, instanceId?: string) {
+    this.client = new overlayProto.SyncService(target, grpc.credentials.createInsecure());
+    this.stream = this.client.Sync();
+    this.stream.on('data', (m: SyncResponse__Output) => {
+      this.messages++;
+      this.received.push(m);
+      this.revision = m.snapshotEnd?.revision ?? m.delta?.revision ?? this.revision;
+    });
+    this.stream.on('error', (err: grpc.ServiceError) => (this.ended ??= { code: err.code, details: err.details }));
+    this.stream.on('end', () => (this.ended ??= { code: grpc.status.OK, details: 'ended' }));
+    // Typed loosely on purpose: the Hello fields are what the wire carries.
+    const hello: Record<string, unknown> = { hostName, agentVersion: 'raw-test' };
+    if (instanceId !== undefined) {
+      hello.instanceId = instanceId;
+    }
+    this.stream.write({ hello });
+  }
+
+  get delivered(): boolean {
+    return this.revision > 0;
+  }
+
+  /** Acknowledges the last revision received (what an agent does once it applied it). */
+  ack(): void {
+    this.send({ ack: { revision: this.revision } });
+  }
+
+  send(request: SyncRequest): void {
+    this.stream.write(request);
+  }
+
+  close(): void {
+    this.stream.cancel();
+    this.client.close();
+  }
+}
