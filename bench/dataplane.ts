@@ -4,7 +4,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { DataplaneState } from '../src/agent/dataplane/dataplane';
+import type { DataplaneState, TrackedConnection } from '../src/agent/dataplane/dataplane';
 import { ProcessCommandRunner, type CommandRunner } from '../src/agent/dataplane/linux/command-runner';
 import { LinuxDataplane, type DataplaneLogger } from '../src/agent/dataplane/linux/linux.dataplane';
 import { renderRuleset, type ConntrackMode } from '../src/agent/dataplane/linux/nftables';
@@ -77,6 +77,9 @@ const NOOP_RUNS = 5;
 const NFT_RUNS = 5;
 const FLOOR_FDB = 10_000;
 const FLOOR_SET = 10_000;
+/** A VM's tracked connections in the handover phase (the most a migration carries by default). */
+const HANDOVER_CONNECTIONS = 100_000;
+const HANDOVER_ZONE = 4242;
 /** The inner process is killed after this long; the namespace is deleted anyway. */
 const HARD_DEADLINE_MS = 600_000;
 
@@ -104,6 +107,7 @@ interface Results {
   noop: Record<string, unknown>;
   nft: Record<string, unknown>;
   floors: Record<string, unknown>;
+  handover?: Record<string, unknown>;
   targets: Target[];
   errors: string[];
 }
@@ -300,6 +304,15 @@ async function teardown(taps: string[]): Promise<void> {
     await sh('ip', ['-batch', '-'], lines(owned.map((n) => `link del dev ${n}`)));
   }
   await sh('ip', ['-batch', '-'], lines(taps.map((t) => `link set dev ${t} down`)));
+  // The gate's clsact on each tap too, so every run starts from a bare host.
+  await sh('tc', ['-force', '-batch', '-'], lines(taps.map((t) => `qdisc del dev ${t} clsact`))).catch(() => undefined);
+}
+
+/** A LinuxDataplane as the agent runs it with the firewall on (the default): taps and VXLAN devices gated. */
+async function agentDataplane(runner: CommandRunner): Promise<LinuxDataplane> {
+  const dataplane = new LinuxDataplane(runner, quietLogger);
+  await dataplane.prepareFirewall('auto');
+  return dataplane;
 }
 
 type RenderInput = Parameters<typeof renderRuleset>[0];
@@ -362,6 +375,7 @@ const oneLine = (message: string): string =>
 class Inner {
   private readonly targets: Target[] = [];
   private nftVariants: NftVariant[] = [];
+  private handoverRows: [string, string][] = [];
   private noopMedianMs?: number;
 
   constructor(
@@ -401,7 +415,53 @@ class Inner {
     await this.cold(work, desired);
     await this.noop(work);
     await this.nft(work);
+    await this.handover();
     await this.floors();
+  }
+
+  /**
+   * A migrating VM's connection handover on the kernel: HANDOVER_CONNECTIONS tracked connections
+   * of one address inserted into a zone as a destination does (LinuxDataplane.insertConnections:
+   * a listing for those already there, then one `conntrack -R`), listed as a source does
+   * (listConnections: `conntrack -L -w <zone>` with -s and -d), and inserted again (all already
+   * there: the listing only).
+   */
+  private async handover(): Promise<void> {
+    console.log(`\nConnection handover of a migrating VM with ${int(HANDOVER_CONNECTIONS)} tracked TCP connections (zone ${HANDOVER_ZONE}), through the agent's LinuxDataplane`);
+    const dataplane = new LinuxDataplane(new ProcessCommandRunner(), quietLogger);
+    const vm = '10.200.0.10';
+    const connections: TrackedConnection[] = Array.from({ length: HANDOVER_CONNECTIONS }, (_, i) => ({
+      protocol: 6,
+      src: vm,
+      dst: `10.201.${(i >> 8) & 255}.${i & 255}`,
+      srcPort: 1024 + (i >> 16),
+      dstPort: 443,
+      tcpState: 'ESTABLISHED',
+      timeoutSeconds: 432_000,
+      seenReply: true,
+      assured: true,
+    }));
+    let t0 = performance.now();
+    const inserted = await dataplane.insertConnections(HANDOVER_ZONE, [vm], connections);
+    const insertMs = performance.now() - t0;
+    t0 = performance.now();
+    const listed = await dataplane.listConnections(HANDOVER_ZONE, [vm], HANDOVER_CONNECTIONS);
+    const listMs = performance.now() - t0;
+    t0 = performance.now();
+    const again = await dataplane.insertConnections(HANDOVER_ZONE, [vm], connections);
+    const againMs = performance.now() - t0;
+    await sh('conntrack', ['-D', '-w', String(HANDOVER_ZONE)]).catch(() => undefined);
+    if (inserted.installed !== HANDOVER_CONNECTIONS || listed.length !== HANDOVER_CONNECTIONS || again.installed !== HANDOVER_CONNECTIONS) {
+      throw new Error(`handover: inserted ${inserted.installed} (failed ${inserted.failed}: ${inserted.error}), listed ${listed.length}, inserted again ${again.installed}`);
+    }
+    console.log(`  ${pad('insert on the destination (list + conntrack -R)', 44)} ${msText(insertMs)}`);
+    console.log(`  ${pad('dump on the source (conntrack -L -s, -d; parse)', 44)} ${msText(listMs)}`);
+    console.log(`  ${pad('insert again, all already tracked (list only)', 44)} ${msText(againMs)}`);
+    this.handoverRows = [
+      [`handover, ${int(HANDOVER_CONNECTIONS)} connections: dump (source)`, msText(listMs)],
+      [`handover, ${int(HANDOVER_CONNECTIONS)} connections: insert (destination)`, msText(insertMs)],
+    ];
+    this.results.handover = { connections: HANDOVER_CONNECTIONS, insertMs: round2(insertMs), listMs: round2(listMs), insertAgainMs: round2(againMs) };
   }
 
   private async cold(work: Workload, desired: DataplaneState): Promise<void> {
@@ -412,7 +472,7 @@ class Inner {
         await teardown(work.taps);
       }
       const runner = new TimedRunner(new ProcessCommandRunner());
-      const dataplane = new LinuxDataplane(runner, quietLogger);
+      const dataplane = await agentDataplane(runner); // realize() times only its own commands
       const before = counts(await dataplane.observe());
       if (before.segments || before.fdb || before.ports) {
         throw new Error(`run ${r + 1} did not start from empty: ${JSON.stringify(before)}`);
@@ -451,7 +511,7 @@ class Inner {
   private async noop(work: Workload): Promise<void> {
     console.log(`\nNo-op reconcile on the programmed host (the periodic full realize: desired -> observe -> plan, nothing to apply), ${NOOP_RUNS} runs`);
     const runner = new TimedRunner(new ProcessCommandRunner());
-    const dataplane = new LinuxDataplane(runner, quietLogger);
+    const dataplane = await agentDataplane(runner);
     const runs: Realize[] = [];
     for (let r = 0; r < NOOP_RUNS; r++) {
       const res = await realize(dataplane, runner, work.span);
@@ -691,6 +751,7 @@ class Inner {
         rows.push(['  one element changed: render + apply', msText(v.change.medianTotalMs)]);
       }
     }
+    rows.push(...this.handoverRows);
     if (!this.targets.length && !rows.length) {
       return;
     }

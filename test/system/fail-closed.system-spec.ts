@@ -6,7 +6,7 @@ import { SyncServer } from '../../src/controller/distribution/sync.server';
 import { waitUntil } from '../support/agents';
 import type { api } from '../support/controller-harness';
 import { OverlayStack } from './overlay-stack';
-import { systemTestSkipReason, type Topology, type Vm } from './topology';
+import { systemSuite, type Topology, type Vm } from './topology';
 
 /**
  * The firewall fails closed, proven with real packets: on hv1 a wrapper earlier in the agent's
@@ -24,22 +24,10 @@ import { systemTestSkipReason, type Topology, type Vm } from './topology';
  *   a  hv1 10.70.0.10 [open]   c  hv1 10.70.0.11 [open] (added after an agent restart)
  *   b  hv2 10.70.0.20 (port security off)
  */
-const skipReason = systemTestSkipReason() ?? nftMissing();
-if (skipReason) {
-  console.warn(`fail-closed system tests skipped: ${skipReason}`);
-}
-const describeSystem = skipReason ? describe.skip : describe;
+const describeSystem = systemSuite('fail-closed', ['nft', 'tcpdump']);
 
 function nftPath(): string {
   return execFileSync('sh', ['-c', 'command -v nft'], { encoding: 'utf8' }).trim();
-}
-
-function nftMissing(): string | undefined {
-  try {
-    return nftPath() ? undefined : '`nft` is not available: install nftables';
-  } catch {
-    return '`nft` is not available: install nftables';
-  }
 }
 
 /** `nft` that fails every load (`-f` without `-c`) while `<dir>/broken` exists, and is the real one otherwise. */

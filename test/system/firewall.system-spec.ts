@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { tapName } from '../../src/agent/dataplane/names';
 import { waitUntil } from '../support/agents';
 import type { api } from '../support/controller-harness';
 import { OverlayStack } from './overlay-stack';
-import { run, systemTestSkipReason, type Hypervisor, type Topology, type Vm } from './topology';
+import { run, systemSuite, type Hypervisor, type Topology, type Vm } from './topology';
 
 /**
  * The security-group firewall on real kernels, with real packets: three hypervisors, real
@@ -25,11 +24,7 @@ import { run, systemTestSkipReason, type Hypervisor, type Topology, type Vm } fr
  *
  * The tests share one topology and run in order.
  */
-const skipReason = systemTestSkipReason() ?? (['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].some((p) => existsSync(p)) ? undefined : '`nft` is not available: install nftables');
-if (skipReason) {
-  console.warn(`firewall system tests skipped: ${skipReason}`);
-}
-const describeSystem = skipReason ? describe.skip : describe;
+const describeSystem = systemSuite('firewall', ['nft', 'conntrack']);
 
 interface TestVm extends Vm {
   portId: string;

@@ -5,7 +5,7 @@ import { tapName } from '../../src/agent/dataplane/names';
 import { waitUntil } from '../support/agents';
 import type { api } from '../support/controller-harness';
 import { OverlayStack } from './overlay-stack';
-import { must, systemTestSkipReason, trackProcess, type Hypervisor, type Topology, type Vm } from './topology';
+import { must, systemSuite, trackProcess, type Hypervisor, type Topology, type Vm } from './topology';
 
 /**
  * Live migration with real packets: VM A moves between hypervisors 1 and 2, five times, while
@@ -27,11 +27,7 @@ import { must, systemTestSkipReason, trackProcess, type Hypervisor, type Topolog
  * pings in that window, minus the 10 ms interval). Printed, and written to
  * .bench-out/migration-system.json; targets are for the README, not assertions.
  */
-const skipReason = systemTestSkipReason();
-if (skipReason) {
-  console.warn(`migration system tests skipped: ${skipReason}`);
-}
-const describeSystem = skipReason ? describe.skip : describe;
+const describeSystem = systemSuite('migration', ['arping', 'conntrack']);
 
 const MIGRATIONS = 5;
 const PING_INTERVAL_MS = 10;

@@ -3,7 +3,7 @@ import { SyncServer } from '../../src/controller/distribution/sync.server';
 import { waitUntil } from '../support/agents';
 import type { api, Harness } from '../support/controller-harness';
 import { OverlayStack } from './overlay-stack';
-import { systemTestSkipReason, type Hypervisor, type Topology, type Vm } from './topology';
+import { systemSuite, type Hypervisor, type Topology, type Vm } from './topology';
 
 /**
  * The overlay end to end on real kernels: three hypervisors in network namespaces joined by an
@@ -13,11 +13,7 @@ import { systemTestSkipReason, type Hypervisor, type Topology, type Vm } from '.
  * The tests share one topology and run in order: (a) builds tenant blue, (b) adds tenant red
  * with the same addresses, (c) and (d) work on blue.
  */
-const skipReason = systemTestSkipReason();
-if (skipReason) {
-  console.warn(`overlay system tests skipped: ${skipReason}`);
-}
-const describeSystem = skipReason ? describe.skip : describe;
+const describeSystem = systemSuite('overlay', ['nft']);
 
 interface TestVm extends Vm {
   portId: string;
