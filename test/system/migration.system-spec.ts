@@ -107,6 +107,15 @@ describeSystem('live migration on real kernels: ping every 10 ms and an open TCP
     return lines;
   }
 
+  /** A node script in a VM's namespace, once it printed `ready`: the process and its output lines. */
+  async function startScript(vm: Vm, script: string, args: string[], ready: string): Promise<{ child: ChildProcess; out: string[] }> {
+    const child = topology.spawnIn(vm.ns, process.execPath, ['-e', script, ...args]);
+    children.push(child);
+    const out = linesOf(child);
+    await waitUntil(() => out.includes(ready), 10_000, () => `${ready} in ${vm.ns}`);
+    return { child, out };
+  }
+
   /** The destination's vNIC, plugged before the VM moves: tap on the hypervisor, a waiting (down) NIC in the VM. */
   async function plugIncoming(vm: Vm, hv: Hypervisor): Promise<void> {
     await must('ip', ['-n', hv.ns, 'link', 'add', 'name', vm.tap, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', vm.ns]);
@@ -139,14 +148,8 @@ describeSystem('live migration on real kernels: ping every 10 ms and an open TCP
     const b = await topology.addVm('b', hv3, { tap: tapName(portB.body.id), mac: portB.body.mac, ip: '10.60.0.30', prefixLength: 24 });
     await waitUntil(async () => (await topology.exec(b.ns, 'ping', ['-c', '1', '-W', '1', a.ip])).code === 0, 30_000, () => `B cannot ping A${agentLogs()}`);
 
-    const server = topology.spawnIn(a.ns, process.execPath, ['-e', TCP_SERVER, '5000']);
-    children.push(server);
-    const serverOut = linesOf(server);
-    await waitUntil(() => serverOut.includes('listening'), 10_000, () => 'TCP server');
-    const tcp = topology.spawnIn(b.ns, process.execPath, ['-e', TCP_CLIENT, a.ip, '5000']);
-    children.push(tcp);
-    const tcpOut = linesOf(tcp);
-    await waitUntil(() => tcpOut.includes('connected'), 10_000, () => 'TCP client');
+    await startScript(a, TCP_SERVER, ['5000'], 'listening');
+    const { child: tcp, out: tcpOut } = await startScript(b, TCP_CLIENT, [a.ip, '5000'], 'connected');
     const ping = spawn('ip', ['netns', 'exec', b.ns, 'ping', '-D', '-n', '-i', String(PING_INTERVAL_MS / 1000), '-W', '1', a.ip], { stdio: ['ignore', 'pipe', 'pipe'] });
     trackProcess(ping);
     children.push(ping);
@@ -258,13 +261,8 @@ describeSystem('live migration on real kernels: ping every 10 ms and an open TCP
     // The hard case: nothing may open a connection to C.
     expect((await topology.exec(d.ns, 'ping', ['-c', '2', '-W', '1', c.ip])).code).not.toBe(0);
 
-    const server = topology.spawnIn(d.ns, process.execPath, ['-e', PUSH_SERVER, '7000']);
-    children.push(server);
-    const serverOut = linesOf(server);
-    await waitUntil(() => serverOut.includes('listening'), 10_000, () => 'push server');
-    const push = topology.spawnIn(c.ns, process.execPath, ['-e', PUSH_CLIENT, d.ip, '7000']);
-    children.push(push);
-    const pushOut = linesOf(push);
+    await startScript(d, PUSH_SERVER, ['7000'], 'listening');
+    const { child: push, out: pushOut } = await startScript(c, PUSH_CLIENT, [d.ip, '7000'], 'connected');
     /** Lines C received so far, as it last said. */
     const receivedNow = () => Number([...pushOut].reverse().find((l) => l.startsWith('n '))?.slice(2) ?? 0);
     await waitUntil(() => receivedNow() >= 20, 10_000, () => 'pushed lines reaching C');
