@@ -58,7 +58,6 @@ export class Agent {
   private inSync = false;
   /** The dataplane state last programmed successfully; undefined = unknown, observe the kernel. */
   private realized?: DataplaneState;
-  private realizedRevision = -1;
   /** The ruleset the dataplane says is in force, as rendered (text and tap digests); undefined = none. */
   private firewallInForce?: RenderedFirewall;
   /** Set while the last apply failed: its retry is scheduled with backoff, and markers do not retry. */
@@ -385,7 +384,7 @@ export class Agent {
       failures.push((err as Error).message);
     }
     if (linked) {
-      if (this.inSync) {
+      if (this.inSync && this.stream) {
         this.handover.sync(this.desired);
       }
       this.watchArrivals();
@@ -403,7 +402,6 @@ export class Agent {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.retryBackoff.reset();
-    this.realizedRevision = revision;
     if (this.desired.epoch && this.inSync) {
       this.send({ ack: { revision } });
       this.stats.acks++;
