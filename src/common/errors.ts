@@ -11,6 +11,7 @@ export enum ErrorCode {
   MissingField = 'MISSING_FIELD',
   UnknownField = 'UNKNOWN_FIELD',
   InvalidType = 'INVALID_TYPE',
+  InvalidCharacter = 'INVALID_CHARACTER',
   InvalidValue = 'INVALID_VALUE',
   InvalidName = 'INVALID_NAME',
   InvalidId = 'INVALID_ID',

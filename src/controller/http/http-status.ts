@@ -7,6 +7,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.MissingField:
     case ErrorCode.UnknownField:
     case ErrorCode.InvalidType:
+    case ErrorCode.InvalidCharacter:
     case ErrorCode.InvalidValue:
     case ErrorCode.InvalidName:
     case ErrorCode.InvalidId:

@@ -1,5 +1,6 @@
 import { MIGRATION_EVENTS, MIGRATION_STATES } from '../migrations/migration.model';
 import { prepareMigrationSchema } from '../migrations/migration.schemas';
+import { ErrorCode } from '../../common/errors';
 import type { JsonSchema } from '../../common/schema';
 import { createHostSchema, updateHostSchema } from '../hosts/host.schemas';
 import { createPortBatchSchema, createPortSchema, updatePortSchema } from '../ports/port.schemas';
@@ -15,7 +16,11 @@ import { createTenantSchema } from '../tenants/tenant.schemas';
 const error: JsonSchema = {
   type: 'object',
   required: ['code', 'message'],
-  properties: { code: { type: 'string', example: 'VNI_RANGE_EXHAUSTED' }, message: { type: 'string' }, field: { type: 'string', example: 'vni' } },
+  properties: {
+    code: { type: 'string', enum: Object.values(ErrorCode), example: 'VNI_RANGE_EXHAUSTED', description: 'stable; the README lists each with its HTTP status' },
+    message: { type: 'string' },
+    field: { type: 'string', example: 'vni', description: 'the input at fault: a JSON path into the body, a path or a query parameter name' },
+  },
 };
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });

@@ -1,0 +1,123 @@
+import { api, dropPrefix, startController, uniquePrefix, type ApiResponse, type Harness } from '../support/controller-harness';
+
+/**
+ * Hostile input, against a real overlayd and Redis: text that is not well-formed Unicode. Each is refused with a 4xx, `{code, message, field}`, and the store stays
+ * byte-for-byte as it was (every key under the prefix, change log included).
+ */
+
+type Client = ReturnType<typeof api>;
+type Send = () => Promise<ApiResponse>;
+
+describe('overlayd refuses hostile input and changes nothing', () => {
+  const prefix = uniquePrefix('hostile');
+  let h: Harness;
+  let client: Client;
+  let tenant: any;
+  let seg4: any;
+  let host: any;
+  let host2: any;
+  let port: any;
+  let group: any;
+
+  async function created(res: Promise<ApiResponse>): Promise<any> {
+    const r = await res;
+    expect({ status: r.status, body: r.body }).toMatchObject({ status: 201 });
+    return r.body;
+  }
+
+  async function expectRefused(send: Send, status: number, code: string, field?: string): Promise<void> {
+    const before = await h.dump();
+    const res = await send();
+    expect({ status: res.status, code: res.body?.code, field: res.body?.field }).toEqual({ status, code, field });
+    expect(typeof res.body.message).toBe('string');
+    expect(await h.dump()).toStrictEqual(before);
+  }
+
+  beforeAll(async () => {
+    h = await startController({ prefix, env: {} });
+    client = api(h.url);
+    tenant = await created(client.post('/v1/tenants', { name: 'acme' }));
+    seg4 = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'web', cidr: '10.0.0.0/24' }));
+    host = await created(client.post('/v1/hosts', { name: 'hv1', vtepIp: '192.0.2.11', inventory: { uplinks: [{ name: 'eth0' }] } }));
+    host2 = await created(client.post('/v1/hosts', { name: 'hv2', vtepIp: '2001:db8::12' }));
+    port = await created(client.post('/v1/ports', { segmentId: seg4.id, ips: ['10.0.0.10'], hostId: host.id, vmId: 'vm-1' }));
+    group = await created(client.post('/v1/security-groups', { tenantId: tenant.id, name: 'web', description: 'front' }));
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    await dropPrefix(h.config.redisUrl, prefix);
+  });
+
+  describe('text that is not well-formed Unicode, or holds control characters, in any string field', () => {
+    const LONE_HIGH = 'x\ud800y';
+    const LONE_LOW = 'x\udc00';
+    const hostile: [string, string][] = [
+      ['a lone high surrogate', LONE_HIGH],
+      ['a lone low surrogate', LONE_LOW],
+      ['NUL', 'nul\u0000x'],
+      ['a newline', 'two\nlines'],
+      ['an ANSI escape', '\u001b[2Jx'],
+      ['a C1 control', 'x\u0085y'],
+      ['a bidirectional override', 'abc\u202etxt'],
+    ];
+    const uplink = (extra: Record<string, unknown>) => ({ inventory: { uplinks: [{ name: 'eth1', ...extra }] } });
+    /** [where, how to send a given hostile string, the field it lands in] */
+    const fields: [string, (t: string) => Promise<ApiResponse>, string][] = [
+      ['tenant name', (t) => client.post('/v1/tenants', { name: t }), 'name'],
+      ['segment name', (t) => client.post('/v1/segments', { tenantId: tenant.id, name: t }), 'name'],
+      ['host name', (t) => client.post('/v1/hosts', { name: t, vtepIp: '192.0.2.50' }), 'name'],
+      ['uplink driver', (t) => client.post('/v1/hosts', { name: 'hv9', vtepIp: '192.0.2.50', ...uplink({ driver: t }) }), 'inventory.uplinks[0].driver'],
+      ['uplink switch', (t) => client.post('/v1/hosts', { name: 'hv9', vtepIp: '192.0.2.50', ...uplink({ switch: t }) }), 'inventory.uplinks[0].switch'],
+      ['uplink switch port', (t) => client.post('/v1/hosts', { name: 'hv9', vtepIp: '192.0.2.50', ...uplink({ switchPort: t }) }), 'inventory.uplinks[0].switchPort'],
+      ['uplink team', (t) => client.post('/v1/hosts', { name: 'hv9', vtepIp: '192.0.2.50', ...uplink({ team: t }) }), 'inventory.uplinks[0].team'],
+      ['uplink name', (t) => client.post('/v1/hosts', { name: 'hv9', vtepIp: '192.0.2.50', ...uplink({ name: t }) }), 'inventory.uplinks[0].name'],
+      ['uplink mode', (t) => client.post('/v1/hosts', { name: 'hv9', vtepIp: '192.0.2.50', ...uplink({ mode: t }) }), 'inventory.uplinks[0].mode'],
+      ['inventory in a host PATCH', (t) => client.patch(`/v1/hosts/${host.id}`, uplink({ switch: t })), 'inventory.uplinks[0].switch'],
+      ['host name in a PATCH', (t) => client.patch(`/v1/hosts/${host.id}`, { name: t }), 'name'],
+      ['VTEP', (t) => client.post('/v1/hosts', { name: 'hv9', vtepIp: `192.0.2.50${t}` }), 'vtepIp'],
+      ['port vmId', (t) => client.post('/v1/ports', { segmentId: seg4.id, vmId: t }), 'vmId'],
+      ['port vmId in a batch', (t) => client.post('/v1/ports/batch', { ports: [{ segmentId: seg4.id }, { segmentId: seg4.id, vmId: t }] }), 'ports[1].vmId'],
+      ['port vmId in a PATCH', (t) => client.patch(`/v1/ports/${port.id}`, { vmId: t }), 'vmId'],
+      ['port segmentId', (t) => client.post('/v1/ports', { segmentId: `${seg4.id}${t}` }), 'segmentId'],
+      ['port MAC', (t) => client.post('/v1/ports', { segmentId: seg4.id, mac: `02:00:00:00:00:09${t}` }), 'mac'],
+      ['port IP', (t) => client.post('/v1/ports', { segmentId: seg4.id, ips: [`10.0.0.9${t}`] }), 'ips[0]'],
+      ['address pair IP', (t) => client.patch(`/v1/ports/${port.id}`, { allowedAddressPairs: [{ ip: `10.0.0.99${t}` }] }), 'allowedAddressPairs[0].ip'],
+      ['security group name', (t) => client.post('/v1/security-groups', { tenantId: tenant.id, name: t }), 'name'],
+      ['security group description', (t) => client.post('/v1/security-groups', { tenantId: tenant.id, name: 'db', description: t }), 'description'],
+      [
+        'rule description',
+        (t) => client.post('/v1/security-groups', { tenantId: tenant.id, name: 'db', rules: [{ direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', description: t }] }),
+        'rules[0].description',
+      ],
+      ['rule direction', (t) => client.post('/v1/security-groups', { tenantId: tenant.id, name: 'db', rules: [{ direction: `ingress${t}`, ethertype: 'IPv4', protocol: 'tcp' }] }), 'rules[0].direction'],
+      ['rule protocol', (t) => client.post('/v1/security-groups', { tenantId: tenant.id, name: 'db', rules: [{ direction: 'ingress', ethertype: 'IPv4', protocol: `tcp${t}` }] }), 'rules[0].protocol'],
+      ['description in a security group PUT', (t) => client.raw('PUT', `/v1/security-groups/${group.id}`, { name: 'web', description: t, rules: [] }), 'description'],
+      ['description in a security group PATCH', (t) => client.patch(`/v1/security-groups/${group.id}`, { description: t }), 'description'],
+      ['migration vmId', (t) => client.post('/v1/migrations', { vmId: t, sourceHostId: host.id, destinationHostId: host2.id }), 'vmId'],
+      ['migration host id', (t) => client.post('/v1/migrations', { vmId: 'vm-1', sourceHostId: `${host.id}${t}`, destinationHostId: host2.id }), 'sourceHostId'],
+    ];
+    const cases = fields.flatMap(([where, send, field]) => hostile.map(([what, text]) => [`${what} in the ${where}: 400 INVALID_CHARACTER on ${field}`, send, field, text] as const));
+
+    it.each(cases.map((c) => [c[0], c]))('%s', async (_name, [, send, field, text]) => {
+      await expectRefused(() => send(text), 400, 'INVALID_CHARACTER', field);
+    });
+
+    it('refuses a field name holding a lone surrogate as an unknown field', async () => {
+      await expectRefused(() => client.post('/v1/tenants', `{"name":"ok","k\\ud800":1}`), 400, 'UNKNOWN_FIELD', 'k\ud800');
+    });
+
+    it('stores well-formed text beyond ASCII as it was sent, and can delete it again', async () => {
+      const description = 'Zürich 🚀 東京 — front';
+      const g = await created(client.post('/v1/security-groups', { tenantId: tenant.id, name: 'intl', description }));
+      expect((await client.get(`/v1/security-groups/${g.id}`)).body.description).toBe(description);
+      expect((await client.delete(`/v1/security-groups/${g.id}`)).status).toBe(204);
+    });
+
+    it('leaves the tenant of a refused object deletable (no record the store scripts cannot decode)', async () => {
+      const t = await created(client.post('/v1/tenants', { name: 'short-lived' }));
+      await expectRefused(() => client.post('/v1/security-groups', { tenantId: t.id, name: 'g', description: LONE_HIGH }), 400, 'INVALID_CHARACTER', 'description');
+      expect((await client.delete(`/v1/tenants/${t.id}`)).status).toBe(204);
+    });
+  });
+});
