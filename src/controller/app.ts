@@ -5,6 +5,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import type { ControllerConfig } from './config';
+import { registerJsonBodyParser } from './http/body';
 import { buildOpenApiDocument } from './http/openapi';
 import { MigrationMonitor } from './migrations/migration.monitor';
 import { SyncServer, transportSecurityFrom } from './distribution/sync.server';
@@ -16,12 +17,12 @@ import { MaterializedView } from './store/materialized-view';
  */
 export async function createApp(config: ControllerConfig, opts: { logger?: false } = {}): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({ bodyLimit: config.maxBodyBytes });
-  // JSON only: a text/plain body must be refused (415), not parsed into a string.
-  adapter.getInstance().removeContentTypeParser(['text/plain']);
+  // JSON in UTF-8 only: a text/plain body must be refused (415), not parsed into a string.
+  registerJsonBodyParser(adapter.getInstance(), config.maxBodyBytes);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forConfig(config), adapter, {
     logger: opts.logger === false ? false : new ConsoleLogger({ json: config.logFormat === 'json' }),
     bufferLogs: false,
-    // Nest's own parsers would add application/x-www-form-urlencoded; Fastify's JSON parser is the only one wanted.
+    // Nest's own parsers would add application/x-www-form-urlencoded; ours (http/body.ts) is the only one wanted.
     bodyParser: false,
   });
   app.enableShutdownHooks();

@@ -1,12 +1,14 @@
 import { api, dropPrefix, startController, uniquePrefix, type ApiResponse, type Harness } from '../support/controller-harness';
+import { rawRequest, requestBytes, type RawResponse } from '../support/raw-http';
 
 /**
- * Hostile input, against a real overlayd and Redis: text that is not well-formed Unicode. Each is refused with a 4xx, `{code, message, field}`, and the store stays
+ * Hostile input, against a real overlayd and Redis: text that is not well-formed Unicode, bytes
+ * that are not UTF-8. Each is refused with a 4xx, `{code, message, field}`, and the store stays
  * byte-for-byte as it was (every key under the prefix, change log included).
  */
 
 type Client = ReturnType<typeof api>;
-type Send = () => Promise<ApiResponse>;
+type Send = () => Promise<ApiResponse | RawResponse>;
 
 describe('overlayd refuses hostile input and changes nothing', () => {
   const prefix = uniquePrefix('hostile');
@@ -34,7 +36,7 @@ describe('overlayd refuses hostile input and changes nothing', () => {
   }
 
   beforeAll(async () => {
-    h = await startController({ prefix, env: {} });
+    h = await startController({ prefix, env: { OVERLAY_MAX_BODY_BYTES: '4096' } });
     client = api(h.url);
     tenant = await created(client.post('/v1/tenants', { name: 'acme' }));
     seg4 = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'web', cidr: '10.0.0.0/24' }));
@@ -118,6 +120,70 @@ describe('overlayd refuses hostile input and changes nothing', () => {
       const t = await created(client.post('/v1/tenants', { name: 'short-lived' }));
       await expectRefused(() => client.post('/v1/security-groups', { tenantId: t.id, name: 'g', description: LONE_HIGH }), 400, 'INVALID_CHARACTER', 'description');
       expect((await client.delete(`/v1/tenants/${t.id}`)).status).toBe(204);
+    });
+  });
+
+  describe('bodies that are not UTF-8', () => {
+    const body = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p))));
+    const sg = (...description: (string | number[])[]) => body(`{"tenantId":"${tenant.id}","name":"db","description":"`, ...description, '"}');
+    const invalid: [string, () => Buffer][] = [
+      ['a stray 0xff byte', () => sg('ab', [0xff], 'cd')],
+      ['a lone continuation byte', () => sg('ab', [0x80])],
+      ['an overlong encoding of "/"', () => sg([0xc0, 0xaf])],
+      ['an overlong NUL', () => sg([0xc0, 0x80])],
+      ['a surrogate encoded in UTF-8 (CESU)', () => sg([0xed, 0xa0, 0x80])],
+      ['a sequence cut short', () => sg([0xe2, 0x82], 'x')],
+      ['a code point above U+10FFFF', () => sg([0xf4, 0x90, 0x80, 0x80])],
+      ['a 0xf8 lead byte', () => sg([0xf8, 0x88, 0x80, 0x80, 0x80])],
+      ['Latin-1 text', () => sg([0x5a, 0xfc, 0x72, 0x69, 0x63, 0x68])],
+      ['invalid bytes in a field name', () => body(`{"tenantId":"${tenant.id}","name":"db","`, [0xff], '":1}')],
+      ['invalid bytes outside any string', () => body(`{"tenantId":"${tenant.id}",`, [0xff], '"name":"db"}')],
+    ];
+    const cases = invalid.flatMap(([what, make]) => [
+      [`${what}, chunked: 400 INVALID_JSON`, make, true] as const,
+      [`${what}, with a Content-Length: 400 INVALID_JSON`, make, false] as const,
+    ]);
+
+    it.each(cases.map((c) => [c[0], c]))('%s', async (_name, [, make, chunked]) => {
+      await expectRefused(() => rawRequest(h.url, requestBytes('POST', '/v1/security-groups', make(), { chunked })), 400, 'INVALID_JSON', undefined);
+    });
+
+    it('says the body is not UTF-8, not that its length is wrong', async () => {
+      const res = await rawRequest(h.url, requestBytes('POST', '/v1/security-groups', sg([0xff])));
+      expect(res.body.message).toMatch(/UTF-8/);
+    });
+
+    it.each([
+      ['chunked', true],
+      ['with a Content-Length', false],
+    ])('accepts valid multi-byte UTF-8 %s and stores it as sent', async (_name, chunked) => {
+      const description = 'Zürich 🚀 東京';
+      const res = await rawRequest(h.url, requestBytes('POST', '/v1/security-groups', sg(description), { chunked, chunkSize: 3 }));
+      expect(res.status).toBe(201);
+      expect(res.body.description).toBe(description);
+      expect((await client.delete(`/v1/security-groups/${res.body.id}`)).status).toBe(204);
+    });
+
+    it('keeps the body limit for chunked bodies: 413 BODY_TOO_LARGE', async () => {
+      await expectRefused(() => rawRequest(h.url, requestBytes('POST', '/v1/security-groups', sg('x'.repeat(5000)), { chunked: true, chunkSize: 1000 })), 413, 'BODY_TOO_LARGE', undefined);
+    });
+
+    it('refuses a charset other than UTF-8: 415 UNSUPPORTED_MEDIA_TYPE', async () => {
+      await expectRefused(
+        () => rawRequest(h.url, requestBytes('POST', '/v1/security-groups', sg([0xfc]), { contentType: 'application/json; charset=iso-8859-1' })),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+        undefined,
+      );
+    });
+
+    it('accepts an explicit charset=utf-8', async () => {
+      const res = await rawRequest(h.url, requestBytes('POST', '/v1/tenants', body('{"name":"charset-ok"}'), { contentType: 'application/json; charset=UTF-8' }));
+      expect(res.status).toBe(201);
+    });
+
+    it('still refuses prototype poisoning: 400 INVALID_JSON', async () => {
+      await expectRefused(() => client.post('/v1/tenants', '{"name":"p","__proto__":{"admin":true}}'), 400, 'INVALID_JSON', undefined);
     });
   });
 });
