@@ -3,7 +3,7 @@ import { rawRequest, requestBytes, type RawResponse } from '../support/raw-http'
 
 /**
  * Hostile input, against a real overlayd and Redis: text that is not well-formed Unicode, bytes
- * that are not UTF-8. Each is refused with a 4xx, `{code, message, field}`, and the store stays
+ * that are not UTF-8, IPv6 spellings of IPv4 addresses, addresses that are never a host's. Each is refused with a 4xx, `{code, message, field}`, and the store stays
  * byte-for-byte as it was (every key under the prefix, change log included).
  */
 
@@ -16,6 +16,8 @@ describe('overlayd refuses hostile input and changes nothing', () => {
   let client: Client;
   let tenant: any;
   let seg4: any;
+  let seg6: any;
+  let plain: any;
   let host: any;
   let host2: any;
   let port: any;
@@ -40,6 +42,8 @@ describe('overlayd refuses hostile input and changes nothing', () => {
     client = api(h.url);
     tenant = await created(client.post('/v1/tenants', { name: 'acme' }));
     seg4 = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'web', cidr: '10.0.0.0/24' }));
+    seg6 = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'db', cidr: 'fd00:1::/64' }));
+    plain = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'l2-only' }));
     host = await created(client.post('/v1/hosts', { name: 'hv1', vtepIp: '192.0.2.11', inventory: { uplinks: [{ name: 'eth0' }] } }));
     host2 = await created(client.post('/v1/hosts', { name: 'hv2', vtepIp: '2001:db8::12' }));
     port = await created(client.post('/v1/ports', { segmentId: seg4.id, ips: ['10.0.0.10'], hostId: host.id, vmId: 'vm-1' }));
@@ -120,6 +124,130 @@ describe('overlayd refuses hostile input and changes nothing', () => {
       const t = await created(client.post('/v1/tenants', { name: 'short-lived' }));
       await expectRefused(() => client.post('/v1/security-groups', { tenantId: t.id, name: 'g', description: LONE_HIGH }), 400, 'INVALID_CHARACTER', 'description');
       expect((await client.delete(`/v1/tenants/${t.id}`)).status).toBe(204);
+    });
+  });
+
+  describe('IP addresses have one spelling: IPv6 forms of an IPv4 address are refused', () => {
+    type Case = [string, () => Promise<ApiResponse>, number, string, string];
+    const cases: Case[] = [
+      ['a VTEP ::ffff:192.0.2.11 while 192.0.2.11 is taken', () => client.post('/v1/hosts', { name: 'hv9', vtepIp: '::ffff:192.0.2.11' }), 400, 'INVALID_IP', 'vtepIp'],
+      ['a VTEP ::ffff:c000:20b (the same, in hex)', () => client.post('/v1/hosts', { name: 'hv9', vtepIp: '::ffff:c000:20b' }), 400, 'INVALID_IP', 'vtepIp'],
+      ['a VTEP 0:0:0:0:0:ffff:192.0.2.11 (the same, uncompressed)', () => client.post('/v1/hosts', { name: 'hv9', vtepIp: '0:0:0:0:0:FFFF:192.0.2.11' }), 400, 'INVALID_IP', 'vtepIp'],
+      ['a VTEP ::192.0.2.11 (IPv4-compatible)', () => client.post('/v1/hosts', { name: 'hv9', vtepIp: '::192.0.2.11' }), 400, 'INVALID_IP', 'vtepIp'],
+      ['a free IPv4-mapped VTEP', () => client.post('/v1/hosts', { name: 'hv9', vtepIp: '::ffff:198.51.100.7' }), 400, 'INVALID_IP', 'vtepIp'],
+      ['a VTEP change to ::ffff:192.0.2.11', () => client.patch(`/v1/hosts/${host2.id}`, { vtepIp: '::ffff:192.0.2.11' }), 400, 'INVALID_IP', 'vtepIp'],
+      ['an IPv4-mapped port IP on an IPv6 segment', () => client.post('/v1/ports', { segmentId: seg6.id, ips: ['::ffff:10.0.0.5'] }), 400, 'INVALID_IP', 'ips[0]'],
+      ['an IPv4-mapped port IP on an IPv4 segment', () => client.post('/v1/ports', { segmentId: seg4.id, ips: ['10.0.0.6', '::ffff:10.0.0.5'] }), 400, 'INVALID_IP', 'ips[1]'],
+      ['an IPv4-mapped port IP on a segment without a CIDR', () => client.post('/v1/ports', { segmentId: plain.id, ips: ['::ffff:10.0.0.5'] }), 400, 'INVALID_IP', 'ips[0]'],
+      ['an IPv4-mapped duplicate of a stored port IP', () => client.post('/v1/ports', { segmentId: seg4.id, ips: ['::ffff:10.0.0.10'] }), 400, 'INVALID_IP', 'ips[0]'],
+      ['an IPv4-mapped port IP in a batch', () => client.post('/v1/ports/batch', { ports: [{ segmentId: plain.id }, { segmentId: plain.id, ips: ['::ffff:10.0.0.5'] }] }), 400, 'INVALID_IP', 'ports[1].ips[0]'],
+      ['an IPv4-mapped address pair', () => client.patch(`/v1/ports/${port.id}`, { allowedAddressPairs: [{ ip: '::ffff:10.0.0.7' }] }), 400, 'INVALID_IP', 'allowedAddressPairs[0].ip'],
+      ['an IPv4-mapped address pair prefix', () => client.post('/v1/ports', { segmentId: seg4.id, allowedAddressPairs: [{ ip: '::ffff:10.0.0.0/120' }] }), 400, 'INVALID_CIDR', 'allowedAddressPairs[0].ip'],
+      ['an IPv4-mapped segment CIDR', () => client.post('/v1/segments', { tenantId: tenant.id, name: 's', cidr: '::ffff:10.9.0.0/112' }), 400, 'INVALID_CIDR', 'cidr'],
+      ['an IPv4-compatible segment CIDR', () => client.post('/v1/segments', { tenantId: tenant.id, name: 's', cidr: '::10.9.0.0/112' }), 400, 'INVALID_CIDR', 'cidr'],
+      [
+        'an IPv4-mapped remote CIDR in a rule',
+        () => client.post('/v1/security-groups', { tenantId: tenant.id, name: 'db', rules: [{ direction: 'ingress', ethertype: 'IPv6', protocol: 'tcp', remoteCidr: '::ffff:10.0.0.0/104' }] }),
+        400,
+        'INVALID_CIDR',
+        'rules[0].remoteCidr',
+      ],
+      [
+        'an IPv4-mapped remote CIDR in a PATCH',
+        () => client.patch(`/v1/security-groups/${group.id}`, { rules: [{ direction: 'ingress', ethertype: 'IPv6', protocol: 'any', remoteCidr: '::ffff:0:0/96' }] }),
+        400,
+        'INVALID_CIDR',
+        'rules[0].remoteCidr',
+      ],
+    ];
+
+    it.each(cases.map((c) => [c[0], c]))('%s: refused', async (_name, [, send, status, code, field]) => {
+      await expectRefused(send, status, code, field);
+    });
+
+    it('names the IPv4 form to use', async () => {
+      const res = await client.post('/v1/hosts', { name: 'hv9', vtepIp: '::ffff:c000:20b' });
+      expect(res.body.message).toContain('write it as the IPv4 address 192.0.2.11');
+      const cidr = await client.post('/v1/segments', { tenantId: tenant.id, name: 's', cidr: '::ffff:10.9.0.0/112' });
+      expect(cidr.body.message).toContain('write it as the IPv4 prefix 10.9.0.0/16');
+    });
+
+    it('still finds a taken VTEP whatever the IPv6 spelling', async () => {
+      await expectRefused(() => client.post('/v1/hosts', { name: 'hv-taken', vtepIp: '2001:DB8:0:0::12' }), 409, 'VTEP_IP_TAKEN', 'vtepIp');
+    });
+  });
+
+  describe('a VTEP must be a unicast address the other hosts can reach', () => {
+    it.each([
+      ['IPv4 loopback', '127.0.0.1'],
+      ['IPv4 loopback elsewhere in 127/8', '127.1.2.3'],
+      ['IPv6 loopback', '::1'],
+      ['the limited broadcast address', '255.255.255.255'],
+      ['IPv4 link-local multicast', '224.0.0.1'],
+      ['IPv6 link-local multicast', 'ff02::1'],
+      ['IPv4 multicast', '239.255.0.1'],
+      ['IPv4 link-local', '169.254.7.7'],
+      ['IPv6 link-local', 'fe80::7'],
+      ['an address of 0.0.0.0/8', '0.0.0.7'],
+      ['a reserved (class E) address', '240.0.0.7'],
+      ['the unspecified address', '0.0.0.0'],
+    ])('%s (%s): 400 INVALID_IP', async (_what, vtepIp) => {
+      await expectRefused(() => client.post('/v1/hosts', { name: 'hv9', vtepIp }), 400, 'INVALID_IP', 'vtepIp');
+      await expectRefused(() => client.patch(`/v1/hosts/${host2.id}`, { vtepIp }), 400, 'INVALID_IP', 'vtepIp');
+    });
+  });
+
+  describe('addresses that are never a VM\'s or a segment\'s', () => {
+    const never = ['224.0.0.1', '224.0.0.251', '239.1.1.1', '255.255.255.255', '0.0.0.0', '0.1.2.3', '127.0.0.1', '240.0.0.1', '::', '::1', 'ff02::1', 'ff0e::1'];
+
+    it.each(never)('port IP %s on a segment without a CIDR: 400 RESERVED_IP', async (ip) => {
+      await expectRefused(() => client.post('/v1/ports', { segmentId: plain.id, ips: [ip] }), 400, 'RESERVED_IP', 'ips[0]');
+    });
+
+    it.each(never)('port IP %s in a batch: 400 RESERVED_IP on its path', async (ip) => {
+      await expectRefused(() => client.post('/v1/ports/batch', { ports: [{ segmentId: plain.id, ips: ['10.1.1.1'] }, { segmentId: plain.id, ips: ['10.1.1.2', ip] }] }), 400, 'RESERVED_IP', 'ports[1].ips[1]');
+    });
+
+    it.each(never)('address pair %s, on create and in a PATCH: 400 RESERVED_IP', async (ip) => {
+      await expectRefused(() => client.post('/v1/ports', { segmentId: plain.id, allowedAddressPairs: [{ ip }] }), 400, 'RESERVED_IP', 'allowedAddressPairs[0].ip');
+      await expectRefused(() => client.patch(`/v1/ports/${port.id}`, { allowedAddressPairs: [{ ip: '10.0.0.50' }, { ip }] }), 400, 'RESERVED_IP', 'allowedAddressPairs[1].ip');
+    });
+
+    it.each(['224.0.0.0/4', '239.0.0.0/8', '127.0.0.0/8', 'ff00::/8', '240.0.0.0/5'])('address pair prefix %s, which no VM can send from: 400 RESERVED_IP', async (ip) => {
+      await expectRefused(() => client.patch(`/v1/ports/${port.id}`, { allowedAddressPairs: [{ ip }] }), 400, 'RESERVED_IP', 'allowedAddressPairs[0].ip');
+    });
+
+    it('port IP that is multicast on a segment with a CIDR: 400 RESERVED_IP', async () => {
+      await expectRefused(() => client.post('/v1/ports', { segmentId: seg6.id, ips: ['ff02::1:ff00:5'] }), 400, 'RESERVED_IP', 'ips[0]');
+    });
+
+    it.each([
+      ['a multicast prefix', '224.0.0.0/4'],
+      ['a multicast /24', '239.1.2.0/24'],
+      ['IPv6 multicast', 'ff00::/8'],
+      ['IPv6 link-local multicast', 'ff02::/16'],
+      ['loopback', '127.0.0.0/8'],
+      ['part of loopback', '127.0.0.0/24'],
+      ['IPv6 loopback', '::1/128'],
+      ['the IPv4 default route', '0.0.0.0/0'],
+      ['the IPv6 default route', '::/0'],
+      ['a prefix holding loopback', '64.0.0.0/2'],
+      ['"this network"', '0.0.0.0/8'],
+      ['class E', '240.0.0.0/4'],
+      ['the broadcast address', '255.255.255.255/32'],
+    ])('segment CIDR that is %s (%s): 400 INVALID_CIDR', async (_what, cidr) => {
+      await expectRefused(() => client.post('/v1/segments', { tenantId: tenant.id, name: 's', cidr }), 400, 'INVALID_CIDR', 'cidr');
+    });
+
+    it('still takes unicast addresses on a segment without a CIDR, a catch-all address pair and a multicast peer in a rule', async () => {
+      const p = await created(client.post('/v1/ports', { segmentId: plain.id, ips: ['10.1.1.1', 'fd00:9::1', '169.254.169.254'], allowedAddressPairs: [{ ip: '0.0.0.0/0' }, { ip: '::/0' }] }));
+      expect(p.ips).toEqual(['10.1.1.1', 'fd00:9::1', '169.254.169.254']);
+      const g = await created(
+        client.post('/v1/security-groups', { tenantId: tenant.id, name: 'mdns', rules: [{ direction: 'egress', ethertype: 'IPv4', protocol: 'udp', portRangeMin: 5353, remoteCidr: '224.0.0.251/32' }] }),
+      );
+      expect(g.rules[0].remoteCidr).toBe('224.0.0.251/32');
+      expect((await client.delete(`/v1/security-groups/${g.id}`)).status).toBe(204);
+      expect((await client.delete(`/v1/ports/${p.id}`)).status).toBe(204);
     });
   });
 

@@ -1,5 +1,5 @@
 import { array, boolean, custom, nullable, object, optional, string } from '../../common/schema';
-import { parseId, parseIp, parseIpOrCidr, parseMac } from '../../common/values';
+import { parseHostIp, parseId, parseIpOrCidr, parseMac } from '../../common/values';
 
 const idSchema = custom(parseId, { type: 'string', format: 'uuid' });
 
@@ -34,7 +34,7 @@ export const createPortSchema = object(
     segmentId: idSchema,
     vmId: optional(nullable(vmIdSchema)),
     mac: optional(macSchema('unicast MAC; absent = a locally administered one is generated')),
-    ips: optional(array(custom(parseIp, { type: 'string', description: 'IPv4 or IPv6 address inside the segment CIDR' }), { max: MAX_IPS_PER_PORT })),
+    ips: optional(array(custom(parseHostIp, { type: 'string', description: 'unicast IPv4 or IPv6 address a VM can hold, inside the segment CIDR if it has one' }), { max: MAX_IPS_PER_PORT })),
     hostId: optional(nullable(idSchema)),
     ...securityFields,
   },
