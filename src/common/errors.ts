@@ -26,6 +26,7 @@ export enum ErrorCode {
   VlanOutOfRange = 'VLAN_OUT_OF_RANGE',
   BatchTooLarge = 'BATCH_TOO_LARGE',
   InvalidCursor = 'INVALID_CURSOR',
+  UnknownParameter = 'UNKNOWN_PARAMETER',
   // Security group rules and port security.
   PortRangeNotAllowed = 'PORT_RANGE_NOT_ALLOWED',
   InvalidPortRange = 'INVALID_PORT_RANGE',

@@ -7,6 +7,7 @@ import { AppModule } from './app.module';
 import type { ControllerConfig } from './config';
 import { registerJsonBodyParser } from './http/body';
 import { buildOpenApiDocument } from './http/openapi';
+import { parseQueryString } from './http/query';
 import { MigrationMonitor } from './migrations/migration.monitor';
 import { SyncServer, transportSecurityFrom } from './distribution/sync.server';
 import { MaterializedView } from './store/materialized-view';
@@ -16,7 +17,7 @@ import { MaterializedView } from './store/materialized-view';
  * the HTTP API ready but not yet listening (main.ts and tests choose where).
  */
 export async function createApp(config: ControllerConfig, opts: { logger?: false } = {}): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: config.maxBodyBytes });
+  const adapter = new FastifyAdapter({ bodyLimit: config.maxBodyBytes, querystringParser: parseQueryString });
   // JSON in UTF-8 only: a text/plain body must be refused (415), not parsed into a string.
   registerJsonBodyParser(adapter.getInstance(), config.maxBodyBytes);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forConfig(config), adapter, {

@@ -3,7 +3,8 @@ import { rawRequest, requestBytes, type RawResponse } from '../support/raw-http'
 
 /**
  * Hostile input, against a real overlayd and Redis: text that is not well-formed Unicode, bytes
- * that are not UTF-8, IPv6 spellings of IPv4 addresses, addresses that are never a host's. Each is refused with a 4xx, `{code, message, field}`, and the store stays
+ * that are not UTF-8, IPv6 spellings of IPv4 addresses, addresses that are never a host's, query
+ * parameters a route does not take. Each is refused with a 4xx, `{code, message, field}`, and the store stays
  * byte-for-byte as it was (every key under the prefix, change log included).
  */
 
@@ -248,6 +249,172 @@ describe('overlayd refuses hostile input and changes nothing', () => {
       expect(g.rules[0].remoteCidr).toBe('224.0.0.251/32');
       expect((await client.delete(`/v1/security-groups/${g.id}`)).status).toBe(204);
       expect((await client.delete(`/v1/ports/${p.id}`)).status).toBe(204);
+    });
+  });
+
+  describe('query parameters: unknown, repeated or malformed ones are refused on every route', () => {
+    const json = { 'content-type': 'application/json' };
+    /** [method, path, body]: every route, with a body it would accept; `{x}` stands for the id of fixture x. */
+    const routes: [string, string, unknown][] = [
+      ['GET', '/healthz', undefined],
+      ['GET', '/readyz', undefined],
+      ['GET', '/v1/tenants', undefined],
+      ['POST', '/v1/tenants', { name: 'q-new' }],
+      ['GET', '/v1/tenants/{tenant}', undefined],
+      ['DELETE', '/v1/tenants/{tenant}', undefined],
+      ['GET', '/v1/segments', undefined],
+      ['POST', '/v1/segments', { tenantId: '{tenant}', name: 'q-new' }],
+      ['GET', '/v1/segments/{plain}', undefined],
+      ['DELETE', '/v1/segments/{plain}', undefined],
+      ['GET', '/v1/segments/{seg4}/mappings', undefined],
+      ['GET', '/v1/hosts', undefined],
+      ['POST', '/v1/hosts', { name: 'q-new', vtepIp: '192.0.2.77' }],
+      ['GET', '/v1/hosts/{host}', undefined],
+      ['PATCH', '/v1/hosts/{host2}', { name: 'q-new' }],
+      ['DELETE', '/v1/hosts/{host2}', undefined],
+      ['GET', '/v1/ports', undefined],
+      ['POST', '/v1/ports', { segmentId: '{plain}' }],
+      ['POST', '/v1/ports/batch', { ports: [{ segmentId: '{plain}' }] }],
+      ['GET', '/v1/ports/{port}', undefined],
+      ['PATCH', '/v1/ports/{port}', { vmId: 'q-new' }],
+      ['DELETE', '/v1/ports/{port}', undefined],
+      ['GET', '/v1/security-groups', undefined],
+      ['POST', '/v1/security-groups', { tenantId: '{tenant}', name: 'q-new' }],
+      ['GET', '/v1/security-groups/{group}', undefined],
+      ['PUT', '/v1/security-groups/{group}', { name: 'web', rules: [] }],
+      ['PATCH', '/v1/security-groups/{group}', { description: 'q' }],
+      ['DELETE', '/v1/security-groups/{group}', undefined],
+      ['POST', '/v1/migrations', { vmId: 'vm-1', sourceHostId: '{host}', destinationHostId: '{host2}' }],
+      ['GET', '/v1/migrations/{port}', undefined],
+      ['POST', '/v1/migrations/{port}/commit', undefined],
+      ['POST', '/v1/migrations/{port}/abort', undefined],
+    ];
+    const fill = (text: string): string =>
+      text.replace(/\{(\w+)\}/g, (_m, name: string) => ({ tenant, seg4, plain, host, host2, port, group })[name as 'tenant'].id as string);
+
+    it.each(routes.map((r) => [`${r[0]} ${r[1]}`, r] as const))('%s?colour=red: 400 UNKNOWN_PARAMETER on colour, nothing done', async (_name, [method, path, body]) => {
+      const sent = body === undefined ? undefined : JSON.parse(fill(JSON.stringify(body)));
+      await expectRefused(() => client.raw(method, `${fill(path)}?colour=red`, sent, sent === undefined ? {} : json), 400, 'UNKNOWN_PARAMETER', 'colour');
+    });
+
+    type Case = [string, string, string, string];
+    const cases: Case[] = [
+      ['a filter the ports list does not have', '/v1/ports?vmid=vm-1', 'UNKNOWN_PARAMETER', 'vmid'],
+      ['a filter of another list', '/v1/tenants?tenantId={tenant}', 'UNKNOWN_PARAMETER', 'tenantId'],
+      ['a host name filter', '/v1/hosts?name=hv1', 'UNKNOWN_PARAMETER', 'name'],
+      ['a parameter named __proto__', '/v1/ports?__proto__=1', 'UNKNOWN_PARAMETER', '__proto__'],
+      ['a parameter without a name', '/v1/ports?=1', 'UNKNOWN_PARAMETER', ''],
+      ['a percent-encoded unknown name', '/v1/ports?vm%69d=vm-1', 'UNKNOWN_PARAMETER', 'vmid'],
+      ['vmId given twice', '/v1/ports?vmId=vm-1&vmId=vm-2', 'INVALID_VALUE', 'vmId'],
+      ['vmId given twice, the same', '/v1/ports?vmId=vm-1&vmId=vm-1', 'INVALID_VALUE', 'vmId'],
+      ['an empty vmId', '/v1/ports?vmId=', 'INVALID_VALUE', 'vmId'],
+      ['a vmId with a space', '/v1/ports?vmId=vm%201', 'INVALID_VALUE', 'vmId'],
+      ['a vmId of 129 characters', `/v1/ports?vmId=${'v'.repeat(129)}`, 'INVALID_VALUE', 'vmId'],
+      ['a vmId with NUL', '/v1/ports?vmId=vm%00', 'INVALID_CHARACTER', 'vmId'],
+      ['a vmId with a newline', '/v1/ports?vmId=vm%0A1', 'INVALID_CHARACTER', 'vmId'],
+      ['a vmId that is not UTF-8', '/v1/ports?vmId=vm%ff', 'INVALID_CHARACTER', 'vmId'],
+      ['a vmId holding an encoded surrogate', '/v1/ports?vmId=%ED%A0%80', 'INVALID_CHARACTER', 'vmId'],
+      ['a limit with bad percent-encoding', '/v1/ports?limit=%zz', 'INVALID_CHARACTER', 'limit'],
+      ['a hostId with a bidirectional override', '/v1/ports?hostId=%E2%80%AE{host}', 'INVALID_CHARACTER', 'hostId'],
+      ['a malformed hostId', '/v1/ports?hostId=hv1', 'INVALID_ID', 'hostId'],
+      ['a limit of 1e3', '/v1/ports?limit=1e3', 'INVALID_VALUE', 'limit'],
+      ['a limit with a sign', '/v1/ports?limit=+5', 'INVALID_VALUE', 'limit'],
+    ];
+    it.each(cases.map((c) => [c[0], c] as const))('GET: %s', async (_name, [, path, code, field]) => {
+      await expectRefused(() => client.get(fill(path)), 400, code, field);
+    });
+
+    it.each([
+      ['wait given twice', '?wait=realized&wait=realized', 'INVALID_VALUE', 'wait'],
+      ['wait in upper case', '?wait=REALIZED', 'INVALID_VALUE', 'wait'],
+      ['a timeout without wait', '?timeout=5000', 'INVALID_VALUE', 'timeout'],
+      ['a timeout of 0', '?wait=realized&timeout=0', 'INVALID_VALUE', 'timeout'],
+      ['a timeout given twice', '?wait=realized&timeout=10&timeout=20', 'INVALID_VALUE', 'timeout'],
+    ])('POST /v1/ports: %s: 400, nothing created', async (_name, query, code, field) => {
+      await expectRefused(() => client.post(`/v1/ports${query}`, { segmentId: plain.id }), 400, code, field);
+    });
+
+    it.each([
+      ['a negative timeout', '?timeout=-1', 'timeout'],
+      ['a timeout given twice', '?timeout=0&timeout=0', 'timeout'],
+      ['wait, which prepare does not take', '?wait=realized', 'wait'],
+    ])('POST /v1/migrations: %s: 400, nothing prepared', async (_name, query, field) => {
+      const res = await client.post(`/v1/migrations${query}`, { vmId: 'vm-1', sourceHostId: host.id, destinationHostId: host2.id });
+      expect(res.status).toBe(400);
+      expect(res.body.field).toBe(field);
+    });
+  });
+
+  describe('GET /v1/ports filters by VM, and by segment and host together', () => {
+    let other: Harness;
+    let ids: Record<string, string>;
+
+    beforeAll(async () => {
+      // A second replica on the same keys: what it writes must be listed by the first at once.
+      other = await startController({ prefix });
+      const make = (segmentId: string, hostId: string | null, vmId: string | null) => api(other.url).post('/v1/ports', { segmentId, hostId, vmId });
+      ids = {};
+      for (const [name, segmentId, hostId, vmId] of [
+        ['a', seg4.id, host.id, 'vm-f1'],
+        ['b', seg4.id, host2.id, 'vm-f1'],
+        ['c', plain.id, host.id, 'vm-f1'],
+        ['d', plain.id, host.id, 'vm-f2'],
+        ['e', seg4.id, null, 'vm-f1'],
+        ['f', plain.id, host2.id, null],
+      ] as const) {
+        const res = await make(segmentId, hostId, vmId);
+        expect(res.status).toBe(201);
+        ids[name] = res.body.id;
+      }
+    });
+
+    afterAll(async () => {
+      await other?.close();
+    });
+
+    const list = async (query: string): Promise<string[]> => {
+      const res = await client.get(`/v1/ports?${query}&limit=1000`);
+      expect(res.status).toBe(200);
+      return res.body.items.map((p: any) => p.id);
+    };
+    const named = (...names: string[]) => names.map((n) => ids[n]).sort();
+
+    it('lists the ports of a VM (written by another replica a moment ago), in creation order', async () => {
+      expect(await list('vmId=vm-f1')).toEqual(named('a', 'b', 'c', 'e'));
+      expect(await list('vmId=vm-f2')).toEqual(named('d'));
+      expect(await list('vmId=vm-none')).toEqual([]);
+    });
+
+    it('combines filters: every one given must hold', async () => {
+      expect(await list(`segmentId=${seg4.id}&hostId=${host.id}`)).toEqual(expect.arrayContaining(named('a')));
+      expect((await list(`segmentId=${seg4.id}&hostId=${host.id}`)).filter((id) => Object.values(ids).includes(id))).toEqual(named('a'));
+      expect(await list(`segmentId=${plain.id}&hostId=${host.id}`)).toEqual(named('c', 'd'));
+      expect(await list(`vmId=vm-f1&hostId=${host.id}`)).toEqual(named('a', 'c'));
+      expect(await list(`vmId=vm-f1&segmentId=${seg4.id}`)).toEqual(named('a', 'b', 'e'));
+      expect(await list(`vmId=vm-f1&segmentId=${plain.id}&hostId=${host.id}`)).toEqual(named('c'));
+      expect(await list(`vmId=vm-f2&segmentId=${seg4.id}`)).toEqual([]);
+    });
+
+    it('pages a filtered list with nextCursor, each port once', async () => {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      for (let pages = 0; pages < 10; pages++) {
+        const res: ApiResponse = await client.get(`/v1/ports?vmId=vm-f1&limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+        expect(res.status).toBe(200);
+        seen.push(...res.body.items.map((p: any) => p.id));
+        cursor = res.body.nextCursor;
+        if (!cursor) {
+          break;
+        }
+      }
+      expect(seen).toEqual(named('a', 'b', 'c', 'e'));
+    });
+
+    it('follows a relabel at once', async () => {
+      expect((await api(other.url).patch(`/v1/ports/${ids.f}`, { vmId: 'vm-f2' })).status).toBe(200);
+      expect(await list('vmId=vm-f2')).toEqual(named('d', 'f'));
+      expect((await api(other.url).patch(`/v1/ports/${ids.f}`, { vmId: null })).status).toBe(200);
+      expect(await list('vmId=vm-f2')).toEqual(named('d'));
     });
   });
 

@@ -22,6 +22,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.VlanOutOfRange:
     case ErrorCode.BatchTooLarge:
     case ErrorCode.InvalidCursor:
+    case ErrorCode.UnknownParameter:
     case ErrorCode.PortRangeNotAllowed:
     case ErrorCode.InvalidPortRange:
     case ErrorCode.IcmpNotAllowed:

@@ -10,10 +10,8 @@ import type { RealizationWait } from '../ports/port.service';
 import { MaterializedView } from '../store/materialized-view';
 import { OPEN_STATES, type Migration, type MigrationRecord } from './migration.model';
 import { MigrationRepository, type PortSwap } from './migration.repository';
-import { prepareMigrationSchema } from './migration.schemas';
+import { DEFAULT_PREPARE_WAIT_MS, prepareMigrationSchema } from './migration.schemas';
 
-/** How long `prepare` waits for the destination's ack unless the request says otherwise. */
-export const DEFAULT_PREPARE_WAIT_MS = 10_000;
 
 /** Revision of a timeline event, if it wrote one. */
 const revisionOf = (migration: Migration, event: string): number | undefined => migration.timeline.find((e) => e.event === event)?.revision;

@@ -1,6 +1,8 @@
 import { ErrorCode } from '../../common/errors';
 import { custom, integer, object, optional, nullable } from '../../common/schema';
 import { parseId, parseSegmentCidr, VLAN_MAX, VLAN_MIN, VNI_MAX, VNI_MIN } from '../../common/values';
+import { idParam, type QuerySpec } from '../http/query';
+import { PAGE_QUERY } from '../store/page';
 import { nameSchema } from '../tenants/tenant.schemas';
 
 export const idSchema = custom(parseId, { type: 'string', format: 'uuid' });
@@ -15,3 +17,6 @@ export const createSegmentSchema = object(
   },
   'A tenant segment. Always gets a VXLAN VNI.',
 );
+
+/** `GET /v1/segments`. */
+export const SEGMENT_LIST_QUERY = { ...PAGE_QUERY, tenantId: idParam('only segments of this tenant') } satisfies QuerySpec;

@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { ErrorCode, OverlayError } from '../../common/errors';
 import { parseStreamEntry, type ChangeRecord } from './change-log';
 import { RedisStore } from './redis-store';
 import type { Port } from '../ports/port.model';
@@ -86,6 +87,20 @@ export class MaterializedView implements OnModuleDestroy {
       }, timeoutMs);
       this.waiters.push(waiter);
     });
+  }
+
+  /**
+   * Resolves once the view holds every change Redis had when this was called, so an answer
+   * computed from the view includes writes just acknowledged by any replica. STORE_UNAVAILABLE
+   * if Redis does not answer, TIMEOUT if the view does not get there within `timeoutMs`.
+   */
+  async catchUp(timeoutMs: number): Promise<void> {
+    const revision = Number((await this.store.read((r) => r.get(this.store.keys.revision()))) ?? 0);
+    try {
+      await this.waitForRevision(revision, timeoutMs);
+    } catch {
+      throw new OverlayError(ErrorCode.Timeout, `this replica's view did not reach revision ${revision} within ${timeoutMs} ms (at ${this.state.revision}); retry`);
+    }
   }
 
   /** Reads the whole state at one revision, atomically. */
