@@ -4,6 +4,10 @@
  * code that is not mapped does not compile.
  */
 export enum ErrorCode {
+  // The HTTP request itself (answered by the server before any route runs).
+  MalformedRequest = 'MALFORMED_REQUEST',
+  RequestTimeout = 'REQUEST_TIMEOUT',
+  HeadersTooLarge = 'HEADERS_TOO_LARGE',
   // Request shape.
   InvalidJson = 'INVALID_JSON',
   UnsupportedMediaType = 'UNSUPPORTED_MEDIA_TYPE',

@@ -66,6 +66,11 @@ export class RawConnection {
     this.socket.destroy();
   }
 
+  /** Closes with a TCP reset (RST) instead of a FIN, as a client that crashed or timed out does. */
+  reset(): void {
+    this.socket.resetAndDestroy();
+  }
+
   /** The first complete response (by its Content-Length, or up to the close). */
   async response(deadlineMs = 5_000): Promise<RawResponse> {
     let parsed: RawResponse | undefined;
