@@ -7,7 +7,7 @@ import { AppModule } from './app.module';
 import { LOG_LEVELS, type ControllerConfig } from './config';
 import { registerJsonBodyParser } from './http/body';
 import { buildOpenApiDocument } from './http/openapi';
-import { httpServerOptions, limitConnections } from './http/server';
+import { closeConnectionsOnShutdown, httpServerOptions, limitConnections } from './http/server';
 import { MigrationMonitor } from './migrations/migration.monitor';
 import { SyncServer, transportSecurityFrom } from './distribution/sync.server';
 import { MaterializedView } from './store/materialized-view';
@@ -19,12 +19,14 @@ export function logLevelsFrom(config: Pick<ControllerConfig, 'logLevel'>): LogLe
 
 /**
  * Builds overlayd: the materialized view loaded, the gRPC sync server bound on OVERLAY_GRPC_PORT,
- * the HTTP API ready but not yet listening (main.ts and tests choose where). `logger`: none
+ * the HTTP API ready but not yet listening (main.ts and tests choose where). Signals are the
+ * caller's: main.ts closes the app on SIGTERM within OVERLAY_SHUTDOWN_TIMEOUT_MS. `logger`: none
  * (false), or one of the caller's (tests that read the log); by default the console.
  */
 export async function createApp(config: ControllerConfig, opts: { logger?: false | LoggerService } = {}): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter(httpServerOptions(config));
   limitConnections(adapter.getInstance().server, config.httpMaxConnections);
+  closeConnectionsOnShutdown(adapter.getInstance());
   // JSON in UTF-8 only: a text/plain body must be refused (415), not parsed into a string.
   registerJsonBodyParser(adapter.getInstance(), config.maxBodyBytes);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forConfig(config), adapter, {
@@ -33,7 +35,6 @@ export async function createApp(config: ControllerConfig, opts: { logger?: false
     // Nest's own parsers would add application/x-www-form-urlencoded; ours (http/body.ts) is the only one wanted.
     bodyParser: false,
   });
-  app.enableShutdownHooks();
   SwaggerModule.setup('docs', app, buildOpenApiDocument(config.maxBatchSize) as unknown as OpenAPIObject);
   await app.init();
   await app.get(MaterializedView).start();

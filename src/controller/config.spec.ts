@@ -97,6 +97,7 @@ describe('loadConfig', () => {
       httpHeadersTimeoutMs: 10_000,
       httpKeepAliveTimeoutMs: 5_000,
       httpMaxConnections: 1024,
+      shutdownTimeoutMs: 5_000,
       logFormat: 'json',
       logLevel: 'log',
     });
@@ -122,6 +123,7 @@ describe('loadConfig', () => {
         OVERLAY_HTTP_HEADERS_TIMEOUT_MS: '60000',
         OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS: '100',
         OVERLAY_HTTP_MAX_CONNECTIONS: '1',
+        OVERLAY_SHUTDOWN_TIMEOUT_MS: '100',
       }),
     ).toEqual({
       redisUrl: 'rediss://user:secret@redis.example:6380/2',
@@ -142,6 +144,7 @@ describe('loadConfig', () => {
       httpHeadersTimeoutMs: 60_000,
       httpKeepAliveTimeoutMs: 100,
       httpMaxConnections: 1,
+      shutdownTimeoutMs: 100,
       logFormat: 'text',
       logLevel: 'debug',
     });
@@ -184,6 +187,8 @@ describe('loadConfig', () => {
     ['OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS', '99'],
     ['OVERLAY_HTTP_MAX_CONNECTIONS', '0'],
     ['OVERLAY_HTTP_MAX_CONNECTIONS', 'many'],
+    ['OVERLAY_SHUTDOWN_TIMEOUT_MS', '99'],
+    ['OVERLAY_SHUTDOWN_TIMEOUT_MS', '600001'],
   ])('refuses %s=%j, naming the variable and the value', (name, value) => {
     const message = configError(() => load({ [name]: value })).message;
     expect(message).toMatch(new RegExp(`^${name} must be an integer between \\d+ and \\d+`));

@@ -37,6 +37,8 @@ export interface ControllerConfig {
   httpKeepAliveTimeoutMs: number;
   /** Most HTTP connections open at once; past it new ones are closed at once. */
   httpMaxConnections: number;
+  /** The longest a shutdown (SIGTERM) may take before the process exits anyway. */
+  shutdownTimeoutMs: number;
   /** `json` (one object per line, for log pipelines) or `text` (for a terminal). */
   logFormat: 'json' | 'text';
   /** The least severe level logged: `error`, `warn`, `log`, `debug` or `verbose` (fatal is always logged). */
@@ -128,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
     httpHeadersTimeoutMs,
     httpKeepAliveTimeoutMs: intFrom(env, 'OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
     httpMaxConnections: intFrom(env, 'OVERLAY_HTTP_MAX_CONNECTIONS', 1024, 1, 1_000_000),
+    shutdownTimeoutMs: intFrom(env, 'OVERLAY_SHUTDOWN_TIMEOUT_MS', 5_000, 100, 600_000),
     tls: given.length ? { ca: env.OVERLAY_TLS_CA!, cert: env.OVERLAY_TLS_CERT!, key: env.OVERLAY_TLS_KEY! } : undefined,
     redisUrl,
     httpPort: intFrom(env, 'OVERLAY_HTTP_PORT', 8080, 0, 65535),

@@ -74,21 +74,35 @@ export class RawConnection {
   /** The first complete response (by its Content-Length, or up to the close). */
   async response(deadlineMs = 5_000): Promise<RawResponse> {
     let parsed: RawResponse | undefined;
-    await this.until(() => (parsed = this.parse()) !== undefined, deadlineMs, 'a response');
+    await this.until(() => (parsed = this.parse()) !== undefined, deadlineMs, 'response');
     return parsed!;
+  }
+
+  /** Resolves once the server has sent `text` (`100 Continue`: it has read the headers and dispatched the request). */
+  async waitFor(text: string, deadlineMs = 5_000): Promise<void> {
+    await this.until(() => this.data.includes(text), deadlineMs, JSON.stringify(text));
   }
 
   /** Resolves once the server has closed the connection. */
   async waitClosed(deadlineMs = 5_000): Promise<void> {
-    await this.until(() => this.closedFlag, deadlineMs, 'the server to close the connection');
+    await this.until(() => this.closedFlag, deadlineMs, 'close of the connection by the server');
   }
 
   private parse(): RawResponse | undefined {
-    const end = this.data.indexOf('\r\n\r\n');
+    // Interim responses (100 Continue) are not the response.
+    let start = 0;
+    while (this.data.subarray(start, start + 12).toString('latin1').startsWith('HTTP/1.1 100')) {
+      const interimEnd = this.data.indexOf('\r\n\r\n', start);
+      if (interimEnd < 0) {
+        return undefined;
+      }
+      start = interimEnd + 4;
+    }
+    const end = this.data.indexOf('\r\n\r\n', start);
     if (end < 0) {
       return undefined;
     }
-    const [statusLine, ...lines] = this.data.subarray(0, end).toString('latin1').split('\r\n');
+    const [statusLine, ...lines] = this.data.subarray(start, end).toString('latin1').split('\r\n');
     const headers: Record<string, string> = {};
     for (const line of lines) {
       const colon = line.indexOf(':');

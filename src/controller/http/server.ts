@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { STATUS_CODES, type Server } from 'node:http';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { ErrorCode, OverlayError } from '../../common/errors';
 import type { ControllerConfig } from '../config';
@@ -117,5 +117,51 @@ export function isClientAbort(exception: unknown): boolean {
 export function logClientAbort(request: FastifyRequest): void {
   if (!(request.raw.socket as (Socket & { [ANSWERED]?: boolean }) | undefined)?.[ANSWERED]) {
     logger.debug(`request aborted by the client: ${request.method} ${request.url.slice(0, 200)}`);
+  }
+}
+
+const closing = new WeakSet<FastifyInstance>();
+/** Per server, the requests whose body is still arriving. */
+const receiving = new WeakMap<FastifyInstance, Set<IncomingMessage>>();
+
+/**
+ * Prepares the server for `beginHttpShutdown`: it tracks the requests whose body is still
+ * arriving, and once the shutdown has begun every response carries `Connection: close`, so a
+ * connection does not outlive its last answer (the server's close would otherwise wait for it to
+ * sit idle for OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS).
+ */
+export function closeConnectionsOnShutdown(fastify: FastifyInstance): void {
+  const pending = new Set<IncomingMessage>();
+  receiving.set(fastify, pending);
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    const raw = request.raw;
+    if (!raw.complete) {
+      pending.add(raw);
+      const settled = () => pending.delete(raw);
+      raw.once('end', settled);
+      raw.once('close', settled);
+    }
+    done();
+  });
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing.has(fastify)) {
+      void reply.header('connection', 'close');
+    }
+    done(null, payload);
+  });
+}
+
+/**
+ * The start of a shutdown: from now on responses close their connection; idle connections
+ * close now; a request whose body is still arriving (nothing of it has run yet) is cut off, so
+ * that no client trickling a body holds the shutdown until OVERLAY_HTTP_REQUEST_TIMEOUT_MS.
+ */
+export function beginHttpShutdown(fastify: FastifyInstance): void {
+  closing.add(fastify);
+  fastify.server.closeIdleConnections();
+  for (const request of receiving.get(fastify) ?? []) {
+    if (!request.complete) {
+      request.socket.destroy();
+    }
   }
 }
