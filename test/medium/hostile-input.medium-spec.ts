@@ -472,6 +472,11 @@ describe('overlayd refuses hostile input and changes nothing', () => {
       );
     });
 
+    it.each([['gzip'], ['deflate'], ['br']])('refuses a body with Content-Encoding %s: 415 UNSUPPORTED_MEDIA_TYPE', async (encoding) => {
+      const request = requestBytes('POST', '/v1/tenants', body('{"name":"zipped"}')).toString('latin1').replace('Connection: close', `Connection: close\r\nContent-Encoding: ${encoding}`);
+      await expectRefused(() => rawRequest(h.url, Buffer.from(request, 'latin1')), 415, 'UNSUPPORTED_MEDIA_TYPE', undefined);
+    });
+
     it('accepts an explicit charset=utf-8', async () => {
       const res = await rawRequest(h.url, requestBytes('POST', '/v1/tenants', body('{"name":"charset-ok"}'), { contentType: 'application/json; charset=UTF-8' }));
       expect(res.status).toBe(201);

@@ -13,7 +13,7 @@ export function parseBody<T>(schema: Schema<T>, body: unknown): T {
 const UTF8 = /^utf-?8$/i;
 
 /**
- * The only body parser: `application/json` in UTF-8, nothing else (415). The body is read as
+ * The only body parser: `application/json` in UTF-8, not compressed, nothing else (415). The body is read as
  * bytes, within the body limit whatever the transfer encoding, and must be valid UTF-8 before
  * it is parsed as JSON: decoding it as text first would turn invalid bytes into U+FFFD, which
  * would then be stored (chunked bodies) or reported as a length mismatch (bodies with a
@@ -25,6 +25,12 @@ export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: numb
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   const decoder = new TextDecoder('utf-8', { fatal: true });
   fastify.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (request, body: Buffer, done) => {
+    // Compressed bodies are not decoded: their bytes would only be reported as invalid UTF-8.
+    const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+    if (encoding && encoding !== 'identity') {
+      done(new OverlayError(ErrorCode.UnsupportedMediaType, `send the body without Content-Encoding (got ${encoding.slice(0, 40)})`), undefined);
+      return;
+    }
     const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(request.headers['content-type'] ?? '')?.[1];
     if (charset !== undefined && !UTF8.test(charset)) {
       done(new OverlayError(ErrorCode.UnsupportedMediaType, `send the body as application/json in UTF-8, not ${charset}`), undefined);
