@@ -214,6 +214,11 @@ describe('the HTTP server bounds what a client can hold', () => {
     expect([timeouts() - t0, aborted() - a0]).toEqual([1, 0]);
   });
 
+  it('closes a socket on which nothing moves for longer than the longest wait for realization (a client that never reads)', () => {
+    // 150 s cannot be waited for here; the server's socket timeout is what enforces it.
+    expect((h.app.getHttpServer() as { timeout: number }).timeout).toBe(150_000);
+  });
+
   it('still serves ordinary requests', async () => {
     const res = await api(h.url).post('/v1/tenants', { name: 'fine' });
     expect(res.status).toBe(201);

@@ -4,6 +4,7 @@ import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { ErrorCode, OverlayError } from '../../common/errors';
 import type { ControllerConfig } from '../config';
+import { MAX_WAIT_TIMEOUT_MS } from '../ports/port.schemas';
 import { httpStatusOf } from './http-status';
 import { parseQueryString } from './query';
 
@@ -48,10 +49,18 @@ export function clientErrorAnswer(code: string | undefined, config: Pick<Control
   }
 }
 
+/**
+ * A connection on which nothing moves, either way, for this long is closed: a client that never
+ * reads its answer must not hold its socket. Above the longest `?wait=realized` (120 s), which
+ * is the longest a request may legitimately sit silent.
+ */
+export const SOCKET_IDLE_TIMEOUT_MS = MAX_WAIT_TIMEOUT_MS + 30_000;
+
 /** Options for Fastify (through Nest's adapter). */
 export function httpServerOptions(config: ControllerConfig) {
   return {
     bodyLimit: config.maxBodyBytes,
+    connectionTimeout: SOCKET_IDLE_TIMEOUT_MS,
     querystringParser: parseQueryString,
     requestTimeout: config.httpRequestTimeoutMs,
     keepAliveTimeout: config.httpKeepAliveTimeoutMs,
