@@ -4,6 +4,10 @@
  * code that is not mapped does not compile.
  */
 export enum ErrorCode {
+  // The HTTP request itself (answered by the server before any route runs).
+  MalformedRequest = 'MALFORMED_REQUEST',
+  RequestTimeout = 'REQUEST_TIMEOUT',
+  HeadersTooLarge = 'HEADERS_TOO_LARGE',
   // Request shape.
   InvalidJson = 'INVALID_JSON',
   UnsupportedMediaType = 'UNSUPPORTED_MEDIA_TYPE',
@@ -11,6 +15,7 @@ export enum ErrorCode {
   MissingField = 'MISSING_FIELD',
   UnknownField = 'UNKNOWN_FIELD',
   InvalidType = 'INVALID_TYPE',
+  InvalidCharacter = 'INVALID_CHARACTER',
   InvalidValue = 'INVALID_VALUE',
   InvalidName = 'INVALID_NAME',
   InvalidId = 'INVALID_ID',
@@ -25,6 +30,7 @@ export enum ErrorCode {
   VlanOutOfRange = 'VLAN_OUT_OF_RANGE',
   BatchTooLarge = 'BATCH_TOO_LARGE',
   InvalidCursor = 'INVALID_CURSOR',
+  UnknownParameter = 'UNKNOWN_PARAMETER',
   // Security group rules and port security.
   PortRangeNotAllowed = 'PORT_RANGE_NOT_ALLOWED',
   InvalidPortRange = 'INVALID_PORT_RANGE',

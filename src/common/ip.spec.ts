@@ -1,4 +1,19 @@
-import { cidrContains, formatCidr, formatIp, isReservedInCidr, parseCidrText, parseIpText, type ParsedCidr, type ParsedIp } from './ip';
+import {
+  cidrContains,
+  cidrsOverlap,
+  cidrWithin,
+  embeddedIpv4,
+  embeddedIpv4Cidr,
+  formatCidr,
+  formatIp,
+  isReservedInCidr,
+  LINK_LOCAL_RANGES,
+  nonHostAddress,
+  parseCidrText,
+  parseIpText,
+  type ParsedCidr,
+  type ParsedIp,
+} from './ip';
 
 const ip = (text: string): ParsedIp => {
   const parsed = parseIpText(text);
@@ -219,5 +234,66 @@ describe('isReservedInCidr', () => {
     expect(isReservedInCidr(cidr('fd00::/127'), ip('fd00::'))).toBe(false);
     expect(isReservedInCidr(cidr('fd00::/127'), ip('fd00::1'))).toBe(false);
     expect(isReservedInCidr(cidr('fd00::5/128'), ip('fd00::5'))).toBe(false);
+  });
+});
+
+describe('embeddedIpv4', () => {
+  it('finds the IPv4 address of IPv4-mapped and IPv4-compatible addresses, whatever the spelling', () => {
+    for (const text of ['::ffff:192.0.2.11', '::ffff:c000:20b', '0:0:0:0:0:FFFF:C000:020B']) {
+      expect(embeddedIpv4(ip(text))).toEqual({ ipv4: ip('192.0.2.11'), form: 'IPv4-mapped' });
+    }
+    expect(embeddedIpv4(ip('::192.0.2.11'))).toEqual({ ipv4: ip('192.0.2.11'), form: 'IPv4-compatible' });
+    expect(embeddedIpv4(ip('::0.0.0.2'))).toEqual({ ipv4: ip('0.0.0.2'), form: 'IPv4-compatible' });
+  });
+
+  it('finds none in IPv4 addresses, ::, ::1, translators and other IPv6 addresses', () => {
+    for (const text of ['192.0.2.11', '::', '::1', '64:ff9b::192.0.2.11', '::ffff:0:192.0.2.11', '::1:c000:20b', '2002:c000:20b::1', 'fd00::1']) {
+      expect(embeddedIpv4(ip(text))).toBeUndefined();
+    }
+  });
+
+  it('maps prefixes within ::ffff:0:0/96 and ::/96 to their IPv4 prefix', () => {
+    expect(embeddedIpv4Cidr(cidr('::ffff:10.0.0.0/104'))).toEqual({ ipv4: cidr('10.0.0.0/8'), form: 'IPv4-mapped' });
+    expect(embeddedIpv4Cidr(cidr('::ffff:0:0/96'))).toEqual({ ipv4: cidr('0.0.0.0/0'), form: 'IPv4-mapped' });
+    expect(embeddedIpv4Cidr(cidr('::10.0.0.0/120'))).toEqual({ ipv4: cidr('10.0.0.0/24'), form: 'IPv4-compatible' });
+    for (const text of ['::/0', '::/64', '::/95', '::/128', '::1/128', '::fffe:0:0/95', 'fd00::/96', '10.0.0.0/8']) {
+      expect(embeddedIpv4Cidr(cidr(text))).toBeUndefined();
+    }
+  });
+});
+
+describe('cidrsOverlap and cidrWithin', () => {
+  it('overlap when one holds the other, in either order, and only within one family', () => {
+    expect(cidrsOverlap(cidr('10.0.0.0/8'), cidr('10.1.0.0/16'))).toBe(true);
+    expect(cidrsOverlap(cidr('10.1.0.0/16'), cidr('10.0.0.0/8'))).toBe(true);
+    expect(cidrsOverlap(cidr('0.0.0.0/0'), cidr('127.0.0.0/8'))).toBe(true);
+    expect(cidrsOverlap(cidr('10.0.0.0/8'), cidr('11.0.0.0/8'))).toBe(false);
+    expect(cidrsOverlap(cidr('0.0.0.0/0'), cidr('::/0'))).toBe(false);
+  });
+
+  it('within only when the outer prefix holds every address of the inner one', () => {
+    expect(cidrWithin(cidr('10.1.0.0/16'), cidr('10.0.0.0/8'))).toBe(true);
+    expect(cidrWithin(cidr('10.0.0.0/8'), cidr('10.0.0.0/8'))).toBe(true);
+    expect(cidrWithin(cidr('10.0.0.0/8'), cidr('10.1.0.0/16'))).toBe(false);
+    expect(cidrWithin(cidr('0.0.0.0/0'), cidr('127.0.0.0/8'))).toBe(false);
+  });
+});
+
+describe('nonHostAddress', () => {
+  it('says why an address is never a host\'s, the most specific reason first', () => {
+    expect(nonHostAddress(ip('0.0.0.0'))).toBe('the unspecified address');
+    expect(nonHostAddress(ip('255.255.255.255'))).toBe('the limited broadcast address');
+    expect(nonHostAddress(ip('224.0.0.5'))).toBe('a link-local multicast address (224.0.0.0/24)');
+    expect(nonHostAddress(ip('224.0.1.5'))).toBe('a multicast address (224.0.0.0/4)');
+    expect(nonHostAddress(ip('::'))).toBe('the unspecified address');
+    expect(nonHostAddress(ip('::1'))).toBe('the loopback address');
+  });
+
+  it('finds nothing in unicast addresses, and link-local ones only when asked to', () => {
+    for (const text of ['1.0.0.0', '126.255.255.255', '128.0.0.0', '223.255.255.255', '169.254.0.1', 'fe80::1', '2001:db8::1', '::2:0:0']) {
+      expect(nonHostAddress(ip(text))).toBeUndefined();
+    }
+    expect(nonHostAddress(ip('169.254.0.1'), LINK_LOCAL_RANGES)).toBe('a link-local address (169.254.0.0/16)');
+    expect(nonHostAddress(ip('febf::1'), LINK_LOCAL_RANGES)).toBe('a link-local address (fe80::/10)');
   });
 });

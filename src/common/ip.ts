@@ -2,7 +2,9 @@ import { isIPv4, isIPv6 } from 'node:net';
 
 /**
  * IP address and prefix arithmetic on bigint, for both families. Addresses are normalized to
- * one canonical text form (RFC 5952 for IPv6) so that uniqueness checks compare like with like.
+ * one canonical text form (RFC 5952 for IPv6) so that uniqueness checks compare like with like;
+ * the IPv6 forms that spell an IPv4 address are found here (`embeddedIpv4`) and refused by the
+ * parsers in values.ts. Also: the ranges whose addresses are never one host's.
  */
 export type IpFamily = 4 | 6;
 
@@ -140,4 +142,121 @@ export function isReservedInCidr(cidr: ParsedCidr, ip: ParsedIp): boolean {
     return ip.value === cidr.network || ip.value === broadcast;
   }
   return cidr.prefix < 127 && ip.value === cidr.network;
+}
+
+/**
+ * The IPv4 address an IPv6 address stands for, when it is one of the forms that embed one in
+ * its low 32 bits and name the same IPv4 endpoint: IPv4-mapped `::ffff:a.b.c.d` (RFC 4291
+ * 2.5.5.2; a dual-stack socket sends to it over IPv4) and the deprecated IPv4-compatible
+ * `::a.b.c.d` (2.5.5.1: all of ::/96 but `::` and `::1`). Undefined for any other address.
+ * Translation prefixes (64:ff9b::/96, 6to4) are left alone: they are IPv6 addresses of a
+ * translator, not spellings of an IPv4 address.
+ */
+export function embeddedIpv4(ip: ParsedIp): { ipv4: ParsedIp; form: 'IPv4-mapped' | 'IPv4-compatible' } | undefined {
+  if (ip.family !== 6) {
+    return undefined;
+  }
+  const high = ip.value >> 32n;
+  if (high === 0xffffn) {
+    return { ipv4: { family: 4, value: ip.value & 0xffffffffn }, form: 'IPv4-mapped' };
+  }
+  if (high === 0n && ip.value > 1n) {
+    return { ipv4: { family: 4, value: ip.value }, form: 'IPv4-compatible' };
+  }
+  return undefined;
+}
+
+/** A prefix inside ::ffff:0:0/96 or ::/96, as the IPv4 prefix it stands for (`::ffff:10.0.0.0/104` is 10.0.0.0/8). */
+export function embeddedIpv4Cidr(cidr: ParsedCidr): { ipv4: ParsedCidr; form: 'IPv4-mapped' | 'IPv4-compatible' } | undefined {
+  if (cidr.family !== 6 || cidr.prefix < 96) {
+    return undefined;
+  }
+  const high = cidr.network >> 32n;
+  if (high !== 0xffffn && high !== 0n) {
+    return undefined;
+  }
+  if (high === 0n && cidr.prefix === 128 && cidr.network <= 1n) {
+    return undefined; // ::/128 and ::1/128 are IPv6's own
+  }
+  return { ipv4: { family: 4, network: cidr.network & 0xffffffffn, prefix: cidr.prefix - 96 }, form: high === 0xffffn ? 'IPv4-mapped' : 'IPv4-compatible' };
+}
+
+/** A range of addresses with what it is for, in words for error messages. */
+export interface SpecialRange {
+  cidr: ParsedCidr;
+  /** `127.0.0.0/8` */
+  text: string;
+  /** What the range is: `loopback`. */
+  kind: string;
+  /** What one address of it is: `a loopback address`. */
+  address: string;
+}
+
+const special = (text: string, kind: string, address: string): SpecialRange => ({ cidr: parseCidrText(text) as ParsedCidr, text, kind, address });
+
+/**
+ * Addresses that are never one host's, whatever the subnet: a VM cannot hold them and a tunnel
+ * cannot be sent to them (RFC 6890). Widest first within each family.
+ */
+export const NON_HOST_RANGES: readonly SpecialRange[] = [
+  special('0.0.0.0/8', '"this network"', 'a "this network" address'),
+  special('127.0.0.0/8', 'loopback', 'a loopback address'),
+  special('224.0.0.0/4', 'multicast', 'a multicast address'),
+  special('240.0.0.0/4', 'reserved', 'a reserved address'),
+  special('::/128', 'the unspecified address', 'the unspecified address'),
+  special('::1/128', 'loopback', 'the loopback address'),
+  special('ff00::/8', 'multicast', 'a multicast address'),
+];
+
+/** Link-local unicast: usable on one link only, which a VTEP (reached across routers, without a zone) is not. */
+export const LINK_LOCAL_RANGES: readonly SpecialRange[] = [special('169.254.0.0/16', 'link-local', 'a link-local address'), special('fe80::/10', 'link-local', 'a link-local address')];
+
+const prefixBits = (cidr: ParsedCidr, prefix: number): bigint => cidr.network >> BigInt(bitsOf(cidr.family) - prefix);
+
+/** Whether two prefixes share an address (then one holds the other). */
+export function cidrsOverlap(a: ParsedCidr, b: ParsedCidr): boolean {
+  if (a.family !== b.family) {
+    return false;
+  }
+  const shorter = Math.min(a.prefix, b.prefix);
+  return prefixBits(a, shorter) === prefixBits(b, shorter);
+}
+
+/** Whether `outer` holds every address of `inner`. */
+export function cidrWithin(inner: ParsedCidr, outer: ParsedCidr): boolean {
+  return inner.family === outer.family && inner.prefix >= outer.prefix && prefixBits(inner, outer.prefix) === prefixBits(outer, outer.prefix);
+}
+
+const asCidr = (ip: ParsedIp): ParsedCidr => ({ family: ip.family, network: ip.value, prefix: bitsOf(ip.family) });
+
+/**
+ * Why an address can never be a host's, in words for an error message (`the limited broadcast
+ * address`, `a multicast address (224.0.0.0/4)`), or undefined for an address a host may hold.
+ * `ranges` adds to the addresses that are never a host's (a VTEP must not be link-local either).
+ */
+export function nonHostAddress(ip: ParsedIp, extra: readonly SpecialRange[] = []): string | undefined {
+  if (ip.family === 4 && ip.value === 0n) {
+    return 'the unspecified address';
+  }
+  if (ip.family === 4 && ip.value === 0xffffffffn) {
+    return 'the limited broadcast address';
+  }
+  if ((ip.family === 4 && ip.value >> 8n === 0xe00000n) || (ip.family === 6 && ip.value >> 112n === 0xff02n)) {
+    return `a link-local multicast address (${ip.family === 4 ? '224.0.0.0/24' : 'ff02::/16'})`;
+  }
+  const range = [...NON_HOST_RANGES, ...extra].find((r) => cidrWithin(asCidr(ip), r.cidr));
+  if (!range) {
+    return undefined;
+  }
+  return range.cidr.prefix === bitsOf(range.cidr.family) ? range.address : `${range.address} (${range.text})`;
+}
+
+/** The first range of `ranges` a prefix shares an address with. */
+export function overlappingRange(cidr: ParsedCidr, ranges: readonly SpecialRange[] = NON_HOST_RANGES): SpecialRange | undefined {
+  return ranges.find((r) => cidrsOverlap(cidr, r.cidr));
+}
+
+/** The range of `ranges` that holds all of a prefix. */
+export function enclosingRange(cidr: ParsedCidr, ranges: readonly SpecialRange[] = NON_HOST_RANGES): SpecialRange | undefined {
+  return ranges.find((r) => cidrWithin(cidr, r.cidr));
 }

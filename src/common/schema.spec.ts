@@ -212,3 +212,31 @@ describe('stringOrNumber', () => {
     expect(refused(() => protocol.parse(null, 'rules[0].protocol'))).toEqual({ code: ErrorCode.InvalidType, field: 'rules[0].protocol' });
   });
 });
+
+describe('every string enters through checkText', () => {
+  const rule = object({
+    name: string({ min: 1, max: 63, pattern: /^[a-z]+$/ }),
+    description: optional(nullable(string({ max: 255 }))),
+    direction: optional(oneOf(['ingress', 'egress'] as const)),
+    protocol: optional(stringOrNumber(oneOf(['tcp', 'udp'] as const), integer({ min: 0, max: 255 }))),
+    ips: optional(array(custom(parseIp, { type: 'string' }), { max: 4 })),
+  });
+  const hostile = ['x\ud800y', '\udc00', 'a\u0000b', 'line\nforged', 'a\u007f', 'a\u0085', 'a\u2028b', 'evil\u202etxt'];
+
+  it.each(hostile.map((h) => [JSON.stringify(h), h]))('refuses %s in any string field with INVALID_CHARACTER and its path', (_name, h) => {
+    expect(refused(() => rule.parse({ name: h }, ''))).toEqual({ code: ErrorCode.InvalidCharacter, field: 'name' });
+    expect(refused(() => rule.parse({ name: 'a', description: h }, ''))).toEqual({ code: ErrorCode.InvalidCharacter, field: 'description' });
+    expect(refused(() => rule.parse({ name: 'a', direction: `ingress${h}` }, ''))).toEqual({ code: ErrorCode.InvalidCharacter, field: 'direction' });
+    expect(refused(() => rule.parse({ name: 'a', protocol: `tcp${h}` }, ''))).toEqual({ code: ErrorCode.InvalidCharacter, field: 'protocol' });
+    expect(refused(() => rule.parse({ name: 'a', ips: ['10.0.0.1', `10.0.0.2${h}`] }, ''))).toEqual({ code: ErrorCode.InvalidCharacter, field: 'ips[1]' });
+    expect(refused(() => string().parse(h, ''))).toEqual({ code: ErrorCode.InvalidCharacter, field: undefined });
+  });
+
+  it('says what it found and where', () => {
+    expect(() => string().parse('ab\ud800', 'description')).toThrow('description holds a lone UTF-16 surrogate (U+D800) at position 2');
+  });
+
+  it('keeps well-formed text, astral characters included', () => {
+    expect(rule.parse({ name: 'a', description: 'Zürich 🚀 東京' }, '')).toEqual({ name: 'a', description: 'Zürich 🚀 東京' });
+  });
+});

@@ -1,9 +1,13 @@
 import { ErrorCode, OverlayError } from './errors';
+import { forbiddenCharacter } from './text';
 
 /**
  * Tiny validation combinators. One declaration per request body gives both the parser (which
  * throws `OverlayError` naming the offending field) and the JSON Schema published at `/docs`,
  * so the documentation cannot drift from what the API accepts.
+ *
+ * Every string of a body enters through `text` (the only combinators that take strings call
+ * it), so no field can carry a lone surrogate or a control character (see `text.ts`).
  */
 export type JsonSchema = Record<string, unknown>;
 
@@ -32,15 +36,27 @@ function invalidType(path: string, expected: string, value: unknown): OverlayErr
   });
 }
 
+/** A string holding no forbidden character (INVALID_CHARACTER naming the field otherwise). */
+export function checkText(value: unknown, path: string): string {
+  if (typeof value !== 'string') {
+    throw invalidType(path, 'a string', value);
+  }
+  const bad = forbiddenCharacter(value);
+  if (bad) {
+    throw new OverlayError(ErrorCode.InvalidCharacter, `${path || 'body'} holds ${bad.what} at position ${bad.index}; text must be well-formed Unicode without control characters`, {
+      field: path || undefined,
+    });
+  }
+  return value;
+}
+
 export function string(opts: { min?: number; max?: number; pattern?: RegExp; code?: ErrorCode; description?: string } = {}): Schema<string> {
   const { min = 0, max = 1024, pattern, code = ErrorCode.InvalidValue } = opts;
   return {
     optional: false,
     json: { type: 'string', minLength: min, maxLength: max, ...(pattern ? { pattern: pattern.source } : {}), ...(opts.description ? { description: opts.description } : {}) },
-    parse(value, path) {
-      if (typeof value !== 'string') {
-        throw invalidType(path, 'a string', value);
-      }
+    parse(raw, path) {
+      const value = checkText(raw, path);
       if (value.length < min || value.length > max || (pattern && !pattern.test(value))) {
         const shape = pattern ? ` matching ${pattern.source}` : '';
         throw new OverlayError(code, `${path} must be a string of ${min}-${max} characters${shape}`, { field: path });
@@ -129,10 +145,7 @@ export function custom<T>(parseValue: (raw: string, path: string) => T, json: Js
     optional: false,
     json,
     parse(value, path) {
-      if (typeof value !== 'string') {
-        throw invalidType(path, 'a string', value);
-      }
-      return parseValue(value, path);
+      return parseValue(checkText(value, path), path);
     },
   };
 }
@@ -189,10 +202,8 @@ export function oneOf<T extends string>(values: readonly T[], description?: stri
   return {
     optional: false,
     json: { type: 'string', enum: values, ...(description ? { description } : {}) },
-    parse(value, path) {
-      if (typeof value !== 'string') {
-        throw invalidType(path, 'a string', value);
-      }
+    parse(raw, path) {
+      const value = checkText(raw, path);
       if (!(values as readonly string[]).includes(value)) {
         throw new OverlayError(ErrorCode.InvalidValue, `${path} must be one of ${values.join(', ')}`, { field: path });
       }

@@ -1,5 +1,5 @@
 import { ErrorCode, OverlayError } from './errors';
-import { assertIpInCidr, generateMac, NAME_PATTERN, newId, parseCidr, parseId, parseIp, parseIpOrCidr, parseMac, parseVtepIp, type Cidr, type IpAddress } from './values';
+import { assertIpInCidr, generateMac, NAME_PATTERN, newId, parseCidr, parseHostIp, parseId, parseIp, parseIpOrCidr, parseMac, parseSegmentCidr, parseVtepIp, type Cidr, type IpAddress } from './values';
 
 /** Runs `fn` and returns the `OverlayError` it threw (failing the test if it threw anything else or nothing). */
 function refusal(fn: () => unknown): OverlayError {
@@ -93,7 +93,12 @@ describe('parseVtepIp', () => {
     expect(parseVtepIp('192.0.2.10')).toBe('192.0.2.10');
     expect(parseVtepIp('2001:DB8::A')).toBe('2001:db8::a');
     expect(parseVtepIp('223.255.255.255')).toBe('223.255.255.255');
-    expect(parseVtepIp('240.0.0.1')).toBe('240.0.0.1');
+    expect(parseVtepIp('1.0.0.0')).toBe('1.0.0.0');
+    expect(parseVtepIp('126.255.255.255')).toBe('126.255.255.255');
+    expect(parseVtepIp('128.0.0.0')).toBe('128.0.0.0');
+    expect(parseVtepIp('169.253.255.255')).toBe('169.253.255.255');
+    expect(parseVtepIp('fe7f::1')).toBe('fe7f::1');
+    expect(parseVtepIp('64:ff9b::192.0.2.1')).toBe('64:ff9b::c000:201');
   });
 
   it.each([
@@ -105,8 +110,135 @@ describe('parseVtepIp', () => {
     ['the IPv6 unspecified address', '::'],
     ['the IPv4 limited broadcast address', '255.255.255.255'],
     ['something that is not an address', 'vtep-1'],
+    ['IPv4 loopback', '127.0.0.1'],
+    ['IPv4 loopback, not the usual one', '127.8.9.10'],
+    ['IPv6 loopback', '::1'],
+    ['IPv4 link-local multicast', '224.0.0.251'],
+    ['IPv6 link-local multicast', 'ff02::fb'],
+    ['an address of "this network" (0.0.0.0/8)', '0.1.2.3'],
+    ['a reserved (class E) address', '240.0.0.1'],
+    ['IPv4 link-local', '169.254.10.1'],
+    ['IPv6 link-local', 'fe80::1'],
+    ['an IPv4-mapped IPv6 address', '::ffff:192.0.2.11'],
+    ['an IPv4-mapped IPv6 address in hex', '::ffff:c000:20b'],
+    ['an IPv4-mapped IPv6 address in full', '0:0:0:0:0:ffff:192.0.2.11'],
+    ['an IPv4-compatible IPv6 address', '::192.0.2.11'],
   ])('refuses %s with INVALID_IP on vtepIp', (_what, raw) => {
     expect(refused(() => parseVtepIp(raw))).toEqual({ code: ErrorCode.InvalidIp, field: 'vtepIp' });
+  });
+});
+
+describe('IPv6 spellings of an IPv4 address', () => {
+  it.each([
+    ['::ffff:192.0.2.11', '192.0.2.11', 'IPv4-mapped'],
+    ['::FFFF:C000:020B', '192.0.2.11', 'IPv4-mapped'],
+    ['0:0:0:0:0:ffff:10.0.0.5', '10.0.0.5', 'IPv4-mapped'],
+    ['::ffff:0.0.0.0', '0.0.0.0', 'IPv4-mapped'],
+    ['::192.0.2.11', '192.0.2.11', 'IPv4-compatible'],
+    ['::2', '0.0.0.2', 'IPv4-compatible'],
+  ])('refuses %s everywhere an address enters, naming %s', (raw, ipv4, form) => {
+    for (const parse of [parseIp, parseHostIp, parseVtepIp, parseIpOrCidr]) {
+      const err = refusal(() => parse(raw, 'f'));
+      expect({ code: err.code, field: err.field }).toEqual({ code: ErrorCode.InvalidIp, field: 'f' });
+      expect(err.message).toContain(`${form} IPv6 address; write it as the IPv4 address ${ipv4}`);
+    }
+  });
+
+  it.each([
+    ['::ffff:10.0.0.0/104', '10.0.0.0/8', 'IPv4-mapped'],
+    ['::ffff:0:0/96', '0.0.0.0/0', 'IPv4-mapped'],
+    ['::ffff:192.0.2.11/128', '192.0.2.11/32', 'IPv4-mapped'],
+    ['::10.0.0.0/104', '10.0.0.0/8', 'IPv4-compatible'],
+    ['::/96', '0.0.0.0/0', 'IPv4-compatible'],
+  ])('refuses the prefix %s everywhere a prefix enters, naming %s', (raw, ipv4, form) => {
+    for (const parse of [parseCidr, parseSegmentCidr, parseIpOrCidr]) {
+      const err = refusal(() => parse(raw, 'f'));
+      expect({ code: err.code, field: err.field }).toEqual({ code: ErrorCode.InvalidCidr, field: 'f' });
+      expect(err.message).toContain(`${form} IPv6 prefix; write it as the IPv4 prefix ${ipv4}`);
+    }
+  });
+
+  it('leaves IPv6 addresses of translators alone, and :: and ::1 to IPv6', () => {
+    expect(parseIp('64:ff9b::192.0.2.1')).toBe('64:ff9b::c000:201');
+    expect(parseIp('2002:c000:20b::1')).toBe('2002:c000:20b::1');
+    expect(parseIp('::')).toBe('::');
+    expect(parseIp('::1')).toBe('::1');
+    expect(parseIp('::1:0:0')).toBe('::1:0:0');
+    expect(parseCidr('::/0')).toBe('::/0');
+    expect(parseCidr('::/64')).toBe('::/64');
+    expect(parseCidr('::ffff:0:0:0/96')).toBe('::ffff:0:0:0/96');
+  });
+});
+
+describe('parseHostIp (a port address)', () => {
+  it('accepts unicast addresses a VM can hold, canonically', () => {
+    for (const [raw, canonical] of [
+      ['10.0.0.5', '10.0.0.5'],
+      ['192.168.1.255', '192.168.1.255'],
+      ['169.254.169.254', '169.254.169.254'],
+      ['FD00::5', 'fd00::5'],
+      ['fe80::1', 'fe80::1'],
+      ['2001:db8::1', '2001:db8::1'],
+    ]) {
+      expect(parseHostIp(raw, 'ips[0]')).toBe(canonical);
+    }
+  });
+
+  it.each([
+    ['0.0.0.0', 'the unspecified address'],
+    ['::', 'the unspecified address'],
+    ['255.255.255.255', 'the limited broadcast address'],
+    ['127.0.0.1', 'a loopback address (127.0.0.0/8)'],
+    ['127.255.0.1', 'a loopback address (127.0.0.0/8)'],
+    ['::1', 'the loopback address'],
+    ['224.0.0.1', 'a link-local multicast address (224.0.0.0/24)'],
+    ['ff02::1', 'a link-local multicast address (ff02::/16)'],
+    ['239.1.2.3', 'a multicast address (224.0.0.0/4)'],
+    ['ff0e::1', 'a multicast address (ff00::/8)'],
+    ['0.0.0.1', 'a "this network" address (0.0.0.0/8)'],
+    ['250.1.2.3', 'a reserved address (240.0.0.0/4)'],
+  ])('refuses %s with RESERVED_IP: %s', (raw, why) => {
+    const err = refusal(() => parseHostIp(raw, 'ips[0]'));
+    expect({ code: err.code, field: err.field }).toEqual({ code: ErrorCode.ReservedIp, field: 'ips[0]' });
+    expect(err.message).toContain(`is ${why}`);
+  });
+});
+
+describe('parseSegmentCidr', () => {
+  it('accepts subnets of host addresses, canonically', () => {
+    for (const [raw, canonical] of [
+      ['10.0.0.0/24', '10.0.0.0/24'],
+      ['1.0.0.0/8', '1.0.0.0/8'],
+      ['128.0.0.0/2', '128.0.0.0/2'],
+      ['192.0.2.7/32', '192.0.2.7/32'],
+      ['FD00:1::/64', 'fd00:1::/64'],
+      ['2000::/3', '2000::/3'],
+      ['fe80::/64', 'fe80::/64'],
+    ]) {
+      expect(parseSegmentCidr(raw)).toBe(canonical);
+    }
+  });
+
+  it.each([
+    ['0.0.0.0/0', 'is a default route'],
+    ['::/0', 'is a default route'],
+    ['224.0.0.0/4', 'overlaps 224.0.0.0/4 (multicast)'],
+    ['239.1.0.0/16', 'overlaps 224.0.0.0/4 (multicast)'],
+    ['ff00::/8', 'overlaps ff00::/8 (multicast)'],
+    ['ff02::/16', 'overlaps ff00::/8 (multicast)'],
+    ['127.0.0.0/8', 'overlaps 127.0.0.0/8 (loopback)'],
+    ['127.0.0.0/24', 'overlaps 127.0.0.0/8 (loopback)'],
+    ['::1/128', 'overlaps ::1/128 (loopback)'],
+    ['0.0.0.0/8', 'overlaps 0.0.0.0/8 ("this network")'],
+    ['0.0.0.0/1', 'overlaps 0.0.0.0/8 ("this network")'],
+    ['240.0.0.0/4', 'overlaps 240.0.0.0/4 (reserved)'],
+    ['255.255.255.255/32', 'overlaps 240.0.0.0/4 (reserved)'],
+    ['192.0.0.0/2', 'overlaps 224.0.0.0/4 (multicast)'],
+    ['::/64', 'overlaps ::/128 (the unspecified address)'],
+  ])('refuses %s with INVALID_CIDR: %s', (raw, why) => {
+    const err = refusal(() => parseSegmentCidr(raw));
+    expect({ code: err.code, field: err.field }).toEqual({ code: ErrorCode.InvalidCidr, field: 'cidr' });
+    expect(err.message).toContain(why);
   });
 });
 
@@ -142,8 +274,8 @@ describe('assertIpInCidr', () => {
   it('refuses an address of the other family with IP_FAMILY_MISMATCH', () => {
     expect(refused(check('fd00:1::5', v4))).toEqual({ code: ErrorCode.IpFamilyMismatch, field: 'ips[0]' });
     expect(refused(check('10.0.0.5', v6))).toEqual({ code: ErrorCode.IpFamilyMismatch, field: 'ips[0]' });
-    // The same low bits do not make an IPv4-mapped address IPv4.
-    expect(refused(check('::ffff:10.0.0.5', v4))).toEqual({ code: ErrorCode.IpFamilyMismatch, field: 'ips[0]' });
+    // An IPv4-mapped address never gets this far: parseIp refuses it (INVALID_IP).
+    expect(refused(check('::ffff:10.0.0.5', v4))).toEqual({ code: ErrorCode.InvalidIp, field: 'ip' });
   });
 
   it('refuses an address outside the CIDR with IP_OUTSIDE_CIDR', () => {
@@ -228,6 +360,8 @@ describe('parseIpOrCidr', () => {
     ['0.0.0.0/0', '0.0.0.0/0'],
     ['FD00:0::1/128', 'fd00::1'],
     ['fd00:0:0::/64', 'fd00::/64'],
+    ['::/0', '::/0'],
+    ['169.254.169.254', '169.254.169.254'],
   ])('reads %j as %j', (raw, canonical) => {
     expect(parseIpOrCidr(raw, 'ip')).toBe(canonical);
   });
@@ -236,5 +370,22 @@ describe('parseIpOrCidr', () => {
     expect(refused(() => parseIpOrCidr('vip', 'pairs[0].ip'))).toEqual({ code: ErrorCode.InvalidIp, field: 'pairs[0].ip' });
     expect(refused(() => parseIpOrCidr('10.0.0.1/24', 'pairs[0].ip'))).toEqual({ code: ErrorCode.InvalidCidr, field: 'pairs[0].ip' });
     expect(refused(() => parseIpOrCidr('10.0.0.0/33', 'pairs[0].ip'))).toEqual({ code: ErrorCode.InvalidCidr, field: 'pairs[0].ip' });
+  });
+
+  it.each([
+    ['224.0.0.1'],
+    ['255.255.255.255'],
+    ['0.0.0.0'],
+    ['127.0.0.1/32'],
+    ['::/128'],
+    ['::1'],
+    ['ff02::1'],
+    ['224.0.0.0/4'],
+    ['239.0.0.0/8'],
+    ['127.0.0.0/8'],
+    ['ff00::/8'],
+    ['240.0.0.0/5'],
+  ])('refuses %j, which no VM can send from, with RESERVED_IP', (raw) => {
+    expect(refused(() => parseIpOrCidr(raw, 'pairs[0].ip'))).toEqual({ code: ErrorCode.ReservedIp, field: 'pairs[0].ip' });
   });
 });

@@ -1,6 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, OverlayError } from './errors';
-import { cidrContains, formatCidr, formatIp, isReservedInCidr, parseCidrText, parseIpText, type ParsedCidr } from './ip';
+import {
+  cidrContains,
+  embeddedIpv4,
+  embeddedIpv4Cidr,
+  enclosingRange,
+  formatCidr,
+  formatIp,
+  isReservedInCidr,
+  LINK_LOCAL_RANGES,
+  nonHostAddress,
+  overlappingRange,
+  parseCidrText,
+  parseIpText,
+  type ParsedCidr,
+  type ParsedIp,
+} from './ip';
 
 /**
  * Domain values, parsed once at the edge into branded types so the inside of the program never
@@ -47,36 +62,91 @@ export function generateMac(): MacAddress {
   return ['02', ...Array.from(bytes, (b) => b.toString(16).padStart(2, '0'))].join(':') as MacAddress;
 }
 
+/**
+ * Every IP and CIDR input has one spelling: RFC 5952 for IPv6, and an IPv4 address written as
+ * IPv4. IPv6 forms that stand for an IPv4 address (`::ffff:192.0.2.11`, `::192.0.2.11`) are
+ * refused rather than rewritten, naming the IPv4 form: a silent rewrite would change the family
+ * of what the client sent (a segment's, a rule's), and two spellings of one endpoint must never
+ * pass a uniqueness check as two.
+ */
+function parseAnyIp(raw: string, field: string): ParsedIp {
+  const ip = parseIpText(raw);
+  if (!ip) {
+    throw new OverlayError(ErrorCode.InvalidIp, `${field} must be an IPv4 or IPv6 address, got ${JSON.stringify(raw)}`, { field });
+  }
+  const embedded = embeddedIpv4(ip);
+  if (embedded) {
+    throw new OverlayError(ErrorCode.InvalidIp, `${field} ${raw} is an ${embedded.form} IPv6 address; write it as the IPv4 address ${formatIp(embedded.ipv4)}`, { field });
+  }
+  return ip;
+}
+
+/** Any unicast or multicast address, canonical (security-group peers and the like: not a host's own address). */
 export function parseIp(raw: string, field = 'ip'): IpAddress {
-  const ip = parseIpText(raw);
-  if (!ip) {
-    throw new OverlayError(ErrorCode.InvalidIp, `${field} must be an IPv4 or IPv6 address, got ${JSON.stringify(raw)}`, { field });
+  return formatIp(parseAnyIp(raw, field)) as IpAddress;
+}
+
+/**
+ * A port's address: one a VM can hold, on any segment (with or without a CIDR). Unspecified,
+ * loopback, multicast, broadcast, "this network" and reserved addresses are refused with
+ * RESERVED_IP.
+ */
+export function parseHostIp(raw: string, field = 'ip'): IpAddress {
+  const ip = parseAnyIp(raw, field);
+  const why = nonHostAddress(ip);
+  if (why) {
+    throw new OverlayError(ErrorCode.ReservedIp, `${field} ${raw} is ${why}; a port's address must be a unicast address a VM can hold`, { field });
   }
   return formatIp(ip) as IpAddress;
 }
 
-/** A VTEP address: a unicast IP a tunnel can be sent to (not unspecified, loopback-free is not required for tests). */
+/**
+ * A VTEP: a unicast address every other host can send a tunnel to. Besides what no host may
+ * hold (see parseHostIp), link-local addresses are refused: they are usable on one link only,
+ * and a VTEP carries no interface to scope one with.
+ */
 export function parseVtepIp(raw: string, field = 'vtepIp'): IpAddress {
-  const ip = parseIpText(raw);
-  if (!ip) {
-    throw new OverlayError(ErrorCode.InvalidIp, `${field} must be an IPv4 or IPv6 address, got ${JSON.stringify(raw)}`, { field });
-  }
-  const isMulticast = ip.family === 4 ? ip.value >> 28n === 0xen : ip.value >> 120n === 0xffn;
-  const isUnspecified = ip.value === 0n;
-  const isBroadcast = ip.family === 4 && ip.value === 0xffffffffn;
-  if (isMulticast || isUnspecified || isBroadcast) {
-    throw new OverlayError(ErrorCode.InvalidIp, `${field} must be a unicast address, got ${raw}`, { field });
+  const ip = parseAnyIp(raw, field);
+  const why = nonHostAddress(ip, LINK_LOCAL_RANGES);
+  if (why) {
+    throw new OverlayError(ErrorCode.InvalidIp, `${field} ${raw} is ${why}; a VTEP must be a unicast address the other hosts can reach`, { field });
   }
   return formatIp(ip) as IpAddress;
 }
 
-export function parseCidr(raw: string, field = 'cidr'): Cidr {
+function parseAnyCidr(raw: string, field: string): ParsedCidr {
   const cidr = parseCidrText(raw);
   if (cidr === 'host-bits') {
     throw new OverlayError(ErrorCode.InvalidCidr, `${field} ${raw} has host bits set; give the network address`, { field });
   }
   if (!cidr) {
     throw new OverlayError(ErrorCode.InvalidCidr, `${field} must be a CIDR like 10.0.0.0/24 or fd00::/64, got ${JSON.stringify(raw)}`, { field });
+  }
+  const embedded = embeddedIpv4Cidr(cidr);
+  if (embedded) {
+    throw new OverlayError(ErrorCode.InvalidCidr, `${field} ${raw} is an ${embedded.form} IPv6 prefix; write it as the IPv4 prefix ${formatCidr(embedded.ipv4)}`, { field });
+  }
+  return cidr;
+}
+
+/** Any prefix, canonical (a security-group rule's peer: `0.0.0.0/0` and multicast prefixes are fine there). */
+export function parseCidr(raw: string, field = 'cidr'): Cidr {
+  return formatCidr(parseAnyCidr(raw, field)) as Cidr;
+}
+
+/**
+ * A segment's subnet: a prefix of host addresses. A default route (`/0`) and any prefix that
+ * shares an address with the ranges no host can hold (loopback, multicast, "this network",
+ * reserved, `::`) are refused with INVALID_CIDR.
+ */
+export function parseSegmentCidr(raw: string, field = 'cidr'): Cidr {
+  const cidr = parseAnyCidr(raw, field);
+  if (cidr.prefix === 0) {
+    throw new OverlayError(ErrorCode.InvalidCidr, `${field} ${raw} is a default route, not a subnet`, { field });
+  }
+  const range = overlappingRange(cidr);
+  if (range) {
+    throw new OverlayError(ErrorCode.InvalidCidr, `${field} ${raw} overlaps ${range.text} (${range.kind}); a segment's subnet must hold only unicast host addresses`, { field });
   }
   return formatCidr(cidr) as Cidr;
 }
@@ -149,13 +219,21 @@ export const NAME_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 /**
  * An address or a prefix (`10.0.0.5`, `10.1.0.0/16`, `fd00::/64`), as an allowed address pair
  * takes it. A full-length prefix is the address itself (`10.0.0.5/32` -> `10.0.0.5`), so that
- * one thing has one spelling.
+ * one thing has one spelling. An address must be one a VM can hold (see parseHostIp); a prefix
+ * may hold such addresses (`0.0.0.0/0` is a valid pair) but not lie wholly among them
+ * (`224.0.0.0/4`): RESERVED_IP.
  */
 export function parseIpOrCidr(raw: string, field = 'ip'): IpAddress | Cidr {
   if (!raw.includes('/')) {
-    return parseIp(raw, field);
+    return parseHostIp(raw, field);
   }
-  const cidr = parseCidr(raw, field);
-  const parsed = parseCidrText(cidr) as ParsedCidr;
-  return parsed.prefix === (parsed.family === 4 ? 32 : 128) ? (formatIp({ family: parsed.family, value: parsed.network }) as IpAddress) : cidr;
+  const cidr = parseAnyCidr(raw, field);
+  if (cidr.prefix === (cidr.family === 4 ? 32 : 128)) {
+    return parseHostIp(formatIp({ family: cidr.family, value: cidr.network }), field);
+  }
+  const range = enclosingRange(cidr);
+  if (range) {
+    throw new OverlayError(ErrorCode.ReservedIp, `${field} ${raw} lies within ${range.text} (${range.kind}); no VM can send from those addresses`, { field });
+  }
+  return formatCidr(cidr) as Cidr;
 }

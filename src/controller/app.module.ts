@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ControllerConfig } from './config';
 import { DistributionModule } from './distribution/distribution.module';
 import { HealthController } from './health/health.controller';
@@ -8,6 +8,7 @@ import { HostRepository } from './hosts/host.repository';
 import { HostService } from './hosts/host.service';
 import { ErrorFilter } from './http/error.filter';
 import { ConnectionHandover } from './migrations/connection-handover';
+import { QueryGuard } from './http/query';
 import { MigrationController } from './migrations/migration.controller';
 import { MigrationMonitor } from './migrations/migration.monitor';
 import { MigrationRepository } from './migrations/migration.repository';
@@ -38,6 +39,8 @@ export class AppModule {
       providers: [
         { provide: ControllerConfig, useValue: config },
         { provide: APP_FILTER, useClass: ErrorFilter },
+        // Every route's query is checked against what the route declares (none by default).
+        { provide: APP_GUARD, useClass: QueryGuard },
         TenantRepository,
         TenantService,
         SegmentRepository,

@@ -1,30 +1,40 @@
 import 'reflect-metadata';
-import { ConsoleLogger } from '@nestjs/common';
+import { ConsoleLogger, type LoggerService, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { AppModule } from './app.module';
-import type { ControllerConfig } from './config';
+import { LOG_LEVELS, type ControllerConfig } from './config';
+import { registerJsonBodyParser } from './http/body';
 import { buildOpenApiDocument } from './http/openapi';
+import { closeConnectionsOnShutdown, httpServerOptions, limitConnections } from './http/server';
 import { MigrationMonitor } from './migrations/migration.monitor';
 import { SyncServer, transportSecurityFrom } from './distribution/sync.server';
 import { MaterializedView } from './store/materialized-view';
 
+/** The levels logged at OVERLAY_LOG_LEVEL: that one and the more severe ones. */
+export function logLevelsFrom(config: Pick<ControllerConfig, 'logLevel'>): LogLevel[] {
+  return ['fatal', ...LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(config.logLevel) + 1)];
+}
+
 /**
  * Builds overlayd: the materialized view loaded, the gRPC sync server bound on OVERLAY_GRPC_PORT,
- * the HTTP API ready but not yet listening (main.ts and tests choose where).
+ * the HTTP API ready but not yet listening (main.ts and tests choose where). Signals are the
+ * caller's: main.ts closes the app on SIGTERM within OVERLAY_SHUTDOWN_TIMEOUT_MS. `logger`: none
+ * (false), or one of the caller's (tests that read the log); by default the console.
  */
-export async function createApp(config: ControllerConfig, opts: { logger?: false } = {}): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: config.maxBodyBytes });
-  // JSON only: a text/plain body must be refused (415), not parsed into a string.
-  adapter.getInstance().removeContentTypeParser(['text/plain']);
+export async function createApp(config: ControllerConfig, opts: { logger?: false | LoggerService } = {}): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter(httpServerOptions(config));
+  limitConnections(adapter.getInstance().server, config.httpMaxConnections);
+  closeConnectionsOnShutdown(adapter.getInstance());
+  // JSON in UTF-8 only: a text/plain body must be refused (415), not parsed into a string.
+  registerJsonBodyParser(adapter.getInstance(), config.maxBodyBytes);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forConfig(config), adapter, {
-    logger: opts.logger === false ? false : new ConsoleLogger({ json: config.logFormat === 'json' }),
+    logger: opts.logger ?? new ConsoleLogger({ json: config.logFormat === 'json', logLevels: logLevelsFrom(config) }),
     bufferLogs: false,
-    // Nest's own parsers would add application/x-www-form-urlencoded; Fastify's JSON parser is the only one wanted.
+    // Nest's own parsers would add application/x-www-form-urlencoded; ours (http/body.ts) is the only one wanted.
     bodyParser: false,
   });
-  app.enableShutdownHooks();
   SwaggerModule.setup('docs', app, buildOpenApiDocument(config.maxBatchSize) as unknown as OpenAPIObject);
   await app.init();
   await app.get(MaterializedView).start();

@@ -94,7 +94,13 @@ describe('loadConfig', () => {
       migrationTtlMs: 300_000,
       migrationRetentionSeconds: 604_800,
       migrationMaxConnections: 100_000,
+      httpRequestTimeoutMs: 30_000,
+      httpHeadersTimeoutMs: 10_000,
+      httpKeepAliveTimeoutMs: 5_000,
+      httpMaxConnections: 1024,
+      shutdownTimeoutMs: 5_000,
       logFormat: 'json',
+      logLevel: 'log',
     });
   });
 
@@ -114,6 +120,12 @@ describe('loadConfig', () => {
         OVERLAY_MIGRATION_RETENTION_SECONDS: '60',
         OVERLAY_MIGRATION_MAX_CONNECTIONS: '0',
         OVERLAY_LOG_FORMAT: 'text',
+        OVERLAY_LOG_LEVEL: 'debug',
+        OVERLAY_HTTP_REQUEST_TIMEOUT_MS: '60000',
+        OVERLAY_HTTP_HEADERS_TIMEOUT_MS: '60000',
+        OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS: '100',
+        OVERLAY_HTTP_MAX_CONNECTIONS: '1',
+        OVERLAY_SHUTDOWN_TIMEOUT_MS: '100',
       }),
     ).toEqual({
       redisUrl: 'rediss://user:secret@redis.example:6380/2',
@@ -131,8 +143,28 @@ describe('loadConfig', () => {
       migrationTtlMs: 1000,
       migrationRetentionSeconds: 60,
       migrationMaxConnections: 0,
+      httpRequestTimeoutMs: 60_000,
+      httpHeadersTimeoutMs: 60_000,
+      httpKeepAliveTimeoutMs: 100,
+      httpMaxConnections: 1,
+      shutdownTimeoutMs: 100,
       logFormat: 'text',
+      logLevel: 'debug',
     });
+  });
+
+  it('keeps the default headers timeout within a shorter request timeout', () => {
+    expect(load({ OVERLAY_HTTP_REQUEST_TIMEOUT_MS: '2000' })).toMatchObject({ httpRequestTimeoutMs: 2000, httpHeadersTimeoutMs: 2000 });
+  });
+
+  it('refuses a headers timeout longer than the request timeout', () => {
+    expect(configError(() => load({ OVERLAY_HTTP_REQUEST_TIMEOUT_MS: '5000', OVERLAY_HTTP_HEADERS_TIMEOUT_MS: '6000' })).message).toMatch(
+      /^OVERLAY_HTTP_HEADERS_TIMEOUT_MS \(6000\) must not exceed OVERLAY_HTTP_REQUEST_TIMEOUT_MS \(5000\)/,
+    );
+  });
+
+  it.each([['warning'], ['info'], ['DEBUG'], ['fatal']])('refuses OVERLAY_LOG_LEVEL=%j', (value) => {
+    expect(configError(() => load({ OVERLAY_LOG_LEVEL: value })).message).toMatch(/^OVERLAY_LOG_LEVEL must be one of error, warn, log, debug, verbose/);
   });
 
   it('treats an empty numeric variable as unset', () => {
@@ -152,6 +184,14 @@ describe('loadConfig', () => {
     ['OVERLAY_MAX_BODY_BYTES', '8MB'],
     ['OVERLAY_MAX_BATCH_SIZE', '0'],
     ['OVERLAY_MAX_BATCH_SIZE', '100001'],
+    ['OVERLAY_HTTP_REQUEST_TIMEOUT_MS', '999'],
+    ['OVERLAY_HTTP_REQUEST_TIMEOUT_MS', '3600001'],
+    ['OVERLAY_HTTP_HEADERS_TIMEOUT_MS', '0'],
+    ['OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS', '99'],
+    ['OVERLAY_HTTP_MAX_CONNECTIONS', '0'],
+    ['OVERLAY_HTTP_MAX_CONNECTIONS', 'many'],
+    ['OVERLAY_SHUTDOWN_TIMEOUT_MS', '99'],
+    ['OVERLAY_SHUTDOWN_TIMEOUT_MS', '600001'],
   ])('refuses %s=%j, naming the variable and the value', (name, value) => {
     const message = configError(() => load({ [name]: value })).message;
     expect(message).toMatch(new RegExp(`^${name} must be an integer between \\d+ and \\d+`));

@@ -31,13 +31,28 @@ export interface ControllerConfig {
   migrationRetentionSeconds: number;
   /** The most tracked connections of one migration handed from its source to its destination; 0: none are. */
   migrationMaxConnections: number;
+  /** How long a client has to send a whole request, headers and body (408 REQUEST_TIMEOUT past it). */
+  httpRequestTimeoutMs: number;
+  /** How long a client has to send the headers of a request; at most the request timeout. */
+  httpHeadersTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept open. */
+  httpKeepAliveTimeoutMs: number;
+  /** Most HTTP connections open at once; past it new ones are closed at once. */
+  httpMaxConnections: number;
+  /** The longest a shutdown (SIGTERM) may take before the process exits anyway. */
+  shutdownTimeoutMs: number;
   /** `json` (one object per line, for log pipelines) or `text` (for a terminal). */
   logFormat: 'json' | 'text';
+  /** The least severe level logged: `error`, `warn`, `log`, `debug` or `verbose` (fatal is always logged). */
+  logLevel: LogLevelName;
   /** TLS files for the agents' gRPC stream; absent = insecure (development only, needs OVERLAY_GRPC_INSECURE=true). */
   tls?: { ca: string; cert: string; key: string };
 }
 
 export const ControllerConfig = Symbol('ControllerConfig');
+
+export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
 
 export class ConfigError extends Error {}
 
@@ -101,8 +116,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
   if (logFormat !== 'json' && logFormat !== 'text') {
     throw new ConfigError(`OVERLAY_LOG_FORMAT must be json or text, got ${JSON.stringify(logFormat)}`);
   }
+  const logLevel = env.OVERLAY_LOG_LEVEL || 'log';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`OVERLAY_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  }
+  const httpRequestTimeoutMs = intFrom(env, 'OVERLAY_HTTP_REQUEST_TIMEOUT_MS', 30_000, 1_000, 3_600_000);
+  const httpHeadersTimeoutMs = intFrom(env, 'OVERLAY_HTTP_HEADERS_TIMEOUT_MS', Math.min(10_000, httpRequestTimeoutMs), 1_000, 3_600_000);
+  if (httpHeadersTimeoutMs > httpRequestTimeoutMs) {
+    throw new ConfigError(`OVERLAY_HTTP_HEADERS_TIMEOUT_MS (${httpHeadersTimeoutMs}) must not exceed OVERLAY_HTTP_REQUEST_TIMEOUT_MS (${httpRequestTimeoutMs}): the headers are part of the request`);
+  }
   return {
     logFormat,
+    logLevel: logLevel as LogLevelName,
+    httpRequestTimeoutMs,
+    httpHeadersTimeoutMs,
+    httpKeepAliveTimeoutMs: intFrom(env, 'OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+    httpMaxConnections: intFrom(env, 'OVERLAY_HTTP_MAX_CONNECTIONS', 1024, 1, 1_000_000),
+    shutdownTimeoutMs: intFrom(env, 'OVERLAY_SHUTDOWN_TIMEOUT_MS', 5_000, 100, 600_000),
     tls: given.length ? { ca: env.OVERLAY_TLS_CA!, cert: env.OVERLAY_TLS_CERT!, key: env.OVERLAY_TLS_KEY! } : undefined,
     redisUrl,
     httpPort: intFrom(env, 'OVERLAY_HTTP_PORT', 8080, 0, 65535),

@@ -2,8 +2,15 @@
 import { Logger } from '@nestjs/common';
 import { createApp } from './app';
 import { ConfigError, loadConfig } from './config';
+import { beginHttpShutdown } from './http/server';
+import { exitOnSignals } from './shutdown';
 
-/** overlayd: configuration from the environment, then the HTTP API on OVERLAY_HTTP_PORT. */
+/**
+ * overlayd: configuration from the environment, then the HTTP API on OVERLAY_HTTP_PORT. SIGTERM
+ * (or SIGINT) closes the app: Redis commands in flight fail at once (STORE_UNAVAILABLE), the
+ * agents' streams end (they reconnect elsewhere), the HTTP server stops; then the process exits
+ * 0. Whatever still waits after OVERLAY_SHUTDOWN_TIMEOUT_MS is abandoned: exit 1 (shutdown.ts).
+ */
 async function main(): Promise<void> {
   let config;
   try {
@@ -17,7 +24,10 @@ async function main(): Promise<void> {
   }
   const app = await createApp(config);
   await app.listen(config.httpPort, '0.0.0.0');
-  new Logger('overlayd').log(`listening on :${config.httpPort} (Redis ${config.redisUrl.replace(/\/\/[^@]*@/, '//***@')}, keys {${config.keyPrefix}}:*, VNIs ${config.vniRanges.map((r) => `${r.from}-${r.to}`).join(',')})`);
+  const logger = new Logger('overlayd');
+  logger.log(`listening on :${config.httpPort} (Redis ${config.redisUrl.replace(/\/\/[^@]*@/, '//***@')}, keys {${config.keyPrefix}}:*, VNIs ${config.vniRanges.map((r) => `${r.from}-${r.to}`).join(',')})`);
+
+  exitOnSignals({ begin: () => beginHttpShutdown(app.getHttpAdapter().getInstance()), close: () => app.close() }, { timeoutMs: config.shutdownTimeoutMs, logger });
 }
 
 main().catch((err: unknown) => {

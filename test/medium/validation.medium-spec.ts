@@ -328,7 +328,6 @@ describe('overlayd refuses bad input and changes nothing', () => {
       ['a tenantId filter given twice: 400 INVALID_ID', () => client.get(`/v1/segments?tenantId=${tenant.id}&tenantId=${tenant.id}`), 400, 'INVALID_ID', 'tenantId'],
       ['a segmentId filter given twice: 400 INVALID_ID', () => client.get(`/v1/ports?segmentId=${seg4.id}&segmentId=${seg4.id}`), 400, 'INVALID_ID', 'segmentId'],
       ['a hostId filter given twice: 400 INVALID_ID', () => client.get(`/v1/ports?hostId=${host.id}&hostId=${host.id}`), 400, 'INVALID_ID', 'hostId'],
-      ['segmentId and hostId filters together: 400 INVALID_VALUE', () => client.get(`/v1/ports?segmentId=${seg4.id}&hostId=${host.id}`), 400, 'INVALID_VALUE', 'hostId'],
     ]);
 
     async function walk(path: string, limit: number): Promise<{ ids: string[]; pages: number }> {

@@ -1,3 +1,4 @@
+import type { LoggerService } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
@@ -34,7 +35,7 @@ export function uniquePrefix(name: string): string {
   return `test-${name}-${randomBytes(4).toString('hex')}`;
 }
 
-export async function startController(opts: { prefix: string; env?: Record<string, string>; redisUrl?: string }): Promise<Harness> {
+export async function startController(opts: { prefix: string; env?: Record<string, string>; redisUrl?: string; logger?: LoggerService }): Promise<Harness> {
   const config = loadConfig({
     REDIS_URL: opts.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     OVERLAY_KEY_PREFIX: opts.prefix,
@@ -43,7 +44,7 @@ export async function startController(opts: { prefix: string; env?: Record<strin
     OVERLAY_GRPC_INSECURE: 'true',
     ...opts.env,
   });
-  const app = await createApp(config, { logger: false });
+  const app = await createApp(config, { logger: opts.logger ?? false });
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   const redis = new Redis(config.redisUrl);

@@ -16,6 +16,10 @@ export interface PrivateRedis {
   dir: string;
   /** SIGKILL: no chance to flush anything beyond what is already fsynced. */
   kill(): Promise<void>;
+  /** SIGSTOP: connections stay open, nothing answers (a hung or partitioned Redis). */
+  pause(): void;
+  /** SIGCONT after `pause`. */
+  resume(): void;
   /** Starts it again on the same port and directory (it replays its AOF). */
   start(): Promise<void>;
   /** Stops it for good and removes its directory. */
@@ -70,8 +74,15 @@ export async function startPrivateRedis(opts: { appendfsync?: 'always' | 'everys
       child = spawn('redis-server', args, { stdio: 'ignore' });
       await waitUntilUp(url, 15_000);
     },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
+    },
     async kill() {
-      if (!child || child.exitCode !== null) {
+      // Already gone: a killed process has a signalCode, not an exitCode.
+      if (!child || child.exitCode !== null || child.signalCode !== null) {
         return;
       }
       const exited = new Promise((r) => child!.once('exit', r));

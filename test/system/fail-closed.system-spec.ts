@@ -6,7 +6,8 @@ import { SyncServer } from '../../src/controller/distribution/sync.server';
 import { waitUntil } from '../support/agents';
 import type { api } from '../support/controller-harness';
 import { OverlayStack } from './overlay-stack';
-import { systemSuite, type Topology, type Vm } from './topology';
+import { systemSuite } from './system-suite';
+import { type Topology, type Vm } from './topology';
 
 /**
  * The firewall fails closed, proven with real packets: on hv1 a wrapper earlier in the agent's

@@ -3,7 +3,8 @@ import { tapName } from '../../src/agent/dataplane/names';
 import { waitUntil } from '../support/agents';
 import type { api } from '../support/controller-harness';
 import { OverlayStack } from './overlay-stack';
-import { run, systemSuite, type Hypervisor, type Topology, type Vm } from './topology';
+import { systemSuite } from './system-suite';
+import { run, type Hypervisor, type Topology, type Vm } from './topology';
 
 /**
  * The security-group firewall on real kernels, with real packets: three hypervisors, real

@@ -5,7 +5,8 @@ import { tapName } from '../../src/agent/dataplane/names';
 import { waitUntil } from '../support/agents';
 import type { api } from '../support/controller-harness';
 import { OverlayStack } from './overlay-stack';
-import { must, systemSuite, trackProcess, type Hypervisor, type Topology, type Vm } from './topology';
+import { systemSuite } from './system-suite';
+import { must, trackProcess, type Hypervisor, type Topology, type Vm } from './topology';
 
 /**
  * Live migration with real packets: VM A moves between hypervisors 1 and 2, five times, while

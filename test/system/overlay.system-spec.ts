@@ -3,7 +3,8 @@ import { SyncServer } from '../../src/controller/distribution/sync.server';
 import { waitUntil } from '../support/agents';
 import type { api, Harness } from '../support/controller-harness';
 import { OverlayStack } from './overlay-stack';
-import { systemSuite, type Hypervisor, type Topology, type Vm } from './topology';
+import { systemSuite } from './system-suite';
+import { type Hypervisor, type Topology, type Vm } from './topology';
 
 /**
  * The overlay end to end on real kernels: three hypervisors in network namespaces joined by an

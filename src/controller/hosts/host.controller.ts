@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { parsePageQuery } from '../store/page';
+import { parseQuery, QueryParams } from '../http/query';
+import { PAGE_QUERY, pageRequestOf } from '../store/page';
 import { HostService } from './host.service';
 
 @Controller('v1/hosts')
@@ -12,8 +13,9 @@ export class HostController {
   }
 
   @Get()
-  list(@Query() query: Record<string, unknown>) {
-    return this.hosts.list(parsePageQuery(query));
+  @QueryParams(PAGE_QUERY)
+  list(@Query() query: unknown) {
+    return this.hosts.list(pageRequestOf(parseQuery(PAGE_QUERY, query)));
   }
 
   @Get(':id')

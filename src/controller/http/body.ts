@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify';
 import { ErrorCode, OverlayError } from '../../common/errors';
 import type { Schema } from '../../common/schema';
 
@@ -7,4 +8,41 @@ export function parseBody<T>(schema: Schema<T>, body: unknown): T {
     throw new OverlayError(ErrorCode.InvalidJson, 'a JSON body is required');
   }
   return schema.parse(body, '');
+}
+
+const UTF8 = /^utf-?8$/i;
+
+/**
+ * The only body parser: `application/json` in UTF-8, not compressed, nothing else (415). The body is read as
+ * bytes, within the body limit whatever the transfer encoding, and must be valid UTF-8 before
+ * it is parsed as JSON: decoding it as text first would turn invalid bytes into U+FFFD, which
+ * would then be stored (chunked bodies) or reported as a length mismatch (bodies with a
+ * Content-Length). Prototype-poisoning keys (`__proto__`, `constructor.prototype`) are refused,
+ * as Fastify's own JSON parser does.
+ */
+export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: number): void {
+  fastify.removeAllContentTypeParsers();
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (request, body: Buffer, done) => {
+    // Compressed bodies are not decoded: their bytes would only be reported as invalid UTF-8.
+    const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+    if (encoding && encoding !== 'identity') {
+      done(new OverlayError(ErrorCode.UnsupportedMediaType, `send the body without Content-Encoding (got ${encoding.slice(0, 40)})`), undefined);
+      return;
+    }
+    const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(request.headers['content-type'] ?? '')?.[1];
+    if (charset !== undefined && !UTF8.test(charset)) {
+      done(new OverlayError(ErrorCode.UnsupportedMediaType, `send the body as application/json in UTF-8, not ${charset}`), undefined);
+      return;
+    }
+    let text: string;
+    try {
+      text = decoder.decode(body);
+    } catch {
+      done(new OverlayError(ErrorCode.InvalidJson, 'the body is not valid UTF-8'), undefined);
+      return;
+    }
+    void parseJson(request, text, done);
+  });
 }

@@ -1,7 +1,8 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCode, OverlayError } from '../../common/errors';
 import { httpStatusOf } from './http-status';
+import { isClientAbort, logClientAbort } from './server';
 
 /** Fastify's own refusals, before a route runs, mapped to our codes. */
 function fromFastify(err: { code?: string; message: string; statusCode?: number }): OverlayError | undefined {
@@ -24,8 +25,9 @@ function fromFastify(err: { code?: string; message: string; statusCode?: number 
 
 /**
  * Every error leaves the API as `{ code, message, field? }`. Domain errors carry their code;
- * Nest's routing errors become NOT_FOUND; anything else is a bug, logged, and answered INTERNAL
- * without leaking its text.
+ * Nest's routing errors become NOT_FOUND; a client that went away in the middle of its request
+ * is logged once at debug level (nobody is left to answer); anything else is a bug, logged, and
+ * answered INTERNAL without leaking its text.
  */
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
@@ -33,6 +35,12 @@ export class ErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
+    if (isClientAbort(exception)) {
+      logClientAbort(host.switchToHttp().getRequest<FastifyRequest>());
+      // Answered for Fastify's bookkeeping; the socket is gone, nothing is written.
+      void reply.status(400).send();
+      return;
+    }
     const error = this.toOverlayError(exception);
     void reply.status(httpStatusOf(error.code)).header('content-type', 'application/json').send(JSON.stringify(error));
   }

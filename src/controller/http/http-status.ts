@@ -3,10 +3,12 @@ import { ErrorCode } from '../../common/errors';
 /** The one map from domain error codes to HTTP status. Exhaustive: an unmapped code does not compile. */
 export function httpStatusOf(code: ErrorCode): number {
   switch (code) {
+    case ErrorCode.MalformedRequest:
     case ErrorCode.InvalidJson:
     case ErrorCode.MissingField:
     case ErrorCode.UnknownField:
     case ErrorCode.InvalidType:
+    case ErrorCode.InvalidCharacter:
     case ErrorCode.InvalidValue:
     case ErrorCode.InvalidName:
     case ErrorCode.InvalidId:
@@ -21,6 +23,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.VlanOutOfRange:
     case ErrorCode.BatchTooLarge:
     case ErrorCode.InvalidCursor:
+    case ErrorCode.UnknownParameter:
     case ErrorCode.PortRangeNotAllowed:
     case ErrorCode.InvalidPortRange:
     case ErrorCode.IcmpNotAllowed:
@@ -65,8 +68,12 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.PortNotOnSource:
     case ErrorCode.HostHasMigrations:
       return 409;
+    case ErrorCode.RequestTimeout:
+      return 408;
     case ErrorCode.BodyTooLarge:
       return 413;
+    case ErrorCode.HeadersTooLarge:
+      return 431;
     case ErrorCode.UnsupportedMediaType:
       return 415;
     case ErrorCode.StoreUnavailable:

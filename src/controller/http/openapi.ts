@@ -1,11 +1,14 @@
 import { MIGRATION_EVENTS, MIGRATION_STATES } from '../migrations/migration.model';
-import { prepareMigrationSchema } from '../migrations/migration.schemas';
+import { PREPARE_QUERY, prepareMigrationSchema } from '../migrations/migration.schemas';
+import { ErrorCode } from '../../common/errors';
 import type { JsonSchema } from '../../common/schema';
 import { createHostSchema, updateHostSchema } from '../hosts/host.schemas';
-import { createPortBatchSchema, createPortSchema, updatePortSchema } from '../ports/port.schemas';
+import { createPortBatchSchema, createPortSchema, PORT_LIST_QUERY, updatePortSchema, WAIT_QUERY } from '../ports/port.schemas';
 import { DIRECTIONS, ETHERTYPES, PROTOCOL_NAMES } from '../security-groups/security-group.model';
-import { createSecurityGroupSchema, replaceSecurityGroupSchema, updateSecurityGroupSchema } from '../security-groups/security-group.schemas';
-import { createSegmentSchema } from '../segments/segment.schemas';
+import { createSecurityGroupSchema, replaceSecurityGroupSchema, SECURITY_GROUP_LIST_QUERY, updateSecurityGroupSchema } from '../security-groups/security-group.schemas';
+import { createSegmentSchema, SEGMENT_LIST_QUERY } from '../segments/segment.schemas';
+import { PAGE_QUERY } from '../store/page';
+import { openApiParameters, type QuerySpec } from './query';
 import { createTenantSchema } from '../tenants/tenant.schemas';
 
 /**
@@ -15,7 +18,11 @@ import { createTenantSchema } from '../tenants/tenant.schemas';
 const error: JsonSchema = {
   type: 'object',
   required: ['code', 'message'],
-  properties: { code: { type: 'string', example: 'VNI_RANGE_EXHAUSTED' }, message: { type: 'string' }, field: { type: 'string', example: 'vni' } },
+  properties: {
+    code: { type: 'string', enum: Object.values(ErrorCode), example: 'VNI_RANGE_EXHAUSTED', description: 'stable; the README lists each with its HTTP status' },
+    message: { type: 'string' },
+    field: { type: 'string', example: 'vni', description: 'the input at fault: a JSON path into the body, a path or a query parameter name' },
+  },
 };
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -23,16 +30,13 @@ const json = (schema: JsonSchema) => ({ content: { 'application/json': { schema 
 const errors = { '4XX': { description: 'refused; nothing changed', ...json(ref('Error')) }, '503': { description: 'Redis unreachable', ...json(ref('Error')) } };
 const page = (item: string) => ({ type: 'object', properties: { items: { type: 'array', items: ref(item) }, nextCursor: { type: 'string', nullable: true } } });
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
-const pageParams = [
-  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
-  { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'nextCursor of the previous page' },
-];
 
-function crud(kind: string, plural: string, create: JsonSchema, extraListParams: object[] = [], label = kind) {
+/** Query parameters come from the same declarations the routes check them with (`http/query.ts`); a route that takes none refuses any. */
+function crud(kind: string, plural: string, create: JsonSchema, listQuery: QuerySpec, label = kind) {
   return {
     [`/v1/${plural}`]: {
       post: { tags: [plural], summary: `Create a ${label}`, requestBody: { required: true, ...json(create) }, responses: { '201': { description: 'created', ...json(ref(kind)) }, ...errors } },
-      get: { tags: [plural], summary: `List ${plural}`, parameters: [...pageParams, ...extraListParams], responses: { '200': { description: 'a page', ...json(page(kind)) }, ...errors } },
+      get: { tags: [plural], summary: `List ${plural}`, parameters: openApiParameters(listQuery), responses: { '200': { description: 'a page', ...json(page(kind)) }, ...errors } },
     },
     [`/v1/${plural}/{id}`]: {
       get: { tags: [plural], summary: `Get a ${label}`, parameters: [idParam], responses: { '200': { description: label, ...json(ref(kind)) }, ...errors } },
@@ -41,15 +45,13 @@ function crud(kind: string, plural: string, create: JsonSchema, extraListParams:
   };
 }
 
-const filter = (name: string) => ({ name, in: 'query', schema: { type: 'string', format: 'uuid' } });
-
 export function buildOpenApiDocument(maxBatchSize: number): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {
-    ...crud('tenant', 'tenants', createTenantSchema.json),
-    ...crud('segment', 'segments', createSegmentSchema.json, [filter('tenantId')]),
-    ...crud('host', 'hosts', createHostSchema.json),
-    ...crud('port', 'ports', createPortSchema.json, [filter('segmentId'), filter('hostId')]),
-    ...crud('securityGroup', 'security-groups', createSecurityGroupSchema.json, [filter('tenantId')], 'security group'),
+    ...crud('tenant', 'tenants', createTenantSchema.json, PAGE_QUERY),
+    ...crud('segment', 'segments', createSegmentSchema.json, SEGMENT_LIST_QUERY),
+    ...crud('host', 'hosts', createHostSchema.json, PAGE_QUERY),
+    ...crud('port', 'ports', createPortSchema.json, PORT_LIST_QUERY),
+    ...crud('securityGroup', 'security-groups', createSecurityGroupSchema.json, SECURITY_GROUP_LIST_QUERY, 'security group'),
   };
   const groupPath = paths['/v1/security-groups/{id}'];
   groupPath.put = { tags: ['security-groups'], summary: 'Replace a security group (name and every rule)', parameters: [idParam], requestBody: { required: true, ...json(replaceSecurityGroupSchema.json) }, responses: { '200': { description: 'security group', ...json(ref('securityGroup')) }, ...errors } };
@@ -57,10 +59,7 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
   groupPath.delete = { ...(groupPath.delete as object), description: "Refused (409 SECURITY_GROUP_IN_USE) while ports use the group or another group's rules name it as remote group, and (409 SECURITY_GROUP_IS_DEFAULT) for a tenant's default group, which goes with its tenant." };
   paths['/v1/hosts/{id}'].patch = { tags: ['hosts'], summary: 'Change a host', parameters: [idParam], requestBody: { required: true, ...json(updateHostSchema.json) }, responses: { '200': { description: 'host', ...json(ref('host')) }, ...errors } };
   // Writes to ports may wait until every host that needs the port has acknowledged it.
-  const waitParams = [
-    { name: 'wait', in: 'query', schema: { type: 'string', enum: ['realized'] }, description: 'answer only once every host that needs the port has applied it' },
-    { name: 'timeout', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 120000, default: 10000 }, description: 'ms to wait with wait=realized' },
-  ];
+  const waitParams = openApiParameters(WAIT_QUERY);
   const notYet = { '202': { description: 'written, but not realized everywhere within the timeout (`realized: false`)' } };
   paths['/v1/ports/{id}'].patch = { tags: ['ports'], summary: 'Bind, unbind or relabel a port; change its security groups, address pairs or port security', parameters: [idParam, ...waitParams], requestBody: { required: true, ...json(updatePortSchema.json) }, responses: { '200': { description: 'port', ...json(ref('port')) }, ...notYet, ...errors } };
   const createPort = paths['/v1/ports'].post as Record<string, unknown>;
@@ -80,7 +79,7 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
       summary: 'Prepare a live migration: the destination gets the ports, their rules and segments before the VM moves',
       description:
         'Idempotent: a retry with the same ports, source and destination returns the open migration (200). A second migration of a VM or port while one is open is refused (409 MIGRATION_IN_PROGRESS).',
-      parameters: [{ name: 'timeout', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 120000, default: 10000 }, description: "ms to wait for the destination's ack" }],
+      parameters: openApiParameters(PREPARE_QUERY),
       requestBody: { required: true, ...json(prepareMigrationSchema.json) },
       responses: { '201': migration('prepared: the destination acknowledged'), '200': migration('a retry: the open migration'), '202': migration('preparing: the destination has not acknowledged within the timeout'), ...errors },
     },

@@ -1,20 +1,10 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { ErrorCode, OverlayError } from '../../common/errors';
-import { MAX_WAIT_TIMEOUT_MS, parseWait } from '../ports/port.service';
-import { DEFAULT_PREPARE_WAIT_MS, MigrationService } from './migration.service';
-
-/** `?timeout=<ms>` on prepare: how long to wait for the destination's ack (0 = do not wait). */
-function parsePrepareTimeout(query: Record<string, unknown>): number {
-  if (query.timeout === undefined) {
-    return DEFAULT_PREPARE_WAIT_MS;
-  }
-  const raw = typeof query.timeout === 'string' ? query.timeout : '';
-  if (!/^\d+$/.test(raw) || Number(raw) > MAX_WAIT_TIMEOUT_MS) {
-    throw new OverlayError(ErrorCode.InvalidValue, `timeout must be milliseconds between 0 and ${MAX_WAIT_TIMEOUT_MS}`, { field: 'timeout' });
-  }
-  return Number(raw);
-}
+import { parseQuery, QueryParams } from '../http/query';
+import { WAIT_QUERY } from '../ports/port.schemas';
+import { waitOf } from '../ports/port.service';
+import { DEFAULT_PREPARE_WAIT_MS, PREPARE_QUERY } from './migration.schemas';
+import { MigrationService } from './migration.service';
 
 @Controller('v1/migrations')
 export class MigrationController {
@@ -22,8 +12,9 @@ export class MigrationController {
 
   /** 201 prepared (destination acked), 202 still preparing (timed out waiting), 200 a retry of an open migration. */
   @Post()
-  async prepare(@Body() body: unknown, @Query() query: Record<string, unknown>, @Res({ passthrough: true }) reply: FastifyReply) {
-    const { migration, created } = await this.migrations.prepare(body, parsePrepareTimeout(query));
+  @QueryParams(PREPARE_QUERY)
+  async prepare(@Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+    const { migration, created } = await this.migrations.prepare(body, parseQuery(PREPARE_QUERY, query).timeout ?? DEFAULT_PREPARE_WAIT_MS);
     void reply.status(migration.state === 'preparing' ? 202 : created ? 201 : 200);
     return migration;
   }
@@ -31,8 +22,9 @@ export class MigrationController {
   /** 200; with `?wait=realized`, once every peer and the source acked (202 if that timed out). */
   @Post(':id/commit')
   @HttpCode(200)
-  async commit(@Param('id') id: string, @Query() query: Record<string, unknown>, @Res({ passthrough: true }) reply: FastifyReply) {
-    const wait = parseWait(query);
+  @QueryParams(WAIT_QUERY)
+  async commit(@Param('id') id: string, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+    const wait = waitOf(parseQuery(WAIT_QUERY, query));
     const migration = await this.migrations.commit(id, wait);
     if (wait && migration.state !== 'completed') {
       void reply.status(202);

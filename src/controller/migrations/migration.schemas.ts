@@ -1,6 +1,7 @@
 import { array, custom, integer, object, optional } from '../../common/schema';
 import { parseId } from '../../common/values';
-import { vmIdSchema } from '../ports/port.schemas';
+import { integerParam, type QuerySpec } from '../http/query';
+import { MAX_WAIT_TIMEOUT_MS, vmIdSchema } from '../ports/port.schemas';
 
 const idSchema = (description: string) => custom(parseId, { type: 'string', format: 'uuid', description });
 
@@ -24,3 +25,11 @@ export const prepareMigrationSchema = object(
   },
   'Prepares a live migration: vmId (every port of that VM bound to the source) or portIds, not both. The destination receives the ports, their rules and their segments before the VM moves.',
 );
+
+/** How long `prepare` waits for the destination's ack unless the request says otherwise. */
+export const DEFAULT_PREPARE_WAIT_MS = 10_000;
+
+/** `POST /v1/migrations?timeout=<ms>`: how long to wait for the destination's ack (0 = do not wait). */
+export const PREPARE_QUERY = {
+  timeout: integerParam({ min: 0, max: MAX_WAIT_TIMEOUT_MS, default: DEFAULT_PREPARE_WAIT_MS, unit: 'milliseconds', description: "ms to wait for the destination's ack (0: answer at once)" }),
+} satisfies QuerySpec;

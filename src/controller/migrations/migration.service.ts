@@ -12,10 +12,8 @@ import { MaterializedView } from '../store/materialized-view';
 import { ConnectionHandover } from './connection-handover';
 import { OPEN_STATES, type Migration, type MigrationRecord } from './migration.model';
 import { MigrationRepository, type PortSwap } from './migration.repository';
-import { prepareMigrationSchema } from './migration.schemas';
+import { DEFAULT_PREPARE_WAIT_MS, prepareMigrationSchema } from './migration.schemas';
 
-/** How long `prepare` waits for the destination's ack unless the request says otherwise. */
-export const DEFAULT_PREPARE_WAIT_MS = 10_000;
 
 /** How often a prepare waiting for the connection handover reads the migration again. */
 const CONNECTIONS_POLL_MS = 10;

@@ -1,7 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { parsePageQuery } from '../store/page';
-import { parseWait, PortService } from './port.service';
+import { parseQuery, QueryParams } from '../http/query';
+import { pageRequestOf } from '../store/page';
+import { PORT_LIST_QUERY, WAIT_QUERY } from './port.schemas';
+import { PortService, waitOf } from './port.service';
 
 /** A write that waited for realization and timed out answers 202: done, not yet everywhere. */
 function statusAfterWait(reply: FastifyReply, items: { realized?: boolean }[], done: number): void {
@@ -13,22 +15,26 @@ export class PortController {
   constructor(private readonly ports: PortService) {}
 
   @Post('ports')
-  async create(@Body() body: unknown, @Query() query: Record<string, unknown>, @Res({ passthrough: true }) reply: FastifyReply) {
-    const port = await this.ports.create(body, parseWait(query));
+  @QueryParams(WAIT_QUERY)
+  async create(@Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+    const port = await this.ports.create(body, waitOf(parseQuery(WAIT_QUERY, query)));
     statusAfterWait(reply, [port], 201);
     return port;
   }
 
   @Post('ports/batch')
-  async createBatch(@Body() body: unknown, @Query() query: Record<string, unknown>, @Res({ passthrough: true }) reply: FastifyReply) {
-    const result = await this.ports.createBatch(body, parseWait(query));
+  @QueryParams(WAIT_QUERY)
+  async createBatch(@Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+    const result = await this.ports.createBatch(body, waitOf(parseQuery(WAIT_QUERY, query)));
     statusAfterWait(reply, result.items, 201);
     return result;
   }
 
   @Get('ports')
-  list(@Query() query: Record<string, unknown>) {
-    return this.ports.list(parsePageQuery(query), { segmentId: query.segmentId as string | undefined, hostId: query.hostId as string | undefined });
+  @QueryParams(PORT_LIST_QUERY)
+  list(@Query() query: unknown) {
+    const q = parseQuery(PORT_LIST_QUERY, query);
+    return this.ports.list(pageRequestOf(q), { segmentId: q.segmentId, hostId: q.hostId, vmId: q.vmId });
   }
 
   @Get('ports/:id')
@@ -37,8 +43,9 @@ export class PortController {
   }
 
   @Patch('ports/:id')
-  async update(@Param('id') id: string, @Body() body: unknown, @Query() query: Record<string, unknown>, @Res({ passthrough: true }) reply: FastifyReply) {
-    const port = await this.ports.update(id, body, parseWait(query));
+  @QueryParams(WAIT_QUERY)
+  async update(@Param('id') id: string, @Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+    const port = await this.ports.update(id, body, waitOf(parseQuery(WAIT_QUERY, query)));
     statusAfterWait(reply, [port], 200);
     return port;
   }

@@ -142,10 +142,20 @@ export class PortRepository {
     return readRecord<Port>(this.store, this.store.keys.ports(), id);
   }
 
+  /** A page of every port, or of one segment's, or of one host's (one index: the segment's wins). */
   list(page: PageRequest, filter: { segmentId?: string; hostId?: string }): Promise<Page<Port>> {
     const k = this.store.keys;
     const index = filter.segmentId ? k.segmentPorts(filter.segmentId) : filter.hostId ? k.hostPorts(filter.hostId) : k.portIndex();
     return readPage<Port>(this.store, index, k.ports(), page);
+  }
+
+  /** The records of these ports, in this order; ports that no longer exist are left out. */
+  async getMany(ids: string[]): Promise<Port[]> {
+    if (!ids.length) {
+      return [];
+    }
+    const rows = await this.store.read((r) => r.hmget(this.store.keys.ports(), ...ids));
+    return rows.filter((json): json is string => json !== null).map((json) => JSON.parse(json) as Port);
   }
 
   /** Every port of a segment (a segment's forwarding table is read whole). */

@@ -1,5 +1,7 @@
 import { array, boolean, custom, nullable, object, optional, string } from '../../common/schema';
-import { parseId, parseIp, parseIpOrCidr, parseMac } from '../../common/values';
+import { parseHostIp, parseId, parseIpOrCidr, parseMac } from '../../common/values';
+import { enumParam, idParam, integerParam, stringParam, type QuerySpec } from '../http/query';
+import { PAGE_QUERY } from '../store/page';
 
 const idSchema = custom(parseId, { type: 'string', format: 'uuid' });
 
@@ -7,7 +9,9 @@ export const MAX_IPS_PER_PORT = 16;
 export const MAX_SECURITY_GROUPS_PER_PORT = 16;
 export const MAX_ADDRESS_PAIRS_PER_PORT = 10;
 
-export const vmIdSchema = string({ min: 1, max: 128, pattern: /^[\x21-\x7e]+$/, description: 'the VM this vNIC belongs to (printable ASCII, no spaces)' });
+const VM_ID = { min: 1, max: 128, pattern: /^[\x21-\x7e]+$/ };
+
+export const vmIdSchema = string({ ...VM_ID, description: 'the VM this vNIC belongs to (printable ASCII, no spaces)' });
 
 const macSchema = (description: string) => custom(parseMac, { type: 'string', example: '02:00:00:00:00:01', description });
 
@@ -34,7 +38,7 @@ export const createPortSchema = object(
     segmentId: idSchema,
     vmId: optional(nullable(vmIdSchema)),
     mac: optional(macSchema('unicast MAC; absent = a locally administered one is generated')),
-    ips: optional(array(custom(parseIp, { type: 'string', description: 'IPv4 or IPv6 address inside the segment CIDR' }), { max: MAX_IPS_PER_PORT })),
+    ips: optional(array(custom(parseHostIp, { type: 'string', description: 'unicast IPv4 or IPv6 address a VM can hold, inside the segment CIDR if it has one' }), { max: MAX_IPS_PER_PORT })),
     hostId: optional(nullable(idSchema)),
     ...securityFields,
   },
@@ -53,3 +57,20 @@ export const updatePortSchema = object(
 export function createPortBatchSchema(maxBatchSize: number) {
   return object({ ports: array(createPortSchema, { min: 1, max: maxBatchSize }) }, 'Ports created all together or not at all.');
 }
+
+/** `GET /v1/ports`: filters combine (all must hold). */
+export const PORT_LIST_QUERY = {
+  ...PAGE_QUERY,
+  segmentId: idParam('only ports of this segment'),
+  hostId: idParam('only ports bound to this host'),
+  vmId: stringParam({ ...VM_ID, description: 'only ports of this VM' }),
+} satisfies QuerySpec;
+
+export const DEFAULT_WAIT_TIMEOUT_MS = 10_000;
+export const MAX_WAIT_TIMEOUT_MS = 120_000;
+
+/** `?wait=realized&timeout=<ms>` on a write to ports (and a migration commit). */
+export const WAIT_QUERY = {
+  wait: enumParam(['realized'] as const, 'answer only once every host that needs the port has applied it'),
+  timeout: integerParam({ min: 1, max: MAX_WAIT_TIMEOUT_MS, default: DEFAULT_WAIT_TIMEOUT_MS, unit: 'milliseconds', description: 'ms to wait, with wait=realized only' }),
+} satisfies QuerySpec;

@@ -1,17 +1,18 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
 import type { Parsed } from '../../common/schema';
-import { assertIpInCidr, generateMac, newId, parseId } from '../../common/values';
+import { assertIpInCidr, generateMac, newId, parseId, type ResourceId } from '../../common/values';
 import { ControllerConfig } from '../config';
 import { RealizationService } from '../distribution/realization.service';
 import { HostRepository } from '../hosts/host.repository';
 import { parseBody } from '../http/body';
 import { SegmentRepository } from '../segments/segment.repository';
 import { MaterializedView } from '../store/materialized-view';
+import type { QueryValues } from '../http/query';
 import type { Page, PageRequest } from '../store/page';
 import { withSecurityDefaults, type AllowedAddressPair, type Mapping, type Port } from './port.model';
 import { PortRepository } from './port.repository';
-import { createPortBatchSchema, createPortSchema, updatePortSchema } from './port.schemas';
+import { createPortBatchSchema, createPortSchema, DEFAULT_WAIT_TIMEOUT_MS, updatePortSchema, type WAIT_QUERY } from './port.schemas';
 
 type PortInput = Parsed<typeof createPortSchema>;
 type SecurityInput = Pick<PortInput, 'securityGroupIds' | 'portSecurity' | 'allowedAddressPairs'>;
@@ -65,28 +66,28 @@ export interface RealizationWait {
   timeoutMs: number;
 }
 
-export const DEFAULT_WAIT_TIMEOUT_MS = 10_000;
-export const MAX_WAIT_TIMEOUT_MS = 120_000;
-
-/** Parses `?wait=realized&timeout=`; undefined when the caller does not wait. */
-export function parseWait(query: Record<string, unknown>): RealizationWait | undefined {
+/** The wait a write asked for; undefined when the caller does not wait. A timeout without `wait` is refused, not ignored. */
+export function waitOf(query: QueryValues<typeof WAIT_QUERY>): RealizationWait | undefined {
   if (query.wait === undefined) {
+    if (query.timeout !== undefined) {
+      throw new OverlayError(ErrorCode.InvalidValue, 'timeout applies only with wait=realized', { field: 'timeout' });
+    }
     return undefined;
   }
-  if (query.wait !== 'realized') {
-    throw new OverlayError(ErrorCode.InvalidValue, 'wait must be "realized"', { field: 'wait' });
-  }
-  if (query.timeout === undefined) {
-    return { timeoutMs: DEFAULT_WAIT_TIMEOUT_MS };
-  }
-  const raw = typeof query.timeout === 'string' ? query.timeout : '';
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_WAIT_TIMEOUT_MS) {
-    throw new OverlayError(ErrorCode.InvalidValue, `timeout must be milliseconds between 1 and ${MAX_WAIT_TIMEOUT_MS}`, { field: 'timeout' });
-  }
-  return { timeoutMs: Number(raw) };
+  return { timeoutMs: query.timeout ?? DEFAULT_WAIT_TIMEOUT_MS };
 }
 
 const GENERATED_MAC_ATTEMPTS = 5;
+
+/** How long a filtered list waits for this replica's view to reach Redis' revision (504 TIMEOUT past it). */
+const VIEW_CATCH_UP_MS = 5_000;
+
+/** `GET /v1/ports` filters; every one given must hold. */
+export interface PortFilter {
+  segmentId?: ResourceId;
+  hostId?: ResourceId;
+  vmId?: string;
+}
 
 @Injectable()
 export class PortService {
@@ -231,16 +232,32 @@ export class PortService {
     return port;
   }
 
-  /** Lists all ports, or those of one segment, or those bound to one host (one index each: not both). */
-  async list(page: PageRequest, filter: { segmentId?: string; hostId?: string }): Promise<Page<Port>> {
-    if (filter.segmentId !== undefined && filter.hostId !== undefined) {
-      throw new OverlayError(ErrorCode.InvalidValue, 'filter by segmentId or by hostId, not both', { field: 'hostId' });
+  /**
+   * Lists ports: all, or those matching every filter given. A segment alone or a host alone is
+   * an index in Redis, read as it is. A VM, or a segment and a host together, have none: they
+   * are found in this replica's view, caught up with Redis first (a port written a moment ago,
+   * on any replica, is listed), and the records then read from Redis are checked again.
+   */
+  async list(page: PageRequest, filter: PortFilter): Promise<Page<Port>> {
+    const { segmentId, hostId, vmId } = filter;
+    if (vmId === undefined && (segmentId === undefined || hostId === undefined)) {
+      const result = await this.ports.list(page, { segmentId, hostId });
+      return { ...result, items: result.items.map(withSecurityDefaults) };
     }
-    const result = await this.ports.list(page, {
-      segmentId: filter.segmentId === undefined ? undefined : parseId(filter.segmentId, 'segmentId'),
-      hostId: filter.hostId === undefined ? undefined : parseId(filter.hostId, 'hostId'),
-    });
-    return { ...result, items: result.items.map(withSecurityDefaults) };
+    await this.view.catchUp(VIEW_CATCH_UP_MS);
+    const matches = (p: Port): boolean =>
+      (segmentId === undefined || p.segmentId === segmentId) && (hostId === undefined || p.hostId === hostId) && (vmId === undefined || p.vmId === vmId);
+    const ids: string[] = [];
+    for (const port of this.view.current.ports.values()) {
+      if (matches(port) && (page.cursor === undefined || port.id > page.cursor)) {
+        ids.push(port.id);
+      }
+    }
+    // Ids are UUIDv7 in lower-case hex: string order is creation order, as in the Redis indexes.
+    ids.sort();
+    const pageIds = ids.slice(0, page.limit);
+    const records = await this.ports.getMany(pageIds);
+    return { items: records.filter(matches).map(withSecurityDefaults), nextCursor: ids.length > page.limit ? pageIds[pageIds.length - 1] : null };
   }
 
   async delete(rawId: string): Promise<void> {

@@ -1,5 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
-import { parsePageQuery } from '../store/page';
+import { parseQuery, QueryParams } from '../http/query';
+import { pageRequestOf } from '../store/page';
+import { SECURITY_GROUP_LIST_QUERY } from './security-group.schemas';
 import { SecurityGroupService } from './security-group.service';
 
 @Controller('v1/security-groups')
@@ -12,8 +14,10 @@ export class SecurityGroupController {
   }
 
   @Get()
-  list(@Query() query: Record<string, unknown>) {
-    return this.groups.list(parsePageQuery(query), query.tenantId as string | undefined);
+  @QueryParams(SECURITY_GROUP_LIST_QUERY)
+  list(@Query() query: unknown) {
+    const q = parseQuery(SECURITY_GROUP_LIST_QUERY, query);
+    return this.groups.list(pageRequestOf(q), q.tenantId);
   }
 
   @Get(':id')

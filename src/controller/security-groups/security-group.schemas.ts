@@ -1,6 +1,8 @@
 import { array, custom, integer, nullable, object, oneOf, optional, string, stringOrNumber, type Parsed } from '../../common/schema';
 import { parseCidr, parseId } from '../../common/values';
+import { idParam, type QuerySpec } from '../http/query';
 import { idSchema } from '../segments/segment.schemas';
+import { PAGE_QUERY } from '../store/page';
 import { nameSchema } from '../tenants/tenant.schemas';
 import { DIRECTIONS, ETHERTYPES, PROTOCOL_NAMES } from './security-group.model';
 
@@ -66,3 +68,6 @@ export const updateSecurityGroupSchema = object(
   },
   'Fields to change; `rules`, when given, replaces every rule.',
 );
+
+/** `GET /v1/security-groups`. */
+export const SECURITY_GROUP_LIST_QUERY = { ...PAGE_QUERY, tenantId: idParam('only security groups of this tenant') } satisfies QuerySpec;

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
-import { newId, parseId } from '../../common/values';
+import { newId, parseId, type ResourceId } from '../../common/values';
 import { parseBody } from '../http/body';
 import type { Page, PageRequest } from '../store/page';
 import type { SecurityGroup } from './security-group.model';
@@ -73,8 +73,8 @@ export class SecurityGroupService {
     return group;
   }
 
-  list(page: PageRequest, tenantId?: string): Promise<Page<SecurityGroup>> {
-    return this.groups.list(page, tenantId === undefined ? undefined : parseId(tenantId, 'tenantId'));
+  list(page: PageRequest, tenantId?: ResourceId): Promise<Page<SecurityGroup>> {
+    return this.groups.list(page, tenantId);
   }
 
   /** Refused while in use (ports, or another group's remote-group rules) and for a live tenant's default group. */

@@ -1,5 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { parsePageQuery } from '../store/page';
+import { parseQuery, QueryParams } from '../http/query';
+import { pageRequestOf } from '../store/page';
+import { SEGMENT_LIST_QUERY } from './segment.schemas';
 import { SegmentService } from './segment.service';
 
 @Controller('v1/segments')
@@ -12,8 +14,10 @@ export class SegmentController {
   }
 
   @Get()
-  list(@Query() query: Record<string, unknown>) {
-    return this.segments.list(parsePageQuery(query), query.tenantId as string | undefined);
+  @QueryParams(SEGMENT_LIST_QUERY)
+  list(@Query() query: unknown) {
+    const q = parseQuery(SEGMENT_LIST_QUERY, query);
+    return this.segments.list(pageRequestOf(q), q.tenantId);
   }
 
   @Get(':id')

@@ -1,6 +1,8 @@
 import { ErrorCode } from '../../common/errors';
 import { custom, integer, object, optional, nullable } from '../../common/schema';
-import { parseCidr, parseId, VLAN_MAX, VLAN_MIN, VNI_MAX, VNI_MIN } from '../../common/values';
+import { parseId, parseSegmentCidr, VLAN_MAX, VLAN_MIN, VNI_MAX, VNI_MIN } from '../../common/values';
+import { idParam, type QuerySpec } from '../http/query';
+import { PAGE_QUERY } from '../store/page';
 import { nameSchema } from '../tenants/tenant.schemas';
 
 export const idSchema = custom(parseId, { type: 'string', format: 'uuid' });
@@ -11,7 +13,10 @@ export const createSegmentSchema = object(
     name: nameSchema,
     vni: optional(integer({ min: VNI_MIN, max: VNI_MAX, code: ErrorCode.VniOutOfRange, description: 'a specific VNI; absent = lowest free of OVERLAY_VNI_RANGES' })),
     vlanId: optional(nullable(integer({ min: VLAN_MIN, max: VLAN_MAX, code: ErrorCode.VlanOutOfRange, description: 'VLAN id when the segment is also carried as a VLAN; unique per deployment' }))),
-    cidr: optional(nullable(custom(parseCidr, { type: 'string', description: 'IPv4 or IPv6 subnet, e.g. 10.0.0.0/24' }))),
+    cidr: optional(nullable(custom(parseSegmentCidr, { type: 'string', description: 'IPv4 or IPv6 subnet of unicast host addresses, e.g. 10.0.0.0/24 (not a default route, loopback or multicast)' }))),
   },
   'A tenant segment. Always gets a VXLAN VNI.',
 );
+
+/** `GET /v1/segments`. */
+export const SEGMENT_LIST_QUERY = { ...PAGE_QUERY, tenantId: idParam('only segments of this tenant') } satisfies QuerySpec;

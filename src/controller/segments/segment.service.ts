@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
-import { newId, parseId } from '../../common/values';
+import { newId, parseId, type ResourceId } from '../../common/values';
 import { parseBody } from '../http/body';
 import type { Page, PageRequest } from '../store/page';
 import type { Segment } from './segment.model';
@@ -35,8 +35,8 @@ export class SegmentService {
     return segment;
   }
 
-  list(page: PageRequest, tenantId?: string): Promise<Page<Segment>> {
-    return this.segments.list(page, tenantId === undefined ? undefined : parseId(tenantId, 'tenantId'));
+  list(page: PageRequest, tenantId?: ResourceId): Promise<Page<Segment>> {
+    return this.segments.list(page, tenantId);
   }
 
   /** Refused while ports remain; the VNI goes into quarantine. */

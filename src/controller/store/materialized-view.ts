@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { ErrorCode, OverlayError } from '../../common/errors';
 import { parseStreamEntry, type ChangeRecord } from './change-log';
 import { RedisStore } from './redis-store';
 import type { Port } from '../ports/port.model';
@@ -7,6 +8,7 @@ import { applyChange, compactPort, emptyViewState, type ViewState } from './view
 
 /** How long one XREAD of the tail blocks; an idle tail then checks whether the revision went back. */
 const TAIL_BLOCK_MS = 1_000;
+const STOPPED = Symbol('stopped');
 
 export type ChangeListener = (record: ChangeRecord, state: ViewState) => void;
 export type ResetListener = (state: ViewState) => void;
@@ -27,6 +29,9 @@ export class MaterializedView implements OnModuleDestroy {
   private tail?: Redis;
   private running = false;
   private loop?: Promise<void>;
+  /** Resolves when `stop` is called: every wait of the tail loop races it, so stopping waits for nothing. */
+  private stopped: Promise<typeof STOPPED> = new Promise(() => undefined);
+  private signalStop = (): void => undefined;
   private readonly changeListeners = new Set<ChangeListener>();
   private readonly resetListeners = new Set<ResetListener>();
   private readonly waiters: { revision: number; resolve: () => void }[] = [];
@@ -57,16 +62,26 @@ export class MaterializedView implements OnModuleDestroy {
       return;
     }
     this.running = true;
+    this.stopped = new Promise((resolve) => (this.signalStop = () => resolve(STOPPED)));
     await this.reload();
     this.tail = this.store.duplicateForBlocking(TAIL_BLOCK_MS);
     this.loop = this.tailLoop();
   }
 
+  /** Stops tailing. Returns at once, even with a command lost in a dead connection: the loop's waits race the stop. Idempotent. */
   async stop(): Promise<void> {
     this.running = false;
-    this.tail?.disconnect();
+    this.signalStop();
+    if (this.tail) {
+      RedisStore.closeNow(this.tail);
+    }
     await this.loop;
     this.tail = undefined;
+  }
+
+  /** `work`, or STOPPED as soon as `stop` is called (whichever comes first). */
+  private untilStopped<T>(work: Promise<T>): Promise<T | typeof STOPPED> {
+    return Promise.race([work, this.stopped]);
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -86,6 +101,20 @@ export class MaterializedView implements OnModuleDestroy {
       }, timeoutMs);
       this.waiters.push(waiter);
     });
+  }
+
+  /**
+   * Resolves once the view holds every change Redis had when this was called, so an answer
+   * computed from the view includes writes just acknowledged by any replica. STORE_UNAVAILABLE
+   * if Redis does not answer, TIMEOUT if the view does not get there within `timeoutMs`.
+   */
+  async catchUp(timeoutMs: number): Promise<void> {
+    const revision = Number((await this.store.read((r) => r.get(this.store.keys.revision()))) ?? 0);
+    try {
+      await this.waitForRevision(revision, timeoutMs);
+    } catch {
+      throw new OverlayError(ErrorCode.Timeout, `this replica's view did not reach revision ${revision} within ${timeoutMs} ms (at ${this.state.revision}); retry`);
+    }
   }
 
   /** Reads the whole state at one revision, atomically. */
@@ -132,21 +161,24 @@ export class MaterializedView implements OnModuleDestroy {
   private async tailLoop(): Promise<void> {
     while (this.running && this.tail) {
       try {
-        const reply = (await this.tail.xread('COUNT', 5000, 'BLOCK', TAIL_BLOCK_MS, 'STREAMS', this.store.keys.changeLog(), `${this.state.revision}-0`));
+        const reply = await this.untilStopped(this.tail.xread('COUNT', 5000, 'BLOCK', TAIL_BLOCK_MS, 'STREAMS', this.store.keys.changeLog(), `${this.state.revision}-0`));
+        if (reply === STOPPED) {
+          return;
+        }
         if (reply) {
           if (!this.applyEntries(reply[0][1])) {
-            await this.reload();
+            await this.untilStopped(this.reload());
           }
         } else {
-          await this.checkRevisionWentBack();
+          await this.untilStopped(this.checkRevisionWentBack());
         }
       } catch (err) {
         if (!this.running) {
           return;
         }
         this.logger.warn(`change log tail: ${(err as Error).message}; retrying`);
-        await new Promise((r) => setTimeout(r, 200));
-        await this.reload().catch(() => undefined);
+        await this.untilStopped(new Promise((r) => setTimeout(r, 200)));
+        await this.untilStopped(this.reload().catch(() => undefined));
       }
     }
   }

@@ -1,5 +1,6 @@
 import { ErrorCode, OverlayError } from '../../common/errors';
-import { parseId } from '../../common/values';
+import { parseId, type ResourceId } from '../../common/values';
+import { integerParam, type QueryParam, type QuerySpec, type QueryValues } from '../http/query';
 import type { RedisStore } from './redis-store';
 
 /** One page of a list: `nextCursor` is passed back as `?cursor=` for the next page; null at the end. */
@@ -16,24 +17,29 @@ export interface PageRequest {
 export const DEFAULT_PAGE_LIMIT = 100;
 export const MAX_PAGE_LIMIT = 1000;
 
-/** Parses `?limit=&cursor=`; the cursor is the last id of the previous page. */
-export function parsePageQuery(query: Record<string, unknown>): PageRequest {
-  let limit = DEFAULT_PAGE_LIMIT;
-  if (query.limit !== undefined) {
-    const raw = typeof query.limit === 'string' ? query.limit : '';
-    if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_PAGE_LIMIT) {
-      throw new OverlayError(ErrorCode.InvalidValue, `limit must be an integer between 1 and ${MAX_PAGE_LIMIT}`, { field: 'limit' });
+/** `?cursor=`: the last id of the previous page (`nextCursor`). */
+const cursorParam: QueryParam<ResourceId> = {
+  code: ErrorCode.InvalidCursor,
+  schema: { type: 'string' },
+  description: 'nextCursor of the previous page',
+  parse(raw, name) {
+    try {
+      return parseId(raw, name);
+    } catch {
+      throw new OverlayError(ErrorCode.InvalidCursor, 'cursor must be the nextCursor of a previous page', { field: name });
     }
-    limit = Number(raw);
-  }
-  if (query.cursor === undefined) {
-    return { limit };
-  }
-  try {
-    return { limit, cursor: parseId(typeof query.cursor === 'string' ? query.cursor : '', 'cursor') };
-  } catch {
-    throw new OverlayError(ErrorCode.InvalidCursor, 'cursor must be the nextCursor of a previous page', { field: 'cursor' });
-  }
+  },
+};
+
+/** `?limit=&cursor=`, taken by every list. */
+export const PAGE_QUERY = {
+  limit: integerParam({ min: 1, max: MAX_PAGE_LIMIT, default: DEFAULT_PAGE_LIMIT, description: 'items per page' }),
+  cursor: cursorParam,
+} satisfies QuerySpec;
+
+/** The page a list query asks for. */
+export function pageRequestOf(query: QueryValues<typeof PAGE_QUERY>): PageRequest {
+  return query.cursor === undefined ? { limit: query.limit ?? DEFAULT_PAGE_LIMIT } : { limit: query.limit ?? DEFAULT_PAGE_LIMIT, cursor: query.cursor };
 }
 
 /**

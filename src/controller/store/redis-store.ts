@@ -65,6 +65,25 @@ export class RedisStore implements OnModuleDestroy {
   }
 
   /**
+   * Closes a client at once, whatever its connection is doing, and rejects every command it
+   * holds, so their callers see STORE_UNAVAILABLE now rather than at their command timeout; later
+   * commands are rejected at once too. ioredis' `disconnect()` alone ends the socket gracefully
+   * and settles the queued commands only on its 'close' event: a stalled Redis never answers the
+   * FIN (ioredis then waits its 2 s `disconnectTimeout`), and a client waiting to reconnect has no
+   * socket to close, so its queue is never settled (ioredis 5.x). Idempotent.
+   */
+  static closeNow(client: Redis): void {
+    type Internals = { stream?: { destroy(): void }; setStatus(status: string): void; flushQueue(err: Error): void };
+    const internals = client as unknown as Internals;
+    client.disconnect();
+    internals.stream?.destroy();
+    if (client.status !== 'end') {
+      internals.setStatus('end');
+    }
+    internals.flushQueue(new Error('Connection is closed.'));
+  }
+
+  /**
    * A second connection to the same Redis, for blocking reads of the change log that block at
    * most `maxBlockMs`. Its commands still time out (a margin after that): when a connection drops
    * and the first reconnect attempt succeeds, ioredis, told not to resend, discards the command
@@ -130,7 +149,8 @@ export class RedisStore implements OnModuleDestroy {
     }
   }
 
+  /** At shutdown nothing waits for Redis: commands in flight fail at once (see closeNow). */
   async onModuleDestroy(): Promise<void> {
-    this.redis.disconnect();
+    RedisStore.closeNow(this.redis);
   }
 }

@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { parsePageQuery } from '../store/page';
+import { parseQuery, QueryParams } from '../http/query';
+import { PAGE_QUERY, pageRequestOf } from '../store/page';
 import { TenantService } from './tenant.service';
 
 @Controller('v1/tenants')
@@ -12,8 +13,9 @@ export class TenantController {
   }
 
   @Get()
-  list(@Query() query: Record<string, unknown>) {
-    return this.tenants.list(parsePageQuery(query));
+  @QueryParams(PAGE_QUERY)
+  list(@Query() query: unknown) {
+    return this.tenants.list(pageRequestOf(parseQuery(PAGE_QUERY, query)));
   }
 
   @Get(':id')

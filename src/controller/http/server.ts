@@ -1,0 +1,176 @@
+import { Logger } from '@nestjs/common';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { ErrorCode, OverlayError } from '../../common/errors';
+import type { ControllerConfig } from '../config';
+import { MAX_WAIT_TIMEOUT_MS } from '../ports/port.schemas';
+import { httpStatusOf } from './http-status';
+import { parseQueryString } from './query';
+
+/**
+ * The HTTP server's own limits, so that no client can hold the process's sockets or memory:
+ * a request must arrive whole within OVERLAY_HTTP_REQUEST_TIMEOUT_MS (its headers within
+ * OVERLAY_HTTP_HEADERS_TIMEOUT_MS), an idle keep-alive connection closes after
+ * OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS, at most OVERLAY_HTTP_MAX_CONNECTIONS are open. What the
+ * server refuses before a route runs (a timeout, oversized headers, bytes that are not HTTP, a
+ * URL whose percent-encoding is not UTF-8) is answered like any other error, `{code, message}`,
+ * and logged once at debug level: a client going away is not an error of the controller.
+ */
+const logger = new Logger('http');
+
+/** Set on a socket this module has answered and closed, so the abort that follows is not logged again. */
+const ANSWERED = Symbol('overlay.answered');
+
+function errorResponse(error: OverlayError): string {
+  const status = httpStatusOf(error.code);
+  const body = JSON.stringify(error);
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+/** The answer to an error of the connection, before (or instead of) any route; undefined = nothing to answer. */
+export function clientErrorAnswer(code: string | undefined, config: Pick<ControllerConfig, 'httpRequestTimeoutMs' | 'httpHeadersTimeoutMs'>): OverlayError | undefined {
+  switch (code) {
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'HPE_INVALID_EOF_STATE': // the client closed its side in the middle of a request
+      return undefined;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new OverlayError(
+        ErrorCode.RequestTimeout,
+        `the request did not arrive in time: headers are due within ${config.httpHeadersTimeoutMs} ms (OVERLAY_HTTP_HEADERS_TIMEOUT_MS), the whole request within ${config.httpRequestTimeoutMs} ms (OVERLAY_HTTP_REQUEST_TIMEOUT_MS)`,
+      );
+    case 'HPE_HEADER_OVERFLOW':
+      return new OverlayError(ErrorCode.HeadersTooLarge, 'the request line and headers are larger than the server accepts (16 KiB)');
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return new OverlayError(ErrorCode.BodyTooLarge, 'the chunk extensions of the body are larger than the server accepts');
+    default:
+      return new OverlayError(ErrorCode.MalformedRequest, `the request is not valid HTTP/1.1 (${code ?? 'unparsable'})`);
+  }
+}
+
+/**
+ * A connection on which nothing moves, either way, for this long is closed: a client that never
+ * reads its answer must not hold its socket. Above the longest `?wait=realized` (120 s), which
+ * is the longest a request may legitimately sit silent.
+ */
+export const SOCKET_IDLE_TIMEOUT_MS = MAX_WAIT_TIMEOUT_MS + 30_000;
+
+/** Options for Fastify (through Nest's adapter). */
+export function httpServerOptions(config: ControllerConfig) {
+  return {
+    bodyLimit: config.maxBodyBytes,
+    connectionTimeout: SOCKET_IDLE_TIMEOUT_MS,
+    querystringParser: parseQueryString,
+    requestTimeout: config.httpRequestTimeoutMs,
+    keepAliveTimeout: config.httpKeepAliveTimeoutMs,
+    http: {
+      requestTimeout: config.httpRequestTimeoutMs,
+      headersTimeout: config.httpHeadersTimeoutMs,
+      // Node checks both timeouts on this period (30 s by default, which would stretch a 10 s timeout to 40 s).
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(config.httpHeadersTimeoutMs / 4))),
+    },
+    /** Errors of the connection: Node's own answers (408, 431, 400) carry no code; ours do. */
+    clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+      const answer = clientErrorAnswer(err.code, config);
+      const response = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+      if (answer && socket.writable && !response?.headersSent) {
+        socket.write(errorResponse(answer));
+      }
+      (socket as Socket & { [ANSWERED]?: boolean })[ANSWERED] = true;
+      const from = socket.remoteAddress ? ` from ${socket.remoteAddress}` : '';
+      logger.debug(`${answer ? `${httpStatusOf(answer.code)} ${answer.code}` : 'request aborted by the client'} (${err.code ?? err.message})${from}`);
+      socket.destroy();
+    },
+    /** Errors Fastify meets before routing: a URL whose percent-encoding is not UTF-8. */
+    frameworkErrors(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+      const error =
+        err.code === 'FST_ERR_BAD_URL'
+          ? new OverlayError(ErrorCode.MalformedRequest, 'the URL path is not valid percent-encoded UTF-8')
+          : new OverlayError(ErrorCode.Internal, 'internal error; see the controller log');
+      if (error.code === ErrorCode.Internal) {
+        logger.error(err.stack ?? err.message);
+      }
+      void reply.status(httpStatusOf(error.code)).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(error));
+    },
+  };
+}
+
+/** At most `max` connections at once: Node closes the ones beyond at once. Logged at most every 10 s. */
+export function limitConnections(server: Server, max: number): void {
+  server.maxConnections = max;
+  let dropped = 0;
+  let lastReport = 0;
+  server.on('drop', () => {
+    dropped++;
+    if (Date.now() - lastReport >= 10_000) {
+      logger.warn(`${dropped} connection(s) closed at once: ${max} are open (OVERLAY_HTTP_MAX_CONNECTIONS)`);
+      lastReport = Date.now();
+      dropped = 0;
+    }
+  });
+}
+
+/**
+ * Whether an error only says that the client went away in the middle of its request (Node
+ * aborts the body stream with ECONNRESET "aborted"), or closed it while it was being read.
+ * Such a request is logged once, at debug level, without a stack: a flood of them must not
+ * flood the log.
+ */
+export function isClientAbort(exception: unknown): boolean {
+  const code = (exception as { code?: unknown } | null)?.code;
+  return code === 'ECONNRESET' || code === 'ECONNABORTED' || code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+/** Logs an aborted request once, at debug level; not at all when the connection error was already logged. */
+export function logClientAbort(request: FastifyRequest): void {
+  if (!(request.raw.socket as (Socket & { [ANSWERED]?: boolean }) | undefined)?.[ANSWERED]) {
+    logger.debug(`request aborted by the client: ${request.method} ${request.url.slice(0, 200)}`);
+  }
+}
+
+const closing = new WeakSet<FastifyInstance>();
+/** Per server, the requests whose body is still arriving. */
+const receiving = new WeakMap<FastifyInstance, Set<IncomingMessage>>();
+
+/**
+ * Prepares the server for `beginHttpShutdown`: it tracks the requests whose body is still
+ * arriving, and once the shutdown has begun every response carries `Connection: close`, so a
+ * connection does not outlive its last answer (the server's close would otherwise wait for it to
+ * sit idle for OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS).
+ */
+export function closeConnectionsOnShutdown(fastify: FastifyInstance): void {
+  const pending = new Set<IncomingMessage>();
+  receiving.set(fastify, pending);
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    const raw = request.raw;
+    if (!raw.complete) {
+      pending.add(raw);
+      const settled = () => pending.delete(raw);
+      raw.once('end', settled);
+      raw.once('close', settled);
+    }
+    done();
+  });
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing.has(fastify)) {
+      void reply.header('connection', 'close');
+    }
+    done(null, payload);
+  });
+}
+
+/**
+ * The start of a shutdown: from now on responses close their connection; idle connections
+ * close now; a request whose body is still arriving (nothing of it has run yet) is cut off, so
+ * that no client trickling a body holds the shutdown until OVERLAY_HTTP_REQUEST_TIMEOUT_MS.
+ */
+export function beginHttpShutdown(fastify: FastifyInstance): void {
+  closing.add(fastify);
+  fastify.server.closeIdleConnections();
+  for (const request of receiving.get(fastify) ?? []) {
+    if (!request.complete) {
+      request.socket.destroy();
+    }
+  }
+}

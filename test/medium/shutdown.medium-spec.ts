@@ -1,0 +1,122 @@
+import { api } from '../support/controller-harness';
+import { ControllerChild, ensureControllerBuilt, probe } from '../support/controller-process';
+import { makeAgent, waitUntil, type TestAgent } from '../support/agents';
+import { RawConnection } from '../support/raw-http';
+import { freePort, startPrivateRedis, type PrivateRedis } from '../support/private-redis';
+
+/**
+ * SIGTERM on a real overlayd process (dist/src/controller/main.js, built here when its sources
+ * are newer) must exit within 1 s even when Redis is gone or hung: nothing at shutdown may wait
+ * for a Redis command (the store's clients, the view's XREAD, the agents' acks, requests in
+ * flight). The assertion allows 1.5 s for a loaded machine; the measured figure is printed.
+ */
+const EXIT_WITHIN_MS = 1_500;
+
+describe('overlayd exits promptly on SIGTERM', () => {
+  let redis: PrivateRedis | undefined;
+  let ctl: ControllerChild | undefined;
+  let agent: TestAgent | undefined;
+
+  beforeAll(() => {
+    ensureControllerBuilt();
+  }, 120_000);
+
+  afterEach(async () => {
+    await agent?.cleanup();
+    agent = undefined;
+    ctl?.kill();
+    ctl = undefined;
+    redis?.resume();
+    await redis?.destroy();
+    redis = undefined;
+  });
+
+  async function start(env: Record<string, string> = {}): Promise<{ ctl: ControllerChild; redis: PrivateRedis; grpcPort: number }> {
+    redis = await startPrivateRedis({ appendfsync: 'everysec' });
+    const grpcPort = await freePort();
+    ctl = await ControllerChild.start(
+      { REDIS_URL: redis.url, OVERLAY_GRPC_PORT: String(grpcPort), OVERLAY_GRPC_INSECURE: 'true', OVERLAY_KEY_PREFIX: 'shutdown', OVERLAY_LOG_FORMAT: 'json', ...env },
+      await freePort(),
+    );
+    return { ctl, redis, grpcPort };
+  }
+
+  /** A host with a bound port and its agent connected, so the sync server has a session and acks to record. */
+  async function withAgent(ctl: ControllerChild, grpcPort: number): Promise<void> {
+    const client = api(`http://127.0.0.1:${ctl.httpPort}`);
+    const host = (await client.post('/v1/hosts', { name: 'hv1', vtepIp: '192.0.2.1' })).body;
+    const tenant = (await client.post('/v1/tenants', { name: 't' })).body;
+    const segment = (await client.post('/v1/segments', { tenantId: tenant.id, name: 's' })).body;
+    expect((await client.post('/v1/ports', { segmentId: segment.id, hostId: host.id })).status).toBe(201);
+    agent = makeAgent('hv1', `127.0.0.1:${grpcPort}`);
+    await agent.agent.start();
+    await waitUntil(async () => (await client.get(`/v1/hosts/${host.id}`)).body.lag === 0, 10_000, () => 'agent in sync');
+  }
+
+  it('with Redis killed: exits 0 within 1 s', async () => {
+    const { ctl, redis, grpcPort } = await start();
+    await withAgent(ctl, grpcPort);
+    await redis.kill();
+    // The controller has noticed: readiness fails.
+    await waitUntil(async () => (await probe(ctl.httpPort, '/readyz', 2_000)) === 503, 15_000, () => 'readyz 503');
+    const exit = await ctl.signalAndWait('SIGTERM', 15_000);
+    console.log(`SIGTERM -> exit with Redis killed: ${exit.ms} ms`);
+    expect({ code: exit.code, signal: exit.signal }).toEqual({ code: 0, signal: null });
+    expect(exit.ms).toBeLessThan(EXIT_WITHIN_MS);
+  });
+
+  it('with Redis hung (SIGSTOP) and a write in flight: exits 0 within 1 s, the write answered 503', async () => {
+    const { ctl, redis, grpcPort } = await start();
+    await withAgent(ctl, grpcPort);
+    redis.pause();
+    // The controller has commands in flight that Redis will never answer: readiness hangs.
+    await waitUntil(async () => (await probe(ctl.httpPort, '/readyz', 300)) === undefined, 5_000, () => 'readyz hanging');
+    const write = await RawConnection.open(`http://127.0.0.1:${ctl.httpPort}`);
+    const body = '{"name":"in-flight"}';
+    write.write(`POST /v1/tenants HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+    await write.waitFor('100 Continue');
+    write.write(body);
+    // The write is in flight: the server holds it without answering.
+    await expect(write.response(300)).rejects.toThrow(/no response within/);
+    const exit = await ctl.signalAndWait('SIGTERM', 15_000);
+    console.log(`SIGTERM -> exit with Redis hung and a write in flight: ${exit.ms} ms`);
+    expect({ code: exit.code, signal: exit.signal }).toEqual({ code: 0, signal: null });
+    expect(exit.ms).toBeLessThan(EXIT_WITHIN_MS);
+    const answer = await write.response(1_000);
+    expect({ status: answer.status, code: answer.body.code, connection: answer.headers.connection }).toEqual({ status: 503, code: 'STORE_UNAVAILABLE', connection: 'close' });
+    write.destroy();
+  });
+
+  it('with Redis up: exits 0 at once', async () => {
+    const { ctl, grpcPort } = await start();
+    await withAgent(ctl, grpcPort);
+    const exit = await ctl.signalAndWait('SIGTERM', 15_000);
+    console.log(`SIGTERM -> exit with Redis up: ${exit.ms} ms`);
+    expect({ code: exit.code, signal: exit.signal }).toEqual({ code: 0, signal: null });
+    expect(exit.ms).toBeLessThan(EXIT_WITHIN_MS);
+  });
+
+  it('does not wait for a client trickling its request, nor for idle keep-alive connections', async () => {
+    const { ctl } = await start();
+    const url = `http://127.0.0.1:${ctl.httpPort}`;
+    const idle = await RawConnection.open(url);
+    idle.write('GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n');
+    expect((await idle.response()).status).toBe(200);
+    const slow = await RawConnection.open(url);
+    slow.write('POST /v1/tenants HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n');
+    // The request is being read once the server asks for its body.
+    await slow.waitFor('100 Continue');
+    slow.write('{"name":"');
+    const timer = setInterval(() => slow.write('a'), 100);
+    try {
+      const exit = await ctl.signalAndWait('SIGTERM', 15_000);
+      console.log(`SIGTERM -> exit with a trickling client and an idle keep-alive connection: ${exit.ms} ms`);
+      expect({ code: exit.code, signal: exit.signal }).toEqual({ code: 0, signal: null });
+      expect(exit.ms).toBeLessThan(EXIT_WITHIN_MS);
+    } finally {
+      clearInterval(timer);
+      slow.destroy();
+      idle.destroy();
+    }
+  });
+});
