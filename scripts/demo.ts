@@ -275,7 +275,7 @@ async function main(): Promise<void> {
   await topology.mustExec(web.ns, 'arping', ['-q', '-U', '-c', '1', '-I', 'eth0', web.ip]);
   const migrationUrl = `/v1/migrations/${prepared.body.id}`;
   await waitUntil(async () => (await client.get(migrationUrl)).body.state === 'completed', 20_000, () => `migration not completed${agentLogs()}`);
-  const done = (await client.get(migrationUrl)).body as { state: string; timeline: { event: string; at: string; revision?: number }[] };
+  const done = (await client.get(migrationUrl)).body as { state: string; timeline: { event: string; at: string; revision?: number; connections?: number }[] };
   const at = (event: string) => Date.parse(done.timeline.find((e) => e.event === event)?.at ?? '');
   // Let the pings of the window come back (or time out, -W 1) before counting.
   const windowEnd = Math.max(Date.now(), at('peers-acked') || 0, at('source-cleaned') || 0) + 300;
@@ -294,7 +294,7 @@ async function main(): Promise<void> {
   detail(`timeline (ms after the switch), state ${done.state}:`);
   for (const e of done.timeline) {
     const ms = Date.parse(e.at) - switchAt;
-    detail(`  ${String(ms).padStart(6)}  ${e.event}${e.revision !== undefined ? ` (revision ${e.revision})` : ''}`);
+    detail(`  ${String(ms).padStart(6)}  ${e.event}${e.revision !== undefined ? ` (revision ${e.revision})` : ''}${e.connections !== undefined ? ` (${e.connections} tracked connection${e.connections === 1 ? '' : 's'} of web)` : ''}`);
   }
   detail(`pings from 100 ms before the switch until every ack: ${seqs.length + (Number.isNaN(lost) ? 0 : lost)} sent, ${Number.isNaN(lost) ? '?' : lost} lost; blackout ${Math.max(0, Math.round(gap - PING_INTERVAL_MS))} ms`);
   const gone = (await topology.exec(hv1.ns, 'ip', ['link', 'show', web.tap])).code !== 0;
