@@ -193,6 +193,7 @@ export class Agent {
         appliedRevision: this.desired.epoch ? this.desired.revision : 0,
         epoch: this.desired.epoch,
         instanceId: this.instanceId,
+        features: ['connection-handover'],
       },
     });
     stream.on('data', (message: SyncResponse__Output) => {

@@ -148,6 +148,15 @@ describe('connection handover through the controller', () => {
     expect((await client.post(`/v1/migrations/${id}/abort`, {})).status).toBe(200);
   });
 
+  it('does not wait for connections from a source agent that does not announce the handover (an older agent)', async () => {
+    // raw-src's Hello has no features; with a 60 s timeout the prepare would outlast this test's 20 s if it waited.
+    await client.post('/v1/ports', { segmentId: segment.id, hostId: hosts.get('raw-src'), vmId: 'vm-old', ips: ['10.5.1.12'] });
+    const prepared = await client.post('/v1/migrations?timeout=60000', { vmId: 'vm-old', sourceHostId: hosts.get('raw-src'), destinationHostId: hosts.get('dst') });
+    expect({ status: prepared.status, state: prepared.body.state }).toEqual({ status: 201, state: 'prepared' });
+    expect(eventOf(prepared.body, 'connections-installed')).toBeUndefined();
+    expect((await client.post(`/v1/migrations/${prepared.body.id}/abort`, {})).status).toBe(200);
+  }, 20_000);
+
   it('ignores a report of installed connections from anyone but the destination', async () => {
     const raw = raws[0];
     const port = (await client.post('/v1/ports', { segmentId: segment.id, hostId: hosts.get('raw-src'), vmId: 'vm-raw2', ips: ['10.5.1.11'] })).body;

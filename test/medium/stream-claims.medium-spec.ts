@@ -27,7 +27,7 @@ describe('stream claims in Redis', () => {
     return (await api(ctl.url).post('/v1/hosts', { name: `claims-${hosts}`, vtepIp: `192.0.2.${hosts}` })).body.id;
   }
 
-  const stream = (hostId: string, instance: string, token: string): StreamClaim => ({ hostId, instance, token });
+  const stream = (hostId: string, instance: string, token: string): StreamClaim => ({ hostId, instance, token, features: [] });
   const rawClaim = async (hostId: string) => ctl.redis.hget(`{${prefix}}:agents:sessions`, hostId);
 
   it('refuses an evicted instance only while the winner’s claim lives, and reports the first refusal per claim once', async () => {

@@ -66,12 +66,13 @@ local function listed(list, value)
 end
 `;
 
-// ARGV[3] host, [4] replica, [5] token (this stream's), [6] instance ('' = none), [7] ttl (ms).
+// ARGV[3] host, [4] replica, [5] token (this stream's), [6] instance ('' = none), [7] ttl (ms),
+// [8] the agent's known features, comma-separated.
 // Returns {'claimed', 1 if it replaced another stream's live claim, that claim's instance, its
 // replica}, or {'refused', 1 the first time this claim refuses this instance, the holder's instance, ''}.
 // Without an instance id on either side nothing tells two agents apart: the Hello replaces.
 const CLAIM = `${CLAIM_HELPERS}
-local host, replica, token, instance, ttl = ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+local host, replica, token, instance, ttl, features = ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8]
 local claim = readClaim(host)
 local live = claim ~= nil and claim.expires > NOW
 if live and instance ~= '' and claim.instance ~= instance and listed(claim.evicted, instance) then
@@ -94,7 +95,7 @@ if live then
   end
   while #evicted > ${MAX_EVICTED} do table.remove(evicted, 1) end
 end
-redis.call('HSET', K.agentSessions(), host, cjson.encode({ replica = replica, token = token, instance = instance, expires = NOW + ttl, evicted = evicted, reported = {} }))
+redis.call('HSET', K.agentSessions(), host, cjson.encode({ replica = replica, token = token, instance = instance, expires = NOW + ttl, evicted = evicted, reported = {}, features = features }))
 return { 'claimed', replaced, live and claim.instance or '', live and claim.replica or '' }
 `;
 
@@ -132,7 +133,16 @@ return 0
 export interface AgentStatus {
   connected: boolean;
   appliedRevision: number;
+  /** The features (Hello.features) of the agent holding the stream; empty when none holds it. */
+  features: AgentFeature[];
 }
+
+/** Agent features the controller relies on where an agent announces them (see Hello.features). */
+export const AGENT_FEATURES = ['connection-handover'] as const;
+export type AgentFeature = (typeof AGENT_FEATURES)[number];
+
+/** The known features among those an agent announced (the rest, and any past 16, are ignored). */
+export const knownFeatures = (announced: string[]): AgentFeature[] => AGENT_FEATURES.filter((f) => announced.slice(0, 16).includes(f));
 
 /** The last NACK of a host's agent: what failed, why (cleaned: see agent-text.ts), and when the controller heard it. */
 export interface AgentLastError {
@@ -145,11 +155,12 @@ export interface AgentLastError {
 /** A change to a host's last error: a new NACK, or an ack that clears an error at or below `clearUpTo`. */
 export type LastErrorUpdate = { set: AgentLastError } | { clearUpTo: number };
 
-/** One stream's claim on its host: `token` names the stream, `instance` the agent process (or ''). */
+/** One stream's claim on its host: `token` names the stream, `instance` the agent process (or ''), `features` what it announced. */
 export interface StreamClaim {
   hostId: string;
   token: string;
   instance: string;
+  features: AgentFeature[];
 }
 
 export type ClaimResult =
@@ -203,7 +214,7 @@ export class AgentStatusRepository {
    * the rules). Not idempotent: a second call with another token takes the host from the first.
    */
   async claimSession(claim: StreamClaim, replicaId: string, ttlMs: number): Promise<ClaimResult> {
-    const [outcome, flag, instance, replica] = (await this.store.mutate('overlayAgentClaim', [claim.hostId, replicaId, claim.token, claim.instance, ttlMs])) as [string, number, string, string];
+    const [outcome, flag, instance, replica] = (await this.store.mutate('overlayAgentClaim', [claim.hostId, replicaId, claim.token, claim.instance, ttlMs, claim.features.join(',')])) as [string, number, string, string];
     if (outcome === 'refused') {
       return { claimed: false, holder: instance, firstRefusal: flag === 1 };
     }
@@ -239,7 +250,8 @@ export class AgentStatusRepository {
     ]);
     const now = Date.now();
     hostIds.forEach((id, i) => {
-      out.set(id, { connected: claimExpiry(sessions[i]) > now, appliedRevision: Number(applied[i] ?? 0) });
+      const connected = claimExpiry(sessions[i]) > now;
+      out.set(id, { connected, appliedRevision: Number(applied[i] ?? 0), features: connected ? claimFeatures(sessions[i]) : [] });
     });
     return out;
   }
@@ -277,6 +289,14 @@ function claimExpiry(raw: string | null): number {
     return typeof expires === 'number' ? expires : 0;
   }
   return Number(raw.split(' ')[1]) || 0;
+}
+
+function claimFeatures(raw: string | null): AgentFeature[] {
+  if (!raw?.startsWith('{')) {
+    return [];
+  }
+  const features = (JSON.parse(raw) as { features?: unknown }).features;
+  return typeof features === 'string' ? knownFeatures(features.split(',')) : [];
 }
 
 function parseLastError(raw: string | null): AgentLastError | null {

@@ -15,7 +15,7 @@ function session(helloRevision: number) {
     connectionsInstalled: () => undefined,
     closed: () => undefined,
   };
-  const s = new HostSession('h1', 'hv1', '192.0.2.1', () => 'epoch', call, {} as SpanFeed, events, helloRevision, { hostId: 'h1', token: 't', instance: 'i', seq: 1 });
+  const s = new HostSession('h1', 'hv1', '192.0.2.1', () => 'epoch', call, {} as SpanFeed, events, helloRevision, { hostId: 'h1', token: 't', instance: 'i', seq: 1, features: [] });
   const send = (req: Partial<SyncRequest__Output>) => (call as unknown as EventEmitter).emit('data', req);
   return { s, send, reports };
 }

@@ -13,7 +13,7 @@ import { changesSince } from '../desired-state/span';
 import type { Host } from '../hosts/host.model';
 import { MaterializedView } from '../store/materialized-view';
 import { RedisStore } from '../store/redis-store';
-import { AgentStatusRepository, type LastErrorUpdate, type StreamClaim } from './agent-status.repository';
+import { AgentStatusRepository, knownFeatures, type AgentFeature, type LastErrorUpdate, type StreamClaim } from './agent-status.repository';
 import { cleanAgentText } from './agent-text';
 import { HostSession, type SessionClaim, type SessionEvents, type SyncCall } from './host-session';
 import { SpanFeed } from './span-feed';
@@ -176,7 +176,7 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
       }
     }
     // Claimed before any other work: an agent that is refused (another holds the host) costs one script.
-    const claim = await this.claim(host, instance);
+    const claim = await this.claim(host, instance, knownFeatures(hello.features));
     const resumable = hello.epoch === this.epoch && hello.appliedRevision > 0;
     let records;
     try {
@@ -223,9 +223,9 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
    * ALREADY_EXISTS (an instance that a live claim replaced). Logs a replacement once (here, on
    * the replica that took over) and a refused instance once per (host, instance, claim).
    */
-  private async claim(host: Host, instance: string): Promise<SessionClaim> {
+  private async claim(host: Host, instance: string, features: AgentFeature[]): Promise<SessionClaim> {
     const seq = ++this.claimSeq;
-    const claim: SessionClaim = { hostId: host.id, token: `${this.replicaId}-${seq}`, instance, seq };
+    const claim: SessionClaim = { hostId: host.id, token: `${this.replicaId}-${seq}`, instance, seq, features };
     const outcome = await this.status.claimSession(claim, this.replicaId, SESSION_TTL_MS);
     if (!outcome.claimed) {
       if (outcome.firstRefusal) {

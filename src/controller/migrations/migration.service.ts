@@ -232,12 +232,18 @@ export class MigrationService {
 
   /**
    * Until `deadline`, waits for `connections-installed` (polling the record: the destination's
-   * report may reach another replica), unless the handover is off or the source's agent is not
-   * connected (nothing will come). Returns the migration as it then is.
+   * report may reach another replica), unless the handover is off, or the source's or the
+   * destination's agent is not connected or does not announce the feature (nothing will come).
+   * Returns the migration as it then is.
    */
   private async waitForConnections(migration: Migration, deadline: number): Promise<Migration> {
     const done = (m: Migration) => !OPEN_STATES.includes(m.state) || m.timeline.some((e) => e.event === 'connections-installed');
-    if (!this.handover.enabled || done(migration) || !(await this.agents.status([migration.sourceHostId])).get(migration.sourceHostId)?.connected) {
+    if (!this.handover.enabled || done(migration)) {
+      return migration;
+    }
+    const hosts = [migration.sourceHostId, migration.destinationHostId];
+    const status = await this.agents.status(hosts);
+    if (!hosts.every((h) => status.get(h)?.features.includes('connection-handover'))) {
       return migration;
     }
     while (Date.now() < deadline) {

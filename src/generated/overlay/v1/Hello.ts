@@ -42,6 +42,14 @@ export interface Hello {
    * Hello always replaces the host's stream, as before.
    */
   'instanceId'?: (string);
+  /**
+   * features are what the agent implements beyond the base protocol, so the controller relies on
+   * them only where they are there. Known: "connection-handover" (it exports the tracked
+   * connections of its ports migrating away, installs those handed to it, and answers
+   * ConnectionsInstalled; see ConnectionBatch). Unknown names are ignored; at most 16 are read,
+   * each at most 64 characters.
+   */
+  'features'?: (string)[];
 }
 
 /**
@@ -84,4 +92,12 @@ export interface Hello__Output {
    * Hello always replaces the host's stream, as before.
    */
   'instanceId': (string);
+  /**
+   * features are what the agent implements beyond the base protocol, so the controller relies on
+   * them only where they are there. Known: "connection-handover" (it exports the tracked
+   * connections of its ports migrating away, installs those handed to it, and answers
+   * ConnectionsInstalled; see ConnectionBatch). Unknown names are ignored; at most 16 are read,
+   * each at most 64 characters.
+   */
+  'features': (string)[];
 }
