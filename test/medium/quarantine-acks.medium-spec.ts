@@ -1,5 +1,6 @@
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { makeAgent, waitUntil, type TestAgent } from '../support/agents';
+import { RawAgent } from '../support/raw-agent';
 
 /**
  * A released VNI may return only once every host that ever connected has acknowledged its
@@ -81,5 +82,23 @@ describe('VNI quarantine tied to acknowledgements', () => {
 
     expect((await client.delete(`/v1/hosts/${host.id}`)).status).toBe(204);
     await waitUntil(async () => (await client.post('/v1/segments', { tenantId, name: 'free' })).status === 201, 10_000, () => 'VNI never released after the host was deleted');
+  });
+
+  it('does not count again a deleted host whose agent acknowledges before its stream is closed', async () => {
+    const client = api(ctl.url);
+    const host = (await client.post('/v1/hosts', { name: 'hv3', vtepIp: '192.0.2.3' })).body;
+    const raw = new RawAgent(ctl.grpcTarget, 'hv3', 'late-acker');
+    await waitUntil(() => raw.delivered, 5_000, () => 'hv3 connected');
+    const applied = () => ctl.redis.hget(`{${prefix}}:agents:applied`, host.id);
+    await waitUntil(async () => (await applied()) !== null, 5_000, () => 'hv3 counted once connected');
+    expect((await client.delete(`/v1/hosts/${host.id}`)).status).toBe(204);
+    expect(await applied()).toBeNull();
+    // The stream is still open (it is closed at the next housekeeping, within 2 s): an ack now
+    // must not put the deleted host back among those the quarantine waits for.
+    const revision = Number(await ctl.redis.get(`{${prefix}}:rev`));
+    raw.send({ ack: { revision } });
+    await waitUntil(() => raw.ended !== undefined, 5_000, () => 'the deleted host\u2019s stream was not closed');
+    expect(await applied()).toBeNull();
+    raw.close();
   });
 });

@@ -8,7 +8,9 @@ const MAX_EVICTED = 8;
 
 // Acknowledged revisions only move forward, whichever replica reports them. A host is entered
 // (at the revision its Hello claimed) as soon as it connects: from then on it holds forwarding
-// state, and the VNI quarantine must wait for it.
+// state, and the VNI quarantine must wait for it. A host no longer registered is not entered
+// again (its stream lives until the next housekeeping, and an ack in between would make the
+// quarantine wait for a host that will never connect again).
 // ARGV[3] is the number of (host, revision) pairs that follow; after them come (host, op, value)
 // triples for the hosts' last errors: op 'set' stores value (the error's JSON) if the host is
 // still registered; op 'clear' deletes the stored error if its revision is at most value (an ack
@@ -18,7 +20,9 @@ local count = tonumber(ARGV[3])
 local i = 4
 for _ = 1, count do
   local current = redis.call('HGET', K.agentApplied(), ARGV[i])
-  if not current or tonumber(ARGV[i + 1]) > tonumber(current) then redis.call('HSET', K.agentApplied(), ARGV[i], ARGV[i + 1]) end
+  if (current and tonumber(ARGV[i + 1]) > tonumber(current)) or (not current and redis.call('HEXISTS', K.hosts(), ARGV[i]) == 1) then
+    redis.call('HSET', K.agentApplied(), ARGV[i], ARGV[i + 1])
+  end
   i = i + 2
 end
 while i <= #ARGV do

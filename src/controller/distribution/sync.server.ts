@@ -68,6 +68,7 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
   /** Numbers this replica's claims in the order they were made (the tokens carry it). */
   private claimSeq = 0;
   private readonly timers: NodeJS.Timeout[] = [];
+  private stopping = false;
   private flushTimer?: NodeJS.Timeout;
   private epoch = '';
   /** Emits `acked` (hostId, revision) for every acknowledgement on this replica. */
@@ -214,7 +215,7 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     }
     session.start();
     this.pendingApplied.set(host.id, Math.max(this.pendingApplied.get(host.id) ?? 0, resumable ? hello.appliedRevision : 0));
-    this.flushTimer ??= setTimeout(() => void this.flushReports(), APPLIED_FLUSH_MS);
+    this.scheduleFlush(APPLIED_FLUSH_MS);
     this.logger.log(`host ${host.name} connected (agent ${hello.agentVersion || '?'} instance ${instance || '-'}, ${records ? `resumed from ${hello.appliedRevision}` : 'snapshot'} at ${this.view.revision})`);
   }
 
@@ -268,14 +269,14 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
       this.pendingErrors.set(host, { clearUpTo: Math.max(revision, pending && 'clearUpTo' in pending ? pending.clearUpTo : 0) });
     }
     this.acks.emit('acked', host, revision);
-    this.flushTimer ??= setTimeout(() => void this.flushReports(), APPLIED_FLUSH_MS);
+    this.scheduleFlush(APPLIED_FLUSH_MS);
   }
 
   /** Kept (cleaned and bounded: agent text is hostile input) as the host's last error, written with the next batch of acks. */
   nacked(session: HostSession, revision: number, error: string): void {
     const text = cleanAgentText(error);
     this.pendingErrors.set(session.hostId, { set: { revision, error: text, at: new Date().toISOString() } });
-    this.flushTimer ??= setTimeout(() => void this.flushReports(), APPLIED_FLUSH_MS);
+    this.scheduleFlush(APPLIED_FLUSH_MS);
     this.logger.warn(`host ${session.hostName} could not apply revision ${revision}: ${text}`);
   }
 
@@ -299,6 +300,13 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     }
   }
 
+  /** Writes the pending acks and last errors in `delayMs` (one timer at a time; none once stopping). */
+  private scheduleFlush(delayMs: number): void {
+    if (!this.stopping) {
+      this.flushTimer ??= setTimeout(() => void this.flushReports(), delayMs);
+    }
+  }
+
   private async flushReports(): Promise<void> {
     this.flushTimer = undefined;
     const batch = new Map(this.pendingApplied);
@@ -317,7 +325,7 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
           this.pendingErrors.set(host, update);
         }
       }
-      this.flushTimer ??= setTimeout(() => void this.flushReports(), 500);
+      this.scheduleFlush(500);
       this.logger.warn(`recording acknowledgements: ${(err as Error).message}`);
     }
   }
@@ -351,6 +359,8 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
   }
 
   async stop(): Promise<void> {
+    // One last flush below, then no more: a store closing for good must not keep a retry timer alive.
+    this.stopping = true;
     this.timers.forEach(clearInterval);
     this.timers.length = 0;
     if (this.flushTimer) {
