@@ -71,6 +71,8 @@ export class Agent {
   /** Index into config.controllers of the replica in use; moves on when a stream is lost. */
   private target = 0;
   private stream?: SyncStream;
+  /** The revision of the last snapshot end or delta the current stream carried: the only one an Ack or Nack may name. */
+  private streamRevision?: number;
   /** Sent in every Hello: tells this process's streams from another agent's claiming the same host. */
   readonly instanceId = randomBytes(8).toString('hex');
   /** Set when another agent holds the host (ALREADY_EXISTS, logged once), until a stream delivers again. */
@@ -183,6 +185,7 @@ export class Agent {
     this.client ??= new overlayProto.SyncService(this.config.controllers[this.target], this.credentials(), options);
     const stream = this.client.Sync();
     this.stream = stream;
+    this.streamRevision = undefined;
     this.stats.connects++;
     this.staging = undefined;
     stream.write({
@@ -205,7 +208,7 @@ export class Agent {
           this.logger.info(`host ${this.config.hostName}: holding the stream again (${this.config.controllers[this.target]})`);
         }
       }
-      this.enqueue(() => this.onMessage(message));
+      this.enqueue(() => this.onMessage(message, stream));
     });
     const lost = (reason: string, code?: grpc.status) => {
       if (this.stream !== stream) {
@@ -245,7 +248,11 @@ export class Agent {
       .finally(() => this.onProgress?.());
   }
 
-  private async onMessage(message: SyncResponse__Output): Promise<void> {
+  private async onMessage(message: SyncResponse__Output, from: SyncStream): Promise<void> {
+    const carried = message.snapshotEnd?.revision ?? message.delta?.revision;
+    if (carried !== undefined && from === this.stream) {
+      this.streamRevision = carried;
+    }
     if (message.snapshotChunk) {
       const chunk = message.snapshotChunk;
       if (!this.staging || this.staging.revision !== chunk.revision || this.staging.epoch !== chunk.epoch) {
@@ -265,7 +272,7 @@ export class Agent {
     const staged = this.staging;
     this.staging = undefined;
     if (!staged || staged.revision !== end.revision || staged.resources.length !== end.resourceCount) {
-      this.send({ nack: { revision: end.revision, error: `snapshot incomplete: got ${staged?.resources.length ?? 0} of ${end.resourceCount} resources` } });
+      this.report(end.revision, `snapshot incomplete: got ${staged?.resources.length ?? 0} of ${end.resourceCount} resources`);
       this.stream?.cancel(); // reconnect for a fresh one
       return;
     }
@@ -283,7 +290,7 @@ export class Agent {
 
   private async onDelta(delta: Delta__Output): Promise<void> {
     if (!this.desired.epoch) {
-      this.send({ nack: { revision: delta.revision, error: 'delta received before any snapshot' } });
+      this.report(delta.revision, 'delta received before any snapshot');
       return;
     }
     const empty = delta.upserts.length === 0 && delta.removals.length === 0;
@@ -395,7 +402,7 @@ export class Agent {
       this.stats.nacks++;
       const error = failures.join('; ');
       this.logger.warn(`could not program revision ${revision}${closed.size ? ` (${closed.size} port(s) kept closed)` : ''}: ${error}`);
-      this.send({ nack: { revision, error } });
+      this.report(revision, error);
       this.scheduleRetry();
       return;
     }
@@ -403,10 +410,21 @@ export class Agent {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.retryBackoff.reset();
-    if (this.desired.epoch && this.inSync) {
-      this.send({ ack: { revision } });
+    if (this.desired.epoch && this.inSync && this.report(revision)) {
       this.stats.acks++;
     }
+  }
+
+  /**
+   * Acks `revision` (nacks it with `error`), if the current stream carried it: the controller
+   * refuses an Ack or Nack of a revision its stream did not send (a revision from before a
+   * reconnect, say, while the new stream has sent nothing yet). Returns whether it was sent.
+   */
+  private report(revision: number, error?: string): boolean {
+    if (revision !== this.streamRevision) {
+      return false;
+    }
+    return this.send(error === undefined ? { ack: { revision } } : { nack: { revision, error } });
   }
 
   /** The whole firewall of the desired state, rendered (each tap's digest counts its segment's zone). */

@@ -50,6 +50,15 @@ export function syncServiceDefinition(): grpc.ServiceDefinition {
     Sync: {
       ...sync,
       responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : sync.responseSerialize(value)),
+      // Bytes that do not decode reach the session as a message of their own, which it refuses
+      // with INVALID_ARGUMENT (grpc-js would end the stream with INTERNAL).
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return sync.requestDeserialize(bytes);
+        } catch (err) {
+          return { undecodable: `a message that does not decode: ${(err as Error).message}` };
+        }
+      },
     },
   };
 }

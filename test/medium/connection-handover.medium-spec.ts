@@ -1,8 +1,10 @@
+import * as grpc from '@grpc/grpc-js';
 import { conntrackZones } from '../../src/agent/dataplane/linux/nftables';
 import type { TrackedConnection } from '../../src/common/tracked-connection';
 import { makeAgent, waitUntil, type TestAgent } from '../support/agents';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { RawAgent } from '../support/raw-agent';
+import type { SyncRequest } from '../../src/generated/overlay/v1/SyncRequest';
 
 /**
  * Firewall state follows the VM: the migrating VM's tracked connections go from the source's
@@ -111,10 +113,15 @@ describe('connection handover through the controller', () => {
     expect(tracked().filter((c) => c.src === '10.5.0.10' || c.dst === '10.5.0.10')).toHaveLength(4);
   });
 
-  it('hands on only what a source may send: its own migration, its port\u2019s connections, valid entries, bounded batches', async () => {
-    const raw = new RawAgent(r1.grpcTarget, 'raw-src', 'raw-instance');
+  /** A bare agent for host raw-src (the source of the migrations below), connected. */
+  async function rawSource(instance: string): Promise<RawAgent> {
+    const raw = new RawAgent(r1.grpcTarget, 'raw-src', instance);
     raws.push(raw);
-    await waitUntil(() => raw.delivered, 5_000, () => 'raw source connected');
+    await waitUntil(() => raw.delivered, 5_000, () => `${instance} connected`);
+    return raw;
+  }
+
+  it('hands on only what a source may send: valid entries of its own port; anything else from it ends its stream', async () => {
     const dst = agents.find((a) => a.agent.config.hostName === 'dst')!;
     const port = (await client.post('/v1/ports', { segmentId: segment.id, hostId: hosts.get('raw-src'), vmId: 'vm-raw', ips: ['10.5.1.10'] })).body;
     // Prepared without waiting: this source exports only when the test says so.
@@ -123,6 +130,27 @@ describe('connection handover through the controller', () => {
     const id = prepared.body.id;
     await waitUntil(async () => (await client.get(`/v1/migrations/${id}`)).body.state === 'prepared', 10_000, () => 'destination ack');
     const good = tcp('10.5.1.10', '10.5.0.20', 41000, 80);
+    const host = async () => (await client.get(`/v1/hosts/${hosts.get('raw-src')}`)).body;
+
+    // Protocol violations: another migration's id, a batch far too big, a report that only the
+    // destination may send. Each ends that stream with INVALID_ARGUMENT and records nothing.
+    const violations: [string, SyncRequest][] = [
+      ['another migration', { connectionExport: { migrationId: '01a00000-0000-7000-8000-000000000000', portId: port.id, connections: [good], complete: true } }],
+      ['a batch over 4,096', { connectionExport: { migrationId: id, portId: port.id, connections: Array.from({ length: 5000 }, (_, i) => tcp('10.5.1.10', '10.5.0.20', 10000 + i, 80)), complete: true } }],
+      ['another host\u2019s report', { connectionsInstalled: { migrationId: id, portId: port.id, installed: 7, failed: 0, error: '' } }],
+    ];
+    for (const [name, request] of violations) {
+      const raw = await rawSource(`raw-${violations.findIndex(([n]) => n === name)}`);
+      const applied = (await host()).appliedRevision;
+      raw.send(request);
+      await waitUntil(() => raw.ended !== undefined, 5_000, () => `${name}: the stream went on`);
+      expect({ name, code: raw.ended?.code }).toEqual({ name, code: grpc.status.INVALID_ARGUMENT });
+      expect((await host()).appliedRevision).toBe(applied);
+      expect(eventOf((await client.get(`/v1/migrations/${id}`)).body, 'connections-installed')).toBeUndefined();
+    }
+
+    // A batch of its own port: the valid entries go on, the others are dropped, the stream stays.
+    const raw = await rawSource('raw-good');
     const bad = [
       tcp('10.5.0.20', '10.5.0.21', 1, 2), // not the port's
       tcp('10.5.1.10', '10.5.0.20', 0, 80), // port 0
@@ -133,9 +161,6 @@ describe('connection handover through the controller', () => {
       tcp('10.5.1.10', '10.5.0.20', 41005, 80, { timeoutSeconds: 10_000_000 }),
       { ...good, srcPort: 41006, protocol: 1 },
     ];
-    // Another migration's id, then a batch far too big: dropped whole.
-    raw.send({ connectionExport: { migrationId: '01a00000-0000-7000-8000-000000000000', portId: port.id, connections: [good], complete: true } });
-    raw.send({ connectionExport: { migrationId: id, portId: port.id, connections: Array.from({ length: 5000 }, (_, i) => tcp('10.5.1.10', '10.5.0.20', 10000 + i, 80)), complete: false } });
     raw.send({ connectionExport: { migrationId: id, portId: port.id, connections: [good, ...bad], complete: true } });
     await waitUntil(async () => eventOf((await client.get(`/v1/migrations/${id}`)).body, 'connections-installed') !== undefined, 10_000, () => 'never installed');
     const body = (await client.get(`/v1/migrations/${id}`)).body;
@@ -143,34 +168,19 @@ describe('connection handover through the controller', () => {
     expect(eventOf(body, 'connections-installed')).toMatchObject({ connections: 1, failed: 0 });
     const mineOnDst = [...(dst.dataplane.conntrack.get(zone())?.values() ?? [])].filter((c) => c.src === '10.5.1.10' || c.dst === '10.5.1.10');
     expect(mineOnDst).toEqual([good]);
-    // The stream carried on.
     expect(raw.ended).toBeUndefined();
     expect((await client.post(`/v1/migrations/${id}/abort`, {})).status).toBe(200);
   });
 
   it('does not wait for connections from a source agent that does not announce the handover (an older agent)', async () => {
     // raw-src's Hello has no features; with a 60 s timeout the prepare would outlast this test's 20 s if it waited.
+    await rawSource('raw-old');
     await client.post('/v1/ports', { segmentId: segment.id, hostId: hosts.get('raw-src'), vmId: 'vm-old', ips: ['10.5.1.12'] });
     const prepared = await client.post('/v1/migrations?timeout=60000', { vmId: 'vm-old', sourceHostId: hosts.get('raw-src'), destinationHostId: hosts.get('dst') });
     expect({ status: prepared.status, state: prepared.body.state }).toEqual({ status: 201, state: 'prepared' });
     expect(eventOf(prepared.body, 'connections-installed')).toBeUndefined();
     expect((await client.post(`/v1/migrations/${prepared.body.id}/abort`, {})).status).toBe(200);
   }, 20_000);
-
-  it('ignores a report of installed connections from anyone but the destination', async () => {
-    const raw = raws[0];
-    const port = (await client.post('/v1/ports', { segmentId: segment.id, hostId: hosts.get('raw-src'), vmId: 'vm-raw2', ips: ['10.5.1.11'] })).body;
-    const prepared = await client.post('/v1/migrations?timeout=0', { vmId: 'vm-raw2', sourceHostId: hosts.get('raw-src'), destinationHostId: hosts.get('dst') });
-    const id = prepared.body.id;
-    await waitUntil(async () => (await client.get(`/v1/migrations/${id}`)).body.state === 'prepared', 10_000, () => 'destination ack');
-    // The source claims the destination installed 7: not its word to give.
-    raw.send({ connectionsInstalled: { migrationId: id, portId: port.id, installed: 7, failed: 0, error: '' } });
-    // Then it exports nothing (a complete, empty batch): the real destination reports 0, and only that counts.
-    raw.send({ connectionExport: { migrationId: id, portId: port.id, connections: [], complete: true } });
-    await waitUntil(async () => eventOf((await client.get(`/v1/migrations/${id}`)).body, 'connections-installed') !== undefined, 10_000, () => 'never installed');
-    expect(eventOf((await client.get(`/v1/migrations/${id}`)).body, 'connections-installed')).toMatchObject({ connections: 0, failed: 0 });
-    expect((await client.post(`/v1/migrations/${id}/abort`, {})).status).toBe(200);
-  });
 });
 
 describe('connection handover at scale and under a cap', () => {

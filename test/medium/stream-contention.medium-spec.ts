@@ -323,6 +323,10 @@ describe('the last NACK per host', () => {
     const agentRaw = new RawAgent(r1.grpcTarget, host.name, 'inst-hostile');
     raws.push(agentRaw);
     await waitUntil(() => agentRaw.delivered, 5_000);
+    // Two revisions this stream carried: the snapshot's, then a marker's after another change.
+    const lower = agentRaw.revision;
+    await api(r1.url).post('/v1/hosts', { name: 'hv-hostile-bump', vtepIp: '192.0.2.13' });
+    await waitUntil(() => agentRaw.revision > lower, 5_000, () => 'a marker after the change');
     const nacked = agentRaw.revision;
     const hostile = `\u0000\u001b[2J\u001b]0;pwned\u0007evil\r\nline\t2\u202e\ud800|\udfff|\ud83d\ude00${'x'.repeat(500_000)}`;
     agentRaw.send({ nack: { revision: nacked, error: hostile } });
@@ -343,8 +347,8 @@ describe('the last NACK per host', () => {
     expect(await r1.redis.hstrlen(`{${prefix}}:agents:last-error`, host.id)).toBeLessThanOrEqual(4096);
 
     // An ack below the nacked revision leaves it; one at it clears it.
-    agentRaw.send({ ack: { revision: nacked - 1 } });
-    await waitUntil(async () => (await hostOn(r2, host.id)).appliedRevision === nacked - 1, 5_000, () => 'the lower ack is recorded');
+    agentRaw.send({ ack: { revision: lower } });
+    await waitUntil(async () => (await hostOn(r2, host.id)).appliedRevision === lower, 5_000, () => 'the lower ack is recorded');
     expect((await hostOn(r2, host.id)).lastError).toMatchObject({ revision: nacked });
     agentRaw.send({ ack: { revision: nacked } });
     await waitUntil(async () => (await hostOn(r2, host.id)).lastError === null, 5_000, () => 'cleared by the ack of its revision');

@@ -18,7 +18,8 @@ export class RawAgent {
   /** How the stream ended (undefined while open). */
   ended?: { code: grpc.status; details: string };
 
-  constructor(target: string, hostName: string, instanceId?: string) {
+  /** `hello`: more Hello fields (appliedRevision, epoch...), as the wire carries them. */
+  constructor(target: string, hostName: string, instanceId?: string, hello: Record<string, unknown> = {}) {
     this.client = new overlayProto.SyncService(target, grpc.credentials.createInsecure());
     this.stream = this.client.Sync();
     this.stream.on('data', (m: SyncResponse__Output) => {
@@ -29,11 +30,11 @@ export class RawAgent {
     this.stream.on('error', (err: grpc.ServiceError) => (this.ended ??= { code: err.code, details: err.details }));
     this.stream.on('end', () => (this.ended ??= { code: grpc.status.OK, details: 'ended' }));
     // Typed loosely on purpose: the Hello fields are what the wire carries.
-    const hello: Record<string, unknown> = { hostName, agentVersion: 'raw-test' };
+    const fields: Record<string, unknown> = { hostName, agentVersion: 'raw-test', ...hello };
     if (instanceId !== undefined) {
-      hello.instanceId = instanceId;
+      fields.instanceId = instanceId;
     }
-    this.stream.write({ hello });
+    this.stream.write({ hello: fields });
   }
 
   get delivered(): boolean {

@@ -1,11 +1,14 @@
+import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import { HostSession, type SessionEvents, type SyncCall } from './host-session';
 import type { SpanFeed } from './span-feed';
 
 /** A session on a fake call: requests are emitted as 'data', reports land in `events`. */
-function session(helloRevision: number) {
-  const call = new EventEmitter() as unknown as SyncCall;
+function session(helloRevision: number, resumed = true) {
+  const call = Object.assign(new EventEmitter(), { write: () => true }) as unknown as SyncCall;
+  const ended: { code: number; details: string }[] = [];
+  (call as unknown as EventEmitter).on('error', (e: { code: number; details: string }) => ended.push(e));
   const reports: string[] = [];
   const events: SessionEvents = {
     acked: (_s, revision, clearsError) => reports.push(`ack ${revision}${clearsError ? ' clears' : ''}`),
@@ -13,16 +16,20 @@ function session(helloRevision: number) {
     vmArrived: () => undefined,
     connectionsExported: () => undefined,
     connectionsInstalled: () => undefined,
+    violated: (_s, reason) => reports.push(`violation ${reason}`),
     closed: () => undefined,
   };
-  const s = new HostSession('h1', 'hv1', '192.0.2.1', () => 'epoch', call, {} as SpanFeed, events, helloRevision, { hostId: 'h1', token: 't', instance: 'i', seq: 1, features: [] });
+  const s = new HostSession('h1', 'hv1', '192.0.2.1', () => 'epoch', call, {} as SpanFeed, events, helloRevision, { hostId: 'h1', token: 't', instance: 'i', seq: 1, features: [] }, resumed);
   const send = (req: Partial<SyncRequest__Output>) => (call as unknown as EventEmitter).emit('data', req);
-  return { s, send, reports };
+  /** The controller writes deltas (or markers) of these revisions on the stream. */
+  const carry = (...revisions: number[]) => revisions.forEach((r) => s.deliver(r, Buffer.from([r & 255])));
+  return { s, send, carry, reports, ended };
 }
 
 describe('host session acks and nacks', () => {
   it('reports the first ack as clearing (an earlier stream may have left an error), later ones only when they advance', () => {
-    const { send, reports } = session(5);
+    const { send, carry, reports } = session(5);
+    carry(6);
     send({ ack: { revision: 5 } });
     send({ ack: { revision: 5 } });
     send({ ack: { revision: 6 } });
@@ -30,10 +37,10 @@ describe('host session acks and nacks', () => {
   });
 
   it('after a NACK, reports the first ack at or above its revision as clearing, even of a revision already acknowledged', () => {
-    const { s, send, reports } = session(0);
+    const { s, send, carry, reports } = session(0, false);
+    carry(6, 7);
     send({ ack: { revision: 7 } });
     send({ nack: { revision: 7, error: 'nft failed' } });
-    send({ ack: { revision: 6 } }); // below: neither advances nor clears
     send({ ack: { revision: 7 } }); // the reconcile that now succeeds
     send({ ack: { revision: 7 } });
     expect(reports).toEqual(['ack 7 clears', 'nack 7 nft failed', 'ack 7 clears']);
@@ -41,10 +48,42 @@ describe('host session acks and nacks', () => {
   });
 
   it('clears only with an ack at or above the latest NACK', () => {
-    const { send, reports } = session(3);
+    const { send, carry, reports } = session(3);
+    carry(8, 9);
     send({ nack: { revision: 9, error: 'a' } });
     send({ ack: { revision: 8 } });
     send({ ack: { revision: 9 } });
     expect(reports).toEqual(['nack 9 a', 'ack 8', 'ack 9 clears']);
+  });
+
+  it('takes an Ack or Nack only of a revision the stream carried (or the Hello it resumed from), and ends the stream for any other', () => {
+    const cases: [string, (t: ReturnType<typeof session>) => void][] = [
+      ['Ack of a revision never sent', (t) => t.send({ ack: { revision: 1_000_000 } })],
+      ['Ack between two sent revisions', (t) => t.send({ ack: { revision: 11 } })],
+      ['Nack of a revision never sent', (t) => t.send({ nack: { revision: 11, error: 'x' } })],
+      ['Ack of the Hello revision when the stream did not resume from it', (t) => t.send({ ack: { revision: 5 } })],
+      ['a second Hello', (t) => t.send({ hello: { hostName: 'hv1' } as SyncRequest__Output['hello'] })],
+      ['an empty message', (t) => t.send({})],
+      ['undecodable bytes', (t) => t.send({ undecodable: 'a message that does not decode: index out of range' } as Partial<SyncRequest__Output>)],
+    ];
+    for (const [name, act] of cases) {
+      // A stream sent a snapshot (not resumed) starts at 0, whatever the Hello claimed (sync.server.ts).
+      const resumed = !name.includes('did not resume');
+      const t = session(resumed ? 5 : 0, resumed);
+      t.carry(10, 12);
+      act(t);
+      expect({ name, ended: t.ended.map((e) => e.code), closed: t.s.isClosed, applied: t.s.appliedRevision }).toEqual({ name, ended: [grpc.status.INVALID_ARGUMENT], closed: true, applied: name.includes('did not resume') ? 0 : 5 });
+      expect(t.reports.filter((r) => r.startsWith('violation'))).toHaveLength(1);
+    }
+    // The same session takes what it carried, the Hello it resumed from, and repeats.
+    const ok = session(5);
+    ok.carry(10, 12);
+    ok.send({ ack: { revision: 5 } });
+    ok.send({ ack: { revision: 10 } });
+    ok.send({ nack: { revision: 12, error: 'e' } });
+    ok.send({ ack: { revision: 12 } });
+    ok.send({ ack: { revision: 12 } });
+    expect(ok.ended).toEqual([]);
+    expect(ok.s.appliedRevision).toBe(12);
   });
 });

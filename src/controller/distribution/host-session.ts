@@ -1,4 +1,4 @@
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
@@ -15,6 +15,9 @@ export const SNAPSHOT_CHUNK_SIZE = 1000;
 export const MAX_PENDING_DELTA_BYTES = 8 * 1024 * 1024;
 /** A resource's typical encoded size, to estimate a snapshot's bytes before it is encoded. */
 const ESTIMATED_RESOURCE_BYTES = 180;
+
+/** Revisions written and not yet acknowledged that a session remembers (see HostSession.unacked). */
+export const MAX_UNACKED = 65_536;
 
 /** Snapshot chunks one session may have written but not yet flushed to its socket. */
 const SESSION_CHUNKS_IN_FLIGHT = 2;
@@ -82,6 +85,8 @@ export interface SessionEvents {
   vmArrived(session: HostSession, migrationId: string, portId: string): void;
   connectionsExported(session: HostSession, batch: ConnectionBatch__Output): void;
   connectionsInstalled(session: HostSession, report: ConnectionsInstalled__Output): void;
+  /** The agent broke the protocol (`reason`); the session ends the stream with INVALID_ARGUMENT right after. */
+  violated(session: HostSession, reason: string): void;
   closed(session: HostSession): void;
 }
 
@@ -95,7 +100,17 @@ export interface SessionEvents {
  * and replaced by a fresh snapshot, so a slow agent costs the controller bounded memory.
  */
 export class HostSession implements SpanSubscriber {
-  private readonly queue: Buffer[] = [];
+  /** Messages waiting for the stream, with the revision a delta or marker carries. */
+  private readonly queue: { bytes: Buffer; revision?: number }[] = [];
+  /**
+   * What an Ack or Nack on this stream may name: the revisions written on it (snapshot ends,
+   * deltas, markers; ascending) since the last acknowledged one, that one, and the Hello's
+   * revision when the stream resumed from it (the agent holds it; the controller checked it
+   * against its log). At most MAX_UNACKED are kept (the oldest go first): an agent that
+   * acknowledges nothing for that many messages (hours of markers) is broken anyway.
+   */
+  private readonly unacked: number[] = [];
+  private lastAcked?: number;
   /** The snapshot being sent, chunk by chunk, ahead of everything in `queue`. */
   private snapshot?: PendingSnapshot;
   private pendingDeltaBytes = 0;
@@ -126,8 +141,11 @@ export class HostSession implements SpanSubscriber {
     private readonly events: SessionEvents,
     helloRevision: number,
     readonly claim: SessionClaim,
+    /** Whether the stream resumed from the Hello's revision (then the agent may acknowledge it again). */
+    resumed = false,
   ) {
     this.appliedRevision = helloRevision;
+    this.lastAcked = resumed ? helloRevision : undefined;
     call.on('drain', () => {
       this.waitingForDrain = false;
       this.flush();
@@ -190,7 +208,7 @@ export class HostSession implements SpanSubscriber {
     if (this.closed) {
       return;
     }
-    this.queue.push(delta);
+    this.queue.push({ bytes: delta, revision });
     this.pendingDeltaBytes += delta.length;
     this.sentRevision = revision;
     if (this.waitingForDrain && this.pendingDeltaBytes > Math.max(MAX_PENDING_DELTA_BYTES, this.snapshotBytes)) {
@@ -248,7 +266,11 @@ export class HostSession implements SpanSubscriber {
         }
         const token = { released: false };
         this.chunksInFlight.add(token);
+        const revision = this.snapshot.revision;
         const message = this.nextSnapshotMessage(this.snapshot);
+        if (!this.snapshot) {
+          this.written(revision); // the end marker: the agent acknowledges the snapshot's revision
+        }
         this.messagesSent++;
         if (!this.call.write(message, () => this.releaseChunk(token))) {
           this.waitingForDrain = true;
@@ -259,8 +281,11 @@ export class HostSession implements SpanSubscriber {
       if (!message) {
         break;
       }
+      if (message.revision !== undefined) {
+        this.written(message.revision);
+      }
       this.messagesSent++;
-      if (!this.call.write(message)) {
+      if (!this.call.write(message.bytes)) {
         this.waitingForDrain = true;
       }
     }
@@ -269,9 +294,53 @@ export class HostSession implements SpanSubscriber {
     }
   }
 
+  /** A revision went out on the stream: an Ack or Nack may name it from now on. */
+  private written(revision: number): void {
+    if (this.unacked.length === 0 || revision > this.unacked[this.unacked.length - 1]) {
+      this.unacked.push(revision);
+      if (this.unacked.length > MAX_UNACKED) {
+        this.unacked.splice(0, this.unacked.length - MAX_UNACKED);
+      }
+    }
+  }
+
+  /** Whether an Ack or Nack may name `revision` on this stream (see `unacked`). */
+  private sentHere(revision: number): boolean {
+    return revision === this.lastAcked || this.unacked.includes(revision);
+  }
+
+  /**
+   * Ends the stream for a message the protocol does not allow (see sync.proto, "What the
+   * controller accepts"): INVALID_ARGUMENT, with the reason for the agent and the log.
+   */
+  refuse(reason: string): void {
+    if (!this.closed) {
+      this.events.violated(this, reason);
+      this.fail(grpc.status.INVALID_ARGUMENT, reason);
+    }
+  }
+
   private onRequest(req: SyncRequest__Output): void {
+    if (this.closed) {
+      return;
+    }
+    if (req.hello) {
+      this.refuse('a second Hello on an open stream');
+      return;
+    }
+    if (req.ack || req.nack) {
+      const revision = (req.ack ?? req.nack)!.revision;
+      if (!Number.isSafeInteger(revision) || !this.sentHere(revision)) {
+        this.refuse(`${req.ack ? 'Ack' : 'Nack'} of revision ${revision}, which this stream did not carry`);
+        return;
+      }
+    }
     if (req.ack) {
       const revision = req.ack.revision;
+      this.lastAcked = Math.max(this.lastAcked ?? 0, revision);
+      while (this.unacked.length && this.unacked[0] <= revision) {
+        this.unacked.shift();
+      }
       // An ack of a revision already acked still matters when it follows a NACK (a reconcile that
       // now succeeds): it clears the host's last error.
       const clearsError = this.errorToClear !== undefined && revision >= this.errorToClear;
@@ -292,6 +361,8 @@ export class HostSession implements SpanSubscriber {
       this.events.connectionsExported(this, req.connectionExport);
     } else if (req.connectionsInstalled) {
       this.events.connectionsInstalled(this, req.connectionsInstalled);
+    } else {
+      this.refuse((req as { undecodable?: string }).undecodable ?? 'a message with nothing in it');
     }
   }
 
@@ -307,7 +378,7 @@ export class HostSession implements SpanSubscriber {
     if (this.closed) {
       return;
     }
-    this.queue.push(message);
+    this.queue.push({ bytes: message });
     this.pendingDeltaBytes += message.length;
     this.flush();
   }

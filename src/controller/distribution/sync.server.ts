@@ -138,9 +138,16 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
 
   private accept(call: SyncCall, secure: boolean): void {
     const timer = setTimeout(() => call.emit('error', { code: grpc.status.DEADLINE_EXCEEDED, details: `no Hello within ${HELLO_TIMEOUT_MS} ms` }), HELLO_TIMEOUT_MS);
+    // Nothing may follow the Hello before the controller answered it: there is nothing yet to
+    // acknowledge or report on.
+    const early = (): void => {
+      this.logger.warn('an agent sent a message before its Hello was answered: INVALID_ARGUMENT');
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'a message before the Hello was answered' });
+    };
     call.once('data', (req: SyncRequest__Output) => {
       clearTimeout(timer);
-      this.onHello(call, req, secure).catch((err: unknown) => {
+      call.on('data', early);
+      this.onHello(call, req, secure, () => call.removeListener('data', early)).catch((err: unknown) => {
         const refused = err instanceof HelloRefused ? err : new HelloRefused(grpc.status.UNAVAILABLE, `controller error: ${(err as Error).message}`);
         if (!(err instanceof HelloRefused)) {
           this.logger.error(`hello failed: ${(err as Error).stack}`);
@@ -151,10 +158,10 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     call.on('error', () => clearTimeout(timer));
   }
 
-  private async onHello(call: SyncCall, req: SyncRequest__Output, secure: boolean): Promise<void> {
+  private async onHello(call: SyncCall, req: SyncRequest__Output, secure: boolean, answered: () => void): Promise<void> {
     const hello = req.hello;
     if (!hello) {
-      throw new HelloRefused(grpc.status.INVALID_ARGUMENT, 'the first message must be a Hello');
+      throw new HelloRefused(grpc.status.INVALID_ARGUMENT, (req as { undecodable?: string }).undecodable ?? 'the first message must be a Hello');
     }
     if (secure) {
       const certName = call.getAuthContext().sslPeerCertificate?.subject?.CN;
@@ -178,7 +185,9 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     }
     // Claimed before any other work: an agent that is refused (another holds the host) costs one script.
     const claim = await this.claim(host, instance, knownFeatures(hello.features));
-    const resumable = hello.epoch === this.epoch && hello.appliedRevision > 0;
+    // A revision past the store's is one no replica sent: not a base to resume from (a snapshot
+    // instead, at once; waiting for the view to reach it would wait for nothing).
+    const resumable = hello.epoch === this.epoch && hello.appliedRevision > 0 && (hello.appliedRevision <= this.view.revision || hello.appliedRevision <= (await this.storeRevision()));
     let records;
     try {
       // An agent ahead of this replica's view (it was fed by a faster replica) waits for the view.
@@ -205,7 +214,8 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     }
     // From here to session.start(): no await, so no change record can fall between.
     this.sessions.get(host.id)?.fail(grpc.status.ALREADY_EXISTS, 'a newer stream for this host replaced this one');
-    const session = new HostSession(host.id, host.name, host.vtepIp, () => this.epoch, call, this.feed, this, hello.appliedRevision, claim);
+    answered();
+    const session = new HostSession(host.id, host.name, host.vtepIp, () => this.epoch, call, this.feed, this, records ? hello.appliedRevision : 0, claim, records !== undefined);
     this.sessions.set(host.id, session);
     if (records) {
       const change = changesSince(this.feed.spanIndex, records, host.id).get(host.id) ?? { upserts: new Set<string>(), removals: new Set<string>() };
@@ -214,7 +224,9 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
       session.sendSnapshot();
     }
     session.start();
-    this.pendingApplied.set(host.id, Math.max(this.pendingApplied.get(host.id) ?? 0, resumable ? hello.appliedRevision : 0));
+    // The Hello's revision counts only when the stream resumed from it (the log vouched for it);
+    // otherwise the host is entered at 0 and counts from its first Ack.
+    this.pendingApplied.set(host.id, Math.max(this.pendingApplied.get(host.id) ?? 0, records ? hello.appliedRevision : 0));
     this.scheduleFlush(APPLIED_FLUSH_MS);
     this.logger.log(`host ${host.name} connected (agent ${hello.agentVersion || '?'} instance ${instance || '-'}, ${records ? `resumed from ${hello.appliedRevision}` : 'snapshot'} at ${this.view.revision})`);
   }
@@ -243,6 +255,10 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
       );
     }
     return claim;
+  }
+
+  private async storeRevision(): Promise<number> {
+    return Number((await this.store.read((r) => r.get(this.store.keys.revision()))) ?? 0);
   }
 
   private async findHost(name: string): Promise<Host> {
@@ -278,6 +294,15 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     this.pendingErrors.set(session.hostId, { set: { revision, error: text, at: new Date().toISOString() } });
     this.scheduleFlush(APPLIED_FLUSH_MS);
     this.logger.warn(`host ${session.hostName} could not apply revision ${revision}: ${text}`);
+  }
+
+  violated(session: HostSession, reason: string): void {
+    this.logger.warn(`host ${session.hostName}: protocol violation, stream ended with INVALID_ARGUMENT: ${reason}`);
+  }
+
+  /** Ends `hostId`'s stream on this replica for a message found wrong after the fact (a migration it is not part of). */
+  refuse(hostId: string, reason: string): void {
+    this.sessions.get(hostId)?.refuse(reason);
   }
 
   connectionsExported(session: HostSession, batch: ConnectionBatch__Output): void {

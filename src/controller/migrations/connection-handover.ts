@@ -75,21 +75,23 @@ export class ConnectionHandover {
     return this.cap > 0;
   }
 
-  /** A batch from `hostId`'s agent: checked, stored, relayed. */
-  async exported(hostId: string, hostName: string, batch: ConnectionBatch__Output): Promise<void> {
+  /**
+   * A batch from `hostId`'s agent: checked, stored, relayed. Returns a protocol violation (the
+   * caller ends the agent's stream) when the host is not the source of that port in that
+   * migration, or the batch is too large; undefined otherwise (a batch that comes after the
+   * migration closed is dropped without a word).
+   */
+  async exported(hostId: string, hostName: string, batch: ConnectionBatch__Output): Promise<string | undefined> {
     const migration = await this.migrations.get(batch.migrationId);
     const refuse = (why: string): void => this.warnOnce(`${hostId} ${batch.migrationId}`, `connections from ${hostName} for migration ${batch.migrationId} dropped: ${why}`);
-    if (!this.enabled) {
-      return;
-    }
     if (!migration || migration.sourceHostId !== hostId || !migration.portIds.includes(batch.portId)) {
-      return refuse('the host is not the source of that port in that migration');
-    }
-    if (!OPEN_STATES.includes(migration.state)) {
-      return; // committed, aborted or expired meanwhile: too late, nothing to say
+      return `ConnectionBatch for port ${batch.portId} of migration ${batch.migrationId}, which is not migrating from this host`;
     }
     if (batch.connections.length > MAX_BATCH_CONNECTIONS) {
-      return refuse(`${batch.connections.length} connections in one batch (at most ${MAX_BATCH_CONNECTIONS})`);
+      return `ConnectionBatch of ${batch.connections.length} connections (at most ${MAX_BATCH_CONNECTIONS})`;
+    }
+    if (!this.enabled || !OPEN_STATES.includes(migration.state)) {
+      return undefined; // handover off, or the migration closed meanwhile: too late, nothing to say
     }
     const port = this.view.current.ports.get(batch.portId);
     const checked = acceptedConnections(batch.connections, new Set(port?.ips ?? []));
@@ -108,20 +110,21 @@ export class ConnectionHandover {
     if ('stored' in result) {
       await this.relay(await this.migrations.get(migration.id));
     }
+    return undefined;
   }
 
-  /** The destination's report of what it inserted. */
-  async installed(hostId: string, hostName: string, report: ConnectionsInstalled__Output): Promise<void> {
+  /** The destination's report of what it inserted; a protocol violation (returned) from any other host, or for another port. */
+  async installed(hostId: string, hostName: string, report: ConnectionsInstalled__Output): Promise<string | undefined> {
     const migration = await this.migrations.get(report.migrationId);
     if (!migration || migration.destinationHostId !== hostId || !migration.portIds.includes(report.portId)) {
-      this.warnOnce(`${hostId} ${report.migrationId}`, `connections-installed report from ${hostName} for migration ${report.migrationId} dropped: the host is not the destination of that port in that migration`);
-      return;
+      return `ConnectionsInstalled for port ${report.portId} of migration ${report.migrationId}, which is not migrating to this host`;
     }
     const count = (n: number) => Math.min(Math.max(0, Math.floor(n)), this.cap);
     await this.migrations.connectionsInstalled(migration.id, report.portId, count(report.installed), count(report.failed));
     if (report.failed) {
       this.logger.warn(`migration ${migration.id}: ${hostName} could not insert ${report.failed} connection(s) of port ${report.portId}`);
     }
+    return undefined;
   }
 
   /**

@@ -37,23 +37,28 @@ export class MigrationMonitor implements OnModuleDestroy {
     void this.service
       .commitOnArrival(event.hostId, event.migrationId, event.portId)
       .then((outcome) => {
-        if (typeof outcome === 'string') {
-          this.logger.warn(`VM arrival reported by ${event.hostName} not committed: ${outcome}`);
+        if ('violation' in outcome) {
+          this.sync.refuse(event.hostId, outcome.violation);
+        } else if ('ignored' in outcome) {
+          this.logger.warn(`VM arrival reported by ${event.hostName} not committed: ${outcome.ignored}`);
         } else {
-          this.logger.log(`migration ${outcome.id}: VM arrived on ${event.hostName}, ${outcome.state}`);
+          this.logger.log(`migration ${outcome.migration.id}: VM arrived on ${event.hostName}, ${outcome.migration.state}`);
         }
       })
       .catch((err: unknown) => this.logger.warn(`VM arrival reported by ${event.hostName}: ${(err as Error).message}`));
   };
 
   private readonly onExport = (event: { hostId: string; hostName: string; batch: ConnectionBatch__Output }) => {
-    void this.handover.exported(event.hostId, event.hostName, event.batch).catch((err: unknown) => this.logger.warn(`connections from ${event.hostName}: ${(err as Error).message}`));
+    void this.handover
+      .exported(event.hostId, event.hostName, event.batch)
+      .then((violation) => violation && this.sync.refuse(event.hostId, violation))
+      .catch((err: unknown) => this.logger.warn(`connections from ${event.hostName}: ${(err as Error).message}`));
   };
 
   private readonly onInstalled = (event: { hostId: string; hostName: string; report: ConnectionsInstalled__Output }) => {
     void this.handover
       .installed(event.hostId, event.hostName, event.report)
-      .then(() => this.poke())
+      .then((violation) => (violation ? this.sync.refuse(event.hostId, violation) : this.poke()))
       .catch((err: unknown) => this.logger.warn(`connections installed on ${event.hostName}: ${(err as Error).message}`));
   };
 

@@ -143,24 +143,25 @@ export class MigrationService {
 
   /**
    * The destination's agent saw the VM land (its first frame on the prepared port): records it
-   * and commits, as the hypervisor's hook would. Ignored unless the reporting host is the
-   * migration's destination and the port is one of its ports; refused (logged) while the
-   * destination has not acknowledged the prepare. Returns the migration, or why nothing was done.
+   * and commits, as the hypervisor's hook would. A report from a host that is not the migration's
+   * destination, or for a port not in it, is a protocol violation (`violation`: the caller ends
+   * that agent's stream); one that comes too late (the migration closed meanwhile) or too early
+   * (the destination has not acknowledged the prepare) does nothing (`ignored`).
    */
-  async commitOnArrival(hostId: string, migrationId: string, portId: string): Promise<Migration | string> {
+  async commitOnArrival(hostId: string, migrationId: string, portId: string): Promise<{ violation: string } | { ignored: string } | { migration: Migration }> {
     const migration = await this.migrations.get(migrationId);
     if (!migration || migration.destinationHostId !== hostId || !migration.portIds.includes(portId)) {
-      return `host ${hostId} reported port ${portId} of migration ${migrationId}, which is not migrating to it`;
+      return { violation: `VmArrived for port ${portId} of migration ${migrationId}, which is not migrating to this host` };
     }
     if (!OPEN_STATES.includes(migration.state)) {
-      return migration;
+      return { migration };
     }
     await this.migrations.mark(migrationId, 'vm-arrived', this.retentionMs);
     try {
-      return await this.commit(migrationId);
+      return { migration: await this.commit(migrationId) };
     } catch (err) {
       if (err instanceof OverlayError) {
-        return `migration ${migrationId}: ${err.message}`;
+        return { ignored: `migration ${migrationId}: ${err.message}` };
       }
       throw err;
     }

@@ -21,6 +21,9 @@ export interface Hello {
   'agentVersion'?: (string);
   /**
    * applied_revision is the last revision whose state the agent holds; 0 when it holds nothing.
+   * The controller resumes from it (a Delta of what changed since) only when it is of this
+   * epoch, no later than the store's revision, and still covered by the change log; otherwise it
+   * sends a snapshot, and the host's applied revision counts from the first Ack, not from this.
    */
   'appliedRevision'?: (number | string | Long);
   /**
@@ -71,6 +74,9 @@ export interface Hello__Output {
   'agentVersion': (string);
   /**
    * applied_revision is the last revision whose state the agent holds; 0 when it holds nothing.
+   * The controller resumes from it (a Delta of what changed since) only when it is of this
+   * epoch, no later than the store's revision, and still covered by the change log; otherwise it
+   * sends a snapshot, and the host's applied revision counts from the first Ack, not from this.
    */
   'appliedRevision': (number);
   /**

@@ -8,7 +8,25 @@ import type { ConnectionBatch as _overlay_v1_ConnectionBatch, ConnectionBatch__O
 import type { ConnectionsInstalled as _overlay_v1_ConnectionsInstalled, ConnectionsInstalled__Output as _overlay_v1_ConnectionsInstalled__Output } from '../../overlay/v1/ConnectionsInstalled';
 
 /**
- * SyncRequest is one message from the agent to the controller.
+ * SyncRequest is one message from the agent to the controller. What the agent says is input:
+ * the controller accepts only what the protocol allows, and ends the stream of an agent that
+ * breaks it with INVALID_ARGUMENT (the details say why; the controller logs it naming the host).
+ * Nothing such a message claims is recorded: the host's applied revision, lag and last error
+ * stay as they were. Per message:
+ * - a message that does not decode, or with no payload: INVALID_ARGUMENT;
+ * - any message after the Hello and before the controller's first answer: INVALID_ARGUMENT;
+ * - hello: the first message, once (see Hello for what is checked; a refused Hello ends with
+ * the status it names there); a second one: INVALID_ARGUMENT;
+ * - ack, nack: of a revision this stream carried (a SnapshotEnd's, a Delta's; empty Deltas
+ * included), or the Hello's applied_revision when the stream resumed from it; any other:
+ * INVALID_ARGUMENT;
+ * - vm_arrived: for a port of a migration whose destination is this host (a migration that
+ * closed meanwhile is ignored); any other: INVALID_ARGUMENT;
+ * - connection_export: from the migration's source host, for one of its ports, at most 4096
+ * connections (entries the controller cannot carry are dropped one by one); any other:
+ * INVALID_ARGUMENT;
+ * - connections_installed: from the migration's destination host, for one of its ports; any
+ * other: INVALID_ARGUMENT.
  */
 export interface SyncRequest {
   /**
@@ -16,11 +34,11 @@ export interface SyncRequest {
    */
   'hello'?: (_overlay_v1_Hello | null);
   /**
-   * ack reports a revision applied.
+   * ack reports a revision applied; only a revision this stream carried counts.
    */
   'ack'?: (_overlay_v1_Ack | null);
   /**
-   * nack reports a revision that could not be applied.
+   * nack reports a revision that could not be applied; only a revision this stream carried.
    */
   'nack'?: (_overlay_v1_Nack | null);
   /**
@@ -44,7 +62,25 @@ export interface SyncRequest {
 }
 
 /**
- * SyncRequest is one message from the agent to the controller.
+ * SyncRequest is one message from the agent to the controller. What the agent says is input:
+ * the controller accepts only what the protocol allows, and ends the stream of an agent that
+ * breaks it with INVALID_ARGUMENT (the details say why; the controller logs it naming the host).
+ * Nothing such a message claims is recorded: the host's applied revision, lag and last error
+ * stay as they were. Per message:
+ * - a message that does not decode, or with no payload: INVALID_ARGUMENT;
+ * - any message after the Hello and before the controller's first answer: INVALID_ARGUMENT;
+ * - hello: the first message, once (see Hello for what is checked; a refused Hello ends with
+ * the status it names there); a second one: INVALID_ARGUMENT;
+ * - ack, nack: of a revision this stream carried (a SnapshotEnd's, a Delta's; empty Deltas
+ * included), or the Hello's applied_revision when the stream resumed from it; any other:
+ * INVALID_ARGUMENT;
+ * - vm_arrived: for a port of a migration whose destination is this host (a migration that
+ * closed meanwhile is ignored); any other: INVALID_ARGUMENT;
+ * - connection_export: from the migration's source host, for one of its ports, at most 4096
+ * connections (entries the controller cannot carry are dropped one by one); any other:
+ * INVALID_ARGUMENT;
+ * - connections_installed: from the migration's destination host, for one of its ports; any
+ * other: INVALID_ARGUMENT.
  */
 export interface SyncRequest__Output {
   /**
@@ -52,11 +88,11 @@ export interface SyncRequest__Output {
    */
   'hello'?: (_overlay_v1_Hello__Output | null);
   /**
-   * ack reports a revision applied.
+   * ack reports a revision applied; only a revision this stream carried counts.
    */
   'ack'?: (_overlay_v1_Ack__Output | null);
   /**
-   * nack reports a revision that could not be applied.
+   * nack reports a revision that could not be applied; only a revision this stream carried.
    */
   'nack'?: (_overlay_v1_Nack__Output | null);
   /**

@@ -1,0 +1,194 @@
+import * as grpc from '@grpc/grpc-js';
+import * as protobuf from 'protobufjs';
+import { join } from 'node:path';
+import type { SyncRequest } from '../../src/generated/overlay/v1/SyncRequest';
+import { makeAgent, waitUntil, type TestAgent } from '../support/agents';
+import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
+import { RawAgent } from '../support/raw-agent';
+
+/**
+ * The agent stream is input too: what an agent says about its progress counts only for what the
+ * controller sent it. Each protocol violation below, sent by a bare gRPC client, must end that
+ * stream with INVALID_ARGUMENT, leave the host's applied revision, lag and last error as they
+ * were, leave the other streams alone, and the controller healthy.
+ */
+const SyncRequestType = protobuf.loadSync(join(__dirname, '..', '..', 'proto', 'overlay', 'v1', 'sync.proto')).lookupType('overlay.v1.SyncRequest');
+
+/** A Sync stream that writes whatever bytes it is given (a client that does not speak protobuf properly). */
+function bytesStream(target: string): { write(bytes: Buffer): void; ended: () => grpc.StatusObject | undefined; close(): void } {
+  const Client = grpc.makeGenericClientConstructor(
+    {
+      Sync: {
+        path: '/overlay.v1.SyncService/Sync',
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: (b: Buffer) => b,
+        requestDeserialize: (b: Buffer) => b,
+        responseSerialize: (b: Buffer) => b,
+        responseDeserialize: (b: Buffer) => b,
+      },
+    },
+    'SyncService',
+  );
+  const client = new Client(target, grpc.credentials.createInsecure());
+  const call = (client as unknown as { Sync(): grpc.ClientDuplexStream<Buffer, Buffer> }).Sync();
+  let status: grpc.StatusObject | undefined;
+  call.on('data', () => undefined);
+  call.on('error', (err: grpc.ServiceError) => (status ??= { code: err.code, details: err.details, metadata: err.metadata }));
+  call.on('status', (s: grpc.StatusObject) => (status ??= s));
+  return { write: (b) => call.write(b), ended: () => status, close: () => (call.cancel(), client.close()) };
+}
+
+const encode = (req: SyncRequest): Buffer => Buffer.from(SyncRequestType.encode(SyncRequestType.fromObject(req)).finish());
+
+describe('the agent stream is input: only acknowledgements the controller earned count', () => {
+  const prefix = uniquePrefix('stream-protocol');
+  let ctl: Harness;
+  let client: ReturnType<typeof api>;
+  let other: TestAgent;
+  const raws: RawAgent[] = [];
+  let hostId = '';
+  let segmentId = '';
+  let otherHostId = '';
+  /** A segment of hv-other alone: a write there needs only the other agent. */
+  let otherSegmentId = '';
+  let instances = 0;
+
+  beforeAll(async () => {
+    ctl = await startController({ prefix });
+    client = api(ctl.url);
+    const tenantId = (await client.post('/v1/tenants', { name: 't' })).body.id;
+    segmentId = (await client.post('/v1/segments', { tenantId, name: 's' })).body.id;
+    hostId = (await client.post('/v1/hosts', { name: 'hv-raw', vtepIp: '192.0.2.71' })).body.id;
+    otherHostId = (await client.post('/v1/hosts', { name: 'hv-other', vtepIp: '192.0.2.72' })).body.id;
+    otherSegmentId = (await client.post('/v1/segments', { tenantId, name: 'other' })).body.id;
+    // Both hosts hold the segment: a port each.
+    await client.post('/v1/ports', { segmentId, hostId, ips: [] });
+    await client.post('/v1/ports', { segmentId, hostId: otherHostId, ips: [] });
+    other = makeAgent('hv-other', ctl.grpcTarget);
+    await other.agent.start();
+    await waitUntil(() => other.agent.synced, 10_000, () => 'the other agent in sync');
+  });
+
+  afterAll(async () => {
+    raws.forEach((r) => r.close());
+    await other?.cleanup();
+    await ctl?.close();
+    await dropPrefix(ctl.config.redisUrl, prefix);
+  });
+
+  /** A bare agent for hv-raw (a new instance each time), connected and sent its snapshot. */
+  async function connect(): Promise<RawAgent> {
+    const raw = new RawAgent(ctl.grpcTarget, 'hv-raw', `raw-${++instances}`);
+    raws.push(raw);
+    await waitUntil(() => raw.delivered, 5_000, () => 'raw agent got its snapshot');
+    return raw;
+  }
+
+  const host = async () => (await client.get(`/v1/hosts/${hostId}`)).body as { appliedRevision: number; lag: number; lastError: unknown; connected: boolean };
+
+  /** The violation ends the stream with INVALID_ARGUMENT and changes nothing the host reports; the rest goes on. */
+  async function expectRefused(name: string, ended: () => { code: number } | undefined, before: { appliedRevision: number; lastError: unknown }): Promise<void> {
+    await waitUntil(() => ended() !== undefined, 5_000, () => `${name}: the stream went on`);
+    expect({ name, code: ended()!.code }).toEqual({ name, code: grpc.status.INVALID_ARGUMENT });
+    // Whatever the controller flushes after the violation, the host's record is what it was.
+    const acksBefore = other.agent.stats.acks;
+    const write = await client.post('/v1/ports?wait=realized&timeout=5000', { segmentId: otherSegmentId, hostId: otherHostId });
+    expect(write.status).toBe(201); // the other agent applied it: its stream was not disturbed
+    expect(other.agent.stats.acks).toBeGreaterThan(acksBefore);
+    const after = await host();
+    expect({ name, appliedRevision: after.appliedRevision, lastError: after.lastError }).toEqual({ name, appliedRevision: before.appliedRevision, lastError: before.lastError });
+    expect((await client.get('/readyz')).status).toBe(200);
+  }
+
+  it('refuses an Ack of a revision far beyond the current one, and the lie stays out of the record', async () => {
+    const raw = await connect();
+    raw.ack(); // an honest ack of the snapshot first
+    await waitUntil(async () => (await host()).appliedRevision === raw.revision, 5_000, () => 'the honest ack recorded');
+    const before = await host();
+    raw.send({ ack: { revision: raw.revision + 1_000_000 } });
+    await expectRefused('ack far beyond', () => raw.ended, before);
+    // A write bound to that host is not realized by a lie.
+    const bound = await client.post('/v1/ports?wait=realized&timeout=300', { segmentId, hostId });
+    expect(bound.body.realized).toBe(false);
+  });
+
+  it('refuses an Ack or a Nack of a revision that lies between two the stream carried', async () => {
+    for (const kind of ['ack', 'nack'] as const) {
+      const raw = await connect();
+      const first = raw.revision;
+      // Several revisions at once elsewhere: the next marker skips past them.
+      for (let i = 0; i < 3; i++) {
+        await client.post('/v1/tenants', { name: `bump-${kind}-${i}` });
+      }
+      await waitUntil(() => raw.revision >= first + 3, 5_000, () => 'a marker past the changes');
+      const skipped = first + 1;
+      expect(raw.received.some((m) => (m.delta?.revision ?? m.snapshotEnd?.revision) === skipped)).toBe(false);
+      const before = await host();
+      raw.send(kind === 'ack' ? { ack: { revision: skipped } } : { nack: { revision: skipped, error: 'made up' } });
+      await expectRefused(`${kind} of a revision not carried`, () => raw.ended, before);
+    }
+  });
+
+  it('refuses a VmArrived for a port not prepared on the host', async () => {
+    const raw = await connect();
+    const port = (await client.post('/v1/ports', { segmentId, hostId, vmId: 'vm-x' })).body;
+    const before = await host();
+    raw.send({ vmArrived: { migrationId: '01a00000-0000-7000-8000-0000000000aa', portId: port.id } });
+    await expectRefused('VmArrived of no migration', () => raw.ended, before);
+  });
+
+  it('refuses a second Hello on an open stream, also one for a host that is not registered', async () => {
+    for (const name of ['hv-raw', 'no-such-host']) {
+      const raw = await connect();
+      const before = await host();
+      raw.send({ hello: { hostName: name, agentVersion: 'raw' } });
+      await expectRefused(`second Hello (${name})`, () => raw.ended, before);
+    }
+  });
+
+  it('refuses an empty message, and a message sent before the Hello was answered', async () => {
+    const raw = await connect();
+    const before = await host();
+    raw.send({});
+    await expectRefused('empty message', () => raw.ended, before);
+
+    const early = bytesStream(ctl.grpcTarget);
+    early.write(encode({ hello: { hostName: 'hv-raw', agentVersion: 'raw', instanceId: `raw-${++instances}` } }));
+    early.write(encode({ ack: { revision: 1 } }));
+    await expectRefused('a message before the Hello was answered', early.ended, await host());
+    early.close();
+  });
+
+  it('refuses bytes that do not decode with INVALID_ARGUMENT, not INTERNAL, before and after the Hello', async () => {
+    const garbage = Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]); // field 1, a length past the end
+    const first = bytesStream(ctl.grpcTarget);
+    first.write(garbage);
+    await expectRefused('undecodable first message', first.ended, await host());
+    first.close();
+
+    const raw = await connect();
+    const before = await host();
+    const stream = bytesStream(ctl.grpcTarget);
+    stream.write(encode({ hello: { hostName: 'hv-raw', agentVersion: 'raw', instanceId: `raw-${++instances}` } }));
+    await waitUntil(() => raw.ended !== undefined, 5_000, () => 'the newer stream replaced the raw agent');
+    stream.write(garbage);
+    await expectRefused('undecodable message after the Hello', stream.ended, before);
+    stream.close();
+  });
+
+  it('does not take a Hello\u2019s revision at its word: a stream that was sent a snapshot counts from its first Ack', async () => {
+    const epoch = (await ctl.redis.get(`{${prefix}}:epoch`))!;
+    const before = await host();
+    const raw = new RawAgent(ctl.grpcTarget, 'hv-raw', `raw-${++instances}`, { appliedRevision: 5_000_000, epoch });
+    raws.push(raw);
+    await waitUntil(() => raw.delivered, 5_000, () => 'a snapshot, not a resume');
+    expect(raw.received.some((m) => m.snapshotEnd)).toBe(true);
+    // Past the flush of what the Hello reported (20 ms), the record has not moved to the claim.
+    await waitUntil(async () => (await host()).connected, 5_000);
+    expect((await host()).appliedRevision).toBe(before.appliedRevision);
+    expect((await host()).appliedRevision).toBeLessThan(5_000_000);
+    raw.ack();
+    await waitUntil(async () => (await host()).appliedRevision === raw.revision, 5_000, () => 'its first Ack counts');
+  });
+});
