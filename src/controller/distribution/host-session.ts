@@ -296,6 +296,13 @@ export class HostSession implements SpanSubscriber {
 
   /** A revision went out on the stream: an Ack or Nack may name it from now on. */
   private written(revision: number): void {
+    const last = this.unacked.length ? this.unacked[this.unacked.length - 1] : (this.lastAcked ?? 0);
+    if (revision < last) {
+      // Revisions went backwards: Redis lost its data and a new epoch began (resync). The old
+      // epoch's revisions mean nothing any more.
+      this.unacked.length = 0;
+      this.lastAcked = undefined;
+    }
     if (this.unacked.length === 0 || revision > this.unacked[this.unacked.length - 1]) {
       this.unacked.push(revision);
       if (this.unacked.length > MAX_UNACKED) {
