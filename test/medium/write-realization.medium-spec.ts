@@ -10,7 +10,7 @@ import { api, dropPrefix, startController, uniquePrefix, type Harness } from '..
 
 /*
  * `?wait=realized` on a write means: every host whose span the write changed has applied it,
- * the hosts that lose the port (unbind, delete, rebind) and those that only
+ * the hosts that lose the port (unbind, delete, rebind, migration commit) and those that only
  * hold its groups' members included. Agents (memory dataplane) stream from replica r1; r2 holds
  * no stream and must answer the same.
  */
@@ -240,6 +240,24 @@ describe('write realization: every host whose span the write changed', () => {
     await startAgent('c');
     const res = await leave.answer;
     expect({ status: res.status, realized: res.body.realized, cHasMember: agent('c').agent.state.members.has(member) }).toEqual({ status: 200, realized: true, cHasMember: false });
+  });
+
+  it('settles a migration commit on the hosts its revision changed: a host joining the segment later does not hold it up', async () => {
+    // vm on a migrates to b; c is a peer; d (no agent) gets a port on the segment after the commit.
+    const s = await segmentWith('a', 'c');
+    const vm = s.ports.get('a');
+    const prepared = await client.post('/v1/migrations?timeout=10000', { portIds: [vm.id], sourceHostId: id('a'), destinationHostId: id('b') });
+    expect(prepared.body.state).toBe('prepared');
+    await stopAgent('c');
+    const committed = await client.post(`/v1/migrations/${prepared.body.id}/commit?wait=realized&timeout=500`);
+    expect({ status: committed.status, state: committed.body.state }).toEqual({ status: 202, state: 'committed' });
+    const late = await client.post('/v1/ports', { segmentId: s.id, hostId: id('d'), securityGroupIds: [(await client.post('/v1/security-groups', { tenantId, name: 'late', rules: [] })).body.id] });
+    expect(late.status).toBe(201);
+    await startAgent('c');
+    await waitUntil(async () => (await client.get(`/v1/migrations/${prepared.body.id}`)).body.state === 'completed', 10_000, () => 'migration completed');
+    const events = (await client.get(`/v1/migrations/${prepared.body.id}`)).body.timeline.map((e: any) => e.event);
+    expect(events).toEqual(expect.arrayContaining(['peers-acked', 'source-cleaned']));
+    expect(holdsNothingOf('a', vm, s.vni)).toBe(true);
   });
 
   it('names the hosts a past revision changed on a replica that never saw it, from the change log, as the live path did', async () => {

@@ -100,7 +100,7 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
     post: {
       tags: ['migrations'],
       summary: 'Commit: move the bindings to the destination in one step; peers switch, the source withdraws',
-      description: 'Needs the destination acknowledged (409 MIGRATION_NOT_READY before). Idempotent. With wait=realized, answers once every peer and the source acknowledged (202 if not within the timeout).',
+      description: 'Needs the destination acknowledged (409 MIGRATION_NOT_READY before). Idempotent. With wait=realized, answers once every host whose span the commit changed (the segments\' peers, the destination, the source) acknowledged it (202 if not within the timeout).',
       parameters: [migrationId, ...waitParams],
       responses: { '200': migration('committed (completed once every ack is in)'), '202': migration('committed, acks still missing after the timeout'), ...errors },
     },
