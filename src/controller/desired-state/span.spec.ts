@@ -4,8 +4,8 @@ import type { SecurityGroup, SecurityGroupRule } from '../security-groups/securi
 import type { Segment } from '../segments/segment.model';
 import type { Tenant } from '../tenants/tenant.model';
 import type { ChangeOp, ChangeRecord } from '../store/change-log';
-import { applyChange, emptyViewState, type ViewState } from '../store/view-state';
-import { changesSince, SpanIndex, type SpanResource } from './span';
+import { applyChange, copyViewState, emptyViewState, rewindChange, type ViewState } from '../store/view-state';
+import { changesSince, SpanIndex, SpanReplay, type SpanResource } from './span';
 import { prng } from '../../../test/support/prng';
 
 /** Generates random but valid change records (what the Lua scripts would log). */
@@ -286,6 +286,48 @@ describe('span computation', () => {
       members += span.filter((k) => k.startsWith('member/')).length;
     }
     expect(members).toBeGreaterThan(0);
+  });
+
+  it('names, for a past revision computed again from the log, the hosts the live path changed', () => {
+    for (const seed of [8, 64, 512]) {
+      const world = new World(prng(seed));
+      const live = new SpanIndex(world.state);
+      const records: ChangeRecord[] = [];
+      const changedLive = new Map<number, string[]>();
+      for (let i = 0; i < 300; i++) {
+        const record = world.next();
+        records.push(record);
+        changedLive.set(record.revision, [...live.apply(record).keys()].sort());
+      }
+      // From the end, rewind to before each of a few past revisions, then replay to the end.
+      for (const from of [1, 40, 150, 299]) {
+        const state = copyViewState(world.state);
+        for (let i = records.length - 1; i >= from - 1; i--) {
+          rewindChange(state, records[i]);
+        }
+        expect(state.revision).toBe(records[from - 1].revision - 1);
+        const replay = new SpanReplay(state);
+        for (const record of records.slice(from - 1)) {
+          expect({ revision: record.revision, hosts: replay.apply(record).sort() }).toEqual({ revision: record.revision, hosts: changedLive.get(record.revision) });
+        }
+        // Replayed to the end, the copy is the state again (and the original was never touched).
+        expect(state).toEqual(world.state);
+      }
+      // Some revisions changed no host, some many: the comparison means something.
+      expect([...changedLive.values()].some((h) => h.length === 0)).toBe(true);
+      expect([...changedLive.values()].some((h) => h.length > 2)).toBe(true);
+    }
+  });
+
+  it('refuses to replay a record that does not follow the state, and to rewind one the state is not at', () => {
+    const world = new World(prng(4));
+    const records = Array.from({ length: 20 }, () => world.next());
+    const state = copyViewState(world.state);
+    expect(() => rewindChange(state, records[10])).toThrow();
+    rewindChange(state, records[19]);
+    const replay = new SpanReplay(state);
+    expect(() => replay.apply(records[18])).toThrow();
+    expect(() => replay.apply(records[19])).not.toThrow();
   });
 
   it('places a prepared port on its destination without touching peers’ forwarding, and moves it at commit', () => {

@@ -3,7 +3,7 @@ import { localHostsOf, type Port } from '../ports/port.model';
 import type { SecurityGroup } from '../security-groups/security-group.model';
 import type { Segment } from '../segments/segment.model';
 import type { ChangeRecord } from '../store/change-log';
-import type { ViewState } from '../store/view-state';
+import { applyChange, type ViewState } from '../store/view-state';
 import type { Tenant } from '../tenants/tenant.model';
 import { parseMemberId, PolicyIndex, policyDiff, type MemberResource, type PolicyResource } from './policy-index';
 
@@ -264,6 +264,33 @@ function deleteFrom(map: Map<string, Set<string>>, key: string, value: string): 
     if (set.size === 0) {
       map.delete(key);
     }
+  }
+}
+
+/**
+ * Replays change records on a state and says, for each, which hosts' spans it changed: the live
+ * path's computation (`SpanIndex.apply`, as the SpanFeed runs it) run again, for the revisions a
+ * replica no longer remembers (the state is first rewound with `rewindChange` to before them).
+ * Owns `state`: it is changed as records are applied. Building it indexes the whole state.
+ */
+export class SpanReplay {
+  private readonly index: SpanIndex;
+
+  constructor(private readonly state: ViewState) {
+    this.index = new SpanIndex(state);
+  }
+
+  get revision(): number {
+    return this.state.revision;
+  }
+
+  /** Applies the next record (the one after the state's revision); the hosts whose span it changed. */
+  apply(record: ChangeRecord): string[] {
+    if (record.revision !== this.state.revision + 1) {
+      throw new Error(`record ${record.revision} does not follow revision ${this.state.revision}`);
+    }
+    applyChange(this.state, record);
+    return [...this.index.apply(record).keys()];
   }
 }
 

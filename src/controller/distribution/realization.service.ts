@@ -1,5 +1,7 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { SpanReplay } from '../desired-state/span';
 import { MaterializedView } from '../store/materialized-view';
+import { copyViewState, rewindChange } from '../store/view-state';
 import { AgentStatusRepository, type AgentLastError } from './agent-status.repository';
 import { SpanFeed } from './span-feed';
 import { SyncServer } from './sync.server';
@@ -18,10 +20,26 @@ export interface HostAgentStatus extends HostRealization {
 
 const POLL_MS = 10;
 
+/** Change records read per XRANGE when the hosts a revision changed are computed again. */
+const REPLAY_PAGE = 128;
+/** The most records such a computation reads back (from the view's revision down to the one asked); past it, every host counts. */
+export const MAX_REPLAY_RECORDS = 100_000;
+/** Revisions computed again that are kept (the least recently asked go first). */
+const REPLAYED_KEPT = 256;
+
 /**
- * Whether desired state has reached the hosts. A host is in sync when its acknowledged revision
- * reaches the last change to its span; a port is realized when every host whose span holds the
- * port's entries is. Acknowledgements come from Redis, so any replica answers for any host.
+ * Whether desired state has reached the hosts. Acknowledgements come from Redis (and from the
+ * streams on this replica, which Redis learns a moment later), so any replica answers for any host.
+ *
+ * - A host is in sync when its acknowledged revision reaches the last change to its span.
+ * - A port is realized (`portsRealized`, what a port read shows) when every host whose span
+ *   holds the port's entries is in sync.
+ * - A write is realized (`waitForRevision`, what `?wait=realized` waits for) when the view has
+ *   applied its revision R and every host whose span R changed (that still exists) has
+ *   acknowledged R or later: the hosts that gain, lose or see a change of the port, its segment,
+ *   its policy or the members of its groups, the hosts that lose them included. Which hosts those
+ *   are comes from the SpanFeed for recent revisions, and is otherwise computed again from the
+ *   change log (`changedHosts`).
  */
 @Injectable()
 export class RealizationService implements OnModuleDestroy {
@@ -65,20 +83,50 @@ export class RealizationService implements OnModuleDestroy {
   }
 
   /**
-   * Waits until the view has applied `revision` and every port is realized, or `timeoutMs`
-   * passed. Returns the final realization of each port.
+   * The hosts whose span `revision` changed, as the SpanFeed computed them when the view applied
+   * it; for a revision it no longer holds, computed again from the change log (one at a time,
+   * the last REPLAYED_KEPT kept). When the log no longer holds the records from `revision` to the
+   * view's, or there are more than MAX_REPLAY_RECORDS of them: every host, which may wait for
+   * more hosts than the write changed, never for fewer. Call once the view has applied `revision`.
    */
-  async waitForPorts(portIds: string[], revision: number, timeoutMs: number): Promise<Map<string, boolean>> {
-    let realized = new Map<string, boolean>();
-    await this.waitFor(
-      async () => {
-        realized = await this.portsRealized(portIds);
-        return [...realized.values()].every(Boolean);
-      },
-      revision,
-      timeoutMs,
-    );
-    return realized;
+  async changedHosts(revision: number): Promise<string[]> {
+    const known = this.feed.hostsChangedAt(revision) ?? (await this.replayed(revision));
+    return known ?? [...this.view.current.hosts.keys()];
+  }
+
+  /** Of these hosts, those that still exist and have not acknowledged `revision` yet. */
+  async unapplied(hostIds: string[], revision: number): Promise<string[]> {
+    const present = hostIds.filter((id) => this.view.current.hosts.has(id));
+    if (!present.length) {
+      return [];
+    }
+    const hosts = await this.hosts(present);
+    return present.filter((id) => hosts.get(id)!.appliedRevision < revision);
+  }
+
+  /**
+   * Waits until the write that made `revision` is realized (see the class comment), or
+   * `timeoutMs` passed; true if it is. Hosts found to have applied it are not asked again.
+   */
+  async waitForRevision(revision: number, timeoutMs: number): Promise<boolean> {
+    // Pinned before the view applies it: what it changes stays known for as long as this waits.
+    const unpin = this.feed.pin(revision);
+    try {
+      let pending: string[] | undefined;
+      return await this.waitFor(
+        async () => {
+          if (this.view.revision < revision) {
+            return false;
+          }
+          pending = await this.unapplied(pending ?? (await this.changedHosts(revision)), revision);
+          return pending.length === 0;
+        },
+        revision,
+        timeoutMs,
+      );
+    } finally {
+      unpin();
+    }
   }
 
   /** Whether every host has applied `revision` (not whether it is in sync: it may lag on later changes). */
@@ -94,6 +142,83 @@ export class RealizationService implements OnModuleDestroy {
 
   onModuleDestroy(): void {
     this.closing = true;
+  }
+
+  private readonly replayedHosts = new Map<number, string[] | null>();
+  private readonly replayWanted = new Set<number>();
+  private replaying?: Promise<void>;
+
+  /** The hosts `revision` changed, computed again from the change log; null when it cannot be. */
+  private async replayed(revision: number): Promise<string[] | null> {
+    for (;;) {
+      const kept = this.replayedHosts.get(revision);
+      if (kept !== undefined) {
+        // Most recently asked last: the first entry is the one to drop.
+        this.replayedHosts.delete(revision);
+        this.replayedHosts.set(revision, kept);
+        return kept;
+      }
+      // One computation at a time, for every revision asked meanwhile: each costs an index of the whole state.
+      this.replayWanted.add(revision);
+      this.replaying ??= this.replayWantedRevisions().finally(() => (this.replaying = undefined));
+      await this.replaying;
+    }
+  }
+
+  private async replayWantedRevisions(): Promise<void> {
+    const wanted = [...this.replayWanted].sort((a, b) => a - b);
+    this.replayWanted.clear();
+    const found = await this.replay(wanted);
+    for (const revision of wanted) {
+      this.replayedHosts.set(revision, found.get(revision) ?? null);
+      if (this.replayedHosts.size > REPLAYED_KEPT) {
+        this.replayedHosts.delete(this.replayedHosts.keys().next().value!);
+      }
+    }
+  }
+
+  /**
+   * For each wanted revision the change log still covers: a copy of the view is rewound to just
+   * before the oldest (records read newest first, a page at a time), and the records up to the
+   * newest are replayed through the span computation the SpanFeed runs (SpanReplay).
+   */
+  private async replay(wanted: number[]): Promise<Map<number, string[]>> {
+    const found = new Map<number, string[]>();
+    const state = copyViewState(this.view.current);
+    const usable = wanted.filter((r) => r >= 1 && r <= state.revision && state.revision - r < MAX_REPLAY_RECORDS);
+    if (!usable.length) {
+      return found;
+    }
+    const from = usable[0];
+    const to = usable[usable.length - 1];
+    for (let high = state.revision; high >= from; ) {
+      const low = Math.max(from, high - REPLAY_PAGE + 1);
+      const records = await this.status.readChangeLog(low - 1, high);
+      if (!records) {
+        return found; // trimmed past the revisions wanted
+      }
+      for (let i = records.length - 1; i >= 0; i--) {
+        rewindChange(state, records[i]);
+      }
+      high = low - 1;
+    }
+    const replay = new SpanReplay(state);
+    const want = new Set(usable);
+    for (let low = from; low <= to; ) {
+      const high = Math.min(to, low + REPLAY_PAGE - 1);
+      const records = await this.status.readChangeLog(low - 1, high);
+      if (!records) {
+        return found;
+      }
+      for (const record of records) {
+        const hosts = replay.apply(record);
+        if (want.has(record.revision)) {
+          found.set(record.revision, hosts);
+        }
+      }
+      low = high + 1;
+    }
+    return found;
   }
 
   /** Waits until the view has applied `revision` and `check` holds, or `timeoutMs` passed; the last check's answer. */

@@ -5,6 +5,7 @@ import { SpanIndex, parseSpanKey, type HostSpanChange, type SpanKey, type SpanRe
 import type { ChangeRecord } from '../store/change-log';
 import { MaterializedView } from '../store/materialized-view';
 import type { ViewState } from '../store/view-state';
+import { ChangedHostsLog } from './changed-hosts';
 
 /** What a session receives: an encoded SyncResponse{delta}, or the word that it must resync. */
 export interface SpanSubscriber {
@@ -35,6 +36,9 @@ export function toProtoResource(resource: SpanResource): Resource {
  *
  * It also keeps, for every host (connected here or not), the revision of the last change to its
  * span: a host whose acknowledged revision reaches it holds everything it needs (realization).
+ * And, for recent revisions, which hosts' spans each changed (every host the view knows, not only
+ * those whose streams are here), so that any replica can say when a write is realized: in a log
+ * of fixed size (ChangedHostsLog), and for a revision someone waits for (`pin`) until released.
  */
 @Injectable()
 export class SpanFeed implements OnModuleDestroy {
@@ -46,6 +50,9 @@ export class SpanFeed implements OnModuleDestroy {
   private readonly unsubscribe: (() => void)[] = [];
   private encodedAt = -1;
   private readonly encoded = new Map<SpanKey, Uint8Array>();
+  private readonly changed = new ChangedHostsLog();
+  /** Revisions waited for, with how many wait and, once the view applied them, the hosts they changed. */
+  private readonly pins = new Map<number, { count: number; hosts?: string[] }>();
 
   constructor(private readonly view: MaterializedView) {
     this.index = new SpanIndex(view.current);
@@ -75,6 +82,36 @@ export class SpanFeed implements OnModuleDestroy {
   /** The revision a host must have acknowledged to hold its whole current span. */
   requiredRevision(hostId: string): number {
     return this.lastChange.get(hostId) ?? this.floor;
+  }
+
+  /**
+   * The hosts whose span `revision` changed (every host, whether its stream is here or not), or
+   * undefined when this replica does not know: a revision its view has not applied yet, one it
+   * applied so long ago that the log forgot it, or one before its view's last (re)load.
+   */
+  hostsChangedAt(revision: number): string[] | undefined {
+    return this.pins.get(revision)?.hosts ?? this.changed.get(revision);
+  }
+
+  /**
+   * Keeps what `revision` changes when the view applies it, however many revisions follow, until
+   * the returned function is called (once). For a wait that starts before the view applies the
+   * revision it waits for.
+   */
+  pin(revision: number): () => void {
+    const pin = this.pins.get(revision) ?? { count: 0, hosts: revision <= this.view.revision ? this.changed.get(revision) : undefined };
+    this.pins.set(revision, pin);
+    pin.count++;
+    let released = false;
+    return () => {
+      if (released) {
+        return;
+      }
+      released = true;
+      if (--pin.count === 0) {
+        this.pins.delete(revision);
+      }
+    };
   }
 
   /** Hosts whose span holds the port's entries (every host with a port on its segment). */
@@ -134,6 +171,12 @@ export class SpanFeed implements OnModuleDestroy {
 
   private onRecord(record: ChangeRecord): void {
     const changes = this.index.apply(record);
+    const hosts = [...changes.keys()];
+    this.changed.record(record.revision, hosts);
+    const pin = this.pins.get(record.revision);
+    if (pin) {
+      pin.hosts = hosts;
+    }
     for (const [hostId, change] of changes) {
       this.lastChange.set(hostId, record.revision);
       const subscriber = this.subscribers.get(hostId);
@@ -151,6 +194,7 @@ export class SpanFeed implements OnModuleDestroy {
   private onReset(state: ViewState): void {
     this.index = new SpanIndex(state);
     this.lastChange.clear();
+    this.changed.clear();
     this.floor = state.revision;
     for (const subscriber of this.subscribers.values()) {
       subscriber.resync();

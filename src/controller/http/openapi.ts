@@ -58,9 +58,20 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
   groupPath.patch = { tags: ['security-groups'], summary: 'Change a security group (rules, when given, replace every rule)', parameters: [idParam], requestBody: { required: true, ...json(updateSecurityGroupSchema.json) }, responses: { '200': { description: 'security group', ...json(ref('securityGroup')) }, ...errors } };
   groupPath.delete = { ...(groupPath.delete as object), description: "Refused (409 SECURITY_GROUP_IN_USE) while ports use the group or another group's rules name it as remote group, and (409 SECURITY_GROUP_IS_DEFAULT) for a tenant's default group, which goes with its tenant." };
   paths['/v1/hosts/{id}'].patch = { tags: ['hosts'], summary: 'Change a host', parameters: [idParam], requestBody: { required: true, ...json(updateHostSchema.json) }, responses: { '200': { description: 'host', ...json(ref('host')) }, ...errors } };
-  // Writes to ports may wait until every host that needs the port has acknowledged it.
+  // Writes to ports may wait until every host whose span the write changed has acknowledged it.
   const waitParams = openApiParameters(WAIT_QUERY);
   const notYet = { '202': { description: 'written, but not realized everywhere within the timeout (`realized: false`)' } };
+  paths['/v1/ports/{id}'].delete = {
+    tags: ['ports'],
+    summary: 'Delete a port',
+    description: 'With wait=realized, answers once every host whose span the deletion changed (the port\'s host, which withdraws it, and its segment\'s other hosts) has applied it (202 if not within the timeout).',
+    parameters: [idParam, ...waitParams],
+    responses: {
+      '204': { description: 'deleted (and, with wait=realized, withdrawn everywhere)' },
+      '202': { description: 'deleted, but not withdrawn everywhere within the timeout', ...json({ type: 'object', properties: { id: { type: 'string' }, realized: { type: 'boolean', enum: [false] } } }) },
+      ...errors,
+    },
+  };
   paths['/v1/ports/{id}'].patch = { tags: ['ports'], summary: 'Bind, unbind or relabel a port; change its security groups, address pairs or port security', parameters: [idParam, ...waitParams], requestBody: { required: true, ...json(updatePortSchema.json) }, responses: { '200': { description: 'port', ...json(ref('port')) }, ...notYet, ...errors } };
   const createPort = paths['/v1/ports'].post as Record<string, unknown>;
   createPort.parameters = waitParams;
@@ -89,7 +100,7 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
     post: {
       tags: ['migrations'],
       summary: 'Commit: move the bindings to the destination in one step; peers switch, the source withdraws',
-      description: 'Needs the destination acknowledged (409 MIGRATION_NOT_READY before). Idempotent. With wait=realized, answers once every peer and the source acknowledged (202 if not within the timeout).',
+      description: 'Needs the destination acknowledged (409 MIGRATION_NOT_READY before). Idempotent. With wait=realized, answers once every host whose span the commit changed (the segments\' peers, the destination, the source) acknowledged it (202 if not within the timeout).',
       parameters: [migrationId, ...waitParams],
       responses: { '200': migration('committed (completed once every ack is in)'), '202': migration('committed, acks still missing after the timeout'), ...errors },
     },
@@ -152,7 +163,7 @@ export function buildOpenApiDocument(maxBatchSize: number): Record<string, unkno
             migration: { type: 'object', nullable: true, properties: { id: str, destinationHostId: str }, description: 'the open live migration of this port, if any' },
             createdAt: str,
             updatedAt: str,
-            realized: { type: 'boolean', description: 'every host that needs this port has acknowledged it (GET, and writes with wait=realized)' },
+            realized: { type: 'boolean', description: 'GET: every host whose span holds this port is in sync. A write with wait=realized: every host whose span the write changed (hosts that lost the port included) has applied it' },
           },
         },
         securityGroupRule: {

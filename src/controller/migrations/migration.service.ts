@@ -4,7 +4,6 @@ import { newId, parseId } from '../../common/values';
 import { ControllerConfig } from '../config';
 import { AgentStatusRepository } from '../distribution/agent-status.repository';
 import { RealizationService } from '../distribution/realization.service';
-import { SpanFeed } from '../distribution/span-feed';
 import { parseBody } from '../http/body';
 import type { Port } from '../ports/port.model';
 import type { RealizationWait } from '../ports/port.service';
@@ -35,7 +34,6 @@ export class MigrationService {
   constructor(
     private readonly migrations: MigrationRepository,
     private readonly realization: RealizationService,
-    private readonly feed: SpanFeed,
     private readonly view: MaterializedView,
     private readonly handover: ConnectionHandover,
     private readonly agents: AgentStatusRepository,
@@ -257,28 +255,33 @@ export class MigrationService {
     return migration;
   }
 
-  /** The hosts that must learn the new binding: every host whose span holds one of the ports now. */
-  private peersOf(migration: Migration): string[] {
-    return [...new Set(migration.portIds.flatMap((id) => this.feed.hostsNeedingPort(id)))];
-  }
-
+  /**
+   * Records `peers-acked` (every host whose span the commit changed, the source aside, has applied
+   * it: the segments' hosts that learn the new binding, the destination) and `source-cleaned`.
+   * The same hosts as the commit's `?wait=realized` and any write's (RealizationService), fixed
+   * at the commit's revision: a host that joins a segment later is not waited for.
+   */
   private async observeSettlement(migration: Migration): Promise<void> {
     const revision = revisionOf(migration, 'committed');
     if (revision === undefined || this.view.revision < revision) {
       return; // this replica's view has not seen the commit yet: it cannot name the peers
     }
-    if (!migration.timeline.some((e) => e.event === 'peers-acked') && (await this.realization.hostsApplied(this.peersOf(migration), revision))) {
+    const peersAcked = migration.timeline.some((e) => e.event === 'peers-acked');
+    const sourceCleaned = migration.timeline.some((e) => e.event === 'source-cleaned');
+    if (peersAcked && sourceCleaned) {
+      return;
+    }
+    const pending = await this.realization.unapplied(await this.realization.changedHosts(revision), revision);
+    if (!peersAcked && pending.every((h) => h === migration.sourceHostId)) {
       await this.migrations.mark(migration.id, 'peers-acked', this.retentionMs);
     }
-    if (!migration.timeline.some((e) => e.event === 'source-cleaned') && (await this.realization.hostsApplied([migration.sourceHostId], revision))) {
+    if (!sourceCleaned && (await this.realization.unapplied([migration.sourceHostId], revision)).length === 0) {
       await this.migrations.mark(migration.id, 'source-cleaned', this.retentionMs);
     }
   }
 
   private async waitForSettled(migration: Migration, timeoutMs: number): Promise<void> {
-    const revision = revisionOf(migration, 'committed')!;
-    await this.view.waitForRevision(revision, timeoutMs).catch(() => undefined);
-    await this.realization.waitForHosts([...this.peersOf(migration), migration.sourceHostId], revision, timeoutMs);
+    await this.realization.waitForRevision(revisionOf(migration, 'committed')!, timeoutMs);
     await this.observeSettlement(await this.read(migration.id));
   }
 

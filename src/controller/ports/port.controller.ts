@@ -52,8 +52,15 @@ export class PortController {
 
   @Delete('ports/:id')
   @HttpCode(204)
-  delete(@Param('id') id: string) {
-    return this.ports.delete(id);
+  @QueryParams(WAIT_QUERY)
+  async delete(@Param('id') id: string, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+    const result = await this.ports.delete(id, waitOf(parseQuery(WAIT_QUERY, query)));
+    if (result.realized === false) {
+      // Deleted, not yet withdrawn everywhere: 202 with what is known (a 204 has no body).
+      void reply.status(202);
+      return result;
+    }
+    return undefined;
   }
 
   @Get('segments/:id/mappings')

@@ -69,8 +69,8 @@ export const PORT_LIST_QUERY = {
 export const DEFAULT_WAIT_TIMEOUT_MS = 10_000;
 export const MAX_WAIT_TIMEOUT_MS = 120_000;
 
-/** `?wait=realized&timeout=<ms>` on a write to ports (and a migration commit). */
+/** `?wait=realized&timeout=<ms>` on a write to ports (create, batch, update, delete) and a migration commit. */
 export const WAIT_QUERY = {
-  wait: enumParam(['realized'] as const, 'answer only once every host that needs the port has applied it'),
+  wait: enumParam(['realized'] as const, 'answer only once every host whose span this write changed (those that lose the port included) has applied it'),
   timeout: integerParam({ min: 1, max: MAX_WAIT_TIMEOUT_MS, default: DEFAULT_WAIT_TIMEOUT_MS, unit: 'milliseconds', description: 'ms to wait, with wait=realized only' }),
 } satisfies QuerySpec;

@@ -130,17 +130,17 @@ export class PortService {
     return { items: await this.withRealization(created, revision, wait) };
   }
 
-  /** With `wait`, holds the answer until every port is realized (or the wait times out). */
+  /**
+   * With `wait`, holds the answer until the write is realized (every host whose span it changed
+   * has applied it, see RealizationService) or the wait times out; every port of one write shares
+   * its revision, so they carry the same `realized`.
+   */
   private async withRealization(ports: Port[], revision: number, wait?: RealizationWait): Promise<(Port & { realized?: boolean })[]> {
     if (!wait) {
       return ports;
     }
-    const realized = await this.realization.waitForPorts(
-      ports.map((p) => p.id),
-      revision,
-      wait.timeoutMs,
-    );
-    return ports.map((p) => ({ ...p, realized: realized.get(p.id)! }));
+    const realized = await this.realization.waitForRevision(revision, wait.timeoutMs);
+    return ports.map((p) => ({ ...p, realized }));
   }
 
   /** Validates against the segments, then stores every port in one step; regenerates a generated MAC that collided. */
@@ -260,8 +260,15 @@ export class PortService {
     return { items: records.filter(matches).map(withSecurityDefaults), nextCursor: ids.length > page.limit ? pageIds[pageIds.length - 1] : null };
   }
 
-  async delete(rawId: string): Promise<void> {
-    await this.ports.delete(parseId(rawId));
+  /**
+   * Deletes the port. With `wait`, holds the answer until every host whose span the deletion
+   * changed (the port's host, its segment's other hosts, hosts holding its groups' members) has
+   * applied it: `realized` says whether that happened within the timeout.
+   */
+  async delete(rawId: string, wait?: RealizationWait): Promise<{ id: ResourceId; realized?: boolean }> {
+    const id = parseId(rawId);
+    const revision = await this.ports.delete(id);
+    return wait ? { id, realized: await this.realization.waitForRevision(revision, wait.timeoutMs) } : { id };
   }
 
   /** The segment's forwarding table: every bound port's MAC and IPs -> its host's VTEP. */

@@ -86,3 +86,37 @@ export function applyChange(state: ViewState, record: ChangeRecord): boolean {
   state.revision = record.revision;
   return true;
 }
+
+/**
+ * Undoes one record: every resource it touched takes its old value again (`o`; absent when it
+ * was created). The state must be at the record's revision; it is then at the one before. With
+ * `applyChange`, a state can be moved back and forth along the change log.
+ */
+export function rewindChange(state: ViewState, record: ChangeRecord): void {
+  if (record.revision !== state.revision) {
+    throw new Error(`cannot rewind record ${record.revision} from a state at revision ${state.revision}`);
+  }
+  // Last op first: a record that touches one resource twice gets the value it had before both.
+  for (let i = record.ops.length - 1; i >= 0; i--) {
+    const op = record.ops[i];
+    const table = tableOf(state, op.k);
+    if (op.o === null || op.o === undefined) {
+      table.delete(op.id);
+    } else {
+      table.set(op.id, op.k === 'port' ? compactPort(op.o as Port) : op.o);
+    }
+  }
+  state.revision = record.revision - 1;
+}
+
+/** A copy that can be changed without changing `state` (the tables are copied, not the records, which are never mutated). */
+export function copyViewState(state: ViewState): ViewState {
+  return {
+    revision: state.revision,
+    tenants: new Map(state.tenants),
+    segments: new Map(state.segments),
+    hosts: new Map(state.hosts),
+    ports: new Map(state.ports),
+    securityGroups: new Map(state.securityGroups),
+  };
+}
