@@ -1,34 +1,13 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { join } from 'node:path';
+import { buildWhenStale, ROOT } from './build-when-stale';
 
-const ROOT = join(__dirname, '..', '..');
 const CONTROLLER_MAIN = join(ROOT, 'dist', 'src', 'controller', 'main.js');
-/** What overlayd is built from (see tsconfig.controller.json). */
-const CONTROLLER_SOURCES = ['src/controller', 'src/common', 'src/generated', 'proto'].map((d) => join(ROOT, d));
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      newest = Math.max(newest, newestMtime(path));
-    } else if (!entry.name.endsWith('.spec.ts')) {
-      newest = Math.max(newest, statSync(path).mtimeMs);
-    }
-  }
-  return newest;
-}
-
-/** Builds dist/src/controller/main.js when it is older than any of its sources. Returns whether it built. */
+/** Builds dist/src/controller/main.js (tsconfig.controller.json) when it is older than any of its sources. Returns whether it built. */
 export function ensureControllerBuilt(): boolean {
-  const built = existsSync(CONTROLLER_MAIN) ? statSync(CONTROLLER_MAIN).mtimeMs : 0;
-  if (built >= Math.max(...CONTROLLER_SOURCES.map(newestMtime))) {
-    return false;
-  }
-  execFileSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(ROOT, 'test', 'support', 'tsconfig.controller.json')], { cwd: ROOT, stdio: 'pipe' });
-  return true;
+  return buildWhenStale(CONTROLLER_MAIN, ['src/controller', 'src/common', 'src/generated', 'proto'], 'test/support/tsconfig.controller.json');
 }
 
 /** GET on the controller; the status, or undefined when no answer came within `timeoutMs`. */

@@ -1,54 +1,17 @@
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildWhenStale, ROOT } from '../support/build-when-stale';
 import type { Hypervisor, Topology } from './topology';
 
-/**
- * The repository root: the nearest directory above this file that holds
- * test/system/tsconfig.agent.json. Two levels up when this file runs from test/system (ts-jest);
- * three when it is compiled into dist-demo/test/system (scripts/demo.ts).
- */
-function repositoryRoot(): string {
-  for (let dir = __dirname; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'test', 'system', 'tsconfig.agent.json'))) {
-      return dir;
-    }
-    if (dirname(dir) === dir) {
-      throw new Error(`test/system/tsconfig.agent.json not found above ${__dirname}`);
-    }
-  }
-}
-
-const ROOT = repositoryRoot();
 const AGENT_MAIN = join(ROOT, 'dist', 'src', 'agent', 'main.js');
-/** What the agent is built from (see tsconfig.agent.json). */
-const AGENT_SOURCES = ['src/agent', 'src/common', 'src/generated', 'proto'].map((d) => join(ROOT, d));
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      newest = Math.max(newest, newestMtime(path));
-    } else if (!entry.name.endsWith('.spec.ts')) {
-      newest = Math.max(newest, statSync(path).mtimeMs);
-    }
-  }
-  return newest;
-}
 
 /**
- * Builds dist/src/agent/main.js when it is older than any of its sources. Only the agent's own
- * import closure is compiled, so unfinished work in the controller cannot break these tests.
- * Returns whether it built.
+ * Builds dist/src/agent/main.js (tsconfig.agent.json: the agent's own import closure) when it is
+ * older than any of its sources. Returns whether it built.
  */
 export function ensureAgentBuilt(): boolean {
-  const built = existsSync(AGENT_MAIN) ? statSync(AGENT_MAIN).mtimeMs : 0;
-  if (built >= Math.max(...AGENT_SOURCES.map(newestMtime))) {
-    return false;
-  }
-  execFileSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(ROOT, 'test', 'system', 'tsconfig.agent.json')], { cwd: ROOT, stdio: 'pipe' });
-  return true;
+  return buildWhenStale(AGENT_MAIN, ['src/agent', 'src/common', 'src/generated', 'proto'], 'test/system/tsconfig.agent.json');
 }
 
 /**
