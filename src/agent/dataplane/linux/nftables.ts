@@ -422,9 +422,10 @@ export function renderFirewall(input: RulesetInput): RenderedFirewall {
   const ips4: string[] = [];
   const ips6: string[] = [];
   const zoneOf = conntrackZones(input.vnis);
-  const setElementsOf = new Map([...elements.values()].map((e) => [setName(e.group, e.family), uniqSorted(e.cidrs)]));
-  // What decides each tap's filtering besides its own lines: the mode and the shared chains.
-  const shared = JSON.stringify([mode, egressBasics(mode), ingressBasics(mode)]);
+  // Digested once each, then named in the digests of the taps they concern: a set's elements,
+  // and what decides every tap's filtering besides its own lines (the mode, the shared chains).
+  const setDigests = new Map([...elements.values()].map((e) => [setName(e.group, e.family), digestOf(uniqSorted(e.cidrs))]));
+  const shared = digestOf([mode, egressBasics(mode), ingressBasics(mode)]);
   const portDigests = new Map<string, string>();
   for (const p of policies) {
     const tap = input.tapOf(p.portId);
@@ -445,7 +446,7 @@ export function renderFirewall(input: RulesetInput): RenderedFirewall {
     ips4.push(...own.v4);
     ips6.push(...own.v6);
     const named = uniqSorted([...(p.ingress ?? []), ...(p.egress ?? [])].flatMap((r) => (r.remoteGroupId && isFamily(r.ethertype) ? [setName(r.remoteGroupId, r.ethertype)] : [])));
-    portDigests.set(tap, digestOf([shared, egress, ingress, own, zone, named.map((n) => [n, setElementsOf.get(n) ?? []])]));
+    portDigests.set(tap, digestOf([shared, egress, ingress, own, zone, named.map((n) => [n, setDigests.get(n) ?? ''])]));
   }
 
   const zones = [...zoneOf];
