@@ -1,7 +1,7 @@
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { SyncRequest } from '../../generated/overlay/v1/SyncRequest';
 import type { Dataplane, TrackedConnection } from '../dataplane/dataplane';
-import { connectionKey } from '../dataplane/linux/conntrack';
+import { connectionKey } from '../../common/tracked-connection';
 import { conntrackZones } from '../dataplane/linux/nftables';
 import type { DesiredState } from '../sync/state-cache';
 

@@ -6,9 +6,7 @@
  * a line of a load file is a conntrack command line, and nothing but the expected options may
  * ever reach it.
  */
-import { connectionKey, isCarriable, MAX_TIMEOUT_SECONDS, PROTOCOL_NAMES, PROTOCOLS, type TrackedConnection } from '../../../common/tracked-connection';
-
-export { connectionKey, isCarriable };
+import { isCarriable, MAX_TIMEOUT_SECONDS, PROTOCOL_NAMES, PROTOCOLS, type TrackedConnection } from '../../../common/tracked-connection';
 
 
 /**

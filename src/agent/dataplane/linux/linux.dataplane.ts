@@ -7,7 +7,8 @@ import { isIP } from 'node:net';
 import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type FdbEntry, type InsertedConnections, type LocalPortState, type SegmentState, type TrackedConnection } from '../dataplane';
 import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
-import { connectionKey, insertLine, isCarriable, parseConntrackList } from './conntrack';
+import { connectionKey, isCarriable } from '../../../common/tracked-connection';
+import { insertLine, parseConntrackList } from './conntrack';
 import { MARK_EGRESS_OK, MARK_INGRESS_OK, renderSetUpdate, type ConntrackMode } from './nftables';
 
 /** Where conntrack for the firewall comes from: a mode, or `auto` (probe). See config.ts. */

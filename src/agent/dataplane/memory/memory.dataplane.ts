@@ -1,5 +1,5 @@
 import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type InsertedConnections, type TrackedConnection } from '../dataplane';
-import { connectionKey, isCarriable } from '../linux/conntrack';
+import { connectionKey, isCarriable } from '../../../common/tracked-connection';
 
 function clone(state: DataplaneState): DataplaneState {
   return {
