@@ -9,7 +9,7 @@ import type { SyncRequest } from '../generated/overlay/v1/SyncRequest';
 import type { SyncResponse__Output } from '../generated/overlay/v1/SyncResponse';
 import type { AgentConfig } from './config';
 import type { Dataplane, DataplaneState } from './dataplane/dataplane';
-import { conntrackZones, renderFirewall, type RenderedFirewall } from './dataplane/linux/nftables';
+import { renderFirewall, segmentZones, type RenderedFirewall } from './dataplane/linux/nftables';
 import { tapName } from './dataplane/names';
 import { desiredDataplane, planChanges } from './reconcile/plan';
 import { ConnectionHandover } from './migration/connection-handover';
@@ -500,11 +500,11 @@ export class Agent {
     if (!this.config.firewall || !this.dataplane.forgetConnections || !this.inSync) {
       return;
     }
-    const zones = conntrackZones([...this.desired.segments.values()].map((s) => s.vni));
+    const zones = segmentZones(this.desired.segments.values());
     const now = new Map<string, { zone: number; ips: string[]; prepared: boolean }>();
     for (const port of this.desired.ports.values()) {
       const prepared = port.preparedHostId !== '' && port.preparedHostId === this.desired.hostId;
-      const zone = zones.get(this.desired.segments.get(port.segmentId)?.vni ?? -1);
+      const zone = zones.get(port.segmentId);
       if ((prepared || port.hostId === this.desired.hostId) && zone !== undefined) {
         now.set(port.id, { zone, ips: [...port.ips], prepared });
       }

@@ -2,7 +2,7 @@ import type { ConnectionBatch__Output } from '../../generated/overlay/v1/Connect
 import type { SyncRequest } from '../../generated/overlay/v1/SyncRequest';
 import type { Dataplane, TrackedConnection } from '../dataplane/dataplane';
 import { connectionKey } from '../../common/tracked-connection';
-import { conntrackZones } from '../dataplane/linux/nftables';
+import { segmentZones } from '../dataplane/linux/nftables';
 import type { DesiredState } from '../sync/state-cache';
 
 /** Connections per ConnectionBatch (the controller refuses more). */
@@ -67,7 +67,7 @@ export class ConnectionHandover {
    */
   sync(desired: DesiredState): void {
     const me = desired.hostId;
-    const zones = conntrackZones([...desired.segments.values()].map((s) => s.vni));
+    const zones = segmentZones(desired.segments.values());
     const wanted = new Map<string, Omit<Export, 'sent' | 'stopped'>>();
     const incoming = new Set<string>();
     for (const port of desired.ports.values()) {
@@ -75,7 +75,7 @@ export class ConnectionHandover {
       if (port.preparedHostId === me && port.migrationId) {
         incoming.add(key);
       }
-      const zone = zones.get(desired.segments.get(port.segmentId)?.vni ?? -1);
+      const zone = zones.get(port.segmentId);
       if (port.hostId === me && port.preparedHostId && port.preparedHostId !== me && port.migrationId && zone !== undefined) {
         wanted.set(key, { migrationId: port.migrationId, portId: port.id, zone, ips: [...port.ips] });
       }
@@ -110,7 +110,7 @@ export class ConnectionHandover {
   receive(batch: ConnectionBatch__Output, desired: DesiredState): void {
     const key = `${batch.migrationId}/${batch.portId}`;
     const port = desired.ports.get(batch.portId);
-    const zone = port ? conntrackZones([...desired.segments.values()].map((s) => s.vni)).get(desired.segments.get(port.segmentId)?.vni ?? -1) : undefined;
+    const zone = port && segmentZones(desired.segments.values()).get(port.segmentId);
     if (!port || port.preparedHostId !== desired.hostId || port.migrationId !== batch.migrationId || zone === undefined) {
       if (!this.ignored.has(key)) {
         this.ignored.add(key);

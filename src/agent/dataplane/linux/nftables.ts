@@ -148,6 +148,13 @@ export function conntrackZones(vnis: Iterable<number>): Map<number, number> {
   return zones;
 }
 
+/** Each segment's conntrack zone on this host (conntrackZones of the segments' VNIs), by segment id. */
+export function segmentZones(segments: Iterable<{ id: string; vni: number }>): Map<string, number> {
+  const list = [...segments];
+  const byVni = conntrackZones(list.map((s) => s.vni));
+  return new Map(list.map((s) => [s.id, byVni.get(s.vni)!]));
+}
+
 export const TABLE = 'overlay';
 /** Set names of the anti-spoofing lookups (`"<tap>" . <address>` elements, ports with port security). */
 const PORT_MACS = 'port_macs';
