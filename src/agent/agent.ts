@@ -60,6 +60,8 @@ export class Agent {
   private realized?: DataplaneState;
   /** The ruleset the dataplane says is in force, as rendered (text and tap digests); undefined = none. */
   private firewallInForce?: RenderedFirewall;
+  /** The last render and the desired state's maps it was made from (see renderFirewall). */
+  private rendered?: Pick<DesiredState, 'policies' | 'members' | 'ports' | 'segments'> & { firewall: RenderedFirewall };
   /** Set while the last apply failed: its retry is scheduled with backoff, and markers do not retry. */
   private retryTimer?: NodeJS.Timeout;
   private failing = false;
@@ -356,7 +358,7 @@ export class Agent {
     const desired = desiredDataplane(this.desired);
     const closed = new Set<string>();
     if (this.config.firewall) {
-      const firewall = this.renderFirewall([...desired.segments.keys()]);
+      const firewall = this.renderFirewall();
       // Loaded when it changed, and by every periodic reconcile even when it did not: given the
       // text it loaded last, the dataplane reads its tables back and reloads only when they
       // drifted (one cheap read otherwise). Not on every delta: markers come up to 4 times a second.
@@ -427,25 +429,36 @@ export class Agent {
     return this.send(error === undefined ? { ack: { revision } } : { nack: { revision, error } });
   }
 
-  /** The whole firewall of the desired state, rendered (each tap's digest counts its segment's zone). */
-  private renderFirewall(vnis: number[]): RenderedFirewall {
+  /**
+   * The whole firewall of the desired state, rendered (each tap's digest counts its segment's
+   * zone). A revision marker changes nothing: the desired state keeps its maps (deltas copy them,
+   * snapshots make new ones), so the last render is reused rather than made again 4 times a second.
+   */
+  private renderFirewall(): RenderedFirewall {
+    const { policies, members, ports, segments } = this.desired;
+    const last = this.rendered;
+    if (last && last.policies === policies && last.members === members && last.ports === ports && last.segments === segments) {
+      return last.firewall;
+    }
     const portVnis = new Map<string, number>();
-    for (const port of this.desired.ports.values()) {
-      const vni = this.desired.segments.get(port.segmentId)?.vni;
+    for (const port of ports.values()) {
+      const vni = segments.get(port.segmentId)?.vni;
       if (vni !== undefined) {
         portVnis.set(port.id, vni);
       }
     }
     // The conntrack mode was resolved at start (main.ts); `auto` is left only on the memory
     // dataplane, which loads nothing.
-    return renderFirewall({
-      policies: [...this.desired.policies.values()],
-      members: [...this.desired.members.values()],
+    const firewall = renderFirewall({
+      policies: [...policies.values()],
+      members: [...members.values()],
       tapOf: tapName,
-      vnis,
+      vnis: [...segments.values()].map((s) => s.vni),
       conntrack: this.config.conntrack === 'br_netfilter' ? 'br_netfilter' : 'bridge',
       portVnis,
     });
+    this.rendered = { policies, members, ports, segments, firewall };
+    return firewall;
   }
 
   /** After a failed apply: one retry, after a backoff delay that grows with each failure in a row. */
