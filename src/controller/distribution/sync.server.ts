@@ -267,8 +267,7 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
       throw new HelloRefused(grpc.status.NOT_FOUND, `no host named ${name} is registered`);
     }
     if (!this.view.current.hosts.has(id)) {
-      const revision = Number((await this.store.read((r) => r.get(this.store.keys.revision()))) ?? 0);
-      await this.view.waitForRevision(revision, 5_000).catch(() => undefined);
+      await this.view.waitForRevision(await this.storeRevision(), 5_000).catch(() => undefined);
     }
     const host = this.view.current.hosts.get(id);
     if (!host) {

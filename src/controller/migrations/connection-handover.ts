@@ -108,7 +108,7 @@ export class ConnectionHandover {
       result = await this.migrations.appendConnections(migration.id, batch.portId, accepted.length, batch.complete, this.cap, encode(accepted));
     }
     if ('stored' in result) {
-      await this.relay(await this.migrations.get(migration.id));
+      await this.relay(migration); // the record as read: the relay needs only its prepared revision and hosts
     }
     return undefined;
   }
