@@ -20,6 +20,9 @@ export interface TrackedConnection {
   assured: boolean;
 }
 
+/** The most connections in one ConnectionBatch: what an agent sends, and what the controller takes. */
+export const MAX_CONNECTION_BATCH = 4096;
+
 /** TCP states worth carrying: connections that still carry data (closing ones are not). */
 export const CARRIED_TCP_STATES: ReadonlySet<string> = new Set(['SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK']);
 /** conntrack's default timeout of an established TCP connection (5 days): the most carried. */

@@ -1,12 +1,10 @@
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { SyncRequest } from '../../generated/overlay/v1/SyncRequest';
 import type { Dataplane, TrackedConnection } from '../dataplane/dataplane';
-import { connectionKey } from '../../common/tracked-connection';
+import { connectionKey, MAX_CONNECTION_BATCH } from '../../common/tracked-connection';
 import { segmentZones } from '../dataplane/linux/nftables';
 import type { DesiredState } from '../sync/state-cache';
 
-/** Connections per ConnectionBatch (the controller refuses more). */
-export const CONNECTION_BATCH_SIZE = 4096;
 /** The most connections of one migrating port this host exports (bounded memory and work). */
 export const MAX_EXPORTED_CONNECTIONS = 100_000;
 /** Least time between two dumps of a port still prepared elsewhere (new connections since). */
@@ -34,7 +32,7 @@ interface Export {
  *
  * - Source: while a port bound here is prepared on another host, its tracked connections (its
  *   addresses, its segment's conntrack zone) are dumped and sent to the controller in batches of
- *   at most CONNECTION_BATCH_SIZE, the last batch of the first dump marked complete; then, every
+ *   at most MAX_CONNECTION_BATCH, the last batch of the first dump marked complete; then, every
  *   EXPORT_REFRESH_MS or four times the last dump's duration (whichever is longer), the
  *   connections opened since. Dumps run beside the agent's work queue, never in it: a VM with
  *   100,000 connections does not hold up deltas. At most MAX_EXPORTED_CONNECTIONS per port.
@@ -164,9 +162,9 @@ export class ConnectionHandover {
     }
     const fresh = listed.filter((c) => !exp.sent.has(connectionKey(c))).slice(0, MAX_EXPORTED_CONNECTIONS - exp.sent.size);
     fresh.forEach((c) => exp.sent.add(connectionKey(c)));
-    const batches = Math.max(first ? 1 : 0, Math.ceil(fresh.length / CONNECTION_BATCH_SIZE));
+    const batches = Math.max(first ? 1 : 0, Math.ceil(fresh.length / MAX_CONNECTION_BATCH));
     for (let i = 0; i < batches; i++) {
-      const connections = fresh.slice(i * CONNECTION_BATCH_SIZE, (i + 1) * CONNECTION_BATCH_SIZE);
+      const connections = fresh.slice(i * MAX_CONNECTION_BATCH, (i + 1) * MAX_CONNECTION_BATCH);
       if (!this.send({ connectionExport: { migrationId: exp.migrationId, portId: exp.portId, connections, complete: first && i === batches - 1 } })) {
         // No stream: start over once there is one (sync after the next realize).
         this.stopExport(`${exp.migrationId}/${exp.portId}`, exp);

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { formatIp, parseIpText } from '../../common/ip';
 import { encodeConnections } from '../../common/proto';
-import { isCarriable, type TrackedConnection } from '../../common/tracked-connection';
+import { isCarriable, MAX_CONNECTION_BATCH, type TrackedConnection } from '../../common/tracked-connection';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import { ControllerConfig } from '../config';
@@ -11,8 +11,6 @@ import { MaterializedView } from '../store/materialized-view';
 import { OPEN_STATES, type Migration } from './migration.model';
 import { MigrationRepository } from './migration.repository';
 
-/** The most connections in one batch from an agent (the agent sends at most this many). */
-export const MAX_BATCH_CONNECTIONS = 4096;
 /** Batches read from Redis and queued to a destination at a time. */
 const RELAY_CHUNK = 64;
 
@@ -40,7 +38,7 @@ export function acceptedConnections(connections: TrackedConnection[], portIps: R
  *
  * - A batch from an agent counts only if that host is the migration's source, the port is one of
  *   the migration's, and the migration is open; its entries are checked (acceptedConnections),
- *   at most MAX_BATCH_CONNECTIONS per batch and OVERLAY_MIGRATION_MAX_CONNECTIONS per migration,
+ *   at most MAX_CONNECTION_BATCH per batch and OVERLAY_MIGRATION_MAX_CONNECTIONS per migration,
  *   and stored in Redis (one stream per migration, expiring with it), already encoded as the
  *   message the destination gets. Stored, not passed along in memory: the destination may be on
  *   another replica, or reconnect, and still get every batch, in order.
@@ -87,8 +85,8 @@ export class ConnectionHandover {
     if (!migration || migration.sourceHostId !== hostId || !migration.portIds.includes(batch.portId)) {
       return `ConnectionBatch for port ${batch.portId} of migration ${batch.migrationId}, which is not migrating from this host`;
     }
-    if (batch.connections.length > MAX_BATCH_CONNECTIONS) {
-      return `ConnectionBatch of ${batch.connections.length} connections (at most ${MAX_BATCH_CONNECTIONS})`;
+    if (batch.connections.length > MAX_CONNECTION_BATCH) {
+      return `ConnectionBatch of ${batch.connections.length} connections (at most ${MAX_CONNECTION_BATCH})`;
     }
     if (!this.enabled || !OPEN_STATES.includes(migration.state)) {
       return undefined; // handover off, or the migration closed meanwhile: too late, nothing to say
