@@ -9,7 +9,8 @@ import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
 import { connectionKey, isCarriable } from '../../../common/tracked-connection';
 import { insertLine, parseConntrackList } from './conntrack';
-import { MARK_EGRESS_OK, MARK_INGRESS_OK, renderSetUpdate, type ConntrackMode } from './nftables';
+import { MARK_EGRESS_OK, MARK_INGRESS_OK, type ConntrackMode } from './nftables';
+import { parseRuleset, printSetUpdate, setUpdate, type NftRuleset, type NftSetRewrite, type NftTableRef } from './nft-ruleset';
 
 /** Where conntrack for the firewall comes from: a mode, or `auto` (probe). See config.ts. */
 export type ConntrackSetting = 'auto' | ConntrackMode;
@@ -237,8 +238,8 @@ export class LinuxDataplane implements Dataplane {
 
   /** The firewall's conntrack mode, once prepareFirewall chose it. */
   private conntrack?: ConntrackMode;
-  /** The firewall text last loaded successfully; undefined = unknown. */
-  private loadedFirewall?: string;
+  /** The firewall last loaded successfully, and its structure when the text is the printer's; undefined = unknown. */
+  private loadedFirewall?: { text: string; ruleset?: NftRuleset };
   /** Whether taps and VXLAN devices get the tc gate (set by prepareFirewall: the firewall is on). */
   private gated = false;
   /** What the kernel held right after that load (see firewallFingerprint); undefined = unknown: the next apply loads whole. */
@@ -389,14 +390,15 @@ export class LinuxDataplane implements Dataplane {
    * turned them off (without them bridged frames have no conntrack: replies would be dropped).
    * Idempotent.
    */
-  async applyFirewall(ruleset: string): Promise<void> {
+  async applyFirewall(text: string): Promise<void> {
     if (this.conntrack === 'br_netfilter') {
       this.ensureBrNetfilter();
     }
+    const ruleset = parseRuleset(text);
     const previous = this.loadedFirewall;
     const known = this.loadedFingerprint;
     let drifted = false;
-    if (previous === ruleset && known) {
+    if (previous?.text === text && known) {
       const drift = fingerprintDrift(known, await this.firewallFingerprint(ruleset));
       if (!drift) {
         return;
@@ -404,11 +406,11 @@ export class LinuxDataplane implements Dataplane {
       drifted = true;
       this.logger.warn(`firewall drift (${drift}): reloading the whole table`);
     }
-    const update = previous !== undefined && previous !== ruleset && known ? renderSetUpdate(previous, ruleset) : undefined;
+    const rewrites = previous?.ruleset && ruleset && known ? setUpdate(previous.ruleset, ruleset) : undefined;
     this.loadedFirewall = undefined;
     this.loadedFingerprint = undefined;
     try {
-      await this.runner.run('nft', ['-f', '-'], update ?? ruleset);
+      await this.runner.run('nft', ['-f', '-'], rewrites ? printSetUpdate(rewrites) : text);
     } catch (err) {
       // A load is one transaction: a failed one left the kernel as it was, which is still what
       // was loaded before, unless that had drifted (then nothing known is in force).
@@ -418,8 +420,8 @@ export class LinuxDataplane implements Dataplane {
       }
       throw err;
     }
-    this.loadedFingerprint = update && known ? await this.refreshSets(known, update) : await this.firewallFingerprint(ruleset);
-    this.loadedFirewall = ruleset;
+    this.loadedFingerprint = rewrites && known ? await this.refreshSets(known, rewrites) : await this.firewallFingerprint(ruleset);
+    this.loadedFirewall = { text, ruleset };
   }
 
   /**
@@ -428,7 +430,7 @@ export class LinuxDataplane implements Dataplane {
    * changed behind its back and could not be loaded again.
    */
   firewallInForce(): string | undefined {
-    return this.loadedFirewall;
+    return this.loadedFirewall?.text;
   }
 
   /**
@@ -436,13 +438,13 @@ export class LinuxDataplane implements Dataplane {
    * in parallel) and reduces them to a fingerprint. A table that cannot be listed (deleted)
    * reads as `missing`; undefined when an output is not what nft prints. Never mutates.
    */
-  private async firewallFingerprint(ruleset: string): Promise<Fingerprint | undefined> {
-    const tables = [...new Set([...ruleset.matchAll(/^table (\w+) (\S+) \{$/gm)].map((m) => `${m[1]} ${m[2]}`))];
+  private async firewallFingerprint(ruleset: NftRuleset | undefined): Promise<Fingerprint | undefined> {
+    const tables: NftTableRef[] = ruleset?.tables ?? [];
     const listed = await Promise.all(
-      tables.map((ft) =>
-        this.runner.run('nft', ['-j', 'list', 'table', ...ft.split(' ')]).then(
-          (text) => ({ ft, text }),
-          () => ({ ft, text: undefined }),
+      tables.map(({ family, name }) =>
+        this.runner.run('nft', ['-j', 'list', 'table', family, name]).then(
+          (text) => ({ ft: `${family} ${name}`, text }),
+          () => ({ ft: `${family} ${name}`, text: undefined }),
         ),
       ),
     );
@@ -462,9 +464,8 @@ export class LinuxDataplane implements Dataplane {
    * parallel); undefined when one cannot be read. The rest is left as read after the last whole
    * load: drift there is found by the next periodic check. Never mutates.
    */
-  private async refreshSets(known: Fingerprint, update: string): Promise<Fingerprint | undefined> {
-    const rewritten = [...update.matchAll(/^flush (set|map) (\S+) (\S+) (\S+)$/gm)].map((m) => m.slice(1));
-    const listed = await Promise.all(rewritten.map((args) => this.runner.run('nft', ['-j', 'list', ...args]).catch(() => undefined)));
+  private async refreshSets(known: Fingerprint, rewrites: NftSetRewrite[]): Promise<Fingerprint | undefined> {
+    const listed = await Promise.all(rewrites.map(({ table, set }) => this.runner.run('nft', ['-j', 'list', set.kind, table.family, table.name, set.name]).catch(() => undefined)));
     const fp: Fingerprint = new Map(known);
     return listed.every((text) => text !== undefined && addToFingerprint(fp, text)) ? fp : undefined;
   }
