@@ -1,6 +1,8 @@
 import { fdbKey, type DataplanePlan } from '../dataplane';
 import type { CommandRunner } from './command-runner';
-import { LinuxDataplane, TAP_GATE_BLOCK, VXLAN_GATE_BLOCK, type DataplaneLogger } from './linux.dataplane';
+import type { DataplaneLogger } from './dataplane-logger';
+import { LinuxDataplane } from './linux.dataplane';
+import { TAP_GATE_BLOCK, VXLAN_GATE_BLOCK } from './tc-gate';
 
 /** Answers the two reads with canned JSON and records every batch it is given. */
 class FakeRunner implements CommandRunner {
