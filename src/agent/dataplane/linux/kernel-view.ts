@@ -3,9 +3,9 @@ import { GATES, holdsGateFilter, type TcFilter } from './tc-gate';
 
 /**
  * The kernel as the Linux dataplane's drivers read it: every read is a JSON listing (`ip -j`,
- * `bridge -j`, `tc -j`, `nft -j`) run through the command runner and parsed here, and what one
- * observe or apply needs is read in one pass (KernelView) that the links driver and the gate
- * share. Also the ownership rule of links: which ones are the agent's.
+ * `bridge -j`, `tc -j`, `nft -j`) run through the command runner and parsed here, one reader
+ * shared by the drivers. What one observe or apply needs (links, remote entries, the gate) is
+ * read in one pass, the KernelView. Also the ownership rule of links: which ones are the agent's.
  */
 
 /** Every link the agent creates carries this alias (IFLA_IFALIAS): the proof that it is ours. */
@@ -90,7 +90,7 @@ export function parseJsonArray<T>(text: string, what: string): T[] {
 export class KernelReader {
   constructor(private readonly runner: CommandRunner) {}
 
-  /** Links, our VXLAN devices' remote entries and, when `gated`, the gate: three or five processes in parallel. */
+  /** Links, our VXLAN devices' remote entries and, when `gated`, the gate: two processes, five when gated, in parallel. */
   async view(gated: boolean): Promise<KernelView> {
     const [linksText, fdb, gates] = await Promise.all([this.runner.run('ip', ['-j', '-d', 'link', 'show']), this.fdb(), this.gates(gated)]);
     const links = new Map(parseJsonArray<IpLink>(linksText, 'ip -j -d link show').map((l) => [l.ifname, l]));

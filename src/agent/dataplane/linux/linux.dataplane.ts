@@ -22,7 +22,11 @@ export class LinuxDataplane implements Dataplane {
   private readonly arrivals: ArrivalMonitor;
   private readonly conntrack: ConntrackDriver;
 
-  constructor(runner: CommandRunner, private readonly logger: DataplaneLogger = consoleLogger, sysctls: Sysctls = procSysctls) {
+  constructor(
+    runner: CommandRunner,
+    private readonly logger: DataplaneLogger = consoleLogger,
+    sysctls: Sysctls = procSysctls,
+  ) {
     const kernel = new KernelReader(runner);
     this.links = new LinksDriver(runner, kernel, logger);
     this.nftables = new NftablesDriver(runner, kernel, logger, sysctls);

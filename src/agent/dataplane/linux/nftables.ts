@@ -29,7 +29,7 @@ import { printRuleset, type NftChain, type NftRuleset, type NftSet, type NftTabl
  *    port's egress policy accepted it, `MARK_INGRESS_OK` when the policy of the tap it goes to
  *    accepted it (postrouting runs once per output port, on that port's copy of a flooded frame).
  *    `vm_egress` clears both bits on every frame first. The Linux dataplane's tc gate (see
- *    linux.dataplane.ts) drops, on a tap's egress, every frame without MARK_INGRESS_OK and, on a
+ *    tc-gate.ts) drops, on a tap's egress, every frame without MARK_INGRESS_OK and, on a
  *    VXLAN device's egress, every frame without MARK_EGRESS_OK: if these tables are gone (a
  *    `nft flush ruleset` by hand) or were never loaded, nothing reaches or leaves a VM.
  *  - Otherwise a policy chain per direction: `jump eg_basics` (anti-spoofing, address basics,
