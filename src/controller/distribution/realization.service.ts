@@ -1,5 +1,5 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { SpanReplay } from '../desired-state/span';
+import { SpanReplay } from '../desired-state/span-index';
 import { MaterializedView } from '../store/materialized-view';
 import { copyViewState, rewindChange } from '../store/view-state';
 import { AgentStatusRepository, type AgentLastError } from './agent-status.repository';

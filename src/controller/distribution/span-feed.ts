@@ -1,7 +1,10 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { encodeDelta, encodeResource, encodeResourceKey } from '../../common/proto';
-import type { Resource } from '../../generated/overlay/v1/Resource';
-import { SpanIndex, parseSpanKey, type HostSpanChange, type SpanKey, type SpanResource } from '../desired-state/span';
+import { encodeDelta } from '../../common/proto';
+import { parseSpanKey, type SpanKey } from '../../common/span/span-kind';
+import { encodeResourceKey } from '../../common/span/span-kinds';
+import { encodeSpanResource } from '../desired-state/resources/span-resource';
+import type { HostSpanChange } from '../desired-state/span-diff';
+import { SpanIndex } from '../desired-state/span-index';
 import type { ChangeRecord } from '../store/change-log';
 import { MaterializedView } from '../store/materialized-view';
 import type { ViewState } from '../store/view-state';
@@ -13,19 +16,6 @@ export interface SpanSubscriber {
   deliver(revision: number, delta: Buffer): void;
   /** The view was reloaded from a snapshot: incremental deltas no longer apply. */
   resync(): void;
-}
-
-export function toProtoResource(resource: SpanResource): Resource {
-  switch (resource.kind) {
-    case 'segment':
-      return { segment: resource.segment };
-    case 'port':
-      return { port: resource.port };
-    case 'policy':
-      return { policy: resource.policy };
-    case 'member':
-      return { member: resource.member };
-  }
 }
 
 /**
@@ -135,7 +125,7 @@ export class SpanFeed implements OnModuleDestroy {
       if (!resource) {
         return undefined;
       }
-      bytes = encodeResource(toProtoResource(resource));
+      bytes = encodeSpanResource(resource);
       this.encoded.set(key, bytes);
     }
     return bytes;

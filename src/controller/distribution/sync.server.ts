@@ -9,7 +9,7 @@ import type { ConnectionBatch__Output } from '../../generated/overlay/v1/Connect
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import { ControllerConfig } from '../config';
-import { changesSince } from '../desired-state/span';
+import { changesSince } from '../desired-state/span-diff';
 import type { Host } from '../hosts/host.model';
 import { MaterializedView } from '../store/materialized-view';
 import { RedisStore } from '../store/redis-store';
