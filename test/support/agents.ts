@@ -9,6 +9,7 @@ import { desiredDataplane } from '../../src/agent/reconcile/plan';
 import type { RuleResource } from '../../src/controller/desired-state/resources/policy.resource';
 import type { SpanResource } from '../../src/controller/desired-state/resources/span-resource';
 import { SpanIndex } from '../../src/controller/desired-state/span-index';
+import { memberKind } from '../../src/common/span/member.kind';
 import { MaterializedView } from '../../src/controller/store/materialized-view';
 import type { RedisStore } from '../../src/controller/store/redis-store';
 
@@ -103,7 +104,7 @@ export function agentResources(agent: Agent): string[] {
         egress: p.egress.map((x) => toRule(x)),
       },
     })),
-    ...[...state.members.values()].map((m) => ({ kind: 'member' as const, id: `${m.groupId}/${m.family}/${m.cidr}`, member: { groupId: m.groupId, family: m.family as 'IPv4' | 'IPv6', cidr: m.cidr } })),
+    ...[...state.members.values()].map((m) => ({ kind: 'member' as const, id: memberKind.idOf(m), member: { groupId: m.groupId, family: m.family as 'IPv4' | 'IPv6', cidr: m.cidr } })),
   ];
   return normalizeResources(resources);
 }

@@ -1,4 +1,4 @@
-import { parseMemberId } from '../../common/span/member.kind';
+import { memberId, parseMemberId } from '../../common/span/member.kind';
 import { spanKey } from '../../common/span/span-kind';
 import { localHostsOf, type Port } from '../ports/port.model';
 import type { ChangeRecord } from '../store/change-log';
@@ -30,8 +30,8 @@ interface PortEntry {
   /** Port security on and no group listed: its group is its tenant's default. */
   fallback: boolean;
   groups: string[];
-  /** `<family>/<cidr>` */
-  entries: string[];
+  /** Its addresses as IP-set entries (none when it is in no group). */
+  entries: { family: string; cidr: string }[];
   /** Groups its policy references (compile's remoteGroups). */
   refs: string[];
 }
@@ -69,7 +69,7 @@ function entryOf(port: Port, catalog: GroupCatalog, memo: GroupSetMemo): PortEnt
     tenantId: port.tenantId,
     fallback,
     groups: set.groups,
-    entries: set.groups.length ? memberEntries(port).map((e) => `${e.family}/${e.cidr}`) : [],
+    entries: set.groups.length ? memberEntries(port) : [],
     refs: port.hostId === null ? NO_REFS : set.refs,
   };
 }
@@ -116,7 +116,7 @@ export class PolicyIndex {
   private readonly portsByGroup = new Map<string, Set<string>>();
   /** Tenant -> its ports that fall back to its default group. */
   private readonly fallbackByTenant = new Map<string, Set<string>>();
-  /** Group -> `<family>/<cidr>` -> how many ports contribute it. */
+  /** Group -> member id -> how many ports contribute it. */
   private readonly members: Counts = new Map();
   /** Host -> group -> how many of its ports' policies reference it. */
   private readonly needs: Counts = new Map();
@@ -157,12 +157,11 @@ export class PolicyIndex {
 
   /** Current member ids (`<group>/<family>/<cidr>`) of a group. */
   membersOf(groupId: string): string[] {
-    return [...(this.members.get(groupId)?.keys() ?? [])].map((entry) => `${groupId}/${entry}`);
+    return [...(this.members.get(groupId)?.keys() ?? [])];
   }
 
   hasMember(id: string): boolean {
-    const { groupId, family, cidr } = parseMemberId(id);
-    return (this.members.get(groupId)?.get(`${family}/${cidr}`) ?? 0) > 0;
+    return (this.members.get(parseMemberId(id).groupId)?.get(id) ?? 0) > 0;
   }
 
   /** The firewall keys of the host's span, given its bound ports. */
@@ -244,9 +243,9 @@ export class PolicyIndex {
         } else {
           removeFrom(this.hostsNeeding, group, host);
           const gone = new Set(this.membersOf(group));
-          for (const [entry, present] of memberSeen.get(group) ?? []) {
+          for (const [id, present] of memberSeen.get(group) ?? []) {
             if (present) {
-              gone.add(`${group}/${entry}`);
+              gone.add(id);
             }
           }
           for (const id of gone) {
@@ -261,14 +260,14 @@ export class PolicyIndex {
       if (!hosts) {
         continue;
       }
-      for (const [entry, was] of entries) {
-        const is = (this.members.get(group)?.get(entry) ?? 0) > 0;
+      for (const [id, was] of entries) {
+        const is = (this.members.get(group)?.get(id) ?? 0) > 0;
         if (was === is) {
           continue;
         }
         for (const host of hosts) {
           if (!whole.has(`${host} ${group}`)) {
-            (is ? changeOf(host).upserts : changeOf(host).removals).add(spanKey('member', `${group}/${entry}`));
+            (is ? changeOf(host).upserts : changeOf(host).removals).add(spanKey('member', id));
           }
         }
       }
@@ -283,7 +282,7 @@ export class PolicyIndex {
     for (const group of entry.groups) {
       addTo(this.portsByGroup, group, id);
       for (const e of entry.entries) {
-        bump(this.members, group, e, 1, memberSeen);
+        bump(this.members, group, memberId(group, e.family, e.cidr), 1, memberSeen);
       }
     }
     for (const host of entry.hosts) {
@@ -301,7 +300,7 @@ export class PolicyIndex {
     for (const group of entry.groups) {
       removeFrom(this.portsByGroup, group, id);
       for (const e of entry.entries) {
-        bump(this.members, group, e, -1, memberSeen);
+        bump(this.members, group, memberId(group, e.family, e.cidr), -1, memberSeen);
       }
     }
     for (const host of entry.hosts) {
