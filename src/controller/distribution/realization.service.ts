@@ -1,5 +1,6 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { SpanReplay } from '../desired-state/span-index';
+import { ChangeLogReader } from '../store/change-log-reader';
 import { MaterializedView } from '../store/materialized-view';
 import { copyViewState, rewindChange } from '../store/view-state';
 import { AgentStatusRepository, type AgentLastError } from './agent-status.repository';
@@ -51,6 +52,7 @@ export class RealizationService implements OnModuleDestroy {
     private readonly feed: SpanFeed,
     private readonly status: AgentStatusRepository,
     private readonly sync: SyncServer,
+    private readonly changeLog: ChangeLogReader,
   ) {}
 
   async hosts(hostIds: string[]): Promise<Map<string, HostRealization>> {
@@ -193,7 +195,7 @@ export class RealizationService implements OnModuleDestroy {
     const to = usable[usable.length - 1];
     for (let high = state.revision; high >= from; ) {
       const low = Math.max(from, high - REPLAY_PAGE + 1);
-      const records = await this.status.readChangeLog(low - 1, high);
+      const records = await this.changeLog.read(low - 1, high);
       if (!records) {
         return found; // trimmed past the revisions wanted
       }
@@ -206,7 +208,7 @@ export class RealizationService implements OnModuleDestroy {
     const want = new Set(usable);
     for (let low = from; low <= to; ) {
       const high = Math.min(to, low + REPLAY_PAGE - 1);
-      const records = await this.status.readChangeLog(low - 1, high);
+      const records = await this.changeLog.read(low - 1, high);
       if (!records) {
         return found;
       }

@@ -11,6 +11,7 @@ import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest
 import { ControllerConfig } from '../config';
 import { changesSince } from '../desired-state/span-diff';
 import type { Host } from '../hosts/host.model';
+import { ChangeLogReader } from '../store/change-log-reader';
 import { MaterializedView } from '../store/materialized-view';
 import { RedisStore } from '../store/redis-store';
 import { AgentStatusRepository, knownFeatures, type AgentFeature, type LastErrorUpdate, type StreamClaim } from './agent-status.repository';
@@ -89,6 +90,7 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
     private readonly feed: SpanFeed,
     private readonly status: AgentStatusRepository,
     private readonly store: RedisStore,
+    private readonly changeLog: ChangeLogReader,
   ) {
     this.acks.setMaxListeners(0);
   }
@@ -194,13 +196,7 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
       if (resumable && hello.appliedRevision > this.view.revision) {
         await this.view.waitForRevision(hello.appliedRevision, 5_000).catch(() => undefined);
       }
-      records = resumable && hello.appliedRevision <= this.view.revision ? await this.status.readChangeLog(hello.appliedRevision, this.view.revision) : undefined;
-      // The view may have moved on while the log was read: read the rest, until nothing is missing.
-      while (records && this.view.revision > hello.appliedRevision + records.length) {
-        const from = hello.appliedRevision + records.length;
-        const more = await this.status.readChangeLog(from, this.view.revision);
-        records = more ? records.concat(more) : undefined;
-      }
+      records = resumable && hello.appliedRevision <= this.view.revision ? await this.changeLog.readThrough(hello.appliedRevision, () => this.view.revision) : undefined;
       if (call.cancelled || !this.view.current.hosts.has(host.id)) {
         throw new HelloRefused(grpc.status.NOT_FOUND, `host ${hello.hostName} is gone`);
       }
