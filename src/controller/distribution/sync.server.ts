@@ -9,7 +9,6 @@ import type { ConnectionBatch__Output } from '../../generated/overlay/v1/Connect
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import { ControllerConfig } from '../config';
-import { changesSince } from '../desired-state/span-diff';
 import type { Host } from '../hosts/host.model';
 import { ChangeLogReader } from '../store/change-log-reader';
 import { MaterializedView } from '../store/materialized-view';
@@ -209,22 +208,23 @@ export class SyncServer implements SessionEvents, OnApplicationShutdown {
       throw err;
     }
     // From here to session.start(): no await, so no change record can fall between.
+    const delta = records && this.feed.resume(host.id, hello.appliedRevision, records);
+    const resumed = delta !== undefined;
     this.sessions.get(host.id)?.fail(grpc.status.ALREADY_EXISTS, 'a newer stream for this host replaced this one');
     answered();
-    const session = new HostSession(host.id, host.name, host.vtepIp, () => this.epoch, call, this.feed, this, records ? hello.appliedRevision : 0, claim, records !== undefined);
+    const session = new HostSession(host.id, host.name, host.vtepIp, () => this.epoch, call, this.feed, this, resumed ? hello.appliedRevision : 0, claim, resumed);
     this.sessions.set(host.id, session);
-    if (records) {
-      const change = changesSince(this.feed.spanIndex, records, host.id).get(host.id) ?? { upserts: new Set<string>(), removals: new Set<string>() };
-      session.deliver(this.view.revision, this.feed.encodeChange(this.view.revision, change));
+    if (resumed) {
+      session.deliver(this.view.revision, delta);
     } else {
       session.sendSnapshot();
     }
     session.start();
     // The Hello's revision counts only when the stream resumed from it (the log vouched for it);
     // otherwise the host is entered at 0 and counts from its first Ack.
-    this.pendingApplied.set(host.id, Math.max(this.pendingApplied.get(host.id) ?? 0, records ? hello.appliedRevision : 0));
+    this.pendingApplied.set(host.id, Math.max(this.pendingApplied.get(host.id) ?? 0, resumed ? hello.appliedRevision : 0));
     this.scheduleFlush(APPLIED_FLUSH_MS);
-    this.logger.log(`host ${host.name} connected (agent ${hello.agentVersion || '?'} instance ${instance || '-'}, ${records ? `resumed from ${hello.appliedRevision}` : 'snapshot'} at ${this.view.revision})`);
+    this.logger.log(`host ${host.name} connected (agent ${hello.agentVersion || '?'} instance ${instance || '-'}, ${resumed ? `resumed from ${hello.appliedRevision}` : 'snapshot'} at ${this.view.revision})`);
   }
 
   /**
