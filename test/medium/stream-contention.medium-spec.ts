@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { Logger } from '@nestjs/common';
-import { SyncServer } from '../../src/controller/distribution/sync.server';
+import { SessionRegistry } from '../../src/controller/distribution/session-registry';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { makeAgent, recordingLogger, waitUntil, type TestAgent } from '../support/agents';
 import { RawAgent } from '../support/raw-agent';
@@ -61,7 +61,7 @@ describe('agent streams under contention', () => {
   }
 
   const liveSession = (ctl: Harness, hostId: string) => {
-    const s = ctl.app.get(SyncServer).session(hostId);
+    const s = ctl.app.get(SessionRegistry).session(hostId);
     return s && !s.isClosed ? s : undefined;
   };
   const connectedLines = (hostName: string) => controllerLog.filter((l) => l.message.startsWith(`host ${hostName} connected`)).length;

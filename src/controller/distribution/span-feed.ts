@@ -3,7 +3,7 @@ import { encodeDelta } from '../../common/proto';
 import { parseSpanKey, type SpanKey } from '../../common/span/span-kind';
 import { encodeResourceKey } from '../../common/span/span-kinds';
 import { encodeSpanResource } from '../desired-state/resources/span-resource';
-import type { HostSpanChange } from '../desired-state/span-diff';
+import { changesSince, type HostSpanChange } from '../desired-state/span-diff';
 import { SpanIndex } from '../desired-state/span-index';
 import type { ChangeRecord } from '../store/change-log';
 import { MaterializedView } from '../store/materialized-view';
@@ -19,10 +19,11 @@ export interface SpanSubscriber {
 }
 
 /**
- * Turns the materialized view's change records into per-host span deltas. Owns the SpanIndex;
- * for each record it computes which hosts' spans changed, encodes every changed resource once
- * (whatever the number of hosts that need it), assembles one Delta per host from those bytes,
- * and hands it to that host's session on this replica.
+ * Turns the materialized view's change records into per-host span deltas, live and on resume.
+ * Owns the SpanIndex; for each record it computes which hosts' spans changed, encodes every
+ * changed resource once (whatever the number of hosts that need it), assembles one Delta per
+ * host from those bytes, and hands it to that host's session on this replica. A resuming host
+ * gets the same computation over the records it missed (`resume`).
  *
  * It also keeps, for every host (connected here or not), the revision of the last change to its
  * span: a host whose acknowledged revision reaches it holds everything it needs (realization).
@@ -141,6 +142,21 @@ export class SpanFeed implements OnModuleDestroy {
       this.markerAt = revision;
     }
     return this.markerBytes;
+  }
+
+  /**
+   * The delta that brings `hostId` from revision `from` to the current one, computed from the
+   * change records (from, current] by rewinding the span index through them (`changesSince`, the
+   * live path's computation); undefined when `records` are not exactly those (the host then needs
+   * a snapshot). Call in the same tick as the session subscribes, so no record falls between.
+   */
+  resume(hostId: string, from: number, records: ChangeRecord[]): Buffer | undefined {
+    const revision = this.view.revision;
+    if (records.length !== revision - from || (records.length > 0 && records[0].revision !== from + 1)) {
+      return undefined;
+    }
+    const change = changesSince(this.index, records, hostId).get(hostId) ?? { upserts: new Set<string>(), removals: new Set<string>() };
+    return this.encodeChange(revision, change);
   }
 
   /** Encodes a change for one host as a SyncResponse{delta} at `revision`. */
