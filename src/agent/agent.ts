@@ -8,7 +8,7 @@ import type { SnapshotEnd__Output } from '../generated/overlay/v1/SnapshotEnd';
 import type { SyncRequest } from '../generated/overlay/v1/SyncRequest';
 import type { SyncResponse__Output } from '../generated/overlay/v1/SyncResponse';
 import type { AgentConfig } from './config';
-import type { Dataplane, DataplaneState } from './dataplane/dataplane';
+import type { Dataplane, DataplaneState, FirewallRuleset } from './dataplane/dataplane';
 import { renderFirewall, segmentZones, type RenderedFirewall } from './dataplane/linux/nftables';
 import { tapName } from './dataplane/names';
 import { desiredDataplane, planChanges } from './reconcile/plan';
@@ -58,8 +58,8 @@ export class Agent {
   private inSync = false;
   /** The dataplane state last programmed successfully; undefined = unknown, observe the kernel. */
   private realized?: DataplaneState;
-  /** The ruleset the dataplane says is in force, as rendered (text and tap digests); undefined = none. */
-  private firewallInForce?: RenderedFirewall;
+  /** The ruleset the dataplane said was in force after the last realize; undefined = none. */
+  private firewallInForce?: FirewallRuleset;
   /** The last render and the desired state's maps it was made from (see renderFirewall). */
   private rendered?: Pick<DesiredState, 'policies' | 'members' | 'ports' | 'segments'> & { firewall: RenderedFirewall };
   /** Set while the last apply failed: its retry is scheduled with backoff, and markers do not retry. */
@@ -364,14 +364,13 @@ export class Agent {
       // drifted (one cheap read otherwise). Not on every delta: markers come up to 4 times a second.
       if (this.firewallRepairDue || firewall.text !== this.firewallInForce?.text) {
         try {
-          await this.dataplane.applyFirewall(firewall.text);
+          await this.dataplane.applyFirewall(firewall);
           this.firewallRepairDue = false;
         } catch (err) {
           failures.push(`firewall: ${(err as Error).message}`);
         }
       }
-      const inForce = this.dataplane.firewallInForce();
-      this.firewallInForce = inForce === firewall.text ? firewall : inForce !== undefined && inForce === this.firewallInForce?.text ? this.firewallInForce : undefined;
+      this.firewallInForce = this.dataplane.firewallInForce();
       for (const tap of desired.ports.keys()) {
         const digest = firewall.ports.get(tap);
         if (digest === undefined || this.firewallInForce?.ports.get(tap) !== digest) {
