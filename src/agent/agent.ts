@@ -14,7 +14,9 @@ import { tapName } from './dataplane/names';
 import { desiredDataplane, planChanges } from './reconcile/plan';
 import { ConnectionHandover } from './migration/connection-handover';
 import { Backoff } from './sync/backoff';
-import { cloneDesiredState, emptyDesiredState, memberStateKey, StateCache, type DesiredState } from './sync/state-cache';
+import { cloneDesiredState, emptyDesiredState, StateCache, type DesiredState } from './sync/state-cache';
+import { putResource, removeResource, SPAN_KINDS } from '../common/span/span-kinds';
+import type { SpanKindName } from '../common/span/span-kind';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -27,6 +29,8 @@ const consoleLogger: AgentLogger = {
   info: (m) => console.log(JSON.stringify({ level: 'info', time: new Date().toISOString(), msg: m })),
   warn: (m) => console.warn(JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg: m })),
 };
+
+const kindCounters = (): Record<SpanKindName, number> => Object.fromEntries(Object.keys(SPAN_KINDS).map((kind) => [kind, 0])) as Record<SpanKindName, number>;
 
 type SyncStream = grpc.ClientDuplexStream<SyncRequest, SyncResponse__Output>;
 
@@ -91,7 +95,7 @@ export class Agent {
   /** Counters, for tests and logs. */
   readonly stats = { snapshots: 0, deltas: 0, emptyDeltas: 0, acks: 0, nacks: 0, connects: 0 };
   /** Resources received in deltas, by kind (upserts) and by ResourceKind (removals), for tests and logs. */
-  readonly received = { upserts: { segment: 0, port: 0, policy: 0, member: 0 }, removals: { segment: 0, port: 0, policy: 0, member: 0 } };
+  readonly received = { upserts: kindCounters(), removals: kindCounters() };
   /** Ports local here (bound or prepared) at the last realize, with their conntrack zone and addresses. */
   private localPorts = new Map<string, { zone: number; ips: string[]; prepared: boolean }>();
   /** Migrations whose VM's arrival this agent reported (once each). */
@@ -280,7 +284,7 @@ export class Agent {
     }
     const next: DesiredState = { ...emptyDesiredState(), epoch: end.epoch, revision: end.revision, hostId: end.hostId, vtepIp: end.vtepIp };
     for (const resource of staged.resources) {
-      this.upsert(next, resource);
+      putResource(next, resource);
     }
     this.desired = next;
     this.inSync = true;
@@ -302,23 +306,13 @@ export class Agent {
     }
     const next = empty ? this.desired : cloneDesiredState(this.desired);
     for (const key of delta.removals) {
-      if (key.kind === 'RESOURCE_KIND_SEGMENT') {
-        next.segments.delete(key.id);
-        this.received.removals.segment++;
-      } else if (key.kind === 'RESOURCE_KIND_PORT') {
-        next.ports.delete(key.id);
-        this.received.removals.port++;
-      } else if (key.kind === 'RESOURCE_KIND_POLICY') {
-        next.policies.delete(key.id);
-        this.received.removals.policy++;
-      } else if (key.kind === 'RESOURCE_KIND_MEMBER') {
-        next.members.delete(key.id);
-        this.received.removals.member++;
+      const kind = removeResource(next, key);
+      if (kind) {
+        this.received.removals[kind]++;
       }
     }
     for (const resource of delta.upserts) {
-      this.upsert(next, resource);
-      const kind = resource.resource;
+      const kind = putResource(next, resource);
       if (kind) {
         this.received.upserts[kind]++;
       }
@@ -333,18 +327,6 @@ export class Agent {
       return; // a marker changes nothing: the scheduled retry will apply (and ack) this revision
     }
     await this.realize(delta.revision, true);
-  }
-
-  private upsert(state: DesiredState, resource: Resource__Output): void {
-    if (resource.segment) {
-      state.segments.set(resource.segment.id, resource.segment);
-    } else if (resource.port) {
-      state.ports.set(resource.port.id, resource.port);
-    } else if (resource.policy) {
-      state.policies.set(resource.policy.portId, resource.policy);
-    } else if (resource.member) {
-      state.members.set(memberStateKey(resource.member), resource.member);
-    }
   }
 
   /**
