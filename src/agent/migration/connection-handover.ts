@@ -3,17 +3,13 @@ import type { SyncRequest } from '../../generated/overlay/v1/SyncRequest';
 import type { Dataplane, TrackedConnection } from '../dataplane/dataplane';
 import { connectionKey, MAX_CONNECTION_BATCH } from '../../common/tracked-connection';
 import { segmentZones } from '../dataplane/linux/nftables';
+import type { AgentLogger } from '../logger';
 import type { DesiredState } from '../sync/state-cache';
 
 /** The most connections of one migrating port this host exports (bounded memory and work). */
 export const MAX_EXPORTED_CONNECTIONS = 100_000;
 /** Least time between two dumps of a port still prepared elsewhere (new connections since). */
 export const EXPORT_REFRESH_MS = 500;
-
-export interface HandoverLogger {
-  info(message: string): void;
-  warn(message: string): void;
-}
 
 interface Export {
   migrationId: string;
@@ -55,7 +51,7 @@ export class ConnectionHandover {
     private readonly dataplane: Dataplane,
     private readonly firewall: boolean,
     private readonly send: (request: SyncRequest) => boolean,
-    private readonly logger: HandoverLogger,
+    private readonly logger: AgentLogger,
   ) {}
 
   /**
