@@ -12,28 +12,18 @@ import { StateCache, type DesiredState } from './sync/state-cache';
  * overlay-agent: one host's link to the controller and its dataplane, a pipeline of four parts
  * on one work queue (messages, passes and retries are handled one at a time, in order):
  *
- * - ControllerClient (sync/): one Sync stream, opened with Hello (host, VTEP, the revision and
- *   epoch it holds, this process's instance id); reconnects with exponential backoff and jitter,
- *   which starts over only once a stream delivered a snapshot or a delta; keeps forwarding with
- *   the last known state while the controller is away (headless). Refused or replaced with
- *   ALREADY_EXISTS (another agent holds the host), it says so once and keeps retrying with the
- *   same backoff.
- * - DesiredStateStore (sync/): a snapshot is staged chunk by chunk and replaces the state only at
- *   its end marker; deltas update it; it is persisted on disk, so a restart restores the
- *   dataplane before the controller answers. An incomplete snapshot is nacked and the stream
- *   dropped for a fresh one.
- * - Reconciler (reconcile/): programs the dataplane by plans (desired vs observed). Nothing is
- *   removed before the agent knows the whole desired state (end of a snapshot, or a resume delta
- *   on top of the persisted state). A revision is acked once programmed, nacked if programming
- *   failed. Fail closed: with the firewall on, the ruleset is loaded before the links change,
- *   and a tap is attached to its bridge only while the ruleset in force holds the tap's current
- *   policy (its digest); a tap whose policy is not in force (never loaded, a change that failed
- *   to load, tables found gone) is detached, even before the first full sync. The other ports
- *   keep forwarding with the rules in force. A failed apply is retried with backoff
- *   (exponential, full jitter, the reconnect bounds), by the next real change, never by
- *   revision markers or in a loop; each failed attempt is nacked.
- * - MigrationWatcher (migration/): after each pass, reports a migrating VM's arrival (auto-commit),
- *   forgets moved connections and hands tracked connections over.
+ * - ControllerClient (sync/): the Sync stream, its Hello, reconnects with backoff and jitter,
+ *   acks and nacks of the revisions the stream carried.
+ * - DesiredStateStore (sync/): snapshots staged up to their end marker, deltas, the copy on disk;
+ *   says what each message changed. A refused message is nacked here, and an incomplete
+ *   snapshot's stream dropped for a fresh one.
+ * - Reconciler (reconcile/): turns a change into a pass (firewall, then links, fail closed),
+ *   acks or nacks it, retries a failed one with backoff, repairs drift periodically.
+ * - MigrationWatcher (migration/): after each pass, a migrating VM's arrival, moved connections,
+ *   the connection handover.
+ *
+ * Headless: while the controller is away the dataplane keeps the last known state, and a
+ * restarted agent programs the state it persisted before the controller answers.
  */
 export class Agent {
   private readonly store: DesiredStateStore;

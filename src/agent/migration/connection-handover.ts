@@ -57,7 +57,7 @@ export class ConnectionHandover {
   /**
    * Starts an export for each port bound here and prepared elsewhere that has none, stops those
    * whose migration ended, and forgets the tallies of ports no longer prepared here. Called after
-   * each realize, with the stream up.
+   * each pass that programmed the links, with the stream up.
    */
   sync(desired: DesiredState): void {
     const me = desired.hostId;
@@ -162,7 +162,7 @@ export class ConnectionHandover {
     for (let i = 0; i < batches; i++) {
       const connections = fresh.slice(i * MAX_CONNECTION_BATCH, (i + 1) * MAX_CONNECTION_BATCH);
       if (!this.send({ connectionExport: { migrationId: exp.migrationId, portId: exp.portId, connections, complete: first && i === batches - 1 } })) {
-        // No stream: start over once there is one (sync after the next realize).
+        // No stream: start over once there is one (sync after the next pass).
         this.stopExport(`${exp.migrationId}/${exp.portId}`, exp);
         return;
       }
