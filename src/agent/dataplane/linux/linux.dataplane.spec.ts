@@ -1,4 +1,4 @@
-import { fdbKey, type DataplanePlan } from '../dataplane';
+import { fdbKey, type DataplanePlan, type FirewallRuleset } from '../dataplane';
 import type { CommandRunner } from './command-runner';
 import { LinuxDataplane, TAP_GATE_BLOCK, VXLAN_GATE_BLOCK, type DataplaneLogger } from './linux.dataplane';
 
@@ -62,6 +62,9 @@ class RecordingLogger implements DataplaneLogger {
 }
 
 // Trimmed from real `ip -j -d link show` / `bridge -j fdb show` output (iproute2 6.1, Linux 6.x).
+/** A ruleset of this text (the Linux dataplane loads the text; the tap digests are the agent's). */
+const ruleset = (text: string): FirewallRuleset => ({ text, ports: new Map() });
+
 const lo = { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], mtu: 65536, operstate: 'UNKNOWN', link_type: 'loopback', address: '00:00:00:00:00:00' };
 const eth0 = { ifindex: 2, link: null, ifname: 'eth0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1500, operstate: 'UP', linkinfo: { info_kind: 'veth' } };
 /** The host's own bridge: same naming pattern, no alias. Must never be read as a segment. */
@@ -359,7 +362,7 @@ describe('LinuxDataplane.applyFirewall', () => {
         return '';
       },
     };
-    await new LinuxDataplane(runner, new RecordingLogger()).applyFirewall('table bridge overlay\n');
+    await new LinuxDataplane(runner, new RecordingLogger()).applyFirewall(ruleset('table bridge overlay\n'));
     expect(calls).toEqual([{ line: 'nft -f -', stdin: 'table bridge overlay\n' }]);
   });
 
@@ -369,7 +372,7 @@ describe('LinuxDataplane.applyFirewall', () => {
         throw new Error('nft -f - exited with status 1: Error: syntax error');
       },
     };
-    await expect(new LinuxDataplane(runner, new RecordingLogger()).applyFirewall('bad')).rejects.toThrow(/syntax error/);
+    await expect(new LinuxDataplane(runner, new RecordingLogger()).applyFirewall(ruleset('bad'))).rejects.toThrow(/syntax error/);
   });
 });
 
@@ -407,7 +410,7 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
     const logger = new RecordingLogger();
     const dp = new LinuxDataplane(fake.runner, logger);
     fake.kernel = loaded(['10.0.0.1']);
-    await dp.applyFirewall(TEXT);
+    await dp.applyFirewall(ruleset(TEXT));
     expect(fake.calls).toEqual([`nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
     fake.calls.length = 0;
     return { fake, dp, logger };
@@ -415,8 +418,8 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
 
   it('costs one read, not a reload, when the kernel still holds what was loaded', async () => {
     const { fake, dp, logger } = await loadedDataplane();
-    await dp.applyFirewall(TEXT);
-    await dp.applyFirewall(TEXT);
+    await dp.applyFirewall(ruleset(TEXT));
+    await dp.applyFirewall(ruleset(TEXT));
     expect(fake.calls).toEqual(['nft -j list table bridge overlay', 'nft -j list table bridge overlay']);
     expect(logger.lines).toEqual([]);
   });
@@ -430,7 +433,7 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
   ])('reloads the whole text after %s', async (_what, drift: (k: unknown[]) => unknown[] | undefined) => {
     const { fake, dp, logger } = await loadedDataplane();
     fake.kernel = drift(fake.kernel!);
-    await dp.applyFirewall(TEXT);
+    await dp.applyFirewall(ruleset(TEXT));
     expect(fake.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
     expect(logger.lines).toEqual([expect.stringMatching(/^warn firewall drift \(.*\): reloading the whole table$/)]);
   });
@@ -438,10 +441,10 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
   it('loads a change of elements as a set update and reads back only the sets it rewrote', async () => {
     const { fake, dp, logger } = await loadedDataplane();
     fake.kernel = loaded(['10.0.0.1', '10.0.0.2']);
-    await dp.applyFirewall(GROWN);
+    await dp.applyFirewall(ruleset(GROWN));
     expect(fake.calls).toEqual(['nft -f -\nflush set bridge overlay s\nadd element bridge overlay s { 10.0.0.1, 10.0.0.2 }\n', 'nft -j list set bridge overlay s']);
     fake.calls.length = 0;
-    await dp.applyFirewall(GROWN);
+    await dp.applyFirewall(ruleset(GROWN));
     expect(fake.calls).toEqual(['nft -j list table bridge overlay']);
     expect(logger.lines).toEqual([]);
   });
@@ -449,9 +452,9 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
   it('finds drift that happened before a set update at the next check', async () => {
     const { fake, dp, logger } = await loadedDataplane();
     fake.kernel = [...loaded(['10.0.0.1', '10.0.0.2']), rule(9, [{ drop: null }])];
-    await dp.applyFirewall(GROWN);
+    await dp.applyFirewall(ruleset(GROWN));
     fake.calls.length = 0;
-    await dp.applyFirewall(GROWN);
+    await dp.applyFirewall(ruleset(GROWN));
     expect(fake.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${GROWN}`, 'nft -j list table bridge overlay']);
     expect(logger.lines).toEqual(['warn firewall drift (rules bridge c changed): reloading the whole table']);
   });
@@ -462,8 +465,8 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
       fake.calls.push(`${[cmd, ...args].join(' ')}${stdin ? `\n${stdin}` : ''}`);
       return args[0] === '-j' ? 'not json' : '';
     };
-    await dp.applyFirewall(TEXT);
-    await dp.applyFirewall(TEXT);
+    await dp.applyFirewall(ruleset(TEXT));
+    await dp.applyFirewall(ruleset(TEXT));
     expect(fake.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
   });
 });
@@ -501,7 +504,7 @@ describe('LinuxDataplane firewall conntrack', () => {
     expect(calls[0]).toBe('nft --version\n');
     expect(calls[1]).toMatch(/^nft -c -f -\ntable bridge overlay_probe \{[\s\S]*ct state established accept/);
     expect(calls[2]).toBe('tc -V\n'); // the gate needs tc
-    await dp.applyFirewall('table bridge overlay\n');
+    await dp.applyFirewall(ruleset('table bridge overlay\n'));
     expect(fs.values.get(ON)).toBe('0');
   });
 
@@ -513,7 +516,7 @@ describe('LinuxDataplane firewall conntrack', () => {
     expect(await dp.prepareFirewall('auto')).toBe('br_netfilter');
     expect([fs.values.get(ON), fs.values.get(ON6)]).toEqual(['1', '1']);
     fs.values.set(ON6, '0'); // someone turned it off
-    await dp.applyFirewall('table inet overlay\n');
+    await dp.applyFirewall(ruleset('table inet overlay\n'));
     expect(fs.values.get(ON6)).toBe('1');
     expect(calls.at(-1)).toBe('nft -f -\ntable inet overlay\n');
     expect(logger.lines.filter((l) => l.startsWith('warn'))).toHaveLength(2);
@@ -654,16 +657,16 @@ describe('LinuxDataplane tc gate (firewall on)', () => {
     const A = 'table bridge overlay {\n}\n';
     const B = 'table bridge overlay {\n\tchain x {\n\t}\n}\n';
     expect(dataplane.firewallInForce()).toBeUndefined();
-    await dataplane.applyFirewall(A);
-    expect(dataplane.firewallInForce()).toBe(A);
+    await dataplane.applyFirewall(ruleset(A));
+    expect(dataplane.firewallInForce()?.text).toBe(A);
     failLoads = true;
-    await expect(dataplane.applyFirewall(B)).rejects.toThrow(/injected/);
-    expect(dataplane.firewallInForce()).toBe(A); // one transaction: the kernel still holds A
+    await expect(dataplane.applyFirewall(ruleset(B))).rejects.toThrow(/injected/);
+    expect(dataplane.firewallInForce()?.text).toBe(A); // one transaction: the kernel still holds A
     listed = undefined; // the tables were flushed by hand
-    await expect(dataplane.applyFirewall(A)).rejects.toThrow(/injected/);
+    await expect(dataplane.applyFirewall(ruleset(A))).rejects.toThrow(/injected/);
     expect(dataplane.firewallInForce()).toBeUndefined();
     failLoads = false;
-    await dataplane.applyFirewall(A);
-    expect(dataplane.firewallInForce()).toBe(A);
+    await dataplane.applyFirewall(ruleset(A));
+    expect(dataplane.firewallInForce()?.text).toBe(A);
   });
 });

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
-import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type FdbEntry, type InsertedConnections, type LocalPortState, type SegmentState, type TrackedConnection } from '../dataplane';
+import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type FdbEntry, type FirewallRuleset, type InsertedConnections, type LocalPortState, type SegmentState, type TrackedConnection } from '../dataplane';
 import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
 import { connectionKey, isCarriable } from '../../../common/tracked-connection';
@@ -237,8 +237,8 @@ export class LinuxDataplane implements Dataplane {
 
   /** The firewall's conntrack mode, once prepareFirewall chose it. */
   private conntrack?: ConntrackMode;
-  /** The firewall text last loaded successfully; undefined = unknown. */
-  private loadedFirewall?: string;
+  /** The firewall last loaded successfully; undefined = unknown. */
+  private loadedFirewall?: FirewallRuleset;
   /** Whether taps and VXLAN devices get the tc gate (set by prepareFirewall: the firewall is on). */
   private gated = false;
   /** What the kernel held right after that load (see firewallFingerprint); undefined = unknown: the next apply loads whole. */
@@ -389,22 +389,24 @@ export class LinuxDataplane implements Dataplane {
    * turned them off (without them bridged frames have no conntrack: replies would be dropped).
    * Idempotent.
    */
-  async applyFirewall(ruleset: string): Promise<void> {
+  async applyFirewall(firewall: FirewallRuleset): Promise<void> {
+    const ruleset = firewall.text;
     if (this.conntrack === 'br_netfilter') {
       this.ensureBrNetfilter();
     }
     const previous = this.loadedFirewall;
     const known = this.loadedFingerprint;
     let drifted = false;
-    if (previous === ruleset && known) {
+    if (previous?.text === ruleset && known) {
       const drift = fingerprintDrift(known, await this.firewallFingerprint(ruleset));
       if (!drift) {
+        this.loadedFirewall = firewall; // the same text: its tap digests describe what is in force
         return;
       }
       drifted = true;
       this.logger.warn(`firewall drift (${drift}): reloading the whole table`);
     }
-    const update = previous !== undefined && previous !== ruleset && known ? renderSetUpdate(previous, ruleset) : undefined;
+    const update = previous !== undefined && previous.text !== ruleset && known ? renderSetUpdate(previous.text, ruleset) : undefined;
     this.loadedFirewall = undefined;
     this.loadedFingerprint = undefined;
     try {
@@ -419,7 +421,7 @@ export class LinuxDataplane implements Dataplane {
       throw err;
     }
     this.loadedFingerprint = update && known ? await this.refreshSets(known, update) : await this.firewallFingerprint(ruleset);
-    this.loadedFirewall = ruleset;
+    this.loadedFirewall = firewall;
   }
 
   /**
@@ -427,7 +429,7 @@ export class LinuxDataplane implements Dataplane {
    * load leaves the one before), or undefined when none was loaded or the tables were found
    * changed behind its back and could not be loaded again.
    */
-  firewallInForce(): string | undefined {
+  firewallInForce(): FirewallRuleset | undefined {
     return this.loadedFirewall;
   }
 
