@@ -55,7 +55,20 @@ describe('reconciler', () => {
       () => 1,
     );
     void reconciler.start();
-    return { dataplane, reports, reconciler, settled: async () => (await new Promise((r) => setTimeout(r, 60)), await queue) };
+    /** Waits (5 s at most) until `condition` holds once the queued work ran: for the retry, which a timer queues. */
+    const until = async (condition: () => boolean): Promise<void> => {
+      for (const deadline = Date.now() + 5_000; ; ) {
+        await queue;
+        if (condition()) {
+          return;
+        }
+        if (Date.now() > deadline) {
+          throw new Error('condition not reached within 5 s');
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    return { dataplane, reports, reconciler, until };
   }
 
   it('loads the ruleset, then attaches each tap whose policy it holds, and acks', async () => {
@@ -74,14 +87,14 @@ describe('reconciler', () => {
   });
 
   it('attaches nothing while no ruleset loads, nacks, and opens the ports by the retry once loads work', async () => {
-    const { dataplane, reports, reconciler, settled } = setup({ state: hostState(1), inSync: true });
+    const { dataplane, reports, reconciler, until } = setup({ state: hostState(1), inSync: true });
     dataplane.firewallBroken = 'nft: refused';
     await reconciler.realize(1);
     expect(dataplane.dump().ports.size).toBe(0);
     expect(dataplane.dump().segments.has(5000)).toBe(true); // the links without taps are programmed
     expect(reports).toEqual([{ revision: 1, error: 'firewall: nft: refused' }]);
     dataplane.firewallBroken = undefined;
-    await settled();
+    await until(() => reports.length > 1);
     expect([dataplane.isOpen(T1), dataplane.isOpen(T2)]).toEqual([true, true]);
     expect(reports.at(-1)).toEqual({ revision: 1 });
   });
