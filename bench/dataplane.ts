@@ -558,7 +558,7 @@ class Inner {
       const dataplane = await dataplaneOf();
       runner.take();
       try {
-        await dataplane.applyFirewall(next);
+        await dataplane.applyFirewall({ text: next, ports: new Map() }); // the text is what it loads
       } catch (err) {
         return { error: (err as Error).message, ms: runner.take().map((c) => c.ms) };
       }

@@ -1,9 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { overlayProto } from '../src/common/proto';
+import { memberKind } from '../src/common/span/member.kind';
+import { spanKey } from '../src/common/span/span-kind';
 import type { Port__Output } from '../src/generated/overlay/v1/Port';
 import type { Delta__Output } from '../src/generated/overlay/v1/Delta';
-import type { IpSetMember__Output } from '../src/generated/overlay/v1/IpSetMember';
 import type { Resource__Output } from '../src/generated/overlay/v1/Resource';
 import type { Segment__Output } from '../src/generated/overlay/v1/Segment';
 import type { SyncRequest } from '../src/generated/overlay/v1/SyncRequest';
@@ -57,7 +58,6 @@ export interface AgentStats {
 }
 
 /** A member's ResourceKey id, `<groupId>/<family>/<cidr>` (as the controller's memberId). */
-export const memberIdOf = (m: IpSetMember__Output): string => `${m.groupId}/${m.family}/${m.cidr}`;
 
 const RECONNECT_BASE_MS = 100;
 const RECONNECT_MAX_MS = 2_000;
@@ -212,7 +212,7 @@ export class SimAgent {
         } else if (resource.port) {
           ports.set(resource.port.id, resource.port);
         } else if (resource.member) {
-          members.add(memberIdOf(resource.member));
+          members.add(memberKind.idOf(resource.member));
         }
       }
       this.segments = segments;
@@ -253,7 +253,7 @@ export class SimAgent {
         } else if (resource.port) {
           this.ports.set(resource.port.id, resource.port);
         } else if (resource.member) {
-          this.members.add(memberIdOf(resource.member));
+          this.members.add(memberKind.idOf(resource.member));
         }
       }
       this.revision = delta.revision;
@@ -388,14 +388,14 @@ export class Fleet implements AgentHooks {
       return;
     }
     for (const resource of delta.upserts) {
-      const key = resource.port ? resource.port.mac : resource.member ? `member/${memberIdOf(resource.member)}` : undefined;
+      const key = resource.port ? resource.port.mac : resource.member ? spanKey('member', memberKind.idOf(resource.member)) : undefined;
       if (key !== undefined) {
         this.watches.get(key)?.arrived(agent.index, at, delta, bytes);
       }
     }
     for (const key of delta.removals) {
       if (key.kind === 'RESOURCE_KIND_MEMBER') {
-        this.watches.get(`member/${key.id}`)?.arrived(agent.index, at, delta, bytes);
+        this.watches.get(spanKey('member', key.id))?.arrived(agent.index, at, delta, bytes);
       }
     }
   }

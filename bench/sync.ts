@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { memberId } from '../src/common/span/member.kind';
+import { spanKey } from '../src/common/span/span-kind';
 import { ControllerProcess, freePort } from './controller-process';
 import { JsonHttpClient } from './http-client';
 import { percentile, runPool } from './pool';
@@ -1016,7 +1018,7 @@ class Bench {
 
   private async memberChange(change: MemberChange): Promise<MemberChangeResult> {
     const expected = new Set(this.layout.refHosts);
-    const watch = this.fleet.watch(`member/${change.groupId}/IPv4/${this.fillIps[change.fill]}`, expected);
+    const watch = this.fleet.watch(spanKey('member', memberId(change.groupId, 'IPv4', this.fillIps[change.fill])), expected);
     const result: MemberChangeResult = { add: change.add, httpMs: NaN, lastFromResponseMs: NaN, agentsExpected: expected.size, agentsApplied: 0, unexpected: 0, revision: 0, bytes: [], entries: [] };
     const t0 = performance.now();
     try {

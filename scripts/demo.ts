@@ -16,7 +16,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import { tapName } from '../src/agent/dataplane/names';
-import { SyncServer } from '../src/controller/distribution/sync.server';
+import { SessionRegistry } from '../src/controller/distribution/session-registry';
 import { waitUntil } from '../test/support/agents';
 import { api, dropPrefix, startController, type Harness } from '../test/support/controller-harness';
 import { AgentProcess, ensureAgentBuilt } from '../test/system/agent-process';
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     agent.start();
   }
   const agentLogs = () => '\n' + state.agents.flatMap((a) => a.log.slice(-10)).join('\n');
-  const sync = ctl.app.get(SyncServer);
+  const sync = ctl.app.get(SessionRegistry);
   await waitUntil(() => [...hostIds.values()].every((id) => sync.session(id) !== undefined), 20_000, () => `agents did not connect${agentLogs()}`);
   step(1, '3 hypervisors (netns) on an underlay; controller up; agents connected');
   for (const hv of topology.hypervisors) {

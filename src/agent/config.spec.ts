@@ -1,4 +1,5 @@
-import { AgentConfigError, loadAgentConfig } from './config';
+import { ConfigError } from '../common/env';
+import { loadAgentConfig } from './config';
 
 const base = { OVERLAY_CONTROLLER: '127.0.0.1:50051', OVERLAY_HOST: 'hv1', OVERLAY_GRPC_INSECURE: 'true' };
 
@@ -12,7 +13,7 @@ describe('loadAgentConfig: firewall', () => {
   it('turns it off with OVERLAY_FIREWALL=0 and refuses anything but 0 or 1', () => {
     expect(loadAgentConfig({ ...base, OVERLAY_FIREWALL: '0' }).firewall).toBe(false);
     expect(loadAgentConfig({ ...base, OVERLAY_FIREWALL: '1' }).firewall).toBe(true);
-    expect(() => loadAgentConfig({ ...base, OVERLAY_FIREWALL: 'yes' })).toThrow(AgentConfigError);
+    expect(() => loadAgentConfig({ ...base, OVERLAY_FIREWALL: 'yes' })).toThrow(ConfigError);
   });
 
   it('takes OVERLAY_CONNTRACK auto, bridge or br_netfilter and nothing else', () => {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { Agent } from './agent';
-import { AgentConfigError, loadAgentConfig, type AgentConfig } from './config';
+import { ConfigError } from '../common/env';
+import { loadAgentConfig, type AgentConfig } from './config';
 import type { Dataplane } from './dataplane/dataplane';
 import { ProcessCommandRunner } from './dataplane/linux/command-runner';
 import { LinuxDataplane } from './dataplane/linux/linux.dataplane';
@@ -16,13 +17,13 @@ async function createDataplane(config: AgentConfig): Promise<Dataplane> {
       const linux = new LinuxDataplane(new ProcessCommandRunner());
       // Fail at start, not at the first apply, when iproute2 is missing or the kernel cannot be read.
       await linux.observe().catch((err: unknown) => {
-        throw new AgentConfigError(`OVERLAY_DATAPLANE=linux cannot read the kernel state: ${(err as Error).message}`);
+        throw new ConfigError(`OVERLAY_DATAPLANE=linux cannot read the kernel state: ${(err as Error).message}`);
       });
       if (config.firewall) {
         // Likewise when the firewall cannot track connections here: better not to start than to
         // run with ports that stay closed (or open).
         config.conntrack = await linux.prepareFirewall(config.conntrack ?? 'auto').catch((err: unknown) => {
-          throw new AgentConfigError(`OVERLAY_FIREWALL=1 (the default) with OVERLAY_CONNTRACK=${config.conntrack ?? 'auto'}: ${(err as Error).message}`);
+          throw new ConfigError(`OVERLAY_FIREWALL=1 (the default) with OVERLAY_CONNTRACK=${config.conntrack ?? 'auto'}: ${(err as Error).message}`);
         });
       }
       return linux;
@@ -39,11 +40,11 @@ async function main(): Promise<void> {
       mkdirSync(config.stateDir, { recursive: true });
       accessSync(config.stateDir, constants.W_OK);
     } catch (err) {
-      throw new AgentConfigError(`OVERLAY_STATE_DIR ${config.stateDir} is not a writable directory: ${(err as Error).message}`);
+      throw new ConfigError(`OVERLAY_STATE_DIR ${config.stateDir} is not a writable directory: ${(err as Error).message}`);
     }
     dataplane = await createDataplane(config);
   } catch (err) {
-    if (err instanceof AgentConfigError) {
+    if (err instanceof ConfigError) {
       console.error(`overlay-agent: bad configuration: ${err.message}`);
       process.exit(1);
     }

@@ -1,7 +1,8 @@
 /**
- * Domain errors. Services and repositories throw `OverlayError` with a stable code; the edges
- * (HTTP now, gRPC later) map codes to their status with one exhaustive switch each, so a new
- * code that is not mapped does not compile.
+ * Domain errors. Services and repositories throw `OverlayError` with a stable code; the HTTP
+ * edge maps codes to their status with one exhaustive switch (http/http-status.ts), so a new
+ * code that is not mapped does not compile. (The gRPC stream refuses agents' messages with
+ * INVALID_ARGUMENT and a reason of its own: agents never see these codes.)
  */
 export enum ErrorCode {
   // The HTTP request itself (answered by the server before any route runs).

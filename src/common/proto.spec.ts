@@ -1,4 +1,5 @@
-import { encodeDelta, encodeResource, encodeResourceKey, encodeResourceReflect, encodeSnapshotChunk, overlayProto } from './proto';
+import { encodeDelta, encodeResourceReflect, encodeSnapshotChunk, overlayProto } from './proto';
+import { encodeResource, encodeResourceKey } from './span/span-kinds';
 
 describe('protocol encoding', () => {
   const resources = [

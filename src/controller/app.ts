@@ -9,8 +9,8 @@ import { registerJsonBodyParser } from './http/body';
 import { buildOpenApiDocument } from './http/openapi';
 import { closeConnectionsOnShutdown, httpServerOptions, limitConnections } from './http/server';
 import { MigrationMonitor } from './migrations/migration.monitor';
-import { SyncServer, transportSecurityFrom } from './distribution/sync.server';
-import { MaterializedView } from './store/materialized-view';
+import { DistributionPipeline } from './distribution/pipeline';
+import { transportSecurityFrom } from './distribution/sync.server';
 
 /** The levels logged at OVERLAY_LOG_LEVEL: that one and the more severe ones. */
 export function logLevelsFrom(config: Pick<ControllerConfig, 'logLevel'>): LogLevel[] {
@@ -37,8 +37,7 @@ export async function createApp(config: ControllerConfig, opts: { logger?: false
   });
   SwaggerModule.setup('docs', app, buildOpenApiDocument(config.maxBatchSize) as unknown as OpenAPIObject);
   await app.init();
-  await app.get(MaterializedView).start();
-  await app.get(SyncServer).start(transportSecurityFrom(config));
+  await app.get(DistributionPipeline).start(transportSecurityFrom(config));
   app.get(MigrationMonitor).start();
   return app;
 }

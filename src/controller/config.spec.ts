@@ -1,4 +1,5 @@
-import { ConfigError, loadConfig, parseVniRanges } from './config';
+import { ConfigError } from '../common/env';
+import { loadConfig, parseVniRanges } from './config';
 
 function configError(fn: () => unknown): ConfigError {
   try {

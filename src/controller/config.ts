@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { ConfigError, EnvReader } from '../common/env';
 import { VNI_MAX, VNI_MIN } from '../common/values';
 
 /**
@@ -54,19 +54,6 @@ export const ControllerConfig = Symbol('ControllerConfig');
 export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
 
-export class ConfigError extends Error {}
-
-function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') {
-    return fallback;
-  }
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
-  }
-  return Number(raw);
-}
-
 /** Parses `5000-5999,7000-7999` (single values allowed). Ranges must not overlap. */
 export function parseVniRanges(raw: string, name = 'OVERLAY_VNI_RANGES'): VniRange[] {
   const ranges = raw.split(',').map((part) => {
@@ -91,6 +78,7 @@ export function parseVniRanges(raw: string, name = 'OVERLAY_VNI_RANGES'): VniRan
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConfig {
+  const read = new EnvReader(env);
   const keyPrefix = env.OVERLAY_KEY_PREFIX ?? 'overlay';
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(keyPrefix)) {
     throw new ConfigError(`OVERLAY_KEY_PREFIX must be 1-64 characters of [A-Za-z0-9._:-], got ${JSON.stringify(keyPrefix)}`);
@@ -99,52 +87,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
   if (!/^rediss?:\/\//.test(redisUrl)) {
     throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
   }
-  const tlsVars = ['OVERLAY_TLS_CA', 'OVERLAY_TLS_CERT', 'OVERLAY_TLS_KEY'] as const;
-  const given = tlsVars.filter((name) => env[name]);
-  if (given.length > 0 && given.length < tlsVars.length) {
-    throw new ConfigError(`set all of ${tlsVars.join(', ')} (only ${given.join(', ')} given)`);
-  }
-  for (const name of given) {
-    if (!existsSync(env[name]!)) {
-      throw new ConfigError(`${name}: no such file ${env[name]}`);
-    }
-  }
-  if (given.length === 0 && env.OVERLAY_GRPC_INSECURE !== 'true') {
-    throw new ConfigError('agents are authenticated by TLS client certificates: set OVERLAY_TLS_CA, OVERLAY_TLS_CERT and OVERLAY_TLS_KEY, or OVERLAY_GRPC_INSECURE=true for development');
-  }
-  const logFormat = env.OVERLAY_LOG_FORMAT ?? 'json';
-  if (logFormat !== 'json' && logFormat !== 'text') {
-    throw new ConfigError(`OVERLAY_LOG_FORMAT must be json or text, got ${JSON.stringify(logFormat)}`);
-  }
-  const logLevel = env.OVERLAY_LOG_LEVEL || 'log';
+  const tls = read.tlsFiles('agents are authenticated by TLS client certificates: set OVERLAY_TLS_CA, OVERLAY_TLS_CERT and OVERLAY_TLS_KEY, or OVERLAY_GRPC_INSECURE=true for development');
+  const logLevel = read.get('OVERLAY_LOG_LEVEL') ?? 'log';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError(`OVERLAY_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   }
-  const httpRequestTimeoutMs = intFrom(env, 'OVERLAY_HTTP_REQUEST_TIMEOUT_MS', 30_000, 1_000, 3_600_000);
-  const httpHeadersTimeoutMs = intFrom(env, 'OVERLAY_HTTP_HEADERS_TIMEOUT_MS', Math.min(10_000, httpRequestTimeoutMs), 1_000, 3_600_000);
+  const httpRequestTimeoutMs = read.int('OVERLAY_HTTP_REQUEST_TIMEOUT_MS', 30_000, 1_000, 3_600_000);
+  const httpHeadersTimeoutMs = read.int('OVERLAY_HTTP_HEADERS_TIMEOUT_MS', Math.min(10_000, httpRequestTimeoutMs), 1_000, 3_600_000);
   if (httpHeadersTimeoutMs > httpRequestTimeoutMs) {
     throw new ConfigError(`OVERLAY_HTTP_HEADERS_TIMEOUT_MS (${httpHeadersTimeoutMs}) must not exceed OVERLAY_HTTP_REQUEST_TIMEOUT_MS (${httpRequestTimeoutMs}): the headers are part of the request`);
   }
   return {
-    logFormat,
+    logFormat: read.oneOf('OVERLAY_LOG_FORMAT', ['json', 'text'], 'json'),
     logLevel: logLevel as LogLevelName,
     httpRequestTimeoutMs,
     httpHeadersTimeoutMs,
-    httpKeepAliveTimeoutMs: intFrom(env, 'OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
-    httpMaxConnections: intFrom(env, 'OVERLAY_HTTP_MAX_CONNECTIONS', 1024, 1, 1_000_000),
-    shutdownTimeoutMs: intFrom(env, 'OVERLAY_SHUTDOWN_TIMEOUT_MS', 5_000, 100, 600_000),
-    tls: given.length ? { ca: env.OVERLAY_TLS_CA!, cert: env.OVERLAY_TLS_CERT!, key: env.OVERLAY_TLS_KEY! } : undefined,
+    httpKeepAliveTimeoutMs: read.int('OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+    httpMaxConnections: read.int('OVERLAY_HTTP_MAX_CONNECTIONS', 1024, 1, 1_000_000),
+    shutdownTimeoutMs: read.int('OVERLAY_SHUTDOWN_TIMEOUT_MS', 5_000, 100, 600_000),
+    tls,
     redisUrl,
-    httpPort: intFrom(env, 'OVERLAY_HTTP_PORT', 8080, 0, 65535),
-    grpcPort: intFrom(env, 'OVERLAY_GRPC_PORT', 50051, 0, 65535),
+    httpPort: read.int('OVERLAY_HTTP_PORT', 8080, 0, 65535),
+    grpcPort: read.int('OVERLAY_GRPC_PORT', 50051, 0, 65535),
     keyPrefix,
     vniRanges: parseVniRanges(env.OVERLAY_VNI_RANGES ?? '1000-16777215'),
-    vniQuarantineSeconds: intFrom(env, 'OVERLAY_VNI_QUARANTINE_SECONDS', 300, 0, 30 * 86400),
-    changeLogMaxLength: intFrom(env, 'OVERLAY_CHANGELOG_MAX_LENGTH', 1_000_000, 1000, 1_000_000_000),
-    maxBodyBytes: intFrom(env, 'OVERLAY_MAX_BODY_BYTES', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
-    maxBatchSize: intFrom(env, 'OVERLAY_MAX_BATCH_SIZE', 10_000, 1, 100_000),
-    migrationTtlMs: intFrom(env, 'OVERLAY_MIGRATION_TTL_MS', 300_000, 1_000, 86_400_000),
-    migrationRetentionSeconds: intFrom(env, 'OVERLAY_MIGRATION_RETENTION_SECONDS', 7 * 86400, 60, 365 * 86400),
-    migrationMaxConnections: intFrom(env, 'OVERLAY_MIGRATION_MAX_CONNECTIONS', 100_000, 0, 1_000_000),
+    vniQuarantineSeconds: read.int('OVERLAY_VNI_QUARANTINE_SECONDS', 300, 0, 30 * 86400),
+    changeLogMaxLength: read.int('OVERLAY_CHANGELOG_MAX_LENGTH', 1_000_000, 1000, 1_000_000_000),
+    maxBodyBytes: read.int('OVERLAY_MAX_BODY_BYTES', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxBatchSize: read.int('OVERLAY_MAX_BATCH_SIZE', 10_000, 1, 100_000),
+    migrationTtlMs: read.int('OVERLAY_MIGRATION_TTL_MS', 300_000, 1_000, 86_400_000),
+    migrationRetentionSeconds: read.int('OVERLAY_MIGRATION_RETENTION_SECONDS', 7 * 86400, 60, 365 * 86400),
+    migrationMaxConnections: read.int('OVERLAY_MIGRATION_MAX_CONNECTIONS', 100_000, 0, 1_000_000),
   };
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Logger } from '@nestjs/common';
 import { createApp } from './app';
-import { ConfigError, loadConfig } from './config';
+import { ConfigError } from '../common/env';
+import { loadConfig } from './config';
 import { beginHttpShutdown } from './http/server';
 import { exitOnSignals } from './shutdown';
 

@@ -5,7 +5,7 @@ import { api, dropPrefix, startController, uniquePrefix, type Harness } from '..
 /**
  * A host whose firewall cannot be loaded, on a real controller and Redis, with an in-process
  * agent on the memory dataplane (its `isOpen` has the Linux semantics: a tap passes traffic only
- * when attached and named by the ruleset in force). The agent's jitter is fixed at its maximum
+ * when attached and given a policy by the ruleset in force). The agent's jitter is fixed at its maximum
  * (random = 1), so retry delays are the backoff bounds: 100, 200, 400, 800, 1600, 3200 ms...
  */
 describe('agent: a failed apply fails closed and is retried with backoff', () => {
@@ -83,7 +83,7 @@ describe('agent: a failed apply fails closed and is retried with backoff', () =>
     const p2 = await created(client.post('/v1/ports', { segmentId: seg.id, hostId: host.id, ips: ['10.1.0.6'], securityGroupIds: [g1.id] }));
     const [t1, t2] = [tapName(p1.id), tapName(p2.id)];
     await waitUntil(() => a.dataplane.isOpen(t1) && a.dataplane.isOpen(t2), 10_000, () => 'ports not open');
-    const inForce = a.dataplane.firewall;
+    const inForce = a.dataplane.firewall?.text;
 
     // p1 changes groups while loads fail: its new rules cannot be put in force, so it closes;
     // p2's rules did not change and stay in force (the same ruleset is still loaded).
@@ -94,11 +94,11 @@ describe('agent: a failed apply fails closed and is retried with backoff', () =>
     expect(a.dataplane.dump().ports.has(t1)).toBe(false);
     expect(a.dataplane.isOpen(t1)).toBe(false);
     expect(a.dataplane.isOpen(t2)).toBe(true);
-    expect(a.dataplane.firewall).toBe(inForce);
+    expect(a.dataplane.firewall?.text).toBe(inForce);
 
     a.dataplane.firewallBroken = undefined;
     await waitUntil(() => a.dataplane.isOpen(t1), 10_000, () => 'p1 did not reopen with its new rules');
-    expect(a.dataplane.firewall).not.toBe(inForce);
+    expect(a.dataplane.firewall?.text).not.toBe(inForce);
     expect(a.dataplane.isOpen(t2)).toBe(true);
   });
 

@@ -1,5 +1,5 @@
 import { RedisStore } from '../../src/controller/store/redis-store';
-import { SyncServer } from '../../src/controller/distribution/sync.server';
+import { SessionRegistry } from '../../src/controller/distribution/session-registry';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { agentResources, dataplaneMatchesDesired, makeAgent, spansFromScratch, waitUntil, type TestAgent } from '../support/agents';
 
@@ -86,7 +86,7 @@ describe('agent sync', () => {
     for (let i = 0; i < 5; i++) {
       await client.post('/v1/ports', { segmentId: segment.id, hostId });
     }
-    const server = ctl.app.get(SyncServer);
+    const server = ctl.app.get(SessionRegistry);
     const deltasBefore = a.agent.stats.deltas;
     await a.agent.start();
     await waitUntil(converged, 10_000, () => 'after resume');
@@ -111,6 +111,6 @@ describe('agent sync', () => {
     await a.agent.start();
     await waitUntil(converged, 10_000, () => 'after snapshot resync');
     expect(a.agent.stats.snapshots).toBe(snapshotsBefore + 1);
-    expect(ctl.app.get(SyncServer).session(hostId)!.snapshotsSent).toBe(1);
+    expect(ctl.app.get(SessionRegistry).session(hostId)!.snapshotsSent).toBe(1);
   });
 });

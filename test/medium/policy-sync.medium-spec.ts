@@ -97,13 +97,13 @@ describe('policy sync: security groups that follow the VM', () => {
     agents.push(a);
     const port = await created(client.post('/v1/ports', { segmentId: seg.id, hostId: host.id, ips: ['10.9.0.11'], securityGroupIds: [web.id] }));
     await a.agent.start();
-    await waitUntil(() => a.agent.state.policies.has(port.id) && (a.dataplane.firewall ?? '').includes(tapName(port.id)), 10_000, () => 'firewall loaded');
+    await waitUntil(() => a.agent.state.policies.has(port.id) && (a.dataplane.firewall?.ports.has(tapName(port.id)) ?? false), 10_000, () => 'firewall loaded');
     const loads = a.dataplane.firewallLoads;
-    expect(a.dataplane.firewall).not.toContain('10.9.0.12');
+    expect(a.dataplane.firewall?.text).not.toContain('10.9.0.12');
 
     const acksBefore = a.agent.stats.acks;
     await created(client.post('/v1/ports', { segmentId: seg.id, ips: ['10.9.0.12'], securityGroupIds: [admins.id] }));
-    await waitUntil(() => (a.dataplane.firewall ?? '').includes('10.9.0.12'), 10_000, () => 'set updated');
+    await waitUntil(() => (a.dataplane.firewall?.text ?? '').includes('10.9.0.12'), 10_000, () => 'set updated');
     expect(a.dataplane.firewallLoads).toBe(loads + 1);
     await waitUntil(() => a.agent.stats.acks > acksBefore, 10_000, () => 'acked');
 
@@ -112,7 +112,7 @@ describe('policy sync: security groups that follow the VM', () => {
     await created(client.post('/v1/ports', { segmentId: seg.id, ips: ['10.9.0.13'], securityGroupIds: [admins.id] }));
     await waitUntil(() => a.agent.stats.nacks > nacksBefore, 10_000, () => 'nacked');
     // The failure was once: the retry (after a backoff delay, no new change needed) loads it.
-    await waitUntil(() => (a.dataplane.firewall ?? '').includes('10.9.0.13'), 10_000, () => 'not retried');
+    await waitUntil(() => (a.dataplane.firewall?.text ?? '').includes('10.9.0.13'), 10_000, () => 'not retried');
   });
 
   it('never lets an agent holding only one tenant’s ports hold a policy, member or port of another tenant', async () => {

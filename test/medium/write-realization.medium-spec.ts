@@ -2,7 +2,7 @@ import { fdbKey } from '../../src/agent/dataplane/dataplane';
 import { tapName } from '../../src/agent/dataplane/names';
 import { RealizationService } from '../../src/controller/distribution/realization.service';
 import { SpanFeed } from '../../src/controller/distribution/span-feed';
-import { SyncServer } from '../../src/controller/distribution/sync.server';
+import { SessionRegistry } from '../../src/controller/distribution/session-registry';
 import { MaterializedView } from '../../src/controller/store/materialized-view';
 import { RedisStore } from '../../src/controller/store/redis-store';
 import { makeAgent, waitUntil, type TestAgent } from '../support/agents';
@@ -192,7 +192,7 @@ describe('write realization: every host whose span the write changed', () => {
 
   it('answers the same on a replica that holds none of the agents’ streams', async () => {
     const other = api(r2.url);
-    expect(r2.app.get(SyncServer).session(id('a'))).toBeUndefined();
+    expect(r2.app.get(SessionRegistry).session(id('a'))).toBeUndefined();
     const s = await segmentWith('a', 'b');
     const pa = s.ports.get('a');
     const repair = breakDataplane('a');

@@ -2,11 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
-import { Agent, type AgentLogger } from '../../src/agent/agent';
+import { Agent } from '../../src/agent/agent';
+import type { AgentLogger } from '../../src/agent/logger';
 import type { AgentConfig } from '../../src/agent/config';
 import { MemoryDataplane } from '../../src/agent/dataplane/memory/memory.dataplane';
 import { desiredDataplane } from '../../src/agent/reconcile/plan';
-import { SpanIndex, type RuleResource, type SpanResource } from '../../src/controller/desired-state/span';
+import type { RuleResource } from '../../src/controller/desired-state/resources/policy.resource';
+import type { SpanResource } from '../../src/controller/desired-state/resources/span-resource';
+import { SpanIndex } from '../../src/controller/desired-state/span-index';
+import { memberKind } from '../../src/common/span/member.kind';
 import { MaterializedView } from '../../src/controller/store/materialized-view';
 import type { RedisStore } from '../../src/controller/store/redis-store';
 
@@ -97,11 +101,11 @@ export function agentResources(agent: Agent): string[] {
         mac: p.mac,
         ips: [...p.ips],
         allowedAddressPairs: p.allowedAddressPairs.map((x) => ({ ip: x.ip, mac: x.mac })),
-        ingress: p.ingress.map((x) => toRule(x as RuleResource)),
-        egress: p.egress.map((x) => toRule(x as RuleResource)),
+        ingress: p.ingress.map((x) => toRule(x)),
+        egress: p.egress.map((x) => toRule(x)),
       },
     })),
-    ...[...state.members.values()].map((m) => ({ kind: 'member' as const, id: `${m.groupId}/${m.family}/${m.cidr}`, member: { groupId: m.groupId, family: m.family as 'IPv4' | 'IPv6', cidr: m.cidr } })),
+    ...[...state.members.values()].map((m) => ({ kind: 'member' as const, id: memberKind.idOf(m), member: { groupId: m.groupId, family: m.family as 'IPv4' | 'IPv6', cidr: m.cidr } })),
   ];
   return normalizeResources(resources);
 }

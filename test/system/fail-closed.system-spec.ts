@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tapName } from '../../src/agent/dataplane/names';
-import { SyncServer } from '../../src/controller/distribution/sync.server';
+import { SessionRegistry } from '../../src/controller/distribution/session-registry';
 import { waitUntil } from '../support/agents';
 import type { api } from '../support/controller-harness';
 import { OverlayStack } from './overlay-stack';
@@ -166,7 +166,7 @@ describeSystem('the firewall fails closed (nft loads failing, flushed by hand, f
     const hv1 = agents.get('hv1')!;
     expect(await hv1.stop()).toBe(0);
     hv1.start();
-    await waitUntil(() => stack.ctl.app.get(SyncServer).session(hostIds.get('hv1')!) !== undefined, 15_000, () => `hv1 did not reconnect${agentLogs()}`);
+    await waitUntil(() => stack.ctl.app.get(SessionRegistry).session(hostIds.get('hv1')!) !== undefined, 15_000, () => `hv1 did not reconnect${agentLogs()}`);
     const c = await addVm('c', 'hv1', '10.70.0.11', { securityGroupIds: [openGroup] });
     const seen = nacks();
     await waitUntil(() => nacks() > seen, 15_000, () => `hv1 never reported a failed load after the restart${agentLogs()}`);

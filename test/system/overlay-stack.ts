@@ -1,4 +1,4 @@
-import { SyncServer } from '../../src/controller/distribution/sync.server';
+import { SessionRegistry } from '../../src/controller/distribution/session-registry';
 import { waitUntil } from '../support/agents';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { AgentProcess, ensureAgentBuilt } from './agent-process';
@@ -47,7 +47,7 @@ export class OverlayStack {
       this.agents.set(hv.name, agent);
       agent.start();
     }
-    const server = this.ctl.app.get(SyncServer);
+    const server = this.ctl.app.get(SessionRegistry);
     await waitUntil(() => [...this.hostIds.values()].every((id) => server.session(id) !== undefined), 20_000, () => `agents did not connect${this.agentLogs()}`);
   }
 

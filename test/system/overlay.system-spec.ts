@@ -1,5 +1,6 @@
 import { tapName } from '../../src/agent/dataplane/names';
-import { SyncServer } from '../../src/controller/distribution/sync.server';
+import { AckRecorder } from '../../src/controller/distribution/ack-recorder';
+import { SessionRegistry } from '../../src/controller/distribution/session-registry';
 import { waitUntil } from '../support/agents';
 import type { api, Harness } from '../support/controller-harness';
 import { OverlayStack } from './overlay-stack';
@@ -221,7 +222,7 @@ describeSystem('overlay on real kernels (netns, VXLAN, bridges, real agents)', (
     const [blue1, blue2] = blue;
     const hv1 = blue1.hv;
     const agent = agents.get('hv1')!;
-    const server = ctl.app.get(SyncServer);
+    const server = ctl.app.get(SessionRegistry);
     const hostId = hostIds.get('hv1')!;
     const before = await kernelSnapshot(hv1);
 
@@ -250,8 +251,7 @@ describeSystem('overlay on real kernels (netns, VXLAN, bridges, real agents)', (
 
       // An ack is only reported when it moves the host's revision forward: this one can only come from the restarted agent applying the change.
       const acks: number[] = [];
-      const onAck = (host: string, revision: number) => host === hostId && acks.push(revision);
-      server.acks.on('acked', onAck);
+      const stopListening = ctl.app.get(AckRecorder).on('acked', (ack) => ack.hostId === hostId && acks.push(ack.revision));
       const t1 = Date.now();
       try {
         agent.start();
@@ -261,7 +261,7 @@ describeSystem('overlay on real kernels (netns, VXLAN, bridges, real agents)', (
           () => `restarted agent did not sync (session ${server.session(hostId) ? (server.session(hostId)!.isClosed ? 'closed' : 'open') : 'none'}, ${acks.length} acks)${agentLogs()}`,
         );
       } finally {
-        server.acks.off('acked', onAck);
+        stopListening();
       }
       timings['(d) restart -> resumed, applied and acked'] = Date.now() - t1;
       expect(agent.log.some((l) => l.includes('restored desired state'))).toBe(true);

@@ -1,6 +1,6 @@
 /**
  * The agent's seam to the kernel. A Dataplane owns only what it created (VXLAN devices and
- * bridges of the overlay, forwarding entries on them, its own nftables table later) and
+ * bridges of the overlay, forwarding entries on them, its own nftables tables) and
  * describes that state in these terms; `reconcile/` computes a plan from the difference between
  * desired and observed state, and the dataplane applies it.
  */
@@ -36,6 +36,18 @@ export interface DataplaneState {
   fdb: Map<string, FdbEntry>;
   /** Keyed by tap name. */
   ports: Map<string, LocalPortState>;
+}
+
+/**
+ * A firewall as the agent renders it and a dataplane loads it: the ruleset text (nft, which adds,
+ * deletes and redefines its own tables) and, for each tap with a policy, the digest of everything
+ * in the text that decides what passes that tap. Two rulesets that give a tap the same digest
+ * filter it the same way; a tap without a digest is closed (the ruleset drops its frames).
+ */
+export interface FirewallRuleset {
+  readonly text: string;
+  /** tap -> digest of its filtering. */
+  readonly ports: ReadonlyMap<string, string>;
 }
 
 export const fdbKey = (vni: number, mac: string): string => `${vni} ${mac}`;
@@ -75,18 +87,18 @@ export interface Dataplane {
   /** Applies a plan. Idempotent: applying the same plan twice changes nothing more. Throws on failure. */
   apply(plan: DataplanePlan): Promise<void>;
   /**
-   * Replaces the whole firewall with `ruleset` (nft text from `renderFirewall`, which adds,
-   * deletes and redefines its tables), atomically: all of it or nothing. Throws on failure.
-   * Given the text in force again, checks that the kernel still holds it and repairs drift.
+   * Replaces the whole firewall with `ruleset` (from `renderFirewall`), atomically: all of it or
+   * nothing. Throws on failure. Given the text in force again, checks that the kernel still holds
+   * it and repairs drift. Loaded before a plan is applied, apart from it: a plan only changes links.
    */
-  applyFirewall(ruleset: string): Promise<void>;
+  applyFirewall(ruleset: FirewallRuleset): Promise<void>;
   /**
-   * The firewall text in force as far as the dataplane knows: the last one loaded (a failed load
+   * The firewall in force as far as the dataplane knows: the last ruleset loaded (a failed load
    * leaves the one before), undefined when none is (never loaded, or found changed behind its
-   * back and not loaded again). The agent attaches a tap only while this text holds the tap's
-   * current policy.
+   * back and not loaded again). The agent attaches a tap only while this ruleset holds the tap's
+   * current policy (its digest).
    */
-  firewallInForce(): string | undefined;
+  firewallInForce(): FirewallRuleset | undefined;
   /**
    * Watches ports prepared here for an incoming migration: calls `arrived(tap)` once when a
    * frame from the port's MAC shows up on its tap (the VM resumed here and announced itself).

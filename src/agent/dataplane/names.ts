@@ -1,6 +1,6 @@
 /**
  * Kernel object names. The agent owns exactly the objects with these prefixes: `vx<vni>` VXLAN
- * devices and `br<vni>` bridges (and, later, one nftables table); a VM's tap is named from its
+ * devices and `br<vni>` bridges (and its nftables tables, named `overlay`); a VM's tap is named from its
  * port id, like Neutron's `tap<port id prefix>`, and is created by the hypervisor, not by us.
  * Linux caps interface names at 15 characters.
  */

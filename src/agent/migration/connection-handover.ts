@@ -3,17 +3,13 @@ import type { SyncRequest } from '../../generated/overlay/v1/SyncRequest';
 import type { Dataplane, TrackedConnection } from '../dataplane/dataplane';
 import { connectionKey, MAX_CONNECTION_BATCH } from '../../common/tracked-connection';
 import { segmentZones } from '../dataplane/linux/nftables';
+import type { AgentLogger } from '../logger';
 import type { DesiredState } from '../sync/state-cache';
 
 /** The most connections of one migrating port this host exports (bounded memory and work). */
 export const MAX_EXPORTED_CONNECTIONS = 100_000;
 /** Least time between two dumps of a port still prepared elsewhere (new connections since). */
 export const EXPORT_REFRESH_MS = 500;
-
-export interface HandoverLogger {
-  info(message: string): void;
-  warn(message: string): void;
-}
 
 interface Export {
   migrationId: string;
@@ -55,13 +51,13 @@ export class ConnectionHandover {
     private readonly dataplane: Dataplane,
     private readonly firewall: boolean,
     private readonly send: (request: SyncRequest) => boolean,
-    private readonly logger: HandoverLogger,
+    private readonly logger: AgentLogger,
   ) {}
 
   /**
    * Starts an export for each port bound here and prepared elsewhere that has none, stops those
    * whose migration ended, and forgets the tallies of ports no longer prepared here. Called after
-   * each realize, with the stream up.
+   * each pass that programmed the links, with the stream up.
    */
   sync(desired: DesiredState): void {
     const me = desired.hostId;
@@ -166,7 +162,7 @@ export class ConnectionHandover {
     for (let i = 0; i < batches; i++) {
       const connections = fresh.slice(i * MAX_CONNECTION_BATCH, (i + 1) * MAX_CONNECTION_BATCH);
       if (!this.send({ connectionExport: { migrationId: exp.migrationId, portId: exp.portId, connections, complete: first && i === batches - 1 } })) {
-        // No stream: start over once there is one (sync after the next realize).
+        // No stream: start over once there is one (sync after the next pass).
         this.stopExport(`${exp.migrationId}/${exp.portId}`, exp);
         return;
       }

@@ -1,6 +1,6 @@
 import { emptyDataplaneState, fdbKey } from '../dataplane/dataplane';
 import { tapName } from '../dataplane/names';
-import { desiredDataplane, planChanges, type SpanView } from './plan';
+import { closedPorts, desiredDataplane, planChanges, type SpanView } from './plan';
 
 const own = 'host-own';
 
@@ -98,5 +98,15 @@ describe('plan', () => {
     const observed = desiredDataplane(span());
     observed.fdb.set(fdbKey(5000, '02:00:00:00:00:0b'), { vni: 5000, mac: '02:00:00:00:00:0b', vtep: '192.0.2.9' });
     expect(planChanges(desired, observed, true)).toEqual([{ op: 'put-fdb', entry: { vni: 5000, mac: '02:00:00:00:00:0b', vtep: '192.0.2.2' } }]);
+  });
+
+  it('closes the taps whose wanted policy the ruleset in force does not hold, and those without a policy', () => {
+    const [a, b] = ['tap-a', 'tap-b'];
+    const desired = emptyDataplaneState();
+    desired.ports.set(a, { tap: a, vni: 5000 }).set(b, { tap: b, vni: 5000 });
+    const wanted = { text: 'new', ports: new Map([[a, 'digest-a2']]) };
+    expect(closedPorts(desired, wanted, undefined)).toEqual(new Set([a, b]));
+    expect(closedPorts(desired, wanted, { text: 'old', ports: new Map([[a, 'digest-a1'], [b, 'digest-b']]) })).toEqual(new Set([a, b]));
+    expect(closedPorts(desired, wanted, { text: 'new', ports: new Map([[a, 'digest-a2']]) })).toEqual(new Set([b]));
   });
 });

@@ -1,6 +1,6 @@
 import type { Port__Output } from '../../generated/overlay/v1/Port';
 import type { Segment__Output } from '../../generated/overlay/v1/Segment';
-import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState } from '../dataplane/dataplane';
+import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FirewallRuleset } from '../dataplane/dataplane';
 import { tapName } from '../dataplane/names';
 
 /** What the agent holds of its span: resources by key (`segment/<id>`, `port/<id>`). */
@@ -46,6 +46,22 @@ export function desiredDataplane(span: SpanView): DataplaneState {
     }
   }
   return state;
+}
+
+/**
+ * Pure, fail closed: the taps of `desired` to keep detached, those whose policy in `wanted` (its
+ * digest) the ruleset in force does not hold: never loaded, a change that failed to load, tables
+ * found gone. A tap `wanted` gives no policy is closed as well (the ruleset drops its frames).
+ */
+export function closedPorts(desired: DataplaneState, wanted: FirewallRuleset, inForce: FirewallRuleset | undefined): Set<string> {
+  const closed = new Set<string>();
+  for (const tap of desired.ports.keys()) {
+    const digest = wanted.ports.get(tap);
+    if (digest === undefined || inForce?.ports.get(tap) !== digest) {
+      closed.add(tap);
+    }
+  }
+  return closed;
 }
 
 const sameList = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);

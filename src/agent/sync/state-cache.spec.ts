@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StateCache, emptyDesiredState } from './state-cache';
@@ -24,5 +24,38 @@ describe('agent state cache', () => {
     expect(loaded.segments.get('s')!.vni).toBe(20);
     // Atomic replace: no temp file is left behind.
     expect(readdirSync(dir)).toEqual(['desired-state.json']);
+  });
+
+  // The file as agents before the span kinds were defined in one place wrote it: still read, and written the same way.
+  const versionTwo = {
+    version: 2,
+    epoch: 'e1',
+    revision: 7,
+    hostId: 'h',
+    vtepIp: '192.0.2.1',
+    segments: [{ id: 's', tenantId: 't', vni: 5, vteps: ['192.0.2.1'] }],
+    ports: [{ id: 'p', segmentId: 's', mac: '02:00:00:00:00:01', ips: ['10.0.0.1'], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '' }],
+    policies: [{ portId: 'p', portSecurity: true, mac: '02:00:00:00:00:01', ips: ['10.0.0.1'], allowedAddressPairs: [], ingress: [], egress: [] }],
+    members: [{ groupId: 'g', family: 'IPv6', cidr: 'fd00::/64' }],
+  };
+
+  it('reads a version 2 file, every kind under its id, and writes it back unchanged', async () => {
+    const here = join(dir, 'v2');
+    mkdirSync(here);
+    writeFileSync(join(here, 'desired-state.json'), JSON.stringify(versionTwo));
+    const loaded = (await new StateCache(here).load())!;
+    expect([...loaded.segments.keys(), ...loaded.ports.keys(), ...loaded.policies.keys(), ...loaded.members.keys()]).toEqual(['s', 'p', 'p', 'g/IPv6/fd00::/64']);
+    expect(loaded.members.get('g/IPv6/fd00::/64')).toEqual(versionTwo.members[0]);
+    const cache = new StateCache(here);
+    cache.save(loaded);
+    await cache.flush();
+    expect(JSON.parse(readFileSync(join(here, 'desired-state.json'), 'utf8'))).toEqual(versionTwo);
+  });
+
+  it('ignores a file of another version (a snapshot refills everything)', async () => {
+    const here = join(dir, 'v1');
+    mkdirSync(here);
+    writeFileSync(join(here, 'desired-state.json'), JSON.stringify({ ...versionTwo, version: 1 }));
+    expect(await new StateCache(here).load()).toBeUndefined();
   });
 });

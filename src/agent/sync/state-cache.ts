@@ -1,45 +1,29 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { IpSetMember__Output } from '../../generated/overlay/v1/IpSetMember';
-import type { Port__Output } from '../../generated/overlay/v1/Port';
-import type { PortPolicy__Output } from '../../generated/overlay/v1/PortPolicy';
-import type { Segment__Output } from '../../generated/overlay/v1/Segment';
+import { copySpanMaps, emptySpanMaps, SPAN_KINDS, type SpanMaps } from '../../common/span/span-kinds';
 import type { SpanView } from '../reconcile/plan';
 
-/** The agent's desired state: its span at a revision of an epoch. */
-export interface DesiredState extends SpanView {
+/** The agent's desired state: its span at a revision of an epoch, one map per kind (`segments`, `ports`, `policies`, `members`). */
+export interface DesiredState extends SpanView, SpanMaps {
   epoch: string;
   revision: number;
-  /** Compiled firewall policies of the host's own ports, by port id. */
-  policies: Map<string, PortPolicy__Output>;
-  /** IP-set members of the groups those policies reference, by `<groupId>/<family>/<cidr>`. */
-  members: Map<string, IpSetMember__Output>;
 }
 
-export const memberStateKey = (m: { groupId: string; family: string; cidr: string }): string => `${m.groupId}/${m.family}/${m.cidr}`;
-
 export function emptyDesiredState(): DesiredState {
-  return { epoch: '', revision: 0, hostId: '', vtepIp: '', segments: new Map(), ports: new Map(), policies: new Map(), members: new Map() };
+  return { epoch: '', revision: 0, hostId: '', vtepIp: '', ...emptySpanMaps() };
 }
 
 export function cloneDesiredState(state: DesiredState): DesiredState {
-  return { ...state, segments: new Map(state.segments), ports: new Map(state.ports), policies: new Map(state.policies), members: new Map(state.members) };
+  return { ...state, ...copySpanMaps(state) };
 }
 
 /** Version 2 added policies and members; a version 1 file is ignored (a snapshot refills everything). */
 const STATE_FILE_VERSION = 2;
 
-interface StateFile {
-  version: typeof STATE_FILE_VERSION;
-  epoch: string;
-  revision: number;
-  hostId: string;
-  vtepIp: string;
-  segments: Segment__Output[];
-  ports: Port__Output[];
-  policies: PortPolicy__Output[];
-  members: IpSetMember__Output[];
-}
+/** The file: the state's scalars, and each kind's resources as an array under its collection's name. */
+type StateFile = { version: typeof STATE_FILE_VERSION; epoch: string; revision: number; hostId: string; vtepIp: string } & { [C in keyof SpanMaps]: SpanMaps[C] extends Map<string, infer R> ? R[] : never };
+
+const KINDS = Object.values(SPAN_KINDS);
 
 /**
  * Persists the desired state on local disk, so a restarted agent restores its dataplane without
@@ -69,16 +53,14 @@ export class StateCache {
     if (data.version !== STATE_FILE_VERSION) {
       return undefined;
     }
-    return {
-      epoch: data.epoch,
-      revision: data.revision,
-      hostId: data.hostId,
-      vtepIp: data.vtepIp,
-      segments: new Map(data.segments.map((s) => [s.id, s])),
-      ports: new Map(data.ports.map((p) => [p.id, p])),
-      policies: new Map(data.policies.map((p) => [p.portId, p])),
-      members: new Map(data.members.map((m) => [memberStateKey(m), m])),
-    };
+    const maps = emptySpanMaps();
+    for (const kind of KINDS) {
+      const collection = maps[kind.collection] as Map<string, unknown>;
+      for (const resource of data[kind.collection]) {
+        collection.set(kind.idOf(resource), resource);
+      }
+    }
+    return { epoch: data.epoch, revision: data.revision, hostId: data.hostId, vtepIp: data.vtepIp, ...maps };
   }
 
   /** Schedules a write of `state` (coalesced with writes still pending). */
@@ -100,17 +82,14 @@ export class StateCache {
       while (this.pending) {
         const state = this.pending;
         this.pending = undefined;
-        const data: StateFile = {
+        const data = {
           version: STATE_FILE_VERSION,
           epoch: state.epoch,
           revision: state.revision,
           hostId: state.hostId,
           vtepIp: state.vtepIp,
-          segments: [...state.segments.values()],
-          ports: [...state.ports.values()],
-          policies: [...state.policies.values()],
-          members: [...state.members.values()],
-        };
+          ...Object.fromEntries(KINDS.map((kind) => [kind.collection, [...state[kind.collection].values()]])),
+        } as StateFile;
         const tmp = `${this.file}.tmp`;
         await writeFile(tmp, JSON.stringify(data));
         await rename(tmp, this.file);

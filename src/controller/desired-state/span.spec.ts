@@ -5,7 +5,9 @@ import type { Segment } from '../segments/segment.model';
 import type { Tenant } from '../tenants/tenant.model';
 import type { ChangeOp, ChangeRecord } from '../store/change-log';
 import { applyChange, copyViewState, emptyViewState, rewindChange, type ViewState } from '../store/view-state';
-import { changesSince, SpanIndex, SpanReplay, type SpanResource } from './span';
+import type { SpanResource } from './resources/span-resource';
+import { changesSince } from './span-diff';
+import { SpanIndex, SpanReplay } from './span-index';
 import { prng } from '../../../test/support/prng';
 
 /** Generates random but valid change records (what the Lua scripts would log). */

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { parseStreamEntry, type ChangeRecord } from '../store/change-log';
 import { RedisStore } from '../store/redis-store';
 
 /** Agent instances a claim remembers as evicted (the oldest are forgotten first). */
@@ -176,8 +175,8 @@ export type ClaimResult =
 /**
  * What agents did, in Redis, so every replica sees it: the revision each host acknowledged, its
  * last NACK, which stream holds each host (a claim with an expiry, refreshed while the stream
- * lives, and the agent instances it evicted), the deployment's epoch, and reads of the change
- * log for resume. Every claim change is one script, so replicas racing for a host agree.
+ * lives, and the agent instances it evicted), and the deployment's epoch. Every claim change is
+ * one script, so replicas racing for a host agree.
  */
 @Injectable()
 export class AgentStatusRepository {
@@ -267,19 +266,6 @@ export class AgentStatusRepository {
     }
     const rows = await this.store.read((r) => r.hmget(this.store.keys.agentLastErrors(), ...hostIds));
     return new Map(hostIds.map((id, i) => [id, parseLastError(rows[i])]));
-  }
-
-  /** Records (from, to], or undefined when the log no longer holds all of them. */
-  async readChangeLog(from: number, to: number): Promise<ChangeRecord[] | undefined> {
-    if (to <= from) {
-      return [];
-    }
-    const entries = (await this.store.read((r) => r.xrange(this.store.keys.changeLog(), `${from + 1}-0`, `${to}-0`))) as [string, string[]][];
-    const records = entries.map(parseStreamEntry);
-    if (records.length !== to - from || records[0].revision !== from + 1) {
-      return undefined;
-    }
-    return records;
   }
 }
 

@@ -1,11 +1,16 @@
 import { Module } from '@nestjs/common';
+import { AckRecorder } from './ack-recorder';
 import { AgentStatusRepository } from './agent-status.repository';
+import { HelloHandler } from './hello';
+import { DistributionPipeline } from './pipeline';
 import { RealizationService } from './realization.service';
+import { SessionRegistry } from './session-registry';
 import { SpanFeed } from './span-feed';
 import { SyncServer } from './sync.server';
 
+/** The distribution pipeline's stages (see pipeline.ts for their order), and realization over them. */
 @Module({
-  providers: [AgentStatusRepository, SpanFeed, SyncServer, RealizationService],
-  exports: [SpanFeed, SyncServer, RealizationService, AgentStatusRepository],
+  providers: [AgentStatusRepository, SpanFeed, AckRecorder, SessionRegistry, HelloHandler, SyncServer, DistributionPipeline, RealizationService],
+  exports: [SpanFeed, AckRecorder, SessionRegistry, SyncServer, DistributionPipeline, RealizationService, AgentStatusRepository],
 })
 export class DistributionModule {}

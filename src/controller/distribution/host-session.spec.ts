@@ -67,7 +67,7 @@ describe('host session acks and nacks', () => {
       ['undecodable bytes', (t) => t.send({ undecodable: 'a message that does not decode: index out of range' } as Partial<SyncRequest__Output>)],
     ];
     for (const [name, act] of cases) {
-      // A stream sent a snapshot (not resumed) starts at 0, whatever the Hello claimed (sync.server.ts).
+      // A stream sent a snapshot (not resumed) starts at 0, whatever the Hello claimed (hello.ts).
       const resumed = !name.includes('did not resume');
       const t = session(resumed ? 5 : 0, resumed);
       t.carry(10, 12);

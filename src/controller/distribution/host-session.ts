@@ -3,7 +3,7 @@ import { encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
-import type { SpanKey } from '../desired-state/span';
+import type { SpanKey } from '../../common/span/span-kind';
 import type { StreamClaim } from './agent-status.repository';
 import type { SpanFeed, SpanSubscriber } from './span-feed';
 

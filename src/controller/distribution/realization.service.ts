@@ -1,10 +1,11 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { SpanReplay } from '../desired-state/span';
+import { SpanReplay } from '../desired-state/span-index';
+import { ChangeLogReader } from '../store/change-log-reader';
 import { MaterializedView } from '../store/materialized-view';
 import { copyViewState, rewindChange } from '../store/view-state';
 import { AgentStatusRepository, type AgentLastError } from './agent-status.repository';
+import { AckRecorder } from './ack-recorder';
 import { SpanFeed } from './span-feed';
-import { SyncServer } from './sync.server';
 
 export interface HostRealization {
   connected: boolean;
@@ -50,19 +51,19 @@ export class RealizationService implements OnModuleDestroy {
     private readonly view: MaterializedView,
     private readonly feed: SpanFeed,
     private readonly status: AgentStatusRepository,
-    private readonly sync: SyncServer,
+    private readonly recorder: AckRecorder,
+    private readonly changeLog: ChangeLogReader,
   ) {}
 
   async hosts(hostIds: string[]): Promise<Map<string, HostRealization>> {
     const statuses = await this.status.status(hostIds);
     const out = new Map<string, HostRealization>();
     for (const id of hostIds) {
-      // Acks to this replica count at once: Redis learns them up to APPLIED_FLUSH_MS later.
+      // Acks to this replica count at once: the AckRecorder writes them to Redis a moment later.
       const stored = statuses.get(id)!;
-      const local = this.sync.session(id);
-      const live = local !== undefined && !local.isClosed;
-      const connected = stored.connected || live;
-      const appliedRevision = Math.max(stored.appliedRevision, live ? local.appliedRevision : 0);
+      const local = this.recorder.appliedHere(id);
+      const connected = stored.connected || local !== undefined;
+      const appliedRevision = Math.max(stored.appliedRevision, local ?? 0);
       const inSync = appliedRevision >= this.feed.requiredRevision(id);
       out.set(id, { connected, appliedRevision, lag: inSync ? 0 : Math.max(0, this.view.revision - appliedRevision) });
     }
@@ -193,7 +194,7 @@ export class RealizationService implements OnModuleDestroy {
     const to = usable[usable.length - 1];
     for (let high = state.revision; high >= from; ) {
       const low = Math.max(from, high - REPLAY_PAGE + 1);
-      const records = await this.status.readChangeLog(low - 1, high);
+      const records = await this.changeLog.read(low - 1, high);
       if (!records) {
         return found; // trimmed past the revisions wanted
       }
@@ -206,7 +207,7 @@ export class RealizationService implements OnModuleDestroy {
     const want = new Set(usable);
     for (let low = from; low <= to; ) {
       const high = Math.min(to, low + REPLAY_PAGE - 1);
-      const records = await this.status.readChangeLog(low - 1, high);
+      const records = await this.changeLog.read(low - 1, high);
       if (!records) {
         return found;
       }
@@ -234,11 +235,11 @@ export class RealizationService implements OnModuleDestroy {
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
-          this.sync.acks.removeListener('acked', done);
+          off();
           resolve();
         };
         const timer = setTimeout(done, Math.min(POLL_MS * 5, Math.max(0, deadline - Date.now())));
-        this.sync.acks.once('acked', done);
+        const off = this.recorder.on('acked', done);
       });
     }
   }

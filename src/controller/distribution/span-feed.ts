@@ -1,7 +1,10 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { encodeDelta, encodeResource, encodeResourceKey } from '../../common/proto';
-import type { Resource } from '../../generated/overlay/v1/Resource';
-import { SpanIndex, parseSpanKey, type HostSpanChange, type SpanKey, type SpanResource } from '../desired-state/span';
+import { encodeDelta } from '../../common/proto';
+import { parseSpanKey, type SpanKey } from '../../common/span/span-kind';
+import { encodeResourceKey } from '../../common/span/span-kinds';
+import { encodeSpanResource } from '../desired-state/resources/span-resource';
+import { changesSince, type HostSpanChange } from '../desired-state/span-diff';
+import { SpanIndex } from '../desired-state/span-index';
 import type { ChangeRecord } from '../store/change-log';
 import { MaterializedView } from '../store/materialized-view';
 import type { ViewState } from '../store/view-state';
@@ -15,24 +18,12 @@ export interface SpanSubscriber {
   resync(): void;
 }
 
-export function toProtoResource(resource: SpanResource): Resource {
-  switch (resource.kind) {
-    case 'segment':
-      return { segment: resource.segment };
-    case 'port':
-      return { port: resource.port };
-    case 'policy':
-      return { policy: resource.policy };
-    case 'member':
-      return { member: resource.member };
-  }
-}
-
 /**
- * Turns the materialized view's change records into per-host span deltas. Owns the SpanIndex;
- * for each record it computes which hosts' spans changed, encodes every changed resource once
- * (whatever the number of hosts that need it), assembles one Delta per host from those bytes,
- * and hands it to that host's session on this replica.
+ * Turns the materialized view's change records into per-host span deltas, live and on resume.
+ * Owns the SpanIndex; for each record it computes which hosts' spans changed, encodes every
+ * changed resource once (whatever the number of hosts that need it), assembles one Delta per
+ * host from those bytes, and hands it to that host's session on this replica. A resuming host
+ * gets the same computation over the records it missed (`resume`).
  *
  * It also keeps, for every host (connected here or not), the revision of the last change to its
  * span: a host whose acknowledged revision reaches it holds everything it needs (realization).
@@ -135,7 +126,7 @@ export class SpanFeed implements OnModuleDestroy {
       if (!resource) {
         return undefined;
       }
-      bytes = encodeResource(toProtoResource(resource));
+      bytes = encodeSpanResource(resource);
       this.encoded.set(key, bytes);
     }
     return bytes;
@@ -151,6 +142,21 @@ export class SpanFeed implements OnModuleDestroy {
       this.markerAt = revision;
     }
     return this.markerBytes;
+  }
+
+  /**
+   * The delta that brings `hostId` from revision `from` to the current one, computed from the
+   * change records (from, current] by rewinding the span index through them (`changesSince`, the
+   * live path's computation); undefined when `records` are not exactly those (the host then needs
+   * a snapshot). Call in the same tick as the session subscribes, so no record falls between.
+   */
+  resume(hostId: string, from: number, records: ChangeRecord[]): Buffer | undefined {
+    const revision = this.view.revision;
+    if (records.length !== revision - from || (records.length > 0 && records[0].revision !== from + 1)) {
+      return undefined;
+    }
+    const change = changesSince(this.index, records, hostId).get(hostId) ?? { upserts: new Set<string>(), removals: new Set<string>() };
+    return this.encodeChange(revision, change);
   }
 
   /** Encodes a change for one host as a SyncResponse{delta} at `revision`. */

@@ -5,8 +5,8 @@ import { isCarriable, MAX_CONNECTION_BATCH, type TrackedConnection } from '../..
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import { ControllerConfig } from '../config';
-import { SyncServer } from '../distribution/sync.server';
 import type { HostSession } from '../distribution/host-session';
+import { SessionRegistry } from '../distribution/session-registry';
 import { MaterializedView } from '../store/materialized-view';
 import { OPEN_STATES, type Migration } from './migration.model';
 import { MigrationRepository } from './migration.repository';
@@ -61,7 +61,7 @@ export class ConnectionHandover {
 
   constructor(
     private readonly migrations: MigrationRepository,
-    private readonly sync: SyncServer,
+    private readonly sessions: SessionRegistry,
     private readonly view: MaterializedView,
     @Inject(ControllerConfig) config: ControllerConfig,
   ) {
@@ -133,7 +133,7 @@ export class ConnectionHandover {
     if (!migration || !OPEN_STATES.includes(migration.state)) {
       return;
     }
-    const session = this.sync.session(migration.destinationHostId);
+    const session = this.sessions.session(migration.destinationHostId);
     const prepared = migration.timeline.find((e) => e.event === 'prepared')?.revision;
     if (!session || session.isClosed || prepared === undefined || session.sentRevision < prepared) {
       return;

@@ -1,7 +1,6 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
-import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
-import { SyncServer } from '../distribution/sync.server';
+import { AckRecorder } from '../distribution/ack-recorder';
+import { SessionRegistry, type AgentReports } from '../distribution/session-registry';
 import { ConnectionHandover } from './connection-handover';
 import { MigrationRepository } from './migration.repository';
 import { MigrationService } from './migration.service';
@@ -33,12 +32,15 @@ export class MigrationMonitor implements OnModuleDestroy {
     }
   };
 
-  private readonly onArrival = (event: { hostId: string; hostName: string; migrationId: string; portId: string }) => {
+  /** Listeners' unsubscribers, called at shutdown. */
+  private readonly listening: (() => void)[] = [];
+
+  private readonly onArrival = (event: AgentReports['arrived']) => {
     void this.service
       .commitOnArrival(event.hostId, event.migrationId, event.portId)
       .then((outcome) => {
         if ('violation' in outcome) {
-          this.sync.refuse(event.hostId, outcome.violation);
+          this.sessions.refuse(event.hostId, outcome.violation);
         } else if ('ignored' in outcome) {
           this.logger.warn(`VM arrival reported by ${event.hostName} not committed: ${outcome.ignored}`);
         } else {
@@ -48,33 +50,36 @@ export class MigrationMonitor implements OnModuleDestroy {
       .catch((err: unknown) => this.logger.warn(`VM arrival reported by ${event.hostName}: ${(err as Error).message}`));
   };
 
-  private readonly onExport = (event: { hostId: string; hostName: string; batch: ConnectionBatch__Output }) => {
+  private readonly onExport = (event: AgentReports['exported']) => {
     void this.handover
       .exported(event.hostId, event.hostName, event.batch)
-      .then((violation) => violation && this.sync.refuse(event.hostId, violation))
+      .then((violation) => violation && this.sessions.refuse(event.hostId, violation))
       .catch((err: unknown) => this.logger.warn(`connections from ${event.hostName}: ${(err as Error).message}`));
   };
 
-  private readonly onInstalled = (event: { hostId: string; hostName: string; report: ConnectionsInstalled__Output }) => {
+  private readonly onInstalled = (event: AgentReports['installed']) => {
     void this.handover
       .installed(event.hostId, event.hostName, event.report)
-      .then((violation) => (violation ? this.sync.refuse(event.hostId, violation) : this.poke()))
+      .then((violation) => (violation ? this.sessions.refuse(event.hostId, violation) : this.poke()))
       .catch((err: unknown) => this.logger.warn(`connections installed on ${event.hostName}: ${(err as Error).message}`));
   };
 
   constructor(
     private readonly migrations: MigrationRepository,
     private readonly service: MigrationService,
-    private readonly sync: SyncServer,
+    private readonly sessions: SessionRegistry,
+    private readonly recorder: AckRecorder,
     private readonly handover: ConnectionHandover,
   ) {}
 
   start(): void {
     this.timer = setInterval(() => this.poke(), MONITOR_INTERVAL_MS);
-    this.sync.acks.on('acked', this.onAck);
-    this.sync.arrivals.on('arrived', this.onArrival);
-    this.sync.connections.on('exported', this.onExport);
-    this.sync.connections.on('installed', this.onInstalled);
+    this.listening.push(
+      this.recorder.on('acked', this.onAck),
+      this.sessions.on('arrived', this.onArrival),
+      this.sessions.on('exported', this.onExport),
+      this.sessions.on('installed', this.onInstalled),
+    );
   }
 
   /** Runs a pass now, or right after the one in progress. */
@@ -118,9 +123,6 @@ export class MigrationMonitor implements OnModuleDestroy {
   /** Stops the timer; a pass in flight is not awaited (a read lost in a dropped connection settles only at its command timeout). */
   onModuleDestroy(): void {
     clearInterval(this.timer);
-    this.sync.acks.removeListener('acked', this.onAck);
-    this.sync.arrivals.removeListener('arrived', this.onArrival);
-    this.sync.connections.removeListener('exported', this.onExport);
-    this.sync.connections.removeListener('installed', this.onInstalled);
+    this.listening.splice(0).forEach((off) => off());
   }
 }

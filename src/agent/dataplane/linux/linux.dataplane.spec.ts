@@ -1,4 +1,4 @@
-import { fdbKey, type DataplanePlan, type TrackedConnection } from '../dataplane';
+import { fdbKey, type DataplanePlan, type FirewallRuleset, type TrackedConnection } from '../dataplane';
 import { tapName } from '../names';
 import type { CommandRunner } from './command-runner';
 import type { DataplaneLogger } from './dataplane-logger';
@@ -40,6 +40,9 @@ function kernelWith(...commands: string[][]): FakeKernel {
 }
 
 const READS = ['bridge -j fdb show', 'ip -j -d link show'];
+
+/** A ruleset of this text (the Linux dataplane loads the text; the tap digests are the agent's). */
+const ruleset = (text: string): FirewallRuleset => ({ text, ports: new Map() });
 
 describe('LinuxDataplane.observe', () => {
   it('maps exactly the links and entries it owns to DataplaneState', async () => {
@@ -313,13 +316,13 @@ describe('LinuxDataplane.apply', () => {
 describe('LinuxDataplane.applyFirewall', () => {
   it('loads the ruleset text in one nft -f - transaction', async () => {
     const kernel = new FakeKernel();
-    await new LinuxDataplane(kernel, new RecordingLogger()).applyFirewall('table bridge overlay\n');
+    await new LinuxDataplane(kernel, new RecordingLogger()).applyFirewall(ruleset('table bridge overlay\n'));
     expect(kernel.calls).toEqual(['nft -f -\ntable bridge overlay\n']);
     expect([...kernel.nft.keys()]).toEqual(['bridge overlay']);
   });
 
   it('throws when nft fails', async () => {
-    await expect(new LinuxDataplane(new FakeKernel(), new RecordingLogger()).applyFirewall('bad')).rejects.toThrow(/syntax error/);
+    await expect(new LinuxDataplane(new FakeKernel(), new RecordingLogger()).applyFirewall(ruleset('bad'))).rejects.toThrow(/syntax error/);
   });
 
   it('leaves the kernel holding the rendered firewall, and a check of an unchanged kernel changes nothing', async () => {
@@ -327,14 +330,15 @@ describe('LinuxDataplane.applyFirewall', () => {
     const dataplane = new LinuxDataplane(kernel, new RecordingLogger());
     const port = '019a0000-0000-7000-8000-00000000aaa1';
     const text = renderRuleset({ policies: [{ portId: port, portSecurity: true, mac: 'fa:16:3e:aa:00:01', ips: ['10.0.0.5'], allowedAddressPairs: [], ingress: [], egress: [] }], members: [], tapOf: tapName, vnis: [1000], conntrack: 'bridge' });
-    await dataplane.applyFirewall(text);
+    await dataplane.applyFirewall(ruleset(text));
     const table = kernel.nft.get('bridge overlay')!;
     expect(table.sets.get('port_ips4')?.elements).toEqual([`"${tapName(port)}" . 10.0.0.5`]);
     expect(table.chains.get('vm_egress')?.rules.map((r) => r.text)).toEqual(['meta mark set meta mark & 0xf3ffffff', 'iifname vmap @eg_ports', 'iifname "tap*" drop']);
     kernel.calls.length = 0;
-    await dataplane.applyFirewall(text);
+    const again: FirewallRuleset = { text, ports: new Map([[tapName(port), 'digest']]) };
+    await dataplane.applyFirewall(again);
     expect(kernel.mutations()).toEqual([]);
-    expect(dataplane.firewallInForce()).toBe(text);
+    expect(dataplane.firewallInForce()).toBe(again); // the same text: the latest digests describe what is in force
   });
 });
 
@@ -356,7 +360,7 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
     };
     const logger = new RecordingLogger();
     const dp = new LinuxDataplane(runner, logger);
-    await dp.applyFirewall(TEXT);
+    await dp.applyFirewall(ruleset(TEXT));
     expect(kernel.calls).toEqual([`nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
     kernel.calls.length = 0;
     return { kernel, dp, logger, garble: () => (garbled = true) };
@@ -364,8 +368,8 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
 
   it('costs one read, not a reload, when the kernel still holds what was loaded', async () => {
     const { kernel, dp, logger } = await loadedDataplane();
-    await dp.applyFirewall(TEXT);
-    await dp.applyFirewall(TEXT);
+    await dp.applyFirewall(ruleset(TEXT));
+    await dp.applyFirewall(ruleset(TEXT));
     expect(kernel.calls).toEqual(['nft -j list table bridge overlay', 'nft -j list table bridge overlay']);
     expect(logger.lines).toEqual([]);
   });
@@ -379,7 +383,7 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
   ])('reloads the whole text after %s', async (_what, drift: (k: FakeKernel) => string) => {
     const { kernel, dp, logger } = await loadedDataplane();
     kernel.sh(drift(kernel));
-    await dp.applyFirewall(TEXT);
+    await dp.applyFirewall(ruleset(TEXT));
     expect(kernel.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
     expect(logger.lines).toEqual([expect.stringMatching(/^warn firewall drift \(.*\): reloading the whole table$/)]);
     expect(rulesOfC(kernel)).toEqual(['ip saddr @s accept']);
@@ -389,12 +393,12 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
   it('loads a change of elements as a set update and reads back only the sets it rewrote', async () => {
     const { kernel, dp, logger } = await loadedDataplane();
     const handle = ruleHandle(kernel);
-    await dp.applyFirewall(GROWN);
+    await dp.applyFirewall(ruleset(GROWN));
     expect(kernel.calls).toEqual(['nft -f -\nflush set bridge overlay s\nadd element bridge overlay s { 10.0.0.1, 10.0.0.2 }\n', 'nft -j list set bridge overlay s']);
     expect(kernel.nft.get('bridge overlay')?.sets.get('s')?.elements).toEqual(['10.0.0.1', '10.0.0.2']);
     expect(ruleHandle(kernel)).toBe(handle); // chains and rules untouched
     kernel.calls.length = 0;
-    await dp.applyFirewall(GROWN);
+    await dp.applyFirewall(ruleset(GROWN));
     expect(kernel.calls).toEqual(['nft -j list table bridge overlay']);
     expect(logger.lines).toEqual([]);
   });
@@ -402,9 +406,9 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
   it('finds drift that happened before a set update at the next check', async () => {
     const { kernel, dp, logger } = await loadedDataplane();
     kernel.sh('nft add rule bridge overlay c drop');
-    await dp.applyFirewall(GROWN);
+    await dp.applyFirewall(ruleset(GROWN));
     kernel.calls.length = 0;
-    await dp.applyFirewall(GROWN);
+    await dp.applyFirewall(ruleset(GROWN));
     expect(kernel.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${GROWN}`, 'nft -j list table bridge overlay']);
     expect(logger.lines).toEqual(['warn firewall drift (rules bridge c changed): reloading the whole table']);
     expect(rulesOfC(kernel)).toEqual(['ip saddr @s accept']);
@@ -413,8 +417,8 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
   it('loads the whole text again when the tables cannot be read back', async () => {
     const { kernel, dp, garble } = await loadedDataplane();
     garble();
-    await dp.applyFirewall(TEXT);
-    await dp.applyFirewall(TEXT);
+    await dp.applyFirewall(ruleset(TEXT));
+    await dp.applyFirewall(ruleset(TEXT));
     expect(kernel.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
   });
 });
@@ -445,7 +449,7 @@ describe('LinuxDataplane firewall conntrack', () => {
     expect(k.calls[1]).toMatch(/^nft -c -f -\ntable bridge overlay_probe \{[\s\S]*ct state established accept/);
     expect(k.calls[2]).toBe('tc -V'); // the gate needs tc
     expect(k.nft.size).toBe(0); // the probe is only checked, never loaded
-    await dp.applyFirewall('table bridge overlay\n');
+    await dp.applyFirewall(ruleset('table bridge overlay\n'));
     expect(fs.values.get(ON)).toBe('0');
   });
 
@@ -457,7 +461,7 @@ describe('LinuxDataplane firewall conntrack', () => {
     expect(await dp.prepareFirewall('auto')).toBe('br_netfilter');
     expect([fs.values.get(ON), fs.values.get(ON6)]).toEqual(['1', '1']);
     fs.values.set(ON6, '0'); // someone turned it off
-    await dp.applyFirewall('table inet overlay\n');
+    await dp.applyFirewall(ruleset('table inet overlay\n'));
     expect(fs.values.get(ON6)).toBe('1');
     expect(k.calls.at(-1)).toBe('nft -f -\ntable inet overlay\n');
     expect(logger.lines.filter((l) => l.startsWith('warn'))).toHaveLength(2);
@@ -563,17 +567,17 @@ describe('LinuxDataplane tc gate (firewall on)', () => {
     const A = 'table bridge overlay {\n}\n';
     const B = 'table bridge overlay {\n\tchain x {\n\t}\n}\n';
     expect(dataplane.firewallInForce()).toBeUndefined();
-    await dataplane.applyFirewall(A);
-    expect(dataplane.firewallInForce()).toBe(A);
+    await dataplane.applyFirewall(ruleset(A));
+    expect(dataplane.firewallInForce()?.text).toBe(A);
     kernel.failWhen('nft -f -', 'injected');
-    await expect(dataplane.applyFirewall(B)).rejects.toThrow(/injected/);
-    expect(dataplane.firewallInForce()).toBe(A); // one transaction: the kernel still holds A
+    await expect(dataplane.applyFirewall(ruleset(B))).rejects.toThrow(/injected/);
+    expect(dataplane.firewallInForce()?.text).toBe(A); // one transaction: the kernel still holds A
     kernel.sh('nft flush ruleset'); // the tables were flushed by hand
-    await expect(dataplane.applyFirewall(A)).rejects.toThrow(/injected/);
+    await expect(dataplane.applyFirewall(ruleset(A))).rejects.toThrow(/injected/);
     expect(dataplane.firewallInForce()).toBeUndefined();
     kernel.healed();
-    await dataplane.applyFirewall(A);
-    expect(dataplane.firewallInForce()).toBe(A);
+    await dataplane.applyFirewall(ruleset(A));
+    expect(dataplane.firewallInForce()?.text).toBe(A);
   });
 });
 

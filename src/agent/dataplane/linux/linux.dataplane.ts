@@ -1,4 +1,4 @@
-import type { Dataplane, DataplanePlan, DataplaneState, InsertedConnections, TrackedConnection } from '../dataplane';
+import type { Dataplane, DataplanePlan, DataplaneState, FirewallRuleset, InsertedConnections, TrackedConnection } from '../dataplane';
 import { ArrivalMonitor } from './arrival-monitor';
 import type { CommandRunner } from './command-runner';
 import { ConntrackDriver } from './conntrack.driver';
@@ -55,11 +55,11 @@ export class LinuxDataplane implements Dataplane {
     return this.links.apply(plan);
   }
 
-  applyFirewall(ruleset: string): Promise<void> {
+  applyFirewall(ruleset: FirewallRuleset): Promise<void> {
     return this.nftables.apply(ruleset);
   }
 
-  firewallInForce(): string | undefined {
+  firewallInForce(): FirewallRuleset | undefined {
     return this.nftables.inForce();
   }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import type { FirewallRuleset } from '../dataplane';
 import type { CommandRunner } from './command-runner';
 import type { DataplaneLogger } from './dataplane-logger';
 import type { KernelReader } from './kernel-view';
@@ -40,8 +41,8 @@ export const BR_NETFILTER_SYSCTLS = ['/proc/sys/net/bridge/bridge-nf-call-iptabl
 const BRIDGE_CONNTRACK_PROBE = 'table bridge overlay_probe {\n\tchain probe {\n\t\ttype filter hook prerouting priority 0; policy accept;\n\t\tct state established accept\n\t}\n}\n';
 
 /**
- * The nftables driver: loads the firewall (nft text from renderFirewall) and knows which one is
- * in force. Owns the agent's nftables tables (`bridge overlay`, `inet overlay`) and, in
+ * The nftables driver: loads the firewall (a FirewallRuleset from renderFirewall) and knows
+ * which one is in force. Owns the agent's nftables tables (`bridge overlay`, `inet overlay`) and, in
  * br_netfilter mode, the bridge-nf-call sysctls of its namespace. Invariant: `loadedFirewall` is
  * the ruleset the kernel held right after the last load that succeeded, `loadedFingerprint` what
  * it read back then; undefined when that is not known (never loaded, or found drifted and not
@@ -52,7 +53,7 @@ export class NftablesDriver {
   /** The firewall's conntrack mode, once chosen (see use). */
   private conntrack?: ConntrackMode;
   /** The firewall last loaded successfully, and its structure when the text is the printer's; undefined = unknown. */
-  private loadedFirewall?: { text: string; ruleset?: NftRuleset };
+  private loadedFirewall?: { firewall: FirewallRuleset; ruleset?: NftRuleset };
   /** What the kernel held right after that load (see firewallFingerprint); undefined = unknown: the next apply loads whole. */
   private loadedFingerprint?: Fingerprint;
 
@@ -112,17 +113,19 @@ export class NftablesDriver {
    * br_netfilter's switches back on if someone turned them off (without them bridged frames have no conntrack: replies would be dropped).
    * Idempotent.
    */
-  async apply(text: string): Promise<void> {
+  async apply(firewall: FirewallRuleset): Promise<void> {
     if (this.conntrack === 'br_netfilter') {
       this.ensureBrNetfilter();
     }
+    const text = firewall.text;
     const ruleset = parseRuleset(text);
     const previous = this.loadedFirewall;
     const known = this.loadedFingerprint;
     let drifted = false;
-    if (previous?.text === text && known) {
+    if (previous?.firewall.text === text && known) {
       const drift = fingerprintDrift(known, await this.firewallFingerprint(ruleset));
       if (!drift) {
+        this.loadedFirewall = { firewall, ruleset: previous.ruleset }; // the same text: its tap digests describe what is in force
         return;
       }
       drifted = true;
@@ -143,16 +146,16 @@ export class NftablesDriver {
       throw err;
     }
     this.loadedFingerprint = rewrites && known ? await this.refreshSets(known, rewrites) : await this.firewallFingerprint(ruleset);
-    this.loadedFirewall = { text, ruleset };
+    this.loadedFirewall = { firewall, ruleset };
   }
 
   /**
-   * The firewall text in force as far as this driver knows: the last one loaded (a failed
+   * The firewall in force as far as this driver knows: the last one loaded (a failed
    * load leaves the one before), or undefined when none was loaded or the tables were found
    * changed behind its back and could not be loaded again.
    */
-  inForce(): string | undefined {
-    return this.loadedFirewall?.text;
+  inForce(): FirewallRuleset | undefined {
+    return this.loadedFirewall?.firewall;
   }
 
   /**

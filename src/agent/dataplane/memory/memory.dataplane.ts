@@ -1,4 +1,4 @@
-import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type InsertedConnections, type TrackedConnection } from '../dataplane';
+import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type FirewallRuleset, type InsertedConnections, type TrackedConnection } from '../dataplane';
 import { connectionKey, isCarriable } from '../../../common/tracked-connection';
 
 function clone(state: DataplaneState): DataplaneState {
@@ -68,8 +68,8 @@ export class MemoryDataplane implements Dataplane {
     this.applied++;
   }
 
-  /** The firewall text last loaded; undefined = none. */
-  firewall?: string;
+  /** The ruleset in force: the last one loaded; undefined = none. */
+  firewall?: FirewallRuleset;
   /** Firewall loads, for tests. */
   firewallLoads = 0;
   /** Firewall loads attempted, failed ones included, for tests. */
@@ -83,7 +83,7 @@ export class MemoryDataplane implements Dataplane {
     this.firewallFailures.push(message);
   }
 
-  async applyFirewall(ruleset: string): Promise<void> {
+  async applyFirewall(ruleset: FirewallRuleset): Promise<void> {
     this.firewallAttempts++;
     const failure = this.firewallFailures.shift() ?? this.firewallBroken;
     if (failure !== undefined) {
@@ -93,7 +93,7 @@ export class MemoryDataplane implements Dataplane {
     this.firewallLoads++;
   }
 
-  firewallInForce(): string | undefined {
+  firewallInForce(): FirewallRuleset | undefined {
     return this.firewall;
   }
 
@@ -104,11 +104,11 @@ export class MemoryDataplane implements Dataplane {
 
   /**
    * Whether traffic may pass a local port, with the Linux semantics: the tap is attached and the
-   * last firewall loaded successfully names it (the table drops every tap it does not name, so a
-   * port is closed until its rules are applied, and stays closed if loading them failed).
+   * ruleset in force holds a policy for it (the tables drop every tap they do not name, so a port
+   * is closed until its rules are loaded, and stays closed if loading them failed).
    */
   isOpen(tap: string): boolean {
-    return this.state.ports.has(tap) && (this.firewall?.includes(`"${tap}"`) ?? false);
+    return this.state.ports.has(tap) && (this.firewall?.ports.has(tap) ?? false);
   }
 
   private watched = new Map<string, string>();

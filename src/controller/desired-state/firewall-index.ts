@@ -1,12 +1,15 @@
+import { memberId, parseMemberId } from '../../common/span/member.kind';
+import { spanKey } from '../../common/span/span-kind';
 import { localHostsOf, type Port } from '../ports/port.model';
-import type { Ethertype, SecurityGroup } from '../security-groups/security-group.model';
 import type { ChangeRecord } from '../store/change-log';
 import type { ViewState } from '../store/view-state';
-import type { Tenant } from '../tenants/tenant.model';
-import { compile, effectiveGroupIds, groupCatalog, memberEntries, type CompiledPolicy, type CompiledRule, type GroupCatalog } from './firewall';
+import { compile, effectiveGroupIds, groupCatalog, memberEntries, type GroupCatalog } from './firewall';
+import { toPolicyResource, type PolicyResource } from './resources/policy.resource';
+import { addTo, removeFrom } from './set-map';
+import type { HostSpanChange } from './span-diff';
 
 /**
- * The firewall part of a host's span, and how it changes. Pure: no I/O, no clock.
+ * The firewall part of a host's span, indexed. Pure: no I/O, no clock.
  *
  * A host's span holds, for each of its own (bound) ports, the port's compiled policy
  * (`policy/<portId>`), and, for every group those policies name as a peer, the entries of the
@@ -19,73 +22,6 @@ import { compile, effectiveGroupIds, groupCatalog, memberEntries, type CompiledP
  * host; resume (`policyDiff`) compares the host's keys in the rewound state with the current
  * ones. span.spec.ts checks that both agree with the span computed from scratch.
  */
-export interface RuleResource {
-  ethertype: Ethertype;
-  /** 'any' or an IP protocol number as text. */
-  protocol: string;
-  /** 0 = any port. */
-  portMin: number;
-  portMax: number;
-  /** -1 = any. */
-  icmpType: number;
-  icmpCode: number;
-  remoteCidr: string;
-  remoteGroupId: string;
-}
-
-export interface PolicyResource {
-  portId: string;
-  portSecurity: boolean;
-  mac: string;
-  ips: string[];
-  allowedAddressPairs: { ip: string; mac: string }[];
-  ingress: RuleResource[];
-  egress: RuleResource[];
-}
-
-export interface MemberResource {
-  groupId: string;
-  family: Ethertype;
-  cidr: string;
-}
-
-export const policyKey = (portId: string): string => `policy/${portId}`;
-/** A member's id (its ResourceKey id): `<groupId>/<family>/<cidr>`. */
-export const memberId = (groupId: string, family: string, cidr: string): string => `${groupId}/${family}/${cidr}`;
-export const memberKey = (groupId: string, family: string, cidr: string): string => `member/${memberId(groupId, family, cidr)}`;
-
-/** Parses a member id; group ids and families hold no '/', a prefix does. */
-export function parseMemberId(id: string): MemberResource {
-  const a = id.indexOf('/');
-  const b = id.indexOf('/', a + 1);
-  return { groupId: id.slice(0, a), family: id.slice(a + 1, b) as Ethertype, cidr: id.slice(b + 1) };
-}
-
-function toRule(rule: CompiledRule): RuleResource {
-  return {
-    ethertype: rule.ethertype,
-    protocol: rule.protocol === 'any' ? 'any' : String(rule.protocol),
-    portMin: rule.ports?.[0] ?? 0,
-    portMax: rule.ports?.[1] ?? 0,
-    icmpType: rule.icmp ? rule.icmp.type : -1,
-    icmpCode: rule.icmp?.code ?? -1,
-    remoteCidr: 'cidr' in rule.remote ? rule.remote.cidr : '',
-    remoteGroupId: 'group' in rule.remote ? rule.remote.group : '',
-  };
-}
-
-export function toPolicyResource(policy: CompiledPolicy): PolicyResource {
-  return {
-    portId: policy.portId,
-    portSecurity: policy.portSecurity,
-    mac: policy.mac,
-    ips: policy.ips,
-    allowedAddressPairs: policy.allowedAddressPairs.map((pair) => ({ ip: pair.ip, mac: pair.mac })),
-    ingress: policy.ingress.map(toRule),
-    egress: policy.egress.map(toRule),
-  };
-}
-
 /** What the policy index caches per port (every port, bound or not: unbound ones are members too). */
 interface PortEntry {
   /** The hosts holding the port as their own (`localHostsOf`): each needs its policy and sets. */
@@ -94,8 +30,8 @@ interface PortEntry {
   /** Port security on and no group listed: its group is its tenant's default. */
   fallback: boolean;
   groups: string[];
-  /** `<family>/<cidr>` */
-  entries: string[];
+  /** Its addresses as IP-set entries (none when it is in no group). */
+  entries: { family: string; cidr: string }[];
   /** Groups its policy references (compile's remoteGroups). */
   refs: string[];
 }
@@ -133,17 +69,12 @@ function entryOf(port: Port, catalog: GroupCatalog, memo: GroupSetMemo): PortEnt
     tenantId: port.tenantId,
     fallback,
     groups: set.groups,
-    entries: set.groups.length ? memberEntries(port).map((e) => `${e.family}/${e.cidr}`) : [],
+    entries: set.groups.length ? memberEntries(port) : [],
     refs: port.hostId === null ? NO_REFS : set.refs,
   };
 }
 
 const NO_REFS: string[] = [];
-
-interface Change {
-  upserts: Set<string>;
-  removals: Set<string>;
-}
 
 type Counts = Map<string, Map<string, number>>;
 type Seen = Map<string, Map<string, boolean>>;
@@ -173,26 +104,7 @@ function bump(counts: Counts, outer: string, inner: string, delta: number, seen:
   }
 }
 
-function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
-  let set = map.get(key);
-  if (!set) {
-    set = new Set();
-    map.set(key, set);
-  }
-  set.add(value);
-}
-
-function removeFrom(map: Map<string, Set<string>>, key: string, value: string): void {
-  const set = map.get(key);
-  if (set) {
-    set.delete(value);
-    if (set.size === 0) {
-      map.delete(key);
-    }
-  }
-}
-
-const NONE: ReadonlySet<string> = new Set();
+export const NONE: ReadonlySet<string> = new Set();
 
 /**
  * Indexes the view by what firewall spans need, and keeps it current as records are applied
@@ -204,7 +116,7 @@ export class PolicyIndex {
   private readonly portsByGroup = new Map<string, Set<string>>();
   /** Tenant -> its ports that fall back to its default group. */
   private readonly fallbackByTenant = new Map<string, Set<string>>();
-  /** Group -> `<family>/<cidr>` -> how many ports contribute it. */
+  /** Group -> member id -> how many ports contribute it. */
   private readonly members: Counts = new Map();
   /** Host -> group -> how many of its ports' policies reference it. */
   private readonly needs: Counts = new Map();
@@ -245,23 +157,22 @@ export class PolicyIndex {
 
   /** Current member ids (`<group>/<family>/<cidr>`) of a group. */
   membersOf(groupId: string): string[] {
-    return [...(this.members.get(groupId)?.keys() ?? [])].map((entry) => `${groupId}/${entry}`);
+    return [...(this.members.get(groupId)?.keys() ?? [])];
   }
 
   hasMember(id: string): boolean {
-    const { groupId, family, cidr } = parseMemberId(id);
-    return (this.members.get(groupId)?.get(`${family}/${cidr}`) ?? 0) > 0;
+    return (this.members.get(parseMemberId(id).groupId)?.get(id) ?? 0) > 0;
   }
 
   /** The firewall keys of the host's span, given its bound ports. */
   spanKeys(hostId: string, portsOnHost: Iterable<string>): string[] {
     const keys: string[] = [];
     for (const id of portsOnHost) {
-      keys.push(policyKey(id));
+      keys.push(spanKey('policy', id));
     }
     for (const group of this.groupsNeededBy(hostId)) {
       for (const id of this.membersOf(group)) {
-        keys.push(`member/${id}`);
+        keys.push(spanKey('member', id));
       }
     }
     return keys;
@@ -276,7 +187,7 @@ export class PolicyIndex {
    * Updates the index for a record already applied to the view, and adds what changed to
    * `changes` (host -> upserts/removals; the caller resolves upserts winning over removals).
    */
-  apply(record: ChangeRecord, changeOf: (host: string) => Change): void {
+  apply(record: ChangeRecord, changeOf: (host: string) => HostSpanChange): void {
     const affected = new Set<string>();
     for (const op of record.ops) {
       if (op.k === 'port') {
@@ -307,11 +218,11 @@ export class PolicyIndex {
       }
       for (const host of old?.hosts ?? NO_REFS) {
         if (!next?.hosts.includes(host)) {
-          changeOf(host).removals.add(policyKey(id));
+          changeOf(host).removals.add(spanKey('policy', id));
         }
       }
       for (const host of next?.hosts ?? NO_REFS) {
-        changeOf(host).upserts.add(policyKey(id));
+        changeOf(host).upserts.add(spanKey('policy', id));
       }
     }
     // Hosts that start or stop referencing a group get or drop its whole sets.
@@ -327,18 +238,18 @@ export class PolicyIndex {
         if (is) {
           addTo(this.hostsNeeding, group, host);
           for (const id of this.membersOf(group)) {
-            change.upserts.add(`member/${id}`);
+            change.upserts.add(spanKey('member', id));
           }
         } else {
           removeFrom(this.hostsNeeding, group, host);
           const gone = new Set(this.membersOf(group));
-          for (const [entry, present] of memberSeen.get(group) ?? []) {
+          for (const [id, present] of memberSeen.get(group) ?? []) {
             if (present) {
-              gone.add(`${group}/${entry}`);
+              gone.add(id);
             }
           }
           for (const id of gone) {
-            change.removals.add(`member/${id}`);
+            change.removals.add(spanKey('member', id));
           }
         }
       }
@@ -349,14 +260,14 @@ export class PolicyIndex {
       if (!hosts) {
         continue;
       }
-      for (const [entry, was] of entries) {
-        const is = (this.members.get(group)?.get(entry) ?? 0) > 0;
+      for (const [id, was] of entries) {
+        const is = (this.members.get(group)?.get(id) ?? 0) > 0;
         if (was === is) {
           continue;
         }
         for (const host of hosts) {
           if (!whole.has(`${host} ${group}`)) {
-            (is ? changeOf(host).upserts : changeOf(host).removals).add(`member/${group}/${entry}`);
+            (is ? changeOf(host).upserts : changeOf(host).removals).add(spanKey('member', id));
           }
         }
       }
@@ -371,7 +282,7 @@ export class PolicyIndex {
     for (const group of entry.groups) {
       addTo(this.portsByGroup, group, id);
       for (const e of entry.entries) {
-        bump(this.members, group, e, 1, memberSeen);
+        bump(this.members, group, memberId(group, e.family, e.cidr), 1, memberSeen);
       }
     }
     for (const host of entry.hosts) {
@@ -389,7 +300,7 @@ export class PolicyIndex {
     for (const group of entry.groups) {
       removeFrom(this.portsByGroup, group, id);
       for (const e of entry.entries) {
-        bump(this.members, group, e, -1, memberSeen);
+        bump(this.members, group, memberId(group, e.family, e.cidr), -1, memberSeen);
       }
     }
     for (const host of entry.hosts) {
@@ -400,87 +311,3 @@ export class PolicyIndex {
   }
 }
 
-/** A state (possibly rewound) as the firewall diff reads it. */
-export interface PolicySource {
-  port(id: string): Port | undefined;
-  securityGroup(id: string): SecurityGroup | undefined;
-  tenant(id: string): Tenant | undefined;
-}
-
-function catalogOf(source: PolicySource): GroupCatalog {
-  return { group: (id) => source.securityGroup(id), defaultGroupOf: (tenantId) => source.tenant(tenantId)?.defaultSecurityGroupId };
-}
-
-/**
- * What changed in one host's firewall keys between `before` (the state rewound by some records)
- * and `now`: compares the host's policies and referenced sets in both. O(the host's span).
- */
-export function policyDiff(
-  before: PolicySource,
-  now: PolicySource,
-  index: PolicyIndex,
-  touched: { ports: Iterable<string>; tenants: Iterable<string> },
-  portsOnHostNow: ReadonlySet<string>,
-  hostId: string,
-  change: Change,
-): void {
-  const touchedPorts = new Set(touched.ports);
-  const catalogBefore = catalogOf(before);
-  const catalogNow = catalogOf(now);
-  const isLocal = (port: Port | undefined): boolean => port !== undefined && localHostsOf(port).includes(hostId);
-  const hostPorts = (source: PolicySource): string[] => [...new Set([...portsOnHostNow, ...touchedPorts])].filter((id) => isLocal(source.port(id)));
-  const policies = (source: PolicySource, catalog: GroupCatalog): { byPort: Map<string, string>; refs: Set<string> } => {
-    const byPort = new Map<string, string>();
-    const refs = new Set<string>();
-    for (const id of hostPorts(source)) {
-      const compiled = compile(source.port(id)!, catalog);
-      byPort.set(id, JSON.stringify(toPolicyResource(compiled)));
-      compiled.remoteGroups.forEach((g) => refs.add(g));
-    }
-    return { byPort, refs };
-  };
-  const then = policies(before, catalogBefore);
-  const current = policies(now, catalogNow);
-  for (const id of then.byPort.keys()) {
-    if (!current.byPort.has(id)) {
-      change.removals.add(policyKey(id));
-    }
-  }
-  for (const [id, text] of current.byPort) {
-    if (then.byPort.get(id) !== text) {
-      change.upserts.add(policyKey(id));
-    }
-  }
-  const touchedTenants = [...touched.tenants];
-  const membersBefore = (group: string): Set<string> => {
-    const candidates = new Set([...index.portsInGroup(group), ...touchedPorts]);
-    for (const tenant of touchedTenants) {
-      index.fallbackPorts(tenant).forEach((id) => candidates.add(id));
-    }
-    const out = new Set<string>();
-    for (const id of candidates) {
-      const port = before.port(id);
-      if (port && effectiveGroupIds(port, catalogBefore).includes(group)) {
-        memberEntries(port).forEach((e) => out.add(memberId(group, e.family, e.cidr)));
-      }
-    }
-    return out;
-  };
-  const setsBefore = new Map([...then.refs].map((g) => [g, membersBefore(g)]));
-  for (const group of current.refs) {
-    const had = setsBefore.get(group);
-    for (const id of index.membersOf(group)) {
-      if (!had?.has(id)) {
-        change.upserts.add(`member/${id}`);
-      }
-    }
-  }
-  for (const [group, had] of setsBefore) {
-    const has = current.refs.has(group) ? new Set(index.membersOf(group)) : NONE;
-    for (const id of had) {
-      if (!has.has(id)) {
-        change.removals.add(`member/${id}`);
-      }
-    }
-  }
-}

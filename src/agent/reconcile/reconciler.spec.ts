@@ -1,0 +1,147 @@
+import { MemoryDataplane } from '../dataplane/memory/memory.dataplane';
+import { tapName } from '../dataplane/names';
+import type { AgentLogger } from '../logger';
+import { emptyDesiredState, type DesiredState } from '../sync/state-cache';
+import { Reconciler } from './reconciler';
+
+const quiet: AgentLogger = { info: () => undefined, warn: () => undefined };
+const P1 = '0190aaaa-0000-7000-8000-000000000001';
+const P2 = '0190aaaa-0000-7000-8000-000000000002';
+const [T1, T2] = [tapName(P1), tapName(P2)];
+
+/** A host with segment s1 (VNI 5000) and local ports p1 and p2 with policies (p2's: `p2Rules` ingress rules). */
+function hostState(revision: number, opts: { p2Rules?: number; p2Policy?: boolean } = {}): DesiredState {
+  const state: DesiredState = { ...emptyDesiredState(), epoch: 'e1', revision, hostId: 'h', vtepIp: '192.0.2.1' };
+  state.segments.set('s1', { id: 's1', tenantId: 't', vni: 5000, vteps: ['192.0.2.1'] });
+  for (const [id, mac] of [
+    [P1, '02:00:00:00:00:01'],
+    [P2, '02:00:00:00:00:02'],
+  ]) {
+    state.ports.set(id, { id, segmentId: 's1', mac, ips: [], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '' });
+  }
+  const policy = (portId: string, rules: number) => ({
+    portId,
+    portSecurity: true,
+    mac: state.ports.get(portId)!.mac,
+    ips: [],
+    allowedAddressPairs: [],
+    ingress: Array.from({ length: rules }, (_, i) => ({ ethertype: 'IPv4', protocol: '6', portMin: 20 + i, portMax: 20 + i, icmpType: -1, icmpCode: -1, remoteCidr: '0.0.0.0/0', remoteGroupId: '' })),
+    egress: [],
+  });
+  state.policies.set(P1, policy(P1, 1));
+  if (opts.p2Policy !== false) {
+    state.policies.set(P2, policy(P2, opts.p2Rules ?? 1));
+  }
+  return state;
+}
+
+describe('reconciler', () => {
+  let reconciler: Reconciler | undefined;
+  afterEach(() => reconciler?.stop());
+
+  function setup(desired: { state: DesiredState; inSync: boolean }, firewall = true) {
+    const dataplane = new MemoryDataplane();
+    const reports: { revision: number; error?: string }[] = [];
+    let queue = Promise.resolve();
+    reconciler = new Reconciler(
+      { firewall, backoffBaseMs: 20, backoffMaxMs: 20, reconcileIntervalMs: 3_600_000 },
+      dataplane,
+      desired,
+      { report: (revision, error) => reports.push(error === undefined ? { revision } : { revision, error }) > 0, linked: async () => undefined },
+      (task) => {
+        queue = queue.then(task);
+      },
+      quiet,
+      () => 1,
+    );
+    void reconciler.start();
+    /** Waits (5 s at most) until `condition` holds once the queued work ran: for the retry, which a timer queues. */
+    const until = async (condition: () => boolean): Promise<void> => {
+      for (const deadline = Date.now() + 5_000; ; ) {
+        await queue;
+        if (condition()) {
+          return;
+        }
+        if (Date.now() > deadline) {
+          throw new Error('condition not reached within 5 s');
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    return { dataplane, reports, reconciler, until };
+  }
+
+  it('loads the ruleset, then attaches each tap whose policy it holds, and acks', async () => {
+    const { dataplane, reports, reconciler } = setup({ state: hostState(1), inSync: true });
+    await reconciler.realize(1);
+    expect(dataplane.firewallLoads).toBe(1);
+    expect([dataplane.isOpen(T1), dataplane.isOpen(T2)]).toEqual([true, true]);
+    expect(reports).toEqual([{ revision: 1 }]);
+  });
+
+  it('keeps a tap without a policy detached', async () => {
+    const { dataplane, reconciler } = setup({ state: hostState(1, { p2Policy: false }), inSync: true });
+    await reconciler.realize(1);
+    expect(dataplane.dump().ports.has(T1)).toBe(true);
+    expect(dataplane.dump().ports.has(T2)).toBe(false);
+  });
+
+  it('attaches nothing while no ruleset loads, nacks, and opens the ports by the retry once loads work', async () => {
+    const { dataplane, reports, reconciler, until } = setup({ state: hostState(1), inSync: true });
+    dataplane.firewallBroken = 'nft: refused';
+    await reconciler.realize(1);
+    expect(dataplane.dump().ports.size).toBe(0);
+    expect(dataplane.dump().segments.has(5000)).toBe(true); // the links without taps are programmed
+    expect(reports).toEqual([{ revision: 1, error: 'firewall: nft: refused' }]);
+    dataplane.firewallBroken = undefined;
+    await until(() => reports.length > 1);
+    expect([dataplane.isOpen(T1), dataplane.isOpen(T2)]).toEqual([true, true]);
+    expect(reports.at(-1)).toEqual({ revision: 1 });
+  });
+
+  it('closes only the tap whose new policy failed to load; the others keep the ruleset in force', async () => {
+    const desired = { state: hostState(1), inSync: true };
+    const { dataplane, reports, reconciler } = setup(desired);
+    await reconciler.realize(1);
+    const inForce = dataplane.firewall?.text;
+    desired.state = hostState(2, { p2Rules: 2 });
+    dataplane.failNextFirewall('nft: injected');
+    await reconciler.realize(2);
+    expect(dataplane.firewall?.text).toBe(inForce);
+    expect([dataplane.isOpen(T1), dataplane.isOpen(T2)]).toEqual([true, false]);
+    expect(dataplane.dump().ports.has(T2)).toBe(false);
+    expect(reports.at(-1)).toEqual({ revision: 2, error: 'firewall: nft: injected' });
+  });
+
+  it('detaches every tap when the ruleset in force is gone, even before the state is whole (closing is not sweeping)', async () => {
+    const desired = { state: hostState(1), inSync: false };
+    const { dataplane, reports, reconciler } = setup(desired);
+    await reconciler.realize(1);
+    expect([dataplane.isOpen(T1), dataplane.isOpen(T2)]).toEqual([true, true]);
+    expect(reports).toEqual([]); // a restored state is not acked
+    dataplane.flushFirewall();
+    await reconciler.realize(1); // same text: not loaded again outside a repair, so nothing is in force
+    expect(dataplane.dump().ports.size).toBe(0);
+  });
+
+  it('does not retry a failing pass on a revision marker, but on a real change', async () => {
+    const desired = { state: hostState(1), inSync: true };
+    const { dataplane, reconciler } = setup(desired);
+    dataplane.firewallBroken = 'nft: refused';
+    await reconciler.realize(1);
+    const attempts = dataplane.firewallAttempts;
+    desired.state = { ...desired.state, revision: 2 };
+    await reconciler.changed({ outcome: 'updated', revision: 2, marker: true, wasInSync: true });
+    expect(dataplane.firewallAttempts).toBe(attempts);
+    desired.state = hostState(3, { p2Rules: 2 });
+    await reconciler.changed({ outcome: 'updated', revision: 3, marker: false, wasInSync: true });
+    expect(dataplane.firewallAttempts).toBe(attempts + 1);
+  });
+
+  it('attaches every tap when the firewall is off', async () => {
+    const { dataplane, reconciler } = setup({ state: hostState(1, { p2Policy: false }), inSync: true }, false);
+    await reconciler.realize(1);
+    expect(dataplane.firewallAttempts).toBe(0);
+    expect([...dataplane.dump().ports.keys()].sort()).toEqual([T1, T2].sort());
+  });
+});

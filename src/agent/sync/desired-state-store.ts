@@ -1,0 +1,147 @@
+import type { SpanKindName } from '../../common/span/span-kind';
+import { putResource, removeResource, SPAN_KINDS } from '../../common/span/span-kinds';
+import type { Delta__Output } from '../../generated/overlay/v1/Delta';
+import type { Resource__Output } from '../../generated/overlay/v1/Resource';
+import type { SnapshotChunk__Output } from '../../generated/overlay/v1/SnapshotChunk';
+import type { SnapshotEnd__Output } from '../../generated/overlay/v1/SnapshotEnd';
+import { cloneDesiredState, emptyDesiredState, type DesiredState, type StateCache } from './state-cache';
+
+/** What a message from the controller did to the desired state. */
+export type StateChange =
+  /** A snapshot chunk, staged: nothing changes before the snapshot's end marker. */
+  | { outcome: 'staged' }
+  /** A complete snapshot replaced the whole state, at `revision`. */
+  | { outcome: 'replaced'; revision: number }
+  /**
+   * A delta moved the state to `revision`. `marker`: it carried no resource (a revision marker,
+   * nothing to program); `wasInSync`: the state was whole before it (not a resume on top of the
+   * persisted state).
+   */
+  | { outcome: 'updated'; revision: number; marker: boolean; wasInSync: boolean }
+  /**
+   * Refused, the state unchanged: `reason` is the nack of `revision`. `resync`: the stream's
+   * snapshot was incomplete, a fresh stream must send a new one.
+   */
+  | { outcome: 'refused'; revision: number; reason: string; resync: boolean };
+
+/** The desired state as the parts that act on it read it (the store, read-only). */
+export type DesiredSource = Pick<DesiredStateStore, 'state' | 'inSync'>;
+
+/** Resources received, by kind. */
+export type KindCounters = Record<SpanKindName, number>;
+
+const kindCounters = (): KindCounters => Object.fromEntries(Object.keys(SPAN_KINDS).map((kind) => [kind, 0])) as KindCounters;
+
+/**
+ * The agent's desired state, as the controller sends it, and its copy on disk.
+ *
+ * A snapshot is staged chunk by chunk and replaces the state only at its end marker, and only
+ * when the marker's count of resources is what was staged; deltas update the state. A delta
+ * copies the maps before changing them and a revision marker only moves the revision, so maps
+ * once handed out never change: the same maps mean the same resources. Every new state is saved through
+ * the StateCache, so a restarted agent restores it (`restore`) before the controller answers.
+ * `inSync` is true once the state is whole: after a snapshot, or a delta on top of a restored
+ * state (a resume); never set back.
+ */
+export class DesiredStateStore {
+  private desired: DesiredState = emptyDesiredState();
+  private whole = false;
+  private staging?: { revision: number; epoch: string; resources: Resource__Output[] };
+  /** Messages that changed the state, for tests and logs. */
+  readonly counts = { snapshots: 0, deltas: 0, emptyDeltas: 0 };
+  /** Resources received in deltas, upserted and removed, by kind, for tests and logs. */
+  readonly received = { upserts: kindCounters(), removals: kindCounters() };
+
+  constructor(private readonly cache: StateCache) {}
+
+  get state(): DesiredState {
+    return this.desired;
+  }
+
+  /** Whether the state is the controller's whole desired state (stale objects may be swept). */
+  get inSync(): boolean {
+    return this.whole;
+  }
+
+  /** Where a stream resumes from (its Hello): the revision and epoch held, revision 0 when none is. */
+  get resumeFrom(): { appliedRevision: number; epoch: string } {
+    return { appliedRevision: this.desired.epoch ? this.desired.revision : 0, epoch: this.desired.epoch };
+  }
+
+  /** Loads the persisted state, if any, as the current one (not in sync: it may be stale). */
+  async restore(): Promise<DesiredState | undefined> {
+    const cached = await this.cache.load();
+    if (cached) {
+      this.desired = cached;
+    }
+    return cached;
+  }
+
+  /** A new stream: a snapshot half staged from the one before will not be completed. */
+  discardStaging(): void {
+    this.staging = undefined;
+  }
+
+  stage(chunk: SnapshotChunk__Output): StateChange {
+    if (!this.staging || this.staging.revision !== chunk.revision || this.staging.epoch !== chunk.epoch) {
+      this.staging = { revision: chunk.revision, epoch: chunk.epoch, resources: [] };
+    }
+    this.staging.resources.push(...chunk.resources);
+    return { outcome: 'staged' };
+  }
+
+  endSnapshot(end: SnapshotEnd__Output): StateChange {
+    const staged = this.staging;
+    this.staging = undefined;
+    if (!staged || staged.revision !== end.revision || staged.resources.length !== end.resourceCount) {
+      return { outcome: 'refused', revision: end.revision, reason: `snapshot incomplete: got ${staged?.resources.length ?? 0} of ${end.resourceCount} resources`, resync: true };
+    }
+    const next: DesiredState = { ...emptyDesiredState(), epoch: end.epoch, revision: end.revision, hostId: end.hostId, vtepIp: end.vtepIp };
+    for (const resource of staged.resources) {
+      putResource(next, resource);
+    }
+    this.replace(next);
+    this.counts.snapshots++;
+    return { outcome: 'replaced', revision: end.revision };
+  }
+
+  applyDelta(delta: Delta__Output): StateChange {
+    if (!this.desired.epoch) {
+      return { outcome: 'refused', revision: delta.revision, reason: 'delta received before any snapshot', resync: false };
+    }
+    const marker = delta.upserts.length === 0 && delta.removals.length === 0;
+    this.counts.deltas++;
+    if (marker) {
+      this.counts.emptyDeltas++;
+    }
+    const next = marker ? this.desired : cloneDesiredState(this.desired);
+    for (const key of delta.removals) {
+      const kind = removeResource(next, key);
+      if (kind) {
+        this.received.removals[kind]++;
+      }
+    }
+    for (const resource of delta.upserts) {
+      const kind = putResource(next, resource);
+      if (kind) {
+        this.received.upserts[kind]++;
+      }
+    }
+    next.revision = delta.revision;
+    // A delta is either live or a resume on top of the persisted state: the state is now whole.
+    const wasInSync = this.whole;
+    this.replace(next);
+    return { outcome: 'updated', revision: delta.revision, marker, wasInSync };
+  }
+
+  /** Resolves once every state so far is on disk. */
+  flush(): Promise<void> {
+    return this.cache.flush();
+  }
+
+  private replace(next: DesiredState): void {
+    this.desired = next;
+    this.whole = true;
+    this.cache.save(next);
+  }
+}

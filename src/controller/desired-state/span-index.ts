@@ -1,0 +1,219 @@
+import { parseMemberId } from '../../common/span/member.kind';
+import { parseSpanKey, spanKey, type ResourceOf, type SpanKey, type SpanKindName } from '../../common/span/span-kind';
+import type { Host } from '../hosts/host.model';
+import { localHostsOf, type Port } from '../ports/port.model';
+import type { SecurityGroup } from '../security-groups/security-group.model';
+import type { Segment } from '../segments/segment.model';
+import type { ChangeRecord } from '../store/change-log';
+import { applyChange, type ViewState } from '../store/view-state';
+import type { Tenant } from '../tenants/tenant.model';
+import { PolicyIndex } from './firewall-index';
+import { portResource } from './resources/port.resource';
+import { segmentResource } from './resources/segment.resource';
+import type { SpanResource } from './resources/span-resource';
+import { changeOf, settle, spanChanges, type HostSpanChange } from './span-diff';
+import { addTo, removeFrom } from './set-map';
+import { isBound, type IndexedSpanSource } from './span-source';
+
+/**
+ * A host's span, and how it changes. Pure: no I/O, no clock.
+ *
+ * A host's span is every segment on which it has a local port, and, for each such segment,
+ * every bound port of the segment (its own, and the remote ones: MAC -> VTEP). A segment
+ * resource carries the VTEPs of all hosts with local ports on it (the flood list). It also holds
+ * the compiled firewall policy of each of its local ports and the IP-set members of every group
+ * those policies reference (see policy-index.ts).
+ *
+ * A host's local ports are those bound to it and those *prepared* on it for an incoming live
+ * migration (`localHostsOf`): the destination receives the port, its policy, its sets and its
+ * segment's table before the VM arrives, while the port stays bound to the source. The
+ * destination also joins the segment's flood list, so that peers, which hold no entry for a
+ * migrating MAC (reconcile/plan.ts), reach the VM on either host until the commit.
+ *
+ * Changes are computed by comparing two states: the current one, and the same state rewound by
+ * the old values the change log carries (`o`). The live path rewinds one record; resume rewinds
+ * every record since the agent's revision. Both go through `diffSpans`, so they cannot disagree.
+ */
+/**
+ * Indexes the view by what spans need (bound ports per segment and per host), and keeps them
+ * current as change records are applied. Reads records and resources from the `ViewState` it
+ * is given, which the caller keeps current (apply the record to the view first, then here).
+ */
+export class SpanIndex implements IndexedSpanSource {
+  private readonly boundBySegment = new Map<string, Set<string>>();
+  private readonly boundByHost = new Map<string, Set<string>>();
+  private readonly hostsBySegment = new Map<string, Map<string, number>>();
+  /** The firewall part of spans. */
+  readonly policies: PolicyIndex;
+
+  constructor(private readonly view: ViewState) {
+    for (const port of view.ports.values()) {
+      this.bind(port);
+    }
+    this.policies = new PolicyIndex(view);
+  }
+
+  securityGroup(id: string): SecurityGroup | undefined {
+    return this.view.securityGroups.get(id);
+  }
+
+  tenant(id: string): Tenant | undefined {
+    return this.view.tenants.get(id);
+  }
+
+  /** Every host the view knows. */
+  hostIds(): Iterable<string> {
+    return this.view.hosts.keys();
+  }
+
+  port(id: string): Port | undefined {
+    return this.view.ports.get(id);
+  }
+
+  host(id: string): Host | undefined {
+    return this.view.hosts.get(id);
+  }
+
+  segment(id: string): Segment | undefined {
+    return this.view.segments.get(id);
+  }
+
+  boundPorts(segmentId: string): ReadonlySet<string> {
+    return this.boundBySegment.get(segmentId) ?? EMPTY;
+  }
+
+  hostCounts(segmentId: string): ReadonlyMap<string, number> {
+    return this.hostsBySegment.get(segmentId) ?? EMPTY_COUNTS;
+  }
+
+  portsOnHost(hostId: string): ReadonlySet<string> {
+    return this.boundByHost.get(hostId) ?? EMPTY;
+  }
+
+  /** Segments on which the host has a local port (bound or prepared). */
+  segmentsOfHost(hostId: string): Set<string> {
+    const out = new Set<string>();
+    for (const id of this.portsOnHost(hostId)) {
+      out.add(this.view.ports.get(id)!.segmentId);
+    }
+    return out;
+  }
+
+  /**
+   * Updates the index for a record already applied to the view, and returns what changed for
+   * every host whose span it touches.
+   */
+  apply(record: ChangeRecord): Map<string, HostSpanChange> {
+    for (const op of record.ops) {
+      if (op.k === 'port') {
+        const old = (op.o ?? undefined) as Port | undefined;
+        const next = (op.v ?? undefined) as Port | undefined;
+        if (isBound(old)) {
+          this.unbind(old);
+        }
+        if (isBound(next)) {
+          this.bind(next);
+        }
+      }
+    }
+    const changes = spanChanges(this, [record]);
+    this.policies.apply(record, (host) => changeOf(changes, host));
+    return settle(changes);
+  }
+
+  /** The host's whole span (a snapshot). */
+  spanOf(hostId: string): SpanKey[] {
+    const keys: SpanKey[] = [];
+    for (const segmentId of this.segmentsOfHost(hostId)) {
+      keys.push(spanKey('segment', segmentId));
+      for (const portId of this.boundPorts(segmentId)) {
+        keys.push(spanKey('port', portId));
+      }
+    }
+    keys.push(...this.policies.spanKeys(hostId, this.portsOnHost(hostId)));
+    return keys;
+  }
+
+  /** The resource a key names, as of now. */
+  resource(key: SpanKey): SpanResource | undefined {
+    const { kind, id } = parseSpanKey(key);
+    const value = RESOURCE_OF[kind](this, id);
+    return value && ({ kind, id, [kind]: value } as SpanResource);
+  }
+
+  private bind(port: Port): void {
+    if (port.hostId === null) {
+      return;
+    }
+    addTo(this.boundBySegment, port.segmentId, port.id);
+    for (const host of localHostsOf(port)) {
+      addTo(this.boundByHost, host, port.id);
+      count(this.hostsBySegment, port.segmentId, host, 1);
+    }
+  }
+
+  private unbind(port: Port & { hostId: string }): void {
+    removeFrom(this.boundBySegment, port.segmentId, port.id);
+    for (const host of localHostsOf(port)) {
+      removeFrom(this.boundByHost, host, port.id);
+      count(this.hostsBySegment, port.segmentId, host, -1);
+    }
+  }
+}
+
+/** How the current state makes each kind's resource from its id: undefined when it is in no span. */
+const RESOURCE_OF: { [N in SpanKindName]: (index: SpanIndex, id: string) => ResourceOf<N> | undefined } = {
+  segment: segmentResource,
+  port: portResource,
+  policy: (index, id) => index.policies.policy(id),
+  member: (index, id) => (index.policies.hasMember(id) ? parseMemberId(id) : undefined),
+};
+
+/** Adds `delta` to a per-segment host count, dropping zeros and empty segments. */
+function count(bySegment: Map<string, Map<string, number>>, segmentId: string, host: string, delta: number): void {
+  let counts = bySegment.get(segmentId);
+  if (!counts) {
+    counts = new Map();
+    bySegment.set(segmentId, counts);
+  }
+  const n = (counts.get(host) ?? 0) + delta;
+  if (n > 0) {
+    counts.set(host, n);
+  } else {
+    counts.delete(host);
+    if (counts.size === 0) {
+      bySegment.delete(segmentId);
+    }
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+const EMPTY_COUNTS: ReadonlyMap<string, number> = new Map();
+
+/**
+ * Replays change records on a state and says, for each, which hosts' spans it changed: the live
+ * path's computation (`SpanIndex.apply`, as the SpanFeed runs it) run again, for the revisions a
+ * replica no longer remembers (the state is first rewound with `rewindChange` to before them).
+ * Owns `state`: it is changed as records are applied. Building it indexes the whole state.
+ */
+export class SpanReplay {
+  private readonly index: SpanIndex;
+
+  constructor(private readonly state: ViewState) {
+    this.index = new SpanIndex(state);
+  }
+
+  get revision(): number {
+    return this.state.revision;
+  }
+
+  /** Applies the next record (the one after the state's revision); the hosts whose span it changed. */
+  apply(record: ChangeRecord): string[] {
+    if (record.revision !== this.state.revision + 1) {
+      throw new Error(`record ${record.revision} does not follow revision ${this.state.revision}`);
+    }
+    applyChange(this.state, record);
+    return [...this.index.apply(record).keys()];
+  }
+}
+

@@ -1,0 +1,184 @@
+import * as grpc from '@grpc/grpc-js';
+import { Injectable, Logger } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
+import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
+import type { Host } from '../hosts/host.model';
+import { MaterializedView } from '../store/materialized-view';
+import { AckRecorder } from './ack-recorder';
+import { AgentStatusRepository, type StreamClaim } from './agent-status.repository';
+import { HostSession, type SessionClaim, type SessionEvents, type SyncCall } from './host-session';
+import { SpanFeed } from './span-feed';
+import { TypedEvents } from './typed-events';
+
+/** A claim lapses this long after its last refresh (its replica died). */
+export const SESSION_TTL_MS = 15_000;
+const MARKER_INTERVAL_MS = 250;
+const HOUSEKEEPING_MS = 2_000;
+
+/** What agents report about live migrations, for migrations/ to act on (it checks them: they are input). */
+export interface AgentReports {
+  /** The agent saw a migrating VM land on a port prepared on its host (migrations/ commits it). */
+  arrived: { hostId: string; hostName: string; migrationId: string; portId: string };
+  /** Tracked connections of a port migrating away from that host (connection-handover.ts stores and relays them). */
+  exported: { hostId: string; hostName: string; batch: ConnectionBatch__Output };
+  /** The destination inserted them. */
+  installed: { hostId: string; hostName: string; report: ConnectionsInstalled__Output };
+}
+
+/**
+ * This replica's agent streams: at most one HostSession per host, opened by the hello
+ * (hello.ts). Passes what sessions hear on: acks and NACKs to the AckRecorder, migration reports
+ * to its listeners (`on`). Keeps them current: revision markers every MARKER_INTERVAL_MS, a
+ * snapshot for every session when the deployment's epoch changed (Redis lost its data), and every
+ * HOUSEKEEPING_MS ends the streams of deleted hosts and refreshes this replica's claims in Redis,
+ * ending the streams whose claim a newer stream on another replica took.
+ */
+@Injectable()
+export class SessionRegistry implements SessionEvents {
+  private readonly logger = new Logger('sync');
+  /** Names this replica in its claims. */
+  readonly replicaId = randomBytes(6).toString('hex');
+  private readonly sessions = new Map<string, HostSession>();
+  private readonly reports = new TypedEvents<AgentReports>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private currentEpoch = '';
+
+  constructor(
+    private readonly view: MaterializedView,
+    private readonly feed: SpanFeed,
+    private readonly status: AgentStatusRepository,
+    private readonly recorder: AckRecorder,
+  ) {}
+
+  /** The deployment's epoch, as agents must name it to resume. */
+  get epoch(): string {
+    return this.currentEpoch;
+  }
+
+  /** Reads the epoch and starts the timers. Call once the view is loaded, before streams are accepted. */
+  async start(): Promise<void> {
+    this.currentEpoch = await this.status.epoch();
+    // A reloaded view may mean Redis lost its data (and its epoch): agents' revisions from before
+    // must not be resumed against the new history. Read the epoch again before sessions resync.
+    this.view.onReset(() => {
+      void this.status
+        .epoch()
+        .then((epoch) => {
+          if (epoch !== this.currentEpoch) {
+            this.logger.warn(`epoch changed from ${this.currentEpoch} to ${epoch}: every agent gets a snapshot`);
+            this.currentEpoch = epoch;
+            for (const session of this.sessions.values()) {
+              session.resync();
+            }
+          }
+        })
+        .catch(() => undefined);
+    });
+    this.timers.push(setInterval(() => this.sendMarkers(), MARKER_INTERVAL_MS));
+    this.timers.push(setInterval(() => void this.housekeeping(), HOUSEKEEPING_MS));
+  }
+
+  /** Stops the timers and ends every stream (UNAVAILABLE). */
+  stop(): void {
+    this.timers.forEach(clearInterval);
+    this.timers.length = 0;
+    for (const session of [...this.sessions.values()]) {
+      session.fail(grpc.status.UNAVAILABLE, 'controller shutting down');
+    }
+  }
+
+  on<K extends keyof AgentReports>(name: K, listener: (event: AgentReports[K]) => void): () => void {
+    return this.reports.on(name, listener);
+  }
+
+  session(hostId: string): HostSession | undefined {
+    return this.sessions.get(hostId);
+  }
+
+  /**
+   * Opens the host's session on `call`, ending this replica's older one, and starts it: with
+   * `resume.delta` (the stream resumes from `resume.from`) or a snapshot. Synchronous, so no
+   * change record falls between the first message and the live feed.
+   */
+  open(host: Host, call: SyncCall, claim: SessionClaim, resume: { from: number; delta: Buffer } | undefined): HostSession {
+    this.sessions.get(host.id)?.fail(grpc.status.ALREADY_EXISTS, 'a newer stream for this host replaced this one');
+    const from = resume?.from ?? 0;
+    const session = new HostSession(host.id, host.name, host.vtepIp, () => this.currentEpoch, call, this.feed, this, from, claim, resume !== undefined);
+    this.sessions.set(host.id, session);
+    if (resume) {
+      session.deliver(this.feed.revision, resume.delta);
+    } else {
+      session.sendSnapshot();
+    }
+    session.start();
+    this.recorder.connected(host.id, from);
+    return session;
+  }
+
+  /** Ends `hostId`'s stream on this replica for a message found wrong after the fact (a migration it is not part of). */
+  refuse(hostId: string, reason: string): void {
+    this.sessions.get(hostId)?.refuse(reason);
+  }
+
+  acked(session: HostSession, revision: number, clearsError: boolean): void {
+    this.recorder.acked(session.hostId, revision, clearsError);
+  }
+
+  nacked(session: HostSession, revision: number, error: string): void {
+    this.recorder.nacked(session.hostId, session.hostName, revision, error);
+  }
+
+  violated(session: HostSession, reason: string): void {
+    this.logger.warn(`host ${session.hostName}: protocol violation, stream ended with INVALID_ARGUMENT: ${reason}`);
+  }
+
+  vmArrived(session: HostSession, migrationId: string, portId: string): void {
+    this.reports.emit('arrived', { hostId: session.hostId, hostName: session.hostName, migrationId, portId });
+  }
+
+  connectionsExported(session: HostSession, batch: ConnectionBatch__Output): void {
+    this.reports.emit('exported', { hostId: session.hostId, hostName: session.hostName, batch });
+  }
+
+  connectionsInstalled(session: HostSession, report: ConnectionsInstalled__Output): void {
+    this.reports.emit('installed', { hostId: session.hostId, hostName: session.hostName, report });
+  }
+
+  closed(session: HostSession): void {
+    if (this.sessions.get(session.hostId) === session) {
+      this.sessions.delete(session.hostId);
+      this.recorder.disconnected(session.hostId);
+      void this.status.releaseSession(session.claim).catch(() => undefined);
+      this.logger.log(`host ${session.hostName} disconnected`);
+    }
+  }
+
+  private sendMarkers(): void {
+    for (const session of this.sessions.values()) {
+      session.sendMarker();
+    }
+  }
+
+  private async housekeeping(): Promise<void> {
+    try {
+      for (const session of this.sessions.values()) {
+        if (!this.view.current.hosts.has(session.hostId)) {
+          session.fail(grpc.status.NOT_FOUND, 'the host was deleted');
+        }
+      }
+      const claims: StreamClaim[] = [...this.sessions.values()].map((s) => s.claim);
+      const superseded = await this.status.refreshSessions(claims, this.replicaId, SESSION_TTL_MS);
+      for (const hostId of superseded) {
+        const session = this.sessions.get(hostId);
+        // Unless a newer stream replaced it here meanwhile (its claim is another).
+        if (session && claims.some((c) => c.hostId === hostId && c.token === session.claim.token)) {
+          this.logger.log(`host ${session.hostName}: ending this replica's stream (instance ${session.claim.instance || '-'}): a newer stream on another replica holds the host`);
+          session.fail(grpc.status.ALREADY_EXISTS, 'a newer stream for this host, on another replica, replaced this one');
+        }
+      }
+    } catch (err) {
+      this.logger.warn(`housekeeping: ${(err as Error).message}`);
+    }
+  }
+}
