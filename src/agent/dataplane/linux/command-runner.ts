@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 
 /**
- * The Linux dataplane's one seam to the kernel: every `ip`, `bridge` (and later `nft`, `tc`)
- * invocation goes through `run`, so unit specs replace it with a fake that records commands and
- * answers with canned output. Commands run in the caller's network namespace: the agent runs
- * inside its hypervisor's namespace, so no `ip netns exec` prefix is needed.
+ * The Linux dataplane's one seam to the kernel: every `ip`, `bridge`, `tc`, `nft` and
+ * `conntrack` invocation goes through `run`, so unit specs replace it with a fake kernel
+ * (fake-kernel.ts) that keeps state and answers from it. Commands run in the caller's network
+ * namespace: the agent runs inside its hypervisor's namespace, so no `ip netns exec` prefix is
+ * needed.
  */
 export interface CommandRunner {
   /**

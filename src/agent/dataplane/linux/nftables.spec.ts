@@ -5,7 +5,8 @@ import type { FirewallRule__Output } from '../../../generated/overlay/v1/Firewal
 import type { IpSetMember__Output } from '../../../generated/overlay/v1/IpSetMember';
 import type { PortPolicy__Output } from '../../../generated/overlay/v1/PortPolicy';
 import { tapName } from '../names';
-import { conntrackZones, linkLocalOf, renderFirewall, renderRuleset, renderSetUpdate, type ConntrackMode } from './nftables';
+import { conntrackZones, linkLocalOf, renderFirewall, renderRuleset, type ConntrackMode } from './nftables';
+import { parseRuleset, printSetUpdate, setUpdate } from './nft-ruleset';
 import { expectGoldenFile } from '../../../../test/support/golden';
 
 /**
@@ -57,6 +58,12 @@ const members: IpSetMember__Output[] = [
   { groupId: ADMINS, family: 'IPv4', cidr: '10.0.0.9' },
   { groupId: ADMINS, family: 'IPv6', cidr: 'fd00::9' },
 ];
+
+/** The set update that turns the loaded `previous` text into `next`, printed, as the nftables driver loads it; undefined: a whole load. */
+function renderSetUpdate(previous: string, next: string): string | undefined {
+  const rewrites = setUpdate(parseRuleset(previous)!, parseRuleset(next)!);
+  return rewrites && printSetUpdate(rewrites);
+}
 
 const render = (policies: PortPolicy__Output[], m: IpSetMember__Output[] = [], conntrack: ConntrackMode = 'bridge', vnis: number[] = [1000]): string =>
   renderRuleset({ policies, members: m, tapOf: tapName, vnis, conntrack });

@@ -3,14 +3,15 @@ import type { FirewallRule__Output } from '../../../generated/overlay/v1/Firewal
 import type { IpSetMember__Output } from '../../../generated/overlay/v1/IpSetMember';
 import type { PortPolicy__Output } from '../../../generated/overlay/v1/PortPolicy';
 import { bridgeName, vxlanName } from '../names';
+import { printRuleset, type NftChain, type NftRuleset, type NftSet, type NftTable } from './nft-ruleset';
 
 /**
  * The firewall renderer: (the policies of this host's ports, the members of the sets they
- * reference, this host's segments) -> the whole firewall as nft text, for one `nft -f -`
- * transaction. Pure and deterministic: the same input, in any order, renders the same bytes, so
- * the agent can compare texts and skip an unchanged reload.
+ * reference, this host's segments) -> the whole firewall as an NftRuleset (nft-ruleset.ts),
+ * printed as nft text for one `nft -f -` transaction. Pure and deterministic: the same input, in
+ * any order, renders the same bytes, so the agent can compare texts and skip an unchanged reload.
  *
- * The text adds each of its tables, deletes them, then defines them: loading is atomic (one
+ * The ruleset adds each of its tables, deletes them, then defines them: loading is atomic (one
  * transaction) and idempotent (works whether or not the tables exist), and leaves nothing stale.
  *
  * Layout (bridge family; taps are bridge ports, so filtering happens on bridge hooks):
@@ -28,7 +29,7 @@ import { bridgeName, vxlanName } from '../names';
  *    port's egress policy accepted it, `MARK_INGRESS_OK` when the policy of the tap it goes to
  *    accepted it (postrouting runs once per output port, on that port's copy of a flooded frame).
  *    `vm_egress` clears both bits on every frame first. The Linux dataplane's tc gate (see
- *    linux.dataplane.ts) drops, on a tap's egress, every frame without MARK_INGRESS_OK and, on a
+ *    tc-gate.ts) drops, on a tap's egress, every frame without MARK_INGRESS_OK and, on a
  *    VXLAN device's egress, every frame without MARK_EGRESS_OK: if these tables are gone (a
  *    `nft flush ruleset` by hand) or were never loaded, nothing reaches or leaves a VM.
  *  - Otherwise a policy chain per direction: `jump eg_basics` (anti-spoofing, address basics,
@@ -42,7 +43,7 @@ import { bridgeName, vxlanName } from '../names';
  *    than linearly with their number (13 s of kernel time for 1,000 ports), while named sets
  *    and maps load in time linear in their elements. Everything per port is thus an element,
  *    and a port that changes addresses, or comes or goes with the rules of another port, is a
- *    set update (renderSetUpdate).
+ *    set update (setUpdate in nft-ruleset.ts).
  *
  * Connection tracking, two modes (`RulesetInput.conntrack`):
  *  - `bridge`: native bridge conntrack (CONFIG_NF_CONNTRACK_BRIDGE). A bridge chain at raw
@@ -357,7 +358,7 @@ function portAddresses(p: PortPolicy__Output, tap: string): { macs: string[]; v4
   return { macs: key(macs), v4: key(v4), v6: key(v6) };
 }
 
-const chain = (name: string, lines: string[]): string => [`\tchain ${name} {`, ...lines.map((l) => `\t\t${l}`), '\t}'].join('\n');
+const chain = (name: string, rules: string[], hook?: NftChain['hook']): NftChain => ({ name, ...(hook ? { hook } : {}), rules });
 
 /**
  * A policy chain's name: `p_` + 16 hex digits of the hash of its lines + `_eg`/`_in`. Ports whose
@@ -405,14 +406,12 @@ export function renderFirewall(input: RulesetInput): RenderedFirewall {
     }
   }
   const setName = setNamer(uniqSorted([...elements.values()].map((e) => e.group)));
-  const namedSet = (name: string, type: string, flags: string[], items: string[]): string =>
-    [`\tset ${name} {`, `\t\ttype ${type}`, ...flags.map((f) => `\t\t${f}`), ...(items.length ? [`\t\telements = { ${items.join(', ')} }`] : []), '\t}'].join('\n');
-  const namedMap = (name: string, type: string, items: string[]): string =>
-    [`\tmap ${name} {`, `\t\ttype ${type}`, ...(items.length ? [`\t\telements = { ${items.join(', ')} }`] : []), '\t}'].join('\n');
+  const namedSet = (name: string, type: string, items: string[], flags: Pick<NftSet, 'interval' | 'autoMerge'> = {}): NftSet => ({ kind: 'set', name, type, ...flags, elements: items });
+  const verdictMap = (name: string, items: string[]): NftSet => ({ kind: 'map', name, type: 'ifname : verdict', elements: items });
   const sets = [...elements.values()]
     .map((e) => ({ name: setName(e.group, e.family), ...e }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((e) => namedSet(e.name, e.family === 'IPv4' ? 'ipv4_addr' : 'ipv6_addr', ['flags interval', 'auto-merge'], uniqSorted(e.cidrs)));
+    .map((e) => namedSet(e.name, e.family === 'IPv4' ? 'ipv4_addr' : 'ipv6_addr', uniqSorted(e.cidrs), { interval: true, autoMerge: true }));
 
   const mode = input.conntrack;
   // Policy chains, shared by the ports whose rules render the same lines; the per-port parts
@@ -457,107 +456,59 @@ export function renderFirewall(input: RulesetInput): RenderedFirewall {
   }
 
   const zones = [...zoneOf];
-  const ifnameSet = (name: string, names: string[]): string => namedSet(name, 'ifname', [], names.map((n) => `"${n}"`));
+  const ifnameSet = (name: string, names: string[]): NftSet => namedSet(name, 'ifname', names.map((n) => `"${n}"`));
   const zoneMap = (key: string): string[] => (zones.length ? [`ct zone set ${key} map { ${zones.map(([vni, zone]) => `"${bridgeName(vni)}" : ${zone}`).join(', ')} }`] : []);
   const clearMark = `meta mark set meta mark & ${hex(~MARK_MASK >>> 0)}`;
   // No frame enters the bridge stamped: only this table's verdicts stamp (see the module comment).
   const clearGate = `meta mark set meta mark & ${hex(~MARK_GATE >>> 0)}`;
 
-  const bridgeBlocks = [
-    ...(mode === 'br_netfilter' ? [ifnameSet('vxlans', zones.map(([vni]) => vxlanName(vni)))] : []),
-    ...sets,
-    namedSet(PORT_MACS, 'ifname . ether_addr', [], uniqSorted(macs)),
-    namedSet(PORT_IPS4, 'ifname . ipv4_addr', ['flags interval'], uniqSorted(ips4)),
-    namedSet(PORT_IPS6, 'ifname . ipv6_addr', ['flags interval'], uniqSorted(ips6)),
-    namedMap(EGRESS_PORTS, 'ifname : verdict', uniqSorted(egressMap)),
-    namedMap(INGRESS_PORTS, 'ifname : verdict', uniqSorted(ingressMap)),
-    mode === 'bridge'
-      ? chain('ct_zone', ['type filter hook prerouting priority -300; policy accept;', ...zoneMap('meta ibrname')])
-      : chain('mark_clear', ['type filter hook prerouting priority -300; policy accept;', `iifname @vxlans ${clearMark}`]),
-    chain('vm_egress', [`type filter hook prerouting priority ${mode === 'bridge' ? 0 : 10}; policy accept;`, clearGate, `iifname vmap @${EGRESS_PORTS}`, 'iifname "tap*" drop']),
-    chain('vm_ingress', ['type filter hook postrouting priority 0; policy accept;', `oifname vmap @${INGRESS_PORTS}`, 'oifname "tap*" drop']),
-    chain(EGRESS_BASICS, egressBasics(mode)),
-    chain(INGRESS_BASICS, ingressBasics(mode)),
-    chain(OPEN_EGRESS, [pass('egress')]),
-    chain(OPEN_INGRESS, [pass('ingress')]),
-    ...[...policyChains].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, lines]) => chain(name, lines)),
-  ];
-  const inetBlocks = [
-    ifnameSet('bridges', zones.map(([vni]) => bridgeName(vni))),
-    chain('ct_zone', ['type filter hook prerouting priority raw; policy accept;', ...zoneMap('iifname')]),
-    chain('ct_mark', [
-      'type filter hook prerouting priority filter; policy accept;',
-      'iifname != @bridges return',
-      clearMark,
-      `ct state established,related meta mark set meta mark | ${hex(MARK_ESTABLISHED)}`,
-      `ct state invalid meta mark set meta mark | ${hex(MARK_INVALID)}`,
-    ]),
-  ];
+  const bridgeTable: NftTable = {
+    family: 'bridge',
+    name: TABLE,
+    sets: [
+      ...(mode === 'br_netfilter' ? [ifnameSet('vxlans', zones.map(([vni]) => vxlanName(vni)))] : []),
+      ...sets,
+      namedSet(PORT_MACS, 'ifname . ether_addr', uniqSorted(macs)),
+      namedSet(PORT_IPS4, 'ifname . ipv4_addr', uniqSorted(ips4), { interval: true }),
+      namedSet(PORT_IPS6, 'ifname . ipv6_addr', uniqSorted(ips6), { interval: true }),
+      verdictMap(EGRESS_PORTS, uniqSorted(egressMap)),
+      verdictMap(INGRESS_PORTS, uniqSorted(ingressMap)),
+    ],
+    chains: [
+      mode === 'bridge' ? chain('ct_zone', zoneMap('meta ibrname'), { hook: 'prerouting', priority: -300 }) : chain('mark_clear', [`iifname @vxlans ${clearMark}`], { hook: 'prerouting', priority: -300 }),
+      chain('vm_egress', [clearGate, `iifname vmap @${EGRESS_PORTS}`, 'iifname "tap*" drop'], { hook: 'prerouting', priority: mode === 'bridge' ? 0 : 10 }),
+      chain('vm_ingress', [`oifname vmap @${INGRESS_PORTS}`, 'oifname "tap*" drop'], { hook: 'postrouting', priority: 0 }),
+      chain(EGRESS_BASICS, egressBasics(mode)),
+      chain(INGRESS_BASICS, ingressBasics(mode)),
+      chain(OPEN_EGRESS, [pass('egress')]),
+      chain(OPEN_INGRESS, [pass('ingress')]),
+      ...[...policyChains].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, lines]) => chain(name, lines)),
+    ],
+  };
+  const inetTable: NftTable = {
+    family: 'inet',
+    name: TABLE,
+    sets: [ifnameSet('bridges', zones.map(([vni]) => bridgeName(vni)))],
+    chains: [
+      chain('ct_zone', zoneMap('iifname'), { hook: 'prerouting', priority: 'raw' }),
+      chain(
+        'ct_mark',
+        [
+          'iifname != @bridges return',
+          clearMark,
+          `ct state established,related meta mark set meta mark | ${hex(MARK_ESTABLISHED)}`,
+          `ct state invalid meta mark set meta mark | ${hex(MARK_INVALID)}`,
+        ],
+        { hook: 'prerouting', priority: 'filter' },
+      ),
+    ],
+  };
   // Both tables are always added and deleted, so a switch of mode leaves no stale inet table.
-  const text = [
-    `table inet ${TABLE}`,
-    `delete table inet ${TABLE}`,
-    `table bridge ${TABLE}`,
-    `delete table bridge ${TABLE}`,
-    ...(mode === 'br_netfilter' ? [`table inet ${TABLE} {`, inetBlocks.join('\n\n'), '}'] : []),
-    `table bridge ${TABLE} {`,
-    bridgeBlocks.join('\n\n'),
-    '}',
-    '',
-  ].join('\n');
-  return { text, ports: portDigests };
+  const ruleset: NftRuleset = {
+    replaces: [inetTable, bridgeTable].map(({ family, name }) => ({ family, name })),
+    tables: mode === 'br_netfilter' ? [inetTable, bridgeTable] : [bridgeTable],
+  };
+  return { text: printRuleset(ruleset), ports: portDigests };
 }
 
 const digestOf = (parts: unknown): string => createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
-
-/** A rendered text's sets and maps, as `<family> <set|map> <name>` -> the elements line (or '' when empty). */
-function setElements(text: string): { skeleton: string; sets: Map<string, string> } {
-  const sets = new Map<string, string>();
-  let family = '';
-  let set = '';
-  const skeleton: string[] = [];
-  for (const line of text.split('\n')) {
-    const table = /^table (\w+) \S+ \{$/.exec(line);
-    const start = /^\t(set|map) (\S+) \{$/.exec(line);
-    const elements = /^\t\telements = \{ (.*) \}$/.exec(line);
-    if (table) {
-      family = table[1];
-    } else if (start) {
-      set = `${family} ${start[1]} ${start[2]}`;
-      sets.set(set, '');
-    } else if (elements && set) {
-      sets.set(set, elements[1]);
-      continue; // not part of the skeleton
-    } else if (line === '\t}') {
-      set = '';
-    }
-    skeleton.push(line);
-  }
-  return { skeleton: skeleton.join('\n'), sets };
-}
-
-/**
- * When `next` differs from `previous` (both from renderRuleset) only in the elements of sets
- * and maps (group members; ports that come, go or change addresses with the rules of a policy
- * chain that stays), the nft text that turns the loaded `previous` into `next` without touching
- * any chain or rule: for each changed set or map, `flush set`/`flush map` then `add element`, all
- * in one transaction (load it with one `nft -f -`). Otherwise undefined: load `next` whole. Pure.
- */
-export function renderSetUpdate(previous: string, next: string): string | undefined {
-  const before = setElements(previous);
-  const after = setElements(next);
-  if (before.skeleton !== after.skeleton || previous === next) {
-    return undefined;
-  }
-  const lines: string[] = [];
-  for (const [key, elements] of after.sets) {
-    if (before.sets.get(key) !== elements) {
-      const [family, kind, name] = key.split(' ');
-      lines.push(`flush ${kind} ${family} ${TABLE} ${name}`);
-      if (elements) {
-        lines.push(`add element ${family} ${TABLE} ${name} { ${elements} }`);
-      }
-    }
-  }
-  return lines.length ? lines.join('\n') + '\n' : undefined;
-}

@@ -1,6 +1,6 @@
 import type { TrackedConnection } from '../dataplane';
 import { connectionKey, isCarriable } from '../../../common/tracked-connection';
-import { insertLine, parseConntrackList } from './conntrack';
+import { insertLine, parseConntrackList } from './conntrack-text';
 
 // Recorded from conntrack v1.4.7 (`conntrack -L -w 7 ...`) on Linux 6.18.
 const LISTED = `tcp      6 99 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=80 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40000 [ASSURED] mark=0 zone=7 use=1

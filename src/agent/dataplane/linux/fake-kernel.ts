@@ -1,0 +1,619 @@
+import { readFileSync } from 'node:fs';
+import { connectionKey, PROTOCOL_NAMES, PROTOCOLS, type TrackedConnection } from '../../../common/tracked-connection';
+import { CommandError, type CommandRunner } from './command-runner';
+
+/** A link as the fake kernel keeps it. */
+export interface FakeLink {
+  ifname: string;
+  kind: 'bridge' | 'vxlan' | 'veth';
+  up: boolean;
+  master?: string;
+  alias?: string;
+  /** As a bridge port: whether the bridge learns source MACs on it. */
+  portLearning?: boolean;
+  vxlan?: { id: number; local: string; port: number; learning: boolean };
+}
+
+/** A forwarding entry: a VXLAN device's remote (`dst`, `self`), or a MAC a bridge learned on a port (`master`). */
+interface FakeFdbEntry {
+  ifname: string;
+  mac: string;
+  dst?: string;
+  master?: string;
+}
+
+interface FakeNftSet {
+  kind: 'set' | 'map';
+  handle: number;
+  type: string;
+  flags: string[];
+  elements: string[];
+}
+
+interface FakeNftChain {
+  handle: number;
+  hook?: string;
+  rules: { handle: number; text: string }[];
+}
+
+interface FakeNftTable {
+  family: string;
+  name: string;
+  handle: number;
+  sets: Map<string, FakeNftSet>;
+  chains: Map<string, FakeNftChain>;
+  /** The last handle given in this table (nft numbers objects per table). */
+  lastHandle: number;
+}
+
+/** A command failed as the real tool fails: non-zero status, this text on stderr. */
+class Refused extends Error {}
+
+const UP_FLAGS = ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'];
+const DOWN_FLAGS = ['BROADCAST', 'MULTICAST'];
+
+/**
+ * A fake Linux kernel behind the CommandRunner, for the Linux dataplane's unit specs. It keeps
+ * state (links with their attributes and master, the bridge fdb, tc clsact qdiscs bound to
+ * shared blocks and the blocks' filters, nftables tables with their sets, maps, chains and rules,
+ * conntrack entries by zone) and answers the commands the dataplane issues from that state: the
+ * reads (`ip -j -d link show`, `bridge -j fdb show`, `tc -j qdisc show`, `tc -j filter show
+ * block <n> egress`, `nft -j list table|set|map`, `conntrack -L`) and the mutations (`ip -batch -`,
+ * `bridge -batch -`, `tc -batch -`, `nft -f -`, `nft -c -f -`, `conntrack -R|-D`), and runs
+ * `bridge monitor fdb`. Batches stop at the first line that fails, after the lines before it,
+ * with `Command failed -:<line>` as iproute2 prints it; an `nft -f` load is one transaction.
+ * What it does not know it refuses, so a spec notices a command it did not expect.
+ *
+ * Every command run is recorded in `calls` (the command line, then its input after a newline);
+ * `sh` changes the state as a person at a shell would (drift), without being recorded.
+ */
+export class FakeKernel implements CommandRunner {
+  readonly links = new Map<string, FakeLink>();
+  readonly fdb: FakeFdbEntry[] = [];
+  /** Device -> the block its clsact egress is bound to (0: a clsact without a shared block). */
+  readonly qdiscs = new Map<string, number>();
+  /** Block -> the bytecode of its one `bpf da` filter. */
+  readonly blockFilters = new Map<number, string>();
+  readonly nft = new Map<string, FakeNftTable>();
+  /** Zone -> connections tracked in it. */
+  readonly conntrack = new Map<number, TrackedConnection[]>();
+  readonly calls: string[] = [];
+  /** Whether `ct` expressions load in a bridge table (CONFIG_NF_CONNTRACK_BRIDGE). */
+  bridgeConntrack = true;
+  /** Connections the kernel refuses to insert. */
+  refuseConnection: (c: TrackedConnection) => boolean = () => false;
+
+  private readonly failures: { match: (line: string) => boolean; stderr: string }[] = [];
+  private readonly monitors = new Set<(line: string) => void>();
+  private lastTableHandle = 0;
+
+  /** A veth, as a hypervisor's tap (or the host's uplink) stands here: down, on no bridge, unless told. */
+  addVeth(ifname: string, opts: { up?: boolean; master?: string } = {}): this {
+    this.links.set(ifname, { ifname, kind: 'veth', up: opts.up ?? false, ...(opts.master ? { master: opts.master, portLearning: true } : {}) });
+    return this;
+  }
+
+  /** Makes every later command whose line (`cmd args...`) matches fail with `stderr`. */
+  failWhen(line: string | RegExp, stderr: string): void {
+    this.failures.push({ match: (l) => (typeof line === 'string' ? l === line : line.test(l)), stderr });
+  }
+
+  /** Stops failing commands (see failWhen). */
+  healed(): void {
+    this.failures.length = 0;
+  }
+
+  /** The bridge learns `mac` on the port `ifname`, as when a frame from it arrives; monitors see it. */
+  learn(ifname: string, mac: string): void {
+    const master = this.links.get(ifname)?.master;
+    if (!master) {
+      throw new Error(`${ifname} is on no bridge`);
+    }
+    this.fdb.push({ ifname, mac, master });
+    this.monitors.forEach((emit) => emit(`${mac} dev ${ifname} master ${master} `));
+  }
+
+  /** Runs `line` (`ip ...`, `bridge ...`, `tc ...`, `nft ...`) as a person at a shell would: not recorded in `calls`. Throws on failure. */
+  sh(line: string): void {
+    const [cmd, ...rest] = line.split(' ');
+    switch (cmd) {
+      case 'ip':
+      case 'bridge':
+      case 'tc':
+        this.batch(cmd, [rest.join(' ')]);
+        return;
+      case 'nft':
+        this.nftLoad(rest.join(' ') + '\n');
+        return;
+      default:
+        throw new Error(`sh: ${cmd}: not known`);
+    }
+  }
+
+  /** The commands that changed (or tried to change) something, as recorded in `calls`. */
+  mutations(): string[] {
+    return this.calls.filter((c) => /^(\S+ -batch -|nft -f -|conntrack -[RDI])/.test(c));
+  }
+
+  /** The batches run, each as `<cmd>\n<its lines>`. */
+  batches(): string[] {
+    return this.calls.filter((c) => /^\S+ -batch -\n/.test(c)).map((c) => c.replace(' -batch -', ''));
+  }
+
+  watch(cmd: string, args: string[], onLine: (line: string) => void): { stop(): void } {
+    if (`${cmd} ${args.join(' ')}` !== 'bridge monitor fdb') {
+      throw new Error(`fake kernel: cannot watch ${cmd} ${args.join(' ')}`);
+    }
+    this.monitors.add(onLine);
+    return { stop: () => this.monitors.delete(onLine) };
+  }
+
+  async run(cmd: string, args: string[], stdin?: string): Promise<string> {
+    const line = [cmd, ...args].join(' ');
+    this.calls.push(stdin === undefined ? line : `${line}\n${stdin}`);
+    const failure = this.failures.find((f) => f.match(line));
+    try {
+      if (failure) {
+        throw new Refused(failure.stderr);
+      }
+      return this.answer(cmd, args, stdin ?? '');
+    } catch (err) {
+      if (err instanceof Refused) {
+        throw new CommandError(`${line} exited with status 1: ${err.message}`, 1, err.message);
+      }
+      throw err;
+    }
+  }
+
+  private answer(cmd: string, args: string[], stdin: string): string {
+    const line = [cmd, ...args].join(' ');
+    if (args.join(' ') === '-batch -' && (cmd === 'ip' || cmd === 'bridge' || cmd === 'tc')) {
+      this.batch(cmd, stdin.replace(/\n$/, '').split('\n'));
+      return '';
+    }
+    const block = /^tc -j filter show block (\d+) egress$/.exec(line);
+    if (block) {
+      return JSON.stringify(this.filterJson(Number(block[1])));
+    }
+    const nftList = /^nft -j list (table|set|map) (\S+) (\S+)(?: (\S+))?$/.exec(line);
+    if (nftList) {
+      return JSON.stringify({ nftables: [{ metainfo: { version: '1.0.6', json_schema_version: 1 } }, ...this.nftJson(nftList[1], nftList[2], nftList[3], nftList[4])] });
+    }
+    const ct = /^conntrack -([LD]) -w (\d+) -([sd]) (\S+)$/.exec(line);
+    if (ct) {
+      return this.conntrackListOrDelete(ct[1] as 'L' | 'D', Number(ct[2]), ct[3] === 's' ? 'src' : 'dst', ct[4]);
+    }
+    if (cmd === 'conntrack' && args[0] === '-R' && args.length === 2) {
+      this.conntrackLoad(readFileSync(args[1], 'utf8'));
+      return '';
+    }
+    switch (line) {
+      case 'ip -j -d link show':
+        return JSON.stringify([...this.links.values()].map((l, i) => this.linkJson(l, i)));
+      case 'bridge -j fdb show':
+        return JSON.stringify(this.fdb.map((e) => ({ mac: e.mac, ifname: e.ifname, ...(e.dst ? { dst: e.dst } : {}), ...(e.master ? { master: e.master } : {}), flags: e.master ? [] : ['self'], state: 'permanent' })));
+      case 'tc -V':
+        return 'tc utility, iproute2-6.1.0, libbpf 1.1.0\n';
+      case 'tc -j qdisc show':
+        return JSON.stringify([...this.qdiscs].map(([dev, b]) => ({ kind: 'clsact', handle: 'ffff:', dev, parent: 'ffff:fff1', ...(b ? { egress_block: b } : {}), options: {} })));
+      case 'nft --version':
+        return 'nftables v1.0.6 (Lester Gooch #5)\n';
+      case 'nft -f -':
+        this.nftLoad(stdin);
+        return '';
+      case 'nft -c -f -':
+        this.nftLoad(stdin, { check: true });
+        return '';
+      default:
+        throw new Error(`fake kernel: unexpected command: ${line}`);
+    }
+  }
+
+  private linkJson(l: FakeLink, i: number): unknown {
+    const local = l.vxlan && (l.vxlan.local.includes(':') ? { local6: l.vxlan.local } : { local: l.vxlan.local });
+    return {
+      ifindex: i + 1,
+      ifname: l.ifname,
+      flags: l.up ? UP_FLAGS : DOWN_FLAGS,
+      mtu: 1500,
+      ...(l.master ? { master: l.master } : {}),
+      operstate: l.up ? 'UP' : 'DOWN',
+      linkinfo: {
+        info_kind: l.kind,
+        ...(l.vxlan ? { info_data: { id: l.vxlan.id, ...local, port: l.vxlan.port, learning: l.vxlan.learning, ttl: 0 } } : {}),
+        ...(l.master ? { info_slave_kind: 'bridge', info_slave_data: { state: 'forwarding', learning: l.portLearning ?? true } } : {}),
+      },
+      ...(l.alias ? { ifalias: l.alias } : {}),
+    };
+  }
+
+  /** Runs batch lines in order; the first that fails stops it, the lines before it stay done. */
+  private batch(cmd: 'ip' | 'bridge' | 'tc', lines: string[]): void {
+    lines.forEach((text, i) => {
+      try {
+        const words = text.trim().split(/\s+/);
+        switch (cmd) {
+          case 'ip':
+            this.ipLink(words);
+            break;
+          case 'bridge':
+            this.bridgeFdb(words);
+            break;
+          case 'tc':
+            this.tc(words, text);
+            break;
+        }
+      } catch (err) {
+        throw err instanceof Refused ? new Refused(`${err.message}\nCommand failed -:${i + 1}`) : err;
+      }
+    });
+  }
+
+  private link(name: string | undefined): FakeLink {
+    const link = name === undefined ? undefined : this.links.get(name);
+    if (!link) {
+      throw new Refused(`Cannot find device "${name}"`);
+    }
+    return link;
+  }
+
+  /** `link add|del|set ...`, the forms the dataplane uses. */
+  private ipLink(w: string[]): void {
+    const opt = (key: string): string | undefined => (w.includes(key) ? w[w.indexOf(key) + 1] : undefined);
+    if (w[0] !== 'link') {
+      throw new Refused(`Object "${w[0]}" is unknown, try "ip help".`);
+    }
+    if (w[1] === 'add') {
+      const name = opt('name')!;
+      if (this.links.has(name)) {
+        throw new Refused('RTNETLINK answers: File exists');
+      }
+      const kind = opt('type');
+      if (kind === 'bridge') {
+        this.links.set(name, { ifname: name, kind: 'bridge', up: false });
+      } else if (kind === 'vxlan') {
+        this.links.set(name, { ifname: name, kind: 'vxlan', up: false, vxlan: { id: Number(opt('id')), local: opt('local') ?? '', port: Number(opt('dstport') ?? 8472), learning: !w.includes('nolearning') } });
+      } else {
+        throw new Refused(`Error: Unknown device type "${kind}".`);
+      }
+      return;
+    }
+    const dev = this.link(opt('dev'));
+    if (w[1] === 'del') {
+      this.deleteLink(dev);
+      return;
+    }
+    if (w[1] !== 'set') {
+      throw new Refused(`Command "${w[1]}" is unknown, try "ip link help".`);
+    }
+    const rest = w.slice(4);
+    if (rest[0] === 'up' || rest[0] === 'down') {
+      dev.up = rest[0] === 'up';
+    } else if (rest[0] === 'alias') {
+      dev.alias = rest[1];
+    } else if (rest[0] === 'addrgenmode') {
+      // IPv6 address generation: nothing the dataplane reads back.
+    } else if (rest[0] === 'nomaster') {
+      this.release(dev);
+    } else if (rest[0] === 'master') {
+      const master = this.links.get(rest[1]);
+      if (master?.kind !== 'bridge') {
+        throw new Refused(`Error: argument "${rest[1]}" is wrong: Device does not exist`);
+      }
+      if (dev.master !== master.ifname) {
+        this.release(dev);
+        dev.master = master.ifname;
+        dev.portLearning = true;
+      }
+    } else if (rest.join(' ') === 'type bridge_slave learning off' || rest.join(' ') === 'type bridge_slave learning on') {
+      if (!dev.master) {
+        throw new Refused('Error: argument "bridge_slave" is wrong: not a bridge port');
+      }
+      dev.portLearning = rest[3] === 'on';
+    } else if (rest[0] === 'type' && rest[1] === 'vxlan' && dev.vxlan) {
+      dev.vxlan.local = opt('local') ?? dev.vxlan.local;
+      dev.vxlan.learning = w.includes('nolearning') ? false : w.includes('learning') ? true : dev.vxlan.learning;
+    } else {
+      throw new Refused(`Error: either "dev" is duplicate, or "${rest[0]}" is a garbage.`);
+    }
+  }
+
+  /** A link deleted: its fdb entries and qdisc go with it; a bridge releases its ports. */
+  private deleteLink(link: FakeLink): void {
+    this.links.delete(link.ifname);
+    for (const port of this.links.values()) {
+      if (port.master === link.ifname) {
+        this.release(port);
+      }
+    }
+    this.removeFdb((e) => e.ifname === link.ifname || e.master === link.ifname);
+    this.unbind(link.ifname);
+  }
+
+  private release(port: FakeLink): void {
+    if (port.master) {
+      this.removeFdb((e) => e.ifname === port.ifname && e.master === port.master);
+    }
+    delete port.master;
+    delete port.portLearning;
+  }
+
+  private removeFdb(match: (e: FakeFdbEntry) => boolean): number {
+    const before = this.fdb.length;
+    const kept = this.fdb.filter((e) => !match(e));
+    this.fdb.splice(0, this.fdb.length, ...kept);
+    return before - kept.length;
+  }
+
+  /** `fdb append|replace|del <mac> dev <vxlan> [dst <ip>] self [permanent]`: the VXLAN driver's remotes. */
+  private bridgeFdb(w: string[]): void {
+    const [obj, op, mac] = w;
+    const dev = this.link(w[w.indexOf('dev') + 1]);
+    const dst = w.includes('dst') ? w[w.indexOf('dst') + 1] : undefined;
+    if (obj !== 'fdb' || !w.includes('self') || dev.kind !== 'vxlan') {
+      throw new Refused(`fake kernel: bridge ${w.join(' ')}: not a VXLAN remote`);
+    }
+    const remotes = this.fdb.filter((e) => e.ifname === dev.ifname && e.mac === mac && !e.master);
+    switch (op) {
+      case 'append':
+        if (!dst || remotes.some((e) => e.dst === dst)) {
+          throw new Refused('RTNETLINK answers: File exists');
+        }
+        this.fdb.push({ ifname: dev.ifname, mac, dst });
+        return;
+      case 'replace':
+        if (remotes[0]) {
+          remotes[0].dst = dst;
+        } else {
+          this.fdb.push({ ifname: dev.ifname, mac, dst });
+        }
+        return;
+      case 'del':
+        if (this.removeFdb((e) => remotes.includes(e) && (dst === undefined || e.dst === dst)) === 0) {
+          throw new Refused('RTNETLINK answers: No such file or directory');
+        }
+        return;
+      default:
+        throw new Refused(`Command "${op}" is unknown, try "bridge fdb help".`);
+    }
+  }
+
+  /** `qdisc add dev <d> [egress_block <n>] clsact`, `qdisc del dev <d> clsact`, `filter replace block <n> egress ... bpf da bytecode "<b>"`. */
+  private tc(w: string[], text: string): void {
+    if (w[0] === 'qdisc' && w.at(-1) === 'clsact') {
+      const dev = this.link(w[3]).ifname;
+      if (w[1] === 'add') {
+        if (this.qdiscs.has(dev)) {
+          throw new Refused('Error: Exclusivity flag on, cannot modify.');
+        }
+        this.qdiscs.set(dev, w[4] === 'egress_block' ? Number(w[5]) : 0);
+        return;
+      }
+      if (w[1] === 'del') {
+        if (!this.qdiscs.has(dev)) {
+          throw new Refused('Error: Cannot find specified qdisc on specified device.');
+        }
+        this.unbind(dev);
+        return;
+      }
+    }
+    const filter = /^filter replace block (\d+) egress pref 1 handle 1 bpf da bytecode "([^"]*)"$/.exec(text.trim());
+    if (filter) {
+      if (![...this.qdiscs.values()].includes(Number(filter[1]))) {
+        throw new Refused('Error: Block of given index was not found.');
+      }
+      this.blockFilters.set(Number(filter[1]), filter[2]);
+      return;
+    }
+    throw new Refused(`fake kernel: tc ${text}: not known`);
+  }
+
+  /** Removes a device's clsact; a shared block nobody is bound to any more goes, with its filters. */
+  private unbind(dev: string): void {
+    const block = this.qdiscs.get(dev);
+    this.qdiscs.delete(dev);
+    if (block && ![...this.qdiscs.values()].includes(block)) {
+      this.blockFilters.delete(block);
+    }
+  }
+
+  private filterJson(block: number): unknown[] {
+    if (![...this.qdiscs.values()].includes(block)) {
+      throw new Refused(`Cannot find block "${block}"`);
+    }
+    const bytecode = this.blockFilters.get(block);
+    if (bytecode === undefined) {
+      return [];
+    }
+    const [, ...insns] = bytecode.split(',');
+    const head = { protocol: 'all', pref: 1, kind: 'bpf', chain: 0 };
+    const code = insns.map((i) => i.split(' ').map(Number)).map(([c, jt, jf, k]) => ({ code: c, jt, jf, k }));
+    return [head, { ...head, options: { handle: '0x1', 'direct-action': true, not_in_hw: true, bytecode: { length: code.length, insns: code } } }];
+  }
+
+  /**
+   * Loads nft text as one transaction (`check`: only checks it): table add, delete and
+   * definition blocks with sets, maps and chains; `flush set|map`, `add element`, `delete
+   * element`, `add rule`, `delete|replace rule ... handle <n>`, `flush ruleset`. Refuses anything else.
+   */
+  private nftLoad(text: string, opts: { check?: boolean } = {}): void {
+    const tables = new Map([...this.nft].map(([k, t]) => [k, { ...t, sets: new Map([...t.sets].map(([n, s]) => [n, { ...s, elements: [...s.elements] }])), chains: new Map([...t.chains].map(([n, c]) => [n, { ...c, rules: [...c.rules] }])) }]));
+    const syntax = (l: string) => new Refused(`/dev/stdin:1:1-${l.length}: Error: syntax error, unexpected junk\n${l}`);
+    const table = (family: string, name: string): FakeNftTable => {
+      const t = tables.get(`${family} ${name}`);
+      if (!t) {
+        throw new Refused(`Error: No such file or directory; did you mean table '${name}' in family ${family}?`);
+      }
+      return t;
+    };
+    const addTable = (family: string, name: string): FakeNftTable => {
+      let t = tables.get(`${family} ${name}`);
+      if (!t) {
+        t = { family, name, handle: ++this.lastTableHandle, sets: new Map(), chains: new Map(), lastHandle: 0 };
+        tables.set(`${family} ${name}`, t);
+      }
+      return t;
+    };
+    const set = (t: FakeNftTable, name: string): FakeNftSet => {
+      const s = t.sets.get(name);
+      if (!s) {
+        throw new Refused(`Error: No such file or directory; set ${name} not in table ${t.family} ${t.name}`);
+      }
+      return s;
+    };
+    const addRule = (t: FakeNftTable, chain: FakeNftChain, rule: string): void => {
+      if (t.family === 'bridge' && !this.bridgeConntrack && /\bct\b/.test(rule)) {
+        throw new Refused('Error: Could not process rule: Protocol error');
+      }
+      chain.rules.push({ handle: ++t.lastHandle, text: rule });
+    };
+    const elements = (list: string) => list.split(', ').filter((e) => e !== '');
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i].trim();
+      let m: RegExpExecArray | null;
+      if (l === '') {
+        continue;
+      } else if (l === 'flush ruleset') {
+        tables.clear();
+      } else if ((m = /^table (\w+) (\S+)$/.exec(l))) {
+        addTable(m[1], m[2]);
+      } else if ((m = /^delete table (\w+) (\S+)$/.exec(l))) {
+        table(m[1], m[2]);
+        tables.delete(`${m[1]} ${m[2]}`);
+      } else if ((m = /^flush (set|map) (\w+) (\S+) (\S+)$/.exec(l))) {
+        set(table(m[2], m[3]), m[4]).elements = [];
+      } else if ((m = /^(add|delete) element (\w+) (\S+) (\S+) \{ (.*) \}$/.exec(l))) {
+        const s = set(table(m[2], m[3]), m[4]);
+        const given = elements(m[5]);
+        s.elements = m[1] === 'add' ? [...new Set([...s.elements, ...given])] : s.elements.filter((e) => !given.includes(e));
+      } else if ((m = /^add rule (\w+) (\S+) (\S+) (.+)$/.exec(l))) {
+        const t = table(m[1], m[2]);
+        const chain = t.chains.get(m[3]);
+        if (!chain) {
+          throw new Refused(`Error: No such file or directory; chain ${m[3]}`);
+        }
+        addRule(t, chain, m[4]);
+      } else if ((m = /^(delete|replace) rule (\w+) (\S+) (\S+) handle (\d+)(?: (.+))?$/.exec(l))) {
+        const chain = table(m[2], m[3]).chains.get(m[4]);
+        const at = chain?.rules.findIndex((r) => r.handle === Number(m![5])) ?? -1;
+        if (!chain || at < 0) {
+          throw new Refused('Error: Could not process rule: No such file or directory');
+        }
+        chain.rules.splice(at, 1, ...(m[1] === 'replace' ? [{ handle: chain.rules[at].handle, text: m[6] ?? '' }] : []));
+      } else if ((m = /^table (\w+) (\S+) \{$/.exec(l))) {
+        const t = addTable(m[1], m[2]);
+        for (i++; i < lines.length && lines[i].trim() !== '}'; i++) {
+          const block = /^(set|map|chain) (\S+) \{$/.exec(lines[i].trim());
+          if (!block) {
+            if (lines[i].trim() !== '') {
+              throw syntax(lines[i]);
+            }
+            continue;
+          }
+          const body: string[] = [];
+          for (i++; i < lines.length && lines[i].trim() !== '}'; i++) {
+            body.push(lines[i].trim());
+          }
+          if (block[1] === 'chain') {
+            const chain = t.chains.get(block[2]) ?? { handle: ++t.lastHandle, rules: [] };
+            t.chains.set(block[2], chain);
+            for (const rule of body) {
+              if (rule.startsWith('type filter hook ')) {
+                chain.hook = rule;
+              } else {
+                addRule(t, chain, rule);
+              }
+            }
+          } else {
+            const type = body.find((b) => b.startsWith('type '));
+            const listed = body.map((b) => /^elements = \{ (.*) \}$/.exec(b)).find((e) => e);
+            if (!type || body.some((b) => !b.startsWith('type ') && !b.startsWith('elements = ') && b !== 'flags interval' && b !== 'auto-merge')) {
+              throw syntax(body.join(' '));
+            }
+            t.sets.set(block[2], { kind: block[1] as 'set' | 'map', handle: ++t.lastHandle, type: type.slice(5), flags: body.filter((b) => b === 'flags interval' || b === 'auto-merge'), elements: listed ? elements(listed[1]) : [] });
+          }
+        }
+      } else {
+        throw syntax(l);
+      }
+    }
+    if (!opts.check) {
+      this.nft.clear();
+      tables.forEach((t, k) => this.nft.set(k, t));
+    }
+  }
+
+  /** What `nft -j list` prints of a table or of one set or map (its elements included). */
+  private nftJson(what: string, family: string, tableName: string, setName?: string): unknown[] {
+    const t = this.nft.get(`${family} ${tableName}`);
+    const setJson = (name: string, s: FakeNftSet) => ({ [s.kind]: { family, name, table: tableName, type: s.type, handle: s.handle, ...(s.flags.includes('flags interval') ? { flags: ['interval'] } : {}), ...(s.elements.length ? { elem: s.elements } : {}) } });
+    if (what !== 'table') {
+      const s = t?.sets.get(setName ?? '');
+      if (!s || s.kind !== what) {
+        throw new Refused(`Error: No such file or directory\nlist ${what} ${family} ${tableName} ${setName}`);
+      }
+      return [setJson(setName!, s)];
+    }
+    if (!t) {
+      throw new Refused(`Error: No such file or directory\nlist table ${family} ${tableName}`);
+    }
+    return [
+      { table: { family, name: tableName, handle: t.handle } },
+      ...[...t.sets].map(([name, s]) => setJson(name, s)),
+      ...[...t.chains].map(([name, c]) => ({ chain: { family, table: tableName, name, handle: c.handle, ...(c.hook ? { hook: c.hook } : {}) } })),
+      ...[...t.chains].flatMap(([name, c]) => c.rules.map((r) => ({ rule: { family, table: tableName, chain: name, handle: r.handle, expr: [{ text: r.text }] } }))),
+    ];
+  }
+
+  /** `conntrack -L` (the entries of an address in a zone, as conntrack prints them) or `-D` (deletes them). */
+  private conntrackListOrDelete(op: 'L' | 'D', zone: number, side: 'src' | 'dst', ip: string): string {
+    const entries = this.conntrack.get(zone) ?? [];
+    const matching = entries.filter((c) => c[side] === ip);
+    if (op === 'D') {
+      this.conntrack.set(
+        zone,
+        entries.filter((c) => !matching.includes(c)),
+      );
+      if (matching.length === 0) {
+        throw new Refused('conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.');
+      }
+      return '';
+    }
+    return matching
+      .map((c) => {
+        const proto = PROTOCOL_NAMES[c.protocol];
+        const orig = `src=${c.src} dst=${c.dst} sport=${c.srcPort} dport=${c.dstPort}`;
+        const reply = `src=${c.dst} dst=${c.src} sport=${c.dstPort} dport=${c.srcPort}`;
+        const state = c.protocol === 6 ? ` ${c.tcpState}` : '';
+        return `${proto.padEnd(8)} ${c.protocol} ${c.timeoutSeconds}${state} ${orig}${c.seenReply ? '' : ' [UNREPLIED]'} ${reply}${c.assured ? ' [ASSURED]' : ''} mark=0 zone=${zone} use=1\n`;
+      })
+      .join('');
+  }
+
+  /** `conntrack -R`: one `-I` line each; stops at the first one refused, the ones before it inserted. */
+  private conntrackLoad(text: string): void {
+    for (const line of text.split('\n').filter((l) => l !== '')) {
+      const w = line.split(' ');
+      const opt = (key: string) => w[w.indexOf(key) + 1];
+      const status = w.includes('-u') ? opt('-u').split(',') : [];
+      const c: TrackedConnection = {
+        protocol: PROTOCOLS[opt('-p')],
+        src: opt('-s'),
+        dst: opt('-d'),
+        srcPort: Number(opt('--sport')),
+        dstPort: Number(opt('--dport')),
+        tcpState: w.includes('--state') ? opt('--state') : '',
+        timeoutSeconds: Number(opt('-t')),
+        seenReply: status.includes('SEEN_REPLY'),
+        assured: status.includes('ASSURED'),
+      };
+      const zone = Number(opt('-w'));
+      const entries = this.conntrack.get(zone) ?? [];
+      if (w[0] !== '-I' || this.refuseConnection(c) || entries.some((e) => connectionKey(e) === connectionKey(c))) {
+        throw new Refused(`conntrack v1.4.7 (conntrack-tools): Operation failed: invalid parameters\n${line}`);
+      }
+      this.conntrack.set(zone, [...entries, c]);
+    }
+  }
+}

@@ -1,0 +1,402 @@
+import { isIP } from 'node:net';
+import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FdbEntry, type LocalPortState, type SegmentState } from '../dataplane';
+import { bridgeName, vxlanName } from '../names';
+import { CommandError, type CommandRunner } from './command-runner';
+import type { DataplaneLogger } from './dataplane-logger';
+import { FLOOD_MAC, gateHolds, isUp, OWNER_ALIAS, ownedVni, VNI_MAX, VXLAN_PORT, vxlanLocal, type IpLink, type KernelReader, type KernelView } from './kernel-view';
+import { GATES, gateFilterLine, TAP_GATE_BLOCK, VXLAN_GATE_BLOCK } from './tc-gate';
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const TAP_RE = /^tap[A-Za-z0-9]{1,12}$/;
+
+/** The first step that would write an unsafe or malformed value into a batch script, described. */
+function invalidStep(plan: DataplanePlan): string | undefined {
+  const vni = (v: number) => (Number.isInteger(v) && v >= 1 && v <= VNI_MAX ? undefined : `VNI ${v} out of range`);
+  const mac = (m: string) => (MAC_RE.test(m.toLowerCase()) && m.toLowerCase() !== FLOOD_MAC ? undefined : `MAC ${JSON.stringify(m)} is not a unicast MAC`);
+  const ip = (a: string) => (isIP(a) ? undefined : `${JSON.stringify(a)} is not an IP address`);
+  const tap = (t: string) => (TAP_RE.test(t) ? undefined : `${JSON.stringify(t)} is not a tap name`);
+  for (const step of plan) {
+    let problem: string | undefined;
+    switch (step.op) {
+      case 'remove-port':
+        problem = tap(step.tap);
+        break;
+      case 'remove-fdb':
+        problem = vni(step.vni) ?? mac(step.mac);
+        break;
+      case 'remove-segment':
+        problem = vni(step.vni);
+        break;
+      case 'put-segment':
+        problem = vni(step.segment.vni) ?? ip(step.segment.localVtep) ?? step.segment.floodVteps.map(ip).find((p) => p);
+        break;
+      case 'put-fdb':
+        problem = vni(step.entry.vni) ?? mac(step.entry.mac) ?? ip(step.entry.vtep);
+        break;
+      case 'put-port':
+        problem = tap(step.port.tap) ?? vni(step.port.vni);
+        break;
+    }
+    if (problem) {
+      return `${step.op}: ${problem}`;
+    }
+  }
+  return undefined;
+}
+
+/** The commands of one plan, in the five batches they run in, in this order. */
+interface Script {
+  /** `bridge -batch`: entries removed before any link changes (removals come first). */
+  fdbRemovals: string[];
+  /** `ip -batch`: link removals (taps detached included), then segments. */
+  links: string[];
+  /** `tc -batch`: the gate bound to new VXLAN devices and to taps before they are attached, and its filters. */
+  gates: string[];
+  /** `ip -batch`: taps attached and set up, once gated. */
+  ports: string[];
+  /** `bridge -batch`: flood lists and unicast entries put. */
+  fdbPuts: string[];
+  /** Taps of put-port steps that do not exist (yet). */
+  missingTaps: string[];
+}
+
+/**
+ * The links driver: programs one host's overlay links and forwarding entries through iproute2,
+ * and binds them to the tc gate (tc-gate.ts) when the firewall is on. Per segment VNI it owns a VXLAN device
+ * `vx<vni>` (id vni, `local <localVtep>`, UDP 4789, no learning) enslaved to a bridge `br<vni>`
+ * (the bridge port without learning either), both up; the flood list as all-zero entries
+ * `00:00:00:00:00:00 dst <vtep>` on the VXLAN device (head-end replication), and one permanent
+ * entry `<mac> dst <vtep>` per remote MAC. A local port is a tap the hypervisor created, which
+ * it attaches to its segment's bridge and sets up; it never creates or deletes taps.
+ *
+ * Ownership: a link is the dataplane's only if it is named vx<vni>/br<vni>, has the expected
+ * kind, and carries the alias `overlay-agent`, set when it was created. A host's own `br0` or
+ * `br1` is never read, changed or deleted; a put-segment that would need a name taken by
+ * someone else fails with a message naming it. Ports are the taps enslaved to an owned bridge.
+ *
+ * `observe` reads the kernel view (kernel-view.ts: `ip -j -d link show`, `bridge -j fdb show`,
+ * and the gate's `tc -j` listings when gated) and maps what it owns to DataplaneState. A segment whose devices are not exactly as put-segment
+ * leaves them (device missing, down, detached, learning on, wrong VNI or port) is reported with
+ * an empty `localVtep`, and a tap that is attached but down with VNI -1, so that the plan puts
+ * them again and drift is repaired.
+ *
+ * `apply` reads the kernel first and emits only the commands that change something, in at most
+ * five batch processes (see Script), so it is idempotent: applying the same plan again runs nothing. A tap that does
+ * not exist yet is skipped and logged (a later reconcile attaches it); any other failure throws,
+ * with the failing batch line in the message. When gated, a VXLAN device it puts and a tap it
+ * attaches are bound to their gate block first (one `tc -batch -`, before the taps are attached),
+ * and a device or tap without its gate is reported as needing repair.
+ */
+export class LinksDriver {
+  /** Taps already reported missing, so a reconcile loop logs each one once. */
+  private readonly reportedMissing = new Set<string>();
+  /** Whether taps and VXLAN devices get the tc gate (the firewall is on); see enableGate. */
+  private gated = false;
+
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly kernel: KernelReader,
+    private readonly logger: DataplaneLogger,
+  ) {}
+
+  /** From now on, binds every VXLAN device and tap to its gate and reads the gate back. Checks that `tc` runs. Idempotent. */
+  async enableGate(): Promise<void> {
+    await this.runner.run('tc', ['-V']).catch((err: unknown) => {
+      throw new Error(`tc (iproute2) does not run, so ports cannot be gated: ${(err as Error).message}`);
+    });
+    this.gated = true;
+  }
+
+  /** Reads back what this dataplane owns. Never mutates. */
+  async observe(): Promise<DataplaneState> {
+    const view = await this.kernel.view(this.gated);
+    const state = emptyDataplaneState();
+    const vnis = new Set<number>();
+    for (const link of view.links.values()) {
+      const vni = ownedVni(link);
+      if (vni !== undefined) {
+        vnis.add(vni);
+      }
+    }
+    for (const vni of [...vnis].sort((a, b) => a - b)) {
+      const vx = view.links.get(vxlanName(vni));
+      const br = view.links.get(bridgeName(vni));
+      const ownVx = ownedVni(vx) === vni ? vx : undefined;
+      const ownBr = ownedVni(br) === vni ? br : undefined;
+      const info = ownVx?.linkinfo?.info_data;
+      const healthy =
+        ownVx !== undefined &&
+        ownBr !== undefined &&
+        info?.id === vni &&
+        info.port === VXLAN_PORT &&
+        info.learning === false &&
+        ownVx.master === ownBr.ifname &&
+        ownVx.linkinfo?.info_slave_data?.learning === false &&
+        isUp(ownVx) &&
+        isUp(ownBr) &&
+        (!this.gated || gateHolds(view, ownVx.ifname, VXLAN_GATE_BLOCK));
+      const remotes = view.remotes.get(vni) ?? new Map<string, string[]>();
+      const segment: SegmentState = {
+        vni,
+        localVtep: healthy ? (vxlanLocal(ownVx) ?? '') : '',
+        floodVteps: [...(remotes.get(FLOOD_MAC) ?? [])].sort(),
+      };
+      state.segments.set(vni, segment);
+      for (const [mac, vteps] of remotes) {
+        if (mac !== FLOOD_MAC) {
+          // Several destinations for one MAC cannot be desired: report them joined, so the plan replaces them.
+          const entry: FdbEntry = { vni, mac, vtep: [...vteps].sort().join(',') };
+          state.fdb.set(fdbKey(vni, mac), entry);
+        }
+      }
+    }
+    for (const link of view.links.values()) {
+      if (!link.ifname.startsWith('tap') || !link.master?.startsWith('br')) {
+        continue;
+      }
+      const vni = ownedVni(view.links.get(link.master));
+      if (vni !== undefined) {
+        const port: LocalPortState = { tap: link.ifname, vni: isUp(link) && (!this.gated || gateHolds(view, link.ifname, TAP_GATE_BLOCK)) ? vni : -1 };
+        state.ports.set(link.ifname, port);
+      }
+    }
+    return state;
+  }
+
+  /** Applies a plan. Idempotent: the commands are computed against the kernel as read just before. */
+  async apply(plan: DataplanePlan): Promise<void> {
+    if (plan.length === 0) {
+      return;
+    }
+    const invalid = invalidStep(plan);
+    if (invalid) {
+      throw new Error(`refusing to apply a plan with an invalid step: ${invalid}`);
+    }
+    const view = await this.kernel.view(this.gated);
+    const script = compile(plan, view, this.gated);
+    for (const tap of script.missingTaps) {
+      if (!this.reportedMissing.has(tap)) {
+        this.reportedMissing.add(tap);
+        this.logger.warn(`tap ${tap} does not exist yet; its port will be attached by a later reconcile`);
+      }
+    }
+    for (const tap of this.reportedMissing) {
+      if (view.links.has(tap) || !plan.some((s) => s.op === 'put-port' && s.port.tap === tap)) {
+        this.reportedMissing.delete(tap);
+      }
+    }
+    await this.batch('bridge', script.fdbRemovals);
+    await this.batch('ip', script.links);
+    await this.batch('tc', script.gates);
+    await this.batch('ip', script.ports);
+    await this.batch('bridge', script.fdbPuts);
+  }
+
+  /** Runs one batch (nothing when empty); on failure names the line that failed. */
+  private async batch(cmd: 'ip' | 'bridge' | 'tc', lines: string[]): Promise<void> {
+    if (lines.length === 0) {
+      return;
+    }
+    try {
+      await this.runner.run(cmd, ['-batch', '-'], lines.join('\n') + '\n');
+    } catch (err) {
+      const message = (err as Error).message;
+      const line = /-:(\d+)/.exec(message);
+      const failed = line ? lines[Number(line[1]) - 1] : undefined;
+      throw new CommandError(`${cmd} -batch failed${failed ? ` at "${failed}"` : ''}: ${message}`, err instanceof CommandError ? err.exitCode : null, err instanceof CommandError ? err.stderr : '');
+    }
+  }
+}
+
+/**
+ * Pure: the commands that carry out `plan` on a kernel that looks like `view`. With `gated`, every
+ * VXLAN device it puts and every tap it attaches is bound to its gate block first.
+ */
+function compile(plan: DataplanePlan, view: KernelView, gated = false): Script {
+  const script: Script = { fdbRemovals: [], links: [], gates: [], ports: [], fdbPuts: [], missingTaps: [] };
+  /** Blocks bound to a device by this script. */
+  const bound = new Set<number>();
+  const gate = (dev: string, block: number, fresh: boolean): void => {
+    const current = fresh ? undefined : view.clsact.get(dev);
+    if (!gated || current === block) {
+      return;
+    }
+    if (current !== undefined) {
+      // Someone else's clsact (or one bound elsewhere): ours replaces it; its block cannot be changed in place.
+      script.gates.push(`qdisc del dev ${dev} clsact`);
+    }
+    script.gates.push(`qdisc add dev ${dev} egress_block ${block} clsact`);
+    bound.add(block);
+  };
+  const removedSegments = new Set<number>();
+  const putTaps = new Set<string>();
+  const plannedMacs = new Set<string>();
+  for (const step of plan) {
+    if (step.op === 'remove-segment') {
+      removedSegments.add(step.vni);
+    } else if (step.op === 'put-port') {
+      putTaps.add(step.port.tap);
+    } else if (step.op === 'put-fdb' || step.op === 'remove-fdb') {
+      const vni = step.op === 'put-fdb' ? step.entry.vni : step.vni;
+      plannedMacs.add(fdbKey(vni, (step.op === 'put-fdb' ? step.entry.mac : step.mac).toLowerCase()));
+    }
+  }
+  const owned = (name: string): IpLink | undefined => {
+    const link = view.links.get(name);
+    return ownedVni(link) !== undefined ? link : undefined;
+  };
+  /** VXLAN devices created by this plan: they start without entries. */
+  const fresh = new Set<number>();
+
+  // 1. Removals, in plan order.
+  for (const step of plan) {
+    switch (step.op) {
+      case 'remove-port': {
+        // A tap that moves to another segment is simply enslaved there (below), never detached in between.
+        const tap = view.links.get(step.tap);
+        if (!putTaps.has(step.tap) && tap?.master && owned(tap.master)) {
+          script.links.push(`link set dev ${step.tap} nomaster`);
+        }
+        break;
+      }
+      case 'remove-fdb': {
+        const mac = step.mac.toLowerCase();
+        if (!removedSegments.has(step.vni) && view.remotes.get(step.vni)?.has(mac)) {
+          script.fdbRemovals.push(`fdb del ${mac} dev ${vxlanName(step.vni)} self`);
+        }
+        break;
+      }
+      case 'remove-segment':
+        // Deleting the VXLAN device deletes its entries; deleting the bridge releases its taps.
+        for (const name of [vxlanName(step.vni), bridgeName(step.vni)]) {
+          if (owned(name)) {
+            script.links.push(`link del dev ${name}`);
+          }
+        }
+        break;
+      case 'put-segment':
+      case 'put-fdb':
+      case 'put-port':
+        break;
+    }
+  }
+
+  // 2. Segments: bridge, VXLAN device, flood list.
+  for (const step of plan) {
+    if (step.op !== 'put-segment') {
+      continue;
+    }
+    const { vni, localVtep, floodVteps } = step.segment;
+    const vxName = vxlanName(vni);
+    const brName = bridgeName(vni);
+    const gone = removedSegments.has(vni);
+    const vx = gone ? undefined : view.links.get(vxName);
+    const br = gone ? undefined : view.links.get(brName);
+    for (const link of [vx, br]) {
+      if (link && ownedVni(link) !== vni) {
+        throw new Error(`cannot program segment ${vni}: link ${link.ifname} exists but is not an overlay-agent ${link.ifname.startsWith('vx') ? 'vxlan' : 'bridge'} (alias ${OWNER_ALIAS}); it is left untouched, rename or delete it`);
+      }
+    }
+    if (!br) {
+      script.links.push(`link add name ${brName} type bridge`, `link set dev ${brName} alias ${OWNER_ALIAS}`, `link set dev ${brName} addrgenmode none`);
+    }
+    const info = vx?.linkinfo?.info_data;
+    const recreate = vx !== undefined && (info?.id !== vni || info.port !== VXLAN_PORT);
+    if (!vx || recreate) {
+      if (recreate) {
+        script.links.push(`link del dev ${vxName}`);
+      }
+      script.links.push(
+        `link add name ${vxName} type vxlan id ${vni} local ${localVtep} dstport ${VXLAN_PORT} nolearning`,
+        `link set dev ${vxName} alias ${OWNER_ALIAS}`,
+        `link set dev ${vxName} addrgenmode none`,
+      );
+      fresh.add(vni);
+    } else if (vxlanLocal(vx) !== localVtep || info?.learning !== false) {
+      script.links.push(`link set dev ${vxName} type vxlan local ${localVtep} nolearning`);
+    }
+    const isFresh = fresh.has(vni);
+    const enslave = isFresh || vx?.master !== brName;
+    if (enslave) {
+      script.links.push(`link set dev ${vxName} master ${brName}`);
+    }
+    if (enslave || vx?.linkinfo?.info_slave_data?.learning !== false) {
+      script.links.push(`link set dev ${vxName} type bridge_slave learning off`);
+    }
+    if (isFresh || !isUp(vx!)) {
+      script.links.push(`link set dev ${vxName} up`);
+    }
+    gate(vxName, VXLAN_GATE_BLOCK, isFresh);
+    if (!br || !isUp(br)) {
+      script.links.push(`link set dev ${brName} up`);
+    }
+    const remotes = isFresh ? undefined : view.remotes.get(vni);
+    const flood = remotes?.get(FLOOD_MAC) ?? [];
+    for (const vtep of flood.filter((v) => !floodVteps.includes(v))) {
+      script.fdbRemovals.push(`fdb del ${FLOOD_MAC} dev ${vxName} dst ${vtep} self`);
+    }
+    for (const vtep of floodVteps.filter((v) => !flood.includes(v))) {
+      script.fdbPuts.push(`fdb append ${FLOOD_MAC} dev ${vxName} dst ${vtep} self permanent`);
+    }
+    if (recreate) {
+      // The old device's entries died with it; those the plan does not mention are put back as they were.
+      for (const [mac, dsts] of view.remotes.get(vni) ?? []) {
+        if (mac !== FLOOD_MAC && !plannedMacs.has(fdbKey(vni, mac)) && dsts.length === 1) {
+          script.fdbPuts.push(`fdb replace ${mac} dev ${vxName} dst ${dsts[0]} self permanent`);
+        }
+      }
+    }
+  }
+
+  // 3. Remote MACs: replace semantics (one destination per MAC; `replace` is atomic).
+  for (const step of plan) {
+    if (step.op !== 'put-fdb') {
+      continue;
+    }
+    const { vni, vtep } = step.entry;
+    const mac = step.entry.mac.toLowerCase();
+    const dsts = fresh.has(vni) ? undefined : view.remotes.get(vni)?.get(mac);
+    if (dsts?.length === 1 && dsts[0] === vtep) {
+      continue;
+    }
+    if (dsts && dsts.length > 1) {
+      // `replace` only rewrites the first destination; drop the whole entry first.
+      script.fdbRemovals.push(`fdb del ${mac} dev ${vxlanName(vni)} self`);
+    }
+    script.fdbPuts.push(`fdb replace ${mac} dev ${vxlanName(vni)} dst ${vtep} self permanent`);
+  }
+
+  // 4. Local ports: the hypervisor's taps, attached and up.
+  for (const step of plan) {
+    if (step.op !== 'put-port') {
+      continue;
+    }
+    const { tap, vni } = step.port;
+    const link = view.links.get(tap);
+    if (!link) {
+      script.missingTaps.push(tap);
+      continue;
+    }
+    // Gated before it is attached: no frame reaches the VM unless the firewall stamped it.
+    gate(tap, TAP_GATE_BLOCK, false);
+    const brName = bridgeName(vni);
+    if (link.master !== brName || removedSegments.has(vni)) {
+      script.ports.push(`link set dev ${tap} master ${brName}`);
+    }
+    if (!isUp(link)) {
+      script.ports.push(`link set dev ${tap} up`);
+    }
+  }
+
+  // 5. The gate filters: in a block just bound (a block nobody was bound to starts empty, and
+  // an empty block passes everything) or bound but without its filter.
+  if (gated) {
+    for (const gate of GATES) {
+      const inUse = [...view.clsact.values()].includes(gate.block);
+      if (bound.has(gate.block) || (inUse && !view.gateFilters.has(gate.block))) {
+        script.gates.push(gateFilterLine(gate));
+      }
+    }
+  }
+  return script;
+}

@@ -1,0 +1,269 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { FirewallRuleset } from '../dataplane';
+import type { CommandRunner } from './command-runner';
+import type { DataplaneLogger } from './dataplane-logger';
+import type { KernelReader } from './kernel-view';
+import { parseRuleset, printSetUpdate, setUpdate, type NftRuleset, type NftSetRewrite, type NftTableRef } from './nft-ruleset';
+import type { ConntrackMode } from './nftables';
+
+/** Where conntrack for the firewall comes from: a mode, or `auto` (probe). See config.ts. */
+export type ConntrackSetting = 'auto' | ConntrackMode;
+
+/**
+ * The /proc/sys seam: reads and writes the agent's own network namespace's sysctls (the
+ * net.bridge.* ones are per namespace). Unit specs replace it with a map.
+ */
+export interface Sysctls {
+  /** The value (trimmed), or undefined when the file does not exist. */
+  read(path: string): string | undefined;
+  /** Writes a value; throws on failure. */
+  write(path: string, value: string): void;
+}
+
+export const procSysctls: Sysctls = {
+  read(path) {
+    try {
+      return readFileSync(path, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  },
+  write(path, value) {
+    writeFileSync(path, value);
+  },
+};
+
+/** br_netfilter's switches: bridged IPv4/IPv6 frames traverse the inet hooks (conntrack included). */
+export const BR_NETFILTER_SYSCTLS = ['/proc/sys/net/bridge/bridge-nf-call-iptables', '/proc/sys/net/bridge/bridge-nf-call-ip6tables'];
+
+/** A bridge table that uses `ct state`: `nft -c` accepts it only with bridge conntrack. */
+const BRIDGE_CONNTRACK_PROBE = 'table bridge overlay_probe {\n\tchain probe {\n\t\ttype filter hook prerouting priority 0; policy accept;\n\t\tct state established accept\n\t}\n}\n';
+
+/**
+ * The nftables driver: loads the firewall (a FirewallRuleset from renderFirewall) and knows
+ * which one is in force. Owns the agent's nftables tables (`bridge overlay`, `inet overlay`) and, in
+ * br_netfilter mode, the bridge-nf-call sysctls of its namespace. Invariant: `loadedFirewall` is
+ * the ruleset the kernel held right after the last load that succeeded, `loadedFingerprint` what
+ * it read back then; undefined when that is not known (never loaded, or found drifted and not
+ * loaded again). A text the printer did not print (no structure) is loaded whole every time it
+ * changes, and nothing of it is read back.
+ */
+export class NftablesDriver {
+  /** The firewall's conntrack mode, once chosen (see use). */
+  private conntrack?: ConntrackMode;
+  /** The firewall last loaded successfully, and its structure when the text is the printer's; undefined = unknown. */
+  private loadedFirewall?: { firewall: FirewallRuleset; ruleset?: NftRuleset };
+  /** What the kernel held right after that load (see firewallFingerprint); undefined = unknown: the next apply loads whole. */
+  private loadedFingerprint?: Fingerprint;
+
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly kernel: KernelReader,
+    private readonly logger: DataplaneLogger,
+    private readonly sysctls: Sysctls,
+  ) {}
+
+  /**
+   * The conntrack mode for `setting`, checking that `nft` runs. `auto` probes with `nft -c`
+   * (checks, never loads) a bridge table using `ct state`: accepted -> `bridge`; refused ->
+   * `br_netfilter` if that module is loaded (its /proc/sys/net/bridge files exist). Throws,
+   * saying why, when no mode can work here. Never mutates.
+   */
+  async chooseMode(setting: ConntrackSetting): Promise<ConntrackMode> {
+    await this.runner.run('nft', ['--version']).catch((err: unknown) => {
+      throw new Error(`nft (nftables) does not run: ${(err as Error).message}`);
+    });
+    if (setting !== 'auto') {
+      return setting;
+    }
+    const native = await this.runner.run('nft', ['-c', '-f', '-'], BRIDGE_CONNTRACK_PROBE).then(
+      () => true,
+      () => false,
+    );
+    if (!native && this.sysctls.read(BR_NETFILTER_SYSCTLS[0]) === undefined) {
+      throw new Error('the kernel has no bridge conntrack (CONFIG_NF_CONNTRACK_BRIDGE) and br_netfilter is not loaded: `modprobe br_netfilter`, or set OVERLAY_FIREWALL=0');
+    }
+    return native ? 'bridge' : 'br_netfilter';
+  }
+
+  /** Uses `mode` from now on, readying the kernel for it (br_netfilter's sysctls). Throws when it cannot. Idempotent. */
+  use(mode: ConntrackMode): void {
+    this.conntrack = mode;
+    if (mode === 'br_netfilter') {
+      this.ensureBrNetfilter();
+    }
+  }
+
+  /**
+   * Loads the firewall text in one `nft -f -` transaction (the text replaces its own tables).
+   * When the text differs from the one last loaded only in set and map elements (a port joined
+   * or left a group, a port came, went or changed addresses with the rules of another port), it
+   * loads just those sets' new elements instead (setUpdate, still one transaction):
+   * chains, rules and their handles stay as they are.
+   *
+   * Drift repair without reloading: after each load it reads the tables back once
+   * (`nft -j list table`, the elements included) and keeps a fingerprint of them (rule handles
+   * and expressions, chains, sets, elements). Given the same text as last time (the agent's
+   * periodic reconcile), it reads the tables again and reloads the whole text only when the
+   * fingerprint differs (a rule inserted or deleted by hand, a table deleted, an element
+   * removed...): an unchanged kernel costs one read. After a set update only the sets it
+   * rewrote are read again (the rest of the fingerprint stays as read after the last whole
+   * load, so drift there is found by the next check). In br_netfilter mode it first turns
+   * br_netfilter's switches back on if someone turned them off (without them bridged frames have no conntrack: replies would be dropped).
+   * Idempotent.
+   */
+  async apply(firewall: FirewallRuleset): Promise<void> {
+    if (this.conntrack === 'br_netfilter') {
+      this.ensureBrNetfilter();
+    }
+    const text = firewall.text;
+    const ruleset = parseRuleset(text);
+    const previous = this.loadedFirewall;
+    const known = this.loadedFingerprint;
+    let drifted = false;
+    if (previous?.firewall.text === text && known) {
+      const drift = fingerprintDrift(known, await this.firewallFingerprint(ruleset));
+      if (!drift) {
+        this.loadedFirewall = { firewall, ruleset: previous.ruleset }; // the same text: its tap digests describe what is in force
+        return;
+      }
+      drifted = true;
+      this.logger.warn(`firewall drift (${drift}): reloading the whole table`);
+    }
+    const rewrites = previous?.ruleset && ruleset && known ? setUpdate(previous.ruleset, ruleset) : undefined;
+    this.loadedFirewall = undefined;
+    this.loadedFingerprint = undefined;
+    try {
+      await this.runner.run('nft', ['-f', '-'], rewrites ? printSetUpdate(rewrites) : text);
+    } catch (err) {
+      // A load is one transaction: a failed one left the kernel as it was, which is still what
+      // was loaded before, unless that had drifted (then nothing known is in force).
+      if (!drifted) {
+        this.loadedFirewall = previous;
+        this.loadedFingerprint = known;
+      }
+      throw err;
+    }
+    this.loadedFingerprint = rewrites && known ? await this.refreshSets(known, rewrites) : await this.firewallFingerprint(ruleset);
+    this.loadedFirewall = { firewall, ruleset };
+  }
+
+  /**
+   * The firewall in force as far as this driver knows: the last one loaded (a failed
+   * load leaves the one before), or undefined when none was loaded or the tables were found
+   * changed behind its back and could not be loaded again.
+   */
+  inForce(): FirewallRuleset | undefined {
+    return this.loadedFirewall?.firewall;
+  }
+
+  /**
+   * Reads the tables `ruleset` defines (`nft -j list table <family> <name>`, one process each,
+   * in parallel) and reduces them to a fingerprint. A table that cannot be listed (deleted)
+   * reads as `missing`; undefined when an output is not what nft prints. Never mutates.
+   */
+  private async firewallFingerprint(ruleset: NftRuleset | undefined): Promise<Fingerprint | undefined> {
+    const tables: NftTableRef[] = ruleset?.tables ?? [];
+    const listed = await Promise.all(
+      tables.map(({ family, name }) =>
+        this.kernel.nft(['table', family, name]).then((text) => ({ ft: `${family} ${name}`, text })),
+      ),
+    );
+    const fp: Fingerprint = new Map();
+    for (const { ft, text } of listed) {
+      if (text === undefined) {
+        fp.set(`table ${ft}`, 'missing');
+      } else if (!addToFingerprint(fp, text)) {
+        return undefined;
+      }
+    }
+    return fp;
+  }
+
+  /**
+   * `known` with the sets and maps a set update rewrote read again (`nft -j list set|map`, in
+   * parallel); undefined when one cannot be read. The rest is left as read after the last whole
+   * load: drift there is found by the next periodic check. Never mutates.
+   */
+  private async refreshSets(known: Fingerprint, rewrites: NftSetRewrite[]): Promise<Fingerprint | undefined> {
+    const listed = await Promise.all(rewrites.map(({ table, set }) => this.kernel.nft([set.kind, table.family, table.name, set.name])));
+    const fp: Fingerprint = new Map(known);
+    return listed.every((text) => text !== undefined && addToFingerprint(fp, text)) ? fp : undefined;
+  }
+
+  /** Sets bridge-nf-call-ip{,6}tables to 1 in this namespace when they are not. Throws when br_netfilter is not loaded. */
+  private ensureBrNetfilter(): void {
+    for (const path of BR_NETFILTER_SYSCTLS) {
+      const value = this.sysctls.read(path);
+      if (value === undefined) {
+        throw new Error(`${path} does not exist: br_netfilter is not loaded (modprobe br_netfilter)`);
+      }
+      if (value !== '1') {
+        this.sysctls.write(path, '1');
+        this.logger.warn(`${path} was ${value}: set to 1 (the firewall's conntrack needs it)`);
+      }
+    }
+  }
+}
+
+/**
+ * The firewall tables as the kernel lists them, reduced to comparable parts: `table <family> <name>`,
+ * `chain <family> <name>`, `rules <family> <chain>` (each rule with its handle and expressions,
+ * in order), `set <family> <name>` (without elements) and `elements <family> <set>` (sorted), each
+ * mapped to a JSON string (a digest when long).
+ */
+type Fingerprint = Map<string, string>;
+
+const digest = (text: string): string => (text.length > 64 ? createHash('sha256').update(text).digest('hex') : text);
+
+/** Adds the objects of one `nft -j list` output to `fp`; false when the output is not what nft prints. */
+function addToFingerprint(fp: Fingerprint, json: string): boolean {
+  let items: Record<string, Record<string, unknown>>[];
+  try {
+    items = (JSON.parse(json) as { nftables: Record<string, Record<string, unknown>>[] }).nftables;
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(items)) {
+    return false;
+  }
+  const rules = new Map<string, string[]>();
+  for (const item of items) {
+    for (const [kind, obj] of Object.entries(item)) {
+      if (kind === 'metainfo') {
+        continue;
+      }
+      const family = String(obj.family);
+      if (kind === 'rule') {
+        const key = `rules ${family} ${String(obj.chain)}`;
+        rules.set(key, [...(rules.get(key) ?? []), JSON.stringify(obj)]);
+      } else if (kind === 'set' || kind === 'map') {
+        const { elem, ...rest } = obj;
+        fp.set(`set ${family} ${String(obj.name)}`, JSON.stringify(rest));
+        const elements = Array.isArray(elem) ? elem.map((e) => JSON.stringify(e)).sort() : [];
+        fp.set(`elements ${family} ${String(obj.name)}`, digest(elements.join('\n')));
+      } else {
+        fp.set(`${kind} ${family} ${String(obj.name)}`, JSON.stringify(obj));
+      }
+    }
+  }
+  for (const [key, list] of rules) {
+    fp.set(key, digest(list.join('\n')));
+  }
+  return true;
+}
+
+/** The first difference between what was loaded and what the kernel holds now, as text; undefined when none. */
+function fingerprintDrift(loaded: Fingerprint, now: Fingerprint | undefined): string | undefined {
+  if (!now) {
+    return 'tables unreadable';
+  }
+  for (const key of new Set([...loaded.keys(), ...now.keys()])) {
+    if (loaded.get(key) !== now.get(key)) {
+      return now.get(key) === 'missing' ? `${key} missing` : loaded.has(key) ? (now.has(key) ? `${key} changed` : `${key} gone`) : `${key} added`;
+    }
+  }
+  return undefined;
+}
+
