@@ -43,7 +43,8 @@ export class Agent {
     random: () => number = Math.random,
   ) {
     const enqueue = (task: () => Promise<void>) => this.enqueue(task);
-    this.store = new DesiredStateStore(new StateCache(config.stateDir));
+    const persistFailed = (err: Error) => logger.warn(`could not save the desired state in ${config.stateDir} (${err.message}); forwarding is unaffected, a restart before the next save resumes from an older revision`);
+    this.store = new DesiredStateStore(new StateCache(config.stateDir, persistFailed));
     this.client = new ControllerClient(
       config,
       {

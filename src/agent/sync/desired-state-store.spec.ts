@@ -16,13 +16,18 @@ const delta = (revision: number, upserts: Resource__Output[], removals: Delta__O
 const end = (revision: number, resourceCount: number) => ({ revision, epoch: 'e1', resourceCount, hostId: 'h', vtepIp: '192.0.2.1' });
 
 describe('desired-state store', () => {
-  const dirs: string[] = [];
+  const made: { dir: string; store: DesiredStateStore }[] = [];
   const store = () => {
     const dir = mkdtempSync(join(tmpdir(), 'overlay-store-'));
-    dirs.push(dir);
-    return { store: new DesiredStateStore(new StateCache(dir)), dir };
+    made.push({ dir, store: new DesiredStateStore(new StateCache(dir)) });
+    return made[made.length - 1];
   };
-  afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+  afterAll(async () => {
+    for (const { dir, store: s } of made) {
+      await s.flush(); // no write left to land in a removed directory
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   /** A store holding a snapshot at revision 10: segment s1 and port p1. */
   function synced(): DesiredStateStore {

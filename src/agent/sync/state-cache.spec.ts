@@ -58,4 +58,19 @@ describe('agent state cache', () => {
     writeFileSync(join(here, 'desired-state.json'), JSON.stringify({ ...versionTwo, version: 1 }));
     expect(await new StateCache(here).load()).toBeUndefined();
   });
+
+  it('reports a write that fails and does not throw; the next save writes again', async () => {
+    const here = join(dir, 'blocked');
+    writeFileSync(here, 'a file where the directory should be');
+    const failures: string[] = [];
+    const cache = new StateCache(here, (err) => failures.push(err.message));
+    cache.save({ ...emptyDesiredState(), epoch: 'e', revision: 1 });
+    await cache.flush();
+    expect(failures).toEqual([expect.stringMatching(/EEXIST|ENOTDIR/)]);
+    rmSync(here);
+    cache.save({ ...emptyDesiredState(), epoch: 'e', revision: 2 });
+    await cache.flush();
+    expect(failures).toHaveLength(1);
+    expect((await cache.load())?.revision).toBe(2);
+  });
 });

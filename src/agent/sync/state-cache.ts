@@ -28,14 +28,19 @@ const KINDS = Object.values(SPAN_KINDS);
 /**
  * Persists the desired state on local disk, so a restarted agent restores its dataplane without
  * the controller and resumes from its revision. Writes are atomic (temp file, then rename) and
- * coalesced: at most one write in flight, the latest state wins.
+ * coalesced: at most one write in flight, the latest state wins. A write that fails (a full or
+ * read-only disk) is reported to `failed` and never thrown: the dataplane does not depend on the
+ * file, and the next save tries again.
  */
 export class StateCache {
   private readonly file: string;
   private pending?: DesiredState;
   private writing?: Promise<void>;
 
-  constructor(private readonly dir: string) {
+  constructor(
+    private readonly dir: string,
+    private readonly failed: (err: Error) => void = () => undefined,
+  ) {
     this.file = join(dir, 'desired-state.json');
   }
 
@@ -94,6 +99,8 @@ export class StateCache {
         await writeFile(tmp, JSON.stringify(data));
         await rename(tmp, this.file);
       }
+    } catch (err) {
+      this.failed(err as Error);
     } finally {
       this.writing = undefined;
     }
