@@ -6,7 +6,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { DataplaneState, TrackedConnection } from '../src/agent/dataplane/dataplane';
 import { ProcessCommandRunner, type CommandRunner } from '../src/agent/dataplane/linux/command-runner';
-import type { DataplaneLogger } from '../src/agent/dataplane/linux/dataplane-logger';
+import type { Logger } from '../src/common/logger';
 import { LinuxDataplane } from '../src/agent/dataplane/linux/linux.dataplane';
 import { renderRuleset, type ConntrackMode } from '../src/agent/dataplane/linux/nftables';
 import { tapName } from '../src/agent/dataplane/names';
@@ -247,7 +247,7 @@ interface Realize {
 }
 
 const warnings: string[] = [];
-const quietLogger: DataplaneLogger = { info: () => undefined, warn: (m) => warnings.push(m) };
+const quietLogger: Logger = { info: () => undefined, warn: (m) => warnings.push(m) };
 
 /**
  * What Agent.realize does when it must read the kernel (first realize, or the periodic full

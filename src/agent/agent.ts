@@ -1,7 +1,7 @@
 import type { SyncResponse__Output } from '../generated/overlay/v1/SyncResponse';
 import type { AgentConfig } from './config';
 import type { Dataplane } from './dataplane/dataplane';
-import { consoleLogger, type AgentLogger } from './logger';
+import { jsonLogger, type Logger } from '../common/logger';
 import { MigrationWatcher } from './migration/migration-watcher';
 import { Reconciler } from './reconcile/reconciler';
 import { ControllerClient } from './sync/controller-client';
@@ -38,7 +38,7 @@ export class Agent {
   constructor(
     readonly config: AgentConfig,
     readonly dataplane: Dataplane,
-    private readonly logger: AgentLogger = consoleLogger,
+    private readonly logger: Logger = jsonLogger(),
     /** The jitter's random source (tests make it predictable). */
     random: () => number = Math.random,
   ) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
 import { Agent } from '../../src/agent/agent';
-import type { AgentLogger } from '../../src/agent/logger';
+import type { Logger } from '../../src/common/logger';
 import type { AgentConfig } from '../../src/agent/config';
 import { MemoryDataplane } from '../../src/agent/dataplane/memory/memory.dataplane';
 import { desiredDataplane } from '../../src/agent/reconcile/plan';
@@ -14,10 +14,10 @@ import { memberKind } from '../../src/common/span/member.kind';
 import { MaterializedView } from '../../src/controller/store/materialized-view';
 import type { RedisStore } from '../../src/controller/store/redis-store';
 
-export const quietLogger: AgentLogger = { info: () => undefined, warn: () => undefined };
+export const quietLogger: Logger = { info: () => undefined, warn: () => undefined };
 
 /** An agent logger that keeps what it is told, for tests that check what an agent says (and how often). */
-export function recordingLogger(): AgentLogger & { lines: { level: 'info' | 'warn'; message: string }[] } {
+export function recordingLogger(): Logger & { lines: { level: 'info' | 'warn'; message: string }[] } {
   const lines: { level: 'info' | 'warn'; message: string }[] = [];
   return { lines, info: (message) => lines.push({ level: 'info', message }), warn: (message) => lines.push({ level: 'warn', message }) };
 }
@@ -30,7 +30,7 @@ export interface TestAgent {
 }
 
 /** An in-process overlay-agent on the in-memory dataplane, with a state directory of its own. */
-export function makeAgent(hostName: string, controller: string | string[], overrides: Partial<AgentConfig> = {}, stateDir?: string, opts: { logger?: AgentLogger; random?: () => number } = {}): TestAgent {
+export function makeAgent(hostName: string, controller: string | string[], overrides: Partial<AgentConfig> = {}, stateDir?: string, opts: { logger?: Logger; random?: () => number } = {}): TestAgent {
   const dir = stateDir ?? mkdtempSync(join(tmpdir(), `overlay-agent-${hostName}-`));
   const dataplane = new MemoryDataplane();
   const agent = new Agent(

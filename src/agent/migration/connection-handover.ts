@@ -3,7 +3,7 @@ import type { SyncRequest } from '../../generated/overlay/v1/SyncRequest';
 import type { Dataplane, TrackedConnection } from '../dataplane/dataplane';
 import { connectionKey, MAX_CONNECTION_BATCH } from '../../common/tracked-connection';
 import { segmentZones } from '../dataplane/linux/nftables';
-import type { AgentLogger } from '../logger';
+import type { Logger } from '../../common/logger';
 import type { DesiredState } from '../sync/state-cache';
 
 /** The most connections of one migrating port this host exports (bounded memory and work). */
@@ -51,7 +51,7 @@ export class ConnectionHandover {
     private readonly dataplane: Dataplane,
     private readonly firewall: boolean,
     private readonly send: (request: SyncRequest) => boolean,
-    private readonly logger: AgentLogger,
+    private readonly logger: Logger,
   ) {}
 
   /**

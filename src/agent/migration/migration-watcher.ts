@@ -4,7 +4,7 @@ import type { AgentConfig } from '../config';
 import type { Dataplane } from '../dataplane/dataplane';
 import { segmentZones } from '../dataplane/linux/nftables';
 import { tapName } from '../dataplane/names';
-import type { AgentLogger } from '../logger';
+import type { Logger } from '../../common/logger';
 import type { DesiredSource } from '../sync/desired-state-store';
 import { ConnectionHandover } from './connection-handover';
 
@@ -44,7 +44,7 @@ export class MigrationWatcher {
     private readonly dataplane: Dataplane,
     private readonly desired: DesiredSource,
     private readonly link: ControllerLink,
-    private readonly logger: AgentLogger,
+    private readonly logger: Logger,
   ) {
     this.handover = new ConnectionHandover(dataplane, config.firewall === true, (request) => link.send(request), logger);
   }

@@ -3,7 +3,7 @@ import type { Segment__Output } from '../../generated/overlay/v1/Segment';
 import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FirewallRuleset } from '../dataplane/dataplane';
 import { tapName } from '../dataplane/names';
 
-/** What the agent holds of its span: resources by key (`segment/<id>`, `port/<id>`). */
+/** What the reconciler reads of the span: this host, and its segments and ports by id. */
 export interface SpanView {
   hostId: string;
   vtepIp: string;

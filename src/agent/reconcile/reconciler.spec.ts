@@ -1,10 +1,10 @@
 import { MemoryDataplane } from '../dataplane/memory/memory.dataplane';
 import { tapName } from '../dataplane/names';
-import type { AgentLogger } from '../logger';
+import type { Logger } from '../../common/logger';
 import { emptyDesiredState, type DesiredState } from '../sync/state-cache';
 import { Reconciler } from './reconciler';
 
-const quiet: AgentLogger = { info: () => undefined, warn: () => undefined };
+const quiet: Logger = { info: () => undefined, warn: () => undefined };
 const P1 = '0190aaaa-0000-7000-8000-000000000001';
 const P2 = '0190aaaa-0000-7000-8000-000000000002';
 const [T1, T2] = [tapName(P1), tapName(P2)];

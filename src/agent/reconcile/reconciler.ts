@@ -2,7 +2,7 @@ import type { AgentConfig } from '../config';
 import type { Dataplane, FirewallRuleset } from '../dataplane/dataplane';
 import { renderFirewall } from '../dataplane/linux/nftables';
 import { tapName } from '../dataplane/names';
-import type { AgentLogger } from '../logger';
+import type { Logger } from '../../common/logger';
 import { Backoff } from '../sync/backoff';
 import type { DesiredSource, StateChange } from '../sync/desired-state-store';
 import type { DesiredState } from '../sync/state-cache';
@@ -56,7 +56,7 @@ export class Reconciler {
     private readonly hooks: ReconcileHooks,
     /** Queues a task on the agent's work queue. */
     private readonly enqueue: (task: () => Promise<void>) => void,
-    private readonly logger: AgentLogger,
+    private readonly logger: Logger,
     random: () => number,
   ) {
     this.retryBackoff = new Backoff(config.backoffBaseMs, config.backoffMaxMs, random);

@@ -5,7 +5,7 @@ import { overlayProto } from '../../common/proto';
 import type { SyncRequest } from '../../generated/overlay/v1/SyncRequest';
 import type { SyncResponse__Output } from '../../generated/overlay/v1/SyncResponse';
 import type { AgentConfig } from '../config';
-import type { AgentLogger } from '../logger';
+import type { Logger } from '../../common/logger';
 import { Backoff } from './backoff';
 
 export const AGENT_VERSION = '0.1.0';
@@ -60,7 +60,7 @@ export class ControllerClient {
     private readonly handler: StreamHandler,
     /** Queues a task on the agent's work queue. */
     private readonly enqueue: (task: () => Promise<void>) => void,
-    private readonly logger: AgentLogger,
+    private readonly logger: Logger,
     random: () => number,
   ) {
     this.backoff = new Backoff(config.backoffBaseMs, config.backoffMaxMs, random);

@@ -5,7 +5,7 @@ import { connectionKey, isCarriable } from '../../../common/tracked-connection';
 import type { InsertedConnections, TrackedConnection } from '../dataplane';
 import type { CommandRunner } from './command-runner';
 import { insertLine, parseConntrackList } from './conntrack-text';
-import type { DataplaneLogger } from './dataplane-logger';
+import type { Logger } from '../../../common/logger';
 
 /**
  * The conntrack driver: lists, inserts and forgets the tracked connections of a VM's addresses
@@ -18,7 +18,7 @@ export class ConntrackDriver {
 
   constructor(
     private readonly runner: CommandRunner,
-    private readonly logger: DataplaneLogger,
+    private readonly logger: Logger,
   ) {}
 
   /** conntrack -D of each address, as source and as destination, in the zone. A missing conntrack tool is reported once. */

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FdbEntry, type LocalPortState, type SegmentState } from '../dataplane';
 import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
-import type { DataplaneLogger } from './dataplane-logger';
+import type { Logger } from '../../../common/logger';
 import { FLOOD_MAC, gateHolds, isUp, OWNER_ALIAS, ownedVni, VNI_MAX, VXLAN_PORT, vxlanLocal, type IpLink, type KernelReader, type KernelView } from './kernel-view';
 import { GATES, gateFilterLine, TAP_GATE_BLOCK, VXLAN_GATE_BLOCK } from './tc-gate';
 
@@ -96,7 +96,7 @@ export class LinksDriver {
   constructor(
     private readonly runner: CommandRunner,
     private readonly kernel: KernelReader,
-    private readonly logger: DataplaneLogger,
+    private readonly logger: Logger,
   ) {}
 
   /** From now on, binds every VXLAN device and tap to its gate and reads the gate back. Checks that `tc` runs. Idempotent. */

@@ -1,13 +1,13 @@
 import { fdbKey, type DataplanePlan, type FirewallRuleset, type TrackedConnection } from '../dataplane';
 import { tapName } from '../names';
 import type { CommandRunner } from './command-runner';
-import type { DataplaneLogger } from './dataplane-logger';
+import type { Logger } from '../../../common/logger';
 import { FakeKernel } from './fake-kernel';
 import { LinuxDataplane } from './linux.dataplane';
 import { renderRuleset } from './nftables';
 import { TAP_GATE_BLOCK, VXLAN_GATE_BLOCK } from './tc-gate';
 
-class RecordingLogger implements DataplaneLogger {
+class RecordingLogger implements Logger {
   readonly lines: string[] = [];
   info(m: string): void {
     this.lines.push(`info ${m}`);

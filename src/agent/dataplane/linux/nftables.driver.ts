@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { FirewallRuleset } from '../dataplane';
 import type { CommandRunner } from './command-runner';
-import type { DataplaneLogger } from './dataplane-logger';
+import type { Logger } from '../../../common/logger';
 import type { KernelReader } from './kernel-view';
 import { parseRuleset, printSetUpdate, setUpdate, type NftRuleset, type NftSetRewrite, type NftTableRef } from './nft-ruleset';
 import type { ConntrackMode } from './nftables';
@@ -60,7 +60,7 @@ export class NftablesDriver {
   constructor(
     private readonly runner: CommandRunner,
     private readonly kernel: KernelReader,
-    private readonly logger: DataplaneLogger,
+    private readonly logger: Logger,
     private readonly sysctls: Sysctls,
   ) {}
 

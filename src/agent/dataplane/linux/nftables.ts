@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FirewallRule__Output } from '../../../generated/overlay/v1/FirewallRule';
 import type { IpSetMember__Output } from '../../../generated/overlay/v1/IpSetMember';
 import type { PortPolicy__Output } from '../../../generated/overlay/v1/PortPolicy';
+import type { FirewallRuleset } from '../dataplane';
 import { bridgeName, vxlanName } from '../names';
 import { printRuleset, type NftChain, type NftRuleset, type NftSet, type NftTable } from './nft-ruleset';
 
@@ -95,21 +96,8 @@ export interface RulesetInput {
   /** VNIs of this host's segments: their bridges `br<vni>` get a conntrack zone each. */
   vnis: number[];
   conntrack: ConntrackMode;
-  /** Each port's VNI, when known: its conntrack zone then counts in its digest (see RenderedFirewall). */
+  /** Each port's VNI, when known: its conntrack zone then counts in its digest (see FirewallRuleset). */
   portVnis?: ReadonlyMap<string, number>;
-}
-
-/**
- * A rendered firewall: the nft text, and for each tap with a policy a digest of everything in
- * the text that decides what passes that tap (its chains' lines, its addresses, the elements of
- * the sets its rules name, its segment's zone, the shared chains). Two renders give a tap the
- * same digest exactly when loading either leaves that tap's filtering the same, so the agent
- * can tell, after a load failed, which taps the ruleset still in the kernel protects as wanted.
- */
-export interface RenderedFirewall {
-  text: string;
-  /** tap -> digest; a tap without a policy is absent (the text drops its frames). */
-  ports: Map<string, string>;
 }
 
 /** Packet mark bits owned by the firewall in `br_netfilter` mode (see the module comment). */
@@ -372,8 +360,14 @@ export function renderRuleset(input: RulesetInput): string {
   return renderFirewall(input).text;
 }
 
-/** Renders the whole firewall: its text and the digest of each tap's filtering (see RenderedFirewall). */
-export function renderFirewall(input: RulesetInput): RenderedFirewall {
+/**
+ * Renders the whole firewall: its text, and for each tap with a policy a digest of everything in
+ * the text that decides what passes that tap (its chains' lines, its addresses, the elements of
+ * the sets its rules name, its segment's zone, the shared chains). Two renders give a tap the
+ * same digest exactly when loading either leaves that tap's filtering the same, so the agent can
+ * tell, after a load failed, which taps the ruleset still in the kernel protects as wanted.
+ */
+export function renderFirewall(input: RulesetInput): FirewallRuleset {
   // One policy per port (the last given wins, as in a map), in port id order.
   const byPort = new Map<string, PortPolicy__Output>();
   for (const p of input.policies) {
