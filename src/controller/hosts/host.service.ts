@@ -5,7 +5,7 @@ import { newId, parseId } from '../../common/values';
 import { RealizationService, type HostAgentStatus } from '../distribution/realization.service';
 import { parseBody } from '../http/body';
 import type { Page, PageRequest } from '../store/page';
-import type { Host, HostInventory, Uplink } from './host.model';
+import type { Host, HostInventory, Uplink } from '../model/host';
 import { HostRepository } from './host.repository';
 import { createHostSchema, inventorySchema, updateHostSchema } from './host.schemas';
 

@@ -1,10 +1,10 @@
-import { MIGRATION_EVENTS, MIGRATION_STATES } from '../migrations/migration.model';
+import { MIGRATION_EVENTS, MIGRATION_STATES } from '../model/migration';
 import { PREPARE_QUERY, prepareMigrationSchema } from '../migrations/migration.schemas';
 import { ErrorCode } from '../../common/errors';
 import type { JsonSchema } from '../../common/schema';
 import { createHostSchema, updateHostSchema } from '../hosts/host.schemas';
 import { createPortBatchSchema, createPortSchema, PORT_LIST_QUERY, updatePortSchema, WAIT_QUERY } from '../ports/port.schemas';
-import { DIRECTIONS, ETHERTYPES, PROTOCOL_NAMES } from '../security-groups/security-group.model';
+import { DIRECTIONS, ETHERTYPES, PROTOCOL_NAMES } from '../model/security-group';
 import { createSecurityGroupSchema, replaceSecurityGroupSchema, SECURITY_GROUP_LIST_QUERY, updateSecurityGroupSchema } from '../security-groups/security-group.schemas';
 import { createSegmentSchema, SEGMENT_LIST_QUERY } from '../segments/segment.schemas';
 import { PAGE_QUERY } from '../store/page';

@@ -5,11 +5,11 @@ import { ControllerConfig } from '../config';
 import { AgentStatusRepository } from '../distribution/agent-status.repository';
 import { RealizationService } from '../distribution/realization.service';
 import { parseBody } from '../http/body';
-import type { Port } from '../ports/port.model';
+import type { Port } from '../model/port';
 import type { RealizationWait } from '../ports/port.service';
 import { MaterializedView } from '../store/materialized-view';
 import { ConnectionHandover } from './connection-handover';
-import { OPEN_STATES, type Migration, type MigrationRecord } from './migration.model';
+import { OPEN_STATES, type Migration, type MigrationRecord } from '../model/migration';
 import { MigrationRepository, type PortSwap } from './migration.repository';
 import { DEFAULT_PREPARE_WAIT_MS, prepareMigrationSchema } from './migration.schemas';
 
@@ -21,7 +21,7 @@ const CONNECTIONS_POLL_MS = 10;
 const revisionOf = (migration: Migration, event: string): number | undefined => migration.timeline.find((e) => e.event === event)?.revision;
 
 /**
- * Live migration hooks: prepare, commit, abort (see migration.model.ts for the states). Every
+ * Live migration hooks: prepare, commit, abort (see model/migration.ts for the states). Every
  * hook is idempotent: a retried prepare returns the open migration it made, a retried commit or
  * abort returns the migration as it is. Steps that change ports are compare-and-set on the port
  * records, retried when a port changed meanwhile (a security group edit, say).

@@ -10,7 +10,7 @@ import { SegmentRepository } from '../segments/segment.repository';
 import { MaterializedView } from '../store/materialized-view';
 import type { QueryValues } from '../http/query';
 import type { Page, PageRequest } from '../store/page';
-import { withSecurityDefaults, type AllowedAddressPair, type Mapping, type Port } from './port.model';
+import { withSecurityDefaults, type AllowedAddressPair, type Mapping, type Port } from '../model/port';
 import { PortRepository } from './port.repository';
 import { createPortBatchSchema, createPortSchema, DEFAULT_WAIT_TIMEOUT_MS, updatePortSchema, type WAIT_QUERY } from './port.schemas';
 

@@ -4,7 +4,7 @@ import { idParam, type QuerySpec } from '../http/query';
 import { idSchema } from '../segments/segment.schemas';
 import { PAGE_QUERY } from '../store/page';
 import { nameSchema } from '../tenants/tenant.schemas';
-import { DIRECTIONS, ETHERTYPES, PROTOCOL_NAMES } from './security-group.model';
+import { DIRECTIONS, ETHERTYPES, PROTOCOL_NAMES } from '../model/security-group';
 
 export const MAX_RULES_PER_GROUP = 200;
 

@@ -3,9 +3,9 @@ import { ErrorCode, OverlayError } from '../../common/errors';
 import { newId, parseId, type ResourceId } from '../../common/values';
 import { parseBody } from '../http/body';
 import type { Page, PageRequest } from '../store/page';
-import type { SecurityGroup } from './security-group.model';
 import { SecurityGroupRepository } from './security-group.repository';
-import { defaultEgressRules, normalizeRules } from './security-group.rules';
+import { defaultEgressRules, type SecurityGroup } from '../model/security-group';
+import { normalizeRules } from './security-group.rules';
 import { createSecurityGroupSchema, replaceSecurityGroupSchema, updateSecurityGroupSchema } from './security-group.schemas';
 
 @Injectable()

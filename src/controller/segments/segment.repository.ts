@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ControllerConfig } from '../config';
 import { RedisStore } from '../store/redis-store';
 import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
-import type { Segment } from './segment.model';
+import type { Segment } from '../model/segment';
 
 /*
  * VNI allocation lives in Redis so that replicas racing cannot issue one VNI twice: a bitmap

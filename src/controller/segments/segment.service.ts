@@ -3,7 +3,7 @@ import { ErrorCode, OverlayError } from '../../common/errors';
 import { newId, parseId, type ResourceId } from '../../common/values';
 import { parseBody } from '../http/body';
 import type { Page, PageRequest } from '../store/page';
-import type { Segment } from './segment.model';
+import type { Segment } from '../model/segment';
 import { SegmentRepository } from './segment.repository';
 import { createSegmentSchema } from './segment.schemas';
 

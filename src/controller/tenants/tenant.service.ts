@@ -2,9 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
 import { newId, parseId } from '../../common/values';
 import { parseBody } from '../http/body';
-import { defaultSecurityGroup } from '../security-groups/security-group.rules';
+import { defaultSecurityGroup } from '../model/security-group';
 import type { Page, PageRequest } from '../store/page';
-import type { Tenant } from './tenant.model';
+import type { Tenant } from '../model/tenant';
 import { TenantRepository } from './tenant.repository';
 import { createTenantSchema } from './tenant.schemas';
 
