@@ -69,5 +69,9 @@ export const updateSecurityGroupSchema = object(
   'Fields to change; `rules`, when given, replaces every rule.',
 );
 
+export type CreateSecurityGroup = Parsed<typeof createSecurityGroupSchema>;
+export type ReplaceSecurityGroup = Parsed<typeof replaceSecurityGroupSchema>;
+export type UpdateSecurityGroup = Parsed<typeof updateSecurityGroupSchema>;
+
 /** `GET /v1/security-groups`. */
 export const SECURITY_GROUP_LIST_QUERY = { ...PAGE_QUERY, tenantId: idParam('only security groups of this tenant') } satisfies QuerySpec;
