@@ -6,7 +6,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { newId } from '../src/common/values';
 import { loadConfig, type ControllerConfig } from '../src/controller/config';
-import type { Port } from '../src/controller/ports/port.model';
+import type { Port } from '../src/controller/model/port';
 import { PortRepository } from '../src/controller/ports/port.repository';
 import { SegmentRepository } from '../src/controller/segments/segment.repository';
 import { RedisStore } from '../src/controller/store/redis-store';

@@ -3,27 +3,35 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ControllerConfig } from './config';
 import { DistributionModule } from './distribution/distribution.module';
 import { HealthController } from './health/health.controller';
+import { healthApi } from './health/health.openapi';
 import { HostController } from './hosts/host.controller';
+import { hostApi } from './hosts/host.openapi';
 import { HostRepository } from './hosts/host.repository';
 import { HostService } from './hosts/host.service';
 import { ErrorFilter } from './http/error.filter';
+import { openApiDocument } from './http/openapi';
 import { ConnectionHandover } from './migrations/connection-handover';
 import { QueryGuard } from './http/query';
 import { MigrationController } from './migrations/migration.controller';
+import { migrationApi } from './migrations/migration.openapi';
 import { MigrationMonitor } from './migrations/migration.monitor';
 import { MigrationRepository } from './migrations/migration.repository';
 import { MigrationService } from './migrations/migration.service';
 import { PortController } from './ports/port.controller';
+import { portApi } from './ports/port.openapi';
 import { PortRepository } from './ports/port.repository';
 import { PortService } from './ports/port.service';
 import { SecurityGroupController } from './security-groups/security-group.controller';
+import { securityGroupApi } from './security-groups/security-group.openapi';
 import { SecurityGroupRepository } from './security-groups/security-group.repository';
 import { SecurityGroupService } from './security-groups/security-group.service';
 import { SegmentController } from './segments/segment.controller';
+import { segmentApi } from './segments/segment.openapi';
 import { SegmentRepository } from './segments/segment.repository';
 import { SegmentService } from './segments/segment.service';
 import { StoreModule } from './store/store.module';
 import { TenantController } from './tenants/tenant.controller';
+import { tenantApi } from './tenants/tenant.openapi';
 import { TenantRepository } from './tenants/tenant.repository';
 import { TenantService } from './tenants/tenant.service';
 
@@ -59,4 +67,9 @@ export class AppModule {
       exports: [ControllerConfig],
     };
   }
+}
+
+/** The OpenAPI document served at /docs: each controller's route descriptions, from beside it. */
+export function buildOpenApiDocument(maxBatchSize: number): Record<string, unknown> {
+  return openApiDocument([tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, migrationApi, healthApi]);
 }

@@ -3,10 +3,9 @@ import { ConsoleLogger, type LoggerService, type LogLevel } from '@nestjs/common
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
-import { AppModule } from './app.module';
+import { AppModule, buildOpenApiDocument } from './app.module';
 import { LOG_LEVELS, type ControllerConfig } from './config';
 import { registerJsonBodyParser } from './http/body';
-import { buildOpenApiDocument } from './http/openapi';
 import { closeConnectionsOnShutdown, httpServerOptions, limitConnections } from './http/server';
 import { MigrationMonitor } from './migrations/migration.monitor';
 import { DistributionPipeline } from './distribution/pipeline';

@@ -1,6 +1,7 @@
 import { tapName } from '../../src/agent/dataplane/names';
 import { makeAgent, waitUntil, type TestAgent } from '../support/agents';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
+import { factories } from '../support/factories';
 
 /**
  * A host whose firewall cannot be loaded, on a real controller and Redis, with an in-process
@@ -12,11 +13,13 @@ describe('agent: a failed apply fails closed and is retried with backoff', () =>
   const prefix = uniquePrefix('agent-failure');
   let ctl: Harness;
   let client: ReturnType<typeof api>;
+  let make: ReturnType<typeof factories>;
   const agents: TestAgent[] = [];
 
   beforeAll(async () => {
     ctl = await startController({ prefix });
     client = api(ctl.url);
+    make = factories(client);
   });
 
   afterAll(async () => {
@@ -25,21 +28,15 @@ describe('agent: a failed apply fails closed and is retried with backoff', () =>
     await dropPrefix(ctl.config.redisUrl, prefix);
   });
 
-  async function created(res: Promise<{ status: number; body: any }>): Promise<any> {
-    const r = await res;
-    expect({ status: r.status, body: r.body }).toMatchObject({ status: 201 });
-    return r.body;
-  }
-
   it('keeps a port closed while no ruleset loads, retries with growing delays (not at the marker rate), and opens it by itself once loads work', async () => {
-    const tenant = await created(client.post('/v1/tenants', { name: 'acme' }));
-    const seg = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'web', cidr: '10.0.0.0/24' }));
-    const host = await created(client.post('/v1/hosts', { name: 'hv-broken', vtepIp: '192.0.2.41' }));
+    const tenant = await make.tenant({ name: 'acme' });
+    const seg = await make.segment(tenant.id, { name: 'web', cidr: '10.0.0.0/24' });
+    const host = await make.host({ name: 'hv-broken', vtepIp: '192.0.2.41' });
     const a = makeAgent('hv-broken', ctl.grpcTarget, { firewall: true, backoffBaseMs: 100, backoffMaxMs: 5000 }, undefined, { random: () => 1 });
     agents.push(a);
     a.dataplane.firewallBroken = 'nft: the kernel refuses the ruleset';
     await a.agent.start();
-    const port = await created(client.post('/v1/ports', { segmentId: seg.id, hostId: host.id, ips: ['10.0.0.5'] }));
+    const port = await make.port(seg.id, { hostId: host.id, ips: ['10.0.0.5'] });
     const tap = tapName(port.id);
     await waitUntil(() => a.agent.state.ports.has(port.id), 10_000, () => 'the port never reached the agent');
 
@@ -49,7 +46,7 @@ describe('agent: a failed apply fails closed and is retried with backoff', () =>
     const attempts0 = a.dataplane.firewallAttempts;
     const markers0 = a.agent.stats.emptyDeltas;
     for (let i = 0; Date.now() - t0 < 4000; i++) {
-      await created(client.post('/v1/tenants', { name: `elsewhere-${i}` }));
+      await make.tenant();
       await new Promise((r) => setTimeout(r, 50));
     }
     const attempts = a.dataplane.firewallAttempts - attempts0;
@@ -70,17 +67,17 @@ describe('agent: a failed apply fails closed and is retried with backoff', () =>
   });
 
   it('closes only the port whose change failed to load; the others keep the rules in force', async () => {
-    const tenant = await created(client.post('/v1/tenants', { name: 'beta' }));
-    const seg = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'app', cidr: '10.1.0.0/24' }));
+    const tenant = await make.tenant({ name: 'beta' });
+    const seg = await make.segment(tenant.id, { name: 'app', cidr: '10.1.0.0/24' });
     const rules = [{ direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' }];
-    const g1 = await created(client.post('/v1/security-groups', { tenantId: tenant.id, name: 'g1', rules }));
-    const g2 = await created(client.post('/v1/security-groups', { tenantId: tenant.id, name: 'g2', rules: [...rules, { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 22 }] }));
-    const host = await created(client.post('/v1/hosts', { name: 'hv-half', vtepIp: '192.0.2.42' }));
+    const g1 = await make.securityGroup(tenant.id, { name: 'g1', rules });
+    const g2 = await make.securityGroup(tenant.id, { name: 'g2', rules: [...rules, { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 22 }] });
+    const host = await make.host({ name: 'hv-half', vtepIp: '192.0.2.42' });
     const a = makeAgent('hv-half', ctl.grpcTarget, { firewall: true, backoffBaseMs: 50, backoffMaxMs: 500 });
     agents.push(a);
     await a.agent.start();
-    const p1 = await created(client.post('/v1/ports', { segmentId: seg.id, hostId: host.id, ips: ['10.1.0.5'], securityGroupIds: [g1.id] }));
-    const p2 = await created(client.post('/v1/ports', { segmentId: seg.id, hostId: host.id, ips: ['10.1.0.6'], securityGroupIds: [g1.id] }));
+    const p1 = await make.port(seg.id, { hostId: host.id, ips: ['10.1.0.5'], securityGroupIds: [g1.id] });
+    const p2 = await make.port(seg.id, { hostId: host.id, ips: ['10.1.0.6'], securityGroupIds: [g1.id] });
     const [t1, t2] = [tapName(p1.id), tapName(p2.id)];
     await waitUntil(() => a.dataplane.isOpen(t1) && a.dataplane.isOpen(t2), 10_000, () => 'ports not open');
     const inForce = a.dataplane.firewall?.text;
@@ -103,13 +100,13 @@ describe('agent: a failed apply fails closed and is retried with backoff', () =>
   });
 
   it('detaches every tap when the tables are found gone and cannot be loaded again, and reattaches them once they are', async () => {
-    const host = await created(client.post('/v1/hosts', { name: 'hv-flushed', vtepIp: '192.0.2.43' }));
-    const tenant = await created(client.post('/v1/tenants', { name: 'gamma' }));
-    const seg = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'db', cidr: '10.2.0.0/24' }));
+    const host = await make.host({ name: 'hv-flushed', vtepIp: '192.0.2.43' });
+    const tenant = await make.tenant({ name: 'gamma' });
+    const seg = await make.segment(tenant.id, { name: 'db', cidr: '10.2.0.0/24' });
     const a = makeAgent('hv-flushed', ctl.grpcTarget, { firewall: true, backoffBaseMs: 50, backoffMaxMs: 500, reconcileIntervalMs: 200 });
     agents.push(a);
     await a.agent.start();
-    const port = await created(client.post('/v1/ports', { segmentId: seg.id, hostId: host.id, ips: ['10.2.0.5'] }));
+    const port = await make.port(seg.id, { hostId: host.id, ips: ['10.2.0.5'] });
     const tap = tapName(port.id);
     await waitUntil(() => a.dataplane.isOpen(tap), 10_000, () => 'port not open');
     a.dataplane.firewallBroken = 'nft: injected';

@@ -1,4 +1,5 @@
 import { api, dropPrefix, startController, uniquePrefix, type ApiResponse, type Harness } from '../support/controller-harness';
+import { created, factories } from '../support/factories';
 import { rawRequest, requestBytes, type RawResponse } from '../support/raw-http';
 
 /**
@@ -15,6 +16,7 @@ describe('overlayd refuses hostile input and changes nothing', () => {
   const prefix = uniquePrefix('hostile');
   let h: Harness;
   let client: Client;
+  let make: ReturnType<typeof factories>;
   let tenant: any;
   let seg4: any;
   let seg6: any;
@@ -23,12 +25,6 @@ describe('overlayd refuses hostile input and changes nothing', () => {
   let host2: any;
   let port: any;
   let group: any;
-
-  async function created(res: Promise<ApiResponse>): Promise<any> {
-    const r = await res;
-    expect({ status: r.status, body: r.body }).toMatchObject({ status: 201 });
-    return r.body;
-  }
 
   async function expectRefused(send: Send, status: number, code: string, field?: string): Promise<void> {
     const before = await h.dump();
@@ -41,14 +37,15 @@ describe('overlayd refuses hostile input and changes nothing', () => {
   beforeAll(async () => {
     h = await startController({ prefix, env: { OVERLAY_MAX_BODY_BYTES: '4096' } });
     client = api(h.url);
-    tenant = await created(client.post('/v1/tenants', { name: 'acme' }));
-    seg4 = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'web', cidr: '10.0.0.0/24' }));
-    seg6 = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'db', cidr: 'fd00:1::/64' }));
-    plain = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'l2-only' }));
-    host = await created(client.post('/v1/hosts', { name: 'hv1', vtepIp: '192.0.2.11', inventory: { uplinks: [{ name: 'eth0' }] } }));
-    host2 = await created(client.post('/v1/hosts', { name: 'hv2', vtepIp: '2001:db8::12' }));
-    port = await created(client.post('/v1/ports', { segmentId: seg4.id, ips: ['10.0.0.10'], hostId: host.id, vmId: 'vm-1' }));
-    group = await created(client.post('/v1/security-groups', { tenantId: tenant.id, name: 'web', description: 'front' }));
+    make = factories(client);
+    tenant = await make.tenant({ name: 'acme' });
+    seg4 = await make.segment(tenant.id, { name: 'web', cidr: '10.0.0.0/24' });
+    seg6 = await make.segment(tenant.id, { name: 'db', cidr: 'fd00:1::/64' });
+    plain = await make.segment(tenant.id, { name: 'l2-only' });
+    host = await make.host({ name: 'hv1', vtepIp: '192.0.2.11', inventory: { uplinks: [{ name: 'eth0' }] } });
+    host2 = await make.host({ name: 'hv2', vtepIp: '2001:db8::12' });
+    port = await make.port(seg4.id, { ips: ['10.0.0.10'], hostId: host.id, vmId: 'vm-1' });
+    group = await make.securityGroup(tenant.id, { name: 'web', description: 'front' });
   });
 
   afterAll(async () => {
@@ -116,13 +113,13 @@ describe('overlayd refuses hostile input and changes nothing', () => {
 
     it('stores well-formed text beyond ASCII as it was sent, and can delete it again', async () => {
       const description = 'Zürich 🚀 東京 — front';
-      const g = await created(client.post('/v1/security-groups', { tenantId: tenant.id, name: 'intl', description }));
+      const g = await make.securityGroup(tenant.id, { name: 'intl', description });
       expect((await client.get(`/v1/security-groups/${g.id}`)).body.description).toBe(description);
       expect((await client.delete(`/v1/security-groups/${g.id}`)).status).toBe(204);
     });
 
     it('leaves the tenant of a refused object deletable (no record the store scripts cannot decode)', async () => {
-      const t = await created(client.post('/v1/tenants', { name: 'short-lived' }));
+      const t = await make.tenant({ name: 'short-lived' });
       await expectRefused(() => client.post('/v1/security-groups', { tenantId: t.id, name: 'g', description: LONE_HIGH }), 400, 'INVALID_CHARACTER', 'description');
       expect((await client.delete(`/v1/tenants/${t.id}`)).status).toBe(204);
     });
@@ -241,7 +238,7 @@ describe('overlayd refuses hostile input and changes nothing', () => {
     });
 
     it('still takes unicast addresses on a segment without a CIDR, a catch-all address pair and a multicast peer in a rule', async () => {
-      const p = await created(client.post('/v1/ports', { segmentId: plain.id, ips: ['10.1.1.1', 'fd00:9::1', '169.254.169.254'], allowedAddressPairs: [{ ip: '0.0.0.0/0' }, { ip: '::/0' }] }));
+      const p = await make.port(plain.id, { ips: ['10.1.1.1', 'fd00:9::1', '169.254.169.254'], allowedAddressPairs: [{ ip: '0.0.0.0/0' }, { ip: '::/0' }] });
       expect(p.ips).toEqual(['10.1.1.1', 'fd00:9::1', '169.254.169.254']);
       const g = await created(
         client.post('/v1/security-groups', { tenantId: tenant.id, name: 'mdns', rules: [{ direction: 'egress', ethertype: 'IPv4', protocol: 'udp', portRangeMin: 5353, remoteCidr: '224.0.0.251/32' }] }),

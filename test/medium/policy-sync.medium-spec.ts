@@ -2,6 +2,7 @@ import { tapName } from '../../src/agent/dataplane/names';
 import { RedisStore } from '../../src/controller/store/redis-store';
 import { agentResources, makeAgent, spansFromScratch, waitUntil, type TestAgent } from '../support/agents';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
+import { created, factories } from '../support/factories';
 import { prng } from '../support/prng';
 
 const ssh = { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 22, portRangeMax: 22 };
@@ -15,11 +16,13 @@ describe('policy sync: security groups that follow the VM', () => {
   const prefix = uniquePrefix('policy-sync');
   let ctl: Harness;
   let client: ReturnType<typeof api>;
+  let make: ReturnType<typeof factories>;
   const agents: TestAgent[] = [];
 
   beforeAll(async () => {
     ctl = await startController({ prefix });
     client = api(ctl.url);
+    make = factories(client);
   });
 
   afterAll(async () => {
@@ -27,12 +30,6 @@ describe('policy sync: security groups that follow the VM', () => {
     await ctl?.close();
     await dropPrefix(ctl.config.redisUrl, prefix);
   });
-
-  async function created(res: Promise<{ status: number; body: any }>): Promise<any> {
-    const r = await res;
-    expect({ status: r.status, body: r.body }).toMatchObject({ status: 201 });
-    return r.body;
-  }
 
   async function converged(among: TestAgent[]): Promise<boolean> {
     const truth = await spansFromScratch(ctl.redis, ctl.app.get(RedisStore));
@@ -43,22 +40,22 @@ describe('policy sync: security groups that follow the VM', () => {
   }
 
   it('gives each host the policies of its own ports and the members of the groups they reference; a join costs one member upsert', async () => {
-    const tenant = await created(client.post('/v1/tenants', { name: 'acme' }));
-    const seg = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'web', cidr: '10.0.0.0/24' }));
-    const bastion = await created(client.post('/v1/security-groups', { tenantId: tenant.id, name: 'bastion', rules: [{ ...ssh, remoteCidr: '0.0.0.0/0' }, ...egressAll] }));
-    const web = await created(client.post('/v1/security-groups', { tenantId: tenant.id, name: 'web', rules: [http, { ...ssh, remoteGroupId: bastion.id }, ...egressAll] }));
+    const tenant = await make.tenant({ name: 'acme' });
+    const seg = await make.segment(tenant.id, { name: 'web', cidr: '10.0.0.0/24' });
+    const bastion = await make.securityGroup(tenant.id, { name: 'bastion', rules: [{ ...ssh, remoteCidr: '0.0.0.0/0' }, ...egressAll] });
+    const web = await make.securityGroup(tenant.id, { name: 'web', rules: [http, { ...ssh, remoteGroupId: bastion.id }, ...egressAll] });
     const hosts = [];
     const mine: TestAgent[] = [];
     for (let i = 1; i <= 3; i++) {
-      hosts.push(await created(client.post('/v1/hosts', { name: `pv${i}`, vtepIp: `192.0.2.${10 + i}` })));
+      hosts.push(await make.host({ name: `pv${i}`, vtepIp: `192.0.2.${10 + i}` }));
       mine.push(makeAgent(`pv${i}`, ctl.grpcTarget, { vtepIp: `192.0.2.${10 + i}` }));
     }
     agents.push(...mine);
-    const p1 = await created(client.post('/v1/ports', { segmentId: seg.id, hostId: hosts[0].id, ips: ['10.0.0.11'], securityGroupIds: [web.id] }));
-    const p2 = await created(client.post('/v1/ports', { segmentId: seg.id, hostId: hosts[1].id, ips: ['10.0.0.12'], securityGroupIds: [web.id] }));
-    const p3 = await created(client.post('/v1/ports', { segmentId: seg.id, hostId: hosts[2].id, ips: ['10.0.0.13'], securityGroupIds: [bastion.id] }));
+    const p1 = await make.port(seg.id, { hostId: hosts[0].id, ips: ['10.0.0.11'], securityGroupIds: [web.id] });
+    const p2 = await make.port(seg.id, { hostId: hosts[1].id, ips: ['10.0.0.12'], securityGroupIds: [web.id] });
+    const p3 = await make.port(seg.id, { hostId: hosts[2].id, ips: ['10.0.0.13'], securityGroupIds: [bastion.id] });
     // Unbound, in the tenant's default group for now.
-    const spare = await created(client.post('/v1/ports', { segmentId: seg.id, ips: ['10.0.0.14'] }));
+    const spare = await make.port(seg.id, { ips: ['10.0.0.14'] });
     await Promise.all(mine.map((a) => a.agent.start()));
     await waitUntil(() => converged(mine), 10_000, () => 'after snapshot');
 
@@ -88,28 +85,28 @@ describe('policy sync: security groups that follow the VM', () => {
   });
 
   it('loads the rendered firewall when enabled, reloads it when a referenced group gains a member, and nacks a failed load, then retries it', async () => {
-    const tenant = await created(client.post('/v1/tenants', { name: 'fw-tenant' }));
-    const seg = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'fw', cidr: '10.9.0.0/24' }));
-    const admins = await created(client.post('/v1/security-groups', { tenantId: tenant.id, name: 'admins', rules: egressAll }));
-    const web = await created(client.post('/v1/security-groups', { tenantId: tenant.id, name: 'web', rules: [{ ...ssh, remoteGroupId: admins.id }, ...egressAll] }));
-    const host = await created(client.post('/v1/hosts', { name: 'fw1', vtepIp: '192.0.2.91' }));
+    const tenant = await make.tenant({ name: 'fw-tenant' });
+    const seg = await make.segment(tenant.id, { name: 'fw', cidr: '10.9.0.0/24' });
+    const admins = await make.securityGroup(tenant.id, { name: 'admins', rules: egressAll });
+    const web = await make.securityGroup(tenant.id, { name: 'web', rules: [{ ...ssh, remoteGroupId: admins.id }, ...egressAll] });
+    const host = await make.host({ name: 'fw1', vtepIp: '192.0.2.91' });
     const a = makeAgent('fw1', ctl.grpcTarget, { vtepIp: '192.0.2.91', firewall: true });
     agents.push(a);
-    const port = await created(client.post('/v1/ports', { segmentId: seg.id, hostId: host.id, ips: ['10.9.0.11'], securityGroupIds: [web.id] }));
+    const port = await make.port(seg.id, { hostId: host.id, ips: ['10.9.0.11'], securityGroupIds: [web.id] });
     await a.agent.start();
     await waitUntil(() => a.agent.state.policies.has(port.id) && (a.dataplane.firewall?.ports.has(tapName(port.id)) ?? false), 10_000, () => 'firewall loaded');
     const loads = a.dataplane.firewallLoads;
     expect(a.dataplane.firewall?.text).not.toContain('10.9.0.12');
 
     const acksBefore = a.agent.stats.acks;
-    await created(client.post('/v1/ports', { segmentId: seg.id, ips: ['10.9.0.12'], securityGroupIds: [admins.id] }));
+    await make.port(seg.id, { ips: ['10.9.0.12'], securityGroupIds: [admins.id] });
     await waitUntil(() => (a.dataplane.firewall?.text ?? '').includes('10.9.0.12'), 10_000, () => 'set updated');
     expect(a.dataplane.firewallLoads).toBe(loads + 1);
     await waitUntil(() => a.agent.stats.acks > acksBefore, 10_000, () => 'acked');
 
     const nacksBefore = a.agent.stats.nacks;
     a.dataplane.failNextFirewall('nft: boom');
-    await created(client.post('/v1/ports', { segmentId: seg.id, ips: ['10.9.0.13'], securityGroupIds: [admins.id] }));
+    await make.port(seg.id, { ips: ['10.9.0.13'], securityGroupIds: [admins.id] });
     await waitUntil(() => a.agent.stats.nacks > nacksBefore, 10_000, () => 'nacked');
     // The failure was once: the retry (after a backoff delay, no new change needed) loads it.
     await waitUntil(() => (a.dataplane.firewall?.text ?? '').includes('10.9.0.13'), 10_000, () => 'not retried');
@@ -118,8 +115,8 @@ describe('policy sync: security groups that follow the VM', () => {
   it('never lets an agent holding only one tenant’s ports hold a policy, member or port of another tenant', async () => {
     const random = prng(2026);
     const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)];
-    const tenants = [await created(client.post('/v1/tenants', { name: 'iso-a' })), await created(client.post('/v1/tenants', { name: 'iso-b' }))];
-    const segs = await Promise.all(tenants.map((t) => created(client.post('/v1/segments', { tenantId: t.id, name: 'net', cidr: '10.1.0.0/24' }))));
+    const tenants = [await make.tenant({ name: 'iso-a' }), await make.tenant({ name: 'iso-b' })];
+    const segs = await Promise.all(tenants.map((t) => make.segment(t.id, { name: 'net', cidr: '10.1.0.0/24' })));
     const groups: string[][] = tenants.map((t) => [t.defaultSecurityGroupId]);
     const ports: string[][] = [[], []];
     const hostsOf: string[][] = [[], []];
@@ -128,7 +125,7 @@ describe('policy sync: security groups that follow the VM', () => {
     for (let t = 0; t < 2; t++) {
       for (let i = 0; i < 2; i++) {
         const name = `iso${t}-${i}`;
-        hostsOf[t].push((await created(client.post('/v1/hosts', { name, vtepIp: `198.51.100.${t * 10 + i + 1}` }))).id);
+        hostsOf[t].push((await make.host({ name, vtepIp: `198.51.100.${t * 10 + i + 1}` })).id);
         const test = makeAgent(name, ctl.grpcTarget, { vtepIp: `198.51.100.${t * 10 + i + 1}` });
         const other = 1 - t;
         test.agent.onProgress = () => {

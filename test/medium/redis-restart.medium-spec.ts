@@ -1,10 +1,10 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Host } from '../../src/controller/hosts/host.model';
-import type { Port } from '../../src/controller/ports/port.model';
-import type { Segment } from '../../src/controller/segments/segment.model';
+import type { Host } from '../../src/controller/model/host';
+import type { Port } from '../../src/controller/model/port';
+import type { Segment } from '../../src/controller/model/segment';
 import { MaterializedView } from '../../src/controller/store/materialized-view';
 import { RedisStore } from '../../src/controller/store/redis-store';
-import type { Tenant } from '../../src/controller/tenants/tenant.model';
+import type { Tenant } from '../../src/controller/model/tenant';
 import { startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis';
 

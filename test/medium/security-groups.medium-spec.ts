@@ -5,6 +5,7 @@ import { createSecurityGroupSchema, replaceSecurityGroupSchema, updateSecurityGr
 import { MaterializedView } from '../../src/controller/store/materialized-view';
 import { RedisStore } from '../../src/controller/store/redis-store';
 import { api, dropPrefix, startController, uniquePrefix, type ApiResponse, type Harness } from '../support/controller-harness';
+import { created, factories } from '../support/factories';
 
 /**
  * Security groups against a real overlayd and Redis: CRUD, the default group every tenant gets
@@ -31,6 +32,7 @@ describe('security groups', () => {
   const keys = keysFor(prefix);
   let h: Harness;
   let client: ReturnType<typeof api>;
+  let make: ReturnType<typeof factories>;
   const put = (path: string, body: unknown) => client.raw('PUT', path, body);
 
   let acme: any;
@@ -40,12 +42,6 @@ describe('security groups', () => {
   let bastion: any;
   let otherGroup: any;
   let port: any;
-
-  async function created(res: Promise<ApiResponse>): Promise<any> {
-    const r = await res;
-    expect({ status: r.status, body: r.body }).toMatchObject({ status: 201 });
-    return r.body;
-  }
 
   async function lastRecord(): Promise<ChangeRecord> {
     const [entry] = (await h.redis.xrevrange(keys.changeLog(), '+', '-', 'COUNT', 1)) as [string, string[]][];
@@ -57,13 +53,14 @@ describe('security groups', () => {
   beforeAll(async () => {
     h = await startController({ prefix });
     client = api(h.url);
-    acme = await created(client.post('/v1/tenants', { name: 'acme' }));
-    other = await created(client.post('/v1/tenants', { name: 'other' }));
-    seg = await created(client.post('/v1/segments', { tenantId: acme.id, name: 'web', cidr: '10.0.0.0/24' }));
-    otherSeg = await created(client.post('/v1/segments', { tenantId: other.id, name: 'web', cidr: '10.0.0.0/24' }));
-    bastion = await created(client.post('/v1/security-groups', { tenantId: acme.id, name: 'bastion', rules: [ssh, ...egressAll] }));
-    otherGroup = await created(client.post('/v1/security-groups', { tenantId: other.id, name: 'elsewhere', rules: [] }));
-    port = await created(client.post('/v1/ports', { segmentId: seg.id, ips: ['10.0.0.10'], securityGroupIds: [bastion.id] }));
+    make = factories(client);
+    acme = await make.tenant({ name: 'acme' });
+    other = await make.tenant({ name: 'other' });
+    seg = await make.segment(acme.id, { name: 'web', cidr: '10.0.0.0/24' });
+    otherSeg = await make.segment(other.id, { name: 'web', cidr: '10.0.0.0/24' });
+    bastion = await make.securityGroup(acme.id, { name: 'bastion', rules: [ssh, ...egressAll] });
+    otherGroup = await make.securityGroup(other.id, { name: 'elsewhere', rules: [] });
+    port = await make.port(seg.id, { ips: ['10.0.0.10'], securityGroupIds: [bastion.id] });
   });
 
   afterAll(async () => {
@@ -74,7 +71,7 @@ describe('security groups', () => {
   describe('the default group', () => {
     it('comes with every tenant, in the same revision and change record', async () => {
       const before = Number(await h.redis.get(keys.revision()));
-      const tenant = await created(client.post('/v1/tenants', { name: 'fresh' }));
+      const tenant = await make.tenant({ name: 'fresh' });
       expect(Number(await h.redis.get(keys.revision()))).toBe(before + 1);
       const record = await lastRecord();
       expect(record.ops.map((o) => [o.k, o.id])).toEqual([
@@ -95,7 +92,7 @@ describe('security groups', () => {
     });
 
     it('goes with its tenant, in the same revision, leaving no key behind', async () => {
-      const tenant = await created(client.post('/v1/tenants', { name: 'short-lived' }));
+      const tenant = await make.tenant({ name: 'short-lived' });
       const before = Object.keys(await h.dump());
       expect((await client.delete(`/v1/tenants/${tenant.id}`)).status).toBe(204);
       const record = await lastRecord();
@@ -108,12 +105,12 @@ describe('security groups', () => {
       expect(after.filter((k) => k.includes(tenant.id) || k.includes(tenant.defaultSecurityGroupId))).toEqual([]);
       expect(before.filter((k) => !after.includes(k)).sort()).toEqual([keys.tenantSecurityGroupNames(tenant.id), keys.tenantSecurityGroups(tenant.id)].sort());
       // Its name and its default group's name are free again.
-      const again = await created(client.post('/v1/tenants', { name: 'short-lived' }));
+      const again = await make.tenant({ name: 'short-lived' });
       expect((await client.delete(`/v1/tenants/${again.id}`)).status).toBe(204);
     });
 
     it('is what a port listing no group belongs to', async () => {
-      const p = await created(client.post('/v1/ports', { segmentId: seg.id, ips: ['10.0.0.11'] }));
+      const p = await make.port(seg.id, { ips: ['10.0.0.11'] });
       expect(p).toMatchObject({ securityGroupIds: [], portSecurity: true, allowedAddressPairs: [] });
       expect(await members(acme.defaultSecurityGroupId)).toContain(p.id);
       expect((await client.delete(`/v1/ports/${p.id}`)).status).toBe(204);
@@ -133,7 +130,7 @@ describe('security groups', () => {
 
   describe('CRUD', () => {
     it('creates, reads, lists, replaces, patches and deletes a group, keeping rule ids stable', async () => {
-      const g = await created(client.post('/v1/security-groups', { tenantId: acme.id, name: 'web', description: 'the web tier', rules: [web, { ...ssh, remoteGroupId: bastion.id }, ...egressAll] }));
+      const g = await make.securityGroup(acme.id, { name: 'web', description: 'the web tier', rules: [web, { ...ssh, remoteGroupId: bastion.id }, ...egressAll] });
       expect(g).toMatchObject({ tenantId: acme.id, name: 'web', description: 'the web tier', isDefault: false });
       expect(g.rules[0]).toEqual({ id: expect.any(String), direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 80, portRangeMax: 80, icmpType: null, icmpCode: null, remoteCidr: null, remoteGroupId: null, description: null });
       expect((await client.get(`/v1/security-groups/${g.id}`)).body).toEqual(g);
@@ -171,17 +168,17 @@ describe('security groups', () => {
       expect((await client.get(`/v1/security-groups/${g.id}`)).status).toBe(404);
       // Its name is free again, and the bastion no longer counts it as a referrer.
       expect(await h.redis.zcard(keys.securityGroupReferrers(bastion.id))).toBe(0);
-      const again = await created(client.post('/v1/security-groups', { tenantId: acme.id, name: 'web', rules: [] }));
+      const again = await make.securityGroup(acme.id, { name: 'web', rules: [] });
       expect((await client.delete(`/v1/security-groups/${again.id}`)).status).toBe(204);
     });
 
     it('gives a group created without rules the two egress rules, and one created with [] none', async () => {
-      const open = await created(client.post('/v1/security-groups', { tenantId: acme.id, name: 'out-only' }));
+      const open = await make.securityGroup(acme.id, { name: 'out-only' });
       expect(open.rules.map((r: any) => [r.direction, r.ethertype, r.protocol, r.remoteCidr])).toEqual([
         ['egress', 'IPv4', 'any', '0.0.0.0/0'],
         ['egress', 'IPv6', 'any', '::/0'],
       ]);
-      const closed = await created(client.post('/v1/security-groups', { tenantId: acme.id, name: 'closed', rules: [] }));
+      const closed = await make.securityGroup(acme.id, { name: 'closed', rules: [] });
       expect(closed.rules).toEqual([]);
       for (const g of [open, closed]) {
         expect((await client.delete(`/v1/security-groups/${g.id}`)).status).toBe(204);
@@ -209,7 +206,7 @@ describe('security groups', () => {
     });
 
     it('lets a group name itself as remote group, and be deleted then', async () => {
-      const g = await created(client.post('/v1/security-groups', { tenantId: acme.id, name: 'self', rules: [] }));
+      const g = await make.securityGroup(acme.id, { name: 'self', rules: [] });
       const res = await client.patch(`/v1/security-groups/${g.id}`, { rules: [{ direction: 'ingress', ethertype: 'IPv4', protocol: 'any', remoteGroupId: g.id }] });
       expect(res.status).toBe(200);
       expect(await h.redis.zcard(keys.securityGroupReferrers(g.id))).toBe(0);
@@ -315,8 +312,8 @@ describe('security groups', () => {
     });
 
     it('DELETE of a tenant with a group besides its default: 409 TENANT_HAS_SECURITY_GROUPS, then its deletion once the group is gone', async () => {
-      const lonely = await created(client.post('/v1/tenants', { name: 'lonely' }));
-      const extra = await created(client.post('/v1/security-groups', { tenantId: lonely.id, name: 'extra', rules: [] }));
+      const lonely = await make.tenant({ name: 'lonely' });
+      const extra = await make.securityGroup(lonely.id, { name: 'extra', rules: [] });
       await expectRefused(() => client.delete(`/v1/tenants/${lonely.id}`), 409, 'TENANT_HAS_SECURITY_GROUPS', 'id');
       expect((await client.delete(`/v1/security-groups/${extra.id}`)).status).toBe(204);
       expect((await client.delete(`/v1/tenants/${lonely.id}`)).status).toBe(204);
@@ -351,8 +348,8 @@ describe('security groups', () => {
   describe('ports with groups', () => {
     it('keeps each group member index equal to the ports whose effective groups include it', async () => {
       const dflt = acme.defaultSecurityGroupId;
-      const web1 = await created(client.post('/v1/security-groups', { tenantId: acme.id, name: 'members', rules: [web] }));
-      const p = await created(client.post('/v1/ports', { segmentId: seg.id, ips: ['10.0.0.20'], securityGroupIds: [web1.id, bastion.id], allowedAddressPairs: [{ ip: '10.0.0.0/28' }] }));
+      const web1 = await make.securityGroup(acme.id, { name: 'members', rules: [web] });
+      const p = await make.port(seg.id, { ips: ['10.0.0.20'], securityGroupIds: [web1.id, bastion.id], allowedAddressPairs: [{ ip: '10.0.0.0/28' }] });
       expect(p).toMatchObject({ securityGroupIds: [web1.id, bastion.id], portSecurity: true, allowedAddressPairs: [{ ip: '10.0.0.0/28', mac: null }] });
       expect(await members(web1.id)).toEqual([p.id]);
       expect(await members(bastion.id)).toContain(p.id);
@@ -379,8 +376,8 @@ describe('security groups', () => {
     });
 
     it('refuses to delete a group another group names as remote, until that rule is gone', async () => {
-      const target = await created(client.post('/v1/security-groups', { tenantId: acme.id, name: 'db', rules: [] }));
-      const user = await created(client.post('/v1/security-groups', { tenantId: acme.id, name: 'app', rules: [{ ...ssh, remoteGroupId: target.id }] }));
+      const target = await make.securityGroup(acme.id, { name: 'db', rules: [] });
+      const user = await make.securityGroup(acme.id, { name: 'app', rules: [{ ...ssh, remoteGroupId: target.id }] });
       const refused = await client.delete(`/v1/security-groups/${target.id}`);
       expect({ status: refused.status, code: refused.body.code, field: refused.body.field }).toEqual({ status: 409, code: 'SECURITY_GROUP_IN_USE', field: 'id' });
       expect(refused.body.message).toContain(user.id);
@@ -391,7 +388,7 @@ describe('security groups', () => {
 
     it('never lets a port and the deletion of its group both succeed when they race', async () => {
       for (let round = 0; round < 20; round++) {
-        const g = await created(client.post('/v1/security-groups', { tenantId: acme.id, name: `race-${round}`, rules: [] }));
+        const g = await make.securityGroup(acme.id, { name: `race-${round}`, rules: [] });
         const [made, removed] = await Promise.all([client.post('/v1/ports', { segmentId: seg.id, securityGroupIds: [g.id] }), client.delete(`/v1/security-groups/${g.id}`)]);
         expect(made.status === 201 && removed.status === 204).toBe(false);
         expect(made.status === 201 || removed.status === 204).toBe(true);

@@ -1,4 +1,5 @@
 import { api, dropPrefix, startController, uniquePrefix, type ApiResponse, type Harness } from '../support/controller-harness';
+import { created, factories } from '../support/factories';
 
 /**
  * Every kind of bad input, against a real overlayd and Redis: each refusal must carry the right
@@ -21,6 +22,7 @@ describe('overlayd refuses bad input and changes nothing', () => {
   /** A second replica on the same keys, with a 2 KiB body limit. */
   let small: Harness;
   let client: Client;
+  let make: ReturnType<typeof factories>;
 
   let tenant: any;
   let capped: any;
@@ -33,12 +35,6 @@ describe('overlayd refuses bad input and changes nothing', () => {
   let host6: any;
   let port4: any;
   let port6: any;
-
-  async function created(res: Promise<ApiResponse>): Promise<any> {
-    const r = await res;
-    expect({ status: r.status, body: r.body }).toMatchObject({ status: 201 });
-    return r.body;
-  }
 
   /** Sends, checks status, code and field, and that the store is exactly as before. */
   async function expectRefused(send: Send, status: number, code: string, field?: string): Promise<void> {
@@ -62,24 +58,25 @@ describe('overlayd refuses bad input and changes nothing', () => {
     h = await startController({ prefix, env });
     small = await startController({ prefix, env: { ...env, OVERLAY_MAX_BODY_BYTES: '2048' } });
     client = api(h.url);
+    make = factories(client);
 
-    tenant = await created(client.post('/v1/tenants', { name: 'acme' }));
-    capped = await created(client.post('/v1/tenants', { name: 'capped', maxSegments: 1 }));
-    frozen = await created(client.post('/v1/tenants', { name: 'frozen', maxSegments: 0 }));
-    await created(client.post('/v1/segments', { tenantId: capped.id, name: 'only' }));
+    tenant = await make.tenant({ name: 'acme' });
+    capped = await make.tenant({ name: 'capped', maxSegments: 1 });
+    frozen = await make.tenant({ name: 'frozen', maxSegments: 0 });
+    await make.segment(capped.id, { name: 'only' });
 
-    seg4 = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'web', vni: 5000, vlanId: 100, cidr: '10.0.0.0/24' }));
-    seg6 = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'db', cidr: 'fd00:1::/64' }));
-    plain = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'l2-only' }));
-    const gone = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'gone', vni: 5100 }));
+    seg4 = await make.segment(tenant.id, { name: 'web', vni: 5000, vlanId: 100, cidr: '10.0.0.0/24' });
+    seg6 = await make.segment(tenant.id, { name: 'db', cidr: 'fd00:1::/64' });
+    plain = await make.segment(tenant.id, { name: 'l2-only' });
+    const gone = await make.segment(tenant.id, { name: 'gone', vni: 5100 });
     expect((await client.delete(`/v1/segments/${gone.id}`)).status).toBe(204);
     quarantinedVni = gone.vni;
 
-    host = await created(client.post('/v1/hosts', { name: 'hv1', vtepIp: '192.0.2.11' }));
-    host6 = await created(client.post('/v1/hosts', { name: 'hv6', vtepIp: '2001:db8::11' }));
+    host = await make.host({ name: 'hv1', vtepIp: '192.0.2.11' });
+    host6 = await make.host({ name: 'hv6', vtepIp: '2001:db8::11' });
 
-    port4 = await created(client.post('/v1/ports', { segmentId: seg4.id, mac: '02:00:00:00:00:01', ips: ['10.0.0.10'], hostId: host.id, vmId: 'vm-1' }));
-    port6 = await created(client.post('/v1/ports', { segmentId: seg6.id, mac: '02:00:00:00:00:02', ips: ['fd00:1::10'] }));
+    port4 = await make.port(seg4.id, { mac: '02:00:00:00:00:01', ips: ['10.0.0.10'], hostId: host.id, vmId: 'vm-1' });
+    port6 = await make.port(seg6.id, { mac: '02:00:00:00:00:02', ips: ['fd00:1::10'] });
   });
 
   afterAll(async () => {
@@ -265,7 +262,7 @@ describe('overlayd refuses bad input and changes nothing', () => {
     ]);
 
     it('allows the same MAC and IP on two different segments (uniqueness is per segment)', async () => {
-      const other = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'web-b', cidr: '10.0.0.0/24' }));
+      const other = await make.segment(tenant.id, { name: 'web-b', cidr: '10.0.0.0/24' });
       const twin = await created(post({ segmentId: other.id, mac: port4.mac, ips: port4.ips }));
       expect(twin).toMatchObject({ mac: '02:00:00:00:00:01', ips: ['10.0.0.10'] });
     });
@@ -348,10 +345,10 @@ describe('overlayd refuses bad input and changes nothing', () => {
     }
 
     it('walks every port of a segment exactly once, in creation order, with nextCursor', async () => {
-      const seg = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'paged', cidr: '10.7.0.0/24' }));
-      const make = (n: number) => ({ segmentId: seg.id, ips: [`10.7.0.${n}`] });
-      const first = await created(client.post('/v1/ports/batch', { ports: [1, 2, 3, 4, 5].map(make) }));
-      const second = await created(client.post('/v1/ports/batch', { ports: [6, 7].map(make) }));
+      const seg = await make.segment(tenant.id, { name: 'paged', cidr: '10.7.0.0/24' });
+      const portAt = (n: number) => ({ segmentId: seg.id, ips: [`10.7.0.${n}`] });
+      const first = await created(client.post('/v1/ports/batch', { ports: [1, 2, 3, 4, 5].map(portAt) }));
+      const second = await created(client.post('/v1/ports/batch', { ports: [6, 7].map(portAt) }));
       const all = [...first.items, ...second.items].map((p: any) => p.id as string).sort();
 
       for (const limit of [1, 3, 7, 100]) {
@@ -383,9 +380,9 @@ describe('overlayd refuses bad input and changes nothing', () => {
     const hostPortIds = async (hostId: string): Promise<string[]> => (await client.get(`/v1/ports?hostId=${hostId}&limit=1000`)).body.items.map((p: any) => p.id);
 
     it('binds, moves and unbinds a port, and each host’s port list follows', async () => {
-      const hvA = await created(client.post('/v1/hosts', { name: 'hv-a', vtepIp: '192.0.2.21' }));
-      const hvB = await created(client.post('/v1/hosts', { name: 'hv-b', vtepIp: '192.0.2.22' }));
-      const p = await created(client.post('/v1/ports', { segmentId: seg4.id, ips: ['10.0.0.40'] }));
+      const hvA = await make.host({ name: 'hv-a', vtepIp: '192.0.2.21' });
+      const hvB = await make.host({ name: 'hv-b', vtepIp: '192.0.2.22' });
+      const p = await make.port(seg4.id, { ips: ['10.0.0.40'] });
       expect(p.hostId).toBeNull();
 
       const bound = await client.patch(`/v1/ports/${p.id}`, { hostId: hvA.id });
@@ -413,7 +410,7 @@ describe('overlayd refuses bad input and changes nothing', () => {
     });
 
     it('lists exactly the bound ports of a segment, each with its host’s VTEP', async () => {
-      const seg = await created(client.post('/v1/segments', { tenantId: tenant.id, name: 'mapped', cidr: '10.8.0.0/24' }));
+      const seg = await make.segment(tenant.id, { name: 'mapped', cidr: '10.8.0.0/24' });
       const { items } = await created(
         client.post('/v1/ports/batch', {
           ports: [
@@ -454,10 +451,10 @@ describe('overlayd refuses bad input and changes nothing', () => {
 
   describe('deletion guards, cleared in order', () => {
     it('refuses to delete a tenant, segment or host still in use, then allows it once emptied', async () => {
-      const t = await created(client.post('/v1/tenants', { name: 'short-lived' }));
-      const hv = await created(client.post('/v1/hosts', { name: 'hv-tmp', vtepIp: '192.0.2.31' }));
-      const s = await created(client.post('/v1/segments', { tenantId: t.id, name: 's', cidr: '10.9.0.0/24' }));
-      const p = await created(client.post('/v1/ports', { segmentId: s.id, ips: ['10.9.0.9'], hostId: hv.id }));
+      const t = await make.tenant({ name: 'short-lived' });
+      const hv = await make.host({ name: 'hv-tmp', vtepIp: '192.0.2.31' });
+      const s = await make.segment(t.id, { name: 's', cidr: '10.9.0.0/24' });
+      const p = await make.port(s.id, { ips: ['10.9.0.9'], hostId: hv.id });
 
       await expectRefused(() => client.delete(`/v1/tenants/${t.id}`), 409, 'TENANT_HAS_SEGMENTS', 'id');
       await expectRefused(() => client.delete(`/v1/segments/${s.id}`), 409, 'SEGMENT_HAS_PORTS', 'id');
@@ -465,7 +462,7 @@ describe('overlayd refuses bad input and changes nothing', () => {
 
       expect((await client.delete(`/v1/ports/${p.id}`)).status).toBe(204);
       // The port's MAC and IP are free again on that segment.
-      const again = await created(client.post('/v1/ports', { segmentId: s.id, mac: p.mac, ips: ['10.9.0.9'] }));
+      const again = await make.port(s.id, { mac: p.mac, ips: ['10.9.0.9'] });
       expect((await client.delete(`/v1/ports/${again.id}`)).status).toBe(204);
       expect((await client.delete(`/v1/hosts/${hv.id}`)).status).toBe(204);
       expect((await client.delete(`/v1/segments/${s.id}`)).status).toBe(204);

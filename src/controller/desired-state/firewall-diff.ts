@@ -1,6 +1,6 @@
 import { memberId } from '../../common/span/member.kind';
 import { spanKey } from '../../common/span/span-kind';
-import { localHostsOf, type Port } from '../ports/port.model';
+import { localHostsOf, type Port } from '../model/port';
 import { compile, effectiveGroupIds, memberEntries, type GroupCatalog } from './firewall';
 import { NONE, type PolicyIndex } from './firewall-index';
 import { toPolicyResource } from './resources/policy.resource';

@@ -1,6 +1,6 @@
 import { memberId, parseMemberId } from '../../common/span/member.kind';
 import { spanKey } from '../../common/span/span-kind';
-import { localHostsOf, type Port } from '../ports/port.model';
+import { localHostsOf, type Port } from '../model/port';
 import type { ChangeRecord } from '../store/change-log';
 import type { ViewState } from '../store/view-state';
 import { compile, effectiveGroupIds, groupCatalog, memberEntries, type GroupCatalog } from './firewall';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import type { Port } from '../ports/port.model';
-import type { SecurityGroup, SecurityGroupRule } from '../security-groups/security-group.model';
-import { defaultSecurityGroup, normalizeRules } from '../security-groups/security-group.rules';
+import type { Port } from '../model/port';
+import { defaultSecurityGroup, type SecurityGroup, type SecurityGroupRule } from '../model/security-group';
+import { normalizeRules } from '../security-groups/security-group.rules';
 import { ruleSchema } from '../security-groups/security-group.schemas';
 import { compareRules, compile, effectiveGroupIds, groupCatalog, ipSetMembers, referencedSets, type CompiledPolicy } from './firewall';
 import { prng } from '../../../test/support/prng';

@@ -1,7 +1,6 @@
 import { parseCidrText, parseIpText, formatCidr, formatIp, type IpFamily, type ParsedCidr } from '../../common/ip';
-import { withSecurityDefaults, type Port } from '../ports/port.model';
-import type { Ethertype, SecurityGroup, SecurityGroupRule } from '../security-groups/security-group.model';
-import { ANY_CIDR, isIcmp, protocolNumber, takesPorts } from '../security-groups/security-group.rules';
+import { withSecurityDefaults, type Port } from '../model/port';
+import { ANY_CIDR, isIcmp, protocolNumber, takesPorts, type Ethertype, type SecurityGroup, type SecurityGroupRule } from '../model/security-group';
 
 /**
  * The firewall compiler: (a port, the security groups) -> the port's policy. Pure: no I/O, no

@@ -1,10 +1,10 @@
 import { spanKey, type SpanKey } from '../../common/span/span-kind';
-import type { Host } from '../hosts/host.model';
-import { localHostsOf, type Port } from '../ports/port.model';
-import type { SecurityGroup } from '../security-groups/security-group.model';
-import type { Segment } from '../segments/segment.model';
+import type { Host } from '../model/host';
+import { localHostsOf, type Port } from '../model/port';
+import type { SecurityGroup } from '../model/security-group';
+import type { Segment } from '../model/segment';
 import type { ChangeRecord } from '../store/change-log';
-import type { Tenant } from '../tenants/tenant.model';
+import type { Tenant } from '../model/tenant';
 import { policyDiff } from './firewall-diff';
 import { samePortEntry } from './resources/port.resource';
 import { vtepsOf } from './resources/segment.resource';

@@ -1,12 +1,12 @@
 import { parseMemberId } from '../../common/span/member.kind';
 import { parseSpanKey, spanKey, type ResourceOf, type SpanKey, type SpanKindName } from '../../common/span/span-kind';
-import type { Host } from '../hosts/host.model';
-import { localHostsOf, type Port } from '../ports/port.model';
-import type { SecurityGroup } from '../security-groups/security-group.model';
-import type { Segment } from '../segments/segment.model';
+import type { Host } from '../model/host';
+import { localHostsOf, type Port } from '../model/port';
+import type { SecurityGroup } from '../model/security-group';
+import type { Segment } from '../model/segment';
 import type { ChangeRecord } from '../store/change-log';
 import { applyChange, type ViewState } from '../store/view-state';
-import type { Tenant } from '../tenants/tenant.model';
+import type { Tenant } from '../model/tenant';
 import { PolicyIndex } from './firewall-index';
 import { portResource } from './resources/port.resource';
 import { segmentResource } from './resources/segment.resource';

@@ -1,8 +1,8 @@
-import type { Host } from '../hosts/host.model';
-import { localHostsOf, type Port } from '../ports/port.model';
-import type { SecurityGroup, SecurityGroupRule } from '../security-groups/security-group.model';
-import type { Segment } from '../segments/segment.model';
-import type { Tenant } from '../tenants/tenant.model';
+import type { Host } from '../model/host';
+import { localHostsOf, type Port } from '../model/port';
+import type { SecurityGroup, SecurityGroupRule } from '../model/security-group';
+import type { Segment } from '../model/segment';
+import type { Tenant } from '../model/tenant';
 import type { ChangeOp, ChangeRecord } from '../store/change-log';
 import { applyChange, copyViewState, emptyViewState, rewindChange, type ViewState } from '../store/view-state';
 import type { SpanResource } from './resources/span-resource';

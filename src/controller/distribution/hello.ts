@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Injectable, Logger } from '@nestjs/common';
 import { formatIp, parseIpText } from '../../common/ip';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
-import type { Host } from '../hosts/host.model';
+import type { Host } from '../model/host';
 import { ChangeLogReader } from '../store/change-log-reader';
 import { MaterializedView } from '../store/materialized-view';
 import { RedisStore } from '../store/redis-store';

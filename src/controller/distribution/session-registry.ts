@@ -3,7 +3,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
-import type { Host } from '../hosts/host.model';
+import type { Host } from '../model/host';
 import { MaterializedView } from '../store/materialized-view';
 import { AckRecorder } from './ack-recorder';
 import { AgentStatusRepository, type StreamClaim } from './agent-status.repository';

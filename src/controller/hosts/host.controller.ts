@@ -1,6 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { parseId } from '../../common/values';
+import { parseBody } from '../http/body';
 import { parseQuery, QueryParams } from '../http/query';
 import { PAGE_QUERY, pageRequestOf } from '../store/page';
+import { createHostSchema, updateHostSchema } from './host.schemas';
 import { HostService } from './host.service';
 
 @Controller('v1/hosts')
@@ -9,7 +12,7 @@ export class HostController {
 
   @Post()
   create(@Body() body: unknown) {
-    return this.hosts.create(body);
+    return this.hosts.create(parseBody(createHostSchema, body));
   }
 
   @Get()
@@ -20,17 +23,17 @@ export class HostController {
 
   @Get(':id')
   get(@Param('id') id: string) {
-    return this.hosts.get(id);
+    return this.hosts.get(parseId(id));
   }
 
   @Patch(':id')
   update(@Param('id') id: string, @Body() body: unknown) {
-    return this.hosts.update(id, body);
+    return this.hosts.update(parseId(id), parseBody(updateHostSchema, body));
   }
 
   @Delete(':id')
   @HttpCode(204)
   delete(@Param('id') id: string) {
-    return this.hosts.delete(id);
+    return this.hosts.delete(parseId(id));
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { RedisStore } from '../store/redis-store';
 import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
-import type { Host } from './host.model';
+import type { Host } from '../model/host';
 
 const CREATE = `
 local id, name, vtep, json = ARGV[3], ARGV[4], ARGV[5], ARGV[6]

@@ -1,5 +1,5 @@
 import { ErrorCode } from '../../common/errors';
-import { array, custom, integer, nullable, object, oneOf, optional, string } from '../../common/schema';
+import { array, custom, integer, nullable, object, oneOf, optional, string, type Parsed } from '../../common/schema';
 import { parseVtepIp, VLAN_MAX, VLAN_MIN } from '../../common/values';
 import { nameSchema } from '../tenants/tenant.schemas';
 
@@ -26,3 +26,7 @@ const vtepSchema = custom(parseVtepIp, { type: 'string', description: 'the host 
 export const createHostSchema = object({ name: nameSchema, vtepIp: vtepSchema, inventory: optional(inventorySchema) }, 'A hypervisor host.');
 
 export const updateHostSchema = object({ name: optional(nameSchema), vtepIp: optional(vtepSchema), inventory: optional(inventorySchema) }, 'Fields to change.');
+
+export type InventoryInput = Parsed<typeof inventorySchema>;
+export type CreateHost = Parsed<typeof createHostSchema>;
+export type UpdateHost = Parsed<typeof updateHostSchema>;

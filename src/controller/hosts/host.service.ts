@@ -1,16 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
-import type { Parsed } from '../../common/schema';
-import { newId, parseId } from '../../common/values';
+import { newId, type ResourceId } from '../../common/values';
 import { RealizationService, type HostAgentStatus } from '../distribution/realization.service';
-import { parseBody } from '../http/body';
 import type { Page, PageRequest } from '../store/page';
-import type { Host, HostInventory, Uplink } from './host.model';
+import type { Host, HostInventory, Uplink } from '../model/host';
 import { HostRepository } from './host.repository';
-import { createHostSchema, inventorySchema, updateHostSchema } from './host.schemas';
+import type { CreateHost, InventoryInput, UpdateHost } from './host.schemas';
 
 /** Fills the optional inventory fields with null, so stored records always have one shape. */
-function normalizeInventory(input: Parsed<typeof inventorySchema> | undefined): HostInventory {
+function normalizeInventory(input: InventoryInput | undefined): HostInventory {
   const uplinks: Uplink[] = (input?.uplinks ?? []).map((u) => ({
     name: u.name,
     driver: u.driver ?? null,
@@ -38,8 +36,7 @@ export class HostService {
     private readonly realization: RealizationService,
   ) {}
 
-  async create(body: unknown): Promise<Host> {
-    const input = parseBody(createHostSchema, body);
+  async create(input: CreateHost): Promise<Host> {
     const now = new Date().toISOString();
     return this.hosts.create({
       id: newId(),
@@ -52,9 +49,7 @@ export class HostService {
   }
 
   /** Changes name, VTEP or inventory (the inventory is replaced whole). Retries on a concurrent change. */
-  async update(rawId: string, body: unknown): Promise<Host> {
-    const id = parseId(rawId);
-    const input = parseBody(updateHostSchema, body);
+  async update(id: ResourceId, input: UpdateHost): Promise<Host> {
     const inventory = input.inventory === undefined ? undefined : normalizeInventory(input.inventory);
     for (;;) {
       const current = await this.read(id);
@@ -72,13 +67,12 @@ export class HostService {
   }
 
   /** The host with its agent's state: connected, acknowledged revision, lag, last error. */
-  async get(rawId: string): Promise<Host & HostAgentStatus> {
-    const host = await this.read(rawId);
+  async get(id: ResourceId): Promise<Host & HostAgentStatus> {
+    const host = await this.read(id);
     return { ...host, ...(await this.realization.hostStatus([host.id])).get(host.id)! };
   }
 
-  private async read(rawId: string): Promise<Host> {
-    const id = parseId(rawId);
+  private async read(id: ResourceId): Promise<Host> {
     const host = await this.hosts.get(id);
     if (!host) {
       throw new OverlayError(ErrorCode.HostNotFound, `no host ${id}`, { field: 'id' });
@@ -93,7 +87,7 @@ export class HostService {
   }
 
   /** Refused while ports are bound to the host. */
-  async delete(rawId: string): Promise<void> {
-    await this.hosts.delete(parseId(rawId));
+  async delete(id: ResourceId): Promise<void> {
+    await this.hosts.delete(id);
   }
 }

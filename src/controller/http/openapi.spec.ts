@@ -1,8 +1,7 @@
 import { RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
-import { AppModule } from '../app.module';
+import { AppModule, buildOpenApiDocument } from '../app.module';
 import { loadConfig } from '../config';
-import { buildOpenApiDocument } from './openapi';
 import { querySpecOf } from './query';
 
 /** Every route of the API, read from the controllers' decorators, with the query parameters it declares. */
@@ -38,5 +37,11 @@ describe('the OpenAPI document', () => {
     expect(operation).toBeDefined();
     const documented = (operation.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name).sort();
     expect(documented).toEqual(route.query);
+  });
+
+  it('documents no route the controllers do not serve', () => {
+    const served = new Set(routes().map((r) => `${r.method} ${r.path}`));
+    const documented = Object.entries(doc.paths).flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method} ${path}`));
+    expect(documented.filter((operation) => !served.has(operation))).toEqual([]);
   });
 });

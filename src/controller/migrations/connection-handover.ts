@@ -8,7 +8,7 @@ import { ControllerConfig } from '../config';
 import type { HostSession } from '../distribution/host-session';
 import { SessionRegistry } from '../distribution/session-registry';
 import { MaterializedView } from '../store/materialized-view';
-import { OPEN_STATES, type Migration } from './migration.model';
+import { OPEN_STATES, type Migration } from '../model/migration';
 import { MigrationRepository } from './migration.repository';
 
 /** Batches read from Redis and queued to a destination at a time. */

@@ -1,9 +1,10 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { parseId } from '../../common/values';
+import { parseBody } from '../http/body';
 import { parseQuery, QueryParams } from '../http/query';
-import { WAIT_QUERY } from '../ports/port.schemas';
-import { waitOf } from '../ports/port.service';
-import { DEFAULT_PREPARE_WAIT_MS, PREPARE_QUERY } from './migration.schemas';
+import { WAIT_QUERY, waitOf } from '../ports/port.schemas';
+import { DEFAULT_PREPARE_WAIT_MS, PREPARE_QUERY, prepareMigrationSchema } from './migration.schemas';
 import { MigrationService } from './migration.service';
 
 @Controller('v1/migrations')
@@ -14,7 +15,8 @@ export class MigrationController {
   @Post()
   @QueryParams(PREPARE_QUERY)
   async prepare(@Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
-    const { migration, created } = await this.migrations.prepare(body, parseQuery(PREPARE_QUERY, query).timeout ?? DEFAULT_PREPARE_WAIT_MS);
+    const waitMs = parseQuery(PREPARE_QUERY, query).timeout ?? DEFAULT_PREPARE_WAIT_MS;
+    const { migration, created } = await this.migrations.prepare(parseBody(prepareMigrationSchema, body), waitMs);
     void reply.status(migration.state === 'preparing' ? 202 : created ? 201 : 200);
     return migration;
   }
@@ -25,7 +27,7 @@ export class MigrationController {
   @QueryParams(WAIT_QUERY)
   async commit(@Param('id') id: string, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
-    const migration = await this.migrations.commit(id, wait);
+    const migration = await this.migrations.commit(parseId(id), wait);
     if (wait && migration.state !== 'completed') {
       void reply.status(202);
     }
@@ -35,11 +37,11 @@ export class MigrationController {
   @Post(':id/abort')
   @HttpCode(200)
   abort(@Param('id') id: string) {
-    return this.migrations.abort(id);
+    return this.migrations.abort(parseId(id));
   }
 
   @Get(':id')
   get(@Param('id') id: string) {
-    return this.migrations.get(id);
+    return this.migrations.get(parseId(id));
   }
 }

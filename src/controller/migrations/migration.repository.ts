@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import type { Port } from '../ports/port.model';
+import type { Port } from '../model/port';
 import { RedisStore } from '../store/redis-store';
-import { MIGRATION_EVENTS, type Migration, type MigrationRecord, type MigrationState, type TimelineEntry } from './migration.model';
+import { MIGRATION_EVENTS, type Migration, type MigrationRecord, type MigrationState, type TimelineEntry } from '../model/migration';
 
 /** One port's compare-and-set in a migration step: the record as read, and what replaces it. */
 export interface PortSwap {

@@ -1,4 +1,4 @@
-import { array, custom, integer, object, optional } from '../../common/schema';
+import { array, custom, integer, object, optional, type Parsed } from '../../common/schema';
 import { parseId } from '../../common/values';
 import { integerParam, type QuerySpec } from '../http/query';
 import { MAX_WAIT_TIMEOUT_MS, vmIdSchema } from '../ports/port.schemas';
@@ -25,6 +25,7 @@ export const prepareMigrationSchema = object(
   },
   'Prepares a live migration: vmId (every port of that VM bound to the source) or portIds, not both. The destination receives the ports, their rules and their segments before the VM moves.',
 );
+export type PrepareMigration = Parsed<typeof prepareMigrationSchema>;
 
 /** How long `prepare` waits for the destination's ack unless the request says otherwise. */
 export const DEFAULT_PREPARE_WAIT_MS = 10_000;

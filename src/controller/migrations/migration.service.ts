@@ -1,17 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
-import { newId, parseId } from '../../common/values';
+import { newId, type ResourceId } from '../../common/values';
 import { ControllerConfig } from '../config';
 import { AgentStatusRepository } from '../distribution/agent-status.repository';
 import { RealizationService } from '../distribution/realization.service';
-import { parseBody } from '../http/body';
-import type { Port } from '../ports/port.model';
-import type { RealizationWait } from '../ports/port.service';
+import type { Port } from '../model/port';
+import type { RealizationWait } from '../ports/port.schemas';
 import { MaterializedView } from '../store/materialized-view';
 import { ConnectionHandover } from './connection-handover';
-import { OPEN_STATES, type Migration, type MigrationRecord } from './migration.model';
+import { OPEN_STATES, type Migration, type MigrationRecord } from '../model/migration';
 import { MigrationRepository, type PortSwap } from './migration.repository';
-import { DEFAULT_PREPARE_WAIT_MS, prepareMigrationSchema } from './migration.schemas';
+import { DEFAULT_PREPARE_WAIT_MS, type PrepareMigration } from './migration.schemas';
 
 
 /** How often a prepare waiting for the connection handover reads the migration again. */
@@ -21,7 +20,7 @@ const CONNECTIONS_POLL_MS = 10;
 const revisionOf = (migration: Migration, event: string): number | undefined => migration.timeline.find((e) => e.event === event)?.revision;
 
 /**
- * Live migration hooks: prepare, commit, abort (see migration.model.ts for the states). Every
+ * Live migration hooks: prepare, commit, abort (see model/migration.ts for the states). Every
  * hook is idempotent: a retried prepare returns the open migration it made, a retried commit or
  * abort returns the migration as it is. Steps that change ports are compare-and-set on the port
  * records, retried when a port changed meanwhile (a security group edit, say).
@@ -48,9 +47,8 @@ export class MigrationService {
    * source's agent is connected, for the VM's tracked connections to be installed on the
    * destination (ConnectionHandover). `created` is false for a retry that found its migration open.
    */
-  async prepare(body: unknown, waitMs = DEFAULT_PREPARE_WAIT_MS): Promise<{ migration: Migration; created: boolean }> {
+  async prepare(input: PrepareMigration, waitMs = DEFAULT_PREPARE_WAIT_MS): Promise<{ migration: Migration; created: boolean }> {
     const deadline = Date.now() + waitMs;
-    const input = parseBody(prepareMigrationSchema, body);
     if ((input.vmId === undefined) === (input.portIds === undefined)) {
       throw new OverlayError(ErrorCode.InvalidValue, 'give either vmId or portIds', { field: input.vmId === undefined ? 'vmId' : 'portIds' });
     }
@@ -117,8 +115,7 @@ export class MigrationService {
   }
 
   /** Moves the bindings to the destination in one step; with `wait`, holds the answer until every peer and the source acked. */
-  async commit(rawId: string, wait?: RealizationWait): Promise<Migration> {
-    const id = parseId(rawId);
+  async commit(id: ResourceId, wait?: RealizationWait): Promise<Migration> {
     for (;;) {
       let migration = await this.read(id);
       if (migration.state === 'preparing') {
@@ -156,7 +153,8 @@ export class MigrationService {
     }
     await this.migrations.mark(migrationId, 'vm-arrived', this.retentionMs);
     try {
-      return { migration: await this.commit(migrationId) };
+      // Found in the store above: a stored id, well-formed.
+      return { migration: await this.commit(migration.id as ResourceId) };
     } catch (err) {
       if (err instanceof OverlayError) {
         return { ignored: `migration ${migrationId}: ${err.message}` };
@@ -166,8 +164,8 @@ export class MigrationService {
   }
 
   /** Withdraws the destination's prepared state; nothing changes for peers. */
-  async abort(rawId: string): Promise<Migration> {
-    return this.close(parseId(rawId), 'aborted');
+  async abort(id: ResourceId): Promise<Migration> {
+    return this.close(id, 'aborted');
   }
 
   /** Expires an open migration past its time (the monitor calls this); a no-op if it is not due. */
@@ -175,8 +173,8 @@ export class MigrationService {
     return this.close(id, 'expired');
   }
 
-  async get(rawId: string): Promise<Migration> {
-    return this.read(parseId(rawId));
+  async get(id: ResourceId): Promise<Migration> {
+    return this.read(id);
   }
 
   /**

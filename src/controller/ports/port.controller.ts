@@ -1,9 +1,12 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { parseId } from '../../common/values';
+import { ControllerConfig } from '../config';
+import { parseBody } from '../http/body';
 import { parseQuery, QueryParams } from '../http/query';
 import { pageRequestOf } from '../store/page';
-import { PORT_LIST_QUERY, WAIT_QUERY } from './port.schemas';
-import { PortService, waitOf } from './port.service';
+import { createPortSchema, PORT_LIST_QUERY, portBatchParser, updatePortSchema, WAIT_QUERY, waitOf, type CreatePort } from './port.schemas';
+import { PortService } from './port.service';
 
 /** A write that waited for realization and timed out answers 202: done, not yet everywhere. */
 function statusAfterWait(reply: FastifyReply, items: { realized?: boolean }[], done: number): void {
@@ -12,12 +15,20 @@ function statusAfterWait(reply: FastifyReply, items: { realized?: boolean }[], d
 
 @Controller('v1')
 export class PortController {
-  constructor(private readonly ports: PortService) {}
+  private readonly parseBatch: (body: unknown) => CreatePort[];
+
+  constructor(
+    private readonly ports: PortService,
+    @Inject(ControllerConfig) config: ControllerConfig,
+  ) {
+    this.parseBatch = portBatchParser(config.maxBatchSize);
+  }
 
   @Post('ports')
   @QueryParams(WAIT_QUERY)
   async create(@Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
-    const port = await this.ports.create(body, waitOf(parseQuery(WAIT_QUERY, query)));
+    const wait = waitOf(parseQuery(WAIT_QUERY, query));
+    const port = await this.ports.create(parseBody(createPortSchema, body), wait);
     statusAfterWait(reply, [port], 201);
     return port;
   }
@@ -25,7 +36,8 @@ export class PortController {
   @Post('ports/batch')
   @QueryParams(WAIT_QUERY)
   async createBatch(@Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
-    const result = await this.ports.createBatch(body, waitOf(parseQuery(WAIT_QUERY, query)));
+    const wait = waitOf(parseQuery(WAIT_QUERY, query));
+    const result = await this.ports.createBatch(this.parseBatch(body), wait);
     statusAfterWait(reply, result.items, 201);
     return result;
   }
@@ -39,13 +51,14 @@ export class PortController {
 
   @Get('ports/:id')
   get(@Param('id') id: string) {
-    return this.ports.get(id);
+    return this.ports.get(parseId(id));
   }
 
   @Patch('ports/:id')
   @QueryParams(WAIT_QUERY)
   async update(@Param('id') id: string, @Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
-    const port = await this.ports.update(id, body, waitOf(parseQuery(WAIT_QUERY, query)));
+    const wait = waitOf(parseQuery(WAIT_QUERY, query));
+    const port = await this.ports.update(parseId(id), parseBody(updatePortSchema, body), wait);
     statusAfterWait(reply, [port], 200);
     return port;
   }
@@ -54,7 +67,8 @@ export class PortController {
   @HttpCode(204)
   @QueryParams(WAIT_QUERY)
   async delete(@Param('id') id: string, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
-    const result = await this.ports.delete(id, waitOf(parseQuery(WAIT_QUERY, query)));
+    const wait = waitOf(parseQuery(WAIT_QUERY, query));
+    const result = await this.ports.delete(parseId(id), wait);
     if (result.realized === false) {
       // Deleted, not yet withdrawn everywhere: 202 with what is known (a 204 has no body).
       void reply.status(202);
@@ -65,6 +79,6 @@ export class PortController {
 
   @Get('segments/:id/mappings')
   mappings(@Param('id') id: string) {
-    return this.ports.mappings(id);
+    return this.ports.mappings(parseId(id));
   }
 }

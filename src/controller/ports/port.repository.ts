@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { luaSecurityGroupHelpers } from '../security-groups/security-group.lua';
 import { RedisStore } from '../store/redis-store';
 import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
-import type { Port } from './port.model';
+import type { Port } from '../model/port';
 
 const ARGS_PER_PORT = 9;
 

@@ -1,6 +1,8 @@
-import { array, boolean, custom, nullable, object, optional, string } from '../../common/schema';
+import { ErrorCode, OverlayError } from '../../common/errors';
+import { array, boolean, custom, nullable, object, optional, string, type Parsed } from '../../common/schema';
 import { parseHostIp, parseId, parseIpOrCidr, parseMac } from '../../common/values';
-import { enumParam, idParam, integerParam, stringParam, type QuerySpec } from '../http/query';
+import { parseBody } from '../http/body';
+import { enumParam, idParam, integerParam, stringParam, type QuerySpec, type QueryValues } from '../http/query';
 import { PAGE_QUERY } from '../store/page';
 
 const idSchema = custom(parseId, { type: 'string', format: 'uuid' });
@@ -54,8 +56,23 @@ export const updatePortSchema = object(
   'Bind (hostId), unbind (hostId: null) or relabel (vmId) a port; replace its security groups, address pairs, or turn port security on or off.',
 );
 
+export type CreatePort = Parsed<typeof createPortSchema>;
+export type UpdatePort = Parsed<typeof updatePortSchema>;
+
 export function createPortBatchSchema(maxBatchSize: number) {
   return object({ ports: array(createPortSchema, { min: 1, max: maxBatchSize }) }, 'Ports created all together or not at all.');
+}
+
+/** The parser of `POST /v1/ports/batch` at the configured limit: a batch over it is refused by its length before any port is parsed. */
+export function portBatchParser(maxBatchSize: number): (body: unknown) => CreatePort[] {
+  const schema = createPortBatchSchema(maxBatchSize);
+  return (body) => {
+    const ports = (body as { ports?: unknown } | null)?.ports;
+    if (Array.isArray(ports) && ports.length > maxBatchSize) {
+      throw new OverlayError(ErrorCode.BatchTooLarge, `at most ${maxBatchSize} ports per batch (OVERLAY_MAX_BATCH_SIZE), got ${ports.length}`, { field: 'ports' });
+    }
+    return parseBody(schema, body).ports;
+  };
 }
 
 /** `GET /v1/ports`: filters combine (all must hold). */
@@ -74,3 +91,19 @@ export const WAIT_QUERY = {
   wait: enumParam(['realized'] as const, 'answer only once every host whose span this write changed (those that lose the port included) has applied it'),
   timeout: integerParam({ min: 1, max: MAX_WAIT_TIMEOUT_MS, default: DEFAULT_WAIT_TIMEOUT_MS, unit: 'milliseconds', description: 'ms to wait, with wait=realized only' }),
 } satisfies QuerySpec;
+
+/** `?wait=realized&timeout=<ms>` on a write. */
+export interface RealizationWait {
+  timeoutMs: number;
+}
+
+/** The wait a write asked for; undefined when the caller does not wait. A timeout without `wait` is refused, not ignored. */
+export function waitOf(query: QueryValues<typeof WAIT_QUERY>): RealizationWait | undefined {
+  if (query.wait === undefined) {
+    if (query.timeout !== undefined) {
+      throw new OverlayError(ErrorCode.InvalidValue, 'timeout applies only with wait=realized', { field: 'timeout' });
+    }
+    return undefined;
+  }
+  return { timeoutMs: query.timeout ?? DEFAULT_WAIT_TIMEOUT_MS };
+}

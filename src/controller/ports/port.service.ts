@@ -1,21 +1,16 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
-import type { Parsed } from '../../common/schema';
-import { assertIpInCidr, generateMac, newId, parseId, type ResourceId } from '../../common/values';
-import { ControllerConfig } from '../config';
+import { assertIpInCidr, generateMac, newId, type ResourceId } from '../../common/values';
 import { RealizationService } from '../distribution/realization.service';
 import { HostRepository } from '../hosts/host.repository';
-import { parseBody } from '../http/body';
 import { SegmentRepository } from '../segments/segment.repository';
 import { MaterializedView } from '../store/materialized-view';
-import type { QueryValues } from '../http/query';
 import type { Page, PageRequest } from '../store/page';
-import { withSecurityDefaults, type AllowedAddressPair, type Mapping, type Port } from './port.model';
+import { withSecurityDefaults, type AllowedAddressPair, type Mapping, type Port } from '../model/port';
 import { PortRepository } from './port.repository';
-import { createPortBatchSchema, createPortSchema, DEFAULT_WAIT_TIMEOUT_MS, updatePortSchema, type WAIT_QUERY } from './port.schemas';
+import type { CreatePort, RealizationWait, UpdatePort } from './port.schemas';
 
-type PortInput = Parsed<typeof createPortSchema>;
-type SecurityInput = Pick<PortInput, 'securityGroupIds' | 'portSecurity' | 'allowedAddressPairs'>;
+type SecurityInput = Pick<CreatePort, 'securityGroupIds' | 'portSecurity' | 'allowedAddressPairs'>;
 type SecurityFields = Pick<Port, 'securityGroupIds' | 'portSecurity' | 'allowedAddressPairs'>;
 
 const NEW_PORT_SECURITY: SecurityFields = { securityGroupIds: [], portSecurity: true, allowedAddressPairs: [] };
@@ -61,22 +56,6 @@ function mergeSecurity(input: SecurityInput, current: SecurityFields, portMac: s
   return { securityGroupIds, portSecurity, allowedAddressPairs };
 }
 
-/** `?wait=realized&timeout=<ms>` on a write. */
-export interface RealizationWait {
-  timeoutMs: number;
-}
-
-/** The wait a write asked for; undefined when the caller does not wait. A timeout without `wait` is refused, not ignored. */
-export function waitOf(query: QueryValues<typeof WAIT_QUERY>): RealizationWait | undefined {
-  if (query.wait === undefined) {
-    if (query.timeout !== undefined) {
-      throw new OverlayError(ErrorCode.InvalidValue, 'timeout applies only with wait=realized', { field: 'timeout' });
-    }
-    return undefined;
-  }
-  return { timeoutMs: query.timeout ?? DEFAULT_WAIT_TIMEOUT_MS };
-}
-
 const GENERATED_MAC_ATTEMPTS = 5;
 
 /** How long a filtered list waits for this replica's view to reach Redis' revision (504 TIMEOUT past it). */
@@ -91,23 +70,15 @@ export interface PortFilter {
 
 @Injectable()
 export class PortService {
-  private readonly batchSchema;
-  private readonly maxBatchSize: number;
-
   constructor(
     private readonly ports: PortRepository,
     private readonly segments: SegmentRepository,
     private readonly hosts: HostRepository,
     private readonly realization: RealizationService,
     private readonly view: MaterializedView,
-    @Inject(ControllerConfig) config: ControllerConfig,
-  ) {
-    this.maxBatchSize = config.maxBatchSize;
-    this.batchSchema = createPortBatchSchema(config.maxBatchSize);
-  }
+  ) {}
 
-  async create(body: unknown, wait?: RealizationWait): Promise<Port & { realized?: boolean }> {
-    const input = parseBody(createPortSchema, body);
+  async create(input: CreatePort, wait?: RealizationWait): Promise<Port & { realized?: boolean }> {
     try {
       const { ports, revision } = await this.createAll([input]);
       return (await this.withRealization(ports, revision, wait))[0];
@@ -120,13 +91,8 @@ export class PortService {
     }
   }
 
-  async createBatch(body: unknown, wait?: RealizationWait): Promise<{ items: (Port & { realized?: boolean })[] }> {
-    const ports = (body as { ports?: unknown } | null)?.ports;
-    if (Array.isArray(ports) && ports.length > this.maxBatchSize) {
-      throw new OverlayError(ErrorCode.BatchTooLarge, `at most ${this.maxBatchSize} ports per batch (OVERLAY_MAX_BATCH_SIZE), got ${ports.length}`, { field: 'ports' });
-    }
-    const input = parseBody(this.batchSchema, body);
-    const { ports: created, revision } = await this.createAll(input.ports);
+  async createBatch(inputs: CreatePort[], wait?: RealizationWait): Promise<{ items: (Port & { realized?: boolean })[] }> {
+    const { ports: created, revision } = await this.createAll(inputs);
     return { items: await this.withRealization(created, revision, wait) };
   }
 
@@ -144,7 +110,7 @@ export class PortService {
   }
 
   /** Validates against the segments, then stores every port in one step; regenerates a generated MAC that collided. */
-  private async createAll(inputs: PortInput[]): Promise<{ ports: Port[]; revision: number }> {
+  private async createAll(inputs: CreatePort[]): Promise<{ ports: Port[]; revision: number }> {
     // Segments are immutable once created, so this replica's view can answer; one it has not seen
     // yet (just created elsewhere) is read from Redis. The script checks existence again anyway.
     const segmentIds = [...new Set(inputs.map((p) => p.segmentId))];
@@ -195,9 +161,7 @@ export class PortService {
   }
 
   /** Binds, unbinds or relabels; replaces its security settings. Retries when the port changed concurrently. */
-  async update(rawId: string, body: unknown, wait?: RealizationWait): Promise<Port & { realized?: boolean }> {
-    const id = parseId(rawId);
-    const input = parseBody(updatePortSchema, body);
+  async update(id: ResourceId, input: UpdatePort, wait?: RealizationWait): Promise<Port & { realized?: boolean }> {
     for (;;) {
       // `current` is compared with the stored record as it is: defaults are filled in `next` only.
       const current = await this.read(id);
@@ -217,14 +181,13 @@ export class PortService {
   }
 
   /** The port, with `realized`: every host that needs its entries has acknowledged them. */
-  async get(rawId: string): Promise<Port & { realized: boolean }> {
-    const port = withSecurityDefaults(await this.read(rawId));
+  async get(id: ResourceId): Promise<Port & { realized: boolean }> {
+    const port = withSecurityDefaults(await this.read(id));
     const realized = await this.realization.portsRealized([port.id]);
     return { ...port, realized: realized.get(port.id)! };
   }
 
-  private async read(rawId: string): Promise<Port> {
-    const id = parseId(rawId);
+  private async read(id: ResourceId): Promise<Port> {
     const port = await this.ports.get(id);
     if (!port) {
       throw new OverlayError(ErrorCode.PortNotFound, `no port ${id}`, { field: 'id' });
@@ -265,15 +228,13 @@ export class PortService {
    * changed (the port's host, its segment's other hosts, hosts holding its groups' members) has
    * applied it: `realized` says whether that happened within the timeout.
    */
-  async delete(rawId: string, wait?: RealizationWait): Promise<{ id: ResourceId; realized?: boolean }> {
-    const id = parseId(rawId);
+  async delete(id: ResourceId, wait?: RealizationWait): Promise<{ id: ResourceId; realized?: boolean }> {
     const revision = await this.ports.delete(id);
     return wait ? { id, realized: await this.realization.waitForRevision(revision, wait.timeoutMs) } : { id };
   }
 
   /** The segment's forwarding table: every bound port's MAC and IPs -> its host's VTEP. */
-  async mappings(rawSegmentId: string): Promise<{ segmentId: string; vni: number; items: Mapping[] }> {
-    const segmentId = parseId(rawSegmentId);
+  async mappings(segmentId: ResourceId): Promise<{ segmentId: string; vni: number; items: Mapping[] }> {
     const segment = await this.segments.get(segmentId);
     if (!segment) {
       throw new OverlayError(ErrorCode.SegmentNotFound, `no segment ${segmentId}`, { field: 'id' });

@@ -1,7 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import { parseId } from '../../common/values';
+import { parseBody } from '../http/body';
 import { parseQuery, QueryParams } from '../http/query';
 import { pageRequestOf } from '../store/page';
-import { SECURITY_GROUP_LIST_QUERY } from './security-group.schemas';
+import { createSecurityGroupSchema, replaceSecurityGroupSchema, SECURITY_GROUP_LIST_QUERY, updateSecurityGroupSchema } from './security-group.schemas';
 import { SecurityGroupService } from './security-group.service';
 
 @Controller('v1/security-groups')
@@ -10,7 +12,7 @@ export class SecurityGroupController {
 
   @Post()
   create(@Body() body: unknown) {
-    return this.groups.create(body);
+    return this.groups.create(parseBody(createSecurityGroupSchema, body));
   }
 
   @Get()
@@ -22,22 +24,22 @@ export class SecurityGroupController {
 
   @Get(':id')
   get(@Param('id') id: string) {
-    return this.groups.get(id);
+    return this.groups.get(parseId(id));
   }
 
   @Put(':id')
   replace(@Param('id') id: string, @Body() body: unknown) {
-    return this.groups.replace(id, body);
+    return this.groups.replace(parseId(id), parseBody(replaceSecurityGroupSchema, body));
   }
 
   @Patch(':id')
   update(@Param('id') id: string, @Body() body: unknown) {
-    return this.groups.update(id, body);
+    return this.groups.update(parseId(id), parseBody(updateSecurityGroupSchema, body));
   }
 
   @Delete(':id')
   @HttpCode(204)
   delete(@Param('id') id: string) {
-    return this.groups.delete(id);
+    return this.groups.delete(parseId(id));
   }
 }

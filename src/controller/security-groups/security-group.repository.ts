@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { RedisStore } from '../store/redis-store';
 import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
 import { luaSecurityGroupHelpers } from './security-group.lua';
-import type { SecurityGroup } from './security-group.model';
+import type { SecurityGroup } from '../model/security-group';
 import { remoteGroupsOf } from './security-group.rules';
 
 /*

@@ -4,7 +4,7 @@ import { idParam, type QuerySpec } from '../http/query';
 import { idSchema } from '../segments/segment.schemas';
 import { PAGE_QUERY } from '../store/page';
 import { nameSchema } from '../tenants/tenant.schemas';
-import { DIRECTIONS, ETHERTYPES, PROTOCOL_NAMES } from './security-group.model';
+import { DIRECTIONS, ETHERTYPES, PROTOCOL_NAMES } from '../model/security-group';
 
 export const MAX_RULES_PER_GROUP = 200;
 
@@ -68,6 +68,10 @@ export const updateSecurityGroupSchema = object(
   },
   'Fields to change; `rules`, when given, replaces every rule.',
 );
+
+export type CreateSecurityGroup = Parsed<typeof createSecurityGroupSchema>;
+export type ReplaceSecurityGroup = Parsed<typeof replaceSecurityGroupSchema>;
+export type UpdateSecurityGroup = Parsed<typeof updateSecurityGroupSchema>;
 
 /** `GET /v1/security-groups`. */
 export const SECURITY_GROUP_LIST_QUERY = { ...PAGE_QUERY, tenantId: idParam('only security groups of this tenant') } satisfies QuerySpec;

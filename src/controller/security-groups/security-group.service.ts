@@ -1,19 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
-import { newId, parseId, type ResourceId } from '../../common/values';
-import { parseBody } from '../http/body';
+import { newId, type ResourceId } from '../../common/values';
 import type { Page, PageRequest } from '../store/page';
-import type { SecurityGroup } from './security-group.model';
 import { SecurityGroupRepository } from './security-group.repository';
-import { defaultEgressRules, normalizeRules } from './security-group.rules';
-import { createSecurityGroupSchema, replaceSecurityGroupSchema, updateSecurityGroupSchema } from './security-group.schemas';
+import { defaultEgressRules, type SecurityGroup } from '../model/security-group';
+import { normalizeRules } from './security-group.rules';
+import type { CreateSecurityGroup, ReplaceSecurityGroup, UpdateSecurityGroup } from './security-group.schemas';
 
 @Injectable()
 export class SecurityGroupService {
   constructor(private readonly groups: SecurityGroupRepository) {}
 
-  async create(body: unknown): Promise<SecurityGroup> {
-    const input = parseBody(createSecurityGroupSchema, body);
+  async create(input: CreateSecurityGroup): Promise<SecurityGroup> {
     const now = new Date().toISOString();
     return this.groups.create({
       id: newId(),
@@ -28,21 +26,17 @@ export class SecurityGroupService {
   }
 
   /** PUT: name and rules replaced, description replaced (absent = none). */
-  async replace(rawId: string, body: unknown): Promise<SecurityGroup> {
-    const id = parseId(rawId);
-    const input = parseBody(replaceSecurityGroupSchema, body);
+  async replace(id: ResourceId, input: ReplaceSecurityGroup): Promise<SecurityGroup> {
     return this.change(id, { name: input.name, description: input.description ?? null, rules: input.rules });
   }
 
   /** PATCH: only the fields given; `rules` replaces every rule. */
-  async update(rawId: string, body: unknown): Promise<SecurityGroup> {
-    const id = parseId(rawId);
-    const input = parseBody(updateSecurityGroupSchema, body);
+  async update(id: ResourceId, input: UpdateSecurityGroup): Promise<SecurityGroup> {
     return this.change(id, input);
   }
 
   /** Rules keep their ids where they are kept (see `normalizeRules`). Retries when the group changed concurrently. */
-  private async change(id: string, input: { name?: string; description?: string | null; rules?: Parameters<typeof normalizeRules>[0] }): Promise<SecurityGroup> {
+  private async change(id: ResourceId, input: UpdateSecurityGroup): Promise<SecurityGroup> {
     for (;;) {
       const current = await this.read(id);
       if (current.isDefault && input.name !== undefined && input.name !== current.name) {
@@ -61,8 +55,8 @@ export class SecurityGroupService {
     }
   }
 
-  async get(rawId: string): Promise<SecurityGroup> {
-    return this.read(parseId(rawId));
+  async get(id: ResourceId): Promise<SecurityGroup> {
+    return this.read(id);
   }
 
   private async read(id: string): Promise<SecurityGroup> {
@@ -78,7 +72,7 @@ export class SecurityGroupService {
   }
 
   /** Refused while in use (ports, or another group's remote-group rules) and for a live tenant's default group. */
-  async delete(rawId: string): Promise<void> {
-    await this.groups.delete(parseId(rawId));
+  async delete(id: ResourceId): Promise<void> {
+    await this.groups.delete(id);
   }
 }

@@ -1,7 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { parseId } from '../../common/values';
 import { parseQuery, QueryParams } from '../http/query';
 import { pageRequestOf } from '../store/page';
-import { SEGMENT_LIST_QUERY } from './segment.schemas';
+import { parseCreateSegment, SEGMENT_LIST_QUERY } from './segment.schemas';
 import { SegmentService } from './segment.service';
 
 @Controller('v1/segments')
@@ -10,7 +11,7 @@ export class SegmentController {
 
   @Post()
   create(@Body() body: unknown) {
-    return this.segments.create(body);
+    return this.segments.create(parseCreateSegment(body));
   }
 
   @Get()
@@ -22,12 +23,12 @@ export class SegmentController {
 
   @Get(':id')
   get(@Param('id') id: string) {
-    return this.segments.get(id);
+    return this.segments.get(parseId(id));
   }
 
   @Delete(':id')
   @HttpCode(204)
   delete(@Param('id') id: string) {
-    return this.segments.delete(id);
+    return this.segments.delete(parseId(id));
   }
 }

@@ -1,8 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { Vni } from '../../common/values';
 import { ControllerConfig } from '../config';
 import { RedisStore } from '../store/redis-store';
 import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
-import type { Segment } from './segment.model';
+import type { Segment } from '../model/segment';
 
 /*
  * VNI allocation lives in Redis so that replicas racing cannot issue one VNI twice: a bitmap
@@ -134,7 +135,7 @@ export class SegmentRepository {
   }
 
   /** Allocates the requested VNI, or the lowest free one of the configured ranges, and stores the segment. */
-  async create(segment: Omit<Segment, 'vni'>, requestedVni: number | undefined): Promise<Segment> {
+  async create(segment: Omit<Segment, 'vni'>, requestedVni: Vni | undefined): Promise<Segment> {
     const [, json] = (await this.store.mutate('overlaySegmentCreate', [
       JSON.stringify({ ...segment, vni: 0 }),
       segment.tenantId,

@@ -1,6 +1,7 @@
 import { ErrorCode } from '../../common/errors';
-import { custom, integer, object, optional, nullable } from '../../common/schema';
-import { parseId, parseSegmentCidr, VLAN_MAX, VLAN_MIN, VNI_MAX, VNI_MIN } from '../../common/values';
+import { custom, integer, object, optional, nullable, type Parsed } from '../../common/schema';
+import { asVlanId, asVni, parseId, parseSegmentCidr, VLAN_MAX, VLAN_MIN, VNI_MAX, VNI_MIN, type VlanId, type Vni } from '../../common/values';
+import { parseBody } from '../http/body';
 import { idParam, type QuerySpec } from '../http/query';
 import { PAGE_QUERY } from '../store/page';
 import { nameSchema } from '../tenants/tenant.schemas';
@@ -17,6 +18,14 @@ export const createSegmentSchema = object(
   },
   'A tenant segment. Always gets a VXLAN VNI.',
 );
+
+/** `POST /v1/segments` as the service takes it: the schema's numbers branded (they are in range). */
+export type CreateSegment = Omit<Parsed<typeof createSegmentSchema>, 'vni' | 'vlanId'> & { vni?: Vni; vlanId?: VlanId | null };
+
+export function parseCreateSegment(body: unknown): CreateSegment {
+  const { vni, vlanId, ...rest } = parseBody(createSegmentSchema, body);
+  return { ...rest, vni: vni === undefined ? undefined : asVni(vni), vlanId: vlanId === undefined || vlanId === null ? vlanId : asVlanId(vlanId) };
+}
 
 /** `GET /v1/segments`. */
 export const SEGMENT_LIST_QUERY = { ...PAGE_QUERY, tenantId: idParam('only segments of this tenant') } satisfies QuerySpec;

@@ -1,18 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
-import { newId, parseId, type ResourceId } from '../../common/values';
-import { parseBody } from '../http/body';
+import { newId, type ResourceId } from '../../common/values';
 import type { Page, PageRequest } from '../store/page';
-import type { Segment } from './segment.model';
+import type { Segment } from '../model/segment';
 import { SegmentRepository } from './segment.repository';
-import { createSegmentSchema } from './segment.schemas';
+import type { CreateSegment } from './segment.schemas';
 
 @Injectable()
 export class SegmentService {
   constructor(private readonly segments: SegmentRepository) {}
 
-  async create(body: unknown): Promise<Segment> {
-    const input = parseBody(createSegmentSchema, body);
+  async create(input: CreateSegment): Promise<Segment> {
     return this.segments.create(
       {
         id: newId(),
@@ -26,8 +24,7 @@ export class SegmentService {
     );
   }
 
-  async get(rawId: string): Promise<Segment> {
-    const id = parseId(rawId);
+  async get(id: ResourceId): Promise<Segment> {
     const segment = await this.segments.get(id);
     if (!segment) {
       throw new OverlayError(ErrorCode.SegmentNotFound, `no segment ${id}`, { field: 'id' });
@@ -40,7 +37,7 @@ export class SegmentService {
   }
 
   /** Refused while ports remain; the VNI goes into quarantine. */
-  async delete(rawId: string): Promise<void> {
-    await this.segments.delete(parseId(rawId));
+  async delete(id: ResourceId): Promise<void> {
+    await this.segments.delete(id);
   }
 }

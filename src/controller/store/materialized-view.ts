@@ -3,7 +3,7 @@ import type Redis from 'ioredis';
 import { ErrorCode, OverlayError } from '../../common/errors';
 import { parseStreamEntry, type ChangeRecord } from './change-log';
 import { RedisStore } from './redis-store';
-import type { Port } from '../ports/port.model';
+import type { Port } from '../model/port';
 import { applyChange, compactPort, emptyViewState, type ViewState } from './view-state';
 
 /** How long one XREAD of the tail blocks; an idle tail then checks whether the revision went back. */

@@ -1,8 +1,8 @@
-import type { Host } from '../hosts/host.model';
-import type { Port } from '../ports/port.model';
-import type { SecurityGroup } from '../security-groups/security-group.model';
-import type { Segment } from '../segments/segment.model';
-import type { Tenant } from '../tenants/tenant.model';
+import type { Host } from '../model/host';
+import type { Port } from '../model/port';
+import type { SecurityGroup } from '../model/security-group';
+import type { Segment } from '../model/segment';
+import type { Tenant } from '../model/tenant';
 import type { ChangeRecord, ResourceKind } from './change-log';
 
 /**

@@ -1,6 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { parseId } from '../../common/values';
+import { parseBody } from '../http/body';
 import { parseQuery, QueryParams } from '../http/query';
 import { PAGE_QUERY, pageRequestOf } from '../store/page';
+import { createTenantSchema } from './tenant.schemas';
 import { TenantService } from './tenant.service';
 
 @Controller('v1/tenants')
@@ -9,7 +12,7 @@ export class TenantController {
 
   @Post()
   create(@Body() body: unknown) {
-    return this.tenants.create(body);
+    return this.tenants.create(parseBody(createTenantSchema, body));
   }
 
   @Get()
@@ -20,12 +23,12 @@ export class TenantController {
 
   @Get(':id')
   get(@Param('id') id: string) {
-    return this.tenants.get(id);
+    return this.tenants.get(parseId(id));
   }
 
   @Delete(':id')
   @HttpCode(204)
   delete(@Param('id') id: string) {
-    return this.tenants.delete(id);
+    return this.tenants.delete(parseId(id));
   }
 }

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import type { SecurityGroup } from '../security-groups/security-group.model';
+import type { SecurityGroup } from '../model/security-group';
 import { RedisStore } from '../store/redis-store';
 import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
-import type { Tenant } from './tenant.model';
+import type { Tenant } from '../model/tenant';
 
 // The tenant and its default security group are written in one step: no tenant is ever seen without it.
 const CREATE = `

@@ -1,5 +1,5 @@
 import { ErrorCode } from '../../common/errors';
-import { integer, nullable, object, optional, string } from '../../common/schema';
+import { integer, nullable, object, optional, string, type Parsed } from '../../common/schema';
 import { NAME_PATTERN } from '../../common/values';
 
 export const nameSchema = string({ min: 1, max: 63, pattern: NAME_PATTERN, code: ErrorCode.InvalidName, description: 'letters, digits, `.`, `_`, `-`; 1-63 characters' });
@@ -11,3 +11,4 @@ export const createTenantSchema = object(
   },
   'A tenant; names are unique per deployment.',
 );
+export type CreateTenant = Parsed<typeof createTenantSchema>;

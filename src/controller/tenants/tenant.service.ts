@@ -1,27 +1,24 @@
 import { Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../../common/errors';
-import { newId, parseId } from '../../common/values';
-import { parseBody } from '../http/body';
-import { defaultSecurityGroup } from '../security-groups/security-group.rules';
+import { newId, type ResourceId } from '../../common/values';
+import { defaultSecurityGroup } from '../model/security-group';
 import type { Page, PageRequest } from '../store/page';
-import type { Tenant } from './tenant.model';
+import type { Tenant } from '../model/tenant';
 import { TenantRepository } from './tenant.repository';
-import { createTenantSchema } from './tenant.schemas';
+import type { CreateTenant } from './tenant.schemas';
 
 @Injectable()
 export class TenantService {
   constructor(private readonly tenants: TenantRepository) {}
 
-  async create(body: unknown): Promise<Tenant> {
-    const input = parseBody(createTenantSchema, body);
+  async create(input: CreateTenant): Promise<Tenant> {
     const now = new Date().toISOString();
     const id = newId();
     const group = defaultSecurityGroup(newId(), id, now);
     return this.tenants.create({ id, name: input.name, maxSegments: input.maxSegments ?? null, defaultSecurityGroupId: group.id, createdAt: now }, group);
   }
 
-  async get(rawId: string): Promise<Tenant> {
-    const id = parseId(rawId);
+  async get(id: ResourceId): Promise<Tenant> {
     const tenant = await this.tenants.get(id);
     if (!tenant) {
       throw new OverlayError(ErrorCode.TenantNotFound, `no tenant ${id}`, { field: 'id' });
@@ -34,7 +31,7 @@ export class TenantService {
   }
 
   /** Refused while the tenant still has segments or security groups besides its default, which goes with it. */
-  async delete(rawId: string): Promise<void> {
-    await this.tenants.delete(parseId(rawId));
+  async delete(id: ResourceId): Promise<void> {
+    await this.tenants.delete(id);
   }
 }

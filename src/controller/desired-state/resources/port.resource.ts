@@ -1,5 +1,5 @@
 import type { ResourceOf } from '../../../common/span/span-kind';
-import type { Port } from '../../ports/port.model';
+import type { Port } from '../../model/port';
 import { isBound, type SpanSource } from '../span-source';
 
 /**

@@ -1,3 +1,5 @@
+import { newId } from '../../common/values';
+
 /**
  * Security groups: named sets of allow rules attached to ports (NIST SP 800-125B VM-FW-R4).
  *
@@ -61,3 +63,72 @@ export interface SecurityGroup {
 }
 
 export const DEFAULT_GROUP_NAME = 'default';
+
+const NAME_OF_NUMBER = new Map<number, Protocol>(Object.entries(PROTOCOL_NUMBERS).map(([name, n]) => [n, name as Protocol]));
+
+/** 6 -> 'tcp', 'tcp' -> 'tcp', 132 -> 132: one spelling per protocol. */
+export function canonicalProtocol(protocol: Protocol): Protocol {
+  return typeof protocol === 'number' ? (NAME_OF_NUMBER.get(protocol) ?? protocol) : protocol;
+}
+
+/** The IP protocol number, or 'any'. */
+export function protocolNumber(protocol: Protocol): number | 'any' {
+  if (typeof protocol === 'number' || protocol === 'any') {
+    return protocol;
+  }
+  return PROTOCOL_NUMBERS[protocol];
+}
+
+export function takesPorts(protocol: Protocol): boolean {
+  const n = protocolNumber(protocol);
+  return n === PROTOCOL_NUMBERS.tcp || n === PROTOCOL_NUMBERS.udp || n === SCTP;
+}
+
+export function isIcmp(protocol: Protocol): boolean {
+  const n = protocolNumber(protocol);
+  return n === PROTOCOL_NUMBERS.icmp || n === PROTOCOL_NUMBERS.icmpv6;
+}
+
+export const ANY_CIDR: Readonly<Record<Ethertype, string>> = { IPv4: '0.0.0.0/0', IPv6: '::/0' };
+
+const rule = (id: string, fields: Partial<SecurityGroupRule> & Pick<SecurityGroupRule, 'direction' | 'ethertype'>): SecurityGroupRule => ({
+  id,
+  protocol: 'any',
+  portRangeMin: null,
+  portRangeMax: null,
+  icmpType: null,
+  icmpCode: null,
+  remoteCidr: null,
+  remoteGroupId: null,
+  description: null,
+  ...fields,
+});
+
+/** The rules of a group created without any: everything out, nothing in (Neutron's and AWS's default). */
+export function defaultEgressRules(newRuleId: () => string = () => newId()): SecurityGroupRule[] {
+  return [
+    rule(newRuleId(), { direction: 'egress', ethertype: 'IPv4', remoteCidr: ANY_CIDR.IPv4 }),
+    rule(newRuleId(), { direction: 'egress', ethertype: 'IPv6', remoteCidr: ANY_CIDR.IPv6 }),
+  ];
+}
+
+/**
+ * A tenant's default group: its members talk freely to each other (ingress from the group
+ * itself), and reach anything out (egress 0.0.0.0/0 and ::/0); nothing else comes in.
+ */
+export function defaultSecurityGroup(id: string, tenantId: string, now: string, newRuleId: () => string = () => newId()): SecurityGroup {
+  return {
+    id,
+    tenantId,
+    name: DEFAULT_GROUP_NAME,
+    description: "the tenant's default group: members reach each other, and anything out",
+    isDefault: true,
+    rules: [
+      rule(newRuleId(), { direction: 'ingress', ethertype: 'IPv4', remoteGroupId: id }),
+      rule(newRuleId(), { direction: 'ingress', ethertype: 'IPv6', remoteGroupId: id }),
+      ...defaultEgressRules(newRuleId),
+    ],
+    createdAt: now,
+    updatedAt: now,
+  };
+}
