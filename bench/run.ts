@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { newId } from '../src/common/values';
+import { newId } from '../src/controller/model/value-parsers';
 import { loadConfig, type ControllerConfig } from '../src/controller/config';
 import type { Port } from '../src/controller/model/port';
 import { PortRepository } from '../src/controller/ports/port.repository';

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../../src/common/errors';
+import type { ErrorCode } from '../../src/controller/errors';
 
 /**
  * For unit specs of services: a stand-in for a repository (or any collaborator) with the

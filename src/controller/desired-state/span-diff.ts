@@ -140,14 +140,6 @@ export function spanChanges(now: SpanIndex, records: ChangeRecord[], onlyHost?: 
 
 function diffSpans(before: SpanSource, after: IndexedSpanSource, touchedBySegment: Map<string, Set<string>>, onlyHost?: string): Map<string, HostSpanChange> {
   const changes = new Map<string, HostSpanChange>();
-  const changeOf = (host: string): HostSpanChange => {
-    let change = changes.get(host);
-    if (!change) {
-      change = { upserts: new Set(), removals: new Set() };
-      changes.set(host, change);
-    }
-    return change;
-  };
   // Cost: O(hosts on the segment + ports touched), except for a host joining or leaving a
   // segment, which needs the segment's whole table.
   for (const [segmentId, touched] of touchedBySegment) {
@@ -200,7 +192,7 @@ function diffSpans(before: SpanSource, after: IndexedSpanSource, touchedBySegmen
       if (onlyHost !== undefined && host !== onlyHost) {
         continue;
       }
-      const change = changeOf(host);
+      const change = changeOf(changes, host);
       const wasIn = hostsBefore.has(host);
       const isIn = hostsAfter.has(host);
       if (wasIn && !isIn) {
@@ -227,13 +219,5 @@ function diffSpans(before: SpanSource, after: IndexedSpanSource, touchedBySegmen
     }
   }
   // A port that left one of the host's segments for another of them is an upsert, not a removal.
-  for (const [host, change] of changes) {
-    for (const key of change.upserts) {
-      change.removals.delete(key);
-    }
-    if (change.upserts.size === 0 && change.removals.size === 0) {
-      changes.delete(host);
-    }
-  }
-  return changes;
+  return settle(changes);
 }

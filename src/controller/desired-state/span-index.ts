@@ -22,7 +22,7 @@ import { isBound, type IndexedSpanSource } from './span-source';
  * every bound port of the segment (its own, and the remote ones: MAC -> VTEP). A segment
  * resource carries the VTEPs of all hosts with local ports on it (the flood list). It also holds
  * the compiled firewall policy of each of its local ports and the IP-set members of every group
- * those policies reference (see policy-index.ts).
+ * those policies reference (see firewall-index.ts).
  *
  * A host's local ports are those bound to it and those *prepared* on it for an incoming live
  * migration (`localHostsOf`): the destination receives the port, its policy, its sets and its
@@ -32,8 +32,10 @@ import { isBound, type IndexedSpanSource } from './span-source';
  *
  * Changes are computed by comparing two states: the current one, and the same state rewound by
  * the old values the change log carries (`o`). The live path rewinds one record; resume rewinds
- * every record since the agent's revision. Both go through `diffSpans`, so they cannot disagree.
+ * every record since the agent's revision. Both go through `diffSpans` (span-diff.ts), so they
+ * cannot disagree.
  */
+
 /**
  * Indexes the view by what spans need (bound ports per segment and per host), and keeps them
  * current as change records are applied. Reads records and resources from the `ViewState` it

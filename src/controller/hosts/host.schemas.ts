@@ -1,6 +1,7 @@
-import { ErrorCode } from '../../common/errors';
-import { array, custom, integer, nullable, object, oneOf, optional, string, type Parsed } from '../../common/schema';
-import { parseVtepIp, VLAN_MAX, VLAN_MIN } from '../../common/values';
+import { ErrorCode } from '../errors';
+import { array, custom, integer, nullable, object, oneOf, optional, string, type Parsed } from '../http/schema';
+import { VLAN_MAX, VLAN_MIN } from '../../common/values';
+import { parseVtepIp } from '../model/value-parsers';
 import { nameSchema } from '../tenants/tenant.schemas';
 
 const shortText = (description: string) => optional(nullable(string({ min: 1, max: 128, description })));

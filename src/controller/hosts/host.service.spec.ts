@@ -1,5 +1,5 @@
-import { ErrorCode } from '../../common/errors';
-import { parseId } from '../../common/values';
+import { ErrorCode } from '../errors';
+import { parseId } from '../model/value-parsers';
 import type { RealizationService } from '../distribution/realization.service';
 import type { Host } from '../model/host';
 import { expectOverlayError, mockOf } from '../../../test/support/mocks';

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { ErrorCode, OverlayError } from '../../common/errors';
-import { newId, type ResourceId } from '../../common/values';
+import { ErrorCode, OverlayError } from '../errors';
+import { type ResourceId } from '../../common/values';
+import { newId } from '../model/value-parsers';
 import { RealizationService, type HostAgentStatus } from '../distribution/realization.service';
 import type { Page, PageRequest } from '../store/page';
 import type { Host, HostInventory, Uplink } from '../model/host';

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { ErrorCode, OverlayError } from '../../common/errors';
-import type { Schema } from '../../common/schema';
+import { ErrorCode, OverlayError } from '../errors';
+import type { Schema } from './schema';
 
 /** Parses a request body with its schema; a missing body is reported as such, not as a type error. */
 export function parseBody<T>(schema: Schema<T>, body: unknown): T {

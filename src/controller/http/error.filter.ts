@@ -1,6 +1,6 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ErrorCode, OverlayError } from '../../common/errors';
+import { ErrorCode, OverlayError } from '../errors';
 import { httpStatusOf } from './http-status';
 import { isClientAbort, logClientAbort } from './server';
 

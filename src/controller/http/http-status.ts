@@ -1,4 +1,4 @@
-import { ErrorCode } from '../../common/errors';
+import { ErrorCode } from '../errors';
 
 /** The one map from domain error codes to HTTP status. Exhaustive: an unmapped code does not compile. */
 export function httpStatusOf(code: ErrorCode): number {

@@ -1,5 +1,5 @@
-import { ErrorCode } from '../../common/errors';
-import type { JsonSchema } from '../../common/schema';
+import { ErrorCode } from '../errors';
+import type { JsonSchema } from './schema';
 import type { QuerySpec } from './query';
 import { openApiParameters } from './query';
 

@@ -1,10 +1,11 @@
 import { Injectable, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
-import { ErrorCode, OverlayError } from '../../common/errors';
-import type { JsonSchema } from '../../common/schema';
-import { forbiddenCharacter } from '../../common/text';
-import { parseId, type ResourceId } from '../../common/values';
+import { ErrorCode, OverlayError } from '../errors';
+import type { JsonSchema } from './schema';
+import { forbiddenCharacter } from './text';
+import { type ResourceId } from '../../common/values';
+import { parseId } from '../model/value-parsers';
 
 /**
  * Query parameters, as strictly as bodies: each route declares the parameters it takes

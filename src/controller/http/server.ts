@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { ErrorCode, OverlayError } from '../../common/errors';
+import { ErrorCode, OverlayError } from '../errors';
 import type { ControllerConfig } from '../config';
 import { MAX_WAIT_TIMEOUT_MS } from '../ports/port.schemas';
 import { httpStatusOf } from './http-status';

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { parseId } from '../../common/values';
+import { parseId } from '../model/value-parsers';
 import { parseBody } from '../http/body';
 import { parseQuery, QueryParams } from '../http/query';
 import { WAIT_QUERY, waitOf } from '../ports/port.schemas';

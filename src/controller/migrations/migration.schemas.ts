@@ -1,5 +1,5 @@
-import { array, custom, integer, object, optional, type Parsed } from '../../common/schema';
-import { parseId } from '../../common/values';
+import { array, custom, integer, object, optional, type Parsed } from '../http/schema';
+import { parseId } from '../model/value-parsers';
 import { integerParam, type QuerySpec } from '../http/query';
 import { MAX_WAIT_TIMEOUT_MS, vmIdSchema } from '../ports/port.schemas';
 

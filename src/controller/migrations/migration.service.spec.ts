@@ -1,5 +1,5 @@
-import { ErrorCode } from '../../common/errors';
-import { parseId } from '../../common/values';
+import { ErrorCode } from '../errors';
+import { parseId } from '../model/value-parsers';
 import type { ControllerConfig } from '../config';
 import type { AgentStatusRepository } from '../distribution/agent-status.repository';
 import type { RealizationService } from '../distribution/realization.service';

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ErrorCode, OverlayError } from '../../common/errors';
-import { newId, type ResourceId } from '../../common/values';
+import { ErrorCode, OverlayError } from '../errors';
+import { type ResourceId } from '../../common/values';
+import { newId } from '../model/value-parsers';
 import { ControllerConfig } from '../config';
 import { AgentStatusRepository } from '../distribution/agent-status.repository';
 import { RealizationService } from '../distribution/realization.service';

@@ -1,4 +1,4 @@
-import { newId } from '../../common/values';
+import { newId } from './value-parsers';
 
 /**
  * Security groups: named sets of allow rules attached to ports (NIST SP 800-125B VM-FW-R4).

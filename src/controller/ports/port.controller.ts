@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { parseId } from '../../common/values';
+import { parseId } from '../model/value-parsers';
 import { ControllerConfig } from '../config';
 import { parseBody } from '../http/body';
 import { parseQuery, QueryParams } from '../http/query';

@@ -1,6 +1,6 @@
-import { ErrorCode, OverlayError } from '../../common/errors';
-import { array, boolean, custom, nullable, object, optional, string, type Parsed } from '../../common/schema';
-import { parseHostIp, parseId, parseIpOrCidr, parseMac } from '../../common/values';
+import { ErrorCode, OverlayError } from '../errors';
+import { array, boolean, custom, nullable, object, optional, string, type Parsed } from '../http/schema';
+import { parseHostIp, parseId, parseIpOrCidr, parseMac } from '../model/value-parsers';
 import { parseBody } from '../http/body';
 import { enumParam, idParam, integerParam, stringParam, type QuerySpec, type QueryValues } from '../http/query';
 import { PAGE_QUERY } from '../store/page';

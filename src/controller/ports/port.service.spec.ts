@@ -1,5 +1,5 @@
-import { ErrorCode, OverlayError } from '../../common/errors';
-import { parseId } from '../../common/values';
+import { ErrorCode, OverlayError } from '../errors';
+import { parseId } from '../model/value-parsers';
 import type { RealizationService } from '../distribution/realization.service';
 import type { HostRepository } from '../hosts/host.repository';
 import type { Port } from '../model/port';

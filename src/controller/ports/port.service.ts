@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { ErrorCode, OverlayError } from '../../common/errors';
-import { assertIpInCidr, generateMac, newId, type ResourceId } from '../../common/values';
+import { ErrorCode, OverlayError } from '../errors';
+import { type ResourceId } from '../../common/values';
+import { assertIpInCidr, generateMac, newId } from '../model/value-parsers';
 import { RealizationService } from '../distribution/realization.service';
 import { HostRepository } from '../hosts/host.repository';
 import { SegmentRepository } from '../segments/segment.repository';

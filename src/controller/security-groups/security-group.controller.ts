@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
-import { parseId } from '../../common/values';
+import { parseId } from '../model/value-parsers';
 import { parseBody } from '../http/body';
 import { parseQuery, QueryParams } from '../http/query';
 import { pageRequestOf } from '../store/page';

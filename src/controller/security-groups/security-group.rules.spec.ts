@@ -1,4 +1,4 @@
-import { ErrorCode, OverlayError } from '../../common/errors';
+import { ErrorCode, OverlayError } from '../errors';
 import { normalizeRules, ruleKey } from './security-group.rules';
 import { ruleSchema } from './security-group.schemas';
 

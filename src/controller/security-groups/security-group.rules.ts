@@ -1,6 +1,6 @@
-import { ErrorCode, OverlayError } from '../../common/errors';
+import { ErrorCode, OverlayError } from '../errors';
 import { parseCidrText } from '../../common/ip';
-import { newId } from '../../common/values';
+import { newId } from '../model/value-parsers';
 import { ANY_CIDR, canonicalProtocol, isIcmp, protocolNumber, takesPorts, type Ethertype, type SecurityGroupRule } from '../model/security-group';
 import type { RuleInput } from './security-group.schemas';
 

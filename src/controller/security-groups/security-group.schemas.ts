@@ -1,5 +1,5 @@
-import { array, custom, integer, nullable, object, oneOf, optional, string, stringOrNumber, type Parsed } from '../../common/schema';
-import { parseCidr, parseId } from '../../common/values';
+import { array, custom, integer, nullable, object, oneOf, optional, string, stringOrNumber, type Parsed } from '../http/schema';
+import { parseCidr, parseId } from '../model/value-parsers';
 import { idParam, type QuerySpec } from '../http/query';
 import { idSchema } from '../segments/segment.schemas';
 import { PAGE_QUERY } from '../store/page';

@@ -1,5 +1,5 @@
-import { ErrorCode } from '../../common/errors';
-import { parseId } from '../../common/values';
+import { ErrorCode } from '../errors';
+import { parseId } from '../model/value-parsers';
 import type { SecurityGroup } from '../model/security-group';
 import { expectOverlayError, mockOf } from '../../../test/support/mocks';
 import { SecurityGroupRepository } from './security-group.repository';

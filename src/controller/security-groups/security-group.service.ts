@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { ErrorCode, OverlayError } from '../../common/errors';
-import { newId, type ResourceId } from '../../common/values';
+import { ErrorCode, OverlayError } from '../errors';
+import { type ResourceId } from '../../common/values';
+import { newId } from '../model/value-parsers';
 import type { Page, PageRequest } from '../store/page';
 import { SecurityGroupRepository } from './security-group.repository';
 import { defaultEgressRules, type SecurityGroup } from '../model/security-group';

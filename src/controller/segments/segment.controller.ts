@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { parseId } from '../../common/values';
+import { parseId } from '../model/value-parsers';
 import { parseQuery, QueryParams } from '../http/query';
 import { pageRequestOf } from '../store/page';
 import { parseCreateSegment, SEGMENT_LIST_QUERY } from './segment.schemas';

@@ -1,6 +1,7 @@
-import { ErrorCode } from '../../common/errors';
-import { custom, integer, object, optional, nullable, type Parsed } from '../../common/schema';
-import { asVlanId, asVni, parseId, parseSegmentCidr, VLAN_MAX, VLAN_MIN, VNI_MAX, VNI_MIN, type VlanId, type Vni } from '../../common/values';
+import { ErrorCode } from '../errors';
+import { custom, integer, object, optional, nullable, type Parsed } from '../http/schema';
+import { VLAN_MAX, VLAN_MIN, VNI_MAX, VNI_MIN, type VlanId, type Vni } from '../../common/values';
+import { asVlanId, asVni, parseId, parseSegmentCidr } from '../model/value-parsers';
 import { parseBody } from '../http/body';
 import { idParam, type QuerySpec } from '../http/query';
 import { PAGE_QUERY } from '../store/page';

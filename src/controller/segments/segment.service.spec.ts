@@ -1,5 +1,5 @@
-import { ErrorCode } from '../../common/errors';
-import { parseId } from '../../common/values';
+import { ErrorCode } from '../errors';
+import { parseId } from '../model/value-parsers';
 import { expectOverlayError, mockOf } from '../../../test/support/mocks';
 import { SegmentRepository } from './segment.repository';
 import { parseCreateSegment } from './segment.schemas';

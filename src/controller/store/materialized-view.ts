@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { ErrorCode, OverlayError } from '../../common/errors';
+import { ErrorCode, OverlayError } from '../errors';
 import { parseStreamEntry, type ChangeRecord } from './change-log';
 import { RedisStore } from './redis-store';
 import type { Port } from '../model/port';

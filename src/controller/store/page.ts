@@ -1,5 +1,6 @@
-import { ErrorCode, OverlayError } from '../../common/errors';
-import { parseId, type ResourceId } from '../../common/values';
+import { ErrorCode, OverlayError } from '../errors';
+import { type ResourceId } from '../../common/values';
+import { parseId } from '../model/value-parsers';
 import { integerParam, type QueryParam, type QuerySpec, type QueryValues } from '../http/query';
 import type { RedisStore } from './redis-store';
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import Redis, { ReplyError } from 'ioredis';
-import { ErrorCode, OverlayError, isErrorCode } from '../../common/errors';
+import { ErrorCode, OverlayError, isErrorCode } from '../errors';
 import { ControllerConfig } from '../config';
 import { keysFor, type Keys } from './keys';
 import { luaPrelude } from './lua-prelude';

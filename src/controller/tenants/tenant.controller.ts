@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { parseId } from '../../common/values';
+import { parseId } from '../model/value-parsers';
 import { parseBody } from '../http/body';
 import { parseQuery, QueryParams } from '../http/query';
 import { PAGE_QUERY, pageRequestOf } from '../store/page';

@@ -1,6 +1,6 @@
-import { ErrorCode } from '../../common/errors';
-import { integer, nullable, object, optional, string, type Parsed } from '../../common/schema';
-import { NAME_PATTERN } from '../../common/values';
+import { ErrorCode } from '../errors';
+import { integer, nullable, object, optional, string, type Parsed } from '../http/schema';
+import { NAME_PATTERN } from '../model/value-parsers';
 
 export const nameSchema = string({ min: 1, max: 63, pattern: NAME_PATTERN, code: ErrorCode.InvalidName, description: 'letters, digits, `.`, `_`, `-`; 1-63 characters' });
 

@@ -1,5 +1,5 @@
-import { ErrorCode } from '../../common/errors';
-import { parseId } from '../../common/values';
+import { ErrorCode } from '../errors';
+import { parseId } from '../model/value-parsers';
 import { expectOverlayError, mockOf } from '../../../test/support/mocks';
 import { TenantRepository } from './tenant.repository';
 import { createTenantSchema } from './tenant.schemas';

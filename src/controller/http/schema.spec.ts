@@ -1,6 +1,6 @@
-import { ErrorCode, OverlayError } from './errors';
+import { ErrorCode, OverlayError } from '../errors';
 import { array, boolean, custom, fieldPath, integer, nullable, object, oneOf, optional, string, stringOrNumber } from './schema';
-import { parseIp, parseMac } from './values';
+import { parseIp, parseMac } from '../model/value-parsers';
 
 function refused(fn: () => unknown): { code: ErrorCode; field: string | undefined } {
   try {

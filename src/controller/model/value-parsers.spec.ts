@@ -1,5 +1,6 @@
-import { ErrorCode, OverlayError } from './errors';
-import { assertIpInCidr, generateMac, NAME_PATTERN, newId, parseCidr, parseHostIp, parseId, parseIp, parseIpOrCidr, parseMac, parseSegmentCidr, parseVtepIp, type Cidr, type IpAddress } from './values';
+import { ErrorCode, OverlayError } from '../errors';
+import { type Cidr, type IpAddress } from '../../common/values';
+import { assertIpInCidr, generateMac, NAME_PATTERN, newId, parseCidr, parseHostIp, parseId, parseIp, parseIpOrCidr, parseMac, parseSegmentCidr, parseVtepIp } from './value-parsers';
 
 /** Runs `fn` and returns the `OverlayError` it threw (failing the test if it threw anything else or nothing). */
 function refusal(fn: () => unknown): OverlayError {

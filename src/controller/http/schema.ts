@@ -1,4 +1,4 @@
-import { ErrorCode, OverlayError } from './errors';
+import { ErrorCode, OverlayError } from '../errors';
 import { forbiddenCharacter } from './text';
 
 /**

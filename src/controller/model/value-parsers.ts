@@ -1,0 +1,222 @@
+import { randomBytes } from 'node:crypto';
+import { ErrorCode, OverlayError } from '../errors';
+import {
+  cidrContains,
+  embeddedIpv4,
+  embeddedIpv4Cidr,
+  enclosingRange,
+  formatCidr,
+  formatIp,
+  isReservedInCidr,
+  LINK_LOCAL_RANGES,
+  nonHostAddress,
+  overlappingRange,
+  parseCidrText,
+  parseIpText,
+  type ParsedCidr,
+  type ParsedIp,
+} from '../../common/ip';
+import type { Cidr, IpAddress, MacAddress, ResourceId, VlanId, Vni } from '../../common/values';
+
+/** Parsers of the domain values (src/common/values.ts), each throwing `OverlayError` naming the offending field. */
+
+const MAC_RE = /^([0-9a-f]{2})([:-])([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})$/i;
+
+/** A unicast MAC, written `aa:bb:cc:dd:ee:ff` (dashes accepted), stored lower case with colons. */
+export function parseMac(raw: string, field = 'mac'): MacAddress {
+  const m = MAC_RE.exec(raw);
+  if (!m) {
+    throw new OverlayError(ErrorCode.InvalidMac, `${field} must be a MAC address like 02:00:00:00:00:01, got ${JSON.stringify(raw)}`, { field });
+  }
+  const octets = [m[1], m[3], m[4], m[5], m[6], m[7]].map((o) => o.toLowerCase());
+  const first = parseInt(octets[0], 16);
+  if (first & 1) {
+    throw new OverlayError(ErrorCode.MulticastMac, `${field} ${raw} is a multicast or broadcast MAC; a port needs a unicast MAC`, { field });
+  }
+  if (octets.every((o) => o === '00')) {
+    throw new OverlayError(ErrorCode.InvalidMac, `${field} must not be the all-zero MAC`, { field });
+  }
+  return octets.join(':') as MacAddress;
+}
+
+/** A locally administered unicast MAC (02:xx:..) from 5 random bytes; uniqueness is checked by the store. */
+export function generateMac(): MacAddress {
+  const bytes = randomBytes(5);
+  return ['02', ...Array.from(bytes, (b) => b.toString(16).padStart(2, '0'))].join(':') as MacAddress;
+}
+
+/**
+ * Every IP and CIDR input has one spelling: RFC 5952 for IPv6, and an IPv4 address written as
+ * IPv4. IPv6 forms that stand for an IPv4 address (`::ffff:192.0.2.11`, `::192.0.2.11`) are
+ * refused rather than rewritten, naming the IPv4 form: a silent rewrite would change the family
+ * of what the client sent (a segment's, a rule's), and two spellings of one endpoint must never
+ * pass a uniqueness check as two.
+ */
+function parseAnyIp(raw: string, field: string): ParsedIp {
+  const ip = parseIpText(raw);
+  if (!ip) {
+    throw new OverlayError(ErrorCode.InvalidIp, `${field} must be an IPv4 or IPv6 address, got ${JSON.stringify(raw)}`, { field });
+  }
+  const embedded = embeddedIpv4(ip);
+  if (embedded) {
+    throw new OverlayError(ErrorCode.InvalidIp, `${field} ${raw} is an ${embedded.form} IPv6 address; write it as the IPv4 address ${formatIp(embedded.ipv4)}`, { field });
+  }
+  return ip;
+}
+
+/** Any unicast or multicast address, canonical (security-group peers and the like: not a host's own address). */
+export function parseIp(raw: string, field = 'ip'): IpAddress {
+  return formatIp(parseAnyIp(raw, field)) as IpAddress;
+}
+
+/**
+ * A port's address: one a VM can hold, on any segment (with or without a CIDR). Unspecified,
+ * loopback, multicast, broadcast, "this network" and reserved addresses are refused with
+ * RESERVED_IP.
+ */
+export function parseHostIp(raw: string, field = 'ip'): IpAddress {
+  const ip = parseAnyIp(raw, field);
+  const why = nonHostAddress(ip);
+  if (why) {
+    throw new OverlayError(ErrorCode.ReservedIp, `${field} ${raw} is ${why}; a port's address must be a unicast address a VM can hold`, { field });
+  }
+  return formatIp(ip) as IpAddress;
+}
+
+/**
+ * A VTEP: a unicast address every other host can send a tunnel to. Besides what no host may
+ * hold (see parseHostIp), link-local addresses are refused: they are usable on one link only,
+ * and a VTEP carries no interface to scope one with.
+ */
+export function parseVtepIp(raw: string, field = 'vtepIp'): IpAddress {
+  const ip = parseAnyIp(raw, field);
+  const why = nonHostAddress(ip, LINK_LOCAL_RANGES);
+  if (why) {
+    throw new OverlayError(ErrorCode.InvalidIp, `${field} ${raw} is ${why}; a VTEP must be a unicast address the other hosts can reach`, { field });
+  }
+  return formatIp(ip) as IpAddress;
+}
+
+function parseAnyCidr(raw: string, field: string): ParsedCidr {
+  const cidr = parseCidrText(raw);
+  if (cidr === 'host-bits') {
+    throw new OverlayError(ErrorCode.InvalidCidr, `${field} ${raw} has host bits set; give the network address`, { field });
+  }
+  if (!cidr) {
+    throw new OverlayError(ErrorCode.InvalidCidr, `${field} must be a CIDR like 10.0.0.0/24 or fd00::/64, got ${JSON.stringify(raw)}`, { field });
+  }
+  const embedded = embeddedIpv4Cidr(cidr);
+  if (embedded) {
+    throw new OverlayError(ErrorCode.InvalidCidr, `${field} ${raw} is an ${embedded.form} IPv6 prefix; write it as the IPv4 prefix ${formatCidr(embedded.ipv4)}`, { field });
+  }
+  return cidr;
+}
+
+/** Any prefix, canonical (a security-group rule's peer: `0.0.0.0/0` and multicast prefixes are fine there). */
+export function parseCidr(raw: string, field = 'cidr'): Cidr {
+  return formatCidr(parseAnyCidr(raw, field)) as Cidr;
+}
+
+/**
+ * A segment's subnet: a prefix of host addresses. A default route (`/0`) and any prefix that
+ * shares an address with the ranges no host can hold (loopback, multicast, "this network",
+ * reserved, `::`) are refused with INVALID_CIDR.
+ */
+export function parseSegmentCidr(raw: string, field = 'cidr'): Cidr {
+  const cidr = parseAnyCidr(raw, field);
+  if (cidr.prefix === 0) {
+    throw new OverlayError(ErrorCode.InvalidCidr, `${field} ${raw} is a default route, not a subnet`, { field });
+  }
+  const range = overlappingRange(cidr);
+  if (range) {
+    throw new OverlayError(ErrorCode.InvalidCidr, `${field} ${raw} overlaps ${range.text} (${range.kind}); a segment's subnet must hold only unicast host addresses`, { field });
+  }
+  return formatCidr(cidr) as Cidr;
+}
+
+/** Checks that `ip` may be given to a VM on a segment with `cidr`. */
+export function assertIpInCidr(ip: IpAddress, cidr: Cidr, field: string): void {
+  const parsedCidr = parseCidrText(cidr) as ParsedCidr;
+  const parsedIp = parseIpText(ip)!;
+  if (parsedIp.family !== parsedCidr.family) {
+    throw new OverlayError(ErrorCode.IpFamilyMismatch, `${field} ${ip} is IPv${parsedIp.family} but the segment's CIDR ${cidr} is IPv${parsedCidr.family}`, { field });
+  }
+  if (!cidrContains(parsedCidr, parsedIp)) {
+    throw new OverlayError(ErrorCode.IpOutsideCidr, `${field} ${ip} is outside the segment's CIDR ${cidr}`, { field });
+  }
+  if (isReservedInCidr(parsedCidr, parsedIp)) {
+    throw new OverlayError(ErrorCode.ReservedIp, `${field} ${ip} is the network or broadcast address of ${cidr}`, { field });
+  }
+}
+
+export function asVni(value: number): Vni {
+  return value as Vni;
+}
+
+export function asVlanId(value: number): VlanId {
+  return value as VlanId;
+}
+
+const ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** Resource ids are UUIDv7: unique without coordination, and sorted by creation time, which orders list pages. */
+// Random bytes drawn in blocks: one syscall-backed fill per 256 ids rather than one per id.
+const ID_POOL_IDS = 256;
+let idPool = Buffer.alloc(0);
+let idPoolOffset = 0;
+
+function idRandomBytes(): Buffer {
+  if (idPoolOffset >= idPool.length) {
+    idPool = randomBytes(16 * ID_POOL_IDS);
+    idPoolOffset = 0;
+  }
+  const bytes = Buffer.from(idPool.subarray(idPoolOffset, idPoolOffset + 16));
+  idPoolOffset += 16;
+  return bytes;
+}
+
+export function newId(now = Date.now()): ResourceId {
+  const bytes = idRandomBytes();
+  const ts = BigInt(now);
+  for (let i = 0; i < 6; i++) {
+    bytes[i] = Number((ts >> BigInt(8 * (5 - i))) & 0xffn);
+  }
+  bytes[6] = (bytes[6] & 0x0f) | 0x70;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}` as ResourceId;
+}
+
+export function parseId(raw: unknown, field = 'id'): ResourceId {
+  // Query parameters reach here unchecked: a repeated one (`?hostId=a&hostId=b`) is an array.
+  const lower = typeof raw === 'string' ? raw.toLowerCase() : '';
+  if (!ID_RE.test(lower)) {
+    throw new OverlayError(ErrorCode.InvalidId, `${field} must be a resource id (UUIDv7), got ${JSON.stringify(raw)}`, { field });
+  }
+  return lower as ResourceId;
+}
+
+/** Names of tenants, segments and hosts: DNS-label-like, so they are safe in logs, URLs and kernel names. */
+export const NAME_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+
+/**
+ * An address or a prefix (`10.0.0.5`, `10.1.0.0/16`, `fd00::/64`), as an allowed address pair
+ * takes it. A full-length prefix is the address itself (`10.0.0.5/32` -> `10.0.0.5`), so that
+ * one thing has one spelling. An address must be one a VM can hold (see parseHostIp); a prefix
+ * may hold such addresses (`0.0.0.0/0` is a valid pair) but not lie wholly among them
+ * (`224.0.0.0/4`): RESERVED_IP.
+ */
+export function parseIpOrCidr(raw: string, field = 'ip'): IpAddress | Cidr {
+  if (!raw.includes('/')) {
+    return parseHostIp(raw, field);
+  }
+  const cidr = parseAnyCidr(raw, field);
+  if (cidr.prefix === (cidr.family === 4 ? 32 : 128)) {
+    return parseHostIp(formatIp({ family: cidr.family, value: cidr.network }), field);
+  }
+  const range = enclosingRange(cidr);
+  if (range) {
+    throw new OverlayError(ErrorCode.ReservedIp, `${field} ${raw} lies within ${range.text} (${range.kind}); no VM can send from those addresses`, { field });
+  }
+  return formatCidr(cidr) as Cidr;
+}
