@@ -11,6 +11,3 @@ export const bridgeName = (vni: number): string => `br${vni}`;
 export function tapName(portId: string): string {
   return `tap${portId.replace(/-/g, '').slice(-11)}`;
 }
-
-export const VXLAN_PREFIX = 'vx';
-export const BRIDGE_PREFIX = 'br';

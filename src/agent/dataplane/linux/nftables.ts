@@ -165,11 +165,6 @@ const isFamily = (f: string): f is Family => f === 'IPv4' || f === 'IPv6';
 const uniqSorted = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();
 const hexOf = (id: string): string => id.toLowerCase().replace(/[^0-9a-z]/g, '');
 
-/** The port's chain base name: `p_` + the last 11 hex digits of its id, like its tap. */
-export function portChainName(portId: string): string {
-  return `p_${hexOf(portId).slice(-11)}`;
-}
-
 /**
  * Set names per group: `g_` + the last 12 characters of the id (the random part of a UUIDv7)
  * + `_4`/`_6`. If two groups would share a name, both use a hash of their id instead.
