@@ -5,7 +5,7 @@ import type { ChangeRecord } from '../store/change-log';
 import type { ViewState } from '../store/view-state';
 import { compile, effectiveGroupIds, groupCatalog, memberEntries, type GroupCatalog } from './firewall';
 import { toPolicyResource, type PolicyResource } from './resources/policy.resource';
-import { addTo, removeFrom } from './set-map';
+import { addCount, addTo, removeFrom } from './set-map';
 import type { HostSpanChange } from './span-diff';
 
 /**
@@ -79,29 +79,17 @@ const NO_REFS: string[] = [];
 type Counts = Map<string, Map<string, number>>;
 type Seen = Map<string, Map<string, boolean>>;
 
+/** Adds `delta` to a count, first noting in `seen` whether it was present before this record. */
 function bump(counts: Counts, outer: string, inner: string, delta: number, seen: Seen): void {
-  let m = counts.get(outer);
   let s = seen.get(outer);
   if (!s) {
     s = new Map();
     seen.set(outer, s);
   }
   if (!s.has(inner)) {
-    s.set(inner, (m?.get(inner) ?? 0) > 0);
+    s.set(inner, (counts.get(outer)?.get(inner) ?? 0) > 0);
   }
-  if (!m) {
-    m = new Map();
-    counts.set(outer, m);
-  }
-  const n = (m.get(inner) ?? 0) + delta;
-  if (n > 0) {
-    m.set(inner, n);
-  } else {
-    m.delete(inner);
-    if (m.size === 0) {
-      counts.delete(outer);
-    }
-  }
+  addCount(counts, outer, inner, delta);
 }
 
 export const NONE: ReadonlySet<string> = new Set();

@@ -18,3 +18,21 @@ export function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
     }
   }
 }
+
+/** Adds `delta` to the count of `inner` under `outer`, dropping counts that reach 0 and emptied inner maps. */
+export function addCount<K, I>(counts: Map<K, Map<I, number>>, outer: K, inner: I, delta: number): void {
+  let m = counts.get(outer);
+  if (!m) {
+    m = new Map();
+    counts.set(outer, m);
+  }
+  const n = (m.get(inner) ?? 0) + delta;
+  if (n > 0) {
+    m.set(inner, n);
+  } else {
+    m.delete(inner);
+    if (m.size === 0) {
+      counts.delete(outer);
+    }
+  }
+}

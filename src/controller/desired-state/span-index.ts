@@ -12,7 +12,7 @@ import { portResource } from './resources/port.resource';
 import { segmentResource } from './resources/segment.resource';
 import type { SpanResource } from './resources/span-resource';
 import { changeOf, settle, spanChanges, type HostSpanChange } from './span-diff';
-import { addTo, removeFrom } from './set-map';
+import { addCount, addTo, removeFrom } from './set-map';
 import { isBound, type IndexedSpanSource } from './span-source';
 
 /**
@@ -150,7 +150,7 @@ export class SpanIndex implements IndexedSpanSource {
     addTo(this.boundBySegment, port.segmentId, port.id);
     for (const host of localHostsOf(port)) {
       addTo(this.boundByHost, host, port.id);
-      count(this.hostsBySegment, port.segmentId, host, 1);
+      addCount(this.hostsBySegment, port.segmentId, host, 1);
     }
   }
 
@@ -158,7 +158,7 @@ export class SpanIndex implements IndexedSpanSource {
     removeFrom(this.boundBySegment, port.segmentId, port.id);
     for (const host of localHostsOf(port)) {
       removeFrom(this.boundByHost, host, port.id);
-      count(this.hostsBySegment, port.segmentId, host, -1);
+      addCount(this.hostsBySegment, port.segmentId, host, -1);
     }
   }
 }
@@ -170,24 +170,6 @@ const RESOURCE_OF: { [N in SpanKindName]: (index: SpanIndex, id: string) => Reso
   policy: (index, id) => index.policies.policy(id),
   member: (index, id) => (index.policies.hasMember(id) ? parseMemberId(id) : undefined),
 };
-
-/** Adds `delta` to a per-segment host count, dropping zeros and empty segments. */
-function count(bySegment: Map<string, Map<string, number>>, segmentId: string, host: string, delta: number): void {
-  let counts = bySegment.get(segmentId);
-  if (!counts) {
-    counts = new Map();
-    bySegment.set(segmentId, counts);
-  }
-  const n = (counts.get(host) ?? 0) + delta;
-  if (n > 0) {
-    counts.set(host, n);
-  } else {
-    counts.delete(host);
-    if (counts.size === 0) {
-      bySegment.delete(segmentId);
-    }
-  }
-}
 
 const EMPTY: ReadonlySet<string> = new Set();
 const EMPTY_COUNTS: ReadonlyMap<string, number> = new Map();
