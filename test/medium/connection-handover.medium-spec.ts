@@ -126,7 +126,8 @@ describe('connection handover through the controller', () => {
     const port = (await client.post('/v1/ports', { segmentId: segment.id, hostId: hosts.get('raw-src'), vmId: 'vm-raw', ips: ['10.5.1.10'] })).body;
     // Prepared without waiting: this source exports only when the test says so.
     const prepared = await client.post('/v1/migrations?timeout=0', { vmId: 'vm-raw', sourceHostId: hosts.get('raw-src'), destinationHostId: hosts.get('dst') });
-    expect(prepared.status).toBe(202);
+    // 202 still preparing, or 201 when the destination's ack beat the answer (its agent is in-process and quick).
+    expect([201, 202]).toContain(prepared.status);
     const id = prepared.body.id;
     await waitUntil(async () => (await client.get(`/v1/migrations/${id}`)).body.state === 'prepared', 10_000, () => 'destination ack');
     const good = tcp('10.5.1.10', '10.5.0.20', 41000, 80);
