@@ -85,7 +85,7 @@ export class HelloHandler {
     const claim = await this.claim(host, instance, knownFeatures(hello.features));
     // A revision past the store's is one no replica sent: not a base to resume from (a snapshot
     // instead, at once; waiting for the view to reach it would wait for nothing).
-    const resumable = hello.epoch === this.sessions.epoch && hello.appliedRevision > 0 && (hello.appliedRevision <= this.view.revision || hello.appliedRevision <= (await this.storeRevision()));
+    const resumable = hello.epoch === this.sessions.epoch && hello.appliedRevision > 0 && (hello.appliedRevision <= this.view.revision || hello.appliedRevision <= (await this.store.revision()));
     let records;
     try {
       // An agent ahead of this replica's view (it was fed by a faster replica) waits for the view.
@@ -138,17 +138,13 @@ export class HelloHandler {
     return claim;
   }
 
-  private async storeRevision(): Promise<number> {
-    return Number((await this.store.read((r) => r.get(this.store.keys.revision()))) ?? 0);
-  }
-
   private async findHost(name: string): Promise<Host> {
     const id = await this.store.read((r) => r.hget(this.store.keys.hostNames(), name));
     if (!id) {
       throw new HelloRefused(grpc.status.NOT_FOUND, `no host named ${name} is registered`);
     }
     if (!this.view.current.hosts.has(id)) {
-      await this.view.waitForRevision(await this.storeRevision(), 5_000).catch(() => undefined);
+      await this.view.waitForRevision(await this.store.revision(), 5_000).catch(() => undefined);
     }
     const host = this.view.current.hosts.get(id);
     if (!host) {

@@ -109,7 +109,7 @@ export class MaterializedView implements OnModuleDestroy {
    * if Redis does not answer, TIMEOUT if the view does not get there within `timeoutMs`.
    */
   async catchUp(timeoutMs: number): Promise<void> {
-    const revision = Number((await this.store.read((r) => r.get(this.store.keys.revision()))) ?? 0);
+    const revision = await this.store.revision();
     try {
       await this.waitForRevision(revision, timeoutMs);
     } catch {
@@ -202,7 +202,7 @@ export class MaterializedView implements OnModuleDestroy {
 
   /** An idle tail is also the moment to notice a Redis that restarted without its data. */
   private async checkRevisionWentBack(): Promise<void> {
-    const rev = Number((await this.store.redis.get(this.store.keys.revision())) ?? 0);
+    const rev = await this.store.revision();
     if (rev < this.state.revision) {
       this.logger.warn(`revision went back from ${this.state.revision} to ${rev}: reloading the snapshot`);
       await this.reload();

@@ -117,6 +117,11 @@ export class RedisStore implements OnModuleDestroy {
   }
 
   /** Runs a read, mapping connection failures to STORE_UNAVAILABLE. */
+  /** The store's current revision (0 before the first write). */
+  async revision(): Promise<number> {
+    return Number((await this.read((r) => r.get(this.keys.revision()))) ?? 0);
+  }
+
   async read<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
     try {
       return await fn(this.redis);
