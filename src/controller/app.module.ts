@@ -1,5 +1,15 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { AccessGuard } from './auth/access.guard';
+import { Authenticator } from './auth/authenticator';
+import { RequestContextInterceptor } from './auth/request-context';
+import { EventController } from './events/event.controller';
+import { eventApi } from './events/event.openapi';
+import { EventRepository } from './events/event.repository';
+import { TokenController } from './tokens/token.controller';
+import { tokenApi } from './tokens/token.openapi';
+import { TokenRepository } from './tokens/token.repository';
+import { TokenService } from './tokens/token.service';
 import { ControllerConfig } from './config';
 import { DistributionModule } from './distribution/distribution.module';
 import { HealthController } from './health/health.controller';
@@ -43,12 +53,20 @@ export class AppModule {
       module: AppModule,
       global: true,
       imports: [StoreModule, DistributionModule],
-      controllers: [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController, MigrationController],
+      controllers: [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController, MigrationController, TokenController, EventController],
       providers: [
         { provide: ControllerConfig, useValue: config },
         { provide: APP_FILTER, useClass: ErrorFilter },
+        // Who may call: the route's declared roles (auth/access.ts), before anything else of the request is looked at.
+        { provide: APP_GUARD, useClass: AccessGuard },
         // Every route's query is checked against what the route declares (none by default).
         { provide: APP_GUARD, useClass: QueryGuard },
+        // Handlers run as their caller, whom the audit trail names.
+        { provide: APP_INTERCEPTOR, useClass: RequestContextInterceptor },
+        Authenticator,
+        TokenRepository,
+        TokenService,
+        EventRepository,
         TenantRepository,
         TenantService,
         SegmentRepository,
@@ -71,5 +89,5 @@ export class AppModule {
 
 /** The OpenAPI document served at /docs: each controller's route descriptions, from beside it. */
 export function buildOpenApiDocument(maxBatchSize: number): Record<string, unknown> {
-  return openApiDocument([tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, migrationApi, healthApi]);
+  return openApiDocument([tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, migrationApi, tokenApi(), eventApi, healthApi]);
 }

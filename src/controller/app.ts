@@ -4,6 +4,8 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { AppModule, buildOpenApiDocument } from './app.module';
+import { Authenticator, registerAuthentication } from './auth/authenticator';
+import { TokenService } from './tokens/token.service';
 import { LOG_LEVELS, type ControllerConfig } from './config';
 import { registerJsonBodyParser } from './http/body';
 import { closeConnectionsOnShutdown, httpServerOptions, limitConnections } from './http/server';
@@ -35,7 +37,9 @@ export async function createApp(config: ControllerConfig, opts: { logger?: false
     bodyParser: false,
   });
   SwaggerModule.setup('docs', app, buildOpenApiDocument(config.maxBatchSize) as unknown as OpenAPIObject);
+  registerAuthentication(adapter.getInstance(), app.get(Authenticator));
   await app.init();
+  await app.get(TokenService).bootstrap();
   await app.get(DistributionPipeline).start(transportSecurityFrom(config));
   app.get(MigrationMonitor).start();
   return app;

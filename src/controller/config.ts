@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { ConfigError, EnvReader } from '../common/env';
 import { VNI_MAX, VNI_MIN } from '../common/values';
 
@@ -45,6 +46,12 @@ export interface ControllerConfig {
   logFormat: 'json' | 'text';
   /** The least severe level logged: `error`, `warn`, `log`, `debug` or `verbose` (fatal is always logged). */
   logLevel: LogLevelName;
+  /** How long the audit trail keeps an event. */
+  eventsRetentionSeconds: number;
+  /** The first admin token, when no admin token exists yet (at least 32 characters); absent: one is generated into `bootstrapTokenFile`. */
+  bootstrapToken?: string;
+  /** Where a generated first admin token is written (mode 0600). */
+  bootstrapTokenFile: string;
   /** TLS files for the agents' gRPC stream; absent = insecure (development only, needs OVERLAY_GRPC_INSECURE=true). */
   tls?: { ca: string; cert: string; key: string };
 }
@@ -75,6 +82,16 @@ export function parseVniRanges(raw: string, name = 'OVERLAY_VNI_RANGES'): VniRan
     }
   }
   return ranges;
+}
+
+/** A token fits in an Authorization header as it is: 32-256 characters of base64url, base64 or `.~-`. */
+export const TOKEN_TEXT = /^[A-Za-z0-9._~+/=-]{32,256}$/;
+
+function parseBootstrapToken(raw: string | undefined): string | undefined {
+  if (raw !== undefined && !TOKEN_TEXT.test(raw)) {
+    throw new ConfigError(`OVERLAY_BOOTSTRAP_TOKEN must be 32-256 characters of [A-Za-z0-9._~+/=-] (e.g. openssl rand -hex 32); got ${raw.length} characters`);
+  }
+  return raw;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConfig {
@@ -118,5 +135,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
     migrationTtlMs: read.int('OVERLAY_MIGRATION_TTL_MS', 300_000, 1_000, 86_400_000),
     migrationRetentionSeconds: read.int('OVERLAY_MIGRATION_RETENTION_SECONDS', 7 * 86400, 60, 365 * 86400),
     migrationMaxConnections: read.int('OVERLAY_MIGRATION_MAX_CONNECTIONS', 100_000, 0, 1_000_000),
+    eventsRetentionSeconds: read.int('OVERLAY_EVENTS_RETENTION_SECONDS', 30 * 86400, 3600, 10 * 365 * 86400),
+    bootstrapToken: parseBootstrapToken(read.get('OVERLAY_BOOTSTRAP_TOKEN')),
+    bootstrapTokenFile: resolve(read.get('OVERLAY_BOOTSTRAP_TOKEN_FILE') ?? 'overlayd-bootstrap-token'),
   };
 }

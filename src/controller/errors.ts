@@ -41,6 +41,9 @@ export enum ErrorCode {
   ConflictingRemotes = 'CONFLICTING_REMOTES',
   SecurityGroupTenantMismatch = 'SECURITY_GROUP_TENANT_MISMATCH',
   PortSecurityConflict = 'PORT_SECURITY_CONFLICT',
+  // Who may call (auth/).
+  Unauthenticated = 'UNAUTHENTICATED',
+  Forbidden = 'FORBIDDEN',
   // Missing things.
   NotFound = 'NOT_FOUND',
   TenantNotFound = 'TENANT_NOT_FOUND',
@@ -49,6 +52,7 @@ export enum ErrorCode {
   PortNotFound = 'PORT_NOT_FOUND',
   SecurityGroupNotFound = 'SECURITY_GROUP_NOT_FOUND',
   MigrationNotFound = 'MIGRATION_NOT_FOUND',
+  TokenNotFound = 'TOKEN_NOT_FOUND',
   // Conflicts with existing state.
   TenantNameTaken = 'TENANT_NAME_TAKEN',
   TenantHasSegments = 'TENANT_HAS_SEGMENTS',
@@ -77,6 +81,8 @@ export enum ErrorCode {
   MigrationCommitted = 'MIGRATION_COMMITTED',
   PortNotOnSource = 'PORT_NOT_ON_SOURCE',
   HostHasMigrations = 'HOST_HAS_MIGRATIONS',
+  // Tokens.
+  LastAdminToken = 'LAST_ADMIN_TOKEN',
   // The store and the server.
   StoreUnavailable = 'STORE_UNAVAILABLE',
   Timeout = 'TIMEOUT',

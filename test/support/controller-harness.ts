@@ -21,15 +21,23 @@ export interface Harness {
   /**
    * The deployment's state, for "nothing changed" assertions: every key under its prefix with its
    * value, hash fields sorted (HGETALL follows the hash table's order, which Redis changes while it
-   * rehashes, even on reads), less the keys the controller rewrites on its own timers (agent
-   * sessions and acknowledgements), which are not effects of requests.
+   * rehashes, even on reads), less the keys the controller rewrites on its own (agent sessions
+   * and acknowledgements, when a token was last used), which are not effects of requests.
    */
   dump(): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
 
-/** Keys the controller writes on its own timers, whatever the requests. */
-const BACKGROUND_KEY = /^\{[^}]*\}:agents:/;
+/** Keys the controller writes on its own timers, whatever the requests: agents' sessions and acks, tokens' last use. */
+const BACKGROUND_KEY = /^\{[^}]*\}:(agents:|tokens:last-used$)/;
+
+/**
+ * The admin token of every controller the tests start (OVERLAY_BOOTSTRAP_TOKEN, unless a test
+ * gives its own): each test file works under a key prefix of its own, so each deployment gets it
+ * as its first admin token. `api()` sends it unless told otherwise.
+ */
+export const TEST_ADMIN_TOKEN = process.env.OVERLAY_TEST_ADMIN_TOKEN ?? `test-admin-${randomBytes(24).toString('hex')}`;
+process.env.OVERLAY_TEST_ADMIN_TOKEN = TEST_ADMIN_TOKEN;
 
 export function uniquePrefix(name: string): string {
   return `test-${name}-${randomBytes(4).toString('hex')}`;
@@ -42,6 +50,7 @@ export async function startController(opts: { prefix: string; env?: Record<strin
     OVERLAY_HTTP_PORT: '0',
     OVERLAY_GRPC_PORT: '0',
     OVERLAY_GRPC_INSECURE: 'true',
+    OVERLAY_BOOTSTRAP_TOKEN: TEST_ADMIN_TOKEN,
     ...opts.env,
   });
   const app = await createApp(config, { logger: opts.logger ?? false });
@@ -96,12 +105,13 @@ export interface ApiResponse<T = any> {
   body: T;
 }
 
-/** A tiny JSON client over fetch. */
-export function api(base: string) {
+/** A tiny JSON client over fetch, sending `token` (the tests' admin token by default; null: none). */
+export function api(base: string, token: string | null = TEST_ADMIN_TOKEN) {
+  const auth: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
   const call = async <T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> => {
     const res = await fetch(base + path, {
       method,
-      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      headers: body === undefined ? { ...auth, ...headers } : { 'content-type': 'application/json', ...auth, ...headers },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();

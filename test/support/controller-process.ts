@@ -1,3 +1,4 @@
+import { TEST_ADMIN_TOKEN } from './controller-harness';
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -51,7 +52,7 @@ export class ControllerChild {
 
   /** Spawns it and waits until GET /readyz answers 200. */
   static async start(env: Record<string, string>, httpPort: number, readyTimeoutMs = 20_000): Promise<ControllerChild> {
-    const child = spawn(process.execPath, [CONTROLLER_MAIN], { env: { ...process.env, ...env, OVERLAY_HTTP_PORT: String(httpPort) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CONTROLLER_MAIN], { env: { ...process.env, OVERLAY_BOOTSTRAP_TOKEN: TEST_ADMIN_TOKEN, ...env, OVERLAY_HTTP_PORT: String(httpPort) }, stdio: ['ignore', 'pipe', 'pipe'] });
     const ctl = new ControllerChild(child, httpPort);
     const deadline = Date.now() + readyTimeoutMs;
     while ((await probe(httpPort, '/readyz', 1_000)) !== 200) {

@@ -1,3 +1,4 @@
+import { Allow } from '../auth/access';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { parseId } from '../model/value-parsers';
 import { parseBody } from '../http/body';
@@ -11,27 +12,32 @@ export class HostController {
   constructor(private readonly hosts: HostService) {}
 
   @Post()
+  @Allow('operator')
   create(@Body() body: unknown) {
     return this.hosts.create(parseBody(createHostSchema, body));
   }
 
   @Get()
+  @Allow('operator', 'migration-hook', 'auditor')
   @QueryParams(PAGE_QUERY)
   list(@Query() query: unknown) {
     return this.hosts.list(pageRequestOf(parseQuery(PAGE_QUERY, query)));
   }
 
   @Get(':id')
+  @Allow('operator', 'migration-hook', 'auditor')
   get(@Param('id') id: string) {
     return this.hosts.get(parseId(id));
   }
 
   @Patch(':id')
+  @Allow('operator')
   update(@Param('id') id: string, @Body() body: unknown) {
     return this.hosts.update(parseId(id), parseBody(updateHostSchema, body));
   }
 
   @Delete(':id')
+  @Allow('operator')
   @HttpCode(204)
   delete(@Param('id') id: string) {
     return this.hosts.delete(parseId(id));

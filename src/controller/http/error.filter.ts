@@ -1,5 +1,6 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Authenticator } from '../auth/authenticator';
 import { ErrorCode, OverlayError } from '../errors';
 import { httpStatusOf } from './http-status';
 import { isClientAbort, logClientAbort } from './server';
@@ -33,6 +34,8 @@ function fromFastify(err: { code?: string; message: string; statusCode?: number 
 export class ErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('http');
 
+  constructor(private readonly authenticator: Authenticator) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     if (isClientAbort(exception)) {
@@ -42,6 +45,10 @@ export class ErrorFilter implements ExceptionFilter {
       return;
     }
     const error = this.toOverlayError(exception);
+    if (error.code === ErrorCode.Forbidden) {
+      // Every refusal of a role or scope, from the guard or a handler, is logged and recorded once, here.
+      this.authenticator.denied(host.switchToHttp().getRequest<FastifyRequest>(), error);
+    }
     void reply.status(httpStatusOf(error.code)).header('content-type', 'application/json').send(JSON.stringify(error));
   }
 

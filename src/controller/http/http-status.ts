@@ -33,6 +33,10 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.SecurityGroupTenantMismatch:
     case ErrorCode.PortSecurityConflict:
       return 400;
+    case ErrorCode.Unauthenticated:
+      return 401;
+    case ErrorCode.Forbidden:
+      return 403;
     case ErrorCode.NotFound:
     case ErrorCode.TenantNotFound:
     case ErrorCode.SegmentNotFound:
@@ -40,6 +44,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.PortNotFound:
     case ErrorCode.SecurityGroupNotFound:
     case ErrorCode.MigrationNotFound:
+    case ErrorCode.TokenNotFound:
       return 404;
     case ErrorCode.TenantNameTaken:
     case ErrorCode.TenantHasSegments:
@@ -67,6 +72,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.MigrationCommitted:
     case ErrorCode.PortNotOnSource:
     case ErrorCode.HostHasMigrations:
+    case ErrorCode.LastAdminToken:
       return 409;
     case ErrorCode.RequestTimeout:
       return 408;

@@ -63,6 +63,11 @@ export function openApiDocument(descriptions: ApiDescription[]): Record<string, 
     openapi: '3.0.3',
     info: { title: 'overlayd', version: '0.1.0', description: 'SDN overlay controller: tenants, VXLAN segments, hosts, VM ports, their security groups, and live migrations.' },
     paths: Object.assign({}, ...descriptions.map((d) => d.paths)) as Record<string, unknown>,
-    components: { schemas: Object.assign({ Error: error }, ...descriptions.map((d) => d.schemas)) as Record<string, unknown> },
+    // Every operation needs a bearer token unless it says `security: []` (health, readiness).
+    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API token (POST /v1/tokens; the first one from the bootstrap, see the README)' } },
+      schemas: Object.assign({ Error: error }, ...descriptions.map((d) => d.schemas)) as Record<string, unknown>,
+    },
   };
 }

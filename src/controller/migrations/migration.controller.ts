@@ -1,3 +1,4 @@
+import { Allow } from '../auth/access';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { parseId } from '../model/value-parsers';
@@ -13,6 +14,7 @@ export class MigrationController {
 
   /** 201 prepared (destination acked), 202 still preparing (timed out waiting), 200 a retry of an open migration. */
   @Post()
+  @Allow('operator', 'migration-hook')
   @QueryParams(PREPARE_QUERY)
   async prepare(@Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
     const waitMs = parseQuery(PREPARE_QUERY, query).timeout ?? DEFAULT_PREPARE_WAIT_MS;
@@ -23,6 +25,7 @@ export class MigrationController {
 
   /** 200; with `?wait=realized`, once every peer and the source acked (202 if that timed out). */
   @Post(':id/commit')
+  @Allow('operator', 'migration-hook')
   @HttpCode(200)
   @QueryParams(WAIT_QUERY)
   async commit(@Param('id') id: string, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
@@ -35,12 +38,14 @@ export class MigrationController {
   }
 
   @Post(':id/abort')
+  @Allow('operator', 'migration-hook')
   @HttpCode(200)
   abort(@Param('id') id: string) {
     return this.migrations.abort(parseId(id));
   }
 
   @Get(':id')
+  @Allow('operator', 'migration-hook', 'auditor')
   get(@Param('id') id: string) {
     return this.migrations.get(parseId(id));
   }

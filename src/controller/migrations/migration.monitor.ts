@@ -1,3 +1,4 @@
+import { runAs, systemActor } from '../auth/request-context';
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { AckRecorder } from '../distribution/ack-recorder';
 import { SessionRegistry, type AgentReports } from '../distribution/session-registry';
@@ -103,7 +104,7 @@ export class MigrationMonitor implements OnModuleDestroy {
   async pass(): Promise<void> {
     const due = await this.migrations.due(Date.now(), BATCH);
     for (const id of due) {
-      const migration = await this.service.expire(id);
+      const migration = await runAs(systemActor('migration-monitor'), () => this.service.expire(id));
       if (migration.state === 'expired') {
         this.logger.log(`migration ${id} expired before its commit; the destination withdraws the prepared ports`);
       }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Port } from '../model/port';
+import type { Actor } from '../auth/principal';
 import { RedisStore } from '../store/redis-store';
 import { MIGRATION_EVENTS, type Migration, type MigrationRecord, type MigrationState, type TimelineEntry } from '../model/migration';
 
@@ -60,8 +61,8 @@ redis.call('HSET', K.migration(id), 'record', record, 'key', key, 'state', 'prep
 redis.call('ZADD', K.migrationExpiry(), expiresAt, id)
 redis.call('ZADD', K.migrationsActive(), 0, id)
 redis.call('ZADD', K.hostIncomingMigrations(dest), 0, id)
-local rev = commit(ops)
-redis.call('HSET', K.migration(id), 'ev:prepared', ARGV[1] .. ':' .. rev)
+local rev = commit(ops, { 'migration:' .. id })
+redis.call('HSET', K.migration(id), 'ev:prepared', ARGV[1] .. ':' .. rev, 'by:prepared', ACTOR)
 return { rev, id }
 `;
 
@@ -111,8 +112,8 @@ for i = 0, n - 1 do
 end
 close(id, record)
 redis.call('HSET', K.migration(id), 'state', 'committed')
-local rev = commit(ops)
-redis.call('HSET', K.migration(id), 'ev:committed', ARGV[1] .. ':' .. rev)
+local rev = commit(ops, { 'migration:' .. id })
+redis.call('HSET', K.migration(id), 'ev:committed', ARGV[1] .. ':' .. rev, 'by:committed', ACTOR)
 return { rev }
 `;
 
@@ -133,8 +134,8 @@ if not ops then return { -1 } end
 close(id, record)
 redis.call('ZREM', K.migrationsActive(), id)
 redis.call('HSET', K.migration(id), 'state', final)
-local rev = commit(ops)
-redis.call('HSET', K.migration(id), 'ev:' .. final, ARGV[1] .. ':' .. rev)
+local rev = commit(ops, { 'migration:' .. id })
+redis.call('HSET', K.migration(id), 'ev:' .. final, ARGV[1] .. ':' .. rev, 'by:' .. final, ACTOR)
 redis.call('PEXPIRE', K.migration(id), retention)
 return { rev }
 `;
@@ -227,6 +228,11 @@ redis.call('HSETNX', key, 'ev:connections-installed', ARGV[1] .. '::' .. install
 return 1
 `;
 
+/** Who took a step, as the timeline shows it: the token (id, name, role) or the controller's own component. */
+function byOf(actor: Actor): TimelineEntry['by'] {
+  return actor.kind === 'token' ? { tokenId: actor.tokenId, name: actor.name, role: actor.role } : { system: actor.name };
+}
+
 const swapArgs = (swaps: PortSwap[]): string[] => swaps.flatMap((s) => [s.id, JSON.stringify(s.current), JSON.stringify(s.next)]);
 
 /** Live migrations in Redis: one hash each, with open-migration indexes by port, VM, destination and expiry. */
@@ -310,6 +316,7 @@ export class MigrationRepository {
           ...(revision ? { revision: Number(revision) } : {}),
           ...(connections ? { connections: Number(connections) } : {}),
           ...(failed ? { failed: Number(failed) } : {}),
+          ...(fields[`by:${event}`] ? { by: byOf(JSON.parse(fields[`by:${event}`]) as Actor) } : {}),
         });
       }
     }

@@ -1,3 +1,4 @@
+import { runAs, systemActor } from '../auth/request-context';
 import { Inject, Injectable } from '@nestjs/common';
 import { ErrorCode, OverlayError } from '../errors';
 import { type ResourceId } from '../../common/values';
@@ -155,7 +156,8 @@ export class MigrationService {
     await this.migrations.mark(migrationId, 'vm-arrived', this.retentionMs);
     try {
       // Found in the store above: a stored id, well-formed.
-      return { migration: await this.commit(migration.id as ResourceId) };
+      // The audit trail and the timeline name the agent that asked for it.
+      return { migration: await runAs(systemActor(`agent-${hostId}`), () => this.commit(migration.id as ResourceId)) };
     } catch (err) {
       if (err instanceof OverlayError) {
         return { ignored: `migration ${migrationId}: ${err.message}` };

@@ -39,6 +39,8 @@ export interface TimelineEntry {
   connections?: number;
   /** Connections the destination could not insert (connections-installed). */
   failed?: number;
+  /** Who took the step (prepared, committed, aborted, expired): a token, or the controller itself (an expiry, a commit its agent asked for). */
+  by?: { tokenId: string; name: string; role: string } | { system: string };
 }
 
 /** What does not change over a migration's life, stored as one JSON field. */

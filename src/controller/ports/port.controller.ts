@@ -1,3 +1,4 @@
+import { Allow } from '../auth/access';
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { parseId } from '../model/value-parsers';
@@ -25,6 +26,7 @@ export class PortController {
   }
 
   @Post('ports')
+  @Allow('operator', 'tenant')
   @QueryParams(WAIT_QUERY)
   async create(@Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
@@ -34,6 +36,7 @@ export class PortController {
   }
 
   @Post('ports/batch')
+  @Allow('operator', 'tenant')
   @QueryParams(WAIT_QUERY)
   async createBatch(@Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
@@ -43,6 +46,7 @@ export class PortController {
   }
 
   @Get('ports')
+  @Allow('operator', 'tenant', 'migration-hook', 'auditor')
   @QueryParams(PORT_LIST_QUERY)
   list(@Query() query: unknown) {
     const q = parseQuery(PORT_LIST_QUERY, query);
@@ -50,11 +54,13 @@ export class PortController {
   }
 
   @Get('ports/:id')
+  @Allow('operator', 'tenant', 'migration-hook', 'auditor')
   get(@Param('id') id: string) {
     return this.ports.get(parseId(id));
   }
 
   @Patch('ports/:id')
+  @Allow('operator', 'tenant')
   @QueryParams(WAIT_QUERY)
   async update(@Param('id') id: string, @Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
@@ -64,6 +70,7 @@ export class PortController {
   }
 
   @Delete('ports/:id')
+  @Allow('operator', 'tenant')
   @HttpCode(204)
   @QueryParams(WAIT_QUERY)
   async delete(@Param('id') id: string, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
@@ -78,6 +85,7 @@ export class PortController {
   }
 
   @Get('segments/:id/mappings')
+  @Allow('operator', 'auditor')
   mappings(@Param('id') id: string) {
     return this.ports.mappings(parseId(id));
   }

@@ -1,3 +1,4 @@
+import { Allow } from '../auth/access';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { parseId } from '../model/value-parsers';
 import { parseQuery, QueryParams } from '../http/query';
@@ -10,11 +11,13 @@ export class SegmentController {
   constructor(private readonly segments: SegmentService) {}
 
   @Post()
+  @Allow('operator', 'tenant')
   create(@Body() body: unknown) {
     return this.segments.create(parseCreateSegment(body));
   }
 
   @Get()
+  @Allow('operator', 'tenant', 'auditor')
   @QueryParams(SEGMENT_LIST_QUERY)
   list(@Query() query: unknown) {
     const q = parseQuery(SEGMENT_LIST_QUERY, query);
@@ -22,11 +25,13 @@ export class SegmentController {
   }
 
   @Get(':id')
+  @Allow('operator', 'tenant', 'auditor')
   get(@Param('id') id: string) {
     return this.segments.get(parseId(id));
   }
 
   @Delete(':id')
+  @Allow('operator', 'tenant')
   @HttpCode(204)
   delete(@Param('id') id: string) {
     return this.segments.delete(parseId(id));

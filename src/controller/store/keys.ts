@@ -88,6 +88,24 @@ const templates = {
   migrationsActive: 'migrations:active',
   /** Sorted set (score 0): the open migrations whose destination is this host. */
   hostIncomingMigrations: 'host:%:incoming',
+  /**
+   * API tokens (tokens/): hash id -> JSON record (its SHA-256 among the fields; never the token),
+   * the id index for paging, hash SHA-256 (hex) -> id for authentication, hash id -> last use
+   * (ms, coarse), and the admin tokens (sorted set, score = expiry in ms or +inf: the live admins
+   * are counted with one ZCOUNT).
+   */
+  tokens: 'tokens',
+  tokenIndex: 'tokens:index',
+  tokenHashes: 'tokens:by-hash',
+  tokenLastUsed: 'tokens:last-used',
+  tokenAdmins: 'tokens:admins',
+  /**
+   * Stream: the audit trail (events/). One entry per accepted write (`type` write: `actor` JSON,
+   * `rev` the revision it made or '' when it made none, `res` the `kind:id` it touched) and per
+   * refused call (`type` denied: `actor`, `code`, `reason`); entry ids are Redis' clock, entries
+   * older than OVERLAY_EVENTS_RETENTION_SECONDS are trimmed as new ones arrive.
+   */
+  events: 'events',
   /** The other groups whose rules name this one as remote group (sorted set, score 0; a group naming itself is not listed). */
   securityGroupReferrers: 'sg:%:referrers',
 } as const;

@@ -3,30 +3,47 @@ import { luaKeyFunctions } from './keys';
 /**
  * Shared head of every mutation script. Conventions: KEYS[1] is the deployment's key base,
  * ARGV[1] the caller's clock (ms, for records and quarantine), ARGV[2] the change log's
- * approximate max length; script arguments start at ARGV[3].
+ * approximate max length, ARGV[3] the actor (JSON, see auth/principal.ts) and ARGV[4] how long
+ * the audit trail keeps events (ms). The prelude takes those two out of ARGV, so a script's own
+ * arguments start at ARGV[3].
  *
  * A script validates everything first and writes after: Redis does not roll a script back, so
  * a refusal must come before the first write. `fail` aborts with an error the repository turns
  * into an `OverlayError`. `commit` bumps the revision and appends the change record in the same
  * script, so no write can skip the log. Records are JSON built by TypeScript and stored verbatim
  * (Lua's cjson would turn `[]` into `{}`); change records are assembled by concatenation.
+ *
+ * Audit: `commit` also appends the write to the audit trail (`audit`) with the actor and every
+ * resource an `op` named, so no accepted write escapes it either; a write that makes no revision
+ * (a token's) calls `audit` itself. The change record carries the actor too.
  */
 export const luaPrelude = `
 ${luaKeyFunctions}
 local NOW = tonumber(ARGV[1])
 local LOG_MAXLEN = ARGV[2]
+local ACTOR = table.remove(ARGV, 3)
+local EVENTS_KEEP_MS = tonumber(table.remove(ARGV, 3))
+local TOUCHED = {}
 
 local function fail(code, field, message)
   error({ err = 'OVERLAY\\t' .. code .. '\\t' .. field .. '\\t' .. message })
 end
 
 local function op(kind, id, json, old)
+  TOUCHED[#TOUCHED + 1] = kind .. ':' .. id
   return '{"k":"' .. kind .. '","id":"' .. id .. '","v":' .. (json or 'null') .. ',"o":' .. (old or 'null') .. '}'
 end
 
-local function commit(ops)
+-- extra: resources the ops do not name (a migration, a token), as 'kind:id'.
+local function audit(revision, extra)
+  for _, r in ipairs(extra or {}) do TOUCHED[#TOUCHED + 1] = r end
+  redis.call('XADD', K.events(), 'MINID', '~', NOW - EVENTS_KEEP_MS, '*', 'type', 'write', 'actor', ACTOR, 'rev', revision or '', 'res', table.concat(TOUCHED, ','))
+end
+
+local function commit(ops, extra)
   local rev = redis.call('INCR', K.revision())
-  redis.call('XADD', K.changeLog(), 'MAXLEN', '~', LOG_MAXLEN, rev .. '-0', 'at', ARGV[1], 'ops', '[' .. table.concat(ops, ',') .. ']')
+  redis.call('XADD', K.changeLog(), 'MAXLEN', '~', LOG_MAXLEN, rev .. '-0', 'at', ARGV[1], 'actor', ACTOR, 'ops', '[' .. table.concat(ops, ',') .. ']')
+  audit(rev, extra)
   return rev
 end
 `;

@@ -1,3 +1,4 @@
+import { Allow } from '../auth/access';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { parseId } from '../model/value-parsers';
 import { parseBody } from '../http/body';
@@ -11,22 +12,26 @@ export class TenantController {
   constructor(private readonly tenants: TenantService) {}
 
   @Post()
+  @Allow('operator')
   create(@Body() body: unknown) {
     return this.tenants.create(parseBody(createTenantSchema, body));
   }
 
   @Get()
+  @Allow('operator', 'tenant', 'auditor')
   @QueryParams(PAGE_QUERY)
   list(@Query() query: unknown) {
     return this.tenants.list(pageRequestOf(parseQuery(PAGE_QUERY, query)));
   }
 
   @Get(':id')
+  @Allow('operator', 'tenant', 'auditor')
   get(@Param('id') id: string) {
     return this.tenants.get(parseId(id));
   }
 
   @Delete(':id')
+  @Allow('operator')
   @HttpCode(204)
   delete(@Param('id') id: string) {
     return this.tenants.delete(parseId(id));

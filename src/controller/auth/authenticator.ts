@@ -1,0 +1,158 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ErrorCode, OverlayError } from '../errors';
+import { EventRepository, type AuditEvent } from '../events/event.repository';
+import { httpStatusOf } from '../http/http-status';
+import type { StoredToken } from '../model/token';
+import { TokenRepository } from '../tokens/token.repository';
+import { sha256 } from '../tokens/token.service';
+import { TOKEN_TEXT } from '../config';
+import type { Principal } from './principal';
+import { actorOf } from './request-context';
+
+/**
+ * How long a replica trusts a token it has looked up: a revoked token stops working on every
+ * replica within this (plus one Redis read). Lookups are one HGET per token and replica per
+ * period, shared by the requests that arrive meanwhile.
+ */
+export const TOKEN_CACHE_MS = 500;
+/** How often a replica records that a token was used (`lastUsedAt` is this coarse). */
+const LAST_USED_EVERY_MS = 60_000;
+/** Refused calls recorded in the audit trail per second and replica; the rest are counted and logged. */
+const DENIALS_PER_SECOND = 50;
+
+interface Cached {
+  token: StoredToken | undefined;
+  loadedAt: number;
+  pending?: Promise<StoredToken | undefined>;
+}
+
+/**
+ * Turns an `Authorization: Bearer <token>` header into the caller's Principal, or refuses it
+ * (401 UNAUTHENTICATED: missing, malformed, unknown, revoked or expired), and records refusals:
+ * a warning in the log with the source address (never the token), a counter, and an entry in the
+ * audit trail.
+ */
+@Injectable()
+export class Authenticator {
+  private readonly logger = new Logger('auth');
+  private readonly cache = new Map<string, Cached>();
+  private readonly touched = new Map<string, number>();
+  private denialWindow = { second: 0, recorded: 0, dropped: 0 };
+  /** Refused calls since start, by code: read by tests (and, later, metrics). */
+  readonly refused = { [ErrorCode.Unauthenticated]: 0, [ErrorCode.Forbidden]: 0 };
+
+  constructor(
+    private readonly tokens: TokenRepository,
+    private readonly events: EventRepository,
+  ) {}
+
+  async authenticate(header: string | string[] | undefined, now = Date.now()): Promise<Principal> {
+    const match = typeof header === 'string' ? /^Bearer +(\S+) *$/i.exec(header) : null;
+    if (!match) {
+      throw new OverlayError(ErrorCode.Unauthenticated, 'send a token: Authorization: Bearer <token>');
+    }
+    if (!TOKEN_TEXT.test(match[1])) {
+      throw new OverlayError(ErrorCode.Unauthenticated, 'the bearer token is malformed');
+    }
+    const token = await this.lookup(sha256(match[1]), now);
+    if (!token) {
+      throw new OverlayError(ErrorCode.Unauthenticated, 'unknown or revoked token');
+    }
+    if (token.expiresAt !== null && Date.parse(token.expiresAt) <= now) {
+      throw new OverlayError(ErrorCode.Unauthenticated, `the token expired at ${token.expiresAt}`);
+    }
+    this.touch(token.id, now);
+    return { tokenId: token.id, name: token.name, role: token.role, tenantId: token.tenantId, hostIds: token.hostIds, allowVniPinning: token.allowVniPinning };
+  }
+
+  /** The token a hash names, from the cache while it is fresh; concurrent misses share one read. */
+  private async lookup(hash: string, now: number): Promise<StoredToken | undefined> {
+    const cached = this.cache.get(hash);
+    if (cached && now - cached.loadedAt < TOKEN_CACHE_MS) {
+      return cached.pending ? cached.pending : cached.token;
+    }
+    const entry: Cached = { token: undefined, loadedAt: now };
+    entry.pending = this.tokens.byHash(hash).then(
+      (token) => {
+        entry.token = token;
+        entry.pending = undefined;
+        if (!token) {
+          this.cache.delete(hash); // only tokens that exist are remembered: guessing fills nothing
+        }
+        return token;
+      },
+      (err: unknown) => {
+        this.cache.delete(hash);
+        throw err;
+      },
+    );
+    if (this.cache.size > 10_000) {
+      this.cache.clear();
+    }
+    this.cache.set(hash, entry);
+    return entry.pending;
+  }
+
+  private touch(tokenId: string, now: number): void {
+    if (now - (this.touched.get(tokenId) ?? 0) < LAST_USED_EVERY_MS) {
+      return;
+    }
+    this.touched.set(tokenId, now);
+    this.tokens.touch(tokenId, now).catch(() => this.touched.delete(tokenId));
+  }
+
+  /** Logs, counts and records a refused call (401 or 403). */
+  denied(request: FastifyRequest, error: OverlayError): void {
+    const code = error.code as ErrorCode.Unauthenticated | ErrorCode.Forbidden;
+    this.refused[code] = (this.refused[code] ?? 0) + 1;
+    const route = request.routeOptions.url ?? request.url;
+    const actor: AuditEvent['actor'] = request.principal
+      ? actorOf(request, request.principal)
+      : { kind: 'anonymous', source: request.ip, method: request.method, route };
+    const who = request.principal ? `token '${request.principal.name}' (${request.principal.tokenId}, ${request.principal.role})` : 'no valid token';
+    this.logger.warn(`refused ${request.method} ${route} from ${request.ip}: ${code}, ${who}: ${error.message}`);
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.denialWindow.second) {
+      if (this.denialWindow.dropped > 0) {
+        this.logger.warn(`${this.denialWindow.dropped} more refused calls in one second were not written to the audit trail`);
+      }
+      this.denialWindow = { second, recorded: 0, dropped: 0 };
+    }
+    if (this.denialWindow.recorded >= DENIALS_PER_SECOND) {
+      this.denialWindow.dropped++;
+      return;
+    }
+    this.denialWindow.recorded++;
+    this.events.recordDenied(actor, code, error.message).catch((err: unknown) => this.logger.warn(`could not record a refused call: ${err instanceof Error ? err.message : String(err)}`));
+  }
+}
+
+/** Whether a route needs a token before anything else happens: every route of the API, /v1. */
+function needsToken(route: string | undefined): boolean {
+  return route !== undefined && (route === '/v1' || route.startsWith('/v1/'));
+}
+
+/**
+ * Authenticates every /v1 request as it arrives (Fastify `onRequest`), before its body is read:
+ * a caller without a valid token costs one header check, not an 8 MiB body. Health, readiness,
+ * the OpenAPI document and unknown paths answer without a token. Which role may call which
+ * route is the AccessGuard's.
+ */
+export function registerAuthentication(fastify: FastifyInstance, authenticator: Authenticator): void {
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (!needsToken(request.routeOptions.url)) {
+      return;
+    }
+    try {
+      request.principal = await authenticator.authenticate(request.headers.authorization);
+    } catch (err) {
+      const error = err instanceof OverlayError ? err : new OverlayError(ErrorCode.Internal, 'internal error; see the controller log');
+      if (error.code === ErrorCode.Unauthenticated) {
+        authenticator.denied(request, error);
+        void reply.header('www-authenticate', 'Bearer realm="overlayd"');
+      }
+      return reply.status(httpStatusOf(error.code)).header('content-type', 'application/json').send(JSON.stringify(error));
+    }
+  });
+}
