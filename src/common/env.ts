@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 
 /** A configuration value that cannot be used: the process says which and exits 1. */
 export class ConfigError extends Error {}
@@ -82,4 +83,24 @@ export class EnvReader {
     }
     return { ca: this.env.OVERLAY_TLS_CA!, cert: this.env.OVERLAY_TLS_CERT!, key: this.env.OVERLAY_TLS_KEY! };
   }
+
+  /**
+   * An address to listen on: an IP address (v4, or v6 without brackets) or a host name (RFC 1123
+   * labels, dot-separated; not all digits in the last label, which would be a mistyped IPv4).
+   */
+  listenHost(name: string, fallback: string): string {
+    const raw = this.get(name) ?? fallback;
+    if (isIP(raw) === 0 && !isHostName(raw)) {
+      throw new ConfigError(`${name} must be an IP address (IPv4, or IPv6 without brackets) or a host name, got ${JSON.stringify(raw)}`);
+    }
+    return raw;
+  }
+}
+
+const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+
+/** A DNS host name: labels of letters, digits and inner hyphens; the last one not all digits. */
+function isHostName(text: string): boolean {
+  const labels = text.split('.');
+  return text.length <= 253 && labels.every((label) => HOST_LABEL.test(label)) && !/^\d+$/.test(labels[labels.length - 1]);
 }

@@ -86,6 +86,8 @@ describe('loadConfig', () => {
       redisUrl: 'redis://127.0.0.1:6379',
       httpPort: 8080,
       grpcPort: 50051,
+      httpHost: '0.0.0.0',
+      grpcHost: '0.0.0.0',
       keyPrefix: 'overlay',
       vniRanges: [{ from: 1000, to: 16_777_215 }],
       vniQuarantineSeconds: 300,
@@ -111,6 +113,8 @@ describe('loadConfig', () => {
         REDIS_URL: 'rediss://user:secret@redis.example:6380/2',
         OVERLAY_HTTP_PORT: '0',
         OVERLAY_GRPC_PORT: '65535',
+        OVERLAY_HTTP_HOST: '::1',
+        OVERLAY_GRPC_HOST: 'ctl1.example.net',
         OVERLAY_KEY_PREFIX: 'prod-eu.1:a_b',
         OVERLAY_VNI_RANGES: '5000-5999,7000',
         OVERLAY_VNI_QUARANTINE_SECONDS: '0',
@@ -132,6 +136,8 @@ describe('loadConfig', () => {
       redisUrl: 'rediss://user:secret@redis.example:6380/2',
       httpPort: 0,
       grpcPort: 65535,
+      httpHost: '::1',
+      grpcHost: 'ctl1.example.net',
       keyPrefix: 'prod-eu.1:a_b',
       vniRanges: [
         { from: 5000, to: 5999 },
@@ -215,5 +221,35 @@ describe('loadConfig', () => {
 
   it.each([['1-10,5-20'], ['0-10'], ['10-1'], ['lots'], ['']])('refuses OVERLAY_VNI_RANGES=%j, naming the variable', (value) => {
     expect(configError(() => load({ OVERLAY_VNI_RANGES: value })).message).toMatch(/^OVERLAY_VNI_RANGES: /);
+  });
+});
+
+describe('loadConfig: listen addresses', () => {
+  it.each([['127.0.0.1'], ['0.0.0.0'], ['::'], ['::1'], ['2001:db8::10'], ['localhost'], ['ctl-1.example.net'], ['CTL1']])('accepts %j for OVERLAY_HTTP_HOST and OVERLAY_GRPC_HOST', (host) => {
+    expect(load({ OVERLAY_HTTP_HOST: host, OVERLAY_GRPC_HOST: host })).toMatchObject({ httpHost: host, grpcHost: host });
+  });
+
+  it('treats an empty host as unset', () => {
+    expect(load({ OVERLAY_HTTP_HOST: '', OVERLAY_GRPC_HOST: '' })).toMatchObject({ httpHost: '0.0.0.0', grpcHost: '0.0.0.0' });
+  });
+
+  it.each([
+    ['a bracketed IPv6 address', '[::1]'],
+    ['an address with a port', '0.0.0.0:8080'],
+    ['a URL', 'http://ctl1'],
+    ['a space', 'ctl 1'],
+    ['an underscore', 'ctl_1'],
+    ['an empty label', 'ctl..example'],
+    ['a label starting with a hyphen', '-ctl'],
+    ['a label of 64 characters', 'x'.repeat(64)],
+    ['an IPv4 address with three parts', '1.2.3'],
+    ['an IPv4 address with an octet above 255', '256.1.1.1'],
+    ['a leading zero in an IPv4 octet', '01.2.3.4'],
+  ])('refuses %s', (_what, host) => {
+    for (const name of ['OVERLAY_HTTP_HOST', 'OVERLAY_GRPC_HOST']) {
+      const message = configError(() => load({ [name]: host })).message;
+      expect(message).toMatch(new RegExp(`^${name} must be an IP address \\(IPv4, or IPv6 without brackets\\) or a host name`));
+      expect(message).toContain(JSON.stringify(host));
+    }
   });
 });
