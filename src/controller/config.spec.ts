@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError } from '../common/env';
 import { loadConfig, parseVniRanges } from './config';
 
@@ -251,5 +255,54 @@ describe('loadConfig: listen addresses', () => {
       expect(message).toMatch(new RegExp(`^${name} must be an IP address \\(IPv4, or IPv6 without brackets\\) or a host name`));
       expect(message).toContain(JSON.stringify(host));
     }
+  });
+});
+
+describe('loadConfig: HTTPS for the REST API', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'overlay-config-ca-'));
+  const file = (name: string) => join(dir, name);
+
+  beforeAll(() => {
+    execFileSync('bash', [join(__dirname, '../../scripts/dev-ca.sh'), dir, '--', 'hv1']);
+    mkdirSync(file('a-directory'));
+  });
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is off unless configured', () => {
+    expect(load({}).httpTls).toBeUndefined();
+    expect(load({ OVERLAY_HTTP_TLS_CERT: '', OVERLAY_HTTP_TLS_KEY: '' }).httpTls).toBeUndefined();
+  });
+
+  it('reads a certificate and its key', () => {
+    expect(load({ OVERLAY_HTTP_TLS_CERT: file('controller.pem'), OVERLAY_HTTP_TLS_KEY: file('controller-key.pem') }).httpTls).toEqual({
+      cert: file('controller.pem'),
+      key: file('controller-key.pem'),
+    });
+  });
+
+  it("does not need TLS for the agents' gRPC stream", () => {
+    const config = load({ OVERLAY_HTTP_TLS_CERT: file('controller.pem'), OVERLAY_HTTP_TLS_KEY: file('controller-key.pem') });
+    expect(config.tls).toBeUndefined();
+  });
+
+  it('refuses a certificate without its key, and a key without its certificate', () => {
+    expect(configError(() => load({ OVERLAY_HTTP_TLS_CERT: file('controller.pem') })).message).toBe(
+      'set both OVERLAY_HTTP_TLS_CERT and OVERLAY_HTTP_TLS_KEY or neither (only OVERLAY_HTTP_TLS_CERT given)',
+    );
+    expect(configError(() => load({ OVERLAY_HTTP_TLS_KEY: file('controller-key.pem') })).message).toBe(
+      'set both OVERLAY_HTTP_TLS_CERT and OVERLAY_HTTP_TLS_KEY or neither (only OVERLAY_HTTP_TLS_KEY given)',
+    );
+  });
+
+  it.each([
+    ['a missing certificate', 'OVERLAY_HTTP_TLS_CERT', () => ({ cert: file('nonexistent.pem'), key: file('controller-key.pem') }), /^OVERLAY_HTTP_TLS_CERT: cannot read .*nonexistent\.pem \(ENOENT\)$/],
+    ['a missing key', 'OVERLAY_HTTP_TLS_KEY', () => ({ cert: file('controller.pem'), key: file('nonexistent-key.pem') }), /^OVERLAY_HTTP_TLS_KEY: cannot read .*nonexistent-key\.pem \(ENOENT\)$/],
+    ['a directory for the certificate', 'OVERLAY_HTTP_TLS_CERT', () => ({ cert: file('a-directory'), key: file('controller-key.pem') }), /^OVERLAY_HTTP_TLS_CERT: cannot read .*a-directory \(EISDIR\)$/],
+    ['a key where the certificate belongs', 'OVERLAY_HTTP_TLS_CERT', () => ({ cert: file('controller-key.pem'), key: file('controller-key.pem') }), /^OVERLAY_HTTP_TLS_CERT: .* is not a PEM certificate/],
+    ['the key of another certificate', 'OVERLAY_HTTP_TLS_KEY', () => ({ cert: file('controller.pem'), key: file('agent-hv1-key.pem') }), /^OVERLAY_HTTP_TLS_KEY: .* is not the PEM private key of OVERLAY_HTTP_TLS_CERT/],
+  ])('refuses %s, naming %s', (_what, _name, files, message) => {
+    const { cert, key } = files();
+    expect(configError(() => load({ OVERLAY_HTTP_TLS_CERT: cert, OVERLAY_HTTP_TLS_KEY: key })).message).toMatch(message);
   });
 });

@@ -51,6 +51,8 @@ export interface ControllerConfig {
   logLevel: LogLevelName;
   /** TLS files for the agents' gRPC stream; absent = insecure (development only, needs OVERLAY_GRPC_INSECURE=true). */
   tls?: { ca: string; cert: string; key: string };
+  /** The REST API's certificate and key (PEM files); absent = plain HTTP. */
+  httpTls?: { cert: string; key: string };
 }
 
 export const ControllerConfig = Symbol('ControllerConfig');
@@ -115,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
     grpcPort: read.int('OVERLAY_GRPC_PORT', 50051, 0, 65535),
     httpHost: read.listenHost('OVERLAY_HTTP_HOST', '0.0.0.0'),
     grpcHost: read.listenHost('OVERLAY_GRPC_HOST', '0.0.0.0'),
+    httpTls: read.tlsKeyPair('OVERLAY_HTTP_TLS_CERT', 'OVERLAY_HTTP_TLS_KEY'),
     keyPrefix,
     vniRanges: parseVniRanges(env.OVERLAY_VNI_RANGES ?? '1000-16777215'),
     vniQuarantineSeconds: read.int('OVERLAY_VNI_QUARANTINE_SECONDS', 300, 0, 30 * 86400),
