@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 
 /** A configuration value that cannot be used: the process says which and exits 1. */
 export class ConfigError extends Error {}
@@ -82,4 +84,60 @@ export class EnvReader {
     }
     return { ca: this.env.OVERLAY_TLS_CA!, cert: this.env.OVERLAY_TLS_CERT!, key: this.env.OVERLAY_TLS_KEY! };
   }
+
+  /**
+   * An address to listen on: an IP address (v4, or v6 without brackets) or a host name (RFC 1123
+   * labels, dot-separated; not all digits in the last label, which would be a mistyped IPv4).
+   */
+  listenHost(name: string, fallback: string): string {
+    const raw = this.get(name) ?? fallback;
+    if (isIP(raw) === 0 && !isHostName(raw)) {
+      throw new ConfigError(`${name} must be an IP address (IPv4, or IPv6 without brackets) or a host name, got ${JSON.stringify(raw)}`);
+    }
+    return raw;
+  }
+
+  /**
+   * A certificate and its private key (PEM files) named by `certName` and `keyName`: both or
+   * neither (undefined). Each must be readable, and the two must make a usable pair (the
+   * certificate's key); the message names the variable that is wrong.
+   */
+  tlsKeyPair(certName: string, keyName: string): { cert: string; key: string } | undefined {
+    const certPath = this.get(certName);
+    const keyPath = this.get(keyName);
+    if (certPath === undefined && keyPath === undefined) {
+      return undefined;
+    }
+    if (certPath === undefined || keyPath === undefined) {
+      throw new ConfigError(`set both ${certName} and ${keyName} or neither (only ${certPath === undefined ? keyName : certName} given)`);
+    }
+    const read = (name: string, path: string): Buffer => {
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new ConfigError(`${name}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+    };
+    const cert = read(certName, certPath);
+    const key = read(keyName, keyPath);
+    try {
+      createSecureContext({ cert });
+    } catch (err) {
+      throw new ConfigError(`${certName}: ${certPath} is not a PEM certificate (${(err as Error).message})`);
+    }
+    try {
+      createSecureContext({ cert, key });
+    } catch (err) {
+      throw new ConfigError(`${keyName}: ${keyPath} is not the PEM private key of ${certName} (${(err as Error).message})`);
+    }
+    return { cert: certPath, key: keyPath };
+  }
+}
+
+const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+
+/** A DNS host name: labels of letters, digits and inner hyphens; the last one not all digits. */
+function isHostName(text: string): boolean {
+  const labels = text.split('.');
+  return text.length <= 253 && labels.every((label) => HOST_LABEL.test(label)) && !/^\d+$/.test(labels[labels.length - 1]);
 }

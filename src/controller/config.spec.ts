@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError } from '../common/env';
 import { loadConfig, parseVniRanges } from './config';
 
@@ -86,6 +90,8 @@ describe('loadConfig', () => {
       redisUrl: 'redis://127.0.0.1:6379',
       httpPort: 8080,
       grpcPort: 50051,
+      httpHost: '0.0.0.0',
+      grpcHost: '0.0.0.0',
       keyPrefix: 'overlay',
       vniRanges: [{ from: 1000, to: 16_777_215 }],
       vniQuarantineSeconds: 300,
@@ -111,6 +117,8 @@ describe('loadConfig', () => {
         REDIS_URL: 'rediss://user:secret@redis.example:6380/2',
         OVERLAY_HTTP_PORT: '0',
         OVERLAY_GRPC_PORT: '65535',
+        OVERLAY_HTTP_HOST: '::1',
+        OVERLAY_GRPC_HOST: 'ctl1.example.net',
         OVERLAY_KEY_PREFIX: 'prod-eu.1:a_b',
         OVERLAY_VNI_RANGES: '5000-5999,7000',
         OVERLAY_VNI_QUARANTINE_SECONDS: '0',
@@ -132,6 +140,8 @@ describe('loadConfig', () => {
       redisUrl: 'rediss://user:secret@redis.example:6380/2',
       httpPort: 0,
       grpcPort: 65535,
+      httpHost: '::1',
+      grpcHost: 'ctl1.example.net',
       keyPrefix: 'prod-eu.1:a_b',
       vniRanges: [
         { from: 5000, to: 5999 },
@@ -215,5 +225,84 @@ describe('loadConfig', () => {
 
   it.each([['1-10,5-20'], ['0-10'], ['10-1'], ['lots'], ['']])('refuses OVERLAY_VNI_RANGES=%j, naming the variable', (value) => {
     expect(configError(() => load({ OVERLAY_VNI_RANGES: value })).message).toMatch(/^OVERLAY_VNI_RANGES: /);
+  });
+});
+
+describe('loadConfig: listen addresses', () => {
+  it.each([['127.0.0.1'], ['0.0.0.0'], ['::'], ['::1'], ['2001:db8::10'], ['localhost'], ['ctl-1.example.net'], ['CTL1']])('accepts %j for OVERLAY_HTTP_HOST and OVERLAY_GRPC_HOST', (host) => {
+    expect(load({ OVERLAY_HTTP_HOST: host, OVERLAY_GRPC_HOST: host })).toMatchObject({ httpHost: host, grpcHost: host });
+  });
+
+  it('treats an empty host as unset', () => {
+    expect(load({ OVERLAY_HTTP_HOST: '', OVERLAY_GRPC_HOST: '' })).toMatchObject({ httpHost: '0.0.0.0', grpcHost: '0.0.0.0' });
+  });
+
+  it.each([
+    ['a bracketed IPv6 address', '[::1]'],
+    ['an address with a port', '0.0.0.0:8080'],
+    ['a URL', 'http://ctl1'],
+    ['a space', 'ctl 1'],
+    ['an underscore', 'ctl_1'],
+    ['an empty label', 'ctl..example'],
+    ['a label starting with a hyphen', '-ctl'],
+    ['a label of 64 characters', 'x'.repeat(64)],
+    ['an IPv4 address with three parts', '1.2.3'],
+    ['an IPv4 address with an octet above 255', '256.1.1.1'],
+    ['a leading zero in an IPv4 octet', '01.2.3.4'],
+  ])('refuses %s', (_what, host) => {
+    for (const name of ['OVERLAY_HTTP_HOST', 'OVERLAY_GRPC_HOST']) {
+      const message = configError(() => load({ [name]: host })).message;
+      expect(message).toMatch(new RegExp(`^${name} must be an IP address \\(IPv4, or IPv6 without brackets\\) or a host name`));
+      expect(message).toContain(JSON.stringify(host));
+    }
+  });
+});
+
+describe('loadConfig: HTTPS for the REST API', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'overlay-config-ca-'));
+  const file = (name: string) => join(dir, name);
+
+  beforeAll(() => {
+    execFileSync('bash', [join(__dirname, '../../scripts/dev-ca.sh'), dir, '--', 'hv1']);
+    mkdirSync(file('a-directory'));
+  });
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is off unless configured', () => {
+    expect(load({}).httpTls).toBeUndefined();
+    expect(load({ OVERLAY_HTTP_TLS_CERT: '', OVERLAY_HTTP_TLS_KEY: '' }).httpTls).toBeUndefined();
+  });
+
+  it('reads a certificate and its key', () => {
+    expect(load({ OVERLAY_HTTP_TLS_CERT: file('controller.pem'), OVERLAY_HTTP_TLS_KEY: file('controller-key.pem') }).httpTls).toEqual({
+      cert: file('controller.pem'),
+      key: file('controller-key.pem'),
+    });
+  });
+
+  it("does not need TLS for the agents' gRPC stream", () => {
+    const config = load({ OVERLAY_HTTP_TLS_CERT: file('controller.pem'), OVERLAY_HTTP_TLS_KEY: file('controller-key.pem') });
+    expect(config.tls).toBeUndefined();
+  });
+
+  it('refuses a certificate without its key, and a key without its certificate', () => {
+    expect(configError(() => load({ OVERLAY_HTTP_TLS_CERT: file('controller.pem') })).message).toBe(
+      'set both OVERLAY_HTTP_TLS_CERT and OVERLAY_HTTP_TLS_KEY or neither (only OVERLAY_HTTP_TLS_CERT given)',
+    );
+    expect(configError(() => load({ OVERLAY_HTTP_TLS_KEY: file('controller-key.pem') })).message).toBe(
+      'set both OVERLAY_HTTP_TLS_CERT and OVERLAY_HTTP_TLS_KEY or neither (only OVERLAY_HTTP_TLS_KEY given)',
+    );
+  });
+
+  it.each([
+    ['a missing certificate', 'OVERLAY_HTTP_TLS_CERT', () => ({ cert: file('nonexistent.pem'), key: file('controller-key.pem') }), /^OVERLAY_HTTP_TLS_CERT: cannot read .*nonexistent\.pem \(ENOENT\)$/],
+    ['a missing key', 'OVERLAY_HTTP_TLS_KEY', () => ({ cert: file('controller.pem'), key: file('nonexistent-key.pem') }), /^OVERLAY_HTTP_TLS_KEY: cannot read .*nonexistent-key\.pem \(ENOENT\)$/],
+    ['a directory for the certificate', 'OVERLAY_HTTP_TLS_CERT', () => ({ cert: file('a-directory'), key: file('controller-key.pem') }), /^OVERLAY_HTTP_TLS_CERT: cannot read .*a-directory \(EISDIR\)$/],
+    ['a key where the certificate belongs', 'OVERLAY_HTTP_TLS_CERT', () => ({ cert: file('controller-key.pem'), key: file('controller-key.pem') }), /^OVERLAY_HTTP_TLS_CERT: .* is not a PEM certificate/],
+    ['the key of another certificate', 'OVERLAY_HTTP_TLS_KEY', () => ({ cert: file('controller.pem'), key: file('agent-hv1-key.pem') }), /^OVERLAY_HTTP_TLS_KEY: .* is not the PEM private key of OVERLAY_HTTP_TLS_CERT/],
+  ])('refuses %s, naming %s', (_what, _name, files, message) => {
+    const { cert, key } = files();
+    expect(configError(() => load({ OVERLAY_HTTP_TLS_CERT: cert, OVERLAY_HTTP_TLS_KEY: key })).message).toMatch(message);
   });
 });

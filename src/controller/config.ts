@@ -15,6 +15,10 @@ export interface ControllerConfig {
   redisUrl: string;
   httpPort: number;
   grpcPort: number;
+  /** Where the REST API listens: an IP address or a host name (OVERLAY_HTTP_HOST). */
+  httpHost: string;
+  /** Where the agents' gRPC server listens: an IP address or a host name (OVERLAY_GRPC_HOST). */
+  grpcHost: string;
   /** Every Redis key of this deployment starts with `{<keyPrefix>}:` (one hash tag: Cluster-safe scripts). */
   keyPrefix: string;
   vniRanges: VniRange[];
@@ -54,6 +58,8 @@ export interface ControllerConfig {
   bootstrapTokenFile: string;
   /** TLS files for the agents' gRPC stream; absent = insecure (development only, needs OVERLAY_GRPC_INSECURE=true). */
   tls?: { ca: string; cert: string; key: string };
+  /** The REST API's certificate and key (PEM files); absent = plain HTTP. */
+  httpTls?: { cert: string; key: string };
 }
 
 export const ControllerConfig = Symbol('ControllerConfig');
@@ -126,6 +132,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
     redisUrl,
     httpPort: read.int('OVERLAY_HTTP_PORT', 8080, 0, 65535),
     grpcPort: read.int('OVERLAY_GRPC_PORT', 50051, 0, 65535),
+    httpHost: read.listenHost('OVERLAY_HTTP_HOST', '0.0.0.0'),
+    grpcHost: read.listenHost('OVERLAY_GRPC_HOST', '0.0.0.0'),
+    httpTls: read.tlsKeyPair('OVERLAY_HTTP_TLS_CERT', 'OVERLAY_HTTP_TLS_KEY'),
     keyPrefix,
     vniRanges: parseVniRanges(env.OVERLAY_VNI_RANGES ?? '1000-16777215'),
     vniQuarantineSeconds: read.int('OVERLAY_VNI_QUARANTINE_SECONDS', 300, 0, 30 * 86400),

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { Logger } from '@nestjs/common';
+import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import { ConfigError } from '../common/env';
 import { loadConfig } from './config';
 import { beginHttpShutdown } from './http/server';
+import { hostPort, SyncServer } from './distribution/sync.server';
 import { exitOnSignals } from './shutdown';
 
 /**
@@ -11,6 +13,8 @@ import { exitOnSignals } from './shutdown';
  * (or SIGINT) closes the app: Redis commands in flight fail at once (STORE_UNAVAILABLE), the
  * agents' streams end (they reconnect elsewhere), the HTTP server stops; then the process exits
  * 0. Whatever still waits after OVERLAY_SHUTDOWN_TIMEOUT_MS is abandoned: exit 1 (shutdown.ts).
+ * The HTTP API listens on OVERLAY_HTTP_HOST (HTTPS with OVERLAY_HTTP_TLS_CERT and _KEY), the
+ * agents' gRPC server on OVERLAY_GRPC_HOST (app.ts); the line `listening on ...` says where.
  */
 async function main(): Promise<void> {
   let config;
@@ -24,9 +28,11 @@ async function main(): Promise<void> {
     throw err;
   }
   const app = await createApp(config);
-  await app.listen(config.httpPort, '0.0.0.0');
+  await app.listen(config.httpPort, config.httpHost);
   const logger = new Logger('overlayd');
-  logger.log(`listening on :${config.httpPort} (Redis ${config.redisUrl.replace(/\/\/[^@]*@/, '//***@')}, keys {${config.keyPrefix}}:*, VNIs ${config.vniRanges.map((r) => `${r.from}-${r.to}`).join(',')})`);
+  const rest = `${config.httpTls ? 'https' : 'http'}://${hostPort(config.httpHost, (app.getHttpServer().address() as AddressInfo).port)}`;
+  const grpc = `${hostPort(config.grpcHost, app.get(SyncServer).boundPort)} (agents' gRPC, ${config.tls ? 'TLS' : 'insecure'})`;
+  logger.log(`listening on ${rest} (REST API) and ${grpc}; Redis ${config.redisUrl.replace(/\/\/[^@]*@/, '//***@')}, keys {${config.keyPrefix}}:*, VNIs ${config.vniRanges.map((r) => `${r.from}-${r.to}`).join(',')}`);
 
   exitOnSignals({ begin: () => beginHttpShutdown(app.getHttpAdapter().getInstance()), close: () => app.close() }, { timeoutMs: config.shutdownTimeoutMs, logger });
 }

@@ -32,7 +32,7 @@ describe('agent authentication (TLS client certificates)', () => {
   const file = (name: string) => join(dir, name);
 
   beforeAll(async () => {
-    execFileSync('bash', [join(__dirname, '../../scripts/dev-ca.sh'), dir, '--', 'hv-a', 'hv-b']);
+    execFileSync('bash', [join(__dirname, '../../scripts/dev-ca.sh'), dir, '--', 'hv-a', 'hv-b', 'hv-unregistered']);
     ctl = await startController({
       prefix,
       env: { OVERLAY_GRPC_INSECURE: '', OVERLAY_TLS_CA: file('ca.pem'), OVERLAY_TLS_CERT: file('controller.pem'), OVERLAY_TLS_KEY: file('controller-key.pem') },
@@ -64,6 +64,11 @@ describe('agent authentication (TLS client certificates)', () => {
   it('refuses a certificate for host A subscribing as host B', async () => {
     const result = await helloAs(ctl.grpcTarget.replace('127.0.0.1', 'localhost'), credentialsFor('hv-a'), 'hv-b');
     expect(result).toMatchObject({ ok: false, code: grpc.status.PERMISSION_DENIED });
+  });
+
+  it('refuses a valid certificate for a host that is not registered: NOT_FOUND at the Hello', async () => {
+    const result = await helloAs(ctl.grpcTarget.replace('127.0.0.1', 'localhost'), credentialsFor('hv-unregistered'), 'hv-unregistered');
+    expect(result).toEqual({ ok: false, code: grpc.status.NOT_FOUND, details: 'no host named hv-unregistered is registered' });
   });
 
   it('refuses a client without a certificate', async () => {

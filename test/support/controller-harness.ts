@@ -60,7 +60,7 @@ export async function startController(opts: { prefix: string; env?: Record<strin
   const pattern = `{${opts.prefix}}:*`;
   return {
     app,
-    url: `http://127.0.0.1:${address.port}`,
+    url: `${config.httpTls ? 'https' : 'http'}://127.0.0.1:${address.port}`,
     grpcTarget: `127.0.0.1:${app.get(SyncServer).boundPort}`,
     config,
     redis,

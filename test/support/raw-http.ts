@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 
 /**
  * HTTP/1.1 at the byte level, for what fetch() cannot send: invalid UTF-8 in a chunked body, a
@@ -29,16 +30,17 @@ export class RawConnection {
     socket.on('error', () => undefined);
   }
 
-  /** Connects to the host and port of `url`. */
-  static open(url: string, deadlineMs = 5_000): Promise<RawConnection> {
-    const { hostname, port } = new URL(url);
+  /** Connects to the host and port of `url`; over TLS for an https URL, trusting `tls.ca` (the server's name is checked). */
+  static open(url: string, deadlineMs = 5_000, tls: { ca?: Buffer } = {}): Promise<RawConnection> {
+    const { hostname, port, protocol } = new URL(url);
     return new Promise((resolve, reject) => {
-      const socket = connect(Number(port), hostname);
+      const secure = protocol === 'https:';
+      const socket: Socket = secure ? connectTls({ host: hostname, port: Number(port), ca: tls.ca }) : connect(Number(port), hostname);
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`no connection to ${url} within ${deadlineMs} ms`));
       }, deadlineMs);
-      socket.once('connect', () => {
+      socket.once(secure ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         resolve(new RawConnection(socket));
       });
@@ -155,8 +157,8 @@ export class RawConnection {
 }
 
 /** Sends one whole request on a fresh connection and returns the response. */
-export async function rawRequest(url: string, request: Buffer | string, deadlineMs = 5_000): Promise<RawResponse> {
-  const conn = await RawConnection.open(url, deadlineMs);
+export async function rawRequest(url: string, request: Buffer | string, deadlineMs = 5_000, tls: { ca?: Buffer } = {}): Promise<RawResponse> {
+  const conn = await RawConnection.open(url, deadlineMs, tls);
   try {
     conn.write(request);
     return await conn.response(deadlineMs);

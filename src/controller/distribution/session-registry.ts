@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import type { Host } from '../model/host';
+import type { ChangeRecord } from '../store/change-log';
 import { MaterializedView } from '../store/materialized-view';
 import { AckRecorder } from './ack-recorder';
 import { AgentStatusRepository, type StreamClaim } from './agent-status.repository';
@@ -33,6 +34,10 @@ export interface AgentReports {
  * snapshot for every session when the deployment's epoch changed (Redis lost its data), and every
  * HOUSEKEEPING_MS ends the streams of deleted hosts and refreshes this replica's claims in Redis,
  * ending the streams whose claim a newer stream on another replica took.
+ *
+ * A host's deletion ends its stream at once (NOT_FOUND), as this replica's view applies it: every
+ * replica follows the change log, so each ends its own stream of the host. Housekeeping remains
+ * the backstop (a view reloaded from a snapshot carries no deletion records).
  */
 @Injectable()
 export class SessionRegistry implements SessionEvents {
@@ -42,6 +47,7 @@ export class SessionRegistry implements SessionEvents {
   private readonly sessions = new Map<string, HostSession>();
   private readonly reports = new TypedEvents<AgentReports>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly unsubscribe: (() => void)[] = [];
   private currentEpoch = '';
 
   constructor(
@@ -75,6 +81,7 @@ export class SessionRegistry implements SessionEvents {
         })
         .catch(() => undefined);
     });
+    this.unsubscribe.push(this.view.onChange((record) => this.endDeletedHosts(record)));
     this.timers.push(setInterval(() => this.sendMarkers(), MARKER_INTERVAL_MS));
     this.timers.push(setInterval(() => void this.housekeeping(), HOUSEKEEPING_MS));
   }
@@ -83,6 +90,7 @@ export class SessionRegistry implements SessionEvents {
   stop(): void {
     this.timers.forEach(clearInterval);
     this.timers.length = 0;
+    this.unsubscribe.splice(0).forEach((off) => off());
     for (const session of [...this.sessions.values()]) {
       session.fail(grpc.status.UNAVAILABLE, 'controller shutting down');
     }
@@ -151,6 +159,19 @@ export class SessionRegistry implements SessionEvents {
       this.recorder.disconnected(session.hostId);
       void this.status.releaseSession(session.claim).catch(() => undefined);
       this.logger.log(`host ${session.hostName} disconnected`);
+    }
+  }
+
+  /** Ends, at once, this replica's streams of the hosts `record` deletes. */
+  private endDeletedHosts(record: ChangeRecord): void {
+    for (const op of record.ops) {
+      if (op.k === 'host' && op.v === null) {
+        const session = this.sessions.get(op.id);
+        if (session) {
+          this.logger.log(`host ${session.hostName} was deleted (revision ${record.revision}): ending its stream`);
+          session.fail(grpc.status.NOT_FOUND, 'the host was deleted');
+        }
+      }
     }
   }
 

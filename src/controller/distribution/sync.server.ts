@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { syncServiceDefinition } from '../../common/proto';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import { ControllerConfig } from '../config';
@@ -19,8 +20,13 @@ export function transportSecurityFrom(config: ControllerConfig): TransportSecuri
   return { mode: 'insecure' };
 }
 
+/** `host:port`, an IPv6 address in brackets (`[::1]:50051`), as grpc-js binds and logs read it. */
+export function hostPort(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /**
- * overlayd's gRPC transport: the grpc-js server on OVERLAY_GRPC_PORT (TLS with client
+ * overlayd's gRPC transport: the grpc-js server on OVERLAY_GRPC_HOST:OVERLAY_GRPC_PORT (TLS with client
  * certificates, or insecure for development) serving SyncService.Sync. Each stream's first
  * message goes to the HelloHandler; a stream that sends none within HELLO_TIMEOUT_MS, or sends
  * anything else before its Hello is answered, is ended, and so is one whose Hello is refused,
@@ -47,7 +53,7 @@ export class SyncServer {
       this.logger.warn('gRPC without TLS: any client may claim to be any host. For development only; set OVERLAY_TLS_CA/CERT/KEY in production.');
     }
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`0.0.0.0:${this.config.grpcPort}`, credentials, (err, port) => (err ? reject(err) : resolve(port))),
+      server.bindAsync(hostPort(this.config.grpcHost, this.config.grpcPort), credentials, (err, port) => (err ? reject(err) : resolve(port))),
     );
     this.server = server;
     return this.boundPort;

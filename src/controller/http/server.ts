@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
-import type { Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Server, Socket } from 'node:net';
 import { ErrorCode, OverlayError } from '../errors';
 import type { ControllerConfig } from '../config';
 import { MAX_WAIT_TIMEOUT_MS } from '../ports/port.schemas';
@@ -56,20 +57,26 @@ export function clientErrorAnswer(code: string | undefined, config: Pick<Control
  */
 export const SOCKET_IDLE_TIMEOUT_MS = MAX_WAIT_TIMEOUT_MS + 30_000;
 
-/** Options for Fastify (through Nest's adapter). */
+/**
+ * Options for Fastify (through Nest's adapter). With OVERLAY_HTTP_TLS_CERT and _KEY the server
+ * is HTTPS: Fastify then builds it from `https` alone and ignores `http`, so the node server's
+ * own limits go in both.
+ */
 export function httpServerOptions(config: ControllerConfig) {
+  const serverLimits = {
+    requestTimeout: config.httpRequestTimeoutMs,
+    headersTimeout: config.httpHeadersTimeoutMs,
+    // Node checks both timeouts on this period (30 s by default, which would stretch a 10 s timeout to 40 s).
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(config.httpHeadersTimeoutMs / 4))),
+  };
   return {
     bodyLimit: config.maxBodyBytes,
     connectionTimeout: SOCKET_IDLE_TIMEOUT_MS,
     querystringParser: parseQueryString,
     requestTimeout: config.httpRequestTimeoutMs,
     keepAliveTimeout: config.httpKeepAliveTimeoutMs,
-    http: {
-      requestTimeout: config.httpRequestTimeoutMs,
-      headersTimeout: config.httpHeadersTimeoutMs,
-      // Node checks both timeouts on this period (30 s by default, which would stretch a 10 s timeout to 40 s).
-      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(config.httpHeadersTimeoutMs / 4))),
-    },
+    http: serverLimits,
+    ...(config.httpTls && { https: { ...serverLimits, cert: readFileSync(config.httpTls.cert), key: readFileSync(config.httpTls.key) } }),
     /** Errors of the connection: Node's own answers (408, 431, 400) carry no code; ours do. */
     clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
       const answer = clientErrorAnswer(err.code, config);
@@ -96,7 +103,7 @@ export function httpServerOptions(config: ControllerConfig) {
   };
 }
 
-/** At most `max` connections at once: Node closes the ones beyond at once. Logged at most every 10 s. */
+/** At most `max` connections at once: Node closes the ones beyond at once. Logged at most every 10 s. HTTP or HTTPS (both are net servers). */
 export function limitConnections(server: Server, max: number): void {
   server.maxConnections = max;
   let dropped = 0;
