@@ -4,7 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
+import { dropPrefix, startController, TEST_ADMIN_TOKEN, uniquePrefix, type Harness } from '../support/controller-harness';
 import { RawConnection, rawRequest } from '../support/raw-http';
 
 /**
@@ -72,7 +72,7 @@ describe('the REST API over HTTPS', () => {
   let ca: Buffer;
   let h: Harness;
   /** Headers of /v1 requests (an API token, once the API asks for one). */
-  const apiHeaders: Record<string, string> = {};
+  const apiHeaders: Record<string, string> = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
   beforeAll(async () => {
     execFileSync('bash', [join(__dirname, '../../scripts/dev-ca.sh'), dir]);
