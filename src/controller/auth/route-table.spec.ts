@@ -1,6 +1,7 @@
 import { Controller, Delete, Get, Post } from '@nestjs/common';
 import { apiRoutes, buildOpenApiDocument } from '../app.module';
-import { Allow, Public } from './access';
+import { Allow, allows, Public } from './access';
+import { ROLES } from './principal';
 import { openApiPath, routeKey, routeTable } from './route-table';
 
 describe('routeTable', () => {
@@ -66,5 +67,54 @@ describe("the API's route table", () => {
     const documented = Object.entries(doc.paths).flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`));
     const served = routes.map((r) => `${r.method} ${openApiPath(r.path)}`);
     expect({ undocumented: served.filter((r) => !documented.includes(r)), notServed: documented.filter((o) => !served.includes(o)) }).toEqual({ undocumented: [], notServed: [] });
+  });
+
+  // The policy itself, written out once more on purpose: changing who may call a route must change this too.
+  it('grants each role what the roles table says', () => {
+    const A = 'admin';
+    const O = 'operator';
+    const T = 'tenant';
+    const H = 'migration-hook';
+    const R = 'auditor';
+    const granted = Object.fromEntries(routes.map((r) => [routeKey(r), r.access?.public ? 'public' : ROLES.filter((role) => allows(r.access, role)).join(' ')]));
+    expect(granted).toEqual({
+      'GET /healthz': 'public',
+      'GET /readyz': 'public',
+      'POST /v1/tenants': [A, O].join(' '),
+      'GET /v1/tenants': [A, O, T, R].join(' '),
+      'GET /v1/tenants/:id': [A, O, T, R].join(' '),
+      'DELETE /v1/tenants/:id': [A, O].join(' '),
+      'POST /v1/segments': [A, O, T].join(' '),
+      'GET /v1/segments': [A, O, T, R].join(' '),
+      'GET /v1/segments/:id': [A, O, T, R].join(' '),
+      'DELETE /v1/segments/:id': [A, O, T].join(' '),
+      'GET /v1/segments/:id/mappings': [A, O, R].join(' '),
+      'POST /v1/hosts': [A, O].join(' '),
+      'GET /v1/hosts': [A, O, H, R].join(' '),
+      'GET /v1/hosts/:id': [A, O, H, R].join(' '),
+      'PATCH /v1/hosts/:id': [A, O].join(' '),
+      'DELETE /v1/hosts/:id': [A, O].join(' '),
+      'POST /v1/ports': [A, O, T].join(' '),
+      'POST /v1/ports/batch': [A, O, T].join(' '),
+      'GET /v1/ports': [A, O, T, H, R].join(' '),
+      'GET /v1/ports/:id': [A, O, T, H, R].join(' '),
+      'PATCH /v1/ports/:id': [A, O, T].join(' '),
+      'DELETE /v1/ports/:id': [A, O, T].join(' '),
+      'POST /v1/security-groups': [A, O, T].join(' '),
+      'GET /v1/security-groups': [A, O, T, R].join(' '),
+      'GET /v1/security-groups/:id': [A, O, T, R].join(' '),
+      'PUT /v1/security-groups/:id': [A, O, T].join(' '),
+      'PATCH /v1/security-groups/:id': [A, O, T].join(' '),
+      'DELETE /v1/security-groups/:id': [A, O, T].join(' '),
+      'POST /v1/migrations': [A, O, H].join(' '),
+      'GET /v1/migrations/:id': [A, O, H, R].join(' '),
+      'POST /v1/migrations/:id/commit': [A, O, H].join(' '),
+      'POST /v1/migrations/:id/abort': [A, O, H].join(' '),
+      'POST /v1/tokens': A,
+      'GET /v1/tokens': [A, R].join(' '),
+      'GET /v1/tokens/:id': [A, R].join(' '),
+      'DELETE /v1/tokens/:id': A,
+      'GET /v1/events': [A, R].join(' '),
+    });
   });
 });
