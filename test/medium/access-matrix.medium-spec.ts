@@ -25,7 +25,6 @@ const CALLERS: readonly Caller[] = [...UNAUTHENTICATED, ...ROLES];
 
 /** One tenant's objects: A's token is the tenant token; B is the other tenant. */
 interface Side {
-  label: 'A' | 'B';
   tenant: any;
   segment: any;
   group: any;
@@ -278,7 +277,7 @@ describe('the route x role access matrix', () => {
 
     const side = async (label: 'A' | 'B'): Promise<Side> => {
       const tenant = await f.tenant({ name: `tenant-${label}` });
-      const s: Side = { label, tenant, segment: undefined, group: undefined, port: undefined, ids: new Set([tenant.id, tenant.defaultSecurityGroupId]) };
+      const s: Side = { tenant, segment: undefined, group: undefined, port: undefined, ids: new Set([tenant.id, tenant.defaultSecurityGroupId]) };
       s.segment = await freshSegment(s);
       s.group = await freshGroup(s);
       s.port = await freshPort(s, { hostId: src.id, securityGroupIds: [s.group.id] });
