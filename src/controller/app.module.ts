@@ -3,6 +3,7 @@ import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { AccessGuard } from './auth/access.guard';
 import { Authenticator } from './auth/authenticator';
 import { RequestContextInterceptor } from './auth/request-context';
+import { routeTable, type Route } from './auth/route-table';
 import { EventController } from './events/event.controller';
 import { eventApi } from './events/event.openapi';
 import { EventRepository } from './events/event.repository';
@@ -45,6 +46,14 @@ import { tenantApi } from './tenants/tenant.openapi';
 import { TenantRepository } from './tenants/tenant.repository';
 import { TenantService } from './tenants/tenant.service';
 
+/** Every controller of the API: their routes are the route table (apiRoutes). */
+export const API_CONTROLLERS = [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController, MigrationController, TokenController, EventController];
+
+/** Every route of the API with who may call it: what the OpenAPI document states and the access tests check. */
+export function apiRoutes(): Route[] {
+  return routeTable(API_CONTROLLERS);
+}
+
 /** overlayd's root module; the configuration is passed in (read once at boot, or built by a test). */
 @Module({})
 export class AppModule {
@@ -53,7 +62,7 @@ export class AppModule {
       module: AppModule,
       global: true,
       imports: [StoreModule, DistributionModule],
-      controllers: [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController, MigrationController, TokenController, EventController],
+      controllers: API_CONTROLLERS,
       providers: [
         { provide: ControllerConfig, useValue: config },
         { provide: APP_FILTER, useClass: ErrorFilter },
@@ -87,7 +96,7 @@ export class AppModule {
   }
 }
 
-/** The OpenAPI document served at /docs: each controller's route descriptions, from beside it. */
+/** The OpenAPI document served at /docs: each controller's route descriptions, from beside it, and who may call each route. */
 export function buildOpenApiDocument(maxBatchSize: number): Record<string, unknown> {
-  return openApiDocument([tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, migrationApi, tokenApi(), eventApi, healthApi]);
+  return openApiDocument([tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, migrationApi, tokenApi(), eventApi, healthApi], apiRoutes());
 }

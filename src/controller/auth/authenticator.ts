@@ -19,7 +19,7 @@ export const TOKEN_CACHE_MS = 500;
 /** How often a replica records that a token was used (`lastUsedAt` is this coarse). */
 const LAST_USED_EVERY_MS = 60_000;
 /** Refused calls recorded in the audit trail per second and replica; the rest are counted and logged. */
-const DENIALS_PER_SECOND = 50;
+export const DENIALS_PER_SECOND = 50;
 
 interface Cached {
   token: StoredToken | undefined;

@@ -1,3 +1,6 @@
+import { rolesOf } from '../auth/access';
+import type { Role } from '../auth/principal';
+import { openApiPath, routeKey, type Route } from '../auth/route-table';
 import { ErrorCode } from '../errors';
 import type { JsonSchema } from './schema';
 import type { QuerySpec } from './query';
@@ -57,12 +60,61 @@ export function crudPaths(kind: string, plural: string, create: JsonSchema, list
   };
 }
 
-/** The document: every route description, and the schemas they name plus `Error`. */
-export function openApiDocument(descriptions: ApiDescription[]): Record<string, unknown> {
+/** What limits a role beyond the route's declaration: its scope, said the same way on every operation. */
+function roleWithScope(role: Role, route: Route): string {
+  if (role === 'tenant') {
+    return 'tenant (own tenant only)';
+  }
+  if (role === 'migration-hook' && route.path.startsWith('/v1/migrations')) {
+    return "migration-hook (its hosts' migrations only, when the token names hosts)";
+  }
+  return role;
+}
+
+const unauthenticated = { description: 'UNAUTHENTICATED: no token, or an unknown, revoked or expired one', ...json(ref('Error')) };
+const forbidden = { description: "FORBIDDEN: the token's role or scope may not do this; the message names the roles that may", ...json(ref('Error')) };
+
+/**
+ * Who may call each operation, from the route table (auth/route-table.ts) rather than by hand:
+ * `x-roles` and a sentence in the description, the 401 and 403 answers; a public operation says
+ * `security: []` instead. Copies: the descriptions are shared module data. An operation no route
+ * serves is left as it is (the route table's test refuses it).
+ */
+function withAccess(paths: ApiDescription['paths'], routes: Route[]): ApiDescription['paths'] {
+  const byOperation = new Map(routes.map((r) => [routeKey({ method: r.method.toLowerCase(), path: openApiPath(r.path) }), r]));
+  const out: ApiDescription['paths'] = {};
+  for (const [path, operations] of Object.entries(paths)) {
+    out[path] = {};
+    for (const [method, operation] of Object.entries(operations as Record<string, Record<string, unknown>>)) {
+      const route = byOperation.get(routeKey({ method, path }));
+      if (!route) {
+        out[path][method] = operation;
+        continue;
+      }
+      const said = typeof operation.description === 'string' ? `${operation.description}\n\n` : '';
+      const responses = operation.responses as Record<string, unknown>;
+      if (route.access?.public) {
+        out[path][method] = { ...operation, description: `${said}No token needed.`, security: [] };
+        continue;
+      }
+      const roles = rolesOf(route.access);
+      out[path][method] = {
+        ...operation,
+        description: `${said}Roles: ${roles.map((role) => roleWithScope(role, route)).join(', ')}.`,
+        'x-roles': roles,
+        responses: { ...responses, '401': unauthenticated, '403': forbidden },
+      };
+    }
+  }
+  return out;
+}
+
+/** The document: every route description, with who may call it (`routes`), and the schemas they name plus `Error`. */
+export function openApiDocument(descriptions: ApiDescription[], routes: Route[]): Record<string, unknown> {
   return {
     openapi: '3.0.3',
     info: { title: 'overlayd', version: '0.1.0', description: 'SDN overlay controller: tenants, VXLAN segments, hosts, VM ports, their security groups, and live migrations.' },
-    paths: Object.assign({}, ...descriptions.map((d) => d.paths)) as Record<string, unknown>,
+    paths: withAccess(Object.assign({}, ...descriptions.map((d) => d.paths)) as ApiDescription['paths'], routes),
     // Every operation needs a bearer token unless it says `security: []` (health, readiness).
     security: [{ bearer: [] }],
     components: {
