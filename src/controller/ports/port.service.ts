@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ErrorCode, OverlayError } from '../errors';
+import { ErrorCode, notFound, OverlayError } from '../errors';
 import { type ResourceId } from '../../common/values';
 import { assertIpInCidr, generateMac, newId } from '../model/value-parsers';
 import { RealizationService } from '../distribution/realization.service';
@@ -122,7 +122,7 @@ export class PortService {
     const ports: Port[] = inputs.map((input, i) => {
       const segment = segments.get(input.segmentId);
       if (!segment) {
-        throw new OverlayError(ErrorCode.SegmentNotFound, `no segment ${input.segmentId}`, { field: `ports[${i}].segmentId` });
+        throw notFound('segment', input.segmentId, `ports[${i}].segmentId`);
       }
       const ips = input.ips ?? [];
       ips.forEach((ip, j) => {
@@ -191,7 +191,7 @@ export class PortService {
   private async read(id: ResourceId): Promise<Port> {
     const port = await this.ports.get(id);
     if (!port) {
-      throw new OverlayError(ErrorCode.PortNotFound, `no port ${id}`, { field: 'id' });
+      throw notFound('port', id);
     }
     return port;
   }
@@ -238,7 +238,7 @@ export class PortService {
   async mappings(segmentId: ResourceId): Promise<{ segmentId: string; vni: number; items: Mapping[] }> {
     const segment = await this.segments.get(segmentId);
     if (!segment) {
-      throw new OverlayError(ErrorCode.SegmentNotFound, `no segment ${segmentId}`, { field: 'id' });
+      throw notFound('segment', segmentId);
     }
     const bound = (await this.ports.listBySegment(segmentId)).filter((p): p is Port & { hostId: string } => p.hostId !== null);
     const hostIds = [...new Set(bound.map((p) => p.hostId))];

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ErrorCode, OverlayError } from '../errors';
+import { notFound } from '../errors';
 import { type ResourceId } from '../../common/values';
 import { newId } from '../model/value-parsers';
 import { defaultSecurityGroup } from '../model/security-group';
@@ -22,7 +22,7 @@ export class TenantService {
   async get(id: ResourceId): Promise<Tenant> {
     const tenant = await this.tenants.get(id);
     if (!tenant) {
-      throw new OverlayError(ErrorCode.TenantNotFound, `no tenant ${id}`, { field: 'id' });
+      throw notFound('tenant', id);
     }
     return tenant;
   }
