@@ -2,6 +2,8 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { AccessGuard } from './auth/access.guard';
 import { Authenticator } from './auth/authenticator';
+import { HostScope } from './auth/host-scope';
+import { TenantScope } from './auth/tenant-scope';
 import { RequestContextInterceptor } from './auth/request-context';
 import { routeTable, type Route } from './auth/route-table';
 import { EventController } from './events/event.controller';
@@ -73,6 +75,8 @@ export class AppModule {
         // Handlers run as their caller, whom the audit trail names.
         { provide: APP_INTERCEPTOR, useClass: RequestContextInterceptor },
         Authenticator,
+        TenantScope,
+        HostScope,
         TokenRepository,
         TokenService,
         EventRepository,

@@ -119,3 +119,32 @@ const knownCodes = new Set<string>(Object.values(ErrorCode));
 export function isErrorCode(value: string): value is ErrorCode {
   return knownCodes.has(value);
 }
+
+/** Things that can be missing, each with its code and noun. */
+const MISSING = {
+  tenant: [ErrorCode.TenantNotFound, 'tenant'],
+  segment: [ErrorCode.SegmentNotFound, 'segment'],
+  host: [ErrorCode.HostNotFound, 'host'],
+  port: [ErrorCode.PortNotFound, 'port'],
+  securityGroup: [ErrorCode.SecurityGroupNotFound, 'security group'],
+  migration: [ErrorCode.MigrationNotFound, 'migration'],
+  token: [ErrorCode.TokenNotFound, 'token'],
+} as const satisfies Record<string, readonly [ErrorCode, string]>;
+
+export type MissingKind = keyof typeof MISSING;
+
+/**
+ * The one answer for "no such thing": `no segment <id>`. Services use it, and so does the tenant
+ * scope for another tenant's objects, which must answer exactly as ones that do not exist; the
+ * scripts write the same words (errors.spec.ts checks them).
+ */
+export function notFound(kind: MissingKind, id: string, field = 'id'): OverlayError {
+  const [code, noun] = MISSING[kind];
+  return new OverlayError(code, `no ${noun} ${id}`, { field });
+}
+
+/** The code and the message prefix (`no security group `) of a kind's not-found, for checks. */
+export function notFoundWording(kind: MissingKind): { code: ErrorCode; prefix: string } {
+  const [code, noun] = MISSING[kind];
+  return { code, prefix: `no ${noun} ` };
+}

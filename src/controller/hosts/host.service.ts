@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ErrorCode, OverlayError } from '../errors';
+import { ErrorCode, notFound, OverlayError } from '../errors';
 import { type ResourceId } from '../../common/values';
 import { newId } from '../model/value-parsers';
 import { RealizationService, type HostAgentStatus } from '../distribution/realization.service';
@@ -76,7 +76,7 @@ export class HostService {
   private async read(id: ResourceId): Promise<Host> {
     const host = await this.hosts.get(id);
     if (!host) {
-      throw new OverlayError(ErrorCode.HostNotFound, `no host ${id}`, { field: 'id' });
+      throw notFound('host', id);
     }
     return host;
   }

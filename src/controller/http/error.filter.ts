@@ -1,6 +1,7 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Authenticator } from '../auth/authenticator';
+import { confineError } from '../auth/tenant-scope';
 import { ErrorCode, OverlayError } from '../errors';
 import { httpStatusOf } from './http-status';
 import { isClientAbort, logClientAbort } from './server';
@@ -44,10 +45,12 @@ export class ErrorFilter implements ExceptionFilter {
       void reply.status(400).send();
       return;
     }
-    const error = this.toOverlayError(exception);
+    const request = host.switchToHttp().getRequest<FastifyRequest>();
+    // A tenant caller's errors never name another tenant's objects (see confineError).
+    const error = confineError(request.principal, this.toOverlayError(exception));
     if (error.code === ErrorCode.Forbidden) {
       // Every refusal of a role or scope, from the guard or a handler, is logged and recorded once, here.
-      this.authenticator.denied(host.switchToHttp().getRequest<FastifyRequest>(), error);
+      this.authenticator.denied(request, error);
     }
     void reply.status(httpStatusOf(error.code)).header('content-type', 'application/json').send(JSON.stringify(error));
   }

@@ -1,4 +1,7 @@
 import { Allow } from '../auth/access';
+import { HostScope } from '../auth/host-scope';
+import type { Principal } from '../auth/principal';
+import { Caller } from '../auth/request-context';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { parseId } from '../model/value-parsers';
@@ -10,15 +13,20 @@ import { MigrationService } from './migration.service';
 
 @Controller('v1/migrations')
 export class MigrationController {
-  constructor(private readonly migrations: MigrationService) {}
+  constructor(
+    private readonly migrations: MigrationService,
+    private readonly scope: HostScope,
+  ) {}
 
   /** 201 prepared (destination acked), 202 still preparing (timed out waiting), 200 a retry of an open migration. */
   @Post()
   @Allow('operator', 'migration-hook')
   @QueryParams(PREPARE_QUERY)
-  async prepare(@Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+  async prepare(@Body() body: unknown, @Query() query: unknown, @Caller() caller: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
     const waitMs = parseQuery(PREPARE_QUERY, query).timeout ?? DEFAULT_PREPARE_WAIT_MS;
-    const { migration, created } = await this.migrations.prepare(parseBody(prepareMigrationSchema, body), waitMs);
+    const input = parseBody(prepareMigrationSchema, body);
+    this.scope.prepare(caller, input);
+    const { migration, created } = await this.migrations.prepare(input, waitMs);
     void reply.status(migration.state === 'preparing' ? 202 : created ? 201 : 200);
     return migration;
   }
@@ -28,9 +36,11 @@ export class MigrationController {
   @Allow('operator', 'migration-hook')
   @HttpCode(200)
   @QueryParams(WAIT_QUERY)
-  async commit(@Param('id') id: string, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+  async commit(@Param('id') id: string, @Query() query: unknown, @Caller() caller: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
-    const migration = await this.migrations.commit(parseId(id), wait);
+    const migrationId = parseId(id);
+    await this.scope.own(caller, migrationId);
+    const migration = await this.migrations.commit(migrationId, wait);
     if (wait && migration.state !== 'completed') {
       void reply.status(202);
     }
@@ -40,13 +50,17 @@ export class MigrationController {
   @Post(':id/abort')
   @Allow('operator', 'migration-hook')
   @HttpCode(200)
-  abort(@Param('id') id: string) {
-    return this.migrations.abort(parseId(id));
+  async abort(@Param('id') id: string, @Caller() caller: Principal) {
+    const migrationId = parseId(id);
+    await this.scope.own(caller, migrationId);
+    return this.migrations.abort(migrationId);
   }
 
   @Get(':id')
   @Allow('operator', 'migration-hook', 'auditor')
-  get(@Param('id') id: string) {
-    return this.migrations.get(parseId(id));
+  async get(@Param('id') id: string, @Caller() caller: Principal) {
+    const migrationId = parseId(id);
+    await this.scope.own(caller, migrationId);
+    return this.migrations.get(migrationId);
   }
 }

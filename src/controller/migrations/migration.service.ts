@@ -1,6 +1,6 @@
 import { runAs, systemActor } from '../auth/request-context';
 import { Inject, Injectable } from '@nestjs/common';
-import { ErrorCode, OverlayError } from '../errors';
+import { ErrorCode, notFound, OverlayError } from '../errors';
 import { type ResourceId } from '../../common/values';
 import { newId } from '../model/value-parsers';
 import { ControllerConfig } from '../config';
@@ -82,7 +82,7 @@ export class MigrationService {
       current.forEach((port, i) => {
         const field = input.vmId === undefined ? `portIds[${i}]` : 'vmId';
         if (!port) {
-          throw new OverlayError(ErrorCode.PortNotFound, `no port ${portIds[i]}`, { field });
+          throw notFound('port', portIds[i], field);
         }
         // A retry of an open migration finds its ports already prepared: the script answers it.
         if (port.migration?.id === undefined && port.hostId !== input.sourceHostId) {
@@ -303,7 +303,7 @@ export class MigrationService {
   private async read(id: string): Promise<Migration> {
     const migration = await this.migrations.get(id);
     if (!migration) {
-      throw new OverlayError(ErrorCode.MigrationNotFound, `no migration ${id}`, { field: 'id' });
+      throw notFound('migration', id);
     }
     return migration;
   }

@@ -1,11 +1,14 @@
 import { Allow } from '../auth/access';
+import type { Principal } from '../auth/principal';
+import { Caller } from '../auth/request-context';
+import { TenantScope, tenantOf } from '../auth/tenant-scope';
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { parseId } from '../model/value-parsers';
 import { ControllerConfig } from '../config';
 import { parseBody } from '../http/body';
 import { parseQuery, QueryParams } from '../http/query';
-import { pageRequestOf } from '../store/page';
+import { emptyPage, pageRequestOf } from '../store/page';
 import { createPortSchema, PORT_LIST_QUERY, portBatchParser, updatePortSchema, WAIT_QUERY, waitOf, type CreatePort } from './port.schemas';
 import { PortService } from './port.service';
 
@@ -20,6 +23,7 @@ export class PortController {
 
   constructor(
     private readonly ports: PortService,
+    private readonly scope: TenantScope,
     @Inject(ControllerConfig) config: ControllerConfig,
   ) {
     this.parseBatch = portBatchParser(config.maxBatchSize);
@@ -28,9 +32,10 @@ export class PortController {
   @Post('ports')
   @Allow('operator', 'tenant')
   @QueryParams(WAIT_QUERY)
-  async create(@Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+  async create(@Body() body: unknown, @Query() query: unknown, @Caller() caller: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
-    const port = await this.ports.create(parseBody(createPortSchema, body), wait);
+    // A tenant names only its own segments (checked with the others, in order); the port's tenant is its segment's.
+    const port = await this.ports.create(parseBody(createPortSchema, body), wait, tenantOf(caller));
     statusAfterWait(reply, [port], 201);
     return port;
   }
@@ -38,9 +43,9 @@ export class PortController {
   @Post('ports/batch')
   @Allow('operator', 'tenant')
   @QueryParams(WAIT_QUERY)
-  async createBatch(@Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+  async createBatch(@Body() body: unknown, @Query() query: unknown, @Caller() caller: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
-    const result = await this.ports.createBatch(this.parseBatch(body), wait);
+    const result = await this.ports.createBatch(this.parseBatch(body), wait, tenantOf(caller));
     statusAfterWait(reply, result.items, 201);
     return result;
   }
@@ -48,23 +53,29 @@ export class PortController {
   @Get('ports')
   @Allow('operator', 'tenant', 'migration-hook', 'auditor')
   @QueryParams(PORT_LIST_QUERY)
-  list(@Query() query: unknown) {
+  list(@Query() query: unknown, @Caller() caller: Principal) {
     const q = parseQuery(PORT_LIST_QUERY, query);
-    return this.ports.list(pageRequestOf(q), { segmentId: q.segmentId, hostId: q.hostId, vmId: q.vmId });
+    const scope = this.scope.list(caller, q.tenantId);
+    return scope ? this.ports.list(pageRequestOf(q), { segmentId: q.segmentId, hostId: q.hostId, vmId: q.vmId, tenantId: scope.tenantId }) : emptyPage();
   }
 
   @Get('ports/:id')
   @Allow('operator', 'tenant', 'migration-hook', 'auditor')
-  get(@Param('id') id: string) {
-    return this.ports.get(parseId(id));
+  async get(@Param('id') id: string, @Caller() caller: Principal) {
+    const portId = parseId(id);
+    await this.scope.own(caller, 'port', portId);
+    return this.ports.get(portId);
   }
 
   @Patch('ports/:id')
   @Allow('operator', 'tenant')
   @QueryParams(WAIT_QUERY)
-  async update(@Param('id') id: string, @Body() body: unknown, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+  async update(@Param('id') id: string, @Body() body: unknown, @Query() query: unknown, @Caller() caller: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
-    const port = await this.ports.update(parseId(id), parseBody(updatePortSchema, body), wait);
+    const portId = parseId(id);
+    const input = parseBody(updatePortSchema, body);
+    await this.scope.own(caller, 'port', portId);
+    const port = await this.ports.update(portId, input, wait);
     statusAfterWait(reply, [port], 200);
     return port;
   }
@@ -73,9 +84,11 @@ export class PortController {
   @Allow('operator', 'tenant')
   @HttpCode(204)
   @QueryParams(WAIT_QUERY)
-  async delete(@Param('id') id: string, @Query() query: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+  async delete(@Param('id') id: string, @Query() query: unknown, @Caller() caller: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
-    const result = await this.ports.delete(parseId(id), wait);
+    const portId = parseId(id);
+    await this.scope.own(caller, 'port', portId);
+    const result = await this.ports.delete(portId, wait);
     if (result.realized === false) {
       // Deleted, not yet withdrawn everywhere: 202 with what is known (a 204 has no body).
       void reply.status(202);

@@ -81,6 +81,7 @@ export const PORT_LIST_QUERY = {
   segmentId: idParam('only ports of this segment'),
   hostId: idParam('only ports bound to this host'),
   vmId: stringParam({ ...VM_ID, description: 'only ports of this VM' }),
+  tenantId: idParam("only ports of this tenant (a tenant token sees only its own tenant's)"),
 } satisfies QuerySpec;
 
 export const DEFAULT_WAIT_TIMEOUT_MS = 10_000;

@@ -1,3 +1,4 @@
+import type { ResourceId } from '../../common/values';
 import { ErrorCode, OverlayError } from '../errors';
 import { parseId } from '../model/value-parsers';
 import type { RealizationService } from '../distribution/realization.service';
@@ -12,6 +13,8 @@ import { PortRepository } from './port.repository';
 import { createPortSchema, updatePortSchema } from './port.schemas';
 import { PortService } from './port.service';
 
+/** The tenant of `segment`, as a tenant caller's scope. */
+const TENANT_1 = 'tenant-1' as ResourceId;
 const SEGMENT = parseId('01890a5d-ac96-774b-bcce-b302099a8051');
 const GROUP = parseId('01890a5d-ac96-774b-bcce-b302099a8052');
 const PORT = parseId('01890a5d-ac96-774b-bcce-b302099a8053');
@@ -78,6 +81,47 @@ describe('PortService', () => {
     const ports = mockOf<PortRepository>({ delete: jest.fn(async () => 21) });
     expect(await serviceWith(ports, realization).delete(PORT, { timeoutMs: 50 })).toEqual({ id: PORT, realized: false });
     expect(realization.waitForRevision).toHaveBeenCalledWith(21, 50);
+  });
+
+  it("answers a tenant's port on another tenant's segment as on a missing segment, at the same point of the checks", async () => {
+    const foreign = parseId('01890a5d-ac96-774b-bcce-b302099a8055');
+    const missing = parseId('01890a5d-ac96-774b-bcce-b302099a8056');
+    const ports = mockOf<PortRepository>({ createMany: jest.fn(async () => 4) });
+    const view = { current: { segments: new Map([[SEGMENT, segment], [foreign, { ...segment, id: foreign, tenantId: 'tenant-2' }]]) } } as unknown as MaterializedView;
+    const service = new PortService(ports, mockOf<SegmentRepository>({ getMany: jest.fn(async (ids: string[]) => ids.map(() => undefined)) }), mockOf<HostRepository>({}), mockOf<RealizationService>({}), view);
+    const answer = async (work: Promise<unknown>) => work.then(() => 'created', (err: OverlayError) => err.toJSON());
+    for (const other of [foreign, missing]) {
+      const named = (text: string) => text.replace(other, '<id>');
+      const single = await answer(service.create(create({ segmentId: other }), undefined, TENANT_1));
+      expect(single).toEqual({ code: ErrorCode.SegmentNotFound, message: `no segment ${other}`, field: 'segmentId' });
+      const second = (await answer(service.createBatch([create({}), create({ segmentId: other })], undefined, TENANT_1))) as { message: string };
+      expect({ ...second, message: named(second.message) }).toEqual({ code: ErrorCode.SegmentNotFound, message: 'no segment <id>', field: 'ports[1].segmentId' });
+      // An earlier port's own mistake is reported first, whichever the later segment is.
+      expect(await answer(service.createBatch([create({ ips: ['10.9.0.1'] }), create({ segmentId: other })], undefined, TENANT_1))).toMatchObject({ code: ErrorCode.IpOutsideCidr, field: 'ports[0].ips[0]' });
+    }
+    // Unconfined (an operator), the segment is any tenant's.
+    await service.create(create({ segmentId: foreign }));
+    expect(ports.createMany).toHaveBeenCalledTimes(1);
+  });
+
+  it("lists a tenant's ports from the view, filtered with the other filters, paged over its own ports only", async () => {
+    const other = parseId('01890a5d-ac96-774b-bcce-b302099a8057');
+    const records = [
+      port({ id: parseId('01890a5d-ac96-774b-bcce-b302099a8061'), tenantId: 'tenant-1' }),
+      port({ id: parseId('01890a5d-ac96-774b-bcce-b302099a8062'), tenantId: 'tenant-2', segmentId: other }),
+      port({ id: parseId('01890a5d-ac96-774b-bcce-b302099a8063'), tenantId: 'tenant-1' }),
+      port({ id: parseId('01890a5d-ac96-774b-bcce-b302099a8064'), tenantId: 'tenant-2', segmentId: other }),
+    ];
+    const view = { current: { ports: new Map(records.map((p) => [p.id, p])) }, catchUp: jest.fn(async () => undefined) } as unknown as MaterializedView;
+    const ports = mockOf<PortRepository>({ list: jest.fn(), getMany: jest.fn(async (ids: string[]) => records.filter((p) => ids.includes(p.id))) });
+    const service = new PortService(ports, mockOf<SegmentRepository>({}), mockOf<HostRepository>({}), mockOf<RealizationService>({}), view);
+    const first = await service.list({ limit: 1 }, { tenantId: TENANT_1 });
+    expect(first.items.map((p) => p.id)).toEqual([records[0].id]);
+    expect(first.nextCursor).toBe(records[0].id);
+    const rest = await service.list({ limit: 1, cursor: first.nextCursor! }, { tenantId: TENANT_1 });
+    expect(rest).toEqual({ items: [expect.objectContaining({ id: records[2].id })], nextCursor: null });
+    expect(await service.list({ limit: 10 }, { tenantId: TENANT_1, segmentId: other })).toEqual({ items: [], nextCursor: null });
+    expect(ports.list).not.toHaveBeenCalled();
   });
 
   it('answers PORT_NOT_FOUND naming the id', async () => {

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ErrorCode, OverlayError } from '../errors';
+import { ErrorCode, notFound, OverlayError } from '../errors';
 import { type ResourceId } from '../../common/values';
 import { assertIpInCidr, generateMac, newId } from '../model/value-parsers';
 import { RealizationService } from '../distribution/realization.service';
@@ -67,6 +67,7 @@ export interface PortFilter {
   segmentId?: ResourceId;
   hostId?: ResourceId;
   vmId?: string;
+  tenantId?: ResourceId;
 }
 
 @Injectable()
@@ -79,9 +80,10 @@ export class PortService {
     private readonly view: MaterializedView,
   ) {}
 
-  async create(input: CreatePort, wait?: RealizationWait): Promise<Port & { realized?: boolean }> {
+  /** `tenant`: the tenant the caller is confined to (null: any), whose segments alone it may name (see createAll). */
+  async create(input: CreatePort, wait?: RealizationWait, tenant: ResourceId | null = null): Promise<Port & { realized?: boolean }> {
     try {
-      const { ports, revision } = await this.createAll([input]);
+      const { ports, revision } = await this.createAll([input], tenant);
       return (await this.withRealization(ports, revision, wait))[0];
     } catch (err) {
       // A single create reports `mac`, not `ports[0].mac`.
@@ -92,8 +94,8 @@ export class PortService {
     }
   }
 
-  async createBatch(inputs: CreatePort[], wait?: RealizationWait): Promise<{ items: (Port & { realized?: boolean })[] }> {
-    const { ports: created, revision } = await this.createAll(inputs);
+  async createBatch(inputs: CreatePort[], wait?: RealizationWait, tenant: ResourceId | null = null): Promise<{ items: (Port & { realized?: boolean })[] }> {
+    const { ports: created, revision } = await this.createAll(inputs, tenant);
     return { items: await this.withRealization(created, revision, wait) };
   }
 
@@ -110,8 +112,12 @@ export class PortService {
     return ports.map((p) => ({ ...p, realized }));
   }
 
-  /** Validates against the segments, then stores every port in one step; regenerates a generated MAC that collided. */
-  private async createAll(inputs: CreatePort[]): Promise<{ ports: Port[]; revision: number }> {
+  /**
+   * Validates against the segments, then stores every port in one step; regenerates a generated MAC
+   * that collided. A caller confined to `tenant` gets another tenant's segment answered as one that
+   * does not exist, at the same point of the checks (a segment's tenant never changes).
+   */
+  private async createAll(inputs: CreatePort[], tenant: ResourceId | null): Promise<{ ports: Port[]; revision: number }> {
     // Segments are immutable once created, so this replica's view can answer; one it has not seen
     // yet (just created elsewhere) is read from Redis. The script checks existence again anyway.
     const segmentIds = [...new Set(inputs.map((p) => p.segmentId))];
@@ -121,8 +127,8 @@ export class PortService {
     const now = new Date().toISOString();
     const ports: Port[] = inputs.map((input, i) => {
       const segment = segments.get(input.segmentId);
-      if (!segment) {
-        throw new OverlayError(ErrorCode.SegmentNotFound, `no segment ${input.segmentId}`, { field: `ports[${i}].segmentId` });
+      if (!segment || (tenant !== null && segment.tenantId !== tenant)) {
+        throw notFound('segment', input.segmentId, `ports[${i}].segmentId`);
       }
       const ips = input.ips ?? [];
       ips.forEach((ip, j) => {
@@ -191,26 +197,31 @@ export class PortService {
   private async read(id: ResourceId): Promise<Port> {
     const port = await this.ports.get(id);
     if (!port) {
-      throw new OverlayError(ErrorCode.PortNotFound, `no port ${id}`, { field: 'id' });
+      throw notFound('port', id);
     }
     return port;
   }
 
   /**
    * Lists ports: all, or those matching every filter given. A segment alone or a host alone is
-   * an index in Redis, read as it is. A VM, or a segment and a host together, have none: they
-   * are found in this replica's view, caught up with Redis first (a port written a moment ago,
-   * on any replica, is listed), and the records then read from Redis are checked again.
+   * an index in Redis, read as it is. A VM, a tenant, or a segment and a host together, have
+   * none: they are found in this replica's view, caught up with Redis first (a port written a
+   * moment ago, on any replica, is listed), and the records then read from Redis are checked
+   * again. (A tenant's list thus never pages through another tenant's ports: its cursor and
+   * `nextCursor` depend on its own ports alone.)
    */
   async list(page: PageRequest, filter: PortFilter): Promise<Page<Port>> {
-    const { segmentId, hostId, vmId } = filter;
-    if (vmId === undefined && (segmentId === undefined || hostId === undefined)) {
+    const { segmentId, hostId, vmId, tenantId } = filter;
+    if (vmId === undefined && tenantId === undefined && (segmentId === undefined || hostId === undefined)) {
       const result = await this.ports.list(page, { segmentId, hostId });
       return { ...result, items: result.items.map(withSecurityDefaults) };
     }
     await this.view.catchUp(VIEW_CATCH_UP_MS);
     const matches = (p: Port): boolean =>
-      (segmentId === undefined || p.segmentId === segmentId) && (hostId === undefined || p.hostId === hostId) && (vmId === undefined || p.vmId === vmId);
+      (segmentId === undefined || p.segmentId === segmentId) &&
+      (hostId === undefined || p.hostId === hostId) &&
+      (vmId === undefined || p.vmId === vmId) &&
+      (tenantId === undefined || p.tenantId === tenantId);
     const ids: string[] = [];
     for (const port of this.view.current.ports.values()) {
       if (matches(port) && (page.cursor === undefined || port.id > page.cursor)) {
@@ -238,7 +249,7 @@ export class PortService {
   async mappings(segmentId: ResourceId): Promise<{ segmentId: string; vni: number; items: Mapping[] }> {
     const segment = await this.segments.get(segmentId);
     if (!segment) {
-      throw new OverlayError(ErrorCode.SegmentNotFound, `no segment ${segmentId}`, { field: 'id' });
+      throw notFound('segment', segmentId);
     }
     const bound = (await this.ports.listBySegment(segmentId)).filter((p): p is Port & { hostId: string } => p.hostId !== null);
     const hostIds = [...new Set(bound.map((p) => p.hostId))];

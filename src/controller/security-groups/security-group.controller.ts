@@ -1,52 +1,71 @@
 import { Allow } from '../auth/access';
+import type { Principal } from '../auth/principal';
+import { Caller } from '../auth/request-context';
+import { TenantScope } from '../auth/tenant-scope';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
 import { parseId } from '../model/value-parsers';
 import { parseBody } from '../http/body';
 import { parseQuery, QueryParams } from '../http/query';
-import { pageRequestOf } from '../store/page';
+import { emptyPage, pageRequestOf } from '../store/page';
 import { createSecurityGroupSchema, replaceSecurityGroupSchema, SECURITY_GROUP_LIST_QUERY, updateSecurityGroupSchema } from './security-group.schemas';
 import { SecurityGroupService } from './security-group.service';
 
 @Controller('v1/security-groups')
 export class SecurityGroupController {
-  constructor(private readonly groups: SecurityGroupService) {}
+  constructor(
+    private readonly groups: SecurityGroupService,
+    private readonly scope: TenantScope,
+  ) {}
 
   @Post()
   @Allow('operator', 'tenant')
-  create(@Body() body: unknown) {
-    return this.groups.create(parseBody(createSecurityGroupSchema, body));
+  create(@Body() body: unknown, @Caller() caller: Principal) {
+    const input = parseBody(createSecurityGroupSchema, body);
+    this.scope.tenant(caller, input.tenantId, 'tenantId');
+    return this.groups.create(input);
   }
 
   @Get()
   @Allow('operator', 'tenant', 'auditor')
   @QueryParams(SECURITY_GROUP_LIST_QUERY)
-  list(@Query() query: unknown) {
+  list(@Query() query: unknown, @Caller() caller: Principal) {
     const q = parseQuery(SECURITY_GROUP_LIST_QUERY, query);
-    return this.groups.list(pageRequestOf(q), q.tenantId);
+    const scope = this.scope.list(caller, q.tenantId);
+    return scope ? this.groups.list(pageRequestOf(q), scope.tenantId) : emptyPage();
   }
 
   @Get(':id')
   @Allow('operator', 'tenant', 'auditor')
-  get(@Param('id') id: string) {
-    return this.groups.get(parseId(id));
+  async get(@Param('id') id: string, @Caller() caller: Principal) {
+    const groupId = parseId(id);
+    await this.scope.own(caller, 'securityGroup', groupId);
+    return this.groups.get(groupId);
   }
 
   @Put(':id')
   @Allow('operator', 'tenant')
-  replace(@Param('id') id: string, @Body() body: unknown) {
-    return this.groups.replace(parseId(id), parseBody(replaceSecurityGroupSchema, body));
+  async replace(@Param('id') id: string, @Body() body: unknown, @Caller() caller: Principal) {
+    const groupId = parseId(id);
+    const input = parseBody(replaceSecurityGroupSchema, body);
+    await this.scope.own(caller, 'securityGroup', groupId);
+    return this.groups.replace(groupId, input);
   }
 
   @Patch(':id')
   @Allow('operator', 'tenant')
-  update(@Param('id') id: string, @Body() body: unknown) {
-    return this.groups.update(parseId(id), parseBody(updateSecurityGroupSchema, body));
+  async update(@Param('id') id: string, @Body() body: unknown, @Caller() caller: Principal) {
+    const groupId = parseId(id);
+    const input = parseBody(updateSecurityGroupSchema, body);
+    await this.scope.own(caller, 'securityGroup', groupId);
+    return this.groups.update(groupId, input);
   }
 
   @Delete(':id')
   @Allow('operator', 'tenant')
   @HttpCode(204)
-  delete(@Param('id') id: string) {
-    return this.groups.delete(parseId(id));
+  async delete(@Param('id') id: string, @Caller() caller: Principal) {
+    const groupId = parseId(id);
+    await this.scope.own(caller, 'securityGroup', groupId);
+    return this.groups.delete(groupId);
   }
 }

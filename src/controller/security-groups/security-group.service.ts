@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ErrorCode, OverlayError } from '../errors';
+import { ErrorCode, notFound, OverlayError } from '../errors';
 import { type ResourceId } from '../../common/values';
 import { newId } from '../model/value-parsers';
 import type { Page, PageRequest } from '../store/page';
@@ -63,7 +63,7 @@ export class SecurityGroupService {
   private async read(id: string): Promise<SecurityGroup> {
     const group = await this.groups.get(id);
     if (!group) {
-      throw new OverlayError(ErrorCode.SecurityGroupNotFound, `no security group ${id}`, { field: 'id' });
+      throw notFound('securityGroup', id);
     }
     return group;
   }

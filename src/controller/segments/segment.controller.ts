@@ -1,39 +1,53 @@
 import { Allow } from '../auth/access';
+import type { Principal } from '../auth/principal';
+import { Caller } from '../auth/request-context';
+import { TenantScope } from '../auth/tenant-scope';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { parseId } from '../model/value-parsers';
 import { parseQuery, QueryParams } from '../http/query';
-import { pageRequestOf } from '../store/page';
+import { emptyPage, pageRequestOf } from '../store/page';
 import { parseCreateSegment, SEGMENT_LIST_QUERY } from './segment.schemas';
 import { SegmentService } from './segment.service';
 
 @Controller('v1/segments')
 export class SegmentController {
-  constructor(private readonly segments: SegmentService) {}
+  constructor(
+    private readonly segments: SegmentService,
+    private readonly scope: TenantScope,
+  ) {}
 
   @Post()
   @Allow('operator', 'tenant')
-  create(@Body() body: unknown) {
-    return this.segments.create(parseCreateSegment(body));
+  create(@Body() body: unknown, @Caller() caller: Principal) {
+    const input = parseCreateSegment(body);
+    this.scope.tenant(caller, input.tenantId, 'tenantId');
+    this.scope.vniPinning(caller, input.vni);
+    return this.segments.create(input);
   }
 
   @Get()
   @Allow('operator', 'tenant', 'auditor')
   @QueryParams(SEGMENT_LIST_QUERY)
-  list(@Query() query: unknown) {
+  list(@Query() query: unknown, @Caller() caller: Principal) {
     const q = parseQuery(SEGMENT_LIST_QUERY, query);
-    return this.segments.list(pageRequestOf(q), q.tenantId);
+    const scope = this.scope.list(caller, q.tenantId);
+    return scope ? this.segments.list(pageRequestOf(q), scope.tenantId) : emptyPage();
   }
 
   @Get(':id')
   @Allow('operator', 'tenant', 'auditor')
-  get(@Param('id') id: string) {
-    return this.segments.get(parseId(id));
+  async get(@Param('id') id: string, @Caller() caller: Principal) {
+    const segmentId = parseId(id);
+    await this.scope.own(caller, 'segment', segmentId);
+    return this.segments.get(segmentId);
   }
 
   @Delete(':id')
   @Allow('operator', 'tenant')
   @HttpCode(204)
-  delete(@Param('id') id: string) {
-    return this.segments.delete(parseId(id));
+  async delete(@Param('id') id: string, @Caller() caller: Principal) {
+    const segmentId = parseId(id);
+    await this.scope.own(caller, 'segment', segmentId);
+    return this.segments.delete(segmentId);
   }
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ErrorCode, OverlayError } from '../errors';
+import { notFound } from '../errors';
 import { type ResourceId } from '../../common/values';
 import { newId } from '../model/value-parsers';
 import type { Page, PageRequest } from '../store/page';
@@ -28,7 +28,7 @@ export class SegmentService {
   async get(id: ResourceId): Promise<Segment> {
     const segment = await this.segments.get(id);
     if (!segment) {
-      throw new OverlayError(ErrorCode.SegmentNotFound, `no segment ${id}`, { field: 'id' });
+      throw notFound('segment', id);
     }
     return segment;
   }

@@ -10,6 +10,11 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** A page showing nothing, as a filter that matches nothing answers. */
+export function emptyPage<T>(): Page<T> {
+  return { items: [], nextCursor: null };
+}
+
 export interface PageRequest {
   limit: number;
   cursor?: string;

@@ -1,4 +1,7 @@
 import { Allow } from '../auth/access';
+import type { Principal } from '../auth/principal';
+import { Caller } from '../auth/request-context';
+import { TenantScope, tenantOf } from '../auth/tenant-scope';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { parseId } from '../model/value-parsers';
 import { parseBody } from '../http/body';
@@ -9,7 +12,10 @@ import { TenantService } from './tenant.service';
 
 @Controller('v1/tenants')
 export class TenantController {
-  constructor(private readonly tenants: TenantService) {}
+  constructor(
+    private readonly tenants: TenantService,
+    private readonly scope: TenantScope,
+  ) {}
 
   @Post()
   @Allow('operator')
@@ -20,14 +26,16 @@ export class TenantController {
   @Get()
   @Allow('operator', 'tenant', 'auditor')
   @QueryParams(PAGE_QUERY)
-  list(@Query() query: unknown) {
-    return this.tenants.list(pageRequestOf(parseQuery(PAGE_QUERY, query)));
+  list(@Query() query: unknown, @Caller() caller: Principal) {
+    return this.tenants.list(pageRequestOf(parseQuery(PAGE_QUERY, query)), tenantOf(caller));
   }
 
   @Get(':id')
   @Allow('operator', 'tenant', 'auditor')
-  get(@Param('id') id: string) {
-    return this.tenants.get(parseId(id));
+  get(@Param('id') id: string, @Caller() caller: Principal) {
+    const tenantId = parseId(id);
+    this.scope.tenant(caller, tenantId);
+    return this.tenants.get(tenantId);
   }
 
   @Delete(':id')

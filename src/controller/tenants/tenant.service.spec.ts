@@ -28,6 +28,17 @@ describe('TenantService', () => {
     expect(tenants.get).toHaveBeenCalledWith(ID);
   });
 
+  it("lists a tenant caller's own tenant alone, as one page, honouring the cursor", async () => {
+    const acme = { id: ID, name: 'acme', maxSegments: null, defaultSecurityGroupId: 'g', createdAt: 't0' };
+    const tenants = mockOf<TenantRepository>({ get: jest.fn(async () => acme), list: jest.fn() });
+    const service = new TenantService(tenants);
+    expect(await service.list({ limit: 1 }, ID)).toEqual({ items: [acme], nextCursor: null });
+    expect(await service.list({ limit: 5, cursor: ID }, ID)).toEqual({ items: [], nextCursor: null });
+    expect(tenants.list).not.toHaveBeenCalled();
+    tenants.get.mockResolvedValueOnce(undefined);
+    expect(await service.list({ limit: 5 }, ID)).toEqual({ items: [], nextCursor: null });
+  });
+
   it('leaves the deletion guards to the store', async () => {
     const tenants = mockOf<TenantRepository>({ delete: jest.fn(async () => 7) });
     await new TenantService(tenants).delete(ID);

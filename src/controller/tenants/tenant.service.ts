@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ErrorCode, OverlayError } from '../errors';
+import { notFound } from '../errors';
 import { type ResourceId } from '../../common/values';
 import { newId } from '../model/value-parsers';
 import { defaultSecurityGroup } from '../model/security-group';
@@ -22,13 +22,18 @@ export class TenantService {
   async get(id: ResourceId): Promise<Tenant> {
     const tenant = await this.tenants.get(id);
     if (!tenant) {
-      throw new OverlayError(ErrorCode.TenantNotFound, `no tenant ${id}`, { field: 'id' });
+      throw notFound('tenant', id);
     }
     return tenant;
   }
 
-  list(page: PageRequest): Promise<Page<Tenant>> {
-    return this.tenants.list(page);
+  /** Every tenant, or (`only`: a tenant caller's) that one alone: a page of at most one. */
+  async list(page: PageRequest, only: ResourceId | null = null): Promise<Page<Tenant>> {
+    if (only === null) {
+      return this.tenants.list(page);
+    }
+    const tenant = page.cursor === undefined || only > page.cursor ? await this.tenants.get(only) : undefined;
+    return { items: tenant ? [tenant] : [], nextCursor: null };
   }
 
   /** Refused while the tenant still has segments or security groups besides its default, which goes with it. */

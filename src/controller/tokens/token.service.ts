@@ -5,7 +5,7 @@ import type { ResourceId } from '../../common/values';
 import { runAs, systemActor } from '../auth/request-context';
 import type { Principal, Role } from '../auth/principal';
 import { ControllerConfig } from '../config';
-import { ErrorCode, OverlayError } from '../errors';
+import { ErrorCode, notFound, OverlayError } from '../errors';
 import { HostRepository } from '../hosts/host.repository';
 import { newId } from '../model/value-parsers';
 import type { StoredToken, TokenView } from '../model/token';
@@ -63,13 +63,13 @@ export class TokenService {
       throw new OverlayError(ErrorCode.InvalidValue, 'only a migration-hook token takes hostIds', { field: 'hostIds' });
     }
     if (tenantId !== null && !(await this.tenants.get(tenantId))) {
-      throw new OverlayError(ErrorCode.TenantNotFound, `no tenant ${tenantId}`, { field: 'tenantId' });
+      throw notFound('tenant', tenantId, 'tenantId');
     }
     if (hostIds !== null) {
       const found = await this.hosts.getMany(hostIds);
       const missing = found.findIndex((h) => !h);
       if (missing >= 0) {
-        throw new OverlayError(ErrorCode.HostNotFound, `no host ${hostIds[missing]}`, { field: `hostIds[${missing}]` });
+        throw notFound('host', hostIds[missing], `hostIds[${missing}]`);
       }
       const dup = hostIds.findIndex((id, i) => hostIds.indexOf(id) !== i);
       if (dup >= 0) {
@@ -96,7 +96,7 @@ export class TokenService {
   async get(id: ResourceId): Promise<TokenView> {
     const token = await this.tokens.get(id);
     if (!token) {
-      throw new OverlayError(ErrorCode.TokenNotFound, `no token ${id}`, { field: 'id' });
+      throw notFound('token', id);
     }
     const [lastUsed] = await this.tokens.lastUsed([id]);
     return view(token, lastUsed);
