@@ -36,8 +36,12 @@ interface Cached {
 @Injectable()
 export class Authenticator {
   private readonly logger = new Logger('auth');
+  /** Tokens read in the last TOKEN_CACHE_MS (and lookups in flight), by hash; older entries are swept. */
   private readonly cache = new Map<string, Cached>();
+  private sweptAt = 0;
+  /** When this replica last recorded each token's use; entries older than LAST_USED_EVERY_MS are swept. */
   private readonly touched = new Map<string, number>();
+  private touchSweptAt = 0;
   private denialWindow = { second: 0, recorded: 0, dropped: 0 };
   /** Refused calls since start, by code: read by tests (and, later, metrics). */
   readonly refused = { [ErrorCode.Unauthenticated]: 0, [ErrorCode.Forbidden]: 0 };
@@ -48,7 +52,8 @@ export class Authenticator {
   ) {}
 
   async authenticate(header: string | string[] | undefined, now = Date.now()): Promise<Principal> {
-    const match = typeof header === 'string' ? /^Bearer +(\S+) *$/i.exec(header) : null;
+    // The scheme is case-insensitive (RFC 9110); the token is one word of TOKEN_TEXT.
+    const match = typeof header === 'string' ? /^Bearer +(\S.*)$/i.exec(header.trim()) : null;
     if (!match) {
       throw new OverlayError(ErrorCode.Unauthenticated, 'send a token: Authorization: Bearer <token>');
     }
@@ -66,37 +71,67 @@ export class Authenticator {
     return { tokenId: token.id, name: token.name, role: token.role, tenantId: token.tenantId, hostIds: token.hostIds, allowVniPinning: token.allowVniPinning };
   }
 
+  /** How many tokens this replica holds in its cache (tests). */
+  cachedTokens(): number {
+    return this.cache.size;
+  }
+
   /** The token a hash names, from the cache while it is fresh; concurrent misses share one read. */
   private async lookup(hash: string, now: number): Promise<StoredToken | undefined> {
     const cached = this.cache.get(hash);
     if (cached && now - cached.loadedAt < TOKEN_CACHE_MS) {
       return cached.pending ? cached.pending : cached.token;
     }
+    this.sweep(now);
     const entry: Cached = { token: undefined, loadedAt: now };
+    // Only tokens that exist are remembered (guessing fills nothing), and only the entry this
+    // read made: a slow read must not drop a newer one.
+    const forget = () => this.cache.get(hash) === entry && this.cache.delete(hash);
     entry.pending = this.tokens.byHash(hash).then(
       (token) => {
         entry.token = token;
         entry.pending = undefined;
         if (!token) {
-          this.cache.delete(hash); // only tokens that exist are remembered: guessing fills nothing
+          forget();
         }
         return token;
       },
       (err: unknown) => {
-        this.cache.delete(hash);
+        forget();
         throw err;
       },
     );
-    if (this.cache.size > 10_000) {
-      this.cache.clear();
-    }
     this.cache.set(hash, entry);
     return entry.pending;
+  }
+
+  /**
+   * Drops the entries past TOKEN_CACHE_MS, at most once per that period: they would be read
+   * again anyway, and without this every token ever used would stay (revoked ones included).
+   */
+  private sweep(now: number): void {
+    if (now - this.sweptAt < TOKEN_CACHE_MS) {
+      return;
+    }
+    this.sweptAt = now;
+    for (const [hash, entry] of this.cache) {
+      if (!entry.pending && now - entry.loadedAt >= TOKEN_CACHE_MS) {
+        this.cache.delete(hash);
+      }
+    }
   }
 
   private touch(tokenId: string, now: number): void {
     if (now - (this.touched.get(tokenId) ?? 0) < LAST_USED_EVERY_MS) {
       return;
+    }
+    if (now - this.touchSweptAt >= LAST_USED_EVERY_MS) {
+      this.touchSweptAt = now;
+      for (const [id, at] of this.touched) {
+        if (now - at >= LAST_USED_EVERY_MS) {
+          this.touched.delete(id);
+        }
+      }
     }
     this.touched.set(tokenId, now);
     this.tokens.touch(tokenId, now).catch(() => this.touched.delete(tokenId));
@@ -140,6 +175,7 @@ function needsToken(route: string | undefined): boolean {
  * route is the AccessGuard's.
  */
 export function registerAuthentication(fastify: FastifyInstance, authenticator: Authenticator): void {
+  const logger = new Logger('auth');
   fastify.addHook('onRequest', async (request, reply) => {
     if (!needsToken(request.routeOptions.url)) {
       return;
@@ -147,6 +183,9 @@ export function registerAuthentication(fastify: FastifyInstance, authenticator: 
     try {
       request.principal = await authenticator.authenticate(request.headers.authorization);
     } catch (err) {
+      if (!(err instanceof OverlayError)) {
+        logger.error(`authentication failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      }
       const error = err instanceof OverlayError ? err : new OverlayError(ErrorCode.Internal, 'internal error; see the controller log');
       if (error.code === ErrorCode.Unauthenticated) {
         authenticator.denied(request, error);
