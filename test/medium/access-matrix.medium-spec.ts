@@ -2,7 +2,7 @@ import type { LoggerService } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { apiRoutes, buildOpenApiDocument } from '../../src/controller/app.module';
 import { allows, rolesOf } from '../../src/controller/auth/access';
-import { DENIALS_PER_SECOND } from '../../src/controller/auth/authenticator';
+import { DENIALS_PER_SOURCE_PER_SECOND } from '../../src/controller/auth/authenticator';
 import { ROLES, type Role } from '../../src/controller/auth/principal';
 import { routeKey, type Route } from '../../src/controller/auth/route-table';
 import { RedisStore } from '../../src/controller/store/redis-store';
@@ -175,14 +175,15 @@ describe('the route x role access matrix', () => {
     return allows(route.access, caller as Role) ? 'allowed' : 403;
   };
 
-  // The authenticator writes at most DENIALS_PER_SECOND refusals a second to the trail (the rest
-  // are only logged): the test stays under that, so every refusal's entry must be there. A call
+  // The authenticator writes at most DENIALS_PER_SOURCE_PER_SECOND refusals a second from one
+  // address to the trail (the rest are only counted): the test, one address, stays under that,
+  // so every refusal's entry must be there. A call
   // counts in each second it spans.
   const perSecond = new Map<number, number>();
   const second = (ms: number) => Math.floor(ms / 1000);
   async function paced<T>(call: () => Promise<T>): Promise<T> {
     const now = second(Date.now());
-    if ((perSecond.get(now) ?? 0) >= DENIALS_PER_SECOND - 5) {
+    if ((perSecond.get(now) ?? 0) >= DENIALS_PER_SOURCE_PER_SECOND - 5) {
       await waitUntil(() => second(Date.now()) > now, 2_000);
     }
     const start = Date.now();

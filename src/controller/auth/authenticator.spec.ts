@@ -219,6 +219,31 @@ describe('Authenticator', () => {
       );
     });
 
+    it('records and logs at most 50 a second, 25 per source; counts every one; logs the rest as one summary at the end of the second', async () => {
+      jest.useFakeTimers({ now: T0 });
+      const events = fakeEvents();
+      const auth = new Authenticator(fakeTokens().repo, events);
+      const refuse = (ip: string) => auth.denied(request(ip), new OverlayError(ErrorCode.Unauthenticated, 'unknown or revoked token'));
+      for (let i = 0; i < 1000; i++) {
+        refuse('203.0.113.66'); // one loud source
+      }
+      for (let i = 0; i < 100; i++) {
+        refuse(`198.51.100.${i}`); // many quiet ones
+      }
+      expect(auth.refused[ErrorCode.Unauthenticated]).toBe(1100);
+      expect(events.recordDenied).toHaveBeenCalledTimes(50);
+      const sources = events.recordDenied.mock.calls.map((c) => (c[0] as { source: string }).source);
+      expect(sources.filter((s) => s === '203.0.113.66')).toHaveLength(25);
+      expect(warn).toHaveBeenCalledTimes(50);
+      // The summary comes without any further refusal.
+      jest.advanceTimersByTime(1000);
+      expect(warn).toHaveBeenCalledTimes(51);
+      expect(warn.mock.calls[50][0]).toMatch(/1050 more refused calls .*203\.0\.113\.66 \(975\)/);
+      // A new second: recorded again.
+      refuse('203.0.113.66');
+      expect(events.recordDenied).toHaveBeenCalledTimes(51);
+    });
+
     it('does not fail the request when the trail cannot be written', async () => {
       const events = mockOf<EventRepository>({ recordDenied: jest.fn(async () => Promise.reject(new Error('down'))) });
       const auth = new Authenticator(fakeTokens().repo, events);

@@ -18,13 +18,30 @@ import { actorOf } from './request-context';
 export const TOKEN_CACHE_MS = 500;
 /** How often a replica records that a token was used (`lastUsedAt` is this coarse). */
 const LAST_USED_EVERY_MS = 60_000;
-/** Refused calls recorded in the audit trail per second and replica; the rest are counted and logged. */
+/**
+ * Refused calls logged one by one and recorded in the audit trail, per second and replica, and
+ * per source address within those: one loud source takes at most half, so it does not hide the
+ * others. The rest are counted, and logged as one summary line at the end of their second: a
+ * flood of bad tokens must not flood the log nor grow Redis without bound.
+ */
 export const DENIALS_PER_SECOND = 50;
+export const DENIALS_PER_SOURCE_PER_SECOND = 25;
+/** Sources named in a summary line (the loudest). */
+const SUMMARY_SOURCES = 5;
 
 interface Cached {
   token: StoredToken | undefined;
   loadedAt: number;
   pending?: Promise<StoredToken | undefined>;
+}
+
+interface DenialWindow {
+  second: number;
+  recorded: number;
+  bySource: Map<string, number>;
+  /** Refusals neither logged one by one nor recorded, by source. */
+  dropped: Map<string, number>;
+  timer?: NodeJS.Timeout;
 }
 
 /**
@@ -42,7 +59,7 @@ export class Authenticator {
   /** When this replica last recorded each token's use; entries older than LAST_USED_EVERY_MS are swept. */
   private readonly touched = new Map<string, number>();
   private touchSweptAt = 0;
-  private denialWindow = { second: 0, recorded: 0, dropped: 0 };
+  private window: DenialWindow = { second: 0, recorded: 0, bySource: new Map(), dropped: new Map() };
   /** Refused calls since start, by code: read by tests (and, later, metrics). */
   readonly refused = { [ErrorCode.Unauthenticated]: 0, [ErrorCode.Forbidden]: 0 };
 
@@ -137,29 +154,49 @@ export class Authenticator {
     this.tokens.touch(tokenId, now).catch(() => this.touched.delete(tokenId));
   }
 
-  /** Logs, counts and records a refused call (401 or 403). */
-  denied(request: FastifyRequest, error: OverlayError): void {
+  /** Counts a refused call (401 or 403); logs and records it within the budget (DENIALS_PER_SECOND). */
+  denied(request: FastifyRequest, error: OverlayError, now = Date.now()): void {
     const code = error.code as ErrorCode.Unauthenticated | ErrorCode.Forbidden;
     this.refused[code] = (this.refused[code] ?? 0) + 1;
+    const source = request.ip;
+    const second = Math.floor(now / 1000);
+    if (second !== this.window.second) {
+      this.summarize();
+      this.window = { second, recorded: 0, bySource: new Map(), dropped: new Map() };
+    }
+    const w = this.window;
+    const fromSource = w.bySource.get(source) ?? 0;
+    if (w.recorded >= DENIALS_PER_SECOND || fromSource >= DENIALS_PER_SOURCE_PER_SECOND) {
+      w.dropped.set(source, (w.dropped.get(source) ?? 0) + 1);
+      // Summarized when the second ends, even if no other refusal comes.
+      w.timer ??= setTimeout(() => this.summarize(), (second + 1) * 1000 - now).unref();
+      return;
+    }
+    w.recorded++;
+    w.bySource.set(source, fromSource + 1);
     const route = request.routeOptions.url ?? request.url;
     const actor: AuditEvent['actor'] = request.principal
       ? actorOf(request, request.principal)
-      : { kind: 'anonymous', source: request.ip, method: request.method, route };
+      : { kind: 'anonymous', source, method: request.method, route };
     const who = request.principal ? `token '${request.principal.name}' (${request.principal.tokenId}, ${request.principal.role})` : 'no valid token';
-    this.logger.warn(`refused ${request.method} ${route} from ${request.ip}: ${code}, ${who}: ${error.message}`);
-    const second = Math.floor(Date.now() / 1000);
-    if (second !== this.denialWindow.second) {
-      if (this.denialWindow.dropped > 0) {
-        this.logger.warn(`${this.denialWindow.dropped} more refused calls in one second were not written to the audit trail`);
-      }
-      this.denialWindow = { second, recorded: 0, dropped: 0 };
-    }
-    if (this.denialWindow.recorded >= DENIALS_PER_SECOND) {
-      this.denialWindow.dropped++;
+    this.logger.warn(`refused ${request.method} ${route} from ${source}: ${code}, ${who}: ${error.message}`);
+    this.events.recordDenied(actor, code, error.message).catch((err: unknown) => this.logger.warn(`could not record a refused call: ${err instanceof Error ? err.message : String(err)}`));
+  }
+
+  /** Logs the refusals of the current window that were only counted, once. */
+  private summarize(): void {
+    const w = this.window;
+    clearTimeout(w.timer);
+    w.timer = undefined;
+    if (w.dropped.size === 0) {
       return;
     }
-    this.denialWindow.recorded++;
-    this.events.recordDenied(actor, code, error.message).catch((err: unknown) => this.logger.warn(`could not record a refused call: ${err instanceof Error ? err.message : String(err)}`));
+    const total = [...w.dropped.values()].reduce((a, b) => a + b, 0);
+    const loudest = [...w.dropped.entries()].sort((a, b) => b[1] - a[1]);
+    const named = loudest.slice(0, SUMMARY_SOURCES).map(([source, n]) => `${source} (${n})`);
+    const others = loudest.length > SUMMARY_SOURCES ? ` and ${loudest.length - SUMMARY_SOURCES} other sources` : '';
+    this.logger.warn(`${total} more refused calls in the second from ${new Date(w.second * 1000).toISOString()} were counted but neither logged one by one nor written to the audit trail; from ${named.join(', ')}${others}`);
+    w.dropped = new Map();
   }
 }
 
