@@ -34,6 +34,7 @@ function fakeTokens(...records: StoredToken[]) {
   const repo = mockOf<TokenRepository>({
     byHash: jest.fn(async (hash: string) => byHash.get(hash)),
     touch: jest.fn(async () => undefined),
+    onRevoked: jest.fn(),
   });
   return { repo, byHash };
 }
@@ -140,11 +141,22 @@ describe('Authenticator', () => {
     await expect(auth.authenticate(`Bearer ${secret}`, T0 + TOKEN_CACHE_MS + 1)).rejects.toEqual(unauthenticated(/unknown or revoked/));
   });
 
+  it('refuses at once a token revoked through this replica', async () => {
+    const { repo, byHash } = fakeTokens(stored(secret));
+    const auth = new Authenticator(repo, fakeEvents());
+    await auth.authenticate(`Bearer ${secret}`, T0);
+    byHash.delete(sha256(secret));
+    const revoked = repo.onRevoked.mock.calls[0][0] as (hash: string) => void;
+    revoked(sha256(secret));
+    await expect(auth.authenticate(`Bearer ${secret}`, T0 + 1)).rejects.toEqual(unauthenticated(/unknown or revoked/));
+  });
+
   it('shares one store read among concurrent requests with the same token', async () => {
     const reads: ((t: StoredToken) => void)[] = [];
     const repo = mockOf<TokenRepository>({
       byHash: jest.fn(() => new Promise<StoredToken>((resolve) => reads.push(resolve))),
       touch: jest.fn(async () => undefined),
+      onRevoked: jest.fn(),
     });
     const auth = new Authenticator(repo, fakeEvents());
     const all = Promise.all(Array.from({ length: 20 }, (_, i) => auth.authenticate(`Bearer ${secret}`, T0 + i)));
@@ -163,6 +175,7 @@ describe('Authenticator', () => {
         .mockRejectedValueOnce(new OverlayError(ErrorCode.StoreUnavailable, 'Redis is unavailable (connect ECONNREFUSED)'))
         .mockResolvedValueOnce(stored(secret)),
       touch: jest.fn(async () => undefined),
+      onRevoked: jest.fn(),
     });
     const auth = new Authenticator(repo, fakeEvents());
     await expect(auth.authenticate(`Bearer ${secret}`, T0)).rejects.toMatchObject({ code: ErrorCode.StoreUnavailable });
@@ -302,7 +315,7 @@ describe('registerAuthentication', () => {
   });
 
   it('answers 503 STORE_UNAVAILABLE when the token cannot be read: neither let in nor counted as refused', async () => {
-    const repo = mockOf<TokenRepository>({ byHash: jest.fn(async () => Promise.reject(new OverlayError(ErrorCode.StoreUnavailable, 'Redis is unavailable'))) });
+    const repo = mockOf<TokenRepository>({ byHash: jest.fn(async () => Promise.reject(new OverlayError(ErrorCode.StoreUnavailable, 'Redis is unavailable'))), onRevoked: jest.fn() });
     const { fastify, seen, auth, events } = await server(repo);
     const res = await fastify.inject({ method: 'GET', url: '/v1/tenants', headers: { authorization: `Bearer ${secret}` } });
     expect(res.statusCode).toBe(503);
@@ -315,7 +328,7 @@ describe('registerAuthentication', () => {
   });
 
   it('answers 500 INTERNAL (and logs it) for an unexpected failure, never letting the call in', async () => {
-    const repo = mockOf<TokenRepository>({ byHash: jest.fn(async () => Promise.reject(new Error('ERR script bug'))) });
+    const repo = mockOf<TokenRepository>({ byHash: jest.fn(async () => Promise.reject(new Error('ERR script bug'))), onRevoked: jest.fn() });
     const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
     const { fastify, seen } = await server(repo);
     const res = await fastify.inject({ method: 'GET', url: '/v1/tenants', headers: { authorization: `Bearer ${secret}` } });

@@ -12,7 +12,7 @@ import { actorOf } from './request-context';
 
 /**
  * How long a replica trusts a token it has looked up: a revoked token stops working on every
- * replica within this (plus one Redis read). Lookups are one HGET per token and replica per
+ * replica within this (plus one Redis read); on the replica that revoked it, at once. Lookups are one HGET per token and replica per
  * period, shared by the requests that arrive meanwhile.
  */
 export const TOKEN_CACHE_MS = 500;
@@ -66,7 +66,10 @@ export class Authenticator {
   constructor(
     private readonly tokens: TokenRepository,
     private readonly events: EventRepository,
-  ) {}
+  ) {
+    // A token revoked through this replica is refused here at once, not a cache period later.
+    tokens.onRevoked((hash) => this.cache.delete(hash));
+  }
 
   async authenticate(header: string | string[] | undefined, now = Date.now()): Promise<Principal> {
     // The scheme is case-insensitive (RFC 9110); the token is one word of TOKEN_TEXT.

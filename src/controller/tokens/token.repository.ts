@@ -25,7 +25,7 @@ audit(nil, { 'token:' .. id })
 return 1
 `;
 
-/** ARGV: id. Revokes the token at once (its hash no longer authenticates); never the last live admin token. */
+/** ARGV: id. Revokes the token at once (its hash no longer authenticates); never the last live admin token. Returns its hash. */
 const DELETE = `${LIVE_ADMINS}
 local id = ARGV[3]
 local json = redis.call('HGET', K.tokens(), id)
@@ -41,7 +41,7 @@ redis.call('ZREM', K.tokenIndex(), id)
 redis.call('ZREM', K.tokenAdmins(), id)
 redis.call('HDEL', K.tokenLastUsed(), id)
 audit(nil, { 'token:' .. id })
-return 1
+return token.sha256
 `;
 
 /** ARGV: id. Records a use, unless the token was deleted meanwhile. */
@@ -53,6 +53,8 @@ return 1
 /** API tokens in Redis: records by id, ids by hash, the live admins; writes go to the audit trail, not the change log (agents never see tokens). */
 @Injectable()
 export class TokenRepository {
+  private readonly revoked: ((sha256: string) => void)[] = [];
+
   constructor(private readonly store: RedisStore) {
     store.defineScript('overlayTokenCreate', CREATE);
     store.defineScript('overlayTokenDelete', DELETE);
@@ -66,8 +68,15 @@ export class TokenRepository {
     return stored === 1;
   }
 
+  /** Deletes (revokes) a token, and tells this replica's listeners (onRevoked) its hash. */
   async delete(id: string): Promise<void> {
-    await this.store.mutate('overlayTokenDelete', [id]);
+    const sha256 = (await this.store.mutate('overlayTokenDelete', [id])) as string;
+    this.revoked.forEach((listener) => listener(sha256));
+  }
+
+  /** Calls `listener` with the hash of every token this replica deletes: its cache forgets it at once (others within their cache time). */
+  onRevoked(listener: (sha256: string) => void): void {
+    this.revoked.push(listener);
   }
 
   get(id: string): Promise<StoredToken | undefined> {
