@@ -39,8 +39,14 @@ export async function createApp(config: ControllerConfig, opts: { logger?: false
   SwaggerModule.setup('docs', app, buildOpenApiDocument(config.maxBatchSize) as unknown as OpenAPIObject);
   registerAuthentication(adapter.getInstance(), app.get(Authenticator));
   await app.init();
-  await app.get(TokenService).bootstrap();
-  await app.get(DistributionPipeline).start(transportSecurityFrom(config));
+  try {
+    await app.get(TokenService).bootstrap();
+    await app.get(DistributionPipeline).start(transportSecurityFrom(config));
+  } catch (err) {
+    // Not started: nothing of it may keep running (its Redis connection, the change log's tail).
+    await app.close();
+    throw err;
+  }
   app.get(MigrationMonitor).start();
   return app;
 }

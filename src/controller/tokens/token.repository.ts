@@ -93,6 +93,11 @@ export class TokenRepository {
     return readPage<StoredToken>(this.store, this.store.keys.tokenIndex(), this.store.keys.tokens(), page);
   }
 
+  /** How many admin tokens authenticate at `nowMs` (not expired). */
+  async liveAdmins(nowMs: number): Promise<number> {
+    return this.store.read((r) => r.zcount(this.store.keys.tokenAdmins(), `(${nowMs}`, '+inf'));
+  }
+
   /** Every token (there are few: people and hooks, not VMs), in creation order. */
   async all(): Promise<StoredToken[]> {
     const rows = await this.store.read((r) => r.hvals(this.store.keys.tokens()));

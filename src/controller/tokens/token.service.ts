@@ -126,11 +126,18 @@ export class TokenService {
   /**
    * When no admin token works, makes the first one: OVERLAY_BOOTSTRAP_TOKEN if set, else a new
    * one written to OVERLAY_BOOTSTRAP_TOKEN_FILE (mode 0600) whose path, never the token, is
-   * logged. Replicas starting together make one: the store keeps the first (the others' files
-   * are never written).
+   * logged. Replicas starting together make one: the store keeps the first, and only the replica
+   * whose token it kept puts its file in place.
    */
   async bootstrap(): Promise<void> {
     const given = this.config.bootstrapToken;
+    // Nothing to do, and nothing written to disk, while an admin token works (most starts).
+    if ((await this.tokens.liveAdmins(Date.now())) > 0) {
+      if (given !== undefined && !(await this.tokens.byHash(sha256(given)))) {
+        this.logger.log('admin tokens exist: OVERLAY_BOOTSTRAP_TOKEN is not used');
+      }
+      return;
+    }
     const secret = given ?? generateToken();
     const token: StoredToken = {
       id: newId(),
@@ -145,29 +152,37 @@ export class TokenService {
       sha256: sha256(secret),
     };
     const file = this.config.bootstrapTokenFile;
-    const draft = `${file}.${process.pid}.tmp`;
+    // Written before the token is stored (a token nobody can read would lock everyone out), under
+    // a name of its own: replicas on one volume may share a pid (1, in containers). `wx`: a new
+    // file, so mode 0600 holds (an existing file would keep its mode).
+    const draft = `${file}.${randomBytes(6).toString('hex')}.tmp`;
     if (given === undefined) {
-      await writeFile(draft, `${secret}\n`, { mode: 0o600 });
+      try {
+        await writeFile(draft, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+      } catch (err) {
+        throw new Error(`no admin token exists and the first one cannot be written next to OVERLAY_BOOTSTRAP_TOKEN_FILE (${file}): ${(err as Error).message}; set OVERLAY_BOOTSTRAP_TOKEN_FILE to a writable path, or give OVERLAY_BOOTSTRAP_TOKEN`);
+      }
     }
     let stored = false;
     try {
       stored = await runAs(systemActor('bootstrap'), () => this.tokens.create(token, true));
+      if (stored && given === undefined) {
+        await rename(draft, file).catch((err: Error) => {
+          throw new Error(`made admin token 'bootstrap' (${token.id}) but could not move ${draft} to ${file}: ${err.message}; the token is in ${draft}`);
+        });
+      }
     } finally {
       if (given === undefined && !stored) {
         await unlink(draft).catch(() => undefined);
       }
     }
     if (!stored) {
-      if (given !== undefined && !(await this.tokens.byHash(token.sha256))) {
-        this.logger.log('admin tokens exist: OVERLAY_BOOTSTRAP_TOKEN is not used');
-      }
-      return;
+      return; // another replica made it meanwhile
     }
     if (given !== undefined) {
       this.logger.log(`no admin token existed: OVERLAY_BOOTSTRAP_TOKEN is now admin token 'bootstrap' (${token.id})`);
       return;
     }
-    await rename(draft, file);
     this.logger.warn(`no admin token existed: made admin token 'bootstrap' (${token.id}); it is in ${file} (mode 0600). Use it: export OVERLAY_TOKEN=$(cat ${file}); curl -H "Authorization: Bearer $OVERLAY_TOKEN" ...`);
   }
 }
