@@ -185,6 +185,7 @@ describe('tokens: the API', () => {
       ['expiresAt in the past', () => ({ name: 'x', role: 'operator', expiresAt: '2020-01-01T00:00:00Z' }), 400, 'INVALID_VALUE', 'expiresAt'],
       ['expiresAt now-ish (a second ago)', () => ({ name: 'x', role: 'operator', expiresAt: new Date(Date.now() - 1000).toISOString() }), 400, 'INVALID_VALUE', 'expiresAt'],
       ['expiresAt without its zone', () => ({ name: 'x', role: 'operator', expiresAt: '2099-01-01T00:00:00' }), 400, 'INVALID_VALUE', 'expiresAt'],
+      ['expiresAt on a day that does not exist', () => ({ name: 'x', role: 'operator', expiresAt: '2099-02-30T00:00:00Z' }), 400, 'INVALID_VALUE', 'expiresAt'],
       ['expiresAt not a time', () => ({ name: 'x', role: 'operator', expiresAt: 'tomorrow' }), 400, 'INVALID_VALUE', 'expiresAt'],
       ['expiresAt a number', () => ({ name: 'x', role: 'operator', expiresAt: 4102444800000 }), 400, 'INVALID_TYPE', 'expiresAt'],
       ['a token of ones own choosing', () => ({ name: 'x', role: 'admin', token: `ovl_${'a'.repeat(43)}` }), 400, 'UNKNOWN_FIELD', 'token'],

@@ -36,6 +36,8 @@ export interface EventFilter {
 /** The most entries one page request reads before it answers with what it found (and a cursor to go on). */
 export const EVENT_SCAN_LIMIT = 10_000;
 const SCAN_CHUNK = 500;
+/** The largest sequence part of a stream id: `<ms>-MAX_SEQ` is the last id of that ms. */
+const MAX_SEQ = '18446744073709551615';
 
 function parseEntry([id, fields]: [string, string[]]): AuditEvent {
   const f: Record<string, string> = {};
@@ -96,37 +98,47 @@ export class EventRepository {
 
   /**
    * Newest first: the events before `cursor` (an entry id; none: from now), within the filter,
-   * at most `limit`. Filters other than time are applied while reading; a page stops after
-   * EVENT_SCAN_LIMIT entries even if not full, and its `nextCursor` goes on from there.
+   * at most `limit`; `nextCursor` is null when no more match. Filters other than time are applied
+   * while reading; a page stops after EVENT_SCAN_LIMIT entries even if not full, and its
+   * `nextCursor` goes on from there. Events past retention are never listed: the stream is
+   * trimmed a whole node at a time (XADD MINID ~), so some may remain a while.
    */
-  async list(limit: number, cursor: string | undefined, filter: EventFilter): Promise<{ items: AuditEvent[]; nextCursor: string | null }> {
+  async list(limit: number, cursor: string | undefined, filter: EventFilter, now = Date.now()): Promise<{ items: AuditEvent[]; nextCursor: string | null }> {
     const key = this.store.keys.events();
-    let end = cursor === undefined ? (filter.untilMs === undefined ? '+' : `${filter.untilMs}-18446744073709551615`) : `(${cursor}`;
-    if (cursor !== undefined && filter.untilMs !== undefined && Number(cursor.split('-')[0]) > filter.untilMs) {
-      end = `${filter.untilMs}-18446744073709551615`;
+    const sinceMs = Math.max(filter.sinceMs ?? 0, now - this.config.eventsRetentionSeconds * 1000);
+    if (filter.untilMs !== undefined && filter.untilMs < sinceMs) {
+      return { items: [], nextCursor: null };
     }
-    const start = filter.sinceMs === undefined ? '-' : `${filter.sinceMs}-0`;
+    const start = `${sinceMs}-0`;
+    let end = filter.untilMs === undefined ? '+' : `${filter.untilMs}-${MAX_SEQ}`;
+    // A cursor past `until` (the filter changed between pages) starts at `until`.
+    if (cursor !== undefined && (filter.untilMs === undefined || Number(cursor.split('-')[0]) <= filter.untilMs)) {
+      end = `(${cursor}`;
+    }
     const items: AuditEvent[] = [];
     let scanned = 0;
+    // Small reads first: an entry may be large (a batch's resources), and most pages are short.
+    let count = Math.min(limit + 1, SCAN_CHUNK);
     for (;;) {
-      const chunk = (await this.store.read((r) => r.xrevrange(key, end, start, 'COUNT', SCAN_CHUNK))) as [string, string[]][];
+      const chunk = (await this.store.read((r) => r.xrevrange(key, end, start, 'COUNT', count))) as [string, string[]][];
       for (const entry of chunk) {
         scanned++;
         const event = parseEntry(entry);
         if (matches(event, filter)) {
-          items.push(event);
           if (items.length === limit) {
-            return { items, nextCursor: event.id };
+            return { items, nextCursor: items[limit - 1].id }; // one more matches: there is a next page
           }
+          items.push(event);
         }
         if (scanned >= EVENT_SCAN_LIMIT) {
           return { items, nextCursor: event.id };
         }
       }
-      if (chunk.length < SCAN_CHUNK) {
+      if (chunk.length < count) {
         return { items, nextCursor: null };
       }
       end = `(${chunk[chunk.length - 1][0]}`;
+      count = Math.min(count * 2, SCAN_CHUNK);
     }
   }
 }

@@ -1,6 +1,6 @@
 import { ErrorCode, OverlayError } from '../errors';
 import { enumParam, idParam, integerParam, stringParam, type QueryParam, type QuerySpec } from '../http/query';
-import { NAME_PATTERN } from '../model/value-parsers';
+import { NAME_PATTERN, parseIsoTime } from '../model/value-parsers';
 import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from '../store/page';
 
 /** An ISO 8601 time with its zone. */
@@ -9,25 +9,25 @@ function timeParam(description: string): QueryParam<number> {
     code: ErrorCode.InvalidValue,
     schema: { type: 'string', format: 'date-time' },
     description,
-    parse(raw, name) {
-      const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(raw) ? Date.parse(raw) : NaN;
-      if (Number.isNaN(ms)) {
-        throw new OverlayError(ErrorCode.InvalidValue, `${name} must be an ISO 8601 time with its zone, e.g. 2027-01-31T00:00:00Z`, { field: name });
-      }
-      return ms;
-    },
+    parse: (raw, name) => parseIsoTime(raw, name),
   };
 }
 
+const MAX_ID_PART = 2n ** 64n - 1n;
+
+/** A stream entry id (`<ms>-<seq>`, each part below 2^64, above 0-0), as Redis takes it. */
 const eventCursor: QueryParam<string> = {
   code: ErrorCode.InvalidCursor,
   schema: { type: 'string', pattern: '^\\d{1,20}-\\d{1,20}$' },
   description: 'nextCursor of the previous page',
   parse(raw, name) {
-    if (!/^\d{1,20}-\d{1,20}$/.test(raw)) {
+    const m = /^(\d{1,20})-(\d{1,20})$/.exec(raw);
+    const [ms, seq] = m ? [BigInt(m[1]), BigInt(m[2])] : [0n, 0n];
+    if (!m || ms > MAX_ID_PART || seq > MAX_ID_PART || ms + seq === 0n) {
       throw new OverlayError(ErrorCode.InvalidCursor, 'cursor must be the nextCursor of a previous page', { field: name });
     }
-    return raw;
+    // Without leading zeros: the list compares its time part with `until`.
+    return `${ms}-${seq}`;
   },
 };
 

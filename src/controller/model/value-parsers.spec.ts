@@ -1,6 +1,6 @@
 import { ErrorCode, OverlayError } from '../errors';
 import { type Cidr, type IpAddress } from '../../common/values';
-import { assertIpInCidr, generateMac, NAME_PATTERN, newId, parseCidr, parseHostIp, parseId, parseIp, parseIpOrCidr, parseMac, parseSegmentCidr, parseVtepIp } from './value-parsers';
+import { assertIpInCidr, generateMac, NAME_PATTERN, newId, parseCidr, parseHostIp, parseId, parseIp, parseIpOrCidr, parseIsoTime, parseMac, parseSegmentCidr, parseVtepIp } from './value-parsers';
 
 /** Runs `fn` and returns the `OverlayError` it threw (failing the test if it threw anything else or nothing). */
 function refusal(fn: () => unknown): OverlayError {
@@ -388,5 +388,38 @@ describe('parseIpOrCidr', () => {
     ['240.0.0.0/5'],
   ])('refuses %j, which no VM can send from, with RESERVED_IP', (raw) => {
     expect(refused(() => parseIpOrCidr(raw, 'pairs[0].ip'))).toEqual({ code: ErrorCode.ReservedIp, field: 'pairs[0].ip' });
+  });
+});
+
+describe('parseIsoTime', () => {
+  it.each([
+    ['2027-01-31T00:00:00Z', Date.UTC(2027, 0, 31)],
+    ['2027-01-31T00:00Z', Date.UTC(2027, 0, 31)],
+    ['2027-01-31T02:00:00+02:00', Date.UTC(2027, 0, 31)],
+    ['2027-01-30T19:00:00.5-05:00', Date.UTC(2027, 0, 31, 0, 0, 0, 500)],
+    ['2027-01-31T00:00:00.123456789Z', Date.UTC(2027, 0, 31, 0, 0, 0, 123)],
+    ['2028-02-29T23:59:59Z', Date.UTC(2028, 1, 29, 23, 59, 59)],
+    ['1970-01-01T00:00:00Z', 0],
+  ])('reads %s', (raw, ms) => {
+    expect(parseIsoTime(raw, 'since')).toBe(ms);
+  });
+
+  it.each([
+    ['2027-01-31T00:00:00', 'no zone'],
+    ['2027-01-31', 'no time'],
+    ['2027-02-29T00:00:00Z', 'not a leap year'],
+    ['2027-04-31T00:00:00Z', 'April has 30 days'],
+    ['2027-13-01T00:00:00Z', 'no month 13'],
+    ['2027-00-01T00:00:00Z', 'no month 0'],
+    ['2027-01-00T00:00:00Z', 'no day 0'],
+    ['2027-01-01T24:00:00Z', '24:00'],
+    ['2027-01-01T00:60:00Z', 'minute 60'],
+    ['2027-01-01T00:00:60Z', 'a leap second'],
+    ['2027-01-01T00:00:00+24:00', 'offset of a day'],
+    ['1969-12-31T23:59:59Z', 'before 1970'],
+    ['2027-01-01T00:00:00.Z', 'an empty fraction'],
+    [' 2027-01-01T00:00:00Z', 'a space'],
+  ])('refuses %s (%s) with INVALID_VALUE naming the field', (raw) => {
+    expect(refused(() => parseIsoTime(raw, 'until'))).toEqual({ code: ErrorCode.InvalidValue, field: 'until' });
   });
 });

@@ -220,3 +220,30 @@ export function parseIpOrCidr(raw: string, field = 'ip'): IpAddress | Cidr {
   }
   return formatCidr(cidr) as Cidr;
 }
+
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * An ISO 8601 time with its zone (`2027-01-31T00:00:00Z`, `...+02:00`; fractions to the ns,
+ * kept to the ms), as ms since the epoch. A day, hour or offset that does not exist (Feb 30,
+ * 24:00, 60 s) is refused, not rolled over as Date.parse does; so are times before 1970.
+ */
+export function parseIsoTime(raw: string, field: string): number {
+  const m = ISO_TIME.exec(raw);
+  const [year, month, day, hour, minute, second] = m ? [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0)) : [];
+  const valid =
+    m !== null &&
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= new Date(Date.UTC(year, month, 0)).getUTCDate() &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 59 &&
+    (m[7] === 'Z' || (Number(m[8]) <= 23 && Number(m[9]) <= 59));
+  const ms = valid ? Date.parse(raw) : NaN;
+  if (Number.isNaN(ms) || ms < 0) {
+    throw new OverlayError(ErrorCode.InvalidValue, `${field} must be an ISO 8601 time with its zone, e.g. 2027-01-31T00:00:00Z`, { field });
+  }
+  return ms;
+}

@@ -2,7 +2,7 @@ import { ErrorCode, OverlayError } from '../errors';
 import { array, boolean, custom, nullable, object, oneOf, optional, type Parsed } from '../http/schema';
 import { enumParam, idParam, type QuerySpec } from '../http/query';
 import { ROLES } from '../auth/principal';
-import { parseId } from '../model/value-parsers';
+import { parseId, parseIsoTime } from '../model/value-parsers';
 import { PAGE_QUERY } from '../store/page';
 import { nameSchema } from '../tenants/tenant.schemas';
 
@@ -11,10 +11,7 @@ const idSchema = custom((raw, path) => parseId(raw, path), { type: 'string', for
 /** An ISO 8601 time in the future (with its zone: `Z` or `+hh:mm`). */
 const expirySchema = custom(
   (raw, path) => {
-    const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(raw) ? Date.parse(raw) : NaN;
-    if (Number.isNaN(ms)) {
-      throw new OverlayError(ErrorCode.InvalidValue, `${path} must be an ISO 8601 time with its zone, e.g. 2027-01-31T00:00:00Z`, { field: path });
-    }
+    const ms = parseIsoTime(raw, path);
     if (ms <= Date.now()) {
       throw new OverlayError(ErrorCode.InvalidValue, `${path} must be in the future`, { field: path });
     }
