@@ -257,6 +257,17 @@ describe('Authenticator', () => {
       expect(events.recordDenied).toHaveBeenCalledTimes(51);
     });
 
+    it('counts refusals from very many sources in one second together past the first thousand', () => {
+      jest.useFakeTimers({ now: T0 });
+      const auth = new Authenticator(fakeTokens().repo, fakeEvents());
+      for (let i = 0; i < 5000; i++) {
+        auth.denied(request(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`), new OverlayError(ErrorCode.Unauthenticated, 'unknown or revoked token'));
+      }
+      jest.advanceTimersByTime(1000);
+      expect(auth.refused[ErrorCode.Unauthenticated]).toBe(5000);
+      expect(warn.mock.calls.at(-1)[0]).toMatch(/4950 more refused calls .*; from 10\.0\.0\.50 \(1\), .* and 995 other sources, and 3950 from further sources$/);
+    });
+
     it('does not fail the request when the trail cannot be written', async () => {
       const events = mockOf<EventRepository>({ recordDenied: jest.fn(async () => Promise.reject(new Error('down'))) });
       const auth = new Authenticator(fakeTokens().repo, events);

@@ -28,6 +28,9 @@ export const DENIALS_PER_SECOND = 50;
 export const DENIALS_PER_SOURCE_PER_SECOND = 25;
 /** Sources named in a summary line (the loudest). */
 const SUMMARY_SOURCES = 5;
+/** Sources counted one by one in a second; past this many, the rest are counted together (UNCOUNTED). */
+const COUNTED_SOURCES = 1000;
+const UNCOUNTED = '';
 
 interface Cached {
   token: StoredToken | undefined;
@@ -170,7 +173,9 @@ export class Authenticator {
     const w = this.window;
     const fromSource = w.bySource.get(source) ?? 0;
     if (w.recorded >= DENIALS_PER_SECOND || fromSource >= DENIALS_PER_SOURCE_PER_SECOND) {
-      w.dropped.set(source, (w.dropped.get(source) ?? 0) + 1);
+      // Many sources at once (a botnet) must not grow the map without bound either.
+      const counted = w.dropped.has(source) || w.dropped.size < COUNTED_SOURCES ? source : UNCOUNTED;
+      w.dropped.set(counted, (w.dropped.get(counted) ?? 0) + 1);
       // Summarized when the second ends, even if no other refusal comes.
       w.timer ??= setTimeout(() => this.summarize(), (second + 1) * 1000 - now).unref();
       return;
@@ -195,10 +200,12 @@ export class Authenticator {
       return;
     }
     const total = [...w.dropped.values()].reduce((a, b) => a + b, 0);
-    const loudest = [...w.dropped.entries()].sort((a, b) => b[1] - a[1]);
+    const uncounted = w.dropped.get(UNCOUNTED) ?? 0;
+    const loudest = [...w.dropped.entries()].filter(([source]) => source !== UNCOUNTED).sort((a, b) => b[1] - a[1]);
     const named = loudest.slice(0, SUMMARY_SOURCES).map(([source, n]) => `${source} (${n})`);
     const others = loudest.length > SUMMARY_SOURCES ? ` and ${loudest.length - SUMMARY_SOURCES} other sources` : '';
-    this.logger.warn(`${total} more refused calls in the second from ${new Date(w.second * 1000).toISOString()} were counted but neither logged one by one nor written to the audit trail; from ${named.join(', ')}${others}`);
+    const beyond = uncounted > 0 ? `, and ${uncounted} from further sources` : '';
+    this.logger.warn(`${total} more refused calls in the second from ${new Date(w.second * 1000).toISOString()} were counted but neither logged one by one nor written to the audit trail; from ${named.join(', ')}${others}${beyond}`);
     w.dropped = new Map();
   }
 }
