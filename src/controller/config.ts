@@ -52,6 +52,8 @@ export interface ControllerConfig {
   logLevel: LogLevelName;
   /** How long the audit trail keeps an event. */
   eventsRetentionSeconds: number;
+  /** The most refused calls the audit trail keeps (approximately; the oldest go first). */
+  deniedEventsMaxLength: number;
   /** The first admin token, when no admin token exists yet (at least 32 characters); absent: one is generated into `bootstrapTokenFile`. */
   bootstrapToken?: string;
   /** Where a generated first admin token is written (mode 0600). */
@@ -145,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
     migrationRetentionSeconds: read.int('OVERLAY_MIGRATION_RETENTION_SECONDS', 7 * 86400, 60, 365 * 86400),
     migrationMaxConnections: read.int('OVERLAY_MIGRATION_MAX_CONNECTIONS', 100_000, 0, 1_000_000),
     eventsRetentionSeconds: read.int('OVERLAY_EVENTS_RETENTION_SECONDS', 30 * 86400, 3600, 10 * 365 * 86400),
+    deniedEventsMaxLength: read.int('OVERLAY_DENIED_EVENTS_MAX_LENGTH', 100_000, 1000, 100_000_000),
     bootstrapToken: parseBootstrapToken(read.get('OVERLAY_BOOTSTRAP_TOKEN')),
     bootstrapTokenFile: resolve(read.get('OVERLAY_BOOTSTRAP_TOKEN_FILE') ?? 'overlayd-bootstrap-token'),
   };

@@ -194,7 +194,7 @@ describe('the route x role access matrix', () => {
     return result;
   }
 
-  const eventsKey = () => h.app.get(RedisStore).keys.events();
+  const eventsKey = () => h.app.get(RedisStore).keys.deniedEvents();
   const lastEventId = async (): Promise<string> => (await h.redis.xrevrange(eventsKey(), '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0';
   const deniedAfter = async (id: string): Promise<DeniedEntry[]> =>
     (await h.redis.xrange(eventsKey(), `(${id}`, '+'))

@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import { makeAgent, waitUntil, type TestAgent } from '../support/agents';
+import { EventRepository } from '../../src/controller/events/event.repository';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 
 /**
@@ -22,11 +23,11 @@ interface Event {
   reason?: string;
 }
 
-/** Stream ids compared as (ms, seq) numbers. */
-const idKey = (id: string): [bigint, bigint] => id.split('-').map(BigInt) as [bigint, bigint];
+/** Event ids compared as (ms, seq) numbers; at one id (two streams), the write comes before the refusal (`-d`). */
+const idKey = (id: string): [bigint, bigint] => id.replace(/-d$/, '').split('-').map(BigInt) as [bigint, bigint];
 const newerFirst = (a: string, b: string): boolean => {
   const [x, y] = [idKey(a), idKey(b)];
-  return x[0] > y[0] || (x[0] === y[0] && x[1] > y[1]);
+  return x[0] > y[0] || (x[0] === y[0] && (x[1] > y[1] || (x[1] === y[1] && !a.endsWith('-d') && b.endsWith('-d'))));
 };
 
 describe('the audit trail', () => {
@@ -370,5 +371,63 @@ describe('the audit trail: retention', () => {
     expect((await api(h.url).get(`/v1/events?since=${new Date(times[0]).toISOString()}`)).body.items).toHaveLength(3);
     expect((await api(h.url).get(`/v1/events?until=${new Date(times[2]).toISOString()}`)).body.items).toEqual([]);
     expect((await api(h.url).get(`/v1/events?cursor=${times[3]}-3`)).body).toEqual({ items: [], nextCursor: null });
+  });
+});
+
+describe('the audit trail: refused calls kept apart', () => {
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = uniquePrefix('denied-cap');
+  let h: Harness;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    h = await startController({ prefix, env: { OVERLAY_DENIED_EVENTS_MAX_LENGTH: '1000' } });
+    redis = new Redis(redisUrl);
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    redis.disconnect();
+    await dropPrefix(redisUrl, prefix);
+  });
+
+  it('caps the refused calls it keeps (OVERLAY_DENIED_EVENTS_MAX_LENGTH), and a flood of them pushes out no write', async () => {
+    const tenant = (await api(h.url).post('/v1/tenants', { name: 'before-the-flood' })).body.id as string;
+    const events = h.app.get(EventRepository);
+    for (let i = 0; i < 5000; i++) {
+      await events.recordDenied({ kind: 'anonymous', source: '192.0.2.1', method: 'GET', route: '/v1/tenants' }, 'UNAUTHENTICATED', 'unknown or revoked token');
+    }
+    // Approximate trimming (whole stream nodes of 100 entries).
+    expect(await redis.xlen(`{${prefix}}:events:denied`)).toBeLessThanOrEqual(1100);
+    const writes = (await api(h.url).get(`/v1/events?type=write&resourceId=${tenant}`)).body.items as Event[];
+    expect(writes).toHaveLength(1);
+  });
+
+  it('pages through both streams newest first, once each, when their entry ids are equal', async () => {
+    const p = uniquePrefix('denied-merge');
+    const now = Date.now();
+    // Three ms, each with a write and a refusal of the same entry id.
+    for (let i = 0; i < 3; i++) {
+      await redis.xadd(`{${p}}:events`, `${now - 3000 + i}-0`, 'type', 'write', 'actor', JSON.stringify({ kind: 'system', name: `w${i}` }), 'rev', '', 'res', '');
+      await redis.xadd(`{${p}}:events:denied`, `${now - 3000 + i}-0`, 'type', 'denied', 'actor', JSON.stringify({ kind: 'system', name: `d${i}` }), 'code', 'FORBIDDEN', 'reason', 'r');
+    }
+    const other = await startController({ prefix: p });
+    try {
+      const client = api(other.url);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      for (let pages = 0; pages < 20; pages++) {
+        const res = await client.get(`/v1/events?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+        seen.push(...(res.body.items as Event[]).map((e) => e.actor.name));
+        cursor = res.body.nextCursor;
+        if (!cursor) {
+          break;
+        }
+      }
+      expect(seen).toEqual(['bootstrap', 'w2', 'd2', 'w1', 'd1', 'w0', 'd0']);
+    } finally {
+      await other.close();
+      await dropPrefix(redisUrl, p);
+    }
   });
 });

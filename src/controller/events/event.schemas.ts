@@ -15,19 +15,19 @@ function timeParam(description: string): QueryParam<number> {
 
 const MAX_ID_PART = 2n ** 64n - 1n;
 
-/** A stream entry id (`<ms>-<seq>`, each part below 2^64, above 0-0), as Redis takes it. */
+/** An event id: a stream entry id (`<ms>-<seq>`, each part below 2^64, above 0-0), `-d` after it for a refusal. */
 const eventCursor: QueryParam<string> = {
   code: ErrorCode.InvalidCursor,
-  schema: { type: 'string', pattern: '^\\d{1,20}-\\d{1,20}$' },
+  schema: { type: 'string', pattern: '^\\d{1,20}-\\d{1,20}(-d)?$' },
   description: 'nextCursor of the previous page',
   parse(raw, name) {
-    const m = /^(\d{1,20})-(\d{1,20})$/.exec(raw);
+    const m = /^(\d{1,20})-(\d{1,20})(-d)?$/.exec(raw);
     const [ms, seq] = m ? [BigInt(m[1]), BigInt(m[2])] : [0n, 0n];
     if (!m || ms > MAX_ID_PART || seq > MAX_ID_PART || ms + seq === 0n) {
       throw new OverlayError(ErrorCode.InvalidCursor, 'cursor must be the nextCursor of a previous page', { field: name });
     }
     // Without leading zeros: the list compares its time part with `until`.
-    return `${ms}-${seq}`;
+    return `${ms}-${seq}${m[3] ?? ''}`;
   },
 };
 

@@ -100,12 +100,15 @@ const templates = {
   tokenLastUsed: 'tokens:last-used',
   tokenAdmins: 'tokens:admins',
   /**
-   * Stream: the audit trail (events/). One entry per accepted write (`type` write: `actor` JSON,
-   * `rev` the revision it made or '' when it made none, `res` the `kind:id` it touched) and per
-   * refused call (`type` denied: `actor`, `code`, `reason`); entry ids are Redis' clock, entries
-   * older than OVERLAY_EVENTS_RETENTION_SECONDS are trimmed as new ones arrive.
+   * Streams: the audit trail (events/). `events` holds one entry per accepted write (`type` write:
+   * `actor` JSON, `rev` the revision it made or '' when it made none, `res` the `kind:id` it
+   * touched), trimmed by age (OVERLAY_EVENTS_RETENTION_SECONDS). `events:denied` holds one per
+   * refused call (`type` denied: `actor`, `code`, `reason`), trimmed by age and capped in length
+   * (OVERLAY_DENIED_EVENTS_MAX_LENGTH): whoever is refused must not be able to grow Redis
+   * without bound. Entry ids are Redis' clock.
    */
   events: 'events',
+  deniedEvents: 'events:denied',
   /** The other groups whose rules name this one as remote group (sorted set, score 0; a group naming itself is not listed). */
   securityGroupReferrers: 'sg:%:referrers',
 } as const;
