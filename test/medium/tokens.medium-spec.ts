@@ -268,6 +268,23 @@ describe('tokens: the API', () => {
     expect(await ctl.redis.zscore(`{${keys}}:tokens:index`, made.id)).toBeNull();
   });
 
+  it("deletes a tenant's tokens with the tenant, in the same step, and records them in the trail", async () => {
+    const gone = (await admin.post('/v1/tenants', { name: 'short-lived-tenant' })).body.id as string;
+    const mine = await make({ name: 'gone-with-it', role: 'tenant', tenantId: gone });
+    const kept = await make({ name: 'stays', role: 'tenant', tenantId });
+    expect((await api(ctl.url, mine.token).get(`/v1/tenants/${gone}`)).status).toBe(200);
+    expect((await admin.delete(`/v1/tenants/${gone}`)).status).toBe(204);
+    expect((await admin.get(`/v1/tokens/${mine.id}`)).body).toMatchObject({ code: 'TOKEN_NOT_FOUND' });
+    expect((await admin.get(`/v1/tokens/${kept.id}`)).status).toBe(200);
+    const keys = ctl.config.keyPrefix;
+    expect(await ctl.redis.hexists(`{${keys}}:tokens:by-hash`, sha256(mine.token))).toBe(0);
+    // Refused within the cache's bound on this replica too.
+    await waitUntil(async () => (await api(ctl.url, mine.token).get('/v1/segments')).status === 401, 2_000, () => 'the tenant token refused');
+    const trail = (await admin.get(`/v1/events?resourceId=${mine.id}`)).body.items;
+    expect(trail).toHaveLength(2); // made, then deleted with its tenant
+    expect(trail[0].resources).toEqual(expect.arrayContaining([{ kind: 'tenant', id: gone }, { kind: 'token', id: mine.id }]));
+  });
+
   it('refuses an expired token with 401 saying it expired; it stays listed', async () => {
     const expiresAt = new Date(Date.now() + 1500).toISOString();
     const made = await make({ name: 'expiring', role: 'operator', expiresAt });

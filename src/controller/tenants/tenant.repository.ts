@@ -23,7 +23,8 @@ return { commit({ op('tenant', id, json), op('securityGroup', groupId, groupJson
 `;
 
 // Refused while the tenant has segments (hence ports) or security groups other than its default,
-// which then has no member and no referrer left: it is deleted in the same step.
+// which then has no member and no referrer left: it is deleted in the same step, and so are the
+// tenant's tokens (a scan of the tokens: there are few).
 const DELETE = `
 local id = ARGV[3]
 local json = redis.call('HGET', K.tenants(), id)
@@ -55,7 +56,20 @@ redis.call('HDEL', K.tenantNames(), tenant.name)
 redis.call('HDEL', K.tenants(), id)
 redis.call('ZREM', K.tenantIndex(), id)
 ops[#ops + 1] = op('tenant', id, nil, json)
-return commit(ops)
+-- Its tokens go with it: a credential for a tenant that is gone must not linger.
+local revoked = {}
+local tokens = redis.call('HGETALL', K.tokens())
+for i = 1, #tokens, 2 do
+  local token = cjson.decode(tokens[i + 1])
+  if token.tenantId == id then
+    redis.call('HDEL', K.tokenHashes(), token.sha256)
+    redis.call('HDEL', K.tokens(), token.id)
+    redis.call('ZREM', K.tokenIndex(), token.id)
+    redis.call('HDEL', K.tokenLastUsed(), token.id)
+    revoked[#revoked + 1] = 'token:' .. token.id
+  end
+end
+return commit(ops, revoked)
 `;
 
 /**
