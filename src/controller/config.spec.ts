@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError } from '../common/env';
+import { generateToken } from './tokens/token.service';
 import { loadConfig, parseVniRanges } from './config';
 
 function configError(fn: () => unknown): ConfigError {
@@ -108,7 +109,13 @@ describe('loadConfig', () => {
       shutdownTimeoutMs: 5_000,
       logFormat: 'json',
       logLevel: 'log',
+      eventsRetentionSeconds: 30 * 86400,
+      deniedEventsMaxLength: 100_000,
+      bootstrapTokenFile: resolve('overlayd-bootstrap-token'),
     });
+    // toEqual passes over undefined fields: no bootstrap token and no TLS, said outright.
+    expect(load({})).toHaveProperty('bootstrapToken', undefined);
+    expect(load({})).toHaveProperty('tls', undefined);
   });
 
   it('reads every variable', () => {
@@ -135,6 +142,10 @@ describe('loadConfig', () => {
         OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS: '100',
         OVERLAY_HTTP_MAX_CONNECTIONS: '1',
         OVERLAY_SHUTDOWN_TIMEOUT_MS: '100',
+        OVERLAY_EVENTS_RETENTION_SECONDS: '3600',
+        OVERLAY_DENIED_EVENTS_MAX_LENGTH: '1000',
+        OVERLAY_BOOTSTRAP_TOKEN: 'a'.repeat(32),
+        OVERLAY_BOOTSTRAP_TOKEN_FILE: '/var/lib/overlayd/first-token',
       }),
     ).toEqual({
       redisUrl: 'rediss://user:secret@redis.example:6380/2',
@@ -161,7 +172,55 @@ describe('loadConfig', () => {
       shutdownTimeoutMs: 100,
       logFormat: 'text',
       logLevel: 'debug',
+      eventsRetentionSeconds: 3600,
+      deniedEventsMaxLength: 1000,
+      bootstrapToken: 'a'.repeat(32),
+      bootstrapTokenFile: '/var/lib/overlayd/first-token',
     });
+  });
+
+  it('resolves a relative OVERLAY_BOOTSTRAP_TOKEN_FILE against the working directory', () => {
+    expect(load({ OVERLAY_BOOTSTRAP_TOKEN_FILE: 'state/token' }).bootstrapTokenFile).toBe(resolve('state/token'));
+  });
+
+  it.each([
+    ['32 characters, the least', 'x'.repeat(32)],
+    ['256 characters, the most', 'x'.repeat(256)],
+    ['openssl rand -hex 32', '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'],
+    ['openssl rand -base64 32', 'n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg='],
+    ['a token overlayd makes', generateToken()],
+    ['every character allowed', 'AZaz09._~+/=-'.repeat(3)],
+  ])('takes OVERLAY_BOOTSTRAP_TOKEN of %s', (_what, token) => {
+    expect(load({ OVERLAY_BOOTSTRAP_TOKEN: token }).bootstrapToken).toBe(token);
+  });
+
+  it('treats an empty OVERLAY_BOOTSTRAP_TOKEN as unset', () => {
+    expect(load({ OVERLAY_BOOTSTRAP_TOKEN: '' })).toHaveProperty('bootstrapToken', undefined);
+  });
+
+  it.each([
+    ['31 characters, too short', 'x'.repeat(31)],
+    ['a short password', 'hunter2'],
+    ['257 characters, too long', 'x'.repeat(257)],
+    ['a space', `${'x'.repeat(20)} ${'x'.repeat(20)}`],
+    ['a trailing newline (from a file read as is)', `${'x'.repeat(40)}\n`],
+    ['a colon', `user:${'x'.repeat(40)}`],
+    ['a quote', `"${'x'.repeat(40)}"`],
+    ['a non-ASCII letter', `${'x'.repeat(40)}é`],
+    ['a NUL', `${'x'.repeat(40)}\u0000`],
+  ])('refuses OVERLAY_BOOTSTRAP_TOKEN with %s, without repeating it', (_what, token) => {
+    const message = configError(() => load({ OVERLAY_BOOTSTRAP_TOKEN: token })).message;
+    expect(message).toMatch(/^OVERLAY_BOOTSTRAP_TOKEN must be 32-256 characters of \[A-Za-z0-9._~\+\/=-\]/);
+    expect(message).toContain(`got ${token.length} characters`);
+    // The token is a secret: a configuration error, which ends up in logs, must not show it.
+    expect(message).not.toContain(token.trim().slice(0, 32));
+  });
+
+  it.each([
+    ['3600, the least', '3600', 3600],
+    ['ten years, the most', String(10 * 365 * 86400), 10 * 365 * 86400],
+  ])('takes OVERLAY_EVENTS_RETENTION_SECONDS of %s', (_what, raw, seconds) => {
+    expect(load({ OVERLAY_EVENTS_RETENTION_SECONDS: raw }).eventsRetentionSeconds).toBe(seconds);
   });
 
   it('keeps the default headers timeout within a shorter request timeout', () => {
@@ -203,6 +262,13 @@ describe('loadConfig', () => {
     ['OVERLAY_HTTP_MAX_CONNECTIONS', 'many'],
     ['OVERLAY_SHUTDOWN_TIMEOUT_MS', '99'],
     ['OVERLAY_SHUTDOWN_TIMEOUT_MS', '600001'],
+    ['OVERLAY_EVENTS_RETENTION_SECONDS', '3599'],
+    ['OVERLAY_EVENTS_RETENTION_SECONDS', '0'],
+    ['OVERLAY_EVENTS_RETENTION_SECONDS', String(10 * 365 * 86400 + 1)],
+    ['OVERLAY_EVENTS_RETENTION_SECONDS', '30d'],
+    ['OVERLAY_EVENTS_RETENTION_SECONDS', '-1'],
+    ['OVERLAY_DENIED_EVENTS_MAX_LENGTH', '999'],
+    ['OVERLAY_DENIED_EVENTS_MAX_LENGTH', '100000001'],
   ])('refuses %s=%j, naming the variable and the value', (name, value) => {
     const message = configError(() => load({ [name]: value })).message;
     expect(message).toMatch(new RegExp(`^${name} must be an integer between \\d+ and \\d+`));
