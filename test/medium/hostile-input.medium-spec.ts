@@ -6,7 +6,9 @@ import { rawRequest, requestBytes, type RawResponse } from '../support/raw-http'
  * Hostile input, against a real overlayd and Redis: text that is not well-formed Unicode, bytes
  * that are not UTF-8, IPv6 spellings of IPv4 addresses, addresses that are never a host's, query
  * parameters a route does not take. Each is refused with a 4xx, `{code, message, field}`, and the store stays
- * byte-for-byte as it was (every key under the prefix, change log included).
+ * byte-for-byte as it was (every key under the prefix, change log and audit trail included: a
+ * refused request is no write, and only 401 and 403 are recorded as refusals). Requests carry the
+ * tests' admin token, so what is refused is the input, never the caller.
  */
 
 type Client = ReturnType<typeof api>;
@@ -25,6 +27,7 @@ describe('overlayd refuses hostile input and changes nothing', () => {
   let host2: any;
   let port: any;
   let group: any;
+  let token: any;
 
   async function expectRefused(send: Send, status: number, code: string, field?: string): Promise<void> {
     const before = await h.dump();
@@ -46,6 +49,7 @@ describe('overlayd refuses hostile input and changes nothing', () => {
     host2 = await make.host({ name: 'hv2', vtepIp: '2001:db8::12' });
     port = await make.port(seg4.id, { ips: ['10.0.0.10'], hostId: host.id, vmId: 'vm-1' });
     group = await make.securityGroup(tenant.id, { name: 'web', description: 'front' });
+    token = (await client.post('/v1/tokens', { name: 'reader', role: 'auditor' })).body;
   });
 
   afterAll(async () => {
@@ -285,9 +289,14 @@ describe('overlayd refuses hostile input and changes nothing', () => {
       ['GET', '/v1/migrations/{port}', undefined],
       ['POST', '/v1/migrations/{port}/commit', undefined],
       ['POST', '/v1/migrations/{port}/abort', undefined],
+      ['GET', '/v1/tokens', undefined],
+      ['POST', '/v1/tokens', { name: 'q-new', role: 'auditor' }],
+      ['GET', '/v1/tokens/{token}', undefined],
+      ['DELETE', '/v1/tokens/{token}', undefined],
+      ['GET', '/v1/events', undefined],
     ];
     const fill = (text: string): string =>
-      text.replace(/\{(\w+)\}/g, (_m, name: string) => ({ tenant, seg4, plain, host, host2, port, group })[name as 'tenant'].id as string);
+      text.replace(/\{(\w+)\}/g, (_m, name: string) => ({ tenant, seg4, plain, host, host2, port, group, token })[name as 'tenant'].id as string);
 
     it.each(routes.map((r) => [`${r[0]} ${r[1]}`, r] as const))('%s?colour=red: 400 UNKNOWN_PARAMETER on colour, nothing done', async (_name, [method, path, body]) => {
       const sent = body === undefined ? undefined : JSON.parse(fill(JSON.stringify(body)));

@@ -1,12 +1,15 @@
 import type { LoggerService } from '@nestjs/common';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
-import { RawConnection, rawRequest } from '../support/raw-http';
+import { RedisStore } from '../../src/controller/store/redis-store';
+import { auditTrailGrowth } from '../support/audit-trail';
+import { AUTHORIZATION, RawConnection, rawRequest } from '../support/raw-http';
 
 /**
  * The HTTP server's own limits, against a real overlayd: a client that trickles its request
  * is cut off, idle connections close, no client can hold more than OVERLAY_HTTP_MAX_CONNECTIONS
  * sockets, and what the server refuses before any route runs is answered `{code, message}`.
- * Aborted requests are logged once, at debug level, without a stack.
+ * Aborted requests are logged once, at debug level, without a stack. Requests to /v1 carry the
+ * tests' admin token, so that what the server meets is the request's shape, not a 401.
  */
 
 /** Every log line, with its level. */
@@ -88,7 +91,7 @@ describe('the HTTP server bounds what a client can hold', () => {
     const before = await h.dump();
     const conn = await RawConnection.open(h.url);
     const started = Date.now();
-    conn.write('POST /v1/tenants HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name":"');
+    conn.write(`POST /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name":"`);
     const stop = trickle(conn, 'a');
     try {
       const res = await conn.response(REQUEST_TIMEOUT_MS + 3_000);
@@ -105,9 +108,41 @@ describe('the HTTP server bounds what a client can hold', () => {
     expect(await h.dump()).toStrictEqual(before);
   });
 
+  it('answers a request without a token 401 before reading its body (a trickled body holds nothing), and records only the refusal', async () => {
+    const warned = () => logger.count('warn', /^refused POST \/v1\/tenants from 127\.0\.0\.1: UNAUTHENTICATED/);
+    const warnedBefore = warned();
+    const before = await h.dump();
+    const conn = await RawConnection.open(h.url);
+    conn.write('POST /v1/tenants HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name":"');
+    const stop = trickle(conn, 'a');
+    try {
+      // Had the server waited for the body, the answer would be 408 (the body never completes).
+      const res = await conn.response(REQUEST_TIMEOUT_MS + 3_000);
+      expect({ status: res.status, code: res.body.code }).toEqual({ status: 401, code: 'UNAUTHENTICATED' });
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="overlayd"');
+    } finally {
+      stop();
+      conn.destroy();
+    }
+    // The refusal is written to the audit trail's refusals after the answer: wait for it.
+    const denied = h.app.get(RedisStore).keys.deniedEvents();
+    let after = await h.dump();
+    for (const deadline = Date.now() + 5_000; after[denied] === before[denied]; after = await h.dump()) {
+      if (Date.now() > deadline) {
+        throw new Error('the refusal was not recorded in the audit trail within 5 s');
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const added = auditTrailGrowth(before, after, denied).map((e) => ({ ...e.fields, actor: JSON.parse(e.fields.actor) }));
+    expect(added).toEqual([
+      { type: 'denied', actor: { kind: 'anonymous', source: '127.0.0.1', method: 'POST', route: '/v1/tenants' }, code: 'UNAUTHENTICATED', reason: 'send a token: Authorization: Bearer <token>' },
+    ]);
+    expect(warned() - warnedBefore).toBe(1);
+  });
+
   it('cuts off headers trickled a line at a time: 408 REQUEST_TIMEOUT', async () => {
     const conn = await RawConnection.open(h.url);
-    conn.write('GET /v1/tenants HTTP/1.1\r\nHost: t\r\n');
+    conn.write(`GET /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\n`);
     const stop = trickle(conn, 'X-Slow: 1\r\n');
     try {
       const res = await conn.response(REQUEST_TIMEOUT_MS + 3_000);
@@ -143,19 +178,19 @@ describe('the HTTP server bounds what a client can hold', () => {
   });
 
   it('answers oversized headers with 431 HEADERS_TOO_LARGE in JSON', async () => {
-    const res = await rawRequest(h.url, `GET /v1/tenants HTTP/1.1\r\nHost: t\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    const res = await rawRequest(h.url, `GET /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     expect({ status: res.status, code: res.body.code }).toEqual({ status: 431, code: 'HEADERS_TOO_LARGE' });
     expect(typeof res.body.message).toBe('string');
   });
 
   it.each([
     ['a request line that is not HTTP', 'GARBAGE\r\n\r\n'],
-    ['an unknown method', 'FETCH /v1/tenants HTTP/1.1\r\nHost: t\r\n\r\n'],
-    ['a header name with a space', 'GET /v1/tenants HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n'],
-    ['a NUL in a header value', 'GET /v1/tenants HTTP/1.1\r\nHost: t\r\nX-A: a\u0000b\r\n\r\n'],
-    ['a chunk size that is not hexadecimal', 'POST /v1/tenants HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'],
-    ['both Content-Length and chunked', 'POST /v1/tenants HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n'],
-    ['two different Content-Lengths', 'POST /v1/tenants HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{} '],
+    ['an unknown method', `FETCH /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\n\r\n`],
+    ['a header name with a space', `GET /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nBad Header: x\r\n\r\n`],
+    ['a NUL in a header value', `GET /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nX-A: a\u0000b\r\n\r\n`],
+    ['a chunk size that is not hexadecimal', `POST /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`],
+    ['both Content-Length and chunked', `POST /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`],
+    ['two different Content-Lengths', `POST /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{} `],
   ])('answers %s with 400 MALFORMED_REQUEST in JSON, and changes nothing', async (_what, request) => {
     const before = await h.dump();
     const res = await rawRequest(h.url, Buffer.from(request, 'latin1'));
@@ -168,7 +203,7 @@ describe('the HTTP server bounds what a client can hold', () => {
     ['an encoded surrogate in the path', '/v1/tenants/%ED%A0%80'],
     ['a stray 0xff in the path', '/v1/ports/%FF'],
   ])('answers %s with 400 MALFORMED_REQUEST', async (_what, path) => {
-    const res = await rawRequest(h.url, `GET ${path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`);
+    const res = await rawRequest(h.url, `GET ${path} HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nConnection: close\r\n\r\n`);
     expect({ status: res.status, code: res.body.code }).toEqual({ status: 400, code: 'MALFORMED_REQUEST' });
   });
 
@@ -179,7 +214,7 @@ describe('the HTTP server bounds what a client can hold', () => {
     const n = 20;
     for (let i = 0; i < n; i++) {
       const conn = await RawConnection.open(h.url);
-      conn.write('POST /v1/security-groups HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"name":"half');
+      conn.write(`POST /v1/security-groups HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"name":"half`);
       // Close only once the server is reading the body: wait for Node to have the headers.
       await new Promise((r) => setTimeout(r, 20));
       // Half of them close (FIN), half reset (RST): Node reports the two differently.
@@ -203,7 +238,7 @@ describe('the HTTP server bounds what a client can hold', () => {
     const aborted = () => logger.count('debug', /aborted by the client/);
     const [t0, a0] = [timeouts(), aborted()];
     const conn = await RawConnection.open(h.url);
-    conn.write('POST /v1/tenants HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na');
+    conn.write(`POST /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na`);
     try {
       await conn.waitClosed(REQUEST_TIMEOUT_MS + 3_000);
     } finally {

@@ -1,14 +1,14 @@
 import { api } from '../support/controller-harness';
 import { ControllerChild, ensureControllerBuilt, probe } from '../support/controller-process';
 import { makeAgent, waitUntil, type TestAgent } from '../support/agents';
-import { RawConnection } from '../support/raw-http';
+import { AUTHORIZATION, RawConnection } from '../support/raw-http';
 import { freePort, startPrivateRedis, type PrivateRedis } from '../support/private-redis';
 
 /**
  * SIGTERM on a real overlayd process (dist/src/controller/main.js, built here when its sources
  * are newer) must exit within 1 s even when Redis is gone or hung: nothing at shutdown may wait
  * for a Redis command (the store's clients, the view's XREAD, the agents' acks, requests in
- * flight). The assertion allows 1.5 s for a loaded machine; the measured figure is printed.
+ * flight, their tokens' lookups included). The assertion allows 1.5 s for a loaded machine; the measured figure is printed.
  */
 const EXIT_WITHIN_MS = 1_500;
 
@@ -41,9 +41,14 @@ describe('overlayd exits promptly on SIGTERM', () => {
     return { ctl, redis, grpcPort };
   }
 
-  /** A host with a bound port and its agent connected, so the sync server has a session and acks to record. */
-  async function withAgent(ctl: ControllerChild, grpcPort: number): Promise<void> {
+  /**
+   * A host with a bound port and its agent connected, so the sync server has a session and acks
+   * to record. Returns an operator token made meanwhile and never used: no replica has it cached,
+   * so a request with it must look it up in Redis.
+   */
+  async function withAgent(ctl: ControllerChild, grpcPort: number): Promise<string> {
     const client = api(`http://127.0.0.1:${ctl.httpPort}`);
+    const unused = (await client.post('/v1/tokens', { name: 'unused', role: 'operator' })).body.token as string;
     const host = (await client.post('/v1/hosts', { name: 'hv1', vtepIp: '192.0.2.1' })).body;
     const tenant = (await client.post('/v1/tenants', { name: 't' })).body;
     const segment = (await client.post('/v1/segments', { tenantId: tenant.id, name: 's' })).body;
@@ -51,6 +56,7 @@ describe('overlayd exits promptly on SIGTERM', () => {
     agent = makeAgent('hv1', `127.0.0.1:${grpcPort}`);
     await agent.agent.start();
     await waitUntil(async () => (await client.get(`/v1/hosts/${host.id}`)).body.lag === 0, 10_000, () => 'agent in sync');
+    return unused;
   }
 
   it('with Redis killed: exits 0 within 1 s', async () => {
@@ -65,26 +71,35 @@ describe('overlayd exits promptly on SIGTERM', () => {
     expect(exit.ms).toBeLessThan(EXIT_WITHIN_MS);
   });
 
-  it('with Redis hung (SIGSTOP) and a write in flight: exits 0 within 1 s, the write answered 503', async () => {
+  it('with Redis hung (SIGSTOP), a write in flight and a token being looked up: exits 0 within 1 s, both answered 503', async () => {
     const { ctl, redis, grpcPort } = await start();
-    await withAgent(ctl, grpcPort);
+    const unused = await withAgent(ctl, grpcPort);
     redis.pause();
     // The controller has commands in flight that Redis will never answer: readiness hangs.
     await waitUntil(async () => (await probe(ctl.httpPort, '/readyz', 300)) === undefined, 5_000, () => 'readyz hanging');
-    const write = await RawConnection.open(`http://127.0.0.1:${ctl.httpPort}`);
+    const url = `http://127.0.0.1:${ctl.httpPort}`;
     const body = '{"name":"in-flight"}';
-    write.write(`POST /v1/tenants HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+    // The admin token may still be cached (then the write waits in its script) or not (then in its lookup).
+    const write = await RawConnection.open(url);
+    write.write(`POST /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
     await write.waitFor('100 Continue');
     write.write(body);
-    // The write is in flight: the server holds it without answering.
+    // A token no replica has cached: the request waits for its lookup, before anything of it runs.
+    const lookup = await RawConnection.open(url);
+    lookup.write(`GET /v1/tenants HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${unused}\r\n\r\n`);
+    // Both are in flight: the server holds them without answering.
     await expect(write.response(300)).rejects.toThrow(/no response within/);
+    await expect(lookup.response(300)).rejects.toThrow(/no response within/);
     const exit = await ctl.signalAndWait('SIGTERM', 15_000);
-    console.log(`SIGTERM -> exit with Redis hung and a write in flight: ${exit.ms} ms`);
+    console.log(`SIGTERM -> exit with Redis hung, a write in flight and a token lookup in flight: ${exit.ms} ms`);
     expect({ code: exit.code, signal: exit.signal }).toEqual({ code: 0, signal: null });
     expect(exit.ms).toBeLessThan(EXIT_WITHIN_MS);
-    const answer = await write.response(1_000);
-    expect({ status: answer.status, code: answer.body.code, connection: answer.headers.connection }).toEqual({ status: 503, code: 'STORE_UNAVAILABLE', connection: 'close' });
-    write.destroy();
+    for (const conn of [write, lookup]) {
+      const answer = await conn.response(1_000);
+      // Not 401: the token may well be valid; unchecked, the request is refused as the store's failure (fail closed).
+      expect({ status: answer.status, code: answer.body.code, connection: answer.headers.connection }).toEqual({ status: 503, code: 'STORE_UNAVAILABLE', connection: 'close' });
+      conn.destroy();
+    }
   });
 
   it('with Redis up: exits 0 at once', async () => {
@@ -103,7 +118,7 @@ describe('overlayd exits promptly on SIGTERM', () => {
     idle.write('GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n');
     expect((await idle.response()).status).toBe(200);
     const slow = await RawConnection.open(url);
-    slow.write('POST /v1/tenants HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n');
+    slow.write(`POST /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`);
     // The request is being read once the server asks for its body.
     await slow.waitFor('100 Continue');
     slow.write('{"name":"');

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Logger } from '@nestjs/common';
 import { SessionRegistry } from '../../src/controller/distribution/session-registry';
-import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
+import { api, dropPrefix, startController, TEST_ADMIN_TOKEN, uniquePrefix, type Harness } from '../support/controller-harness';
 import { makeAgent, recordingLogger, waitUntil, type TestAgent } from '../support/agents';
 import { RawAgent } from '../support/raw-agent';
 
@@ -335,7 +335,9 @@ describe('the last NACK per host', () => {
     agentRaw.send({ nack: { revision: nacked, error: hostile } });
     await waitUntil(async () => (await hostOn(r2, host.id)).lastError !== null, 5_000, () => 'lastError on replica 2');
 
-    const res = await fetch(`${r2.url}/v1/hosts/${host.id}`);
+    // fetch itself, not api(): the bytes as served are under test.
+    const res = await fetch(`${r2.url}/v1/hosts/${host.id}`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    expect(res.status).toBe(200);
     const bytes = Buffer.from(await res.arrayBuffer());
     const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     expect(text).not.toMatch(/\\u[dD][89abAB]/); // no escaped lone surrogate

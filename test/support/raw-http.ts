@@ -1,11 +1,18 @@
 import { connect, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
+import { TEST_ADMIN_TOKEN } from './controller-harness';
 
 /**
  * HTTP/1.1 at the byte level, for what fetch() cannot send: invalid UTF-8 in a chunked body, a
  * body or headers trickled byte by byte, oversized or malformed headers, a request abandoned
  * half way. Every wait has a deadline; nothing sleeps and hopes.
+ *
+ * Requests to /v1 carry the tests' admin token (AUTHORIZATION): without it the server answers
+ * 401 before it reads a body, and the bytes under test would never be looked at.
  */
+
+/** The header line that authenticates a raw request as the tests' admin. */
+export const AUTHORIZATION = `Authorization: Bearer ${TEST_ADMIN_TOKEN}`;
 export interface RawResponse {
   status: number;
   headers: Record<string, string>;
@@ -167,9 +174,10 @@ export async function rawRequest(url: string, request: Buffer | string, deadline
   }
 }
 
-/** A request with a body whose bytes are given as they are (Content-Length or chunked). */
-export function requestBytes(method: string, path: string, body: Buffer, opts: { chunked?: boolean; contentType?: string; chunkSize?: number } = {}): Buffer {
-  const head = [`${method} ${path} HTTP/1.1`, 'Host: test', `Content-Type: ${opts.contentType ?? 'application/json'}`, 'Connection: close'];
+/** A request with a body whose bytes are given as they are (Content-Length or chunked), with the admin token unless `token` is null. */
+export function requestBytes(method: string, path: string, body: Buffer, opts: { chunked?: boolean; contentType?: string; chunkSize?: number; token?: string | null } = {}): Buffer {
+  const token = opts.token === undefined ? TEST_ADMIN_TOKEN : opts.token;
+  const head = [`${method} ${path} HTTP/1.1`, 'Host: test', ...(token === null ? [] : [`Authorization: Bearer ${token}`]), `Content-Type: ${opts.contentType ?? 'application/json'}`, 'Connection: close'];
   if (!opts.chunked) {
     return Buffer.concat([Buffer.from([...head, `Content-Length: ${body.length}`, '', ''].join('\r\n')), body]);
   }
