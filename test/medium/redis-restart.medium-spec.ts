@@ -5,7 +5,9 @@ import type { Segment } from '../../src/controller/model/segment';
 import { MaterializedView } from '../../src/controller/store/materialized-view';
 import { RedisStore } from '../../src/controller/store/redis-store';
 import type { Tenant } from '../../src/controller/model/tenant';
-import { startController, uniquePrefix, type Harness } from '../support/controller-harness';
+import { Authenticator } from '../../src/controller/auth/authenticator';
+import { ErrorCode } from '../../src/controller/errors';
+import { startController, TEST_ADMIN_TOKEN, uniquePrefix, type Harness } from '../support/controller-harness';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis';
 
 /**
@@ -14,6 +16,9 @@ import { startPrivateRedis, type PrivateRedis } from '../support/private-redis';
  * acknowledged (2xx) survives the crash with the content it was acknowledged with; while Redis
  * is away the API fails fast with 503 STORE_UNAVAILABLE instead of hanging; the controller heals
  * by itself once Redis is back; and its materialized view catches up with what Redis holds.
+ * Authentication fails closed: a token that cannot be checked (Redis away, the replica's 500 ms
+ * token cache expired or never filled) is answered 503 too, never served, and never 401 (the
+ * token may well be valid).
  *
  * The `it`s run in order and share one deployment: each is a phase of the same crash.
  */
@@ -95,19 +100,21 @@ describe('overlayd across a Redis crash (SIGKILL) and restart', () => {
   let segA: Segment; // with a CIDR: its ports carry IPs
   let segB: Segment;
   let segC: Segment;
+  /** An operator token made before the crash and never used: no cache holds it. */
+  let unusedToken: string;
   let ipCounter = 0;
   const nextIp = () => {
     const n = ipCounter++;
     return `10.20.${Math.floor(n / 250)}.${(n % 250) + 2}`;
   };
 
-  /** A JSON call bounded by a deadline: an answer that does not come is a failure, not a hang. */
-  async function call<T = any>(method: string, path: string, body?: unknown, deadlineMs = REQUEST_DEADLINE_MS): Promise<Reply<T>> {
+  /** A JSON call bounded by a deadline: an answer that does not come is a failure, not a hang. `token` null: none. */
+  async function call<T = any>(method: string, path: string, body?: unknown, deadlineMs = REQUEST_DEADLINE_MS, token: string | null = TEST_ADMIN_TOKEN): Promise<Reply<T>> {
     let res: Response;
     try {
       res = await fetch(h!.url + path, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(deadlineMs),
       });
@@ -160,6 +167,9 @@ describe('overlayd across a Redis crash (SIGKILL) and restart', () => {
   });
 
   it('takes a storm of writes and refuses those in flight when Redis is SIGKILLed with 503 STORE_UNAVAILABLE', async () => {
+    const token = await call('POST', '/v1/tokens', { name: 'unused-operator', role: 'operator' });
+    expect(token.status).toBe(201);
+    unusedToken = token.body.token;
     const tenant = await create(acked.tenants, '/v1/tenants', { name: 'acme', maxSegments: null });
     expect(tenant.status).toBe(201);
     tenantId = tenant.body.id;
@@ -234,9 +244,11 @@ describe('overlayd across a Redis crash (SIGKILL) and restart', () => {
     expect(acked.ports.size).toBeGreaterThan(420);
   });
 
-  it('answers 503 STORE_UNAVAILABLE promptly while Redis is down, and /readyz 503, without hanging', async () => {
+  it('answers 503 STORE_UNAVAILABLE promptly while Redis is down, and /readyz 503, without hanging; a token it cannot check is refused 503 as well (fail closed)', async () => {
+    const authenticator = h!.app.get(Authenticator);
+    const refusedBefore = authenticator.refused[ErrorCode.Unauthenticated];
     // Each call carries a deadline (REQUEST_DEADLINE_MS): a hang fails the test rather than stalling it.
-    const [readyz, healthz, getTenant, listPorts, getSegment, postPort, postBatch, postSegment] = await Promise.all([
+    const [readyz, healthz, getTenant, listPorts, getSegment, postPort, postBatch, postSegment, unusedRead, unusedWrite, unknownRead] = await Promise.all([
       call('GET', '/readyz'),
       call('GET', '/healthz'),
       call('GET', `/v1/tenants/${tenantId}`),
@@ -245,12 +257,25 @@ describe('overlayd across a Redis crash (SIGKILL) and restart', () => {
       call('POST', '/v1/ports', { segmentId: segB.id }),
       call('POST', '/v1/ports/batch', { ports: [{ segmentId: segB.id }, { segmentId: segC.id }] }),
       call('POST', '/v1/segments', { tenantId, name: 'while-down' }),
+      // A token no cache holds must be looked up in Redis, which cannot be done: not served, and not 401 (it may well be valid).
+      call('GET', `/v1/tenants/${tenantId}`, undefined, REQUEST_DEADLINE_MS, unusedToken),
+      call('POST', '/v1/segments', { tenantId, name: 'unchecked' }, REQUEST_DEADLINE_MS, unusedToken),
+      // Without Redis an unknown token looks like a valid one: not a 401 either.
+      call('GET', '/v1/tenants', undefined, REQUEST_DEADLINE_MS, `ovl_${'A'.repeat(43)}`),
     ]);
     expect(readyz).toEqual({ status: 503, body: { status: 'not ready', redis: 'unreachable' } });
     expect(healthz).toEqual({ status: 200, body: { status: 'ok' } });
-    for (const res of [getTenant, listPorts, getSegment, postPort, postBatch, postSegment]) {
+    // The admin token may still be in the replica's token cache (500 ms) or not: 503 either way.
+    for (const res of [getTenant, listPorts, getSegment, postPort, postBatch, postSegment, unusedRead, unusedWrite, unknownRead]) {
       expect(res).toMatchObject({ status: 503, body: { code: 'STORE_UNAVAILABLE' } });
     }
+    // What needs no lookup is refused as always (after the others: recording the refusal queues a write).
+    const missing = await call('GET', '/v1/tenants', undefined, REQUEST_DEADLINE_MS, null);
+    const malformed = await call('GET', '/v1/tenants', undefined, REQUEST_DEADLINE_MS, 'not a token');
+    expect(missing).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED' } });
+    expect(malformed).toMatchObject({ status: 401, body: { code: 'UNAUTHENTICATED' } });
+    // Only those two count as failed authentications: a store failure is none.
+    expect(authenticator.refused[ErrorCode.Unauthenticated] - refusedBefore).toBe(2);
   });
 
   it('recovers by itself once Redis is restarted (no controller restart)', async () => {
@@ -264,6 +289,8 @@ describe('overlayd across a Redis crash (SIGKILL) and restart', () => {
       return res.status === 200 ? res : undefined;
     });
     expect(tenant.body).toMatchObject(acked.tenants.get(tenantId)!);
+    // The token refused while Redis was away was not remembered as bad.
+    expect(await call('GET', `/v1/tenants/${tenantId}`, undefined, REQUEST_DEADLINE_MS, unusedToken)).toMatchObject({ status: 200, body: acked.tenants.get(tenantId)! });
   });
 
   it('still serves every acknowledged tenant, segment, host and port with the content it was acknowledged with', async () => {
