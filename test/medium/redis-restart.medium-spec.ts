@@ -269,6 +269,8 @@ describe('overlayd across a Redis crash (SIGKILL) and restart', () => {
     for (const res of [getTenant, listPorts, getSegment, postPort, postBatch, postSegment, unusedRead, unusedWrite, unknownRead]) {
       expect(res).toMatchObject({ status: 503, body: { code: 'STORE_UNAVAILABLE' } });
     }
+    // Refused before anything of it ran, and said so: the client may retry (a write refused later is of unknown outcome).
+    expect(unusedWrite.body.message).toMatch(/the token could not be checked; nothing of the request was carried out/);
     // What needs no lookup is refused as always (after the others: recording the refusal queues a write).
     const missing = await call('GET', '/v1/tenants', undefined, REQUEST_DEADLINE_MS, null);
     const malformed = await call('GET', '/v1/tenants', undefined, REQUEST_DEADLINE_MS, 'not a token');

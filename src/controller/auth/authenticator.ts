@@ -216,6 +216,24 @@ function needsToken(route: string | undefined): boolean {
 }
 
 /**
+ * What a failed authentication answers. A token that cannot be looked up (Redis away) is refused
+ * 503, never 401 (it may be valid) and never let through: nothing of the request has run, which
+ * the message says (the store's own message says a write's outcome is unknown), so the client
+ * knows it may retry. Anything else unexpected is a bug: logged here (the ErrorFilter never sees
+ * this hook's errors) and answered INTERNAL.
+ */
+function authenticationError(err: unknown, logger: Logger): OverlayError {
+  if (!(err instanceof OverlayError)) {
+    logger.error(`authentication failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return new OverlayError(ErrorCode.Internal, 'internal error; see the controller log');
+  }
+  if (err.code === ErrorCode.StoreUnavailable) {
+    return new OverlayError(ErrorCode.StoreUnavailable, 'Redis is unavailable, so the token could not be checked; nothing of the request was carried out');
+  }
+  return err;
+}
+
+/**
  * Authenticates every /v1 request as it arrives (Fastify `onRequest`), before its body is read:
  * a caller without a valid token costs one header check, not an 8 MiB body. Health, readiness,
  * the OpenAPI document and unknown paths answer without a token. Which role may call which
@@ -230,10 +248,7 @@ export function registerAuthentication(fastify: FastifyInstance, authenticator: 
     try {
       request.principal = await authenticator.authenticate(request.headers.authorization);
     } catch (err) {
-      if (!(err instanceof OverlayError)) {
-        logger.error(`authentication failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      }
-      const error = err instanceof OverlayError ? err : new OverlayError(ErrorCode.Internal, 'internal error; see the controller log');
+      const error = authenticationError(err, logger);
       if (error.code === ErrorCode.Unauthenticated) {
         authenticator.denied(request, error);
         void reply.header('www-authenticate', 'Bearer realm="overlayd"');
