@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
@@ -16,6 +17,19 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A token of the benchmark's own for its controller: given as OVERLAY_BOOTSTRAP_TOKEN, it is the
+ * deployment's first admin token, and the load generator sends it on every call.
+ */
+export function benchToken(): string {
+  return `bench-${randomBytes(32).toString('hex')}`;
+}
+
+/** The controller's environment as the results file shows it: the token is a secret, only its presence is said. */
+export function redactedEnv(env: Record<string, string>): Record<string, string> {
+  return 'OVERLAY_BOOTSTRAP_TOKEN' in env ? { ...env, OVERLAY_BOOTSTRAP_TOKEN: '(a token of this run)' } : env;
 }
 
 /** Clock ticks per second for /proc/<pid>/stat utime and stime (USER_HZ; 100 on Linux). */

@@ -4,7 +4,7 @@ import http from 'node:http';
  * A minimal JSON client over node:http with a keep-alive Agent (fetch/undici costs more CPU per
  * call, and the client shares the machine with the controller and Redis). Response bodies are
  * only kept when asked for, or when the status is not 2xx, so large batch replies are not parsed
- * by the load generator.
+ * by the load generator. With a token, every request carries `Authorization: Bearer <token>`.
  */
 export interface HttpResult {
   status: number;
@@ -25,14 +25,18 @@ export class HttpError extends Error {
 
 export class JsonHttpClient {
   private readonly agent: http.Agent;
+  private readonly timeoutMs: number;
+  private readonly auth: Record<string, string>;
 
   constructor(
     readonly host: string,
     readonly port: number,
     maxSockets: number,
-    private readonly timeoutMs = 30_000,
+    opts: { token?: string; timeoutMs?: number } = {},
   ) {
     this.agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.auth = opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` };
   }
 
   /** Sends `body` (an object, or a pre-serialized JSON string/Buffer) and resolves with the answer, whatever its status. */
@@ -46,7 +50,7 @@ export class JsonHttpClient {
           method,
           path,
           agent: this.agent,
-          headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
+          headers: payload ? { ...this.auth, 'content-type': 'application/json', 'content-length': payload.length } : this.auth,
         },
         (res) => {
           const status = res.statusCode ?? 0;

@@ -10,7 +10,7 @@ import type { Port } from '../src/controller/model/port';
 import { PortRepository } from '../src/controller/ports/port.repository';
 import { SegmentRepository } from '../src/controller/segments/segment.repository';
 import { RedisStore } from '../src/controller/store/redis-store';
-import { ControllerProcess, freePort } from './controller-process';
+import { benchToken, ControllerProcess, freePort, redactedEnv } from './controller-process';
 import { JsonHttpClient } from './http-client';
 import { runPool, type PoolResult } from './pool';
 import { dropPrefix, redisInfoField, redisSnapshot, runRedisBenchmark, type RedisBenchmarkRun } from './redis-tools';
@@ -21,7 +21,8 @@ import { ROOT, int, dec, pad, verdict, round2, gitDescribe, machineCpu, writeRes
  *
  * The controller runs as a child process (dist/src/controller/main.js) against the shared Redis
  * under a key prefix of its own; this process is the load generator (node:http, keep-alive,
- * bounded concurrency). Figures are printed and written to .bench-out/controller.json. A missed
+ * bounded concurrency, every call with a bearer token this run makes and gives the controller as
+ * its first admin token, OVERLAY_BOOTSTRAP_TOKEN). Figures are printed and written to .bench-out/controller.json. A missed
  * target is reported, never turned into a failing exit code; only a broken run exits non-zero.
  * Everything under the prefix is deleted at the end, also after an error or Ctrl-C.
  *
@@ -414,16 +415,17 @@ async function bench(prefix: string, ctxRef: { ctl?: ControllerProcess; store?: 
     OVERLAY_KEY_PREFIX: prefix,
     OVERLAY_VNI_RANGES: '1-16777215',
     OVERLAY_MAX_BATCH_SIZE: '10000',
+    OVERLAY_BOOTSTRAP_TOKEN: benchToken(),
   };
   const script = process.env.BENCH_CONTROLLER_SCRIPT ?? CONTROLLER_SCRIPT;
   const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const ctl = await ControllerProcess.start({ script, env, port: httpPort, readyTimeoutMs: 20_000, nodeArgs });
   ctxRef.ctl = ctl;
   const ctx: Ctx = { redis, ctl, prefix };
-  const client = new JsonHttpClient('127.0.0.1', httpPort, Math.max(VNI_CONCURRENCY, SINGLE_CONCURRENCY));
+  const client = new JsonHttpClient('127.0.0.1', httpPort, Math.max(VNI_CONCURRENCY, SINGLE_CONCURRENCY), { token: env.OVERLAY_BOOTSTRAP_TOKEN });
   ctxRef.client = client;
   const rssStart = ctl.memory()?.rssKb ?? NaN;
-  results.controller = { pid: ctl.pid, script: path.relative(ROOT, script), nodeArgs, httpPort, env, rssAtStartKb: rssStart };
+  results.controller = { pid: ctl.pid, script: path.relative(ROOT, script), nodeArgs, httpPort, env: redactedEnv(env), rssAtStartKb: rssStart };
   console.log(`\nController: ${path.relative(ROOT, script)} pid ${ctl.pid} on http://127.0.0.1:${httpPort}, RSS at start ${dec(rssStart / 1024)} MiB`);
 
   // --- 1. VNI allocation ----------------------------------------------------------------------

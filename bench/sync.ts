@@ -5,7 +5,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { memberId } from '../src/common/span/member.kind';
 import { spanKey } from '../src/common/span/span-kind';
-import { ControllerProcess, freePort } from './controller-process';
+import { benchToken, ControllerProcess, freePort, redactedEnv } from './controller-process';
 import { JsonHttpClient } from './http-client';
 import { percentile, runPool } from './pool';
 import { dropPrefix, redisInfoField, redisSnapshot, type RedisSnapshot } from './redis-tools';
@@ -18,7 +18,9 @@ import { ROOT, int, dec, pad, bytesText, verdict, round2, gitDescribe, machineCp
  * The controller runs as a child process (dist/src/controller/main.js) against the shared Redis
  * under a key prefix of its own; this process hosts 1,000 simulated agents (bench/sim-agent.ts:
  * the real protocol over @grpc/grpc-js, one TCP connection each, state in Maps, every snapshot
- * and delta acked once applied) and the HTTP client that writes through the REST API.
+ * and delta acked once applied) and the HTTP client that writes through the REST API, with a
+ * bearer token this run makes and gives the controller as its first admin token
+ * (OVERLAY_BOOTSTRAP_TOKEN).
  *
  * The deployment: 1,000 segments of 100 bound ports (100,000 ports). 999 regular hosts each hold
  * ports on ~10 segments (each segment's 99 other ports spread over 10 of them: a span of ~1,000
@@ -479,6 +481,7 @@ class Bench {
       OVERLAY_KEY_PREFIX: this.prefix,
       OVERLAY_VNI_RANGES: '1-16777215',
       OVERLAY_MAX_BATCH_SIZE: '10000',
+      OVERLAY_BOOTSTRAP_TOKEN: benchToken(),
     };
     // Extra variables for the controller only (A/B of allocator settings...): "NAME=value NAME2=value".
     for (const pair of (process.env.BENCH_CONTROLLER_ENV ?? '').split(' ').filter(Boolean)) {
@@ -491,7 +494,7 @@ class Bench {
     const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
     this.ctl = await ControllerProcess.start({ script, env, port: httpPort, readyTimeoutMs: 20_000, nodeArgs });
     this.refs.ctl = this.ctl;
-    this.client = new JsonHttpClient('127.0.0.1', httpPort, 32);
+    this.client = new JsonHttpClient('127.0.0.1', httpPort, 32, { token: env.OVERLAY_BOOTSTRAP_TOKEN });
     this.refs.client = this.client;
     const target = `127.0.0.1:${grpcPort}`;
     const window = Number(process.env.BENCH_AGENT_FLOW_CONTROL_WINDOW ?? '');
@@ -499,7 +502,7 @@ class Bench {
     for (let h = 0; h < AGENTS; h++) {
       this.fleet.add(this.layout.hostName(h), this.layout.vtepIp(h), target, channelOptions);
     }
-    this.results.setup = { controller: { pid: this.ctl.pid, script: path.relative(ROOT, script), nodeArgs, httpPort, grpcPort, env }, agentChannelOptions: channelOptions };
+    this.results.setup = { controller: { pid: this.ctl.pid, script: path.relative(ROOT, script), nodeArgs, httpPort, grpcPort, env: redactedEnv(env) }, agentChannelOptions: channelOptions };
     const extraEnv = process.env.BENCH_CONTROLLER_ENV ? `, env ${process.env.BENCH_CONTROLLER_ENV}` : '';
     console.log(`\nController: ${path.relative(ROOT, script)} pid ${this.ctl.pid}, HTTP :${httpPort}, gRPC :${grpcPort} (insecure)${nodeArgs.length ? `, node ${nodeArgs.join(' ')}` : ''}${extraEnv}`);
     this.memory('at start');
