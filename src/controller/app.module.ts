@@ -1,10 +1,9 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { AccessGuard } from './auth/access.guard';
 import { Authenticator } from './auth/authenticator';
 import { HostScope } from './auth/host-scope';
 import { TenantScope } from './auth/tenant-scope';
-import { RequestContextInterceptor } from './auth/request-context';
 import { routeTable, type Route } from './auth/route-table';
 import { EventController } from './events/event.controller';
 import { eventApi } from './events/event.openapi';
@@ -72,8 +71,6 @@ export class AppModule {
         { provide: APP_GUARD, useClass: AccessGuard },
         // Every route's query is checked against what the route declares (none by default).
         { provide: APP_GUARD, useClass: QueryGuard },
-        // Handlers run as their caller, whom the audit trail names.
-        { provide: APP_INTERCEPTOR, useClass: RequestContextInterceptor },
         Authenticator,
         TenantScope,
         HostScope,
