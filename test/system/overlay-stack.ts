@@ -8,7 +8,9 @@ import { Topology, trackRedisPrefix, type Hypervisor } from './topology';
  * What every system test starts from: a topology of hypervisors in network namespaces, the
  * controller in this process under a key prefix of its own, each hypervisor registered as a host
  * and running a real overlay-agent, all connected. `start` in beforeAll, `stop` in afterAll:
- * `stop` undoes whatever `start` got to, also when it failed half way.
+ * `stop` undoes whatever `start` got to, also when it failed half way. As in a deployment, the
+ * first admin token (the harness's, OVERLAY_BOOTSTRAP_TOKEN) only makes an operator token, and
+ * `client` works with that.
  */
 export class OverlayStack {
   readonly prefix: string;
@@ -16,6 +18,7 @@ export class OverlayStack {
   readonly agents = new Map<string, AgentProcess>();
   topology!: Topology;
   ctl!: Harness;
+  /** Every call of the tests' API client carries it: an operator's token, made at start. */
   client!: ReturnType<typeof api>;
   /** Whether ensureAgentBuilt had to build the agent (for the tests' timings). */
   built = false;
@@ -35,7 +38,11 @@ export class OverlayStack {
     this.topology = await Topology.create(opts.hypervisors ?? 3);
     this.ctl = await startController({ prefix: this.prefix });
     this.untrackRedis = trackRedisPrefix(this.ctl.config.redisUrl, this.prefix);
-    this.client = api(this.ctl.url);
+    const operator = await api(this.ctl.url).post('/v1/tokens', { name: 'system-tests', role: 'operator' });
+    if (operator.status !== 201) {
+      throw new Error(`POST /v1/tokens: ${operator.status} ${JSON.stringify(operator.body)}`);
+    }
+    this.client = api(this.ctl.url, operator.body.token);
     const target = await this.topology.exposeController(this.ctl.grpcTarget);
     for (const hv of this.topology.hypervisors) {
       const host = await this.client.post('/v1/hosts', { name: hv.name, vtepIp: hv.vtepIp });
