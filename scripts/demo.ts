@@ -5,7 +5,9 @@
  * system tests: its own key prefix on the Redis at REDIS_URL), a real overlay-agent process per
  * hypervisor on the Linux dataplane (VXLAN, bridges, nftables). Then: pings across VXLAN, a
  * security group that refuses one VM and admits another until a PATCH adds it to the group, and
- * a live migration while a third VM pings the migrating one every 10 ms. Everything it made is
+ * a live migration while a third VM pings the migrating one every 10 ms. Every API call carries a
+ * bearer token: the first admin token (the harness's OVERLAY_BOOTSTRAP_TOKEN) makes an operator
+ * token, the demo works with that, and shows what the audit trail recorded. Everything it made is
  * removed at the end, on error and on Ctrl-C (and, should this process be killed, by the
  * topology's watchdog).
  *
@@ -50,7 +52,7 @@ const t0 = Date.now();
 let interrupted: NodeJS.Signals | undefined;
 const say = (text: string) => console.log(text);
 const step = (n: number, title: string) => {
-  if (interrupted && n < 5) {
+  if (interrupted && n < 6) {
     throw new Error(`interrupted by ${interrupted}`);
   }
   say(`\n[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${n}. ${title}`);
@@ -131,7 +133,12 @@ async function main(): Promise<void> {
   const ctl = await startController({ prefix: state.prefix, redisUrl: REDIS_URL });
   state.ctl = ctl;
   state.untrackRedis = trackRedisPrefix(REDIS_URL, state.prefix);
-  const client = api(ctl.url);
+  // As an operator would: the admin token makes a token for the work, the work uses that.
+  const operator = await api(ctl.url).post('/v1/tokens', { name: 'demo-operator', role: 'operator' });
+  if (operator.status !== 201) {
+    throw new Error(`POST /v1/tokens: ${operator.status} ${JSON.stringify(operator.body)}`);
+  }
+  const client = api(ctl.url, operator.body.token);
   const target = await topology.exposeController(ctl.grpcTarget);
   const hostIds = new Map<string, string>();
   for (const hv of topology.hypervisors) {
@@ -152,6 +159,7 @@ async function main(): Promise<void> {
     detail(`${hv.name}: namespace ${hv.ns}, VTEP ${hv.vtepIp}, overlay-agent pid ${state.agents.find((a) => a.hv === hv)!.pid}`);
   }
   detail(`overlayd: REST ${ctl.url}, gRPC ${ctl.grpcTarget}, Redis ${REDIS_URL} under key prefix {${state.prefix}}`);
+  detail(`API tokens: admin token 'bootstrap' (from OVERLAY_BOOTSTRAP_TOKEN) made operator token 'demo-operator' (${operator.body.id}); every call below carries it`);
 
   // 2. Tenant, segment, three VMs; a ping across VXLAN.
   const tenant = await client.post('/v1/tenants', { name: 'demo' });
@@ -275,7 +283,8 @@ async function main(): Promise<void> {
   await topology.mustExec(web.ns, 'arping', ['-q', '-U', '-c', '1', '-I', 'eth0', web.ip]);
   const migrationUrl = `/v1/migrations/${prepared.body.id}`;
   await waitUntil(async () => (await client.get(migrationUrl)).body.state === 'completed', 20_000, () => `migration not completed${agentLogs()}`);
-  const done = (await client.get(migrationUrl)).body as { state: string; timeline: { event: string; at: string; revision?: number; connections?: number }[] };
+  type By = { name: string } | { system: string };
+  const done = (await client.get(migrationUrl)).body as { state: string; timeline: { event: string; at: string; revision?: number; connections?: number; by?: By }[] };
   const at = (event: string) => Date.parse(done.timeline.find((e) => e.event === event)?.at ?? '');
   // Let the pings of the window come back (or time out, -W 1) before counting.
   const windowEnd = Math.max(Date.now(), at('peers-acked') || 0, at('source-cleaned') || 0) + 300;
@@ -291,10 +300,16 @@ async function main(): Promise<void> {
   step(4, 'live migration of web from hv1 to hv2 while client (hv3) pings web every 10 ms');
   detail(`plugged web's vNIC on hv2 (tap ${web.tap}, down); POST /v1/migrations {"vmId":"web"}: ${prepared.body.state} in ${prepareMs} ms`);
   detail('switched the VM: `ip -batch` in its namespace (old vNIC out, new one up), then `arping -U`');
+  /** A step the controller took itself: a commit its agent asked for names the agent's host. */
+  const systemActor = (name: string): string => {
+    const host = [...hostIds].find(([, id]) => name === `agent-${id}`)?.[0];
+    return host ? `overlayd, for ${host}'s agent` : `overlayd (${name})`;
+  };
   detail(`timeline (ms after the switch), state ${done.state}:`);
   for (const e of done.timeline) {
     const ms = Date.parse(e.at) - switchAt;
-    detail(`  ${String(ms).padStart(6)}  ${e.event}${e.revision !== undefined ? ` (revision ${e.revision})` : ''}${e.connections !== undefined ? ` (${e.connections} tracked connection${e.connections === 1 ? '' : 's'} of web)` : ''}`);
+    const by = e.by === undefined ? '' : ` by ${'name' in e.by ? `token '${e.by.name}'` : systemActor(e.by.system)}`;
+    detail(`  ${String(ms).padStart(6)}  ${e.event}${by}${e.revision !== undefined ? ` (revision ${e.revision})` : ''}${e.connections !== undefined ? ` (${e.connections} tracked connection${e.connections === 1 ? '' : 's'} of web)` : ''}`);
   }
   detail(`pings from 100 ms before the switch until every ack: ${seqs.length + (Number.isNaN(lost) ? 0 : lost)} sent, ${Number.isNaN(lost) ? '?' : lost} lost; blackout ${Math.max(0, Math.round(gap - PING_INTERVAL_MS))} ms`);
   const gone = (await topology.exec(hv1.ns, 'ip', ['link', 'show', web.tap])).code !== 0;
@@ -302,6 +317,23 @@ async function main(): Promise<void> {
   detail(`web's tap: ${gone ? 'gone from hv1' : 'still on hv1'}, on hv2 attached to ${attached.master ?? 'nothing'}`);
   const after = await ping(cl, web, 3);
   detail(`client -> web (now hv3 -> hv2), ping -c 3: ${after.summary}`);
+
+  // 5. The audit trail: the operator's writes (an operator may not read it: the admin token does).
+  const trail = await api(ctl.url).get(`/v1/events?actor=demo-operator&type=write&limit=1000`);
+  if (trail.status !== 200) {
+    throw new Error(`GET /v1/events: ${trail.status} ${JSON.stringify(trail.body)}`);
+  }
+  const events = trail.body.items as { actor: { method?: string; route?: string } }[];
+  const routes = new Map<string, number>();
+  for (const e of events) {
+    const route = `${e.actor.method} ${e.actor.route}`;
+    routes.set(route, (routes.get(route) ?? 0) + 1);
+  }
+  step(5, 'the audit trail: every write is recorded with the token and the route that made it');
+  detail(`GET /v1/events?actor=demo-operator&type=write (with the admin token): ${events.length} writes by 'demo-operator'`);
+  for (const [route, n] of [...routes].sort((a, b) => b[1] - a[1])) {
+    detail(`  ${String(n).padStart(3)} x ${route}`);
+  }
 }
 
 let tearingDown: Promise<void> | undefined;
@@ -351,7 +383,7 @@ function teardown(): Promise<void> {
       }
     }
     if (removed.length) {
-      step(5, 'teardown');
+      step(6, 'teardown');
       for (const line of removed) {
         detail(`removed ${line}`);
       }
