@@ -745,7 +745,7 @@ async function authVersusBaseline(prefix: string, script: string, refs: Refs, re
     }
   })();
   console.log(
-    `  single-port creates (${SINGLE_CONCURRENCY} in flight), this build with its token vs ${path.relative(ROOT, baselineScript) || baselineScript} (commit ${baselineCommit}, no token): fresh controllers, prefixes of their own, same Redis, ${AUTH_ROUNDS} alternating rounds of up to ${int(AUTH_ROUND_CALLS)} creates or ${dec(AUTH_ROUND_MS / 1000)} s`,
+    `  single-port creates (${SINGLE_CONCURRENCY} in flight), ${path.relative(ROOT, script)} (commit ${gitDescribe()}) with its token vs ${path.relative(ROOT, baselineScript) || baselineScript} (commit ${baselineCommit}, no token): fresh controllers, prefixes of their own, same Redis, ${AUTH_ROUNDS} alternating rounds of up to ${int(AUTH_ROUND_CALLS)} creates or ${dec(AUTH_ROUND_MS / 1000)} s`,
   );
   const a = await startSide('with authentication (this build)', script, `${prefix}-auth`, benchToken(), redis, refs);
   const b = await startSide('before authentication (baseline)', baselineScript, `${prefix}-before`, undefined, redis, refs);
