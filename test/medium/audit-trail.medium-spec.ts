@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import { makeAgent, waitUntil, type TestAgent } from '../support/agents';
 import { EventRepository } from '../../src/controller/events/event.repository';
-import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
+import { api, dropPrefix, startController, uniquePrefix, type ApiResponse, type Harness } from '../support/controller-harness';
 
 /**
  * The audit trail against a real overlayd, Redis and in-memory agents: every accepted write
@@ -417,7 +417,7 @@ describe('the audit trail: refused calls kept apart', () => {
       const seen: string[] = [];
       let cursor: string | null = null;
       for (let pages = 0; pages < 20; pages++) {
-        const res = await client.get(`/v1/events?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+        const res: ApiResponse = await client.get(`/v1/events?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
         seen.push(...(res.body.items as Event[]).map((e) => e.actor.name));
         cursor = res.body.nextCursor;
         if (!cursor) {
