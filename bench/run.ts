@@ -663,7 +663,8 @@ async function authenticateCost(calls: number): Promise<number> {
     createdBy: { tokenId: null, name: 'bench' },
     sha256: sha256(secret),
   };
-  const tokens = { byHash: async () => token, touch: async () => undefined } as unknown as TokenRepository;
+  // Only what authenticate() uses of the repository: the lookup (once), the use record, the revocation listener.
+  const tokens = { byHash: async () => token, touch: async () => undefined, onRevoked: () => undefined } as unknown as TokenRepository;
   const authenticator = new Authenticator(tokens, {} as EventRepository);
   const header = `Bearer ${secret}`;
   // `now` fixed: the cache entry stays fresh, as it is for all but one request per 500 ms.
