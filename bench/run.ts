@@ -1,3 +1,4 @@
+import { systemActor } from '../src/controller/auth/principal';
 import 'reflect-metadata';
 import Redis from 'ioredis';
 import { execFileSync } from 'node:child_process';
@@ -21,6 +22,9 @@ import { benchToken, ControllerProcess, freePort, redactedEnv } from './controll
 import { JsonHttpClient } from './http-client';
 import { runPool, type PoolResult } from './pool';
 import { dropPrefix, redisInfoField, redisSnapshot, runRedisBenchmark, type RedisBenchmarkRun } from './redis-tools';
+
+/** The scripts the bench runs without HTTP are recorded in the trail under this actor. */
+const BENCH_ACTOR = systemActor('bench');
 import { ROOT, int, dec, pad, verdict, round2, gitDescribe, machineCpu, writeResults } from './report';
 
 /*
@@ -494,7 +498,7 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
         maxMs: 2_000,
         shouldStop,
         task: async (i) => {
-          await segmentRepo.create({ id: newId(), tenantId: vniTenant.id, name: `lua-${i}`, vlanId: null, cidr: null, createdAt: now }, undefined);
+          await segmentRepo.create({ id: newId(), tenantId: vniTenant.id, name: `lua-${i}`, vlanId: null, cidr: null, createdAt: now }, undefined, BENCH_ACTOR);
           return 1;
         },
       }),
@@ -556,7 +560,7 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
     await measured(
       ctx,
       `Lua script only @100k: ${BATCH_SIZE}/call, ${BATCH_IN_FLIGHT} in flight`,
-      () => runPool({ count: luaBatches.length, concurrency: BATCH_IN_FLIGHT, maxMs: 20_000, shouldStop, maxErrors: 3, task: async (i) => (await portRepo.createMany(luaBatches[i]), BATCH_SIZE) }),
+      () => runPool({ count: luaBatches.length, concurrency: BATCH_IN_FLIGHT, maxMs: 20_000, shouldStop, maxErrors: 3, task: async (i) => (await portRepo.createMany(luaBatches[i], BENCH_ACTOR), BATCH_SIZE) }),
       { countPorts: true },
     ),
   );

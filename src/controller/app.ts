@@ -5,7 +5,6 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { AppModule, buildOpenApiDocument } from './app.module';
 import { Authenticator, registerAuthentication } from './auth/authenticator';
-import { registerRequestContext } from './auth/request-context';
 import { TokenService } from './tokens/token.service';
 import { LOG_LEVELS, type ControllerConfig } from './config';
 import { registerJsonBodyParser } from './http/body';
@@ -40,7 +39,6 @@ export async function createApp(config: ControllerConfig, opts: { logger?: false
   SwaggerModule.setup('docs', app, buildOpenApiDocument(config.maxBatchSize) as unknown as OpenAPIObject);
   registerAuthentication(adapter.getInstance(), app.get(Authenticator));
   // Routes run as their caller, whom the audit trail names (once authenticated, before the route runs).
-  registerRequestContext(adapter.getInstance());
   await app.init();
   try {
     await app.get(TokenService).bootstrap();

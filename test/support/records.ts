@@ -1,3 +1,4 @@
+import { systemActor } from '../../src/controller/auth/principal';
 import type { Port } from '../../src/controller/model/port';
 
 /** A stored port record for unit specs: unbound, no VM, port security on with no groups; `fields` override. */
@@ -18,3 +19,6 @@ export function portRecord(fields: Partial<Port> & Pick<Port, 'id'>): Port {
     ...fields,
   };
 }
+
+/** The actor the services' unit specs write as (a route passes its caller's). */
+export const TEST_ACTOR = systemActor('test');

@@ -33,3 +33,9 @@ export interface Principal {
 export type Actor =
   | { kind: 'token'; tokenId: ResourceId; name: string; role: Role; source: string; method: string; route: string }
   | { kind: 'system'; name: string };
+
+/** The controller itself, for its own bookkeeping writes (agents' acks and claims, a token's last use): they make no audited change. */
+export const CONTROLLER: Actor = { kind: 'system', name: 'overlayd' };
+
+/** A named part of the controller acting on its own (an expiry, a commit an agent asked for, the bootstrap). */
+export const systemActor = (name: string): Actor => ({ kind: 'system', name });

@@ -1,3 +1,4 @@
+import { CONTROLLER } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { RedisStore } from '../store/redis-store';
@@ -209,7 +210,7 @@ export class AgentStatusRepository {
     for (const [host, update] of errors) {
       args.push(host, ...('set' in update ? ['set', JSON.stringify(update.set)] : ['clear', update.clearUpTo]));
     }
-    await this.store.mutate('overlayAgentReports', args);
+    await this.store.mutate('overlayAgentReports', args, CONTROLLER);
   }
 
   /**
@@ -217,7 +218,7 @@ export class AgentStatusRepository {
    * the rules). Not idempotent: a second call with another token takes the host from the first.
    */
   async claimSession(claim: StreamClaim, replicaId: string, ttlMs: number): Promise<ClaimResult> {
-    const [outcome, flag, instance, replica] = (await this.store.mutate('overlayAgentClaim', [claim.hostId, replicaId, claim.token, claim.instance, ttlMs, claim.features.join(',')])) as [string, number, string, string];
+    const [outcome, flag, instance, replica] = (await this.store.mutate('overlayAgentClaim', [claim.hostId, replicaId, claim.token, claim.instance, ttlMs, claim.features.join(',')], CONTROLLER)) as [string, number, string, string];
     if (outcome === 'refused') {
       return { claimed: false, holder: instance, firstRefusal: flag === 1 };
     }
@@ -233,12 +234,12 @@ export class AgentStatusRepository {
     for (const c of claims) {
       args.push(c.hostId, c.token, c.instance);
     }
-    return (await this.store.mutate('overlayAgentRefresh', args)) as string[];
+    return (await this.store.mutate('overlayAgentRefresh', args, CONTROLLER)) as string[];
   }
 
   /** Deletes the claim if it is still this stream's (a newer stream keeps its own). Idempotent. */
   async releaseSession(claim: StreamClaim): Promise<void> {
-    await this.store.mutate('overlayAgentRelease', [claim.hostId, claim.token]);
+    await this.store.mutate('overlayAgentRelease', [claim.hostId, claim.token], CONTROLLER);
   }
 
   async status(hostIds: string[]): Promise<Map<string, AgentStatus>> {

@@ -1,3 +1,5 @@
+import type { Actor } from '../auth/principal';
+import { Acting } from '../auth/request-context';
 import { Allow } from '../auth/access';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { parseId } from '../model/value-parsers';
@@ -13,8 +15,8 @@ export class HostController {
 
   @Post()
   @Allow('operator')
-  create(@Body() body: unknown) {
-    return this.hosts.create(parseBody(createHostSchema, body));
+  create(@Body() body: unknown, @Acting() actor: Actor) {
+    return this.hosts.create(parseBody(createHostSchema, body), actor);
   }
 
   @Get()
@@ -32,14 +34,14 @@ export class HostController {
 
   @Patch(':id')
   @Allow('operator')
-  update(@Param('id') id: string, @Body() body: unknown) {
-    return this.hosts.update(parseId(id), parseBody(updateHostSchema, body));
+  update(@Param('id') id: string, @Body() body: unknown, @Acting() actor: Actor) {
+    return this.hosts.update(parseId(id), parseBody(updateHostSchema, body), actor);
   }
 
   @Delete(':id')
   @Allow('operator')
   @HttpCode(204)
-  delete(@Param('id') id: string) {
-    return this.hosts.delete(parseId(id));
+  delete(@Param('id') id: string, @Acting() actor: Actor) {
+    return this.hosts.delete(parseId(id), actor);
   }
 }

@@ -1,3 +1,4 @@
+import { type Actor } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import { RedisStore } from '../store/redis-store';
 import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
@@ -67,13 +68,13 @@ export class HostRepository {
   }
 
   /** Idempotent on the host id. */
-  async create(host: Host): Promise<Host> {
-    const [, json] = (await this.store.mutate('overlayHostCreate', [host.id, host.name, host.vtepIp, JSON.stringify(host)])) as [number, string];
+  async create(host: Host, actor: Actor): Promise<Host> {
+    const [, json] = (await this.store.mutate('overlayHostCreate', [host.id, host.name, host.vtepIp, JSON.stringify(host)], actor)) as [number, string];
     return JSON.parse(json) as Host;
   }
 
   /** Replaces `current` by `next` if nobody changed it meanwhile; false = it changed, read again. */
-  async replace(current: Host, next: Host): Promise<boolean> {
+  async replace(current: Host, next: Host, actor: Actor): Promise<boolean> {
     const rev = (await this.store.mutate('overlayHostUpdate', [
       current.id,
       JSON.stringify(current),
@@ -82,12 +83,12 @@ export class HostRepository {
       next.name,
       current.vtepIp,
       next.vtepIp,
-    ])) as number;
+    ], actor)) as number;
     return rev >= 0;
   }
 
-  async delete(id: string): Promise<number> {
-    return (await this.store.mutate('overlayHostDelete', [id])) as number;
+  async delete(id: string, actor: Actor): Promise<number> {
+    return (await this.store.mutate('overlayHostDelete', [id], actor)) as number;
   }
 
   get(id: string): Promise<Host | undefined> {

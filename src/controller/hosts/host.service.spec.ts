@@ -1,3 +1,4 @@
+import { TEST_ACTOR } from '../../../test/support/records';
 import { ErrorCode } from '../errors';
 import { parseId } from '../model/value-parsers';
 import type { RealizationService } from '../distribution/realization.service';
@@ -15,7 +16,7 @@ describe('HostService', () => {
   it('stores the inventory in one shape: absent fields null, PCI address lower case, VLANs sorted once each', async () => {
     const hosts = mockOf<HostRepository>({ create: jest.fn(async (h) => h) });
     const input = createHostSchema.parse({ name: 'hv1', vtepIp: '192.0.2.1', inventory: { uplinks: [{ name: 'ens1f0', pciAddress: '0000:3B:00.0' }], trunkedVlans: [30, 10, 30] } }, '');
-    const host = await new HostService(hosts, noRealization).create(input);
+    const host = await new HostService(hosts, noRealization).create(input, TEST_ACTOR);
     expect(host.inventory).toEqual({
       uplinks: [{ name: 'ens1f0', driver: null, pciAddress: '0000:3b:00.0', switch: null, switchPort: null, team: null, mode: null, failureDetection: null }],
       trunkedVlans: [10, 30],
@@ -25,7 +26,7 @@ describe('HostService', () => {
   it('refuses an uplink listed twice, naming the second, before writing', async () => {
     const hosts = mockOf<HostRepository>({ create: jest.fn() });
     const input = createHostSchema.parse({ name: 'hv1', vtepIp: '192.0.2.1', inventory: { uplinks: [{ name: 'ens1f0' }, { name: 'ens1f0' }] } }, '');
-    await expectOverlayError(new HostService(hosts, noRealization).create(input), ErrorCode.InvalidValue, 'inventory.uplinks[1].name');
+    await expectOverlayError(new HostService(hosts, noRealization).create(input, TEST_ACTOR), ErrorCode.InvalidValue, 'inventory.uplinks[1].name');
     expect(hosts.create).not.toHaveBeenCalled();
   });
 
@@ -34,7 +35,7 @@ describe('HostService', () => {
       get: jest.fn().mockResolvedValueOnce(stored).mockResolvedValueOnce({ ...stored, name: 'renamed' }),
       replace: jest.fn().mockResolvedValueOnce(false).mockResolvedValueOnce(true),
     });
-    const updated = await new HostService(hosts, noRealization).update(ID, updateHostSchema.parse({ vtepIp: '192.0.2.9' }, ''));
+    const updated = await new HostService(hosts, noRealization).update(ID, updateHostSchema.parse({ vtepIp: '192.0.2.9' }, ''), TEST_ACTOR);
     expect(hosts.replace).toHaveBeenCalledTimes(2);
     expect(hosts.replace.mock.calls[1][0]).toEqual({ ...stored, name: 'renamed' });
     expect(updated).toMatchObject({ name: 'renamed', vtepIp: '192.0.2.9', inventory: stored.inventory });

@@ -1,3 +1,4 @@
+import type { Actor } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import { ErrorCode, notFound, OverlayError } from '../errors';
 import { type ResourceId } from '../../common/values';
@@ -37,7 +38,7 @@ export class HostService {
     private readonly realization: RealizationService,
   ) {}
 
-  async create(input: CreateHost): Promise<Host> {
+  async create(input: CreateHost, actor: Actor): Promise<Host> {
     const now = new Date().toISOString();
     return this.hosts.create({
       id: newId(),
@@ -46,11 +47,11 @@ export class HostService {
       inventory: normalizeInventory(input.inventory),
       createdAt: now,
       updatedAt: now,
-    });
+    }, actor);
   }
 
   /** Changes name, VTEP or inventory (the inventory is replaced whole). Retries on a concurrent change. */
-  async update(id: ResourceId, input: UpdateHost): Promise<Host> {
+  async update(id: ResourceId, input: UpdateHost, actor: Actor): Promise<Host> {
     const inventory = input.inventory === undefined ? undefined : normalizeInventory(input.inventory);
     for (;;) {
       const current = await this.read(id);
@@ -61,7 +62,7 @@ export class HostService {
         inventory: inventory ?? current.inventory,
         updatedAt: new Date().toISOString(),
       };
-      if (await this.hosts.replace(current, next)) {
+      if (await this.hosts.replace(current, next, actor)) {
         return next;
       }
     }
@@ -88,7 +89,7 @@ export class HostService {
   }
 
   /** Refused while ports are bound to the host. */
-  async delete(id: ResourceId): Promise<void> {
-    await this.hosts.delete(id);
+  async delete(id: ResourceId, actor: Actor): Promise<void> {
+    await this.hosts.delete(id, actor);
   }
 }

@@ -1,7 +1,7 @@
 import { Allow } from '../auth/access';
 import { HostScope } from '../auth/host-scope';
-import type { Principal } from '../auth/principal';
-import { Caller } from '../auth/request-context';
+import type { Actor, Principal } from '../auth/principal';
+import { Acting, Caller } from '../auth/request-context';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { parseId } from '../model/value-parsers';
@@ -22,11 +22,11 @@ export class MigrationController {
   @Post()
   @Allow('operator', 'migration-hook')
   @QueryParams(PREPARE_QUERY)
-  async prepare(@Body() body: unknown, @Query() query: unknown, @Caller() caller: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
+  async prepare(@Body() body: unknown, @Query() query: unknown, @Caller() caller: Principal, @Acting() actor: Actor, @Res({ passthrough: true }) reply: FastifyReply) {
     const waitMs = parseQuery(PREPARE_QUERY, query).timeout ?? DEFAULT_PREPARE_WAIT_MS;
     const input = parseBody(prepareMigrationSchema, body);
     this.scope.prepare(caller, input);
-    const { migration, created } = await this.migrations.prepare(input, waitMs);
+    const { migration, created } = await this.migrations.prepare(input, actor, waitMs);
     void reply.status(migration.state === 'preparing' ? 202 : created ? 201 : 200);
     return migration;
   }
@@ -36,11 +36,11 @@ export class MigrationController {
   @Allow('operator', 'migration-hook')
   @HttpCode(200)
   @QueryParams(WAIT_QUERY)
-  async commit(@Param('id') id: string, @Query() query: unknown, @Caller() caller: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
+  async commit(@Param('id') id: string, @Query() query: unknown, @Caller() caller: Principal, @Acting() actor: Actor, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
     const migrationId = parseId(id);
     await this.scope.own(caller, migrationId);
-    const migration = await this.migrations.commit(migrationId, wait);
+    const migration = await this.migrations.commit(migrationId, actor, wait);
     if (wait && migration.state !== 'completed') {
       void reply.status(202);
     }
@@ -50,10 +50,10 @@ export class MigrationController {
   @Post(':id/abort')
   @Allow('operator', 'migration-hook')
   @HttpCode(200)
-  async abort(@Param('id') id: string, @Caller() caller: Principal) {
+  async abort(@Param('id') id: string, @Caller() caller: Principal, @Acting() actor: Actor) {
     const migrationId = parseId(id);
     await this.scope.own(caller, migrationId);
-    return this.migrations.abort(migrationId);
+    return this.migrations.abort(migrationId, actor);
   }
 
   @Get(':id')

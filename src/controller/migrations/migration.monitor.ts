@@ -1,4 +1,4 @@
-import { runAs, systemActor } from '../auth/request-context';
+import { systemActor } from '../auth/principal';
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { AckRecorder } from '../distribution/ack-recorder';
 import { SessionRegistry, type AgentReports } from '../distribution/session-registry';
@@ -19,6 +19,9 @@ const BATCH = 200;
  * the connection handover's messages on (ConnectionHandover), relaying at each pass the batches
  * another replica stored for a destination whose stream is here.
  */
+/** Expiries are the monitor's own: the audit trail and the timeline name it. */
+const MONITOR = systemActor('migration-monitor');
+
 @Injectable()
 export class MigrationMonitor implements OnModuleDestroy {
   private readonly logger = new Logger(MigrationMonitor.name);
@@ -104,7 +107,7 @@ export class MigrationMonitor implements OnModuleDestroy {
   async pass(): Promise<void> {
     const due = await this.migrations.due(Date.now(), BATCH);
     for (const id of due) {
-      const migration = await runAs(systemActor('migration-monitor'), () => this.service.expire(id));
+      const migration = await this.service.expire(id, MONITOR);
       if (migration.state === 'expired') {
         this.logger.log(`migration ${id} expired before its commit; the destination withdraws the prepared ports`);
       }

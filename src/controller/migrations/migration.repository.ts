@@ -1,6 +1,6 @@
+import { type Actor, CONTROLLER } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import type { Port } from '../model/port';
-import type { Actor } from '../auth/principal';
 import { RedisStore } from '../store/redis-store';
 import { MIGRATION_EVENTS, type Migration, type MigrationRecord, type MigrationState, type TimelineEntry } from '../model/migration';
 
@@ -253,7 +253,7 @@ export class MigrationRepository {
    * open; `{room}` when the batch does not fit under `cap` (nothing stored).
    */
   async appendConnections(id: string, portId: string, count: number, complete: boolean, cap: number, bytes: Buffer): Promise<{ stored: number } | { closed: true } | { room: number }> {
-    const result = Number(await this.store.mutate('overlayMigrationAppendConnections', [id, portId, count, complete ? 1 : 0, cap, bytes]));
+    const result = Number(await this.store.mutate('overlayMigrationAppendConnections', [id, portId, count, complete ? 1 : 0, cap, bytes], CONTROLLER));
     return result === -1 ? { closed: true } : result <= -2 ? { room: -2 - result } : { stored: result };
   }
 
@@ -265,11 +265,11 @@ export class MigrationRepository {
 
   /** Records the destination's report for one port (see CONNECTIONS_INSTALLED). */
   async connectionsInstalled(id: string, portId: string, installed: number, failed: number): Promise<void> {
-    await this.store.mutate('overlayMigrationConnectionsInstalled', [id, portId, installed, failed]);
+    await this.store.mutate('overlayMigrationConnectionsInstalled', [id, portId, installed, failed], CONTROLLER);
   }
 
   /** `{revision, id}` of the new migration; revision 0 = an identical open one (its id); -1 = a port changed, retry. */
-  async prepare(record: MigrationRecord, key: string, expiresAtMs: number, swaps: PortSwap[]): Promise<{ revision: number; id: string }> {
+  async prepare(record: MigrationRecord, key: string, expiresAtMs: number, swaps: PortSwap[], actor: Actor): Promise<{ revision: number; id: string }> {
     const [revision, id] = (await this.store.mutate('overlayMigrationPrepare', [
       record.id,
       key,
@@ -280,24 +280,24 @@ export class MigrationRepository {
       JSON.stringify(record),
       swaps.length,
       ...swapArgs(swaps),
-    ])) as [number, string?];
+    ], actor)) as [number, string?];
     return { revision, id: id ?? record.id };
   }
 
   /** The commit's revision; 0 = already committed; -1 = a port changed, retry. */
-  async commit(id: string, swaps: PortSwap[]): Promise<number> {
-    const [revision] = (await this.store.mutate('overlayMigrationCommit', [id, swaps.length, ...swapArgs(swaps)])) as [number];
+  async commit(id: string, swaps: PortSwap[], actor: Actor): Promise<number> {
+    const [revision] = (await this.store.mutate('overlayMigrationCommit', [id, swaps.length, ...swapArgs(swaps)], actor)) as [number];
     return revision;
   }
 
   /** The abort's (or expiry's) revision; 0 = already closed or not due; -1 = a port changed, retry. */
-  async abort(id: string, final: 'aborted' | 'expired', retentionMs: number, swaps: PortSwap[]): Promise<number> {
-    const [revision] = (await this.store.mutate('overlayMigrationAbort', [id, final, retentionMs, swaps.length, ...swapArgs(swaps)])) as [number];
+  async abort(id: string, final: 'aborted' | 'expired', retentionMs: number, swaps: PortSwap[], actor: Actor): Promise<number> {
+    const [revision] = (await this.store.mutate('overlayMigrationAbort', [id, final, retentionMs, swaps.length, ...swapArgs(swaps)], actor)) as [number];
     return revision;
   }
 
   async mark(id: string, event: 'destination-acked' | 'vm-arrived' | 'peers-acked' | 'source-cleaned', retentionMs: number): Promise<void> {
-    await this.store.mutate('overlayMigrationMark', [id, event, retentionMs]);
+    await this.store.mutate('overlayMigrationMark', [id, event, retentionMs], CONTROLLER);
   }
 
   async get(id: string): Promise<Migration | undefined> {

@@ -1,3 +1,4 @@
+import { TEST_ACTOR } from '../../../test/support/records';
 import { ErrorCode } from '../errors';
 import { parseId } from '../model/value-parsers';
 import type { ControllerConfig } from '../config';
@@ -36,19 +37,19 @@ describe('MigrationService.prepare', () => {
     ['a port listed twice', { portIds: [P1, P2, P1] }, 'portIds[2]'],
   ])('refuses %s (INVALID_VALUE) before reading any port', async (_name, raw, field) => {
     const migrations = mockOf<MigrationRepository>({ ports: jest.fn() });
-    await expectOverlayError(serviceWith(migrations).prepare(prepare(raw), 0), ErrorCode.InvalidValue, field);
+    await expectOverlayError(serviceWith(migrations).prepare(prepare(raw), TEST_ACTOR, 0), ErrorCode.InvalidValue, field);
     expect(migrations.ports).not.toHaveBeenCalled();
   });
 
   it('names the port by its place in portIds, or the VM when asked by VM', async () => {
     const missing = mockOf<MigrationRepository>({ ports: jest.fn(async () => [port(P1, SOURCE), undefined]) });
-    await expectOverlayError(serviceWith(missing).prepare(prepare({ portIds: [P1, P2] }), 0), ErrorCode.PortNotFound, 'portIds[1]');
+    await expectOverlayError(serviceWith(missing).prepare(prepare({ portIds: [P1, P2] }), TEST_ACTOR, 0), ErrorCode.PortNotFound, 'portIds[1]');
     const elsewhere = mockOf<MigrationRepository>({ ports: jest.fn(async () => [port(P1, DESTINATION)]) });
-    await expectOverlayError(serviceWith(elsewhere, [port(P1, SOURCE)]).prepare(prepare({ vmId: 'vm-1' }), 0), ErrorCode.PortNotOnSource, 'vmId');
+    await expectOverlayError(serviceWith(elsewhere, [port(P1, SOURCE)]).prepare(prepare({ vmId: 'vm-1' }), TEST_ACTOR, 0), ErrorCode.PortNotOnSource, 'vmId');
   });
 
   it('refuses a VM with no port bound to the source (PORT_NOT_FOUND, vmId)', async () => {
-    await expectOverlayError(serviceWith(mockOf<MigrationRepository>({}), [port(P1, DESTINATION)]).prepare(prepare({ vmId: 'vm-1' }), 0), ErrorCode.PortNotFound, 'vmId');
+    await expectOverlayError(serviceWith(mockOf<MigrationRepository>({}), [port(P1, DESTINATION)]).prepare(prepare({ vmId: 'vm-1' }), TEST_ACTOR, 0), ErrorCode.PortNotFound, 'vmId');
   });
 
   it('hands the store the record, the retry key and each port prepared on the destination', async () => {
@@ -57,7 +58,7 @@ describe('MigrationService.prepare', () => {
       prepare: jest.fn(async () => ({ revision: 8, id: MIGRATION })),
       get: jest.fn(async (): Promise<Migration> => ({ id: MIGRATION, state: 'prepared', timeline: [] }) as unknown as Migration),
     });
-    const { created } = await serviceWith(migrations).prepare(prepare({ portIds: [P2, P1], ttlMs: 5_000 }), 0);
+    const { created } = await serviceWith(migrations).prepare(prepare({ portIds: [P2, P1], ttlMs: 5_000 }), TEST_ACTOR, 0);
     expect(created).toBe(true);
     const [record, key, expiresAtMs, swaps] = migrations.prepare.mock.calls[0];
     expect(record).toMatchObject({ vmId: null, portIds: [P2, P1], sourceHostId: SOURCE, destinationHostId: DESTINATION });

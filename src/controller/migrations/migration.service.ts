@@ -1,4 +1,4 @@
-import { runAs, systemActor } from '../auth/request-context';
+import { systemActor, type Actor } from '../auth/principal';
 import { Inject, Injectable } from '@nestjs/common';
 import { ErrorCode, notFound, OverlayError } from '../errors';
 import { type ResourceId } from '../../common/values';
@@ -49,7 +49,7 @@ export class MigrationService {
    * source's agent is connected, for the VM's tracked connections to be installed on the
    * destination (ConnectionHandover). `created` is false for a retry that found its migration open.
    */
-  async prepare(input: PrepareMigration, waitMs = DEFAULT_PREPARE_WAIT_MS): Promise<{ migration: Migration; created: boolean }> {
+  async prepare(input: PrepareMigration, actor: Actor, waitMs = DEFAULT_PREPARE_WAIT_MS): Promise<{ migration: Migration; created: boolean }> {
     const deadline = Date.now() + waitMs;
     if ((input.vmId === undefined) === (input.portIds === undefined)) {
       throw new OverlayError(ErrorCode.InvalidValue, 'give either vmId or portIds', { field: input.vmId === undefined ? 'vmId' : 'portIds' });
@@ -92,7 +92,7 @@ export class MigrationService {
       });
       let result: { revision: number; id: string };
       try {
-        result = await this.migrations.prepare(record, key, expiresAtMs, swaps);
+        result = await this.migrations.prepare(record, key, expiresAtMs, swaps, actor);
       } catch (err) {
         // The script names ports by their place in the list; a request by VM names the VM.
         if (err instanceof OverlayError && input.vmId !== undefined && err.field?.startsWith('portIds[')) {
@@ -117,7 +117,7 @@ export class MigrationService {
   }
 
   /** Moves the bindings to the destination in one step; with `wait`, holds the answer until every peer and the source acked. */
-  async commit(id: ResourceId, wait?: RealizationWait): Promise<Migration> {
+  async commit(id: ResourceId, actor: Actor, wait?: RealizationWait): Promise<Migration> {
     for (;;) {
       let migration = await this.read(id);
       if (migration.state === 'preparing') {
@@ -125,7 +125,7 @@ export class MigrationService {
         await this.observeDestination(migration, 0);
       }
       const swaps = await this.swaps(migration, (port) => ({ ...port, hostId: migration.destinationHostId, migration: null }));
-      const revision = await this.migrations.commit(id, swaps);
+      const revision = await this.migrations.commit(id, swaps, actor);
       if (revision < 0) {
         continue;
       }
@@ -157,7 +157,7 @@ export class MigrationService {
     try {
       // Found in the store above: a stored id, well-formed.
       // The audit trail and the timeline name the agent that asked for it.
-      return { migration: await runAs(systemActor(`agent-${hostId}`), () => this.commit(migration.id as ResourceId)) };
+      return { migration: await this.commit(migration.id as ResourceId, systemActor(`agent-${hostId}`)) };
     } catch (err) {
       if (err instanceof OverlayError) {
         return { ignored: `migration ${migrationId}: ${err.message}` };
@@ -167,13 +167,13 @@ export class MigrationService {
   }
 
   /** Withdraws the destination's prepared state; nothing changes for peers. */
-  async abort(id: ResourceId): Promise<Migration> {
-    return this.close(id, 'aborted');
+  async abort(id: ResourceId, actor: Actor): Promise<Migration> {
+    return this.close(id, 'aborted', actor);
   }
 
   /** Expires an open migration past its time (the monitor calls this); a no-op if it is not due. */
-  async expire(id: string): Promise<Migration> {
-    return this.close(id, 'expired');
+  async expire(id: string, actor: Actor): Promise<Migration> {
+    return this.close(id, 'expired', actor);
   }
 
   async get(id: ResourceId): Promise<Migration> {
@@ -192,7 +192,7 @@ export class MigrationService {
     }
   }
 
-  private async close(id: string, final: 'aborted' | 'expired'): Promise<Migration> {
+  private async close(id: string, final: 'aborted' | 'expired', actor: Actor): Promise<Migration> {
     for (;;) {
       const migration = await this.read(id);
       if (!OPEN_STATES.includes(migration.state)) {
@@ -205,7 +205,7 @@ export class MigrationService {
         return migration;
       }
       const swaps = await this.swaps(migration, (port) => ({ ...port, migration: null }));
-      const revision = await this.migrations.abort(id, final, this.retentionMs, swaps);
+      const revision = await this.migrations.abort(id, final, this.retentionMs, swaps, actor);
       if (revision >= 0) {
         return this.read(id);
       }

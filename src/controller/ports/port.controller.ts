@@ -1,6 +1,6 @@
 import { Allow } from '../auth/access';
-import type { Principal } from '../auth/principal';
-import { Caller } from '../auth/request-context';
+import type { Actor, Principal } from '../auth/principal';
+import { Acting, Caller } from '../auth/request-context';
 import { TenantScope, tenantOf } from '../auth/tenant-scope';
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
@@ -32,10 +32,10 @@ export class PortController {
   @Post('ports')
   @Allow('operator', 'tenant')
   @QueryParams(WAIT_QUERY)
-  async create(@Body() body: unknown, @Query() query: unknown, @Caller() caller: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
+  async create(@Body() body: unknown, @Query() query: unknown, @Caller() caller: Principal, @Acting() actor: Actor, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
     // A tenant names only its own segments (checked with the others, in order); the port's tenant is its segment's.
-    const port = await this.ports.create(parseBody(createPortSchema, body), wait, tenantOf(caller));
+    const port = await this.ports.create(parseBody(createPortSchema, body), actor, wait, tenantOf(caller));
     statusAfterWait(reply, [port], 201);
     return port;
   }
@@ -43,9 +43,9 @@ export class PortController {
   @Post('ports/batch')
   @Allow('operator', 'tenant')
   @QueryParams(WAIT_QUERY)
-  async createBatch(@Body() body: unknown, @Query() query: unknown, @Caller() caller: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
+  async createBatch(@Body() body: unknown, @Query() query: unknown, @Caller() caller: Principal, @Acting() actor: Actor, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
-    const result = await this.ports.createBatch(this.parseBatch(body), wait, tenantOf(caller));
+    const result = await this.ports.createBatch(this.parseBatch(body), actor, wait, tenantOf(caller));
     statusAfterWait(reply, result.items, 201);
     return result;
   }
@@ -70,12 +70,12 @@ export class PortController {
   @Patch('ports/:id')
   @Allow('operator', 'tenant')
   @QueryParams(WAIT_QUERY)
-  async update(@Param('id') id: string, @Body() body: unknown, @Query() query: unknown, @Caller() caller: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
+  async update(@Param('id') id: string, @Body() body: unknown, @Query() query: unknown, @Caller() caller: Principal, @Acting() actor: Actor, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
     const portId = parseId(id);
     const input = parseBody(updatePortSchema, body);
     await this.scope.own(caller, 'port', portId);
-    const port = await this.ports.update(portId, input, wait);
+    const port = await this.ports.update(portId, input, actor, wait);
     statusAfterWait(reply, [port], 200);
     return port;
   }
@@ -84,11 +84,11 @@ export class PortController {
   @Allow('operator', 'tenant')
   @HttpCode(204)
   @QueryParams(WAIT_QUERY)
-  async delete(@Param('id') id: string, @Query() query: unknown, @Caller() caller: Principal, @Res({ passthrough: true }) reply: FastifyReply) {
+  async delete(@Param('id') id: string, @Query() query: unknown, @Caller() caller: Principal, @Acting() actor: Actor, @Res({ passthrough: true }) reply: FastifyReply) {
     const wait = waitOf(parseQuery(WAIT_QUERY, query));
     const portId = parseId(id);
     await this.scope.own(caller, 'port', portId);
-    const result = await this.ports.delete(portId, wait);
+    const result = await this.ports.delete(portId, actor, wait);
     if (result.realized === false) {
       // Deleted, not yet withdrawn everywhere: 202 with what is known (a 204 has no body).
       void reply.status(202);

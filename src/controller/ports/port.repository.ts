@@ -1,3 +1,4 @@
+import { type Actor } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import { luaSecurityGroupHelpers } from '../security-groups/security-group.lua';
 import { RedisStore } from '../store/redis-store';
@@ -114,28 +115,28 @@ export class PortRepository {
   }
 
   /** All or nothing: one revision for the whole batch. */
-  async createMany(ports: Port[]): Promise<number> {
+  async createMany(ports: Port[], actor: Actor): Promise<number> {
     const args: (string | number)[] = [ports.length];
     for (const p of ports) {
       args.push(p.id, p.segmentId, p.hostId ?? '', p.mac, p.ips.join(','), JSON.stringify(p), p.tenantId, p.securityGroupIds.join(','), p.portSecurity ? '1' : '0');
     }
-    return (await this.store.mutate('overlayPortCreateBatch', args)) as number;
+    return (await this.store.mutate('overlayPortCreateBatch', args, actor)) as number;
   }
 
   /** Replaces `current` by `next` if unchanged meanwhile: the revision, or -1 = read again and retry. */
-  async replace(current: Port, next: Port): Promise<number> {
+  async replace(current: Port, next: Port, actor: Actor): Promise<number> {
     const rev = (await this.store.mutate('overlayPortUpdate', [
       current.id,
       JSON.stringify(current),
       JSON.stringify(next),
       current.hostId ?? '',
       next.hostId ?? '',
-    ])) as number;
+    ], actor)) as number;
     return rev;
   }
 
-  async delete(id: string): Promise<number> {
-    return (await this.store.mutate('overlayPortDelete', [id])) as number;
+  async delete(id: string, actor: Actor): Promise<number> {
+    return (await this.store.mutate('overlayPortDelete', [id], actor)) as number;
   }
 
   get(id: string): Promise<Port | undefined> {

@@ -1,3 +1,4 @@
+import { TEST_ACTOR } from '../../../test/support/records';
 import type { ResourceId } from '../../common/values';
 import { ErrorCode, OverlayError } from '../errors';
 import { parseId } from '../model/value-parsers';
@@ -31,37 +32,37 @@ const create = (raw: Record<string, unknown>) => createPortSchema.parse({ segmen
 describe('PortService', () => {
   it('stores a new port with the segment tenant, a generated MAC and the security defaults, in one write', async () => {
     const ports = mockOf<PortRepository>({ createMany: jest.fn(async () => 9) });
-    const created = await serviceWith(ports).create(create({ ips: ['10.0.0.5'] }));
-    expect(ports.createMany).toHaveBeenCalledWith([created]);
+    const created = await serviceWith(ports).create(create({ ips: ['10.0.0.5'] }), TEST_ACTOR);
+    expect(ports.createMany).toHaveBeenCalledWith([created], TEST_ACTOR);
     expect(created).toMatchObject({ segmentId: SEGMENT, tenantId: 'tenant-1', ips: ['10.0.0.5'], hostId: null, vmId: null, securityGroupIds: [], portSecurity: true, allowedAddressPairs: [], migration: null });
     expect(created.mac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
   });
 
   it('names the field of a single create without the batch path (ips[1], not ports[0].ips[1])', async () => {
     const ports = mockOf<PortRepository>({ createMany: jest.fn() });
-    await expectOverlayError(serviceWith(ports).create(create({ ips: ['10.0.0.5', '10.0.0.5'] })), ErrorCode.DuplicateIp, 'ips[1]');
-    await expectOverlayError(serviceWith(ports).create(create({ ips: ['10.9.0.5'] })), ErrorCode.IpOutsideCidr, 'ips[0]');
+    await expectOverlayError(serviceWith(ports).create(create({ ips: ['10.0.0.5', '10.0.0.5'] }), TEST_ACTOR), ErrorCode.DuplicateIp, 'ips[1]');
+    await expectOverlayError(serviceWith(ports).create(create({ ips: ['10.9.0.5'] }), TEST_ACTOR), ErrorCode.IpOutsideCidr, 'ips[0]');
     expect(ports.createMany).not.toHaveBeenCalled();
   });
 
   it('names the port in a batch: ports[i].field', async () => {
     const ports = mockOf<PortRepository>({ createMany: jest.fn() });
-    await expectOverlayError(serviceWith(ports).createBatch([create({}), create({ portSecurity: false, securityGroupIds: [GROUP] })]), ErrorCode.PortSecurityConflict, 'ports[1].securityGroupIds');
+    await expectOverlayError(serviceWith(ports).createBatch([create({}), create({ portSecurity: false, securityGroupIds: [GROUP] })], TEST_ACTOR), ErrorCode.PortSecurityConflict, 'ports[1].securityGroupIds');
   });
 
   it('draws another MAC when a generated one collides, but reports a collision of a MAC the client chose', async () => {
     const collision = () => new OverlayError(ErrorCode.DuplicateMac, 'taken', { field: 'ports[0].mac' });
     const generated = mockOf<PortRepository>({ createMany: jest.fn().mockRejectedValueOnce(collision()).mockResolvedValueOnce(3) });
-    await serviceWith(generated).create(create({}));
+    await serviceWith(generated).create(create({}), TEST_ACTOR);
     expect(generated.createMany).toHaveBeenCalledTimes(2);
     const chosen = mockOf<PortRepository>({ createMany: jest.fn().mockRejectedValue(collision()) });
-    await expectOverlayError(serviceWith(chosen).create(create({ mac: '02:00:00:00:00:09' })), ErrorCode.DuplicateMac, 'mac');
+    await expectOverlayError(serviceWith(chosen).create(create({ mac: '02:00:00:00:00:09' }), TEST_ACTOR), ErrorCode.DuplicateMac, 'mac');
     expect(chosen.createMany).toHaveBeenCalledTimes(1);
   });
 
   it('names portSecurity when turning it off conflicts with the groups the port already has', async () => {
     const ports = mockOf<PortRepository>({ get: jest.fn(async () => port({ securityGroupIds: [GROUP] })), replace: jest.fn() });
-    await expectOverlayError(serviceWith(ports).update(PORT, updatePortSchema.parse({ portSecurity: false }, '')), ErrorCode.PortSecurityConflict, 'portSecurity');
+    await expectOverlayError(serviceWith(ports).update(PORT, updatePortSchema.parse({ portSecurity: false }, ''), TEST_ACTOR), ErrorCode.PortSecurityConflict, 'portSecurity');
     expect(ports.replace).not.toHaveBeenCalled();
   });
 
@@ -70,7 +71,7 @@ describe('PortService', () => {
     const second = port({ vmId: 'vm-1' });
     const ports = mockOf<PortRepository>({ get: jest.fn().mockResolvedValueOnce(first).mockResolvedValueOnce(second), replace: jest.fn().mockResolvedValueOnce(-1).mockResolvedValueOnce(12) });
     const hostId = parseId('01890a5d-ac96-774b-bcce-b302099a8054');
-    const bound = await serviceWith(ports).update(PORT, updatePortSchema.parse({ hostId }, ''));
+    const bound = await serviceWith(ports).update(PORT, updatePortSchema.parse({ hostId }, ''), TEST_ACTOR);
     expect(ports.replace.mock.calls.map((call) => call[0])).toEqual([first, second]);
     expect(bound).toMatchObject({ hostId, vmId: 'vm-1' });
     expect(bound).not.toHaveProperty('realized');
@@ -79,7 +80,7 @@ describe('PortService', () => {
   it('with a wait, answers with realized as the realization of the write revision says', async () => {
     const realization = mockOf<RealizationService>({ waitForRevision: jest.fn(async () => false) });
     const ports = mockOf<PortRepository>({ delete: jest.fn(async () => 21) });
-    expect(await serviceWith(ports, realization).delete(PORT, { timeoutMs: 50 })).toEqual({ id: PORT, realized: false });
+    expect(await serviceWith(ports, realization).delete(PORT, TEST_ACTOR, { timeoutMs: 50 })).toEqual({ id: PORT, realized: false });
     expect(realization.waitForRevision).toHaveBeenCalledWith(21, 50);
   });
 
@@ -92,15 +93,15 @@ describe('PortService', () => {
     const answer = async (work: Promise<unknown>) => work.then(() => 'created', (err: OverlayError) => err.toJSON());
     for (const other of [foreign, missing]) {
       const named = (text: string) => text.replace(other, '<id>');
-      const single = await answer(service.create(create({ segmentId: other }), undefined, TENANT_1));
+      const single = await answer(service.create(create({ segmentId: other }), TEST_ACTOR, undefined, TENANT_1));
       expect(single).toEqual({ code: ErrorCode.SegmentNotFound, message: `no segment ${other}`, field: 'segmentId' });
-      const second = (await answer(service.createBatch([create({}), create({ segmentId: other })], undefined, TENANT_1))) as { message: string };
+      const second = (await answer(service.createBatch([create({}), create({ segmentId: other })], TEST_ACTOR, undefined, TENANT_1))) as { message: string };
       expect({ ...second, message: named(second.message) }).toEqual({ code: ErrorCode.SegmentNotFound, message: 'no segment <id>', field: 'ports[1].segmentId' });
       // An earlier port's own mistake is reported first, whichever the later segment is.
-      expect(await answer(service.createBatch([create({ ips: ['10.9.0.1'] }), create({ segmentId: other })], undefined, TENANT_1))).toMatchObject({ code: ErrorCode.IpOutsideCidr, field: 'ports[0].ips[0]' });
+      expect(await answer(service.createBatch([create({ ips: ['10.9.0.1'] }), create({ segmentId: other })], TEST_ACTOR, undefined, TENANT_1))).toMatchObject({ code: ErrorCode.IpOutsideCidr, field: 'ports[0].ips[0]' });
     }
     // Unconfined (an operator), the segment is any tenant's.
-    await service.create(create({ segmentId: foreign }));
+    await service.create(create({ segmentId: foreign }), TEST_ACTOR);
     expect(ports.createMany).toHaveBeenCalledTimes(1);
   });
 
@@ -126,6 +127,6 @@ describe('PortService', () => {
 
   it('answers PORT_NOT_FOUND naming the id', async () => {
     const ports = mockOf<PortRepository>({ get: jest.fn(async () => undefined) });
-    await expectOverlayError(serviceWith(ports).update(PORT, updatePortSchema.parse({}, '')), ErrorCode.PortNotFound, 'id');
+    await expectOverlayError(serviceWith(ports).update(PORT, updatePortSchema.parse({}, ''), TEST_ACTOR), ErrorCode.PortNotFound, 'id');
   });
 });

@@ -1,3 +1,4 @@
+import type { Actor } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import { ErrorCode, notFound, OverlayError } from '../errors';
 import { type ResourceId } from '../../common/values';
@@ -81,9 +82,9 @@ export class PortService {
   ) {}
 
   /** `tenant`: the tenant the caller is confined to (null: any), whose segments alone it may name (see createAll). */
-  async create(input: CreatePort, wait?: RealizationWait, tenant: ResourceId | null = null): Promise<Port & { realized?: boolean }> {
+  async create(input: CreatePort, actor: Actor, wait?: RealizationWait, tenant: ResourceId | null = null): Promise<Port & { realized?: boolean }> {
     try {
-      const { ports, revision } = await this.createAll([input], tenant);
+      const { ports, revision } = await this.createAll([input], tenant, actor);
       return (await this.withRealization(ports, revision, wait))[0];
     } catch (err) {
       // A single create reports `mac`, not `ports[0].mac`.
@@ -94,8 +95,8 @@ export class PortService {
     }
   }
 
-  async createBatch(inputs: CreatePort[], wait?: RealizationWait, tenant: ResourceId | null = null): Promise<{ items: (Port & { realized?: boolean })[] }> {
-    const { ports: created, revision } = await this.createAll(inputs, tenant);
+  async createBatch(inputs: CreatePort[], actor: Actor, wait?: RealizationWait, tenant: ResourceId | null = null): Promise<{ items: (Port & { realized?: boolean })[] }> {
+    const { ports: created, revision } = await this.createAll(inputs, tenant, actor);
     return { items: await this.withRealization(created, revision, wait) };
   }
 
@@ -117,7 +118,7 @@ export class PortService {
    * that collided. A caller confined to `tenant` gets another tenant's segment answered as one that
    * does not exist, at the same point of the checks (a segment's tenant never changes).
    */
-  private async createAll(inputs: CreatePort[], tenant: ResourceId | null): Promise<{ ports: Port[]; revision: number }> {
+  private async createAll(inputs: CreatePort[], tenant: ResourceId | null, actor: Actor): Promise<{ ports: Port[]; revision: number }> {
     // Segments are immutable once created, so this replica's view can answer; one it has not seen
     // yet (just created elsewhere) is read from Redis. The script checks existence again anyway.
     const segmentIds = [...new Set(inputs.map((p) => p.segmentId))];
@@ -156,7 +157,7 @@ export class PortService {
     });
     for (let attempt = 1; ; attempt++) {
       try {
-        return { ports, revision: await this.ports.createMany(ports) };
+        return { ports, revision: await this.ports.createMany(ports, actor) };
       } catch (err) {
         const index = err instanceof OverlayError && err.code === ErrorCode.DuplicateMac ? /^ports\[(\d+)\]\.mac$/.exec(err.field ?? '') : null;
         if (!index || inputs[Number(index[1])].mac !== undefined || attempt >= GENERATED_MAC_ATTEMPTS) {
@@ -168,7 +169,7 @@ export class PortService {
   }
 
   /** Binds, unbinds or relabels; replaces its security settings. Retries when the port changed concurrently. */
-  async update(id: ResourceId, input: UpdatePort, wait?: RealizationWait): Promise<Port & { realized?: boolean }> {
+  async update(id: ResourceId, input: UpdatePort, actor: Actor, wait?: RealizationWait): Promise<Port & { realized?: boolean }> {
     for (;;) {
       // `current` is compared with the stored record as it is: defaults are filled in `next` only.
       const current = await this.read(id);
@@ -180,7 +181,7 @@ export class PortService {
         ...mergeSecurity(input, filled, current.mac, ''),
         updatedAt: new Date().toISOString(),
       };
-      const revision = await this.ports.replace(current, next);
+      const revision = await this.ports.replace(current, next, actor);
       if (revision >= 0) {
         return (await this.withRealization([next], revision, wait))[0];
       }
@@ -240,8 +241,8 @@ export class PortService {
    * changed (the port's host, its segment's other hosts, hosts holding its groups' members) has
    * applied it: `realized` says whether that happened within the timeout.
    */
-  async delete(id: ResourceId, wait?: RealizationWait): Promise<{ id: ResourceId; realized?: boolean }> {
-    const revision = await this.ports.delete(id);
+  async delete(id: ResourceId, actor: Actor, wait?: RealizationWait): Promise<{ id: ResourceId; realized?: boolean }> {
+    const revision = await this.ports.delete(id, actor);
     return wait ? { id, realized: await this.realization.waitForRevision(revision, wait.timeoutMs) } : { id };
   }
 

@@ -1,6 +1,6 @@
 import { Allow } from '../auth/access';
-import type { Principal } from '../auth/principal';
-import { Caller } from '../auth/request-context';
+import type { Actor, Principal } from '../auth/principal';
+import { Acting, Caller } from '../auth/request-context';
 import { TenantScope } from '../auth/tenant-scope';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
 import { parseId } from '../model/value-parsers';
@@ -19,10 +19,10 @@ export class SecurityGroupController {
 
   @Post()
   @Allow('operator', 'tenant')
-  create(@Body() body: unknown, @Caller() caller: Principal) {
+  create(@Body() body: unknown, @Caller() caller: Principal, @Acting() actor: Actor) {
     const input = parseBody(createSecurityGroupSchema, body);
     this.scope.tenant(caller, input.tenantId, 'tenantId');
-    return this.groups.create(input);
+    return this.groups.create(input, actor);
   }
 
   @Get()
@@ -44,28 +44,28 @@ export class SecurityGroupController {
 
   @Put(':id')
   @Allow('operator', 'tenant')
-  async replace(@Param('id') id: string, @Body() body: unknown, @Caller() caller: Principal) {
+  async replace(@Param('id') id: string, @Body() body: unknown, @Caller() caller: Principal, @Acting() actor: Actor) {
     const groupId = parseId(id);
     const input = parseBody(replaceSecurityGroupSchema, body);
     await this.scope.own(caller, 'securityGroup', groupId);
-    return this.groups.replace(groupId, input);
+    return this.groups.replace(groupId, input, actor);
   }
 
   @Patch(':id')
   @Allow('operator', 'tenant')
-  async update(@Param('id') id: string, @Body() body: unknown, @Caller() caller: Principal) {
+  async update(@Param('id') id: string, @Body() body: unknown, @Caller() caller: Principal, @Acting() actor: Actor) {
     const groupId = parseId(id);
     const input = parseBody(updateSecurityGroupSchema, body);
     await this.scope.own(caller, 'securityGroup', groupId);
-    return this.groups.update(groupId, input);
+    return this.groups.update(groupId, input, actor);
   }
 
   @Delete(':id')
   @Allow('operator', 'tenant')
   @HttpCode(204)
-  async delete(@Param('id') id: string, @Caller() caller: Principal) {
+  async delete(@Param('id') id: string, @Caller() caller: Principal, @Acting() actor: Actor) {
     const groupId = parseId(id);
     await this.scope.own(caller, 'securityGroup', groupId);
-    return this.groups.delete(groupId);
+    return this.groups.delete(groupId, actor);
   }
 }

@@ -1,3 +1,4 @@
+import { type Actor } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import { RedisStore } from '../store/redis-store';
 import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
@@ -112,13 +113,13 @@ export class SecurityGroupRepository {
   }
 
   /** Idempotent on the group id: a retried create returns the stored group. */
-  async create(group: SecurityGroup): Promise<SecurityGroup> {
-    const [, json] = (await this.store.mutate('overlaySecurityGroupCreate', [group.id, group.tenantId, group.name, JSON.stringify(group), remoteSpec(group)])) as [number, string];
+  async create(group: SecurityGroup, actor: Actor): Promise<SecurityGroup> {
+    const [, json] = (await this.store.mutate('overlaySecurityGroupCreate', [group.id, group.tenantId, group.name, JSON.stringify(group), remoteSpec(group)], actor)) as [number, string];
     return JSON.parse(json) as SecurityGroup;
   }
 
   /** Replaces `current` by `next` if unchanged meanwhile: the revision, or -1 = read again and retry. */
-  async replace(current: SecurityGroup, next: SecurityGroup): Promise<number> {
+  async replace(current: SecurityGroup, next: SecurityGroup, actor: Actor): Promise<number> {
     return (await this.store.mutate('overlaySecurityGroupUpdate', [
       current.id,
       JSON.stringify(current),
@@ -128,12 +129,12 @@ export class SecurityGroupRepository {
       next.name,
       remoteSpec(next),
       remoteGroupsOf(current.rules, current.id).join(','),
-    ])) as number;
+    ], actor)) as number;
   }
 
   /** Refused while ports use the group, another group's rules name it, or it is a live tenant's default. */
-  async delete(id: string): Promise<number> {
-    return (await this.store.mutate('overlaySecurityGroupDelete', [id])) as number;
+  async delete(id: string, actor: Actor): Promise<number> {
+    return (await this.store.mutate('overlaySecurityGroupDelete', [id], actor)) as number;
   }
 
   get(id: string): Promise<SecurityGroup | undefined> {

@@ -1,3 +1,4 @@
+import { TEST_ACTOR } from '../../../test/support/records';
 import { ErrorCode } from '../errors';
 import { parseId } from '../model/value-parsers';
 import type { SecurityGroup } from '../model/security-group';
@@ -24,7 +25,7 @@ const group = (fields: Partial<SecurityGroup> = {}): SecurityGroup => ({
 describe('SecurityGroupService', () => {
   it('gives a group created without rules the two egress rules allowing everything out', async () => {
     const groups = mockOf<SecurityGroupRepository>({ create: jest.fn(async (g) => g) });
-    const created = await new SecurityGroupService(groups).create(createSecurityGroupSchema.parse({ tenantId: TENANT, name: 'web' }, ''));
+    const created = await new SecurityGroupService(groups).create(createSecurityGroupSchema.parse({ tenantId: TENANT, name: 'web' }, ''), TEST_ACTOR);
     expect(created.rules.map((r) => [r.direction, r.ethertype, r.remoteCidr])).toEqual([
       ['egress', 'IPv4', '0.0.0.0/0'],
       ['egress', 'IPv6', '::/0'],
@@ -34,20 +35,20 @@ describe('SecurityGroupService', () => {
 
   it('keeps `rules: []` empty: nothing allowed', async () => {
     const groups = mockOf<SecurityGroupRepository>({ create: jest.fn(async (g) => g) });
-    expect((await new SecurityGroupService(groups).create(createSecurityGroupSchema.parse({ tenantId: TENANT, name: 'web', rules: [] }, ''))).rules).toEqual([]);
+    expect((await new SecurityGroupService(groups).create(createSecurityGroupSchema.parse({ tenantId: TENANT, name: 'web', rules: [] }, ''), TEST_ACTOR)).rules).toEqual([]);
   });
 
   it('refuses to rename a default group, naming the field, before writing', async () => {
     const groups = mockOf<SecurityGroupRepository>({ get: jest.fn(async () => group({ isDefault: true, name: 'default' })), replace: jest.fn() });
-    await expectOverlayError(new SecurityGroupService(groups).update(ID, updateSecurityGroupSchema.parse({ name: 'other' }, '')), ErrorCode.SecurityGroupIsDefault, 'name');
+    await expectOverlayError(new SecurityGroupService(groups).update(ID, updateSecurityGroupSchema.parse({ name: 'other' }, ''), TEST_ACTOR), ErrorCode.SecurityGroupIsDefault, 'name');
     expect(groups.replace).not.toHaveBeenCalled();
   });
 
   it('replaces (PUT) the description with none when absent, and PATCH keeps it', async () => {
     const groups = mockOf<SecurityGroupRepository>({ get: jest.fn(async () => group()), replace: jest.fn(async () => 3) });
     const service = new SecurityGroupService(groups);
-    expect((await service.replace(ID, replaceSecurityGroupSchema.parse({ name: 'web', rules: [] }, ''))).description).toBeNull();
-    expect((await service.update(ID, updateSecurityGroupSchema.parse({ name: 'web2' }, ''))).description).toBe('old');
+    expect((await service.replace(ID, replaceSecurityGroupSchema.parse({ name: 'web', rules: [] }, ''), TEST_ACTOR)).description).toBeNull();
+    expect((await service.update(ID, updateSecurityGroupSchema.parse({ name: 'web2' }, ''), TEST_ACTOR)).description).toBe('old');
   });
 
   it('reads the group again and retries when it changed between the read and the write', async () => {
@@ -55,7 +56,7 @@ describe('SecurityGroupService', () => {
       get: jest.fn().mockResolvedValueOnce(group()).mockResolvedValueOnce(group({ description: 'changed meanwhile' })),
       replace: jest.fn().mockResolvedValueOnce(-1).mockResolvedValueOnce(4),
     });
-    const updated = await new SecurityGroupService(groups).update(ID, updateSecurityGroupSchema.parse({ name: 'web2' }, ''));
+    const updated = await new SecurityGroupService(groups).update(ID, updateSecurityGroupSchema.parse({ name: 'web2' }, ''), TEST_ACTOR);
     expect(groups.replace).toHaveBeenCalledTimes(2);
     expect(updated).toMatchObject({ name: 'web2', description: 'changed meanwhile' });
   });

@@ -1,3 +1,4 @@
+import type { Actor } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import { ErrorCode, notFound, OverlayError } from '../errors';
 import { type ResourceId } from '../../common/values';
@@ -12,7 +13,7 @@ import type { CreateSecurityGroup, ReplaceSecurityGroup, UpdateSecurityGroup } f
 export class SecurityGroupService {
   constructor(private readonly groups: SecurityGroupRepository) {}
 
-  async create(input: CreateSecurityGroup): Promise<SecurityGroup> {
+  async create(input: CreateSecurityGroup, actor: Actor): Promise<SecurityGroup> {
     const now = new Date().toISOString();
     return this.groups.create({
       id: newId(),
@@ -23,21 +24,21 @@ export class SecurityGroupService {
       rules: input.rules === undefined ? defaultEgressRules() : normalizeRules(input.rules),
       createdAt: now,
       updatedAt: now,
-    });
+    }, actor);
   }
 
   /** PUT: name and rules replaced, description replaced (absent = none). */
-  async replace(id: ResourceId, input: ReplaceSecurityGroup): Promise<SecurityGroup> {
-    return this.change(id, { name: input.name, description: input.description ?? null, rules: input.rules });
+  async replace(id: ResourceId, input: ReplaceSecurityGroup, actor: Actor): Promise<SecurityGroup> {
+    return this.change(id, { name: input.name, description: input.description ?? null, rules: input.rules }, actor);
   }
 
   /** PATCH: only the fields given; `rules` replaces every rule. */
-  async update(id: ResourceId, input: UpdateSecurityGroup): Promise<SecurityGroup> {
-    return this.change(id, input);
+  async update(id: ResourceId, input: UpdateSecurityGroup, actor: Actor): Promise<SecurityGroup> {
+    return this.change(id, input, actor);
   }
 
   /** Rules keep their ids where they are kept (see `normalizeRules`). Retries when the group changed concurrently. */
-  private async change(id: ResourceId, input: UpdateSecurityGroup): Promise<SecurityGroup> {
+  private async change(id: ResourceId, input: UpdateSecurityGroup, actor: Actor): Promise<SecurityGroup> {
     for (;;) {
       const current = await this.read(id);
       if (current.isDefault && input.name !== undefined && input.name !== current.name) {
@@ -50,7 +51,7 @@ export class SecurityGroupService {
         rules: input.rules === undefined ? current.rules : normalizeRules(input.rules, current.rules),
         updatedAt: new Date().toISOString(),
       };
-      if ((await this.groups.replace(current, next)) >= 0) {
+      if ((await this.groups.replace(current, next, actor)) >= 0) {
         return next;
       }
     }
@@ -73,7 +74,7 @@ export class SecurityGroupService {
   }
 
   /** Refused while in use (ports, or another group's remote-group rules) and for a live tenant's default group. */
-  async delete(id: ResourceId): Promise<void> {
-    await this.groups.delete(id);
+  async delete(id: ResourceId, actor: Actor): Promise<void> {
+    await this.groups.delete(id, actor);
   }
 }

@@ -1,6 +1,6 @@
 import { Allow } from '../auth/access';
-import type { Principal } from '../auth/principal';
-import { Caller } from '../auth/request-context';
+import type { Actor, Principal } from '../auth/principal';
+import { Acting, Caller } from '../auth/request-context';
 import { TenantScope } from '../auth/tenant-scope';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { parseId } from '../model/value-parsers';
@@ -18,11 +18,11 @@ export class SegmentController {
 
   @Post()
   @Allow('operator', 'tenant')
-  create(@Body() body: unknown, @Caller() caller: Principal) {
+  create(@Body() body: unknown, @Caller() caller: Principal, @Acting() actor: Actor) {
     const input = parseCreateSegment(body);
     this.scope.tenant(caller, input.tenantId, 'tenantId');
     this.scope.vniPinning(caller, input.vni);
-    return this.segments.create(input);
+    return this.segments.create(input, actor);
   }
 
   @Get()
@@ -45,9 +45,9 @@ export class SegmentController {
   @Delete(':id')
   @Allow('operator', 'tenant')
   @HttpCode(204)
-  async delete(@Param('id') id: string, @Caller() caller: Principal) {
+  async delete(@Param('id') id: string, @Caller() caller: Principal, @Acting() actor: Actor) {
     const segmentId = parseId(id);
     await this.scope.own(caller, 'segment', segmentId);
-    return this.segments.delete(segmentId);
+    return this.segments.delete(segmentId, actor);
   }
 }

@@ -1,3 +1,4 @@
+import { type Actor } from '../auth/principal';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Vni } from '../../common/values';
 import { ControllerConfig } from '../config';
@@ -135,7 +136,7 @@ export class SegmentRepository {
   }
 
   /** Allocates the requested VNI, or the lowest free one of the configured ranges, and stores the segment. */
-  async create(segment: Omit<Segment, 'vni'>, requestedVni: Vni | undefined): Promise<Segment> {
+  async create(segment: Omit<Segment, 'vni'>, requestedVni: Vni | undefined, actor: Actor): Promise<Segment> {
     const [, json] = (await this.store.mutate('overlaySegmentCreate', [
       JSON.stringify({ ...segment, vni: 0 }),
       segment.tenantId,
@@ -143,13 +144,13 @@ export class SegmentRepository {
       segment.vlanId ?? '',
       this.ranges,
       this.config.vniQuarantineSeconds * 1000,
-    ])) as [number, string];
+    ], actor)) as [number, string];
     return JSON.parse(json) as Segment;
   }
 
   /** Deletes the segment; its VNI enters quarantine. */
-  async delete(id: string): Promise<number> {
-    return (await this.store.mutate('overlaySegmentDelete', [id, this.config.vniQuarantineSeconds * 1000])) as number;
+  async delete(id: string, actor: Actor): Promise<number> {
+    return (await this.store.mutate('overlaySegmentDelete', [id, this.config.vniQuarantineSeconds * 1000], actor)) as number;
   }
 
   get(id: string): Promise<Segment | undefined> {

@@ -1,3 +1,4 @@
+import type { Actor } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import { notFound } from '../errors';
 import { type ResourceId } from '../../common/values';
@@ -11,7 +12,7 @@ import type { CreateSegment } from './segment.schemas';
 export class SegmentService {
   constructor(private readonly segments: SegmentRepository) {}
 
-  async create(input: CreateSegment): Promise<Segment> {
+  async create(input: CreateSegment, actor: Actor): Promise<Segment> {
     return this.segments.create(
       {
         id: newId(),
@@ -22,6 +23,7 @@ export class SegmentService {
         createdAt: new Date().toISOString(),
       },
       input.vni,
+      actor,
     );
   }
 
@@ -38,7 +40,7 @@ export class SegmentService {
   }
 
   /** Refused while ports remain; the VNI goes into quarantine. */
-  async delete(id: ResourceId): Promise<void> {
-    await this.segments.delete(id);
+  async delete(id: ResourceId, actor: Actor): Promise<void> {
+    await this.segments.delete(id, actor);
   }
 }

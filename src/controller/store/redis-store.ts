@@ -4,7 +4,7 @@ import { ErrorCode, OverlayError, isErrorCode } from '../errors';
 import { ControllerConfig } from '../config';
 import { keysFor, type Keys } from './keys';
 import { luaPrelude } from './lua-prelude';
-import { currentActor } from '../auth/request-context';
+import type { Actor } from '../auth/principal';
 
 type ScriptArg = string | number | Buffer;
 type ScriptCommand = (args: ScriptArg[]) => Promise<unknown>;
@@ -106,16 +106,15 @@ export class RedisStore implements OnModuleDestroy {
   }
 
   /**
-   * Runs a mutation script as the current actor (auth/request-context.ts), whom the audit trail
-   * and the change record name. Not idempotent by itself: each script documents its own retry behaviour.
+   * Runs a mutation script for `actor` (the caller of a request, or the controller itself), whom
+   * the audit trail and the change record name. Not idempotent by itself: each script documents its own retry behaviour.
    */
-  async mutate(name: string, args: ScriptArg[], now = Date.now()): Promise<unknown> {
+  async mutate(name: string, args: ScriptArg[], actor: Actor, now = Date.now()): Promise<unknown> {
     const command = (this.redis as unknown as Record<string, ScriptCommand>)[name];
     try {
       // One array argument, never a spread: with auto-pipelining, ioredis overflows the call stack
       // from ~60,000 arguments (a 10,000-port batch) and is then left broken (the process dies).
-      const actor = JSON.stringify(currentActor());
-      return await command.call(this.redis, [this.keys.base, now, this.config.changeLogMaxLength, actor, this.config.eventsRetentionSeconds * 1000, ...args]);
+      return await command.call(this.redis, [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, ...args]);
     } catch (err) {
       throw RedisStore.translate(err);
     }

@@ -1,6 +1,6 @@
 import { Allow } from '../auth/access';
-import type { Principal } from '../auth/principal';
-import { Caller } from '../auth/request-context';
+import type { Actor, Principal } from '../auth/principal';
+import { Acting, Caller } from '../auth/request-context';
 import { TenantScope, tenantOf } from '../auth/tenant-scope';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { parseId } from '../model/value-parsers';
@@ -19,8 +19,8 @@ export class TenantController {
 
   @Post()
   @Allow('operator')
-  create(@Body() body: unknown) {
-    return this.tenants.create(parseBody(createTenantSchema, body));
+  create(@Body() body: unknown, @Acting() actor: Actor) {
+    return this.tenants.create(parseBody(createTenantSchema, body), actor);
   }
 
   @Get()
@@ -41,7 +41,7 @@ export class TenantController {
   @Delete(':id')
   @Allow('operator')
   @HttpCode(204)
-  delete(@Param('id') id: string) {
-    return this.tenants.delete(parseId(id));
+  delete(@Param('id') id: string, @Acting() actor: Actor) {
+    return this.tenants.delete(parseId(id), actor);
   }
 }

@@ -1,3 +1,4 @@
+import { type Actor } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import type { SecurityGroup } from '../model/security-group';
 import { RedisStore } from '../store/redis-store';
@@ -84,13 +85,13 @@ export class TenantRepository {
   }
 
   /** Stores the tenant and its default group (whose id the tenant names) in one step. */
-  async create(tenant: Tenant, defaultGroup: SecurityGroup): Promise<Tenant> {
-    const [, json] = (await this.store.mutate('overlayTenantCreate', [tenant.id, tenant.name, JSON.stringify(tenant), defaultGroup.id, JSON.stringify(defaultGroup)])) as [number, string];
+  async create(tenant: Tenant, defaultGroup: SecurityGroup, actor: Actor): Promise<Tenant> {
+    const [, json] = (await this.store.mutate('overlayTenantCreate', [tenant.id, tenant.name, JSON.stringify(tenant), defaultGroup.id, JSON.stringify(defaultGroup)], actor)) as [number, string];
     return JSON.parse(json) as Tenant;
   }
 
-  async delete(id: string): Promise<number> {
-    return (await this.store.mutate('overlayTenantDelete', [id])) as number;
+  async delete(id: string, actor: Actor): Promise<number> {
+    return (await this.store.mutate('overlayTenantDelete', [id], actor)) as number;
   }
 
   get(id: string): Promise<Tenant | undefined> {

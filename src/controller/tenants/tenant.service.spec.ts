@@ -1,3 +1,4 @@
+import { TEST_ACTOR } from '../../../test/support/records';
 import { ErrorCode } from '../errors';
 import { parseId } from '../model/value-parsers';
 import { expectOverlayError, mockOf } from '../../../test/support/mocks';
@@ -10,7 +11,7 @@ const ID = parseId('01890a5d-ac96-774b-bcce-b302099a8057');
 describe('TenantService', () => {
   it('stores a tenant with its default security group, whose id the tenant names', async () => {
     const tenants = mockOf<TenantRepository>({ create: jest.fn(async (tenant) => tenant) });
-    const tenant = await new TenantService(tenants).create(createTenantSchema.parse({ name: 'acme' }, ''));
+    const tenant = await new TenantService(tenants).create(createTenantSchema.parse({ name: 'acme' }, ''), TEST_ACTOR);
     const [stored, group] = tenants.create.mock.calls[0];
     expect(stored).toEqual({ id: tenant.id, name: 'acme', maxSegments: null, defaultSecurityGroupId: group.id, createdAt: expect.any(String) });
     expect(group).toMatchObject({ tenantId: tenant.id, name: 'default', isDefault: true, createdAt: stored.createdAt });
@@ -19,7 +20,7 @@ describe('TenantService', () => {
 
   it('keeps a quota it is given', async () => {
     const tenants = mockOf<TenantRepository>({ create: jest.fn(async (tenant) => tenant) });
-    expect((await new TenantService(tenants).create(createTenantSchema.parse({ name: 'acme', maxSegments: 3 }, ''))).maxSegments).toBe(3);
+    expect((await new TenantService(tenants).create(createTenantSchema.parse({ name: 'acme', maxSegments: 3 }, ''), TEST_ACTOR)).maxSegments).toBe(3);
   });
 
   it('answers TENANT_NOT_FOUND naming the id when there is no such tenant', async () => {
@@ -41,7 +42,7 @@ describe('TenantService', () => {
 
   it('leaves the deletion guards to the store', async () => {
     const tenants = mockOf<TenantRepository>({ delete: jest.fn(async () => 7) });
-    await new TenantService(tenants).delete(ID);
-    expect(tenants.delete).toHaveBeenCalledWith(ID);
+    await new TenantService(tenants).delete(ID, TEST_ACTOR);
+    expect(tenants.delete).toHaveBeenCalledWith(ID, TEST_ACTOR);
   });
 });

@@ -1,3 +1,4 @@
+import type { Actor } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import { notFound } from '../errors';
 import { type ResourceId } from '../../common/values';
@@ -12,11 +13,11 @@ import type { CreateTenant } from './tenant.schemas';
 export class TenantService {
   constructor(private readonly tenants: TenantRepository) {}
 
-  async create(input: CreateTenant): Promise<Tenant> {
+  async create(input: CreateTenant, actor: Actor): Promise<Tenant> {
     const now = new Date().toISOString();
     const id = newId();
     const group = defaultSecurityGroup(newId(), id, now);
-    return this.tenants.create({ id, name: input.name, maxSegments: input.maxSegments ?? null, defaultSecurityGroupId: group.id, createdAt: now }, group);
+    return this.tenants.create({ id, name: input.name, maxSegments: input.maxSegments ?? null, defaultSecurityGroupId: group.id, createdAt: now }, group, actor);
   }
 
   async get(id: ResourceId): Promise<Tenant> {
@@ -37,7 +38,7 @@ export class TenantService {
   }
 
   /** Refused while the tenant still has segments or security groups besides its default, which goes with it. */
-  async delete(id: ResourceId): Promise<void> {
-    await this.tenants.delete(id);
+  async delete(id: ResourceId, actor: Actor): Promise<void> {
+    await this.tenants.delete(id, actor);
   }
 }

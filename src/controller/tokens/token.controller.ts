@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { Allow } from '../auth/access';
-import type { Principal } from '../auth/principal';
-import { Caller } from '../auth/request-context';
+import type { Actor, Principal } from '../auth/principal';
+import { Acting, Caller } from '../auth/request-context';
 import { parseBody } from '../http/body';
 import { parseQuery, QueryParams } from '../http/query';
 import { parseId } from '../model/value-parsers';
@@ -16,8 +16,8 @@ export class TokenController {
 
   @Post()
   @Allow()
-  create(@Body() body: unknown, @Caller() caller: Principal) {
-    return this.tokens.create(parseBody(createTokenSchema, body), caller);
+  create(@Body() body: unknown, @Caller() caller: Principal, @Acting() actor: Actor) {
+    return this.tokens.create(parseBody(createTokenSchema, body), caller, actor);
   }
 
   @Get()
@@ -37,7 +37,7 @@ export class TokenController {
   @Delete(':id')
   @Allow()
   @HttpCode(204)
-  async delete(@Param('id') id: string) {
-    await this.tokens.delete(parseId(id));
+  async delete(@Param('id') id: string, @Acting() actor: Actor) {
+    await this.tokens.delete(parseId(id), actor);
   }
 }

@@ -1,3 +1,4 @@
+import { type Actor, CONTROLLER } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import type { StoredToken } from '../model/token';
 import { RedisStore } from '../store/redis-store';
@@ -62,15 +63,15 @@ export class TokenRepository {
   }
 
   /** Stores a token; with `firstAdminOnly`, only when no admin token lives (false: one did, nothing stored). */
-  async create(token: StoredToken, firstAdminOnly = false): Promise<boolean> {
+  async create(token: StoredToken, actor: Actor, firstAdminOnly = false): Promise<boolean> {
     const expiry = token.expiresAt === null ? '' : String(Date.parse(token.expiresAt));
-    const stored = await this.store.mutate('overlayTokenCreate', [token.id, token.sha256, JSON.stringify(token), token.role, expiry, firstAdminOnly ? '1' : '0']);
+    const stored = await this.store.mutate('overlayTokenCreate', [token.id, token.sha256, JSON.stringify(token), token.role, expiry, firstAdminOnly ? '1' : '0'], actor);
     return stored === 1;
   }
 
   /** Deletes (revokes) a token, and tells this replica's listeners (onRevoked) its hash. */
-  async delete(id: string): Promise<void> {
-    const sha256 = (await this.store.mutate('overlayTokenDelete', [id])) as string;
+  async delete(id: string, actor: Actor): Promise<void> {
+    const sha256 = (await this.store.mutate('overlayTokenDelete', [id], actor)) as string;
     this.revoked.forEach((listener) => listener(sha256));
   }
 
@@ -114,6 +115,6 @@ export class TokenRepository {
 
   /** Records a use (coarse: the caller writes at most once a minute per token). Not audited: not a change. */
   async touch(id: string, atMs: number): Promise<void> {
-    await this.store.mutate('overlayTokenTouch', [id], atMs);
+    await this.store.mutate('overlayTokenTouch', [id], CONTROLLER, atMs);
   }
 }

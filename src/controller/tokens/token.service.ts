@@ -2,8 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { rename, unlink, writeFile } from 'node:fs/promises';
 import type { ResourceId } from '../../common/values';
-import { runAs, systemActor } from '../auth/request-context';
-import type { Principal, Role } from '../auth/principal';
+import { systemActor, type Actor, type Principal, type Role } from '../auth/principal';
 import { ControllerConfig } from '../config';
 import { ErrorCode, notFound, OverlayError } from '../errors';
 import { HostRepository } from '../hosts/host.repository';
@@ -46,7 +45,7 @@ export class TokenService {
   ) {}
 
   /** Makes a token: its record, and the token itself, returned this once. */
-  async create(input: CreateToken, creator: Principal): Promise<TokenView & { token: string }> {
+  async create(input: CreateToken, creator: Principal, actor: Actor): Promise<TokenView & { token: string }> {
     const role = input.role;
     const tenantId = input.tenantId ?? null;
     if (role === 'tenant' && tenantId === null) {
@@ -89,7 +88,7 @@ export class TokenService {
       createdBy: { tokenId: creator.tokenId, name: creator.name },
       sha256: sha256(secret),
     };
-    await this.tokens.create(token);
+    await this.tokens.create(token, actor);
     return { ...view(token, null), token: secret };
   }
 
@@ -119,8 +118,8 @@ export class TokenService {
   }
 
   /** Revokes a token: every replica refuses it within a second (Authenticator's cache). */
-  async delete(id: ResourceId): Promise<void> {
-    await this.tokens.delete(id);
+  async delete(id: ResourceId, actor: Actor): Promise<void> {
+    await this.tokens.delete(id, actor);
   }
 
   /**
@@ -165,7 +164,7 @@ export class TokenService {
     }
     let stored = false;
     try {
-      stored = await runAs(systemActor('bootstrap'), () => this.tokens.create(token, true));
+      stored = await this.tokens.create(token, systemActor('bootstrap'), true);
       if (stored && given === undefined) {
         await rename(draft, file).catch((err: Error) => {
           throw new Error(`made admin token 'bootstrap' (${token.id}) but could not move ${draft} to ${file}: ${err.message}; the token is in ${draft}`);
