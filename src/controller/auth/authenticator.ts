@@ -75,6 +75,15 @@ export class Authenticator {
   }
 
   async authenticate(header: string | string[] | undefined, now = Date.now()): Promise<Principal> {
+    return this.principalOf(header, now);
+  }
+
+  /**
+   * The same, synchronously when the token's lookup is fresh in the cache (the common case): no
+   * promise per request. Throws (or rejects) with UNAUTHENTICATED, or STORE_UNAVAILABLE when the
+   * token could not be checked.
+   */
+  principalOf(header: string | string[] | undefined, now = Date.now()): Principal | Promise<Principal> {
     // The scheme is case-insensitive (RFC 9110); the token is one word of TOKEN_TEXT.
     const match = typeof header === 'string' ? /^Bearer +(\S.*)$/i.exec(header.trim()) : null;
     if (!match) {
@@ -83,7 +92,15 @@ export class Authenticator {
     if (!TOKEN_TEXT.test(match[1])) {
       throw new OverlayError(ErrorCode.Unauthenticated, 'the bearer token is malformed');
     }
-    const token = await this.lookup(sha256(match[1]), now);
+    const hash = sha256(match[1]);
+    const cached = this.cache.get(hash);
+    if (cached && !cached.pending && now - cached.loadedAt < TOKEN_CACHE_MS) {
+      return this.admit(cached.token, now);
+    }
+    return this.lookup(hash, now).then((token) => this.admit(token, now));
+  }
+
+  private admit(token: StoredToken | undefined, now: number): Principal {
     if (!token) {
       throw new OverlayError(ErrorCode.Unauthenticated, 'unknown or revoked token');
     }
@@ -241,19 +258,35 @@ function authenticationError(err: unknown, logger: Logger): OverlayError {
  */
 export function registerAuthentication(fastify: FastifyInstance, authenticator: Authenticator): void {
   const logger = new Logger('auth');
-  fastify.addHook('onRequest', async (request, reply) => {
+  // Callback style, not async: a token found in the cache costs no promise.
+  fastify.addHook('onRequest', (request, reply, done) => {
     if (!needsToken(request.routeOptions.url)) {
+      done();
       return;
     }
-    try {
-      request.principal = await authenticator.authenticate(request.headers.authorization);
-    } catch (err) {
+    const refuse = (err: unknown): void => {
       const error = authenticationError(err, logger);
       if (error.code === ErrorCode.Unauthenticated) {
         authenticator.denied(request, error);
         void reply.header('www-authenticate', 'Bearer realm="overlayd"');
       }
-      return reply.status(httpStatusOf(error.code)).header('content-type', 'application/json').send(JSON.stringify(error));
+      void reply.status(httpStatusOf(error.code)).header('content-type', 'application/json').send(JSON.stringify(error));
+    };
+    let principal: Principal | Promise<Principal>;
+    try {
+      principal = authenticator.principalOf(request.headers.authorization);
+    } catch (err) {
+      refuse(err);
+      return;
     }
+    if (principal instanceof Promise) {
+      principal.then((p) => {
+        request.principal = p;
+        done();
+      }, refuse);
+      return;
+    }
+    request.principal = principal;
+    done();
   });
 }
