@@ -2,6 +2,7 @@ import { type Actor } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import type { SecurityGroup } from '../model/security-group';
 import { RedisStore } from '../store/redis-store';
+import { LUA_DROP_TOKEN } from '../tokens/token.repository';
 import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
 import type { Tenant } from '../model/tenant';
 
@@ -26,7 +27,7 @@ return { commit({ op('tenant', id, json), op('securityGroup', groupId, groupJson
 // Refused while the tenant has segments (hence ports) or security groups other than its default,
 // which then has no member and no referrer left: it is deleted in the same step, and so are the
 // tenant's tokens (a scan of the tokens: there are few).
-const DELETE = `
+const DELETE = `${LUA_DROP_TOKEN}
 local id = ARGV[3]
 local json = redis.call('HGET', K.tenants(), id)
 if not json then fail('TENANT_NOT_FOUND', 'id', 'no tenant ' .. id) end
@@ -63,10 +64,7 @@ local tokens = redis.call('HGETALL', K.tokens())
 for i = 1, #tokens, 2 do
   local token = cjson.decode(tokens[i + 1])
   if token.tenantId == id then
-    redis.call('HDEL', K.tokenHashes(), token.sha256)
-    redis.call('HDEL', K.tokens(), token.id)
-    redis.call('ZREM', K.tokenIndex(), token.id)
-    redis.call('HDEL', K.tokenLastUsed(), token.id)
+    dropToken(token)
     revoked[#revoked + 1] = 'token:' .. token.id
   end
 end

@@ -26,8 +26,22 @@ audit(nil, { 'token:' .. id })
 return 1
 `;
 
+/**
+ * Lua: removes a token (its decoded record) and everything that names it; its hash no longer
+ * authenticates. Also used by the tenant's deletion, which takes the tenant's tokens with it.
+ */
+export const LUA_DROP_TOKEN = `
+local function dropToken(token)
+  redis.call('HDEL', K.tokenHashes(), token.sha256)
+  redis.call('HDEL', K.tokens(), token.id)
+  redis.call('ZREM', K.tokenIndex(), token.id)
+  redis.call('ZREM', K.tokenAdmins(), token.id)
+  redis.call('HDEL', K.tokenLastUsed(), token.id)
+end
+`;
+
 /** ARGV: id. Revokes the token at once (its hash no longer authenticates); never the last live admin token. Returns its hash. */
-const DELETE = `${LIVE_ADMINS}
+const DELETE = `${LIVE_ADMINS}${LUA_DROP_TOKEN}
 local id = ARGV[3]
 local json = redis.call('HGET', K.tokens(), id)
 if not json then fail('TOKEN_NOT_FOUND', 'id', 'no token ' .. id) end
@@ -36,11 +50,7 @@ local expiry = redis.call('ZSCORE', K.tokenAdmins(), id)
 if expiry and tonumber(expiry) > NOW and liveAdmins() <= 1 then
   fail('LAST_ADMIN_TOKEN', 'id', 'token ' .. id .. ' is the last admin token that works; create another admin token first')
 end
-redis.call('HDEL', K.tokenHashes(), token.sha256)
-redis.call('HDEL', K.tokens(), id)
-redis.call('ZREM', K.tokenIndex(), id)
-redis.call('ZREM', K.tokenAdmins(), id)
-redis.call('HDEL', K.tokenLastUsed(), id)
+dropToken(token)
 audit(nil, { 'token:' .. id })
 return token.sha256
 `;
