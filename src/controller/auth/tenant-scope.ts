@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { ResourceId } from '../../common/values';
 import { ErrorCode, notFound, OverlayError } from '../errors';
 import { MaterializedView } from '../store/materialized-view';
+import { readRecord } from '../store/page';
 import { RedisStore } from '../store/redis-store';
 import type { Principal } from './principal';
 
@@ -134,7 +135,6 @@ export class TenantScope {
     if (seen) {
       return seen.tenantId;
     }
-    const json = await this.store.read((r) => r.hget(hash, id));
-    return json === null ? undefined : (JSON.parse(json) as { tenantId: string }).tenantId;
+    return (await readRecord<{ tenantId: string }>(this.store, hash, id))?.tenantId;
   }
 }

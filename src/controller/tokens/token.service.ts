@@ -7,7 +7,7 @@ import { ControllerConfig } from '../config';
 import { ErrorCode, notFound, OverlayError } from '../errors';
 import { HostRepository } from '../hosts/host.repository';
 import { newId } from '../model/value-parsers';
-import type { StoredToken, TokenView } from '../model/token';
+import type { StoredToken, Token, TokenView } from '../model/token';
 import type { Page, PageRequest } from '../store/page';
 import { TenantRepository } from '../tenants/tenant.repository';
 import { TokenRepository } from './token.repository';
@@ -21,6 +21,15 @@ export function generateToken(): string {
 export function sha256(token: string): string {
   // One-shot: a third of createHash's cost, paid on every authenticated request.
   return hash('sha256', token, 'hex');
+}
+
+/** A new token's record as stored: what it may do, who made it, and the hash of `secret` (never the secret). */
+function storedToken(
+  secret: string,
+  grant: Pick<Token, 'name' | 'role' | 'tenantId' | 'hostIds' | 'allowVniPinning' | 'expiresAt'>,
+  createdBy: Token['createdBy'],
+): StoredToken {
+  return { id: newId(), ...grant, createdAt: new Date().toISOString(), createdBy, sha256: sha256(secret) };
 }
 
 function view(token: StoredToken, lastUsedMs: number | null): TokenView {
@@ -77,18 +86,10 @@ export class TokenService {
       }
     }
     const secret = generateToken();
-    const token: StoredToken = {
-      id: newId(),
-      name: input.name,
-      role,
-      tenantId,
-      hostIds,
-      allowVniPinning: input.allowVniPinning ?? false,
-      createdAt: new Date().toISOString(),
-      expiresAt: input.expiresAt ?? null,
-      createdBy: { tokenId: creator.tokenId, name: creator.name },
-      sha256: sha256(secret),
-    };
+    const token = storedToken(secret, { name: input.name, role, tenantId, hostIds, allowVniPinning: input.allowVniPinning ?? false, expiresAt: input.expiresAt ?? null }, {
+      tokenId: creator.tokenId,
+      name: creator.name,
+    });
     await this.tokens.create(token, actor);
     return { ...view(token, null), token: secret };
   }
@@ -139,18 +140,7 @@ export class TokenService {
       return;
     }
     const secret = given ?? generateToken();
-    const token: StoredToken = {
-      id: newId(),
-      name: 'bootstrap',
-      role: 'admin',
-      tenantId: null,
-      hostIds: null,
-      allowVniPinning: false,
-      createdAt: new Date().toISOString(),
-      expiresAt: null,
-      createdBy: { tokenId: null, name: 'bootstrap' },
-      sha256: sha256(secret),
-    };
+    const token = storedToken(secret, { name: 'bootstrap', role: 'admin', tenantId: null, hostIds: null, allowVniPinning: false, expiresAt: null }, { tokenId: null, name: 'bootstrap' });
     const file = this.config.bootstrapTokenFile;
     // Written before the token is stored (a token nobody can read would lock everyone out), under
     // a name of its own: replicas on one volume may share a pid (1, in containers). `wx`: a new
