@@ -74,13 +74,17 @@ export function normalizeResources(resources: SpanResource[]): string[] {
         case 'segment':
           return JSON.stringify({ s: r.segment.id, t: r.segment.tenantId, v: r.segment.vni, f: r.segment.vteps });
         case 'port':
-          return JSON.stringify({ p: r.port.id, s: r.port.segmentId, m: r.port.mac, i: r.port.ips, h: r.port.hostId, e: r.port.vtepIp, vm: r.port.vmId, ph: r.port.preparedHostId, mi: r.port.migrationId, pv: r.port.preparedVtepIp });
+          return JSON.stringify({ p: r.port.id, s: r.port.segmentId, m: r.port.mac, i: r.port.ips, h: r.port.hostId, e: r.port.vtepIp, vm: r.port.vmId, ph: r.port.preparedHostId, mi: r.port.migrationId, pv: r.port.preparedVtepIp, an: r.port.analyzer });
         case 'policy': {
           const p = r.policy;
           return JSON.stringify({ policy: p.portId, ps: p.portSecurity, m: p.mac, i: p.ips, a: p.allowedAddressPairs.map((x) => [x.ip, x.mac]), in: p.ingress.map(rule), eg: p.egress.map(rule) });
         }
         case 'member':
           return JSON.stringify({ member: r.member.groupId, f: r.member.family, c: r.member.cidr });
+        case 'mirror':
+          return JSON.stringify({ mirror: r.id, ...r.mirror });
+        case 'mirrorSink':
+          return JSON.stringify({ mirrorSink: r.id, ...r.mirrorSink });
       }
     })
     .sort();
@@ -91,7 +95,7 @@ export function agentResources(agent: Agent): string[] {
   const toRule = (x: RuleResource): RuleResource => ({ ...x });
   const resources: SpanResource[] = [
     ...[...state.segments.values()].map((s) => ({ kind: 'segment' as const, id: s.id, segment: { id: s.id, tenantId: s.tenantId, vni: s.vni, vteps: [...s.vteps] } })),
-    ...[...state.ports.values()].map((p) => ({ kind: 'port' as const, id: p.id, port: { id: p.id, segmentId: p.segmentId, mac: p.mac, ips: [...p.ips], hostId: p.hostId, vtepIp: p.vtepIp, vmId: p.vmId, preparedHostId: p.preparedHostId, migrationId: p.migrationId, preparedVtepIp: p.preparedVtepIp } })),
+    ...[...state.ports.values()].map((p) => ({ kind: 'port' as const, id: p.id, port: { id: p.id, segmentId: p.segmentId, mac: p.mac, ips: [...p.ips], hostId: p.hostId, vtepIp: p.vtepIp, vmId: p.vmId, preparedHostId: p.preparedHostId, migrationId: p.migrationId, preparedVtepIp: p.preparedVtepIp, analyzer: p.analyzer } })),
     ...[...state.policies.values()].map((p) => ({
       kind: 'policy' as const,
       id: p.portId,
@@ -106,6 +110,8 @@ export function agentResources(agent: Agent): string[] {
       },
     })),
     ...[...state.members.values()].map((m) => ({ kind: 'member' as const, id: memberKind.idOf(m), member: { groupId: m.groupId, family: m.family as 'IPv4' | 'IPv6', cidr: m.cidr } })),
+    ...[...state.mirrors.entries()].map(([id, m]) => ({ kind: 'mirror' as const, id, mirror: { ...m } })),
+    ...[...state.mirrorSinks.entries()].map(([id, s]) => ({ kind: 'mirrorSink' as const, id, mirrorSink: { ...s } })),
   ];
   return normalizeResources(resources);
 }

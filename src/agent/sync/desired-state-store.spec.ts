@@ -9,7 +9,7 @@ import { StateCache } from './state-cache';
 const segment = (id: string, vni: number): Resource__Output => ({ resource: 'segment', segment: { id, tenantId: 't', vni, vteps: ['192.0.2.1'] } });
 const port = (id: string, mac: string): Resource__Output => ({
   resource: 'port',
-  port: { id, segmentId: 's1', mac, ips: [], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '' },
+  port: { id, segmentId: 's1', mac, ips: [], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false },
 });
 const member = (cidr: string): Resource__Output => ({ resource: 'member', member: { groupId: 'g', family: 'IPv4', cidr } });
 const delta = (revision: number, upserts: Resource__Output[], removals: Delta__Output['removals'] = []): Delta__Output => ({ revision, upserts, removals });
@@ -80,8 +80,8 @@ describe('desired-state store', () => {
     expect([...s.state.ports.keys()]).toEqual(['p2']);
     expect([...s.state.members.keys()]).toEqual(['g/IPv4/10.0.0.1']);
     expect([...before.ports.keys()]).toEqual(['p1']); // the maps handed out before did not change
-    expect(s.received.upserts).toEqual({ segment: 0, port: 1, policy: 0, member: 1 });
-    expect(s.received.removals).toEqual({ segment: 0, port: 1, policy: 0, member: 0 });
+    expect(s.received.upserts).toEqual({ segment: 0, port: 1, policy: 0, member: 1, mirror: 0, mirrorSink: 0 });
+    expect(s.received.removals).toEqual({ segment: 0, port: 1, policy: 0, member: 0, mirror: 0, mirrorSink: 0 });
     expect(s.counts).toEqual({ snapshots: 1, deltas: 1, emptyDeltas: 0 });
   });
 

@@ -26,36 +26,41 @@ describe('agent state cache', () => {
     expect(readdirSync(dir)).toEqual(['desired-state.json']);
   });
 
-  // The file as agents before the span kinds were defined in one place wrote it: still read, and written the same way.
-  const versionTwo = {
-    version: 2,
+  // The file as this version writes it: read, and written back the same way.
+  const versionThree = {
+    version: 3,
     epoch: 'e1',
     revision: 7,
     hostId: 'h',
     vtepIp: '192.0.2.1',
     segments: [{ id: 's', tenantId: 't', vni: 5, vteps: ['192.0.2.1'] }],
-    ports: [{ id: 'p', segmentId: 's', mac: '02:00:00:00:00:01', ips: ['10.0.0.1'], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '' }],
+    ports: [{ id: 'p', segmentId: 's', mac: '02:00:00:00:00:01', ips: ['10.0.0.1'], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false }],
     policies: [{ portId: 'p', portSecurity: true, mac: '02:00:00:00:00:01', ips: ['10.0.0.1'], allowedAddressPairs: [], ingress: [], egress: [] }],
     members: [{ groupId: 'g', family: 'IPv6', cidr: 'fd00::/64' }],
+    mirrors: [{ sessionId: 'm', portId: 'p', ingress: true, egress: false, filterEthertype: '', filterProtocol: 0, filterRemoteCidr: '', snapLength: 0, sinkPortId: '', sinkInterface: '', vni: 9000, remoteIp: '192.0.2.9', udpPort: 4789 }],
+    mirrorSinks: [{ sessionId: 'm2', vni: 9001, portId: 'p', interface: '' }],
   };
 
-  it('reads a version 2 file, every kind under its id, and writes it back unchanged', async () => {
+  it('reads a version 3 file, every kind under its id, and writes it back unchanged', async () => {
     const here = join(dir, 'v2');
     mkdirSync(here);
-    writeFileSync(join(here, 'desired-state.json'), JSON.stringify(versionTwo));
+    writeFileSync(join(here, 'desired-state.json'), JSON.stringify(versionThree));
     const loaded = (await new StateCache(here).load())!;
-    expect([...loaded.segments.keys(), ...loaded.ports.keys(), ...loaded.policies.keys(), ...loaded.members.keys()]).toEqual(['s', 'p', 'p', 'g/IPv6/fd00::/64']);
-    expect(loaded.members.get('g/IPv6/fd00::/64')).toEqual(versionTwo.members[0]);
+    expect([...loaded.segments.keys(), ...loaded.ports.keys(), ...loaded.policies.keys(), ...loaded.members.keys(), ...loaded.mirrors.keys(), ...loaded.mirrorSinks.keys()]).toEqual(['s', 'p', 'p', 'g/IPv6/fd00::/64', 'm/p', 'm2']);
+    expect(loaded.members.get('g/IPv6/fd00::/64')).toEqual(versionThree.members[0]);
     const cache = new StateCache(here);
     cache.save(loaded);
     await cache.flush();
-    expect(JSON.parse(readFileSync(join(here, 'desired-state.json'), 'utf8'))).toEqual(versionTwo);
+    expect(JSON.parse(readFileSync(join(here, 'desired-state.json'), 'utf8'))).toEqual(versionThree);
   });
 
   it('ignores a file of another version (a snapshot refills everything)', async () => {
     const here = join(dir, 'v1');
     mkdirSync(here);
-    writeFileSync(join(here, 'desired-state.json'), JSON.stringify({ ...versionTwo, version: 1 }));
+    writeFileSync(join(here, 'desired-state.json'), JSON.stringify({ ...versionThree, version: 1 }));
+    expect(await new StateCache(here).load()).toBeUndefined();
+    // Version 2 had no mirrors: resuming from it would never bring those created before its revision.
+    writeFileSync(join(here, 'desired-state.json'), JSON.stringify({ ...versionThree, version: 2 }));
     expect(await new StateCache(here).load()).toBeUndefined();
   });
 

@@ -17,8 +17,12 @@ export function cloneDesiredState(state: DesiredState): DesiredState {
   return { ...state, ...copySpanMaps(state) };
 }
 
-/** Version 2 added policies and members; a version 1 file is ignored (a snapshot refills everything). */
-const STATE_FILE_VERSION = 2;
+/**
+ * Version 2 added policies and members, version 3 mirrors and mirror sinks (and the ports'
+ * analyzer flag); a file of an older version is ignored, because resuming from it would never
+ * bring the kinds it lacks (a snapshot refills everything).
+ */
+const STATE_FILE_VERSION = 3;
 
 /** The file: the state's scalars, and each kind's resources as an array under its collection's name. */
 type StateFile = { version: typeof STATE_FILE_VERSION; epoch: string; revision: number; hostId: string; vtepIp: string } & { [C in keyof SpanMaps]: SpanMaps[C] extends Map<string, infer R> ? R[] : never };
@@ -62,7 +66,7 @@ export class StateCache {
     for (const kind of KINDS) {
       const collection = maps[kind.collection] as Map<string, unknown>;
       for (const resource of data[kind.collection]) {
-        collection.set(kind.idOf(resource), resource);
+        collection.set(kind.idOf(resource as never), resource);
       }
     }
     return { epoch: data.epoch, revision: data.revision, hostId: data.hostId, vtepIp: data.vtepIp, ...maps };

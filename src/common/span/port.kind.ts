@@ -20,5 +20,6 @@ export const portKind: SpanKind<'port', 'ports'> = {
       .string(8, p.preparedHostId ?? '')
       .string(9, p.migrationId ?? '')
       .string(10, p.preparedVtepIp ?? '')
+      .varint(11, p.analyzer ? 1 : 0)
       .finishAs(2), // Resource.port
 };

@@ -2,6 +2,8 @@ import type { Resource, Resource__Output } from '../../generated/overlay/v1/Reso
 import type { ResourceKey__Output } from '../../generated/overlay/v1/ResourceKey';
 import { tag, utf8Length, varintLength, WIRE_LEN, WIRE_VARINT, writeString, writeVarint } from '../proto-wire';
 import { memberKind } from './member.kind';
+import { mirrorSinkKind } from './mirror-sink.kind';
+import { mirrorKind } from './mirror.kind';
 import { policyKind } from './policy.kind';
 import { portKind } from './port.kind';
 import { segmentKind } from './segment.kind';
@@ -17,6 +19,8 @@ export const SPAN_KINDS = {
   port: portKind,
   policy: policyKind,
   member: memberKind,
+  mirror: mirrorKind,
+  mirrorSink: mirrorSinkKind,
 } as const satisfies { [N in SpanKindName]: SpanKind<N> };
 
 type Kinds = typeof SPAN_KINDS;

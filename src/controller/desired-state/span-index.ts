@@ -169,6 +169,8 @@ const RESOURCE_OF: { [N in SpanKindName]: (index: SpanIndex, id: string) => Reso
   port: portResource,
   policy: (index, id) => index.policies.policy(id),
   member: (index, id) => (index.policies.hasMember(id) ? parseMemberId(id) : undefined),
+  mirror: () => undefined,
+  mirrorSink: () => undefined,
 };
 
 const EMPTY: ReadonlySet<string> = new Set();

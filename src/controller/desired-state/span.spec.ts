@@ -146,7 +146,7 @@ class World {
 type AgentState = Map<string, SpanResource>;
 
 function fromScratch(state: ViewState, hostId: string): AgentState {
-  const copy: ViewState = { revision: state.revision, tenants: new Map(state.tenants), segments: new Map(state.segments), hosts: new Map(state.hosts), ports: new Map(state.ports), securityGroups: new Map(state.securityGroups) };
+  const copy: ViewState = { revision: state.revision, tenants: new Map(state.tenants), segments: new Map(state.segments), hosts: new Map(state.hosts), ports: new Map(state.ports), securityGroups: new Map(state.securityGroups), mirrorSessions: new Map(state.mirrorSessions) };
   const index = new SpanIndex(copy);
   return new Map(index.spanOf(hostId).map((key) => [key, index.resource(key)!]));
 }

@@ -23,6 +23,12 @@ export interface Port {
   /** Addresses the port may send from besides its own MAC and IPs (only with port security). */
   allowedAddressPairs: AllowedAddressPair[];
   /**
+   * `vm` (the default) or `analyzer`: an analyzer port receives mirrored copies only (it may be a
+   * mirror session's sink) and is never attached to its segment's bridge: the one place where
+   * promiscuous access is granted (NIST VM-TM-R2). Absent = `vm` (records written before it existed, and most ports).
+   */
+  role?: PortRole;
+  /**
    * An open live migration of this port (see migrations/): the destination host holds the port,
    * its rules and its segment's table while `hostId` (the source) still forwards. Absent on
    * records written before migrations existed; null when none.
@@ -31,6 +37,8 @@ export interface Port {
   createdAt: string;
   updatedAt: string;
 }
+
+export type PortRole = 'vm' | 'analyzer';
 
 /** The part of an open migration a port carries: enough for spans to place it on the destination. */
 export interface PortMigration {

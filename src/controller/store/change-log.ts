@@ -4,7 +4,7 @@
  * new and old value of every resource the mutation touched (`null` for absent), so a reader
  * never needs to look anything up to apply it, and can compute what changed for whom.
  */
-export type ResourceKind = 'tenant' | 'segment' | 'host' | 'port' | 'securityGroup';
+export type ResourceKind = 'tenant' | 'segment' | 'host' | 'port' | 'securityGroup' | 'mirrorSession';
 
 export interface ChangeOp {
   k: ResourceKind;

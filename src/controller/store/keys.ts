@@ -18,12 +18,14 @@ const templates = {
   hosts: 'hosts',
   ports: 'ports',
   securityGroups: 'sgs',
+  mirrorSessions: 'mirrors',
   /** Sorted sets (all scores 0, ordered by id = creation time) for paging. */
   tenantIndex: 'tenants:index',
   segmentIndex: 'segments:index',
   hostIndex: 'hosts:index',
   portIndex: 'ports:index',
   securityGroupIndex: 'sgs:index',
+  mirrorSessionIndex: 'mirrors:index',
   /** Uniqueness: hash value -> owner id. */
   tenantNames: 'tenants:by-name',
   hostNames: 'hosts:by-name',
@@ -109,6 +111,11 @@ const templates = {
    */
   events: 'events',
   deniedEvents: 'events:denied',
+  /** A tenant's mirror sessions (sorted set, score 0) and their names (hash name -> session id; unique per tenant). */
+  tenantMirrorSessions: 'tenant:%:mirrors',
+  tenantMirrorSessionNames: 'tenant:%:mirror-names',
+  /** The mirror sessions a port is a source or the sink of (sorted set, score 0): the port's deletion guard. */
+  portMirrorSessions: 'port:%:mirrors',
   /** The other groups whose rules name this one as remote group (sorted set, score 0; a group naming itself is not listed). */
   securityGroupReferrers: 'sg:%:referrers',
 } as const;

@@ -128,6 +128,7 @@ export class MaterializedView implements OnModuleDestroy {
       .hgetall(k.hosts())
       .hgetall(k.ports())
       .hgetall(k.securityGroups())
+      .hgetall(k.mirrorSessions())
       .exec();
     if (!replies) {
       throw new Error('snapshot transaction aborted');
@@ -137,7 +138,7 @@ export class MaterializedView implements OnModuleDestroy {
         throw err;
       }
     }
-    const [rev, tenants, segments, hosts, ports, securityGroups] = replies.map(([, value]) => value) as [string | null, ...Record<string, string>[]];
+    const [rev, tenants, segments, hosts, ports, securityGroups, mirrorSessions] = replies.map(([, value]) => value) as [string | null, ...Record<string, string>[]];
     const parse = <T>(hash: Record<string, string>): Map<string, T> =>
       new Map(Object.entries(hash).map(([id, json]) => [id, JSON.parse(json) as T]));
     return {
@@ -147,6 +148,7 @@ export class MaterializedView implements OnModuleDestroy {
       hosts: parse(hosts),
       ports: new Map(Object.entries(ports).map(([id, json]) => [id, compactPort(JSON.parse(json) as Port)])),
       securityGroups: parse(securityGroups),
+      mirrorSessions: parse(mirrorSessions),
     };
   }
 

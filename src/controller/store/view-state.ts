@@ -1,5 +1,6 @@
 import type { Host } from '../model/host';
 import type { Port } from '../model/port';
+import type { MirrorSession } from '../model/mirror-session';
 import type { SecurityGroup } from '../model/security-group';
 import type { Segment } from '../model/segment';
 import type { Tenant } from '../model/tenant';
@@ -17,10 +18,11 @@ export interface ViewState {
   hosts: Map<string, Host>;
   ports: Map<string, Port>;
   securityGroups: Map<string, SecurityGroup>;
+  mirrorSessions: Map<string, MirrorSession>;
 }
 
 export function emptyViewState(): ViewState {
-  return { revision: 0, tenants: new Map(), segments: new Map(), hosts: new Map(), ports: new Map(), securityGroups: new Map() };
+  return { revision: 0, tenants: new Map(), segments: new Map(), hosts: new Map(), ports: new Map(), securityGroups: new Map(), mirrorSessions: new Map() };
 }
 
 function tableOf(state: ViewState, kind: ResourceKind): Map<string, unknown> {
@@ -35,6 +37,8 @@ function tableOf(state: ViewState, kind: ResourceKind): Map<string, unknown> {
       return state.ports;
     case 'securityGroup':
       return state.securityGroups;
+    case 'mirrorSession':
+      return state.mirrorSessions;
   }
 }
 
@@ -118,5 +122,6 @@ export function copyViewState(state: ViewState): ViewState {
     hosts: new Map(state.hosts),
     ports: new Map(state.ports),
     securityGroups: new Map(state.securityGroups),
+    mirrorSessions: new Map(state.mirrorSessions),
   };
 }

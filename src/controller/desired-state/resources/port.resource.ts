@@ -24,6 +24,7 @@ export function portResource(source: SpanSource, id: string): ResourceOf<'port'>
     preparedHostId: migration?.destinationHostId ?? '',
     migrationId: migration?.id ?? '',
     preparedVtepIp: migration ? (source.host(migration.destinationHostId)?.vtepIp ?? '') : '',
+    analyzer: port.role === 'analyzer',
   };
 }
 
@@ -37,6 +38,7 @@ export function samePortEntry(before: SpanSource, then: Port & { hostId: string 
   const dest = (port: Port) => port.migration?.destinationHostId;
   return (
     then.mac === now.mac &&
+    then.role === now.role &&
     then.hostId === now.hostId &&
     (then.vmId ?? '') === (now.vmId ?? '') &&
     then.ips.length === now.ips.length &&

@@ -9,7 +9,7 @@ export type SpanResource = { [N in SpanKindName]: { kind: N; id: string } & { [K
 
 /** The bytes of the resource's Resource message. */
 export function encodeSpanResource(resource: SpanResource): Uint8Array {
-  return SPAN_KINDS[resource.kind].encode(valueOf(resource));
+  return SPAN_KINDS[resource.kind].encode(valueOf(resource) as never);
 }
 
 function valueOf(resource: SpanResource): ResourceOf<SpanKindName> {

@@ -51,6 +51,11 @@ export interface Port {
    * wherever it runs at that instant; the commit leaves only the destination.
    */
   'preparedVtepIp'?: (string);
+  /**
+   * analyzer is true for an analyzer port: it receives mirrored copies only (a mirror session's
+   * sink), and is never attached to its segment's bridge, nor a destination of forwarding entries.
+   */
+  'analyzer'?: (boolean);
 }
 
 /**
@@ -103,4 +108,9 @@ export interface Port__Output {
    * wherever it runs at that instant; the commit leaves only the destination.
    */
   'preparedVtepIp': (string);
+  /**
+   * analyzer is true for an analyzer port: it receives mirrored copies only (a mirror session's
+   * sink), and is never attached to its segment's bridge, nor a destination of forwarding entries.
+   */
+  'analyzer': (boolean);
 }

@@ -24,6 +24,14 @@ export const ResourceKind = {
    * RESOURCE_KIND_MEMBER is an IpSetMember; its key id is "<group_id>/<family>/<cidr>".
    */
   RESOURCE_KIND_MEMBER: 'RESOURCE_KIND_MEMBER',
+  /**
+   * RESOURCE_KIND_MIRROR is a MirrorTap; its key id is "<session_id>/<port_id>".
+   */
+  RESOURCE_KIND_MIRROR: 'RESOURCE_KIND_MIRROR',
+  /**
+   * RESOURCE_KIND_MIRROR_SINK is a MirrorSink; its key id is the session id.
+   */
+  RESOURCE_KIND_MIRROR_SINK: 'RESOURCE_KIND_MIRROR_SINK',
 } as const;
 
 /**
@@ -55,6 +63,16 @@ export type ResourceKind =
    */
   | 'RESOURCE_KIND_MEMBER'
   | 4
+  /**
+   * RESOURCE_KIND_MIRROR is a MirrorTap; its key id is "<session_id>/<port_id>".
+   */
+  | 'RESOURCE_KIND_MIRROR'
+  | 5
+  /**
+   * RESOURCE_KIND_MIRROR_SINK is a MirrorSink; its key id is the session id.
+   */
+  | 'RESOURCE_KIND_MIRROR_SINK'
+  | 6
 
 /**
  * ResourceKind says what kind of object a resource is.

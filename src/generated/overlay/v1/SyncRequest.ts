@@ -6,6 +6,7 @@ import type { Nack as _overlay_v1_Nack, Nack__Output as _overlay_v1_Nack__Output
 import type { VmArrived as _overlay_v1_VmArrived, VmArrived__Output as _overlay_v1_VmArrived__Output } from '../../overlay/v1/VmArrived';
 import type { ConnectionBatch as _overlay_v1_ConnectionBatch, ConnectionBatch__Output as _overlay_v1_ConnectionBatch__Output } from '../../overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled as _overlay_v1_ConnectionsInstalled, ConnectionsInstalled__Output as _overlay_v1_ConnectionsInstalled__Output } from '../../overlay/v1/ConnectionsInstalled';
+import type { MirrorCounters as _overlay_v1_MirrorCounters, MirrorCounters__Output as _overlay_v1_MirrorCounters__Output } from '../../overlay/v1/MirrorCounters';
 
 /**
  * SyncRequest is one message from the agent to the controller. What the agent says is input:
@@ -26,7 +27,9 @@ import type { ConnectionsInstalled as _overlay_v1_ConnectionsInstalled, Connecti
  * connections (entries the controller cannot carry are dropped one by one); any other:
  * INVALID_ARGUMENT;
  * - connections_installed: from the migration's destination host, for one of its ports; any
- * other: INVALID_ARGUMENT.
+ * other: INVALID_ARGUMENT;
+ * - mirror_counters: at most 4096 entries; entries naming a mirror tap not in the host's span
+ * are ignored.
  */
 export interface SyncRequest {
   /**
@@ -56,9 +59,13 @@ export interface SyncRequest {
    */
   'connectionsInstalled'?: (_overlay_v1_ConnectionsInstalled | null);
   /**
+   * mirror_counters reports what this host's mirror taps copied, and those it could not program.
+   */
+  'mirrorCounters'?: (_overlay_v1_MirrorCounters | null);
+  /**
    * message is the request's payload.
    */
-  'message'?: "hello"|"ack"|"nack"|"vmArrived"|"connectionExport"|"connectionsInstalled";
+  'message'?: "hello"|"ack"|"nack"|"vmArrived"|"connectionExport"|"connectionsInstalled"|"mirrorCounters";
 }
 
 /**
@@ -80,7 +87,9 @@ export interface SyncRequest {
  * connections (entries the controller cannot carry are dropped one by one); any other:
  * INVALID_ARGUMENT;
  * - connections_installed: from the migration's destination host, for one of its ports; any
- * other: INVALID_ARGUMENT.
+ * other: INVALID_ARGUMENT;
+ * - mirror_counters: at most 4096 entries; entries naming a mirror tap not in the host's span
+ * are ignored.
  */
 export interface SyncRequest__Output {
   /**
@@ -110,7 +119,11 @@ export interface SyncRequest__Output {
    */
   'connectionsInstalled'?: (_overlay_v1_ConnectionsInstalled__Output | null);
   /**
+   * mirror_counters reports what this host's mirror taps copied, and those it could not program.
+   */
+  'mirrorCounters'?: (_overlay_v1_MirrorCounters__Output | null);
+  /**
    * message is the request's payload.
    */
-  'message'?: "hello"|"ack"|"nack"|"vmArrived"|"connectionExport"|"connectionsInstalled";
+  'message'?: "hello"|"ack"|"nack"|"vmArrived"|"connectionExport"|"connectionsInstalled"|"mirrorCounters";
 }
