@@ -1,3 +1,4 @@
+import { MirrorCountersRepository } from './mirror-counters.repository';
 import { Module } from '@nestjs/common';
 import { AckRecorder } from './ack-recorder';
 import { AgentStatusRepository } from './agent-status.repository';
@@ -10,7 +11,7 @@ import { SyncServer } from './sync.server';
 
 /** The distribution pipeline's stages (see pipeline.ts for their order), and realization over them. */
 @Module({
-  providers: [AgentStatusRepository, SpanFeed, AckRecorder, SessionRegistry, HelloHandler, SyncServer, DistributionPipeline, RealizationService],
-  exports: [SpanFeed, AckRecorder, SessionRegistry, SyncServer, DistributionPipeline, RealizationService, AgentStatusRepository],
+  providers: [AgentStatusRepository, MirrorCountersRepository, SpanFeed, AckRecorder, SessionRegistry, HelloHandler, SyncServer, DistributionPipeline, RealizationService],
+  exports: [MirrorCountersRepository, SpanFeed, AckRecorder, SessionRegistry, SyncServer, DistributionPipeline, RealizationService, AgentStatusRepository],
 })
 export class DistributionModule {}

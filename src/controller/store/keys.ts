@@ -50,6 +50,11 @@ const templates = {
   agentSessions: 'agents:sessions',
   /** Hash host id -> JSON `{revision, error, at}`: the host's last NACK, until an ack at or above its revision. */
   agentLastErrors: 'agents:last-error',
+  /**
+   * Hash mirror tap id (`<sessionId>/<portId>`) -> JSON `{packets, bytes, error, at}`: what the
+   * host's agent last reported of its mirror taps (MirrorCounters); replaced whole by each report.
+   */
+  hostMirrorCounters: 'host:%:mirror-counters',
   /** Hash VNI -> the revision that released it (its segment's deletion). */
   vniReleasedAt: 'vnis:released-at',
   /** Per-parent children (sorted sets, score 0). */
