@@ -6,7 +6,7 @@ import { waitUntil } from '../support/agents';
 import type { api } from '../support/controller-harness';
 import { OverlayStack } from './overlay-stack';
 import { systemSuite } from './system-suite';
-import { must, trackProcess, type Hypervisor, type Topology, type Vm } from './topology';
+import { must, trackProcess, type Topology, type Vm } from './topology';
 
 /**
  * Live migration with real packets: VM A moves between hypervisors 1 and 2, five times, while
@@ -117,26 +117,6 @@ describeSystem('live migration on real kernels: ping every 10 ms and an open TCP
     return { child, out };
   }
 
-  /** The destination's vNIC, plugged before the VM moves: tap on the hypervisor, a waiting (down) NIC in the VM. */
-  async function plugIncoming(vm: Vm, hv: Hypervisor): Promise<void> {
-    await must('ip', ['-n', hv.ns, 'link', 'add', 'name', vm.tap, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', vm.ns]);
-    await must('ip', ['-n', vm.ns, 'link', 'set', 'eth1', 'address', vm.mac, 'mtu', '1450']);
-  }
-
-  /**
-   * The VM resumes on the destination: the old vNIC goes (its tap on the source with it), the new
-   * one comes up, and the VM announces itself with a gratuitous ARP, as a hypervisor does after a
-   * migration (QEMU sends RARP; arping -U sends the ARP kind).
-   */
-  async function resume(vm: Vm): Promise<void> {
-    const script = ['link del eth0', 'link set eth1 name eth0', `addr add ${vm.ip}/24 dev eth0`, 'link set eth0 up', ''].join('\n');
-    const child = spawn('ip', ['-n', vm.ns, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    const done = new Promise<void>((resolve, reject) => child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`ip -batch exited ${code}`)))));
-    child.stdin.end(script);
-    await done;
-    await topology.mustExec(vm.ns, 'arping', ['-q', '-U', '-c', '1', '-I', 'eth0', vm.ip]);
-  }
-
   it('moves a VM back and forth five times: rules on the destination first, the TCP connection survives, few pings lost', async () => {
     const tenant = await client.post('/v1/tenants', { name: 'mig' });
     const segment = await client.post('/v1/segments', { tenantId: tenant.body.id, name: 'mig', cidr: '10.60.0.0/24' });
@@ -166,7 +146,7 @@ describeSystem('live migration on real kernels: ping every 10 ms and an open TCP
     let here = hv1;
     for (let i = 0; i < MIGRATIONS; i++) {
       const there = here === hv1 ? hv2 : hv1;
-      await plugIncoming(a, there);
+      await topology.plugIncoming(a, there);
       const t0 = Date.now();
       const prepared = await client.post('/v1/migrations?timeout=30000', { vmId: 'vm-a', sourceHostId: hostIds.get(here.name), destinationHostId: hostIds.get(there.name) });
       const prepareMs = Date.now() - t0;
@@ -177,7 +157,7 @@ describeSystem('live migration on real kernels: ping every 10 ms and an open TCP
       expect(await must('ip', ['netns', 'exec', there.ns, 'nft', 'list', 'table', 'bridge', 'overlay'])).toContain(a.tap);
 
       const switchAt = Date.now();
-      await resume(a);
+      await topology.resume(a);
       await waitUntil(async () => (await client.get(`/v1/migrations/${prepared.body.id}`)).body.state === 'completed', 20_000, () => `migration ${i + 1} not completed${agentLogs()}`);
       const done = (await client.get(`/v1/migrations/${prepared.body.id}`)).body;
       const event = (name: string) => Date.parse(done.timeline.find((e: { event: string }) => e.event === name)?.at);
@@ -272,10 +252,10 @@ describeSystem('live migration on real kernels: ping every 10 ms and an open TCP
     const moves: string[] = [];
     for (let i = 0; i < MIGRATIONS; i++) {
       const there = here === hv1 ? hv2 : hv1;
-      await plugIncoming(c, there);
+      await topology.plugIncoming(c, there);
       const prepared = await client.post('/v1/migrations?timeout=30000', { vmId: 'vm-c', sourceHostId: hostIds.get(here.name), destinationHostId: hostIds.get(there.name) });
       expect({ status: prepared.status, state: prepared.body.state }).toEqual({ status: 201, state: 'prepared' });
-      await resume(c);
+      await topology.resume(c);
       await waitUntil(async () => (await client.get(`/v1/migrations/${prepared.body.id}`)).body.state === 'completed', 20_000, () => `migration ${i + 1} of C not completed${agentLogs()}`);
       const done = (await client.get(`/v1/migrations/${prepared.body.id}`)).body;
       expect(done.timeline.find((e: { event: string }) => e.event === 'connections-installed')).toMatchObject({ connections: 1, failed: 0 });

@@ -252,6 +252,20 @@ export class Topology {
     }
   }
 
+  /**
+   * A machine on the underlay that is not a hypervisor (a remote traffic collector, say):
+   * `ovl-<name>-<s>` with `eth0` at `ip`/24 on the underlay bridge. Returns its namespace.
+   */
+  async addUnderlayHost(name: string, ip: string): Promise<string> {
+    const ns = `ovl-${name}-${this.suffix}`;
+    await this.addNamespace(ns);
+    await must('ip', ['-n', this.underlay, 'link', 'add', 'name', `ul-${name}`.slice(0, 15), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    await must('ip', ['-n', this.underlay, 'link', 'set', `ul-${name}`.slice(0, 15), 'master', 'ul', 'up']);
+    await must('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+    await must('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+    return ns;
+  }
+
   hypervisor(name: string): Hypervisor {
     const hv = this.hypervisors.find((h) => h.name === name);
     if (!hv) {
@@ -274,6 +288,29 @@ export class Topology {
     await must('ip', ['-n', vm.ns, 'link', 'set', 'eth0', 'up']);
     this.vms.push(vm);
     return vm;
+  }
+
+  /**
+   * A live migration's destination vNIC, plugged before the VM moves (libvirt plugs it when the
+   * incoming VM is set up): the tap on `hv`, a waiting (down) NIC `eth1` in the VM.
+   */
+  async plugIncoming(vm: Vm, hv: Hypervisor): Promise<void> {
+    await must('ip', ['-n', hv.ns, 'link', 'add', 'name', vm.tap, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', vm.ns]);
+    await must('ip', ['-n', vm.ns, 'link', 'set', 'eth1', 'address', vm.mac, 'mtu', '1450']);
+  }
+
+  /**
+   * The VM resumes on the destination: the old vNIC goes (its tap on the source with it), the new
+   * one comes up, and the VM announces itself with a gratuitous ARP, as a hypervisor does after a
+   * migration (QEMU sends RARP; arping -U sends the ARP kind).
+   */
+  async resume(vm: Vm): Promise<void> {
+    const script = ['link del eth0', 'link set eth1 name eth0', `addr add ${vm.ip}/24 dev eth0`, 'link set eth0 up', ''].join('\n');
+    const child = spawn('ip', ['-n', vm.ns, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const done = new Promise<void>((resolve, reject) => child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`ip -batch exited ${code}`)))));
+    child.stdin.end(script);
+    await done;
+    await this.mustExec(vm.ns, 'arping', ['-q', '-U', '-c', '1', '-I', 'eth0', vm.ip]);
   }
 
   /** Runs a command inside a namespace of this topology. */
