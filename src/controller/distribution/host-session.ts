@@ -189,7 +189,7 @@ export class HostSession implements SpanSubscriber {
       const resources: Uint8Array[] = [];
       const end = Math.min(snapshot.keys.length, snapshot.next + SNAPSHOT_CHUNK_SIZE);
       for (let i = snapshot.next; i < end; i++) {
-        const bytes = this.feed.encode(snapshot.keys[i]);
+        const bytes = this.feed.encode(snapshot.keys[i], this.hostId);
         if (bytes) {
           resources.push(bytes);
         }
