@@ -74,7 +74,7 @@ export class MirrorIndex {
       if (!ids) {
         continue;
       }
-      const only = new Set([portId]);
+      const only = [portId];
       for (const id of ids) {
         for (const placed of tapsOf(this.source, this.source.mirrorSession(id)!, only)) {
           if (placed.hostId === hostId) {

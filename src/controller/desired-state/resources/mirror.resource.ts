@@ -1,5 +1,5 @@
 import type { ResourceOf } from '../../../common/span/span-kind';
-import { copiesEgress, copiesIngress, MIRROR_UDP_PORT, type MirrorSession } from '../../model/mirror-session';
+import { copiesEgress, copiesIngress, MIRROR_UDP_PORT, type MirrorDirection, type MirrorSession } from '../../model/mirror-session';
 import { localHostsOf } from '../../model/port';
 import { isBound, type SpanSource } from '../span-source';
 
@@ -48,25 +48,43 @@ export interface PlacedTap {
 }
 
 /**
+ * Each source port's direction (a port listed twice, which the API refuses, counts once: its
+ * first source), per session record: records are never mutated, so it is made once per record.
+ */
+const directions = new WeakMap<MirrorSession, Map<string, MirrorDirection>>();
+
+function directionsOf(session: MirrorSession): Map<string, MirrorDirection> {
+  let map = directions.get(session);
+  if (!map) {
+    map = new Map();
+    for (const { portId, direction } of session.sources) {
+      if (!map.has(portId)) {
+        map.set(portId, direction);
+      }
+    }
+    directions.set(session, map);
+  }
+  return map;
+}
+
+/**
  * The MirrorTaps of a session (of its sources among `portIds`, or all): one per source port and
  * local host of that port (`localHostsOf`: where it is bound and a prepared migration's
  * destination), each with the sink as that host sees it. None for a disabled session, an unbound
- * source, or a sink that cannot be reached. The one definition spans, the live path and resume use.
+ * source, or a sink that cannot be reached. The one definition spans, the live path and resume
+ * use. O(the ports asked for).
  */
-export function tapsOf(source: SpanSource, session: MirrorSession, portIds?: ReadonlySet<string>): PlacedTap[] {
+export function tapsOf(source: SpanSource, session: MirrorSession, portIds?: Iterable<string>): PlacedTap[] {
   if (!session.enabled) {
     return [];
   }
   const out: PlacedTap[] = [];
   const filter = session.filter;
-  const seen = new Set<string>();
-  for (const { portId, direction } of session.sources) {
-    if ((portIds && !portIds.has(portId)) || seen.has(portId)) {
-      continue; // a port listed twice (the API refuses it): its first source counts
-    }
-    seen.add(portId);
-    const port = source.port(portId);
-    if (!isBound(port)) {
+  const sources = directionsOf(session);
+  for (const portId of portIds ?? sources.keys()) {
+    const direction = sources.get(portId);
+    const port = direction && source.port(portId);
+    if (!direction || !isBound(port)) {
       continue;
     }
     for (const hostId of localHostsOf(port)) {
@@ -119,7 +137,7 @@ export function mirrorTapResource(source: SpanSource, id: string, hostId: string
   if (!session) {
     return undefined;
   }
-  return tapsOf(source, session, new Set([id.slice(slash + 1)])).find((placed) => placed.hostId === hostId)?.tap;
+  return tapsOf(source, session, [id.slice(slash + 1)]).find((placed) => placed.hostId === hostId)?.tap;
 }
 
 /** The MirrorSink of session `id` as `hostId`'s span holds it, or undefined when that span does not. */
