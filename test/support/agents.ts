@@ -122,7 +122,7 @@ export async function spansFromScratch(redis: Redis, store: RedisStore): Promise
   const index = new SpanIndex(state);
   const spans = new Map<string, string[]>();
   for (const hostId of state.hosts.keys()) {
-    spans.set(hostId, normalizeResources(index.spanOf(hostId).map((k) => index.resource(k)!)));
+    spans.set(hostId, normalizeResources(index.spanOf(hostId).map((k) => index.resource(k, hostId)!)));
   }
   return { revision: state.revision, spans, hostsByName: new Map([...state.hosts.values()].map((h) => [h.name, h.id])) };
 }

@@ -1,11 +1,13 @@
 import { spanKey, type SpanKey } from '../../common/span/span-kind';
 import type { Host } from '../model/host';
+import type { MirrorSession } from '../model/mirror-session';
 import { localHostsOf, type Port } from '../model/port';
 import type { SecurityGroup } from '../model/security-group';
 import type { Segment } from '../model/segment';
 import type { ChangeRecord } from '../store/change-log';
 import type { Tenant } from '../model/tenant';
 import { policyDiff } from './firewall-diff';
+import { affectedSessions, mirrorChanges } from './mirror-index';
 import { samePortEntry } from './resources/port.resource';
 import { vtepsOf } from './resources/segment.resource';
 import type { SpanIndex } from './span-index';
@@ -22,12 +24,13 @@ export interface HostSpanChange {
  * A state rewound to before some records: resources they touched take the value they had
  * before the first of them (their first `o`); everything else reads through to `now`.
  */
-class RewoundSource implements SpanSource {
+export class RewoundSource implements SpanSource {
   private readonly ports = new Map<string, Port | undefined>();
   private readonly hosts = new Map<string, Host | undefined>();
   private readonly segments = new Map<string, Segment | undefined>();
   private readonly groups = new Map<string, SecurityGroup | undefined>();
   private readonly tenants = new Map<string, Tenant | undefined>();
+  private readonly mirrorSessions = new Map<string, MirrorSession | undefined>();
 
   constructor(
     private readonly now: SpanIndex,
@@ -35,13 +38,37 @@ class RewoundSource implements SpanSource {
   ) {
     for (const record of records) {
       for (const op of record.ops) {
-        const table =
-          op.k === 'port' ? this.ports : op.k === 'host' ? this.hosts : op.k === 'segment' ? this.segments : op.k === 'securityGroup' ? this.groups : op.k === 'tenant' ? this.tenants : undefined;
-        if (table && !table.has(op.id)) {
-          table.set(op.id, (op.o ?? undefined) as never);
+        const table = this.tableOf(op.k);
+        if (!table.has(op.id)) {
+          table.set(op.id, op.o ?? undefined);
         }
       }
     }
+  }
+
+  private tableOf(kind: ChangeRecord['ops'][number]['k']): Map<string, unknown> {
+    switch (kind) {
+      case 'port':
+        return this.ports;
+      case 'host':
+        return this.hosts;
+      case 'segment':
+        return this.segments;
+      case 'securityGroup':
+        return this.groups;
+      case 'tenant':
+        return this.tenants;
+      case 'mirrorSession':
+        return this.mirrorSessions;
+    }
+  }
+
+  touchedSessions(): Iterable<string> {
+    return this.mirrorSessions.keys();
+  }
+
+  mirrorSession(id: string): MirrorSession | undefined {
+    return this.mirrorSessions.has(id) ? this.mirrorSessions.get(id) : this.now.mirrorSession(id);
   }
 
   touchedPorts(): Iterable<string> {
@@ -85,13 +112,23 @@ export function changesSince(now: SpanIndex, records: ChangeRecord[], onlyHost?:
   if (records.length === 0) {
     return new Map(); // an agent already at the current revision (the common reconnect) costs nothing
   }
-  const changes = spanChanges(now, records, onlyHost);
   const before = new RewoundSource(now, records);
+  const changes = spanChanges(now, records, onlyHost, before);
   const hosts = onlyHost !== undefined ? [onlyHost] : new Set([...now.hostIds(), ...before.touchedHosts()]);
   for (const host of hosts) {
     policyDiff(before, now, now.policies, { ports: before.touchedPorts(), tenants: before.touchedTenants() }, now.portsOnHost(host), host, changeOf(changes, host));
   }
+  addMirrorChanges(now, before, changes, onlyHost);
   return settle(changes);
+}
+
+/**
+ * The mirror part of spans (mirror-index.ts) between `before` and now: for the live path (one
+ * record; the index already updated for it) and resume alike.
+ */
+export function addMirrorChanges(now: SpanIndex, before: RewoundSource, changes: Map<string, HostSpanChange>, onlyHost?: string): void {
+  const touched = { sessions: before.touchedSessions(), ports: before.touchedPorts(), hosts: before.touchedHosts() };
+  mirrorChanges(before, now, affectedSessions(now.mirrors, now, touched), (host) => changeOf(changes, host), onlyHost);
 }
 
 export function changeOf(changes: Map<string, HostSpanChange>, host: string): HostSpanChange {
@@ -117,8 +154,7 @@ export function settle(changes: Map<string, HostSpanChange>): Map<string, HostSp
 }
 
 /** Segment and port entries only (the forwarding part of spans). */
-export function spanChanges(now: SpanIndex, records: ChangeRecord[], onlyHost?: string): Map<string, HostSpanChange> {
-  const before = new RewoundSource(now, records);
+export function spanChanges(now: SpanIndex, records: ChangeRecord[], onlyHost?: string, before = new RewoundSource(now, records)): Map<string, HostSpanChange> {
   const touched = new Set(before.touchedPorts());
   // A host whose VTEP changed changes every port entry bound to it (bindings are unchanged).
   for (const hostId of before.touchedHosts()) {

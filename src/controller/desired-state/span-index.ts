@@ -1,6 +1,7 @@
 import { parseMemberId } from '../../common/span/member.kind';
 import { parseSpanKey, spanKey, type ResourceOf, type SpanKey, type SpanKindName } from '../../common/span/span-kind';
 import type { Host } from '../model/host';
+import type { MirrorSession } from '../model/mirror-session';
 import { localHostsOf, type Port } from '../model/port';
 import type { SecurityGroup } from '../model/security-group';
 import type { Segment } from '../model/segment';
@@ -8,10 +9,12 @@ import type { ChangeRecord } from '../store/change-log';
 import { applyChange, type ViewState } from '../store/view-state';
 import type { Tenant } from '../model/tenant';
 import { PolicyIndex } from './firewall-index';
+import { MirrorIndex } from './mirror-index';
+import { mirrorSinkResource, mirrorTapResource } from './resources/mirror.resource';
 import { portResource } from './resources/port.resource';
 import { segmentResource } from './resources/segment.resource';
 import type { SpanResource } from './resources/span-resource';
-import { changeOf, settle, spanChanges, type HostSpanChange } from './span-diff';
+import { addMirrorChanges, changeOf, RewoundSource, settle, spanChanges, type HostSpanChange } from './span-diff';
 import { addCount, addTo, removeFrom } from './set-map';
 import { isBound, type IndexedSpanSource } from './span-source';
 
@@ -30,6 +33,9 @@ import { isBound, type IndexedSpanSource } from './span-source';
  * destination also joins the segment's flood list, so that peers, which hold no entry for a
  * migrating MAC (reconcile/plan.ts), reach the VM on either host until the commit.
  *
+ * Its own ports that are sources of enabled mirror sessions bring their MirrorTaps, and a session
+ * whose sink is on the host its MirrorSink (see mirror-index.ts).
+ *
  * Changes are computed by comparing two states: the current one, and the same state rewound by
  * the old values the change log carries (`o`). The live path rewinds one record; resume rewinds
  * every record since the agent's revision. Both go through `diffSpans` (span-diff.ts), so they
@@ -47,12 +53,23 @@ export class SpanIndex implements IndexedSpanSource {
   private readonly hostsBySegment = new Map<string, Map<string, number>>();
   /** The firewall part of spans. */
   readonly policies: PolicyIndex;
+  /** The mirror part of spans. */
+  readonly mirrors: MirrorIndex;
 
   constructor(private readonly view: ViewState) {
     for (const port of view.ports.values()) {
       this.bind(port);
     }
     this.policies = new PolicyIndex(view);
+    this.mirrors = new MirrorIndex(this);
+  }
+
+  mirrorSession(id: string): MirrorSession | undefined {
+    return this.view.mirrorSessions.get(id);
+  }
+
+  mirrorSessionIds(): Iterable<string> {
+    return this.view.mirrorSessions.keys();
   }
 
   securityGroup(id: string): SecurityGroup | undefined {
@@ -106,6 +123,7 @@ export class SpanIndex implements IndexedSpanSource {
    * every host whose span it touches.
    */
   apply(record: ChangeRecord): Map<string, HostSpanChange> {
+    const before = new RewoundSource(this, [record]);
     for (const op of record.ops) {
       if (op.k === 'port') {
         const old = (op.o ?? undefined) as Port | undefined;
@@ -118,8 +136,10 @@ export class SpanIndex implements IndexedSpanSource {
         }
       }
     }
-    const changes = spanChanges(this, [record]);
+    this.mirrors.update({ sessions: before.touchedSessions(), ports: before.touchedPorts() });
+    const changes = spanChanges(this, [record], undefined, before);
     this.policies.apply(record, (host) => changeOf(changes, host));
+    addMirrorChanges(this, before, changes);
     return settle(changes);
   }
 
@@ -133,13 +153,17 @@ export class SpanIndex implements IndexedSpanSource {
       }
     }
     keys.push(...this.policies.spanKeys(hostId, this.portsOnHost(hostId)));
+    keys.push(...this.mirrors.spanKeys(hostId, this.portsOnHost(hostId)));
     return keys;
   }
 
-  /** The resource a key names, as of now. */
-  resource(key: SpanKey): SpanResource | undefined {
+  /**
+   * The resource a key names in `hostId`'s span, as of now. Most are the same in every span; a
+   * MirrorTap is not (its sink is resolved from the host holding it: see HOST_RELATIVE).
+   */
+  resource(key: SpanKey, hostId: string): SpanResource | undefined {
     const { kind, id } = parseSpanKey(key);
-    const value = RESOURCE_OF[kind](this, id);
+    const value = RESOURCE_OF[kind](this, id, hostId);
     return value && ({ kind, id, [kind]: value } as SpanResource);
   }
 
@@ -163,15 +187,26 @@ export class SpanIndex implements IndexedSpanSource {
   }
 }
 
-/** How the current state makes each kind's resource from its id: undefined when it is in no span. */
-const RESOURCE_OF: { [N in SpanKindName]: (index: SpanIndex, id: string) => ResourceOf<N> | undefined } = {
+/**
+ * How the current state makes each kind's resource from its id (for the span of `hostId`):
+ * undefined when it is in no span (or not in that host's).
+ */
+const RESOURCE_OF: { [N in SpanKindName]: (index: SpanIndex, id: string, hostId: string) => ResourceOf<N> | undefined } = {
   segment: segmentResource,
   port: portResource,
   policy: (index, id) => index.policies.policy(id),
   member: (index, id) => (index.policies.hasMember(id) ? parseMemberId(id) : undefined),
-  mirror: () => undefined,
-  mirrorSink: () => undefined,
+  mirror: mirrorTapResource,
+  mirrorSink: mirrorSinkResource,
 };
+
+/** Kinds whose resource differs from one host's span to another's (a cache of encodings keys them by host too). */
+export const HOST_RELATIVE: ReadonlySet<SpanKindName> = new Set(['mirror']);
+
+/** The key under which a resource's encoding for `hostId` can be shared: the span key, with the host for HOST_RELATIVE kinds. */
+export function encodingKey(key: SpanKey, hostId: string): string {
+  return HOST_RELATIVE.has(key.slice(0, key.indexOf('/')) as SpanKindName) ? `${key}\u0000${hostId}` : key;
+}
 
 const EMPTY: ReadonlySet<string> = new Set();
 const EMPTY_COUNTS: ReadonlyMap<string, number> = new Map();

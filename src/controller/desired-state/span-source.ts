@@ -1,4 +1,5 @@
 import type { Host } from '../model/host';
+import type { MirrorSession } from '../model/mirror-session';
 import type { Port } from '../model/port';
 import type { SecurityGroup } from '../model/security-group';
 import type { Segment } from '../model/segment';
@@ -11,6 +12,7 @@ export interface SpanSource {
   segment(id: string): Segment | undefined;
   securityGroup(id: string): SecurityGroup | undefined;
   tenant(id: string): Tenant | undefined;
+  mirrorSession(id: string): MirrorSession | undefined;
 }
 
 /** A state whose bound ports and hosts per segment are indexed (the current one). */

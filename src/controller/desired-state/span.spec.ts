@@ -1,4 +1,5 @@
 import type { Host } from '../model/host';
+import type { MirrorSession, MirrorSink } from '../model/mirror-session';
 import { localHostsOf, type Port } from '../model/port';
 import type { SecurityGroup, SecurityGroupRule } from '../model/security-group';
 import type { Segment } from '../model/segment';
@@ -14,7 +15,11 @@ import { prng } from '../../../test/support/prng';
 class World {
   readonly state: ViewState = emptyViewState();
   private n = 0;
-  constructor(private readonly random: () => number) {}
+  /** `mirrors`: mirror sessions among the records (the other specs' seeds keep their sequences without them). */
+  constructor(
+    private readonly random: () => number,
+    private readonly mirrors = true,
+  ) {}
 
   private pick<T>(xs: T[]): T | undefined {
     return xs.length ? xs[Math.floor(this.random() * xs.length)] : undefined;
@@ -58,6 +63,55 @@ class World {
     return { ips, securityGroupIds, portSecurity: true, allowedAddressPairs };
   }
 
+  /** A mirror session's sink: an analyzer port (made one in the same record), an uplink or a collector. */
+  private sink(ports: Port[], hosts: Host[]): { sink: MirrorSink; ops: ChangeOp[] } {
+    const roll = this.random();
+    const port = this.pick(ports);
+    if (roll < 0.6 && port) {
+      const ops: ChangeOp[] = port.role === 'analyzer' ? [] : [{ k: 'port', id: port.id, v: { ...port, role: 'analyzer' }, o: port }];
+      return { sink: { type: 'port', portId: port.id }, ops };
+    }
+    if (roll < 0.85) {
+      return { sink: { type: 'uplink', hostId: this.pick(hosts)!.id, interface: 'eth1' }, ops: [] };
+    }
+    return { sink: { type: 'vxlan', remoteIp: '203.0.113.9', vni: 0, udpPort: 4790 }, ops: [] };
+  }
+
+  /** Creates, changes or deletes a mirror session (the store's guards are not modelled: a session may name a deleted port). */
+  private mirror(ports: Port[], hosts: Host[]): ChangeOp[] {
+    const sessions = [...this.state.mirrorSessions.values()];
+    const roll = this.random();
+    const sources = () =>
+      [...new Set(Array.from({ length: 1 + Math.floor(this.random() * 3) }, () => this.pick(ports)!.id))].map((portId) => ({ portId, direction: this.pick(['ingress', 'egress', 'both'] as const)! }));
+    const filter = () => (this.random() < 0.5 ? null : { ethertype: 'IPv4' as const, protocol: this.random() < 0.5 ? 6 : null, remoteCidr: this.random() < 0.5 ? '10.0.0.0/8' : null });
+    const old = this.pick(sessions);
+    if (!old || roll < 0.35) {
+      const id = `ms${++this.n}`;
+      const { sink, ops } = this.sink(ports, hosts);
+      const vni = 7000 + this.n;
+      const session: MirrorSession = { id, tenantId: ports[0].tenantId, name: id, enabled: this.random() < 0.85, sources: sources(), sink: sink.type === 'vxlan' ? { ...sink, vni } : sink, filter: filter(), snapLength: this.random() < 0.3 ? 128 : null, vni, createdAt: '', updatedAt: '' };
+      return [...ops, { k: 'mirrorSession', id, v: session, o: null }];
+    }
+    if (roll < 0.85) {
+      const change = this.random();
+      let ops: ChangeOp[] = [];
+      let next: MirrorSession;
+      if (change < 0.3) {
+        next = { ...old, enabled: !old.enabled };
+      } else if (change < 0.6) {
+        next = { ...old, sources: sources() };
+      } else if (change < 0.8) {
+        const made = this.sink(ports, hosts);
+        ops = made.ops;
+        next = { ...old, sink: made.sink.type === 'vxlan' ? { ...made.sink, vni: old.vni } : made.sink };
+      } else {
+        next = { ...old, filter: filter(), snapLength: old.snapLength === null ? 64 : null };
+      }
+      return [...ops, { k: 'mirrorSession', id: old.id, v: next, o: old }];
+    }
+    return [{ k: 'mirrorSession', id: old.id, v: null, o: old }];
+  }
+
   next(): ChangeRecord {
     const s = this.state;
     const hosts = [...s.hosts.values()];
@@ -68,7 +122,9 @@ class World {
     const roll = this.random();
     const id = () => `id${++this.n}`;
     let ops: ChangeOp[];
-    if (tenants.length < 2) {
+    if (this.mirrors && ports.length > 2 && hosts.length > 2 && this.random() < 0.15) {
+      ops = this.mirror(ports, hosts);
+    } else if (tenants.length < 2) {
       const tenant: Tenant = { id: id(), name: `t${this.n}`, maxSegments: null, defaultSecurityGroupId: id(), createdAt: '' };
       ops = [
         { k: 'tenant', id: tenant.id, v: tenant, o: null },
@@ -148,15 +204,15 @@ type AgentState = Map<string, SpanResource>;
 function fromScratch(state: ViewState, hostId: string): AgentState {
   const copy: ViewState = { revision: state.revision, tenants: new Map(state.tenants), segments: new Map(state.segments), hosts: new Map(state.hosts), ports: new Map(state.ports), securityGroups: new Map(state.securityGroups), mirrorSessions: new Map(state.mirrorSessions) };
   const index = new SpanIndex(copy);
-  return new Map(index.spanOf(hostId).map((key) => [key, index.resource(key)!]));
+  return new Map(index.spanOf(hostId).map((key) => [key, index.resource(key, hostId)!]));
 }
 
-function applyTo(agent: AgentState, index: SpanIndex, change: { upserts: Set<string>; removals: Set<string> }): void {
+function applyTo(agent: AgentState, index: SpanIndex, hostId: string, change: { upserts: Set<string>; removals: Set<string> }): void {
   for (const key of change.removals) {
     agent.delete(key);
   }
   for (const key of change.upserts) {
-    agent.set(key, index.resource(key)!);
+    agent.set(key, index.resource(key, hostId)!);
   }
 }
 
@@ -178,7 +234,7 @@ describe('span computation', () => {
         if (!agents.has(hostId)) {
           agents.set(hostId, new Map());
         }
-        applyTo(agents.get(hostId)!, index, change);
+        applyTo(agents.get(hostId)!, index, hostId, change);
       }
       if (i % 50 === 49) {
         for (const hostId of world.state.hosts.keys()) {
@@ -208,7 +264,7 @@ describe('span computation', () => {
         const since = records.filter((r) => r.revision > past.revision);
         const change = changesSince(index, since, hostId).get(hostId) ?? { upserts: new Set<string>(), removals: new Set<string>() };
         const agent = new Map(held);
-        applyTo(agent, index, change);
+        applyTo(agent, index, hostId, change);
         expect(agent).toEqual(fromScratch(world.state, hostId));
       }
     }
@@ -290,6 +346,27 @@ describe('span computation', () => {
     expect(members).toBeGreaterThan(0);
   });
 
+  it('holds mirror taps and sinks in the spans the random records make (the properties above cover mirrors)', () => {
+    for (const seed of [1, 42, 2026, 7]) {
+      const world = new World(prng(seed));
+      const index = new SpanIndex(world.state);
+      const kinds = new Map<string, number>();
+      for (let i = 0; i < 600; i++) {
+        index.apply(world.next());
+        if (i % 50 === 49) {
+          for (const hostId of world.state.hosts.keys()) {
+            for (const key of index.spanOf(hostId)) {
+              const kind = key.slice(0, key.indexOf('/'));
+              kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+            }
+          }
+        }
+      }
+      expect(kinds.get('mirror')).toBeGreaterThan(10);
+      expect(kinds.get('mirrorSink')).toBeGreaterThan(2);
+    }
+  });
+
   it('names, for a past revision computed again from the log, the hosts the live path changed', () => {
     for (const seed of [8, 64, 512]) {
       const world = new World(prng(seed));
@@ -367,14 +444,14 @@ describe('span computation', () => {
     // The destination gets the segment, its table, the port's policy and its group's members.
     expect(sorted(prepare.get('dst')!.upserts)).toEqual(sorted(index.spanOf('dst')));
     expect(index.spanOf('dst')).toEqual(expect.arrayContaining(['segment/seg', 'port/vm', 'port/pp', 'policy/vm']));
-    expect(index.resource('port/vm')).toMatchObject({ port: { hostId: 'src', vtepIp: '192.0.2.1', preparedHostId: 'dst', migrationId: 'm1', preparedVtepIp: '192.0.2.2' } });
+    expect(index.resource('port/vm', 'peer')).toMatchObject({ port: { hostId: 'src', vtepIp: '192.0.2.1', preparedHostId: 'dst', migrationId: 'm1', preparedVtepIp: '192.0.2.2' } });
     // The destination joins the flood list (peers flood a migrating VM's frames to both hosts); peers lose nothing.
-    expect(index.resource('segment/seg')).toMatchObject({ segment: { vteps: ['192.0.2.1', '192.0.2.2', '192.0.2.3'] } });
+    expect(index.resource('segment/seg', 'peer')).toMatchObject({ segment: { vteps: ['192.0.2.1', '192.0.2.2', '192.0.2.3'] } });
     expect(prepare.get('peer')!.upserts).toEqual(new Set(['segment/seg', 'port/vm']));
     expect([...prepare.get('peer')!.removals]).toEqual([]);
 
     const commit = apply(index, [{ k: 'port', id: 'vm', v: { ...vm, hostId: 'dst', migration: null }, o: prepared }])!;
-    expect(index.resource('port/vm')).toMatchObject({ port: { hostId: 'dst', vtepIp: '192.0.2.2', preparedHostId: '' } });
+    expect(index.resource('port/vm', 'peer')).toMatchObject({ port: { hostId: 'dst', vtepIp: '192.0.2.2', preparedHostId: '' } });
     expect(commit.get('peer')!.upserts).toEqual(new Set(['port/vm', 'segment/seg']));
     // The destination keeps the policy (no removal, no gap); the source withdraws everything.
     expect([...commit.get('dst')!.removals]).toEqual([]);

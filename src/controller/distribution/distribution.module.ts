@@ -1,5 +1,6 @@
-import { MirrorCountersRepository } from './mirror-counters.repository';
 import { Module } from '@nestjs/common';
+import { MirrorCountersIntake } from './mirror-counters.intake';
+import { MirrorCountersRepository } from './mirror-counters.repository';
 import { AckRecorder } from './ack-recorder';
 import { AgentStatusRepository } from './agent-status.repository';
 import { HelloHandler } from './hello';
@@ -11,7 +12,7 @@ import { SyncServer } from './sync.server';
 
 /** The distribution pipeline's stages (see pipeline.ts for their order), and realization over them. */
 @Module({
-  providers: [AgentStatusRepository, MirrorCountersRepository, SpanFeed, AckRecorder, SessionRegistry, HelloHandler, SyncServer, DistributionPipeline, RealizationService],
+  providers: [AgentStatusRepository, MirrorCountersRepository, MirrorCountersIntake, SpanFeed, AckRecorder, SessionRegistry, HelloHandler, SyncServer, DistributionPipeline, RealizationService],
   exports: [MirrorCountersRepository, SpanFeed, AckRecorder, SessionRegistry, SyncServer, DistributionPipeline, RealizationService, AgentStatusRepository],
 })
 export class DistributionModule {}

@@ -16,6 +16,7 @@ function session(helloRevision: number, resumed = true) {
     vmArrived: () => undefined,
     connectionsExported: () => undefined,
     connectionsInstalled: () => undefined,
+    mirrorCounters: (_s, report) => reports.push(`counters ${report.entries.length}`),
     violated: (_s, reason) => reports.push(`violation ${reason}`),
     closed: () => undefined,
   };
@@ -83,7 +84,9 @@ describe('host session acks and nacks', () => {
     ok.send({ nack: { revision: 12, error: 'e' } });
     ok.send({ ack: { revision: 12 } });
     ok.send({ ack: { revision: 12 } });
+    ok.send({ mirrorCounters: { entries: [] } }); // passed on (the registry checks it: mirror-counters.intake.ts)
     expect(ok.ended).toEqual([]);
+    expect(ok.reports).toContain('counters 0');
     expect(ok.s.appliedRevision).toBe(12);
   });
 });

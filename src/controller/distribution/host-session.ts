@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
+import type { MirrorCounters__Output } from '../../generated/overlay/v1/MirrorCounters';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import type { SpanKey } from '../../common/span/span-kind';
 import type { StreamClaim } from './agent-status.repository';
@@ -85,6 +86,8 @@ export interface SessionEvents {
   vmArrived(session: HostSession, migrationId: string, portId: string): void;
   connectionsExported(session: HostSession, batch: ConnectionBatch__Output): void;
   connectionsInstalled(session: HostSession, report: ConnectionsInstalled__Output): void;
+  /** What the host's mirror taps copied (not yet checked: the listener refuses a malformed one). */
+  mirrorCounters(session: HostSession, report: MirrorCounters__Output): void;
   /** The agent broke the protocol (`reason`); the session ends the stream with INVALID_ARGUMENT right after. */
   violated(session: HostSession, reason: string): void;
   closed(session: HostSession): void;
@@ -189,7 +192,7 @@ export class HostSession implements SpanSubscriber {
       const resources: Uint8Array[] = [];
       const end = Math.min(snapshot.keys.length, snapshot.next + SNAPSHOT_CHUNK_SIZE);
       for (let i = snapshot.next; i < end; i++) {
-        const bytes = this.feed.encode(snapshot.keys[i]);
+        const bytes = this.feed.encode(snapshot.keys[i], this.hostId);
         if (bytes) {
           resources.push(bytes);
         }
@@ -368,6 +371,8 @@ export class HostSession implements SpanSubscriber {
       this.events.connectionsExported(this, req.connectionExport);
     } else if (req.connectionsInstalled) {
       this.events.connectionsInstalled(this, req.connectionsInstalled);
+    } else if (req.mirrorCounters) {
+      this.events.mirrorCounters(this, req.mirrorCounters);
     } else {
       this.refuse((req as { undecodable?: string }).undecodable ?? 'a message with nothing in it');
     }

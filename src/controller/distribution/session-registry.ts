@@ -3,12 +3,15 @@ import { Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
+import type { MirrorCounters__Output } from '../../generated/overlay/v1/MirrorCounters';
+import { spanKey } from '../../common/span/span-kind';
 import type { Host } from '../model/host';
 import type { ChangeRecord } from '../store/change-log';
 import { MaterializedView } from '../store/materialized-view';
 import { AckRecorder } from './ack-recorder';
 import { AgentStatusRepository, type StreamClaim } from './agent-status.repository';
 import { HostSession, type SessionClaim, type SessionEvents, type SyncCall } from './host-session';
+import { MirrorCountersIntake, readMirrorCounters } from './mirror-counters.intake';
 import { SpanFeed } from './span-feed';
 import { TypedEvents } from './typed-events';
 
@@ -55,6 +58,7 @@ export class SessionRegistry implements SessionEvents {
     private readonly feed: SpanFeed,
     private readonly status: AgentStatusRepository,
     private readonly recorder: AckRecorder,
+    private readonly counters: MirrorCountersIntake,
   ) {}
 
   /** The deployment's epoch, as agents must name it to resume. */
@@ -86,8 +90,9 @@ export class SessionRegistry implements SessionEvents {
     this.timers.push(setInterval(() => void this.housekeeping(), HOUSEKEEPING_MS));
   }
 
-  /** Stops the timers and ends every stream (UNAVAILABLE). */
+  /** Stops the timers and ends every stream (UNAVAILABLE); mirror counters not yet written are dropped. */
   stop(): void {
+    this.counters.stop();
     this.timers.forEach(clearInterval);
     this.timers.length = 0;
     this.unsubscribe.splice(0).forEach((off) => off());
@@ -151,6 +156,17 @@ export class SessionRegistry implements SessionEvents {
 
   connectionsInstalled(session: HostSession, report: ConnectionsInstalled__Output): void {
     this.reports.emit('installed', { hostId: session.hostId, hostName: session.hostName, report });
+  }
+
+  /** Keeps the counters of the host's own mirror taps (others are ignored); a malformed report ends the stream. */
+  mirrorCounters(session: HostSession, report: MirrorCounters__Output): void {
+    const index = this.feed.spanIndex;
+    const read = readMirrorCounters(report, (id) => index.resource(spanKey('mirror', id), session.hostId) !== undefined, Date.now());
+    if ('violation' in read) {
+      session.refuse(read.violation);
+      return;
+    }
+    this.counters.report(session.hostId, read.entries);
   }
 
   closed(session: HostSession): void {

@@ -4,7 +4,7 @@ import { parseSpanKey, type SpanKey } from '../../common/span/span-kind';
 import { encodeResourceKey } from '../../common/span/span-kinds';
 import { encodeSpanResource } from '../desired-state/resources/span-resource';
 import { changesSince, type HostSpanChange } from '../desired-state/span-diff';
-import { SpanIndex } from '../desired-state/span-index';
+import { encodingKey, SpanIndex } from '../desired-state/span-index';
 import type { ChangeRecord } from '../store/change-log';
 import { MaterializedView } from '../store/materialized-view';
 import type { ViewState } from '../store/view-state';
@@ -114,20 +114,24 @@ export class SpanFeed implements OnModuleDestroy {
     return [...this.index.hostCounts(port.segmentId).keys()];
   }
 
-  /** A resource's encoding at the current revision, made at most once per revision. */
-  encode(key: SpanKey): Uint8Array | undefined {
+  /**
+   * A resource's encoding in `hostId`'s span at the current revision, made at most once per
+   * revision (once for every host, but for the kinds that differ per host: `encodingKey`).
+   */
+  encode(key: SpanKey, hostId: string): Uint8Array | undefined {
     if (this.encodedAt !== this.view.revision) {
       this.encoded.clear();
       this.encodedAt = this.view.revision;
     }
-    let bytes = this.encoded.get(key);
+    const cacheKey = encodingKey(key, hostId);
+    let bytes = this.encoded.get(cacheKey);
     if (!bytes) {
-      const resource = this.index.resource(key);
+      const resource = this.index.resource(key, hostId);
       if (!resource) {
         return undefined;
       }
       bytes = encodeSpanResource(resource);
-      this.encoded.set(key, bytes);
+      this.encoded.set(cacheKey, bytes);
     }
     return bytes;
   }
@@ -156,14 +160,14 @@ export class SpanFeed implements OnModuleDestroy {
       return undefined;
     }
     const change = changesSince(this.index, records, hostId).get(hostId) ?? { upserts: new Set<string>(), removals: new Set<string>() };
-    return this.encodeChange(revision, change);
+    return this.encodeChange(revision, change, hostId);
   }
 
   /** Encodes a change for one host as a SyncResponse{delta} at `revision`. */
-  encodeChange(revision: number, change: HostSpanChange): Buffer {
+  encodeChange(revision: number, change: HostSpanChange, hostId: string): Buffer {
     const upserts: Uint8Array[] = [];
     for (const key of change.upserts) {
-      const bytes = this.encode(key);
+      const bytes = this.encode(key, hostId);
       if (bytes) {
         upserts.push(bytes);
       }
@@ -187,7 +191,7 @@ export class SpanFeed implements OnModuleDestroy {
       this.lastChange.set(hostId, record.revision);
       const subscriber = this.subscribers.get(hostId);
       if (subscriber) {
-        subscriber.deliver(record.revision, this.encodeChange(record.revision, change));
+        subscriber.deliver(record.revision, this.encodeChange(record.revision, change, hostId));
       }
     }
     for (const op of record.ops) {
