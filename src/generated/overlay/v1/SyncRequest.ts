@@ -28,8 +28,9 @@ import type { MirrorCounters as _overlay_v1_MirrorCounters, MirrorCounters__Outp
  * INVALID_ARGUMENT;
  * - connections_installed: from the migration's destination host, for one of its ports; any
  * other: INVALID_ARGUMENT;
- * - mirror_counters: at most 4096 entries; entries naming a mirror tap not in the host's span
- * are ignored.
+ * - mirror_counters: at most 4096 entries, each naming a mirror tap id once, counts up to
+ * 2^53 - 1; entries naming a mirror tap not in the host's span are ignored; any other:
+ * INVALID_ARGUMENT.
  */
 export interface SyncRequest {
   /**
@@ -88,8 +89,9 @@ export interface SyncRequest {
  * INVALID_ARGUMENT;
  * - connections_installed: from the migration's destination host, for one of its ports; any
  * other: INVALID_ARGUMENT;
- * - mirror_counters: at most 4096 entries; entries naming a mirror tap not in the host's span
- * are ignored.
+ * - mirror_counters: at most 4096 entries, each naming a mirror tap id once, counts up to
+ * 2^53 - 1; entries naming a mirror tap not in the host's span are ignored; any other:
+ * INVALID_ARGUMENT.
  */
 export interface SyncRequest__Output {
   /**
