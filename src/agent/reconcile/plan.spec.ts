@@ -14,6 +14,8 @@ function span(): SpanView {
       ['p-remote', { id: 'p-remote', segmentId: 's1', mac: '02:00:00:00:00:0b', ips: ['10.0.0.11'], hostId: 'host-2', vtepIp: '192.0.2.2', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false }],
       ['p-orphan', { id: 'p-orphan', segmentId: 'missing', mac: '02:00:00:00:00:0c', ips: [], hostId: 'host-3', vtepIp: '192.0.2.3', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false }],
     ]),
+    mirrors: new Map(),
+    mirrorSinks: new Map(),
   };
 }
 

@@ -39,7 +39,7 @@ function kernelWith(...commands: string[][]): FakeKernel {
   return kernel;
 }
 
-const READS = ['bridge -j fdb show', 'ip -j -d link show'];
+const READS = ['bridge -j fdb show', 'ip -j -d link show', 'tc -j qdisc show'];
 
 /** A ruleset of this text (the Linux dataplane loads the text; the tap digests are the agent's). */
 const ruleset = (text: string): FirewallRuleset => ({ text, ports: new Map() });
@@ -151,7 +151,7 @@ describe('LinuxDataplane.apply', () => {
       ].join('\n'),
     ]);
     expect(await observed(kernel)).toEqual(planned);
-    expect(kernel.links.get('br0')).toEqual({ ifname: 'br0', kind: 'bridge', up: true });
+    expect(kernel.links.get('br0')).toEqual({ ifindex: 2, ifname: 'br0', kind: 'bridge', up: true });
   });
 
   it('runs nothing but its reads when the kernel already matches (idempotent)', async () => {
@@ -492,8 +492,8 @@ describe('LinuxDataplane firewall conntrack', () => {
 
 describe('LinuxDataplane tc gate (firewall on)', () => {
   // The gate's program, byte for byte: `ld mark; jset <bit>; ret OK; ret SHOT`.
-  const TAP_FILTER = `filter replace block ${TAP_GATE_BLOCK} egress pref 1 handle 1 bpf da bytecode "4,32 0 0 4294963220,69 0 1 134217728,6 0 0 0,6 0 0 2"`;
-  const VXLAN_FILTER = `filter replace block ${VXLAN_GATE_BLOCK} egress pref 1 handle 1 bpf da bytecode "4,32 0 0 4294963220,69 0 1 67108864,6 0 0 0,6 0 0 2"`;
+  const TAP_FILTER = `filter replace block ${TAP_GATE_BLOCK} egress pref 1 handle 1 bpf da bytecode "4,32 0 0 4294963220,69 0 1 134217728,6 0 0 4294967295,6 0 0 2"`;
+  const VXLAN_FILTER = `filter replace block ${VXLAN_GATE_BLOCK} egress pref 1 handle 1 bpf da bytecode "4,32 0 0 4294963220,69 0 1 67108864,6 0 0 4294967295,6 0 0 2"`;
   const gate = (dev: string, block: number) => `tc qdisc add dev ${dev} egress_block ${block} clsact`;
 
   async function gated(kernel: FakeKernel): Promise<LinuxDataplane> {
