@@ -112,6 +112,10 @@ interface Script {
  * with the failing batch line in the message. When gated, a VXLAN device it puts and a tap it
  * attaches are bound to their gate block first (one `tc -batch -`, before the taps are attached),
  * and a device or tap without its gate is reported as needing repair.
+ *
+ * Mirror sessions (mirrors.ts): mirror devices, analyzer taps and mirror filters are read back
+ * with the rest (by cookie, with their counters) and put in four more batches after the links,
+ * each `-force`: a mirror that cannot be put is reported by `mirrorFailures`, never thrown.
  */
 export class LinksDriver {
   /** Taps already reported missing, so a reconcile loop logs each one once. */
