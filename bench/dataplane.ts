@@ -193,7 +193,7 @@ function buildWorkload(): Workload {
       members.push({ groupId: groupId(g), family: 'IPv4', cidr: memberCidr(g, i) });
     }
   }
-  return { span: { hostId: 'bench-host', vtepIp: LOCAL_VTEP, segments, ports }, taps, policies, members };
+  return { span: { hostId: 'bench-host', vtepIp: LOCAL_VTEP, segments, ports, mirrors: new Map(), mirrorSinks: new Map() }, taps, policies, members };
 }
 
 // ---------------------------------------------------------------------------------------------

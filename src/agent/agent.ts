@@ -62,7 +62,7 @@ export class Agent {
       config,
       dataplane,
       this.store,
-      { report: (revision, error) => this.client.report(revision, error), linked: () => this.migrations.linked() },
+      { report: (revision, error) => this.client.report(revision, error), linked: () => this.migrations.linked(), mirrorCounters: (entries) => this.client.mirrorCounters(entries) },
       enqueue,
       logger,
       random,

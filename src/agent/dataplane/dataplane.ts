@@ -30,12 +30,66 @@ export interface LocalPortState {
   vni: number;
 }
 
+/** A mirror direction, the VM's (as in security group rules): `ingress` = what it receives, `egress` = what it sends. */
+export type MirrorDirection = 'ingress' | 'egress';
+
+/** Which frames a mirror filter copies: '' / 0 = any. The remote CIDR is the peer's (destination of what the VM sends, source of what it receives). */
+export interface MirrorMatch {
+  ethertype: '' | 'IPv4' | 'IPv6';
+  protocol: number;
+  remoteCidr: string;
+}
+
+/**
+ * A mirror VXLAN device (`mx<vni>`, the session's mirror VNI), never in a bridge. Source side:
+ * copies sent into it travel to `remote:dstport`. Sink side (`remote` ''): copies arriving
+ * under the VNI are redirected to `redirect` (a local analyzer's tap, or an interface).
+ */
+export interface MirrorDeviceState {
+  vni: number;
+  localVtep: string;
+  /** Source side: the sink host's VTEP or the collector; '' on the sink side. */
+  remote: string;
+  dstport: number;
+  /** Sink side: the device the copies go to; '' on the source side. */
+  redirect: string;
+}
+
+/**
+ * One direction of one mirror tap: frames of `dev` (the source port's tap) that match `match`
+ * are copied to `target` (an analyzer's tap, an interface, or a mirror device). Keyed by
+ * `cookie`, a digest of all of it (see `mirrorCookie`), so a changed filter is another filter.
+ */
+export interface MirrorFilterState {
+  cookie: string;
+  /** The mirror tap, `<sessionId>/<portId>`; '' when read back (the kernel keeps only the cookie). */
+  tapId: string;
+  direction: MirrorDirection;
+  dev: string;
+  target: string;
+  match: MirrorMatch;
+  /** Read back only: what the filter copied since it was put. */
+  packets?: number;
+  bytes?: number;
+}
+
+/** A local analyzer port: its tap up, in no bridge, dropping whatever its VM sends; it only receives copies. */
+export interface AnalyzerTapState {
+  tap: string;
+}
+
 export interface DataplaneState {
   segments: Map<number, SegmentState>;
   /** Keyed by `fdbKey(vni, mac)`. */
   fdb: Map<string, FdbEntry>;
   /** Keyed by tap name. */
   ports: Map<string, LocalPortState>;
+  /** Keyed by mirror VNI. */
+  mirrorDevices: Map<number, MirrorDeviceState>;
+  /** Keyed by cookie. */
+  mirrorFilters: Map<string, MirrorFilterState>;
+  /** Keyed by tap name. */
+  analyzers: Map<string, AnalyzerTapState>;
 }
 
 /**
@@ -53,7 +107,7 @@ export interface FirewallRuleset {
 export const fdbKey = (vni: number, mac: string): string => `${vni} ${mac}`;
 
 export function emptyDataplaneState(): DataplaneState {
-  return { segments: new Map(), fdb: new Map(), ports: new Map() };
+  return { segments: new Map(), fdb: new Map(), ports: new Map(), mirrorDevices: new Map(), mirrorFilters: new Map(), analyzers: new Map() };
 }
 
 export type { TrackedConnection } from '../../common/tracked-connection';
@@ -76,7 +130,13 @@ export type PlanStep =
   | { op: 'remove-segment'; vni: number }
   | { op: 'put-segment'; segment: SegmentState }
   | { op: 'put-fdb'; entry: FdbEntry }
-  | { op: 'put-port'; port: LocalPortState };
+  | { op: 'put-port'; port: LocalPortState }
+  | { op: 'remove-mirror-filter'; filter: MirrorFilterState }
+  | { op: 'remove-mirror-device'; vni: number }
+  | { op: 'remove-analyzer'; tap: string }
+  | { op: 'put-analyzer'; analyzer: AnalyzerTapState }
+  | { op: 'put-mirror-device'; device: MirrorDeviceState }
+  | { op: 'put-mirror-filter'; filter: MirrorFilterState };
 
 export type DataplanePlan = PlanStep[];
 
@@ -125,6 +185,12 @@ export interface Dataplane {
    * Optional. Idempotent.
    */
   insertConnections?(zone: number, ips: string[], connections: TrackedConnection[]): Promise<InsertedConnections>;
+  /**
+   * Why mirror filters of the last apply could not be put (cookie -> reason), when the dataplane
+   * knows; a filter missing from `observe` without a reason here is reported as not programmed.
+   * Optional.
+   */
+  mirrorFailures?(): ReadonlyMap<string, string>;
   /** Releases resources (not the kernel state: a stopped agent leaves forwarding in place). */
   close(): Promise<void>;
 }

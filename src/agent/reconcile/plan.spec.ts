@@ -1,6 +1,8 @@
 import { emptyDataplaneState, fdbKey } from '../dataplane/dataplane';
 import { tapName } from '../dataplane/names';
-import { closedPorts, desiredDataplane, planChanges, type SpanView } from './plan';
+import type { MirrorTap__Output } from '../../generated/overlay/v1/MirrorTap';
+import { closedPorts, desiredDataplane, mirrorCookie, planChanges, type SpanView } from './plan';
+import { mirrorCounters } from './reconciler';
 
 const own = 'host-own';
 
@@ -14,6 +16,8 @@ function span(): SpanView {
       ['p-remote', { id: 'p-remote', segmentId: 's1', mac: '02:00:00:00:00:0b', ips: ['10.0.0.11'], hostId: 'host-2', vtepIp: '192.0.2.2', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false }],
       ['p-orphan', { id: 'p-orphan', segmentId: 'missing', mac: '02:00:00:00:00:0c', ips: [], hostId: 'host-3', vtepIp: '192.0.2.3', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false }],
     ]),
+    mirrors: new Map(),
+    mirrorSinks: new Map(),
   };
 }
 
@@ -108,5 +112,131 @@ describe('plan', () => {
     expect(closedPorts(desired, wanted, undefined)).toEqual(new Set([a, b]));
     expect(closedPorts(desired, wanted, { text: 'old', ports: new Map([[a, 'digest-a1'], [b, 'digest-b']]) })).toEqual(new Set([a, b]));
     expect(closedPorts(desired, wanted, { text: 'new', ports: new Map([[a, 'digest-a2']]) })).toEqual(new Set([b]));
+  });
+});
+
+describe('desired mirrors', () => {
+  const SRC = '0190aaaa-0000-7000-8000-00000000000a';
+  const ANALYZER = '0190aaaa-0000-7000-8000-0000000000an';
+  const tap = (m: Partial<MirrorTap__Output>): MirrorTap__Output => ({
+    sessionId: 'ses1',
+    portId: SRC,
+    ingress: true,
+    egress: true,
+    filterEthertype: '',
+    filterProtocol: 0,
+    filterRemoteCidr: '',
+    snapLength: 0,
+    sinkPortId: '',
+    sinkInterface: '',
+    vni: 0,
+    remoteIp: '',
+    udpPort: 0,
+    ...m,
+  });
+  function mirrored(...taps: MirrorTap__Output[]): SpanView {
+    const view = span();
+    const base = view.ports.get('p-local')!;
+    view.ports.delete('p-local'); // by id, as the span keeps them
+    view.ports.set(SRC, base);
+    view.ports.set(ANALYZER, { ...base, id: ANALYZER, mac: '02:00:00:00:00:a0', analyzer: true });
+    view.ports.set('p-remote-analyzer', { ...view.ports.get('p-remote')!, id: 'p-remote-analyzer', mac: '02:00:00:00:00:a1', analyzer: true });
+    taps.forEach((t) => view.mirrors.set(`${t.sessionId}/${t.portId}`, t));
+    return view;
+  }
+
+  it('sets a local analyzer up apart: no bridge port, and no forwarding entry for any analyzer', () => {
+    const state = desiredDataplane(mirrored());
+    expect([...state.analyzers.keys()]).toEqual([tapName(ANALYZER)]);
+    expect(state.ports.has(tapName(ANALYZER))).toBe(false);
+    expect([...state.fdb.values()].map((e) => e.mac)).toEqual(['02:00:00:00:00:0b']);
+  });
+
+  it('copies both directions of a local port to a remote sink through its mirror device, and to a local analyzer directly', () => {
+    const state = desiredDataplane(mirrored(tap({ vni: 7001, remoteIp: '192.0.2.9', udpPort: 4789, filterEthertype: 'IPv4', filterProtocol: 6 }), tap({ sessionId: 'ses2', ingress: false, sinkPortId: ANALYZER })));
+    expect(Object.fromEntries(state.mirrorDevices)).toEqual({ 7001: { vni: 7001, localVtep: '192.0.2.1', remote: '192.0.2.9', dstport: 4789, redirect: '' } });
+    const match = { ethertype: 'IPv4', protocol: 6, remoteCidr: '' };
+    expect([...state.mirrorFilters.values()].map((f) => [f.tapId, f.direction, f.dev, f.target, f.match])).toEqual([
+      [`ses1/${SRC}`, 'ingress', tapName(SRC), 'mx7001', match],
+      [`ses1/${SRC}`, 'egress', tapName(SRC), 'mx7001', match],
+      [`ses2/${SRC}`, 'egress', tapName(SRC), tapName(ANALYZER), { ethertype: '', protocol: 0, remoteCidr: '' }],
+    ]);
+    for (const [cookie, f] of state.mirrorFilters) {
+      expect(cookie).toBe(mirrorCookie(f));
+      expect(cookie).toMatch(/^[0-9a-f]{32}$/);
+    }
+  });
+
+  it('reports per mirror tap what cannot be programmed, and programs the rest', () => {
+    const errors = new Map<string, string>();
+    const state = desiredDataplane(
+      mirrored(
+        tap({ sessionId: 'a', sinkPortId: 'p-remote-analyzer' }),
+        tap({ sessionId: 'b', sinkPortId: SRC }),
+        tap({ sessionId: 'c', portId: 'p-remote', sinkInterface: 'eth1' }),
+        tap({ sessionId: 'd', filterProtocol: 6, sinkInterface: 'eth1' }),
+        tap({ sessionId: 'e', filterEthertype: 'IPv4', filterRemoteCidr: 'fd00::/8', sinkInterface: 'eth1' }),
+        tap({ sessionId: 'f' }),
+        tap({ sessionId: 'g', sinkInterface: 'eth1' }),
+      ),
+      errors,
+    );
+    expect(Object.fromEntries(errors)).toEqual({
+      [`a/${SRC}`]: 'sink port p-remote-analyzer is not on this host',
+      [`b/${SRC}`]: `sink port ${SRC} is not an analyzer port`,
+      'c/p-remote': 'source port p-remote is not on this host',
+      [`d/${SRC}`]: 'a filter protocol or remote CIDR needs an ethertype',
+      [`e/${SRC}`]: 'filter remote CIDR "fd00::/8" is not an IPv4 prefix',
+      [`f/${SRC}`]: 'no sink',
+    });
+    expect([...state.mirrorFilters.values()].map((f) => f.tapId)).toEqual([`g/${SRC}`, `g/${SRC}`]);
+  });
+
+  it('sets the sink side up: a mirror device without remote that redirects to the local analyzer', () => {
+    const view = mirrored();
+    view.mirrorSinks.set('ses9', { sessionId: 'ses9', vni: 7009, portId: ANALYZER, interface: '' });
+    view.mirrorSinks.set('ses8', { sessionId: 'ses8', vni: 7008, portId: 'p-remote-analyzer', interface: '' });
+    const errors = new Map<string, string>();
+    const state = desiredDataplane(view, errors);
+    expect(Object.fromEntries(state.mirrorDevices)).toEqual({ 7009: { vni: 7009, localVtep: '192.0.2.1', remote: '', dstport: 4789, redirect: tapName(ANALYZER) } });
+    expect(Object.fromEntries(errors)).toEqual({ ses8: 'sink port p-remote-analyzer is not on this host' });
+  });
+
+  it('plans mirrors: puts what is missing, removes what is stale only when sweeping, removals first; detaches an attached analyzer even before', () => {
+    const desired = desiredDataplane(mirrored(tap({ vni: 7001, remoteIp: '192.0.2.9', udpPort: 4789 })));
+    const observed = desiredDataplane(span());
+    observed.ports.set(tapName(ANALYZER), { tap: tapName(ANALYZER), vni: 5000 });
+    const stale = { cookie: 'f'.repeat(32), tapId: '', direction: 'egress' as const, dev: 'tapold', target: 'mx1', match: { ethertype: '' as const, protocol: 0, remoteCidr: '' } };
+    observed.mirrorFilters.set(stale.cookie, stale);
+    observed.mirrorDevices.set(1, { vni: 1, localVtep: '192.0.2.1', remote: '192.0.2.8', dstport: 4789, redirect: '' });
+    observed.analyzers.set('tapoldanalyzer', { tap: 'tapoldanalyzer' });
+    const puts = ['put-analyzer', 'put-mirror-device', 'put-mirror-filter', 'put-mirror-filter'];
+    expect(planChanges(desired, observed, false).map((s) => s.op)).toEqual(['remove-port', ...puts]);
+    const sweep = planChanges(desired, observed, true);
+    expect(sweep.map((s) => s.op)).toEqual(['remove-port', 'remove-mirror-filter', 'remove-mirror-device', 'remove-analyzer', ...puts]);
+    // Once in place, nothing more; a filter pointing elsewhere (the tap created anew) is put again.
+    const inPlace = desiredDataplane(mirrored(tap({ vni: 7001, remoteIp: '192.0.2.9', udpPort: 4789 })));
+    expect(planChanges(desired, inPlace, true)).toEqual([]);
+    const [first] = inPlace.mirrorFilters.values();
+    inPlace.mirrorFilters.set(first.cookie, { ...first, dev: '' });
+    expect(planChanges(desired, inPlace, true)).toEqual([{ op: 'put-mirror-filter', filter: desired.mirrorFilters.get(first.cookie) }]);
+  });
+
+  it('counts per mirror tap over both directions, and says why one is not programmed', () => {
+    const view = mirrored(tap({ vni: 7001, remoteIp: '192.0.2.9', udpPort: 4789 }), tap({ sessionId: 'ses2', sinkInterface: 'eth1' }), tap({ sessionId: 'ses3' }));
+    const errors = new Map<string, string>();
+    const desired = desiredDataplane(view, errors);
+    const observed = desiredDataplane(view);
+    const [a, b, c] = [...observed.mirrorFilters.values()];
+    observed.mirrorFilters.set(a.cookie, { ...a, packets: 3, bytes: 300 });
+    observed.mirrorFilters.set(b.cookie, { ...b, packets: 2, bytes: 200 });
+    observed.mirrorFilters.delete(c.cookie);
+    expect(mirrorCounters(view.mirrors.keys(), desired, observed, errors, new Map([[c.cookie, 'tc refused it']]))).toEqual([
+      { id: `ses1/${SRC}`, packets: 5, bytes: 500, error: '' },
+      { id: `ses2/${SRC}`, packets: 0, bytes: 0, error: 'tc refused it' },
+      { id: `ses3/${SRC}`, packets: 0, bytes: 0, error: 'no sink' },
+    ]);
+    observed.mirrorDevices.delete(7001);
+    expect(mirrorCounters([`ses1/${SRC}`], desired, observed, errors)[0].error).toBe('not programmed: mirror device mx7001 is not in place');
   });
 });

@@ -1,18 +1,32 @@
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { MirrorSink__Output } from '../../generated/overlay/v1/MirrorSink';
+import type { MirrorTap__Output } from '../../generated/overlay/v1/MirrorTap';
 import type { Port__Output } from '../../generated/overlay/v1/Port';
 import type { Segment__Output } from '../../generated/overlay/v1/Segment';
-import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FirewallRuleset } from '../dataplane/dataplane';
-import { tapName } from '../dataplane/names';
+import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FirewallRuleset, type MirrorDeviceState, type MirrorDirection, type MirrorFilterState, type MirrorMatch } from '../dataplane/dataplane';
+import { mirrorVxlanName, tapName } from '../dataplane/names';
 
-/** What the reconciler reads of the span: this host, and its segments and ports by id. */
+/** What the reconciler reads of the span: this host, its segments and ports by id, and its mirror taps and sinks by id. */
 export interface SpanView {
   hostId: string;
   vtepIp: string;
   segments: Map<string, Segment__Output>;
   ports: Map<string, Port__Output>;
+  mirrors: Map<string, MirrorTap__Output>;
+  mirrorSinks: Map<string, MirrorSink__Output>;
 }
 
-/** Pure: the dataplane state a span asks for on this host. */
-export function desiredDataplane(span: SpanView): DataplaneState {
+/** Whether a port's tap is on this host: bound here, or prepared here for a migration. */
+const isLocal = (port: Port__Output, hostId: string): boolean => port.hostId === hostId || port.preparedHostId === hostId;
+
+/**
+ * Pure: the dataplane state a span asks for on this host. What cannot be programmed of a mirror
+ * tap or sink (its port not here, its sink not a local analyzer, a malformed filter) is left
+ * out and said in `mirrorErrors` (by mirror tap id; a sink's by its session id): it never
+ * stands in the way of the rest.
+ */
+export function desiredDataplane(span: SpanView, mirrorErrors: Map<string, string> = new Map()): DataplaneState {
   const state = emptyDataplaneState();
   for (const segment of span.segments.values()) {
     state.segments.set(segment.vni, {
@@ -36,7 +50,16 @@ export function desiredDataplane(span: SpanView): DataplaneState {
     // it has not learned the MAC on a local tap, so the host where the VM runs delivers locally,
     // and the other forwards what reaches it to where the VM may be.
     const here = span.hostId;
-    if (port.hostId === here || port.preparedHostId === here) {
+    if (port.analyzer) {
+      // An analyzer receives mirrored copies only: its tap is in no bridge, and no forwarding
+      // entry anywhere points at it (nothing is ever sent to its MAC through the overlay).
+      if (isLocal(port, here)) {
+        const tap = tapName(port.id);
+        state.analyzers.set(tap, { tap });
+      }
+      continue;
+    }
+    if (isLocal(port, here)) {
       const tap = tapName(port.id);
       state.ports.set(tap, { tap, vni: segment.vni });
     }
@@ -45,7 +68,141 @@ export function desiredDataplane(span: SpanView): DataplaneState {
       state.fdb.set(fdbKey(segment.vni, port.mac), { vni: segment.vni, mac: port.mac, vtep });
     }
   }
+  addMirrors(span, state, mirrorErrors);
   return state;
+}
+
+/** The digest that keys a mirror filter (16 bytes, hex): of everything it is made of, so a changed filter is another one. */
+export function mirrorCookie(f: Pick<MirrorFilterState, 'tapId' | 'direction' | 'dev' | 'target' | 'match'>): string {
+  const text = JSON.stringify([f.tapId, f.direction, f.dev, f.target, f.match.ethertype, f.match.protocol, f.match.remoteCidr]);
+  return createHash('sha256').update(text).digest('hex').slice(0, 32);
+}
+
+const VNI_MAX = 16_777_215;
+/** An interface name the kernel takes (IFNAMSIZ 16 with its NUL), safe in a batch line. */
+const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/** A MirrorTap's filter, checked; a string says what is wrong with it. */
+function mirrorMatch(m: MirrorTap__Output): MirrorMatch | string {
+  const ethertype = m.filterEthertype;
+  if (ethertype !== '' && ethertype !== 'IPv4' && ethertype !== 'IPv6') {
+    return `filter ethertype ${JSON.stringify(ethertype)} is not IPv4, IPv6 or empty`;
+  }
+  if ((m.filterProtocol || m.filterRemoteCidr) && !ethertype) {
+    return 'a filter protocol or remote CIDR needs an ethertype';
+  }
+  if (!Number.isInteger(m.filterProtocol) || m.filterProtocol < 0 || m.filterProtocol > 255) {
+    return `filter protocol ${m.filterProtocol} is not an IP protocol number`;
+  }
+  if (m.filterRemoteCidr) {
+    const [ip, len, extra] = m.filterRemoteCidr.split('/');
+    const family = isIP(ip ?? '');
+    const bits = len === undefined ? (family === 6 ? 128 : 32) : Number(len);
+    if (extra !== undefined || family !== (ethertype === 'IPv6' ? 6 : 4) || !/^\d{1,3}$/.test(len ?? '0') || bits > (family === 6 ? 128 : 32)) {
+      return `filter remote CIDR ${JSON.stringify(m.filterRemoteCidr)} is not an ${ethertype} prefix`;
+    }
+  }
+  return { ethertype, protocol: m.filterProtocol, remoteCidr: m.filterRemoteCidr };
+}
+
+/** The local analyzer port `portId`'s tap, or why it cannot be a sink here. */
+function analyzerTap(span: SpanView, portId: string): { tap: string } | string {
+  const port = span.ports.get(portId);
+  if (!port || !isLocal(port, span.hostId)) {
+    return `sink port ${portId} is not on this host`;
+  }
+  return port.analyzer ? { tap: tapName(port.id) } : `sink port ${portId} is not an analyzer port`;
+}
+
+/**
+ * The mirror part of the desired state: sink-side devices first (MirrorSinks), then each mirror
+ * tap's filters and the source-side devices they send into. Two uses of one mirror VNI that
+ * disagree (cannot happen in a consistent span) keep the first and report the other.
+ */
+function addMirrors(span: SpanView, state: DataplaneState, errors: Map<string, string>): void {
+  const device = (want: MirrorDeviceState): string | undefined => {
+    const have = state.mirrorDevices.get(want.vni);
+    if (have && JSON.stringify(have) !== JSON.stringify(want)) {
+      return `mirror VNI ${want.vni} is already used here by another session`;
+    }
+    state.mirrorDevices.set(want.vni, want);
+    return undefined;
+  };
+  const sinks = [...(span.mirrorSinks.values())].sort((a, b) => (a.sessionId < b.sessionId ? -1 : 1));
+  for (const sink of sinks) {
+    const target = sink.portId ? analyzerTap(span, sink.portId) : IFNAME_RE.test(sink.interface) ? { tap: sink.interface } : `sink interface ${JSON.stringify(sink.interface)} is not an interface name`;
+    const problem =
+      !Number.isInteger(sink.vni) || sink.vni < 1 || sink.vni > VNI_MAX
+        ? `mirror VNI ${sink.vni} out of range`
+        : typeof target === 'string'
+          ? target
+          : device({ vni: sink.vni, localVtep: span.vtepIp, remote: '', dstport: MIRROR_SINK_PORT, redirect: target.tap });
+    if (problem) {
+      errors.set(sink.sessionId, problem);
+    }
+  }
+  const taps = [...(span.mirrors.entries())].sort(([a], [b]) => (a < b ? -1 : 1));
+  for (const [id, m] of taps) {
+    const problem = addMirrorTap(span, state, id, m, device);
+    if (problem) {
+      errors.set(id, problem);
+    }
+  }
+}
+
+/** VXLAN's port: copies between hosts travel to it (MIRROR_UDP_PORT on the controller). */
+const MIRROR_SINK_PORT = 4789;
+
+function addMirrorTap(span: SpanView, state: DataplaneState, id: string, m: MirrorTap__Output, device: (d: MirrorDeviceState) => string | undefined): string | undefined {
+  const port = span.ports.get(m.portId);
+  if (!port || !isLocal(port, span.hostId)) {
+    return `source port ${m.portId} is not on this host`;
+  }
+  if (port.analyzer) {
+    return `source port ${m.portId} is an analyzer port`;
+  }
+  const match = mirrorMatch(m);
+  if (typeof match === 'string') {
+    return match;
+  }
+  let target: string;
+  if (m.sinkPortId) {
+    const sink = analyzerTap(span, m.sinkPortId);
+    if (typeof sink === 'string') {
+      return sink;
+    }
+    target = sink.tap;
+  } else if (m.sinkInterface) {
+    if (!IFNAME_RE.test(m.sinkInterface)) {
+      return `sink interface ${JSON.stringify(m.sinkInterface)} is not an interface name`;
+    }
+    target = m.sinkInterface;
+  } else if (m.vni || m.remoteIp) {
+    if (!Number.isInteger(m.vni) || m.vni < 1 || m.vni > VNI_MAX) {
+      return `mirror VNI ${m.vni} out of range`;
+    }
+    if (!isIP(m.remoteIp)) {
+      return `sink address ${JSON.stringify(m.remoteIp)} is not an IP address`;
+    }
+    if (!Number.isInteger(m.udpPort) || m.udpPort < 1 || m.udpPort > 65_535) {
+      return `sink UDP port ${m.udpPort} out of range`;
+    }
+    const clash = device({ vni: m.vni, localVtep: span.vtepIp, remote: m.remoteIp, dstport: m.udpPort, redirect: '' });
+    if (clash) {
+      return clash;
+    }
+    target = mirrorVxlanName(m.vni);
+  } else {
+    return 'no sink';
+  }
+  const dev = tapName(port.id);
+  const directions: MirrorDirection[] = [...(m.ingress ? ['ingress' as const] : []), ...(m.egress ? ['egress' as const] : [])];
+  for (const direction of directions) {
+    const filter = { tapId: id, direction, dev, target, match };
+    const cookie = mirrorCookie(filter);
+    state.mirrorFilters.set(cookie, { cookie, ...filter });
+  }
+  return undefined;
 }
 
 /**
@@ -71,13 +228,18 @@ const sameList = (a: string[], b: string[]): boolean => a.length === b.length &&
  * before the first full sync) nothing is removed: stale objects are swept only once the agent
  * knows the whole desired state. The taps in `close` are detached whatever `sweep` says: closing
  * a port is not sweeping, it keeps a VM whose rules are not in force from sending or receiving.
- * Removals come first, so a MAC that moved is never briefly in two places.
+ * Removals come first, so a MAC that moved is never briefly in two places. An analyzer's tap
+ * found attached to a bridge is detached like a closed one: it must never send into the network.
+ *
+ * Mirrors: filters are keyed by their digest (a changed one is removed and put anew, the removal
+ * waiting for the sweep like any other); a mirror device is put again when it differs, an
+ * analyzer's tap when it is not ready.
  */
 export function planChanges(desired: DataplaneState, observed: DataplaneState, sweep: boolean, close: ReadonlySet<string> = new Set()): DataplanePlan {
   const plan: DataplanePlan = [];
   if (!sweep) {
     for (const tap of observed.ports.keys()) {
-      if (close.has(tap)) {
+      if (close.has(tap) || desired.analyzers.has(tap)) {
         plan.push({ op: 'remove-port', tap });
       }
     }
@@ -87,6 +249,22 @@ export function planChanges(desired: DataplaneState, observed: DataplaneState, s
       const want = desired.ports.get(tap);
       if (!want || want.vni !== port.vni) {
         plan.push({ op: 'remove-port', tap });
+      }
+    }
+    for (const [cookie, filter] of observed.mirrorFilters) {
+      if (!desired.mirrorFilters.has(cookie)) {
+        plan.push({ op: 'remove-mirror-filter', filter });
+      }
+    }
+    for (const [vni, device] of observed.mirrorDevices) {
+      const want = desired.mirrorDevices.get(vni);
+      if (!want || (want.remote === '') !== (device.remote === '')) {
+        plan.push({ op: 'remove-mirror-device', vni });
+      }
+    }
+    for (const tap of observed.analyzers.keys()) {
+      if (!desired.analyzers.has(tap)) {
+        plan.push({ op: 'remove-analyzer', tap });
       }
     }
     for (const [key, entry] of observed.fdb) {
@@ -116,6 +294,23 @@ export function planChanges(desired: DataplaneState, observed: DataplaneState, s
     const have = observed.ports.get(tap);
     if (!have || have.vni !== port.vni) {
       plan.push({ op: 'put-port', port });
+    }
+  }
+  for (const [tap, analyzer] of desired.analyzers) {
+    if (!observed.analyzers.has(tap)) {
+      plan.push({ op: 'put-analyzer', analyzer });
+    }
+  }
+  for (const [vni, device] of desired.mirrorDevices) {
+    const have = observed.mirrorDevices.get(vni);
+    if (!have || have.localVtep !== device.localVtep || have.remote !== device.remote || have.dstport !== device.dstport || have.redirect !== device.redirect) {
+      plan.push({ op: 'put-mirror-device', device });
+    }
+  }
+  for (const [cookie, filter] of desired.mirrorFilters) {
+    const have = observed.mirrorFilters.get(cookie);
+    if (!have || have.dev !== filter.dev || have.target !== filter.target || have.direction !== filter.direction) {
+      plan.push({ op: 'put-mirror-filter', filter });
     }
   }
   return plan;

@@ -1,5 +1,6 @@
+import type { MirrorTapCounters } from '../../generated/overlay/v1/MirrorTapCounters';
 import type { AgentConfig } from '../config';
-import type { Dataplane, FirewallRuleset } from '../dataplane/dataplane';
+import type { Dataplane, DataplaneState, FirewallRuleset, MirrorFilterState } from '../dataplane/dataplane';
 import { renderFirewall } from '../dataplane/linux/nftables';
 import { tapName } from '../dataplane/names';
 import type { Logger } from '../../common/logger';
@@ -13,6 +14,40 @@ export interface ReconcileHooks {
   report(revision: number, error?: string): boolean;
   /** Runs after each pass that programmed the links (closed ports aside). */
   linked(): Promise<void>;
+  /** Sends the mirror taps' counters (one entry per mirror tap of the span); whether it was sent. */
+  mirrorCounters?(entries: MirrorTapCounters[]): boolean;
+}
+
+/**
+ * Pure: one entry per mirror tap of the span: packets and bytes its filters copied (both
+ * directions summed) and, when one of them is not in place, why: the span's own problem
+ * (`errors`, see desiredDataplane), the dataplane's (`failures`, by cookie), or its absence.
+ */
+export function mirrorCounters(ids: Iterable<string>, desired: DataplaneState, observed: DataplaneState, errors: ReadonlyMap<string, string>, failures: ReadonlyMap<string, string> = new Map()): MirrorTapCounters[] {
+  const filters = new Map<string, MirrorFilterState[]>();
+  for (const f of desired.mirrorFilters.values()) {
+    filters.set(f.tapId, [...(filters.get(f.tapId) ?? []), f]);
+  }
+  return [...ids].sort().map((id) => {
+    let packets = 0;
+    let bytes = 0;
+    let error = errors.get(id) ?? '';
+    for (const f of filters.get(id) ?? []) {
+      const have = observed.mirrorFilters.get(f.cookie);
+      packets += have?.packets ?? 0;
+      bytes += have?.bytes ?? 0;
+      if (!error && (!have || have.dev !== f.dev || have.target !== f.target)) {
+        error = failures.get(f.cookie) ?? `not programmed: the ${f.direction} filter on ${f.dev} is missing`;
+      }
+      const device = Number(/^mx(\d+)$/.exec(f.target)?.[1] ?? 0);
+      const want = desired.mirrorDevices.get(device);
+      const got = observed.mirrorDevices.get(device);
+      if (!error && want && (!got || got.localVtep !== want.localVtep || got.remote !== want.remote || got.dstport !== want.dstport)) {
+        error = `not programmed: mirror device ${f.target} is not in place`;
+      }
+    }
+    return { id, packets, bytes, error };
+  });
 }
 
 /**
@@ -48,6 +83,10 @@ export class Reconciler {
   private periodicTimer?: NodeJS.Timeout;
   private periodicQueued = false;
   private stopped = true;
+  /** Whether the last mirror counters sent had entries (then an empty report is due once they are gone). */
+  private countersSent = false;
+  /** Mirror sink problems last logged (they have no mirror tap to be reported with). */
+  private sinkProblems = '';
 
   constructor(
     private readonly config: Pick<AgentConfig, 'firewall' | 'conntrack' | 'backoffBaseMs' | 'backoffMaxMs' | 'reconcileIntervalMs'>,
@@ -98,11 +137,12 @@ export class Reconciler {
     await this.realize(change.revision);
   }
 
-  /** One pass for the current desired state, reported as `revision`. */
-  async realize(revision: number): Promise<void> {
+  /** One pass for the current desired state, reported as `revision`; a periodic one also reports the mirror counters. */
+  async realize(revision: number, periodic = false): Promise<void> {
     const { state, inSync } = this.desired;
     const failures: string[] = [];
-    const links = desiredDataplane(state);
+    const mirrorErrors = new Map<string, string>();
+    const links = desiredDataplane(state, mirrorErrors);
     let closed = new Set<string>();
     if (this.config.firewall) {
       const wanted = this.render(state);
@@ -124,10 +164,14 @@ export class Reconciler {
       }
     }
     let linked = false;
+    let observed: DataplaneState | undefined;
+    let mirrorsChanged = false;
     try {
-      const plan = planChanges(links, await this.dataplane.observe(), inSync, closed);
+      observed = await this.dataplane.observe();
+      const plan = planChanges(links, observed, inSync, closed);
       if (plan.length) {
         await this.dataplane.apply(plan);
+        mirrorsChanged = plan.some((s) => s.op.includes('mirror') || s.op.includes('analyzer'));
       }
       linked = true;
     } catch (err) {
@@ -135,6 +179,9 @@ export class Reconciler {
     }
     if (linked) {
       await this.hooks.linked();
+      if (mirrorsChanged || periodic) {
+        await this.reportMirrors(links, mirrorsChanged ? undefined : observed, mirrorErrors);
+      }
     }
     if (failures.length) {
       this.counts.nacks++;
@@ -153,10 +200,37 @@ export class Reconciler {
     }
   }
 
-  /** A pass that also checks the firewall in force for drift. */
+  /** A pass that also checks the firewall in force for drift, and reports the mirror counters. */
   private repair(): Promise<void> {
     this.repairDue = true;
-    return this.realize(this.desired.state.revision);
+    return this.realize(this.desired.state.revision, true);
+  }
+
+  /**
+   * Sends the mirror taps' counters, read after the pass (`observed` when the pass changed no
+   * mirror), when the span has mirror taps or had some at the last report. Sink problems have
+   * no tap to go with: they are logged, once each.
+   */
+  private async reportMirrors(desired: DataplaneState, observed: DataplaneState | undefined, errors: Map<string, string>): Promise<void> {
+    const sinkProblems = [...errors].filter(([key]) => !key.includes('/')).map(([session, error]) => `mirror sink of session ${session}: ${error}`).join('; ');
+    if (sinkProblems && sinkProblems !== this.sinkProblems) {
+      this.logger.warn(sinkProblems);
+    }
+    this.sinkProblems = sinkProblems;
+    const ids = [...this.desired.state.mirrors.keys()];
+    if (!this.hooks.mirrorCounters || (ids.length === 0 && !this.countersSent)) {
+      return;
+    }
+    let now: DataplaneState;
+    try {
+      now = observed ?? (await this.dataplane.observe());
+    } catch (err) {
+      this.logger.warn(`mirror counters: ${(err as Error).message}`);
+      return;
+    }
+    if (this.hooks.mirrorCounters(mirrorCounters(ids, desired, now, errors, this.dataplane.mirrorFailures?.()))) {
+      this.countersSent = ids.length > 0;
+    }
   }
 
   /**

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { overlayProto } from '../../common/proto';
+import type { MirrorTapCounters } from '../../generated/overlay/v1/MirrorTapCounters';
 import type { SyncRequest } from '../../generated/overlay/v1/SyncRequest';
 import type { SyncResponse__Output } from '../../generated/overlay/v1/SyncResponse';
 import type { AgentConfig } from '../config';
@@ -104,6 +105,11 @@ export class ControllerClient {
       return false;
     }
     return this.send(error === undefined ? { ack: { revision } } : { nack: { revision, error } });
+  }
+
+  /** Reports what the mirror taps copied (and those not programmed); false when there is no stream (the next report carries the totals). */
+  mirrorCounters(entries: MirrorTapCounters[]): boolean {
+    return this.send({ mirrorCounters: { entries } });
   }
 
   /** Drops the stream, so that the next one starts with a fresh snapshot. */

@@ -6,7 +6,7 @@ describe('FakeKernel', () => {
     await expect(kernel.run('ip', ['-batch', '-'], 'link add name br1 type bridge\nlink set dev nope up\nlink set dev br1 up\n')).rejects.toThrow(
       'ip -batch - exited with status 1: Cannot find device "nope"\nCommand failed -:2',
     );
-    expect(kernel.links.get('br1')).toEqual({ ifname: 'br1', kind: 'bridge', up: false });
+    expect(kernel.links.get('br1')).toEqual({ ifindex: 1, ifname: 'br1', kind: 'bridge', up: false });
   });
 
   it('loads nft text as one transaction: a failing load changes nothing', async () => {
@@ -21,10 +21,10 @@ describe('FakeKernel', () => {
     ['ip link add name br1 type bridge', 'ip link set dev tap1 master br1', 'tc qdisc add dev tap1 egress_block 9 clsact', 'tc filter replace block 9 egress pref 1 handle 1 bpf da bytecode "1,6 0 0 0"'].forEach((c) => kernel.sh(c));
     kernel.learn('tap1', '02:00:00:00:00:01');
     kernel.sh('ip link del dev br1');
-    expect(kernel.links.get('tap1')).toEqual({ ifname: 'tap1', kind: 'veth', up: true });
+    expect(kernel.links.get('tap1')).toEqual({ ifindex: 1, ifname: 'tap1', kind: 'veth', up: true });
     expect(kernel.fdb).toEqual([]);
     kernel.sh('tc qdisc del dev tap1 clsact');
-    expect(kernel.blockFilters.size).toBe(0);
+    expect(kernel.filters.size).toBe(0);
     expect(() => kernel.sh('tc filter replace block 9 egress pref 1 handle 1 bpf da bytecode "1,6 0 0 0"')).toThrow(/Block of given index was not found/);
   });
 

@@ -4,6 +4,8 @@ import { CommandError, type CommandRunner } from './command-runner';
 
 /** A link as the fake kernel keeps it. */
 export interface FakeLink {
+  /** Given at creation, never reused (as the kernel does). */
+  ifindex?: number;
   ifname: string;
   kind: 'bridge' | 'vxlan' | 'veth';
   up: boolean;
@@ -11,7 +13,16 @@ export interface FakeLink {
   alias?: string;
   /** As a bridge port: whether the bridge learns source MACs on it. */
   portLearning?: boolean;
-  vxlan?: { id: number; local: string; port: number; learning: boolean };
+  vxlan?: { id: number; local: string; remote?: string; port: number; learning: boolean };
+}
+
+/** A tc filter: a classic-BPF cls_bpf one, with at most one mirred action. */
+export interface FakeFilter {
+  pref: number;
+  handle: number;
+  da: boolean;
+  bytecode: string;
+  action?: { kind: 'mirror' | 'redirect'; dev?: string; control: string; cookie: string; packets: number; bytes: number };
 }
 
 /** A forwarding entry: a VXLAN device's remote (`dst`, `self`), or a MAC a bridge learned on a port (`master`). */
@@ -72,8 +83,8 @@ export class FakeKernel implements CommandRunner {
   readonly fdb: FakeFdbEntry[] = [];
   /** Device -> the block its clsact egress is bound to (0: a clsact without a shared block). */
   readonly qdiscs = new Map<string, number>();
-  /** Block -> the bytecode of its one `bpf da` filter. */
-  readonly blockFilters = new Map<number, string>();
+  /** Attach point (`block <n> egress`, `dev <name> ingress`) -> its filters, by pref. */
+  readonly filters = new Map<string, FakeFilter[]>();
   readonly nft = new Map<string, FakeNftTable>();
   /** Zone -> connections tracked in it. */
   readonly conntrack = new Map<number, TrackedConnection[]>();
@@ -86,11 +97,28 @@ export class FakeKernel implements CommandRunner {
   private readonly failures: { match: (line: string) => boolean; stderr: string }[] = [];
   private readonly monitors = new Set<(line: string) => void>();
   private lastTableHandle = 0;
+  private lastIfindex = 0;
+  private lastActionIndex = 0;
 
   /** A veth, as a hypervisor's tap (or the host's uplink) stands here: down, on no bridge, unless told. */
   addVeth(ifname: string, opts: { up?: boolean; master?: string } = {}): this {
-    this.links.set(ifname, { ifname, kind: 'veth', up: opts.up ?? false, ...(opts.master ? { master: opts.master, portLearning: true } : {}) });
+    this.links.set(ifname, { ifindex: ++this.lastIfindex, ifname, kind: 'veth', up: opts.up ?? false, ...(opts.master ? { master: opts.master, portLearning: true } : {}) });
     return this;
+  }
+
+  /** The mirred action with this cookie copies (or redirects) frames: its counters grow. */
+  count(cookie: string, packets: number, bytes: number): void {
+    const action = [...this.filters.values()].flat().find((f) => f.action?.cookie === cookie)?.action;
+    if (!action) {
+      throw new Error(`no action with cookie ${cookie}`);
+    }
+    action.packets += packets;
+    action.bytes += bytes;
+  }
+
+  /** The filters of an attach point (`block 4701 egress`, `dev tap1 ingress`). */
+  filtersAt(where: string): FakeFilter[] {
+    return this.filters.get(where) ?? [];
   }
 
   /** Makes every later command whose line (`cmd args...`) matches fail with `stderr`. */
@@ -120,7 +148,7 @@ export class FakeKernel implements CommandRunner {
       case 'ip':
       case 'bridge':
       case 'tc':
-        this.batch(cmd, [rest.join(' ')]);
+        this.batch(cmd, [rest.join(' ')], false);
         return;
       case 'nft':
         this.nftLoad(rest.join(' ') + '\n');
@@ -132,12 +160,12 @@ export class FakeKernel implements CommandRunner {
 
   /** The commands that changed (or tried to change) something, as recorded in `calls`. */
   mutations(): string[] {
-    return this.calls.filter((c) => /^(\S+ -batch -|nft -f -|conntrack -[RDI])/.test(c));
+    return this.calls.filter((c) => /^(\S+ (-force )?-batch -|nft -f -|conntrack -[RDI])/.test(c));
   }
 
-  /** The batches run, each as `<cmd>\n<its lines>`. */
+  /** The batches run that change something, each as `<cmd>\n<its lines>` (`<cmd> -force` for a forced one). */
   batches(): string[] {
-    return this.calls.filter((c) => /^\S+ -batch -\n/.test(c)).map((c) => c.replace(' -batch -', ''));
+    return this.calls.filter((c) => /^\S+ (-force )?-batch -\n/.test(c)).map((c) => c.replace(' -batch -', ''));
   }
 
   watch(cmd: string, args: string[], onLine: (line: string) => void): { stop(): void } {
@@ -167,13 +195,21 @@ export class FakeKernel implements CommandRunner {
 
   private answer(cmd: string, args: string[], stdin: string): string {
     const line = [cmd, ...args].join(' ');
-    if (args.join(' ') === '-batch -' && (cmd === 'ip' || cmd === 'bridge' || cmd === 'tc')) {
-      this.batch(cmd, stdin.replace(/\n$/, '').split('\n'));
+    const force = args.join(' ') === '-force -batch -';
+    if ((args.join(' ') === '-batch -' || force) && (cmd === 'ip' || cmd === 'bridge' || cmd === 'tc')) {
+      this.batch(cmd, stdin.replace(/\n$/, '').split('\n'), force);
       return '';
     }
-    const block = /^tc -j filter show block (\d+) egress$/.exec(line);
-    if (block) {
-      return JSON.stringify(this.filterJson(Number(block[1])));
+    if (line === 'tc -j -s -batch -') {
+      return stdin
+        .replace(/\n$/, '')
+        .split('\n')
+        .map((l) => JSON.stringify(this.filterShow(l)) + '\n')
+        .join('');
+    }
+    const show = /^tc -j -s (filter show .*)$/.exec(line);
+    if (show) {
+      return JSON.stringify(this.filterShow(show[1]));
     }
     const nftList = /^nft -j list (table|set|map) (\S+) (\S+)(?: (\S+))?$/.exec(line);
     if (nftList) {
@@ -211,8 +247,9 @@ export class FakeKernel implements CommandRunner {
 
   private linkJson(l: FakeLink, i: number): unknown {
     const local = l.vxlan && (l.vxlan.local.includes(':') ? { local6: l.vxlan.local } : { local: l.vxlan.local });
+    const remote = l.vxlan?.remote ? (l.vxlan.remote.includes(':') ? { remote6: l.vxlan.remote } : { remote: l.vxlan.remote }) : {};
     return {
-      ifindex: i + 1,
+      ifindex: l.ifindex ?? 1000 + i,
       ifname: l.ifname,
       flags: l.up ? UP_FLAGS : DOWN_FLAGS,
       mtu: 1500,
@@ -220,15 +257,16 @@ export class FakeKernel implements CommandRunner {
       operstate: l.up ? 'UP' : 'DOWN',
       linkinfo: {
         info_kind: l.kind,
-        ...(l.vxlan ? { info_data: { id: l.vxlan.id, ...local, port: l.vxlan.port, learning: l.vxlan.learning, ttl: 0 } } : {}),
+        ...(l.vxlan ? { info_data: { id: l.vxlan.id, ...remote, ...local, port: l.vxlan.port, learning: l.vxlan.learning, ttl: 0 } } : {}),
         ...(l.master ? { info_slave_kind: 'bridge', info_slave_data: { state: 'forwarding', learning: l.portLearning ?? true } } : {}),
       },
       ...(l.alias ? { ifalias: l.alias } : {}),
     };
   }
 
-  /** Runs batch lines in order; the first that fails stops it, the lines before it stay done. */
-  private batch(cmd: 'ip' | 'bridge' | 'tc', lines: string[]): void {
+  /** Runs batch lines in order; the first that fails stops it, the lines before it stay done; with `force` every line runs, and the failures are told together. */
+  private batch(cmd: 'ip' | 'bridge' | 'tc', lines: string[], force: boolean): void {
+    const failures: string[] = [];
     lines.forEach((text, i) => {
       try {
         const words = text.trim().split(/\s+/);
@@ -244,9 +282,18 @@ export class FakeKernel implements CommandRunner {
             break;
         }
       } catch (err) {
-        throw err instanceof Refused ? new Refused(`${err.message}\nCommand failed -:${i + 1}`) : err;
+        if (!(err instanceof Refused)) {
+          throw err;
+        }
+        failures.push(`${err.message}\nCommand failed -:${i + 1}`);
+        if (!force) {
+          throw new Refused(failures[0]);
+        }
       }
     });
+    if (failures.length) {
+      throw new Refused(failures.join('\n'));
+    }
   }
 
   private link(name: string | undefined): FakeLink {
@@ -270,9 +317,13 @@ export class FakeKernel implements CommandRunner {
       }
       const kind = opt('type');
       if (kind === 'bridge') {
-        this.links.set(name, { ifname: name, kind: 'bridge', up: false });
+        this.links.set(name, { ifindex: ++this.lastIfindex, ifname: name, kind: 'bridge', up: false });
       } else if (kind === 'vxlan') {
-        this.links.set(name, { ifname: name, kind: 'vxlan', up: false, vxlan: { id: Number(opt('id')), local: opt('local') ?? '', port: Number(opt('dstport') ?? 8472), learning: !w.includes('nolearning') } });
+        const clash = [...this.links.values()].find((l) => l.vxlan && l.vxlan.id === Number(opt('id')) && l.vxlan.port === Number(opt('dstport') ?? 8472));
+        if (clash) {
+          throw new Refused('Error: A VXLAN device with the specified VNI already exists.');
+        }
+        this.links.set(name, { ifindex: ++this.lastIfindex, ifname: name, kind: 'vxlan', up: false, vxlan: { id: Number(opt('id')), local: opt('local') ?? '', ...(opt('remote') ? { remote: opt('remote') } : {}), port: Number(opt('dstport') ?? 8472), learning: !w.includes('nolearning') } });
       } else {
         throw new Refused(`Error: Unknown device type "${kind}".`);
       }
@@ -328,6 +379,12 @@ export class FakeKernel implements CommandRunner {
     }
     this.removeFdb((e) => e.ifname === link.ifname || e.master === link.ifname);
     this.unbind(link.ifname);
+    // A mirred action whose device goes keeps no device (the kernel drops its reference).
+    for (const f of [...this.filters.values()].flat()) {
+      if (f.action?.dev === link.ifname) {
+        delete f.action.dev;
+      }
+    }
   }
 
   private release(port: FakeLink): void {
@@ -378,7 +435,11 @@ export class FakeKernel implements CommandRunner {
     }
   }
 
-  /** `qdisc add dev <d> [egress_block <n>] clsact`, `qdisc del dev <d> clsact`, `filter replace block <n> egress ... bpf da bytecode "<b>"`. */
+  /**
+   * `qdisc add dev <d> [egress_block <n>] clsact`, `qdisc del dev <d> clsact`; `filter add|replace
+   * (block <n> egress|dev <d> ingress) pref <p> handle <h> bpf [da] bytecode "<b>" [action mirred
+   * egress mirror|redirect dev <t> [continue] cookie <c>]`, `filter del ... pref <p>`.
+   */
   private tc(w: string[], text: string): void {
     if (w[0] === 'qdisc' && w.at(-1) === 'clsact') {
       const dev = this.link(w[3]).ifname;
@@ -397,38 +458,85 @@ export class FakeKernel implements CommandRunner {
         return;
       }
     }
-    const filter = /^filter replace block (\d+) egress pref 1 handle 1 bpf da bytecode "([^"]*)"$/.exec(text.trim());
-    if (filter) {
-      if (![...this.qdiscs.values()].includes(Number(filter[1]))) {
-        throw new Refused('Error: Block of given index was not found.');
+    const del = /^filter del (block \d+ egress|dev \S+ ingress) pref (\d+)$/.exec(text.trim());
+    if (del) {
+      const where = this.attachPoint(del[1]);
+      const kept = this.filtersAt(where).filter((f) => f.pref !== Number(del[2]));
+      if (kept.length === this.filtersAt(where).length) {
+        throw new Refused('Error: Filter with specified priority/protocol not found.');
       }
-      this.blockFilters.set(Number(filter[1]), filter[2]);
+      this.filters.set(where, kept);
+      return;
+    }
+    const filter = /^filter (add|replace) (block \d+ egress|dev \S+ ingress) pref (\d+) handle (\d+) bpf( da)? bytecode "([^"]*)"(?: action mirred egress (mirror|redirect) dev (\S+)( continue)? cookie ([0-9a-f]+))?$/.exec(text.trim());
+    if (filter) {
+      const [, op, at, pref, handle, da, bytecode, kind, dev, cont, cookie] = filter;
+      const where = this.attachPoint(at);
+      if (dev !== undefined) {
+        this.link(dev);
+      }
+      const list = this.filtersAt(where);
+      const existing = list.find((f) => f.pref === Number(pref));
+      if (existing && op === 'add') {
+        throw new Refused('Error: Filter already exists.');
+      }
+      const made: FakeFilter = {
+        pref: Number(pref),
+        handle: Number(handle),
+        da: da !== undefined,
+        bytecode,
+        ...(kind ? { action: { kind: kind as 'mirror' | 'redirect', dev, control: cont ? 'continue' : kind === 'mirror' ? 'pipe' : 'stolen', cookie, packets: 0, bytes: 0 } } : {}),
+      };
+      this.filters.set(where, [...list.filter((f) => f !== existing), made].sort((a, b) => a.pref - b.pref));
       return;
     }
     throw new Refused(`fake kernel: tc ${text}: not known`);
   }
 
-  /** Removes a device's clsact; a shared block nobody is bound to any more goes, with its filters. */
+  /** `block <n> egress` (a block someone is bound to) or `dev <d> ingress` (a device with a clsact). */
+  private attachPoint(at: string): string {
+    const [what, name] = at.split(' ');
+    if (what === 'block' && ![...this.qdiscs.values()].includes(Number(name))) {
+      throw new Refused('Error: Block of given index was not found.');
+    }
+    if (what === 'dev' && !this.qdiscs.has(this.link(name).ifname)) {
+      throw new Refused("Error: Parent Qdisc doesn't exists.");
+    }
+    return at;
+  }
+
+  /** Removes a device's clsact (its ingress filters go with it); a shared block nobody is bound to any more goes, with its filters. */
   private unbind(dev: string): void {
     const block = this.qdiscs.get(dev);
     this.qdiscs.delete(dev);
+    this.filters.delete(`dev ${dev} ingress`);
     if (block && ![...this.qdiscs.values()].includes(block)) {
-      this.blockFilters.delete(block);
+      this.filters.delete(`block ${block} egress`);
     }
   }
 
-  private filterJson(block: number): unknown[] {
-    if (![...this.qdiscs.values()].includes(block)) {
-      throw new Refused(`Cannot find block "${block}"`);
+  /** `filter show block <n> egress` or `filter show dev <d> ingress`, as `tc -j -s` prints it. */
+  private filterShow(line: string): unknown[] {
+    const m = /^filter show (block (\d+) egress|dev (\S+) ingress)$/.exec(line);
+    if (!m) {
+      throw new Error(`fake kernel: unexpected tc listing: ${line}`);
     }
-    const bytecode = this.blockFilters.get(block);
-    if (bytecode === undefined) {
-      return [];
+    if (m[2] !== undefined && ![...this.qdiscs.values()].includes(Number(m[2]))) {
+      throw new Refused(`Cannot find block "${m[2]}"`);
     }
-    const [, ...insns] = bytecode.split(',');
-    const head = { protocol: 'all', pref: 1, kind: 'bpf', chain: 0 };
-    const code = insns.map((i) => i.split(' ').map(Number)).map(([c, jt, jf, k]) => ({ code: c, jt, jf, k }));
-    return [head, { ...head, options: { handle: '0x1', 'direct-action': true, not_in_hw: true, bytecode: { length: code.length, insns: code } } }];
+    if (m[3] !== undefined) {
+      this.link(m[3]);
+    }
+    return this.filtersAt(m[1]).flatMap((f) => {
+      const head = { protocol: 'all', pref: f.pref, kind: 'bpf', chain: 0 };
+      const [, ...insns] = f.bytecode.split(',');
+      const code = insns.map((i) => i.split(' ').map(Number)).map(([c, jt, jf, k]) => ({ code: c, jt, jf, k }));
+      const a = f.action;
+      const actions = a
+        ? [{ order: 1, kind: 'mirred', mirred_action: a.kind, direction: 'egress', ...(a.dev ? { to_dev: a.dev } : {}), control_action: { type: a.control }, index: ++this.lastActionIndex, ref: 1, bind: 1, stats: { bytes: a.bytes, packets: a.packets, drops: 0, overlimits: 0, requeues: 0, backlog: 0, qlen: 0 }, cookie: a.cookie }]
+        : undefined;
+      return [head, { ...head, options: { handle: `0x${f.handle.toString(16)}`, ...(f.da ? { 'direct-action': true } : {}), not_in_hw: true, bytecode: { length: code.length, insns: code }, ...(actions ? { actions } : {}) } }];
+    });
   }
 
   /**

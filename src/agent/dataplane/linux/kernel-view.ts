@@ -1,5 +1,5 @@
 import type { CommandRunner } from './command-runner';
-import { GATES, holdsGateFilter, type TcFilter } from './tc-gate';
+import { GATES, holdsGateFilter, TAP_GATE_BLOCK, type TcFilter } from './tc-gate';
 
 /**
  * The kernel as the Linux dataplane's drivers read it: every read is a JSON listing (`ip -j`,
@@ -19,13 +19,14 @@ const OWNED_NAME_RE = /^(vx|br)([1-9][0-9]{0,7})$/;
 
 /** The fields of `ip -j -d link show` the drivers read. */
 export interface IpLink {
+  ifindex?: number;
   ifname: string;
   flags?: string[];
   master?: string;
   ifalias?: string;
   linkinfo?: {
     info_kind?: string;
-    info_data?: { id?: number; local?: string; local6?: string; port?: number; learning?: boolean };
+    info_data?: { id?: number; local?: string; local6?: string; remote?: string; remote6?: string; port?: number; learning?: boolean };
     info_slave_kind?: string;
     info_slave_data?: { learning?: boolean };
   };
@@ -51,10 +52,14 @@ export interface KernelView {
   links: Map<string, IpLink>;
   /** vni -> MAC -> remote VTEPs, for owned VXLAN devices only; the flood list sits under FLOOD_MAC. */
   remotes: Map<number, Map<string, string[]>>;
-  /** With the gate: device -> the block its clsact egress is bound to (0: a clsact of someone else). */
+  /** Device -> the block its clsact egress is bound to (0: a clsact without a shared block). */
   clsact: Map<string, number>;
-  /** With the gate: the blocks whose one filter is the gate (see tc-gate.ts). */
+  /** The gate blocks holding the gate filter at pref 1 (see tc-gate.ts). */
   gateFilters: Set<number>;
+  /** The filters of the taps' gate block (the gate and the mirror filters of what VMs receive). */
+  tapBlockFilters: TcFilter[];
+  /** The ingress filters of every tap and mirror device with a clsact (mirror filters, analyzer drops, sink redirects). */
+  ingressFilters: Map<string, TcFilter[]>;
 }
 
 export const isUp = (link: IpLink): boolean => link.flags?.includes('UP') ?? false;
@@ -90,9 +95,15 @@ export function parseJsonArray<T>(text: string, what: string): T[] {
 export class KernelReader {
   constructor(private readonly runner: CommandRunner) {}
 
-  /** Links, our VXLAN devices' remote entries and, when `gated`, the gate: two processes, five when gated, in parallel. */
+  /**
+   * Links, our VXLAN devices' remote entries, the clsact qdiscs, then (when there are any) the
+   * filters of the gate blocks and the ingress of taps and mirror devices: three processes in
+   * parallel, then one `tc -batch`. Without the gate (`gated` false) a host may lack `tc`: its
+   * qdiscs then read as none (nor can mirrors be put there).
+   */
   async view(gated: boolean): Promise<KernelView> {
-    const [linksText, fdb, gates] = await Promise.all([this.runner.run('ip', ['-j', '-d', 'link', 'show']), this.fdb(), this.gates(gated)]);
+    const qdiscRead = this.runner.run('tc', ['-j', 'qdisc', 'show']);
+    const [linksText, fdb, qdiscs] = await Promise.all([this.runner.run('ip', ['-j', '-d', 'link', 'show']), this.fdb(), gated ? qdiscRead : qdiscRead.catch(() => '[]')]);
     const links = new Map(parseJsonArray<IpLink>(linksText, 'ip -j -d link show').map((l) => [l.ifname, l]));
     const remotes = new Map<number, Map<string, string[]>>();
     for (const record of fdb) {
@@ -113,7 +124,7 @@ export class KernelReader {
         dsts.push(record.dst);
       }
     }
-    return { links, remotes, ...gates };
+    return { links, remotes, ...(await this.tc(qdiscs)) };
   }
 
   /** Every forwarding entry (`bridge -j fdb show`): remote ones on VXLAN devices, learned ones on bridge ports. */
@@ -127,31 +138,48 @@ export class KernelReader {
   }
 
   /**
-   * The gate as the kernel holds it (nothing when not gated): which device's clsact egress is
-   * bound to which block (`tc -j qdisc show`, every device at once), and which gate blocks hold
-   * exactly the gate filter (`tc -j filter show block <n> egress`; a block nobody is bound to
-   * does not exist, and reads as without its filter).
+   * The tc state: which device's clsact egress is bound to which block (`tc -j qdisc show`, every
+   * device at once), the filters of the gate blocks in use (`filter show block <n> egress`; a
+   * block nobody is bound to does not exist) and the ingress filters of taps and mirror devices
+   * with a clsact, all listed by one `tc -j -s -batch -` (one JSON array a line). Should a device
+   * vanish in between and fail the batch, each listing is read alone, a failed one as empty.
    */
-  private async gates(gated: boolean): Promise<Pick<KernelView, 'clsact' | 'gateFilters'>> {
+  private async tc(qdiscs: string): Promise<Pick<KernelView, 'clsact' | 'gateFilters' | 'tapBlockFilters' | 'ingressFilters'>> {
     const clsact = new Map<string, number>();
-    const gateFilters = new Set<number>();
-    if (!gated) {
-      return { clsact, gateFilters };
-    }
-    const [qdiscs, ...filters] = await Promise.all([
-      this.runner.run('tc', ['-j', 'qdisc', 'show']),
-      ...GATES.map((g) => this.runner.run('tc', ['-j', 'filter', 'show', 'block', String(g.block), 'egress']).catch(() => '[]')),
-    ]);
     for (const q of parseJsonArray<TcQdisc>(qdiscs, 'tc -j qdisc show')) {
       if (q.kind === 'clsact' && q.dev) {
         clsact.set(q.dev, q.egress_block ?? 0);
       }
     }
-    GATES.forEach((gate, i) => {
-      if (holdsGateFilter(parseJsonArray<TcFilter>(filters[i], `tc -j filter show block ${gate.block} egress`), gate)) {
+    const bound = new Set(clsact.values());
+    const gates = GATES.filter((g) => bound.has(g.block));
+    const devs = [...clsact.keys()].filter((d) => d.startsWith('tap') || d.startsWith('mx')).sort();
+    const lines = [...gates.map((g) => `filter show block ${g.block} egress`), ...devs.map((d) => `filter show dev ${d} ingress`)];
+    const listings = await this.listings(lines);
+    const gateFilters = new Set<number>();
+    let tapBlockFilters: TcFilter[] = [];
+    gates.forEach((gate, i) => {
+      if (holdsGateFilter(listings[i], gate)) {
         gateFilters.add(gate.block);
       }
+      if (gate.block === TAP_GATE_BLOCK) {
+        tapBlockFilters = listings[i];
+      }
     });
-    return { clsact, gateFilters };
+    const ingressFilters = new Map(devs.map((d, i) => [d, listings[gates.length + i]]));
+    return { clsact, gateFilters, tapBlockFilters, ingressFilters };
+  }
+
+  private async listings(lines: string[]): Promise<TcFilter[][]> {
+    if (lines.length === 0) {
+      return [];
+    }
+    const parse = (text: string, line: string) => parseJsonArray<TcFilter>(text, `tc -j -s ${line}`);
+    const out = await this.runner.run('tc', ['-j', '-s', '-batch', '-'], lines.join('\n') + '\n').catch(() => undefined);
+    const arrays = out?.split('\n').filter((l) => l.trim() !== '');
+    if (arrays?.length === lines.length) {
+      return arrays.map((text, i) => parse(text, lines[i]));
+    }
+    return Promise.all(lines.map((line) => this.runner.run('tc', ['-j', '-s', ...line.split(' ')]).then((text) => parse(text, line), () => [])));
   }
 }

@@ -4,6 +4,7 @@ import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
 import type { Logger } from '../../../common/logger';
 import { FLOOD_MAC, gateHolds, isUp, OWNER_ALIAS, ownedVni, VNI_MAX, VXLAN_PORT, vxlanLocal, type IpLink, type KernelReader, type KernelView } from './kernel-view';
+import { compileMirrors, IFNAME_RE, observeMirrors, type MirrorScript } from './mirrors';
 import { GATES, gateFilterLine, TAP_GATE_BLOCK, VXLAN_GATE_BLOCK } from './tc-gate';
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -15,6 +16,9 @@ function invalidStep(plan: DataplanePlan): string | undefined {
   const mac = (m: string) => (MAC_RE.test(m.toLowerCase()) && m.toLowerCase() !== FLOOD_MAC ? undefined : `MAC ${JSON.stringify(m)} is not a unicast MAC`);
   const ip = (a: string) => (isIP(a) ? undefined : `${JSON.stringify(a)} is not an IP address`);
   const tap = (t: string) => (TAP_RE.test(t) ? undefined : `${JSON.stringify(t)} is not a tap name`);
+  const ifname = (n: string) => (IFNAME_RE.test(n) ? undefined : `${JSON.stringify(n)} is not an interface name`);
+  const port = (p: number) => (Number.isInteger(p) && p >= 1 && p <= 65_535 ? undefined : `UDP port ${p} out of range`);
+  const cookie = (c: string) => (/^[0-9a-f]{32}$/.test(c) ? undefined : `${JSON.stringify(c)} is not a mirror cookie`);
   for (const step of plan) {
     let problem: string | undefined;
     switch (step.op) {
@@ -36,6 +40,26 @@ function invalidStep(plan: DataplanePlan): string | undefined {
       case 'put-port':
         problem = tap(step.port.tap) ?? vni(step.port.vni);
         break;
+      case 'remove-analyzer':
+        problem = tap(step.tap);
+        break;
+      case 'put-analyzer':
+        problem = tap(step.analyzer.tap);
+        break;
+      case 'remove-mirror-device':
+        problem = vni(step.vni);
+        break;
+      case 'put-mirror-device': {
+        const d = step.device;
+        problem = vni(d.vni) ?? ip(d.localVtep) ?? (d.remote ? ip(d.remote) : undefined) ?? port(d.dstport) ?? (d.redirect ? ifname(d.redirect) : undefined);
+        break;
+      }
+      case 'remove-mirror-filter':
+      case 'put-mirror-filter': {
+        const f = step.filter;
+        problem = cookie(f.cookie) ?? (f.direction === 'ingress' || f.direction === 'egress' ? undefined : `direction ${JSON.stringify(f.direction)}`) ?? tap(f.dev) ?? (step.op === 'put-mirror-filter' ? ifname(f.target) : undefined);
+        break;
+      }
     }
     if (problem) {
       return `${step.op}: ${problem}`;
@@ -58,6 +82,8 @@ interface Script {
   fdbPuts: string[];
   /** Taps of put-port steps that do not exist (yet). */
   missingTaps: string[];
+  /** The mirror batches (mirrors.ts), run last: their failures never stop the links. */
+  mirrors: MirrorScript;
 }
 
 /**
@@ -86,12 +112,18 @@ interface Script {
  * with the failing batch line in the message. When gated, a VXLAN device it puts and a tap it
  * attaches are bound to their gate block first (one `tc -batch -`, before the taps are attached),
  * and a device or tap without its gate is reported as needing repair.
+ *
+ * Mirror sessions (mirrors.ts): mirror devices, analyzer taps and mirror filters are read back
+ * with the rest (by cookie, with their counters) and put in four more batches after the links,
+ * each `-force`: a mirror that cannot be put is reported by `mirrorFailures`, never thrown.
  */
 export class LinksDriver {
   /** Taps already reported missing, so a reconcile loop logs each one once. */
   private readonly reportedMissing = new Set<string>();
   /** Whether taps and VXLAN devices get the tc gate (the firewall is on); see enableGate. */
   private gated = false;
+  /** Why mirror filters of the last apply are not in place (cookie -> reason). */
+  private mirrorFailed = new Map<string, string>();
 
   constructor(
     private readonly runner: CommandRunner,
@@ -160,7 +192,13 @@ export class LinksDriver {
         state.ports.set(link.ifname, port);
       }
     }
+    observeMirrors(view, state);
     return state;
+  }
+
+  /** Why mirror filters of the last apply are not in place (cookie -> reason): skipped, or refused by the kernel. */
+  mirrorFailures(): ReadonlyMap<string, string> {
+    return this.mirrorFailed;
   }
 
   /** Applies a plan. Idempotent: the commands are computed against the kernel as read just before. */
@@ -190,6 +228,39 @@ export class LinksDriver {
     await this.batch('tc', script.gates);
     await this.batch('ip', script.ports);
     await this.batch('bridge', script.fdbPuts);
+    await this.mirrorBatches(script.mirrors);
+  }
+
+  /**
+   * The mirror batches, each `-force` (a line that fails does not stop the others): a mirror
+   * whose tap or sink is missing, or that the kernel refuses, is reported per filter (see
+   * mirrorFailures) and logged, never thrown: the links are in place whatever mirrors do.
+   */
+  private async mirrorBatches(m: MirrorScript): Promise<void> {
+    const failed = new Map(m.skipped);
+    const run = async (cmd: 'ip' | 'tc', lines: string[]) => {
+      if (lines.length === 0) {
+        return;
+      }
+      try {
+        await this.runner.run(cmd, ['-force', '-batch', '-'], lines.join('\n') + '\n');
+      } catch (err) {
+        const stderr = err instanceof CommandError ? err.stderr : (err as Error).message;
+        const lineNumbers = [...stderr.matchAll(/Command failed -:(\d+)/g)].map((x) => Number(x[1]));
+        for (const n of lineNumbers) {
+          const owner = m.owners.get(lines[n - 1]);
+          if (owner) {
+            failed.set(owner, `${cmd} refused "${lines[n - 1].replace(/ bytecode "[^"]*"/, '')}"`);
+          }
+        }
+        this.logger.warn(`mirrors: ${cmd} -force -batch failed at ${lineNumbers.map((n) => `"${lines[n - 1] ?? n}"`).join(', ') || 'an unknown line'}: ${stderr.trim().split('\n')[0] ?? ''}`);
+      }
+    };
+    await run('tc', m.removals);
+    await run('ip', m.links);
+    await run('tc', m.filters);
+    await run('ip', m.ups);
+    this.mirrorFailed = failed;
   }
 
   /** Runs one batch (nothing when empty); on failure names the line that failed. */
@@ -213,9 +284,13 @@ export class LinksDriver {
  * VXLAN device it puts and every tap it attaches is bound to its gate block first.
  */
 function compile(plan: DataplanePlan, view: KernelView, gated = false): Script {
-  const script: Script = { fdbRemovals: [], links: [], gates: [], ports: [], fdbPuts: [], missingTaps: [] };
+  const script: Omit<Script, 'mirrors'> = { fdbRemovals: [], links: [], gates: [], ports: [], fdbPuts: [], missingTaps: [] };
   /** Blocks bound to a device by this script. */
   const bound = new Set<number>();
+  /** Devices whose clsact this script (re)creates, and the block it is bound to. */
+  const rebound = new Map<string, number>();
+  /** Taps this script takes out of a bridge. */
+  const detached = new Set<string>();
   const gate = (dev: string, block: number, fresh: boolean): void => {
     const current = fresh ? undefined : view.clsact.get(dev);
     if (!gated || current === block) {
@@ -227,6 +302,7 @@ function compile(plan: DataplanePlan, view: KernelView, gated = false): Script {
     }
     script.gates.push(`qdisc add dev ${dev} egress_block ${block} clsact`);
     bound.add(block);
+    rebound.set(dev, block);
   };
   const removedSegments = new Set<number>();
   const putTaps = new Set<string>();
@@ -256,6 +332,7 @@ function compile(plan: DataplanePlan, view: KernelView, gated = false): Script {
         const tap = view.links.get(step.tap);
         if (!putTaps.has(step.tap) && tap?.master && owned(tap.master)) {
           script.links.push(`link set dev ${step.tap} nomaster`);
+          detached.add(step.tap);
         }
         break;
       }
@@ -274,9 +351,7 @@ function compile(plan: DataplanePlan, view: KernelView, gated = false): Script {
           }
         }
         break;
-      case 'put-segment':
-      case 'put-fdb':
-      case 'put-port':
+      default:
         break;
     }
   }
@@ -390,13 +465,15 @@ function compile(plan: DataplanePlan, view: KernelView, gated = false): Script {
 
   // 5. The gate filters: in a block just bound (a block nobody was bound to starts empty, and
   // an empty block passes everything) or bound but without its filter.
+  let tapGatePut = false;
   if (gated) {
     for (const gate of GATES) {
       const inUse = [...view.clsact.values()].includes(gate.block);
       if (bound.has(gate.block) || (inUse && !view.gateFilters.has(gate.block))) {
         script.gates.push(gateFilterLine(gate));
+        tapGatePut ||= gate.block === TAP_GATE_BLOCK;
       }
     }
   }
-  return script;
+  return { ...script, mirrors: compileMirrors(plan, view, { gated, rebound, detached, gateFilterPut: tapGatePut }) };
 }

@@ -1,4 +1,9 @@
-import { fdbKey, type DataplanePlan, type FirewallRuleset, type TrackedConnection } from '../dataplane';
+import { join } from 'node:path';
+import { emptyDataplaneState, fdbKey, type DataplanePlan, type FirewallRuleset, type MirrorFilterState, type MirrorMatch, type TrackedConnection } from '../dataplane';
+import { mirrorCookie, planChanges } from '../../reconcile/plan';
+import { expectGoldenFile } from '../../../../test/support/golden';
+import { mirrorProgram } from './mirror-bpf';
+import { sinkCookie } from './mirrors';
 import { tapName } from '../names';
 import type { CommandRunner } from './command-runner';
 import type { Logger } from '../../../common/logger';
@@ -39,7 +44,7 @@ function kernelWith(...commands: string[][]): FakeKernel {
   return kernel;
 }
 
-const READS = ['bridge -j fdb show', 'ip -j -d link show'];
+const READS = ['bridge -j fdb show', 'ip -j -d link show', 'tc -j qdisc show'];
 
 /** A ruleset of this text (the Linux dataplane loads the text; the tap digests are the agent's). */
 const ruleset = (text: string): FirewallRuleset => ({ text, ports: new Map() });
@@ -151,7 +156,7 @@ describe('LinuxDataplane.apply', () => {
       ].join('\n'),
     ]);
     expect(await observed(kernel)).toEqual(planned);
-    expect(kernel.links.get('br0')).toEqual({ ifname: 'br0', kind: 'bridge', up: true });
+    expect(kernel.links.get('br0')).toEqual({ ifindex: 2, ifname: 'br0', kind: 'bridge', up: true });
   });
 
   it('runs nothing but its reads when the kernel already matches (idempotent)', async () => {
@@ -492,8 +497,8 @@ describe('LinuxDataplane firewall conntrack', () => {
 
 describe('LinuxDataplane tc gate (firewall on)', () => {
   // The gate's program, byte for byte: `ld mark; jset <bit>; ret OK; ret SHOT`.
-  const TAP_FILTER = `filter replace block ${TAP_GATE_BLOCK} egress pref 1 handle 1 bpf da bytecode "4,32 0 0 4294963220,69 0 1 134217728,6 0 0 0,6 0 0 2"`;
-  const VXLAN_FILTER = `filter replace block ${VXLAN_GATE_BLOCK} egress pref 1 handle 1 bpf da bytecode "4,32 0 0 4294963220,69 0 1 67108864,6 0 0 0,6 0 0 2"`;
+  const TAP_FILTER = `filter replace block ${TAP_GATE_BLOCK} egress pref 1 handle 1 bpf da bytecode "4,32 0 0 4294963220,69 0 1 134217728,6 0 0 4294967295,6 0 0 2"`;
+  const VXLAN_FILTER = `filter replace block ${VXLAN_GATE_BLOCK} egress pref 1 handle 1 bpf da bytecode "4,32 0 0 4294963220,69 0 1 67108864,6 0 0 4294967295,6 0 0 2"`;
   const gate = (dev: string, block: number) => `tc qdisc add dev ${dev} egress_block ${block} clsact`;
 
   async function gated(kernel: FakeKernel): Promise<LinuxDataplane> {
@@ -633,5 +638,132 @@ describe('LinuxDataplane tracked connections', () => {
     const result = await dataplane.insertConnections(7, [vm], [conn({ srcPort: 40001 }), conn({ srcPort: 40002 }), conn({ tcpState: 'TIME_WAIT', srcPort: 40003 })]);
     expect(result).toEqual({ installed: 1, failed: 2, error: expect.stringMatching(/Operation failed/) });
     expect((await dataplane.listConnections(7, [vm], 100)).map((c) => c.srcPort)).toEqual([40002]);
+  });
+});
+
+describe('LinuxDataplane mirrors', () => {
+  const SRC = 'tap0000000aaa1';
+  const SRC2 = 'tap0000000bbb2';
+  const ANALYZER = 'tap0000000ccc3';
+  const match = { ethertype: 'IPv4' as const, protocol: 1, remoteCidr: '10.0.0.0/24' };
+  const any = { ethertype: '' as const, protocol: 0, remoteCidr: '' };
+  const filter = (tapId: string, direction: 'ingress' | 'egress', dev: string, target: string, m: MirrorMatch = any): MirrorFilterState => {
+    const f = { tapId, direction, dev, target, match: m };
+    return { cookie: mirrorCookie(f), ...f };
+  };
+  /** Sources: SRC both ways to a remote sink over mx7001 (filtered), SRC2 what it sends to the local analyzer; the sink side of session 7002 redirects to the analyzer. */
+  const filters = [filter('s1/p1', 'ingress', SRC, 'mx7001', match), filter('s1/p1', 'egress', SRC, 'mx7001', match), filter('s2/p2', 'egress', SRC2, ANALYZER)];
+  const plan: DataplanePlan = [
+    { op: 'put-segment', segment: { vni: 1000, localVtep: '192.0.2.1', floodVteps: [] } },
+    { op: 'put-port', port: { tap: SRC, vni: 1000 } },
+    { op: 'put-port', port: { tap: SRC2, vni: 1000 } },
+    { op: 'put-analyzer', analyzer: { tap: ANALYZER } },
+    { op: 'put-mirror-device', device: { vni: 7001, localVtep: '192.0.2.1', remote: '192.0.2.9', dstport: 4789, redirect: '' } },
+    { op: 'put-mirror-device', device: { vni: 7002, localVtep: '192.0.2.1', remote: '', dstport: 4789, redirect: ANALYZER } },
+    ...filters.map((f) => ({ op: 'put-mirror-filter' as const, filter: f })),
+  ];
+
+  async function gatedKernel(): Promise<{ kernel: FakeKernel; dataplane: LinuxDataplane }> {
+    const kernel = kernelWith().addVeth(SRC).addVeth(SRC2).addVeth(ANALYZER);
+    const dataplane = new LinuxDataplane(kernel, new RecordingLogger(), { read: () => '1', write: () => undefined });
+    await dataplane.prepareFirewall('bridge');
+    kernel.calls.length = 0;
+    return { kernel, dataplane };
+  }
+
+  it('programs mirror devices, an analyzer tap and mirror filters with these commands (golden), after the links', async () => {
+    const { kernel, dataplane } = await gatedKernel();
+    await dataplane.apply(plan);
+    const text = kernel.batches().join('\n');
+    // Cookies are digests: named, so the golden file reads (and stays valid when only they change).
+    const named = filters.reduce((t, f, i) => t.split(f.cookie).join(`<cookie ${i + 1}>`), text).replace(new RegExp(sinkCookie(7002, ANALYZER), 'g'), '<sink cookie>');
+    expectGoldenFile(join(__dirname, '__golden__', 'mirror-commands.txt'), named);
+    expect(dataplane.mirrorFailures().size).toBe(0);
+    const state = await dataplane.observe();
+    expect(Object.fromEntries(state.mirrorDevices)).toEqual({
+      7001: { vni: 7001, localVtep: '192.0.2.1', remote: '192.0.2.9', dstport: 4789, redirect: '' },
+      7002: { vni: 7002, localVtep: '192.0.2.1', remote: '', dstport: 4789, redirect: ANALYZER },
+    });
+    expect([...state.mirrorFilters.values()].map((f) => [f.cookie, f.direction, f.dev, f.target, f.packets]).sort()).toEqual(filters.map((f) => [f.cookie, f.direction, f.dev, f.target, 0]).sort());
+    expect([...state.analyzers.keys()]).toEqual([ANALYZER]);
+    // Ports stay healthy: the gate still holds with mirror filters beside it in the taps' block.
+    expect(state.ports.get(SRC)?.vni).toBe(1000);
+    expect(state.segments.get(1000)?.localVtep).toBe('192.0.2.1');
+    expect(kernel.links.get(ANALYZER)?.master).toBeUndefined();
+  });
+
+  it('runs no mutation when applied again, and reads the counters by cookie', async () => {
+    const { kernel, dataplane } = await gatedKernel();
+    await dataplane.apply(plan);
+    kernel.calls.length = 0;
+    await dataplane.apply(plan);
+    expect(kernel.mutations()).toEqual([]);
+    kernel.count(filters[0].cookie, 3, 300);
+    kernel.count(filters[1].cookie, 2, 250);
+    const state = await dataplane.observe();
+    expect(state.mirrorFilters.get(filters[0].cookie)).toMatchObject({ packets: 3, bytes: 300 });
+    expect(state.mirrorFilters.get(filters[1].cookie)).toMatchObject({ packets: 2, bytes: 250 });
+  });
+
+  it('puts back a mirror filter deleted by hand, and one whose tap was created anew, and nothing else', async () => {
+    const { kernel, dataplane } = await gatedKernel();
+    await dataplane.apply(plan);
+    const egressPref = kernel.filtersAt(`dev ${SRC} ingress`)[0].pref;
+    kernel.sh(`tc filter del dev ${SRC} ingress pref ${egressPref}`);
+    const desired = emptyDataplaneState();
+    plan.forEach((s) => {
+      if (s.op === 'put-mirror-filter') {desired.mirrorFilters.set(s.filter.cookie, s.filter);}
+      if (s.op === 'put-mirror-device') {desired.mirrorDevices.set(s.device.vni, s.device);}
+      if (s.op === 'put-analyzer') {desired.analyzers.set(s.analyzer.tap, s.analyzer);}
+      if (s.op === 'put-port') {desired.ports.set(s.port.tap, s.port);}
+      if (s.op === 'put-segment') {desired.segments.set(s.segment.vni, s.segment);}
+    });
+    const repair = planChanges(desired, await dataplane.observe(), true);
+    expect(repair).toEqual([{ op: 'put-mirror-filter', filter: filters[1] }]);
+    kernel.calls.length = 0;
+    await dataplane.apply(repair);
+    expect(kernel.batches()).toEqual([`tc -force\nfilter add dev ${SRC} ingress pref 49152 handle 1 bpf bytecode "${mirrorProgram(match, 'egress')}" action mirred egress mirror dev mx7001 continue cookie ${filters[1].cookie}\n`]);
+    expect(planChanges(desired, await dataplane.observe(), true)).toEqual([]);
+    // The tap created anew (another ifindex): the filter of what its VM receives points at nothing, and is replaced.
+    const link = kernel.links.get(SRC)!;
+    kernel.sh(`ip link del dev ${SRC}`);
+    kernel.addVeth(SRC);
+    expect(kernel.links.get(SRC)!.ifindex).not.toBe(link.ifindex);
+    const again = planChanges(desired, await dataplane.observe(), true);
+    expect(again.filter((s) => s.op === 'put-mirror-filter')).toEqual([
+      { op: 'put-mirror-filter', filter: filters[0] },
+      { op: 'put-mirror-filter', filter: filters[1] },
+    ]);
+    await dataplane.apply(again);
+    expect(kernel.filtersAt(`block ${TAP_GATE_BLOCK} egress`).map((f) => f.pref)).toEqual([1, 49152]); // replaced in place
+    expect(planChanges(desired, await dataplane.observe(), true)).toEqual([]);
+  });
+
+  it('removes a mirror filter, device and analyzer no longer desired, filters first', async () => {
+    const { kernel, dataplane } = await gatedKernel();
+    await dataplane.apply(plan);
+    kernel.calls.length = 0;
+    const observed = await dataplane.observe();
+    const desired = emptyDataplaneState();
+    desired.segments.set(1000, { vni: 1000, localVtep: '192.0.2.1', floodVteps: [] });
+    desired.ports.set(SRC, { tap: SRC, vni: 1000 }).set(SRC2, { tap: SRC2, vni: 1000 });
+    await dataplane.apply(planChanges(desired, observed, true));
+    expect(kernel.batches()).toEqual([
+      ['tc -force', `filter del dev ${SRC} ingress pref 49152`, `filter del dev ${SRC2} ingress pref 49152`, `filter del block ${TAP_GATE_BLOCK} egress pref 49152`, `qdisc del dev ${ANALYZER} clsact`, ''].join('\n'),
+      ['ip -force', 'link del dev mx7001', 'link del dev mx7002', ''].join('\n'),
+    ]);
+    const after = await dataplane.observe();
+    expect(after.mirrorFilters.size + after.mirrorDevices.size + after.analyzers.size).toBe(0);
+    expect(kernel.filtersAt(`block ${TAP_GATE_BLOCK} egress`).map((f) => f.pref)).toEqual([1]);
+  });
+
+  it('skips a mirror filter whose tap or sink is missing, says why, and programs the rest', async () => {
+    const { kernel, dataplane } = await gatedKernel();
+    kernel.links.delete(ANALYZER);
+    await dataplane.apply(plan.filter((s) => s.op !== 'put-analyzer'));
+    expect(dataplane.mirrorFailures().get(filters[2].cookie)).toBe(`sink ${ANALYZER} does not exist`);
+    const state = await dataplane.observe();
+    expect(state.mirrorFilters.has(filters[0].cookie) && state.mirrorFilters.has(filters[1].cookie)).toBe(true);
+    expect(state.ports.get(SRC2)?.vni).toBe(1000);
   });
 });

@@ -59,6 +59,10 @@ export class LinuxDataplane implements Dataplane {
     return this.nftables.apply(ruleset);
   }
 
+  mirrorFailures(): ReadonlyMap<string, string> {
+    return this.links.mirrorFailures();
+  }
+
   firewallInForce(): FirewallRuleset | undefined {
     return this.nftables.inForce();
   }

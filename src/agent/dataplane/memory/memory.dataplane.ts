@@ -6,6 +6,9 @@ function clone(state: DataplaneState): DataplaneState {
     segments: new Map([...state.segments].map(([k, v]) => [k, { ...v, floodVteps: [...v.floodVteps] }])),
     fdb: new Map([...state.fdb].map(([k, v]) => [k, { ...v }])),
     ports: new Map([...state.ports].map(([k, v]) => [k, { ...v }])),
+    mirrorDevices: new Map([...state.mirrorDevices].map(([k, v]) => [k, { ...v }])),
+    mirrorFilters: new Map([...state.mirrorFilters].map(([k, v]) => [k, { ...v, match: { ...v.match } }])),
+    analyzers: new Map([...state.analyzers].map(([k, v]) => [k, { ...v }])),
   };
 }
 
@@ -61,6 +64,25 @@ export class MemoryDataplane implements Dataplane {
           break;
         case 'put-port':
           next.ports.set(step.port.tap, { ...step.port });
+          break;
+        // Mirrors are kept as state only: nothing is copied in memory (no counters move).
+        case 'remove-mirror-filter':
+          next.mirrorFilters.delete(step.filter.cookie);
+          break;
+        case 'remove-mirror-device':
+          next.mirrorDevices.delete(step.vni);
+          break;
+        case 'remove-analyzer':
+          next.analyzers.delete(step.tap);
+          break;
+        case 'put-analyzer':
+          next.analyzers.set(step.analyzer.tap, { ...step.analyzer });
+          break;
+        case 'put-mirror-device':
+          next.mirrorDevices.set(step.device.vni, { ...step.device });
+          break;
+        case 'put-mirror-filter':
+          next.mirrorFilters.set(step.filter.cookie, { ...step.filter, match: { ...step.filter.match }, packets: 0, bytes: 0 });
           break;
       }
     }

@@ -1,0 +1,321 @@
+import { createHash } from 'node:crypto';
+import type { DataplanePlan, DataplaneState, MirrorFilterState } from '../dataplane';
+import { mirrorVxlanName } from '../names';
+import { isUp, OWNER_ALIAS, vxlanLocal, type IpLink, type KernelView } from './kernel-view';
+import { DROP_ALL_PROGRAM, MATCH_ALL_PROGRAM, mirrorProgram, programIfindex } from './mirror-bpf';
+import { gateFilterLine, GATES, TAP_GATE_BLOCK, type TcFilter } from './tc-gate';
+
+/**
+ * Mirror sessions on Linux, the links driver's part for them (pure: reads a KernelView, writes
+ * batch lines).
+ *
+ * - A mirror filter is a classic-BPF cls_bpf filter (not direct-action; see mirror-bpf.ts) with
+ *   one action, `mirred egress mirror dev <target> continue cookie <cookie>`: the cookie (16
+ *   bytes, hex) is the filter's key in DataplaneState, a digest of the mirror tap, direction,
+ *   tap, target and match (`mirrorCookie`). What a VM sends is copied on its tap's own clsact
+ *   ingress (before the bridge and its firewall); what it receives, in the taps' shared egress
+ *   block (TAP_GATE_BLOCK, after the gate let it through), behind an ifindex check. A tap with a
+ *   mirror is bound to that block even without the firewall.
+ * - Mirror filters take prefs MIRROR_PREF_MIN..MIRROR_PREF_MAX (the lowest one free where they
+ *   go); the gate keeps pref 1, an analyzer's drop filter pref 1 of its own ingress, a sink's
+ *   redirect MIRROR_PREF_MIN of its device's ingress. Only filters in that range with a 32-digit
+ *   hex cookie are read as the agent's.
+ * - A mirror device `mx<vni>` is a VXLAN device with our alias, in no bridge and on no gate
+ *   block, without learning nor IPv6 addresses (nothing of the host's own travels to a
+ *   collector): `remote <ip>` on the sources' side; none on the sink's side, whose clsact
+ *   ingress redirects everything to the analyzer's tap or the uplink.
+ * - An analyzer's tap: a clsact of its own (never the taps' block: copies must reach it), a
+ *   direct-action drop of everything on its ingress (pref 1), up, in no bridge.
+ */
+export const MIRROR_PREF_MIN = 49_152;
+export const MIRROR_PREF_MAX = 57_343;
+
+/** An interface name the kernel takes (IFNAMSIZ 16 with its NUL), safe in a batch line. */
+export const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+const COOKIE_RE = /^[0-9a-f]{32}$/;
+const MX_RE = /^mx([1-9][0-9]{0,7})$/;
+
+/** The cookie of a sink's redirect filter. */
+export const sinkCookie = (vni: number, redirect: string): string => createHash('sha256').update(`sink/${vni}/${redirect}`).digest('hex').slice(0, 32);
+
+/** The VNI of a mirror device of ours: named mx<vni>, a VXLAN device, with our alias. */
+export function ownedMirrorVni(link: IpLink | undefined): number | undefined {
+  const m = link ? MX_RE.exec(link.ifname) : null;
+  return link && m && link.ifalias === OWNER_ALIAS && link.linkinfo?.info_kind === 'vxlan' ? Number(m[1]) : undefined;
+}
+
+const remoteOf = (link: IpLink): string => link.linkinfo?.info_data?.remote ?? link.linkinfo?.info_data?.remote6 ?? '';
+const insnsText = (f: TcFilter): string => {
+  const insns = f.options?.bytecode?.insns ?? [];
+  return `${insns.length},${insns.map((x) => `${x.code} ${x.jt} ${x.jf} ${x.k}`).join(',')}`;
+};
+
+/** A filter of ours in the mirror range: its pref and mirred action. */
+function mirrorAction(f: TcFilter): { pref: number; cookie: string; kind: string; target: string; packets: number; bytes: number } | undefined {
+  const action = f.options?.actions?.[0];
+  if (!f.options || f.kind !== 'bpf' || f.pref === undefined || f.pref < MIRROR_PREF_MIN || f.pref > MIRROR_PREF_MAX || action?.kind !== 'mirred' || !COOKIE_RE.test(action.cookie ?? '')) {
+    return undefined;
+  }
+  return { pref: f.pref, cookie: action.cookie!, kind: action.mirred_action ?? '', target: action.to_dev ?? '', packets: action.stats?.packets ?? 0, bytes: action.stats?.bytes ?? 0 };
+}
+
+const holdsDrop = (filters: TcFilter[] | undefined): boolean => (filters ?? []).some((f) => f.pref === 1 && f.options?.['direct-action'] === true && insnsText(f) === DROP_ALL_PROGRAM);
+
+/**
+ * Reads the mirror part of `view` into `state`: the mirror devices (one not as put-mirror-device
+ * leaves it, down or learning or in a bridge, is reported without its local VTEP, so the plan
+ * puts it again), the mirror filters by cookie with their counters (a filter of the shared
+ * block names the tap its ifindex check points at, '' for none: a tap created anew), and the
+ * analyzer taps that are ready.
+ */
+export function observeMirrors(view: KernelView, state: DataplaneState): void {
+  const byIndex = new Map([...view.links.values()].filter((l) => l.ifindex !== undefined).map((l) => [l.ifindex!, l.ifname]));
+  for (const link of view.links.values()) {
+    const vni = ownedMirrorVni(link);
+    if (vni === undefined) {
+      continue;
+    }
+    const info = link.linkinfo?.info_data;
+    const healthy = info?.id === vni && info.learning === false && isUp(link) && !link.master;
+    const redirect = (view.ingressFilters.get(link.ifname) ?? []).map(mirrorAction).find((a) => a?.kind === 'redirect' && a.pref === MIRROR_PREF_MIN);
+    state.mirrorDevices.set(vni, { vni, localVtep: healthy ? (vxlanLocal(link) ?? '') : '', remote: remoteOf(link), dstport: info?.port ?? 0, redirect: redirect?.target ?? '' });
+  }
+  const add = (f: TcFilter, direction: MirrorFilterState['direction'], dev: string) => {
+    const a = mirrorAction(f);
+    if (a && a.kind === 'mirror' && !state.mirrorFilters.has(a.cookie)) {
+      state.mirrorFilters.set(a.cookie, { cookie: a.cookie, tapId: '', direction, dev, target: a.target, match: { ethertype: '', protocol: 0, remoteCidr: '' }, packets: a.packets, bytes: a.bytes });
+    }
+  };
+  for (const [dev, filters] of view.ingressFilters) {
+    if (dev.startsWith('tap')) {
+      filters.forEach((f) => add(f, 'egress', dev));
+    }
+  }
+  for (const f of view.tapBlockFilters) {
+    const ifindex = programIfindex(f.options?.bytecode?.insns);
+    add(f, 'ingress', (ifindex !== undefined && byIndex.get(ifindex)) || '');
+  }
+  for (const [dev, filters] of view.ingressFilters) {
+    const link = view.links.get(dev);
+    if (dev.startsWith('tap') && link && view.clsact.get(dev) === 0 && holdsDrop(filters) && isUp(link) && !link.master) {
+      state.analyzers.set(dev, { tap: dev });
+    }
+  }
+}
+
+/** The mirror batches of a plan, run in this order after the links' batches, each with `-force`. */
+export interface MirrorScript {
+  /** `tc`: mirror filters deleted, analyzers' clsacts removed. */
+  removals: string[];
+  /** `ip`: mirror devices deleted, created, set up. */
+  links: string[];
+  /** `tc`: clsacts, analyzers' drops, sinks' redirects, mirror filters. */
+  filters: string[];
+  /** `ip`: analyzers' taps detached and set up, once they drop what they send. */
+  ups: string[];
+  /** Batch line -> the cookie of the filter it puts or deletes (to say which ones failed). */
+  owners: Map<string, string>;
+  /** Cookie -> why its filter is not put (its tap or target missing, a malformed match). */
+  skipped: Map<string, string>;
+}
+
+/**
+ * Pure: the mirror commands of `plan` on a kernel like `view`. `rebound` are the devices whose
+ * clsact the links' tc batch (re)created, and the block it is bound to (their filters are gone);
+ * `detached` the taps that batch took out of a bridge; `gateFilterPut` whether it put the taps'
+ * gate filter. With `gated`, a taps' block created here gets its gate filter first.
+ */
+export function compileMirrors(plan: DataplanePlan, view: KernelView, opts: { gated: boolean; rebound: ReadonlyMap<string, number>; detached: ReadonlySet<string>; gateFilterPut: boolean }): MirrorScript {
+  const script: MirrorScript = { removals: [], links: [], filters: [], ups: [], owners: new Map() , skipped: new Map() };
+  const clsactOf = (dev: string): number | undefined => (opts.rebound.has(dev) ? opts.rebound.get(dev) : view.clsact.get(dev));
+  const listingOf = (dev: string): TcFilter[] => (opts.rebound.has(dev) ? [] : (view.ingressFilters.get(dev) ?? []));
+  const blockListing = (): TcFilter[] => ([...view.clsact.values()].includes(TAP_GATE_BLOCK) ? view.tapBlockFilters : []);
+  const find = (filters: TcFilter[], cookie: string) => filters.find((f) => mirrorAction(f)?.cookie === cookie);
+  const putAnalyzers = new Set(plan.flatMap((s) => (s.op === 'put-analyzer' ? [s.analyzer.tap] : [])));
+  const putPorts = new Set(plan.flatMap((s) => (s.op === 'put-port' ? [s.port.tap] : [])));
+  /** Devices whose clsact this script replaces or adds: they start without filters. */
+  const fresh = new Set<string>();
+  let gateFilterPut = opts.gateFilterPut;
+
+  // 1. Removals.
+  for (const step of plan) {
+    if (step.op === 'remove-mirror-filter') {
+      const { cookie, direction, dev } = step.filter;
+      const blockSide = direction === 'ingress';
+      const found = find(blockSide ? blockListing() : listingOf(dev), cookie);
+      if (found) {
+        const line = `filter del ${blockSide ? `block ${TAP_GATE_BLOCK} egress` : `dev ${dev} ingress`} pref ${found.pref}`;
+        script.removals.push(line);
+        script.owners.set(line, cookie);
+      }
+    } else if (step.op === 'remove-mirror-device') {
+      const name = mirrorVxlanName(step.vni);
+      if (ownedMirrorVni(view.links.get(name)) === step.vni) {
+        script.links.push(`link del dev ${name}`);
+      }
+    } else if (step.op === 'remove-analyzer') {
+      // A tap that becomes a VM's port gets the gate's clsact in place of this one (links.driver).
+      if (clsactOf(step.tap) === 0 && !putAnalyzers.has(step.tap) && !(opts.gated && putPorts.has(step.tap))) {
+        script.removals.push(`qdisc del dev ${step.tap} clsact`);
+      }
+    }
+  }
+
+  /** Gives `dev` a clsact of its own (block 0) or bound to the taps' block, replacing another. */
+  const clsact = (dev: string, block: number): void => {
+    const current = clsactOf(dev);
+    if (current === block || fresh.has(dev)) {
+      return;
+    }
+    if (current !== undefined) {
+      script.filters.push(`qdisc del dev ${dev} clsact`);
+    }
+    script.filters.push(block ? `qdisc add dev ${dev} egress_block ${block} clsact` : `qdisc add dev ${dev} clsact`);
+    fresh.add(dev);
+    if (block === TAP_GATE_BLOCK && opts.gated && !gateFilterPut && !view.gateFilters.has(TAP_GATE_BLOCK)) {
+      // A block nobody was bound to starts empty, and an empty block passes everything.
+      script.filters.push(gateFilterLine(GATES[0]));
+      gateFilterPut = true;
+    }
+  };
+
+  // 2. Analyzers: they drop what they send before they are up.
+  for (const step of plan) {
+    if (step.op !== 'put-analyzer') {
+      continue;
+    }
+    const { tap } = step.analyzer;
+    const link = view.links.get(tap);
+    if (!link) {
+      continue;
+    }
+    clsact(tap, 0);
+    if (fresh.has(tap) || !holdsDrop(listingOf(tap))) {
+      script.filters.push(`filter replace dev ${tap} ingress pref 1 handle 1 bpf da bytecode "${DROP_ALL_PROGRAM}"`);
+    }
+    if (link.master && !opts.detached.has(tap)) {
+      script.ups.push(`link set dev ${tap} nomaster`);
+    }
+    if (!isUp(link)) {
+      script.ups.push(`link set dev ${tap} up`);
+    }
+  }
+
+  // 3. Mirror devices.
+  /** Mirror devices there once the links batch ran, and those that cannot be: name -> why. */
+  const devices = new Set<string>();
+  const brokenDevices = new Map<string, string>();
+  for (const step of plan) {
+    if (step.op !== 'put-mirror-device') {
+      continue;
+    }
+    const { vni, localVtep, remote, dstport, redirect } = step.device;
+    const name = mirrorVxlanName(vni);
+    const link = view.links.get(name);
+    if (link && ownedMirrorVni(link) !== vni) {
+      brokenDevices.set(name, `link ${name} exists but is not an overlay-agent mirror device (alias ${OWNER_ALIAS}); it is left untouched`);
+      continue;
+    }
+    const info = link?.linkinfo?.info_data;
+    const recreate = link !== undefined && (info?.id !== vni || info.port !== dstport || remoteOf(link) !== remote || vxlanLocal(link) !== localVtep || info.learning !== false);
+    if (recreate) {
+      script.links.push(`link del dev ${name}`);
+    }
+    if (!link || recreate) {
+      script.links.push(
+        `link add name ${name} type vxlan id ${vni} local ${localVtep}${remote ? ` remote ${remote}` : ''} dstport ${dstport} nolearning`,
+        `link set dev ${name} alias ${OWNER_ALIAS}`,
+        `link set dev ${name} addrgenmode none`,
+        `link set dev ${name} up`,
+      );
+    } else {
+      if (link.master) {
+        script.links.push(`link set dev ${name} nomaster`);
+      }
+      if (!isUp(link)) {
+        script.links.push(`link set dev ${name} up`);
+      }
+    }
+    devices.add(name);
+    if (!redirect) {
+      continue;
+    }
+    if (!view.links.has(redirect)) {
+      brokenDevices.set(name, `sink ${redirect} does not exist`);
+      continue;
+    }
+    const isNew = !link || recreate;
+    if (isNew) {
+      script.filters.push(`qdisc add dev ${name} clsact`);
+      fresh.add(name);
+    } else {
+      clsact(name, 0);
+    }
+    const cookie = sinkCookie(vni, redirect);
+    const have = fresh.has(name) ? undefined : mirrorAction(find(listingOf(name), cookie) ?? {});
+    if (!have || have.pref !== MIRROR_PREF_MIN || have.target !== redirect) {
+      script.filters.push(`filter replace dev ${name} ingress pref ${MIRROR_PREF_MIN} handle 1 bpf bytecode "${MATCH_ALL_PROGRAM}" action mirred egress redirect dev ${redirect} cookie ${cookie}`);
+    }
+  }
+
+  // 4. Mirror filters.
+  const used = new Map<string, Set<number>>();
+  const allocate = (where: string, listing: TcFilter[]): number | undefined => {
+    let prefs = used.get(where);
+    if (!prefs) {
+      prefs = new Set(listing.map((f) => f.pref ?? 0));
+      used.set(where, prefs);
+    }
+    for (let p = MIRROR_PREF_MIN; p <= MIRROR_PREF_MAX; p++) {
+      if (!prefs.has(p)) {
+        prefs.add(p);
+        return p;
+      }
+    }
+    return undefined;
+  };
+  for (const step of plan) {
+    if (step.op !== 'put-mirror-filter') {
+      continue;
+    }
+    const { cookie, direction, dev, target, match } = step.filter;
+    const link = view.links.get(dev);
+    const skip = (why: string) => script.skipped.set(cookie, why);
+    if (!link) {
+      skip(`tap ${dev} does not exist (yet)`);
+      continue;
+    }
+    if (brokenDevices.has(target)) {
+      skip(brokenDevices.get(target)!);
+      continue;
+    }
+    if (!devices.has(target) && !view.links.has(target)) {
+      skip(`sink ${target} does not exist`);
+      continue;
+    }
+    const blockSide = direction === 'ingress';
+    let program: string;
+    try {
+      program = mirrorProgram(match, direction, blockSide ? link.ifindex : undefined);
+    } catch (err) {
+      skip(`filter: ${(err as Error).message}`);
+      continue;
+    }
+    clsact(dev, TAP_GATE_BLOCK);
+    const where = blockSide ? `block ${TAP_GATE_BLOCK} egress` : `dev ${dev} ingress`;
+    const listing = blockSide ? blockListing() : fresh.has(dev) ? [] : listingOf(dev);
+    const existing = find(listing, cookie);
+    if (existing && mirrorAction(existing)?.target === target && insnsText(existing) === program) {
+      continue;
+    }
+    const pref = existing?.pref ?? allocate(where, listing);
+    if (pref === undefined) {
+      skip(`no pref left in ${MIRROR_PREF_MIN}-${MIRROR_PREF_MAX} on ${where}`);
+      continue;
+    }
+    const line = `filter ${existing ? 'replace' : 'add'} ${where} pref ${pref} handle 1 bpf bytecode "${program}" action mirred egress mirror dev ${target} continue cookie ${cookie}`;
+    script.filters.push(line);
+    script.owners.set(line, cookie);
+  }
+  return script;
+}
