@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Vni } from '../../common/values';
 import { ControllerConfig } from '../config';
 import type { MirrorSession } from '../model/mirror-session';
-import { luaVniAllocator } from '../segments/vni-allocator.lua';
+import { luaVniAllocator, vniRangesArg } from '../segments/vni-allocator.lua';
 import { RedisStore } from '../store/redis-store';
 import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
 
@@ -166,7 +166,7 @@ export class MirrorSessionRepository {
     private readonly store: RedisStore,
     @Inject(ControllerConfig) private readonly config: ControllerConfig,
   ) {
-    this.ranges = config.vniRanges.map((r) => `${r.from}-${r.to}`).join(',');
+    this.ranges = vniRangesArg(config.vniRanges);
     const withHelpers = (body: string) => `${luaVniAllocator}\n${CHECKS}\n${body}`;
     store.defineScript('overlayMirrorSessionCreate', withHelpers(CREATE));
     store.defineScript('overlayMirrorSessionUpdate', withHelpers(UPDATE));

@@ -5,7 +5,7 @@ import { ControllerConfig } from '../config';
 import { RedisStore } from '../store/redis-store';
 import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
 import type { Segment } from '../model/segment';
-import { luaVniAllocator } from './vni-allocator.lua';
+import { luaVniAllocator, vniRangesArg } from './vni-allocator.lua';
 
 // The VNI comes from the shared allocator (vni-allocator.lua.ts); the segment owns it by its id.
 const CREATE = `
@@ -64,7 +64,7 @@ export class SegmentRepository {
     private readonly store: RedisStore,
     @Inject(ControllerConfig) private readonly config: ControllerConfig,
   ) {
-    this.ranges = config.vniRanges.map((r) => `${r.from}-${r.to}`).join(',');
+    this.ranges = vniRangesArg(config.vniRanges);
     store.defineScript('overlaySegmentCreate', `${luaVniAllocator}\n${CREATE}`);
     store.defineScript('overlaySegmentDelete', `${luaVniAllocator}\n${DELETE}`);
   }

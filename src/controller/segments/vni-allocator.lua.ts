@@ -12,6 +12,11 @@
  * `vniOwners` holds the owner of each VNI in use: a segment's id as it is, a mirror session's as
  * `mirror:<id>`, so a refusal names the right kind of owner.
  */
+import type { VniRange } from '../config';
+
+/** The configured ranges as `vniReserve` takes them: `from-to,...`. */
+export const vniRangesArg = (ranges: VniRange[]): string => ranges.map((r) => `${r.from}-${r.to}`).join(',');
+
 export const luaVniAllocator = `
 -- Who holds a VNI, in words ('segment <id>', 'mirror session <id>', '?').
 local function vniOwnerText(v)
