@@ -128,7 +128,9 @@ export class MirrorSessionService {
       for (const source of s.sources) {
         const host = ports.get(source.portId)?.hostId;
         if (host) {
-          tapsByHost.set(host, [...(tapsByHost.get(host) ?? []), tapId(s.id, source.portId)]);
+          const taps = tapsByHost.get(host) ?? [];
+          taps.push(tapId(s.id, source.portId));
+          tapsByHost.set(host, taps);
         }
       }
     }
