@@ -17,7 +17,7 @@ type Send = () => Promise<ApiResponse>;
 type Case = [string, Send, number, string, string | undefined];
 
 const UNKNOWN_ID = '01900000-0000-7000-8000-000000000000';
-const QUOTA = 6;
+const QUOTA = 10;
 
 describe('mirror sessions', () => {
   const prefix = uniquePrefix('mirror-sessions');
@@ -258,6 +258,29 @@ describe('mirror sessions', () => {
     for (const s of [first, second, ...others]) {
       expect((await client.delete(`/v1/mirror-sessions/${s.id}`)).status).toBe(204);
     }
+  });
+
+  it('takes 1,000 sources in one write, and lets exactly one of racing overlapping sessions in', async () => {
+    const big = await make.tenant({ name: 'big' });
+    const bigSeg = await make.segment(big.id);
+    const ports = (await ok(client.post('/v1/ports/batch', { ports: Array.from({ length: 1000 }, () => ({ segmentId: bigSeg.id, hostId: hv1.id })) }), 201)).items;
+    const rev = await revision();
+    const s = await ok(client.post('/v1/mirror-sessions', { tenantId: big.id, name: 'all', sources: ports.map((p: any) => ({ portId: p.id })), sink: { type: 'vxlan', remoteIp: '192.0.2.70' } }), 201);
+    expect(await revision()).toBe(rev + 1);
+    const read = (await client.get(`/v1/mirror-sessions/${s.id}`)).body;
+    expect(read.status).toHaveLength(1000);
+    expect(new Set(read.status.map((x: any) => x.state))).toEqual(new Set(['active']));
+
+    const racers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => client.post('/v1/mirror-sessions', { tenantId: big.id, name: `racer-${i}`, sources: [{ portId: ports[i].id, direction: 'egress' }], sink: { type: 'vxlan', remoteIp: '192.0.2.71' } })),
+    );
+    // Each racer names another port: all in. The same port, one sink: one in, the rest refused.
+    expect(racers.map((r) => r.status)).toEqual(Array(6).fill(201));
+    const same = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => client.post('/v1/mirror-sessions', { tenantId: big.id, name: `same-${i}`, sources: [{ portId: ports[999].id, direction: 'ingress' }], sink: { type: 'vxlan', remoteIp: '192.0.2.72' } })),
+    );
+    expect(same.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409, 409, 409, 409]);
+    expect(new Set(same.filter((r) => r.status === 409).map((r) => r.body.code))).toEqual(new Set(['MIRROR_SESSION_OVERLAP']));
   });
 
   it('takes session VNIs from the segments’ allocator: pinned, never a segment’s, quarantined on deletion', async () => {
