@@ -143,6 +143,8 @@ describe('mirror sessions', () => {
     expect((await lastRecord()).ops).toEqual([{ k: 'mirrorSession', id: made.id, v: made, o: null }]);
     const [[, audit]] = (await h.redis.xrevrange(keys.events(), '+', '-', 'COUNT', 1)) as [string, string[]][];
     expect(audit).toEqual(expect.arrayContaining(['res', `mirrorSession:${made.id}`]));
+    const events = (await client.get(`/v1/events?kind=mirrorSession&resourceId=${made.id}`)).body.items;
+    expect(events).toEqual([expect.objectContaining({ type: 'write', resources: [{ kind: 'mirrorSession', id: made.id }] })]);
 
     const read = (await client.get(`/v1/mirror-sessions/${made.id}`)).body;
     expect(read).toMatchObject({ ...made, status: [expect.objectContaining({ portId: vm[0].id }), expect.objectContaining({ portId: vm[1].id })] });
