@@ -228,6 +228,7 @@ describe('mirror sessions', () => {
       ['a change of tenant', () => client.patch(`/v1/mirror-sessions/${taken.id}`, { tenantId: other.id }), 400, 'UNKNOWN_FIELD', 'tenantId'],
       ['an analyzer as source, by PATCH', () => client.patch(`/v1/mirror-sessions/${taken.id}`, { sources: [{ portId: spareAnalyzer.id }] }), 400, 'MIRROR_SOURCE_IS_ANALYZER', 'sources[0].portId'],
       ["another tenant's port, by PATCH", () => client.patch(`/v1/mirror-sessions/${taken.id}`, { sources: [{ portId: otherVm.id }] }), 400, 'PORT_TENANT_MISMATCH', 'sources[0].portId'],
+      ['the sink as a source, by PATCH', () => client.patch(`/v1/mirror-sessions/${taken.id}`, { sources: [{ portId: vm[0].id }, { portId: analyzer.id }] }), 400, 'MIRROR_SINK_IS_SOURCE', 'sources[1].portId'],
       ['a vm sink, by PATCH', () => client.patch(`/v1/mirror-sessions/${taken.id}`, { sink: { type: 'port', portId: vm[4].id } }), 400, 'MIRROR_SINK_NOT_ANALYZER', 'sink.portId'],
       ['another VNI, by PATCH', () => client.patch(`/v1/mirror-sessions/${taken.id}`, { sink: { ...sink, vni: taken.vni + 1 } }), 400, 'INVALID_VALUE', 'sink.vni'],
       ['an unknown session', () => client.patch(`/v1/mirror-sessions/${UNKNOWN_ID}`, { enabled: false }), 404, 'MIRROR_SESSION_NOT_FOUND', 'id'],

@@ -26,14 +26,16 @@ export function normalizeSources(inputs: SourceInput[]): MirrorSource[] {
 
 /**
  * The stored sink. `vni`: the session's VNI for a vxlan sink (a placeholder while the store
- * allocates it). A port sink among the sources is refused (a port cannot receive its own copies).
+ * allocates it). A port sink among the sources is refused (a port cannot receive its own copies),
+ * naming the sink, or the source when the request changed only the sources (`sinkGiven` false).
  */
-export function normalizeSink(input: SinkInput | MirrorSink, sources: MirrorSource[], vni: number): MirrorSink {
+export function normalizeSink(input: SinkInput | MirrorSink, sources: MirrorSource[], vni: number, sinkGiven = true): MirrorSink {
   switch (input.type) {
     case 'port': {
       const i = sources.findIndex((s) => s.portId === input.portId);
       if (i >= 0) {
-        throw new OverlayError(ErrorCode.MirrorSinkIsSource, `sink.portId ${input.portId} is also sources[${i}]; a port cannot be the sink of its own copies`, { field: 'sink.portId' });
+        const field = sinkGiven ? 'sink.portId' : `sources[${i}].portId`;
+        throw new OverlayError(ErrorCode.MirrorSinkIsSource, `port ${input.portId} is both the sink and sources[${i}]; a port cannot be the sink of its own copies`, { field });
       }
       return { type: 'port', portId: input.portId };
     }

@@ -82,7 +82,7 @@ export class MirrorSessionService {
         name: input.name ?? current.name,
         enabled: input.enabled ?? current.enabled,
         sources,
-        sink: normalizeSink(input.sink ?? current.sink, sources, current.vni),
+        sink: normalizeSink(input.sink ?? current.sink, sources, current.vni, input.sink !== undefined),
         filter: input.filter === undefined ? current.filter : normalizeFilter(input.filter),
         snapLength: input.snapLength === undefined ? current.snapLength : input.snapLength,
         updatedAt: new Date().toISOString(),
