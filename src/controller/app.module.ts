@@ -29,6 +29,10 @@ import { migrationApi } from './migrations/migration.openapi';
 import { MigrationMonitor } from './migrations/migration.monitor';
 import { MigrationRepository } from './migrations/migration.repository';
 import { MigrationService } from './migrations/migration.service';
+import { MirrorSessionController } from './mirror-sessions/mirror-session.controller';
+import { mirrorSessionApi } from './mirror-sessions/mirror-session.openapi';
+import { MirrorSessionRepository } from './mirror-sessions/mirror-session.repository';
+import { MirrorSessionService } from './mirror-sessions/mirror-session.service';
 import { PortController } from './ports/port.controller';
 import { portApi } from './ports/port.openapi';
 import { PortRepository } from './ports/port.repository';
@@ -48,7 +52,7 @@ import { TenantRepository } from './tenants/tenant.repository';
 import { TenantService } from './tenants/tenant.service';
 
 /** Every controller of the API: their routes are the route table (apiRoutes). */
-export const API_CONTROLLERS = [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController, MigrationController, TokenController, EventController];
+export const API_CONTROLLERS = [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController, MirrorSessionController, MigrationController, TokenController, EventController];
 
 /** Every route of the API with who may call it: what the OpenAPI document states and the access tests check. */
 export function apiRoutes(): Route[] {
@@ -87,6 +91,8 @@ export class AppModule {
         PortService,
         SecurityGroupRepository,
         SecurityGroupService,
+        MirrorSessionRepository,
+        MirrorSessionService,
         MigrationRepository,
         MigrationService,
         MigrationMonitor,
@@ -99,5 +105,5 @@ export class AppModule {
 
 /** The OpenAPI document served at /docs: each controller's route descriptions, from beside it, and who may call each route. */
 export function buildOpenApiDocument(maxBatchSize: number): Record<string, unknown> {
-  return openApiDocument([tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, migrationApi, tokenApi(), eventApi, healthApi], apiRoutes());
+  return openApiDocument([tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, mirrorSessionApi, migrationApi, tokenApi(), eventApi, healthApi], apiRoutes());
 }

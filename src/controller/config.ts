@@ -30,6 +30,8 @@ export interface ControllerConfig {
   maxBodyBytes: number;
   /** Most ports in one batch create. */
   maxBatchSize: number;
+  /** Most mirror sessions one tenant may have (TENANT_QUOTA_EXCEEDED past it). */
+  maxMirrorSessionsPerTenant: number;
   /** How long a prepared migration waits for its commit before it expires (a request may ask for another). */
   migrationTtlMs: number;
   /** How long a finished migration (completed, aborted, expired) stays readable. */
@@ -143,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
     changeLogMaxLength: read.int('OVERLAY_CHANGELOG_MAX_LENGTH', 1_000_000, 1000, 1_000_000_000),
     maxBodyBytes: read.int('OVERLAY_MAX_BODY_BYTES', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxBatchSize: read.int('OVERLAY_MAX_BATCH_SIZE', 10_000, 1, 100_000),
+    maxMirrorSessionsPerTenant: read.int('OVERLAY_MAX_MIRROR_SESSIONS_PER_TENANT', 100, 0, 100_000),
     migrationTtlMs: read.int('OVERLAY_MIGRATION_TTL_MS', 300_000, 1_000, 86_400_000),
     migrationRetentionSeconds: read.int('OVERLAY_MIGRATION_RETENTION_SECONDS', 7 * 86400, 60, 365 * 86400),
     migrationMaxConnections: read.int('OVERLAY_MIGRATION_MAX_CONNECTIONS', 100_000, 0, 1_000_000),

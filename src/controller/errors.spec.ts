@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, notFound, notFoundWording, OverlayError, type MissingKind } from './errors';
 
-const KINDS: MissingKind[] = ['tenant', 'segment', 'host', 'port', 'securityGroup', 'migration', 'token'];
+const KINDS: MissingKind[] = ['tenant', 'segment', 'host', 'port', 'securityGroup', 'migration', 'token', 'mirrorSession'];
 
 /** Every source file of the controller (the Lua scripts live in them as template strings). */
 function sources(dir: string): string[] {
@@ -28,6 +28,6 @@ describe('notFound', () => {
       }
     }
     // The check above found the scripts (it would pass on none).
-    expect(new Set(found)).toEqual(new Set(['TENANT_NOT_FOUND', 'SEGMENT_NOT_FOUND', 'HOST_NOT_FOUND', 'PORT_NOT_FOUND', 'SECURITY_GROUP_NOT_FOUND', 'MIGRATION_NOT_FOUND', 'TOKEN_NOT_FOUND']));
+    expect(new Set(found)).toEqual(new Set(['TENANT_NOT_FOUND', 'SEGMENT_NOT_FOUND', 'HOST_NOT_FOUND', 'PORT_NOT_FOUND', 'SECURITY_GROUP_NOT_FOUND', 'MIGRATION_NOT_FOUND', 'TOKEN_NOT_FOUND', 'MIRROR_SESSION_NOT_FOUND']));
   });
 });

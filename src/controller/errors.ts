@@ -41,6 +41,11 @@ export enum ErrorCode {
   ConflictingRemotes = 'CONFLICTING_REMOTES',
   SecurityGroupTenantMismatch = 'SECURITY_GROUP_TENANT_MISMATCH',
   PortSecurityConflict = 'PORT_SECURITY_CONFLICT',
+  // Mirror sessions.
+  PortTenantMismatch = 'PORT_TENANT_MISMATCH',
+  MirrorSinkNotAnalyzer = 'MIRROR_SINK_NOT_ANALYZER',
+  MirrorSourceIsAnalyzer = 'MIRROR_SOURCE_IS_ANALYZER',
+  MirrorSinkIsSource = 'MIRROR_SINK_IS_SOURCE',
   // Who may call (auth/).
   Unauthenticated = 'UNAUTHENTICATED',
   Forbidden = 'FORBIDDEN',
@@ -53,6 +58,7 @@ export enum ErrorCode {
   SecurityGroupNotFound = 'SECURITY_GROUP_NOT_FOUND',
   MigrationNotFound = 'MIGRATION_NOT_FOUND',
   TokenNotFound = 'TOKEN_NOT_FOUND',
+  MirrorSessionNotFound = 'MIRROR_SESSION_NOT_FOUND',
   // Conflicts with existing state.
   TenantNameTaken = 'TENANT_NAME_TAKEN',
   TenantHasSegments = 'TENANT_HAS_SEGMENTS',
@@ -74,6 +80,11 @@ export enum ErrorCode {
   SecurityGroupIsDefault = 'SECURITY_GROUP_IS_DEFAULT',
   DuplicateRule = 'DUPLICATE_RULE',
   DuplicateAddressPair = 'DUPLICATE_ADDRESS_PAIR',
+  MirrorSessionNameTaken = 'MIRROR_SESSION_NAME_TAKEN',
+  MirrorSessionOverlap = 'MIRROR_SESSION_OVERLAP',
+  TenantHasMirrorSessions = 'TENANT_HAS_MIRROR_SESSIONS',
+  PortInMirrorSession = 'PORT_IN_MIRROR_SESSION',
+  HostHasMirrorSessions = 'HOST_HAS_MIRROR_SESSIONS',
   // Live migrations.
   MigrationInProgress = 'MIGRATION_IN_PROGRESS',
   MigrationNotReady = 'MIGRATION_NOT_READY',
@@ -129,6 +140,7 @@ const MISSING = {
   securityGroup: [ErrorCode.SecurityGroupNotFound, 'security group'],
   migration: [ErrorCode.MigrationNotFound, 'migration'],
   token: [ErrorCode.TokenNotFound, 'token'],
+  mirrorSession: [ErrorCode.MirrorSessionNotFound, 'mirror session'],
 } as const satisfies Record<string, readonly [ErrorCode, string]>;
 
 export type MissingKind = keyof typeof MISSING;

@@ -29,6 +29,8 @@ interface Side {
   segment: any;
   group: any;
   port: any;
+  /** A mirror session of `port` to an analyzer port. */
+  session: any;
   /** Every object made for this tenant, fresh ones included: none of B's may show in A's lists. */
   ids: Set<string>;
 }
@@ -95,6 +97,9 @@ describe('the route x role access matrix', () => {
   const freshSegment = async (side: Side) => mine(side, await f.segment(side.tenant.id));
   const freshGroup = async (side: Side) => mine(side, await f.securityGroup(side.tenant.id, { rules: [] }));
   const freshPort = async (side: Side, fields: Record<string, unknown> = {}) => mine(side, await f.port(side.segment.id, fields));
+  /** A session of a fresh port to a VXLAN collector (no overlap with any other). */
+  const freshSession = async (side: Side) =>
+    mine(side, await created(admin.post('/v1/mirror-sessions', { tenantId: side.tenant.id, name: unique('mirror'), sources: [{ portId: (await freshPort(side)).id }], sink: { type: 'vxlan', remoteIp: '192.0.2.50' } })));
   /** Without an agent on the destination the migration stays `preparing` (202). */
   const freshMigration = async () => {
     const port = await freshPort(A, { hostId: src.id });
@@ -138,6 +143,16 @@ describe('the route x role access matrix', () => {
     'PUT /v1/security-groups/:id': { request: async (s) => ({ path: `/v1/security-groups/${(await freshGroup(s)).id}`, body: { name: unique('group'), rules: [] } }), allowed: 200, tenant: 'object' },
     'PATCH /v1/security-groups/:id': { request: async (s) => ({ path: `/v1/security-groups/${(await freshGroup(s)).id}`, body: { description: 'changed' } }), allowed: 200, tenant: 'object' },
     'DELETE /v1/security-groups/:id': { request: async (s) => ({ path: `/v1/security-groups/${(await freshGroup(s)).id}` }), allowed: 204, tenant: 'object' },
+
+    'POST /v1/mirror-sessions': {
+      request: async (s) => ({ path: '/v1/mirror-sessions', body: { tenantId: s.tenant.id, name: unique('mirror'), sources: [{ portId: (await freshPort(s)).id }], sink: { type: 'vxlan', remoteIp: '192.0.2.51' } } }),
+      allowed: 201,
+      tenant: 'object',
+    },
+    'GET /v1/mirror-sessions': { request: () => ({ path: '/v1/mirror-sessions?limit=1000' }), allowed: 200, tenant: 'list' },
+    'GET /v1/mirror-sessions/:id': { request: (s) => ({ path: `/v1/mirror-sessions/${s.session.id}` }), allowed: 200, tenant: 'object' },
+    'PATCH /v1/mirror-sessions/:id': { request: async (s) => ({ path: `/v1/mirror-sessions/${(await freshSession(s)).id}`, body: { enabled: false } }), allowed: 200, tenant: 'object' },
+    'DELETE /v1/mirror-sessions/:id': { request: async (s) => ({ path: `/v1/mirror-sessions/${(await freshSession(s)).id}` }), allowed: 204, tenant: 'object' },
 
     'POST /v1/migrations': {
       request: async () => ({ path: '/v1/migrations?timeout=0', body: { portIds: [(await freshPort(A, { hostId: src.id })).id], sourceHostId: src.id, destinationHostId: dst.id } }),
@@ -278,10 +293,12 @@ describe('the route x role access matrix', () => {
 
     const side = async (label: 'A' | 'B'): Promise<Side> => {
       const tenant = await f.tenant({ name: `tenant-${label}` });
-      const s: Side = { tenant, segment: undefined, group: undefined, port: undefined, ids: new Set([tenant.id, tenant.defaultSecurityGroupId]) };
+      const s: Side = { tenant, segment: undefined, group: undefined, port: undefined, session: undefined, ids: new Set([tenant.id, tenant.defaultSecurityGroupId]) };
       s.segment = await freshSegment(s);
       s.group = await freshGroup(s);
       s.port = await freshPort(s, { hostId: src.id, securityGroupIds: [s.group.id] });
+      const analyzer = await freshPort(s, { role: 'analyzer', hostId: dst.id });
+      s.session = mine(s, await created(admin.post('/v1/mirror-sessions', { tenantId: tenant.id, name: `mirror-${label}`, sources: [{ portId: s.port.id }], sink: { type: 'port', portId: analyzer.id } })));
       return s;
     };
     src = await f.host({ name: 'source' });

@@ -19,9 +19,10 @@ const STEPS = 400;
 const MAX_SEGMENTS = 4;
 const MAX_PORTS = 16;
 const MAX_GROUPS = 4;
+const MAX_SESSIONS = 3;
 
 type Client = ReturnType<typeof api>;
-type Kind = 'tenant' | 'segment' | 'port' | 'securityGroup';
+type Kind = 'tenant' | 'segment' | 'port' | 'securityGroup' | 'mirrorSession';
 
 /** What a tenant's workload knows of its own objects (what it made and did not delete). */
 interface Own {
@@ -32,6 +33,8 @@ interface Own {
   ports: Map<string, { segmentId: string; groups: string[] }>;
   /** groups besides the default */
   groups: Set<string>;
+  /** mirror session id -> its source ports (they cannot be deleted while it names them) */
+  sessions: Map<string, string[]>;
 }
 
 const ruleTo = (remoteGroupId: string) => ({ direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 22, remoteGroupId });
@@ -188,7 +191,7 @@ describe('tenant isolation', () => {
     const clients: Record<'alpha' | 'bravo', Client> = {} as never;
     for (const name of ['alpha', 'bravo'] as const) {
       const tenant = await ok(admin.post('/v1/tenants', { name: `${name}-corp` }));
-      tenants[name] = { tenantId: tenant.id, defaultGroupId: tenant.defaultSecurityGroupId, segments: new Set(), ports: new Map(), groups: new Set() };
+      tenants[name] = { tenantId: tenant.id, defaultGroupId: tenant.defaultSecurityGroupId, segments: new Set(), ports: new Map(), groups: new Set(), sessions: new Map() };
       clients[name] = api(h.url, await token({ role: 'tenant', tenantId: tenant.id }));
     }
     const A = tenants.alpha;
@@ -196,7 +199,7 @@ describe('tenant isolation', () => {
 
     // Everything of B that A must never see: its ids (kept after deletion) and names.
     const bravoSecrets = new Set<string>([B.tenantId, B.defaultGroupId, 'bravo-corp']);
-    const bravoIds: Record<Kind, Set<string>> = { tenant: new Set([B.tenantId]), segment: new Set(), port: new Set(), securityGroup: new Set([B.defaultGroupId]) };
+    const bravoIds: Record<Kind, Set<string>> = { tenant: new Set([B.tenantId]), segment: new Set(), port: new Set(), securityGroup: new Set([B.defaultGroupId]), mirrorSession: new Set() };
 
     let operations = 0;
     const failures: string[] = [];
@@ -223,16 +226,17 @@ describe('tenant isolation', () => {
       }
     };
 
-    /** B as admin sees it: its tenant, segments, groups and every port of its segments. */
+    /** B as admin sees it: its tenant, segments, groups, mirror sessions and every port of its segments. */
     const bravoState = async (): Promise<string> => {
       const tenant = await admin.get(`/v1/tenants/${B.tenantId}`);
       const segments = await admin.get(`/v1/segments?tenantId=${B.tenantId}&limit=1000`);
       const groups = await admin.get(`/v1/security-groups?tenantId=${B.tenantId}&limit=1000`);
+      const sessions = await admin.get(`/v1/mirror-sessions?tenantId=${B.tenantId}&limit=1000`);
       const ports = [];
       for (const s of segments.body.items) {
         ports.push((await admin.get(`/v1/ports?segmentId=${s.id}&limit=1000`)).body);
       }
-      return JSON.stringify([tenant, segments, groups, ports]);
+      return JSON.stringify([tenant, segments, groups, sessions, ports]);
     };
     let bravoBefore = '';
 
@@ -267,6 +271,7 @@ describe('tenant isolation', () => {
       const t = tenants[who];
       t.segments = new Set((await admin.get(`/v1/segments?tenantId=${t.tenantId}&limit=1000`)).body.items.map((s: any) => s.id));
       t.groups = new Set((await admin.get(`/v1/security-groups?tenantId=${t.tenantId}&limit=1000`)).body.items.filter((g: any) => !g.isDefault).map((g: any) => g.id));
+      t.sessions = new Map((await admin.get(`/v1/mirror-sessions?tenantId=${t.tenantId}&limit=1000`)).body.items.map((m: any) => [m.id, m.sources.map((x: any) => x.portId)]));
       t.ports = new Map();
       for (const s of t.segments) {
         for (const p of (await admin.get(`/v1/ports?segmentId=${s}&limit=1000`)).body.items) {
@@ -302,6 +307,14 @@ describe('tenant isolation', () => {
       const c = clients[who];
       const ports = [...t.ports.keys()];
       const usedGroups = new Set([...t.ports.values()].flatMap((p) => p.groups));
+      // Ports a mirror session names cannot be deleted (PORT_IN_MIRROR_SESSION).
+      const mirrored = new Set([...t.sessions.values()].flat());
+      const deletable = ports.filter((p) => !mirrored.has(p));
+      const sessionBody = () => ({
+        sources: [...new Set([pick(ports), pick(ports)])].map((portId) => ({ portId, direction: pick(['ingress', 'egress', 'both']) })),
+        // A collector of its own per session: never an overlap.
+        sink: { type: 'vxlan', remoteIp: `192.0.2.${(++n % 250) + 1}`, udpPort: 10_000 + n },
+      });
       const steps: [number, () => Promise<void>][] = [
         [t.segments.size < MAX_SEGMENTS ? 3 : 0, async () => {
           const body = await own(who, 'create segment', () => c.post('/v1/segments', { tenantId: t.tenantId, name: `${who}-segment-${++n}`, cidr: '10.0.0.0/24' }), 201);
@@ -344,10 +357,31 @@ describe('tenant isolation', () => {
             remember(who, 'port', body);
           }
         }],
-        [ports.length ? 2 : 0, async () => {
-          const id = pick(ports);
+        [deletable.length ? 2 : 0, async () => {
+          const id = pick(deletable);
           if (await own(who, 'delete port', () => c.delete(`/v1/ports/${id}`), 204)) {
             t.ports.delete(id);
+          }
+        }],
+        [ports.length && t.sessions.size < MAX_SESSIONS ? 1 : 0, async () => {
+          const body = await own(who, 'create mirror session', () => c.post('/v1/mirror-sessions', { tenantId: t.tenantId, name: `${who}-mirror-${++n}`, ...sessionBody() }), 201);
+          if (body) {
+            t.sessions.set(body.id, body.sources.map((x: any) => x.portId));
+            remember(who, 'mirrorSession', body);
+          }
+        }],
+        [ports.length && t.sessions.size ? 1 : 0, async () => {
+          const id = pick([...t.sessions.keys()]);
+          const change = chance(0.5) ? { enabled: chance(0.5) } : { sources: sessionBody().sources };
+          const body = await own(who, 'update mirror session', () => c.patch(`/v1/mirror-sessions/${id}`, change), 200);
+          if (body) {
+            t.sessions.set(id, body.sources.map((x: any) => x.portId));
+          }
+        }],
+        [t.sessions.size ? 1 : 0, async () => {
+          const id = pick([...t.sessions.keys()]);
+          if (await own(who, 'delete mirror session', () => c.delete(`/v1/mirror-sessions/${id}`), 204)) {
+            t.sessions.delete(id);
           }
         }],
         [t.groups.size ? 2 : 0, async () => {
@@ -385,6 +419,8 @@ describe('tenant isolation', () => {
             ...[...t.segments].map((s): [string, string] => ['list ports of a segment', `/v1/ports?segmentId=${s}`]),
             ...ports.map((p): [string, string] => ['get port', `/v1/ports/${p}`]),
             ...[...t.groups].map((g): [string, string] => ['get group', `/v1/security-groups/${g}`]),
+            ['list mirror sessions', '/v1/mirror-sessions'],
+            ...[...t.sessions.keys()].map((m): [string, string] => ['get mirror session', `/v1/mirror-sessions/${m}`]),
           ];
           const [what, path] = pick(reads);
           const body = await own(who, what, () => c.get(path), 200);
@@ -419,6 +455,8 @@ describe('tenant isolation', () => {
         (id) => ['list segments of tenant', () => clients.alpha.get(`/v1/segments?tenantId=${id}`)],
         (id) => ['list groups of tenant', () => clients.alpha.get(`/v1/security-groups?tenantId=${id}`)],
         (id) => ['list ports of tenant', () => clients.alpha.get(`/v1/ports?tenantId=${id}`)],
+        (id) => ['list mirror sessions of tenant', () => clients.alpha.get(`/v1/mirror-sessions?tenantId=${id}`)],
+        (id) => ['create mirror session for tenant', () => clients.alpha.post('/v1/mirror-sessions', { tenantId: id, name: `alpha-mirror-${++n}`, sources: [{ portId: newId() }], sink: { type: 'vxlan', remoteIp: '192.0.2.1' } })],
       ],
       segment: [
         (id) => ['get segment', () => clients.alpha.get(`/v1/segments/${id}`)],
@@ -436,6 +474,15 @@ describe('tenant isolation', () => {
         (id) => ['bind port', () => clients.alpha.patch(`/v1/ports/${id}`, { hostId: shared[0] })],
         (id) => ['relabel port', () => clients.alpha.patch(`/v1/ports/${id}`, { vmId: 'alpha-probe' })],
         (id) => ['delete port', () => clients.alpha.delete(`/v1/ports/${id}`)],
+        (id) => ['create mirror session of port', () => clients.alpha.post('/v1/mirror-sessions', { tenantId: A.tenantId, name: `alpha-mirror-${++n}`, sources: [{ portId: id }], sink: { type: 'vxlan', remoteIp: '192.0.2.1' } })],
+        (id) => ['create mirror session to port', () => clients.alpha.post('/v1/mirror-sessions', { tenantId: A.tenantId, name: `alpha-mirror-${++n}`, sources: [{ portId: id }], sink: { type: 'port', portId: id } })],
+        (id) => (A.ports.size ? ['create mirror session to port as sink', () => clients.alpha.post('/v1/mirror-sessions', { tenantId: A.tenantId, name: `alpha-mirror-${++n}`, sources: [{ portId: [...A.ports.keys()][0] }], sink: { type: 'port', portId: id } })] : undefined),
+        (id) => (A.sessions.size ? ['add port to mirror session', () => clients.alpha.patch(`/v1/mirror-sessions/${[...A.sessions.keys()][0]}`, { sources: [{ portId: id }] })] : undefined),
+      ],
+      mirrorSession: [
+        (id) => ['get mirror session', () => clients.alpha.get(`/v1/mirror-sessions/${id}`)],
+        (id) => ['update mirror session', () => clients.alpha.patch(`/v1/mirror-sessions/${id}`, { enabled: false })],
+        (id) => ['delete mirror session', () => clients.alpha.delete(`/v1/mirror-sessions/${id}`)],
       ],
       securityGroup: [
         (id) => ['get group', () => clients.alpha.get(`/v1/security-groups/${id}`)],
@@ -455,7 +502,7 @@ describe('tenant isolation', () => {
     };
     let probesRun = 0;
     const probe = async () => {
-      const kind = pick(['tenant', 'segment', 'port', 'securityGroup'] as const);
+      const kind = pick(['tenant', 'segment', 'port', 'securityGroup', 'mirrorSession'] as const);
       const ids = [...bravoIds[kind]];
       if (!ids.length) {
         return;
@@ -517,7 +564,7 @@ describe('tenant isolation', () => {
     console.log(
       `tenant isolation (seed ${SEED}): ${operations} operations (${probesRun} probes with B's ids or fresh ids), ` +
         `leaks: (a) ${leaks.a} answers naming B, (b) ${leaks.b} answers unlike a missing id's, (c) ${leaks.c} changes to B; ` +
-        `A: ${A.segments.size} segments, ${A.ports.size} ports, ${A.groups.size} groups; B: ${B.segments.size} segments, ${B.ports.size} ports, ${B.groups.size} groups` +
+        `A: ${A.segments.size} segments, ${A.ports.size} ports, ${A.groups.size} groups, ${A.sessions.size} mirror sessions; B: ${B.segments.size} segments, ${B.ports.size} ports, ${B.groups.size} groups, ${B.sessions.size} mirror sessions (${bravoIds.mirrorSession.size} made)` +
         (examples.length ? `\n  ${examples.join('\n  ')}` : '') +
         (failures.length ? `\n  own steps that failed:\n  ${failures.slice(0, 10).join('\n  ')}` : ''),
     );

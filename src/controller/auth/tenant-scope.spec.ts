@@ -135,6 +135,13 @@ describe('confineError', () => {
     expect(confined.toJSON()).toEqual({ code: ErrorCode.SecurityGroupNotFound, message: `no security group ${GROUP_B}`, field: 'rules[3].remoteGroupId' });
   });
 
+  it("turns another tenant's port in a mirror session into the missing port, with its field", () => {
+    const port = new OverlayError(ErrorCode.PortTenantMismatch, `port ${SEG_B} belongs to another tenant than ${A}`, { field: 'sources[4].portId' });
+    expect(confineError(tenantA, port).toJSON()).toEqual({ code: ErrorCode.PortNotFound, message: `no port ${SEG_B}`, field: 'sources[4].portId' });
+    const session = new OverlayError(ErrorCode.VniTaken, `VNI 5000 is in use by mirror session ${SEG_B}`, { field: 'sink.vni' });
+    expect(confineError(tenantA, session).toJSON()).toEqual({ code: ErrorCode.VniTaken, message: 'VNI 5000 is in use', field: 'sink.vni' });
+  });
+
   it('drops the segment holding a VNI or a VLAN for a tenant', () => {
     const vni = new OverlayError(ErrorCode.VniTaken, `VNI 5000 is in use by segment ${SEG_B}`, { field: 'vni' });
     const vlan = new OverlayError(ErrorCode.VlanTaken, `VLAN 100 is in use by segment ${SEG_B}`, { field: 'vlanId' });

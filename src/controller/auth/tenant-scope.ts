@@ -7,8 +7,8 @@ import { RedisStore } from '../store/redis-store';
 import type { Principal } from './principal';
 
 /**
- * What a `tenant` token sees: its own tenant, and that tenant's segments, ports and security
- * groups. Everything of another tenant answers exactly as something that does not exist (the
+ * What a `tenant` token sees: its own tenant, and that tenant's segments, ports, security groups
+ * and mirror sessions. Everything of another tenant answers exactly as something that does not exist (the
  * same status, code, message and field: `notFound`), never 403, so a tenant cannot even learn
  * that it exists. Every other role sees every tenant, and these checks cost it nothing.
  *
@@ -17,7 +17,7 @@ import type { Principal } from './principal';
  * the caller's tenant (`tenantOf`) and treats another tenant's object as missing at that point.
  * Errors whose text names another tenant's object are reworded on the way out (`confineError`).
  *
- * The tenant of a segment, port or security group never changes, so a check made before a
+ * The tenant of a segment, port, security group or mirror session never changes, so a check made before a
  * write cannot be raced.
  */
 
@@ -34,21 +34,23 @@ export function tenantOf(caller: Principal): ResourceId | null {
 }
 
 /** Objects that belong to a tenant and are read or written by id. */
-export type TenantObject = 'segment' | 'port' | 'securityGroup';
+export type TenantObject = 'segment' | 'port' | 'securityGroup' | 'mirrorSession';
 
 /** What a list shows: `{ tenantId }` to filter by (undefined: every tenant), or null: nothing at all. */
 export type ListScope = { tenantId: ResourceId | undefined } | null;
 
 const OWNER_IN_ERROR = /^security group (\S+) belongs to another tenant/;
-const OWNING_SEGMENT = / by segment \S+$/;
+const PORT_OWNER_IN_ERROR = /^port (\S+) belongs to another tenant/;
+const OWNING_SEGMENT = / by (segment|mirror session) \S+$/;
 
 /**
  * An error as a tenant caller may see it. The scripts check that a port's or a rule's security
  * group belongs to the same tenant (SECURITY_GROUP_TENANT_MISMATCH, which tells an operator what
  * is wrong); for a tenant that group is another tenant's, so it does not exist: it gets the
  * not-found the same script gives for a missing group, at the same point, with the same field.
- * VNI_TAKEN and VLAN_TAKEN name the segment holding the number, which may be another tenant's:
- * a tenant is told only that the number is in use. Everything else passes unchanged.
+ * A mirror session's ports are checked the same way (PORT_TENANT_MISMATCH -> the port's not-found).
+ * VNI_TAKEN and VLAN_TAKEN name the segment (or mirror session) holding the number, which may be
+ * another tenant's: a tenant is told only that the number is in use. Everything else passes unchanged.
  */
 export function confineError(caller: Principal | undefined, error: OverlayError): OverlayError {
   if (caller?.role !== 'tenant') {
@@ -59,6 +61,10 @@ export function confineError(caller: Principal | undefined, error: OverlayError)
       const group = OWNER_IN_ERROR.exec(error.message)?.[1];
       // An unexpected wording is answered without the id rather than passed on.
       return group ? notFound('securityGroup', group, error.field) : new OverlayError(ErrorCode.SecurityGroupNotFound, 'no such security group', { field: error.field });
+    }
+    case ErrorCode.PortTenantMismatch: {
+      const port = PORT_OWNER_IN_ERROR.exec(error.message)?.[1];
+      return port ? notFound('port', port, error.field) : new OverlayError(ErrorCode.PortNotFound, 'no such port', { field: error.field });
     }
     case ErrorCode.VniTaken:
     case ErrorCode.VlanTaken:
@@ -117,12 +123,12 @@ export class TenantScope {
   }
 
   /** Pinning a VNI: operators may; a tenant only with a token that allows it (403, naming what is needed). */
-  vniPinning(caller: Principal, vni: number | undefined): void {
+  vniPinning(caller: Principal, vni: number | undefined, field = 'vni'): void {
     if (vni !== undefined && caller.role === 'tenant' && !caller.allowVniPinning) {
       throw new OverlayError(
         ErrorCode.Forbidden,
         `pinning a VNI needs role operator, or a tenant token with allowVniPinning; token '${caller.name}' is a tenant token without it (leave vni out to get a free one)`,
-        { field: 'vni' },
+        { field },
       );
     }
   }
@@ -131,7 +137,13 @@ export class TenantScope {
     const state = this.view.current;
     const k = this.store.keys;
     const [seen, hash] =
-      kind === 'segment' ? [state.segments.get(id), k.segments()] : kind === 'port' ? [state.ports.get(id), k.ports()] : [state.securityGroups.get(id), k.securityGroups()];
+      kind === 'segment'
+        ? [state.segments.get(id), k.segments()]
+        : kind === 'port'
+          ? [state.ports.get(id), k.ports()]
+          : kind === 'mirrorSession'
+            ? [state.mirrorSessions.get(id), k.mirrorSessions()]
+            : [state.securityGroups.get(id), k.securityGroups()];
     if (seen) {
       return seen.tenantId;
     }

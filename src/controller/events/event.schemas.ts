@@ -32,7 +32,7 @@ const eventCursor: QueryParam<string> = {
 };
 
 /** The resource kinds an event may name. */
-export const EVENT_RESOURCE_KINDS = ['tenant', 'segment', 'host', 'port', 'securityGroup', 'migration', 'token'] as const;
+export const EVENT_RESOURCE_KINDS = ['tenant', 'segment', 'host', 'port', 'securityGroup', 'mirrorSession', 'migration', 'token'] as const;
 
 export const EVENT_LIST_QUERY = {
   limit: integerParam({ min: 1, max: MAX_PAGE_LIMIT, default: DEFAULT_PAGE_LIMIT, description: 'events per page' }),

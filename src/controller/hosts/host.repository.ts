@@ -45,6 +45,11 @@ local json = redis.call('HGET', K.hosts(), id)
 if not json then fail('HOST_NOT_FOUND', 'id', 'no host ' .. id) end
 local n = redis.call('ZCARD', K.hostPorts(id))
 if n > 0 then fail('HOST_HAS_PORTS', 'id', 'host ' .. id .. ' still has ' .. n .. ' bound port(s); unbind or move them first') end
+local uplinked = redis.call('ZRANGE', K.hostMirrorSessions(id), 0, 0)[1]
+if uplinked then
+  local others = redis.call('ZCARD', K.hostMirrorSessions(id)) - 1
+  fail('HOST_HAS_MIRROR_SESSIONS', 'id', 'host ' .. id .. ' is the uplink sink of mirror session ' .. uplinked .. (others > 0 and (' and ' .. others .. ' other(s)') or '') .. '; change their sink or delete them first')
+end
 local incoming = redis.call('ZCARD', K.hostIncomingMigrations(id))
 if incoming > 0 then fail('HOST_HAS_MIGRATIONS', 'id', 'host ' .. id .. ' is the destination of ' .. incoming .. ' open migration(s); commit or abort them first') end
 local host = cjson.decode(json)
@@ -55,6 +60,7 @@ redis.call('ZREM', K.hostIndex(), id)
 redis.call('HDEL', K.agentApplied(), id)
 redis.call('HDEL', K.agentSessions(), id)
 redis.call('HDEL', K.agentLastErrors(), id)
+redis.call('DEL', K.hostMirrorCounters(id))
 return commit({ op('host', id, nil, json) })
 `;
 

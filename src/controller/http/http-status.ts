@@ -32,6 +32,10 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.ConflictingRemotes:
     case ErrorCode.SecurityGroupTenantMismatch:
     case ErrorCode.PortSecurityConflict:
+    case ErrorCode.PortTenantMismatch:
+    case ErrorCode.MirrorSinkNotAnalyzer:
+    case ErrorCode.MirrorSourceIsAnalyzer:
+    case ErrorCode.MirrorSinkIsSource:
       return 400;
     case ErrorCode.Unauthenticated:
       return 401;
@@ -45,6 +49,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.SecurityGroupNotFound:
     case ErrorCode.MigrationNotFound:
     case ErrorCode.TokenNotFound:
+    case ErrorCode.MirrorSessionNotFound:
       return 404;
     case ErrorCode.TenantNameTaken:
     case ErrorCode.TenantHasSegments:
@@ -73,6 +78,11 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.PortNotOnSource:
     case ErrorCode.HostHasMigrations:
     case ErrorCode.LastAdminToken:
+    case ErrorCode.MirrorSessionNameTaken:
+    case ErrorCode.MirrorSessionOverlap:
+    case ErrorCode.TenantHasMirrorSessions:
+    case ErrorCode.PortInMirrorSession:
+    case ErrorCode.HostHasMirrorSessions:
       return 409;
     case ErrorCode.RequestTimeout:
       return 408;

@@ -45,6 +45,7 @@ export function portApi(maxBatchSize: number): ApiDescription {
           hostId: nullableStr,
           securityGroupIds: { type: 'array', items: str, description: "empty = the tenant's default group" },
           portSecurity: { type: 'boolean' },
+          role: { type: 'string', enum: ['vm', 'analyzer'], description: 'analyzer: receives mirrored copies only (a mirror session sink); fixed at creation' },
           allowedAddressPairs: { type: 'array', items: { type: 'object', properties: { ip: str, mac: { ...nullableStr, description: 'null = the port MAC' } } } },
           migration: { type: 'object', nullable: true, properties: { id: str, destinationHostId: str }, description: 'the open live migration of this port, if any' },
           createdAt: str,

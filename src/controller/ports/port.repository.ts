@@ -89,6 +89,11 @@ local port = cjson.decode(json)
 if port.migration and port.migration ~= cjson.null then
   fail('MIGRATION_IN_PROGRESS', 'id', 'port ' .. id .. ' is being migrated (migration ' .. port.migration.id .. '); commit or abort it first')
 end
+local mirror = redis.call('ZRANGE', K.portMirrorSessions(id), 0, 0)[1]
+if mirror then
+  local others = redis.call('ZCARD', K.portMirrorSessions(id)) - 1
+  fail('PORT_IN_MIRROR_SESSION', 'id', 'port ' .. id .. ' is a source or the sink of mirror session ' .. mirror .. (others > 0 and (' and ' .. others .. ' other(s)') or '') .. '; take it out of them or delete them first')
+end
 local seg = port.segmentId
 redis.call('HDEL', K.segmentMacs(seg), port.mac)
 for _, ip in ipairs(port.ips) do redis.call('HDEL', K.segmentIps(seg), ip) end

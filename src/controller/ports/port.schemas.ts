@@ -1,5 +1,5 @@
 import { ErrorCode, OverlayError } from '../errors';
-import { array, boolean, custom, nullable, object, optional, string, type Parsed } from '../http/schema';
+import { array, boolean, custom, nullable, object, oneOf, optional, string, type Parsed } from '../http/schema';
 import { parseHostIp, parseId, parseIpOrCidr, parseMac } from '../model/value-parsers';
 import { parseBody } from '../http/body';
 import { enumParam, idParam, integerParam, stringParam, type QuerySpec, type QueryValues } from '../http/query';
@@ -10,6 +10,8 @@ const idSchema = custom(parseId, { type: 'string', format: 'uuid' });
 export const MAX_IPS_PER_PORT = 16;
 export const MAX_SECURITY_GROUPS_PER_PORT = 16;
 export const MAX_ADDRESS_PAIRS_PER_PORT = 10;
+
+export const PORT_ROLES = ['vm', 'analyzer'] as const;
 
 const VM_ID = { min: 1, max: 128, pattern: /^[\x21-\x7e]+$/ };
 
@@ -42,9 +44,10 @@ export const createPortSchema = object(
     mac: optional(macSchema('unicast MAC; absent = a locally administered one is generated')),
     ips: optional(array(custom(parseHostIp, { type: 'string', description: 'unicast IPv4 or IPv6 address a VM can hold, inside the segment CIDR if it has one' }), { max: MAX_IPS_PER_PORT })),
     hostId: optional(nullable(idSchema)),
+    role: optional(oneOf(PORT_ROLES, 'vm (default), or analyzer: a mirror sessions\' sink that only receives copies (never attached to its segment, never sends; no port security); fixed at creation')),
     ...securityFields,
   },
-  'A VM port (vNIC). securityGroupIds absent or [] = the tenant default group; portSecurity (default true) false = no filtering and no anti-spoofing, which needs no security groups and no address pairs.',
+  'A VM port (vNIC). securityGroupIds absent or [] = the tenant default group; portSecurity (default true; false, and only false, for an analyzer port) false = no filtering and no anti-spoofing, which needs no security groups and no address pairs.',
 );
 
 export const updatePortSchema = object(

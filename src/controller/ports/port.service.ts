@@ -8,7 +8,7 @@ import { HostRepository } from '../hosts/host.repository';
 import { SegmentRepository } from '../segments/segment.repository';
 import { MaterializedView } from '../store/materialized-view';
 import type { Page, PageRequest } from '../store/page';
-import { withSecurityDefaults, type AllowedAddressPair, type Mapping, type Port } from '../model/port';
+import { withSecurityDefaults, type AllowedAddressPair, type Mapping, type Port, type PortRole } from '../model/port';
 import { PortRepository } from './port.repository';
 import type { CreatePort, RealizationWait, UpdatePort } from './port.schemas';
 
@@ -58,6 +58,29 @@ function mergeSecurity(input: SecurityInput, current: SecurityFields, portMac: s
   return { securityGroupIds, portSecurity, allowedAddressPairs };
 }
 
+/**
+ * An analyzer port receives mirrored copies and never sends into the network (its agent drops
+ * whatever it sends): port security has nothing to filter there. It defaults to off, and is
+ * refused on (so are security groups and address pairs, which need it: see mergeSecurity).
+ */
+function analyzerSecurity<T extends Pick<SecurityInput, 'portSecurity'>>(input: T, role: PortRole, prefix: string): T {
+  if (role !== 'analyzer') {
+    return input;
+  }
+  if (input.portSecurity === true) {
+    throw new OverlayError(ErrorCode.PortSecurityConflict, 'an analyzer port has no port security (it only receives mirrored copies): leave portSecurity out, or false', { field: `${prefix}portSecurity` });
+  }
+  return { ...input, portSecurity: false };
+}
+
+/**
+ * A port as the API shows it: the defaults of older records filled in, and its role (stored only
+ * for analyzer ports: absent = vm, which keeps the records and the view of most ports as they were).
+ */
+function present<T extends Port>(port: T): T & { role: PortRole } {
+  return { ...withSecurityDefaults(port), role: port.role ?? 'vm' } as T & { role: PortRole };
+}
+
 const GENERATED_MAC_ATTEMPTS = 5;
 
 /** How long a filtered list waits for this replica's view to reach Redis' revision (504 TIMEOUT past it). */
@@ -85,7 +108,7 @@ export class PortService {
   async create(input: CreatePort, actor: Actor, wait?: RealizationWait, tenant: ResourceId | null = null): Promise<Port & { realized?: boolean }> {
     try {
       const { ports, revision } = await this.createAll([input], tenant, actor);
-      return (await this.withRealization(ports, revision, wait))[0];
+      return present((await this.withRealization(ports, revision, wait))[0]);
     } catch (err) {
       // A single create reports `mac`, not `ports[0].mac`.
       if (err instanceof OverlayError && err.field?.startsWith('ports[0].')) {
@@ -97,7 +120,7 @@ export class PortService {
 
   async createBatch(inputs: CreatePort[], actor: Actor, wait?: RealizationWait, tenant: ResourceId | null = null): Promise<{ items: (Port & { realized?: boolean })[] }> {
     const { ports: created, revision } = await this.createAll(inputs, tenant, actor);
-    return { items: await this.withRealization(created, revision, wait) };
+    return { items: (await this.withRealization(created, revision, wait)).map(present) };
   }
 
   /**
@@ -141,6 +164,7 @@ export class PortService {
           assertIpInCidr(ip, segment.cidr as Parameters<typeof assertIpInCidr>[1], field);
         }
       });
+      const role = input.role ?? 'vm';
       return {
         id: newId(),
         segmentId: segment.id,
@@ -149,7 +173,8 @@ export class PortService {
         mac: input.mac ?? generateMac(),
         ips,
         hostId: input.hostId ?? null,
-        ...mergeSecurity(input, NEW_PORT_SECURITY, input.mac, `ports[${i}].`),
+        ...mergeSecurity(analyzerSecurity(input, role, `ports[${i}].`), NEW_PORT_SECURITY, input.mac, `ports[${i}].`),
+        ...(role === 'analyzer' ? { role } : {}),
         migration: null,
         createdAt: now,
         updatedAt: now,
@@ -178,19 +203,19 @@ export class PortService {
         ...filled,
         hostId: input.hostId === undefined ? current.hostId : input.hostId,
         vmId: input.vmId === undefined ? current.vmId : input.vmId,
-        ...mergeSecurity(input, filled, current.mac, ''),
+        ...mergeSecurity(analyzerSecurity(input, current.role ?? 'vm', ''), filled, current.mac, ''),
         updatedAt: new Date().toISOString(),
       };
       const revision = await this.ports.replace(current, next, actor);
       if (revision >= 0) {
-        return (await this.withRealization([next], revision, wait))[0];
+        return present((await this.withRealization([next], revision, wait))[0]);
       }
     }
   }
 
   /** The port, with `realized`: every host that needs its entries has acknowledged them. */
   async get(id: ResourceId): Promise<Port & { realized: boolean }> {
-    const port = withSecurityDefaults(await this.read(id));
+    const port = present(await this.read(id));
     const realized = await this.realization.portsRealized([port.id]);
     return { ...port, realized: realized.get(port.id)! };
   }
@@ -215,7 +240,7 @@ export class PortService {
     const { segmentId, hostId, vmId, tenantId } = filter;
     if (vmId === undefined && tenantId === undefined && (segmentId === undefined || hostId === undefined)) {
       const result = await this.ports.list(page, { segmentId, hostId });
-      return { ...result, items: result.items.map(withSecurityDefaults) };
+      return { ...result, items: result.items.map(present) };
     }
     await this.view.catchUp(VIEW_CATCH_UP_MS);
     const matches = (p: Port): boolean =>
@@ -233,7 +258,7 @@ export class PortService {
     ids.sort();
     const pageIds = ids.slice(0, page.limit);
     const records = await this.ports.getMany(pageIds);
-    return { items: records.filter(matches).map(withSecurityDefaults), nextCursor: ids.length > page.limit ? pageIds[pageIds.length - 1] : null };
+    return { items: records.filter(matches).map(present), nextCursor: ids.length > page.limit ? pageIds[pageIds.length - 1] : null };
   }
 
   /**

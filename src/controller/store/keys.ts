@@ -121,6 +121,8 @@ const templates = {
   tenantMirrorSessionNames: 'tenant:%:mirror-names',
   /** The mirror sessions a port is a source or the sink of (sorted set, score 0): the port's deletion guard. */
   portMirrorSessions: 'port:%:mirrors',
+  /** The mirror sessions whose sink is an uplink of this host (sorted set, score 0): the host's deletion guard. */
+  hostMirrorSessions: 'host:%:mirrors',
   /** The other groups whose rules name this one as remote group (sorted set, score 0; a group naming itself is not listed). */
   securityGroupReferrers: 'sg:%:referrers',
 } as const;

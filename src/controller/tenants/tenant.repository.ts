@@ -24,7 +24,7 @@ redis.call('HSET', K.tenantSecurityGroupNames(id), cjson.decode(groupJson).name,
 return { commit({ op('tenant', id, json), op('securityGroup', groupId, groupJson) }), json }
 `;
 
-// Refused while the tenant has segments (hence ports) or security groups other than its default,
+// Refused while the tenant has segments (hence ports), mirror sessions, or security groups other than its default,
 // which then has no member and no referrer left: it is deleted in the same step, and so are the
 // tenant's tokens (a scan of the tokens: there are few).
 const DELETE = `${LUA_DROP_TOKEN}
@@ -34,6 +34,11 @@ if not json then fail('TENANT_NOT_FOUND', 'id', 'no tenant ' .. id) end
 local n = redis.call('ZCARD', K.tenantSegments(id))
 if n > 0 then
   fail('TENANT_HAS_SEGMENTS', 'id', 'tenant ' .. id .. ' still has ' .. n .. ' segment(s); delete them first')
+end
+-- (A session's sources are ports, so a tenant without segments has none: checked all the same.)
+local sessions = redis.call('ZCARD', K.tenantMirrorSessions(id))
+if sessions > 0 then
+  fail('TENANT_HAS_MIRROR_SESSIONS', 'id', 'tenant ' .. id .. ' still has ' .. sessions .. ' mirror session(s); delete them first')
 end
 local tenant = cjson.decode(json)
 local groupId = tenant.defaultSecurityGroupId
