@@ -5,7 +5,9 @@
  * system tests: its own key prefix on the Redis at REDIS_URL), a real overlay-agent process per
  * hypervisor on the Linux dataplane (VXLAN, bridges, nftables). Then: pings across VXLAN, a
  * security group that refuses one VM and admits another until a PATCH adds it to the group, and
- * a live migration while a third VM pings the migrating one every 10 ms. Every API call carries a
+ * a mirror session copying one VM's traffic, both ways, to an analyzer VM on another hypervisor, and
+ * a live migration while a third VM pings the migrating one every 10 ms (the mirror session follows
+ * the VM). Every API call carries a
  * bearer token: the first admin token (the harness's OVERLAY_BOOTSTRAP_TOKEN) makes an operator
  * token, the demo works with that, and shows what the audit trail recorded. Everything it made is
  * removed at the end, on error and on Ctrl-C (and, should this process be killed, by the
@@ -22,6 +24,7 @@ import { SessionRegistry } from '../src/controller/distribution/session-registry
 import { waitUntil } from '../test/support/agents';
 import { api, dropPrefix, startController, type Harness } from '../test/support/controller-harness';
 import { AgentProcess, ensureAgentBuilt } from '../test/system/agent-process';
+import { EchoCapture } from '../test/system/capture';
 import { must, systemTestSkipReason, Topology, trackProcess, trackRedisPrefix, type Vm } from '../test/system/topology';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -52,7 +55,7 @@ const t0 = Date.now();
 let interrupted: NodeJS.Signals | undefined;
 const say = (text: string) => console.log(text);
 const step = (n: number, title: string) => {
-  if (interrupted && n < 6) {
+  if (interrupted && n < 7) {
     throw new Error(`interrupted by ${interrupted}`);
   }
   say(`\n[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${n}. ${title}`);
@@ -67,7 +70,8 @@ const state: {
   untrackRedis?: () => void;
   agents: AgentProcess[];
   children: ChildProcess[];
-} = { agents: [], children: [] };
+  captures: EchoCapture[];
+} = { agents: [], children: [], captures: [] };
 
 /** Why the demo cannot run here, or undefined. */
 async function prerequisiteProblem(): Promise<string | undefined> {
@@ -253,9 +257,48 @@ async function main(): Promise<void> {
   );
   detail(`client -> db:5432  now allowed (${allowedAfterMs} ms after the PATCH): ${await connect(cl, db, 5432)}`);
 
-  // 4. Live migration of web from hv1 to hv2 while client pings it every 10 ms.
+  // 4. A mirror session: everything web sends and receives, copied to an analyzer VM on hv3.
+  const analyzerPort = await client.post('/v1/ports', { segmentId: segment.body.id, vmId: 'analyzer', role: 'analyzer' });
+  if (analyzerPort.status !== 201) {
+    throw new Error(`POST /v1/ports (analyzer): ${analyzerPort.status} ${JSON.stringify(analyzerPort.body)}`);
+  }
+  const analyzer = await topology.addVm('analyzer', topology.hypervisor('hv3'), { tap: tapName(analyzerPort.body.id), mac: analyzerPort.body.mac, ip: '10.0.0.250', prefixLength: 24 });
+  const analyzerBound = await client.patch(`/v1/ports/${analyzerPort.body.id}?wait=realized&timeout=15000`, { hostId: hostIds.get('hv3') });
+  if (analyzerBound.status !== 200) {
+    throw new Error(`binding the analyzer to hv3: ${analyzerBound.status} ${JSON.stringify(analyzerBound.body)}${agentLogs()}`);
+  }
+  const capture = await new EchoCapture(topology, analyzer.ns).start();
+  state.captures.push(capture);
+  const session = await client.post('/v1/mirror-sessions', { tenantId: tenant.body.id, name: 'watch-web', sources: [{ portId: ports.get('web'), direction: 'both' }], sink: { type: 'port', portId: analyzerPort.body.id } });
+  if (session.status !== 201) {
+    throw new Error(`POST /v1/mirror-sessions: ${session.status} ${JSON.stringify(session.body)}`);
+  }
+  let pingId = 4000;
+  const echoes = async (from: Vm, to: Vm, count: number): Promise<number> => {
+    const id = pingId++;
+    await topology.exec(from.ns, 'ping', ['-c', String(count), '-i', '0.05', '-W', '1', '-e', String(id), '-q', to.ip]);
+    return id;
+  };
+  await waitUntil(
+    async () => {
+      const id = await echoes(cl, web, 1);
+      return capture.echoes.some((e) => e.id === id);
+    },
+    15_000,
+    () => `the analyzer sees no copy of web's traffic${agentLogs()}`,
+  );
+  const watched = await echoes(cl, web, 3);
+  const marker = await echoes(web, db, 1);
+  await waitUntil(() => capture.echoes.some((e) => e.id === marker), 10_000, () => 'the marker ping never reached the analyzer');
+  step(4, 'mirror session "watch-web": web\'s traffic, both ways, copied to an analyzer VM on hv3 (NIST VM-TM-R1..R3)');
+  detail(`analyzer port on hv3 (role analyzer: in no bridge, sends nothing, receives copies only); session VNI ${session.body.vni}`);
+  detail(`on hv1: what web sends is copied on its tap's ingress, what it receives after the firewall; copies travel to hv3 in VXLAN under VNI ${session.body.vni}`);
+  detail(`client -> web, ping -c 3: the analyzer saw requests ${JSON.stringify(capture.seqs('request', watched))} (web received) and replies ${JSON.stringify(capture.seqs('reply', watched))} (web sent)`);
+
+  // 5. Live migration of web from hv1 to hv2 while client pings it every 10 ms.
   const [hv1, hv2] = [topology.hypervisor('hv1'), topology.hypervisor('hv2')];
-  const pinger = spawn('ip', ['netns', 'exec', cl.ns, 'ping', '-D', '-n', '-i', String(PING_INTERVAL_MS / 1000), '-W', '1', web.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const migrationPings = pingId++;
+  const pinger = spawn('ip', ['netns', 'exec', cl.ns, 'ping', '-D', '-n', '-i', String(PING_INTERVAL_MS / 1000), '-W', '1', '-e', String(migrationPings), web.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
   trackProcess(pinger);
   state.children.push(pinger);
   const replies: { seq: number; at: number }[] = [];
@@ -266,8 +309,7 @@ async function main(): Promise<void> {
   });
   await waitUntil(() => replies.length >= 20, 10_000, () => 'client gets no answers from web');
   // The hypervisor plugs the destination's vNIC before the VM moves: a tap on hv2, a waiting (down) NIC in the VM.
-  await must('ip', ['-n', hv2.ns, 'link', 'add', 'name', web.tap, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', web.ns]);
-  await must('ip', ['-n', web.ns, 'link', 'set', 'eth1', 'address', web.mac, 'mtu', '1450']);
+  await topology.plugIncoming(web, hv2);
   const prepareStart = Date.now();
   const prepared = await client.post('/v1/migrations?timeout=30000', { vmId: 'web', sourceHostId: hostIds.get(hv1.name), destinationHostId: hostIds.get(hv2.name) });
   if (prepared.status !== 201) {
@@ -276,11 +318,7 @@ async function main(): Promise<void> {
   const prepareMs = Date.now() - prepareStart;
   // The VM resumes on hv2: the old vNIC goes (its tap on hv1 with it), the new one comes up, and it announces itself.
   const switchAt = Date.now();
-  const batch = spawn('ip', ['-n', web.ns, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-  const batchDone = new Promise<void>((resolve, reject) => batch.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`ip -batch exited ${code}`)))));
-  batch.stdin.end(['link del eth0', 'link set eth1 name eth0', `addr add ${web.ip}/24 dev eth0`, 'link set eth0 up', ''].join('\n'));
-  await batchDone;
-  await topology.mustExec(web.ns, 'arping', ['-q', '-U', '-c', '1', '-I', 'eth0', web.ip]);
+  await topology.resume(web);
   const migrationUrl = `/v1/migrations/${prepared.body.id}`;
   await waitUntil(async () => (await client.get(migrationUrl)).body.state === 'completed', 20_000, () => `migration not completed${agentLogs()}`);
   type By = { name: string } | { system: string };
@@ -297,7 +335,7 @@ async function main(): Promise<void> {
   for (let k = 1; k < inWindow.length; k++) {
     gap = Math.max(gap, inWindow[k].at - inWindow[k - 1].at);
   }
-  step(4, 'live migration of web from hv1 to hv2 while client (hv3) pings web every 10 ms');
+  step(5, 'live migration of web from hv1 to hv2 while client (hv3) pings web every 10 ms');
   detail(`plugged web's vNIC on hv2 (tap ${web.tap}, down); POST /v1/migrations {"vmId":"web"}: ${prepared.body.state} in ${prepareMs} ms`);
   detail('switched the VM: `ip -batch` in its namespace (old vNIC out, new one up), then `arping -U`');
   /** A step the controller took itself: a commit its agent asked for names the agent's host. */
@@ -317,6 +355,14 @@ async function main(): Promise<void> {
   detail(`web's tap: ${gone ? 'gone from hv1' : 'still on hv1'}, on hv2 attached to ${attached.master ?? 'nothing'}`);
   const after = await ping(cl, web, 3);
   detail(`client -> web (now hv3 -> hv2), ping -c 3: ${after.summary}`);
+  // Every echo web exchanged during the move reached the analyzer, wherever web ran at the time.
+  const followMarker = await echoes(web, db, 1);
+  await waitUntil(() => capture.echoes.some((e) => e.id === followMarker), 10_000, () => 'the marker ping never reached the analyzer');
+  const answered = replies.map((r) => r.seq);
+  const copied = (kind: 'request' | 'reply') => answered.filter((seq) => capture.seqs(kind, migrationPings).includes(seq)).length;
+  const status = (await client.get(`/v1/mirror-sessions/${session.body.id}`)).body.status?.[0] as { hostId: string; state: string; packets: number } | undefined;
+  const statusHost = [...hostIds].find(([, id]) => id === status?.hostId)?.[0] ?? status?.hostId;
+  detail(`mirror session watch-web followed web: of ${answered.length} pings answered before, during and after the move, the analyzer got ${copied('request')} requests and ${copied('reply')} replies; the source is now on ${statusHost} (${status?.state}, ${status?.packets} packets copied as its agent last reported)`);
 
   // 5. The audit trail: the operator's writes (an operator may not read it: the admin token does).
   const trail = await api(ctl.url).get(`/v1/events?actor=demo-operator&type=write&limit=1000`);
@@ -329,7 +375,7 @@ async function main(): Promise<void> {
     const route = `${e.actor.method} ${e.actor.route}`;
     routes.set(route, (routes.get(route) ?? 0) + 1);
   }
-  step(5, 'the audit trail: every write is recorded with the token and the route that made it');
+  step(6, 'the audit trail: every write is recorded with the token and the route that made it');
   detail(`GET /v1/events?actor=demo-operator&type=write (with the admin token): ${events.length} writes by 'demo-operator'`);
   for (const [route, n] of [...routes].sort((a, b) => b[1] - a[1])) {
     detail(`  ${String(n).padStart(3)} x ${route}`);
@@ -342,6 +388,9 @@ let tearingDown: Promise<void> | undefined;
 function teardown(): Promise<void> {
   tearingDown ??= (async () => {
     const removed: string[] = [];
+    for (const capture of state.captures) {
+      capture.stop();
+    }
     for (const child of state.children) {
       child.kill('SIGKILL');
     }
@@ -383,7 +432,7 @@ function teardown(): Promise<void> {
       }
     }
     if (removed.length) {
-      step(6, 'teardown');
+      step(7, 'teardown');
       for (const line of removed) {
         detail(`removed ${line}`);
       }
