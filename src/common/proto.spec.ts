@@ -24,6 +24,26 @@ describe('protocol encoding', () => {
     { policy: { portId: 'p2', portSecurity: false, mac: '02:00:00:00:00:02', ips: [], allowedAddressPairs: [], ingress: [], egress: [] } },
     { member: { groupId: 'g1', family: 'IPv4', cidr: '10.0.0.1' } },
     { member: { groupId: 'g1', family: 'IPv6', cidr: 'fd00::/64' } },
+    { port: { id: 'p3', segmentId: 's1', mac: '02:00:00:00:00:03', ips: [], hostId: 'h1', vtepIp: '192.0.2.1', vmId: 'ids', analyzer: true } },
+    {
+      mirror: {
+        sessionId: 'm1',
+        portId: 'p1',
+        ingress: true,
+        egress: true,
+        filterEthertype: 'IPv6',
+        filterProtocol: 58,
+        filterRemoteCidr: 'fd00::/64',
+        snapLength: 65_535,
+        vni: 16_000_000,
+        remoteIp: '2001:db8::9',
+        udpPort: 4790,
+      },
+    },
+    { mirror: { sessionId: 'm2', portId: 'p2', egress: true, sinkPortId: 'p3' } },
+    { mirror: { sessionId: 'm3', portId: 'p2', ingress: true, sinkInterface: 'eth1' } },
+    { mirrorSink: { sessionId: 'm1', vni: 1001, portId: 'p3' } },
+    { mirrorSink: { sessionId: 'm4', vni: 1002, interface: 'eth1' } },
   ];
 
   const decodeResource = (bytes: Uint8Array) => {
