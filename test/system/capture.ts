@@ -14,7 +14,8 @@ export interface Echo {
 /**
  * A packet capture of ICMP echoes on one interface of a namespace (tcpdump, promiscuous as it is
  * by default): what an analyzer or a collector received. Started listening before `start`
- * returns; `stop` in a finally.
+ * returns; `stop` in a finally. In immediate mode: otherwise libpcap hands packets over in
+ * blocks, up to a second late.
  */
 export class EchoCapture {
   readonly echoes: Echo[] = [];
@@ -27,7 +28,7 @@ export class EchoCapture {
   ) {}
 
   async start(): Promise<this> {
-    const child = this.topology.spawnIn(this.ns, 'tcpdump', ['-i', this.dev, '-nn', '-tt', '-l', 'icmp']);
+    const child = this.topology.spawnIn(this.ns, 'tcpdump', ['-i', this.dev, '-nn', '-tt', '-l', '--immediate-mode', 'icmp']);
     this.child = child;
     let pending = '';
     let listening = false;
