@@ -24,6 +24,9 @@ describe('protocol encoding', () => {
     { policy: { portId: 'p2', portSecurity: false, mac: '02:00:00:00:00:02', ips: [], allowedAddressPairs: [], ingress: [], egress: [] } },
     { member: { groupId: 'g1', family: 'IPv4', cidr: '10.0.0.1' } },
     { member: { groupId: 'g1', family: 'IPv6', cidr: 'fd00::/64' } },
+    { mirror: { sessionId: 'm1', portId: 'p1', ingress: true, egress: false, filterEthertype: 'IPv4', filterProtocol: 6, filterRemoteCidr: '10.0.0.0/8', snapLength: 128, sinkPortId: '', sinkInterface: '', vni: 9001, remoteIp: '192.0.2.9', udpPort: 4789, erspanId: 0, erspanVersion: 0 } },
+    { mirror: { sessionId: 'm2', portId: 'p1', ingress: true, egress: true, filterEthertype: '', filterProtocol: 0, filterRemoteCidr: '', snapLength: 0, sinkPortId: '', sinkInterface: '', vni: 0, remoteIp: '2001:db8::7', udpPort: 0, erspanId: 1023, erspanVersion: 2 } },
+    { mirrorSink: { sessionId: 'm3', vni: 9003, portId: 'p2', interface: '' } },
   ];
 
   const decodeResource = (bytes: Uint8Array) => {

@@ -132,6 +132,8 @@ describe('desired mirrors', () => {
     vni: 0,
     remoteIp: '',
     udpPort: 0,
+    erspanId: 0,
+    erspanVersion: 0,
     ...m,
   });
   function mirrored(...taps: MirrorTap__Output[]): SpanView {
