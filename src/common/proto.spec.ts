@@ -44,6 +44,7 @@ describe('protocol encoding', () => {
     { mirror: { sessionId: 'm3', portId: 'p2', ingress: true, sinkInterface: 'eth1' } },
     { mirrorSink: { sessionId: 'm1', vni: 1001, portId: 'p3' } },
     { mirrorSink: { sessionId: 'm4', vni: 1002, interface: 'eth1' } },
+    { mirror: { sessionId: 'm5', portId: 'p1', ingress: true, egress: true, remoteIp: '2001:db8::7', erspanId: 1023, erspanVersion: 2 } },
   ];
 
   const decodeResource = (bytes: Uint8Array) => {

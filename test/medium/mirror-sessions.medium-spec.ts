@@ -196,7 +196,7 @@ describe('mirror sessions', () => {
     await expectRefusals([
       ['no sink', fresh({ sink: undefined }), 400, 'MISSING_FIELD', 'sink'],
       ['no sink type', fresh({ sink: { portId: analyzer.id } }), 400, 'MISSING_FIELD', 'sink.type'],
-      ['an unknown sink type', fresh({ sink: { type: 'erspan', remoteIp: '192.0.2.1' } }), 400, 'INVALID_VALUE', 'sink.type'],
+      ['an unknown sink type', fresh({ sink: { type: 'gre', remoteIp: '192.0.2.1' } }), 400, 'INVALID_VALUE', 'sink.type'],
       ['a field of another sink type', fresh({ sink: { type: 'port', portId: analyzer.id, remoteIp: '192.0.2.1' } }), 400, 'UNKNOWN_FIELD', 'sink.remoteIp'],
       ['no sources', fresh({ sources: [] }), 400, 'INVALID_VALUE', 'sources'],
       ['1,001 sources', fresh({ sources: Array.from({ length: 1001 }, () => ({ portId: newId() })) }), 400, 'INVALID_VALUE', 'sources'],
@@ -259,6 +259,36 @@ describe('mirror sessions', () => {
     ];
     await ok(client.patch(`/v1/mirror-sessions/${first.id}`, { sources: [{ portId: a, direction: 'ingress' }] }), 200);
     for (const s of [first, second, ...others]) {
+      expect((await client.delete(`/v1/mirror-sessions/${s.id}`)).status).toBe(204);
+    }
+  });
+
+  it('takes an ERSPAN collector from a tenant token (version 2 by default, a VNI all the same), and refuses one overlapping on address and session id', async () => {
+    const mine = api(h.url, (await ok(client.post('/v1/tokens', { name: 'acme-erspan', role: 'tenant', tenantId: acme.id }), 201)).token);
+    const [a, b] = [vm[0].id, vm[1].id];
+    const collector = { type: 'erspan', remoteIp: '192.0.2.70', erspanId: 42 };
+    const first = await ok(mine.post('/v1/mirror-sessions', { tenantId: acme.id, name: 'erspan-first', sources: [{ portId: a }], sink: collector }), 201);
+    expect(first.sink).toEqual({ ...collector, version: 2 });
+    expect(first.vni).toEqual(expect.any(Number));
+    expect(JSON.parse((await h.redis.hget(keys.mirrorSessions(), first.id))!).sink).toEqual({ ...collector, version: 2 });
+    await expectRefusals([
+      ['the same collector and session id, another version', () => session({ sources: [{ portId: a, direction: 'egress' }], sink: { ...collector, version: 1 } }), 409, 'MIRROR_SESSION_OVERLAP', 'sources[0]'],
+      ['a session id of 11 bits', () => session({ sources: [{ portId: b }], sink: { ...collector, erspanId: 1024 } }), 400, 'INVALID_VALUE', 'sink.erspanId'],
+      ['an ERSPAN version 3', () => session({ sources: [{ portId: b }], sink: { ...collector, version: 3 } }), 400, 'INVALID_VALUE', 'sink.version'],
+      ['a VNI on an ERSPAN sink', () => session({ sources: [{ portId: b }], sink: { ...collector, vni: 7300 } }), 400, 'UNKNOWN_FIELD', 'sink.vni'],
+    ]);
+    // Not an overlap: another session id, another collector, a source in common in no shared direction.
+    const others = [
+      await ok(session({ sources: [{ portId: a }], sink: { ...collector, erspanId: 43 } }), 201),
+      await ok(session({ sources: [{ portId: a }], sink: { ...collector, remoteIp: '192.0.2.71', version: 1 } }), 201),
+      await ok(session({ sources: [{ portId: b }], sink: collector }), 201),
+    ];
+    expect(others[1].sink).toEqual({ type: 'erspan', remoteIp: '192.0.2.71', erspanId: 42, version: 1 });
+    // PATCH to an ERSPAN sink, and back to VXLAN: the session VNI stays.
+    const moved = await ok(client.patch(`/v1/mirror-sessions/${others[2].id}`, { sink: { type: 'vxlan', remoteIp: '192.0.2.72' } }), 200);
+    expect(moved.sink).toEqual({ type: 'vxlan', remoteIp: '192.0.2.72', vni: others[2].vni, udpPort: 4789 });
+    expect((await ok(client.patch(`/v1/mirror-sessions/${moved.id}`, { sink: { ...collector, erspanId: 44, version: 1 } }), 200)).vni).toBe(others[2].vni);
+    for (const s of [first, ...others]) {
       expect((await client.delete(`/v1/mirror-sessions/${s.id}`)).status).toBe(204);
     }
   });

@@ -56,6 +56,21 @@ export interface MirrorDeviceState {
 }
 
 /**
+ * An ERSPAN device (`ms<erspanId>`, type erspan, or ip6erspan over IPv6) to a remote collector,
+ * never in a bridge nor gated: copies sent into it go to `remote` over GRE, under the ERSPAN
+ * session ID `erspanId` (the GRE key). One per session ID on a host, shared by the session's taps.
+ */
+export interface ErspanDeviceState {
+  erspanId: number;
+  localVtep: string;
+  remote: string;
+  /** 1 (type II) or 2 (type III). */
+  version: number;
+  /** Version 2 only ('' for 1): the direction the frames say, as a switch port sees it (see plan.ts). */
+  dir: '' | 'ingress' | 'egress';
+}
+
+/**
  * One direction of one mirror tap: frames of `dev` (the source port's tap) that match `match`
  * are copied to `target` (an analyzer's tap, an interface, or a mirror device). Keyed by
  * `cookie`, a digest of all of it (see `mirrorCookie`), so a changed filter is another filter.
@@ -86,6 +101,8 @@ export interface DataplaneState {
   ports: Map<string, LocalPortState>;
   /** Keyed by mirror VNI. */
   mirrorDevices: Map<number, MirrorDeviceState>;
+  /** Keyed by ERSPAN session ID. */
+  erspanDevices: Map<number, ErspanDeviceState>;
   /** Keyed by cookie. */
   mirrorFilters: Map<string, MirrorFilterState>;
   /** Keyed by tap name. */
@@ -107,7 +124,7 @@ export interface FirewallRuleset {
 export const fdbKey = (vni: number, mac: string): string => `${vni} ${mac}`;
 
 export function emptyDataplaneState(): DataplaneState {
-  return { segments: new Map(), fdb: new Map(), ports: new Map(), mirrorDevices: new Map(), mirrorFilters: new Map(), analyzers: new Map() };
+  return { segments: new Map(), fdb: new Map(), ports: new Map(), mirrorDevices: new Map(), erspanDevices: new Map(), mirrorFilters: new Map(), analyzers: new Map() };
 }
 
 export type { TrackedConnection } from '../../common/tracked-connection';
@@ -133,9 +150,11 @@ export type PlanStep =
   | { op: 'put-port'; port: LocalPortState }
   | { op: 'remove-mirror-filter'; filter: MirrorFilterState }
   | { op: 'remove-mirror-device'; vni: number }
+  | { op: 'remove-erspan-mirror-device'; erspanId: number }
   | { op: 'remove-analyzer'; tap: string }
   | { op: 'put-analyzer'; analyzer: AnalyzerTapState }
   | { op: 'put-mirror-device'; device: MirrorDeviceState }
+  | { op: 'put-erspan-mirror-device'; device: ErspanDeviceState }
   | { op: 'put-mirror-filter'; filter: MirrorFilterState };
 
 export type DataplanePlan = PlanStep[];

@@ -132,6 +132,8 @@ describe('desired mirrors', () => {
     vni: 0,
     remoteIp: '',
     udpPort: 0,
+    erspanId: 0,
+    erspanVersion: 0,
     ...m,
   });
   function mirrored(...taps: MirrorTap__Output[]): SpanView {
@@ -238,5 +240,69 @@ describe('desired mirrors', () => {
     ]);
     observed.mirrorDevices.delete(7001);
     expect(mirrorCounters([`ses1/${SRC}`], desired, observed, errors)[0].error).toBe('not programmed: mirror device mx7001 is not in place');
+  });
+  it('copies to an ERSPAN collector through one ms<id> device per session id, in no bridge: its direction (v2) as the switch port sees it', () => {
+    const collector = { remoteIp: '203.0.113.9', erspanId: 5, erspanVersion: 2 };
+    const both = desiredDataplane(mirrored(tap(collector)));
+    expect(Object.fromEntries(both.erspanDevices)).toEqual({ 5: { erspanId: 5, localVtep: '192.0.2.1', remote: '203.0.113.9', version: 2, dir: 'ingress' } });
+    expect(both.mirrorDevices.size).toBe(0);
+    expect([...both.mirrorFilters.values()].map((f) => [f.direction, f.dev, f.target])).toEqual([
+      ['ingress', tapName(SRC), 'ms5'],
+      ['egress', tapName(SRC), 'ms5'],
+    ]);
+    // Only what the VM receives: it leaves the switch port, egress; version 1 has no direction.
+    expect(desiredDataplane(mirrored(tap({ ...collector, egress: false }))).erspanDevices.get(5)?.dir).toBe('egress');
+    expect(desiredDataplane(mirrored(tap({ ...collector, ingress: false }))).erspanDevices.get(5)?.dir).toBe('ingress');
+    expect(desiredDataplane(mirrored(tap({ ...collector, erspanVersion: 1, egress: false }))).erspanDevices.get(5)).toEqual({ erspanId: 5, localVtep: '192.0.2.1', remote: '203.0.113.9', version: 1, dir: '' });
+  });
+
+  it('refuses per mirror tap an ERSPAN sink it cannot create: out of range, another family, a session id another session uses otherwise here', () => {
+    const errors = new Map<string, string>();
+    const collector = { remoteIp: '203.0.113.9', erspanId: 5, erspanVersion: 2 };
+    const state = desiredDataplane(
+      mirrored(
+        tap({ sessionId: 'a', ...collector }),
+        tap({ sessionId: 'b', ...collector, remoteIp: '203.0.113.10' }),
+        tap({ sessionId: 'c', ...collector, erspanVersion: 1 }),
+        tap({ sessionId: 'd', ...collector, erspanId: 1024 }),
+        tap({ sessionId: 'e', ...collector, erspanVersion: 3 }),
+        tap({ sessionId: 'f', ...collector, erspanId: 6, remoteIp: '2001:db8::9' }),
+        tap({ sessionId: 'g', ...collector, ingress: false }),
+      ),
+      errors,
+    );
+    const taken = 'ERSPAN session id 5 is already used on this host by another mirror session (to 203.0.113.9, version 2); a host has one ERSPAN device per session id';
+    expect(Object.fromEntries(errors)).toEqual({
+      [`b/${SRC}`]: taken,
+      [`c/${SRC}`]: taken,
+      [`d/${SRC}`]: 'ERSPAN session id 1024 out of range (1-1023)',
+      [`e/${SRC}`]: 'ERSPAN version 3 is not 1 or 2',
+      [`f/${SRC}`]: "the ERSPAN collector 2001:db8::9 is not of this host's VTEP family (192.0.2.1)",
+    });
+    // Session g shares a's device (same collector and version): both ways go in, so the device says ingress.
+    expect([...state.erspanDevices.keys()]).toEqual([5]);
+    expect(state.erspanDevices.get(5)?.dir).toBe('ingress');
+    expect([...state.mirrorFilters.values()].map((f) => f.tapId)).toEqual([`a/${SRC}`, `a/${SRC}`, `g/${SRC}`]);
+  });
+
+  it('plans ERSPAN devices: put when missing or different, removed only when sweeping; a missing one is a tap error', () => {
+    const view = mirrored(tap({ remoteIp: '203.0.113.9', erspanId: 5, erspanVersion: 2 }));
+    const errors = new Map<string, string>();
+    const desired = desiredDataplane(view, errors);
+    const observed = desiredDataplane(span());
+    observed.erspanDevices.set(9, { erspanId: 9, localVtep: '192.0.2.1', remote: '203.0.113.1', version: 1, dir: '' });
+    const puts = ['put-analyzer', 'put-erspan-mirror-device', 'put-mirror-filter', 'put-mirror-filter'];
+    expect(planChanges(desired, observed, false).map((s) => s.op)).toEqual(puts);
+    expect(planChanges(desired, observed, true).map((s) => s.op)).toEqual(['remove-erspan-mirror-device', ...puts]);
+    const inPlace = desiredDataplane(view);
+    expect(planChanges(desired, inPlace, true)).toEqual([]);
+    inPlace.erspanDevices.set(5, { ...inPlace.erspanDevices.get(5)!, dir: 'egress' });
+    expect(planChanges(desired, inPlace, true)).toEqual([{ op: 'put-erspan-mirror-device', device: desired.erspanDevices.get(5) }]);
+    // The device missing: the dataplane's reason when it has one (a kernel without ERSPAN), else "not in place".
+    inPlace.erspanDevices.delete(5);
+    const [f] = desired.mirrorFilters.values();
+    const noErspan = 'this kernel has no ERSPAN (ip link add name ms5 type erspan ...: Error: Unknown device type.)';
+    expect(mirrorCounters(view.mirrors.keys(), desired, inPlace, errors, new Map([[f.cookie, noErspan]]))).toEqual([{ id: `ses1/${SRC}`, packets: 0, bytes: 0, error: noErspan }]);
+    expect(mirrorCounters(view.mirrors.keys(), desired, inPlace, errors)[0].error).toBe('not programmed: ERSPAN device ms5 is not in place');
   });
 });

@@ -4,8 +4,8 @@ import type { MirrorSink__Output } from '../../generated/overlay/v1/MirrorSink';
 import type { MirrorTap__Output } from '../../generated/overlay/v1/MirrorTap';
 import type { Port__Output } from '../../generated/overlay/v1/Port';
 import type { Segment__Output } from '../../generated/overlay/v1/Segment';
-import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FirewallRuleset, type MirrorDeviceState, type MirrorDirection, type MirrorFilterState, type MirrorMatch } from '../dataplane/dataplane';
-import { mirrorVxlanName, tapName } from '../dataplane/names';
+import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type ErspanDeviceState, type FirewallRuleset, type MirrorDeviceState, type MirrorDirection, type MirrorFilterState, type MirrorMatch } from '../dataplane/dataplane';
+import { mirrorErspanName, mirrorVxlanName, tapName } from '../dataplane/names';
 
 /** What the reconciler reads of the span: this host, its segments and ports by id, and its mirror taps and sinks by id. */
 export interface SpanView {
@@ -114,10 +114,18 @@ function analyzerTap(span: SpanView, portId: string): { tap: string } | string {
   return port.analyzer ? { tap: tapName(port.id) } : `sink port ${portId} is not an analyzer port`;
 }
 
+/** Registers a mirror device a tap sends into; a string says why it cannot (another tap wants it otherwise). */
+interface DeviceRegistry {
+  vxlan(d: MirrorDeviceState): string | undefined;
+  erspan(d: ErspanDeviceState): string | undefined;
+}
+
 /**
  * The mirror part of the desired state: sink-side devices first (MirrorSinks), then each mirror
- * tap's filters and the source-side devices they send into. Two uses of one mirror VNI that
- * disagree (cannot happen in a consistent span) keep the first and report the other.
+ * tap's filters and the source-side devices they send into. Two uses of one mirror VNI, or of one
+ * ERSPAN session ID, that disagree keep the first and report the other (for a VNI it cannot happen
+ * in a consistent span; two sessions may name one ERSPAN session ID towards two collectors, and a
+ * host has one `ms<id>` device per ID).
  */
 function addMirrors(span: SpanView, state: DataplaneState, errors: Map<string, string>): void {
   const device = (want: MirrorDeviceState): string | undefined => {
@@ -126,6 +134,14 @@ function addMirrors(span: SpanView, state: DataplaneState, errors: Map<string, s
       return `mirror VNI ${want.vni} is already used here by another session`;
     }
     state.mirrorDevices.set(want.vni, want);
+    return undefined;
+  };
+  const erspan = (want: ErspanDeviceState): string | undefined => {
+    const have = state.erspanDevices.get(want.erspanId);
+    if (have && (have.remote !== want.remote || have.version !== want.version || have.localVtep !== want.localVtep)) {
+      return `ERSPAN session id ${want.erspanId} is already used on this host by another mirror session (to ${have.remote}, version ${have.version}); a host has one ERSPAN device per session id`;
+    }
+    state.erspanDevices.set(want.erspanId, want);
     return undefined;
   };
   const sinks = [...(span.mirrorSinks.values())].sort((a, b) => (a.sessionId < b.sessionId ? -1 : 1));
@@ -143,17 +159,40 @@ function addMirrors(span: SpanView, state: DataplaneState, errors: Map<string, s
   }
   const taps = [...(span.mirrors.entries())].sort(([a], [b]) => (a < b ? -1 : 1));
   for (const [id, m] of taps) {
-    const problem = addMirrorTap(span, state, id, m, device);
+    const problem = addMirrorTap(span, state, id, m, { vxlan: device, erspan });
     if (problem) {
       errors.set(id, problem);
     }
   }
+  erspanDirections(state);
 }
+
+/**
+ * An ERSPAN version 2 (type III) header says whether a frame was copied as it entered or as it
+ * left the switch port it was copied at; here that is the VM's tap, so what the VM sends is
+ * `ingress` and what it receives is `egress` (the reverse of the VM's own directions). The
+ * direction is a property of the device, which carries every tap of the session on this host:
+ * `egress` when all of them copy only what their VMs receive, `ingress` otherwise (both ways
+ * included: a collector then tells the two apart by the frames' addresses).
+ */
+function erspanDirections(state: DataplaneState): void {
+  const received = new Map<string, boolean>();
+  for (const f of state.mirrorFilters.values()) {
+    received.set(f.target, (received.get(f.target) ?? true) && f.direction === 'ingress');
+  }
+  for (const d of state.erspanDevices.values()) {
+    d.dir = d.version === 2 ? (received.get(mirrorErspanName(d.erspanId)) ? 'egress' : 'ingress') : '';
+  }
+}
+
+/** ERSPAN's session ID (10 bits) and versions the agent creates (1 = type II, 2 = type III). */
+const ERSPAN_ID_MAX = 1023;
+const ERSPAN_VERSIONS = [1, 2];
 
 /** VXLAN's port: copies between hosts travel to it (MIRROR_UDP_PORT on the controller). */
 const MIRROR_SINK_PORT = 4789;
 
-function addMirrorTap(span: SpanView, state: DataplaneState, id: string, m: MirrorTap__Output, device: (d: MirrorDeviceState) => string | undefined): string | undefined {
+function addMirrorTap(span: SpanView, state: DataplaneState, id: string, m: MirrorTap__Output, devices: DeviceRegistry): string | undefined {
   const port = span.ports.get(m.portId);
   if (!port || !isLocal(port, span.hostId)) {
     return `source port ${m.portId} is not on this host`;
@@ -177,6 +216,24 @@ function addMirrorTap(span: SpanView, state: DataplaneState, id: string, m: Mirr
       return `sink interface ${JSON.stringify(m.sinkInterface)} is not an interface name`;
     }
     target = m.sinkInterface;
+  } else if (m.erspanId || m.erspanVersion) {
+    if (!Number.isInteger(m.erspanId) || m.erspanId < 1 || m.erspanId > ERSPAN_ID_MAX) {
+      return `ERSPAN session id ${m.erspanId} out of range (1-${ERSPAN_ID_MAX})`;
+    }
+    if (!ERSPAN_VERSIONS.includes(m.erspanVersion)) {
+      return `ERSPAN version ${m.erspanVersion} is not 1 or 2`;
+    }
+    if (!isIP(m.remoteIp)) {
+      return `sink address ${JSON.stringify(m.remoteIp)} is not an IP address`;
+    }
+    if (isIP(m.remoteIp) !== isIP(span.vtepIp)) {
+      return `the ERSPAN collector ${m.remoteIp} is not of this host's VTEP family (${span.vtepIp})`;
+    }
+    const clash = devices.erspan({ erspanId: m.erspanId, localVtep: span.vtepIp, remote: m.remoteIp, version: m.erspanVersion, dir: '' });
+    if (clash) {
+      return clash;
+    }
+    target = mirrorErspanName(m.erspanId);
   } else if (m.vni || m.remoteIp) {
     if (!Number.isInteger(m.vni) || m.vni < 1 || m.vni > VNI_MAX) {
       return `mirror VNI ${m.vni} out of range`;
@@ -187,7 +244,7 @@ function addMirrorTap(span: SpanView, state: DataplaneState, id: string, m: Mirr
     if (!Number.isInteger(m.udpPort) || m.udpPort < 1 || m.udpPort > 65_535) {
       return `sink UDP port ${m.udpPort} out of range`;
     }
-    const clash = device({ vni: m.vni, localVtep: span.vtepIp, remote: m.remoteIp, dstport: m.udpPort, redirect: '' });
+    const clash = devices.vxlan({ vni: m.vni, localVtep: span.vtepIp, remote: m.remoteIp, dstport: m.udpPort, redirect: '' });
     if (clash) {
       return clash;
     }
@@ -232,8 +289,8 @@ const sameList = (a: string[], b: string[]): boolean => a.length === b.length &&
  * found attached to a bridge is detached like a closed one: it must never send into the network.
  *
  * Mirrors: filters are keyed by their digest (a changed one is removed and put anew, the removal
- * waiting for the sweep like any other); a mirror device is put again when it differs, an
- * analyzer's tap when it is not ready.
+ * waiting for the sweep like any other); a mirror device (VXLAN or ERSPAN) is put again when it
+ * differs, an analyzer's tap when it is not ready.
  */
 export function planChanges(desired: DataplaneState, observed: DataplaneState, sweep: boolean, close: ReadonlySet<string> = new Set()): DataplanePlan {
   const plan: DataplanePlan = [];
@@ -260,6 +317,11 @@ export function planChanges(desired: DataplaneState, observed: DataplaneState, s
       const want = desired.mirrorDevices.get(vni);
       if (!want || (want.remote === '') !== (device.remote === '')) {
         plan.push({ op: 'remove-mirror-device', vni });
+      }
+    }
+    for (const erspanId of observed.erspanDevices.keys()) {
+      if (!desired.erspanDevices.has(erspanId)) {
+        plan.push({ op: 'remove-erspan-mirror-device', erspanId });
       }
     }
     for (const tap of observed.analyzers.keys()) {
@@ -305,6 +367,12 @@ export function planChanges(desired: DataplaneState, observed: DataplaneState, s
     const have = observed.mirrorDevices.get(vni);
     if (!have || have.localVtep !== device.localVtep || have.remote !== device.remote || have.dstport !== device.dstport || have.redirect !== device.redirect) {
       plan.push({ op: 'put-mirror-device', device });
+    }
+  }
+  for (const [erspanId, device] of desired.erspanDevices) {
+    const have = observed.erspanDevices.get(erspanId);
+    if (!have || have.localVtep !== device.localVtep || have.remote !== device.remote || have.version !== device.version || have.dir !== device.dir) {
+      plan.push({ op: 'put-erspan-mirror-device', device });
     }
   }
   for (const [cookie, filter] of desired.mirrorFilters) {

@@ -45,6 +45,12 @@ export function mirrorCounters(ids: Iterable<string>, desired: DataplaneState, o
       if (!error && want && (!got || got.localVtep !== want.localVtep || got.remote !== want.remote || got.dstport !== want.dstport)) {
         error = `not programmed: mirror device ${f.target} is not in place`;
       }
+      const erspanId = Number(/^ms(\d+)$/.exec(f.target)?.[1] ?? 0);
+      const wantErspan = desired.erspanDevices.get(erspanId);
+      const gotErspan = observed.erspanDevices.get(erspanId);
+      if (!error && wantErspan && (!gotErspan || gotErspan.localVtep !== wantErspan.localVtep || gotErspan.remote !== wantErspan.remote || gotErspan.version !== wantErspan.version)) {
+        error = failures.get(f.cookie) ?? `not programmed: ERSPAN device ${f.target} is not in place`;
+      }
     }
     return { id, packets, bytes, error };
   });

@@ -37,7 +37,7 @@ describe('agent state cache', () => {
     ports: [{ id: 'p', segmentId: 's', mac: '02:00:00:00:00:01', ips: ['10.0.0.1'], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false }],
     policies: [{ portId: 'p', portSecurity: true, mac: '02:00:00:00:00:01', ips: ['10.0.0.1'], allowedAddressPairs: [], ingress: [], egress: [] }],
     members: [{ groupId: 'g', family: 'IPv6', cidr: 'fd00::/64' }],
-    mirrors: [{ sessionId: 'm', portId: 'p', ingress: true, egress: false, filterEthertype: '', filterProtocol: 0, filterRemoteCidr: '', snapLength: 0, sinkPortId: '', sinkInterface: '', vni: 9000, remoteIp: '192.0.2.9', udpPort: 4789 }],
+    mirrors: [{ sessionId: 'm', portId: 'p', ingress: true, egress: false, filterEthertype: '', filterProtocol: 0, filterRemoteCidr: '', snapLength: 0, sinkPortId: '', sinkInterface: '', vni: 9000, remoteIp: '192.0.2.9', udpPort: 4789, erspanId: 0, erspanVersion: 0 }],
     mirrorSinks: [{ sessionId: 'm2', vni: 9001, portId: 'p', interface: '' }],
   };
 

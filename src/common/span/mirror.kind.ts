@@ -3,7 +3,8 @@ import type { SpanKind } from './span-kind';
 
 /**
  * A mirror session's source on one of the host's own ports (bound or prepared here): which
- * directions are copied, the filter, and where the copies go from this host. Its id is
+ * directions are copied, the filter, and where the copies go from this host (a local tap or
+ * interface, a VXLAN tunnel, or an ERSPAN tunnel to a collector). Its id is
  * `<sessionId>/<portId>`: a session over many ports costs each host one resource per local port.
  */
 export const mirrorKind: SpanKind<'mirror', 'mirrors'> = {
@@ -27,6 +28,8 @@ export const mirrorKind: SpanKind<'mirror', 'mirrors'> = {
       .varint(11, Number(m.vni ?? 0))
       .string(12, m.remoteIp ?? '')
       .varint(13, Number(m.udpPort ?? 0))
+      .varint(14, Number(m.erspanId ?? 0))
+      .varint(15, Number(m.erspanVersion ?? 0))
       .finishAs(5), // Resource.mirror
 };
 

@@ -54,6 +54,8 @@ const tap = (fields: Record<string, unknown>) => ({
   vni: 0,
   remoteIp: '',
   udpPort: 0,
+  erspanId: 0,
+  erspanVersion: 0,
   ...fields,
 });
 
@@ -188,6 +190,33 @@ describe('mirror sessions in spans', () => {
     const collector = { vni: 9001, remoteIp: '203.0.113.7', udpPort: 4790 };
     expect(f.mirrors('h1')).toEqual({ 'mirror/s1/vm1': tap(collector) });
     expect(f.mirrors('h2')).toEqual({ 'mirror/s1/vm2': tap(collector) });
+  });
+
+  it('sends an ERSPAN collector’s address, session id and version to every source host (no VNI, no UDP port), and no sink side anywhere', () => {
+    const f = new Fixture();
+    const changes = f.create(
+      session('s1', {
+        sources: [
+          { portId: 'vm1', direction: 'ingress' },
+          { portId: 'vm2', direction: 'both' },
+        ],
+        sink: { type: 'erspan', remoteIp: '203.0.113.9', erspanId: 77, version: 1 },
+      }),
+    );
+    expect(changes).toEqual({ h1: { upserts: ['mirror/s1/vm1'], removals: [] }, h2: { upserts: ['mirror/s1/vm2'], removals: [] } });
+    const collector = { remoteIp: '203.0.113.9', erspanId: 77, erspanVersion: 1 };
+    expect(f.mirrors('h1')).toEqual({ 'mirror/s1/vm1': tap({ egress: false, ...collector }) });
+    expect(f.mirrors('h2')).toEqual({ 'mirror/s1/vm2': tap(collector) });
+    // To an analyzer port instead: the taps change (local on h1, a VXLAN tunnel from h2) and h1 gets the sink side.
+    expect(f.apply({ k: 'mirrorSession', id: 's1', v: { ...f.state.mirrorSessions.get('s1')!, sink: { type: 'port', portId: 'an1' } } })).toEqual({
+      h1: { upserts: ['mirror/s1/vm1', 'mirrorSink/s1'], removals: [] },
+      h2: { upserts: ['mirror/s1/vm2'], removals: [] },
+    });
+    expect(f.mirrors('h2')).toEqual({ 'mirror/s1/vm2': tap({ vni: 9001, remoteIp: '192.0.2.1', udpPort: 4789 }) });
+    // A sink host's VTEP change touches no ERSPAN tap.
+    f.apply({ k: 'mirrorSession', id: 's1', v: { ...f.state.mirrorSessions.get('s1')!, sink: { type: 'erspan', remoteIp: '203.0.113.9', erspanId: 77, version: 2 } } });
+    expect(f.mirrors('h1')).toEqual({ 'mirror/s1/vm1': tap({ egress: false, ...collector, erspanVersion: 2 }) });
+    expect(f.apply({ k: 'host', id: 'h1', v: { ...f.state.hosts.get('h1')!, vtepIp: '198.51.100.1' } })).toEqual({});
   });
 
   it('carries the filter and the snap length', () => {

@@ -63,7 +63,7 @@ class World {
     return { ips, securityGroupIds, portSecurity: true, allowedAddressPairs };
   }
 
-  /** A mirror session's sink: an analyzer port (made one in the same record), an uplink or a collector. */
+  /** A mirror session's sink: an analyzer port (made one in the same record), an uplink or a collector (VXLAN or ERSPAN). */
   private sink(ports: Port[], hosts: Host[]): { sink: MirrorSink; ops: ChangeOp[] } {
     const roll = this.random();
     const port = this.pick(ports);
@@ -74,7 +74,10 @@ class World {
     if (roll < 0.85) {
       return { sink: { type: 'uplink', hostId: this.pick(hosts)!.id, interface: 'eth1' }, ops: [] };
     }
-    return { sink: { type: 'vxlan', remoteIp: '203.0.113.9', vni: 0, udpPort: 4790 }, ops: [] };
+    if (roll < 0.93) {
+      return { sink: { type: 'vxlan', remoteIp: '203.0.113.9', vni: 0, udpPort: 4790 }, ops: [] };
+    }
+    return { sink: { type: 'erspan', remoteIp: '203.0.113.10', erspanId: 5, version: 2 }, ops: [] };
   }
 
   /** Creates, changes or deletes a mirror session (the store's guards are not modelled: a session may name a deleted port). */

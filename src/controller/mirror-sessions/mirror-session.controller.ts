@@ -18,7 +18,7 @@ import { MirrorSessionService } from './mirror-session.service';
  */
 function checkSinkAllowed(caller: Principal, sink: SinkInput | undefined): void {
   if (sink?.type === 'uplink' && caller.role === 'tenant') {
-    throw new OverlayError(ErrorCode.Forbidden, `an uplink sink (a host's NIC) needs role operator; token '${caller.name}' has role tenant (use a port or vxlan sink)`, { field: 'sink.type' });
+    throw new OverlayError(ErrorCode.Forbidden, `an uplink sink (a host's NIC) needs role operator; token '${caller.name}' has role tenant (use a port, vxlan or erspan sink)`, { field: 'sink.type' });
   }
 }
 

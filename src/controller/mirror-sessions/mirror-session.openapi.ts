@@ -17,8 +17,18 @@ sessionPath.delete = { ...(sessionPath.delete as object), description: 'Its VNI 
 
 const sink = {
   type: 'object',
-  description: 'port: {portId}; vxlan: {remoteIp, vni (the session VNI), udpPort}; uplink: {hostId, interface}',
-  properties: { type: { type: 'string', enum: ['port', 'vxlan', 'uplink'] }, portId: str, remoteIp: str, vni: { type: 'integer' }, udpPort: { type: 'integer' }, hostId: str, interface: str },
+  description: 'port: {portId}; vxlan: {remoteIp, vni (the session VNI), udpPort}; uplink: {hostId, interface}; erspan: {remoteIp, erspanId, version}',
+  properties: {
+    type: { type: 'string', enum: ['port', 'vxlan', 'uplink', 'erspan'] },
+    portId: str,
+    remoteIp: str,
+    vni: { type: 'integer' },
+    udpPort: { type: 'integer' },
+    hostId: str,
+    interface: str,
+    erspanId: { type: 'integer', description: 'the ERSPAN session ID (1-1023)' },
+    version: { type: 'integer', enum: [1, 2], description: 'ERSPAN version: 1 (type II) or 2 (type III)' },
+  },
 };
 
 /** The routes of MirrorSessionController. */
@@ -36,7 +46,7 @@ export const mirrorSessionApi: ApiDescription = {
         sink,
         filter: { type: 'object', nullable: true, properties: { ethertype: nullableStr, protocol: nullableInt, remoteCidr: nullableStr } },
         snapLength: nullableInt,
-        vni: { type: 'integer', description: 'the mirror VNI, from the segments\' allocator' },
+        vni: { type: 'integer', description: "the mirror VNI, from the segments' allocator (an erspan sink's session has one too, unused on the wire)" },
         createdAt: str,
         updatedAt: str,
         status: {

@@ -16,7 +16,8 @@ export const VNI_PLACEHOLDER = -1;
  * - a port sink exists, is the tenant's, and is an analyzer port; an uplink sink's host exists;
  * - no other session copies the same traffic to the same place (MIRROR_SESSION_OVERLAP): another
  *   session overlaps when it has the same sink (the same port; the same host and interface; the
- *   same collector address and UDP port, whatever the VNI) and a source port in common whose
+ *   same collector address and UDP port, whatever the VNI; the same ERSPAN collector address and
+ *   session ID, whatever the version) and a source port in common whose
  *   directions share one (both shares with each). Filters, snap length and enabled do not count:
  *   a frame both filters keep would arrive twice, and enabling a session must not need a check.
  * Another tenant's port answers PORT_TENANT_MISMATCH at the point where a missing one answers
@@ -36,6 +37,7 @@ end
 local function sinkKey(sink)
   if sink.type == 'port' then return 'port ' .. sink.portId end
   if sink.type == 'uplink' then return 'uplink ' .. sink.hostId .. ' ' .. sink.interface end
+  if sink.type == 'erspan' then return 'erspan ' .. sink.remoteIp .. ' ' .. sink.erspanId end
   return 'vxlan ' .. sink.remoteIp .. ' ' .. sink.udpPort
 end
 

@@ -29,11 +29,26 @@ describe('mirror session schemas', () => {
     expect(sinkSchema.parse({ type: 'port', portId: A }, 'sink')).toEqual({ type: 'port', portId: A });
     expect(sinkSchema.parse({ type: 'vxlan', remoteIp: '2001:DB8::1' }, 'sink')).toEqual({ type: 'vxlan', remoteIp: '2001:db8::1' });
     expect(sinkSchema.parse({ type: 'uplink', hostId: HOST, interface: 'enp3s0f1' }, 'sink')).toEqual({ type: 'uplink', hostId: HOST, interface: 'enp3s0f1' });
+    expect(sinkSchema.parse({ type: 'erspan', remoteIp: '192.0.2.7', erspanId: 1023, version: 1 }, 'sink')).toEqual({ type: 'erspan', remoteIp: '192.0.2.7', erspanId: 1023, version: 1 });
     expect(refusal(() => sinkSchema.parse({ type: 'vxlan', portId: A, remoteIp: '192.0.2.1' }, 'sink'))).toEqual({ code: ErrorCode.UnknownField, field: 'sink.portId' });
     expect(refusal(() => sinkSchema.parse({ type: 'port' }, 'sink'))).toEqual({ code: ErrorCode.MissingField, field: 'sink.portId' });
     expect(refusal(() => sinkSchema.parse({ type: 7 }, 'sink'))).toEqual({ code: ErrorCode.InvalidValue, field: 'sink.type' });
     expect(refusal(() => sinkSchema.parse('port', 'sink'))).toEqual({ code: ErrorCode.InvalidType, field: 'sink' });
     expect(sinkSchema.json).toMatchObject({ discriminator: { propertyName: 'type' } });
+  });
+
+  it.each([
+    ['no session id', { type: 'erspan', remoteIp: '192.0.2.7' }, ErrorCode.MissingField, 'sink.erspanId'],
+    ['session id 0', { type: 'erspan', remoteIp: '192.0.2.7', erspanId: 0 }, ErrorCode.InvalidValue, 'sink.erspanId'],
+    ['session id 1024 (10 bits)', { type: 'erspan', remoteIp: '192.0.2.7', erspanId: 1024 }, ErrorCode.InvalidValue, 'sink.erspanId'],
+    ['a fractional session id', { type: 'erspan', remoteIp: '192.0.2.7', erspanId: 1.5 }, ErrorCode.InvalidType, 'sink.erspanId'],
+    ['version 3', { type: 'erspan', remoteIp: '192.0.2.7', erspanId: 5, version: 3 }, ErrorCode.InvalidValue, 'sink.version'],
+    ['version 0 (type I)', { type: 'erspan', remoteIp: '192.0.2.7', erspanId: 5, version: 0 }, ErrorCode.InvalidValue, 'sink.version'],
+    ['a multicast collector', { type: 'erspan', remoteIp: '239.1.1.1', erspanId: 5 }, ErrorCode.InvalidIp, 'sink.remoteIp'],
+    ['a VNI (vxlan only)', { type: 'erspan', remoteIp: '192.0.2.7', erspanId: 5, vni: 7000 }, ErrorCode.UnknownField, 'sink.vni'],
+    ['a UDP port (vxlan only)', { type: 'erspan', remoteIp: '192.0.2.7', erspanId: 5, udpPort: 4789 }, ErrorCode.UnknownField, 'sink.udpPort'],
+  ])('refuses an erspan sink with %s', (_what, raw, code, field) => {
+    expect(refusal(() => sinkSchema.parse(raw, 'sink'))).toEqual({ code, field });
   });
 
   it.each([
@@ -49,6 +64,7 @@ describe('mirror session schemas', () => {
     ['vx5000', false],
     ['br5000', false],
     ['mx5000', false],
+    ['ms5', false],
     ['tapabc', false],
     ['lo', false],
   ])('takes %j as an uplink interface: %s', (name, accepted) => {
@@ -82,6 +98,9 @@ describe('mirror session rules', () => {
 
   it('stores a vxlan sink with the session VNI and the default UDP port, and refuses a port sink among the sources', () => {
     expect(normalizeSink(sinkOf({ type: 'vxlan', remoteIp: '192.0.2.1', vni: 7000 }), [], 5000)).toEqual({ type: 'vxlan', remoteIp: '192.0.2.1', vni: 5000, udpPort: 4789 });
+    // An erspan sink: version 2 (type III) unless told; the session VNI is not in it (the session keeps one all the same).
+    expect(normalizeSink(sinkOf({ type: 'erspan', remoteIp: '2001:DB8::7', erspanId: 12 }), [], 5000)).toEqual({ type: 'erspan', remoteIp: '2001:db8::7', erspanId: 12, version: 2 });
+    expect(normalizeSink({ type: 'erspan', remoteIp: '192.0.2.7', erspanId: 12, version: 1 }, [], 5000)).toEqual({ type: 'erspan', remoteIp: '192.0.2.7', erspanId: 12, version: 1 });
     expect(refusal(() => normalizeSink(sinkOf({ type: 'port', portId: B }), [{ portId: A, direction: 'both' }, { portId: B, direction: 'both' }], 5000))).toEqual({ code: ErrorCode.MirrorSinkIsSource, field: 'sink.portId' });
   });
 
@@ -125,5 +144,10 @@ describe('sourceState', () => {
     expect(sourceState(session(), A, port({ migration: { id: 'm', destinationHostId: B } }), sink, ok, nack).lastError).toContain('boom');
     expect(sourceState(session(), A, port({ migration: { id: 'm', destinationHostId: B } }), sink, ok, null)).toEqual({ state: 're-homing', lastError: null });
     expect(sourceState(session({ sink: { type: 'vxlan', remoteIp: '192.0.2.1', vni: 5000, udpPort: 4789 } }), A, port(), undefined, undefined, null)).toEqual({ state: 'active', lastError: null });
+    // An agent on a kernel without ERSPAN reports the tap's error: the source is broken, and says why.
+    const erspan = session({ sink: { type: 'erspan', remoteIp: '192.0.2.7', erspanId: 5, version: 2 } });
+    const noErspan = 'this kernel has no ERSPAN (ip link add name ms5 type erspan ...: Error: Unknown device type.)';
+    expect(sourceState(erspan, A, port(), undefined, { ...ok, error: noErspan }, null)).toEqual({ state: 'broken', lastError: noErspan });
+    expect(sourceState(erspan, A, port(), undefined, ok, null)).toEqual({ state: 'active', lastError: null });
   });
 });

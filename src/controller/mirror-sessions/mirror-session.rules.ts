@@ -1,6 +1,6 @@
 import { parseCidrText } from '../../common/ip';
 import { ErrorCode, OverlayError } from '../errors';
-import { MIRROR_UDP_PORT, type MirrorFilter, type MirrorSink, type MirrorSource } from '../model/mirror-session';
+import { MIRROR_UDP_PORT, type ErspanVersion, type MirrorFilter, type MirrorSink, type MirrorSource } from '../model/mirror-session';
 import { PROTOCOL_NUMBERS } from '../model/security-group';
 import type { FilterInput, SinkInput, SourceInput } from './mirror-session.schemas';
 
@@ -26,7 +26,7 @@ export function normalizeSources(inputs: SourceInput[]): MirrorSource[] {
 
 /**
  * The stored sink. `vni`: the session's VNI for a vxlan sink (a placeholder while the store
- * allocates it). A port sink among the sources is refused (a port cannot receive its own copies),
+ * allocates it). An erspan sink's version defaults to 2 (type III). A port sink among the sources is refused (a port cannot receive its own copies),
  * naming the sink, or the source when the request changed only the sources (`sinkGiven` false).
  */
 export function normalizeSink(input: SinkInput | MirrorSink, sources: MirrorSource[], vni: number, sinkGiven = true): MirrorSink {
@@ -43,6 +43,8 @@ export function normalizeSink(input: SinkInput | MirrorSink, sources: MirrorSour
       return { type: 'vxlan', remoteIp: input.remoteIp, vni, udpPort: input.udpPort ?? MIRROR_UDP_PORT };
     case 'uplink':
       return { type: 'uplink', hostId: input.hostId, interface: input.interface };
+    case 'erspan':
+      return { type: 'erspan', remoteIp: input.remoteIp, erspanId: input.erspanId, version: (input.version ?? 2) as ErspanVersion };
   }
 }
 

@@ -4,7 +4,7 @@ import { idParam, type QuerySpec } from '../http/query';
 import { VNI_MAX, VNI_MIN } from '../../common/values';
 import { parseCidr, parseId, parseVtepIp } from '../model/value-parsers';
 import { ETHERTYPES } from '../model/security-group';
-import { MIRROR_UDP_PORT } from '../model/mirror-session';
+import { ERSPAN_ID_MAX, ERSPAN_ID_MIN, MIRROR_UDP_PORT } from '../model/mirror-session';
 import { idSchema } from '../segments/segment.schemas';
 import { PAGE_QUERY } from '../store/page';
 import { nameSchema } from '../tenants/tenant.schemas';
@@ -16,22 +16,22 @@ export const MAX_SNAP_LENGTH = 65535;
 
 export const MIRROR_DIRECTIONS = ['ingress', 'egress', 'both'] as const;
 export const MIRROR_PROTOCOL_NAMES = ['tcp', 'udp', 'icmp', 'icmpv6'] as const;
-export const SINK_TYPES = ['port', 'vxlan', 'uplink'] as const;
+export const SINK_TYPES = ['port', 'vxlan', 'uplink', 'erspan'] as const;
 
 /*
  * A Linux interface name as the kernel takes it (dev_valid_name: 1-15 bytes, not `.` or `..`, no
  * `/`, `:` or white space), kept to printable ASCII. The agent's own devices (`vx<n>`, `br<n>`,
- * `mx<n>`, VM taps `tap...`) and loopback are refused: an uplink is a physical NIC.
+ * `mx<n>`, `ms<n>`, VM taps `tap...`) and loopback are refused: an uplink is a physical NIC.
  */
 const IFNAME = /^[A-Za-z0-9_.@+-]{1,15}$/;
-const AGENT_OWNED_IFNAME = /^((vx|br|mx)[0-9]+|tap.*|lo)$/;
+const AGENT_OWNED_IFNAME = /^((vx|br|mx|ms)[0-9]+|tap.*|lo)$/;
 
 export function parseInterfaceName(raw: string, field = 'interface'): string {
   if (!IFNAME.test(raw) || raw === '.' || raw === '..') {
     throw new OverlayError(ErrorCode.InvalidValue, `${field} must be a Linux interface name: 1-15 characters of [A-Za-z0-9_.@+-], not . or ..`, { field });
   }
   if (AGENT_OWNED_IFNAME.test(raw)) {
-    throw new OverlayError(ErrorCode.InvalidValue, `${field} ${raw} is a device the agent or a VM owns (vx<n>, br<n>, mx<n>, tap..., lo); an uplink sink is a physical NIC`, { field });
+    throw new OverlayError(ErrorCode.InvalidValue, `${field} ${raw} is a device the agent or a VM owns (vx<n>, br<n>, mx<n>, ms<n>, tap..., lo); an uplink sink is a physical NIC`, { field });
   }
   return raw;
 }
@@ -71,9 +71,19 @@ const uplinkSinkSchema = object(
   "A physical NIC of a host (operators only).",
 );
 
-const SINK_SCHEMAS = { port: portSinkSchema, vxlan: vxlanSinkSchema, uplink: uplinkSinkSchema } as const;
+const erspanSinkSchema = object(
+  {
+    type: oneOf(['erspan'] as const),
+    remoteIp: custom(parseVtepIp, { type: 'string', description: 'the collector: a unicast address the hosts can reach' }),
+    erspanId: integer({ min: ERSPAN_ID_MIN, max: ERSPAN_ID_MAX, description: 'the ERSPAN session ID the collector tells the copies by (10 bits)' }),
+    version: optional(integer({ min: 1, max: 2, description: 'ERSPAN version: 1 (type II) or 2 (type III); default 2' })),
+  },
+  "A remote collector over ERSPAN (GRE), where the hosts' kernels have it (an agent on a kernel without reports the session broken).",
+);
 
-export type SinkInput = Parsed<typeof portSinkSchema> | Parsed<typeof vxlanSinkSchema> | Parsed<typeof uplinkSinkSchema>;
+const SINK_SCHEMAS = { port: portSinkSchema, vxlan: vxlanSinkSchema, uplink: uplinkSinkSchema, erspan: erspanSinkSchema } as const;
+
+export type SinkInput = Parsed<typeof portSinkSchema> | Parsed<typeof vxlanSinkSchema> | Parsed<typeof uplinkSinkSchema> | Parsed<typeof erspanSinkSchema>;
 
 /** A sink: the object of its `type` (a union the object combinator cannot say on its own). */
 export const sinkSchema: Schema<SinkInput> = {

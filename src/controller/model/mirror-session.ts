@@ -1,9 +1,11 @@
 /**
  * A mirror session (NIST SP 800-125B VM-TM-R1..R3): copies of what some ports send and/or
  * receive go to one sink, an analyzer port, a physical NIC of a host, or a remote collector over
- * VXLAN. Sources and sink belong to the session's tenant. The copies travel between hosts under
- * the session's own VNI, taken from the segments' allocator (never a segment's, quarantined alike
- * when released).
+ * VXLAN or ERSPAN. Sources and sink belong to the session's tenant. The copies travel between
+ * hosts under the session's own VNI, taken from the segments' allocator (never a segment's,
+ * quarantined alike when released). Every session has one, an ERSPAN one too (its copies go
+ * straight from each source host to the collector and never use it: one rule for all sessions is
+ * simpler than a session without a VNI).
  */
 export interface MirrorSession {
   id: string;
@@ -17,7 +19,7 @@ export interface MirrorSession {
   filter: MirrorFilter | null;
   /** Bytes kept of each copy; null = whole frames. */
   snapLength: number | null;
-  /** The mirror VNI (for a `vxlan` sink, the one it names). */
+  /** The mirror VNI (for a `vxlan` sink, the one it names; unused on the wire by an `erspan` sink). */
   vni: number;
   createdAt: string;
   updatedAt: string;
@@ -40,7 +42,17 @@ export type MirrorSink =
   /** A remote collector: VXLAN to `remoteIp`:`udpPort` under `vni` (the session's). */
   | { type: 'vxlan'; remoteIp: string; vni: number; udpPort: number }
   /** A physical NIC of a host, cabled to a physical analyzer. */
-  | { type: 'uplink'; hostId: string; interface: string };
+  | { type: 'uplink'; hostId: string; interface: string }
+  /**
+   * A remote collector over ERSPAN (GRE) type II (`version` 1) or III (2), where the hosts'
+   * kernels have it: `erspanId` is the ERSPAN session ID (10 bits) the collector tells sessions by.
+   */
+  | { type: 'erspan'; remoteIp: string; erspanId: number; version: ErspanVersion };
+
+export type ErspanVersion = 1 | 2;
+/** ERSPAN's session ID is 10 bits; 0 is left out (a collector may read it as "none"). */
+export const ERSPAN_ID_MIN = 1;
+export const ERSPAN_ID_MAX = 1023;
 
 export interface MirrorFilter {
   /** Null = any (then protocol and remoteCidr are null too). */

@@ -7,13 +7,15 @@ export interface FakeLink {
   /** Given at creation, never reused (as the kernel does). */
   ifindex?: number;
   ifname: string;
-  kind: 'bridge' | 'vxlan' | 'veth';
+  kind: 'bridge' | 'vxlan' | 'veth' | 'erspan' | 'ip6erspan';
   up: boolean;
   master?: string;
   alias?: string;
   /** As a bridge port: whether the bridge learns source MACs on it. */
   portLearning?: boolean;
   vxlan?: { id: number; local: string; remote?: string; port: number; learning: boolean };
+  /** An ERSPAN device's: the GRE key (the session ID), sequence numbers, version 1 (index) or 2 (dir, hwid). */
+  erspan?: { key: number; seq: boolean; local: string; remote: string; version: number; index?: number; dir?: 'ingress' | 'egress'; hwid?: number };
 }
 
 /** A tc filter: a classic-BPF cls_bpf one, with at most one mirred action. */
@@ -65,15 +67,16 @@ const DOWN_FLAGS = ['BROADCAST', 'MULTICAST'];
 
 /**
  * A fake Linux kernel behind the CommandRunner, for the Linux dataplane's unit specs. It keeps
- * state (links with their attributes and master, the bridge fdb, tc clsact qdiscs bound to
- * shared blocks and the blocks' filters, nftables tables with their sets, maps, chains and rules,
+ * state (links with their attributes and master, VXLAN and ERSPAN ones with their options, the
+ * bridge fdb, tc clsact qdiscs bound to shared blocks and the blocks' filters, nftables tables with their sets, maps, chains and rules,
  * conntrack entries by zone) and answers the commands the dataplane issues from that state: the
  * reads (`ip -j -d link show`, `bridge -j fdb show`, `tc -j qdisc show`, `tc -j filter show
  * block <n> egress`, `nft -j list table|set|map`, `conntrack -L`) and the mutations (`ip -batch -`,
  * `bridge -batch -`, `tc -batch -`, `nft -f -`, `nft -c -f -`, `conntrack -R|-D`), and runs
  * `bridge monitor fdb`. Batches stop at the first line that fails, after the lines before it,
  * with `Command failed -:<line>` as iproute2 prints it; an `nft -f` load is one transaction.
- * What it does not know it refuses, so a spec notices a command it did not expect.
+ * What it does not know it refuses, so a spec notices a command it did not expect; a link kind
+ * in `missingKinds` it refuses as a kernel built without it does.
  *
  * Every command run is recorded in `calls` (the command line, then its input after a newline);
  * `sh` changes the state as a person at a shell would (drift), without being recorded.
@@ -93,6 +96,8 @@ export class FakeKernel implements CommandRunner {
   bridgeConntrack = true;
   /** Connections the kernel refuses to insert. */
   refuseConnection: (c: TrackedConnection) => boolean = () => false;
+  /** Link kinds this kernel was built without (`erspan`, say): `ip link add ... type <kind>` fails as it does then. */
+  readonly missingKinds = new Set<string>();
 
   private readonly failures: { match: (line: string) => boolean; stderr: string }[] = [];
   private readonly monitors = new Set<(line: string) => void>();
@@ -245,6 +250,53 @@ export class FakeKernel implements CommandRunner {
     }
   }
 
+  /** The options of `link add ... type erspan|ip6erspan`, checked as iproute2 and the kernel check them. */
+  private erspanOptions(w: string[], opt: (key: string) => string | undefined): NonNullable<FakeLink['erspan']> {
+    const version = Number(opt('erspan_ver') ?? 1);
+    // `erspan <index>`, not the `erspan` of `type erspan`.
+    const at = w.indexOf('erspan', w.indexOf('type') + 2);
+    const indexText = at < 0 ? undefined : w[at + 1];
+    const index = indexText === undefined ? undefined : Number(indexText);
+    if (version !== 1 && version !== 2) {
+      throw new Refused(`Error: argument "${opt('erspan_ver')}" is wrong: erspan version must be 1 or 2`);
+    }
+    if (index !== undefined && (!Number.isInteger(index) || index < 1 || index > 0xfffff)) {
+      throw new Refused(`Error: argument "${indexText}" is wrong: erspan index must be > 0 and <= 20-bit`);
+    }
+    const dir = opt('erspan_dir');
+    if (dir !== undefined && dir !== 'ingress' && dir !== 'egress') {
+      throw new Refused(`Error: argument "${dir}" is wrong: Invalid erspan direction.`);
+    }
+    if (opt('key') === undefined) {
+      throw new Refused('Error: ERSPAN requires a key.');
+    }
+    return {
+      key: Number(opt('key')),
+      seq: w.includes('seq'),
+      local: opt('local') ?? '',
+      remote: opt('remote') ?? '',
+      version,
+      ...(version === 1 ? { index: index ?? 0 } : { dir: dir ?? 'ingress', hwid: Number(opt('erspan_hwid') ?? 0) }),
+    };
+  }
+
+  /** An ERSPAN device's info_data as iproute2 prints it (`ip -d -j link show`: gre_print_opt). */
+  private erspanJson(e: NonNullable<FakeLink['erspan']>): Record<string, unknown> {
+    const key = `${(e.key >>> 24) & 255}.${(e.key >>> 16) & 255}.${(e.key >>> 8) & 255}.${e.key & 255}`;
+    return {
+      remote: e.remote || 'any',
+      local: e.local || 'any',
+      ttl: 0,
+      pmtudisc: true,
+      ikey: key,
+      okey: key,
+      ...(e.seq ? { iseq: true, oseq: true } : {}),
+      ...(e.version === 1 ? { erspan_index: e.index ?? 0 } : {}),
+      erspan_ver: e.version,
+      ...(e.version === 2 ? { erspan_dir: e.dir, erspan_hwid: (e.hwid ?? 0).toString(16) } : {}),
+    };
+  }
+
   private linkJson(l: FakeLink, i: number): unknown {
     const local = l.vxlan && (l.vxlan.local.includes(':') ? { local6: l.vxlan.local } : { local: l.vxlan.local });
     const remote = l.vxlan?.remote ? (l.vxlan.remote.includes(':') ? { remote6: l.vxlan.remote } : { remote: l.vxlan.remote }) : {};
@@ -258,6 +310,7 @@ export class FakeKernel implements CommandRunner {
       linkinfo: {
         info_kind: l.kind,
         ...(l.vxlan ? { info_data: { id: l.vxlan.id, ...remote, ...local, port: l.vxlan.port, learning: l.vxlan.learning, ttl: 0 } } : {}),
+        ...(l.erspan ? { info_data: this.erspanJson(l.erspan) } : {}),
         ...(l.master ? { info_slave_kind: 'bridge', info_slave_data: { state: 'forwarding', learning: l.portLearning ?? true } } : {}),
       },
       ...(l.alias ? { ifalias: l.alias } : {}),
@@ -316,6 +369,13 @@ export class FakeKernel implements CommandRunner {
         throw new Refused('RTNETLINK answers: File exists');
       }
       const kind = opt('type');
+      if (kind !== undefined && this.missingKinds.has(kind)) {
+        throw new Refused('Error: Unknown device type.');
+      }
+      if (kind === 'erspan' || kind === 'ip6erspan') {
+        this.links.set(name, { ifindex: ++this.lastIfindex, ifname: name, kind, up: false, erspan: this.erspanOptions(w, opt) });
+        return;
+      }
       if (kind === 'bridge') {
         this.links.set(name, { ifindex: ++this.lastIfindex, ifname: name, kind: 'bridge', up: false });
       } else if (kind === 'vxlan') {

@@ -26,7 +26,22 @@ export interface IpLink {
   ifalias?: string;
   linkinfo?: {
     info_kind?: string;
-    info_data?: { id?: number; local?: string; local6?: string; remote?: string; remote6?: string; port?: number; learning?: boolean };
+    /** A VXLAN device's (id, port, learning), or a GRE/ERSPAN one's (okey a dotted quad; erspan_hwid hex text), as iproute2 prints them. */
+    info_data?: {
+      id?: number;
+      local?: string;
+      local6?: string;
+      remote?: string;
+      remote6?: string;
+      port?: number;
+      learning?: boolean;
+      okey?: string;
+      oseq?: boolean;
+      erspan_ver?: number;
+      erspan_index?: number;
+      erspan_dir?: string;
+      erspan_hwid?: string;
+    };
     info_slave_kind?: string;
     info_slave_data?: { learning?: boolean };
   };

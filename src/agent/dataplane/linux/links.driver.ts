@@ -4,7 +4,7 @@ import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
 import type { Logger } from '../../../common/logger';
 import { FLOOD_MAC, gateHolds, isUp, OWNER_ALIAS, ownedVni, VNI_MAX, VXLAN_PORT, vxlanLocal, type IpLink, type KernelReader, type KernelView } from './kernel-view';
-import { compileMirrors, IFNAME_RE, observeMirrors, type MirrorScript } from './mirrors';
+import { compileMirrors, erspanFailure, IFNAME_RE, observeMirrors, type MirrorScript } from './mirrors';
 import { GATES, gateFilterLine, TAP_GATE_BLOCK, VXLAN_GATE_BLOCK } from './tc-gate';
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
@@ -19,6 +19,8 @@ function invalidStep(plan: DataplanePlan): string | undefined {
   const ifname = (n: string) => (IFNAME_RE.test(n) ? undefined : `${JSON.stringify(n)} is not an interface name`);
   const port = (p: number) => (Number.isInteger(p) && p >= 1 && p <= 65_535 ? undefined : `UDP port ${p} out of range`);
   const cookie = (c: string) => (/^[0-9a-f]{32}$/.test(c) ? undefined : `${JSON.stringify(c)} is not a mirror cookie`);
+  // iproute2 exits on an argument it cannot parse, -force or not: nothing out of range may reach it.
+  const erspanId = (id: number) => (Number.isInteger(id) && id >= 1 && id <= 1023 ? undefined : `ERSPAN session id ${id} out of range`);
   for (const step of plan) {
     let problem: string | undefined;
     switch (step.op) {
@@ -49,6 +51,20 @@ function invalidStep(plan: DataplanePlan): string | undefined {
       case 'remove-mirror-device':
         problem = vni(step.vni);
         break;
+      case 'remove-erspan-mirror-device':
+        problem = erspanId(step.erspanId);
+        break;
+      case 'put-erspan-mirror-device': {
+        const d = step.device;
+        problem =
+          erspanId(d.erspanId) ??
+          ip(d.localVtep) ??
+          ip(d.remote) ??
+          (isIP(d.localVtep) === isIP(d.remote) ? undefined : `${d.remote} and ${d.localVtep} are of two families`) ??
+          (d.version === 1 || d.version === 2 ? undefined : `ERSPAN version ${d.version}`) ??
+          ((d.version === 1 ? d.dir === '' : d.dir === 'ingress' || d.dir === 'egress') ? undefined : `ERSPAN direction ${JSON.stringify(d.dir)} for version ${d.version}`);
+        break;
+      }
       case 'put-mirror-device': {
         const d = step.device;
         problem = vni(d.vni) ?? ip(d.localVtep) ?? (d.remote ? ip(d.remote) : undefined) ?? port(d.dstport) ?? (d.redirect ? ifname(d.redirect) : undefined);
@@ -66,6 +82,25 @@ function invalidStep(plan: DataplanePlan): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * What a `-force -batch` run said of each line that failed: line number -> the message printed
+ * before its `Command failed -:<n>` (iproute2 prints the error, then that marker).
+ */
+export function batchErrors(stderr: string): Map<number, string> {
+  const out = new Map<number, string>();
+  let said: string[] = [];
+  for (const text of stderr.split('\n')) {
+    const marker = /^Command failed -:(\d+)$/.exec(text.trim());
+    if (marker) {
+      out.set(Number(marker[1]), said.join(' ').trim());
+      said = [];
+    } else if (text.trim() !== '') {
+      said.push(text.trim());
+    }
+  }
+  return out;
 }
 
 /** The commands of one plan, in the five batches they run in, in this order. */
@@ -113,9 +148,10 @@ interface Script {
  * attaches are bound to their gate block first (one `tc -batch -`, before the taps are attached),
  * and a device or tap without its gate is reported as needing repair.
  *
- * Mirror sessions (mirrors.ts): mirror devices, analyzer taps and mirror filters are read back
- * with the rest (by cookie, with their counters) and put in four more batches after the links,
- * each `-force`: a mirror that cannot be put is reported by `mirrorFailures`, never thrown.
+ * Mirror sessions (mirrors.ts): mirror devices (VXLAN and ERSPAN), analyzer taps and mirror
+ * filters are read back with the rest (by cookie, with their counters) and put in four more
+ * batches after the links, each `-force`: a mirror that cannot be put (a kernel without ERSPAN
+ * included) is reported by `mirrorFailures`, never thrown.
  */
 export class LinksDriver {
   /** Taps already reported missing, so a reconcile loop logs each one once. */
@@ -238,27 +274,50 @@ export class LinksDriver {
    */
   private async mirrorBatches(m: MirrorScript): Promise<void> {
     const failed = new Map(m.skipped);
-    const run = async (cmd: 'ip' | 'tc', lines: string[]) => {
+    /** Runs a batch; the lines that failed, each with what the tool said of it. */
+    const run = async (cmd: 'ip' | 'tc', lines: string[]): Promise<Map<string, string>> => {
+      const refused = new Map<string, string>();
       if (lines.length === 0) {
-        return;
+        return refused;
       }
       try {
         await this.runner.run(cmd, ['-force', '-batch', '-'], lines.join('\n') + '\n');
       } catch (err) {
         const stderr = err instanceof CommandError ? err.stderr : (err as Error).message;
-        const lineNumbers = [...stderr.matchAll(/Command failed -:(\d+)/g)].map((x) => Number(x[1]));
-        for (const n of lineNumbers) {
-          const owner = m.owners.get(lines[n - 1]);
+        for (const [n, said] of batchErrors(stderr)) {
+          const line = lines[n - 1];
+          if (line !== undefined && !refused.has(line)) {
+            refused.set(line, said);
+          }
+          const owner = line === undefined ? undefined : m.owners.get(line);
           if (owner) {
-            failed.set(owner, `${cmd} refused "${lines[n - 1].replace(/ bytecode "[^"]*"/, '')}"`);
+            failed.set(owner, `${cmd} refused "${line.replace(/ bytecode "[^"]*"/, '')}"`);
           }
         }
-        this.logger.warn(`mirrors: ${cmd} -force -batch failed at ${lineNumbers.map((n) => `"${lines[n - 1] ?? n}"`).join(', ') || 'an unknown line'}: ${stderr.trim().split('\n')[0] ?? ''}`);
+        this.logger.warn(`mirrors: ${cmd} -force -batch failed at ${[...refused.keys()].map((l) => `"${l}"`).join(', ') || 'an unknown line'}: ${stderr.trim().split('\n')[0] ?? ''}`);
       }
+      return refused;
     };
     await run('tc', m.removals);
-    await run('ip', m.links);
-    await run('tc', m.filters);
+    // A mirror device the kernel refused (the first of its lines that failed says why): the
+    // filters sending into it are not put, and say that instead.
+    const brokenDevices = new Map<string, string>();
+    for (const [line, said] of await run('ip', m.links)) {
+      const device = m.deviceLines.get(line);
+      if (device && !brokenDevices.has(device)) {
+        brokenDevices.set(device, erspanFailure(line, said));
+      }
+    }
+    const filters = m.filters.filter((line) => {
+      const owner = m.owners.get(line);
+      const why = owner === undefined ? undefined : brokenDevices.get(m.targets.get(owner) ?? '');
+      if (owner !== undefined && why !== undefined) {
+        failed.set(owner, why);
+        return false;
+      }
+      return true;
+    });
+    await run('tc', filters);
     await run('ip', m.ups);
     this.mirrorFailed = failed;
   }

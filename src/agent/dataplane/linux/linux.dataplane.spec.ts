@@ -1,11 +1,14 @@
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { emptyDataplaneState, fdbKey, type DataplanePlan, type FirewallRuleset, type MirrorFilterState, type MirrorMatch, type TrackedConnection } from '../dataplane';
 import { mirrorCookie, planChanges } from '../../reconcile/plan';
+import { mirrorCounters } from '../../reconcile/reconciler';
 import { expectGoldenFile } from '../../../../test/support/golden';
 import { mirrorProgram } from './mirror-bpf';
-import { sinkCookie } from './mirrors';
+import { erspanAddLine, sinkCookie } from './mirrors';
+import { batchErrors } from './links.driver';
 import { tapName } from '../names';
-import type { CommandRunner } from './command-runner';
+import { ProcessCommandRunner, type CommandRunner } from './command-runner';
 import type { Logger } from '../../../common/logger';
 import { FakeKernel } from './fake-kernel';
 import { LinuxDataplane } from './linux.dataplane';
@@ -765,5 +768,160 @@ describe('LinuxDataplane mirrors', () => {
     const state = await dataplane.observe();
     expect(state.mirrorFilters.has(filters[0].cookie) && state.mirrorFilters.has(filters[1].cookie)).toBe(true);
     expect(state.ports.get(SRC2)?.vni).toBe(1000);
+  });
+});
+
+describe('LinuxDataplane ERSPAN mirrors', () => {
+  const SRC = 'tap0000000aaa1';
+  const SRC2 = 'tap0000000bbb2';
+  const any = { ethertype: '' as const, protocol: 0, remoteCidr: '' };
+  const filter = (tapId: string, direction: 'ingress' | 'egress', dev: string, target: string): MirrorFilterState => {
+    const f = { tapId, direction, dev, target, match: any };
+    return { cookie: mirrorCookie(f), ...f };
+  };
+  /** SRC both ways to an ERSPAN v2 collector (ms5), SRC2 what it receives to a v1 one (ms900); SRC2 what it sends over VXLAN (mx7001). */
+  const erspanFilters = [filter('s1/p1', 'ingress', SRC, 'ms5'), filter('s1/p1', 'egress', SRC, 'ms5'), filter('s2/p2', 'ingress', SRC2, 'ms900')];
+  const vxlanFilter = filter('s3/p2', 'egress', SRC2, 'mx7001');
+  const plan: DataplanePlan = [
+    { op: 'put-segment', segment: { vni: 1000, localVtep: '192.0.2.1', floodVteps: [] } },
+    { op: 'put-port', port: { tap: SRC, vni: 1000 } },
+    { op: 'put-port', port: { tap: SRC2, vni: 1000 } },
+    { op: 'put-mirror-device', device: { vni: 7001, localVtep: '192.0.2.1', remote: '192.0.2.9', dstport: 4789, redirect: '' } },
+    { op: 'put-erspan-mirror-device', device: { erspanId: 5, localVtep: '192.0.2.1', remote: '203.0.113.9', version: 2, dir: 'ingress' } },
+    { op: 'put-erspan-mirror-device', device: { erspanId: 900, localVtep: '192.0.2.1', remote: '203.0.113.10', version: 1, dir: '' } },
+    ...[...erspanFilters, vxlanFilter].map((f) => ({ op: 'put-mirror-filter' as const, filter: f })),
+  ];
+  const desiredOf = (steps: DataplanePlan) => {
+    const desired = emptyDataplaneState();
+    for (const s of steps) {
+      if (s.op === 'put-mirror-filter') {desired.mirrorFilters.set(s.filter.cookie, s.filter);}
+      if (s.op === 'put-mirror-device') {desired.mirrorDevices.set(s.device.vni, s.device);}
+      if (s.op === 'put-erspan-mirror-device') {desired.erspanDevices.set(s.device.erspanId, s.device);}
+      if (s.op === 'put-port') {desired.ports.set(s.port.tap, s.port);}
+      if (s.op === 'put-segment') {desired.segments.set(s.segment.vni, s.segment);}
+    }
+    return desired;
+  };
+  const named = (text: string) => [...erspanFilters, vxlanFilter].reduce((t, f, i) => t.split(f.cookie).join(`<cookie ${i + 1}>`), text);
+
+  function kernel(): { kernel: FakeKernel; dataplane: LinuxDataplane } {
+    const k = kernelWith().addVeth(SRC).addVeth(SRC2);
+    return { kernel: k, dataplane: new LinuxDataplane(k, new RecordingLogger()) };
+  }
+
+  it('creates ms<id> devices (type erspan, seq key <id>, v1 index or v2 direction and hwid) in no bridge, not gated, with these commands (golden), and reads them back', async () => {
+    const { kernel: k, dataplane } = kernel();
+    await dataplane.apply(plan);
+    expectGoldenFile(join(__dirname, '__golden__', 'erspan-commands.txt'), named(k.batches().join('\n')));
+    expect(Object.fromEntries(dataplane.mirrorFailures())).toEqual({});
+    const state = await dataplane.observe();
+    expect(Object.fromEntries(state.erspanDevices)).toEqual({
+      5: { erspanId: 5, localVtep: '192.0.2.1', remote: '203.0.113.9', version: 2, dir: 'ingress' },
+      900: { erspanId: 900, localVtep: '192.0.2.1', remote: '203.0.113.10', version: 1, dir: '' },
+    });
+    expect(k.links.get('ms5')).toMatchObject({ kind: 'erspan', up: true, alias: 'overlay-agent' });
+    expect(k.links.get('ms5')?.master).toBeUndefined();
+    expect(k.qdiscs.has('ms5')).toBe(false); // no clsact, no gate
+    expect(planChanges(desiredOf(plan), state, true)).toEqual([]);
+    k.calls.length = 0;
+    await dataplane.apply(plan);
+    expect(k.mutations()).toEqual([]);
+  });
+
+  it('puts an ERSPAN device back when it drifted (down, another direction), removes one no longer desired, and an IPv6 one is ip6erspan', async () => {
+    const { kernel: k, dataplane } = kernel();
+    await dataplane.apply(plan);
+    k.sh('ip link set dev ms900 down');
+    k.links.get('ms5')!.erspan!.dir = 'egress';
+    const desired = desiredOf(plan);
+    const repair = planChanges(desired, await dataplane.observe(), true);
+    expect(repair.map((s) => s.op)).toEqual(['put-erspan-mirror-device', 'put-erspan-mirror-device']);
+    k.calls.length = 0;
+    await dataplane.apply(repair);
+    expect(k.batches()).toEqual([
+      ['ip -force', 'link del dev ms5', erspanAddLine(desired.erspanDevices.get(5)!), 'link set dev ms5 alias overlay-agent', 'link set dev ms5 addrgenmode none', 'link set dev ms5 up', 'link set dev ms900 up', ''].join('\n'),
+    ]);
+    // ms5 was created anew: its filters (their mirred action held the old device) are found and put again by the next plan.
+    expect(planChanges(desired, await dataplane.observe(), true).filter((s) => s.op !== 'put-mirror-filter')).toEqual([]);
+    desired.erspanDevices.delete(900);
+    desired.mirrorFilters.delete(erspanFilters[2].cookie);
+    k.calls.length = 0;
+    await dataplane.apply(planChanges(desired, await dataplane.observe(), true).filter((s) => s.op.startsWith('remove')));
+    expect(k.batches()).toEqual([['tc -force', `filter del block ${TAP_GATE_BLOCK} egress pref 49153`, ''].join('\n'), ['ip -force', 'link del dev ms900', ''].join('\n')]);
+    expect(erspanAddLine({ erspanId: 7, localVtep: '2001:db8::1', remote: '2001:db8::9', version: 2, dir: 'egress' })).toBe(
+      'link add name ms7 type ip6erspan seq key 7 local 2001:db8::1 remote 2001:db8::9 erspan_ver 2 erspan_dir egress erspan_hwid 0',
+    );
+  });
+
+  it('on a kernel without ERSPAN, reports each tap into an ms<id> device with the kernel’s refusal, and programs the links and the other mirrors', async () => {
+    const { kernel: k, dataplane } = kernel();
+    k.missingKinds.add('erspan');
+    await dataplane.apply(plan);
+    const failures = dataplane.mirrorFailures();
+    const line5 = erspanAddLine({ erspanId: 5, localVtep: '192.0.2.1', remote: '203.0.113.9', version: 2, dir: 'ingress' });
+    expect(failures.get(erspanFilters[0].cookie)).toBe(`this kernel has no ERSPAN (ip ${line5}: Error: Unknown device type.)`);
+    expect(failures.get(erspanFilters[1].cookie)).toBe(failures.get(erspanFilters[0].cookie));
+    expect(failures.get(erspanFilters[2].cookie)).toMatch(/^this kernel has no ERSPAN \(ip link add name ms900 type erspan seq key 900 .* erspan_ver 1 erspan 1: Error: Unknown device type\.\)$/);
+    expect(failures.has(vxlanFilter.cookie)).toBe(false);
+    // No filter into a device that is not there was tried.
+    expect(k.batches().join('\n')).not.toMatch(/mirror dev ms/);
+    const observed = await dataplane.observe();
+    expect(observed.segments.get(1000)?.localVtep).toBe('192.0.2.1');
+    expect(observed.ports.get(SRC2)?.vni).toBe(1000);
+    expect(observed.mirrorFilters.has(vxlanFilter.cookie)).toBe(true);
+    expect(observed.erspanDevices.size).toBe(0);
+    // As the agent reports it per mirror tap: the session's status shows it as lastError.
+    const counters = mirrorCounters(['s1/p1', 's2/p2', 's3/p2'], desiredOf(plan), observed, new Map(), failures);
+    expect(counters.map((c) => [c.id, (c.error ?? '').slice(0, 30)])).toEqual([
+      ['s1/p1', 'this kernel has no ERSPAN (ip '],
+      ['s2/p2', 'this kernel has no ERSPAN (ip '],
+      ['s3/p2', ''],
+    ]);
+  });
+
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  (root ? it : it.skip)('runs the real ip and tc in a throwaway network namespace: a kernel without ERSPAN fails the tap, one with it reads the device back (root only)', async () => {
+    const ns = `erspanspec${process.pid}`;
+    execFileSync('ip', ['netns', 'add', ns]);
+    try {
+      const real = new ProcessCommandRunner();
+      const inNs: CommandRunner = {
+        run: (cmd, args, stdin) => real.run('ip', ['netns', 'exec', ns, cmd, ...args], stdin),
+        watch: (cmd, args, onLine) => real.watch('ip', ['netns', 'exec', ns, cmd, ...args], onLine),
+      };
+      execFileSync('ip', ['-n', ns, 'link', 'add', SRC, 'type', 'veth', 'peer', 'name', 'peer0']);
+      const dataplane = new LinuxDataplane(inNs, new RecordingLogger(), { read: () => '1', write: () => undefined });
+      const steps = plan.filter((s) => !(s.op === 'put-port' && s.port.tap === SRC2) && !(s.op === 'put-mirror-filter' && s.filter.dev === SRC2) && !(s.op === 'put-erspan-mirror-device' && s.device.erspanId === 900));
+      const vx = filter('s3/p1', 'egress', SRC, 'mx7001');
+      steps.push({ op: 'put-mirror-filter', filter: vx });
+      await dataplane.apply(steps);
+      const observed = await dataplane.observe();
+      expect(observed.segments.get(1000)?.localVtep).toBe('192.0.2.1');
+      expect(observed.mirrorFilters.has(vx.cookie)).toBe(true);
+      const line = erspanAddLine({ erspanId: 5, localVtep: '192.0.2.1', remote: '203.0.113.9', version: 2, dir: 'ingress' });
+      if (observed.erspanDevices.has(5)) {
+        // This kernel has ERSPAN: the device reads back as put, and its filters are in place.
+        expect(observed.erspanDevices.get(5)).toEqual({ erspanId: 5, localVtep: '192.0.2.1', remote: '203.0.113.9', version: 2, dir: 'ingress' });
+        expect(dataplane.mirrorFailures().size).toBe(0);
+        expect(observed.mirrorFilters.has(erspanFilters[0].cookie) && observed.mirrorFilters.has(erspanFilters[1].cookie)).toBe(true);
+      } else {
+        expect(dataplane.mirrorFailures().get(erspanFilters[0].cookie)).toMatch(new RegExp(`^this kernel has no ERSPAN \\(ip ${line}: .+\\)$`));
+        expect(dataplane.mirrorFailures().get(erspanFilters[1].cookie)).toBe(dataplane.mirrorFailures().get(erspanFilters[0].cookie));
+        expect(dataplane.mirrorFailures().has(vx.cookie)).toBe(false);
+        // What iproute2 prints of a batch line that fails, as batchErrors reads it.
+        const stderr = (() => {
+          try {
+            execFileSync('ip', ['-n', ns, '-force', '-batch', '-'], { input: `${line}\nlink set dev ms5 up\n`, stdio: ['pipe', 'pipe', 'pipe'] });
+            return '';
+          } catch (e) {
+            return (e as { stderr: Buffer }).stderr.toString();
+          }
+        })();
+        expect([...batchErrors(stderr).keys()]).toEqual([1, 2]);
+        expect(batchErrors(stderr).get(2)).toBe('Cannot find device "ms5"');
+      }
+    } finally {
+      execFileSync('ip', ['netns', 'del', ns]);
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { DataplanePlan, DataplaneState, MirrorFilterState } from '../dataplane';
-import { mirrorVxlanName } from '../names';
+import type { DataplanePlan, DataplaneState, ErspanDeviceState, MirrorFilterState } from '../dataplane';
+import { mirrorErspanName, mirrorVxlanName } from '../names';
 import { isUp, OWNER_ALIAS, vxlanLocal, type IpLink, type KernelView } from './kernel-view';
 import { DROP_ALL_PROGRAM, MATCH_ALL_PROGRAM, mirrorProgram, programIfindex } from './mirror-bpf';
 import { gateFilterLine, GATES, TAP_GATE_BLOCK, type TcFilter } from './tc-gate';
@@ -24,6 +24,12 @@ import { gateFilterLine, GATES, TAP_GATE_BLOCK, type TcFilter } from './tc-gate'
  *   block, without learning nor IPv6 addresses (nothing of the host's own travels to a
  *   collector): `remote <ip>` on the sources' side; none on the sink's side, whose clsact
  *   ingress redirects everything to the analyzer's tap or the uplink.
+ * - An ERSPAN device `ms<id>` (type erspan, ip6erspan over IPv6) with our alias goes straight to
+ *   a collector: `seq key <id>` (the GRE key is the ERSPAN session ID), `local <vtep> remote
+ *   <collector>`, version 1 with index ERSPAN_V1_INDEX or version 2 with a direction and hardware
+ *   id ERSPAN_HWID; up, in no bridge, on no gate block, without IPv6 addresses. A kernel without
+ *   ERSPAN refuses the `link add`: the taps sending into it are reported with that error (see
+ *   `erspanFailure`), their filters not put, and everything else goes on.
  * - An analyzer's tap: a clsact of its own (never the taps' block: copies must reach it), a
  *   direct-action drop of everything on its ingress (pref 1), up, in no bridge.
  */
@@ -34,6 +40,15 @@ export const MIRROR_PREF_MAX = 57_343;
 export const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 const COOKIE_RE = /^[0-9a-f]{32}$/;
 const MX_RE = /^mx([1-9][0-9]{0,7})$/;
+const MS_RE = /^ms([1-9][0-9]{0,3})$/;
+const ERSPAN_KINDS = ['erspan', 'ip6erspan'];
+/**
+ * ERSPAN v1's index field (20 bits, 1 or more: iproute2 refuses 0) names a source port and
+ * direction; one device carries all of a session's taps on a host, so it names none of them.
+ */
+export const ERSPAN_V1_INDEX = 1;
+/** ERSPAN v2's hardware id (6 bits) of the engine that made the copies: one per host, this one. */
+export const ERSPAN_HWID = 0;
 
 /** The cookie of a sink's redirect filter. */
 export const sinkCookie = (vni: number, redirect: string): string => createHash('sha256').update(`sink/${vni}/${redirect}`).digest('hex').slice(0, 32);
@@ -42,6 +57,32 @@ export const sinkCookie = (vni: number, redirect: string): string => createHash(
 export function ownedMirrorVni(link: IpLink | undefined): number | undefined {
   const m = link ? MX_RE.exec(link.ifname) : null;
   return link && m && link.ifalias === OWNER_ALIAS && link.linkinfo?.info_kind === 'vxlan' ? Number(m[1]) : undefined;
+}
+
+/** The ERSPAN session ID of an ERSPAN device of ours: named ms<id>, of kind erspan or ip6erspan, with our alias. */
+export function ownedErspanId(link: IpLink | undefined): number | undefined {
+  const m = link ? MS_RE.exec(link.ifname) : null;
+  const id = m ? Number(m[1]) : 0;
+  return link && m && id <= 1023 && link.ifalias === OWNER_ALIAS && ERSPAN_KINDS.includes(link.linkinfo?.info_kind ?? '') ? id : undefined;
+}
+
+/** The GRE key as iproute2 prints it: a dotted quad (inet_ntop of the key's bytes). */
+const greKey = (id: number): string => `0.0.${id >> 8}.${id & 255}`;
+
+/** The batch line that creates ERSPAN device `d`. */
+export function erspanAddLine(d: ErspanDeviceState): string {
+  const kind = d.remote.includes(':') ? 'ip6erspan' : 'erspan';
+  const version = d.version === 1 ? `erspan_ver 1 erspan ${ERSPAN_V1_INDEX}` : `erspan_ver 2 erspan_dir ${d.dir} erspan_hwid ${ERSPAN_HWID}`;
+  return `link add name ${mirrorErspanName(d.erspanId)} type ${kind} seq key ${d.erspanId} local ${d.localVtep} remote ${d.remote} ${version}`;
+}
+
+/**
+ * Why an ERSPAN device's line failed, for the taps that send into it: a kernel without ERSPAN
+ * (GRE) support says so in its own words on the `link add` (an unknown kind, or not supported).
+ */
+export function erspanFailure(line: string, error: string): string {
+  const add = /^link add name ms\d+ type (ip6)?erspan /.test(line);
+  return add && /unknown device type|not supported|no such device|protocol not supported/i.test(error) ? `this kernel has no ERSPAN (ip ${line}: ${error})` : `ip refused "${line}": ${error}`;
 }
 
 const remoteOf = (link: IpLink): string => link.linkinfo?.info_data?.remote ?? link.linkinfo?.info_data?.remote6 ?? '';
@@ -80,6 +121,22 @@ export function observeMirrors(view: KernelView, state: DataplaneState): void {
     const redirect = (view.ingressFilters.get(link.ifname) ?? []).map(mirrorAction).find((a) => a?.kind === 'redirect' && a.pref === MIRROR_PREF_MIN);
     state.mirrorDevices.set(vni, { vni, localVtep: healthy ? (vxlanLocal(link) ?? '') : '', remote: remoteOf(link), dstport: info?.port ?? 0, redirect: redirect?.target ?? '' });
   }
+  for (const link of view.links.values()) {
+    const erspanId = ownedErspanId(link);
+    if (erspanId === undefined) {
+      continue;
+    }
+    const info = link.linkinfo?.info_data;
+    const version = info?.erspan_ver ?? 0;
+    const healthy = info?.okey === greKey(erspanId) && info.oseq === true && isUp(link) && !link.master;
+    state.erspanDevices.set(erspanId, {
+      erspanId,
+      localVtep: healthy ? (info?.local ?? '') : '',
+      remote: info?.remote ?? '',
+      version,
+      dir: version === 2 && (info?.erspan_dir === 'ingress' || info?.erspan_dir === 'egress') ? info.erspan_dir : '',
+    });
+  }
   const add = (f: TcFilter, direction: MirrorFilterState['direction'], dev: string) => {
     const a = mirrorAction(f);
     if (a && a.kind === 'mirror' && !state.mirrorFilters.has(a.cookie)) {
@@ -115,6 +172,10 @@ export interface MirrorScript {
   ups: string[];
   /** Batch line -> the cookie of the filter it puts or deletes (to say which ones failed). */
   owners: Map<string, string>;
+  /** `links` line -> the mirror device it creates or sets (a filter into a device that failed is not put). */
+  deviceLines: Map<string, string>;
+  /** Cookie -> the device its filter sends into, for the filters `filters` puts. */
+  targets: Map<string, string>;
   /** Cookie -> why its filter is not put (its tap or target missing, a malformed match). */
   skipped: Map<string, string>;
 }
@@ -126,7 +187,7 @@ export interface MirrorScript {
  * gate filter. With `gated`, a taps' block created here gets its gate filter first.
  */
 export function compileMirrors(plan: DataplanePlan, view: KernelView, opts: { gated: boolean; rebound: ReadonlyMap<string, number>; detached: ReadonlySet<string>; gateFilterPut: boolean }): MirrorScript {
-  const script: MirrorScript = { removals: [], links: [], filters: [], ups: [], owners: new Map() , skipped: new Map() };
+  const script: MirrorScript = { removals: [], links: [], filters: [], ups: [], owners: new Map(), deviceLines: new Map(), targets: new Map(), skipped: new Map() };
   const clsactOf = (dev: string): number | undefined => (opts.rebound.has(dev) ? opts.rebound.get(dev) : view.clsact.get(dev));
   const listingOf = (dev: string): TcFilter[] => (opts.rebound.has(dev) ? [] : (view.ingressFilters.get(dev) ?? []));
   const blockListing = (): TcFilter[] => ([...view.clsact.values()].includes(TAP_GATE_BLOCK) ? view.tapBlockFilters : []);
@@ -151,6 +212,11 @@ export function compileMirrors(plan: DataplanePlan, view: KernelView, opts: { ga
     } else if (step.op === 'remove-mirror-device') {
       const name = mirrorVxlanName(step.vni);
       if (ownedMirrorVni(view.links.get(name)) === step.vni) {
+        script.links.push(`link del dev ${name}`);
+      }
+    } else if (step.op === 'remove-erspan-mirror-device') {
+      const name = mirrorErspanName(step.erspanId);
+      if (ownedErspanId(view.links.get(name)) === step.erspanId) {
         script.links.push(`link del dev ${name}`);
       }
     } else if (step.op === 'remove-analyzer') {
@@ -258,6 +324,43 @@ export function compileMirrors(plan: DataplanePlan, view: KernelView, opts: { ga
     }
   }
 
+  // 3b. ERSPAN devices: to a collector, in no bridge, not gated, no sink side.
+  for (const step of plan) {
+    if (step.op !== 'put-erspan-mirror-device') {
+      continue;
+    }
+    const d = step.device;
+    const name = mirrorErspanName(d.erspanId);
+    const link = view.links.get(name);
+    if (link && ownedErspanId(link) !== d.erspanId) {
+      brokenDevices.set(name, `link ${name} exists but is not an overlay-agent ERSPAN device (alias ${OWNER_ALIAS}); it is left untouched`);
+      continue;
+    }
+    const info = link?.linkinfo?.info_data;
+    const recreate =
+      link !== undefined &&
+      (info?.okey !== greKey(d.erspanId) || info.oseq !== true || info.local !== d.localVtep || info.remote !== d.remote || info.erspan_ver !== d.version || (d.version === 2 && info.erspan_dir !== d.dir));
+    const lines: string[] = [];
+    if (recreate) {
+      lines.push(`link del dev ${name}`);
+    }
+    if (!link || recreate) {
+      lines.push(erspanAddLine(d), `link set dev ${name} alias ${OWNER_ALIAS}`, `link set dev ${name} addrgenmode none`, `link set dev ${name} up`);
+    } else {
+      if (link.master) {
+        lines.push(`link set dev ${name} nomaster`);
+      }
+      if (!isUp(link)) {
+        lines.push(`link set dev ${name} up`);
+      }
+    }
+    for (const line of lines) {
+      script.links.push(line);
+      script.deviceLines.set(line, name);
+    }
+    devices.add(name);
+  }
+
   // 4. Mirror filters.
   const used = new Map<string, Set<number>>();
   const allocate = (where: string, listing: TcFilter[]): number | undefined => {
@@ -316,6 +419,7 @@ export function compileMirrors(plan: DataplanePlan, view: KernelView, opts: { ga
     const line = `filter ${existing ? 'replace' : 'add'} ${where} pref ${pref} handle 1 bpf bytecode "${program}" action mirred egress mirror dev ${target} continue cookie ${cookie}`;
     script.filters.push(line);
     script.owners.set(line, cookie);
+    script.targets.set(cookie, target);
   }
   return script;
 }

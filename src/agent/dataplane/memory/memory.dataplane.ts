@@ -7,6 +7,7 @@ function clone(state: DataplaneState): DataplaneState {
     fdb: new Map([...state.fdb].map(([k, v]) => [k, { ...v }])),
     ports: new Map([...state.ports].map(([k, v]) => [k, { ...v }])),
     mirrorDevices: new Map([...state.mirrorDevices].map(([k, v]) => [k, { ...v }])),
+    erspanDevices: new Map([...state.erspanDevices].map(([k, v]) => [k, { ...v }])),
     mirrorFilters: new Map([...state.mirrorFilters].map(([k, v]) => [k, { ...v, match: { ...v.match } }])),
     analyzers: new Map([...state.analyzers].map(([k, v]) => [k, { ...v }])),
   };
@@ -72,6 +73,9 @@ export class MemoryDataplane implements Dataplane {
         case 'remove-mirror-device':
           next.mirrorDevices.delete(step.vni);
           break;
+        case 'remove-erspan-mirror-device':
+          next.erspanDevices.delete(step.erspanId);
+          break;
         case 'remove-analyzer':
           next.analyzers.delete(step.tap);
           break;
@@ -80,6 +84,9 @@ export class MemoryDataplane implements Dataplane {
           break;
         case 'put-mirror-device':
           next.mirrorDevices.set(step.device.vni, { ...step.device });
+          break;
+        case 'put-erspan-mirror-device':
+          next.erspanDevices.set(step.device.erspanId, { ...step.device });
           break;
         case 'put-mirror-filter':
           next.mirrorFilters.set(step.filter.cookie, { ...step.filter, match: { ...step.filter.match }, packets: 0, bytes: 0 });

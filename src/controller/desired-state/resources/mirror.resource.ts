@@ -7,11 +7,13 @@ export type MirrorTapResource = ResourceOf<'mirror'>;
 export type MirrorSinkResource = ResourceOf<'mirrorSink'>;
 
 /** Where a tap sends its copies, as the proto's MirrorTap says it (the fields not set are empty). */
-type SinkFields = Pick<MirrorTapResource, 'sinkPortId' | 'sinkInterface' | 'vni' | 'remoteIp' | 'udpPort'>;
+type SinkFields = Pick<MirrorTapResource, 'sinkPortId' | 'sinkInterface' | 'vni' | 'remoteIp' | 'udpPort' | 'erspanId' | 'erspanVersion'>;
+
+const NOT_ERSPAN = { erspanId: 0, erspanVersion: 0 } as const;
 
 /**
  * The host a session's sink sits on: a port sink's bound host, an uplink's host; undefined for a
- * VXLAN collector (on no host) and for a port sink that is unbound. Whether that host exists is
+ * VXLAN or ERSPAN collector (on no host) and for a port sink that is unbound. Whether that host exists is
  * not asked here (the index places sessions by it; `tapsOf` and `sinkOf` check it).
  */
 export function sinkHostId(source: SpanSource, session: MirrorSession): string | undefined {
@@ -22,11 +24,18 @@ export function sinkHostId(source: SpanSource, session: MirrorSession): string |
   return sink.type === 'uplink' ? sink.hostId : undefined;
 }
 
-/** The sink as seen from `hostId`: local (a tap or an interface there) or a tunnel; undefined when it cannot be reached. */
+/**
+ * The sink as seen from `hostId`: local (a tap or an interface there) or a tunnel; undefined when
+ * it cannot be reached. An ERSPAN collector is reached from every source host straight, over GRE:
+ * no VNI nor UDP port (the session's VNI is not used on the wire).
+ */
 function sinkFrom(source: SpanSource, session: MirrorSession, hostId: string): SinkFields | undefined {
   const sink = session.sink;
   if (sink.type === 'vxlan') {
-    return { sinkPortId: '', sinkInterface: '', vni: sink.vni, remoteIp: sink.remoteIp, udpPort: sink.udpPort };
+    return { sinkPortId: '', sinkInterface: '', vni: sink.vni, remoteIp: sink.remoteIp, udpPort: sink.udpPort, ...NOT_ERSPAN };
+  }
+  if (sink.type === 'erspan') {
+    return { sinkPortId: '', sinkInterface: '', vni: 0, remoteIp: sink.remoteIp, udpPort: 0, erspanId: sink.erspanId, erspanVersion: sink.version };
   }
   const at = sinkHostId(source, session);
   const host = at === undefined ? undefined : source.host(at);
@@ -35,10 +44,10 @@ function sinkFrom(source: SpanSource, session: MirrorSession, hostId: string): S
   }
   if (at === hostId) {
     return sink.type === 'port'
-      ? { sinkPortId: sink.portId, sinkInterface: '', vni: 0, remoteIp: '', udpPort: 0 }
-      : { sinkPortId: '', sinkInterface: sink.interface, vni: 0, remoteIp: '', udpPort: 0 };
+      ? { sinkPortId: sink.portId, sinkInterface: '', vni: 0, remoteIp: '', udpPort: 0, ...NOT_ERSPAN }
+      : { sinkPortId: '', sinkInterface: sink.interface, vni: 0, remoteIp: '', udpPort: 0, ...NOT_ERSPAN };
   }
-  return { sinkPortId: '', sinkInterface: '', vni: session.vni, remoteIp: host.vtepIp, udpPort: MIRROR_UDP_PORT };
+  return { sinkPortId: '', sinkInterface: '', vni: session.vni, remoteIp: host.vtepIp, udpPort: MIRROR_UDP_PORT, ...NOT_ERSPAN };
 }
 
 /** One MirrorTap and the host whose span holds it. */
@@ -112,12 +121,13 @@ export function tapsOf(source: SpanSource, session: MirrorSession, portIds?: Ite
 }
 
 /**
- * The receiving end of an enabled session with a port or uplink sink, and the host it goes to:
+ * The receiving end of an enabled session with a port or uplink sink (a collector, VXLAN or
+ * ERSPAN, has none of ours), and the host it goes to:
  * the analyzer port's bound host, or the uplink's. Sent even when every source is on that host.
  */
 export function sinkOf(source: SpanSource, session: MirrorSession): { hostId: string; sink: MirrorSinkResource } | undefined {
   const sink = session.sink;
-  if (!session.enabled || sink.type === 'vxlan') {
+  if (!session.enabled || sink.type === 'vxlan' || sink.type === 'erspan') {
     return undefined;
   }
   const hostId = sinkHostId(source, session);

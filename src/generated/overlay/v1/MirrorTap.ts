@@ -6,7 +6,8 @@
  * prepared here): copies of the frames the VM sends (egress) and/or receives (ingress), those
  * that match the filter, go to one sink. The sink is, from this host: a local analyzer port's tap
  * (sink_port_id), a local interface (sink_interface), or else a VXLAN tunnel (remote_ip,
- * udp_port, vni) to the sink's host or to a remote collector.
+ * udp_port, vni) to the sink's host or to a remote collector, or an ERSPAN (GRE) tunnel
+ * (remote_ip, erspan_id, erspan_version) to a remote collector.
  */
 export interface MirrorTap {
   /**
@@ -62,6 +63,15 @@ export interface MirrorTap {
    * udp_port is the VXLAN destination port for them (4789 to a sink host).
    */
   'udpPort'?: (number);
+  /**
+   * erspan_id is the ERSPAN session ID (1..1023); when set, copies go to remote_ip over ERSPAN
+   * (GRE) instead of VXLAN, and vni and udp_port are 0.
+   */
+  'erspanId'?: (number);
+  /**
+   * erspan_version is the ERSPAN version with erspan_id: 1 (type II) or 2 (type III).
+   */
+  'erspanVersion'?: (number);
 }
 
 /**
@@ -69,7 +79,8 @@ export interface MirrorTap {
  * prepared here): copies of the frames the VM sends (egress) and/or receives (ingress), those
  * that match the filter, go to one sink. The sink is, from this host: a local analyzer port's tap
  * (sink_port_id), a local interface (sink_interface), or else a VXLAN tunnel (remote_ip,
- * udp_port, vni) to the sink's host or to a remote collector.
+ * udp_port, vni) to the sink's host or to a remote collector, or an ERSPAN (GRE) tunnel
+ * (remote_ip, erspan_id, erspan_version) to a remote collector.
  */
 export interface MirrorTap__Output {
   /**
@@ -125,4 +136,13 @@ export interface MirrorTap__Output {
    * udp_port is the VXLAN destination port for them (4789 to a sink host).
    */
   'udpPort': (number);
+  /**
+   * erspan_id is the ERSPAN session ID (1..1023); when set, copies go to remote_ip over ERSPAN
+   * (GRE) instead of VXLAN, and vni and udp_port are 0.
+   */
+  'erspanId': (number);
+  /**
+   * erspan_version is the ERSPAN version with erspan_id: 1 (type II) or 2 (type III).
+   */
+  'erspanVersion': (number);
 }
