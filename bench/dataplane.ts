@@ -9,10 +9,13 @@ import { ProcessCommandRunner, type CommandRunner } from '../src/agent/dataplane
 import type { Logger } from '../src/common/logger';
 import { LinuxDataplane } from '../src/agent/dataplane/linux/linux.dataplane';
 import { renderRuleset, type ConntrackMode } from '../src/agent/dataplane/linux/nftables';
-import { tapName } from '../src/agent/dataplane/names';
+import { mirrorVxlanName, tapName } from '../src/agent/dataplane/names';
+import { mirrorTapId } from '../src/common/span/mirror.kind';
 import { desiredDataplane, planChanges, type SpanView } from '../src/agent/reconcile/plan';
 import type { FirewallRule__Output } from '../src/generated/overlay/v1/FirewallRule';
 import type { IpSetMember__Output } from '../src/generated/overlay/v1/IpSetMember';
+import type { MirrorSink__Output } from '../src/generated/overlay/v1/MirrorSink';
+import type { MirrorTap__Output } from '../src/generated/overlay/v1/MirrorTap';
 import type { Port__Output } from '../src/generated/overlay/v1/Port';
 import type { PortPolicy__Output } from '../src/generated/overlay/v1/PortPolicy';
 import type { Segment__Output } from '../src/generated/overlay/v1/Segment';
@@ -56,6 +59,10 @@ import { ROOT, int, dec, pad, bytesText, verdict, round2, gitDescribe, writeResu
  *     without the port chains' rules that hold anonymous sets shows where the time goes.
  *  3. Kernel floors beside them: 10,000 `fdb replace` lines in one `bridge -batch` on one VXLAN
  *     device, and one 10,000-element set in one `nft -f -`.
+ *  4. The cost of mirroring: the cold programming and the no-op reconcile of 1. again, with every
+ *     local port a source of one mirror session (both directions: 2,000 cls_bpf filters, half of
+ *     them in the taps' shared egress block), to a remote sink through a mirror VXLAN device
+ *     (`mx<vni>`), then to a local analyzer port; each beside the figures of 1.
  * Figures are printed and written to .bench-out/dataplane.json. A missed target is reported,
  * never turned into a failing exit code; only a broken run exits non-zero.
  */
@@ -85,6 +92,13 @@ const HANDOVER_ZONE = 4242;
 const HARD_DEADLINE_MS = 600_000;
 
 const TARGETS = { coldMs: 2_000 };
+
+/** The mirror session of phase 4: its VNI (clear of the segments'), the remote sink's VTEP, the local analyzer port. */
+const MIRROR_SESSION_ID = '0190d004-0000-7000-8000-000000000001';
+const MIRROR_VNI = 20_000;
+const MIRROR_REMOTE_SINK = '192.0.2.200';
+const MIRROR_UDP_PORT = 4789;
+type MirrorSinkKind = 'vxlan' | 'analyzer';
 /** Measured on this development machine when the targets were set (quoted, not re-measured). */
 const QUOTED_FLOOR = { fdb10kMs: 130, nftSet10kMs: 20 };
 
@@ -109,6 +123,7 @@ interface Results {
   nft: Record<string, unknown>;
   floors: Record<string, unknown>;
   handover?: Record<string, unknown>;
+  mirror?: Record<string, unknown>;
   targets: Target[];
   errors: string[];
 }
@@ -196,6 +211,47 @@ function buildWorkload(): Workload {
   return { span: { hostId: 'bench-host', vtepIp: LOCAL_VTEP, segments, ports, mirrors: new Map(), mirrorSinks: new Map() }, taps, policies, members };
 }
 
+/** The analyzer port of phase 4 (a tap named like the local ports', for the leak check). */
+const analyzerPortId = localPortId(SEGMENTS * LOCAL_PER_SEGMENT);
+
+/**
+ * The same host with every local port a source of one mirror session, both directions, to a
+ * remote sink (a MirrorTap with the session VNI and the sink host's VTEP: copies leave through
+ * `mx<vni>`) or to a local analyzer port (a MirrorTap naming it, and the MirrorSink the sink's
+ * host gets: `mx<vni>` redirecting what arrives to the analyzer's tap).
+ */
+function mirroredSpan(work: Workload, sink: MirrorSinkKind): SpanView {
+  const ports = new Map(work.span.ports);
+  const mirrors = new Map<string, MirrorTap__Output>();
+  const mirrorSinks = new Map<string, MirrorSink__Output>();
+  const local = sink === 'analyzer';
+  for (const port of work.span.ports.values()) {
+    if (port.hostId === work.span.hostId) {
+      mirrors.set(mirrorTapId(MIRROR_SESSION_ID, port.id), {
+        sessionId: MIRROR_SESSION_ID,
+        portId: port.id,
+        ingress: true,
+        egress: true,
+        filterEthertype: '',
+        filterProtocol: 0,
+        filterRemoteCidr: '',
+        snapLength: 0,
+        sinkPortId: local ? analyzerPortId : '',
+        sinkInterface: '',
+        vni: local ? 0 : MIRROR_VNI,
+        remoteIp: local ? '' : MIRROR_REMOTE_SINK,
+        udpPort: local ? 0 : MIRROR_UDP_PORT,
+      });
+    }
+  }
+  if (local) {
+    const analyzer = boundPort({ id: analyzerPortId, segmentId: segmentId(0), mac: macOf(3, 0), ips: [], hostId: work.span.hostId, vtepIp: LOCAL_VTEP, vmId: 'analyzer' });
+    ports.set(analyzer.id, { ...analyzer, analyzer: true });
+    mirrorSinks.set(MIRROR_SESSION_ID, { sessionId: MIRROR_SESSION_ID, vni: MIRROR_VNI, portId: analyzerPortId, interface: '' });
+  }
+  return { ...work.span, ports, mirrors, mirrorSinks };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Measuring the agent's own code path.
 
@@ -277,14 +333,16 @@ function commandsText(commands: CommandTiming[]): string {
   return commands.map((c) => `${c.command}${c.lines ? ` (${int(c.lines)} lines)` : ''} ${dec(c.ms)} ms${c.outBytes ? ` -> ${bytesText(c.outBytes)}` : ''}`).join('; ');
 }
 
+const realizeJson = (r: Realize) => ({ totalMs: round2(r.totalMs), desiredMs: round2(r.desiredMs), observeMs: round2(r.observeMs), planMs: round2(r.planMs), applyMs: round2(r.applyMs), steps: r.steps, stepsByOp: r.stepsByOp, commands: commandsJson(r.commands) });
+
 const commandsJson = (commands: CommandTiming[]) => commands.map((c) => ({ command: c.command, lines: c.lines, ms: round2(c.ms), outBytes: c.outBytes, ...(c.failed ? { failed: c.failed } : {}) }));
 
-function counts(state: DataplaneState): { segments: number; fdb: number; ports: number; flood: number } {
+function counts(state: DataplaneState): { segments: number; fdb: number; ports: number; flood: number; mirrorFilters: number; mirrorDevices: number; analyzers: number } {
   let flood = 0;
   for (const s of state.segments.values()) {
     flood += s.floodVteps.length;
   }
-  return { segments: state.segments.size, fdb: state.fdb.size, ports: state.ports.size, flood };
+  return { segments: state.segments.size, fdb: state.fdb.size, ports: state.ports.size, flood, mirrorFilters: state.mirrorFilters.size, mirrorDevices: state.mirrorDevices.size, analyzers: state.analyzers.size };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -300,12 +358,12 @@ async function sh(cmd: string, args: string[], stdin?: string): Promise<string> 
 /** Back to empty: our links deleted (their fdb entries go with them), taps released and down. */
 async function teardown(taps: string[]): Promise<void> {
   const links = JSON.parse((await sh('ip', ['-j', 'link', 'show'])) || '[]') as { ifname: string }[];
-  const owned = links.map((l) => l.ifname).filter((n) => /^(vx|br)[0-9]+$/.test(n));
+  const owned = links.map((l) => l.ifname).filter((n) => /^(vx|br|mx)[0-9]+$/.test(n));
   if (owned.length) {
     await sh('ip', ['-batch', '-'], lines(owned.map((n) => `link del dev ${n}`)));
   }
   await sh('ip', ['-batch', '-'], lines(taps.map((t) => `link set dev ${t} down`)));
-  // The gate's clsact on each tap too, so every run starts from a bare host.
+  // The gate's clsact on each tap too (the mirror filters go with it), so every run starts from a bare host.
   await sh('tc', ['-force', '-batch', '-'], lines(taps.map((t) => `qdisc del dev ${t} clsact`))).catch(() => undefined);
 }
 
@@ -378,6 +436,8 @@ class Inner {
   private nftVariants: NftVariant[] = [];
   private handoverRows: [string, string][] = [];
   private noopMedianMs?: number;
+  private coldMedianMs?: number;
+  private mirrorRows: [string, string][] = [];
 
   constructor(
     private readonly results: Results,
@@ -418,6 +478,7 @@ class Inner {
     await this.nft(work);
     await this.handover();
     await this.floors();
+    await this.mirrorCost(work);
   }
 
   /**
@@ -465,20 +526,24 @@ class Inner {
     this.results.handover = { connections: HANDOVER_CONNECTIONS, insertMs: round2(insertMs), listMs: round2(listMs), insertAgainMs: round2(againMs) };
   }
 
-  private async cold(work: Workload, desired: DataplaneState): Promise<void> {
-    console.log(`\nCold programming from empty: the agent's realize (desiredDataplane -> observe -> planChanges -> apply) through ProcessCommandRunner, ${COLD_RUNS} runs, torn down between runs`);
+  /**
+   * COLD_RUNS cold programmings of `span` from empty (`taps` torn down before each run, the first
+   * too when `programmed`), each checked: the kernel then reads back as `desired`, and no mirror
+   * filter failed.
+   */
+  private async coldRuns(span: SpanView, taps: string[], desired: DataplaneState, programmed: boolean): Promise<Realize[]> {
     const runs: Realize[] = [];
     for (let r = 0; r < COLD_RUNS; r++) {
-      if (r > 0) {
-        await teardown(work.taps);
+      if (r > 0 || programmed) {
+        await teardown(taps);
       }
       const runner = new TimedRunner(new ProcessCommandRunner());
       const dataplane = await agentDataplane(runner); // realize() times only its own commands
       const before = counts(await dataplane.observe());
-      if (before.segments || before.fdb || before.ports) {
+      if (before.segments || before.fdb || before.ports || before.mirrorFilters || before.mirrorDevices || before.analyzers) {
         throw new Error(`run ${r + 1} did not start from empty: ${JSON.stringify(before)}`);
       }
-      const res = await realize(dataplane, runner, work.span);
+      const res = await realize(dataplane, runner, span);
       runs.push(res);
       // Check the outcome: the kernel now reads back as desired.
       const got = await dataplane.observe();
@@ -488,13 +553,24 @@ class Inner {
       if (left.length || JSON.stringify(c) !== JSON.stringify(want)) {
         throw new Error(`run ${r + 1}: the kernel does not read back as desired: ${JSON.stringify(c)} vs ${JSON.stringify(want)}; ${left.length} steps left, first ${JSON.stringify(left[0])}`);
       }
+      const [failed] = dataplane.mirrorFailures();
+      if (failed) {
+        throw new Error(`run ${r + 1}: ${dataplane.mirrorFailures().size} mirror filter(s) not in place, e.g. ${failed[0]}: ${failed[1]}`);
+      }
       const processMs = res.commands.reduce((a, c) => a + c.ms, 0);
       console.log(
         `  run ${r + 1}: ${msText(res.totalMs)} (desired ${dec(res.desiredMs)} ms, observe ${dec(res.observeMs)} ms, plan ${dec(res.planMs)} ms, apply ${dec(res.applyMs)} ms); plan ${int(res.steps)} steps ${JSON.stringify(res.stepsByOp)}; ${res.commands.length} processes, ${dec(processMs)} ms of it in them`,
       );
       console.log(`      ${commandsText(res.commands)}`);
     }
+    return runs;
+  }
+
+  private async cold(work: Workload, desired: DataplaneState): Promise<void> {
+    console.log(`\nCold programming from empty: the agent's realize (desiredDataplane -> observe -> planChanges -> apply) through ProcessCommandRunner, ${COLD_RUNS} runs, torn down between runs`);
+    const runs = await this.coldRuns(work.span, work.taps, desired, false);
     const med = median(runs.map((r) => r.totalMs));
+    this.coldMedianMs = med;
     const pass = med <= TARGETS.coldMs;
     console.log(`  ${pad(`cold programming (median of ${COLD_RUNS})`, 44)} ${msText(med)}   target <= ${msText(TARGETS.coldMs)}  ${verdict(pass)}`);
     if (warnings.length) {
@@ -502,25 +578,31 @@ class Inner {
     }
     this.targets.push({ name: `cold programming, ${int(counts(desired).ports)} ports + ${int(counts(desired).fdb)} entries`, value: msText(med), target: `<= ${msText(TARGETS.coldMs)}`, pass });
     this.results.cold = {
-      runs: runs.map((r) => ({ totalMs: round2(r.totalMs), desiredMs: round2(r.desiredMs), observeMs: round2(r.observeMs), planMs: round2(r.planMs), applyMs: round2(r.applyMs), steps: r.steps, stepsByOp: r.stepsByOp, commands: commandsJson(r.commands) })),
+      runs: runs.map(realizeJson),
       medianMs: round2(med),
       targetMs: TARGETS.coldMs,
       warnings: warnings.length,
     };
   }
 
-  private async noop(work: Workload): Promise<void> {
-    console.log(`\nNo-op reconcile on the programmed host (the periodic full realize: desired -> observe -> plan, nothing to apply), ${NOOP_RUNS} runs`);
+  /** NOOP_RUNS reconciles of the host as programmed for `span`, each checked to plan nothing. */
+  private async noopRuns(span: SpanView): Promise<Realize[]> {
     const runner = new TimedRunner(new ProcessCommandRunner());
     const dataplane = await agentDataplane(runner);
     const runs: Realize[] = [];
     for (let r = 0; r < NOOP_RUNS; r++) {
-      const res = await realize(dataplane, runner, work.span);
+      const res = await realize(dataplane, runner, span);
       if (res.steps) {
         throw new Error(`no-op reconcile ${r + 1} planned ${res.steps} steps ${JSON.stringify(res.stepsByOp)}`);
       }
       runs.push(res);
     }
+    return runs;
+  }
+
+  private async noop(work: Workload): Promise<void> {
+    console.log(`\nNo-op reconcile on the programmed host (the periodic full realize: desired -> observe -> plan, nothing to apply), ${NOOP_RUNS} runs`);
+    const runs = await this.noopRuns(work.span);
     const med = median(runs.map((r) => r.totalMs));
     this.noopMedianMs = med;
     const sample = runs[runs.length - 1];
@@ -532,6 +614,52 @@ class Inner {
       runs: runs.map((r) => ({ totalMs: round2(r.totalMs), desiredMs: round2(r.desiredMs), observeMs: round2(r.observeMs), planMs: round2(r.planMs), commands: commandsJson(r.commands) })),
       medianMs: round2(med),
     };
+  }
+
+  /**
+   * Phase 4: cold programming and no-op reconcile with 1,000 mirrored taps, for each sink kind,
+   * beside the figures of the same host without mirrors (phase 1, earlier in this run).
+   */
+  private async mirrorCost(work: Workload): Promise<void> {
+    const sources = work.taps.length;
+    console.log(
+      `\nThe cost of mirroring: cold programming (${COLD_RUNS} runs) and no-op reconcile (${NOOP_RUNS} runs) as above, with each of the ${int(sources)} local ports a source of one mirror session, both directions (${int(2 * sources)} cls_bpf filters: ${int(sources)} on the taps' own ingress, ${int(sources)} in their shared egress block behind an ifindex check)`,
+    );
+    const analyzerTap = tapName(analyzerPortId);
+    await sh('ip', ['tuntap', 'add', 'dev', analyzerTap, 'mode', 'tap']);
+    const taps = [...work.taps, analyzerTap];
+    const out: Record<string, unknown> = { sources, withoutMirrors: { coldMedianMs: round2(this.coldMedianMs ?? NaN), noopMedianMs: round2(this.noopMedianMs ?? NaN) } };
+    const diff = (ms: number, base: number | undefined): string => (base === undefined ? '' : `; without mirrors ${msText(base)}: ${ms >= base ? '+' : ''}${msText(ms - base)} (x${dec(ms / base, 2)})`);
+    for (const sink of ['vxlan', 'analyzer'] as const) {
+      const span = mirroredSpan(work, sink);
+      const errors = new Map<string, string>();
+      const desired = desiredDataplane(span, errors);
+      if (errors.size) {
+        throw new Error(`mirrors (${sink}): the span asks for what cannot be programmed: ${[...errors].slice(0, 2).join('; ')}`);
+      }
+      const want = counts(desired);
+      const label = sink === 'vxlan' ? `to a remote sink through ${mirrorVxlanName(MIRROR_VNI)} (remote ${MIRROR_REMOTE_SINK})` : `to a local analyzer port (its tap, and ${mirrorVxlanName(MIRROR_VNI)} of the sink side redirecting to it)`;
+      console.log(`  mirrored ${label}: ${int(want.mirrorFilters)} mirror filters, ${want.mirrorDevices} mirror device(s), ${want.analyzers} analyzer tap(s)`);
+      const cold = await this.coldRuns(span, taps, desired, true);
+      const noop = await this.noopRuns(span);
+      const coldMed = median(cold.map((r) => r.totalMs));
+      const noopMed = median(noop.map((r) => r.totalMs));
+      const pass = coldMed <= TARGETS.coldMs;
+      const sample = noop[noop.length - 1];
+      console.log(`  ${pad(`cold programming (median of ${COLD_RUNS})`, 44)} ${msText(coldMed)}${diff(coldMed, this.coldMedianMs)}   target <= ${msText(TARGETS.coldMs)}  ${verdict(pass)}`);
+      console.log(`  ${pad(`no-op reconcile (median of ${NOOP_RUNS})`, 44)} ${msText(noopMed)}${diff(noopMed, this.noopMedianMs)}   (runs: ${noop.map((r) => dec(r.totalMs)).join(', ')} ms)`);
+      console.log(`      last no-op run: desired ${dec(sample.desiredMs)} ms, observe ${dec(sample.observeMs)} ms (${dec(sample.commands.reduce((a, c) => a + c.ms, 0))} ms in processes), plan ${dec(sample.planMs)} ms; ${commandsText(sample.commands)}`);
+      this.targets.push({ name: `cold, the same + ${int(sources)} mirrored taps (${sink})`, value: msText(coldMed), target: `<= ${msText(TARGETS.coldMs)}`, pass });
+      this.mirrorRows.push([`no-op reconcile, ${int(sources)} mirrored taps (${sink})`, msText(noopMed)]);
+      out[sink] = {
+        mirrorFilters: want.mirrorFilters,
+        mirrorDevices: want.mirrorDevices,
+        analyzers: want.analyzers,
+        cold: { runs: cold.map(realizeJson), medianMs: round2(coldMed), diffMs: round2(coldMed - (this.coldMedianMs ?? NaN)) },
+        noop: { runs: noop.map(realizeJson), medianMs: round2(noopMed), diffMs: round2(noopMed - (this.noopMedianMs ?? NaN)) },
+      };
+    }
+    this.results.mirror = out;
   }
 
   /**
@@ -753,6 +881,7 @@ class Inner {
       }
     }
     rows.push(...this.handoverRows);
+    rows.push(...this.mirrorRows);
     if (!this.targets.length && !rows.length) {
       return;
     }

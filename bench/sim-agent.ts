@@ -2,10 +2,15 @@ import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { overlayProto } from '../src/common/proto';
 import { memberKind } from '../src/common/span/member.kind';
+import { mirrorSinkKind } from '../src/common/span/mirror-sink.kind';
+import { mirrorKind } from '../src/common/span/mirror.kind';
 import { spanKey } from '../src/common/span/span-kind';
+import type { MirrorSink__Output } from '../src/generated/overlay/v1/MirrorSink';
+import type { MirrorTap__Output } from '../src/generated/overlay/v1/MirrorTap';
 import type { Port__Output } from '../src/generated/overlay/v1/Port';
 import type { Delta__Output } from '../src/generated/overlay/v1/Delta';
 import type { Resource__Output } from '../src/generated/overlay/v1/Resource';
+import type { ResourceKey__Output } from '../src/generated/overlay/v1/ResourceKey';
 import type { Segment__Output } from '../src/generated/overlay/v1/Segment';
 import type { SyncRequest } from '../src/generated/overlay/v1/SyncRequest';
 import type { SyncResponse__Output } from '../src/generated/overlay/v1/SyncResponse';
@@ -13,9 +18,9 @@ import type { SyncResponse__Output } from '../src/generated/overlay/v1/SyncRespo
 /*
  * Simulated overlay agents for the sync benchmark: each speaks the real protocol (Hello, then
  * snapshot chunks / SnapshotEnd / Delta, answered with Ack) over @grpc/grpc-js with the service
- * definition of src/common/proto.ts, and holds its span in two Maps (segments, ports) and a Set
- * (the ids of its IP-set members; policies are not kept). No dataplane, no disk: a revision is
- * acked as soon as it is applied.
+ * definition of src/common/proto.ts, and holds its span in Maps (segments, ports, mirror taps and
+ * sinks) and a Set (the ids of its IP-set members; policies are not kept). No dataplane, no disk:
+ * a revision is acked as soon as it is applied.
  *
  * Responses are taken off the wire as raw Buffers (so the bytes each agent receives can be
  * counted) and decoded with the definition's own deserializer, as the real agent's client would.
@@ -57,18 +62,70 @@ export interface AgentStats {
   reconnects: number;
 }
 
-/** A member's ResourceKey id, `<groupId>/<family>/<cidr>` (as the controller's memberId). */
+/** What an agent keeps of its span, by kind (policies are not kept). */
+interface Held {
+  segments: Map<string, Segment__Output>;
+  ports: Map<string, Port__Output>;
+  /** Ids of the IP-set members (`<groupId>/<family>/<cidr>`). */
+  members: Set<string>;
+  /** Mirror taps by id (`<sessionId>/<portId>`), mirror sinks by session id. */
+  mirrors: Map<string, MirrorTap__Output>;
+  mirrorSinks: Map<string, MirrorSink__Output>;
+}
+
+const emptyHeld = (): Held => ({ segments: new Map(), ports: new Map(), members: new Set(), mirrors: new Map(), mirrorSinks: new Map() });
+
+/** Keeps a received resource (snapshot or delta upsert); kinds not kept are ignored. */
+function hold(held: Held, resource: Resource__Output): void {
+  if (resource.segment) {
+    held.segments.set(resource.segment.id, resource.segment);
+  } else if (resource.port) {
+    held.ports.set(resource.port.id, resource.port);
+  } else if (resource.member) {
+    held.members.add(memberKind.idOf(resource.member));
+  } else if (resource.mirror) {
+    held.mirrors.set(mirrorKind.idOf(resource.mirror), resource.mirror);
+  } else if (resource.mirrorSink) {
+    held.mirrorSinks.set(mirrorSinkKind.idOf(resource.mirrorSink), resource.mirrorSink);
+  }
+}
+
+/** Forgets a removed resource. */
+function drop(held: Held, key: ResourceKey__Output): void {
+  if (key.kind === 'RESOURCE_KIND_SEGMENT') {
+    held.segments.delete(key.id);
+  } else if (key.kind === 'RESOURCE_KIND_PORT') {
+    held.ports.delete(key.id);
+  } else if (key.kind === 'RESOURCE_KIND_MEMBER') {
+    held.members.delete(key.id);
+  } else if (key.kind === 'RESOURCE_KIND_MIRROR') {
+    held.mirrors.delete(key.id);
+  } else if (key.kind === 'RESOURCE_KIND_MIRROR_SINK') {
+    held.mirrorSinks.delete(key.id);
+  }
+}
+
+/**
+ * The watch key of a mirror session (`*`: whichever session a delta carries, for a create whose
+ * id is not known before its answer): a delta upserting or removing any of its mirror taps or
+ * its sink carries it.
+ */
+export const mirrorWatchKey = (sessionId: string): string => `mirrorSession/${sessionId}`;
+export const ANY_MIRROR_SESSION = mirrorWatchKey('*');
+
 
 const RECONNECT_BASE_MS = 100;
 const RECONNECT_MAX_MS = 2_000;
 /** Reconnect attempts after unexpected stream ends, per connect() call: every loop is bounded. */
 const RECONNECT_MAX_ATTEMPTS = 10;
 
-export class SimAgent {
+export class SimAgent implements Held {
   segments = new Map<string, Segment__Output>();
   ports = new Map<string, Port__Output>();
   /** Ids of the IP-set members the agent holds (`<groupId>/<family>/<cidr>`). */
   members = new Set<string>();
+  mirrors = new Map<string, MirrorTap__Output>();
+  mirrorSinks = new Map<string, MirrorSink__Output>();
   epoch = '';
   revision = 0;
   hostId = '';
@@ -111,9 +168,7 @@ export class SimAgent {
   connect(fresh: boolean): void {
     this.disconnect();
     if (fresh) {
-      this.segments = new Map();
-      this.ports = new Map();
-      this.members = new Set();
+      Object.assign(this, emptyHeld());
       this.epoch = '';
       this.revision = 0;
       this.hostId = '';
@@ -203,21 +258,11 @@ export class SimAgent {
         this.nack(end.revision, `snapshot incomplete: got ${staged?.resources.length ?? 0} of ${end.resourceCount} resources`);
         return;
       }
-      const segments = new Map<string, Segment__Output>();
-      const ports = new Map<string, Port__Output>();
-      const members = new Set<string>();
+      const held = emptyHeld();
       for (const resource of staged.resources) {
-        if (resource.segment) {
-          segments.set(resource.segment.id, resource.segment);
-        } else if (resource.port) {
-          ports.set(resource.port.id, resource.port);
-        } else if (resource.member) {
-          members.add(memberKind.idOf(resource.member));
-        }
+        hold(held, resource);
       }
-      this.segments = segments;
-      this.ports = ports;
-      this.members = members;
+      Object.assign(this, held);
       this.epoch = end.epoch;
       this.revision = end.revision;
       this.hostId = end.hostId;
@@ -239,22 +284,10 @@ export class SimAgent {
         this.stats.emptyDeltas++;
       }
       for (const key of delta.removals) {
-        if (key.kind === 'RESOURCE_KIND_SEGMENT') {
-          this.segments.delete(key.id);
-        } else if (key.kind === 'RESOURCE_KIND_PORT') {
-          this.ports.delete(key.id);
-        } else if (key.kind === 'RESOURCE_KIND_MEMBER') {
-          this.members.delete(key.id);
-        }
+        drop(this, key);
       }
       for (const resource of delta.upserts) {
-        if (resource.segment) {
-          this.segments.set(resource.segment.id, resource.segment);
-        } else if (resource.port) {
-          this.ports.set(resource.port.id, resource.port);
-        } else if (resource.member) {
-          this.members.add(memberKind.idOf(resource.member));
-        }
+        hold(this, resource);
       }
       this.revision = delta.revision;
       this.attempts = 0;
@@ -279,8 +312,9 @@ export class SimAgent {
 
 /**
  * One watched write: which agents must apply a delta carrying it, and when each did. The key is
- * a port's MAC (a delta upserting the port) or `member/<groupId>/<family>/<cidr>` (a delta
- * upserting or removing that IP-set member).
+ * a port's MAC (a delta upserting the port), `member/<groupId>/<family>/<cidr>` (a delta
+ * upserting or removing that IP-set member) or a mirrorWatchKey (a delta upserting or removing a
+ * mirror tap or sink of that session, or of any with ANY_MIRROR_SESSION).
  */
 export class DeltaWatch {
   readonly arrivals = new Map<number, number>();
@@ -354,7 +388,7 @@ export class Fleet implements AgentHooks {
     return agent;
   }
 
-  /** `key`: a port's MAC, or `member/<groupId>/<family>/<cidr>`. */
+  /** `key`: a port's MAC, `member/<groupId>/<family>/<cidr>`, or a mirrorWatchKey. */
   watch(key: string, expected: ReadonlySet<number>): DeltaWatch {
     const watch = new DeltaWatch(key, expected);
     this.watches.set(key, watch);
@@ -388,6 +422,10 @@ export class Fleet implements AgentHooks {
       return;
     }
     for (const resource of delta.upserts) {
+      if (resource.mirror || resource.mirrorSink) {
+        this.mirrorArrived(resource.mirror ? resource.mirror.sessionId : resource.mirrorSink!.sessionId, agent, at, delta, bytes);
+        continue;
+      }
       const key = resource.port ? resource.port.mac : resource.member ? spanKey('member', memberKind.idOf(resource.member)) : undefined;
       if (key !== undefined) {
         this.watches.get(key)?.arrived(agent.index, at, delta, bytes);
@@ -396,8 +434,16 @@ export class Fleet implements AgentHooks {
     for (const key of delta.removals) {
       if (key.kind === 'RESOURCE_KIND_MEMBER') {
         this.watches.get(spanKey('member', key.id))?.arrived(agent.index, at, delta, bytes);
+      } else if (key.kind === 'RESOURCE_KIND_MIRROR' || key.kind === 'RESOURCE_KIND_MIRROR_SINK') {
+        // A tap's id is `<sessionId>/<portId>`, a sink's the session id.
+        this.mirrorArrived(key.id.split('/')[0], agent, at, delta, bytes);
       }
     }
+  }
+
+  private mirrorArrived(sessionId: string, agent: SimAgent, at: number, delta: Delta__Output, bytes: number): void {
+    this.watches.get(mirrorWatchKey(sessionId))?.arrived(agent.index, at, delta, bytes);
+    this.watches.get(ANY_MIRROR_SESSION)?.arrived(agent.index, at, delta, bytes);
   }
 
   /**

@@ -4,12 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { memberId } from '../src/common/span/member.kind';
+import { mirrorTapId } from '../src/common/span/mirror.kind';
 import { spanKey } from '../src/common/span/span-kind';
 import { benchToken, ControllerProcess, freePort, redactedEnv } from './controller-process';
-import { JsonHttpClient } from './http-client';
+import { JsonHttpClient, type HttpResult } from './http-client';
 import { percentile, runPool } from './pool';
 import { dropPrefix, redisInfoField, redisSnapshot, type RedisSnapshot } from './redis-tools';
-import { agentChannelOptions, diffStats, Fleet, type AgentStats } from './sim-agent';
+import { MIRROR_UDP_PORT } from '../src/controller/model/mirror-session';
+import { agentChannelOptions, ANY_MIRROR_SESSION, diffStats, Fleet, mirrorWatchKey, type AgentStats } from './sim-agent';
 import { ROOT, int, dec, pad, bytesText, verdict, round2, gitDescribe, machineCpu, writeResults } from './report';
 
 /*
@@ -36,7 +38,10 @@ import { ROOT, int, dec, pad, bytesText, verdict, round2, gitDescribe, machineCp
  * then commit: commit answer -> every agent of the segment applied the new binding); the big host's snapshot
  * (Hello -> Ack, bytes); a reconnect storm of all 1,000 agents (resume, then forced snapshots);
  * the controller's memory; last, membership changes (a port added to or removed from G or G1k:
- * HTTP answer -> every host referencing the group applied it, and the bytes of that delta).
+ * HTTP answer -> every host referencing the group applied it, and the bytes of that delta); then a
+ * mirror session over 1,000 source ports (one per segment: on 999 hosts) to an analyzer port,
+ * created and deleted alternately (request -> every host of a source and the sink's host applied
+ * it, and the bytes), and the mirror taps every agent holds checked against the layout.
  * Figures are printed and written to .bench-out/sync.json. A missed target is reported, never
  * turned into a failing exit code; only a broken run exits non-zero.
  * Everything under the key prefix is deleted at the end, also after an error or Ctrl-C.
@@ -94,14 +99,26 @@ const STORM_TIMEOUT_MS = 40_000;
 const API_CHECK_TIMEOUT_MS = 10_000;
 /** The steady-state RSS is the median of samples over this long, all agents in sync. */
 const RSS_SAMPLE_MS = 3_000;
+/**
+ * The mirror phase: the sources are fill port j = MIRROR_SOURCE_J of every segment (plain: in
+ * neither G nor G1k; never migrated, those are j % 10 === 2; not toggled by the membership
+ * phase, j = 7 and 8), so 1,000 ports on 999 hosts; the analyzer port is a new port of segment
+ * MIRROR_SEGMENT bound to that segment's first regular host (which holds a source too).
+ */
+const MIRROR_SOURCE_J = 4;
+const MIRROR_SEGMENT = 0;
+/** Creates and deletes, alternately, one at a time with every agent idle in between; then one more create, left for the check. */
+const MIRROR_CHANGES = 20;
 /** After this long the run stops starting new work and cleans up; the hard limit kills it. */
-const SOFT_DEADLINE_MS = 200_000;
-const HARD_DEADLINE_MS = 235_000;
+const SOFT_DEADLINE_MS = 240_000;
+const HARD_DEADLINE_MS = 275_000;
 
 const TARGETS = {
   propagationP99Ms: 100,
   migrationP99Ms: 150,
   memberChangeP99Ms: 100,
+  /** A mirror session over 1,000 sources, create request -> every agent of a source and the sink applied it (as propagation). */
+  mirrorCreateP99Ms: 100,
   /** Bytes per referencing agent for one change, group of 10,000 / group of 1,000 (p50): constant size. */
   memberBytesRatio: 1.1,
   snapshotAckMs: 1_000,
@@ -160,6 +177,7 @@ const hex2 = (v: number): string => (v & 0xff).toString(16).padStart(2, '0');
 const macOf = (group: number, n: number): string => `02:${hex2(group)}:${hex2(n >>> 24)}:${hex2(n >>> 16)}:${hex2(n >>> 8)}:${hex2(n)}`;
 
 class Layout {
+  tenantId = '';
   readonly segmentIds: string[] = [];
   /**
    * Every port's security group: CIDR rules only. The tenant's default group ("ingress from the
@@ -280,20 +298,26 @@ interface MemberChange {
   groups: string[];
 }
 
-interface MemberChangeResult {
-  add: boolean;
+/** One write whose deltas the fleet watches (Bench.watchedWrite), one at a time. */
+interface WatchedWrite {
   error?: string;
   httpMs: number;
-  /** HTTP answer -> last referencing agent applied (negative: all had it before the answer). */
+  /** HTTP answer -> last expected agent applied (negative: all had it before the answer). */
   lastFromResponseMs: number;
+  /** Request sent -> last expected agent applied. */
+  lastFromSendMs: number;
   agentsExpected: number;
   agentsApplied: number;
   unexpected: number;
-  /** Revision of the delta that carried the member. */
+  /** Revision of the delta that carried the write. */
   revision: number;
-  /** Bytes of that SyncResponse{delta} per referencing agent, and its upserts + removals. */
+  /** Bytes of that SyncResponse{delta} per expected agent, and its upserts + removals. */
   bytes: number[];
   entries: number[];
+}
+
+interface MemberChangeResult extends WatchedWrite {
+  add: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,6 +335,7 @@ interface Results {
   propagation: Record<string, unknown>;
   storms: Record<string, unknown>[];
   membership: Record<string, unknown>;
+  mirror: Record<string, unknown>;
   migration: Record<string, unknown>;
   memory: { stage: string; rssKb: number | null; hwmKb: number | null }[];
   checks: Record<string, unknown>;
@@ -468,6 +493,7 @@ class Bench {
     console.log(`  this process (${AGENTS} agents' state): RSS ${dec(process.memoryUsage().rss / 1e6)} MB`);
     // Last: it leaves REF_HOSTS hosts holding two IP sets, which would change the snapshots and storms above.
     await this.membership();
+    await this.mirrors();
   }
 
   private async startController(): Promise<void> {
@@ -515,6 +541,7 @@ class Bench {
     console.log(`\nSetup: ${int(SEGMENTS)} segments x ${PORTS_PER_SEGMENT} bound ports = ${int(SEGMENTS * PORTS_PER_SEGMENT)} ports; ${REGULAR_HOSTS} regular hosts (${REGULAR_HOSTS_PER_SEGMENT} per segment, ~${REGULAR_HOSTS_PER_SEGMENT} segments each) + 1 big host (a port on every segment)`);
     const t0 = performance.now();
     const tenant = await client.json<{ id: string }>('POST', '/v1/tenants', { name: 'sync-bench' });
+    layout.tenantId = tenant.id;
     const web = await client.json<{ id: string }>('POST', '/v1/security-groups', {
       tenantId: tenant.id,
       name: 'sync-web',
@@ -1020,17 +1047,27 @@ class Bench {
   }
 
   private async memberChange(change: MemberChange): Promise<MemberChangeResult> {
-    const expected = new Set(this.layout.refHosts);
-    const watch = this.fleet.watch(spanKey('member', memberId(change.groupId, 'IPv4', this.fillIps[change.fill])), expected);
-    const result: MemberChangeResult = { add: change.add, httpMs: NaN, lastFromResponseMs: NaN, agentsExpected: expected.size, agentsApplied: 0, unexpected: 0, revision: 0, bytes: [], entries: [] };
+    const key = spanKey('member', memberId(change.groupId, 'IPv4', this.fillIps[change.fill]));
+    const { result } = await this.watchedWrite(key, new Set(this.layout.refHosts), 200, () => this.client.request('PATCH', `/v1/ports/${this.fillIds[change.fill]}`, { securityGroupIds: change.groups }));
+    return { add: change.add, ...result };
+  }
+
+  /**
+   * Sends one write, watching `key` from before the request (an agent may apply the delta before
+   * the answer arrives), then waits until every `expected` agent applied a delta carrying it, at
+   * most WRITE_TIMEOUT_MS from the request. `text`: the answer's body, when kept.
+   */
+  private async watchedWrite(key: string, expected: ReadonlySet<number>, okStatus: number, send: () => Promise<HttpResult>): Promise<{ result: WatchedWrite; text: string }> {
+    const watch = this.fleet.watch(key, expected);
+    const result: WatchedWrite = { httpMs: NaN, lastFromResponseMs: NaN, lastFromSendMs: NaN, agentsExpected: expected.size, agentsApplied: 0, unexpected: 0, revision: 0, bytes: [], entries: [] };
     const t0 = performance.now();
     try {
-      const res = await this.client.request('PATCH', `/v1/ports/${this.fillIds[change.fill]}`, { securityGroupIds: change.groups });
+      const res = await send();
       const tResponse = performance.now();
       result.httpMs = tResponse - t0;
-      if (res.status !== 200) {
+      if (res.status !== okStatus) {
         result.error = `HTTP ${res.status} ${res.text.slice(0, 200)}`;
-        return result;
+        return { result, text: res.text };
       }
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([watch.done, new Promise((r) => (timer = setTimeout(r, Math.max(0, WRITE_TIMEOUT_MS - (performance.now() - t0)))))]);
@@ -1042,11 +1079,12 @@ class Bench {
       result.entries = [...watch.entries.values()];
       if (watch.complete) {
         result.lastFromResponseMs = watch.lastAt - tResponse;
+        result.lastFromSendMs = watch.lastAt - t0;
       }
-      return result;
+      return { result, text: res.text };
     } catch (err) {
       result.error = (err as Error).message;
-      return result;
+      return { result, text: '' };
     } finally {
       this.fleet.unwatch(watch);
     }
@@ -1331,6 +1369,184 @@ Live migrations: ${MIGRATIONS} VMs (one port each), one at a time, each to anoth
     this.results.membership = { ...out, group: g.json, smallGroup: s.json, bytesRatio: round2(ratio), usage: u, consistent: consistentBefore && consistentAfter, phaseSeconds: +phaseS.toFixed(1) };
   }
 
+  // --- 5. a mirror session over 1,000 source ports ------------------------------------------------
+
+  private async mirrors(): Promise<void> {
+    if (aborted) {
+      return;
+    }
+    const { layout } = this;
+    const sources = Array.from({ length: SEGMENTS }, (_, s) => s * PORTS_PER_SEGMENT + MIRROR_SOURCE_J);
+    const hostOf = (n: number): number => layout.fillHost(Math.floor(n / PORTS_PER_SEGMENT), n % PORTS_PER_SEGMENT);
+    const sinkHost = layout.regularHostsOf(MIRROR_SEGMENT)[0];
+    const expected = new Set([...sources.map(hostOf), sinkHost]);
+    console.log(
+      `\nMirror session over ${int(sources.length)} source ports (both directions; one per segment, on ${int(new Set(sources.map(hostOf)).size)} hosts) to an analyzer port on ${layout.hostName(sinkHost)}: ${MIRROR_CHANGES} creates and deletes alternately, one at a time, every agent idle in between; each reaches ${int(expected.size)} agents (the sources' hosts, the sink's among them)`,
+    );
+    console.log('  latency = from the request to the moment the last of those agents applied a delta carrying the session (its taps, or their removal) and acked it');
+    const tPhase = performance.now();
+    // The analyzer: a port of its segment like any other (the segment's hosts hold it), but a sink only.
+    const analyzer = await this.client.json<{ id: string; role: string }>('POST', '/v1/ports', {
+      segmentId: layout.segmentIds[MIRROR_SEGMENT],
+      mac: layout.nextMac(),
+      ips: [layout.nextAddress(MIRROR_SEGMENT)],
+      vmId: 'sync-analyzer',
+      hostId: layout.hostIds[sinkHost],
+      role: 'analyzer',
+    });
+    layout.bound[MIRROR_SEGMENT]++;
+    await this.quiesce();
+    const body = (k: number) => ({
+      tenantId: layout.tenantId,
+      name: `sync-mirror-${k}`,
+      sources: sources.map((n) => ({ portId: this.fillIds[n], direction: 'both' })),
+      sink: { type: 'port', portId: analyzer.id },
+    });
+    const what = { sources, hostOf, sinkHost, analyzerId: analyzer.id };
+
+    this.fleet.recordTraffic(true);
+    type MirrorWrite = WatchedWrite & { cpuS: number; redisCpuS: number };
+    const creates: MirrorWrite[] = [];
+    const deletes: MirrorWrite[] = [];
+    let session: { id: string; vni: number } | undefined;
+    let emptyAfterDelete = false;
+    const usage = await this.usageStart();
+    for (let k = 0; k <= MIRROR_CHANGES && !aborted; k++) {
+      await this.quiesce();
+      // Where a write's time goes: the controller's CPU (parsing, the span diffs and encodes for every agent) and Redis's (the write's script).
+      const r0 = (await redisSnapshot(this.redis)).cpuSeconds;
+      const c0 = this.ctl.cpuSeconds();
+      const cost = async () => ({ cpuS: this.ctl.cpuSeconds() - c0, redisCpuS: (await redisSnapshot(this.redis)).cpuSeconds - r0 });
+      if (!session) {
+        // Its id is not known before the answer, which the agents may beat: any session's deltas count (one at a time).
+        const { result, text } = await this.watchedWrite(ANY_MIRROR_SESSION, expected, 201, () => this.client.request('POST', '/v1/mirror-sessions', body(k), { keepBody: true }));
+        creates.push({ ...result, ...(await cost()) });
+        if (!result.error) {
+          session = JSON.parse(text) as { id: string; vni: number };
+        }
+      } else {
+        const id = session.id;
+        const { result } = await this.watchedWrite(mirrorWatchKey(id), expected, 204, () => this.client.request('DELETE', `/v1/mirror-sessions/${id}`));
+        deletes.push({ ...result, ...(await cost()) });
+        if (!result.error) {
+          session = undefined;
+        }
+        if (k === MIRROR_CHANGES - 1 && !session) {
+          await this.quiesce();
+          emptyAfterDelete = this.mirrorCheck('after the last delete', undefined, what);
+        }
+      }
+      if ([...creates, ...deletes].filter((r) => r.error).length >= 3) {
+        break;
+      }
+    }
+    const u = await this.usageEnd(usage);
+    await this.quiesce();
+    const report = (label: string, results: MirrorWrite[]): { fromSend: Dist; json: Record<string, unknown> } => {
+      const ok = results.filter((r) => !r.error && r.agentsApplied === r.agentsExpected);
+      const fromSend = dist(ok.map((r) => r.lastFromSendMs));
+      const fromAnswer = dist(ok.map((r) => Math.max(0, r.lastFromResponseMs)));
+      const http = dist(results.map((r) => r.httpMs));
+      const perAgent = dist(ok.flatMap((r) => r.bytes));
+      const entries = dist(ok.flatMap((r) => r.entries));
+      const traffic = ok.map((r) => this.fleet.trafficAt(r.revision));
+      const total = dist(traffic.map((t) => t.bytes));
+      const agents = dist(traffic.map((t) => t.agents));
+      const cpu = dist(results.map((r) => r.cpuS * 1000));
+      const redisCpu = dist(results.map((r) => r.redisCpuS * 1000));
+      console.log(`  ${label}: ${results.length}, ${ok.length} reached all ${int(expected.size)} agents`);
+      console.log(`    ${pad('request sent -> last agent applied', 46)} ${distText(fromSend)}`);
+      console.log(`    ${pad('request sent -> HTTP answer', 46)} ${distText(http)}`);
+      console.log(`    ${pad('HTTP answer -> last agent applied', 46)} ${distText(fromAnswer)}`);
+      console.log(`    ${pad('delta bytes per agent', 46)} ${distBytes(perAgent)}; ${dec(entries.p50, 0)} entries per delta (max ${dec(entries.max, 0)})`);
+      console.log(`    ${pad('bytes of the write, all agents', 46)} ${distBytes(total)}, in non-empty deltas to ${dec(agents.p50, 0)} agents (max ${dec(agents.max, 0)})`);
+      console.log(`    ${pad('CPU, request -> last agent applied: controller', 46)} ${distText(cpu)} (10 ms ticks); Redis ${distText(redisCpu)}`);
+      const { failed, lost, unexpected } = reportProblems(results, { what: label.replace(/s$/, ''), who: 'agent of a source or the sink', stray: "the session's taps to an agent holding none of its ports" });
+      return {
+        fromSend,
+        json: {
+          writes: results.length,
+          complete: ok.length,
+          sendToLastAgentMs: distJson(fromSend),
+          httpMs: distJson(http),
+          answerToLastAgentMs: distJson(fromAnswer),
+          bytesPerAgent: distJson(perAgent),
+          entriesPerDelta: distJson(entries),
+          bytesAllAgents: distJson(total),
+          agentsWithDelta: distJson(agents),
+          controllerCpuMs: distJson(cpu),
+          redisCpuMs: distJson(redisCpu),
+          failed: failed.length,
+          lost: lost.length,
+          unexpected,
+          errors: failed.map((r) => r.error),
+        },
+      };
+    };
+    const c = report('creates', creates);
+    const pass = c.fromSend.n === creates.length && creates.length > 0 && c.fromSend.p99 <= TARGETS.mirrorCreateP99Ms;
+    console.log(`    ${pad('target: p99 create request -> last agent', 46)} <= ${TARGETS.mirrorCreateP99Ms} ms  ${verdict(pass)}`);
+    const d = report('deletes', deletes);
+    this.fleet.recordTraffic(false);
+    console.log(`      ${this.usageText(u)} (idle waits between the writes included)`);
+    const consistent = session ? this.mirrorCheck('with the session in place', session, what) : false;
+    this.check('after the mirror sessions');
+    const phaseS = (performance.now() - tPhase) / 1000;
+    console.log(`  (mirror phase: ${dec(phaseS, 1)} s)`);
+    this.results.targets.push({ name: 'mirror create p99, request -> agents (ms)', value: +c.fromSend.p99.toFixed(1), target: `<= ${TARGETS.mirrorCreateP99Ms}`, pass });
+    this.results.mirror = {
+      sources: sources.length,
+      sourceHosts: new Set(sources.map(hostOf)).size,
+      agentsReached: expected.size,
+      sinkHost: layout.hostName(sinkHost),
+      create: c.json,
+      delete: d.json,
+      usage: u,
+      consistent: consistent && emptyAfterDelete,
+      phaseSeconds: +phaseS.toFixed(1),
+    };
+  }
+
+  /**
+   * The mirror taps and sinks every agent holds: with `session`, each host of a source exactly its
+   * taps (both directions; to the analyzer on the sink's host, else a tunnel to that host's VTEP
+   * under the session's VNI) and the sink's host the sink; without, nothing anywhere.
+   */
+  private mirrorCheck(stage: string, session: { id: string; vni: number } | undefined, what: { sources: number[]; hostOf: (n: number) => number; sinkHost: number; analyzerId: string }): boolean {
+    const want = new Map<number, string[]>();
+    for (const n of session ? what.sources : []) {
+      const ids = want.get(what.hostOf(n)) ?? [];
+      ids.push(mirrorTapId(session!.id, this.fillIds[n]));
+      want.set(what.hostOf(n), ids);
+    }
+    const sinkVtep = this.layout.vtepIp(what.sinkHost);
+    let right = 0;
+    let taps = 0;
+    let first = '';
+    for (const agent of this.fleet.agents) {
+      const ids = want.get(agent.index) ?? [];
+      const isSink = session !== undefined && agent.index === what.sinkHost;
+      taps += agent.mirrors.size;
+      const tapsRight =
+        agent.mirrors.size === ids.length &&
+        ids.every((id) => {
+          const m = agent.mirrors.get(id);
+          return m !== undefined && m.ingress && m.egress && (isSink ? m.sinkPortId === what.analyzerId : m.sinkPortId === '' && m.vni === session!.vni && m.remoteIp === sinkVtep && m.udpPort === MIRROR_UDP_PORT);
+        });
+      const sink = session ? agent.mirrorSinks.get(session.id) : undefined;
+      const sinkRight = agent.mirrorSinks.size === (isSink ? 1 : 0) && (!isSink || (sink?.portId === what.analyzerId && sink.vni === session.vni));
+      if (tapsRight && sinkRight) {
+        right++;
+      } else if (!first) {
+        first = `${agent.hostName} holds ${agent.mirrors.size} taps and ${agent.mirrorSinks.size} sinks, expected ${ids.length} and ${isSink ? 1 : 0}${!tapsRight && agent.mirrors.size === ids.length ? ' (a tap with other ids or values)' : ''}`;
+      }
+    }
+    const ok = right === AGENTS;
+    console.log(`  check ${stage}: ${right}/${AGENTS} agents hold exactly the expected mirror taps and sink (${int(taps)} taps in all)${ok ? '' : `: INCONSISTENT, e.g. ${first}`}`);
+    this.results.checks[`mirrors ${stage}`] = { agentsConsistent: right, tapsHeld: taps, firstInconsistent: first || null };
+    return ok;
+  }
+
   /** Every agent holds a span of the size the layout predicts (and every watched write reached its agents). */
   private check(stage: string): void {
     const expected = this.layout.expectedSpans();
@@ -1360,7 +1576,7 @@ async function main(): Promise<number> {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 5_000 });
   redis.on('error', () => undefined);
   const refs: Refs = {};
-  const results: Results = { meta: {}, setup: {}, snapshot: {}, propagation: {}, storms: [], membership: {}, migration: {}, memory: [], checks: {}, targets: [], errors: [] };
+  const results: Results = { meta: {}, setup: {}, snapshot: {}, propagation: {}, storms: [], membership: {}, mirror: {}, migration: {}, memory: [], checks: {}, targets: [], errors: [] };
   const wallStart = performance.now();
 
   let cleaning: Promise<void> | undefined;
