@@ -241,6 +241,8 @@ function mirroredSpan(work: Workload, sink: MirrorSinkKind): SpanView {
         vni: local ? 0 : MIRROR_VNI,
         remoteIp: local ? '' : MIRROR_REMOTE_SINK,
         udpPort: local ? 0 : MIRROR_UDP_PORT,
+        erspanId: 0,
+        erspanVersion: 0,
       });
     }
   }
