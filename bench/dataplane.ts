@@ -10,7 +10,7 @@ import type { Logger } from '../src/common/logger';
 import { LinuxDataplane } from '../src/agent/dataplane/linux/linux.dataplane';
 import { renderRuleset, type ConntrackMode } from '../src/agent/dataplane/linux/nftables';
 import { mirrorVxlanName, tapName } from '../src/agent/dataplane/names';
-import { mirrorTapId } from '../src/common/span/mirror.kind';
+import { mirrorTap, mirrorTapId } from '../src/common/span/mirror.kind';
 import { desiredDataplane, planChanges, type SpanView } from '../src/agent/reconcile/plan';
 import type { FirewallRule__Output } from '../src/generated/overlay/v1/FirewallRule';
 import type { IpSetMember__Output } from '../src/generated/overlay/v1/IpSetMember';
@@ -227,23 +227,10 @@ function mirroredSpan(work: Workload, sink: MirrorSinkKind): SpanView {
   const local = sink === 'analyzer';
   for (const port of work.span.ports.values()) {
     if (port.hostId === work.span.hostId) {
-      mirrors.set(mirrorTapId(MIRROR_SESSION_ID, port.id), {
-        sessionId: MIRROR_SESSION_ID,
-        portId: port.id,
-        ingress: true,
-        egress: true,
-        filterEthertype: '',
-        filterProtocol: 0,
-        filterRemoteCidr: '',
-        snapLength: 0,
-        sinkPortId: local ? analyzerPortId : '',
-        sinkInterface: '',
-        vni: local ? 0 : MIRROR_VNI,
-        remoteIp: local ? '' : MIRROR_REMOTE_SINK,
-        udpPort: local ? 0 : MIRROR_UDP_PORT,
-        erspanId: 0,
-        erspanVersion: 0,
-      });
+      mirrors.set(
+        mirrorTapId(MIRROR_SESSION_ID, port.id),
+        mirrorTap({ sessionId: MIRROR_SESSION_ID, portId: port.id, ingress: true, egress: true, ...(local ? { sinkPortId: analyzerPortId } : { vni: MIRROR_VNI, remoteIp: MIRROR_REMOTE_SINK, udpPort: MIRROR_UDP_PORT }) }),
+      );
     }
   }
   if (local) {

@@ -1,6 +1,7 @@
 import { emptyDataplaneState, fdbKey } from '../dataplane/dataplane';
 import { tapName } from '../dataplane/names';
 import type { MirrorTap__Output } from '../../generated/overlay/v1/MirrorTap';
+import { mirrorTap } from '../../common/span/mirror.kind';
 import { closedPorts, desiredDataplane, mirrorCookie, planChanges, type SpanView } from './plan';
 import { mirrorCounters } from './reconciler';
 
@@ -118,24 +119,7 @@ describe('plan', () => {
 describe('desired mirrors', () => {
   const SRC = '0190aaaa-0000-7000-8000-00000000000a';
   const ANALYZER = '0190aaaa-0000-7000-8000-0000000000an';
-  const tap = (m: Partial<MirrorTap__Output>): MirrorTap__Output => ({
-    sessionId: 'ses1',
-    portId: SRC,
-    ingress: true,
-    egress: true,
-    filterEthertype: '',
-    filterProtocol: 0,
-    filterRemoteCidr: '',
-    snapLength: 0,
-    sinkPortId: '',
-    sinkInterface: '',
-    vni: 0,
-    remoteIp: '',
-    udpPort: 0,
-    erspanId: 0,
-    erspanVersion: 0,
-    ...m,
-  });
+  const tap = (m: Partial<MirrorTap__Output>): MirrorTap__Output => mirrorTap({ sessionId: 'ses1', portId: SRC, ingress: true, egress: true, ...m });
   function mirrored(...taps: MirrorTap__Output[]): SpanView {
     const view = span();
     const base = view.ports.get('p-local')!;

@@ -1,3 +1,4 @@
+import type { MirrorTap__Output } from '../../generated/overlay/v1/MirrorTap';
 import { FlatMessage } from '../proto-wire';
 import type { SpanKind } from './span-kind';
 
@@ -35,3 +36,25 @@ export const mirrorKind: SpanKind<'mirror', 'mirrors'> = {
 
 /** A mirror tap's id: `<sessionId>/<portId>` (neither holds '/'). */
 export const mirrorTapId = (sessionId: string, portId: string): string => `${sessionId}/${portId}`;
+
+/** A MirrorTap with every field at its proto3 default (nothing copied, no sink) but those given. */
+export function mirrorTap(fields: Partial<MirrorTap__Output>): MirrorTap__Output {
+  return {
+    sessionId: '',
+    portId: '',
+    ingress: false,
+    egress: false,
+    filterEthertype: '',
+    filterProtocol: 0,
+    filterRemoteCidr: '',
+    snapLength: 0,
+    sinkPortId: '',
+    sinkInterface: '',
+    vni: 0,
+    remoteIp: '',
+    udpPort: 0,
+    erspanId: 0,
+    erspanVersion: 0,
+    ...fields,
+  };
+}

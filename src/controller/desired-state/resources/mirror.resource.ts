@@ -9,7 +9,8 @@ export type MirrorSinkResource = ResourceOf<'mirrorSink'>;
 /** Where a tap sends its copies, as the proto's MirrorTap says it (the fields not set are empty). */
 type SinkFields = Pick<MirrorTapResource, 'sinkPortId' | 'sinkInterface' | 'vni' | 'remoteIp' | 'udpPort' | 'erspanId' | 'erspanVersion'>;
 
-const NOT_ERSPAN = { erspanId: 0, erspanVersion: 0 } as const;
+/** No sink at all: each case below sets only the fields it uses. */
+const NO_SINK: SinkFields = { sinkPortId: '', sinkInterface: '', vni: 0, remoteIp: '', udpPort: 0, erspanId: 0, erspanVersion: 0 };
 
 /**
  * The host a session's sink sits on: a port sink's bound host, an uplink's host; undefined for a
@@ -32,10 +33,10 @@ export function sinkHostId(source: SpanSource, session: MirrorSession): string |
 function sinkFrom(source: SpanSource, session: MirrorSession, hostId: string): SinkFields | undefined {
   const sink = session.sink;
   if (sink.type === 'vxlan') {
-    return { sinkPortId: '', sinkInterface: '', vni: sink.vni, remoteIp: sink.remoteIp, udpPort: sink.udpPort, ...NOT_ERSPAN };
+    return { ...NO_SINK, vni: sink.vni, remoteIp: sink.remoteIp, udpPort: sink.udpPort };
   }
   if (sink.type === 'erspan') {
-    return { sinkPortId: '', sinkInterface: '', vni: 0, remoteIp: sink.remoteIp, udpPort: 0, erspanId: sink.erspanId, erspanVersion: sink.version };
+    return { ...NO_SINK, remoteIp: sink.remoteIp, erspanId: sink.erspanId, erspanVersion: sink.version };
   }
   const at = sinkHostId(source, session);
   const host = at === undefined ? undefined : source.host(at);
@@ -43,11 +44,9 @@ function sinkFrom(source: SpanSource, session: MirrorSession, hostId: string): S
     return undefined; // an unbound analyzer port (or its host gone): nowhere to send copies; the session's status says so
   }
   if (at === hostId) {
-    return sink.type === 'port'
-      ? { sinkPortId: sink.portId, sinkInterface: '', vni: 0, remoteIp: '', udpPort: 0, ...NOT_ERSPAN }
-      : { sinkPortId: '', sinkInterface: sink.interface, vni: 0, remoteIp: '', udpPort: 0, ...NOT_ERSPAN };
+    return sink.type === 'port' ? { ...NO_SINK, sinkPortId: sink.portId } : { ...NO_SINK, sinkInterface: sink.interface };
   }
-  return { sinkPortId: '', sinkInterface: '', vni: session.vni, remoteIp: host.vtepIp, udpPort: MIRROR_UDP_PORT, ...NOT_ERSPAN };
+  return { ...NO_SINK, vni: session.vni, remoteIp: host.vtepIp, udpPort: MIRROR_UDP_PORT };
 }
 
 /** One MirrorTap and the host whose span holds it. */
