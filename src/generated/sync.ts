@@ -8,12 +8,15 @@ import type { ConnectionsInstalled as _overlay_v1_ConnectionsInstalled, Connecti
 import type { Delta as _overlay_v1_Delta, Delta__Output as _overlay_v1_Delta__Output } from './overlay/v1/Delta';
 import type { FirewallRule as _overlay_v1_FirewallRule, FirewallRule__Output as _overlay_v1_FirewallRule__Output } from './overlay/v1/FirewallRule';
 import type { Hello as _overlay_v1_Hello, Hello__Output as _overlay_v1_Hello__Output } from './overlay/v1/Hello';
+import type { HostObservation as _overlay_v1_HostObservation, HostObservation__Output as _overlay_v1_HostObservation__Output } from './overlay/v1/HostObservation';
 import type { IpSetMember as _overlay_v1_IpSetMember, IpSetMember__Output as _overlay_v1_IpSetMember__Output } from './overlay/v1/IpSetMember';
 import type { MirrorCounters as _overlay_v1_MirrorCounters, MirrorCounters__Output as _overlay_v1_MirrorCounters__Output } from './overlay/v1/MirrorCounters';
 import type { MirrorSink as _overlay_v1_MirrorSink, MirrorSink__Output as _overlay_v1_MirrorSink__Output } from './overlay/v1/MirrorSink';
 import type { MirrorTap as _overlay_v1_MirrorTap, MirrorTap__Output as _overlay_v1_MirrorTap__Output } from './overlay/v1/MirrorTap';
 import type { MirrorTapCounters as _overlay_v1_MirrorTapCounters, MirrorTapCounters__Output as _overlay_v1_MirrorTapCounters__Output } from './overlay/v1/MirrorTapCounters';
 import type { Nack as _overlay_v1_Nack, Nack__Output as _overlay_v1_Nack__Output } from './overlay/v1/Nack';
+import type { ObservedBridge as _overlay_v1_ObservedBridge, ObservedBridge__Output as _overlay_v1_ObservedBridge__Output } from './overlay/v1/ObservedBridge';
+import type { ObservedTap as _overlay_v1_ObservedTap, ObservedTap__Output as _overlay_v1_ObservedTap__Output } from './overlay/v1/ObservedTap';
 import type { Port as _overlay_v1_Port, Port__Output as _overlay_v1_Port__Output } from './overlay/v1/Port';
 import type { PortPolicy as _overlay_v1_PortPolicy, PortPolicy__Output as _overlay_v1_PortPolicy__Output } from './overlay/v1/PortPolicy';
 import type { Resource as _overlay_v1_Resource, Resource__Output as _overlay_v1_Resource__Output } from './overlay/v1/Resource';
@@ -41,12 +44,15 @@ export interface ProtoGrpcType {
       Delta: MessageTypeDefinition<_overlay_v1_Delta, _overlay_v1_Delta__Output>
       FirewallRule: MessageTypeDefinition<_overlay_v1_FirewallRule, _overlay_v1_FirewallRule__Output>
       Hello: MessageTypeDefinition<_overlay_v1_Hello, _overlay_v1_Hello__Output>
+      HostObservation: MessageTypeDefinition<_overlay_v1_HostObservation, _overlay_v1_HostObservation__Output>
       IpSetMember: MessageTypeDefinition<_overlay_v1_IpSetMember, _overlay_v1_IpSetMember__Output>
       MirrorCounters: MessageTypeDefinition<_overlay_v1_MirrorCounters, _overlay_v1_MirrorCounters__Output>
       MirrorSink: MessageTypeDefinition<_overlay_v1_MirrorSink, _overlay_v1_MirrorSink__Output>
       MirrorTap: MessageTypeDefinition<_overlay_v1_MirrorTap, _overlay_v1_MirrorTap__Output>
       MirrorTapCounters: MessageTypeDefinition<_overlay_v1_MirrorTapCounters, _overlay_v1_MirrorTapCounters__Output>
       Nack: MessageTypeDefinition<_overlay_v1_Nack, _overlay_v1_Nack__Output>
+      ObservedBridge: MessageTypeDefinition<_overlay_v1_ObservedBridge, _overlay_v1_ObservedBridge__Output>
+      ObservedTap: MessageTypeDefinition<_overlay_v1_ObservedTap, _overlay_v1_ObservedTap__Output>
       Port: MessageTypeDefinition<_overlay_v1_Port, _overlay_v1_Port__Output>
       PortPolicy: MessageTypeDefinition<_overlay_v1_PortPolicy, _overlay_v1_PortPolicy__Output>
       Resource: MessageTypeDefinition<_overlay_v1_Resource, _overlay_v1_Resource__Output>

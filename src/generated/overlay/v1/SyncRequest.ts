@@ -7,6 +7,7 @@ import type { VmArrived as _overlay_v1_VmArrived, VmArrived__Output as _overlay_
 import type { ConnectionBatch as _overlay_v1_ConnectionBatch, ConnectionBatch__Output as _overlay_v1_ConnectionBatch__Output } from '../../overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled as _overlay_v1_ConnectionsInstalled, ConnectionsInstalled__Output as _overlay_v1_ConnectionsInstalled__Output } from '../../overlay/v1/ConnectionsInstalled';
 import type { MirrorCounters as _overlay_v1_MirrorCounters, MirrorCounters__Output as _overlay_v1_MirrorCounters__Output } from '../../overlay/v1/MirrorCounters';
+import type { HostObservation as _overlay_v1_HostObservation, HostObservation__Output as _overlay_v1_HostObservation__Output } from '../../overlay/v1/HostObservation';
 
 /**
  * SyncRequest is one message from the agent to the controller. What the agent says is input:
@@ -30,7 +31,10 @@ import type { MirrorCounters as _overlay_v1_MirrorCounters, MirrorCounters__Outp
  * other: INVALID_ARGUMENT;
  * - mirror_counters: at most 4096 entries, each naming a mirror tap id once, counts up to
  * 2^53 - 1; entries naming a mirror tap not in the host's span are ignored; any other:
- * INVALID_ARGUMENT.
+ * INVALID_ARGUMENT;
+ * - observed: at most 4096 taps and 4096 bridges, each port id (1-64 characters) and each VNI
+ * (1-16777215) named once; taps of ports not local to the host in its span, and bridges of
+ * VNIs that are no segment of its span, are ignored; any other: INVALID_ARGUMENT.
  */
 export interface SyncRequest {
   /**
@@ -64,9 +68,13 @@ export interface SyncRequest {
    */
   'mirrorCounters'?: (_overlay_v1_MirrorCounters | null);
   /**
+   * observed is what the agent observed of its host's kernel, replacing what it said before.
+   */
+  'observed'?: (_overlay_v1_HostObservation | null);
+  /**
    * message is the request's payload.
    */
-  'message'?: "hello"|"ack"|"nack"|"vmArrived"|"connectionExport"|"connectionsInstalled"|"mirrorCounters";
+  'message'?: "hello"|"ack"|"nack"|"vmArrived"|"connectionExport"|"connectionsInstalled"|"mirrorCounters"|"observed";
 }
 
 /**
@@ -91,7 +99,10 @@ export interface SyncRequest {
  * other: INVALID_ARGUMENT;
  * - mirror_counters: at most 4096 entries, each naming a mirror tap id once, counts up to
  * 2^53 - 1; entries naming a mirror tap not in the host's span are ignored; any other:
- * INVALID_ARGUMENT.
+ * INVALID_ARGUMENT;
+ * - observed: at most 4096 taps and 4096 bridges, each port id (1-64 characters) and each VNI
+ * (1-16777215) named once; taps of ports not local to the host in its span, and bridges of
+ * VNIs that are no segment of its span, are ignored; any other: INVALID_ARGUMENT.
  */
 export interface SyncRequest__Output {
   /**
@@ -125,7 +136,11 @@ export interface SyncRequest__Output {
    */
   'mirrorCounters'?: (_overlay_v1_MirrorCounters__Output | null);
   /**
+   * observed is what the agent observed of its host's kernel, replacing what it said before.
+   */
+  'observed'?: (_overlay_v1_HostObservation__Output | null);
+  /**
    * message is the request's payload.
    */
-  'message'?: "hello"|"ack"|"nack"|"vmArrived"|"connectionExport"|"connectionsInstalled"|"mirrorCounters";
+  'message'?: "hello"|"ack"|"nack"|"vmArrived"|"connectionExport"|"connectionsInstalled"|"mirrorCounters"|"observed";
 }
