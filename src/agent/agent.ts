@@ -62,7 +62,7 @@ export class Agent {
       config,
       dataplane,
       this.store,
-      { report: (revision, error) => this.client.report(revision, error), linked: () => this.migrations.linked(), mirrorCounters: (entries) => this.client.mirrorCounters(entries) },
+      { report: (revision, error) => this.client.report(revision, error), linked: () => this.migrations.linked(), mirrorCounters: (entries) => this.client.mirrorCounters(entries), hostObserved: (observation) => this.client.hostObserved(observation) },
       enqueue,
       logger,
       random,

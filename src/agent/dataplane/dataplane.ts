@@ -121,6 +121,18 @@ export interface FirewallRuleset {
   readonly ports: ReadonlyMap<string, string>;
 }
 
+/**
+ * What the last observe saw of the host beyond what the dataplane owns, for the host observation
+ * the agent reports (reconciler.ts `hostObservation`): every tap by name, and the MAC ageing of
+ * each of its own bridges.
+ */
+export interface HostKernelState {
+  /** Tap name -> its promiscuity count (the kernel's: one per promiscuous user, a bridge included) and whether it is a bridge port. */
+  taps: Map<string, { promiscuity: number; bridged: boolean }>;
+  /** VNI -> the MAC ageing time of the dataplane's bridge br<vni>, in seconds (0 = hub mode: every frame flooded). */
+  bridgeAgeing: Map<number, number>;
+}
+
 export const fdbKey = (vni: number, mac: string): string => `${vni} ${mac}`;
 
 export function emptyDataplaneState(): DataplaneState {
@@ -210,6 +222,8 @@ export interface Dataplane {
    * Optional.
    */
   mirrorFailures?(): ReadonlyMap<string, string>;
+  /** What the last observe saw of the host's taps and the dataplane's bridges; undefined before the first. Optional. */
+  observeHost?(): HostKernelState | undefined;
   /** Releases resources (not the kernel state: a stopped agent leaves forwarding in place). */
   close(): Promise<void>;
 }

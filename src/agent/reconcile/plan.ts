@@ -18,7 +18,7 @@ export interface SpanView {
 }
 
 /** Whether a port's tap is on this host: bound here, or prepared here for a migration. */
-const isLocal = (port: Port__Output, hostId: string): boolean => port.hostId === hostId || port.preparedHostId === hostId;
+export const isLocal = (port: Port__Output, hostId: string): boolean => port.hostId === hostId || port.preparedHostId === hostId;
 
 /**
  * Pure: the dataplane state a span asks for on this host. What cannot be programmed of a mirror

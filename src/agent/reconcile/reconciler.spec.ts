@@ -2,7 +2,9 @@ import { MemoryDataplane } from '../dataplane/memory/memory.dataplane';
 import { tapName } from '../dataplane/names';
 import type { Logger } from '../../common/logger';
 import { emptyDesiredState, type DesiredState } from '../sync/state-cache';
-import { Reconciler } from './reconciler';
+import type { HostObservation } from '../../generated/overlay/v1/HostObservation';
+import type { HostKernelState } from '../dataplane/dataplane';
+import { HOST_OBSERVATION_EVERY, hostObservation, Reconciler } from './reconciler';
 
 const quiet: Logger = { info: () => undefined, warn: () => undefined };
 const P1 = '0190aaaa-0000-7000-8000-000000000001';
@@ -143,5 +145,86 @@ describe('reconciler', () => {
     await reconciler.realize(1);
     expect(dataplane.firewallAttempts).toBe(0);
     expect([...dataplane.dump().ports.keys()].sort()).toEqual([T1, T2].sort());
+  });
+});
+
+describe('reconciler: the host observation', () => {
+  /** A memory dataplane whose kernel shows `host` (what the last observe saw). */
+  class ObservedDataplane extends MemoryDataplane {
+    host: HostKernelState = { taps: new Map(), bridgeAgeing: new Map() };
+    observeHost(): HostKernelState {
+      return { taps: new Map(this.host.taps), bridgeAgeing: new Map(this.host.bridgeAgeing) };
+    }
+  }
+
+  function setup(opts: { stream?: () => boolean } = {}) {
+    const dataplane = new ObservedDataplane();
+    const sent: HostObservation[] = [];
+    const desired = { state: hostState(1), inSync: true };
+    const reconciler = new Reconciler(
+      { firewall: false, backoffBaseMs: 20, backoffMaxMs: 20, reconcileIntervalMs: 3_600_000 },
+      dataplane,
+      desired,
+      { report: () => true, linked: async () => undefined, hostObserved: (o) => (opts.stream?.() ?? true) && sent.push(o) > 0 },
+      () => undefined,
+      quiet,
+      () => 1,
+    );
+    return { dataplane, sent, desired, reconciler };
+  }
+
+  it('names the local ports by id and the segments by VNI, leaving out the taps and bridges of others', () => {
+    const state = hostState(1);
+    state.ports.set('elsewhere', { ...state.ports.get(P1)!, id: 'elsewhere', hostId: 'h2' });
+    state.ports.set('arriving', { ...state.ports.get(P1)!, id: 'arriving', hostId: 'h2', preparedHostId: 'h' });
+    const taps = new Map([T1, tapName('elsewhere'), tapName('arriving'), 'tapstranger00'].map((t, i) => [t, { promiscuity: i, bridged: i % 2 === 0 }]));
+    expect(hostObservation(state, { taps, bridgeAgeing: new Map([[5000, 0], [6000, 300]]) })).toEqual({
+      // P2's tap is not in the kernel: left out.
+      taps: [
+        { portId: P1, promiscuity: 0, bridged: true },
+        { portId: 'arriving', promiscuity: 2, bridged: true },
+      ],
+      bridges: [{ vni: 5000, ageingSeconds: 0 }],
+    });
+  });
+
+  it('is sent after a pass when it changed, again every HOST_OBSERVATION_EVERY-th periodic pass, and retried while there is no stream', async () => {
+    let stream = false;
+    const { dataplane, sent, reconciler } = setup({ stream: () => stream });
+    dataplane.host.taps.set(T1, { promiscuity: 1, bridged: true });
+    await reconciler.realize(1);
+    expect(sent).toHaveLength(0); // no stream: not sent, so still due
+    stream = true;
+    await reconciler.realize(1);
+    expect(sent).toEqual([{ taps: [{ portId: P1, promiscuity: 1, bridged: true }], bridges: [] }]);
+    await reconciler.realize(1);
+    expect(sent).toHaveLength(1); // unchanged
+    dataplane.host.taps.set(T1, { promiscuity: 2, bridged: true });
+    dataplane.host.bridgeAgeing.set(5000, 0);
+    await reconciler.realize(1);
+    expect(sent.at(-1)).toEqual({ taps: [{ portId: P1, promiscuity: 2, bridged: true }], bridges: [{ vni: 5000, ageingSeconds: 0 }] });
+    for (let i = 1; i < HOST_OBSERVATION_EVERY; i++) {
+      await reconciler.realize(1, true);
+    }
+    expect(sent).toHaveLength(2);
+    await reconciler.realize(1, true);
+    expect(sent).toHaveLength(3);
+    expect(sent[2]).toEqual(sent[1]);
+  });
+
+  it('sends nothing from a dataplane that observes no host (the memory one)', async () => {
+    const sent: HostObservation[] = [];
+    const reconciler = new Reconciler(
+      { firewall: false, backoffBaseMs: 20, backoffMaxMs: 20, reconcileIntervalMs: 3_600_000 },
+      new MemoryDataplane(),
+      { state: hostState(1), inSync: true },
+      { report: () => true, linked: async () => undefined, hostObserved: (o) => sent.push(o) > 0 },
+      () => undefined,
+      quiet,
+      () => 1,
+    );
+    await reconciler.realize(1);
+    await reconciler.realize(1, true);
+    expect(sent).toEqual([]);
   });
 });

@@ -1,13 +1,18 @@
+import type { HostObservation } from '../../generated/overlay/v1/HostObservation';
 import type { MirrorTapCounters } from '../../generated/overlay/v1/MirrorTapCounters';
 import type { AgentConfig } from '../config';
-import type { Dataplane, DataplaneState, FirewallRuleset, MirrorFilterState } from '../dataplane/dataplane';
+import type { Dataplane, DataplaneState, FirewallRuleset, HostKernelState, MirrorFilterState } from '../dataplane/dataplane';
 import { renderFirewall } from '../dataplane/linux/nftables';
 import { tapName } from '../dataplane/names';
 import type { Logger } from '../../common/logger';
 import { Backoff } from '../sync/backoff';
 import type { DesiredSource, StateChange } from '../sync/desired-state-store';
 import type { DesiredState } from '../sync/state-cache';
-import { closedPorts, desiredDataplane, planChanges } from './plan';
+import { PassReport } from './pass-report';
+import { closedPorts, desiredDataplane, isLocal, planChanges, type SpanView } from './plan';
+
+/** Periodic passes resend the host observation every this many, changed or not (a minute at the default 10 s interval). */
+export const HOST_OBSERVATION_EVERY = 6;
 
 export interface ReconcileHooks {
   /** Acks `revision`, or nacks it with `error`; whether it was sent. */
@@ -16,6 +21,30 @@ export interface ReconcileHooks {
   linked(): Promise<void>;
   /** Sends the mirror taps' counters (one entry per mirror tap of the span); whether it was sent. */
   mirrorCounters?(entries: MirrorTapCounters[]): boolean;
+  /** Sends what the dataplane observed of the host's taps and bridges; whether it was sent. */
+  hostObserved?(observation: HostObservation): boolean;
+}
+
+/**
+ * Pure: what the host observation says (SyncRequest.observed), sorted: the taps of the span's
+ * local ports (analyzers included) and the bridges of its segments, as the kernel showed them;
+ * those the kernel did not show are left out.
+ */
+export function hostObservation(span: SpanView, kernel: HostKernelState): HostObservation {
+  const taps = [...span.ports.values()]
+    .filter((port) => isLocal(port, span.hostId))
+    .flatMap((port) => {
+      const tap = kernel.taps.get(tapName(port.id));
+      return tap ? [{ portId: port.id, promiscuity: tap.promiscuity, bridged: tap.bridged }] : [];
+    })
+    .sort((a, b) => (a.portId < b.portId ? -1 : a.portId > b.portId ? 1 : 0));
+  const bridges = [...span.segments.values()]
+    .flatMap((segment) => {
+      const ageing = kernel.bridgeAgeing.get(segment.vni);
+      return ageing === undefined ? [] : [{ vni: segment.vni, ageingSeconds: ageing }];
+    })
+    .sort((a, b) => a.vni - b.vni);
+  return { taps, bridges };
 }
 
 /**
@@ -56,6 +85,9 @@ export function mirrorCounters(ids: Iterable<string>, desired: DataplaneState, o
   });
 }
 
+/** The key of a mirror counters report of no taps. */
+const NO_MIRROR_TAPS = 'none';
+
 /**
  * Programs the dataplane toward the desired state and reports each revision: acked once
  * programmed, nacked if programming failed.
@@ -72,6 +104,8 @@ export function mirrorCounters(ids: Iterable<string>, desired: DataplaneState, o
  * A failed pass is nacked and retried after a backoff delay (exponential, full jitter, the
  * reconnect bounds), or by the next real change; never by revision markers, nor in a loop.
  * Passes run on the agent's work queue, one at a time; at most one periodic pass is queued.
+ * After a pass it reports, through `hooks`, the mirror counters and what the pass observed of the
+ * host (`hostObservation`).
  */
 export class Reconciler {
   /** Revisions reported, for tests and logs. */
@@ -89,8 +123,11 @@ export class Reconciler {
   private periodicTimer?: NodeJS.Timeout;
   private periodicQueued = false;
   private stopped = true;
-  /** Whether the last mirror counters sent had entries (then an empty report is due once they are gone). */
-  private countersSent = false;
+  /** The mirror counters: sent whenever the span has mirror taps, an empty report once after they are gone. */
+  private readonly counters: PassReport<MirrorTapCounters[]>;
+  /** The host observation: sent when it changed, and every HOST_OBSERVATION_EVERY-th periodic pass. */
+  private readonly observation: PassReport<HostObservation>;
+  private periodicPasses = 0;
   /** Mirror sink problems last logged (they have no mirror tap to be reported with). */
   private sinkProblems = '';
 
@@ -105,6 +142,8 @@ export class Reconciler {
     random: () => number,
   ) {
     this.retryBackoff = new Backoff(config.backoffBaseMs, config.backoffMaxMs, random);
+    this.counters = new PassReport(hooks.mirrorCounters, NO_MIRROR_TAPS);
+    this.observation = new PassReport(hooks.hostObserved);
   }
 
   /** Programs the state restored from disk, if any (it is not whole: nothing is swept), then repairs drift periodically. */
@@ -189,6 +228,9 @@ export class Reconciler {
         await this.reportMirrors(links, mirrorsChanged ? undefined : observed, mirrorErrors);
       }
     }
+    if (observed) {
+      this.reportHost(periodic);
+    }
     if (failures.length) {
       this.counts.nacks++;
       const error = failures.join('; ');
@@ -224,7 +266,7 @@ export class Reconciler {
     }
     this.sinkProblems = sinkProblems;
     const ids = [...this.desired.state.mirrors.keys()];
-    if (!this.hooks.mirrorCounters || (ids.length === 0 && !this.countersSent)) {
+    if (!this.counters.enabled || (ids.length === 0 && this.counters.lastWas(NO_MIRROR_TAPS))) {
       return;
     }
     let now: DataplaneState;
@@ -234,9 +276,18 @@ export class Reconciler {
       this.logger.warn(`mirror counters: ${(err as Error).message}`);
       return;
     }
-    if (this.hooks.mirrorCounters(mirrorCounters(ids, desired, now, errors, this.dataplane.mirrorFailures?.()))) {
-      this.countersSent = ids.length > 0;
+    this.counters.offer(mirrorCounters(ids, desired, now, errors, this.dataplane.mirrorFailures?.()), ids.length ? 'taps' : NO_MIRROR_TAPS, ids.length > 0);
+  }
+
+  /** Sends the host observation of the last observe when it changed, and every HOST_OBSERVATION_EVERY-th periodic pass. */
+  private reportHost(periodic: boolean): void {
+    const kernel = this.observation.enabled ? this.dataplane.observeHost?.() : undefined;
+    if (!kernel) {
+      return;
     }
+    const observation = hostObservation(this.desired.state, kernel);
+    const due = periodic && ++this.periodicPasses % HOST_OBSERVATION_EVERY === 0;
+    this.observation.offer(observation, JSON.stringify(observation), due);
   }
 
   /**

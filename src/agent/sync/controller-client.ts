@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { overlayProto } from '../../common/proto';
+import type { HostObservation } from '../../generated/overlay/v1/HostObservation';
 import type { MirrorTapCounters } from '../../generated/overlay/v1/MirrorTapCounters';
 import type { SyncRequest } from '../../generated/overlay/v1/SyncRequest';
 import type { SyncResponse__Output } from '../../generated/overlay/v1/SyncResponse';
@@ -110,6 +111,11 @@ export class ControllerClient {
   /** Reports what the mirror taps copied (and those not programmed); false when there is no stream (the next report carries the totals). */
   mirrorCounters(entries: MirrorTapCounters[]): boolean {
     return this.send({ mirrorCounters: { entries } });
+  }
+
+  /** Reports what the agent observed of its host's kernel (taps, bridges); false when there is no stream (a later pass sends it). */
+  hostObserved(observation: HostObservation): boolean {
+    return this.send({ observed: observation });
   }
 
   /** Drops the stream, so that the next one starts with a fresh snapshot. */

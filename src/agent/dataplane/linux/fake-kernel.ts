@@ -13,6 +13,10 @@ export interface FakeLink {
   alias?: string;
   /** As a bridge port: whether the bridge learns source MACs on it. */
   portLearning?: boolean;
+  /** `ip link set promisc on`: one more in its promiscuity count (a bridge it is a port of is one too). */
+  promisc?: boolean;
+  /** A bridge's MAC ageing time, centiseconds (the kernel's default 30000 when unset). */
+  ageing?: number;
   vxlan?: { id: number; local: string; remote?: string; port: number; learning: boolean };
   /** An ERSPAN device's: the GRE key (the session ID), sequence numbers, version 1 (index) or 2 (dir, hwid). */
   erspan?: { key: number; seq: boolean; local: string; remote: string; version: number; index?: number; dir?: 'ingress' | 'egress'; hwid?: number };
@@ -307,8 +311,10 @@ export class FakeKernel implements CommandRunner {
       mtu: 1500,
       ...(l.master ? { master: l.master } : {}),
       operstate: l.up ? 'UP' : 'DOWN',
+      promiscuity: (l.promisc ? 1 : 0) + (l.master ? 1 : 0),
       linkinfo: {
         info_kind: l.kind,
+        ...(l.kind === 'bridge' ? { info_data: { forward_delay: 1500, hello_time: 200, max_age: 2000, ageing_time: l.ageing ?? 30_000, stp_state: 0 } } : {}),
         ...(l.vxlan ? { info_data: { id: l.vxlan.id, ...remote, ...local, port: l.vxlan.port, learning: l.vxlan.learning, ttl: 0 } } : {}),
         ...(l.erspan ? { info_data: this.erspanJson(l.erspan) } : {}),
         ...(l.master ? { info_slave_kind: 'bridge', info_slave_data: { state: 'forwarding', learning: l.portLearning ?? true } } : {}),
@@ -402,6 +408,10 @@ export class FakeKernel implements CommandRunner {
       dev.up = rest[0] === 'up';
     } else if (rest[0] === 'alias') {
       dev.alias = rest[1];
+    } else if (rest[0] === 'promisc' && (rest[1] === 'on' || rest[1] === 'off')) {
+      dev.promisc = rest[1] === 'on';
+    } else if (rest.slice(0, 3).join(' ') === 'type bridge ageing_time' && dev.kind === 'bridge') {
+      dev.ageing = Number(rest[3]);
     } else if (rest[0] === 'addrgenmode') {
       // IPv6 address generation: nothing the dataplane reads back.
     } else if (rest[0] === 'nomaster') {

@@ -1,3 +1,4 @@
+import type { HostKernelState } from '../dataplane';
 import type { CommandRunner } from './command-runner';
 import { GATES, holdsGateFilter, TAP_GATE_BLOCK, type TcFilter } from './tc-gate';
 
@@ -24,6 +25,8 @@ export interface IpLink {
   flags?: string[];
   master?: string;
   ifalias?: string;
+  /** The promiscuity count: one per promiscuous user (a bridge the link is a port of, `ip link set promisc on`, a capture). */
+  promiscuity?: number;
   linkinfo?: {
     info_kind?: string;
     /** A VXLAN device's (id, port, learning), or a GRE/ERSPAN one's (okey a dotted quad; erspan_hwid hex text), as iproute2 prints them. */
@@ -41,6 +44,8 @@ export interface IpLink {
       erspan_index?: number;
       erspan_dir?: string;
       erspan_hwid?: string;
+      /** A bridge's MAC ageing time, in centiseconds as iproute2 6.1 prints it (the kernel's clock_t). */
+      ageing_time?: number;
     };
     info_slave_kind?: string;
     info_slave_data?: { learning?: boolean };
@@ -94,6 +99,22 @@ export const vxlanLocal = (link: IpLink): string | undefined => link.linkinfo?.i
 
 /** Whether `dev`'s egress is bound to the gate block `block`, and that block holds the gate filter. */
 export const gateHolds = (view: KernelView, dev: string, block: number): boolean => view.clsact.get(dev) === block && view.gateFilters.has(block);
+
+/** What a view shows of the host's taps and the agent's bridges (see HostKernelState); a link without the numbers is left out. */
+export function hostKernelState(view: Pick<KernelView, 'links'>): HostKernelState {
+  const state: HostKernelState = { taps: new Map(), bridgeAgeing: new Map() };
+  for (const link of view.links.values()) {
+    if (link.ifname.startsWith('tap') && typeof link.promiscuity === 'number') {
+      state.taps.set(link.ifname, { promiscuity: link.promiscuity, bridged: link.linkinfo?.info_slave_kind === 'bridge' });
+    }
+    const ageing = link.linkinfo?.info_data?.ageing_time;
+    const vni = link.ifname.startsWith('br') ? ownedVni(link) : undefined;
+    if (vni !== undefined && typeof ageing === 'number') {
+      state.bridgeAgeing.set(vni, Math.floor(ageing / 100));
+    }
+  }
+  return state;
+}
 
 export function parseJsonArray<T>(text: string, what: string): T[] {
   if (text.trim() === '') {

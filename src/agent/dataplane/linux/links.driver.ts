@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
-import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FdbEntry, type LocalPortState, type SegmentState } from '../dataplane';
+import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FdbEntry, type HostKernelState, type LocalPortState, type SegmentState } from '../dataplane';
 import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
 import type { Logger } from '../../../common/logger';
-import { FLOOD_MAC, gateHolds, isUp, OWNER_ALIAS, ownedVni, VNI_MAX, VXLAN_PORT, vxlanLocal, type IpLink, type KernelReader, type KernelView } from './kernel-view';
+import { FLOOD_MAC, gateHolds, hostKernelState, isUp, OWNER_ALIAS, ownedVni, VNI_MAX, VXLAN_PORT, vxlanLocal, type IpLink, type KernelReader, type KernelView } from './kernel-view';
 import { compileMirrors, erspanFailure, IFNAME_RE, observeMirrors, type MirrorScript } from './mirrors';
 import { GATES, gateFilterLine, TAP_GATE_BLOCK, VXLAN_GATE_BLOCK } from './tc-gate';
 
@@ -160,6 +160,8 @@ export class LinksDriver {
   private gated = false;
   /** Why mirror filters of the last apply are not in place (cookie -> reason). */
   private mirrorFailed = new Map<string, string>();
+  /** What the last observe saw of the taps and bridges (`observeHost`). */
+  private host?: HostKernelState;
 
   constructor(
     private readonly runner: CommandRunner,
@@ -178,6 +180,7 @@ export class LinksDriver {
   /** Reads back what this dataplane owns. Never mutates. */
   async observe(): Promise<DataplaneState> {
     const view = await this.kernel.view(this.gated);
+    this.host = hostKernelState(view);
     const state = emptyDataplaneState();
     const vnis = new Set<number>();
     for (const link of view.links.values()) {
@@ -230,6 +233,11 @@ export class LinksDriver {
     }
     observeMirrors(view, state);
     return state;
+  }
+
+  /** What the last observe saw of the host's taps and the owned bridges; undefined before the first. */
+  observeHost(): HostKernelState | undefined {
+    return this.host;
   }
 
   /** Why mirror filters of the last apply are not in place (cookie -> reason): skipped, or refused by the kernel. */

@@ -13,6 +13,7 @@ import type { Logger } from '../../../common/logger';
 import { FakeKernel } from './fake-kernel';
 import { LinuxDataplane } from './linux.dataplane';
 import { renderRuleset } from './nftables';
+import { hostKernelState } from './kernel-view';
 import { TAP_GATE_BLOCK, VXLAN_GATE_BLOCK } from './tc-gate';
 
 class RecordingLogger implements Logger {
@@ -101,6 +102,36 @@ describe('LinuxDataplane.observe', () => {
     const kernel = kernelWith(ownSegment(1000, '192.0.2.1'), ['ip link set dev vx1000 nomaster']);
     const state = await new LinuxDataplane(kernel, new RecordingLogger()).observe();
     expect(state.segments.get(1000)).toEqual({ vni: 1000, localVtep: '', floodVteps: [] });
+  });
+
+  it('keeps what it saw of the taps (promiscuity, bridged) and of its own bridges (ageing, in seconds) for the host observation', async () => {
+    const kernel = kernelWith(hostBridge('br0'), ownSegment(1000, '192.0.2.1'), ownSegment(2000, '192.0.2.1'), hostBridge('br3000'));
+    kernel.addVeth('tap0123456789a', { up: true, master: 'br1000' }).addVeth('tapdeadbeef000', { up: true }).addVeth('tapffffffff000', { up: true, master: 'br0' });
+    ['ip link set dev tap0123456789a promisc on', 'ip link set dev tapdeadbeef000 promisc on', 'ip link set dev br2000 type bridge ageing_time 0', 'ip link set dev br3000 type bridge ageing_time 0'].forEach((c) => kernel.sh(c));
+    const dataplane = new LinuxDataplane(kernel, new RecordingLogger());
+    expect(dataplane.observeHost()).toBeUndefined();
+    await dataplane.observe();
+    expect(kernel.calls.sort()).toEqual(READS); // no read of its own: the observe's
+    const host = dataplane.observeHost()!;
+    expect(Object.fromEntries(host.taps)).toEqual({
+      tap0123456789a: { promiscuity: 2, bridged: true },
+      tapdeadbeef000: { promiscuity: 1, bridged: false },
+      tapffffffff000: { promiscuity: 1, bridged: true },
+    });
+    // br0 and br3000 (no alias) are the host's: never reported as segments.
+    expect(Object.fromEntries(host.bridgeAgeing)).toEqual({ 1000: 300, 2000: 0 });
+  });
+
+  it('reads the numbers as iproute2 prints them (recorded `ip -d -j link show`)', () => {
+    const recorded = [
+      { ifindex: 7, ifname: 'br5000', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], promiscuity: 0, ifalias: 'overlay-agent', linkinfo: { info_kind: 'bridge', info_data: { forward_delay: 1500, hello_time: 200, max_age: 2000, ageing_time: 0, stp_state: 0 } } },
+      { ifindex: 8, ifname: 'tap0123456789a', master: 'br5000', promiscuity: 1, linkinfo: { info_kind: 'tun', info_data: { type: 'tap', pi: false, vnet_hdr: false, multi_queue: false, persist: true }, info_slave_kind: 'bridge' } },
+      { ifindex: 9, ifname: 'tapdeadbeef000', promiscuity: 0, linkinfo: { info_kind: 'tun', info_data: { type: 'tap' } } },
+      { ifindex: 10, ifname: 'tapnocount0000' },
+    ];
+    const host = hostKernelState({ links: new Map(recorded.map((l) => [l.ifname, l])) });
+    expect(Object.fromEntries(host.taps)).toEqual({ tap0123456789a: { promiscuity: 1, bridged: true }, tapdeadbeef000: { promiscuity: 0, bridged: false } });
+    expect(Object.fromEntries(host.bridgeAgeing)).toEqual({ 5000: 0 });
   });
 
   it('reads an empty kernel as an empty state', async () => {

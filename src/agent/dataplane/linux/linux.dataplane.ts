@@ -1,4 +1,4 @@
-import type { Dataplane, DataplanePlan, DataplaneState, FirewallRuleset, InsertedConnections, TrackedConnection } from '../dataplane';
+import type { Dataplane, DataplanePlan, DataplaneState, FirewallRuleset, HostKernelState, InsertedConnections, TrackedConnection } from '../dataplane';
 import { ArrivalMonitor } from './arrival-monitor';
 import type { CommandRunner } from './command-runner';
 import { ConntrackDriver } from './conntrack.driver';
@@ -61,6 +61,10 @@ export class LinuxDataplane implements Dataplane {
 
   mirrorFailures(): ReadonlyMap<string, string> {
     return this.links.mirrorFailures();
+  }
+
+  observeHost(): HostKernelState | undefined {
+    return this.links.observeHost();
   }
 
   firewallInForce(): FirewallRuleset | undefined {
