@@ -1,7 +1,8 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import type { MirrorCounters__Output } from '../../generated/overlay/v1/MirrorCounters';
 import { MaterializedView } from '../store/materialized-view';
 import { cleanAgentText } from './agent-text';
+import { HOST_REPORT_WRITE_MS, HostReportIntake } from './host-report-intake';
 import { MirrorCountersRepository, type MirrorTapCounters } from './mirror-counters.repository';
 
 /** Entries one MirrorCounters message may carry (sync.proto). */
@@ -10,8 +11,8 @@ export const MAX_MIRROR_COUNTER_ENTRIES = 4096;
 const MAX_TAP_ID = 256;
 /** Longest error text kept per tap (cleaned: agent text is hostile input). */
 const MAX_TAP_ERROR = 512;
-/** A host's counters go to Redis at most this often; reports in between replace the pending one. */
-export const MIRROR_COUNTERS_WRITE_MS = 1_000;
+/** A host's counters go to Redis at most this often (HostReportIntake). */
+export const MIRROR_COUNTERS_WRITE_MS = HOST_REPORT_WRITE_MS;
 
 const TAP_ID = /^[^/]+\/[^/]+$/;
 
@@ -50,63 +51,10 @@ export function readMirrorCounters(message: MirrorCounters__Output, inSpan: (tap
   return { entries };
 }
 
-/**
- * Takes the mirror counters agents report on this replica to Redis (MirrorCountersRepository),
- * at most once per MIRROR_COUNTERS_WRITE_MS per host: agents may report often (after every pass
- * that changed mirrors), and each report replaces the host's counters whole, so the latest one
- * pending is all that needs writing. A failed write is logged and dropped, and so is what is
- * pending at shutdown: the agent reports again on its next pass (to whichever replica holds its
- * stream). Nothing is written for a host the view no longer has.
- */
+/** Takes the mirror counters agents report to Redis (MirrorCountersRepository): see HostReportIntake. */
 @Injectable()
-export class MirrorCountersIntake {
-  private readonly logger = new Logger('sync');
-  private readonly pending = new Map<string, ReadonlyMap<string, MirrorTapCounters>>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly lastWrite = new Map<string, number>();
-  private stopped = false;
-
-  constructor(
-    private readonly repository: MirrorCountersRepository,
-    private readonly view: MaterializedView,
-  ) {}
-
-  /** The host's latest counters (already checked: `readMirrorCounters`). */
-  report(hostId: string, entries: ReadonlyMap<string, MirrorTapCounters>): void {
-    if (this.stopped) {
-      return;
-    }
-    this.pending.set(hostId, entries);
-    if (!this.timers.has(hostId)) {
-      const wait = Math.max(0, (this.lastWrite.get(hostId) ?? -Infinity) + MIRROR_COUNTERS_WRITE_MS - Date.now());
-      this.timers.set(hostId, setTimeout(() => void this.flush(hostId), wait));
-    }
-  }
-
-  /** Drops what is pending and every report after this. Idempotent. */
-  stop(): void {
-    this.stopped = true;
-    this.timers.forEach(clearTimeout);
-    this.timers.clear();
-    this.pending.clear();
-  }
-
-  private async flush(hostId: string): Promise<void> {
-    this.timers.delete(hostId);
-    const entries = this.pending.get(hostId);
-    this.pending.delete(hostId);
-    if (!entries) {
-      return;
-    }
-    this.lastWrite.set(hostId, Date.now());
-    if (!this.view.current.hosts.has(hostId)) {
-      this.lastWrite.delete(hostId); // deleted: its counters were forgotten with it
-      return;
-    }
-    try {
-      await this.repository.write(hostId, entries);
-    } catch (err) {
-      this.logger.warn(`recording mirror counters of host ${hostId}: ${(err as Error).message}`);
-    }
+export class MirrorCountersIntake extends HostReportIntake<ReadonlyMap<string, MirrorTapCounters>> {
+  constructor(repository: MirrorCountersRepository, view: MaterializedView) {
+    super('mirror counters', (hostId, entries) => repository.write(hostId, entries), view);
   }
 }
