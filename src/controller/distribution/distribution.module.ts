@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { HostObservationIntake } from './host-observation.intake';
+import { HostObservationRepository } from './host-observation.repository';
 import { MirrorCountersIntake } from './mirror-counters.intake';
 import { MirrorCountersRepository } from './mirror-counters.repository';
 import { AckRecorder } from './ack-recorder';
@@ -12,7 +14,7 @@ import { SyncServer } from './sync.server';
 
 /** The distribution pipeline's stages (see pipeline.ts for their order), and realization over them. */
 @Module({
-  providers: [AgentStatusRepository, MirrorCountersRepository, MirrorCountersIntake, SpanFeed, AckRecorder, SessionRegistry, HelloHandler, SyncServer, DistributionPipeline, RealizationService],
-  exports: [MirrorCountersRepository, SpanFeed, AckRecorder, SessionRegistry, SyncServer, DistributionPipeline, RealizationService, AgentStatusRepository],
+  providers: [AgentStatusRepository, MirrorCountersRepository, MirrorCountersIntake, HostObservationRepository, HostObservationIntake, SpanFeed, AckRecorder, SessionRegistry, HelloHandler, SyncServer, DistributionPipeline, RealizationService],
+  exports: [MirrorCountersRepository, HostObservationRepository, SpanFeed, AckRecorder, SessionRegistry, SyncServer, DistributionPipeline, RealizationService, AgentStatusRepository],
 })
 export class DistributionModule {}

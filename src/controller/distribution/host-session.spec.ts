@@ -17,6 +17,7 @@ function session(helloRevision: number, resumed = true) {
     connectionsExported: () => undefined,
     connectionsInstalled: () => undefined,
     mirrorCounters: (_s, report) => reports.push(`counters ${report.entries.length}`),
+    hostObserved: (_s, report) => reports.push(`observed ${report.taps.length}`),
     violated: (_s, reason) => reports.push(`violation ${reason}`),
     closed: () => undefined,
   };
@@ -86,7 +87,9 @@ describe('host session acks and nacks', () => {
     ok.send({ ack: { revision: 12 } });
     ok.send({ mirrorCounters: { entries: [] } }); // passed on (the registry checks it: mirror-counters.intake.ts)
     expect(ok.ended).toEqual([]);
+    ok.send({ observed: { taps: [], bridges: [] } }); // passed on (the registry checks it: host-observation.intake.ts)
     expect(ok.reports).toContain('counters 0');
+    expect(ok.reports).toContain('observed 0');
     expect(ok.s.appliedRevision).toBe(12);
   });
 });

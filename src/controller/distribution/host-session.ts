@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
+import type { HostObservation__Output } from '../../generated/overlay/v1/HostObservation';
 import type { MirrorCounters__Output } from '../../generated/overlay/v1/MirrorCounters';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import type { SpanKey } from '../../common/span/span-kind';
@@ -88,6 +89,8 @@ export interface SessionEvents {
   connectionsInstalled(session: HostSession, report: ConnectionsInstalled__Output): void;
   /** What the host's mirror taps copied (not yet checked: the listener refuses a malformed one). */
   mirrorCounters(session: HostSession, report: MirrorCounters__Output): void;
+  /** What the agent observed of its host's kernel (not yet checked: the listener refuses a malformed one). */
+  hostObserved(session: HostSession, report: HostObservation__Output): void;
   /** The agent broke the protocol (`reason`); the session ends the stream with INVALID_ARGUMENT right after. */
   violated(session: HostSession, reason: string): void;
   closed(session: HostSession): void;
@@ -373,6 +376,8 @@ export class HostSession implements SpanSubscriber {
       this.events.connectionsInstalled(this, req.connectionsInstalled);
     } else if (req.mirrorCounters) {
       this.events.mirrorCounters(this, req.mirrorCounters);
+    } else if (req.observed) {
+      this.events.hostObserved(this, req.observed);
     } else {
       this.refuse((req as { undecodable?: string }).undecodable ?? 'a message with nothing in it');
     }

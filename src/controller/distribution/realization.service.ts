@@ -4,6 +4,7 @@ import { ChangeLogReader } from '../store/change-log-reader';
 import { MaterializedView } from '../store/materialized-view';
 import { copyViewState, rewindChange } from '../store/view-state';
 import { AgentStatusRepository, type AgentLastError } from './agent-status.repository';
+import { HostObservationRepository, observedStatus, type HostObservedStatus } from './host-observation.repository';
 import { AckRecorder } from './ack-recorder';
 import { SpanFeed } from './span-feed';
 
@@ -14,9 +15,10 @@ export interface HostRealization {
   lag: number;
 }
 
-/** A host's agent as the API shows it: its realization and its last NACK (null when none, or since cleared). */
+/** A host's agent as the API shows it: its realization, its last NACK (null when none, or since cleared) and what it last observed of the host (null when it never reported). */
 export interface HostAgentStatus extends HostRealization {
   lastError: AgentLastError | null;
+  observed: HostObservedStatus | null;
 }
 
 const POLL_MS = 10;
@@ -53,6 +55,7 @@ export class RealizationService implements OnModuleDestroy {
     private readonly status: AgentStatusRepository,
     private readonly recorder: AckRecorder,
     private readonly changeLog: ChangeLogReader,
+    private readonly observations: HostObservationRepository,
   ) {}
 
   async hosts(hostIds: string[]): Promise<Map<string, HostRealization>> {
@@ -70,10 +73,16 @@ export class RealizationService implements OnModuleDestroy {
     return out;
   }
 
-  /** `hosts` plus each host's last error, for the host API (read from Redis: any replica answers). */
+  /** `hosts` plus each host's last error and observation, for the host API (read from Redis: any replica answers). */
   async hostStatus(hostIds: string[]): Promise<Map<string, HostAgentStatus>> {
-    const [realization, errors] = await Promise.all([this.hosts(hostIds), this.status.lastErrors(hostIds)]);
-    return new Map(hostIds.map((id) => [id, { ...realization.get(id)!, lastError: errors.get(id) ?? null }]));
+    const [realization, errors, observations] = await Promise.all([this.hosts(hostIds), this.status.lastErrors(hostIds), this.observations.read(hostIds)]);
+    const view = this.view.current;
+    return new Map(
+      hostIds.map((id) => {
+        const observation = observations.get(id);
+        return [id, { ...realization.get(id)!, lastError: errors.get(id) ?? null, observed: observation ? observedStatus(observation, view) : null }];
+      }),
+    );
   }
 
   async portsRealized(portIds: string[]): Promise<Map<string, boolean>> {

@@ -3,6 +3,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
+import type { HostObservation__Output } from '../../generated/overlay/v1/HostObservation';
 import type { MirrorCounters__Output } from '../../generated/overlay/v1/MirrorCounters';
 import { spanKey } from '../../common/span/span-kind';
 import type { Host } from '../model/host';
@@ -10,6 +11,7 @@ import type { ChangeRecord } from '../store/change-log';
 import { MaterializedView } from '../store/materialized-view';
 import { AckRecorder } from './ack-recorder';
 import { AgentStatusRepository, type StreamClaim } from './agent-status.repository';
+import { HostObservationIntake, readHostObservation } from './host-observation.intake';
 import { HostSession, type SessionClaim, type SessionEvents, type SyncCall } from './host-session';
 import { MirrorCountersIntake, readMirrorCounters } from './mirror-counters.intake';
 import { SpanFeed } from './span-feed';
@@ -59,6 +61,7 @@ export class SessionRegistry implements SessionEvents {
     private readonly status: AgentStatusRepository,
     private readonly recorder: AckRecorder,
     private readonly counters: MirrorCountersIntake,
+    private readonly observations: HostObservationIntake,
   ) {}
 
   /** The deployment's epoch, as agents must name it to resume. */
@@ -90,9 +93,10 @@ export class SessionRegistry implements SessionEvents {
     this.timers.push(setInterval(() => void this.housekeeping(), HOUSEKEEPING_MS));
   }
 
-  /** Stops the timers and ends every stream (UNAVAILABLE); mirror counters not yet written are dropped. */
+  /** Stops the timers and ends every stream (UNAVAILABLE); mirror counters and host observations not yet written are dropped. */
   stop(): void {
     this.counters.stop();
+    this.observations.stop();
     this.timers.forEach(clearInterval);
     this.timers.length = 0;
     this.unsubscribe.splice(0).forEach((off) => off());
@@ -167,6 +171,26 @@ export class SessionRegistry implements SessionEvents {
       return;
     }
     this.counters.report(session.hostId, read.entries);
+  }
+
+  /** Keeps what the agent observed of its local ports' taps and its span's bridges (others are ignored); a malformed report ends the stream. */
+  hostObserved(session: HostSession, report: HostObservation__Output): void {
+    const index = this.feed.spanIndex;
+    const local = index.portsOnHost(session.hostId);
+    let segments: Map<number, string> | undefined;
+    const segmentOf = (vni: number): string | undefined => {
+      segments ??= new Map([...index.segmentsOfHost(session.hostId)].flatMap((id) => {
+        const segment = index.segment(id);
+        return segment ? [[segment.vni, id] as const] : [];
+      }));
+      return segments.get(vni);
+    };
+    const read = readHostObservation(report, { isLocalPort: (id) => local.has(id), segmentOf }, Date.now());
+    if ('violation' in read) {
+      session.refuse(read.violation);
+      return;
+    }
+    this.observations.report(session.hostId, read.observation);
   }
 
   closed(session: HostSession): void {

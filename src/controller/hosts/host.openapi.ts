@@ -31,6 +31,31 @@ export const hostApi: ApiDescription = {
             at: { type: 'string', format: 'date-time', description: 'when the controller received the NACK' },
           },
         },
+        observed: {
+          type: 'object',
+          nullable: true,
+          description: "what the host's agent last observed of its kernel (SyncRequest.observed), null when it never reported; replaced by each report (GET only)",
+          properties: {
+            at: { type: 'string', format: 'date-time', description: 'when the controller received the report' },
+            promiscuousPorts: {
+              type: 'array',
+              description: "the host's local ports whose tap is promiscuous beyond what its bridge accounts for (a bridge port counts one): an analyzer port's is expected, any other is a finding (NIST VM-TM-R2)",
+              items: {
+                type: 'object',
+                properties: {
+                  portId: str,
+                  role: { type: 'string', enum: ['vm', 'analyzer'] },
+                  promiscuity: { type: 'integer', description: "the kernel's promiscuity count of the port's tap" },
+                },
+              },
+            },
+            hubSegments: {
+              type: 'array',
+              description: 'segments whose bridge on this host is in hub mode (MAC ageing 0: every frame flooded to every port)',
+              items: { type: 'object', properties: { segmentId: str, vni: { type: 'integer' } } },
+            },
+          },
+        },
       },
     },
   },

@@ -61,6 +61,7 @@ redis.call('HDEL', K.agentApplied(), id)
 redis.call('HDEL', K.agentSessions(), id)
 redis.call('HDEL', K.agentLastErrors(), id)
 redis.call('DEL', K.hostMirrorCounters(id))
+redis.call('DEL', K.hostObserved(id))
 return commit({ op('host', id, nil, json) })
 `;
 

@@ -55,6 +55,12 @@ const templates = {
    * host's agent last reported of its mirror taps (MirrorCounters); replaced whole by each report.
    */
   hostMirrorCounters: 'host:%:mirror-counters',
+  /**
+   * String: JSON `{at, taps: [{portId, promiscuity, bridged}], bridges: [{vni, segmentId,
+   * ageingSeconds}]}`, what the host's agent last said it observed of its kernel
+   * (HostObservation); replaced whole by each report.
+   */
+  hostObserved: 'host:%:observed',
   /** Hash VNI -> the revision that released it (its segment's deletion). */
   vniReleasedAt: 'vnis:released-at',
   /** Per-parent children (sorted sets, score 0). */
