@@ -1,0 +1,118 @@
+import * as grpc from '@grpc/grpc-js';
+import { RedisStore } from '../../src/controller/store/redis-store';
+import { waitUntil } from '../support/agents';
+import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
+import { RawAgent } from '../support/raw-agent';
+
+/**
+ * What an agent observed of its host (SyncRequest.observed) from the stream to the hosts API: the
+ * taps of its own ports and the bridges of its span's segments are kept (others ignored), shown
+ * as promiscuous ports (with their role) and hub segments; a malformed report ends the stream and
+ * records nothing; the host's deletion removes it.
+ */
+describe('host observation: from the agent to GET /v1/hosts/{id}', () => {
+  const prefix = uniquePrefix('host-observed');
+  let ctl: Harness;
+  let client: ReturnType<typeof api>;
+  const ids: Record<string, string> = {};
+  let vni = 0;
+
+  beforeAll(async () => {
+    ctl = await startController({ prefix });
+    client = api(ctl.url);
+    const tenantId = (await client.post('/v1/tenants', { name: 'acme' })).body.id;
+    const segment = (await client.post('/v1/segments', { tenantId, name: 'web' })).body;
+    ids.segment = segment.id;
+    vni = segment.vni;
+    for (const name of ['hv1', 'hv2']) {
+      ids[name] = (await client.post('/v1/hosts', { name: `obs-${name}`, vtepIp: `192.0.2.${name === 'hv1' ? 91 : 92}` })).body.id;
+    }
+    ids.vm = (await client.post('/v1/ports', { segmentId: segment.id, hostId: ids.hv1 })).body.id;
+    ids.quiet = (await client.post('/v1/ports', { segmentId: segment.id, hostId: ids.hv1 })).body.id;
+    const analyzer = await client.post('/v1/ports', { segmentId: segment.id, hostId: ids.hv1, role: 'analyzer' });
+    expect(analyzer.status).toBe(201);
+    ids.an = analyzer.body.id;
+    ids.other = (await client.post('/v1/ports', { segmentId: segment.id, hostId: ids.hv2 })).body.id;
+  });
+
+  afterAll(async () => {
+    await ctl?.close();
+    await dropPrefix(ctl.config.redisUrl, prefix);
+  });
+
+  it('shows the promiscuous ports with their role and the hub segments; a foreign tap or bridge is ignored', async () => {
+    expect((await client.get(`/v1/hosts/${ids.hv1}`)).body.observed).toBeNull();
+    const raw = new RawAgent(ctl.grpcTarget, 'obs-hv1', 'raw-obs-hv1');
+    try {
+      await waitUntil(() => raw.delivered, 10_000, () => 'hv1 snapshot');
+      const before = Date.now();
+      raw.send({
+        observed: {
+          taps: [
+            { portId: ids.vm, promiscuity: 2, bridged: true },
+            { portId: ids.quiet, promiscuity: 1, bridged: true },
+            { portId: ids.an, promiscuity: 1, bridged: false },
+            { portId: ids.other, promiscuity: 5, bridged: false }, // hv2's port: ignored
+          ],
+          bridges: [
+            { vni, ageingSeconds: 0 },
+            { vni: vni + 1, ageingSeconds: 0 }, // no segment of hv1's span: ignored
+          ],
+        },
+      });
+      await waitUntil(async () => (await client.get(`/v1/hosts/${ids.hv1}`)).body.observed !== null, 10_000, () => 'observation stored');
+      const host = (await client.get(`/v1/hosts/${ids.hv1}`)).body;
+      expect(host.observed).toEqual({
+        at: expect.any(String),
+        promiscuousPorts: [
+          { portId: ids.vm, role: 'vm', promiscuity: 2 },
+          { portId: ids.an, role: 'analyzer', promiscuity: 1 },
+        ],
+        hubSegments: [{ segmentId: ids.segment, vni }],
+      });
+      expect(Date.parse(host.observed.at)).toBeGreaterThanOrEqual(before - 1);
+      const listed = (await client.get('/v1/hosts')).body.items as { id: string; observed: unknown }[];
+      expect(Object.fromEntries(listed.map((h) => [h.id, h.observed]))).toEqual({ [ids.hv1]: host.observed, [ids.hv2]: null });
+
+      // The next report replaces it whole.
+      raw.send({ observed: { taps: [{ portId: ids.vm, promiscuity: 1, bridged: true }], bridges: [{ vni, ageingSeconds: 300 }] } });
+      await waitUntil(async () => (await client.get(`/v1/hosts/${ids.hv1}`)).body.observed.promiscuousPorts.length === 0, 10_000, () => 'observation replaced');
+      expect((await client.get(`/v1/hosts/${ids.hv1}`)).body.observed).toMatchObject({ promiscuousPorts: [], hubSegments: [] });
+      expect(raw.ended).toBeUndefined();
+
+      raw.send({ observed: { taps: [{ portId: 'p'.repeat(65), promiscuity: 3, bridged: false }], bridges: [] } });
+      await waitUntil(() => raw.ended !== undefined, 10_000, () => 'stream ended');
+      expect(raw.ended).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/port_id is not a port id/) });
+    } finally {
+      raw.close();
+    }
+    for (const observed of [{ taps: Array.from({ length: 4097 }, (_, i) => ({ portId: `p${i}`, promiscuity: 0 })) }, { bridges: [{ vni: 0 }] }, { taps: [{ portId: ids.vm }, { portId: ids.vm }] }]) {
+      const again = new RawAgent(ctl.grpcTarget, 'obs-hv1', 'raw-obs-hv1');
+      try {
+        await waitUntil(() => again.delivered, 10_000, () => 'hv1 snapshot');
+        again.send({ observed });
+        await waitUntil(() => again.ended !== undefined, 10_000, () => 'stream ended');
+        expect(again.ended!.code).toBe(grpc.status.INVALID_ARGUMENT);
+      } finally {
+        again.close();
+      }
+    }
+    // A refused report records nothing: the last one stands.
+    expect((await client.get(`/v1/hosts/${ids.hv1}`)).body.observed).toMatchObject({ promiscuousPorts: [], hubSegments: [] });
+  });
+
+  it('is removed with its host', async () => {
+    const raw = new RawAgent(ctl.grpcTarget, 'obs-hv2', 'raw-obs-hv2');
+    const key = ctl.app.get(RedisStore).keys.hostObserved(ids.hv2);
+    try {
+      await waitUntil(() => raw.delivered, 10_000, () => 'hv2 snapshot');
+      raw.send({ observed: { taps: [{ portId: ids.other, promiscuity: 2, bridged: true }], bridges: [] } });
+      await waitUntil(async () => (await ctl.redis.exists(key)) === 1, 10_000, () => 'observation stored');
+    } finally {
+      raw.close();
+    }
+    expect((await client.delete(`/v1/ports/${ids.other}`)).status).toBe(204);
+    expect((await client.delete(`/v1/hosts/${ids.hv2}`)).status).toBe(204);
+    expect(await ctl.redis.exists(key)).toBe(0);
+  });
+});
