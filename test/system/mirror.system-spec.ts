@@ -211,6 +211,32 @@ describeSystem('mirror sessions on real kernels: analyzers and a collector count
     expect(await mirroredEchoes(n1, 'a', 'b')).toEqual({ requests: [1, 2, 3, 4, 5], replies: [1, 2, 3, 4, 5] });
   });
 
+  it('a tap put in promiscuous mode by hand, and a bridge in hub mode, show on their host as the agent observes them, until undone', async () => {
+    const hv1 = topology.hypervisor('hv1').ns;
+    const host = `/v1/hosts/${hostIds.get('hv1')}`;
+    type Observed = { promiscuousPorts: { portId: string; role: string; promiscuity: number }[]; hubSegments: { segmentId: string; vni: number }[] } | null;
+    let last: Observed = null;
+    const observed = async () => (last = (await client.get(host)).body.observed as Observed);
+    const aListed = async () => (await observed())?.promiscuousPorts.find((p) => p.portId === vm('a').portId);
+    const hub = async () => (await observed())?.hubSegments.some((s) => s.segmentId === segmentId) ?? false;
+    await waitUntil(async () => (await observed()) !== null, 15_000, () => `hv1's agent reported no observation${agentLogs()}`);
+    expect(await aListed()).toBeUndefined();
+    expect(await hub()).toBe(false);
+    const vni = (await client.get(`/v1/segments/${segmentId}`)).body.vni as number;
+    await must('ip', ['netns', 'exec', hv1, 'ip', 'link', 'set', vm('a').tap, 'promisc', 'on']);
+    await must('ip', ['netns', 'exec', hv1, 'ip', 'link', 'set', `br${vni}`, 'type', 'bridge', 'ageing_time', '0']);
+    try {
+      await waitUntil(async () => (await aListed()) !== undefined && (await hub()), 15_000, () => `not seen: ${JSON.stringify(last)}${agentLogs()}`);
+      // Its bridge accounts for one; the promiscuous user for the other.
+      expect(await aListed()).toEqual({ portId: vm('a').portId, role: 'vm', promiscuity: 2 });
+      expect((await observed())!.hubSegments).toEqual([{ segmentId, vni }]);
+    } finally {
+      await must('ip', ['netns', 'exec', hv1, 'ip', 'link', 'set', vm('a').tap, 'promisc', 'off']);
+      await must('ip', ['netns', 'exec', hv1, 'ip', 'link', 'set', `br${vni}`, 'type', 'bridge', 'ageing_time', '30000']);
+    }
+    await waitUntil(async () => (await aListed()) === undefined && !(await hub()), 15_000, () => `still shown: ${JSON.stringify(last)}${agentLogs()}`);
+  });
+
   it('mirroring goes on while the agent is down and after it restarts; the session reports its counters', async () => {
     const n1 = captures[0];
     const agent = stack.agents.get('hv1')!;
