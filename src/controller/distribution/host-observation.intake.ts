@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { HostObservation__Output } from '../../generated/overlay/v1/HostObservation';
 import { MaterializedView } from '../store/materialized-view';
 import { HostReportIntake } from './host-report-intake';
-import { HostObservationRepository, type HostObservation } from './host-observation.repository';
+import { HostObservationRepository, type StoredHostObservation } from './host-observation.repository';
 
 /** Taps, and bridges, one HostObservation may carry (sync.proto). */
 export const MAX_OBSERVED_TAPS = 4096;
@@ -23,7 +23,7 @@ export interface ObservationScope {
  * than MAX_OBSERVED_TAPS taps or MAX_OBSERVED_BRIDGES bridges, a port id empty or longer than
  * 64 characters, a VNI out of range, one named twice). Pure.
  */
-export function readHostObservation(message: HostObservation__Output, scope: ObservationScope, at: number): { observation: HostObservation } | { violation: string } {
+export function readHostObservation(message: HostObservation__Output, scope: ObservationScope, at: number): { observation: StoredHostObservation } | { violation: string } {
   const taps = message.taps ?? [];
   const bridges = message.bridges ?? [];
   if (taps.length > MAX_OBSERVED_TAPS) {
@@ -32,7 +32,7 @@ export function readHostObservation(message: HostObservation__Output, scope: Obs
   if (bridges.length > MAX_OBSERVED_BRIDGES) {
     return { violation: `HostObservation of ${bridges.length} bridges (at most ${MAX_OBSERVED_BRIDGES})` };
   }
-  const observation: HostObservation = { at, taps: [], bridges: [] };
+  const observation: StoredHostObservation = { at, taps: [], bridges: [] };
   const ports = new Set<string>();
   for (const [i, tap] of taps.entries()) {
     const id = tap.portId;
@@ -73,7 +73,7 @@ export function readHostObservation(message: HostObservation__Output, scope: Obs
 
 /** Takes the host observations agents report to Redis (HostObservationRepository): see HostReportIntake. */
 @Injectable()
-export class HostObservationIntake extends HostReportIntake<HostObservation> {
+export class HostObservationIntake extends HostReportIntake<StoredHostObservation> {
   constructor(repository: HostObservationRepository, view: MaterializedView) {
     super('host observation', (hostId, observation) => repository.write(hostId, observation), view);
   }

@@ -4,7 +4,7 @@ import { RedisStore } from '../store/redis-store';
 import type { ViewState } from '../store/view-state';
 
 /** What a host's agent last said it observed of its kernel (SyncRequest.observed), checked and stamped. */
-export interface HostObservation {
+export interface StoredHostObservation {
   /** When it was reported (controller clock, ms). */
   at: number;
   /** The taps of the host's local ports. */
@@ -21,13 +21,13 @@ export interface HostObservation {
 export class HostObservationRepository {
   constructor(private readonly store: RedisStore) {}
 
-  async write(hostId: string, observation: HostObservation): Promise<void> {
+  async write(hostId: string, observation: StoredHostObservation): Promise<void> {
     await this.store.redis.set(this.store.keys.hostObserved(hostId), JSON.stringify(observation));
   }
 
   /** The hosts' last observations (one MGET); a host that never reported is absent. */
-  async read(hostIds: readonly string[]): Promise<Map<string, HostObservation>> {
-    const out = new Map<string, HostObservation>();
+  async read(hostIds: readonly string[]): Promise<Map<string, StoredHostObservation>> {
+    const out = new Map<string, StoredHostObservation>();
     if (hostIds.length === 0) {
       return out;
     }
@@ -36,7 +36,7 @@ export class HostObservationRepository {
       const raw = values[i];
       if (raw) {
         try {
-          out.set(id, JSON.parse(raw) as HostObservation);
+          out.set(id, JSON.parse(raw) as StoredHostObservation);
         } catch {
           // written only by write() above; an unreadable value reads as never reported
         }
@@ -57,7 +57,7 @@ export interface HostObservedStatus {
 }
 
 /** Pure: what `observation` shows of the ports and segments `view` still has (a port deleted since is left out). */
-export function observedStatus(observation: HostObservation, view: Pick<ViewState, 'ports' | 'segments'>): HostObservedStatus {
+export function observedStatus(observation: StoredHostObservation, view: Pick<ViewState, 'ports' | 'segments'>): HostObservedStatus {
   const promiscuousPorts = observation.taps.flatMap((tap) => {
     const port = view.ports.get(tap.portId);
     // A bridge port counts one promiscuous user: its bridge.
