@@ -1,0 +1,47 @@
+import { checkFwR1, checkFwR2, checkFwR3, checkFwR4 } from './checks/fw.checks';
+import { checkMpR1, checkMpR2, checkMpR3 } from './checks/mp.checks';
+import { checkTmR1, checkTmR2, checkTmR3 } from './checks/tm.checks';
+import { checkVnR1, checkVnR2, checkVnR3 } from './checks/vn.checks';
+import { statusOf, type AuditStatus, type AuditWorld, type Check, type Finding } from './audit.types';
+
+/** The 13 recommendations of NIST SP 800-125B, in the document's order, with the check of each (titles in our words). */
+export const RECOMMENDATIONS: readonly { id: string; title: string; check: Check }[] = [
+  { id: 'VM-VN-R1', title: "Hosts' switch ports carry the VLANs their VMs use, and no others", check: checkVnR1 },
+  { id: 'VM-VN-R2', title: 'Overlay segments with distinct VNIs; tenants kept apart', check: checkVnR2 },
+  { id: 'VM-VN-R3', title: "Every host's overlay module configured by the SDN controller", check: checkVnR3 },
+  { id: 'VM-MP-R1', title: "A NIC team's members use different drivers", check: checkMpR1 },
+  { id: 'VM-MP-R2', title: "A NIC team's members sit on different PCI buses", check: checkMpR2 },
+  { id: 'VM-MP-R3', title: "A NIC team's members reach different switches; teams are redundant and carry the VTEP", check: checkMpR3 },
+  { id: 'VM-FW-R1', title: 'Every VM port filtered inside its host (no hairpin to a physical firewall)', check: checkFwR1 },
+  { id: 'VM-FW-R2', title: "Firewall rules in the hypervisor's kernel, realized on every host", check: checkFwR2 },
+  { id: 'VM-FW-R3', title: 'Firewall policies provisioned centrally from security groups', check: checkFwR3 },
+  { id: 'VM-FW-R4', title: 'Security-group rules that keep default deny', check: checkFwR4 },
+  { id: 'VM-TM-R1', title: 'Mirroring covers both directions of a VM port', check: checkTmR1 },
+  { id: 'VM-TM-R2', title: 'Promiscuous access only for analyzer ports, never a whole segment', check: checkTmR2 },
+  { id: 'VM-TM-R3', title: 'Mirrored copies go to an analyzer port, a host NIC or a remote collector', check: checkTmR3 },
+];
+
+export interface RecommendationReport {
+  id: string;
+  title: string;
+  status: AuditStatus;
+  findings: Finding[];
+}
+
+export interface AuditReport {
+  generatedAt: string;
+  revision: number;
+  recommendations: RecommendationReport[];
+}
+
+/** Pure: every check over `world`; `generatedAt` is passed in (the service's clock). */
+export function runAudit(world: AuditWorld, generatedAt: string): AuditReport {
+  return {
+    generatedAt,
+    revision: world.view.revision,
+    recommendations: RECOMMENDATIONS.map(({ id, title, check }) => {
+      const result = check(world);
+      return { id, title, status: statusOf(result), findings: result.applicable ? result.findings : [] };
+    }),
+  };
+}

@@ -1,0 +1,100 @@
+import type { ObservedInventory } from '../model/observed-inventory';
+import type { StoredHostObservation } from '../distribution/host-observation.repository';
+import type { ViewState } from '../store/view-state';
+
+/**
+ * The audit's vocabulary (NIST SP 800-125B, issue 13). A check is a pure function of an
+ * `AuditWorld` (the desired state, what each host's agent last observed, and the agents' status)
+ * that answers whether it applies at all and what it found. No clock, no I/O: the same world
+ * always gives the same findings, in the same order.
+ */
+
+/**
+ * `high`/`medium`: the recommendation is not met (the check fails). `low`/`info`: worth a look,
+ * not a failure (a single-direction mirror an operator may want, a host with one PCI bus).
+ * `unknown`: the evidence the check needs is missing (an agent that never reported, a field no
+ * source knows): the check cannot say pass.
+ */
+export type Severity = 'high' | 'medium' | 'low' | 'info' | 'unknown';
+export const SEVERITIES: readonly Severity[] = ['high', 'medium', 'low', 'info', 'unknown'];
+
+/** What a finding is about; only the fields that apply are set. `link` is a device name on `hostId`. */
+export interface FindingSubject {
+  hostId?: string;
+  segmentId?: string;
+  portId?: string;
+  sessionId?: string;
+  securityGroupId?: string;
+  tenantId?: string;
+  link?: string;
+}
+
+export interface Finding {
+  severity: Severity;
+  subject: FindingSubject;
+  /** What was seen, with the values, in words: where each value came from (observed or declared) is said. */
+  evidence: string;
+  /** When the finding opened. Always null in this version: findings have no history yet (issue 13's `GET /v1/audit/findings` is later work). */
+  since: string | null;
+}
+
+export interface CheckResult {
+  /** False when the world has nothing the recommendation is about (no team, no VLAN segment, no mirror session...). */
+  applicable: boolean;
+  findings: Finding[];
+}
+
+export type AuditStatus = 'pass' | 'fail' | 'not-applicable' | 'unknown';
+
+/** The status rule: not-applicable; else fail on any high or medium finding; else unknown on any missing evidence; else pass (low and info findings allowed). */
+export function statusOf(result: CheckResult): AuditStatus {
+  if (!result.applicable) {
+    return 'not-applicable';
+  }
+  if (result.findings.some((f) => f.severity === 'high' || f.severity === 'medium')) {
+    return 'fail';
+  }
+  if (result.findings.some((f) => f.severity === 'unknown')) {
+    return 'unknown';
+  }
+  return 'pass';
+}
+
+/** What a host's agent last reported of it; a host absent from `AuditWorld.evidence` never reported. */
+export interface HostEvidence {
+  /** When it was reported (controller clock, ms). */
+  observedAt: number | null;
+  taps: StoredHostObservation['taps'];
+  bridges: StoredHostObservation['bridges'];
+  /** The observed inventory; null when the agent sent none (an older agent, or not collected yet). */
+  inventory: ObservedInventory | null;
+}
+
+/** A host's agent as the controller sees it. A host absent from `AuditWorld.agents` reads as never connected. */
+export interface AgentEvidence {
+  connected: boolean;
+  /** 0 = never acknowledged anything. */
+  appliedRevision: number;
+  /** Revisions behind its span's last change; 0 = in sync. */
+  lag: number;
+  /** Its last NACK's message, null when none. */
+  lastError: string | null;
+}
+
+export interface AuditWorld {
+  view: Pick<ViewState, 'revision' | 'tenants' | 'segments' | 'hosts' | 'ports' | 'securityGroups' | 'mirrorSessions'>;
+  evidence: ReadonlyMap<string, HostEvidence>;
+  agents: ReadonlyMap<string, AgentEvidence>;
+}
+
+export type Check = (world: AuditWorld) => CheckResult;
+
+/** The stored observation as a check's evidence (`inventory` read if the stored record has it). */
+export function evidenceOf(observation: StoredHostObservation): HostEvidence {
+  const inventory = (observation as StoredHostObservation & { inventory?: ObservedInventory | null }).inventory ?? null;
+  return { observedAt: observation.at ?? null, taps: observation.taps ?? [], bridges: observation.bridges ?? [], inventory };
+}
+
+export const finding = (severity: Severity, subject: FindingSubject, evidence: string): Finding => ({ severity, subject, evidence, since: null });
+
+export const iso = (ms: number | null): string => (ms === null ? 'an unknown time' : new Date(ms).toISOString());

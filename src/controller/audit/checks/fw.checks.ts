@@ -1,0 +1,137 @@
+import { localHostsOf, type Port } from '../../model/port';
+import { ANY_CIDR, type SecurityGroup } from '../../model/security-group';
+import { finding, type AuditWorld, type CheckResult, type Finding } from '../audit.types';
+import { sortedHosts } from './inventory';
+
+/**
+ * Firewalls (VM-FW-R1..R4). Each port with port security is filtered by its own chain in its
+ * hypervisor's kernel, compiled centrally from security groups (desired-state/firewall.ts): an
+ * allow list per direction, everything else dropped. The checks look for the ports outside that
+ * scheme and the policies that defeat it.
+ */
+
+const byId = <T extends { id: string }>(items: Iterable<T>): T[] => [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
+/** VM ports bound to a host (analyzer ports receive copies only, never a segment's frames). */
+const boundVmPorts = (world: AuditWorld): Port[] => byId(world.view.ports.values()).filter((p) => p.hostId !== null && (p.role ?? 'vm') === 'vm');
+
+/** The groups a port's policy is compiled from, as ids (some may no longer exist). */
+function effectiveGroupIds(port: Port, world: AuditWorld): string[] {
+  if (!port.portSecurity) {
+    return [];
+  }
+  if (port.securityGroupIds?.length) {
+    return port.securityGroupIds;
+  }
+  const fallback = world.view.tenants.get(port.tenantId)?.defaultSecurityGroupId;
+  return fallback ? [fallback] : [];
+}
+
+/** VM-FW-R1: filtering in the host, no hairpin: a bound VM port with port security off has no firewall in its host. */
+export function checkFwR1(world: AuditWorld): CheckResult {
+  const ports = boundVmPorts(world);
+  return {
+    applicable: ports.length > 0,
+    findings: ports
+      .filter((p) => !p.portSecurity)
+      .map((p) => finding('medium', { portId: p.id, hostId: p.hostId! }, `port ${p.id} on host ${p.hostId}: port security off, nothing filters it in the host (any filtering happens outside, by hairpin)`)),
+  };
+}
+
+/**
+ * VM-FW-R2: the firewall runs in the hypervisor's kernel (nftables, per port): the hosts holding
+ * port-secured ports have their agent connected, in sync and without a refused change; a host
+ * whose agent never connected is unknown. One finding per host, with its number of ports.
+ */
+export function checkFwR2(world: AuditWorld): CheckResult {
+  const perHost = new Map<string, number>();
+  for (const port of boundVmPorts(world)) {
+    if (port.portSecurity) {
+      for (const hostId of localHostsOf(port)) {
+        perHost.set(hostId, (perHost.get(hostId) ?? 0) + 1);
+      }
+    }
+  }
+  const findings: Finding[] = [];
+  for (const host of sortedHosts(world.view.hosts)) {
+    const count = perHost.get(host.id);
+    if (!count) {
+      continue;
+    }
+    const agent = world.agents.get(host.id);
+    const what = `host ${host.name}: ${count} port(s) with port security`;
+    if (!agent || (!agent.connected && agent.appliedRevision === 0)) {
+      findings.push(finding('unknown', { hostId: host.id }, `${what}; its agent never connected: no evidence their rules are in the kernel`));
+    } else if (!agent.connected || agent.lag > 0) {
+      findings.push(finding('medium', { hostId: host.id }, `${what}; agent ${agent.connected ? `${agent.lag} revision(s) behind` : 'disconnected'} (acknowledged ${agent.appliedRevision}): their kernel rules may be stale`));
+    }
+    if (agent?.lastError) {
+      findings.push(finding('medium', { hostId: host.id }, `${what}; agent refused a change: ${agent.lastError}`));
+    }
+  }
+  return { applicable: perHost.size > 0, findings };
+}
+
+/**
+ * VM-FW-R3: policies provisioned centrally and uniformly, from security groups: every port with
+ * port security gets its policy from groups that exist and are its tenant's; a port naming none
+ * falls back to its tenant's default group, which must exist.
+ */
+export function checkFwR3(world: AuditWorld): CheckResult {
+  const ports = byId(world.view.ports.values()).filter((p) => p.portSecurity);
+  const findings: Finding[] = [];
+  for (const port of ports) {
+    if (!port.securityGroupIds?.length) {
+      const fallback = world.view.tenants.get(port.tenantId)?.defaultSecurityGroupId;
+      if (!fallback || !world.view.securityGroups.has(fallback)) {
+        findings.push(finding('high', { portId: port.id, tenantId: port.tenantId }, `port ${port.id} names no security group and its tenant's default group ${fallback ?? '(none)'} does not exist: no firewall policy`));
+      }
+      continue;
+    }
+    for (const id of port.securityGroupIds) {
+      const group = world.view.securityGroups.get(id);
+      if (!group) {
+        findings.push(finding('high', { portId: port.id, securityGroupId: id }, `port ${port.id} names security group ${id}, which does not exist`));
+      } else if (group.tenantId !== port.tenantId) {
+        findings.push(finding('high', { portId: port.id, securityGroupId: id }, `port ${port.id} of tenant ${port.tenantId} names group ${id} of tenant ${group.tenantId}`));
+      }
+    }
+  }
+  return { applicable: ports.length > 0, findings };
+}
+
+const anyPeer = (cidr: string | null, group: string | null): boolean => group === null && (cidr === null || cidr === ANY_CIDR.IPv4 || cidr === ANY_CIDR.IPv6);
+
+/** The rules of a group that admit everything from anyone (defeating default deny). */
+const openIngress = (group: SecurityGroup): string[] =>
+  group.rules.filter((r) => r.direction === 'ingress' && r.protocol === 'any' && anyPeer(r.remoteCidr, r.remoteGroupId)).map((r) => `${r.id} (${r.ethertype} any from ${r.remoteCidr ?? 'anywhere'})`);
+
+/**
+ * VM-FW-R4: rules expressed with security groups keep default deny: a group whose ingress admits
+ * every protocol from any peer, used by a port, fails it (medium, per group with its ports); a
+ * rule naming a peer group that no longer exists is high.
+ */
+export function checkFwR4(world: AuditWorld): CheckResult {
+  const ports = byId(world.view.ports.values()).filter((p) => p.portSecurity);
+  const users = new Map<string, string[]>();
+  for (const port of ports) {
+    for (const id of effectiveGroupIds(port, world)) {
+      users.set(id, [...(users.get(id) ?? []), port.id]);
+    }
+  }
+  const findings: Finding[] = [];
+  for (const group of byId(world.view.securityGroups.values())) {
+    const using = users.get(group.id) ?? [];
+    const open = openIngress(group);
+    if (open.length && using.length) {
+      const shown = using.slice(0, 5).join(', ') + (using.length > 5 ? `, and ${using.length - 5} more` : '');
+      findings.push(finding('medium', { securityGroupId: group.id, tenantId: group.tenantId }, `group ${group.name} admits any protocol from any peer inbound (rule ${open.join(', ')}); used by ${using.length} port(s): ${shown}`));
+    }
+    for (const rule of group.rules) {
+      if (rule.remoteGroupId && !world.view.securityGroups.has(rule.remoteGroupId)) {
+        findings.push(finding('high', { securityGroupId: group.id, tenantId: group.tenantId }, `rule ${rule.id} of group ${group.name} names peer group ${rule.remoteGroupId}, which does not exist`));
+      }
+    }
+  }
+  return { applicable: ports.length > 0, findings };
+}

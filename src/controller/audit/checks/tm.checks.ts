@@ -1,0 +1,114 @@
+import { observedStatus } from '../../distribution/host-observation.repository';
+import { localHostsOf } from '../../model/port';
+import { finding, iso, type AuditWorld, type CheckResult, type Finding } from '../audit.types';
+import { linksOf, sortedHosts } from './inventory';
+
+/**
+ * Traffic monitoring (VM-TM-R1..R3): mirror sessions copy both directions (R1), promiscuous
+ * access is granted per analyzer port and never to a whole segment (R2), and copies go to a
+ * destination meant for them: an analyzer port, a host's NIC or a remote collector (R3).
+ */
+
+const byId = <T extends { id: string }>(items: Iterable<T>): T[] => [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
+/** VM-TM-R1: each source of an enabled session copied in both directions; one direction only is `low` (an operator may want it). */
+export function checkTmR1(world: AuditWorld): CheckResult {
+  const sessions = byId(world.view.mirrorSessions.values());
+  const findings: Finding[] = [];
+  for (const session of sessions) {
+    if (!session.enabled) {
+      continue;
+    }
+    for (const source of session.sources) {
+      if (source.direction !== 'both') {
+        findings.push(finding('low', { sessionId: session.id, portId: source.portId }, `session ${session.name} copies only what port ${source.portId} ${source.direction === 'ingress' ? 'receives' : 'sends'} (direction ${source.direction})`));
+      }
+    }
+  }
+  return { applicable: sessions.length > 0, findings };
+}
+
+/**
+ * VM-TM-R2: promiscuous access only where needed. From each host's last observation: a VM port's
+ * tap promiscuous beyond its bridge (high), a segment's bridge in hub mode, flooding every frame
+ * to every port (high). An analyzer's promiscuous tap is expected. A host holding ports whose
+ * agent never reported is unknown.
+ */
+export function checkTmR2(world: AuditWorld): CheckResult {
+  const holding = new Set<string>();
+  for (const port of world.view.ports.values()) {
+    localHostsOf(port).forEach((h) => holding.add(h));
+  }
+  const findings: Finding[] = [];
+  for (const host of sortedHosts(world.view.hosts)) {
+    if (!holding.has(host.id)) {
+      continue;
+    }
+    const evidence = world.evidence.get(host.id);
+    if (!evidence) {
+      findings.push(finding('unknown', { hostId: host.id }, `host ${host.name} holds ports; its agent never reported its taps and bridges`));
+      continue;
+    }
+    const status = observedStatus({ at: evidence.observedAt ?? 0, taps: evidence.taps, bridges: evidence.bridges }, world.view);
+    const at = iso(evidence.observedAt);
+    for (const p of status.promiscuousPorts) {
+      if (p.role !== 'analyzer') {
+        findings.push(finding('high', { hostId: host.id, portId: p.portId }, `port ${p.portId} (role ${p.role}) has a promiscuous tap on host ${host.name} (promiscuity ${p.promiscuity}, observed at ${at})`));
+      }
+    }
+    for (const s of status.hubSegments) {
+      findings.push(finding('high', { hostId: host.id, segmentId: s.segmentId }, `segment ${s.segmentId}'s bridge (VNI ${s.vni}) on host ${host.name} is in hub mode (ageing 0: every frame to every port, observed at ${at})`));
+    }
+  }
+  return { applicable: holding.size > 0, findings };
+}
+
+/**
+ * VM-TM-R3: a session's sink is a destination for copies: an analyzer port of its tenant (bound
+ * somewhere), a host's physical NIC (observed on the host when the agent reported one), or a
+ * remote collector (VXLAN or ERSPAN).
+ */
+export function checkTmR3(world: AuditWorld): CheckResult {
+  const sessions = byId(world.view.mirrorSessions.values());
+  const findings: Finding[] = [];
+  for (const session of sessions) {
+    const sink = session.sink;
+    const subject = { sessionId: session.id };
+    switch (sink.type) {
+      case 'port': {
+        const port = world.view.ports.get(sink.portId);
+        if (!port) {
+          findings.push(finding('high', { ...subject, portId: sink.portId }, `session ${session.name}'s sink port ${sink.portId} does not exist`));
+        } else if ((port.role ?? 'vm') !== 'analyzer') {
+          findings.push(finding('high', { ...subject, portId: port.id }, `session ${session.name}'s sink port ${port.id} is a VM port, not an analyzer`));
+        } else if (port.tenantId !== session.tenantId) {
+          findings.push(finding('high', { ...subject, portId: port.id }, `session ${session.name} (tenant ${session.tenantId}) sends copies to port ${port.id} of tenant ${port.tenantId}`));
+        } else if (port.hostId === null && session.enabled) {
+          findings.push(finding('medium', { ...subject, portId: port.id }, `session ${session.name}'s analyzer port ${port.id} is bound to no host: the copies reach no analyzer`));
+        }
+        break;
+      }
+      case 'uplink': {
+        const host = world.view.hosts.get(sink.hostId);
+        const inventory = world.evidence.get(sink.hostId)?.inventory;
+        if (!host) {
+          findings.push(finding('high', { ...subject, hostId: sink.hostId }, `session ${session.name}'s sink host ${sink.hostId} does not exist`));
+        } else if (inventory) {
+          const link = linksOf(inventory).get(sink.interface);
+          if (!link) {
+            findings.push(finding('medium', { ...subject, hostId: host.id, link: sink.interface }, `session ${session.name}'s sink ${sink.interface} not observed on host ${host.name}`));
+          } else if (link.kind !== 'physical') {
+            findings.push(finding('medium', { ...subject, hostId: host.id, link: sink.interface }, `session ${session.name}'s sink ${sink.interface} on host ${host.name} is a ${link.kind} device, not a physical NIC`));
+          }
+        } else {
+          findings.push(finding('info', { ...subject, hostId: host.id, link: sink.interface }, `session ${session.name}'s sink ${sink.interface} on host ${host.name}: no observed inventory to confirm the NIC`));
+        }
+        break;
+      }
+      case 'vxlan':
+      case 'erspan':
+        break;
+    }
+  }
+  return { applicable: sessions.length > 0, findings };
+}

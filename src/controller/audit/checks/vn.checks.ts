@@ -1,0 +1,179 @@
+import { localHostsOf } from '../../model/port';
+import { finding, iso, type AuditWorld, type CheckResult, type Finding } from '../audit.types';
+import { sortedHosts } from './inventory';
+
+/**
+ * Segmentation (VM-VN-R1..R3): the VLANs trunked to each host against the VLAN segments its ports
+ * use (R1); distinct overlay ids and tenants kept apart (R2); every host's overlay module driven
+ * by the controller (R3).
+ */
+
+const byId = <T extends { id: string }>(items: Iterable<T>): T[] => [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+const numeric = (a: number, b: number): number => a - b;
+
+/**
+ * VM-VN-R1: the switch ports facing a host carry exactly the VLANs its ports use. The trunk is
+ * what LLDP says of each physical NIC with a neighbour (observed), else the host's declared
+ * `trunkedVlans`. A VLAN a local port needs and a trunk lacks is a missing trunk (high, per
+ * NIC); a VLAN trunked with no local port on it is sprawl (medium when it is another segment's
+ * VLAN, low when no segment has it: it may be the infrastructure's).
+ */
+export function checkVnR1(world: AuditWorld): CheckResult {
+  const { segments, ports } = world.view;
+  const vlanSegments = new Map<number, string>();
+  for (const s of segments.values()) {
+    if (s.vlanId !== null && s.vlanId !== undefined) {
+      vlanSegments.set(s.vlanId, s.id);
+    }
+  }
+  if (vlanSegments.size === 0) {
+    return { applicable: false, findings: [] };
+  }
+  // host -> VLAN -> segment, for the VLAN segments of the ports each host holds.
+  const needs = new Map<string, Map<number, string>>();
+  for (const port of ports.values()) {
+    const segment = segments.get(port.segmentId);
+    if (segment?.vlanId === null || segment?.vlanId === undefined) {
+      continue;
+    }
+    for (const hostId of localHostsOf(port)) {
+      const map = needs.get(hostId) ?? new Map<number, string>();
+      map.set(segment.vlanId, segment.id);
+      needs.set(hostId, map);
+    }
+  }
+  const findings: Finding[] = [];
+  for (const host of sortedHosts(world.view.hosts)) {
+    const needed = needs.get(host.id) ?? new Map<number, string>();
+    const evidence = world.evidence.get(host.id);
+    const lldpLinks = (evidence?.inventory?.links ?? []).filter((l) => l.kind === 'physical' && l.lldp !== null).sort((a, b) => (a.name < b.name ? -1 : 1));
+    let trunks: { link: string | undefined; vlans: Set<number>; source: string }[];
+    if (lldpLinks.length) {
+      trunks = lldpLinks.map((l) => ({ link: l.name, vlans: new Set(l.lldp!.vlans), source: `observed by LLDP from ${l.lldp!.systemName ?? l.lldp!.chassisId ?? 'a switch'} port ${l.lldp!.portId ?? '?'} at ${iso(evidence!.observedAt)}` }));
+    } else if (host.inventory.trunkedVlans.length) {
+      trunks = [{ link: undefined, vlans: new Set(host.inventory.trunkedVlans), source: 'declared' }];
+    } else {
+      if (needed.size) {
+        findings.push(
+          finding('unknown', { hostId: host.id }, `host ${host.name} needs VLAN(s) ${[...needed.keys()].sort(numeric).join(', ')}; its switch ports' VLANs are unknown (no LLDP VLANs observed, none declared)`),
+        );
+      }
+      continue;
+    }
+    for (const [vlan, segmentId] of [...needed.entries()].sort(([a], [b]) => a - b)) {
+      for (const trunk of trunks) {
+        if (!trunk.vlans.has(vlan)) {
+          findings.push(
+            finding('high', { hostId: host.id, segmentId, ...(trunk.link ? { link: trunk.link } : {}) }, `host ${host.name} has ports on VLAN ${vlan} but ${trunk.link ? `${trunk.link}'s switch port` : 'its trunk'} carries ${[...trunk.vlans].sort(numeric).join(', ') || 'no VLAN'} (${trunk.source})`),
+          );
+        }
+      }
+    }
+    const trunked = new Set(trunks.flatMap((t) => [...t.vlans]));
+    for (const vlan of [...trunked].sort(numeric)) {
+      if (needed.has(vlan)) {
+        continue;
+      }
+      const segmentId = vlanSegments.get(vlan);
+      const source = [...new Set(trunks.filter((t) => t.vlans.has(vlan)).map((t) => (t.link ? `${t.link}, ${t.source}` : t.source)))].join('; ');
+      findings.push(
+        segmentId
+          ? finding('medium', { hostId: host.id, segmentId }, `VLAN ${vlan} (segment ${segmentId}) trunked to host ${host.name} with no port of it there (${source})`)
+          : finding('low', { hostId: host.id }, `VLAN ${vlan} trunked to host ${host.name} belongs to no segment (${source}): the infrastructure's, or sprawl`),
+      );
+    }
+  }
+  return { applicable: true, findings };
+}
+
+/**
+ * VM-VN-R2: overlay segmentation with tenants kept apart. Every segment's VNI (and every mirror
+ * session's) is its own; a VLAN id at most one segment's; a port of its segment's tenant; a port's
+ * security groups, and the groups a rule names as peers, of the same tenant.
+ */
+export function checkVnR2(world: AuditWorld): CheckResult {
+  const { segments, ports, securityGroups, mirrorSessions } = world.view;
+  if (segments.size === 0) {
+    return { applicable: false, findings: [] };
+  }
+  const findings: Finding[] = [];
+  const vnis = new Map<number, string[]>();
+  const vlans = new Map<number, string[]>();
+  for (const s of byId(segments.values())) {
+    vnis.set(s.vni, [...(vnis.get(s.vni) ?? []), `segment ${s.id}`]);
+    if (s.vlanId !== null && s.vlanId !== undefined) {
+      vlans.set(s.vlanId, [...(vlans.get(s.vlanId) ?? []), s.id]);
+    }
+  }
+  for (const m of byId(mirrorSessions.values())) {
+    vnis.set(m.vni, [...(vnis.get(m.vni) ?? []), `mirror session ${m.id}`]);
+  }
+  for (const [vni, owners] of [...vnis.entries()].sort(([a], [b]) => a - b)) {
+    if (owners.length > 1) {
+      findings.push(finding('high', {}, `VNI ${vni} used by ${owners.join(', ')}`));
+    }
+  }
+  for (const [vlan, owners] of [...vlans.entries()].sort(([a], [b]) => a - b)) {
+    if (owners.length > 1) {
+      findings.push(finding('high', { segmentId: owners[0] }, `VLAN ${vlan} carried by segments ${owners.join(', ')}`));
+    }
+  }
+  for (const port of byId(ports.values())) {
+    const segment = segments.get(port.segmentId);
+    if (!segment) {
+      findings.push(finding('high', { portId: port.id, segmentId: port.segmentId }, `port ${port.id} is on segment ${port.segmentId}, which does not exist`));
+    } else if (segment.tenantId !== port.tenantId) {
+      findings.push(finding('high', { portId: port.id, segmentId: segment.id }, `port ${port.id} of tenant ${port.tenantId} is on segment ${segment.id} of tenant ${segment.tenantId}`));
+    }
+    for (const groupId of port.securityGroupIds ?? []) {
+      const group = securityGroups.get(groupId);
+      if (group && group.tenantId !== port.tenantId) {
+        findings.push(finding('high', { portId: port.id, securityGroupId: groupId }, `port ${port.id} of tenant ${port.tenantId} is in security group ${groupId} of tenant ${group.tenantId}`));
+      }
+    }
+  }
+  for (const group of byId(securityGroups.values())) {
+    for (const rule of group.rules) {
+      const remote = rule.remoteGroupId ? securityGroups.get(rule.remoteGroupId) : undefined;
+      if (remote && remote.tenantId !== group.tenantId) {
+        findings.push(finding('high', { securityGroupId: group.id, tenantId: group.tenantId }, `rule ${rule.id} of group ${group.id} (tenant ${group.tenantId}) admits members of group ${remote.id} of tenant ${remote.tenantId}`));
+      }
+    }
+  }
+  return { applicable: true, findings };
+}
+
+/**
+ * VM-VN-R3: the overlay modules are configured by the controller. Every host's agent connected,
+ * in sync and without a refused change; a host whose agent never connected is unknown; one that
+ * is disconnected or refused a change fails (medium) when it holds ports, is low otherwise.
+ */
+export function checkVnR3(world: AuditWorld): CheckResult {
+  const hosts = sortedHosts(world.view.hosts);
+  if (hosts.length === 0) {
+    return { applicable: false, findings: [] };
+  }
+  const withPorts = new Set<string>();
+  for (const port of world.view.ports.values()) {
+    localHostsOf(port).forEach((h) => withPorts.add(h));
+  }
+  const findings: Finding[] = [];
+  for (const host of hosts) {
+    const agent = world.agents.get(host.id);
+    const subject = { hostId: host.id };
+    const weight = withPorts.has(host.id) ? 'medium' : 'low';
+    if (!agent || (!agent.connected && agent.appliedRevision === 0 && !world.evidence.has(host.id))) {
+      findings.push(finding('unknown', subject, `host ${host.name}: its agent never connected to the controller`));
+      continue;
+    }
+    if (!agent.connected) {
+      findings.push(finding(weight, subject, `host ${host.name}: agent disconnected (last acknowledged revision ${agent.appliedRevision})`));
+    } else if (agent.lag > 0) {
+      findings.push(finding('low', subject, `host ${host.name}: agent ${agent.lag} revision(s) behind (acknowledged ${agent.appliedRevision})`));
+    }
+    if (agent.lastError) {
+      findings.push(finding(weight, subject, `host ${host.name}: agent refused a change: ${agent.lastError}`));
+    }
+  }
+  return { applicable: true, findings };
+}
