@@ -5,6 +5,9 @@ import { Authenticator } from './auth/authenticator';
 import { HostScope } from './auth/host-scope';
 import { TenantScope } from './auth/tenant-scope';
 import { routeTable, type Route } from './auth/route-table';
+import { AuditController } from './audit/audit.controller';
+import { auditApi } from './audit/audit.openapi';
+import { AuditService } from './audit/audit.service';
 import { EventController } from './events/event.controller';
 import { eventApi } from './events/event.openapi';
 import { EventRepository } from './events/event.repository';
@@ -52,7 +55,7 @@ import { TenantRepository } from './tenants/tenant.repository';
 import { TenantService } from './tenants/tenant.service';
 
 /** Every controller of the API: their routes are the route table (apiRoutes). */
-export const API_CONTROLLERS = [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController, MirrorSessionController, MigrationController, TokenController, EventController];
+export const API_CONTROLLERS = [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController, MirrorSessionController, MigrationController, TokenController, EventController, AuditController];
 
 /** Every route of the API with who may call it: what the OpenAPI document states and the access tests check. */
 export function apiRoutes(): Route[] {
@@ -97,6 +100,7 @@ export class AppModule {
         MigrationService,
         MigrationMonitor,
         ConnectionHandover,
+        AuditService,
       ],
       exports: [ControllerConfig],
     };
@@ -105,5 +109,5 @@ export class AppModule {
 
 /** The OpenAPI document served at /docs: each controller's route descriptions, from beside it, and who may call each route. */
 export function buildOpenApiDocument(maxBatchSize: number): Record<string, unknown> {
-  return openApiDocument([tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, mirrorSessionApi, migrationApi, tokenApi(), eventApi, healthApi], apiRoutes());
+  return openApiDocument([tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, mirrorSessionApi, migrationApi, tokenApi(), eventApi, auditApi, healthApi], apiRoutes());
 }

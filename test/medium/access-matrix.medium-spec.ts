@@ -169,6 +169,7 @@ describe('the route x role access matrix', () => {
     'DELETE /v1/tokens/:id': { request: async () => ({ path: `/v1/tokens/${(await created(admin.post('/v1/tokens', { name: unique('doomed'), role: 'auditor' }))).id}` }), allowed: 204 },
 
     'GET /v1/events': { request: () => ({ path: '/v1/events?limit=5' }), allowed: 200 },
+    'GET /v1/audit': { request: () => ({ path: '/v1/audit' }), allowed: 200 },
   };
 
   const fixtureOf = (route: Route): Fixture => {

@@ -120,6 +120,7 @@ describe("the API's route table", () => {
       'GET /v1/tokens/:id': [A, R].join(' '),
       'DELETE /v1/tokens/:id': A,
       'GET /v1/events': [A, R].join(' '),
+      'GET /v1/audit': [A, O, R].join(' '),
     });
   });
 });

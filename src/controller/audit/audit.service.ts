@@ -1,0 +1,41 @@
+import { Injectable } from '@nestjs/common';
+import { AgentStatusRepository } from '../distribution/agent-status.repository';
+import { HostObservationRepository } from '../distribution/host-observation.repository';
+import { RealizationService } from '../distribution/realization.service';
+import { MaterializedView } from '../store/materialized-view';
+import { runAudit, type AuditReport } from './audit';
+import { evidenceOf, type AgentEvidence, type HostEvidence } from './audit.types';
+
+/** How long the audit waits for this replica's view to catch up with Redis. */
+const VIEW_CATCH_UP_MS = 5_000;
+
+/**
+ * The live audit: this replica's view caught up with Redis (so a write just acknowledged by any
+ * replica is audited), every host's stored observation (one MGET) and its agent's status, then
+ * the pure checks (audit.ts).
+ */
+@Injectable()
+export class AuditService {
+  constructor(
+    private readonly view: MaterializedView,
+    private readonly observations: HostObservationRepository,
+    private readonly realization: RealizationService,
+    private readonly status: AgentStatusRepository,
+  ) {}
+
+  async audit(): Promise<AuditReport> {
+    await this.view.catchUp(VIEW_CATCH_UP_MS);
+    const view = this.view.current;
+    const hostIds = [...view.hosts.keys()];
+    const [stored, realized, errors] = await Promise.all([this.observations.read(hostIds), this.realization.hosts(hostIds), this.status.lastErrors(hostIds)]);
+    const evidence = new Map<string, HostEvidence>([...stored.entries()].map(([id, o]) => [id, evidenceOf(o)]));
+    const agents = new Map<string, AgentEvidence>(
+      hostIds.map((id) => {
+        const r = realized.get(id)!;
+        const error = errors.get(id);
+        return [id, { connected: r.connected, appliedRevision: r.appliedRevision, lag: r.lag, lastError: error ? `${error.error} (revision ${error.revision}, at ${error.at})` : null }];
+      }),
+    );
+    return runAudit({ view, evidence, agents }, new Date().toISOString());
+  }
+}
