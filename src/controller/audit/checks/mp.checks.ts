@@ -13,7 +13,7 @@ import { describe, hostPciBuses, linksOf, lldpSwitch, pciBusOf, sortedHosts, tea
 type Attr = 'driver' | 'pciBus' | 'switch';
 
 const neverReported = (host: Host): Finding =>
-  finding('unknown', { hostId: host.id }, `host ${host.name} has declared teams but its agent never reported an observed inventory: checked on the declaration alone`);
+  finding('unknown', { hostId: host.id }, `host ${host.name} has declared teams but its agent has sent no observed inventory: checked on the declaration alone`);
 
 /** One attribute of every team member must differ (R1: driver, R2: PCI bus, R3: switch). */
 function spreadFindings(host: Host, team: Team, what: Attr, label: string, sharedSeverity: 'medium' | 'info'): Finding[] {
@@ -65,7 +65,8 @@ function mismatches(host: Host, evidence: HostEvidence | undefined, what: Attr, 
           ? declared !== observed && declared !== link.lldp?.chassisId && declared !== link.lldp?.systemName
           : declared !== observed;
     if (differ) {
-      out.push(finding('medium', { hostId: host.id, link: uplink.name }, `${uplink.name}: declared ${label} ${declared}, observed ${observed} (at ${iso(evidence.observedAt)})`));
+      const shown = (v: string): string => (what === 'pciBus' && pciBusOf(v) ? `${v} (bus ${pciBusOf(v)})` : v);
+      out.push(finding('medium', { hostId: host.id, link: uplink.name }, `${uplink.name}: declared ${label} ${shown(declared)}, observed ${shown(observed)} (at ${iso(evidence.observedAt)})`));
     }
   }
   return out;

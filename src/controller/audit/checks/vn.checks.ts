@@ -110,7 +110,8 @@ export function checkVnR2(world: AuditWorld): CheckResult {
   }
   for (const [vni, owners] of [...vnis.entries()].sort(([a], [b]) => a - b)) {
     if (owners.length > 1) {
-      findings.push(finding('high', {}, `VNI ${vni} used by ${owners.join(', ')}`));
+      const segment = owners.find((o) => o.startsWith('segment '));
+      findings.push(finding('high', segment ? { segmentId: segment.slice('segment '.length) } : {}, `VNI ${vni} used by ${owners.join(', ')}`));
     }
   }
   for (const [vlan, owners] of [...vlans.entries()].sort(([a], [b]) => a - b)) {
