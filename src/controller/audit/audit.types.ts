@@ -95,6 +95,12 @@ export function evidenceOf(observation: StoredHostObservation): HostEvidence {
   return { observedAt: observation.at ?? null, taps: observation.taps ?? [], bridges: observation.bridges ?? [], inventory };
 }
 
+/** Whether nothing was ever heard of a host's agent: never connected, never acknowledged, never reported an observation. */
+export function neverHeardFrom(world: AuditWorld, hostId: string): boolean {
+  const agent = world.agents.get(hostId);
+  return (!agent || (!agent.connected && agent.appliedRevision === 0)) && !world.evidence.has(hostId);
+}
+
 export const finding = (severity: Severity, subject: FindingSubject, evidence: string): Finding => ({ severity, subject, evidence, since: null });
 
 export const iso = (ms: number | null): string => (ms === null ? 'an unknown time' : new Date(ms).toISOString());

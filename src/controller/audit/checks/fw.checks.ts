@@ -1,6 +1,6 @@
 import { localHostsOf, type Port } from '../../model/port';
 import { ANY_CIDR, type SecurityGroup } from '../../model/security-group';
-import { finding, type AuditWorld, type CheckResult, type Finding } from '../audit.types';
+import { finding, neverHeardFrom, type AuditWorld, type CheckResult, type Finding } from '../audit.types';
 import { sortedHosts } from './inventory';
 
 /**
@@ -60,12 +60,14 @@ export function checkFwR2(world: AuditWorld): CheckResult {
     }
     const agent = world.agents.get(host.id);
     const what = `host ${host.name}: ${count} port(s) with port security`;
-    if (!agent || (!agent.connected && agent.appliedRevision === 0)) {
-      findings.push(finding('unknown', { hostId: host.id }, `${what}; its agent never connected: no evidence their rules are in the kernel`));
-    } else if (!agent.connected || agent.lag > 0) {
+    if (!agent || neverHeardFrom(world, host.id)) {
+      findings.push(finding('unknown', { hostId: host.id }, `${what}; nothing ever heard from its agent: no evidence their rules are in the kernel`));
+      continue;
+    }
+    if (!agent.connected || agent.lag > 0) {
       findings.push(finding('medium', { hostId: host.id }, `${what}; agent ${agent.connected ? `${agent.lag} revision(s) behind` : 'disconnected'} (acknowledged ${agent.appliedRevision}): their kernel rules may be stale`));
     }
-    if (agent?.lastError) {
+    if (agent.lastError) {
       findings.push(finding('medium', { hostId: host.id }, `${what}; agent refused a change: ${agent.lastError}`));
     }
   }

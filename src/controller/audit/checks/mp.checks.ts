@@ -66,7 +66,7 @@ function mismatches(host: Host, evidence: HostEvidence | undefined, what: Attr, 
           : declared !== observed;
     if (differ) {
       const shown = (v: string): string => (what === 'pciBus' && pciBusOf(v) ? `${v} (bus ${pciBusOf(v)})` : v);
-      out.push(finding('medium', { hostId: host.id, link: uplink.name }, `${uplink.name}: declared ${label} ${shown(declared)}, observed ${shown(observed)} (at ${iso(evidence.observedAt)})`));
+      out.push(finding('medium', { hostId: host.id, link: uplink.name }, `${uplink.name}: declared ${what === 'pciBus' ? 'PCI address' : label} ${shown(declared)}, observed ${shown(observed)} (at ${iso(evidence.observedAt)})`));
     }
   }
   return out;

@@ -1,5 +1,5 @@
 import { localHostsOf } from '../../model/port';
-import { finding, iso, type AuditWorld, type CheckResult, type Finding } from '../audit.types';
+import { finding, iso, neverHeardFrom, type AuditWorld, type CheckResult, type Finding } from '../audit.types';
 import { sortedHosts } from './inventory';
 
 /**
@@ -163,8 +163,8 @@ export function checkVnR3(world: AuditWorld): CheckResult {
     const agent = world.agents.get(host.id);
     const subject = { hostId: host.id };
     const weight = withPorts.has(host.id) ? 'medium' : 'low';
-    if (!agent || (!agent.connected && agent.appliedRevision === 0 && !world.evidence.has(host.id))) {
-      findings.push(finding('unknown', subject, `host ${host.name}: its agent never connected to the controller`));
+    if (!agent || neverHeardFrom(world, host.id)) {
+      findings.push(finding('unknown', subject, `host ${host.name}: nothing ever heard from its agent (never connected, never reported)`));
       continue;
     }
     if (!agent.connected) {
