@@ -1,0 +1,136 @@
+import { HostObservationRepository, type StoredHostObservation } from '../../src/controller/distribution/host-observation.repository';
+import type { ObservedInventory } from '../../src/controller/model/observed-inventory';
+import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
+import { created, factories } from '../support/factories';
+import { bond, inventory, nic } from '../support/audit-worlds';
+
+/**
+ * GET /v1/audit over a small world built through the API (hosts with declared inventory, a VLAN
+ * segment, ports, a mirror session) and one host's observation stored as its agent's report would
+ * be: the statuses and findings of the 13 recommendations, who may read it, and a change of the
+ * world seen at once.
+ */
+describe('GET /v1/audit', () => {
+  const prefix = uniquePrefix('audit');
+  let ctl: Harness;
+  let client: ReturnType<typeof api>;
+  const ids: Record<string, string> = {};
+
+  const uplinks = [
+    { name: 'eth0', driver: 'ixgbe', pciAddress: '0000:3b:00.0', switch: 'tor-a', switchPort: 'Ethernet1', team: 'bond0', mode: 'active', failureDetection: 'link-state' },
+    { name: 'eth1', driver: 'i40e', pciAddress: '0000:5e:00.0', switch: 'tor-b', switchPort: 'Ethernet1', team: 'bond0', mode: 'standby', failureDetection: 'link-state' },
+  ];
+
+  /** What hv1's agent reports: eth1 turns out to be an ixgbe like eth0; the VTEP over the bond; LLDP says both switch ports carry VLAN 301; p1's tap promiscuous. */
+  function hv1Observation(at: number, p1Promiscuity: number): StoredHostObservation {
+    const observed: ObservedInventory = inventory(
+      [
+        nic('eth0', { driver: 'ixgbe', pci: '0000:3b:00.0', switch: 'tor-a', vlans: [301], master: 'bond0' }),
+        nic('eth1', { driver: 'ixgbe', pci: '0000:5e:00.0', switch: 'tor-b', vlans: [301], master: 'bond0' }),
+        bond('bond0', { members: [{ name: 'eth0', up: true, active: true }, { name: 'eth1', up: true, active: false }] }),
+      ],
+      'bond0',
+      [{ destination: '192.0.2.62', devices: ['bond0'] }],
+    );
+    // `inventory` is written whether or not StoredHostObservation declares it yet (the agent's side is another change).
+    return { at, taps: [{ portId: ids.p1, promiscuity: p1Promiscuity, bridged: true }], bridges: [], inventory: observed } as StoredHostObservation;
+  }
+
+  beforeAll(async () => {
+    ctl = await startController({ prefix });
+    client = api(ctl.url);
+    const f = factories(client);
+    const tenant = await f.tenant();
+    ids.tenant = tenant.id;
+    ids.segment = (await f.segment(tenant.id, { vlanId: 301 })).id;
+    ids.hv1 = (await f.host({ name: 'audit-hv1', vtepIp: '192.0.2.61', inventory: { uplinks, trunkedVlans: [301] } })).id;
+    // hv2's declared trunk lacks VLAN 301; its agent never reports.
+    ids.hv2 = (await f.host({ name: 'audit-hv2', vtepIp: '192.0.2.62', inventory: { uplinks, trunkedVlans: [302] } })).id;
+    ids.p1 = (await f.port(ids.segment, { hostId: ids.hv1 })).id;
+    ids.p2 = (await f.port(ids.segment, { hostId: ids.hv2 })).id;
+    ids.analyzer = (await f.port(ids.segment, { hostId: ids.hv1, role: 'analyzer' })).id;
+    ids.session = (await created(client.post('/v1/mirror-sessions', { tenantId: tenant.id, name: 'tap-p1', sources: [{ portId: ids.p1, direction: 'ingress' }], sink: { type: 'port', portId: ids.analyzer } }))).id;
+    await ctl.app.get(HostObservationRepository).write(ids.hv1, hv1Observation(Date.parse('2026-01-01T00:00:00.000Z'), 2));
+  });
+
+  afterAll(async () => {
+    await ctl?.close();
+    await dropPrefix(ctl.config.redisUrl, prefix);
+  });
+
+  const audit = async (c = client): Promise<any> => {
+    const res = await c.get('/v1/audit');
+    expect(res.status).toBe(200);
+    return res.body;
+  };
+  const byId = (report: any): Record<string, any> => Object.fromEntries(report.recommendations.map((r: any) => [r.id, r]));
+
+  it('answers the 13 recommendations in order, with statuses and findings from the declared and observed state', async () => {
+    const report = await audit();
+    expect(report.revision).toBeGreaterThan(0);
+    expect(Date.parse(report.generatedAt)).not.toBeNaN();
+    expect(report.recommendations.map((r: any) => r.id)).toEqual(['VM-VN-R1', 'VM-VN-R2', 'VM-VN-R3', 'VM-MP-R1', 'VM-MP-R2', 'VM-MP-R3', 'VM-FW-R1', 'VM-FW-R2', 'VM-FW-R3', 'VM-FW-R4', 'VM-TM-R1', 'VM-TM-R2', 'VM-TM-R3']);
+    const r = byId(report);
+    expect(Object.fromEntries(report.recommendations.map((x: any) => [x.id, x.status]))).toEqual({
+      'VM-VN-R1': 'fail', // hv2's declared trunk lacks VLAN 301
+      'VM-VN-R2': 'pass',
+      'VM-VN-R3': 'fail', // hv1 reported but its agent is not connected; hv2 never heard from
+      'VM-MP-R1': 'fail', // eth0 and eth1 both ixgbe on hv1 (declared i40e)
+      'VM-MP-R2': 'unknown', // hv2's declaration unverified
+      'VM-MP-R3': 'unknown',
+      'VM-FW-R1': 'pass',
+      'VM-FW-R2': 'fail', // hv1's rules may be stale: agent not connected
+      'VM-FW-R3': 'pass',
+      'VM-FW-R4': 'pass',
+      'VM-TM-R1': 'pass', // one direction only: a low finding
+      'VM-TM-R2': 'fail', // p1's tap promiscuous
+      'VM-TM-R3': 'pass',
+    });
+    expect(r['VM-VN-R1'].findings).toEqual([
+      { severity: 'high', subject: { hostId: ids.hv2, segmentId: ids.segment }, evidence: 'host audit-hv2 has ports on VLAN 301 but its trunk carries 302 (declared)', since: null },
+      { severity: 'low', subject: { hostId: ids.hv2 }, evidence: 'VLAN 302 trunked to host audit-hv2 belongs to no segment (declared): the infrastructure\'s, or sprawl', since: null },
+    ]);
+    expect(r['VM-MP-R1'].findings).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ severity: 'medium', subject: { hostId: ids.hv1, link: 'bond0' }, evidence: 'team bond0: eth0 ixgbe (observed), eth1 ixgbe (observed) share driver ixgbe' }),
+        expect.objectContaining({ severity: 'medium', subject: { hostId: ids.hv1, link: 'eth1' }, evidence: expect.stringContaining('declared driver i40e, observed ixgbe') }),
+        expect.objectContaining({ severity: 'unknown', subject: { hostId: ids.hv2 } }),
+      ]),
+    );
+    expect(r['VM-MP-R1'].findings).toHaveLength(3);
+    expect(r['VM-MP-R2'].findings).toEqual([expect.objectContaining({ severity: 'unknown', subject: { hostId: ids.hv2 } })]);
+    expect(r['VM-TM-R1'].findings).toEqual([{ severity: 'low', subject: { sessionId: ids.session, portId: ids.p1 }, evidence: `session tap-p1 copies only what port ${ids.p1} receives (direction ingress)`, since: null }]);
+    expect(r['VM-TM-R2'].findings).toEqual([
+      expect.objectContaining({ severity: 'high', subject: { hostId: ids.hv1, portId: ids.p1 }, evidence: expect.stringContaining('promiscuity 2, observed at 2026-01-01T00:00:00.000Z') }),
+      expect.objectContaining({ severity: 'unknown', subject: { hostId: ids.hv2 } }),
+    ]);
+    const agents = r['VM-VN-R3'].findings.map((f: any) => [f.subject.hostId, f.severity]).sort();
+    expect(agents).toEqual(
+      [
+        [ids.hv1, 'medium'],
+        [ids.hv2, 'unknown'],
+      ].sort(),
+    );
+  });
+
+  it('follows the world: a change through the API or a new observation shows at once', async () => {
+    expect((await client.patch(`/v1/hosts/${ids.hv2}`, { inventory: { uplinks, trunkedVlans: [301] } })).status).toBe(200);
+    await ctl.app.get(HostObservationRepository).write(ids.hv1, hv1Observation(Date.parse('2026-01-01T00:01:00.000Z'), 1));
+    const r = byId(await audit());
+    expect(r['VM-VN-R1'].status).toBe('pass');
+    expect(r['VM-VN-R1'].findings).toEqual([]);
+    expect(r['VM-TM-R2'].status).toBe('unknown');
+    expect(r['VM-TM-R2'].findings).toEqual([expect.objectContaining({ severity: 'unknown', subject: { hostId: ids.hv2 } })]);
+  });
+
+  it('is for admin, operator and auditor tokens; a tenant token gets 403', async () => {
+    for (const role of ['operator', 'auditor']) {
+      const token = (await created(client.post('/v1/tokens', { name: `audit-${role}`, role }))).token;
+      expect((await api(ctl.url, token).get('/v1/audit')).status).toBe(200);
+    }
+    const tenantToken = (await created(client.post('/v1/tokens', { name: 'audit-tenant', role: 'tenant', tenantId: ids.tenant }))).token;
+    const refused = await api(ctl.url, tenantToken).get('/v1/audit');
+    expect(refused.status).toBe(403);
+    expect(refused.body.code).toBe('FORBIDDEN');
+  });
+});
