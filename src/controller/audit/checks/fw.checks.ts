@@ -118,7 +118,12 @@ export function checkFwR4(world: AuditWorld): CheckResult {
   const users = new Map<string, string[]>();
   for (const port of ports) {
     for (const id of effectiveGroupIds(port, world)) {
-      users.set(id, [...(users.get(id) ?? []), port.id]);
+      const list = users.get(id);
+      if (list) {
+        list.push(port.id);
+      } else {
+        users.set(id, [port.id]);
+      }
     }
   }
   const findings: Finding[] = [];
