@@ -1,3 +1,4 @@
+import type { HostInventory } from '../../generated/overlay/v1/HostInventory';
 import type { HostObservation } from '../../generated/overlay/v1/HostObservation';
 import type { MirrorTapCounters } from '../../generated/overlay/v1/MirrorTapCounters';
 import type { AgentConfig } from '../config';
@@ -23,14 +24,17 @@ export interface ReconcileHooks {
   mirrorCounters?(entries: MirrorTapCounters[]): boolean;
   /** Sends what the dataplane observed of the host's taps and bridges; whether it was sent. */
   hostObserved?(observation: HostObservation): boolean;
+  /** The host's inventory as last collected (inventory/), joined to each host observation; undefined: none yet, or collection off. */
+  inventory?(): HostInventory | undefined;
 }
 
 /**
  * Pure: what the host observation says (SyncRequest.observed), sorted: the taps of the span's
  * local ports (analyzers included) and the bridges of its segments, as the kernel showed them;
- * those the kernel did not show are left out.
+ * those the kernel did not show are left out; and the host's inventory as last collected, when
+ * there is one.
  */
-export function hostObservation(span: SpanView, kernel: HostKernelState): HostObservation {
+export function hostObservation(span: SpanView, kernel: HostKernelState, inventory?: HostInventory): HostObservation {
   const taps = [...span.ports.values()]
     .filter((port) => isLocal(port, span.hostId))
     .flatMap((port) => {
@@ -44,7 +48,7 @@ export function hostObservation(span: SpanView, kernel: HostKernelState): HostOb
       return ageing === undefined ? [] : [{ vni: segment.vni, ageingSeconds: ageing }];
     })
     .sort((a, b) => a.vni - b.vni);
-  return { taps, bridges };
+  return inventory ? { taps, bridges, inventory } : { taps, bridges };
 }
 
 /**
@@ -285,7 +289,7 @@ export class Reconciler {
     if (!kernel) {
       return;
     }
-    const observation = hostObservation(this.desired.state, kernel);
+    const observation = hostObservation(this.desired.state, kernel, this.hooks.inventory?.());
     const due = periodic && ++this.periodicPasses % HOST_OBSERVATION_EVERY === 0;
     this.observation.offer(observation, JSON.stringify(observation), due);
   }

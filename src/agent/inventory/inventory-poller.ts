@@ -1,0 +1,86 @@
+import type { HostInventory } from '../../generated/overlay/v1/HostInventory';
+import type { ObservedInventory } from '../../controller/model/observed-inventory';
+import type { Logger } from '../../common/logger';
+import type { InventoryCollector, InventoryScope } from './collector';
+
+/** Pure: the inventory as HostObservation.inventory carries it (null fields left unset: proto3 `optional`). */
+export function toHostInventory(inventory: ObservedInventory): HostInventory {
+  const opt = <K extends string, V>(key: K, v: V | null): { [P in K]?: V } => (v === null ? {} : ({ [key]: v } as { [P in K]?: V }));
+  return {
+    links: inventory.links.map((l) => ({
+      name: l.name,
+      kind: l.kind,
+      up: l.up,
+      ...opt('master', l.master),
+      team: l.team ? { mode: l.team.mode, miimon: l.team.miimon, arpInterval: l.team.arpInterval, ...opt('arpValidate', l.team.arpValidate), members: l.team.members.map((m) => ({ ...m })) } : null,
+      nic: l.nic ? { ...opt('driver', l.nic.driver), ...opt('pciAddress', l.nic.pciAddress), ...opt('pciBus', l.nic.pciBus), ...opt('numaNode', l.nic.numaNode) } : null,
+      lldp: l.lldp ? { ...opt('chassisId', l.lldp.chassisId), ...opt('systemName', l.lldp.systemName), ...opt('portId', l.lldp.portId), ...opt('portDescription', l.lldp.portDescription), vlans: [...l.lldp.vlans] } : null,
+      ...opt('vlanId', l.vlanId),
+      ...opt('parent', l.parent),
+    })),
+    ...opt('vtepDevice', inventory.vtepDevice),
+    vtepRoutes: inventory.vtepRoutes.map((r) => ({ destination: r.destination, devices: [...r.devices] })),
+  };
+}
+
+/**
+ * Collects the inventory at start and every `intervalMs` (OVERLAY_INVENTORY_INTERVAL_MS; 0: never,
+ * and the agent sends none), and keeps the last one collected for the host observations the
+ * reconciler sends (it sends a changed one after its next pass). A failed collection keeps the
+ * previous result. Netlink link events (`ip -j monitor link`) are not watched: a bond member
+ * going down shows at the next collection, at most `intervalMs` later.
+ */
+export class InventoryPoller {
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private collecting?: Promise<void>;
+  private result?: HostInventory;
+
+  constructor(
+    private readonly collector: Pick<InventoryCollector, 'collect'>,
+    private readonly scope: () => InventoryScope,
+    private readonly intervalMs: number,
+    private readonly logger: Pick<Logger, 'warn'>,
+    /** Called after each collection that changed the inventory. */
+    private readonly changed: () => void = () => undefined,
+  ) {}
+
+  /** The last inventory collected; undefined before the first (or when collection is off). */
+  last(): HostInventory | undefined {
+    return this.result;
+  }
+
+  start(): void {
+    if (this.intervalMs <= 0 || this.running) {
+      return;
+    }
+    this.running = true;
+    void this.collectNow();
+    this.timer = setInterval(() => void this.collectNow(), this.intervalMs);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    this.running = false;
+    clearInterval(this.timer);
+  }
+
+  /** One collection (a running one is not doubled); resolves when it is done. */
+  collectNow(): Promise<void> {
+    this.collecting ??= this.collector
+      .collect(this.scope())
+      .then((inventory) => {
+        const next = toHostInventory(inventory);
+        const before = JSON.stringify(this.result);
+        this.result = next;
+        if (JSON.stringify(next) !== before) {
+          this.changed();
+        }
+      })
+      .catch((err: unknown) => this.logger.warn(`inventory: collection failed, keeping the last one: ${(err as Error).message}`))
+      .finally(() => {
+        this.collecting = undefined;
+      });
+    return this.collecting;
+  }
+}
