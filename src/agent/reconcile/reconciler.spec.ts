@@ -214,12 +214,13 @@ describe('reconciler: the host observation', () => {
   });
 
   it('joins the inventory last collected, and sends again when it changed', async () => {
-    let inventory: HostInventory | undefined;
-    const { dataplane, sent, reconciler } = setup({ inventory: () => inventory });
+    const collected: { last?: HostInventory } = {};
+    const { dataplane, sent, reconciler } = setup({ inventory: () => collected.last });
     dataplane.host.taps.set(T1, { promiscuity: 1, bridged: true });
     await reconciler.realize(1);
     expect(sent.at(-1)).not.toHaveProperty('inventory');
-    inventory = { links: [{ name: 'eno1', kind: 'physical', up: true, team: null, nic: null, lldp: null }], vtepRoutes: [] };
+    const inventory: HostInventory = { links: [{ name: 'eno1', kind: 'physical', up: true, team: null, nic: null, lldp: null }], vtepRoutes: [] };
+    collected.last = inventory;
     await reconciler.realize(1);
     expect(sent).toHaveLength(2);
     expect(sent.at(-1)).toEqual({ taps: [{ portId: P1, promiscuity: 1, bridged: true }], bridges: [], inventory });
