@@ -72,6 +72,7 @@ export class Agent {
         },
         config.inventoryIntervalMs!,
         logger,
+        () => enqueue(async () => this.reconciler.inventoryChanged()),
       );
     }
     this.migrations = new MigrationWatcher(config, dataplane, this.store, this.client, logger);
@@ -165,6 +166,7 @@ export class Agent {
       case 'replaced':
       case 'updated':
         await this.reconciler.changed(change);
+        this.inventory?.scopeChanged();
     }
   }
 }

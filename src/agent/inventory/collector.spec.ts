@@ -130,3 +130,31 @@ describe('InventoryPoller', () => {
     expect(collect).not.toHaveBeenCalled();
   });
 });
+
+describe('InventoryPoller: the span moves what it asks about', () => {
+  it('collects again when the local VTEP or the sampled peers change, not otherwise', async () => {
+    const scopes: string[] = [];
+    let scope = { vtepIp: '', peerVteps: [] as string[] };
+    const poller = new InventoryPoller(
+      {
+        collect: (s) => {
+          scopes.push(`${s.vtepIp}|${s.peerVteps.join(',')}`);
+          return Promise.resolve({ links: [], vtepDevice: null, vtepRoutes: [] });
+        },
+      },
+      () => scope,
+      3_600_000,
+      { warn: () => undefined },
+    );
+    poller.start();
+    await new Promise((r) => setImmediate(r));
+    poller.scopeChanged(); // unchanged
+    scope = { vtepIp: '10.0.0.11', peerVteps: ['10.0.0.12', '10.0.0.11'] };
+    poller.scopeChanged();
+    await new Promise((r) => setImmediate(r));
+    scope = { vtepIp: '10.0.0.11', peerVteps: ['10.0.0.12'] }; // the same peers once the local VTEP is left out
+    poller.scopeChanged();
+    poller.stop();
+    expect(scopes).toEqual(['|', '10.0.0.11|10.0.0.12,10.0.0.11']);
+  });
+});

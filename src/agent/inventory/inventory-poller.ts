@@ -2,6 +2,7 @@ import type { HostInventory } from '../../generated/overlay/v1/HostInventory';
 import type { ObservedInventory } from '../../controller/model/observed-inventory';
 import type { Logger } from '../../common/logger';
 import type { InventoryCollector, InventoryScope } from './collector';
+import { samplePeers } from './vtep';
 
 /** Pure: the inventory as HostObservation.inventory carries it (null fields left unset: proto3 `optional`). */
 export function toHostInventory(inventory: ObservedInventory): HostInventory {
@@ -23,10 +24,12 @@ export function toHostInventory(inventory: ObservedInventory): HostInventory {
   };
 }
 
+const scopeKey = (scope: InventoryScope): string => JSON.stringify([scope.vtepIp, samplePeers(scope.peerVteps, scope.vtepIp)]);
+
 /**
  * Collects the inventory at start and every `intervalMs` (OVERLAY_INVENTORY_INTERVAL_MS; 0: never,
  * and the agent sends none), and keeps the last one collected for the host observations the
- * reconciler sends (it sends a changed one after its next pass). A failed collection keeps the
+ * reconciler sends (`changed` has it send a changed one at once). A failed collection keeps the
  * previous result. Netlink link events (`ip -j monitor link`) are not watched: a bond member
  * going down shows at the next collection, at most `intervalMs` later.
  */
@@ -35,6 +38,8 @@ export class InventoryPoller {
   private running = false;
   private collecting?: Promise<void>;
   private result?: HostInventory;
+  /** The scope of the last collection started (its VTEP and sampled peers), to tell when the span moved it. */
+  private scopeKey?: string;
 
   constructor(
     private readonly collector: Pick<InventoryCollector, 'collect'>,
@@ -65,10 +70,22 @@ export class InventoryPoller {
     clearInterval(this.timer);
   }
 
+  /**
+   * Collects again, now, when the span changed what the collection asks about (the local VTEP, the
+   * peer VTEPs sampled): the first collection runs before the controller's snapshot says either.
+   */
+  scopeChanged(): void {
+    if (this.running && this.collecting === undefined && scopeKey(this.scope()) !== this.scopeKey) {
+      void this.collectNow();
+    }
+  }
+
   /** One collection (a running one is not doubled); resolves when it is done. */
   collectNow(): Promise<void> {
+    const scope = this.scope();
+    this.scopeKey = scopeKey(scope);
     this.collecting ??= this.collector
-      .collect(this.scope())
+      .collect(scope)
       .then((inventory) => {
         const next = toHostInventory(inventory);
         const before = JSON.stringify(this.result);

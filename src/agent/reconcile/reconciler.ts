@@ -283,6 +283,17 @@ export class Reconciler {
     this.counters.offer(mirrorCounters(ids, desired, now, errors, this.dataplane.mirrorFailures?.()), ids.length ? 'taps' : NO_MIRROR_TAPS, ids.length > 0);
   }
 
+  /**
+   * The inventory changed (a collection finished): sends the host observation again now, with
+   * the taps and bridges of the last observe, rather than at the next pass. Nothing before the
+   * first observe (the first pass sends it).
+   */
+  inventoryChanged(): void {
+    if (!this.stopped) {
+      this.reportHost(false);
+    }
+  }
+
   /** Sends the host observation of the last observe when it changed, and every HOST_OBSERVATION_EVERY-th periodic pass. */
   private reportHost(periodic: boolean): void {
     const kernel = this.observation.enabled ? this.dataplane.observeHost?.() : undefined;
