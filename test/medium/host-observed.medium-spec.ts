@@ -1,7 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { HostObservationRepository } from '../../src/controller/distribution/host-observation.repository';
 import { RedisStore } from '../../src/controller/store/redis-store';
-import { waitUntil } from '../support/agents';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HostKernelState } from '../../src/agent/dataplane/dataplane';
+import { MemoryDataplane } from '../../src/agent/dataplane/memory/memory.dataplane';
+import { InventoryCollector } from '../../src/agent/inventory/collector';
+import { makeAgent, recordingLogger, waitUntil } from '../support/agents';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { RawAgent } from '../support/raw-agent';
 
@@ -140,6 +145,47 @@ describe('host observation: from the agent to GET /v1/hosts/{id}', () => {
     }
     // A refused report records nothing: the last one stands.
     expect((await client.get(`/v1/hosts/${ids.hv1}`)).body.observed).toMatchObject({ promiscuousPorts: [], hubSegments: [], inventory: OBSERVED_INVENTORY });
+  });
+
+  it('an agent collects its inventory (recorded ip, teamdctl and lldpcli output) and sends it with its observation', async () => {
+    const fixtures = join(__dirname, '../../src/agent/inventory/__fixtures__');
+    const recorded: Record<string, string> = {
+      'ip -d -j link show': readFileSync(join(fixtures, 'ip-link-bonded.json'), 'utf8'),
+      'teamdctl team0 state dump': readFileSync(join(fixtures, 'teamd-activebackup.json'), 'utf8'),
+      'lldpcli -f json show neighbors details': readFileSync(join(fixtures, 'lldpcli-neighbors.json'), 'utf8'),
+      'ip -j addr show': JSON.stringify([{ ifname: 'vtep0', addr_info: [{ local: '192.0.2.93' }] }]),
+    };
+    const commands: string[] = [];
+    const runner = {
+      run: (cmd: string, args: string[]) => {
+        commands.push([cmd, ...args].join(' '));
+        const out = recorded[[cmd, ...args].join(' ')];
+        return out === undefined ? Promise.reject(new Error(`${cmd}: not installed`)) : Promise.resolve(out);
+      },
+    };
+    /** A dataplane that observes a host with no taps or bridges (the memory one observes none, and so sends no observation). */
+    class HostDataplane extends MemoryDataplane {
+      observeHost(): HostKernelState {
+        return { taps: new Map(), bridgeAgeing: new Map() };
+      }
+    }
+    const hostId = (await client.post('/v1/hosts', { name: 'obs-hv3', vtepIp: '192.0.2.93' })).body.id as string;
+    const log = recordingLogger();
+    const a = makeAgent('obs-hv3', ctl.grpcTarget, { inventoryIntervalMs: 60_000 }, undefined, { logger: log, dataplane: new HostDataplane(), inventory: new InventoryCollector({ runner, sysRoot: '/nonexistent' }) });
+    try {
+      await a.agent.start();
+      // Collected at start (before the snapshot names the host's VTEP), and again once it does.
+      await waitUntil(async () => (await client.get(`/v1/hosts/${hostId}`)).body.observed?.inventory?.vtepDevice === 'vtep0', 10_000, () => `inventory stored ${JSON.stringify(log.lines)} ${commands.join()}`);
+      const inventory = (await client.get(`/v1/hosts/${hostId}`)).body.observed.inventory;
+      expect(inventory.vtepDevice).toBe('vtep0');
+      expect(inventory.links.map((l: { name: string }) => l.name)).toEqual(['bond0', 'bond0.100', 'bond1', 'eno1', 'enp175s0f0', 'enp175s0f1', 'ens2f0', 'ens3f0', 'ens3f1', 'lo', 'team0', 'vtep0']);
+      expect(inventory.links.find((l: { name: string }) => l.name === 'team0').team).toMatchObject({ mode: 'active-backup', arpValidate: 'active' });
+      expect(inventory.links.find((l: { name: string }) => l.name === 'eno1')).toMatchObject({ master: 'bond0', nic: null, lldp: { systemName: 'tor-a1.dc1.example.net', vlans: [10, 100, 200] } });
+      expect(commands).toContain('ip -d -j link show');
+    } finally {
+      await a.cleanup();
+    }
+    expect((await client.delete(`/v1/hosts/${hostId}`)).status).toBe(204);
   });
 
   it('is removed with its host', async () => {
