@@ -46,7 +46,7 @@ export class Agent {
     /** The jitter's random source (tests make it predictable). */
     random: () => number = Math.random,
     /** Collects the host's inventory (Linux hosts); without it the agent sends none. */
-    inventory?: Pick<InventoryCollector, 'collect'>,
+    inventory?: Pick<InventoryCollector, 'collect'> & Partial<Pick<InventoryCollector, 'watchLinks'>>,
   ) {
     const enqueue = (task: () => Promise<void>) => this.enqueue(task);
     const persistFailed = (err: Error) => logger.warn(`could not save the desired state in ${config.stateDir} (${err.message}); forwarding is unaffected, a restart before the next save resumes from an older revision`);

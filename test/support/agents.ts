@@ -36,7 +36,7 @@ export function makeAgent(
   controller: string | string[],
   overrides: Partial<AgentConfig> = {},
   stateDir?: string,
-  opts: { logger?: Logger; random?: () => number; dataplane?: MemoryDataplane; inventory?: Pick<InventoryCollector, 'collect'> } = {},
+  opts: { logger?: Logger; random?: () => number; dataplane?: MemoryDataplane; inventory?: Pick<InventoryCollector, 'collect'> & Partial<Pick<InventoryCollector, 'watchLinks'>> } = {},
 ): TestAgent {
   const dir = stateDir ?? mkdtempSync(join(tmpdir(), `overlay-agent-${hostName}-`));
   const dataplane = opts.dataplane ?? new MemoryDataplane();

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectGoldenFile } from '../../../test/support/golden';
 import { CommandError, type CommandRunner } from '../dataplane/linux/command-runner';
-import { InventoryCollector } from './collector';
-import { InventoryPoller, toHostInventory } from './inventory-poller';
+import { InventoryCollector, linkEventConcernsInventory } from './collector';
+import { InventoryPoller, LINK_EVENT_DEBOUNCE_MS, toHostInventory } from './inventory-poller';
 
 const fixture = (name: string): string => readFileSync(join(__dirname, '__fixtures__', name), 'utf8');
 
@@ -156,5 +156,50 @@ describe('InventoryPoller: the span moves what it asks about', () => {
     poller.scopeChanged();
     poller.stop();
     expect(scopes).toEqual(['|', '10.0.0.11|10.0.0.12,10.0.0.11']);
+  });
+});
+
+describe('netlink link events', () => {
+  it('concern the listed devices, not taps, veths or the agent’s own', () => {
+    expect(linkEventConcernsInventory('3: ens2f0: <NO-CARRIER,BROADCAST,MULTICAST,SLAVE,UP> mtu 1500 qdisc mq master bond0 state DOWN mode DEFAULT group default')).toBe(true);
+    expect(linkEventConcernsInventory('8: bond0.100@bond0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500')).toBe(true);
+    expect(linkEventConcernsInventory('Deleted 7: team0: <BROADCAST,MULTICAST> mtu 1500')).toBe(true);
+    for (const churn of ['15: tap0a1b2c3d: <BROADCAST> mtu 1500', 'Deleted 16: vx5000: <BROADCAST>', '17: br5000: <BROADCAST>', '18: veth1@if2: <UP>', '19: mx900: <UP>', '    link/ether 3c:ec:ef:10:20:01 brd ff:ff:ff:ff:ff:ff']) {
+      expect(linkEventConcernsInventory(churn)).toBe(false);
+    }
+  });
+
+  it('collect again once after a burst, while the poller runs', async () => {
+    jest.useFakeTimers();
+    try {
+      let onLine: ((line: string) => void) | undefined;
+      let stopped = false;
+      const runner: CommandRunner = {
+        run: (cmd, args) => Promise.resolve([cmd, ...args].join(' ') === 'ip -d -j link show' ? '[]' : '{}'),
+        watch: (cmd, args, f) => {
+          expect([cmd, ...args]).toEqual(['ip', 'monitor', 'link']);
+          onLine = f;
+          return { stop: () => (stopped = true) };
+        },
+      };
+      const collector = new InventoryCollector({ runner, sysRoot: '/nonexistent' });
+      const collect = jest.spyOn(collector, 'collect');
+      const poller = new InventoryPoller(collector, () => ({ vtepIp: '', peerVteps: [] }), 3_600_000, { warn: () => undefined });
+      poller.start();
+      await jest.advanceTimersByTimeAsync(10);
+      expect(collect).toHaveBeenCalledTimes(1);
+      onLine!('3: ens2f0: <NO-CARRIER,BROADCAST,MULTICAST,SLAVE,UP> mtu 1500 master bond0 state DOWN');
+      onLine!('6: bond0: <BROADCAST,MULTICAST,MASTER,UP,LOWER_UP> mtu 1500 state UP');
+      onLine!('15: tap0a1b2c3d: <BROADCAST> mtu 1500');
+      await jest.advanceTimersByTimeAsync(LINK_EVENT_DEBOUNCE_MS + 10);
+      expect(collect).toHaveBeenCalledTimes(2);
+      onLine!('15: tap0a1b2c3d: <BROADCAST> mtu 1500');
+      await jest.advanceTimersByTimeAsync(LINK_EVENT_DEBOUNCE_MS + 10);
+      expect(collect).toHaveBeenCalledTimes(2);
+      poller.stop();
+      expect(stopped).toBe(true);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

@@ -69,6 +69,20 @@ export class InventoryCollector {
     return { vtepDevice: addrs ? vtepDevice(addrs, scope.vtepIp) : null, vtepRoutes };
   }
 
+  /**
+   * Watches netlink link events (`ip monitor link`, through the runner's `watch`) and calls
+   * `changed` on each that concerns a device the inventory lists: taps, veths and the agent's own
+   * vx/br/mx/ms devices come and go with ports and are left out. Undefined when the runner cannot
+   * watch.
+   */
+  watchLinks(changed: () => void): { stop(): void } | undefined {
+    return this.sources.runner.watch?.('ip', ['monitor', 'link'], (line) => {
+      if (linkEventConcernsInventory(line)) {
+        changed();
+      }
+    });
+  }
+
   /** Runs a source that may be missing: its parse, or null (logged once per message) when it fails. */
   private async optional<T>(cmd: string, args: string[], parse: (text: string) => T, unknown: string): Promise<T | null> {
     try {
@@ -87,4 +101,14 @@ export class InventoryCollector {
       this.sources.logger?.warn(message);
     }
   }
+}
+
+/** `ip monitor link` lines name the device after the index (`3: eno1: <...>`, `Deleted 7: tap1: ...`, `8: bond0.100@bond0: ...`). */
+const LINK_EVENT_RE = /^(?:Deleted )?\d+: ([^:@\s]+)/;
+const CHURN_RE = /^(?:tap|vnet|veth|(?:vx|br|mx|ms)\d)/;
+
+/** Pure: whether an `ip monitor link` line is about a device the inventory may list (not a tap, a veth or an agent's device). */
+export function linkEventConcernsInventory(line: string): boolean {
+  const m = LINK_EVENT_RE.exec(line.trim());
+  return m !== null && !CHURN_RE.test(m[1]);
 }

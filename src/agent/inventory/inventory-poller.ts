@@ -24,17 +24,24 @@ export function toHostInventory(inventory: ObservedInventory): HostInventory {
   };
 }
 
+/** A burst of link events (a bond failing over: the slave, then the bond) makes one collection, this long after the first. */
+export const LINK_EVENT_DEBOUNCE_MS = 2_000;
+
 const scopeKey = (scope: InventoryScope): string => JSON.stringify([scope.vtepIp, samplePeers(scope.peerVteps, scope.vtepIp)]);
 
 /**
  * Collects the inventory at start and every `intervalMs` (OVERLAY_INVENTORY_INTERVAL_MS; 0: never,
  * and the agent sends none), and keeps the last one collected for the host observations the
  * reconciler sends (`changed` has it send a changed one at once). A failed collection keeps the
- * previous result. Netlink link events (`ip -j monitor link`) are not watched: a bond member
- * going down shows at the next collection, at most `intervalMs` later.
+ * previous result. When the collector can watch netlink link events (`ip monitor link`), an event
+ * on a listed device (a bond member going down, a NIC added) collects again LINK_EVENT_DEBOUNCE_MS
+ * later (a burst makes one collection): the periodic collection stays, for what sends no link
+ * event (LLDP neighbours, teamd's runner, routes).
  */
 export class InventoryPoller {
   private timer?: NodeJS.Timeout;
+  private debounce?: NodeJS.Timeout;
+  private watcher?: { stop(): void };
   private running = false;
   private collecting?: Promise<void>;
   private result?: HostInventory;
@@ -42,7 +49,7 @@ export class InventoryPoller {
   private scopeKey?: string;
 
   constructor(
-    private readonly collector: Pick<InventoryCollector, 'collect'>,
+    private readonly collector: Pick<InventoryCollector, 'collect'> & Partial<Pick<InventoryCollector, 'watchLinks'>>,
     private readonly scope: () => InventoryScope,
     private readonly intervalMs: number,
     private readonly logger: Pick<Logger, 'warn'>,
@@ -63,11 +70,25 @@ export class InventoryPoller {
     void this.collectNow();
     this.timer = setInterval(() => void this.collectNow(), this.intervalMs);
     this.timer.unref?.();
+    this.watcher = this.collector.watchLinks?.(() => {
+      if (this.running && this.debounce === undefined) {
+        this.debounce = setTimeout(() => {
+          this.debounce = undefined;
+          if (this.running) {
+            void this.collectNow();
+          }
+        }, LINK_EVENT_DEBOUNCE_MS);
+      }
+    });
   }
 
   stop(): void {
     this.running = false;
     clearInterval(this.timer);
+    clearTimeout(this.debounce);
+    this.debounce = undefined;
+    this.watcher?.stop();
+    this.watcher = undefined;
   }
 
   /**
