@@ -2,6 +2,8 @@ import type { SyncResponse__Output } from '../generated/overlay/v1/SyncResponse'
 import type { AgentConfig } from './config';
 import type { Dataplane } from './dataplane/dataplane';
 import { jsonLogger, type Logger } from '../common/logger';
+import type { InventoryCollector } from './inventory/collector';
+import { InventoryPoller } from './inventory/inventory-poller';
 import { MigrationWatcher } from './migration/migration-watcher';
 import { Reconciler } from './reconcile/reconciler';
 import { ControllerClient } from './sync/controller-client';
@@ -30,6 +32,8 @@ export class Agent {
   private readonly client: ControllerClient;
   private readonly reconciler: Reconciler;
   private readonly migrations: MigrationWatcher;
+  /** The host's inventory, collected every config.inventoryIntervalMs; none without a collector. */
+  private readonly inventory?: InventoryPoller;
   private work: Promise<void> = Promise.resolve();
   private running = false;
   /** Called after every task of the work queue (tests wait on conditions with it). */
@@ -41,6 +45,8 @@ export class Agent {
     private readonly logger: Logger = jsonLogger(),
     /** The jitter's random source (tests make it predictable). */
     random: () => number = Math.random,
+    /** Collects the host's inventory (Linux hosts); without it the agent sends none. */
+    inventory?: Pick<InventoryCollector, 'collect'> & Partial<Pick<InventoryCollector, 'watchLinks'>>,
   ) {
     const enqueue = (task: () => Promise<void>) => this.enqueue(task);
     const persistFailed = (err: Error) => logger.warn(`could not save the desired state in ${config.stateDir} (${err.message}); forwarding is unaffected, a restart before the next save resumes from an older revision`);
@@ -57,12 +63,24 @@ export class Agent {
       logger,
       random,
     );
+    if (inventory && (config.inventoryIntervalMs ?? 0) > 0) {
+      this.inventory = new InventoryPoller(
+        inventory,
+        () => {
+          const state = this.store.state;
+          return { vtepIp: state.vtepIp || config.vtepIp || '', peerVteps: [...state.segments.values()].flatMap((s) => s.vteps) };
+        },
+        config.inventoryIntervalMs!,
+        logger,
+        () => enqueue(async () => this.reconciler.inventoryChanged()),
+      );
+    }
     this.migrations = new MigrationWatcher(config, dataplane, this.store, this.client, logger);
     this.reconciler = new Reconciler(
       config,
       dataplane,
       this.store,
-      { report: (revision, error) => this.client.report(revision, error), linked: () => this.migrations.linked(), mirrorCounters: (entries) => this.client.mirrorCounters(entries), hostObserved: (observation) => this.client.hostObserved(observation) },
+      { report: (revision, error) => this.client.report(revision, error), linked: () => this.migrations.linked(), mirrorCounters: (entries) => this.client.mirrorCounters(entries), hostObserved: (observation) => this.client.hostObserved(observation), inventory: () => this.inventory?.last() },
       enqueue,
       logger,
       random,
@@ -106,6 +124,7 @@ export class Agent {
     await this.reconciler.start(restored?.revision);
     if (this.running) {
       this.client.start();
+      this.inventory?.start();
     }
   }
 
@@ -113,6 +132,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.running = false;
     this.client.stop();
+    this.inventory?.stop();
     this.reconciler.stop();
     this.migrations.stop();
     await this.work.catch(() => undefined);
@@ -146,6 +166,7 @@ export class Agent {
       case 'replaced':
       case 'updated':
         await this.reconciler.changed(change);
+        this.inventory?.scopeChanged();
     }
   }
 }

@@ -22,3 +22,12 @@ describe('loadAgentConfig: firewall', () => {
     expect(() => loadAgentConfig({ ...base, OVERLAY_CONNTRACK: 'inet' })).toThrow(/OVERLAY_CONNTRACK must be auto, bridge or br_netfilter/);
   });
 });
+
+describe('loadAgentConfig: inventory', () => {
+  it('collects every five minutes by default from sysfs under /, 0 turns it off, under a second is refused', () => {
+    expect(loadAgentConfig(base)).toMatchObject({ inventoryIntervalMs: 300_000, sysfsRoot: '/' });
+    expect(loadAgentConfig({ ...base, OVERLAY_INVENTORY_INTERVAL_MS: '0', OVERLAY_SYSFS_ROOT: '/tmp/fake' })).toMatchObject({ inventoryIntervalMs: 0, sysfsRoot: '/tmp/fake' });
+    expect(() => loadAgentConfig({ ...base, OVERLAY_INVENTORY_INTERVAL_MS: '500' })).toThrow(/OVERLAY_INVENTORY_INTERVAL_MS must be 0 \(off\) or at least 1000/);
+    expect(() => loadAgentConfig({ ...base, OVERLAY_INVENTORY_INTERVAL_MS: 'often' })).toThrow(ConfigError);
+  });
+});

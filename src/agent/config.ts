@@ -39,6 +39,16 @@ export interface AgentConfig {
    * controller commits. 0 leaves the commit to the migration hook. Absent (tests) means off.
    */
   migrationAutoCommit?: boolean;
+  /**
+   * How often the agent collects the host's inventory (links, bonds and teams, NICs, LLDP
+   * neighbours, the VTEP's devices; see inventory/) and sends it with its host observation
+   * (OVERLAY_INVENTORY_INTERVAL_MS, default 300000: five minutes; also once at start). 0 turns
+   * collection off: the controller then shows the host's observed inventory as null. Absent
+   * (configs built by tests) means off.
+   */
+  inventoryIntervalMs?: number;
+  /** The root the inventory reads sysfs under (OVERLAY_SYSFS_ROOT, default `/`): tests point it at a fake tree. */
+  sysfsRoot?: string;
 }
 
 export type ConntrackSetting = 'auto' | 'bridge' | 'br_netfilter';
@@ -60,6 +70,10 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
   if (backoffBaseMs > backoffMaxMs) {
     throw new ConfigError(`OVERLAY_BACKOFF_BASE_MS (${backoffBaseMs}) must not exceed OVERLAY_BACKOFF_MAX_MS (${backoffMaxMs})`);
   }
+  const inventoryIntervalMs = read.int('OVERLAY_INVENTORY_INTERVAL_MS', 300_000, 0, 86_400_000);
+  if (inventoryIntervalMs > 0 && inventoryIntervalMs < 1_000) {
+    throw new ConfigError(`OVERLAY_INVENTORY_INTERVAL_MS must be 0 (off) or at least 1000, got ${inventoryIntervalMs}`);
+  }
   return {
     controllers,
     hostName,
@@ -73,5 +87,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     firewall: read.bool('OVERLAY_FIREWALL', true),
     conntrack: read.oneOf<ConntrackSetting>('OVERLAY_CONNTRACK', ['auto', 'bridge', 'br_netfilter'], 'auto'),
     migrationAutoCommit: read.bool('OVERLAY_MIGRATION_AUTO_COMMIT', true),
+    inventoryIntervalMs,
+    sysfsRoot: env.OVERLAY_SYSFS_ROOT || '/',
   };
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { Agent } from './agent';
+import { jsonLogger } from '../common/logger';
 import { ConfigError } from '../common/env';
 import { loadAgentConfig, type AgentConfig } from './config';
 import type { Dataplane } from './dataplane/dataplane';
 import { ProcessCommandRunner } from './dataplane/linux/command-runner';
+import { InventoryCollector } from './inventory/collector';
 import { LinuxDataplane } from './dataplane/linux/linux.dataplane';
 import { MemoryDataplane } from './dataplane/memory/memory.dataplane';
 
@@ -53,7 +55,10 @@ async function main(): Promise<void> {
   if (!config.tls) {
     console.warn(JSON.stringify({ level: 'warn', msg: 'gRPC without TLS (OVERLAY_GRPC_INSECURE=true): for development only' }));
   }
-  const agent = new Agent(config, dataplane);
+  // The inventory reads Linux (ip, sysfs, teamdctl, lldpcli): collected with the linux dataplane only.
+  const logger = jsonLogger();
+  const inventory = config.dataplane === 'linux' ? new InventoryCollector({ runner: new ProcessCommandRunner(), sysRoot: config.sysfsRoot ?? '/', logger }) : undefined;
+  const agent = new Agent(config, dataplane, logger, Math.random, inventory);
   const shutdown = () => {
     void agent
       .stop()

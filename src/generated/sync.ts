@@ -8,6 +8,7 @@ import type { ConnectionsInstalled as _overlay_v1_ConnectionsInstalled, Connecti
 import type { Delta as _overlay_v1_Delta, Delta__Output as _overlay_v1_Delta__Output } from './overlay/v1/Delta';
 import type { FirewallRule as _overlay_v1_FirewallRule, FirewallRule__Output as _overlay_v1_FirewallRule__Output } from './overlay/v1/FirewallRule';
 import type { Hello as _overlay_v1_Hello, Hello__Output as _overlay_v1_Hello__Output } from './overlay/v1/Hello';
+import type { HostInventory as _overlay_v1_HostInventory, HostInventory__Output as _overlay_v1_HostInventory__Output } from './overlay/v1/HostInventory';
 import type { HostObservation as _overlay_v1_HostObservation, HostObservation__Output as _overlay_v1_HostObservation__Output } from './overlay/v1/HostObservation';
 import type { IpSetMember as _overlay_v1_IpSetMember, IpSetMember__Output as _overlay_v1_IpSetMember__Output } from './overlay/v1/IpSetMember';
 import type { MirrorCounters as _overlay_v1_MirrorCounters, MirrorCounters__Output as _overlay_v1_MirrorCounters__Output } from './overlay/v1/MirrorCounters';
@@ -16,7 +17,11 @@ import type { MirrorTap as _overlay_v1_MirrorTap, MirrorTap__Output as _overlay_
 import type { MirrorTapCounters as _overlay_v1_MirrorTapCounters, MirrorTapCounters__Output as _overlay_v1_MirrorTapCounters__Output } from './overlay/v1/MirrorTapCounters';
 import type { Nack as _overlay_v1_Nack, Nack__Output as _overlay_v1_Nack__Output } from './overlay/v1/Nack';
 import type { ObservedBridge as _overlay_v1_ObservedBridge, ObservedBridge__Output as _overlay_v1_ObservedBridge__Output } from './overlay/v1/ObservedBridge';
+import type { ObservedLink as _overlay_v1_ObservedLink, ObservedLink__Output as _overlay_v1_ObservedLink__Output } from './overlay/v1/ObservedLink';
+import type { ObservedLldp as _overlay_v1_ObservedLldp, ObservedLldp__Output as _overlay_v1_ObservedLldp__Output } from './overlay/v1/ObservedLldp';
+import type { ObservedNic as _overlay_v1_ObservedNic, ObservedNic__Output as _overlay_v1_ObservedNic__Output } from './overlay/v1/ObservedNic';
 import type { ObservedTap as _overlay_v1_ObservedTap, ObservedTap__Output as _overlay_v1_ObservedTap__Output } from './overlay/v1/ObservedTap';
+import type { ObservedTeam as _overlay_v1_ObservedTeam, ObservedTeam__Output as _overlay_v1_ObservedTeam__Output } from './overlay/v1/ObservedTeam';
 import type { Port as _overlay_v1_Port, Port__Output as _overlay_v1_Port__Output } from './overlay/v1/Port';
 import type { PortPolicy as _overlay_v1_PortPolicy, PortPolicy__Output as _overlay_v1_PortPolicy__Output } from './overlay/v1/PortPolicy';
 import type { Resource as _overlay_v1_Resource, Resource__Output as _overlay_v1_Resource__Output } from './overlay/v1/Resource';
@@ -27,8 +32,10 @@ import type { SnapshotEnd as _overlay_v1_SnapshotEnd, SnapshotEnd__Output as _ov
 import type { SyncRequest as _overlay_v1_SyncRequest, SyncRequest__Output as _overlay_v1_SyncRequest__Output } from './overlay/v1/SyncRequest';
 import type { SyncResponse as _overlay_v1_SyncResponse, SyncResponse__Output as _overlay_v1_SyncResponse__Output } from './overlay/v1/SyncResponse';
 import type { SyncServiceClient as _overlay_v1_SyncServiceClient, SyncServiceDefinition as _overlay_v1_SyncServiceDefinition } from './overlay/v1/SyncService';
+import type { TeamMember as _overlay_v1_TeamMember, TeamMember__Output as _overlay_v1_TeamMember__Output } from './overlay/v1/TeamMember';
 import type { TrackedConnection as _overlay_v1_TrackedConnection, TrackedConnection__Output as _overlay_v1_TrackedConnection__Output } from './overlay/v1/TrackedConnection';
 import type { VmArrived as _overlay_v1_VmArrived, VmArrived__Output as _overlay_v1_VmArrived__Output } from './overlay/v1/VmArrived';
+import type { VtepRoute as _overlay_v1_VtepRoute, VtepRoute__Output as _overlay_v1_VtepRoute__Output } from './overlay/v1/VtepRoute';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -44,6 +51,7 @@ export interface ProtoGrpcType {
       Delta: MessageTypeDefinition<_overlay_v1_Delta, _overlay_v1_Delta__Output>
       FirewallRule: MessageTypeDefinition<_overlay_v1_FirewallRule, _overlay_v1_FirewallRule__Output>
       Hello: MessageTypeDefinition<_overlay_v1_Hello, _overlay_v1_Hello__Output>
+      HostInventory: MessageTypeDefinition<_overlay_v1_HostInventory, _overlay_v1_HostInventory__Output>
       HostObservation: MessageTypeDefinition<_overlay_v1_HostObservation, _overlay_v1_HostObservation__Output>
       IpSetMember: MessageTypeDefinition<_overlay_v1_IpSetMember, _overlay_v1_IpSetMember__Output>
       MirrorCounters: MessageTypeDefinition<_overlay_v1_MirrorCounters, _overlay_v1_MirrorCounters__Output>
@@ -52,7 +60,11 @@ export interface ProtoGrpcType {
       MirrorTapCounters: MessageTypeDefinition<_overlay_v1_MirrorTapCounters, _overlay_v1_MirrorTapCounters__Output>
       Nack: MessageTypeDefinition<_overlay_v1_Nack, _overlay_v1_Nack__Output>
       ObservedBridge: MessageTypeDefinition<_overlay_v1_ObservedBridge, _overlay_v1_ObservedBridge__Output>
+      ObservedLink: MessageTypeDefinition<_overlay_v1_ObservedLink, _overlay_v1_ObservedLink__Output>
+      ObservedLldp: MessageTypeDefinition<_overlay_v1_ObservedLldp, _overlay_v1_ObservedLldp__Output>
+      ObservedNic: MessageTypeDefinition<_overlay_v1_ObservedNic, _overlay_v1_ObservedNic__Output>
       ObservedTap: MessageTypeDefinition<_overlay_v1_ObservedTap, _overlay_v1_ObservedTap__Output>
+      ObservedTeam: MessageTypeDefinition<_overlay_v1_ObservedTeam, _overlay_v1_ObservedTeam__Output>
       Port: MessageTypeDefinition<_overlay_v1_Port, _overlay_v1_Port__Output>
       PortPolicy: MessageTypeDefinition<_overlay_v1_PortPolicy, _overlay_v1_PortPolicy__Output>
       Resource: MessageTypeDefinition<_overlay_v1_Resource, _overlay_v1_Resource__Output>
@@ -69,8 +81,10 @@ export interface ProtoGrpcType {
        * remote MAC -> VTEP entries). Versioned, acknowledged, incremental and resumable.
        */
       SyncService: SubtypeConstructor<typeof grpc.Client, _overlay_v1_SyncServiceClient> & { service: _overlay_v1_SyncServiceDefinition }
+      TeamMember: MessageTypeDefinition<_overlay_v1_TeamMember, _overlay_v1_TeamMember__Output>
       TrackedConnection: MessageTypeDefinition<_overlay_v1_TrackedConnection, _overlay_v1_TrackedConnection__Output>
       VmArrived: MessageTypeDefinition<_overlay_v1_VmArrived, _overlay_v1_VmArrived__Output>
+      VtepRoute: MessageTypeDefinition<_overlay_v1_VtepRoute, _overlay_v1_VtepRoute__Output>
     }
   }
 }

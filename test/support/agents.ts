@@ -5,6 +5,7 @@ import type Redis from 'ioredis';
 import { Agent } from '../../src/agent/agent';
 import type { Logger } from '../../src/common/logger';
 import type { AgentConfig } from '../../src/agent/config';
+import type { InventoryCollector } from '../../src/agent/inventory/collector';
 import { MemoryDataplane } from '../../src/agent/dataplane/memory/memory.dataplane';
 import { desiredDataplane } from '../../src/agent/reconcile/plan';
 import type { RuleResource } from '../../src/controller/desired-state/resources/policy.resource';
@@ -30,14 +31,21 @@ export interface TestAgent {
 }
 
 /** An in-process overlay-agent on the in-memory dataplane, with a state directory of its own. */
-export function makeAgent(hostName: string, controller: string | string[], overrides: Partial<AgentConfig> = {}, stateDir?: string, opts: { logger?: Logger; random?: () => number } = {}): TestAgent {
+export function makeAgent(
+  hostName: string,
+  controller: string | string[],
+  overrides: Partial<AgentConfig> = {},
+  stateDir?: string,
+  opts: { logger?: Logger; random?: () => number; dataplane?: MemoryDataplane; inventory?: Pick<InventoryCollector, 'collect'> & Partial<Pick<InventoryCollector, 'watchLinks'>> } = {},
+): TestAgent {
   const dir = stateDir ?? mkdtempSync(join(tmpdir(), `overlay-agent-${hostName}-`));
-  const dataplane = new MemoryDataplane();
+  const dataplane = opts.dataplane ?? new MemoryDataplane();
   const agent = new Agent(
     { controllers: Array.isArray(controller) ? controller : [controller], hostName, dataplane: 'memory', stateDir: dir, backoffBaseMs: 20, backoffMaxMs: 300, reconcileIntervalMs: 60_000, ...overrides },
     dataplane,
     opts.logger ?? quietLogger,
     opts.random,
+    opts.inventory,
   );
   return {
     agent,

@@ -1,3 +1,4 @@
+import type { HostInventory } from '../../generated/overlay/v1/HostInventory';
 import { MemoryDataplane } from '../dataplane/memory/memory.dataplane';
 import { tapName } from '../dataplane/names';
 import type { Logger } from '../../common/logger';
@@ -157,7 +158,7 @@ describe('reconciler: the host observation', () => {
     }
   }
 
-  function setup(opts: { stream?: () => boolean } = {}) {
+  function setup(opts: { stream?: () => boolean; inventory?: () => HostInventory | undefined } = {}) {
     const dataplane = new ObservedDataplane();
     const sent: HostObservation[] = [];
     const desired = { state: hostState(1), inSync: true };
@@ -165,7 +166,7 @@ describe('reconciler: the host observation', () => {
       { firewall: false, backoffBaseMs: 20, backoffMaxMs: 20, reconcileIntervalMs: 3_600_000 },
       dataplane,
       desired,
-      { report: () => true, linked: async () => undefined, hostObserved: (o) => (opts.stream?.() ?? true) && sent.push(o) > 0 },
+      { report: () => true, linked: async () => undefined, hostObserved: (o) => (opts.stream?.() ?? true) && sent.push(o) > 0, inventory: () => opts.inventory?.() },
       () => undefined,
       quiet,
       () => 1,
@@ -210,6 +211,21 @@ describe('reconciler: the host observation', () => {
     await reconciler.realize(1, true);
     expect(sent).toHaveLength(3);
     expect(sent[2]).toEqual(sent[1]);
+  });
+
+  it('joins the inventory last collected, and sends again when it changed', async () => {
+    const collected: { last?: HostInventory } = {};
+    const { dataplane, sent, reconciler } = setup({ inventory: () => collected.last });
+    dataplane.host.taps.set(T1, { promiscuity: 1, bridged: true });
+    await reconciler.realize(1);
+    expect(sent.at(-1)).not.toHaveProperty('inventory');
+    const inventory: HostInventory = { links: [{ name: 'eno1', kind: 'physical', up: true, team: null, nic: null, lldp: null }], vtepRoutes: [] };
+    collected.last = inventory;
+    await reconciler.realize(1);
+    expect(sent).toHaveLength(2);
+    expect(sent.at(-1)).toEqual({ taps: [{ portId: P1, promiscuity: 1, bridged: true }], bridges: [], inventory });
+    await reconciler.realize(1);
+    expect(sent).toHaveLength(2);
   });
 
   it('sends nothing from a dataplane that observes no host (the memory one)', async () => {

@@ -1,3 +1,4 @@
+import type { HostInventory } from '../../generated/overlay/v1/HostInventory';
 import type { HostObservation } from '../../generated/overlay/v1/HostObservation';
 import type { MirrorTapCounters } from '../../generated/overlay/v1/MirrorTapCounters';
 import type { AgentConfig } from '../config';
@@ -23,14 +24,17 @@ export interface ReconcileHooks {
   mirrorCounters?(entries: MirrorTapCounters[]): boolean;
   /** Sends what the dataplane observed of the host's taps and bridges; whether it was sent. */
   hostObserved?(observation: HostObservation): boolean;
+  /** The host's inventory as last collected (inventory/), joined to each host observation; undefined: none yet, or collection off. */
+  inventory?(): HostInventory | undefined;
 }
 
 /**
  * Pure: what the host observation says (SyncRequest.observed), sorted: the taps of the span's
  * local ports (analyzers included) and the bridges of its segments, as the kernel showed them;
- * those the kernel did not show are left out.
+ * those the kernel did not show are left out; and the host's inventory as last collected, when
+ * there is one.
  */
-export function hostObservation(span: SpanView, kernel: HostKernelState): HostObservation {
+export function hostObservation(span: SpanView, kernel: HostKernelState, inventory?: HostInventory): HostObservation {
   const taps = [...span.ports.values()]
     .filter((port) => isLocal(port, span.hostId))
     .flatMap((port) => {
@@ -44,7 +48,7 @@ export function hostObservation(span: SpanView, kernel: HostKernelState): HostOb
       return ageing === undefined ? [] : [{ vni: segment.vni, ageingSeconds: ageing }];
     })
     .sort((a, b) => a.vni - b.vni);
-  return { taps, bridges };
+  return inventory ? { taps, bridges, inventory } : { taps, bridges };
 }
 
 /**
@@ -279,13 +283,24 @@ export class Reconciler {
     this.counters.offer(mirrorCounters(ids, desired, now, errors, this.dataplane.mirrorFailures?.()), ids.length ? 'taps' : NO_MIRROR_TAPS, ids.length > 0);
   }
 
+  /**
+   * The inventory changed (a collection finished): sends the host observation again now, with
+   * the taps and bridges of the last observe, rather than at the next pass. Nothing before the
+   * first observe (the first pass sends it).
+   */
+  inventoryChanged(): void {
+    if (!this.stopped) {
+      this.reportHost(false);
+    }
+  }
+
   /** Sends the host observation of the last observe when it changed, and every HOST_OBSERVATION_EVERY-th periodic pass. */
   private reportHost(periodic: boolean): void {
     const kernel = this.observation.enabled ? this.dataplane.observeHost?.() : undefined;
     if (!kernel) {
       return;
     }
-    const observation = hostObservation(this.desired.state, kernel);
+    const observation = hostObservation(this.desired.state, kernel, this.hooks.inventory?.());
     const due = periodic && ++this.periodicPasses % HOST_OBSERVATION_EVERY === 0;
     this.observation.offer(observation, JSON.stringify(observation), due);
   }

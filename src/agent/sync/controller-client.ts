@@ -110,12 +110,21 @@ export class ControllerClient {
 
   /** Reports what the mirror taps copied (and those not programmed); false when there is no stream (the next report carries the totals). */
   mirrorCounters(entries: MirrorTapCounters[]): boolean {
-    return this.send({ mirrorCounters: { entries } });
+    return this.sendReport({ mirrorCounters: { entries } });
   }
 
-  /** Reports what the agent observed of its host's kernel (taps, bridges); false when there is no stream (a later pass sends it). */
+  /** Reports what the agent observed of its host's kernel (taps, bridges, inventory); false when there is no stream (a later pass sends it). */
   hostObserved(observation: HostObservation): boolean {
-    return this.send({ observed: observation });
+    return this.sendReport({ observed: observation });
+  }
+
+  /**
+   * Sends a report only on a stream that carried a snapshot end or a delta: the controller refuses
+   * any message between the Hello and its first answer (a report due then, from a periodic pass
+   * or an inventory collection that finished just after a reconnect, waits for a later one).
+   */
+  private sendReport(request: SyncRequest): boolean {
+    return this.streamRevision !== undefined && this.send(request);
   }
 
   /** Drops the stream, so that the next one starts with a fresh snapshot. */

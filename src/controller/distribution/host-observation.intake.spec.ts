@@ -9,7 +9,7 @@ const tap = (portId: string, promiscuity = 1, bridged = true): ObservedTap__Outp
 const bridge = (vni: number, ageingSeconds = 300): ObservedBridge__Output => ({ vni, ageingSeconds });
 /** The host holds ports p1 and p2 (local), and segment s1 (VNI 5000). */
 const scope = { isLocalPort: (id: string) => id === 'p1' || id === 'p2', segmentOf: (vni: number) => (vni === 5000 ? 's1' : undefined) };
-const read = (taps: ObservedTap__Output[], bridges: ObservedBridge__Output[] = []) => readHostObservation({ taps, bridges }, scope, 42);
+const read = (taps: ObservedTap__Output[], bridges: ObservedBridge__Output[] = []) => readHostObservation({ taps, bridges, inventory: null }, scope, 42);
 
 describe('reading an agent’s host observation', () => {
   it('keeps the taps of its local ports and the bridges of its span’s segments, stamped, and ignores the others', () => {
@@ -21,6 +21,7 @@ describe('reading an agent’s host observation', () => {
           { portId: 'p2', promiscuity: 0, bridged: false },
         ],
         bridges: [{ vni: 5000, segmentId: 's1', ageingSeconds: 0 }],
+        inventory: null,
       },
     });
   });
@@ -70,6 +71,7 @@ describe('a host observation as the host API shows it', () => {
           { vni: 5001, segmentId: 's2', ageingSeconds: 300 },
           { vni: 5002, segmentId: 's-gone', ageingSeconds: 0 },
         ],
+        inventory: null,
       },
       view,
     );
@@ -80,6 +82,7 @@ describe('a host observation as the host API shows it', () => {
         { portId: 'p3', role: 'vm', promiscuity: 2 },
       ],
       hubSegments: [{ segmentId: 's1', vni: 5000 }],
+      inventory: null,
     });
   });
 });

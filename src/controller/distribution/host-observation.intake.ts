@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { HostObservation__Output } from '../../generated/overlay/v1/HostObservation';
 import { MaterializedView } from '../store/materialized-view';
+import { readHostInventory } from './host-inventory.intake';
 import { HostReportIntake } from './host-report-intake';
 import { HostObservationRepository, type StoredHostObservation } from './host-observation.repository';
 
@@ -21,7 +22,8 @@ export interface ObservationScope {
  * Reads an agent's HostObservation: what to keep (the taps of the host's local ports, the
  * bridges of its span's segments), stamped `at`, or why the message breaks the protocol (more
  * than MAX_OBSERVED_TAPS taps or MAX_OBSERVED_BRIDGES bridges, a port id empty or longer than
- * 64 characters, a VNI out of range, one named twice). Pure.
+ * 64 characters, a VNI out of range, one named twice; an inventory readHostInventory refuses).
+ * The inventory is kept whole (it names no resource of the span), null when the agent sent none. Pure.
  */
 export function readHostObservation(message: HostObservation__Output, scope: ObservationScope, at: number): { observation: StoredHostObservation } | { violation: string } {
   const taps = message.taps ?? [];
@@ -32,7 +34,11 @@ export function readHostObservation(message: HostObservation__Output, scope: Obs
   if (bridges.length > MAX_OBSERVED_BRIDGES) {
     return { violation: `HostObservation of ${bridges.length} bridges (at most ${MAX_OBSERVED_BRIDGES})` };
   }
-  const observation: StoredHostObservation = { at, taps: [], bridges: [] };
+  const inventory = readHostInventory(message.inventory);
+  if ('violation' in inventory) {
+    return inventory;
+  }
+  const observation: StoredHostObservation = { at, taps: [], bridges: [], inventory: inventory.inventory };
   const ports = new Set<string>();
   for (const [i, tap] of taps.entries()) {
     const id = tap.portId;

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { ObservedInventory } from '../model/observed-inventory';
 import type { PortRole } from '../model/port';
 import { RedisStore } from '../store/redis-store';
 import type { ViewState } from '../store/view-state';
@@ -11,6 +12,12 @@ export interface StoredHostObservation {
   taps: { portId: string; promiscuity: number; bridged: boolean }[];
   /** The bridges of the segments of its span, by VNI and the segment it was when reported. */
   bridges: { vni: number; segmentId: string; ageingSeconds: number }[];
+  /**
+   * The host's inventory as the agent last collected it (links, bonds and teams, NICs, LLDP
+   * neighbours, the VTEP's devices); null when the agent sent none (collection off, an older
+   * agent, or an observation stored before inventories were). The audit reads it with `read`.
+   */
+  inventory: ObservedInventory | null;
 }
 
 /**
@@ -25,7 +32,11 @@ export class HostObservationRepository {
     await this.store.redis.set(this.store.keys.hostObserved(hostId), JSON.stringify(observation));
   }
 
-  /** The hosts' last observations (one MGET); a host that never reported is absent. */
+  /**
+   * The hosts' last observations (one MGET); a host that never reported is absent. Every value
+   * carries `inventory` (null when none was sent): the audit reads each host's observed inventory
+   * here.
+   */
   async read(hostIds: readonly string[]): Promise<Map<string, StoredHostObservation>> {
     const out = new Map<string, StoredHostObservation>();
     if (hostIds.length === 0) {
@@ -36,7 +47,8 @@ export class HostObservationRepository {
       const raw = values[i];
       if (raw) {
         try {
-          out.set(id, JSON.parse(raw) as StoredHostObservation);
+          const stored = JSON.parse(raw) as StoredHostObservation;
+          out.set(id, { ...stored, inventory: stored.inventory ?? null });
         } catch {
           // written only by write() above; an unreadable value reads as never reported
         }
@@ -54,6 +66,8 @@ export interface HostObservedStatus {
   promiscuousPorts: { portId: string; role: PortRole; promiscuity: number }[];
   /** Segments whose bridge on the host is in hub mode (ageing 0: every frame flooded to every port). */
   hubSegments: { segmentId: string; vni: number }[];
+  /** The host's inventory as the agent last collected it (ObservedInventory); null when it sent none. */
+  inventory: ObservedInventory | null;
 }
 
 /** Pure: what `observation` shows of the ports and segments `view` still has (a port deleted since is left out). */
@@ -64,5 +78,5 @@ export function observedStatus(observation: StoredHostObservation, view: Pick<Vi
     return port && tap.promiscuity > (tap.bridged ? 1 : 0) ? [{ portId: tap.portId, role: port.role ?? 'vm', promiscuity: tap.promiscuity }] : [];
   });
   const hubSegments = observation.bridges.filter((b) => b.ageingSeconds === 0 && view.segments.get(b.segmentId)?.vni === b.vni).map((b) => ({ segmentId: b.segmentId, vni: b.vni }));
-  return { at: new Date(observation.at).toISOString(), promiscuousPorts, hubSegments };
+  return { at: new Date(observation.at).toISOString(), promiscuousPorts, hubSegments, inventory: observation.inventory ?? null };
 }

@@ -87,7 +87,7 @@ describe('host session acks and nacks', () => {
     ok.send({ ack: { revision: 12 } });
     ok.send({ mirrorCounters: { entries: [] } }); // passed on (the registry checks it: mirror-counters.intake.ts)
     expect(ok.ended).toEqual([]);
-    ok.send({ observed: { taps: [], bridges: [] } }); // passed on (the registry checks it: host-observation.intake.ts)
+    ok.send({ observed: { taps: [], bridges: [], inventory: null } }); // passed on (the registry checks it: host-observation.intake.ts)
     expect(ok.reports).toContain('counters 0');
     expect(ok.reports).toContain('observed 0');
     expect(ok.s.appliedRevision).toBe(12);

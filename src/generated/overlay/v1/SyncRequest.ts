@@ -34,7 +34,8 @@ import type { HostObservation as _overlay_v1_HostObservation, HostObservation__O
  * INVALID_ARGUMENT;
  * - observed: at most 4096 taps and 4096 bridges, each port id (1-64 characters) and each VNI
  * (1-16777215) named once; taps of ports not local to the host in its span, and bridges of
- * VNIs that are no segment of its span, are ignored; any other: INVALID_ARGUMENT.
+ * VNIs that are no segment of its span, are ignored; an inventory within the bounds
+ * HostInventory names; any other: INVALID_ARGUMENT.
  */
 export interface SyncRequest {
   /**
@@ -102,7 +103,8 @@ export interface SyncRequest {
  * INVALID_ARGUMENT;
  * - observed: at most 4096 taps and 4096 bridges, each port id (1-64 characters) and each VNI
  * (1-16777215) named once; taps of ports not local to the host in its span, and bridges of
- * VNIs that are no segment of its span, are ignored; any other: INVALID_ARGUMENT.
+ * VNIs that are no segment of its span, are ignored; an inventory within the bounds
+ * HostInventory names; any other: INVALID_ARGUMENT.
  */
 export interface SyncRequest__Output {
   /**
