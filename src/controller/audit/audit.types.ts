@@ -89,10 +89,9 @@ export interface AuditWorld {
 
 export type Check = (world: AuditWorld) => CheckResult;
 
-/** The stored observation as a check's evidence (`inventory` read if the stored record has it). */
+/** The stored observation as a check's evidence. */
 export function evidenceOf(observation: StoredHostObservation): HostEvidence {
-  const inventory = (observation as StoredHostObservation & { inventory?: ObservedInventory | null }).inventory ?? null;
-  return { observedAt: observation.at ?? null, taps: observation.taps ?? [], bridges: observation.bridges ?? [], inventory };
+  return { observedAt: observation.at ?? null, taps: observation.taps ?? [], bridges: observation.bridges ?? [], inventory: observation.inventory ?? null };
 }
 
 /** Whether nothing was ever heard of a host's agent: never connected, never acknowledged, never reported an observation. */

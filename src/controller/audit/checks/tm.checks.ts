@@ -49,7 +49,7 @@ export function checkTmR2(world: AuditWorld): CheckResult {
       findings.push(finding('unknown', { hostId: host.id }, `host ${host.name} holds ports; its agent never reported its taps and bridges`));
       continue;
     }
-    const status = observedStatus({ at: evidence.observedAt ?? 0, taps: evidence.taps, bridges: evidence.bridges }, world.view);
+    const status = observedStatus({ at: evidence.observedAt ?? 0, taps: evidence.taps, bridges: evidence.bridges, inventory: evidence.inventory }, world.view);
     const at = iso(evidence.observedAt);
     for (const p of status.promiscuousPorts) {
       if (p.role !== 'analyzer') {
