@@ -33,7 +33,7 @@ describe('GET /v1/audit', () => {
       [{ destination: '192.0.2.62', devices: ['bond0'] }],
     );
     // `inventory` is written whether or not StoredHostObservation declares it yet (the agent's side is another change).
-    return { at, taps: [{ portId: ids.p1, promiscuity: p1Promiscuity, bridged: true }], bridges: [], inventory: observed } as StoredHostObservation;
+    return { at, taps: [{ portId: ids.p1, promiscuity: p1Promiscuity, bridged: true }], bridges: [], inventory: observed };
   }
 
   beforeAll(async () => {
