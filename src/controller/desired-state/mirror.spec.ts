@@ -1,3 +1,5 @@
+import { mirrorTap } from '../../common/span/mirror.kind';
+import type { MirrorTap__Output } from '../../generated/overlay/v1/MirrorTap';
 import type { Host } from '../model/host';
 import type { MirrorSession } from '../model/mirror-session';
 import type { Port } from '../model/port';
@@ -41,23 +43,13 @@ const session = (id: string, fields: Partial<MirrorSession>): MirrorSession => (
   ...fields,
 });
 
-/** What a tap on a host says, beyond session and port: its directions, filter, and where copies go. */
-const tap = (fields: Record<string, unknown>) => ({
-  ingress: true,
-  egress: true,
-  filterEthertype: '',
-  filterProtocol: 0,
-  filterRemoteCidr: '',
-  snapLength: 0,
-  sinkPortId: '',
-  sinkInterface: '',
-  vni: 0,
-  remoteIp: '',
-  udpPort: 0,
-  erspanId: 0,
-  erspanVersion: 0,
-  ...fields,
-});
+/** What a tap on a host says, beyond session and port (which `mirrors` checks against the key): its directions, filter, and where copies go. */
+const tap = (fields: Partial<MirrorTap__Output>): Partial<MirrorTap__Output> => {
+  const whole: Partial<MirrorTap__Output> = mirrorTap({ ingress: true, egress: true, ...fields });
+  delete whole.sessionId;
+  delete whole.portId;
+  return whole;
+};
 
 /**
  * Three hosts, a segment, VM ports vm1 (h1) and vm2 (h2), analyzer ports an1 (h1), an2 (h2)
