@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { expectGoldenFile } from '../../../test/support/golden';
 import { bond, device, inventory, nic, OBSERVED_AT, WorldBuilder } from '../../../test/support/audit-worlds';
-import { RECOMMENDATIONS, runAudit, type AuditReport } from './audit';
-import { statusOf, type AuditStatus, type Finding, type Severity } from './audit.types';
+import { identified, RECOMMENDATIONS, runAudit, type AuditReport } from './audit';
+import { finding, findingId, statusOf, type AuditStatus, type CheckFinding, type Severity } from './audit.types';
 
 /**
  * The audit's checks on hand-built worlds. A compliant world passes all 13 recommendations; each
@@ -254,6 +254,8 @@ describe('the audit on hand-built worlds', () => {
         expect(r.findings.filter((f) => ['high', 'medium', 'unknown'].includes(f.severity))).toEqual([]);
       }
       r.findings.forEach((f) => expect(f.since).toBeNull());
+      // Each finding its own identity without numbering: a check that finds two things about one subject gives each a topic.
+      expect(r.findings.map((f) => f.id).filter((id) => id.includes('-'))).toEqual([]);
     }
     expectGoldenFile(join(GOLDEN_DIR, `${name}.json`), `${JSON.stringify(report, null, 2)}\n`);
   });
@@ -267,8 +269,26 @@ describe('the audit on hand-built worlds', () => {
   });
 });
 
+describe('finding ids', () => {
+  it('depend on the recommendation, the subject (not its field order) and the topic, not on the evidence or severity', () => {
+    const id = findingId('VM-VN-R1', { subject: { hostId: 'h', segmentId: 's' } });
+    expect(id).toMatch(/^[0-9a-f]{16}$/);
+    expect(findingId('VM-VN-R1', { subject: { segmentId: 's', hostId: 'h' } })).toBe(id);
+    expect(findingId('VM-VN-R1', { subject: { hostId: 'h', segmentId: 's' }, topic: undefined })).toBe(id);
+    expect(findingId('VM-VN-R2', { subject: { hostId: 'h', segmentId: 's' } })).not.toBe(id);
+    expect(findingId('VM-VN-R1', { subject: { hostId: 'h', segmentId: 's', link: 'eth0' } })).not.toBe(id);
+    expect(findingId('VM-VN-R1', { subject: { hostId: 'h', segmentId: 's' }, topic: 'vlan 7' })).not.toBe(id);
+  });
+
+  it('stay distinct when a check gives two findings one identity', () => {
+    const base = findingId('VM-X', { subject: { hostId: 'h' }, topic: 't' });
+    const ids = identified('VM-X', [finding('low', { hostId: 'h' }, 'one', 't'), finding('low', { hostId: 'h' }, 'two', 't'), finding('low', { hostId: 'h' }, 'three', 'other')]).map((f) => f.id);
+    expect(ids).toEqual([base, `${base}-2`, findingId('VM-X', { subject: { hostId: 'h' }, topic: 'other' })]);
+  });
+});
+
 describe('the status rule', () => {
-  const f = (severity: Severity): Finding => ({ severity, subject: {}, evidence: '', since: null });
+  const f = (severity: Severity): CheckFinding => ({ severity, subject: {}, evidence: '', topic: severity });
   it.each<[string, boolean, Severity[], AuditStatus]>([
     ['nothing to check', false, [], 'not-applicable'],
     ['not applicable wins over findings', false, ['high'], 'not-applicable'],

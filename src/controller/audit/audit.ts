@@ -2,7 +2,7 @@ import { checkFwR1, checkFwR2, checkFwR3, checkFwR4 } from './checks/fw.checks';
 import { checkMpR1, checkMpR2, checkMpR3 } from './checks/mp.checks';
 import { checkTmR1, checkTmR2, checkTmR3 } from './checks/tm.checks';
 import { checkVnR1, checkVnR2, checkVnR3 } from './checks/vn.checks';
-import { statusOf, type AuditStatus, type AuditWorld, type Check, type Finding } from './audit.types';
+import { findingId, statusOf, type AuditStatus, type AuditWorld, type Check, type CheckFinding, type Finding } from './audit.types';
 
 /** The 13 recommendations of NIST SP 800-125B, in the document's order, with the check of each (titles in our words). */
 export const RECOMMENDATIONS: readonly { id: string; title: string; check: Check }[] = [
@@ -34,14 +34,29 @@ export interface AuditReport {
   recommendations: RecommendationReport[];
 }
 
-/** Pure: every check over `world`; `generatedAt` is passed in (the service's clock). */
+/**
+ * A check's findings with their ids. Two findings of one check with the same identity (a check
+ * that forgot a topic) keep distinct ids, numbered in the check's order, rather than merging
+ * into one history.
+ */
+export function identified(recommendation: string, findings: CheckFinding[]): Finding[] {
+  const seen = new Map<string, number>();
+  return findings.map(({ severity, subject, evidence, topic }) => {
+    const base = findingId(recommendation, { subject, topic });
+    const n = (seen.get(base) ?? 0) + 1;
+    seen.set(base, n);
+    return { id: n === 1 ? base : `${base}-${n}`, severity, subject, evidence, since: null };
+  });
+}
+
+/** Pure: every check over `world`; `generatedAt` is passed in (the service's clock). `since` is left null (the history fills it). */
 export function runAudit(world: AuditWorld, generatedAt: string): AuditReport {
   return {
     generatedAt,
     revision: world.view.revision,
     recommendations: RECOMMENDATIONS.map(({ id, title, check }) => {
       const result = check(world);
-      return { id, title, status: statusOf(result), findings: result.applicable ? result.findings : [] };
+      return { id, title, status: statusOf(result), findings: result.applicable ? identified(id, result.findings) : [] };
     }),
   };
 }

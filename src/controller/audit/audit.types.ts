@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ObservedInventory } from '../model/observed-inventory';
 import type { StoredHostObservation } from '../distribution/host-observation.repository';
 import type { ViewState } from '../store/view-state';
@@ -29,19 +30,36 @@ export interface FindingSubject {
   link?: string;
 }
 
-export interface Finding {
+/** What a check found. */
+export interface CheckFinding {
   severity: Severity;
   subject: FindingSubject;
   /** What was seen, with the values, in words: where each value came from (observed or declared) is said. */
   evidence: string;
-  /** When the finding opened. Always null in this version: findings have no history yet (issue 13's `GET /v1/audit/findings` is later work). */
+  /**
+   * What kind of finding it is, telling apart findings of one recommendation about the same
+   * subject (two VLANs trunked to one host in vain, a disconnected agent and its refused change):
+   * part of the finding's identity, which must not change while the finding stays true (the
+   * evidence's values may).
+   */
+  topic: string;
+}
+
+/** A finding as the audit reports it: with its identity and since when it is open. */
+export interface Finding {
+  /** Stable while the finding stays true: its recommendation, subject and topic, hashed (findingId). */
+  id: string;
+  severity: Severity;
+  subject: FindingSubject;
+  evidence: string;
+  /** When the finding opened (ISO 8601), from the findings' history; null in a report not recorded in it. */
   since: string | null;
 }
 
 export interface CheckResult {
   /** False when the world has nothing the recommendation is about (no team, no VLAN segment, no mirror session...). */
   applicable: boolean;
-  findings: Finding[];
+  findings: CheckFinding[];
 }
 
 export type AuditStatus = 'pass' | 'fail' | 'not-applicable' | 'unknown';
@@ -100,6 +118,24 @@ export function neverHeardFrom(world: AuditWorld, hostId: string): boolean {
   return (!agent || (!agent.connected && agent.appliedRevision === 0)) && !world.evidence.has(hostId);
 }
 
-export const finding = (severity: Severity, subject: FindingSubject, evidence: string): Finding => ({ severity, subject, evidence, since: null });
+/** `topic`: what kind of finding this is (`member-down`, `vlan-sprawl:300`), part of its identity. */
+export const finding = (severity: Severity, subject: FindingSubject, evidence: string, topic: string): CheckFinding => ({ severity, subject, evidence, topic });
+
+/** The subject's fields in a fixed order, `key=value` joined: the same subject always gives the same text. */
+function subjectKey(subject: FindingSubject): string {
+  return Object.entries(subject)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${v as string}`)
+    .join(',');
+}
+
+/** A finding's identity: its recommendation, subject and topic, hashed to 16 hex digits (URL-safe, fixed length). */
+export function findingId(recommendation: string, finding: { subject: FindingSubject; topic?: string }): string {
+  return createHash('sha256')
+    .update(`${recommendation}|${subjectKey(finding.subject)}|${finding.topic ?? ''}`)
+    .digest('hex')
+    .slice(0, 16);
+}
 
 export const iso = (ms: number | null): string => (ms === null ? 'an unknown time' : new Date(ms).toISOString());

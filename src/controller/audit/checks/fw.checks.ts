@@ -1,6 +1,6 @@
 import { localHostsOf, type Port } from '../../model/port';
 import { ANY_CIDR, type SecurityGroup } from '../../model/security-group';
-import { finding, neverHeardFrom, type AuditWorld, type CheckResult, type Finding } from '../audit.types';
+import { finding, neverHeardFrom, type AuditWorld, type CheckResult, type CheckFinding } from '../audit.types';
 import { sortedHosts } from './inventory';
 
 /**
@@ -34,7 +34,7 @@ export function checkFwR1(world: AuditWorld): CheckResult {
     applicable: ports.length > 0,
     findings: ports
       .filter((p) => !p.portSecurity)
-      .map((p) => finding('medium', { portId: p.id, hostId: p.hostId! }, `port ${p.id} on host ${p.hostId}: port security off, nothing filters it in the host (any filtering happens outside, by hairpin)`)),
+      .map((p) => finding('medium', { portId: p.id, hostId: p.hostId! }, `port ${p.id} on host ${p.hostId}: port security off, nothing filters it in the host (any filtering happens outside, by hairpin)`, 'port-security-off')),
   };
 }
 
@@ -52,7 +52,7 @@ export function checkFwR2(world: AuditWorld): CheckResult {
       }
     }
   }
-  const findings: Finding[] = [];
+  const findings: CheckFinding[] = [];
   for (const host of sortedHosts(world.view.hosts)) {
     const count = perHost.get(host.id);
     if (!count) {
@@ -61,14 +61,14 @@ export function checkFwR2(world: AuditWorld): CheckResult {
     const agent = world.agents.get(host.id);
     const what = `host ${host.name}: ${count} port(s) with port security`;
     if (!agent || neverHeardFrom(world, host.id)) {
-      findings.push(finding('unknown', { hostId: host.id }, `${what}; nothing ever heard from its agent: no evidence their rules are in the kernel`));
+      findings.push(finding('unknown', { hostId: host.id }, `${what}; nothing ever heard from its agent: no evidence their rules are in the kernel`, 'agent-never-heard'));
       continue;
     }
     if (!agent.connected || agent.lag > 0) {
-      findings.push(finding('medium', { hostId: host.id }, `${what}; agent ${agent.connected ? `${agent.lag} revision(s) behind` : 'disconnected'} (acknowledged ${agent.appliedRevision}): their kernel rules may be stale`));
+      findings.push(finding('medium', { hostId: host.id }, `${what}; agent ${agent.connected ? `${agent.lag} revision(s) behind` : 'disconnected'} (acknowledged ${agent.appliedRevision}): their kernel rules may be stale`, 'rules-stale'));
     }
     if (agent.lastError) {
-      findings.push(finding('medium', { hostId: host.id }, `${what}; agent refused a change: ${agent.lastError}`));
+      findings.push(finding('medium', { hostId: host.id }, `${what}; agent refused a change: ${agent.lastError}`, 'agent-refused'));
     }
   }
   return { applicable: perHost.size > 0, findings };
@@ -81,21 +81,21 @@ export function checkFwR2(world: AuditWorld): CheckResult {
  */
 export function checkFwR3(world: AuditWorld): CheckResult {
   const ports = byId(world.view.ports.values()).filter((p) => p.portSecurity);
-  const findings: Finding[] = [];
+  const findings: CheckFinding[] = [];
   for (const port of ports) {
     if (!port.securityGroupIds?.length) {
       const fallback = world.view.tenants.get(port.tenantId)?.defaultSecurityGroupId;
       if (!fallback || !world.view.securityGroups.has(fallback)) {
-        findings.push(finding('high', { portId: port.id, tenantId: port.tenantId }, `port ${port.id} names no security group and its tenant's default group ${fallback ?? '(none)'} does not exist: no firewall policy`));
+        findings.push(finding('high', { portId: port.id, tenantId: port.tenantId }, `port ${port.id} names no security group and its tenant's default group ${fallback ?? '(none)'} does not exist: no firewall policy`, 'no-policy'));
       }
       continue;
     }
     for (const id of port.securityGroupIds) {
       const group = world.view.securityGroups.get(id);
       if (!group) {
-        findings.push(finding('high', { portId: port.id, securityGroupId: id }, `port ${port.id} names security group ${id}, which does not exist`));
+        findings.push(finding('high', { portId: port.id, securityGroupId: id }, `port ${port.id} names security group ${id}, which does not exist`, 'group-missing'));
       } else if (group.tenantId !== port.tenantId) {
-        findings.push(finding('high', { portId: port.id, securityGroupId: id }, `port ${port.id} of tenant ${port.tenantId} names group ${id} of tenant ${group.tenantId}`));
+        findings.push(finding('high', { portId: port.id, securityGroupId: id }, `port ${port.id} of tenant ${port.tenantId} names group ${id} of tenant ${group.tenantId}`, 'group-other-tenant'));
       }
     }
   }
@@ -126,17 +126,17 @@ export function checkFwR4(world: AuditWorld): CheckResult {
       }
     }
   }
-  const findings: Finding[] = [];
+  const findings: CheckFinding[] = [];
   for (const group of byId(world.view.securityGroups.values())) {
     const using = users.get(group.id) ?? [];
     const open = openIngress(group);
     if (open.length && using.length) {
       const shown = using.slice(0, 5).join(', ') + (using.length > 5 ? `, and ${using.length - 5} more` : '');
-      findings.push(finding('medium', { securityGroupId: group.id, tenantId: group.tenantId }, `group ${group.name} admits any protocol from any peer inbound (rule ${open.join(', ')}); used by ${using.length} port(s): ${shown}`));
+      findings.push(finding('medium', { securityGroupId: group.id, tenantId: group.tenantId }, `group ${group.name} admits any protocol from any peer inbound (rule ${open.join(', ')}); used by ${using.length} port(s): ${shown}`, 'open-ingress'));
     }
     for (const rule of group.rules) {
       if (rule.remoteGroupId && !world.view.securityGroups.has(rule.remoteGroupId)) {
-        findings.push(finding('high', { securityGroupId: group.id, tenantId: group.tenantId }, `rule ${rule.id} of group ${group.name} names peer group ${rule.remoteGroupId}, which does not exist`));
+        findings.push(finding('high', { securityGroupId: group.id, tenantId: group.tenantId }, `rule ${rule.id} of group ${group.name} names peer group ${rule.remoteGroupId}, which does not exist`, `peer-group-missing:${rule.id}`));
       }
     }
   }

@@ -1,5 +1,5 @@
 import type { Host } from '../../model/host';
-import { finding, iso, type AuditWorld, type CheckResult, type Finding, type HostEvidence } from '../audit.types';
+import { finding, iso, type AuditWorld, type CheckResult, type CheckFinding, type HostEvidence } from '../audit.types';
 import { describe, hostPciBuses, linksOf, lldpSwitch, pciBusOf, sortedHosts, teamsOf, teamUnder, vtepIsRouted, vtepUplinks, type Team, type TeamMember } from './inventory';
 
 /**
@@ -12,15 +12,15 @@ import { describe, hostPciBuses, linksOf, lldpSwitch, pciBusOf, sortedHosts, tea
 
 type Attr = 'driver' | 'pciBus' | 'switch';
 
-const neverReported = (host: Host): Finding =>
-  finding('unknown', { hostId: host.id }, `host ${host.name} has declared teams but its agent has sent no observed inventory: checked on the declaration alone`);
+const neverReported = (host: Host): CheckFinding =>
+  finding('unknown', { hostId: host.id }, `host ${host.name} has declared teams but its agent has sent no observed inventory: checked on the declaration alone`, 'no-inventory');
 
 /** One attribute of every team member must differ (R1: driver, R2: PCI bus, R3: switch). */
-function spreadFindings(host: Host, team: Team, what: Attr, label: string, sharedSeverity: 'medium' | 'info'): Finding[] {
-  const out: Finding[] = [];
+function spreadFindings(host: Host, team: Team, what: Attr, label: string, sharedSeverity: 'medium' | 'info'): CheckFinding[] {
+  const out: CheckFinding[] = [];
   const unknown = team.members.filter((m) => m[what].value === null);
   if (unknown.length) {
-    out.push(finding('unknown', { hostId: host.id, link: team.name }, `team ${team.name}: ${label} of ${unknown.map((m) => m.name).join(', ')} unknown (neither observed nor declared)`));
+    out.push(finding('unknown', { hostId: host.id, link: team.name }, `team ${team.name}: ${label} of ${unknown.map((m) => m.name).join(', ')} unknown (neither observed nor declared)`, `${what}-unknown`));
   }
   if (team.members.length >= 2) {
     const groups = new Map<string, TeamMember[]>();
@@ -32,7 +32,7 @@ function spreadFindings(host: Host, team: Team, what: Attr, label: string, share
     for (const [value, members] of groups) {
       if (members.length >= 2) {
         out.push(
-          finding(sharedSeverity, { hostId: host.id, link: team.name }, `team ${team.name}: ${members.map((m) => `${m.name} ${describe(m[what])}`).join(', ')} share ${label} ${value}`),
+          finding(sharedSeverity, { hostId: host.id, link: team.name }, `team ${team.name}: ${members.map((m) => `${m.name} ${describe(m[what])}`).join(', ')} share ${label} ${value}`, `same-${what}:${value}`),
         );
       }
     }
@@ -41,13 +41,13 @@ function spreadFindings(host: Host, team: Team, what: Attr, label: string, share
 }
 
 /** Declared values the observed inventory contradicts, for one attribute. */
-function mismatches(host: Host, evidence: HostEvidence | undefined, what: Attr, label: string): Finding[] {
+function mismatches(host: Host, evidence: HostEvidence | undefined, what: Attr, label: string): CheckFinding[] {
   const inventory = evidence?.inventory;
   if (!inventory) {
     return [];
   }
   const links = linksOf(inventory);
-  const out: Finding[] = [];
+  const out: CheckFinding[] = [];
   for (const uplink of host.inventory.uplinks) {
     const link = links.get(uplink.name);
     if (!link) {
@@ -66,15 +66,15 @@ function mismatches(host: Host, evidence: HostEvidence | undefined, what: Attr, 
           : declared !== observed;
     if (differ) {
       const shown = (v: string): string => (what === 'pciBus' && pciBusOf(v) ? `${v} (bus ${pciBusOf(v)})` : v);
-      out.push(finding('medium', { hostId: host.id, link: uplink.name }, `${uplink.name}: declared ${what === 'pciBus' ? 'PCI address' : label} ${shown(declared)}, observed ${shown(observed)} (at ${iso(evidence.observedAt)})`));
+      out.push(finding('medium', { hostId: host.id, link: uplink.name }, `${uplink.name}: declared ${what === 'pciBus' ? 'PCI address' : label} ${shown(declared)}, observed ${shown(observed)} (at ${iso(evidence.observedAt)})`, `declared-${what}-differs`));
     }
   }
   return out;
 }
 
-function perTeamCheck(world: AuditWorld, what: Attr, label: string, extra?: (host: Host, team: Team, evidence: HostEvidence | undefined) => Finding[]): CheckResult {
+function perTeamCheck(world: AuditWorld, what: Attr, label: string, extra?: (host: Host, team: Team, evidence: HostEvidence | undefined) => CheckFinding[]): CheckResult {
   let applicable = false;
-  const findings: Finding[] = [];
+  const findings: CheckFinding[] = [];
   for (const host of sortedHosts(world.view.hosts)) {
     const evidence = world.evidence.get(host.id);
     const teams = teamsOf(host, evidence);
@@ -105,39 +105,39 @@ export const checkMpR2 = (world: AuditWorld): CheckResult =>
   });
 
 /** What makes a team redundant at all. */
-function redundancyFindings(host: Host, team: Team): Finding[] {
+function redundancyFindings(host: Host, team: Team): CheckFinding[] {
   const subject = { hostId: host.id, link: team.name };
-  const out: Finding[] = [];
+  const out: CheckFinding[] = [];
   if (team.members.length < 2) {
-    out.push(finding('medium', subject, `team ${team.name} has ${team.members.length} member(s) (${team.members.map((m) => m.name).join(', ') || 'none'}): no second path`));
+    out.push(finding('medium', subject, `team ${team.name} has ${team.members.length} member(s) (${team.members.map((m) => m.name).join(', ') || 'none'}): no second path`, 'single-member'));
   }
   const down = team.members.filter((m) => m.up === false);
   if (down.length) {
-    out.push(finding('medium', subject, `team ${team.name}: member(s) ${down.map((m) => m.name).join(', ')} down (observed)`));
+    out.push(finding('medium', subject, `team ${team.name}: member(s) ${down.map((m) => m.name).join(', ')} down (observed)`, 'member-down'));
   }
   const monitor = team.monitor;
   if (monitor) {
     if (monitor.mode === 'active-backup' && team.members.length >= 2 && team.members.every((m) => m.active !== false)) {
-      out.push(finding('medium', subject, `team ${team.name} is active-backup with no member in standby (${team.members.map((m) => m.name).join(', ')} all active)`));
+      out.push(finding('medium', subject, `team ${team.name} is active-backup with no member in standby (${team.members.map((m) => m.name).join(', ')} all active)`, 'no-standby'));
     }
     if (monitor.miimon === 0 && monitor.arpInterval === 0) {
-      out.push(finding('high', subject, `team ${team.name}: no link failure detection (miimon 0, no ARP monitor)`));
+      out.push(finding('high', subject, `team ${team.name}: no link failure detection (miimon 0, no ARP monitor)`, 'no-failure-detection'));
     } else if (monitor.arpInterval > 0 && (monitor.arpValidate === null || monitor.arpValidate === 'none' || monitor.arpValidate === '0')) {
-      out.push(finding('medium', subject, `team ${team.name}: ARP monitor every ${monitor.arpInterval} ms without validation (arp_validate ${monitor.arpValidate ?? 'unset'})`));
+      out.push(finding('medium', subject, `team ${team.name}: ARP monitor every ${monitor.arpInterval} ms without validation (arp_validate ${monitor.arpValidate ?? 'unset'})`, 'arp-unvalidated'));
     }
   } else if (team.source === 'declared' && team.members.length >= 2 && team.members.every((m) => m.declaredMode === 'standby')) {
-    out.push(finding('medium', subject, `team ${team.name} (declared): every member standby, none active`));
+    out.push(finding('medium', subject, `team ${team.name} (declared): every member standby, none active`, 'no-active'));
   }
   return out;
 }
 
 /** Where the VTEP's traffic leaves the host: over a team, or routed over two uplinks; over one NIC is a finding. */
-function vtepFindings(host: Host, evidence: HostEvidence, teams: Team[]): Finding[] {
+function vtepFindings(host: Host, evidence: HostEvidence, teams: Team[]): CheckFinding[] {
   const inventory = evidence.inventory!;
   const links = linksOf(inventory);
   const subject = { hostId: host.id, ...(inventory.vtepDevice ? { link: inventory.vtepDevice } : {}) };
   if (inventory.vtepDevice === null && inventory.vtepRoutes.length === 0) {
-    return [finding('unknown', { hostId: host.id }, `host ${host.name}: the VTEP's device and routes were not observed`)];
+    return [finding('unknown', { hostId: host.id }, `host ${host.name}: the VTEP's device and routes were not observed`, 'vtep-unknown')];
   }
   const uplinks = vtepUplinks(inventory, links);
   const routes = inventory.vtepRoutes.map((r) => `${r.destination} via ${r.devices.join('+') || 'nothing'}`).join('; ');
@@ -148,13 +148,13 @@ function vtepFindings(host: Host, evidence: HostEvidence, teams: Team[]): Findin
   const realTeams = teams.filter((t) => t.source === 'observed' && t.members.length >= 2).map((t) => t.name);
   const through = inventory.vtepDevice ? teamUnder(inventory.vtepDevice, links) : null;
   const why = vtepIsRouted(inventory, links) ? 'routed redundancy needs routes over two uplinks or more' : realTeams.length && through === null ? `not over the team (${realTeams.join(', ')})` : 'one path only';
-  return [finding('medium', subject, `${seen}: ${why}`)];
+  return [finding('medium', subject, `${seen}: ${why}`, 'vtep-one-path')];
 }
 
 /** VM-MP-R3: a team's NICs on different switches, the team redundant, the VTEP over it, the declared uplinks present. */
 export function checkMpR3(world: AuditWorld): CheckResult {
   let applicable = false;
-  const findings: Finding[] = [];
+  const findings: CheckFinding[] = [];
   for (const host of sortedHosts(world.view.hosts)) {
     const evidence = world.evidence.get(host.id);
     const teams = teamsOf(host, evidence);
@@ -172,7 +172,7 @@ export function checkMpR3(world: AuditWorld): CheckResult {
       const links = linksOf(evidence.inventory);
       for (const uplink of host.inventory.uplinks) {
         if (!links.has(uplink.name)) {
-          findings.push(finding('medium', { hostId: host.id, link: uplink.name }, `declared uplink ${uplink.name}${uplink.team ? ` (team ${uplink.team})` : ''} not observed on the host (at ${iso(evidence.observedAt)})`));
+          findings.push(finding('medium', { hostId: host.id, link: uplink.name }, `declared uplink ${uplink.name}${uplink.team ? ` (team ${uplink.team})` : ''} not observed on the host (at ${iso(evidence.observedAt)})`, 'uplink-absent'));
         }
       }
     }

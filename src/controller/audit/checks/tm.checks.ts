@@ -1,6 +1,6 @@
 import { observedStatus } from '../../distribution/host-observation.repository';
 import { localHostsOf } from '../../model/port';
-import { finding, iso, type AuditWorld, type CheckResult, type Finding } from '../audit.types';
+import { finding, iso, type AuditWorld, type CheckResult, type CheckFinding } from '../audit.types';
 import { linksOf, sortedHosts } from './inventory';
 
 /**
@@ -14,14 +14,14 @@ const byId = <T extends { id: string }>(items: Iterable<T>): T[] => [...items].s
 /** VM-TM-R1: each source of an enabled session copied in both directions; one direction only is `low` (an operator may want it). */
 export function checkTmR1(world: AuditWorld): CheckResult {
   const sessions = byId(world.view.mirrorSessions.values());
-  const findings: Finding[] = [];
+  const findings: CheckFinding[] = [];
   for (const session of sessions) {
     if (!session.enabled) {
       continue;
     }
     for (const source of session.sources) {
       if (source.direction !== 'both') {
-        findings.push(finding('low', { sessionId: session.id, portId: source.portId }, `session ${session.name} copies only what port ${source.portId} ${source.direction === 'ingress' ? 'receives' : 'sends'} (direction ${source.direction})`));
+        findings.push(finding('low', { sessionId: session.id, portId: source.portId }, `session ${session.name} copies only what port ${source.portId} ${source.direction === 'ingress' ? 'receives' : 'sends'} (direction ${source.direction})`, 'one-direction'));
       }
     }
   }
@@ -39,25 +39,25 @@ export function checkTmR2(world: AuditWorld): CheckResult {
   for (const port of world.view.ports.values()) {
     localHostsOf(port).forEach((h) => holding.add(h));
   }
-  const findings: Finding[] = [];
+  const findings: CheckFinding[] = [];
   for (const host of sortedHosts(world.view.hosts)) {
     if (!holding.has(host.id)) {
       continue;
     }
     const evidence = world.evidence.get(host.id);
     if (!evidence) {
-      findings.push(finding('unknown', { hostId: host.id }, `host ${host.name} holds ports; its agent never reported its taps and bridges`));
+      findings.push(finding('unknown', { hostId: host.id }, `host ${host.name} holds ports; its agent never reported its taps and bridges`, 'never-reported'));
       continue;
     }
     const status = observedStatus({ at: evidence.observedAt ?? 0, taps: evidence.taps, bridges: evidence.bridges, inventory: evidence.inventory }, world.view);
     const at = iso(evidence.observedAt);
     for (const p of status.promiscuousPorts) {
       if (p.role !== 'analyzer') {
-        findings.push(finding('high', { hostId: host.id, portId: p.portId }, `port ${p.portId} (role ${p.role}) has a promiscuous tap on host ${host.name} (promiscuity ${p.promiscuity}, observed at ${at})`));
+        findings.push(finding('high', { hostId: host.id, portId: p.portId }, `port ${p.portId} (role ${p.role}) has a promiscuous tap on host ${host.name} (promiscuity ${p.promiscuity}, observed at ${at})`, 'promiscuous-tap'));
       }
     }
     for (const s of status.hubSegments) {
-      findings.push(finding('high', { hostId: host.id, segmentId: s.segmentId }, `segment ${s.segmentId}'s bridge (VNI ${s.vni}) on host ${host.name} is in hub mode (ageing 0: every frame to every port, observed at ${at})`));
+      findings.push(finding('high', { hostId: host.id, segmentId: s.segmentId }, `segment ${s.segmentId}'s bridge (VNI ${s.vni}) on host ${host.name} is in hub mode (ageing 0: every frame to every port, observed at ${at})`, 'hub-bridge'));
     }
   }
   return { applicable: holding.size > 0, findings };
@@ -70,7 +70,7 @@ export function checkTmR2(world: AuditWorld): CheckResult {
  */
 export function checkTmR3(world: AuditWorld): CheckResult {
   const sessions = byId(world.view.mirrorSessions.values());
-  const findings: Finding[] = [];
+  const findings: CheckFinding[] = [];
   for (const session of sessions) {
     const sink = session.sink;
     const subject = { sessionId: session.id };
@@ -78,13 +78,13 @@ export function checkTmR3(world: AuditWorld): CheckResult {
       case 'port': {
         const port = world.view.ports.get(sink.portId);
         if (!port) {
-          findings.push(finding('high', { ...subject, portId: sink.portId }, `session ${session.name}'s sink port ${sink.portId} does not exist`));
+          findings.push(finding('high', { ...subject, portId: sink.portId }, `session ${session.name}'s sink port ${sink.portId} does not exist`, 'sink-missing'));
         } else if ((port.role ?? 'vm') !== 'analyzer') {
-          findings.push(finding('high', { ...subject, portId: port.id }, `session ${session.name}'s sink port ${port.id} is a VM port, not an analyzer`));
+          findings.push(finding('high', { ...subject, portId: port.id }, `session ${session.name}'s sink port ${port.id} is a VM port, not an analyzer`, 'sink-not-analyzer'));
         } else if (port.tenantId !== session.tenantId) {
-          findings.push(finding('high', { ...subject, portId: port.id }, `session ${session.name} (tenant ${session.tenantId}) sends copies to port ${port.id} of tenant ${port.tenantId}`));
+          findings.push(finding('high', { ...subject, portId: port.id }, `session ${session.name} (tenant ${session.tenantId}) sends copies to port ${port.id} of tenant ${port.tenantId}`, 'sink-other-tenant'));
         } else if (port.hostId === null && session.enabled) {
-          findings.push(finding('medium', { ...subject, portId: port.id }, `session ${session.name}'s analyzer port ${port.id} is bound to no host: the copies reach no analyzer`));
+          findings.push(finding('medium', { ...subject, portId: port.id }, `session ${session.name}'s analyzer port ${port.id} is bound to no host: the copies reach no analyzer`, 'sink-unbound'));
         }
         break;
       }
@@ -92,16 +92,16 @@ export function checkTmR3(world: AuditWorld): CheckResult {
         const host = world.view.hosts.get(sink.hostId);
         const inventory = world.evidence.get(sink.hostId)?.inventory;
         if (!host) {
-          findings.push(finding('high', { ...subject, hostId: sink.hostId }, `session ${session.name}'s sink host ${sink.hostId} does not exist`));
+          findings.push(finding('high', { ...subject, hostId: sink.hostId }, `session ${session.name}'s sink host ${sink.hostId} does not exist`, 'sink-missing'));
         } else if (inventory) {
           const link = linksOf(inventory).get(sink.interface);
           if (!link) {
-            findings.push(finding('medium', { ...subject, hostId: host.id, link: sink.interface }, `session ${session.name}'s sink ${sink.interface} not observed on host ${host.name}`));
+            findings.push(finding('medium', { ...subject, hostId: host.id, link: sink.interface }, `session ${session.name}'s sink ${sink.interface} not observed on host ${host.name}`, 'sink-nic-absent'));
           } else if (link.kind !== 'physical') {
-            findings.push(finding('medium', { ...subject, hostId: host.id, link: sink.interface }, `session ${session.name}'s sink ${sink.interface} on host ${host.name} is a ${link.kind} device, not a physical NIC`));
+            findings.push(finding('medium', { ...subject, hostId: host.id, link: sink.interface }, `session ${session.name}'s sink ${sink.interface} on host ${host.name} is a ${link.kind} device, not a physical NIC`, 'sink-not-nic'));
           }
         } else {
-          findings.push(finding('info', { ...subject, hostId: host.id, link: sink.interface }, `session ${session.name}'s sink ${sink.interface} on host ${host.name}: no observed inventory to confirm the NIC`));
+          findings.push(finding('info', { ...subject, hostId: host.id, link: sink.interface }, `session ${session.name}'s sink ${sink.interface} on host ${host.name}: no observed inventory to confirm the NIC`, 'sink-nic-unconfirmed'));
         }
         break;
       }

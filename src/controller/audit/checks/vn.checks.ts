@@ -1,5 +1,5 @@
 import { localHostsOf } from '../../model/port';
-import { finding, iso, neverHeardFrom, type AuditWorld, type CheckResult, type Finding } from '../audit.types';
+import { finding, iso, neverHeardFrom, type AuditWorld, type CheckResult, type CheckFinding } from '../audit.types';
 import { sortedHosts } from './inventory';
 
 /**
@@ -42,7 +42,7 @@ export function checkVnR1(world: AuditWorld): CheckResult {
       needs.set(hostId, map);
     }
   }
-  const findings: Finding[] = [];
+  const findings: CheckFinding[] = [];
   for (const host of sortedHosts(world.view.hosts)) {
     const needed = needs.get(host.id) ?? new Map<number, string>();
     const evidence = world.evidence.get(host.id);
@@ -55,7 +55,7 @@ export function checkVnR1(world: AuditWorld): CheckResult {
     } else {
       if (needed.size) {
         findings.push(
-          finding('unknown', { hostId: host.id }, `host ${host.name} needs VLAN(s) ${[...needed.keys()].sort(numeric).join(', ')}; its switch ports' VLANs are unknown (no LLDP VLANs observed, none declared)`),
+          finding('unknown', { hostId: host.id }, `host ${host.name} needs VLAN(s) ${[...needed.keys()].sort(numeric).join(', ')}; its switch ports' VLANs are unknown (no LLDP VLANs observed, none declared)`, 'trunk-unknown'),
         );
       }
       continue;
@@ -64,7 +64,7 @@ export function checkVnR1(world: AuditWorld): CheckResult {
       for (const trunk of trunks) {
         if (!trunk.vlans.has(vlan)) {
           findings.push(
-            finding('high', { hostId: host.id, segmentId, ...(trunk.link ? { link: trunk.link } : {}) }, `host ${host.name} has ports on VLAN ${vlan} but ${trunk.link ? `${trunk.link}'s switch port` : 'its trunk'} carries ${[...trunk.vlans].sort(numeric).join(', ') || 'no VLAN'} (${trunk.source})`),
+            finding('high', { hostId: host.id, segmentId, ...(trunk.link ? { link: trunk.link } : {}) }, `host ${host.name} has ports on VLAN ${vlan} but ${trunk.link ? `${trunk.link}'s switch port` : 'its trunk'} carries ${[...trunk.vlans].sort(numeric).join(', ') || 'no VLAN'} (${trunk.source})`, `vlan-missing:${vlan}`),
           );
         }
       }
@@ -78,8 +78,8 @@ export function checkVnR1(world: AuditWorld): CheckResult {
       const source = [...new Set(trunks.filter((t) => t.vlans.has(vlan)).map((t) => (t.link ? `${t.link}, ${t.source}` : t.source)))].join('; ');
       findings.push(
         segmentId
-          ? finding('medium', { hostId: host.id, segmentId }, `VLAN ${vlan} (segment ${segmentId}) trunked to host ${host.name} with no port of it there (${source})`)
-          : finding('low', { hostId: host.id }, `VLAN ${vlan} trunked to host ${host.name} belongs to no segment (${source}): the infrastructure's, or sprawl`),
+          ? finding('medium', { hostId: host.id, segmentId }, `VLAN ${vlan} (segment ${segmentId}) trunked to host ${host.name} with no port of it there (${source})`, `vlan-sprawl:${vlan}`)
+          : finding('low', { hostId: host.id }, `VLAN ${vlan} trunked to host ${host.name} belongs to no segment (${source}): the infrastructure's, or sprawl`, `vlan-sprawl:${vlan}`),
       );
     }
   }
@@ -96,7 +96,7 @@ export function checkVnR2(world: AuditWorld): CheckResult {
   if (segments.size === 0) {
     return { applicable: false, findings: [] };
   }
-  const findings: Finding[] = [];
+  const findings: CheckFinding[] = [];
   const vnis = new Map<number, string[]>();
   const vlans = new Map<number, string[]>();
   for (const s of byId(segments.values())) {
@@ -111,25 +111,25 @@ export function checkVnR2(world: AuditWorld): CheckResult {
   for (const [vni, owners] of [...vnis.entries()].sort(([a], [b]) => a - b)) {
     if (owners.length > 1) {
       const segment = owners.find((o) => o.startsWith('segment '));
-      findings.push(finding('high', segment ? { segmentId: segment.slice('segment '.length) } : {}, `VNI ${vni} used by ${owners.join(', ')}`));
+      findings.push(finding('high', segment ? { segmentId: segment.slice('segment '.length) } : {}, `VNI ${vni} used by ${owners.join(', ')}`, `vni-shared:${vni}`));
     }
   }
   for (const [vlan, owners] of [...vlans.entries()].sort(([a], [b]) => a - b)) {
     if (owners.length > 1) {
-      findings.push(finding('high', { segmentId: owners[0] }, `VLAN ${vlan} carried by segments ${owners.join(', ')}`));
+      findings.push(finding('high', { segmentId: owners[0] }, `VLAN ${vlan} carried by segments ${owners.join(', ')}`, `vlan-shared:${vlan}`));
     }
   }
   for (const port of byId(ports.values())) {
     const segment = segments.get(port.segmentId);
     if (!segment) {
-      findings.push(finding('high', { portId: port.id, segmentId: port.segmentId }, `port ${port.id} is on segment ${port.segmentId}, which does not exist`));
+      findings.push(finding('high', { portId: port.id, segmentId: port.segmentId }, `port ${port.id} is on segment ${port.segmentId}, which does not exist`, 'segment-missing'));
     } else if (segment.tenantId !== port.tenantId) {
-      findings.push(finding('high', { portId: port.id, segmentId: segment.id }, `port ${port.id} of tenant ${port.tenantId} is on segment ${segment.id} of tenant ${segment.tenantId}`));
+      findings.push(finding('high', { portId: port.id, segmentId: segment.id }, `port ${port.id} of tenant ${port.tenantId} is on segment ${segment.id} of tenant ${segment.tenantId}`, 'segment-other-tenant'));
     }
     for (const groupId of port.securityGroupIds ?? []) {
       const group = securityGroups.get(groupId);
       if (group && group.tenantId !== port.tenantId) {
-        findings.push(finding('high', { portId: port.id, securityGroupId: groupId }, `port ${port.id} of tenant ${port.tenantId} is in security group ${groupId} of tenant ${group.tenantId}`));
+        findings.push(finding('high', { portId: port.id, securityGroupId: groupId }, `port ${port.id} of tenant ${port.tenantId} is in security group ${groupId} of tenant ${group.tenantId}`, 'group-other-tenant'));
       }
     }
   }
@@ -137,7 +137,7 @@ export function checkVnR2(world: AuditWorld): CheckResult {
     for (const rule of group.rules) {
       const remote = rule.remoteGroupId ? securityGroups.get(rule.remoteGroupId) : undefined;
       if (remote && remote.tenantId !== group.tenantId) {
-        findings.push(finding('high', { securityGroupId: group.id, tenantId: group.tenantId }, `rule ${rule.id} of group ${group.id} (tenant ${group.tenantId}) admits members of group ${remote.id} of tenant ${remote.tenantId}`));
+        findings.push(finding('high', { securityGroupId: group.id, tenantId: group.tenantId }, `rule ${rule.id} of group ${group.id} (tenant ${group.tenantId}) admits members of group ${remote.id} of tenant ${remote.tenantId}`, `peer-group-other-tenant:${rule.id}`));
       }
     }
   }
@@ -158,22 +158,22 @@ export function checkVnR3(world: AuditWorld): CheckResult {
   for (const port of world.view.ports.values()) {
     localHostsOf(port).forEach((h) => withPorts.add(h));
   }
-  const findings: Finding[] = [];
+  const findings: CheckFinding[] = [];
   for (const host of hosts) {
     const agent = world.agents.get(host.id);
     const subject = { hostId: host.id };
     const weight = withPorts.has(host.id) ? 'medium' : 'low';
     if (!agent || neverHeardFrom(world, host.id)) {
-      findings.push(finding('unknown', subject, `host ${host.name}: nothing ever heard from its agent (never connected, never reported)`));
+      findings.push(finding('unknown', subject, `host ${host.name}: nothing ever heard from its agent (never connected, never reported)`, 'agent-never-heard'));
       continue;
     }
     if (!agent.connected) {
-      findings.push(finding(weight, subject, `host ${host.name}: agent disconnected (last acknowledged revision ${agent.appliedRevision})`));
+      findings.push(finding(weight, subject, `host ${host.name}: agent disconnected (last acknowledged revision ${agent.appliedRevision})`, 'agent-disconnected'));
     } else if (agent.lag > 0) {
-      findings.push(finding('low', subject, `host ${host.name}: agent ${agent.lag} revision(s) behind (acknowledged ${agent.appliedRevision})`));
+      findings.push(finding('low', subject, `host ${host.name}: agent ${agent.lag} revision(s) behind (acknowledged ${agent.appliedRevision})`, 'agent-behind'));
     }
     if (agent.lastError) {
-      findings.push(finding(weight, subject, `host ${host.name}: agent refused a change: ${agent.lastError}`));
+      findings.push(finding(weight, subject, `host ${host.name}: agent refused a change: ${agent.lastError}`, 'agent-refused'));
     }
   }
   return { applicable: true, findings };
