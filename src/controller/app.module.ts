@@ -8,6 +8,8 @@ import { routeTable, type Route } from './auth/route-table';
 import { AuditController } from './audit/audit.controller';
 import { auditApi } from './audit/audit.openapi';
 import { AuditService } from './audit/audit.service';
+import { AuditEvaluator } from './audit/audit.evaluator';
+import { FindingHistory } from './audit/finding-history';
 import { EventController } from './events/event.controller';
 import { eventApi } from './events/event.openapi';
 import { EventRepository } from './events/event.repository';
@@ -101,6 +103,8 @@ export class AppModule {
         MigrationMonitor,
         ConnectionHandover,
         AuditService,
+        FindingHistory,
+        AuditEvaluator,
       ],
       exports: [ControllerConfig],
     };

@@ -10,6 +10,7 @@ import { LOG_LEVELS, type ControllerConfig } from './config';
 import { registerJsonBodyParser } from './http/body';
 import { closeConnectionsOnShutdown, httpServerOptions, limitConnections } from './http/server';
 import { MigrationMonitor } from './migrations/migration.monitor';
+import { AuditEvaluator } from './audit/audit.evaluator';
 import { DistributionPipeline } from './distribution/pipeline';
 import { transportSecurityFrom } from './distribution/sync.server';
 
@@ -49,5 +50,6 @@ export async function createApp(config: ControllerConfig, opts: { logger?: false
     throw err;
   }
   app.get(MigrationMonitor).start();
+  app.get(AuditEvaluator).start();
   return app;
 }

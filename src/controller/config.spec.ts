@@ -112,6 +112,8 @@ describe('loadConfig', () => {
       logLevel: 'log',
       eventsRetentionSeconds: 30 * 86400,
       deniedEventsMaxLength: 100_000,
+      auditIntervalMs: 30_000,
+      strictVlanTrunks: false,
       bootstrapTokenFile: resolve('overlayd-bootstrap-token'),
     });
     // toEqual passes over undefined fields: no bootstrap token and no TLS, said outright.
@@ -146,6 +148,8 @@ describe('loadConfig', () => {
         OVERLAY_SHUTDOWN_TIMEOUT_MS: '100',
         OVERLAY_EVENTS_RETENTION_SECONDS: '3600',
         OVERLAY_DENIED_EVENTS_MAX_LENGTH: '1000',
+        OVERLAY_AUDIT_INTERVAL_MS: '1000',
+        OVERLAY_STRICT_VLAN_TRUNKS: '1',
         OVERLAY_BOOTSTRAP_TOKEN: 'a'.repeat(32),
         OVERLAY_BOOTSTRAP_TOKEN_FILE: '/var/lib/overlayd/first-token',
       }),
@@ -177,6 +181,8 @@ describe('loadConfig', () => {
       logLevel: 'debug',
       eventsRetentionSeconds: 3600,
       deniedEventsMaxLength: 1000,
+      auditIntervalMs: 1000,
+      strictVlanTrunks: true,
       bootstrapToken: 'a'.repeat(32),
       bootstrapTokenFile: '/var/lib/overlayd/first-token',
     });

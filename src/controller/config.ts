@@ -56,6 +56,14 @@ export interface ControllerConfig {
   eventsRetentionSeconds: number;
   /** The most refused calls the audit trail keeps (approximately; the oldest go first). */
   deniedEventsMaxLength: number;
+  /** How often the audit is evaluated into the findings' history (by whichever replica is due first). */
+  auditIntervalMs: number;
+  /**
+   * Strict VLAN trunks: refuse to bind a port of a VLAN segment, or to prepare its migration, onto
+   * a host whose switch ports (observed by LLDP, else declared) do not carry the segment's VLAN
+   * (409 VLAN_NOT_TRUNKED): the audit's VM-VN-R1 as a pre-flight check.
+   */
+  strictVlanTrunks: boolean;
   /** The first admin token, when no admin token exists yet (at least 32 characters); absent: one is generated into `bootstrapTokenFile`. */
   bootstrapToken?: string;
   /** Where a generated first admin token is written (mode 0600). */
@@ -151,6 +159,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
     migrationMaxConnections: read.int('OVERLAY_MIGRATION_MAX_CONNECTIONS', 100_000, 0, 1_000_000),
     eventsRetentionSeconds: read.int('OVERLAY_EVENTS_RETENTION_SECONDS', 30 * 86400, 3600, 10 * 365 * 86400),
     deniedEventsMaxLength: read.int('OVERLAY_DENIED_EVENTS_MAX_LENGTH', 100_000, 1000, 100_000_000),
+    auditIntervalMs: read.int('OVERLAY_AUDIT_INTERVAL_MS', 30_000, 1_000, 86_400_000),
+    strictVlanTrunks: read.bool('OVERLAY_STRICT_VLAN_TRUNKS', false),
     bootstrapToken: parseBootstrapToken(read.get('OVERLAY_BOOTSTRAP_TOKEN')),
     bootstrapTokenFile: resolve(read.get('OVERLAY_BOOTSTRAP_TOKEN_FILE') ?? 'overlayd-bootstrap-token'),
   };

@@ -170,6 +170,7 @@ describe('the route x role access matrix', () => {
 
     'GET /v1/events': { request: () => ({ path: '/v1/events?limit=5' }), allowed: 200 },
     'GET /v1/audit': { request: () => ({ path: '/v1/audit' }), allowed: 200 },
+    'GET /v1/audit/findings': { request: () => ({ path: '/v1/audit/findings?limit=5' }), allowed: 200 },
   };
 
   const fixtureOf = (route: Route): Fixture => {

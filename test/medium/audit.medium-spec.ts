@@ -58,11 +58,18 @@ describe('GET /v1/audit', () => {
     await dropPrefix(ctl.config.redisUrl, prefix);
   });
 
+  const findings = async (query: string): Promise<any> => {
+    const res = await client.get(`/v1/audit/findings${query}`);
+    expect(res.status).toBe(200);
+    return res.body;
+  };
   const audit = async (c = client): Promise<any> => {
     const res = await c.get('/v1/audit');
     expect(res.status).toBe(200);
     return res.body;
   };
+  const ID = expect.stringMatching(/^[0-9a-f]{16}$/);
+  const SINCE = expect.stringMatching(/^\d{4}-\d\d-\d\dT/);
   const byId = (report: any): Record<string, any> => Object.fromEntries(report.recommendations.map((r: any) => [r.id, r]));
 
   it('answers the 13 recommendations in order, with statuses and findings from the declared and observed state', async () => {
@@ -87,8 +94,8 @@ describe('GET /v1/audit', () => {
       'VM-TM-R3': 'pass',
     });
     expect(r['VM-VN-R1'].findings).toEqual([
-      { severity: 'high', subject: { hostId: ids.hv2, segmentId: ids.segment }, evidence: 'host audit-hv2 has ports on VLAN 301 but its trunk carries 302 (declared)', since: null },
-      { severity: 'low', subject: { hostId: ids.hv2 }, evidence: 'VLAN 302 trunked to host audit-hv2 belongs to no segment (declared): the infrastructure\'s, or sprawl', since: null },
+      { id: ID, severity: 'high', subject: { hostId: ids.hv2, segmentId: ids.segment }, evidence: 'host audit-hv2 has ports on VLAN 301 but its trunk carries 302 (declared)', since: SINCE },
+      { id: ID, severity: 'low', subject: { hostId: ids.hv2 }, evidence: 'VLAN 302 trunked to host audit-hv2 belongs to no segment (declared): the infrastructure\'s, or sprawl', since: SINCE },
     ]);
     expect(r['VM-MP-R1'].findings).toEqual(
       expect.arrayContaining([
@@ -99,7 +106,7 @@ describe('GET /v1/audit', () => {
     );
     expect(r['VM-MP-R1'].findings).toHaveLength(3);
     expect(r['VM-MP-R2'].findings).toEqual([expect.objectContaining({ severity: 'unknown', subject: { hostId: ids.hv2 } })]);
-    expect(r['VM-TM-R1'].findings).toEqual([{ severity: 'low', subject: { sessionId: ids.session, portId: ids.p1 }, evidence: `session tap-p1 copies only what port ${ids.p1} receives (direction ingress)`, since: null }]);
+    expect(r['VM-TM-R1'].findings).toEqual([{ severity: 'low', subject: { sessionId: ids.session, portId: ids.p1 }, evidence: `session tap-p1 copies only what port ${ids.p1} receives (direction ingress)`, since: SINCE, id: ID }]);
     expect(r['VM-TM-R2'].findings).toEqual([
       expect.objectContaining({ severity: 'high', subject: { hostId: ids.hv1, portId: ids.p1 }, evidence: expect.stringContaining('promiscuity 2, observed at 2026-01-01T00:00:00.000Z') }),
       expect.objectContaining({ severity: 'unknown', subject: { hostId: ids.hv2 } }),
@@ -113,24 +120,92 @@ describe('GET /v1/audit', () => {
     );
   });
 
-  it('follows the world: a change through the API or a new observation shows at once', async () => {
+  it('follows the world: a change through the API or a new observation shows at once, and the history closes what went away', async () => {
+    const before = byId(await audit());
+    const stillOpen = before['VM-TM-R2'].findings.find((f: any) => f.severity === 'unknown');
+    const promiscuous = before['VM-TM-R2'].findings.find((f: any) => f.severity === 'high');
     expect((await client.patch(`/v1/hosts/${ids.hv2}`, { inventory: { uplinks, trunkedVlans: [301] } })).status).toBe(200);
     await ctl.app.get(HostObservationRepository).write(ids.hv1, hv1Observation(Date.parse('2026-01-01T00:01:00.000Z'), 1));
-    const r = byId(await audit());
+    const after = await audit();
+    const r = byId(after);
     expect(r['VM-VN-R1'].status).toBe('pass');
     expect(r['VM-VN-R1'].findings).toEqual([]);
     expect(r['VM-TM-R2'].status).toBe('unknown');
-    expect(r['VM-TM-R2'].findings).toEqual([expect.objectContaining({ severity: 'unknown', subject: { hostId: ids.hv2 } })]);
+    // The same finding, open since it was first seen.
+    expect(r['VM-TM-R2'].findings).toEqual([{ ...stillOpen, evidence: expect.any(String) }]);
+
+    const closed = await findings('?state=closed');
+    const closedIds = closed.items.map((f: any) => f.id);
+    expect(closedIds).toEqual(expect.arrayContaining([...before['VM-VN-R1'].findings.map((f: any) => f.id), promiscuous.id]));
+    for (const f of closed.items) {
+      expect(Date.parse(f.closedAt)).toBeGreaterThanOrEqual(Date.parse(f.openedAt));
+    }
+    expect(closed.items.find((f: any) => f.id === promiscuous.id)).toEqual({
+      id: promiscuous.id,
+      recommendation: 'VM-TM-R2',
+      severity: 'high',
+      subject: promiscuous.subject,
+      evidence: promiscuous.evidence,
+      openedAt: promiscuous.since,
+      closedAt: expect.any(String),
+    });
+    const open = await findings('?state=open&recommendation=VM-TM-R2');
+    expect(open.items).toEqual([expect.objectContaining({ id: stillOpen.id, openedAt: stillOpen.since, closedAt: null })]);
+    expect(Date.parse(open.evaluatedAt)).toBeGreaterThanOrEqual(Date.parse(stillOpen.since));
+  });
+
+  it('lists the history newest first, filtered and paged, and refuses a bad query naming the parameter', async () => {
+    const all = await findings('?limit=1000');
+    const keys = all.items.map((f: any) => Date.parse(f.openedAt));
+    expect(keys).toEqual([...keys].sort((a, b) => b - a));
+    expect(all.nextCursor).toBeNull();
+    // Paged one by one, the same records in the same order.
+    const paged: any[] = [];
+    for (let cursor: string | null = null, pages = 0; pages === 0 || cursor !== null; pages++) {
+      const page: any = await findings(`?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.items.length).toBeLessThanOrEqual(1);
+      paged.push(...page.items);
+      cursor = page.nextCursor;
+      expect(pages).toBeLessThan(all.items.length + 1);
+    }
+    expect(paged).toEqual(all.items);
+    // hv2's findings only; findings open after everything closed: the open ones.
+    const hv2 = await findings(`?hostId=${ids.hv2}`);
+    expect(hv2.items.length).toBeGreaterThan(0);
+    expect(hv2.items.every((f: any) => f.subject.hostId === ids.hv2)).toBe(true);
+    const latestClose = Math.max(...all.items.filter((f: any) => f.closedAt).map((f: any) => Date.parse(f.closedAt)));
+    const later = await findings(`?since=${new Date(latestClose + 1).toISOString()}`);
+    expect(later.items.map((f: any) => f.id).sort()).toEqual(all.items.filter((f: any) => f.closedAt === null).map((f: any) => f.id).sort());
+    const high = await findings('?severity=high');
+    expect(high.items.every((f: any) => f.severity === 'high')).toBe(true);
+
+    for (const [query, status, code, field] of [
+      ['?since=yesterday', 400, 'INVALID_VALUE', 'since'],
+      ['?until=2026-13-01T00:00:00Z', 400, 'INVALID_VALUE', 'until'],
+      ['?state=gone', 400, 'INVALID_VALUE', 'state'],
+      ['?recommendation=VM-XX-R9', 400, 'INVALID_VALUE', 'recommendation'],
+      ['?severity=critical', 400, 'INVALID_VALUE', 'severity'],
+      ['?cursor=abc', 400, 'INVALID_CURSOR', 'cursor'],
+      ['?limit=0', 400, 'INVALID_VALUE', 'limit'],
+      ['?hostId=nope', 400, 'INVALID_ID', 'hostId'],
+      ['?tenantId=x', 400, 'UNKNOWN_PARAMETER', 'tenantId'],
+    ] as const) {
+      const res = await client.get(`/v1/audit/findings${query}`);
+      expect([query, res.status, res.body.code, res.body.field]).toEqual([query, status, code, field]);
+    }
   });
 
   it('is for admin, operator and auditor tokens; a tenant token gets 403', async () => {
     for (const role of ['operator', 'auditor']) {
       const token = (await created(client.post('/v1/tokens', { name: `audit-${role}`, role }))).token;
       expect((await api(ctl.url, token).get('/v1/audit')).status).toBe(200);
+      expect((await api(ctl.url, token).get('/v1/audit/findings')).status).toBe(200);
     }
     const tenantToken = (await created(client.post('/v1/tokens', { name: 'audit-tenant', role: 'tenant', tenantId: ids.tenant }))).token;
-    const refused = await api(ctl.url, tenantToken).get('/v1/audit');
-    expect(refused.status).toBe(403);
-    expect(refused.body.code).toBe('FORBIDDEN');
+    for (const path of ['/v1/audit', '/v1/audit/findings']) {
+      const refused = await api(ctl.url, tenantToken).get(path);
+      expect(refused.status).toBe(403);
+      expect(refused.body.code).toBe('FORBIDDEN');
+    }
   });
 });

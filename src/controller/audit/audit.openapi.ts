@@ -1,4 +1,6 @@
 import { errors, json, nullableStr, str, type ApiDescription } from '../http/openapi';
+import { openApiParameters } from '../http/query';
+import { FINDING_LIST_QUERY } from './audit.schemas';
 import { SEVERITIES } from './audit.types';
 
 /** The route of AuditController. */
@@ -9,14 +11,48 @@ export const auditApi: ApiDescription = {
         tags: ['audit'],
         summary: 'The NIST SP 800-125B audit of the live configuration: the 13 recommendations, each with a status and its findings',
         description:
-          'Computed on each call from the desired state (this replica caught up with Redis), the hosts\' last observations and their agents\' status. ' +
+          'Computed on each call from the desired state (this replica caught up with Redis), the hosts\' last observations and their agents\' status, and recorded in the findings\' history. ' +
           'A recommendation is not-applicable when nothing it is about exists, fails on any high or medium finding, is unknown when evidence is missing (a finding of severity unknown, e.g. an agent that never reported), and passes otherwise (low and info findings allowed). ' +
-          '`since` is null in this version (findings have no history yet).',
+          'A finding\'s `id` stays the same while it stays true (its recommendation, subject and kind); `since` is when the history first saw it.',
         responses: { '200': { description: 'the audit', ...json({ $ref: '#/components/schemas/audit' }) }, ...errors },
+      },
+    },
+    '/v1/audit/findings': {
+      get: {
+        tags: ['audit'],
+        summary: "The findings' history: each finding with the time it opened and closed, newest opened first",
+        description:
+          'The audit is evaluated every OVERLAY_AUDIT_INTERVAL_MS (and on each GET /v1/audit): a finding opens at the first evaluation that finds it and closes at the first that no longer does. ' +
+          'Closed findings are kept as long as the audit trail keeps events (OVERLAY_EVENTS_RETENTION_SECONDS), at most 100,000. A finding that reopens is a new record with the same id. ' +
+          '`evaluatedAt` is the last evaluation\'s time.',
+        parameters: openApiParameters(FINDING_LIST_QUERY),
+        responses: { '200': { description: 'a page of findings', ...json({ $ref: '#/components/schemas/findingPage' }) }, ...errors },
       },
     },
   },
   schemas: {
+    findingPage: {
+      type: 'object',
+      properties: {
+        evaluatedAt: { ...nullableStr, description: 'when the audit was last evaluated into the history; null before the first evaluation' },
+        items: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              id: str,
+              recommendation: { type: 'string', example: 'VM-VN-R1' },
+              severity: { type: 'string', enum: [...SEVERITIES] },
+              subject: { type: 'object', description: 'as in GET /v1/audit' },
+              evidence: { type: 'string', description: 'as last seen' },
+              openedAt: str,
+              closedAt: { ...nullableStr, description: 'null while open' },
+            },
+          },
+        },
+        nextCursor: nullableStr,
+      },
+    },
     audit: {
       type: 'object',
       properties: {
@@ -36,6 +72,7 @@ export const auditApi: ApiDescription = {
                 items: {
                   type: 'object',
                   properties: {
+                    id: { type: 'string', pattern: '^[0-9a-f]{16}(-[0-9]+)?$', description: "the finding's identity: the same while it stays true" },
                     severity: { type: 'string', enum: [...SEVERITIES] },
                     subject: {
                       type: 'object',
@@ -43,7 +80,7 @@ export const auditApi: ApiDescription = {
                       properties: { hostId: str, segmentId: str, portId: str, sessionId: str, securityGroupId: str, tenantId: str, link: { type: 'string', description: 'a device on hostId (a NIC, a team)' } },
                     },
                     evidence: { type: 'string', description: 'what was seen, with values and where they came from (observed or declared)' },
-                    since: { ...nullableStr, description: 'when the finding opened; null in this version' },
+                    since: { ...nullableStr, description: "when the finding opened (the findings' history); null only when a newer evaluation recorded meanwhile no longer finds it" },
                   },
                 },
               },

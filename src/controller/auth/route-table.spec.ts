@@ -121,6 +121,7 @@ describe("the API's route table", () => {
       'DELETE /v1/tokens/:id': A,
       'GET /v1/events': [A, R].join(' '),
       'GET /v1/audit': [A, O, R].join(' '),
+      'GET /v1/audit/findings': [A, O, R].join(' '),
     });
   });
 });

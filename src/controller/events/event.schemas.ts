@@ -1,17 +1,7 @@
 import { ErrorCode, OverlayError } from '../errors';
-import { enumParam, idParam, integerParam, stringParam, type QueryParam, type QuerySpec } from '../http/query';
-import { NAME_PATTERN, parseIsoTime } from '../model/value-parsers';
+import { enumParam, idParam, integerParam, stringParam, timeParam, type QueryParam, type QuerySpec } from '../http/query';
+import { NAME_PATTERN } from '../model/value-parsers';
 import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from '../store/page';
-
-/** An ISO 8601 time with its zone. */
-function timeParam(description: string): QueryParam<number> {
-  return {
-    code: ErrorCode.InvalidValue,
-    schema: { type: 'string', format: 'date-time' },
-    description,
-    parse: (raw, name) => parseIsoTime(raw, name),
-  };
-}
 
 const MAX_ID_PART = 2n ** 64n - 1n;
 

@@ -5,7 +5,7 @@ import { ErrorCode, OverlayError } from '../errors';
 import type { JsonSchema } from './schema';
 import { forbiddenCharacter } from './text';
 import { type ResourceId } from '../../common/values';
-import { parseId } from '../model/value-parsers';
+import { parseId, parseIsoTime } from '../model/value-parsers';
 
 /**
  * Query parameters, as strictly as bodies: each route declares the parameters it takes
@@ -168,5 +168,15 @@ export function stringParam(opts: { min: number; max: number; pattern: RegExp; d
       }
       return raw;
     },
+  };
+}
+
+/** An ISO 8601 time with its zone, read as ms. */
+export function timeParam(description: string): QueryParam<number> {
+  return {
+    code: ErrorCode.InvalidValue,
+    schema: { type: 'string', format: 'date-time' },
+    description,
+    parse: (raw, name) => parseIsoTime(raw, name),
   };
 }

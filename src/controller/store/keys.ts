@@ -131,6 +131,18 @@ const templates = {
   hostMirrorSessions: 'host:%:mirrors',
   /** The other groups whose rules name this one as remote group (sorted set, score 0; a group naming itself is not listed). */
   securityGroupReferrers: 'sg:%:referrers',
+  /**
+   * The audit's findings history (audit/finding-history.ts): the open findings (hash finding id ->
+   * JSON with `openedAt`), the closed ones (sorted set, score = the time it closed, member = JSON
+   * with `openedAt` and `closedAt`; trimmed by age like the audit trail, and capped in length),
+   * and the history's own state (hash: `version`, bumped by each recording; `seq`, the newest
+   * evaluation recorded, so that an older one that finishes later cannot undo it; `at`, when).
+   */
+  auditFindingsOpen: 'audit:findings:open',
+  auditFindingsClosed: 'audit:findings:closed',
+  auditFindingsState: 'audit:findings:state',
+  /** String: INCR'd when an evaluation of the audit starts (its `seq`). */
+  auditEvaluations: 'audit:evaluations',
 } as const;
 
 type Templates = typeof templates;
