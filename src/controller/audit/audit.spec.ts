@@ -40,10 +40,10 @@ function compliant(): WorldBuilder {
   return b;
 }
 
-function bondedInventory(fields: { eth1?: Parameters<typeof nic>[1]; team?: Parameters<typeof bond>[1]; vtepDevice?: string; routes?: string[] } = {}) {
+function bondedInventory(fields: { eth1?: Parameters<typeof nic>[1]; eth0Vlans?: number[]; team?: Parameters<typeof bond>[1]; vtepDevice?: string; routes?: string[] } = {}) {
   return inventory(
     [
-      nic('eth0', { driver: 'ixgbe', pci: '0000:3b:00.0', switch: 'tor-a', vlans: [101], master: 'bond0' }),
+      nic('eth0', { driver: 'ixgbe', pci: '0000:3b:00.0', switch: 'tor-a', vlans: fields.eth0Vlans ?? [101], master: 'bond0' }),
       nic('eth1', { driver: 'i40e', pci: '0000:5e:00.0', switch: 'tor-b', vlans: [101], master: 'bond0', ...fields.eth1 }),
       nic('eth2', { driver: 'e1000e', pci: '0000:00:19.0' }),
       bond('bond0', { members: [{ name: 'eth0', up: true, active: true }, { name: 'eth1', up: true, active: false }], ...fields.team }),
@@ -93,6 +93,19 @@ const CASES: Case[] = [
     },
     // hv2 sent no inventory: its declared trunk (VLAN 7 only) is what R1 reads; MP reads its declaration, unknown.
     changed: { 'VM-VN-R1': 'fail', 'VM-MP-R1': 'unknown', 'VM-MP-R2': 'unknown', 'VM-MP-R3': 'unknown' },
+  },
+  {
+    name: 'vn-r1-lldp-without-vlans-reads-the-declaration',
+    world: () => {
+      // hv1's switches send LLDP without VLAN TLVs: that says nothing of the trunk, so hv1's declaration ([101]) is read and passes;
+      // hv2's too, and it declares nothing: unknown.
+      const b = compliant();
+      b.observe('hv1', { ...b.evidence.get('hv1')!, inventory: bondedInventory({ eth1: { vlans: [] }, eth0Vlans: [] }) });
+      b.observe('hv2', { ...b.evidence.get('hv2')!, inventory: bondedInventory({ eth1: { vlans: [] }, eth0Vlans: [] }) });
+      b.view.hosts.set('hv2', { ...b.view.hosts.get('hv2')!, inventory: { ...b.view.hosts.get('hv2')!.inventory, trunkedVlans: [] } });
+      return b;
+    },
+    changed: { 'VM-VN-R1': 'unknown' },
   },
   {
     name: 'vn-r2-tenants-mixed',

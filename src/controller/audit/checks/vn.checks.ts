@@ -1,6 +1,7 @@
 import { localHostsOf } from '../../model/port';
-import { finding, iso, neverHeardFrom, type AuditWorld, type CheckResult, type CheckFinding } from '../audit.types';
+import { finding, neverHeardFrom, type AuditWorld, type CheckResult, type CheckFinding } from '../audit.types';
 import { sortedHosts } from './inventory';
+import { trunksOf } from './trunks';
 
 /**
  * Segmentation (VM-VN-R1..R3): the VLANs trunked to each host against the VLAN segments its ports
@@ -12,9 +13,9 @@ const byId = <T extends { id: string }>(items: Iterable<T>): T[] => [...items].s
 const numeric = (a: number, b: number): number => a - b;
 
 /**
- * VM-VN-R1: the switch ports facing a host carry exactly the VLANs its ports use. The trunk is
- * what LLDP says of each physical NIC with a neighbour (observed), else the host's declared
- * `trunkedVlans`. A VLAN a local port needs and a trunk lacks is a missing trunk (high, per
+ * VM-VN-R1: the switch ports facing a host carry exactly the VLANs its ports use. The trunks are
+ * what LLDP says of each physical NIC whose neighbour names VLANs (observed), else the host's
+ * declared `trunkedVlans` (trunks.ts). A VLAN a local port needs and a trunk lacks is a missing trunk (high, per
  * NIC); a VLAN trunked with no local port on it is sprawl (medium when it is another segment's
  * VLAN, low when no segment has it: it may be the infrastructure's).
  */
@@ -45,14 +46,8 @@ export function checkVnR1(world: AuditWorld): CheckResult {
   const findings: CheckFinding[] = [];
   for (const host of sortedHosts(world.view.hosts)) {
     const needed = needs.get(host.id) ?? new Map<number, string>();
-    const evidence = world.evidence.get(host.id);
-    const lldpLinks = (evidence?.inventory?.links ?? []).filter((l) => l.kind === 'physical' && l.lldp !== null).sort((a, b) => (a.name < b.name ? -1 : 1));
-    let trunks: { link: string | undefined; vlans: Set<number>; source: string }[];
-    if (lldpLinks.length) {
-      trunks = lldpLinks.map((l) => ({ link: l.name, vlans: new Set(l.lldp!.vlans), source: `observed by LLDP from ${l.lldp!.systemName ?? l.lldp!.chassisId ?? 'a switch'} port ${l.lldp!.portId ?? '?'} at ${iso(evidence!.observedAt)}` }));
-    } else if (host.inventory.trunkedVlans.length) {
-      trunks = [{ link: undefined, vlans: new Set(host.inventory.trunkedVlans), source: 'declared' }];
-    } else {
+    const trunks = trunksOf(host, world.evidence.get(host.id));
+    if (trunks === null) {
       if (needed.size) {
         findings.push(
           finding('unknown', { hostId: host.id }, `host ${host.name} needs VLAN(s) ${[...needed.keys()].sort(numeric).join(', ')}; its switch ports' VLANs are unknown (no LLDP VLANs observed, none declared)`, 'trunk-unknown'),
