@@ -10,6 +10,7 @@ import { auditApi } from './audit/audit.openapi';
 import { AuditService } from './audit/audit.service';
 import { AuditEvaluator } from './audit/audit.evaluator';
 import { FindingHistory } from './audit/finding-history';
+import { StrictTrunks } from './audit/strict-trunks';
 import { EventController } from './events/event.controller';
 import { eventApi } from './events/event.openapi';
 import { EventRepository } from './events/event.repository';
@@ -104,6 +105,7 @@ export class AppModule {
         ConnectionHandover,
         AuditService,
         FindingHistory,
+        StrictTrunks,
         AuditEvaluator,
       ],
       exports: [ControllerConfig],

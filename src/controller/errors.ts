@@ -92,6 +92,8 @@ export enum ErrorCode {
   MigrationCommitted = 'MIGRATION_COMMITTED',
   PortNotOnSource = 'PORT_NOT_ON_SOURCE',
   HostHasMigrations = 'HOST_HAS_MIGRATIONS',
+  // Strict VLAN trunks (OVERLAY_STRICT_VLAN_TRUNKS).
+  VlanNotTrunked = 'VLAN_NOT_TRUNKED',
   // Tokens.
   LastAdminToken = 'LAST_ADMIN_TOKEN',
   // The store and the server.

@@ -149,6 +149,12 @@ describe('confineError', () => {
     expect(confineError(tenantA, vlan).toJSON()).toEqual({ code: ErrorCode.VlanTaken, message: 'VLAN 100 is in use', field: 'vlanId' });
   });
 
+  it("tells a tenant only that the host does not carry the segment's VLAN, not what its switch ports carry", () => {
+    const error = new OverlayError(ErrorCode.VlanNotTrunked, "segment s is on VLAN 401, which eth0's switch port of host hv-7 does not carry (it carries 402; observed by LLDP from tor-a port Ethernet1 at t)", { field: 'hostId' });
+    expect(confineError(tenantA, error).toJSON()).toEqual({ code: ErrorCode.VlanNotTrunked, message: "the host is not known to carry the segment's VLAN", field: 'hostId' });
+    expect(confineError(principal('operator'), error)).toBe(error);
+  });
+
   it('leaves every other role, and every other error, as they are', () => {
     const errors = [mismatch(GROUP_B, 'securityGroupIds[0]'), new OverlayError(ErrorCode.VniTaken, `VNI 5000 is in use by segment ${SEG_B}`, { field: 'vni' })];
     for (const role of OTHER_ROLES) {

@@ -50,7 +50,9 @@ const OWNING_SEGMENT = / by (segment|mirror session) \S+$/;
  * not-found the same script gives for a missing group, at the same point, with the same field.
  * A mirror session's ports are checked the same way (PORT_TENANT_MISMATCH -> the port's not-found).
  * VNI_TAKEN and VLAN_TAKEN name the segment (or mirror session) holding the number, which may be
- * another tenant's: a tenant is told only that the number is in use. Everything else passes unchanged.
+ * another tenant's: a tenant is told only that the number is in use. VLAN_NOT_TRUNKED describes the
+ * host's switch ports (names, switches, VLANs), the infrastructure's: a tenant is told only that the
+ * host does not carry the segment's VLAN. Everything else passes unchanged.
  */
 export function confineError(caller: Principal | undefined, error: OverlayError): OverlayError {
   if (caller?.role !== 'tenant') {
@@ -69,6 +71,8 @@ export function confineError(caller: Principal | undefined, error: OverlayError)
     case ErrorCode.VniTaken:
     case ErrorCode.VlanTaken:
       return new OverlayError(error.code, error.message.replace(OWNING_SEGMENT, ''), { field: error.field });
+    case ErrorCode.VlanNotTrunked:
+      return new OverlayError(error.code, "the host is not known to carry the segment's VLAN", { field: error.field });
     default:
       return error;
   }

@@ -83,6 +83,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.TenantHasMirrorSessions:
     case ErrorCode.PortInMirrorSession:
     case ErrorCode.HostHasMirrorSessions:
+    case ErrorCode.VlanNotTrunked:
       return 409;
     case ErrorCode.RequestTimeout:
       return 408;

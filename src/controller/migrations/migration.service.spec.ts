@@ -13,6 +13,7 @@ import type { ConnectionHandover } from './connection-handover';
 import { MigrationRepository } from './migration.repository';
 import { prepareMigrationSchema } from './migration.schemas';
 import { MigrationService } from './migration.service';
+import type { StrictTrunks } from '../audit/strict-trunks';
 
 const SOURCE = parseId('01890a5d-ac96-774b-bcce-b302099a8051');
 const DESTINATION = parseId('01890a5d-ac96-774b-bcce-b302099a8052');
@@ -25,7 +26,7 @@ const port = (id: string, hostId: string): Port => portRecord({ id, hostId, vmId
 function serviceWith(migrations: MigrationRepository, viewPorts: Port[] = []): MigrationService {
   const view = { current: { ports: new Map(viewPorts.map((p) => [p.id, p])) } } as unknown as MaterializedView;
   const config = { migrationRetentionSeconds: 60, migrationTtlMs: 30_000 } as ControllerConfig;
-  return new MigrationService(migrations, mockOf<RealizationService>({}), view, { enabled: false } as ConnectionHandover, mockOf<AgentStatusRepository>({}), config);
+  return new MigrationService(migrations, mockOf<RealizationService>({}), view, { enabled: false } as ConnectionHandover, mockOf<AgentStatusRepository>({}), { check: async () => undefined } as unknown as StrictTrunks, config);
 }
 const prepare = (raw: Record<string, unknown>) => prepareMigrationSchema.parse({ sourceHostId: SOURCE, destinationHostId: DESTINATION, ...raw }, '');
 

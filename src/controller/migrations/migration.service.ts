@@ -9,6 +9,7 @@ import { RealizationService } from '../distribution/realization.service';
 import type { Port } from '../model/port';
 import type { RealizationWait } from '../ports/port.schemas';
 import { MaterializedView } from '../store/materialized-view';
+import { StrictTrunks } from '../audit/strict-trunks';
 import { ConnectionHandover } from './connection-handover';
 import { OPEN_STATES, type Migration, type MigrationRecord } from '../model/migration';
 import { MigrationRepository, type PortSwap } from './migration.repository';
@@ -38,6 +39,7 @@ export class MigrationService {
     private readonly view: MaterializedView,
     private readonly handover: ConnectionHandover,
     private readonly agents: AgentStatusRepository,
+    private readonly strictTrunks: StrictTrunks,
     @Inject(ControllerConfig) config: ControllerConfig,
   ) {
     this.retentionMs = config.migrationRetentionSeconds * 1000;
@@ -90,6 +92,8 @@ export class MigrationService {
         }
         swaps.push({ id: port.id, current: port, next: { ...port, migration: { id: record.id, destinationHostId: input.destinationHostId }, updatedAt: record.createdAt } });
       });
+      // A pre-flight check: the destination must carry the ports' VLANs (strict mode only).
+      await this.strictTrunks.check(swaps.map((s) => ({ segmentId: s.current.segmentId, hostId: input.destinationHostId, field: 'destinationHostId' })));
       let result: { revision: number; id: string };
       try {
         result = await this.migrations.prepare(record, key, expiresAtMs, swaps, actor);

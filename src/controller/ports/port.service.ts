@@ -9,6 +9,7 @@ import { SegmentRepository } from '../segments/segment.repository';
 import { MaterializedView } from '../store/materialized-view';
 import type { Page, PageRequest } from '../store/page';
 import { withSecurityDefaults, type AllowedAddressPair, type Mapping, type Port, type PortRole } from '../model/port';
+import { StrictTrunks } from '../audit/strict-trunks';
 import { PortRepository } from './port.repository';
 import type { CreatePort, RealizationWait, UpdatePort } from './port.schemas';
 
@@ -102,6 +103,7 @@ export class PortService {
     private readonly hosts: HostRepository,
     private readonly realization: RealizationService,
     private readonly view: MaterializedView,
+    private readonly strictTrunks: StrictTrunks,
   ) {}
 
   /** `tenant`: the tenant the caller is confined to (null: any), whose segments alone it may name (see createAll). */
@@ -180,6 +182,7 @@ export class PortService {
         updatedAt: now,
       };
     });
+    await this.strictTrunks.check(ports.map((p, i) => ({ segmentId: p.segmentId, hostId: p.hostId, field: `ports[${i}].hostId` })));
     for (let attempt = 1; ; attempt++) {
       try {
         return { ports, revision: await this.ports.createMany(ports, actor) };
@@ -206,6 +209,9 @@ export class PortService {
         ...mergeSecurity(analyzerSecurity(input, current.role ?? 'vm', ''), filled, current.mac, ''),
         updatedAt: new Date().toISOString(),
       };
+      if (next.hostId !== current.hostId) {
+        await this.strictTrunks.check([{ segmentId: next.segmentId, hostId: next.hostId, field: 'hostId' }]);
+      }
       const revision = await this.ports.replace(current, next, actor);
       if (revision >= 0) {
         return present((await this.withRealization([next], revision, wait))[0]);
