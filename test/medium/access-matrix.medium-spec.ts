@@ -158,6 +158,7 @@ describe('the route x role access matrix', () => {
       request: async () => ({ path: '/v1/migrations?timeout=0', body: { portIds: [(await freshPort(A, { hostId: src.id })).id], sourceHostId: src.id, destinationHostId: dst.id } }),
       allowed: 202,
     },
+    'GET /v1/migrations': { request: () => ({ path: '/v1/migrations?limit=5' }), allowed: 200 },
     'GET /v1/migrations/:id': { request: () => ({ path: `/v1/migrations/${migration.id}` }), allowed: 200 },
     // No agent acknowledges the prepare: the commit reaches the service, which refuses it for that.
     'POST /v1/migrations/:id/commit': { request: async () => ({ path: `/v1/migrations/${(await freshMigration()).id}/commit` }), allowed: { status: 409, code: 'MIGRATION_NOT_READY' } },

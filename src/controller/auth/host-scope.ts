@@ -37,6 +37,11 @@ export class HostScope {
     }
   }
 
+  /** For a list: whether the caller may see a migration (one of its hosts is the source or the destination). */
+  visible(caller: Principal): (hosts: { sourceHostId: string; destinationHostId: string }) => boolean {
+    return (hosts) => this.covers(caller, hosts);
+  }
+
   private covers(caller: Principal, hosts: { sourceHostId: string; destinationHostId: string }): boolean {
     const mine: readonly string[] | null = caller.hostIds;
     return mine === null || mine.includes(hosts.sourceHostId) || mine.includes(hosts.destinationHostId);

@@ -112,6 +112,7 @@ describe("the API's route table", () => {
       'PATCH /v1/mirror-sessions/:id': [A, O, T].join(' '),
       'DELETE /v1/mirror-sessions/:id': [A, O, T].join(' '),
       'POST /v1/migrations': [A, O, H].join(' '),
+      'GET /v1/migrations': [A, O, H, R].join(' '),
       'GET /v1/migrations/:id': [A, O, H, R].join(' '),
       'POST /v1/migrations/:id/commit': [A, O, H].join(' '),
       'POST /v1/migrations/:id/abort': [A, O, H].join(' '),

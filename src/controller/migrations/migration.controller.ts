@@ -8,7 +8,8 @@ import { parseId } from '../model/value-parsers';
 import { parseBody } from '../http/body';
 import { parseQuery, QueryParams } from '../http/query';
 import { WAIT_QUERY, waitOf } from '../ports/port.schemas';
-import { DEFAULT_PREPARE_WAIT_MS, PREPARE_QUERY, prepareMigrationSchema } from './migration.schemas';
+import { DEFAULT_PREPARE_WAIT_MS, MIGRATION_LIST_QUERY, PREPARE_QUERY, prepareMigrationSchema } from './migration.schemas';
+import { pageRequestOf } from '../store/page';
 import { MigrationService } from './migration.service';
 
 @Controller('v1/migrations')
@@ -54,6 +55,15 @@ export class MigrationController {
     const migrationId = parseId(id);
     await this.scope.own(caller, migrationId);
     return this.migrations.abort(migrationId, actor);
+  }
+
+  /** Newest first; a host-scoped hook sees only migrations from or to its hosts. */
+  @Get()
+  @Allow('operator', 'migration-hook', 'auditor')
+  @QueryParams(MIGRATION_LIST_QUERY)
+  list(@Query() query: unknown, @Caller() caller: Principal) {
+    const q = parseQuery(MIGRATION_LIST_QUERY, query);
+    return this.migrations.list(pageRequestOf(q), { state: q.state, vmId: q.vmId, hostId: q.hostId }, this.scope.visible(caller));
   }
 
   @Get(':id')

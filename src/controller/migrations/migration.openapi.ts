@@ -1,8 +1,8 @@
 import { MIGRATION_EVENTS, MIGRATION_STATES } from '../model/migration';
-import { errors, idParam, json, nullableStr, ref, str, type ApiDescription } from '../http/openapi';
+import { errors, idParam, json, nullableStr, page, ref, str, type ApiDescription } from '../http/openapi';
 import { openApiParameters } from '../http/query';
 import { WAIT_QUERY } from '../ports/port.schemas';
-import { PREPARE_QUERY, prepareMigrationSchema } from './migration.schemas';
+import { MIGRATION_LIST_QUERY, PREPARE_QUERY, prepareMigrationSchema } from './migration.schemas';
 
 const migration = (description: string) => ({ description, ...json(ref('migration')) });
 
@@ -18,6 +18,15 @@ export const migrationApi: ApiDescription = {
         parameters: openApiParameters(PREPARE_QUERY),
         requestBody: { required: true, ...json(prepareMigrationSchema.json) },
         responses: { '201': migration('prepared: the destination acknowledged'), '200': migration('a retry: the open migration'), '202': migration('preparing: the destination has not acknowledged within the timeout'), ...errors },
+      },
+      get: {
+        tags: ['migrations'],
+        summary: 'List migrations, newest first',
+        description:
+          'Open and finished ones (a finished migration is kept OVERLAY_MIGRATION_RETENTION_SECONDS). A host-scoped migration-hook token sees only migrations from or to its hosts. ' +
+          'One request reads at most 10,000 migrations: a selective filter over a long history may answer fewer items than the limit with a nextCursor to go on.',
+        parameters: openApiParameters(MIGRATION_LIST_QUERY),
+        responses: { '200': { description: 'a page', ...json(page('migration')) }, ...errors },
       },
     },
     '/v1/migrations/{id}': { get: { tags: ['migrations'], summary: 'A migration, its state and timeline', parameters: [idParam], responses: { '200': migration('migration'), ...errors } } },

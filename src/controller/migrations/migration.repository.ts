@@ -2,6 +2,7 @@ import { type Actor, CONTROLLER } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import type { Port } from '../model/port';
 import { RedisStore } from '../store/redis-store';
+import { MAX_MIGRATION_TTL_MS } from './migration.schemas';
 import { MIGRATION_EVENTS, type Migration, type MigrationRecord, type MigrationState, type TimelineEntry } from '../model/migration';
 
 /** One port's compare-and-set in a migration step: the record as read, and what replaces it. */
@@ -12,6 +13,10 @@ export interface PortSwap {
 }
 
 const PORT_ARGS = 3;
+
+/** The most index entries one list request reads before answering with what it found and a cursor. */
+export const MIGRATION_SCAN_LIMIT = 10_000;
+const SCAN_CHUNK = 200;
 
 /*
  * Every step below that changes ports is one script: it checks, compares each port with the
@@ -60,10 +65,23 @@ if vmId ~= '' then redis.call('HSET', K.migrationsByVm(), vmId, id) end
 redis.call('HSET', K.migration(id), 'record', record, 'key', key, 'state', 'preparing')
 redis.call('ZADD', K.migrationExpiry(), expiresAt, id)
 redis.call('ZADD', K.migrationsActive(), 0, id)
+redis.call('ZADD', K.migrationIndex(), 0, id)
 redis.call('ZADD', K.hostIncomingMigrations(dest), 0, id)
 local rev = commit(ops, { 'migration:' .. id })
 redis.call('HSET', K.migration(id), 'ev:prepared', ARGV[1] .. ':' .. rev, 'by:prepared', ACTOR)
 return { rev, id }
+`;
+
+/**
+ * Forgets, in the list's index, the migrations created before every one still kept can have been:
+ * open at most MAX_MIGRATION_TTL_MS, then kept \`retention\` ms. A UUIDv7 starts with its creation
+ * time in ms (12 hex digits, a dash after the 8th), so the ids older than a time sort before it.
+ */
+const PRUNE_INDEX = `
+local function pruneIndex(retention)
+  local t = string.format('%012x', math.max(0, NOW - tonumber(retention) - ${MAX_MIGRATION_TTL_MS}))
+  redis.call('ZREMRANGEBYLEX', K.migrationIndex(), '-', '(' .. string.sub(t, 1, 8) .. '-' .. string.sub(t, 9, 12))
+end
 `;
 
 /** Drops a migration from the open indexes (its ports, its VM, its expiry, its destination). */
@@ -121,7 +139,7 @@ return { rev }
  * ARGV: id, final state ('aborted' or 'expired'), retention (ms), n, then n x (port id, current
  * JSON, next JSON). Returns {revision}, {0} when already closed (or, for an expiry, not due), {-1} to retry.
  */
-const ABORT = `${CLOSE}
+const ABORT = `${CLOSE}${PRUNE_INDEX}
 local id, final, retention, n = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local state = redis.call('HGET', K.migration(id), 'state')
 if not state then fail('MIGRATION_NOT_FOUND', 'id', 'no migration ' .. id) end
@@ -137,6 +155,7 @@ redis.call('HSET', K.migration(id), 'state', final)
 local rev = commit(ops, { 'migration:' .. id })
 redis.call('HSET', K.migration(id), 'ev:' .. final, ARGV[1] .. ':' .. rev, 'by:' .. final, ACTOR)
 redis.call('PEXPIRE', K.migration(id), retention)
+pruneIndex(retention)
 return { rev }
 `;
 
@@ -145,7 +164,7 @@ return { rev }
  * Records an observed event once; the last ack of a committed migration completes it. Not a
  * change of desired state: no revision.
  */
-const MARK = `
+const MARK = `${PRUNE_INDEX}
 local id, event, retention = ARGV[3], ARGV[4], ARGV[5]
 local key = K.migration(id)
 local state = redis.call('HGET', key, 'state')
@@ -166,6 +185,7 @@ if redis.call('HEXISTS', key, 'ev:peers-acked') == 1 and redis.call('HEXISTS', k
   redis.call('HSET', key, 'state', 'completed')
   redis.call('ZREM', K.migrationsActive(), id)
   redis.call('PEXPIRE', key, retention)
+  pruneIndex(retention)
 end
 return 1
 `;
@@ -322,6 +342,45 @@ export class MigrationRepository {
     }
     timeline.sort((a, b) => a.at.localeCompare(b.at) || MIGRATION_EVENTS.indexOf(a.event) - MIGRATION_EVENTS.indexOf(b.event));
     return { ...(JSON.parse(fields.record) as MigrationRecord), state: fields.state as MigrationState, timeline };
+  }
+
+  /**
+   * Migrations newest first, from after `cursor` (an id), those `keep` accepts, at most `limit`.
+   * Reads at most MIGRATION_SCAN_LIMIT index entries per call: past it, answers what it found with
+   * a cursor to go on (a selective filter over a long history pages on rather than reading it all).
+   * Index entries whose migration is gone (retention passed) are dropped on the way.
+   */
+  async list(limit: number, cursor: string | undefined, keep: (m: Migration) => boolean): Promise<{ items: Migration[]; nextCursor: string | null }> {
+    const index = this.store.keys.migrationIndex();
+    const items: Migration[] = [];
+    let from = cursor === undefined ? '+' : `(${cursor}`;
+    for (let scanned = 0; scanned < MIGRATION_SCAN_LIMIT; ) {
+      const ids = await this.store.read((r) => r.zrevrangebylex(index, from, '-', 'LIMIT', 0, SCAN_CHUNK));
+      if (ids.length === 0) {
+        return { items, nextCursor: null };
+      }
+      const migrations = await Promise.all(ids.map((id) => this.get(id)));
+      const gone = ids.filter((_, i) => migrations[i] === undefined);
+      if (gone.length) {
+        await this.store.redis.zrem(index, ...gone);
+      }
+      for (let i = 0; i < ids.length; i++) {
+        const m = migrations[i];
+        if (m && keep(m)) {
+          items.push(m);
+          if (items.length === limit) {
+            // One more may follow: the cursor is this one's id (an empty next page is possible, never a skipped item).
+            return { items, nextCursor: ids[i] };
+          }
+        }
+      }
+      scanned += ids.length;
+      from = `(${ids[ids.length - 1]}`;
+      if (ids.length < SCAN_CHUNK) {
+        return { items, nextCursor: null };
+      }
+    }
+    return { items, nextCursor: from.slice(1) };
   }
 
   /** The part of a migration that never changes (its hosts, its ports), with one HGET; undefined when there is none. */

@@ -1,7 +1,9 @@
 import { array, custom, integer, object, optional, type Parsed } from '../http/schema';
 import { parseId } from '../model/value-parsers';
-import { integerParam, type QuerySpec } from '../http/query';
-import { MAX_WAIT_TIMEOUT_MS, vmIdSchema } from '../ports/port.schemas';
+import { enumParam, idParam, integerParam, stringParam, type QuerySpec } from '../http/query';
+import { MAX_WAIT_TIMEOUT_MS, VM_ID, vmIdSchema } from '../ports/port.schemas';
+import { MIGRATION_STATES } from '../model/migration';
+import { PAGE_QUERY } from '../store/page';
 
 const idSchema = (description: string) => custom(parseId, { type: 'string', format: 'uuid', description });
 
@@ -33,4 +35,12 @@ export const DEFAULT_PREPARE_WAIT_MS = 10_000;
 /** `POST /v1/migrations?timeout=<ms>`: how long to wait for the destination's ack (0 = do not wait). */
 export const PREPARE_QUERY = {
   timeout: integerParam({ min: 0, max: MAX_WAIT_TIMEOUT_MS, default: DEFAULT_PREPARE_WAIT_MS, unit: 'milliseconds', description: "ms to wait for the destination's ack (0: answer at once)" }),
+} satisfies QuerySpec;
+
+/** `GET /v1/migrations`: filters combine (all must hold). */
+export const MIGRATION_LIST_QUERY = {
+  ...PAGE_QUERY,
+  state: enumParam(MIGRATION_STATES, 'only migrations in this state'),
+  vmId: stringParam({ ...VM_ID, description: 'only migrations of this VM' }),
+  hostId: idParam('only migrations from or to this host'),
 } satisfies QuerySpec;

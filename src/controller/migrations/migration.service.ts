@@ -11,7 +11,8 @@ import type { RealizationWait } from '../ports/port.schemas';
 import { MaterializedView } from '../store/materialized-view';
 import { StrictTrunks } from '../audit/strict-trunks';
 import { ConnectionHandover } from './connection-handover';
-import { OPEN_STATES, type Migration, type MigrationRecord } from '../model/migration';
+import { OPEN_STATES, type Migration, type MigrationRecord, type MigrationState } from '../model/migration';
+import type { Page, PageRequest } from '../store/page';
 import { MigrationRepository, type PortSwap } from './migration.repository';
 import { DEFAULT_PREPARE_WAIT_MS, type PrepareMigration } from './migration.schemas';
 
@@ -118,6 +119,19 @@ export class MigrationService {
       }
       return { migration, created };
     }
+  }
+
+  /**
+   * Migrations newest first, those matching every filter given and `visible` (the caller's host
+   * scope), paged by id.
+   */
+  list(page: PageRequest, filter: { state?: MigrationState; vmId?: string; hostId?: string }, visible: (m: Migration) => boolean): Promise<Page<Migration>> {
+    return this.migrations.list(page.limit, page.cursor, (m) =>
+      (filter.state === undefined || m.state === filter.state) &&
+      (filter.vmId === undefined || m.vmId === filter.vmId) &&
+      (filter.hostId === undefined || m.sourceHostId === filter.hostId || m.destinationHostId === filter.hostId) &&
+      visible(m),
+    );
   }
 
   /** Moves the bindings to the destination in one step; with `wait`, holds the answer until every peer and the source acked. */

@@ -13,7 +13,7 @@ export const MAX_ADDRESS_PAIRS_PER_PORT = 10;
 
 export const PORT_ROLES = ['vm', 'analyzer'] as const;
 
-const VM_ID = { min: 1, max: 128, pattern: /^[\x21-\x7e]+$/ };
+export const VM_ID = { min: 1, max: 128, pattern: /^[\x21-\x7e]+$/ };
 
 export const vmIdSchema = string({ ...VM_ID, description: 'the VM this vNIC belongs to (printable ASCII, no spaces)' });
 

@@ -97,6 +97,12 @@ const templates = {
   migrationsByVm: 'migrations:open-by-vm',
   /** Sorted set: open migrations by the time (ms) they expire. */
   migrationExpiry: 'migrations:expiry',
+  /**
+   * Sorted set (score 0): every migration by id (UUIDv7: creation order), for GET /v1/migrations.
+   * Entries whose migration expired (its retention passed) are dropped when a list meets them and,
+   * by age, when a migration closes.
+   */
+  migrationIndex: 'migrations:index',
   /** Sorted set (score 0): migrations whose timeline is not complete yet (the monitor's work list). */
   migrationsActive: 'migrations:active',
   /** Sorted set (score 0): the open migrations whose destination is this host. */
