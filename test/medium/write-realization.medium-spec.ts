@@ -122,7 +122,8 @@ describe('write realization: every host whose span the write changed', () => {
     const pa = s.ports.get('a');
     const repair = breakDataplane('a');
     const refused = await client.patch(`/v1/ports/${pa.id}?wait=realized&timeout=700`, { hostId: null });
-    expect({ status: refused.status, realized: refused.body.realized, hostId: refused.body.hostId }).toEqual({ status: 202, realized: false, hostId: null });
+    // The 202 names the host whose ack is missing: a only (b applied it).
+    expect({ status: refused.status, realized: refused.body.realized, hostId: refused.body.hostId, pending: refused.body.pendingHostIds }).toEqual({ status: 202, realized: false, hostId: null, pending: [id('a')] });
     expect(agent('a').dataplane.dump().ports.has(tapName(pa.id))).toBe(true);
     repair();
     await inSync('a');
@@ -147,7 +148,7 @@ describe('write realization: every host whose span the write changed', () => {
     const port = s.ports.get('a');
     const repair = breakDataplane('a');
     const refused = await client.patch(`/v1/ports/${port.id}?wait=realized&timeout=700`, { hostId: id('c') });
-    expect({ status: refused.status, realized: refused.body.realized }).toEqual({ status: 202, realized: false });
+    expect({ status: refused.status, realized: refused.body.realized, pending: refused.body.pendingHostIds }).toEqual({ status: 202, realized: false, pending: [id('a')] });
     repair();
     await inSync('a', 'b', 'c');
     expect(agent('a').agent.state.segments.has(s.id)).toBe(false);
@@ -170,7 +171,7 @@ describe('write realization: every host whose span the write changed', () => {
     const pa = s.ports.get('a');
     const repair = breakDataplane('a');
     const refused = await client.delete(`/v1/ports/${pa.id}?wait=realized&timeout=700`);
-    expect({ status: refused.status, body: refused.body }).toEqual({ status: 202, body: { id: pa.id, realized: false } });
+    expect({ status: refused.status, body: refused.body }).toEqual({ status: 202, body: { id: pa.id, realized: false, pendingHostIds: [id('a')] } });
     expect((await client.get(`/v1/ports/${pa.id}`)).status).toBe(404);
     repair();
     await inSync('a');
@@ -197,7 +198,7 @@ describe('write realization: every host whose span the write changed', () => {
     const pa = s.ports.get('a');
     const repair = breakDataplane('a');
     const refused = await other.patch(`/v1/ports/${pa.id}?wait=realized&timeout=700`, { hostId: null });
-    expect({ status: refused.status, realized: refused.body.realized }).toEqual({ status: 202, realized: false });
+    expect({ status: refused.status, realized: refused.body.realized, pending: refused.body.pendingHostIds }).toEqual({ status: 202, realized: false, pending: [id('a')] });
     repair();
     await inSync('a');
 
@@ -226,7 +227,7 @@ describe('write realization: every host whose span the write changed', () => {
 
     await stopAgent('c');
     const refused = await client.patch(`/v1/ports/${port.id}?wait=realized&timeout=700`, { securityGroupIds: [members.id] });
-    expect({ status: refused.status, realized: refused.body.realized }).toEqual({ status: 202, realized: false });
+    expect({ status: refused.status, realized: refused.body.realized, pending: refused.body.pendingHostIds }).toEqual({ status: 202, realized: false, pending: [id('c')] });
     await startAgent('c');
     await inSync('c');
     expect([...agent('c').agent.state.members.keys()]).toContain(member);
@@ -250,7 +251,8 @@ describe('write realization: every host whose span the write changed', () => {
     expect(prepared.body.state).toBe('prepared');
     await stopAgent('c');
     const committed = await client.post(`/v1/migrations/${prepared.body.id}/commit?wait=realized&timeout=500`);
-    expect({ status: committed.status, state: committed.body.state }).toEqual({ status: 202, state: 'committed' });
+    // The 202 names the peer whose ack of the commit is missing.
+    expect({ status: committed.status, state: committed.body.state, pending: committed.body.pendingHostIds }).toEqual({ status: 202, state: 'committed', pending: [id('c')] });
     const late = await client.post('/v1/ports', { segmentId: s.id, hostId: id('d'), securityGroupIds: [(await client.post('/v1/security-groups', { tenantId, name: 'late', rules: [] })).body.id] });
     expect(late.status).toBe(201);
     await startAgent('c');

@@ -30,6 +30,13 @@ export const MAX_REPLAY_RECORDS = 100_000;
 /** Revisions computed again that are kept (the least recently asked go first). */
 const REPLAYED_KEPT = 256;
 
+/** How a wait for a write's realization ended. */
+export interface Realization {
+  realized: boolean;
+  /** The hosts whose acknowledgement was still missing (sorted); empty when realized. */
+  pendingHostIds: string[];
+}
+
 /**
  * Whether desired state has reached the hosts. Acknowledgements come from Redis (and from the
  * streams on this replica, which Redis learns a moment later), so any replica answers for any host.
@@ -116,14 +123,16 @@ export class RealizationService implements OnModuleDestroy {
 
   /**
    * Waits until the write that made `revision` is realized (see the class comment), or
-   * `timeoutMs` passed; true if it is. Hosts found to have applied it are not asked again.
+   * `timeoutMs` passed. Hosts found to have applied it are not asked again; `pendingHostIds`
+   * are those that had not when the wait ended (empty when this replica's view had not even
+   * applied the revision: which hosts it changes is not known then).
    */
-  async waitForRevision(revision: number, timeoutMs: number): Promise<boolean> {
+  async waitForRevision(revision: number, timeoutMs: number): Promise<Realization> {
     // Pinned before the view applies it: what it changes stays known for as long as this waits.
     const unpin = this.feed.pin(revision);
     try {
       let pending: string[] | undefined;
-      return await this.waitFor(
+      const realized = await this.waitFor(
         async () => {
           if (this.view.revision < revision) {
             return false;
@@ -134,6 +143,7 @@ export class RealizationService implements OnModuleDestroy {
         revision,
         timeoutMs,
       );
+      return { realized, pendingHostIds: realized ? [] : [...(pending ?? [])].sort() };
     } finally {
       unpin();
     }

@@ -34,7 +34,7 @@ export const migrationApi: ApiDescription = {
       post: {
         tags: ['migrations'],
         summary: 'Commit: move the bindings to the destination in one step; peers switch, the source withdraws',
-        description: 'Needs the destination acknowledged (409 MIGRATION_NOT_READY before). Idempotent. With wait=realized, answers once every host whose span the commit changed (the segments\' peers, the destination, the source) acknowledged it (202 if not within the timeout).',
+        description: 'Needs the destination acknowledged (409 MIGRATION_NOT_READY before). Idempotent. With wait=realized, answers once every host whose span the commit changed (the segments\' peers, the destination, the source) acknowledged it (202 if not within the timeout, with `pendingHostIds`: the hosts whose ack is missing).',
         parameters: [idParam, ...openApiParameters(WAIT_QUERY)],
         responses: { '200': migration('committed (completed once every ack is in)'), '202': migration('committed, acks still missing after the timeout'), ...errors },
       },
@@ -55,6 +55,7 @@ export const migrationApi: ApiDescription = {
         state: { type: 'string', enum: MIGRATION_STATES },
         createdAt: str,
         expiresAt: str,
+        pendingHostIds: { type: 'array', items: str, description: 'a commit with wait=realized answered 202: the hosts whose acknowledgement of the commit was missing' },
         timeline: {
           type: 'array',
           items: { type: 'object', properties: { event: { type: 'string', enum: MIGRATION_EVENTS }, at: str, revision: { type: 'integer', description: 'the revision the event wrote, if any' } } },

@@ -5,7 +5,7 @@ import { type ResourceId } from '../../common/values';
 import { newId } from '../model/value-parsers';
 import { ControllerConfig } from '../config';
 import { AgentStatusRepository } from '../distribution/agent-status.repository';
-import { RealizationService } from '../distribution/realization.service';
+import { RealizationService, type Realization } from '../distribution/realization.service';
 import type { Port } from '../model/port';
 import type { RealizationWait } from '../ports/port.schemas';
 import { MaterializedView } from '../store/materialized-view';
@@ -135,7 +135,7 @@ export class MigrationService {
   }
 
   /** Moves the bindings to the destination in one step; with `wait`, holds the answer until every peer and the source acked. */
-  async commit(id: ResourceId, actor: Actor, wait?: RealizationWait): Promise<Migration> {
+  async commit(id: ResourceId, actor: Actor, wait?: RealizationWait): Promise<Migration & { pendingHostIds?: string[] }> {
     for (;;) {
       let migration = await this.read(id);
       if (migration.state === 'preparing') {
@@ -149,8 +149,12 @@ export class MigrationService {
       }
       migration = await this.read(id);
       if (wait && migration.state === 'committed') {
-        await this.waitForSettled(migration, wait.timeoutMs);
+        const { pendingHostIds } = await this.waitForSettled(migration, wait.timeoutMs);
         migration = await this.read(id);
+        // Not completed within the wait: name the hosts whose ack of the commit is missing.
+        if (migration.state === 'committed') {
+          return { ...migration, pendingHostIds };
+        }
       }
       return migration;
     }
@@ -299,9 +303,10 @@ export class MigrationService {
     }
   }
 
-  private async waitForSettled(migration: Migration, timeoutMs: number): Promise<void> {
-    await this.realization.waitForRevision(revisionOf(migration, 'committed')!, timeoutMs);
+  private async waitForSettled(migration: Migration, timeoutMs: number): Promise<Realization> {
+    const outcome = await this.realization.waitForRevision(revisionOf(migration, 'committed')!, timeoutMs);
     await this.observeSettlement(await this.read(migration.id));
+    return outcome;
   }
 
   /** The VM's ports bound to the source, as this replica's view knows them (the script checks each). */

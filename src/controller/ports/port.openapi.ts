@@ -4,7 +4,7 @@ import { createPortBatchSchema, createPortSchema, PORT_LIST_QUERY, updatePortSch
 
 // Writes to ports may wait until every host whose span the write changed has acknowledged it.
 const waitParams = openApiParameters(WAIT_QUERY);
-const notYet = { '202': { description: 'written, but not realized everywhere within the timeout (`realized: false`)' } };
+const notYet = { '202': { description: 'written, but not realized everywhere within the timeout (`realized: false`, `pendingHostIds` the hosts whose ack is missing)' } };
 
 /** The routes of PortController, the segment's mapping table among them; the batch's size limit is the configured one. */
 export function portApi(maxBatchSize: number): ApiDescription {
@@ -16,7 +16,7 @@ export function portApi(maxBatchSize: number): ApiDescription {
     parameters: [idParam, ...waitParams],
     responses: {
       '204': { description: 'deleted (and, with wait=realized, withdrawn everywhere)' },
-      '202': { description: 'deleted, but not withdrawn everywhere within the timeout', ...json({ type: 'object', properties: { id: { type: 'string' }, realized: { type: 'boolean', enum: [false] } } }) },
+      '202': { description: 'deleted, but not withdrawn everywhere within the timeout', ...json({ type: 'object', properties: { id: { type: 'string' }, realized: { type: 'boolean', enum: [false] }, pendingHostIds: { type: 'array', items: { type: 'string' }, description: 'the hosts that had not acknowledged the deletion' } } }) },
       ...errors,
     },
   };
@@ -51,6 +51,7 @@ export function portApi(maxBatchSize: number): ApiDescription {
           createdAt: str,
           updatedAt: str,
           realized: { type: 'boolean', description: 'GET: every host whose span holds this port is in sync. A write with wait=realized: every host whose span the write changed (hosts that lost the port included) has applied it' },
+          pendingHostIds: { type: 'array', items: { type: 'string' }, description: 'a write with wait=realized that timed out: the hosts whose acknowledgement was missing (empty when this replica had not yet applied the write itself)' },
         },
       },
       mappings: { type: 'object', properties: { segmentId: str, vni: { type: 'integer' }, items: { type: 'array', items: { type: 'object', properties: { portId: str, mac: str, ips: { type: 'array', items: str }, hostId: str, vtepIp: str } } } } },

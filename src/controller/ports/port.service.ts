@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { ErrorCode, notFound, OverlayError } from '../errors';
 import { type ResourceId } from '../../common/values';
 import { assertIpInCidr, generateMac, newId } from '../model/value-parsers';
-import { RealizationService } from '../distribution/realization.service';
+import { RealizationService, type Realization } from '../distribution/realization.service';
 import { HostRepository } from '../hosts/host.repository';
 import { SegmentRepository } from '../segments/segment.repository';
 import { MaterializedView } from '../store/materialized-view';
@@ -82,6 +82,14 @@ function present<T extends Port>(port: T): T & { role: PortRole } {
   return { ...withSecurityDefaults(port), role: port.role ?? 'vm' } as T & { role: PortRole };
 }
 
+/** What a write that waited (`?wait=realized`) adds to its answer: `pendingHostIds` only when not realized. */
+export interface Realized {
+  realized?: boolean;
+  pendingHostIds?: string[];
+}
+
+const realizedFields = (r: Realization): Realized => (r.realized ? { realized: true } : { realized: false, pendingHostIds: r.pendingHostIds });
+
 const GENERATED_MAC_ATTEMPTS = 5;
 
 /** How long a filtered list waits for this replica's view to reach Redis' revision (504 TIMEOUT past it). */
@@ -107,7 +115,7 @@ export class PortService {
   ) {}
 
   /** `tenant`: the tenant the caller is confined to (null: any), whose segments alone it may name (see createAll). */
-  async create(input: CreatePort, actor: Actor, wait?: RealizationWait, tenant: ResourceId | null = null): Promise<Port & { realized?: boolean }> {
+  async create(input: CreatePort, actor: Actor, wait?: RealizationWait, tenant: ResourceId | null = null): Promise<Port & Realized> {
     try {
       const { ports, revision } = await this.createAll([input], tenant, actor);
       return present((await this.withRealization(ports, revision, wait))[0]);
@@ -120,7 +128,7 @@ export class PortService {
     }
   }
 
-  async createBatch(inputs: CreatePort[], actor: Actor, wait?: RealizationWait, tenant: ResourceId | null = null): Promise<{ items: (Port & { realized?: boolean })[] }> {
+  async createBatch(inputs: CreatePort[], actor: Actor, wait?: RealizationWait, tenant: ResourceId | null = null): Promise<{ items: (Port & Realized)[] }> {
     const { ports: created, revision } = await this.createAll(inputs, tenant, actor);
     return { items: (await this.withRealization(created, revision, wait)).map(present) };
   }
@@ -128,14 +136,15 @@ export class PortService {
   /**
    * With `wait`, holds the answer until the write is realized (every host whose span it changed
    * has applied it, see RealizationService) or the wait times out; every port of one write shares
-   * its revision, so they carry the same `realized`.
+   * its revision, so they carry the same `realized` and, when false, the same `pendingHostIds`
+   * (the hosts that had not acknowledged it).
    */
-  private async withRealization(ports: Port[], revision: number, wait?: RealizationWait): Promise<(Port & { realized?: boolean })[]> {
+  private async withRealization(ports: Port[], revision: number, wait?: RealizationWait): Promise<(Port & Realized)[]> {
     if (!wait) {
       return ports;
     }
-    const realized = await this.realization.waitForRevision(revision, wait.timeoutMs);
-    return ports.map((p) => ({ ...p, realized }));
+    const outcome = realizedFields(await this.realization.waitForRevision(revision, wait.timeoutMs));
+    return ports.map((p) => ({ ...p, ...outcome }));
   }
 
   /**
@@ -197,7 +206,7 @@ export class PortService {
   }
 
   /** Binds, unbinds or relabels; replaces its security settings. Retries when the port changed concurrently. */
-  async update(id: ResourceId, input: UpdatePort, actor: Actor, wait?: RealizationWait): Promise<Port & { realized?: boolean }> {
+  async update(id: ResourceId, input: UpdatePort, actor: Actor, wait?: RealizationWait): Promise<Port & Realized> {
     for (;;) {
       // `current` is compared with the stored record as it is: defaults are filled in `next` only.
       const current = await this.read(id);
@@ -272,9 +281,9 @@ export class PortService {
    * changed (the port's host, its segment's other hosts, hosts holding its groups' members) has
    * applied it: `realized` says whether that happened within the timeout.
    */
-  async delete(id: ResourceId, actor: Actor, wait?: RealizationWait): Promise<{ id: ResourceId; realized?: boolean }> {
+  async delete(id: ResourceId, actor: Actor, wait?: RealizationWait): Promise<{ id: ResourceId } & Realized> {
     const revision = await this.ports.delete(id, actor);
-    return wait ? { id, realized: await this.realization.waitForRevision(revision, wait.timeoutMs) } : { id };
+    return wait ? { id, ...realizedFields(await this.realization.waitForRevision(revision, wait.timeoutMs)) } : { id };
   }
 
   /** The segment's forwarding table: every bound port's MAC and IPs -> its host's VTEP. */
