@@ -38,7 +38,7 @@ describeSystem('LLDP from a switch namespace: the observed inventory and VM-VN-R
   beforeAll(async () => {
     await stack.start({
       hypervisors: 2,
-      agentEnvOf: (hv, topo) => ({ ...uplinksAsNics(topo, hv), OVERLAY_INVENTORY_INTERVAL_MS: '1000', OVERLAY_LLDPD_SOCKET: `${topo.dir}/lldpd-${hv.name}.socket` }),
+      agentEnvOf: (hv, topo) => ({ ...uplinksAsNics(topo, hv), OVERLAY_INVENTORY_INTERVAL_MS: '1000', OVERLAY_LLDPD_SOCKET: Lldpd.socketOf(topo, hv.name) }),
     });
     ({ topology, client } = stack);
     leaf = await Lldpd.start(topology, topology.underlay, 'leaf-1', {
@@ -53,7 +53,7 @@ describeSystem('LLDP from a switch namespace: the observed inventory and VM-VN-R
     });
     lldpds = [leaf];
     for (const hv of topology.hypervisors) {
-      // The socket named in the agent's OVERLAY_LLDPD_SOCKET above.
+      // On the socket its agent's OVERLAY_LLDPD_SOCKET names.
       lldpds.push(await Lldpd.start(topology, hv.ns, hv.name, { interfaces: ['eth0'], receiveOnly: true }));
     }
     const tenant = await client.post('/v1/tenants', { name: 't' });

@@ -24,13 +24,18 @@ export class Lldpd {
     readonly socket: string,
   ) {}
 
+  /** The control socket of the lldpd `start` names `name` (known before it runs: an agent's OVERLAY_LLDPD_SOCKET). */
+  static socketOf(topology: Topology, name: string): string {
+    return join(topology.dir, `lldpd-${name}.socket`);
+  }
+
   /**
    * Starts lldpd in `ns` on `interfaces` only, with `config` (lldpcli commands) applied before it
    * sends anything; `receiveOnly` (`-r`): it listens and never sends, as a hypervisor's may.
    * Resolves once its socket answers.
    */
   static async start(topology: Topology, ns: string, name: string, opts: { interfaces: string[]; config?: string[]; receiveOnly?: boolean }): Promise<Lldpd> {
-    const lldpd = new Lldpd(topology, ns, join(topology.dir, `lldpd-${name}.socket`));
+    const lldpd = new Lldpd(topology, ns, Lldpd.socketOf(topology, name));
     const conf = join(topology.dir, `lldpd-${name}.conf`);
     writeFileSync(conf, (opts.config ?? []).map((line) => `${line}\n`).join(''), { mode: 0o644 });
     // lldpd applies `-O` through an lldpcli running as its unprivileged user (_lldpd), which must
