@@ -30,4 +30,12 @@ describe('loadAgentConfig: inventory', () => {
     expect(() => loadAgentConfig({ ...base, OVERLAY_INVENTORY_INTERVAL_MS: '500' })).toThrow(/OVERLAY_INVENTORY_INTERVAL_MS must be 0 \(off\) or at least 1000/);
     expect(() => loadAgentConfig({ ...base, OVERLAY_INVENTORY_INTERVAL_MS: 'often' })).toThrow(ConfigError);
   });
+
+  it('asks lldpcli\'s default lldpd unless OVERLAY_LLDPD_SOCKET names another socket, an absolute path a Unix socket can have', () => {
+    expect(loadAgentConfig(base).lldpdSocket).toBeUndefined();
+    expect(loadAgentConfig({ ...base, OVERLAY_LLDPD_SOCKET: '/run/lldpd/ns-blue.socket' }).lldpdSocket).toBe('/run/lldpd/ns-blue.socket');
+    for (const bad of ['lldpd.socket', `/${'s'.repeat(107)}`, '/run/a\0b']) {
+      expect(() => loadAgentConfig({ ...base, OVERLAY_LLDPD_SOCKET: bad })).toThrow(/OVERLAY_LLDPD_SOCKET must be an absolute path of at most 107 bytes/);
+    }
+  });
 });

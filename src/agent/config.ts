@@ -49,6 +49,13 @@ export interface AgentConfig {
   inventoryIntervalMs?: number;
   /** The root the inventory reads sysfs under (OVERLAY_SYSFS_ROOT, default `/`): tests point it at a fake tree. */
   sysfsRoot?: string;
+  /**
+   * The control socket of the lldpd the inventory asks for LLDP neighbours (OVERLAY_LLDPD_SOCKET,
+   * given to `lldpcli -u`), for an lldpd started with `-u` elsewhere than lldpcli's default
+   * (`/run/lldpd.socket`): one lldpd per network namespace of a host, or lldpd in a container
+   * with its socket mounted at another path. Unset: lldpcli's default.
+   */
+  lldpdSocket?: string;
 }
 
 export type ConntrackSetting = 'auto' | 'bridge' | 'br_netfilter';
@@ -74,6 +81,11 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
   if (inventoryIntervalMs > 0 && inventoryIntervalMs < 1_000) {
     throw new ConfigError(`OVERLAY_INVENTORY_INTERVAL_MS must be 0 (off) or at least 1000, got ${inventoryIntervalMs}`);
   }
+  const lldpdSocket = read.get('OVERLAY_LLDPD_SOCKET');
+  // 107: a Unix socket path's limit (sun_path is 108 bytes with its NUL).
+  if (lldpdSocket !== undefined && (!lldpdSocket.startsWith('/') || Buffer.byteLength(lldpdSocket) > 107 || lldpdSocket.includes('\0'))) {
+    throw new ConfigError(`OVERLAY_LLDPD_SOCKET must be an absolute path of at most 107 bytes (a Unix socket), got ${JSON.stringify(lldpdSocket)}`);
+  }
   return {
     controllers,
     hostName,
@@ -89,5 +101,6 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     migrationAutoCommit: read.bool('OVERLAY_MIGRATION_AUTO_COMMIT', true),
     inventoryIntervalMs,
     sysfsRoot: env.OVERLAY_SYSFS_ROOT || '/',
+    lldpdSocket,
   };
 }

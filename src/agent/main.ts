@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   }
   // The inventory reads Linux (ip, sysfs, teamdctl, lldpcli): collected with the linux dataplane only.
   const logger = jsonLogger();
-  const inventory = config.dataplane === 'linux' ? new InventoryCollector({ runner: new ProcessCommandRunner(), sysRoot: config.sysfsRoot ?? '/', logger }) : undefined;
+  const inventory = config.dataplane === 'linux' ? new InventoryCollector({ runner: new ProcessCommandRunner(), sysRoot: config.sysfsRoot ?? '/', lldpdSocket: config.lldpdSocket, logger }) : undefined;
   const agent = new Agent(config, dataplane, logger, Math.random, inventory);
   const shutdown = () => {
     void agent

@@ -2,7 +2,7 @@ import { SessionRegistry } from '../../src/controller/distribution/session-regis
 import { waitUntil } from '../support/agents';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { AgentProcess, ensureAgentBuilt } from './agent-process';
-import { Topology, trackRedisPrefix, type Hypervisor } from './topology';
+import { Topology, trackRedisPrefix, type Hypervisor, type TopologyOptions } from './topology';
 
 /**
  * What every system test starts from: a topology of hypervisors in network namespaces, the
@@ -32,10 +32,13 @@ export class OverlayStack {
   /**
    * `agentEnv` goes to every agent; `agentEnvOf(hv)` adds to (or overrides) it per hypervisor,
    * with the topology's scratch directory at hand (a wrapper earlier in one agent's PATH, say).
+   * `topology` shapes the hypervisors' network (routed ones, see Topology).
    */
-  async start(opts: { hypervisors?: number; agentEnv?: Record<string, string>; agentEnvOf?: (hv: Hypervisor, topology: Topology) => Record<string, string> } = {}): Promise<void> {
+  async start(
+    opts: { hypervisors?: number; topology?: TopologyOptions; agentEnv?: Record<string, string>; agentEnvOf?: (hv: Hypervisor, topology: Topology) => Record<string, string> } = {},
+  ): Promise<void> {
     this.built = ensureAgentBuilt();
-    this.topology = await Topology.create(opts.hypervisors ?? 3);
+    this.topology = await Topology.create(opts.hypervisors ?? 3, opts.topology);
     this.ctl = await startController({ prefix: this.prefix });
     this.untrackRedis = trackRedisPrefix(this.ctl.config.redisUrl, this.prefix);
     const operator = await api(this.ctl.url).post('/v1/tokens', { name: 'system-tests', role: 'operator' });

@@ -17,6 +17,10 @@ import { join } from 'node:path';
  *   ovl-vm-<name>-<s>  `eth0` with the port's MAC and IP; its peer in the hypervisor namespace is
  *                      the tap `tapName(portId)`, left down and unattached for the agent to plug
  *
+ * A hypervisor named in `routed` instead has its VTEP routed (routed redundancy, no bond): the
+ * VTEP 198.51.100.<i>/32 on `lo`, and two uplinks, `up1` and `up2`, to two leaf routers
+ * (see addLeaves), with a multipath default route over both.
+ *
  * The controller runs in the test process, in the root namespace, where Redis is. A hypervisor
  * namespace has its own loopback and cannot reach the root's 127.0.0.1, so `exposeController`
  * builds a relay: a listener on 127.0.0.1:50051 *inside* each hypervisor namespace forwards every
@@ -30,7 +34,20 @@ export interface Hypervisor {
   name: string;
   ns: string;
   vtepIp: string;
+  /** The links that carry its VTEP's traffic: `eth0`, or for a routed hypervisor `up1` and `up2`. */
+  uplinks: string[];
 }
+
+export interface TopologyOptions {
+  /** Hypervisors (`hv1`, ...) whose VTEP is on `lo`, routed over two uplinks (see the class comment). */
+  routed?: string[];
+}
+
+/** The leaf routers of routed hypervisors: `ovl-leaf<j>-<s>`, on the underlay at 192.0.2.25<j>. */
+const LEAVES = [1, 2] as const;
+const leafUnderlayIp = (j: number): string => `192.0.2.${250 + j}`;
+/** Routed hypervisors' VTEPs: 198.51.100.<i>/32 on their `lo`. */
+const ROUTED_VTEPS = '198.51.100.0/24';
 
 export interface Vm {
   name: string;
@@ -221,6 +238,8 @@ export class Topology {
   private readonly relays: ChildProcess[] = [];
   private relayServer?: Server;
   private readonly relaySockets = new Set<Socket>();
+  /** Whether the leaf routers exist (a routed hypervisor asked for them). */
+  private leaves = false;
 
   private constructor(readonly suffix: string) {
     this.underlay = `ovl-underlay-${suffix}`;
@@ -228,21 +247,36 @@ export class Topology {
     track('dirs', this.dir);
   }
 
-  /** Builds the underlay and `hypervisorCount` hypervisors with VTEPs 192.0.2.1, .2, ... */
-  static async create(hypervisorCount: number): Promise<Topology> {
+  /**
+   * Builds the underlay and `hypervisorCount` hypervisors with VTEPs 192.0.2.1, .2, ...; those
+   * named in `options.routed` get 198.51.100.<i> on `lo` and two uplinks through two leaves.
+   */
+  static async create(hypervisorCount: number, options: TopologyOptions = {}): Promise<Topology> {
     const topology = new Topology(randomBytes(3).toString('hex'));
     try {
       const ul = topology.underlay;
       await topology.addNamespace(ul);
       await must('ip', ['-n', ul, 'link', 'add', 'ul', 'type', 'bridge']);
       await must('ip', ['-n', ul, 'link', 'set', 'ul', 'up']);
+      const routed = new Set(options.routed ?? []);
+      if (routed.size) {
+        await topology.addLeaves();
+      }
       for (let i = 1; i <= hypervisorCount; i++) {
-        const hv: Hypervisor = { name: `hv${i}`, ns: `ovl-hv${i}-${topology.suffix}`, vtepIp: `192.0.2.${i}` };
+        const name = `hv${i}`;
+        const hv: Hypervisor = routed.has(name)
+          ? { name, ns: `ovl-hv${i}-${topology.suffix}`, vtepIp: `198.51.100.${i}`, uplinks: LEAVES.map((j) => `up${j}`) }
+          : { name, ns: `ovl-hv${i}-${topology.suffix}`, vtepIp: `192.0.2.${i}`, uplinks: ['eth0'] };
         await topology.addNamespace(hv.ns);
-        await must('ip', ['-n', ul, 'link', 'add', 'name', `ul-hv${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', hv.ns]);
-        await must('ip', ['-n', ul, 'link', 'set', `ul-hv${i}`, 'master', 'ul', 'up']);
-        await must('ip', ['-n', hv.ns, 'addr', 'add', `${hv.vtepIp}/24`, 'dev', 'eth0']);
-        await must('ip', ['-n', hv.ns, 'link', 'set', 'eth0', 'up']);
+        if (routed.has(name)) {
+          await topology.routeOverLeaves(hv, i);
+        } else {
+          await must('ip', ['-n', ul, 'link', 'add', 'name', `ul-hv${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', hv.ns]);
+          await must('ip', ['-n', ul, 'link', 'set', `ul-hv${i}`, 'master', 'ul', 'up']);
+          await must('ip', ['-n', hv.ns, 'addr', 'add', `${hv.vtepIp}/24`, 'dev', 'eth0']);
+          await must('ip', ['-n', hv.ns, 'link', 'set', 'eth0', 'up']);
+          await topology.routeToRoutedVteps(hv.ns);
+        }
         topology.hypervisors.push(hv);
       }
       return topology;
@@ -263,7 +297,29 @@ export class Topology {
     await must('ip', ['-n', this.underlay, 'link', 'set', `ul-${name}`.slice(0, 15), 'master', 'ul', 'up']);
     await must('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
     await must('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+    await this.routeToRoutedVteps(ns);
     return ns;
+  }
+
+  /** A leaf router's namespace (1 or 2; routed topologies only). */
+  leaf(j: 1 | 2): string {
+    if (!this.leaves) {
+      throw new Error('this topology has no routed hypervisor, hence no leaf');
+    }
+    return `ovl-leaf${j}-${this.suffix}`;
+  }
+
+  /**
+   * A routed hypervisor's uplink fails as a cable or a switch port does: the leaf's port facing
+   * it shuts, and the hypervisor sees the carrier go (nothing is set down on the hypervisor).
+   * `up` brings the port back.
+   */
+  async setUplink(hv: Hypervisor, uplink: string, state: 'up' | 'down'): Promise<void> {
+    const j = LEAVES.find((l) => `up${l}` === uplink);
+    if (j === undefined || !hv.uplinks.includes(uplink)) {
+      throw new Error(`${hv.name} has no routed uplink ${uplink}`);
+    }
+    await must('ip', ['-n', this.leaf(j), 'link', 'set', hv.name, state]);
   }
 
   hypervisor(name: string): Hypervisor {
@@ -384,6 +440,67 @@ export class Topology {
     }
     rmSync(this.dir, { recursive: true, force: true });
     untrack('dirs', this.dir);
+  }
+
+  /**
+   * The two leaf routers, each on the underlay (192.0.2.251, .252), forwarding, redirects off
+   * (a leaf sending to the other over the underlay would otherwise tell the sender to go there).
+   * `ignore_routes_with_linkdown`: the route to a host behind a port that lost its carrier is
+   * passed over, so the leaf falls back to its route through the other leaf.
+   */
+  private async addLeaves(): Promise<void> {
+    this.leaves = true;
+    for (const j of LEAVES) {
+      const ns = this.leaf(j);
+      await this.addNamespace(ns);
+      await must('ip', ['-n', this.underlay, 'link', 'add', 'name', `ul-leaf${j}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+      await must('ip', ['-n', this.underlay, 'link', 'set', `ul-leaf${j}`, 'master', 'ul', 'up']);
+      await must('ip', ['-n', ns, 'addr', 'add', `${leafUnderlayIp(j)}/24`, 'dev', 'eth0']);
+      await must('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+      await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.eth0.send_redirects=0', 'net.ipv4.conf.all.ignore_routes_with_linkdown=1']);
+    }
+  }
+
+  /**
+   * A routed hypervisor: its VTEP on `lo`, and per leaf j an uplink `up<j>` (10.<j>.<i>.2/30)
+   * whose far end is the leaf's port `hv<i>`. The leaf routes the VTEP to it, and through the
+   * other leaf (metric 100) when that route is unusable: static routes standing in for what a
+   * fabric's routing protocol would learn. The leaf's port is the only port of a
+   * bridge holding the leaf's address (a switch's routed port): shut, it takes the bridge's
+   * carrier, so the route goes linkdown and returns with the port, where a route over a veth set
+   * down is deleted for good.
+   *
+   * The hypervisor's multipath default route spreads flows over both uplinks by hash. What makes
+   * it fail over is `ignore_routes_with_linkdown=1`: without it the kernel keeps hashing flows to
+   * a nexthop whose link lost its carrier (flagged linkdown, not dead) and they are lost;
+   * a nexthop whose device is set down is dead and skipped either way.
+   */
+  private async routeOverLeaves(hv: Hypervisor, i: number): Promise<void> {
+    await must('ip', ['-n', hv.ns, 'addr', 'add', `${hv.vtepIp}/32`, 'dev', 'lo']);
+    await must('ip', ['netns', 'exec', hv.ns, 'sysctl', '-qw', 'net.ipv4.conf.all.ignore_routes_with_linkdown=1']);
+    const nexthops: string[] = [];
+    for (const j of LEAVES) {
+      const leaf = this.leaf(j);
+      const port = `rp-${hv.name}`;
+      await must('ip', ['-n', leaf, 'link', 'add', 'name', hv.name, 'type', 'veth', 'peer', 'name', `up${j}`, 'netns', hv.ns]);
+      await must('ip', ['-n', leaf, 'link', 'add', 'name', port, 'type', 'bridge']);
+      await must('ip', ['-n', leaf, 'link', 'set', hv.name, 'master', port, 'up']);
+      await must('ip', ['-n', leaf, 'link', 'set', port, 'up']);
+      await must('ip', ['-n', leaf, 'addr', 'add', `10.${j}.${i}.1/30`, 'dev', port]);
+      await must('ip', ['-n', hv.ns, 'addr', 'add', `10.${j}.${i}.2/30`, 'dev', `up${j}`]);
+      await must('ip', ['-n', hv.ns, 'link', 'set', `up${j}`, 'up']);
+      await must('ip', ['-n', leaf, 'route', 'add', `${hv.vtepIp}/32`, 'via', `10.${j}.${i}.2`, 'dev', port]);
+      await must('ip', ['-n', leaf, 'route', 'add', `${hv.vtepIp}/32`, 'via', leafUnderlayIp(3 - j), 'dev', 'eth0', 'metric', '100']);
+      nexthops.push('nexthop', 'via', `10.${j}.${i}.1`, 'dev', `up${j}`);
+    }
+    await must('ip', ['-n', hv.ns, 'route', 'add', 'default', 'src', hv.vtepIp, ...nexthops]);
+  }
+
+  /** On a machine of the underlay, when there are routed hypervisors: their VTEPs over both leaves. */
+  private async routeToRoutedVteps(ns: string): Promise<void> {
+    if (this.leaves) {
+      await must('ip', ['-n', ns, 'route', 'add', ROUTED_VTEPS, ...LEAVES.flatMap((j) => ['nexthop', 'via', leafUnderlayIp(j)])]);
+    }
   }
 
   /** Creates a namespace with its loopback up and IPv6 off (quiet: no router solicitations, no MLD). */

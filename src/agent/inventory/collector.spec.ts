@@ -102,6 +102,13 @@ describe('InventoryCollector', () => {
     expect(await new InventoryCollector({ runner, sysRoot: root }).collect({ vtepIp: '', peerVteps: PEERS })).toEqual({ links: [], vtepDevice: null, vtepRoutes: [] });
     expect(runner.commands).toEqual(['ip -d -j link show', 'lldpcli -f json show neighbors details']);
   });
+
+  it('asks the lldpd listening on another socket with lldpcli -u', async () => {
+    const runner = new RecordingRunner({ 'ip -d -j link show': fixture('ip-link-bonded.json'), 'lldpcli -u /run/lldpd/ns-blue.socket -f json show neighbors details': fixture('lldpcli-neighbors.json') });
+    const inventory = await new InventoryCollector({ runner, sysRoot: root, lldpdSocket: '/run/lldpd/ns-blue.socket' }).collect({ vtepIp: '', peerVteps: [] });
+    expect(runner.commands).toContain('lldpcli -u /run/lldpd/ns-blue.socket -f json show neighbors details');
+    expect(inventory.links.find((l) => l.name === 'eno1')!.lldp?.systemName).toBe('tor-a1.dc1.example.net');
+  });
 });
 
 describe('InventoryPoller', () => {

@@ -13,6 +13,8 @@ export interface InventorySources {
   runner: CommandRunner;
   /** The root sysfs is read under (OVERLAY_SYSFS_ROOT): `/` on a host, a fake tree in tests. */
   sysRoot: string;
+  /** lldpd's control socket (OVERLAY_LLDPD_SOCKET), given to `lldpcli -u`; unset: lldpcli's default. */
+  lldpdSocket?: string;
   logger?: Pick<Logger, 'warn'>;
 }
 
@@ -28,8 +30,9 @@ export interface InventoryScope {
  *   `teamdctl <team> state dump` (teamd.ts), its team left null (unknown) when teamd is absent
  *   or does not answer;
  * - each physical NIC's driver, PCI address and bus, NUMA node from sysfs (sysfs.ts);
- * - each link's LLDP neighbour from `lldpcli -f json show neighbors details` (lldp.ts); no lldpd
- *   (the command fails): lldp null everywhere;
+ * - each link's LLDP neighbour from `lldpcli -f json show neighbors details` (lldp.ts), with
+ *   `-u <socket>` when lldpd listens elsewhere than lldpcli's default; no lldpd (the command
+ *   fails): lldp null everywhere;
  * - the device holding the local VTEP (`ip -j addr show`) and, for at most 8 peer VTEPs of the
  *   span, the devices the kernel routes to them through (`ip -j route get <peer> fibmatch`: the
  *   whole matching route, so a multipath route gives all its nexthops' devices, where a plain
@@ -43,7 +46,8 @@ export class InventoryCollector {
     const { runner, sysRoot } = this.sources;
     const raw = parseJsonArray<InventoryIpLink>(await runner.run('ip', ['-d', '-j', 'link', 'show']), 'ip -d -j link show');
     const links = parseInventoryLinks(raw);
-    const lldp = await this.optional('lldpcli', ['-f', 'json', 'show', 'neighbors', 'details'], parseLldpNeighbors, 'LLDP neighbours unknown (is lldpd installed and running?)');
+    const socket = this.sources.lldpdSocket ? ['-u', this.sources.lldpdSocket] : [];
+    const lldp = await this.optional('lldpcli', [...socket, '-f', 'json', 'show', 'neighbors', 'details'], parseLldpNeighbors, 'LLDP neighbours unknown (is lldpd installed and running?)');
     for (const link of links) {
       if (link.kind === 'physical') {
         link.nic = readNic(sysRoot, link.name);
