@@ -100,7 +100,7 @@ export class WorldBuilder {
 }
 
 /** A physical NIC as the agent reports it. */
-export function nic(name: string, fields: { driver?: string | null; pci?: string | null; switch?: string | null; port?: string; vlans?: number[]; master?: string | null; up?: boolean; lldp?: boolean } = {}): ObservedLink {
+export function nic(name: string, fields: { driver?: string | null; pci?: string | null; switch?: string | null; port?: string; vlans?: number[]; master?: string | null; up?: boolean; lldp?: boolean; ignoreLinkdown?: boolean | null } = {}): ObservedLink {
   const pci = fields.pci ?? null;
   return {
     name,
@@ -108,7 +108,7 @@ export function nic(name: string, fields: { driver?: string | null; pci?: string
     up: fields.up ?? true,
     master: fields.master ?? null,
     team: null,
-    nic: { driver: fields.driver ?? null, pciAddress: pci, pciBus: pci ? pci.slice(0, 7) : null, numaNode: 0 },
+    nic: { driver: fields.driver ?? null, pciAddress: pci, pciBus: pci ? pci.slice(0, 7) : null, numaNode: 0, ignoreRoutesWithLinkdown: fields.ignoreLinkdown ?? true },
     lldp: fields.lldp === false || fields.switch === undefined ? null : { chassisId: `chassis-${fields.switch}`, systemName: fields.switch, portId: fields.port ?? 'Ethernet1', portDescription: null, vlans: fields.vlans ?? [] },
     vlanId: null,
     parent: null,

@@ -55,6 +55,11 @@ describe('InventoryCollector', () => {
       mkdirSync(join(root, 'sys/class/net', ifname), { recursive: true });
       symlinkSync(`../../../devices/pci0000:00/${pci}`, join(root, 'sys/class/net', ifname, 'device'));
     }
+    // Routes over eno1 stay in use without carrier (all and eno1 at 0); over ens2f0 they do not; the others unread.
+    for (const [dev, value] of [['all', '0'], ['eno1', '0'], ['ens2f0', '1']]) {
+      mkdirSync(join(root, 'proc/sys/net/ipv4/conf', dev), { recursive: true });
+      writeFileSync(join(root, 'proc/sys/net/ipv4/conf', dev, 'ignore_routes_with_linkdown'), `${value}\n`);
+    }
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -71,7 +76,7 @@ describe('InventoryCollector', () => {
     ]);
     expectGoldenFile(join(__dirname, '__fixtures__', 'inventory.golden.json'), `${JSON.stringify(inventory, null, 2)}\n`);
     const eno1 = inventory.links.find((l) => l.name === 'eno1')!;
-    expect(eno1.nic).toEqual({ driver: 'ixgbe', pciAddress: '0000:18:00.0', pciBus: '0000:18', numaNode: 0 });
+    expect(eno1.nic).toEqual({ driver: 'ixgbe', pciAddress: '0000:18:00.0', pciBus: '0000:18', numaNode: 0, ignoreRoutesWithLinkdown: false });
     expect(eno1.lldp?.systemName).toBe('tor-a1.dc1.example.net');
     expect(inventory.links.find((l) => l.name === 'team0')!.team?.mode).toBe('active-backup');
     expect(inventory.vtepDevice).toBe('vtep0');
@@ -114,7 +119,7 @@ describe('InventoryCollector', () => {
 describe('InventoryPoller', () => {
   it('keeps the last inventory collected as the proto carries it (unknown fields unset), and the one before when a collection fails', async () => {
     let fail = false;
-    const inventory = { links: [{ name: 'eno1', kind: 'physical' as const, up: true, master: null, team: null, nic: { driver: 'ixgbe', pciAddress: null, pciBus: null, numaNode: null }, lldp: null, vlanId: null, parent: null }], vtepDevice: null, vtepRoutes: [] };
+    const inventory = { links: [{ name: 'eno1', kind: 'physical' as const, up: true, master: null, team: null, nic: { driver: 'ixgbe', pciAddress: null, pciBus: null, numaNode: null, ignoreRoutesWithLinkdown: null }, lldp: null, vlanId: null, parent: null }], vtepDevice: null, vtepRoutes: [] };
     let changes = 0;
     const warnings: string[] = [];
     const poller = new InventoryPoller({ collect: () => (fail ? Promise.reject(new Error('boom')) : Promise.resolve(inventory)) }, () => ({ vtepIp: '', peerVteps: [] }), 60_000, { warn: (m) => warnings.push(m) }, () => changes++);

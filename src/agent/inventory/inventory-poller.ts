@@ -14,7 +14,7 @@ export function toHostInventory(inventory: ObservedInventory): HostInventory {
       up: l.up,
       ...opt('master', l.master),
       team: l.team ? { mode: l.team.mode, miimon: l.team.miimon, arpInterval: l.team.arpInterval, ...opt('arpValidate', l.team.arpValidate), members: l.team.members.map((m) => ({ ...m })) } : null,
-      nic: l.nic ? { ...opt('driver', l.nic.driver), ...opt('pciAddress', l.nic.pciAddress), ...opt('pciBus', l.nic.pciBus), ...opt('numaNode', l.nic.numaNode) } : null,
+      nic: l.nic ? { ...opt('driver', l.nic.driver), ...opt('pciAddress', l.nic.pciAddress), ...opt('pciBus', l.nic.pciBus), ...opt('numaNode', l.nic.numaNode), ...opt('ignoreRoutesWithLinkdown', l.nic.ignoreRoutesWithLinkdown) } : null,
       lldp: l.lldp ? { ...opt('chassisId', l.lldp.chassisId), ...opt('systemName', l.lldp.systemName), ...opt('portId', l.lldp.portId), ...opt('portDescription', l.lldp.portDescription), vlans: [...l.lldp.vlans] } : null,
       ...opt('vlanId', l.vlanId),
       ...opt('parent', l.parent),

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseLldpNeighbors } from './lldp';
 import { MAX_INVENTORY_LINKS, parseInventoryLinks, type InventoryIpLink } from './links';
-import { readNic } from './sysfs';
+import { ignoresLinkdownRoutes, readNic } from './sysfs';
 import { parseTeamdState } from './teamd';
 import { routeDevices, samplePeers, vtepDevice } from './vtep';
 
@@ -160,16 +160,22 @@ describe('a NIC from sysfs', () => {
     nic('ens2f0', 'pci0000:3a/0000:3a:00.0/0000:3b:00.0', 'i40e', '-1');
     nic('eth0', 'virtio0', 'virtio_net', null);
     nic('dummy0', null, null, null);
+    // net.ipv4.conf: all 0, ens2f0 1 (eno1 and eth0 read 0 from all and their own 0, or nothing).
+    const conf = join(root, 'proc/sys/net/ipv4/conf');
+    for (const [dev, value] of [['all', '0'], ['eno1', '0'], ['ens2f0', '1']]) {
+      mkdirSync(join(conf, dev), { recursive: true });
+      writeFileSync(join(conf, dev, 'ignore_routes_with_linkdown'), `${value}\n`);
+    }
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   it('reads the driver, PCI address and bus, and NUMA node (-1: unknown)', () => {
-    expect(readNic(root, 'eno1')).toEqual({ driver: 'ixgbe', pciAddress: '0000:18:00.0', pciBus: '0000:18', numaNode: 0 });
-    expect(readNic(root, 'ens2f0')).toEqual({ driver: 'i40e', pciAddress: '0000:3b:00.0', pciBus: '0000:3b', numaNode: null });
+    expect(readNic(root, 'eno1')).toEqual({ driver: 'ixgbe', pciAddress: '0000:18:00.0', pciBus: '0000:18', numaNode: 0, ignoreRoutesWithLinkdown: false });
+    expect(readNic(root, 'ens2f0')).toEqual({ driver: 'i40e', pciAddress: '0000:3b:00.0', pciBus: '0000:3b', numaNode: null, ignoreRoutesWithLinkdown: true });
   });
 
   it('reads a device off PCI without an address, and a link without a device as no NIC', () => {
-    expect(readNic(root, 'eth0')).toEqual({ driver: 'virtio_net', pciAddress: null, pciBus: null, numaNode: null });
+    expect(readNic(root, 'eth0')).toEqual({ driver: 'virtio_net', pciAddress: null, pciBus: null, numaNode: null, ignoreRoutesWithLinkdown: null });
     expect(readNic(root, 'dummy0')).toBeNull();
     expect(readNic(root, 'nothere')).toBeNull();
     expect(readNic(root, '../x')).toBeNull();
@@ -195,5 +201,31 @@ describe('the VTEP’s device and routes', () => {
     expect(sampled).toHaveLength(8);
     expect(sampled).toEqual(samplePeers(peers, '10.0.0.11'));
     expect(samplePeers(['10.0.0.12', '10.0.0.11', '10.0.0.12'], '10.0.0.11')).toEqual(['10.0.0.12']);
+  });
+});
+
+describe('ignore_routes_with_linkdown', () => {
+  let root: string;
+  const write = (dev: string, value: string) => {
+    mkdirSync(join(root, 'proc/sys/net/ipv4/conf', dev), { recursive: true });
+    writeFileSync(join(root, 'proc/sys/net/ipv4/conf', dev, 'ignore_routes_with_linkdown'), `${value}\n`);
+  };
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'procfs-'));
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it("is in force when all's or the device's setting is on, off when both read 0, unknown when neither can be read", () => {
+    expect(ignoresLinkdownRoutes(root, 'eth0')).toBeNull();
+    write('all', '0');
+    expect(ignoresLinkdownRoutes(root, 'eth0')).toBeNull();
+    write('eth0', '0');
+    expect(ignoresLinkdownRoutes(root, 'eth0')).toBe(false);
+    write('eth0', '1');
+    expect(ignoresLinkdownRoutes(root, 'eth0')).toBe(true);
+    write('eth0', '0');
+    write('all', '1');
+    expect(ignoresLinkdownRoutes(root, 'eth0')).toBe(true);
+    expect(ignoresLinkdownRoutes(root, 'eth9')).toBe(true);
   });
 });

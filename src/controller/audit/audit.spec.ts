@@ -215,6 +215,22 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'mp-routed-linkdown-routes-kept',
+    world: () => routed(['eth0', 'eth1'], { eth1IgnoresLinkdown: false }),
+    changed: {
+      'VM-MP-R3': 'fail',
+      'VM-VN-R1': 'not-applicable',
+      'VM-VN-R2': 'not-applicable',
+      'VM-FW-R1': 'not-applicable',
+      'VM-FW-R2': 'not-applicable',
+      'VM-FW-R3': 'not-applicable',
+      'VM-FW-R4': 'not-applicable',
+      'VM-TM-R1': 'not-applicable',
+      'VM-TM-R2': 'not-applicable',
+      'VM-TM-R3': 'not-applicable',
+    },
+  },
+  {
     name: 'fw-unfiltered-and-open',
     world: () => {
       const b = compliant();
@@ -238,11 +254,11 @@ const CASES: Case[] = [
   },
 ];
 
-function routed(routeDevices: string[]): WorldBuilder {
+function routed(routeDevices: string[], opts: { eth1IgnoresLinkdown?: boolean } = {}): WorldBuilder {
   const b = new WorldBuilder().tenant('t1').host('hv-r').agent('hv-r');
   b.observe('hv-r', {
     inventory: inventory(
-      [device('lo', 'loopback'), nic('eth0', { driver: 'ixgbe', pci: '0000:3b:00.0', switch: 'spine-a' }), nic('eth1', { driver: 'mlx5_core', pci: '0000:af:00.0', switch: 'spine-b' })],
+      [device('lo', 'loopback'), nic('eth0', { driver: 'ixgbe', pci: '0000:3b:00.0', switch: 'spine-a' }), nic('eth1', { driver: 'mlx5_core', pci: '0000:af:00.0', switch: 'spine-b', ignoreLinkdown: opts.eth1IgnoresLinkdown })],
       'lo',
       [
         { destination: '192.0.2.98', devices: routeDevices },

@@ -19,7 +19,7 @@ describe('reading an agent’s host inventory', () => {
       inventory(
         [
           link('bond0', { kind: 'bond', team: { mode: 'active-backup', miimon: 100, arpInterval: 0, arpValidate: 'none', members: [{ name: 'eno1', up: true, active: true }] } }),
-          link('eno1', { master: 'bond0', nic: { driver: 'ixgbe', pciAddress: '0000:18:00.0', pciBus: '0000:18', numaNode: 0 }, lldp: { systemName: 'tor-a1', portId: 'Ethernet12', vlans: [200, 100, 100] } }),
+          link('eno1', { master: 'bond0', nic: { driver: 'ixgbe', pciAddress: '0000:18:00.0', pciBus: '0000:18', numaNode: 0, ignoreRoutesWithLinkdown: true }, lldp: { systemName: 'tor-a1', portId: 'Ethernet12', vlans: [200, 100, 100] } }),
           link('bond0.100', { kind: 'vlan', vlanId: 100, parent: 'bond0' }),
           link('wg0', { kind: 'wireguard' }),
         ],
@@ -30,7 +30,7 @@ describe('reading an agent’s host inventory', () => {
       inventory: {
         links: [
           { name: 'bond0', kind: 'bond', up: true, master: null, team: { mode: 'active-backup', miimon: 100, arpInterval: 0, arpValidate: 'none', members: [{ name: 'eno1', up: true, active: true }] }, nic: null, lldp: null, vlanId: null, parent: null },
-          { name: 'eno1', kind: 'physical', up: true, master: 'bond0', team: null, nic: { driver: 'ixgbe', pciAddress: '0000:18:00.0', pciBus: '0000:18', numaNode: 0 }, lldp: { chassisId: null, systemName: 'tor-a1', portId: 'Ethernet12', portDescription: null, vlans: [100, 200] }, vlanId: null, parent: null },
+          { name: 'eno1', kind: 'physical', up: true, master: 'bond0', team: null, nic: { driver: 'ixgbe', pciAddress: '0000:18:00.0', pciBus: '0000:18', numaNode: 0, ignoreRoutesWithLinkdown: true }, lldp: { chassisId: null, systemName: 'tor-a1', portId: 'Ethernet12', portDescription: null, vlans: [100, 200] }, vlanId: null, parent: null },
           { name: 'bond0.100', kind: 'vlan', up: true, master: null, team: null, nic: null, lldp: null, vlanId: 100, parent: 'bond0' },
           { name: 'wg0', kind: 'other', up: true, master: null, team: null, nic: null, lldp: null, vlanId: null, parent: null },
         ],

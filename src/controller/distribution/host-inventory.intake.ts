@@ -66,6 +66,7 @@ function nic(n: NonNullable<HostInventory__Output['links'][number]['nic']>, at: 
     pciAddress: optional(n.pciAddress, `${at}: pci_address`),
     pciBus: optional(n.pciBus, `${at}: pci_bus`),
     numaNode: numa ?? null,
+    ignoreRoutesWithLinkdown: typeof n.ignoreRoutesWithLinkdown === 'boolean' ? n.ignoreRoutesWithLinkdown : null,
   };
 }
 

@@ -91,6 +91,7 @@ export const hostApi: ApiDescription = {
                           pciAddress: { type: 'string', nullable: true, description: 'dddd:bb:dd.f' },
                           pciBus: { type: 'string', nullable: true, description: 'dddd:bb' },
                           numaNode: { type: 'integer', nullable: true },
+                          ignoreRoutesWithLinkdown: { type: 'boolean', nullable: true, description: 'IPv4 routes over the NIC skipped while it has no carrier (net.ipv4.conf ignore_routes_with_linkdown, all or the NIC); routed redundancy needs it' },
                         },
                       },
                       lldp: {

@@ -52,6 +52,12 @@ export interface ObservedNic {
   /** `dddd:bb`: two NICs on one bus share a failure domain. */
   pciBus: string | null;
   numaNode: number | null;
+  /**
+   * Whether IPv4 routes over the NIC are skipped while it has no carrier (`net.ipv4.conf.all` or
+   * `.<nic>` `ignore_routes_with_linkdown`): without it the kernel keeps hashing flows to a
+   * multipath nexthop whose cable is cut, so routed redundancy does not fail over. Null: not read.
+   */
+  ignoreRoutesWithLinkdown: boolean | null;
 }
 
 export interface ObservedLldp {

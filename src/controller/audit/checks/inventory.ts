@@ -25,6 +25,8 @@ export interface TeamMember {
   active: boolean | null;
   /** Declared only: the member's declared mode. */
   declaredMode: Uplink['mode'];
+  /** Observed only: whether routes over it are skipped while it has no carrier (ObservedNic); null when unknown. */
+  ignoresLinkdownRoutes: boolean | null;
 }
 
 export interface Team {
@@ -63,6 +65,7 @@ function member(name: string, links: Map<string, ObservedLink>, declared: Map<st
     up: state ? state.up : null,
     active: state ? state.active : null,
     declaredMode: up?.mode ?? null,
+    ignoresLinkdownRoutes: link?.nic?.ignoreRoutesWithLinkdown ?? null,
   };
 }
 

@@ -115,6 +115,18 @@ function redundancyFindings(host: Host, team: Team): CheckFinding[] {
   if (down.length) {
     out.push(finding('medium', subject, `team ${team.name}: member(s) ${down.map((m) => m.name).join(', ')} down (observed)`, 'member-down'));
   }
+  // Routed redundancy fails over on a cut cable only if the kernel skips a nexthop without carrier.
+  const kept = team.source === 'routed' ? team.members.filter((m) => m.ignoresLinkdownRoutes === false) : [];
+  if (kept.length) {
+    out.push(
+      finding(
+        'high',
+        subject,
+        `team ${team.name}: routes over ${kept.map((m) => m.name).join(', ')} stay in use when the link loses its carrier (net.ipv4.conf ignore_routes_with_linkdown 0, observed): a cut cable loses the flows hashed to it`,
+        'linkdown-routes-kept',
+      ),
+    );
+  }
   const monitor = team.monitor;
   if (monitor) {
     if (monitor.mode === 'active-backup' && team.members.length >= 2 && team.members.every((m) => m.active !== false)) {

@@ -21,10 +21,17 @@ export interface ObservedNic {
    * numa_node is the device's NUMA node; absent when the kernel says -1 or nothing.
    */
   'numaNode'?: (number);
+  /**
+   * ignore_routes_with_linkdown is whether IPv4 routes over the device are skipped while it has
+   * no carrier (net.ipv4.conf.all or .<device> ignore_routes_with_linkdown): routed redundancy
+   * fails over on a cut cable only then; absent when not read.
+   */
+  'ignoreRoutesWithLinkdown'?: (boolean);
   '_driver'?: "driver";
   '_pciAddress'?: "pciAddress";
   '_pciBus'?: "pciBus";
   '_numaNode'?: "numaNode";
+  '_ignoreRoutesWithLinkdown'?: "ignoreRoutesWithLinkdown";
 }
 
 /**
@@ -47,8 +54,15 @@ export interface ObservedNic__Output {
    * numa_node is the device's NUMA node; absent when the kernel says -1 or nothing.
    */
   'numaNode'?: (number);
+  /**
+   * ignore_routes_with_linkdown is whether IPv4 routes over the device are skipped while it has
+   * no carrier (net.ipv4.conf.all or .<device> ignore_routes_with_linkdown): routed redundancy
+   * fails over on a cut cable only then; absent when not read.
+   */
+  'ignoreRoutesWithLinkdown'?: (boolean);
   '_driver'?: "driver";
   '_pciAddress'?: "pciAddress";
   '_pciBus'?: "pciBus";
   '_numaNode'?: "numaNode";
+  '_ignoreRoutesWithLinkdown'?: "ignoreRoutesWithLinkdown";
 }
