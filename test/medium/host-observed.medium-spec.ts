@@ -23,7 +23,7 @@ const INVENTORY = {
   links: [
     { name: 'bond0', kind: 'bond', up: true, team: { mode: 'active-backup', miimon: 100, arpInterval: 0, arpValidate: 'none', members: [{ name: 'eno1', up: true, active: true }, { name: 'ens2f0', up: true, active: false }] } },
     { name: 'bond0.100', kind: 'vlan', up: true, vlanId: 100, parent: 'bond0' },
-    { name: 'eno1', kind: 'physical', up: true, master: 'bond0', nic: { driver: 'ixgbe', pciAddress: '0000:18:00.0', pciBus: '0000:18', numaNode: 0 }, lldp: { chassisId: '00:1c:73:aa:bb:01', systemName: 'tor-a1', portId: 'Ethernet12', portDescription: 'hv1 eno1', vlans: [10, 100] } },
+    { name: 'eno1', kind: 'physical', up: true, master: 'bond0', nic: { driver: 'ixgbe', pciAddress: '0000:18:00.0', pciBus: '0000:18', numaNode: 0, ignoreRoutesWithLinkdown: false }, lldp: { chassisId: '00:1c:73:aa:bb:01', systemName: 'tor-a1', portId: 'Ethernet12', portDescription: 'hv1 eno1', vlans: [10, 100] } },
     { name: 'ens2f0', kind: 'physical', up: true, master: 'bond0', nic: { driver: 'i40e' }, lldp: { chassisId: '00:1c:73:aa:bb:02', vlans: [] } },
   ],
   vtepDevice: 'bond0.100',
@@ -36,7 +36,7 @@ const OBSERVED_INVENTORY = {
     { ...none, name: 'bond0', kind: 'bond', up: true, team: INVENTORY.links[0].team },
     { ...none, name: 'bond0.100', kind: 'vlan', up: true, vlanId: 100, parent: 'bond0' },
     { ...none, name: 'eno1', kind: 'physical', up: true, master: 'bond0', nic: INVENTORY.links[2].nic, lldp: INVENTORY.links[2].lldp },
-    { ...none, name: 'ens2f0', kind: 'physical', up: true, master: 'bond0', nic: { driver: 'i40e', pciAddress: null, pciBus: null, numaNode: null }, lldp: { chassisId: '00:1c:73:aa:bb:02', systemName: null, portId: null, portDescription: null, vlans: [] } },
+    { ...none, name: 'ens2f0', kind: 'physical', up: true, master: 'bond0', nic: { driver: 'i40e', pciAddress: null, pciBus: null, numaNode: null, ignoreRoutesWithLinkdown: null }, lldp: { chassisId: '00:1c:73:aa:bb:02', systemName: null, portId: null, portDescription: null, vlans: [] } },
   ],
   vtepDevice: 'bond0.100',
   vtepRoutes: [{ destination: '192.0.2.92', devices: ['bond0.100'] }],
