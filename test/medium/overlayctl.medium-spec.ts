@@ -209,6 +209,16 @@ describe('overlayctl against a real controller', () => {
     expect(watched.stdout).toContain(`migration ${migration.id}: VM vm-2 (1 port)`);
     expect(watched.stdout.trim().split('\n').pop()).toBe('aborted');
     expect(watched.stderr).toContain('aborted');
+    // Listed with its filters: newest first, the aborted one by state and VM.
+    const aborted = await ok(['migrations', 'list', '--state', 'aborted', '--vm', 'vm-2']);
+    expect(aborted.map((m: any) => m.id)).toEqual([migration.id]);
+    const all = await ok(['migrations', 'list', '--host', hostIds.get('hv1')!]);
+    expect(all[0].id).toBe(migration.id);
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    const table = await run(['migrations']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^ID\s+STATE\s+VM/);
+    expect(table.stdout).toContain('aborted');
   });
 
   it('audit prints the 13 recommendations with status and findings; audit findings the history', async () => {
