@@ -28,8 +28,8 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** Keys the controller writes on its own timers, whatever the requests: agents' sessions and acks, tokens' last use. */
-const BACKGROUND_KEY = /^\{[^}]*\}:(agents:|tokens:last-used$)/;
+/** Keys the controller writes on its own timers, whatever the requests: agents' sessions and acks, tokens' last use, the audit's findings history. */
+const BACKGROUND_KEY = /^\{[^}]*\}:(agents:|tokens:last-used$|audit:)/;
 
 /**
  * The admin token of every controller the tests start (OVERLAY_BOOTSTRAP_TOKEN, unless a test

@@ -3,7 +3,7 @@ import { AgentStatusRepository } from '../distribution/agent-status.repository';
 import { HostObservationRepository } from '../distribution/host-observation.repository';
 import { RealizationService } from '../distribution/realization.service';
 import { MaterializedView } from '../store/materialized-view';
-import { runAudit, type AuditReport } from './audit';
+import { runAuditInTurns, type AuditReport } from './audit';
 import { evidenceOf, type AgentEvidence, type HostEvidence } from './audit.types';
 import { FindingHistory, withSince, type FindingFilter, type FindingPage } from './finding-history';
 
@@ -51,6 +51,6 @@ export class AuditService {
         return [id, { connected: r.connected, appliedRevision: r.appliedRevision, lag: r.lag, lastError: error ? `${error.error} (revision ${error.revision}, at ${error.at})` : null }];
       }),
     );
-    return runAudit({ view, evidence, agents }, new Date().toISOString());
+    return runAuditInTurns({ view, evidence, agents }, new Date().toISOString());
   }
 }

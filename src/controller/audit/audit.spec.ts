@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { expectGoldenFile } from '../../../test/support/golden';
 import { bond, device, inventory, nic, OBSERVED_AT, WorldBuilder } from '../../../test/support/audit-worlds';
-import { identified, RECOMMENDATIONS, runAudit, type AuditReport } from './audit';
+import { identified, RECOMMENDATIONS, runAudit, runAuditInTurns, type AuditReport } from './audit';
 import { finding, findingId, statusOf, type AuditStatus, type CheckFinding, type Severity } from './audit.types';
 
 /**
@@ -287,6 +287,13 @@ describe('the audit on hand-built worlds', () => {
       expect(r.findings.map((f) => f.id).filter((id) => id.includes('-'))).toEqual([]);
     }
     expectGoldenFile(join(GOLDEN_DIR, `${name}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  });
+
+  it('gives the same report in turns as at once', async () => {
+    for (const c of CASES) {
+      const world = c.world().build();
+      expect(await runAuditInTurns(world, GENERATED_AT)).toEqual(runAudit(world, GENERATED_AT));
+    }
   });
 
   it('is pure: the same world gives the same report, and the world is not changed', () => {

@@ -49,14 +49,29 @@ export function identified(recommendation: string, findings: CheckFinding[]): Fi
   });
 }
 
+function report(recommendation: (typeof RECOMMENDATIONS)[number], world: AuditWorld): RecommendationReport {
+  const { id, title, check } = recommendation;
+  const result = check(world);
+  return { id, title, status: statusOf(result), findings: result.applicable ? identified(id, result.findings) : [] };
+}
+
 /** Pure: every check over `world`; `generatedAt` is passed in (the service's clock). `since` is left null (the history fills it). */
 export function runAudit(world: AuditWorld, generatedAt: string): AuditReport {
-  return {
-    generatedAt,
-    revision: world.view.revision,
-    recommendations: RECOMMENDATIONS.map(({ id, title, check }) => {
-      const result = check(world);
-      return { id, title, status: statusOf(result), findings: result.applicable ? identified(id, result.findings) : [] };
-    }),
-  };
+  return { generatedAt, revision: world.view.revision, recommendations: RECOMMENDATIONS.map((r) => report(r, world)) };
+}
+
+/**
+ * `runAudit`, giving the event loop a turn between checks: at 100,000 ports a check takes tens of
+ * milliseconds, the whole audit a few hundred, and the agents' streams must not wait for it all.
+ * The live view changes in place, so a write applied between two checks shows in the later ones
+ * only; `revision` is the one the first check saw (the next evaluation settles the rest).
+ */
+export async function runAuditInTurns(world: AuditWorld, generatedAt: string): Promise<AuditReport> {
+  const revision = world.view.revision;
+  const recommendations: RecommendationReport[] = [];
+  for (const r of RECOMMENDATIONS) {
+    recommendations.push(report(r, world));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return { generatedAt, revision, recommendations };
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ObservedInventory } from '../model/observed-inventory';
+import type { Port } from '../model/port';
 import type { StoredHostObservation } from '../distribution/host-observation.repository';
 import type { ViewState } from '../store/view-state';
 
@@ -139,3 +140,21 @@ export function findingId(recommendation: string, finding: { subject: FindingSub
 }
 
 export const iso = (ms: number | null): string => (ms === null ? 'an unknown time' : new Date(ms).toISOString());
+
+/** Sorted by id: checks list what they find in a fixed order. */
+export const byId = <T extends { id: string }>(items: Iterable<T>): T[] => [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
+const portsByWorld = new WeakMap<AuditWorld, Port[]>();
+
+/**
+ * The world's ports sorted by id, sorted once per world: several checks walk every port, and
+ * sorting 100,000 of them costs ~40 ms each time (the audit runs on the event loop).
+ */
+export function sortedPorts(world: AuditWorld): Port[] {
+  let ports = portsByWorld.get(world);
+  if (!ports) {
+    ports = byId(world.view.ports.values());
+    portsByWorld.set(world, ports);
+  }
+  return ports;
+}

@@ -1,6 +1,6 @@
 import { localHostsOf, type Port } from '../../model/port';
 import { ANY_CIDR, type SecurityGroup } from '../../model/security-group';
-import { finding, neverHeardFrom, type AuditWorld, type CheckResult, type CheckFinding } from '../audit.types';
+import { type AuditWorld, byId, type CheckFinding, type CheckResult, finding, neverHeardFrom, sortedPorts } from '../audit.types';
 import { sortedHosts } from './inventory';
 
 /**
@@ -10,10 +10,9 @@ import { sortedHosts } from './inventory';
  * scheme and the policies that defeat it.
  */
 
-const byId = <T extends { id: string }>(items: Iterable<T>): T[] => [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 
 /** VM ports bound to a host (analyzer ports receive copies only, never a segment's frames). */
-const boundVmPorts = (world: AuditWorld): Port[] => byId(world.view.ports.values()).filter((p) => p.hostId !== null && (p.role ?? 'vm') === 'vm');
+const boundVmPorts = (world: AuditWorld): Port[] => sortedPorts(world).filter((p) => p.hostId !== null && (p.role ?? 'vm') === 'vm');
 
 /** The groups a port's policy is compiled from, as ids (some may no longer exist). */
 function effectiveGroupIds(port: Port, world: AuditWorld): string[] {
@@ -80,7 +79,7 @@ export function checkFwR2(world: AuditWorld): CheckResult {
  * falls back to its tenant's default group, which must exist.
  */
 export function checkFwR3(world: AuditWorld): CheckResult {
-  const ports = byId(world.view.ports.values()).filter((p) => p.portSecurity);
+  const ports = sortedPorts(world).filter((p) => p.portSecurity);
   const findings: CheckFinding[] = [];
   for (const port of ports) {
     if (!port.securityGroupIds?.length) {
@@ -114,7 +113,7 @@ const openIngress = (group: SecurityGroup): string[] =>
  * rule naming a peer group that no longer exists is high.
  */
 export function checkFwR4(world: AuditWorld): CheckResult {
-  const ports = byId(world.view.ports.values()).filter((p) => p.portSecurity);
+  const ports = sortedPorts(world).filter((p) => p.portSecurity);
   const users = new Map<string, string[]>();
   for (const port of ports) {
     for (const id of effectiveGroupIds(port, world)) {

@@ -1,6 +1,6 @@
 import { observedStatus } from '../../distribution/host-observation.repository';
 import { localHostsOf } from '../../model/port';
-import { finding, iso, type AuditWorld, type CheckResult, type CheckFinding } from '../audit.types';
+import { type AuditWorld, byId, type CheckFinding, type CheckResult, finding, iso } from '../audit.types';
 import { linksOf, sortedHosts } from './inventory';
 
 /**
@@ -9,7 +9,6 @@ import { linksOf, sortedHosts } from './inventory';
  * destination meant for them: an analyzer port, a host's NIC or a remote collector (R3).
  */
 
-const byId = <T extends { id: string }>(items: Iterable<T>): T[] => [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 
 /** VM-TM-R1: each source of an enabled session copied in both directions; one direction only is `low` (an operator may want it). */
 export function checkTmR1(world: AuditWorld): CheckResult {

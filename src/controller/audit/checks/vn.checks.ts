@@ -1,5 +1,5 @@
 import { localHostsOf } from '../../model/port';
-import { finding, neverHeardFrom, type AuditWorld, type CheckResult, type CheckFinding } from '../audit.types';
+import { type AuditWorld, byId, type CheckFinding, type CheckResult, finding, neverHeardFrom, sortedPorts } from '../audit.types';
 import { sortedHosts } from './inventory';
 import { trunksOf } from './trunks';
 
@@ -9,7 +9,6 @@ import { trunksOf } from './trunks';
  * by the controller (R3).
  */
 
-const byId = <T extends { id: string }>(items: Iterable<T>): T[] => [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 const numeric = (a: number, b: number): number => a - b;
 
 /**
@@ -87,7 +86,7 @@ export function checkVnR1(world: AuditWorld): CheckResult {
  * security groups, and the groups a rule names as peers, of the same tenant.
  */
 export function checkVnR2(world: AuditWorld): CheckResult {
-  const { segments, ports, securityGroups, mirrorSessions } = world.view;
+  const { segments, securityGroups, mirrorSessions } = world.view;
   if (segments.size === 0) {
     return { applicable: false, findings: [] };
   }
@@ -114,7 +113,7 @@ export function checkVnR2(world: AuditWorld): CheckResult {
       findings.push(finding('high', { segmentId: owners[0] }, `VLAN ${vlan} carried by segments ${owners.join(', ')}`, `vlan-shared:${vlan}`));
     }
   }
-  for (const port of byId(ports.values())) {
+  for (const port of sortedPorts(world)) {
     const segment = segments.get(port.segmentId);
     if (!segment) {
       findings.push(finding('high', { portId: port.id, segmentId: port.segmentId }, `port ${port.id} is on segment ${port.segmentId}, which does not exist`, 'segment-missing'));
