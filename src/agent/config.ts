@@ -49,6 +49,13 @@ export interface AgentConfig {
   inventoryIntervalMs?: number;
   /** The root the inventory reads sysfs under (OVERLAY_SYSFS_ROOT, default `/`): tests point it at a fake tree. */
   sysfsRoot?: string;
+  /**
+   * Where GET /metrics (Prometheus) is served: OVERLAY_METRICS_PORT (off unless set) on
+   * OVERLAY_METRICS_HOST (default 127.0.0.1: the endpoint has no authentication, and a
+   * hypervisor's other addresses may be reachable from networks that have no business reading
+   * it; a scraper elsewhere needs the management address set explicitly). Absent: not served.
+   */
+  metrics?: { host: string; port: number };
 }
 
 export type ConntrackSetting = 'auto' | 'bridge' | 'br_netfilter';
@@ -74,6 +81,10 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
   if (inventoryIntervalMs > 0 && inventoryIntervalMs < 1_000) {
     throw new ConfigError(`OVERLAY_INVENTORY_INTERVAL_MS must be 0 (off) or at least 1000, got ${inventoryIntervalMs}`);
   }
+  const metricsPort = read.get('OVERLAY_METRICS_PORT') === undefined ? undefined : read.int('OVERLAY_METRICS_PORT', 0, 1, 65_535);
+  if (metricsPort === undefined && read.get('OVERLAY_METRICS_HOST') !== undefined) {
+    throw new ConfigError('OVERLAY_METRICS_HOST is set but OVERLAY_METRICS_PORT is not: set the port to serve /metrics');
+  }
   return {
     controllers,
     hostName,
@@ -89,5 +100,6 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     migrationAutoCommit: read.bool('OVERLAY_MIGRATION_AUTO_COMMIT', true),
     inventoryIntervalMs,
     sysfsRoot: env.OVERLAY_SYSFS_ROOT || '/',
+    metrics: metricsPort === undefined ? undefined : { host: read.listenHost('OVERLAY_METRICS_HOST', '127.0.0.1'), port: metricsPort },
   };
 }
