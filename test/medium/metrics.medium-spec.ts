@@ -1,16 +1,17 @@
 import * as grpc from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentMetrics } from '../../src/agent/metrics/agent-metrics';
 import { serveMetrics } from '../../src/agent/metrics/metrics-server';
+import { LinuxDataplane } from '../../src/agent/dataplane/linux/linux.dataplane';
 import { makeAgent, waitUntil, type TestAgent } from '../support/agents';
 import { buildWhenStale, ROOT } from '../support/build-when-stale';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { created } from '../support/factories';
-import { parseSamples, promtoolCheck, samplesOf, valueOf, withPromtool, type PromSample } from '../support/prometheus';
+import { parseSamples, promtoolCheck, promtoolCheckRules, samplesOf, valueOf, withPromtool, type PromSample } from '../support/prometheus';
 import { RawAgent } from '../support/raw-agent';
 
 /*
@@ -294,6 +295,43 @@ describe('metrics: overlayd and the agents after a known workload', () => {
       expect((await fetch(`${base}/metrics`, { method: 'POST', body: 'x' })).status).toBe(405);
       const head = await fetch(`${base}/metrics`, { method: 'HEAD' });
       expect({ status: head.status, body: await head.text() }).toEqual({ status: 200, body: '' });
+    });
+  });
+
+  describe('deploy/: the Grafana dashboard and the alert rules', () => {
+    const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy', 'grafana', 'overlay-controller.json'), 'utf8'));
+    const alerts = readFileSync(join(ROOT, 'deploy', 'prometheus', 'overlay-alerts.yml'), 'utf8');
+    const expressions = (JSON.stringify(dashboard).match(/"expr":"((?:[^"\\]|\\.)*)"/g) ?? []).map((m) => (JSON.parse(`{${m}}`) as { expr: string }).expr.replace(/\$controller_job/g, 'overlayd').replace(/\$agent_job/g, 'overlay-agent'));
+
+    it('name only metrics that overlayd or the agent expose', async () => {
+      // Families as the expositions declare them (# TYPE), histograms' series by their suffixes too.
+      const families = new Set<string>();
+      const linux = new LinuxDataplane({ run: async () => '' }).metrics().map((m) => (m as unknown as { name: string }).name);
+      for (const exposition of [text, await agentMetrics(agents[0].agent).metrics()]) {
+        for (const [, name, type] of exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+          families.add(name);
+          if (type === 'histogram') {
+            ['_bucket', '_sum', '_count'].forEach((suffix) => families.add(name + suffix));
+          }
+        }
+      }
+      linux.forEach((name) => ['', '_bucket', '_sum', '_count'].forEach((suffix) => families.add(name + suffix)));
+      const named = [...`${expressions.join('\n')}\n${alerts}`.matchAll(/\b((?:overlay|process|nodejs)_[a-z0-9_]+)\b/g)].map((m) => m[1]);
+      expect(expressions.length).toBeGreaterThan(30);
+      expect([...new Set(named)].filter((name) => !families.has(name))).toEqual([]);
+    });
+
+    checkIt('parse as PromQL, and the alert rules as rules (promtool check rules)', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'overlay-dashboard-'));
+      try {
+        // JSON is YAML: the dashboard's expressions as recording rules.
+        const rules = join(dir, 'dashboard.yml');
+        writeFileSync(rules, JSON.stringify({ groups: [{ name: 'dashboard', rules: expressions.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr })) }] }));
+        expect(promtoolCheckRules(rules)).toMatchObject({ status: 0 });
+        expect(promtoolCheckRules(join(ROOT, 'deploy', 'prometheus', 'overlay-alerts.yml'))).toMatchObject({ status: 0 });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 

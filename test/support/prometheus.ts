@@ -68,3 +68,9 @@ export function promtoolCheck(text: string): { status: number | null; output: st
   const run = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
   return { status: run.status, output: `${run.stdout}${run.stderr}`.trim() };
 }
+
+/** What `promtool check rules` says of a rules file. */
+export function promtoolCheckRules(path: string): { status: number | null; output: string } {
+  const run = spawnSync('promtool', ['check', 'rules', path], { encoding: 'utf8' });
+  return { status: run.status, output: `${run.stdout}${run.stderr}`.trim() };
+}
