@@ -36,6 +36,14 @@ export type SentCounts = Record<SentType, { messages: number; bytes: number }>;
 
 export const emptySentCounts = (): SentCounts => Object.fromEntries(SENT_TYPES.map((t) => [t, { messages: 0, bytes: 0 }])) as SentCounts;
 
+/** Adds `counts` into `into`. */
+export function addSentCounts(into: SentCounts, counts: SentCounts): void {
+  for (const type of SENT_TYPES) {
+    into[type].messages += counts[type].messages;
+    into[type].bytes += counts[type].bytes;
+  }
+}
+
 /**
  * Snapshot chunks written but not yet flushed to the sockets, across every session of this
  * process: bounds the memory a reconnect storm (every agent asking for a snapshot at once)

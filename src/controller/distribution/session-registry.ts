@@ -13,7 +13,7 @@ import { MaterializedView } from '../store/materialized-view';
 import { AckRecorder } from './ack-recorder';
 import { AgentStatusRepository, type StreamClaim } from './agent-status.repository';
 import { HostObservationIntake, readHostObservation } from './host-observation.intake';
-import { emptySentCounts, HostSession, SENT_TYPES, type SentCounts, type SessionClaim, type SessionEvents, type SyncCall } from './host-session';
+import { addSentCounts, emptySentCounts, HostSession, type SentCounts, type SessionClaim, type SessionEvents, type SyncCall } from './host-session';
 import { MirrorCountersIntake, readMirrorCounters } from './mirror-counters.intake';
 import { SpanFeed } from './span-feed';
 import { TypedEvents } from './typed-events';
@@ -142,14 +142,10 @@ export class SessionRegistry implements SessionEvents {
   /** Messages and bytes written on this replica's streams since it started, by type, and snapshots begun. */
   sent(): { sent: SentCounts; snapshots: number } {
     const sent = emptySentCounts();
+    addSentCounts(sent, this.endedSent);
     let snapshots = this.endedSnapshots;
-    for (const counts of [this.endedSent, ...[...this.sessions.values()].map((s) => s.sent)]) {
-      for (const type of SENT_TYPES) {
-        sent[type].messages += counts[type].messages;
-        sent[type].bytes += counts[type].bytes;
-      }
-    }
     for (const session of this.sessions.values()) {
+      addSentCounts(sent, session.sent);
       snapshots += session.snapshotsSent;
     }
     return { sent, snapshots };
@@ -242,10 +238,7 @@ export class SessionRegistry implements SessionEvents {
 
   closed(session: HostSession): void {
     // Every session closes once: what it wrote stays counted.
-    for (const type of SENT_TYPES) {
-      this.endedSent[type].messages += session.sent[type].messages;
-      this.endedSent[type].bytes += session.sent[type].bytes;
-    }
+    addSentCounts(this.endedSent, session.sent);
     this.endedSnapshots += session.snapshotsSent;
     if (this.sessions.get(session.hostId) === session) {
       this.sessions.delete(session.hostId);
