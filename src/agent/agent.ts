@@ -1,3 +1,4 @@
+import type { Metric } from 'prom-client';
 import type { SyncResponse__Output } from '../generated/overlay/v1/SyncResponse';
 import type { AgentConfig } from './config';
 import type { Dataplane } from './dataplane/dataplane';
@@ -107,6 +108,21 @@ export class Agent {
   /** Counters, for tests and logs. */
   get stats(): { snapshots: number; deltas: number; emptyDeltas: number; acks: number; nacks: number; connects: number } {
     return { ...this.store.counts, ...this.reconciler.counts, connects: this.client.connects };
+  }
+
+  /** The last revision acknowledged to the controller (programmed); 0 before the first. */
+  get ackedRevision(): number {
+    return this.reconciler.ackedRevision;
+  }
+
+  /** Whether the last reconcile pass failed (its retry is scheduled). */
+  get failing(): boolean {
+    return this.reconciler.isFailing;
+  }
+
+  /** The Prometheus instruments its parts keep (reconcile passes, drift repairs, the dataplane's), for its metrics (metrics/). */
+  get instruments(): Metric<string>[] {
+    return [this.reconciler.passSeconds, this.reconciler.linkDriftRepairs, ...(this.dataplane.metrics?.() ?? [])];
   }
 
   /** Resources received in deltas, by kind (upserts and removals), for tests and logs. */

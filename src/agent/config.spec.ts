@@ -39,3 +39,20 @@ describe('loadAgentConfig: inventory', () => {
     }
   });
 });
+
+describe('loadAgentConfig: metrics', () => {
+  it('serves none unless OVERLAY_METRICS_PORT is set, then on 127.0.0.1 unless OVERLAY_METRICS_HOST says where', () => {
+    expect(loadAgentConfig(base).metrics).toBeUndefined();
+    expect(loadAgentConfig({ ...base, OVERLAY_METRICS_PORT: '' }).metrics).toBeUndefined();
+    expect(loadAgentConfig({ ...base, OVERLAY_METRICS_PORT: '9464' }).metrics).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(loadAgentConfig({ ...base, OVERLAY_METRICS_PORT: '9464', OVERLAY_METRICS_HOST: '::' }).metrics).toEqual({ host: '::', port: 9464 });
+  });
+
+  it('refuses a port outside 1-65535, a host that is not an address or name, and a host without a port', () => {
+    for (const port of ['0', '65536', 'http', '-1']) {
+      expect(() => loadAgentConfig({ ...base, OVERLAY_METRICS_PORT: port })).toThrow(/OVERLAY_METRICS_PORT must be an integer between 1 and 65535/);
+    }
+    expect(() => loadAgentConfig({ ...base, OVERLAY_METRICS_PORT: '9464', OVERLAY_METRICS_HOST: '[::1]' })).toThrow(/OVERLAY_METRICS_HOST must be an IP address/);
+    expect(() => loadAgentConfig({ ...base, OVERLAY_METRICS_HOST: '0.0.0.0' })).toThrow(/OVERLAY_METRICS_HOST is set but OVERLAY_METRICS_PORT is not/);
+  });
+});

@@ -56,6 +56,13 @@ export interface AgentConfig {
    * with its socket mounted at another path. Unset: lldpcli's default.
    */
   lldpdSocket?: string;
+  /**
+   * Where GET /metrics (Prometheus) is served: OVERLAY_METRICS_PORT (off unless set) on
+   * OVERLAY_METRICS_HOST (default 127.0.0.1: the endpoint has no authentication, and a
+   * hypervisor's other addresses may be reachable from networks that have no business reading
+   * it; a scraper elsewhere needs the management address set explicitly). Absent: not served.
+   */
+  metrics?: { host: string; port: number };
 }
 
 export type ConntrackSetting = 'auto' | 'bridge' | 'br_netfilter';
@@ -86,6 +93,10 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
   if (lldpdSocket !== undefined && (!lldpdSocket.startsWith('/') || Buffer.byteLength(lldpdSocket) > 107 || lldpdSocket.includes('\0'))) {
     throw new ConfigError(`OVERLAY_LLDPD_SOCKET must be an absolute path of at most 107 bytes (a Unix socket), got ${JSON.stringify(lldpdSocket)}`);
   }
+  const metricsPort = read.get('OVERLAY_METRICS_PORT') === undefined ? undefined : read.int('OVERLAY_METRICS_PORT', 0, 1, 65_535);
+  if (metricsPort === undefined && read.get('OVERLAY_METRICS_HOST') !== undefined) {
+    throw new ConfigError('OVERLAY_METRICS_HOST is set but OVERLAY_METRICS_PORT is not: set the port to serve /metrics');
+  }
   return {
     controllers,
     hostName,
@@ -102,5 +113,6 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     inventoryIntervalMs,
     sysfsRoot: env.OVERLAY_SYSFS_ROOT || '/',
     lldpdSocket,
+    metrics: metricsPort === undefined ? undefined : { host: read.listenHost('OVERLAY_METRICS_HOST', '127.0.0.1'), port: metricsPort },
   };
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { accessSync, constants, mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { Agent } from './agent';
 import { jsonLogger } from '../common/logger';
 import { ConfigError } from '../common/env';
@@ -9,6 +10,8 @@ import { ProcessCommandRunner } from './dataplane/linux/command-runner';
 import { InventoryCollector } from './inventory/collector';
 import { LinuxDataplane } from './dataplane/linux/linux.dataplane';
 import { MemoryDataplane } from './dataplane/memory/memory.dataplane';
+import { agentMetrics } from './metrics/agent-metrics';
+import { serveMetrics } from './metrics/metrics-server';
 
 /** overlay-agent: configuration from the environment (bad config exits 1), then sync until SIGTERM. */
 async function createDataplane(config: AgentConfig): Promise<Dataplane> {
@@ -59,7 +62,17 @@ async function main(): Promise<void> {
   const logger = jsonLogger();
   const inventory = config.dataplane === 'linux' ? new InventoryCollector({ runner: new ProcessCommandRunner(), sysRoot: config.sysfsRoot ?? '/', lldpdSocket: config.lldpdSocket, logger }) : undefined;
   const agent = new Agent(config, dataplane, logger, Math.random, inventory);
+  let metrics: Server | undefined;
+  if (config.metrics) {
+    const { host, port } = config.metrics;
+    metrics = await serveMetrics(agentMetrics(agent), host, port).catch((err: unknown) => {
+      console.error(`overlay-agent: bad configuration: OVERLAY_METRICS_PORT ${port} on ${host} cannot be served: ${(err as Error).message}`);
+      process.exit(1);
+    });
+    logger.info(`metrics at http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`);
+  }
   const shutdown = () => {
+    metrics?.close();
     void agent
       .stop()
       .then(() => dataplane.close())

@@ -30,6 +30,9 @@ import { ErrorFilter } from './http/error.filter';
 import { openApiDocument } from './http/openapi';
 import { ConnectionHandover } from './migrations/connection-handover';
 import { QueryGuard } from './http/query';
+import { ControllerMetrics } from './metrics/controller-metrics';
+import { MetricsController } from './metrics/metrics.controller';
+import { metricsApi } from './metrics/metrics.openapi';
 import { MigrationController } from './migrations/migration.controller';
 import { migrationApi } from './migrations/migration.openapi';
 import { MigrationMonitor } from './migrations/migration.monitor';
@@ -58,7 +61,7 @@ import { TenantRepository } from './tenants/tenant.repository';
 import { TenantService } from './tenants/tenant.service';
 
 /** Every controller of the API: their routes are the route table (apiRoutes). */
-export const API_CONTROLLERS = [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController, MirrorSessionController, MigrationController, TokenController, EventController, AuditController];
+export const API_CONTROLLERS = [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController, MirrorSessionController, MigrationController, TokenController, EventController, AuditController, MetricsController];
 
 /** Every route of the API with who may call it: what the OpenAPI document states and the access tests check. */
 export function apiRoutes(): Route[] {
@@ -107,6 +110,7 @@ export class AppModule {
         FindingHistory,
         StrictTrunks,
         AuditEvaluator,
+        ControllerMetrics,
       ],
       exports: [ControllerConfig],
     };
@@ -115,5 +119,5 @@ export class AppModule {
 
 /** The OpenAPI document served at /docs: each controller's route descriptions, from beside it, and who may call each route. */
 export function buildOpenApiDocument(maxBatchSize: number): Record<string, unknown> {
-  return openApiDocument([tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, mirrorSessionApi, migrationApi, tokenApi(), eventApi, auditApi, healthApi], apiRoutes());
+  return openApiDocument([tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, mirrorSessionApi, migrationApi, tokenApi(), eventApi, auditApi, healthApi, metricsApi], apiRoutes());
 }

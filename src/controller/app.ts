@@ -3,12 +3,14 @@ import { ConsoleLogger, type LoggerService, type LogLevel } from '@nestjs/common
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
-import { AppModule, buildOpenApiDocument } from './app.module';
+import { apiRoutes, AppModule, buildOpenApiDocument } from './app.module';
 import { Authenticator, registerAuthentication } from './auth/authenticator';
 import { TokenService } from './tokens/token.service';
 import { LOG_LEVELS, type ControllerConfig } from './config';
 import { registerJsonBodyParser } from './http/body';
 import { closeConnectionsOnShutdown, httpServerOptions, limitConnections } from './http/server';
+import { ControllerMetrics } from './metrics/controller-metrics';
+import { recordHttpRequests } from './metrics/http-metrics';
 import { MigrationMonitor } from './migrations/migration.monitor';
 import { AuditEvaluator } from './audit/audit.evaluator';
 import { DistributionPipeline } from './distribution/pipeline';
@@ -38,7 +40,8 @@ export async function createApp(config: ControllerConfig, opts: { logger?: false
     bodyParser: false,
   });
   SwaggerModule.setup('docs', app, buildOpenApiDocument(config.maxBatchSize) as unknown as OpenAPIObject);
-  registerAuthentication(adapter.getInstance(), app.get(Authenticator));
+  registerAuthentication(adapter.getInstance(), app.get(Authenticator), apiRoutes());
+  recordHttpRequests(adapter.getInstance(), app.get(ControllerMetrics).httpRequests);
   // Routes run as their caller, whom the audit trail names (once authenticated, before the route runs).
   await app.init();
   try {

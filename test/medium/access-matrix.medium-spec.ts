@@ -172,6 +172,8 @@ describe('the route x role access matrix', () => {
     'GET /v1/events': { request: () => ({ path: '/v1/events?limit=5' }), allowed: 200 },
     'GET /v1/audit': { request: () => ({ path: '/v1/audit' }), allowed: 200 },
     'GET /v1/audit/findings': { request: () => ({ path: '/v1/audit/findings?limit=5' }), allowed: 200 },
+
+    'GET /metrics': { request: () => ({ path: '/metrics' }), allowed: 200 },
   };
 
   const fixtureOf = (route: Route): Fixture => {
@@ -316,6 +318,7 @@ describe('the route x role access matrix', () => {
       tenant: { name: 'tenant-a', role: 'tenant', tenantId: A.tenant.id },
       'migration-hook': { name: 'hook', role: 'migration-hook' },
       auditor: { name: 'auditor', role: 'auditor' },
+      metrics: { name: 'scraper', role: 'metrics' },
     };
     for (const role of ROLES) {
       const made = await token(roleTokens[role]);

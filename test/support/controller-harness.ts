@@ -105,7 +105,7 @@ export interface ApiResponse<T = any> {
   body: T;
 }
 
-/** A tiny JSON client over fetch, sending `token` (the tests' admin token by default; null: none). */
+/** A tiny JSON client over fetch, sending `token` (the tests' admin token by default; null: none). A text/plain answer's body is its text. */
 export function api(base: string, token: string | null = TEST_ADMIN_TOKEN) {
   const auth: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
   const call = async <T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> => {
@@ -115,7 +115,9 @@ export function api(base: string, token: string | null = TEST_ADMIN_TOKEN) {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    // JSON, but for plain text (GET /metrics): kept as the string.
+    const plain = res.headers.get('content-type')?.startsWith('text/plain') ?? false;
+    return { status: res.status, body: text ? (plain ? text : JSON.parse(text)) : undefined };
   };
   return {
     get: <T = any>(path: string) => call<T>('GET', path),

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { tapName } from '../../src/agent/dataplane/names';
 import { waitUntil } from '../support/agents';
 import type { api } from '../support/controller-harness';
+import { parseSamples, promtoolCheck, valueOf, withPromtool } from '../support/prometheus';
 import { OverlayStack } from './overlay-stack';
 import { systemSuite } from './system-suite';
 import { run, type Hypervisor, type Topology, type Vm } from './topology';
@@ -26,6 +27,9 @@ import { run, type Hypervisor, type Topology, type Vm } from './topology';
  * The tests share one topology and run in order.
  */
 const describeSystem = systemSuite('firewall', ['nft', 'conntrack']);
+const checkIt = withPromtool();
+/** Each agent's /metrics, inside its hypervisor's namespace (where the agent's 127.0.0.1 is). */
+const METRICS_PORT = 9464;
 
 interface TestVm extends Vm {
   portId: string;
@@ -87,7 +91,7 @@ describeSystem('security-group firewall on real kernels (nftables, conntrack, re
   beforeAll(async () => {
     // A long reconcile interval keeps the firewall loads in these tests to those that changes
     // cause (the periodic drift check reads the tables back, and reloads only after drift).
-    const agentEnv: Record<string, string> = { OVERLAY_RECONCILE_MS: '600000' };
+    const agentEnv: Record<string, string> = { OVERLAY_RECONCILE_MS: '600000', OVERLAY_METRICS_PORT: String(METRICS_PORT) };
     if (process.env.OVERLAY_TEST_CONNTRACK) {
       agentEnv.OVERLAY_CONNTRACK = process.env.OVERLAY_TEST_CONNTRACK;
     }
@@ -301,5 +305,22 @@ describeSystem('security-group firewall on real kernels (nftables, conntrack, re
       const zones = [...ct.stdout.matchAll(/zone=(\d+)/g)].map((m) => Number(m[1]));
       expect(new Set(zones)).toEqual(new Set([segment.vni % 65536, seg.body.vni % 65536]));
     }
+  });
+
+  checkIt('reports its firewall loads on /metrics, whole and of sets, in a form promtool accepts', async () => {
+    const loads = { whole: 0, sets: 0 };
+    for (const hv of topology.hypervisors) {
+      const fetched = await topology.exec(hv.ns, process.execPath, ['-e', `fetch('http://127.0.0.1:${METRICS_PORT}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.error(e.message); process.exit(1); })`]);
+      expect({ hv: hv.name, code: fetched.code, stderr: fetched.stderr }).toEqual({ hv: hv.name, code: 0, stderr: '' });
+      expect(promtoolCheck(fetched.stdout)).toEqual({ status: 0, output: '' });
+      const samples = parseSamples(fetched.stdout);
+      expect(valueOf(samples, 'overlay_agent_info', { host: hv.name })).toBe(1);
+      expect(valueOf(samples, 'overlay_agent_nft_load_seconds_count', { load: 'whole', result: 'failed' }) ?? 0).toBe(0);
+      loads.whole += valueOf(samples, 'overlay_agent_nft_load_seconds_count', { load: 'whole', result: 'ok' }) ?? 0;
+      loads.sets += valueOf(samples, 'overlay_agent_nft_load_seconds_count', { load: 'sets', result: 'ok' }) ?? 0;
+    }
+    // Every agent loaded its firewall whole at least once; c2 joining a group was a set update.
+    expect(loads.whole).toBeGreaterThanOrEqual(topology.hypervisors.length);
+    expect(loads.sets).toBeGreaterThan(0);
   });
 });

@@ -1,3 +1,5 @@
+import type { Metric } from 'prom-client';
+
 /**
  * The agent's seam to the kernel. A Dataplane owns only what it created (VXLAN devices and
  * bridges of the overlay, forwarding entries on them, its own nftables tables) and
@@ -224,6 +226,8 @@ export interface Dataplane {
   mirrorFailures?(): ReadonlyMap<string, string>;
   /** What the last observe saw of the host's taps and the dataplane's bridges; undefined before the first. Optional. */
   observeHost?(): HostKernelState | undefined;
+  /** Its own Prometheus instruments (firewall load time, firewall drift repairs), registered by the agent's metrics. Optional. */
+  metrics?(): Metric<string>[];
   /** Releases resources (not the kernel state: a stopped agent leaves forwarding in place). */
   close(): Promise<void>;
 }

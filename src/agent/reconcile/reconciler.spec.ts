@@ -74,6 +74,22 @@ describe('reconciler', () => {
     return { dataplane, reports, reconciler, until };
   }
 
+  it('times every pass by kind and result, and counts the kernel changes periodic passes make as drift repairs', async () => {
+    const { dataplane, reconciler } = setup({ state: hostState(1), inSync: true });
+    await reconciler.realize(1);
+    await reconciler.realize(1, 'periodic');
+    expect((await reconciler.linkDriftRepairs.get()).values[0].value).toBe(0);
+    await dataplane.apply([{ op: 'remove-port', tap: T1 }]); // someone deleted a tap behind the agent's back
+    await reconciler.realize(1, 'periodic');
+    expect((await reconciler.linkDriftRepairs.get()).values[0].value).toBe(1);
+    expect(reconciler.ackedRevision).toBe(1);
+    const counts = (await reconciler.passSeconds.get()).values.filter((v) => v.metricName === 'overlay_agent_apply_seconds_count').map((v) => [v.labels.pass, v.labels.result, v.value]);
+    expect(counts).toEqual([
+      ['change', 'ok', 1],
+      ['periodic', 'ok', 2],
+    ]);
+  });
+
   it('loads the ruleset, then attaches each tap whose policy it holds, and acks', async () => {
     const { dataplane, reports, reconciler } = setup({ state: hostState(1), inSync: true });
     await reconciler.realize(1);
@@ -205,10 +221,10 @@ describe('reconciler: the host observation', () => {
     await reconciler.realize(1);
     expect(sent.at(-1)).toEqual({ taps: [{ portId: P1, promiscuity: 2, bridged: true }], bridges: [{ vni: 5000, ageingSeconds: 0 }] });
     for (let i = 1; i < HOST_OBSERVATION_EVERY; i++) {
-      await reconciler.realize(1, true);
+      await reconciler.realize(1, 'periodic');
     }
     expect(sent).toHaveLength(2);
-    await reconciler.realize(1, true);
+    await reconciler.realize(1, 'periodic');
     expect(sent).toHaveLength(3);
     expect(sent[2]).toEqual(sent[1]);
   });
@@ -240,7 +256,7 @@ describe('reconciler: the host observation', () => {
       () => 1,
     );
     await reconciler.realize(1);
-    await reconciler.realize(1, true);
+    await reconciler.realize(1, 'periodic');
     expect(sent).toEqual([]);
   });
 });

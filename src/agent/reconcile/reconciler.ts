@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+import { Counter, Histogram } from 'prom-client';
 import type { HostInventory } from '../../generated/overlay/v1/HostInventory';
 import type { HostObservation } from '../../generated/overlay/v1/HostObservation';
 import type { MirrorTapCounters } from '../../generated/overlay/v1/MirrorTapCounters';
@@ -92,6 +94,9 @@ export function mirrorCounters(ids: Iterable<string>, desired: DataplaneState, o
 /** The key of a mirror counters report of no taps. */
 const NO_MIRROR_TAPS = 'none';
 
+/** Why a pass runs: a change from the controller, the state restored at start, the periodic drift check, the retry of a failed pass. */
+export type PassKind = 'change' | 'restore' | 'periodic' | 'retry';
+
 /**
  * Programs the dataplane toward the desired state and reports each revision: acked once
  * programmed, nacked if programming failed.
@@ -112,8 +117,24 @@ const NO_MIRROR_TAPS = 'none';
  * host (`hostObservation`).
  */
 export class Reconciler {
-  /** Revisions reported, for tests and logs. */
+  /** Revisions reported, for tests, logs and metrics. */
   readonly counts = { acks: 0, nacks: 0 };
+  /** The last revision acknowledged (programmed); 0 before the first. */
+  ackedRevision = 0;
+  /** Every pass, by kind and outcome (the instruments belong to no registry: the agent's metrics register them). */
+  readonly passSeconds = new Histogram<'pass' | 'result'>({
+    name: 'overlay_agent_apply_seconds',
+    help: 'Reconcile passes (render and load the firewall, read the kernel, apply the difference), by pass (change, restore, periodic, retry) and result (ok, failed)',
+    labelNames: ['pass', 'result'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [],
+  });
+  /** Kernel changes periodic passes made: what drifted from the desired state since the last pass. */
+  readonly linkDriftRepairs = new Counter({
+    name: 'overlay_agent_link_drift_repairs_total',
+    help: 'Changes periodic reconcile passes made to the kernel (devices, bridges, taps, forwarding entries, mirrors that drifted from the desired state)',
+    registers: [],
+  });
   /** The ruleset the dataplane said was in force after the last pass; undefined = none. */
   private inForce?: FirewallRuleset;
   /** The last render and the desired state's maps it was made from (see `render`). */
@@ -154,7 +175,7 @@ export class Reconciler {
   async start(restored?: number): Promise<void> {
     this.stopped = false;
     if (restored !== undefined) {
-      await this.realize(restored);
+      await this.realize(restored, 'restore');
     }
     this.periodicTimer = setInterval(() => {
       // One periodic pass queued at a time: when a pass takes longer than the interval (a busy
@@ -167,7 +188,7 @@ export class Reconciler {
       this.periodicQueued = true;
       this.enqueue(() => {
         this.periodicQueued = false;
-        return this.repair();
+        return this.repair('periodic');
       });
     }, this.config.reconcileIntervalMs);
   }
@@ -186,8 +207,21 @@ export class Reconciler {
     await this.realize(change.revision);
   }
 
-  /** One pass for the current desired state, reported as `revision`; a periodic one also reports the mirror counters. */
-  async realize(revision: number, periodic = false): Promise<void> {
+  /** Whether the last pass failed (its retry is scheduled). */
+  get isFailing(): boolean {
+    return this.failing;
+  }
+
+  /** One pass for the current desired state, reported as `revision`; a periodic one (and a retry) also reports the mirror counters. */
+  async realize(revision: number, kind: PassKind = 'change'): Promise<void> {
+    const start = performance.now();
+    const failed = await this.pass(revision, kind);
+    this.passSeconds.observe({ pass: kind, result: failed ? 'failed' : 'ok' }, (performance.now() - start) / 1000);
+  }
+
+  /** The pass of `realize`; whether it failed. */
+  private async pass(revision: number, kind: PassKind): Promise<boolean> {
+    const periodic = kind === 'periodic' || kind === 'retry';
     const { state, inSync } = this.desired;
     const failures: string[] = [];
     const mirrorErrors = new Map<string, string>();
@@ -220,6 +254,9 @@ export class Reconciler {
       const plan = planChanges(links, observed, inSync, closed);
       if (plan.length) {
         await this.dataplane.apply(plan);
+        if (kind === 'periodic') {
+          this.linkDriftRepairs.inc(plan.length);
+        }
         mirrorsChanged = plan.some((s) => s.op.includes('mirror') || s.op.includes('analyzer'));
       }
       linked = true;
@@ -241,7 +278,7 @@ export class Reconciler {
       this.logger.warn(`could not program revision ${revision}${closed.size ? ` (${closed.size} port(s) kept closed)` : ''}: ${error}`);
       this.hooks.report(revision, error);
       this.scheduleRetry();
-      return;
+      return true;
     }
     this.failing = false;
     clearTimeout(this.retryTimer);
@@ -249,13 +286,15 @@ export class Reconciler {
     this.retryBackoff.reset();
     if (state.epoch && inSync && this.hooks.report(revision)) {
       this.counts.acks++;
+      this.ackedRevision = revision;
     }
+    return false;
   }
 
   /** A pass that also checks the firewall in force for drift, and reports the mirror counters. */
-  private repair(): Promise<void> {
+  private repair(kind: 'periodic' | 'retry'): Promise<void> {
     this.repairDue = true;
-    return this.realize(this.desired.state.revision, true);
+    return this.realize(this.desired.state.revision, kind);
   }
 
   /**
@@ -346,7 +385,7 @@ export class Reconciler {
     const delay = this.retryBackoff.next();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.enqueue(() => this.repair());
+      this.enqueue(() => this.repair('retry'));
     }, delay);
   }
 }

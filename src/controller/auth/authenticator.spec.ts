@@ -285,13 +285,20 @@ describe('registerAuthentication', () => {
     const fastify = Fastify();
     const events = fakeEvents();
     const auth = new Authenticator(repo, events);
-    registerAuthentication(fastify, auth);
+    registerAuthentication(fastify, auth, [
+      { path: '/v1/tenants', access: { public: false, roles: ['admin', 'operator'] } },
+      { path: '/metrics', access: undefined },
+      { path: '/healthz', access: { public: true } },
+    ]);
     const seen: unknown[] = [];
     fastify.get('/v1/tenants', async (req) => {
       seen.push(req.principal);
       return { ok: true };
     });
+    fastify.get('/metrics', async () => 'text');
     fastify.get('/healthz', async () => ({ ok: true }));
+    // Not a route of the table (Swagger's document, say): no token.
+    fastify.get('/docs-json', async () => ({ ok: true }));
     await fastify.ready();
     return { fastify, auth, events, seen };
   }
@@ -303,12 +310,18 @@ describe('registerAuthentication', () => {
 
   afterEach(() => jest.restoreAllMocks());
 
-  it('lets /v1 through with the principal set, only with a valid token; other routes need none', async () => {
+  it('lets the routes that are not public through with the principal set, only with a valid token, whatever the method; public routes and others need none', async () => {
     const { fastify, seen } = await server(fakeTokens(stored(secret)).repo);
     const ok = await fastify.inject({ method: 'GET', url: '/v1/tenants', headers: { authorization: `Bearer ${secret}` } });
     expect(ok.statusCode).toBe(200);
     expect(seen).toEqual([expect.objectContaining({ name: 'ops', role: 'operator' })]);
     expect((await fastify.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    expect((await fastify.inject({ method: 'GET', url: '/docs-json' })).statusCode).toBe(200);
+    expect((await fastify.inject({ method: 'GET', url: '/nowhere' })).statusCode).toBe(404);
+    for (const [method, url] of [['GET', '/metrics'], ['HEAD', '/metrics'], ['HEAD', '/v1/tenants']] as const) {
+      expect({ method, url, status: (await fastify.inject({ method, url })).statusCode }).toEqual({ method, url, status: 401 });
+    }
+    expect((await fastify.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${secret}` } })).statusCode).toBe(200);
     await fastify.close();
   });
 

@@ -8,6 +8,7 @@ import { TokenRepository } from '../tokens/token.repository';
 import { sha256 } from '../tokens/token.service';
 import { TOKEN_TEXT } from '../config';
 import type { Principal } from './principal';
+import type { Route } from './route-table';
 import { actorOf } from './request-context';
 
 /**
@@ -227,11 +228,6 @@ export class Authenticator {
   }
 }
 
-/** Whether a route needs a token before anything else happens: every route of the API, /v1. */
-function needsToken(route: string | undefined): boolean {
-  return route !== undefined && (route === '/v1' || route.startsWith('/v1/'));
-}
-
 /**
  * What a failed authentication answers. A token that cannot be looked up (Redis away) is refused
  * 503, never 401 (it may be valid) and never let through: nothing of the request has run, which
@@ -251,13 +247,17 @@ function authenticationError(err: unknown, logger: Logger): OverlayError {
 }
 
 /**
- * Authenticates every /v1 request as it arrives (Fastify `onRequest`), before its body is read:
- * a caller without a valid token costs one header check, not an 8 MiB body. Health, readiness,
- * the OpenAPI document and unknown paths answer without a token. Which role may call which
- * route is the AccessGuard's.
+ * Authenticates every request to a route of `routes` that is not @Public (every /v1 route,
+ * /metrics) as it arrives (Fastify `onRequest`), before its body is read: a caller without a valid
+ * token costs one header check, not an 8 MiB body. Health, readiness, the OpenAPI document (not
+ * a route of the table: Swagger serves it) and unknown paths answer without a token. By path
+ * pattern, whatever the method (HEAD is served by GET routes): a path with a route that needs a
+ * token needs one on every method. Which role may call which route is the AccessGuard's.
  */
-export function registerAuthentication(fastify: FastifyInstance, authenticator: Authenticator): void {
+export function registerAuthentication(fastify: FastifyInstance, authenticator: Authenticator, routes: readonly Pick<Route, 'path' | 'access'>[]): void {
   const logger = new Logger('auth');
+  const withToken = new Set(routes.filter((r) => !r.access?.public).map((r) => r.path));
+  const needsToken = (route: string | undefined): boolean => route !== undefined && withToken.has(route);
   // Callback style, not async: a token found in the cache costs no promise.
   fastify.addHook('onRequest', (request, reply, done) => {
     if (!needsToken(request.routeOptions.url)) {

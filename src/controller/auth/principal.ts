@@ -7,9 +7,10 @@ import type { ResourceId } from '../../common/values';
  * - `operator`: tenants, segments (VNI pinning included), hosts, ports, security groups, migrations;
  * - `tenant`: one tenant's segments, ports and security groups; another tenant's objects do not exist for it;
  * - `migration-hook`: prepare, commit, abort and read migrations (of its hosts, when scoped), read ports and hosts;
- * - `auditor`: reads everything, the audit trail and the tokens' metadata included, changes nothing.
+ * - `auditor`: reads everything, the audit trail and the tokens' metadata included, changes nothing;
+ * - `metrics`: reads GET /metrics only (a Prometheus scraper's token: leaked, it shows no tenant's data).
  */
-export const ROLES = ['admin', 'operator', 'tenant', 'migration-hook', 'auditor'] as const;
+export const ROLES = ['admin', 'operator', 'tenant', 'migration-hook', 'auditor', 'metrics'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** An authenticated caller: its token's id, name, role and scope. */

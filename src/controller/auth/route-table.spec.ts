@@ -76,6 +76,7 @@ describe("the API's route table", () => {
     const T = 'tenant';
     const H = 'migration-hook';
     const R = 'auditor';
+    const M = 'metrics';
     const granted = Object.fromEntries(routes.map((r) => [routeKey(r), r.access?.public ? 'public' : ROLES.filter((role) => allows(r.access, role)).join(' ')]));
     expect(granted).toEqual({
       'GET /healthz': 'public',
@@ -123,6 +124,7 @@ describe("the API's route table", () => {
       'GET /v1/events': [A, R].join(' '),
       'GET /v1/audit': [A, O, R].join(' '),
       'GET /v1/audit/findings': [A, O, R].join(' '),
+      'GET /metrics': [A, O, R, M].join(' '),
     });
   });
 });

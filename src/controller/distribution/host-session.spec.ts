@@ -10,9 +10,11 @@ function session(helloRevision: number, resumed = true) {
   const ended: { code: number; details: string }[] = [];
   (call as unknown as EventEmitter).on('error', (e: { code: number; details: string }) => ended.push(e));
   const reports: string[] = [];
+  let realized = 0;
   const events: SessionEvents = {
     acked: (_s, revision, clearsError) => reports.push(`ack ${revision}${clearsError ? ' clears' : ''}`),
     nacked: (_s, revision, error) => reports.push(`nack ${revision} ${error}`),
+    realized: () => realized++,
     vmArrived: () => undefined,
     connectionsExported: () => undefined,
     connectionsInstalled: () => undefined,
@@ -25,7 +27,7 @@ function session(helloRevision: number, resumed = true) {
   const send = (req: Partial<SyncRequest__Output>) => (call as unknown as EventEmitter).emit('data', req);
   /** The controller writes deltas (or markers) of these revisions on the stream. */
   const carry = (...revisions: number[]) => revisions.forEach((r) => s.deliver(r, Buffer.from([r & 255])));
-  return { s, send, carry, reports, ended };
+  return { s, send, carry, reports, ended, realized: () => realized };
 }
 
 describe('host session acks and nacks', () => {
@@ -36,6 +38,20 @@ describe('host session acks and nacks', () => {
     send({ ack: { revision: 5 } });
     send({ ack: { revision: 6 } });
     expect(reports).toEqual(['ack 5 clears', 'ack 6']);
+  });
+
+  it('counts what it writes, and times each delta from its delivery to the first ack that covers it (a NACK does not)', () => {
+    const { s, send, carry, realized } = session(5);
+    carry(6, 7, 8);
+    expect(s.sent.delta).toEqual({ messages: 3, bytes: 3 });
+    expect(s.queueDepth).toBe(0);
+    send({ nack: { revision: 7, error: 'x' } });
+    expect(realized()).toBe(0);
+    send({ ack: { revision: 7 } });
+    expect(realized()).toBe(2);
+    send({ ack: { revision: 7 } });
+    send({ ack: { revision: 8 } });
+    expect(realized()).toBe(3);
   });
 
   it('after a NACK, reports the first ack at or above its revision as clearing, even of a revision already acknowledged', () => {

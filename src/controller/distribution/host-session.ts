@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
 import { encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
@@ -23,6 +24,25 @@ export const MAX_UNACKED = 65_536;
 
 /** Snapshot chunks one session may have written but not yet flushed to its socket. */
 const SESSION_CHUNKS_IN_FLIGHT = 2;
+
+/** Deltas whose delivery time a session keeps until their ack (the oldest go first: a host that acks nothing is seen in its lag). */
+const MAX_TIMED_DELTAS = 4096;
+
+/** What a session writes on its stream: deltas of the span, revision markers (empty deltas), snapshot chunks and end markers, relayed connection batches. */
+export const SENT_TYPES = ['delta', 'marker', 'snapshot_chunk', 'snapshot_end', 'connection_batch'] as const;
+export type SentType = (typeof SENT_TYPES)[number];
+/** Messages and bytes written, by type. */
+export type SentCounts = Record<SentType, { messages: number; bytes: number }>;
+
+export const emptySentCounts = (): SentCounts => Object.fromEntries(SENT_TYPES.map((t) => [t, { messages: 0, bytes: 0 }])) as SentCounts;
+
+/** Adds `counts` into `into`. */
+export function addSentCounts(into: SentCounts, counts: SentCounts): void {
+  for (const type of SENT_TYPES) {
+    into[type].messages += counts[type].messages;
+    into[type].bytes += counts[type].bytes;
+  }
+}
 
 /**
  * Snapshot chunks written but not yet flushed to the sockets, across every session of this
@@ -84,6 +104,8 @@ export interface SessionEvents {
   /** `clearsError`: the ack is at or above the host's last NACK (or the first ack of the stream): a stored last error goes. */
   acked(session: HostSession, revision: number, clearsError: boolean): void;
   nacked(session: HostSession, revision: number, error: string): void;
+  /** The host acknowledged a delta `seconds` after the session was handed it (one call per delta). */
+  realized(session: HostSession, seconds: number): void;
   vmArrived(session: HostSession, migrationId: string, portId: string): void;
   connectionsExported(session: HostSession, batch: ConnectionBatch__Output): void;
   connectionsInstalled(session: HostSession, report: ConnectionsInstalled__Output): void;
@@ -107,7 +129,9 @@ export interface SessionEvents {
  */
 export class HostSession implements SpanSubscriber {
   /** Messages waiting for the stream, with the revision a delta or marker carries. */
-  private readonly queue: { bytes: Buffer; revision?: number }[] = [];
+  private readonly queue: { bytes: Buffer; type: SentType; revision?: number }[] = [];
+  /** The deltas handed to this session and not yet acknowledged: revision and when (performance.now()), ascending. */
+  private readonly timedDeltas: { revision: number; at: number }[] = [];
   /**
    * What an Ack or Nack on this stream may name: the revisions written on it (snapshot ends,
    * deltas, markers; ascending) since the last acknowledged one, that one, and the Hello's
@@ -127,8 +151,8 @@ export class HostSession implements SpanSubscriber {
   /** The revision of the last message queued; markers advance it. */
   sentRevision = 0;
   appliedRevision: number;
-  /** Messages written to the stream (for tests and metrics). */
-  messagesSent = 0;
+  /** Messages and bytes written to the stream, by type; snapshots begun (for metrics). */
+  readonly sent: SentCounts = emptySentCounts();
   snapshotsSent = 0;
   /**
    * The revision of a NACK this host may have on record, which an ack at or above it clears;
@@ -209,12 +233,21 @@ export class HostSession implements SpanSubscriber {
     return encodeSnapshotEnd({ revision: snapshot.revision, epoch: snapshot.epoch, resourceCount: snapshot.count, hostId: this.hostId, vtepIp: this.vtepIp });
   }
 
-  /** Queues a pre-encoded delta (resume, or live from the feed). */
+  /** Queues a pre-encoded delta (resume, or live from the feed); its ack is timed (`realized`). */
   deliver(revision: number, delta: Buffer): void {
     if (this.closed) {
       return;
     }
-    this.queue.push({ bytes: delta, revision });
+    this.timedDeltas.push({ revision, at: performance.now() });
+    if (this.timedDeltas.length > MAX_TIMED_DELTAS) {
+      this.timedDeltas.shift();
+    }
+    this.enqueue(revision, delta, 'delta');
+  }
+
+  /** Queues a delta or marker behind what is queued, replaced by a snapshot when the agent is too far behind. */
+  private enqueue(revision: number, delta: Buffer, type: 'delta' | 'marker'): void {
+    this.queue.push({ bytes: delta, type, revision });
     this.pendingDeltaBytes += delta.length;
     this.sentRevision = revision;
     if (this.waitingForDrain && this.pendingDeltaBytes > Math.max(MAX_PENDING_DELTA_BYTES, this.snapshotBytes)) {
@@ -229,7 +262,7 @@ export class HostSession implements SpanSubscriber {
   sendMarker(): void {
     const revision = this.feed.revision;
     if (!this.closed && revision > this.sentRevision) {
-      this.deliver(revision, this.feed.marker(revision));
+      this.enqueue(revision, this.feed.marker(revision), 'marker');
     }
   }
 
@@ -277,7 +310,7 @@ export class HostSession implements SpanSubscriber {
         if (!this.snapshot) {
           this.written(revision); // the end marker: the agent acknowledges the snapshot's revision
         }
-        this.messagesSent++;
+        this.count(this.snapshot ? 'snapshot_chunk' : 'snapshot_end', message);
         if (!this.call.write(message, () => this.releaseChunk(token))) {
           this.waitingForDrain = true;
         }
@@ -290,7 +323,7 @@ export class HostSession implements SpanSubscriber {
       if (message.revision !== undefined) {
         this.written(message.revision);
       }
-      this.messagesSent++;
+      this.count(message.type, message.bytes);
       if (!this.call.write(message.bytes)) {
         this.waitingForDrain = true;
       }
@@ -298,6 +331,17 @@ export class HostSession implements SpanSubscriber {
     if (!this.snapshot && this.queue.length === 0) {
       this.pendingDeltaBytes = 0;
     }
+  }
+
+  private count(type: SentType, message: Buffer): void {
+    this.sent[type].messages++;
+    this.sent[type].bytes += message.length;
+  }
+
+  /** Messages waiting to be written on the stream: queued ones, and the chunks and end marker of a snapshot being sent. */
+  get queueDepth(): number {
+    const snapshot = this.snapshot ? Math.ceil((this.snapshot.keys.length - this.snapshot.next) / SNAPSHOT_CHUNK_SIZE) + 1 : 0;
+    return this.queue.length + snapshot;
   }
 
   /** A revision went out on the stream: an Ack or Nack may name it from now on. */
@@ -364,6 +408,10 @@ export class HostSession implements SpanSubscriber {
         this.appliedRevision = Math.max(this.appliedRevision, revision);
         this.events.acked(this, revision, clearsError);
       }
+      const now = performance.now();
+      while (this.timedDeltas.length && this.timedDeltas[0].revision <= revision) {
+        this.events.realized(this, (now - this.timedDeltas.shift()!.at) / 1000);
+      }
     } else if (req.nack) {
       // Not resent in a loop: the next change (or reconnect) carries the state again.
       this.errorToClear = req.nack.revision;
@@ -395,7 +443,7 @@ export class HostSession implements SpanSubscriber {
     if (this.closed) {
       return;
     }
-    this.queue.push({ bytes: message });
+    this.queue.push({ bytes: message, type: 'connection_batch' });
     this.pendingDeltaBytes += message.length;
     this.flush();
   }

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
+import { Counter, Histogram } from 'prom-client';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import type { HostObservation__Output } from '../../generated/overlay/v1/HostObservation';
@@ -12,7 +13,7 @@ import { MaterializedView } from '../store/materialized-view';
 import { AckRecorder } from './ack-recorder';
 import { AgentStatusRepository, type StreamClaim } from './agent-status.repository';
 import { HostObservationIntake, readHostObservation } from './host-observation.intake';
-import { HostSession, type SessionClaim, type SessionEvents, type SyncCall } from './host-session';
+import { addSentCounts, emptySentCounts, HostSession, type SentCounts, type SessionClaim, type SessionEvents, type SyncCall } from './host-session';
 import { MirrorCountersIntake, readMirrorCounters } from './mirror-counters.intake';
 import { SpanFeed } from './span-feed';
 import { TypedEvents } from './typed-events';
@@ -54,6 +55,26 @@ export class SessionRegistry implements SessionEvents {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly unsubscribe: (() => void)[] = [];
   private currentEpoch = '';
+  /** What the sessions that ended wrote (`sent` adds the live ones'). */
+  private readonly endedSent = emptySentCounts();
+  private endedSnapshots = 0;
+
+  /**
+   * Per delta and host: from the feed handing the delta to the host's session here to the host
+   * acknowledging it (the agent applied it). Its instruments belong to no registry: metrics/ registers them.
+   */
+  readonly realizationSeconds = new Histogram({
+    name: 'overlay_realization_seconds',
+    help: "Time from a change to a host's span being handed to the host's stream on this replica to the host's acknowledgement of it, per host and change",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [],
+  });
+  /** Streams ended for breaking the protocol (see sync.proto, "What the controller accepts"). */
+  readonly protocolViolations = new Counter({
+    name: 'overlay_sync_protocol_violations_total',
+    help: 'Agent streams this replica ended for a message the protocol does not allow (INVALID_ARGUMENT)',
+    registers: [],
+  });
 
   constructor(
     private readonly view: MaterializedView,
@@ -113,6 +134,23 @@ export class SessionRegistry implements SessionEvents {
     return this.sessions.get(hostId);
   }
 
+  /** The streams this replica holds. */
+  all(): IterableIterator<HostSession> {
+    return this.sessions.values();
+  }
+
+  /** Messages and bytes written on this replica's streams since it started, by type, and snapshots begun. */
+  sent(): { sent: SentCounts; snapshots: number } {
+    const sent = emptySentCounts();
+    addSentCounts(sent, this.endedSent);
+    let snapshots = this.endedSnapshots;
+    for (const session of this.sessions.values()) {
+      addSentCounts(sent, session.sent);
+      snapshots += session.snapshotsSent;
+    }
+    return { sent, snapshots };
+  }
+
   /**
    * Opens the host's session on `call`, ending this replica's older one, and starts it: with
    * `resume.delta` (the stream resumes from `resume.from`) or a snapshot. Synchronous, so no
@@ -146,7 +184,12 @@ export class SessionRegistry implements SessionEvents {
     this.recorder.nacked(session.hostId, session.hostName, revision, error);
   }
 
+  realized(_session: HostSession, seconds: number): void {
+    this.realizationSeconds.observe(seconds);
+  }
+
   violated(session: HostSession, reason: string): void {
+    this.protocolViolations.inc();
     this.logger.warn(`host ${session.hostName}: protocol violation, stream ended with INVALID_ARGUMENT: ${reason}`);
   }
 
@@ -194,6 +237,9 @@ export class SessionRegistry implements SessionEvents {
   }
 
   closed(session: HostSession): void {
+    // Every session closes once: what it wrote stays counted.
+    addSentCounts(this.endedSent, session.sent);
+    this.endedSnapshots += session.snapshotsSent;
     if (this.sessions.get(session.hostId) === session) {
       this.sessions.delete(session.hostId);
       this.recorder.disconnected(session.hostId);

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
+import { Counter } from 'prom-client';
 import { syncServiceDefinition } from '../../common/proto';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import { ControllerConfig } from '../config';
@@ -37,6 +38,13 @@ export class SyncServer {
   private readonly logger = new Logger('sync');
   private server?: grpc.Server;
   boundPort = 0;
+  /** Streams ended before their Hello was answered, by gRPC status (registered by metrics/). */
+  readonly hellosRefused = new Counter<'code'>({
+    name: 'overlay_sync_hellos_refused_total',
+    help: 'Agent streams this replica ended before or instead of answering their Hello, by gRPC status (unknown host, VTEP or certificate mismatch, an evicted agent instance, no Hello in time...)',
+    labelNames: ['code'],
+    registers: [],
+  });
 
   constructor(
     @Inject(ControllerConfig) private readonly config: ControllerConfig,
@@ -60,12 +68,16 @@ export class SyncServer {
   }
 
   private accept(call: SyncCall, secure: boolean): void {
-    const timer = setTimeout(() => call.emit('error', { code: grpc.status.DEADLINE_EXCEEDED, details: `no Hello within ${HELLO_TIMEOUT_MS} ms` }), HELLO_TIMEOUT_MS);
+    const refuse = (code: grpc.status, details: string): void => {
+      this.hellosRefused.inc({ code: grpc.status[code] });
+      call.emit('error', { code, details });
+    };
+    const timer = setTimeout(() => refuse(grpc.status.DEADLINE_EXCEEDED, `no Hello within ${HELLO_TIMEOUT_MS} ms`), HELLO_TIMEOUT_MS);
     // Nothing may follow the Hello before the controller answered it: there is nothing yet to
     // acknowledge or report on.
     const early = (): void => {
       this.logger.warn('an agent sent a message before its Hello was answered: INVALID_ARGUMENT');
-      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'a message before the Hello was answered' });
+      refuse(grpc.status.INVALID_ARGUMENT, 'a message before the Hello was answered');
     };
     call.once('data', (req: SyncRequest__Output) => {
       clearTimeout(timer);
@@ -75,7 +87,7 @@ export class SyncServer {
         if (!(err instanceof HelloRefused)) {
           this.logger.error(`hello failed: ${(err as Error).stack}`);
         }
-        call.emit('error', { code: refused.code, details: refused.message });
+        refuse(refused.code, refused.message);
       });
     });
     call.on('error', () => clearTimeout(timer));

@@ -162,7 +162,8 @@ return { rev }
 /**
  * ARGV: id, event (destination-acked, vm-arrived, peers-acked or source-cleaned), retention (ms).
  * Records an observed event once; the last ack of a committed migration completes it. Not a
- * change of desired state: no revision.
+ * change of desired state: no revision. Returns 2 when this call completed the migration, 1 when
+ * it recorded the event otherwise (or had recorded it before), 0 when the state does not take it.
  */
 const MARK = `${PRUNE_INDEX}
 local id, event, retention = ARGV[3], ARGV[4], ARGV[5]
@@ -186,6 +187,7 @@ if redis.call('HEXISTS', key, 'ev:peers-acked') == 1 and redis.call('HEXISTS', k
   redis.call('ZREM', K.migrationsActive(), id)
   redis.call('PEXPIRE', key, retention)
   pruneIndex(retention)
+  return 2
 end
 return 1
 `;
@@ -316,8 +318,9 @@ export class MigrationRepository {
     return revision;
   }
 
-  async mark(id: string, event: 'destination-acked' | 'vm-arrived' | 'peers-acked' | 'source-cleaned', retentionMs: number): Promise<void> {
-    await this.store.mutate('overlayMigrationMark', [id, event, retentionMs], CONTROLLER);
+  /** Records an observed event (see MARK); true when this call completed the migration. */
+  async mark(id: string, event: 'destination-acked' | 'vm-arrived' | 'peers-acked' | 'source-cleaned', retentionMs: number): Promise<boolean> {
+    return Number(await this.store.mutate('overlayMigrationMark', [id, event, retentionMs], CONTROLLER)) === 2;
   }
 
   async get(id: string): Promise<Migration | undefined> {
@@ -397,6 +400,19 @@ export class MigrationRepository {
   /** Ids of migrations whose timeline is not complete (open, or committed and not every ack seen). */
   active(limit: number): Promise<string[]> {
     return this.store.read((r) => r.zrange(this.store.keys.migrationsActive(), 0, limit - 1));
+  }
+
+  /** How many migrations whose timeline is not complete are in each state (read for at most `limit` of them). */
+  async unfinishedByState(limit: number): Promise<Map<MigrationState, number>> {
+    const ids = await this.active(limit);
+    const states = await Promise.all(ids.map((id) => this.store.read((r) => r.hget(this.store.keys.migration(id), 'state'))));
+    const out = new Map<MigrationState, number>();
+    for (const state of states) {
+      if (state !== null) {
+        out.set(state as MigrationState, (out.get(state as MigrationState) ?? 0) + 1);
+      }
+    }
+    return out;
   }
 
   /** The raw port records (as stored), by id; undefined for a missing one. */

@@ -13,6 +13,7 @@ import { StrictTrunks } from '../audit/strict-trunks';
 import { ConnectionHandover } from './connection-handover';
 import { OPEN_STATES, type Migration, type MigrationRecord, type MigrationState } from '../model/migration';
 import type { Page, PageRequest } from '../store/page';
+import { MigrationMetrics } from './migration.metrics';
 import { MigrationRepository, type PortSwap } from './migration.repository';
 import { DEFAULT_PREPARE_WAIT_MS, type PrepareMigration } from './migration.schemas';
 
@@ -33,6 +34,8 @@ const revisionOf = (migration: Migration, event: string): number | undefined => 
 export class MigrationService {
   private readonly retentionMs: number;
   private readonly ttlMs: number;
+  /** Migrations this replica finished, and their steps' durations. */
+  readonly metrics = new MigrationMetrics();
 
   constructor(
     private readonly migrations: MigrationRepository,
@@ -228,7 +231,10 @@ export class MigrationService {
       }
       const swaps = await this.swaps(migration, (port) => ({ ...port, migration: null }));
       const revision = await this.migrations.abort(id, final, this.retentionMs, swaps, actor);
-      if (revision >= 0) {
+      if (revision > 0) {
+        return this.finished(await this.read(id));
+      }
+      if (revision === 0) {
         return this.read(id);
       }
     }
@@ -295,12 +301,22 @@ export class MigrationService {
       return;
     }
     const pending = await this.realization.unapplied(await this.realization.changedHosts(revision), revision);
+    let completed = false;
     if (!peersAcked && pending.every((h) => h === migration.sourceHostId)) {
-      await this.migrations.mark(migration.id, 'peers-acked', this.retentionMs);
+      completed = await this.migrations.mark(migration.id, 'peers-acked', this.retentionMs);
     }
     if (!sourceCleaned && (await this.realization.unapplied([migration.sourceHostId], revision)).length === 0) {
-      await this.migrations.mark(migration.id, 'source-cleaned', this.retentionMs);
+      completed ||= await this.migrations.mark(migration.id, 'source-cleaned', this.retentionMs);
     }
+    if (completed) {
+      this.finished(await this.read(migration.id));
+    }
+  }
+
+  /** This replica's call finished `migration` (completed, aborted or expired): counted here, once. */
+  private finished(migration: Migration): Migration {
+    this.metrics.observe(migration);
+    return migration;
   }
 
   private async waitForSettled(migration: Migration, timeoutMs: number): Promise<Realization> {

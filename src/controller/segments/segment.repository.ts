@@ -82,6 +82,11 @@ export class SegmentRepository {
     return JSON.parse(json) as Segment;
   }
 
+  /** The VNIs in quarantine (segments' and mirror sessions': they share the allocator). */
+  async quarantinedVnis(): Promise<number[]> {
+    return (await this.store.read((r) => r.zrange(this.store.keys.vniQuarantine(), 0, -1))).map(Number);
+  }
+
   /** Deletes the segment; its VNI enters quarantine. */
   async delete(id: string, actor: Actor): Promise<number> {
     return (await this.store.mutate('overlaySegmentDelete', [id, this.config.vniQuarantineSeconds * 1000], actor)) as number;

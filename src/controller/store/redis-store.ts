@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common
 import Redis, { ReplyError } from 'ioredis';
 import { ErrorCode, OverlayError, isErrorCode } from '../errors';
 import { ControllerConfig } from '../config';
+import { CommandMetrics } from './command-metrics';
 import { keysFor, type Keys } from './keys';
 import { luaPrelude } from './lua-prelude';
 import type { Actor } from '../auth/principal';
@@ -22,6 +23,8 @@ export class RedisStore implements OnModuleDestroy {
   private readonly logger = new Logger(RedisStore.name);
   readonly redis: Redis;
   readonly keys: Keys;
+  /** The latency and errors of this connection's commands (not the change log's blocking reads: they wait by design). */
+  readonly commands = new CommandMetrics();
   private readonly defined = new Set<string>();
 
   constructor(@Inject(ControllerConfig) private readonly config: ControllerConfig) {
@@ -29,6 +32,7 @@ export class RedisStore implements OnModuleDestroy {
     // Auto-pipelining: concurrent requests share socket writes (one syscall for many commands).
     this.redis = RedisStore.connect(config.redisUrl, { commandTimeout: 10_000, autoPipelining: true });
     this.redis.on('error', (err: Error) => this.logger.warn(`redis: ${err.message}`));
+    this.commands.instrument(this.redis);
   }
 
   /** A client with the store's reconnect policy. */
@@ -42,6 +46,9 @@ export class RedisStore implements OnModuleDestroy {
       enableAutoPipelining: opts.autoPipelining ?? false,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
       lazyConnect: false,
+      // ioredis' CLIENT SETINFO on every connect is refused by Redis before 7.2 (and ignored by
+      // ioredis): left out, so that every command error the metrics count is one of ours.
+      disableClientInfo: true,
     });
     RedisStore.failLostCommands(client);
     return client;
@@ -101,7 +108,9 @@ export class RedisStore implements OnModuleDestroy {
     if (this.defined.has(name)) {
       return;
     }
-    this.redis.defineCommand(name, { numberOfKeys: 1, lua: `${luaPrelude}\n${body}` });
+    const lua = `${luaPrelude}\n${body}`;
+    this.redis.defineCommand(name, { numberOfKeys: 1, lua });
+    this.commands.script(name, lua);
     this.defined.add(name);
   }
 

@@ -1,3 +1,4 @@
+import { ROLES } from '../auth/principal';
 import { crudPaths, json, nullableStr, ref, str, type ApiDescription } from '../http/openapi';
 import { createTokenSchema, TOKEN_LIST_QUERY } from './token.schemas';
 
@@ -6,7 +7,7 @@ const tokenRecord = {
   properties: {
     id: str,
     name: str,
-    role: { type: 'string', enum: ['admin', 'operator', 'tenant', 'migration-hook', 'auditor'] },
+    role: { type: 'string', enum: [...ROLES] },
     tenantId: nullableStr,
     hostIds: { type: 'array', items: str, nullable: true },
     allowVniPinning: { type: 'boolean' },

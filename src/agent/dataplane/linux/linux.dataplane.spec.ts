@@ -429,6 +429,20 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
     expect(kernel.nft.get('bridge overlay')?.sets.get('s')?.elements).toEqual(['10.0.0.1']);
   });
 
+  it('counts its loads, whole and of sets, and the reloads drift forced', async () => {
+    const { kernel, dp } = await loadedDataplane();
+    await dp.applyFirewall(ruleset(GROWN));
+    kernel.sh('nft delete table bridge overlay');
+    await dp.applyFirewall(ruleset(GROWN));
+    const [loads, drift] = await Promise.all(dp.metrics().map((m) => m.get()));
+    const counts = loads.values.filter((v) => (v as { metricName?: string }).metricName === 'overlay_agent_nft_load_seconds_count').map((v) => [v.labels.load, v.labels.result, v.value]);
+    expect(counts).toEqual([
+      ['whole', 'ok', 2],
+      ['sets', 'ok', 1],
+    ]);
+    expect(drift.values.map((v) => v.value)).toEqual([1]);
+  });
+
   it('loads a change of elements as a set update and reads back only the sets it rewrote', async () => {
     const { kernel, dp, logger } = await loadedDataplane();
     const handle = ruleHandle(kernel);

@@ -1,3 +1,4 @@
+import type { Metric } from 'prom-client';
 import type { Dataplane, DataplanePlan, DataplaneState, FirewallRuleset, HostKernelState, InsertedConnections, TrackedConnection } from '../dataplane';
 import { ArrivalMonitor } from './arrival-monitor';
 import type { CommandRunner } from './command-runner';
@@ -69,6 +70,10 @@ export class LinuxDataplane implements Dataplane {
 
   firewallInForce(): FirewallRuleset | undefined {
     return this.nftables.inForce();
+  }
+
+  metrics(): Metric<string>[] {
+    return [this.nftables.loadSeconds, this.nftables.driftRepairs];
   }
 
   watchArrivals(ports: ReadonlyMap<string, string>, arrived: (tap: string) => void): void {

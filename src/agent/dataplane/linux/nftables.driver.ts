@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { Counter, Histogram } from 'prom-client';
 import type { FirewallRuleset } from '../dataplane';
 import type { CommandRunner } from './command-runner';
 import type { Logger } from '../../../common/logger';
@@ -56,6 +58,19 @@ export class NftablesDriver {
   private loadedFirewall?: { firewall: FirewallRuleset; ruleset?: NftRuleset };
   /** What the kernel held right after that load (see firewallFingerprint); undefined = unknown: the next apply loads whole. */
   private loadedFingerprint?: Fingerprint;
+  /** `nft -f -` runs (the instruments belong to no registry: the agent's metrics register them). */
+  readonly loadSeconds = new Histogram<'load' | 'result'>({
+    name: 'overlay_agent_nft_load_seconds',
+    help: 'Firewall loads (one nft -f - transaction), by load (whole: the tables replaced; sets: only set elements rewritten) and result (ok, failed)',
+    labelNames: ['load', 'result'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [],
+  });
+  readonly driftRepairs = new Counter({
+    name: 'overlay_agent_firewall_drift_repairs_total',
+    help: "Firewall reloads because the kernel's tables no longer held what was loaded (a rule or element changed, a table deleted)",
+    registers: [],
+  });
 
   constructor(
     private readonly runner: CommandRunner,
@@ -129,14 +144,19 @@ export class NftablesDriver {
         return;
       }
       drifted = true;
+      this.driftRepairs.inc();
       this.logger.warn(`firewall drift (${drift}): reloading the whole table`);
     }
     const rewrites = previous?.ruleset && ruleset && known ? setUpdate(previous.ruleset, ruleset) : undefined;
     this.loadedFirewall = undefined;
     this.loadedFingerprint = undefined;
+    const load = { load: rewrites ? 'sets' : 'whole' };
+    const start = performance.now();
     try {
       await this.runner.run('nft', ['-f', '-'], rewrites ? printSetUpdate(rewrites) : text);
+      this.loadSeconds.observe({ ...load, result: 'ok' }, (performance.now() - start) / 1000);
     } catch (err) {
+      this.loadSeconds.observe({ ...load, result: 'failed' }, (performance.now() - start) / 1000);
       // A load is one transaction: a failed one left the kernel as it was, which is still what
       // was loaded before, unless that had drifted (then nothing known is in force).
       if (!drifted) {

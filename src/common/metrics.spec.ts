@@ -1,0 +1,31 @@
+import { Registry } from 'prom-client';
+import { registerProcessMetrics, scrapedCounter, scrapedGauge } from './metrics';
+
+describe('metrics helpers', () => {
+  it("registers prom-client's process metrics but the gauges named like counters", async () => {
+    const registry = new Registry();
+    registerProcessMetrics(registry);
+    const text = await registry.metrics();
+    expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+    expect([...text.matchAll(/^# TYPE (\S+_total) (\S+)$/gm)].filter(([, , type]) => type !== 'counter').map(([, name]) => name)).toEqual([]);
+  });
+
+  it('exposes exactly the samples read at scrape time: a gauge forgets the series no longer read; a counter takes the total as kept', async () => {
+    const registry = new Registry();
+    let hosts = [
+      ['a', 1],
+      ['b', 2],
+    ] as [string, number][];
+    let total = 5;
+    scrapedGauge(registry, 'x_up', 'x', ['host'], async () => hosts.map(([host, v]) => [{ host }, v]));
+    scrapedCounter(registry, 'x_sent_total', 'x', [], () => [[{}, total]]);
+    expect(await registry.metrics()).toContain('x_up{host="a"} 1\nx_up{host="b"} 2\n');
+    hosts = [['b', 3]];
+    total = 7;
+    const text = await registry.metrics();
+    expect(text).toContain('x_up{host="b"} 3\n');
+    expect(text).not.toContain('host="a"');
+    expect(text).toContain('x_sent_total 7\n');
+  });
+});

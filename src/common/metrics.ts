@@ -1,0 +1,59 @@
+import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
+
+/**
+ * prom-client's default metrics that `promtool check metrics` refuses: gauges whose names end in
+ * `_total`, which Prometheus reserves for counters. The same counts stay, per type, in
+ * `nodejs_active_handles`, `nodejs_active_requests` and `nodejs_active_resources`.
+ */
+const NOT_PROMETHEUS_CONVENTIONS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/**
+ * Registers the process's own metrics on `registry`, as prom-client names them: CPU, resident
+ * memory, heap, open file descriptors, event-loop lag, GC pauses, the Node version.
+ */
+export function registerProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  for (const name of NOT_PROMETHEUS_CONVENTIONS) {
+    registry.removeSingleMetric(name);
+  }
+}
+
+/** A sample: its labels and value. */
+export type Sample<L extends string> = [labels: Partial<Record<L, string>>, value: number];
+
+/**
+ * A gauge computed when scraped: `read` returns its samples (awaited before anything is set, so
+ * concurrent scrapes never see half of one), and only those are exposed.
+ */
+export function scrapedGauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[], read: () => Sample<L>[] | Promise<Sample<L>[]>): Gauge<L> {
+  return new Gauge<L>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    async collect() {
+      const samples = await read();
+      this.reset();
+      for (const [labels, value] of samples) {
+        this.set(labels, value);
+      }
+    },
+  });
+}
+
+/** A counter whose total is kept elsewhere (a field that only grows), read when scraped. */
+export function scrapedCounter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[], read: () => Sample<L>[]): Counter<L> {
+  return new Counter<L>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      const samples = read();
+      this.reset();
+      for (const [labels, value] of samples) {
+        this.inc(labels, value);
+      }
+    },
+  });
+}

@@ -1,0 +1,153 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Histogram, Registry, type Metric } from 'prom-client';
+import { registerProcessMetrics, scrapedCounter, scrapedGauge, type Sample } from '../../common/metrics';
+import { Authenticator } from '../auth/authenticator';
+import { ControllerConfig } from '../config';
+import { AgentStatusRepository } from '../distribution/agent-status.repository';
+import { SENT_TYPES } from '../distribution/host-session';
+import { RealizationService } from '../distribution/realization.service';
+import { SessionRegistry } from '../distribution/session-registry';
+import { SyncServer } from '../distribution/sync.server';
+import { ErrorCode } from '../errors';
+import { MigrationRepository } from '../migrations/migration.repository';
+import { MigrationService } from '../migrations/migration.service';
+import type { MigrationState } from '../model/migration';
+import { SegmentRepository } from '../segments/segment.repository';
+import { vniPoolUsage, type VniPoolUsage } from '../segments/vni-pool';
+import { MaterializedView } from '../store/materialized-view';
+import { RedisStore } from '../store/redis-store';
+
+/** Migrations whose timeline is not complete, read per scrape at most (the monitor works through 200 a pass). */
+const UNFINISHED_MIGRATIONS_READ = 10_000;
+/** The states a migration is in until its timeline is complete: each is exposed, 0 included. */
+const UNFINISHED_STATES: readonly MigrationState[] = ['preparing', 'prepared', 'committed'];
+
+/** What every replica reads alike from Redis and its view, once per scrape. */
+interface Deployment {
+  hosts: { name: string; connected: boolean; appliedRevision: number; lag: number; lastNackAt: number }[];
+  migrations: Map<MigrationState, number>;
+  vnis: VniPoolUsage;
+}
+
+/**
+ * overlayd's Prometheus metrics, served at GET /metrics (metrics.controller.ts). Two kinds:
+ *
+ * - Per replica (each replica's own; sum them over replicas): the HTTP requests it answered, its
+ *   Redis commands, the agent streams it holds and what it wrote on them, realization latency
+ *   of its streams' hosts, the migrations it finished, the refusals it made, the process itself.
+ * - Deployment-wide (the same from every replica, read from Redis and the view when scraped; take
+ *   one replica's, `max by (host)` say, never a sum): per host `overlay_host_*`, unfinished
+ *   migrations by state, the VNI pool.
+ *
+ * Nothing per host is updated as acks arrive: the per-host series are computed at scrape time
+ * from what the controller keeps anyway (the acknowledged revisions and claims in Redis, the
+ * realization service's lag, the sessions' queues), one HMGET per kind for every host.
+ */
+@Injectable()
+export class ControllerMetrics {
+  readonly registry = new Registry();
+  /** Requests by method, route pattern (never the raw URL: bounded), status; recorded by http-metrics.ts. */
+  readonly httpRequests = new Histogram<'method' | 'route' | 'status'>({
+    name: 'overlay_http_request_duration_seconds',
+    help: 'HTTP requests this replica answered, by method, route pattern (unmatched for no route) and status: latency from the request to the last byte of the answer; _count is the number of requests',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
+    registers: [this.registry],
+  });
+  /** The deployment read in progress, shared by the gauges of one scrape (and by concurrent scrapes). */
+  private reading?: Promise<Deployment>;
+
+  constructor(
+    @Inject(ControllerConfig) private readonly config: ControllerConfig,
+    store: RedisStore,
+    private readonly view: MaterializedView,
+    sessions: SessionRegistry,
+    private readonly realization: RealizationService,
+    private readonly agents: AgentStatusRepository,
+    private readonly migrations: MigrationRepository,
+    migrationService: MigrationService,
+    private readonly segments: SegmentRepository,
+    sync: SyncServer,
+    authenticator: Authenticator,
+  ) {
+    const r = this.registry;
+    registerProcessMetrics(r);
+    // Measured where they happen (each beside its code), exposed here.
+    const measured: Metric<string>[] = [store.commands.duration, store.commands.errors, sessions.realizationSeconds, sessions.protocolViolations, sync.hellosRefused, migrationService.metrics.finished, migrationService.metrics.steps];
+    for (const metric of measured) {
+      r.registerMetric(metric);
+    }
+
+    // Per replica, read when scraped.
+    scrapedGauge(r, 'overlay_view_revision', "The revision this replica's materialized view has applied", [], () => [[{}, this.view.revision]]);
+    scrapedGauge(r, 'overlay_sync_streams', 'Agent streams this replica holds', [], () => [[{}, [...sessions.all()].length]]);
+    scrapedGauge(r, 'overlay_sync_queue_depth', "Messages waiting to be written on a host's stream on this replica (queued deltas and markers, a snapshot's remaining chunks)", ['host'], () =>
+      [...sessions.all()].map((s) => [{ host: s.hostName }, s.queueDepth]),
+    );
+    scrapedCounter(r, 'overlay_sync_messages_sent_total', "Messages this replica wrote on agents' streams, by type: delta, marker (an empty delta), snapshot_chunk, snapshot_end, connection_batch", ['type'], () => {
+      const { sent } = sessions.sent();
+      return SENT_TYPES.map((type) => [{ type }, sent[type].messages]);
+    });
+    scrapedCounter(r, 'overlay_sync_sent_bytes_total', "Bytes of the messages this replica wrote on agents' streams, by type", ['type'], () => {
+      const { sent } = sessions.sent();
+      return SENT_TYPES.map((type) => [{ type }, sent[type].bytes]);
+    });
+    scrapedCounter(r, 'overlay_sync_snapshots_sent_total', 'Snapshots this replica began sending to agents (on connect, after too long a queue, after Redis lost its data)', [], () => [[{}, sessions.sent().snapshots]]);
+    scrapedCounter(r, 'overlay_auth_refused_total', 'API calls this replica refused: UNAUTHENTICATED (no valid token, 401) or FORBIDDEN (the role may not, 403); every one, logged or not', ['code'], () => [
+      [{ code: ErrorCode.Unauthenticated }, authenticator.refused[ErrorCode.Unauthenticated]],
+      [{ code: ErrorCode.Forbidden }, authenticator.refused[ErrorCode.Forbidden]],
+    ]);
+
+    // Deployment-wide, read from Redis and the view once per scrape.
+    const hosts = (value: (h: Deployment['hosts'][number]) => number) => async (): Promise<Sample<'host'>[]> => (await this.deployment()).hosts.map((h) => [{ host: h.name }, value(h)]);
+    scrapedGauge(r, 'overlay_host_connected', "1 while the host's agent holds a stream on some replica (deployment-wide)", ['host'], hosts((h) => (h.connected ? 1 : 0)));
+    scrapedGauge(r, 'overlay_host_applied_revision', "The last revision the host's agent acknowledged (deployment-wide)", ['host'], hosts((h) => h.appliedRevision));
+    scrapedGauge(r, 'overlay_host_lag_revisions', 'Revisions the host is behind the current one; 0 when it holds everything its span needs (deployment-wide)', ['host'], hosts((h) => h.lag));
+    scrapedGauge(r, 'overlay_host_last_nack_timestamp_seconds', "When the host's agent last refused a revision (NACK) that no later ack cleared; 0 when none (deployment-wide)", ['host'], hosts((h) => h.lastNackAt));
+    scrapedGauge(r, 'overlay_migrations', 'Migrations whose timeline is not complete, by state: preparing, prepared, committed (deployment-wide)', ['state'], async () => {
+      const counts = (await this.deployment()).migrations;
+      return UNFINISHED_STATES.map((state) => [{ state }, counts.get(state) ?? 0]);
+    });
+    scrapedGauge(r, 'overlay_vni_pool', 'VNIs of OVERLAY_VNI_RANGES by state: used (a segment or a mirror session holds it), quarantined, free (deployment-wide)', ['state'], async () => {
+      const { used, quarantined, free } = (await this.deployment()).vnis;
+      return [
+        [{ state: 'used' }, used],
+        [{ state: 'quarantined' }, quarantined],
+        [{ state: 'free' }, free],
+      ];
+    });
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  expose(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private deployment(): Promise<Deployment> {
+    this.reading ??= this.readDeployment().finally(() => (this.reading = undefined));
+    return this.reading;
+  }
+
+  /** Three HMGETs over every host, the unfinished migrations' states, the quarantined VNIs. */
+  private async readDeployment(): Promise<Deployment> {
+    const state = this.view.current;
+    const hosts = [...state.hosts.values()];
+    const ids = hosts.map((h) => h.id);
+    const [realization, errors, migrations, quarantined] = await Promise.all([
+      this.realization.hosts(ids),
+      this.agents.lastErrors(ids),
+      this.migrations.unfinishedByState(UNFINISHED_MIGRATIONS_READ),
+      this.segments.quarantinedVnis(),
+    ]);
+    const inUse = [...[...state.segments.values()].map((s) => s.vni), ...[...state.mirrorSessions.values()].map((m) => m.vni)];
+    return {
+      hosts: hosts.map((h) => {
+        const { connected, appliedRevision, lag } = realization.get(h.id)!;
+        const nack = errors.get(h.id);
+        return { name: h.name, connected, appliedRevision, lag, lastNackAt: nack ? Date.parse(nack.at) / 1000 : 0 };
+      }),
+      migrations,
+      vnis: vniPoolUsage(this.config.vniRanges, inUse, quarantined),
+    };
+  }
+}
