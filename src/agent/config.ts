@@ -1,4 +1,5 @@
 import { ConfigError, EnvReader } from '../common/env';
+import { readLogSettings, type LogSettings } from '../common/logger';
 
 /**
  * overlay-agent's configuration, from the environment, validated once at start: a bad value
@@ -49,6 +50,9 @@ export interface AgentConfig {
   inventoryIntervalMs?: number;
   /** The root the inventory reads sysfs under (OVERLAY_SYSFS_ROOT, default `/`): tests point it at a fake tree. */
   sysfsRoot?: string;
+  /** OVERLAY_LOG_FORMAT and OVERLAY_LOG_LEVEL, as the controller reads them (common/logger.ts). Absent (tests): json at `log`. */
+  logFormat?: LogSettings['logFormat'];
+  logLevel?: LogSettings['logLevel'];
 }
 
 export type ConntrackSetting = 'auto' | 'bridge' | 'br_netfilter';
@@ -89,5 +93,6 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     migrationAutoCommit: read.bool('OVERLAY_MIGRATION_AUTO_COMMIT', true),
     inventoryIntervalMs,
     sysfsRoot: env.OVERLAY_SYSFS_ROOT || '/',
+    ...readLogSettings(read),
   };
 }
