@@ -2,7 +2,7 @@ import type { Metric } from 'prom-client';
 import type { SyncResponse__Output } from '../generated/overlay/v1/SyncResponse';
 import type { AgentConfig } from './config';
 import type { Dataplane } from './dataplane/dataplane';
-import { jsonLogger, type Logger } from '../common/logger';
+import type { Logger } from '../common/logger';
 import type { InventoryCollector } from './inventory/collector';
 import { InventoryPoller } from './inventory/inventory-poller';
 import { MigrationWatcher } from './migration/migration-watcher';
@@ -43,7 +43,7 @@ export class Agent {
   constructor(
     readonly config: AgentConfig,
     readonly dataplane: Dataplane,
-    private readonly logger: Logger = jsonLogger(),
+    private readonly logger: Logger,
     /** The jitter's random source (tests make it predictable). */
     random: () => number = Math.random,
     /** Collects the host's inventory (Linux hosts); without it the agent sends none. */

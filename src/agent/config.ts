@@ -1,4 +1,5 @@
 import { ConfigError, EnvReader } from '../common/env';
+import { readLogSettings, type LogSettings } from '../common/logger';
 
 /**
  * overlay-agent's configuration, from the environment, validated once at start: a bad value
@@ -63,6 +64,9 @@ export interface AgentConfig {
    * it; a scraper elsewhere needs the management address set explicitly). Absent: not served.
    */
   metrics?: { host: string; port: number };
+  /** OVERLAY_LOG_FORMAT and OVERLAY_LOG_LEVEL, as the controller reads them (common/logger.ts). Absent (tests): json at `log`. */
+  logFormat?: LogSettings['logFormat'];
+  logLevel?: LogSettings['logLevel'];
 }
 
 export type ConntrackSetting = 'auto' | 'bridge' | 'br_netfilter';
@@ -114,5 +118,6 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     sysfsRoot: env.OVERLAY_SYSFS_ROOT || '/',
     lldpdSocket,
     metrics: metricsPort === undefined ? undefined : { host: read.listenHost('OVERLAY_METRICS_HOST', '127.0.0.1'), port: metricsPort },
+    ...readLogSettings(read),
   };
 }

@@ -2,7 +2,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Agent } from './agent';
-import { jsonLogger } from '../common/logger';
+import { createLog, loggerOf, type ProcessLog } from '../common/logger';
 import { ConfigError } from '../common/env';
 import { loadAgentConfig, type AgentConfig } from './config';
 import type { Dataplane } from './dataplane/dataplane';
@@ -14,12 +14,12 @@ import { agentMetrics } from './metrics/agent-metrics';
 import { serveMetrics } from './metrics/metrics-server';
 
 /** overlay-agent: configuration from the environment (bad config exits 1), then sync until SIGTERM. */
-async function createDataplane(config: AgentConfig): Promise<Dataplane> {
+async function createDataplane(config: AgentConfig, log: ProcessLog): Promise<Dataplane> {
   switch (config.dataplane) {
     case 'memory':
       return new MemoryDataplane();
     case 'linux': {
-      const linux = new LinuxDataplane(new ProcessCommandRunner());
+      const linux = new LinuxDataplane(new ProcessCommandRunner(), loggerOf(log, 'dataplane'));
       // Fail at start, not at the first apply, when iproute2 is missing or the kernel cannot be read.
       await linux.observe().catch((err: unknown) => {
         throw new ConfigError(`OVERLAY_DATAPLANE=linux cannot read the kernel state: ${(err as Error).message}`);
@@ -39,15 +39,17 @@ async function createDataplane(config: AgentConfig): Promise<Dataplane> {
 async function main(): Promise<void> {
   let config: AgentConfig;
   let dataplane: Dataplane;
+  let log: ProcessLog;
   try {
     config = loadAgentConfig();
+    log = createLog({ logFormat: config.logFormat ?? 'json', logLevel: config.logLevel ?? 'log' }, 'overlay-agent').child({ host: config.hostName });
     try {
       mkdirSync(config.stateDir, { recursive: true });
       accessSync(config.stateDir, constants.W_OK);
     } catch (err) {
       throw new ConfigError(`OVERLAY_STATE_DIR ${config.stateDir} is not a writable directory: ${(err as Error).message}`);
     }
-    dataplane = await createDataplane(config);
+    dataplane = await createDataplane(config, log);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`overlay-agent: bad configuration: ${err.message}`);
@@ -56,10 +58,10 @@ async function main(): Promise<void> {
     throw err;
   }
   if (!config.tls) {
-    console.warn(JSON.stringify({ level: 'warn', msg: 'gRPC without TLS (OVERLAY_GRPC_INSECURE=true): for development only' }));
+    log.warn('gRPC without TLS (OVERLAY_GRPC_INSECURE=true): for development only');
   }
   // The inventory reads Linux (ip, sysfs, teamdctl, lldpcli): collected with the linux dataplane only.
-  const logger = jsonLogger();
+  const logger = loggerOf(log);
   const inventory = config.dataplane === 'linux' ? new InventoryCollector({ runner: new ProcessCommandRunner(), sysRoot: config.sysfsRoot ?? '/', lldpdSocket: config.lldpdSocket, logger }) : undefined;
   const agent = new Agent(config, dataplane, logger, Math.random, inventory);
   let metrics: Server | undefined;

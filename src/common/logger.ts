@@ -1,14 +1,108 @@
-/** Where a part of either process reports what it does: one line an event, info or warn. */
-export interface Logger {
-  info(message: string): void;
-  warn(message: string): void;
+import pino, { type DestinationStream, type Level, type Logger as Pino } from 'pino';
+import pretty from 'pino-pretty';
+import { ConfigError, type EnvReader } from './env';
+
+/**
+ * The log of both processes (overlayd and overlay-agent): pino, one JSON object a line on stdout
+ * (`level`, `time`, `name`, `component`, `msg` and the event's own fields), or the same lines
+ * made readable for a terminal (OVERLAY_LOG_FORMAT=text, through pino-pretty).
+ */
+export type ProcessLog = Pino;
+
+/** OVERLAY_LOG_LEVEL's values: Nest's names, which the controller has always taken. */
+export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['json', 'text'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+export interface LogSettings {
+  /** `json` (one object per line, for log pipelines) or `text` (for a terminal). */
+  logFormat: LogFormat;
+  /** The least severe level logged: `error`, `warn`, `log`, `debug` or `verbose` (fatal is always logged). */
+  logLevel: LogLevelName;
 }
 
-/** One JSON object a line (`level`, `time`, `component` when given, `msg`), for log pipelines. */
-export function jsonLogger(component?: string): Logger {
-  const line = (level: 'info' | 'warn', msg: string) => JSON.stringify({ level, time: new Date().toISOString(), ...(component ? { component } : {}), msg });
+/** Each OVERLAY_LOG_LEVEL onto pino's level of the same severity: `log` is info, `verbose` is trace. */
+export const PINO_LEVEL: Record<LogLevelName, Level> = { error: 'error', warn: 'warn', log: 'info', debug: 'debug', verbose: 'trace' };
+
+/** OVERLAY_LOG_LEVEL (default `log`) and OVERLAY_LOG_FORMAT (default `json`), read alike by both processes. */
+export function readLogSettings(read: EnvReader): LogSettings {
+  const logLevel = read.get('OVERLAY_LOG_LEVEL') ?? 'log';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`OVERLAY_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  }
+  return { logLevel: logLevel as LogLevelName, logFormat: read.oneOf('OVERLAY_LOG_FORMAT', LOG_FORMATS, 'json') };
+}
+
+/**
+ * Fields never written, whoever passes them: credentials and bodies (which may carry a token or
+ * a key). The request line names neither; this is the net under every other call.
+ */
+export const REDACTED_PATHS = [
+  'authorization',
+  'token',
+  'secret',
+  'password',
+  'body',
+  'headers.authorization',
+  'headers.cookie',
+  '*.authorization',
+  '*.token',
+  '*.secret',
+  '*.password',
+  '*.body',
+  '*.headers.authorization',
+  '*.headers.cookie',
+];
+export const REDACTED = '[redacted]';
+
+/** What the text format leaves out of a line's trailing fields: said in its head, or in a request line's message. */
+const TEXT_HIDDEN = 'pid,hostname,name,component,method,route,path,status,durationMs';
+
+/**
+ * The process's log at `settings`. `destination`: where the lines go (default stdout), written
+ * synchronously so that the last lines before an exit are not lost.
+ */
+export function createLog(settings: LogSettings, name: string, destination?: DestinationStream): ProcessLog {
+  const options: pino.LoggerOptions = {
+    name,
+    level: PINO_LEVEL[settings.logLevel],
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // The level's name, not its number: lines are read by people and matched by pipelines.
+    formatters: { level: (label) => ({ level: label }) },
+    redact: { paths: REDACTED_PATHS, censor: REDACTED },
+  };
+  if (settings.logFormat === 'text') {
+    const out = pretty({
+      destination: destination ?? 1,
+      sync: true,
+      colorize: destination === undefined && process.stdout.isTTY,
+      translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
+      ignore: TEXT_HIDDEN,
+      singleLine: true,
+      messageFormat: '{if component}[{component}] {end}{msg}',
+    });
+    return pino(options, out);
+  }
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: true }));
+}
+
+/** A log that writes nothing (tests that do not read it). */
+export function silentLog(): ProcessLog {
+  return pino({ level: 'silent' });
+}
+
+/** Where a part of the agent reports what it does: one line an event, info or warn, with the event's fields. */
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** `log` as a Logger, its lines marked `component` when given. */
+export function loggerOf(log: ProcessLog, component?: string): Logger {
+  const target = component ? log.child({ component }) : log;
   return {
-    info: (m) => console.log(line('info', m)),
-    warn: (m) => console.warn(line('warn', m)),
+    info: (message, fields) => (fields ? target.info(fields, message) : target.info(message)),
+    warn: (message, fields) => (fields ? target.warn(fields, message) : target.warn(message)),
   };
 }

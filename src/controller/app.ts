@@ -1,12 +1,15 @@
 import 'reflect-metadata';
-import { ConsoleLogger, type LoggerService, type LogLevel } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { apiRoutes, AppModule, buildOpenApiDocument } from './app.module';
 import { Authenticator, registerAuthentication } from './auth/authenticator';
 import { TokenService } from './tokens/token.service';
-import { LOG_LEVELS, type ControllerConfig } from './config';
+import type { ControllerConfig } from './config';
+import { createLog, type ProcessLog } from '../common/logger';
+import { NestPinoLogger } from './logging/nest-logger';
+import { registerRequestLog, requestIdOptions } from './logging/request-log';
 import { registerJsonBodyParser } from './http/body';
 import { closeConnectionsOnShutdown, httpServerOptions, limitConnections } from './http/server';
 import { ControllerMetrics } from './metrics/controller-metrics';
@@ -16,25 +19,25 @@ import { AuditEvaluator } from './audit/audit.evaluator';
 import { DistributionPipeline } from './distribution/pipeline';
 import { transportSecurityFrom } from './distribution/sync.server';
 
-/** The levels logged at OVERLAY_LOG_LEVEL: that one and the more severe ones. */
-export function logLevelsFrom(config: Pick<ControllerConfig, 'logLevel'>): LogLevel[] {
-  return ['fatal', ...LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(config.logLevel) + 1)];
-}
-
 /**
  * Builds overlayd: the materialized view loaded, the gRPC sync server bound on OVERLAY_GRPC_PORT,
  * the HTTP API ready but not yet listening (main.ts and tests choose where). Signals are the
- * caller's: main.ts closes the app on SIGTERM within OVERLAY_SHUTDOWN_TIMEOUT_MS. `logger`: none
- * (false), or one of the caller's (tests that read the log); by default the console.
+ * caller's: main.ts closes the app on SIGTERM within OVERLAY_SHUTDOWN_TIMEOUT_MS. `log`: the
+ * process's log (default: stdout at OVERLAY_LOG_LEVEL and _FORMAT), which gets the request lines
+ * and, unless `logger` says otherwise, every Nest Logger's lines; `logger`: none of those (false),
+ * or a LoggerService of the caller's (tests that read what the parts say).
  */
-export async function createApp(config: ControllerConfig, opts: { logger?: false | LoggerService } = {}): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter(httpServerOptions(config));
+export async function createApp(config: ControllerConfig, opts: { logger?: false | LoggerService; log?: ProcessLog } = {}): Promise<NestFastifyApplication> {
+  const log = opts.log ?? createLog(config, 'overlayd');
+  const adapter = new FastifyAdapter({ ...httpServerOptions(config), ...requestIdOptions });
+  // First of the hooks: every answer, a refused one too, carries its request id.
+  registerRequestLog(adapter.getInstance(), log);
   limitConnections(adapter.getInstance().server, config.httpMaxConnections);
   closeConnectionsOnShutdown(adapter.getInstance());
   // JSON in UTF-8 only: a text/plain body must be refused (415), not parsed into a string.
   registerJsonBodyParser(adapter.getInstance(), config.maxBodyBytes);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forConfig(config), adapter, {
-    logger: opts.logger ?? new ConsoleLogger({ json: config.logFormat === 'json', logLevels: logLevelsFrom(config) }),
+    logger: opts.logger ?? new NestPinoLogger(log),
     bufferLogs: false,
     // Nest's own parsers would add application/x-www-form-urlencoded; ours (http/body.ts) is the only one wanted.
     bodyParser: false,

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { ConfigError, EnvReader } from '../common/env';
+import { readLogSettings, type LogSettings } from '../common/logger';
 import { VNI_MAX, VNI_MIN } from '../common/values';
 
 /**
@@ -48,10 +49,9 @@ export interface ControllerConfig {
   httpMaxConnections: number;
   /** The longest a shutdown (SIGTERM) may take before the process exits anyway. */
   shutdownTimeoutMs: number;
-  /** `json` (one object per line, for log pipelines) or `text` (for a terminal). */
-  logFormat: 'json' | 'text';
-  /** The least severe level logged: `error`, `warn`, `log`, `debug` or `verbose` (fatal is always logged). */
-  logLevel: LogLevelName;
+  /** OVERLAY_LOG_FORMAT and OVERLAY_LOG_LEVEL (common/logger.ts). */
+  logFormat: LogSettings['logFormat'];
+  logLevel: LogSettings['logLevel'];
   /** How long the audit trail keeps an event. */
   eventsRetentionSeconds: number;
   /** The most refused calls the audit trail keeps (approximately; the oldest go first). */
@@ -75,9 +75,6 @@ export interface ControllerConfig {
 }
 
 export const ControllerConfig = Symbol('ControllerConfig');
-
-export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
-export type LogLevelName = (typeof LOG_LEVELS)[number];
 
 /** Parses `5000-5999,7000-7999` (single values allowed). Ranges must not overlap. */
 export function parseVniRanges(raw: string, name = 'OVERLAY_VNI_RANGES'): VniRange[] {
@@ -123,18 +120,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
     throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
   }
   const tls = read.tlsFiles('agents are authenticated by TLS client certificates: set OVERLAY_TLS_CA, OVERLAY_TLS_CERT and OVERLAY_TLS_KEY, or OVERLAY_GRPC_INSECURE=true for development');
-  const logLevel = read.get('OVERLAY_LOG_LEVEL') ?? 'log';
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw new ConfigError(`OVERLAY_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
-  }
+  const { logLevel, logFormat } = readLogSettings(read);
   const httpRequestTimeoutMs = read.int('OVERLAY_HTTP_REQUEST_TIMEOUT_MS', 30_000, 1_000, 3_600_000);
   const httpHeadersTimeoutMs = read.int('OVERLAY_HTTP_HEADERS_TIMEOUT_MS', Math.min(10_000, httpRequestTimeoutMs), 1_000, 3_600_000);
   if (httpHeadersTimeoutMs > httpRequestTimeoutMs) {
     throw new ConfigError(`OVERLAY_HTTP_HEADERS_TIMEOUT_MS (${httpHeadersTimeoutMs}) must not exceed OVERLAY_HTTP_REQUEST_TIMEOUT_MS (${httpRequestTimeoutMs}): the headers are part of the request`);
   }
   return {
-    logFormat: read.oneOf('OVERLAY_LOG_FORMAT', ['json', 'text'], 'json'),
-    logLevel: logLevel as LogLevelName,
+    logFormat,
+    logLevel,
     httpRequestTimeoutMs,
     httpHeadersTimeoutMs,
     httpKeepAliveTimeoutMs: read.int('OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),

@@ -1,3 +1,4 @@
+import { loggerOf, silentLog } from '../../src/common/logger';
 import * as grpc from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -306,7 +307,7 @@ describe('metrics: overlayd and the agents after a known workload', () => {
     it('name only metrics that overlayd or the agent expose', async () => {
       // Families as the expositions declare them (# TYPE), histograms' series by their suffixes too.
       const families = new Set<string>();
-      const linux = new LinuxDataplane({ run: async () => '' }).metrics().map((m) => (m as unknown as { name: string }).name);
+      const linux = new LinuxDataplane({ run: async () => '' }, loggerOf(silentLog())).metrics().map((m) => (m as unknown as { name: string }).name);
       for (const exposition of [text, await agentMetrics(agents[0].agent).metrics()]) {
         for (const [, name, type] of exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
           families.add(name);

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createApp } from '../../src/controller/app';
 import { loadConfig, type ControllerConfig } from '../../src/controller/config';
 import { SyncServer } from '../../src/controller/distribution/sync.server';
+import { silentLog, type ProcessLog } from '../../src/common/logger';
 
 /**
  * A real overlayd (Nest + Fastify) on an ephemeral port, against a real Redis, under a key
@@ -43,7 +44,12 @@ export function uniquePrefix(name: string): string {
   return `test-${name}-${randomBytes(4).toString('hex')}`;
 }
 
-export async function startController(opts: { prefix: string; env?: Record<string, string>; redisUrl?: string; logger?: LoggerService }): Promise<Harness> {
+/**
+ * A controller in this process on ports of its own. `logger`: a LoggerService that gets what its
+ * parts say (Nest's Logger); `log`: the process's pino log, which gets the request lines too (and
+ * the parts' lines when no `logger` is given). Neither: silent.
+ */
+export async function startController(opts: { prefix: string; env?: Record<string, string>; redisUrl?: string; logger?: LoggerService; log?: ProcessLog }): Promise<Harness> {
   const config = loadConfig({
     REDIS_URL: opts.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     OVERLAY_KEY_PREFIX: opts.prefix,
@@ -53,7 +59,7 @@ export async function startController(opts: { prefix: string; env?: Record<strin
     OVERLAY_BOOTSTRAP_TOKEN: TEST_ADMIN_TOKEN,
     ...opts.env,
   });
-  const app = await createApp(config, { logger: opts.logger ?? false });
+  const app = await createApp(config, { logger: opts.logger ?? (opts.log ? undefined : false), log: opts.log ?? silentLog() });
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   const redis = new Redis(config.redisUrl);

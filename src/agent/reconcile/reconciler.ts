@@ -275,7 +275,7 @@ export class Reconciler {
     if (failures.length) {
       this.counts.nacks++;
       const error = failures.join('; ');
-      this.logger.warn(`could not program revision ${revision}${closed.size ? ` (${closed.size} port(s) kept closed)` : ''}: ${error}`);
+      this.logger.warn(`could not program revision ${revision}${closed.size ? ` (${closed.size} port(s) kept closed)` : ''}: ${error}`, { event: 'nack', revision, portsKeptClosed: closed.size, error });
       this.hooks.report(revision, error);
       this.scheduleRetry();
       return true;

@@ -156,17 +156,30 @@ export class ControllerClient {
     this.streamRevision = undefined;
     this.connects++;
     this.handler.opened();
+    const resume = this.handler.resumeFrom();
     stream.write({
       hello: {
         hostName: this.config.hostName,
         vtepIp: this.config.vtepIp ?? '',
         agentVersion: AGENT_VERSION,
-        ...this.handler.resumeFrom(),
+        ...resume,
         instanceId: this.instanceId,
         features: FEATURES,
       },
     });
+    const controller = this.config.controllers[this.target];
+    const resumeFrom = resume.appliedRevision;
+    let announced = false;
     stream.on('data', (message: SyncResponse__Output) => {
+      if (this.stream === stream && !announced && (message.snapshotChunk || message.snapshotEnd || message.delta)) {
+        // One line a connection, once the controller has answered with what it sends: the deltas since our revision, or a snapshot.
+        announced = true;
+        const start = message.delta ? 'resume' : 'snapshot';
+        this.logger.info(`connected to ${controller}: ${start === 'resume' ? `resuming from revision ${resumeFrom}` : 'receiving a snapshot'}`, { event: 'connect', controller, start, ...(start === 'resume' && { resumedFrom: resumeFrom }) });
+      }
+      if (this.stream === stream && message.snapshotEnd) {
+        this.logger.info(`snapshot at revision ${message.snapshotEnd.revision} received (${message.snapshotEnd.resourceCount} resources)`, { event: 'snapshot', revision: message.snapshotEnd.revision, resources: message.snapshotEnd.resourceCount });
+      }
       // The stream works once it delivers a snapshot or a delta: only then does the backoff start over.
       if (this.stream === stream && (message.snapshotEnd || message.delta)) {
         this.backoff.reset();
@@ -201,7 +214,7 @@ export class ControllerClient {
         this.target = (this.target + 1) % this.config.controllers.length;
       }
       if (code !== grpc.status.ALREADY_EXISTS) {
-        this.logger.warn(`stream to ${from} lost (${reason}); keeping the last known state, reconnecting to ${this.config.controllers[this.target]} in ${delay} ms`);
+        this.logger.warn(`stream to ${from} lost (${reason}); keeping the last known state, reconnecting to ${this.config.controllers[this.target]} in ${delay} ms`, { event: 'disconnect', controller: from, reason, retryInMs: delay });
       } else if (!this.heldElsewhere) {
         // Another agent claims this host (a duplicate, or this host's next agent): the controller
         // refuses us while it holds the stream. Not a failure to report on every attempt.

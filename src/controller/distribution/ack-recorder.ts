@@ -79,7 +79,7 @@ export class AckRecorder {
     const text = cleanAgentText(error);
     this.pendingErrors.set(hostId, { set: { revision, error: text, at: new Date().toISOString() } });
     this.scheduleFlush(APPLIED_FLUSH_MS);
-    this.logger.warn(`host ${hostName} could not apply revision ${revision}: ${text}`);
+    this.logger.warn(`host ${hostName} could not apply revision ${revision}: ${text}`, { host: hostName, event: 'nack', revision, error: text });
     this.events.emit('nacked', { hostId, revision, error: text });
   }
 

@@ -108,7 +108,15 @@ export class HelloHandler {
     const delta = records && this.feed.resume(host.id, hello.appliedRevision, records);
     answered();
     this.sessions.open(host, call, claim, delta && { from: hello.appliedRevision, delta });
-    this.logger.log(`host ${host.name} connected (agent ${hello.agentVersion || '?'} instance ${instance || '-'}, ${delta ? `resumed from ${hello.appliedRevision}` : 'snapshot'} at ${this.view.revision})`);
+    this.logger.log(`host ${host.name} connected (agent ${hello.agentVersion || '?'} instance ${instance || '-'}, ${delta ? `resumed from ${hello.appliedRevision}` : 'snapshot'} at ${this.view.revision})`, {
+      host: host.name,
+      event: 'connect',
+      start: delta ? 'resume' : 'snapshot',
+      revision: this.view.revision,
+      ...(delta && { resumedFrom: hello.appliedRevision }),
+      agentVersion: hello.agentVersion || null,
+      instance: instance || null,
+    });
   }
 
   /**

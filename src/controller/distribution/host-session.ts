@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
+import { Logger } from '@nestjs/common';
 import { encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
@@ -11,6 +12,15 @@ import type { StreamClaim } from './agent-status.repository';
 import type { SpanFeed, SpanSubscriber } from './span-feed';
 
 export type SyncCall = grpc.ServerDuplexStream<SyncRequest__Output, Buffer>;
+
+const logger = new Logger('sync');
+
+/** Why a stream is sent a snapshot: its Hello (no resumable revision), too much pending (a slow agent), a resync (the view was reloaded, the epoch changed, a newer stream). */
+export type SnapshotReason = 'hello' | 'behind' | 'resync';
+const SNAPSHOT_REASONS: Record<Exclude<SnapshotReason, 'hello'>, string> = {
+  behind: 'it fell too far behind, its pending deltas are dropped',
+  resync: 'the controller resynchronizes it',
+};
 
 /** Resources per snapshot chunk: keeps messages well under gRPC's 4 MiB default limit. */
 export const SNAPSHOT_CHUNK_SIZE = 1000;
@@ -200,9 +210,13 @@ export class HostSession implements SpanSubscriber {
    * may show a resource newer than `revision`; the deltas after `revision`, queued behind the
    * end marker, replace or remove every resource that changed, so the agent still converges.
    */
-  sendSnapshot(): void {
+  sendSnapshot(reason: SnapshotReason = 'hello'): void {
     const keys = this.feed.spanIndex.spanOf(this.hostId);
     const revision = this.feed.revision;
+    // The Hello's snapshot is in the `connected` line.
+    if (reason !== 'hello') {
+      logger.log(`host ${this.hostName}: snapshot at revision ${revision} (${keys.length} resources): ${SNAPSHOT_REASONS[reason]}`, { host: this.hostName, event: 'snapshot', reason, revision, resources: keys.length });
+    }
     this.queue.length = 0;
     this.relayed.clear();
     this.pendingDeltaBytes = 0;
@@ -252,7 +266,7 @@ export class HostSession implements SpanSubscriber {
     this.sentRevision = revision;
     if (this.waitingForDrain && this.pendingDeltaBytes > Math.max(MAX_PENDING_DELTA_BYTES, this.snapshotBytes)) {
       // Too far behind: one snapshot of the current state replaces everything pending.
-      this.sendSnapshot();
+      this.sendSnapshot('behind');
       return;
     }
     this.flush();
@@ -268,7 +282,7 @@ export class HostSession implements SpanSubscriber {
 
   resync(): void {
     if (!this.closed) {
-      this.sendSnapshot();
+      this.sendSnapshot('resync');
     }
   }
 

@@ -244,7 +244,7 @@ export class SessionRegistry implements SessionEvents {
       this.sessions.delete(session.hostId);
       this.recorder.disconnected(session.hostId);
       void this.status.releaseSession(session.claim).catch(() => undefined);
-      this.logger.log(`host ${session.hostName} disconnected`);
+      this.logger.log(`host ${session.hostName} disconnected`, { host: session.hostName, event: 'disconnect', appliedRevision: session.appliedRevision });
     }
   }
 

@@ -48,7 +48,7 @@ export class MigrationMonitor implements OnModuleDestroy {
         } else if ('ignored' in outcome) {
           this.logger.warn(`VM arrival reported by ${event.hostName} not committed: ${outcome.ignored}`);
         } else {
-          this.logger.log(`migration ${outcome.migration.id}: VM arrived on ${event.hostName}, ${outcome.migration.state}`);
+          this.logger.debug(`migration ${outcome.migration.id}: VM arrived on ${event.hostName}, ${outcome.migration.state}`);
         }
       })
       .catch((err: unknown) => this.logger.warn(`VM arrival reported by ${event.hostName}: ${(err as Error).message}`));
@@ -107,10 +107,8 @@ export class MigrationMonitor implements OnModuleDestroy {
   async pass(): Promise<void> {
     const due = await this.migrations.due(Date.now(), BATCH);
     for (const id of due) {
-      const migration = await this.service.expire(id, MONITOR);
-      if (migration.state === 'expired') {
-        this.logger.log(`migration ${id} expired before its commit; the destination withdraws the prepared ports`);
-      }
+      // Logged by the service, by the replica whose expiry took effect.
+      await this.service.expire(id, MONITOR);
     }
     const active = await this.migrations.active(BATCH);
     this.busy = active.length > 0;

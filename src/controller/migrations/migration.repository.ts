@@ -6,6 +6,9 @@ import { MAX_MIGRATION_TTL_MS } from './migration.schemas';
 import { MIGRATION_EVENTS, type Migration, type MigrationRecord, type MigrationState, type TimelineEntry } from '../model/migration';
 
 /** One port's compare-and-set in a migration step: the record as read, and what replaces it. */
+/** Timeline events recorded as they are observed (MARK), not written by a hook. */
+export type MarkedEvent = 'destination-acked' | 'vm-arrived' | 'peers-acked' | 'source-cleaned';
+
 export interface PortSwap {
   id: string;
   current: Port;
@@ -162,8 +165,8 @@ return { rev }
 /**
  * ARGV: id, event (destination-acked, vm-arrived, peers-acked or source-cleaned), retention (ms).
  * Records an observed event once; the last ack of a committed migration completes it. Not a
- * change of desired state: no revision. Returns 2 when this call completed the migration, 1 when
- * it recorded the event otherwise (or had recorded it before), 0 when the state does not take it.
+ * change of desired state: no revision. Returns 1 when it recorded the event now, 2 when that
+ * also completed the migration, 0 otherwise.
  */
 const MARK = `${PRUNE_INDEX}
 local id, event, retention = ARGV[3], ARGV[4], ARGV[5]
@@ -171,17 +174,16 @@ local key = K.migration(id)
 local state = redis.call('HGET', key, 'state')
 if event == 'vm-arrived' then
   if state ~= 'preparing' and state ~= 'prepared' then return 0 end
-  redis.call('HSETNX', key, 'ev:' .. event, ARGV[1])
-  return 1
+  return redis.call('HSETNX', key, 'ev:' .. event, ARGV[1])
 end
 if event == 'destination-acked' then
   if state ~= 'preparing' and state ~= 'prepared' then return 0 end
-  redis.call('HSETNX', key, 'ev:' .. event, ARGV[1])
+  local fresh = redis.call('HSETNX', key, 'ev:' .. event, ARGV[1])
   if state == 'preparing' then redis.call('HSET', key, 'state', 'prepared') end
-  return 1
+  return fresh
 end
 if state ~= 'committed' then return 0 end
-redis.call('HSETNX', key, 'ev:' .. event, ARGV[1])
+local fresh = redis.call('HSETNX', key, 'ev:' .. event, ARGV[1])
 if redis.call('HEXISTS', key, 'ev:peers-acked') == 1 and redis.call('HEXISTS', key, 'ev:source-cleaned') == 1 then
   redis.call('HSET', key, 'state', 'completed')
   redis.call('ZREM', K.migrationsActive(), id)
@@ -189,7 +191,7 @@ if redis.call('HEXISTS', key, 'ev:peers-acked') == 1 and redis.call('HEXISTS', k
   pruneIndex(retention)
   return 2
 end
-return 1
+return fresh
 `;
 
 /**
@@ -318,9 +320,10 @@ export class MigrationRepository {
     return revision;
   }
 
-  /** Records an observed event (see MARK); true when this call completed the migration. */
-  async mark(id: string, event: 'destination-acked' | 'vm-arrived' | 'peers-acked' | 'source-cleaned', retentionMs: number): Promise<boolean> {
-    return Number(await this.store.mutate('overlayMigrationMark', [id, event, retentionMs], CONTROLLER)) === 2;
+  /** Whether the event was recorded now (`recorded`; `completed` when it was the last ack of a committed migration) or before, or does not apply (`unchanged`). */
+  async mark(id: string, event: MarkedEvent, retentionMs: number): Promise<'unchanged' | 'recorded' | 'completed'> {
+    const outcome = (await this.store.mutate('overlayMigrationMark', [id, event, retentionMs], CONTROLLER)) as number;
+    return outcome === 2 ? 'completed' : outcome === 1 ? 'recorded' : 'unchanged';
   }
 
   async get(id: string): Promise<Migration | undefined> {

@@ -1,5 +1,5 @@
 import { systemActor, type Actor } from '../auth/principal';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ErrorCode, notFound, OverlayError } from '../errors';
 import { type ResourceId } from '../../common/values';
 import { newId } from '../model/value-parsers';
@@ -14,12 +14,15 @@ import { ConnectionHandover } from './connection-handover';
 import { OPEN_STATES, type Migration, type MigrationRecord, type MigrationState } from '../model/migration';
 import type { Page, PageRequest } from '../store/page';
 import { MigrationMetrics } from './migration.metrics';
-import { MigrationRepository, type PortSwap } from './migration.repository';
+import { MigrationRepository, type MarkedEvent, type PortSwap } from './migration.repository';
 import { DEFAULT_PREPARE_WAIT_MS, type PrepareMigration } from './migration.schemas';
 
 
 /** How often a prepare waiting for the connection handover reads the migration again. */
 const CONNECTIONS_POLL_MS = 10;
+
+/** Who took a step, as the step's log line names it. */
+const byWhom = (actor: Actor): string => (actor.kind === 'token' ? `${actor.role} token ${actor.name}` : actor.name);
 
 /** Revision of a timeline event, if it wrote one. */
 const revisionOf = (migration: Migration, event: string): number | undefined => migration.timeline.find((e) => e.event === event)?.revision;
@@ -36,6 +39,8 @@ export class MigrationService {
   private readonly ttlMs: number;
   /** Migrations this replica finished, and their steps' durations. */
   readonly metrics = new MigrationMetrics();
+  /** One line a step that changed the migration (not a retry that found it taken): `step` says which. */
+  private readonly logger = new Logger('migrations');
 
   constructor(
     private readonly migrations: MigrationRepository,
@@ -112,6 +117,16 @@ export class MigrationService {
         continue;
       }
       const created = result.revision > 0;
+      if (created) {
+        this.logger.log(`migration ${record.id} prepared by ${byWhom(actor)}: ${portIds.length} port(s) from host ${record.sourceHostId} to ${record.destinationHostId} (revision ${result.revision})`, {
+          migration: record.id,
+          step: 'prepare',
+          revision: result.revision,
+          sourceHostId: record.sourceHostId,
+          destinationHostId: record.destinationHostId,
+          portIds,
+        });
+      }
       let migration = await this.read(result.id);
       if (migration.state === 'preparing') {
         await this.observeDestination(migration, Math.max(0, deadline - Date.now()));
@@ -150,6 +165,14 @@ export class MigrationService {
       if (revision < 0) {
         continue;
       }
+      if (revision > 0) {
+        this.logger.log(`migration ${id} committed by ${byWhom(actor)}: its ports are bound to host ${migration.destinationHostId} (revision ${revision})`, {
+          migration: id,
+          step: 'commit',
+          revision,
+          destinationHostId: migration.destinationHostId,
+        });
+      }
       migration = await this.read(id);
       if (wait && migration.state === 'committed') {
         const { pendingHostIds } = await this.waitForSettled(migration, wait.timeoutMs);
@@ -178,7 +201,7 @@ export class MigrationService {
     if (!OPEN_STATES.includes(migration.state)) {
       return { migration };
     }
-    await this.migrations.mark(migrationId, 'vm-arrived', this.retentionMs);
+    await this.mark(migration, 'vm-arrived');
     try {
       // Found in the store above: a stored id, well-formed.
       // The audit trail and the timeline name the agent that asked for it.
@@ -232,12 +255,25 @@ export class MigrationService {
       const swaps = await this.swaps(migration, (port) => ({ ...port, migration: null }));
       const revision = await this.migrations.abort(id, final, this.retentionMs, swaps, actor);
       if (revision > 0) {
+        const why = final === 'expired' ? 'expired before its commit' : `aborted by ${byWhom(actor)}`;
+        this.logger.log(`migration ${id} ${why}: host ${migration.destinationHostId} withdraws the prepared ports (revision ${revision})`, { migration: id, step: final === 'expired' ? 'expire' : 'abort', revision });
         return this.finished(await this.read(id));
       }
       if (revision === 0) {
         return this.read(id);
       }
     }
+  }
+
+  /** Records an observed event of the timeline; logged by the replica that recorded it first. Whether this call completed the migration. */
+  private async mark(migration: Migration, event: MarkedEvent): Promise<boolean> {
+    const outcome = await this.migrations.mark(migration.id, event, this.retentionMs);
+    if (outcome !== 'unchanged') {
+      const host = event === 'destination-acked' || event === 'vm-arrived' ? migration.destinationHostId : event === 'source-cleaned' ? migration.sourceHostId : undefined;
+      const completed = outcome === 'completed' ? '; migration completed' : '';
+      this.logger.log(`migration ${migration.id}: ${event}${host ? ` (host ${host})` : ''}${completed}`, { migration: migration.id, step: event, ...(outcome === 'completed' && { state: 'completed' }) });
+    }
+    return outcome === 'completed';
   }
 
   /** Compare-and-set pairs for the migration's ports that still carry it. */
@@ -254,7 +290,7 @@ export class MigrationService {
     }
     const acked = waitMs > 0 ? await this.realization.waitForHosts([migration.destinationHostId], revision, waitMs) : await this.realization.hostsApplied([migration.destinationHostId], revision);
     if (acked) {
-      await this.migrations.mark(migration.id, 'destination-acked', this.retentionMs);
+      await this.mark(migration, 'destination-acked');
     }
   }
 
@@ -303,10 +339,10 @@ export class MigrationService {
     const pending = await this.realization.unapplied(await this.realization.changedHosts(revision), revision);
     let completed = false;
     if (!peersAcked && pending.every((h) => h === migration.sourceHostId)) {
-      completed = await this.migrations.mark(migration.id, 'peers-acked', this.retentionMs);
+      completed = await this.mark(migration, 'peers-acked');
     }
     if (!sourceCleaned && (await this.realization.unapplied([migration.sourceHostId], revision)).length === 0) {
-      completed ||= await this.migrations.mark(migration.id, 'source-cleaned', this.retentionMs);
+      completed = (await this.mark(migration, 'source-cleaned')) || completed;
     }
     if (completed) {
       this.finished(await this.read(migration.id));

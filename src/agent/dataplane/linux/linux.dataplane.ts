@@ -3,7 +3,7 @@ import type { Dataplane, DataplanePlan, DataplaneState, FirewallRuleset, HostKer
 import { ArrivalMonitor } from './arrival-monitor';
 import type { CommandRunner } from './command-runner';
 import { ConntrackDriver } from './conntrack.driver';
-import { jsonLogger, type Logger } from '../../../common/logger';
+import type { Logger } from '../../../common/logger';
 import { KernelReader } from './kernel-view';
 import { LinksDriver } from './links.driver';
 import type { ConntrackMode } from './nftables';
@@ -25,7 +25,7 @@ export class LinuxDataplane implements Dataplane {
 
   constructor(
     runner: CommandRunner,
-    private readonly logger: Logger = jsonLogger('dataplane'),
+    private readonly logger: Logger,
     sysctls: Sysctls = procSysctls,
   ) {
     const kernel = new KernelReader(runner);

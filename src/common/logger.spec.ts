@@ -1,0 +1,101 @@
+import { Writable } from 'node:stream';
+import { EnvReader } from './env';
+import { createLog, LOG_LEVELS, loggerOf, PINO_LEVEL, readLogSettings, REDACTED, type LogSettings } from './logger';
+
+/** A destination that keeps every line written to it. */
+function capture(): Writable & { lines: string[] } {
+  const lines: string[] = [];
+  const out = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return Object.assign(out, { lines });
+}
+
+const json = (level: LogSettings['logLevel'] = 'log') => {
+  const out = capture();
+  return { out, log: createLog({ logFormat: 'json', logLevel: level }, 'overlayd', out) };
+};
+
+describe('OVERLAY_LOG_LEVEL and OVERLAY_LOG_FORMAT', () => {
+  it('keeps the five values the controller has always taken, default log and json', () => {
+    expect(readLogSettings(new EnvReader({}))).toEqual({ logLevel: 'log', logFormat: 'json' });
+    for (const level of LOG_LEVELS) {
+      expect(readLogSettings(new EnvReader({ OVERLAY_LOG_LEVEL: level, OVERLAY_LOG_FORMAT: 'text' }))).toEqual({ logLevel: level, logFormat: 'text' });
+    }
+  });
+
+  it('refuses a level or a format it does not know, naming the variable', () => {
+    expect(() => readLogSettings(new EnvReader({ OVERLAY_LOG_LEVEL: 'info' }))).toThrow('OVERLAY_LOG_LEVEL must be one of error, warn, log, debug, verbose, got "info"');
+    expect(() => readLogSettings(new EnvReader({ OVERLAY_LOG_FORMAT: 'xml' }))).toThrow('OVERLAY_LOG_FORMAT must be json or text, got "xml"');
+  });
+
+  it('maps each onto pino: log is info, verbose is trace', () => {
+    expect(PINO_LEVEL).toEqual({ error: 'error', warn: 'warn', log: 'info', debug: 'debug', verbose: 'trace' });
+  });
+
+  it.each([
+    ['error', ['fatal', 'error']],
+    ['warn', ['fatal', 'error', 'warn']],
+    ['log', ['fatal', 'error', 'warn', 'info']],
+    ['debug', ['fatal', 'error', 'warn', 'info', 'debug']],
+    ['verbose', ['fatal', 'error', 'warn', 'info', 'debug', 'trace']],
+  ] as const)('at %s, writes %j (fatal always)', (level, written) => {
+    const { out, log } = json(level);
+    for (const l of ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const) {
+      log[l](`at ${l}`);
+    }
+    expect(out.lines.map((l) => (JSON.parse(l) as { level: string }).level)).toEqual(written);
+  });
+});
+
+describe('the JSON format', () => {
+  it('is one object a line: level by name, ISO time, the process name, the message and its fields', () => {
+    const { out, log } = json();
+    loggerOf(log, 'dataplane').warn('tap tap0 does not exist yet', { tap: 'tap0' });
+    expect(out.lines).toHaveLength(1);
+    const line = JSON.parse(out.lines[0]) as Record<string, unknown>;
+    expect(line).toMatchObject({ level: 'warn', name: 'overlayd', component: 'dataplane', msg: 'tap tap0 does not exist yet', tap: 'tap0' });
+    expect(new Date(line.time as string).toISOString()).toBe(line.time);
+  });
+
+  it('writes a message as it is: no printf placeholders filled in', () => {
+    const { out, log } = json();
+    loggerOf(log).info('100%s of %d hosts', { n: 1 });
+    loggerOf(log).info('50%s done');
+    expect(out.lines.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['100%s of %d hosts', '50%s done']);
+  });
+
+  it('never writes a token, an Authorization header, a secret or a body, wherever it is passed', () => {
+    const { out, log } = json();
+    const secret = 'c2VjcmV0LXRva2VuLXRoYXQtbXVzdC1uZXZlci1iZS1sb2dnZWQ';
+    log.info({ token: secret, authorization: `Bearer ${secret}`, body: { token: secret }, req: { headers: { authorization: `Bearer ${secret}`, cookie: secret }, body: secret }, created: { secret, password: secret, name: 'kept' } }, 'a line');
+    expect(out.lines.join('\n')).not.toContain(secret);
+    const line = JSON.parse(out.lines[0]) as Record<string, Record<string, unknown>>;
+    expect(line).toMatchObject({ token: REDACTED, authorization: REDACTED, body: REDACTED, req: { headers: { authorization: REDACTED, cookie: REDACTED }, body: REDACTED }, created: { secret: REDACTED, password: REDACTED, name: 'kept' } });
+  });
+});
+
+describe('the text format', () => {
+  it('reads like a terminal log: time, level, [component], message, then the fields on the same line', () => {
+    const out = capture();
+    const log = createLog({ logFormat: 'text', logLevel: 'log' }, 'overlayd', out);
+    log.child({ component: 'sync' }).info({ host: 'hv1', event: 'connect' }, 'host hv1 connected');
+    log.info('no component');
+    expect(out.lines).toHaveLength(2);
+    expect(out.lines[0]).toMatch(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: \[sync\] host hv1 connected \{"host":"hv1","event":"connect"\}$/);
+    expect(out.lines[1]).toMatch(/^\[[^\]]+\] INFO: no component$/);
+    // No colours when the lines do not go to a terminal.
+    expect(out.lines.join('')).not.toContain('\u001b[');
+  });
+
+  it('redacts as the JSON format does', () => {
+    const out = capture();
+    const log = createLog({ logFormat: 'text', logLevel: 'log' }, 'overlayd', out);
+    log.info({ headers: { authorization: 'Bearer abcdefabcdefabcdefabcdefabcdefabcdef' } }, 'x');
+    expect(out.lines.join('\n')).not.toContain('abcdefabcdef');
+    expect(out.lines.join('\n')).toContain(REDACTED);
+  });
+});
