@@ -1,9 +1,10 @@
+import { ErrorCode } from '../errors';
 import { array, custom, integer, object, optional, type Parsed } from '../http/schema';
 import { parseId } from '../model/value-parsers';
 import { integerParam, type QuerySpec } from '../http/query';
 import { MAX_WAIT_TIMEOUT_MS, vmIdSchema } from '../ports/port.schemas';
 
-const idSchema = (description: string) => custom(parseId, { type: 'string', format: 'uuid', description });
+const idSchema = (description: string) => custom(parseId, { type: 'string', format: 'uuid', description }, [ErrorCode.InvalidId]);
 
 export const MAX_PORTS_PER_MIGRATION = 64;
 export const MIN_MIGRATION_TTL_MS = 1_000;
