@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createApp } from '../../src/controller/app';
 import { loadConfig, type ControllerConfig } from '../../src/controller/config';
 import { SyncServer } from '../../src/controller/distribution/sync.server';
+import { contractViolation } from './api-contract';
 
 /**
  * A real overlayd (Nest + Fastify) on an ephemeral port, against a real Redis, under a key
@@ -105,7 +106,11 @@ export interface ApiResponse<T = any> {
   body: T;
 }
 
-/** A tiny JSON client over fetch, sending `token` (the tests' admin token by default; null: none). */
+/**
+ * A tiny JSON client over fetch, sending `token` (the tests' admin token by default; null: none).
+ * Every answer is held to the OpenAPI document (api-contract.ts): one it does not describe fails
+ * the call, naming the operation, the status and the code.
+ */
 export function api(base: string, token: string | null = TEST_ADMIN_TOKEN) {
   const auth: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
   const call = async <T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> => {
@@ -115,7 +120,12 @@ export function api(base: string, token: string | null = TEST_ADMIN_TOKEN) {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    const parsed = text ? JSON.parse(text) : undefined;
+    const violation = contractViolation(method, path, res.status, parsed);
+    if (violation) {
+      throw new Error(`the answer breaks the OpenAPI document: ${violation}`);
+    }
+    return { status: res.status, body: parsed };
   };
   return {
     get: <T = any>(path: string) => call<T>('GET', path),
