@@ -69,6 +69,10 @@ export function contractViolation(method: string, url: string, status: number, b
   if (!response.content) {
     return body === undefined ? undefined : `${said} with a body, where it documents none`;
   }
+  if (!response.content['application/json']) {
+    // Not JSON (text, say): api() could not have parsed it; not this check's to read.
+    return undefined;
+  }
   const validate = validatorFor(template.path, m, String(status), declared);
   if (!validate(body)) {
     return `${said} with a body its documented schema refuses: ${ajv.errorsText(validate.errors, { dataVar: 'body' })}`;
