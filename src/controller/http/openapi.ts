@@ -134,6 +134,9 @@ const TOKEN_CODES = [ErrorCode.Unauthenticated, ErrorCode.Forbidden, ErrorCode.S
 /** Reading a body (http/body.ts, error.filter.ts), before its schema. */
 const BODY_CODES = [ErrorCode.InvalidJson, ErrorCode.UnsupportedMediaType, ErrorCode.BodyTooLarge];
 
+/** The codes every operation, or every one with a token or a body, can answer with: the least telling examples. */
+const SHARED_CODES = new Set([...REQUEST_CODES, ...TOKEN_CODES, ...BODY_CODES]);
+
 /** What the query guard refuses on a route taking `spec` (http/query.ts): an unknown parameter on any route. */
 function queryCodes(spec: QuerySpec): ErrorCode[] {
   const params = Object.values(spec);
@@ -159,7 +162,7 @@ const errorSchema = (codes: readonly ErrorCode[], example: ErrorCode = codes[0])
   properties: {
     code: { type: 'string', enum: codes, example, description: 'stable; the README lists each with its HTTP status' },
     message: { type: 'string', description: 'for people; may change' },
-    field: { type: 'string', example: 'ports[3].mac', description: 'the input at fault, when one is: a JSON path into the body, a path or a query parameter name' },
+    field: { type: 'string', description: 'the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name' },
   },
 });
 
@@ -200,12 +203,16 @@ const SHARED_STATUS_MEANING: Record<number, string> = {
   409: 'refused: it conflicts with the current state; nothing changed',
 };
 
-/** The error answers of an operation that can refuse with `codes`: one per status, each with exactly its codes. */
-function errorResponses(codes: readonly ErrorCode[]): Record<string, unknown> {
+/**
+ * The error answers of an operation that can refuse with `codes`: one per status, each with
+ * exactly its codes, its example one of its own (`own`) rather than one every operation has.
+ */
+function errorResponses(codes: readonly ErrorCode[], own: readonly ErrorCode[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [status, ofStatus] of [...byStatus(codes)].sort(([a], [b]) => a - b)) {
     const sole = SOLE_CODE.get(status);
-    out[status] = sole ? { $ref: `#/components/responses/${responseName(sole)}` } : { description: SHARED_STATUS_MEANING[status] ?? 'refused', ...json(errorSchema(ofStatus)) };
+    const example = own.find((code) => ofStatus.includes(code)) ?? ofStatus.find((code) => !SHARED_CODES.has(code)) ?? ofStatus[0];
+    out[status] = sole ? { $ref: `#/components/responses/${responseName(sole)}` } : { description: SHARED_STATUS_MEANING[status] ?? 'refused', ...json(errorSchema(ofStatus, example)) };
   }
   return out;
 }
@@ -233,7 +240,7 @@ function roleWithScope(role: Role, route: Route): string {
  */
 function documented(path: string, operation: Operation, route: Route | undefined): Record<string, unknown> {
   const { body, errors, responses, ...rest } = operation;
-  const refusals = errorResponses(codesOfOperation({ body, errors }, path, route));
+  const refusals = errorResponses(codesOfOperation({ body, errors }, path, route), [...errors, ...(body?.codes ?? [])]);
   const clash = Object.keys(responses).find((status) => status in refusals);
   if (clash) {
     throw new Error(`${operation.operationId} declares answer ${clash}, which its error codes use too`);

@@ -1160,10 +1160,7 @@ export interface components {
                     code: "REQUEST_TIMEOUT";
                     /** @description for people; may change */
                     message: string;
-                    /**
-                     * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                     * @example ports[3].mac
-                     */
+                    /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                     field?: string;
                 };
             };
@@ -1183,10 +1180,7 @@ export interface components {
                     code: "HEADERS_TOO_LARGE";
                     /** @description for people; may change */
                     message: string;
-                    /**
-                     * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                     * @example ports[3].mac
-                     */
+                    /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                     field?: string;
                 };
             };
@@ -1206,10 +1200,7 @@ export interface components {
                     code: "UNSUPPORTED_MEDIA_TYPE";
                     /** @description for people; may change */
                     message: string;
-                    /**
-                     * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                     * @example ports[3].mac
-                     */
+                    /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                     field?: string;
                 };
             };
@@ -1229,10 +1220,7 @@ export interface components {
                     code: "BODY_TOO_LARGE";
                     /** @description for people; may change */
                     message: string;
-                    /**
-                     * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                     * @example ports[3].mac
-                     */
+                    /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                     field?: string;
                 };
             };
@@ -1252,10 +1240,7 @@ export interface components {
                     code: "UNAUTHENTICATED";
                     /** @description for people; may change */
                     message: string;
-                    /**
-                     * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                     * @example ports[3].mac
-                     */
+                    /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                     field?: string;
                 };
             };
@@ -1275,10 +1260,7 @@ export interface components {
                     code: "FORBIDDEN";
                     /** @description for people; may change */
                     message: string;
-                    /**
-                     * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                     * @example ports[3].mac
-                     */
+                    /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                     field?: string;
                 };
             };
@@ -1298,10 +1280,7 @@ export interface components {
                     code: "STORE_UNAVAILABLE";
                     /** @description for people; may change */
                     message: string;
-                    /**
-                     * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                     * @example ports[3].mac
-                     */
+                    /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                     field?: string;
                 };
             };
@@ -1321,10 +1300,7 @@ export interface components {
                     code: "TIMEOUT";
                     /** @description for people; may change */
                     message: string;
-                    /**
-                     * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                     * @example ports[3].mac
-                     */
+                    /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                     field?: string;
                 };
             };
@@ -1344,10 +1320,7 @@ export interface components {
                     code: "INTERNAL";
                     /** @description for people; may change */
                     message: string;
-                    /**
-                     * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                     * @example ports[3].mac
-                     */
+                    /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                     field?: string;
                 };
             };
@@ -1396,16 +1369,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_CHARACTER
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_CURSOR" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1453,16 +1423,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_TYPE
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_NAME" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1485,10 +1452,7 @@ export interface operations {
                         code: "TENANT_NAME_TAKEN";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1529,16 +1493,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1560,10 +1521,7 @@ export interface operations {
                         code: "TENANT_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1601,16 +1559,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1632,10 +1587,7 @@ export interface operations {
                         code: "TENANT_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1656,10 +1608,7 @@ export interface operations {
                         code: "TENANT_HAS_SEGMENTS" | "TENANT_HAS_SECURITY_GROUPS" | "TENANT_HAS_MIRROR_SESSIONS";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1707,16 +1656,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_CHARACTER
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "INVALID_CURSOR" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1769,16 +1715,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_TYPE
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_NAME" | "INVALID_ID" | "INVALID_CIDR" | "VNI_OUT_OF_RANGE" | "VLAN_OUT_OF_RANGE" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1800,10 +1743,7 @@ export interface operations {
                         code: "TENANT_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1824,10 +1764,7 @@ export interface operations {
                         code: "TENANT_QUOTA_EXCEEDED" | "VNI_TAKEN" | "VNI_QUARANTINED" | "VNI_RANGE_EXHAUSTED" | "VLAN_TAKEN";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1868,16 +1805,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1899,10 +1833,7 @@ export interface operations {
                         code: "SEGMENT_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1940,16 +1871,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1971,10 +1899,7 @@ export interface operations {
                         code: "SEGMENT_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -1995,10 +1920,7 @@ export interface operations {
                         code: "SEGMENT_HAS_PORTS";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2043,16 +1965,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_CHARACTER
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_CURSOR" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2115,16 +2034,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_VALUE
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_NAME" | "INVALID_IP" | "VLAN_OUT_OF_RANGE" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2147,10 +2063,7 @@ export interface operations {
                         code: "HOST_NAME_TAKEN" | "VTEP_IP_TAKEN";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2191,16 +2104,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2222,10 +2132,7 @@ export interface operations {
                         code: "HOST_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2263,16 +2170,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2294,10 +2198,7 @@ export interface operations {
                         code: "HOST_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2318,10 +2219,7 @@ export interface operations {
                         code: "HOST_HAS_PORTS" | "HOST_HAS_MIRROR_SESSIONS" | "HOST_HAS_MIGRATIONS";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2383,16 +2281,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_VALUE
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_NAME" | "INVALID_ID" | "INVALID_IP" | "VLAN_OUT_OF_RANGE" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2414,10 +2309,7 @@ export interface operations {
                         code: "HOST_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2438,10 +2330,7 @@ export interface operations {
                         code: "HOST_NAME_TAKEN" | "VTEP_IP_TAKEN";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2497,16 +2386,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_CHARACTER
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "INVALID_CURSOR" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2591,16 +2477,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example SECURITY_GROUP_TENANT_MISMATCH
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "INVALID_MAC" | "MULTICAST_MAC" | "INVALID_IP" | "INVALID_CIDR" | "IP_OUTSIDE_CIDR" | "IP_FAMILY_MISMATCH" | "RESERVED_IP" | "UNKNOWN_PARAMETER" | "SECURITY_GROUP_TENANT_MISMATCH" | "PORT_SECURITY_CONFLICT";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2622,10 +2505,7 @@ export interface operations {
                         code: "SEGMENT_NOT_FOUND" | "HOST_NOT_FOUND" | "SECURITY_GROUP_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2646,10 +2526,7 @@ export interface operations {
                         code: "DUPLICATE_MAC" | "DUPLICATE_IP" | "DUPLICATE_ADDRESS_PAIR";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2690,16 +2567,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2721,10 +2595,7 @@ export interface operations {
                         code: "PORT_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2780,16 +2651,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_CHARACTER
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2811,10 +2679,7 @@ export interface operations {
                         code: "PORT_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2829,16 +2694,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example PORT_IN_MIRROR_SESSION
+                         * @example MIGRATION_IN_PROGRESS
                          * @enum {string}
                          */
                         code: "PORT_IN_MIRROR_SESSION" | "MIGRATION_IN_PROGRESS";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2908,16 +2770,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example SECURITY_GROUP_TENANT_MISMATCH
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "INVALID_MAC" | "MULTICAST_MAC" | "INVALID_IP" | "INVALID_CIDR" | "RESERVED_IP" | "UNKNOWN_PARAMETER" | "SECURITY_GROUP_TENANT_MISMATCH" | "PORT_SECURITY_CONFLICT";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2933,16 +2792,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example HOST_NOT_FOUND
+                         * @example PORT_NOT_FOUND
                          * @enum {string}
                          */
                         code: "HOST_NOT_FOUND" | "PORT_NOT_FOUND" | "SECURITY_GROUP_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -2957,16 +2813,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example DUPLICATE_ADDRESS_PAIR
+                         * @example MIGRATION_IN_PROGRESS
                          * @enum {string}
                          */
                         code: "DUPLICATE_ADDRESS_PAIR" | "MIGRATION_IN_PROGRESS";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3055,16 +2908,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example SECURITY_GROUP_TENANT_MISMATCH
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "INVALID_MAC" | "MULTICAST_MAC" | "INVALID_IP" | "INVALID_CIDR" | "IP_OUTSIDE_CIDR" | "IP_FAMILY_MISMATCH" | "RESERVED_IP" | "BATCH_TOO_LARGE" | "UNKNOWN_PARAMETER" | "SECURITY_GROUP_TENANT_MISMATCH" | "PORT_SECURITY_CONFLICT";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3086,10 +2936,7 @@ export interface operations {
                         code: "SEGMENT_NOT_FOUND" | "HOST_NOT_FOUND" | "SECURITY_GROUP_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3110,10 +2957,7 @@ export interface operations {
                         code: "DUPLICATE_MAC" | "DUPLICATE_IP" | "DUPLICATE_ADDRESS_PAIR";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3154,16 +2998,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3185,10 +3026,7 @@ export interface operations {
                         code: "SEGMENT_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3237,16 +3075,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_CHARACTER
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "INVALID_CURSOR" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3315,16 +3150,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example CONFLICTING_REMOTES
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_NAME" | "INVALID_ID" | "INVALID_CIDR" | "UNKNOWN_PARAMETER" | "PORT_RANGE_NOT_ALLOWED" | "INVALID_PORT_RANGE" | "ICMP_NOT_ALLOWED" | "PROTOCOL_FAMILY_MISMATCH" | "CIDR_FAMILY_MISMATCH" | "CONFLICTING_REMOTES" | "SECURITY_GROUP_TENANT_MISMATCH";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3346,10 +3178,7 @@ export interface operations {
                         code: "TENANT_NOT_FOUND" | "SECURITY_GROUP_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3370,10 +3199,7 @@ export interface operations {
                         code: "SECURITY_GROUP_NAME_TAKEN" | "DUPLICATE_RULE";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3414,16 +3240,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3445,10 +3268,7 @@ export interface operations {
                         code: "SECURITY_GROUP_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3515,16 +3335,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example CONFLICTING_REMOTES
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_NAME" | "INVALID_ID" | "INVALID_CIDR" | "UNKNOWN_PARAMETER" | "PORT_RANGE_NOT_ALLOWED" | "INVALID_PORT_RANGE" | "ICMP_NOT_ALLOWED" | "PROTOCOL_FAMILY_MISMATCH" | "CIDR_FAMILY_MISMATCH" | "CONFLICTING_REMOTES" | "SECURITY_GROUP_TENANT_MISMATCH";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3546,10 +3363,7 @@ export interface operations {
                         code: "SECURITY_GROUP_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3564,16 +3378,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example SECURITY_GROUP_NAME_TAKEN
+                         * @example SECURITY_GROUP_IS_DEFAULT
                          * @enum {string}
                          */
                         code: "SECURITY_GROUP_NAME_TAKEN" | "SECURITY_GROUP_IS_DEFAULT" | "DUPLICATE_RULE";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3612,16 +3423,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3643,10 +3451,7 @@ export interface operations {
                         code: "SECURITY_GROUP_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3661,16 +3466,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example SECURITY_GROUP_IN_USE
+                         * @example SECURITY_GROUP_IS_DEFAULT
                          * @enum {string}
                          */
                         code: "SECURITY_GROUP_IN_USE" | "SECURITY_GROUP_IS_DEFAULT";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3736,16 +3538,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example CONFLICTING_REMOTES
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_NAME" | "INVALID_ID" | "INVALID_CIDR" | "UNKNOWN_PARAMETER" | "PORT_RANGE_NOT_ALLOWED" | "INVALID_PORT_RANGE" | "ICMP_NOT_ALLOWED" | "PROTOCOL_FAMILY_MISMATCH" | "CIDR_FAMILY_MISMATCH" | "CONFLICTING_REMOTES" | "SECURITY_GROUP_TENANT_MISMATCH";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3767,10 +3566,7 @@ export interface operations {
                         code: "SECURITY_GROUP_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3785,16 +3581,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example SECURITY_GROUP_NAME_TAKEN
+                         * @example SECURITY_GROUP_IS_DEFAULT
                          * @enum {string}
                          */
                         code: "SECURITY_GROUP_NAME_TAKEN" | "SECURITY_GROUP_IS_DEFAULT" | "DUPLICATE_RULE";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3843,16 +3636,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_CHARACTER
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "INVALID_CURSOR" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3958,16 +3748,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_VALUE
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_NAME" | "INVALID_ID" | "INVALID_IP" | "INVALID_CIDR" | "VNI_OUT_OF_RANGE" | "UNKNOWN_PARAMETER" | "PROTOCOL_FAMILY_MISMATCH" | "CIDR_FAMILY_MISMATCH" | "PORT_TENANT_MISMATCH" | "MIRROR_SINK_NOT_ANALYZER" | "MIRROR_SOURCE_IS_ANALYZER" | "MIRROR_SINK_IS_SOURCE";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -3989,10 +3776,7 @@ export interface operations {
                         code: "TENANT_NOT_FOUND" | "HOST_NOT_FOUND" | "PORT_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4013,10 +3797,7 @@ export interface operations {
                         code: "TENANT_QUOTA_EXCEEDED" | "VNI_TAKEN" | "VNI_QUARANTINED" | "VNI_RANGE_EXHAUSTED" | "MIRROR_SESSION_NAME_TAKEN" | "MIRROR_SESSION_OVERLAP";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4057,16 +3838,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4088,10 +3866,7 @@ export interface operations {
                         code: "MIRROR_SESSION_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4129,16 +3904,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4160,10 +3932,7 @@ export interface operations {
                         code: "MIRROR_SESSION_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4267,16 +4036,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_VALUE
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_NAME" | "INVALID_ID" | "INVALID_IP" | "INVALID_CIDR" | "VNI_OUT_OF_RANGE" | "UNKNOWN_PARAMETER" | "PROTOCOL_FAMILY_MISMATCH" | "CIDR_FAMILY_MISMATCH" | "PORT_TENANT_MISMATCH" | "MIRROR_SINK_NOT_ANALYZER" | "MIRROR_SOURCE_IS_ANALYZER" | "MIRROR_SINK_IS_SOURCE";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4292,16 +4058,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example HOST_NOT_FOUND
+                         * @example MIRROR_SESSION_NOT_FOUND
                          * @enum {string}
                          */
                         code: "HOST_NOT_FOUND" | "PORT_NOT_FOUND" | "MIRROR_SESSION_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4322,10 +4085,7 @@ export interface operations {
                         code: "MIRROR_SESSION_NAME_TAKEN" | "MIRROR_SESSION_OVERLAP";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4405,16 +4165,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_VALUE
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4430,16 +4187,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example HOST_NOT_FOUND
+                         * @example PORT_NOT_FOUND
                          * @enum {string}
                          */
                         code: "HOST_NOT_FOUND" | "PORT_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4454,16 +4208,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MIGRATION_IN_PROGRESS
+                         * @example PORT_NOT_ON_SOURCE
                          * @enum {string}
                          */
                         code: "MIGRATION_IN_PROGRESS" | "PORT_NOT_ON_SOURCE";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4504,16 +4255,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4535,10 +4283,7 @@ export interface operations {
                         code: "MIGRATION_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4592,16 +4337,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_VALUE
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4623,10 +4365,7 @@ export interface operations {
                         code: "MIGRATION_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4641,16 +4380,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MIGRATION_NOT_READY
+                         * @example MIGRATION_CLOSED
                          * @enum {string}
                          */
                         code: "MIGRATION_NOT_READY" | "MIGRATION_CLOSED";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4689,16 +4425,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4720,10 +4453,7 @@ export interface operations {
                         code: "MIGRATION_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4744,10 +4474,7 @@ export interface operations {
                         code: "MIGRATION_COMMITTED";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4797,16 +4524,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_CHARACTER
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "INVALID_CURSOR" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4862,16 +4586,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example MISSING_FIELD
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_JSON" | "MISSING_FIELD" | "UNKNOWN_FIELD" | "INVALID_TYPE" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_NAME" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4893,10 +4614,7 @@ export interface operations {
                         code: "TENANT_NOT_FOUND" | "HOST_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4938,16 +4656,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -4969,10 +4684,7 @@ export interface operations {
                         code: "TOKEN_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -5010,16 +4722,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_ID
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -5041,10 +4750,7 @@ export interface operations {
                         code: "TOKEN_NOT_FOUND";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -5065,10 +4771,7 @@ export interface operations {
                         code: "LAST_ADMIN_TOKEN";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -5125,16 +4828,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example INVALID_CHARACTER
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "INVALID_CURSOR" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -5174,16 +4874,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example UNKNOWN_PARAMETER
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -5227,16 +4924,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example UNKNOWN_PARAMETER
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
@@ -5278,16 +4972,13 @@ export interface operations {
                     "application/json": {
                         /**
                          * @description stable; the README lists each with its HTTP status
-                         * @example MALFORMED_REQUEST
+                         * @example UNKNOWN_PARAMETER
                          * @enum {string}
                          */
                         code: "MALFORMED_REQUEST" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
-                        /**
-                         * @description the input at fault, when one is: a JSON path into the body, a path or a query parameter name
-                         * @example ports[3].mac
-                         */
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
                         field?: string;
                     };
                 };
