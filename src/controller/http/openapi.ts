@@ -13,7 +13,7 @@ import { openApiParameters, querySpecOf } from './query';
  * OpenAPI data built from the same schema objects and query declarations that validate those
  * routes (`AppModule` lists them). Plain data rather than @nestjs/swagger route decorators: those
  * describe bodies through DTO classes and add operation ids of their own, while our bodies are
- * `common/schema` objects whose `json` is already the OpenAPI schema, served exactly as written.
+ * `http/schema` objects whose `json` is already the OpenAPI schema, served exactly as written.
  *
  * An operation declares its `operationId`, its successful answers and the codes of its own
  * refusals (`errors`); `openApiDocument` adds the rest from the declarations that already exist:
@@ -144,7 +144,7 @@ function queryCodes(spec: QuerySpec): ErrorCode[] {
 }
 
 /** Every code `operation` can answer with on `route`, in ErrorCode's order. */
-export function codesOfOperation(operation: Pick<Operation, 'body' | 'errors'>, path: string, route: Route | undefined): ErrorCode[] {
+function codesOfOperation(operation: Pick<Operation, 'body' | 'errors'>, path: string, route: Route | undefined): ErrorCode[] {
   const codes = new Set<ErrorCode>([
     ...REQUEST_CODES,
     ...(route?.access?.public ? [] : TOKEN_CODES),
@@ -236,7 +236,7 @@ function roleWithScope(role: Role, route: Route): string {
  * An operation as the document states it: its description with who may call it, from the route
  * table (auth/route-table.ts) rather than by hand (`x-roles` and a sentence; a public operation
  * says `security: []` instead), its body, and its error answers. Copies: the descriptions are
- * shared module data. An operation no route serves keeps its own codes only (the route table's test refuses it).
+ * shared module data. An operation no route serves gets no roles and no query codes (openapi.spec.ts refuses it).
  */
 function documented(path: string, operation: Operation, route: Route | undefined): Record<string, unknown> {
   const { body, errors, responses, ...rest } = operation;
