@@ -27,7 +27,7 @@ import { hostApi } from './hosts/host.openapi';
 import { HostRepository } from './hosts/host.repository';
 import { HostService } from './hosts/host.service';
 import { ErrorFilter } from './http/error.filter';
-import { openApiDocument } from './http/openapi';
+import { openApiDocument, type ApiDescription } from './http/openapi';
 import { ConnectionHandover } from './migrations/connection-handover';
 import { QueryGuard } from './http/query';
 import { ControllerMetrics } from './metrics/controller-metrics';
@@ -117,7 +117,12 @@ export class AppModule {
   }
 }
 
-/** The OpenAPI document served at /docs: each controller's route descriptions, from beside it, and who may call each route. */
+/** Each controller's route descriptions, from beside it (`*.openapi.ts`). */
+export function apiDescriptions(maxBatchSize: number): ApiDescription[] {
+  return [tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, mirrorSessionApi, migrationApi, tokenApi(), eventApi, auditApi, healthApi, metricsApi];
+}
+
+/** The OpenAPI document served at /docs: the route descriptions, with who may call each route. */
 export function buildOpenApiDocument(maxBatchSize: number): Record<string, unknown> {
-  return openApiDocument([tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, mirrorSessionApi, migrationApi, tokenApi(), eventApi, auditApi, healthApi, metricsApi], apiRoutes());
+  return openApiDocument(apiDescriptions(maxBatchSize), apiRoutes());
 }

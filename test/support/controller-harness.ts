@@ -6,6 +6,7 @@ import { createApp } from '../../src/controller/app';
 import { loadConfig, type ControllerConfig } from '../../src/controller/config';
 import { SyncServer } from '../../src/controller/distribution/sync.server';
 import { silentLog, type ProcessLog } from '../../src/common/logger';
+import { contractViolation } from './api-contract';
 
 /**
  * A real overlayd (Nest + Fastify) on an ephemeral port, against a real Redis, under a key
@@ -111,7 +112,12 @@ export interface ApiResponse<T = any> {
   body: T;
 }
 
-/** A tiny JSON client over fetch, sending `token` (the tests' admin token by default; null: none). A text/plain answer's body is its text. */
+/**
+ * A tiny JSON client over fetch, sending `token` (the tests' admin token by default; null: none).
+ * Every JSON answer is held to the OpenAPI document (api-contract.ts): one it does not describe
+ * fails the call, naming the operation, the status and the code. A text/plain answer (GET
+ * /metrics) is its text, left to its own tests.
+ */
 export function api(base: string, token: string | null = TEST_ADMIN_TOKEN) {
   const auth: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
   const call = async <T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> => {
@@ -121,9 +127,13 @@ export function api(base: string, token: string | null = TEST_ADMIN_TOKEN) {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
-    // JSON, but for plain text (GET /metrics): kept as the string.
     const plain = res.headers.get('content-type')?.startsWith('text/plain') ?? false;
-    return { status: res.status, body: text ? (plain ? text : JSON.parse(text)) : undefined };
+    const parsed = text ? (plain ? text : JSON.parse(text)) : undefined;
+    const violation = plain ? undefined : contractViolation(method, path, res.status, parsed);
+    if (violation) {
+      throw new Error(`the answer breaks the OpenAPI document: ${violation}`);
+    }
+    return { status: res.status, body: parsed };
   };
   return {
     get: <T = any>(path: string) => call<T>('GET', path),

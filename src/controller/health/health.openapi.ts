@@ -1,10 +1,21 @@
-import type { ApiDescription } from '../http/openapi';
+import { json, record, type ApiDescription } from '../http/openapi';
+
+const status = (status: string, redis?: string) =>
+  json(record({ status: { type: 'string', enum: [status] }, ...(redis ? { redis: { type: 'string', enum: [redis] } } : {}) }));
 
 /** The routes of HealthController (public: `security: []` comes from their @Public, see http/openapi.ts). */
 export const healthApi: ApiDescription = {
   paths: {
-    '/healthz': { get: { tags: ['health'], summary: 'Liveness', responses: { '200': { description: 'alive' } } } },
-    '/readyz': { get: { tags: ['health'], summary: 'Readiness: Redis reachable', responses: { '200': { description: 'ready' }, '503': { description: 'Redis unreachable' } } } },
+    '/healthz': { get: { operationId: 'getLiveness', tags: ['health'], summary: 'Liveness', responses: { '200': { description: 'alive', ...status('ok') } }, errors: [] } },
+    '/readyz': {
+      get: {
+        operationId: 'getReadiness',
+        tags: ['health'],
+        summary: 'Readiness: Redis reachable',
+        responses: { '200': { description: 'ready', ...status('ready', 'ok') }, '503': { description: 'Redis unreachable', ...status('not ready', 'unreachable') } },
+        errors: [],
+      },
+    },
   },
   schemas: {},
 };

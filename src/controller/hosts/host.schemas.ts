@@ -22,7 +22,7 @@ export const inventorySchema = object({
   trunkedVlans: optional(array(integer({ min: VLAN_MIN, max: VLAN_MAX, code: ErrorCode.VlanOutOfRange }), { max: 4094 })),
 });
 
-const vtepSchema = custom(parseVtepIp, { type: 'string', description: 'the host VTEP address (unicast IPv4 or IPv6)' });
+const vtepSchema = custom(parseVtepIp, { type: 'string', description: 'the host VTEP address (unicast IPv4 or IPv6)' }, [ErrorCode.InvalidIp]);
 
 export const createHostSchema = object({ name: nameSchema, vtepIp: vtepSchema, inventory: optional(inventorySchema) }, 'A hypervisor host.');
 

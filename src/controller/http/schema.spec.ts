@@ -15,8 +15,8 @@ function refused(fn: () => unknown): { code: ErrorCode; field: string | undefine
 /** A body shaped like a port batch, to check the paths of nested errors. */
 const portSchema = object({
   segmentId: string({ min: 1, max: 64 }),
-  mac: optional(custom(parseMac, { type: 'string' })),
-  ips: optional(array(custom(parseIp, { type: 'string' }), { max: 4 })),
+  mac: optional(custom(parseMac, { type: 'string' }, [ErrorCode.InvalidMac, ErrorCode.MulticastMac])),
+  ips: optional(array(custom(parseIp, { type: 'string' }, [ErrorCode.InvalidIp]), { max: 4 })),
   vmId: optional(nullable(string({ min: 1, max: 8 }))),
 });
 const batchSchema = object({ ports: array(portSchema, { min: 1, max: 5 }) });
@@ -190,7 +190,7 @@ describe('boolean, oneOf and custom', () => {
   });
 
   it('hands only strings to a domain parser, with the path as the field', () => {
-    const mac = custom(parseMac, { type: 'string' });
+    const mac = custom(parseMac, { type: 'string' }, [ErrorCode.InvalidMac, ErrorCode.MulticastMac]);
     expect(mac.parse('02-00-00-00-00-0A', 'ports[1].mac')).toBe('02:00:00:00:00:0a');
     expect(refused(() => mac.parse(2, 'ports[1].mac'))).toEqual({ code: ErrorCode.InvalidType, field: 'ports[1].mac' });
     expect(refused(() => mac.parse('02:00', 'ports[1].mac'))).toEqual({ code: ErrorCode.InvalidMac, field: 'ports[1].mac' });
@@ -219,7 +219,7 @@ describe('every string enters through checkText', () => {
     description: optional(nullable(string({ max: 255 }))),
     direction: optional(oneOf(['ingress', 'egress'] as const)),
     protocol: optional(stringOrNumber(oneOf(['tcp', 'udp'] as const), integer({ min: 0, max: 255 }))),
-    ips: optional(array(custom(parseIp, { type: 'string' }), { max: 4 })),
+    ips: optional(array(custom(parseIp, { type: 'string' }, [ErrorCode.InvalidIp]), { max: 4 })),
   });
   const hostile = ['x\ud800y', '\udc00', 'a\u0000b', 'line\nforged', 'a\u007f', 'a\u0085', 'a\u2028b', 'evil\u202etxt'];
 
@@ -238,5 +238,42 @@ describe('every string enters through checkText', () => {
 
   it('keeps well-formed text, astral characters included', () => {
     expect(rule.parse({ name: 'a', description: 'Zürich 🚀 東京' }, '')).toEqual({ name: 'a', description: 'Zürich 🚀 東京' });
+  });
+});
+
+describe('codes: what a schema can refuse with (the OpenAPI document lists them per operation)', () => {
+  const name = string({ min: 1, max: 8, code: ErrorCode.InvalidName });
+  const schema = object({ name, vni: optional(integer({ min: 1, max: 9, code: ErrorCode.VniOutOfRange })), ports: optional(array(portSchema, { max: 1 })) });
+
+  it("gathers its parts' codes, each once, and those of its own checks", () => {
+    expect(new Set(name.codes)).toEqual(new Set([ErrorCode.InvalidType, ErrorCode.InvalidCharacter, ErrorCode.InvalidName]));
+    expect(new Set(schema.codes)).toEqual(
+      new Set([ErrorCode.InvalidType, ErrorCode.UnknownField, ErrorCode.MissingField, ErrorCode.InvalidCharacter, ErrorCode.InvalidName, ErrorCode.VniOutOfRange, ErrorCode.InvalidValue, ErrorCode.InvalidMac, ErrorCode.MulticastMac, ErrorCode.InvalidIp]),
+    );
+    expect(schema.codes.length).toBe(new Set(schema.codes).size);
+    // An object whose fields are all optional never misses one.
+    expect(object({ vmId: optional(name) }).codes).not.toContain(ErrorCode.MissingField);
+  });
+
+  const bad: unknown[] = [
+    null,
+    [],
+    'x',
+    {},
+    { name: 'toolongname' },
+    { name: 'a', extra: 1 },
+    { name: 'a\u0000' },
+    { name: 'a', vni: 10 },
+    { name: 'a', vni: 1.5 },
+    { name: 'a', ports: [{}] },
+    { name: 'a', ports: [{ segmentId: 's' }, { segmentId: 's' }] },
+    { name: 'a', ports: [{ segmentId: 's', mac: '01:00:5e:00:00:01' }] },
+    { name: 'a', ports: [{ segmentId: 's', mac: 'zz' }] },
+    { name: 'a', ports: [{ segmentId: 's', ips: ['300.0.0.1'] }] },
+    { name: 'a', ports: [{ segmentId: 's', vmId: 'waytoolongvm' }] },
+  ];
+
+  it.each(bad.map((body) => [JSON.stringify(body), body]))('refuses %s with one of them', (_name, body) => {
+    expect(schema.codes).toContain(refused(() => schema.parse(body, '')).code);
   });
 });

@@ -16,7 +16,15 @@ export interface Schema<T> {
   parse(value: unknown, path: string): T;
   readonly json: JsonSchema;
   readonly optional: boolean;
+  /** Every code `parse` can refuse with: the OpenAPI document lists them on the operations that take this body. */
+  readonly codes: readonly ErrorCode[];
 }
+
+/** What `checkText` refuses with. */
+const TEXT_CODES = [ErrorCode.InvalidType, ErrorCode.InvalidCharacter] as const;
+
+/** The codes of several schemas, each once. */
+export const codesOf = (...lists: (readonly ErrorCode[])[]): ErrorCode[] => [...new Set(lists.flat())];
 
 type Infer<S> = S extends Schema<infer T> ? T : never;
 
@@ -54,6 +62,7 @@ export function string(opts: { min?: number; max?: number; pattern?: RegExp; cod
   const { min = 0, max = 1024, pattern, code = ErrorCode.InvalidValue } = opts;
   return {
     optional: false,
+    codes: [...TEXT_CODES, code],
     json: { type: 'string', minLength: min, maxLength: max, ...(pattern ? { pattern: pattern.source } : {}), ...(opts.description ? { description: opts.description } : {}) },
     parse(raw, path) {
       const value = checkText(raw, path);
@@ -70,6 +79,7 @@ export function integer(opts: { min: number; max: number; code?: ErrorCode; desc
   const { min, max, code = ErrorCode.InvalidValue } = opts;
   return {
     optional: false,
+    codes: [ErrorCode.InvalidType, code],
     json: { type: 'integer', minimum: min, maximum: max, ...(opts.description ? { description: opts.description } : {}) },
     parse(value, path) {
       if (typeof value !== 'number') {
@@ -89,6 +99,7 @@ export function integer(opts: { min: number; max: number; code?: ErrorCode; desc
 export function boolean(): Schema<boolean> {
   return {
     optional: false,
+    codes: [ErrorCode.InvalidType],
     json: { type: 'boolean' },
     parse(value, path) {
       if (typeof value !== 'boolean') {
@@ -103,6 +114,7 @@ export function array<T>(item: Schema<T>, opts: { max: number; min?: number; cod
   const { max, min = 0, code = ErrorCode.InvalidValue } = opts;
   return {
     optional: false,
+    codes: codesOf([ErrorCode.InvalidType, code], item.codes),
     json: { type: 'array', items: item.json, minItems: min, maxItems: max },
     parse(value, path) {
       if (!Array.isArray(value)) {
@@ -121,6 +133,7 @@ export function array<T>(item: Schema<T>, opts: { max: number; min?: number; cod
 export function optional<T>(inner: Schema<T>): Schema<T | undefined> {
   return {
     optional: true,
+    codes: inner.codes,
     json: inner.json,
     parse(value, path) {
       return value === undefined ? undefined : inner.parse(value, path);
@@ -132,6 +145,7 @@ export function optional<T>(inner: Schema<T>): Schema<T | undefined> {
 export function nullable<T>(inner: Schema<T>): Schema<T | null> {
   return {
     optional: inner.optional,
+    codes: inner.codes,
     json: { anyOf: [inner.json, { type: 'null' }] },
     parse(value, path) {
       return value === null ? null : inner.parse(value, path);
@@ -139,10 +153,14 @@ export function nullable<T>(inner: Schema<T>): Schema<T | null> {
   };
 }
 
-/** A value parsed by a domain parser (`parseMac`, `parseIp`...), documented as a string. */
-export function custom<T>(parseValue: (raw: string, path: string) => T, json: JsonSchema): Schema<T> {
+/**
+ * A value parsed by a domain parser (`parseMac`, `parseIp`...), documented as a string; `codes`:
+ * those the parser refuses with (`parseMac`: INVALID_MAC, MULTICAST_MAC).
+ */
+export function custom<T>(parseValue: (raw: string, path: string) => T, json: JsonSchema, codes: readonly ErrorCode[]): Schema<T> {
   return {
     optional: false,
+    codes: codesOf(TEXT_CODES, codes),
     json,
     parse(value, path) {
       return parseValue(checkText(value, path), path);
@@ -158,6 +176,7 @@ export function object<S extends Shape>(shape: S, description?: string): Schema<
   const required = Object.keys(shape).filter((k) => !shape[k].optional);
   return {
     optional: false,
+    codes: codesOf([ErrorCode.InvalidType, ErrorCode.UnknownField], required.length ? [ErrorCode.MissingField] : [], ...Object.values(shape).map((s) => s.codes)),
     json: {
       type: 'object',
       additionalProperties: false,
@@ -201,6 +220,7 @@ export type Parsed<S> = Infer<S>;
 export function oneOf<T extends string>(values: readonly T[], description?: string): Schema<T> {
   return {
     optional: false,
+    codes: [...TEXT_CODES, ErrorCode.InvalidValue],
     json: { type: 'string', enum: values, ...(description ? { description } : {}) },
     parse(raw, path) {
       const value = checkText(raw, path);
@@ -216,6 +236,7 @@ export function oneOf<T extends string>(values: readonly T[], description?: stri
 export function stringOrNumber<A, B>(ifString: Schema<A>, ifNumber: Schema<B>, description?: string): Schema<A | B> {
   return {
     optional: false,
+    codes: codesOf([ErrorCode.InvalidType], ifString.codes, ifNumber.codes),
     json: { anyOf: [ifString.json, ifNumber.json], ...(description ? { description } : {}) },
     parse(value, path) {
       if (typeof value === 'string') {

@@ -1,3 +1,4 @@
+import { ErrorCode } from '../errors';
 import { array, custom, integer, object, optional, type Parsed } from '../http/schema';
 import { parseId } from '../model/value-parsers';
 import { enumParam, idParam, integerParam, stringParam, type QuerySpec } from '../http/query';
@@ -5,7 +6,7 @@ import { MAX_WAIT_TIMEOUT_MS, VM_ID, vmIdSchema } from '../ports/port.schemas';
 import { MIGRATION_STATES } from '../model/migration';
 import { PAGE_QUERY } from '../store/page';
 
-const idSchema = (description: string) => custom(parseId, { type: 'string', format: 'uuid', description });
+const idSchema = (description: string) => custom(parseId, { type: 'string', format: 'uuid', description }, [ErrorCode.InvalidId]);
 
 export const MAX_PORTS_PER_MIGRATION = 64;
 export const MIN_MIGRATION_TTL_MS = 1_000;

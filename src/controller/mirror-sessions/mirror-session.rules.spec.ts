@@ -34,7 +34,8 @@ describe('mirror session schemas', () => {
     expect(refusal(() => sinkSchema.parse({ type: 'port' }, 'sink'))).toEqual({ code: ErrorCode.MissingField, field: 'sink.portId' });
     expect(refusal(() => sinkSchema.parse({ type: 7 }, 'sink'))).toEqual({ code: ErrorCode.InvalidValue, field: 'sink.type' });
     expect(refusal(() => sinkSchema.parse('port', 'sink'))).toEqual({ code: ErrorCode.InvalidType, field: 'sink' });
-    expect(sinkSchema.json).toMatchObject({ discriminator: { propertyName: 'type' } });
+    // One schema per sink, each with its own `type`, which tells them apart (the OpenAPI document's oneOf).
+    expect((sinkSchema.json.oneOf as { properties: { type: { enum: string[] } } }[]).map((sink) => sink.properties.type.enum)).toEqual([['port'], ['vxlan'], ['uplink'], ['erspan']]);
   });
 
   it.each([

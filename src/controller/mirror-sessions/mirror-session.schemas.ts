@@ -1,5 +1,5 @@
 import { ErrorCode, OverlayError } from '../errors';
-import { array, boolean, custom, fieldPath, integer, nullable, object, oneOf, optional, stringOrNumber, type Parsed, type Schema } from '../http/schema';
+import { array, boolean, codesOf, custom, fieldPath, integer, nullable, object, oneOf, optional, stringOrNumber, type Parsed, type Schema } from '../http/schema';
 import { idParam, type QuerySpec } from '../http/query';
 import { VNI_MAX, VNI_MIN } from '../../common/values';
 import { parseCidr, parseId, parseVtepIp } from '../model/value-parsers';
@@ -38,7 +38,7 @@ export function parseInterfaceName(raw: string, field = 'interface'): string {
 
 const sourceSchema = object(
   {
-    portId: custom(parseId, { type: 'string', format: 'uuid', description: "a port of the session's tenant, role vm" }),
+    portId: custom(parseId, { type: 'string', format: 'uuid', description: "a port of the session's tenant, role vm" }, [ErrorCode.InvalidId]),
     direction: optional(oneOf(MIRROR_DIRECTIONS, "the VM's: ingress = what it receives, egress = what it sends; default both")),
   },
   'A source port and what of its traffic is copied.',
@@ -47,7 +47,7 @@ const sourceSchema = object(
 const portSinkSchema = object(
   {
     type: oneOf(['port'] as const),
-    portId: custom(parseId, { type: 'string', format: 'uuid', description: "an analyzer port (role analyzer) of the session's tenant, on any host" }),
+    portId: custom(parseId, { type: 'string', format: 'uuid', description: "an analyzer port (role analyzer) of the session's tenant, on any host" }, [ErrorCode.InvalidId]),
   },
   'An analyzer port.',
 );
@@ -55,7 +55,7 @@ const portSinkSchema = object(
 const vxlanSinkSchema = object(
   {
     type: oneOf(['vxlan'] as const),
-    remoteIp: custom(parseVtepIp, { type: 'string', description: 'the collector: a unicast address the hosts can reach' }),
+    remoteIp: custom(parseVtepIp, { type: 'string', description: 'the collector: a unicast address the hosts can reach' }, [ErrorCode.InvalidIp]),
     vni: optional(integer({ min: VNI_MIN, max: VNI_MAX, code: ErrorCode.VniOutOfRange, description: 'a specific VNI (must be free, as a segment pinning one); absent = lowest free of OVERLAY_VNI_RANGES' })),
     udpPort: optional(integer({ min: 1, max: 65535, description: `the collector's UDP port; default ${MIRROR_UDP_PORT}` })),
   },
@@ -65,8 +65,8 @@ const vxlanSinkSchema = object(
 const uplinkSinkSchema = object(
   {
     type: oneOf(['uplink'] as const),
-    hostId: custom(parseId, { type: 'string', format: 'uuid', description: 'the host whose NIC it is' }),
-    interface: custom(parseInterfaceName, { type: 'string', description: "the NIC's Linux name (1-15 characters), cabled to a physical analyzer" }),
+    hostId: custom(parseId, { type: 'string', format: 'uuid', description: 'the host whose NIC it is' }, [ErrorCode.InvalidId]),
+    interface: custom(parseInterfaceName, { type: 'string', description: "the NIC's Linux name (1-15 characters), cabled to a physical analyzer" }, [ErrorCode.InvalidValue]),
   },
   "A physical NIC of a host (operators only).",
 );
@@ -74,7 +74,7 @@ const uplinkSinkSchema = object(
 const erspanSinkSchema = object(
   {
     type: oneOf(['erspan'] as const),
-    remoteIp: custom(parseVtepIp, { type: 'string', description: 'the collector: a unicast address the hosts can reach' }),
+    remoteIp: custom(parseVtepIp, { type: 'string', description: 'the collector: a unicast address the hosts can reach' }, [ErrorCode.InvalidIp]),
     erspanId: integer({ min: ERSPAN_ID_MIN, max: ERSPAN_ID_MAX, description: 'the ERSPAN session ID the collector tells the copies by (10 bits)' }),
     version: optional(integer({ min: 1, max: 2, description: 'ERSPAN version: 1 (type II) or 2 (type III); default 2' })),
   },
@@ -88,7 +88,9 @@ export type SinkInput = Parsed<typeof portSinkSchema> | Parsed<typeof vxlanSinkS
 /** A sink: the object of its `type` (a union the object combinator cannot say on its own). */
 export const sinkSchema: Schema<SinkInput> = {
   optional: false,
-  json: { oneOf: Object.values(SINK_SCHEMAS).map((s) => s.json), discriminator: { propertyName: 'type' }, description: 'Where the copies go.' },
+  codes: codesOf([ErrorCode.MissingField, ErrorCode.InvalidValue], ...Object.values(SINK_SCHEMAS).map((s) => s.codes)),
+  // Each sink's `type` enum tells them apart (a discriminator needs named schemas to select).
+  json: { oneOf: Object.values(SINK_SCHEMAS).map((s) => s.json), description: 'Where the copies go.' },
   parse(value, path) {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       // The object schemas word the type error.
@@ -119,7 +121,7 @@ const filterSchema = object(
         ),
       ),
     ),
-    remoteCidr: optional(nullable(custom(parseCidr, { type: 'string', description: "the peer's prefix (destination of what the VM sends, source of what it receives), of the ethertype's family; needs ethertype" }))),
+    remoteCidr: optional(nullable(custom(parseCidr, { type: 'string', description: "the peer's prefix (destination of what the VM sends, source of what it receives), of the ethertype's family; needs ethertype" }, [ErrorCode.InvalidCidr]))),
   },
   'Which copies are kept; absent fields (or null) = any.',
 );

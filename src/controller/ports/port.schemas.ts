@@ -5,7 +5,7 @@ import { parseBody } from '../http/body';
 import { enumParam, idParam, integerParam, stringParam, type QuerySpec, type QueryValues } from '../http/query';
 import { PAGE_QUERY } from '../store/page';
 
-const idSchema = custom(parseId, { type: 'string', format: 'uuid' });
+const idSchema = custom(parseId, { type: 'string', format: 'uuid' }, [ErrorCode.InvalidId]);
 
 export const MAX_IPS_PER_PORT = 16;
 export const MAX_SECURITY_GROUPS_PER_PORT = 16;
@@ -17,11 +17,11 @@ export const VM_ID = { min: 1, max: 128, pattern: /^[\x21-\x7e]+$/ };
 
 export const vmIdSchema = string({ ...VM_ID, description: 'the VM this vNIC belongs to (printable ASCII, no spaces)' });
 
-const macSchema = (description: string) => custom(parseMac, { type: 'string', example: '02:00:00:00:00:01', description });
+const macSchema = (description: string) => custom(parseMac, { type: 'string', example: '02:00:00:00:00:01', description }, [ErrorCode.InvalidMac, ErrorCode.MulticastMac]);
 
 export const addressPairSchema = object(
   {
-    ip: custom(parseIpOrCidr, { type: 'string', example: '10.0.0.100', description: 'an IPv4/IPv6 address or prefix the port may also send from' }),
+    ip: custom(parseIpOrCidr, { type: 'string', example: '10.0.0.100', description: 'an IPv4/IPv6 address or prefix the port may also send from' }, [ErrorCode.InvalidIp, ErrorCode.InvalidCidr, ErrorCode.ReservedIp]),
     mac: optional(nullable(macSchema('the MAC it sends that address from; absent = the port MAC'))),
   },
   'An address the port may send from besides its own (a VIP, a routed prefix...).',
@@ -29,7 +29,7 @@ export const addressPairSchema = object(
 
 const securityFields = {
   securityGroupIds: optional(
-    array(custom(parseId, { type: 'string', format: 'uuid', description: 'a security group of the port tenant' }), {
+    array(custom(parseId, { type: 'string', format: 'uuid', description: 'a security group of the port tenant' }, [ErrorCode.InvalidId]), {
       max: MAX_SECURITY_GROUPS_PER_PORT,
     }),
   ),
@@ -42,7 +42,7 @@ export const createPortSchema = object(
     segmentId: idSchema,
     vmId: optional(nullable(vmIdSchema)),
     mac: optional(macSchema('unicast MAC; absent = a locally administered one is generated')),
-    ips: optional(array(custom(parseHostIp, { type: 'string', description: 'unicast IPv4 or IPv6 address a VM can hold, inside the segment CIDR if it has one' }), { max: MAX_IPS_PER_PORT })),
+    ips: optional(array(custom(parseHostIp, { type: 'string', description: 'unicast IPv4 or IPv6 address a VM can hold, inside the segment CIDR if it has one' }, [ErrorCode.InvalidIp, ErrorCode.ReservedIp]), { max: MAX_IPS_PER_PORT })),
     hostId: optional(nullable(idSchema)),
     role: optional(oneOf(PORT_ROLES, 'vm (default), or analyzer: a mirror sessions\' sink that only receives copies (never attached to its segment, never sends; no port security); fixed at creation')),
     ...securityFields,

@@ -1,3 +1,4 @@
+import { ErrorCode } from '../errors';
 import { array, custom, integer, nullable, object, oneOf, optional, string, stringOrNumber, type Parsed } from '../http/schema';
 import { parseCidr, parseId } from '../model/value-parsers';
 import { idParam, type QuerySpec } from '../http/query';
@@ -30,8 +31,8 @@ export const ruleSchema = object(
     portRangeMax: portNumber('last port, >= portRangeMin'),
     icmpType: icmpNumber('ICMP type (icmp, icmpv6 only); absent = every type'),
     icmpCode: icmpNumber('ICMP code, with icmpType; absent = every code'),
-    remoteCidr: optional(nullable(custom(parseCidr, { type: 'string', description: 'peer prefix of the rule ethertype; absent (with no remoteGroupId) = any peer' }))),
-    remoteGroupId: optional(nullable(custom(parseId, { type: 'string', format: 'uuid', description: 'peer = any member of this security group (same tenant)' }))),
+    remoteCidr: optional(nullable(custom(parseCidr, { type: 'string', description: 'peer prefix of the rule ethertype; absent (with no remoteGroupId) = any peer' }, [ErrorCode.InvalidCidr]))),
+    remoteGroupId: optional(nullable(custom(parseId, { type: 'string', format: 'uuid', description: 'peer = any member of this security group (same tenant)' }, [ErrorCode.InvalidId]))),
     description: optional(nullable(descriptionSchema)),
   },
   'An allow rule. On update, a rule keeps its id when it is sent back with it, or unchanged.',

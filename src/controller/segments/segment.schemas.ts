@@ -7,7 +7,7 @@ import { idParam, type QuerySpec } from '../http/query';
 import { PAGE_QUERY } from '../store/page';
 import { nameSchema } from '../tenants/tenant.schemas';
 
-export const idSchema = custom(parseId, { type: 'string', format: 'uuid' });
+export const idSchema = custom(parseId, { type: 'string', format: 'uuid' }, [ErrorCode.InvalidId]);
 
 export const createSegmentSchema = object(
   {
@@ -15,7 +15,7 @@ export const createSegmentSchema = object(
     name: nameSchema,
     vni: optional(integer({ min: VNI_MIN, max: VNI_MAX, code: ErrorCode.VniOutOfRange, description: 'a specific VNI; absent = lowest free of OVERLAY_VNI_RANGES' })),
     vlanId: optional(nullable(integer({ min: VLAN_MIN, max: VLAN_MAX, code: ErrorCode.VlanOutOfRange, description: 'VLAN id when the segment is also carried as a VLAN; unique per deployment' }))),
-    cidr: optional(nullable(custom(parseSegmentCidr, { type: 'string', description: 'IPv4 or IPv6 subnet of unicast host addresses, e.g. 10.0.0.0/24 (not a default route, loopback or multicast)' }))),
+    cidr: optional(nullable(custom(parseSegmentCidr, { type: 'string', description: 'IPv4 or IPv6 subnet of unicast host addresses, e.g. 10.0.0.0/24 (not a default route, loopback or multicast)' }, [ErrorCode.InvalidCidr]))),
   },
   'A tenant segment. Always gets a VXLAN VNI.',
 );

@@ -6,7 +6,7 @@ import { parseId, parseIsoTime } from '../model/value-parsers';
 import { PAGE_QUERY } from '../store/page';
 import { nameSchema } from '../tenants/tenant.schemas';
 
-const idSchema = custom((raw, path) => parseId(raw, path), { type: 'string', format: 'uuid' });
+const idSchema = custom((raw, path) => parseId(raw, path), { type: 'string', format: 'uuid' }, [ErrorCode.InvalidId]);
 
 /** An ISO 8601 time in the future (with its zone: `Z` or `+hh:mm`). */
 const expirySchema = custom(
@@ -18,6 +18,7 @@ const expirySchema = custom(
     return new Date(ms).toISOString();
   },
   { type: 'string', format: 'date-time', description: 'after this the token authenticates nothing; absent or null = never' },
+  [ErrorCode.InvalidValue],
 );
 
 export const createTokenSchema = object(
