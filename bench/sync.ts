@@ -123,8 +123,13 @@ const TARGETS = {
   memberBytesRatio: 1.1,
   snapshotAckMs: 1_000,
   stormSeconds: 10,
+  /** GET /v1/audit over the whole state (100,000 ports, 1,000 hosts and agents): the checks and the history's recording. */
+  auditMs: 2_000,
   rssMB: 250,
 };
+
+/** GET /v1/audit calls measured (the first records every finding as opened, the next ones only what changed). */
+const AUDIT_CALLS = 5;
 
 let aborted = false;
 
@@ -336,6 +341,7 @@ interface Results {
   storms: Record<string, unknown>[];
   membership: Record<string, unknown>;
   mirror: Record<string, unknown>;
+  audit: Record<string, unknown>;
   migration: Record<string, unknown>;
   memory: { stage: string; rssKb: number | null; hwmKb: number | null }[];
   checks: Record<string, unknown>;
@@ -494,6 +500,32 @@ class Bench {
     // Last: it leaves REF_HOSTS hosts holding two IP sets, which would change the snapshots and storms above.
     await this.membership();
     await this.mirrors();
+    await this.audit();
+  }
+
+  /**
+   * GET /v1/audit at this scale (every port, host and agent above): the 13 checks run on the
+   * controller's event loop in turns and the history is recorded; and a page of the history.
+   */
+  private async audit(): Promise<void> {
+    console.log('\nAudit (GET /v1/audit: the 13 checks over the whole state, recorded in the findings history)');
+    const timed: number[] = [];
+    let findings = 0;
+    for (let i = 0; i < AUDIT_CALLS; i++) {
+      const t0 = performance.now();
+      const report = await this.client.json<{ recommendations: { findings: unknown[] }[] }>('GET', '/v1/audit');
+      timed.push(performance.now() - t0);
+      findings = report.recommendations.reduce((n, r) => n + r.findings.length, 0);
+    }
+    const t0 = performance.now();
+    await this.client.json('GET', '/v1/audit/findings?limit=100');
+    const pageMs = performance.now() - t0;
+    const d = dist(timed);
+    const pass = d.p50 <= TARGETS.auditMs;
+    console.log(`  ${pad(`GET /v1/audit, ${AUDIT_CALLS} calls (${int(findings)} findings)`, 44)} ${distText(d)}   target p50 <= ${int(TARGETS.auditMs)} ms  ${verdict(pass)}`);
+    console.log(`  ${pad('GET /v1/audit/findings?limit=100', 44)} ${dec(pageMs)} ms`);
+    this.results.audit = { calls: AUDIT_CALLS, findings, ms: distJson(d), findingsPageMs: +pageMs.toFixed(1) };
+    this.results.targets.push({ name: 'GET /v1/audit at this scale (ms, p50)', value: +d.p50.toFixed(1), target: `<= ${TARGETS.auditMs}`, pass });
   }
 
   private async startController(): Promise<void> {
@@ -1576,7 +1608,7 @@ async function main(): Promise<number> {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 5_000 });
   redis.on('error', () => undefined);
   const refs: Refs = {};
-  const results: Results = { meta: {}, setup: {}, snapshot: {}, propagation: {}, storms: [], membership: {}, mirror: {}, migration: {}, memory: [], checks: {}, targets: [], errors: [] };
+  const results: Results = { meta: {}, setup: {}, snapshot: {}, propagation: {}, storms: [], membership: {}, mirror: {}, audit: {}, migration: {}, memory: [], checks: {}, targets: [], errors: [] };
   const wallStart = performance.now();
 
   let cleaning: Promise<void> | undefined;
