@@ -54,6 +54,7 @@ import { SegmentController } from './segments/segment.controller';
 import { segmentApi } from './segments/segment.openapi';
 import { SegmentRepository } from './segments/segment.repository';
 import { SegmentService } from './segments/segment.service';
+import { StatusPageController } from './status-page/status-page.controller';
 import { StoreModule } from './store/store.module';
 import { TenantController } from './tenants/tenant.controller';
 import { tenantApi } from './tenants/tenant.openapi';
@@ -68,6 +69,14 @@ export function apiRoutes(): Route[] {
   return routeTable(API_CONTROLLERS);
 }
 
+/** What overlayd serves besides its API: the status page (public, it holds no data; not in the OpenAPI document). */
+export const PAGE_CONTROLLERS = [StatusPageController];
+
+/** The routes of those pages, declared like the API's (each @Public), checked in route-table.spec.ts. */
+export function pageRoutes(): Route[] {
+  return routeTable(PAGE_CONTROLLERS);
+}
+
 /** overlayd's root module; the configuration is passed in (read once at boot, or built by a test). */
 @Module({})
 export class AppModule {
@@ -76,7 +85,7 @@ export class AppModule {
       module: AppModule,
       global: true,
       imports: [StoreModule, DistributionModule],
-      controllers: API_CONTROLLERS,
+      controllers: [...API_CONTROLLERS, ...PAGE_CONTROLLERS],
       providers: [
         { provide: ControllerConfig, useValue: config },
         { provide: APP_FILTER, useClass: ErrorFilter },

@@ -1,6 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { apiRoutes, buildOpenApiDocument } from '../../src/controller/app.module';
+import { apiRoutes, buildOpenApiDocument, pageRoutes } from '../../src/controller/app.module';
 import { allows, rolesOf } from '../../src/controller/auth/access';
 import { DENIALS_PER_SOURCE_PER_SECOND } from '../../src/controller/auth/authenticator';
 import { ROLES, type Role } from '../../src/controller/auth/principal';
@@ -364,9 +364,9 @@ describe('the route x role access matrix', () => {
     }).toEqual({ routesWithoutFixture: [], fixturesWithoutRoute: [], tenantRoutesWithoutScope: [] });
   });
 
-  it('serves exactly the routes of the route table (as Nest mapped them)', () => {
+  it('serves exactly the routes of the route table (as Nest mapped them), and the status page', () => {
     const served = logged.map((l) => /^Mapped \{(.+), (\w+)\} route$/.exec(l.message)).flatMap((m) => (m ? [`${m[2]} ${m[1]}`] : []));
-    expect(served.sort()).toEqual(routes.map(routeKey).sort());
+    expect(served.sort()).toEqual([...routes, ...pageRoutes()].map(routeKey).sort());
   });
 
   it('serves the OpenAPI document, with every operation’s roles, without a token', async () => {

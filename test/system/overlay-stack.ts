@@ -32,14 +32,21 @@ export class OverlayStack {
   /**
    * `agentEnv` goes to every agent; `agentEnvOf(hv)` adds to (or overrides) it per hypervisor,
    * with the topology's scratch directory at hand (a wrapper earlier in one agent's PATH, say).
-   * `topology` shapes the hypervisors' network (routed ones, see Topology).
+   * `topology` shapes the hypervisors' network (routed ones, see Topology). `controllerEnv`: the
+   * controller's configuration beyond the harness's (OVERLAY_AUDIT_INTERVAL_MS, say).
    */
   async start(
-    opts: { hypervisors?: number; topology?: TopologyOptions; agentEnv?: Record<string, string>; agentEnvOf?: (hv: Hypervisor, topology: Topology) => Record<string, string> } = {},
+    opts: {
+      hypervisors?: number;
+      topology?: TopologyOptions;
+      agentEnv?: Record<string, string>;
+      agentEnvOf?: (hv: Hypervisor, topology: Topology) => Record<string, string>;
+      controllerEnv?: Record<string, string>;
+    } = {},
   ): Promise<void> {
     this.built = ensureAgentBuilt();
     this.topology = await Topology.create(opts.hypervisors ?? 3, opts.topology);
-    this.ctl = await startController({ prefix: this.prefix });
+    this.ctl = await startController({ prefix: this.prefix, env: opts.controllerEnv });
     this.untrackRedis = trackRedisPrefix(this.ctl.config.redisUrl, this.prefix);
     const operator = await api(this.ctl.url).post('/v1/tokens', { name: 'system-tests', role: 'operator' });
     if (operator.status !== 201) {

@@ -1,5 +1,5 @@
 import { Controller, Delete, Get, Post } from '@nestjs/common';
-import { apiRoutes, buildOpenApiDocument } from '../app.module';
+import { apiRoutes, buildOpenApiDocument, pageRoutes } from '../app.module';
 import { Allow, allows, Public } from './access';
 import { ROLES } from './principal';
 import { openApiPath, routeKey, routeTable } from './route-table';
@@ -60,6 +60,12 @@ describe("the API's route table", () => {
 
   it('makes only health and readiness public', () => {
     expect(routes.filter((r) => r.access?.public).map(routeKey).sort()).toEqual(['GET /healthz', 'GET /readyz']);
+  });
+
+  it('serves the status page beside it: public routes under /ui, no token needed, not in the OpenAPI document', () => {
+    expect(pageRoutes().map((r) => `${routeKey(r)} ${r.access?.public ? 'public' : 'not public'}`)).toEqual(['GET /ui public', 'GET /ui/:file public']);
+    const doc = buildOpenApiDocument(10_000) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths).filter((p) => p.startsWith('/ui'))).toEqual([]);
   });
 
   it('is exactly the set of operations the OpenAPI document describes', () => {
