@@ -132,7 +132,7 @@ describeSystem('routed multipath: a VTEP on lo over two uplinks, one fails, VXLA
     await waitUntil(async () => (seen = await observedInventory())?.links?.find((l: { name: string }) => l.name === uplink)?.up === up, 20_000, () => `hv1's ${uplink} never observed up=${up}: ${JSON.stringify(seen)}${logs()}`);
   }
 
-  async function mpR3(): Promise<{ status: string; findings: { severity: string; subject: Record<string, string>; evidence: string; since: null }[] }> {
+  async function mpR3(): Promise<{ status: string; findings: { severity: string; subject: Record<string, string>; evidence: string; id: string; since: string | null }[] }> {
     const audit = await client.get('/v1/audit');
     expect(audit.status).toBe(200);
     return audit.body.recommendations.find((r: { id: string }) => r.id === 'VM-MP-R3');
@@ -192,7 +192,7 @@ describeSystem('routed multipath: a VTEP on lo over two uplinks, one fails, VXLA
     expect(inventory.vtepRoutes).toEqual([{ destination: topology.hypervisor('hv2').vtepIp, devices: ['up1', 'up2'] }]);
     expect(inventory.links.find((l: { name: string }) => l.name === other).up).toBe(true);
     const r3 = await untilMpR3('fail');
-    expect(r3.findings).toEqual([{ severity: 'medium', subject: { hostId: hostIds.get('hv1'), link: 'routed:lo' }, evidence: `team routed:lo: member(s) ${carrying} down (observed)`, since: null }]);
+    expect(r3.findings).toEqual([{ severity: 'medium', subject: { hostId: hostIds.get('hv1'), link: 'routed:lo' }, evidence: `team routed:lo: member(s) ${carrying} down (observed)`, id: expect.stringMatching(/^[0-9a-f]{16}$/), since: expect.any(String) }]);
   });
 
   it('the uplink comes back: the finding closes, and the traffic takes it again', async () => {
