@@ -112,7 +112,7 @@ describe('loadConfig', () => {
       logLevel: 'log',
       eventsRetentionSeconds: 30 * 86400,
       deniedEventsMaxLength: 100_000,
-      auditIntervalMs: 30_000,
+      auditIntervalMs: 300_000,
       strictVlanTrunks: false,
       bootstrapTokenFile: resolve('overlayd-bootstrap-token'),
     });

@@ -153,7 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
     migrationMaxConnections: read.int('OVERLAY_MIGRATION_MAX_CONNECTIONS', 100_000, 0, 1_000_000),
     eventsRetentionSeconds: read.int('OVERLAY_EVENTS_RETENTION_SECONDS', 30 * 86400, 3600, 10 * 365 * 86400),
     deniedEventsMaxLength: read.int('OVERLAY_DENIED_EVENTS_MAX_LENGTH', 100_000, 1000, 100_000_000),
-    auditIntervalMs: read.int('OVERLAY_AUDIT_INTERVAL_MS', 30_000, 1_000, 86_400_000),
+    auditIntervalMs: read.int('OVERLAY_AUDIT_INTERVAL_MS', 300_000, 1_000, 86_400_000),
     strictVlanTrunks: read.bool('OVERLAY_STRICT_VLAN_TRUNKS', false),
     bootstrapToken: parseBootstrapToken(read.get('OVERLAY_BOOTSTRAP_TOKEN')),
     bootstrapTokenFile: resolve(read.get('OVERLAY_BOOTSTRAP_TOKEN_FILE') ?? 'overlayd-bootstrap-token'),
