@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { ApiClient } from './client';
 import { resolveConnection } from './config';
 import { CliError, ExitCode } from './exit-codes';
+import { printJson, printLine, table, type Column } from './output';
 
 /** What every command's action gets: the API client and the output mode. */
 export interface Context {
@@ -104,4 +105,34 @@ const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
 export function flagOfField(field: string): string | undefined {
   const head = field.replace(/[[.].*$/, '');
   return Object.prototype.hasOwnProperty.call(FLAG_OF_FIELD, head) ? FLAG_OF_FIELD[head] : undefined;
+}
+
+/** A list's filter: its flag (`--tenant <id>`), the query parameter it fills (`tenantId`), its help. */
+export interface ListFilter {
+  flag: string;
+  param: string;
+  description: string;
+}
+
+/**
+ * Adds `list` (the resource's default subcommand): its filters as flags, every page of `path`
+ * (`--limit` caps them), a table of `columns` for people or the API's objects with `--json`.
+ */
+export function addListCommand<T>(parent: Command, spec: { path: string; description: string; filters?: readonly ListFilter[]; columns: readonly Column<T>[] }): void {
+  const filters = spec.filters ?? [];
+  const list = parent.command('list', { isDefault: true }).description(spec.description);
+  for (const f of filters) {
+    list.option(f.flag, f.description);
+  }
+  list.option('--limit <n>', 'at most this many', integer(1, 1_000_000)).action(async (opts: Record<string, string | number | undefined>, command: Command) => {
+    const ctx = contextOf(command);
+    // commander keys an option by its long name in camelCase: `--segment <id>` -> `segment`.
+    const key = (flag: string): string => /^--([a-z][a-z-]*)/.exec(flag)![1].replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const query = Object.fromEntries(filters.map((f) => [f.param, opts[key(f.flag)] as string | undefined]));
+    const items = await ctx.client.list<T>(spec.path, query, opts.limit as number | undefined);
+    if (ctx.json) {
+      return printJson(items);
+    }
+    printLine(table(items, spec.columns));
+  });
 }

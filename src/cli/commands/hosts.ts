@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { contextOf, defined, integer, readJson } from '../command-kit';
-import { cut, details, printJson, printLine, table } from '../output';
+import { addListCommand, contextOf, defined, readJson } from '../command-kit';
+import { cut, details, printJson, printLine } from '../output';
 import type { HostStatus } from '../realization';
 
 /** A host as the API answers: a write's answer is the host alone; reads add its agent's state. */
@@ -9,28 +9,19 @@ type HostAnswer = Partial<HostStatus> & Pick<HostStatus, 'id' | 'name' | 'vtepIp
 export function hostsCommand(): Command {
   const hosts = new Command('hosts').description("hypervisor hosts and their agents' state: connected, lag, last error");
 
-  hosts
-    .command('list', { isDefault: true })
-    .description('list hosts with their agent: connected, applied revision, lag, last error')
-    .option('--limit <n>', 'at most this many', integer(1, 1_000_000))
-    .action(async (opts: { limit?: number }, command: Command) => {
-      const ctx = contextOf(command);
-      const items = await ctx.client.list<HostStatus>('/v1/hosts', {}, opts.limit);
-      if (ctx.json) {
-        return printJson(items);
-      }
-      printLine(
-        table(items, [
-          { header: 'ID', value: (h) => h.id },
-          { header: 'NAME', value: (h) => h.name },
-          { header: 'VTEP', value: (h) => h.vtepIp },
-          { header: 'CONNECTED', value: (h) => (h.connected ? 'yes' : 'no') },
-          { header: 'APPLIED', value: (h) => h.appliedRevision },
-          { header: 'LAG', value: (h) => h.lag },
-          { header: 'LAST ERROR', value: (h) => (h.lastError ? `${h.lastError.at} rev ${h.lastError.revision}: ${cut(h.lastError.error, 100)}` : null) },
-        ]),
-      );
-    });
+  addListCommand<HostStatus>(hosts, {
+    path: '/v1/hosts',
+    description: 'list hosts with their agent: connected, applied revision, lag, last error',
+    columns: [
+      { header: 'ID', value: (h) => h.id },
+      { header: 'NAME', value: (h) => h.name },
+      { header: 'VTEP', value: (h) => h.vtepIp },
+      { header: 'CONNECTED', value: (h) => (h.connected ? 'yes' : 'no') },
+      { header: 'APPLIED', value: (h) => h.appliedRevision },
+      { header: 'LAG', value: (h) => h.lag },
+      { header: 'LAST ERROR', value: (h) => (h.lastError ? `${h.lastError.at} rev ${h.lastError.revision}: ${cut(h.lastError.error, 100)}` : null) },
+    ],
+  });
 
   hosts
     .command('show')

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { REQUEST_TIMEOUT_MS } from '../client';
-import { collect, contextOf, defined, integer, type Context } from '../command-kit';
+import { addListCommand, collect, contextOf, defined, integer, type Context } from '../command-kit';
 import { CliError, ExitCode } from '../exit-codes';
 import { details, printJson, printLine, table } from '../output';
 import type { Migration, MigrationState, TimelineEntry } from '../../controller/model/migration';
@@ -37,32 +37,25 @@ export function migrationsCommand(): Command {
       showMigration(ctx.json, migration);
     });
 
-  migrations
-    .command('list', { isDefault: true })
-    .description('list migrations, newest first (open and finished ones still kept)')
-    .option('--state <state>', 'only in this state (preparing, prepared, committed, completed, aborted, expired)')
-    .option('--vm <id>', 'only of this VM')
-    .option('--host <id>', 'only from or to this host')
-    .option('--limit <n>', 'at most this many', integer(1, 1_000_000))
-    .action(async (opts: { state?: string; vm?: string; host?: string; limit?: number }, command: Command) => {
-      const ctx = contextOf(command);
-      const items = await ctx.client.list<Migration>('/v1/migrations', { state: opts.state, vmId: opts.vm, hostId: opts.host }, opts.limit);
-      if (ctx.json) {
-        return printJson(items);
-      }
-      printLine(
-        table(items, [
-          { header: 'ID', value: (m) => m.id },
-          { header: 'STATE', value: (m) => m.state },
-          { header: 'VM', value: (m) => m.vmId },
-          { header: 'PORTS', value: (m) => m.portIds.length },
-          { header: 'SOURCE', value: (m) => m.sourceHostId },
-          { header: 'DESTINATION', value: (m) => m.destinationHostId },
-          { header: 'CREATED', value: (m) => m.createdAt },
-          { header: 'LAST EVENT', value: (m) => m.timeline[m.timeline.length - 1]?.event ?? null },
-        ]),
-      );
-    });
+  addListCommand<Migration>(migrations, {
+    path: '/v1/migrations',
+    description: 'list migrations, newest first (open and finished ones still kept)',
+    filters: [
+      { flag: '--state <state>', param: 'state', description: 'only in this state (preparing, prepared, committed, completed, aborted, expired)' },
+      { flag: '--vm <id>', param: 'vmId', description: 'only of this VM' },
+      { flag: '--host <id>', param: 'hostId', description: 'only from or to this host' },
+    ],
+    columns: [
+      { header: 'ID', value: (m) => m.id },
+      { header: 'STATE', value: (m) => m.state },
+      { header: 'VM', value: (m) => m.vmId },
+      { header: 'PORTS', value: (m) => m.portIds.length },
+      { header: 'SOURCE', value: (m) => m.sourceHostId },
+      { header: 'DESTINATION', value: (m) => m.destinationHostId },
+      { header: 'CREATED', value: (m) => m.createdAt },
+      { header: 'LAST EVENT', value: (m) => m.timeline[m.timeline.length - 1]?.event ?? null },
+    ],
+  });
 
   migrations
     .command('show')

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { bodyFrom, collect, contextOf, defined, integer } from '../command-kit';
+import { addListCommand, bodyFrom, collect, contextOf, defined, integer } from '../command-kit';
 import { CliError, ExitCode } from '../exit-codes';
 import { details, printJson, printLine, table } from '../output';
 import type { MirrorSession } from '../../controller/model/mirror-session';
@@ -54,29 +54,22 @@ export function parseSource(spec: string): Record<string, unknown> {
 export function mirrorSessionsCommand(): Command {
   const sessions = new Command('mirror-sessions').description("mirror sessions: copies of ports' traffic to an analyzer");
 
-  sessions
-    .command('list', { isDefault: true })
-    .description('list mirror sessions')
-    .option('--tenant <id>', 'only those of this tenant')
-    .option('--limit <n>', 'at most this many', integer(1, 1_000_000))
-    .action(async (opts: { tenant?: string; limit?: number }, command: Command) => {
-      const ctx = contextOf(command);
-      const items = await ctx.client.list<MirrorSessionWithStatus>('/v1/mirror-sessions', { tenantId: opts.tenant }, opts.limit);
-      if (ctx.json) {
-        return printJson(items);
-      }
-      printLine(
-        table(items, [
-          { header: 'ID', value: (s) => s.id },
-          { header: 'NAME', value: (s) => s.name },
-          { header: 'TENANT', value: (s) => s.tenantId },
-          { header: 'ENABLED', value: (s) => (s.enabled ? 'yes' : 'no') },
-          { header: 'SOURCES', value: (s) => s.sources.length },
-          { header: 'ACTIVE', value: (s) => s.status.filter((x) => x.state === 'active').length },
-          { header: 'SINK', value: (s) => sinkText(s.sink) },
-        ]),
-      );
-    });
+  addListCommand<MirrorSessionWithStatus>(sessions, {
+    path: '/v1/mirror-sessions',
+    description: 'list mirror sessions',
+    filters: [
+      { flag: '--tenant <id>', param: 'tenantId', description: 'only those of this tenant' },
+    ],
+    columns: [
+      { header: 'ID', value: (s) => s.id },
+      { header: 'NAME', value: (s) => s.name },
+      { header: 'TENANT', value: (s) => s.tenantId },
+      { header: 'ENABLED', value: (s) => (s.enabled ? 'yes' : 'no') },
+      { header: 'SOURCES', value: (s) => s.sources.length },
+      { header: 'ACTIVE', value: (s) => s.status.filter((x) => x.state === 'active').length },
+      { header: 'SINK', value: (s) => sinkText(s.sink) },
+    ],
+  });
 
   sessions
     .command('show')

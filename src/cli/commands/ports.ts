@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import type { Answer } from '../client';
 import { REQUEST_TIMEOUT_MS } from '../client';
-import { bodyFrom, collect, contextOf, defined, integer, type Context } from '../command-kit';
+import { addListCommand, bodyFrom, collect, contextOf, defined, integer, type Context } from '../command-kit';
 import { CliError, ExitCode } from '../exit-codes';
-import { details, printJson, printLine, table } from '../output';
+import { details, printJson, printLine } from '../output';
 import { hostsOnSegment, RealizationTimeout, waitedWrite } from '../realization';
 import type { Port } from '../../controller/model/port';
 
@@ -61,32 +61,25 @@ async function write<B extends { realized?: boolean } | undefined>(
 export function portsCommand(): Command {
   const ports = new Command('ports').description("ports: VMs' vNICs, bound to hosts");
 
-  ports
-    .command('list', { isDefault: true })
-    .description('list ports; the filters combine')
-    .option('--segment <id>', 'only those of this segment')
-    .option('--host <id>', 'only those bound to this host')
-    .option('--vm <id>', 'only those of this VM')
-    .option('--tenant <id>', 'only those of this tenant')
-    .option('--limit <n>', 'at most this many', integer(1, 1_000_000))
-    .action(async (opts: { segment?: string; host?: string; vm?: string; tenant?: string; limit?: number }, command: Command) => {
-      const ctx = contextOf(command);
-      const items = await ctx.client.list<Port>('/v1/ports', { segmentId: opts.segment, hostId: opts.host, vmId: opts.vm, tenantId: opts.tenant }, opts.limit);
-      if (ctx.json) {
-        return printJson(items);
-      }
-      printLine(
-        table(items, [
-          { header: 'ID', value: (p) => p.id },
-          { header: 'MAC', value: (p) => p.mac },
-          { header: 'IPS', value: (p) => p.ips.join(',') },
-          { header: 'SEGMENT', value: (p) => p.segmentId },
-          { header: 'HOST', value: (p) => p.hostId },
-          { header: 'VM', value: (p) => p.vmId },
-          { header: 'MIGRATING', value: (p) => p.migration?.id },
-        ]),
-      );
-    });
+  addListCommand<Port>(ports, {
+    path: '/v1/ports',
+    description: 'list ports; the filters combine',
+    filters: [
+      { flag: '--segment <id>', param: 'segmentId', description: 'only those of this segment' },
+      { flag: '--host <id>', param: 'hostId', description: 'only those bound to this host' },
+      { flag: '--vm <id>', param: 'vmId', description: 'only those of this VM' },
+      { flag: '--tenant <id>', param: 'tenantId', description: 'only those of this tenant' },
+    ],
+    columns: [
+      { header: 'ID', value: (p) => p.id },
+      { header: 'MAC', value: (p) => p.mac },
+      { header: 'IPS', value: (p) => p.ips.join(',') },
+      { header: 'SEGMENT', value: (p) => p.segmentId },
+      { header: 'HOST', value: (p) => p.hostId },
+      { header: 'VM', value: (p) => p.vmId },
+      { header: 'MIGRATING', value: (p) => p.migration?.id },
+    ],
+  });
 
   ports
     .command('show')

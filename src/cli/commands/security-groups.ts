@@ -1,33 +1,26 @@
 import { Command } from 'commander';
-import { bodyFrom, contextOf, defined, integer, readJson } from '../command-kit';
+import { addListCommand, bodyFrom, contextOf, defined, readJson } from '../command-kit';
 import { details, printJson, printLine, table } from '../output';
 import type { SecurityGroup, SecurityGroupRule } from '../../controller/model/security-group';
 
 export function securityGroupsCommand(): Command {
   const groups = new Command('security-groups').description('security groups: allow rules compiled per port into each host firewall');
 
-  groups
-    .command('list', { isDefault: true })
-    .description('list security groups')
-    .option('--tenant <id>', 'only those of this tenant')
-    .option('--limit <n>', 'at most this many', integer(1, 1_000_000))
-    .action(async (opts: { tenant?: string; limit?: number }, command: Command) => {
-      const ctx = contextOf(command);
-      const items = await ctx.client.list<SecurityGroup>('/v1/security-groups', { tenantId: opts.tenant }, opts.limit);
-      if (ctx.json) {
-        return printJson(items);
-      }
-      printLine(
-        table(items, [
-          { header: 'ID', value: (g) => g.id },
-          { header: 'NAME', value: (g) => g.name },
-          { header: 'TENANT', value: (g) => g.tenantId },
-          { header: 'DEFAULT', value: (g) => (g.isDefault ? 'yes' : 'no') },
-          { header: 'RULES', value: (g) => g.rules.length },
-          { header: 'DESCRIPTION', value: (g) => g.description },
-        ]),
-      );
-    });
+  addListCommand<SecurityGroup>(groups, {
+    path: '/v1/security-groups',
+    description: 'list security groups',
+    filters: [
+      { flag: '--tenant <id>', param: 'tenantId', description: 'only those of this tenant' },
+    ],
+    columns: [
+      { header: 'ID', value: (g) => g.id },
+      { header: 'NAME', value: (g) => g.name },
+      { header: 'TENANT', value: (g) => g.tenantId },
+      { header: 'DEFAULT', value: (g) => (g.isDefault ? 'yes' : 'no') },
+      { header: 'RULES', value: (g) => g.rules.length },
+      { header: 'DESCRIPTION', value: (g) => g.description },
+    ],
+  });
 
   groups
     .command('show')

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { contextOf, defined, integer } from '../command-kit';
+import { addListCommand, contextOf, defined, integer } from '../command-kit';
 import { details, printJson, printLine, table } from '../output';
 import type { Segment, } from '../../controller/model/segment';
 import type { Mapping } from '../../controller/model/port';
@@ -7,28 +7,21 @@ import type { Mapping } from '../../controller/model/port';
 export function segmentsCommand(): Command {
   const segments = new Command('segments').description("segments: a tenant's layer-2 networks, each with a VXLAN VNI");
 
-  segments
-    .command('list', { isDefault: true })
-    .description('list segments')
-    .option('--tenant <id>', 'only those of this tenant')
-    .option('--limit <n>', 'at most this many', integer(1, 1_000_000))
-    .action(async (opts: { tenant?: string; limit?: number }, command: Command) => {
-      const ctx = contextOf(command);
-      const items = await ctx.client.list<Segment>('/v1/segments', { tenantId: opts.tenant }, opts.limit);
-      if (ctx.json) {
-        return printJson(items);
-      }
-      printLine(
-        table(items, [
-          { header: 'ID', value: (s) => s.id },
-          { header: 'NAME', value: (s) => s.name },
-          { header: 'TENANT', value: (s) => s.tenantId },
-          { header: 'VNI', value: (s) => s.vni },
-          { header: 'VLAN', value: (s) => s.vlanId },
-          { header: 'CIDR', value: (s) => s.cidr },
-        ]),
-      );
-    });
+  addListCommand<Segment>(segments, {
+    path: '/v1/segments',
+    description: 'list segments',
+    filters: [
+      { flag: '--tenant <id>', param: 'tenantId', description: 'only those of this tenant' },
+    ],
+    columns: [
+      { header: 'ID', value: (s) => s.id },
+      { header: 'NAME', value: (s) => s.name },
+      { header: 'TENANT', value: (s) => s.tenantId },
+      { header: 'VNI', value: (s) => s.vni },
+      { header: 'VLAN', value: (s) => s.vlanId },
+      { header: 'CIDR', value: (s) => s.cidr },
+    ],
+  });
 
   segments
     .command('show')

@@ -1,30 +1,21 @@
 import { Command } from 'commander';
-import { contextOf, integer, defined } from '../command-kit';
-import { details, printJson, printLine, table } from '../output';
+import { addListCommand, contextOf, integer, defined } from '../command-kit';
+import { details, printJson, printLine } from '../output';
 import type { Tenant } from '../../controller/model/tenant';
 
 export function tenantsCommand(): Command {
   const tenants = new Command('tenants').description('tenants: the unit of isolation');
 
-  tenants
-    .command('list', { isDefault: true })
-    .description('list tenants')
-    .option('--limit <n>', 'at most this many', integer(1, 1_000_000))
-    .action(async (opts: { limit?: number }, command: Command) => {
-      const ctx = contextOf(command);
-      const items = await ctx.client.list<Tenant>('/v1/tenants', {}, opts.limit);
-      if (ctx.json) {
-        return printJson(items);
-      }
-      printLine(
-        table(items, [
-          { header: 'ID', value: (t) => t.id },
-          { header: 'NAME', value: (t) => t.name },
-          { header: 'MAX SEGMENTS', value: (t) => t.maxSegments ?? 'none' },
-          { header: 'CREATED', value: (t) => t.createdAt },
-        ]),
-      );
-    });
+  addListCommand<Tenant>(tenants, {
+    path: '/v1/tenants',
+    description: 'list tenants',
+    columns: [
+      { header: 'ID', value: (t) => t.id },
+      { header: 'NAME', value: (t) => t.name },
+      { header: 'MAX SEGMENTS', value: (t) => t.maxSegments ?? 'none' },
+      { header: 'CREATED', value: (t) => t.createdAt },
+    ],
+  });
 
   tenants
     .command('show')
