@@ -165,12 +165,6 @@ export function closeConnectionsOnShutdown(fastify: FastifyInstance): void {
     }
     done(null, payload);
   });
-  // Every close begins the shutdown, not only main.ts's on a signal: a client that keeps sending
-  // on a keep-alive connection (a page polling every 2 s) would otherwise hold the close forever.
-  fastify.addHook('preClose', (done) => {
-    beginHttpShutdown(fastify);
-    done();
-  });
 }
 
 /**
