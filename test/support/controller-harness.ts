@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createApp } from '../../src/controller/app';
 import { loadConfig, type ControllerConfig } from '../../src/controller/config';
 import { SyncServer } from '../../src/controller/distribution/sync.server';
+import { beginHttpShutdown } from '../../src/controller/http/server';
 import { silentLog, type ProcessLog } from '../../src/common/logger';
 import { contractViolation } from './api-contract';
 
@@ -91,6 +92,9 @@ export async function startController(opts: { prefix: string; env?: Record<strin
       return out;
     },
     async close() {
+      // As main.ts does on SIGTERM: responses close their connections from now on, so that a
+      // client polling on a keep-alive connection (a browser) does not hold the server's close.
+      beginHttpShutdown(app.getHttpAdapter().getInstance());
       await app.close();
       redis.disconnect();
     },

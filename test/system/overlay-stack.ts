@@ -12,6 +12,9 @@ import { Topology, trackRedisPrefix, type Hypervisor, type TopologyOptions } fro
  * first admin token (the harness's, OVERLAY_BOOTSTRAP_TOKEN) only makes an operator token, and
  * `client` works with that.
  */
+/** Every wait inside a controller's close is short; this bounds them all, so a hang fails with what was left. */
+const CLOSE_DEADLINE_MS = 20_000;
+
 export class OverlayStack {
   readonly prefix: string;
   readonly hostIds = new Map<string, string>();
@@ -76,7 +79,18 @@ export class OverlayStack {
   /** Stops the controller for good (agents go headless); `stop` then leaves it alone. */
   async closeController(): Promise<void> {
     this.controllerClosed = true;
-    await this.ctl.close();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the controller did not close within ${CLOSE_DEADLINE_MS} ms; still active: ${JSON.stringify(process.getActiveResourcesInfo())}`)),
+        CLOSE_DEADLINE_MS,
+      );
+    });
+    try {
+      await Promise.race([this.ctl.close(), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async stop(): Promise<void> {

@@ -17,6 +17,12 @@ const describeSystem = systemSuite('status page', ['chromium']);
 
 /** How long the page may take to show a change: a refresh (2 s) plus the controller noticing. */
 const PAGE_DEADLINE_MS = 20_000;
+/**
+ * Each wait of these tests has its own deadline and message (PAGE_DEADLINE_MS, the controller's
+ * close); a test makes several, on a machine that may be busy, so the test's own timeout is only
+ * the backstop behind them.
+ */
+jest.setTimeout(180_000);
 
 describeSystem('the status page at /ui in headless Chromium, against real agents', () => {
   const stack = new OverlayStack('system-status-page');
@@ -50,6 +56,8 @@ describeSystem('the status page at /ui in headless Chromium, against real agents
   async function openPage(token: string): Promise<{ page: Page; problems: string[]; requests: { url: string; authorization?: string }[] }> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
+    // A locator that waits must fail within the page's deadline, saying what, not run into the test's timeout.
+    page.setDefaultTimeout(PAGE_DEADLINE_MS);
     const problems: string[] = [];
     const requests: { url: string; authorization?: string }[] = [];
     page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
