@@ -189,7 +189,8 @@ export class FindingHistory {
   async list(filter: FindingFilter, limit: number, cursor?: string): Promise<FindingPage> {
     const [{ open }, closedRaw, at] = await Promise.all([
       this.openFindings(),
-      this.store.read((r) => r.zrangebyscore(this.store.keys.auditFindingsClosed(), filter.sinceMs ?? '-inf', '+inf')),
+      // Up to MAX_CLOSED_FINDINGS records: not read for a list of open ones (the status page's, every 2 s).
+      filter.state === 'open' ? Promise.resolve([]) : this.store.read((r) => r.zrangebyscore(this.store.keys.auditFindingsClosed(), filter.sinceMs ?? '-inf', '+inf')),
       this.evaluatedAt(),
     ]);
     const closed = closedRaw.flatMap((raw) => parse<ClosedFinding>(raw));
