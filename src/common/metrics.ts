@@ -57,3 +57,6 @@ export function scrapedCounter<L extends string>(registry: Registry, name: strin
     },
   });
 }
+
+/** Buckets (s) of the agent's apply timings: a reconcile pass and an nft load, 5 ms to 30 s. */
+export const APPLY_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

@@ -1,3 +1,4 @@
+import { APPLY_SECONDS_BUCKETS } from '../../common/metrics';
 import { performance } from 'node:perf_hooks';
 import { Counter, Histogram } from 'prom-client';
 import type { HostInventory } from '../../generated/overlay/v1/HostInventory';
@@ -126,7 +127,7 @@ export class Reconciler {
     name: 'overlay_agent_apply_seconds',
     help: 'Reconcile passes (render and load the firewall, read the kernel, apply the difference), by pass (change, restore, periodic, retry) and result (ok, failed)',
     labelNames: ['pass', 'result'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: APPLY_SECONDS_BUCKETS,
     registers: [],
   });
   /** Kernel changes periodic passes made: what drifted from the desired state since the last pass. */

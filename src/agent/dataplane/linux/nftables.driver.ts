@@ -1,3 +1,4 @@
+import { APPLY_SECONDS_BUCKETS } from '../../../common/metrics';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -63,7 +64,7 @@ export class NftablesDriver {
     name: 'overlay_agent_nft_load_seconds',
     help: 'Firewall loads (one nft -f - transaction), by load (whole: the tables replaced; sets: only set elements rewritten) and result (ok, failed)',
     labelNames: ['load', 'result'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: APPLY_SECONDS_BUCKETS,
     registers: [],
   });
   readonly driftRepairs = new Counter({
