@@ -3,7 +3,7 @@ import { httpStatusOf } from '../controller/http/http-status';
 
 /**
  * overlayctl's exit status, by class of failure, so that a script can tell "try again later"
- * from "fix the request" without parsing text. The README lists them (overlayctl).
+ * from "fix the request" without parsing text. docs/operations.md lists them (overlayctl).
  */
 export enum ExitCode {
   Ok = 0,

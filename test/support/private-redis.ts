@@ -8,7 +8,7 @@ import Redis from 'ioredis';
 /**
  * A Redis of a test's own (redis-server on a free port, data in a temp directory), for tests
  * that stop, kill or restart Redis without touching the shared one. AOF with `appendfsync
- * always`, the durability setting the README recommends, unless told otherwise.
+ * always`, the durability setting docs/operations.md recommends, unless told otherwise.
  */
 export interface PrivateRedis {
   url: string;

@@ -26,7 +26,7 @@ import { must, trackProcess, type Topology, type Vm } from './topology';
  * Figures, per migration: pings lost (of those sent from 100 ms before the switch until the
  * commit was acknowledged everywhere) and the blackout (the longest gap between two answered
  * pings in that window, minus the 10 ms interval). Printed, and written to
- * .bench-out/migration-system.json; targets are for the README, not assertions.
+ * .bench-out/migration-system.json; targets are for docs/benchmarks.md, not assertions.
  */
 const describeSystem = systemSuite('migration', ['arping', 'conntrack']);
 

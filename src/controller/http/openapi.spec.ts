@@ -95,7 +95,7 @@ describe('the OpenAPI document', () => {
 
   it('documents every code some route can answer with, and none that no route can', () => {
     const documented = new Set(operations.flatMap(({ operation }) => codesOf(operation)));
-    // NOT_FOUND answers a path no route serves; MAC_SPACE_EXHAUSTED is mapped but raised nowhere yet (README).
+    // NOT_FOUND answers a path no route serves; MAC_SPACE_EXHAUSTED is mapped but raised nowhere yet (docs/api.md).
     const answeredByNoRoute = [ErrorCode.NotFound, ErrorCode.MacSpaceExhausted];
     expect(Object.values(ErrorCode).filter((code) => !documented.has(code) && !answeredByNoRoute.includes(code))).toEqual([]);
     expect(answeredByNoRoute.filter((code) => documented.has(code))).toEqual([]);

@@ -160,7 +160,7 @@ const errorSchema = (codes: readonly ErrorCode[], example: ErrorCode = codes[0])
   type: 'object',
   required: ['code', 'message'],
   properties: {
-    code: { type: 'string', enum: codes, example, description: 'stable; the README lists each with its HTTP status' },
+    code: { type: 'string', enum: codes, example, description: 'stable; docs/api.md lists each with its HTTP status' },
     message: { type: 'string', description: 'for people; may change' },
     field: { type: 'string', description: 'the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name' },
   },
@@ -286,7 +286,7 @@ export function openApiDocument(descriptions: ApiDescription[], routes: Route[])
     // Every operation needs a bearer token unless it says `security: []` (health, readiness).
     security: [{ bearer: [] }],
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API token (POST /v1/tokens; the first one from the bootstrap, see the README)' } },
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API token (POST /v1/tokens; the first one from the bootstrap, see docs/api.md, Tokens and roles)' } },
       schemas: Object.assign({}, ...descriptions.map((d) => d.schemas)) as Record<string, unknown>,
       responses: sharedResponses(),
     },

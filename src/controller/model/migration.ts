@@ -1,6 +1,6 @@
 /**
- * A live migration of a VM's ports from one host to another, make before break (see the
- * README, "Live migration"):
+ * A live migration of a VM's ports from one host to another, make before break (see
+ * docs/migration.md):
  *
  *   preparing --destination acked--> prepared --commit--> committed --peers and source acked--> completed
  *       \                               \

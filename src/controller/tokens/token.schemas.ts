@@ -24,7 +24,7 @@ const expirySchema = custom(
 export const createTokenSchema = object(
   {
     name: nameSchema,
-    role: oneOf(ROLES, 'what the token may do (see the README, Roles)'),
+    role: oneOf(ROLES, 'what the token may do (see docs/api.md, Tokens and roles)'),
     tenantId: optional(nullable(idSchema)),
     hostIds: optional(nullable(array(idSchema, { min: 1, max: 1000 }))),
     allowVniPinning: optional(boolean()),

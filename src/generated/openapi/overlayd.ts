@@ -615,7 +615,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Prometheus' text exposition format (0.0.4). Per-replica metrics, and deployment-wide ones (`overlay_host_*`, `overlay_migrations`, `overlay_vni_pool`) that every replica reports alike; see the README, Metrics.
+         * @description Prometheus' text exposition format (0.0.4). Per-replica metrics, and deployment-wide ones (`overlay_host_*`, `overlay_migrations`, `overlay_vni_pool`) that every replica reports alike; see docs/operations.md, Metrics.
          *
          *     Roles: admin, operator, auditor, metrics.
          */
@@ -1231,7 +1231,7 @@ export interface components {
             content: {
                 "application/json": {
                     /**
-                     * @description stable; the README lists each with its HTTP status
+                     * @description stable; docs/api.md lists each with its HTTP status
                      * @example REQUEST_TIMEOUT
                      * @enum {string}
                      */
@@ -1251,7 +1251,7 @@ export interface components {
             content: {
                 "application/json": {
                     /**
-                     * @description stable; the README lists each with its HTTP status
+                     * @description stable; docs/api.md lists each with its HTTP status
                      * @example HEADERS_TOO_LARGE
                      * @enum {string}
                      */
@@ -1271,7 +1271,7 @@ export interface components {
             content: {
                 "application/json": {
                     /**
-                     * @description stable; the README lists each with its HTTP status
+                     * @description stable; docs/api.md lists each with its HTTP status
                      * @example UNSUPPORTED_MEDIA_TYPE
                      * @enum {string}
                      */
@@ -1291,7 +1291,7 @@ export interface components {
             content: {
                 "application/json": {
                     /**
-                     * @description stable; the README lists each with its HTTP status
+                     * @description stable; docs/api.md lists each with its HTTP status
                      * @example BODY_TOO_LARGE
                      * @enum {string}
                      */
@@ -1311,7 +1311,7 @@ export interface components {
             content: {
                 "application/json": {
                     /**
-                     * @description stable; the README lists each with its HTTP status
+                     * @description stable; docs/api.md lists each with its HTTP status
                      * @example UNAUTHENTICATED
                      * @enum {string}
                      */
@@ -1331,7 +1331,7 @@ export interface components {
             content: {
                 "application/json": {
                     /**
-                     * @description stable; the README lists each with its HTTP status
+                     * @description stable; docs/api.md lists each with its HTTP status
                      * @example FORBIDDEN
                      * @enum {string}
                      */
@@ -1351,7 +1351,7 @@ export interface components {
             content: {
                 "application/json": {
                     /**
-                     * @description stable; the README lists each with its HTTP status
+                     * @description stable; docs/api.md lists each with its HTTP status
                      * @example STORE_UNAVAILABLE
                      * @enum {string}
                      */
@@ -1371,7 +1371,7 @@ export interface components {
             content: {
                 "application/json": {
                     /**
-                     * @description stable; the README lists each with its HTTP status
+                     * @description stable; docs/api.md lists each with its HTTP status
                      * @example TIMEOUT
                      * @enum {string}
                      */
@@ -1391,7 +1391,7 @@ export interface components {
             content: {
                 "application/json": {
                     /**
-                     * @description stable; the README lists each with its HTTP status
+                     * @description stable; docs/api.md lists each with its HTTP status
                      * @example INTERNAL
                      * @enum {string}
                      */
@@ -1446,7 +1446,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_CHARACTER
                          * @enum {string}
                          */
@@ -1500,7 +1500,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_TYPE
                          * @enum {string}
                          */
@@ -1523,7 +1523,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example TENANT_NAME_TAKEN
                          * @enum {string}
                          */
@@ -1570,7 +1570,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -1592,7 +1592,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example TENANT_NOT_FOUND
                          * @enum {string}
                          */
@@ -1636,7 +1636,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -1658,7 +1658,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example TENANT_NOT_FOUND
                          * @enum {string}
                          */
@@ -1679,7 +1679,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example TENANT_HAS_SEGMENTS
                          * @enum {string}
                          */
@@ -1733,7 +1733,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_CHARACTER
                          * @enum {string}
                          */
@@ -1792,7 +1792,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_TYPE
                          * @enum {string}
                          */
@@ -1814,7 +1814,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example TENANT_NOT_FOUND
                          * @enum {string}
                          */
@@ -1835,7 +1835,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example TENANT_QUOTA_EXCEEDED
                          * @enum {string}
                          */
@@ -1882,7 +1882,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -1904,7 +1904,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SEGMENT_NOT_FOUND
                          * @enum {string}
                          */
@@ -1948,7 +1948,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -1970,7 +1970,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SEGMENT_NOT_FOUND
                          * @enum {string}
                          */
@@ -1991,7 +1991,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SEGMENT_HAS_PORTS
                          * @enum {string}
                          */
@@ -2042,7 +2042,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_CHARACTER
                          * @enum {string}
                          */
@@ -2111,7 +2111,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_VALUE
                          * @enum {string}
                          */
@@ -2134,7 +2134,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example HOST_NAME_TAKEN
                          * @enum {string}
                          */
@@ -2181,7 +2181,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -2203,7 +2203,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example HOST_NOT_FOUND
                          * @enum {string}
                          */
@@ -2247,7 +2247,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -2269,7 +2269,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example HOST_NOT_FOUND
                          * @enum {string}
                          */
@@ -2290,7 +2290,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example HOST_HAS_PORTS
                          * @enum {string}
                          */
@@ -2358,7 +2358,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_VALUE
                          * @enum {string}
                          */
@@ -2380,7 +2380,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example HOST_NOT_FOUND
                          * @enum {string}
                          */
@@ -2401,7 +2401,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example HOST_NAME_TAKEN
                          * @enum {string}
                          */
@@ -2463,7 +2463,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_CHARACTER
                          * @enum {string}
                          */
@@ -2554,7 +2554,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SECURITY_GROUP_TENANT_MISMATCH
                          * @enum {string}
                          */
@@ -2576,7 +2576,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SEGMENT_NOT_FOUND
                          * @enum {string}
                          */
@@ -2597,7 +2597,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example DUPLICATE_MAC
                          * @enum {string}
                          */
@@ -2644,7 +2644,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -2666,7 +2666,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example PORT_NOT_FOUND
                          * @enum {string}
                          */
@@ -2730,7 +2730,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_CHARACTER
                          * @enum {string}
                          */
@@ -2752,7 +2752,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example PORT_NOT_FOUND
                          * @enum {string}
                          */
@@ -2773,7 +2773,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example MIGRATION_IN_PROGRESS
                          * @enum {string}
                          */
@@ -2849,7 +2849,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SECURITY_GROUP_TENANT_MISMATCH
                          * @enum {string}
                          */
@@ -2871,7 +2871,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example PORT_NOT_FOUND
                          * @enum {string}
                          */
@@ -2892,7 +2892,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example MIGRATION_IN_PROGRESS
                          * @enum {string}
                          */
@@ -2987,7 +2987,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SECURITY_GROUP_TENANT_MISMATCH
                          * @enum {string}
                          */
@@ -3009,7 +3009,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SEGMENT_NOT_FOUND
                          * @enum {string}
                          */
@@ -3030,7 +3030,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example DUPLICATE_MAC
                          * @enum {string}
                          */
@@ -3077,7 +3077,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -3099,7 +3099,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SEGMENT_NOT_FOUND
                          * @enum {string}
                          */
@@ -3154,7 +3154,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_CHARACTER
                          * @enum {string}
                          */
@@ -3229,7 +3229,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example CONFLICTING_REMOTES
                          * @enum {string}
                          */
@@ -3251,7 +3251,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example TENANT_NOT_FOUND
                          * @enum {string}
                          */
@@ -3272,7 +3272,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SECURITY_GROUP_NAME_TAKEN
                          * @enum {string}
                          */
@@ -3319,7 +3319,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -3341,7 +3341,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SECURITY_GROUP_NOT_FOUND
                          * @enum {string}
                          */
@@ -3414,7 +3414,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example CONFLICTING_REMOTES
                          * @enum {string}
                          */
@@ -3436,7 +3436,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SECURITY_GROUP_NOT_FOUND
                          * @enum {string}
                          */
@@ -3457,7 +3457,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SECURITY_GROUP_IS_DEFAULT
                          * @enum {string}
                          */
@@ -3502,7 +3502,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -3524,7 +3524,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SECURITY_GROUP_NOT_FOUND
                          * @enum {string}
                          */
@@ -3545,7 +3545,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SECURITY_GROUP_IS_DEFAULT
                          * @enum {string}
                          */
@@ -3617,7 +3617,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example CONFLICTING_REMOTES
                          * @enum {string}
                          */
@@ -3639,7 +3639,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SECURITY_GROUP_NOT_FOUND
                          * @enum {string}
                          */
@@ -3660,7 +3660,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example SECURITY_GROUP_IS_DEFAULT
                          * @enum {string}
                          */
@@ -3715,7 +3715,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_CHARACTER
                          * @enum {string}
                          */
@@ -3827,7 +3827,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_VALUE
                          * @enum {string}
                          */
@@ -3849,7 +3849,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example TENANT_NOT_FOUND
                          * @enum {string}
                          */
@@ -3870,7 +3870,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example TENANT_QUOTA_EXCEEDED
                          * @enum {string}
                          */
@@ -3917,7 +3917,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -3939,7 +3939,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example MIRROR_SESSION_NOT_FOUND
                          * @enum {string}
                          */
@@ -3983,7 +3983,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -4005,7 +4005,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example MIRROR_SESSION_NOT_FOUND
                          * @enum {string}
                          */
@@ -4115,7 +4115,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_VALUE
                          * @enum {string}
                          */
@@ -4137,7 +4137,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example MIRROR_SESSION_NOT_FOUND
                          * @enum {string}
                          */
@@ -4158,7 +4158,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example MIRROR_SESSION_NAME_TAKEN
                          * @enum {string}
                          */
@@ -4218,7 +4218,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_CHARACTER
                          * @enum {string}
                          */
@@ -4305,7 +4305,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_VALUE
                          * @enum {string}
                          */
@@ -4327,7 +4327,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example PORT_NOT_FOUND
                          * @enum {string}
                          */
@@ -4348,7 +4348,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example PORT_NOT_ON_SOURCE
                          * @enum {string}
                          */
@@ -4395,7 +4395,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -4417,7 +4417,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example MIGRATION_NOT_FOUND
                          * @enum {string}
                          */
@@ -4477,7 +4477,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_VALUE
                          * @enum {string}
                          */
@@ -4499,7 +4499,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example MIGRATION_NOT_FOUND
                          * @enum {string}
                          */
@@ -4520,7 +4520,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example MIGRATION_CLOSED
                          * @enum {string}
                          */
@@ -4565,7 +4565,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -4587,7 +4587,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example MIGRATION_NOT_FOUND
                          * @enum {string}
                          */
@@ -4608,7 +4608,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example MIGRATION_COMMITTED
                          * @enum {string}
                          */
@@ -4664,7 +4664,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_CHARACTER
                          * @enum {string}
                          */
@@ -4697,7 +4697,7 @@ export interface operations {
                     /** @description letters, digits, `.`, `_`, `-`; 1-63 characters */
                     name: string;
                     /**
-                     * @description what the token may do (see the README, Roles)
+                     * @description what the token may do (see docs/api.md, Tokens and roles)
                      * @enum {string}
                      */
                     role: "admin" | "operator" | "tenant" | "migration-hook" | "auditor" | "metrics";
@@ -4726,7 +4726,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example MISSING_FIELD
                          * @enum {string}
                          */
@@ -4748,7 +4748,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example TENANT_NOT_FOUND
                          * @enum {string}
                          */
@@ -4796,7 +4796,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -4818,7 +4818,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example TOKEN_NOT_FOUND
                          * @enum {string}
                          */
@@ -4862,7 +4862,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_ID
                          * @enum {string}
                          */
@@ -4884,7 +4884,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example TOKEN_NOT_FOUND
                          * @enum {string}
                          */
@@ -4905,7 +4905,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example LAST_ADMIN_TOKEN
                          * @enum {string}
                          */
@@ -4968,7 +4968,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_CHARACTER
                          * @enum {string}
                          */
@@ -5014,7 +5014,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example UNKNOWN_PARAMETER
                          * @enum {string}
                          */
@@ -5078,7 +5078,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example INVALID_CHARACTER
                          * @enum {string}
                          */
@@ -5127,7 +5127,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example UNKNOWN_PARAMETER
                          * @enum {string}
                          */
@@ -5175,7 +5175,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example UNKNOWN_PARAMETER
                          * @enum {string}
                          */
@@ -5232,7 +5232,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /**
-                         * @description stable; the README lists each with its HTTP status
+                         * @description stable; docs/api.md lists each with its HTTP status
                          * @example UNKNOWN_PARAMETER
                          * @enum {string}
                          */
