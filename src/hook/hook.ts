@@ -121,9 +121,13 @@ class Hook {
     const answer = await this.api.post(`/v1/migrations?timeout=${Math.floor(this.config.callTimeoutMs * 0.75)}`, body);
     if (answer.status === 200 || answer.status === 201 || answer.status === 202) {
       const migration = answer.body as { id: string; state: string };
-      this.state.save(domain.uuid, { migrationId: migration.id, domain: domain.uuid, portIds: body.portIds, sourceHostId: body.sourceHostId, preparedAt: new Date().toISOString() });
       const retry = answer.status === 200 ? ', already open: a retry' : '';
       this.say('info', `prepared migration ${migration.id} (${migration.state}${retry}): ${ports.length} port(s) (${body.portIds.join(', ')}) from host ${body.sourceHostId} to this host`);
+      try {
+        this.state.save(domain.uuid, { migrationId: migration.id, domain: domain.uuid, portIds: body.portIds, sourceHostId: body.sourceHostId, preparedAt: new Date().toISOString() });
+      } catch (err) {
+        this.say('warning', `could not keep migration ${migration.id} in ${this.config.stateDir} (${(err as Error).message}): if the migration fails here, it is not aborted but expires at its TTL`);
+      }
       return PROCEED;
     }
     if (answer.status === 0 || answer.status >= 500) {

@@ -254,6 +254,16 @@ describe('the libvirt qemu hook: recorded libvirt call sequences against a real 
     expect(await migrationOf(mine.id)).toBeNull();
   });
 
+  it('a state directory it cannot write: the prepare stands, logged as one that will expire rather than be aborted', async () => {
+    const vm = await newVm();
+    const token = await hookToken('hook-dst-ro', [hostIds.dst]);
+    const readOnly = hostHook('dst-ro', { OVERLAY_URL: ctl.url, OVERLAY_TOKEN: token, OVERLAY_HOOK_HOST_ID: hostIds.dst, OVERLAY_HOOK_STATE_DIR: join(dst.config, 'state') });
+    await call(readOnly, [vm.name, 'migrate', 'begin', '-'], vm.xml);
+    const { id } = await migrationOf(vm.portIds[0]);
+    expect(readOnly.lines().pop()).toMatch(new RegExp(`warning vm-\\d+ migrate begin: could not keep migration ${id} in .*: if the migration fails here, it is not aborted but expires at its TTL$`));
+    expect((await admin.post(`/v1/migrations/${id}/abort`)).body.state).toBe('aborted');
+  });
+
   it('an ordinary start and stop of a domain outside any migration calls nothing that changes the controller', async () => {
     const vm = await newVm();
     const before = await ctl.dump();
