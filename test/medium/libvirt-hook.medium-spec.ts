@@ -254,12 +254,15 @@ describe('the libvirt qemu hook: recorded libvirt call sequences against a real 
     expect(await migrationOf(mine.id)).toBeNull();
   });
 
-  it('a state directory it cannot write: the prepare stands, logged as one that will expire rather than be aborted', async () => {
+  it('a state directory it cannot write: the prepare stands (with the TTL the settings give), logged as one that will expire rather than be aborted', async () => {
     const vm = await newVm();
     const token = await hookToken('hook-dst-ro', [hostIds.dst]);
-    const readOnly = hostHook('dst-ro', { OVERLAY_URL: ctl.url, OVERLAY_TOKEN: token, OVERLAY_HOOK_HOST_ID: hostIds.dst, OVERLAY_HOOK_STATE_DIR: join(dst.config, 'state') });
+    const settings = { OVERLAY_URL: ctl.url, OVERLAY_TOKEN: token, OVERLAY_HOOK_HOST_ID: hostIds.dst, OVERLAY_HOOK_STATE_DIR: join(dst.config, 'state'), OVERLAY_HOOK_MIGRATION_TTL_MS: '654321' };
+    const readOnly = hostHook('dst-ro', settings);
     await call(readOnly, [vm.name, 'migrate', 'begin', '-'], vm.xml);
     const { id } = await migrationOf(vm.portIds[0]);
+    const prepared = (await admin.get(`/v1/migrations/${id}`)).body;
+    expect(Date.parse(prepared.expiresAt) - Date.parse(prepared.createdAt)).toBe(654321);
     expect(readOnly.lines().pop()).toMatch(new RegExp(`warning vm-\\d+ migrate begin: could not keep migration ${id} in .*: if the migration fails here, it is not aborted but expires at its TTL$`));
     expect((await admin.post(`/v1/migrations/${id}/abort`)).body.state).toBe('aborted');
   });
