@@ -56,7 +56,7 @@ export class PortController {
   list(@Query() query: unknown, @Caller() caller: Principal) {
     const q = parseQuery(PORT_LIST_QUERY, query);
     const scope = this.scope.list(caller, q.tenantId);
-    return scope ? this.ports.list(pageRequestOf(q), { segmentId: q.segmentId, hostId: q.hostId, vmId: q.vmId, tenantId: scope.tenantId }) : emptyPage();
+    return scope ? this.ports.list(pageRequestOf(q), { segmentId: q.segmentId, hostId: q.hostId, vmId: q.vmId, mac: q.mac, tenantId: scope.tenantId }) : emptyPage();
   }
 
   @Get('ports/:id')

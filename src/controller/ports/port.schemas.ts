@@ -2,7 +2,7 @@ import { ErrorCode, OverlayError } from '../errors';
 import { array, boolean, custom, nullable, object, oneOf, optional, string, type Parsed } from '../http/schema';
 import { parseHostIp, parseId, parseIpOrCidr, parseMac } from '../model/value-parsers';
 import { parseBody } from '../http/body';
-import { enumParam, idParam, integerParam, stringParam, type QuerySpec, type QueryValues } from '../http/query';
+import { enumParam, idParam, integerParam, stringParam, type QueryParam, type QuerySpec, type QueryValues } from '../http/query';
 import { PAGE_QUERY } from '../store/page';
 
 const idSchema = custom(parseId, { type: 'string', format: 'uuid' }, [ErrorCode.InvalidId]);
@@ -78,12 +78,27 @@ export function portBatchParser(maxBatchSize: number): (body: unknown) => Create
   };
 }
 
+/** `?mac=`: a port's MAC in any case, as a port holds it (a multicast MAC is refused as no port has one). */
+const macParam: QueryParam<string> = {
+  code: ErrorCode.InvalidMac,
+  schema: { type: 'string', example: '02:00:00:00:00:0a' },
+  description: 'only ports with this MAC (unique within a segment, so several segments may each hold one): how a hypervisor hook finds the port of a VM interface',
+  parse(raw, name) {
+    try {
+      return parseMac(raw, name);
+    } catch {
+      throw new OverlayError(ErrorCode.InvalidMac, `${name} must be a unicast MAC address like 02:00:00:00:00:01`, { field: name });
+    }
+  },
+};
+
 /** `GET /v1/ports`: filters combine (all must hold). */
 export const PORT_LIST_QUERY = {
   ...PAGE_QUERY,
   segmentId: idParam('only ports of this segment'),
   hostId: idParam('only ports bound to this host'),
   vmId: stringParam({ ...VM_ID, description: 'only ports of this VM' }),
+  mac: macParam,
   tenantId: idParam("only ports of this tenant (a tenant token sees only its own tenant's)"),
 } satisfies QuerySpec;
 

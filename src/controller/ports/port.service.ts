@@ -101,6 +101,8 @@ export interface PortFilter {
   hostId?: ResourceId;
   vmId?: string;
   tenantId?: ResourceId;
+  /** Canonical (lower-case) MAC. */
+  mac?: string;
 }
 
 @Injectable()
@@ -252,8 +254,8 @@ export class PortService {
    * `nextCursor` depend on its own ports alone.)
    */
   async list(page: PageRequest, filter: PortFilter): Promise<Page<Port>> {
-    const { segmentId, hostId, vmId, tenantId } = filter;
-    if (vmId === undefined && tenantId === undefined && (segmentId === undefined || hostId === undefined)) {
+    const { segmentId, hostId, vmId, tenantId, mac } = filter;
+    if (vmId === undefined && tenantId === undefined && mac === undefined && (segmentId === undefined || hostId === undefined)) {
       const result = await this.ports.list(page, { segmentId, hostId });
       return { ...result, items: result.items.map(present) };
     }
@@ -262,6 +264,7 @@ export class PortService {
       (segmentId === undefined || p.segmentId === segmentId) &&
       (hostId === undefined || p.hostId === hostId) &&
       (vmId === undefined || p.vmId === vmId) &&
+      (mac === undefined || p.mac === mac) &&
       (tenantId === undefined || p.tenantId === tenantId);
     const ids: string[] = [];
     for (const port of this.view.current.ports.values()) {

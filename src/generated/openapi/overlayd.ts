@@ -2433,6 +2433,8 @@ export interface operations {
                 hostId?: string;
                 /** @description only ports of this VM */
                 vmId?: string;
+                /** @description only ports with this MAC (unique within a segment, so several segments may each hold one): how a hypervisor hook finds the port of a VM interface */
+                mac?: string;
                 /** @description only ports of this tenant (a tenant token sees only its own tenant's) */
                 tenantId?: string;
             };
@@ -2467,7 +2469,7 @@ export interface operations {
                          * @example INVALID_CHARACTER
                          * @enum {string}
                          */
-                        code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "INVALID_CURSOR" | "UNKNOWN_PARAMETER";
+                        code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "INVALID_MAC" | "INVALID_CURSOR" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
                         /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
