@@ -19,6 +19,15 @@ export const REDIS_SERVER_MISSING =
 /** Where the tools look for a Redis when REDIS_URL is not set. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
+/**
+ * Where to look for a running Redis when REDIS_URL is not set: DEFAULT_REDIS_URL, unless
+ * OVERLAY_DEV_REDIS_PROBE_URL (tests only) names another address, e.g. a closed port, so that a
+ * test can play a machine without Redis while the shared one runs on 6379.
+ */
+export function redisProbeUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return env.OVERLAY_DEV_REDIS_PROBE_URL ?? DEFAULT_REDIS_URL;
+}
+
 export interface LocalRedis {
   url: string;
   port: number;

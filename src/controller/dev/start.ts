@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { resolve } from 'node:path';
 import { redactRedisUrl, redisProblem } from '../store/redis-probe';
-import { DEFAULT_REDIS_URL, LocalRedisError, shownPath, startLocalRedis } from './local-redis';
+import { LocalRedisError, redisProbeUrl, shownPath, startLocalRedis } from './local-redis';
 
 /**
  * `npm start`: overlayd (main.ts) for a first run on one's own machine. When REDIS_URL is not set
@@ -9,13 +9,11 @@ import { DEFAULT_REDIS_URL, LocalRedisError, shownPath, startLocalRedis } from '
  * ./.overlay/redis, AOF on, so the state survives a restart), says so in one line, points
  * REDIS_URL at it, and stops it when overlayd exits. When redis-server is not installed it says
  * how to get it, in one line, and exits 1. Deployments run main.ts, with a Redis of their own.
- *
- * OVERLAY_DEV_REDIS_PROBE_URL (tests only): where to look for a running Redis instead of
- * 127.0.0.1:6379, so that a test can play a machine without one.
+ * (Where it looks for a running Redis: redisProbeUrl.)
  */
 async function start(): Promise<void> {
   if (process.env.REDIS_URL === undefined) {
-    const probeUrl = process.env.OVERLAY_DEV_REDIS_PROBE_URL ?? DEFAULT_REDIS_URL;
+    const probeUrl = redisProbeUrl();
     if ((await redisProblem(probeUrl, 2_000)) !== undefined) {
       const dir = resolve('.overlay', 'redis');
       const redis = await startLocalRedis({ dir, appendonly: true });
