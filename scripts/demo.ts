@@ -2,7 +2,8 @@
  * `npm run demo` (as root): the overlay on real kernels, narrated, in about a minute.
  *
  * Three hypervisors in network namespaces on one underlay, overlayd in this process (as in the
- * system tests: its own key prefix on the Redis at REDIS_URL), a real overlay-agent process per
+ * system tests: its own key prefix on the Redis at REDIS_URL, else on 127.0.0.1:6379, else on a
+ * redis-server of its own for the demo's duration), a real overlay-agent process per
  * hypervisor on the Linux dataplane (VXLAN, bridges, nftables). Then: pings across VXLAN, a
  * security group that refuses one VM and admits another until a PATCH adds it to the group, and
  * a mirror session copying one VM's traffic, both ways, to an analyzer VM on another hypervisor, and
@@ -18,16 +19,22 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { tapName } from '../src/agent/dataplane/names';
 import { SessionRegistry } from '../src/controller/distribution/session-registry';
+import { redisProbeUrl, startLocalRedis, type LocalRedis } from '../src/controller/dev/local-redis';
+import { redactRedisUrl, redisProblem, unusableRedisMessage } from '../src/controller/store/redis-probe';
 import { waitUntil } from '../test/support/agents';
 import { api, dropPrefix, startController, type Harness } from '../test/support/controller-harness';
 import { AgentProcess, ensureAgentBuilt } from '../test/system/agent-process';
 import { EchoCapture } from '../test/system/capture';
 import { must, systemTestSkipReason, Topology, trackProcess, trackRedisPrefix, type Vm } from '../test/system/topology';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The Redis the demo works in (demoRedis): REDIS_URL, 127.0.0.1:6379, or one of its own. */
+let REDIS_URL = process.env.REDIS_URL ?? redisProbeUrl();
 const PING_INTERVAL_MS = 10;
 
 /** A TCP server on <ip>:<port>: answers each connection with one line. */
@@ -68,6 +75,8 @@ const state: {
   ctl?: Harness;
   prefix?: string;
   untrackRedis?: () => void;
+  /** The redis-server the demo started, when the machine had none. */
+  localRedis?: LocalRedis;
   agents: AgentProcess[];
   children: ChildProcess[];
   captures: EchoCapture[];
@@ -92,17 +101,31 @@ async function prerequisiteProblem(): Promise<string | undefined> {
       }
     }
   }
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  let lastError = '';
-  redis.on('error', (err: Error) => (lastError = err.message));
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (err) {
-    return `Redis is not reachable at ${REDIS_URL} (${lastError || (err as Error).message}): start redis-server or set REDIS_URL`;
-  } finally {
-    redis.disconnect();
+  return demoRedis();
+}
+
+/**
+ * Where the demo's keys go: REDIS_URL when set (it must answer), else 127.0.0.1:6379 when a Redis
+ * answers there, else a redis-server started for the demo (temp directory, no AOF), stopped and
+ * removed by the teardown. Why none can be had, or undefined.
+ */
+async function demoRedis(): Promise<string | undefined> {
+  const problem = await redisProblem(REDIS_URL, 2_000);
+  if (problem === undefined) {
+    return undefined;
   }
+  if (process.env.REDIS_URL !== undefined) {
+    return unusableRedisMessage(REDIS_URL, problem);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'overlay-demo-redis-'));
+  try {
+    state.localRedis = await startLocalRedis({ dir, appendonly: false });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    return `no REDIS_URL and no Redis at ${redactRedisUrl(REDIS_URL)}; ${(err as Error).message}`;
+  }
+  say(`(no Redis at ${redactRedisUrl(REDIS_URL)}: started redis-server on 127.0.0.1:${state.localRedis.port} for the demo, pid ${state.localRedis.pid}; the teardown stops it)`);
+  REDIS_URL = state.localRedis.url;
   return undefined;
 }
 
@@ -162,7 +185,7 @@ async function main(): Promise<void> {
   for (const hv of topology.hypervisors) {
     detail(`${hv.name}: namespace ${hv.ns}, VTEP ${hv.vtepIp}, overlay-agent pid ${state.agents.find((a) => a.hv === hv)!.pid}`);
   }
-  detail(`overlayd: REST ${ctl.url}, gRPC ${ctl.grpcTarget}, Redis ${REDIS_URL} under key prefix {${state.prefix}}`);
+  detail(`overlayd: REST ${ctl.url}, gRPC ${ctl.grpcTarget}, Redis ${redactRedisUrl(REDIS_URL)} under key prefix {${state.prefix}}`);
   detail(`API tokens: admin token 'bootstrap' (from OVERLAY_BOOTSTRAP_TOKEN) made operator token 'demo-operator' (${operator.body.id}); every call below carries it`);
 
   // 2. Tenant, segment, three VMs; a ping across VXLAN.
@@ -430,6 +453,12 @@ function teardown(): Promise<void> {
       } catch (err) {
         removed.push(`Redis keys {${state.prefix}}:* NOT removed: ${(err as Error).message}`);
       }
+    }
+    if (state.localRedis) {
+      const { pid, dir } = state.localRedis;
+      await state.localRedis.stop();
+      rmSync(dir, { recursive: true, force: true });
+      removed.push(`the demo's redis-server (pid ${pid}) and its directory ${dir}`);
     }
     if (removed.length) {
       step(7, 'teardown');

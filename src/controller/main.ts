@@ -7,6 +7,8 @@ import { loadConfig } from './config';
 import { beginHttpShutdown } from './http/server';
 import { hostPort, SyncServer } from './distribution/sync.server';
 import { exitOnSignals } from './shutdown';
+import { ErrorCode, OverlayError } from './errors';
+import { redactRedisUrl, redisProblem, unusableRedisMessage } from './store/redis-probe';
 
 /**
  * overlayd: configuration from the environment, then the HTTP API on OVERLAY_HTTP_PORT. SIGTERM
@@ -15,6 +17,10 @@ import { exitOnSignals } from './shutdown';
  * 0. Whatever still waits after OVERLAY_SHUTDOWN_TIMEOUT_MS is abandoned: exit 1 (shutdown.ts).
  * The HTTP API listens on OVERLAY_HTTP_HOST (HTTPS with OVERLAY_HTTP_TLS_CERT and _KEY), the
  * agents' gRPC server on OVERLAY_GRPC_HOST (app.ts); the line `listening on ...` says where.
+ *
+ * A Redis that cannot be used at start (unreachable, or refusing PING) ends the process with one
+ * line and exit 1: its supervisor (systemd's Restart=on-failure, compose's restart policy)
+ * starts it again. Once running, a lost Redis is retried for ever and GET /readyz answers 503.
  */
 async function main(): Promise<void> {
   let config;
@@ -27,12 +33,27 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const app = await createApp(config);
+  const problem = await redisProblem(config.redisUrl);
+  if (problem !== undefined) {
+    console.error(`overlayd: ${unusableRedisMessage(config.redisUrl, problem)}; exiting`);
+    process.exit(1);
+  }
+  let app;
+  try {
+    app = await createApp(config);
+  } catch (err) {
+    // Redis went away between the check and the boot: the same one line, not a stack trace.
+    if (err instanceof OverlayError && err.code === ErrorCode.StoreUnavailable) {
+      console.error(`overlayd: ${unusableRedisMessage(config.redisUrl, err.message)}; exiting`);
+      process.exit(1);
+    }
+    throw err;
+  }
   await app.listen(config.httpPort, config.httpHost);
   const logger = new Logger('overlayd');
   const rest = `${config.httpTls ? 'https' : 'http'}://${hostPort(config.httpHost, (app.getHttpServer().address() as AddressInfo).port)}`;
   const grpc = `${hostPort(config.grpcHost, app.get(SyncServer).boundPort)} (agents' gRPC, ${config.tls ? 'TLS' : 'insecure'})`;
-  logger.log(`listening on ${rest} (REST API) and ${grpc}; Redis ${config.redisUrl.replace(/\/\/[^@]*@/, '//***@')}, keys {${config.keyPrefix}}:*, VNIs ${config.vniRanges.map((r) => `${r.from}-${r.to}`).join(',')}`);
+  logger.log(`listening on ${rest} (REST API) and ${grpc}; Redis ${redactRedisUrl(config.redisUrl)}, keys {${config.keyPrefix}}:*, VNIs ${config.vniRanges.map((r) => `${r.from}-${r.to}`).join(',')}`);
 
   exitOnSignals({ begin: () => beginHttpShutdown(app.getHttpAdapter().getInstance()), close: () => app.close() }, { timeoutMs: config.shutdownTimeoutMs, logger });
 }

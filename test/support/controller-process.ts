@@ -4,11 +4,15 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { buildWhenStale, ROOT } from './build-when-stale';
 
-const CONTROLLER_MAIN = join(ROOT, 'dist', 'src', 'controller', 'main.js');
+export const CONTROLLER_MAIN = join(ROOT, 'dist', 'src', 'controller', 'main.js');
+/** What `npm start` runs: main.js behind a Redis of its own when the machine has none. */
+export const DEV_START = join(ROOT, 'dist', 'src', 'controller', 'dev', 'start.js');
 
-/** Builds dist/src/controller/main.js (tsconfig.controller.json) when it is older than any of its sources. Returns whether it built. */
+/** Builds dist/src/controller/main.js and dev/start.js (tsconfig.controller.json) when older than any of their sources. Returns whether it built. */
 export function ensureControllerBuilt(): boolean {
-  return buildWhenStale(CONTROLLER_MAIN, ['src/controller', 'src/common', 'src/generated', 'proto'], 'test/support/tsconfig.controller.json');
+  const sources = ['src/controller', 'src/common', 'src/generated', 'proto'];
+  // One program builds both: when the first is rebuilt, the second is fresh.
+  return buildWhenStale(CONTROLLER_MAIN, sources, 'test/support/tsconfig.controller.json') || buildWhenStale(DEV_START, sources, 'test/support/tsconfig.controller.json');
 }
 
 /** GET on the controller; the status, or undefined when no answer came within `timeoutMs`. */

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
+import { REDIS_SERVER_MISSING } from '../../src/controller/dev/local-redis';
 
 /**
  * A Redis of a test's own (redis-server on a free port, data in a temp directory), for tests
@@ -72,6 +73,11 @@ export async function startPrivateRedis(opts: { appendfsync?: 'always' | 'everys
     dir,
     async start() {
       child = spawn('redis-server', args, { stdio: 'ignore' });
+      // Not installed: say so at once, rather than an unhandled 'error' and a 15 s wait.
+      await new Promise<void>((resolve, reject) => {
+        child!.once('spawn', resolve);
+        child!.once('error', (err: NodeJS.ErrnoException) => reject(new Error(err.code === 'ENOENT' ? REDIS_SERVER_MISSING : `redis-server: ${err.message}`)));
+      });
       await waitUntilUp(url, 15_000);
     },
     pause() {

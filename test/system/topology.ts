@@ -169,6 +169,9 @@ export async function must(cmd: string, args: string[]): Promise<string> {
   return result.stdout;
 }
 
+/** Set by the suite's setup (system-setup.ts) to the reason it said once: this machine runs no system test. */
+export const MACHINE_SKIP_REASON = 'OVERLAY_SYSTEM_TESTS_SKIPPED';
+
 /**
  * Why system tests cannot run here, or undefined when they can: root, `ip netns`, VXLAN and
  * bridges in a namespace, ping. Probed for real (a throwaway namespace), since a container may

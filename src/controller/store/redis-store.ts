@@ -5,6 +5,7 @@ import { ControllerConfig } from '../config';
 import { CommandMetrics } from './command-metrics';
 import { keysFor, type Keys } from './keys';
 import { luaPrelude } from './lua-prelude';
+import { redactRedisUrl } from './redis-probe';
 import type { Actor } from '../auth/principal';
 
 type ScriptArg = string | number | Buffer;
@@ -31,7 +32,7 @@ export class RedisStore implements OnModuleDestroy {
     this.keys = keysFor(config.keyPrefix);
     // Auto-pipelining: concurrent requests share socket writes (one syscall for many commands).
     this.redis = RedisStore.connect(config.redisUrl, { commandTimeout: 10_000, autoPipelining: true });
-    this.redis.on('error', (err: Error) => this.logger.warn(`redis: ${err.message}`));
+    RedisStore.reportOutages(this.redis, config.redisUrl, 'redis', this.logger);
     this.commands.instrument(this.redis);
   }
 
@@ -52,6 +53,30 @@ export class RedisStore implements OnModuleDestroy {
     });
     RedisStore.failLostCommands(client);
     return client;
+  }
+
+  /**
+   * Logs a client's connection errors, one line per outage rather than one per reconnect attempt
+   * (every 2 s at most, for as long as Redis is away): the first failure to connect says where
+   * (no password), why, and that it retries; the reconnection says how long it took. An error
+   * on a working connection is logged as it comes.
+   */
+  static reportOutages(client: Redis, url: string, label: string, logger: Pick<Logger, 'warn' | 'log'>): void {
+    let downSince: number | undefined;
+    client.on('error', (err: Error) => {
+      if (client.status === 'ready') {
+        logger.warn(`${label}: ${err.message}`);
+      } else if (downSince === undefined) {
+        downSince = Date.now();
+        logger.warn(`${label}: cannot reach ${redactRedisUrl(url)} (${err.message}); retrying (GET /readyz answers 503 meanwhile)`);
+      }
+    });
+    client.on('ready', () => {
+      if (downSince !== undefined) {
+        logger.log(`${label}: ${redactRedisUrl(url)} reachable again after ${((Date.now() - downSince) / 1000).toFixed(1)} s`);
+        downSince = undefined;
+      }
+    });
   }
 
   /**
@@ -99,7 +124,7 @@ export class RedisStore implements OnModuleDestroy {
    */
   duplicateForBlocking(maxBlockMs: number): Redis {
     const client = RedisStore.connect(this.config.redisUrl, { commandTimeout: maxBlockMs + 5_000 });
-    client.on('error', (err: Error) => this.logger.warn(`redis (tail): ${err.message}`));
+    RedisStore.reportOutages(client, this.config.redisUrl, 'redis (tail)', this.logger);
     return client;
   }
 
