@@ -8,7 +8,7 @@ const CONTROLLER_MAIN = join(ROOT, 'dist', 'src', 'controller', 'main.js');
 
 /** Builds dist/src/controller/main.js (tsconfig.controller.json) when it is older than any of its sources. Returns whether it built. */
 export function ensureControllerBuilt(): boolean {
-  return buildWhenStale(CONTROLLER_MAIN, ['src/controller', 'src/common', 'src/generated', 'proto'], 'test/support/tsconfig.controller.json');
+  return buildWhenStale(CONTROLLER_MAIN, ['src/controller', 'src/common', 'src/generated', 'proto'], { tsconfig: 'test/support/tsconfig.controller.json' });
 }
 
 /** GET on the controller; the status, or undefined when no answer came within `timeoutMs`. */
