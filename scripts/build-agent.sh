@@ -8,8 +8,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ ! -x node_modules/.bin/esbuild ]; then
+  echo "build-agent: node_modules/.bin/esbuild is missing (a devDependency): run npm ci" >&2
+  exit 1
+fi
 out=dist/agent
 mkdir -p dist
+# One build at a time (test runs build it when stale, possibly two at once).
+exec 9>dist/.agent-build.lock
+flock 9
 tmp=$(mktemp -d dist/.agent-build.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
