@@ -150,7 +150,7 @@ async function main(): Promise<void> {
   }
   say('overlay demo: overlayd + three overlay-agents on real kernels (network namespaces, VXLAN, bridges, nftables)');
   if (ensureAgentBuilt()) {
-    say('(built dist/src/agent/main.js)');
+    say('(built dist/agent/overlay-agent.js)');
   }
 
   // 1. Topology, controller, agents.

@@ -48,7 +48,11 @@ export interface AgentConfig {
    * (configs built by tests) means off.
    */
   inventoryIntervalMs?: number;
-  /** The root the inventory reads sysfs under (OVERLAY_SYSFS_ROOT, default `/`): tests point it at a fake tree. */
+  /**
+   * The root the inventory reads sysfs under, and the start's prerequisites check its files
+   * (prerequisites.ts: sys/module, proc/config.gz, proc/sys/net/bridge...) (OVERLAY_SYSFS_ROOT,
+   * default `/`): tests point it at a fake tree.
+   */
   sysfsRoot?: string;
   /**
    * The control socket of the lldpd the inventory asks for LLDP neighbours (OVERLAY_LLDPD_SOCKET,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { release } from 'node:os';
 import { Agent } from './agent';
 import { createLog, loggerOf, type ProcessLog } from '../common/logger';
 import { ConfigError } from '../common/env';
@@ -12,8 +13,12 @@ import { LinuxDataplane } from './dataplane/linux/linux.dataplane';
 import { MemoryDataplane } from './dataplane/memory/memory.dataplane';
 import { agentMetrics } from './metrics/agent-metrics';
 import { serveMetrics } from './metrics/metrics-server';
+import { checkPrerequisites, PREREQUISITES_EXIT_CODE } from './prerequisites';
 
-/** overlay-agent: configuration from the environment (bad config exits 1), then sync until SIGTERM. */
+/**
+ * overlay-agent: configuration from the environment (bad config exits 1), the host's
+ * prerequisites (missing ones exit PREREQUISITES_EXIT_CODE), then sync until SIGTERM.
+ */
 async function createDataplane(config: AgentConfig, log: ProcessLog): Promise<Dataplane> {
   switch (config.dataplane) {
     case 'memory':
@@ -36,6 +41,24 @@ async function createDataplane(config: AgentConfig, log: ProcessLog): Promise<Da
   }
 }
 
+/** Exits, one line per missing piece, when the host lacks what the Linux dataplane needs (see prerequisites.ts). */
+function requirePrerequisites(config: AgentConfig, log: ProcessLog): void {
+  const report = checkPrerequisites(
+    { firewall: config.firewall ?? false, conntrack: config.conntrack ?? 'auto' },
+    // Without PATH, spawn searches /usr/bin:/bin (libuv's default), so the check does too.
+    { path: process.env.PATH ?? '/usr/bin:/bin', root: config.sysfsRoot ?? '/', release: release(), euid: process.geteuid?.() ?? 0 },
+  );
+  if (report.missing.length > 0) {
+    for (const line of report.missing) {
+      console.error(`overlay-agent: missing prerequisite: ${line}`);
+    }
+    process.exit(PREREQUISITES_EXIT_CODE);
+  }
+  if (report.unknown.length > 0) {
+    log.warn(`cannot tell from /sys/module or the kernel's config whether the kernel has ${report.unknown.join(', ')}: starting anyway (a failed apply will say)`);
+  }
+}
+
 async function main(): Promise<void> {
   let config: AgentConfig;
   let dataplane: Dataplane;
@@ -43,6 +66,9 @@ async function main(): Promise<void> {
   try {
     config = loadAgentConfig();
     log = createLog({ logFormat: config.logFormat ?? 'json', logLevel: config.logLevel ?? 'log' }, 'overlay-agent').child({ host: config.hostName });
+    if (config.dataplane === 'linux') {
+      requirePrerequisites(config, log);
+    }
     try {
       mkdirSync(config.stateDir, { recursive: true });
       accessSync(config.stateDir, constants.W_OK);

@@ -116,7 +116,7 @@ describe('the libvirt qemu hook: recorded libvirt call sequences against a real 
 
   beforeAll(async () => {
     expect(existsSync(HOOK)).toBe(true);
-    buildWhenStale(HOOK_JS, ['src/hook', 'src/common'], 'test/support/tsconfig.hook.json');
+    buildWhenStale(HOOK_JS, ['src/hook', 'src/common'], { tsconfig: 'test/support/tsconfig.hook.json' });
     ctl = await startController({ prefix });
     admin = api(ctl.url);
     make = factories(admin);

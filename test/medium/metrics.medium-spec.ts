@@ -9,7 +9,8 @@ import { agentMetrics } from '../../src/agent/metrics/agent-metrics';
 import { serveMetrics } from '../../src/agent/metrics/metrics-server';
 import { LinuxDataplane } from '../../src/agent/dataplane/linux/linux.dataplane';
 import { makeAgent, waitUntil, type TestAgent } from '../support/agents';
-import { buildWhenStale, ROOT } from '../support/build-when-stale';
+import { AGENT_BUNDLE, ensureAgentBuilt } from '../support/agent-bundle';
+import { ROOT } from '../support/build-when-stale';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { created } from '../support/factories';
 import { parseSamples, promtoolCheck, promtoolCheckRules, samplesOf, valueOf, withPromtool, type PromSample } from '../support/prometheus';
@@ -347,11 +348,11 @@ describe('metrics: overlayd and the agents after a known workload', () => {
     });
 
     it('serves its metrics on 127.0.0.1 only, by default', async () => {
-      buildWhenStale(join(ROOT, 'dist', 'src', 'agent', 'main.js'), ['src/agent', 'src/common', 'src/generated', 'proto'], 'test/system/tsconfig.agent.json');
+      ensureAgentBuilt();
       const port = await freePort();
       stateDir = mkdtempSync(join(tmpdir(), 'overlay-agent-metrics-'));
       const output: string[] = [];
-      child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'agent', 'main.js')], {
+      child = spawn(process.execPath, [AGENT_BUNDLE], {
         env: { ...process.env, OVERLAY_CONTROLLER: ctl.grpcTarget, OVERLAY_HOST: 'hv4', OVERLAY_DATAPLANE: 'memory', OVERLAY_STATE_DIR: stateDir, OVERLAY_GRPC_INSECURE: 'true', OVERLAY_METRICS_PORT: String(port) },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -3,47 +3,57 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
- * The repository root: the nearest directory above this file that holds
- * test/system/tsconfig.agent.json. Two levels up when this file runs from test/support (ts-jest);
- * three when it is compiled into dist-demo/test/support (scripts/demo.ts).
+ * The repository root: the nearest directory above this file that holds jest.system.config.js.
+ * Two levels up when this file runs from test/support (ts-jest); three when it is compiled into
+ * dist-demo/test/support (scripts/demo.ts).
  */
 function repositoryRoot(): string {
   for (let dir = __dirname; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'test', 'system', 'tsconfig.agent.json'))) {
+    if (existsSync(join(dir, 'jest.system.config.js'))) {
       return dir;
     }
     if (dirname(dir) === dir) {
-      throw new Error(`test/system/tsconfig.agent.json not found above ${__dirname}`);
+      throw new Error(`jest.system.config.js not found above ${__dirname}`);
     }
   }
 }
 
 export const ROOT = repositoryRoot();
 
-function newestMtime(dir: string): number {
+/** The newest modification time of `path` (a file, or every file under a directory but specs). */
+function newestMtime(path: string): number {
+  if (!statSync(path).isDirectory()) {
+    return statSync(path).mtimeMs;
+  }
   let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      newest = Math.max(newest, newestMtime(path));
-    } else if (!entry.name.endsWith('.spec.ts')) {
-      newest = Math.max(newest, statSync(path).mtimeMs);
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    if (entry.isDirectory() || !entry.name.endsWith('.spec.ts')) {
+      newest = Math.max(newest, newestMtime(join(path, entry.name)));
     }
   }
   return newest;
 }
 
 /**
- * Compiles `tsconfig` (relative to the root) when `output` is older than any file under
- * `sources` (directories relative to the root; specs do not count). Only that program's import
- * closure is compiled, so unfinished work elsewhere cannot break the tests that run it. Returns
- * whether it built.
+ * How an output is built: `tsconfig` (relative to the root) compiled by tsc, only that program's
+ * import closure, so unfinished work elsewhere cannot break the tests that run it; or `script`
+ * (relative to the root) run as it is (scripts/build-agent.sh).
  */
-export function buildWhenStale(output: string, sources: string[], tsconfig: string): boolean {
+export type Build = { tsconfig: string } | { script: string };
+
+/**
+ * Builds `output` when it is older than any file under `sources` (files or directories relative
+ * to the root; specs do not count). Returns whether it built.
+ */
+export function buildWhenStale(output: string, sources: string[], build: Build): boolean {
   const built = existsSync(output) ? statSync(output).mtimeMs : 0;
   if (built >= Math.max(...sources.map((d) => newestMtime(join(ROOT, d))))) {
     return false;
   }
-  execFileSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(ROOT, tsconfig)], { cwd: ROOT, stdio: 'pipe' });
+  if ('tsconfig' in build) {
+    execFileSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(ROOT, build.tsconfig)], { cwd: ROOT, stdio: 'pipe' });
+  } else {
+    execFileSync(join(ROOT, build.script), [], { cwd: ROOT, stdio: 'pipe' });
+  }
   return true;
 }

@@ -11,8 +11,9 @@ export const DEV_START = join(ROOT, 'dist', 'src', 'controller', 'dev', 'start.j
 /** Builds dist/src/controller/main.js and dev/start.js (tsconfig.controller.json) when older than any of their sources. Returns whether it built. */
 export function ensureControllerBuilt(): boolean {
   const sources = ['src/controller', 'src/common', 'src/generated', 'proto'];
+  const build = { tsconfig: 'test/support/tsconfig.controller.json' };
   // One program builds both: when the first is rebuilt, the second is fresh.
-  return buildWhenStale(CONTROLLER_MAIN, sources, 'test/support/tsconfig.controller.json') || buildWhenStale(DEV_START, sources, 'test/support/tsconfig.controller.json');
+  return buildWhenStale(CONTROLLER_MAIN, sources, build) || buildWhenStale(DEV_START, sources, build);
 }
 
 /** GET on the controller; the status, or undefined when no answer came within `timeoutMs`. */

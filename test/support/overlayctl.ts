@@ -8,7 +8,7 @@ export const CLI_MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
 /** Builds dist/src/cli/main.js (tsconfig.cli.json) when it is older than any of its sources. Returns whether it built. */
 export function ensureCliBuilt(): boolean {
-  return buildWhenStale(CLI_MAIN, ['src/cli', 'src/controller', 'src/common'], 'test/support/tsconfig.cli.json');
+  return buildWhenStale(CLI_MAIN, ['src/cli', 'src/controller', 'src/common'], { tsconfig: 'test/support/tsconfig.cli.json' });
 }
 
 export interface CliRun {

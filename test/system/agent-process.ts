@@ -1,23 +1,26 @@
-import type { ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildWhenStale, ROOT } from '../support/build-when-stale';
+import { AGENT_BUNDLE } from '../support/agent-bundle';
 import type { Hypervisor, Topology } from './topology';
 
-const AGENT_MAIN = join(ROOT, 'dist', 'src', 'agent', 'main.js');
+export { ensureAgentBuilt } from '../support/agent-bundle';
 
 /**
- * Builds dist/src/agent/main.js (tsconfig.agent.json: the agent's own import closure) when it is
- * older than any of its sources. Returns whether it built.
+ * An agent run as another user than root, through setpriv, as deploy/systemd/overlay-agent.service
+ * runs it: `capabilities` `net_admin` is that unit's (CAP_NET_ADMIN ambient, nothing else in the
+ * bounding set, no new privileges); `none` drops every capability.
  */
-export function ensureAgentBuilt(): boolean {
-  return buildWhenStale(AGENT_MAIN, ['src/agent', 'src/common', 'src/generated', 'proto'], 'test/system/tsconfig.agent.json');
+export interface AgentUser {
+  uid: number;
+  gid: number;
+  capabilities: 'net_admin' | 'none';
 }
 
 /**
- * A real overlay-agent process (the built dist/src/agent/main.js) running inside its
- * hypervisor's network namespace on the Linux dataplane, with a state directory that outlives
- * restarts. Its output is kept for diagnostics.
+ * A real overlay-agent process (the bundle, dist/agent/overlay-agent.js: what a hypervisor
+ * runs) inside its hypervisor's network namespace on the Linux dataplane, with a state directory
+ * that outlives restarts, as root unless `user` is given. Its output is kept for diagnostics.
  */
 export class AgentProcess {
   private child?: ChildProcess;
@@ -30,9 +33,15 @@ export class AgentProcess {
     readonly hv: Hypervisor,
     private readonly controller: string,
     private readonly env: Record<string, string> = {},
+    private readonly user?: AgentUser,
   ) {
     this.stateDir = join(topology.dir, `agent-${hv.name}`);
     mkdirSync(this.stateDir, { recursive: true });
+    if (user) {
+      // The user reaches its state directory through the topology's (mode 0700 from mkdtemp).
+      chmodSync(topology.dir, 0o711);
+      chownSync(this.stateDir, user.uid, user.gid);
+    }
   }
 
   get running(): boolean {
@@ -48,7 +57,9 @@ export class AgentProcess {
     if (this.running) {
       throw new Error(`agent ${this.hv.name} is already running`);
     }
-    const child = this.topology.spawnIn(this.hv.ns, process.execPath, [AGENT_MAIN], {
+    const asUser = this.user ? setprivArgs(this.user) : [];
+    const [cmd, ...args] = [...asUser, process.execPath, AGENT_BUNDLE];
+    const child = this.topology.spawnIn(this.hv.ns, cmd, args, {
       PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
       OVERLAY_CONTROLLER: this.controller,
       OVERLAY_HOST: this.hv.name,
@@ -88,4 +99,14 @@ export class AgentProcess {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * The setpriv command line that runs the rest as `user` (util-linux's setpriv). By its absolute
+ * path, found on this process's PATH: the agent's own PATH may be a test's (one without nft).
+ */
+function setprivArgs(user: AgentUser): string[] {
+  const setpriv = execFileSync('sh', ['-c', 'command -v setpriv'], { encoding: 'utf8' }).trim();
+  const caps = user.capabilities === 'net_admin' ? ['--inh-caps=-all,+net_admin', '--ambient-caps=+net_admin', '--bounding-set=-all,+net_admin'] : ['--inh-caps=-all', '--bounding-set=-all'];
+  return [setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', ...caps, '--no-new-privs', '--'];
 }

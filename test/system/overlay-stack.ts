@@ -1,7 +1,7 @@
 import { SessionRegistry } from '../../src/controller/distribution/session-registry';
 import { waitUntil } from '../support/agents';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
-import { AgentProcess, ensureAgentBuilt } from './agent-process';
+import { AgentProcess, ensureAgentBuilt, type AgentUser } from './agent-process';
 import { Topology, trackRedisPrefix, type Hypervisor, type TopologyOptions } from './topology';
 
 /**
@@ -36,7 +36,8 @@ export class OverlayStack {
    * `agentEnv` goes to every agent; `agentEnvOf(hv)` adds to (or overrides) it per hypervisor,
    * with the topology's scratch directory at hand (a wrapper earlier in one agent's PATH, say).
    * `topology` shapes the hypervisors' network (routed ones, see Topology). `controllerEnv`: the
-   * controller's configuration beyond the harness's (OVERLAY_AUDIT_INTERVAL_MS, say).
+   * controller's configuration beyond the harness's (OVERLAY_AUDIT_INTERVAL_MS, say). `agentUserOf(hv)`:
+   * the user a hypervisor's agent runs as (root when undefined).
    */
   async start(
     opts: {
@@ -44,6 +45,7 @@ export class OverlayStack {
       topology?: TopologyOptions;
       agentEnv?: Record<string, string>;
       agentEnvOf?: (hv: Hypervisor, topology: Topology) => Record<string, string>;
+      agentUserOf?: (hv: Hypervisor) => AgentUser | undefined;
       controllerEnv?: Record<string, string>;
     } = {},
   ): Promise<void> {
@@ -63,7 +65,7 @@ export class OverlayStack {
         throw new Error(`POST /v1/hosts ${hv.name}: ${host.status} ${JSON.stringify(host.body)}`);
       }
       this.hostIds.set(hv.name, host.body.id);
-      const agent = new AgentProcess(this.topology, hv, target, { ...opts.agentEnv, ...opts.agentEnvOf?.(hv, this.topology) });
+      const agent = new AgentProcess(this.topology, hv, target, { ...opts.agentEnv, ...opts.agentEnvOf?.(hv, this.topology) }, opts.agentUserOf?.(hv));
       this.agents.set(hv.name, agent);
       agent.start();
     }
