@@ -7,6 +7,7 @@ import { loadConfig } from './config';
 import { beginHttpShutdown } from './http/server';
 import { hostPort, SyncServer } from './distribution/sync.server';
 import { exitOnSignals } from './shutdown';
+import { describeRedis } from './store/redis-connection';
 
 /**
  * overlayd: configuration from the environment, then the HTTP API on OVERLAY_HTTP_PORT. SIGTERM
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   const logger = new Logger('overlayd');
   const rest = `${config.httpTls ? 'https' : 'http'}://${hostPort(config.httpHost, (app.getHttpServer().address() as AddressInfo).port)}`;
   const grpc = `${hostPort(config.grpcHost, app.get(SyncServer).boundPort)} (agents' gRPC, ${config.tls ? 'TLS' : 'insecure'})`;
-  logger.log(`listening on ${rest} (REST API) and ${grpc}; Redis ${config.redisUrl.replace(/\/\/[^@]*@/, '//***@')}, keys {${config.keyPrefix}}:*, VNIs ${config.vniRanges.map((r) => `${r.from}-${r.to}`).join(',')}`);
+  logger.log(`listening on ${rest} (REST API) and ${grpc}; Redis ${describeRedis(config)}, keys {${config.keyPrefix}}:*, VNIs ${config.vniRanges.map((r) => `${r.from}-${r.to}`).join(',')}`);
 
   exitOnSignals({ begin: () => beginHttpShutdown(app.getHttpAdapter().getInstance()), close: () => app.close() }, { timeoutMs: config.shutdownTimeoutMs, logger });
 }

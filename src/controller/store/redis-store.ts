@@ -1,19 +1,24 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import Redis, { ReplyError } from 'ioredis';
+import type Redis from 'ioredis';
+import { ReplyError } from 'ioredis';
 import { ErrorCode, OverlayError, isErrorCode } from '../errors';
 import { ControllerConfig } from '../config';
 import { CommandMetrics } from './command-metrics';
 import { keysFor, type Keys } from './keys';
 import { luaPrelude } from './lua-prelude';
+import { UNAVAILABLE_REPLY, createRedisClient, type RedisSettings } from './redis-connection';
+import { ReplicationBarrier } from './replication-barrier';
 import type { Actor } from '../auth/principal';
 
 type ScriptArg = string | number | Buffer;
 type ScriptCommand = (args: ScriptArg[]) => Promise<unknown>;
 
 /**
- * The controller's Redis connection and its mutation scripts. Owns one ioredis client; domain
- * repositories register their Lua scripts here and run them through `mutate`, which maps a
- * script's refusal to the `OverlayError` it names and a lost connection to STORE_UNAVAILABLE.
+ * The controller's Redis connections and its mutation scripts. Domain repositories register their
+ * Lua scripts here and run them through `mutate`, the one place a write to the desired state
+ * commits: it maps a script's refusal to the `OverlayError` it names and a lost connection to
+ * STORE_UNAVAILABLE, and, with OVERLAY_REDIS_MIN_REPLICAS > 0, answers only once that many
+ * replicas have the write (ReplicationBarrier).
  *
  * Commands are never re-sent after a dropped connection (`autoResendUnfulfilledCommands: false`):
  * a mutation whose reply was lost may have happened, and sending it again could apply it twice.
@@ -21,7 +26,15 @@ type ScriptCommand = (args: ScriptArg[]) => Promise<unknown>;
 @Injectable()
 export class RedisStore implements OnModuleDestroy {
   private readonly logger = new Logger(RedisStore.name);
+  /** Reads, and the bookkeeping writes outside the desired state (agents' observations, counters). */
   readonly redis: Redis;
+  /**
+   * The mutation scripts' connection: `redis` itself, or with OVERLAY_REDIS_MIN_REPLICAS > 0 a
+   * second one, since a WAIT holds its connection until the replicas answer and reads must not
+   * queue behind it (WAIT counts the replicas of its own connection's writes).
+   */
+  private readonly writer: Redis;
+  private readonly replicated: ReplicationBarrier;
   readonly keys: Keys;
   /** The latency and errors of this connection's commands (not the change log's blocking reads: they wait by design). */
   readonly commands = new CommandMetrics();
@@ -30,14 +43,26 @@ export class RedisStore implements OnModuleDestroy {
   constructor(@Inject(ControllerConfig) private readonly config: ControllerConfig) {
     this.keys = keysFor(config.keyPrefix);
     // Auto-pipelining: concurrent requests share socket writes (one syscall for many commands).
-    this.redis = RedisStore.connect(config.redisUrl, { commandTimeout: 10_000, autoPipelining: true });
+    this.redis = RedisStore.connect(config, { commandTimeout: config.redisCommandTimeoutMs, autoPipelining: true });
     this.redis.on('error', (err: Error) => this.logger.warn(`redis: ${err.message}`));
     this.commands.instrument(this.redis);
+    if (config.redisMinReplicas > 0) {
+      this.writer = RedisStore.connect(config, { commandTimeout: config.redisCommandTimeoutMs, autoPipelining: true });
+      this.writer.on('error', (err: Error) => this.logger.warn(`redis (writes): ${err.message}`));
+      this.commands.instrument(this.writer);
+    } else {
+      this.writer = this.redis;
+    }
+    this.replicated = new ReplicationBarrier(this.writer, config.redisMinReplicas, config.redisReplicaTimeoutMs);
   }
 
-  /** A client with the store's reconnect policy. */
-  static connect(url: string, opts: { commandTimeout?: number; autoPipelining?: boolean } = {}): Redis {
-    const client = new Redis(url, {
+  /**
+   * A client with the store's reconnect policy: a command waits at most for one reconnect attempt
+   * (`maxRetriesPerRequest: 1`) and its command timeout, so that a write during a failover
+   * answers 503 soon rather than hanging.
+   */
+  static connect(settings: Pick<RedisSettings, 'redisUrl' | 'redisSentinel'>, opts: { commandTimeout?: number; autoPipelining?: boolean } = {}): Redis {
+    const client = createRedisClient(settings, {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: true,
       autoResendUnfulfilledCommands: false,
@@ -98,7 +123,7 @@ export class RedisStore implements OnModuleDestroy {
    * that was in flight without ever settling it, and a blocked XREAD would then wait for ever.
    */
   duplicateForBlocking(maxBlockMs: number): Redis {
-    const client = RedisStore.connect(this.config.redisUrl, { commandTimeout: maxBlockMs + 5_000 });
+    const client = RedisStore.connect(this.config, { commandTimeout: maxBlockMs + 5_000 });
     client.on('error', (err: Error) => this.logger.warn(`redis (tail): ${err.message}`));
     return client;
   }
@@ -109,24 +134,29 @@ export class RedisStore implements OnModuleDestroy {
       return;
     }
     const lua = `${luaPrelude}\n${body}`;
-    this.redis.defineCommand(name, { numberOfKeys: 1, lua });
+    this.writer.defineCommand(name, { numberOfKeys: 1, lua });
     this.commands.script(name, lua);
     this.defined.add(name);
   }
 
   /**
    * Runs a mutation script for `actor` (the caller of a request, or the controller itself), whom
-   * the audit trail and the change record name. Not idempotent by itself: each script documents its own retry behaviour.
+   * the audit trail and the change record name, and answers once the write is as durable as
+   * OVERLAY_REDIS_MIN_REPLICAS asks. A script's refusal (an OverlayError) wrote nothing and waits
+   * for no replica. Not idempotent by itself: each script documents its own retry behaviour.
    */
   async mutate(name: string, args: ScriptArg[], actor: Actor, now = Date.now()): Promise<unknown> {
-    const command = (this.redis as unknown as Record<string, ScriptCommand>)[name];
+    const command = (this.writer as unknown as Record<string, ScriptCommand>)[name];
+    let result: unknown;
     try {
       // One array argument, never a spread: with auto-pipelining, ioredis overflows the call stack
       // from ~60,000 arguments (a 10,000-port batch) and is then left broken (the process dies).
-      return await command.call(this.redis, [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, ...args]);
+      result = await command.call(this.writer, [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, ...args]);
     } catch (err) {
       throw RedisStore.translate(err);
     }
+    await this.replicated.confirm();
+    return result;
   }
 
   /** Runs a read, mapping connection failures to STORE_UNAVAILABLE. */
@@ -152,7 +182,7 @@ export class RedisStore implements OnModuleDestroy {
         return new OverlayError(code, message, { field: field || undefined });
       }
     }
-    if (err instanceof ReplyError) {
+    if (err instanceof ReplyError && !UNAVAILABLE_REPLY.test(replyMessage!)) {
       return err; // a script bug or an unexpected Redis refusal: a 500, loudly
     }
     const message = err instanceof Error ? err.message : String(err);
@@ -170,5 +200,6 @@ export class RedisStore implements OnModuleDestroy {
   /** At shutdown nothing waits for Redis: commands in flight fail at once (see closeNow). */
   async onModuleDestroy(): Promise<void> {
     RedisStore.closeNow(this.redis);
+    RedisStore.closeNow(this.writer);
   }
 }
