@@ -139,7 +139,7 @@ describe('overlayd on Redis Sentinel: the master SIGKILLed mid-storm (OVERLAY_RE
         if (killedAt !== undefined && Date.now() - killedAt > FAILOVER_DEADLINE_MS) {
           const master = await deployment!.currentMaster();
           const why = [...new Set(refusals.slice(-20).map((r) => `${r.status} ${r.body?.message}`))].join(' | ');
-          throw new Error(`only ${acksAfterKill} writes acknowledged within ${FAILOVER_DEADLINE_MS} ms of the kill; the sentinels name port ${master?.port ?? '(none)'} (killed: ${deployment!.nodes[0].port}); last refusals: ${why}`);
+          throw new Error(`only ${acksAfterKill} writes acknowledged within ${FAILOVER_DEADLINE_MS} ms of the kill; the sentinels name port ${master?.port ?? '(none)'} (killed: ${deployment!.nodes[0].port}); last refusals: ${why}; sentinels' events:\n${deployment!.events().join('\n')}`);
         }
         const h = pick(controllers);
         const sentAt = Date.now();
@@ -195,13 +195,13 @@ describe('overlayd on Redis Sentinel: the master SIGKILLed mid-storm (OVERLAY_RE
     // None lost: every acknowledged port and segment, through either controller, as acknowledged.
     const lost: string[] = [];
     let unavailableReads = 0;
+    const deadline = Date.now() + FAILOVER_DEADLINE_MS;
     const checks = [...[...acked.ports.values()].map((p) => [`/v1/ports/${p.id}`, p] as const), ...[...acked.segments.values()].map((s) => [`/v1/segments/${s.id}`, s] as const)];
     for (let i = 0; i < checks.length; i += 32) {
       await Promise.all(
         checks.slice(i, i + 32).map(async ([path, expected], j) => {
           // A read refused 503 says nothing of the write (Redis may be busy with another election on this loaded machine): asked again, up to a deadline.
           let res = await call(controllers[(i + j) % 2], 'GET', path);
-          const deadline = Date.now() + FAILOVER_DEADLINE_MS;
           while (res.status === 503 && Date.now() < deadline) {
             unavailableReads++;
             await new Promise((r) => setTimeout(r, 100));
@@ -217,15 +217,20 @@ describe('overlayd on Redis Sentinel: the master SIGKILLed mid-storm (OVERLAY_RE
       `sentinel failover (seed ${SEED}): kill -> first acknowledged write ${firstAckAfterKill! - killedAt!} ms; ` +
         `acknowledged ${acked.ports.size} ports and ${acked.segments.size} segments, lost ${lost.length}; ${refusals.length} writes answered 503 STORE_UNAVAILABLE (slowest after ${Math.max(0, ...refusalMs)} ms); ${unavailableReads} reads answered 503 and asked again`,
     );
+    if (lost.length) {
+      console.log(`sentinel failover: the sentinels' events:\n${deployment!.events().join('\n')}`);
+    }
     expect(lost).toEqual([]);
 
     // No VNI issued twice: among the acknowledged segments, and among every segment Redis holds
     // (a create answered 503 may still have happened and own one).
     const ackedVnis = [...acked.segments.values()].map((s) => s.vni);
     expect(new Set(ackedVnis).size).toBe(ackedVnis.length);
+    // Read through the controller's own connection: the harness's plain ioredis client can be
+    // left closed for good by the failover (see RedisStore.neverEnd).
     const store = a.app.get(RedisStore);
     const held = new Map<number, string>();
-    for (const segment of (await MaterializedView.readSnapshot(a.redis, store)).segments.values()) {
+    for (const segment of (await MaterializedView.readSnapshot(store.redis, store)).segments.values()) {
       expect(held.get(segment.vni) ?? segment.id).toBe(segment.id);
       held.set(segment.vni, segment.id);
     }
@@ -241,6 +246,9 @@ describe('overlayd on Redis Sentinel: the master SIGKILLed mid-storm (OVERLAY_RE
         await new Promise((r) => setTimeout(r, 100));
         res = await call(h, 'POST', '/v1/ports', { segmentId: baseSegments[0].id, hostId: hostIds[0] });
       }
+      if (res.status !== 201) {
+        console.log(`sentinel failover: writes after the storm refused: ${[...new Set(lateRefusals)].join(' | ')}; sentinels' events:\n${deployment!.events().join('\n')}`);
+      }
       expect(res.status).toBe(201);
     }
     if (lateRefusals.length) {
@@ -251,7 +259,7 @@ describe('overlayd on Redis Sentinel: the master SIGKILLed mid-storm (OVERLAY_RE
     let mismatched: string[] = [];
     await waitUntil(
       async () => {
-        const truth = await spansFromScratch(a.redis, store);
+        const truth = await spansFromScratch(store.redis, store);
         mismatched = agents
           .filter((t) => {
             const hostId = truth.hostsByName.get(t.agent.config.hostName)!;

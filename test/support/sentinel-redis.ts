@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
@@ -20,6 +20,8 @@ export interface SentinelDeployment {
   sentinelList: string;
   /** The data node the sentinels name as master now (asks one that answers). */
   currentMaster(): Promise<PrivateRedis | undefined>;
+  /** What the sentinels logged of their judgements and failovers (sdown, odown, switch-master...), for a failing test's message. */
+  events(): string[];
   destroy(): Promise<void>;
 }
 
@@ -132,6 +134,17 @@ export async function startSentinelDeployment(opts: { replicas?: number; sentine
         }
       }
       return undefined;
+    },
+    events() {
+      return sentinels.flatMap((s, i) => {
+        const log = join(s.dir, 'sentinel.log');
+        return existsSync(log)
+          ? readFileSync(log, 'utf8')
+              .split('\n')
+              .filter((line) => /[+-](sdown|odown|switch-master|failover-abort|promoted-slave|elected-leader|try-failover)/.test(line))
+              .map((line) => `sentinel ${i}: ${line}`)
+          : [];
+      });
     },
     destroy,
   };

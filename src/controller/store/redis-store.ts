@@ -76,7 +76,27 @@ export class RedisStore implements OnModuleDestroy {
       disableClientInfo: true,
     });
     RedisStore.failLostCommands(client);
+    RedisStore.neverEnd(client);
     return client;
+  }
+
+  /** Clients closed on purpose (closeNow): the only ones allowed to stay closed. */
+  private static readonly closed = new WeakSet<Redis>();
+
+  /**
+   * Reconnects a client that ioredis gave up on. Under Sentinel, ioredis 5.x ends a client for
+   * good ('end', every later command refused) when its connection is closed while it is still
+   * asking the sentinels for the master: the failover detector does exactly that when a sentinel
+   * announces the new master during a reconnect. A store connection ends only at shutdown.
+   */
+  private static neverEnd(client: Redis): void {
+    client.on('end', () => {
+      setTimeout(() => {
+        if (client.status === 'end' && !RedisStore.closed.has(client)) {
+          client.connect().catch(() => undefined); // failures go on through the retry strategy
+        }
+      }, 200).unref();
+    });
   }
 
   /**
@@ -108,6 +128,7 @@ export class RedisStore implements OnModuleDestroy {
   static closeNow(client: Redis): void {
     type Internals = { stream?: { destroy(): void }; setStatus(status: string): void; flushQueue(err: Error): void };
     const internals = client as unknown as Internals;
+    RedisStore.closed.add(client);
     client.disconnect();
     internals.stream?.destroy();
     if (client.status !== 'end') {
