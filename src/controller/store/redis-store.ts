@@ -176,7 +176,9 @@ export class RedisStore implements OnModuleDestroy {
     } catch (err) {
       throw RedisStore.translate(err);
     }
-    await this.replicated.confirm();
+    if (this.config.redisMinReplicas > 0) {
+      await this.replicated.confirm();
+    }
     return result;
   }
 
