@@ -115,7 +115,7 @@ async function demoRedis(): Promise<string | undefined> {
     return undefined;
   }
   if (process.env.REDIS_URL !== undefined) {
-    return unusableRedisMessage(REDIS_URL, problem);
+    return unusableRedisMessage(redactRedisUrl(REDIS_URL), problem);
   }
   const dir = mkdtempSync(join(tmpdir(), 'overlay-demo-redis-'));
   try {

@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 PATH="$PATH:/usr/sbin:/sbin"
 
 # redis-server: the tests' Redis when none runs, and the tests that crash or restart Redis run a
-# private one. iproute2, iputils-ping and nftables: the system tests build hypervisors in network
+# private one; redis-sentinel: the failover test runs a private master, two replicas and three
+# sentinels. iproute2, iputils-ping and nftables: the system tests build hypervisors in network
 # namespaces and send real packets; conntrack: the firewall test reads the connection table to
 # check per-segment zones; iputils-arping: a migrated test VM announces itself with a gratuitous
 # ARP; tcpdump: the fail-closed test counts the frames that reach a closed VM; lldpd: the LLDP
@@ -22,6 +23,7 @@ PATH="$PATH:/usr/sbin:/sbin"
 # by playwright-core); openssl: the TLS tests' certificates (scripts/dev-ca.sh).
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v nft >/dev/null 2>&1 || need+=(nftables)

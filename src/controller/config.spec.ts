@@ -89,6 +89,9 @@ describe('loadConfig', () => {
   it('uses the defaults for an otherwise empty environment', () => {
     expect(load({})).toEqual({
       redisUrl: 'redis://127.0.0.1:6379',
+      redisMinReplicas: 0,
+      redisReplicaTimeoutMs: 1_000,
+      redisCommandTimeoutMs: 10_000,
       httpPort: 8080,
       grpcPort: 50051,
       httpHost: '0.0.0.0',
@@ -155,6 +158,9 @@ describe('loadConfig', () => {
       }),
     ).toEqual({
       redisUrl: 'rediss://user:secret@redis.example:6380/2',
+      redisMinReplicas: 0,
+      redisReplicaTimeoutMs: 1_000,
+      redisCommandTimeoutMs: 10_000,
       httpPort: 0,
       grpcPort: 65535,
       httpHost: '::1',
@@ -379,5 +385,79 @@ describe('loadConfig: HTTPS for the REST API', () => {
   ])('refuses %s, naming %s', (_what, _name, files, message) => {
     const { cert, key } = files();
     expect(configError(() => load({ OVERLAY_HTTP_TLS_CERT: cert, OVERLAY_HTTP_TLS_KEY: key })).message).toMatch(message);
+  });
+});
+
+describe('loadConfig: Redis Sentinel and replicated writes', () => {
+  const sentinel = { REDIS_SENTINELS: 'sentinel-a:26379, 10.0.0.2:26380,[fd00::3]:26379', REDIS_SENTINEL_MASTER: 'overlay' };
+
+  it('reads the sentinels, the master name, auth and TLS', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'overlay-config-'));
+    try {
+      const ca = join(dir, 'ca.pem');
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'ca-key.pem'), '-out', ca, '-subj', '/CN=ca', '-days', '1'], { stdio: 'ignore' });
+      const config = load({
+        ...sentinel,
+        REDIS_USERNAME: 'overlayd',
+        REDIS_PASSWORD: 'p1',
+        REDIS_SENTINEL_USERNAME: 'watcher',
+        REDIS_SENTINEL_PASSWORD: 'p2',
+        REDIS_TLS: '1',
+        REDIS_SENTINEL_TLS: '1',
+        REDIS_TLS_CA: ca,
+        OVERLAY_REDIS_MIN_REPLICAS: '1',
+        OVERLAY_REDIS_REPLICA_TIMEOUT_MS: '500',
+        OVERLAY_REDIS_COMMAND_TIMEOUT_MS: '2000',
+      });
+      expect(config.redisSentinel).toEqual({
+        sentinels: [
+          { host: 'sentinel-a', port: 26379 },
+          { host: '10.0.0.2', port: 26380 },
+          { host: 'fd00::3', port: 26379 },
+        ],
+        masterName: 'overlay',
+        username: 'overlayd',
+        password: 'p1',
+        sentinelUsername: 'watcher',
+        sentinelPassword: 'p2',
+        tls: true,
+        sentinelTls: true,
+        tlsCa: ca,
+      });
+      expect(config).toMatchObject({ redisMinReplicas: 1, redisReplicaTimeoutMs: 500, redisCommandTimeoutMs: 2000 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('needs the master name', () => {
+    expect(configError(() => load({ REDIS_SENTINELS: 'a:26379' })).message).toMatch(/^REDIS_SENTINEL_MASTER is required with REDIS_SENTINELS/);
+  });
+
+  it('refuses REDIS_URL and REDIS_SENTINELS together', () => {
+    expect(configError(() => load({ ...sentinel, REDIS_URL: 'redis://x:6379' })).message).toMatch(/^set REDIS_URL .* or REDIS_SENTINELS .*, not both/);
+  });
+
+  it.each([['a'], ['a:'], ['a:0'], ['a:70000'], ['a:1,,b:2'], ['fd00::3:26379'], ['a:1 b:2']])('refuses REDIS_SENTINELS=%j', (value) => {
+    expect(configError(() => load({ ...sentinel, REDIS_SENTINELS: value })).message).toMatch(/^REDIS_SENTINELS must be host:port\[,host:port\.\.\.\]/);
+  });
+
+  it.each([['REDIS_PASSWORD', 'x'], ['REDIS_SENTINEL_MASTER', 'm'], ['REDIS_TLS', '1']])('refuses %s without REDIS_SENTINELS', (name, value) => {
+    expect(configError(() => load({ [name]: value })).message).toMatch(new RegExp(`^${name} is for Redis Sentinel and needs REDIS_SENTINELS`));
+  });
+
+  it('refuses a CA that cannot be read, or that nothing uses', () => {
+    expect(configError(() => load({ ...sentinel, REDIS_TLS: '1', REDIS_TLS_CA: '/nonexistent/ca.pem' })).message).toMatch(/^REDIS_TLS_CA: cannot read \/nonexistent\/ca.pem/);
+    expect(configError(() => load({ ...sentinel, REDIS_TLS_CA: '/nonexistent/ca.pem' })).message).toMatch(/^REDIS_TLS_CA is set but neither REDIS_TLS nor REDIS_SENTINEL_TLS is 1/);
+  });
+
+  it('refuses a replica wait as long as the command timeout, and bad numbers', () => {
+    expect(configError(() => load({ OVERLAY_REDIS_REPLICA_TIMEOUT_MS: '2000', OVERLAY_REDIS_COMMAND_TIMEOUT_MS: '2000' })).message).toMatch(/^OVERLAY_REDIS_REPLICA_TIMEOUT_MS \(2000\) must be below OVERLAY_REDIS_COMMAND_TIMEOUT_MS \(2000\)/);
+    expect(configError(() => load({ OVERLAY_REDIS_MIN_REPLICAS: '-1' })).message).toMatch(/^OVERLAY_REDIS_MIN_REPLICAS must be an integer between 0 and 100/);
+    expect(configError(() => load({ OVERLAY_REDIS_COMMAND_TIMEOUT_MS: 'soon' })).message).toMatch(/^OVERLAY_REDIS_COMMAND_TIMEOUT_MS must be an integer/);
+  });
+
+  it('keeps the default replica wait below a short command timeout', () => {
+    expect(load({ OVERLAY_REDIS_COMMAND_TIMEOUT_MS: '500' })).toMatchObject({ redisReplicaTimeoutMs: 450, redisCommandTimeoutMs: 500 });
   });
 });

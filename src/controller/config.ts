@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { ConfigError, EnvReader } from '../common/env';
 import { readLogSettings, type LogSettings } from '../common/logger';
 import { VNI_MAX, VNI_MIN } from '../common/values';
+import { readRedisSettings, type RedisSettings } from './store/redis-connection';
 
 /**
  * overlayd's configuration, read from the environment once at boot. A bad value stops the
@@ -12,8 +13,8 @@ export interface VniRange {
   to: number;
 }
 
-export interface ControllerConfig {
-  redisUrl: string;
+/** Where Redis is (REDIS_URL, or REDIS_SENTINELS and the rest) and how writes are acknowledged: store/redis-connection.ts. */
+export interface ControllerConfig extends RedisSettings {
   httpPort: number;
   grpcPort: number;
   /** Where the REST API listens: an IP address or a host name (OVERLAY_HTTP_HOST). */
@@ -115,10 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(keyPrefix)) {
     throw new ConfigError(`OVERLAY_KEY_PREFIX must be 1-64 characters of [A-Za-z0-9._:-], got ${JSON.stringify(keyPrefix)}`);
   }
-  const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  if (!/^rediss?:\/\//.test(redisUrl)) {
-    throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
-  }
+  const redis = readRedisSettings(read, env);
   const tls = read.tlsFiles('agents are authenticated by TLS client certificates: set OVERLAY_TLS_CA, OVERLAY_TLS_CERT and OVERLAY_TLS_KEY, or OVERLAY_GRPC_INSECURE=true for development');
   const { logLevel, logFormat } = readLogSettings(read);
   const httpRequestTimeoutMs = read.int('OVERLAY_HTTP_REQUEST_TIMEOUT_MS', 30_000, 1_000, 3_600_000);
@@ -135,7 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
     httpMaxConnections: read.int('OVERLAY_HTTP_MAX_CONNECTIONS', 1024, 1, 1_000_000),
     shutdownTimeoutMs: read.int('OVERLAY_SHUTDOWN_TIMEOUT_MS', 5_000, 100, 600_000),
     tls,
-    redisUrl,
+    ...redis,
     httpPort: read.int('OVERLAY_HTTP_PORT', 8080, 0, 65535),
     grpcPort: read.int('OVERLAY_GRPC_PORT', 50051, 0, 65535),
     httpHost: read.listenHost('OVERLAY_HTTP_HOST', '0.0.0.0'),

@@ -8,7 +8,8 @@ import { beginHttpShutdown } from './http/server';
 import { hostPort, SyncServer } from './distribution/sync.server';
 import { exitOnSignals } from './shutdown';
 import { ErrorCode, OverlayError } from './errors';
-import { redactRedisUrl, redisProblem, unusableRedisMessage } from './store/redis-probe';
+import { redisProblem, unusableRedisMessage } from './store/redis-probe';
+import { describeRedis } from './store/redis-connection';
 
 /**
  * overlayd: configuration from the environment, then the HTTP API on OVERLAY_HTTP_PORT. SIGTERM
@@ -33,9 +34,10 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const problem = await redisProblem(config.redisUrl);
+  // Under Sentinel the first connection asks the sentinels; a failure there is the same one line below.
+  const problem = config.redisSentinel ? undefined : await redisProblem(config.redisUrl);
   if (problem !== undefined) {
-    console.error(`overlayd: ${unusableRedisMessage(config.redisUrl, problem)}; exiting`);
+    console.error(`overlayd: ${unusableRedisMessage(describeRedis(config), problem)}; exiting`);
     process.exit(1);
   }
   let app;
@@ -44,7 +46,7 @@ async function main(): Promise<void> {
   } catch (err) {
     // Redis went away between the check and the boot: the same one line, not a stack trace.
     if (err instanceof OverlayError && err.code === ErrorCode.StoreUnavailable) {
-      console.error(`overlayd: ${unusableRedisMessage(config.redisUrl, err.message)}; exiting`);
+      console.error(`overlayd: ${unusableRedisMessage(describeRedis(config), err.message)}; exiting`);
       process.exit(1);
     }
     throw err;
@@ -53,7 +55,7 @@ async function main(): Promise<void> {
   const logger = new Logger('overlayd');
   const rest = `${config.httpTls ? 'https' : 'http'}://${hostPort(config.httpHost, (app.getHttpServer().address() as AddressInfo).port)}`;
   const grpc = `${hostPort(config.grpcHost, app.get(SyncServer).boundPort)} (agents' gRPC, ${config.tls ? 'TLS' : 'insecure'})`;
-  logger.log(`listening on ${rest} (REST API) and ${grpc}; Redis ${redactRedisUrl(config.redisUrl)}, keys {${config.keyPrefix}}:*, VNIs ${config.vniRanges.map((r) => `${r.from}-${r.to}`).join(',')}`);
+  logger.log(`listening on ${rest} (REST API) and ${grpc}; Redis ${describeRedis(config)}, keys {${config.keyPrefix}}:*, VNIs ${config.vniRanges.map((r) => `${r.from}-${r.to}`).join(',')}`);
 
   exitOnSignals({ begin: () => beginHttpShutdown(app.getHttpAdapter().getInstance()), close: () => app.close() }, { timeoutMs: config.shutdownTimeoutMs, logger });
 }

@@ -7,6 +7,7 @@ import { loadConfig, type ControllerConfig } from '../../src/controller/config';
 import { SyncServer } from '../../src/controller/distribution/sync.server';
 import { beginHttpShutdown } from '../../src/controller/http/server';
 import { silentLog, type ProcessLog } from '../../src/common/logger';
+import { createRedisClient } from '../../src/controller/store/redis-connection';
 import { contractViolation } from './api-contract';
 
 /**
@@ -53,7 +54,8 @@ export function uniquePrefix(name: string): string {
  */
 export async function startController(opts: { prefix: string; env?: Record<string, string>; redisUrl?: string; logger?: LoggerService; log?: ProcessLog }): Promise<Harness> {
   const config = loadConfig({
-    REDIS_URL: opts.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    // Under Sentinel (REDIS_SENTINELS in `env`) there is no one URL.
+    ...(opts.env?.REDIS_SENTINELS ? {} : { REDIS_URL: opts.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' }),
     OVERLAY_KEY_PREFIX: opts.prefix,
     OVERLAY_HTTP_PORT: '0',
     OVERLAY_GRPC_PORT: '0',
@@ -64,7 +66,7 @@ export async function startController(opts: { prefix: string; env?: Record<strin
   const app = await createApp(config, { logger: opts.logger ?? (opts.log ? undefined : false), log: opts.log ?? silentLog() });
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
-  const redis = new Redis(config.redisUrl);
+  const redis = createRedisClient(config, {});
   const pattern = `{${opts.prefix}}:*`;
   return {
     app,

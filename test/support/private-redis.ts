@@ -61,12 +61,13 @@ async function waitUntilUp(url: string, deadlineMs: number): Promise<void> {
   }
 }
 
-export async function startPrivateRedis(opts: { appendfsync?: 'always' | 'everysec' } = {}): Promise<PrivateRedis> {
+/** `args`: more redis-server options, e.g. `['--replicaof', '127.0.0.1', '6379']`. */
+export async function startPrivateRedis(opts: { appendfsync?: 'always' | 'everysec'; args?: string[] } = {}): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'overlay-redis-'));
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', opts.appendfsync ?? 'always', '--save', '', '--daemonize', 'no', '--logfile', join(dir, 'redis.log')];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', opts.appendfsync ?? 'always', '--save', '', '--daemonize', 'no', '--logfile', join(dir, 'redis.log'), ...(opts.args ?? [])];
   const handle: PrivateRedis = {
     url,
     port,

@@ -32,7 +32,7 @@ export async function ensureTestRedis(suite: string): Promise<void> {
   if (url !== undefined) {
     const problem = await redisProblem(url, 5_000);
     if (problem !== undefined) {
-      throw new OneLine(`${suite} tests stopped: ${unusableRedisMessage(url, problem)}`);
+      throw new OneLine(`${suite} tests stopped: ${unusableRedisMessage(redactRedisUrl(url), problem)}`);
     }
     return;
   }

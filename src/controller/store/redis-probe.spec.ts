@@ -11,7 +11,7 @@ describe('redis-probe', () => {
   });
 
   it('says in one line where (no password), why and what to do', () => {
-    const line = unusableRedisMessage('redis://admin:hunter2@127.0.0.1:6390', 'connect ECONNREFUSED 127.0.0.1:6390');
+    const line = unusableRedisMessage(redactRedisUrl('redis://admin:hunter2@127.0.0.1:6390'), 'connect ECONNREFUSED 127.0.0.1:6390');
     expect(line).toBe('Redis at redis://***@127.0.0.1:6390 cannot be used (connect ECONNREFUSED 127.0.0.1:6390): start it or set REDIS_URL to a Redis that answers');
     expect(line).not.toMatch(/hunter2|\n/);
   });

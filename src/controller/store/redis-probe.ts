@@ -33,7 +33,7 @@ export async function redisProblem(url: string, timeoutMs = 5_000): Promise<stri
   }
 }
 
-/** The one line overlayd says when it cannot use its Redis: where (no password), why, what to do. */
-export function unusableRedisMessage(url: string, problem: string): string {
-  return `Redis at ${redactRedisUrl(url)} cannot be used (${problem}): start it or set REDIS_URL to a Redis that answers`;
+/** The one line overlayd says when it cannot use its Redis: where (described without a password: redactRedisUrl, describeRedis), why, what to do. */
+export function unusableRedisMessage(where: string, problem: string): string {
+  return `Redis at ${where} cannot be used (${problem}): start it or set REDIS_URL to a Redis that answers`;
 }

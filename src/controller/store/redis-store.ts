@@ -1,20 +1,24 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import Redis, { ReplyError } from 'ioredis';
+import type Redis from 'ioredis';
+import { ReplyError } from 'ioredis';
 import { ErrorCode, OverlayError, isErrorCode } from '../errors';
 import { ControllerConfig } from '../config';
 import { CommandMetrics } from './command-metrics';
 import { keysFor, type Keys } from './keys';
 import { luaPrelude } from './lua-prelude';
-import { redactRedisUrl } from './redis-probe';
+import { UNAVAILABLE_REPLY, createRedisClient, describeRedis, type RedisSettings } from './redis-connection';
+import { ReplicationBarrier } from './replication-barrier';
 import type { Actor } from '../auth/principal';
 
 type ScriptArg = string | number | Buffer;
 type ScriptCommand = (args: ScriptArg[]) => Promise<unknown>;
 
 /**
- * The controller's Redis connection and its mutation scripts. Owns one ioredis client; domain
- * repositories register their Lua scripts here and run them through `mutate`, which maps a
- * script's refusal to the `OverlayError` it names and a lost connection to STORE_UNAVAILABLE.
+ * The controller's Redis connections and its mutation scripts. Domain repositories register their
+ * Lua scripts here and run them through `mutate`, the one place a write to the desired state
+ * commits: it maps a script's refusal to the `OverlayError` it names and a lost connection to
+ * STORE_UNAVAILABLE, and, with OVERLAY_REDIS_MIN_REPLICAS > 0, answers only once that many
+ * replicas have the write (ReplicationBarrier).
  *
  * Commands are never re-sent after a dropped connection (`autoResendUnfulfilledCommands: false`):
  * a mutation whose reply was lost may have happened, and sending it again could apply it twice.
@@ -22,7 +26,15 @@ type ScriptCommand = (args: ScriptArg[]) => Promise<unknown>;
 @Injectable()
 export class RedisStore implements OnModuleDestroy {
   private readonly logger = new Logger(RedisStore.name);
+  /** Reads, and the bookkeeping writes outside the desired state (agents' observations, counters). */
   readonly redis: Redis;
+  /**
+   * The mutation scripts' connection: `redis` itself, or with OVERLAY_REDIS_MIN_REPLICAS > 0 a
+   * second one, since a WAIT holds its connection until the replicas answer and reads must not
+   * queue behind it (WAIT counts the replicas of its own connection's writes).
+   */
+  private readonly writer: Redis;
+  private readonly replicated: ReplicationBarrier;
   readonly keys: Keys;
   /** The latency and errors of this connection's commands (not the change log's blocking reads: they wait by design). */
   readonly commands = new CommandMetrics();
@@ -31,14 +43,26 @@ export class RedisStore implements OnModuleDestroy {
   constructor(@Inject(ControllerConfig) private readonly config: ControllerConfig) {
     this.keys = keysFor(config.keyPrefix);
     // Auto-pipelining: concurrent requests share socket writes (one syscall for many commands).
-    this.redis = RedisStore.connect(config.redisUrl, { commandTimeout: 10_000, autoPipelining: true });
-    RedisStore.reportOutages(this.redis, config.redisUrl, 'redis', this.logger);
+    this.redis = RedisStore.connect(config, { commandTimeout: config.redisCommandTimeoutMs, autoPipelining: true });
+    RedisStore.reportOutages(this.redis, describeRedis(config), 'redis', this.logger);
     this.commands.instrument(this.redis);
+    if (config.redisMinReplicas > 0) {
+      this.writer = RedisStore.connect(config, { commandTimeout: config.redisCommandTimeoutMs, autoPipelining: true });
+      RedisStore.reportOutages(this.writer, describeRedis(config), 'redis (writes)', this.logger);
+      this.commands.instrument(this.writer);
+    } else {
+      this.writer = this.redis;
+    }
+    this.replicated = new ReplicationBarrier(this.writer, config.redisMinReplicas, config.redisReplicaTimeoutMs);
   }
 
-  /** A client with the store's reconnect policy. */
-  static connect(url: string, opts: { commandTimeout?: number; autoPipelining?: boolean } = {}): Redis {
-    const client = new Redis(url, {
+  /**
+   * A client with the store's reconnect policy: a command waits at most for one reconnect attempt
+   * (`maxRetriesPerRequest: 1`) and its command timeout, so that a write during a failover
+   * answers 503 soon rather than hanging.
+   */
+  static connect(settings: Pick<RedisSettings, 'redisUrl' | 'redisSentinel'>, opts: { commandTimeout?: number; autoPipelining?: boolean } = {}): Redis {
+    const client = createRedisClient(settings, {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: true,
       autoResendUnfulfilledCommands: false,
@@ -52,7 +76,27 @@ export class RedisStore implements OnModuleDestroy {
       disableClientInfo: true,
     });
     RedisStore.failLostCommands(client);
+    RedisStore.neverEnd(client);
     return client;
+  }
+
+  /** Clients closed on purpose (closeNow): the only ones allowed to stay closed. */
+  private static readonly closed = new WeakSet<Redis>();
+
+  /**
+   * Reconnects a client that ioredis gave up on. Under Sentinel, ioredis 5.x ends a client for
+   * good ('end', every later command refused) when its connection is closed while it is still
+   * asking the sentinels for the master: the failover detector does exactly that when a sentinel
+   * announces the new master during a reconnect. A store connection ends only at shutdown.
+   */
+  private static neverEnd(client: Redis): void {
+    client.on('end', () => {
+      setTimeout(() => {
+        if (client.status === 'end' && !RedisStore.closed.has(client)) {
+          client.connect().catch(() => undefined); // failures go on through the retry strategy
+        }
+      }, 200).unref();
+    });
   }
 
   /**
@@ -61,19 +105,19 @@ export class RedisStore implements OnModuleDestroy {
    * (no password), why, and that it retries; the reconnection says how long it took. An error
    * on a working connection is logged as it comes.
    */
-  static reportOutages(client: Redis, url: string, label: string, logger: Pick<Logger, 'warn' | 'log'>): void {
+  static reportOutages(client: Redis, where: string, label: string, logger: Pick<Logger, 'warn' | 'log'>): void {
     let downSince: number | undefined;
     client.on('error', (err: Error) => {
       if (client.status === 'ready') {
         logger.warn(`${label}: ${err.message}`);
       } else if (downSince === undefined) {
         downSince = Date.now();
-        logger.warn(`${label}: cannot reach ${redactRedisUrl(url)} (${err.message}); retrying (GET /readyz answers 503 meanwhile)`);
+        logger.warn(`${label}: cannot reach ${where} (${err.message}); retrying (GET /readyz answers 503 meanwhile)`);
       }
     });
     client.on('ready', () => {
       if (downSince !== undefined) {
-        logger.log(`${label}: ${redactRedisUrl(url)} reachable again after ${((Date.now() - downSince) / 1000).toFixed(1)} s`);
+        logger.log(`${label}: ${where} reachable again after ${((Date.now() - downSince) / 1000).toFixed(1)} s`);
         downSince = undefined;
       }
     });
@@ -108,6 +152,7 @@ export class RedisStore implements OnModuleDestroy {
   static closeNow(client: Redis): void {
     type Internals = { stream?: { destroy(): void }; setStatus(status: string): void; flushQueue(err: Error): void };
     const internals = client as unknown as Internals;
+    RedisStore.closed.add(client);
     client.disconnect();
     internals.stream?.destroy();
     if (client.status !== 'end') {
@@ -123,8 +168,8 @@ export class RedisStore implements OnModuleDestroy {
    * that was in flight without ever settling it, and a blocked XREAD would then wait for ever.
    */
   duplicateForBlocking(maxBlockMs: number): Redis {
-    const client = RedisStore.connect(this.config.redisUrl, { commandTimeout: maxBlockMs + 5_000 });
-    RedisStore.reportOutages(client, this.config.redisUrl, 'redis (tail)', this.logger);
+    const client = RedisStore.connect(this.config, { commandTimeout: maxBlockMs + 5_000 });
+    RedisStore.reportOutages(client, describeRedis(this.config), 'redis (tail)', this.logger);
     return client;
   }
 
@@ -134,24 +179,31 @@ export class RedisStore implements OnModuleDestroy {
       return;
     }
     const lua = `${luaPrelude}\n${body}`;
-    this.redis.defineCommand(name, { numberOfKeys: 1, lua });
+    this.writer.defineCommand(name, { numberOfKeys: 1, lua });
     this.commands.script(name, lua);
     this.defined.add(name);
   }
 
   /**
    * Runs a mutation script for `actor` (the caller of a request, or the controller itself), whom
-   * the audit trail and the change record name. Not idempotent by itself: each script documents its own retry behaviour.
+   * the audit trail and the change record name, and answers once the write is as durable as
+   * OVERLAY_REDIS_MIN_REPLICAS asks. A script's refusal (an OverlayError) wrote nothing and waits
+   * for no replica. Not idempotent by itself: each script documents its own retry behaviour.
    */
   async mutate(name: string, args: ScriptArg[], actor: Actor, now = Date.now()): Promise<unknown> {
-    const command = (this.redis as unknown as Record<string, ScriptCommand>)[name];
+    const command = (this.writer as unknown as Record<string, ScriptCommand>)[name];
+    let result: unknown;
     try {
       // One array argument, never a spread: with auto-pipelining, ioredis overflows the call stack
       // from ~60,000 arguments (a 10,000-port batch) and is then left broken (the process dies).
-      return await command.call(this.redis, [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, ...args]);
+      result = await command.call(this.writer, [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, ...args]);
     } catch (err) {
       throw RedisStore.translate(err);
     }
+    if (this.config.redisMinReplicas > 0) {
+      await this.replicated.confirm();
+    }
+    return result;
   }
 
   /** Runs a read, mapping connection failures to STORE_UNAVAILABLE. */
@@ -177,7 +229,7 @@ export class RedisStore implements OnModuleDestroy {
         return new OverlayError(code, message, { field: field || undefined });
       }
     }
-    if (err instanceof ReplyError) {
+    if (err instanceof ReplyError && !UNAVAILABLE_REPLY.test(replyMessage!)) {
       return err; // a script bug or an unexpected Redis refusal: a 500, loudly
     }
     const message = err instanceof Error ? err.message : String(err);
@@ -195,5 +247,6 @@ export class RedisStore implements OnModuleDestroy {
   /** At shutdown nothing waits for Redis: commands in flight fail at once (see closeNow). */
   async onModuleDestroy(): Promise<void> {
     RedisStore.closeNow(this.redis);
+    RedisStore.closeNow(this.writer);
   }
 }
