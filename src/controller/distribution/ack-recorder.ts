@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AgentStatusRepository, type LastErrorUpdate } from './agent-status.repository';
-import { cleanAgentText } from './agent-text';
+import { cleanAgentText } from '../../common/agent-text';
 import { TypedEvents } from './typed-events';
 
 /** How long acknowledgements wait to be written to Redis together. */

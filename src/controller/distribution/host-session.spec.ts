@@ -24,7 +24,7 @@ function session(helloRevision: number, resumed = true) {
     closed: () => undefined,
   };
   const s = new HostSession('h1', 'hv1', '192.0.2.1', () => 'epoch', call, {} as SpanFeed, events, helloRevision, { hostId: 'h1', token: 't', instance: 'i', seq: 1, features: [] }, resumed);
-  const send = (req: Partial<SyncRequest__Output>) => (call as unknown as EventEmitter).emit('data', req);
+  const send = (req: { [K in keyof SyncRequest__Output]?: unknown }) => (call as unknown as EventEmitter).emit('data', req);
   /** The controller writes deltas (or markers) of these revisions on the stream. */
   const carry = (...revisions: number[]) => revisions.forEach((r) => s.deliver(r, Buffer.from([r & 255])));
   return { s, send, carry, reports, ended, realized: () => realized };
@@ -80,7 +80,7 @@ describe('host session acks and nacks', () => {
       ['Ack between two sent revisions', (t) => t.send({ ack: { revision: 11 } })],
       ['Nack of a revision never sent', (t) => t.send({ nack: { revision: 11, error: 'x' } })],
       ['Ack of the Hello revision when the stream did not resume from it', (t) => t.send({ ack: { revision: 5 } })],
-      ['a second Hello', (t) => t.send({ hello: { hostName: 'hv1' } as SyncRequest__Output['hello'] })],
+      ['a second Hello', (t) => t.send({ hello: { hostName: 'hv1' } })],
       ['an empty message', (t) => t.send({})],
       ['undecodable bytes', (t) => t.send({ undecodable: 'a message that does not decode: index out of range' } as Partial<SyncRequest__Output>)],
     ];
