@@ -14,6 +14,17 @@ function session(helloRevision: number, resumed = true) {
   const events: SessionEvents = {
     acked: (_s, revision, clearsError) => reports.push(`ack ${revision}${clearsError ? ' clears' : ''}`),
     nacked: (_s, revision, error) => reports.push(`nack ${revision} ${error}`),
+    // A list naming "refuse" is refused, as the registry refuses a malformed one.
+    failedPorts: (s, revision, ports) => {
+      if (ports.some((p) => p.portId === 'refuse')) {
+        s.refuse('bad failed ports');
+        return false;
+      }
+      if (ports.length) {
+        reports.push(`failed ${revision} ${ports.map((p) => p.portId).join(',')}`);
+      }
+      return true;
+    },
     realized: () => realized++,
     vmArrived: () => undefined,
     connectionsExported: () => undefined,
@@ -38,6 +49,15 @@ describe('host session acks and nacks', () => {
     send({ ack: { revision: 5 } });
     send({ ack: { revision: 6 } });
     expect(reports).toEqual(['ack 5 clears', 'ack 6']);
+  });
+
+  it("hands an ack's failed ports over before the ack, and records nothing of an ack whose list is refused", () => {
+    const { send, carry, reports, ended } = session(5);
+    carry(6, 7);
+    send({ ack: { revision: 6, failedPorts: [{ portId: 'p1', reason: 'x' }] } });
+    send({ ack: { revision: 7, failedPorts: [{ portId: 'refuse', reason: 'x' }] } });
+    expect(reports).toEqual(['failed 6 p1', 'ack 6 clears', 'violation bad failed ports']);
+    expect(ended.map((e) => e.code)).toEqual([3]);
   });
 
   it('counts what it writes, and times each delta from its delivery to the first ack that covers it (a NACK does not)', () => {
