@@ -127,7 +127,7 @@ export function portApi(maxBatchSize: number): ApiDescription {
           },
           pendingHostIds: {
             ...strings,
-            description: 'a write with wait=realized that timed out: the hosts whose acknowledgement was missing (empty when this replica had not yet applied the write itself)',
+            description: 'a write with wait=realized that was not realized (it timed out, or a host acknowledged it without the port: see realizationError): the hosts whose acknowledgement was missing then (empty when this replica had not yet applied the write itself, or when every host had acknowledged it)',
           },
         },
         {

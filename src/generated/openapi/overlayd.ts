@@ -873,7 +873,7 @@ export interface components {
                 /** @description when the controller first heard of it failing (ISO 8601); it has failed at every acknowledgement since */
                 since: string;
             } | null;
-            /** @description a write with wait=realized that timed out: the hosts whose acknowledgement was missing (empty when this replica had not yet applied the write itself) */
+            /** @description a write with wait=realized that was not realized (it timed out, or a host acknowledged it without the port: see realizationError): the hosts whose acknowledgement was missing then (empty when this replica had not yet applied the write itself, or when every host had acknowledged it) */
             pendingHostIds?: string[];
         };
         mappings: {
