@@ -177,11 +177,14 @@ interface Script {
  * them again and drift is repaired.
  *
  * `apply` reads the kernel first and emits only the commands that change something, in at most
- * five batch processes (see Script), so it is idempotent: applying the same plan again runs nothing. A tap that does
- * not exist yet is skipped and logged (a later reconcile attaches it); any other failure throws,
- * with the failing batch line in the message. When gated, a VXLAN device it puts and a tap it
- * attaches are bound to their gate block first (one `tc -batch -`, before the taps are attached),
- * and a device or tap without its gate is reported as needing repair.
+ * five batch processes (see Script), so it is idempotent: applying the same plan again runs nothing.
+ * Per port: a tap that does not exist yet is skipped (logged once), and the taps' gates and
+ * attachments run in `-force` batches whose refused lines are mapped back to their taps; those
+ * taps stay closed and are reported by `portFailures` (a retry attaches them), the rest of the
+ * plan goes on. Any other failure throws, with the failing batch line in the message. When
+ * gated, a VXLAN device it puts and a tap it attaches are bound to their gate block first (one
+ * `tc -batch -`, before the taps are attached), and a device or tap without its gate is reported
+ * as needing repair.
  *
  * Mirror sessions (mirrors.ts): mirror devices (VXLAN and ERSPAN), analyzer taps and mirror
  * filters are read back with the rest (by cookie, with their counters) and put in four more
@@ -307,7 +310,7 @@ export class LinksDriver {
     for (const tap of script.missingTaps) {
       if (!this.reportedMissing.has(tap)) {
         this.reportedMissing.add(tap);
-        this.logger.warn(`tap ${tap} does not exist yet; its port will be attached by a later reconcile`);
+        this.logger.warn(`tap ${tap} does not exist yet; its port is reported not in place (failed_ports) and attached by a retry once it exists`);
       }
     }
     for (const tap of this.reportedMissing) {

@@ -309,7 +309,7 @@ describe('LinuxDataplane.apply', () => {
     expect(kernel.batches()).toEqual(['bridge\nfdb replace 02:00:00:00:00:02 dev vx1000 dst 192.0.2.2 self permanent\n']);
     await dataplane.apply(step);
     expect(kernel.mutations()).toHaveLength(1); // the entry is there: nothing more to do
-    expect(logger.lines).toEqual(['warn tap tap0123456789a does not exist yet; its port will be attached by a later reconcile']);
+    expect(logger.lines).toEqual(['warn tap tap0123456789a does not exist yet; its port is reported not in place (failed_ports) and attached by a retry once it exists']);
     expect((await observed(kernel)).fdb).toEqual({ [fdbKey(1000, '02:00:00:00:00:02')]: { vni: 1000, mac: '02:00:00:00:00:02', vtep: '192.0.2.2' } });
     kernel.addVeth('tap0123456789a');
     await dataplane.apply(step);
