@@ -1,4 +1,5 @@
 import type { Metric } from 'prom-client';
+import type { PortFailure } from '../generated/overlay/v1/PortFailure';
 import type { SyncResponse__Output } from '../generated/overlay/v1/SyncResponse';
 import type { AgentConfig } from './config';
 import type { Dataplane } from './dataplane/dataplane';
@@ -81,7 +82,7 @@ export class Agent {
       config,
       dataplane,
       this.store,
-      { report: (revision, error) => this.client.report(revision, error), linked: () => this.migrations.linked(), mirrorCounters: (entries) => this.client.mirrorCounters(entries), hostObserved: (observation) => this.client.hostObserved(observation), inventory: () => this.inventory?.last() },
+      { report: (revision, error, failedPorts) => this.client.report(revision, error, failedPorts), linked: () => this.migrations.linked(), mirrorCounters: (entries) => this.client.mirrorCounters(entries), hostObserved: (observation) => this.client.hostObserved(observation), inventory: () => this.inventory?.last() },
       enqueue,
       logger,
       random,
@@ -118,6 +119,11 @@ export class Agent {
   /** Whether the last reconcile pass failed (its retry is scheduled). */
   get failing(): boolean {
     return this.reconciler.isFailing;
+  }
+
+  /** The local ports the last pass could not put in place (acked as failed, kept closed, retried). */
+  get failedPorts(): readonly PortFailure[] {
+    return this.reconciler.failedPorts;
   }
 
   /** The Prometheus instruments its parts keep (reconcile passes, drift repairs, the dataplane's), for its metrics (metrics/). */

@@ -23,6 +23,7 @@ import type { ObservedNic as _overlay_v1_ObservedNic, ObservedNic__Output as _ov
 import type { ObservedTap as _overlay_v1_ObservedTap, ObservedTap__Output as _overlay_v1_ObservedTap__Output } from './overlay/v1/ObservedTap';
 import type { ObservedTeam as _overlay_v1_ObservedTeam, ObservedTeam__Output as _overlay_v1_ObservedTeam__Output } from './overlay/v1/ObservedTeam';
 import type { Port as _overlay_v1_Port, Port__Output as _overlay_v1_Port__Output } from './overlay/v1/Port';
+import type { PortFailure as _overlay_v1_PortFailure, PortFailure__Output as _overlay_v1_PortFailure__Output } from './overlay/v1/PortFailure';
 import type { PortPolicy as _overlay_v1_PortPolicy, PortPolicy__Output as _overlay_v1_PortPolicy__Output } from './overlay/v1/PortPolicy';
 import type { Resource as _overlay_v1_Resource, Resource__Output as _overlay_v1_Resource__Output } from './overlay/v1/Resource';
 import type { ResourceKey as _overlay_v1_ResourceKey, ResourceKey__Output as _overlay_v1_ResourceKey__Output } from './overlay/v1/ResourceKey';
@@ -66,6 +67,7 @@ export interface ProtoGrpcType {
       ObservedTap: MessageTypeDefinition<_overlay_v1_ObservedTap, _overlay_v1_ObservedTap__Output>
       ObservedTeam: MessageTypeDefinition<_overlay_v1_ObservedTeam, _overlay_v1_ObservedTeam__Output>
       Port: MessageTypeDefinition<_overlay_v1_Port, _overlay_v1_Port__Output>
+      PortFailure: MessageTypeDefinition<_overlay_v1_PortFailure, _overlay_v1_PortFailure__Output>
       PortPolicy: MessageTypeDefinition<_overlay_v1_PortPolicy, _overlay_v1_PortPolicy__Output>
       Resource: MessageTypeDefinition<_overlay_v1_Resource, _overlay_v1_Resource__Output>
       ResourceKey: MessageTypeDefinition<_overlay_v1_ResourceKey, _overlay_v1_ResourceKey__Output>

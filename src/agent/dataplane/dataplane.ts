@@ -177,7 +177,7 @@ export type DataplanePlan = PlanStep[];
 export interface Dataplane {
   /** Reads back the state it owns. Never mutates. */
   observe(): Promise<DataplaneState>;
-  /** Applies a plan. Idempotent: applying the same plan twice changes nothing more. Throws on failure. */
+  /** Applies a plan. Idempotent: applying the same plan twice changes nothing more. Throws on a failure that is not one port's (see portFailures). */
   apply(plan: DataplanePlan): Promise<void>;
   /**
    * Replaces the whole firewall with `ruleset` (from `renderFirewall`), atomically: all of it or
@@ -224,6 +224,14 @@ export interface Dataplane {
    * Optional.
    */
   mirrorFailures?(): ReadonlyMap<string, string>;
+  /**
+   * Local ports the last `apply` could not put in place, by tap (tap -> why, one short line): the
+   * tap does not exist, or the kernel refused its gate or its attachment. `apply` throws only for
+   * what concerns no port in particular; such a tap is left closed (detached, never attached
+   * without its gate), everything else of the plan is applied, and the next apply tries it again.
+   * Optional: a dataplane without it puts every port or throws.
+   */
+  portFailures?(): ReadonlyMap<string, string>;
   /** What the last observe saw of the host's taps and the dataplane's bridges; undefined before the first. Optional. */
   observeHost?(): HostKernelState | undefined;
   /** Its own Prometheus instruments (firewall load time, firewall drift repairs), registered by the agent's metrics. Optional. */

@@ -20,6 +20,7 @@ export function agentMetrics(agent: Agent): Registry {
   scrapedGauge(r, 'overlay_agent_desired_revision', 'The revision of the desired state the agent holds', [], () => [[{}, agent.state.revision]]);
   scrapedGauge(r, 'overlay_agent_applied_revision', 'The last revision the agent programmed and acknowledged (0 before the first)', [], () => [[{}, agent.ackedRevision]]);
   scrapedGauge(r, 'overlay_agent_apply_failing', '1 while the last reconcile pass failed (nacked; retried with backoff)', [], () => [[{}, agent.failing ? 1 : 0]]);
+  scrapedGauge(r, 'overlay_agent_failed_ports', 'Local ports the last reconcile pass could not put in place (acked as failed, kept closed, retried with backoff)', [], () => [[{}, agent.failedPorts.length]]);
   scrapedCounter(r, 'overlay_agent_messages_received_total', 'Messages from the controller applied to the desired state, by type: snapshot (a whole one), delta, marker (an empty delta)', ['type'], () => {
     const { snapshots, deltas, emptyDeltas } = agent.stats;
     return [

@@ -5,6 +5,7 @@ import type { Logger } from '../../common/logger';
 import { emptyDesiredState, type DesiredState } from '../sync/state-cache';
 import type { HostObservation } from '../../generated/overlay/v1/HostObservation';
 import type { HostKernelState } from '../dataplane/dataplane';
+import type { PortFailure } from '../../generated/overlay/v1/PortFailure';
 import { HOST_OBSERVATION_EVERY, hostObservation, Reconciler } from './reconciler';
 
 const quiet: Logger = { info: () => undefined, warn: () => undefined };
@@ -44,13 +45,13 @@ describe('reconciler', () => {
 
   function setup(desired: { state: DesiredState; inSync: boolean }, firewall = true) {
     const dataplane = new MemoryDataplane();
-    const reports: { revision: number; error?: string }[] = [];
+    const reports: { revision: number; error?: string; failedPorts?: PortFailure[] }[] = [];
     let queue = Promise.resolve();
     reconciler = new Reconciler(
       { firewall, backoffBaseMs: 20, backoffMaxMs: 20, reconcileIntervalMs: 3_600_000 },
       dataplane,
       desired,
-      { report: (revision, error) => reports.push(error === undefined ? { revision } : { revision, error }) > 0, linked: async () => undefined },
+      { report: (revision, error, failedPorts = []) => reports.push(error === undefined ? { revision, ...(failedPorts.length && { failedPorts }) } : { revision, error }) > 0, linked: async () => undefined },
       (task) => {
         queue = queue.then(task);
       },
@@ -155,6 +156,28 @@ describe('reconciler', () => {
     desired.state = hostState(3, { p2Rules: 2 });
     await reconciler.changed({ outcome: 'updated', revision: 3, marker: false, wasInSync: true });
     expect(dataplane.firewallAttempts).toBe(attempts + 1);
+  });
+
+  it('acks a pass that failed for one port with that port, keeps it closed, acks markers meanwhile without a pass, retries it with backoff, and acks without it once it is in place', async () => {
+    const desired = { state: hostState(1), inSync: true };
+    const { dataplane, reconciler, reports, until } = setup(desired);
+    dataplane.brokenTaps.set(T2, 'ip refused "link set dev tap up": busy');
+    await reconciler.realize(1);
+    expect(reports).toEqual([{ revision: 1, failedPorts: [{ portId: P2, reason: 'ip refused "link set dev tap up": busy' }] }]);
+    expect(reconciler.ackedRevision).toBe(1);
+    expect(dataplane.isOpen(T1)).toBe(true);
+    expect(dataplane.isOpen(T2)).toBe(false);
+    expect(reconciler.isFailing).toBe(false);
+    const applied = dataplane.applied;
+    desired.state = { ...desired.state, revision: 2 };
+    await reconciler.changed({ outcome: 'updated', revision: 2, marker: true, wasInSync: true });
+    expect(dataplane.applied).toBe(applied); // no pass: the retry (with backoff) is the next attempt
+    expect(reports[1]).toEqual({ revision: 2, failedPorts: [{ portId: P2, reason: 'ip refused "link set dev tap up": busy' }] });
+    dataplane.brokenTaps.clear();
+    await until(() => reports.length === 3);
+    expect(reports[2]).toEqual({ revision: 2 });
+    expect(dataplane.isOpen(T2)).toBe(true);
+    expect(reconciler.failedPorts).toEqual([]);
   });
 
   it('attaches every tap when the firewall is off', async () => {

@@ -4,6 +4,7 @@ import { Counter, Histogram } from 'prom-client';
 import type { HostInventory } from '../../generated/overlay/v1/HostInventory';
 import type { HostObservation } from '../../generated/overlay/v1/HostObservation';
 import type { MirrorTapCounters } from '../../generated/overlay/v1/MirrorTapCounters';
+import type { PortFailure } from '../../generated/overlay/v1/PortFailure';
 import type { AgentConfig } from '../config';
 import type { Dataplane, DataplaneState, FirewallRuleset, HostKernelState, MirrorFilterState } from '../dataplane/dataplane';
 import { renderFirewall } from '../dataplane/linux/nftables';
@@ -19,8 +20,8 @@ import { closedPorts, desiredDataplane, isLocal, planChanges, type SpanView } fr
 export const HOST_OBSERVATION_EVERY = 6;
 
 export interface ReconcileHooks {
-  /** Acks `revision`, or nacks it with `error`; whether it was sent. */
-  report(revision: number, error?: string): boolean;
+  /** Acks `revision` (but for `failedPorts`, sorted by port id), or nacks it with `error`; whether it was sent. */
+  report(revision: number, error?: string, failedPorts?: PortFailure[]): boolean;
   /** Runs after each pass that programmed the links (closed ports aside). */
   linked(): Promise<void>;
   /** Sends the mirror taps' counters (one entry per mirror tap of the span); whether it was sent. */
@@ -95,6 +96,21 @@ export function mirrorCounters(ids: Iterable<string>, desired: DataplaneState, o
 /** The key of a mirror counters report of no taps. */
 const NO_MIRROR_TAPS = 'none';
 
+/**
+ * Pure: the span's local ports whose taps the dataplane could not put in place (`taps`: tap ->
+ * why, from Dataplane.portFailures), as the Ack names them: by port id, sorted. Taps of no local
+ * port are left out.
+ */
+export function failedPorts(span: SpanView, taps: ReadonlyMap<string, string>): PortFailure[] {
+  if (taps.size === 0) {
+    return [];
+  }
+  return [...span.ports.values()]
+    .filter((port) => isLocal(port, span.hostId) && taps.has(tapName(port.id)))
+    .map((port) => ({ portId: port.id, reason: taps.get(tapName(port.id))! }))
+    .sort((a, b) => (a.portId < b.portId ? -1 : a.portId > b.portId ? 1 : 0));
+}
+
 /** Why a pass runs: a change from the controller, the state restored at start, the periodic drift check, the retry of a failed pass. */
 export type PassKind = 'change' | 'restore' | 'periodic' | 'retry';
 
@@ -113,6 +129,10 @@ export type PassKind = 'change' | 'restore' | 'periodic' | 'retry';
  *
  * A failed pass is nacked and retried after a backoff delay (exponential, full jitter, the
  * reconnect bounds), or by the next real change; never by revision markers, nor in a loop.
+ * A pass that failed only for some ports (Dataplane.portFailures: a tap missing, or its gate or
+ * attachment refused) is acked with those ports (`failedPorts`), which stay closed, and retried
+ * the same way; a marker meanwhile is acked with the same ports without a pass (it changed
+ * nothing), and the first ack without them says they are in place.
  * Passes run on the agent's work queue, one at a time; at most one periodic pass is queued.
  * After a pass it reports, through `hooks`, the mirror counters and what the pass observed of the
  * host (`hostObservation`).
@@ -144,6 +164,8 @@ export class Reconciler {
   private repairDue = false;
   /** Set while the last pass failed: its retry is scheduled with backoff, and markers do not retry. */
   private failing = false;
+  /** The local ports the last pass that applied could not put in place (acked with each revision until they are); a retry is scheduled while there are some. */
+  private portsFailed: PortFailure[] = [];
   private retryTimer?: NodeJS.Timeout;
   private readonly retryBackoff: Backoff;
   private periodicTimer?: NodeJS.Timeout;
@@ -183,7 +205,7 @@ export class Reconciler {
       // host, a large firewall to reload) ticks would otherwise pile up in the queue, delay
       // every change behind them and hold up stop(). While a pass is failing, its retry (with
       // backoff) is the next attempt.
-      if (this.periodicQueued || this.failing) {
+      if (this.periodicQueued || this.failing || this.portsFailed.length > 0) {
         return;
       }
       this.periodicQueued = true;
@@ -205,7 +227,17 @@ export class Reconciler {
     if (change.outcome === 'updated' && change.marker && change.wasInSync && this.failing) {
       return;
     }
+    if (change.outcome === 'updated' && change.marker && change.wasInSync && this.portsFailed.length > 0) {
+      // Nothing changed since the last pass: its ports still wait for their retry (with backoff).
+      this.ack(change.revision);
+      return;
+    }
     await this.realize(change.revision);
+  }
+
+  /** The local ports the last pass could not put in place (see failedPorts). */
+  get failedPorts(): readonly PortFailure[] {
+    return this.portsFailed;
   }
 
   /** Whether the last pass failed (its retry is scheduled). */
@@ -250,11 +282,13 @@ export class Reconciler {
     let linked = false;
     let observed: DataplaneState | undefined;
     let mirrorsChanged = false;
+    let tapFailures: ReadonlyMap<string, string> = new Map();
     try {
       observed = await this.dataplane.observe();
       const plan = planChanges(links, observed, inSync, closed);
       if (plan.length) {
         await this.dataplane.apply(plan);
+        tapFailures = this.dataplane.portFailures?.() ?? tapFailures;
         if (kind === 'periodic') {
           this.linkDriftRepairs.inc(plan.length);
         }
@@ -282,14 +316,42 @@ export class Reconciler {
       return true;
     }
     this.failing = false;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.retryBackoff.reset();
-    if (state.epoch && inSync && this.hooks.report(revision)) {
+    this.portsChanged(revision, failedPorts(state, tapFailures));
+    if (this.portsFailed.length > 0) {
+      this.scheduleRetry(false);
+    } else {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      this.retryBackoff.reset();
+    }
+    this.ack(revision);
+    return false;
+  }
+
+  /** Acks `revision` with the ports not in place, once the state is whole (a restored one is not acked). */
+  private ack(revision: number): void {
+    const { state, inSync } = this.desired;
+    if (state.epoch && inSync && this.hooks.report(revision, undefined, this.portsFailed)) {
       this.counts.acks++;
       this.ackedRevision = revision;
     }
-    return false;
+  }
+
+  /** Keeps the ports a pass could not put in place; logs each one that starts failing (or fails otherwise), and each one back in place. */
+  private portsChanged(revision: number, now: PortFailure[]): void {
+    const before = new Map(this.portsFailed.map((f) => [f.portId, f.reason]));
+    for (const { portId, reason } of now) {
+      if (before.get(portId) !== reason) {
+        this.logger.warn(`port ${portId} not programmed at revision ${revision}, kept closed: ${reason}`, { event: 'port-nack', revision, portId, error: reason });
+      }
+      before.delete(portId);
+    }
+    for (const portId of before.keys()) {
+      if (this.desired.state.ports.has(portId!)) {
+        this.logger.info(`port ${portId} programmed at revision ${revision}`, { event: 'port-ack', revision, portId });
+      }
+    }
+    this.portsFailed = now;
   }
 
   /** A pass that also checks the firewall in force for drift, and reports the mirror counters. */
@@ -377,9 +439,9 @@ export class Reconciler {
     return firewall;
   }
 
-  /** After a failed pass: one retry, after a backoff delay that grows with each failure in a row. */
-  private scheduleRetry(): void {
-    this.failing = true;
+  /** After a failed pass (`whole`), or one that left ports out: one retry, after a backoff delay that grows with each failure in a row. */
+  private scheduleRetry(whole = true): void {
+    this.failing = whole;
     if (this.retryTimer || this.stopped) {
       return;
     }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { overlayProto } from '../../common/proto';
 import type { HostObservation } from '../../generated/overlay/v1/HostObservation';
 import type { MirrorTapCounters } from '../../generated/overlay/v1/MirrorTapCounters';
+import type { PortFailure } from '../../generated/overlay/v1/PortFailure';
 import type { SyncRequest } from '../../generated/overlay/v1/SyncRequest';
 import type { SyncResponse__Output } from '../../generated/overlay/v1/SyncResponse';
 import type { AgentConfig } from '../config';
@@ -97,15 +98,15 @@ export class ControllerClient {
   }
 
   /**
-   * Acks `revision` (nacks it with `error`), if the current stream carried it: the controller
+   * Acks `revision`, but for `failedPorts` (nacks it with `error`), if the current stream carried it: the controller
    * refuses an Ack or Nack of a revision its stream did not send (a revision from before a
    * reconnect, say, while the new stream has sent nothing yet). Returns whether it was sent.
    */
-  report(revision: number, error?: string): boolean {
+  report(revision: number, error?: string, failedPorts: PortFailure[] = []): boolean {
     if (revision !== this.streamRevision) {
       return false;
     }
-    return this.send(error === undefined ? { ack: { revision } } : { nack: { revision, error } });
+    return this.send(error === undefined ? { ack: { revision, failedPorts } } : { nack: { revision, error } });
   }
 
   /** Reports what the mirror taps copied (and those not programmed); false when there is no stream (the next report carries the totals). */

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AgentStatusRepository, type LastErrorUpdate } from './agent-status.repository';
-import { cleanAgentText } from './agent-text';
+import { cleanAgentText } from '../../common/agent-text';
+import { nextPortFailures, samePortFailures, type HostPortFailures } from './port-failures';
 import { TypedEvents } from './typed-events';
 
 /** How long acknowledgements wait to be written to Redis together. */
@@ -36,6 +37,9 @@ export class AckRecorder {
   private readonly live = new Map<string, number>();
   private readonly pendingApplied = new Map<string, number>();
   private readonly pendingErrors = new Map<string, LastErrorUpdate>();
+  /** The failed ports each host with a stream here said at its last ack (see portFailures); undefined until that stream's first ack. */
+  private readonly failedHere = new Map<string, HostPortFailures | undefined>();
+  private readonly pendingPortFailures = new Map<string, HostPortFailures>();
   private flushTimer?: NodeJS.Timeout;
   private stopping = false;
 
@@ -51,12 +55,21 @@ export class AckRecorder {
   }
 
   /**
+   * The ports the host's agent, whose stream is here, said at its last ack it could not program;
+   * undefined when its stream is not here or has acked nothing yet (Redis answers then).
+   */
+  failedPortsHere(hostId: string): HostPortFailures | undefined {
+    return this.failedHere.get(hostId);
+  }
+
+  /**
    * A stream for the host opened here. The Hello's revision counts only when the stream resumed
    * from it (`revision`: the log vouched for it); otherwise the host is entered at 0 and counts
    * from its first Ack.
    */
   connected(hostId: string, revision: number): void {
     this.live.set(hostId, revision);
+    this.failedHere.set(hostId, undefined);
     this.pendingApplied.set(hostId, Math.max(this.pendingApplied.get(hostId) ?? 0, revision));
     this.scheduleFlush(APPLIED_FLUSH_MS);
     this.events.emit('connected', { hostId, revision });
@@ -74,6 +87,34 @@ export class AckRecorder {
     this.scheduleFlush(APPLIED_FLUSH_MS);
   }
 
+  /**
+   * The ports an ack of `revision` says the host's agent could not program (checked: see
+   * readFailedPorts), before the ack itself is recorded (`acked`), so whoever the ack wakes reads
+   * them. Written with the next batch of acks when they changed, and at a stream's first ack (an
+   * earlier stream may have left others); one log line per port that starts failing or fails
+   * otherwise, and per port back in place.
+   */
+  portFailures(hostId: string, hostName: string, revision: number, ports: ReadonlyMap<string, string>): void {
+    const previous = this.failedHere.get(hostId);
+    const next = nextPortFailures(previous, revision, ports, new Date().toISOString());
+    if (previous !== undefined && samePortFailures(previous, next)) {
+      return;
+    }
+    this.failedHere.set(hostId, next);
+    this.pendingPortFailures.set(hostId, next);
+    this.scheduleFlush(APPLIED_FLUSH_MS);
+    for (const [portId, { reason }] of Object.entries(next.ports)) {
+      if (previous?.ports[portId]?.reason !== reason) {
+        this.logger.warn(`host ${hostName} could not program port ${portId} (revision ${revision}): ${reason}`, { host: hostName, event: 'port-nack', revision, portId, error: reason });
+      }
+    }
+    for (const portId of Object.keys(previous?.ports ?? {})) {
+      if (!(portId in next.ports)) {
+        this.logger.log(`host ${hostName} programmed port ${portId} (revision ${revision})`, { host: hostName, event: 'port-ack', revision, portId });
+      }
+    }
+  }
+
   /** Kept (cleaned and bounded: agent text is hostile input) as the host's last error, written with the next batch of acks. */
   nacked(hostId: string, hostName: string, revision: number, error: string): void {
     const text = cleanAgentText(error);
@@ -87,6 +128,7 @@ export class AckRecorder {
   disconnected(hostId: string): void {
     const revision = this.live.get(hostId) ?? 0;
     this.live.delete(hostId);
+    this.failedHere.delete(hostId);
     this.events.emit('disconnected', { hostId, revision });
   }
 
@@ -110,10 +152,12 @@ export class AckRecorder {
     this.flushTimer = undefined;
     const batch = new Map(this.pendingApplied);
     const errors = new Map(this.pendingErrors);
+    const portFailures = new Map(this.pendingPortFailures);
     this.pendingApplied.clear();
     this.pendingErrors.clear();
+    this.pendingPortFailures.clear();
     try {
-      await this.status.recordReports(batch, errors);
+      await this.status.recordReports(batch, errors, portFailures);
     } catch (err) {
       // Keep them for the next flush (Redis may be restarting); what arrived meanwhile is newer.
       for (const [host, revision] of batch) {
@@ -122,6 +166,11 @@ export class AckRecorder {
       for (const [host, update] of errors) {
         if (!this.pendingErrors.has(host)) {
           this.pendingErrors.set(host, update);
+        }
+      }
+      for (const [host, record] of portFailures) {
+        if (!this.pendingPortFailures.has(host)) {
+          this.pendingPortFailures.set(host, record);
         }
       }
       this.scheduleFlush(RETRY_FLUSH_MS);

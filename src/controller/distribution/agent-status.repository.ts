@@ -2,6 +2,7 @@ import { CONTROLLER } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { RedisStore } from '../store/redis-store';
+import { parsePortFailures, type HostPortFailures } from './port-failures';
 
 /** Agent instances a claim remembers as evicted (the oldest are forgotten first). */
 const MAX_EVICTED = 8;
@@ -14,7 +15,9 @@ const MAX_EVICTED = 8;
 // ARGV[3] is the number of (host, revision) pairs that follow; after them come (host, op, value)
 // triples for the hosts' last errors: op 'set' stores value (the error's JSON) if the host is
 // still registered; op 'clear' deletes the stored error if its revision is at most value (an ack
-// at or above the nacked revision is a successful apply).
+// at or above the nacked revision is a successful apply); and for their failed ports: op 'ports'
+// replaces the host's record with value (JSON {revision, ports}), deleted when it names no port,
+// unless the stored one is of a later revision (a replica flushing late).
 const RECORD_REPORTS = `
 local count = tonumber(ARGV[3])
 local i = 4
@@ -29,6 +32,18 @@ while i <= #ARGV do
   local host, op, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if op == 'set' then
     if redis.call('HEXISTS', K.hosts(), host) == 1 then redis.call('HSET', K.agentLastErrors(), host, value) end
+  elseif op == 'ports' then
+    local record = cjson.decode(value)
+    local stored = redis.call('HGET', K.agentPortFailures(), host)
+    local ok, old = false, nil
+    if stored then ok, old = pcall(cjson.decode, stored) end
+    if not (ok and type(old) == 'table' and tonumber(old.revision) ~= nil and tonumber(old.revision) > tonumber(record.revision)) then
+      if next(record.ports) == nil then
+        redis.call('HDEL', K.agentPortFailures(), host)
+      elseif redis.call('HEXISTS', K.hosts(), host) == 1 then
+        redis.call('HSET', K.agentPortFailures(), host, value)
+      end
+    end
   else
     local stored = redis.call('HGET', K.agentLastErrors(), host)
     if stored then
@@ -199,8 +214,8 @@ export class AgentStatusRepository {
    * Records acknowledged revisions (they only move forward) and last-error changes, in one script
    * (one round trip per batch). Idempotent: the same batch again changes nothing more.
    */
-  async recordReports(applied: Map<string, number>, errors: Map<string, LastErrorUpdate> = new Map()): Promise<void> {
-    if (applied.size === 0 && errors.size === 0) {
+  async recordReports(applied: Map<string, number>, errors: Map<string, LastErrorUpdate> = new Map(), portFailures: Map<string, HostPortFailures> = new Map()): Promise<void> {
+    if (applied.size === 0 && errors.size === 0 && portFailures.size === 0) {
       return;
     }
     const args: (string | number)[] = [applied.size];
@@ -209,6 +224,10 @@ export class AgentStatusRepository {
     }
     for (const [host, update] of errors) {
       args.push(host, ...('set' in update ? ['set', JSON.stringify(update.set)] : ['clear', update.clearUpTo]));
+    }
+    for (const [host, record] of portFailures) {
+      // An empty object, not cjson's empty array, so the script's next() test reads it alike.
+      args.push(host, 'ports', JSON.stringify(record));
     }
     await this.store.mutate('overlayAgentReports', args, CONTROLLER);
   }
@@ -258,6 +277,18 @@ export class AgentStatusRepository {
       out.set(id, { connected, appliedRevision: Number(applied[i] ?? 0), features: connected ? claimFeatures(sessions[i]) : [] });
     });
     return out;
+  }
+
+  /** Each host's failed ports as its agent last acknowledged them (absent: none). */
+  async portFailures(hostIds: string[]): Promise<Map<string, HostPortFailures>> {
+    if (!hostIds.length) {
+      return new Map();
+    }
+    const rows = await this.store.read((r) => r.hmget(this.store.keys.agentPortFailures(), ...hostIds));
+    return new Map(hostIds.flatMap((id, i) => {
+      const record = parsePortFailures(rows[i]);
+      return record && Object.keys(record.ports).length ? [[id, record] as const] : [];
+    }));
   }
 
   /** Each host's last NACK, or null when none (or cleared by a later successful apply). */

@@ -14,6 +14,17 @@ function session(helloRevision: number, resumed = true) {
   const events: SessionEvents = {
     acked: (_s, revision, clearsError) => reports.push(`ack ${revision}${clearsError ? ' clears' : ''}`),
     nacked: (_s, revision, error) => reports.push(`nack ${revision} ${error}`),
+    // A list naming "refuse" is refused, as the registry refuses a malformed one.
+    failedPorts: (s, revision, ports) => {
+      if (ports.some((p) => p.portId === 'refuse')) {
+        s.refuse('bad failed ports');
+        return false;
+      }
+      if (ports.length) {
+        reports.push(`failed ${revision} ${ports.map((p) => p.portId).join(',')}`);
+      }
+      return true;
+    },
     realized: () => realized++,
     vmArrived: () => undefined,
     connectionsExported: () => undefined,
@@ -24,7 +35,7 @@ function session(helloRevision: number, resumed = true) {
     closed: () => undefined,
   };
   const s = new HostSession('h1', 'hv1', '192.0.2.1', () => 'epoch', call, {} as SpanFeed, events, helloRevision, { hostId: 'h1', token: 't', instance: 'i', seq: 1, features: [] }, resumed);
-  const send = (req: Partial<SyncRequest__Output>) => (call as unknown as EventEmitter).emit('data', req);
+  const send = (req: { [K in keyof SyncRequest__Output]?: unknown }) => (call as unknown as EventEmitter).emit('data', req);
   /** The controller writes deltas (or markers) of these revisions on the stream. */
   const carry = (...revisions: number[]) => revisions.forEach((r) => s.deliver(r, Buffer.from([r & 255])));
   return { s, send, carry, reports, ended, realized: () => realized };
@@ -38,6 +49,15 @@ describe('host session acks and nacks', () => {
     send({ ack: { revision: 5 } });
     send({ ack: { revision: 6 } });
     expect(reports).toEqual(['ack 5 clears', 'ack 6']);
+  });
+
+  it("hands an ack's failed ports over before the ack, and records nothing of an ack whose list is refused", () => {
+    const { send, carry, reports, ended } = session(5);
+    carry(6, 7);
+    send({ ack: { revision: 6, failedPorts: [{ portId: 'p1', reason: 'x' }] } });
+    send({ ack: { revision: 7, failedPorts: [{ portId: 'refuse', reason: 'x' }] } });
+    expect(reports).toEqual(['failed 6 p1', 'ack 6 clears', 'violation bad failed ports']);
+    expect(ended.map((e) => e.code)).toEqual([3]);
   });
 
   it('counts what it writes, and times each delta from its delivery to the first ack that covers it (a NACK does not)', () => {
@@ -80,7 +100,7 @@ describe('host session acks and nacks', () => {
       ['Ack between two sent revisions', (t) => t.send({ ack: { revision: 11 } })],
       ['Nack of a revision never sent', (t) => t.send({ nack: { revision: 11, error: 'x' } })],
       ['Ack of the Hello revision when the stream did not resume from it', (t) => t.send({ ack: { revision: 5 } })],
-      ['a second Hello', (t) => t.send({ hello: { hostName: 'hv1' } as SyncRequest__Output['hello'] })],
+      ['a second Hello', (t) => t.send({ hello: { hostName: 'hv1' } })],
       ['an empty message', (t) => t.send({})],
       ['undecodable bytes', (t) => t.send({ undecodable: 'a message that does not decode: index out of range' } as Partial<SyncRequest__Output>)],
     ];

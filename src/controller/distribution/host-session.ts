@@ -6,6 +6,7 @@ import type { ConnectionBatch__Output } from '../../generated/overlay/v1/Connect
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import type { HostObservation__Output } from '../../generated/overlay/v1/HostObservation';
 import type { MirrorCounters__Output } from '../../generated/overlay/v1/MirrorCounters';
+import type { PortFailure__Output } from '../../generated/overlay/v1/PortFailure';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import type { SpanKey } from '../../common/span/span-kind';
 import type { StreamClaim } from './agent-status.repository';
@@ -113,6 +114,11 @@ export interface SessionClaim extends StreamClaim {
 export interface SessionEvents {
   /** `clearsError`: the ack is at or above the host's last NACK (or the first ack of the stream): a stored last error goes. */
   acked(session: HostSession, revision: number, clearsError: boolean): void;
+  /**
+   * An Ack of `revision` names these failed ports (not yet checked), before the ack is recorded;
+   * false when the listener refused them (the session is then ended: the ack counts for nothing).
+   */
+  failedPorts(session: HostSession, revision: number, ports: PortFailure__Output[]): boolean;
   nacked(session: HostSession, revision: number, error: string): void;
   /** The host acknowledged a delta `seconds` after the session was handed it (one call per delta). */
   realized(session: HostSession, seconds: number): void;
@@ -408,6 +414,9 @@ export class HostSession implements SpanSubscriber {
     }
     if (req.ack) {
       const revision = req.ack.revision;
+      if (!this.events.failedPorts(this, revision, req.ack.failedPorts ?? []) || this.closed) {
+        return;
+      }
       this.lastAcked = Math.max(this.lastAcked ?? 0, revision);
       while (this.unacked.length && this.unacked[0] <= revision) {
         this.unacked.shift();

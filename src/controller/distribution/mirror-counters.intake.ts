@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { MirrorCounters__Output } from '../../generated/overlay/v1/MirrorCounters';
 import { MaterializedView } from '../store/materialized-view';
-import { cleanAgentText } from './agent-text';
+import { cleanAgentText } from '../../common/agent-text';
 import { HOST_REPORT_WRITE_MS, HostReportIntake } from './host-report-intake';
 import { MirrorCountersRepository, type MirrorTapCounters } from './mirror-counters.repository';
 

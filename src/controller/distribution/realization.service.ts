@@ -6,6 +6,8 @@ import { copyViewState, rewindChange } from '../store/view-state';
 import { AgentStatusRepository, type AgentLastError } from './agent-status.repository';
 import { HostObservationRepository, observedStatus, type HostObservedStatus } from './host-observation.repository';
 import { AckRecorder } from './ack-recorder';
+import { localHostsOf, type Port } from '../model/port';
+import type { HostPortFailures, RealizationError } from './port-failures';
 import { SpanFeed } from './span-feed';
 
 export interface HostRealization {
@@ -32,10 +34,16 @@ const REPLAYED_KEPT = 256;
 
 /** How a wait for a write's realization ended. */
 export interface Realization {
+  /** Every host whose span the write changed has acknowledged it (the ports in `failures` aside). */
   realized: boolean;
   /** The hosts whose acknowledgement was still missing (sorted); empty when realized. */
   pendingHostIds: string[];
+  /** The write's ports that a host they are local to acknowledged the write without (it could not program them), by port id. */
+  failures: Map<string, RealizationError>;
 }
+
+/** The port fields that say which hosts a port is local to. */
+type LocalPort = Pick<Port, 'id' | 'hostId' | 'migration'>;
 
 /**
  * Whether desired state has reached the hosts. Acknowledgements come from Redis (and from the
@@ -43,7 +51,8 @@ export interface Realization {
  *
  * - A host is in sync when its acknowledged revision reaches the last change to its span.
  * - A port is realized (`portsRealized`, what a port read shows) when every host whose span
- *   holds the port's entries is in sync.
+ *   holds the port's entries is in sync, and no host it is local to (its host, its migration's
+ *   destination) said at its last ack that it could not program it (`realizationErrors`).
  * - A write is realized (`waitForRevision`, what `?wait=realized` waits for) when the view has
  *   applied its revision R and every host whose span R changed (that still exists) has
  *   acknowledged R or later: the hosts that gain, lose or see a change of the port, its segment,
@@ -92,11 +101,66 @@ export class RealizationService implements OnModuleDestroy {
     );
   }
 
-  async portsRealized(portIds: string[]): Promise<Map<string, boolean>> {
-    const needs = new Map(portIds.map((id) => [id, this.feed.hostsNeedingPort(id)]));
+  async portsRealized(ports: LocalPort[]): Promise<Map<string, { realized: boolean; realizationError: RealizationError | null }>> {
+    const needs = new Map(ports.map((p) => [p.id, this.feed.hostsNeedingPort(p.id)]));
     const hostIds = [...new Set([...needs.values()].flat())];
-    const hosts = await this.hosts(hostIds);
-    return new Map(portIds.map((id) => [id, needs.get(id)!.every((h) => hosts.get(h)!.lag === 0)]));
+    const [hosts, errors] = await Promise.all([this.hosts(hostIds), this.realizationErrors(ports)]);
+    return new Map(
+      ports.map((p) => {
+        const realizationError = errors.get(p.id) ?? null;
+        return [p.id, { realized: realizationError === null && needs.get(p.id)!.every((h) => hosts.get(h)!.lag === 0), realizationError }];
+      }),
+    );
+  }
+
+  /**
+   * Each host's failed ports as its agent last acknowledged them: said on a stream here (the
+   * moment it arrived), else as Redis holds them (written with the acks, in the same script).
+   */
+  async failedPorts(hostIds: string[]): Promise<Map<string, HostPortFailures>> {
+    const out = new Map<string, HostPortFailures>();
+    const elsewhere: string[] = [];
+    for (const id of new Set(hostIds)) {
+      const here = this.recorder.failedPortsHere(id);
+      if (here) {
+        if (Object.keys(here.ports).length) {
+          out.set(id, here);
+        }
+      } else {
+        elsewhere.push(id);
+      }
+    }
+    for (const [id, record] of await this.status.portFailures(elsewhere)) {
+      out.set(id, record);
+    }
+    return out;
+  }
+
+  /**
+   * The ports (of these) a host they are local to (their host, their migration's destination)
+   * said at its last ack it could not program, by port id; with `acknowledged`, only hosts that
+   * have acknowledged that revision count (what they said is about it).
+   */
+  async realizationErrors(ports: LocalPort[], acknowledged = 0): Promise<Map<string, RealizationError>> {
+    const hostIds = [...new Set(ports.flatMap((p) => localHostsOf(p)))];
+    const out = new Map<string, RealizationError>();
+    if (!hostIds.length) {
+      return out;
+    }
+    const failed = await this.failedPorts(hostIds);
+    if (!failed.size) {
+      return out;
+    }
+    const applied = acknowledged > 0 ? await this.hosts([...failed.keys()]) : undefined;
+    for (const port of ports) {
+      for (const hostId of localHostsOf(port)) {
+        const entry = failed.get(hostId)?.ports[port.id];
+        if (entry && !out.has(port.id) && (!applied || applied.get(hostId)!.appliedRevision >= acknowledged)) {
+          out.set(port.id, { hostId, reason: entry.reason, since: entry.since });
+        }
+      }
+    }
+    return out;
   }
 
   /**
@@ -125,25 +189,30 @@ export class RealizationService implements OnModuleDestroy {
    * Waits until the write that made `revision` is realized (see the class comment), or
    * `timeoutMs` passed. Hosts found to have applied it are not asked again; `pendingHostIds`
    * are those that had not when the wait ended (empty when this replica's view had not even
-   * applied the revision: which hosts it changes is not known then).
+   * applied the revision: which hosts it changes is not known then). With the write's `ports`,
+   * it also ends as soon as a host one of them is local to acknowledged the revision without it
+   * (`failures`: it could not program it, so waiting longer would not realize it).
    */
-  async waitForRevision(revision: number, timeoutMs: number): Promise<Realization> {
+  async waitForRevision(revision: number, timeoutMs: number, ports: LocalPort[] = []): Promise<Realization> {
     // Pinned before the view applies it: what it changes stays known for as long as this waits.
     const unpin = this.feed.pin(revision);
     try {
       let pending: string[] | undefined;
-      const realized = await this.waitFor(
+      let failures = new Map<string, RealizationError>();
+      await this.waitFor(
         async () => {
           if (this.view.revision < revision) {
             return false;
           }
           pending = await this.unapplied(pending ?? (await this.changedHosts(revision)), revision);
-          return pending.length === 0;
+          failures = ports.length ? await this.realizationErrors(ports, revision) : failures;
+          return pending.length === 0 || failures.size > 0;
         },
         revision,
         timeoutMs,
       );
-      return { realized, pendingHostIds: realized ? [] : [...(pending ?? [])].sort() };
+      const realized = pending !== undefined && pending.length === 0;
+      return { realized, pendingHostIds: realized ? [] : [...(pending ?? [])].sort(), failures };
     } finally {
       unpin();
     }

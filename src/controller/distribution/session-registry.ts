@@ -6,6 +6,7 @@ import type { ConnectionBatch__Output } from '../../generated/overlay/v1/Connect
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import type { HostObservation__Output } from '../../generated/overlay/v1/HostObservation';
 import type { MirrorCounters__Output } from '../../generated/overlay/v1/MirrorCounters';
+import type { PortFailure__Output } from '../../generated/overlay/v1/PortFailure';
 import { spanKey } from '../../common/span/span-kind';
 import type { Host } from '../model/host';
 import type { ChangeRecord } from '../store/change-log';
@@ -15,6 +16,7 @@ import { AgentStatusRepository, type StreamClaim } from './agent-status.reposito
 import { HostObservationIntake, readHostObservation } from './host-observation.intake';
 import { addSentCounts, emptySentCounts, HostSession, type SentCounts, type SessionClaim, type SessionEvents, type SyncCall } from './host-session';
 import { MirrorCountersIntake, readMirrorCounters } from './mirror-counters.intake';
+import { readFailedPorts } from './port-failures';
 import { SpanFeed } from './span-feed';
 import { TypedEvents } from './typed-events';
 
@@ -178,6 +180,18 @@ export class SessionRegistry implements SessionEvents {
 
   acked(session: HostSession, revision: number, clearsError: boolean): void {
     this.recorder.acked(session.hostId, revision, clearsError);
+  }
+
+  /** Keeps the failed ports an ack names that the host holds (others are ignored); a malformed list ends the stream, and the ack with it. */
+  failedPorts(session: HostSession, revision: number, ports: PortFailure__Output[]): boolean {
+    const local = this.feed.spanIndex.portsOnHost(session.hostId);
+    const read = readFailedPorts(ports, (id) => local.has(id));
+    if ('violation' in read) {
+      session.refuse(read.violation);
+      return false;
+    }
+    this.recorder.portFailures(session.hostId, session.hostName, revision, read.ports);
+    return true;
   }
 
   nacked(session: HostSession, revision: number, error: string): void {

@@ -24,7 +24,7 @@ const UNFINISHED_STATES: readonly MigrationState[] = ['preparing', 'prepared', '
 
 /** What every replica reads alike from Redis and its view, once per scrape. */
 interface Deployment {
-  hosts: { name: string; connected: boolean; appliedRevision: number; lag: number; lastNackAt: number }[];
+  hosts: { name: string; connected: boolean; appliedRevision: number; lag: number; lastNackAt: number; failedPorts: number }[];
   migrations: Map<MigrationState, number>;
   vnis: VniPoolUsage;
 }
@@ -104,6 +104,7 @@ export class ControllerMetrics {
     scrapedGauge(r, 'overlay_host_applied_revision', "The last revision the host's agent acknowledged (deployment-wide)", ['host'], hosts((h) => h.appliedRevision));
     scrapedGauge(r, 'overlay_host_lag_revisions', 'Revisions the host is behind the current one; 0 when it holds everything its span needs (deployment-wide)', ['host'], hosts((h) => h.lag));
     scrapedGauge(r, 'overlay_host_last_nack_timestamp_seconds', "When the host's agent last refused a revision (NACK) that no later ack cleared; 0 when none (deployment-wide)", ['host'], hosts((h) => h.lastNackAt));
+    scrapedGauge(r, 'overlay_host_failed_ports', "Local ports the host's agent said at its last acknowledgement it could not program (kept closed there, retried); 0 when none (deployment-wide)", ['host'], hosts((h) => h.failedPorts));
     scrapedGauge(r, 'overlay_migrations', 'Migrations whose timeline is not complete, by state: preparing, prepared, committed (deployment-wide)', ['state'], async () => {
       const counts = (await this.deployment()).migrations;
       return UNFINISHED_STATES.map((state) => [{ state }, counts.get(state) ?? 0]);
@@ -128,14 +129,15 @@ export class ControllerMetrics {
     return this.reading;
   }
 
-  /** Three HMGETs over every host, the unfinished migrations' states, the quarantined VNIs. */
+  /** Four HMGETs over every host, the unfinished migrations' states, the quarantined VNIs. */
   private async readDeployment(): Promise<Deployment> {
     const state = this.view.current;
     const hosts = [...state.hosts.values()];
     const ids = hosts.map((h) => h.id);
-    const [realization, errors, migrations, quarantined] = await Promise.all([
+    const [realization, errors, failedPorts, migrations, quarantined] = await Promise.all([
       this.realization.hosts(ids),
       this.agents.lastErrors(ids),
+      this.realization.failedPorts(ids),
       this.migrations.unfinishedByState(UNFINISHED_MIGRATIONS_READ),
       this.segments.quarantinedVnis(),
     ]);
@@ -144,7 +146,8 @@ export class ControllerMetrics {
       hosts: hosts.map((h) => {
         const { connected, appliedRevision, lag } = realization.get(h.id)!;
         const nack = errors.get(h.id);
-        return { name: h.name, connected, appliedRevision, lag, lastNackAt: nack ? Date.parse(nack.at) / 1000 : 0 };
+        const failed = failedPorts.get(h.id);
+        return { name: h.name, connected, appliedRevision, lag, lastNackAt: nack ? Date.parse(nack.at) / 1000 : 0, failedPorts: failed ? Object.keys(failed.ports).length : 0 };
       }),
       migrations,
       vnis: vniPoolUsage(this.config.vniRanges, inUse, quarantined),

@@ -5,7 +5,13 @@ import { createPortBatchSchema, createPortSchema, PORT_LIST_QUERY, updatePortSch
 
 // Writes to ports may wait until every host whose span the write changed has acknowledged it.
 const waitParams = openApiParameters(WAIT_QUERY);
-const notYet = { '202': { description: 'written, but not realized everywhere within the timeout (`realized: false`, `pendingHostIds` the hosts whose ack is missing)', ...json(ref('port')) } };
+const notYet = {
+  '202': {
+    description:
+      'written, but not realized: not everywhere within the timeout (`realized: false`, `pendingHostIds` the hosts whose ack is missing), or a host the port is local to acknowledged the write without it (`realizationError`: it could not program the port; answered as soon as it said so, not at the timeout)',
+    ...json(ref('port')),
+  },
+};
 
 /** The checks of a new port: its segment (and the IPs against its CIDR), host, security groups and addresses. */
 const CREATE_ERRORS = [
@@ -106,15 +112,26 @@ export function portApi(maxBatchSize: number): ApiDescription {
           realized: {
             type: 'boolean',
             description:
-              'GET of one port (always there): every host whose span holds this port is in sync. A write with wait=realized (only then): every host whose span the write changed (hosts that lost the port included) has applied it. Lists leave it out',
+              'GET of one port (always there): every host whose span holds this port is in sync, and the port\'s own host programmed it (no realizationError). A write with wait=realized (only then): every host whose span the write changed (hosts that lost the port included) has applied it, and the port\'s own host programmed it. Lists leave it out',
+          },
+          realizationError: {
+            ...orNull(
+              record({
+                hostId: { ...str, description: "the host that could not program the port: its host, or its migration's destination" },
+                reason: { ...str, description: "the agent's reason (cleaned: no control characters; at most 256 characters, then a note of the length)" },
+                since: { ...str, description: 'when the controller first heard of it failing (ISO 8601); it has failed at every acknowledgement since' },
+              }),
+            ),
+            description:
+              "GET of one port and lists (always there, null when none): a host the port is local to said at its last acknowledgement that it could not program it (its tap missing, or its gate or attachment refused); the port is closed there, its agent retries, and the next acknowledgement without it clears this. A write with wait=realized: present (with realized false) when that host acknowledged the write without the port",
           },
           pendingHostIds: {
             ...strings,
-            description: 'a write with wait=realized that timed out: the hosts whose acknowledgement was missing (empty when this replica had not yet applied the write itself)',
+            description: 'a write with wait=realized that was not realized (it timed out, or a host acknowledged it without the port: see realizationError): the hosts whose acknowledgement was missing then (empty when this replica had not yet applied the write itself, or when every host had acknowledged it)',
           },
         },
         {
-          optional: ['realized', 'pendingHostIds'],
+          optional: ['realized', 'pendingHostIds', 'realizationError'],
           example: {
             id: '01a21ab0-58f1-7c3e-9d2a-5b8e2f0c1d4e',
             segmentId: '01a21ab0-1e93-7a10-b2c4-7d9e0f1a2b3c',

@@ -27,7 +27,7 @@ const port = (fields: Partial<Port> = {}): Port => portRecord({ id: PORT, segmen
 const OFF = { check: async () => undefined } as unknown as StrictTrunks;
 
 /** A service whose view knows the segment, over the port repository given. */
-function serviceWith(ports: PortRepository, realization = mockOf<RealizationService>({})): PortService {
+function serviceWith(ports: PortRepository, realization = mockOf<RealizationService>({ realizationErrors: jest.fn(async () => new Map()) })): PortService {
   const view = { current: { segments: new Map([[SEGMENT, segment]]) } } as unknown as MaterializedView;
   return new PortService(ports, mockOf<SegmentRepository>({ getMany: jest.fn(async () => []) }), mockOf<HostRepository>({}), realization, view, OFF);
 }
@@ -110,7 +110,7 @@ describe('PortService', () => {
     const missing = parseId('01890a5d-ac96-774b-bcce-b302099a8056');
     const ports = mockOf<PortRepository>({ createMany: jest.fn(async () => 4) });
     const view = { current: { segments: new Map([[SEGMENT, segment], [foreign, { ...segment, id: foreign, tenantId: 'tenant-2' }]]) } } as unknown as MaterializedView;
-    const service = new PortService(ports, mockOf<SegmentRepository>({ getMany: jest.fn(async (ids: string[]) => ids.map(() => undefined)) }), mockOf<HostRepository>({}), mockOf<RealizationService>({}), view, OFF);
+    const service = new PortService(ports, mockOf<SegmentRepository>({ getMany: jest.fn(async (ids: string[]) => ids.map(() => undefined)) }), mockOf<HostRepository>({}), mockOf<RealizationService>({ realizationErrors: jest.fn(async () => new Map()) }), view, OFF);
     const answer = async (work: Promise<unknown>) => work.then(() => 'created', (err: OverlayError) => err.toJSON());
     for (const other of [foreign, missing]) {
       const named = (text: string) => text.replace(other, '<id>');
@@ -136,7 +136,7 @@ describe('PortService', () => {
     ];
     const view = { current: { ports: new Map(records.map((p) => [p.id, p])) }, catchUp: jest.fn(async () => undefined) } as unknown as MaterializedView;
     const ports = mockOf<PortRepository>({ list: jest.fn(), getMany: jest.fn(async (ids: string[]) => records.filter((p) => ids.includes(p.id))) });
-    const service = new PortService(ports, mockOf<SegmentRepository>({}), mockOf<HostRepository>({}), mockOf<RealizationService>({}), view, OFF);
+    const service = new PortService(ports, mockOf<SegmentRepository>({}), mockOf<HostRepository>({}), mockOf<RealizationService>({ realizationErrors: jest.fn(async () => new Map()) }), view, OFF);
     const first = await service.list({ limit: 1 }, { tenantId: TENANT_1 });
     expect(first.items.map((p) => p.id)).toEqual([records[0].id]);
     expect(first.nextCursor).toBe(records[0].id);

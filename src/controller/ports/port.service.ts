@@ -4,6 +4,7 @@ import { ErrorCode, notFound, OverlayError } from '../errors';
 import { type ResourceId } from '../../common/values';
 import { assertIpInCidr, generateMac, newId } from '../model/value-parsers';
 import { RealizationService, type Realization } from '../distribution/realization.service';
+import type { RealizationError } from '../distribution/port-failures';
 import { HostRepository } from '../hosts/host.repository';
 import { SegmentRepository } from '../segments/segment.repository';
 import { MaterializedView } from '../store/materialized-view';
@@ -82,13 +83,22 @@ function present<T extends Port>(port: T): T & { role: PortRole } {
   return { ...withSecurityDefaults(port), role: port.role ?? 'vm' } as T & { role: PortRole };
 }
 
-/** What a write that waited (`?wait=realized`) adds to its answer: `pendingHostIds` only when not realized. */
+/**
+ * What a write that waited (`?wait=realized`) adds to its answer: `pendingHostIds` only when not
+ * realized, `realizationError` only when a host the port is local to acknowledged the write
+ * without it (it could not program it).
+ */
 export interface Realized {
   realized?: boolean;
   pendingHostIds?: string[];
+  realizationError?: RealizationError;
 }
 
-const realizedFields = (r: Realization): Realized => (r.realized ? { realized: true } : { realized: false, pendingHostIds: r.pendingHostIds });
+/** A port's answer to a wait that ended with `r`. */
+const realizedFields = (r: Realization, portId?: string): Realized => {
+  const failure = portId === undefined ? undefined : r.failures.get(portId);
+  return r.realized && !failure ? { realized: true } : { realized: false, pendingHostIds: r.pendingHostIds, ...(failure && { realizationError: failure }) };
+};
 
 const GENERATED_MAC_ATTEMPTS = 5;
 
@@ -138,15 +148,16 @@ export class PortService {
   /**
    * With `wait`, holds the answer until the write is realized (every host whose span it changed
    * has applied it, see RealizationService) or the wait times out; every port of one write shares
-   * its revision, so they carry the same `realized` and, when false, the same `pendingHostIds`
-   * (the hosts that had not acknowledged it).
+   * its revision, so they carry the same `pendingHostIds` (the hosts that had not acknowledged
+   * it) when not realized. A port whose host acknowledged the write without it (it could not
+   * program it) ends the wait at once: it is not realized, with its `realizationError`.
    */
   private async withRealization(ports: Port[], revision: number, wait?: RealizationWait): Promise<(Port & Realized)[]> {
     if (!wait) {
       return ports;
     }
-    const outcome = realizedFields(await this.realization.waitForRevision(revision, wait.timeoutMs));
-    return ports.map((p) => ({ ...p, ...outcome }));
+    const outcome = await this.realization.waitForRevision(revision, wait.timeoutMs, ports);
+    return ports.map((p) => ({ ...p, ...realizedFields(outcome, p.id) }));
   }
 
   /**
@@ -230,11 +241,20 @@ export class PortService {
     }
   }
 
-  /** The port, with `realized`: every host that needs its entries has acknowledged them. */
-  async get(id: ResourceId): Promise<Port & { realized: boolean }> {
+  /**
+   * The port, with `realized` (every host that needs its entries has acknowledged them, and its
+   * own host programmed it) and `realizationError` (why its host could not, or null).
+   */
+  async get(id: ResourceId): Promise<Port & { realized: boolean; realizationError: RealizationError | null }> {
     const port = present(await this.read(id));
-    const realized = await this.realization.portsRealized([port.id]);
-    return { ...port, realized: realized.get(port.id)! };
+    const realized = await this.realization.portsRealized([port]);
+    return { ...port, ...realized.get(port.id)! };
+  }
+
+  /** Listed ports, each with `realizationError` (null when its host programmed it, or has said nothing against it). */
+  private async withRealizationErrors(page: Page<Port>): Promise<Page<Port & { realizationError: RealizationError | null }>> {
+    const errors = await this.realization.realizationErrors(page.items);
+    return { ...page, items: page.items.map((p) => ({ ...p, realizationError: errors.get(p.id) ?? null })) };
   }
 
   private async read(id: ResourceId): Promise<Port> {
@@ -253,11 +273,11 @@ export class PortService {
    * again. (A tenant's list thus never pages through another tenant's ports: its cursor and
    * `nextCursor` depend on its own ports alone.)
    */
-  async list(page: PageRequest, filter: PortFilter): Promise<Page<Port>> {
+  async list(page: PageRequest, filter: PortFilter): Promise<Page<Port & { realizationError: RealizationError | null }>> {
     const { segmentId, hostId, vmId, tenantId, mac } = filter;
     if (vmId === undefined && tenantId === undefined && mac === undefined && (segmentId === undefined || hostId === undefined)) {
       const result = await this.ports.list(page, { segmentId, hostId });
-      return { ...result, items: result.items.map(present) };
+      return this.withRealizationErrors({ ...result, items: result.items.map(present) });
     }
     await this.view.catchUp(VIEW_CATCH_UP_MS);
     const matches = (p: Port): boolean =>
@@ -276,7 +296,7 @@ export class PortService {
     ids.sort();
     const pageIds = ids.slice(0, page.limit);
     const records = await this.ports.getMany(pageIds);
-    return { items: records.filter(matches).map(present), nextCursor: ids.length > page.limit ? pageIds[pageIds.length - 1] : null };
+    return this.withRealizationErrors({ items: records.filter(matches).map(present), nextCursor: ids.length > page.limit ? pageIds[pageIds.length - 1] : null });
   }
 
   /**

@@ -51,6 +51,12 @@ const templates = {
   /** Hash host id -> JSON `{revision, error, at}`: the host's last NACK, until an ack at or above its revision. */
   agentLastErrors: 'agents:last-error',
   /**
+   * Hash host id -> JSON `{revision, ports: {<port id>: {reason, since}}}`: the local ports the
+   * host's agent said at its last acknowledgement it could not program (Ack.failed_ports); no
+   * field when it named none.
+   */
+  agentPortFailures: 'agents:port-failures',
+  /**
    * Hash mirror tap id (`<sessionId>/<portId>`) -> JSON `{packets, bytes, error, at}`: what the
    * host's agent last reported of its mirror taps (MirrorCounters); replaced whole by each report.
    */

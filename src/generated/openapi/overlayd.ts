@@ -862,9 +862,18 @@ export interface components {
             } | null;
             createdAt: string;
             updatedAt: string;
-            /** @description GET of one port (always there): every host whose span holds this port is in sync. A write with wait=realized (only then): every host whose span the write changed (hosts that lost the port included) has applied it. Lists leave it out */
+            /** @description GET of one port (always there): every host whose span holds this port is in sync, and the port's own host programmed it (no realizationError). A write with wait=realized (only then): every host whose span the write changed (hosts that lost the port included) has applied it, and the port's own host programmed it. Lists leave it out */
             realized?: boolean;
-            /** @description a write with wait=realized that timed out: the hosts whose acknowledgement was missing (empty when this replica had not yet applied the write itself) */
+            /** @description GET of one port and lists (always there, null when none): a host the port is local to said at its last acknowledgement that it could not program it (its tap missing, or its gate or attachment refused); the port is closed there, its agent retries, and the next acknowledgement without it clears this. A write with wait=realized: present (with realized false) when that host acknowledged the write without the port */
+            realizationError?: {
+                /** @description the host that could not program the port: its host, or its migration's destination */
+                hostId: string;
+                /** @description the agent's reason (cleaned: no control characters; at most 256 characters, then a note of the length) */
+                reason: string;
+                /** @description when the controller first heard of it failing (ISO 8601); it has failed at every acknowledgement since */
+                since: string;
+            } | null;
+            /** @description a write with wait=realized that was not realized (it timed out, or a host acknowledged it without the port: see realizationError): the hosts whose acknowledgement was missing then (empty when this replica had not yet applied the write itself, or when every host had acknowledged it) */
             pendingHostIds?: string[];
         };
         mappings: {
@@ -2539,7 +2548,7 @@ export interface operations {
                     "application/json": components["schemas"]["port"];
                 };
             };
-            /** @description written, but not realized everywhere within the timeout (`realized: false`, `pendingHostIds` the hosts whose ack is missing) */
+            /** @description written, but not realized: not everywhere within the timeout (`realized: false`, `pendingHostIds` the hosts whose ack is missing), or a host the port is local to acknowledged the write without it (`realizationError`: it could not program the port; answered as soon as it said so, not at the timeout) */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -2834,7 +2843,7 @@ export interface operations {
                     "application/json": components["schemas"]["port"];
                 };
             };
-            /** @description written, but not realized everywhere within the timeout (`realized: false`, `pendingHostIds` the hosts whose ack is missing) */
+            /** @description written, but not realized: not everywhere within the timeout (`realized: false`, `pendingHostIds` the hosts whose ack is missing), or a host the port is local to acknowledged the write without it (`realizationError`: it could not program the port; answered as soon as it said so, not at the timeout) */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -2970,7 +2979,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description written, but not realized everywhere within the timeout (`realized: false`, `pendingHostIds` the hosts whose ack is missing) */
+            /** @description written, but not realized: not everywhere within the timeout (`realized: false`, `pendingHostIds` the hosts whose ack is missing), or a host the port is local to acknowledged the write without it (`realizationError`: it could not program the port; answered as soon as it said so, not at the timeout) */
             202: {
                 headers: {
                     [name: string]: unknown;

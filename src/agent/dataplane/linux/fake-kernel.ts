@@ -104,6 +104,7 @@ export class FakeKernel implements CommandRunner {
   readonly missingKinds = new Set<string>();
 
   private readonly failures: { match: (line: string) => boolean; stderr: string }[] = [];
+  private readonly lineFailures: { match: (line: string) => boolean; stderr: string }[] = [];
   private readonly monitors = new Set<(line: string) => void>();
   private lastTableHandle = 0;
   private lastIfindex = 0;
@@ -135,9 +136,15 @@ export class FakeKernel implements CommandRunner {
     this.failures.push({ match: (l) => (typeof line === 'string' ? l === line : line.test(l)), stderr });
   }
 
-  /** Stops failing commands (see failWhen). */
+  /** Makes every later batch line matching `line` (`<cmd> <the line>`, e.g. `ip link set dev tapX up`) fail with `stderr`, the rest of its batch running as the tool would. */
+  failLine(line: string | RegExp, stderr: string): void {
+    this.lineFailures.push({ match: (l) => (typeof line === 'string' ? l === line : line.test(l)), stderr });
+  }
+
+  /** Stops failing commands (see failWhen, failLine). */
   healed(): void {
     this.failures.length = 0;
+    this.lineFailures.length = 0;
   }
 
   /** The bridge learns `mac` on the port `ifname`, as when a frame from it arrives; monitors see it. */
@@ -328,6 +335,10 @@ export class FakeKernel implements CommandRunner {
     const failures: string[] = [];
     lines.forEach((text, i) => {
       try {
+        const refused = this.lineFailures.find((f) => f.match(`${cmd} ${text.trim()}`));
+        if (refused) {
+          throw new Refused(refused.stderr);
+        }
         const words = text.trim().split(/\s+/);
         switch (cmd) {
           case 'ip':

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FdbEntry, type HostKernelState, type LocalPortState, type SegmentState } from '../dataplane';
 import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
+import { cleanAgentText } from '../../../common/agent-text';
 import type { Logger } from '../../../common/logger';
 import { FLOOD_MAC, gateHolds, hostKernelState, isUp, OWNER_ALIAS, ownedVni, VNI_MAX, VXLAN_PORT, vxlanLocal, type IpLink, type KernelReader, type KernelView } from './kernel-view';
 import { compileMirrors, erspanFailure, IFNAME_RE, observeMirrors, type MirrorScript } from './mirrors';
@@ -103,6 +104,40 @@ export function batchErrors(stderr: string): Map<number, string> {
   return out;
 }
 
+/** Longest reason given for a port that could not be put in place (the tools' output is hostile text: cleaned, then cut). */
+export const MAX_PORT_REASON = 240;
+
+/** The tap a batch line is about (`... dev tap<id> ...`), if any. */
+export function tapOfLine(line: string): string | undefined {
+  return /(?:^|\s)dev (tap[A-Za-z0-9]{1,12})(?:\s|$)/.exec(line)?.[1];
+}
+
+/** Why a tap is not in place, in one bounded line: the tool, the line refused (without bytecode) and what the tool said of it. */
+export function portReason(cmd: string, line: string, said: string): string {
+  return cleanAgentText(`${cmd} refused "${line.replace(/ bytecode "[^"]*"/, '')}": ${said || 'no reason given'}`, MAX_PORT_REASON);
+}
+
+/**
+ * Pure: what the failed lines of a `-force -batch` run (`failed`: line number -> what the tool
+ * said, see batchErrors) mean: the taps they concern, each with the reason of its first failed
+ * line, and the failed lines that concern no tap (a VXLAN device, a gate filter), which no port
+ * can carry alone: they fail the whole apply.
+ */
+export function tapFailures(cmd: string, lines: string[], failed: ReadonlyMap<number, string>): { taps: Map<string, string>; unattributed: string[] } {
+  const taps = new Map<string, string>();
+  const unattributed: string[] = [];
+  for (const [n, said] of [...failed].sort(([a], [b]) => a - b)) {
+    const line = lines[n - 1];
+    const tap = line === undefined ? undefined : tapOfLine(line);
+    if (tap === undefined) {
+      unattributed.push(line === undefined ? `line ${n}: ${said}` : `"${line}": ${said}`);
+    } else if (!taps.has(tap)) {
+      taps.set(tap, portReason(cmd, line, said));
+    }
+  }
+  return { taps, unattributed };
+}
+
 /** The commands of one plan, in the five batches they run in, in this order. */
 interface Script {
   /** `bridge -batch`: entries removed before any link changes (removals come first). */
@@ -142,11 +177,14 @@ interface Script {
  * them again and drift is repaired.
  *
  * `apply` reads the kernel first and emits only the commands that change something, in at most
- * five batch processes (see Script), so it is idempotent: applying the same plan again runs nothing. A tap that does
- * not exist yet is skipped and logged (a later reconcile attaches it); any other failure throws,
- * with the failing batch line in the message. When gated, a VXLAN device it puts and a tap it
- * attaches are bound to their gate block first (one `tc -batch -`, before the taps are attached),
- * and a device or tap without its gate is reported as needing repair.
+ * five batch processes (see Script), so it is idempotent: applying the same plan again runs nothing.
+ * Per port: a tap that does not exist yet is skipped (logged once), and the taps' gates and
+ * attachments run in `-force` batches whose refused lines are mapped back to their taps; those
+ * taps stay closed and are reported by `portFailures` (a retry attaches them), the rest of the
+ * plan goes on. Any other failure throws, with the failing batch line in the message. When
+ * gated, a VXLAN device it puts and a tap it attaches are bound to their gate block first (one
+ * `tc -batch -`, before the taps are attached), and a device or tap without its gate is reported
+ * as needing repair.
  *
  * Mirror sessions (mirrors.ts): mirror devices (VXLAN and ERSPAN), analyzer taps and mirror
  * filters are read back with the rest (by cookie, with their counters) and put in four more
@@ -162,6 +200,8 @@ export class LinksDriver {
   private mirrorFailed = new Map<string, string>();
   /** What the last observe saw of the taps and bridges (`observeHost`). */
   private host?: HostKernelState;
+  /** Taps the last apply could not put in place (tap -> reason): missing, or a line of theirs refused. */
+  private portFailed = new Map<string, string>();
 
   constructor(
     private readonly runner: CommandRunner,
@@ -245,8 +285,19 @@ export class LinksDriver {
     return this.mirrorFailed;
   }
 
+  /**
+   * Taps of the last apply's put-port steps that are not in place, each with why: the tap does
+   * not exist (yet), or the kernel refused its gate or its attachment. The rest of the plan was
+   * applied; such a tap is left closed (never attached without its gate) and the next apply
+   * tries it again.
+   */
+  portFailures(): ReadonlyMap<string, string> {
+    return this.portFailed;
+  }
+
   /** Applies a plan. Idempotent: the commands are computed against the kernel as read just before. */
   async apply(plan: DataplanePlan): Promise<void> {
+    this.portFailed = new Map();
     if (plan.length === 0) {
       return;
     }
@@ -259,7 +310,7 @@ export class LinksDriver {
     for (const tap of script.missingTaps) {
       if (!this.reportedMissing.has(tap)) {
         this.reportedMissing.add(tap);
-        this.logger.warn(`tap ${tap} does not exist yet; its port will be attached by a later reconcile`);
+        this.logger.warn(`tap ${tap} does not exist yet; its port is reported not in place (failed_ports) and attached by a retry once it exists`);
       }
     }
     for (const tap of this.reportedMissing) {
@@ -267,12 +318,47 @@ export class LinksDriver {
         this.reportedMissing.delete(tap);
       }
     }
+    const failed = new Map(script.missingTaps.map((tap) => [tap, `tap ${tap} does not exist (the hypervisor has not created it yet)`]));
     await this.batch('bridge', script.fdbRemovals);
     await this.batch('ip', script.links);
-    await this.batch('tc', script.gates);
-    await this.batch('ip', script.ports);
+    // Per port from here: a tap whose gate or attachment the kernel refuses stays closed and is
+    // reported; every other port, and the forwarding entries, go on.
+    const gates = await this.tapBatch('tc', script.gates);
+    // Never attached without its gate; one already attached is taken out (closing is safe).
+    const ungated = [...gates.keys()].filter((tap) => ownedVni(view.links.get(view.links.get(tap)?.master ?? '')) !== undefined).map((tap) => `link set dev ${tap} nomaster`);
+    const ports = await this.tapBatch('ip', [...ungated, ...script.ports.filter((line) => !gates.has(tapOfLine(line) ?? ''))]);
+    for (const [tap, reason] of [...gates, ...ports]) {
+      if (!failed.has(tap)) {
+        failed.set(tap, reason);
+      }
+    }
+    this.portFailed = failed;
     await this.batch('bridge', script.fdbPuts);
     await this.mirrorBatches(script.mirrors);
+  }
+
+  /**
+   * Runs a batch of lines that concern taps (their gates, their attachment) with `-force`, so a
+   * line refused for one tap does not stop the others; the taps whose lines failed, with why.
+   * Throws when a line that concerns no tap failed (a VXLAN device's gate, a gate filter) or the
+   * tool said nothing it could map to lines.
+   */
+  private async tapBatch(cmd: 'ip' | 'tc', lines: string[]): Promise<Map<string, string>> {
+    if (lines.length === 0) {
+      return new Map();
+    }
+    try {
+      await this.runner.run(cmd, ['-force', '-batch', '-'], lines.join('\n') + '\n');
+      return new Map();
+    } catch (err) {
+      const stderr = err instanceof CommandError ? err.stderr : '';
+      const { taps, unattributed } = tapFailures(cmd, lines, batchErrors(stderr));
+      if (unattributed.length || taps.size === 0) {
+        const message = (err as Error).message;
+        throw new CommandError(`${cmd} -force -batch failed${unattributed.length ? ` at ${unattributed.join(', ')}` : ''}: ${message}`, err instanceof CommandError ? err.exitCode : null, stderr);
+      }
+      return taps;
+    }
   }
 
   /**

@@ -6,7 +6,7 @@ import { mirrorCounters } from '../../reconcile/reconciler';
 import { expectGoldenFile } from '../../../../test/support/golden';
 import { mirrorProgram } from './mirror-bpf';
 import { erspanAddLine, sinkCookie } from './mirrors';
-import { batchErrors } from './links.driver';
+import { batchErrors, MAX_PORT_REASON, tapFailures, tapOfLine } from './links.driver';
 import { tapName } from '../names';
 import { ProcessCommandRunner, type CommandRunner } from './command-runner';
 import type { Logger } from '../../../common/logger';
@@ -179,7 +179,7 @@ describe('LinuxDataplane.apply', () => {
         'link set dev br1000 up',
         '',
       ].join('\n'),
-      ['ip', 'link set dev tap0123456789a master br1000', 'link set dev tap0123456789a up', ''].join('\n'),
+      ['ip -force', 'link set dev tap0123456789a master br1000', 'link set dev tap0123456789a up', ''].join('\n'),
       [
         'bridge',
         'fdb append 00:00:00:00:00:00 dev vx1000 dst 192.0.2.2 self permanent',
@@ -244,7 +244,7 @@ describe('LinuxDataplane.apply', () => {
         'link set dev vx1000 up',
         '',
       ].join('\n'),
-      ['ip', 'link set dev tap0123456789a master br1000', ''].join('\n'),
+      ['ip -force', 'link set dev tap0123456789a master br1000', ''].join('\n'),
       [
         'bridge',
         'fdb append 00:00:00:00:00:00 dev vx1000 dst 192.0.2.3 self permanent',
@@ -309,7 +309,7 @@ describe('LinuxDataplane.apply', () => {
     expect(kernel.batches()).toEqual(['bridge\nfdb replace 02:00:00:00:00:02 dev vx1000 dst 192.0.2.2 self permanent\n']);
     await dataplane.apply(step);
     expect(kernel.mutations()).toHaveLength(1); // the entry is there: nothing more to do
-    expect(logger.lines).toEqual(['warn tap tap0123456789a does not exist yet; its port will be attached by a later reconcile']);
+    expect(logger.lines).toEqual(['warn tap tap0123456789a does not exist yet; its port is reported not in place (failed_ports) and attached by a retry once it exists']);
     expect((await observed(kernel)).fdb).toEqual({ [fdbKey(1000, '02:00:00:00:00:02')]: { vni: 1000, mac: '02:00:00:00:00:02', vtep: '192.0.2.2' } });
     kernel.addVeth('tap0123456789a');
     await dataplane.apply(step);
@@ -343,12 +343,73 @@ describe('LinuxDataplane.apply', () => {
     expect(kernel.calls).toEqual([]);
   });
 
-  it('throws when a batch fails, naming the line that failed', async () => {
-    // The tap's segment does not exist: the kernel refuses the first line of the batch.
-    const kernel = kernelWith().addVeth('tap0123456789a');
-    await expect(new LinuxDataplane(kernel, new RecordingLogger()).apply([{ op: 'put-port', port: { tap: 'tap0123456789a', vni: 1000 } }])).rejects.toThrow(
-      /^ip -batch failed at "link set dev tap0123456789a master br1000": ip -batch - exited with status 1: Error: argument "br1000" is wrong/,
+  it('throws when a batch line that concerns no port fails, naming the line', async () => {
+    const kernel = kernelWith();
+    kernel.failLine('ip link set dev vx1000 up', 'RTNETLINK answers: Operation not permitted');
+    await expect(new LinuxDataplane(kernel, new RecordingLogger()).apply([{ op: 'put-segment', segment: { vni: 1000, localVtep: '192.0.2.1', floodVteps: [] } }])).rejects.toThrow(
+      /^ip -batch failed at "link set dev vx1000 up": ip -batch - exited with status 1: RTNETLINK answers: Operation not permitted/,
     );
+  });
+
+  it("reports a tap whose attachment the kernel refuses, with the kernel's reason, and attaches the other taps and puts the entries", async () => {
+    const kernel = kernelWith(ownSegment(1000, '192.0.2.1')).addVeth('tap0000000aaa1').addVeth('tap0000000bbb2');
+    kernel.failLine('ip link set dev tap0000000aaa1 master br1000', 'RTNETLINK answers: Device or resource busy\u001b[31m\nline two');
+    const dataplane = new LinuxDataplane(kernel, new RecordingLogger());
+    const plan: DataplanePlan = [
+      { op: 'put-fdb', entry: { vni: 1000, mac: '02:00:00:00:00:02', vtep: '192.0.2.2' } },
+      { op: 'put-port', port: { tap: 'tap0000000aaa1', vni: 1000 } },
+      { op: 'put-port', port: { tap: 'tap0000000bbb2', vni: 1000 } },
+      { op: 'put-port', port: { tap: 'tap0000000ccc3', vni: 1000 } },
+    ];
+    await dataplane.apply(plan);
+    expect(Object.fromEntries(dataplane.portFailures())).toEqual({
+      tap0000000ccc3: 'tap tap0000000ccc3 does not exist (the hypervisor has not created it yet)',
+      // Kernel output is hostile text: control characters gone, line breaks made spaces.
+      tap0000000aaa1: 'ip refused "link set dev tap0000000aaa1 master br1000": RTNETLINK answers: Device or resource busy[31m line two',
+    });
+    const state = await observed(kernel);
+    // The refused tap's "up" line ran (forced batch) but it is in no bridge: closed.
+    expect(state.ports).toEqual({ tap0000000bbb2: { tap: 'tap0000000bbb2', vni: 1000 } });
+    expect(Object.keys(state.fdb)).toEqual([fdbKey(1000, '02:00:00:00:00:02')]);
+    kernel.healed();
+    kernel.addVeth('tap0000000ccc3');
+    await dataplane.apply(planChanges({ ...emptyDataplaneState(), ports: new Map(plan.flatMap((s) => (s.op === 'put-port' ? [[s.port.tap, s.port]] : []))) }, await dataplane.observe(), false));
+    expect(dataplane.portFailures().size).toBe(0);
+    expect(Object.keys((await observed(kernel)).ports).sort()).toEqual(['tap0000000aaa1', 'tap0000000bbb2', 'tap0000000ccc3']);
+  });
+});
+
+describe('tapFailures', () => {
+  const lines = ['qdisc add dev tap0000000aaa1 egress_block 4701 clsact', 'qdisc add dev vx1000 egress_block 4702 clsact', 'link set dev tap0000000bbb2 up', 'link set dev tap0000000aaa1 up'];
+
+  it('maps the failed lines of a forced batch to their taps, the first reason of each', () => {
+    const said = batchErrors('Error: Exclusivity flag on, cannot modify.\nCommand failed -:1\nCannot find device "tap0000000bbb2"\nCommand failed -:3\nsecond\nCommand failed -:4\n');
+    expect(tapFailures('tc', lines, said)).toEqual({
+      taps: new Map([
+        ['tap0000000aaa1', 'tc refused "qdisc add dev tap0000000aaa1 egress_block 4701 clsact": Error: Exclusivity flag on, cannot modify.'],
+        ['tap0000000bbb2', 'tc refused "link set dev tap0000000bbb2 up": Cannot find device "tap0000000bbb2"'],
+      ]),
+      unattributed: [],
+    });
+  });
+
+  it('keeps the lines that concern no tap apart (they fail the whole apply), and bounds a reason', () => {
+    const said = new Map([
+      [2, 'RTNETLINK answers: File exists'],
+      [3, 'x'.repeat(5000)],
+      [9, 'a line the batch did not have'],
+    ]);
+    const { taps, unattributed } = tapFailures('ip', lines, said);
+    expect(unattributed).toEqual(['"qdisc add dev vx1000 egress_block 4702 clsact": RTNETLINK answers: File exists', 'line 9: a line the batch did not have']);
+    expect(taps.get('tap0000000bbb2')!.length).toBeLessThanOrEqual(MAX_PORT_REASON + 40);
+    expect(taps.get('tap0000000bbb2')).toMatch(/^ip refused "link set dev tap0000000bbb2 up": x+… \(cut: \d+ characters in all\)$/);
+  });
+
+  it('reads a tap only from a "dev <tap>" word', () => {
+    expect(tapOfLine('link set dev tap0123456789a master br1000')).toBe('tap0123456789a');
+    expect(tapOfLine('qdisc del dev tap0123456789a clsact')).toBe('tap0123456789a');
+    expect(tapOfLine('link set dev vx1000 up')).toBeUndefined();
+    expect(tapOfLine('link set dev tapx-evil up')).toBeUndefined();
   });
 });
 
@@ -563,12 +624,30 @@ describe('LinuxDataplane tc gate (firewall on)', () => {
       { op: 'put-port', port: { tap: 'tap0123456789a', vni: 1000 } },
     ]);
     const batches = kernel.batches();
-    expect(batches.map((b) => b.split('\n')[0])).toEqual(['ip', 'tc', 'ip']);
-    expect(batches[1]).toBe(['tc', `qdisc add dev vx1000 egress_block ${VXLAN_GATE_BLOCK} clsact`, `qdisc add dev tap0123456789a egress_block ${TAP_GATE_BLOCK} clsact`, TAP_FILTER, VXLAN_FILTER, ''].join('\n'));
-    expect(batches[2]).toBe('ip\nlink set dev tap0123456789a master br1000\nlink set dev tap0123456789a up\n');
+    expect(batches.map((b) => b.split('\n')[0])).toEqual(['ip', 'tc -force', 'ip -force']);
+    expect(batches[1]).toBe(['tc -force', `qdisc add dev vx1000 egress_block ${VXLAN_GATE_BLOCK} clsact`, `qdisc add dev tap0123456789a egress_block ${TAP_GATE_BLOCK} clsact`, TAP_FILTER, VXLAN_FILTER, ''].join('\n'));
+    expect(batches[2]).toBe('ip -force\nlink set dev tap0123456789a master br1000\nlink set dev tap0123456789a up\n');
     const state = await dataplane.observe();
     expect(state.segments.get(1000)?.localVtep).toBe('192.0.2.1');
     expect(state.ports.get('tap0123456789a')?.vni).toBe(1000);
+  });
+
+  it('never attaches a tap whose gate the kernel refuses: reports it, takes it out of its bridge if it was in, and attaches the others', async () => {
+    const kernel = kernelWith(ownSegment(1000, '192.0.2.1'));
+    // aaa1 is attached but lost its gate (someone deleted its clsact); bbb2 is new.
+    kernel.addVeth('tap0000000aaa1', { up: true, master: 'br1000' }).addVeth('tap0000000bbb2');
+    [gate('vx1000', VXLAN_GATE_BLOCK), `tc ${VXLAN_FILTER}`].forEach((c) => kernel.sh(c));
+    kernel.failLine(`tc qdisc add dev tap0000000aaa1 egress_block ${TAP_GATE_BLOCK} clsact`, 'Error: Exclusivity flag on, cannot modify.');
+    const dataplane = await gated(kernel);
+    const observedBefore = await dataplane.observe();
+    expect(observedBefore.ports.get('tap0000000aaa1')?.vni).toBe(-1);
+    await dataplane.apply([
+      { op: 'put-port', port: { tap: 'tap0000000aaa1', vni: 1000 } },
+      { op: 'put-port', port: { tap: 'tap0000000bbb2', vni: 1000 } },
+    ]);
+    expect(Object.fromEntries(dataplane.portFailures())).toEqual({ tap0000000aaa1: `tc refused "qdisc add dev tap0000000aaa1 egress_block ${TAP_GATE_BLOCK} clsact": Error: Exclusivity flag on, cannot modify.` });
+    expect(kernel.batches()[1]).toBe('ip -force\nlink set dev tap0000000aaa1 nomaster\nlink set dev tap0000000bbb2 master br1000\nlink set dev tap0000000bbb2 up\n');
+    expect(Object.fromEntries((await dataplane.observe()).ports)).toEqual({ tap0000000bbb2: { tap: 'tap0000000bbb2', vni: 1000 } });
   });
 
   it('reports a tap or VXLAN device without its gate, or a gate without its filter, as needing repair, and repairs only that', async () => {
@@ -585,7 +664,7 @@ describe('LinuxDataplane tc gate (firewall on)', () => {
       { op: 'put-port', port: { tap: 'tap00000000bbb', vni: 1000 } },
     ];
     await dataplane.apply(repair);
-    expect(kernel.batches()).toEqual([['tc', 'qdisc del dev tap00000000bbb clsact', `qdisc add dev tap00000000bbb egress_block ${TAP_GATE_BLOCK} clsact`, TAP_FILTER, VXLAN_FILTER, ''].join('\n')]);
+    expect(kernel.batches()).toEqual([['tc -force', 'qdisc del dev tap00000000bbb clsact', `qdisc add dev tap00000000bbb egress_block ${TAP_GATE_BLOCK} clsact`, TAP_FILTER, VXLAN_FILTER, ''].join('\n')]);
     const repaired = await dataplane.observe();
     expect(repaired.segments.get(1000)?.localVtep).toBe('192.0.2.1');
     expect(repaired.ports.get('tap00000000bbb')?.vni).toBe(1000);

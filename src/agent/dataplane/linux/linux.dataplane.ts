@@ -64,6 +64,10 @@ export class LinuxDataplane implements Dataplane {
     return this.links.mirrorFailures();
   }
 
+  portFailures(): ReadonlyMap<string, string> {
+    return this.links.portFailures();
+  }
+
   observeHost(): HostKernelState | undefined {
     return this.links.observeHost();
   }

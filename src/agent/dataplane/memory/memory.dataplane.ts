@@ -26,6 +26,15 @@ export class MemoryDataplane implements Dataplane {
   /** While set, every `apply` throws with this message (a host whose kernel refuses the links). */
   applyBroken?: string;
 
+  /** Taps the kernel refuses to attach, with what it says (a tap's own failure: the rest of each plan applies). Tests set and clear it. */
+  readonly brokenTaps = new Map<string, string>();
+  private portFailed = new Map<string, string>();
+
+  /** The put-port steps of the last apply that `brokenTaps` refused (tap -> reason). */
+  portFailures(): ReadonlyMap<string, string> {
+    return this.portFailed;
+  }
+
   /** The next `apply` throws with this message (once per call of this method). */
   failNext(message: string): void {
     this.failures.push(message);
@@ -46,6 +55,7 @@ export class MemoryDataplane implements Dataplane {
       throw new Error(failure);
     }
     const next = clone(this.state);
+    const refused = new Map<string, string>();
     for (const step of plan) {
       switch (step.op) {
         case 'remove-port':
@@ -63,9 +73,16 @@ export class MemoryDataplane implements Dataplane {
         case 'put-fdb':
           next.fdb.set(fdbKey(step.entry.vni, step.entry.mac), { ...step.entry });
           break;
-        case 'put-port':
-          next.ports.set(step.port.tap, { ...step.port });
+        case 'put-port': {
+          const broken = this.brokenTaps.get(step.port.tap);
+          if (broken !== undefined) {
+            refused.set(step.port.tap, broken);
+            next.ports.delete(step.port.tap); // closed, as the Linux dataplane leaves it
+          } else {
+            next.ports.set(step.port.tap, { ...step.port });
+          }
           break;
+        }
         // Mirrors are kept as state only: nothing is copied in memory (no counters move).
         case 'remove-mirror-filter':
           next.mirrorFilters.delete(step.filter.cookie);
@@ -94,6 +111,7 @@ export class MemoryDataplane implements Dataplane {
       }
     }
     this.state = next;
+    this.portFailed = refused;
     this.applied++;
   }
 

@@ -21,7 +21,8 @@ import type { HostObservation as _overlay_v1_HostObservation, HostObservation__O
  * the status it names there); a second one: INVALID_ARGUMENT;
  * - ack, nack: of a revision this stream carried (a SnapshotEnd's, a Delta's; empty Deltas
  * included), or the Hello's applied_revision when the stream resumed from it; any other:
- * INVALID_ARGUMENT;
+ * INVALID_ARGUMENT; an ack's failed_ports within the bounds Ack names, else INVALID_ARGUMENT
+ * (and the ack is not recorded);
  * - vm_arrived: for a port of a migration whose destination is this host (a migration that
  * closed meanwhile is ignored); any other: INVALID_ARGUMENT;
  * - connection_export: from the migration's source host, for one of its ports, at most 4096
@@ -90,7 +91,8 @@ export interface SyncRequest {
  * the status it names there); a second one: INVALID_ARGUMENT;
  * - ack, nack: of a revision this stream carried (a SnapshotEnd's, a Delta's; empty Deltas
  * included), or the Hello's applied_revision when the stream resumed from it; any other:
- * INVALID_ARGUMENT;
+ * INVALID_ARGUMENT; an ack's failed_ports within the bounds Ack names, else INVALID_ARGUMENT
+ * (and the ack is not recorded);
  * - vm_arrived: for a port of a migration whose destination is this host (a migration that
  * closed meanwhile is ignored); any other: INVALID_ARGUMENT;
  * - connection_export: from the migration's source host, for one of its ports, at most 4096

@@ -1,4 +1,4 @@
-import { prng } from '../../../test/support/prng';
+import { prng } from '../../test/support/prng';
 import { cleanAgentText, MAX_AGENT_TEXT } from './agent-text';
 
 const LONE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
