@@ -4,7 +4,7 @@ import { ErrorCode, OverlayError, isErrorCode } from '../errors';
 import { ControllerConfig } from '../config';
 import { CommandMetrics } from './command-metrics';
 import { keysFor, type Keys } from './keys';
-import { luaPrelude } from './lua-prelude';
+import { luaPrelude, luaRecoveryGuard, makesRevisions } from './lua-prelude';
 import type { Actor } from '../auth/principal';
 
 type ScriptArg = string | number | Buffer;
@@ -103,12 +103,15 @@ export class RedisStore implements OnModuleDestroy {
     return client;
   }
 
-  /** Registers a mutation script (idempotent per name). Its body follows `luaPrelude`. */
+  /**
+   * Registers a mutation script (idempotent per name). Its body follows `luaPrelude`, and, when it
+   * can make a revision, the recovery guard (no revision while the store is in recovery).
+   */
   defineScript(name: string, body: string): void {
     if (this.defined.has(name)) {
       return;
     }
-    const lua = `${luaPrelude}\n${body}`;
+    const lua = `${luaPrelude}\n${makesRevisions(body) ? luaRecoveryGuard : ''}\n${body}`;
     this.redis.defineCommand(name, { numberOfKeys: 1, lua });
     this.commands.script(name, lua);
     this.defined.add(name);

@@ -594,7 +594,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readiness: Redis reachable
+         * Readiness: Redis reachable (and whether the store is in recovery: still ready, so that the API stays reachable)
          * @description No token needed.
          */
         get: operations["getReadiness"];
@@ -622,6 +622,46 @@ export interface paths {
         get: operations["getMetrics"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/recovery": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The store's recovery status: normal, or in recovery (why, since when, what was seen and found)
+         * @description Roles: admin, operator, auditor.
+         */
+        get: operations["getRecovery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/recovery/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept the store's state as it is: a new epoch, and every agent is sent a snapshot of it (what the store lost is removed from the hosts)
+         * @description Roles: admin.
+         */
+        post: operations["acceptRecovery"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1221,6 +1261,24 @@ export interface components {
                 }[];
             }[];
         };
+        recoveryRecord: {
+            /** @enum {string} */
+            reason: "store-empty" | "epoch-changed" | "revision-went-back" | "agent-epoch-unknown" | "agent-ahead";
+            detail: string;
+            detectedAt: string;
+            detectedBy: {
+                replica: string;
+                host: string | null;
+            };
+            previous: {
+                epoch: string;
+                revision: number;
+            };
+            found: {
+                epoch: string | null;
+                revision: number;
+            };
+        };
     };
     responses: {
         /** @description REQUEST_TIMEOUT: the request was not received within OVERLAY_HTTP_REQUEST_TIMEOUT_MS */
@@ -1343,26 +1401,6 @@ export interface components {
                 };
             };
         };
-        /** @description STORE_UNAVAILABLE: Redis unreachable; a write's outcome is unknown (read it back before retrying) */
-        StoreUnavailable: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": {
-                    /**
-                     * @description stable; the README lists each with its HTTP status
-                     * @example STORE_UNAVAILABLE
-                     * @enum {string}
-                     */
-                    code: "STORE_UNAVAILABLE";
-                    /** @description for people; may change */
-                    message: string;
-                    /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
-                    field?: string;
-                };
-            };
-        };
         /** @description TIMEOUT: this replica's view did not catch up with Redis in time; retry */
         Timeout: {
             headers: {
@@ -1463,7 +1501,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createTenant: {
@@ -1539,7 +1596,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getTenant: {
@@ -1607,7 +1683,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deleteTenant: {
@@ -1693,7 +1788,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listSegments: {
@@ -1750,7 +1864,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createSegment: {
@@ -1851,7 +1984,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getSegment: {
@@ -1919,7 +2071,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deleteSegment: {
@@ -2005,7 +2176,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listHosts: {
@@ -2059,7 +2249,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createHost: {
@@ -2150,7 +2359,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getHost: {
@@ -2218,7 +2446,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deleteHost: {
@@ -2304,7 +2551,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     updateHost: {
@@ -2417,7 +2683,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listPorts: {
@@ -2480,7 +2765,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
             504: components["responses"]["Timeout"];
         };
     };
@@ -2613,7 +2917,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getPort: {
@@ -2681,7 +3004,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deletePort: {
@@ -2787,7 +3129,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     updatePort: {
@@ -2908,7 +3269,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createPortBatch: {
@@ -3046,7 +3426,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getSegmentMappings: {
@@ -3114,7 +3513,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listSecurityGroups: {
@@ -3171,7 +3589,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createSecurityGroup: {
@@ -3288,7 +3725,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getSecurityGroup: {
@@ -3356,7 +3812,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     replaceSecurityGroup: {
@@ -3473,7 +3948,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deleteSecurityGroup: {
@@ -3559,7 +4053,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     updateSecurityGroup: {
@@ -3676,7 +4189,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listMirrorSessions: {
@@ -3732,7 +4264,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createMirrorSession: {
@@ -3886,7 +4437,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getMirrorSession: {
@@ -3954,7 +4524,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deleteMirrorSession: {
@@ -4020,7 +4609,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     updateMirrorSession: {
@@ -4174,7 +4782,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listMigrations: {
@@ -4235,7 +4862,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     prepareMigration: {
@@ -4364,7 +5010,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getMigration: {
@@ -4432,7 +5097,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     commitMigration: {
@@ -4534,7 +5218,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     abortMigration: {
@@ -4622,7 +5325,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listTokens: {
@@ -4681,7 +5403,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createToken: {
@@ -4765,7 +5506,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getToken: {
@@ -4833,7 +5593,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deleteToken: {
@@ -4919,7 +5698,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listEvents: {
@@ -4985,7 +5783,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getAudit: {
@@ -5031,7 +5848,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
             504: components["responses"]["Timeout"];
         };
     };
@@ -5095,7 +5931,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getLiveness: {
@@ -5153,7 +6008,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description ready */
+            /** @description ready; `store: recovery` while the store is in recovery (see GET /v1/admin/recovery) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5164,6 +6019,8 @@ export interface operations {
                         status: "ready";
                         /** @enum {string} */
                         redis: "ok";
+                        /** @enum {string} */
+                        store?: "recovery";
                     };
                 };
             };
@@ -5249,7 +6106,190 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
+        };
+    };
+    getRecovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        state: "normal" | "recovery";
+                        store: {
+                            epoch: string | null;
+                            revision: number;
+                        };
+                        recovery: components["schemas"]["recoveryRecord"] | null;
+                        /** @description epochs agents named in their Hello during the recovery (retired by an accept) */
+                        agentEpochs: string[];
+                    };
+                };
+            };
+            /** @description refused: the request is malformed or invalid; nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example UNKNOWN_PARAMETER
+                         * @enum {string}
+                         */
+                        code: "MALFORMED_REQUEST" | "UNKNOWN_PARAMETER";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
+        };
+    };
+    acceptRecovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description accepted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        epoch: string;
+                        revision: number;
+                        accepted: components["schemas"]["recoveryRecord"];
+                    };
+                };
+            };
+            /** @description refused: the request is malformed or invalid; nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example UNKNOWN_PARAMETER
+                         * @enum {string}
+                         */
+                        code: "MALFORMED_REQUEST" | "UNKNOWN_PARAMETER";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
+            /** @description refused: it conflicts with the current state; nothing changed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example NOT_IN_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "NOT_IN_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; the README lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
 }
