@@ -1,9 +1,9 @@
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataplanePlan } from '../../src/agent/dataplane/dataplane';
 import { MaterializedView } from '../../src/controller/store/materialized-view';
 import { StoreRecovery } from '../../src/controller/store/store-recovery';
+import { RawAgent } from '../support/raw-agent';
 import { makeAgent, waitUntil, dataplaneMatchesDesired, type TestAgent } from '../support/agents';
 import { SessionRegistry } from '../../src/controller/distribution/session-registry';
 import { api, dropPrefix, startController, TEST_ADMIN_TOKEN, uniquePrefix, type Harness } from '../support/controller-harness';
@@ -66,31 +66,6 @@ function unchanged(w: Watched): void {
   expect(dataplaneText(w)).toBe(w.kept!.dataplane);
   expect(JSON.stringify(w.test.dataplane.firewallInForce() ?? null)).toBe(w.kept!.firewall);
   expect(diskText(w)).toBe(w.kept!.disk);
-}
-
-/** Replaces the private Redis's data with `from` (a copy of its directory), or with nothing. */
-async function restartWith(redis: PrivateRedis, from: string | null): Promise<void> {
-  await redis.kill();
-  for (const entry of readdirSync(redis.dir)) {
-    if (entry !== 'redis.log') {
-      rmSync(join(redis.dir, entry), { recursive: true, force: true });
-    }
-  }
-  if (from) {
-    cpSync(from, redis.dir, { recursive: true });
-  }
-  await redis.start();
-}
-
-/** A copy of the private Redis's data as it is on disk now (AOF, appendfsync always: every acknowledged write). */
-function copyData(redis: PrivateRedis): string {
-  const copy = mkdtempSync(join(tmpdir(), 'overlay-redis-copy-'));
-  for (const entry of readdirSync(redis.dir)) {
-    if (entry !== 'redis.log') {
-      cpSync(join(redis.dir, entry), join(copy, entry), { recursive: true });
-    }
-  }
-  return copy;
 }
 
 describe('store recovery: Redis comes back empty or older under live agents', () => {
@@ -179,7 +154,7 @@ describe('store recovery: Redis comes back empty or older under live agents', ()
     expect(before).toBeGreaterThan(0);
 
     const restarted = Date.now();
-    await restartWith(redis, null);
+    await redis.restartWith(null);
     await waitUntil(() => h.app.get(StoreRecovery).active, DEADLINE_MS, () => 'the replica to notice the empty store');
     timings.emptyDetected = Date.now() - restarted;
     await waitUntil(() => agents.every((w) => w.test.agent.held), DEADLINE_MS, () => 'every agent told to hold');
@@ -249,14 +224,14 @@ describe('store recovery: Redis comes back empty or older under live agents', ()
     await converged('state b');
     // A copy taken now, then more writes: restoring it loses them.
     await redis.kill();
-    const older = copyData(redis);
+    const older = redis.copyData();
     copies.push(older);
     await redis.start();
     await waitUntil(async () => (await client.get('/readyz')).status === 200, DEADLINE_MS);
     await populate('c');
     await converged('state c');
     await redis.kill();
-    const newer = copyData(redis);
+    const newer = redis.copyData();
     copies.push(newer);
     await redis.start();
     await waitUntil(async () => (await client.get('/v1/admin/recovery')).status === 200, DEADLINE_MS);
@@ -265,7 +240,7 @@ describe('store recovery: Redis comes back empty or older under live agents', ()
     const snapshots = agents.map((w) => w.test.agent.stats.snapshots);
 
     const restored = Date.now();
-    await restartWith(redis, older);
+    await redis.restartWith(older);
     await waitUntil(() => h.app.get(StoreRecovery).active, DEADLINE_MS, () => 'the replica to notice the older store');
     timings.olderDetected = Date.now() - restored;
     await waitUntil(() => agents.every((w) => w.test.agent.held), DEADLINE_MS, () => 'every agent told to hold');
@@ -277,7 +252,7 @@ describe('store recovery: Redis comes back empty or older under live agents', ()
 
     // The operator restores the newer data instead of accepting the older: the recovery ends by itself.
     const restoring = Date.now();
-    await restartWith(redis, newer);
+    await redis.restartWith(newer);
     await waitUntil(async () => !h.app.get(StoreRecovery).active && (await recoveryStatus()).state === 'normal', DEADLINE_MS, () => 'the recovery to end with the data restored');
     await converged('the restored state');
     timings.restoreToResumed = Date.now() - restoring;
@@ -292,7 +267,7 @@ describe('store recovery: Redis comes back empty or older under live agents', ()
     await Promise.all(agents.map(remember));
     const grpcPort = h.grpcTarget.split(':')[1];
     await h.close();
-    await restartWith(redis, null);
+    await redis.restartWith(null);
     const started = Date.now();
     h = await startController({ prefix, redisUrl: redis.url, env: { OVERLAY_GRPC_PORT: grpcPort } });
     h.redis.on('error', () => undefined);
@@ -323,6 +298,39 @@ describe('store recovery: Redis comes back empty or older under live agents', ()
       expect(await c.post('/v1/tenants', { name: 'fresh' })).toMatchObject({ status: 201 });
     } finally {
       await test.cleanup();
+      await ctl.close();
+      await dropPrefix(ctl.config.redisUrl, fresh);
+    }
+  });
+
+  it('an agent ahead of the store (same epoch, a revision past it) starts a recovery; after the accept, its retired epoch only asks for a snapshot', async () => {
+    const fresh = uniquePrefix('store-recovery-ahead');
+    const ctl = await startController({ prefix: fresh });
+    const raws: RawAgent[] = [];
+    try {
+      const c = api(ctl.url);
+      await created(c.post('/v1/hosts', { name: 'hv-ahead', vtepIp: '192.0.2.61' }));
+      const epoch = (await ctl.redis.get(`{${fresh}}:epoch`))!;
+      const ahead = new RawAgent(ctl.grpcTarget, 'hv-ahead', 'ahead-1', { appliedRevision: 5_000_000, epoch });
+      raws.push(ahead);
+      await waitUntil(() => ahead.received.some((m) => m.hold), DEADLINE_MS, () => 'the agent told to hold');
+      expect(ahead.received.every((m) => !m.snapshotChunk && !m.snapshotEnd && !m.delta)).toBe(true);
+      expect((await c.get('/v1/admin/recovery')).body).toMatchObject({ state: 'recovery', recovery: { reason: 'agent-ahead', detectedBy: { host: 'hv-ahead' }, previous: { epoch, revision: 5_000_000 } } });
+      expect(await c.post('/v1/tenants', { name: 'no' })).toMatchObject({ status: 503, body: { code: 'STORE_RECOVERY' } });
+
+      const accepted = await c.post('/v1/admin/recovery/accept');
+      expect(accepted.status).toBe(200);
+      await waitUntil(() => ahead.ended !== undefined, DEADLINE_MS, () => 'the held stream ended');
+      expect(ahead.ended!.details).toMatch(/recovery is over/);
+      // The same agent again, with the epoch the accept retired: a snapshot of the accepted state, no new recovery.
+      const again = new RawAgent(ctl.grpcTarget, 'hv-ahead', 'ahead-2', { appliedRevision: 5_000_000, epoch });
+      raws.push(again);
+      await waitUntil(() => again.delivered, DEADLINE_MS, () => 'a snapshot');
+      expect(again.received.find((m) => m.snapshotEnd)?.snapshotEnd?.epoch).toBe(accepted.body.epoch);
+      expect(ctl.app.get(StoreRecovery).active).toBe(false);
+      expect(await c.post('/v1/admin/recovery/accept')).toMatchObject({ status: 409, body: { code: 'NOT_IN_RECOVERY' } });
+    } finally {
+      raws.forEach((r) => r.close());
       await ctl.close();
       await dropPrefix(ctl.config.redisUrl, fresh);
     }
