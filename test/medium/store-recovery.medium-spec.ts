@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import type { DataplanePlan } from '../../src/agent/dataplane/dataplane';
 import { MaterializedView } from '../../src/controller/store/materialized-view';
 import { StoreRecovery } from '../../src/controller/store/store-recovery';
+import { RedisStore } from '../../src/controller/store/redis-store';
+import { CONTROLLER } from '../../src/controller/auth/principal';
 import { RawAgent } from '../support/raw-agent';
 import { makeAgent, waitUntil, dataplaneMatchesDesired, type TestAgent } from '../support/agents';
 import { SessionRegistry } from '../../src/controller/distribution/session-registry';
@@ -168,6 +170,10 @@ describe('store recovery: Redis comes back empty or older under live agents', ()
     expect(write).toMatchObject({ status: 503, body: { code: 'STORE_RECOVERY' } });
     const hostWrite = await client.post('/v1/hosts', { name: 'hv-r9', vtepIp: '192.0.2.49' });
     expect(hostWrite).toMatchObject({ status: 503, body: { code: 'STORE_RECOVERY' } });
+    // Behind the API: any script that makes a revision refuses (a replica that has not noticed yet cannot write either).
+    const store = h.app.get(RedisStore);
+    store.defineScript('testRecoveryCommit', `return commit({ op('tenant', 't-guard', '{}') })`);
+    await expect(store.mutate('testRecoveryCommit', [], CONTROLLER)).rejects.toMatchObject({ code: 'STORE_RECOVERY' });
     expect(await storeRevision()).toBe(0);
     // Reads answer, and say that the store is in recovery; so does readiness (still ready: the API must stay reachable).
     const read = await fetch(`${h.url}/v1/tenants`, { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
