@@ -47,6 +47,11 @@ export interface RecoveryStatus {
   agentEpochs: string[];
 }
 
+/** An epoch as agents may name one (the controller makes 16 hex digits); any other is taken as none: agent text is input. */
+const EPOCH = /^[A-Za-z0-9_-]{1,64}$/;
+/** The most epochs agents' Hellos add to a recovery's list (a hostile client cannot grow it without bound). */
+const MAX_AGENT_EPOCHS = 64;
+
 /**
  * Ends a recovery by accepting the store's state as it is: a new epoch, the old ones retired
  * (the store's, the one seen before, those agents named), the agents' acknowledgements of the
@@ -142,14 +147,15 @@ export class StoreRecovery implements SnapshotGate {
    * store is in recovery, or the agent just showed that it is (an epoch the store never had, a
    * revision past the store's).
    */
-  async heldByHello(hostName: string, epoch: string, revision: number): Promise<boolean> {
+  async heldByHello(hostName: string, helloEpoch: string, revision: number): Promise<boolean> {
+    const epoch = EPOCH.test(helloEpoch) ? helloEpoch : '';
     if (this.active) {
       if (epoch && epoch !== this.view.epoch) {
-        await this.store.read((r) => r.sadd(this.store.keys.recoveryAgentEpochs(), epoch));
+        await this.noteAgentEpoch(epoch);
       }
       return true;
     }
-    if (!epoch || revision <= 0 || this.view.held) {
+    if (!epoch || !Number.isSafeInteger(revision) || revision <= 0 || this.view.held) {
       return this.view.held;
     }
     const seen = { epoch, revision };
@@ -159,7 +165,7 @@ export class StoreRecovery implements SnapshotGate {
       }
       const found = await MaterializedView.readIdentity(this.store.redis, this.store);
       await this.enter('agent-epoch-unknown', `agent ${hostName} holds revision ${revision} of epoch ${epoch}, which the store (epoch ${found.epoch ?? '(none)'}, revision ${found.revision}) does not know`, seen, found, hostName);
-      await this.store.read((r) => r.sadd(this.store.keys.recoveryAgentEpochs(), epoch));
+      await this.noteAgentEpoch(epoch);
       return true;
     }
     if (revision > this.view.revision) {
@@ -191,6 +197,14 @@ export class StoreRecovery implements SnapshotGate {
     this.logger.warn(`store recovery accepted by ${actor.kind === 'token' ? `token ${actor.name}` : actor.name}: new epoch ${epoch} at revision ${revision}; agents are sent the store's state`);
     await this.view.reload().catch((err: Error) => this.logger.warn(`reloading the view after the accept: ${err.message}; the tail retries`));
     return { epoch, revision: Number(revision), accepted: JSON.parse(record) as RecoveryRecord };
+  }
+
+  /** Remembers an epoch an agent named during the recovery, for the accept to retire (at most MAX_AGENT_EPOCHS). */
+  private async noteAgentEpoch(epoch: string): Promise<void> {
+    const key = this.store.keys.recoveryAgentEpochs();
+    if ((await this.store.read((r) => r.scard(key))) < MAX_AGENT_EPOCHS) {
+      await this.store.read((r) => r.sadd(key, epoch));
+    }
   }
 
   private async isRetired(epoch: string): Promise<boolean> {
