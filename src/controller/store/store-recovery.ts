@@ -147,8 +147,10 @@ export class StoreRecovery implements SnapshotGate {
    * store is in recovery, or the agent just showed that it is (an epoch the store never had, a
    * revision past the store's).
    */
-  async heldByHello(hostName: string, helloEpoch: string, revision: number): Promise<boolean> {
+  async heldByHello(helloHost: string, helloEpoch: string, revision: number): Promise<boolean> {
     const epoch = EPOCH.test(helloEpoch) ? helloEpoch : '';
+    // Agent text, into the record and the log: bounded (a host name is at most 253 characters).
+    const hostName = JSON.stringify(helloHost.slice(0, 253)).slice(1, -1);
     if (this.active) {
       if (epoch && epoch !== this.view.epoch) {
         await this.noteAgentEpoch(epoch);
@@ -163,13 +165,13 @@ export class StoreRecovery implements SnapshotGate {
       if (await this.isRetired(epoch)) {
         return false;
       }
-      const found = await MaterializedView.readIdentity(this.store.redis, this.store);
+      const found = await this.store.read((r) => MaterializedView.readIdentity(r, this.store));
       await this.enter('agent-epoch-unknown', `agent ${hostName} holds revision ${revision} of epoch ${epoch}, which the store (epoch ${found.epoch ?? '(none)'}, revision ${found.revision}) does not know`, seen, found, hostName);
       await this.noteAgentEpoch(epoch);
       return true;
     }
     if (revision > this.view.revision) {
-      const found = await MaterializedView.readIdentity(this.store.redis, this.store);
+      const found = await this.store.read((r) => MaterializedView.readIdentity(r, this.store));
       if (found.epoch === epoch && revision > found.revision) {
         await this.enter('agent-ahead', `agent ${hostName} holds revision ${revision} of epoch ${epoch}; the store is at revision ${found.revision}`, seen, found, hostName);
         return true;
