@@ -38,6 +38,10 @@ export class Agent {
   private readonly inventory?: InventoryPoller;
   private work: Promise<void> = Promise.resolve();
   private running = false;
+  /** Told to hold by the controller (its store is in recovery), until a snapshot or a delta comes. */
+  private holding = false;
+  /** Hold messages received (tests and logs). */
+  private holds = 0;
   /** Called after every task of the work queue (tests wait on conditions with it). */
   onProgress?: () => void;
 
@@ -101,14 +105,19 @@ export class Agent {
     return this.store.inSync;
   }
 
+  /** Whether the controller told the agent to hold (its store is in recovery) and has sent no state since. */
+  get held(): boolean {
+    return this.holding;
+  }
+
   /** Sent in every Hello: tells this process's streams from another agent's claiming the same host. */
   get instanceId(): string {
     return this.client.instanceId;
   }
 
   /** Counters, for tests and logs. */
-  get stats(): { snapshots: number; deltas: number; emptyDeltas: number; acks: number; nacks: number; connects: number } {
-    return { ...this.store.counts, ...this.reconciler.counts, connects: this.client.connects };
+  get stats(): { snapshots: number; deltas: number; emptyDeltas: number; acks: number; nacks: number; connects: number; holds: number } {
+    return { ...this.store.counts, ...this.reconciler.counts, connects: this.client.connects, holds: this.holds };
   }
 
   /** The last revision acknowledged to the controller (programmed); 0 before the first. */
@@ -173,6 +182,21 @@ export class Agent {
     if (message.connections) {
       this.migrations.receive(message.connections);
       return;
+    }
+    if (message.hold) {
+      // The controller's store lost data: keep the kernel and the state on disk as they are (a
+      // snapshot half received is dropped). Nothing new comes; a tap that appears meanwhile
+      // stays closed (no policy), as always.
+      this.store.discardStaging();
+      this.holds++;
+      if (!this.holding) {
+        this.holding = true;
+        this.logger.warn(`the controller's store is in recovery (${message.hold.reason}): holding the state at revision ${this.store.state.revision} until it is over`, { event: 'hold', revision: this.store.state.revision });
+      }
+      return;
+    }
+    if (message.snapshotEnd || message.delta) {
+      this.holding = false;
     }
     const change = message.snapshotChunk ? this.store.stage(message.snapshotChunk) : message.snapshotEnd ? this.store.endSnapshot(message.snapshotEnd) : message.delta ? this.store.applyDelta(message.delta) : undefined;
     switch (change?.outcome) {

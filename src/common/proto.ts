@@ -85,6 +85,11 @@ export function encodeDelta(revision: number, upserts: Uint8Array[], removals: U
   return buf;
 }
 
+/** A SyncResponse{hold}: the store is in recovery, the agent keeps what it has (rare: reflection). */
+export function encodeHold(reason: string): Buffer {
+  return Buffer.from(SyncResponseType.encode(SyncResponseType.fromObject({ hold: { reason } })).finish());
+}
+
 /** A SyncResponse{snapshot_chunk} from pre-encoded resources. */
 export function encodeSnapshotChunk(revision: number, epoch: string, resources: Uint8Array[]): Buffer {
   const epochLength = utf8Length(epoch);

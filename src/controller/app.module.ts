@@ -54,6 +54,9 @@ import { SegmentController } from './segments/segment.controller';
 import { segmentApi } from './segments/segment.openapi';
 import { SegmentRepository } from './segments/segment.repository';
 import { SegmentService } from './segments/segment.service';
+import { RecoveryController } from './recovery/recovery.controller';
+import { RecoveryGuard } from './recovery/recovery.guard';
+import { recoveryApi } from './recovery/recovery.openapi';
 import { StatusPageController } from './status-page/status-page.controller';
 import { StoreModule } from './store/store.module';
 import { TenantController } from './tenants/tenant.controller';
@@ -62,7 +65,7 @@ import { TenantRepository } from './tenants/tenant.repository';
 import { TenantService } from './tenants/tenant.service';
 
 /** Every controller of the API: their routes are the route table (apiRoutes). */
-export const API_CONTROLLERS = [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController, MirrorSessionController, MigrationController, TokenController, EventController, AuditController, MetricsController];
+export const API_CONTROLLERS = [HealthController, TenantController, SegmentController, HostController, PortController, SecurityGroupController, MirrorSessionController, MigrationController, TokenController, EventController, AuditController, MetricsController, RecoveryController];
 
 /** Every route of the API with who may call it: what the OpenAPI document states and the access tests check. */
 export function apiRoutes(): Route[] {
@@ -93,6 +96,8 @@ export class AppModule {
         { provide: APP_GUARD, useClass: AccessGuard },
         // Every route's query is checked against what the route declares (none by default).
         { provide: APP_GUARD, useClass: QueryGuard },
+        // Writes wait while the store is in recovery (recovery/).
+        { provide: APP_GUARD, useClass: RecoveryGuard },
         Authenticator,
         TenantScope,
         HostScope,
@@ -128,7 +133,7 @@ export class AppModule {
 
 /** Each controller's route descriptions, from beside it (`*.openapi.ts`). */
 export function apiDescriptions(maxBatchSize: number): ApiDescription[] {
-  return [tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, mirrorSessionApi, migrationApi, tokenApi(), eventApi, auditApi, healthApi, metricsApi];
+  return [tenantApi, segmentApi, hostApi, portApi(maxBatchSize), securityGroupApi, mirrorSessionApi, migrationApi, tokenApi(), eventApi, auditApi, healthApi, metricsApi, recoveryApi];
 }
 
 /** The OpenAPI document served at /docs: the route descriptions, with who may call each route. */

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { LoggerService } from '@nestjs/common';
+import { Logger, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
@@ -18,6 +18,7 @@ import { MigrationMonitor } from './migrations/migration.monitor';
 import { AuditEvaluator } from './audit/audit.evaluator';
 import { DistributionPipeline } from './distribution/pipeline';
 import { transportSecurityFrom } from './distribution/sync.server';
+import { StoreRecovery } from './store/store-recovery';
 
 /**
  * Builds overlayd: the materialized view loaded, the gRPC sync server bound on OVERLAY_GRPC_PORT,
@@ -45,6 +46,16 @@ export async function createApp(config: ControllerConfig, opts: { logger?: false
   SwaggerModule.setup('docs', app, buildOpenApiDocument(config.maxBatchSize) as unknown as OpenAPIObject);
   registerAuthentication(adapter.getInstance(), app.get(Authenticator), apiRoutes());
   recordHttpRequests(adapter.getInstance(), app.get(ControllerMetrics).httpRequests);
+  // Every answer says when the store is in recovery: reads then show a state that lost data.
+  const recovery = app.get(StoreRecovery);
+  adapter.getInstance().addHook('onSend', async (_request, reply, payload) => {
+    if (recovery.active) {
+      void reply.header('overlay-store-state', 'recovery');
+    }
+    return payload;
+  });
+  // The store may have lost its tokens with the rest: an admin must be able to call accept.
+  recovery.on('entered', () => void app.get(TokenService).bootstrap().catch((err: Error) => new Logger('recovery').warn(`making an admin token after the store recovery began: ${err.message}`)));
   // Routes run as their caller, whom the audit trail names (once authenticated, before the route runs).
   await app.init();
   try {

@@ -98,6 +98,10 @@ export enum ErrorCode {
   LastAdminToken = 'LAST_ADMIN_TOKEN',
   // The store and the server.
   StoreUnavailable = 'STORE_UNAVAILABLE',
+  /** The store came back empty or older than what was seen: writes wait for an operator (store/store-recovery.ts). */
+  StoreRecovery = 'STORE_RECOVERY',
+  /** POST /v1/admin/recovery/accept with no recovery to accept. */
+  NotInRecovery = 'NOT_IN_RECOVERY',
   Timeout = 'TIMEOUT',
   Internal = 'INTERNAL',
 }

@@ -8,6 +8,7 @@ import type { ConnectionsInstalled as _overlay_v1_ConnectionsInstalled, Connecti
 import type { Delta as _overlay_v1_Delta, Delta__Output as _overlay_v1_Delta__Output } from './overlay/v1/Delta';
 import type { FirewallRule as _overlay_v1_FirewallRule, FirewallRule__Output as _overlay_v1_FirewallRule__Output } from './overlay/v1/FirewallRule';
 import type { Hello as _overlay_v1_Hello, Hello__Output as _overlay_v1_Hello__Output } from './overlay/v1/Hello';
+import type { Hold as _overlay_v1_Hold, Hold__Output as _overlay_v1_Hold__Output } from './overlay/v1/Hold';
 import type { HostInventory as _overlay_v1_HostInventory, HostInventory__Output as _overlay_v1_HostInventory__Output } from './overlay/v1/HostInventory';
 import type { HostObservation as _overlay_v1_HostObservation, HostObservation__Output as _overlay_v1_HostObservation__Output } from './overlay/v1/HostObservation';
 import type { IpSetMember as _overlay_v1_IpSetMember, IpSetMember__Output as _overlay_v1_IpSetMember__Output } from './overlay/v1/IpSetMember';
@@ -52,6 +53,7 @@ export interface ProtoGrpcType {
       Delta: MessageTypeDefinition<_overlay_v1_Delta, _overlay_v1_Delta__Output>
       FirewallRule: MessageTypeDefinition<_overlay_v1_FirewallRule, _overlay_v1_FirewallRule__Output>
       Hello: MessageTypeDefinition<_overlay_v1_Hello, _overlay_v1_Hello__Output>
+      Hold: MessageTypeDefinition<_overlay_v1_Hold, _overlay_v1_Hold__Output>
       HostInventory: MessageTypeDefinition<_overlay_v1_HostInventory, _overlay_v1_HostInventory__Output>
       HostObservation: MessageTypeDefinition<_overlay_v1_HostObservation, _overlay_v1_HostObservation__Output>
       IpSetMember: MessageTypeDefinition<_overlay_v1_IpSetMember, _overlay_v1_IpSetMember__Output>

@@ -173,6 +173,10 @@ describe('the route x role access matrix', () => {
     'GET /v1/audit': { request: () => ({ path: '/v1/audit' }), allowed: 200 },
     'GET /v1/audit/findings': { request: () => ({ path: '/v1/audit/findings?limit=5' }), allowed: 200 },
 
+    'GET /v1/admin/recovery': { request: () => ({ path: '/v1/admin/recovery' }), allowed: 200 },
+    // The store is not in recovery here: an admin's accept is refused as such (store-recovery.medium-spec.ts accepts one).
+    'POST /v1/admin/recovery/accept': { request: () => ({ path: '/v1/admin/recovery/accept' }), allowed: { status: 409, code: 'NOT_IN_RECOVERY' } },
+
     'GET /metrics': { request: () => ({ path: '/metrics' }), allowed: 200 },
   };
 

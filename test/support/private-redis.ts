@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,10 @@ export interface PrivateRedis {
   resume(): void;
   /** Starts it again on the same port and directory (it replays its AOF). */
   start(): Promise<void>;
+  /** SIGKILL, its data removed (`from`: replaced by a copy made with `copyData`), started again: a Redis that lost its data. */
+  restartWith(from: string | null): Promise<void>;
+  /** A copy of its data directory as it is on disk now (stop it first for a consistent copy); the caller removes it. */
+  copyData(): string;
   /** Stops it for good and removes its directory. */
   destroy(): Promise<void>;
 }
@@ -95,6 +99,27 @@ export async function startPrivateRedis(opts: { appendfsync?: 'always' | 'everys
       const exited = new Promise((r) => child!.once('exit', r));
       child.kill('SIGKILL');
       await exited;
+    },
+    async restartWith(from) {
+      await handle.kill();
+      for (const entry of readdirSync(dir)) {
+        if (entry !== 'redis.log') {
+          rmSync(join(dir, entry), { recursive: true, force: true });
+        }
+      }
+      if (from) {
+        cpSync(from, dir, { recursive: true });
+      }
+      await handle.start();
+    },
+    copyData() {
+      const copy = mkdtempSync(join(tmpdir(), 'overlay-redis-copy-'));
+      for (const entry of readdirSync(dir)) {
+        if (entry !== 'redis.log') {
+          cpSync(join(dir, entry), join(copy, entry), { recursive: true });
+        }
+      }
+      return copy;
     },
     async destroy() {
       await handle.kill();

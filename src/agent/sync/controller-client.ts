@@ -181,8 +181,9 @@ export class ControllerClient {
       if (this.stream === stream && message.snapshotEnd) {
         this.logger.info(`snapshot at revision ${message.snapshotEnd.revision} received (${message.snapshotEnd.resourceCount} resources)`, { event: 'snapshot', revision: message.snapshotEnd.revision, resources: message.snapshotEnd.resourceCount });
       }
-      // The stream works once it delivers a snapshot or a delta: only then does the backoff start over.
-      if (this.stream === stream && (message.snapshotEnd || message.delta)) {
+      // The stream works once it delivers a snapshot or a delta (or says to hold: the controller
+      // answered): only then does the backoff start over.
+      if (this.stream === stream && (message.snapshotEnd || message.delta || message.hold)) {
         this.backoff.reset();
         if (this.heldElsewhere) {
           this.heldElsewhere = false;

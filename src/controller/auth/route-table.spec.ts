@@ -131,6 +131,8 @@ describe("the API's route table", () => {
       'GET /v1/audit': [A, O, R].join(' '),
       'GET /v1/audit/findings': [A, O, R].join(' '),
       'GET /metrics': [A, O, R, M].join(' '),
+      'GET /v1/admin/recovery': [A, O, R].join(' '),
+      'POST /v1/admin/recovery/accept': A,
     });
   });
 });

@@ -1,6 +1,5 @@
 import { CONTROLLER } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import { RedisStore } from '../store/redis-store';
 import { parsePortFailures, type HostPortFailures } from './port-failures';
 
@@ -191,8 +190,7 @@ export type ClaimResult =
 /**
  * What agents did, in Redis, so every replica sees it: the revision each host acknowledged, its
  * last NACK, which stream holds each host (a claim with an expiry, refreshed while the stream
- * lives, and the agent instances it evicted), and the deployment's epoch. Every claim change is
- * one script, so replicas racing for a host agree.
+ * lives, and the agent instances it evicted). Every claim change is one script, so replicas racing for a host agree.
  */
 @Injectable()
 export class AgentStatusRepository {
@@ -201,13 +199,6 @@ export class AgentStatusRepository {
     store.defineScript('overlayAgentClaim', CLAIM);
     store.defineScript('overlayAgentRefresh', REFRESH);
     store.defineScript('overlayAgentRelease', RELEASE);
-  }
-
-  /** The deployment's epoch, made once (SET NX): idempotent. */
-  async epoch(): Promise<string> {
-    const key = this.store.keys.epoch();
-    await this.store.read((r) => r.set(key, randomBytes(8).toString('hex'), 'NX'));
-    return (await this.store.read((r) => r.get(key)))!;
   }
 
   /**

@@ -6,6 +6,7 @@ import type { Host } from '../model/host';
 import { ChangeLogReader } from '../store/change-log-reader';
 import { MaterializedView } from '../store/materialized-view';
 import { RedisStore } from '../store/redis-store';
+import { StoreRecovery } from '../store/store-recovery';
 import { AgentStatusRepository, knownFeatures, type AgentFeature } from './agent-status.repository';
 import type { SessionClaim, SyncCall } from './host-session';
 import { SESSION_TTL_MS, SessionRegistry } from './session-registry';
@@ -49,6 +50,7 @@ export class HelloHandler {
     private readonly status: AgentStatusRepository,
     private readonly store: RedisStore,
     private readonly changeLog: ChangeLogReader,
+    private readonly recovery: StoreRecovery,
   ) {}
 
   /**
@@ -73,6 +75,18 @@ export class HelloHandler {
     const instance = hello.instanceId;
     if (instance && !INSTANCE_ID.test(instance)) {
       throw new HelloRefused(grpc.status.INVALID_ARGUMENT, 'instance_id must be empty or 1-64 characters of [A-Za-z0-9_-]');
+    }
+    // Before the host is looked up: it may be gone with the data the agent still holds.
+    if (await this.recovery.heldByHello(hello.hostName, hello.epoch, hello.appliedRevision)) {
+      answered();
+      this.sessions.holdStream(call, hello.hostName, `store recovery (${this.recovery.current?.reason ?? 'in progress'}): keep the state you hold`);
+      this.logger.warn(`host ${hello.hostName}: told to hold its state (store recovery; it holds revision ${hello.appliedRevision} of epoch ${hello.epoch || '(none)'})`, {
+        host: hello.hostName,
+        event: 'hold',
+        appliedRevision: hello.appliedRevision,
+        epoch: hello.epoch || null,
+      });
+      return;
     }
     const host = await this.findHost(hello.hostName);
     if (hello.vtepIp) {

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { Logger } from '@nestjs/common';
-import { encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
+import { encodeHold, encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import type { HostObservation__Output } from '../../generated/overlay/v1/HostObservation';
@@ -39,8 +39,8 @@ const SESSION_CHUNKS_IN_FLIGHT = 2;
 /** Deltas whose delivery time a session keeps until their ack (the oldest go first: a host that acks nothing is seen in its lag). */
 const MAX_TIMED_DELTAS = 4096;
 
-/** What a session writes on its stream: deltas of the span, revision markers (empty deltas), snapshot chunks and end markers, relayed connection batches. */
-export const SENT_TYPES = ['delta', 'marker', 'snapshot_chunk', 'snapshot_end', 'connection_batch'] as const;
+/** What a session writes on its stream: deltas of the span, revision markers (empty deltas), snapshot chunks and end markers, relayed connection batches, the word to hold (store recovery). */
+export const SENT_TYPES = ['delta', 'marker', 'snapshot_chunk', 'snapshot_end', 'connection_batch', 'hold'] as const;
 export type SentType = (typeof SENT_TYPES)[number];
 /** Messages and bytes written, by type. */
 export type SentCounts = Record<SentType, { messages: number; bytes: number }>;
@@ -163,6 +163,8 @@ export class HostSession implements SpanSubscriber {
   private snapshotBytes = 0;
   private waitingForDrain = false;
   private closed = false;
+  /** Told to hold (the store is in recovery): nothing of the span is sent any more, nothing the agent says is recorded. */
+  private holding = false;
   private unsubscribe?: () => void;
   /** The revision of the last message queued; markers advance it. */
   sentRevision = 0;
@@ -217,6 +219,9 @@ export class HostSession implements SpanSubscriber {
    * end marker, replace or remove every resource that changed, so the agent still converges.
    */
   sendSnapshot(reason: SnapshotReason = 'hello'): void {
+    if (this.holding) {
+      return;
+    }
     const keys = this.feed.spanIndex.spanOf(this.hostId);
     const revision = this.feed.revision;
     // The Hello's snapshot is in the `connected` line.
@@ -255,7 +260,7 @@ export class HostSession implements SpanSubscriber {
 
   /** Queues a pre-encoded delta (resume, or live from the feed); its ack is timed (`realized`). */
   deliver(revision: number, delta: Buffer): void {
-    if (this.closed) {
+    if (this.closed || this.holding) {
       return;
     }
     this.timedDeltas.push({ revision, at: performance.now() });
@@ -281,7 +286,7 @@ export class HostSession implements SpanSubscriber {
   /** An empty delta at the current revision, when the agent has not been sent it yet. */
   sendMarker(): void {
     const revision = this.feed.revision;
-    if (!this.closed && revision > this.sentRevision) {
+    if (!this.closed && !this.holding && revision > this.sentRevision) {
       this.enqueue(revision, this.feed.marker(revision), 'marker');
     }
   }
@@ -290,6 +295,29 @@ export class HostSession implements SpanSubscriber {
     if (!this.closed) {
       this.sendSnapshot('resync');
     }
+  }
+
+  /**
+   * The store is in recovery: whatever is queued (a snapshot of a state that may be the emptied
+   * one included) is dropped, a Hold is written, and nothing more until the stream ends. What the
+   * agent says from now on is not recorded (acknowledgements of the lost history must not land
+   * in the store being recovered).
+   */
+  hold(reason: string): void {
+    if (this.closed || this.holding) {
+      return;
+    }
+    this.holding = true;
+    this.queue.length = 0;
+    this.snapshot = undefined;
+    this.pendingDeltaBytes = 0;
+    this.queue.push({ bytes: encodeHold(reason), type: 'hold' });
+    logger.warn(`host ${this.hostName}: told to hold its state (store recovery)`, { host: this.hostName, event: 'hold' });
+    this.flush();
+  }
+
+  get isHolding(): boolean {
+    return this.holding;
   }
 
   /** Ends the stream with a status (e.g. the host was deleted). */
@@ -405,6 +433,9 @@ export class HostSession implements SpanSubscriber {
       this.refuse('a second Hello on an open stream');
       return;
     }
+    if (this.holding) {
+      return; // acks of what was sent before the Hold, reports: of a history the store may not have; not recorded
+    }
     if (req.ack || req.nack) {
       const revision = (req.ack ?? req.nack)!.revision;
       if (!Number.isSafeInteger(revision) || !this.sentHere(revision)) {
@@ -463,7 +494,7 @@ export class HostSession implements SpanSubscriber {
 
   /** Queues a pre-encoded message that is not part of the span (a connection batch), behind what is queued. */
   sendMessage(message: Buffer): void {
-    if (this.closed) {
+    if (this.closed || this.holding) {
       return;
     }
     this.queue.push({ bytes: message, type: 'connection_batch' });

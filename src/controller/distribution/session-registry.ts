@@ -10,7 +10,9 @@ import type { PortFailure__Output } from '../../generated/overlay/v1/PortFailure
 import { spanKey } from '../../common/span/span-kind';
 import type { Host } from '../model/host';
 import type { ChangeRecord } from '../store/change-log';
+import { encodeHold } from '../../common/proto';
 import { MaterializedView } from '../store/materialized-view';
+import { StoreRecovery } from '../store/store-recovery';
 import { AckRecorder } from './ack-recorder';
 import { AgentStatusRepository, type StreamClaim } from './agent-status.repository';
 import { HostObservationIntake, readHostObservation } from './host-observation.intake';
@@ -57,6 +59,8 @@ export class SessionRegistry implements SessionEvents {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly unsubscribe: (() => void)[] = [];
   private currentEpoch = '';
+  /** Streams told to hold at their Hello (the store in recovery): no session, no claim (the host may be gone with the data). */
+  private readonly heldStreams = new Map<SyncCall, string>();
   /** What the sessions that ended wrote (`sent` adds the live ones'). */
   private readonly endedSent = emptySentCounts();
   private endedSnapshots = 0;
@@ -85,6 +89,7 @@ export class SessionRegistry implements SessionEvents {
     private readonly recorder: AckRecorder,
     private readonly counters: MirrorCountersIntake,
     private readonly observations: HostObservationIntake,
+    private readonly recovery: StoreRecovery,
   ) {}
 
   /** The deployment's epoch, as agents must name it to resume. */
@@ -92,25 +97,30 @@ export class SessionRegistry implements SessionEvents {
     return this.currentEpoch;
   }
 
-  /** Reads the epoch and starts the timers. Call once the view is loaded, before streams are accepted. */
+  /** Takes the view's epoch and starts the timers. Call once the view is loaded, before streams are accepted. */
   async start(): Promise<void> {
-    this.currentEpoch = await this.status.epoch();
-    // A reloaded view may mean Redis lost its data (and its epoch): agents' revisions from before
-    // must not be resumed against the new history. Read the epoch again before sessions resync.
-    this.view.onReset(() => {
-      void this.status
-        .epoch()
-        .then((epoch) => {
-          if (epoch !== this.currentEpoch) {
-            this.logger.warn(`epoch changed from ${this.currentEpoch} to ${epoch}: every agent gets a snapshot`);
-            this.currentEpoch = epoch;
-            for (const session of this.sessions.values()) {
-              session.resync();
-            }
+    this.currentEpoch = this.view.epoch;
+    // The store lost data: every agent keeps what it holds until the recovery is over.
+    this.unsubscribe.push(this.recovery.on('entered', (record) => this.holdAll(`store recovery (${record.reason}): ${record.detail}`)));
+    // The view admitted a new state. After a recovery (accepted, or the data restored) the held
+    // streams end, and their agents reconnect to resume or take a snapshot. A new epoch (an
+    // accepted recovery): agents' revisions from before must not be resumed against the new
+    // history; every other stream is sent a snapshot.
+    this.unsubscribe.push(
+      this.view.onReset(() => {
+        if (!this.recovery.active) {
+          this.endHeld();
+        }
+        const epoch = this.view.epoch;
+        if (epoch !== this.currentEpoch) {
+          this.logger.warn(`epoch changed from ${this.currentEpoch} to ${epoch}: every agent gets a snapshot`);
+          this.currentEpoch = epoch;
+          for (const session of this.sessions.values()) {
+            session.resync();
           }
-        })
-        .catch(() => undefined);
-    });
+        }
+      }),
+    );
     this.unsubscribe.push(this.view.onChange((record) => this.endDeletedHosts(record)));
     this.timers.push(setInterval(() => this.sendMarkers(), MARKER_INTERVAL_MS));
     this.timers.push(setInterval(() => void this.housekeeping(), HOUSEKEEPING_MS));
@@ -125,6 +135,58 @@ export class SessionRegistry implements SessionEvents {
     this.unsubscribe.splice(0).forEach((off) => off());
     for (const session of [...this.sessions.values()]) {
       session.fail(grpc.status.UNAVAILABLE, 'controller shutting down');
+    }
+    for (const call of [...this.heldStreams.keys()]) {
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'controller shutting down' });
+    }
+    this.heldStreams.clear();
+  }
+
+  /** Agents held on this replica: by a session of theirs, or at their Hello. */
+  holdingCount(): number {
+    let count = this.heldStreams.size;
+    for (const session of this.sessions.values()) {
+      count += session.isHolding ? 1 : 0;
+    }
+    return count;
+  }
+
+  /** Tells `call`'s agent, whose Hello came during a recovery, to hold; the stream stays open until the recovery is over. */
+  holdStream(call: SyncCall, hostName: string, reason: string): void {
+    this.heldStreams.set(call, hostName);
+    const forget = () => this.heldStreams.delete(call);
+    call.on('error', forget);
+    call.on('close', forget);
+    call.on('cancelled', forget);
+    call.on('end', forget);
+    // Whatever the agent sends while held is of a history the store may not have: not read.
+    call.on('data', () => undefined);
+    call.write(encodeHold(reason));
+  }
+
+  private holdAll(reason: string): void {
+    for (const session of this.sessions.values()) {
+      session.hold(reason);
+    }
+  }
+
+  /** The recovery is over: held streams end (UNAVAILABLE), and their agents reconnect at once. */
+  private endHeld(): void {
+    const details = 'the store recovery is over: reconnect for the current state';
+    let ended = 0;
+    for (const session of [...this.sessions.values()]) {
+      if (session.isHolding) {
+        session.fail(grpc.status.UNAVAILABLE, details);
+        ended++;
+      }
+    }
+    for (const call of [...this.heldStreams.keys()]) {
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details });
+      ended++;
+    }
+    this.heldStreams.clear();
+    if (ended) {
+      this.logger.warn(`store recovery over: ended ${ended} held agent stream(s); they reconnect for the current state`);
     }
   }
 
@@ -170,6 +232,10 @@ export class SessionRegistry implements SessionEvents {
     }
     session.start();
     this.recorder.connected(host.id, from);
+    if (this.recovery.active) {
+      // The recovery began while this Hello was answered.
+      session.hold(`store recovery (${this.recovery.current!.reason})`);
+    }
     return session;
   }
 

@@ -11,8 +11,12 @@ export const healthApi: ApiDescription = {
       get: {
         operationId: 'getReadiness',
         tags: ['health'],
-        summary: 'Readiness: Redis reachable',
-        responses: { '200': { description: 'ready', ...status('ready', 'ok') }, '503': { description: 'Redis unreachable', ...status('not ready', 'unreachable') } },
+        summary: 'Readiness: Redis reachable (and whether the store is in recovery: still ready, so that the API stays reachable)',
+        responses: {
+          '200': {
+            description: 'ready; `store: recovery` while the store is in recovery (see GET /v1/admin/recovery)',
+            ...json(record({ status: { type: 'string', enum: ['ready'] }, redis: { type: 'string', enum: ['ok'] }, store: { type: 'string', enum: ['recovery'] } }, { optional: ['store'] })),
+          }, '503': { description: 'Redis unreachable', ...status('not ready', 'unreachable') } },
         errors: [],
       },
     },

@@ -84,6 +84,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.PortInMirrorSession:
     case ErrorCode.HostHasMirrorSessions:
     case ErrorCode.VlanNotTrunked:
+    case ErrorCode.NotInRecovery:
       return 409;
     case ErrorCode.RequestTimeout:
       return 408;
@@ -94,6 +95,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case ErrorCode.UnsupportedMediaType:
       return 415;
     case ErrorCode.StoreUnavailable:
+    case ErrorCode.StoreRecovery:
       return 503;
     case ErrorCode.Timeout:
       return 504;

@@ -2,6 +2,7 @@ import { rolesOf } from '../auth/access';
 import type { Role } from '../auth/principal';
 import { openApiPath, routeKey, type Route } from '../auth/route-table';
 import { ErrorCode } from '../errors';
+import { writesDuringRecovery } from '../recovery/recovery-routes';
 import { httpStatusOf } from './http-status';
 import type { JsonSchema, Schema } from './schema';
 import type { QuerySpec } from './query';
@@ -147,6 +148,8 @@ function queryCodes(spec: QuerySpec): ErrorCode[] {
 function codesOfOperation(operation: Pick<Operation, 'body' | 'errors'>, path: string, route: Route | undefined): ErrorCode[] {
   const codes = new Set<ErrorCode>([
     ...REQUEST_CODES,
+    // Writes refused while the store is in recovery (recovery/recovery.guard.ts).
+    ...(route && !route.access?.public && !writesDuringRecovery(route.method, route.path) ? [ErrorCode.StoreRecovery] : []),
     ...(route?.access?.public ? [] : TOKEN_CODES),
     ...queryCodes(route ? querySpecOf(route.handler) : {}),
     ...(path.includes('{id}') ? [ErrorCode.InvalidId] : []),
@@ -194,6 +197,7 @@ const SOLE_CODE_MEANING: Partial<Record<ErrorCode, string>> = {
   [ErrorCode.HeadersTooLarge]: 'the request line and headers are larger than 16 KiB',
   [ErrorCode.Internal]: 'a bug; the details are in the controller log',
   [ErrorCode.StoreUnavailable]: "Redis unreachable; a write's outcome is unknown (read it back before retrying)",
+  [ErrorCode.StoreRecovery]: 'the store is in recovery (it came back empty or older than what was seen); nothing changed; see GET /v1/admin/recovery',
   [ErrorCode.Timeout]: "this replica's view did not catch up with Redis in time; retry",
 };
 

@@ -84,7 +84,7 @@ export class ControllerMetrics {
     scrapedGauge(r, 'overlay_sync_queue_depth', "Messages waiting to be written on a host's stream on this replica (queued deltas and markers, a snapshot's remaining chunks)", ['host'], () =>
       [...sessions.all()].map((s) => [{ host: s.hostName }, s.queueDepth]),
     );
-    scrapedCounter(r, 'overlay_sync_messages_sent_total', "Messages this replica wrote on agents' streams, by type: delta, marker (an empty delta), snapshot_chunk, snapshot_end, connection_batch", ['type'], () => {
+    scrapedCounter(r, 'overlay_sync_messages_sent_total', "Messages this replica wrote on agents' streams, by type: delta, marker (an empty delta), snapshot_chunk, snapshot_end, connection_batch, hold (the store is in recovery)", ['type'], () => {
       const { sent } = sessions.sent();
       return SENT_TYPES.map((type) => [{ type }, sent[type].messages]);
     });

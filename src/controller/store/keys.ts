@@ -38,6 +38,15 @@ const templates = {
   vniQuarantine: 'vnis:quarantine',
   /** String: a random id made when this deployment's state was first written; agents' revisions belong to it. */
   epoch: 'epoch',
+  /**
+   * String: JSON of the store recovery in progress (store/store-recovery.ts): why, when, by whom,
+   * what was seen before and what was found. While it exists no script makes a revision.
+   */
+  recovery: 'recovery',
+  /** Set: epochs agents named in their Hello during the recovery; retired when it is accepted. */
+  recoveryAgentEpochs: 'recovery:agent-epochs',
+  /** Set: epochs given up by an accepted recovery: an agent naming one gets a snapshot, not a new recovery. */
+  retiredEpochs: 'epochs:retired',
   /** Hash host id -> the last revision its agent acknowledged. */
   agentApplied: 'agents:applied',
   /**

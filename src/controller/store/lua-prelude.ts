@@ -47,3 +47,18 @@ local function commit(ops, extra)
   return rev
 end
 `;
+
+/**
+ * Head of every script that can make a revision (its body calls `commit`): no revision is made
+ * while the store is in recovery, nor into a store without an epoch (it lost its data, and no
+ * replica has decided yet). Checked before the script's first write, atomically with it, so a
+ * replica that has not noticed the loss yet cannot write into the emptied store either.
+ */
+export const luaRecoveryGuard = `
+if redis.call('EXISTS', K.recovery()) == 1 or redis.call('EXISTS', K.epoch()) == 0 then
+  fail('STORE_RECOVERY', '', 'the store is in recovery (it came back empty or older than what was seen): writes are refused until an admin accepts its state (POST /v1/admin/recovery/accept) or restores it; see GET /v1/admin/recovery')
+end
+`;
+
+/** Whether a script body can make a revision (then it runs behind `luaRecoveryGuard`). */
+export const makesRevisions = (body: string): boolean => /\bcommit\(/.test(body);

@@ -13,6 +13,21 @@ const STOPPED = Symbol('stopped');
 export type ChangeListener = (record: ChangeRecord, state: ViewState) => void;
 export type ResetListener = (state: ViewState) => void;
 
+/** What identifies the store's state, read with the snapshot: its epoch (null: none), revision and recovery record (JSON, null: none). */
+export interface StoreIdentity {
+  epoch: string | null;
+  revision: number;
+  recovery: string | null;
+}
+
+/**
+ * Decides whether a snapshot the view loaded may replace what it holds (store/store-recovery.ts):
+ * the epoch the view adopts with it, or undefined to keep the state held (the store lost data).
+ */
+export interface SnapshotGate {
+  admit(found: StoreIdentity, seen: { epoch: string; revision: number }): Promise<string | undefined>;
+}
+
 /**
  * This replica's in-memory copy of the desired state: a snapshot read at revision R in one
  * MULTI, then every change record after R, tailed from the change log with XREAD BLOCK on a
@@ -26,6 +41,11 @@ export type ResetListener = (state: ViewState) => void;
 export class MaterializedView implements OnModuleDestroy {
   private readonly logger = new Logger(MaterializedView.name);
   private state: ViewState = emptyViewState();
+  private currentEpoch = '';
+  /** Set when the gate refused the last snapshot: the view keeps its state and stops tailing until one is admitted. */
+  private holding = false;
+  /** Set by StoreRecovery; without one every snapshot is admitted. */
+  gate?: SnapshotGate;
   private tail?: Redis;
   private running = false;
   private loop?: Promise<void>;
@@ -44,6 +64,16 @@ export class MaterializedView implements OnModuleDestroy {
 
   get revision(): number {
     return this.state.revision;
+  }
+
+  /** The epoch of the state the view holds ('' before its first load). */
+  get epoch(): string {
+    return this.currentEpoch;
+  }
+
+  /** Whether the view keeps an older state because the store's was not admitted (a recovery). */
+  get held(): boolean {
+    return this.holding;
   }
 
   onChange(listener: ChangeListener): () => void {
@@ -119,17 +149,18 @@ export class MaterializedView implements OnModuleDestroy {
 
   /** Reads the whole state at one revision, atomically. */
   static async readSnapshot(redis: Redis, store: RedisStore): Promise<ViewState> {
+    return (await MaterializedView.readStore(redis, store)).state;
+  }
+
+  /** The store's identity alone (three GETs in one MULTI): cheap enough for every idle round of the tail. */
+  static async readIdentity(redis: Redis, store: RedisStore): Promise<StoreIdentity> {
     const k = store.keys;
-    const replies = await redis
-      .multi()
-      .get(k.revision())
-      .hgetall(k.tenants())
-      .hgetall(k.segments())
-      .hgetall(k.hosts())
-      .hgetall(k.ports())
-      .hgetall(k.securityGroups())
-      .hgetall(k.mirrorSessions())
-      .exec();
+    const replies = await redis.multi().get(k.epoch()).get(k.revision()).get(k.recovery()).exec();
+    const [epoch, revision, recovery] = MaterializedView.values(replies) as (string | null)[];
+    return { epoch, revision: Number(revision ?? 0), recovery };
+  }
+
+  private static values(replies: [Error | null, unknown][] | null): unknown[] {
     if (!replies) {
       throw new Error('snapshot transaction aborted');
     }
@@ -138,10 +169,28 @@ export class MaterializedView implements OnModuleDestroy {
         throw err;
       }
     }
-    const [rev, tenants, segments, hosts, ports, securityGroups, mirrorSessions] = replies.map(([, value]) => value) as [string | null, ...Record<string, string>[]];
+    return replies.map(([, value]) => value);
+  }
+
+  /** The whole state and the store's identity at one revision, atomically. */
+  static async readStore(redis: Redis, store: RedisStore): Promise<{ state: ViewState; identity: StoreIdentity }> {
+    const k = store.keys;
+    const replies = await redis
+      .multi()
+      .get(k.epoch())
+      .get(k.recovery())
+      .get(k.revision())
+      .hgetall(k.tenants())
+      .hgetall(k.segments())
+      .hgetall(k.hosts())
+      .hgetall(k.ports())
+      .hgetall(k.securityGroups())
+      .hgetall(k.mirrorSessions())
+      .exec();
+    const [epoch, recovery, rev, tenants, segments, hosts, ports, securityGroups, mirrorSessions] = MaterializedView.values(replies) as [string | null, string | null, string | null, ...Record<string, string>[]];
     const parse = <T>(hash: Record<string, string>): Map<string, T> =>
       new Map(Object.entries(hash).map(([id, json]) => [id, JSON.parse(json) as T]));
-    return {
+    const state: ViewState = {
       revision: Number(rev ?? 0),
       tenants: parse(tenants),
       segments: parse(segments),
@@ -150,10 +199,24 @@ export class MaterializedView implements OnModuleDestroy {
       securityGroups: parse(securityGroups),
       mirrorSessions: parse(mirrorSessions),
     };
+    return { state, identity: { epoch, revision: state.revision, recovery } };
   }
 
-  private async reload(): Promise<void> {
-    this.state = await MaterializedView.readSnapshot(this.store.redis, this.store);
+  /**
+   * Loads a snapshot and, if the gate admits it, makes it the view's state and tells the reset
+   * listeners. Not admitted (the store lost data): the view keeps what it holds and stops
+   * tailing; every idle round it asks again, and admits once the recovery is over.
+   */
+  async reload(): Promise<void> {
+    const { state, identity } = await MaterializedView.readStore(this.store.redis, this.store);
+    const epoch = this.gate ? await this.gate.admit(identity, { epoch: this.currentEpoch, revision: this.state.revision }) : (identity.epoch ?? '');
+    if (epoch === undefined) {
+      this.holding = true;
+      return;
+    }
+    this.holding = false;
+    this.currentEpoch = epoch;
+    this.state = state;
     for (const listener of this.resetListeners) {
       listener(this.state);
     }
@@ -163,6 +226,11 @@ export class MaterializedView implements OnModuleDestroy {
   private async tailLoop(): Promise<void> {
     while (this.running && this.tail) {
       try {
+        if (this.holding) {
+          await this.untilStopped(new Promise((r) => setTimeout(r, TAIL_BLOCK_MS)));
+          await this.untilStopped(this.recheckHeld());
+          continue;
+        }
         const reply = await this.untilStopped(this.tail.xread('COUNT', 5000, 'BLOCK', TAIL_BLOCK_MS, 'STREAMS', this.store.keys.changeLog(), `${this.state.revision}-0`));
         if (reply === STOPPED) {
           return;
@@ -202,13 +270,26 @@ export class MaterializedView implements OnModuleDestroy {
     return true;
   }
 
-  /** An idle tail is also the moment to notice a Redis that restarted without its data. */
+  /**
+   * An idle tail is also the moment to notice a Redis that restarted without its data (or with
+   * older data, or another epoch), and a recovery another replica declared: the gate decides.
+   */
   private async checkRevisionWentBack(): Promise<void> {
-    const rev = await this.store.revision();
-    if (rev < this.state.revision) {
-      this.logger.warn(`revision went back from ${this.state.revision} to ${rev}: reloading the snapshot`);
+    const found = await MaterializedView.readIdentity(this.store.redis, this.store);
+    if (found.revision < this.state.revision || found.epoch !== this.currentEpoch || found.recovery !== null) {
+      this.logger.warn(`the store is at revision ${found.revision} of epoch ${found.epoch ?? '(none)'}${found.recovery ? ' (in recovery)' : ''}, the view at ${this.state.revision} of ${this.currentEpoch}: reloading the snapshot`);
       await this.reload();
     }
+  }
+
+  /** While held: the snapshot is read again only when the store's identity says the recovery may be over (no whole read a second). */
+  private async recheckHeld(): Promise<void> {
+    const found = await MaterializedView.readIdentity(this.store.redis, this.store);
+    if (found.recovery !== null && this.gate) {
+      await this.gate.admit(found, { epoch: this.currentEpoch, revision: this.state.revision });
+      return;
+    }
+    await this.reload();
   }
 
   private wakeWaiters(): void {

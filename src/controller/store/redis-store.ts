@@ -5,7 +5,7 @@ import { ErrorCode, OverlayError, isErrorCode } from '../errors';
 import { ControllerConfig } from '../config';
 import { CommandMetrics } from './command-metrics';
 import { keysFor, type Keys } from './keys';
-import { luaPrelude } from './lua-prelude';
+import { luaPrelude, luaRecoveryGuard, makesRevisions } from './lua-prelude';
 import { UNAVAILABLE_REPLY, createRedisClient, describeRedis, type RedisSettings } from './redis-connection';
 import { ReplicationBarrier } from './replication-barrier';
 import type { Actor } from '../auth/principal';
@@ -173,12 +173,15 @@ export class RedisStore implements OnModuleDestroy {
     return client;
   }
 
-  /** Registers a mutation script (idempotent per name). Its body follows `luaPrelude`. */
+  /**
+   * Registers a mutation script (idempotent per name). Its body follows `luaPrelude`, and, when it
+   * can make a revision, the recovery guard (no revision while the store is in recovery).
+   */
   defineScript(name: string, body: string): void {
     if (this.defined.has(name)) {
       return;
     }
-    const lua = `${luaPrelude}\n${body}`;
+    const lua = `${luaPrelude}\n${makesRevisions(body) ? luaRecoveryGuard : ''}\n${body}`;
     this.writer.defineCommand(name, { numberOfKeys: 1, lua });
     this.commands.script(name, lua);
     this.defined.add(name);

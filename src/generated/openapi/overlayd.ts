@@ -594,7 +594,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readiness: Redis reachable
+         * Readiness: Redis reachable (and whether the store is in recovery: still ready, so that the API stays reachable)
          * @description No token needed.
          */
         get: operations["getReadiness"];
@@ -622,6 +622,46 @@ export interface paths {
         get: operations["getMetrics"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/recovery": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The store's recovery status: normal, or in recovery (why, since when, what was seen and found)
+         * @description Roles: admin, operator, auditor.
+         */
+        get: operations["getRecovery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/recovery/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept the store's state as it is: a new epoch, and every agent is sent a snapshot of it (what the store lost is removed from the hosts)
+         * @description Roles: admin.
+         */
+        post: operations["acceptRecovery"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1230,6 +1270,24 @@ export interface components {
                 }[];
             }[];
         };
+        recoveryRecord: {
+            /** @enum {string} */
+            reason: "store-empty" | "epoch-changed" | "revision-went-back" | "agent-epoch-unknown" | "agent-ahead";
+            detail: string;
+            detectedAt: string;
+            detectedBy: {
+                replica: string;
+                host: string | null;
+            };
+            previous: {
+                epoch: string;
+                revision: number;
+            };
+            found: {
+                epoch: string | null;
+                revision: number;
+            };
+        };
     };
     responses: {
         /** @description REQUEST_TIMEOUT: the request was not received within OVERLAY_HTTP_REQUEST_TIMEOUT_MS */
@@ -1352,26 +1410,6 @@ export interface components {
                 };
             };
         };
-        /** @description STORE_UNAVAILABLE: Redis unreachable; a write's outcome is unknown (read it back before retrying) */
-        StoreUnavailable: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": {
-                    /**
-                     * @description stable; docs/api.md lists each with its HTTP status
-                     * @example STORE_UNAVAILABLE
-                     * @enum {string}
-                     */
-                    code: "STORE_UNAVAILABLE";
-                    /** @description for people; may change */
-                    message: string;
-                    /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
-                    field?: string;
-                };
-            };
-        };
         /** @description TIMEOUT: this replica's view did not catch up with Redis in time; retry */
         Timeout: {
             headers: {
@@ -1472,7 +1510,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createTenant: {
@@ -1548,7 +1605,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getTenant: {
@@ -1616,7 +1692,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deleteTenant: {
@@ -1702,7 +1797,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listSegments: {
@@ -1759,7 +1873,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createSegment: {
@@ -1860,7 +1993,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getSegment: {
@@ -1928,7 +2080,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deleteSegment: {
@@ -2014,7 +2185,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listHosts: {
@@ -2068,7 +2258,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createHost: {
@@ -2159,7 +2368,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getHost: {
@@ -2227,7 +2455,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deleteHost: {
@@ -2313,7 +2560,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     updateHost: {
@@ -2426,7 +2692,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listPorts: {
@@ -2491,7 +2776,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
             504: components["responses"]["Timeout"];
         };
     };
@@ -2624,7 +2928,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getPort: {
@@ -2692,7 +3015,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deletePort: {
@@ -2798,7 +3140,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     updatePort: {
@@ -2919,7 +3280,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createPortBatch: {
@@ -3057,7 +3437,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getSegmentMappings: {
@@ -3125,7 +3524,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listSecurityGroups: {
@@ -3182,7 +3600,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createSecurityGroup: {
@@ -3299,7 +3736,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getSecurityGroup: {
@@ -3367,7 +3823,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     replaceSecurityGroup: {
@@ -3484,7 +3959,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deleteSecurityGroup: {
@@ -3570,7 +4064,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     updateSecurityGroup: {
@@ -3687,7 +4200,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listMirrorSessions: {
@@ -3743,7 +4275,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createMirrorSession: {
@@ -3897,7 +4448,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getMirrorSession: {
@@ -3965,7 +4535,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deleteMirrorSession: {
@@ -4031,7 +4620,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     updateMirrorSession: {
@@ -4185,7 +4793,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listMigrations: {
@@ -4246,7 +4873,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     prepareMigration: {
@@ -4375,7 +5021,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getMigration: {
@@ -4443,7 +5108,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     commitMigration: {
@@ -4545,7 +5229,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     abortMigration: {
@@ -4633,7 +5336,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE" | "STORE_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listTokens: {
@@ -4692,7 +5414,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     createToken: {
@@ -4776,7 +5517,26 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getToken: {
@@ -4844,7 +5604,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     deleteToken: {
@@ -4930,7 +5709,26 @@ export interface operations {
             };
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     listEvents: {
@@ -4996,7 +5794,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getAudit: {
@@ -5042,7 +5859,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
             504: components["responses"]["Timeout"];
         };
     };
@@ -5106,7 +5942,26 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
     getLiveness: {
@@ -5164,7 +6019,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description ready */
+            /** @description ready; `store: recovery` while the store is in recovery (see GET /v1/admin/recovery) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5175,6 +6030,8 @@ export interface operations {
                         status: "ready";
                         /** @enum {string} */
                         redis: "ok";
+                        /** @enum {string} */
+                        store?: "recovery";
                     };
                 };
             };
@@ -5260,7 +6117,190 @@ export interface operations {
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
-            503: components["responses"]["StoreUnavailable"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
+        };
+    };
+    getRecovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        state: "normal" | "recovery";
+                        store: {
+                            epoch: string | null;
+                            revision: number;
+                        };
+                        recovery: components["schemas"]["recoveryRecord"] | null;
+                        /** @description epochs agents named in their Hello during the recovery (retired by an accept) */
+                        agentEpochs: string[];
+                    };
+                };
+            };
+            /** @description refused: the request is malformed or invalid; nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example UNKNOWN_PARAMETER
+                         * @enum {string}
+                         */
+                        code: "MALFORMED_REQUEST" | "UNKNOWN_PARAMETER";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
+        };
+    };
+    acceptRecovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description accepted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        epoch: string;
+                        revision: number;
+                        accepted: components["schemas"]["recoveryRecord"];
+                    };
+                };
+            };
+            /** @description refused: the request is malformed or invalid; nothing changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example UNKNOWN_PARAMETER
+                         * @enum {string}
+                         */
+                        code: "MALFORMED_REQUEST" | "UNKNOWN_PARAMETER";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            408: components["responses"]["RequestTimeout"];
+            /** @description refused: it conflicts with the current state; nothing changed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example NOT_IN_RECOVERY
+                         * @enum {string}
+                         */
+                        code: "NOT_IN_RECOVERY";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            /** @description refused */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description stable; docs/api.md lists each with its HTTP status
+                         * @example STORE_UNAVAILABLE
+                         * @enum {string}
+                         */
+                        code: "STORE_UNAVAILABLE";
+                        /** @description for people; may change */
+                        message: string;
+                        /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
+                        field?: string;
+                    };
+                };
+            };
         };
     };
 }

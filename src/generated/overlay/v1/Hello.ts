@@ -22,13 +22,17 @@ export interface Hello {
   /**
    * applied_revision is the last revision whose state the agent holds; 0 when it holds nothing.
    * The controller resumes from it (a Delta of what changed since) only when it is of this
-   * epoch, no later than the store's revision, and still covered by the change log; otherwise it
-   * sends a snapshot, and the host's applied revision counts from the first Ack, not from this.
+   * epoch and still covered by the change log; otherwise it sends a snapshot, and the host's
+   * applied revision counts from the first Ack, not from this. A revision of this epoch past the
+   * store's, or one of an epoch the store does not know (and no accepted recovery retired), shows
+   * that the store lost data: the controller enters a store recovery and answers with Hold.
    */
   'appliedRevision'?: (number | string | Long);
   /**
-   * epoch is the controller epoch that applied_revision belongs to (from a SnapshotChunk);
-   * revisions of another epoch mean nothing here and force a snapshot.
+   * epoch is the controller epoch that applied_revision belongs to (from a SnapshotChunk); at most
+   * 64 characters of [A-Za-z0-9_-] (any other is taken as none). A retired epoch (an accepted
+   * store recovery) forces a snapshot; an unknown one starts a store recovery (see
+   * applied_revision).
    */
   'epoch'?: (string);
   /**
@@ -75,13 +79,17 @@ export interface Hello__Output {
   /**
    * applied_revision is the last revision whose state the agent holds; 0 when it holds nothing.
    * The controller resumes from it (a Delta of what changed since) only when it is of this
-   * epoch, no later than the store's revision, and still covered by the change log; otherwise it
-   * sends a snapshot, and the host's applied revision counts from the first Ack, not from this.
+   * epoch and still covered by the change log; otherwise it sends a snapshot, and the host's
+   * applied revision counts from the first Ack, not from this. A revision of this epoch past the
+   * store's, or one of an epoch the store does not know (and no accepted recovery retired), shows
+   * that the store lost data: the controller enters a store recovery and answers with Hold.
    */
   'appliedRevision': (number);
   /**
-   * epoch is the controller epoch that applied_revision belongs to (from a SnapshotChunk);
-   * revisions of another epoch mean nothing here and force a snapshot.
+   * epoch is the controller epoch that applied_revision belongs to (from a SnapshotChunk); at most
+   * 64 characters of [A-Za-z0-9_-] (any other is taken as none). A retired epoch (an accepted
+   * store recovery) forces a snapshot; an unknown one starts a store recovery (see
+   * applied_revision).
    */
   'epoch': (string);
   /**

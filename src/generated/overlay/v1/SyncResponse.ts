@@ -4,6 +4,7 @@ import type { SnapshotChunk as _overlay_v1_SnapshotChunk, SnapshotChunk__Output 
 import type { SnapshotEnd as _overlay_v1_SnapshotEnd, SnapshotEnd__Output as _overlay_v1_SnapshotEnd__Output } from '../../overlay/v1/SnapshotEnd';
 import type { Delta as _overlay_v1_Delta, Delta__Output as _overlay_v1_Delta__Output } from '../../overlay/v1/Delta';
 import type { ConnectionBatch as _overlay_v1_ConnectionBatch, ConnectionBatch__Output as _overlay_v1_ConnectionBatch__Output } from '../../overlay/v1/ConnectionBatch';
+import type { Hold as _overlay_v1_Hold, Hold__Output as _overlay_v1_Hold__Output } from '../../overlay/v1/Hold';
 
 /**
  * SyncResponse is one message from the controller to the agent.
@@ -28,9 +29,15 @@ export interface SyncResponse {
    */
   'connections'?: (_overlay_v1_ConnectionBatch | null);
   /**
+   * hold says the controller's store is in recovery (it came back empty or older than what
+   * was seen): the agent keeps its kernel state and its desired state on disk as they are, and
+   * acknowledges nothing, until the stream ends; the next stream tells it what to do.
+   */
+  'hold'?: (_overlay_v1_Hold | null);
+  /**
    * message is the response's payload.
    */
-  'message'?: "snapshotChunk"|"snapshotEnd"|"delta"|"connections";
+  'message'?: "snapshotChunk"|"snapshotEnd"|"delta"|"connections"|"hold";
 }
 
 /**
@@ -56,7 +63,13 @@ export interface SyncResponse__Output {
    */
   'connections'?: (_overlay_v1_ConnectionBatch__Output | null);
   /**
+   * hold says the controller's store is in recovery (it came back empty or older than what
+   * was seen): the agent keeps its kernel state and its desired state on disk as they are, and
+   * acknowledges nothing, until the stream ends; the next stream tells it what to do.
+   */
+  'hold'?: (_overlay_v1_Hold__Output | null);
+  /**
    * message is the response's payload.
    */
-  'message'?: "snapshotChunk"|"snapshotEnd"|"delta"|"connections";
+  'message'?: "snapshotChunk"|"snapshotEnd"|"delta"|"connections"|"hold";
 }
