@@ -20,7 +20,7 @@ function hostState(revision: number, opts: { p2Rules?: number; p2Policy?: boolea
     [P1, '02:00:00:00:00:01'],
     [P2, '02:00:00:00:00:02'],
   ]) {
-    state.ports.set(id, { id, segmentId: 's1', mac, ips: [], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false });
+    state.ports.set(id, { id, segmentId: 's1', mac, ips: [], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false, tapName: '' });
   }
   const policy = (portId: string, rules: number) => ({
     portId,
