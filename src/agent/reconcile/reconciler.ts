@@ -432,6 +432,13 @@ export class Reconciler {
     const entries = [...taps].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const key = JSON.stringify(entries);
     if (key !== this.tapsKey) {
+      // Say which link was taken for a port when it was not by the port-id name (the operator's "which tap is this VM's?").
+      for (const [portId, c] of entries) {
+        const was = this.taps.get(portId);
+        if ('tap' in c && (c.by === 'MAC' || c.by === 'tapName') && !(was && 'tap' in was && was.tap === c.tap && was.by === c.by)) {
+          this.logger.info(`port ${portId}: its tap is ${c.tap} (by ${c.by})`, { event: 'tap-found', portId, tap: c.tap, by: c.by });
+        }
+      }
       this.taps = taps;
       this.tapsKey = key;
     }

@@ -654,6 +654,17 @@ describe('LinuxDataplane.watchArrivals', () => {
     await dataplane.close();
   });
 
+  it('reports a tap the hypervisor named, in capitals, by its name as the monitor prints it', async () => {
+    const named = 'VNet-A.0';
+    const kernel = kernelWith(ownSegment(1000, '192.0.2.1')).addVeth(named, { up: true, master: 'br1000' });
+    const dataplane = new LinuxDataplane(kernel, new RecordingLogger());
+    const arrived: string[] = [];
+    dataplane.watchArrivals(new Map([[named, mac]]), (t) => arrived.push(t));
+    kernel.learn(named, mac.toUpperCase());
+    expect(arrived).toEqual([named]);
+    await dataplane.close();
+  });
+
   it('sees an arrival the monitor missed in the learned entries', async () => {
     const kernel = kernelWith(ownSegment(1000, '192.0.2.1')).addVeth(tap, { up: true, master: 'br1000' });
     kernel.learn(tap, mac);
