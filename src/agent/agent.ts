@@ -81,7 +81,7 @@ export class Agent {
         () => enqueue(async () => this.reconciler.inventoryChanged()),
       );
     }
-    this.migrations = new MigrationWatcher(config, dataplane, this.store, this.client, logger);
+    this.migrations = new MigrationWatcher(config, dataplane, this.store, this.client, logger, (portId) => this.reconciler.tapOf(portId));
     this.reconciler = new Reconciler(
       config,
       dataplane,

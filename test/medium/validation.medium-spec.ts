@@ -253,6 +253,15 @@ describe('overlayd refuses bad input and changes nothing', () => {
       ['an unknown field: 400 UNKNOWN_FIELD', () => post({ segmentId: seg4.id, vlan: 5 }), 400, 'UNKNOWN_FIELD', 'vlan'],
       ['binding to an unknown host: 404 HOST_NOT_FOUND', () => client.patch(`/v1/ports/${port6.id}`, { hostId: UNKNOWN_ID }), 404, 'HOST_NOT_FOUND', 'hostId'],
       ['binding to a malformed host id: 400 INVALID_ID', () => client.patch(`/v1/ports/${port6.id}`, { hostId: 'hv1' }), 400, 'INVALID_ID', 'hostId'],
+      ['a tap name with a space: 400 INVALID_VALUE', () => client.patch(`/v1/ports/${port6.id}`, { tapName: 'vnet0 up' }), 400, 'INVALID_VALUE', 'tapName'],
+      ['a tap name over 15 characters: 400 INVALID_VALUE', () => client.patch(`/v1/ports/${port6.id}`, { tapName: 'vnet0123456789ab' }), 400, 'INVALID_VALUE', 'tapName'],
+      ['a tap name with a slash: 400 INVALID_VALUE', () => client.patch(`/v1/ports/${port6.id}`, { tapName: 'vnet/0' }), 400, 'INVALID_VALUE', 'tapName'],
+      ['a tap name with a colon: 400 INVALID_VALUE', () => client.patch(`/v1/ports/${port6.id}`, { tapName: 'eth0:1' }), 400, 'INVALID_VALUE', 'tapName'],
+      ['the tap name "..": 400 INVALID_VALUE', () => client.patch(`/v1/ports/${port6.id}`, { tapName: '..' }), 400, 'INVALID_VALUE', 'tapName'],
+      ['an empty tap name: 400 INVALID_VALUE', () => client.patch(`/v1/ports/${port6.id}`, { tapName: '' }), 400, 'INVALID_VALUE', 'tapName'],
+      ['a tap name of the agent’s own devices: 400 INVALID_VALUE', () => client.patch(`/v1/ports/${port6.id}`, { tapName: 'br5000' }), 400, 'INVALID_VALUE', 'tapName'],
+      ['a tap name that is not a string: 400 INVALID_TYPE', () => client.patch(`/v1/ports/${port6.id}`, { tapName: 7 }), 400, 'INVALID_TYPE', 'tapName'],
+      ['a bad tap name in a new port: 400 INVALID_VALUE', () => post({ segmentId: seg6.id, tapName: 'vx7' }), 400, 'INVALID_VALUE', 'tapName'],
       ['changing the MAC of a port: 400 UNKNOWN_FIELD', () => client.patch(`/v1/ports/${port6.id}`, { mac: '02:00:00:00:00:99' }), 400, 'UNKNOWN_FIELD', 'mac'],
       ['PATCH of an unknown port: 404 PORT_NOT_FOUND', () => client.patch(`/v1/ports/${UNKNOWN_ID}`, { hostId: null }), 404, 'PORT_NOT_FOUND', 'id'],
       ['PATCH with a malformed id: 400 INVALID_ID', () => client.patch('/v1/ports/p1', { hostId: null }), 400, 'INVALID_ID', 'id'],
@@ -265,6 +274,16 @@ describe('overlayd refuses bad input and changes nothing', () => {
       const other = await make.segment(tenant.id, { name: 'web-b', cidr: '10.0.0.0/24' });
       const twin = await created(post({ segmentId: other.id, mac: port4.mac, ips: port4.ips }));
       expect(twin).toMatchObject({ mac: '02:00:00:00:00:01', ips: ['10.0.0.10'] });
+    });
+
+    it('names a port’s tap at creation, renames it and forgets it (null); a port without one shows null', async () => {
+      const p = await created(post({ segmentId: seg6.id, tapName: 'vnet7' }));
+      expect(p.tapName).toBe('vnet7');
+      expect((await client.patch(`/v1/ports/${p.id}`, { tapName: 'macvtap-0.1' })).body.tapName).toBe('macvtap-0.1');
+      expect((await client.patch(`/v1/ports/${p.id}`, { vmId: 'vm-7' })).body.tapName).toBe('macvtap-0.1');
+      expect((await client.patch(`/v1/ports/${p.id}`, { tapName: null })).body.tapName).toBeNull();
+      expect((await client.get(`/v1/ports/${p.id}`)).body.tapName).toBeNull();
+      expect((await client.get(`/v1/ports/${port4.id}`)).body.tapName).toBeNull();
     });
 
     it('stores a MAC and IPs in their canonical form', async () => {

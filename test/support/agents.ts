@@ -103,7 +103,7 @@ export function agentResources(agent: Agent): string[] {
   const toRule = (x: RuleResource): RuleResource => ({ ...x });
   const resources: SpanResource[] = [
     ...[...state.segments.values()].map((s) => ({ kind: 'segment' as const, id: s.id, segment: { id: s.id, tenantId: s.tenantId, vni: s.vni, vteps: [...s.vteps] } })),
-    ...[...state.ports.values()].map((p) => ({ kind: 'port' as const, id: p.id, port: { id: p.id, segmentId: p.segmentId, mac: p.mac, ips: [...p.ips], hostId: p.hostId, vtepIp: p.vtepIp, vmId: p.vmId, preparedHostId: p.preparedHostId, migrationId: p.migrationId, preparedVtepIp: p.preparedVtepIp, analyzer: p.analyzer } })),
+    ...[...state.ports.values()].map((p) => ({ kind: 'port' as const, id: p.id, port: { id: p.id, segmentId: p.segmentId, mac: p.mac, ips: [...p.ips], hostId: p.hostId, vtepIp: p.vtepIp, vmId: p.vmId, preparedHostId: p.preparedHostId, migrationId: p.migrationId, preparedVtepIp: p.preparedVtepIp, analyzer: p.analyzer, tapName: p.tapName ?? '' } })),
     ...[...state.policies.values()].map((p) => ({
       kind: 'policy' as const,
       id: p.portId,

@@ -1,4 +1,5 @@
 import type { Metric } from 'prom-client';
+import type { TapChoice, TapClaim } from './taps';
 
 /**
  * The agent's seam to the kernel. A Dataplane owns only what it created (VXLAN devices and
@@ -27,7 +28,7 @@ export interface FdbEntry {
 
 /** A VM port on this host: its tap attached to its segment's bridge. */
 export interface LocalPortState {
-  /** The tap's name (`tapName(portId)`); the key, since that is what the kernel shows. */
+  /** The tap's name (as resolved, see taps.ts); the key, since that is what the kernel shows. */
   tap: string;
   vni: number;
 }
@@ -129,7 +130,7 @@ export interface FirewallRuleset {
  * each of its own bridges.
  */
 export interface HostKernelState {
-  /** Tap name -> its promiscuity count (the kernel's: one per promiscuous user, a bridge included) and whether it is a bridge port. */
+  /** Link name (every link that may be a tap) -> its promiscuity count (the kernel's: one per promiscuous user, a bridge included) and whether it is a bridge port. */
   taps: Map<string, { promiscuity: number; bridged: boolean }>;
   /** VNI -> the MAC ageing time of the dataplane's bridge br<vni>, in seconds (0 = hub mode: every frame flooded). */
   bridgeAgeing: Map<number, number>;
@@ -232,6 +233,11 @@ export interface Dataplane {
    * Optional: a dataplane without it puts every port or throws.
    */
   portFailures?(): ReadonlyMap<string, string>;
+  /**
+   * Which link is each local port's tap (see taps.ts), from what the last observe read of the
+   * host's links. Optional: without it a port's tap is the name it gives, or its port-id name.
+   */
+  resolveTaps?(claims: readonly TapClaim[]): Promise<Map<string, TapChoice>>;
   /** What the last observe saw of the host's taps and the dataplane's bridges; undefined before the first. Optional. */
   observeHost?(): HostKernelState | undefined;
   /** Its own Prometheus instruments (firewall load time, firewall drift repairs), registered by the agent's metrics. Optional. */

@@ -45,6 +45,8 @@ export class MigrationWatcher {
     private readonly desired: DesiredSource,
     private readonly link: ControllerLink,
     private readonly logger: Logger,
+    /** A local port's tap as the reconciler resolved it (undefined: none); its port-id name by default. */
+    private readonly tapOf: (portId: string) => string | undefined = tapName,
   ) {
     this.handover = new ConnectionHandover(dataplane, config.firewall === true, (request) => link.send(request), logger);
   }
@@ -84,8 +86,9 @@ export class MigrationWatcher {
     const { state } = this.desired;
     const prepared = new Map<string, { mac: string; portId: string; migrationId: string }>();
     for (const port of state.ports.values()) {
-      if (port.preparedHostId && port.preparedHostId === state.hostId && port.migrationId && !this.reportedArrivals.has(port.migrationId)) {
-        prepared.set(tapName(port.id), { mac: port.mac, portId: port.id, migrationId: port.migrationId });
+      const tap = this.tapOf(port.id);
+      if (tap !== undefined && port.preparedHostId && port.preparedHostId === state.hostId && port.migrationId && !this.reportedArrivals.has(port.migrationId)) {
+        prepared.set(tap, { mac: port.mac, portId: port.id, migrationId: port.migrationId });
       }
     }
     this.dataplane.watchArrivals(new Map([...prepared].map(([tap, p]) => [tap, p.mac])), (tap) => {

@@ -17,6 +17,14 @@ export interface SpanView {
   mirrorSinks: Map<string, MirrorSink__Output>;
 }
 
+/**
+ * A local port's tap as resolved (see dataplane/taps.ts); undefined when it has none (two ports
+ * claim one link...): the port then stays closed. The default, the port-id name, is for callers
+ * that know no host links.
+ */
+export type TapOf = (portId: string) => string | undefined;
+const byPortId: TapOf = tapName;
+
 /** Whether a port's tap is on this host: bound here, or prepared here for a migration. */
 export const isLocal = (port: Port__Output, hostId: string): boolean => port.hostId === hostId || port.preparedHostId === hostId;
 
@@ -24,9 +32,9 @@ export const isLocal = (port: Port__Output, hostId: string): boolean => port.hos
  * Pure: the dataplane state a span asks for on this host. What cannot be programmed of a mirror
  * tap or sink (its port not here, its sink not a local analyzer, a malformed filter) is left
  * out and said in `mirrorErrors` (by mirror tap id; a sink's by its session id): it never
- * stands in the way of the rest.
+ * stands in the way of the rest. A local port without a tap (`tapOf`) is left out: closed.
  */
-export function desiredDataplane(span: SpanView, mirrorErrors: Map<string, string> = new Map()): DataplaneState {
+export function desiredDataplane(span: SpanView, mirrorErrors: Map<string, string> = new Map(), tapOf: TapOf = byPortId): DataplaneState {
   const state = emptyDataplaneState();
   for (const segment of span.segments.values()) {
     state.segments.set(segment.vni, {
@@ -53,14 +61,14 @@ export function desiredDataplane(span: SpanView, mirrorErrors: Map<string, strin
     if (port.analyzer) {
       // An analyzer receives mirrored copies only: its tap is in no bridge, and no forwarding
       // entry anywhere points at it (nothing is ever sent to its MAC through the overlay).
-      if (isLocal(port, here)) {
-        const tap = tapName(port.id);
+      const tap = isLocal(port, here) ? tapOf(port.id) : undefined;
+      if (tap !== undefined) {
         state.analyzers.set(tap, { tap });
       }
       continue;
     }
-    if (isLocal(port, here)) {
-      const tap = tapName(port.id);
+    const tap = isLocal(port, here) ? tapOf(port.id) : undefined;
+    if (tap !== undefined) {
       state.ports.set(tap, { tap, vni: segment.vni });
     }
     const vtep = port.preparedHostId === '' ? (port.hostId === here ? '' : port.vtepIp) : port.preparedHostId === here ? port.vtepIp : port.hostId === here ? port.preparedVtepIp : '';
@@ -68,7 +76,7 @@ export function desiredDataplane(span: SpanView, mirrorErrors: Map<string, strin
       state.fdb.set(fdbKey(segment.vni, port.mac), { vni: segment.vni, mac: port.mac, vtep });
     }
   }
-  addMirrors(span, state, mirrorErrors);
+  addMirrors(span, state, mirrorErrors, tapOf);
   return state;
 }
 
@@ -106,12 +114,16 @@ function mirrorMatch(m: MirrorTap__Output): MirrorMatch | string {
 }
 
 /** The local analyzer port `portId`'s tap, or why it cannot be a sink here. */
-function analyzerTap(span: SpanView, portId: string): { tap: string } | string {
+function analyzerTap(span: SpanView, portId: string, tapOf: TapOf): { tap: string } | string {
   const port = span.ports.get(portId);
   if (!port || !isLocal(port, span.hostId)) {
     return `sink port ${portId} is not on this host`;
   }
-  return port.analyzer ? { tap: tapName(port.id) } : `sink port ${portId} is not an analyzer port`;
+  if (!port.analyzer) {
+    return `sink port ${portId} is not an analyzer port`;
+  }
+  const tap = tapOf(port.id);
+  return tap === undefined ? `sink port ${portId} has no tap here` : { tap };
 }
 
 /** Registers a mirror device a tap sends into; a string says why it cannot (another tap wants it otherwise). */
@@ -127,7 +139,7 @@ interface DeviceRegistry {
  * in a consistent span; two sessions may name one ERSPAN session ID towards two collectors, and a
  * host has one `ms<id>` device per ID).
  */
-function addMirrors(span: SpanView, state: DataplaneState, errors: Map<string, string>): void {
+function addMirrors(span: SpanView, state: DataplaneState, errors: Map<string, string>, tapOf: TapOf): void {
   const device = (want: MirrorDeviceState): string | undefined => {
     const have = state.mirrorDevices.get(want.vni);
     if (have && JSON.stringify(have) !== JSON.stringify(want)) {
@@ -146,7 +158,7 @@ function addMirrors(span: SpanView, state: DataplaneState, errors: Map<string, s
   };
   const sinks = [...(span.mirrorSinks.values())].sort((a, b) => (a.sessionId < b.sessionId ? -1 : 1));
   for (const sink of sinks) {
-    const target = sink.portId ? analyzerTap(span, sink.portId) : IFNAME_RE.test(sink.interface) ? { tap: sink.interface } : `sink interface ${JSON.stringify(sink.interface)} is not an interface name`;
+    const target = sink.portId ? analyzerTap(span, sink.portId, tapOf) : IFNAME_RE.test(sink.interface) ? { tap: sink.interface } : `sink interface ${JSON.stringify(sink.interface)} is not an interface name`;
     const problem =
       !Number.isInteger(sink.vni) || sink.vni < 1 || sink.vni > VNI_MAX
         ? `mirror VNI ${sink.vni} out of range`
@@ -159,7 +171,7 @@ function addMirrors(span: SpanView, state: DataplaneState, errors: Map<string, s
   }
   const taps = [...(span.mirrors.entries())].sort(([a], [b]) => (a < b ? -1 : 1));
   for (const [id, m] of taps) {
-    const problem = addMirrorTap(span, state, id, m, { vxlan: device, erspan });
+    const problem = addMirrorTap(span, state, id, m, { vxlan: device, erspan }, tapOf);
     if (problem) {
       errors.set(id, problem);
     }
@@ -192,7 +204,7 @@ const ERSPAN_VERSIONS = [1, 2];
 /** VXLAN's port: copies between hosts travel to it (MIRROR_UDP_PORT on the controller). */
 const MIRROR_SINK_PORT = 4789;
 
-function addMirrorTap(span: SpanView, state: DataplaneState, id: string, m: MirrorTap__Output, devices: DeviceRegistry): string | undefined {
+function addMirrorTap(span: SpanView, state: DataplaneState, id: string, m: MirrorTap__Output, devices: DeviceRegistry, tapOf: TapOf): string | undefined {
   const port = span.ports.get(m.portId);
   if (!port || !isLocal(port, span.hostId)) {
     return `source port ${m.portId} is not on this host`;
@@ -200,13 +212,17 @@ function addMirrorTap(span: SpanView, state: DataplaneState, id: string, m: Mirr
   if (port.analyzer) {
     return `source port ${m.portId} is an analyzer port`;
   }
+  const dev = tapOf(port.id);
+  if (dev === undefined) {
+    return `source port ${m.portId} has no tap here`;
+  }
   const match = mirrorMatch(m);
   if (typeof match === 'string') {
     return match;
   }
   let target: string;
   if (m.sinkPortId) {
-    const sink = analyzerTap(span, m.sinkPortId);
+    const sink = analyzerTap(span, m.sinkPortId, tapOf);
     if (typeof sink === 'string') {
       return sink;
     }
@@ -252,7 +268,6 @@ function addMirrorTap(span: SpanView, state: DataplaneState, id: string, m: Mirr
   } else {
     return 'no sink';
   }
-  const dev = tapName(port.id);
   const directions: MirrorDirection[] = [...(m.ingress ? ['ingress' as const] : []), ...(m.egress ? ['egress' as const] : [])];
   for (const direction of directions) {
     const filter = { tapId: id, direction, dev, target, match };

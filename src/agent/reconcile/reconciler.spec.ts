@@ -6,6 +6,7 @@ import { emptyDesiredState, type DesiredState } from '../sync/state-cache';
 import type { HostObservation } from '../../generated/overlay/v1/HostObservation';
 import type { HostKernelState } from '../dataplane/dataplane';
 import type { PortFailure } from '../../generated/overlay/v1/PortFailure';
+import type { TapChoice, TapClaim } from '../dataplane/taps';
 import { HOST_OBSERVATION_EVERY, hostObservation, Reconciler } from './reconciler';
 
 const quiet: Logger = { info: () => undefined, warn: () => undefined };
@@ -21,7 +22,7 @@ function hostState(revision: number, opts: { p2Rules?: number; p2Policy?: boolea
     [P1, '02:00:00:00:00:01'],
     [P2, '02:00:00:00:00:02'],
   ]) {
-    state.ports.set(id, { id, segmentId: 's1', mac, ips: [], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false });
+    state.ports.set(id, { id, segmentId: 's1', mac, ips: [], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false, tapName: '' });
   }
   const policy = (portId: string, rules: number) => ({
     portId,
@@ -97,6 +98,53 @@ describe('reconciler', () => {
     expect(dataplane.firewallLoads).toBe(1);
     expect([dataplane.isOpen(T1), dataplane.isOpen(T2)]).toEqual([true, true]);
     expect(reports).toEqual([{ revision: 1 }]);
+  });
+
+  it('keys the links and the firewall by each port’s tap as the dataplane resolves it, and keeps a port without one closed', async () => {
+    const { dataplane, reconciler } = setup({ state: hostState(1), inSync: true });
+    const warnings: string[] = [];
+    (reconciler as unknown as { logger: Logger }).logger = { info: () => undefined, warn: (m: string) => void warnings.push(m) };
+    let choices = new Map<string, TapChoice>([
+      [P1, { tap: 'vnet0', by: 'MAC' }],
+      [P2, { problem: 'links vnet1, vnet2 all carry MAC fe:00:00:00:00:02: none is taken' }],
+    ]);
+    const claims: TapClaim[][] = [];
+    Object.assign(dataplane, {
+      resolveTaps: async (c: readonly TapClaim[]) => {
+        claims.push([...c]);
+        return choices;
+      },
+    });
+    await reconciler.realize(1);
+    expect(claims[0]).toEqual([
+      { portId: P1, mac: '02:00:00:00:00:01', tapName: '' },
+      { portId: P2, mac: '02:00:00:00:00:02', tapName: '' },
+    ]);
+    expect([...dataplane.dump().ports.keys()]).toEqual(['vnet0']);
+    expect(dataplane.isOpen('vnet0')).toBe(true);
+    expect([...dataplane.firewallInForce()!.ports.keys()]).toEqual(['vnet0']);
+    // Said once as the resolution's problem, and once as the port NACK the Ack carries.
+    expect(warnings).toEqual([
+      `ports kept closed, without a tap: port ${P2}: links vnet1, vnet2 all carry MAC fe:00:00:00:00:02: none is taken`,
+      `port ${P2} not programmed at revision 1, kept closed: no tap: links vnet1, vnet2 all carry MAC fe:00:00:00:00:02: none is taken`,
+    ]);
+    // The second link goes: the next pass finds P2's tap.
+    choices = new Map<string, TapChoice>([
+      [P1, { tap: 'vnet0', by: 'MAC' }],
+      [P2, { tap: 'vnet1', by: 'MAC' }],
+    ]);
+    await reconciler.realize(1);
+    expect([...dataplane.dump().ports.keys()].sort()).toEqual(['vnet0', 'vnet1']);
+    expect([...dataplane.firewallInForce()!.ports.keys()].sort()).toEqual(['vnet0', 'vnet1']);
+    expect(reconciler.tapOf(P2)).toBe('vnet1');
+  });
+
+  it('without a dataplane that resolves taps, uses the name a port gives, else its port-id name', async () => {
+    const state = hostState(1);
+    state.ports.set(P2, { ...state.ports.get(P2)!, tapName: 'vnet9' });
+    const { dataplane, reconciler } = setup({ state, inSync: true });
+    await reconciler.realize(1);
+    expect([...dataplane.dump().ports.keys()].sort()).toEqual([T1, 'vnet9'].sort());
   });
 
   it('keeps a tap without a policy detached', async () => {

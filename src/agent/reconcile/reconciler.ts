@@ -9,12 +9,13 @@ import type { AgentConfig } from '../config';
 import type { Dataplane, DataplaneState, FirewallRuleset, HostKernelState, MirrorFilterState } from '../dataplane/dataplane';
 import { renderFirewall } from '../dataplane/linux/nftables';
 import { tapName } from '../dataplane/names';
+import { resolveTaps, type TapChoice, type TapClaim } from '../dataplane/taps';
 import type { Logger } from '../../common/logger';
 import { Backoff } from '../sync/backoff';
 import type { DesiredSource, StateChange } from '../sync/desired-state-store';
 import type { DesiredState } from '../sync/state-cache';
 import { PassReport } from './pass-report';
-import { closedPorts, desiredDataplane, isLocal, planChanges, type SpanView } from './plan';
+import { closedPorts, desiredDataplane, isLocal, planChanges, type SpanView, type TapOf } from './plan';
 
 /** Periodic passes resend the host observation every this many, changed or not (a minute at the default 10 s interval). */
 export const HOST_OBSERVATION_EVERY = 6;
@@ -34,15 +35,16 @@ export interface ReconcileHooks {
 
 /**
  * Pure: what the host observation says (SyncRequest.observed), sorted: the taps of the span's
- * local ports (analyzers included) and the bridges of its segments, as the kernel showed them;
- * those the kernel did not show are left out; and the host's inventory as last collected, when
- * there is one.
+ * local ports (analyzers included, each by its tap as `tapOf` resolves it) and the bridges of its
+ * segments, as the kernel showed them; those the kernel did not show are left out; and the host's
+ * inventory as last collected, when there is one.
  */
-export function hostObservation(span: SpanView, kernel: HostKernelState, inventory?: HostInventory): HostObservation {
+export function hostObservation(span: SpanView, kernel: HostKernelState, inventory?: HostInventory, tapOf: TapOf = tapName): HostObservation {
   const taps = [...span.ports.values()]
     .filter((port) => isLocal(port, span.hostId))
     .flatMap((port) => {
-      const tap = kernel.taps.get(tapName(port.id));
+      const name = tapOf(port.id);
+      const tap = name === undefined ? undefined : kernel.taps.get(name);
       return tap ? [{ portId: port.id, promiscuity: tap.promiscuity, bridged: tap.bridged }] : [];
     })
     .sort((a, b) => (a.portId < b.portId ? -1 : a.portId > b.portId ? 1 : 0));
@@ -97,17 +99,27 @@ export function mirrorCounters(ids: Iterable<string>, desired: DataplaneState, o
 const NO_MIRROR_TAPS = 'none';
 
 /**
- * Pure: the span's local ports whose taps the dataplane could not put in place (`taps`: tap ->
- * why, from Dataplane.portFailures), as the Ack names them: by port id, sorted. Taps of no local
- * port are left out.
+ * Pure: the span's local ports that are not in place, as the Ack names them (by port id, sorted):
+ * those whose taps the dataplane could not put in place (`taps`: tap -> why, from
+ * Dataplane.portFailures), and those left without a tap (`tapOf` gives none; `unresolved`: port
+ * id -> why, from the tap resolution). Taps of no local port are left out.
  */
-export function failedPorts(span: SpanView, taps: ReadonlyMap<string, string>): PortFailure[] {
-  if (taps.size === 0) {
+export function failedPorts(
+  span: SpanView,
+  taps: ReadonlyMap<string, string>,
+  tapOf: (portId: string) => string | undefined = tapName,
+  unresolved: ReadonlyMap<string, string> = new Map(),
+): PortFailure[] {
+  if (taps.size === 0 && unresolved.size === 0) {
     return [];
   }
   return [...span.ports.values()]
-    .filter((port) => isLocal(port, span.hostId) && taps.has(tapName(port.id)))
-    .map((port) => ({ portId: port.id, reason: taps.get(tapName(port.id))! }))
+    .filter((port) => isLocal(port, span.hostId))
+    .flatMap((port) => {
+      const tap = tapOf(port.id);
+      const reason = tap === undefined ? unresolved.get(port.id) : taps.get(tap);
+      return reason === undefined ? [] : [{ portId: port.id, reason }];
+    })
     .sort((a, b) => (a.portId < b.portId ? -1 : a.portId > b.portId ? 1 : 0));
 }
 
@@ -158,8 +170,13 @@ export class Reconciler {
   });
   /** The ruleset the dataplane said was in force after the last pass; undefined = none. */
   private inForce?: FirewallRuleset;
-  /** The last render and the desired state's maps it was made from (see `render`). */
-  private rendered?: Pick<DesiredState, 'policies' | 'members' | 'ports' | 'segments'> & { firewall: FirewallRuleset };
+  /** The last render and the desired state's maps (and taps) it was made from (see `render`). */
+  private rendered?: Pick<DesiredState, 'policies' | 'members' | 'ports' | 'segments'> & { taps: ReadonlyMap<string, TapChoice>; namedTaps: string; firewall: FirewallRuleset };
+  /** Each local port's tap as last resolved (by port id); replaced only when it changed, so a render can be reused. */
+  private taps: ReadonlyMap<string, TapChoice> = new Map();
+  private tapsKey = '';
+  /** The ports without a tap last logged. */
+  private tapProblems = '';
   /** The next pass loads the firewall even when its text did not change: the dataplane checks for drift. */
   private repairDue = false;
   /** Set while the last pass failed: its retry is scheduled with backoff, and markers do not retry. */
@@ -258,10 +275,22 @@ export class Reconciler {
     const { state, inSync } = this.desired;
     const failures: string[] = [];
     const mirrorErrors = new Map<string, string>();
-    const links = desiredDataplane(state, mirrorErrors);
+    // The kernel is read first: which link is each port's tap (taps.ts) decides the firewall's
+    // keys as well as the links. Loading the firewall changes no link, so the plan below still
+    // starts from what is there.
+    let observed: DataplaneState | undefined;
+    try {
+      observed = await this.dataplane.observe();
+    } catch (err) {
+      failures.push((err as Error).message);
+    }
+    await this.resolveTaps(state, observed !== undefined);
+    const links = desiredDataplane(state, mirrorErrors, this.tapOf);
     let closed = new Set<string>();
     if (this.config.firewall) {
-      const wanted = this.render(state);
+      // Taps not named tap* that are, or are to be, in an overlay bridge: closed without a policy.
+      const namedTaps = [...new Set([...links.ports.keys(), ...(observed?.ports.keys() ?? [])])].filter((t) => !t.startsWith('tap')).sort();
+      const wanted = this.render(state, namedTaps);
       // Loaded when it changed, and by every periodic pass even when it did not: given the text
       // it loaded last, the dataplane reads its tables back and reloads only when they drifted
       // (one cheap read otherwise). Not on every delta: markers come up to 4 times a second.
@@ -280,23 +309,24 @@ export class Reconciler {
       }
     }
     let linked = false;
-    let observed: DataplaneState | undefined;
     let mirrorsChanged = false;
     let tapFailures: ReadonlyMap<string, string> = new Map();
-    try {
-      observed = await this.dataplane.observe();
-      const plan = planChanges(links, observed, inSync, closed);
-      if (plan.length) {
-        await this.dataplane.apply(plan);
-        tapFailures = this.dataplane.portFailures?.() ?? tapFailures;
-        if (kind === 'periodic') {
-          this.linkDriftRepairs.inc(plan.length);
+    // Without a reading of the kernel (its failure is already said) nothing is planned.
+    if (observed) {
+      try {
+        const plan = planChanges(links, observed, inSync, closed);
+        if (plan.length) {
+          await this.dataplane.apply(plan);
+          tapFailures = this.dataplane.portFailures?.() ?? tapFailures;
+          if (kind === 'periodic') {
+            this.linkDriftRepairs.inc(plan.length);
+          }
+          mirrorsChanged = plan.some((s) => s.op.includes('mirror') || s.op.includes('analyzer'));
         }
-        mirrorsChanged = plan.some((s) => s.op.includes('mirror') || s.op.includes('analyzer'));
+        linked = true;
+      } catch (err) {
+        failures.push((err as Error).message);
       }
-      linked = true;
-    } catch (err) {
-      failures.push((err as Error).message);
     }
     if (linked) {
       await this.hooks.linked();
@@ -316,7 +346,7 @@ export class Reconciler {
       return true;
     }
     this.failing = false;
-    this.portsChanged(revision, failedPorts(state, tapFailures));
+    this.portsChanged(revision, failedPorts(state, tapFailures, this.tapOf, this.unresolvedTaps()));
     if (this.portsFailed.length > 0) {
       this.scheduleRetry(false);
     } else {
@@ -402,7 +432,7 @@ export class Reconciler {
     if (!kernel) {
       return;
     }
-    const observation = hostObservation(this.desired.state, kernel, this.hooks.inventory?.());
+    const observation = hostObservation(this.desired.state, kernel, this.hooks.inventory?.(), this.tapOf);
     const due = periodic && ++this.periodicPasses % HOST_OBSERVATION_EVERY === 0;
     this.observation.offer(observation, JSON.stringify(observation), due);
   }
@@ -412,10 +442,12 @@ export class Reconciler {
    * zone). A revision marker changes nothing: the desired state keeps its maps (deltas copy them,
    * snapshots make new ones), so the last render is reused rather than made again 4 times a second.
    */
-  private render(state: DesiredState): FirewallRuleset {
+  private render(state: DesiredState, namedTaps: string[]): FirewallRuleset {
     const { policies, members, ports, segments } = state;
+    const taps = this.taps;
     const last = this.rendered;
-    if (last && last.policies === policies && last.members === members && last.ports === ports && last.segments === segments) {
+    const namedKey = namedTaps.join(' ');
+    if (last && last.policies === policies && last.members === members && last.ports === ports && last.segments === segments && last.taps === taps && last.namedTaps === namedKey) {
       return last.firewall;
     }
     const portVnis = new Map<string, number>();
@@ -427,16 +459,72 @@ export class Reconciler {
     }
     // The conntrack mode was resolved at start (main.ts); `auto` is left only on the memory
     // dataplane, which loads nothing.
+    // A port without a tap gets no rules: its tap, if it has one after all, is closed.
     const firewall = renderFirewall({
-      policies: [...policies.values()],
+      policies: [...policies.values()].filter((p) => this.tapOf(p.portId) !== undefined),
       members: [...members.values()],
-      tapOf: tapName,
+      tapOf: (portId) => this.tapOf(portId) ?? tapName(portId),
       vnis: [...segments.values()].map((s) => s.vni),
       conntrack: this.config.conntrack === 'br_netfilter' ? 'br_netfilter' : 'bridge',
       portVnis,
+      namedTaps,
     });
-    this.rendered = { policies, members, ports, segments, firewall };
+    this.rendered = { policies, members, ports, segments, taps, namedTaps: namedKey, firewall };
     return firewall;
+  }
+
+  /** The local ports the last resolution left without a tap, with why (port id -> problem). */
+  private unresolvedTaps(): Map<string, string> {
+    return new Map([...this.taps].flatMap(([portId, c]) => ('problem' in c ? [[portId, `no tap: ${c.problem}`] as const] : [])));
+  }
+
+  /**
+   * A port's tap as last resolved (taps.ts); undefined when it has none (a problem, logged). A
+   * port that is not local (not resolved) is named from its id, as before any resolution.
+   */
+  readonly tapOf = (portId: string): string | undefined => {
+    const choice = this.taps.get(portId);
+    return choice === undefined ? tapName(portId) : 'tap' in choice ? choice.tap : undefined;
+  };
+
+  /**
+   * Resolves the local ports' taps: by the dataplane, from the links it just read (`fresh`; kept
+   * as they were when the kernel could not be read), or, for a dataplane that reads no links,
+   * their given or port-id names. Logs the ports left without a tap when that changes.
+   */
+  private async resolveTaps(state: DesiredState, fresh: boolean): Promise<void> {
+    const claims: TapClaim[] = [...state.ports.values()].filter((p) => isLocal(p, state.hostId)).map((p) => ({ portId: p.id, mac: p.mac, tapName: p.tapName }));
+    let taps: Map<string, TapChoice>;
+    if (!this.dataplane.resolveTaps) {
+      taps = resolveTaps(claims, undefined);
+    } else if (!fresh) {
+      return;
+    } else {
+      try {
+        taps = await this.dataplane.resolveTaps(claims);
+      } catch (err) {
+        this.logger.warn(`could not find the ports' taps: ${(err as Error).message}`);
+        return;
+      }
+    }
+    const entries = [...taps].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const key = JSON.stringify(entries);
+    if (key !== this.tapsKey) {
+      // Say which link was taken for a port when it was not by the port-id name (the operator's "which tap is this VM's?").
+      for (const [portId, c] of entries) {
+        const was = this.taps.get(portId);
+        if ('tap' in c && (c.by === 'MAC' || c.by === 'tapName') && !(was && 'tap' in was && was.tap === c.tap && was.by === c.by)) {
+          this.logger.info(`port ${portId}: its tap is ${c.tap} (by ${c.by})`, { event: 'tap-found', portId, tap: c.tap, by: c.by });
+        }
+      }
+      this.taps = taps;
+      this.tapsKey = key;
+    }
+    const problems = entries.flatMap(([portId, c]) => ('problem' in c ? [`port ${portId}: ${c.problem}`] : [])).join('; ');
+    if (problems && problems !== this.tapProblems) {
+      this.logger.warn(`ports kept closed, without a tap: ${problems}`, { event: 'tap-unresolved' });
+    }
+    this.tapProblems = problems;
   }
 
   /** After a failed pass (`whole`), or one that left ports out: one retry, after a backoff delay that grows with each failure in a row. */

@@ -9,7 +9,7 @@ import { StateCache } from './state-cache';
 const segment = (id: string, vni: number): Resource__Output => ({ resource: 'segment', segment: { id, tenantId: 't', vni, vteps: ['192.0.2.1'] } });
 const port = (id: string, mac: string): Resource__Output => ({
   resource: 'port',
-  port: { id, segmentId: 's1', mac, ips: [], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false },
+  port: { id, segmentId: 's1', mac, ips: [], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false, tapName: '' },
 });
 const member = (cidr: string): Resource__Output => ({ resource: 'member', member: { groupId: 'g', family: 'IPv4', cidr } });
 const delta = (revision: number, upserts: Resource__Output[], removals: Delta__Output['removals'] = []): Delta__Output => ({ revision, upserts, removals });

@@ -21,5 +21,6 @@ export const portKind: SpanKind<'port', 'ports'> = {
       .string(9, p.migrationId ?? '')
       .string(10, p.preparedVtepIp ?? '')
       .varint(11, p.analyzer ? 1 : 0)
+      .string(12, p.tapName ?? '')
       .finishAs(2), // Resource.port
 };

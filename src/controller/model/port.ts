@@ -34,6 +34,12 @@ export interface Port {
    * records written before migrations existed; null when none.
    */
   migration?: PortMigration | null;
+  /**
+   * The name of its tap on its host, as the hypervisor named it (`vnet3`); absent or null = not
+   * given: the agent finds the tap by its port-id name, or by MAC (see agent/dataplane/taps.ts).
+   * Not unique across ports: two ports on one host naming one tap both stay closed (the agent says why).
+   */
+  tapName?: string | null;
   createdAt: string;
   updatedAt: string;
 }

@@ -16,6 +16,7 @@ import {
   type ParsedCidr,
   type ParsedIp,
 } from '../../common/ip';
+import { tapNameProblem } from '../../common/tap-name';
 import type { Cidr, IpAddress, MacAddress, ResourceId, VlanId, Vni } from '../../common/values';
 
 /** Parsers of the domain values (src/common/values.ts), each throwing `OverlayError` naming the offending field. */
@@ -246,4 +247,13 @@ export function parseIsoTime(raw: string, field: string): number {
     throw new OverlayError(ErrorCode.InvalidValue, `${field} must be an ISO 8601 time with its zone, e.g. 2027-01-31T00:00:00Z`, { field });
   }
   return ms;
+}
+
+/** A port's tap name (see common/tap-name.ts): a Linux interface name the agent may attach. */
+export function parseTapName(raw: string, field = 'tapName'): string {
+  const problem = tapNameProblem(raw);
+  if (problem) {
+    throw new OverlayError(ErrorCode.InvalidValue, `${field} ${JSON.stringify(raw)} ${problem}`, { field });
+  }
+  return raw;
 }

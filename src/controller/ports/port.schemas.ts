@@ -1,6 +1,6 @@
 import { ErrorCode, OverlayError } from '../errors';
 import { array, boolean, custom, nullable, object, oneOf, optional, string, type Parsed } from '../http/schema';
-import { parseHostIp, parseId, parseIpOrCidr, parseMac } from '../model/value-parsers';
+import { parseHostIp, parseId, parseIpOrCidr, parseMac, parseTapName } from '../model/value-parsers';
 import { parseBody } from '../http/body';
 import { enumParam, idParam, integerParam, stringParam, type QueryParam, type QuerySpec, type QueryValues } from '../http/query';
 import { PAGE_QUERY } from '../store/page';
@@ -27,6 +27,21 @@ export const addressPairSchema = object(
   'An address the port may send from besides its own (a VIP, a routed prefix...).',
 );
 
+/** `tapName`: null (on update) forgets it. */
+export const tapNameSchema = custom(
+  parseTapName,
+  {
+    type: 'string',
+    minLength: 1,
+    maxLength: 15,
+    pattern: '^[A-Za-z0-9_.-]{1,15}$',
+    example: 'vnet3',
+    description:
+      "the name of the port's tap on its host, as the hypervisor named it (a Linux interface name, not vx<n>, br<n>, mx<n> or ms<n>); absent = the agent finds the tap by its port-id name (tap + the last 11 hex digits of the id), else by MAC (the port MAC with the first octet fe, as libvirt sets it)",
+  },
+  [ErrorCode.InvalidValue],
+);
+
 const securityFields = {
   securityGroupIds: optional(
     array(custom(parseId, { type: 'string', format: 'uuid', description: 'a security group of the port tenant' }, [ErrorCode.InvalidId]), {
@@ -44,6 +59,7 @@ export const createPortSchema = object(
     mac: optional(macSchema('unicast MAC; absent = a locally administered one is generated')),
     ips: optional(array(custom(parseHostIp, { type: 'string', description: 'unicast IPv4 or IPv6 address a VM can hold, inside the segment CIDR if it has one' }, [ErrorCode.InvalidIp, ErrorCode.ReservedIp]), { max: MAX_IPS_PER_PORT })),
     hostId: optional(nullable(idSchema)),
+    tapName: optional(nullable(tapNameSchema)),
     role: optional(oneOf(PORT_ROLES, 'vm (default), or analyzer: a mirror sessions\' sink that only receives copies (never attached to its segment, never sends; no port security); fixed at creation')),
     ...securityFields,
   },
@@ -54,9 +70,10 @@ export const updatePortSchema = object(
   {
     hostId: optional(nullable(idSchema)),
     vmId: optional(nullable(vmIdSchema)),
+    tapName: optional(nullable(tapNameSchema)),
     ...securityFields,
   },
-  'Bind (hostId), unbind (hostId: null) or relabel (vmId) a port; replace its security groups, address pairs, or turn port security on or off.',
+  'Bind (hostId), unbind (hostId: null) or relabel (vmId) a port; name its tap (tapName; null = found by port-id name or MAC); replace its security groups, address pairs, or turn port security on or off.',
 );
 
 export type CreatePort = Parsed<typeof createPortSchema>;

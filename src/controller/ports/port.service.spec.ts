@@ -37,9 +37,10 @@ describe('PortService', () => {
   it('stores a new port with the segment tenant, a generated MAC and the security defaults, in one write', async () => {
     const ports = mockOf<PortRepository>({ createMany: jest.fn(async () => 9) });
     const created = await serviceWith(ports).create(create({ ips: ['10.0.0.5'] }), TEST_ACTOR);
-    // A vm port's role is shown, not stored (absent = vm).
-    const { role, ...stored } = created;
+    // A vm port's role is shown, not stored (absent = vm); so is a tap name not given (null).
+    const { role, tapName, ...stored } = created;
     expect(role).toBe('vm');
+    expect(tapName).toBeNull();
     expect(ports.createMany).toHaveBeenCalledWith([stored], TEST_ACTOR);
     expect(created).toMatchObject({ segmentId: SEGMENT, tenantId: 'tenant-1', ips: ['10.0.0.5'], hostId: null, vmId: null, securityGroupIds: [], portSecurity: true, allowedAddressPairs: [], migration: null });
     expect(created.mac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
@@ -47,8 +48,9 @@ describe('PortService', () => {
 
   it('stores an analyzer port with its role and without port security, and refuses port security on one', async () => {
     const ports = mockOf<PortRepository>({ createMany: jest.fn(async () => 9) });
-    const created = await serviceWith(ports).create(create({ role: 'analyzer' }), TEST_ACTOR);
+    const created = await serviceWith(ports).create(create({ role: 'analyzer', tapName: 'vnet4' }), TEST_ACTOR);
     expect(ports.createMany).toHaveBeenCalledWith([created], TEST_ACTOR);
+    expect(created.tapName).toBe('vnet4');
     expect(created).toMatchObject({ role: 'analyzer', portSecurity: false, securityGroupIds: [], allowedAddressPairs: [] });
     await expectOverlayError(serviceWith(ports).create(create({ role: 'analyzer', portSecurity: true }), TEST_ACTOR), ErrorCode.PortSecurityConflict, 'portSecurity');
     await expectOverlayError(serviceWith(ports).create(create({ role: 'analyzer', securityGroupIds: [GROUP] }), TEST_ACTOR), ErrorCode.PortSecurityConflict, 'securityGroupIds');

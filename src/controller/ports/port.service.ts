@@ -79,8 +79,8 @@ function analyzerSecurity<T extends Pick<SecurityInput, 'portSecurity'>>(input: 
  * A port as the API shows it: the defaults of older records filled in, and its role (stored only
  * for analyzer ports: absent = vm, which keeps the records and the view of most ports as they were).
  */
-function present<T extends Port>(port: T): T & { role: PortRole } {
-  return { ...withSecurityDefaults(port), role: port.role ?? 'vm' } as T & { role: PortRole };
+function present<T extends Port>(port: T): T & { role: PortRole; tapName: string | null } {
+  return { ...withSecurityDefaults(port), role: port.role ?? 'vm', tapName: port.tapName ?? null } as T & { role: PortRole; tapName: string | null };
 }
 
 /**
@@ -197,6 +197,7 @@ export class PortService {
         mac: input.mac ?? generateMac(),
         ips,
         hostId: input.hostId ?? null,
+        ...(input.tapName ? { tapName: input.tapName } : {}),
         ...mergeSecurity(analyzerSecurity(input, role, `ports[${i}].`), NEW_PORT_SECURITY, input.mac, `ports[${i}].`),
         ...(role === 'analyzer' ? { role } : {}),
         migration: null,
@@ -228,6 +229,7 @@ export class PortService {
         ...filled,
         hostId: input.hostId === undefined ? current.hostId : input.hostId,
         vmId: input.vmId === undefined ? current.vmId : input.vmId,
+        tapName: input.tapName === undefined ? (current.tapName ?? null) : input.tapName,
         ...mergeSecurity(analyzerSecurity(input, current.role ?? 'vm', ''), filled, current.mac, ''),
         updatedAt: new Date().toISOString(),
       };

@@ -866,6 +866,7 @@ export interface components {
          *       "securityGroupIds": [],
          *       "portSecurity": true,
          *       "role": "vm",
+         *       "tapName": null,
          *       "allowedAddressPairs": [],
          *       "migration": null,
          *       "createdAt": "2026-12-05T01:25:22.462Z",
@@ -890,6 +891,8 @@ export interface components {
              * @enum {string}
              */
             role: "vm" | "analyzer";
+            /** @description the name of the port's tap on its host as the hypervisor named it; null = the agent finds the tap by its port-id name, else by MAC (the port MAC with the first octet fe) */
+            tapName: string | null;
             allowedAddressPairs: {
                 ip: string;
                 /** @description null = the port MAC */
@@ -2824,6 +2827,7 @@ export interface operations {
                     mac?: string;
                     ips?: string[];
                     hostId?: string | null;
+                    tapName?: string | null;
                     /**
                      * @description vm (default), or analyzer: a mirror sessions' sink that only receives copies (never attached to its segment, never sends; no port security); fixed at creation
                      * @enum {string}
@@ -3181,6 +3185,7 @@ export interface operations {
                 "application/json": {
                     hostId?: string | null;
                     vmId?: string | null;
+                    tapName?: string | null;
                     securityGroupIds?: string[];
                     portSecurity?: boolean;
                     allowedAddressPairs?: {
@@ -3328,6 +3333,7 @@ export interface operations {
                         mac?: string;
                         ips?: string[];
                         hostId?: string | null;
+                        tapName?: string | null;
                         /**
                          * @description vm (default), or analyzer: a mirror sessions' sink that only receives copies (never attached to its segment, never sends; no port security); fixed at creation
                          * @enum {string}

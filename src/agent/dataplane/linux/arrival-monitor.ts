@@ -35,9 +35,10 @@ export class ArrivalMonitor {
     }
     this.fdbMonitor ??= this.runner.watch('bridge', ['monitor', 'fdb'], (line) => {
       // `<mac> dev <port> master <bridge> ...` for a learned entry; removals start with `Deleted`.
-      const m = /^([0-9a-f]{2}(?::[0-9a-f]{2}){5}) dev (\S+) master /.exec(line.trim().toLowerCase());
+      // The MAC in any case; the tap's name as it is (an adopted tap may be named in capitals).
+      const m = /^([0-9a-f]{2}(?::[0-9a-f]{2}){5}) dev (\S+) master /i.exec(line.trim());
       if (m) {
-        this.learned(m[2], m[1]);
+        this.learned(m[2], m[1].toLowerCase());
       }
     });
     const now = Date.now();

@@ -1,4 +1,5 @@
 import type { HostKernelState } from '../dataplane';
+import type { HostLink } from '../taps';
 import type { CommandRunner } from './command-runner';
 import { GATES, holdsGateFilter, TAP_GATE_BLOCK, type TcFilter } from './tc-gate';
 
@@ -17,6 +18,14 @@ export const VXLAN_PORT = 4789;
 export const FLOOD_MAC = '00:00:00:00:00:00';
 export const VNI_MAX = 16_777_215;
 const OWNED_NAME_RE = /^(vx|br)([1-9][0-9]{0,7})$/;
+/** The names of every device the agent makes (names.ts): VXLAN devices, bridges, mirror devices. None of them is a VM's tap. */
+const AGENT_DEVICE_RE = /^(vx|br|mx|ms)[0-9]+$/;
+/** A name a tap may have (and a batch line or an nft string may carry): see common/tap-name.ts. */
+const LINK_NAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** Whether a device may be a VM's tap: any but the agent's own (its name alone decides: an adopted tap may be named anything else). */
+export const mayBeTap = (name: string): boolean => !AGENT_DEVICE_RE.test(name);
 
 /** The fields of `ip -j -d link show` the drivers read. */
 export interface IpLink {
@@ -25,6 +34,8 @@ export interface IpLink {
   flags?: string[];
   master?: string;
   ifalias?: string;
+  /** Its MAC (`link/ether`). */
+  address?: string;
   /** The promiscuity count: one per promiscuous user (a bridge the link is a port of, `ip link set promisc on`, a capture). */
   promiscuity?: number;
   linkinfo?: {
@@ -104,7 +115,7 @@ export const gateHolds = (view: KernelView, dev: string, block: number): boolean
 export function hostKernelState(view: Pick<KernelView, 'links'>): HostKernelState {
   const state: HostKernelState = { taps: new Map(), bridgeAgeing: new Map() };
   for (const link of view.links.values()) {
-    if (link.ifname.startsWith('tap') && typeof link.promiscuity === 'number') {
+    if (mayBeTap(link.ifname) && typeof link.promiscuity === 'number') {
       state.taps.set(link.ifname, { promiscuity: link.promiscuity, bridged: link.linkinfo?.info_slave_kind === 'bridge' });
     }
     const ageing = link.linkinfo?.info_data?.ageing_time;
@@ -114,6 +125,52 @@ export function hostKernelState(view: Pick<KernelView, 'links'>): HostKernelStat
     }
   }
   return state;
+}
+
+/** The fields of `ip -j addr show` the tap resolver reads. */
+interface IpAddrLink {
+  ifname?: unknown;
+  addr_info?: { family?: unknown; scope?: unknown }[];
+}
+
+/**
+ * The host's links as the tap resolver reads them (taps.ts), from `ip -j -d link show` (hostile
+ * text: a link whose name could not be a tap is left out, a MAC that is not one reads as none),
+ * with `addressed` the links that carry an IP address, when read.
+ */
+export function hostLinks(links: ReadonlyMap<string, IpLink>, addressed?: ReadonlySet<string>): Map<string, HostLink> {
+  const out = new Map<string, HostLink>();
+  const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+  for (const link of links.values()) {
+    const name = text(link.ifname);
+    if (!LINK_NAME_RE.test(name)) {
+      continue;
+    }
+    const mac = text(link.address).toLowerCase();
+    const master = text(link.master);
+    out.set(name, {
+      name,
+      mac: MAC_RE.test(mac) ? mac : '',
+      kind: text(link.linkinfo?.info_kind),
+      master,
+      masterIsOverlay: master !== '' && ownedVni(links.get(master)) !== undefined && master.startsWith('br'),
+      owned: !mayBeTap(name),
+      ...(addressed ? { addressed: addressed.has(name) } : {}),
+    });
+  }
+  return out;
+}
+
+/** The links that carry an IP address, IPv6 link-local aside, from `ip -j addr show`. */
+export function addressedLinks(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const link of parseJsonArray<IpAddrLink>(text, 'ip -j addr show')) {
+    const infos = Array.isArray(link.addr_info) ? link.addr_info : [];
+    if (typeof link.ifname === 'string' && infos.some((a) => !(a.family === 'inet6' && a.scope === 'link'))) {
+      out.add(link.ifname);
+    }
+  }
+  return out;
 }
 
 export function parseJsonArray<T>(text: string, what: string): T[] {
@@ -137,6 +194,16 @@ export class KernelReader {
    * parallel, then one `tc -batch`. Without the gate (`gated` false) a host may lack `tc`: its
    * qdiscs then read as none (nor can mirrors be put there).
    */
+  /** Every link (`ip -j -d link show`), by name. */
+  async links(): Promise<Map<string, IpLink>> {
+    return new Map(parseJsonArray<IpLink>(await this.runner.run('ip', ['-j', '-d', 'link', 'show']), 'ip -j -d link show').map((l) => [l.ifname, l]));
+  }
+
+  /** The links that carry an IP address (see addressedLinks). */
+  async addressed(): Promise<Set<string>> {
+    return addressedLinks(await this.runner.run('ip', ['-j', 'addr', 'show']));
+  }
+
   async view(gated: boolean): Promise<KernelView> {
     const qdiscRead = this.runner.run('tc', ['-j', 'qdisc', 'show']);
     const [linksText, fdb, qdiscs] = await Promise.all([this.runner.run('ip', ['-j', '-d', 'link', 'show']), this.fdb(), gated ? qdiscRead : qdiscRead.catch(() => '[]')]);
@@ -189,7 +256,8 @@ export class KernelReader {
     }
     const bound = new Set(clsact.values());
     const gates = GATES.filter((g) => bound.has(g.block));
-    const devs = [...clsact.keys()].filter((d) => d.startsWith('tap') || d.startsWith('mx')).sort();
+    // Taps (whatever their name) and mirror VXLAN devices; never the agent's other devices.
+    const devs = [...clsact.keys()].filter((d) => (mayBeTap(d) || d.startsWith('mx')) && LINK_NAME_RE.test(d)).sort();
     const lines = [...gates.map((g) => `filter show block ${g.block} egress`), ...devs.map((d) => `filter show dev ${d} ingress`)];
     const listings = await this.listings(lines);
     const gateFilters = new Set<number>();

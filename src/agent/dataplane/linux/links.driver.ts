@@ -1,22 +1,22 @@
 import { isIP } from 'node:net';
+import { tapNameProblem } from '../../../common/tap-name';
 import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FdbEntry, type HostKernelState, type LocalPortState, type SegmentState } from '../dataplane';
 import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
 import { cleanAgentText } from '../../../common/agent-text';
 import type { Logger } from '../../../common/logger';
-import { FLOOD_MAC, gateHolds, hostKernelState, isUp, OWNER_ALIAS, ownedVni, VNI_MAX, VXLAN_PORT, vxlanLocal, type IpLink, type KernelReader, type KernelView } from './kernel-view';
+import { FLOOD_MAC, gateHolds, hostKernelState, isUp, mayBeTap, OWNER_ALIAS, ownedVni, VNI_MAX, VXLAN_PORT, vxlanLocal, type IpLink, type KernelReader, type KernelView } from './kernel-view';
 import { compileMirrors, erspanFailure, IFNAME_RE, observeMirrors, type MirrorScript } from './mirrors';
 import { GATES, gateFilterLine, TAP_GATE_BLOCK, VXLAN_GATE_BLOCK } from './tc-gate';
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-const TAP_RE = /^tap[A-Za-z0-9]{1,12}$/;
 
 /** The first step that would write an unsafe or malformed value into a batch script, described. */
 function invalidStep(plan: DataplanePlan): string | undefined {
   const vni = (v: number) => (Number.isInteger(v) && v >= 1 && v <= VNI_MAX ? undefined : `VNI ${v} out of range`);
   const mac = (m: string) => (MAC_RE.test(m.toLowerCase()) && m.toLowerCase() !== FLOOD_MAC ? undefined : `MAC ${JSON.stringify(m)} is not a unicast MAC`);
   const ip = (a: string) => (isIP(a) ? undefined : `${JSON.stringify(a)} is not an IP address`);
-  const tap = (t: string) => (TAP_RE.test(t) ? undefined : `${JSON.stringify(t)} is not a tap name`);
+  const tap = (t: string) => (tapNameProblem(t) === undefined ? undefined : `${JSON.stringify(t)} is not a tap name`);
   const ifname = (n: string) => (IFNAME_RE.test(n) ? undefined : `${JSON.stringify(n)} is not an interface name`);
   const port = (p: number) => (Number.isInteger(p) && p >= 1 && p <= 65_535 ? undefined : `UDP port ${p} out of range`);
   const cookie = (c: string) => (/^[0-9a-f]{32}$/.test(c) ? undefined : `${JSON.stringify(c)} is not a mirror cookie`);
@@ -202,6 +202,8 @@ export class LinksDriver {
   private host?: HostKernelState;
   /** Taps the last apply could not put in place (tap -> reason): missing, or a line of theirs refused. */
   private portFailed = new Map<string, string>();
+  /** Every link the last observe saw (`lastLinks`). */
+  private links?: Map<string, IpLink>;
 
   constructor(
     private readonly runner: CommandRunner,
@@ -221,6 +223,7 @@ export class LinksDriver {
   async observe(): Promise<DataplaneState> {
     const view = await this.kernel.view(this.gated);
     this.host = hostKernelState(view);
+    this.links = view.links;
     const state = emptyDataplaneState();
     const vnis = new Set<number>();
     for (const link of view.links.values()) {
@@ -262,7 +265,7 @@ export class LinksDriver {
       }
     }
     for (const link of view.links.values()) {
-      if (!link.ifname.startsWith('tap') || !link.master?.startsWith('br')) {
+      if (!mayBeTap(link.ifname) || !link.master?.startsWith('br')) {
         continue;
       }
       const vni = ownedVni(view.links.get(link.master));
@@ -273,6 +276,11 @@ export class LinksDriver {
     }
     observeMirrors(view, state);
     return state;
+  }
+
+  /** Every link the last observe saw, by name; undefined before the first. */
+  lastLinks(): Map<string, IpLink> | undefined {
+    return this.links;
   }
 
   /** What the last observe saw of the host's taps and the owned bridges; undefined before the first. */

@@ -113,7 +113,9 @@ describe('LinuxDataplane.observe', () => {
     await dataplane.observe();
     expect(kernel.calls.sort()).toEqual(READS); // no read of its own: the observe's
     const host = dataplane.observeHost()!;
+    // Every link that may be a tap (a tap may be named anything but the agent's own devices' names).
     expect(Object.fromEntries(host.taps)).toEqual({
+      eth0: { promiscuity: 0, bridged: false },
       tap0123456789a: { promiscuity: 2, bridged: true },
       tapdeadbeef000: { promiscuity: 1, bridged: false },
       tapffffffff000: { promiscuity: 1, bridged: true },
@@ -338,7 +340,8 @@ describe('LinuxDataplane.apply', () => {
     const kernel = new FakeKernel();
     const dataplane = new LinuxDataplane(kernel, new RecordingLogger());
     await expect(dataplane.apply([{ op: 'put-fdb', entry: { vni: 1000, mac: '02:00:00:00:00:02', vtep: '192.0.2.2\nlink del dev eth0' } }])).rejects.toThrow('put-fdb: "192.0.2.2\\nlink del dev eth0" is not an IP address');
-    await expect(dataplane.apply([{ op: 'put-port', port: { tap: 'eth0', vni: 1000 } }])).rejects.toThrow('put-port: "eth0" is not a tap name');
+    await expect(dataplane.apply([{ op: 'put-port', port: { tap: 'vx1000', vni: 1000 } }])).rejects.toThrow('put-port: "vx1000" is not a tap name');
+    await expect(dataplane.apply([{ op: 'put-port', port: { tap: 'tap0 up', vni: 1000 } }])).rejects.toThrow('put-port: "tap0 up" is not a tap name');
     await expect(dataplane.apply([{ op: 'remove-segment', vni: 0 }])).rejects.toThrow('remove-segment: VNI 0 out of range');
     expect(kernel.calls).toEqual([]);
   });
@@ -433,7 +436,7 @@ describe('LinuxDataplane.applyFirewall', () => {
     await dataplane.applyFirewall(ruleset(text));
     const table = kernel.nft.get('bridge overlay')!;
     expect(table.sets.get('port_ips4')?.elements).toEqual([`"${tapName(port)}" . 10.0.0.5`]);
-    expect(table.chains.get('vm_egress')?.rules.map((r) => r.text)).toEqual(['meta mark set meta mark & 0xf3ffffff', 'iifname vmap @eg_ports', 'iifname "tap*" drop']);
+    expect(table.chains.get('vm_egress')?.rules.map((r) => r.text)).toEqual(['meta mark set meta mark & 0xf3ffffff', 'iifname vmap @eg_ports', 'iifname "tap*" drop', 'iifname @named_taps drop']);
     kernel.calls.length = 0;
     const again: FirewallRuleset = { text, ports: new Map([[tapName(port), 'digest']]) };
     await dataplane.applyFirewall(again);
@@ -727,6 +730,17 @@ describe('LinuxDataplane.watchArrivals', () => {
     kernel.learn(tap, mac);
     kernel.learn(tap, mac);
     expect(arrived).toEqual([tap]);
+    await dataplane.close();
+  });
+
+  it('reports a tap the hypervisor named, in capitals, by its name as the monitor prints it', async () => {
+    const named = 'VNet-A.0';
+    const kernel = kernelWith(ownSegment(1000, '192.0.2.1')).addVeth(named, { up: true, master: 'br1000' });
+    const dataplane = new LinuxDataplane(kernel, new RecordingLogger());
+    const arrived: string[] = [];
+    dataplane.watchArrivals(new Map([[named, mac]]), (t) => arrived.push(t));
+    kernel.learn(named, mac.toUpperCase());
+    expect(arrived).toEqual([named]);
     await dataplane.close();
   });
 

@@ -4,7 +4,8 @@ import { ArrivalMonitor } from './arrival-monitor';
 import type { CommandRunner } from './command-runner';
 import { ConntrackDriver } from './conntrack.driver';
 import type { Logger } from '../../../common/logger';
-import { KernelReader } from './kernel-view';
+import { hostLinks, KernelReader } from './kernel-view';
+import { resolveTaps, type TapChoice, type TapClaim } from '../taps';
 import { LinksDriver } from './links.driver';
 import type { ConntrackMode } from './nftables';
 import { NftablesDriver, procSysctls, type ConntrackSetting, type Sysctls } from './nftables.driver';
@@ -22,6 +23,7 @@ export class LinuxDataplane implements Dataplane {
   private readonly nftables: NftablesDriver;
   private readonly arrivals: ArrivalMonitor;
   private readonly conntrack: ConntrackDriver;
+  private readonly kernel: KernelReader;
 
   constructor(
     runner: CommandRunner,
@@ -29,6 +31,7 @@ export class LinuxDataplane implements Dataplane {
     sysctls: Sysctls = procSysctls,
   ) {
     const kernel = new KernelReader(runner);
+    this.kernel = kernel;
     this.links = new LinksDriver(runner, kernel, logger);
     this.nftables = new NftablesDriver(runner, kernel, logger, sysctls);
     this.arrivals = new ArrivalMonitor(runner, kernel);
@@ -58,6 +61,20 @@ export class LinuxDataplane implements Dataplane {
 
   applyFirewall(ruleset: FirewallRuleset): Promise<void> {
     return this.nftables.apply(ruleset);
+  }
+
+  /**
+   * Each local port's tap (taps.ts), from the links of the last observe (read now before the
+   * first). Whether a link carries an address is read (one more `ip -j addr show`) only when a
+   * tap would be taken by its MAC: an uplink is never taken for a VM's tap.
+   */
+  async resolveTaps(claims: readonly TapClaim[]): Promise<Map<string, TapChoice>> {
+    const links = this.links.lastLinks() ?? (await this.kernel.links());
+    const found = resolveTaps(claims, hostLinks(links));
+    if (![...found.values()].some((c) => 'by' in c && c.by === 'MAC')) {
+      return found;
+    }
+    return resolveTaps(claims, hostLinks(links, await this.kernel.addressed()));
   }
 
   mirrorFailures(): ReadonlyMap<string, string> {

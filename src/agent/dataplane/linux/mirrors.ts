@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DataplanePlan, DataplaneState, ErspanDeviceState, MirrorFilterState } from '../dataplane';
 import { mirrorErspanName, mirrorVxlanName } from '../names';
-import { isUp, OWNER_ALIAS, vxlanLocal, type IpLink, type KernelView } from './kernel-view';
+import { isUp, mayBeTap, OWNER_ALIAS, vxlanLocal, type IpLink, type KernelView } from './kernel-view';
 import { DROP_ALL_PROGRAM, MATCH_ALL_PROGRAM, mirrorProgram, programIfindex } from './mirror-bpf';
 import { gateFilterLine, GATES, TAP_GATE_BLOCK, type TcFilter } from './tc-gate';
 
@@ -144,7 +144,7 @@ export function observeMirrors(view: KernelView, state: DataplaneState): void {
     }
   };
   for (const [dev, filters] of view.ingressFilters) {
-    if (dev.startsWith('tap')) {
+    if (mayBeTap(dev)) {
       filters.forEach((f) => add(f, 'egress', dev));
     }
   }
@@ -154,7 +154,7 @@ export function observeMirrors(view: KernelView, state: DataplaneState): void {
   }
   for (const [dev, filters] of view.ingressFilters) {
     const link = view.links.get(dev);
-    if (dev.startsWith('tap') && link && view.clsact.get(dev) === 0 && holdsDrop(filters) && isUp(link) && !link.master) {
+    if (mayBeTap(dev) && link && view.clsact.get(dev) === 0 && holdsDrop(filters) && isUp(link) && !link.master) {
       state.analyzers.set(dev, { tap: dev });
     }
   }

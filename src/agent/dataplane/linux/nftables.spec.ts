@@ -130,6 +130,15 @@ describe('renderRuleset', () => {
     expect(text).toContain('policy accept;');
   });
 
+  it('closes as well the taps named otherwise that are attached to an overlay bridge, unless they have a policy', () => {
+    const text = renderRuleset({ policies: [web], members, tapOf: () => 'vnet0', vnis: [1000], conntrack: 'bridge', namedTaps: ['vnet0', 'vnet1', 'tap0123456789a'] });
+    expect(text).toContain('set named_taps {\n\t\ttype ifname\n\t\telements = { "vnet0", "vnet1" }');
+    expect(text).toContain('"vnet0" : jump p_');
+    const egress = text.slice(text.indexOf('chain vm_egress {')).split('\n\t}')[0].split('\n');
+    expect(egress.slice(-3).map((l) => l.trim())).toEqual(['iifname vmap @eg_ports', 'iifname "tap*" drop', 'iifname @named_taps drop']);
+    expect(text).toContain('oifname @named_taps drop');
+  });
+
   it('allows everything on a port without port security', () => {
     const text = cases['port-security-off']();
     expect(text).toContain(`"${tapName(OPEN)}" : jump open_eg`);

@@ -22,8 +22,11 @@ import { printRuleset, type NftChain, type NftRuleset, type NftSet, type NftTabl
  *  - `vm_ingress`, hooked on postrouting: frames *to* a VM (run once per output port, also for
  *    flooded frames), dispatched by `oifname` through `in_ports` to `p_<hash>_in`.
  *  - A tap (`tap*`) with no policy drops everything in both directions: a port is closed
- *    until its rules are applied. Non-tap bridge ports (VXLAN devices) are not filtered here;
- *    the remote end filters on its own host.
+ *    until its rules are applied. So does a tap named otherwise (as the hypervisor named it, see
+ *    taps.ts) that is, or is to be, attached to an overlay bridge: the set `named_taps`
+ *    (`RulesetInput.namedTaps`; this kernel's bridge family may lack `meta ibrname`, so the
+ *    bridges' ports cannot be told apart otherwise). Non-tap bridge ports (VXLAN devices) are not
+ *    filtered here; the remote end filters on its own host.
  *  - `portSecurity: false`: the maps' verdict is `jump open_eg`/`jump open_in` (allow all, no
  *    source check).
  *  - Every frame the firewall lets through to or from a tap is stamped: `MARK_EGRESS_OK` when a
@@ -98,7 +101,16 @@ export interface RulesetInput {
   conntrack: ConntrackMode;
   /** Each port's VNI, when known: its conntrack zone then counts in its digest (see FirewallRuleset). */
   portVnis?: ReadonlyMap<string, number>;
+  /**
+   * The taps not named `tap*` that are attached to an overlay bridge, or are to be: closed, as
+   * `tap*` are, while they have no policy (a port just deleted, whose tap is detached after this
+   * ruleset is loaded). `tap*` names here are left out: the wildcard closes them.
+   */
+  namedTaps?: readonly string[];
 }
+
+/** The set of `RulesetInput.namedTaps`. */
+const NAMED_TAPS = 'named_taps';
 
 /** Packet mark bits owned by the firewall in `br_netfilter` mode (see the module comment). */
 export const MARK_ESTABLISHED = 0x01000000;
@@ -462,11 +474,12 @@ export function renderFirewall(input: RulesetInput): FirewallRuleset {
       namedSet(PORT_IPS6, 'ifname . ipv6_addr', uniqSorted(ips6), { interval: true }),
       verdictMap(EGRESS_PORTS, uniqSorted(egressMap)),
       verdictMap(INGRESS_PORTS, uniqSorted(ingressMap)),
+      ifnameSet(NAMED_TAPS, uniqSorted((input.namedTaps ?? []).filter((n) => !n.startsWith('tap')))),
     ],
     chains: [
       mode === 'bridge' ? chain('ct_zone', zoneMap('meta ibrname'), { hook: 'prerouting', priority: -300 }) : chain('mark_clear', [`iifname @vxlans ${clearMark}`], { hook: 'prerouting', priority: -300 }),
-      chain('vm_egress', [clearGate, `iifname vmap @${EGRESS_PORTS}`, 'iifname "tap*" drop'], { hook: 'prerouting', priority: mode === 'bridge' ? 0 : 10 }),
-      chain('vm_ingress', [`oifname vmap @${INGRESS_PORTS}`, 'oifname "tap*" drop'], { hook: 'postrouting', priority: 0 }),
+      chain('vm_egress', [clearGate, `iifname vmap @${EGRESS_PORTS}`, 'iifname "tap*" drop', `iifname @${NAMED_TAPS} drop`], { hook: 'prerouting', priority: mode === 'bridge' ? 0 : 10 }),
+      chain('vm_ingress', [`oifname vmap @${INGRESS_PORTS}`, 'oifname "tap*" drop', `oifname @${NAMED_TAPS} drop`], { hook: 'postrouting', priority: 0 }),
       chain(EGRESS_BASICS, egressBasics(mode)),
       chain(INGRESS_BASICS, ingressBasics(mode)),
       chain(OPEN_EGRESS, [pass('egress')]),

@@ -25,6 +25,7 @@ export function portResource(source: SpanSource, id: string): ResourceOf<'port'>
     migrationId: migration?.id ?? '',
     preparedVtepIp: migration ? (source.host(migration.destinationHostId)?.vtepIp ?? '') : '',
     analyzer: port.role === 'analyzer',
+    tapName: port.tapName ?? '',
   };
 }
 
@@ -39,6 +40,7 @@ export function samePortEntry(before: SpanSource, then: Port & { hostId: string 
   return (
     then.mac === now.mac &&
     then.role === now.role &&
+    (then.tapName ?? null) === (now.tapName ?? null) &&
     then.hostId === now.hostId &&
     (then.vmId ?? '') === (now.vmId ?? '') &&
     then.ips.length === now.ips.length &&

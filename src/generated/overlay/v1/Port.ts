@@ -56,6 +56,12 @@ export interface Port {
    * sink), and is never attached to its segment's bridge, nor a destination of forwarding entries.
    */
   'analyzer'?: (boolean);
+  /**
+   * tap_name is the name of the port's tap on its host, as the hypervisor named it; empty when
+   * not given: the agent then looks for the tap by its port-id name, then by MAC (the port's MAC
+   * with the first octet 0xfe, as libvirt sets it).
+   */
+  'tapName'?: (string);
 }
 
 /**
@@ -113,4 +119,10 @@ export interface Port__Output {
    * sink), and is never attached to its segment's bridge, nor a destination of forwarding entries.
    */
   'analyzer': (boolean);
+  /**
+   * tap_name is the name of the port's tap on its host, as the hypervisor named it; empty when
+   * not given: the agent then looks for the tap by its port-id name, then by MAC (the port's MAC
+   * with the first octet 0xfe, as libvirt sets it).
+   */
+  'tapName': (string);
 }
