@@ -14,6 +14,7 @@ import { dropPrefix, redisInfoField, redisSnapshot, type RedisSnapshot } from '.
 import { MIRROR_UDP_PORT } from '../src/controller/model/mirror-session';
 import { agentChannelOptions, ANY_MIRROR_SESSION, diffStats, Fleet, mirrorWatchKey, type AgentStats } from './sim-agent';
 import { breakdownLines, PeakSampler, scrapeMemory, type MemoryBreakdown } from './memory-breakdown';
+import { readRuntimeSettings } from './runtime-settings';
 import { summarise, printSummary, type HeapSummary } from './heap-summary';
 import { ROOT, int, dec, pad, bytesText, verdict, round2, gitDescribe, machineCpu, writeResults } from './report';
 
@@ -619,6 +620,9 @@ class Bench {
       OVERLAY_MAX_BATCH_SIZE: '10000',
       OVERLAY_BOOTSTRAP_TOKEN: benchToken(),
     };
+    // The deployment's memory settings (deploy/overlayd-runtime.conf), unless BENCH_CONTROLLER_RUNTIME=none (an A/B without them).
+    const runtime = process.env.BENCH_CONTROLLER_RUNTIME === 'none' ? { nodeFlags: [], env: {} } : readRuntimeSettings(ROOT);
+    Object.assign(env, runtime.env);
     // Extra variables for the controller only (A/B of allocator settings...): "NAME=value NAME2=value".
     for (const pair of (process.env.BENCH_CONTROLLER_ENV ?? '').split(' ').filter(Boolean)) {
       const eq = pair.indexOf('=');
@@ -627,7 +631,7 @@ class Bench {
       }
     }
     const script = process.env.BENCH_CONTROLLER_SCRIPT ?? CONTROLLER_SCRIPT;
-    const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const nodeArgs = [...runtime.nodeFlags, ...(process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
     if (HEAP_SNAPSHOT) {
       mkdirSync(HEAP_SNAPSHOT_DIR, { recursive: true });
       nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_SNAPSHOT_DIR}`);
@@ -645,8 +649,8 @@ class Bench {
       this.fleet.add(this.layout.hostName(h), this.layout.vtepIp(h), target, channelOptions);
     }
     this.results.setup = { controller: { pid: this.ctl.pid, script: path.relative(ROOT, script), nodeArgs, httpPort, grpcPort, env: redactedEnv(env) }, agentChannelOptions: channelOptions };
-    const extraEnv = process.env.BENCH_CONTROLLER_ENV ? `, env ${process.env.BENCH_CONTROLLER_ENV}` : '';
-    console.log(`\nController: ${path.relative(ROOT, script)} pid ${this.ctl.pid}, HTTP :${httpPort}, gRPC :${grpcPort} (insecure)${nodeArgs.length ? `, node ${nodeArgs.join(' ')}` : ''}${extraEnv}`);
+    const extraEnv = [...Object.entries(runtime.env).map(([k, v]) => `${k}=${v}`), process.env.BENCH_CONTROLLER_ENV ?? ''].filter(Boolean).join(' ');
+    console.log(`\nController: ${path.relative(ROOT, script)} pid ${this.ctl.pid}, HTTP :${httpPort}, gRPC :${grpcPort} (insecure)${nodeArgs.length ? `, node ${nodeArgs.join(' ')}` : ''}${extraEnv ? `, env ${extraEnv}` : ''}`);
     this.memory('at start');
   }
 
