@@ -135,6 +135,13 @@ export class ControllerProcess {
     }
   }
 
+  /** Sends `signal` (e.g. SIGUSR2 for --heapsnapshot-signal). */
+  signal(signal: NodeJS.Signals): void {
+    if (this.running) {
+      this.child.kill(signal);
+    }
+  }
+
   /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
   async stop(graceMs = 5_000): Promise<void> {
     if (!this.running) {

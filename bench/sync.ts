@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -12,6 +13,9 @@ import { percentile, runPool } from './pool';
 import { dropPrefix, redisInfoField, redisSnapshot, type RedisSnapshot } from './redis-tools';
 import { MIRROR_UDP_PORT } from '../src/controller/model/mirror-session';
 import { agentChannelOptions, ANY_MIRROR_SESSION, diffStats, Fleet, mirrorWatchKey, type AgentStats } from './sim-agent';
+import { breakdownLines, PeakSampler, scrapeMemory, type MemoryBreakdown } from './memory-breakdown';
+import { readRuntimeSettings } from './runtime-settings';
+import { summarise, printSummary, type HeapSummary } from './heap-summary';
 import { ROOT, int, dec, pad, bytesText, verdict, round2, gitDescribe, machineCpu, writeResults } from './report';
 
 /*
@@ -94,8 +98,13 @@ const MEMBER_CHANGES = 60;
 const SMALL_MEMBER_CHANGES = 20;
 const MEMBER_RATE = 10;
 const SNAPSHOT_RUNS = 3;
-const SNAPSHOT_TIMEOUT_MS = 20_000;
-const STORM_TIMEOUT_MS = 40_000;
+/**
+ * BENCH_TIMEOUT_SCALE (default 1) stretches the waits below and the run's deadlines, for a machine
+ * shared with other work where the storms cannot finish in time; the figures then say so.
+ */
+const TIMEOUT_SCALE = Math.max(1, Number(process.env.BENCH_TIMEOUT_SCALE ?? '') || 1);
+const SNAPSHOT_TIMEOUT_MS = 20_000 * TIMEOUT_SCALE;
+const STORM_TIMEOUT_MS = 40_000 * TIMEOUT_SCALE;
 const API_CHECK_TIMEOUT_MS = 10_000;
 /** The steady-state RSS is the median of samples over this long, all agents in sync. */
 const RSS_SAMPLE_MS = 3_000;
@@ -110,8 +119,18 @@ const MIRROR_SEGMENT = 0;
 /** Creates and deletes, alternately, one at a time with every agent idle in between; then one more create, left for the check. */
 const MIRROR_CHANGES = 20;
 /** After this long the run stops starting new work and cleans up; the hard limit kills it. */
-const SOFT_DEADLINE_MS = 240_000;
-const HARD_DEADLINE_MS = 275_000;
+const SOFT_DEADLINE_MS = 240_000 * TIMEOUT_SCALE;
+const HARD_DEADLINE_MS = 275_000 * TIMEOUT_SCALE;
+/** BENCH_SYNC_MEMORY_ONLY=1: stop after the memory figures (skips membership, mirrors, audit). */
+const MEMORY_ONLY = process.env.BENCH_SYNC_MEMORY_ONLY === '1';
+/**
+ * BENCH_HEAP_SNAPSHOT=1: the controller runs with --heapsnapshot-signal=SIGUSR2 and writes a heap
+ * snapshot once every agent is in sync (after the steady RSS is sampled: writing one takes about
+ * the heap's size again, so the peak figures of such a run are not the controller's own); the
+ * bench summarises it at the end (heap-summary.ts). For finding where memory goes, not for figures.
+ */
+const HEAP_SNAPSHOT = process.env.BENCH_HEAP_SNAPSHOT === '1';
+const HEAP_SNAPSHOT_DIR = path.join(os.tmpdir(), 'overlay-bench-heap');
 
 const TARGETS = {
   propagationP99Ms: 100,
@@ -344,6 +363,8 @@ interface Results {
   audit: Record<string, unknown>;
   migration: Record<string, unknown>;
   memory: { stage: string; rssKb: number | null; hwmKb: number | null }[];
+  memoryBreakdown: ({ stage: string } & MemoryBreakdown)[];
+  heapSnapshot?: { file: string; summary?: HeapSummary };
   checks: Record<string, unknown>;
   targets: { name: string; value: number; target: string; pass: boolean }[];
   errors: string[];
@@ -378,6 +399,7 @@ class Bench {
   private readonly fleet = new Fleet();
   private client!: JsonHttpClient;
   private ctl!: ControllerProcess;
+  private peakSampler?: PeakSampler;
   private readonly revisionKey: string;
 
   constructor(
@@ -401,6 +423,50 @@ class Bench {
       console.log(`  controller RSS ${stage}: ${mb(m.rssKb)}, peak so far ${mb(m.hwmKb)}`);
     }
     return m;
+  }
+
+  /** The controller's memory by part (its /metrics), printed and kept in the results. */
+  private async breakdown(stage: string, given?: MemoryBreakdown): Promise<void> {
+    const m = given ?? (await scrapeMemory(this.client));
+    if (!m) {
+      console.log(`  memory breakdown ${stage}: /metrics did not answer`);
+      return;
+    }
+    this.results.memoryBreakdown.push({ stage, ...m });
+    console.log(`  memory breakdown ${stage}:`);
+    for (const line of breakdownLines(m)) {
+      console.log(line);
+    }
+  }
+
+  /** Has the controller write a heap snapshot (BENCH_HEAP_SNAPSHOT=1) and waits until it is written. */
+  private async heapSnapshot(): Promise<void> {
+    const before = new Set(readdirSync(HEAP_SNAPSHOT_DIR));
+    this.ctl.signal('SIGUSR2');
+    const deadline = performance.now() + 120_000;
+    let file: string | undefined;
+    while (!file && performance.now() < deadline) {
+      await sleep(500);
+      file = readdirSync(HEAP_SNAPSHOT_DIR).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    }
+    // Written on the controller's main thread: once it answers again, the file is complete.
+    await scrapeMemory(this.client);
+    if (file) {
+      this.results.heapSnapshot = { file: path.join(HEAP_SNAPSHOT_DIR, file) };
+      console.log(`  heap snapshot written: ${this.results.heapSnapshot.file} (summarised at the end of the run)`);
+    } else {
+      console.log('  !! no heap snapshot appeared within 120 s');
+    }
+  }
+
+  /** Summarises the heap snapshot, if one was taken (after the run: parsing one takes several times its size). */
+  heapSummary(): void {
+    const snap = this.results.heapSnapshot;
+    if (snap) {
+      console.log(`\nHeap snapshot of the controller with ${AGENTS} agents in sync (${snap.file})`);
+      snap.summary = summarise(snap.file, 30);
+      printSummary(snap.summary);
+    }
   }
 
   /** RSS sampled every 100 ms for `ms` (it moves with the GC's cycle): median, min and max. */
@@ -480,10 +546,19 @@ class Bench {
     const steady = await this.sampleRss(RSS_SAMPLE_MS);
     this.results.memory.push({ stage: `${AGENTS} agents in sync, median of ${steady.samples} samples over ${RSS_SAMPLE_MS / 1000} s`, rssKb: steady.medianKb, hwmKb: steady.hwmKb });
     console.log(`\nController RSS with ${AGENTS} agents connected and in sync, idle but for revision markers: median ${mb(steady.medianKb)} over ${RSS_SAMPLE_MS / 1000} s (range ${dec((steady.minKb * 1024) / 1e6)}-${dec((steady.maxKb * 1024) / 1e6)} MB)`);
+    await this.breakdown(`with ${AGENTS} agents in sync`);
+    if (HEAP_SNAPSHOT) {
+      await this.heapSnapshot();
+    }
     await this.storm('resume', false);
     await this.storm('forced snapshots', true);
     await sleep(1_000);
     const after = this.memory('1 s after the storms');
+    await this.breakdown('1 s after the storms');
+    this.peakSampler?.stop();
+    if (this.peakSampler?.peak) {
+      await this.breakdown('at the largest RSS sampled (every 2 s) up to now', this.peakSampler.peak);
+    }
     const steadyMB = (steady.medianKb * 1024) / 1e6;
     this.results.targets.push({ name: `controller RSS, ${AGENTS} agents in sync (MB)`, value: +steadyMB.toFixed(1), target: `<= ${TARGETS.rssMB}`, pass: steadyMB <= TARGETS.rssMB });
     this.results.targets.push({
@@ -497,6 +572,10 @@ class Bench {
     console.log(`  ${pad('peak RSS (VmHWM) over the run', 44)} ${mb(after.hwmKb)}   target <= ${TARGETS.rssMB} MB  ${verdict((after.hwmKb * 1024) / 1e6 <= TARGETS.rssMB)}`);
     console.log(`  ${pad('RSS 1 s after the storms', 44)} ${mb(after.rssKb)}`);
     console.log(`  this process (${AGENTS} agents' state): RSS ${dec(process.memoryUsage().rss / 1e6)} MB`);
+    if (MEMORY_ONLY) {
+      console.log('\nBENCH_SYNC_MEMORY_ONLY=1: membership, mirrors and audit skipped');
+      return;
+    }
     // Last: it leaves REF_HOSTS hosts holding two IP sets, which would change the snapshots and storms above.
     await this.membership();
     await this.mirrors();
@@ -541,6 +620,9 @@ class Bench {
       OVERLAY_MAX_BATCH_SIZE: '10000',
       OVERLAY_BOOTSTRAP_TOKEN: benchToken(),
     };
+    // The deployment's memory settings (deploy/overlayd-runtime.conf), unless BENCH_CONTROLLER_RUNTIME=none (an A/B without them).
+    const runtime = process.env.BENCH_CONTROLLER_RUNTIME === 'none' ? { nodeFlags: [], env: {} } : readRuntimeSettings(ROOT);
+    Object.assign(env, runtime.env);
     // Extra variables for the controller only (A/B of allocator settings...): "NAME=value NAME2=value".
     for (const pair of (process.env.BENCH_CONTROLLER_ENV ?? '').split(' ').filter(Boolean)) {
       const eq = pair.indexOf('=');
@@ -549,11 +631,17 @@ class Bench {
       }
     }
     const script = process.env.BENCH_CONTROLLER_SCRIPT ?? CONTROLLER_SCRIPT;
-    const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const nodeArgs = [...runtime.nodeFlags, ...(process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+    if (HEAP_SNAPSHOT) {
+      mkdirSync(HEAP_SNAPSHOT_DIR, { recursive: true });
+      nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_SNAPSHOT_DIR}`);
+    }
     this.ctl = await ControllerProcess.start({ script, env, port: httpPort, readyTimeoutMs: 20_000, nodeArgs });
     this.refs.ctl = this.ctl;
     this.client = new JsonHttpClient('127.0.0.1', httpPort, 32, { token: env.OVERLAY_BOOTSTRAP_TOKEN });
     this.refs.client = this.client;
+    this.peakSampler = new PeakSampler(this.client);
+    this.peakSampler.start();
     const target = `127.0.0.1:${grpcPort}`;
     const window = Number(process.env.BENCH_AGENT_FLOW_CONTROL_WINDOW ?? '');
     const channelOptions = agentChannelOptions(Number.isFinite(window) && window > 0 ? { 'grpc-node.flow_control_window': window } : {});
@@ -561,8 +649,8 @@ class Bench {
       this.fleet.add(this.layout.hostName(h), this.layout.vtepIp(h), target, channelOptions);
     }
     this.results.setup = { controller: { pid: this.ctl.pid, script: path.relative(ROOT, script), nodeArgs, httpPort, grpcPort, env: redactedEnv(env) }, agentChannelOptions: channelOptions };
-    const extraEnv = process.env.BENCH_CONTROLLER_ENV ? `, env ${process.env.BENCH_CONTROLLER_ENV}` : '';
-    console.log(`\nController: ${path.relative(ROOT, script)} pid ${this.ctl.pid}, HTTP :${httpPort}, gRPC :${grpcPort} (insecure)${nodeArgs.length ? `, node ${nodeArgs.join(' ')}` : ''}${extraEnv}`);
+    const extraEnv = [...Object.entries(runtime.env).map(([k, v]) => `${k}=${v}`), process.env.BENCH_CONTROLLER_ENV ?? ''].filter(Boolean).join(' ');
+    console.log(`\nController: ${path.relative(ROOT, script)} pid ${this.ctl.pid}, HTTP :${httpPort}, gRPC :${grpcPort} (insecure)${nodeArgs.length ? `, node ${nodeArgs.join(' ')}` : ''}${extraEnv ? `, env ${extraEnv}` : ''}`);
     this.memory('at start');
   }
 
@@ -670,6 +758,7 @@ class Bench {
     console.log(`  ${pad('expected spans (segments + ports)', 44)} regular hosts p50 ${int(regular.p50)}, max ${int(regular.max)}; big host ${int(spans[BIG])}`);
     this.results.setup = { ...this.results.setup, segments: SEGMENTS, hosts: AGENTS, ports: total, unboundForBinds: binds.length, portsStored: stored, fillMs: Math.round(fillMs), regularSpan: distJson(regular), bigSpan: spans[BIG] };
     this.memory(`after the fill (${int(stored)} ports, no agent connected)`);
+    await this.breakdown('after the fill');
   }
 
   private plans: WritePlan[] = [];
@@ -1608,7 +1697,7 @@ async function main(): Promise<number> {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 5_000 });
   redis.on('error', () => undefined);
   const refs: Refs = {};
-  const results: Results = { meta: {}, setup: {}, snapshot: {}, propagation: {}, storms: [], membership: {}, mirror: {}, audit: {}, migration: {}, memory: [], checks: {}, targets: [], errors: [] };
+  const results: Results = { meta: {}, setup: {}, snapshot: {}, propagation: {}, storms: [], membership: {}, mirror: {}, audit: {}, migration: {}, memory: [], memoryBreakdown: [], checks: {}, targets: [], errors: [] };
   const wallStart = performance.now();
 
   let cleaning: Promise<void> | undefined;
@@ -1669,6 +1758,11 @@ async function main(): Promise<number> {
     clearTimeout(hard);
   }
   bench.resultsSummary();
+  try {
+    bench.heapSummary();
+  } catch (err) {
+    console.error(`heap snapshot summary failed: ${(err as Error).message}`);
+  }
   if (!writeResults(OUT_FILE, results, wallStart, performance.now())) {
     failed = true;
   }

@@ -8,6 +8,8 @@ describe('metrics helpers', () => {
     const text = await registry.metrics();
     expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+    expect(text).toMatch(/^nodejs_heap_space_size_used_bytes\{space="old"\} \d+/m);
+    expect(text).toMatch(/^nodejs_array_buffers_bytes \d+/m);
     expect([...text.matchAll(/^# TYPE (\S+_total) (\S+)$/gm)].filter(([, , type]) => type !== 'counter').map(([, name]) => name)).toEqual([]);
   });
 

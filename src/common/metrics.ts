@@ -9,13 +9,16 @@ const NOT_PROMETHEUS_CONVENTIONS = ['nodejs_active_handles_total', 'nodejs_activ
 
 /**
  * Registers the process's own metrics on `registry`, as prom-client names them: CPU, resident
- * memory, heap, open file descriptors, event-loop lag, GC pauses, the Node version.
+ * memory, heap (and per V8 space), external memory, open file descriptors, event-loop lag, GC
+ * pauses, the Node version; and the part of external memory held in ArrayBuffers (Buffers:
+ * sockets' and streams' data), which prom-client does not give.
  */
 export function registerProcessMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry });
   for (const name of NOT_PROMETHEUS_CONVENTIONS) {
     registry.removeSingleMetric(name);
   }
+  scrapedGauge(registry, 'nodejs_array_buffers_bytes', 'Memory held in ArrayBuffers and Buffers (part of nodejs_external_memory_bytes), bytes', [], () => [[{}, process.memoryUsage().arrayBuffers]]);
 }
 
 /** A sample: its labels and value. */

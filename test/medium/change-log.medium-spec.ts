@@ -143,6 +143,12 @@ describe('change log and materialized view', () => {
     const joinedLate = late!.app.get(MaterializedView);
     await waitFor(joinedLate, mutations);
     expect(comparable(joinedLate.current)).toEqual(comparable(snapshot));
+
+    // The tail read the log in many XREADs: none of them is still waited for (each wait leaves the
+    // stop's waiters when it ends, instead of keeping its reply for the process's life).
+    for (const view of [tailedFromStart, joinedLate]) {
+      expect((view as unknown as { stopWaiters: Set<unknown> }).stopWaiters.size).toBeLessThanOrEqual(1);
+    }
   });
 
   it('ignores a record it has already applied (replays are harmless)', () => {

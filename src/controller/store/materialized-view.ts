@@ -49,9 +49,13 @@ export class MaterializedView implements OnModuleDestroy {
   private tail?: Redis;
   private running = false;
   private loop?: Promise<void>;
-  /** Resolves when `stop` is called: every wait of the tail loop races it, so stopping waits for nothing. */
-  private stopped: Promise<typeof STOPPED> = new Promise(() => undefined);
-  private signalStop = (): void => undefined;
+  /**
+   * Called when `stop` is: every wait of the tail loop registers here, so stopping waits for
+   * nothing. Each wait removes itself when it ends: a `Promise.race` against one long-lived
+   * promise would instead leave a reaction on it per wait, each keeping that wait's reply (every
+   * XREAD batch ever read: 56 MB after a 100k-port fill).
+   */
+  private readonly stopWaiters = new Set<() => void>();
   private readonly changeListeners = new Set<ChangeListener>();
   private readonly resetListeners = new Set<ResetListener>();
   private readonly waiters: { revision: number; resolve: () => void }[] = [];
@@ -92,7 +96,6 @@ export class MaterializedView implements OnModuleDestroy {
       return;
     }
     this.running = true;
-    this.stopped = new Promise((resolve) => (this.signalStop = () => resolve(STOPPED)));
     await this.reload();
     this.tail = this.store.duplicateForBlocking(TAIL_BLOCK_MS);
     this.loop = this.tailLoop();
@@ -101,7 +104,9 @@ export class MaterializedView implements OnModuleDestroy {
   /** Stops tailing. Returns at once, even with a command lost in a dead connection: the loop's waits race the stop. Idempotent. */
   async stop(): Promise<void> {
     this.running = false;
-    this.signalStop();
+    for (const wake of [...this.stopWaiters]) {
+      wake();
+    }
     if (this.tail) {
       RedisStore.closeNow(this.tail);
     }
@@ -111,7 +116,24 @@ export class MaterializedView implements OnModuleDestroy {
 
   /** `work`, or STOPPED as soon as `stop` is called (whichever comes first). */
   private untilStopped<T>(work: Promise<T>): Promise<T | typeof STOPPED> {
-    return Promise.race([work, this.stopped]);
+    if (!this.running) {
+      work.catch(() => undefined);
+      return Promise.resolve(STOPPED);
+    }
+    return new Promise((resolve, reject) => {
+      const wake = (): void => resolve(STOPPED);
+      this.stopWaiters.add(wake);
+      work.then(
+        (value) => {
+          this.stopWaiters.delete(wake);
+          resolve(value);
+        },
+        (err: Error) => {
+          this.stopWaiters.delete(wake);
+          reject(err);
+        },
+      );
+    });
   }
 
   async onModuleDestroy(): Promise<void> {
