@@ -7,7 +7,7 @@ import { details, printJson, printLine } from '../output';
 import { hostsOnSegment, RealizationTimeout, waitedWrite } from '../realization';
 import type { Port } from '../../controller/model/port';
 
-type PortAnswer = Port & { realized?: boolean };
+type PortAnswer = Port & { realized?: boolean; realizationError?: { hostId: string; reason: string; since: string } | null };
 
 /** `--wait [--timeout <ms>]` on a port write: the API's `?wait=realized&timeout=`. */
 interface WaitOptions {
@@ -199,7 +199,10 @@ function showPort(json: boolean): (p: PortAnswer) => void {
         ['security groups', p.securityGroupIds.length ? p.securityGroupIds.join(', ') : "the tenant's default"],
         ['address pairs', p.allowedAddressPairs.map((a) => (a.mac ? `${a.ip} (${a.mac})` : a.ip)).join(', ')],
         ['migration', p.migration ? `${p.migration.id} to ${p.migration.destinationHostId}` : null],
+        ['tap', p.tapName],
         ...(p.realized === undefined ? [] : ([['realized', p.realized ? 'yes' : 'no']] as [string, unknown][])),
+        // Why its host could not program it (a per-port NACK), since when.
+        ...(p.realizationError ? ([['not programmed', `on host ${p.realizationError.hostId} since ${p.realizationError.since}: ${p.realizationError.reason}`]] as [string, unknown][]) : []),
         ['created', p.createdAt],
       ]),
     );
