@@ -114,6 +114,12 @@ describe('acknowledged means replicated (OVERLAY_REDIS_MIN_REPLICAS=1)', () => {
       'POST /v1/migrations/:id/abort': async () => ({ path: `/v1/migrations/${(await readyMigration()).id}/abort` }),
       'POST /v1/tokens': async () => ({ path: '/v1/tokens', body: { name: unique('token'), role: 'auditor' } }),
       'DELETE /v1/tokens/:id': async () => ({ path: `/v1/tokens/${(await created(admin.post('/v1/tokens', { name: unique('doomed'), role: 'auditor' }))).id}` }),
+      'POST /v1/admin/recovery/accept': async () => ({ path: '/v1/admin/recovery/accept' }),
+    };
+    /** Routes refused before they write (so waiting for no replica), with their refusal. */
+    const REFUSED: Record<string, { status: number; code: string; message: unknown }> = {
+      // Outside a store recovery there is nothing to accept.
+      'POST /v1/admin/recovery/accept': { status: 409, code: 'NOT_IN_RECOVERY', message: expect.any(String) },
     };
     const writeRoutes = apiRoutes().filter((r) => r.method !== 'GET' && r.method !== 'HEAD');
     expect(Object.keys(WRITES).sort()).toEqual(writeRoutes.map(routeKey).sort());
@@ -133,7 +139,12 @@ describe('acknowledged means replicated (OVERLAY_REDIS_MIN_REPLICAS=1)', () => {
       const res = await client.raw(key.split(' ')[0], request.path, request.body);
       answers[key] = { status: res.status, code: res.body?.code, message: res.body?.message };
     }
-    const expected = Object.fromEntries(Object.keys(WRITES).map((key) => [key, { status: 503, code: 'STORE_UNAVAILABLE', message: expect.stringMatching(/not confirmed as replicated: 0 of the 1 replicas required confirmed it within 300 ms; its outcome is unknown/) }]));
+    const expected = Object.fromEntries(
+      Object.keys(WRITES).map((key) => [
+        key,
+        REFUSED[key] ?? { status: 503, code: 'STORE_UNAVAILABLE', message: expect.stringMatching(/not confirmed as replicated: 0 of the 1 replicas required confirmed it within 300 ms; its outcome is unknown/) },
+      ]),
+    );
     expect(answers).toEqual(expected);
 
     // Reads do not wait for replicas.
