@@ -195,39 +195,18 @@ export class RedisStore implements OnModuleDestroy {
    */
   async mutate(name: string, args: ScriptArg[], actor: Actor, now = Date.now()): Promise<unknown> {
     const command = (this.writer as unknown as Record<string, ScriptCommand>)[name];
-    const replicated = this.config.redisMinReplicas > 0;
     let result: unknown;
-    let before: string | null = null;
     try {
-      // The revision just before the script, on the same connection (so executed before it): once
-      // the write is confirmed, the replicas hold every revision up to it (replication is one
-      // ordered stream), whichever connection made them. See confirmedRevision.
-      const revisionBefore = replicated ? this.writer.get(this.keys.revision()) : Promise.resolve(null);
       // One array argument, never a spread: with auto-pipelining, ioredis overflows the call stack
       // from ~60,000 arguments (a 10,000-port batch) and is then left broken (the process dies).
-      [before, result] = await Promise.all([
-        revisionBefore,
-        command.call(this.writer, [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, ...args]),
-      ]);
+      result = await command.call(this.writer, [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, ...args]);
     } catch (err) {
       throw RedisStore.translate(err);
     }
-    if (replicated) {
+    if (this.config.redisMinReplicas > 0) {
       await this.replicated.confirm();
-      this.confirmed = Math.max(this.confirmed, Number(before ?? 0) || 0);
     }
     return result;
-  }
-
-  private confirmed = 0;
-  /**
-   * With OVERLAY_REDIS_MIN_REPLICAS > 0: a revision this replica knows the replicas hold (a lower
-   * bound, from its own confirmed writes). A failover may take the store back to below what a view
-   * applied (writes that answered 503, never confirmed) but never below this: only that is a loss
-   * of acknowledged writes (store-recovery.ts). 0 when this replica confirmed nothing yet.
-   */
-  get confirmedRevision(): number {
-    return this.confirmed;
   }
 
   /** Runs a read, mapping connection failures to STORE_UNAVAILABLE. */

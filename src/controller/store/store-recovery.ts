@@ -131,12 +131,13 @@ export class StoreRecovery implements SnapshotGate {
       return this.enter('store-empty', `the store has no epoch and is at revision ${found.revision}; this replica held revision ${seen.revision} of epoch ${seen.epoch}`, seen, found);
     } else if (epoch !== seen.epoch && !(await this.isRetired(seen.epoch))) {
       return this.enter('epoch-changed', `the store's epoch is ${epoch} at revision ${found.revision}; this replica held revision ${seen.revision} of epoch ${seen.epoch}`, seen, found);
-    } else if (epoch === seen.epoch && found.revision < this.lostBelow(seen.revision)) {
-      return this.enter('revision-went-back', `the store is at revision ${found.revision} of epoch ${epoch}; this replica held revision ${seen.revision}`, seen, found);
     } else if (epoch === seen.epoch && found.revision < seen.revision) {
-      this.logger.warn(
-        `the store went back from revision ${seen.revision} to ${found.revision} (a failover lost writes never confirmed as replicated, OVERLAY_REDIS_MIN_REPLICAS); agents are sent its state`,
-      );
+      if (this.store.config.redisMinReplicas === 0) {
+        return this.enter('revision-went-back', `the store is at revision ${found.revision} of epoch ${epoch}; this replica held revision ${seen.revision}`, seen, found);
+      }
+      // With replicated acknowledgements a view also applies writes a failover then loses without
+      // their having been acknowledged (they answered 503): going back is what a failover does.
+      this.logger.warn(`the store went back from revision ${seen.revision} to ${found.revision} (a failover lost writes not confirmed as replicated, OVERLAY_REDIS_MIN_REPLICAS); agents are sent its state`);
     }
     if (this.record) {
       this.logger.warn(`store recovery over: the store holds revision ${found.revision} of epoch ${epoch}; agents are sent its state`);
@@ -184,16 +185,6 @@ export class StoreRecovery implements SnapshotGate {
       }
     }
     return false;
-  }
-
-  /**
-   * Below which revision a store of the same epoch has lost acknowledged writes. A write is
-   * acknowledged when Redis executed it, or, with OVERLAY_REDIS_MIN_REPLICAS > 0, once replicas
-   * confirmed it: then only what this replica knows confirmed counts (a view also applies writes
-   * a failover may lose without their being acknowledged).
-   */
-  private lostBelow(seenRevision: number): number {
-    return this.store.config.redisMinReplicas > 0 ? this.store.confirmedRevision : seenRevision;
   }
 
   /** What GET /v1/admin/recovery answers. */
