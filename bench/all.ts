@@ -7,7 +7,9 @@ import path from 'node:path';
  * namespace; it skips itself, exit 0, without root, `ip`, `bridge` or `nft`), each in a process
  * of its own (own controller, own key prefix or namespace, own deadlines and cleanup), their
  * output passed through unchanged. Exits non-zero if any run broke (a missed target is not a
- * break). BENCH_ONLY=rest|sync|dataplane runs one of them.
+ * break). BENCH_ONLY=rest|sync|dataplane|ha runs one of them. The Redis high availability benchmark
+ * (bench/ha.ts: write rate by OVERLAY_REDIS_MIN_REPLICAS, five Sentinel failovers on Redis
+ * processes of its own) takes about two minutes, so it runs only when asked: BENCH_ONLY=ha.
  *
  * The children run in their own process group, so a Ctrl-C reaches them once, forwarded from
  * here, and each can finish its cleanup (stop its controller, delete its keys) before the next
@@ -15,9 +17,10 @@ import path from 'node:path';
  */
 
 const PHASES = [
-  { name: 'rest', script: path.join(__dirname, 'run.js') },
-  { name: 'sync', script: path.join(__dirname, 'sync.js') },
-  { name: 'dataplane', script: path.join(__dirname, 'dataplane.js') },
+  { name: 'rest', script: path.join(__dirname, 'run.js'), byDefault: true },
+  { name: 'sync', script: path.join(__dirname, 'sync.js'), byDefault: true },
+  { name: 'dataplane', script: path.join(__dirname, 'dataplane.js'), byDefault: true },
+  { name: 'ha', script: path.join(__dirname, 'ha.js'), byDefault: false },
 ] as const;
 
 let interrupted: NodeJS.Signals | undefined;
@@ -51,7 +54,10 @@ async function main(): Promise<number> {
   const only = process.env.BENCH_ONLY;
   let worst = 0;
   for (const phase of PHASES) {
-    if (only && only !== phase.name) {
+    if (only ? only !== phase.name : !phase.byDefault) {
+      if (!only) {
+        console.log(`\n(${phase.name} benchmark not in the default run: BENCH_ONLY=${phase.name} npm run bench)`);
+      }
       continue;
     }
     if (interrupted) {

@@ -14,12 +14,12 @@ import { newId } from '../src/controller/model/value-parsers';
 import type { TokenRepository } from '../src/controller/tokens/token.repository';
 import { sha256 } from '../src/controller/tokens/token.service';
 import { loadConfig, type ControllerConfig } from '../src/controller/config';
-import type { Port } from '../src/controller/model/port';
 import { PortRepository } from '../src/controller/ports/port.repository';
 import { SegmentRepository } from '../src/controller/segments/segment.repository';
 import { RedisStore } from '../src/controller/store/redis-store';
 import { benchToken, ControllerProcess, freePort, redactedEnv } from './controller-process';
 import { JsonHttpClient } from './http-client';
+import { PortFactory } from './port-factory';
 import { runPool, type PoolResult } from './pool';
 import { dropPrefix, redisInfoField, redisSnapshot, runRedisBenchmark, type RedisBenchmarkRun } from './redis-tools';
 
@@ -216,55 +216,6 @@ function printMeasurement(m: Measurement, unit: string, target?: { min: number; 
 
 function single(p: Phase): Measurement {
   return summarize(p.label, [p]);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Port inputs: segment n % 100, one IPv4 in the segment's /16, a MAC and host derived from n, so
-// every port is unique and valid without asking the controller to generate anything.
-
-interface PortInput {
-  segmentId: string;
-  vmId: string;
-  mac: string;
-  ips: string[];
-  hostId: string;
-}
-
-class PortFactory {
-  private seq = 0;
-
-  constructor(
-    private readonly segments: { id: string; tenantId: string; index: number }[],
-    private readonly hostIds: string[],
-  ) {}
-
-  next(): PortInput {
-    const n = this.seq++;
-    const segment = this.segments[n % this.segments.length];
-    const k = Math.floor(n / this.segments.length) + 1; // 1.. : skips the network address
-    if (k > 65_534) {
-      throw new Error('port factory: a /16 has no more host addresses');
-    }
-    const hex = (v: number): string => (v & 0xff).toString(16).padStart(2, '0');
-    return {
-      segmentId: segment.id,
-      vmId: `vm-${n}`,
-      mac: `02:00:${hex(n >>> 24)}:${hex(n >>> 16)}:${hex(n >>> 8)}:${hex(n)}`,
-      ips: [`10.${segment.index}.${k >> 8}.${k & 0xff}`],
-      hostId: this.hostIds[n % this.hostIds.length],
-    };
-  }
-
-  take(count: number): PortInput[] {
-    return Array.from({ length: count }, () => this.next());
-  }
-
-  /** A full record, as PortService would build it, for the Lua-only diagnostic. */
-  record(now: string): Port {
-    const input = this.next();
-    const segment = this.segments.find((s) => s.id === input.segmentId)!;
-    return { id: newId(), segmentId: input.segmentId, tenantId: segment.tenantId, vmId: input.vmId, mac: input.mac, ips: input.ips, hostId: input.hostId, securityGroupIds: [], portSecurity: true, allowedAddressPairs: [], createdAt: now, updatedAt: now };
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

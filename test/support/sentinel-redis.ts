@@ -25,7 +25,8 @@ export interface SentinelDeployment {
   destroy(): Promise<void>;
 }
 
-async function waitFor(what: string, deadlineMs: number, probe: () => Promise<boolean>): Promise<void> {
+/** Polls `probe` every 50 ms until it answers true; past the deadline, throws naming `what` (and the last error). */
+export async function waitFor(what: string, deadlineMs: number, probe: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   let last: unknown;
   for (;;) {
@@ -44,7 +45,7 @@ async function waitFor(what: string, deadlineMs: number, probe: () => Promise<bo
 }
 
 /** A short-lived client that never reconnects: a probe. */
-async function withClient<T>(port: number, fn: (client: Redis) => Promise<T>): Promise<T> {
+export async function withClient<T>(port: number, fn: (client: Redis) => Promise<T>): Promise<T> {
   const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1_000 });
   client.on('error', () => undefined);
   try {
