@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tapName } from '../../src/agent/dataplane/names';
 import { SessionRegistry } from '../../src/controller/distribution/session-registry';
@@ -7,6 +7,7 @@ import { waitUntil } from '../support/agents';
 import type { api } from '../support/controller-harness';
 import { OverlayStack } from './overlay-stack';
 import { systemSuite } from './system-suite';
+import { openTenant, wrapTool } from './wrapped-tool';
 import { type Topology, type Vm } from './topology';
 
 /**
@@ -70,28 +71,12 @@ describeSystem('the firewall fails closed (nft loads failing, flushed by hand, f
           return {};
         }
         wrapperDir = join(topo.dir, 'nft-wrapper');
-        mkdirSync(wrapperDir, { recursive: true });
-        writeFileSync(join(wrapperDir, 'nft'), nftWrapper(wrapperDir, realNft));
-        chmodSync(join(wrapperDir, 'nft'), 0o755);
-        // Broken from the agent's very first start.
-        writeFileSync(join(wrapperDir, 'broken'), '');
-        return { PATH: `${wrapperDir}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
+        // Broken (the flag file exists) from the agent's very first start.
+        return wrapTool(wrapperDir, 'nft', nftWrapper(wrapperDir, realNft), 'broken');
       },
     });
     ({ topology, client } = stack);
-    const tenant = await client.post('/v1/tenants', { name: 't' });
-    const seg = await client.post('/v1/segments', { tenantId: tenant.body.id, name: 'net', cidr: '10.70.0.0/24' });
-    expect([tenant.status, seg.status]).toEqual([201, 201]);
-    segment = seg.body;
-    const rules = [
-      { direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' },
-      { direction: 'egress', ethertype: 'IPv4', protocol: 'any' },
-    ];
-    const open = await client.post('/v1/security-groups', { tenantId: tenant.body.id, name: 'open', rules });
-    const open2 = await client.post('/v1/security-groups', { tenantId: tenant.body.id, name: 'open2', rules: [...rules, { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 22 }] });
-    expect([open.status, open2.status]).toEqual([201, 201]);
-    openGroup = open.body.id;
-    openGroup2 = open2.body.id;
+    ({ segment, openGroup, openGroup2 } = await openTenant(client, '10.70.0.0/24'));
   }, 120_000);
 
   afterAll(async () => {

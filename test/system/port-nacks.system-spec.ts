@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tapName } from '../../src/agent/dataplane/names';
 import { waitUntil } from '../support/agents';
 import type { api } from '../support/controller-harness';
 import { OverlayStack } from './overlay-stack';
 import { systemSuite } from './system-suite';
+import { openTenant, wrapTool } from './wrapped-tool';
 import { type Topology, type Vm } from './topology';
 
 /**
@@ -62,27 +63,11 @@ describeSystem('per-port NACKs: one port the kernel refuses stays closed and say
           return {};
         }
         wrapperDir = join(topo.dir, 'ip-wrapper');
-        mkdirSync(wrapperDir, { recursive: true });
-        writeFileSync(join(wrapperDir, 'ip'), ipWrapper(wrapperDir, realIp));
-        chmodSync(join(wrapperDir, 'ip'), 0o755);
-        writeFileSync(join(wrapperDir, 'refuse'), '');
-        return { PATH: `${wrapperDir}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
+        return wrapTool(wrapperDir, 'ip', ipWrapper(wrapperDir, realIp), 'refuse');
       },
     });
     ({ topology, client } = stack);
-    const tenant = await client.post('/v1/tenants', { name: 't' });
-    const seg = await client.post('/v1/segments', { tenantId: tenant.body.id, name: 'net', cidr: '10.71.0.0/24' });
-    expect([tenant.status, seg.status]).toEqual([201, 201]);
-    segment = seg.body;
-    const rules = [
-      { direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' },
-      { direction: 'egress', ethertype: 'IPv4', protocol: 'any' },
-    ];
-    const open = await client.post('/v1/security-groups', { tenantId: tenant.body.id, name: 'open', rules });
-    const open2 = await client.post('/v1/security-groups', { tenantId: tenant.body.id, name: 'open2', rules: [...rules, { direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portRangeMin: 22 }] });
-    expect([open.status, open2.status]).toEqual([201, 201]);
-    openGroup = open.body.id;
-    openGroup2 = open2.body.id;
+    ({ segment, openGroup, openGroup2 } = await openTenant(client, '10.71.0.0/24'));
   }, 120_000);
 
   afterAll(async () => {
