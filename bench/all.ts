@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { exitWith } from './report';
 
 /*
  * `npm run bench`: the REST benchmark (bench/run.ts), then the sync benchmark (bench/sync.ts),
@@ -73,10 +74,4 @@ async function main(): Promise<number> {
   return interrupted ? 130 : worst;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error('bench crashed:', err);
-    process.exit(1);
-  },
-);
+exitWith(main());

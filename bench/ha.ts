@@ -9,7 +9,7 @@ import { benchToken, ControllerProcess, freePort, redactedEnv } from './controll
 import { JsonHttpClient } from './http-client';
 import { percentile, runPool, type PoolResult } from './pool';
 import { PortFactory } from './port-factory';
-import { dec, gitDescribe, int, pad, ROOT, round2, verdict, writeResults } from './report';
+import { dec, exitWith, gitDescribe, int, pad, ROOT, round2, verdict, writeResults } from './report';
 
 /*
  * Redis high availability benchmark: `BENCH_ONLY=ha npm run bench`.
@@ -526,10 +526,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error('bench crashed:', err);
-    process.exit(1);
-  },
-);
+exitWith(main());

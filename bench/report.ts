@@ -53,3 +53,14 @@ export function writeResults(outFile: string, results: { meta: Record<string, un
     return false;
   }
 }
+
+/** A bench's entry point: exits with what `run` answers (0 = every figure measured), or 1 saying what crashed. */
+export function exitWith(run: Promise<number>, what = 'bench'): void {
+  run.then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(`${what} crashed:`, err);
+      process.exit(1);
+    },
+  );
+}

@@ -25,7 +25,7 @@ import { dropPrefix, redisInfoField, redisSnapshot, runRedisBenchmark, type Redi
 
 /** The scripts the bench runs without HTTP are recorded in the trail under this actor. */
 const BENCH_ACTOR = systemActor('bench');
-import { ROOT, int, dec, pad, verdict, round2, gitDescribe, machineCpu, writeResults } from './report';
+import { dec, exitWith, gitDescribe, int, machineCpu, pad, ROOT, round2, verdict, writeResults } from './report';
 
 /*
  * overlayd throughput benchmark: `npm run bench`.
@@ -849,10 +849,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error('bench crashed:', err);
-    process.exit(1);
-  },
-);
+exitWith(main());

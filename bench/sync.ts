@@ -16,7 +16,7 @@ import { agentChannelOptions, ANY_MIRROR_SESSION, diffStats, Fleet, mirrorWatchK
 import { breakdownLines, PeakSampler, scrapeMemory, type MemoryBreakdown } from './memory-breakdown';
 import { readRuntimeSettings } from './runtime-settings';
 import { summarise, printSummary, type HeapSummary } from './heap-summary';
-import { ROOT, int, dec, pad, bytesText, verdict, round2, gitDescribe, machineCpu, writeResults } from './report';
+import { bytesText, dec, exitWith, gitDescribe, int, machineCpu, pad, ROOT, round2, verdict, writeResults } from './report';
 
 /*
  * overlayd distribution benchmark: `npm run bench` (after the REST benchmark) or `npm run bench:sync`.
@@ -1769,10 +1769,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error('sync bench crashed:', err);
-    process.exit(1);
-  },
-);
+exitWith(main(), 'sync bench');
