@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 /**
  * overlayd as a separate process (`node dist/src/controller/main.js`), so the load generator and
@@ -46,14 +48,17 @@ function get(host: string, port: number, path: string, timeoutMs: number): Promi
   });
 }
 
+/** How many of the log's last lines an error shows. */
+const LOG_TAIL_LINES = 40;
+
 export class ControllerProcess {
-  private readonly log: string[] = [];
   private exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private readonly exitPromise: Promise<void>;
 
   private constructor(
     private readonly child: ChildProcess,
     readonly port: number,
+    private readonly logDir: string,
   ) {
     this.exitPromise = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
@@ -61,25 +66,25 @@ export class ControllerProcess {
         resolve();
       });
     });
-    const keep = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line.trim()) {
-          this.log.push(line);
-        }
-      }
-      this.log.splice(0, Math.max(0, this.log.length - 40));
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
+  }
+
+  private get logFile(): string {
+    return path.join(this.logDir, 'overlayd.log');
   }
 
   /** Spawns the controller and waits for GET /readyz to answer 200 (or fails at the deadline, killing it). */
   static async start(opts: { script: string; env: Record<string, string>; port: number; readyTimeoutMs: number; nodeArgs?: string[] }): Promise<ControllerProcess> {
+    // Its log goes to a file, not to a pipe this process reads: the load generator, busy, would be
+    // a slow reader, and the controller's synchronous log writes would wait on it (a request line
+    // per call: the single-port figures measured the bench's own reading of the log).
+    const logDir = mkdtempSync(path.join(os.tmpdir(), 'overlayd-bench-'));
+    const fd = openSync(path.join(logDir, 'overlayd.log'), 'a');
     const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script], {
       env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', fd, fd],
     });
-    const ctl = new ControllerProcess(child, opts.port);
+    closeSync(fd);
+    const ctl = new ControllerProcess(child, opts.port, logDir);
     const deadline = Date.now() + opts.readyTimeoutMs;
     for (;;) {
       if (ctl.exited) {
@@ -108,8 +113,17 @@ export class ControllerProcess {
     return this.exited === undefined;
   }
 
+  /** The log's last lines, indented (an error's detail). */
   logTail(): string {
-    return this.log.map((l) => `  | ${l}`).join('\n');
+    try {
+      const lines = readFileSync(this.logFile, 'utf8').split('\n').filter((l) => l.trim());
+      return lines
+        .slice(-LOG_TAIL_LINES)
+        .map((l) => `  | ${l}`)
+        .join('\n');
+    } catch {
+      return '  | (no log)';
+    }
   }
 
   /** Resident and peak resident memory (kB) from /proc/<pid>/status. */
@@ -144,6 +158,11 @@ export class ControllerProcess {
 
   /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
   async stop(graceMs = 5_000): Promise<void> {
+    await this.terminate(graceMs);
+    rmSync(this.logDir, { recursive: true, force: true });
+  }
+
+  private async terminate(graceMs: number): Promise<void> {
     if (!this.running) {
       return;
     }

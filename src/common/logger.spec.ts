@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { EnvReader } from './env';
-import { createLog, LOG_LEVELS, loggerOf, PINO_LEVEL, readLogSettings, REDACTED, type LogSettings } from './logger';
+import { createLog, LOG_LEVELS, loggerOf, PINO_LEVEL, readLogSettings, REDACTED, redactSecrets, type LogSettings } from './logger';
 
 /** A destination that keeps every line written to it. */
 function capture(): Writable & { lines: string[] } {
@@ -75,6 +75,20 @@ describe('the JSON format', () => {
     expect(out.lines.join('\n')).not.toContain(secret);
     const line = JSON.parse(out.lines[0]) as Record<string, Record<string, unknown>>;
     expect(line).toMatchObject({ token: REDACTED, authorization: REDACTED, body: REDACTED, req: { headers: { authorization: REDACTED, cookie: REDACTED }, body: REDACTED }, created: { secret: REDACTED, password: REDACTED, name: 'kept' } });
+  });
+});
+
+describe('redactSecrets', () => {
+  it('replaces secrets down to the third level, whatever their case, and leaves the caller\'s object as it was', () => {
+    const fields = { Authorization: 'Bearer x', req: { headers: { Cookie: 'c', accept: '*/*' } }, deep: { a: { b: { token: 'four levels down' } } }, list: [{ token: 'in an array' }], name: 'kept' };
+    const copy = structuredClone(fields);
+    expect(redactSecrets(fields)).toEqual({ Authorization: REDACTED, req: { headers: { Cookie: REDACTED, accept: '*/*' } }, deep: { a: { b: { token: 'four levels down' } } }, list: [{ token: 'in an array' }], name: 'kept' });
+    expect(fields).toEqual(copy);
+  });
+
+  it('returns the same object when there is nothing to replace', () => {
+    const fields = { reqId: 'r', actor: { tokenId: 't', name: 'n', role: 'admin' } };
+    expect(redactSecrets(fields)).toBe(fields);
   });
 });
 
