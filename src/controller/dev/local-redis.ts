@@ -96,7 +96,11 @@ export async function startLocalRedis(opts: { dir: string; appendonly: boolean; 
   const logFile = join(dir, 'redis.log');
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--pidfile', pidFile, '--logfile', logFile, '--daemonize', 'no', '--save', ''];
   args.push(...(opts.appendonly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']));
-  const child = spawn('redis-server', args, { stdio: 'ignore', detached: true });
+  // Not overlayd's allocator settings (deploy/overlayd-runtime.conf): redis-server brings its own jemalloc.
+  const env = { ...process.env };
+  delete env.LD_PRELOAD;
+  delete env.MALLOC_CONF;
+  const child = spawn('redis-server', args, { stdio: 'ignore', detached: true, env });
   child.unref();
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { redactRedisUrl, redisProblem } from '../store/redis-probe';
 import { LocalRedisError, redisProbeUrl, shownPath, startLocalRedis } from './local-redis';
@@ -12,6 +13,9 @@ import { LocalRedisError, redisProbeUrl, shownPath, startLocalRedis } from './lo
  * (Where it looks for a running Redis: redisProbeUrl.)
  */
 async function start(): Promise<void> {
+  if (process.env.LD_PRELOAD?.includes('jemalloc') && !jemallocLoaded()) {
+    console.log('overlayd: libjemalloc2 is not installed, so glibc\'s malloc is used (about 100 MB more with many agents): apt-get install libjemalloc2; see docs/operations.md, "Memory"');
+  }
   if (process.env.REDIS_URL === undefined) {
     const probeUrl = redisProbeUrl();
     if ((await redisProblem(probeUrl, 2_000)) !== undefined) {
@@ -27,6 +31,15 @@ async function start(): Promise<void> {
     }
   }
   await import('../main');
+}
+
+/** Whether jemalloc is mapped into this process (deploy/overlayd-runtime.conf preloads it). */
+function jemallocLoaded(): boolean {
+  try {
+    return readFileSync('/proc/self/maps', 'utf8').includes('libjemalloc');
+  } catch {
+    return true; // no /proc: nothing to say
+  }
 }
 
 start().catch((err: unknown) => {
