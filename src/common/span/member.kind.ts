@@ -20,8 +20,14 @@ export const memberKind: SpanKind<'member', 'members'> = {
       .finishAs(4), // Resource.member
 };
 
+/** A member's address without its group: `<family>/<cidr>` (what a port contributes to each of its groups). */
+export const memberAddress = (family: string, cidr: string): string => `${family}/${cidr}`;
+
+/** A member's id from its group and `memberAddress`. */
+export const memberIdOf = (groupId: string, address: string): string => `${groupId}/${address}`;
+
 /** A member's id: `<groupId>/<family>/<cidr>`. */
-export const memberId = (groupId: string, family: string, cidr: string): string => `${groupId}/${family}/${cidr}`;
+export const memberId = (groupId: string, family: string, cidr: string): string => memberIdOf(groupId, memberAddress(family, cidr));
 
 /** Parses a member id; group ids and families hold no '/', a prefix does. */
 export function parseMemberId(id: string): { groupId: string; family: string; cidr: string } {

@@ -1,4 +1,4 @@
-import { memberId, parseMemberId } from '../../common/span/member.kind';
+import { memberAddress, memberIdOf, parseMemberId } from '../../common/span/member.kind';
 import { spanKey } from '../../common/span/span-kind';
 import { localHostsOf, type Port } from '../model/port';
 import type { ChangeRecord } from '../store/change-log';
@@ -30,8 +30,8 @@ interface PortEntry {
   /** Port security on and no group listed: its group is its tenant's default. */
   fallback: boolean;
   groups: string[];
-  /** Its addresses as IP-set entries (none when it is in no group). */
-  entries: { family: string; cidr: string }[];
+  /** Its addresses as IP-set entries (`memberAddress`; none when it is in no group). */
+  entries: string[];
   /** Groups its policy references (compile's remoteGroups). */
   refs: string[];
 }
@@ -61,20 +61,44 @@ function groupSet(groups: string[], catalog: GroupCatalog, memo: GroupSetMemo): 
   return shared;
 }
 
-function entryOf(port: Port, catalog: GroupCatalog, memo: GroupSetMemo): PortEntry {
+function entryOf(port: Port, catalog: GroupCatalog, memo: GroupSetMemo, hostLists: HostLists): PortEntry {
   const fallback = port.portSecurity !== false && !(port.securityGroupIds?.length ?? 0);
   const set = groupSet(effectiveGroupIds(port, catalog), catalog, memo);
   return {
-    hosts: localHostsOf(port),
+    hosts: hostLists.of(port),
     tenantId: port.tenantId,
     fallback,
     groups: set.groups,
-    entries: set.groups.length ? memberEntries(port) : [],
+    entries: set.groups.length ? memberEntries(port).map((e) => memberAddress(e.family, e.cidr)) : NO_REFS,
     refs: port.hostId === null ? NO_REFS : set.refs,
   };
 }
 
 const NO_REFS: string[] = [];
+
+/**
+ * `localHostsOf` with the one-host lists shared by every port of the host (all but migrating
+ * ports): an array per port was 4 MB of the index at 100k ports. The lists are never changed.
+ */
+class HostLists {
+  private readonly single = new Map<string, string[]>();
+
+  of(port: Port): string[] {
+    const hosts = localHostsOf(port);
+    if (hosts.length === 0) {
+      return NO_REFS;
+    }
+    if (hosts.length > 1) {
+      return hosts;
+    }
+    let shared = this.single.get(hosts[0]);
+    if (!shared) {
+      shared = hosts;
+      this.single.set(hosts[0], shared);
+    }
+    return shared;
+  }
+}
 
 type Counts = Map<string, Map<string, number>>;
 type Seen = Map<string, Map<string, boolean>>;
@@ -112,12 +136,13 @@ export class PolicyIndex {
   private readonly hostsNeeding = new Map<string, Set<string>>();
 
   private readonly groupSets: GroupSetMemo = new Map();
+  private readonly hostLists = new HostLists();
 
   constructor(private readonly view: ViewState) {
     const catalog = this.catalog();
     const noSeen: Seen = new Map();
     for (const port of view.ports.values()) {
-      this.add(port.id, entryOf(port, catalog, this.groupSets), noSeen, noSeen);
+      this.add(port.id, entryOf(port, catalog, this.groupSets, this.hostLists), noSeen, noSeen);
     }
     for (const [host, groups] of this.needs) {
       for (const group of groups.keys()) {
@@ -197,7 +222,7 @@ export class PolicyIndex {
     for (const id of affected) {
       const old = this.ports.get(id);
       const port = this.view.ports.get(id);
-      const next = port ? entryOf(port, catalog, this.groupSets) : undefined;
+      const next = port ? entryOf(port, catalog, this.groupSets, this.hostLists) : undefined;
       if (old) {
         this.remove(id, old, memberSeen, needSeen);
       }
@@ -270,7 +295,7 @@ export class PolicyIndex {
     for (const group of entry.groups) {
       addTo(this.portsByGroup, group, id);
       for (const e of entry.entries) {
-        bump(this.members, group, memberId(group, e.family, e.cidr), 1, memberSeen);
+        bump(this.members, group, memberIdOf(group, e), 1, memberSeen);
       }
     }
     for (const host of entry.hosts) {
@@ -288,7 +313,7 @@ export class PolicyIndex {
     for (const group of entry.groups) {
       removeFrom(this.portsByGroup, group, id);
       for (const e of entry.entries) {
-        bump(this.members, group, memberId(group, e.family, e.cidr), -1, memberSeen);
+        bump(this.members, group, memberIdOf(group, e), -1, memberSeen);
       }
     }
     for (const host of entry.hosts) {
