@@ -232,10 +232,20 @@ export class HostSession implements SpanSubscriber {
     this.relayed.clear();
     this.pendingDeltaBytes = 0;
     this.snapshotBytes = keys.length * ESTIMATED_RESOURCE_BYTES;
-    this.snapshot = { keys, next: 0, revision, epoch: this.epoch(), count: 0, chunks: 0 };
+    this.setSnapshot({ keys, next: 0, revision, epoch: this.epoch(), count: 0, chunks: 0 });
     this.sentRevision = revision;
     this.snapshotsSent++;
     this.flush();
+  }
+
+  /** Begins or ends (done, replaced, dropped) the snapshot being sent; the feed counts those under way. */
+  private setSnapshot(next: PendingSnapshot | undefined): void {
+    if (this.snapshot && !next) {
+      this.feed.snapshotEnded();
+    } else if (!this.snapshot && next) {
+      this.feed.snapshotBegun();
+    }
+    this.snapshot = next;
   }
 
   /** The snapshot's next message: a chunk, or the end marker (then the snapshot is done). */
@@ -254,7 +264,7 @@ export class HostSession implements SpanSubscriber {
       snapshot.count += resources.length;
       return encodeSnapshotChunk(snapshot.revision, snapshot.epoch, resources);
     }
-    this.snapshot = undefined;
+    this.setSnapshot(undefined);
     return encodeSnapshotEnd({ revision: snapshot.revision, epoch: snapshot.epoch, resourceCount: snapshot.count, hostId: this.hostId, vtepIp: this.vtepIp });
   }
 
@@ -309,7 +319,7 @@ export class HostSession implements SpanSubscriber {
     }
     this.holding = true;
     this.queue.length = 0;
-    this.snapshot = undefined;
+    this.setSnapshot(undefined);
     this.pendingDeltaBytes = 0;
     this.queue.push({ bytes: encodeHold(reason), type: 'hold' });
     logger.warn(`host ${this.hostName}: told to hold its state (store recovery)`, { host: this.hostName, event: 'hold' });
@@ -509,7 +519,7 @@ export class HostSession implements SpanSubscriber {
     this.closed = true;
     this.unsubscribe?.();
     this.queue.length = 0;
-    this.snapshot = undefined;
+    this.setSnapshot(undefined);
     snapshotBudget.forget(this.wake);
     for (const token of [...this.chunksInFlight]) {
       token.released = true;
