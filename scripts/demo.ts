@@ -411,9 +411,7 @@ let tearingDown: Promise<void> | undefined;
 function teardown(): Promise<void> {
   tearingDown ??= (async () => {
     const removed: string[] = [];
-    for (const capture of state.captures) {
-      capture.stop();
-    }
+    await Promise.all(state.captures.map((capture) => capture.stop()));
     for (const child of state.children) {
       child.kill('SIGKILL');
     }

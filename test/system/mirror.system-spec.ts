@@ -65,7 +65,7 @@ describeSystem('mirror sessions on real kernels: analyzers and a collector count
   }, 120_000);
 
   afterAll(async () => {
-    captures.forEach((c) => c.stop());
+    await Promise.all(captures.map((c) => c.stop()));
     await stack.stop();
   }, 60_000);
 

@@ -361,15 +361,18 @@ export class Topology {
   /**
    * The VM resumes on the destination: the old vNIC goes (its tap on the source with it), the new
    * one comes up, and the VM announces itself with a gratuitous ARP, as a hypervisor does after a
-   * migration (QEMU sends RARP; arping -U sends the ARP kind).
+   * migration (QEMU sends RARP; arping -U sends the ARP kind). Resolves with the time the
+   * switch-over command returned (ms since the epoch), once the announcement is sent.
    */
-  async resume(vm: Vm): Promise<void> {
+  async resume(vm: Vm): Promise<number> {
     const script = ['link del eth0', 'link set eth1 name eth0', `addr add ${vm.ip}/24 dev eth0`, 'link set eth0 up', ''].join('\n');
     const child = spawn('ip', ['-n', vm.ns, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     const done = new Promise<void>((resolve, reject) => child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`ip -batch exited ${code}`)))));
     child.stdin.end(script);
     await done;
+    const switched = Date.now();
     await this.mustExec(vm.ns, 'arping', ['-q', '-U', '-c', '1', '-I', 'eth0', vm.ip]);
+    return switched;
   }
 
   /** Runs a command inside a namespace of this topology. */
