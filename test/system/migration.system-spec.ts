@@ -13,18 +13,19 @@ import { must, type Hypervisor, type Topology, type Vm } from './topology';
 
 /**
  * Live migration with real packets: VM A moves between hypervisors 1 and 2, ten times, while
- * VM B on hypervisor 3 pings it every 10 ms (see PING_INTERVAL_MS) and holds a TCP connection to
- * it that carries a line every 10 ms. Firewall on (the tenant's default group), agents commit by
- * themselves when the VM arrives.
+ * VM B on hypervisor 3 pings it every 10 ms (see PING_INTERVAL_MS) and holds a TCP connection to it that carries a line
+ * every 10 ms. Firewall on (the tenant's default group), agents commit by themselves when the VM
+ * arrives.
  *
- * A migration as a hypervisor does it: the destination's tap exists before the VM moves (libvirt
- * plugs the destination's vNIC when the incoming VM is set up), here a veth whose VM end waits,
- * down, in A's namespace; `POST /v1/migrations` prepares the destination (the call returns once
- * its agent acked: tap attached, rules loaded); then the VM "resumes" on the destination: one
- * `ip -batch` in A's namespace deletes the old vNIC (its tap on the source goes with it) and
- * brings up the new one with the same MAC and IP. Its first frame on the destination (its ARP
- * for B, or its answer to B's ping, which peers send to both hosts while the migration is open)
- * makes the destination's agent report the arrival, and the controller commits.
+ * A migration in libvirt's order: `POST /v1/migrations` prepares the destination (its
+ * `migrate begin` hook; the call returns once its agent acked: rules loaded); then the
+ * destination's QEMU starts and opens its tap (here a veth, whose VM end is A's second NIC,
+ * closed: see Topology.addVm), which the agent attaches as soon as it appears, while the memory
+ * is copied; then the VM switches over (Topology.resume: it stops on the source and runs on the
+ * destination in one step, announces itself, and its old vNIC and tap go as the source's QEMU
+ * exits). Its first frame on the destination (an answer to B, whose frames peers send to both
+ * hosts while the migration is open, or its announcement) makes the destination's agent report
+ * the arrival, and the controller commits.
  *
  * Figures, per migration, from kernel timestamps (tcpdump on B's NIC): pings lost (of those sent
  * from 100 ms before the switch until the commit was acknowledged everywhere) and the blackout
@@ -34,7 +35,7 @@ import { must, type Hypervisor, type Topology, type Vm } from './topology';
  * and written to .bench-out/migration-system.json (the captures behind them to
  * migration-system-captures.json); targets are for docs/benchmarks.md, not assertions.
  */
-const describeSystem = systemSuite('migration', ['arping', 'conntrack', 'chrt', 'tcpdump']);
+const describeSystem = systemSuite('migration', ['arping', 'conntrack', 'chrt', 'nft', 'tcpdump']);
 
 const MIGRATIONS = 10;
 /**
@@ -134,7 +135,7 @@ describeSystem('live migration on real kernels: ping every 10 ms and an open TCP
     const portB = await client.post('/v1/ports', { segmentId: segment.body.id, vmId: 'vm-b', hostId: hostIds.get('hv3'), ips: ['10.60.0.30'] });
     expect([portA.status, portB.status]).toEqual([201, 201]);
     const vni = segment.body.vni as number;
-    const a = await topology.addVm('a', hv1, { tap: tapName(portA.body.id), mac: portA.body.mac, ip: '10.60.0.10', prefixLength: 24 });
+    const a = await topology.addVm('a', hv1, { tap: tapName(portA.body.id), mac: portA.body.mac, ip: '10.60.0.10', prefixLength: 24 }, { migrates: true });
     const b = await topology.addVm('b', hv3, { tap: tapName(portB.body.id), mac: portB.body.mac, ip: '10.60.0.30', prefixLength: 24 });
     await waitUntil(async () => (await topology.exec(b.ns, 'ping', ['-c', '1', '-W', '1', a.ip])).code === 0, 30_000, () => `B cannot ping A${agentLogs()}`);
 
@@ -168,16 +169,21 @@ describeSystem('live migration on real kernels: ping every 10 ms and an open TCP
     for (let i = 0; i < MIGRATIONS; i++) {
       const there = here === hv1 ? hv2 : hv1;
       const fdbSeen = new Map([hv1, hv2, hv3].map((hv) => [hv.name, fdb.get(hv.name)!.events.length]));
-      const pluggedAt = Date.now();
-      await topology.plugIncoming(a, there);
+      // As libvirt does it: the destination is prepared (its `migrate begin` hook), then its
+      // QEMU starts and opens the tap, then the memory is copied while the agent attaches the
+      // tap with its rules, then the VM switches over.
       const t0 = Date.now();
       const prepared = await client.post('/v1/migrations?timeout=30000', { vmId: 'vm-a', sourceHostId: hostIds.get(here.name), destinationHostId: hostIds.get(there.name) });
       const prepareMs = Date.now() - t0;
       expect({ status: prepared.status, state: prepared.body.state }).toEqual({ status: 201, state: 'prepared' });
+      const pluggedAt = Date.now();
+      await topology.plugIncoming(a, there);
       // The VM's rules and tap are on the destination before it arrives.
-      const attached = JSON.parse(await must('ip', ['-n', there.ns, '-j', 'link', 'show', a.tap]))[0];
-      expect(attached.master).toBe(`br${vni}`);
-      expect(await must('ip', ['netns', 'exec', there.ns, 'nft', 'list', 'table', 'bridge', 'overlay'])).toContain(a.tap);
+      await waitUntil(
+        async () => JSON.parse(await must('ip', ['-n', there.ns, '-j', 'link', 'show', a.tap]))[0]?.master === `br${vni}` && (await must('ip', ['netns', 'exec', there.ns, 'nft', 'list', 'table', 'bridge', 'overlay'])).includes(a.tap),
+        10_000,
+        () => `the destination did not attach the VM's tap ${a.tap}${agentLogs()}`,
+      );
       const taps = [await new PacketCapture(topology, here.ns, a.tap, ['ether', 'host', a.mac], ['-e']).start(), await new PacketCapture(topology, there.ns, a.tap, ['ether', 'host', a.mac], ['-e']).start()];
       const switchAt = Date.now();
       const switchedAt = await topology.resume(a);
@@ -262,7 +268,7 @@ describeSystem('live migration on real kernels: ping every 10 ms and an open TCP
     const portC = await client.post('/v1/ports', { segmentId: segment.body.id, vmId: 'vm-c', hostId: hostIds.get('hv1'), ips: ['10.61.0.10'], securityGroupIds: [egressOnly.body.id] });
     const portD = await client.post('/v1/ports', { segmentId: segment.body.id, vmId: 'vm-d', hostId: hostIds.get('hv3'), ips: ['10.61.0.30'], securityGroupIds: [pushServer.body.id] });
     expect([portC.status, portD.status]).toEqual([201, 201]);
-    const c = await topology.addVm('c', hv1, { tap: tapName(portC.body.id), mac: portC.body.mac, ip: '10.61.0.10', prefixLength: 24 });
+    const c = await topology.addVm('c', hv1, { tap: tapName(portC.body.id), mac: portC.body.mac, ip: '10.61.0.10', prefixLength: 24 }, { migrates: true });
     const d = await topology.addVm('d', hv3, { tap: tapName(portD.body.id), mac: portD.body.mac, ip: '10.61.0.30', prefixLength: 24 });
     await waitUntil(async () => (await topology.exec(c.ns, 'ping', ['-c', '1', '-W', '1', d.ip])).code === 0, 30_000, () => `C cannot ping D${agentLogs()}`);
     // The hard case: nothing may open a connection to C.
@@ -278,9 +284,10 @@ describeSystem('live migration on real kernels: ping every 10 ms and an open TCP
     const moves: string[] = [];
     for (let i = 0; i < MIGRATIONS; i++) {
       const there = here === hv1 ? hv2 : hv1;
-      await topology.plugIncoming(c, there);
       const prepared = await client.post('/v1/migrations?timeout=30000', { vmId: 'vm-c', sourceHostId: hostIds.get(here.name), destinationHostId: hostIds.get(there.name) });
       expect({ status: prepared.status, state: prepared.body.state }).toEqual({ status: 201, state: 'prepared' });
+      await topology.plugIncoming(c, there);
+      await waitUntil(async () => JSON.parse(await must('ip', ['-n', there.ns, '-j', 'link', 'show', c.tap]))[0]?.master !== undefined, 10_000, () => `the destination did not attach ${c.tap}${agentLogs()}`);
       await topology.resume(c);
       await waitUntil(async () => (await client.get(`/v1/migrations/${prepared.body.id}`)).body.state === 'completed', 20_000, () => `migration ${i + 1} of C not completed${agentLogs()}`);
       const done = (await client.get(`/v1/migrations/${prepared.body.id}`)).body;
