@@ -205,7 +205,8 @@ async function main(): Promise<void> {
       throw new Error(`POST /v1/ports ${name}: ${port.status} ${JSON.stringify(port.body)}`);
     }
     ports.set(name, port.body.id);
-    const vm = await topology.addVm(name, topology.hypervisor(hvName), { tap: tapName(port.body.id), mac: port.body.mac, ip, prefixLength: 24 });
+    // web live-migrates (step 5): a VM with a NIC per host it is plugged on (Topology.addVm).
+    const vm = await topology.addVm(name, topology.hypervisor(hvName), { tap: tapName(port.body.id), mac: port.body.mac, ip, prefixLength: 24 }, { migrates: name === 'web' });
     const bound = await client.patch(`/v1/ports/${port.body.id}?wait=realized&timeout=15000`, { hostId: hostIds.get(hvName) });
     if (bound.status !== 200) {
       throw new Error(`binding ${name} to ${hvName}: ${bound.status} ${JSON.stringify(bound.body)}${agentLogs()}`);
@@ -331,15 +332,17 @@ async function main(): Promise<void> {
     }
   });
   await waitUntil(() => replies.length >= 20, 10_000, () => 'client gets no answers from web');
-  // The hypervisor plugs the destination's vNIC before the VM moves: a tap on hv2, a waiting (down) NIC in the VM.
-  await topology.plugIncoming(web, hv2);
+  // In libvirt's order: the destination is prepared, then its QEMU starts and opens the tap (on
+  // hv2; in the VM a second NIC, closed until it runs there), which hv2's agent attaches.
   const prepareStart = Date.now();
   const prepared = await client.post('/v1/migrations?timeout=30000', { vmId: 'web', sourceHostId: hostIds.get(hv1.name), destinationHostId: hostIds.get(hv2.name) });
   if (prepared.status !== 201) {
     throw new Error(`POST /v1/migrations: ${prepared.status} ${JSON.stringify(prepared.body)}${agentLogs()}`);
   }
   const prepareMs = Date.now() - prepareStart;
-  // The VM resumes on hv2: the old vNIC goes (its tap on hv1 with it), the new one comes up, and it announces itself.
+  await topology.plugIncoming(web, hv2);
+  await waitUntil(async () => JSON.parse(await must('ip', ['-n', hv2.ns, '-j', 'link', 'show', web.tap]))[0]?.master !== undefined, 10_000, () => `hv2 did not attach web's tap${agentLogs()}`);
+  // The VM stops on hv1 and runs on hv2 (one step), announces itself, and its hv1 vNIC and tap go.
   const switchAt = Date.now();
   await topology.resume(web);
   const migrationUrl = `/v1/migrations/${prepared.body.id}`;
@@ -359,8 +362,8 @@ async function main(): Promise<void> {
     gap = Math.max(gap, inWindow[k].at - inWindow[k - 1].at);
   }
   step(5, 'live migration of web from hv1 to hv2 while client (hv3) pings web every 10 ms');
-  detail(`plugged web's vNIC on hv2 (tap ${web.tap}, down); POST /v1/migrations {"vmId":"web"}: ${prepared.body.state} in ${prepareMs} ms`);
-  detail('switched the VM: `ip -batch` in its namespace (old vNIC out, new one up), then `arping -U`');
+  detail(`POST /v1/migrations {"vmId":"web"}: ${prepared.body.state} in ${prepareMs} ms; then web's vNIC plugged on hv2 (tap ${web.tap}) and attached by hv2's agent`);
+  detail('switched the VM: one nftables transaction in its namespace (the hv1 NIC closes, the hv2 one opens), `arping -U`, then its hv1 vNIC deleted');
   /** A step the controller took itself: a commit its agent asked for names the agent's host. */
   const systemActor = (name: string): string => {
     const host = [...hostIds].find(([, id]) => name === `agent-${id}`)?.[0];
@@ -411,9 +414,7 @@ let tearingDown: Promise<void> | undefined;
 function teardown(): Promise<void> {
   tearingDown ??= (async () => {
     const removed: string[] = [];
-    for (const capture of state.captures) {
-      capture.stop();
-    }
+    await Promise.all(state.captures.map((capture) => capture.stop()));
     for (const child of state.children) {
       child.kill('SIGKILL');
     }

@@ -21,7 +21,7 @@ import { must, type Topology, type Vm } from './topology';
  * only after a later marker ping reached it (frames arrive in order on one path), so a copy that
  * should not be there would be seen.
  */
-const describeSystem = systemSuite('mirror', ['tcpdump']);
+const describeSystem = systemSuite('mirror', ['tcpdump', 'arping', 'nft']);
 
 const COLLECTOR_IP = '192.0.2.100';
 const COLLECTOR_PORT = 4790;
@@ -65,7 +65,7 @@ describeSystem('mirror sessions on real kernels: analyzers and a collector count
   }, 120_000);
 
   afterAll(async () => {
-    captures.forEach((c) => c.stop());
+    await Promise.all(captures.map((c) => c.stop()));
     await stack.stop();
   }, 60_000);
 
@@ -74,7 +74,8 @@ describeSystem('mirror sessions on real kernels: analyzers and a collector count
     const body = role === 'analyzer' ? { segmentId, vmId: name, role, ips: [] } : { segmentId, vmId: name, ips: [ip], securityGroupIds: [groupId] };
     const port = await client.post('/v1/ports', body);
     expect(port.status).toBe(201);
-    const vm = await topology.addVm(name, topology.hypervisor(hv), { tap: tapName(port.body.id), mac: port.body.mac, ip, prefixLength: 24 });
+    // a moves between hosts (see the live migration case).
+    const vm = await topology.addVm(name, topology.hypervisor(hv), { tap: tapName(port.body.id), mac: port.body.mac, ip, prefixLength: 24 }, { migrates: name === 'a' });
     const bound = await client.patch(`/v1/ports/${port.body.id}?wait=realized&timeout=15000`, { hostId: hostIds.get(hv) });
     expect(bound.status).toBe(200);
     vms.set(name, { ...vm, portId: port.body.id });

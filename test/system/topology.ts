@@ -56,6 +56,10 @@ export interface Vm {
   tap: string;
   mac: string;
   ip: string;
+  /** The VM's NIC, the far end of its tap: `eth0`; for a VM that migrates, the other of `eth0`/`eth1` after each `resume`. */
+  nic: string;
+  /** Whether it was made to live-migrate (see addVm). */
+  migrates: boolean;
 }
 
 export interface ExecResult {
@@ -228,6 +232,9 @@ net.createServer((c) => {
 }).listen(Number(port), host, () => console.log('ready'));
 `;
 
+/** The NIC a VM resumes on after a migration: the other of `eth0` and `eth1`. */
+const incomingNic = (vm: Vm): string => (vm.nic === 'eth0' ? 'eth1' : 'eth0');
+
 /** The port the controller relay listens on inside every hypervisor namespace. */
 export const RELAY_PORT = 50051;
 
@@ -336,40 +343,97 @@ export class Topology {
   /**
    * A VM: its namespace, and a veth whose hypervisor end is the tap (down, unattached, as a
    * hypervisor leaves it before the agent plugs it) and whose VM end has the port's MAC and IP.
+   *
+   * A VM that `migrates` has, as a VM has one vNIC whatever host it runs on, its MAC and IP on a
+   * bridge `vnic` in its namespace (no learning: it sends on every port) whose ports are the far
+   * ends of its taps, one per host it is plugged on (`eth0`, `eth1`); on each port a netdev
+   * ingress and egress chain (table `netdev vm`) passes frames where the VM runs and drops them
+   * where it does not: a paused VM neither sends nor receives. So the VM runs on exactly one host
+   * at every instant, and `resume` moves it in one nftables transaction (see plugIncoming).
    */
-  async addVm(name: string, hv: Hypervisor, port: { tap: string; mac: string; ip: string; prefixLength: number }): Promise<Vm> {
-    const vm: Vm = { name, ns: `ovl-vm-${name}-${this.suffix}`, hv, tap: port.tap, mac: port.mac, ip: port.ip };
+  async addVm(name: string, hv: Hypervisor, port: { tap: string; mac: string; ip: string; prefixLength: number }, opts: { migrates?: boolean } = {}): Promise<Vm> {
+    const vm: Vm = { name, ns: `ovl-vm-${name}-${this.suffix}`, hv, tap: port.tap, mac: port.mac, ip: port.ip, nic: 'eth0', migrates: opts.migrates === true };
     await this.addNamespace(vm.ns);
     await must('ip', ['-n', hv.ns, 'link', 'add', 'name', vm.tap, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', vm.ns]);
     // 1450: room for the 50 bytes of VXLAN encapsulation on a 1500-byte underlay.
-    await must('ip', ['-n', vm.ns, 'link', 'set', 'eth0', 'address', vm.mac, 'mtu', '1450']);
-    await must('ip', ['-n', vm.ns, 'addr', 'add', `${vm.ip}/${port.prefixLength}`, 'dev', 'eth0']);
-    await must('ip', ['-n', vm.ns, 'link', 'set', 'eth0', 'up']);
+    if (!vm.migrates) {
+      await must('ip', ['-n', vm.ns, 'link', 'set', 'eth0', 'address', vm.mac, 'mtu', '1450']);
+      await must('ip', ['-n', vm.ns, 'addr', 'add', `${vm.ip}/${port.prefixLength}`, 'dev', 'eth0']);
+      await must('ip', ['-n', vm.ns, 'link', 'set', 'eth0', 'up']);
+    } else {
+      await must('ip', ['-n', vm.ns, 'link', 'add', 'vnic', 'type', 'bridge', 'ageing_time', '0', 'stp_state', '0']);
+      await must('ip', ['-n', vm.ns, 'link', 'set', 'vnic', 'address', vm.mac, 'mtu', '1450']);
+      await must('ip', ['-n', vm.ns, 'addr', 'add', `${vm.ip}/${port.prefixLength}`, 'dev', 'vnic']);
+      await this.vmNic(vm, 'eth0', 'accept');
+      await must('ip', ['-n', vm.ns, 'link', 'set', 'vnic', 'up']);
+    }
     this.vms.push(vm);
     return vm;
   }
 
   /**
-   * A live migration's destination vNIC, plugged before the VM moves (libvirt plugs it when the
-   * incoming VM is set up): the tap on `hv`, a waiting (down) NIC `eth1` in the VM.
+   * A live migration's destination vNIC, plugged when the incoming VM is set up (libvirt starts
+   * the destination's QEMU, which opens its tap, once the destination is prepared): the tap on
+   * `hv`, and in the VM the other of `eth0`/`eth1`, up but closed (the VM does not run there
+   * yet). As a QEMU tap, it has its carrier from now on.
    */
   async plugIncoming(vm: Vm, hv: Hypervisor): Promise<void> {
-    await must('ip', ['-n', hv.ns, 'link', 'add', 'name', vm.tap, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', vm.ns]);
-    await must('ip', ['-n', vm.ns, 'link', 'set', 'eth1', 'address', vm.mac, 'mtu', '1450']);
+    if (!vm.migrates) {
+      throw new Error(`VM ${vm.name} was not made to migrate (addVm's migrates)`);
+    }
+    const incoming = incomingNic(vm);
+    await must('ip', ['-n', hv.ns, 'link', 'add', 'name', vm.tap, 'type', 'veth', 'peer', 'name', incoming, 'netns', vm.ns]);
+    await this.vmNic(vm, incoming, 'drop');
   }
 
   /**
-   * The VM resumes on the destination: the old vNIC goes (its tap on the source with it), the new
-   * one comes up, and the VM announces itself with a gratuitous ARP, as a hypervisor does after a
-   * migration (QEMU sends RARP; arping -U sends the ARP kind).
+   * The VM's switch-over, as a live migration does it: it stops on the source and runs on the
+   * destination, in one nftables transaction (the NIC it ran on closes, the one plugIncoming
+   * added opens); then it announces itself with a gratuitous ARP, as QEMU does when it resumes
+   * an incoming VM (QEMU sends RARP; arping -U sends the ARP kind); then the source's vNIC goes,
+   * its tap with it, as the source's QEMU exits once the destination runs (libvirt's confirm
+   * phase). Deleting a link takes tens of milliseconds of RCU grace periods, and so does setting
+   * one down: done in the switch-over, either would pause the VM that much longer than a
+   * migration does (frames sent to a paused VM's destination tap wait in QEMU's queue; on a veth
+   * they are lost). Resolves with the time the switch-over command returned (ms since the
+   * epoch), once the old vNIC is gone.
    */
-  async resume(vm: Vm): Promise<void> {
-    const script = ['link del eth0', 'link set eth1 name eth0', `addr add ${vm.ip}/24 dev eth0`, 'link set eth0 up', ''].join('\n');
-    const child = spawn('ip', ['-n', vm.ns, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    const done = new Promise<void>((resolve, reject) => child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`ip -batch exited ${code}`)))));
-    child.stdin.end(script);
+  async resume(vm: Vm): Promise<number> {
+    const [old, incoming] = [vm.nic, incomingNic(vm)];
+    const policy = (nic: string, verdict: 'accept' | 'drop') => [`chain netdev vm ${nic}_in { policy ${verdict}; }`, `chain netdev vm ${nic}_out { policy ${verdict}; }`];
+    await this.nft(vm.ns, [...policy(old, 'drop'), ...policy(incoming, 'accept')]);
+    const switched = Date.now();
+    vm.nic = incoming;
+    // On the NIC, as QEMU writes it into the tap: a frame a packet socket sends on `vnic` would
+    // leave by every port (the bridge forwards it past the ports' egress chains).
+    await this.mustExec(vm.ns, 'arping', ['-q', '-U', '-c', '1', '-I', incoming, vm.ip]);
+    await must('ip', ['-n', vm.ns, 'link', 'del', old]);
+    // A kernel that keeps a netdev chain for a device that went would hook it to the next by that name.
+    for (const chain of [`${old}_in`, `${old}_out`]) {
+      await this.exec(vm.ns, 'nft', ['delete', 'chain', 'netdev', 'vm', chain]);
+    }
+    return switched;
+  }
+
+  /** A port of a migrating VM's `vnic` (the VM end of a tap made by the caller, given the VM's MAC), its chains passing or dropping everything, then up. */
+  private async vmNic(vm: Vm, nic: string, verdict: 'accept' | 'drop'): Promise<void> {
+    await this.nft(vm.ns, [
+      'table netdev vm {}',
+      `chain netdev vm ${nic}_in { type filter hook ingress device "${nic}" priority 0; policy ${verdict}; }`,
+      `chain netdev vm ${nic}_out { type filter hook egress device "${nic}" priority 0; policy ${verdict}; }`,
+    ]);
+    await must('ip', ['-n', vm.ns, 'link', 'set', nic, 'address', vm.mac, 'mtu', '1450', 'master', 'vnic']);
+    await must('ip', ['-n', vm.ns, 'link', 'set', nic, 'up']);
+  }
+
+  /** Loads nftables commands in a namespace, in one transaction. */
+  private async nft(ns: string, lines: string[]): Promise<void> {
+    const child = spawn('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const done = new Promise<void>((resolve, reject) => child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`nft -f - in ${ns} exited ${code}: ${stderr.trim()}`)))));
+    child.stdin.end(lines.join('\n') + '\n');
     await done;
-    await this.mustExec(vm.ns, 'arping', ['-q', '-U', '-c', '1', '-I', 'eth0', vm.ip]);
   }
 
   /** Runs a command inside a namespace of this topology. */

@@ -175,6 +175,12 @@ export type PlanStep =
 export type DataplanePlan = PlanStep[];
 
 /** Programs one host. */
+/** Taps a host waits for, as the links they will be: by name, or by MAC (lower case). */
+export interface AwaitedTaps {
+  names: ReadonlySet<string>;
+  macs: ReadonlySet<string>;
+}
+
 export interface Dataplane {
   /** Reads back the state it owns. Never mutates. */
   observe(): Promise<DataplaneState>;
@@ -238,6 +244,15 @@ export interface Dataplane {
    * host's links. Optional: without it a port's tap is the name it gives, or its port-id name.
    */
   resolveTaps?(claims: readonly TapClaim[]): Promise<Map<string, TapChoice>>;
+  /**
+   * Watches for the taps of local ports that are not there yet (the hypervisor creates a tap
+   * when it starts the VM, after the port was bound or prepared here): calls `appeared` when a
+   * link by one of these names or MACs is created or changes, or at once when one did at or
+   * after `since` (ms since the epoch, when the caller last read the links). Each call replaces
+   * the set watched; an empty one stops calling. Optional: without it such a tap is picked up by
+   * the retry of the ports not in place.
+   */
+  watchTaps?(awaited: AwaitedTaps, since: number, appeared: () => void): void;
   /** What the last observe saw of the host's taps and the dataplane's bridges; undefined before the first. Optional. */
   observeHost?(): HostKernelState | undefined;
   /** Its own Prometheus instruments (firewall load time, firewall drift repairs), registered by the agent's metrics. Optional. */

@@ -4,7 +4,7 @@ import { tapName } from '../dataplane/names';
 import type { Logger } from '../../common/logger';
 import { emptyDesiredState, type DesiredState } from '../sync/state-cache';
 import type { HostObservation } from '../../generated/overlay/v1/HostObservation';
-import type { HostKernelState } from '../dataplane/dataplane';
+import type { AwaitedTaps, HostKernelState } from '../dataplane/dataplane';
 import type { PortFailure } from '../../generated/overlay/v1/PortFailure';
 import type { TapChoice, TapClaim } from '../dataplane/taps';
 import { HOST_OBSERVATION_EVERY, hostObservation, Reconciler } from './reconciler';
@@ -44,12 +44,12 @@ describe('reconciler', () => {
   let reconciler: Reconciler | undefined;
   afterEach(() => reconciler?.stop());
 
-  function setup(desired: { state: DesiredState; inSync: boolean }, firewall = true) {
+  function setup(desired: { state: DesiredState; inSync: boolean }, firewall = true, backoffMs = 20) {
     const dataplane = new MemoryDataplane();
     const reports: { revision: number; error?: string; failedPorts?: PortFailure[] }[] = [];
     let queue = Promise.resolve();
     reconciler = new Reconciler(
-      { firewall, backoffBaseMs: 20, backoffMaxMs: 20, reconcileIntervalMs: 3_600_000 },
+      { firewall, backoffBaseMs: backoffMs, backoffMaxMs: backoffMs, reconcileIntervalMs: 3_600_000 },
       dataplane,
       desired,
       { report: (revision, error, failedPorts = []) => reports.push(error === undefined ? { revision, ...(failedPorts.length && { failedPorts }) } : { revision, error }) > 0, linked: async () => undefined },
@@ -226,6 +226,39 @@ describe('reconciler', () => {
     expect(reports[2]).toEqual({ revision: 2 });
     expect(dataplane.isOpen(T2)).toBe(true);
     expect(reconciler.failedPorts).toEqual([]);
+  });
+
+  it('puts a port in place as soon as its tap shows up (the dataplane says so), not at the retry, whatever its backoff', async () => {
+    const { dataplane, reconciler, reports, until } = setup({ state: hostState(1), inSync: true }, true, 3_600_000);
+    const missing = `tap ${T2} does not exist (the hypervisor has not created it yet)`;
+    let p2: TapChoice = { tap: T2, by: 'pending' };
+    dataplane.brokenTaps.set(T2, missing);
+    const watches: { names: string[]; macs: string[]; since: number; appeared: () => void }[] = [];
+    Object.assign(dataplane, {
+      resolveTaps: async () =>
+        new Map<string, TapChoice>([
+          [P1, { tap: T1, by: 'port id' }],
+          [P2, p2],
+        ]),
+      watchTaps: (awaited: AwaitedTaps, since: number, appeared: () => void) => watches.push({ names: [...awaited.names], macs: [...awaited.macs], since, appeared }),
+    });
+    const before = Date.now();
+    await reconciler.realize(1);
+    expect(reports).toEqual([{ revision: 1, failedPorts: [{ portId: P2, reason: missing }] }]);
+    // Awaited by its name, and by the MAC libvirt gives the host side of a tap of the port's MAC.
+    expect(watches.map(({ names, macs }) => ({ names, macs }))).toEqual([{ names: [T2], macs: ['fe:00:00:00:00:02'] }]);
+    expect(watches[0].since).toBeGreaterThanOrEqual(before);
+    // The hypervisor creates the tap: the dataplane calls back (twice: created, then set up); one pass runs.
+    p2 = { tap: T2, by: 'port id' };
+    dataplane.brokenTaps.clear();
+    watches[0].appeared();
+    watches[0].appeared();
+    await until(() => reports.length === 2);
+    expect(reports[1]).toEqual({ revision: 1 });
+    expect(dataplane.isOpen(T2)).toBe(true);
+    expect(watches.at(-1)).toMatchObject({ names: [], macs: [] });
+    const retries = (await reconciler.passSeconds.get()).values.find((v) => v.metricName === 'overlay_agent_apply_seconds_count' && v.labels.pass === 'retry')?.value;
+    expect(retries).toBe(1);
   });
 
   it('attaches every tap when the firewall is off', async () => {

@@ -9,7 +9,7 @@ import type { AgentConfig } from '../config';
 import type { Dataplane, DataplaneState, FirewallRuleset, HostKernelState, MirrorFilterState } from '../dataplane/dataplane';
 import { renderFirewall } from '../dataplane/linux/nftables';
 import { tapName } from '../dataplane/names';
-import { resolveTaps, type TapChoice, type TapClaim } from '../dataplane/taps';
+import { hostSideMac, resolveTaps, type TapChoice, type TapClaim } from '../dataplane/taps';
 import type { Logger } from '../../common/logger';
 import { Backoff } from '../sync/backoff';
 import type { DesiredSource, StateChange } from '../sync/desired-state-store';
@@ -187,6 +187,8 @@ export class Reconciler {
   private readonly retryBackoff: Backoff;
   private periodicTimer?: NodeJS.Timeout;
   private periodicQueued = false;
+  /** A pass for a tap that showed up is queued (see watchTaps). */
+  private tapPassQueued = false;
   private stopped = true;
   /** The mirror counters: sent whenever the span has mirror taps, an empty report once after they are gone. */
   private readonly counters: PassReport<MirrorTapCounters[]>;
@@ -273,6 +275,7 @@ export class Reconciler {
   private async pass(revision: number, kind: PassKind): Promise<boolean> {
     const periodic = kind === 'periodic' || kind === 'retry';
     const { state, inSync } = this.desired;
+    const readAt = Date.now();
     const failures: string[] = [];
     const mirrorErrors = new Map<string, string>();
     // The kernel is read first: which link is each port's tap (taps.ts) decides the firewall's
@@ -285,6 +288,7 @@ export class Reconciler {
       failures.push((err as Error).message);
     }
     await this.resolveTaps(state, observed !== undefined);
+    this.watchTaps(state, readAt);
     const links = desiredDataplane(state, mirrorErrors, this.tapOf);
     let closed = new Set<string>();
     if (this.config.firewall) {
@@ -525,6 +529,41 @@ export class Reconciler {
       this.logger.warn(`ports kept closed, without a tap: ${problems}`, { event: 'tap-unresolved' });
     }
     this.tapProblems = problems;
+  }
+
+  /**
+   * Has the dataplane say when the tap of a local port that is not there yet shows up (its
+   * name, or the MAC libvirt gives it unless the port names its tap), then runs a pass at once:
+   * the hypervisor creates an incoming VM's tap after the prepare, and the VM may resume within
+   * a second, well before the retry of the ports not in place (whose backoff grows to
+   * OVERLAY_BACKOFF_MAX_MS). `readAt`: when this pass read the links (a tap that appeared since
+   * counts). At most one such pass is queued.
+   */
+  private watchTaps(state: DesiredState, readAt: number): void {
+    if (!this.dataplane.watchTaps) {
+      return;
+    }
+    const names = new Set<string>();
+    const macs = new Set<string>();
+    for (const port of state.ports.values()) {
+      const choice = isLocal(port, state.hostId) ? this.taps.get(port.id) : undefined;
+      if (choice && 'tap' in choice && choice.by === 'pending') {
+        names.add(choice.tap);
+        if (!port.tapName) {
+          macs.add(hostSideMac(port.mac));
+        }
+      }
+    }
+    this.dataplane.watchTaps({ names, macs }, readAt, () => {
+      if (this.tapPassQueued || this.stopped) {
+        return;
+      }
+      this.tapPassQueued = true;
+      this.enqueue(() => {
+        this.tapPassQueued = false;
+        return this.realize(this.desired.state.revision, 'retry');
+      });
+    });
   }
 
   /** After a failed pass (`whole`), or one that left ports out: one retry, after a backoff delay that grows with each failure in a row. */

@@ -77,7 +77,7 @@ const DOWN_FLAGS = ['BROADCAST', 'MULTICAST'];
  * reads (`ip -j -d link show`, `bridge -j fdb show`, `tc -j qdisc show`, `tc -j filter show
  * block <n> egress`, `nft -j list table|set|map`, `conntrack -L`) and the mutations (`ip -batch -`,
  * `bridge -batch -`, `tc -batch -`, `nft -f -`, `nft -c -f -`, `conntrack -R|-D`), and runs
- * `bridge monitor fdb`. Batches stop at the first line that fails, after the lines before it,
+ * `bridge monitor fdb` and `ip -o monitor link` (a veth added). Batches stop at the first line that fails, after the lines before it,
  * with `Command failed -:<line>` as iproute2 prints it; an `nft -f` load is one transaction.
  * What it does not know it refuses, so a spec notices a command it did not expect; a link kind
  * in `missingKinds` it refuses as a kernel built without it does.
@@ -106,13 +106,17 @@ export class FakeKernel implements CommandRunner {
   private readonly failures: { match: (line: string) => boolean; stderr: string }[] = [];
   private readonly lineFailures: { match: (line: string) => boolean; stderr: string }[] = [];
   private readonly monitors = new Set<(line: string) => void>();
+  private readonly linkMonitors = new Set<(line: string) => void>();
   private lastTableHandle = 0;
   private lastIfindex = 0;
   private lastActionIndex = 0;
 
-  /** A veth, as a hypervisor's tap (or the host's uplink) stands here: down, on no bridge, unless told. */
-  addVeth(ifname: string, opts: { up?: boolean; master?: string } = {}): this {
-    this.links.set(ifname, { ifindex: ++this.lastIfindex, ifname, kind: 'veth', up: opts.up ?? false, ...(opts.master ? { master: opts.master, portLearning: true } : {}) });
+  /** A veth, as a hypervisor's tap (or the host's uplink) stands here: down, on no bridge, unless told; `ip -o monitor link` sees it (with `mac`). */
+  addVeth(ifname: string, opts: { up?: boolean; master?: string; mac?: string } = {}): this {
+    const ifindex = ++this.lastIfindex;
+    this.links.set(ifname, { ifindex, ifname, kind: 'veth', up: opts.up ?? false, ...(opts.master ? { master: opts.master, portLearning: true } : {}) });
+    const mac = opts.mac ?? `02:00:00:00:${(ifindex >> 8).toString(16).padStart(2, '0')}:${(ifindex & 255).toString(16).padStart(2, '0')}`;
+    this.linkMonitors.forEach((emit) => emit(`${ifindex}: ${ifname}@if${ifindex + 1}: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default \\    link/ether ${mac} brd ff:ff:ff:ff:ff:ff`));
     return this;
   }
 
@@ -185,11 +189,15 @@ export class FakeKernel implements CommandRunner {
   }
 
   watch(cmd: string, args: string[], onLine: (line: string) => void): { stop(): void } {
-    if (`${cmd} ${args.join(' ')}` !== 'bridge monitor fdb') {
+    const monitors = new Map([
+      ['bridge monitor fdb', this.monitors],
+      ['ip -o monitor link', this.linkMonitors],
+    ]).get(`${cmd} ${args.join(' ')}`);
+    if (!monitors) {
       throw new Error(`fake kernel: cannot watch ${cmd} ${args.join(' ')}`);
     }
-    this.monitors.add(onLine);
-    return { stop: () => this.monitors.delete(onLine) };
+    monitors.add(onLine);
+    return { stop: () => monitors.delete(onLine) };
   }
 
   async run(cmd: string, args: string[], stdin?: string): Promise<string> {

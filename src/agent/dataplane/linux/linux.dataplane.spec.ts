@@ -754,6 +754,21 @@ describe('LinuxDataplane.watchArrivals', () => {
   });
 });
 
+describe('LinuxDataplane.watchTaps', () => {
+  it('says when an awaited tap is created, by its name or its MAC, and not another link', async () => {
+    const kernel = kernelWith(ownSegment(1000, '192.0.2.1'));
+    const dataplane = new LinuxDataplane(kernel, new RecordingLogger());
+    let appeared = 0;
+    dataplane.watchTaps({ names: new Set(['tap0123456789a']), macs: new Set(['fe:16:3e:aa:00:01']) }, Date.now(), () => appeared++);
+    kernel.addVeth('vnet7', { mac: 'fe:16:3e:aa:00:02' });
+    expect(appeared).toBe(0);
+    kernel.addVeth('tap0123456789a');
+    kernel.addVeth('vnet8', { mac: 'fe:16:3e:aa:00:01' });
+    expect(appeared).toBe(2);
+    await dataplane.close();
+  });
+});
+
 describe('LinuxDataplane tracked connections', () => {
   const vm = '10.0.0.5';
   const conn = (c: Partial<TrackedConnection>): TrackedConnection => ({ protocol: 6, src: vm, dst: '10.0.0.9', srcPort: 40000, dstPort: 80, tcpState: 'ESTABLISHED', timeoutSeconds: 99, seenReply: true, assured: true, ...c });

@@ -1,11 +1,12 @@
 import type { Metric } from 'prom-client';
-import type { Dataplane, DataplanePlan, DataplaneState, FirewallRuleset, HostKernelState, InsertedConnections, TrackedConnection } from '../dataplane';
+import type { AwaitedTaps, Dataplane, DataplanePlan, DataplaneState, FirewallRuleset, HostKernelState, InsertedConnections, TrackedConnection } from '../dataplane';
 import { ArrivalMonitor } from './arrival-monitor';
 import type { CommandRunner } from './command-runner';
 import { ConntrackDriver } from './conntrack.driver';
 import type { Logger } from '../../../common/logger';
 import { hostLinks, KernelReader } from './kernel-view';
 import { resolveTaps, type TapChoice, type TapClaim } from '../taps';
+import { LinkMonitor } from './link-monitor';
 import { LinksDriver } from './links.driver';
 import type { ConntrackMode } from './nftables';
 import { NftablesDriver, procSysctls, type ConntrackSetting, type Sysctls } from './nftables.driver';
@@ -15,13 +16,15 @@ import { NftablesDriver, procSysctls, type ConntrackSetting, type Sysctls } from
  * owning its part of the kernel. The links driver: VXLAN devices, bridges, taps attached, their
  * forwarding entries and the tc gate (links.driver.ts); the nftables driver: the firewall's
  * tables (nftables.driver.ts); the arrival monitor: a migrating VM's first frame
- * (arrival-monitor.ts); the conntrack driver: tracked connections (conntrack.driver.ts). This
+ * (arrival-monitor.ts); the link monitor: a tap the agent waits for (link-monitor.ts); the
+ * conntrack driver: tracked connections (conntrack.driver.ts). This
  * class only wires them and delegates; see each driver for what it guarantees.
  */
 export class LinuxDataplane implements Dataplane {
   private readonly links: LinksDriver;
   private readonly nftables: NftablesDriver;
   private readonly arrivals: ArrivalMonitor;
+  private readonly taps: LinkMonitor;
   private readonly conntrack: ConntrackDriver;
   private readonly kernel: KernelReader;
 
@@ -35,6 +38,7 @@ export class LinuxDataplane implements Dataplane {
     this.links = new LinksDriver(runner, kernel, logger);
     this.nftables = new NftablesDriver(runner, kernel, logger, sysctls);
     this.arrivals = new ArrivalMonitor(runner, kernel);
+    this.taps = new LinkMonitor(runner);
     this.conntrack = new ConntrackDriver(runner, logger);
   }
 
@@ -101,6 +105,10 @@ export class LinuxDataplane implements Dataplane {
     this.arrivals.watch(ports, arrived);
   }
 
+  watchTaps(awaited: AwaitedTaps, since: number, appeared: () => void): void {
+    this.taps.watch(awaited, since, appeared);
+  }
+
   forgetConnections(zone: number, ips: string[]): Promise<void> {
     return this.conntrack.forget(zone, ips);
   }
@@ -115,5 +123,6 @@ export class LinuxDataplane implements Dataplane {
 
   async close(): Promise<void> {
     this.arrivals.close();
+    this.taps.close();
   }
 }
