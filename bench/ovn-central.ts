@@ -18,16 +18,18 @@ import { OvsdbClient } from './ovsdb-client';
 
 const SCHEMAS = { nb: '/usr/share/ovn/ovn-nb.ovsschema', sb: '/usr/share/ovn/ovn-sb.ovsschema' };
 const TOOLS = ['ovsdb-tool', 'ovsdb-server', 'ovn-northd', 'ovn-nbctl'];
+/** PATH and the sbin directories: Debian puts ovsdb-server in /usr/sbin, which a user's PATH may lack. */
+const TOOL_ENV = { ...process.env, PATH: [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'].filter(Boolean).join(':') };
 
 /** What is missing to run a private OVN central (tools on PATH, the package's schemas), or an empty list. */
 export function ovnCentralMissing(): string[] {
-  const missing = TOOLS.filter((tool) => spawnSync(tool, ['--version'], { stdio: 'ignore', timeout: 5_000 }).status !== 0);
+  const missing = TOOLS.filter((tool) => spawnSync(tool, ['--version'], { env: TOOL_ENV, stdio: 'ignore', timeout: 5_000 }).status !== 0);
   return [...missing, ...Object.values(SCHEMAS).filter((schema) => !existsSync(schema))];
 }
 
 /** The first line of `tool --version`. */
 export function ovnToolVersion(tool: string): string {
-  return spawnSync(tool, ['--version'], { encoding: 'utf8', timeout: 5_000 }).stdout?.split('\n')[0]?.trim() ?? 'unknown';
+  return spawnSync(tool, ['--version'], { env: TOOL_ENV, encoding: 'utf8', timeout: 5_000 }).stdout?.split('\n')[0]?.trim() ?? 'unknown';
 }
 
 interface Daemon {
@@ -40,6 +42,8 @@ interface Daemon {
 
 export class OvnCentral {
   private readonly daemons: Daemon[] = [];
+  /** Tool invocations running (an `ovn-nbctl --wait=sb sync` would otherwise outlive a stop, waiting for the NB database again). */
+  private readonly running = new Set<ChildProcess>();
   /** The ovn-nbctl daemon's pid: it detaches (the tool's only way to run as a daemon), so it is no child of ours. */
   private nbctlDaemonPid: number | undefined;
   private readonly env: NodeJS.ProcessEnv;
@@ -50,7 +54,7 @@ export class OvnCentral {
   constructor() {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ovn-bench-'));
     this.dir = dir;
-    const env: NodeJS.ProcessEnv = { ...process.env };
+    const env: NodeJS.ProcessEnv = { ...TOOL_ENV };
     // A caller's settings for the system's OVN must not redirect the tools.
     for (const name of ['OVN_NB_DAEMON', 'OVN_NB_DB', 'OVN_SB_DB', 'OVN_SB_DAEMON']) {
       delete env[name];
@@ -144,13 +148,15 @@ export class OvnCentral {
   /** Runs an OVN tool with this central's environment; resolves with its stdout, rejects with its stderr (also when that matches `failOn`). */
   exec(command: string, args: string[], timeoutMs: number, opts: { env?: Record<string, string>; failOn?: RegExp } = {}): Promise<string> {
     return new Promise((resolve, reject) => {
-      execFile(command, args, { env: { ...this.env, ...opts.env }, timeout: Math.ceil(timeoutMs), maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const child = execFile(command, args, { env: { ...this.env, ...opts.env }, timeout: Math.ceil(timeoutMs), maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+        this.running.delete(child);
         if (err || opts.failOn?.test(stderr)) {
           reject(new Error(`${command} ${args.slice(0, 6).join(' ')}${args.length > 6 ? ' ...' : ''}: ${(stderr || err?.message || '').trim().slice(0, 400)}`));
         } else {
           resolve(stdout);
         }
       });
+      this.running.add(child);
     });
   }
 
@@ -220,6 +226,9 @@ export class OvnCentral {
 
   /** SIGTERM to every process, SIGKILL to those still there after `graceMs`, then the temp dir removed. */
   async stop(graceMs = 5_000): Promise<void> {
+    for (const child of this.running) {
+      child.kill('SIGTERM');
+    }
     this.signalNbctlDaemon('SIGTERM');
     const running = this.daemons.filter((d) => !d.exited);
     for (const d of running) {
@@ -235,6 +244,9 @@ export class OvnCentral {
 
   /** Last resort from a synchronous `exit` handler: SIGKILL to whatever is left, the temp dir removed. */
   killNow(): void {
+    for (const child of this.running) {
+      child.kill('SIGKILL');
+    }
     this.signalNbctlDaemon('SIGKILL');
     for (const d of this.daemons) {
       if (!d.exited) {

@@ -234,6 +234,9 @@ const lspName = (p: PortInput): string => p.vmId;
 const lspAddresses = (p: PortInput): string => `${p.mac} ${p.ips[0]}`;
 
 async function startCentral(label: string, startedAt: string): Promise<OvnCentral> {
+  if (aborted) {
+    throw new Error('aborted');
+  }
   const ovn = new OvnCentral();
   started.ovn.push(ovn);
   await ovn.start({ readyTimeoutMs: 20_000 });
