@@ -1,4 +1,5 @@
 import Redis from 'ioredis';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +11,8 @@ import { OvsdbClient } from './ovsdb-client';
 import { runPool, type PoolResult } from './pool';
 import { PortFactory, type PortInput } from './port-factory';
 import { batchBodies, createBatches, createSingles, portFixtures, PORT_WORKLOAD, singleBodies } from './port-workload';
-import { dropPrefix, prefixMemory, redisSnapshot } from './redis-tools';
+import { startPrivateRedis, type PrivateRedis } from '../test/support/private-redis';
+import { redisInfoField, redisSnapshot } from './redis-tools';
 import { dec, exitWith, gitDescribe, int, machineCpu, pad, ROOT, round2, verdict, writeResults } from './report';
 import { readRuntimeSettings } from './runtime-settings';
 
@@ -23,8 +25,11 @@ import { readRuntimeSettings } from './runtime-settings';
  * and an IPv4 of its segment's /16) runs three times, one after the other on this machine, each
  * alone on it:
  *
- *   1. overlayd: a controller child process with the deployment's runtime settings, on the Redis
- *      at REDIS_URL under a key prefix of its own, over REST;
+ *   1. overlayd: a controller child process with the deployment's runtime settings, over REST,
+ *      on a redis-server of its own (free port, temp dir; not the shared one, as OVN's servers are
+ *      its own) with the durability of a standalone OVSDB: a standalone ovsdb-server appends each
+ *      commit to its file without fsync (it fsyncs only a transaction that asks to be durable),
+ *      so Redis appends each write to its AOF without fsync (`appendfsync no`);
  *   2. a private OVN central (bench/ovn-central.ts: NB and SB ovsdb-server, ovn-northd), written
  *      as an OVN management system's library writes it: OVSDB `transact` over the NB socket from
  *      this process (per port an insert into Logical_Switch_Port with `addresses` "<mac> <ip>" and
@@ -44,17 +49,16 @@ import { readRuntimeSettings } from './runtime-settings';
  * `ovn-nbctl --wait=sb sync` (returns once ovn-northd has translated every NB change so far).
  *
  * Figures: the ratios ours / OVN's faster way (NB commit, the counterpart of our 2xx: the write
- * is stored) for batch and one per call, target >= 1; memory at 10,000 ports, the controller's
- * RSS plus the bytes Redis holds for our keys against the RSS of NB + SB ovsdb-server and
- * ovn-northd, target <= 1. These targets are ours: the issue sets none. Printed, and written to
+ * is stored) for batch and one per call, target >= 1; memory at 10,000 ports, the RSS of the
+ * controller and its redis-server against that of NB + SB ovsdb-server and ovn-northd, target
+ * <= 1. These targets are ours: the issue sets none. Printed, and written to
  * .bench-out/ovn.json; a missed target is reported, only a broken run exits non-zero. Every
- * process started is stopped, the temp dirs removed and our keys deleted at the end, also after
- * an error or a signal.
+ * process started is stopped and every temp dir removed at the end, also after an error or a
+ * signal.
  */
 
 const CONTROLLER_SCRIPT = path.join(ROOT, 'dist', 'src', 'controller', 'main.js');
 const OUT_FILE = path.join(ROOT, '.bench-out', 'ovn.json');
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const NB = 'OVN_Northbound';
 
 const { segments: SEGMENTS, hosts: HOSTS, batchSize: BATCH_SIZE, batchInFlight: BATCH_IN_FLIGHT, singleConcurrency: SINGLE_CONCURRENCY } = PORT_WORKLOAD;
@@ -87,7 +91,7 @@ interface Side {
   batchCpu: Record<string, number>;
   singles: { pool: PoolResult; syncMs?: number }[];
   single: { pool: PoolResult; syncMs?: number };
-  /** Memory at 10,000 ports (kB per process; ours: and Redis bytes for our keys). */
+  /** RSS at 10,000 ports (kB per process). */
   memory: { name: string; kb: number; counted: boolean }[];
   /** How it ran (for the results file). */
   setup: Record<string, unknown>;
@@ -104,7 +108,7 @@ const started = {
   controllers: [] as ControllerProcess[],
   clients: [] as { close: () => void }[],
   ovn: [] as OvnCentral[],
-  prefixes: [] as string[],
+  redis: [] as PrivateRedis[],
 };
 let aborted = false;
 const shouldStop = (): boolean => aborted;
@@ -166,20 +170,24 @@ function sideJson(side: Side): Record<string, unknown> {
 // ---------------------------------------------------------------------------------------------
 // 1. overlayd
 
-async function ours(redis: Redis): Promise<Side> {
+async function ours(): Promise<Side> {
   const startedAt = new Date().toISOString();
+  const store = await startPrivateRedis({ appendfsync: 'no' });
+  started.redis.push(store);
+  const redis = new Redis(store.url, { maxRetriesPerRequest: 1, connectTimeout: 5_000 });
+  redis.on('error', () => undefined);
+  started.clients.push({ close: () => redis.disconnect() });
   const prefix = `bench-ovn-${randomBytes(4).toString('hex')}`;
-  started.prefixes.push(prefix);
   const httpPort = await freePort();
   // The deployment's memory settings (deploy/overlayd-runtime.conf), as the sync bench runs it, unless BENCH_CONTROLLER_RUNTIME=none.
   const runtime = process.env.BENCH_CONTROLLER_RUNTIME === 'none' ? { nodeFlags: [], env: {} } : readRuntimeSettings(ROOT);
-  const env = { ...(await controllerEnv({ REDIS_URL }, prefix, httpPort, benchToken())), ...runtime.env };
+  const env = { ...(await controllerEnv({ REDIS_URL: store.url }, prefix, httpPort, benchToken())), ...runtime.env };
   const script = process.env.BENCH_CONTROLLER_SCRIPT ?? CONTROLLER_SCRIPT;
   const ctl = await ControllerProcess.start({ script, env, port: httpPort, readyTimeoutMs: 20_000, nodeArgs: runtime.nodeFlags });
   started.controllers.push(ctl);
   const client = new JsonHttpClient('127.0.0.1', httpPort, SINGLE_CONCURRENCY, { token: env.OVERLAY_BOOTSTRAP_TOKEN });
   started.clients.push(client);
-  console.log(`\n1. overlayd over REST (${startedAt}): ${path.relative(ROOT, script)} pid ${ctl.pid}${runtime.nodeFlags.length ? `, node ${runtime.nodeFlags.join(' ')}` : ''}, Redis ${REDIS_URL}, key prefix {${prefix}}`);
+  console.log(`\n1. overlayd over REST (${startedAt}): ${path.relative(ROOT, script)} pid ${ctl.pid}${runtime.nodeFlags.length ? `, node ${runtime.nodeFlags.join(' ')}` : ''}; redis-server :${store.port} of its own, AOF appendfsync no`);
 
   const factory = await portFixtures(client, { name: 'ovn-peer', segments: SEGMENTS, hosts: HOSTS });
   checkPool('warm-up', await createSingles(client, singleBodies(factory, WARM_PORTS), { maxMs: 30_000, shouldStop }), WARM_PORTS);
@@ -191,14 +199,12 @@ async function ours(redis: Redis): Promise<Side> {
   const u1 = process.cpuUsage(u0);
   const r1 = await redisSnapshot(redis);
   checkPool('batches', batch, BATCH_CALLS * BATCH_SIZE);
-  batchCpu['Redis (shared instance)'] = +(r1.cpuSeconds - r0.cpuSeconds).toFixed(2);
+  batchCpu['redis-server'] = +(r1.cpuSeconds - r0.cpuSeconds).toFixed(2);
   batchCpu['load generator'] = +((u1.user + u1.system) / 1e6).toFixed(2);
 
-  const rss = ctl.memory()?.rssKb ?? NaN;
-  const keys = await prefixMemory(redis, prefix);
   const memory = [
-    { name: 'controller RSS', kb: rss, counted: true },
-    { name: `Redis, our ${keys.keys} keys`, kb: keys.bytes / 1024, counted: true },
+    { name: 'controller RSS', kb: ctl.memory()?.rssKb ?? NaN, counted: true },
+    { name: 'redis-server RSS', kb: Number(await redisInfoField(redis, 'memory', 'used_memory_rss')) / 1024, counted: true },
   ];
 
   const singles: Side['singles'] = [];
@@ -211,9 +217,12 @@ async function ours(redis: Redis): Promise<Side> {
     throw new Error('aborted');
   }
   client.close();
+  redis.disconnect();
   await ctl.stop();
   started.controllers.splice(started.controllers.indexOf(ctl), 1);
-  const setup = { script: path.relative(ROOT, script), nodeArgs: runtime.nodeFlags, env: redactedEnv(env), singleConcurrency: SINGLE_CONCURRENCY };
+  await store.destroy();
+  started.redis.splice(started.redis.indexOf(store), 1);
+  const setup = { script: path.relative(ROOT, script), nodeArgs: runtime.nodeFlags, env: redactedEnv(env), redis: 'redis-server of its own, appendonly yes, appendfsync no', singleConcurrency: SINGLE_CONCURRENCY };
   const side: Side = { label: 'overlayd (REST)', startedAt, batch, batchCpu, singles, single: medianRound(singles), memory, setup };
   printSide(side);
   return side;
@@ -385,7 +394,7 @@ function compare(our: Side, peers: Side[], results: Results): void {
   console.log(
     `  ${pad(`memory at ${int(STORED)} ports: ours / ${smallest.label}`, 52)} ${dec(memoryKb(our) / 1024)} / ${dec(memoryKb(smallest) / 1024)} MiB = ${dec(memRatio, 2)}   target <= ${TARGETS.maxMemoryRatio}  ${verdict(memPass)}`,
   );
-  console.log(`      ours: controller RSS + Redis bytes of our keys; OVN: RSS of NB + SB ovsdb-server + ovn-northd (their databases are in memory; the ovn-nbctl daemon, a client, not counted)`);
+  console.log(`      ours: RSS of the controller + its redis-server; OVN: RSS of NB + SB ovsdb-server + ovn-northd (the ovn-nbctl daemon, a client, not counted)`);
   results.targets.push({ name: 'memory @10k, ours / OVN (NB+SB+northd)', value: round2(memRatio) ?? NaN, target: `<= ${TARGETS.maxMemoryRatio}`, pass: memPass });
 }
 
@@ -404,27 +413,23 @@ function printSummary(sides: Side[], results: Results): void {
   }
 }
 
-async function cleanup(redis: Redis): Promise<void> {
+async function cleanup(): Promise<void> {
   for (const c of started.clients.splice(0)) {
     c.close();
   }
   await Promise.all(started.controllers.splice(0).map((c) => c.stop().catch(() => undefined)));
   await Promise.all(started.ovn.splice(0).map((o) => o.stop().catch(() => undefined)));
-  for (const prefix of started.prefixes.splice(0)) {
-    try {
-      const n = await dropPrefix(redis, prefix);
-      console.log(`\nCleanup: ${int(n)} keys under {${prefix}}:* deleted`);
-    } catch (err) {
-      console.error(`\nCleanup: could not delete {${prefix}}:* (${(err as Error).message}); delete those keys by hand`);
-    }
-  }
-  redis.disconnect();
+  await Promise.all(started.redis.splice(0).map((r) => r.destroy().catch(() => undefined)));
 }
 
 async function main(): Promise<number> {
   const missing = ovnCentralMissing();
   if (missing.length) {
     console.log(`OVN peer benchmark skipped: ovn-central is not installed (missing ${missing.join(', ')}; Debian: apt-get install -y ovn-central)`);
+    return 0;
+  }
+  if (spawnSync('redis-server', ['--version'], { stdio: 'ignore', timeout: 5_000 }).status !== 0) {
+    console.log('OVN peer benchmark skipped: redis-server is not installed (Debian: apt-get install -y redis-server)');
     return 0;
   }
   const wallStart = performance.now();
@@ -438,10 +443,8 @@ async function main(): Promise<number> {
   console.log(`Load average at the start: ${load.join(', ')}`);
   results.meta = { commit: gitDescribe(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', ...versions, loadAverageAtStart: load, startedAt: new Date().toISOString() };
 
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 5_000 });
-  redis.on('error', () => undefined);
   let cleaning: Promise<void> | undefined;
-  const cleanupOnce = (): Promise<void> => (cleaning ??= cleanup(redis));
+  const cleanupOnce = (): Promise<void> => (cleaning ??= cleanup());
   process.on('exit', () => {
     started.controllers.forEach((c) => c.killNow());
     started.ovn.forEach((o) => o.killNow());
@@ -464,7 +467,7 @@ async function main(): Promise<number> {
   let failed = false;
   const m0 = machineCpu();
   try {
-    sides.push(await ours(redis));
+    sides.push(await ours());
     sides.push(await ovnTransact());
     sides.push(await ovnNbctl());
     compare(sides[0], sides.slice(1), results);

@@ -66,26 +66,6 @@ export async function dropPrefix(redis: Redis, prefix: string, maxMs = 30_000): 
   return deleted;
 }
 
-/** Bytes Redis holds for the keys `{prefix}:*` (SCAN + MEMORY USAGE ... SAMPLES 0: exact, each key walked whole) and how many keys. */
-export async function prefixMemory(redis: Redis, prefix: string, maxMs = 30_000): Promise<{ bytes: number; keys: number }> {
-  const deadline = Date.now() + maxMs;
-  let cursor = '0';
-  let bytes = 0;
-  let keys = 0;
-  do {
-    const [nextCursor, found] = await redis.scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000);
-    cursor = nextCursor;
-    for (const key of found.filter((k) => k.startsWith(`{${prefix}}:`))) {
-      bytes += Number((await redis.memory('USAGE', key, 'SAMPLES', 0)) ?? 0);
-      keys++;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`measuring keys {${prefix}}:* took longer than ${maxMs} ms`);
-    }
-  } while (cursor !== '0');
-  return { bytes, keys };
-}
-
 export interface RedisBenchmarkLine {
   test: string;
   rps: number;
