@@ -8,9 +8,11 @@ import { exitWith } from './report';
  * namespace; it skips itself, exit 0, without root, `ip`, `bridge` or `nft`), each in a process
  * of its own (own controller, own key prefix or namespace, own deadlines and cleanup), their
  * output passed through unchanged. Exits non-zero if any run broke (a missed target is not a
- * break). BENCH_ONLY=rest|sync|dataplane|ha runs one of them. The Redis high availability benchmark
- * (bench/ha.ts: write rate by OVERLAY_REDIS_MIN_REPLICAS, five Sentinel failovers on Redis
- * processes of its own) takes about two minutes, so it runs only when asked: BENCH_ONLY=ha.
+ * break). BENCH_ONLY=rest|sync|dataplane|ha|ovn runs one of them. Two run only when asked: the Redis
+ * high availability benchmark (bench/ha.ts: write rate by OVERLAY_REDIS_MIN_REPLICAS, five
+ * Sentinel failovers on Redis processes of its own; about two minutes), BENCH_ONLY=ha, and the
+ * OVN peer (bench/ovn.ts: the same port workload on a private OVN central, Debian's ovn-central;
+ * it skips without it), BENCH_ONLY=ovn.
  *
  * The children run in their own process group, so a Ctrl-C reaches them once, forwarded from
  * here, and each can finish its cleanup (stop its controller, delete its keys) before the next
@@ -22,6 +24,7 @@ const PHASES = [
   { name: 'sync', script: path.join(__dirname, 'sync.js'), byDefault: true },
   { name: 'dataplane', script: path.join(__dirname, 'dataplane.js'), byDefault: true },
   { name: 'ha', script: path.join(__dirname, 'ha.js'), byDefault: false },
+  { name: 'ovn', script: path.join(__dirname, 'ovn.js'), byDefault: false },
 ] as const;
 
 let interrupted: NodeJS.Signals | undefined;

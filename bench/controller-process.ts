@@ -29,6 +29,24 @@ export function benchToken(): string {
   return `bench-${randomBytes(32).toString('hex')}`;
 }
 
+/**
+ * A benchmark controller's environment: the store (`redis`: REDIS_URL, or the Sentinel
+ * variables), its own key prefix and HTTP port, an idle gRPC side of its own (plaintext: no agent
+ * connects), every VNI, batches up to 10,000; with `token`, that is its first admin token.
+ */
+export async function controllerEnv(redis: Record<string, string>, prefix: string, httpPort: number, token: string | undefined): Promise<Record<string, string>> {
+  return {
+    ...redis,
+    OVERLAY_HTTP_PORT: String(httpPort),
+    OVERLAY_GRPC_PORT: String(await freePort()),
+    OVERLAY_GRPC_INSECURE: 'true',
+    OVERLAY_KEY_PREFIX: prefix,
+    OVERLAY_VNI_RANGES: '1-16777215',
+    OVERLAY_MAX_BATCH_SIZE: '10000',
+    ...(token === undefined ? {} : { OVERLAY_BOOTSTRAP_TOKEN: token }),
+  };
+}
+
 /** The controller's environment as the results file shows it: the token is a secret, only its presence is said. */
 export function redactedEnv(env: Record<string, string>): Record<string, string> {
   return 'OVERLAY_BOOTSTRAP_TOKEN' in env ? { ...env, OVERLAY_BOOTSTRAP_TOKEN: '(a token of this run)' } : env;
@@ -36,6 +54,29 @@ export function redactedEnv(env: Record<string, string>): Record<string, string>
 
 /** Clock ticks per second for /proc/<pid>/stat utime and stime (USER_HZ; 100 on Linux). */
 const USER_HZ = 100;
+
+/** Resident and peak resident memory (kB) of a process, from /proc/<pid>/status; undefined once gone. */
+export function processMemory(pid: number): { rssKb: number; hwmKb: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** User + system CPU seconds a process used so far (from /proc/<pid>/stat), or NaN once gone. */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After "pid (comm) ", field 3 (state) is index 0, so utime (14) is 11 and stime (15) is 12.
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return NaN;
+  }
+}
 
 function get(host: string, port: number, path: string, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -128,25 +169,12 @@ export class ControllerProcess {
 
   /** Resident and peak resident memory (kB) from /proc/<pid>/status. */
   memory(): { rssKb: number; hwmKb: number } | undefined {
-    try {
-      const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
-      const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? NaN);
-      return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
-    } catch {
-      return undefined;
-    }
+    return processMemory(this.pid);
   }
 
   /** User + system CPU seconds used so far (from /proc/<pid>/stat), or NaN once gone. */
   cpuSeconds(): number {
-    try {
-      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // After "pid (comm) ", field 3 (state) is index 0, so utime (14) is 11 and stime (15) is 12.
-      return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
-    } catch {
-      return NaN;
-    }
+    return processCpuSeconds(this.pid);
   }
 
   /** Sends `signal` (e.g. SIGUSR2 for --heapsnapshot-signal). */

@@ -5,10 +5,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startPrivateRedis, type PrivateRedis } from '../test/support/private-redis';
 import { startSentinelDeployment, waitFor, withClient, type SentinelDeployment } from '../test/support/sentinel-redis';
-import { benchToken, ControllerProcess, freePort, redactedEnv } from './controller-process';
+import { benchToken, ControllerProcess, controllerEnv, freePort, redactedEnv } from './controller-process';
 import { JsonHttpClient } from './http-client';
 import { percentile, runPool, type PoolResult } from './pool';
-import { PortFactory } from './port-factory';
+import type { PortFactory } from './port-factory';
+import { portFixtures } from './port-workload';
 import { dec, exitWith, gitDescribe, int, pad, ROOT, round2, verdict, writeResults } from './report';
 
 /*
@@ -98,17 +99,7 @@ function hasCommand(cmd: string): boolean {
 
 async function startController(prefix: string, minReplicas: number, redisEnv: Record<string, string>): Promise<{ ctl: ControllerProcess; client: JsonHttpClient; env: Record<string, string> }> {
   const httpPort = await freePort();
-  const env = {
-    ...redisEnv,
-    OVERLAY_HTTP_PORT: String(httpPort),
-    OVERLAY_GRPC_PORT: String(await freePort()),
-    OVERLAY_GRPC_INSECURE: 'true',
-    OVERLAY_KEY_PREFIX: prefix,
-    OVERLAY_VNI_RANGES: '1-16777215',
-    OVERLAY_MAX_BATCH_SIZE: '10000',
-    OVERLAY_REDIS_MIN_REPLICAS: String(minReplicas),
-    OVERLAY_BOOTSTRAP_TOKEN: benchToken(),
-  };
+  const env: Record<string, string> = { ...(await controllerEnv(redisEnv, prefix, httpPort, benchToken())), OVERLAY_REDIS_MIN_REPLICAS: String(minReplicas) };
   const ctl = await ControllerProcess.start({ script: CONTROLLER_SCRIPT, env, port: httpPort, readyTimeoutMs: 30_000 });
   started.controllers.push(ctl);
   const client = new JsonHttpClient('127.0.0.1', httpPort, SINGLE_CONCURRENCY, { token: env.OVERLAY_BOOTSTRAP_TOKEN, timeoutMs: 15_000 });
@@ -117,17 +108,8 @@ async function startController(prefix: string, minReplicas: number, redisEnv: Re
 }
 
 /** A tenant, SEGMENTS segments with /16 CIDRs and HOSTS hosts: what ports need. */
-async function portFactory(client: JsonHttpClient): Promise<PortFactory> {
-  const tenant = await client.json<{ id: string }>('POST', '/v1/tenants', { name: 'bench-ha' });
-  const segments: { id: string; tenantId: string; index: number }[] = [];
-  for (let i = 0; i < SEGMENTS; i++) {
-    segments.push({ id: (await client.json<{ id: string }>('POST', '/v1/segments', { tenantId: tenant.id, name: `ha-${i}`, cidr: `10.${i}.0.0/16` })).id, tenantId: tenant.id, index: i });
-  }
-  const hostIds: string[] = [];
-  for (let i = 0; i < HOSTS; i++) {
-    hostIds.push((await client.json<{ id: string }>('POST', '/v1/hosts', { name: `hv-${i}`, vtepIp: `192.0.2.${i + 1}` })).id);
-  }
-  return new PortFactory(segments, hostIds);
+function portFactory(client: JsonHttpClient): Promise<PortFactory> {
+  return portFixtures(client, { name: 'ha', segments: SEGMENTS, hosts: HOSTS });
 }
 
 /** WAIT and WAITAOF calls the master has executed so far (proof that MIN_REPLICAS=1 waited, and 0 did not). */

@@ -17,10 +17,11 @@ import { loadConfig, type ControllerConfig } from '../src/controller/config';
 import { PortRepository } from '../src/controller/ports/port.repository';
 import { SegmentRepository } from '../src/controller/segments/segment.repository';
 import { RedisStore } from '../src/controller/store/redis-store';
-import { benchToken, ControllerProcess, freePort, redactedEnv } from './controller-process';
+import { benchToken, ControllerProcess, controllerEnv, freePort, redactedEnv } from './controller-process';
 import { JsonHttpClient } from './http-client';
 import { PortFactory } from './port-factory';
 import { runPool, type PoolResult } from './pool';
+import { batchBodies, createBatches, createSingles, portFixtures, PORT_WORKLOAD, singleBodies } from './port-workload';
 import { dropPrefix, redisInfoField, redisSnapshot, runRedisBenchmark, type RedisBenchmarkRun } from './redis-tools';
 
 /** The scripts the bench runs without HTTP are recorded in the trail under this actor. */
@@ -49,19 +50,19 @@ const OUT_FILE = path.join(ROOT, '.bench-out', 'controller.json');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const VNI_CONCURRENCY = 64;
-const SINGLE_CONCURRENCY = 64;
-const BATCH_SIZE = 1_000;
-const BATCH_IN_FLIGHT = 2;
-const SEGMENTS = 100;
-const HOSTS = 16;
+const SINGLE_CONCURRENCY = PORT_WORKLOAD.singleConcurrency;
+const BATCH_SIZE = PORT_WORKLOAD.batchSize;
+const BATCH_IN_FLIGHT = PORT_WORKLOAD.batchInFlight;
+const SEGMENTS = PORT_WORKLOAD.segments;
+const HOSTS = PORT_WORKLOAD.hosts;
 const LOW_LEVEL = 10_000;
 const HIGH_LEVEL = 100_000;
 /** Rounds per port measurement (batch and one-per-call interleaved); the median round is reported. */
 const PORT_ROUNDS = 3;
 const VNI_ROUNDS = 3;
 const MEASURE_BATCH_CALLS = 6;
-const MEASURE_SINGLE_MAX = 2_000;
-const MEASURE_SINGLE_MS = 2_500;
+const MEASURE_SINGLE_MAX = PORT_WORKLOAD.singleRoundMax;
+const MEASURE_SINGLE_MS = PORT_WORKLOAD.singleRoundMs;
 /** After this long the run stops starting new work and cleans up; the hard limit kills it. */
 const SOFT_DEADLINE_MS = 170_000;
 const HARD_DEADLINE_MS = 200_000;
@@ -322,60 +323,15 @@ async function measurePorts(ctx: Ctx, client: JsonHttpClient, factory: PortFacto
   const batchRounds: Phase[] = [];
   const singleRounds: Phase[] = [];
   for (let r = 0; r < PORT_ROUNDS && !aborted; r++) {
-    // Bodies are serialized before the clock starts: the load generator shares the cores.
-    const batchBodies = Array.from({ length: MEASURE_BATCH_CALLS }, () => JSON.stringify({ ports: factory.take(BATCH_SIZE) }));
-    batchRounds.push(
-      await measured(
-        ctx,
-        `batch @${level}: ${BATCH_SIZE}/call, ${BATCH_IN_FLIGHT} in flight`,
-        () =>
-          runPool({
-            count: batchBodies.length,
-            concurrency: BATCH_IN_FLIGHT,
-            maxMs: 20_000,
-            shouldStop,
-            maxErrors: 3,
-            task: async (i) => (await client.send('POST', '/v1/ports/batch', batchBodies[i]), BATCH_SIZE),
-          }),
-        { countPorts: true },
-      ),
-    );
-    const singleBodies = Array.from({ length: MEASURE_SINGLE_MAX }, () => JSON.stringify(factory.next()));
-    singleRounds.push(
-      await measured(
-        ctx,
-        `one per call @${level}: ${SINGLE_CONCURRENCY} in flight`,
-        () =>
-          runPool({
-            count: singleBodies.length,
-            concurrency: SINGLE_CONCURRENCY,
-            maxMs: MEASURE_SINGLE_MS,
-            shouldStop,
-            task: async (i) => (await client.send('POST', '/v1/ports', singleBodies[i]), 1),
-          }),
-        { countPorts: true },
-      ),
-    );
+    const batches = batchBodies(factory, MEASURE_BATCH_CALLS);
+    batchRounds.push(await measured(ctx, `batch @${level}: ${BATCH_SIZE}/call, ${BATCH_IN_FLIGHT} in flight`, () => createBatches(client, batches, { maxMs: 20_000, shouldStop }), { countPorts: true }));
+    const singles = singleBodies(factory, MEASURE_SINGLE_MAX);
+    singleRounds.push(await measured(ctx, `one per call @${level}: ${SINGLE_CONCURRENCY} in flight`, () => createSingles(client, singles, { maxMs: MEASURE_SINGLE_MS, shouldStop }), { countPorts: true }));
   }
   if (!batchRounds.length) {
     throw new Error(`port measurement @${level}: aborted`);
   }
   return { batch: summarize(batchRounds[0].label, batchRounds), single: summarize(singleRounds[0].label, singleRounds) };
-}
-
-/** A benchmark controller's environment: its own key prefix and ports; with `token`, that is its first admin token. */
-async function controllerEnv(prefix: string, httpPort: number, token: string | undefined): Promise<Record<string, string>> {
-  return {
-    REDIS_URL,
-    OVERLAY_HTTP_PORT: String(httpPort),
-    // The agents' gRPC side is idle here; a port of its own, plaintext (no agent connects).
-    OVERLAY_GRPC_PORT: String(await freePort()),
-    OVERLAY_GRPC_INSECURE: 'true',
-    OVERLAY_KEY_PREFIX: prefix,
-    OVERLAY_VNI_RANGES: '1-16777215',
-    OVERLAY_MAX_BATCH_SIZE: '10000',
-    ...(token === undefined ? {} : { OVERLAY_BOOTSTRAP_TOKEN: token }),
-  };
 }
 
 /** What the run started besides its main controller (the comparison's), for the cleanup. */
@@ -404,7 +360,7 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
 
   // --- the controller ------------------------------------------------------------------------
   const httpPort = await freePort();
-  const env = await controllerEnv(prefix, httpPort, benchToken());
+  const env = await controllerEnv({ REDIS_URL }, prefix, httpPort, benchToken());
   const script = process.env.BENCH_CONTROLLER_SCRIPT ?? CONTROLLER_SCRIPT;
   const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const ctl = await ControllerProcess.start({ script, env, port: httpPort, readyTimeoutMs: 20_000, nodeArgs });
@@ -471,20 +427,10 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
 
   // --- 2 and 3. Ports -------------------------------------------------------------------------
   console.log(`\nPorts (${SEGMENTS} segments with /16 CIDRs, ${HOSTS} hosts; each port: explicit MAC, one IPv4, bound to a host)`);
-  const portTenant = await client.json<{ id: string }>('POST', '/v1/tenants', { name: 'bench-ports' });
-  const segments: { id: string; tenantId: string; index: number }[] = [];
-  for (let i = 0; i < SEGMENTS; i++) {
-    const s = await client.json<{ id: string }>('POST', '/v1/segments', { tenantId: portTenant.id, name: `ports-${i}`, cidr: `10.${i}.0.0/16` });
-    segments.push({ id: s.id, tenantId: portTenant.id, index: i });
-  }
-  const hostIds: string[] = [];
-  for (let i = 0; i < HOSTS; i++) {
-    hostIds.push((await client.json<{ id: string }>('POST', '/v1/hosts', { name: `hv-${i}`, vtepIp: `192.0.2.${i + 1}` })).id);
-  }
-  const factory = new PortFactory(segments, hostIds);
+  const factory = await portFixtures(client, { name: 'ports', segments: SEGMENTS, hosts: HOSTS });
 
   // Warm-up of the one-per-call path (part of the first 10,000), then fill to 10,000 with batches.
-  const warmSingles = await runPool({ count: 1_000, concurrency: SINGLE_CONCURRENCY, maxMs: 10_000, shouldStop, task: async () => (await client.send('POST', '/v1/ports', factory.next()), 1) });
+  const warmSingles = await createSingles(client, singleBodies(factory, 1_000), { maxMs: 10_000, shouldStop });
   if (warmSingles.errors) {
     throw new Error(`port warm-up failed: ${warmSingles.firstError}`);
   }
@@ -644,7 +590,7 @@ interface Side {
 /** A fresh controller of `script` set up for single-port creates; with `token` it is that build's admin token. */
 async function startSide(label: string, script: string, prefix: string, token: string | undefined, redis: Redis, refs: Refs): Promise<Side> {
   const httpPort = await freePort();
-  const ctl = await ControllerProcess.start({ script, env: await controllerEnv(prefix, httpPort, token), port: httpPort, readyTimeoutMs: 20_000 });
+  const ctl = await ControllerProcess.start({ script, env: await controllerEnv({ REDIS_URL }, prefix, httpPort, token), port: httpPort, readyTimeoutMs: 20_000 });
   const client = new JsonHttpClient('127.0.0.1', httpPort, SINGLE_CONCURRENCY, { token });
   refs.others.push({ ctl, client, prefix });
   // Which side is which is checked, not assumed: only the build with authentication refuses a call without a token.
@@ -654,17 +600,8 @@ async function startSide(label: string, script: string, prefix: string, token: s
   if ((status === 401) !== (token !== undefined)) {
     throw new Error(`${label} (${path.relative(ROOT, script)}) answers GET /v1/tenants without a token with ${status}: ${token ? 'it does not authenticate' : 'it is not a build from before authentication'}`);
   }
-  const tenant = await client.json<{ id: string }>('POST', '/v1/tenants', { name: 'bench-auth' });
-  const segments: { id: string; tenantId: string; index: number }[] = [];
-  for (let i = 0; i < SEGMENTS; i++) {
-    segments.push({ id: (await client.json<{ id: string }>('POST', '/v1/segments', { tenantId: tenant.id, name: `auth-${i}`, cidr: `10.${i}.0.0/16` })).id, tenantId: tenant.id, index: i });
-  }
-  const hostIds: string[] = [];
-  for (let i = 0; i < HOSTS; i++) {
-    hostIds.push((await client.json<{ id: string }>('POST', '/v1/hosts', { name: `hv-${i}`, vtepIp: `192.0.2.${i + 1}` })).id);
-  }
-  const factory = new PortFactory(segments, hostIds);
-  const warm = await runPool({ count: 1_000, concurrency: SINGLE_CONCURRENCY, maxMs: 10_000, shouldStop, task: async () => (await client.send('POST', '/v1/ports', factory.next()), 1) });
+  const factory = await portFixtures(client, { name: 'auth', segments: SEGMENTS, hosts: HOSTS });
+  const warm = await createSingles(client, singleBodies(factory, 1_000), { maxMs: 10_000, shouldStop });
   if (warm.errors) {
     throw new Error(`${label}: warm-up failed: ${warm.firstError}`);
   }
@@ -711,13 +648,8 @@ async function authVersusBaseline(prefix: string, script: string, refs: Refs, re
   ]);
   for (let r = 0; r < AUTH_ROUNDS && !aborted; r++) {
     for (const side of r % 2 === 0 ? [a, b] : [b, a]) {
-      const bodies = Array.from({ length: AUTH_ROUND_CALLS }, () => JSON.stringify(side.factory.next()));
-      const phase = await measured(
-        side.ctx,
-        side.label,
-        () => runPool({ count: bodies.length, concurrency: SINGLE_CONCURRENCY, maxMs: AUTH_ROUND_MS, shouldStop, task: async (i) => (await side.client.send('POST', '/v1/ports', bodies[i]), 1) }),
-        { countPorts: true },
-      );
+      const bodies = singleBodies(side.factory, AUTH_ROUND_CALLS);
+      const phase = await measured(side.ctx, side.label, () => createSingles(side.client, bodies, { maxMs: AUTH_ROUND_MS, shouldStop }), { countPorts: true });
       if (phase.errors) {
         throw new Error(`${side.label}: ${phase.errors} failed creates; first: ${phase.firstError}`);
       }

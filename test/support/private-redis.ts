@@ -66,7 +66,7 @@ async function waitUntilUp(url: string, deadlineMs: number): Promise<void> {
 }
 
 /** `args`: more redis-server options, e.g. `['--replicaof', '127.0.0.1', '6379']`. */
-export async function startPrivateRedis(opts: { appendfsync?: 'always' | 'everysec'; args?: string[] } = {}): Promise<PrivateRedis> {
+export async function startPrivateRedis(opts: { appendfsync?: 'always' | 'everysec' | 'no'; args?: string[] } = {}): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'overlay-redis-'));
   const url = `redis://127.0.0.1:${port}`;
