@@ -25,5 +25,9 @@ describe('large batches', () => {
     expect(res.body.items).toHaveLength(10_000);
     expect((await client.get('/readyz')).status).toBe(200);
     expect((await client.get(`/v1/segments/${segmentId}/mappings`)).body.items).toHaveLength(10_000);
+    // Every port's MAC and IP is in the segment's indexes (the script writes them in chunks): reusing the last one's is refused.
+    const last = res.body.items[9_999];
+    expect((await client.post('/v1/ports', { segmentId, ips: last.ips })).body).toMatchObject({ code: 'DUPLICATE_IP', field: 'ips[0]' });
+    expect((await client.post('/v1/ports', { segmentId, mac: last.mac })).body).toMatchObject({ code: 'DUPLICATE_MAC', field: 'mac' });
   });
 });

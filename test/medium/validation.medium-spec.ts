@@ -295,6 +295,8 @@ describe('overlayd refuses bad input and changes nothing', () => {
   describe('port batches', () => {
     const batch = (...ports: unknown[]) => client.post('/v1/ports/batch', { ports });
     const ok = (n: number) => ({ segmentId: seg4.id, mac: `02:00:00:00:01:${n.toString(16).padStart(2, '0')}`, ips: [`10.0.0.${100 + n}`] });
+    /** Port n of the IPv6 segment, with these host numbers as IPs (0x10 is port6's). */
+    const v6 = (n: number, ...hosts: number[]) => ({ segmentId: seg6.id, mac: `02:00:00:00:02:${n.toString(16).padStart(2, '0')}`, ips: hosts.map((h) => `fd00:1::${h.toString(16)}`) });
     runCases(() => [
       ['the same MAC twice in one batch: 409 DUPLICATE_MAC on ports[1].mac', () => batch(ok(1), { ...ok(2), mac: ok(1).mac }), 409, 'DUPLICATE_MAC', 'ports[1].mac'],
       ['the same MAC twice in one batch, spelt differently: 409 DUPLICATE_MAC', () => batch(ok(1), ok(2), { ...ok(3), mac: ok(1).mac.toUpperCase().replace(/:/g, '-') }), 409, 'DUPLICATE_MAC', 'ports[2].mac'],
@@ -306,6 +308,10 @@ describe('overlayd refuses bad input and changes nothing', () => {
       ['a batch whose last port has an IP outside the CIDR: none created', () => batch(ok(1), ok(2), ok(3), ok(4), { ...ok(5), ips: ['10.9.9.9'] }), 400, 'IP_OUTSIDE_CIDR', 'ports[4].ips[0]'],
       ['a batch whose last port names an unknown segment: none created', () => batch(ok(1), ok(2), ok(3), ok(4), { ...ok(5), segmentId: UNKNOWN_ID }), 404, 'SEGMENT_NOT_FOUND', 'ports[4].segmentId'],
       ['a batch whose last port names an unknown host: none created', () => batch(ok(1), ok(2), ok(3), ok(4), { ...ok(5), hostId: UNKNOWN_ID }), 404, 'HOST_NOT_FOUND', 'ports[4].hostId'],
+      // Ports of two segments interleaved: the refusal names the port and the address it reuses (what the script reads for the batch lines up with its ports).
+      ['a batch over two segments whose last port reuses a MAC stored on its segment: none created', () => batch(ok(1), v6(1), ok(2), { ...v6(2), mac: port6.mac }), 409, 'DUPLICATE_MAC', 'ports[3].mac'],
+      ['a batch over two segments whose last port reuses an IP stored on its segment: none created', () => batch(ok(1), v6(1, 1, 2), ok(2), v6(3, 3, 4, 0x10)), 409, 'DUPLICATE_IP', 'ports[3].ips[2]'],
+      ['a batch over two segments whose last port takes an IP of an earlier one on its segment: none created', () => batch(v6(1, 1, 2), ok(1), ok(2), v6(3, 3, 2)), 409, 'DUPLICATE_IP', 'ports[3].ips[1]'],
       ['a batch larger than OVERLAY_MAX_BATCH_SIZE: 400 BATCH_TOO_LARGE', () => batch(ok(1), ok(2), ok(3), ok(4), ok(5), ok(6)), 400, 'BATCH_TOO_LARGE', 'ports'],
       ['an empty batch: 400 INVALID_VALUE', () => batch(), 400, 'INVALID_VALUE', 'ports'],
       ['ports not an array: 400 INVALID_TYPE', () => client.post('/v1/ports/batch', { ports: ok(1) }), 400, 'INVALID_TYPE', 'ports'],
@@ -315,6 +321,19 @@ describe('overlayd refuses bad input and changes nothing', () => {
       ['a port without a segment: 400 MISSING_FIELD on ports[1].segmentId', () => batch(ok(1), { mac: ok(2).mac }), 400, 'MISSING_FIELD', 'ports[1].segmentId'],
       ['a port that is not an object: 400 INVALID_TYPE on ports[1]', () => batch(ok(1), 'port'), 400, 'INVALID_TYPE', 'ports[1]'],
     ]);
+
+    it('creates a batch over two segments that puts the same MAC on each (uniqueness is per segment)', async () => {
+      const res = await batch(v6(9, 0x90), { ...ok(9), mac: v6(9).mac }, v6(10, 0x91));
+      expect(res.status).toBe(201);
+      expect(res.body.items.map((p: any) => [p.segmentId, p.mac])).toEqual([
+        [seg6.id, v6(9).mac],
+        [seg4.id, v6(9).mac],
+        [seg6.id, v6(10).mac],
+      ]);
+      // Stored in the indexes: the same addresses again are refused, on their own segment only.
+      expect((await batch({ ...ok(11), mac: v6(9).mac })).body.code).toBe('DUPLICATE_MAC');
+      expect((await batch({ ...v6(11), ips: ['fd00:1::91'] })).body).toMatchObject({ code: 'DUPLICATE_IP', field: 'ports[0].ips[0]' });
+    });
 
     it('creates a valid batch of OVERLAY_MAX_BATCH_SIZE ports all together', async () => {
       const res = await batch(ok(1), ok(2), ok(3), ok(4), ok(5));

@@ -13,51 +13,123 @@ const ARGS_PER_PORT = 9;
  * (ARGS_PER_PORT): id, segment id, host id ('' = unbound), MAC, IPs joined by ',', the record's JSON, tenant id,
  * security group ids joined by ',' ('' = the tenant's default), port security ('1' or '0').
  * Each port joins the member index of its effective groups.
+ *
+ * Redis runs nothing else while this script runs (thousands of ports at a time), so its work is
+ * grouped by key rather than done port by port: a call from Lua into Redis, and every string Lua
+ * makes, cost more than the work of one field. Each segment's MAC and IP indexes are read with one HMGET for
+ * the batch (the k-th owner read is the k-th MAC or IP the batch puts on the segment), the writes
+ * are gathered per key while checking and made at the end with one variadic HSET or ZADD each
+ * (callMany), and the change record is joined once from its pieces (opInto). The checks still go
+ * port by port, in order: a refusal names the same port and field as checking each in turn would.
  */
 const CREATE_BATCH = `
 local n = tonumber(ARGV[3])
-local segmentSeen, hostSeen, macSeen, ipSeen = {}, {}, {}, {}
-for i = 0, n - 1 do
-  local b = 4 + i * ${ARGS_PER_PORT}
-  local id, seg, host, mac, ips = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
-  local tenantId, groups = ARGV[b + 6], splitIds(ARGV[b + 7])
-  local f = 'ports[' .. i .. '].'
-  if segmentSeen[seg] == nil then segmentSeen[seg] = redis.call('HEXISTS', K.segments(), seg) == 1 end
-  if not segmentSeen[seg] then fail('SEGMENT_NOT_FOUND', f .. 'segmentId', 'no segment ' .. seg) end
-  if host ~= '' then
-    if hostSeen[host] == nil then hostSeen[host] = redis.call('HEXISTS', K.hosts(), host) == 1 end
-    if not hostSeen[host] then fail('HOST_NOT_FOUND', f .. 'hostId', 'no host ' .. host) end
+local last = 4 + (n - 1) * ${ARGS_PER_PORT}
+-- The segments this batch touches, in order: what it puts on each, and then the writes to their indexes.
+local segments, segmentOrder = {}, {}
+for b = 4, last, ${ARGS_PER_PORT} do
+  local id = ARGV[b + 1]
+  local s = segments[id]
+  if s == nil then
+    s = { macs = {}, ips = {}, m = 0, i = 0, takenMacs = {}, takenIps = {}, ports = {}, macPairs = {}, ipPairs = {} }
+    segments[id] = s
+    segmentOrder[#segmentOrder + 1] = id
   end
-  local mk = seg .. ' ' .. mac
-  local owner = macSeen[mk] or redis.call('HGET', K.segmentMacs(seg), mac)
-  if owner then fail('DUPLICATE_MAC', f .. 'mac', 'MAC ' .. mac .. ' is already used on this segment by port ' .. owner) end
-  macSeen[mk] = id
+  s.macs[#s.macs + 1] = ARGV[b + 3]
+  for ip in string.gmatch(ARGV[b + 4], '[^,]+') do s.ips[#s.ips + 1] = ip end
+end
+for _, id in ipairs(segmentOrder) do
+  local s = segments[id]
+  s.exists = redis.call('HEXISTS', K.segments(), id) == 1
+  s.macOwners = readMany('HMGET', K.segmentMacs(id), s.macs)
+  s.ipOwners = readMany('HMGET', K.segmentIps(id), s.ips)
+end
+local hosts, hostOrder, groups, groupOrder = {}, {}, {}, {}
+local listed, checked, noGroups = {}, {}, {}
+local records, index, ops = {}, {}, { '[' }
+-- The path of a field of the port whose arguments start at b (built only for a refusal).
+local function field(b, name) return 'ports[' .. ((b - 4) / ${ARGS_PER_PORT}) .. '].' .. name end
+for b = 4, last, ${ARGS_PER_PORT} do
+  local id, seg, host, mac, ips, json = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
+  local tenantId, csv = ARGV[b + 6], ARGV[b + 7]
+  local s = segments[seg]
+  if not s.exists then fail('SEGMENT_NOT_FOUND', field(b, 'segmentId'), 'no segment ' .. seg) end
+  if host ~= '' then
+    local h = hosts[host]
+    if h == nil then
+      h = { exists = redis.call('HEXISTS', K.hosts(), host) == 1, ports = {} }
+      hosts[host] = h
+      hostOrder[#hostOrder + 1] = host
+    end
+    if not h.exists then fail('HOST_NOT_FOUND', field(b, 'hostId'), 'no host ' .. host) end
+    h.ports[#h.ports + 1] = 0
+    h.ports[#h.ports + 1] = id
+  end
+  s.m = s.m + 1
+  local owner = s.takenMacs[mac] or s.macOwners[s.m]
+  if owner then fail('DUPLICATE_MAC', field(b, 'mac'), 'MAC ' .. mac .. ' is already used on this segment by port ' .. owner) end
+  s.takenMacs[mac] = id
+  s.macPairs[#s.macPairs + 1] = mac
+  s.macPairs[#s.macPairs + 1] = id
   local j = 0
   for ip in string.gmatch(ips, '[^,]+') do
-    local ik = seg .. ' ' .. ip
-    owner = ipSeen[ik] or redis.call('HGET', K.segmentIps(seg), ip)
-    if owner then fail('DUPLICATE_IP', f .. 'ips[' .. j .. ']', 'IP ' .. ip .. ' is already used on this segment by port ' .. owner) end
-    ipSeen[ik] = id
+    s.i = s.i + 1
+    owner = s.takenIps[ip] or s.ipOwners[s.i]
+    if owner then fail('DUPLICATE_IP', field(b, 'ips[' .. j .. ']'), 'IP ' .. ip .. ' is already used on this segment by port ' .. owner) end
+    s.takenIps[ip] = id
+    s.ipPairs[#s.ipPairs + 1] = ip
+    s.ipPairs[#s.ipPairs + 1] = id
     j = j + 1
   end
-  for g, group in ipairs(groups) do checkGroup(group, tenantId, f .. 'securityGroupIds[' .. (g - 1) .. ']') end
-end
-local ops = {}
-for i = 0, n - 1 do
-  local b = 4 + i * ${ARGS_PER_PORT}
-  local id, seg, host, mac, ips, json = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
-  for _, g in ipairs(effectiveGroups(ARGV[b + 6], splitIds(ARGV[b + 7]), ARGV[b + 8] == '1')) do
-    redis.call('ZADD', K.securityGroupPorts(g), 0, id)
+  -- A list of groups passes for every port of its tenant once it passed for one.
+  local groupIds = noGroups
+  if csv ~= '' then
+    groupIds = listed[csv]
+    if groupIds == nil then
+      groupIds = splitIds(csv)
+      listed[csv] = groupIds
+    end
+    local ok = checked[tenantId]
+    if ok == nil then
+      ok = {}
+      checked[tenantId] = ok
+    end
+    if not ok[csv] then
+      for g, group in ipairs(groupIds) do checkGroup(group, tenantId, field(b, 'securityGroupIds[' .. (g - 1) .. ']')) end
+      ok[csv] = true
+    end
   end
-  redis.call('HSET', K.ports(), id, json)
-  redis.call('ZADD', K.portIndex(), 0, id)
-  redis.call('ZADD', K.segmentPorts(seg), 0, id)
-  redis.call('HSET', K.segmentMacs(seg), mac, id)
-  for ip in string.gmatch(ips, '[^,]+') do redis.call('HSET', K.segmentIps(seg), ip, id) end
-  if host ~= '' then redis.call('ZADD', K.hostPorts(host), 0, id) end
-  ops[i + 1] = op('port', id, json)
+  for _, g in ipairs(effectiveGroups(tenantId, groupIds, ARGV[b + 8] == '1')) do
+    local members = groups[g]
+    if members == nil then
+      members = {}
+      groups[g] = members
+      groupOrder[#groupOrder + 1] = g
+    end
+    members[#members + 1] = 0
+    members[#members + 1] = id
+  end
+  s.ports[#s.ports + 1] = 0
+  s.ports[#s.ports + 1] = id
+  records[#records + 1] = id
+  records[#records + 1] = json
+  index[#index + 1] = 0
+  index[#index + 1] = id
+  if #ops > 1 then ops[#ops + 1] = ',' end
+  opInto(ops, 'port', id, json)
 end
-return commit(ops)
+callMany('HSET', K.ports(), records)
+callMany('ZADD', K.portIndex(), index)
+for _, id in ipairs(segmentOrder) do
+  local s = segments[id]
+  callMany('ZADD', K.segmentPorts(id), s.ports)
+  callMany('HSET', K.segmentMacs(id), s.macPairs)
+  callMany('HSET', K.segmentIps(id), s.ipPairs)
+end
+for _, id in ipairs(hostOrder) do callMany('ZADD', K.hostPorts(id), hosts[id].ports) end
+for _, id in ipairs(groupOrder) do callMany('ZADD', K.securityGroupPorts(id), groups[id]) end
+ops[#ops + 1] = ']'
+return commitJson(table.concat(ops))
 `;
 
 // Compare-and-set of one port's binding, VM id and security; -1 = the port changed since the caller read it.

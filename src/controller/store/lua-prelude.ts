@@ -29,9 +29,26 @@ local function fail(code, field, message)
   error({ err = 'OVERLAY\\t' .. code .. '\\t' .. field .. '\\t' .. message })
 end
 
-local function op(kind, id, json, old)
+-- One op of the change record, appended to parts as pieces: a script making thousands (a batch)
+-- joins them all once (commitJson) rather than making a string of each and then of them all.
+local function opInto(parts, kind, id, json, old)
   TOUCHED[#TOUCHED + 1] = kind .. ':' .. id
-  return '{"k":"' .. kind .. '","id":"' .. id .. '","v":' .. (json or 'null') .. ',"o":' .. (old or 'null') .. '}'
+  local n = #parts
+  parts[n + 1] = '{"k":"'
+  parts[n + 2] = kind
+  parts[n + 3] = '","id":"'
+  parts[n + 4] = id
+  parts[n + 5] = '","v":'
+  parts[n + 6] = json or 'null'
+  parts[n + 7] = ',"o":'
+  parts[n + 8] = old or 'null'
+  parts[n + 9] = '}'
+end
+
+local function op(kind, id, json, old)
+  local parts = {}
+  opInto(parts, kind, id, json, old)
+  return table.concat(parts)
 end
 
 -- extra: resources the ops do not name (a migration, a token), as 'kind:id'.
@@ -40,11 +57,38 @@ local function audit(revision, extra)
   redis.call('XADD', K.events(), 'MINID', '~', NOW - EVENTS_KEEP_MS, '*', 'type', 'write', 'actor', ACTOR, 'rev', revision or '', 'res', table.concat(TOUCHED, ','))
 end
 
-local function commit(ops, extra)
+-- Lua's unpack puts every value on the C stack, which holds at most 8,000 (LUAI_MAXCSTACK): longer
+-- argument lists go in chunks of this many values (even, so that pairs are never split).
+local CALL_CHUNK = 4000
+
+-- One variadic command (HSET, ZADD...) for a whole list of values instead of one call each: a
+-- call from Lua costs more than the work of one field. Nothing for an empty list.
+local function callMany(command, key, values)
+  for from = 1, #values, CALL_CHUNK do
+    redis.call(command, key, unpack(values, from, math.min(from + CALL_CHUNK - 1, #values)))
+  end
+end
+
+-- The same for a read (HMGET...): the replies of every chunk, in order.
+local function readMany(command, key, values)
+  local out = {}
+  for from = 1, #values, CALL_CHUNK do
+    for _, v in ipairs(redis.call(command, key, unpack(values, from, math.min(from + CALL_CHUNK - 1, #values)))) do out[#out + 1] = v end
+  end
+  return out
+end
+
+-- opsJson: the change record's ops, a JSON array.
+local function commitJson(opsJson, extra)
   local rev = redis.call('INCR', K.revision())
-  redis.call('XADD', K.changeLog(), 'MAXLEN', '~', LOG_MAXLEN, rev .. '-0', 'at', ARGV[1], 'actor', ACTOR, 'ops', '[' .. table.concat(ops, ',') .. ']')
+  redis.call('XADD', K.changeLog(), 'MAXLEN', '~', LOG_MAXLEN, rev .. '-0', 'at', ARGV[1], 'actor', ACTOR, 'ops', opsJson)
   audit(rev, extra)
   return rev
+end
+
+-- ops: the strings of op().
+local function commit(ops, extra)
+  return commitJson('[' .. table.concat(ops, ',') .. ']', extra)
 end
 `;
 
@@ -61,4 +105,4 @@ end
 `;
 
 /** Whether a script body can make a revision (then it runs behind `luaRecoveryGuard`). */
-export const makesRevisions = (body: string): boolean => /\bcommit\(/.test(body);
+export const makesRevisions = (body: string): boolean => /\bcommit(Json)?\(/.test(body);
