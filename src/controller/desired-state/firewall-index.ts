@@ -267,21 +267,25 @@ export class PolicyIndex {
         }
       }
     }
-    // Every other host referencing a group gets the entries that appeared or disappeared.
+    // Every other host referencing a group gets the entries that appeared or disappeared. Those
+    // hosts and each entry's key are found once, not once per host and entry: a batch adds
+    // thousands of entries to a group every host references.
     for (const [group, entries] of memberSeen) {
       const hosts = this.hostsNeeding.get(group);
       if (!hosts) {
         continue;
       }
+      let others: HostSpanChange[] | undefined;
+      const counts = this.members.get(group);
       for (const [id, was] of entries) {
-        const is = (this.members.get(group)?.get(id) ?? 0) > 0;
+        const is = (counts?.get(id) ?? 0) > 0;
         if (was === is) {
           continue;
         }
-        for (const host of hosts) {
-          if (!whole.has(`${host} ${group}`)) {
-            (is ? changeOf(host).upserts : changeOf(host).removals).add(spanKey('member', id));
-          }
+        others ??= [...hosts].filter((host) => !whole.has(`${host} ${group}`)).map((host) => changeOf(host));
+        const key = spanKey('member', id);
+        for (const change of others) {
+          (is ? change.upserts : change.removals).add(key);
         }
       }
     }
