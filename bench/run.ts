@@ -80,6 +80,13 @@ const TARGETS = {
   vniPerSecond: 5_000,
   singlePortsPerSecond: 2_000,
   batchPortsPerSecond: 20_000,
+  /**
+   * Batch creates at 100k stored, in a run whose Redis does at least `batchAt100kMinSetPerSecond`
+   * plain SETs/s (redis-benchmark): the batch script is Redis-bound, so on a slower machine the
+   * figure is compared through its ratio to SET/s (the target's ratio: 25,000 / 80,000).
+   */
+  batchPortsPerSecondAt100k: 25_000,
+  batchAt100kMinSetPerSecond: 80_000,
   maxSlowdownPct: 20,
   /** Single-port creates with authentication: at most this much slower than before it. */
   maxAuthSlowdownPct: 5,
@@ -230,7 +237,8 @@ interface Results {
   redisMemory: Record<string, unknown>;
   checks: Record<string, unknown>;
   auth: Record<string, unknown>;
-  targets: { name: string; value: number; target: string; pass: boolean }[];
+  /** `note`: what a reader must know to judge the verdict (a condition of the target not met on this run). */
+  targets: { name: string; value: number; target: string; pass: boolean; note?: string }[];
   errors: string[];
 }
 
@@ -445,7 +453,7 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
   const memAfterFill = ctl.memory();
   console.log(`  controller RSS after the fill to ${int(fillHigh.portsAfter ?? NaN)} ports: ${dec((memAfterFill?.rssKb ?? NaN) / 1024)} MiB (peak ${dec((memAfterFill?.hwmKb ?? NaN) / 1024)} MiB)`);
   const high = await measurePorts(ctx, client, factory, '100k');
-  printMeasurement(high.batch, 'ports/s  ', { min: TARGETS.batchPortsPerSecond, text: `>= ${int(TARGETS.batchPortsPerSecond)}/s` });
+  printMeasurement(high.batch, 'ports/s  ', { min: TARGETS.batchPortsPerSecondAt100k, text: `>= ${int(TARGETS.batchPortsPerSecondAt100k)}/s` });
   printMeasurement(high.single, 'ports/s  ', { min: TARGETS.singlePortsPerSecond, text: `>= ${int(TARGETS.singlePortsPerSecond)}/s` });
 
   // Diagnostic: the batch script alone (PortRepository.createMany from this process, no HTTP).
@@ -462,6 +470,7 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
     ),
   );
   printMeasurement(portsLua, 'ports/s   (info)');
+  const batchAt100k = batchVerdict(results, low.batch, high.batch, portsLua);
 
   const slowdown = (a: Measurement, b: Measurement): number => (1 - b.rate / a.rate) * 100;
   const batchSlowdown = slowdown(low.batch, high.batch);
@@ -507,6 +516,7 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
     fillTo100k: measurementJson(fillHigh),
     at100k: { batch: measurementJson(high.batch), single: measurementJson(high.single) },
     luaOnlyBatchAt100k: measurementJson(portsLua),
+    batchAt100k: batchAt100k.json,
     scaling: {
       batchRatio: round2(high.batch.rate / low.batch.rate),
       batchSlowdownPct: +batchSlowdown.toFixed(1),
@@ -527,7 +537,7 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
   results.targets = [
     { name: 'VNI allocations/s (64 in flight)', value: Math.round(vniConc.rate), target: `>= ${TARGETS.vniPerSecond}`, pass: vniConc.rate >= TARGETS.vniPerSecond },
     { name: 'ports/s batch @10k', value: Math.round(low.batch.rate), target: `>= ${TARGETS.batchPortsPerSecond}`, pass: low.batch.rate >= TARGETS.batchPortsPerSecond },
-    { name: 'ports/s batch @100k', value: Math.round(high.batch.rate), target: `>= ${TARGETS.batchPortsPerSecond}`, pass: high.batch.rate >= TARGETS.batchPortsPerSecond },
+    ...batchAt100k.rows,
     { name: 'ports/s one per call @10k', value: Math.round(low.single.rate), target: `>= ${TARGETS.singlePortsPerSecond}`, pass: low.single.rate >= TARGETS.singlePortsPerSecond },
     { name: 'ports/s one per call @100k', value: Math.round(high.single.rate), target: `>= ${TARGETS.singlePortsPerSecond}`, pass: high.single.rate >= TARGETS.singlePortsPerSecond },
     { name: 'batch slowdown 10k -> 100k (%)', value: +batchSlowdown.toFixed(1), target: `< ${TARGETS.maxSlowdownPct}`, pass: batchSlowdown < TARGETS.maxSlowdownPct },
@@ -690,6 +700,45 @@ async function authVersusBaseline(prefix: string, script: string, refs: Refs, re
   results.targets.push({ name: 'single-port creates with auth vs before (% slower)', value: +slowdown.toFixed(1), target: `<= ${TARGETS.maxAuthSlowdownPct}`, pass });
 }
 
+/**
+ * The batch figures at 100k stored against their target, printed and as summary rows: ports/s
+ * (the condition on Redis' speed said when this run does not meet it), the same per SET/s of
+ * redis-benchmark (comparable across runs of unequal speed), and the time the batch script
+ * itself takes per port (INFO commandstats, EVALSHA): at most the 25,000/s budget, 40 µs.
+ */
+function batchVerdict(results: Results, low: Measurement, high: Measurement, luaOnly: Measurement): { rows: Results['targets']; json: Record<string, unknown> } {
+  const setPerSecond = results.redisCeiling.find((r) => r.command.includes(' -n 200000 SET'))?.rps ?? NaN;
+  const target = TARGETS.batchPortsPerSecondAt100k;
+  const minSet = TARGETS.batchAt100kMinSetPerSecond;
+  const conditionMet = setPerSecond >= minSet;
+  const ratio = high.rate / setPerSecond;
+  const targetRatio = target / minSet;
+  const scriptUs = high.median.usage.redisScriptUsecPerItem;
+  const scriptBudgetUs = 1e6 / target;
+  const note = conditionMet ? undefined : `SET ${int(setPerSecond)}/s < ${int(minSet)}/s on this run: the target's condition is not met, compare the ratio`;
+  console.log(`\nBatch creation at 100k stored (batches of ${BATCH_SIZE}, ${BATCH_IN_FLIGHT} in flight; median rounds)`);
+  console.log(`  ${pad('ports/s', 44)} ${lpad(int(high.rate), 9)}   target >= ${int(target)} when SET >= ${int(minSet)}/s  ${verdict(high.rate >= target)}${note ? `  (${note})` : ''}`);
+  console.log(`  ${pad('ports/s per SET/s of redis-benchmark', 44)} ${lpad(dec(ratio, 3), 9)}   target >= ${dec(targetRatio, 3)} (${int(target)} / ${int(minSet)})  ${verdict(ratio >= targetRatio)}   (SET ${int(setPerSecond)}/s)`);
+  console.log(`  ${pad('batch script time per port (EVALSHA)', 44)} ${lpad(dec(scriptUs), 9)} µs  target <= ${dec(scriptBudgetUs)} µs (${int(target)}/s)  ${verdict(scriptUs <= scriptBudgetUs)}`);
+  console.log(`      at 10k stored: ${dec(low.median.usage.redisScriptUsecPerItem)} µs per port at ${int(low.rate)} ports/s; the script alone (no HTTP) at 100k: ${dec(luaOnly.median.usage.redisScriptUsecPerItem)} µs per port, ${int(luaOnly.rate)} ports/s`);
+  return {
+    rows: [
+      { name: 'ports/s batch @100k', value: Math.round(high.rate), target: `>= ${target} (SET >= ${minSet}/s)`, pass: high.rate >= target, note },
+      { name: 'ports/s batch @100k per SET/s', value: +ratio.toFixed(3), target: `>= ${dec(targetRatio, 3)}`, pass: ratio >= targetRatio },
+      { name: 'batch script µs per port @100k', value: +scriptUs.toFixed(1), target: `<= ${dec(scriptBudgetUs)}`, pass: scriptUs <= scriptBudgetUs },
+    ],
+    json: {
+      portsPerSecond: Math.round(high.rate),
+      setPerSecond: Number.isFinite(setPerSecond) ? setPerSecond : null,
+      conditionMet,
+      portsPerSetRatio: Number.isFinite(ratio) ? +ratio.toFixed(4) : null,
+      scriptUsecPerPort: round2(scriptUs),
+      scriptUsecPerPortAt10k: round2(low.median.usage.redisScriptUsecPerItem),
+      luaOnlyScriptUsecPerPort: round2(luaOnly.median.usage.redisScriptUsecPerItem),
+    },
+  };
+}
+
 function printSummary(results: Results): void {
   if (!results.targets.length) {
     return;
@@ -700,7 +749,7 @@ function printSummary(results: Results): void {
   const rss = Number(results.controller.rssAfter100kFillKb);
   console.log(`  controller RSS after the 100k fill: ${dec(rss / 1024)} MiB`);
   for (const t of results.targets) {
-    console.log(`  ${pad(t.name, 44)} ${lpad(t.value.toLocaleString('en-US'), 9)}   target ${pad(t.target, 9)} ${verdict(t.pass)}`);
+    console.log(`  ${pad(t.name, 44)} ${lpad(t.value.toLocaleString('en-US'), 9)}   target ${pad(t.target, 9)} ${verdict(t.pass)}${t.note ? `  (${t.note})` : ''}`);
   }
   const misses = results.targets.filter((t) => !t.pass).length;
   console.log(`  ${results.targets.length - misses}/${results.targets.length} targets met${misses ? ' (a miss is reported, not a failure)' : ''}`);
