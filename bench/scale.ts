@@ -32,7 +32,7 @@ import { Layout } from './sync-layout';
 
 /*
  * overlayd at the size of a larger data centre: `BENCH_ONLY=scale npm run bench` (not in the
- * default run; about 6-10 minutes on the 2-core development machine).
+ * default run; 5-9 minutes on the 2-core development machine, most of it).
  *
  * Two controller replicas (child processes on the shared Redis, one key prefix and bootstrap
  * token: a deployment's two replicas), 5,000 simulated agents (bench/sim-agent.ts, the real
