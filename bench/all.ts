@@ -8,11 +8,12 @@ import { exitWith } from './report';
  * namespace; it skips itself, exit 0, without root, `ip`, `bridge` or `nft`), each in a process
  * of its own (own controller, own key prefix or namespace, own deadlines and cleanup), their
  * output passed through unchanged. Exits non-zero if any run broke (a missed target is not a
- * break). BENCH_ONLY=rest|sync|dataplane|ha|ovn runs one of them. Two run only when asked: the Redis
- * high availability benchmark (bench/ha.ts: write rate by OVERLAY_REDIS_MIN_REPLICAS, five
- * Sentinel failovers on Redis processes of its own; about two minutes), BENCH_ONLY=ha, and the
- * OVN peer (bench/ovn.ts: the same port workload on a private OVN central, Debian's ovn-central;
- * it skips without it), BENCH_ONLY=ovn.
+ * break). BENCH_ONLY=rest|sync|dataplane|ha|ovn|scale runs one of them. Three run only when asked: the
+ * Redis high availability benchmark (bench/ha.ts: write rate by OVERLAY_REDIS_MIN_REPLICAS, five
+ * Sentinel failovers on Redis processes of its own; about two minutes), BENCH_ONLY=ha, the OVN
+ * peer (bench/ovn.ts: the same port workload on a private OVN central, Debian's ovn-central; it
+ * skips without it), BENCH_ONLY=ovn, and the scale benchmark (bench/scale.ts: two replicas, 5,000
+ * agents, 500,000 ports; 5-9 minutes and most of the machine), BENCH_ONLY=scale.
  *
  * The children run in their own process group, so a Ctrl-C reaches them once, forwarded from
  * here, and each can finish its cleanup (stop its controller, delete its keys) before the next
@@ -25,6 +26,7 @@ const PHASES = [
   { name: 'dataplane', script: path.join(__dirname, 'dataplane.js'), byDefault: true },
   { name: 'ha', script: path.join(__dirname, 'ha.js'), byDefault: false },
   { name: 'ovn', script: path.join(__dirname, 'ovn.js'), byDefault: false },
+  { name: 'scale', script: path.join(__dirname, 'scale.js'), byDefault: false },
 ] as const;
 
 let interrupted: NodeJS.Signals | undefined;

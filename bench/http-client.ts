@@ -34,7 +34,10 @@ export class JsonHttpClient {
     maxSockets: number,
     opts: { token?: string; timeoutMs?: number } = {},
   ) {
-    this.agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+    // A timeout makes the Agent honour the server's `Keep-Alive: timeout=N` (it closes an idle socket
+    // 1 s before the server would): without one it keeps idle sockets for ever, and the first request
+    // after a pause of the server's keep-alive timeout (5 s) can race the server's close (ECONNRESET).
+    this.agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: 60_000 });
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.auth = opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` };
   }

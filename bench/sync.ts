@@ -1,20 +1,21 @@
 import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { memberId } from '../src/common/span/member.kind';
 import { mirrorTapId } from '../src/common/span/mirror.kind';
 import { spanKey } from '../src/common/span/span-kind';
-import { benchToken, ControllerProcess, freePort, redactedEnv } from './controller-process';
+import { ControllerProcess, redactedEnv } from './controller-process';
 import { JsonHttpClient, type HttpResult } from './http-client';
-import { percentile, runPool } from './pool';
+import { runPool } from './pool';
 import { dropPrefix, redisInfoField, redisSnapshot, type RedisSnapshot } from './redis-tools';
 import { MIRROR_UDP_PORT } from '../src/controller/model/mirror-session';
-import { agentChannelOptions, ANY_MIRROR_SESSION, diffStats, Fleet, mirrorWatchKey, type AgentStats } from './sim-agent';
+import { ANY_MIRROR_SESSION, diffStats, Fleet, mirrorWatchKey, type AgentStats } from './sim-agent';
 import { breakdownLines, PeakSampler, scrapeMemory, type MemoryBreakdown } from './memory-breakdown';
-import { readRuntimeSettings } from './runtime-settings';
+import { Layout } from './sync-layout';
+import { benchAgentChannelOptions, dist, distBytes, distJson, distText, hostsInSync, mb, REDIS_URL, reportProblems, sampleRss, sleep, startBenchController, type Dist } from './sync-common';
 import { summarise, printSummary, type HeapSummary } from './heap-summary';
 import { bytesText, dec, exitWith, gitDescribe, int, machineCpu, pad, ROOT, round2, verdict, writeResults } from './report';
 
@@ -57,9 +58,7 @@ import { bytesText, dec, exitWith, gitDescribe, int, machineCpu, pad, ROOT, roun
  * real agent).
  */
 
-const CONTROLLER_SCRIPT = path.join(ROOT, 'dist', 'src', 'controller', 'main.js');
 const OUT_FILE = path.join(ROOT, '.bench-out', 'sync.json');
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const SEGMENTS = 1_000;
 const REGULAR_HOSTS = 999;
@@ -151,137 +150,6 @@ const TARGETS = {
 const AUDIT_CALLS = 5;
 
 let aborted = false;
-
-// ---------------------------------------------------------------------------------------------
-// Formatting
-
-const mb = (kb: number): string => `${dec((kb * 1024) / 1e6)} MB (${dec(kb / 1024)} MiB)`;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface Dist {
-  n: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-/** Prints what went wrong in a series of watched writes: failures, writes that missed an expected agent, deltas that reached an unexpected one. */
-function reportProblems<R extends { error?: string; agentsApplied: number; agentsExpected: number; unexpected: number }>(
-  results: R[],
-  words: { what: string; who: string; stray: string },
-): { failed: R[]; lost: R[]; unexpected: number } {
-  const failed = results.filter((r) => r.error);
-  const lost = results.filter((r) => !r.error && r.agentsApplied < r.agentsExpected);
-  const unexpected = results.reduce((n, r) => n + r.unexpected, 0);
-  if (failed.length) {
-    console.log(`      !! ${failed.length} ${words.what}(s) failed; first: ${failed[0].error}`);
-  }
-  if (lost.length) {
-    console.log(`      !! ${lost.length} ${words.what}(s) did not reach every ${words.who} within ${WRITE_TIMEOUT_MS} ms (e.g. ${lost[0].agentsApplied}/${lost[0].agentsExpected})`);
-  }
-  if (unexpected) {
-    console.log(`      !! ${unexpected} delta(s) carried ${words.stray}`);
-  }
-  return { failed, lost, unexpected };
-}
-
-function dist(values: number[]): Dist {
-  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
-  return { n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
-}
-
-const distText = (d: Dist, unit = 'ms'): string => `p50 ${dec(d.p50)} ${unit}, p99 ${dec(d.p99)} ${unit}, max ${dec(d.max)} ${unit}`;
-const distBytes = (d: Dist): string => `p50 ${int(d.p50)} B, p99 ${int(d.p99)} B, max ${int(d.max)} B`;
-const distJson = (d: Dist): Record<string, number | null> => ({ n: d.n, p50: round2(d.p50), p99: round2(d.p99), max: round2(d.max) });
-
-// ---------------------------------------------------------------------------------------------
-// The deployment's layout, and what the benchmark expects every span to be.
-
-const hex2 = (v: number): string => (v & 0xff).toString(16).padStart(2, '0');
-const macOf = (group: number, n: number): string => `02:${hex2(group)}:${hex2(n >>> 24)}:${hex2(n >>> 16)}:${hex2(n >>> 8)}:${hex2(n)}`;
-
-class Layout {
-  tenantId = '';
-  readonly segmentIds: string[] = [];
-  /**
-   * Every port's security group: CIDR rules only. The tenant's default group ("ingress from the
-   * same group") would make every host hold every port's address as an IP-set member: a
-   * different benchmark (membership fan-out), not this one.
-   */
-  groupIds: string[] = [];
-  /** G (10,000 members), G1k (1,000 members) and R (rules with remoteGroupId G and G1k). */
-  memberGroupId = '';
-  smallGroupId = '';
-  peerGroupId = '';
-  /** The regular hosts given a port in R, spread over the index range. */
-  readonly refHosts: number[] = Array.from({ length: REF_HOSTS }, (_, k) => k * Math.floor(REGULAR_HOSTS / REF_HOSTS));
-  readonly hostIds: string[] = [];
-  /** Bound ports per segment (the span of each of its hosts holds all of them). */
-  readonly bound = new Int32Array(SEGMENTS);
-  /** Next free host number in each segment's /24 (.1 to .254). */
-  private readonly nextIp = new Int32Array(SEGMENTS).fill(1);
-  private macSeq = 0;
-
-  hostName(h: number): string {
-    return h === BIG ? 'sync-big' : `sync-hv-${String(h).padStart(4, '0')}`;
-  }
-
-  vtepIp(h: number): string {
-    return `10.250.${Math.floor(h / 250)}.${(h % 250) + 1}`;
-  }
-
-  /** The regular hosts with ports on segment s: 10 consecutive ones (mod 999), so each host is on ~10 segments. */
-  regularHostsOf(s: number): number[] {
-    return Array.from({ length: REGULAR_HOSTS_PER_SEGMENT }, (_, m) => (s * REGULAR_HOSTS_PER_SEGMENT + m) % REGULAR_HOSTS);
-  }
-
-  /** Every host whose span holds segment s: its regular hosts and the big host. */
-  hostsOf(s: number): number[] {
-    return [...this.regularHostsOf(s), BIG];
-  }
-
-  nextAddress(s: number): string {
-    const k = this.nextIp[s]++;
-    if (k > 254) {
-      throw new Error(`segment ${s}: its /24 is full`);
-    }
-    return `10.${s >> 8}.${s & 255}.${k}`;
-  }
-
-  cidr(s: number): string {
-    return `10.${s >> 8}.${s & 255}.0/24`;
-  }
-
-  nextMac(): string {
-    return macOf(2, this.macSeq++);
-  }
-
-  /** The host of port j of segment s in the initial fill: j = 0 on the big host, the rest spread over the segment's regular hosts. */
-  fillHost(s: number, j: number): number {
-    return j === 0 ? BIG : this.regularHostsOf(s)[(j - 1) % REGULAR_HOSTS_PER_SEGMENT];
-  }
-
-  /** The groups of fill port j: G for j % 10 === 5, G1k for j === 3, besides the CIDR-only group. */
-  fillGroups(j: number): string[] {
-    return j % 10 === 5 ? [...this.groupIds, this.memberGroupId] : j === 3 ? [...this.groupIds, this.smallGroupId] : this.groupIds;
-  }
-
-  fillPort(s: number, j: number): { segmentId: string; vmId: string; mac: string; ips: string[]; hostId: string; securityGroupIds: string[] } {
-    const n = s * PORTS_PER_SEGMENT + j;
-    return { segmentId: this.segmentIds[s], vmId: `vm-${n}`, mac: macOf(1, n), ips: [this.nextAddress(s)], hostId: this.hostIds[this.fillHost(s, j)], securityGroupIds: this.fillGroups(j) };
-  }
-
-  /** Span size (segments + bound ports of those segments) expected for every host. */
-  expectedSpans(): Int32Array {
-    const out = new Int32Array(AGENTS);
-    for (let s = 0; s < SEGMENTS; s++) {
-      for (const h of this.hostsOf(s)) {
-        out[h] += 1 + this.bound[s];
-      }
-    }
-    return out;
-  }
-}
 
 interface WritePlan {
   kind: 'create' | 'bind';
@@ -395,7 +263,7 @@ interface UsageStart {
 }
 
 class Bench {
-  private readonly layout = new Layout();
+  private readonly layout = new Layout({ segments: SEGMENTS, regularHosts: REGULAR_HOSTS, portsPerSegment: PORTS_PER_SEGMENT, hostsPerSegment: REGULAR_HOSTS_PER_SEGMENT, bigHost: true, refHosts: REF_HOSTS, name: 'sync' });
   private readonly fleet = new Fleet();
   private client!: JsonHttpClient;
   private ctl!: ControllerProcess;
@@ -469,21 +337,6 @@ class Bench {
     }
   }
 
-  /** RSS sampled every 100 ms for `ms` (it moves with the GC's cycle): median, min and max. */
-  private async sampleRss(ms: number): Promise<{ medianKb: number; minKb: number; maxKb: number; hwmKb: number; samples: number }> {
-    const values: number[] = [];
-    const end = performance.now() + ms;
-    while (performance.now() < end) {
-      const m = this.ctl.memory();
-      if (m) {
-        values.push(m.rssKb);
-      }
-      await sleep(100);
-    }
-    values.sort((a, b) => a - b);
-    return { medianKb: percentile(values, 50), minKb: values[0] ?? NaN, maxKb: values[values.length - 1] ?? NaN, hwmKb: this.ctl.memory()?.hwmKb ?? NaN, samples: values.length };
-  }
-
   private async usageStart(): Promise<UsageStart> {
     loopDelay.enable();
     loopDelay.reset();
@@ -543,7 +396,7 @@ class Bench {
     await this.propagation();
     await this.migrations();
     await this.quiesce();
-    const steady = await this.sampleRss(RSS_SAMPLE_MS);
+    const steady = await sampleRss(this.ctl, RSS_SAMPLE_MS);
     this.results.memory.push({ stage: `${AGENTS} agents in sync, median of ${steady.samples} samples over ${RSS_SAMPLE_MS / 1000} s`, rssKb: steady.medianKb, hwmKb: steady.hwmKb });
     console.log(`\nController RSS with ${AGENTS} agents connected and in sync, idle but for revision markers: median ${mb(steady.medianKb)} over ${RSS_SAMPLE_MS / 1000} s (range ${dec((steady.minKb * 1024) / 1e6)}-${dec((steady.maxKb * 1024) / 1e6)} MB)`);
     await this.breakdown(`with ${AGENTS} agents in sync`);
@@ -608,48 +461,20 @@ class Bench {
   }
 
   private async startController(): Promise<void> {
-    const httpPort = await freePort();
-    const grpcPort = await freePort();
-    const env: Record<string, string> = {
-      REDIS_URL,
-      OVERLAY_HTTP_PORT: String(httpPort),
-      OVERLAY_GRPC_PORT: String(grpcPort),
-      OVERLAY_GRPC_INSECURE: 'true',
-      OVERLAY_KEY_PREFIX: this.prefix,
-      OVERLAY_VNI_RANGES: '1-16777215',
-      OVERLAY_MAX_BATCH_SIZE: '10000',
-      OVERLAY_BOOTSTRAP_TOKEN: benchToken(),
-    };
-    // The deployment's memory settings (deploy/overlayd-runtime.conf), unless BENCH_CONTROLLER_RUNTIME=none (an A/B without them).
-    const runtime = process.env.BENCH_CONTROLLER_RUNTIME === 'none' ? { nodeFlags: [], env: {} } : readRuntimeSettings(ROOT);
-    Object.assign(env, runtime.env);
-    // Extra variables for the controller only (A/B of allocator settings...): "NAME=value NAME2=value".
-    for (const pair of (process.env.BENCH_CONTROLLER_ENV ?? '').split(' ').filter(Boolean)) {
-      const eq = pair.indexOf('=');
-      if (eq > 0) {
-        env[pair.slice(0, eq)] = pair.slice(eq + 1);
-      }
-    }
-    const script = process.env.BENCH_CONTROLLER_SCRIPT ?? CONTROLLER_SCRIPT;
-    const nodeArgs = [...runtime.nodeFlags, ...(process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-    if (HEAP_SNAPSHOT) {
-      mkdirSync(HEAP_SNAPSHOT_DIR, { recursive: true });
-      nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_SNAPSHOT_DIR}`);
-    }
-    this.ctl = await ControllerProcess.start({ script, env, port: httpPort, readyTimeoutMs: 20_000, nodeArgs });
+    const started = await startBenchController({ prefix: this.prefix, extraNodeArgs: HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_SNAPSHOT_DIR}`] : [] });
+    const { script, nodeArgs, env, httpPort, grpcPort, extraEnv } = started;
+    this.ctl = started.ctl;
     this.refs.ctl = this.ctl;
-    this.client = new JsonHttpClient('127.0.0.1', httpPort, 32, { token: env.OVERLAY_BOOTSTRAP_TOKEN });
+    this.client = started.client;
     this.refs.client = this.client;
     this.peakSampler = new PeakSampler(this.client);
     this.peakSampler.start();
     const target = `127.0.0.1:${grpcPort}`;
-    const window = Number(process.env.BENCH_AGENT_FLOW_CONTROL_WINDOW ?? '');
-    const channelOptions = agentChannelOptions(Number.isFinite(window) && window > 0 ? { 'grpc-node.flow_control_window': window } : {});
+    const channelOptions = benchAgentChannelOptions();
     for (let h = 0; h < AGENTS; h++) {
       this.fleet.add(this.layout.hostName(h), this.layout.vtepIp(h), target, channelOptions);
     }
     this.results.setup = { controller: { pid: this.ctl.pid, script: path.relative(ROOT, script), nodeArgs, httpPort, grpcPort, env: redactedEnv(env) }, agentChannelOptions: channelOptions };
-    const extraEnv = [...Object.entries(runtime.env).map(([k, v]) => `${k}=${v}`), process.env.BENCH_CONTROLLER_ENV ?? ''].filter(Boolean).join(' ');
     console.log(`\nController: ${path.relative(ROOT, script)} pid ${this.ctl.pid}, HTTP :${httpPort}, gRPC :${grpcPort} (insecure)${nodeArgs.length ? `, node ${nodeArgs.join(' ')}` : ''}${extraEnv ? `, env ${extraEnv}` : ''}`);
     this.memory('at start');
   }
@@ -966,7 +791,7 @@ class Bench {
     console.log('  latency = from the HTTP answer to the moment the last affected agent applied a delta carrying the port (and acked it)');
     const out: Record<string, unknown> = {};
 
-    const problems = (results: WriteResult[]) => reportProblems(results, { what: 'write', who: 'affected agent', stray: 'a watched port to an agent outside its segment' });
+    const problems = (results: WriteResult[]) => reportProblems(results, { what: 'write', who: 'affected agent', stray: 'a watched port to an agent outside its segment' }, WRITE_TIMEOUT_MS);
 
     // A: plain writes.
     await this.quiesce();
@@ -1088,7 +913,7 @@ class Bench {
       console.log(`      !! stream errors seen; e.g. ${sample ?? '?'}`);
     }
     // The controller's own view: GET /v1/hosts says connected, lag 0 for every host.
-    const api = await this.apiInSync(t0);
+    const api = await hostsInSync(this.client, AGENTS, t0, API_CHECK_TIMEOUT_MS, () => aborted);
     console.log(`  ${pad('GET /v1/hosts: every host connected, lag 0', 44)} ${api.ok ? `at +${dec(api.ms / 1000, 2)} s` : `NO after ${API_CHECK_TIMEOUT_MS / 1000} s more: ${api.connected} connected, ${api.inSync} with lag 0 of ${AGENTS}`} (polled every 100 ms once the agents were in sync)`);
     this.results.storms.push({
       label,
@@ -1106,36 +931,6 @@ class Bench {
     });
     this.results.targets.push({ name: `storm (${label}): all ${AGENTS} in sync (s)`, value: +seconds.toFixed(2), target: `<= ${TARGETS.stormSeconds}`, pass });
     this.check(`after the storm (${label})`);
-  }
-
-  private async apiInSync(t0: number): Promise<{ ok: boolean; ms: number; connected: number; inSync: number; polls: number }> {
-    const deadline = performance.now() + API_CHECK_TIMEOUT_MS;
-    let connected = 0;
-    let inSync = 0;
-    let polls = 0;
-    while (!aborted) {
-      polls++;
-      connected = 0;
-      inSync = 0;
-      let cursor: string | null = null;
-      let pages = 0;
-      do {
-        const page: { items: { connected: boolean; lag: number }[]; nextCursor: string | null } = await this.client.json('GET', `/v1/hosts?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
-        for (const h of page.items) {
-          connected += h.connected ? 1 : 0;
-          inSync += h.connected && h.lag === 0 ? 1 : 0;
-        }
-        cursor = page.nextCursor;
-      } while (cursor && ++pages < 10);
-      if (inSync === AGENTS) {
-        return { ok: true, ms: performance.now() - t0, connected, inSync, polls };
-      }
-      if (performance.now() > deadline) {
-        break;
-      }
-      await sleep(100);
-    }
-    return { ok: false, ms: NaN, connected, inSync, polls };
   }
 
   // --- 4. membership changes in a security group --------------------------------------------------
@@ -1301,7 +1096,7 @@ Live migrations: ${MIGRATIONS} VMs (one port each), one at a time, each to anoth
         this.migrated.add(n);
         await this.quiesce();
         const expected = new Set(layout.hostsOf(s));
-        const watch = this.fleet.watch(macOf(1, n), expected);
+        const watch = this.fleet.watch(layout.fillMac(n), expected);
         try {
           const t1 = performance.now();
           const committed = await this.client.request('POST', `/v1/migrations/${id}/commit`, undefined, { keepBody: true });
@@ -1447,7 +1242,7 @@ Live migrations: ${MIGRATIONS} VMs (one port each), one at a time, each to anoth
       console.log(`    ${pad('delta bytes per referencing agent', 46)} ${distBytes(perAgent)}; ${dec(entries.p50, 0)} entry per delta (max ${dec(entries.max, 0)})`);
       console.log(`    ${pad('bytes of the change, all agents', 46)} ${distBytes(total)}, in non-empty deltas to ${dec(agents.p50, 0)} agents (max ${dec(agents.max, 0)})`);
       console.log(`      of which to the ${dec(agents.p50 - REF_HOSTS, 0)} agents not referencing the group ${distBytes(others)} (its own host: its policy)`);
-      const { failed, lost, unexpected } = reportProblems(results, { what: 'change', who: 'referencing agent', stray: 'a watched member to an agent that does not reference the group' });
+      const { failed, lost, unexpected } = reportProblems(results, { what: 'change', who: 'referencing agent', stray: 'a watched member to an agent that does not reference the group' }, WRITE_TIMEOUT_MS);
       return {
         latency,
         perAgent,
@@ -1582,7 +1377,7 @@ Live migrations: ${MIGRATIONS} VMs (one port each), one at a time, each to anoth
       console.log(`    ${pad('delta bytes per agent', 46)} ${distBytes(perAgent)}; ${dec(entries.p50, 0)} entries per delta (max ${dec(entries.max, 0)})`);
       console.log(`    ${pad('bytes of the write, all agents', 46)} ${distBytes(total)}, in non-empty deltas to ${dec(agents.p50, 0)} agents (max ${dec(agents.max, 0)})`);
       console.log(`    ${pad('CPU, request -> last agent applied: controller', 46)} ${distText(cpu)} (10 ms ticks); Redis ${distText(redisCpu)}`);
-      const { failed, lost, unexpected } = reportProblems(results, { what: label.replace(/s$/, ''), who: 'agent of a source or the sink', stray: "the session's taps to an agent holding none of its ports" });
+      const { failed, lost, unexpected } = reportProblems(results, { what: label.replace(/s$/, ''), who: 'agent of a source or the sink', stray: "the session's taps to an agent holding none of its ports" }, WRITE_TIMEOUT_MS);
       return {
         fromSend,
         json: {

@@ -1,3 +1,4 @@
+import type Redis from 'ioredis';
 import { parseStreamEntry } from '../../src/controller/store/change-log';
 import { MaterializedView } from '../../src/controller/store/materialized-view';
 import { RedisStore } from '../../src/controller/store/redis-store';
@@ -148,6 +149,33 @@ describe('change log and materialized view', () => {
     // stop's waiters when it ends, instead of keeping its reply for the process's life).
     for (const view of [tailedFromStart, joinedLate]) {
       expect((view as unknown as { stopWaiters: Set<unknown> }).stopWaiters.size).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('goes on tailing after a failed read: no reload of the whole state, no snapshot for every agent', async () => {
+    const view = first.app.get(MaterializedView);
+    let resets = 0;
+    const off = view.onReset(() => resets++);
+    try {
+      const tail = (view as unknown as { tail: Redis }).tail;
+      const id = String(await tail.client('ID'));
+      // The tail's connection dies under its blocking XREAD (killed idle, ioredis would just send the next one after
+      // reconnecting): the read fails, as one timed out on a busy Redis does.
+      const deadline = Date.now() + 10_000;
+      while (!/ flags=b /.test(String(await first.redis.call('CLIENT', 'LIST', 'ID', id)))) {
+        expect(Date.now()).toBeLessThan(deadline);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(await first.redis.client('KILL', 'ID', id)).toBe(1);
+      const created = await api(first.url).post('/v1/tenants', { name: 'after-a-failed-read' });
+      expect(created.status).toBe(201);
+      const revision = Number(await first.redis.get(first.app.get(RedisStore).keys.revision()));
+      await waitFor(view, revision);
+      expect(view.current.tenants.has(created.body.id)).toBe(true);
+      expect(String(await (view as unknown as { tail: Redis }).tail.client('ID'))).not.toBe(id); // it did reconnect
+      expect(resets).toBe(0);
+    } finally {
+      off();
     }
   });
 
