@@ -2,24 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../src/controller/dev/local-redis';
 
 /**
  * overlayd as a separate process (`node dist/src/controller/main.js`), so the load generator and
  * the server each have their own event loop and their CPU can be told apart (/proc/<pid>/stat).
  */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A token of the benchmark's own for its controller: given as OVERLAY_BOOTSTRAP_TOKEN, it is the
@@ -211,3 +201,5 @@ export class ControllerProcess {
     }
   }
 }
+
+export { freePort };

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { REDIS_SERVER_MISSING } from '../../src/controller/dev/local-redis';
+import { freePort } from '../../src/controller/dev/local-redis';
 
 /**
  * A Redis of a test's own (redis-server on a free port, data in a temp directory), for tests
@@ -31,16 +31,6 @@ export interface PrivateRedis {
   destroy(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitUntilUp(url: string, deadlineMs: number): Promise<void> {
   const deadline = Date.now() + deadlineMs;
@@ -129,3 +119,5 @@ export async function startPrivateRedis(opts: { appendfsync?: 'always' | 'everys
   await handle.start();
   return handle;
 }
+
+export { freePort };
