@@ -1,6 +1,9 @@
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { EnvReader } from './env';
-import { createLog, LOG_LEVELS, loggerOf, PINO_LEVEL, readLogSettings, REDACTED, redactSecrets, type LogSettings } from './logger';
+import { bufferedStdout, createLog, LOG_BUFFER_BYTES, LOG_FLUSH_MS, LOG_LEVELS, loggerOf, PINO_LEVEL, readLogSettings, REDACTED, redactSecrets, type LogSettings } from './logger';
 
 /** A destination that keeps every line written to it. */
 function capture(): Writable & { lines: string[] } {
@@ -75,6 +78,42 @@ describe('the JSON format', () => {
     expect(out.lines.join('\n')).not.toContain(secret);
     const line = JSON.parse(out.lines[0]) as Record<string, Record<string, unknown>>;
     expect(line).toMatchObject({ token: REDACTED, authorization: REDACTED, body: REDACTED, req: { headers: { authorization: REDACTED, cookie: REDACTED }, body: REDACTED }, created: { secret: REDACTED, password: REDACTED, name: 'kept' } });
+  });
+});
+
+describe('the buffered stdout of JSON lines', () => {
+  let dir: string;
+  let fd: number;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'log-'));
+    fd = openSync(path.join(dir, 'out.log'), 'a');
+  });
+  afterEach(() => {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const written = () => readFileSync(path.join(dir, 'out.log'), 'utf8');
+
+  it('holds a few lines back, then writes them together within the flush period', async () => {
+    const out = bufferedStdout(fd);
+    out.write('{"msg":"one"}\n');
+    out.write('{"msg":"two"}\n');
+    expect(written()).toBe('');
+    const deadline = Date.now() + LOG_FLUSH_MS * 8;
+    while (written() === '' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(written()).toBe('{"msg":"one"}\n{"msg":"two"}\n');
+  });
+
+  it('writes at once when a buffer of lines waits', () => {
+    const out = bufferedStdout(fd);
+    const line = `{"msg":"${'x'.repeat(200)}"}\n`;
+    const lines = Math.ceil(LOG_BUFFER_BYTES / line.length);
+    for (let i = 0; i < lines; i++) {
+      out.write(line);
+    }
+    expect(written()).toBe(line.repeat(lines));
   });
 });
 

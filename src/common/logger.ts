@@ -72,9 +72,54 @@ export function redactSecrets<T extends Record<string, unknown>>(fields: T, dept
 /** What the text format leaves out of a line's trailing fields: said in its head, or in a request line's message. */
 const TEXT_HIDDEN = 'pid,hostname,name,component,method,route,path,status,durationMs';
 
+/** Lines are written to stdout once this many bytes wait, or LOG_FLUSH_MS after the first of them. */
+export const LOG_BUFFER_BYTES = 4096;
+export const LOG_FLUSH_MS = 250;
+/** Past this backlog (a reader that stopped: a stuck pipe) new lines are dropped: memory is bounded and the process never stalls on its log. */
+export const LOG_BACKLOG_BYTES = 16 * 1024 * 1024;
+
 /**
- * The process's log at `settings`. `destination`: where the lines go (default stdout), written
- * synchronously so that the last lines before an exit are not lost.
+ * Stdout for JSON lines, buffered: one write per LOG_BUFFER_BYTES (about 15 request lines) or
+ * LOG_FLUSH_MS, and whatever waits is written synchronously when the process exits (process.exit,
+ * an uncaught exception, the end of the event loop); a SIGKILL loses at most LOG_FLUSH_MS of
+ * lines. A write per line cost every request about 6 µs of the event loop (a system call), and an
+ * asynchronous write per line (SonicBoom's `sync: false` alone) cost more than that
+ * (docs/benchmarks.md).
+ */
+export function bufferedStdout(fd = 1): DestinationStream {
+  // One per file descriptor and process: every log of the process (an app rebuilt in a test) shares its buffer, timer and exit hook.
+  let stream = bufferedStreams.get(fd);
+  if (stream === undefined) {
+    stream = newBufferedStream(fd);
+    bufferedStreams.set(fd, stream);
+  }
+  return stream;
+}
+const bufferedStreams = new Map<number, DestinationStream>();
+
+function newBufferedStream(fd: number): DestinationStream {
+  const out = pino.destination({ dest: fd, sync: true, minLength: LOG_BUFFER_BYTES, maxLength: LOG_BACKLOG_BYTES });
+  let waiting = false;
+  const flushTimer = setInterval(() => {
+    if (waiting) {
+      waiting = false;
+      // flush(), not flushSync(): the latter also fsyncs, which a log line does not need.
+      out.flush();
+    }
+  }, LOG_FLUSH_MS);
+  flushTimer.unref();
+  process.once('exit', () => out.flushSync());
+  return {
+    write(line: string) {
+      waiting = true;
+      out.write(line);
+    },
+  };
+}
+
+/**
+ * The process's log at `settings`. `destination`: where the lines go (default stdout, buffered:
+ * bufferedStdout). The text format, for a terminal, is written line by line.
  */
 export function createLog(settings: LogSettings, name: string, destination?: DestinationStream): ProcessLog {
   const options: pino.LoggerOptions = {
@@ -96,7 +141,7 @@ export function createLog(settings: LogSettings, name: string, destination?: Des
     });
     return pino(options, out);
   }
-  return pino(options, destination ?? pino.destination({ dest: 1, sync: true }));
+  return pino(options, destination ?? bufferedStdout());
 }
 
 /** A log that writes nothing (tests that do not read it). */
