@@ -9,7 +9,7 @@ import type { ChangeOp, ChangeRecord } from '../store/change-log';
 import { applyChange, emptyViewState } from '../store/view-state';
 import { affectedSessions } from './mirror-index';
 import { changesSince } from './span-diff';
-import { encodingKey, SpanIndex } from './span-index';
+import { sharedEncoding, SpanIndex } from './span-index';
 
 const host = (id: string, vtepIp: string): Host => ({ id, name: id, vtepIp, inventory: { uplinks: [], trunkedVlans: [] }, createdAt: '', updatedAt: '' });
 const port = (id: string, hostId: string | null, fields: Partial<Port> = {}): Port => ({
@@ -309,9 +309,12 @@ describe('mirror sessions in spans', () => {
     expect(f.index.resource('port/vm2', 'h1')).toMatchObject({ port: { analyzer: true } });
   });
 
-  it('caches a tap’s encoding per host (its sink differs from one host to another), every other kind once', () => {
-    expect(encodingKey('mirror/s1/vm1', 'h1')).not.toBe(encodingKey('mirror/s1/vm1', 'h2'));
-    expect(encodingKey('mirrorSink/s1', 'h1')).toBe(encodingKey('mirrorSink/s1', 'h2'));
-    expect(encodingKey('member/g/IPv4/10.0.0.1', 'h1')).toBe('member/g/IPv4/10.0.0.1');
+  it('keeps no encoding of a tap (its sink differs from one host to another) nor of a policy (one host’s), one of every other kind', () => {
+    expect(sharedEncoding('mirror/s1/vm1')).toBe(false);
+    expect(sharedEncoding('policy/vm1')).toBe(false);
+    expect(sharedEncoding('mirrorSink/s1')).toBe(true);
+    expect(sharedEncoding('member/g/IPv4/10.0.0.1')).toBe(true);
+    expect(sharedEncoding('port/vm1')).toBe(true);
+    expect(sharedEncoding('segment/s1')).toBe(true);
   });
 });

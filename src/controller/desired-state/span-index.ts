@@ -200,12 +200,18 @@ const RESOURCE_OF: { [N in SpanKindName]: (index: SpanIndex, id: string, hostId:
   mirrorSink: mirrorSinkResource,
 };
 
-/** Kinds whose resource differs from one host's span to another's (a cache of encodings keys them by host too). */
-export const HOST_RELATIVE: ReadonlySet<SpanKindName> = new Set(['mirror']);
+/**
+ * Kinds whose encodings are never sent to a second host: each of their resources is in one host's
+ * span (a port's policy: its host's, and during a migration the destination's) or differs from one
+ * span to another (a MirrorTap: its sink is resolved from the host holding it). A cache of
+ * encodings keeps only the other kinds: in a storm of snapshots, keeping 100,000 policies that no
+ * other host asks for cost memory and garbage collection for nothing (docs/benchmarks.md).
+ */
+const NOT_SHARED: ReadonlySet<SpanKindName> = new Set(['policy', 'mirror']);
 
-/** The key under which a resource's encoding for `hostId` can be shared: the span key, with the host for HOST_RELATIVE kinds. */
-export function encodingKey(key: SpanKey, hostId: string): string {
-  return HOST_RELATIVE.has(key.slice(0, key.indexOf('/')) as SpanKindName) ? `${key}\u0000${hostId}` : key;
+/** Whether the encoding of `key` is the same in every span that holds it, and may be held by several: worth keeping for the next host. */
+export function sharedEncoding(key: SpanKey): boolean {
+  return !NOT_SHARED.has(key.slice(0, key.indexOf('/')) as SpanKindName);
 }
 
 const EMPTY: ReadonlySet<string> = new Set();

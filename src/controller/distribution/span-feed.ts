@@ -4,7 +4,7 @@ import { parseSpanKey, type SpanKey } from '../../common/span/span-kind';
 import { encodeResourceKey } from '../../common/span/span-kinds';
 import { encodeSpanResource } from '../desired-state/resources/span-resource';
 import { changesSince, type HostSpanChange } from '../desired-state/span-diff';
-import { encodingKey, SpanIndex } from '../desired-state/span-index';
+import { sharedEncoding, SpanIndex } from '../desired-state/span-index';
 import type { ChangeRecord } from '../store/change-log';
 import { MaterializedView } from '../store/materialized-view';
 import type { ViewState } from '../store/view-state';
@@ -118,22 +118,24 @@ export class SpanFeed implements OnModuleDestroy {
 
   /**
    * A resource's encoding in `hostId`'s span at the current revision, made at most once per
-   * revision (once for every host, but for the kinds that differ per host: `encodingKey`).
+   * revision for the kinds several hosts share (sharedEncoding); the others each time.
    */
   encode(key: SpanKey, hostId: string): Uint8Array | undefined {
     if (this.encodedAt !== this.view.revision) {
       this.encoded.clear();
       this.encodedAt = this.view.revision;
     }
-    const cacheKey = encodingKey(key, hostId);
-    let bytes = this.encoded.get(cacheKey);
+    const shared = sharedEncoding(key);
+    let bytes = shared ? this.encoded.get(key) : undefined;
     if (!bytes) {
       const resource = this.index.resource(key, hostId);
       if (!resource) {
         return undefined;
       }
       bytes = encodeSpanResource(resource);
-      this.encoded.set(cacheKey, bytes);
+      if (shared) {
+        this.encoded.set(key, bytes);
+      }
     }
     return bytes;
   }
