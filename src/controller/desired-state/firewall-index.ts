@@ -3,7 +3,7 @@ import { spanKey } from '../../common/span/span-kind';
 import { localHostsOf, type Port } from '../model/port';
 import type { ChangeRecord } from '../store/change-log';
 import type { ViewState } from '../store/view-state';
-import { compile, effectiveGroupIds, groupCatalog, memberEntries, type GroupCatalog } from './firewall';
+import { compile, compileRules, effectiveGroupIds, groupCatalog, memberEntries, type CompiledRules, type GroupCatalog } from './firewall';
 import { toPolicyResource, type PolicyResource } from './resources/policy.resource';
 import { addCount, addTo, removeFrom } from './set-map';
 import type { HostSpanChange } from './span-diff';
@@ -41,9 +41,15 @@ interface PortEntry {
  * with those effective groups. `compile(...).remoteGroups` gives the same, per port and slowly; a
  * record that touches a group or tenant clears the memo.
  */
-type GroupSetMemo = Map<string, { groups: string[]; refs: string[] }>;
+type GroupSetMemo = Map<string, GroupSet>;
+interface GroupSet {
+  groups: string[];
+  refs: string[];
+  /** Their rules compiled, once a policy needed them: a snapshot storm compiles 100,000 policies of a few group sets. */
+  rules?: CompiledRules;
+}
 
-function groupSet(groups: string[], catalog: GroupCatalog, memo: GroupSetMemo): { groups: string[]; refs: string[] } {
+function groupSet(groups: string[], catalog: GroupCatalog, memo: GroupSetMemo): GroupSet {
   const key = groups.join(',');
   let shared = memo.get(key);
   if (!shared) {
@@ -193,8 +199,14 @@ export class PolicyIndex {
 
   policy(portId: string): PolicyResource | undefined {
     const port = this.view.ports.get(portId);
-    return port && port.hostId !== null ? toPolicyResource(compile(port, this.catalog())) : undefined;
+    return port && port.hostId !== null ? toPolicyResource(compile(port, this.catalog(), this.sharedRules)) : undefined;
   }
+
+  /** The rules of a group set, compiled once until a record touches a group or tenant (which clears the memo). */
+  private readonly sharedRules = (groups: string[], catalog: GroupCatalog): CompiledRules => {
+    const set = groupSet(groups, catalog, this.groupSets);
+    return (set.rules ??= compileRules(groups, catalog));
+  };
 
   /**
    * Updates the index for a record already applied to the view, and adds what changed to

@@ -113,8 +113,36 @@ export function compileRule(rule: SecurityGroupRule): CompiledRule {
   return { ethertype: rule.ethertype, protocol: protocolNumber(rule.protocol), ...(ports ? { ports } : {}), ...(icmp ? { icmp } : {}), remote };
 }
 
-/** Compiles a port's policy from its effective groups. A group missing from `groups` contributes nothing (fail closed). */
-export function compile(port: Port, groups: GroupCatalog | ReadonlyMap<string, SecurityGroup>): CompiledPolicy {
+/** The rules of a set of groups, compiled: what every port with those effective groups shares. */
+export interface CompiledRules {
+  ingress: CompiledRule[];
+  egress: CompiledRule[];
+  /** Every group whose sets the rules reference, sorted. */
+  remoteGroups: string[];
+}
+
+/** The rules of `groupIds` (sorted effective groups), deduplicated and in canonical order. A group missing from `catalog` contributes nothing (fail closed). */
+export function compileRules(groupIds: readonly string[], catalog: GroupCatalog): CompiledRules {
+  const ingress = new Map<string, CompiledRule>();
+  const egress = new Map<string, CompiledRule>();
+  for (const id of groupIds) {
+    for (const rule of catalog.group(id)?.rules ?? []) {
+      const compiled = compileRule(rule);
+      (rule.direction === 'ingress' ? ingress : egress).set(JSON.stringify(compiled), compiled);
+    }
+  }
+  const sortedIngress = [...ingress.values()].sort(compareRules);
+  const sortedEgress = [...egress.values()].sort(compareRules);
+  const remoteGroups = [...new Set([...sortedIngress, ...sortedEgress].flatMap((r) => ('group' in r.remote ? [r.remote.group] : [])))].sort();
+  return { ingress: sortedIngress, egress: sortedEgress, remoteGroups };
+}
+
+/**
+ * Compiles a port's policy from its effective groups. `rulesOf`: how the groups' rules are
+ * compiled (compileRules; a caller compiling many ports may share the result between ports with
+ * the same groups, as long as the groups do not change: PolicyIndex).
+ */
+export function compile(port: Port, groups: GroupCatalog | ReadonlyMap<string, SecurityGroup>, rulesOf: (groupIds: string[], catalog: GroupCatalog) => CompiledRules = compileRules): CompiledPolicy {
   const p = withSecurityDefaults(port);
   const catalog = asCatalog(groups);
   const base = { portId: p.id, mac: p.mac, ips: sortAddresses(p.ips) };
@@ -126,24 +154,14 @@ export function compile(port: Port, groups: GroupCatalog | ReadonlyMap<string, S
     const compiled = { ip: canonicalAddress(pair.ip), mac: pair.mac ?? p.mac };
     pairs.set(`${compiled.ip} ${compiled.mac}`, compiled);
   }
-  const ingress = new Map<string, CompiledRule>();
-  const egress = new Map<string, CompiledRule>();
-  for (const id of effectiveGroupIds(p, catalog)) {
-    for (const rule of catalog.group(id)?.rules ?? []) {
-      const compiled = compileRule(rule);
-      (rule.direction === 'ingress' ? ingress : egress).set(JSON.stringify(compiled), compiled);
-    }
-  }
-  const sortedIngress = [...ingress.values()].sort(compareRules);
-  const sortedEgress = [...egress.values()].sort(compareRules);
-  const remoteGroups = [...new Set([...sortedIngress, ...sortedEgress].flatMap((r) => ('group' in r.remote ? [r.remote.group] : [])))].sort();
+  const rules = rulesOf(effectiveGroupIds(p, catalog), catalog);
   return {
     ...base,
     allowedAddressPairs: [...pairs.values()].sort((a, b) => compareAddresses(a.ip, b.ip) || compareText(a.mac, b.mac)),
     portSecurity: true,
-    ingress: sortedIngress,
-    egress: sortedEgress,
-    remoteGroups,
+    ingress: rules.ingress,
+    egress: rules.egress,
+    remoteGroups: rules.remoteGroups,
   };
 }
 
