@@ -48,11 +48,12 @@ export async function createApp(config: ControllerConfig, opts: { logger?: false
   recordHttpRequests(adapter.getInstance(), app.get(ControllerMetrics).httpRequests);
   // Every answer says when the store is in recovery: reads then show a state that lost data.
   const recovery = app.get(StoreRecovery);
-  adapter.getInstance().addHook('onSend', async (_request, reply, payload) => {
+  // Callback style, not async: no promise per answer.
+  adapter.getInstance().addHook('onSend', (_request, reply, payload, done) => {
     if (recovery.active) {
       void reply.header('overlay-store-state', 'recovery');
     }
-    return payload;
+    done(null, payload);
   });
   // The store may have lost its tokens with the rest: an admin must be able to call accept.
   recovery.on('entered', () => void app.get(TokenService).bootstrap().catch((err: Error) => new Logger('recovery').warn(`making an admin token after the store recovery began: ${err.message}`)));
