@@ -11,6 +11,7 @@ import { percentile, runPool, type PoolResult } from './pool';
 import type { PortFactory } from './port-factory';
 import { portFixtures } from './port-workload';
 import { dec, exitWith, gitDescribe, int, pad, ROOT, round2, verdict, writeResults } from './report';
+import { guardPhase } from './phase-guard';
 
 /*
  * Redis high availability benchmark: `BENCH_ONLY=ha npm run bench`.
@@ -462,19 +463,7 @@ async function main(): Promise<number> {
   results.meta = { commit: gitDescribe(), node: process.version, cpus: os.cpus().length, loadAverageAtStart: os.loadavg().map((l) => +l.toFixed(2)), startedAt: new Date().toISOString() };
 
   process.on('exit', () => started.controllers.forEach((c) => c.killNow()));
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      aborted = true;
-      console.error(`\n${signal}: stopping`);
-      void cleanup().finally(() => process.exit(130));
-    });
-  }
-  const hard = setTimeout(() => {
-    aborted = true;
-    console.error(`\nThe run exceeded ${HARD_DEADLINE_MS / 1000} s: stopping everything`);
-    void cleanup().finally(() => process.exit(2));
-  }, HARD_DEADLINE_MS);
-  hard.unref();
+  const endGuard = guardPhase({ name: 'run', stop: () => (aborted = true), cleanup, hardMs: HARD_DEADLINE_MS, hardAction: 'stopping everything' });
 
   let failed = false;
   try {
@@ -494,7 +483,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await cleanup();
-    clearTimeout(hard);
+    endGuard();
   }
   if (results.targets.length) {
     console.log('\nSummary');

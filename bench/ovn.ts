@@ -14,6 +14,7 @@ import { batchBodies, createBatches, createSingles, portFixtures, PORT_WORKLOAD,
 import { startPrivateRedis, type PrivateRedis } from '../test/support/private-redis';
 import { redisInfoField, redisSnapshot } from './redis-tools';
 import { dec, exitWith, gitDescribe, int, machineCpu, pad, ROOT, round2, verdict, writeResults } from './report';
+import { guardPhase } from './phase-guard';
 import { readRuntimeSettings } from './runtime-settings';
 
 /*
@@ -449,19 +450,7 @@ async function main(): Promise<number> {
     started.controllers.forEach((c) => c.killNow());
     started.ovn.forEach((o) => o.killNow());
   });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      aborted = true;
-      console.error(`\n${signal}: stopping`);
-      void cleanupOnce().finally(() => process.exit(130));
-    });
-  }
-  const hard = setTimeout(() => {
-    aborted = true;
-    console.error(`\nThe run exceeded ${HARD_DEADLINE_MS / 1000} s: stopping everything`);
-    void cleanupOnce().finally(() => process.exit(2));
-  }, HARD_DEADLINE_MS);
-  hard.unref();
+  const endGuard = guardPhase({ name: 'run', stop: () => (aborted = true), cleanup: cleanupOnce, hardMs: HARD_DEADLINE_MS, hardAction: 'stopping everything' });
 
   const sides: Side[] = [];
   let failed = false;
@@ -481,7 +470,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await cleanupOnce();
-    clearTimeout(hard);
+    endGuard();
   }
   const m1 = machineCpu();
   results.meta.machineBusyPct = m1.total > m0.total ? Math.round(((m1.busy - m0.busy) / (m1.total - m0.total)) * 100) : null;

@@ -27,6 +27,7 @@ import { dropPrefix, redisInfoField, redisSnapshot, runRedisBenchmark, type Redi
 /** The scripts the bench runs without HTTP are recorded in the trail under this actor. */
 const BENCH_ACTOR = systemActor('bench');
 import { dec, exitWith, gitDescribe, int, machineCpu, pad, ROOT, round2, verdict, writeResults } from './report';
+import { guardPhase } from './phase-guard';
 
 /*
  * overlayd throughput benchmark: `npm run bench`.
@@ -785,24 +786,15 @@ async function main(): Promise<number> {
     })());
 
   process.on('exit', () => [refs.ctl, ...refs.others.map((o) => o.ctl)].forEach((c) => c?.killNow()));
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      aborted = true;
-      console.error(`\n${signal}: stopping`);
-      void cleanup().finally(() => process.exit(130));
-    });
-  }
   const extraMs = BASELINE_DIR ? AUTH_COMPARISON_MS : 0;
-  const soft = setTimeout(() => {
-    aborted = true;
-    console.error(`\nThe run exceeded ${(SOFT_DEADLINE_MS + extraMs) / 1000} s: stopping`);
-  }, SOFT_DEADLINE_MS + extraMs);
-  const hard = setTimeout(() => {
-    console.error(`\nThe run exceeded ${(HARD_DEADLINE_MS + extraMs) / 1000} s: killing the controller`);
-    void cleanup().finally(() => process.exit(2));
-  }, HARD_DEADLINE_MS + extraMs);
-  soft.unref();
-  hard.unref();
+  const endGuard = guardPhase({
+    name: 'run',
+    stop: () => (aborted = true),
+    cleanup,
+    softMs: SOFT_DEADLINE_MS + extraMs,
+    hardMs: HARD_DEADLINE_MS + extraMs,
+    hardAction: 'killing the controller',
+  });
 
   let failed = false;
   try {
@@ -820,8 +812,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await cleanup();
-    clearTimeout(soft);
-    clearTimeout(hard);
+    endGuard();
   }
   printSummary(results);
   if (!writeResults(OUT_FILE, results, wallStart, performance.now())) {

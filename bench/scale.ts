@@ -11,6 +11,7 @@ import { breakdownLines, scrapeMemory } from './memory-breakdown';
 import { runPool } from './pool';
 import { dropPrefix, redisInfoField, redisSnapshot, type RedisSnapshot } from './redis-tools';
 import { bytesText, dec, exitWith, gitDescribe, int, machineCpu, pad, ROOT, round2, verdict, writeResults } from './report';
+import { guardPhase } from './phase-guard';
 import type { AgentStats } from './sim-agent';
 import {
   benchAgentChannelOptions,
@@ -861,26 +862,14 @@ async function main(): Promise<number> {
       r.ctl.killNow();
     }
   });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      if (aborted && cleaning) {
-        return;
-      }
-      aborted = true;
-      console.error(`\n${signal}: stopping`);
-      void cleanup().finally(() => process.exit(130));
-    });
-  }
-  const soft = setTimeout(() => {
-    aborted = true;
-    console.error(`\nThe scale run exceeded ${SOFT_DEADLINE_MS / 1000} s: stopping`);
-  }, SOFT_DEADLINE_MS);
-  const hard = setTimeout(() => {
-    console.error(`\nThe scale run exceeded ${HARD_DEADLINE_MS / 1000} s: killing the replicas and load generators`);
-    void cleanup().finally(() => process.exit(2));
-  }, HARD_DEADLINE_MS);
-  soft.unref();
-  hard.unref();
+  const endGuard = guardPhase({
+    name: 'scale run',
+    stop: () => (aborted = true),
+    cleanup,
+    softMs: SOFT_DEADLINE_MS,
+    hardMs: HARD_DEADLINE_MS,
+    hardAction: 'killing the replicas and load generators',
+  });
 
   const bench = new ScaleBench(prefix, redis, refs, results);
   let failed = false;
@@ -903,8 +892,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await cleanup();
-    clearTimeout(soft);
-    clearTimeout(hard);
+    endGuard();
   }
   bench.summary();
   if (!writeResults(OUT_FILE, results, wallStart, performance.now())) {

@@ -18,6 +18,7 @@ import { Layout } from './sync-layout';
 import { benchAgentChannelOptions, dist, distBytes, distJson, distText, hostsInSync, mb, REDIS_URL, reportProblems, sampleRss, sleep, startBenchController, type Dist } from './sync-common';
 import { summarise, printSummary, type HeapSummary } from './heap-summary';
 import { bytesText, dec, exitWith, gitDescribe, int, machineCpu, pad, ROOT, round2, verdict, writeResults } from './report';
+import { guardPhase } from './phase-guard';
 
 /*
  * overlayd distribution benchmark: `npm run bench` (after the REST benchmark) or `npm run bench:sync`.
@@ -1511,26 +1512,14 @@ async function main(): Promise<number> {
     })());
 
   process.on('exit', () => refs.ctl?.killNow());
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      if (aborted && cleaning) {
-        return; // already stopping
-      }
-      aborted = true;
-      console.error(`\n${signal}: stopping`);
-      void cleanup().finally(() => process.exit(130));
-    });
-  }
-  const soft = setTimeout(() => {
-    aborted = true;
-    console.error(`\nThe sync run exceeded ${SOFT_DEADLINE_MS / 1000} s: stopping`);
-  }, SOFT_DEADLINE_MS);
-  const hard = setTimeout(() => {
-    console.error(`\nThe sync run exceeded ${HARD_DEADLINE_MS / 1000} s: killing the controller`);
-    void cleanup().finally(() => process.exit(2));
-  }, HARD_DEADLINE_MS);
-  soft.unref();
-  hard.unref();
+  const endGuard = guardPhase({
+    name: 'sync run',
+    stop: () => (aborted = true),
+    cleanup,
+    softMs: SOFT_DEADLINE_MS,
+    hardMs: HARD_DEADLINE_MS,
+    hardAction: 'killing the controller',
+  });
 
   const bench = new Bench(prefix, redis, refs, results);
   let failed = false;
@@ -1549,8 +1538,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await cleanup();
-    clearTimeout(soft);
-    clearTimeout(hard);
+    endGuard();
   }
   bench.resultsSummary();
   try {
