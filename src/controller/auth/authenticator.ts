@@ -59,6 +59,8 @@ export class Authenticator {
   private readonly logger = new Logger('auth');
   /** Tokens read in the last TOKEN_CACHE_MS (and lookups in flight), by hash; older entries are swept. */
   private readonly cache = new Map<string, Cached>();
+  /** The principal of each token read, shared by its requests (nothing changes a principal): one object per lookup, not per request. */
+  private readonly principals = new WeakMap<StoredToken, Principal>();
   private sweptAt = 0;
   /** When this replica last recorded each token's use; entries older than LAST_USED_EVERY_MS are swept. */
   private readonly touched = new Map<string, number>();
@@ -109,7 +111,12 @@ export class Authenticator {
       throw new OverlayError(ErrorCode.Unauthenticated, `the token expired at ${token.expiresAt}`);
     }
     this.touch(token.id, now);
-    return { tokenId: token.id, name: token.name, role: token.role, tenantId: token.tenantId, hostIds: token.hostIds, allowVniPinning: token.allowVniPinning };
+    let principal = this.principals.get(token);
+    if (!principal) {
+      principal = { tokenId: token.id, name: token.name, role: token.role, tenantId: token.tenantId, hostIds: token.hostIds, allowVniPinning: token.allowVniPinning };
+      this.principals.set(token, principal);
+    }
+    return principal;
   }
 
   /** How many tokens this replica holds in its cache (tests). */
