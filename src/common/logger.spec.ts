@@ -82,16 +82,17 @@ describe('the JSON format', () => {
 });
 
 describe('the buffered stdout of JSON lines', () => {
+  // A buffered stream belongs to its file descriptor for the life of the process (as stdout's
+  // does), so each test opens a file of its own and leaves it open; the files go at the end.
+  const dirs: string[] = [];
   let dir: string;
   let fd: number;
   beforeEach(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'log-'));
+    dirs.push(dir);
     fd = openSync(path.join(dir, 'out.log'), 'a');
   });
-  afterEach(() => {
-    closeSync(fd);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
   const written = () => readFileSync(path.join(dir, 'out.log'), 'utf8');
 
   it('holds a few lines back, then writes them together within the flush period', async () => {
@@ -114,6 +115,22 @@ describe('the buffered stdout of JSON lines', () => {
       out.write(line);
     }
     expect(written()).toBe(line.repeat(lines));
+  });
+
+  // Last: it closes its descriptor, whose number a later open could take.
+  it('survives a descriptor it can no longer write to: said once on stderr, later lines dropped', () => {
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const out = bufferedStdout(fd);
+      closeSync(fd);
+      const line = `{"msg":"${'x'.repeat(LOG_BUFFER_BYTES)}"}\n`;
+      out.write(line);
+      out.write(line);
+      expect(stderr).toHaveBeenCalledTimes(1);
+      expect(String(stderr.mock.calls[0][0])).toMatch(/can no longer be written to file descriptor \d+ \(EBADF/);
+    } finally {
+      stderr.mockRestore();
+    }
   });
 });
 

@@ -100,19 +100,37 @@ const bufferedStreams = new Map<number, DestinationStream>();
 function newBufferedStream(fd: number): DestinationStream {
   const out = pino.destination({ dest: fd, sync: true, minLength: LOG_BUFFER_BYTES, maxLength: LOG_BACKLOG_BYTES });
   let waiting = false;
+  // A log that cannot be written (stdout closed) must not end the process: said once on stderr, then lines are dropped.
+  let failed = false;
+  out.on('error', (err: Error) => {
+    if (!failed) {
+      failed = true;
+      process.stderr.write(`log lines can no longer be written to file descriptor ${fd} (${err.message}); they are dropped\n`);
+    }
+  });
   const flushTimer = setInterval(() => {
-    if (waiting) {
+    if (waiting && !failed) {
       waiting = false;
       // flush(), not flushSync(): the latter also fsyncs, which a log line does not need.
       out.flush();
     }
   }, LOG_FLUSH_MS);
   flushTimer.unref();
-  process.once('exit', () => out.flushSync());
+  process.once('exit', () => {
+    if (!failed) {
+      try {
+        out.flushSync();
+      } catch {
+        // exiting anyway: nothing left to tell it to
+      }
+    }
+  });
   return {
     write(line: string) {
-      waiting = true;
-      out.write(line);
+      if (!failed) {
+        waiting = true;
+        out.write(line);
+      }
     },
   };
 }
