@@ -136,8 +136,9 @@ function newBufferedStream(fd: number): DestinationStream {
 }
 
 /**
- * The process's log at `settings`. `destination`: where the lines go (default stdout, buffered:
- * bufferedStdout). The text format, for a terminal, is written line by line.
+ * The process's log at `settings`. `destination`: where the lines go (default stdout, a write per
+ * line, as the agent's few lines are best followed; overlayd, a line per API call, gives
+ * bufferedStdout()).
  */
 export function createLog(settings: LogSettings, name: string, destination?: DestinationStream): ProcessLog {
   const options: pino.LoggerOptions = {
@@ -159,7 +160,7 @@ export function createLog(settings: LogSettings, name: string, destination?: Des
     });
     return pino(options, out);
   }
-  return pino(options, destination ?? bufferedStdout());
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: true }));
 }
 
 /** A log that writes nothing (tests that do not read it). */

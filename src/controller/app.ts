@@ -7,7 +7,7 @@ import { apiRoutes, AppModule, buildOpenApiDocument } from './app.module';
 import { Authenticator, registerAuthentication } from './auth/authenticator';
 import { TokenService } from './tokens/token.service';
 import type { ControllerConfig } from './config';
-import { createLog, type ProcessLog } from '../common/logger';
+import { bufferedStdout, createLog, type ProcessLog } from '../common/logger';
 import { NestPinoLogger } from './logging/nest-logger';
 import { registerRequestLog, requestIdOptions } from './logging/request-log';
 import { registerJsonBodyParser } from './http/body';
@@ -29,7 +29,8 @@ import { StoreRecovery } from './store/store-recovery';
  * or a LoggerService of the caller's (tests that read what the parts say).
  */
 export async function createApp(config: ControllerConfig, opts: { logger?: false | LoggerService; log?: ProcessLog } = {}): Promise<NestFastifyApplication> {
-  const log = opts.log ?? createLog(config, 'overlayd');
+  // JSON lines buffered (bufferedStdout): a write per API call's line cost each call a system call.
+  const log = opts.log ?? createLog(config, 'overlayd', config.logFormat === 'json' ? bufferedStdout() : undefined);
   const adapter = new FastifyAdapter({ ...httpServerOptions(config), ...requestIdOptions });
   // First of the hooks: every answer, a refused one too, carries its request id.
   registerRequestLog(adapter.getInstance(), log);

@@ -376,7 +376,12 @@ describe('metrics: overlayd and the agents after a known workload', () => {
         () => `the spawned agent in sync; it said ${output.join('')}`,
       );
       expect(valueOf(s, 'overlay_agent_info', { host: 'hv4' })).toBe(1);
-      expect(output.join('')).toContain(`metrics at http://127.0.0.1:${port}/metrics`);
+      // Its log is buffered (up to 250 ms): the line is waited for, not expected at once.
+      await waitUntil(
+        async () => output.join('').includes(`metrics at http://127.0.0.1:${port}/metrics`),
+        5_000,
+        () => `the agent saying where its metrics are; it said ${output.join('')}`,
+      );
       // Not on the machine's other addresses.
       const elsewhere = Object.values(networkInterfaces())
         .flat()
