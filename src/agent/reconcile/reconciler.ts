@@ -17,8 +17,8 @@ import type { DesiredState } from '../sync/state-cache';
 import { PassReport } from './pass-report';
 import { closedPorts, desiredDataplane, isLocal, planChanges, type SpanView, type TapOf } from './plan';
 
-/** Periodic passes resend the host observation every this many, changed or not (a minute at the default 10 s interval). */
-export const HOST_OBSERVATION_EVERY = 6;
+/** Periodic passes resend the host observation every this many, changed or not (each: a minute at the default 60 s interval). */
+export const HOST_OBSERVATION_EVERY = 1;
 
 export interface ReconcileHooks {
   /** Acks `revision` (but for `failedPorts`, sorted by port id), or nacks it with `error`; whether it was sent. */
