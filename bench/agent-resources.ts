@@ -63,7 +63,8 @@ export interface AgentSectionOutcome {
 const SYNC_TIMEOUT_MS = 300_000;
 /** After the agent is in sync and before the idle window: a periodic pass or two, the GC settling. */
 const SETTLE_MS = 20_000;
-const IDLE_MS = 60_000;
+/** Two periodic passes at the default interval (60 s): the idle figure is their share and the quiet between. */
+const IDLE_MS = 120_000;
 const STREAM_MS = 60_000;
 const STREAM_RATE = 100;
 /** Requests in flight at most during the stream (the API answers in a few ms; more would only queue). */

@@ -70,7 +70,7 @@ import { AgentResources, type AgentHostLayout, type KernelProbe } from './agent-
  *     redis-server of its own, all in this namespace; the same host (1,000 local ports on these
  *     taps, 10,000 remote ports on 50 hosts, the policies and 10 member groups of 2.) created
  *     through the REST API. Once the agent acked the snapshot and the kernel holds it: its RSS
- *     (/proc/<pid>/status) and CPU (/proc/<pid>/stat, its own and its commands') over 60 s idle
+ *     (/proc/<pid>/status) and CPU (/proc/<pid>/stat, its own and its commands') over 120 s idle
  *     (periodic reconciles count), then during 100 changes/s for 60 s (security group swaps,
  *     remote ports created, deleted and rebound), the last change checked in the kernel; the
  *     peak (VmHWM). Targets: RSS <= 80 MB idle and during the stream, CPU <= 2 % of a core idle.
