@@ -5,6 +5,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../src/controller/dev/local-redis';
+import { processCpu, processMemory } from './proc-stats';
 
 /**
  * overlayd as a separate process (`node dist/src/controller/main.js`), so the load generator and
@@ -42,30 +43,12 @@ export function redactedEnv(env: Record<string, string>): Record<string, string>
   return 'OVERLAY_BOOTSTRAP_TOKEN' in env ? { ...env, OVERLAY_BOOTSTRAP_TOKEN: '(a token of this run)' } : env;
 }
 
-/** Clock ticks per second for /proc/<pid>/stat utime and stime (USER_HZ; 100 on Linux). */
-const USER_HZ = 100;
-
 /** Resident and peak resident memory (kB) of a process, from /proc/<pid>/status; undefined once gone. */
-export function processMemory(pid: number): { rssKb: number; hwmKb: number } | undefined {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? NaN);
-    return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
-  } catch {
-    return undefined;
-  }
-}
+export { processMemory };
 
 /** User + system CPU seconds a process used so far (from /proc/<pid>/stat), or NaN once gone. */
 export function processCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // After "pid (comm) ", field 3 (state) is index 0, so utime (14) is 11 and stime (15) is 12.
-    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
-  } catch {
-    return NaN;
-  }
+  return processCpu(pid)?.self ?? NaN;
 }
 
 function get(host: string, port: number, path: string, timeoutMs: number): Promise<number> {

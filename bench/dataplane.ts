@@ -9,7 +9,7 @@ import { ProcessCommandRunner, type CommandRunner } from '../src/agent/dataplane
 import type { Logger } from '../src/common/logger';
 import { LinuxDataplane } from '../src/agent/dataplane/linux/linux.dataplane';
 import { renderRuleset, type ConntrackMode } from '../src/agent/dataplane/linux/nftables';
-import { mirrorVxlanName, tapName } from '../src/agent/dataplane/names';
+import { mirrorVxlanName, tapName, vxlanName } from '../src/agent/dataplane/names';
 import { mirrorTap, mirrorTapId } from '../src/common/span/mirror.kind';
 import { desiredDataplane, planChanges, type SpanView } from '../src/agent/reconcile/plan';
 import type { FirewallRule__Output } from '../src/generated/overlay/v1/FirewallRule';
@@ -21,6 +21,7 @@ import type { PortPolicy__Output } from '../src/generated/overlay/v1/PortPolicy'
 import type { Segment__Output } from '../src/generated/overlay/v1/Segment';
 import { percentile } from './pool';
 import { ROOT, int, dec, pad, bytesText, verdict, round2, gitDescribe, writeResults } from './report';
+import { AgentResources, type AgentHostLayout, type KernelProbe } from './agent-resources';
 
 /*
  * overlay-agent dataplane benchmark: `npm run bench` (after the sync benchmark), or alone with
@@ -63,6 +64,21 @@ import { ROOT, int, dec, pad, bytesText, verdict, round2, gitDescribe, writeResu
  *     local port a source of one mirror session (both directions: 2,000 cls_bpf filters, half of
  *     them in the taps' shared egress block), to a remote sink through a mirror VXLAN device
  *     (`mx<vni>`), then to a local analyzer port; each beside the figures of 1.
+ *  5. The agent process's memory and CPU (bench/agent-resources.ts): the real overlay-agent (the
+ *     bundle of `npm run build:agent`, with deploy/overlay-agent-runtime.conf's node flags as the
+ *     systemd unit runs it), connected over gRPC to a controller child process with a
+ *     redis-server of its own, all in this namespace; the same host (1,000 local ports on these
+ *     taps, 10,000 remote ports on 50 hosts, the policies and 10 member groups of 2.) created
+ *     through the REST API. Once the agent acked the snapshot and the kernel holds it: its RSS
+ *     (/proc/<pid>/status) and CPU (/proc/<pid>/stat, its own and its commands') over 120 s idle
+ *     (periodic reconciles count), then during 100 changes/s for 60 s (security group swaps,
+ *     remote ports created, deleted and rebound), the last change checked in the kernel; the
+ *     peak (VmHWM). Targets: RSS <= 80 MB idle and during the stream, CPU <= 2 % of a core idle.
+ *     A controller or agent that cannot start is reported; the rest of the phase stands. The
+ *     processes are stopped at the end, and die with the namespace after an error or Ctrl-C.
+ *     BENCH_DATAPLANE_ONLY=agent runs this section alone (after the setup);
+ *     BENCH_AGENT_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") and BENCH_AGENT_ENV
+ *     ("NAME=value ...") are added to the agent's command line and environment.
  * Figures are printed and written to .bench-out/dataplane.json. A missed target is reported,
  * never turned into a failing exit code; only a broken run exits non-zero.
  */
@@ -89,7 +105,7 @@ const FLOOR_SET = 10_000;
 const HANDOVER_CONNECTIONS = 100_000;
 const HANDOVER_ZONE = 4242;
 /** The inner process is killed after this long; the namespace is deleted anyway. */
-const HARD_DEADLINE_MS = 600_000;
+const HARD_DEADLINE_MS = 900_000;
 
 const TARGETS = { coldMs: 2_000 };
 
@@ -124,6 +140,7 @@ interface Results {
   floors: Record<string, unknown>;
   handover?: Record<string, unknown>;
   mirror?: Record<string, unknown>;
+  agent?: Record<string, unknown>;
   targets: Target[];
   errors: string[];
 }
@@ -209,6 +226,26 @@ function buildWorkload(): Workload {
     }
   }
   return { span: { hostId: 'bench-host', vtepIp: LOCAL_VTEP, segments, ports, mirrors: new Map(), mirrorSinks: new Map() }, taps, policies, members };
+}
+
+/** The same host as the API is to hold it, for section 5 (the agent process). */
+function agentLayout(work: Workload): AgentHostLayout {
+  const remoteVteps = Array.from({ length: REMOTE_HOSTS }, (_, h) => remoteVtep(h));
+  const segmentOf = new Map([...work.span.segments.keys()].map((id, s) => [id, s]));
+  const layout: AgentHostLayout = { hostName: work.span.hostId, localVtep: LOCAL_VTEP, segments: SEGMENTS, remoteVteps, segmentHosts: Array.from({ length: SEGMENTS }, () => []), localPorts: [], remotePorts: [], groups: GROUPS };
+  for (const port of work.span.ports.values()) {
+    const segment = segmentOf.get(port.segmentId)!;
+    if (port.hostId === work.span.hostId) {
+      layout.localPorts.push({ segment, mac: port.mac, ip: port.ips[0], tap: tapName(port.id) });
+    } else {
+      const host = remoteVteps.indexOf(port.vtepIp);
+      layout.remotePorts.push({ segment, mac: port.mac, ip: port.ips[0], host });
+      if (!layout.segmentHosts[segment].includes(host)) {
+        layout.segmentHosts[segment].push(host);
+      }
+    }
+  }
+  return layout;
 }
 
 /** The analyzer port of phase 4 (a tap named like the local ports', for the leak check). */
@@ -427,6 +464,7 @@ class Inner {
   private noopMedianMs?: number;
   private coldMedianMs?: number;
   private mirrorRows: [string, string][] = [];
+  private agentRows: [string, string][] = [];
 
   constructor(
     private readonly results: Results,
@@ -462,12 +500,37 @@ class Inner {
     console.log(`  ${pad('taps created (ip -batch tuntap add, not timed)', 44)} ${int(work.taps.length)} in ${msText(tapMs)}`);
     this.results.setup = { segments: want.segments, localPorts: want.ports, remoteEntries: want.fdb, floodEntries: want.flood, tapsCreatedMs: round2(tapMs) };
 
-    await this.cold(work, desired);
-    await this.noop(work);
-    await this.nft(work);
-    await this.handover();
-    await this.floors();
-    await this.mirrorCost(work);
+    if (process.env.BENCH_DATAPLANE_ONLY !== 'agent') {
+      await this.cold(work, desired);
+      await this.noop(work);
+      await this.nft(work);
+      await this.handover();
+      await this.floors();
+      await this.mirrorCost(work);
+    }
+    await this.agentProcess(work);
+  }
+
+  /** Section 5: the real agent process on a bare host (what sections 1-4 left is removed first). */
+  private async agentProcess(work: Workload): Promise<void> {
+    await teardown(work.taps);
+    await sh('nft', ['delete', 'table', 'bridge', 'overlay']).catch(() => undefined);
+    await sh('nft', ['delete', 'table', 'inet', 'overlay']).catch(() => undefined);
+    const reader = new LinuxDataplane(new ProcessCommandRunner(), quietLogger);
+    const kernel: KernelProbe = {
+      counts: async () => counts(await reader.observe()),
+      fdbDst: async (vni, mac) => {
+        const entries = JSON.parse((await sh('bridge', ['-j', 'fdb', 'show', 'dev', vxlanName(vni)])) || '[]') as { mac: string; dst?: string }[];
+        return entries.find((e) => e.mac === mac && e.dst)?.dst;
+      },
+    };
+    const outcome = await new AgentResources(agentLayout(work), kernel).run();
+    this.targets.push(...outcome.targets);
+    this.agentRows = outcome.rows;
+    this.results.agent = outcome.json;
+    if (typeof outcome.json.error === 'string') {
+      this.results.errors.push(`agent process: ${outcome.json.error}`);
+    }
   }
 
   /**
@@ -871,6 +934,7 @@ class Inner {
     }
     rows.push(...this.handoverRows);
     rows.push(...this.mirrorRows);
+    rows.push(...this.agentRows);
     if (!this.targets.length && !rows.length) {
       return;
     }

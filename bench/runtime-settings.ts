@@ -1,15 +1,15 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** What deploy/overlayd-runtime.conf sets: node flags, and environment variables. */
+/** What deploy/overlayd-runtime.conf (or the agent's deploy/overlay-agent-runtime.conf) sets: node flags, and environment variables. */
 export interface RuntimeSettings {
   nodeFlags: string[];
   env: Record<string, string>;
 }
 
-/** Reads deploy/overlayd-runtime.conf under `root` (the repository). */
-export function readRuntimeSettings(root: string): RuntimeSettings {
-  const text = readFileSync(path.join(root, 'deploy', 'overlayd-runtime.conf'), 'utf8');
+/** Reads deploy/overlayd-runtime.conf (or `file`, another in deploy/) under `root` (the repository). */
+export function readRuntimeSettings(root: string, file = 'overlayd-runtime.conf'): RuntimeSettings {
+  const text = readFileSync(path.join(root, 'deploy', file), 'utf8');
   const settings: RuntimeSettings = { nodeFlags: [], env: {} };
   for (const raw of text.split('\n')) {
     const line = raw.trim();
@@ -21,10 +21,15 @@ export function readRuntimeSettings(root: string): RuntimeSettings {
     } else {
       const eq = line.indexOf('=');
       if (eq <= 0) {
-        throw new Error(`deploy/overlayd-runtime.conf: neither a --flag nor NAME=value: ${line}`);
+        throw new Error(`deploy/${file}: neither a --flag nor NAME=value: ${line}`);
       }
       settings.env[line.slice(0, eq)] = line.slice(eq + 1);
     }
   }
   return settings;
+}
+
+/** The agent's: deploy/overlay-agent-runtime.conf; none when there is no such file. */
+export function readAgentRuntimeSettings(root: string): RuntimeSettings {
+  return existsSync(path.join(root, 'deploy', 'overlay-agent-runtime.conf')) ? readRuntimeSettings(root, 'overlay-agent-runtime.conf') : { nodeFlags: [], env: {} };
 }

@@ -4,9 +4,10 @@
 #   /opt/overlay-agent/            overlay-agent.js, proto/, THIRD-PARTY-LICENSES (scripts/build-agent.sh)
 #   /lib/systemd/system/overlay-agent.service
 #   /usr/share/doc/overlay-agent/  overlay-agent.env.example, copyright
-# Depends on nodejs >= 20.12 (NodeSource's, or Debian's from trixie on), iproute2, nftables and
-# conntrack. Installing creates the system user overlay-agent and /etc/overlay; it neither enables
-# nor starts the unit: write /etc/overlay/overlay-agent.env first (see deploy/README.md).
+# Depends on nodejs >= 20.12 (NodeSource's, or Debian's from trixie on), iproute2, nftables,
+# conntrack and libjemalloc2 (the unit preloads it: deploy/overlay-agent-runtime.conf).
+# Installing creates the system user overlay-agent and /etc/overlay; it neither enables nor
+# starts the unit: write /etc/overlay/overlay-agent.env first (see deploy/README.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/dist}
@@ -33,7 +34,7 @@ Package: overlay-agent
 Version: $version
 Architecture: all
 Maintainer: overlay-controller maintainers <root@localhost>
-Depends: nodejs (>= 20.12), iproute2, nftables, conntrack, adduser
+Depends: nodejs (>= 20.12), iproute2, nftables, conntrack, adduser, libjemalloc2
 Section: net
 Priority: optional
 Installed-Size: $(du -sk "$stage" | cut -f1)

@@ -73,7 +73,7 @@ export class Agent {
       this.inventory = new InventoryPoller(
         inventory,
         () => {
-          const state = this.store.state;
+          const state = this.store.peek(); // after every message: a look that keeps nothing
           return { vtepIp: state.vtepIp || config.vtepIp || '', peerVteps: [...state.segments.values()].flatMap((s) => s.vteps) };
         },
         config.inventoryIntervalMs!,

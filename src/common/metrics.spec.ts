@@ -13,6 +13,22 @@ describe('metrics helpers', () => {
     expect([...text.matchAll(/^# TYPE (\S+_total) (\S+)$/gm)].filter(([, , type]) => type !== 'counter').map(([, name]) => name)).toEqual([]);
   });
 
+  it('samples the event-loop lag as often as asked (the agent: every 100 ms rather than 10)', async () => {
+    const registry = new Registry();
+    registerProcessMetrics(registry, { eventLoopPrecisionMs: 100 });
+    // Each scrape resets the lag histogram; before a sample its max reads 0 (its min, int64's largest).
+    let sample = { min: NaN, max: 0 };
+    for (const deadline = Date.now() + 5_000; !(sample.max > 0) && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      const text = await registry.metrics();
+      const stat = (name: string) => Number(new RegExp(`^nodejs_eventloop_lag_${name}_seconds (\\S+)`, 'm').exec(text)?.[1]);
+      sample = { min: stat('min'), max: stat('max') };
+    }
+    // A sample is taken each period, so none is shorter than it (at 10 ms they are ~0.01 s).
+    expect(sample.min).toBeGreaterThanOrEqual(0.09);
+    expect(sample.min).toBeLessThan(5);
+  });
+
   it('exposes exactly the samples read at scrape time: a gauge forgets the series no longer read; a counter takes the total as kept', async () => {
     const registry = new Registry();
     let hosts = [

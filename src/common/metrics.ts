@@ -11,10 +11,11 @@ const NOT_PROMETHEUS_CONVENTIONS = ['nodejs_active_handles_total', 'nodejs_activ
  * Registers the process's own metrics on `registry`, as prom-client names them: CPU, resident
  * memory, heap (and per V8 space), external memory, open file descriptors, event-loop lag, GC
  * pauses, the Node version; and the part of external memory held in ArrayBuffers (Buffers:
- * sockets' and streams' data), which prom-client does not give.
+ * sockets' and streams' data), which prom-client does not give. `eventLoopPrecisionMs`: how often
+ * the event-loop lag is sampled (prom-client's default, 10 ms, is 100 wake-ups a second).
  */
-export function registerProcessMetrics(registry: Registry): void {
-  collectDefaultMetrics({ register: registry });
+export function registerProcessMetrics(registry: Registry, opts: { eventLoopPrecisionMs?: number } = {}): void {
+  collectDefaultMetrics({ register: registry, ...(opts.eventLoopPrecisionMs === undefined ? {} : { eventLoopMonitoringPrecision: opts.eventLoopPrecisionMs }) });
   for (const name of NOT_PROMETHEUS_CONVENTIONS) {
     registry.removeSingleMetric(name);
   }

@@ -194,16 +194,41 @@ describe('reconciler', () => {
 
   it('does not retry a failing pass on a revision marker, but on a real change', async () => {
     const desired = { state: hostState(1), inSync: true };
-    const { dataplane, reconciler } = setup(desired);
+    // A retry an hour away: every attempt here is the change's.
+    const { dataplane, reconciler, until } = setup(desired, true, 3_600_000);
     dataplane.firewallBroken = 'nft: refused';
     await reconciler.realize(1);
     const attempts = dataplane.firewallAttempts;
     desired.state = { ...desired.state, revision: 2 };
     await reconciler.changed({ outcome: 'updated', revision: 2, marker: true, wasInSync: true });
+    await until(() => true);
     expect(dataplane.firewallAttempts).toBe(attempts);
     desired.state = hostState(3, { p2Rules: 2 });
     await reconciler.changed({ outcome: 'updated', revision: 3, marker: false, wasInSync: true });
+    await until(() => dataplane.firewallAttempts > attempts);
     expect(dataplane.firewallAttempts).toBe(attempts + 1);
+  });
+
+  it('programs the changes received before their pass could run in one pass, reported as the last revision', async () => {
+    const desired = { state: hostState(1), inSync: true };
+    const { dataplane, reconciler, reports, until } = setup(desired);
+    await reconciler.realize(1);
+    const loads = dataplane.firewallAttempts;
+    // Three messages handled before the work queue runs again (as the agent's queue runs them, one after the other).
+    const handled = [2, 3, 4].map((revision) => {
+      desired.state = hostState(revision, { p2Rules: revision });
+      return reconciler.changed({ outcome: 'updated', revision, marker: false, wasInSync: true });
+    });
+    await Promise.all(handled);
+    await until(() => reports.length >= 2);
+    expect(reports).toEqual([{ revision: 1 }, { revision: 4 }]);
+    expect(dataplane.firewallAttempts).toBe(loads + 1);
+    expect(reconciler.ackedRevision).toBe(4);
+    // And the next change, after that pass, gets a pass of its own.
+    desired.state = hostState(5, { p2Rules: 5 });
+    await reconciler.changed({ outcome: 'updated', revision: 5, marker: false, wasInSync: true });
+    await until(() => reports.length >= 3);
+    expect(reports[2]).toEqual({ revision: 5 });
   });
 
   it('acks a pass that failed for one port with that port, keeps it closed, acks markers meanwhile without a pass, retries it with backoff, and acks without it once it is in place', async () => {

@@ -17,8 +17,8 @@ import type { DesiredState } from '../sync/state-cache';
 import { PassReport } from './pass-report';
 import { closedPorts, desiredDataplane, isLocal, planChanges, type SpanView, type TapOf } from './plan';
 
-/** Periodic passes resend the host observation every this many, changed or not (a minute at the default 10 s interval). */
-export const HOST_OBSERVATION_EVERY = 6;
+/** Periodic passes resend the host observation every this many, changed or not (each: a minute at the default 60 s interval). */
+export const HOST_OBSERVATION_EVERY = 1;
 
 export interface ReconcileHooks {
   /** Acks `revision` (but for `failedPorts`, sorted by port id), or nacks it with `error`; whether it was sent. */
@@ -187,6 +187,8 @@ export class Reconciler {
   private readonly retryBackoff: Backoff;
   private periodicTimer?: NodeJS.Timeout;
   private periodicQueued = false;
+  /** A pass for the changes received is queued (see changed). */
+  private changePassQueued = false;
   /** A pass for a tap that showed up is queued (see watchTaps). */
   private tapPassQueued = false;
   private stopped = true;
@@ -241,17 +243,30 @@ export class Reconciler {
     clearInterval(this.periodicTimer);
   }
 
-  /** Programs what a state change asks for. A revision marker while a pass is failing waits for the retry, which reports its revision. */
+  /**
+   * Programs what a state change asks for, in a pass queued behind the messages already received:
+   * the changes that arrive while it waits share it (one pass for the state they make, reported
+   * as its revision). A pass reads the whole kernel, so one per message would fall behind a
+   * stream of changes for good. A revision marker while a pass is failing waits for the retry,
+   * which reports its revision.
+   */
   async changed(change: Extract<StateChange, { outcome: 'replaced' | 'updated' }>): Promise<void> {
     if (change.outcome === 'updated' && change.marker && change.wasInSync && this.failing) {
       return;
     }
-    if (change.outcome === 'updated' && change.marker && change.wasInSync && this.portsFailed.length > 0) {
+    if (change.outcome === 'updated' && change.marker && change.wasInSync && this.portsFailed.length > 0 && !this.changePassQueued) {
       // Nothing changed since the last pass: its ports still wait for their retry (with backoff).
       this.ack(change.revision);
       return;
     }
-    await this.realize(change.revision);
+    if (this.changePassQueued) {
+      return;
+    }
+    this.changePassQueued = true;
+    this.enqueue(() => {
+      this.changePassQueued = false;
+      return this.realize(this.desired.state.revision);
+    });
   }
 
   /** The local ports the last pass could not put in place (see failedPorts). */

@@ -85,6 +85,23 @@ describe('desired-state store', () => {
     expect(s.counts).toEqual({ snapshots: 1, deltas: 1, emptyDeltas: 0 });
   });
 
+  it('copies only the maps a delta changes, and never one handed out by a read of the state', () => {
+    const s = synced();
+    const before = s.state;
+    s.applyDelta(delta(11, [port('p2', '02:00:00:00:00:02')]));
+    s.applyDelta(delta(12, [port('p3', '02:00:00:00:00:03')], [{ kind: 'RESOURCE_KIND_PORT', id: 'p1' }]));
+    const after = s.state;
+    expect(after.segments).toBe(before.segments); // not changed: shared
+    expect(after.ports).not.toBe(before.ports);
+    expect([...before.ports.keys()]).toEqual(['p1']); // read before the deltas: never changed
+    expect([...after.ports.keys()]).toEqual(['p2', 'p3']);
+    expect(after.revision).toBe(12);
+    // Read since: the next delta copies again rather than change what was handed out.
+    s.applyDelta(delta(13, [], [{ kind: 'RESOURCE_KIND_PORT', id: 'p2' }]));
+    expect([...after.ports.keys()]).toEqual(['p2', 'p3']);
+    expect([...s.state.ports.keys()]).toEqual(['p3']);
+  });
+
   it('takes a revision marker as a change of revision only: the same maps', () => {
     const s = synced();
     const ports = s.state.ports;

@@ -13,8 +13,9 @@ export function emptyDesiredState(): DesiredState {
   return { epoch: '', revision: 0, hostId: '', vtepIp: '', ...emptySpanMaps() };
 }
 
-export function cloneDesiredState(state: DesiredState): DesiredState {
-  return { ...state, ...copySpanMaps(state) };
+/** `state` with new maps for `collections` (default: every one), the others shared. */
+export function cloneDesiredState(state: DesiredState, collections?: ReadonlySet<keyof SpanMaps>): DesiredState {
+  return { ...state, ...copySpanMaps(state, collections) };
 }
 
 /**

@@ -35,9 +35,18 @@ export function emptySpanMaps(): SpanMaps {
   return Object.fromEntries(ALL.map((kind) => [kind.collection, new Map()])) as SpanMaps;
 }
 
-/** The same resources in new maps (the resources themselves are shared: they are never mutated). */
-export function copySpanMaps(maps: SpanMaps): SpanMaps {
-  return Object.fromEntries(ALL.map((kind) => [kind.collection, new Map(collectionOf(maps, kind))])) as SpanMaps;
+/**
+ * The same resources, the maps of `collections` (default: every one) new, the others shared (the
+ * resources themselves are shared: they are never mutated).
+ */
+export function copySpanMaps(maps: SpanMaps, collections: ReadonlySet<keyof SpanMaps> = new Set(ALL.map((kind) => kind.collection as keyof SpanMaps))): SpanMaps {
+  return Object.fromEntries(ALL.map((kind) => [kind.collection, collections.has(kind.collection as keyof SpanMaps) ? new Map(collectionOf(maps, kind)) : collectionOf(maps, kind)])) as SpanMaps;
+}
+
+/** The collections (maps) that removing `removals` and putting `upserts` changes. */
+export function touchedCollections(removals: readonly ResourceKey__Output[], upserts: readonly Resource__Output[]): Set<keyof SpanMaps> {
+  const kinds = [...removals.map((key) => BY_PROTO.get(key.kind)), ...upserts.map(kindOf)];
+  return new Set(kinds.flatMap((kind) => (kind ? [kind.collection as keyof SpanMaps] : [])));
 }
 
 function collectionOf(maps: SpanMaps, kind: SpanKind): Map<string, unknown> {

@@ -32,8 +32,22 @@ export class CommandError extends Error {
   }
 }
 
+/**
+ * The environment the agent's commands run with: its own, without the agent's allocator
+ * (deploy/overlay-agent-runtime.conf's LD_PRELOAD and MALLOC_CONF): `ip`, `nft` and the others
+ * bring their own, and a preload that is missing would make each of them print an ld.so warning.
+ */
+export function commandEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const rest = { ...env };
+  delete rest.LD_PRELOAD;
+  delete rest.MALLOC_CONF;
+  return rest;
+}
+
 /** Runs commands as child processes. Holds no state; a hung command is killed after `timeoutMs`. */
 export class ProcessCommandRunner implements CommandRunner {
+  private readonly env = commandEnv(process.env);
+
   constructor(private readonly timeoutMs = 30_000) {}
 
   watch(cmd: string, args: string[], onLine: (line: string) => void): { stop(): void } {
@@ -41,7 +55,7 @@ export class ProcessCommandRunner implements CommandRunner {
     let child: ReturnType<typeof spawn> | undefined;
     let restart: NodeJS.Timeout | undefined;
     const start = () => {
-      const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+      const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], env: this.env });
       child = proc;
       let pending = '';
       proc.stdout.on('data', (chunk: Buffer) => {
@@ -69,7 +83,7 @@ export class ProcessCommandRunner implements CommandRunner {
 
   run(cmd: string, args: string[], stdin?: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: this.timeoutMs });
+      const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: this.timeoutMs, env: this.env });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
