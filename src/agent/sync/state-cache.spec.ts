@@ -3,6 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StateCache, emptyDesiredState } from './state-cache';
 
+/** Polls `probe` until it holds, failing past `ms`. */
+async function waitFor(probe: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await probe())) {
+    if (performance.now() > deadline) {
+      throw new Error(`not within ${ms} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('agent state cache', () => {
   const dir = mkdtempSync(join(tmpdir(), 'overlay-cache-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,6 +35,32 @@ describe('agent state cache', () => {
     expect(loaded.segments.get('s')!.vni).toBe(20);
     // Atomic replace: no temp file is left behind.
     expect(readdirSync(dir)).toEqual(['desired-state.json']);
+  });
+
+  const stateAt = (revision: number) => ({ ...emptyDesiredState(), epoch: 'e1', revision, hostId: 'h', vtepIp: '192.0.2.1' });
+  const revisionIn = async (here: string) => (await new StateCache(here).load())?.revision;
+
+  it('writes at most once per interval: saves within it wait, then the latest is written', async () => {
+    const here = join(dir, 'interval');
+    const cache = new StateCache(here, undefined, 1_500);
+    cache.save(stateAt(1));
+    await waitFor(async () => (await revisionIn(here)) === 1, 5_000);
+    cache.save(stateAt(2));
+    cache.save(stateAt(3));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await revisionIn(here)).toBe(1);
+    await waitFor(async () => (await revisionIn(here)) === 3, 5_000);
+  });
+
+  it('writes at once when flushed, whatever the interval (a stopping agent)', async () => {
+    const here = join(dir, 'flushed');
+    const cache = new StateCache(here, undefined, 3_600_000);
+    cache.save(stateAt(1));
+    cache.save(stateAt(2));
+    await cache.flush();
+    cache.save(stateAt(3));
+    await cache.flush();
+    expect(await revisionIn(here)).toBe(3);
   });
 
   // The file as this version writes it: read, and written back the same way.

@@ -30,21 +30,34 @@ type StateFile = { version: typeof STATE_FILE_VERSION; epoch: string; revision: 
 
 const KINDS = Object.values(SPAN_KINDS);
 
+/** The least time between two writes of the state file (a flush writes at once). */
+export const STATE_WRITE_INTERVAL_MS = 1_000;
+
 /**
  * Persists the desired state on local disk, so a restarted agent restores its dataplane without
  * the controller and resumes from its revision. Writes are atomic (temp file, then rename) and
- * coalesced: at most one write in flight, the latest state wins. A write that fails (a full or
- * read-only disk) is reported to `failed` and never thrown: the dataplane does not depend on the
- * file, and the next save tries again.
+ * coalesced: at most one write in flight, the latest state wins, and at most one write per
+ * `minIntervalMs` (STATE_WRITE_INTERVAL_MS) unless flushed. Each write is the whole state (megabytes
+ * of JSON at 10,000 entries): one per revision marker (several a second to an idle agent of a busy
+ * cluster) or per delta of a stream kept the agent busy writing. A file written later is still a
+ * state the host held at its revision, so a restarted agent resumes from it and the controller sends
+ * what followed. A write that fails (a full or read-only disk) is reported to `failed` and never
+ * thrown: the dataplane does not depend on the file, and the next save tries again.
  */
 export class StateCache {
   private readonly file: string;
   private pending?: DesiredState;
   private writing?: Promise<void>;
+  private lastWriteAt = -Infinity;
+  /** Ends the wait between two writes at once (flush). */
+  private wake?: () => void;
+  /** A flush is waiting: writes do not wait out the interval. */
+  private flushing = 0;
 
   constructor(
     private readonly dir: string,
     private readonly failed: (err: Error) => void = () => undefined,
+    private readonly minIntervalMs = STATE_WRITE_INTERVAL_MS,
   ) {
     this.file = join(dir, 'desired-state.json');
   }
@@ -79,17 +92,42 @@ export class StateCache {
     this.writing ??= this.drain();
   }
 
-  /** Resolves once everything saved so far is on disk. */
+  /** Resolves once everything saved so far is on disk (without waiting out the interval). */
   async flush(): Promise<void> {
-    while (this.writing) {
-      await this.writing;
+    this.flushing++;
+    try {
+      while (this.writing) {
+        this.wake?.();
+        await this.writing;
+      }
+    } finally {
+      this.flushing--;
     }
+  }
+
+  private waitForInterval(): Promise<void> {
+    const ms = this.lastWriteAt + this.minIntervalMs - performance.now();
+    if (ms <= 0 || this.flushing > 0) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      // Not what keeps the process alive: a stopping agent flushes.
+      timer.unref();
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
   }
 
   private async drain(): Promise<void> {
     try {
       await mkdir(this.dir, { recursive: true });
       while (this.pending) {
+        await this.waitForInterval();
+        this.wake = undefined;
         const state = this.pending;
         this.pending = undefined;
         const data = {
@@ -103,6 +141,7 @@ export class StateCache {
         const tmp = `${this.file}.tmp`;
         await writeFile(tmp, JSON.stringify(data));
         await rename(tmp, this.file);
+        this.lastWriteAt = performance.now();
       }
     } catch (err) {
       this.failed(err as Error);
