@@ -463,28 +463,26 @@ async function main(): Promise<number> {
   results.meta = { commit: gitDescribe(), node: process.version, cpus: os.cpus().length, loadAverageAtStart: os.loadavg().map((l) => +l.toFixed(2)), startedAt: new Date().toISOString() };
 
   process.on('exit', () => started.controllers.forEach((c) => c.killNow()));
-  const endGuard = guardPhase({ name: 'run', stop: () => (aborted = true), cleanup, hardMs: HARD_DEADLINE_MS, hardAction: 'stopping everything' });
+  const guard = guardPhase({ name: 'run', stop: () => (aborted = true), cleanup, hardMs: HARD_DEADLINE_MS, hardAction: 'stopping everything' });
 
-  let failed = false;
-  try {
-    await writeRate(results);
-    if (sentinel) {
-      await failover(results);
-    } else {
-      console.log('\nFailover skipped: redis-sentinel is not installed (Debian: apt-get install redis-sentinel)');
-    }
-  } catch (err) {
-    failed = true;
-    const message = err instanceof Error ? err.message : String(err);
-    results.errors.push(message);
-    console.error(`\nBENCH ERROR: ${message}`);
-    for (const c of started.controllers) {
-      console.error(`controller log (last lines):\n${c.logTail()}`);
-    }
-  } finally {
-    await cleanup();
-    endGuard();
-  }
+  let failed = await guard.run(
+    async () => {
+      await writeRate(results);
+      if (sentinel) {
+        await failover(results);
+      } else {
+        console.log('\nFailover skipped: redis-sentinel is not installed (Debian: apt-get install redis-sentinel)');
+      }
+    },
+    {
+      errors: results.errors,
+      onError: () => {
+        for (const c of started.controllers) {
+          console.error(`controller log (last lines):\n${c.logTail()}`);
+        }
+      },
+    },
+  );
   if (results.targets.length) {
     console.log('\nSummary');
     for (const t of results.targets) {

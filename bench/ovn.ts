@@ -450,28 +450,26 @@ async function main(): Promise<number> {
     started.controllers.forEach((c) => c.killNow());
     started.ovn.forEach((o) => o.killNow());
   });
-  const endGuard = guardPhase({ name: 'run', stop: () => (aborted = true), cleanup: cleanupOnce, hardMs: HARD_DEADLINE_MS, hardAction: 'stopping everything' });
+  const guard = guardPhase({ name: 'run', stop: () => (aborted = true), cleanup: cleanupOnce, hardMs: HARD_DEADLINE_MS, hardAction: 'stopping everything' });
 
   const sides: Side[] = [];
-  let failed = false;
   const m0 = machineCpu();
-  try {
-    sides.push(await ours());
-    sides.push(await ovnTransact());
-    sides.push(await ovnNbctl());
-    compare(sides[0], sides.slice(1), results);
-  } catch (err) {
-    failed = true;
-    const message = err instanceof Error ? err.message : String(err);
-    results.errors.push(message);
-    console.error(`\nBENCH ERROR: ${message}`);
-    for (const c of started.controllers) {
-      console.error(`controller log (last lines):\n${c.logTail()}`);
-    }
-  } finally {
-    await cleanupOnce();
-    endGuard();
-  }
+  let failed = await guard.run(
+    async () => {
+      sides.push(await ours());
+      sides.push(await ovnTransact());
+      sides.push(await ovnNbctl());
+      compare(sides[0], sides.slice(1), results);
+    },
+    {
+      errors: results.errors,
+      onError: () => {
+        for (const c of started.controllers) {
+          console.error(`controller log (last lines):\n${c.logTail()}`);
+        }
+      },
+    },
+  );
   const m1 = machineCpu();
   results.meta.machineBusyPct = m1.total > m0.total ? Math.round(((m1.busy - m0.busy) / (m1.total - m0.total)) * 100) : null;
   results.meta.loadAverageAtEnd = os.loadavg().map((l) => +l.toFixed(2));

@@ -17,8 +17,22 @@ export interface PhaseGuardOptions {
   hardAction: string;
 }
 
-/** Installs the guard; the function it returns cancels the deadlines once the run has ended. */
-export function guardPhase(opts: PhaseGuardOptions): () => void {
+export interface PhaseGuard {
+  /**
+   * Runs the phase's work, then its cleanup, then cancels the deadlines. An error, or a stop
+   * before the work ended, is recorded in `errors` and printed (`BENCH ERROR: ...`), and `onError`
+   * adds what the phase knows (its processes' logs). Resolves to whether the run failed.
+   */
+  run(work: () => Promise<void>, report: { errors: string[]; onError?: (message: string) => Promise<void> | void }): Promise<boolean>;
+}
+
+/** Installs the guard; its `run` runs the phase. */
+export function guardPhase(opts: PhaseGuardOptions): PhaseGuard {
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+    opts.stop();
+  };
   let signalled = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
@@ -26,7 +40,7 @@ export function guardPhase(opts: PhaseGuardOptions): () => void {
         return; // already stopping
       }
       signalled = true;
-      opts.stop();
+      stop();
       console.error(`\n${signal}: stopping`);
       void opts.cleanup().finally(() => process.exit(130));
     });
@@ -35,18 +49,35 @@ export function guardPhase(opts: PhaseGuardOptions): () => void {
     opts.softMs === undefined
       ? undefined
       : setTimeout(() => {
-          opts.stop();
+          stop();
           console.error(`\nThe ${opts.name} exceeded ${opts.softMs! / 1000} s: stopping`);
         }, opts.softMs);
   const hard = setTimeout(() => {
-    opts.stop();
+    stop();
     console.error(`\nThe ${opts.name} exceeded ${opts.hardMs / 1000} s: ${opts.hardAction}`);
     void opts.cleanup().finally(() => process.exit(2));
   }, opts.hardMs);
   soft?.unref();
   hard.unref();
-  return () => {
-    clearTimeout(soft);
-    clearTimeout(hard);
+  return {
+    async run(work, report) {
+      try {
+        await work();
+        if (stopped) {
+          throw new Error('run aborted before the end; figures are partial');
+        }
+        return false;
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        report.errors.push(message);
+        console.error(`\nBENCH ERROR: ${message}`);
+        await report.onError?.(message);
+        return true;
+      } finally {
+        await opts.cleanup();
+        clearTimeout(soft);
+        clearTimeout(hard);
+      }
+    },
   };
 }

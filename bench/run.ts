@@ -787,7 +787,7 @@ async function main(): Promise<number> {
 
   process.on('exit', () => [refs.ctl, ...refs.others.map((o) => o.ctl)].forEach((c) => c?.killNow()));
   const extraMs = BASELINE_DIR ? AUTH_COMPARISON_MS : 0;
-  const endGuard = guardPhase({
+  const guard = guardPhase({
     name: 'run',
     stop: () => (aborted = true),
     cleanup,
@@ -796,24 +796,14 @@ async function main(): Promise<number> {
     hardAction: 'killing the controller',
   });
 
-  let failed = false;
-  try {
-    await bench(prefix, refs, redis, results);
-    if (aborted) {
-      throw new Error('run aborted before the end; figures are partial');
-    }
-  } catch (err) {
-    failed = true;
-    const message = err instanceof Error ? err.message : String(err);
-    results.errors.push(message);
-    console.error(`\nBENCH ERROR: ${message}`);
-    if (refs.ctl) {
-      console.error(`controller log (last lines):\n${refs.ctl.logTail()}`);
-    }
-  } finally {
-    await cleanup();
-    endGuard();
-  }
+  let failed = await guard.run(() => bench(prefix, refs, redis, results), {
+    errors: results.errors,
+    onError: () => {
+      if (refs.ctl) {
+        console.error(`controller log (last lines):\n${refs.ctl.logTail()}`);
+      }
+    },
+  });
   printSummary(results);
   if (!writeResults(OUT_FILE, results, wallStart, performance.now())) {
     failed = true;

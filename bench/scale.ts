@@ -862,7 +862,7 @@ async function main(): Promise<number> {
       r.ctl.killNow();
     }
   });
-  const endGuard = guardPhase({
+  const guard = guardPhase({
     name: 'scale run',
     stop: () => (aborted = true),
     cleanup,
@@ -872,28 +872,19 @@ async function main(): Promise<number> {
   });
 
   const bench = new ScaleBench(prefix, redis, refs, results);
-  let failed = false;
-  try {
-    await bench.run();
-    if (aborted) {
-      throw new Error('run aborted before the end; figures are partial');
-    }
-  } catch (err) {
-    failed = true;
-    const message = err instanceof Error ? err.message : String(err);
-    results.errors.push(message);
-    // What stopped it: the error, and what the machine and the processes looked like then.
-    const gone = refs.gens?.exited ?? refs.replicas.map((r, i) => (r.ctl.running ? undefined : `replica ${String.fromCharCode(65 + i)} exited`)).find(Boolean);
-    const redisMem = await redisInfoField(redis, 'memory', 'used_memory_human').catch(() => '?');
-    results.stoppedBy = `${bench.stageReached}: ${message}${gone ? `; ${gone}` : ''} (free memory ${dec(os.freemem() / 2 ** 30)} GiB, load ${os.loadavg().map((l) => dec(l, 2)).join(' ')}, Redis used_memory ${redisMem})`;
-    console.error(`\nBENCH ERROR at stage "${bench.stageReached}": ${message}`);
-    for (const [i, r] of refs.replicas.entries()) {
-      console.error(`replica ${String.fromCharCode(65 + i)} log (last lines):\n${r.ctl.logTail()}`);
-    }
-  } finally {
-    await cleanup();
-    endGuard();
-  }
+  let failed = await guard.run(() => bench.run(), {
+    errors: results.errors,
+    // What stopped it: the stage, and what the machine and the processes looked like then.
+    onError: async (message) => {
+      const gone = refs.gens?.exited ?? refs.replicas.map((r, i) => (r.ctl.running ? undefined : `replica ${String.fromCharCode(65 + i)} exited`)).find(Boolean);
+      const redisMem = await redisInfoField(redis, 'memory', 'used_memory_human').catch(() => '?');
+      results.stoppedBy = `${bench.stageReached}: ${message}${gone ? `; ${gone}` : ''} (free memory ${dec(os.freemem() / 2 ** 30)} GiB, load ${os.loadavg().map((l) => dec(l, 2)).join(' ')}, Redis used_memory ${redisMem})`;
+      console.error(`at stage "${bench.stageReached}"`);
+      for (const [i, r] of refs.replicas.entries()) {
+        console.error(`replica ${String.fromCharCode(65 + i)} log (last lines):\n${r.ctl.logTail()}`);
+      }
+    },
+  });
   bench.summary();
   if (!writeResults(OUT_FILE, results, wallStart, performance.now())) {
     failed = true;

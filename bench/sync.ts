@@ -1512,7 +1512,7 @@ async function main(): Promise<number> {
     })());
 
   process.on('exit', () => refs.ctl?.killNow());
-  const endGuard = guardPhase({
+  const guard = guardPhase({
     name: 'sync run',
     stop: () => (aborted = true),
     cleanup,
@@ -1522,24 +1522,14 @@ async function main(): Promise<number> {
   });
 
   const bench = new Bench(prefix, redis, refs, results);
-  let failed = false;
-  try {
-    await bench.run();
-    if (aborted) {
-      throw new Error('run aborted before the end; figures are partial');
-    }
-  } catch (err) {
-    failed = true;
-    const message = err instanceof Error ? err.message : String(err);
-    results.errors.push(message);
-    console.error(`\nBENCH ERROR: ${message}`);
-    if (refs.ctl) {
-      console.error(`controller log (last lines):\n${refs.ctl.logTail()}`);
-    }
-  } finally {
-    await cleanup();
-    endGuard();
-  }
+  let failed = await guard.run(() => bench.run(), {
+    errors: results.errors,
+    onError: () => {
+      if (refs.ctl) {
+        console.error(`controller log (last lines):\n${refs.ctl.logTail()}`);
+      }
+    },
+  });
   bench.resultsSummary();
   try {
     bench.heapSummary();
