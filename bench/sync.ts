@@ -145,6 +145,8 @@ const TARGETS = {
   /** GET /v1/audit over the whole state (100,000 ports, 1,000 hosts and agents): the checks and the history's recording. */
   auditMs: 2_000,
   rssMB: 250,
+  /** The issue's peak: what the storms may take above the steady state. */
+  peakRssMB: 300,
 };
 
 /** GET /v1/audit calls measured (the first records every finding as opened, the next ones only what changed). */
@@ -418,12 +420,12 @@ class Bench {
     this.results.targets.push({
       name: 'controller peak RSS over the run (MB)',
       value: +((after.hwmKb * 1024) / 1e6).toFixed(1),
-      target: `<= ${TARGETS.rssMB}`,
-      pass: (after.hwmKb * 1024) / 1e6 <= TARGETS.rssMB,
+      target: `<= ${TARGETS.peakRssMB}`,
+      pass: (after.hwmKb * 1024) / 1e6 <= TARGETS.peakRssMB,
     });
     console.log(`\nController memory at ${int(SEGMENTS * PORTS_PER_SEGMENT)} ports, ${int(SEGMENTS)} segments, ${AGENTS} agents`);
     console.log(`  ${pad('RSS with every agent in sync (median)', 44)} ${mb(steady.medianKb)}   target <= ${TARGETS.rssMB} MB  ${verdict(steadyMB <= TARGETS.rssMB)}`);
-    console.log(`  ${pad('peak RSS (VmHWM) over the run', 44)} ${mb(after.hwmKb)}   target <= ${TARGETS.rssMB} MB  ${verdict((after.hwmKb * 1024) / 1e6 <= TARGETS.rssMB)}`);
+    console.log(`  ${pad('peak RSS (VmHWM) over the run', 44)} ${mb(after.hwmKb)}   target <= ${TARGETS.peakRssMB} MB  ${verdict((after.hwmKb * 1024) / 1e6 <= TARGETS.peakRssMB)}`);
     console.log(`  ${pad('RSS 1 s after the storms', 44)} ${mb(after.rssKb)}`);
     console.log(`  this process (${AGENTS} agents' state): RSS ${dec(process.memoryUsage().rss / 1e6)} MB`);
     if (MEMORY_ONLY) {
