@@ -1,5 +1,5 @@
 import { memberAddress, memberIdOf, parseMemberId } from '../../common/span/member.kind';
-import { spanKey } from '../../common/span/span-kind';
+import { spanKey, type SpanRun } from '../../common/span/span-kind';
 import { localHostsOf, type Port } from '../model/port';
 import type { ChangeRecord } from '../store/change-log';
 import type { ViewState } from '../store/view-state';
@@ -183,18 +183,13 @@ export class PolicyIndex {
     return (this.members.get(parseMemberId(id).groupId)?.get(id) ?? 0) > 0;
   }
 
-  /** The firewall keys of the host's span, given its bound ports. */
-  spanKeys(hostId: string, portsOnHost: Iterable<string>): string[] {
-    const keys: string[] = [];
-    for (const id of portsOnHost) {
-      keys.push(spanKey('policy', id));
-    }
+  /** The firewall part of the host's span, given its bound ports: their policies, and the members of every group they need. */
+  spanRuns(hostId: string, portsOnHost: Iterable<string>): SpanRun[] {
+    const runs: SpanRun[] = [{ kind: 'policy', ids: [...portsOnHost] }];
     for (const group of this.groupsNeededBy(hostId)) {
-      for (const id of this.membersOf(group)) {
-        keys.push(spanKey('member', id));
-      }
+      runs.push({ kind: 'member', ids: this.membersOf(group) });
     }
-    return keys;
+    return runs;
   }
 
   policy(portId: string): PolicyResource | undefined {

@@ -1,5 +1,5 @@
 import { mirrorTapId } from '../../common/span/mirror.kind';
-import { spanKey, type SpanKey } from '../../common/span/span-kind';
+import { spanKey, type SpanKey, type SpanRun } from '../../common/span/span-kind';
 import type { MirrorSession } from '../model/mirror-session';
 import { sinkHostId, sinkOf, tapsOf } from './resources/mirror.resource';
 import { addTo, removeFrom } from './set-map';
@@ -66,9 +66,9 @@ export class MirrorIndex {
     }
   }
 
-  /** The mirror keys of the host's span, given its local ports. */
-  spanKeys(hostId: string, portsOnHost: Iterable<string>): SpanKey[] {
-    const keys = new Set<SpanKey>();
+  /** The mirror part of the host's span, given its local ports: the taps of its ports, and the sinks on it. */
+  spanRuns(hostId: string, portsOnHost: Iterable<string>): SpanRun[] {
+    const taps = new Set<string>();
     for (const portId of portsOnHost) {
       const ids = this.byPort.get(portId);
       if (!ids) {
@@ -78,17 +78,21 @@ export class MirrorIndex {
       for (const id of ids) {
         for (const placed of tapsOf(this.source, this.source.mirrorSession(id)!, only)) {
           if (placed.hostId === hostId) {
-            keys.add(spanKey('mirror', mirrorTapId(id, portId)));
+            taps.add(mirrorTapId(id, portId));
           }
         }
       }
     }
+    const sinks: string[] = [];
     for (const id of this.sessionsSinkingOn(hostId)) {
       if (sinkOf(this.source, this.source.mirrorSession(id)!)?.hostId === hostId) {
-        keys.add(spanKey('mirrorSink', id));
+        sinks.push(id);
       }
     }
-    return [...keys];
+    return [
+      { kind: 'mirror', ids: [...taps] },
+      { kind: 'mirrorSink', ids: sinks },
+    ];
   }
 
   private reference(id: string): void {

@@ -1,5 +1,5 @@
 import { parseMemberId } from '../../common/span/member.kind';
-import { parseSpanKey, spanKey, type ResourceOf, type SpanKey, type SpanKindName } from '../../common/span/span-kind';
+import { parseSpanKey, spanKey, type ResourceOf, type SpanKey, type SpanKindName, type SpanRun } from '../../common/span/span-kind';
 import type { Host } from '../model/host';
 import type { MirrorSession } from '../model/mirror-session';
 import { localHostsOf, type Port } from '../model/port';
@@ -143,18 +143,20 @@ export class SpanIndex implements IndexedSpanSource {
     return settle(changes);
   }
 
-  /** The host's whole span (a snapshot). */
-  spanOf(hostId: string): SpanKey[] {
-    const keys: SpanKey[] = [];
+  /** The host's whole span (a snapshot), as runs of one kind (see SpanRun): segments, each followed by its bound ports, then policies, members and mirror resources. */
+  spanRuns(hostId: string): SpanRun[] {
+    const runs: SpanRun[] = [];
     for (const segmentId of this.segmentsOfHost(hostId)) {
-      keys.push(spanKey('segment', segmentId));
-      for (const portId of this.boundPorts(segmentId)) {
-        keys.push(spanKey('port', portId));
-      }
+      runs.push({ kind: 'segment', ids: [segmentId] }, { kind: 'port', ids: [...this.boundPorts(segmentId)] });
     }
-    keys.push(...this.policies.spanKeys(hostId, this.portsOnHost(hostId)));
-    keys.push(...this.mirrors.spanKeys(hostId, this.portsOnHost(hostId)));
-    return keys;
+    runs.push(...this.policies.spanRuns(hostId, this.portsOnHost(hostId)));
+    runs.push(...this.mirrors.spanRuns(hostId, this.portsOnHost(hostId)));
+    return runs;
+  }
+
+  /** The host's whole span as keys. */
+  spanOf(hostId: string): SpanKey[] {
+    return this.spanRuns(hostId).flatMap(({ kind, ids }) => ids.map((id) => spanKey(kind, id)));
   }
 
   /**
@@ -163,6 +165,11 @@ export class SpanIndex implements IndexedSpanSource {
    */
   resource(key: SpanKey, hostId: string): SpanResource | undefined {
     const { kind, id } = parseSpanKey(key);
+    return this.resourceOf(kind, id, hostId);
+  }
+
+  /** The same by kind and id. */
+  resourceOf(kind: SpanKindName, id: string, hostId: string): SpanResource | undefined {
     const value = RESOURCE_OF[kind](this, id, hostId);
     return value && ({ kind, id, [kind]: value } as SpanResource);
   }
@@ -207,13 +214,11 @@ const RESOURCE_OF: { [N in SpanKindName]: (index: SpanIndex, id: string, hostId:
  * encodings keeps only the other kinds: in a storm of snapshots, keeping 100,000 policies that no
  * other host asks for cost memory and garbage collection for nothing (docs/benchmarks.md).
  */
-const NOT_SHARED: readonly SpanKindName[] = ['policy', 'mirror'];
-const NOT_SHARED_PREFIXES = NOT_SHARED.map((kind) => `${kind}/`);
+const NOT_SHARED: ReadonlySet<SpanKindName> = new Set(['policy', 'mirror']);
 
-/** Whether the encoding of `key` is the same in every span that holds it, and may be held by several: worth keeping for the next host. */
-export function sharedEncoding(key: SpanKey): boolean {
-  // Called for every entry of every snapshot: a prefix test, not a parse of the key.
-  return !NOT_SHARED_PREFIXES.some((prefix) => key.startsWith(prefix));
+/** Whether a resource's encoding is the same in every span that holds it, and may be held by several: worth keeping for the next host. */
+export function sharedEncoding(kind: SpanKindName): boolean {
+  return !NOT_SHARED.has(kind);
 }
 
 const EMPTY: ReadonlySet<string> = new Set();

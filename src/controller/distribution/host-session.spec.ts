@@ -1,7 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
+import * as path from 'node:path';
+import * as protobuf from 'protobufjs';
+import type { SpanRun } from '../../common/span/span-kind';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
-import { HostSession, type SessionEvents, type SyncCall } from './host-session';
+import { HostSession, SNAPSHOT_CHUNK_SIZE, type SessionEvents, type SyncCall } from './host-session';
 import type { SpanFeed } from './span-feed';
 
 /** A session on a fake call: requests are emitted as 'data', reports land in `events`. */
@@ -127,5 +130,67 @@ describe('host session acks and nacks', () => {
     expect(ok.reports).toContain('counters 0');
     expect(ok.reports).toContain('observed 0');
     expect(ok.s.appliedRevision).toBe(12);
+  });
+});
+
+describe('host session snapshots', () => {
+  const SyncResponse = protobuf.loadSync(path.join(__dirname, '../../../proto/overlay/v1/sync.proto')).lookupType('overlay.v1.SyncResponse');
+
+  /** Sends a snapshot of `runs` on a fake call; resolves with what each message carried, in order. */
+  async function snapshotOf(runs: SpanRun[]): Promise<string[]> {
+    const written: string[] = [];
+    let ended = false;
+    const encoded: string[] = [];
+    const call = Object.assign(new EventEmitter(), {
+      write: (bytes: Buffer, done?: () => void) => {
+        const message = SyncResponse.toObject(SyncResponse.decode(bytes), { defaults: true }) as { snapshotChunk?: { resources: unknown[] }; snapshotEnd?: { resourceCount: number } };
+        if (message.snapshotChunk) {
+          written.push(`chunk ${message.snapshotChunk.resources.length}`);
+        } else if (message.snapshotEnd) {
+          written.push(`end ${message.snapshotEnd.resourceCount}`);
+          ended = true;
+        }
+        if (done) {
+          setImmediate(done);
+        }
+        return true;
+      },
+    }) as unknown as SyncCall;
+    const feed = {
+      revision: 7,
+      spanIndex: { spanRuns: () => runs },
+      // An empty Resource is a valid one; the id tells the order resources were taken in.
+      encode: (kind: string, id: string) => (encoded.push(`${kind}/${id}`), new Uint8Array(0)),
+      snapshotBegun: () => undefined,
+      snapshotEnded: () => undefined,
+    } as unknown as SpanFeed;
+    const events = { closed: () => undefined } as unknown as SessionEvents;
+    const s = new HostSession('h1', 'hv1', '192.0.2.1', () => 'epoch', call, feed, events, 0, { hostId: 'h1', token: 't', instance: 'i', seq: 1, features: [] });
+    s.sendSnapshot();
+    const deadline = Date.now() + 5_000;
+    while (!ended && Date.now() < deadline) {
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(encoded).toEqual(runs.flatMap((run) => run.ids.map((id) => `${run.kind}/${id}`)));
+    return written;
+  }
+
+  const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+  it('sends every resource of every run once, in order, in chunks of SNAPSHOT_CHUNK_SIZE, skipping empty runs, then the end with the count', async () => {
+    const runs: SpanRun[] = [
+      { kind: 'segment', ids: ['s1'] },
+      { kind: 'port', ids: [] },
+      { kind: 'port', ids: ids('p', SNAPSHOT_CHUNK_SIZE + 499) },
+      { kind: 'policy', ids: ids('p', SNAPSHOT_CHUNK_SIZE) },
+      { kind: 'member', ids: [] },
+    ];
+    expect(await snapshotOf(runs)).toEqual([`chunk ${SNAPSHOT_CHUNK_SIZE}`, `chunk ${SNAPSHOT_CHUNK_SIZE}`, 'chunk 500', `end ${2 * SNAPSHOT_CHUNK_SIZE + 500}`]);
+  });
+
+  it('sends one empty chunk for an empty span, and no empty chunk when the span fills its chunks exactly', async () => {
+    expect(await snapshotOf([{ kind: 'port', ids: [] }])).toEqual(['chunk 0', 'end 0']);
+    expect(await snapshotOf([])).toEqual(['chunk 0', 'end 0']);
+    expect(await snapshotOf([{ kind: 'port', ids: ids('p', SNAPSHOT_CHUNK_SIZE) }, { kind: 'mirror', ids: [] }])).toEqual([`chunk ${SNAPSHOT_CHUNK_SIZE}`, `end ${SNAPSHOT_CHUNK_SIZE}`]);
   });
 });

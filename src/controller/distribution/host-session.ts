@@ -8,7 +8,7 @@ import type { HostObservation__Output } from '../../generated/overlay/v1/HostObs
 import type { MirrorCounters__Output } from '../../generated/overlay/v1/MirrorCounters';
 import type { PortFailure__Output } from '../../generated/overlay/v1/PortFailure';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
-import type { SpanKey } from '../../common/span/span-kind';
+import type { SpanRun } from '../../common/span/span-kind';
 import type { StreamClaim } from './agent-status.repository';
 import type { SpanFeed, SpanSubscriber } from './span-feed';
 
@@ -95,15 +95,27 @@ export class SnapshotBudget {
 export const snapshotBudget = new SnapshotBudget(64);
 
 interface PendingSnapshot {
-  keys: SpanKey[];
-  /** Index of the next key to encode. */
+  runs: SpanRun[];
+  /** Resources in `runs`. */
+  total: number;
+  /** The next resource to encode: its run, its place in that run, and how many came before it. */
+  run: number;
   next: number;
+  visited: number;
   revision: number;
   /** The epoch when the snapshot began: every chunk and the end marker carry the same. */
   epoch: string;
   /** Resources sent so far, and chunks. */
   count: number;
   chunks: number;
+}
+
+/** Moves the snapshot's place past the runs it has sent all of (and empty ones). */
+function skipSpentRuns(snapshot: PendingSnapshot): void {
+  while (snapshot.run < snapshot.runs.length && snapshot.next >= snapshot.runs[snapshot.run].ids.length) {
+    snapshot.run++;
+    snapshot.next = 0;
+  }
 }
 
 /** The claim a session holds on its host (agent-status.repository.ts); `seq` orders this replica's claims. */
@@ -222,17 +234,20 @@ export class HostSession implements SpanSubscriber {
     if (this.holding) {
       return;
     }
-    const keys = this.feed.spanIndex.spanOf(this.hostId);
+    const runs = this.feed.spanIndex.spanRuns(this.hostId);
+    const total = runs.reduce((n, run) => n + run.ids.length, 0);
     const revision = this.feed.revision;
     // The Hello's snapshot is in the `connected` line.
     if (reason !== 'hello') {
-      logger.log(`host ${this.hostName}: snapshot at revision ${revision} (${keys.length} resources): ${SNAPSHOT_REASONS[reason]}`, { host: this.hostName, event: 'snapshot', reason, revision, resources: keys.length });
+      logger.log(`host ${this.hostName}: snapshot at revision ${revision} (${total} resources): ${SNAPSHOT_REASONS[reason]}`, { host: this.hostName, event: 'snapshot', reason, revision, resources: total });
     }
     this.queue.length = 0;
     this.relayed.clear();
     this.pendingDeltaBytes = 0;
-    this.snapshotBytes = keys.length * ESTIMATED_RESOURCE_BYTES;
-    this.setSnapshot({ keys, next: 0, revision, epoch: this.epoch(), count: 0, chunks: 0 });
+    this.snapshotBytes = total * ESTIMATED_RESOURCE_BYTES;
+    const snapshot: PendingSnapshot = { runs, total, run: 0, next: 0, visited: 0, revision, epoch: this.epoch(), count: 0, chunks: 0 };
+    skipSpentRuns(snapshot);
+    this.setSnapshot(snapshot);
     this.sentRevision = revision;
     this.snapshotsSent++;
     this.flush();
@@ -250,16 +265,17 @@ export class HostSession implements SpanSubscriber {
 
   /** The snapshot's next message: a chunk, or the end marker (then the snapshot is done). */
   private nextSnapshotMessage(snapshot: PendingSnapshot): Buffer {
-    if (snapshot.next < snapshot.keys.length || snapshot.chunks === 0) {
+    if (snapshot.run < snapshot.runs.length || snapshot.chunks === 0) {
       const resources: Uint8Array[] = [];
-      const end = Math.min(snapshot.keys.length, snapshot.next + SNAPSHOT_CHUNK_SIZE);
-      for (let i = snapshot.next; i < end; i++) {
-        const bytes = this.feed.encode(snapshot.keys[i], this.hostId);
+      for (let taken = 0; taken < SNAPSHOT_CHUNK_SIZE && snapshot.run < snapshot.runs.length; taken++) {
+        const { kind, ids } = snapshot.runs[snapshot.run];
+        const bytes = this.feed.encode(kind, ids[snapshot.next++], this.hostId);
         if (bytes) {
           resources.push(bytes);
         }
+        snapshot.visited++;
+        skipSpentRuns(snapshot);
       }
-      snapshot.next = end;
       snapshot.chunks++;
       snapshot.count += resources.length;
       return encodeSnapshotChunk(snapshot.revision, snapshot.epoch, resources);
@@ -398,7 +414,7 @@ export class HostSession implements SpanSubscriber {
 
   /** Messages waiting to be written on the stream: queued ones, and the chunks and end marker of a snapshot being sent. */
   get queueDepth(): number {
-    const snapshot = this.snapshot ? Math.ceil((this.snapshot.keys.length - this.snapshot.next) / SNAPSHOT_CHUNK_SIZE) + 1 : 0;
+    const snapshot = this.snapshot ? Math.ceil((this.snapshot.total - this.snapshot.visited) / SNAPSHOT_CHUNK_SIZE) + 1 : 0;
     return this.queue.length + snapshot;
   }
 

@@ -1,6 +1,6 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { encodeDelta } from '../../common/proto';
-import { parseSpanKey, type SpanKey } from '../../common/span/span-kind';
+import { parseSpanKey, type SpanKindName } from '../../common/span/span-kind';
 import { encodeResourceKey } from '../../common/span/span-kinds';
 import { encodeSpanResource } from '../desired-state/resources/span-resource';
 import { changesSince, type HostSpanChange } from '../desired-state/span-diff';
@@ -40,8 +40,8 @@ export class SpanFeed implements OnModuleDestroy {
   private floor: number;
   private readonly unsubscribe: (() => void)[] = [];
   private encodedAt = -1;
-  /** Encodings made at `encodedAt`; dropped when the revision moves or the last snapshot under way ends. */
-  private readonly encoded = new Map<SpanKey, Uint8Array>();
+  /** Encodings made at `encodedAt`, by kind and id; dropped when the revision moves or the last snapshot under way ends. */
+  private readonly encoded = new Map<SpanKindName, Map<string, Uint8Array>>();
   private snapshotsUnderWay = 0;
   private readonly changed = new ChangedHostsLog();
   /** Revisions waited for, with how many wait and, once the view applied them, the hosts they changed. */
@@ -120,23 +120,29 @@ export class SpanFeed implements OnModuleDestroy {
    * A resource's encoding in `hostId`'s span at the current revision, made at most once per
    * revision for the kinds several hosts share (sharedEncoding); the others each time.
    */
-  encode(key: SpanKey, hostId: string): Uint8Array | undefined {
+  encode(kind: SpanKindName, id: string, hostId: string): Uint8Array | undefined {
     if (this.encodedAt !== this.view.revision) {
       this.encoded.clear();
       this.encodedAt = this.view.revision;
     }
-    const shared = sharedEncoding(key);
-    let bytes = shared ? this.encoded.get(key) : undefined;
-    if (!bytes) {
-      const resource = this.index.resource(key, hostId);
-      if (!resource) {
-        return undefined;
+    let cache: Map<string, Uint8Array> | undefined;
+    if (sharedEncoding(kind)) {
+      cache = this.encoded.get(kind);
+      if (!cache) {
+        cache = new Map();
+        this.encoded.set(kind, cache);
       }
-      bytes = encodeSpanResource(resource);
-      if (shared) {
-        this.encoded.set(key, bytes);
+      const bytes = cache.get(id);
+      if (bytes) {
+        return bytes;
       }
     }
+    const resource = this.index.resourceOf(kind, id, hostId);
+    if (!resource) {
+      return undefined;
+    }
+    const bytes = encodeSpanResource(resource);
+    cache?.set(id, bytes);
     return bytes;
   }
 
@@ -188,7 +194,8 @@ export class SpanFeed implements OnModuleDestroy {
   encodeChange(revision: number, change: HostSpanChange, hostId: string): Buffer {
     const upserts: Uint8Array[] = [];
     for (const key of change.upserts) {
-      const bytes = this.encode(key, hostId);
+      const { kind, id } = parseSpanKey(key);
+      const bytes = this.encode(kind, id, hostId);
       if (bytes) {
         upserts.push(bytes);
       }
