@@ -96,6 +96,9 @@ export class AckRecorder {
    */
   portFailures(hostId: string, hostName: string, revision: number, ports: ReadonlyMap<string, string>): void {
     const previous = this.failedHere.get(hostId);
+    if (ports.size === 0 && previous !== undefined && Object.keys(previous.ports).length === 0) {
+      return; // nothing failing, before or now: nearly every ack
+    }
     const next = nextPortFailures(previous, revision, ports, new Date().toISOString());
     if (previous !== undefined && samePortFailures(previous, next)) {
       return;

@@ -26,6 +26,8 @@ export interface HostPortFailures {
   ports: Record<string, { reason: string; since: string }>;
 }
 
+const NO_FAILED_PORTS: { ports: ReadonlyMap<string, string> } = { ports: new Map() };
+
 /**
  * Reads an Ack's failed_ports: the ports to keep (those the host holds in the controller's view,
  * `isLocalPort`; others are ignored: the port may have been deleted or moved since the agent's
@@ -33,8 +35,11 @@ export interface HostPortFailures {
  * MAX_FAILED_PORTS entries, a port id empty, longer than 64 characters or named twice, a reason
  * longer than 1024 characters). Pure.
  */
-export function readFailedPorts(list: readonly PortFailure__Output[] | undefined, isLocalPort: (portId: string) => boolean): { ports: Map<string, string> } | { violation: string } {
+export function readFailedPorts(list: readonly PortFailure__Output[] | undefined, isLocalPort: (portId: string) => boolean): { ports: ReadonlyMap<string, string> } | { violation: string } {
   const entries = list ?? [];
+  if (entries.length === 0) {
+    return NO_FAILED_PORTS; // nearly every ack: nothing to allocate
+  }
   if (entries.length > MAX_FAILED_PORTS) {
     return { violation: `Ack with ${entries.length} failed ports (at most ${MAX_FAILED_PORTS})` };
   }
