@@ -1,5 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { GRPC_LISTEN_BACKLOG } from '../../src/controller/distribution/sync.server';
 import { api, dropPrefix, uniquePrefix } from '../support/controller-harness';
 import { ControllerChild, ensureControllerBuilt } from '../support/controller-process';
 import { waitUntil } from '../support/agents';
@@ -62,5 +65,11 @@ describe('listen addresses', () => {
     await waitUntil(() => v4.ended !== undefined, 10_000, () => 'a stream to 127.0.0.1 neither failed nor ended');
     expect(v4.ended).toMatchObject({ code: grpc.status.UNAVAILABLE });
     expect(v4.delivered).toBe(false);
+
+    // The gRPC listener's backlog (a LISTEN socket's Send-Q) is ours, not Node's default of 511:
+    // a reconnect storm of thousands of agents must not overflow it. The kernel caps it at somaxconn.
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    const listen = execFileSync('ss', ['-ltnH', `sport = :${grpcPort}`], { encoding: 'utf8' }).trim().split(/\s+/);
+    expect({ state: listen[0], backlog: Number(listen[2]) }).toEqual({ state: 'LISTEN', backlog: Math.min(GRPC_LISTEN_BACKLOG, somaxconn) });
   });
 });

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
-import { isIPv6 } from 'node:net';
+import * as net from 'node:net';
 import { Counter } from 'prom-client';
 import { syncServiceDefinition } from '../../common/proto';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
@@ -10,6 +10,13 @@ import { HelloHandler, HelloRefused } from './hello';
 import type { SyncCall } from './host-session';
 
 const HELLO_TIMEOUT_MS = 10_000;
+/**
+ * Connections the kernel may hold for accepting (it caps this at net.core.somaxconn). A reconnect
+ * storm of thousands of agents overflowed Node's default of 511 while the event loop was busy,
+ * and every agent whose connection was dropped waited out its backoff before trying again
+ * (docs/benchmarks.md, Scale).
+ */
+export const GRPC_LISTEN_BACKLOG = 4096;
 
 /** How a replica's gRPC server authenticates agents. */
 export type TransportSecurity = { mode: 'tls'; ca: Buffer; cert: Buffer; key: Buffer } | { mode: 'insecure' };
@@ -23,7 +30,7 @@ export function transportSecurityFrom(config: ControllerConfig): TransportSecuri
 
 /** `host:port`, an IPv6 address in brackets (`[::1]:50051`), as grpc-js binds and logs read it. */
 export function hostPort(host: string, port: number): string {
-  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /**
@@ -37,6 +44,7 @@ export function hostPort(host: string, port: number): string {
 export class SyncServer {
   private readonly logger = new Logger('sync');
   private server?: grpc.Server;
+  private listener?: net.Server;
   boundPort = 0;
   /** Streams ended before their Hello was answered, by gRPC status (registered by metrics/). */
   readonly hellosRefused = new Counter<'code'>({
@@ -60,10 +68,20 @@ export class SyncServer {
     if (security.mode === 'insecure') {
       this.logger.warn('gRPC without TLS: any client may claim to be any host. For development only; set OVERLAY_TLS_CA/CERT/KEY in production.');
     }
-    this.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(hostPort(this.config.grpcHost, this.config.grpcPort), credentials, (err, port) => (err ? reject(err) : resolve(port))),
-    );
+    // Our own listener, for its backlog (grpc-js's bindAsync takes Node's default); grpc-js serves
+    // the connections it hands over, TLS included.
+    const injector = server.createConnectionInjector(credentials);
+    const listener = net.createServer((socket) => injector.injectConnection(socket));
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ host: this.config.grpcHost, port: this.config.grpcPort, backlog: GRPC_LISTEN_BACKLOG }, () => {
+        listener.removeListener('error', reject);
+        resolve();
+      });
+    });
+    this.boundPort = (listener.address() as net.AddressInfo).port;
     this.server = server;
+    this.listener = listener;
     return this.boundPort;
   }
 
@@ -97,6 +115,8 @@ export class SyncServer {
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
+    this.listener?.close();
+    this.listener = undefined;
     if (server) {
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
