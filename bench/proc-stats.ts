@@ -92,3 +92,30 @@ export function processCpu(pid: number): { self: number; children: number } | un
 export function cpuPercentOfOneCore(beforeSeconds: number, afterSeconds: number, wallMs: number): number {
   return wallMs > 0 ? ((afterSeconds - beforeSeconds) * 100_000) / wallMs : NaN;
 }
+
+/**
+ * A counter of /proc/net/netstat (pairs of lines: `<Group>: <names...>` then `<Group>: <values...>`),
+ * e.g. TcpExt ListenOverflows: connections a listener's full accept queue dropped, machine-wide
+ * (this network namespace). NaN when the text lacks it.
+ */
+export function parseNetstatCounter(text: string, group: string, name: string): number {
+  const lines = text.split('\n').filter((line) => line.startsWith(`${group}:`));
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const names = lines[i].split(/\s+/).slice(1);
+    const values = lines[i + 1].split(/\s+/).slice(1);
+    const at = names.indexOf(name);
+    if (at >= 0 && at < values.length) {
+      return Number(values[at]);
+    }
+  }
+  return NaN;
+}
+
+/** TcpExt ListenOverflows now (NaN where /proc/net/netstat cannot be read). */
+export function listenOverflows(): number {
+  try {
+    return parseNetstatCounter(readFileSync('/proc/net/netstat', 'utf8'), 'TcpExt', 'ListenOverflows');
+  } catch {
+    return NaN;
+  }
+}

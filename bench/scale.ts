@@ -9,6 +9,7 @@ import type { JsonHttpClient } from './http-client';
 import { clockMs, LoadGenerators, type AgentSpec, type SyncReply } from './loadgen';
 import { breakdownLines, scrapeMemory } from './memory-breakdown';
 import { runPool } from './pool';
+import { listenOverflows } from './proc-stats';
 import { dropPrefix, redisInfoField, redisSnapshot, type RedisSnapshot } from './redis-tools';
 import { bytesText, dec, exitWith, gitDescribe, int, machineCpu, pad, ROOT, round2, verdict, writeResults } from './report';
 import { guardPhase } from './phase-guard';
@@ -501,14 +502,16 @@ class ScaleBench {
     const rev = await this.revision();
     console.log(`\nConnecting ${label}: ${int(members.length)} agents at once, fresh (a snapshot each of ~${int(this.layout.expectedSpans()[members[0]])} entries)`);
     const usage = await this.usageStart();
+    const overflows0 = listenOverflows();
     const t0 = clockMs();
     const replies = await this.gens.sync({ revision: rev, timeoutMs: CONNECT_TIMEOUT_MS, connect: 'fresh', indexes: members });
+    const overflows = listenOverflows() - overflows0;
     const u = await this.usageEnd(usage);
     const r = this.stormFigures(replies, t0);
     console.log(`  ${pad('all acked their snapshot', 44)} ${r.ok ? `${dec(r.seconds, 2)} s` : `NO: ${int(r.synced)} of ${int(members.length)} within ${CONNECT_TIMEOUT_MS / 1000} s`}; per agent ${distText(r.times)}`);
-    console.log(`      ${int(r.stats.resourcesReceived)} resources, ${bytesText(r.stats.bytes)} received; stream errors ${r.stats.streamErrors}, nacks ${r.stats.nacks}; load generators' event-loop delay max ${dec(r.loopMaxMs)} ms`);
+    console.log(`      ${int(r.stats.resourcesReceived)} resources, ${bytesText(r.stats.bytes)} received; stream errors ${r.stats.streamErrors}, nacks ${r.stats.nacks}, connections dropped by full accept queues ${int(overflows)}; load generators' event-loop delay max ${dec(r.loopMaxMs)} ms`);
     console.log(`      ${this.usageText(u)}`);
-    this.results.connect.push({ label, agents: members.length, ok: r.ok, seconds: round2(r.seconds), perAgentMs: distJson(r.times), received: r.stats, usage: u });
+    this.results.connect.push({ label, agents: members.length, ok: r.ok, seconds: round2(r.seconds), perAgentMs: distJson(r.times), received: r.stats, listenOverflows: overflows, usage: u });
     if (!r.ok) {
       throw new Error(`only ${r.synced} of ${members.length} agents synced within ${CONNECT_TIMEOUT_MS / 1000} s${r.lastError ? ` (e.g. ${r.lastError})` : ''}`);
     }
@@ -747,14 +750,16 @@ class ScaleBench {
     const rev = await this.revision();
     const hwmBefore = this.replicas.map((r) => r.ctl.memory()?.hwmKb ?? NaN);
     const usage = await this.usageStart();
+    const overflows0 = listenOverflows();
     const t0 = clockMs();
     const replies = await this.gens.sync({ revision: rev, timeoutMs, connect: fresh ? 'fresh' : 'resume' });
+    const overflows = listenOverflows() - overflows0;
     const u = await this.usageEnd(usage);
     const r = this.stormFigures(replies, t0);
     const pass = r.ok && r.seconds <= target;
     console.log(`  ${pad('all agents acked the current revision', 44)} ${r.ok ? `${dec(r.seconds, 2)} s` : `NO: ${int(r.synced)} of ${int(AGENTS)} within ${timeoutMs / 1000} s`}   target <= ${target} s  ${verdict(pass)}`);
     console.log(`      per agent: acked ${distText(r.times)}; first message after ${distText(r.firstMessage)}; closing and reopening the channels took up to ${dec(r.issuedMs)} ms in a load generator`);
-    console.log(`      received: ${int(r.stats.snapshots)} snapshots, ${int(r.stats.deltas)} deltas (${int(r.stats.emptyDeltas)} empty), ${int(r.stats.resourcesReceived)} resources, ${bytesText(r.stats.bytes)}; stream errors ${r.stats.streamErrors}, reconnects ${r.stats.reconnects}, nacks ${r.stats.nacks}`);
+    console.log(`      received: ${int(r.stats.snapshots)} snapshots, ${int(r.stats.deltas)} deltas (${int(r.stats.emptyDeltas)} empty), ${int(r.stats.resourcesReceived)} resources, ${bytesText(r.stats.bytes)}; stream errors ${r.stats.streamErrors}, reconnects ${r.stats.reconnects}, nacks ${r.stats.nacks}; connections dropped by full accept queues (TcpExt ListenOverflows, machine-wide) ${int(overflows)}`);
     console.log(`      ${this.usageText(u)}; load generators' event-loop delay max ${dec(r.loopMaxMs)} ms`);
     const mem = this.replicas.map((x) => x.ctl.memory());
     console.log(`      replicas' RSS after: ${mem.map((m, i) => `${String.fromCharCode(65 + i)} ${mb(m?.rssKb ?? NaN)}, peak ${dec(((m?.hwmKb ?? NaN) * 1024) / 1e6)} MB${(m?.hwmKb ?? 0) > hwmBefore[i] ? ' (new peak)' : ''}`).join('; ')}`);
@@ -763,7 +768,7 @@ class ScaleBench {
     }
     const api = await hostsInSync(this.replicas[0].client, AGENTS, performance.now(), API_CHECK_TIMEOUT_MS, () => aborted);
     console.log(`  ${pad('GET /v1/hosts: every host connected, lag 0', 44)} ${api.ok ? `yes (${dec(api.ms / 1000, 2)} s after the agents)` : `NO after ${API_CHECK_TIMEOUT_MS / 1000} s: ${int(api.connected)} connected, ${int(api.inSync)} with lag 0 of ${int(AGENTS)}`}`);
-    this.results.storms.push({ label, fresh, revision: rev, ok: r.ok, allAckedS: round2(r.seconds), perAgentAckMs: distJson(r.times), firstMessageMs: distJson(r.firstMessage), received: r.stats, usage: u, loadGenLoopDelayMaxMs: round2(r.loopMaxMs), rssAfterKb: mem.map((m) => m?.rssKb ?? null), hwmAfterKb: mem.map((m) => m?.hwmKb ?? null), apiInSync: api });
+    this.results.storms.push({ label, fresh, revision: rev, ok: r.ok, allAckedS: round2(r.seconds), perAgentAckMs: distJson(r.times), firstMessageMs: distJson(r.firstMessage), received: r.stats, listenOverflows: overflows, usage: u, loadGenLoopDelayMaxMs: round2(r.loopMaxMs), rssAfterKb: mem.map((m) => m?.rssKb ?? null), hwmAfterKb: mem.map((m) => m?.hwmKb ?? null), apiInSync: api });
     this.results.targets.push({ name: `storm (${label}): all ${int(AGENTS)} in sync`, value: +r.seconds.toFixed(2), unit: 's', target: `<= ${target}`, pass });
     await this.check(`after the storm (${label})`);
     if (!r.ok) {

@@ -1,4 +1,4 @@
-import { cpuPercentOfOneCore, parseStatCpu, parseStatusMemory } from '../bench/proc-stats';
+import { cpuPercentOfOneCore, parseNetstatCounter, parseStatCpu, parseStatusMemory } from '../bench/proc-stats';
 import { metricValue } from '../bench/agent-resources';
 
 /** The benchmarks' readers of /proc/<pid>/status, /proc/<pid>/stat and the agent's /metrics (bench/). */
@@ -64,5 +64,19 @@ describe('metricValue', () => {
 
   it('gives NaN for a metric that is not there', () => {
     expect(metricValue(text, 'overlay_agent_connected')).toBeNaN();
+  });
+});
+
+describe('parseNetstatCounter', () => {
+  const text = ['TcpExt: SyncookiesSent ListenOverflows ListenDrops', 'TcpExt: 828 81023 81024', 'IpExt: InNoRoutes ListenOverflows', 'IpExt: 5 7', ''].join('\n');
+
+  it("reads a counter of its group by name, not another group's of the same name", () => {
+    expect(parseNetstatCounter(text, 'TcpExt', 'ListenOverflows')).toBe(81_023);
+    expect(parseNetstatCounter(text, 'IpExt', 'ListenOverflows')).toBe(7);
+  });
+
+  it('gives NaN for a counter or group the text lacks', () => {
+    expect(parseNetstatCounter(text, 'TcpExt', 'NoSuchCounter')).toBeNaN();
+    expect(parseNetstatCounter(text, 'MPTcpExt', 'ListenOverflows')).toBeNaN();
   });
 });
