@@ -18,6 +18,7 @@ import { Layout } from './sync-layout';
 import { benchAgentChannelOptions, dist, distBytes, distJson, distText, hostsInSync, mb, REDIS_URL, reportProblems, sampleRss, sleep, startBenchController, type Dist } from './sync-common';
 import { summarise, printSummary, type HeapSummary } from './heap-summary';
 import { bytesText, dec, exitWith, gitDescribe, int, machineCpu, pad, ROOT, round2, verdict, writeResults } from './report';
+import { listenOverflows } from './proc-stats';
 import { guardPhase } from './phase-guard';
 
 /*
@@ -889,6 +890,7 @@ class Bench {
     const hwmBefore = this.ctl.memory()?.hwmKb ?? NaN;
     const usage = await this.usageStart();
     this.fleet.setSyncTarget(rev);
+    const overflows0 = listenOverflows();
     const t0 = performance.now();
     this.fleet.disconnectAll();
     for (const agent of agents) {
@@ -897,6 +899,7 @@ class Bench {
     const issuedMs = performance.now() - t0;
     const ok = await this.fleet.waitSynced(STORM_TIMEOUT_MS);
     const tDone = performance.now();
+    const overflows = listenOverflows() - overflows0;
     const u = await this.usageEnd(usage, tDone);
     const times = dist(this.fleet.syncTimes().map((t) => (t > 0 ? t - t0 : NaN)));
     const firstMessage = dist(agents.map((a) => (a.firstMessageAt ? a.firstMessageAt - t0 : NaN)));
@@ -907,7 +910,7 @@ class Bench {
     console.log(`  ${pad('all agents acked the current revision', 44)} ${ok ? `${dec(seconds, 2)} s` : `NO: ${this.fleet.synced} of ${AGENTS} within ${STORM_TIMEOUT_MS / 1000} s`}   target <= ${TARGETS.stormSeconds} s  ${verdict(pass)}`);
     console.log(`      per agent: acked ${distText(times)}; first message after ${distText(firstMessage)}; closing and reopening ${AGENTS} channels took ${dec(issuedMs)} ms here`);
     console.log(
-      `      received: ${d.snapshots} snapshots, ${d.deltas} deltas (${d.emptyDeltas} empty), ${int(d.resourcesReceived)} resources, ${bytesText(d.bytes)}; stream errors ${d.streamErrors}, reconnects ${d.reconnects}, nacks ${d.nacks}`,
+      `      received: ${d.snapshots} snapshots, ${d.deltas} deltas (${d.emptyDeltas} empty), ${int(d.resourcesReceived)} resources, ${bytesText(d.bytes)}; stream errors ${d.streamErrors}, reconnects ${d.reconnects}, nacks ${d.nacks}; connections dropped by full accept queues (TcpExt ListenOverflows, machine-wide) ${int(overflows)}`,
     );
     console.log(`      ${this.usageText(u)}`);
     console.log(`      controller RSS after: ${mb(mem?.rssKb ?? NaN)}, peak ${mb(mem?.hwmKb ?? NaN)}${(mem?.hwmKb ?? 0) > hwmBefore ? ' (new peak)' : ''}`);
@@ -927,6 +930,7 @@ class Bench {
       perAgentAckMs: distJson(times),
       firstMessageMs: distJson(firstMessage),
       received: d,
+      listenOverflows: overflows,
       usage: u,
       rssAfterKb: mem?.rssKb ?? null,
       hwmAfterKb: mem?.hwmKb ?? null,
