@@ -79,6 +79,8 @@ export class SyncServer {
         resolve();
       });
     });
+    // An accept that fails (EMFILE: out of file descriptors) must not end the process; the agent retries.
+    listener.on('error', (err) => this.logger.error(`gRPC listener: ${err.message}`));
     this.boundPort = (listener.address() as net.AddressInfo).port;
     this.server = server;
     this.listener = listener;
