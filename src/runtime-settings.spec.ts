@@ -57,7 +57,7 @@ describe('overlay-agent runtime settings', () => {
 
   it('defines node flags and the allocator', () => {
     expect(settings.nodeFlags.length).toBeGreaterThan(0);
-    expect(settings.nodeFlags.every((f) => /^--[a-z-]+=\S+$/.test(f))).toBe(true);
+    expect(settings.nodeFlags.every((f) => /^--[a-z-]+(=\S+)?$/.test(f))).toBe(true);
     expect(settings.env.LD_PRELOAD).toBe('libjemalloc.so.2');
   });
 

@@ -92,6 +92,34 @@ describe('reconciler', () => {
     ]);
   });
 
+  it('calls periodicPassDone after each periodic pass, and after no other', async () => {
+    let done = 0;
+    let queue = Promise.resolve();
+    reconciler = new Reconciler(
+      { firewall: true, backoffBaseMs: 20, backoffMaxMs: 20, reconcileIntervalMs: 100 },
+      new MemoryDataplane(),
+      { state: hostState(1), inSync: true },
+      { report: () => true, linked: async () => undefined, periodicPassDone: () => done++ },
+      (task) => {
+        queue = queue.then(task);
+      },
+      quiet,
+      () => 1,
+    );
+    await reconciler.realize(1);
+    await reconciler.realize(1, 'retry');
+    expect(done).toBe(0);
+    await reconciler.start();
+    for (const deadline = Date.now() + 5_000; done < 2 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    reconciler.stop();
+    await queue;
+    const periodic = (await reconciler.passSeconds.get()).values.find((v) => v.metricName === 'overlay_agent_apply_seconds_count' && v.labels.pass === 'periodic')?.value;
+    expect(done).toBeGreaterThanOrEqual(2);
+    expect(done).toBe(periodic);
+  });
+
   it('loads the ruleset, then attaches each tap whose policy it holds, and acks', async () => {
     const { dataplane, reports, reconciler } = setup({ state: hostState(1), inSync: true });
     await reconciler.realize(1);

@@ -31,6 +31,8 @@ export interface ReconcileHooks {
   hostObserved?(observation: HostObservation): boolean;
   /** The host's inventory as last collected (inventory/), joined to each host observation; undefined: none yet, or collection off. */
   inventory?(): HostInventory | undefined;
+  /** Runs after each periodic pass, failed or not (the agent releases the memory the pass used: see memory.ts). */
+  periodicPassDone?(): void;
 }
 
 /**
@@ -230,9 +232,10 @@ export class Reconciler {
         return;
       }
       this.periodicQueued = true;
-      this.enqueue(() => {
+      this.enqueue(async () => {
         this.periodicQueued = false;
-        return this.repair('periodic');
+        await this.repair('periodic');
+        this.hooks.periodicPassDone?.();
       });
     }, this.config.reconcileIntervalMs);
   }

@@ -4,6 +4,7 @@ import type { Delta__Output } from '../../generated/overlay/v1/Delta';
 import type { Resource__Output } from '../../generated/overlay/v1/Resource';
 import type { SnapshotChunk__Output } from '../../generated/overlay/v1/SnapshotChunk';
 import type { SnapshotEnd__Output } from '../../generated/overlay/v1/SnapshotEnd';
+import { SharedStrings } from './shared-strings';
 import { cloneDesiredState, emptyDesiredState, type DesiredState, type StateCache } from './state-cache';
 
 /** What a message from the controller did to the desired state. */
@@ -43,7 +44,8 @@ const kindCounters = (): KindCounters => Object.fromEntries(Object.keys(SPAN_KIN
  * one per delta fell behind a stream of changes; one per pass keeps up.) Every new state is saved through
  * the StateCache, so a restarted agent restores it (`restore`) before the controller answers.
  * `inSync` is true once the state is whole: after a snapshot, or a delta on top of a restored
- * state (a resume); never set back.
+ * state (a resume); never set back. The strings many resources repeat (hosts, segments, groups...)
+ * are stored once (SharedStrings).
  */
 export class DesiredStateStore {
   private desired: DesiredState = emptyDesiredState();
@@ -51,6 +53,8 @@ export class DesiredStateStore {
   private staging?: { revision: number; epoch: string; resources: Resource__Output[] };
   /** Maps of `desired` this store made since the state was last read: a delta may change them in place. */
   private readonly unread = new Set<keyof SpanMaps>();
+  /** One copy of the strings resources repeat (see SharedStrings): started over with each snapshot. */
+  private readonly strings = new SharedStrings();
   /** Messages that changed the state, for tests and logs. */
   readonly counts = { snapshots: 0, deltas: 0, emptyDeltas: 0 };
   /** Resources received in deltas, upserted and removed, by kind, for tests and logs. */
@@ -87,6 +91,8 @@ export class DesiredStateStore {
   async restore(): Promise<DesiredState | undefined> {
     const cached = await this.cache.load();
     if (cached) {
+      this.strings.clear();
+      this.strings.shareMaps(cached);
       this.desired = cached;
       this.unread.clear();
     }
@@ -113,7 +119,9 @@ export class DesiredStateStore {
       return { outcome: 'refused', revision: end.revision, reason: `snapshot incomplete: got ${staged?.resources.length ?? 0} of ${end.resourceCount} resources`, resync: true };
     }
     const next: DesiredState = { ...emptyDesiredState(), epoch: end.epoch, revision: end.revision, hostId: end.hostId, vtepIp: end.vtepIp };
+    this.strings.clear();
     for (const resource of staged.resources) {
+      this.strings.share(resource);
       putResource(next, resource);
     }
     this.replace(next);
@@ -140,6 +148,7 @@ export class DesiredStateStore {
       }
     }
     for (const resource of delta.upserts) {
+      this.strings.share(resource);
       const kind = putResource(next, resource);
       if (kind) {
         this.received.upserts[kind]++;

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { copySpanMaps, emptySpanMaps, SPAN_KINDS, type SpanMaps } from '../../common/span/span-kinds';
 import type { SpanView } from '../reconcile/plan';
@@ -29,6 +29,47 @@ const STATE_FILE_VERSION = 3;
 type StateFile = { version: typeof STATE_FILE_VERSION; epoch: string; revision: number; hostId: string; vtepIp: string } & { [C in keyof SpanMaps]: SpanMaps[C] extends Map<string, infer R> ? R[] : never };
 
 const KINDS = Object.values(SPAN_KINDS);
+
+/** About how many characters of the state file are serialized before they are written (see writeStateFile). */
+const WRITE_CHUNK_CHARS = 64 * 1024;
+
+/** Writes all of `text` at the file's position (a write may take less than it is given). */
+async function writeAll(handle: FileHandle, text: string): Promise<void> {
+  const bytes = Buffer.from(text, 'utf8');
+  for (let done = 0; done < bytes.length; ) {
+    done += (await handle.write(bytes, done)).bytesWritten;
+  }
+}
+
+/**
+ * Writes `state` to `file` as a StateFile: the same JSON as `JSON.stringify` of the whole, but
+ * serialized and written a resource at a time in chunks of about WRITE_CHUNK_CHARS, so the
+ * megabytes of text (5 MB at 10,000 entries) never exist at once, as a string nor as a buffer.
+ * What it writes is taken at once (each collection's resources, which are never changed in place:
+ * a delta replaces them), so a delta arriving while it writes does not reach the file.
+ */
+async function writeStateFile(file: string, state: DesiredState): Promise<void> {
+  const head: Omit<StateFile, keyof SpanMaps> = { version: STATE_FILE_VERSION, epoch: state.epoch, revision: state.revision, hostId: state.hostId, vtepIp: state.vtepIp };
+  const collections = KINDS.map((kind) => [kind.collection, [...state[kind.collection].values()]] as const);
+  const handle = await open(file, 'w');
+  try {
+    let chunk = JSON.stringify(head).slice(0, -1);
+    for (const [name, resources] of collections) {
+      chunk += `,${JSON.stringify(name)}:[`;
+      for (let i = 0; i < resources.length; i++) {
+        chunk += (i ? ',' : '') + JSON.stringify(resources[i]);
+        if (chunk.length >= WRITE_CHUNK_CHARS) {
+          await writeAll(handle, chunk);
+          chunk = '';
+        }
+      }
+      chunk += ']';
+    }
+    await writeAll(handle, `${chunk}}`);
+  } finally {
+    await handle.close();
+  }
+}
 
 /** The least time between two writes of the state file (a flush writes at once). */
 export const STATE_WRITE_INTERVAL_MS = 1_000;
@@ -130,16 +171,8 @@ export class StateCache {
         this.wake = undefined;
         const state = this.pending;
         this.pending = undefined;
-        const data = {
-          version: STATE_FILE_VERSION,
-          epoch: state.epoch,
-          revision: state.revision,
-          hostId: state.hostId,
-          vtepIp: state.vtepIp,
-          ...Object.fromEntries(KINDS.map((kind) => [kind.collection, [...state[kind.collection].values()]])),
-        } as StateFile;
         const tmp = `${this.file}.tmp`;
-        await writeFile(tmp, JSON.stringify(data));
+        await writeStateFile(tmp, state);
         await rename(tmp, this.file);
         this.lastWriteAt = performance.now();
       }

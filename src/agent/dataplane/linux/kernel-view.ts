@@ -173,6 +173,48 @@ export function addressedLinks(text: string): Set<string> {
   return out;
 }
 
+const pick = <T extends object, K extends keyof T>(from: T, keys: readonly K[]): Pick<T, K> => {
+  const out = {} as Pick<T, K>;
+  for (const key of keys) {
+    if (from[key] !== undefined) {
+      out[key] = from[key];
+    }
+  }
+  return out;
+};
+
+type LinkInfo = NonNullable<IpLink['linkinfo']>;
+type LinkInfoData = NonNullable<LinkInfo['info_data']>;
+const LINK_FIELDS = ['ifindex', 'ifname', 'flags', 'master', 'ifalias', 'address', 'promiscuity'] as const satisfies readonly (keyof IpLink)[];
+const INFO_DATA_FIELDS = ['id', 'local', 'local6', 'remote', 'remote6', 'port', 'learning', 'okey', 'oseq', 'erspan_ver', 'erspan_index', 'erspan_dir', 'erspan_hwid', 'ageing_time'] as const satisfies readonly (keyof LinkInfoData)[];
+const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null;
+
+/**
+ * A link of `ip -j -d link show` with only the fields IpLink names, values as printed: the
+ * details of a bridge port (forty-odd `info_slave_data` fields per tap), statistics and the rest
+ * are dropped, so that what the drivers keep between passes (the last observe's links) is small.
+ */
+export function slimLink(raw: IpLink): IpLink {
+  const link = pick(raw, LINK_FIELDS) as IpLink;
+  const info = raw.linkinfo;
+  if (isObject(info)) {
+    const slim: LinkInfo = pick(info, ['info_kind', 'info_slave_kind']);
+    if (isObject(info.info_data)) {
+      slim.info_data = pick(info.info_data, INFO_DATA_FIELDS);
+    }
+    if (isObject(info.info_slave_data)) {
+      slim.info_slave_data = pick(info.info_slave_data, ['learning']);
+    }
+    link.linkinfo = slim;
+  }
+  return link;
+}
+
+/** The links of an `ip -j -d link show` output by name, slimmed (slimLink). */
+export function linksByName(text: string): Map<string, IpLink> {
+  return new Map(parseJsonArray<IpLink>(text, 'ip -j -d link show').map((l) => [l.ifname, slimLink(l)]));
+}
+
 export function parseJsonArray<T>(text: string, what: string): T[] {
   if (text.trim() === '') {
     return [];
@@ -188,15 +230,9 @@ export function parseJsonArray<T>(text: string, what: string): T[] {
 export class KernelReader {
   constructor(private readonly runner: CommandRunner) {}
 
-  /**
-   * Links, our VXLAN devices' remote entries, the clsact qdiscs, then (when there are any) the
-   * filters of the gate blocks and the ingress of taps and mirror devices: three processes in
-   * parallel, then one `tc -batch`. Without the gate (`gated` false) a host may lack `tc`: its
-   * qdiscs then read as none (nor can mirrors be put there).
-   */
-  /** Every link (`ip -j -d link show`), by name. */
+  /** Every link (`ip -j -d link show`), by name, with only the fields IpLink names (see slimLink). */
   async links(): Promise<Map<string, IpLink>> {
-    return new Map(parseJsonArray<IpLink>(await this.runner.run('ip', ['-j', '-d', 'link', 'show']), 'ip -j -d link show').map((l) => [l.ifname, l]));
+    return linksByName(await this.runner.run('ip', ['-j', '-d', 'link', 'show']));
   }
 
   /** The links that carry an IP address (see addressedLinks). */
@@ -204,16 +240,19 @@ export class KernelReader {
     return addressedLinks(await this.runner.run('ip', ['-j', 'addr', 'show']));
   }
 
+  /**
+   * Links, our VXLAN devices' remote entries, the clsact qdiscs, then (when there are any) the
+   * filters of the gate blocks and the ingress of taps and mirror devices: three processes in
+   * parallel, then one `tc -batch`. Without the gate (`gated` false) a host may lack `tc`: its
+   * qdiscs then read as none (nor can mirrors be put there). Each output is parsed as it arrives
+   * and only what is used is kept (the JSON of the first two is 3 MB at 1,000 taps and 10,000
+   * entries): the links slimmed (slimLink), of the forwarding entries the remote ones alone.
+   */
   async view(gated: boolean): Promise<KernelView> {
     const qdiscRead = this.runner.run('tc', ['-j', 'qdisc', 'show']);
-    const [linksText, fdb, qdiscs] = await Promise.all([this.runner.run('ip', ['-j', '-d', 'link', 'show']), this.fdb(), gated ? qdiscRead : qdiscRead.catch(() => '[]')]);
-    const links = new Map(parseJsonArray<IpLink>(linksText, 'ip -j -d link show').map((l) => [l.ifname, l]));
+    const [links, fdb, qdiscs] = await Promise.all([this.links(), this.remoteEntries(), gated ? qdiscRead : qdiscRead.catch(() => '[]')]);
     const remotes = new Map<number, Map<string, string[]>>();
     for (const record of fdb) {
-      // Remote entries are the VXLAN driver's own (`self`, with a dst); bridge entries name a master.
-      if (!record.ifname || !record.dst || record.master) {
-        continue;
-      }
       const vni = ownedVni(links.get(record.ifname));
       if (vni === undefined || !record.ifname.startsWith('vx')) {
         continue;
@@ -233,6 +272,17 @@ export class KernelReader {
   /** Every forwarding entry (`bridge -j fdb show`): remote ones on VXLAN devices, learned ones on bridge ports. */
   async fdb(): Promise<FdbRecord[]> {
     return parseJsonArray<FdbRecord>(await this.runner.run('bridge', ['-j', 'fdb', 'show']), 'bridge -j fdb show');
+  }
+
+  /** The remote entries of VXLAN devices among every forwarding entry (see fdb): the VXLAN driver's own (`self`, with a dst); bridge entries name a master. */
+  private async remoteEntries(): Promise<{ mac: string; ifname: string; dst: string }[]> {
+    const out: { mac: string; ifname: string; dst: string }[] = [];
+    for (const r of await this.fdb()) {
+      if (r.ifname && r.dst && !r.master) {
+        out.push({ mac: r.mac, ifname: r.ifname, dst: r.dst });
+      }
+    }
+    return out;
   }
 
   /** `nft -j list <what...>` as printed; undefined when nft cannot list it (a table or set that does not exist). */
