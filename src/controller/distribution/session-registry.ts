@@ -250,8 +250,8 @@ export class SessionRegistry implements SessionEvents {
 
   /** Keeps the failed ports an ack names that the host holds (others are ignored); a malformed list ends the stream, and the ack with it. */
   failedPorts(session: HostSession, revision: number, ports: PortFailure__Output[]): boolean {
-    const index = this.feed.spanIndex;
-    const read = readFailedPorts(ports, (id) => index.portsOnHost(session.hostId).has(id));
+    const local = this.feed.spanIndex.portsOnHost(session.hostId);
+    const read = readFailedPorts(ports, (id) => local.has(id));
     if ('violation' in read) {
       session.refuse(read.violation);
       return false;
