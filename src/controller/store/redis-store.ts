@@ -183,6 +183,15 @@ export class RedisStore implements OnModuleDestroy {
     }
     const lua = `${luaPrelude}\n${makesRevisions(body) ? luaRecoveryGuard : ''}\n${body}`;
     this.writer.defineCommand(name, { numberOfKeys: 1, lua });
+    // ioredis copies a client's scripts into an auto-pipeline when it makes one. A script defined
+    // while one is pending (after startup: tests do) would be called on a pipeline without it:
+    // the call fails, its reply slot goes missing, and ioredis then throws an uncaught
+    // `results[i] is not iterable` (ioredis 5.x). The pending pipelines get the command too.
+    const writer = this.writer as unknown as Record<string, unknown> & { _autoPipelines?: Map<string, Record<string, unknown>> };
+    for (const pipeline of writer._autoPipelines?.values() ?? []) {
+      pipeline[name] = writer[name];
+      pipeline[`${name}Buffer`] = writer[`${name}Buffer`];
+    }
     this.commands.script(name, lua);
     this.defined.add(name);
   }
