@@ -309,12 +309,14 @@ export class HostSession implements SpanSubscriber {
     this.flush();
   }
 
-  /** An empty delta at the current revision, when the agent has not been sent it yet. */
-  sendMarker(): void {
+  /** An empty delta at the current revision, when the agent has not been sent it yet; true when it was sent. */
+  sendMarker(): boolean {
     const revision = this.feed.revision;
-    if (!this.closed && !this.holding && revision > this.sentRevision) {
-      this.enqueue(revision, this.feed.marker(revision), 'marker');
+    if (this.closed || this.holding || revision <= this.sentRevision) {
+      return false;
     }
+    this.enqueue(revision, this.feed.marker(revision), 'marker');
+    return true;
   }
 
   resync(): void {

@@ -18,6 +18,7 @@ import { AgentStatusRepository, type StreamClaim } from './agent-status.reposito
 import { HostObservationIntake, readHostObservation } from './host-observation.intake';
 import { addSentCounts, emptySentCounts, HostSession, type SentCounts, type SessionClaim, type SessionEvents, type SyncCall } from './host-session';
 import { MirrorCountersIntake, readMirrorCounters } from './mirror-counters.intake';
+import { MarkerRound } from './marker-round';
 import { readFailedPorts } from './port-failures';
 import { SpanFeed } from './span-feed';
 import { TypedEvents } from './typed-events';
@@ -25,6 +26,13 @@ import { TypedEvents } from './typed-events';
 /** A claim lapses this long after its last refresh (its replica died). */
 export const SESSION_TTL_MS = 15_000;
 const MARKER_INTERVAL_MS = 250;
+/**
+ * Revision markers a replica sends per MARKER_INTERVAL_MS at most (4,000 a second): up to that
+ * many agents, each is sent one every 250 ms; beyond, each waits its turn (2,500 agents: 750 ms).
+ * Every marker costs a write and an acknowledgement, and at 5,000 agents and 20 writes a second
+ * unbounded markers were 20,000 of each a second, slowing the deltas that matter.
+ */
+const MARKERS_PER_INTERVAL = 1_000;
 const HOUSEKEEPING_MS = 2_000;
 
 /** What agents report about live migrations, for migrations/ to act on (it checks them: they are input). */
@@ -40,7 +48,8 @@ export interface AgentReports {
 /**
  * This replica's agent streams: at most one HostSession per host, opened by the hello
  * (hello.ts). Passes what sessions hear on: acks and NACKs to the AckRecorder, migration reports
- * to its listeners (`on`). Keeps them current: revision markers every MARKER_INTERVAL_MS, a
+ * to its listeners (`on`). Keeps them current: revision markers (MarkerRound: every
+ * MARKER_INTERVAL_MS, at most MARKERS_PER_INTERVAL of them, the sessions taking turns), a
  * snapshot for every session when the deployment's epoch changed (Redis lost its data), and every
  * HOUSEKEEPING_MS ends the streams of deleted hosts and refreshes this replica's claims in Redis,
  * ending the streams whose claim a newer stream on another replica took.
@@ -55,6 +64,7 @@ export class SessionRegistry implements SessionEvents {
   /** Names this replica in its claims. */
   readonly replicaId = randomBytes(6).toString('hex');
   private readonly sessions = new Map<string, HostSession>();
+  private readonly markers = new MarkerRound(this.sessions, MARKERS_PER_INTERVAL);
   private readonly reports = new TypedEvents<AgentReports>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly unsubscribe: (() => void)[] = [];
@@ -122,7 +132,7 @@ export class SessionRegistry implements SessionEvents {
       }),
     );
     this.unsubscribe.push(this.view.onChange((record) => this.endDeletedHosts(record)));
-    this.timers.push(setInterval(() => this.sendMarkers(), MARKER_INTERVAL_MS));
+    this.timers.push(setInterval(() => this.markers.tick(), MARKER_INTERVAL_MS));
     this.timers.push(setInterval(() => void this.housekeeping(), HOUSEKEEPING_MS));
   }
 
@@ -338,12 +348,6 @@ export class SessionRegistry implements SessionEvents {
           session.fail(grpc.status.NOT_FOUND, 'the host was deleted');
         }
       }
-    }
-  }
-
-  private sendMarkers(): void {
-    for (const session of this.sessions.values()) {
-      session.sendMarker();
     }
   }
 
