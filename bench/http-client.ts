@@ -43,6 +43,16 @@ export class JsonHttpClient {
   }
 
   /** Sends `body` (an object, or a pre-serialized JSON string/Buffer) and resolves with the answer, whatever its status. */
+  /** The controller's GET /metrics text, or undefined when it does not answer 200. */
+  async metrics(): Promise<string | undefined> {
+    try {
+      const res = await this.request('GET', '/metrics', undefined, { keepBody: true });
+      return res.status === 200 ? res.text : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   request(method: string, path: string, body?: unknown, opts: { keepBody?: boolean } = {}): Promise<HttpResult> {
     const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     return new Promise<HttpResult>((resolve, reject) => {

@@ -36,12 +36,8 @@ function parse(text: string): MemoryBreakdown {
 
 /** The breakdown now (the metrics token's GET /metrics), or undefined if the controller does not answer. */
 export async function scrapeMemory(client: JsonHttpClient): Promise<MemoryBreakdown | undefined> {
-  try {
-    const res = await client.request('GET', '/metrics', undefined, { keepBody: true });
-    return res.status === 200 ? parse(res.text) : undefined;
-  } catch {
-    return undefined;
-  }
+  const text = await client.metrics();
+  return text === undefined ? undefined : parse(text);
 }
 
 const MB = (b: number): string => `${(b / 1e6).toFixed(1)} MB`;

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { benchToken, redactedEnv } from './controller-process';
 import type { JsonHttpClient } from './http-client';
 import { clockMs, LoadGenerators, type AgentSpec, type SyncReply } from './loadgen';
+import { gcBetween, gcText, scrapeGc, type GcTotals } from './gc-stats';
 import { breakdownLines, scrapeMemory } from './memory-breakdown';
 import { runPool } from './pool';
 import { listenOverflows } from './proc-stats';
@@ -141,6 +142,7 @@ interface UsageStart {
   self: NodeJS.CpuUsage;
   redis: RedisSnapshot;
   machine: { busy: number; total: number };
+  gc: (GcTotals | undefined)[];
 }
 
 interface Usage {
@@ -150,6 +152,8 @@ interface Usage {
   benchCpuPct: number;
   redisCpuPct: number;
   machineCpuPct: number;
+  /** Each replica's garbage collection over the phase (from its /metrics). */
+  replicaGc: (GcTotals | undefined)[];
 }
 
 interface WriteResult {
@@ -224,6 +228,7 @@ class ScaleBench {
       self: process.cpuUsage(),
       redis: await redisSnapshot(this.redis),
       machine: machineCpu(),
+      gc: await Promise.all(this.replicas.map((r) => scrapeGc(r.client))),
     };
   }
 
@@ -232,6 +237,7 @@ class ScaleBench {
     const self = process.cpuUsage(start.self);
     const redis = await redisSnapshot(this.redis);
     const machine = machineCpu();
+    const gc = await Promise.all(this.replicas.map((r) => scrapeGc(r.client)));
     const pct = (s: number): number => (s / wallS) * 100;
     return {
       wallS,
@@ -240,11 +246,12 @@ class ScaleBench {
       benchCpuPct: pct((self.user + self.system) / 1e6),
       redisCpuPct: pct(redis.cpuSeconds - start.redis.cpuSeconds),
       machineCpuPct: machine.total > start.machine.total ? ((machine.busy - start.machine.busy) / (machine.total - start.machine.total)) * 100 * os.cpus().length : NaN,
+      replicaGc: gc.map((after, i) => (after && start.gc[i] ? gcBetween(start.gc[i], after) : undefined)),
     };
   }
 
   private usageText(u: Usage): string {
-    return `CPU over ${dec(u.wallS, 2)} s (100% = one core): replicas ${u.replicaCpuPct.map((p) => `${int(p)}%`).join(' + ')}, load generators ${int(u.loadGenCpuPct)}%, redis ${int(u.redisCpuPct)}%, this process ${int(u.benchCpuPct)}% (machine ${int(u.machineCpuPct)}% of ${os.cpus().length * 100}%)`;
+    return `CPU over ${dec(u.wallS, 2)} s (100% = one core): replicas ${u.replicaCpuPct.map((p) => `${int(p)}%`).join(' + ')}, load generators ${int(u.loadGenCpuPct)}%, redis ${int(u.redisCpuPct)}%, this process ${int(u.benchCpuPct)}% (machine ${int(u.machineCpuPct)}% of ${os.cpus().length * 100}%); GC ${u.replicaGc.map((g, i) => `${String.fromCharCode(65 + i)}: ${gcText(g)}`).join('; ')}`;
   }
 
   /** Each replica's RSS: sampled for RSS_SAMPLE_MS (median) when `sample`, else read once; printed and kept. */

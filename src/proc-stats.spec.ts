@@ -1,7 +1,8 @@
 import { cpuPercentOfOneCore, parseNetstatCounter, parseStatCpu, parseStatusMemory } from '../bench/proc-stats';
+import { gcBetween, gcText, parseGcTotals } from '../bench/gc-stats';
 import { metricValue } from '../bench/agent-resources';
 
-/** The benchmarks' readers of /proc/<pid>/status, /proc/<pid>/stat and the agent's /metrics (bench/). */
+/** The benchmarks' readers of /proc/<pid>/status, /proc/<pid>/stat and the controllers' and agent's /metrics (bench/). */
 describe('parseStatusMemory', () => {
   const status = ['Name:\tnode', 'VmPeak:\t 1234567 kB', 'VmHWM:\t  152340 kB', 'VmRSS:\t  140012 kB', 'RssAnon:\t   90000 kB', 'Threads:\t11', ''].join('\n');
 
@@ -78,5 +79,37 @@ describe('parseNetstatCounter', () => {
   it('gives NaN for a counter or group the text lacks', () => {
     expect(parseNetstatCounter(text, 'TcpExt', 'NoSuchCounter')).toBeNaN();
     expect(parseNetstatCounter(text, 'MPTcpExt', 'ListenOverflows')).toBeNaN();
+  });
+});
+
+describe('parseGcTotals / gcBetween / gcText', () => {
+  const metrics = (minor: number, major: number) =>
+    [
+      '# HELP nodejs_gc_duration_seconds Garbage collection duration by kind, one of major, minor, incremental or weakcb.',
+      '# TYPE nodejs_gc_duration_seconds histogram',
+      `nodejs_gc_duration_seconds_bucket{le="0.01",kind="minor"} ${minor - 3}`,
+      `nodejs_gc_duration_seconds_bucket{le="0.1",kind="minor"} ${minor - 1}`,
+      `nodejs_gc_duration_seconds_bucket{le="+Inf",kind="minor"} ${minor}`,
+      `nodejs_gc_duration_seconds_sum{kind="minor"} ${minor * 9 / 1000}`,
+      `nodejs_gc_duration_seconds_count{kind="minor"} ${minor}`,
+      `nodejs_gc_duration_seconds_bucket{kind="major",le="0.1"} ${major}`,
+      `nodejs_gc_duration_seconds_sum{kind="major"} ${major * 0.05}`,
+      `nodejs_gc_duration_seconds_count{kind="major"} ${major}`,
+      'nodejs_heap_size_used_bytes 123',
+    ].join('\n');
+
+  it('reads count, seconds and pauses over 100 ms per kind, whatever the labels\u2019 order', () => {
+    expect(parseGcTotals(metrics(100, 4))).toEqual({ minor: { count: 100, seconds: 0.9, over100ms: 1 }, major: { count: 4, seconds: 0.2, over100ms: 0 } });
+    expect(parseGcTotals('nodejs_heap_size_used_bytes 1\n')).toEqual({});
+  });
+
+  it('gives the difference of two readings, a kind new in the second counted from zero', () => {
+    const before = parseGcTotals(metrics(100, 4));
+    const after = { ...parseGcTotals(metrics(130, 5)), incremental: { count: 7, seconds: 0.3, over100ms: 0 } };
+    const d = gcBetween(before, after);
+    expect(d.minor).toEqual({ count: 30, seconds: expect.closeTo(0.27, 6), over100ms: 0 });
+    expect(d.incremental).toEqual({ count: 7, seconds: 0.3, over100ms: 0 });
+    expect(gcText(d)).toBe('minor 30 in 0.27 s, major 1 in 0.05 s, incremental 7 in 0.30 s; 0 pause(s) over 100 ms');
+    expect(gcText(undefined)).toMatch(/no GC figures/);
   });
 });
