@@ -3,6 +3,7 @@ import type { ExecutionContext } from '@nestjs/common';
 import { ErrorCode } from '../errors';
 import { AccessGuard } from './access.guard';
 import { Allow, Public } from './access';
+import { parseId } from '../model/value-parsers';
 import type { Principal } from './principal';
 
 class Routes {
@@ -15,7 +16,7 @@ class Routes {
   undeclared(): void {}
 }
 
-const principal = (role: Principal['role']): Principal => ({ tokenId: 't', name: 'n', role, tenantId: null, hostIds: null, allowVniPinning: false });
+const principal = (role: Principal['role']): Principal => ({ tokenId: parseId('01890a5d-ac96-774b-bcce-b302099a8057'), name: 'n', role, tenantId: null, hostIds: null, allowVniPinning: false });
 
 function contextOf(handler: () => void, who?: Principal): ExecutionContext {
   const request = { method: 'POST', url: '/v1/x', routeOptions: { url: '/v1/x' }, principal: who };
