@@ -43,7 +43,8 @@ import { guardPhase } from './phase-guard';
  * another build of the controller (A/B); BENCH_CONTROLLER_NODE_ARGS for the controller's node,
  * e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where its time goes; BENCH_BASELINE_DIR, a
  * build of the code from before authentication (a directory holding dist/src/controller/main.js),
- * to compare single-port creates with it (see authVersusBaseline).
+ * to compare single-port creates with it (see authVersusBaseline); BENCH_REST_ONLY=auth-compare runs
+ * that comparison alone (with BENCH_CONTROLLER_NODE_ARGS given to both of its controllers).
  */
 
 const CONTROLLER_SCRIPT = path.join(ROOT, 'dist', 'src', 'controller', 'main.js');
@@ -70,6 +71,13 @@ const HARD_DEADLINE_MS = 200_000;
 
 /** A build from before authentication, to compare with (authVersusBaseline); unset: not compared. */
 const BASELINE_DIR = process.env.BENCH_BASELINE_DIR;
+/** `auth-compare`: only the comparison with BASELINE_DIR (no ceiling, VNI or port phases). */
+const REST_ONLY = process.env.BENCH_REST_ONLY;
+if (REST_ONLY !== undefined && REST_ONLY !== 'auth-compare') {
+  throw new Error(`BENCH_REST_ONLY=${REST_ONLY}: the only value is auth-compare`);
+}
+/** Node flags for the controllers this run starts (e.g. --cpu-prof). */
+const CONTROLLER_NODE_ARGS = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 /** Rounds per side of the comparison, alternating; each up to AUTH_ROUND_CALLS creates or AUTH_ROUND_MS. */
 const AUTH_ROUNDS = 9;
 const AUTH_ROUND_CALLS = 4_000;
@@ -364,6 +372,10 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
   };
   console.log(`overlayd benchmark — commit ${gitDescribe()}, node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Redis ${redisVersion}, key prefix {${prefix}}`);
   console.log('Controller (child process), Redis and this load generator share the machine: every figure is end to end on it.');
+  if (REST_ONLY === 'auth-compare') {
+    await authVersusBaseline(prefix, process.env.BENCH_CONTROLLER_SCRIPT ?? CONTROLLER_SCRIPT, ctxRef, redis, results);
+    return;
+  }
 
   await redisCeiling(prefix, results);
 
@@ -371,7 +383,7 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
   const httpPort = await freePort();
   const env = await controllerEnv({ REDIS_URL }, prefix, httpPort, benchToken());
   const script = process.env.BENCH_CONTROLLER_SCRIPT ?? CONTROLLER_SCRIPT;
-  const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = CONTROLLER_NODE_ARGS;
   const ctl = await ControllerProcess.start({ script, env, port: httpPort, readyTimeoutMs: 20_000, nodeArgs });
   ctxRef.ctl = ctl;
   const ctx: Ctx = { redis, ctl, prefix };
@@ -601,9 +613,10 @@ interface Side {
 /** A fresh controller of `script` set up for single-port creates; with `token` it is that build's admin token. */
 async function startSide(label: string, script: string, prefix: string, token: string | undefined, redis: Redis, refs: Refs): Promise<Side> {
   const httpPort = await freePort();
-  const ctl = await ControllerProcess.start({ script, env: await controllerEnv({ REDIS_URL }, prefix, httpPort, token), port: httpPort, readyTimeoutMs: 20_000 });
+  const ctl = await ControllerProcess.start({ script, env: await controllerEnv({ REDIS_URL }, prefix, httpPort, token), port: httpPort, readyTimeoutMs: 20_000, nodeArgs: CONTROLLER_NODE_ARGS });
   const client = new JsonHttpClient('127.0.0.1', httpPort, SINGLE_CONCURRENCY, { token });
   refs.others.push({ ctl, client, prefix });
+  console.log(`  ${label}: pid ${ctl.pid}`);
   // Which side is which is checked, not assumed: only the build with authentication refuses a call without a token.
   const anonymous = new JsonHttpClient('127.0.0.1', httpPort, 1);
   const status = (await anonymous.request('GET', '/v1/tenants')).status;
@@ -627,14 +640,17 @@ function costPerCreate(rounds: Phase[]): { controllerUs: number; scriptUs: numbe
   return { controllerUs, scriptUs };
 }
 
-async function authVersusBaseline(prefix: string, script: string, refs: Refs, redis: Redis, results: Results, withAuthAbove: Measurement): Promise<void> {
+/** `withAuthAbove`: the one-per-call figure of the main run, printed when there is no baseline to compare with. */
+async function authVersusBaseline(prefix: string, script: string, refs: Refs, redis: Redis, results: Results, withAuthAbove?: Measurement): Promise<void> {
   console.log('\nAuthentication (every call above carried a bearer token)');
   const authUs = await authenticateCost(200_000);
   console.log(`  ${pad('Authenticator.authenticate, token cached', 44)} ${lpad(dec(authUs, 2), 9)} µs CPU per request (this process, 200,000 calls; a miss, once per 500 ms and token, adds a Redis read)`);
   results.auth = { authenticateCachedUs: round2(authUs) };
   const baselineScript = BASELINE_DIR === undefined ? undefined : path.resolve(BASELINE_DIR, 'dist', 'src', 'controller', 'main.js');
   if (baselineScript === undefined) {
-    console.log(`  ${pad('single-port creates, with authentication', 44)} ${lpad(int(withAuthAbove.rate), 9)} ports/s (one per call @10k, above)`);
+    if (withAuthAbove !== undefined) {
+      console.log(`  ${pad('single-port creates, with authentication', 44)} ${lpad(int(withAuthAbove.rate), 9)} ports/s (one per call @10k, above)`);
+    }
     console.log('  before authentication: not measured; set BENCH_BASELINE_DIR to a build of the code before it (a directory holding dist/src/controller/main.js)');
     return;
   }

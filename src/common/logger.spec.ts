@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { EnvReader } from './env';
-import { bufferedStdout, createLog, LOG_BUFFER_BYTES, LOG_FLUSH_MS, LOG_LEVELS, loggerOf, PINO_LEVEL, readLogSettings, REDACTED, redactSecrets, type LogSettings } from './logger';
+import { bufferedStdout, createLog, isoTime, LOG_BUFFER_BYTES, LOG_FLUSH_MS, LOG_LEVELS, loggerOf, PINO_LEVEL, readLogSettings, REDACTED, redactSecrets, type LogSettings } from './logger';
 
 /** A destination that keeps every line written to it. */
 function capture(): Writable & { lines: string[] } {
@@ -62,6 +62,13 @@ describe('the JSON format', () => {
     const line = JSON.parse(out.lines[0]) as Record<string, unknown>;
     expect(line).toMatchObject({ level: 'warn', name: 'overlayd', component: 'dataplane', msg: 'tap tap0 does not exist yet', tap: 'tap0' });
     expect(new Date(line.time as string).toISOString()).toBe(line.time);
+  });
+
+  it("writes the time as pino's isoTime does, also across seconds and at every millisecond", () => {
+    const start = Date.parse('2026-12-05T23:59:58.990Z');
+    for (const t of [start, start + 5, start + 10, start + 99, start + 100, start + 1_010, start + 2_000, start + 1_000, Date.parse('1970-01-01T00:00:00.000Z'), Date.now()]) {
+      expect(isoTime(t)).toBe(`,"time":"${new Date(t).toISOString()}"`);
+    }
   });
 
   it('writes a message as it is: no printf placeholders filled in', () => {

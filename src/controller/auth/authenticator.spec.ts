@@ -5,6 +5,7 @@ import { ErrorCode, OverlayError } from '../errors';
 import type { EventRepository } from '../events/event.repository';
 import type { StoredToken } from '../model/token';
 import type { TokenRepository } from '../tokens/token.repository';
+import * as tokenService from '../tokens/token.service';
 import { generateToken, sha256 } from '../tokens/token.service';
 import { newId, parseId } from '../model/value-parsers';
 import { mockOf } from '../../../test/support/mocks';
@@ -181,6 +182,22 @@ describe('Authenticator', () => {
     await expect(auth.authenticate(`Bearer ${secret}`, T0)).rejects.toMatchObject({ code: ErrorCode.StoreUnavailable });
     await expect(auth.authenticate(`Bearer ${secret}`, T0 + 1)).resolves.toMatchObject({ name: 'ops' });
     expect(repo.byHash).toHaveBeenCalledTimes(2);
+  });
+
+  it('neither parses nor hashes again a header it admitted while its token is cached; a new lookup hashes it again', async () => {
+    const { repo } = fakeTokens(stored(secret));
+    const auth = new Authenticator(repo, fakeEvents());
+    const hashing = jest.spyOn(tokenService, 'sha256');
+    for (const at of [T0, T0 + 1, T0 + TOKEN_CACHE_MS - 1]) {
+      await expect(auth.authenticate(`Bearer ${secret}`, at)).resolves.toMatchObject({ name: 'ops' });
+    }
+    expect(hashing).toHaveBeenCalledTimes(1);
+    await expect(auth.authenticate(`Bearer ${secret}`, T0 + TOKEN_CACHE_MS)).resolves.toMatchObject({ name: 'ops' });
+    expect(hashing).toHaveBeenCalledTimes(2);
+    expect(repo.byHash).toHaveBeenCalledTimes(2);
+    // Another spelling of the same token is a header of its own: parsed, hashed, admitted alike.
+    await expect(auth.authenticate(`bearer   ${secret}`, T0 + TOKEN_CACHE_MS + 1)).resolves.toMatchObject({ name: 'ops' });
+    expect(hashing).toHaveBeenCalledTimes(3);
   });
 
   it('records a use at most once a minute per token', async () => {

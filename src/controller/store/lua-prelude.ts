@@ -99,7 +99,9 @@ end
  * replica that has not noticed the loss yet cannot write into the emptied store either.
  */
 export const luaRecoveryGuard = `
-if redis.call('EXISTS', K.recovery()) == 1 or redis.call('EXISTS', K.epoch()) == 0 then
+-- One call for both: EXISTS counts a key as often as it is named, so 2 means the epoch is there
+-- (counted twice) and the recovery mark is not.
+if redis.call('EXISTS', K.epoch(), K.epoch(), K.recovery()) ~= 2 then
   fail('STORE_RECOVERY', '', 'the store is in recovery (it came back empty or older than what was seen): writes are refused until an admin accepts its state (POST /v1/admin/recovery/accept) or restores it; see GET /v1/admin/recovery')
 end
 `;
