@@ -17,8 +17,7 @@ import { luaKeyFunctions } from './keys';
  * resource an `op` named, so no accepted write escapes it either; a write that makes no revision
  * (a token's) calls `audit` itself. The change record carries the actor too.
  */
-export const luaPrelude = `
-${luaKeyFunctions}
+const luaPrelude = `
 local NOW = tonumber(ARGV[1])
 local LOG_MAXLEN = ARGV[2]
 local ACTOR = table.remove(ARGV, 3)
@@ -108,3 +107,12 @@ end
 
 /** Whether a script body can make a revision (then it runs behind `luaRecoveryGuard`). */
 export const makesRevisions = (body: string): boolean => /\bcommit(Json)?\(/.test(body);
+
+/**
+ * A mutation script's whole source: the key functions it calls, `luaPrelude`, the recovery
+ * guard when it can make a revision, then its body.
+ */
+export function scriptSource(body: string): string {
+  const code = `${luaPrelude}\n${makesRevisions(body) ? luaRecoveryGuard : ''}\n${body}`;
+  return `${luaKeyFunctions(code)}\n${code}`;
+}

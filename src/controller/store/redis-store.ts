@@ -5,7 +5,7 @@ import { ErrorCode, OverlayError, isErrorCode } from '../errors';
 import { ControllerConfig } from '../config';
 import { CommandMetrics } from './command-metrics';
 import { keysFor, type Keys } from './keys';
-import { luaPrelude, luaRecoveryGuard, makesRevisions } from './lua-prelude';
+import { scriptSource } from './lua-prelude';
 import { UNAVAILABLE_REPLY, createRedisClient, describeRedis, type RedisSettings } from './redis-connection';
 import { ReplicationBarrier } from './replication-barrier';
 import type { Actor } from '../auth/principal';
@@ -181,7 +181,7 @@ export class RedisStore implements OnModuleDestroy {
     if (this.defined.has(name)) {
       return;
     }
-    const lua = `${luaPrelude}\n${makesRevisions(body) ? luaRecoveryGuard : ''}\n${body}`;
+    const lua = scriptSource(body);
     this.writer.defineCommand(name, { numberOfKeys: 1, lua });
     // ioredis copies a client's scripts into an auto-pipeline when it makes one. A script defined
     // while one is pending (after startup: tests do) would be called on a pipeline without it:
