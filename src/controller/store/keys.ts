@@ -186,7 +186,7 @@ export function keysFor(prefix: string): Keys {
  * Redis in every write.
  */
 export function luaKeyFunctions(lua: string): string {
-  const byName = lua.includes('K[');
+  const byName = /\bK\[/.test(lua);
   return [
     'local P = KEYS[1]',
     'local K = {}',
