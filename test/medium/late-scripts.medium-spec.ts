@@ -4,9 +4,10 @@ import { dropPrefix, startController, uniquePrefix, type Harness } from '../supp
 
 /**
  * A mutation script defined after startup, while other commands wait in the client's pending
- * auto-pipeline. ioredis copies a client's scripts into a pipeline when it makes one, so the new
- * script was missing from the pending one: its call failed as STORE_UNAVAILABLE, and ioredis then
- * threw an uncaught `results[i] is not iterable` (a flake of the store-recovery spec).
+ * auto-pipeline. When scripts were ioredis commands (defineCommand), ioredis copied them into a
+ * pipeline as it made it, so the new script was missing from the pending one: its call failed as
+ * STORE_UNAVAILABLE, and ioredis then threw an uncaught `results[i] is not iterable` (a flake of
+ * the store-recovery spec). Scripts now run as EVALSHA; this keeps the case covered.
  */
 describe('store: a script defined while an auto-pipeline is pending', () => {
   const prefix = uniquePrefix('late-scripts');
@@ -32,5 +33,19 @@ describe('store: a script defined while an auto-pipeline is pending', () => {
       await expect(late).resolves.toBe(`late ${round}`);
       await expect(queued).resolves.toBe(String(round));
     }
+  });
+
+  it('sends a script Redis does not have (NOSCRIPT) as its source once, then by its SHA-1, and counts no failure', async () => {
+    const store = h.app.get(RedisStore);
+    // A body no other test defines: its SHA-1 is new to this Redis, whose script cache is shared and never flushed here.
+    const name = `testUnknownScript${Date.now()}`;
+    store.defineScript(name, `return '${prefix} ${name}'`);
+    const errorsBefore = (await store.commands.errors.get()).values.filter((v) => v.labels.command === name).length;
+    await expect(store.mutate(name, [], CONTROLLER)).resolves.toBe(`${prefix} ${name}`);
+    await expect(store.mutate(name, [], CONTROLLER)).resolves.toBe(`${prefix} ${name}`);
+    const durations = (await store.commands.duration.get()).values.find((v) => v.labels.command === name && v.metricName?.endsWith('_count'));
+    // NOSCRIPT, then EVAL of the source, then EVALSHA: three answers under the script's name.
+    expect(durations?.value).toBe(3);
+    expect((await store.commands.errors.get()).values.filter((v) => v.labels.command === name)).toHaveLength(errorsBefore);
   });
 });

@@ -10,7 +10,7 @@ type CommandLabel = 'command';
 /**
  * How long each Redis command of a connection takes, from the moment ioredis sends it (auto-
  * pipelined commands included) to its answer, and which fail: `reply` (Redis refused it; a
- * script's own refusal, `OVERLAY\t...`, is an answer, not an error) or `unavailable` (the
+ * script's own refusal, `OVERLAY\t...`, and NOSCRIPT are answers, not errors) or `unavailable` (the
  * connection failed or the command timed out). Scripts are named by their registered name
  * (`overlayPortCreate`), not `evalsha`: the label stays bounded (a fixed set of commands and
  * scripts) and says which write was slow. The instruments belong to no registry; the controller's
@@ -33,23 +33,23 @@ export class CommandMetrics {
   /** SHA-1 of a script's source -> its name. */
   private readonly scripts = new Map<string, string>();
 
-  /** Names a Lua script (the source exactly as given to ioredis' defineCommand, which sends its SHA-1). */
-  script(name: string, lua: string): void {
-    this.scripts.set(createHash('sha1').update(lua).digest('hex'), name);
+  /** Names a Lua script by the SHA-1 of its source, which EVALSHA sends. */
+  script(name: string, sha: string): void {
+    this.scripts.set(sha, name);
   }
 
   /** Times every command `client` sends from now on (wraps its sendCommand: ioredis has no hook for it). */
   instrument(client: Redis): void {
     const send = client.sendCommand.bind(client) as (command: Command, ...rest: unknown[]) => unknown;
     (client as unknown as { sendCommand: typeof send }).sendCommand = (command, ...rest) => {
-      // Named before it is sent: ioredis rewrites a script's first EVALSHA on a connection into an EVAL of its source as it writes it.
       const labels = { command: this.nameOf(command) };
       const start = performance.now();
       const result = send(command, ...rest);
       command.promise.then(
         () => this.duration.observe(labels, (performance.now() - start) / 1000),
         (err: unknown) => {
-          if (err instanceof ReplyError && (err as Error).message.startsWith('OVERLAY\t')) {
+          // A script's refusal is its answer; NOSCRIPT asks for the source, which RedisStore then sends (no failure either).
+          if (err instanceof ReplyError && /^(OVERLAY\t|NOSCRIPT )/.test((err as Error).message)) {
             this.duration.observe(labels, (performance.now() - start) / 1000);
           } else {
             this.errors.inc({ ...labels, error: err instanceof ReplyError ? 'reply' : 'unavailable' });
@@ -61,9 +61,13 @@ export class CommandMetrics {
   }
 
   private nameOf(command: Command): string {
+    const first = command.args[0];
     if (command.name === 'evalsha') {
-      const sha = command.args[0];
-      return (typeof sha === 'string' && this.scripts.get(sha)) || command.name;
+      return (typeof first === 'string' && this.scripts.get(first)) || command.name;
+    }
+    // A script's source, sent after Redis answered NOSCRIPT (rare: after a restart or a failover).
+    if (command.name === 'eval' && typeof first === 'string') {
+      return this.scripts.get(createHash('sha1').update(first).digest('hex')) ?? command.name;
     }
     return command.name;
   }
