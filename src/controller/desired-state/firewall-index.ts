@@ -197,8 +197,8 @@ export class PolicyIndex {
   }
 
   /** The firewall part of the host's span, given its bound ports: their policies, and the members of every group they need. */
-  spanRuns(hostId: string, portsOnHost: Iterable<string>): SpanRun[] {
-    const runs: SpanRun[] = [{ kind: 'policy', ids: [...portsOnHost] }];
+  spanRuns(hostId: string, portsOnHost: ReadonlySet<string>): SpanRun[] {
+    const runs: SpanRun[] = [{ kind: 'policy', ids: portsOnHost }];
     for (const group of this.groupsNeededBy(hostId)) {
       runs.push({ kind: 'member', ids: this.membersOf(group) });
     }
