@@ -14,7 +14,7 @@ describe('overlayd runtime settings', () => {
 
   it('defines node flags (and environment variables, if any)', () => {
     expect(settings.nodeFlags.length).toBeGreaterThan(0);
-    expect(settings.nodeFlags.every((f) => /^--[a-z-]+=\S+$/.test(f))).toBe(true);
+    expect(settings.nodeFlags.every((f) => /^--[a-z-]+(=\S+)?$/.test(f))).toBe(true);
     expect(Object.entries(settings.env).every(([name]) => /^[A-Z_][A-Z0-9_]*$/.test(name))).toBe(true);
   });
 

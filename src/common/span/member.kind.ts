@@ -20,8 +20,12 @@ export const memberKind: SpanKind<'member', 'members'> = {
       .finishAs(4), // Resource.member
 };
 
-/** A member's address without its group: `<family>/<cidr>` (what a port contributes to each of its groups). */
-export const memberAddress = (family: string, cidr: string): string => `${family}/${cidr}`;
+/**
+ * A member's address without its group: `<family>/<cidr>` (what a port contributes to each of its
+ * groups). Joined, not concatenated: V8 makes a concatenation this long a two-part string and, once
+ * it is a map's key, keeps the flat copy behind it too; the controller's index holds one per port.
+ */
+export const memberAddress = (family: string, cidr: string): string => [family, cidr].join('/');
 
 /** A member's id from its group and `memberAddress`. */
 export const memberIdOf = (groupId: string, address: string): string => `${groupId}/${address}`;

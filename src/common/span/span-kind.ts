@@ -35,12 +35,18 @@ export const spanKey = (kind: SpanKindName, id: string): SpanKey => `${kind}/${i
 /**
  * Resources of one kind, by id: a span as a list of these names each resource without making
  * its key. A snapshot storm holds every span at once (1.1 million keys at 100k ports, 40-110
- * bytes each); ids are the view's own strings, 8 bytes a reference.
+ * bytes each); ids are the view's own strings, 8 bytes a reference. A run may be one of the
+ * index's own sets, not a copy (copies were 9 MB while 1,000 snapshots were under way): a snapshot
+ * then reads it as it goes, and sees what changed since it began, which the deltas queued behind
+ * its end carry anyway.
  */
 export interface SpanRun {
   readonly kind: SpanKindName;
-  readonly ids: readonly string[];
+  readonly ids: readonly string[] | ReadonlySet<string>;
 }
+
+/** How many ids a run holds (now: a set's may change). */
+export const runSize = (run: SpanRun): number => ('size' in run.ids ? run.ids.size : run.ids.length);
 
 /** The kind, and the id: everything after the first '/' (a member's id holds '/' itself). */
 export function parseSpanKey(key: SpanKey): { kind: SpanKindName; id: string } {

@@ -22,16 +22,20 @@ import type { HostSpanChange } from './span-diff';
  * host; resume (`policyDiff`) compares the host's keys in the rewound state with the current
  * ones. span.spec.ts checks that both agree with the span computed from scratch.
  */
-/** What the policy index caches per port (every port, bound or not: unbound ones are members too). */
-interface PortEntry {
+/**
+ * What the policy index keeps per port (every port, bound or not: unbound ones are members too),
+ * one object for every port with the same hosts and group set (most ports of a host share one).
+ * A port's addresses (its IP-set entries) are not kept: the record that changes or deletes a
+ * port carries its old value (`o`), which gives them again. An object per port, its addresses
+ * in an array and a member id per group were about 200 bytes a port (20 MB at 100k ports).
+ */
+interface PortShape {
   /** The hosts holding the port as their own (`localHostsOf`): each needs its policy and sets. */
   hosts: string[];
   tenantId: string;
   /** Port security on and no group listed: its group is its tenant's default. */
   fallback: boolean;
   groups: string[];
-  /** Its addresses as IP-set entries (`memberAddress`; none when it is in no group). */
-  entries: string[];
   /** Groups its policy references (compile's remoteGroups). */
   refs: string[];
 }
@@ -47,6 +51,8 @@ interface GroupSet {
   refs: string[];
   /** Their rules compiled, once a policy needed them: a snapshot storm compiles 100,000 policies of a few group sets. */
   rules?: CompiledRules;
+  /** The shapes of ports with these groups, by hosts, tenant and fallback. */
+  shapes: Map<string, PortShape>;
 }
 
 function groupSet(groups: string[], catalog: GroupCatalog, memo: GroupSetMemo): GroupSet {
@@ -61,23 +67,28 @@ function groupSet(groups: string[], catalog: GroupCatalog, memo: GroupSetMemo): 
         }
       }
     }
-    shared = { groups, refs: [...refs].sort() };
+    shared = { groups, refs: [...refs].sort(), shapes: new Map() };
     memo.set(key, shared);
   }
   return shared;
 }
 
-function entryOf(port: Port, catalog: GroupCatalog, memo: GroupSetMemo, hostLists: HostLists): PortEntry {
+function shapeOf(port: Port, catalog: GroupCatalog, memo: GroupSetMemo, hostLists: HostLists): PortShape {
   const fallback = port.portSecurity !== false && !(port.securityGroupIds?.length ?? 0);
   const set = groupSet(effectiveGroupIds(port, catalog), catalog, memo);
-  return {
-    hosts: hostLists.of(port),
-    tenantId: port.tenantId,
-    fallback,
-    groups: set.groups,
-    entries: set.groups.length ? memberEntries(port).map((e) => memberAddress(e.family, e.cidr)) : NO_REFS,
-    refs: port.hostId === null ? NO_REFS : set.refs,
-  };
+  const hosts = hostLists.of(port);
+  const key = `${hosts.join(' ')}|${port.tenantId}|${fallback}`;
+  let shape = set.shapes.get(key);
+  if (!shape) {
+    shape = { hosts, tenantId: port.tenantId, fallback, groups: set.groups, refs: port.hostId === null ? NO_REFS : set.refs };
+    set.shapes.set(key, shape);
+  }
+  return shape;
+}
+
+/** The port's addresses as IP-set entries (`memberAddress`), none when it is in no group. */
+function addressesOf(port: Port, shape: PortShape): string[] {
+  return shape.groups.length ? memberEntries(port).map((e) => memberAddress(e.family, e.cidr)) : NO_REFS;
 }
 
 const NO_REFS: string[] = [];
@@ -129,12 +140,12 @@ export const NONE: ReadonlySet<string> = new Set();
  * (the caller applies the record to the view first).
  */
 export class PolicyIndex {
-  private readonly ports = new Map<string, PortEntry>();
+  private readonly ports = new Map<string, PortShape>();
   /** Group -> ports whose effective groups include it. */
   private readonly portsByGroup = new Map<string, Set<string>>();
   /** Tenant -> its ports that fall back to its default group. */
   private readonly fallbackByTenant = new Map<string, Set<string>>();
-  /** Group -> member id -> how many ports contribute it. */
+  /** Group -> member address (`memberAddress`, a member's id without its group) -> how many ports contribute it. */
   private readonly members: Counts = new Map();
   /** Host -> group -> how many of its ports' policies reference it. */
   private readonly needs: Counts = new Map();
@@ -148,7 +159,8 @@ export class PolicyIndex {
     const catalog = this.catalog();
     const noSeen: Seen = new Map();
     for (const port of view.ports.values()) {
-      this.add(port.id, entryOf(port, catalog, this.groupSets, this.hostLists), noSeen, noSeen);
+      const shape = shapeOf(port, catalog, this.groupSets, this.hostLists);
+      this.add(port.id, shape, addressesOf(port, shape), noSeen, noSeen);
     }
     for (const [host, groups] of this.needs) {
       for (const group of groups.keys()) {
@@ -176,16 +188,17 @@ export class PolicyIndex {
 
   /** Current member ids (`<group>/<family>/<cidr>`) of a group. */
   membersOf(groupId: string): string[] {
-    return [...(this.members.get(groupId)?.keys() ?? [])];
+    return [...(this.members.get(groupId)?.keys() ?? [])].map((address) => memberIdOf(groupId, address));
   }
 
   hasMember(id: string): boolean {
-    return (this.members.get(parseMemberId(id).groupId)?.get(id) ?? 0) > 0;
+    const { groupId, family, cidr } = parseMemberId(id);
+    return (this.members.get(groupId)?.get(memberAddress(family, cidr)) ?? 0) > 0;
   }
 
   /** The firewall part of the host's span, given its bound ports: their policies, and the members of every group they need. */
-  spanRuns(hostId: string, portsOnHost: Iterable<string>): SpanRun[] {
-    const runs: SpanRun[] = [{ kind: 'policy', ids: [...portsOnHost] }];
+  spanRuns(hostId: string, portsOnHost: ReadonlySet<string>): SpanRun[] {
+    const runs: SpanRun[] = [{ kind: 'policy', ids: portsOnHost }];
     for (const group of this.groupsNeededBy(hostId)) {
       runs.push({ kind: 'member', ids: this.membersOf(group) });
     }
@@ -209,9 +222,14 @@ export class PolicyIndex {
    */
   apply(record: ChangeRecord, changeOf: (host: string) => HostSpanChange): void {
     const affected = new Set<string>();
+    /** The ports' values before the record (the first op on a port has it): their addresses, which the index does not keep. */
+    const before = new Map<string, Port | undefined>();
     for (const op of record.ops) {
       if (op.k === 'port') {
         affected.add(op.id);
+        if (!before.has(op.id)) {
+          before.set(op.id, (op.o ?? undefined) as Port | undefined);
+        }
       } else if (op.k === 'securityGroup') {
         this.groupSets.clear();
         this.portsInGroup(op.id).forEach((id) => affected.add(id));
@@ -229,12 +247,17 @@ export class PolicyIndex {
     for (const id of affected) {
       const old = this.ports.get(id);
       const port = this.view.ports.get(id);
-      const next = port ? entryOf(port, catalog, this.groupSets, this.hostLists) : undefined;
+      const next = port ? shapeOf(port, catalog, this.groupSets, this.hostLists) : undefined;
       if (old) {
-        this.remove(id, old, memberSeen, needSeen);
+        const was = before.has(id) ? before.get(id) : port;
+        if (!was) {
+          throw new Error(`policy index: port ${id} is indexed, but record ${record.revision} says it did not exist`);
+        }
+        this.remove(id, old, addressesOf(was, old), memberSeen, needSeen);
       }
-      if (next) {
-        this.add(id, next, memberSeen, needSeen);
+      if (port && next) {
+        // Keyed by the view's own id string, not the record's copy of it.
+        this.add(port.id, next, addressesOf(port, next), memberSeen, needSeen);
       }
       for (const host of old?.hosts ?? NO_REFS) {
         if (!next?.hosts.includes(host)) {
@@ -263,9 +286,9 @@ export class PolicyIndex {
         } else {
           removeFrom(this.hostsNeeding, group, host);
           const gone = new Set(this.membersOf(group));
-          for (const [id, present] of memberSeen.get(group) ?? []) {
+          for (const [address, present] of memberSeen.get(group) ?? []) {
             if (present) {
-              gone.add(id);
+              gone.add(memberIdOf(group, address));
             }
           }
           for (const id of gone) {
@@ -284,13 +307,13 @@ export class PolicyIndex {
       }
       let others: HostSpanChange[] | undefined;
       const counts = this.members.get(group);
-      for (const [id, was] of entries) {
-        const is = (counts?.get(id) ?? 0) > 0;
+      for (const [address, was] of entries) {
+        const is = (counts?.get(address) ?? 0) > 0;
         if (was === is) {
           continue;
         }
         others ??= [...hosts].filter((host) => !whole.has(`${host} ${group}`)).map((host) => changeOf(host));
-        const key = spanKey('member', id);
+        const key = spanKey('member', memberIdOf(group, address));
         for (const change of others) {
           (is ? change.upserts : change.removals).add(key);
         }
@@ -298,40 +321,39 @@ export class PolicyIndex {
     }
   }
 
-  private add(id: string, entry: PortEntry, memberSeen: Seen, needSeen: Seen): void {
-    this.ports.set(id, entry);
-    if (entry.fallback) {
-      addTo(this.fallbackByTenant, entry.tenantId, id);
+  private add(id: string, shape: PortShape, addresses: string[], memberSeen: Seen, needSeen: Seen): void {
+    this.ports.set(id, shape);
+    if (shape.fallback) {
+      addTo(this.fallbackByTenant, shape.tenantId, id);
     }
-    for (const group of entry.groups) {
+    for (const group of shape.groups) {
       addTo(this.portsByGroup, group, id);
-      for (const e of entry.entries) {
-        bump(this.members, group, memberIdOf(group, e), 1, memberSeen);
+      for (const address of addresses) {
+        bump(this.members, group, address, 1, memberSeen);
       }
     }
-    for (const host of entry.hosts) {
-      for (const group of entry.refs) {
+    for (const host of shape.hosts) {
+      for (const group of shape.refs) {
         bump(this.needs, host, group, 1, needSeen);
       }
     }
   }
 
-  private remove(id: string, entry: PortEntry, memberSeen: Seen, needSeen: Seen): void {
+  private remove(id: string, shape: PortShape, addresses: string[], memberSeen: Seen, needSeen: Seen): void {
     this.ports.delete(id);
-    if (entry.fallback) {
-      removeFrom(this.fallbackByTenant, entry.tenantId, id);
+    if (shape.fallback) {
+      removeFrom(this.fallbackByTenant, shape.tenantId, id);
     }
-    for (const group of entry.groups) {
+    for (const group of shape.groups) {
       removeFrom(this.portsByGroup, group, id);
-      for (const e of entry.entries) {
-        bump(this.members, group, memberIdOf(group, e), -1, memberSeen);
+      for (const address of addresses) {
+        bump(this.members, group, address, -1, memberSeen);
       }
     }
-    for (const host of entry.hosts) {
-      for (const group of entry.refs) {
+    for (const host of shape.hosts) {
+      for (const group of shape.refs) {
         bump(this.needs, host, group, -1, needSeen);
       }
     }
   }
 }
-

@@ -147,7 +147,7 @@ export class SpanIndex implements IndexedSpanSource {
   spanRuns(hostId: string): SpanRun[] {
     const runs: SpanRun[] = [];
     for (const segmentId of this.segmentsOfHost(hostId)) {
-      runs.push({ kind: 'segment', ids: [segmentId] }, { kind: 'port', ids: [...this.boundPorts(segmentId)] });
+      runs.push({ kind: 'segment', ids: [segmentId] }, { kind: 'port', ids: this.boundPorts(segmentId) });
     }
     runs.push(...this.policies.spanRuns(hostId, this.portsOnHost(hostId)));
     runs.push(...this.mirrors.spanRuns(hostId, this.portsOnHost(hostId)));
@@ -156,7 +156,7 @@ export class SpanIndex implements IndexedSpanSource {
 
   /** The host's whole span as keys. */
   spanOf(hostId: string): SpanKey[] {
-    return this.spanRuns(hostId).flatMap(({ kind, ids }) => ids.map((id) => spanKey(kind, id)));
+    return this.spanRuns(hostId).flatMap(({ kind, ids }) => Array.from(ids, (id) => spanKey(kind, id)));
   }
 
   /**

@@ -136,8 +136,8 @@ describe('host session acks and nacks', () => {
 describe('host session snapshots', () => {
   const SyncResponse = protobuf.loadSync(path.join(__dirname, '../../../proto/overlay/v1/sync.proto')).lookupType('overlay.v1.SyncResponse');
 
-  /** Sends a snapshot of `runs` on a fake call; resolves with what each message carried, in order. */
-  async function snapshotOf(runs: SpanRun[]): Promise<string[]> {
+  /** Sends a snapshot of `runs` on a fake call; resolves with what each message carried, in order. `afterFirstChunk` runs once the first chunk is written. */
+  async function snapshotOf(runs: SpanRun[], afterFirstChunk?: () => void): Promise<string[]> {
     const written: string[] = [];
     let ended = false;
     const encoded: string[] = [];
@@ -146,6 +146,9 @@ describe('host session snapshots', () => {
         const message = SyncResponse.toObject(SyncResponse.decode(bytes), { defaults: true }) as { snapshotChunk?: { resources: unknown[] }; snapshotEnd?: { resourceCount: number } };
         if (message.snapshotChunk) {
           written.push(`chunk ${message.snapshotChunk.resources.length}`);
+          if (written.length === 1) {
+            afterFirstChunk?.();
+          }
         } else if (message.snapshotEnd) {
           written.push(`end ${message.snapshotEnd.resourceCount}`);
           ended = true;
@@ -171,7 +174,7 @@ describe('host session snapshots', () => {
     while (!ended && Date.now() < deadline) {
       await new Promise((r) => setImmediate(r));
     }
-    expect(encoded).toEqual(runs.flatMap((run) => run.ids.map((id) => `${run.kind}/${id}`)));
+    expect(encoded).toEqual(runs.flatMap((run) => Array.from(run.ids, (id) => `${run.kind}/${id}`)));
     return written;
   }
 
@@ -186,6 +189,15 @@ describe('host session snapshots', () => {
       { kind: 'member', ids: [] },
     ];
     expect(await snapshotOf(runs)).toEqual([`chunk ${SNAPSHOT_CHUNK_SIZE}`, `chunk ${SNAPSHOT_CHUNK_SIZE}`, 'chunk 500', `end ${2 * SNAPSHOT_CHUNK_SIZE + 500}`]);
+  });
+
+  it('reads a run that is a set as it goes: an id added after the snapshot began is sent, one deleted before its turn is not', async () => {
+    const ports = new Set(ids('p', SNAPSHOT_CHUNK_SIZE + 10));
+    const written = await snapshotOf([{ kind: 'port', ids: ports }], () => {
+      ports.delete(`p${SNAPSHOT_CHUNK_SIZE + 5}`);
+      ports.add('p-new');
+    });
+    expect(written).toEqual([`chunk ${SNAPSHOT_CHUNK_SIZE}`, 'chunk 10', `end ${SNAPSHOT_CHUNK_SIZE + 10}`]);
   });
 
   it('sends one empty chunk for an empty span, and no empty chunk when the span fills its chunks exactly', async () => {

@@ -9,6 +9,7 @@ import type { ChangeRecord } from '../store/change-log';
 import { MaterializedView } from '../store/materialized-view';
 import type { ViewState } from '../store/view-state';
 import { ChangedHostsLog } from './changed-hosts';
+import { QuietCollector } from './quiet-collector';
 
 /** What a session receives: an encoded SyncResponse{delta}, or the word that it must resync. */
 export interface SpanSubscriber {
@@ -46,6 +47,8 @@ export class SpanFeed implements OnModuleDestroy {
   private readonly changed = new ChangedHostsLog();
   /** Revisions waited for, with how many wait and, once the view applied them, the hosts they changed. */
   private readonly pins = new Map<number, { count: number; hosts?: string[] }>();
+  /** Collects V8's garbage once records and snapshots stop (quiet-collector.ts). */
+  private readonly collector = new QuietCollector(() => this.snapshotsUnderWay > 0);
 
   constructor(private readonly view: MaterializedView) {
     this.index = new SpanIndex(view.current);
@@ -149,6 +152,7 @@ export class SpanFeed implements OnModuleDestroy {
   /** A session began sending a snapshot (its chunks encode through `encode`). */
   snapshotBegun(): void {
     this.snapshotsUnderWay++;
+    this.collector.busy();
   }
 
   /**
@@ -160,6 +164,7 @@ export class SpanFeed implements OnModuleDestroy {
     if (--this.snapshotsUnderWay <= 0) {
       this.snapshotsUnderWay = 0;
       this.encoded.clear();
+      this.collector.busy();
     }
   }
 
@@ -208,6 +213,7 @@ export class SpanFeed implements OnModuleDestroy {
   }
 
   private onRecord(record: ChangeRecord): void {
+    this.collector.busy();
     const changes = this.index.apply(record);
     const hosts = [...changes.keys()];
     this.changed.record(record.revision, hosts);
@@ -240,6 +246,7 @@ export class SpanFeed implements OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
+    this.collector.stop();
     this.unsubscribe.forEach((off) => off());
   }
 }

@@ -217,7 +217,12 @@ export class MaterializedView implements OnModuleDestroy {
       tenants: parse(tenants),
       segments: parse(segments),
       hosts: parse(hosts),
-      ports: new Map(Object.entries(ports).map(([id, json]) => [id, compactPort(JSON.parse(json) as Port)])),
+      ports: new Map(
+        Object.values(ports).map((json) => {
+          const port = compactPort(JSON.parse(json) as Port);
+          return [port.id, port];
+        }),
+      ),
       securityGroups: parse(securityGroups),
       mirrorSessions: parse(mirrorSessions),
     };

@@ -52,10 +52,21 @@ const intern = (value: string): string => {
   return shared;
 };
 const NO_ITEMS: never[] = Object.freeze([]) as unknown as never[];
+const internedLists = new Map<string, string[]>();
+/** One frozen array for every port with the same list of ids (ports of a group share its list). */
+const internList = (ids: string[]): string[] => {
+  const key = ids.join(',');
+  let shared = internedLists.get(key);
+  if (shared === undefined) {
+    shared = Object.freeze(ids.map(intern)) as string[];
+    internedLists.set(key, shared);
+  }
+  return shared;
+};
 
 /**
  * A port as the view keeps it: ids it shares with thousands of other ports interned (one string
- * for all), empty lists shared, no timestamps (the API reads records from Redis, never from the
+ * for all), its list of groups and empty lists shared, no timestamps (the API reads records from Redis, never from the
  * view). At 100,000 ports this halves the view. Every way into a view goes through here, so views
  * built any way compare equal.
  */
@@ -65,13 +76,26 @@ export function compactPort(port: Port): Port {
     segmentId: intern(port.segmentId),
     tenantId: intern(port.tenantId),
     hostId: port.hostId === null ? null : intern(port.hostId),
-    securityGroupIds: port.securityGroupIds?.length ? port.securityGroupIds.map(intern) : NO_ITEMS,
+    securityGroupIds: port.securityGroupIds?.length ? internList(port.securityGroupIds) : NO_ITEMS,
     allowedAddressPairs: port.allowedAddressPairs?.length ? port.allowedAddressPairs : NO_ITEMS,
     ips: port.ips.length ? port.ips : NO_ITEMS,
     migration: port.migration ? { id: port.migration.id, destinationHostId: intern(port.migration.destinationHostId) } : null,
     createdAt: '',
     updatedAt: '',
   };
+}
+
+/**
+ * A port is keyed by its own id string, not the record's copy of it (the indexes key by the
+ * port's): 100,000 ports held each id twice, 5.6 MB.
+ */
+function setValue(table: Map<string, unknown>, kind: ResourceKind, id: string, value: unknown): void {
+  if (kind === 'port') {
+    const port = compactPort(value as Port);
+    table.set(port.id, port);
+  } else {
+    table.set(id, value);
+  }
 }
 
 /** Applies one record. Records at or below the state's revision are ignored (replays are harmless). */
@@ -84,7 +108,7 @@ export function applyChange(state: ViewState, record: ChangeRecord): boolean {
     if (op.v === null) {
       table.delete(op.id);
     } else {
-      table.set(op.id, op.k === 'port' ? compactPort(op.v as Port) : op.v);
+      setValue(table, op.k, op.id, op.v);
     }
   }
   state.revision = record.revision;
@@ -107,7 +131,7 @@ export function rewindChange(state: ViewState, record: ChangeRecord): void {
     if (op.o === null || op.o === undefined) {
       table.delete(op.id);
     } else {
-      table.set(op.id, op.k === 'port' ? compactPort(op.o as Port) : op.o);
+      setValue(table, op.k, op.id, op.o);
     }
   }
   state.revision = record.revision - 1;
