@@ -53,12 +53,21 @@ const intern = (value: string): string => {
 };
 const NO_ITEMS: never[] = Object.freeze([]) as unknown as never[];
 const internedLists = new Map<string, string[]>();
+/**
+ * How many lists are shared before the table starts over: it keeps lists no port holds any more
+ * (groups deleted), and where most ports have a list of their own sharing saves nothing while the
+ * table costs a key per port. Starting over only ends sharing with the lists made before.
+ */
+const MAX_INTERNED_LISTS = 10_000;
 /** One frozen array for every port with the same list of ids (ports of a group share its list). */
 const internList = (ids: string[]): string[] => {
   const key = ids.join(',');
   let shared = internedLists.get(key);
   if (shared === undefined) {
     shared = Object.freeze(ids.map(intern)) as string[];
+    if (internedLists.size >= MAX_INTERNED_LISTS) {
+      internedLists.clear();
+    }
     internedLists.set(key, shared);
   }
   return shared;
