@@ -215,18 +215,9 @@ export class RedisStore implements OnModuleDestroy {
     const argv = [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, ...args];
     let result: unknown;
     try {
-      result = await (this.writer as unknown as ScriptCalls).evalsha(script.sha, 1, argv);
+      result = await this.runScript(script, argv);
     } catch (err) {
-      if (!(err instanceof ReplyError && (err as Error).message.startsWith('NOSCRIPT'))) {
-        throw RedisStore.translate(err);
-      }
-      // Redis does not have it (it restarted, failed over, or never saw it): the script did not
-      // run, so sending its source is no second attempt of a write. EVAL also caches it.
-      try {
-        result = await (this.writer as unknown as ScriptCalls).eval(script.lua, 1, argv);
-      } catch (retryErr) {
-        throw RedisStore.translate(retryErr);
-      }
+      throw RedisStore.translate(err);
     }
     if (this.config.redisMinReplicas > 0) {
       await this.replicated.confirm();
@@ -234,12 +225,27 @@ export class RedisStore implements OnModuleDestroy {
     return result;
   }
 
-  /** Runs a read, mapping connection failures to STORE_UNAVAILABLE. */
+  /** Runs a script by its SHA-1, or by its source when Redis does not have it. */
+  private async runScript(script: { lua: string; sha: string }, argv: ScriptArg[]): Promise<unknown> {
+    const writer = this.writer as unknown as ScriptCalls;
+    try {
+      return await writer.evalsha(script.sha, 1, argv);
+    } catch (err) {
+      if (!(err instanceof ReplyError && (err as Error).message.startsWith('NOSCRIPT'))) {
+        throw err;
+      }
+      // Redis does not have it (it restarted, failed over, or never saw it): the script did not
+      // run, so sending its source is no second attempt of a write. EVAL also caches it.
+      return writer.eval(script.lua, 1, argv);
+    }
+  }
+
   /** The store's current revision (0 before the first write). */
   async revision(): Promise<number> {
     return Number((await this.read((r) => r.get(this.keys.revision()))) ?? 0);
   }
 
+  /** Runs a read, mapping connection failures to STORE_UNAVAILABLE. */
   async read<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
     try {
       return await fn(this.redis);
