@@ -681,9 +681,22 @@ export class FakeKernel implements CommandRunner {
       } else if ((m = /^flush (set|map) (\w+) (\S+) (\S+)$/.exec(l))) {
         set(table(m[2], m[3]), m[4]).elements = [];
       } else if ((m = /^(add|delete) element (\w+) (\S+) (\S+) \{ (.*) \}$/.exec(l))) {
+        // As nft: adding an element already there is no error (a map's key with another
+        // verdict is); deleting one that is not there is (a map's element is deleted by its key).
         const s = set(table(m[2], m[3]), m[4]);
-        const given = elements(m[5]);
-        s.elements = m[1] === 'add' ? [...new Set([...s.elements, ...given])] : s.elements.filter((e) => !given.includes(e));
+        const keyOf = (e: string) => (s.kind === 'map' ? e.split(' : ')[0] : e);
+        for (const e of elements(m[5])) {
+          const at = s.elements.findIndex((x) => keyOf(x) === keyOf(e));
+          if (m[1] === 'add' && at >= 0 && s.elements[at] !== e) {
+            throw new Refused(`/dev/stdin:${i + 1}: Error: Could not process rule: File exists\n${l}`);
+          } else if (m[1] === 'add' && at < 0) {
+            s.elements.push(e);
+          } else if (m[1] === 'delete' && at < 0) {
+            throw new Refused(`/dev/stdin:${i + 1}: Error: Could not process rule: No such file or directory\n${l}`);
+          } else if (m[1] === 'delete') {
+            s.elements.splice(at, 1);
+          }
+        }
       } else if ((m = /^add rule (\w+) (\S+) (\S+) (.+)$/.exec(l))) {
         const t = table(m[1], m[2]);
         const chain = t.chains.get(m[3]);
@@ -744,7 +757,13 @@ export class FakeKernel implements CommandRunner {
   /** What `nft -j list` prints of a table or of one set or map (its elements included). */
   private nftJson(what: string, family: string, tableName: string, setName?: string): unknown[] {
     const t = this.nft.get(`${family} ${tableName}`);
-    const setJson = (name: string, s: FakeNftSet) => ({ [s.kind]: { family, name, table: tableName, type: s.type, handle: s.handle, ...(s.flags.includes('flags interval') ? { flags: ['interval'] } : {}), ...(s.elements.length ? { elem: s.elements } : {}) } });
+    const setJson = (name: string, s: FakeNftSet) => {
+      const [key, data] = s.type.split(' : ');
+      const types = key.split(' . ');
+      const type = { type: types.length > 1 ? types : key, ...(data ? { map: data } : {}) };
+      const elem = s.elements.map((e) => nftElementJson(s.type, e));
+      return { [s.kind]: { family, name, table: tableName, ...type, handle: s.handle, ...(s.flags.includes('flags interval') ? { flags: ['interval'] } : {}), ...(elem.length ? { elem } : {}) } };
+    };
     if (what !== 'table') {
       const s = t?.sets.get(setName ?? '');
       if (!s || s.kind !== what) {
@@ -813,4 +832,38 @@ export class FakeKernel implements CommandRunner {
       this.conntrack.set(zone, [...entries, c]);
     }
   }
+}
+
+/**
+ * One element (as loaded: `"tap1" . 02:00:00:00:00:01`, `10.0.1.0/24`, `"tap1" : jump c`) as
+ * `nft -j list` prints it for a set or map of `type` (`ifname . ether_addr`, `ifname : verdict`):
+ * interface names unquoted, MACs in lower case, prefixes and ranges as objects, concatenations
+ * as `{concat: [...]}`, a map's element as `[key, verdict]`. Addresses are printed as given
+ * (nft compresses IPv6 ones), and nothing is merged (nft merges the elements of an `auto-merge` set).
+ */
+function nftElementJson(type: string, element: string): unknown {
+  const [keyType, dataType] = type.split(' : ');
+  const value = (t: string, v: string): unknown => {
+    if (t === 'ifname') {
+      return v.replace(/^"(.*)"$/, '$1');
+    }
+    if (t === 'ether_addr') {
+      return v.toLowerCase();
+    }
+    if (v.includes('/')) {
+      return { prefix: { addr: v.split('/')[0], len: Number(v.split('/')[1]) } };
+    }
+    return v.includes('-') ? { range: v.split('-') } : v;
+  };
+  const key = (k: string): unknown => {
+    const types = keyType.split(' . ');
+    const parts = k.split(' . ');
+    return types.length > 1 ? { concat: parts.map((p, i) => value(types[i], p)) } : value(keyType, k);
+  };
+  if (dataType === 'verdict') {
+    const [k, verdict] = element.split(' : ');
+    const [name, target] = verdict.split(' ');
+    return [key(k), { [name]: target === undefined ? null : { target } }];
+  }
+  return key(element);
 }

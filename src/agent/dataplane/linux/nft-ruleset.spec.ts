@@ -58,7 +58,13 @@ describe('nft ruleset', () => {
 
   it('turns a change of elements alone into a rewrite of the sets that changed, and anything else into a whole load', () => {
     const rewrites = setUpdate(ruleset(['10.0.0.1']), ruleset(['10.0.0.1', '10.0.0.2']));
-    expect(rewrites).toEqual([{ table: { family: 'bridge', name: 'overlay' }, set: expect.objectContaining({ kind: 'set', name: 's', elements: ['10.0.0.1', '10.0.0.2'] }) }]);
+    expect(rewrites).toEqual([
+      {
+        table: { family: 'bridge', name: 'overlay' },
+        set: expect.objectContaining({ kind: 'set', name: 's', elements: ['10.0.0.1', '10.0.0.2'] }),
+        previous: expect.objectContaining({ kind: 'set', name: 's', elements: ['10.0.0.1'] }),
+      },
+    ]);
     expect(printSetUpdate(rewrites!)).toBe('flush set bridge overlay s\nadd element bridge overlay s { 10.0.0.1, 10.0.0.2 }\n');
     expect(printSetUpdate(setUpdate(ruleset(['10.0.0.1']), ruleset([]))!)).toBe('flush set bridge overlay s\n');
     expect(setUpdate(ruleset(['10.0.0.1']), ruleset(['10.0.0.1']))).toBeUndefined();

@@ -53,10 +53,22 @@ export interface NftRuleset {
   tables: NftTable[];
 }
 
-/** One set or map whose elements a set update rewrites. */
+/** One set or map whose elements a set update changes: `set` as it is to be, `previous` as it was. */
 export interface NftSetRewrite {
   table: NftTableRef;
+  set: NftSet;
+  previous: NftSet;
+}
+
+/**
+ * How a set update changes one set: `delta` given, only those elements (delete the gone ones,
+ * a map's by key, then add the new ones; see elementDelta in nft-elements.ts); otherwise the set
+ * is flushed and refilled with all its elements.
+ */
+export interface NftSetChange {
+  table: NftTableRef;
   set: Pick<NftSet, 'kind' | 'name' | 'elements'>;
+  delta?: { remove: string[]; add: string[] };
 }
 
 function printSet(set: NftSet): string[] {
@@ -142,16 +154,24 @@ export function setUpdate(previous: NftRuleset, next: NftRuleset): NftSetRewrite
     return undefined;
   }
   const rewrites = next.tables.flatMap((table, t) =>
-    table.sets.filter((set, s) => set.elements.join('\n') !== previous.tables[t].sets[s].elements.join('\n')).map((set) => ({ table: { family: table.family, name: table.name }, set })),
+    table.sets.flatMap((set, s) => {
+      const before = previous.tables[t].sets[s];
+      return set.elements.join('\n') !== before.elements.join('\n') ? [{ table: { family: table.family, name: table.name }, set, previous: before }] : [];
+    }),
   );
   return rewrites.length ? rewrites : undefined;
 }
 
-/** The `nft -f` text of a set update: per set, `flush set|map` then `add element`, all in one transaction. */
-export function printSetUpdate(rewrites: NftSetRewrite[]): string {
-  const lines = rewrites.flatMap(({ table, set }) => {
+/**
+ * The `nft -f` text of a set update, all in one transaction: per set, `flush set|map` then
+ * `add element` (all of them), or with a delta `delete element` (the gone ones) then
+ * `add element` (the new ones). Empty when no set has anything to change.
+ */
+export function printSetUpdate(changes: NftSetChange[]): string {
+  const lines = changes.flatMap(({ table, set, delta }) => {
     const where = `${table.family} ${table.name} ${set.name}`;
-    return [`flush ${set.kind} ${where}`, ...(set.elements.length ? [`add element ${where} { ${set.elements.join(', ')} }`] : [])];
+    const element = (verb: string, items: string[]) => (items.length ? [`${verb} element ${where} { ${items.join(', ')} }`] : []);
+    return delta ? [...element('delete', delta.remove), ...element('add', delta.add)] : [`flush ${set.kind} ${where}`, ...element('add', set.elements)];
   });
-  return lines.join('\n') + '\n';
+  return lines.length ? lines.join('\n') + '\n' : '';
 }

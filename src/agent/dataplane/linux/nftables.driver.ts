@@ -7,7 +7,8 @@ import type { FirewallRuleset } from '../dataplane';
 import type { CommandRunner } from './command-runner';
 import type { Logger } from '../../../common/logger';
 import type { KernelReader } from './kernel-view';
-import { parseRuleset, printSetUpdate, setUpdate, type NftRuleset, type NftSetRewrite, type NftTableRef } from './nft-ruleset';
+import { elementDelta, kernelElementsKey, textElementsKey } from './nft-elements';
+import { parseRuleset, printSetUpdate, setUpdate, type NftRuleset, type NftSet, type NftSetChange, type NftSetRewrite, type NftTableRef } from './nft-ruleset';
 import type { ConntrackMode } from './nftables';
 
 /** Where conntrack for the firewall comes from: a mode, or `auto` (probe). See config.ts. */
@@ -62,7 +63,7 @@ export class NftablesDriver {
   /** `nft -f -` runs (the instruments belong to no registry: the agent's metrics register them). */
   readonly loadSeconds = new Histogram<'load' | 'result'>({
     name: 'overlay_agent_nft_load_seconds',
-    help: 'Firewall loads (one nft -f - transaction), by load (whole: the tables replaced; sets: only set elements rewritten) and result (ok, failed)',
+    help: 'Firewall loads (one nft -f - transaction), by load (whole: the tables replaced; sets: sets flushed and refilled; elements: set elements deleted and added, sets flushed and refilled beside them) and result (ok, failed)',
     labelNames: ['load', 'result'],
     buckets: APPLY_SECONDS_BUCKETS,
     registers: [],
@@ -115,17 +116,19 @@ export class NftablesDriver {
    * Loads the firewall text in one `nft -f -` transaction (the text replaces its own tables).
    * When the text differs from the one last loaded only in set and map elements (a port joined
    * or left a group, a port came, went or changed addresses with the rules of another port), it
-   * loads just those sets' new elements instead (setUpdate, still one transaction):
-   * chains, rules and their handles stay as they are.
+   * loads just those sets' changes instead (setUpdate, still one transaction): chains, rules and
+   * their handles stay as they are. A set is changed element by element when that is exact
+   * (updateSets: the gone elements deleted, the new ones added), else flushed and refilled.
    *
    * Drift repair without reloading: after each load it reads the tables back once
    * (`nft -j list table`, the elements included) and keeps a fingerprint of them (rule handles
-   * and expressions, chains, sets, elements). Given the same text as last time (the agent's
-   * periodic reconcile), it reads the tables again and reloads the whole text only when the
-   * fingerprint differs (a rule inserted or deleted by hand, a table deleted, an element
-   * removed...): an unchanged kernel costs one read. After a set update only the sets it
-   * rewrote are read again (the rest of the fingerprint stays as read after the last whole
-   * load, so drift there is found by the next check). In br_netfilter mode it first turns
+   * and expressions, chains, sets, what their elements mean). Given the same text as last time
+   * (the agent's periodic reconcile), it reads the tables again and reloads the whole text only
+   * when the fingerprint differs (a rule inserted or deleted by hand, a table deleted, an element
+   * removed or added...): an unchanged kernel costs one read. After a set update only the sets
+   * it flushed and refilled are read again; those it changed element by element are not read:
+   * their fingerprint is what their new elements mean (the rest of the fingerprint stays as
+   * read after the last whole load, so drift there is found by the next check). In br_netfilter mode it first turns
    * br_netfilter's switches back on if someone turned them off (without them bridged frames have no conntrack: replies would be dropped).
    * Idempotent.
    */
@@ -151,13 +154,14 @@ export class NftablesDriver {
     const rewrites = previous?.ruleset && ruleset && known ? setUpdate(previous.ruleset, ruleset) : undefined;
     this.loadedFirewall = undefined;
     this.loadedFingerprint = undefined;
-    const load = { load: rewrites ? 'sets' : 'whole' };
-    const start = performance.now();
     try {
-      await this.runner.run('nft', ['-f', '-'], rewrites ? printSetUpdate(rewrites) : text);
-      this.loadSeconds.observe({ ...load, result: 'ok' }, (performance.now() - start) / 1000);
+      if (rewrites && known) {
+        this.loadedFingerprint = await this.updateSets(known, rewrites);
+      } else {
+        await this.load('whole', text);
+        this.loadedFingerprint = await this.firewallFingerprint(ruleset);
+      }
     } catch (err) {
-      this.loadSeconds.observe({ ...load, result: 'failed' }, (performance.now() - start) / 1000);
       // A load is one transaction: a failed one left the kernel as it was, which is still what
       // was loaded before, unless that had drifted (then nothing known is in force).
       if (!drifted) {
@@ -166,8 +170,59 @@ export class NftablesDriver {
       }
       throw err;
     }
-    this.loadedFingerprint = rewrites && known ? await this.refreshSets(known, rewrites) : await this.firewallFingerprint(ruleset);
     this.loadedFirewall = { firewall, ruleset };
+  }
+
+  /**
+   * Loads a set update and returns the fingerprint after it. Each set whose elements the kernel
+   * held exactly as last loaded (its `elements` in `known` is what its previous version means,
+   * see textElementsKey) and whose change elementDelta can express changes by its elements alone:
+   * `delete element` + `add element`, and its fingerprint is then what its new version means,
+   * with no read. The other sets are flushed and refilled, and read back. All in one
+   * transaction; when that fails (an element to delete is not there, one to add clashes: the
+   * kernel was changed by hand), every set is flushed and refilled instead and read back, in a
+   * second transaction. Throws when that fails too (the kernel then is as it was).
+   */
+  private async updateSets(known: Fingerprint, rewrites: NftSetRewrite[]): Promise<Fingerprint | undefined> {
+    const changes: NftSetChange[] = rewrites.map((r) => ({ ...r, delta: this.deltaOf(known, r) }));
+    if (changes.some((c) => c.delta)) {
+      const update = printSetUpdate(changes);
+      try {
+        if (update) {
+          await this.load('elements', update);
+        }
+      } catch (err) {
+        this.logger.warn(`firewall element update failed (${(err as Error).message.split('\n')[0]}): rewriting the sets whole`);
+        await this.load('sets', printSetUpdate(rewrites));
+        return this.refreshSets(known, rewrites);
+      }
+      const fp: Fingerprint = new Map(known);
+      rewrites.forEach(({ table, set }, i) => changes[i].delta && fp.set(`elements ${table.family} ${set.name}`, elementsKeyOf(set)!));
+      return this.refreshSets(fp, changes.filter((c) => !c.delta));
+    }
+    await this.load('sets', printSetUpdate(rewrites));
+    return this.refreshSets(known, rewrites);
+  }
+
+  /** The element delta of one set of a set update, when it is safe (see updateSets); undefined: flush and refill it. */
+  private deltaOf(known: Fingerprint, { table, set, previous }: NftSetRewrite): NftSetChange['delta'] {
+    const was = elementsKeyOf(previous);
+    if (was === undefined || known.get(`elements ${table.family} ${set.name}`) !== was || elementsKeyOf(set) === undefined) {
+      return undefined;
+    }
+    return elementDelta(previous, set);
+  }
+
+  /** Runs one `nft -f -` transaction, timed by `load` and result. */
+  private async load(load: 'whole' | 'sets' | 'elements', text: string): Promise<void> {
+    const start = performance.now();
+    try {
+      await this.runner.run('nft', ['-f', '-'], text);
+      this.loadSeconds.observe({ load, result: 'ok' }, (performance.now() - start) / 1000);
+    } catch (err) {
+      this.loadSeconds.observe({ load, result: 'failed' }, (performance.now() - start) / 1000);
+      throw err;
+    }
   }
 
   /**
@@ -207,7 +262,7 @@ export class NftablesDriver {
    * parallel); undefined when one cannot be read. The rest is left as read after the last whole
    * load: drift there is found by the next periodic check. Never mutates.
    */
-  private async refreshSets(known: Fingerprint, rewrites: NftSetRewrite[]): Promise<Fingerprint | undefined> {
+  private async refreshSets(known: Fingerprint, rewrites: Pick<NftSetChange, 'table' | 'set'>[]): Promise<Fingerprint | undefined> {
     const listed = await Promise.all(rewrites.map(({ table, set }) => this.kernel.nft([set.kind, table.family, table.name, set.name])));
     const fp: Fingerprint = new Map(known);
     return listed.every((text) => text !== undefined && addToFingerprint(fp, text)) ? fp : undefined;
@@ -231,10 +286,21 @@ export class NftablesDriver {
 /**
  * The firewall tables as the kernel lists them, reduced to comparable parts: `table <family> <name>`,
  * `chain <family> <name>`, `rules <family> <chain>` (each rule with its handle and expressions,
- * in order), `set <family> <name>` (without elements) and `elements <family> <set>` (sorted), each
- * mapped to a JSON string (a digest when long).
+ * in order), `set <family> <name>` (without elements), each mapped to a JSON string (a digest
+ * when long), and `elements <family> <set>`: what the elements mean (kernelElementsKey: the same
+ * string as textElementsKey of the elements loaded, so a set update can compute it without
+ * reading), or `raw <digest>` of the sorted elements as listed when their form is not known.
  */
 type Fingerprint = Map<string, string>;
+
+/** textElementsKey of a set of a parsed ruleset, computed once per set (a set update needs it for the version before and after). */
+const elementsKeys = new WeakMap<NftSet, string | undefined>();
+function elementsKeyOf(set: NftSet): string | undefined {
+  if (!elementsKeys.has(set)) {
+    elementsKeys.set(set, textElementsKey(set));
+  }
+  return elementsKeys.get(set);
+}
 
 const digest = (text: string): string => (text.length > 64 ? createHash('sha256').update(text).digest('hex') : text);
 
@@ -262,8 +328,8 @@ function addToFingerprint(fp: Fingerprint, json: string): boolean {
       } else if (kind === 'set' || kind === 'map') {
         const { elem, ...rest } = obj;
         fp.set(`set ${family} ${String(obj.name)}`, JSON.stringify(rest));
-        const elements = Array.isArray(elem) ? elem.map((e) => JSON.stringify(e)).sort() : [];
-        fp.set(`elements ${family} ${String(obj.name)}`, digest(elements.join('\n')));
+        const raw = (): string => `raw ${digest((Array.isArray(elem) ? elem.map((e) => JSON.stringify(e)).sort() : []).join('\n'))}`;
+        fp.set(`elements ${family} ${String(obj.name)}`, kernelElementsKey(kind, obj) ?? raw());
       } else {
         fp.set(`${kind} ${family} ${String(obj.name)}`, JSON.stringify(obj));
       }
