@@ -101,6 +101,17 @@ describe('SpanFeed encodings', () => {
     expect(mismatches()).toEqual([]);
   });
 
+  it('keeps nothing for a single snapshot under way, and keeps encodings for the deltas of a revision', () => {
+    feed.snapshotBegun();
+    expect(mismatches()).toEqual([]);
+    expect(feed.encodedBytes).toBe(0);
+    feed.snapshotEnded();
+    expect(mismatches()).toEqual([]);
+    expect(feed.encodedBytes).toBeGreaterThan(0);
+    view.apply(newMac(view.current, 'port-7', '02:aa:00:00:00:07'));
+    expect(mismatches()).toEqual([]);
+  });
+
   it('does not give bytes kept before a reset, even for a state at the same revision', () => {
     feed.snapshotBegun();
     feed.snapshotBegun();
