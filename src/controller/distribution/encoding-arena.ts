@@ -21,8 +21,12 @@ export class EncodingArena {
   private slabs: Buffer[] = [];
   private used = 0;
   private readonly places = new Map<string, number>();
+  private reserved = 0;
+
   /** Bytes of the slabs allocated since the last clear. */
-  bytes = 0;
+  get bytes(): number {
+    return this.reserved;
+  }
 
   get size(): number {
     return this.places.size;
@@ -52,7 +56,7 @@ export class EncodingArena {
       const size = slab ? Math.min(SLAB_SPAN, slab.length * 2) : FIRST_SLAB;
       slab = Buffer.allocUnsafeSlow(Math.max(size, need));
       this.slabs.push(slab);
-      this.bytes += slab.length;
+      this.reserved += slab.length;
       this.used = 0;
     }
     slab.writeUInt32LE(bytes.length, this.used);
@@ -66,7 +70,7 @@ export class EncodingArena {
   clear(): void {
     this.slabs = [];
     this.used = 0;
-    this.bytes = 0;
+    this.reserved = 0;
     this.places.clear();
   }
 }

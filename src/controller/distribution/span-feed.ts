@@ -42,7 +42,7 @@ export class SpanFeed implements OnModuleDestroy {
   private floor: number;
   private readonly unsubscribe: (() => void)[] = [];
   private encodedAt = -1;
-  /** Encodings made at `encodedAt`, by kind and id; dropped when the revision moves or the last snapshot under way ends. */
+  /** Encodings made at `encodedAt`, by kind and id (see `encode`); dropped when the revision moves, the last snapshot under way ends or the view is reset. */
   private readonly encoded = new Map<SpanKindName, EncodingArena>();
   private snapshotsUnderWay = 0;
   private readonly changed = new ChangedHostsLog();
