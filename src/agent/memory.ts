@@ -1,11 +1,12 @@
 /**
  * A full garbage collection now, when node runs with `--expose-gc` (as
  * deploy/overlay-agent-runtime.conf starts the agent); nothing otherwise (tests, a development
- * run). The agent calls it after each periodic pass: a pass reads the whole kernel back (megabytes
- * of JSON at 1,000 taps and 10,000 entries), and an idle agent allocates too little for V8 to
- * collect that garbage soon, so the heap and the buffers it holds stayed grown for tens of
- * seconds after every pass. One collection of the agent's heap takes tens of milliseconds, once a
- * reconcile interval (docs/agent.md, "Memory and CPU").
+ * run). The agent calls it after each pass of its work queue (a change's, a periodic one, a
+ * retry): a pass reads the whole kernel back (megabytes of JSON at 1,000 taps and 10,000
+ * entries). An idle agent allocates too little for V8 to collect that garbage soon, so the heap
+ * stayed grown for tens of seconds after every periodic pass; during a stream of changes each
+ * pass started on the garbage of the ones before. One collection of the agent's heap takes tens
+ * of milliseconds, against about a second of CPU for the pass (docs/agent.md, "Memory and CPU").
  */
 export function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();

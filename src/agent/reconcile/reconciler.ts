@@ -31,8 +31,8 @@ export interface ReconcileHooks {
   hostObserved?(observation: HostObservation): boolean;
   /** The host's inventory as last collected (inventory/), joined to each host observation; undefined: none yet, or collection off. */
   inventory?(): HostInventory | undefined;
-  /** Runs after each periodic pass, failed or not (the agent releases the memory the pass used: see memory.ts). */
-  periodicPassDone?(): void;
+  /** Runs after each pass of the work queue (a change's, a periodic one, a retry), failed or not: the agent releases the memory the pass used (see memory.ts). */
+  passDone?(): void;
 }
 
 /**
@@ -235,7 +235,7 @@ export class Reconciler {
       this.enqueue(async () => {
         this.periodicQueued = false;
         await this.repair('periodic');
-        this.hooks.periodicPassDone?.();
+        this.hooks.passDone?.();
       });
     }, this.config.reconcileIntervalMs);
   }
@@ -266,9 +266,10 @@ export class Reconciler {
       return;
     }
     this.changePassQueued = true;
-    this.enqueue(() => {
+    this.enqueue(async () => {
       this.changePassQueued = false;
-      return this.realize(this.desired.state.revision);
+      await this.realize(this.desired.state.revision);
+      this.hooks.passDone?.();
     });
   }
 
@@ -593,7 +594,10 @@ export class Reconciler {
     const delay = this.retryBackoff.next();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.enqueue(() => this.repair('retry'));
+      this.enqueue(async () => {
+        await this.repair('retry');
+        this.hooks.passDone?.();
+      });
     }, delay);
   }
 }
