@@ -44,6 +44,9 @@ export function commandEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return rest;
 }
 
+/** The longest line a watched command may write (`ip monitor`'s are under 1 kB); a longer one is dropped whole. */
+export const MAX_WATCHED_LINE = 64 * 1024;
+
 /** Runs commands as child processes. Holds no state; a hung command is killed after `timeoutMs`. */
 export class ProcessCommandRunner implements CommandRunner {
   private readonly env = commandEnv(process.env);
@@ -58,10 +61,25 @@ export class ProcessCommandRunner implements CommandRunner {
       const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], env: this.env });
       child = proc;
       let pending = '';
-      proc.stdout.on('data', (chunk: Buffer) => {
-        pending += chunk.toString('utf8');
-        const lines = pending.split('\n');
+      // Past MAX_WATCHED_LINE, the rest of that line is skipped up to its end: a line without end
+      // (a command gone wrong) must not grow without bound, and no part of it is passed on.
+      let skipping = false;
+      // Decoded as a stream: a character whose bytes two reads split comes out whole.
+      proc.stdout.setEncoding('utf8');
+      proc.stdout.on('data', (chunk: string) => {
+        const lines = (pending + chunk).split('\n');
         pending = lines.pop()!;
+        if (skipping && lines.length > 0) {
+          lines.shift();
+          skipping = false;
+        }
+        if (pending.length > MAX_WATCHED_LINE) {
+          pending = '';
+          skipping = true;
+        }
+        if (skipping && lines.length === 0) {
+          pending = '';
+        }
         lines.forEach((line) => onLine(line));
       });
       proc.once('error', () => undefined);
