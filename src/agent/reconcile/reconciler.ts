@@ -232,10 +232,9 @@ export class Reconciler {
         return;
       }
       this.periodicQueued = true;
-      this.enqueue(async () => {
+      this.enqueue(() => {
         this.periodicQueued = false;
-        await this.repair('periodic');
-        this.hooks.passDone?.();
+        return this.queuedPass(() => this.repair('periodic'));
       });
     }, this.config.reconcileIntervalMs);
   }
@@ -266,10 +265,9 @@ export class Reconciler {
       return;
     }
     this.changePassQueued = true;
-    this.enqueue(async () => {
+    this.enqueue(() => {
       this.changePassQueued = false;
-      await this.realize(this.desired.state.revision);
-      this.hooks.passDone?.();
+      return this.queuedPass(() => this.realize(this.desired.state.revision));
     });
   }
 
@@ -594,10 +592,16 @@ export class Reconciler {
     const delay = this.retryBackoff.next();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.enqueue(async () => {
-        await this.repair('retry');
-        this.hooks.passDone?.();
-      });
+      this.enqueue(() => this.queuedPass(() => this.repair('retry')));
     }, delay);
+  }
+
+  /** A pass of the work queue, then `passDone`, whether it failed or not. */
+  private async queuedPass(pass: () => Promise<unknown>): Promise<void> {
+    try {
+      await pass();
+    } finally {
+      this.hooks.passDone?.();
+    }
   }
 }
