@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { parseStreamEntry, type ChangeRecord } from './change-log';
+import { MAX_SEQ, parseStreamEntry, type ChangeRecord } from './change-log';
 import { RedisStore } from './redis-store';
 
 /**
- * Reads ranges of the change log (`{prefix}:log`, entry ids `<revision>-0`) for the readers that
+ * Reads ranges of the change log (`{prefix}:log`, entry ids `<revision>-<nonce>`) for the readers that
  * need records the materialized view has already applied: a resume delta (distribution/hello.ts)
  * and the hosts an old revision changed (distribution/realization.service.ts). Holds no state;
  * every read is idempotent.
@@ -17,7 +17,7 @@ export class ChangeLogReader {
     if (to <= from) {
       return [];
     }
-    const entries = (await this.store.read((r) => r.xrange(this.store.keys.changeLog(), `${from + 1}-0`, `${to}-0`))) as [string, string[]][];
+    const entries = (await this.store.read((r) => r.xrange(this.store.keys.changeLog(), `${from + 1}-0`, `${to}-${MAX_SEQ}`))) as [string, string[]][];
     const records = entries.map(parseStreamEntry);
     if (records.length !== to - from || records[0].revision !== from + 1) {
       return undefined;
