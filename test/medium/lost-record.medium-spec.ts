@@ -47,7 +47,7 @@ describe('a lost record whose revision the store makes again', () => {
     const writer = new RedisStore(config(0));
     const viewStore = new RedisStore(config(minReplicas));
     const view = new MaterializedView(viewStore);
-    new StoreRecovery(viewStore, view); // the gate
+    const recovery = new StoreRecovery(viewStore, view);
     closers.push(async () => {
       await view.stop();
       await writer.onModuleDestroy();
@@ -60,7 +60,7 @@ describe('a lost record whose revision the store makes again', () => {
     const create = (id: string) => writer.mutate('testCreate', [id, JSON.stringify({ id })], CONTROLLER);
     await view.start(); // its first load makes the epoch, which writes need
     await view.waitForRevision(Number(await create('base')), 5_000);
-    return { writer, view, create, nonces, redis: writer.redis };
+    return { writer, view, recovery, create, nonces, redis: writer.redis };
   }
 
   /** Runs the next write of `writer` in one MULTI after the loss of revision R, with `further` more writes after it. */
@@ -116,5 +116,19 @@ describe('a lost record whose revision the store makes again', () => {
     const next = Number(await create('after'));
     await view.waitForRevision(next, 5_000);
     expect(view.current.tenants.has('after')).toBe(true);
+  });
+
+  it('without replicated acknowledgements, the lost write is a store recovery: the view holds what it had', async () => {
+    const { writer, view, recovery, create, nonces, redis } = await setUp(0);
+    nonces.push('9000000000', '5000000000');
+    const lostRevision = Number(await create('lost'));
+    await view.waitForRevision(lostRevision, 5_000);
+
+    loseThenRemake(writer, redis, []);
+    expect(Number(await create('remade'))).toBe(lostRevision);
+    await waitUntil(() => recovery.active, 5_000, () => 'no recovery');
+    expect(recovery.current).toMatchObject({ reason: 'revision-went-back', previous: { revision: lostRevision }, found: { revision: lostRevision } });
+    expect(view.held).toBe(true);
+    expect([...view.current.tenants.keys()].sort()).toEqual(['base', 'lost']);
   });
 });
