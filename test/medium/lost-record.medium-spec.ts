@@ -5,7 +5,8 @@ import { MaterializedView } from '../../src/controller/store/materialized-view';
 import { RedisStore } from '../../src/controller/store/redis-store';
 import { StoreRecovery } from '../../src/controller/store/store-recovery';
 import { waitUntil } from '../support/agents';
-import { dropPrefix, uniquePrefix } from '../support/controller-harness';
+import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
+import { RawAgent } from '../support/raw-agent';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -130,5 +131,73 @@ describe('a lost record whose revision the store makes again', () => {
     expect(recovery.current).toMatchObject({ reason: 'revision-went-back', previous: { revision: lostRevision }, found: { revision: lostRevision } });
     expect(view.held).toBe(true);
     expect([...view.current.tenants.keys()].sort()).toEqual(['base', 'lost']);
+  });
+});
+
+/**
+ * An agent that applied a record names it when it reconnects (Hello.applied_record): it is
+ * resumed only when the store's record of that revision is the one it names. A record the store
+ * lost and made again from another write (here: a name the store never had) gets a snapshot.
+ */
+describe('a resume names the record the agent applied', () => {
+  const prefix = uniquePrefix('lost-record-resume');
+  let ctl: Harness;
+  const raws: RawAgent[] = [];
+  let instances = 0;
+
+  beforeAll(async () => {
+    ctl = await startController({ prefix });
+  });
+
+  afterAll(async () => {
+    raws.forEach((r) => r.close());
+    await ctl?.close();
+    await dropPrefix(REDIS_URL, prefix);
+  });
+
+  /** A bare agent of host hv-lost, a new instance each time, once it received its first message. */
+  async function connect(hello: Record<string, unknown> = {}): Promise<RawAgent> {
+    const raw = new RawAgent(ctl.grpcTarget, 'hv-lost', `raw-${++instances}`, hello);
+    raws.push(raw);
+    await waitUntil(() => raw.messages > 0 || raw.ended !== undefined, 10_000, () => 'no answer to the Hello');
+    return raw;
+  }
+
+  it('tells the record with every snapshot and delta, and resumes only from the store\u2019s record', async () => {
+    const client = api(ctl.url);
+    const tenantId = (await client.post('/v1/tenants', { name: 't' })).body.id;
+    const segmentId = (await client.post('/v1/segments', { tenantId, name: 's' })).body.id;
+    const hostId = (await client.post('/v1/hosts', { name: 'hv-lost', vtepIp: '192.0.2.81' })).body.id;
+    expect((await client.post('/v1/ports', { segmentId, hostId, ips: [] })).status).toBe(201);
+
+    const first = await connect();
+    await waitUntil(() => first.received.some((m) => m.snapshotEnd), 10_000, () => 'no snapshot');
+    const end = first.received.find((m) => m.snapshotEnd)!.snapshotEnd!;
+    expect(end.record).toMatch(new RegExp(`^${end.revision}-[1-9][0-9]*$`));
+    // A write in its span: the delta names its record.
+    expect((await client.post('/v1/ports', { segmentId, hostId, ips: [] })).status).toBe(201);
+    await waitUntil(() => first.received.some((m) => m.delta), 10_000, () => 'no delta');
+    const delta = first.received.find((m) => m.delta)!.delta!;
+    expect(delta.record).toMatch(new RegExp(`^${delta.revision}-[1-9][0-9]*$`));
+    const [[stored]] = (await ctl.redis.xrange(ctl.app.get(RedisStore).keys.changeLog(), `${delta.revision}`, `${delta.revision}`)) as [string, string[]][];
+    expect(delta.record).toBe(stored);
+    first.close();
+
+    const resumeFrom = { appliedRevision: delta.revision, epoch: end.epoch };
+    const started = (raw: RawAgent) => (raw.received[0].delta ? 'resume' : raw.received[0].snapshotChunk ? 'snapshot' : 'other');
+    // The store's record: resumed (the delta up to the view's revision names its record).
+    const same = await connect({ ...resumeFrom, appliedRecord: delta.record });
+    expect(started(same)).toBe('resume');
+    expect(same.received[0].delta!.record).toBe(delta.record);
+    // Another record of that revision (one the store lost): a snapshot.
+    const [revision, nonce] = delta.record.split('-');
+    const lost = await connect({ ...resumeFrom, appliedRecord: `${revision}-${BigInt(nonce) + 1n}` });
+    expect(started(lost)).toBe('snapshot');
+    // None named (an older agent): resumed by the revision, as before.
+    expect(started(await connect(resumeFrom))).toBe('resume');
+    // Hostile or malformed: a snapshot.
+    for (const appliedRecord of ['garbage', `${revision}-18446744073709551615`, `${Number(revision) - 1}-${nonce}`, `${revision}-${nonce}-1`]) {
+      expect([appliedRecord, started(await connect({ ...resumeFrom, appliedRecord }))]).toEqual([appliedRecord, 'snapshot']);
+    }
   });
 });

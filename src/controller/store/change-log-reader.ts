@@ -26,6 +26,21 @@ export class ChangeLogReader {
   }
 
   /**
+   * Whether the log holds no record of `entryId`'s revision other than that one
+   * (`<revision>-<nonce>`): false when the store lost it and made its revision again from another
+   * write. Two ranges that answer nothing when it does: the record itself is never read (a
+   * resume storm after a batch would read its megabytes once per agent).
+   */
+  async noOtherRecord(entryId: string): Promise<boolean> {
+    const revision = entryId.slice(0, entryId.indexOf('-'));
+    const log = this.store.keys.changeLog();
+    const [before, after] = await this.store.read((r) =>
+      Promise.all([r.xrange(log, `${revision}-0`, `(${entryId}`, 'COUNT', 1), r.xrange(log, `(${entryId}`, `${revision}-${MAX_SEQ}`, 'COUNT', 1)]),
+    );
+    return before.length === 0 && after.length === 0;
+  }
+
+  /**
    * Records (from, head()], where `head` (the view's revision) may move on while the log is read:
    * the rest is read until nothing is missing. Undefined when the log no longer holds them all.
    */

@@ -97,6 +97,15 @@ export class MaterializedView implements OnModuleDestroy {
     return this.state.revision;
   }
 
+  /**
+   * The entry id of the change record of the view's revision, `<revision>-<nonce>`, which agents
+   * are told and name when they resume (sync.proto, Delta.record); '' when the view cannot name it
+   * (no record yet, or a snapshot whose record the log no longer held).
+   */
+  get record(): string {
+    return this.state.revision === 0 || this.position.endsWith(`-${MAX_SEQ}`) ? '' : this.position;
+  }
+
   /** The epoch of the state the view holds ('' before its first load). */
   get epoch(): string {
     return this.currentEpoch;
