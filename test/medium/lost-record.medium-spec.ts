@@ -41,10 +41,10 @@ describe('a lost record whose revision the store makes again', () => {
   });
 
   /** A writer store and a view with its gate, at revision 1; `minReplicas` is the gate's setting (its store never writes). */
-  async function setUp(minReplicas: number) {
+  async function setUp(minReplicas: number, env: Record<string, string> = {}) {
     const prefix = uniquePrefix('lost-record');
     prefixes.push(prefix);
-    const config = (replicas: number) => loadConfig({ REDIS_URL, OVERLAY_KEY_PREFIX: prefix, OVERLAY_GRPC_INSECURE: 'true', OVERLAY_REDIS_MIN_REPLICAS: String(replicas) });
+    const config = (replicas: number) => loadConfig({ REDIS_URL, OVERLAY_KEY_PREFIX: prefix, OVERLAY_GRPC_INSECURE: 'true', OVERLAY_REDIS_MIN_REPLICAS: String(replicas), ...env });
     const writer = new RedisStore(config(0));
     const viewStore = new RedisStore(config(minReplicas));
     const view = new MaterializedView(viewStore);
@@ -117,6 +117,27 @@ describe('a lost record whose revision the store makes again', () => {
     const next = Number(await create('after'));
     await view.waitForRevision(next, 5_000);
     expect(view.current.tenants.has('after')).toBe(true);
+  });
+
+  it('with nonces off (replicas of an earlier version still read the log), records are <revision>-0 and the view tails them without a reload', async () => {
+    const { view, create, redis, writer } = await setUp(1, { OVERLAY_CHANGELOG_NONCES: '0' });
+    let resets = 0;
+    view.onReset(() => resets++);
+    let last = 0;
+    for (const id of ['a', 'b', 'c']) {
+      last = Number(await create(id));
+    }
+    await view.waitForRevision(last, 5_000);
+    const ids = ((await redis.xrange(writer.keys.changeLog(), '-', '+')) as [string, string[]][]).map(([id]) => id);
+    expect(ids).toEqual(Array.from({ length: last }, (_, i) => `${i + 1}-0`));
+    // Two idle rounds of the tail (each read found nothing, its own record no other record).
+    const idle = view as unknown as { checkRevisionWentBack: () => Promise<void> };
+    const check = idle.checkRevisionWentBack.bind(view);
+    let idleRounds = 0;
+    idle.checkRevisionWentBack = () => (idleRounds++, check());
+    await waitUntil(() => idleRounds >= 2, 5_000, () => 'the tail is not idle');
+    expect(view.record).toBe(`${last}-0`);
+    expect(resets).toBe(0);
   });
 
   it('without replicated acknowledgements, the lost write is a store recovery: the view holds what it had', async () => {

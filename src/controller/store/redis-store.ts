@@ -215,7 +215,8 @@ export class RedisStore implements OnModuleDestroy {
     }
     // One array argument, never a spread: with auto-pipelining, ioredis overflows the call stack
     // from ~60,000 arguments (a 10,000-port batch) and is then left broken (the process dies).
-    const argv = [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, this.nonces.next(), ...args];
+    const nonce = this.config.changeLogNonces ? this.nonces.next() : '0';
+    const argv = [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, nonce, ...args];
     let result: unknown;
     try {
       result = await this.runScript(script, argv);
