@@ -128,6 +128,8 @@ export class SimAgent implements Held {
   mirrorSinks = new Map<string, MirrorSink__Output>();
   epoch = '';
   revision = 0;
+  /** The change record of `revision` as the controller named it, named again on resume (as the agent does). */
+  record = '';
   hostId = '';
   ackedRevision = 0;
   readonly stats: AgentStats = { bytes: 0, messages: 0, chunks: 0, snapshots: 0, deltas: 0, emptyDeltas: 0, resourcesReceived: 0, acks: 0, nacks: 0, streamErrors: 0, reconnects: 0 };
@@ -172,6 +174,7 @@ export class SimAgent implements Held {
       Object.assign(this, emptyHeld());
       this.epoch = '';
       this.revision = 0;
+      this.record = '';
       this.hostId = '';
     }
     this.wanted = true;
@@ -204,7 +207,7 @@ export class SimAgent implements Held {
     call.on('end', () => this.lost(call, 'stream ended by the controller'));
     this.helloAt = performance.now();
     this.firstMessageAt = 0;
-    call.write({ hello: { hostName: this.hostName, vtepIp: this.vtepIp, agentVersion: AGENT_VERSION, appliedRevision: this.epoch ? this.revision : 0, epoch: this.epoch } });
+    call.write({ hello: { hostName: this.hostName, vtepIp: this.vtepIp, agentVersion: AGENT_VERSION, appliedRevision: this.epoch ? this.revision : 0, appliedRecord: this.epoch ? this.record : '', epoch: this.epoch } });
   }
 
   private lost(call: grpc.ClientDuplexStream<SyncRequest, Buffer>, reason: string): void {
@@ -263,6 +266,7 @@ export class SimAgent implements Held {
       Object.assign(this, staged.held);
       this.epoch = end.epoch;
       this.revision = end.revision;
+      this.record = end.record;
       this.hostId = end.hostId;
       this.snapshotEndAt = at;
       this.snapshotResources = end.resourceCount;
@@ -288,6 +292,7 @@ export class SimAgent implements Held {
         hold(this, resource);
       }
       this.revision = delta.revision;
+      this.record = delta.record;
       this.attempts = 0;
       this.hooks.deltaApplied(this, delta, buffer.length, performance.now());
       this.ack(delta.revision);

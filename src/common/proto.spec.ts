@@ -106,7 +106,8 @@ describe('protocol encoding', () => {
       const epoch = pick(strings, i);
       expect(type(encodeSnapshotChunk(revision, epoch, [encodeResource(port)])).snapshotChunk).toMatchObject({ revision, epoch });
       const key = pick(strings, i);
-      expect(type(encodeDelta(revision, [], [encodeResourceKey('segment', key)])).delta).toEqual({ revision, upserts: [], removals: [{ kind: 'RESOURCE_KIND_SEGMENT', id: key }] });
+      const record = pick(['', `${revision}-4294967296`, `${revision}-18446744073709551614`], i);
+      expect(type(encodeDelta(revision, [], [encodeResourceKey('segment', key)], record)).delta).toEqual({ revision, upserts: [], removals: [{ kind: 'RESOURCE_KIND_SEGMENT', id: key }], record });
     }
   });
 });

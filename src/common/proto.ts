@@ -71,9 +71,10 @@ export function encodeResourceReflect(resource: Resource): Uint8Array {
 
 // Delta and SnapshotChunk are written by hand from already-encoded resources (see proto-wire.ts).
 
-/** A SyncResponse{delta} from pre-encoded resources and keys. */
-export function encodeDelta(revision: number, upserts: Uint8Array[], removals: Uint8Array[]): Buffer {
-  const inner = 1 + varintLength(revision) + embeddedSize(upserts) + embeddedSize(removals);
+/** A SyncResponse{delta} from pre-encoded resources and keys; `record` names revision's change record ('': none). */
+export function encodeDelta(revision: number, upserts: Uint8Array[], removals: Uint8Array[], record = ''): Buffer {
+  const recordLength = utf8Length(record);
+  const inner = 1 + varintLength(revision) + embeddedSize(upserts) + embeddedSize(removals) + (recordLength ? 1 + varintLength(recordLength) + recordLength : 0);
   const buf = Buffer.allocUnsafe(1 + varintLength(inner) + inner);
   let pos = 0;
   buf[pos++] = tag(3, WIRE_LEN); // SyncResponse.delta
@@ -81,7 +82,8 @@ export function encodeDelta(revision: number, upserts: Uint8Array[], removals: U
   buf[pos++] = tag(1, WIRE_VARINT);
   pos = writeVarint(buf, pos, revision);
   pos = putEmbedded(buf, pos, 2, upserts);
-  putEmbedded(buf, pos, 3, removals);
+  pos = putEmbedded(buf, pos, 3, removals);
+  putString(buf, pos, 4, record, recordLength);
   return buf;
 }
 
@@ -105,6 +107,6 @@ export function encodeSnapshotChunk(revision: number, epoch: string, resources: 
   return buf;
 }
 
-export function encodeSnapshotEnd(end: { revision: number; epoch: string; resourceCount: number; hostId: string; vtepIp: string }): Buffer {
+export function encodeSnapshotEnd(end: { revision: number; epoch: string; resourceCount: number; hostId: string; vtepIp: string; record: string }): Buffer {
   return Buffer.from(SyncResponseType.encode(SyncResponseType.fromObject({ snapshotEnd: end })).finish());
 }

@@ -28,6 +28,11 @@ export interface ControllerConfig extends RedisSettings {
   vniQuarantineSeconds: number;
   /** Approximate number of change records kept in the stream (older ones are trimmed). */
   changeLogMaxLength: number;
+  /**
+   * Whether change records get a nonce in their entry id (`<revision>-<nonce>`, change-log.ts);
+   * off: `<revision>-0`, as before it, for as long as replicas of an earlier version read the log.
+   */
+  changeLogNonces: boolean;
   /** Largest accepted request body. */
   maxBodyBytes: number;
   /** Most ports in one batch create. */
@@ -143,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControllerConf
     vniRanges: parseVniRanges(env.OVERLAY_VNI_RANGES ?? '1000-16777215'),
     vniQuarantineSeconds: read.int('OVERLAY_VNI_QUARANTINE_SECONDS', 300, 0, 30 * 86400),
     changeLogMaxLength: read.int('OVERLAY_CHANGELOG_MAX_LENGTH', 1_000_000, 1000, 1_000_000_000),
+    changeLogNonces: read.bool('OVERLAY_CHANGELOG_NONCES', true),
     maxBodyBytes: read.int('OVERLAY_MAX_BODY_BYTES', 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxBatchSize: read.int('OVERLAY_MAX_BATCH_SIZE', 10_000, 1, 100_000),
     maxMirrorSessionsPerTenant: read.int('OVERLAY_MAX_MIRROR_SESSIONS_PER_TENANT', 100, 0, 100_000),

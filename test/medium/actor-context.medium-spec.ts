@@ -27,7 +27,8 @@ describe('every write is recorded under the token that asked for it', () => {
 
   /** The actor of the change record that made `revision`, from the change log itself. */
   async function changeActor(revision: number): Promise<{ kind: string; tokenId?: string; name: string }> {
-    const entries = await h.redis.xrange(`{${prefix}}:log`, `${revision}-0`, `${revision}-0`);
+    // An incomplete id is every entry of that revision (`<revision>-<nonce>`).
+    const entries = await h.redis.xrange(`{${prefix}}:log`, `${revision}`, `${revision}`);
     expect(entries).toHaveLength(1);
     const fields = entries[0][1];
     return JSON.parse(fields[fields.indexOf('actor') + 1]);

@@ -181,7 +181,7 @@ describe('change log and materialized view', () => {
 
   it('ignores a record it has already applied (replays are harmless)', () => {
     const state = emptyViewState();
-    const record = { revision: 1, at: 0, ops: [{ k: 'tenant' as const, id: 'a', v: { id: 'a' }, o: null }] };
+    const record = { revision: 1, entryId: '1-1', at: 0, ops: [{ k: 'tenant' as const, id: 'a', v: { id: 'a' }, o: null }] };
     expect(applyChange(state, record)).toBe(true);
     expect(applyChange(state, { ...record, ops: [{ k: 'tenant' as const, id: 'a', v: null, o: { id: 'a' } }] })).toBe(false);
     expect(state.tenants.get('a')).toEqual({ id: 'a' });

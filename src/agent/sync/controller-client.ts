@@ -19,8 +19,8 @@ type SyncStream = grpc.ClientDuplexStream<SyncRequest, SyncResponse__Output>;
 
 /** What the client asks of the rest of the agent. */
 export interface StreamHandler {
-  /** The Hello's resume point: the revision and epoch the agent holds. */
-  resumeFrom(): { appliedRevision: number; epoch: string };
+  /** The Hello's resume point: the revision, its record and the epoch the agent holds. */
+  resumeFrom(): { appliedRevision: number; appliedRecord: string; epoch: string };
   /** A stream opens: nothing another stream sent is continued on it. */
   opened(): void;
   /** Handles one message, in the agent's work queue (in the order received). */

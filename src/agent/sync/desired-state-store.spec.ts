@@ -12,8 +12,9 @@ const port = (id: string, mac: string): Resource__Output => ({
   port: { id, segmentId: 's1', mac, ips: [], hostId: 'h', vtepIp: '192.0.2.1', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false, tapName: '' },
 });
 const member = (cidr: string): Resource__Output => ({ resource: 'member', member: { groupId: 'g', family: 'IPv4', cidr } });
-const delta = (revision: number, upserts: Resource__Output[], removals: Delta__Output['removals'] = []): Delta__Output => ({ revision, upserts, removals });
-const end = (revision: number, resourceCount: number) => ({ revision, epoch: 'e1', resourceCount, hostId: 'h', vtepIp: '192.0.2.1' });
+/** Records are named as the controller names them: `<revision>-<nonce>` (any nonce here). */
+const delta = (revision: number, upserts: Resource__Output[], removals: Delta__Output['removals'] = []): Delta__Output => ({ revision, upserts, removals, record: `${revision}-7` });
+const end = (revision: number, resourceCount: number) => ({ revision, epoch: 'e1', resourceCount, hostId: 'h', vtepIp: '192.0.2.1', record: `${revision}-7` });
 
 describe('desired-state store', () => {
   const made: { dir: string; store: DesiredStateStore }[] = [];
@@ -47,7 +48,7 @@ describe('desired-state store', () => {
     expect([...s.state.segments.keys(), ...s.state.ports.keys()]).toEqual(['s1', 'p1']);
     expect(s.state).toMatchObject({ epoch: 'e1', revision: 10, hostId: 'h', vtepIp: '192.0.2.1' });
     expect(s.inSync).toBe(true);
-    expect(s.resumeFrom).toEqual({ appliedRevision: 10, epoch: 'e1' });
+    expect(s.resumeFrom).toEqual({ appliedRevision: 10, appliedRecord: '10-7', epoch: 'e1' });
   });
 
   it('refuses a snapshot whose end counts other resources than were staged, keeping the state, and asks for a fresh one', () => {
@@ -108,6 +109,7 @@ describe('desired-state store', () => {
     expect(s.applyDelta(delta(12, []))).toEqual({ outcome: 'updated', revision: 12, marker: true, wasInSync: true });
     expect(s.state.ports).toBe(ports);
     expect(s.state.revision).toBe(12);
+    expect(s.resumeFrom).toEqual({ appliedRevision: 12, appliedRecord: '12-7', epoch: 'e1' });
     expect(s.counts.emptyDeltas).toBe(1);
   });
 
@@ -132,10 +134,10 @@ describe('desired-state store', () => {
     s.applyDelta(delta(11, [port('p1', '02:00:00:00:00:01')]));
     await s.flush();
     const restarted = new DesiredStateStore(new StateCache(dir));
-    expect(restarted.resumeFrom).toEqual({ appliedRevision: 0, epoch: '' });
+    expect(restarted.resumeFrom).toEqual({ appliedRevision: 0, appliedRecord: '', epoch: '' });
     expect((await restarted.restore())?.revision).toBe(11);
     expect(restarted.inSync).toBe(false);
-    expect(restarted.resumeFrom).toEqual({ appliedRevision: 11, epoch: 'e1' });
+    expect(restarted.resumeFrom).toEqual({ appliedRevision: 11, appliedRecord: '11-7', epoch: 'e1' });
     expect(restarted.applyDelta(delta(12, []))).toEqual({ outcome: 'updated', revision: 12, marker: true, wasInSync: false });
     expect(restarted.inSync).toBe(true);
     expect([...restarted.state.ports.keys()]).toEqual(['p1']);

@@ -82,9 +82,10 @@ export class DesiredStateStore {
     return this.whole;
   }
 
-  /** Where a stream resumes from (its Hello): the revision and epoch held, revision 0 when none is. */
-  get resumeFrom(): { appliedRevision: number; epoch: string } {
-    return { appliedRevision: this.desired.epoch ? this.desired.revision : 0, epoch: this.desired.epoch };
+  /** Where a stream resumes from (its Hello): the revision, its record and the epoch held, revision 0 when none is. */
+  get resumeFrom(): { appliedRevision: number; appliedRecord: string; epoch: string } {
+    const held = this.desired.epoch !== '';
+    return { appliedRevision: held ? this.desired.revision : 0, appliedRecord: held ? this.desired.record : '', epoch: this.desired.epoch };
   }
 
   /** Loads the persisted state, if any, as the current one (not in sync: it may be stale). */
@@ -118,7 +119,7 @@ export class DesiredStateStore {
     if (!staged || staged.revision !== end.revision || staged.resources.length !== end.resourceCount) {
       return { outcome: 'refused', revision: end.revision, reason: `snapshot incomplete: got ${staged?.resources.length ?? 0} of ${end.resourceCount} resources`, resync: true };
     }
-    const next: DesiredState = { ...emptyDesiredState(), epoch: end.epoch, revision: end.revision, hostId: end.hostId, vtepIp: end.vtepIp };
+    const next: DesiredState = { ...emptyDesiredState(), epoch: end.epoch, revision: end.revision, record: end.record, hostId: end.hostId, vtepIp: end.vtepIp };
     this.strings.clear();
     for (const resource of staged.resources) {
       this.strings.share(resource);
@@ -155,6 +156,7 @@ export class DesiredStateStore {
       }
     }
     next.revision = delta.revision;
+    next.record = delta.record;
     // A delta is either live or a resume on top of the persisted state: the state is now whole.
     const wasInSync = this.whole;
     this.replace(next);

@@ -85,10 +85,13 @@ describe('agent state cache', () => {
     const loaded = (await new StateCache(here).load())!;
     expect([...loaded.segments.keys(), ...loaded.ports.keys(), ...loaded.policies.keys(), ...loaded.members.keys(), ...loaded.mirrors.keys(), ...loaded.mirrorSinks.keys()]).toEqual(['s', 'p', 'p', 'g/IPv6/fd00::/64', 'm/p', 'm2']);
     expect(loaded.members.get('g/IPv6/fd00::/64')).toEqual(versionThree.members[0]);
+    // A file an older agent wrote names no record: none is claimed (the controller resumes by revision).
+    expect(loaded.record).toBe('');
     const cache = new StateCache(here);
-    cache.save(loaded);
+    cache.save({ ...loaded, record: `${versionThree.revision}-4294967296` });
     await cache.flush();
-    expect(JSON.parse(readFileSync(join(here, 'desired-state.json'), 'utf8'))).toEqual(versionThree);
+    expect(JSON.parse(readFileSync(join(here, 'desired-state.json'), 'utf8'))).toEqual({ ...versionThree, record: `${versionThree.revision}-4294967296` });
+    expect((await new StateCache(here).load())!.record).toBe(`${versionThree.revision}-4294967296`);
   });
 
   it('writes a state of many chunks exactly as JSON.stringify of the whole would', async () => {

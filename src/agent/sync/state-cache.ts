@@ -7,10 +7,12 @@ import type { SpanView } from '../reconcile/plan';
 export interface DesiredState extends SpanView, SpanMaps {
   epoch: string;
   revision: number;
+  /** The change record of `revision` as the controller named it (sync.proto, Delta.record); '' when it named none. */
+  record: string;
 }
 
 export function emptyDesiredState(): DesiredState {
-  return { epoch: '', revision: 0, hostId: '', vtepIp: '', ...emptySpanMaps() };
+  return { epoch: '', revision: 0, record: '', hostId: '', vtepIp: '', ...emptySpanMaps() };
 }
 
 /** `state` with new maps for `collections` (default: every one), the others shared. */
@@ -25,8 +27,8 @@ export function cloneDesiredState(state: DesiredState, collections?: ReadonlySet
  */
 const STATE_FILE_VERSION = 3;
 
-/** The file: the state's scalars, and each kind's resources as an array under its collection's name. */
-type StateFile = { version: typeof STATE_FILE_VERSION; epoch: string; revision: number; hostId: string; vtepIp: string } & { [C in keyof SpanMaps]: SpanMaps[C] extends Map<string, infer R> ? R[] : never };
+/** The file: the state's scalars, and each kind's resources as an array under its collection's name. `record` is absent from a file an older agent wrote. */
+type StateFile = { version: typeof STATE_FILE_VERSION; epoch: string; revision: number; record?: string; hostId: string; vtepIp: string } & { [C in keyof SpanMaps]: SpanMaps[C] extends Map<string, infer R> ? R[] : never };
 
 const KINDS = Object.values(SPAN_KINDS);
 
@@ -49,7 +51,7 @@ async function writeAll(handle: FileHandle, text: string): Promise<void> {
  * a delta replaces them), so a delta arriving while it writes does not reach the file.
  */
 async function writeStateFile(file: string, state: DesiredState): Promise<void> {
-  const head: Omit<StateFile, keyof SpanMaps> = { version: STATE_FILE_VERSION, epoch: state.epoch, revision: state.revision, hostId: state.hostId, vtepIp: state.vtepIp };
+  const head: Omit<StateFile, keyof SpanMaps> = { version: STATE_FILE_VERSION, epoch: state.epoch, revision: state.revision, record: state.record, hostId: state.hostId, vtepIp: state.vtepIp };
   const collections = KINDS.map((kind) => [kind.collection, [...state[kind.collection].values()]] as const);
   const handle = await open(file, 'w');
   try {
@@ -124,7 +126,7 @@ export class StateCache {
         collection.set(kind.idOf(resource as never), resource);
       }
     }
-    return { epoch: data.epoch, revision: data.revision, hostId: data.hostId, vtepIp: data.vtepIp, ...maps };
+    return { epoch: data.epoch, revision: data.revision, record: typeof data.record === 'string' ? data.record : '', hostId: data.hostId, vtepIp: data.vtepIp, ...maps };
   }
 
   /** Schedules a write of `state` (coalesced with writes still pending). */

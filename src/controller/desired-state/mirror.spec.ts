@@ -77,7 +77,7 @@ class Fixture {
   }
 
   private record(ops: ChangeOp[]): ChangeRecord {
-    const record = { revision: this.state.revision + 1, at: 0, ops };
+    const record = { revision: this.state.revision + 1, entryId: `${this.state.revision + 1}-1`, at: 0, ops };
     applyChange(this.state, record);
     return record;
   }

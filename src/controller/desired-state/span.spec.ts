@@ -196,7 +196,7 @@ class World {
         return this.next();
       }
     }
-    const record = { revision: s.revision + 1, at: 0, ops };
+    const record = { revision: s.revision + 1, entryId: `${s.revision + 1}-1`, at: 0, ops };
     applyChange(s, record);
     return record;
   }
@@ -421,7 +421,7 @@ describe('span computation', () => {
     const port = (id: string, hostId: string, last: string): Port => ({ id, segmentId: 'seg', tenantId: 't', vmId: null, mac: `02:00:00:00:00:${last}`, ips: [`10.0.0.${Number.parseInt(last, 16)}`], hostId, securityGroupIds: [], portSecurity: true, allowedAddressPairs: [], createdAt: '', updatedAt: '' });
     let revision = 0;
     const apply = (index: SpanIndex | undefined, ops: ChangeOp[]) => {
-      const record = { revision: ++revision, at: 0, ops };
+      const record = { revision: ++revision, entryId: `${revision}-1`, at: 0, ops };
       applyChange(state, record);
       return index?.apply(record);
     };

@@ -14,6 +14,8 @@ import { SpanFeed } from './span-feed';
 
 /** Hello.instance_id: empty, or this (see proto/overlay/v1/sync.proto). */
 const INSTANCE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** Hello.applied_record as a controller names records, `<revision>-<nonce>` (a nonce below 2^64 - 1, the largest id). */
+const RECORD = /^(\d{1,16})-\d{1,19}$/;
 
 /** A Hello refused with a gRPC status; nothing it claimed was recorded. */
 export class HelloRefused extends Error {
@@ -106,7 +108,7 @@ export class HelloHandler {
       if (resumable && hello.appliedRevision > this.view.revision) {
         await this.view.waitForRevision(hello.appliedRevision, 5_000).catch(() => undefined);
       }
-      records = resumable && hello.appliedRevision <= this.view.revision ? await this.changeLog.readThrough(hello.appliedRevision, () => this.view.revision) : undefined;
+      records = resumable && hello.appliedRevision <= this.view.revision && (await this.appliedRecordStands(hello)) ? await this.changeLog.readThrough(hello.appliedRevision, () => this.view.revision) : undefined;
       if (call.cancelled || !this.view.current.hosts.has(host.id)) {
         throw new HelloRefused(grpc.status.NOT_FOUND, `host ${hello.hostName} is gone`);
       }
@@ -131,6 +133,29 @@ export class HelloHandler {
       agentVersion: hello.agentVersion || null,
       instance: instance || null,
     });
+  }
+
+  /**
+   * Whether the record the agent says it applied at its revision is the store's, so a delta on top
+   * of it is right. Not when the store lost it (a failover) and made the revision again from
+   * another write: the agent holds a state the store never will, and gets a snapshot. An agent
+   * that names none (an older one) is taken at its revision, as before; one that names a record
+   * in another form, or of another revision, gets a snapshot.
+   */
+  private async appliedRecordStands(hello: { hostName: string; appliedRevision: number; appliedRecord: string }): Promise<boolean> {
+    if (hello.appliedRecord === '') {
+      return true;
+    }
+    const named = RECORD.exec(hello.appliedRecord);
+    const stands = named !== null && named[1] === String(hello.appliedRevision) && (await this.changeLog.noOtherRecord(hello.appliedRecord));
+    if (!stands) {
+      this.logger.warn(`host ${hello.hostName}: the record it applied at revision ${hello.appliedRevision} (${JSON.stringify(hello.appliedRecord.slice(0, 64))}) is not the store's (a failover lost it): a snapshot, not a resume`, {
+        host: hello.hostName,
+        event: 'record-lost',
+        appliedRevision: hello.appliedRevision,
+      });
+    }
+    return stands;
   }
 
   /**

@@ -110,6 +110,8 @@ interface PendingSnapshot {
   next?: string;
   visited: number;
   revision: number;
+  /** The change record of `revision` (the end marker names it; '' when unknown). */
+  record: string;
   /** The epoch when the snapshot began: every chunk and the end marker carry the same. */
   epoch: string;
   /** Resources sent so far, and chunks. */
@@ -259,7 +261,7 @@ export class HostSession implements SpanSubscriber {
     this.relayed.clear();
     this.pendingDeltaBytes = 0;
     this.snapshotBytes = total * ESTIMATED_RESOURCE_BYTES;
-    const snapshot: PendingSnapshot = { runs, total, run: 0, visited: 0, revision, epoch: this.epoch(), count: 0, chunks: 0 };
+    const snapshot: PendingSnapshot = { runs, total, run: 0, visited: 0, revision, record: this.feed.record, epoch: this.epoch(), count: 0, chunks: 0 };
     advance(snapshot);
     this.setSnapshot(snapshot);
     this.sentRevision = revision;
@@ -294,7 +296,7 @@ export class HostSession implements SpanSubscriber {
       return encodeSnapshotChunk(snapshot.revision, snapshot.epoch, resources);
     }
     this.setSnapshot(undefined);
-    return encodeSnapshotEnd({ revision: snapshot.revision, epoch: snapshot.epoch, resourceCount: snapshot.count, hostId: this.hostId, vtepIp: this.vtepIp });
+    return encodeSnapshotEnd({ revision: snapshot.revision, epoch: snapshot.epoch, resourceCount: snapshot.count, hostId: this.hostId, vtepIp: this.vtepIp, record: snapshot.record });
   }
 
   /** Queues a pre-encoded delta (resume, or live from the feed); its ack is timed (`realized`). */

@@ -66,6 +66,11 @@ export class SpanFeed implements OnModuleDestroy {
     return this.view.revision;
   }
 
+  /** The change record of the current revision, as agents are told it ('' when unknown). */
+  get record(): string {
+    return this.view.record;
+  }
+
   subscribe(subscriber: SpanSubscriber): () => void {
     this.subscribers.get(subscriber.hostId)?.resync();
     this.subscribers.set(subscriber.hostId, subscriber);
@@ -189,14 +194,19 @@ export class SpanFeed implements OnModuleDestroy {
     }
   }
 
-  private markerAt = -1;
+  private markerAt = '';
   private markerBytes: Buffer = Buffer.alloc(0);
 
-  /** An empty delta at `revision` (a revision marker): the same bytes for every session, made once. */
+  /**
+   * An empty delta at `revision` (a revision marker): the same bytes for every session, made once
+   * per record (a reloaded view may hold another record of the same revision).
+   */
   marker(revision: number): Buffer {
-    if (this.markerAt !== revision) {
-      this.markerBytes = encodeDelta(revision, [], []);
-      this.markerAt = revision;
+    const record = revision === this.view.revision ? this.view.record : '';
+    const at = `${revision}/${record}`;
+    if (this.markerAt !== at) {
+      this.markerBytes = encodeDelta(revision, [], [], record);
+      this.markerAt = at;
     }
     return this.markerBytes;
   }
@@ -213,11 +223,11 @@ export class SpanFeed implements OnModuleDestroy {
       return undefined;
     }
     const change = changesSince(this.index, records, hostId).get(hostId) ?? { upserts: new Set<string>(), removals: new Set<string>() };
-    return this.encodeChange(revision, change, hostId);
+    return this.encodeChange(revision, change, hostId, this.view.record);
   }
 
-  /** Encodes a change for one host as a SyncResponse{delta} at `revision`. */
-  encodeChange(revision: number, change: HostSpanChange, hostId: string): Buffer {
+  /** Encodes a change for one host as a SyncResponse{delta} at `revision`, whose change record is `record`. */
+  encodeChange(revision: number, change: HostSpanChange, hostId: string, record: string): Buffer {
     const upserts: Uint8Array[] = [];
     for (const key of change.upserts) {
       const { kind, id } = parseSpanKey(key);
@@ -230,7 +240,7 @@ export class SpanFeed implements OnModuleDestroy {
       const { kind, id } = parseSpanKey(key);
       return encodeResourceKey(kind, id);
     });
-    return encodeDelta(revision, upserts, removals);
+    return encodeDelta(revision, upserts, removals, record);
   }
 
   private onRecord(record: ChangeRecord): void {
@@ -246,7 +256,7 @@ export class SpanFeed implements OnModuleDestroy {
       this.lastChange.set(hostId, record.revision);
       const subscriber = this.subscribers.get(hostId);
       if (subscriber) {
-        subscriber.deliver(record.revision, this.encodeChange(record.revision, change, hostId));
+        subscriber.deliver(record.revision, this.encodeChange(record.revision, change, hostId, record.entryId));
       }
     }
     for (const op of record.ops) {

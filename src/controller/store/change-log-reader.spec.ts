@@ -2,9 +2,9 @@ import { ChangeLogReader } from './change-log-reader';
 import { keysFor } from './keys';
 import type { RedisStore } from './redis-store';
 
-/** A store whose change log holds the revisions `kept` (entries `<revision>-0`, as the scripts write them). */
+/** A store whose change log holds the revisions `kept` (entries `<revision>-<nonce>`, as the scripts write them). */
 function readerOver(kept: number[]) {
-  const log = kept.map((revision): [string, string[]] => [`${revision}-0`, ['at', String(1000 + revision), 'ops', '[]']]);
+  const log = kept.map((revision): [string, string[]] => [`${revision}-${4294967296 + revision}`, ['at', String(1000 + revision), 'ops', '[]']]);
   const ranges: string[] = [];
   const redis = {
     xrange: async (_key: string, start: string, end: string) => {
@@ -43,7 +43,7 @@ describe('change-log reader', () => {
     const heads = [4, 6, 6];
     const records = await reader.readThrough(1, () => heads.shift() ?? 6);
     expect(records!.map((r) => r.revision)).toEqual([2, 3, 4, 5, 6]);
-    expect(ranges).toEqual(['2-0..4-0', '5-0..6-0']);
+    expect(ranges).toEqual(['2-0..4-18446744073709551615', '5-0..6-18446744073709551615']);
   });
 
   it('answers undefined through a head whose records the log no longer holds', async () => {

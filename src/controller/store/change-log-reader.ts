@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { parseStreamEntry, type ChangeRecord } from './change-log';
+import { MAX_SEQ, parseStreamEntry, type ChangeRecord } from './change-log';
 import { RedisStore } from './redis-store';
 
 /**
- * Reads ranges of the change log (`{prefix}:log`, entry ids `<revision>-0`) for the readers that
+ * Reads ranges of the change log (`{prefix}:log`, entry ids `<revision>-<nonce>`) for the readers that
  * need records the materialized view has already applied: a resume delta (distribution/hello.ts)
  * and the hosts an old revision changed (distribution/realization.service.ts). Holds no state;
  * every read is idempotent.
@@ -17,12 +17,27 @@ export class ChangeLogReader {
     if (to <= from) {
       return [];
     }
-    const entries = (await this.store.read((r) => r.xrange(this.store.keys.changeLog(), `${from + 1}-0`, `${to}-0`))) as [string, string[]][];
+    const entries = (await this.store.read((r) => r.xrange(this.store.keys.changeLog(), `${from + 1}-0`, `${to}-${MAX_SEQ}`))) as [string, string[]][];
     const records = entries.map(parseStreamEntry);
     if (records.length !== to - from || records[0].revision !== from + 1) {
       return undefined;
     }
     return records;
+  }
+
+  /**
+   * Whether the log holds no record of `entryId`'s revision other than that one
+   * (`<revision>-<nonce>`): false when the store lost it and made its revision again from another
+   * write. Two ranges that answer nothing when it does: the record itself is never read (a
+   * resume storm after a batch would read its megabytes once per agent).
+   */
+  async noOtherRecord(entryId: string): Promise<boolean> {
+    const revision = entryId.slice(0, entryId.indexOf('-'));
+    const log = this.store.keys.changeLog();
+    const [before, after] = await this.store.read((r) =>
+      Promise.all([r.xrange(log, `${revision}-0`, `(${entryId}`, 'COUNT', 1), r.xrange(log, `(${entryId}`, `${revision}-${MAX_SEQ}`, 'COUNT', 1)]),
+    );
+    return before.length === 0 && after.length === 0;
   }
 
   /**

@@ -10,7 +10,7 @@
 const templates = {
   /** String: the global revision, INCR'd by every mutation. */
   revision: 'rev',
-  /** Stream: the change log; entry id `<revision>-0`, fields `ops` (JSON array) and `at` (ms). */
+  /** Stream: the change log; entry id `<revision>-<nonce>` (change-log.ts), fields `at` (ms), `actor` and `ops` (JSON array). */
   changeLog: 'log',
   /** Hash id -> JSON record, one per kind. */
   tenants: 'tenants',

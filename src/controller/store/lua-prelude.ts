@@ -3,8 +3,9 @@ import { luaKeyFunctions } from './keys';
 /**
  * Shared head of every mutation script. Conventions: KEYS[1] is the deployment's key base,
  * ARGV[1] the caller's clock (ms, for records and quarantine), ARGV[2] the change log's
- * approximate max length, ARGV[3] the actor (JSON, see auth/principal.ts) and ARGV[4] how long
- * the audit trail keeps events (ms). The prelude takes those two out of ARGV, so a script's own
+ * approximate max length, ARGV[3] the actor (JSON, see auth/principal.ts), ARGV[4] how long
+ * the audit trail keeps events (ms) and ARGV[5] the nonce of the change record the script may
+ * make (change-log.ts, RecordNonces). The prelude takes those three out of ARGV, so a script's own
  * arguments start at ARGV[3].
  *
  * A script validates everything first and writes after: Redis does not roll a script back, so
@@ -20,8 +21,16 @@ import { luaKeyFunctions } from './keys';
 const luaPrelude = `
 local NOW = tonumber(ARGV[1])
 local LOG_MAXLEN = ARGV[2]
-local ACTOR = table.remove(ARGV, 3)
-local EVENTS_KEEP_MS = tonumber(table.remove(ARGV, 3))
+local ACTOR = ARGV[3]
+local EVENTS_KEEP_MS = tonumber(ARGV[4])
+local RECORD_NONCE = ARGV[5]
+-- The script's own arguments move down to ARGV[3], in one pass (a table.remove per value taken
+-- out would move them all each time: 60,000 of them for a 10,000-port batch).
+do
+  local n = #ARGV
+  for i = 6, n do ARGV[i - 3] = ARGV[i] end
+  ARGV[n], ARGV[n - 1], ARGV[n - 2] = nil, nil, nil
+end
 local TOUCHED = {}
 
 local function fail(code, field, message)
@@ -77,10 +86,11 @@ local function readMany(command, key, values)
   return out
 end
 
--- opsJson: the change record's ops, a JSON array.
+-- opsJson: the change record's ops, a JSON array. Its entry id is <revision>-<nonce>: unique to
+-- this write, so a reader can tell it from a record of the same revision a failover lost.
 local function commitJson(opsJson, extra)
   local rev = redis.call('INCR', K.revision())
-  redis.call('XADD', K.changeLog(), 'MAXLEN', '~', LOG_MAXLEN, rev .. '-0', 'at', ARGV[1], 'actor', ACTOR, 'ops', opsJson)
+  redis.call('XADD', K.changeLog(), 'MAXLEN', '~', LOG_MAXLEN, rev .. '-' .. RECORD_NONCE, 'at', ARGV[1], 'actor', ACTOR, 'ops', opsJson)
   audit(rev, extra)
   return rev
 end

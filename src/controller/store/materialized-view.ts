@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { ErrorCode, OverlayError } from '../errors';
-import { parseStreamEntry, type ChangeRecord } from './change-log';
+import { MAX_SEQ, parseStreamEntry, type ChangeRecord } from './change-log';
 import { RedisStore } from './redis-store';
 import type { Port } from '../model/port';
 import { applyChange, compactPort, emptyViewState, type ViewState } from './view-state';
@@ -25,22 +25,49 @@ export interface StoreIdentity {
  * the epoch the view adopts with it, or undefined to keep the state held (the store lost data).
  */
 export interface SnapshotGate {
-  admit(found: StoreIdentity, seen: { epoch: string; revision: number }): Promise<string | undefined>;
+  admit(found: StoreIdentity, seen: SeenState): Promise<string | undefined>;
 }
+
+/** What the view held when it loaded a snapshot. */
+export interface SeenState {
+  epoch: string;
+  revision: number;
+  /**
+   * The store holds another record at a revision the view applied (a failover lost the view's,
+   * and the new master made that revision again): it lost a write the view had, whatever its
+   * revision says now.
+   */
+  recordLost?: boolean;
+}
+
+/** How a batch of the tail fits the view: every record applied, a gap (the log was trimmed past it), or another record of a revision it applied. */
+type Fit = 'applied' | 'gap' | 'record-lost';
 
 /**
  * This replica's in-memory copy of the desired state: a snapshot read at revision R in one
  * MULTI, then every change record after R, tailed from the change log with XREAD BLOCK on a
  * connection of its own. Listeners see each record after it is applied, in revision order.
  *
- * When the log no longer covers the view's revision (trimmed while this replica was away) or
- * the revision went backwards (Redis lost data), the view reloads a snapshot and tells the
- * reset listeners, who must treat it as a full resync.
+ * When the log no longer covers the view's revision (trimmed while this replica was away), the
+ * revision went backwards (Redis lost data), or the store holds another record than the view's
+ * at the view's revision (a failover lost it and the new master made that revision again), the
+ * view reloads a snapshot and tells the reset listeners, who must treat it as a full resync.
+ *
+ * The last of these is seen by the record's entry id, `<revision>-<nonce>` (change-log.ts): each
+ * read of the tail starts after the id of the last record applied (its position), and asks in
+ * the same round trip, after it, for any entry of that revision sorting before it. Another record
+ * of that revision then comes back from one or the other, whether the tail is busy or idle, at
+ * the cost of one empty XRANGE a read.
  */
 @Injectable()
 export class MaterializedView implements OnModuleDestroy {
   private readonly logger = new Logger(MaterializedView.name);
   private state: ViewState = emptyViewState();
+  /**
+   * The entry id of the record the state is at: where the tail reads on from. `<revision>-MAX_SEQ`
+   * when the snapshot's record was not in the log (nothing to check it by); `0-0` before any.
+   */
+  private position = '0-0';
   private currentEpoch = '';
   /** Set when the gate refused the last snapshot: the view keeps its state and stops tailing until one is admitted. */
   private holding = false;
@@ -68,6 +95,15 @@ export class MaterializedView implements OnModuleDestroy {
 
   get revision(): number {
     return this.state.revision;
+  }
+
+  /**
+   * The entry id of the change record of the view's revision, `<revision>-<nonce>`, which agents
+   * are told and name when they resume (sync.proto, Delta.record); '' when the view cannot name it
+   * (no record yet, or a snapshot whose record the log no longer held).
+   */
+  get record(): string {
+    return this.state.revision === 0 || this.position.endsWith(`-${MAX_SEQ}`) ? '' : this.position;
   }
 
   /** The epoch of the state the view holds ('' before its first load). */
@@ -194,8 +230,11 @@ export class MaterializedView implements OnModuleDestroy {
     return replies.map(([, value]) => value);
   }
 
-  /** The whole state and the store's identity at one revision, atomically. */
-  static async readStore(redis: Redis, store: RedisStore): Promise<{ state: ViewState; identity: StoreIdentity }> {
+  /**
+   * The whole state and the store's identity at one revision, atomically, and the entry id of the
+   * record of that revision (the newest of the log; null when the log does not hold it).
+   */
+  static async readStore(redis: Redis, store: RedisStore): Promise<{ state: ViewState; identity: StoreIdentity; entryId: string | null }> {
     const k = store.keys;
     const replies = await redis
       .multi()
@@ -208,8 +247,11 @@ export class MaterializedView implements OnModuleDestroy {
       .hgetall(k.ports())
       .hgetall(k.securityGroups())
       .hgetall(k.mirrorSessions())
+      .xrevrange(k.changeLog(), '+', '-', 'COUNT', 1)
       .exec();
-    const [epoch, recovery, rev, tenants, segments, hosts, ports, securityGroups, mirrorSessions] = MaterializedView.values(replies) as [string | null, string | null, string | null, ...Record<string, string>[]];
+    const values = MaterializedView.values(replies);
+    const newest = (values.pop() as [string, string[]][])[0];
+    const [epoch, recovery, rev, tenants, segments, hosts, ports, securityGroups, mirrorSessions] = values as [string | null, string | null, string | null, ...Record<string, string>[]];
     const parse = <T>(hash: Record<string, string>): Map<string, T> =>
       new Map(Object.entries(hash).map(([id, json]) => [id, JSON.parse(json) as T]));
     const state: ViewState = {
@@ -226,17 +268,19 @@ export class MaterializedView implements OnModuleDestroy {
       securityGroups: parse(securityGroups),
       mirrorSessions: parse(mirrorSessions),
     };
-    return { state, identity: { epoch, revision: state.revision, recovery } };
+    const entryId = newest && parseStreamEntry(newest).revision === state.revision ? newest[0] : null;
+    return { state, identity: { epoch, revision: state.revision, recovery }, entryId };
   }
 
   /**
    * Loads a snapshot and, if the gate admits it, makes it the view's state and tells the reset
    * listeners. Not admitted (the store lost data): the view keeps what it holds and stops
-   * tailing; every idle round it asks again, and admits once the recovery is over.
+   * tailing; every idle round it asks again, and admits once the recovery is over. `recordLost`:
+   * the tail found another record at a revision the view applied (SeenState).
    */
-  async reload(): Promise<void> {
-    const { state, identity } = await MaterializedView.readStore(this.store.redis, this.store);
-    const epoch = this.gate ? await this.gate.admit(identity, { epoch: this.currentEpoch, revision: this.state.revision }) : (identity.epoch ?? '');
+  async reload(recordLost = false): Promise<void> {
+    const { state, identity, entryId } = await MaterializedView.readStore(this.store.redis, this.store);
+    const epoch = this.gate ? await this.gate.admit(identity, { epoch: this.currentEpoch, revision: this.state.revision, recordLost }) : (identity.epoch ?? '');
     if (epoch === undefined) {
       this.holding = true;
       return;
@@ -244,6 +288,7 @@ export class MaterializedView implements OnModuleDestroy {
     this.holding = false;
     this.currentEpoch = epoch;
     this.state = state;
+    this.position = entryId ?? (state.revision === 0 ? '0-0' : `${state.revision}-${MAX_SEQ}`);
     for (const listener of this.resetListeners) {
       listener(this.state);
     }
@@ -258,15 +303,21 @@ export class MaterializedView implements OnModuleDestroy {
           await this.untilStopped(this.recheckHeld());
           continue;
         }
-        const reply = await this.untilStopped(this.tail.xread('COUNT', 5000, 'BLOCK', TAIL_BLOCK_MS, 'STREAMS', this.store.keys.changeLog(), `${this.state.revision}-0`));
-        if (reply === STOPPED) {
+        const from = this.position;
+        const read = await this.untilStopped(this.readFrom(this.tail, from));
+        if (read === STOPPED) {
           return;
         }
-        if (reply) {
-          if (!this.applyEntries(reply[0][1])) {
-            await this.untilStopped(this.reload());
-          }
-        } else {
+        if (this.position !== from) {
+          continue; // the view reloaded meanwhile (an accepted recovery): the read is of another state
+        }
+        const fit = read.before ? 'record-lost' : read.after ? this.applyEntries(read.after) : undefined;
+        if (fit === 'record-lost') {
+          this.logger.warn(`the store holds another record at revision ${this.state.revision} than the one this view applied (${from}): a failover lost it and the new master made that revision again; reloading the snapshot`);
+          await this.untilStopped(this.reload(true));
+        } else if (fit === 'gap') {
+          await this.untilStopped(this.reload());
+        } else if (fit === undefined) {
           await this.untilStopped(this.checkRevisionWentBack());
         }
       } catch (err) {
@@ -287,21 +338,48 @@ export class MaterializedView implements OnModuleDestroy {
     }
   }
 
-  /** Applies entries in order; false when a gap shows the log was trimmed past us (only a snapshot helps). */
-  private applyEntries(entries: [string, string[]][]): boolean {
+  /**
+   * One round trip of the tail from `position`: the entries after it (`after`, blocking up to
+   * TAIL_BLOCK_MS; null when none came), then whether any entry of the position's revision sorts
+   * before it (`before`: the store holds another record of that revision). Redis runs the second
+   * only once the first returns: a store that still holds no other record of the view's revision
+   * then held none when the entries were read, so they follow the view's own record (checked
+   * before the read, a history replaced while it blocked would go unseen). Nothing to check
+   * before the first record, nor at a position the snapshot could not name.
+   */
+  private async readFrom(tail: Redis, position: string): Promise<{ before: boolean; after: [string, string[]][] | null }> {
+    const log = this.store.keys.changeLog();
+    const revision = position.slice(0, position.indexOf('-'));
+    const checked = revision !== '0' && !position.endsWith(`-${MAX_SEQ}`);
+    const pipeline = tail.pipeline().xread('COUNT', 5000, 'BLOCK', TAIL_BLOCK_MS, 'STREAMS', log, position);
+    if (checked) {
+      pipeline.xrange(log, `${revision}-0`, `(${position}`, 'COUNT', 1);
+    }
+    const [xread, before] = MaterializedView.values(await pipeline.exec()) as [[string, [string, string[]][]][] | null, unknown[] | undefined];
+    return { before: (before?.length ?? 0) > 0, after: xread ? xread[0][1] : null };
+  }
+
+  /**
+   * Applies entries in order. A gap shows the log was trimmed past the view; an entry of a
+   * revision the view holds (sorting after its record: a larger nonce) is another record of that
+   * revision. Only a snapshot helps either.
+   */
+  private applyEntries(entries: [string, string[]][]): Fit {
+    let fit: Fit = 'applied';
     for (const entry of entries) {
       const record = parseStreamEntry(entry);
       if (record.revision !== this.state.revision + 1) {
-        this.wakeWaiters();
-        return false;
+        fit = record.revision <= this.state.revision ? 'record-lost' : 'gap';
+        break;
       }
       applyChange(this.state, record);
+      this.position = record.entryId;
       for (const listener of this.changeListeners) {
         listener(record, this.state);
       }
     }
     this.wakeWaiters();
-    return true;
+    return fit;
   }
 
   /**

@@ -4,6 +4,7 @@ import { ReplyError } from 'ioredis';
 import { createHash } from 'node:crypto';
 import { ErrorCode, OverlayError, isErrorCode } from '../errors';
 import { ControllerConfig } from '../config';
+import { RecordNonces } from './change-log';
 import { CommandMetrics } from './command-metrics';
 import { keysFor, type Keys } from './keys';
 import { scriptSource } from './lua-prelude';
@@ -45,6 +46,8 @@ export class RedisStore implements OnModuleDestroy {
   readonly commands = new CommandMetrics();
   /** The mutation scripts by name: their source and its SHA-1 (what EVALSHA names). */
   private readonly scripts = new Map<string, { lua: string; sha: string }>();
+  /** The nonces of the change records this process's scripts make (one per script run, used or not). */
+  private readonly nonces = new RecordNonces();
 
   constructor(@Inject(ControllerConfig) readonly config: ControllerConfig) {
     this.keys = keysFor(config.keyPrefix);
@@ -212,7 +215,8 @@ export class RedisStore implements OnModuleDestroy {
     }
     // One array argument, never a spread: with auto-pipelining, ioredis overflows the call stack
     // from ~60,000 arguments (a 10,000-port batch) and is then left broken (the process dies).
-    const argv = [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, ...args];
+    const nonce = this.config.changeLogNonces ? this.nonces.next() : '0';
+    const argv = [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, nonce, ...args];
     let result: unknown;
     try {
       result = await this.runScript(script, argv);

@@ -52,10 +52,13 @@ describe('StoreRecovery.admit', () => {
     ['store-empty', found(null, 0), { epoch: 'e1', revision: 12 }],
     ['epoch-changed', found('e2', 40), { epoch: 'e1', revision: 12 }],
     ['revision-went-back', found('e1', 11), { epoch: 'e1', revision: 12 }],
+    // The view's record 12 is not the store's: the store lost it and made 12 (and more) again.
+    ['revision-went-back', found('e1', 12), { epoch: 'e1', revision: 12, recordLost: true }],
+    ['revision-went-back', found('e1', 15), { epoch: 'e1', revision: 12, recordLost: true }],
   ] as const)('%s: holds the view and writes the record', async (reason, store, seen) => {
     expect(await recovery.admit(store, seen)).toBeUndefined();
     expect(recovery.active).toBe(true);
-    expect(recovery.current).toMatchObject({ reason, previous: seen, found: { epoch: store.epoch, revision: store.revision } });
+    expect(recovery.current).toMatchObject({ reason, previous: { epoch: seen.epoch, revision: seen.revision }, found: { epoch: store.epoch, revision: store.revision } });
     expect(JSON.parse(data.get(keys.recovery())!)).toEqual(recovery.current);
   });
 
@@ -70,6 +73,8 @@ describe('StoreRecovery.admit', () => {
   it('with replicated acknowledgements, a store behind what the view applied is no recovery (a failover lost unacknowledged writes)', async () => {
     replication.config.redisMinReplicas = 1;
     expect(await recovery.admit(found('e1', 10), { epoch: 'e1', revision: 12 })).toBe('e1');
+    // Nor is one that lost the view's record and made its revision again.
+    expect(await recovery.admit(found('e1', 13), { epoch: 'e1', revision: 12, recordLost: true })).toBe('e1');
     expect(recovery.active).toBe(false);
     // An emptied store still is one.
     expect(await recovery.admit(found(null, 0), { epoch: 'e1', revision: 12 })).toBeUndefined();

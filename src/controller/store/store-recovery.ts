@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { Actor } from '../auth/principal';
 import { TypedEvents } from '../distribution/typed-events';
-import { MaterializedView, type SnapshotGate, type StoreIdentity } from './materialized-view';
+import { MaterializedView, type SeenState, type SnapshotGate, type StoreIdentity } from './materialized-view';
 import { RedisStore } from './redis-store';
 
 /** Why the store is in recovery. */
@@ -11,7 +11,11 @@ export type RecoveryReason =
   | 'store-empty'
   /** The store's epoch is not the one a replica held, and no accepted recovery retired it. */
   | 'epoch-changed'
-  /** Same epoch, but a lower revision than a replica had seen (an older backup, a failover that lost writes). */
+  /**
+   * Same epoch, but a lower revision than a replica had seen (an older backup, a failover that lost
+   * writes), or another record at a revision a replica had applied (a failover lost it, and the
+   * new master made that revision again).
+   */
   | 'revision-went-back'
   /** An agent holds a revision of an epoch the store does not know (every replica restarted after the loss). */
   | 'agent-epoch-unknown'
@@ -117,7 +121,8 @@ export class StoreRecovery implements SnapshotGate {
   }
 
   /** SnapshotGate: the epoch to hold the loaded state with, or undefined to keep what the view holds. */
-  async admit(found: StoreIdentity, seen: { epoch: string; revision: number }): Promise<string | undefined> {
+  async admit(found: StoreIdentity, seenState: SeenState): Promise<string | undefined> {
+    const seen = { epoch: seenState.epoch, revision: seenState.revision };
     if (found.recovery !== null) {
       this.adopt(JSON.parse(found.recovery) as RecoveryRecord);
       return undefined;
@@ -131,13 +136,14 @@ export class StoreRecovery implements SnapshotGate {
       return this.enter('store-empty', `the store has no epoch and is at revision ${found.revision}; this replica held revision ${seen.revision} of epoch ${seen.epoch}`, seen, found);
     } else if (epoch !== seen.epoch && !(await this.isRetired(seen.epoch))) {
       return this.enter('epoch-changed', `the store's epoch is ${epoch} at revision ${found.revision}; this replica held revision ${seen.revision} of epoch ${seen.epoch}`, seen, found);
-    } else if (epoch === seen.epoch && found.revision < seen.revision) {
+    } else if (epoch === seen.epoch && (found.revision < seen.revision || seenState.recordLost)) {
+      const lost = found.revision < seen.revision ? `the store is at revision ${found.revision} of epoch ${epoch}; this replica held revision ${seen.revision}` : `the store (epoch ${epoch}, now at revision ${found.revision}) holds another record at revision ${seen.revision} than the one this replica applied: it lost that write and made the revision again`;
       if (this.store.config.redisMinReplicas === 0) {
-        return this.enter('revision-went-back', `the store is at revision ${found.revision} of epoch ${epoch}; this replica held revision ${seen.revision}`, seen, found);
+        return this.enter('revision-went-back', lost, seen, found);
       }
       // With replicated acknowledgements a view also applies writes a failover then loses without
-      // their having been acknowledged (they answered 503): going back is what a failover does.
-      this.logger.warn(`the store went back from revision ${seen.revision} to ${found.revision} (a failover lost writes not confirmed as replicated, OVERLAY_REDIS_MIN_REPLICAS); agents are sent its state`);
+      // their having been acknowledged (they answered 503): losing them is what a failover does.
+      this.logger.warn(`${lost} (a failover lost writes not confirmed as replicated, OVERLAY_REDIS_MIN_REPLICAS); agents are sent its state`);
     }
     if (this.record) {
       this.logger.warn(`store recovery over: the store holds revision ${found.revision} of epoch ${epoch}; agents are sent its state`);

@@ -21,6 +21,11 @@ export interface Delta {
    * removals are resources deleted; removing one the agent does not hold is not an error.
    */
   'removals'?: (_overlay_v1_ResourceKey)[];
+  /**
+   * record names the change record of revision, as SnapshotEnd.record does; empty when the
+   * controller cannot name it.
+   */
+  'record'?: (string);
 }
 
 /**
@@ -40,4 +45,9 @@ export interface Delta__Output {
    * removals are resources deleted; removing one the agent does not hold is not an error.
    */
   'removals': (_overlay_v1_ResourceKey__Output)[];
+  /**
+   * record names the change record of revision, as SnapshotEnd.record does; empty when the
+   * controller cannot name it.
+   */
+  'record': (string);
 }

@@ -57,6 +57,15 @@ export interface Hello {
    * each at most 64 characters.
    */
   'features'?: (string)[];
+  /**
+   * applied_record is the record of applied_revision as the controller named it (the record of
+   * the SnapshotEnd or Delta that brought the agent there); empty when none was named (an older
+   * controller or agent). When set, the controller resumes only if the change log's record of
+   * applied_revision is that one: after a failover that lost the record the agent applied and
+   * made its revision again from another write, the agent gets a snapshot, not a delta on top of
+   * the lost record.
+   */
+  'appliedRecord'?: (string);
 }
 
 /**
@@ -114,4 +123,13 @@ export interface Hello__Output {
    * each at most 64 characters.
    */
   'features': (string)[];
+  /**
+   * applied_record is the record of applied_revision as the controller named it (the record of
+   * the SnapshotEnd or Delta that brought the agent there); empty when none was named (an older
+   * controller or agent). When set, the controller resumes only if the change log's record of
+   * applied_revision is that one: after a failover that lost the record the agent applied and
+   * made its revision again from another write, the agent gets a snapshot, not a delta on top of
+   * the lost record.
+   */
+  'appliedRecord': (string);
 }

@@ -27,6 +27,12 @@ export interface SnapshotEnd {
    * vtep_ip is the host's registered VTEP address: the agent's local tunnel end point.
    */
   'vtepIp'?: (string);
+  /**
+   * record names the change record of revision, `<revision>-<nonce>` (at most 64 characters),
+   * unique to the write that made it; empty when the controller cannot name it. The agent keeps
+   * it with the revision and says it in Hello.applied_record.
+   */
+  'record'?: (string);
 }
 
 /**
@@ -54,4 +60,10 @@ export interface SnapshotEnd__Output {
    * vtep_ip is the host's registered VTEP address: the agent's local tunnel end point.
    */
   'vtepIp': (string);
+  /**
+   * record names the change record of revision, `<revision>-<nonce>` (at most 64 characters),
+   * unique to the write that made it; empty when the controller cannot name it. The agent keeps
+   * it with the revision and says it in Hello.applied_record.
+   */
+  'record': (string);
 }
