@@ -443,6 +443,21 @@ describe('overlayd refuses hostile input and changes nothing', () => {
     });
   });
 
+  describe('a body is read on every route whose method carries one, whether or not the route takes a body', () => {
+    // The tests' client holds each answer to the OpenAPI document: these refusals must be documented on every such operation.
+    const unknownId = '01a24988-0000-7000-8000-000000000000';
+    const cases = apiRoutes()
+      .filter((route) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(route.method))
+      .flatMap((route) => [
+        [`${routeKey(route)}, a body that is not JSON: 400 INVALID_JSON`, route, '{', 'application/json', 400, 'INVALID_JSON'] as const,
+        [`${routeKey(route)}, a text/plain body: 415 UNSUPPORTED_MEDIA_TYPE`, route, 'hello', 'text/plain', 415, 'UNSUPPORTED_MEDIA_TYPE'] as const,
+      ]);
+
+    it.each(cases)('%s', async (_name, route, body, contentType, status, code) => {
+      await expectRefused(() => client.raw(route.method, route.path.replace(':id', unknownId), body, { 'content-type': contentType }), status, code, undefined);
+    });
+  });
+
   describe('bodies that are not UTF-8', () => {
     const body = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p))));
     const sg = (...description: (string | number[])[]) => body(`{"tenantId":"${tenant.id}","name":"db","description":"`, ...description, '"}');
