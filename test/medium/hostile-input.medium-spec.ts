@@ -2,7 +2,7 @@ import { apiRoutes } from '../../src/controller/app.module';
 import { routeKey } from '../../src/controller/auth/route-table';
 import { api, dropPrefix, startController, uniquePrefix, type ApiResponse, type Harness } from '../support/controller-harness';
 import { created, factories } from '../support/factories';
-import { rawRequest, requestBytes, type RawResponse } from '../support/raw-http';
+import { AUTHORIZATION, rawRequest, requestBytes, type RawResponse } from '../support/raw-http';
 
 /**
  * Hostile input, against a real overlayd and Redis: text that is not well-formed Unicode, bytes
@@ -455,6 +455,33 @@ describe('overlayd refuses hostile input and changes nothing', () => {
 
     it.each(cases)('%s', async (_name, route, body, contentType, status, code) => {
       await expectRefused(() => client.raw(route.method, route.path.replace(':id', unknownId), body, { 'content-type': contentType }), status, code, undefined);
+    });
+  });
+
+  describe('a header the controller reads, given twice, is refused rather than resolved', () => {
+    // Node keeps the first of several Authorization or Content-Type headers; a proxy in front may act on another.
+    const body = JSON.stringify({ name: 'twice' });
+    const request = (...headers: string[]) =>
+      Buffer.from(['POST /v1/tenants HTTP/1.1', 'Host: test', ...headers, 'Connection: close', `Content-Length: ${body.length}`, '', body].join('\r\n'));
+    const json = 'Content-Type: application/json';
+
+    it.each([
+      ['the tests\' token, then another', [AUTHORIZATION, 'Authorization: Bearer not-the-admin-token']],
+      ['another token, then the tests\' one', ['Authorization: Bearer not-the-admin-token', AUTHORIZATION]],
+      ['the same token twice', [AUTHORIZATION, AUTHORIZATION]],
+    ])('Authorization: %s: 401 UNAUTHENTICATED, nothing created', async (_name, authorization) => {
+      const tenants = async () => (await client.get('/v1/tenants?limit=1000')).body.items.map((t: any) => t.name);
+      const before = await tenants();
+      const res = await rawRequest(h.url, request(...authorization, json));
+      expect({ status: res.status, code: res.body?.code }).toEqual({ status: 401, code: 'UNAUTHENTICATED' });
+      expect(await tenants()).toEqual(before);
+    });
+
+    it.each([
+      ['application/json, then text/plain', [json, 'Content-Type: text/plain']],
+      ['application/json twice', [json, json]],
+    ])('Content-Type: %s: 415 UNSUPPORTED_MEDIA_TYPE', async (_name, contentType) => {
+      await expectRefused(() => rawRequest(h.url, request(AUTHORIZATION, ...contentType)), 415, 'UNSUPPORTED_MEDIA_TYPE', undefined);
     });
   });
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ErrorCode, OverlayError } from '../errors';
+import { headerCount } from './headers';
 import type { Schema } from './schema';
 
 /** Parses a request body with its schema; a missing body is reported as such, not as a type error. */
@@ -25,6 +26,11 @@ export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: numb
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   const decoder = new TextDecoder('utf-8', { fatal: true });
   fastify.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (request, body: Buffer, done) => {
+    // Node parses the first of several Content-Type headers; a proxy may have read another one.
+    if (headerCount(request.raw, 'content-type') > 1) {
+      done(new OverlayError(ErrorCode.UnsupportedMediaType, 'send one Content-Type header, application/json'), undefined);
+      return;
+    }
     // Compressed bodies are not decoded: their bytes would only be reported as invalid UTF-8.
     const encoding = request.headers['content-encoding']?.trim().toLowerCase();
     if (encoding && encoding !== 'identity') {
