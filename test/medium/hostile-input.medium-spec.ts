@@ -549,6 +549,16 @@ describe('overlayd refuses hostile input and changes nothing', () => {
       expect(res.status).toBe(201);
     });
 
+    it.each([
+      ['a tenant name', () => client.post('/v1/tenants', '{"name":"first","name":"second"}'), 'name'],
+      ['a name spelled with an escape the second time', () => client.post('/v1/tenants', '{"name":"first","n\\u0061me":"second"}'), 'name'],
+      ['a rule\'s protocol', () => client.post('/v1/security-groups', `{"tenantId":"${tenant.id}","name":"dup","rules":[{"direction":"ingress","ethertype":"IPv4","protocol":"tcp","protocol":"any"}]}`), 'rules[0].protocol'],
+      ['a port\'s vmId in a PATCH', () => client.patch(`/v1/ports/${port.id}`, '{"vmId":"vm-2","vmId":null}'), 'vmId'],
+      ['a segment id in a batch', () => client.post('/v1/ports/batch', `{"ports":[{"segmentId":"${plain.id}"},{"segmentId":"${plain.id}","segmentId":"${seg4.id}"}]}`), 'ports[1].segmentId'],
+    ])('refuses %s given twice in one object (JSON.parse keeps the last, silently): 400 INVALID_JSON naming it', async (_name, send, field) => {
+      await expectRefused(send, 400, 'INVALID_JSON', field);
+    });
+
     it('still refuses prototype poisoning: 400 INVALID_JSON', async () => {
       await expectRefused(() => client.post('/v1/tenants', '{"name":"p","__proto__":{"admin":true}}'), 400, 'INVALID_JSON', undefined);
     });

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ErrorCode, OverlayError } from '../errors';
+import { duplicateKey } from './duplicate-key';
 import { headerCount } from './headers';
 import type { Schema } from './schema';
 
@@ -19,7 +20,8 @@ const UTF8 = /^utf-?8$/i;
  * it is parsed as JSON: decoding it as text first would turn invalid bytes into U+FFFD, which
  * would then be stored (chunked bodies) or reported as a length mismatch (bodies with a
  * Content-Length). Prototype-poisoning keys (`__proto__`, `constructor.prototype`) are refused,
- * as Fastify's own JSON parser does.
+ * as Fastify's own JSON parser does, and so is a member given twice in one object (JSON.parse
+ * would keep the last one silently): INVALID_JSON naming it.
  */
 export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: number): void {
   fastify.removeAllContentTypeParsers();
@@ -49,6 +51,13 @@ export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: numb
       done(new OverlayError(ErrorCode.InvalidJson, 'the body is not valid UTF-8'), undefined);
       return;
     }
-    void parseJson(request, text, done);
+    void parseJson(request, text, (err: Error | null, value?: unknown) => {
+      const repeated = err ? undefined : duplicateKey(text);
+      if (repeated !== undefined) {
+        done(new OverlayError(ErrorCode.InvalidJson, `${repeated} is given twice in one object; give each field once`, { field: repeated }), undefined);
+        return;
+      }
+      done(err, value);
+    });
   });
 }
