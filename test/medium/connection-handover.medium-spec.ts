@@ -170,6 +170,18 @@ describe('connection handover through the controller', () => {
     const mineOnDst = [...(dst.dataplane.conntrack.get(zone())?.values() ?? [])].filter((c) => c.src === '10.5.1.10' || c.dst === '10.5.1.10');
     expect(mineOnDst).toEqual([good]);
     expect(raw.ended).toBeUndefined();
+
+    // An id that is no migration's names no key either: the migration's stream of connections now
+    // exists under `${id}:connections`, and reading it as a migration failed (WRONGTYPE, logged) instead.
+    for (const [name, request] of [
+      ['a batch', { connectionExport: { migrationId: `${id}:connections`, portId: port.id, connections: [good], complete: true } }],
+      ['a VM arrival', { vmArrived: { migrationId: `${id}:connections`, portId: port.id } }],
+    ] as [string, SyncRequest][]) {
+      const named = await rawSource(`raw-key-${name.length}`);
+      named.send(request);
+      await waitUntil(() => named.ended !== undefined, 5_000, () => `${name} naming the connection stream: the stream went on`);
+      expect({ name, code: named.ended?.code }).toEqual({ name, code: grpc.status.INVALID_ARGUMENT });
+    }
     expect((await client.post(`/v1/migrations/${id}/abort`, {})).status).toBe(200);
   });
 

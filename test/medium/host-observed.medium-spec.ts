@@ -188,6 +188,48 @@ describe('host observation: from the agent to GET /v1/hosts/{id}', () => {
     expect((await client.delete(`/v1/hosts/${hostId}`)).status).toBe(204);
   });
 
+  it('keeps an inventory\'s text clean: control characters and bidirectional controls out, line breaks as spaces', async () => {
+    // LLDP fields come from whatever is at the other end of the cable; they reach the API, the audit's evidence and terminals.
+    const hostId = (await client.post('/v1/hosts', { name: 'obs-hv4', vtepIp: '192.0.2.94' })).body.id as string;
+    const raw = new RawAgent(ctl.grpcTarget, 'obs-hv4', 'raw-obs-hv4');
+    try {
+      await waitUntil(() => raw.delivered, 10_000, () => 'hv4 snapshot');
+      raw.send({
+        observed: {
+          inventory: {
+            links: [
+              { name: 'eno1', kind: 'physical', up: true, master: 'bond\u0000x', nic: { driver: 'ixgbe\u0007' }, lldp: { chassisId: '00:1c\u001b[2J', systemName: 'tor\u202ea1', portId: 'Eth\u202812', portDescription: 'hv4\teno1', vlans: [] } },
+              { name: 'eth\u001b[31m9', kind: 'physical', up: true },
+            ],
+            vtepDevice: 'eno1\u0085',
+            vtepRoutes: [{ destination: '192.0.2.94', devices: ['eno1\u0000'] }],
+          },
+        },
+      });
+      await waitUntil(async () => (await client.get(`/v1/hosts/${hostId}`)).body.observed !== null, 10_000, () => 'observation stored');
+      expect((await client.get(`/v1/hosts/${hostId}`)).body.observed.inventory).toEqual({
+        links: [
+          {
+            ...none,
+            name: 'eno1',
+            kind: 'physical',
+            up: true,
+            master: 'bondx',
+            nic: { driver: 'ixgbe', pciAddress: null, pciBus: null, numaNode: null, ignoreRoutesWithLinkdown: null },
+            lldp: { chassisId: '00:1c[2J', systemName: 'tora1', portId: 'Eth 12', portDescription: 'hv4 eno1', vlans: [] },
+          },
+          { ...none, name: 'eth[31m9', kind: 'physical', up: true },
+        ],
+        vtepDevice: 'eno1',
+        vtepRoutes: [{ destination: '192.0.2.94', devices: ['eno1'] }],
+      });
+      expect(raw.ended).toBeUndefined();
+    } finally {
+      raw.close();
+    }
+    expect((await client.delete(`/v1/hosts/${hostId}`)).status).toBe(204);
+  });
+
   it('is removed with its host', async () => {
     const raw = new RawAgent(ctl.grpcTarget, 'obs-hv2', 'raw-obs-hv2');
     const key = ctl.app.get(RedisStore).keys.hostObserved(ids.hv2);

@@ -1,6 +1,8 @@
+import { apiRoutes } from '../../src/controller/app.module';
+import { routeKey } from '../../src/controller/auth/route-table';
 import { api, dropPrefix, startController, uniquePrefix, type ApiResponse, type Harness } from '../support/controller-harness';
 import { created, factories } from '../support/factories';
-import { rawRequest, requestBytes, type RawResponse } from '../support/raw-http';
+import { AUTHORIZATION, rawRequest, requestBytes, type RawResponse } from '../support/raw-http';
 
 /**
  * Hostile input, against a real overlayd and Redis: text that is not well-formed Unicode, bytes
@@ -424,6 +426,65 @@ describe('overlayd refuses hostile input and changes nothing', () => {
     });
   });
 
+  describe('a path parameter of any length reaches its route', () => {
+    // Beyond the router's limit on a parameter's length a path matched no route: 404 "no such route", before any token was checked.
+    const cases = apiRoutes()
+      .filter((route) => route.path.includes('/:id'))
+      .flatMap((route) => [101, 5000].map((length) => [`${routeKey(route)} with an id of ${length} characters`, route, length] as const));
+
+    it.each(cases)('%s: 400 INVALID_ID on id', async (_name, route, length) => {
+      await expectRefused(() => client.raw(route.method, route.path.replace(':id', 'x'.repeat(length))), 400, 'INVALID_ID', 'id');
+    });
+
+    it('asks for a token first: 401 without one', async () => {
+      // Not expectRefused: a 401 is recorded in the audit trail.
+      const res = await api(h.url, null).get(`/v1/ports/${'x'.repeat(5000)}`);
+      expect({ status: res.status, code: res.body.code }).toEqual({ status: 401, code: 'UNAUTHENTICATED' });
+    });
+  });
+
+  describe('a body is read on every route whose method carries one, whether or not the route takes a body', () => {
+    // The tests' client holds each answer to the OpenAPI document: these refusals must be documented on every such operation.
+    const unknownId = '01a24988-0000-7000-8000-000000000000';
+    const cases = apiRoutes()
+      .filter((route) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(route.method))
+      .flatMap((route) => [
+        [`${routeKey(route)}, a body that is not JSON: 400 INVALID_JSON`, route, '{', 'application/json', 400, 'INVALID_JSON'] as const,
+        [`${routeKey(route)}, a text/plain body: 415 UNSUPPORTED_MEDIA_TYPE`, route, 'hello', 'text/plain', 415, 'UNSUPPORTED_MEDIA_TYPE'] as const,
+      ]);
+
+    it.each(cases)('%s', async (_name, route, body, contentType, status, code) => {
+      await expectRefused(() => client.raw(route.method, route.path.replace(':id', unknownId), body, { 'content-type': contentType }), status, code, undefined);
+    });
+  });
+
+  describe('a header the controller reads, given twice, is refused rather than resolved', () => {
+    // Node keeps the first of several Authorization or Content-Type headers; a proxy in front may act on another.
+    const body = JSON.stringify({ name: 'twice' });
+    const request = (...headers: string[]) =>
+      Buffer.from(['POST /v1/tenants HTTP/1.1', 'Host: test', ...headers, 'Connection: close', `Content-Length: ${body.length}`, '', body].join('\r\n'));
+    const json = 'Content-Type: application/json';
+
+    it.each([
+      ['the tests\' token, then another', [AUTHORIZATION, 'Authorization: Bearer not-the-admin-token']],
+      ['another token, then the tests\' one', ['Authorization: Bearer not-the-admin-token', AUTHORIZATION]],
+      ['the same token twice', [AUTHORIZATION, AUTHORIZATION]],
+    ])('Authorization: %s: 401 UNAUTHENTICATED, nothing created', async (_name, authorization) => {
+      const tenants = async () => (await client.get('/v1/tenants?limit=1000')).body.items.map((t: any) => t.name);
+      const before = await tenants();
+      const res = await rawRequest(h.url, request(...authorization, json));
+      expect({ status: res.status, code: res.body?.code }).toEqual({ status: 401, code: 'UNAUTHENTICATED' });
+      expect(await tenants()).toEqual(before);
+    });
+
+    it.each([
+      ['application/json, then text/plain', [json, 'Content-Type: text/plain']],
+      ['application/json twice', [json, json]],
+    ])('Content-Type: %s: 415 UNSUPPORTED_MEDIA_TYPE', async (_name, contentType) => {
+      await expectRefused(() => rawRequest(h.url, request(AUTHORIZATION, ...contentType)), 415, 'UNSUPPORTED_MEDIA_TYPE', undefined);
+    });
+  });
+
   describe('bodies that are not UTF-8', () => {
     const body = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p))));
     const sg = (...description: (string | number[])[]) => body(`{"tenantId":"${tenant.id}","name":"db","description":"`, ...description, '"}');
@@ -486,6 +547,16 @@ describe('overlayd refuses hostile input and changes nothing', () => {
     it('accepts an explicit charset=utf-8', async () => {
       const res = await rawRequest(h.url, requestBytes('POST', '/v1/tenants', body('{"name":"charset-ok"}'), { contentType: 'application/json; charset=UTF-8' }));
       expect(res.status).toBe(201);
+    });
+
+    it.each([
+      ['a tenant name', () => client.post('/v1/tenants', '{"name":"first","name":"second"}'), 'name'],
+      ['a name spelled with an escape the second time', () => client.post('/v1/tenants', '{"name":"first","n\\u0061me":"second"}'), 'name'],
+      ['a rule\'s protocol', () => client.post('/v1/security-groups', `{"tenantId":"${tenant.id}","name":"dup","rules":[{"direction":"ingress","ethertype":"IPv4","protocol":"tcp","protocol":"any"}]}`), 'rules[0].protocol'],
+      ['a port\'s vmId in a PATCH', () => client.patch(`/v1/ports/${port.id}`, '{"vmId":"vm-2","vmId":null}'), 'vmId'],
+      ['a segment id in a batch', () => client.post('/v1/ports/batch', `{"ports":[{"segmentId":"${plain.id}"},{"segmentId":"${plain.id}","segmentId":"${seg4.id}"}]}`), 'ports[1].segmentId'],
+    ])('refuses %s given twice in one object (JSON.parse keeps the last, silently): 400 INVALID_JSON naming it', async (_name, send, field) => {
+      await expectRefused(send, 400, 'INVALID_JSON', field);
     });
 
     it('still refuses prototype poisoning: 400 INVALID_JSON', async () => {

@@ -207,6 +207,19 @@ describe('the HTTP server bounds what a client can hold', () => {
     expect({ status: res.status, code: res.body.code }).toEqual({ status: 400, code: 'MALFORMED_REQUEST' });
   });
 
+  it.each([
+    ['a path out of its directory', '/docs/%2e%2e/x', '', 404, 'NOT_FOUND'],
+    ['a path out of it through a backslash', '/docs/a%5c..%5c', '', 404, 'NOT_FOUND'],
+    ['a NUL in a file name', '/docs/swagger-ui.css%00', '', 400, 'MALFORMED_REQUEST'],
+    ['an If-Match no file matches', '/docs/swagger-ui.css', 'If-Match: "nope"\r\n', 400, 'MALFORMED_REQUEST'],
+    ['a Range past the end of the file', '/docs/swagger-ui.css', 'Range: bytes=999999999-\r\n', 400, 'MALFORMED_REQUEST'],
+  ])('answers a request for a file of /docs with %s in JSON (4xx), logged as no error', async (_what, path, header, status, code) => {
+    const errorsBefore = logger.lines.filter((l) => l.level === 'error').length;
+    const res = await rawRequest(h.url, `GET ${path} HTTP/1.1\r\nHost: t\r\n${header}Connection: close\r\n\r\n`);
+    expect({ status: res.status, code: res.body.code, message: typeof res.body.message }).toEqual({ status, code, message: 'string' });
+    expect(logger.lines.filter((l) => l.level === 'error').slice(errorsBefore)).toEqual([]);
+  });
+
   it('logs requests aborted in the middle of their body once each, at debug level, without a stack', async () => {
     const aborted = () => logger.count('debug', /aborted by the client/);
     const start = aborted();

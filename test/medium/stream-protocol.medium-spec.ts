@@ -184,6 +184,26 @@ describe('the agent stream is input: only acknowledgements the controller earned
     stream.close();
   });
 
+  it('quotes what an agent sent in a refusal only cleaned and bounded: no control characters, at most about 1 KiB', async () => {
+    // The same text goes to the log. A 900 KB host name in the status details left the stream without any answer.
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    const clean = (details: string) => ({ length: details.length <= 1100, controls: /[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/.test(details) });
+    for (const [name, hostName] of [
+      ['an unknown host named with control characters', 'nope\u001b[2J\u0000\u202e'],
+      ['an unknown host with a 900 KB name', 'x'.repeat(900_000)],
+    ] as const) {
+      const raw = new RawAgent(ctl.grpcTarget, hostName, `raw-${++instances}`);
+      raws.push(raw);
+      await waitUntil(() => raw.ended !== undefined, 5_000, () => `${name}: no answer`);
+      expect({ name, code: raw.ended!.code, ...clean(raw.ended!.details) }).toEqual({ name, code: grpc.status.NOT_FOUND, length: true, controls: false });
+    }
+    const raw = await connect();
+    const before = await host();
+    raw.send({ vmArrived: { migrationId: '\u001b[2J', portId: `${'\u0000'.repeat(100)}\u202e${'p'.repeat(5000)}` } });
+    await expectRefused('VmArrived naming junk', () => raw.ended, before);
+    expect(clean(raw.ended!.details)).toEqual({ length: true, controls: false });
+  });
+
   it('does not take a Hello\u2019s revision at its word: a stream that was sent a snapshot counts from its first Ack', async () => {
     const before = await host();
     // Without an epoch: a revision of this epoch past the store's would put the store in recovery

@@ -78,7 +78,7 @@ describe('Authenticator', () => {
       ['a control character', `Bearer ${secret.slice(0, -1)}\u0001`, /malformed/],
       ['too short (31 characters)', `Bearer ${'a'.repeat(31)}`, /malformed/],
       ['oversized (10,000 characters)', `Bearer ${'a'.repeat(10_000)}`, /malformed/],
-      ['a list (repeated header)', [`Bearer ${secret}`, `Bearer ${secret}`], /send a token/],
+      ['a list (repeated header)', [`Bearer ${secret}`, `Bearer ${secret}`], /send one Authorization header/],
     ];
 
     it.each(cases)('refuses %s with 401 UNAUTHENTICATED, without a store read and without echoing it', async (_name, header, message) => {

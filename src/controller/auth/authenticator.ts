@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ErrorCode, OverlayError } from '../errors';
 import { EventRepository, type AuditEvent } from '../events/event.repository';
+import { headerCount } from '../http/headers';
 import { httpStatusOf } from '../http/http-status';
 import type { StoredToken } from '../model/token';
 import { TokenRepository } from '../tokens/token.repository';
@@ -97,6 +98,9 @@ export class Authenticator {
    * token could not be checked.
    */
   principalOf(header: string | string[] | undefined, now = Date.now()): Principal | Promise<Principal> {
+    if (Array.isArray(header) && header.length > 1) {
+      throw new OverlayError(ErrorCode.Unauthenticated, `send one Authorization header, not ${header.length}`);
+    }
     if (typeof header === 'string') {
       const known = this.admittedHeaders.get(header);
       const cached = known === undefined ? undefined : this.cache.get(known);
@@ -307,7 +311,9 @@ export function registerAuthentication(fastify: FastifyInstance, authenticator: 
     };
     let principal: Principal | Promise<Principal>;
     try {
-      principal = authenticator.principalOf(request.headers.authorization);
+      // Node keeps the first of several Authorization headers: all of them are passed, to be refused.
+      const header = headerCount(request.raw, 'authorization') > 1 ? request.raw.headersDistinct.authorization : request.headers.authorization;
+      principal = authenticator.principalOf(header);
     } catch (err) {
       refuse(err);
       return;

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { Injectable, Logger } from '@nestjs/common';
+import { cleanAgentText } from '../../common/agent-text';
 import { formatIp, parseIpText } from '../../common/ip';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import type { Host } from '../model/host';
@@ -82,11 +83,12 @@ export class HelloHandler {
     if (await this.recovery.heldByHello(hello.hostName, hello.epoch, hello.appliedRevision)) {
       answered();
       this.sessions.holdStream(call, hello.hostName, `store recovery (${this.recovery.current?.reason ?? 'in progress'}): keep the state you hold`);
-      this.logger.warn(`host ${hello.hostName}: told to hold its state (store recovery; it holds revision ${hello.appliedRevision} of epoch ${hello.epoch || '(none)'})`, {
-        host: hello.hostName,
+      const [hostName, epoch] = [cleanAgentText(hello.hostName, 253), cleanAgentText(hello.epoch, 64)];
+      this.logger.warn(`host ${hostName}: told to hold its state (store recovery; it holds revision ${hello.appliedRevision} of epoch ${epoch || '(none)'})`, {
+        host: hostName,
         event: 'hold',
         appliedRevision: hello.appliedRevision,
-        epoch: hello.epoch || null,
+        epoch: epoch || null,
       });
       return;
     }
@@ -124,13 +126,15 @@ export class HelloHandler {
     const delta = records && this.feed.resume(host.id, hello.appliedRevision, records);
     answered();
     this.sessions.open(host, call, claim, delta && { from: hello.appliedRevision, delta });
-    this.logger.log(`host ${host.name} connected (agent ${hello.agentVersion || '?'} instance ${instance || '-'}, ${delta ? `resumed from ${hello.appliedRevision}` : 'snapshot'} at ${this.view.revision})`, {
+    // Free text of the agent's, for the log only: cleaned and bounded.
+    const agentVersion = cleanAgentText(hello.agentVersion, 128);
+    this.logger.log(`host ${host.name} connected (agent ${agentVersion || '?'} instance ${instance || '-'}, ${delta ? `resumed from ${hello.appliedRevision}` : 'snapshot'} at ${this.view.revision})`, {
       host: host.name,
       event: 'connect',
       start: delta ? 'resume' : 'snapshot',
       revision: this.view.revision,
       ...(delta && { resumedFrom: hello.appliedRevision }),
-      agentVersion: hello.agentVersion || null,
+      agentVersion: agentVersion || null,
       instance: instance || null,
     });
   }

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { cleanAgentText } from '../../common/agent-text';
 import type { HostInventory__Output } from '../../generated/overlay/v1/HostInventory';
 import type { ObservedInventory, ObservedLink, ObservedLinkKind, ObservedLldp, ObservedNic, ObservedTeam } from '../model/observed-inventory';
 
@@ -13,17 +14,26 @@ const fail = (why: string): never => {
   throw new Violation(why);
 };
 
-/** A name: 1-256 characters. */
+/**
+ * Every string of an inventory, once within bounds, is kept as cleanAgentText leaves it (line
+ * breaks a space, other control characters and bidirectional controls out): LLDP fields are
+ * whatever the device at the other end of the cable says, and they reach the API, the audit's
+ * evidence and terminals.
+ */
+const text = (v: string): string => cleanAgentText(v, INVENTORY_LIMITS.string);
+
+/** A name: 1-256 characters, at least one of them left once cleaned. */
 function name(v: unknown, what: string): string {
-  return typeof v === 'string' && v.length >= 1 && v.length <= INVENTORY_LIMITS.string ? v : fail(`${what} is not a name (1-${INVENTORY_LIMITS.string} characters)`);
+  const clean = typeof v === 'string' && v.length <= INVENTORY_LIMITS.string ? text(v) : '';
+  return clean.length >= 1 ? clean : fail(`${what} is not a name (1-${INVENTORY_LIMITS.string} characters)`);
 }
 
-/** A proto3 optional string: absent (or empty) is null; at most 256 characters. */
+/** A proto3 optional string: absent (or empty, also once cleaned) is null; at most 256 characters. */
 function optional(v: unknown, what: string): string | null {
   if (v === undefined || v === null || v === '') {
     return null;
   }
-  return typeof v === 'string' && v.length <= INVENTORY_LIMITS.string ? v : fail(`${what} is longer than ${INVENTORY_LIMITS.string} characters`);
+  return typeof v === 'string' && v.length <= INVENTORY_LIMITS.string ? text(v) || null : fail(`${what} is longer than ${INVENTORY_LIMITS.string} characters`);
 }
 
 function count(v: unknown, what: string): number {
@@ -124,7 +134,8 @@ export function readHostInventory(message: HostInventory__Output | null | undefi
       fail(`${routes.length} VTEP routes (at most ${INVENTORY_LIMITS.vtepRoutes})`);
     }
     const vtepRoutes = routes.map((r, i) => {
-      if (typeof r.destination !== 'string' || isIP(r.destination) === 0) {
+      // An IPv6 zone (`fe80::1%eth0`) is free text to isIP: bounded like the rest.
+      if (typeof r.destination !== 'string' || r.destination.length > INVENTORY_LIMITS.string || isIP(r.destination) === 0) {
         fail(`VTEP route ${i}: destination is not an IP address`);
       }
       const devices = r.devices ?? [];

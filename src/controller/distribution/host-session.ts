@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { Logger } from '@nestjs/common';
+import { cleanAgentText } from '../../common/agent-text';
 import { encodeHold, encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
@@ -463,8 +464,10 @@ export class HostSession implements SpanSubscriber {
    */
   refuse(reason: string): void {
     if (!this.closed) {
-      this.events.violated(this, reason);
-      this.fail(grpc.status.INVALID_ARGUMENT, reason);
+      // The reason quotes what the agent sent (a port id, a link name): cleaned and bounded once, here, for the log and the status.
+      const said = cleanAgentText(reason);
+      this.events.violated(this, said);
+      this.fail(grpc.status.INVALID_ARGUMENT, said);
     }
   }
 

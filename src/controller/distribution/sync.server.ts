@@ -3,6 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { Counter } from 'prom-client';
+import { cleanAgentText } from '../../common/agent-text';
 import { syncServiceDefinition } from '../../common/proto';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import { ControllerConfig } from '../config';
@@ -90,7 +91,8 @@ export class SyncServer {
   private accept(call: SyncCall, secure: boolean): void {
     const refuse = (code: grpc.status, details: string): void => {
       this.hellosRefused.inc({ code: grpc.status[code] });
-      call.emit('error', { code, details });
+      // The details quote the Hello (its host name, its VTEP): cleaned and bounded (a 900 KB name made a status never sent).
+      call.emit('error', { code, details: cleanAgentText(details) });
     };
     const timer = setTimeout(() => refuse(grpc.status.DEADLINE_EXCEEDED, `no Hello within ${HELLO_TIMEOUT_MS} ms`), HELLO_TIMEOUT_MS);
     // Nothing may follow the Hello before the controller answered it: there is nothing yet to

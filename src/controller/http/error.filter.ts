@@ -26,6 +26,21 @@ function fromFastify(err: { code?: string; message: string; statusCode?: number 
 }
 
 /**
+ * An HTTP error a Fastify plugin raises (http-errors: a 4xx `status`, `expose`), which only the
+ * file server of /docs does: a path out of its directory (403), a NUL in a file name (400), a
+ * condition or a Range it cannot meet (412, 416). A file it does not serve is no route; the rest
+ * is a request it cannot answer as asked. Neither is a bug of the controller's.
+ */
+function fromPlugin(err: { status?: unknown; expose?: unknown; message: string }): OverlayError | undefined {
+  if (err.expose !== true || typeof err.status !== 'number' || err.status < 400 || err.status > 499) {
+    return undefined;
+  }
+  return err.status === 403 || err.status === 404
+    ? new OverlayError(ErrorCode.NotFound, 'no such route')
+    : new OverlayError(ErrorCode.MalformedRequest, `the request cannot be answered as asked (${err.message})`);
+}
+
+/**
  * Every error leaves the API as `{ code, message, field? }`. Domain errors carry their code;
  * Nest's routing errors become NOT_FOUND; a client that went away in the middle of its request
  * is logged once at debug level (nobody is left to answer); anything else is a bug, logged, and
@@ -75,9 +90,9 @@ export class ErrorFilter implements ExceptionFilter {
       }
     }
     if (exception instanceof Error) {
-      const fastify = fromFastify(exception);
-      if (fastify) {
-        return fastify;
+      const known = fromFastify(exception) ?? fromPlugin(exception);
+      if (known) {
+        return known;
       }
     }
     this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));

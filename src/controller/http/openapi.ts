@@ -134,6 +134,11 @@ const REQUEST_CODES = [ErrorCode.MalformedRequest, ErrorCode.RequestTimeout, Err
 const TOKEN_CODES = [ErrorCode.Unauthenticated, ErrorCode.Forbidden, ErrorCode.StoreUnavailable];
 /** Reading a body (http/body.ts, error.filter.ts), before its schema. */
 const BODY_CODES = [ErrorCode.InvalidJson, ErrorCode.UnsupportedMediaType, ErrorCode.BodyTooLarge];
+/**
+ * The methods whose body the server reads before the route runs, whether or not the route takes
+ * one (a body-less POST or DELETE sent a body): such an operation answers BODY_CODES too.
+ */
+const BODY_READ_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** The codes every operation, or every one with a token or a body, can answer with: the least telling examples. */
 const SHARED_CODES = new Set([...REQUEST_CODES, ...TOKEN_CODES, ...BODY_CODES]);
@@ -153,7 +158,8 @@ function codesOfOperation(operation: Pick<Operation, 'body' | 'errors'>, path: s
     ...(route?.access?.public ? [] : TOKEN_CODES),
     ...queryCodes(route ? querySpecOf(route.handler) : {}),
     ...(path.includes('{id}') ? [ErrorCode.InvalidId] : []),
-    ...(operation.body ? [...BODY_CODES, ...operation.body.codes] : []),
+    ...(operation.body || (route && BODY_READ_METHODS.has(route.method)) ? BODY_CODES : []),
+    ...(operation.body?.codes ?? []),
     ...operation.errors,
   ]);
   return Object.values(ErrorCode).filter((code) => codes.has(code));

@@ -58,6 +58,14 @@ export function clientErrorAnswer(code: string | undefined, config: Pick<Control
 export const SOCKET_IDLE_TIMEOUT_MS = MAX_WAIT_TIMEOUT_MS + 30_000;
 
 /**
+ * The longest path parameter the router matches: Node's limit on the request line and headers
+ * (16 KiB), so that no parameter is too long to reach its route. Fastify's default (100
+ * characters) made a longer `:id` match no route: 404 "no such route", without a token, instead of
+ * the route's own refusal (INVALID_ID naming `id`).
+ */
+export const MAX_PATH_PARAM_LENGTH = 16 * 1024;
+
+/**
  * Options for Fastify (through Nest's adapter). With OVERLAY_HTTP_TLS_CERT and _KEY the server
  * is HTTPS: Fastify then builds it from `https` alone and ignores `http`, so the node server's
  * own limits go in both.
@@ -71,6 +79,7 @@ export function httpServerOptions(config: ControllerConfig) {
   };
   return {
     bodyLimit: config.maxBodyBytes,
+    maxParamLength: MAX_PATH_PARAM_LENGTH,
     connectionTimeout: SOCKET_IDLE_TIMEOUT_MS,
     querystringParser: parseQueryString,
     requestTimeout: config.httpRequestTimeoutMs,

@@ -1,6 +1,7 @@
 import { type Actor, CONTROLLER } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import type { Port } from '../model/port';
+import { isResourceId } from '../model/value-parsers';
 import { RedisStore } from '../store/redis-store';
 import { MAX_MIGRATION_TTL_MS } from './migration.schemas';
 import { MIGRATION_EVENTS, type Migration, type MigrationRecord, type MigrationState, type TimelineEntry } from '../model/migration';
@@ -327,6 +328,10 @@ export class MigrationRepository {
   }
 
   async get(id: string): Promise<Migration | undefined> {
+    // Agents' messages name migrations: an id that is none builds no key (`<id>:connections` named a stream).
+    if (!isResourceId(id)) {
+      return undefined;
+    }
     const fields = await this.store.read((r) => r.hgetall(this.store.keys.migration(id)));
     if (!fields.record) {
       return undefined;

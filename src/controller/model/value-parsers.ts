@@ -160,6 +160,9 @@ export function asVlanId(value: number): VlanId {
 
 const ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
+/** Whether `raw` is a resource id as stored (lower case): an agent's ids are checked with it before they name a key. */
+export const isResourceId = (raw: unknown): raw is ResourceId => typeof raw === 'string' && ID_RE.test(raw);
+
 /** Resource ids are UUIDv7: unique without coordination, and sorted by creation time, which orders list pages. */
 // Random bytes drawn in blocks: one syscall-backed fill per 256 ids rather than one per id.
 const ID_POOL_IDS = 256;

@@ -1747,7 +1747,7 @@ export interface operations {
                          * @example INVALID_ID
                          * @enum {string}
                          */
-                        code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
+                        code: "MALFORMED_REQUEST" | "INVALID_JSON" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
                         /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
@@ -1798,6 +1798,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
             /** @description refused */
@@ -2135,7 +2137,7 @@ export interface operations {
                          * @example INVALID_ID
                          * @enum {string}
                          */
-                        code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
+                        code: "MALFORMED_REQUEST" | "INVALID_JSON" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
                         /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
@@ -2186,6 +2188,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
             /** @description refused */
@@ -2510,7 +2514,7 @@ export interface operations {
                          * @example INVALID_ID
                          * @enum {string}
                          */
-                        code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
+                        code: "MALFORMED_REQUEST" | "INVALID_JSON" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
                         /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
@@ -2561,6 +2565,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
             /** @description refused */
@@ -3091,7 +3097,7 @@ export interface operations {
                          * @example INVALID_CHARACTER
                          * @enum {string}
                          */
-                        code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "UNKNOWN_PARAMETER";
+                        code: "MALFORMED_REQUEST" | "INVALID_JSON" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
                         /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
@@ -3142,6 +3148,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
             /** @description refused */
@@ -4017,7 +4025,7 @@ export interface operations {
                          * @example INVALID_ID
                          * @enum {string}
                          */
-                        code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
+                        code: "MALFORMED_REQUEST" | "INVALID_JSON" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
                         /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
@@ -4068,6 +4076,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
             /** @description refused */
@@ -4593,7 +4603,7 @@ export interface operations {
                          * @example INVALID_ID
                          * @enum {string}
                          */
-                        code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
+                        code: "MALFORMED_REQUEST" | "INVALID_JSON" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
                         /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
@@ -4624,6 +4634,8 @@ export interface operations {
                 };
             };
             408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
             /** @description refused */
@@ -5182,7 +5194,7 @@ export interface operations {
                          * @example INVALID_VALUE
                          * @enum {string}
                          */
-                        code: "MALFORMED_REQUEST" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "UNKNOWN_PARAMETER";
+                        code: "MALFORMED_REQUEST" | "INVALID_JSON" | "INVALID_CHARACTER" | "INVALID_VALUE" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
                         /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
@@ -5233,6 +5245,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
             /** @description refused */
@@ -5289,7 +5303,7 @@ export interface operations {
                          * @example INVALID_ID
                          * @enum {string}
                          */
-                        code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
+                        code: "MALFORMED_REQUEST" | "INVALID_JSON" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
                         /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
@@ -5340,6 +5354,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
             /** @description refused */
@@ -5662,7 +5678,7 @@ export interface operations {
                          * @example INVALID_ID
                          * @enum {string}
                          */
-                        code: "MALFORMED_REQUEST" | "INVALID_ID" | "UNKNOWN_PARAMETER";
+                        code: "MALFORMED_REQUEST" | "INVALID_JSON" | "INVALID_ID" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
                         /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
@@ -5713,6 +5729,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
             /** @description refused */
@@ -6254,7 +6272,7 @@ export interface operations {
                          * @example UNKNOWN_PARAMETER
                          * @enum {string}
                          */
-                        code: "MALFORMED_REQUEST" | "UNKNOWN_PARAMETER";
+                        code: "MALFORMED_REQUEST" | "INVALID_JSON" | "UNKNOWN_PARAMETER";
                         /** @description for people; may change */
                         message: string;
                         /** @description the input at fault, when one is: a JSON path into the body (`ports[3].mac`), a path or a query parameter name */
@@ -6285,6 +6303,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
             /** @description refused */

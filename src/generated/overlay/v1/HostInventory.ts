@@ -11,7 +11,8 @@ import type { VtepRoute as _overlay_v1_VtepRoute, VtepRoute__Output as _overlay_
  * links, 64 members per team, 4096 VLANs per LLDP neighbour, 256 VTEP routes of at most 64
  * devices, every string at most 256 characters, names 1-256 characters and unique among links,
  * VLAN ids 1-4094, NUMA nodes 0-65535; anything else ends the stream with INVALID_ARGUMENT and
- * nothing of the message is stored.
+ * nothing of the message is stored. Each string is kept with its line breaks as spaces and its
+ * other control and bidirectional characters removed (LLDP fields are what the other end says).
  */
 export interface HostInventory {
   /**
@@ -39,7 +40,8 @@ export interface HostInventory {
  * links, 64 members per team, 4096 VLANs per LLDP neighbour, 256 VTEP routes of at most 64
  * devices, every string at most 256 characters, names 1-256 characters and unique among links,
  * VLAN ids 1-4094, NUMA nodes 0-65535; anything else ends the stream with INVALID_ARGUMENT and
- * nothing of the message is stored.
+ * nothing of the message is stored. Each string is kept with its line breaks as spaces and its
+ * other control and bidirectional characters removed (LLDP fields are what the other end says).
  */
 export interface HostInventory__Output {
   /**
