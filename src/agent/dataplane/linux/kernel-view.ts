@@ -188,6 +188,7 @@ type LinkInfoData = NonNullable<LinkInfo['info_data']>;
 const LINK_FIELDS = ['ifindex', 'ifname', 'flags', 'master', 'ifalias', 'address', 'promiscuity'] as const satisfies readonly (keyof IpLink)[];
 const INFO_DATA_FIELDS = ['id', 'local', 'local6', 'remote', 'remote6', 'port', 'learning', 'okey', 'oseq', 'erspan_ver', 'erspan_index', 'erspan_dir', 'erspan_hwid', 'ageing_time'] as const satisfies readonly (keyof LinkInfoData)[];
 const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null;
+const FDB_FIELDS = ['mac', 'ifname', 'dst', 'master'] as const satisfies readonly (keyof FdbRecord)[];
 
 /**
  * A link of `ip -j -d link show` with only the fields IpLink names, values as printed: the
@@ -210,9 +211,53 @@ export function slimLink(raw: IpLink): IpLink {
   return link;
 }
 
-/** The links of an `ip -j -d link show` output by name, slimmed (slimLink). */
+/** The links of an `ip -j -d link show` output by name, slimmed (slimLink) one by one as parsed (see mapJsonArray). */
 export function linksByName(text: string): Map<string, IpLink> {
-  return new Map(parseJsonArray<IpLink>(text, 'ip -j -d link show').map((l) => [l.ifname, slimLink(l)]));
+  return new Map(mapJsonArray<IpLink, IpLink>(text, 'ip -j -d link show', 'ifindex', slimLink).map((l) => [l.ifname, l]));
+}
+
+/**
+ * `map` of each element of a JSON array of objects (an iproute2 `-j` listing whose elements each
+ * begin with the key `first`), the elements parsed one at a time, so that what `map` does not
+ * keep dies young: parsed whole, the 3 MB a pass reads are 6-7 MB of objects, all promoted out
+ * of the young generation. The array is cut where `},{"<first>":` stands: inside a JSON string
+ * a `"` is escaped, so that text is a boundary between two elements or lies in a nested array,
+ * and a cut there leaves pieces that do not parse alone. Then (and when the text is not an
+ * array of such elements) the array is parsed whole instead, so the result is JSON.parse's
+ * whatever the text. `map` must be pure (it may see an element twice); undefined drops it.
+ */
+export function mapJsonArray<T, U>(text: string, what: string, first: string, map: (element: T) => U | undefined): U[] {
+  const out: U[] = [];
+  const body = text.trim();
+  const head = `{"${first}":`;
+  if (body.startsWith(`[${head}`) && body.endsWith('}]')) {
+    const pieces = body.slice(1, -1).split(`},${head}`);
+    try {
+      pieces.forEach((piece, i) => {
+        const element: unknown = JSON.parse(`${i === 0 ? '' : head}${piece}${i === pieces.length - 1 ? '' : '}'}`);
+        if (!isObject(element) || Array.isArray(element)) {
+          throw new Error('not an object');
+        }
+        const mapped = map(element as T);
+        if (mapped !== undefined) {
+          out.push(mapped);
+        }
+      });
+      return out;
+    } catch {
+      out.length = 0;
+    }
+  }
+  for (const element of parseJsonArray<T>(text, what)) {
+    if (!isObject(element) || Array.isArray(element)) {
+      throw new Error(`${what}: expected a JSON array of objects`);
+    }
+    const mapped = map(element);
+    if (mapped !== undefined) {
+      out.push(mapped);
+    }
+  }
+  return out;
 }
 
 export function parseJsonArray<T>(text: string, what: string): T[] {
@@ -269,20 +314,17 @@ export class KernelReader {
     return { links, remotes, ...(await this.tc(qdiscs)) };
   }
 
-  /** Every forwarding entry (`bridge -j fdb show`): remote ones on VXLAN devices, learned ones on bridge ports. */
+  /** Every forwarding entry (`bridge -j fdb show`), with only the fields FdbRecord names: remote ones on VXLAN devices, learned ones on bridge ports. */
   async fdb(): Promise<FdbRecord[]> {
-    return parseJsonArray<FdbRecord>(await this.runner.run('bridge', ['-j', 'fdb', 'show']), 'bridge -j fdb show');
+    return mapJsonArray<FdbRecord, FdbRecord>(await this.runner.run('bridge', ['-j', 'fdb', 'show']), 'bridge -j fdb show', 'mac', (r) => pick(r, FDB_FIELDS));
   }
 
   /** The remote entries of VXLAN devices among every forwarding entry (see fdb): the VXLAN driver's own (`self`, with a dst); bridge entries name a master. */
   private async remoteEntries(): Promise<{ mac: string; ifname: string; dst: string }[]> {
-    const out: { mac: string; ifname: string; dst: string }[] = [];
-    for (const r of await this.fdb()) {
-      if (r.ifname && r.dst && !r.master) {
-        out.push({ mac: r.mac, ifname: r.ifname, dst: r.dst });
-      }
-    }
-    return out;
+    const text = await this.runner.run('bridge', ['-j', 'fdb', 'show']);
+    return mapJsonArray<FdbRecord, { mac: string; ifname: string; dst: string }>(text, 'bridge -j fdb show', 'mac', (r) =>
+      r.ifname && r.dst && !r.master ? { mac: r.mac, ifname: r.ifname, dst: r.dst } : undefined,
+    );
   }
 
   /** `nft -j list <what...>` as printed; undefined when nft cannot list it (a table or set that does not exist). */
@@ -299,10 +341,8 @@ export class KernelReader {
    */
   private async tc(qdiscs: string): Promise<Pick<KernelView, 'clsact' | 'gateFilters' | 'tapBlockFilters' | 'ingressFilters'>> {
     const clsact = new Map<string, number>();
-    for (const q of parseJsonArray<TcQdisc>(qdiscs, 'tc -j qdisc show')) {
-      if (q.kind === 'clsact' && q.dev) {
-        clsact.set(q.dev, q.egress_block ?? 0);
-      }
+    for (const q of mapJsonArray<TcQdisc, TcQdisc>(qdiscs, 'tc -j qdisc show', 'kind', (q) => (q.kind === 'clsact' && q.dev ? pick(q, ['dev', 'egress_block']) : undefined))) {
+      clsact.set(q.dev!, q.egress_block ?? 0);
     }
     const bound = new Set(clsact.values());
     const gates = GATES.filter((g) => bound.has(g.block));
