@@ -48,6 +48,7 @@ describe('bridge fdb show, as text', () => {
       '02:00:00:00:00:01 dev vx1 dst',
       '02:00:00:00:00:01 dev vx1 dev vx2 self permanent',
       '02:00:00:00:00:01 dev vx1 dst 10.0.0.1 dst 10.0.0.2 self',
+      '02:00:00:00:00:01 dev tap1 master br1 master br2 permanent',
       '02:00:00:00:00:01 dev vx1 10.0.0.1 self permanent',
       '02:00:00:00:00:01 dev vx1 dst 10.0.0.1 self {"evil":1}',
       '\u0000',
