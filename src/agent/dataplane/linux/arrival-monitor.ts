@@ -4,7 +4,7 @@ import type { KernelReader } from './kernel-view';
 /**
  * The arrival monitor: reports a migrating VM's first frame on the tap prepared for it here. The
  * bridge learns the VM's MAC on the tap, which `bridge monitor fdb` prints as a new entry, and
- * `bridge -j fdb show` lists. Owns the one monitor process (started on the first watch, stopped
+ * `bridge fdb show` lists. Owns the one monitor process (started on the first watch, stopped
  * by close). Invariant: a tap is reported at most once per watch that names it.
  */
 export class ArrivalMonitor {

@@ -1,4 +1,5 @@
-import { commandEnv, MAX_WATCHED_LINE, ProcessCommandRunner } from './command-runner';
+import { readdirSync } from 'node:fs';
+import { CommandError, commandEnv, MAX_WATCHED_LINE, ProcessCommandRunner } from './command-runner';
 
 describe('the commands the agent runs', () => {
   it("run without the agent's allocator preload, with the rest of its environment", () => {
@@ -17,6 +18,57 @@ describe('the commands the agent runs', () => {
     } finally {
       process.env = saved;
     }
+  });
+
+  describe("a command's output", () => {
+    // 20,000 lines written one by one, as iproute2 writes what it lists: more than a pipe holds.
+    const MANY = 'i=0; while [ $i -lt 20000 ]; do echo "entry $i"; i=$((i+1)); done';
+    const openFds = (): number => readdirSync('/proc/self/fd').length;
+    /** The open descriptors once back to `count` (a failed spawn's pipes close a tick later), or as they are after 5 s. */
+    async function fdsBackTo(count: number): Promise<number> {
+      for (const deadline = Date.now() + 5_000; openFds() !== count && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return openFds();
+    }
+
+    it('comes whole, however it was written, and leaves no file open', async () => {
+      const runner = new ProcessCommandRunner();
+      const before = openFds();
+      const outs = await Promise.all([1, 2, 3].map(() => runner.run('sh', ['-c', MANY])));
+      for (const out of outs) {
+        const lines = out.split('\n');
+        expect(lines).toHaveLength(20_001);
+        expect(lines[0]).toBe('entry 0');
+        expect(lines[19_999]).toBe('entry 19999');
+      }
+      expect(await fdsBackTo(before)).toBe(before);
+    });
+
+    it('read from a pipe when no file can be made, the same', async () => {
+      const saved = process.env.TMPDIR;
+      process.env.TMPDIR = '/nonexistent/overlay-agent-test';
+      try {
+        const out = await new ProcessCommandRunner().run('sh', ['-c', MANY]);
+        expect(out.split('\n')).toHaveLength(20_001);
+      } finally {
+        if (saved === undefined) {
+          delete process.env.TMPDIR;
+        } else {
+          process.env.TMPDIR = saved;
+        }
+      }
+    });
+
+    it('and its failures: the status and stderr of one that fails, a command that cannot start; no file left open', async () => {
+      const runner = new ProcessCommandRunner();
+      const before = openFds();
+      const failed = await runner.run('sh', ['-c', 'echo partial; echo "it broke" >&2; exit 3']).catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(CommandError);
+      expect(failed).toMatchObject({ exitCode: 3, stderr: 'it broke' });
+      await expect(runner.run('/nonexistent/overlay-agent-command', [])).rejects.toThrow(/ENOENT/);
+      expect(await fdsBackTo(before)).toBe(before);
+    });
   });
 
   describe("a watched command's lines", () => {

@@ -74,7 +74,7 @@ const DOWN_FLAGS = ['BROADCAST', 'MULTICAST'];
  * state (links with their attributes and master, VXLAN and ERSPAN ones with their options, the
  * bridge fdb, tc clsact qdiscs bound to shared blocks and the blocks' filters, nftables tables with their sets, maps, chains and rules,
  * conntrack entries by zone) and answers the commands the dataplane issues from that state: the
- * reads (`ip -j -d link show`, `bridge -j fdb show`, `tc -j qdisc show`, `tc -j filter show
+ * reads (`ip -j -d link show`, `bridge fdb show`, `tc -j qdisc show clsact`, `tc -j filter show
  * block <n> egress`, `nft -j list table|set|map`, `conntrack -L`) and the mutations (`ip -batch -`,
  * `bridge -batch -`, `tc -batch -`, `nft -f -`, `nft -c -f -`, `conntrack -R|-D`), and runs
  * `bridge monitor fdb` and `ip -o monitor link` (a veth added). Batches stop at the first line that fails, after the lines before it,
@@ -250,11 +250,12 @@ export class FakeKernel implements CommandRunner {
     switch (line) {
       case 'ip -j -d link show':
         return JSON.stringify([...this.links.values()].map((l, i) => this.linkJson(l, i)));
-      case 'bridge -j fdb show':
-        return JSON.stringify(this.fdb.map((e) => ({ mac: e.mac, ifname: e.ifname, ...(e.dst ? { dst: e.dst } : {}), ...(e.master ? { master: e.master } : {}), flags: e.master ? [] : ['self'], state: 'permanent' })));
+      case 'bridge fdb show':
+        // As iproute2 6.1 prints them: `<mac> dev <dev> [dst <ip>] {master <br>|self} permanent`.
+        return this.fdb.map((e) => `${e.mac} dev ${e.ifname} ${e.dst ? `dst ${e.dst} ` : ''}${e.master ? `master ${e.master}` : 'self'} permanent\n`).join('');
       case 'tc -V':
         return 'tc utility, iproute2-6.1.0, libbpf 1.1.0\n';
-      case 'tc -j qdisc show':
+      case 'tc -j qdisc show clsact':
         return JSON.stringify([...this.qdiscs].map(([dev, b]) => ({ kind: 'clsact', handle: 'ffff:', dev, parent: 'ffff:fff1', ...(b ? { egress_block: b } : {}), options: {} })));
       case 'nft --version':
         return 'nftables v1.0.6 (Lester Gooch #5)\n';

@@ -170,7 +170,7 @@ interface Script {
  * `br1` is never read, changed or deleted; a put-segment that would need a name taken by
  * someone else fails with a message naming it. Ports are the taps enslaved to an owned bridge.
  *
- * `observe` reads the kernel view (kernel-view.ts: `ip -j -d link show`, `bridge -j fdb show`,
+ * `observe` reads the kernel view (kernel-view.ts: `ip -j -d link show`, `bridge fdb show`,
  * and the gate's `tc -j` listings when gated) and maps what it owns to DataplaneState. A segment whose devices are not exactly as put-segment
  * leaves them (device missing, down, detached, learning on, wrong VNI or port) is reported with
  * an empty `localVtep`, and a tap that is attached but down with VNI -1, so that the plan puts

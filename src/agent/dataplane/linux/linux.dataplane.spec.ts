@@ -48,7 +48,7 @@ function kernelWith(...commands: string[][]): FakeKernel {
   return kernel;
 }
 
-const READS = ['bridge -j fdb show', 'ip -j -d link show', 'tc -j qdisc show'];
+const READS = ['bridge fdb show', 'ip -j -d link show', 'tc -j qdisc show clsact'];
 
 /** A ruleset of this text (the Linux dataplane loads the text; the tap digests are the agent's). */
 const ruleset = (text: string): FirewallRuleset => ({ text, ports: new Map() });

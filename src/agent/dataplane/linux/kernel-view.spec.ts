@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { linksByName, mapJsonArray, slimLink, type IpLink } from './kernel-view';
+
+// Recorded from iproute2 6.1 (`ip -j -d link show`) on Linux 6.18, in a namespace holding an
+// overlay bridge and VXLAN device, a tap attached to it, and a tap whose alias is the text that
+// cuts the listing (`x},{"ifindex":9,"ifname":"evil"}`), as printed: escaped.
+const LINKS = readFileSync(join(__dirname, '__recorded__', 'ip-j-d-link-show.json'), 'utf8');
+// The same namespace's `bridge -j fdb show` and `tc -j qdisc show`.
+const FDB =
+  '[{"mac":"33:33:00:00:00:01","ifname":"br100","flags":["self"],"state":"permanent"},{"mac":"8a:25:f0:ae:55:6f","ifname":"vx100","flags":[],"master":"br100","state":"permanent"},{"mac":"02:00:00:00:00:01","ifname":"vx100","dst":"10.0.0.3","flags":["self"],"state":"permanent"},{"mac":"00:00:00:00:00:00","ifname":"vx100","dst":"10.0.0.2","flags":["self"],"state":"permanent"},{"mac":"4e:76:af:b6:3c:9a","ifname":"tap1","flags":[],"master":"br100","state":"permanent"}]\n';
+const QDISCS =
+  '[{"kind":"noqueue","handle":"0:","dev":"br100","root":true,"refcnt":2,"options":{}},{"kind":"clsact","handle":"ffff:","dev":"vx100","parent":"ffff:fff1","egress_block":2,"options":{}},{"kind":"pfifo_fast","handle":"0:","dev":"tap1","root":true,"refcnt":2,"options":{"bands":3,"priomap":[1,2,2,2,1,2,0,0,1,1,1,1,1,1,1,1],"multiqueue":false}},{"kind":"clsact","handle":"ffff:","dev":"tap1","parent":"ffff:fff1","egress_block":1,"options":{}}]\n';
+
+/** mapJsonArray, counting the elements `map` was given. */
+function counted<T>(text: string, first: string): { out: T[]; seen: number } {
+  let seen = 0;
+  const out = mapJsonArray<T, T>(text, 'test', first, (e) => {
+    seen++;
+    return e;
+  });
+  return { out, seen };
+}
+
+describe('mapJsonArray', () => {
+  it("gives iproute2's listings element by element, each once, as parsing them whole does", () => {
+    for (const [text, first] of [
+      [LINKS, 'ifindex'],
+      [FDB, 'mac'],
+      [QDISCS, 'kind'],
+    ]) {
+      const whole = JSON.parse(text) as unknown[];
+      const { out, seen } = counted(text, first);
+      expect(out).toEqual(whole);
+      expect(seen).toBe(whole.length);
+    }
+  });
+
+  it('keeps a string holding the boundary text whole: the tap with that alias is one link, no "evil" one', () => {
+    const links = linksByName(LINKS);
+    expect([...links.keys()].sort()).toEqual(['br100', 'lo', 'tap1', 'tap2', 'vx100']);
+    expect(links.get('tap2')?.ifalias).toBe('x},{"ifindex":9,"ifname":"evil"}');
+    expect(links.get('tap1')).toEqual(slimLink((JSON.parse(LINKS) as IpLink[]).find((l) => l.ifname === 'tap1')!));
+    expect(links.get('vx100')?.linkinfo).toEqual({ info_kind: 'vxlan', info_data: expect.objectContaining({ id: 100, port: 4789, learning: false }), info_slave_kind: 'bridge', info_slave_data: { learning: false } });
+  });
+
+  it('parses the array whole when the boundary text stands inside a nested array, or elements begin otherwise', () => {
+    const nested = '[{"a":[{"a":1},{"a":2}],"b":1},{"a":3}]';
+    expect(counted(nested, 'a').out).toEqual(JSON.parse(nested));
+    const mixed = '[{"b":1},{"a":2},{"c":3}]';
+    expect(counted(mixed, 'a').out).toEqual(JSON.parse(mixed));
+  });
+
+  it('drops what map returns undefined for', () => {
+    expect(mapJsonArray<{ kind: string; dev: string }, string>(QDISCS, 'tc', 'kind', (q) => (q.kind === 'clsact' ? q.dev : undefined))).toEqual(['vx100', 'tap1']);
+  });
+
+  it('reads nothing as none, and throws on what is not a JSON array of objects', () => {
+    expect(mapJsonArray('', 'test', 'a', (e) => e)).toEqual([]);
+    expect(mapJsonArray('[]\n', 'test', 'a', (e) => e)).toEqual([]);
+    for (const bad of ['[{"a":1},{"a":2}', '{"a":1}', '[{"a":1},{"a":]', '[{"a":1},2]', '[{"a":1},{"a":2}]x', '[{"a":1}},{"a":2}]']) {
+      expect(() => mapJsonArray(bad, 'test', 'a', (e) => e)).toThrow();
+    }
+  });
+});
