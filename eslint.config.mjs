@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'dist-demo/**', 'node_modules/**', 'src/generated/**', '*.js', '*.mjs'] },
+  { ignores: ['dist/**', 'dist-demo/**', 'node_modules/**', 'src/generated/**', '.proto-check/**', '*.js', '*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

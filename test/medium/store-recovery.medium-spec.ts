@@ -1,3 +1,4 @@
+import * as grpc from '@grpc/grpc-js';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataplanePlan } from '../../src/agent/dataplane/dataplane';
@@ -304,6 +305,37 @@ describe('store recovery: Redis comes back empty or older under live agents', ()
       expect(await c.post('/v1/tenants', { name: 'fresh' })).toMatchObject({ status: 201 });
     } finally {
       await test.cleanup();
+      await ctl.close();
+      await dropPrefix(ctl.config.redisUrl, fresh);
+    }
+  });
+
+  it('a Hello for a host the store does not register (it registers others) starts no recovery, whatever epoch or revision it names: it is refused as any unknown host', async () => {
+    const fresh = uniquePrefix('store-recovery-stranger');
+    const ctl = await startController({ prefix: fresh });
+    const raws: RawAgent[] = [];
+    try {
+      const c = api(ctl.url);
+      await created(c.post('/v1/hosts', { name: 'hv-known', vtepIp: '192.0.2.62' }));
+      const epoch = (await ctl.redis.get(`{${fresh}}:epoch`))!;
+      // A made-up epoch, then this epoch with a revision past the store's: the two ways an agent's Hello declares a loss.
+      for (const hello of [{ appliedRevision: 7, epoch: 'deadbeefdeadbeef' }, { appliedRevision: 5_000_000, epoch }]) {
+        const stranger = new RawAgent(ctl.grpcTarget, 'not-a-host', `stranger-${raws.length}`, hello);
+        raws.push(stranger);
+        await waitUntil(() => stranger.ended !== undefined, DEADLINE_MS, () => 'the stranger refused');
+        expect(stranger.ended).toMatchObject({ code: grpc.status.NOT_FOUND });
+        expect(stranger.received.some((m) => m.hold)).toBe(false);
+      }
+      expect(ctl.app.get(StoreRecovery).active).toBe(false);
+      expect((await c.get('/v1/admin/recovery')).body).toMatchObject({ state: 'normal', recovery: null });
+      expect(await c.post('/v1/tenants', { name: 'still-writable' })).toMatchObject({ status: 201 });
+      // The registered host's agent still can: the same made-up epoch from it starts the recovery.
+      const known = new RawAgent(ctl.grpcTarget, 'hv-known', 'known-1', { appliedRevision: 7, epoch: 'deadbeefdeadbeef' });
+      raws.push(known);
+      await waitUntil(() => known.received.some((m) => m.hold), DEADLINE_MS, () => 'the registered host told to hold');
+      expect((await c.get('/v1/admin/recovery')).body).toMatchObject({ state: 'recovery', recovery: { reason: 'agent-epoch-unknown', detectedBy: { host: 'hv-known' } } });
+    } finally {
+      raws.forEach((r) => r.close());
       await ctl.close();
       await dropPrefix(ctl.config.redisUrl, fresh);
     }

@@ -79,7 +79,8 @@ export class HelloHandler {
     if (instance && !INSTANCE_ID.test(instance)) {
       throw new HelloRefused(grpc.status.INVALID_ARGUMENT, 'instance_id must be empty or 1-64 characters of [A-Za-z0-9_-]');
     }
-    // Before the host is looked up: it may be gone with the data the agent still holds.
+    // Before the host is looked up in the view: it may be gone with the data the agent still holds
+    // (whether its Hello may start a recovery, the store's name index says: mayTestify).
     if (await this.recovery.heldByHello(hello.hostName, hello.epoch, hello.appliedRevision)) {
       answered();
       this.sessions.holdStream(call, hello.hostName, `store recovery (${this.recovery.current?.reason ?? 'in progress'}): keep the state you hold`);

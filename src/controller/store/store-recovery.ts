@@ -163,7 +163,7 @@ export class StoreRecovery implements SnapshotGate {
     // Agent text, into the record and the log: bounded (a host name is at most 253 characters).
     const hostName = JSON.stringify(helloHost.slice(0, 253)).slice(1, -1);
     if (this.active) {
-      if (epoch && epoch !== this.view.epoch) {
+      if (epoch && epoch !== this.view.epoch && (await this.mayTestify(helloHost))) {
         await this.noteAgentEpoch(epoch);
       }
       return true;
@@ -173,7 +173,7 @@ export class StoreRecovery implements SnapshotGate {
     }
     const seen = { epoch, revision };
     if (epoch !== this.view.epoch) {
-      if (await this.isRetired(epoch)) {
+      if ((await this.isRetired(epoch)) || !(await this.mayTestify(helloHost))) {
         return false;
       }
       const found = await this.store.read((r) => MaterializedView.readIdentity(r, this.store));
@@ -185,12 +185,25 @@ export class StoreRecovery implements SnapshotGate {
     // answered 503): being ahead of the store says nothing of a loss then; it is sent a snapshot.
     if (revision > this.view.revision && this.store.config.redisMinReplicas === 0) {
       const found = await this.store.read((r) => MaterializedView.readIdentity(r, this.store));
-      if (found.epoch === epoch && revision > found.revision) {
+      if (found.epoch === epoch && revision > found.revision && (await this.mayTestify(helloHost))) {
         await this.enter('agent-ahead', `agent ${hostName} holds revision ${revision} of epoch ${epoch}; the store is at revision ${found.revision}`, seen, found, hostName);
         return true;
       }
     }
     return false;
+  }
+
+  /**
+   * Whether an agent's Hello for `hostName` may put the store into recovery: the store registers
+   * that host, or none at all (it came back empty, and the agents are the only witnesses left).
+   * Otherwise any client reaching the gRPC port (with TLS, any holder of an agent certificate) could
+   * stop every write with one Hello naming a made-up epoch; an unregistered host's Hello is
+   * refused after this (NOT_FOUND), as any other.
+   */
+  private async mayTestify(hostName: string): Promise<boolean> {
+    const key = this.store.keys.hostNames();
+    const [registered, hosts] = await this.store.read((r) => Promise.all([r.hexists(key, hostName), r.hlen(key)]));
+    return registered === 1 || hosts === 0;
   }
 
   /** What GET /v1/admin/recovery answers. */

@@ -25,7 +25,8 @@ export interface Hello {
    * epoch and still covered by the change log; otherwise it sends a snapshot, and the host's
    * applied revision counts from the first Ack, not from this. A revision of this epoch past the
    * store's, or one of an epoch the store does not know (and no accepted recovery retired), shows
-   * that the store lost data: the controller enters a store recovery and answers with Hold.
+   * that the store lost data: the controller enters a store recovery and answers with Hold (only
+   * for a host the store registers, or any when it registers none; another host is NOT_FOUND).
    */
   'appliedRevision'?: (number | string | Long);
   /**
@@ -91,7 +92,8 @@ export interface Hello__Output {
    * epoch and still covered by the change log; otherwise it sends a snapshot, and the host's
    * applied revision counts from the first Ack, not from this. A revision of this epoch past the
    * store's, or one of an epoch the store does not know (and no accepted recovery retired), shows
-   * that the store lost data: the controller enters a store recovery and answers with Hold.
+   * that the store lost data: the controller enters a store recovery and answers with Hold (only
+   * for a host the store registers, or any when it registers none; another host is NOT_FOUND).
    */
   'appliedRevision': (number);
   /**
