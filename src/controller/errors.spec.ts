@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ErrorCode, notFound, notFoundWording, OverlayError, type MissingKind } from './errors';
+import { ErrorCode, MAX_ERROR_FIELD, MAX_ERROR_MESSAGE, notFound, notFoundWording, OverlayError, type MissingKind } from './errors';
 
 const KINDS: MissingKind[] = ['tenant', 'segment', 'host', 'port', 'securityGroup', 'migration', 'token', 'mirrorSession'];
 
@@ -29,5 +29,22 @@ describe('notFound', () => {
     }
     // The check above found the scripts (it would pass on none).
     expect(new Set(found)).toEqual(new Set(['TENANT_NOT_FOUND', 'SEGMENT_NOT_FOUND', 'HOST_NOT_FOUND', 'PORT_NOT_FOUND', 'SECURITY_GROUP_NOT_FOUND', 'MIGRATION_NOT_FOUND', 'TOKEN_NOT_FOUND', 'MIRROR_SESSION_NOT_FOUND']));
+  });
+});
+
+describe('OverlayError', () => {
+  it('bounds what it quotes: a message and a field made of hostile input are cut, saying how much', () => {
+    const huge = 'a'.repeat(70_000);
+    const error = new OverlayError(ErrorCode.InvalidMac, `mac must be a MAC address, got ${JSON.stringify(huge)}`, { field: `ports[0].${huge}` });
+    expect(error.message.length).toBeLessThan(MAX_ERROR_MESSAGE + 40);
+    expect(error.message).toMatch(/^mac must be a MAC address, got "a+\.\.\. \(69\d{3} more characters\)$/);
+    expect(error.field!.length).toBeLessThan(MAX_ERROR_FIELD + 40);
+    expect(error.field).toMatch(/^ports\[0\]\.a+\.\.\. \(69\d{3} more characters\)$/);
+  });
+
+  it('keeps a message and a field within the bounds as they are', () => {
+    const message = 'm'.repeat(MAX_ERROR_MESSAGE);
+    const field = 'f'.repeat(MAX_ERROR_FIELD);
+    expect(new OverlayError(ErrorCode.InvalidValue, message, { field }).toJSON()).toEqual({ code: ErrorCode.InvalidValue, message, field });
   });
 });

@@ -111,6 +111,15 @@ export interface OverlayErrorDetails {
   field?: string;
 }
 
+/** The longest message and field an error carries: both may quote input (a 70 KB MAC), which an answer must not echo whole. */
+export const MAX_ERROR_MESSAGE = 1024;
+export const MAX_ERROR_FIELD = 256;
+
+/** `text` cut to `max` characters, saying how much was cut. */
+function bounded(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length - max} more characters)`;
+}
+
 export class OverlayError extends Error {
   readonly field?: string;
 
@@ -119,9 +128,9 @@ export class OverlayError extends Error {
     message: string,
     details: OverlayErrorDetails = {},
   ) {
-    super(message);
+    super(bounded(message, MAX_ERROR_MESSAGE));
     this.name = 'OverlayError';
-    this.field = details.field;
+    this.field = details.field === undefined ? undefined : bounded(details.field, MAX_ERROR_FIELD);
   }
 
   toJSON(): { code: ErrorCode; message: string; field?: string } {
