@@ -162,6 +162,9 @@ describe('store recovery: Redis comes back empty or older under live agents', ()
     timings.emptyDetected = Date.now() - restarted;
     await waitUntil(() => agents.every((w) => w.test.agent.held), DEADLINE_MS, () => 'every agent told to hold');
     timings.emptyAgentsHeld = Date.now() - restarted;
+    // The tokens went with the rest: the replica makes the admin token again as the recovery
+    // begins (app.ts), and until that write lands the test's token is unknown (401).
+    await waitUntil(async () => (await client.get('/v1/admin/recovery')).status === 200, DEADLINE_MS, () => 'the admin token made again');
 
     const status = await recoveryStatus();
     expect(status).toMatchObject({ state: 'recovery', store: { epoch: null, revision: 0 }, recovery: { reason: 'store-empty', previous: { epoch, revision: before }, found: { epoch: null, revision: 0 } } });
