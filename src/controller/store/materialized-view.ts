@@ -346,17 +346,19 @@ export class MaterializedView implements OnModuleDestroy {
    * then held none when the entries were read, so they follow the view's own record (checked
    * before the read, a history replaced while it blocked would go unseen). Nothing to check
    * before the first record, nor at a position the snapshot could not name.
+   *
+   * Both are sent at once on the tail's own connection, which keeps their order, rather than as
+   * an ioredis pipeline: making one per read cost each single-port write about 8 µs of the
+   * controller's CPU (a read per one or two records under load; docs/benchmarks.md).
    */
   private async readFrom(tail: Redis, position: string): Promise<{ before: boolean; after: [string, string[]][] | null }> {
     const log = this.store.keys.changeLog();
     const revision = position.slice(0, position.indexOf('-'));
     const checked = revision !== '0' && !position.endsWith(`-${MAX_SEQ}`);
-    const pipeline = tail.pipeline().xread('COUNT', 5000, 'BLOCK', TAIL_BLOCK_MS, 'STREAMS', log, position);
-    if (checked) {
-      pipeline.xrange(log, `${revision}-0`, `(${position}`, 'COUNT', 1);
-    }
-    const [xread, before] = MaterializedView.values(await pipeline.exec()) as [[string, [string, string[]][]][] | null, unknown[] | undefined];
-    return { before: (before?.length ?? 0) > 0, after: xread ? xread[0][1] : null };
+    const read = tail.xread('COUNT', 5000, 'BLOCK', TAIL_BLOCK_MS, 'STREAMS', log, position);
+    const before = checked ? tail.xrange(log, `${revision}-0`, `(${position}`, 'COUNT', 1) : undefined;
+    const [xread, other] = await Promise.all([read, before]);
+    return { before: (other?.length ?? 0) > 0, after: xread ? xread[0][1] : null };
   }
 
   /**
