@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { linksByName, mapJsonArray, slimLink, type IpLink } from './kernel-view';
+import { CommandError } from './command-runner';
+import { KernelReader, linksByName, mapJsonArray, slimLink, type IpLink } from './kernel-view';
 
 // Recorded from iproute2 6.1 (`ip -j -d link show`) on Linux 6.18, in a namespace holding an
 // overlay bridge and VXLAN device, a tap attached to it, and a tap whose alias is the text that
@@ -61,5 +62,52 @@ describe('mapJsonArray', () => {
     for (const bad of ['[{"a":1},{"a":2}', '{"a":1}', '[{"a":1},{"a":]', '[{"a":1},2]', '[{"a":1},{"a":2}]x', '[{"a":1}},{"a":2}]']) {
       expect(() => mapJsonArray(bad, 'test', 'a', (e) => e)).toThrow();
     }
+  });
+});
+
+describe('KernelReader forwarding entries', () => {
+  /** A runner answering each command line from `answers` (an Error: the command fails), recording what ran. */
+  function runner(answers: Record<string, string | Error>): { ran: string[]; run: (cmd: string, args: string[]) => Promise<string>; watch: () => never } {
+    const ran: string[] = [];
+    return {
+      ran,
+      run: (cmd, args) => {
+        const line = [cmd, ...args].join(' ');
+        ran.push(line);
+        const answer = answers[line];
+        return answer instanceof Error ? Promise.reject(answer) : answer === undefined ? Promise.reject(new Error(`unexpected ${line}`)) : Promise.resolve(answer);
+      },
+      watch: () => {
+        throw new Error('no monitors here');
+      },
+    };
+  }
+
+  const TEXT = '33:33:00:00:00:01 dev br100 self permanent\n02:00:00:00:00:01 dev vx100 dst 10.0.0.3 self permanent\n4e:76:af:b6:3c:9a dev tap1 master br100 permanent\n';
+
+  it('reads the listing as text, in one command', async () => {
+    const r = runner({ 'bridge fdb show': TEXT });
+    expect(await new KernelReader(r).fdb()).toEqual([
+      { mac: '33:33:00:00:00:01', ifname: 'br100' },
+      { mac: '02:00:00:00:00:01', ifname: 'vx100', dst: '10.0.0.3' },
+      { mac: '4e:76:af:b6:3c:9a', ifname: 'tap1', master: 'br100' },
+    ]);
+    expect(r.ran).toEqual(['bridge fdb show']);
+  });
+
+  it('reads it again as JSON when a line holds words the text parser does not know (another iproute2), MACs in lower case', async () => {
+    const r = runner({ 'bridge fdb show': `${TEXT}02:00:00:00:00:09 dev vx100 dst 10.0.0.4 self permanent ifindex 7\n`, 'bridge -j fdb show': FDB.replace('8a:25:f0:ae:55:6f', '8A:25:F0:AE:55:6F') });
+    const entries = await new KernelReader(r).fdb();
+    expect(entries.map((e) => e.mac)).toEqual(['33:33:00:00:00:01', '8a:25:f0:ae:55:6f', '02:00:00:00:00:01', '00:00:00:00:00:00', '4e:76:af:b6:3c:9a']);
+    expect(entries[2]).toMatchObject({ ifname: 'vx100', dst: '10.0.0.3' });
+    expect(r.ran).toEqual(['bridge fdb show', 'bridge -j fdb show']);
+  });
+
+  it('fails when neither form can be read, and when the command itself fails (no second read)', async () => {
+    await expect(new KernelReader(runner({ 'bridge fdb show': 'garbage\n', 'bridge -j fdb show': '[{"mac":' })).fdb()).rejects.toThrow();
+    await expect(new KernelReader(runner({ 'bridge fdb show': 'garbage\n', 'bridge -j fdb show': '[{"mac":1}]' })).fdb()).rejects.toThrow(/without a MAC/);
+    const failing = runner({ 'bridge fdb show': new CommandError('bridge fdb show exited with status 1', 1, '') });
+    await expect(new KernelReader(failing).fdb()).rejects.toThrow(/status 1/);
+    expect(failing.ran).toEqual(['bridge fdb show']);
   });
 });

@@ -1,6 +1,6 @@
 import type { HostKernelState } from '../dataplane';
 import type { HostLink } from '../taps';
-import type { CommandRunner } from './command-runner';
+import { CommandError, type CommandRunner } from './command-runner';
 import { parseFdbText } from './fdb-text';
 import { GATES, holdsGateFilter, TAP_GATE_BLOCK, type TcFilter } from './tc-gate';
 
@@ -316,14 +316,36 @@ export class KernelReader {
     return { links, remotes, ...(await this.tc(qdiscs)) };
   }
 
-  /** Every forwarding entry (`bridge fdb show`, as text: see fdb-text.ts): remote ones on VXLAN devices, learned ones on bridge ports. */
+  /** Every forwarding entry (see fdbEntries): remote ones on VXLAN devices, learned ones on bridge ports. */
   async fdb(): Promise<FdbRecord[]> {
-    return parseFdbText(await this.runner.run('bridge', ['fdb', 'show']), (r) => r);
+    return this.fdbEntries((r) => r);
   }
 
   /** The remote entries of VXLAN devices among every forwarding entry (see fdb): the VXLAN driver's own (`self`, with a dst); bridge entries name a master. */
-  private async remoteEntries(): Promise<{ mac: string; ifname: string; dst: string }[]> {
-    return parseFdbText(await this.runner.run('bridge', ['fdb', 'show']), (r) => (r.ifname && r.dst && !r.master ? { mac: r.mac, ifname: r.ifname, dst: r.dst } : undefined));
+  private remoteEntries(): Promise<{ mac: string; ifname: string; dst: string }[]> {
+    return this.fdbEntries((r) => (r.ifname && r.dst && !r.master ? { mac: r.mac, ifname: r.ifname, dst: r.dst } : undefined));
+  }
+
+  /**
+   * The forwarding entries `keep` keeps (MACs in lower case), from `bridge fdb show` as text
+   * (fdb-text.ts). A listing the text parser does not know (a word another iproute2 prints, on
+   * any entry, the agent's or not) is read again as JSON (`bridge -j fdb show`), so that it costs
+   * one more read, not every pass of the agent; only when neither can be read does the read fail.
+   */
+  private async fdbEntries<U>(keep: (record: FdbRecord) => U | undefined): Promise<U[]> {
+    try {
+      return parseFdbText(await this.runner.run('bridge', ['fdb', 'show']), keep);
+    } catch (err) {
+      if (err instanceof CommandError) {
+        throw err;
+      }
+      return mapJsonArray<FdbRecord, U>(await this.runner.run('bridge', ['-j', 'fdb', 'show']), 'bridge -j fdb show', 'mac', (r) => {
+        if (typeof r.mac !== 'string') {
+          throw new Error('bridge -j fdb show: an entry without a MAC');
+        }
+        return keep({ ...r, mac: r.mac.toLowerCase() });
+      });
+    }
   }
 
   /** `nft -j list <what...>` as printed; undefined when nft cannot list it (a table or set that does not exist). */
