@@ -1,6 +1,6 @@
 import { localHostsOf, type Port } from '../../model/port';
 import { ANY_CIDR, type SecurityGroup } from '../../model/security-group';
-import { type AuditWorld, byId, type CheckFinding, type CheckResult, finding, neverHeardFrom, sortedPorts } from '../audit.types';
+import { type AuditWorld, byId, type CheckFinding, type CheckRun, finding, neverHeardFrom, pause, sortedPorts } from '../audit.types';
 import { sortedHosts } from './inventory';
 
 /**
@@ -12,7 +12,34 @@ import { sortedHosts } from './inventory';
 
 
 /** VM ports bound to a host (analyzer ports receive copies only, never a segment's frames). */
-const boundVmPorts = (world: AuditWorld): Port[] => sortedPorts(world).filter((p) => p.hostId !== null && (p.role ?? 'vm') === 'vm');
+function* boundVmPorts(world: AuditWorld): Generator<void, Port[], void> {
+  const out: Port[] = [];
+  let n = 0;
+  for (const p of yield* sortedPorts(world)) {
+    if (p.hostId !== null && (p.role ?? 'vm') === 'vm') {
+      out.push(p);
+    }
+    if (pause(++n)) {
+      yield;
+    }
+  }
+  return out;
+}
+
+/** The ports with port security, in id order. */
+function* securedPorts(world: AuditWorld): Generator<void, Port[], void> {
+  const out: Port[] = [];
+  let n = 0;
+  for (const p of yield* sortedPorts(world)) {
+    if (p.portSecurity) {
+      out.push(p);
+    }
+    if (pause(++n)) {
+      yield;
+    }
+  }
+  return out;
+}
 
 /** The groups a port's policy is compiled from, as ids (some may no longer exist). */
 function effectiveGroupIds(port: Port, world: AuditWorld): string[] {
@@ -27,14 +54,19 @@ function effectiveGroupIds(port: Port, world: AuditWorld): string[] {
 }
 
 /** VM-FW-R1: filtering in the host, no hairpin: a bound VM port with port security off has no firewall in its host. */
-export function checkFwR1(world: AuditWorld): CheckResult {
-  const ports = boundVmPorts(world);
-  return {
-    applicable: ports.length > 0,
-    findings: ports
-      .filter((p) => !p.portSecurity)
-      .map((p) => finding('medium', { portId: p.id, hostId: p.hostId! }, `port ${p.id} on host ${p.hostId}: port security off, nothing filters it in the host (any filtering happens outside, by hairpin)`, 'port-security-off')),
-  };
+export function* checkFwR1(world: AuditWorld): CheckRun {
+  const ports = yield* boundVmPorts(world);
+  const findings: CheckFinding[] = [];
+  let n = 0;
+  for (const p of ports) {
+    if (!p.portSecurity) {
+      findings.push(finding('medium', { portId: p.id, hostId: p.hostId! }, `port ${p.id} on host ${p.hostId}: port security off, nothing filters it in the host (any filtering happens outside, by hairpin)`, 'port-security-off'));
+    }
+    if (pause(++n)) {
+      yield;
+    }
+  }
+  return { applicable: ports.length > 0, findings };
 }
 
 /**
@@ -42,17 +74,24 @@ export function checkFwR1(world: AuditWorld): CheckResult {
  * port-secured ports have their agent connected, in sync and without a refused change; a host
  * whose agent never connected is unknown. One finding per host, with its number of ports.
  */
-export function checkFwR2(world: AuditWorld): CheckResult {
+export function* checkFwR2(world: AuditWorld): CheckRun {
   const perHost = new Map<string, number>();
-  for (const port of boundVmPorts(world)) {
+  let n = 0;
+  for (const port of yield* boundVmPorts(world)) {
     if (port.portSecurity) {
       for (const hostId of localHostsOf(port)) {
         perHost.set(hostId, (perHost.get(hostId) ?? 0) + 1);
       }
     }
+    if (pause(++n)) {
+      yield;
+    }
   }
   const findings: CheckFinding[] = [];
   for (const host of sortedHosts(world.view.hosts)) {
+    if (pause(++n)) {
+      yield;
+    }
     const count = perHost.get(host.id);
     if (!count) {
       continue;
@@ -78,10 +117,14 @@ export function checkFwR2(world: AuditWorld): CheckResult {
  * port security gets its policy from groups that exist and are its tenant's; a port naming none
  * falls back to its tenant's default group, which must exist.
  */
-export function checkFwR3(world: AuditWorld): CheckResult {
-  const ports = sortedPorts(world).filter((p) => p.portSecurity);
+export function* checkFwR3(world: AuditWorld): CheckRun {
+  const ports = yield* securedPorts(world);
   const findings: CheckFinding[] = [];
+  let n = 0;
   for (const port of ports) {
+    if (pause(++n)) {
+      yield;
+    }
     if (!port.securityGroupIds?.length) {
       const fallback = world.view.tenants.get(port.tenantId)?.defaultSecurityGroupId;
       if (!fallback || !world.view.securityGroups.has(fallback)) {
@@ -112,10 +155,14 @@ const openIngress = (group: SecurityGroup): string[] =>
  * every protocol from any peer, used by a port, fails it (medium, per group with its ports); a
  * rule naming a peer group that no longer exists is high.
  */
-export function checkFwR4(world: AuditWorld): CheckResult {
-  const ports = sortedPorts(world).filter((p) => p.portSecurity);
+export function* checkFwR4(world: AuditWorld): CheckRun {
+  const ports = yield* securedPorts(world);
   const users = new Map<string, string[]>();
+  let n = 0;
   for (const port of ports) {
+    if (pause(++n)) {
+      yield;
+    }
     for (const id of effectiveGroupIds(port, world)) {
       const list = users.get(id);
       if (list) {
