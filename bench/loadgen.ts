@@ -53,7 +53,7 @@ export interface SyncReply {
   /** clockMs of each member's first ack of the revision (NaN: none), and of its first message after its Hello (NaN: none since). */
   times: number[];
   firstMessage: number[];
-  /** How long this process took to close and reopen its members' streams. */
+  /** How long this process took to close its members' streams and open new ones (a slice at a time, the event loop served between slices). */
   issuedMs: number;
   stats: AgentStats;
   lastError?: string;

@@ -77,8 +77,8 @@ const PORTS = SEGMENTS * PORTS_PER_SEGMENT;
 const HOSTS_PER_SEGMENT = Math.min(10, AGENTS);
 const REPLICAS = 2;
 const LOADGENS = envInt('BENCH_SCALE_LOADGENS', Math.max(1, Math.ceil(AGENTS / 1_250)));
-/** Each load generator's V8 heap limit: its agents' spans, and snapshots staged while they arrive. */
-const LOADGEN_NODE_ARGS = ['--max-old-space-size=6144'];
+/** Each load generator's V8 heap limit (its agents' spans, and snapshots staged while they arrive), and BENCH_LOADGEN_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=D`). */
+const LOADGEN_NODE_ARGS = ['--max-old-space-size=6144', ...(process.env.BENCH_LOADGEN_NODE_ARGS ?? '').split(' ').filter(Boolean)];
 
 const FILL_BATCH = 2_000;
 const FILL_IN_FLIGHT = 2;
