@@ -303,10 +303,18 @@ describe('the audit in slices', () => {
 
   it('pauses in every check that walks the ports, and gives the same report in turns as at once', async () => {
     // 3 hosts, one with port security off on every tenth port, one group missing on every 97th.
+    // Every 7th port in a group open to all (a finding that counts its ports and shows the first 5 by id).
     const b = compliant();
+    b.group({ id: 'g-open', tenantId: 't1', rules: [{ id: 'o1', direction: 'ingress', ethertype: 'IPv4', protocol: 'any', portRangeMin: null, portRangeMax: null, icmpType: null, icmpCode: null, remoteCidr: '0.0.0.0/0', remoteGroupId: null, description: null }] });
     const ports = SLICE * 5;
+    const inOpen: string[] = [];
     for (let i = 0; i < ports; i++) {
-      b.port(`p-${String(ports - i).padStart(6, '0')}`, 's-app', ['hv1', 'hv2', null][i % 3], { portSecurity: i % 10 !== 0, ...(i % 97 === 0 ? { securityGroupIds: ['sg-gone'] } : {}) });
+      const id = `p-${String(ports - i).padStart(6, '0')}`;
+      const open = i % 7 === 3 && i % 10 !== 0 && i % 97 !== 0;
+      if (open) {
+        inOpen.push(id);
+      }
+      b.port(id, 's-app', ['hv1', 'hv2', null][i % 3], { portSecurity: i % 10 !== 0, ...(i % 97 === 0 ? { securityGroupIds: ['sg-gone'] } : open ? { securityGroupIds: ['g-open'] } : {}) });
     }
     const world = b.build();
     for (const r of RECOMMENDATIONS.filter((x) => ['VM-VN-R1', 'VM-VN-R2', 'VM-VN-R3', 'VM-FW-R1', 'VM-FW-R2', 'VM-FW-R3', 'VM-FW-R4', 'VM-TM-R2'].includes(x.id))) {
@@ -325,6 +333,9 @@ describe('the audit in slices', () => {
     const ids = fw1.findings.map((f) => f.subject.portId as string);
     expect(ids).toEqual([...ids].sort());
     expect(finish(sortInSlices([3, 1, 2], (x, y) => x - y))).toEqual([1, 2, 3]);
+    const open = once.recommendations.find((r) => r.id === 'VM-FW-R4')!.findings.find((f) => f.subject.securityGroupId === 'g-open')!;
+    const first = [...inOpen].sort().slice(0, 5);
+    expect(open.evidence).toContain(`used by ${inOpen.length} port(s): ${first.join(', ')}, and ${inOpen.length - 5} more`);
   });
 });
 

@@ -175,7 +175,7 @@ export function* sortedPorts(world: AuditWorld): Generator<void, Port[], void> {
         yield;
       }
     }
-    ports = yield* sortInSlices(all, (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    ports = yield* sortOwnInSlices(all, (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     portsByWorld.set(world, ports);
   }
   return ports;
@@ -190,7 +190,12 @@ const SORT_RUN = 4_096;
  * elements a step.
  */
 export function* sortInSlices<T>(items: readonly T[], compare: (a: T, b: T) => number): Generator<void, T[], void> {
-  let src = items.slice();
+  return yield* sortOwnInSlices(items.slice(), compare);
+}
+
+/** sortInSlices of an array the caller gives up (sorted in place before the merges, no copy). */
+function* sortOwnInSlices<T>(items: T[], compare: (a: T, b: T) => number): Generator<void, T[], void> {
+  let src = items;
   for (let lo = 0; lo < src.length; lo += SORT_RUN) {
     const run = src.slice(lo, lo + SORT_RUN).sort(compare);
     for (let k = 0; k < run.length; k++) {
