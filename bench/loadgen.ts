@@ -41,6 +41,8 @@ export type LoadGenRequest =
   | { op: 'watch'; id: number; key: string; expected: number[] }
   | { op: 'unwatch'; id: number; key: string }
   | { op: 'state'; id: number }
+  /** This process's event-loop stalls and GC pauses since the last call (and forgets them). */
+  | { op: 'stalls'; id: number }
   | { op: 'disconnect'; id: number };
 
 export interface SyncReply {
@@ -51,7 +53,7 @@ export interface SyncReply {
   /** clockMs of each member's first ack of the revision (NaN: none), and of its first message after its Hello (NaN: none since). */
   times: number[];
   firstMessage: number[];
-  /** How long this process took to close and reopen its members' streams. */
+  /** How long this process took to close its members' streams and open new ones (a slice at a time, the event loop served between slices). */
   issuedMs: number;
   stats: AgentStats;
   lastError?: string;
@@ -68,8 +70,17 @@ export interface StateReply {
   heapUsedMb: number;
 }
 
+/** [clockMs, ms late] per timer tick that came late; [clockMs at start, ms, kind] per GC pause. */
+export interface StallsReply {
+  id: number;
+  ok: true;
+  stalls: [number, number][];
+  gcPauses: [number, number, number][];
+}
+
 export type LoadGenReply =
   | SyncReply
+  | StallsReply
   | StateReply
   | { id: number; ok: boolean; report?: WatchReport; error?: string }
   | { id: number; ok: false; error: string };
@@ -249,6 +260,10 @@ export class LoadGenerators {
 
   async state(): Promise<StateReply[]> {
     return Promise.all(this.procs.map((p) => p.request<StateReply>({ op: 'state' }, 30_000)));
+  }
+
+  async stalls(): Promise<StallsReply[]> {
+    return Promise.all(this.procs.map((p) => p.request<StallsReply>({ op: 'stalls' }, 30_000)));
   }
 
   async disconnect(): Promise<void> {

@@ -77,8 +77,8 @@ const PORTS = SEGMENTS * PORTS_PER_SEGMENT;
 const HOSTS_PER_SEGMENT = Math.min(10, AGENTS);
 const REPLICAS = 2;
 const LOADGENS = envInt('BENCH_SCALE_LOADGENS', Math.max(1, Math.ceil(AGENTS / 1_250)));
-/** Each load generator's V8 heap limit: its agents' spans, and snapshots staged while they arrive. */
-const LOADGEN_NODE_ARGS = ['--max-old-space-size=6144'];
+/** Each load generator's V8 heap limit (its agents' spans, and snapshots staged while they arrive), and BENCH_LOADGEN_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=D`). */
+const LOADGEN_NODE_ARGS = ['--max-old-space-size=6144', ...(process.env.BENCH_LOADGEN_NODE_ARGS ?? '').split(' ').filter(Boolean)];
 
 const FILL_BATCH = 2_000;
 const FILL_IN_FLIGHT = 2;
@@ -169,6 +169,9 @@ interface WriteResult {
   revision: number;
   /** Bytes of the SyncResponse{delta} that carried it, per affected agent. */
   bytes: number[];
+  /** clockMs when the request was sent; per affected agent that applied it, [global index, clockMs]. */
+  sentAt: number;
+  arrivals: [number, number][];
 }
 
 /** Open files allowed to this process (soft limit): children inherit it. */
@@ -570,8 +573,9 @@ class ScaleBench {
   private async watchedWrite(mac: string, segment: number, replica: number, send: (client: JsonHttpClient) => Promise<{ status: number; text: string }>): Promise<WriteResult> {
     const expected = this.layout.hostsOf(segment);
     const watch = await this.gens.watch(mac, expected);
-    const result: WriteResult = { replica, httpMs: NaN, lastFromResponseMs: NaN, lastFromSendMs: NaN, agentsExpected: expected.length, agentsApplied: 0, unexpected: 0, revision: 0, bytes: [] };
+    const result: WriteResult = { replica, httpMs: NaN, lastFromResponseMs: NaN, lastFromSendMs: NaN, agentsExpected: expected.length, agentsApplied: 0, unexpected: 0, revision: 0, bytes: [], sentAt: NaN, arrivals: [] };
     const t0 = clockMs();
+    result.sentAt = t0;
     try {
       const res = await send(this.replicas[replica].client);
       const tResponse = clockMs();
@@ -591,6 +595,7 @@ class ScaleBench {
       result.unexpected = report.unexpected;
       result.revision = report.revision;
       result.bytes = report.arrivals.map((a) => a[2]);
+      result.arrivals = report.arrivals.map((a) => [a[0], a[1]]);
       if (report.complete && !result.error) {
         const last = Math.max(...report.arrivals.map((a) => a[1]));
         result.lastFromSendMs = last - t0;
@@ -640,6 +645,8 @@ class ScaleBench {
     const usage = await this.usageStart();
     const start = performance.now();
     const before = await this.gens.state();
+    await this.gens.stalls(); // from here on
+    const phaseAt = clockMs();
     for (let i = 0; i < plans.length && !aborted && results.filter((r) => r.error).length < 10; i++) {
       const wait = start + (i * 1000) / PLAIN_RATE - performance.now();
       if (wait > 0) {
@@ -668,6 +675,7 @@ class ScaleBench {
     }
     await Promise.all(inFlight);
     const u = await this.usageEnd(usage);
+    const slowest = await this.slowWrites(results, phaseAt);
     const ok = results.filter((r) => !r.error && r.agentsApplied === r.agentsExpected);
     const fromResponse = dist(ok.map((r) => Math.max(0, r.lastFromResponseMs)));
     const byReplica = [0, 1].map((i) => dist(ok.filter((r) => r.replica === i).map((r) => Math.max(0, r.lastFromResponseMs))));
@@ -695,11 +703,50 @@ class ScaleBench {
       sendToLastAgentMs: distJson(dist(ok.map((r) => r.lastFromSendMs))),
       bytesReceivedAllAgents: received,
       usage: u,
+      phaseAtClockMs: phaseAt,
+      slowest,
+      writeTimes: results.map((r) => ({ replica: r.replica, sentAt: round2(r.sentAt - phaseAt), httpMs: round2(r.httpMs), lastFromResponseMs: round2(r.lastFromResponseMs), arrivals: r.arrivals.map(([g, at]) => [g, round2(at - phaseAt)]) })),
       errors: results.filter((r) => r.error).map((r) => r.error),
     };
     this.results.targets.push({ name: 'propagation p99, answer -> last agent', value: +fromResponse.p99.toFixed(1), unit: 'ms', target: `<= ${TARGETS.propagationP99Ms}`, pass });
     await this.quiesce();
     await this.check('after the writes');
+  }
+
+  /**
+   * The slowest writes of the phase, each with where its time went: the HTTP answer, the last
+   * agent of each replica to apply it (agent h is on replica h % 2 and in load generator h %
+   * LOADGENS), and the load generators' own stalls (a late timer tick, a GC pause) that overlap
+   * the wait: an arrival is timed on a load generator's event loop.
+   */
+  private async slowWrites(results: WriteResult[], phaseAt: number): Promise<Record<string, unknown>[]> {
+    const stalls = await this.gens.stalls();
+    const slowest = results
+      .filter((r) => Number.isFinite(r.lastFromResponseMs))
+      .sort((a, b) => b.lastFromResponseMs - a.lastFromResponseMs)
+      .slice(0, 8);
+    const out: Record<string, unknown>[] = [];
+    console.log(`  the ${slowest.length} slowest writes (times from the phase's start; agent h on replica h % ${REPLICAS}, load generator h % ${LOADGENS}):`);
+    for (const r of slowest) {
+      const answered = r.sentAt + r.httpMs;
+      const last = Math.max(...r.arrivals.map((a) => a[1]));
+      const lastOf = (rep: number): number => Math.max(-Infinity, ...r.arrivals.filter(([g]) => this.replicaOf(g) === rep).map(([, at]) => at - answered));
+      const byGen = Array.from({ length: LOADGENS }, (_, k) => Math.max(-Infinity, ...r.arrivals.filter(([g]) => g % LOADGENS === k).map(([, at]) => at - answered)));
+      // A stall overlaps the wait when its span [end - ms, end] meets [sent, last arrival].
+      const genStalls = stalls.map((s, k) => ({
+        k,
+        late: s.stalls.filter(([end, ms]) => end >= r.sentAt && end - ms <= last).map(([end, ms]) => `${dec(ms, 0)} ms late at +${dec(end - answered, 0)}`),
+        gc: s.gcPauses.filter(([start, ms]) => start + ms >= r.sentAt && start <= last).map(([start, ms, kind]) => `gc(${kind}) ${dec(ms, 0)} ms at +${dec(start - answered, 0)}`),
+      }));
+      const stallText = genStalls.filter((g) => g.late.length || g.gc.length).map((g) => `lg${g.k}: ${[...g.late, ...g.gc].join(', ')}`).join('; ');
+      console.log(
+        `    at ${dec((r.sentAt - phaseAt) / 1000, 2)} s to ${String.fromCharCode(65 + r.replica)}: answer ${dec(r.httpMs, 1)} ms, then last agent +${dec(r.lastFromResponseMs, 1)} ms (on A +${dec(lastOf(0), 1)}, on B +${dec(lastOf(1), 1)}; per load generator ${byGen.map((x) => dec(x, 0)).join(' / ')}); load generators' stalls: ${stallText || 'none'}`,
+      );
+      out.push({ at: round2(r.sentAt - phaseAt), replica: r.replica, httpMs: round2(r.httpMs), lastMs: round2(r.lastFromResponseMs), lastOnA: round2(lastOf(0)), lastOnB: round2(lastOf(1)), byLoadGen: byGen.map(round2), loadGenStalls: genStalls });
+    }
+    const all = stalls.map((s) => s.stalls.filter(([end]) => end >= phaseAt));
+    console.log(`  load generators' stalls over the phase (ticks >= 30 ms late / GC pauses >= 10 ms): ${stalls.map((s, k) => `lg${k} ${all[k].length} (max ${dec(Math.max(0, ...all[k].map((x) => x[1])), 0)} ms) / ${s.gcPauses.length} (max ${dec(Math.max(0, ...s.gcPauses.map((x) => x[1])), 0)} ms)`).join(', ')}`);
+    return out;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { localHostsOf, type Port } from '../../model/port';
 import { ANY_CIDR, type SecurityGroup } from '../../model/security-group';
-import { type AuditWorld, byId, type CheckFinding, type CheckResult, finding, neverHeardFrom, sortedPorts } from '../audit.types';
+import { type AuditWorld, byId, type CheckFinding, type CheckRun, finding, neverHeardFrom, pause, sortedPorts } from '../audit.types';
 import { sortedHosts } from './inventory';
 
 /**
@@ -11,8 +11,49 @@ import { sortedHosts } from './inventory';
  */
 
 
-/** VM ports bound to a host (analyzer ports receive copies only, never a segment's frames). */
-const boundVmPorts = (world: AuditWorld): Port[] => sortedPorts(world).filter((p) => p.hostId !== null && (p.role ?? 'vm') === 'vm');
+/** Two checks walk each of the two lists below: made once per world, as sortedPorts (fewer arrays of 500,000 for the collector). */
+const boundByWorld = new WeakMap<AuditWorld, Port[]>();
+const securedByWorld = new WeakMap<AuditWorld, Port[]>();
+
+/** VM ports bound to a host (analyzer ports receive copies only, never a segment's frames), in id order. */
+function* boundVmPorts(world: AuditWorld): Generator<void, Port[], void> {
+  const made = boundByWorld.get(world);
+  if (made) {
+    return made;
+  }
+  const out: Port[] = [];
+  let n = 0;
+  for (const p of yield* sortedPorts(world)) {
+    if (p.hostId !== null && (p.role ?? 'vm') === 'vm') {
+      out.push(p);
+    }
+    if (pause(++n)) {
+      yield;
+    }
+  }
+  boundByWorld.set(world, out);
+  return out;
+}
+
+/** The ports with port security, in id order. */
+function* securedPorts(world: AuditWorld): Generator<void, Port[], void> {
+  const made = securedByWorld.get(world);
+  if (made) {
+    return made;
+  }
+  const out: Port[] = [];
+  let n = 0;
+  for (const p of yield* sortedPorts(world)) {
+    if (p.portSecurity) {
+      out.push(p);
+    }
+    if (pause(++n)) {
+      yield;
+    }
+  }
+  securedByWorld.set(world, out);
+  return out;
+}
 
 /** The groups a port's policy is compiled from, as ids (some may no longer exist). */
 function effectiveGroupIds(port: Port, world: AuditWorld): string[] {
@@ -27,14 +68,19 @@ function effectiveGroupIds(port: Port, world: AuditWorld): string[] {
 }
 
 /** VM-FW-R1: filtering in the host, no hairpin: a bound VM port with port security off has no firewall in its host. */
-export function checkFwR1(world: AuditWorld): CheckResult {
-  const ports = boundVmPorts(world);
-  return {
-    applicable: ports.length > 0,
-    findings: ports
-      .filter((p) => !p.portSecurity)
-      .map((p) => finding('medium', { portId: p.id, hostId: p.hostId! }, `port ${p.id} on host ${p.hostId}: port security off, nothing filters it in the host (any filtering happens outside, by hairpin)`, 'port-security-off')),
-  };
+export function* checkFwR1(world: AuditWorld): CheckRun {
+  const ports = yield* boundVmPorts(world);
+  const findings: CheckFinding[] = [];
+  let n = 0;
+  for (const p of ports) {
+    if (!p.portSecurity) {
+      findings.push(finding('medium', { portId: p.id, hostId: p.hostId! }, `port ${p.id} on host ${p.hostId}: port security off, nothing filters it in the host (any filtering happens outside, by hairpin)`, 'port-security-off'));
+    }
+    if (pause(++n)) {
+      yield;
+    }
+  }
+  return { applicable: ports.length > 0, findings };
 }
 
 /**
@@ -42,17 +88,24 @@ export function checkFwR1(world: AuditWorld): CheckResult {
  * port-secured ports have their agent connected, in sync and without a refused change; a host
  * whose agent never connected is unknown. One finding per host, with its number of ports.
  */
-export function checkFwR2(world: AuditWorld): CheckResult {
+export function* checkFwR2(world: AuditWorld): CheckRun {
   const perHost = new Map<string, number>();
-  for (const port of boundVmPorts(world)) {
+  let n = 0;
+  for (const port of yield* boundVmPorts(world)) {
     if (port.portSecurity) {
       for (const hostId of localHostsOf(port)) {
         perHost.set(hostId, (perHost.get(hostId) ?? 0) + 1);
       }
     }
+    if (pause(++n)) {
+      yield;
+    }
   }
   const findings: CheckFinding[] = [];
   for (const host of sortedHosts(world.view.hosts)) {
+    if (pause(++n)) {
+      yield;
+    }
     const count = perHost.get(host.id);
     if (!count) {
       continue;
@@ -78,10 +131,14 @@ export function checkFwR2(world: AuditWorld): CheckResult {
  * port security gets its policy from groups that exist and are its tenant's; a port naming none
  * falls back to its tenant's default group, which must exist.
  */
-export function checkFwR3(world: AuditWorld): CheckResult {
-  const ports = sortedPorts(world).filter((p) => p.portSecurity);
+export function* checkFwR3(world: AuditWorld): CheckRun {
+  const ports = yield* securedPorts(world);
   const findings: CheckFinding[] = [];
+  let n = 0;
   for (const port of ports) {
+    if (pause(++n)) {
+      yield;
+    }
     if (!port.securityGroupIds?.length) {
       const fallback = world.view.tenants.get(port.tenantId)?.defaultSecurityGroupId;
       if (!fallback || !world.view.securityGroups.has(fallback)) {
@@ -112,26 +169,36 @@ const openIngress = (group: SecurityGroup): string[] =>
  * every protocol from any peer, used by a port, fails it (medium, per group with its ports); a
  * rule naming a peer group that no longer exists is high.
  */
-export function checkFwR4(world: AuditWorld): CheckResult {
-  const ports = sortedPorts(world).filter((p) => p.portSecurity);
-  const users = new Map<string, string[]>();
+export function* checkFwR4(world: AuditWorld): CheckRun {
+  const ports = yield* securedPorts(world);
+  // Per group, how many ports use it and the first 5 (the ports come in id order): what a
+  // finding shows. Not every id: at 500,000 ports on one group that list was an array of
+  // 500,000 made again at each evaluation, for the collector.
+  const users = new Map<string, { count: number; first: string[] }>();
+  let n = 0;
   for (const port of ports) {
+    if (pause(++n)) {
+      yield;
+    }
     for (const id of effectiveGroupIds(port, world)) {
-      const list = users.get(id);
-      if (list) {
-        list.push(port.id);
+      const use = users.get(id);
+      if (!use) {
+        users.set(id, { count: 1, first: [port.id] });
       } else {
-        users.set(id, [port.id]);
+        use.count++;
+        if (use.first.length < 5) {
+          use.first.push(port.id);
+        }
       }
     }
   }
   const findings: CheckFinding[] = [];
   for (const group of byId(world.view.securityGroups.values())) {
-    const using = users.get(group.id) ?? [];
+    const using = users.get(group.id) ?? { count: 0, first: [] };
     const open = openIngress(group);
-    if (open.length && using.length) {
-      const shown = using.slice(0, 5).join(', ') + (using.length > 5 ? `, and ${using.length - 5} more` : '');
-      findings.push(finding('medium', { securityGroupId: group.id, tenantId: group.tenantId }, `group ${group.name} admits any protocol from any peer inbound (rule ${open.join(', ')}); used by ${using.length} port(s): ${shown}`, 'open-ingress'));
+    if (open.length && using.count) {
+      const shown = using.first.join(', ') + (using.count > 5 ? `, and ${using.count - 5} more` : '');
+      findings.push(finding('medium', { securityGroupId: group.id, tenantId: group.tenantId }, `group ${group.name} admits any protocol from any peer inbound (rule ${open.join(', ')}); used by ${using.count} port(s): ${shown}`, 'open-ingress'));
     }
     for (const rule of group.rules) {
       if (rule.remoteGroupId && !world.view.securityGroups.has(rule.remoteGroupId)) {

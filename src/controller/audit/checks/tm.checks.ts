@@ -1,6 +1,6 @@
 import { observedStatus } from '../../distribution/host-observation.repository';
 import { localHostsOf } from '../../model/port';
-import { type AuditWorld, byId, type CheckFinding, type CheckResult, finding, iso } from '../audit.types';
+import { type AuditWorld, byId, type CheckFinding, type CheckResult, type CheckRun, finding, iso, pause } from '../audit.types';
 import { linksOf, sortedHosts } from './inventory';
 
 /**
@@ -33,13 +33,20 @@ export function checkTmR1(world: AuditWorld): CheckResult {
  * to every port (high). An analyzer's promiscuous tap is expected. A host holding ports whose
  * agent never reported is unknown.
  */
-export function checkTmR2(world: AuditWorld): CheckResult {
+export function* checkTmR2(world: AuditWorld): CheckRun {
   const holding = new Set<string>();
+  let n = 0;
   for (const port of world.view.ports.values()) {
     localHostsOf(port).forEach((h) => holding.add(h));
+    if (pause(++n)) {
+      yield;
+    }
   }
   const findings: CheckFinding[] = [];
   for (const host of sortedHosts(world.view.hosts)) {
+    if (pause(++n)) {
+      yield;
+    }
     if (!holding.has(host.id)) {
       continue;
     }

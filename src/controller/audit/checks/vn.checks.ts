@@ -1,5 +1,5 @@
 import { localHostsOf } from '../../model/port';
-import { type AuditWorld, byId, type CheckFinding, type CheckResult, finding, neverHeardFrom, sortedPorts } from '../audit.types';
+import { type AuditWorld, byId, type CheckFinding, type CheckRun, finding, neverHeardFrom, pause, sortedPorts } from '../audit.types';
 import { sortedHosts } from './inventory';
 import { trunksOf } from './trunks';
 
@@ -18,7 +18,7 @@ const numeric = (a: number, b: number): number => a - b;
  * NIC); a VLAN trunked with no local port on it is sprawl (medium when it is another segment's
  * VLAN, low when no segment has it: it may be the infrastructure's).
  */
-export function checkVnR1(world: AuditWorld): CheckResult {
+export function* checkVnR1(world: AuditWorld): CheckRun {
   const { segments, ports } = world.view;
   const vlanSegments = new Map<number, string>();
   for (const s of segments.values()) {
@@ -31,7 +31,11 @@ export function checkVnR1(world: AuditWorld): CheckResult {
   }
   // host -> VLAN -> segment, for the VLAN segments of the ports each host holds.
   const needs = new Map<string, Map<number, string>>();
+  let n = 0;
   for (const port of ports.values()) {
+    if (pause(++n)) {
+      yield;
+    }
     const segment = segments.get(port.segmentId);
     if (segment?.vlanId === null || segment?.vlanId === undefined) {
       continue;
@@ -44,6 +48,9 @@ export function checkVnR1(world: AuditWorld): CheckResult {
   }
   const findings: CheckFinding[] = [];
   for (const host of sortedHosts(world.view.hosts)) {
+    if (pause(++n)) {
+      yield;
+    }
     const needed = needs.get(host.id) ?? new Map<number, string>();
     const trunks = trunksOf(host, world.evidence.get(host.id));
     if (trunks === null) {
@@ -85,7 +92,7 @@ export function checkVnR1(world: AuditWorld): CheckResult {
  * session's) is its own; a VLAN id at most one segment's; a port of its segment's tenant; a port's
  * security groups, and the groups a rule names as peers, of the same tenant.
  */
-export function checkVnR2(world: AuditWorld): CheckResult {
+export function* checkVnR2(world: AuditWorld): CheckRun {
   const { segments, securityGroups, mirrorSessions } = world.view;
   if (segments.size === 0) {
     return { applicable: false, findings: [] };
@@ -113,7 +120,11 @@ export function checkVnR2(world: AuditWorld): CheckResult {
       findings.push(finding('high', { segmentId: owners[0] }, `VLAN ${vlan} carried by segments ${owners.join(', ')}`, `vlan-shared:${vlan}`));
     }
   }
-  for (const port of sortedPorts(world)) {
+  let n = 0;
+  for (const port of yield* sortedPorts(world)) {
+    if (pause(++n)) {
+      yield;
+    }
     const segment = segments.get(port.segmentId);
     if (!segment) {
       findings.push(finding('high', { portId: port.id, segmentId: port.segmentId }, `port ${port.id} is on segment ${port.segmentId}, which does not exist`, 'segment-missing'));
@@ -143,17 +154,24 @@ export function checkVnR2(world: AuditWorld): CheckResult {
  * in sync and without a refused change; a host whose agent never connected is unknown; one that
  * is disconnected or refused a change fails (medium) when it holds ports, is low otherwise.
  */
-export function checkVnR3(world: AuditWorld): CheckResult {
+export function* checkVnR3(world: AuditWorld): CheckRun {
   const hosts = sortedHosts(world.view.hosts);
   if (hosts.length === 0) {
     return { applicable: false, findings: [] };
   }
   const withPorts = new Set<string>();
+  let n = 0;
   for (const port of world.view.ports.values()) {
     localHostsOf(port).forEach((h) => withPorts.add(h));
+    if (pause(++n)) {
+      yield;
+    }
   }
   const findings: CheckFinding[] = [];
   for (const host of hosts) {
+    if (pause(++n)) {
+      yield;
+    }
     const agent = world.agents.get(host.id);
     const subject = { hostId: host.id };
     const weight = withPorts.has(host.id) ? 'medium' : 'low';
