@@ -1,5 +1,5 @@
-import { Registry } from 'prom-client';
-import { registerProcessMetrics, scrapedCounter, scrapedGauge } from './metrics';
+import { Gauge, Registry } from 'prom-client';
+import { registerProcessMetrics, renderGaugeFamilies, scrapedCounter, scrapedGauge, type GaugeFamily } from './metrics';
 
 describe('metrics helpers', () => {
   it("registers prom-client's process metrics but the gauges named like counters", async () => {
@@ -45,5 +45,42 @@ describe('metrics helpers', () => {
     expect(text).toContain('x_up{host="b"} 3\n');
     expect(text).not.toContain('host="a"');
     expect(text).toContain('x_sent_total 7\n');
+  });
+
+  it("renders per-host gauge families line for line as prom-client's registry does, escapes included", async () => {
+    const families: GaugeFamily[] = [
+      { name: 'x_queue', help: 'queued on a "host"\\stream\nsecond line', label: 'host', samples: [] },
+      {
+        name: 'x_up',
+        help: 'plain',
+        label: 'host',
+        samples: [
+          ['a', 1],
+          ['quote"d', 0],
+          ['back\\slash', -2.5],
+          ['new\nline', 1e21],
+          ['ünïcode', 1_765_000_000.123],
+          ['inf', Infinity],
+          ['-inf', -Infinity],
+        ],
+      },
+      { name: 'x_lag', help: 'lag', label: 'node', samples: Array.from({ length: 50 }, (_, i) => [`h${i}`, i * 7] as const) },
+    ];
+    const registry = new Registry();
+    registry.registerMetric(new Gauge({ name: 'x_other', help: 'other', registers: [] }));
+    for (const f of families) {
+      const gauge = new Gauge({ name: f.name, help: f.help, labelNames: [f.label], registers: [registry] });
+      for (const [value, n] of f.samples) {
+        gauge.set({ [f.label]: value }, n);
+      }
+    }
+    const other = new Registry();
+    other.registerMetric(new Gauge({ name: 'x_other', help: 'other', registers: [] }));
+    expect(`${await other.metrics()}\n${renderGaugeFamilies(families)}`).toBe(await registry.metrics());
+    expect(renderGaugeFamilies(families)).toContain('x_up{host="quote\\"d"} 0\nx_up{host="back\\\\slash"} -2.5\nx_up{host="new\\nline"} 1e+21\n');
+  });
+
+  it('spells NaN as Prometheus does (prom-client writes Nan)', () => {
+    expect(renderGaugeFamilies([{ name: 'x', help: 'x', label: 'host', samples: [['a', NaN]] }])).toBe('# HELP x x\n# TYPE x gauge\nx{host="a"} NaN\n');
   });
 });

@@ -64,3 +64,39 @@ export function scrapedCounter<L extends string>(registry: Registry, name: strin
 
 /** Buckets (s) of the agent's apply timings: a reconcile pass and an nft load, 5 ms to 30 s. */
 export const APPLY_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** A gauge of one label with a series per host (thousands of them), rendered by renderGaugeFamilies. */
+export interface GaugeFamily {
+  name: string;
+  help: string;
+  label: string;
+  samples: readonly (readonly [labelValue: string, value: number])[];
+}
+
+/** Prometheus' escapes: `\\` and newline in HELP; those and `"` in a label value (as prom-client). */
+const escapeHelp = (s: string): string => (/[\\\n]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n') : s);
+const escapeLabel = (s: string): string => (/[\\\n"]/.test(s) ? escapeHelp(s).replace(/"/g, '\\"') : s);
+const valueText = (v: number): string => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : `${v}`);
+
+/**
+ * The text of gauge families whose series are one per host, exactly as prom-client's registry
+ * renders them (the same lines; metrics.spec.ts compares them), to be appended to its text.
+ * Why not prom-client Gauges: each keeps a labels object per series, hashes it when set and
+ * formats it when scraped; at 5,000 hosts (six families, 30,000 series) that was 70-160 ms of
+ * the replica's event loop per scrape and its garbage a major collection after (the scale bench's
+ * propagation tail); these strings are 2-18 ms.
+ */
+export function renderGaugeFamilies(families: readonly GaugeFamily[]): string {
+  return (
+    families
+      .map(({ name, help, label, samples }) => {
+        let text = `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} gauge`;
+        for (const [labelValue, value] of samples) {
+          text += `\n${name}{${label}="${escapeLabel(labelValue)}"} ${valueText(value)}`;
+        }
+        return text;
+      })
+      .join('\n\n') + '\n'
+  );
+}
+

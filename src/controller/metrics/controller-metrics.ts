@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Histogram, Registry, type Metric } from 'prom-client';
-import { registerProcessMetrics, scrapedCounter, scrapedGauge, type Sample } from '../../common/metrics';
+import { registerProcessMetrics, renderGaugeFamilies, scrapedCounter, scrapedGauge, type GaugeFamily } from '../../common/metrics';
 import { Authenticator } from '../auth/authenticator';
 import { ControllerConfig } from '../config';
 import { AgentStatusRepository } from '../distribution/agent-status.repository';
@@ -61,7 +61,7 @@ export class ControllerMetrics {
     @Inject(ControllerConfig) private readonly config: ControllerConfig,
     store: RedisStore,
     private readonly view: MaterializedView,
-    sessions: SessionRegistry,
+    private readonly sessions: SessionRegistry,
     private readonly realization: RealizationService,
     private readonly agents: AgentStatusRepository,
     private readonly migrations: MigrationRepository,
@@ -81,9 +81,6 @@ export class ControllerMetrics {
     // Per replica, read when scraped.
     scrapedGauge(r, 'overlay_view_revision', "The revision this replica's materialized view has applied", [], () => [[{}, this.view.revision]]);
     scrapedGauge(r, 'overlay_sync_streams', 'Agent streams this replica holds', [], () => [[{}, [...sessions.all()].length]]);
-    scrapedGauge(r, 'overlay_sync_queue_depth', "Messages waiting to be written on a host's stream on this replica (queued deltas and markers, a snapshot's remaining chunks)", ['host'], () =>
-      [...sessions.all()].map((s) => [{ host: s.hostName }, s.queueDepth]),
-    );
     scrapedCounter(r, 'overlay_sync_messages_sent_total', "Messages this replica wrote on agents' streams, by type: delta, marker (an empty delta), snapshot_chunk, snapshot_end, connection_batch, hold (the store is in recovery)", ['type'], () => {
       const { sent } = sessions.sent();
       return SENT_TYPES.map((type) => [{ type }, sent[type].messages]);
@@ -98,13 +95,7 @@ export class ControllerMetrics {
       [{ code: ErrorCode.Forbidden }, authenticator.refused[ErrorCode.Forbidden]],
     ]);
 
-    // Deployment-wide, read from Redis and the view once per scrape.
-    const hosts = (value: (h: Deployment['hosts'][number]) => number) => async (): Promise<Sample<'host'>[]> => (await this.deployment()).hosts.map((h) => [{ host: h.name }, value(h)]);
-    scrapedGauge(r, 'overlay_host_connected', "1 while the host's agent holds a stream on some replica (deployment-wide)", ['host'], hosts((h) => (h.connected ? 1 : 0)));
-    scrapedGauge(r, 'overlay_host_applied_revision', "The last revision the host's agent acknowledged (deployment-wide)", ['host'], hosts((h) => h.appliedRevision));
-    scrapedGauge(r, 'overlay_host_lag_revisions', 'Revisions the host is behind the current one; 0 when it holds everything its span needs (deployment-wide)', ['host'], hosts((h) => h.lag));
-    scrapedGauge(r, 'overlay_host_last_nack_timestamp_seconds', "When the host's agent last refused a revision (NACK) that no later ack cleared; 0 when none (deployment-wide)", ['host'], hosts((h) => h.lastNackAt));
-    scrapedGauge(r, 'overlay_host_failed_ports', "Local ports the host's agent said at its last acknowledgement it could not program (kept closed there, retried); 0 when none (deployment-wide)", ['host'], hosts((h) => h.failedPorts));
+    // Deployment-wide, read from Redis and the view once per scrape (the per-host ones: perHost).
     scrapedGauge(r, 'overlay_migrations', 'Migrations whose timeline is not complete, by state: preparing, prepared, committed (deployment-wide)', ['state'], async () => {
       const counts = (await this.deployment()).migrations;
       return UNFINISHED_STATES.map((state) => [{ state }, counts.get(state) ?? 0]);
@@ -119,9 +110,34 @@ export class ControllerMetrics {
     });
   }
 
-  /** The Prometheus text exposition of every metric. */
-  expose(): Promise<string> {
-    return this.registry.metrics();
+  /** The Prometheus text exposition of every metric: the registry's, then the per-host families. */
+  async expose(): Promise<string> {
+    const [text, perHost] = await Promise.all([this.registry.metrics(), this.perHost()]);
+    return `${text}\n${renderGaugeFamilies(perHost)}`;
+  }
+
+  /**
+   * The families with a series per host, rendered as text rather than held as prom-client
+   * Gauges (renderGaugeFamilies says why): this replica's queues, then the deployment-wide
+   * `overlay_host_*`.
+   */
+  private async perHost(): Promise<GaugeFamily[]> {
+    const queues: GaugeFamily = {
+      name: 'overlay_sync_queue_depth',
+      help: "Messages waiting to be written on a host's stream on this replica (queued deltas and markers, a snapshot's remaining chunks)",
+      label: 'host',
+      samples: [...this.sessions.all()].map((s) => [s.hostName, s.queueDepth] as const),
+    };
+    const { hosts } = await this.deployment();
+    const family = (name: string, help: string, value: (h: Deployment['hosts'][number]) => number): GaugeFamily => ({ name, help, label: 'host', samples: hosts.map((h) => [h.name, value(h)] as const) });
+    return [
+      queues,
+      family('overlay_host_connected', "1 while the host's agent holds a stream on some replica (deployment-wide)", (h) => (h.connected ? 1 : 0)),
+      family('overlay_host_applied_revision', "The last revision the host's agent acknowledged (deployment-wide)", (h) => h.appliedRevision),
+      family('overlay_host_lag_revisions', 'Revisions the host is behind the current one; 0 when it holds everything its span needs (deployment-wide)', (h) => h.lag),
+      family('overlay_host_last_nack_timestamp_seconds', "When the host's agent last refused a revision (NACK) that no later ack cleared; 0 when none (deployment-wide)", (h) => h.lastNackAt),
+      family('overlay_host_failed_ports', "Local ports the host's agent said at its last acknowledgement it could not program (kept closed there, retried); 0 when none (deployment-wide)", (h) => h.failedPorts),
+    ];
   }
 
   private deployment(): Promise<Deployment> {
