@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import {
   cidrContains,
   cidrsOverlap,
@@ -69,6 +70,39 @@ describe('parseIpText', () => {
     ['surrounding spaces', ' 10.0.0.1'],
   ])('refuses %s', (_what, text) => {
     expect(parseIpText(text)).toBeUndefined();
+  });
+
+  it("reads IPv4 as node's isIPv4 does: the same texts accepted, the same value", () => {
+    const texts = [
+      '1.2.3.4', '0.0.0.0', '255.255.255.255', '10.0.0.1', '192.168.100.200', '9.99.199.249',
+      '256.0.0.0', '1.2.3.256', '1.2.3', '1.2.3.4.5', '1.2.3.4.', '.1.2.3.4', '1..2.3', '1.2.3.',
+      '01.2.3.4', '1.2.3.04', '1.2.3.00', '00.0.0.0', '1000.1.1.1', '1.2.3.1000', '1.2.3.-4', '1.2.3.+4',
+      '1.2.3.4 ', '1.2.3.4\n', '1.2.3.4/32', '1.2.3.a', '１.2.3.4', '1.2.3.٤', '0x1.2.3.4', '1e2.2.3.4', '',
+    ];
+    // And random ones: 3-5 groups of 0-4 digits (leading zeros, over 255), a character sometimes replaced.
+    let seed = 7;
+    const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    for (let k = 0; k < 20_000; k++) {
+      const groups = Array.from({ length: [4, 4, 4, 3, 5][random(5)] }, () => Array.from({ length: [1, 2, 3, 3, 0, 4][random(6)] }, () => String(random(10))).join(''));
+      let text = groups.join('.');
+      if (random(4) === 0 && text.length > 0) {
+        const at = random(text.length);
+        text = text.slice(0, at) + '.0x /'[random(5)] + text.slice(at + 1);
+      }
+      texts.push(text);
+    }
+    let accepted = 0;
+    for (const text of texts) {
+      const parsed = parseIpText(text);
+      if (!isIPv4(text)) {
+        expect([text, parsed]).toEqual([text, undefined]);
+        continue;
+      }
+      accepted++;
+      const value = text.split('.').reduce((v, octet) => v * 256n + BigInt(octet), 0n);
+      expect([text, parsed]).toEqual([text, { family: 4, value }]);
+    }
+    expect(accepted).toBeGreaterThan(20);
   });
 });
 

@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 
 /**
  * IP address and prefix arithmetic on bigint, for both families. Addresses are normalized to
@@ -23,18 +23,61 @@ const bitsOf = (family: IpFamily): number => (family === 4 ? 32 : 128);
 
 /** Parses an address; returns undefined when it is not one. Zone ids (`%eth0`) are not addresses here. */
 export function parseIpText(text: string): ParsedIp | undefined {
-  if (isIPv4(text)) {
-    // Number arithmetic, one BigInt at the end: IPv4 is the hot path of port validation.
-    let value = 0;
-    for (const octet of text.split('.')) {
-      value = value * 256 + Number(octet);
-    }
-    return { family: 4, value: BigInt(value) };
+  const v4 = ipv4Value(text);
+  if (v4 !== undefined) {
+    return { family: 4, value: BigInt(v4) };
   }
   if (isIPv6(text) && !text.includes('%')) {
     return { family: 6, value: ipv6ToBigInt(text) };
   }
   return undefined;
+}
+
+/**
+ * The value of a dotted-quad IPv4 address, or undefined: exactly what node's `isIPv4` accepts
+ * (four decimal octets of 0-255, no leading zero, nothing else), read in one pass of char codes.
+ * IPv4 is the hot path of port validation: a batch of 1,000 ports parses each address three
+ * times (the body, the segment's CIDR, the policy index), and the regular expression, the split
+ * and a Number per octet were about 2 µs a port of the controller's CPU.
+ */
+function ipv4Value(text: string): number | undefined {
+  const n = text.length;
+  if (n < 7 || n > 15) {
+    return undefined;
+  }
+  let value = 0;
+  let octets = 0;
+  let i = 0;
+  while (i < n) {
+    const start = i;
+    let octet = 0;
+    while (i < n && i - start < 3) {
+      const c = text.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) {
+        break;
+      }
+      octet = octet * 10 + (c - 0x30);
+      i++;
+    }
+    const digits = i - start;
+    // No digit, a leading zero (`01`), or over 255.
+    if (digits === 0 || (digits > 1 && text.charCodeAt(start) === 0x30) || octet > 255) {
+      return undefined;
+    }
+    value = value * 256 + octet;
+    octets++;
+    if (i === n) {
+      break;
+    }
+    if (octets === 4 || text.charCodeAt(i) !== 0x2e /* . */) {
+      return undefined;
+    }
+    i++;
+    if (i === n) {
+      return undefined; // a trailing dot
+    }
+  }
+  return octets === 4 ? value : undefined;
 }
 
 function ipv6ToBigInt(text: string): bigint {

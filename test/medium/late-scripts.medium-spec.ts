@@ -1,3 +1,4 @@
+import type { Command } from 'ioredis';
 import { CONTROLLER } from '../../src/controller/auth/principal';
 import { RedisStore } from '../../src/controller/store/redis-store';
 import { dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
@@ -47,5 +48,46 @@ describe('store: a script defined while an auto-pipeline is pending', () => {
     // NOSCRIPT, then EVAL of the source, then EVALSHA: three answers under the script's name.
     expect(durations?.value).toBe(3);
     expect((await store.commands.errors.get()).values.filter((v) => v.labels.command === name)).toHaveLength(errorsBefore);
+  });
+
+  it('sends a script with many arguments (a batch) at once, not after the answer of one already in flight', async () => {
+    const store = h.app.get(RedisStore);
+    store.defineScript('testBatchSizedScript', 'return ARGV[#ARGV]');
+    // Once before, so that Redis has it (a NOSCRIPT would add an EVAL of its source to the calls watched).
+    await expect(store.mutate('testBatchSizedScript', ['loaded'], CONTROLLER)).resolves.toBe('loaded');
+    const redis = store.redis;
+    const events: string[] = [];
+    let sentFirst!: () => void;
+    const firstSent = new Promise<void>((resolve) => (sentFirst = resolve));
+    const previous = redis.sendCommand;
+    const send = redis.sendCommand.bind(redis) as (command: Command, ...rest: unknown[]) => unknown;
+    (redis as unknown as { sendCommand: typeof send }).sendCommand = (command, ...rest) => {
+      const which = command.name === 'evalsha' ? String(command.args[command.args.length - 1]) : '';
+      if (which === 'first' || which === 'second') {
+        events.push(`sent ${which}`);
+        command.promise.then(
+          () => events.push(`answered ${which}`),
+          () => events.push(`failed ${which}`),
+        );
+        if (which === 'first') {
+          sentFirst();
+        }
+      }
+      return send(command, ...rest);
+    };
+    try {
+      // 200 arguments: a batch of about twenty ports.
+      const args = (tag: string) => [...Array.from({ length: 199 }, (_, i) => `arg${i}`), tag];
+      const first = store.mutate('testBatchSizedScript', args('first'), CONTROLLER);
+      await firstSent;
+      // The first is on its way to Redis and unanswered (its answer needs an I/O turn, this is a microtask).
+      const second = store.mutate('testBatchSizedScript', args('second'), CONTROLLER);
+      await expect(first).resolves.toBe('first');
+      await expect(second).resolves.toBe('second');
+      // Through the auto-pipeline the second was sent only once the first's answer was in.
+      expect(events).toEqual(['sent first', 'sent second', 'answered first', 'answered second']);
+    } finally {
+      redis.sendCommand = previous;
+    }
   });
 });

@@ -300,6 +300,19 @@ describe('assertIpInCidr', () => {
     expect(() => assertIpInCidr(parseIp('FD00:1:0:0::7'), v6, 'ips[0]')).not.toThrow();
     expect(() => assertIpInCidr('fd00:1::7' as IpAddress, v6, 'ips[0]')).not.toThrow();
   });
+
+  it('checks against each CIDR of many (each parsed once and kept, a bounded number of them)', () => {
+    // 3 x 1,000 segments' CIDRs, more than are kept: each still checks as its own.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 1_000; i++) {
+        const cidr = `10.${round}.${i % 250}.${(i % 4) * 64}/26` as Cidr;
+        const base = (i % 4) * 64;
+        expect(check(`10.${round}.${i % 250}.${base + 1}`, cidr)).not.toThrow();
+        expect(refused(check(`10.${round}.${i % 250}.${(base + 64) % 256 + 1}`, cidr))).toEqual({ code: ErrorCode.IpOutsideCidr, field: 'ips[0]' });
+        expect(refused(check(`10.${round}.${i % 250}.${base + 63}`, cidr))).toEqual({ code: ErrorCode.ReservedIp, field: 'ips[0]' });
+      }
+    }
+  });
 });
 
 describe('newId and parseId', () => {

@@ -136,8 +136,24 @@ export function parseSegmentCidr(raw: string, field = 'cidr'): Cidr {
 }
 
 /** Checks that `ip` may be given to a VM on a segment with `cidr`. */
+/** Segments' CIDRs as parsed, by their text (a batch checks each of its ports' addresses against its segment's). */
+const parsedCidrs = new Map<string, ParsedCidr>();
+const PARSED_CIDRS_MAX = 1_024;
+
+function parsedCidrOf(cidr: Cidr): ParsedCidr {
+  let parsed = parsedCidrs.get(cidr);
+  if (parsed === undefined) {
+    parsed = parseCidrText(cidr) as ParsedCidr;
+    if (parsedCidrs.size >= PARSED_CIDRS_MAX) {
+      parsedCidrs.clear();
+    }
+    parsedCidrs.set(cidr, parsed);
+  }
+  return parsed;
+}
+
 export function assertIpInCidr(ip: IpAddress, cidr: Cidr, field: string): void {
-  const parsedCidr = parseCidrText(cidr) as ParsedCidr;
+  const parsedCidr = parsedCidrOf(cidr);
   const parsedIp = parseIpText(ip)!;
   if (parsedIp.family !== parsedCidr.family) {
     throw new OverlayError(ErrorCode.IpFamilyMismatch, `${field} ${ip} is IPv${parsedIp.family} but the segment's CIDR ${cidr} is IPv${parsedCidr.family}`, { field });
