@@ -26,7 +26,9 @@ type ScriptCalls = {
  * a batch script that Redis runs for 25 ms, the next batch then reached Redis only once the
  * first's answer had come back and this process had got round to sending it, so two batches in
  * flight took turns between this process and Redis instead of overlapping (docs/benchmarks.md).
- * Written directly, a command still keeps its order on the connection; it only does not wait.
+ * Written directly, it goes out at once, ahead of any commands the auto-pipeline still holds;
+ * nothing here depends on that order: each script is atomic, and a replication WAIT is sent only
+ * once the writes it covers are answered (ReplicationBarrier).
  */
 const DIRECT_SCRIPT_ARGS = 128;
 
