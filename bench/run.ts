@@ -44,7 +44,8 @@ import { guardPhase } from './phase-guard';
  * e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where its time goes; BENCH_BASELINE_DIR, a
  * build of the code from before authentication (a directory holding dist/src/controller/main.js),
  * to compare single-port creates with it (see authVersusBaseline); BENCH_REST_ONLY=auth-compare runs
- * that comparison alone (with BENCH_CONTROLLER_NODE_ARGS given to both of its controllers).
+ * that comparison alone (with BENCH_CONTROLLER_NODE_ARGS given to both of its controllers);
+ * BENCH_BASELINE_TOKEN=1 when the baseline is a build with authentication too (an A/B of two builds).
  */
 
 const CONTROLLER_SCRIPT = path.join(ROOT, 'dist', 'src', 'controller', 'main.js');
@@ -71,6 +72,12 @@ const HARD_DEADLINE_MS = 200_000;
 
 /** A build from before authentication, to compare with (authVersusBaseline); unset: not compared. */
 const BASELINE_DIR = process.env.BENCH_BASELINE_DIR;
+/**
+ * BENCH_BASELINE_TOKEN=1: the baseline authenticates too (a build with authentication, given the
+ * same token): the comparison is then an A/B of two such builds, alternated the same way, to
+ * measure a change of a few µs per create that two runs against 8a92f6f cannot tell apart.
+ */
+const BASELINE_TOKEN = process.env.BENCH_BASELINE_TOKEN === '1';
 /** `auth-compare`: only the comparison with BASELINE_DIR (no ceiling, VNI or port phases). */
 const REST_ONLY = process.env.BENCH_REST_ONLY;
 if (REST_ONLY !== undefined && REST_ONLY !== 'auth-compare') {
@@ -665,10 +672,10 @@ async function authVersusBaseline(prefix: string, script: string, refs: Refs, re
     }
   })();
   console.log(
-    `  single-port creates (${SINGLE_CONCURRENCY} in flight), ${path.relative(ROOT, script)} (commit ${gitDescribe()}) with its token vs ${path.relative(ROOT, baselineScript) || baselineScript} (commit ${baselineCommit}, no token): fresh controllers, prefixes of their own, same Redis, ${AUTH_ROUNDS} alternating rounds of up to ${int(AUTH_ROUND_CALLS)} creates or ${dec(AUTH_ROUND_MS / 1000)} s`,
+    `  single-port creates (${SINGLE_CONCURRENCY} in flight), ${path.relative(ROOT, script)} (commit ${gitDescribe()}) with its token vs ${path.relative(ROOT, baselineScript) || baselineScript} (commit ${baselineCommit}, ${BASELINE_TOKEN ? 'with its token too: BENCH_BASELINE_TOKEN' : 'no token'}): fresh controllers, prefixes of their own, same Redis, ${AUTH_ROUNDS} alternating rounds of up to ${int(AUTH_ROUND_CALLS)} creates or ${dec(AUTH_ROUND_MS / 1000)} s`,
   );
   const a = await startSide('with authentication (this build)', script, `${prefix}-auth`, benchToken(), redis, refs);
-  const b = await startSide('before authentication (baseline)', baselineScript, `${prefix}-before`, undefined, redis, refs);
+  const b = await startSide('before authentication (baseline)', baselineScript, `${prefix}-before`, BASELINE_TOKEN ? benchToken() : undefined, redis, refs);
   const rounds = new Map<Side, Phase[]>([
     [a, []],
     [b, []],

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ErrorCode, OverlayError } from '../errors';
-import { duplicateKey } from './duplicate-key';
+import { certainlyNoDuplicate, duplicateKey } from './duplicate-key';
 import { headerCount } from './headers';
 import type { Schema } from './schema';
 
@@ -52,7 +52,7 @@ export function registerJsonBodyParser(fastify: FastifyInstance, bodyLimit: numb
       return;
     }
     void parseJson(request, text, (err: Error | null, value?: unknown) => {
-      const repeated = err ? undefined : duplicateKey(text);
+      const repeated = err || certainlyNoDuplicate(text, value) ? undefined : duplicateKey(text);
       if (repeated !== undefined) {
         done(new OverlayError(ErrorCode.InvalidJson, `${repeated} is given twice in one object; give each field once`, { field: repeated }), undefined);
         return;

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Histogram, Registry, type Metric } from 'prom-client';
+import { Registry, type Metric } from 'prom-client';
 import { registerProcessMetrics, renderGaugeFamilies, scrapedCounter, scrapedGauge, type GaugeFamily } from '../../common/metrics';
+import { KeyedHistogram } from './keyed-histogram';
 import { Authenticator } from '../auth/authenticator';
 import { ControllerConfig } from '../config';
 import { AgentStatusRepository } from '../distribution/agent-status.repository';
@@ -47,7 +48,7 @@ interface Deployment {
 export class ControllerMetrics {
   readonly registry = new Registry();
   /** Requests by method, route pattern (never the raw URL: bounded), status; recorded by http-metrics.ts. */
-  readonly httpRequests = new Histogram<'method' | 'route' | 'status'>({
+  readonly httpRequests = new KeyedHistogram<'method' | 'route' | 'status'>({
     name: 'overlay_http_request_duration_seconds',
     help: 'HTTP requests this replica answered, by method, route pattern (unmatched for no route) and status: latency from the request to the last byte of the answer; _count is the number of requests',
     labelNames: ['method', 'route', 'status'],

@@ -2,7 +2,8 @@ import type Redis from 'ioredis';
 import { ReplyError, type Command } from 'ioredis';
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Counter, Histogram } from 'prom-client';
+import { Counter } from 'prom-client';
+import { KeyedHistogram } from '../metrics/keyed-histogram';
 
 /** A command's name as the metrics label it: the script's name for our Lua scripts, else the Redis command. */
 type CommandLabel = 'command';
@@ -17,7 +18,7 @@ type CommandLabel = 'command';
  * metrics (metrics/) register them.
  */
 export class CommandMetrics {
-  readonly duration = new Histogram<CommandLabel>({
+  readonly duration = new KeyedHistogram<CommandLabel>({
     name: 'overlay_redis_command_duration_seconds',
     help: 'Latency of the Redis commands answered, as this replica sees it (sent to answered), by command; Lua scripts by their name',
     labelNames: ['command'],
@@ -42,20 +43,19 @@ export class CommandMetrics {
   instrument(client: Redis): void {
     const send = client.sendCommand.bind(client) as (command: Command, ...rest: unknown[]) => unknown;
     (client as unknown as { sendCommand: typeof send }).sendCommand = (command, ...rest) => {
-      const labels = { command: this.nameOf(command) };
+      const name = this.nameOf(command);
       const start = performance.now();
       const result = send(command, ...rest);
-      command.promise.then(
-        () => this.duration.observe(labels, (performance.now() - start) / 1000),
-        (err: unknown) => {
-          // A script's refusal is its answer; NOSCRIPT asks for the source, which RedisStore then sends (no failure either).
-          if (err instanceof ReplyError && /^(OVERLAY\t|NOSCRIPT )/.test((err as Error).message)) {
-            this.duration.observe(labels, (performance.now() - start) / 1000);
-          } else {
-            this.errors.inc({ ...labels, error: err instanceof ReplyError ? 'reply' : 'unavailable' });
-          }
-        },
-      );
+      // The series found by the command's name: no labels object per command (KeyedHistogram).
+      const answered = (): void => this.duration.observeAs(name, () => ({ command: name }), (performance.now() - start) / 1000);
+      command.promise.then(answered, (err: unknown) => {
+        // A script's refusal is its answer; NOSCRIPT asks for the source, which RedisStore then sends (no failure either).
+        if (err instanceof ReplyError && /^(OVERLAY\t|NOSCRIPT )/.test((err as Error).message)) {
+          answered();
+        } else {
+          this.errors.inc({ command: name, error: err instanceof ReplyError ? 'reply' : 'unavailable' });
+        }
+      });
       return result;
     };
   }
