@@ -198,28 +198,7 @@ export function createLog(settings: LogSettings, name: string, destination?: Des
     });
     return pino(options, out);
   }
-  const stream = destination ?? pino.destination({ dest: 1, sync: true });
-  jsonStreams.add(stream);
-  return pino(options, stream);
-}
-
-/** The destinations createLog gave pino's JSON lines (not pino-pretty's). */
-const jsonStreams = new WeakSet<object>();
-
-/**
- * For a caller that writes one line of fixed fields very often (the request line): what pino
- * would put between the time and the line's own fields (`,"pid":..,"hostname":..,"name":..` and
- * a child's bindings) and where it writes, so the line can be written as pino writes it without
- * pino's generic path. Undefined when `log` does not write createLog's JSON lines (the text format).
- */
-export function jsonLineTarget(log: ProcessLog): { bindings: string; write(line: string): void } | undefined {
-  const fields = log as unknown as Record<symbol, unknown>;
-  const stream = fields[pino.symbols.streamSym] as DestinationStream | undefined;
-  const bindings = fields[pino.symbols.chindingsSym];
-  if (stream === undefined || !jsonStreams.has(stream) || typeof bindings !== 'string') {
-    return undefined;
-  }
-  return { bindings, write: (line) => stream.write(line) };
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: true }));
 }
 
 /** A log that writes nothing (tests that do not read it). */
