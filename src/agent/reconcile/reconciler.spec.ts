@@ -449,13 +449,15 @@ describe('reconciler: the change pass fast path', () => {
     expect([dataplane.observes, reconciler.counts.fastPasses, dataplane.firewallLoads]).toEqual([1, 1, loads + 1]);
     expect([dataplane.isOpen(T1), dataplane.isOpen(T2)]).toEqual([true, true]);
     expect(reports.at(-1)).toEqual({ revision: 2 });
-    // The next swap does not load: the full pass tries again, fails, and detaches that tap alone.
+    // The next swap does not load: the pass goes the full way, which detaches that tap alone.
     const again = delta(swapped, 3);
     again.policies.set(P2, { ...hostState(3, { p2Rules: 3 }).policies.get(P2)! });
     desired.state = again;
     dataplane.firewallBroken = 'nft: refused';
+    const attempts = dataplane.firewallAttempts;
     await reconciler.realize(3);
     expect([dataplane.observes, reconciler.counts.fastPasses]).toEqual([2, 1]);
+    expect(dataplane.firewallAttempts).toBe(attempts + 1); // one load a pass: the full pass does not try it again
     expect([dataplane.isOpen(T1), dataplane.isOpen(T2)]).toEqual([true, false]);
     expect(dataplane.dump().ports.has(T2)).toBe(false);
     expect(reports.at(-1)).toEqual({ revision: 3, error: 'firewall: nft: refused' });

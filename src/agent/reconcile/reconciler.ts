@@ -311,10 +311,11 @@ export class Reconciler {
   private async pass(revision: number, kind: PassKind): Promise<boolean> {
     const good = this.good;
     this.good = undefined;
-    if (kind === 'change' && good && (await this.fastPass(revision, good))) {
+    const fast = kind === 'change' && good ? await this.fastPass(revision, good) : { done: false as const };
+    if (fast.done) {
       return false;
     }
-    return this.fullPass(revision, kind);
+    return this.fullPass(revision, kind, fast.firewallError);
   }
 
   /**
@@ -322,19 +323,22 @@ export class Reconciler {
    * in place, only in what needs no reading of the kernel (plan.ts `forwardingDelta`: remote
    * ports' forwarding entries, local ports' security groups). It renders and loads the firewall
    * as the full pass does, then puts the entries (Dataplane.updateForwarding). Whether it did:
-   * false sends the pass the full way, which reads the kernel (anything else changed, the
+   * if not the pass goes the full way, which reads the kernel (anything else changed, the
    * kernel refused a step, or a local port's rules are not certainly in force: the full pass
-   * closes it). Nothing it did needs undoing: the full pass does the same and checks it.
-   * Periodic passes and retries are always full: they catch drift.
+   * closes it); a firewall load that failed here is not tried again in the same pass
+   * (`firewallError`: nacked, retried with backoff, as any failed load). Nothing it did needs
+   * undoing: the full pass does the same and checks it. Periodic passes and retries are always
+   * full: they catch drift.
    */
-  private async fastPass(revision: number, good: GoodPass): Promise<boolean> {
+  private async fastPass(revision: number, good: GoodPass): Promise<{ done: boolean; firewallError?: string }> {
+    const full = { done: false };
     const { state, inSync } = this.desired;
     if (!inSync || !this.dataplane.updateForwarding || this.repairDue || this.taps !== good.taps || state.epoch !== good.state.epoch) {
-      return false;
+      return full;
     }
     const delta = forwardingDelta(good.state, state);
     if ('full' in delta) {
-      return false;
+      return full;
     }
     if (this.config.firewall) {
       // The render counts ports only through their policies, and no changed remote port has one
@@ -346,8 +350,8 @@ export class Reconciler {
       if (wanted.text !== this.inForce?.text) {
         try {
           await this.dataplane.applyFirewall(wanted);
-        } catch {
-          return false; // the full pass loads it again, and closes the ports it leaves without rules
+        } catch (err) {
+          return { done: false, firewallError: (err as Error).message }; // the full pass closes the ports left without rules
         }
       }
       this.inForce = this.dataplane.firewallInForce();
@@ -360,7 +364,7 @@ export class Reconciler {
         }
       }
       if (closedPorts({ ports: local }, wanted, this.inForce).size > 0) {
-        return false;
+        return full;
       }
     }
     if (delta.steps.length > 0) {
@@ -368,7 +372,7 @@ export class Reconciler {
         await this.dataplane.updateForwarding(delta.steps);
       } catch (err) {
         this.logger.warn(`forwarding entries of revision ${revision} not put without reading the kernel (${(err as Error).message.split('\n')[0]}): taking the full pass`);
-        return false;
+        return full;
       }
     }
     await this.hooks.linked();
@@ -378,11 +382,11 @@ export class Reconciler {
     this.fastPasses.inc();
     this.good = { ...good, state };
     this.ack(revision);
-    return true;
+    return { done: true };
   }
 
-  /** The full pass: reads the kernel, plans against it, applies; whether it failed. */
-  private async fullPass(revision: number, kind: PassKind): Promise<boolean> {
+  /** The full pass: reads the kernel, plans against it, applies; whether it failed. `firewallError`: the load the fast path tried failed (see fastPass). */
+  private async fullPass(revision: number, kind: PassKind, firewallError?: string): Promise<boolean> {
     const periodic = kind === 'periodic' || kind === 'retry';
     const { state, inSync } = this.desired;
     const readAt = Date.now();
@@ -409,7 +413,9 @@ export class Reconciler {
       // Loaded when it changed, and by every periodic pass even when it did not: given the text
       // it loaded last, the dataplane reads its tables back and reloads only when they drifted
       // (one cheap read otherwise). Not on every delta: markers come up to 4 times a second.
-      if (this.repairDue || wanted.text !== this.inForce?.text) {
+      if (firewallError !== undefined) {
+        failures.push(`firewall: ${firewallError}`);
+      } else if (this.repairDue || wanted.text !== this.inForce?.text) {
         try {
           await this.dataplane.applyFirewall(wanted);
           this.repairDue = false;
