@@ -138,7 +138,7 @@ export class Agent {
 
   /** The Prometheus instruments its parts keep (reconcile passes, drift repairs, the dataplane's), for its metrics (metrics/). */
   get instruments(): Metric<string>[] {
-    return [this.reconciler.passSeconds, this.reconciler.linkDriftRepairs, ...(this.dataplane.metrics?.() ?? [])];
+    return [this.reconciler.passSeconds, this.reconciler.linkDriftRepairs, this.reconciler.fastPasses, ...(this.dataplane.metrics?.() ?? [])];
   }
 
   /** Resources received in deltas, by kind (upserts and removals), for tests and logs. */

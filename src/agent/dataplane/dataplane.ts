@@ -174,6 +174,9 @@ export type PlanStep =
 
 export type DataplanePlan = PlanStep[];
 
+/** The steps of a plan that only move remote forwarding entries (see Dataplane.updateForwarding). */
+export type ForwardingStep = Extract<PlanStep, { op: 'put-fdb' | 'remove-fdb' }>;
+
 /** Programs one host. */
 /** Taps a host waits for, as the links they will be: by name, or by MAC (lower case). */
 export interface AwaitedTaps {
@@ -184,8 +187,21 @@ export interface AwaitedTaps {
 export interface Dataplane {
   /** Reads back the state it owns. Never mutates. */
   observe(): Promise<DataplaneState>;
-  /** Applies a plan. Idempotent: applying the same plan twice changes nothing more. Throws on a failure that is not one port's (see portFailures). */
-  apply(plan: DataplanePlan): Promise<void>;
+  /**
+   * Applies a plan. Idempotent: applying the same plan twice changes nothing more. Throws on a
+   * failure that is not one port's (see portFailures). `from`: the state this dataplane's
+   * `observe` returned and the plan was computed from, in the same pass, nothing changed by the
+   * dataplane since; the dataplane may then compute its commands from what that observe read
+   * rather than read the kernel again (once: a second apply reads).
+   */
+  apply(plan: DataplanePlan, from?: DataplaneState): Promise<void>;
+  /**
+   * Puts and removes remote forwarding entries (`steps`: removals first) without reading the
+   * kernel: a change pass's fast path (reconciler.ts), for entries the last pass put in place.
+   * Throws when the kernel refuses any of it (an entry to remove is gone, a device is missing):
+   * the caller then takes the full pass, which reads the kernel and repairs. Optional.
+   */
+  updateForwarding?(steps: ForwardingStep[]): Promise<void>;
   /**
    * Replaces the whole firewall with `ruleset` (from `renderFirewall`), atomically: all of it or
    * nothing. Throws on failure. Given the text in force again, checks that the kernel still holds

@@ -2,7 +2,7 @@ import { emptyDataplaneState, fdbKey } from '../dataplane/dataplane';
 import { tapName } from '../dataplane/names';
 import type { MirrorTap__Output } from '../../generated/overlay/v1/MirrorTap';
 import { mirrorTap } from '../../common/span/mirror.kind';
-import { closedPorts, desiredDataplane, mirrorCookie, planChanges, type SpanView } from './plan';
+import { closedPorts, desiredDataplane, forwardingDelta, mirrorCookie, planChanges, type SpanState, type SpanView } from './plan';
 import { mirrorCounters } from './reconciler';
 
 const own = 'host-own';
@@ -288,5 +288,98 @@ describe('desired mirrors', () => {
     const noErspan = 'this kernel has no ERSPAN (ip link add name ms5 type erspan ...: Error: Unknown device type.)';
     expect(mirrorCounters(view.mirrors.keys(), desired, inPlace, errors, new Map([[f.cookie, noErspan]]))).toEqual([{ id: `ses1/${SRC}`, packets: 0, bytes: 0, error: noErspan }]);
     expect(mirrorCounters(view.mirrors.keys(), desired, inPlace, errors)[0].error).toBe('not programmed: ERSPAN device ms5 is not in place');
+  });
+});
+
+describe('forwardingDelta (the change pass fast path: what it may do, or why the full pass)', () => {
+  /** The span with policies, as a pass reads it; `next` a copy of it whose ports (and policies) a delta may replace. */
+  const state = (): SpanState & { policies: Map<string, unknown> } => ({ ...span(), policies: new Map([['0190aaaa-0000-7000-8000-00000000000a', {}]]) });
+  const next = (prev: SpanState): SpanState & { ports: SpanView['ports']; policies: Map<string, unknown> } => ({ ...prev, ports: new Map(prev.ports), policies: new Map(prev.policies) });
+  const remote = (prev: SpanState, id: string) => prev.ports.get(id)!;
+
+  it('moves a rebound remote port\'s entry, puts a created one\'s, removes a deleted one\'s, removals first', () => {
+    const prev = state();
+    const now = next(prev);
+    now.ports.set('p-remote', { ...remote(prev, 'p-remote'), hostId: 'host-3', vtepIp: '192.0.2.3' });
+    now.ports.set('p-new', { ...remote(prev, 'p-remote'), id: 'p-new', mac: '02:00:00:00:00:0d' });
+    expect(forwardingDelta(prev, now)).toEqual({
+      steps: [
+        { op: 'put-fdb', entry: { vni: 5000, mac: '02:00:00:00:00:0b', vtep: '192.0.2.3' } },
+        { op: 'put-fdb', entry: { vni: 5000, mac: '02:00:00:00:00:0d', vtep: '192.0.2.2' } },
+      ],
+    });
+    const later = next(now);
+    later.ports.delete('p-new');
+    later.ports.set('p-remote', { ...remote(now, 'p-remote'), mac: '02:00:00:00:00:0e' });
+    expect(forwardingDelta(now, later)).toEqual({
+      steps: [
+        { op: 'remove-fdb', vni: 5000, mac: '02:00:00:00:00:0b' },
+        { op: 'remove-fdb', vni: 5000, mac: '02:00:00:00:00:0d' },
+        { op: 'put-fdb', entry: { vni: 5000, mac: '02:00:00:00:00:0e', vtep: '192.0.2.3' } },
+      ],
+    });
+  });
+
+  it('puts what desiredDataplane would: the steps turn the last desired entries into the new ones', () => {
+    let prev: SpanState = state();
+    for (let k = 0; k < 40; k++) {
+      const now = next(prev);
+      const id = `p-${k % 7}`;
+      const was = now.ports.get(id);
+      if (was && k % 3 === 0) {
+        now.ports.delete(id);
+      } else {
+        // Created, rebound, migrating between two other hosts (no entry), into another segment's MAC space.
+        const base = remote(state(), 'p-remote');
+        now.ports.set(id, { ...base, id, mac: `02:00:00:00:01:0${k % 7}`, hostId: `host-${k % 4}`, vtepIp: `192.0.2.${10 + (k % 4)}`, preparedHostId: k % 5 === 0 ? 'host-9' : '', preparedVtepIp: k % 5 === 0 ? '192.0.2.99' : '' });
+      }
+      const delta = forwardingDelta(prev, now);
+      if (!('steps' in delta)) {
+        throw new Error(`full pass: ${delta.full}`);
+      }
+      const fdb = desiredDataplane(prev).fdb;
+      for (const step of delta.steps) {
+        if (step.op === 'remove-fdb') {
+          expect(fdb.delete(fdbKey(step.vni, step.mac))).toBe(true);
+        } else {
+          fdb.set(fdbKey(step.entry.vni, step.entry.mac), step.entry);
+        }
+      }
+      expect(new Map([...fdb].sort())).toEqual(new Map([...desiredDataplane(now).fdb].sort()));
+      prev = now;
+    }
+  });
+
+  it('lets a local port change what leaves its links as they are (its security groups), with no step', () => {
+    const prev = state();
+    const now = next(prev);
+    const local = remote(prev, 'p-local');
+    now.ports.set('p-local', { ...local, ips: ['10.0.0.99'] });
+    now.policies.set(local.id, {});
+    expect(forwardingDelta(prev, now)).toEqual({ steps: [] });
+    expect(forwardingDelta(prev, prev)).toEqual({ steps: [] });
+  });
+
+  it('takes the full pass for anything else', () => {
+    const prev = state();
+    const local = remote(prev, 'p-local');
+    const cases: [string, (now: ReturnType<typeof next>) => SpanState][] = [
+      ['host changed', (now) => ({ ...now, vtepIp: '192.0.2.7' })],
+      ['segments or mirrors changed', (now) => ({ ...now, segments: new Map(now.segments) })],
+      ['segments or mirrors changed', (now) => ({ ...now, mirrors: new Map() })],
+      ['local port p-local changed', (now) => (now.ports.set('p-local', { ...local, segmentId: 's2' }), now)],
+      ['local port p-local changed', (now) => (now.ports.set('p-local', { ...local, tapName: 'vnet3' }), now)],
+      ['local port p-local changed', (now) => (now.ports.set('p-local', { ...local, preparedHostId: 'host-2', migrationId: 'm' }), now)],
+      ['local port p-local changed', (now) => (now.ports.delete('p-local'), now)],
+      ['local port p-remote changed', (now) => (now.ports.set('p-remote', { ...remote(prev, 'p-remote'), hostId: own, vtepIp: '192.0.2.1' }), now)],
+      ['local port p-remote changed', (now) => (now.ports.set('p-remote', { ...remote(prev, 'p-remote'), preparedHostId: own, preparedVtepIp: '192.0.2.1' }), now)],
+      ['local port p-new changed', (now) => (now.ports.set('p-new', { ...local, id: 'p-new' }), now)],
+      ['remote port p-remote has a policy', (now) => (now.policies.set('p-remote', {}), now.ports.set('p-remote', { ...remote(prev, 'p-remote'), vtepIp: '192.0.2.3' }), now)],
+      ['two changed ports on one forwarding entry', (now) => (now.ports.set('p-remote', { ...remote(prev, 'p-remote'), mac: '02:00:00:00:00:0f' }), now.ports.set('p-x', { ...remote(prev, 'p-remote'), id: 'p-x' }), now)],
+      ['port p-remote holds a forwarding entry a changed port touches', (now) => (now.ports.set('p-x', { ...remote(prev, 'p-remote'), id: 'p-x', vtepIp: '192.0.2.3' }), now)],
+    ];
+    for (const [why, change] of cases) {
+      expect([why, forwardingDelta(prev, change(next(prev)))]).toEqual([why, { full: why }]);
+    }
   });
 });

@@ -4,7 +4,7 @@ import type { MirrorSink__Output } from '../../generated/overlay/v1/MirrorSink';
 import type { MirrorTap__Output } from '../../generated/overlay/v1/MirrorTap';
 import type { Port__Output } from '../../generated/overlay/v1/Port';
 import type { Segment__Output } from '../../generated/overlay/v1/Segment';
-import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type ErspanDeviceState, type FirewallRuleset, type MirrorDeviceState, type MirrorDirection, type MirrorFilterState, type MirrorMatch } from '../dataplane/dataplane';
+import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type ErspanDeviceState, type FdbEntry, type FirewallRuleset, type ForwardingStep, type MirrorDeviceState, type MirrorDirection, type MirrorFilterState, type MirrorMatch } from '../dataplane/dataplane';
 import { mirrorErspanName, mirrorVxlanName, tapName } from '../dataplane/names';
 
 /** What the reconciler reads of the span: this host, its segments and ports by id, and its mirror taps and sinks by id. */
@@ -71,13 +71,120 @@ export function desiredDataplane(span: SpanView, mirrorErrors: Map<string, strin
     if (tap !== undefined) {
       state.ports.set(tap, { tap, vni: segment.vni });
     }
-    const vtep = port.preparedHostId === '' ? (port.hostId === here ? '' : port.vtepIp) : port.preparedHostId === here ? port.vtepIp : port.hostId === here ? port.preparedVtepIp : '';
-    if (vtep) {
-      state.fdb.set(fdbKey(segment.vni, port.mac), { vni: segment.vni, mac: port.mac, vtep });
+    const entry = fdbEntryOf(port, segment.vni, here);
+    if (entry) {
+      state.fdb.set(fdbKey(entry.vni, entry.mac), entry);
     }
   }
   addMirrors(span, state, mirrorErrors, tapOf);
   return state;
+}
+
+/** Pure: the forwarding entry a (non-analyzer) port of segment `vni` asks for on host `here`, if any (see desiredDataplane). */
+function fdbEntryOf(port: Port__Output, vni: number, here: string): FdbEntry | undefined {
+  const vtep = port.preparedHostId === '' ? (port.hostId === here ? '' : port.vtepIp) : port.preparedHostId === here ? port.vtepIp : port.hostId === here ? port.preparedVtepIp : '';
+  return vtep ? { vni, mac: port.mac, vtep } : undefined;
+}
+
+/** What a port's links depend on, beside its segment's VNI: a local port whose fields these are not changed keeps its tap, segment and entries. */
+const samePortLinks = (a: Port__Output, b: Port__Output): boolean =>
+  a.segmentId === b.segmentId &&
+  a.mac === b.mac &&
+  a.hostId === b.hostId &&
+  a.vtepIp === b.vtepIp &&
+  a.preparedHostId === b.preparedHostId &&
+  a.preparedVtepIp === b.preparedVtepIp &&
+  a.tapName === b.tapName &&
+  a.analyzer === b.analyzer;
+
+/** What a change pass's fast path may do (Reconciler.fastPass): the forwarding steps, or why it takes the full pass. */
+export type ForwardingDelta = { steps: ForwardingStep[] } | { full: string };
+
+/** The span's maps a pass is made from (the desired state's; each map is never changed once read, see DesiredStateStore.state). */
+export type SpanState = SpanView & { policies: ReadonlyMap<string, unknown> };
+
+/**
+ * Pure: how the links `next` asks for differ from those `prev` asked for, when that can be put
+ * without reading the kernel: only remote ports changed (created, deleted, rebound: their
+ * forwarding entries put or removed), and local ports only in what leaves their links as they
+ * are (a security group: the firewall's business). Anything else is `full`, said why: the host
+ * or its VTEP, segments or mirrors changed (a map that is not the same object), a port became
+ * or stopped being local or changed its links, a changed remote port has a policy (the render
+ * counts its segment), or an entry touched is another port's too (which one wins is the full
+ * plan's business). Compares the maps' values by identity: a delta replaces the resources it
+ * changes, the others are the same objects.
+ */
+export function forwardingDelta(prev: SpanState, next: SpanState): ForwardingDelta {
+  if (prev.hostId !== next.hostId || prev.vtepIp !== next.vtepIp) {
+    return { full: 'host changed' };
+  }
+  if (prev.segments !== next.segments || prev.mirrors !== next.mirrors || prev.mirrorSinks !== next.mirrorSinks) {
+    return { full: 'segments or mirrors changed' };
+  }
+  const here = next.hostId;
+  const removals: ForwardingStep[] = [];
+  const puts: ForwardingStep[] = [];
+  /** The ports changed, and the MACs of the entries they touch. */
+  const changed = new Set<string>();
+  const macs = new Set<string>();
+  const visit = (id: string, a: Port__Output | undefined, b: Port__Output | undefined): string | undefined => {
+    if (a === b) {
+      return undefined;
+    }
+    changed.add(id);
+    const localA = a !== undefined && isLocal(a, here);
+    const localB = b !== undefined && isLocal(b, here);
+    if (localA || localB) {
+      return localA && localB && samePortLinks(a, b) ? undefined : `local port ${id} changed`;
+    }
+    if (prev.policies.has(id) || next.policies.has(id)) {
+      return `remote port ${id} has a policy`;
+    }
+    const vniOf = (p: Port__Output | undefined) => (p === undefined || p.analyzer ? undefined : next.segments.get(p.segmentId)?.vni);
+    const vniA = vniOf(a);
+    const vniB = vniOf(b);
+    const was = a === undefined || vniA === undefined ? undefined : fdbEntryOf(a, vniA, here);
+    const now = b === undefined || vniB === undefined ? undefined : fdbEntryOf(b, vniB, here);
+    if (was && (!now || now.vni !== was.vni || now.mac !== was.mac)) {
+      removals.push({ op: 'remove-fdb', vni: was.vni, mac: was.mac });
+      macs.add(was.mac);
+    }
+    if (now && (!was || now.vni !== was.vni || now.mac !== was.mac || now.vtep !== was.vtep)) {
+      puts.push({ op: 'put-fdb', entry: now });
+      macs.add(now.mac);
+    }
+    return undefined;
+  };
+  for (const [id, b] of next.ports) {
+    const why = visit(id, prev.ports.get(id), b);
+    if (why) {
+      return { full: why };
+    }
+  }
+  for (const [id, a] of prev.ports) {
+    if (!next.ports.has(id)) {
+      const why = visit(id, a, undefined);
+      if (why) {
+        return { full: why };
+      }
+    }
+  }
+  if (macs.size > 0) {
+    // Two ports on one entry (a MAC in a segment twice): the full plan decides which one it holds.
+    const touched = new Set([...removals, ...puts].map((s) => (s.op === 'put-fdb' ? fdbKey(s.entry.vni, s.entry.mac) : fdbKey(s.vni, s.mac))));
+    if (touched.size < removals.length + puts.length) {
+      return { full: 'two changed ports on one forwarding entry' };
+    }
+    for (const [id, port] of next.ports) {
+      if (macs.has(port.mac) && !changed.has(id) && !port.analyzer) {
+        const vni = next.segments.get(port.segmentId)?.vni;
+        if (vni !== undefined && touched.has(fdbKey(vni, port.mac)) && fdbEntryOf(port, vni, here)) {
+          return { full: `port ${id} holds a forwarding entry a changed port touches` };
+        }
+      }
+    }
+  }
+  return { steps: [...removals, ...puts] };
 }
 
 /** The digest that keys a mirror filter (16 bytes, hex): of everything it is made of, so a changed filter is another one. */
@@ -282,7 +389,7 @@ function addMirrorTap(span: SpanView, state: DataplaneState, id: string, m: Mirr
  * digest) the ruleset in force does not hold: never loaded, a change that failed to load, tables
  * found gone. A tap `wanted` gives no policy is closed as well (the ruleset drops its frames).
  */
-export function closedPorts(desired: DataplaneState, wanted: FirewallRuleset, inForce: FirewallRuleset | undefined): Set<string> {
+export function closedPorts(desired: { ports: ReadonlyMap<string, unknown> }, wanted: FirewallRuleset, inForce: FirewallRuleset | undefined): Set<string> {
   const closed = new Set<string>();
   for (const tap of desired.ports.keys()) {
     const digest = wanted.ports.get(tap);

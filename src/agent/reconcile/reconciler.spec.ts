@@ -7,6 +7,7 @@ import type { HostObservation } from '../../generated/overlay/v1/HostObservation
 import type { AwaitedTaps, HostKernelState } from '../dataplane/dataplane';
 import type { PortFailure } from '../../generated/overlay/v1/PortFailure';
 import type { TapChoice, TapClaim } from '../dataplane/taps';
+import { desiredDataplane } from './plan';
 import { HOST_OBSERVATION_EVERY, hostObservation, Reconciler } from './reconciler';
 
 const quiet: Logger = { info: () => undefined, warn: () => undefined };
@@ -324,6 +325,179 @@ describe('reconciler', () => {
     await reconciler.realize(1);
     expect(dataplane.firewallAttempts).toBe(0);
     expect([...dataplane.dump().ports.keys()].sort()).toEqual([T1, T2].sort());
+  });
+});
+
+describe('reconciler: the change pass fast path', () => {
+  /** A memory dataplane that counts its kernel reads. */
+  class CountingDataplane extends MemoryDataplane {
+    observes = 0;
+    override observe() {
+      this.observes++;
+      return super.observe();
+    }
+  }
+  const R1 = 'remote-1';
+  /** hostState with remote port R1 on 192.0.2.2. */
+  function withRemote(revision: number): DesiredState {
+    const state = hostState(revision);
+    state.ports.set(R1, { id: R1, segmentId: 's1', mac: '02:00:00:00:01:01', ips: [], hostId: 'h2', vtepIp: '192.0.2.2', vmId: '', preparedHostId: '', migrationId: '', preparedVtepIp: '', analyzer: false, tapName: '' });
+    return state;
+  }
+  /** `state` at `revision` as a delta leaves it: new maps of ports and policies, the others the same objects. */
+  const delta = (state: DesiredState, revision: number): DesiredState => ({ ...state, revision, ports: new Map(state.ports), policies: new Map(state.policies) });
+
+  function setup(firewall = true) {
+    const dataplane = new CountingDataplane();
+    const desired = { state: withRemote(1), inSync: true };
+    const reports: { revision: number; error?: string }[] = [];
+    const r = new Reconciler(
+      { firewall, backoffBaseMs: 3_600_000, backoffMaxMs: 3_600_000, reconcileIntervalMs: 3_600_000 },
+      dataplane,
+      desired,
+      { report: (revision, error) => reports.push(error === undefined ? { revision } : { revision, error }) > 0, linked: async () => undefined },
+      () => undefined,
+      quiet,
+      () => 1,
+    );
+    reconciler = r;
+    return { dataplane, desired, reports, reconciler: r };
+  }
+  let reconciler: Reconciler | undefined;
+  afterEach(() => reconciler?.stop());
+
+  it('puts a change of remote ports alone without reading the kernel, acks it, and leaves periodic passes the full way', async () => {
+    const { dataplane, desired, reports, reconciler } = setup();
+    await reconciler.realize(1);
+    expect([dataplane.observes, dataplane.applied, reconciler.counts.fastPasses]).toEqual([1, 1, 0]);
+    const next = delta(desired.state, 2);
+    next.ports.set(R1, { ...next.ports.get(R1)!, hostId: 'h3', vtepIp: '192.0.2.3' });
+    next.ports.set('remote-2', { ...next.ports.get(R1)!, id: 'remote-2', mac: '02:00:00:00:01:02' });
+    desired.state = next;
+    await reconciler.realize(2);
+    expect([dataplane.observes, dataplane.applied, dataplane.forwardingUpdates, reconciler.counts.fastPasses]).toEqual([1, 1, 1, 1]);
+    expect(dataplane.dump().fdb).toEqual(desiredDataplane(next).fdb);
+    expect([dataplane.isOpen(T1), dataplane.isOpen(T2)]).toEqual([true, true]);
+    expect(reports.at(-1)).toEqual({ revision: 2 });
+    // A marker (the same maps): no step at all.
+    desired.state = { ...next, revision: 3 };
+    await reconciler.realize(3);
+    expect([dataplane.observes, dataplane.forwardingUpdates, reconciler.counts.fastPasses]).toEqual([1, 1, 2]);
+    await reconciler.realize(3, 'periodic');
+    expect([dataplane.observes, reconciler.counts.fastPasses]).toEqual([2, 2]);
+    expect(reports.at(-1)).toEqual({ revision: 3 });
+  });
+
+  it('takes the full pass when the kernel refuses a step (an entry gone behind its back), and puts all of it', async () => {
+    const { dataplane, desired, reports, reconciler } = setup();
+    await reconciler.realize(1);
+    await dataplane.apply([{ op: 'remove-fdb', vni: 5000, mac: '02:00:00:00:01:01' }]);
+    const next = delta(desired.state, 2);
+    next.ports.delete(R1);
+    next.ports.set('remote-2', { ...desired.state.ports.get(R1)!, id: 'remote-2', mac: '02:00:00:00:01:02' });
+    desired.state = next;
+    await reconciler.realize(2);
+    expect([dataplane.observes, dataplane.forwardingUpdates, reconciler.counts.fastPasses]).toEqual([2, 0, 0]);
+    expect(dataplane.dump().fdb).toEqual(desiredDataplane(next).fdb);
+    expect(reports.at(-1)).toEqual({ revision: 2 });
+    // A refusal of the batch itself, the same.
+    dataplane.forwardingBroken = 'bridge: refused';
+    const later = delta(next, 3);
+    later.ports.set('remote-2', { ...later.ports.get('remote-2')!, vtepIp: '192.0.2.4' });
+    desired.state = later;
+    await reconciler.realize(3);
+    expect([dataplane.observes, reconciler.counts.fastPasses]).toEqual([3, 0]);
+    expect(dataplane.dump().fdb).toEqual(desiredDataplane(later).fdb);
+  });
+
+  it('takes the full pass for a local port whose links change, and for every change after a pass that failed', async () => {
+    const { dataplane, desired, reports, reconciler } = setup();
+    await reconciler.realize(1);
+    const moved = delta(desired.state, 2);
+    moved.ports.set(P1, { ...moved.ports.get(P1)!, hostId: 'h2', vtepIp: '192.0.2.2' }); // migrated away
+    desired.state = moved;
+    await reconciler.realize(2);
+    expect([dataplane.observes, reconciler.counts.fastPasses]).toEqual([2, 0]);
+    expect(dataplane.dump().ports.has(T1)).toBe(false);
+    expect(dataplane.dump().fdb.get('5000 02:00:00:00:00:01')).toEqual({ vni: 5000, mac: '02:00:00:00:00:01', vtep: '192.0.2.2' });
+    const back = delta(moved, 3);
+    back.ports.set(P1, { ...back.ports.get(P1)!, hostId: 'h', vtepIp: '192.0.2.1' });
+    desired.state = back;
+    dataplane.applyBroken = 'ip: refused';
+    await reconciler.realize(3);
+    expect(reports.at(-1)).toEqual({ revision: 3, error: 'ip: refused' });
+    dataplane.applyBroken = undefined;
+    const remoteOnly = delta(back, 4);
+    remoteOnly.ports.set(R1, { ...remoteOnly.ports.get(R1)!, vtepIp: '192.0.2.6' });
+    desired.state = remoteOnly;
+    await reconciler.realize(4);
+    expect([dataplane.observes, reconciler.counts.fastPasses]).toEqual([4, 0]);
+    expect(dataplane.dump().fdb).toEqual(desiredDataplane(remoteOnly).fdb);
+    expect(dataplane.isOpen(T1)).toBe(true);
+    expect(reports.at(-1)).toEqual({ revision: 4 });
+  });
+
+  it('loads a local port\'s new security group rules and keeps its tap attached once they are in force; fails closed through the full pass when they are not', async () => {
+    const { dataplane, desired, reports, reconciler } = setup();
+    await reconciler.realize(1);
+    const loads = dataplane.firewallLoads;
+    const swapped = delta(desired.state, 2);
+    swapped.ports.set(P2, { ...swapped.ports.get(P2)! });
+    swapped.policies.set(P2, { ...hostState(2, { p2Rules: 2 }).policies.get(P2)! });
+    desired.state = swapped;
+    await reconciler.realize(2);
+    expect([dataplane.observes, reconciler.counts.fastPasses, dataplane.firewallLoads]).toEqual([1, 1, loads + 1]);
+    expect([dataplane.isOpen(T1), dataplane.isOpen(T2)]).toEqual([true, true]);
+    expect(reports.at(-1)).toEqual({ revision: 2 });
+    // The next swap does not load: the pass goes the full way, which detaches that tap alone.
+    const again = delta(swapped, 3);
+    again.policies.set(P2, { ...hostState(3, { p2Rules: 3 }).policies.get(P2)! });
+    desired.state = again;
+    dataplane.firewallBroken = 'nft: refused';
+    const attempts = dataplane.firewallAttempts;
+    await reconciler.realize(3);
+    expect([dataplane.observes, reconciler.counts.fastPasses]).toEqual([2, 1]);
+    expect(dataplane.firewallAttempts).toBe(attempts + 1); // one load a pass: the full pass does not try it again
+    expect([dataplane.isOpen(T1), dataplane.isOpen(T2)]).toEqual([true, false]);
+    expect(dataplane.dump().ports.has(T2)).toBe(false);
+    expect(reports.at(-1)).toEqual({ revision: 3, error: 'firewall: nft: refused' });
+    // While a port is kept closed every change pass is full.
+    const remoteOnly = delta(again, 4);
+    remoteOnly.ports.set(R1, { ...remoteOnly.ports.get(R1)!, vtepIp: '192.0.2.9' });
+    desired.state = remoteOnly;
+    await reconciler.realize(4);
+    expect([dataplane.observes, reconciler.counts.fastPasses]).toEqual([3, 1]);
+    expect(dataplane.dump().ports.has(T2)).toBe(false);
+  });
+
+  it('takes the full pass when the ruleset in force is found gone: no tap stays attached without its rules', async () => {
+    const { dataplane, desired, reconciler } = setup();
+    await reconciler.realize(1);
+    const loads = dataplane.firewallLoads;
+    dataplane.flushFirewall();
+    const next = delta(desired.state, 2);
+    next.ports.set(R1, { ...next.ports.get(R1)!, vtepIp: '192.0.2.3' });
+    desired.state = next;
+    dataplane.firewallBroken = 'nft: refused';
+    await reconciler.realize(2);
+    expect([dataplane.observes, reconciler.counts.fastPasses]).toEqual([2, 0]);
+    expect(dataplane.dump().ports.size).toBe(0);
+    dataplane.firewallBroken = undefined;
+    await reconciler.realize(2); // after a failed pass: the full way, which loads the rules and attaches the taps
+    expect([dataplane.observes, reconciler.counts.fastPasses, dataplane.firewallLoads]).toEqual([3, 0, loads + 1]);
+    expect([dataplane.isOpen(T1), dataplane.isOpen(T2)]).toEqual([true, true]);
+  });
+
+  it('works the same with the firewall off', async () => {
+    const { dataplane, desired, reconciler } = setup(false);
+    await reconciler.realize(1);
+    const next = delta(desired.state, 2);
+    next.ports.set(R1, { ...next.ports.get(R1)!, vtepIp: '192.0.2.3' });
+    desired.state = next;
+    await reconciler.realize(2);
+    expect([dataplane.observes, reconciler.counts.fastPasses]).toEqual([1, 1]);
+    expect(dataplane.dump().fdb).toEqual(desiredDataplane(next).fdb);
+    expect(dataplane.dump().ports.size).toBe(2);
   });
 });
 

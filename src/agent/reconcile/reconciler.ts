@@ -15,7 +15,7 @@ import { Backoff } from '../sync/backoff';
 import type { DesiredSource, StateChange } from '../sync/desired-state-store';
 import type { DesiredState } from '../sync/state-cache';
 import { PassReport } from './pass-report';
-import { closedPorts, desiredDataplane, isLocal, planChanges, type SpanView, type TapOf } from './plan';
+import { closedPorts, desiredDataplane, forwardingDelta, isLocal, planChanges, type SpanView, type TapOf } from './plan';
 
 /** Periodic passes resend the host observation every this many, changed or not (each: a minute at the default 60 s interval). */
 export const HOST_OBSERVATION_EVERY = 1;
@@ -125,6 +125,17 @@ export function failedPorts(
     .sort((a, b) => (a.portId < b.portId ? -1 : a.portId > b.portId ? 1 : 0));
 }
 
+/**
+ * What the last pass put in place, all of it (no failure, no port failed or kept closed, the
+ * state whole): the state it programmed, the taps it used and the taps closed without a policy
+ * it rendered (see `render`). The next change pass's fast path starts from it.
+ */
+interface GoodPass {
+  state: DesiredState;
+  taps: ReadonlyMap<string, TapChoice>;
+  namedTaps: string[];
+}
+
 /** Why a pass runs: a change from the controller, the state restored at start, the periodic drift check, the retry of a failed pass. */
 export type PassKind = 'change' | 'restore' | 'periodic' | 'retry';
 
@@ -152,8 +163,8 @@ export type PassKind = 'change' | 'restore' | 'periodic' | 'retry';
  * host (`hostObservation`).
  */
 export class Reconciler {
-  /** Revisions reported, for tests, logs and metrics. */
-  readonly counts = { acks: 0, nacks: 0 };
+  /** Revisions reported, and change passes that took the fast path (see fastPass), for tests, logs and metrics. */
+  readonly counts = { acks: 0, nacks: 0, fastPasses: 0 };
   /** The last revision acknowledged (programmed); 0 before the first. */
   ackedRevision = 0;
   /** Every pass, by kind and outcome (the instruments belong to no registry: the agent's metrics register them). */
@@ -170,6 +181,12 @@ export class Reconciler {
     help: 'Changes periodic reconcile passes made to the kernel (devices, bridges, taps, forwarding entries, mirrors that drifted from the desired state)',
     registers: [],
   });
+  /** Change passes that took the fast path (see fastPass): no kernel read. */
+  readonly fastPasses = new Counter({
+    name: 'overlay_agent_fast_passes_total',
+    help: 'Change passes that put their changes without reading the kernel (remote forwarding entries, security groups); the others, and every periodic pass, read it',
+    registers: [],
+  });
   /** The ruleset the dataplane said was in force after the last pass; undefined = none. */
   private inForce?: FirewallRuleset;
   /** The last render and the desired state's maps (and taps) it was made from (see `render`). */
@@ -177,6 +194,8 @@ export class Reconciler {
   /** Each local port's tap as last resolved (by port id); replaced only when it changed, so a render can be reused. */
   private taps: ReadonlyMap<string, TapChoice> = new Map();
   private tapsKey = '';
+  /** The last pass, when it put all of its state in place; cleared as each pass starts. */
+  private good?: GoodPass;
   /** The ports without a tap last logged. */
   private tapProblems = '';
   /** The next pass loads the firewall even when its text did not change: the dataplane checks for drift. */
@@ -288,8 +307,86 @@ export class Reconciler {
     this.passSeconds.observe({ pass: kind, result: failed ? 'failed' : 'ok' }, (performance.now() - start) / 1000);
   }
 
-  /** The pass of `realize`; whether it failed. */
+  /** The pass of `realize`: the fast path when it can (a change pass only), else the full pass; whether it failed. */
   private async pass(revision: number, kind: PassKind): Promise<boolean> {
+    const good = this.good;
+    this.good = undefined;
+    const fast = kind === 'change' && good ? await this.fastPass(revision, good) : { done: false as const };
+    if (fast.done) {
+      return false;
+    }
+    return this.fullPass(revision, kind, fast.firewallError);
+  }
+
+  /**
+   * A change pass's fast path: the state changed since the last pass, which put all of its own
+   * in place, only in what needs no reading of the kernel (plan.ts `forwardingDelta`: remote
+   * ports' forwarding entries, local ports' security groups). It renders and loads the firewall
+   * as the full pass does, then puts the entries (Dataplane.updateForwarding). Whether it did:
+   * if not the pass goes the full way, which reads the kernel (anything else changed, the
+   * kernel refused a step, or a local port's rules are not certainly in force: the full pass
+   * closes it); a firewall load that failed here is not tried again in the same pass
+   * (`firewallError`: nacked, retried with backoff, as any failed load). Nothing it did needs
+   * undoing: the full pass does the same and checks it. Periodic passes and retries are always
+   * full: they catch drift.
+   */
+  private async fastPass(revision: number, good: GoodPass): Promise<{ done: boolean; firewallError?: string }> {
+    const full = { done: false };
+    const { state, inSync } = this.desired;
+    if (!inSync || !this.dataplane.updateForwarding || this.repairDue || this.taps !== good.taps || state.epoch !== good.state.epoch) {
+      return full;
+    }
+    const delta = forwardingDelta(good.state, state);
+    if ('full' in delta) {
+      return full;
+    }
+    if (this.config.firewall) {
+      // The render counts ports only through their policies, and no changed remote port has one
+      // (forwardingDelta): the render of the last pass's ports stands for these.
+      if (this.rendered?.ports === good.state.ports) {
+        this.rendered.ports = state.ports;
+      }
+      const wanted = this.render(state, good.namedTaps);
+      if (wanted.text !== this.inForce?.text) {
+        try {
+          await this.dataplane.applyFirewall(wanted);
+        } catch (err) {
+          return { done: false, firewallError: (err as Error).message }; // the full pass closes the ports left without rules
+        }
+      }
+      this.inForce = this.dataplane.firewallInForce();
+      // Fail closed: every local port's rules in force as rendered, or the full pass closes it.
+      const local = new Map<string, true>();
+      for (const port of state.ports.values()) {
+        const tap = isLocal(port, state.hostId) && !port.analyzer && state.segments.has(port.segmentId) ? this.tapOf(port.id) : undefined;
+        if (tap !== undefined) {
+          local.set(tap, true);
+        }
+      }
+      if (closedPorts({ ports: local }, wanted, this.inForce).size > 0) {
+        return full;
+      }
+    }
+    if (delta.steps.length > 0) {
+      try {
+        await this.dataplane.updateForwarding(delta.steps);
+      } catch (err) {
+        this.logger.warn(`forwarding entries of revision ${revision} not put without reading the kernel (${(err as Error).message.split('\n')[0]}): taking the full pass`);
+        return full;
+      }
+    }
+    await this.hooks.linked();
+    // No local port came or went: what the last observe saw still stands (sent if not yet).
+    this.reportHost(false);
+    this.counts.fastPasses++;
+    this.fastPasses.inc();
+    this.good = { ...good, state };
+    this.ack(revision);
+    return { done: true };
+  }
+
+  /** The full pass: reads the kernel, plans against it, applies; whether it failed. `firewallError`: the load the fast path tried failed (see fastPass). */
+  private async fullPass(revision: number, kind: PassKind, firewallError?: string): Promise<boolean> {
     const periodic = kind === 'periodic' || kind === 'retry';
     const { state, inSync } = this.desired;
     const readAt = Date.now();
@@ -308,14 +405,17 @@ export class Reconciler {
     this.watchTaps(state, readAt);
     const links = desiredDataplane(state, mirrorErrors, this.tapOf);
     let closed = new Set<string>();
+    let namedTaps: string[] = [];
     if (this.config.firewall) {
       // Taps not named tap* that are, or are to be, in an overlay bridge: closed without a policy.
-      const namedTaps = [...new Set([...links.ports.keys(), ...(observed?.ports.keys() ?? [])])].filter((t) => !t.startsWith('tap')).sort();
+      namedTaps = [...new Set([...links.ports.keys(), ...(observed?.ports.keys() ?? [])])].filter((t) => !t.startsWith('tap')).sort();
       const wanted = this.render(state, namedTaps);
       // Loaded when it changed, and by every periodic pass even when it did not: given the text
       // it loaded last, the dataplane reads its tables back and reloads only when they drifted
       // (one cheap read otherwise). Not on every delta: markers come up to 4 times a second.
-      if (this.repairDue || wanted.text !== this.inForce?.text) {
+      if (firewallError !== undefined) {
+        failures.push(`firewall: ${firewallError}`);
+      } else if (this.repairDue || wanted.text !== this.inForce?.text) {
         try {
           await this.dataplane.applyFirewall(wanted);
           this.repairDue = false;
@@ -337,7 +437,7 @@ export class Reconciler {
       try {
         const plan = planChanges(links, observed, inSync, closed);
         if (plan.length) {
-          await this.dataplane.apply(plan);
+          await this.dataplane.apply(plan, observed); // from what observe read: one kernel read per pass
           tapFailures = this.dataplane.portFailures?.() ?? tapFailures;
           if (kind === 'periodic') {
             this.linkDriftRepairs.inc(plan.length);
@@ -368,6 +468,9 @@ export class Reconciler {
     }
     this.failing = false;
     this.portsChanged(revision, failedPorts(state, tapFailures, this.tapOf, this.unresolvedTaps()));
+    if (linked && inSync && closed.size === 0 && this.portsFailed.length === 0) {
+      this.good = { state, taps: this.taps, namedTaps };
+    }
     if (this.portsFailed.length > 0) {
       this.scheduleRetry(false);
     } else {

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { tapNameProblem } from '../../../common/tap-name';
-import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FdbEntry, type HostKernelState, type LocalPortState, type SegmentState } from '../dataplane';
+import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FdbEntry, type ForwardingStep, type HostKernelState, type LocalPortState, type SegmentState } from '../dataplane';
 import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
 import { cleanAgentText } from '../../../common/agent-text';
@@ -204,6 +204,12 @@ export class LinksDriver {
   private portFailed = new Map<string, string>();
   /** Every link the last observe saw (`lastLinks`). */
   private links?: Map<string, IpLink>;
+  /**
+   * What each observe read, by the state it returned, for the apply of the same pass (see
+   * apply's `from`): one kernel read per pass, not two. Weak: a view lives only as long as the
+   * caller holds its state (a pass), never between passes.
+   */
+  private readonly views = new WeakMap<DataplaneState, KernelView>();
 
   constructor(
     private readonly runner: CommandRunner,
@@ -275,6 +281,7 @@ export class LinksDriver {
       }
     }
     observeMirrors(view, state);
+    this.views.set(state, view);
     return state;
   }
 
@@ -303,9 +310,17 @@ export class LinksDriver {
     return this.portFailed;
   }
 
-  /** Applies a plan. Idempotent: the commands are computed against the kernel as read just before. */
-  async apply(plan: DataplanePlan): Promise<void> {
+  /**
+   * Applies a plan. Idempotent: the commands are computed against the kernel as read just before:
+   * by the observe that returned `from` (the same pass: only the firewall was loaded since, which
+   * changes no link), else read now. A view serves one apply: the next one reads again.
+   */
+  async apply(plan: DataplanePlan, from?: DataplaneState): Promise<void> {
     this.portFailed = new Map();
+    const observed = from === undefined ? undefined : this.views.get(from);
+    if (from !== undefined) {
+      this.views.delete(from);
+    }
     if (plan.length === 0) {
       return;
     }
@@ -313,7 +328,7 @@ export class LinksDriver {
     if (invalid) {
       throw new Error(`refusing to apply a plan with an invalid step: ${invalid}`);
     }
-    const view = await this.kernel.view(this.gated);
+    const view = observed ?? (await this.kernel.view(this.gated));
     const script = compile(plan, view, this.gated);
     for (const tap of script.missingTaps) {
       if (!this.reportedMissing.has(tap)) {
@@ -343,6 +358,31 @@ export class LinksDriver {
     this.portFailed = failed;
     await this.batch('bridge', script.fdbPuts);
     await this.mirrorBatches(script.mirrors);
+  }
+
+  /**
+   * The fast path's forwarding entries (Dataplane.updateForwarding): one `bridge -batch`,
+   * removals first, without reading the kernel. `replace` puts an entry whatever was there
+   * before; `del` of an entry that is not there fails, as does any line on a missing device:
+   * the batch stops there and this throws (the caller's full pass repairs).
+   */
+  async updateForwarding(steps: ForwardingStep[]): Promise<void> {
+    const invalid = invalidStep(steps);
+    if (invalid) {
+      throw new Error(`refusing to apply a plan with an invalid step: ${invalid}`);
+    }
+    const lines: string[] = [];
+    for (const step of steps) {
+      if (step.op === 'remove-fdb') {
+        lines.push(`fdb del ${step.mac.toLowerCase()} dev ${vxlanName(step.vni)} self`);
+      }
+    }
+    for (const step of steps) {
+      if (step.op === 'put-fdb') {
+        lines.push(`fdb replace ${step.entry.mac.toLowerCase()} dev ${vxlanName(step.entry.vni)} dst ${step.entry.vtep} self permanent`);
+      }
+    }
+    await this.batch('bridge', lines);
   }
 
   /**

@@ -1254,3 +1254,60 @@ describe('LinuxDataplane ERSPAN mirrors', () => {
     }
   });
 });
+
+describe('LinuxDataplane: one kernel read per pass, and the fast path (updateForwarding)', () => {
+  const reads = (kernel: FakeKernel) => kernel.calls.filter((c) => READS.includes(c)).length;
+
+  it('applies a plan from what its observe read (no second read), once: an apply after it reads again', async () => {
+    const kernel = kernelWith(ownSegment(1000, '192.0.2.1'), [remote(1000, '02:00:00:00:00:02', '192.0.2.2')]);
+    const dataplane = new LinuxDataplane(kernel, new RecordingLogger());
+    const observed = await dataplane.observe();
+    const desired = emptyDataplaneState();
+    desired.segments.set(1000, { vni: 1000, localVtep: '192.0.2.1', floodVteps: [] });
+    desired.fdb.set(fdbKey(1000, '02:00:00:00:00:02'), { vni: 1000, mac: '02:00:00:00:00:02', vtep: '192.0.2.3' });
+    const plan = planChanges(desired, observed, true);
+    expect(plan).toEqual([{ op: 'put-fdb', entry: { vni: 1000, mac: '02:00:00:00:00:02', vtep: '192.0.2.3' } }]);
+    kernel.calls.length = 0;
+    await dataplane.apply(plan, observed);
+    expect(reads(kernel)).toBe(0);
+    expect(kernel.batches()).toEqual([['bridge', 'fdb replace 02:00:00:00:00:02 dev vx1000 dst 192.0.2.3 self permanent', ''].join('\n')]);
+    kernel.calls.length = 0;
+    await dataplane.apply(plan, observed); // the view is spent: read again, and nothing left to do
+    expect(reads(kernel)).toBe(3);
+    expect(kernel.mutations()).toEqual([]);
+  });
+
+  it('puts and removes forwarding entries in one bridge batch, removals first, without reading the kernel', async () => {
+    const kernel = kernelWith(ownSegment(1000, '192.0.2.1'), ownSegment(2000, '192.0.2.1'), [remote(1000, '02:00:00:00:00:02', '192.0.2.2'), remote(2000, '02:00:00:00:00:05', '192.0.2.2')]);
+    const dataplane = new LinuxDataplane(kernel, new RecordingLogger());
+    await dataplane.updateForwarding([
+      { op: 'put-fdb', entry: { vni: 1000, mac: '02:00:00:00:00:02', vtep: '192.0.2.4' } },
+      { op: 'put-fdb', entry: { vni: 2000, mac: '02:00:00:00:00:0A', vtep: '192.0.2.3' } },
+      { op: 'remove-fdb', vni: 2000, mac: '02:00:00:00:00:05' },
+    ]);
+    expect(kernel.calls).toEqual([
+      [
+        'bridge -batch -',
+        'fdb del 02:00:00:00:00:05 dev vx2000 self',
+        'fdb replace 02:00:00:00:00:02 dev vx1000 dst 192.0.2.4 self permanent',
+        'fdb replace 02:00:00:00:00:0a dev vx2000 dst 192.0.2.3 self permanent',
+        '',
+      ].join('\n'),
+    ]);
+    const state = await dataplane.observe();
+    expect(Object.fromEntries(state.fdb)).toEqual({
+      [fdbKey(1000, '02:00:00:00:00:02')]: { vni: 1000, mac: '02:00:00:00:00:02', vtep: '192.0.2.4' },
+      [fdbKey(2000, '02:00:00:00:00:0a')]: { vni: 2000, mac: '02:00:00:00:00:0a', vtep: '192.0.2.3' },
+    });
+  });
+
+  it('throws when the kernel refuses a line (an entry to remove gone, a device missing) or a step is not valid', async () => {
+    const kernel = kernelWith(ownSegment(1000, '192.0.2.1'));
+    const dataplane = new LinuxDataplane(kernel, new RecordingLogger());
+    await expect(dataplane.updateForwarding([{ op: 'remove-fdb', vni: 1000, mac: '02:00:00:00:00:02' }])).rejects.toThrow(/fdb del 02:00:00:00:00:02 dev vx1000 self/);
+    await expect(dataplane.updateForwarding([{ op: 'put-fdb', entry: { vni: 3000, mac: '02:00:00:00:00:02', vtep: '192.0.2.2' } }])).rejects.toThrow(/vx3000/);
+    kernel.calls.length = 0;
+    await expect(dataplane.updateForwarding([{ op: 'put-fdb', entry: { vni: 1000, mac: '02:00:00:00:00:02', vtep: '192.0.2.2 dev' } }])).rejects.toThrow(/invalid step/);
+    expect(kernel.calls).toEqual([]);
+  });
+});

@@ -1,5 +1,5 @@
 import type { Metric } from 'prom-client';
-import type { AwaitedTaps, Dataplane, DataplanePlan, DataplaneState, FirewallRuleset, HostKernelState, InsertedConnections, TrackedConnection } from '../dataplane';
+import type { AwaitedTaps, Dataplane, DataplanePlan, DataplaneState, FirewallRuleset, ForwardingStep, HostKernelState, InsertedConnections, TrackedConnection } from '../dataplane';
 import { ArrivalMonitor } from './arrival-monitor';
 import type { CommandRunner } from './command-runner';
 import { ConntrackDriver } from './conntrack.driver';
@@ -59,8 +59,12 @@ export class LinuxDataplane implements Dataplane {
     return this.links.observe();
   }
 
-  apply(plan: DataplanePlan): Promise<void> {
-    return this.links.apply(plan);
+  apply(plan: DataplanePlan, from?: DataplaneState): Promise<void> {
+    return this.links.apply(plan, from);
+  }
+
+  updateForwarding(steps: ForwardingStep[]): Promise<void> {
+    return this.links.updateForwarding(steps);
   }
 
   applyFirewall(ruleset: FirewallRuleset): Promise<void> {

@@ -1,4 +1,4 @@
-import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type FirewallRuleset, type InsertedConnections, type TrackedConnection } from '../dataplane';
+import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type FirewallRuleset, type ForwardingStep, type InsertedConnections, type TrackedConnection } from '../dataplane';
 import { connectionKey, isCarriable } from '../../../common/tracked-connection';
 
 function clone(state: DataplaneState): DataplaneState {
@@ -113,6 +113,34 @@ export class MemoryDataplane implements Dataplane {
     this.state = next;
     this.portFailed = refused;
     this.applied++;
+  }
+
+  /** Forwarding updates (the reconciler's fast path) applied, for tests. */
+  forwardingUpdates = 0;
+  /** While set, every `updateForwarding` throws with this message. */
+  forwardingBroken?: string;
+
+  /** As the Linux dataplane: all of it, or nothing here (a batch that stops halfway is repaired by the full pass); removing an entry that is not there fails. */
+  async updateForwarding(steps: ForwardingStep[]): Promise<void> {
+    if (this.forwardingBroken !== undefined) {
+      throw new Error(this.forwardingBroken);
+    }
+    const next = clone(this.state);
+    for (const step of steps) {
+      if (step.op === 'remove-fdb' && !next.fdb.delete(fdbKey(step.vni, step.mac))) {
+        throw new Error(`no forwarding entry ${step.mac} on VNI ${step.vni}`);
+      }
+    }
+    for (const step of steps) {
+      if (step.op === 'put-fdb') {
+        if (!next.segments.has(step.entry.vni)) {
+          throw new Error(`no segment ${step.entry.vni}`);
+        }
+        next.fdb.set(fdbKey(step.entry.vni, step.entry.mac), { ...step.entry });
+      }
+    }
+    this.state = next;
+    this.forwardingUpdates++;
   }
 
   /** The ruleset in force: the last one loaded; undefined = none. */
