@@ -742,13 +742,17 @@ function batchVerdict(results: Results, low: Measurement, high: Measurement, lua
   const note = conditionMet ? undefined : `SET ${int(setPerSecond)}/s < ${int(minSet)}/s on this run: the target's condition is not met, compare the ratio`;
   console.log(`\nBatch creation at 100k stored (batches of ${BATCH_SIZE}, ${BATCH_IN_FLIGHT} in flight; median rounds)`);
   console.log(`  ${pad('ports/s', 44)} ${lpad(int(high.rate), 9)}   target >= ${int(target)} when SET >= ${int(minSet)}/s  ${verdict(high.rate >= target)}${note ? `  (${note})` : ''}`);
-  console.log(`  ${pad('ports/s per SET/s of redis-benchmark', 44)} ${lpad(dec(ratio, 3), 9)}   target >= ${dec(targetRatio, 3)} (${int(target)} / ${int(minSet)})  ${verdict(ratio >= targetRatio)}   (SET ${int(setPerSecond)}/s)`);
+  // The ratio stands in for the target on a machine whose Redis is slower than the condition asks;
+  // when the condition is met the target itself is judged (the controller, not Redis, is then the
+  // bound, so ports/s does not grow with SET/s and the ratio falls as Redis gets faster).
+  const ratioVerdict = conditionMet ? `(judged only when SET < ${int(minSet)}/s)` : verdict(ratio >= targetRatio);
+  console.log(`  ${pad('ports/s per SET/s of redis-benchmark', 44)} ${lpad(dec(ratio, 3), 9)}   target >= ${dec(targetRatio, 3)} (${int(target)} / ${int(minSet)})  ${ratioVerdict}   (SET ${int(setPerSecond)}/s)`);
   console.log(`  ${pad('batch script time per port (EVALSHA)', 44)} ${lpad(dec(scriptUs), 9)} µs  target <= ${dec(scriptBudgetUs)} µs (${int(target)}/s)  ${verdict(scriptUs <= scriptBudgetUs)}`);
   console.log(`      at 10k stored: ${dec(low.median.usage.redisScriptUsecPerItem)} µs per port at ${int(low.rate)} ports/s; the script alone (no HTTP) at 100k: ${dec(luaOnly.median.usage.redisScriptUsecPerItem)} µs per port, ${int(luaOnly.rate)} ports/s`);
   return {
     rows: [
       { name: 'ports/s batch @100k', value: Math.round(high.rate), target: `>= ${target} (SET >= ${minSet}/s)`, pass: high.rate >= target, note },
-      { name: 'ports/s batch @100k per SET/s', value: +ratio.toFixed(3), target: `>= ${dec(targetRatio, 3)}`, pass: ratio >= targetRatio },
+      ...(conditionMet ? [] : [{ name: 'ports/s batch @100k per SET/s', value: +ratio.toFixed(3), target: `>= ${dec(targetRatio, 3)}`, pass: ratio >= targetRatio }]),
       { name: 'batch script µs per port @100k', value: +scriptUs.toFixed(1), target: `<= ${dec(scriptBudgetUs)}`, pass: scriptUs <= scriptBudgetUs },
     ],
     json: {
