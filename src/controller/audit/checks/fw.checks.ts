@@ -11,49 +11,37 @@ import { sortedHosts } from './inventory';
  */
 
 
-/** Two checks walk each of the two lists below: made once per world, as sortedPorts (fewer arrays of 500,000 for the collector). */
+/**
+ * The world's ports (in id order) that `keep` keeps, made once per world and `made` cache: two
+ * checks walk each such list, and at 500,000 ports each copy is an array for the collector.
+ */
+function* portsWhere(world: AuditWorld, made: WeakMap<AuditWorld, Port[]>, keep: (port: Port) => boolean): Generator<void, Port[], void> {
+  const cached = made.get(world);
+  if (cached) {
+    return cached;
+  }
+  const out: Port[] = [];
+  let n = 0;
+  for (const p of yield* sortedPorts(world)) {
+    if (keep(p)) {
+      out.push(p);
+    }
+    if (pause(++n)) {
+      yield;
+    }
+  }
+  made.set(world, out);
+  return out;
+}
+
 const boundByWorld = new WeakMap<AuditWorld, Port[]>();
 const securedByWorld = new WeakMap<AuditWorld, Port[]>();
 
 /** VM ports bound to a host (analyzer ports receive copies only, never a segment's frames), in id order. */
-function* boundVmPorts(world: AuditWorld): Generator<void, Port[], void> {
-  const made = boundByWorld.get(world);
-  if (made) {
-    return made;
-  }
-  const out: Port[] = [];
-  let n = 0;
-  for (const p of yield* sortedPorts(world)) {
-    if (p.hostId !== null && (p.role ?? 'vm') === 'vm') {
-      out.push(p);
-    }
-    if (pause(++n)) {
-      yield;
-    }
-  }
-  boundByWorld.set(world, out);
-  return out;
-}
+const boundVmPorts = (world: AuditWorld) => portsWhere(world, boundByWorld, (p) => p.hostId !== null && (p.role ?? 'vm') === 'vm');
 
 /** The ports with port security, in id order. */
-function* securedPorts(world: AuditWorld): Generator<void, Port[], void> {
-  const made = securedByWorld.get(world);
-  if (made) {
-    return made;
-  }
-  const out: Port[] = [];
-  let n = 0;
-  for (const p of yield* sortedPorts(world)) {
-    if (p.portSecurity) {
-      out.push(p);
-    }
-    if (pause(++n)) {
-      yield;
-    }
-  }
-  securedByWorld.set(world, out);
-  return out;
-}
+const securedPorts = (world: AuditWorld) => portsWhere(world, securedByWorld, (p) => p.portSecurity);
 
 /** The groups a port's policy is compiled from, as ids (some may no longer exist). */
 function effectiveGroupIds(port: Port, world: AuditWorld): string[] {
