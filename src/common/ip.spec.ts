@@ -1,3 +1,4 @@
+import { prng } from '../../test/support/prng';
 import { isIPv4 } from 'node:net';
 import {
   cidrContains,
@@ -80,8 +81,8 @@ describe('parseIpText', () => {
       '1.2.3.4 ', '1.2.3.4\n', '1.2.3.4/32', '1.2.3.a', '１.2.3.4', '1.2.3.٤', '0x1.2.3.4', '1e2.2.3.4', '',
     ];
     // And random ones: 3-5 groups of 0-4 digits (leading zeros, over 255), a character sometimes replaced.
-    let seed = 7;
-    const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const next = prng(7);
+    const random = (n: number) => Math.floor(next() * n);
     for (let k = 0; k < 20_000; k++) {
       const groups = Array.from({ length: [4, 4, 4, 3, 5][random(5)] }, () => Array.from({ length: [1, 2, 3, 3, 0, 4][random(6)] }, () => String(random(10))).join(''));
       let text = groups.join('.');

@@ -1,3 +1,4 @@
+import { prng } from '../../../test/support/prng';
 import { certainlyNoDuplicate, duplicateKey } from './duplicate-key';
 
 describe('duplicateKey', () => {
@@ -61,11 +62,8 @@ describe('duplicateKey', () => {
     });
 
     it('agrees with the scan on generated documents, and never says so of one with a duplicate', () => {
-      let seed = 7;
-      const rnd = (n: number): number => {
-        seed = (seed * 1103515245 + 12345) % 2147483648;
-        return seed % n;
-      };
+      const next = prng(7);
+      const rnd = (n: number): number => Math.floor(next() * n);
       const names = ['a', 'b', 'c', 'a\\"', 'x:y', '"', ':'];
       const value = (depth: number): string => {
         switch (rnd(depth > 3 ? 3 : 6)) {

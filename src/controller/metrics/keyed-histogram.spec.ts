@@ -1,3 +1,4 @@
+import { prng } from '../../../test/support/prng';
 import { Histogram, Registry } from 'prom-client';
 import { KeyedHistogram } from './keyed-histogram';
 
@@ -18,11 +19,8 @@ describe('KeyedHistogram', () => {
     const routes = ['/v1/ports', '/v1/ports/:portId', '/v1/segments'];
     const methods = ['GET', 'POST', 'DELETE'];
     const statuses = [200, 201, 404, 503];
-    let seed = 11;
-    const rnd = (n: number): number => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed % n;
-    };
+    const next = prng(11);
+    const rnd = (n: number): number => Math.floor(next() * n);
     // Values on the bounds, between them, above the last one, and 0.
     const values = [0, 0.001, 0.0011, 0.0025, 0.004, 0.05, 0.3, 1, 2.5, 29.9, 30, 120, 121, 5000];
     const observe = (n: number): void => {
