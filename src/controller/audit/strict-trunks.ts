@@ -24,7 +24,8 @@ export interface Binding {
  */
 @Injectable()
 export class StrictTrunks {
-  private readonly enabled: boolean;
+  /** OVERLAY_STRICT_VLAN_TRUNKS: when off, callers may skip making the bindings (check does nothing). */
+  readonly enabled: boolean;
 
   constructor(
     @Inject(ControllerConfig) config: ControllerConfig,

@@ -349,14 +349,25 @@ export class MaterializedView implements OnModuleDestroy {
    *
    * Both are sent at once on the tail's own connection, which keeps their order, rather than as
    * an ioredis pipeline: making one per read cost each single-port write about 8 µs of the
-   * controller's CPU (a read per one or two records under load; docs/benchmarks.md).
+   * controller's CPU (a read per one or two records under load; docs/benchmarks.md). They are
+   * written in one system call (the socket corked around them).
    */
   private async readFrom(tail: Redis, position: string): Promise<{ before: boolean; after: [string, string[]][] | null }> {
     const log = this.store.keys.changeLog();
     const revision = position.slice(0, position.indexOf('-'));
     const checked = revision !== '0' && !position.endsWith(`-${MAX_SEQ}`);
-    const read = tail.xread('COUNT', 5000, 'BLOCK', TAIL_BLOCK_MS, 'STREAMS', log, position);
-    const before = checked ? tail.xrange(log, `${revision}-0`, `(${position}`, 'COUNT', 1) : undefined;
+    // Corked while both are written: they leave in one system call (a writev) rather than a
+    // loopback send each; the connection has no auto-pipeline to gather them.
+    const socket = checked && tail.status === 'ready' ? tail.stream : undefined;
+    socket?.cork();
+    let read: Promise<[string, [string, string[]][]][] | null>;
+    let before: Promise<[string, string[]][]> | undefined;
+    try {
+      read = tail.xread('COUNT', 5000, 'BLOCK', TAIL_BLOCK_MS, 'STREAMS', log, position);
+      before = checked ? tail.xrange(log, `${revision}-0`, `(${position}`, 'COUNT', 1) : undefined;
+    } finally {
+      socket?.uncork();
+    }
     const [xread, other] = await Promise.all([read, before]);
     return { before: (other?.length ?? 0) > 0, after: xread ? xread[0][1] : null };
   }
