@@ -194,9 +194,7 @@ export class PortService {
         }
       });
       const role = input.role ?? 'vm';
-      // Field by field, in the order of the record as it always was: spreads in the middle of an
-      // object literal take V8's slow path (as in `present`), once per port created.
-      const port: Partial<Port> = {
+      return {
         id: newId(),
         segmentId: segment.id,
         tenantId: segment.tenantId,
@@ -204,21 +202,13 @@ export class PortService {
         mac: input.mac ?? generateMac(),
         ips,
         hostId: input.hostId ?? null,
+        ...(input.tapName ? { tapName: input.tapName } : {}),
+        ...mergeSecurity(analyzerSecurity(input, role, `ports[${i}].`), NEW_PORT_SECURITY, input.mac, `ports[${i}].`),
+        ...(role === 'analyzer' ? { role } : {}),
+        migration: null,
+        createdAt: now,
+        updatedAt: now,
       };
-      if (input.tapName) {
-        port.tapName = input.tapName;
-      }
-      const security = mergeSecurity(analyzerSecurity(input, role, `ports[${i}].`), NEW_PORT_SECURITY, input.mac, `ports[${i}].`);
-      port.securityGroupIds = security.securityGroupIds;
-      port.portSecurity = security.portSecurity;
-      port.allowedAddressPairs = security.allowedAddressPairs;
-      if (role === 'analyzer') {
-        port.role = role;
-      }
-      port.migration = null;
-      port.createdAt = now;
-      port.updatedAt = now;
-      return port as Port;
     });
     if (this.strictTrunks.enabled) {
       await this.strictTrunks.check(ports.map((p, i) => ({ segmentId: p.segmentId, hostId: p.hostId, field: `ports[${i}].hostId` })));
