@@ -20,7 +20,11 @@ flock 9
 tmp=$(mktemp -d dist/.agent-build.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
+# Whitespace and syntax minified (names kept, so stack traces still name functions): V8 keeps the
+# script's source in the heap for lazy compilation, 1.0 MB instead of 1.6 MB; the agent's heap idle
+# 0.9 MB smaller, its RSS 1 MB (docs/agent.md, "Memory and CPU").
 node_modules/.bin/esbuild src/agent/main.ts --bundle --platform=node --target=node20.12 --format=cjs \
+  --minify-whitespace --minify-syntax \
   --outfile="$tmp/overlay-agent.js" --metafile="$tmp/meta.json" --log-level=warning
 cp -r proto "$tmp/proto"
 
