@@ -1,3 +1,4 @@
+import type { NftRuleset } from './linux/nft-ruleset';
 import type { Metric } from 'prom-client';
 import type { TapChoice, TapClaim } from './taps';
 
@@ -122,6 +123,8 @@ export interface FirewallRuleset {
   readonly text: string;
   /** tap -> digest of its filtering. */
   readonly ports: ReadonlyMap<string, string>;
+  /** The structure `text` was printed from (renderFirewall gives it), so a load need not parse the text back; never changed. */
+  readonly ruleset?: NftRuleset;
 }
 
 /**

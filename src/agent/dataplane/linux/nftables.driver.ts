@@ -137,7 +137,8 @@ export class NftablesDriver {
       this.ensureBrNetfilter();
     }
     const text = firewall.text;
-    const ruleset = parseRuleset(text);
+    // The renderer's structure when it gave one (no parse of the text it printed: 1.6 MB and ~10 ms at 1,000 ports).
+    const ruleset = firewall.ruleset ?? parseRuleset(text);
     const previous = this.loadedFirewall;
     const known = this.loadedFingerprint;
     let drifted = false;

@@ -186,6 +186,28 @@ describe('renderRuleset', () => {
     expect(chainBody('in_basics')).not.toContain('0x04000000');
   });
 
+  it('renders a policy it rendered before (kept by object) as it renders a copy never seen, whatever changed around it', () => {
+    const other = policy({ portId: DB, ips: ['10.0.0.6'], ingress: [rule({ protocol: '6', portMin: 22, portMax: 22, remoteGroupId: WEBGROUP })] });
+    const input = (policies: PortPolicy__Output[], m: IpSetMember__Output[], tapOf = tapName, mode: ConntrackMode = 'br_netfilter') => ({ policies, members: m, tapOf, vnis: [1000], conntrack: mode, portVnis: new Map([[WEB, 1000], [DB, 1000]]) });
+    const fresh = (i: ReturnType<typeof input>) => renderFirewall({ ...i, policies: structuredClone(i.policies) });
+    const steps = [
+      input([web, other], members),
+      input([web, other], [...members, { groupId: WEBGROUP, family: 'IPv4', cidr: '10.9.9.9' }]), // a member: the sets and digests naming them
+      input([web, other], members.slice(1)),
+      input([web], members), // a port gone
+      input([web, other], members, (id) => (id === WEB ? 'vnet7' : tapName(id))), // a tap renamed
+      input([web, other], [...members, { groupId: 'another-group', family: 'IPv4', cidr: '10.8.8.8' }]), // another group: set names may change
+      input([web, other], members, tapName, 'bridge'), // another mode
+      input([web, other], members),
+    ];
+    for (const step of steps) {
+      const kept = renderFirewall(step);
+      const never = fresh(step);
+      expect(kept.text).toBe(never.text);
+      expect([...kept.ports]).toEqual([...never.ports]);
+    }
+  });
+
   it("gives a tap the same digest in two renders exactly when its filtering is the same", () => {
     const digests = (policies: PortPolicy__Output[], m: IpSetMember__Output[] = members, vnis = [1000], portVnis = new Map([[WEB, 1000], [DB, 1000]])) =>
       renderFirewall({ policies, members: m, tapOf: tapName, vnis, conntrack: 'br_netfilter', portVnis }).ports;
