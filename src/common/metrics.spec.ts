@@ -60,11 +60,13 @@ describe('metrics helpers', () => {
           ['back\\slash', -2.5],
           ['new\nline', 1e21],
           ['ünïcode', 1_765_000_000.123],
+          ['emoji 🖥', 3],
           ['inf', Infinity],
           ['-inf', -Infinity],
         ],
       },
-      { name: 'x_lag', help: 'lag', label: 'node', samples: Array.from({ length: 50 }, (_, i) => [`h${i}`, i * 7] as const) },
+      // Past the renderer's first 64 KB, in multi-byte UTF-8 (its buffer grows; no character cut).
+      { name: 'x_lag', help: 'lag', label: 'node', samples: Array.from({ length: 3_000 }, (_, i) => [`hôte-${i}-✓`, i * 7] as const) },
     ];
     const registry = new Registry();
     registry.registerMetric(new Gauge({ name: 'x_other', help: 'other', registers: [] }));

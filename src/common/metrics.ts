@@ -85,18 +85,33 @@ const valueText = (v: number): string => (Number.isNaN(v) ? 'NaN' : v === Infini
  * formats it when scraped; at 5,000 hosts (six families, 30,000 series) that was 70-160 ms of
  * the replica's event loop per scrape and its garbage a major collection after (the scale bench's
  * propagation tail); these strings are 2-18 ms.
+ *
+ * Each line is written into a buffer as it is made, and the text made from it once: a string
+ * grown line by line (`+=`) stays reachable, a chain of 30,000 pieces, until the end, and with
+ * 4 MB semi-spaces most of it was promoted, garbage for a major collection. (A microbenchmark of
+ * six families of 5,000 hosts beside a live heap, `--max-semi-space-size=4`: 9.3 MB promoted per
+ * scrape that way, 2.1 MB this way; 51 -> 22 ms a scrape, the families' samples included.)
  */
 export function renderGaugeFamilies(families: readonly GaugeFamily[]): string {
-  return (
-    families
-      .map(({ name, help, label, samples }) => {
-        let text = `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} gauge`;
-        for (const [labelValue, value] of samples) {
-          text += `\n${name}{${label}="${escapeLabel(labelValue)}"} ${valueText(value)}`;
-        }
-        return text;
-      })
-      .join('\n\n') + '\n'
-  );
+  let buffer = Buffer.allocUnsafe(64 * 1024);
+  let used = 0;
+  const put = (text: string): void => {
+    // A UTF-16 unit is at most 3 bytes of UTF-8.
+    if (buffer.length - used < text.length * 3) {
+      const larger = Buffer.allocUnsafe(Math.max(buffer.length * 2, used + text.length * 3));
+      buffer.copy(larger, 0, 0, used);
+      buffer = larger;
+    }
+    used += buffer.write(text, used);
+  };
+  families.forEach(({ name, help, label, samples }, i) => {
+    put(`${i > 0 ? '\n\n' : ''}# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} gauge`);
+    const start = `\n${name}{${label}="`;
+    for (const [labelValue, value] of samples) {
+      put(`${start}${escapeLabel(labelValue)}"} ${valueText(value)}`);
+    }
+  });
+  put('\n');
+  return buffer.toString('utf8', 0, used);
 }
 

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { Counter } from 'prom-client';
 import { cleanAgentText } from '../../common/agent-text';
+import { releaseDecodedChunks } from '../../common/grpc-decoder';
 import { syncServiceDefinition } from '../../common/proto';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import { ControllerConfig } from '../config';
@@ -62,6 +63,12 @@ export class SyncServer {
 
   /** Binds the gRPC port; returns it. Called once the sessions are ready (DistributionPipeline). */
   async start(security: TransportSecurity): Promise<number> {
+    // Each Ack's HTTP/2 chunk otherwise stays referenced by its stream's decoder until the next
+    // message, long enough to be promoted: half of what a replica's scavenges promoted at 2,500
+    // agents (src/common/grpc-decoder.ts).
+    if (!releaseDecodedChunks()) {
+      this.logger.warn('grpc-js stream decoder not as expected: decoded chunks stay referenced until the next message (more garbage promoted)');
+    }
     const server = new grpc.Server({ 'grpc.keepalive_time_ms': 20_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.max_receive_message_length': 1024 * 1024 });
     server.addService(syncServiceDefinition(), { Sync: (call: SyncCall) => this.accept(call, security.mode === 'tls') });
     const credentials =
