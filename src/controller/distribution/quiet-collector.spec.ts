@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { QUIET_GROWTH_BYTES, QUIET_MS, QuietCollector } from './quiet-collector';
+import { QUIET_GROWTH_BYTES, QUIET_LATE_MS, QUIET_MS, QuietCollector } from './quiet-collector';
 
 const MB = 1024 * 1024;
 
@@ -13,14 +13,17 @@ describe('QuietCollector', () => {
     jest.restoreAllMocks();
   });
 
-  /** A runtime whose heap is `heap` bytes, and whose collection brings it down to `afterGc`. */
+  /**
+   * A runtime whose heap is `heap` bytes, and whose collection brings it down to `afterGc`; its
+   * clock is the fake timers' plus `state.stalledMs` (time the event loop was held up).
+   */
   function runtime(heap: number, afterGc: number) {
-    const state = { heap, collections: 0 };
+    const state = { heap, collections: 0, stalledMs: 0 };
     const gc = (): void => {
       state.collections++;
       state.heap = afterGc;
     };
-    return { state, runtime: { gc, heapBytes: () => state.heap } };
+    return { state, runtime: { gc, heapBytes: () => state.heap, now: () => Date.now() + state.stalledMs } };
   }
 
   it('collects once work has stopped for QUIET_MS, not before', () => {
@@ -32,6 +35,30 @@ describe('QuietCollector', () => {
     jest.advanceTimersByTime(QUIET_MS - 1);
     expect(state.collections).toBe(0);
     jest.advanceTimersByTime(1);
+    expect(state.collections).toBe(1);
+    collector.stop();
+  });
+
+  it('does not take an event loop held up past the quiet period for quiet: it waits for a quiet period of its own', () => {
+    const { state, runtime: rt } = runtime(200 * MB, 150 * MB);
+    const collector = new QuietCollector(() => false, rt);
+    collector.busy();
+    state.stalledMs = QUIET_LATE_MS + 1; // the timer fires that much past its time
+    jest.advanceTimersByTime(QUIET_MS);
+    expect(state.collections).toBe(0);
+    jest.advanceTimersByTime(QUIET_MS - 1);
+    expect(state.collections).toBe(0);
+    jest.advanceTimersByTime(1); // a whole quiet period since, on time
+    expect(state.collections).toBe(1);
+    collector.stop();
+  });
+
+  it('still collects when its timer is late by no more than QUIET_LATE_MS', () => {
+    const { state, runtime: rt } = runtime(200 * MB, 150 * MB);
+    const collector = new QuietCollector(() => false, rt);
+    collector.busy();
+    state.stalledMs = QUIET_LATE_MS;
+    jest.advanceTimersByTime(QUIET_MS);
     expect(state.collections).toBe(1);
     collector.stop();
   });
@@ -68,7 +95,7 @@ describe('QuietCollector', () => {
   });
 
   it('does nothing without gc (node without --expose-gc)', () => {
-    const collector = new QuietCollector(() => false, { heapBytes: () => 500 * MB });
+    const collector = new QuietCollector(() => false, { heapBytes: () => 500 * MB, now: () => 0 });
     collector.busy();
     expect(jest.getTimerCount()).toBe(0);
     collector.stop();

@@ -6,16 +6,26 @@ import { performance } from 'node:perf_hooks';
 export const QUIET_MS = 1_000;
 /** How much V8's heap must have grown since the last quiet collection for the next to be worth its pause. */
 export const QUIET_GROWTH_BYTES = 16 * 1024 * 1024;
+/**
+ * How late the quiet timer may fire and the period still count as quiet. Later means the event
+ * loop itself was held up (a replica starved of CPU, a long task): no record arrived because none
+ * could be read, not because none came, and a full collection then (0.3-2 s at 500,000 ports)
+ * would only add to the stall with the writes still coming (docs/operations.md, "Memory").
+ */
+export const QUIET_LATE_MS = 100;
 
 /** What a QuietCollector needs of the process: node's `gc` (absent without --expose-gc) and V8's heap size. */
 export interface CollectorRuntime {
   gc?: () => void;
   heapBytes(): number;
+  /** A monotonic clock, ms. */
+  now(): number;
 }
 
 const nodeRuntime = (): CollectorRuntime => ({
   gc: (globalThis as { gc?: () => void }).gc,
   heapBytes: () => getHeapStatistics().total_heap_size,
+  now: () => performance.now(),
 });
 
 /**
@@ -32,6 +42,8 @@ const nodeRuntime = (): CollectorRuntime => ({
 export class QuietCollector {
   private readonly logger = new Logger('memory');
   private timer?: NodeJS.Timeout;
+  /** When the quiet period in progress began (the last busy()). */
+  private quietFrom = 0;
   private heapAfterLast = 0;
 
   constructor(
@@ -45,6 +57,7 @@ export class QuietCollector {
     if (!this.runtime.gc) {
       return;
     }
+    this.quietFrom = this.runtime.now();
     if (this.timer) {
       this.timer.refresh();
       return;
@@ -63,14 +76,18 @@ export class QuietCollector {
     if (this.working()) {
       return; // the work's end calls busy() again
     }
+    if (this.runtime.now() - this.quietFrom > QUIET_MS + QUIET_LATE_MS) {
+      this.busy(); // the loop was held up, not quiet: a period of its own starts now
+      return;
+    }
     const before = this.runtime.heapBytes();
     if (before < this.heapAfterLast + QUIET_GROWTH_BYTES) {
       return;
     }
-    const start = performance.now();
+    const start = this.runtime.now();
     this.runtime.gc?.();
     this.heapAfterLast = this.runtime.heapBytes();
     const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
-    this.logger.log(`quiet: heap ${mb(before)} -> ${mb(this.heapAfterLast)} MB in a full collection of ${(performance.now() - start).toFixed(0)} ms`);
+    this.logger.log(`quiet: heap ${mb(before)} -> ${mb(this.heapAfterLast)} MB in a full collection of ${(this.runtime.now() - start).toFixed(0)} ms`);
   }
 }
