@@ -23,7 +23,7 @@ describe('store: a script defined while an auto-pipeline is pending', () => {
     await dropPrefix(h.config.redisUrl, prefix);
   });
 
-  it('runs on the pipeline made before it, beside the commands already queued there', async () => {
+  it('runs while other commands wait in the pending pipeline, and they run too', async () => {
     const store = h.app.get(RedisStore);
     for (let round = 0; round < 5; round++) {
       const key = `{${prefix}}:probe:${round}`;
@@ -50,7 +50,24 @@ describe('store: a script defined while an auto-pipeline is pending', () => {
     expect((await store.commands.errors.get()).values.filter((v) => v.labels.command === name)).toHaveLength(errorsBefore);
   });
 
-  it('sends a script with many arguments (a batch) at once, not after the answer of one already in flight', async () => {
+  it('writes the scripts of one turn of the event loop together: the socket is corked until the next turn', async () => {
+    const store = h.app.get(RedisStore);
+    store.defineScript('testCorkedScript', 'return ARGV[#ARGV]');
+    await expect(store.mutate('testCorkedScript', ['loaded'], CONTROLLER)).resolves.toBe('loaded');
+    const socket = store.redis.stream;
+    expect(socket.writableCorked).toBe(0);
+    const both = Promise.all([store.mutate('testCorkedScript', ['a'], CONTROLLER), store.mutate('testCorkedScript', ['b'], CONTROLLER)]);
+    // Both are held in the socket, in order, until the next turn writes them.
+    expect(socket.writableCorked).toBe(1);
+    expect(socket.writableLength).toBeGreaterThan(0);
+    await expect(both).resolves.toEqual(['a', 'b']);
+    expect(socket.writableCorked).toBe(0);
+  });
+
+  it.each([
+    ['a batch', 200],
+    ['a single write', 3],
+  ])('sends a script with the arguments of %s at once, not after the answer of one already in flight', async (_, argumentCount) => {
     const store = h.app.get(RedisStore);
     store.defineScript('testBatchSizedScript', 'return ARGV[#ARGV]');
     // Once before, so that Redis has it (a NOSCRIPT would add an EVAL of its source to the calls watched).
@@ -76,8 +93,7 @@ describe('store: a script defined while an auto-pipeline is pending', () => {
       return send(command, ...rest);
     };
     try {
-      // 200 arguments: a batch of about twenty ports.
-      const args = (tag: string) => [...Array.from({ length: 199 }, (_, i) => `arg${i}`), tag];
+      const args = (tag: string) => [...Array.from({ length: argumentCount - 1 }, (_, i) => `arg${i}`), tag];
       const first = store.mutate('testBatchSizedScript', args('first'), CONTROLLER);
       await firstSent;
       // The first is on its way to Redis and unanswered (its answer needs an I/O turn, this is a microtask).

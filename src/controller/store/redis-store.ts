@@ -13,24 +13,6 @@ import { ReplicationBarrier } from './replication-barrier';
 import type { Actor } from '../auth/principal';
 
 type ScriptArg = string | number | Buffer;
-/** EVALSHA and EVAL with the arguments as one array, which ioredis flattens (its typings list them one by one). */
-type ScriptCalls = {
-  evalsha(sha: string, numberOfKeys: number, args: ScriptArg[]): Promise<unknown>;
-  eval(lua: string, numberOfKeys: number, args: ScriptArg[]): Promise<unknown>;
-};
-
-/**
- * A script run with more arguments than this (a batch of more than about ten ports) is written to
- * the connection at once rather than through ioredis' auto-pipeline. The auto-pipeline sends one
- * pipeline at a time and holds every command issued meanwhile until its answers are all in: behind
- * a batch script that Redis runs for 25 ms, the next batch then reached Redis only once the
- * first's answer had come back and this process had got round to sending it, so two batches in
- * flight took turns between this process and Redis instead of overlapping (docs/benchmarks.md).
- * Written directly, it goes out at once, ahead of any commands the auto-pipeline still holds;
- * nothing here depends on that order: each script is atomic, and a replication WAIT is sent only
- * once the writes it covers are answered (ReplicationBarrier).
- */
-const DIRECT_SCRIPT_ARGS = 128;
 
 /**
  * The controller's Redis connections and its mutation scripts. Domain repositories register their
@@ -61,6 +43,8 @@ export class RedisStore implements OnModuleDestroy {
   private readonly scripts = new Map<string, { lua: string; sha: string }>();
   /** The nonces of the change records this process's scripts make (one per script run, used or not). */
   private readonly nonces = new RecordNonces();
+  /** Whether the writer's socket is corked until the next turn of the event loop (corkUntilNextTurn). */
+  private corked = false;
 
   constructor(@Inject(ControllerConfig) readonly config: ControllerConfig) {
     this.keys = keysFor(config.keyPrefix);
@@ -226,8 +210,8 @@ export class RedisStore implements OnModuleDestroy {
     if (script === undefined) {
       throw new Error(`no script ${name}: defineScript it first`);
     }
-    // One array argument, never a spread: with auto-pipelining, ioredis overflows the call stack
-    // from ~60,000 arguments (a 10,000-port batch) and is then left broken (the process dies).
+    // One array argument, never a spread: ioredis overflows the call stack from ~60,000
+    // arguments (a 10,000-port batch) and is then left broken (the process dies).
     const nonce = this.config.changeLogNonces ? this.nonces.next() : '0';
     const argv = [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, nonce, ...args];
     let result: unknown;
@@ -242,16 +226,26 @@ export class RedisStore implements OnModuleDestroy {
     return result;
   }
 
-  /** Runs a script by its SHA-1, or by its source when Redis does not have it. */
+  /**
+   * Runs a script by its SHA-1, or by its source when Redis does not have it.
+   *
+   * Mutation scripts are written to the connection at once rather than through ioredis'
+   * auto-pipeline. The auto-pipeline sends one pipeline at a time and holds every command issued
+   * meanwhile until its answers are all in, so this process and Redis took turns instead of
+   * working at the same time: behind a batch script that Redis runs for 25 ms, the next batch
+   * reached Redis only once the first's answer had come back; under single-port writes, 64 in
+   * flight, Redis sat idle while this process answered a pipeline's requests and made the next
+   * (docs/benchmarks.md). Written directly, a script goes out ahead of any commands the
+   * auto-pipeline still holds; nothing here depends on that order: each script is atomic, a read
+   * sent earlier and answered later was concurrent with the write anyway, and a replication WAIT is
+   * sent only once the writes it covers are answered (ReplicationBarrier). The scripts of one turn
+   * of the event loop still leave in one system call: the socket is corked until the next turn.
+   */
   private async runScript(script: { lua: string; sha: string }, argv: ScriptArg[]): Promise<unknown> {
-    const writer = this.writer as unknown as ScriptCalls;
-    const direct = argv.length > DIRECT_SCRIPT_ARGS;
     const send = (command: 'evalsha' | 'eval', first: string): Promise<unknown> => {
-      if (!direct) {
-        return writer[command](first, 1, argv);
-      }
       // One array argument (flattened by Command), never a spread: see mutate.
       const call = new Command(command, [first, 1, argv], { replyEncoding: 'utf8' });
+      this.corkUntilNextTurn();
       void this.writer.sendCommand(call);
       return call.promise;
     };
@@ -265,6 +259,25 @@ export class RedisStore implements OnModuleDestroy {
       // run, so sending its source is no second attempt of a write. EVAL also caches it.
       return send('eval', script.lua);
     }
+  }
+
+  /**
+   * Holds the writer's socket writes until the next turn of the event loop (setImmediate: after
+   * this turn's I/O callbacks, so the scripts of every request read in this turn), then writes
+   * them in one system call. A socket that is not connected yet is left alone: ioredis queues
+   * commands itself until it is.
+   */
+  private corkUntilNextTurn(): void {
+    const socket = this.writer.status === 'ready' ? this.writer.stream : undefined;
+    if (this.corked || socket === undefined) {
+      return;
+    }
+    socket.cork();
+    this.corked = true;
+    setImmediate(() => {
+      this.corked = false;
+      socket.uncork();
+    });
   }
 
   /** The store's current revision (0 before the first write). */
