@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
+import { yieldToEventLoop } from './event-loop';
 
 /**
  * prom-client's default metrics that `promtool check metrics` refuses: gauges whose names end in
@@ -85,9 +86,6 @@ export const RENDER_SLICE_LINES = 1_000;
 const escapeHelp = (s: string): string => (/[\\\n]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n') : s);
 const escapeLabel = (s: string): string => (/[\\\n"]/.test(s) ? escapeHelp(s).replace(/"/g, '\\"') : s);
 const valueText = (v: number): string => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : `${v}`);
-
-/** Lets the event loop run what waits (I/O callbacks, timers) before going on. */
-export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * The UTF-8 text of gauge families whose series are one per host, exactly as prom-client's
