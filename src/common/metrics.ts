@@ -79,7 +79,7 @@ export interface GaugeFamily {
   values: ArrayLike<number>;
 }
 
-/** Series rendered between two turns of the event loop (about 0.3 ms of work on an idle core). */
+/** Series rendered between two turns of the event loop (under a millisecond of work on an idle core). */
 export const RENDER_SLICE_LINES = 1_000;
 
 /** Prometheus' escapes: `\\` and newline in HELP; those and `"` in a label value (as prom-client). */
