@@ -642,7 +642,9 @@ class ScaleBench {
 
     const results: WriteResult[] = [];
     const inFlight = new Set<Promise<void>>();
-    const usage = await this.usageStart();
+    const usageAt = clockMs();
+    const usage = await this.usageStart(); // its /metrics scrapes of both replicas: where the phase's first writes used to be slow
+    const usageDone = clockMs();
     const start = performance.now();
     const before = await this.gens.state();
     await this.gens.stalls(); // from here on
@@ -689,6 +691,7 @@ class ScaleBench {
     console.log(`      ${appliedBefore} of ${ok.length} writes were applied by every agent before the HTTP answer arrived (counted as 0 ms)`);
     console.log(`    ${pad('request sent -> HTTP answer', 42)} ${distText(dist(results.map((r) => r.httpMs)))}`);
     console.log(`    ${pad('request sent -> last agent applied', 42)} ${distText(dist(ok.map((r) => r.lastFromSendMs)))}`);
+    console.log(`    ${pad('usage and /metrics scrapes before the phase', 42)} from ${dec(usageAt - phaseAt)} to ${dec(usageDone - phaseAt)} ms of the phase's clock`);
     console.log(`    ${pad('bytes all agents received meanwhile', 42)} ${bytesText(received)} (${bytesText(received / Math.max(1, results.length))} per write: deltas and revision markers)`);
     console.log(`      ${this.usageText(u)}`);
     reportProblems(results, { what: 'write', who: 'affected agent', stray: 'a watched port to an agent outside its segment' }, WRITE_TIMEOUT_MS);
@@ -704,6 +707,7 @@ class ScaleBench {
       bytesReceivedAllAgents: received,
       usage: u,
       phaseAtClockMs: phaseAt,
+      usageScrapeMs: { from: round2(usageAt - phaseAt), to: round2(usageDone - phaseAt) },
       slowest,
       writeTimes: results.map((r) => ({ replica: r.replica, sentAt: round2(r.sentAt - phaseAt), httpMs: round2(r.httpMs), lastFromResponseMs: round2(r.lastFromResponseMs), arrivals: r.arrivals.map(([g, at]) => [g, round2(at - phaseAt)]) })),
       errors: results.filter((r) => r.error).map((r) => r.error),

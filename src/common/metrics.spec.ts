@@ -1,5 +1,5 @@
 import { Gauge, Registry } from 'prom-client';
-import { registerProcessMetrics, renderGaugeFamilies, scrapedCounter, scrapedGauge, type GaugeFamily } from './metrics';
+import { registerProcessMetrics, renderGaugeFamilies, RENDER_SLICE_LINES, scrapedCounter, scrapedGauge, type GaugeFamily } from './metrics';
 
 describe('metrics helpers', () => {
   it("registers prom-client's process metrics but the gauges named like counters", async () => {
@@ -47,42 +47,73 @@ describe('metrics helpers', () => {
     expect(text).toContain('x_sent_total 7\n');
   });
 
+  /** A family from (label value, value) pairs. */
+  const familyOf = (name: string, help: string, label: string, samples: readonly (readonly [string, number])[]): GaugeFamily => ({ name, help, label, labels: samples.map(([l]) => l), values: samples.map(([, v]) => v) });
+  const rendered = async (families: GaugeFamily[]): Promise<string> => (await renderGaugeFamilies(families)).toString('utf8');
+
   it("renders per-host gauge families line for line as prom-client's registry does, escapes included", async () => {
+    const samples: Record<string, (readonly [string, number])[]> = {
+      x_queue: [],
+      x_up: [
+        ['a', 1],
+        ['quote"d', 0],
+        ['back\\slash', -2.5],
+        ['new\nline', 1e21],
+        ['ünïcode', 1_765_000_000.123],
+        ['emoji 🖥', 3],
+        ['inf', Infinity],
+        ['-inf', -Infinity],
+      ],
+      // Past the renderer's first 64 KB and several slices, in multi-byte UTF-8 (its buffer grows; no character cut).
+      x_lag: Array.from({ length: 3 * RENDER_SLICE_LINES }, (_, i) => [`hôte-${i}-✓`, i * 7] as const),
+    };
     const families: GaugeFamily[] = [
-      { name: 'x_queue', help: 'queued on a "host"\\stream\nsecond line', label: 'host', samples: [] },
-      {
-        name: 'x_up',
-        help: 'plain',
-        label: 'host',
-        samples: [
-          ['a', 1],
-          ['quote"d', 0],
-          ['back\\slash', -2.5],
-          ['new\nline', 1e21],
-          ['ünïcode', 1_765_000_000.123],
-          ['emoji 🖥', 3],
-          ['inf', Infinity],
-          ['-inf', -Infinity],
-        ],
-      },
-      // Past the renderer's first 64 KB, in multi-byte UTF-8 (its buffer grows; no character cut).
-      { name: 'x_lag', help: 'lag', label: 'node', samples: Array.from({ length: 3_000 }, (_, i) => [`hôte-${i}-✓`, i * 7] as const) },
+      familyOf('x_queue', 'queued on a "host"\\stream\nsecond line', 'host', samples.x_queue),
+      familyOf('x_up', 'plain', 'host', samples.x_up),
+      familyOf('x_lag', 'lag', 'node', samples.x_lag),
     ];
     const registry = new Registry();
     registry.registerMetric(new Gauge({ name: 'x_other', help: 'other', registers: [] }));
     for (const f of families) {
       const gauge = new Gauge({ name: f.name, help: f.help, labelNames: [f.label], registers: [registry] });
-      for (const [value, n] of f.samples) {
+      for (const [value, n] of samples[f.name]) {
         gauge.set({ [f.label]: value }, n);
       }
     }
     const other = new Registry();
     other.registerMetric(new Gauge({ name: 'x_other', help: 'other', registers: [] }));
-    expect(`${await other.metrics()}\n${renderGaugeFamilies(families)}`).toBe(await registry.metrics());
-    expect(renderGaugeFamilies(families)).toContain('x_up{host="quote\\"d"} 0\nx_up{host="back\\\\slash"} -2.5\nx_up{host="new\\nline"} 1e+21\n');
+    expect(`${await other.metrics()}\n${await rendered(families)}`).toBe(await registry.metrics());
+    expect(await rendered(families)).toContain('x_up{host="quote\\"d"} 0\nx_up{host="back\\\\slash"} -2.5\nx_up{host="new\\nline"} 1e+21\n');
   });
 
-  it('spells NaN as Prometheus does (prom-client writes Nan)', () => {
-    expect(renderGaugeFamilies([{ name: 'x', help: 'x', label: 'host', samples: [['a', NaN]] }])).toBe('# HELP x x\n# TYPE x gauge\nx{host="a"} NaN\n');
+  it('renders typed columns alike (the per-host families are Uint8Array and Float64Array)', async () => {
+    const family: GaugeFamily = { name: 'x_up', help: 'x', label: 'host', labels: ['a', 'b'], values: Float64Array.of(1.5, 2 ** 40) };
+    expect(await rendered([family, { ...family, name: 'x_on', values: Uint8Array.of(1, 0) }])).toBe(
+      '# HELP x_up x\n# TYPE x_up gauge\nx_up{host="a"} 1.5\nx_up{host="b"} 1099511627776\n\n# HELP x_on x\n# TYPE x_on gauge\nx_on{host="a"} 1\nx_on{host="b"} 0\n',
+    );
+  });
+
+  it('lets the event loop run between slices of a large render (a scrape does not hold it in one piece)', async () => {
+    const lines = 10 * RENDER_SLICE_LINES;
+    const family: GaugeFamily = { name: 'x_up', help: 'x', label: 'host', labels: Array.from({ length: lines }, (_, i) => `h${i}`), values: new Float64Array(lines) };
+    let turns = 0;
+    let rendering = true;
+    const count = (): void => {
+      if (rendering) {
+        turns++;
+        setImmediate(count);
+      }
+    };
+    setImmediate(count);
+    const text = await rendered([family]);
+    rendering = false;
+    expect(text.split('\n').filter((l) => l.startsWith('x_up{')).length).toBe(lines);
+    // One turn of the loop per slice, about: not zero (one piece), not one per line.
+    expect(turns).toBeGreaterThanOrEqual(lines / RENDER_SLICE_LINES - 1);
+    expect(turns).toBeLessThanOrEqual(lines / RENDER_SLICE_LINES + 1);
+  });
+
+  it('spells NaN as Prometheus does (prom-client writes Nan)', async () => {
+    expect(await rendered([{ name: 'x', help: 'x', label: 'host', labels: ['a'], values: [NaN] }])).toBe('# HELP x x\n# TYPE x gauge\nx{host="a"} NaN\n');
   });
 });

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
+import { yieldToEventLoop } from './event-loop';
 
 /**
  * prom-client's default metrics that `promtool check metrics` refuses: gauges whose names end in
@@ -65,13 +66,21 @@ export function scrapedCounter<L extends string>(registry: Registry, name: strin
 /** Buckets (s) of the agent's apply timings: a reconcile pass and an nft load, 5 ms to 30 s. */
 export const APPLY_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/** A gauge of one label with a series per host (thousands of them), rendered by renderGaugeFamilies. */
+/**
+ * A gauge of one label with a series per host (thousands of them), rendered by
+ * renderGaugeFamilies: `labels[i]` has `values[i]`. Columns rather than a pair per series, so
+ * that a scrape holds a few arrays (typed ones off the heap) instead of thousands of objects.
+ */
 export interface GaugeFamily {
   name: string;
   help: string;
   label: string;
-  samples: readonly (readonly [labelValue: string, value: number])[];
+  labels: readonly string[];
+  values: ArrayLike<number>;
 }
+
+/** Series rendered between two turns of the event loop (under a millisecond of work on an idle core). */
+export const RENDER_SLICE_LINES = 1_000;
 
 /** Prometheus' escapes: `\\` and newline in HELP; those and `"` in a label value (as prom-client). */
 const escapeHelp = (s: string): string => (/[\\\n]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n') : s);
@@ -79,20 +88,20 @@ const escapeLabel = (s: string): string => (/[\\\n"]/.test(s) ? escapeHelp(s).re
 const valueText = (v: number): string => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : `${v}`);
 
 /**
- * The text of gauge families whose series are one per host, exactly as prom-client's registry
- * renders them (the same lines; metrics.spec.ts compares them), to be appended to its text.
- * Why not prom-client Gauges: each keeps a labels object per series, hashes it when set and
+ * The UTF-8 text of gauge families whose series are one per host, exactly as prom-client's
+ * registry renders them (the same lines; metrics.spec.ts compares them), to be appended to its
+ * text. Why not prom-client Gauges: each keeps a labels object per series, hashes it when set and
  * formats it when scraped; at 5,000 hosts (six families, 30,000 series) that was 70-160 ms of
  * the replica's event loop per scrape and its garbage a major collection after (the scale bench's
- * propagation tail); these strings are 2-18 ms.
+ * propagation tail).
  *
- * Each line is written into a buffer as it is made, and the text made from it once: a string
- * grown line by line (`+=`) stays reachable, a chain of 30,000 pieces, until the end, and with
- * 4 MB semi-spaces most of it was promoted, garbage for a major collection. (A microbenchmark of
- * six families of 5,000 hosts beside a live heap, `--max-semi-space-size=4`: 9.3 MB promoted per
- * scrape that way, 2.1 MB this way; 51 -> 22 ms a scrape, the families' samples included.)
+ * The lines are written into a Buffer (off the V8 heap), which is what is sent: a string grown
+ * line by line (`+=`) stays reachable, a chain of 30,000 pieces, until the end, and a 1.7 MB
+ * string made from the buffer would be encoded once more by the socket. The event loop gets a
+ * turn every RENDER_SLICE_LINES series, so that a scrape never holds it for long (a replica's
+ * writes and agents' acks go on between the slices).
  */
-export function renderGaugeFamilies(families: readonly GaugeFamily[]): string {
+export async function renderGaugeFamilies(families: readonly GaugeFamily[]): Promise<Buffer> {
   let buffer = Buffer.allocUnsafe(64 * 1024);
   let used = 0;
   const put = (text: string): void => {
@@ -104,14 +113,18 @@ export function renderGaugeFamilies(families: readonly GaugeFamily[]): string {
     }
     used += buffer.write(text, used);
   };
-  families.forEach(({ name, help, label, samples }, i) => {
+  let sliceLeft = RENDER_SLICE_LINES;
+  for (const [i, { name, help, label, labels, values }] of families.entries()) {
     put(`${i > 0 ? '\n\n' : ''}# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} gauge`);
     const start = `\n${name}{${label}="`;
-    for (const [labelValue, value] of samples) {
-      put(`${start}${escapeLabel(labelValue)}"} ${valueText(value)}`);
+    for (let j = 0; j < labels.length; j++) {
+      put(`${start}${escapeLabel(labels[j])}"} ${valueText(values[j])}`);
+      if (--sliceLeft === 0) {
+        sliceLeft = RENDER_SLICE_LINES;
+        await yieldToEventLoop();
+      }
     }
-  });
+  }
   put('\n');
-  return buffer.toString('utf8', 0, used);
+  return buffer.subarray(0, used);
 }
-

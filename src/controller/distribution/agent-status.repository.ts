@@ -264,8 +264,9 @@ export class AgentStatusRepository {
     ]);
     const now = Date.now();
     hostIds.forEach((id, i) => {
-      const connected = claimExpiry(sessions[i]) > now;
-      out.set(id, { connected, appliedRevision: Number(applied[i] ?? 0), features: connected ? claimFeatures(sessions[i]) : [] });
+      const claim = readClaim(sessions[i]);
+      const connected = claim.expires > now;
+      out.set(id, { connected, appliedRevision: Number(applied[i] ?? 0), features: connected ? claim.features : [] });
     });
     return out;
   }
@@ -292,24 +293,19 @@ export class AgentStatusRepository {
   }
 }
 
-/** A claim's expiry (ms), 0 when there is none; reads claims of older overlayd too ("<replica> <expiry>"). */
-function claimExpiry(raw: string | null): number {
+/**
+ * A claim's expiry (ms; 0 when there is none) and features, from one parse (a scrape reads every
+ * host's); reads claims of older overlayd too ("<replica> <expiry>", no features).
+ */
+function readClaim(raw: string | null): { expires: number; features: AgentFeature[] } {
   if (!raw) {
-    return 0;
+    return { expires: 0, features: [] };
   }
   if (raw.startsWith('{')) {
-    const expires = (JSON.parse(raw) as { expires?: unknown }).expires;
-    return typeof expires === 'number' ? expires : 0;
+    const { expires, features } = JSON.parse(raw) as { expires?: unknown; features?: unknown };
+    return { expires: typeof expires === 'number' ? expires : 0, features: typeof features === 'string' ? knownFeatures(features.split(',')) : [] };
   }
-  return Number(raw.split(' ')[1]) || 0;
-}
-
-function claimFeatures(raw: string | null): AgentFeature[] {
-  if (!raw?.startsWith('{')) {
-    return [];
-  }
-  const features = (JSON.parse(raw) as { features?: unknown }).features;
-  return typeof features === 'string' ? knownFeatures(features.split(',')) : [];
+  return { expires: Number(raw.split(' ')[1]) || 0, features: [] };
 }
 
 function parseLastError(raw: string | null): AgentLastError | null {

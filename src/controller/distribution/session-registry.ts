@@ -132,7 +132,7 @@ export class SessionRegistry implements SessionEvents {
       }),
     );
     this.unsubscribe.push(this.view.onChange((record) => this.endDeletedHosts(record)));
-    this.timers.push(setInterval(() => this.markers.tick(), MARKER_INTERVAL_MS));
+    this.timers.push(setInterval(() => void this.markers.tick(), MARKER_INTERVAL_MS));
     this.timers.push(setInterval(() => void this.housekeeping(), HOUSEKEEPING_MS));
   }
 

@@ -15,7 +15,7 @@ export class MetricsController {
   @Get('metrics')
   @Allow('operator', 'auditor', 'metrics')
   async scrape(@Res() reply: FastifyReply) {
-    const text = await this.metrics.expose();
-    await reply.header('content-type', this.metrics.registry.contentType).send(text);
+    const body = await this.metrics.expose();
+    await reply.header('content-type', this.metrics.registry.contentType).send(body);
   }
 }
