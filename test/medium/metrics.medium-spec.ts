@@ -216,7 +216,9 @@ describe('metrics: overlayd and the agents after a known workload', () => {
 
   it('times Redis commands, scripts by name, and counts none failed', () => {
     expect(valueOf(samples, 'overlay_redis_command_duration_seconds_count', { command: 'overlayPortCreateBatch' })).toBe(3);
-    expect(valueOf(samples, 'overlay_redis_command_duration_seconds_count', { command: 'overlayMigrationPrepare' })).toBe(3);
+    // Three prepares; MigrationService runs one again when a port changed between its read and
+    // the script (the script answers -1), which a run of this spec saw once.
+    expect(valueOf(samples, 'overlay_redis_command_duration_seconds_count', { command: 'overlayMigrationPrepare' })).toBeGreaterThanOrEqual(3);
     expect(valueOf(samples, 'overlay_redis_command_duration_seconds_count', { command: 'hmget' })).toBeGreaterThan(0);
     expect(samplesOf(samples, 'overlay_redis_command_duration_seconds_count').filter((s) => s.labels.command === 'evalsha')).toEqual([]);
     expect(samplesOf(samples, 'overlay_redis_command_errors_total')).toEqual([]);
