@@ -14,7 +14,7 @@ const QDISCS =
   '[{"kind":"noqueue","handle":"0:","dev":"br100","root":true,"refcnt":2,"options":{}},{"kind":"clsact","handle":"ffff:","dev":"vx100","parent":"ffff:fff1","egress_block":2,"options":{}},{"kind":"pfifo_fast","handle":"0:","dev":"tap1","root":true,"refcnt":2,"options":{"bands":3,"priomap":[1,2,2,2,1,2,0,0,1,1,1,1,1,1,1,1],"multiqueue":false}},{"kind":"clsact","handle":"ffff:","dev":"tap1","parent":"ffff:fff1","egress_block":1,"options":{}}]\n';
 
 /** mapJsonArray, counting the elements `map` was given. */
-function counted<T>(text: string, first: string): { out: T[]; seen: number } {
+function counted<T>(text: string, first: string | string[]): { out: T[]; seen: number } {
   let seen = 0;
   const out = mapJsonArray<T, T>(text, 'test', first, (e) => {
     seen++;
@@ -52,6 +52,20 @@ describe('mapJsonArray', () => {
     expect(counted(mixed, 'a').out).toEqual(JSON.parse(mixed));
   });
 
+  it('cuts where any of several first keys begins an element, written compact or spaced as nft prints it', () => {
+    const NFT = '[{"metainfo": {"version": "1.0.6"}}, {"table": {"name": "t"}}, {"rule": {"chain": "c", "expr": [{"match": {"right": {"set": ["1.1.1.1", "2.2.2.2"]}}}, {"accept": null}]}}, {"rule": {"chain": "c", "comment": "x}, {\\"rule\\": 1"}}]';
+    for (const text of [NFT, JSON.stringify(JSON.parse(NFT))]) {
+      const { out, seen } = counted(text, ['metainfo', 'table', 'rule', 'set']);
+      expect(out).toEqual(JSON.parse(text));
+      expect(seen).toBe(4);
+    }
+  });
+
+  it('parses the array whole when a first key begins an object of a nested array', () => {
+    const nested = '[{"rule": {"expr": [{"match": 1}, {"set": {"op": "add"}}]}}, {"set": {"name": "s"}}]';
+    expect(counted(nested, ['rule', 'set']).out).toEqual(JSON.parse(nested));
+  });
+
   it('drops what map returns undefined for', () => {
     expect(mapJsonArray<{ kind: string; dev: string }, string>(QDISCS, 'tc', 'kind', (q) => (q.kind === 'clsact' ? q.dev : undefined))).toEqual(['vx100', 'tap1']);
   });
@@ -59,8 +73,9 @@ describe('mapJsonArray', () => {
   it('reads nothing as none, and throws on what is not a JSON array of objects', () => {
     expect(mapJsonArray('', 'test', 'a', (e) => e)).toEqual([]);
     expect(mapJsonArray('[]\n', 'test', 'a', (e) => e)).toEqual([]);
-    for (const bad of ['[{"a":1},{"a":2}', '{"a":1}', '[{"a":1},{"a":]', '[{"a":1},2]', '[{"a":1},{"a":2}]x', '[{"a":1}},{"a":2}]']) {
+    for (const bad of ['[{"a":1},{"a":2}', '{"a":1}', '[{"a":1},{"a":]', '[{"a":1},2]', '[{"a":1},{"a":2}]x', '[{"a":1}},{"a":2}]', '[{"a": 1}, {"b": 2}}]', '[{"a": 1}, {"b": ]']) {
       expect(() => mapJsonArray(bad, 'test', 'a', (e) => e)).toThrow();
+      expect(() => mapJsonArray(bad, 'test', ['a', 'b'], (e) => e)).toThrow();
     }
   });
 });

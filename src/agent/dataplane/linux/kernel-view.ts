@@ -218,23 +218,23 @@ export function linksByName(text: string): Map<string, IpLink> {
 
 /**
  * `map` of each element of a JSON array of objects (an iproute2 `-j` listing whose elements each
- * begin with the key `first`), the elements parsed one at a time, so that what `map` does not
+ * begin with the key `first`, or an nft `-j` listing's array whose elements each begin with one
+ * of the keys `first` lists), the elements parsed one at a time, so that what `map` does not
  * keep dies young: parsed whole, the 3 MB a pass reads are 6-7 MB of objects, all promoted out
- * of the young generation. The array is cut where `},{"<first>":` stands: inside a JSON string
- * a `"` is escaped, so that text is a boundary between two elements or lies in a nested array,
- * and a cut there leaves pieces that do not parse alone. Then (and when the text is not an
- * array of such elements) the array is parsed whole instead, so the result is JSON.parse's
- * whatever the text. `map` must be pure (it may see an element twice); undefined drops it.
+ * of the young generation. The array is cut where `},{"<first>":` (or `}, {"<first>":`, as nft
+ * prints it) stands: inside a JSON string a `"` is escaped, so that text is a boundary between
+ * two elements or lies in a nested array, and a cut there leaves pieces that do not parse alone.
+ * Then (and when the text is not an array of such elements) the array is parsed whole instead,
+ * so the result is JSON.parse's whatever the text. `map` must be pure (it may see an element
+ * twice); undefined drops it.
  */
-export function mapJsonArray<T, U>(text: string, what: string, first: string, map: (element: T) => U | undefined): U[] {
+export function mapJsonArray<T, U>(text: string, what: string, first: string | readonly string[], map: (element: T) => U | undefined): U[] {
   const out: U[] = [];
-  const body = text.trim();
-  const head = `{"${first}":`;
-  if (body.startsWith(`[${head}`) && body.endsWith('}]')) {
-    const pieces = body.slice(1, -1).split(`},${head}`);
+  const pieces = arrayPieces(text.trim(), typeof first === 'string' ? [first] : first);
+  if (pieces) {
     try {
-      pieces.forEach((piece, i) => {
-        const element: unknown = JSON.parse(`${i === 0 ? '' : head}${piece}${i === pieces.length - 1 ? '' : '}'}`);
+      for (const piece of pieces) {
+        const element: unknown = JSON.parse(piece);
         if (!isObject(element) || Array.isArray(element)) {
           throw new Error('not an object');
         }
@@ -242,7 +242,7 @@ export function mapJsonArray<T, U>(text: string, what: string, first: string, ma
         if (mapped !== undefined) {
           out.push(mapped);
         }
-      });
+      }
       return out;
     } catch {
       out.length = 0;
@@ -258,6 +258,32 @@ export function mapJsonArray<T, U>(text: string, what: string, first: string, ma
     }
   }
   return out;
+}
+
+/** A key an element may begin with (see arrayPieces): a word, so that it needs no escaping in a pattern. */
+const ELEMENT_KEY_RE = /^[a-z_]+$/;
+
+/**
+ * The texts of the elements of the JSON array `body`, lazily, each cut where `},{"<key>":` or
+ * `}, {"<key>":` stands for one of `keys` (see mapJsonArray); undefined when `body` is not an
+ * array whose first element begins with one of them. The pieces are not checked here: one that
+ * is not an element does not parse.
+ */
+function arrayPieces(body: string, keys: readonly string[]): Iterable<string> | undefined {
+  if (!keys.every((k) => ELEMENT_KEY_RE.test(k)) || !body.endsWith('}]') || !keys.some((k) => body.startsWith(`[{"${k}":`))) {
+    return undefined;
+  }
+  const boundary = new RegExp(`\\}, ?(?=\\{"(?:${keys.join('|')})":)`, 'g');
+  return {
+    *[Symbol.iterator]() {
+      let start = 1;
+      for (let m = boundary.exec(body); m !== null; m = boundary.exec(body)) {
+        yield body.slice(start, m.index + 1);
+        start = m.index + m[0].length;
+      }
+      yield body.slice(start, -1);
+    },
+  };
 }
 
 export function parseJsonArray<T>(text: string, what: string): T[] {

@@ -53,6 +53,17 @@ const READS = ['bridge fdb show', 'ip -j -d link show', 'tc -j qdisc show clsact
 /** A ruleset of this text (the Linux dataplane loads the text; the tap digests are the agent's). */
 const ruleset = (text: string): FirewallRuleset => ({ text, ports: new Map() });
 
+
+/** `value` as JSON printed the way nft -j prints it: `", "` between items, `": "` after keys. */
+function nftSpaced(value: unknown): string {
+  if (Array.isArray(value)) {
+    return `[${value.map(nftSpaced).join(', ')}]`;
+  }
+  if (typeof value === 'object' && value !== null) {
+    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${nftSpaced(v)}`).join(', ')}}`;
+  }
+  return JSON.stringify(value);
+}
 describe('LinuxDataplane.observe', () => {
   it('maps exactly the links and entries it owns to DataplaneState', async () => {
     const kernel = kernelWith(
@@ -562,14 +573,20 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
   const ruleHandle = (kernel: FakeKernel): number => kernel.nft.get('bridge overlay')!.chains.get('c')!.rules[0].handle;
   const rulesOfC = (kernel: FakeKernel): string[] | undefined => kernel.nft.get('bridge overlay')?.chains.get('c')?.rules.map((r) => r.text);
 
-  /** A dataplane that loaded TEXT into a fake kernel; `garble()` makes every `nft -j` read answer what nft never prints. */
-  async function loadedDataplane() {
+  /**
+   * A dataplane that loaded TEXT into a fake kernel, its `nft -j` listings printed as nft prints
+   * them (`spaced`) or compact; `garble(text)` makes every `nft -j` read answer `text` instead.
+   */
+  async function loadedDataplane(spaced = false) {
     const kernel = new FakeKernel();
-    let garbled = false;
+    let garbled: string | undefined;
     const runner: CommandRunner = {
       run: async (cmd, args, stdin) => {
         const out = await kernel.run(cmd, args, stdin);
-        return garbled && args[0] === '-j' ? 'not json' : out;
+        if (args[0] !== '-j') {
+          return out;
+        }
+        return garbled ?? (spaced ? nftSpaced(JSON.parse(out)) : out);
       },
     };
     const logger = new RecordingLogger();
@@ -577,7 +594,7 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
     await dp.applyFirewall(ruleset(TEXT));
     expect(kernel.calls).toEqual([`nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
     kernel.calls.length = 0;
-    return { kernel, dp, logger, garble: () => (garbled = true) };
+    return { kernel, dp, logger, garble: (text = 'not json') => (garbled = text) };
   }
 
   it('costs one read, not a reload, when the kernel still holds what was loaded', async () => {
@@ -705,6 +722,40 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
     expect(kernel.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${GROWN}`, 'nft -j list table bridge overlay']);
     expect(logger.lines).toEqual(['warn firewall drift (rules bridge c changed): reloading the whole table']);
     expect(rulesOfC(kernel)).toEqual(['ip saddr @s accept']);
+  });
+
+  it('reads a listing as nft prints it one object at a time, and finds drift in it', async () => {
+    const { kernel, dp, logger } = await loadedDataplane(true);
+    const parse = jest.spyOn(JSON, 'parse');
+    try {
+      await dp.applyFirewall(ruleset(TEXT));
+      // Its metainfo, the table, its set, its chain and its rule: one parse each (the runner above reads the compact listing whole).
+      const objects = parse.mock.calls.map(([text]) => String(text)).filter((text) => !text.startsWith('{"nftables"'));
+      expect(objects.map((text) => /^\{"(\w+)": /.exec(text)?.[1])).toEqual(['metainfo', 'table', 'set', 'chain', 'rule']);
+    } finally {
+      parse.mockRestore();
+    }
+    expect(kernel.calls).toEqual(['nft -j list table bridge overlay']);
+    kernel.sh('nft add rule bridge overlay c drop');
+    kernel.calls.length = 0;
+    await dp.applyFirewall(ruleset(TEXT));
+    expect(kernel.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
+    expect(logger.lines).toEqual(['warn firewall drift (rules bridge c changed): reloading the whole table']);
+  });
+
+  it.each([
+    ['is cut short', '{"nftables": [{"table": {"family": "bridge", "name": "overlay", "handle": 1}}'],
+    ['is not an array', '{"nftables": {"table": {"family": "bridge", "name": "overlay"}}}'],
+    ['holds an element that is not an object', '{"nftables": [{"table": {"family": "bridge", "name": "overlay", "handle": 1}}, 7]}'],
+    ['holds a rule that is null', '{"nftables": [{"table": {"family": "bridge", "name": "overlay", "handle": 1}}, {"rule": null}]}'],
+    ['has text after it', '{"nftables": [{"table": {"family": "bridge", "name": "overlay", "handle": 1}}]}x'],
+    ['has another key', '{"tables": []}'],
+    ['runs two elements together', '{"nftables": [{"table": {"family": "bridge", "name": "overlay", "handle": 1}}}, {"rule": {}}]}'],
+  ])('loads the whole text again when a listing %s', async (_what, listing) => {
+    const { kernel, dp, garble } = await loadedDataplane(true);
+    garble(listing);
+    await dp.applyFirewall(ruleset(TEXT));
+    expect(kernel.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
   });
 
   it('loads the whole text again when the tables cannot be read back', async () => {
