@@ -118,6 +118,17 @@ describe('KernelReader forwarding entries', () => {
     expect(r.ran).toEqual(['bridge fdb show', 'bridge -j fdb show']);
   });
 
+  it("gathers the remote entries of the agent's VXLAN devices by VNI and MAC, each destination once, from the form read last alone", async () => {
+    const remote = (mac: string, dev: string, dst: string) => `${mac} dev ${dev} dst ${dst} self permanent\n`;
+    const listed = `${TEXT}${remote('02:00:00:00:00:01', 'vx100', '10.0.0.5')}${remote('02:00:00:00:00:01', 'vx100', '10.0.0.3')}${remote('02:00:00:00:00:02', 'vx999', '10.0.0.3')}`;
+    const kernel = { 'ip -j -d link show': LINKS, 'tc -j qdisc show clsact': '[]' };
+    const { remotes } = await new KernelReader(runner({ ...kernel, 'bridge fdb show': listed })).view(false);
+    expect(remotes).toEqual(new Map([[100, new Map([['02:00:00:00:00:01', ['10.0.0.3', '10.0.0.5']]])]]));
+    // A line the text parser does not know, after entries it read: those are dropped with the text, the JSON's alone kept.
+    const other = await new KernelReader(runner({ ...kernel, 'bridge fdb show': `${listed}02:00:00:00:00:09 dev vx100 dst 10.0.0.4 self permanent ifindex 7\n`, 'bridge -j fdb show': FDB })).view(false);
+    expect(other.remotes).toEqual(new Map([[100, new Map([['02:00:00:00:00:01', ['10.0.0.3']], ['00:00:00:00:00:00', ['10.0.0.2']]])]]));
+  });
+
   it('fails when neither form can be read, and when the command itself fails (no second read)', async () => {
     await expect(new KernelReader(runner({ 'bridge fdb show': 'garbage\n', 'bridge -j fdb show': '[{"mac":' })).fdb()).rejects.toThrow();
     await expect(new KernelReader(runner({ 'bridge fdb show': 'garbage\n', 'bridge -j fdb show': '[{"mac":1}]' })).fdb()).rejects.toThrow(/without a MAC/);

@@ -323,20 +323,12 @@ export class KernelReader {
   async view(gated: boolean): Promise<KernelView> {
     // `clsact`: only the qdiscs at the ingress/clsact parent (0.1 against 0.3 MB for every qdisc).
     const qdiscRead = this.runner.run('tc', ['-j', 'qdisc', 'show', 'clsact']);
-    const [links, fdb, qdiscs] = await Promise.all([this.links(), this.remoteEntries(), gated ? qdiscRead : qdiscRead.catch(() => '[]')]);
+    const [links, byDevice, qdiscs] = await Promise.all([this.links(), this.remoteEntries(), gated ? qdiscRead : qdiscRead.catch(() => '[]')]);
     const remotes = new Map<number, Map<string, string[]>>();
-    for (const record of fdb) {
-      const vni = ownedVni(links.get(record.ifname));
-      if (vni === undefined || !record.ifname.startsWith('vx')) {
-        continue;
-      }
-      const byMac = remotes.get(vni) ?? new Map<string, string[]>();
-      remotes.set(vni, byMac);
-      const mac = record.mac;
-      const dsts = byMac.get(mac) ?? [];
-      byMac.set(mac, dsts);
-      if (!dsts.includes(record.dst)) {
-        dsts.push(record.dst);
+    for (const [ifname, byMac] of byDevice) {
+      const vni = ownedVni(links.get(ifname));
+      if (vni !== undefined && ifname.startsWith('vx')) {
+        remotes.set(vni, byMac);
       }
     }
     return { links, remotes, ...(await this.tc(qdiscs)) };
@@ -344,33 +336,61 @@ export class KernelReader {
 
   /** Every forwarding entry (see fdbEntries): remote ones on VXLAN devices, learned ones on bridge ports. */
   async fdb(): Promise<FdbRecord[]> {
-    return this.fdbEntries((r) => r);
-  }
-
-  /** The remote entries of VXLAN devices among every forwarding entry (see fdb): the VXLAN driver's own (`self`, with a dst); bridge entries name a master. */
-  private remoteEntries(): Promise<{ mac: string; ifname: string; dst: string }[]> {
-    return this.fdbEntries((r) => (r.ifname && r.dst && !r.master ? { mac: r.mac, ifname: r.ifname, dst: r.dst } : undefined));
+    return this.fdbEntries((): FdbRecord[] => [], (all, r) => all.push(r));
   }
 
   /**
-   * The forwarding entries `keep` keeps (MACs in lower case), from `bridge fdb show` as text
-   * (fdb-text.ts). A listing the text parser does not know (a word another iproute2 prints, on
-   * any entry, the agent's or not) is read again as JSON (`bridge -j fdb show`), so that it costs
-   * one more read, not every pass of the agent; only when neither can be read does the read fail.
+   * The remote entries of devices among every forwarding entry (see fdb), by device then MAC,
+   * each destination once: the VXLAN driver's own (`self`, with a dst); bridge entries name a
+   * master. Gathered as the listing is read, with no record kept per entry.
    */
-  private async fdbEntries<U>(keep: (record: FdbRecord) => U | undefined): Promise<U[]> {
+  private remoteEntries(): Promise<Map<string, Map<string, string[]>>> {
+    return this.fdbEntries(
+      () => new Map<string, Map<string, string[]>>(),
+      (byDevice, r) => {
+        if (!r.ifname || !r.dst || r.master) {
+          return;
+        }
+        const byMac = byDevice.get(r.ifname) ?? new Map<string, string[]>();
+        byDevice.set(r.ifname, byMac);
+        const dsts = byMac.get(r.mac);
+        if (!dsts) {
+          byMac.set(r.mac, [r.dst]);
+        } else if (!dsts.includes(r.dst)) {
+          dsts.push(r.dst);
+        }
+      },
+    );
+  }
+
+  /**
+   * The forwarding entries (MACs in lower case) gathered by `add` into what `start` makes, from
+   * `bridge fdb show` as text (fdb-text.ts). A listing the text parser does not know (a word
+   * another iproute2 prints, on any entry, the agent's or not) is read again as JSON
+   * (`bridge -j fdb show`) into a new start, so that it costs one more read, not every pass of
+   * the agent; only when neither can be read does the read fail.
+   */
+  private async fdbEntries<A>(start: () => A, add: (into: A, record: FdbRecord) => void): Promise<A> {
     try {
-      return parseFdbText(await this.runner.run('bridge', ['fdb', 'show']), keep);
+      const into = start();
+      parseFdbText(await this.runner.run('bridge', ['fdb', 'show']), (r) => {
+        add(into, r);
+        return undefined;
+      });
+      return into;
     } catch (err) {
       if (err instanceof CommandError) {
         throw err;
       }
-      return mapJsonArray<FdbRecord, U>(await this.runner.run('bridge', ['-j', 'fdb', 'show']), 'bridge -j fdb show', 'mac', (r) => {
+      const records = mapJsonArray<FdbRecord, FdbRecord>(await this.runner.run('bridge', ['-j', 'fdb', 'show']), 'bridge -j fdb show', 'mac', (r) => {
         if (typeof r.mac !== 'string') {
           throw new Error('bridge -j fdb show: an entry without a MAC');
         }
-        return keep({ ...r, mac: r.mac.toLowerCase() });
+        return { ...r, mac: r.mac.toLowerCase() };
       });
+      const into = start();
+      records.forEach((r) => add(into, r));
+      return into;
     }
   }
 
