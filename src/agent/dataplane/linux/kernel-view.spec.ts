@@ -66,6 +66,19 @@ describe('mapJsonArray', () => {
     expect(counted(nested, ['rule', 'set']).out).toEqual(JSON.parse(nested));
   });
 
+  it('calls restart before it gives the elements again, and only then', () => {
+    const seen: unknown[] = [];
+    let restarts = 0;
+    const nested = '[{"a":1},{"a":[{"b":1},{"a":2}]}]';
+    mapJsonArray(nested, 'test', 'a', (e) => void seen.push(e), () => {
+      restarts++;
+      seen.length = 0;
+    });
+    expect({ seen, restarts }).toEqual({ seen: JSON.parse(nested), restarts: 1 });
+    mapJsonArray('[{"a":1},{"a":2}]', 'test', 'a', (e) => e, () => restarts++);
+    expect(restarts).toBe(1);
+  });
+
   it('drops what map returns undefined for', () => {
     expect(mapJsonArray<{ kind: string; dev: string }, string>(QDISCS, 'tc', 'kind', (q) => (q.kind === 'clsact' ? q.dev : undefined))).toEqual(['vx100', 'tap1']);
   });

@@ -225,10 +225,11 @@ export function linksByName(text: string): Map<string, IpLink> {
  * prints it) stands: inside a JSON string a `"` is escaped, so that text is a boundary between
  * two elements or lies in a nested array, and a cut there leaves pieces that do not parse alone.
  * Then (and when the text is not an array of such elements) the array is parsed whole instead,
- * so the result is JSON.parse's whatever the text. `map` must be pure (it may see an element
- * twice); undefined drops it.
+ * so the result is JSON.parse's whatever the text. `map` may see an element twice: when it keeps
+ * anything aside, `restart` (called before the elements are given again) drops it. Undefined
+ * from `map` drops the element.
  */
-export function mapJsonArray<T, U>(text: string, what: string, first: string | readonly string[], map: (element: T) => U | undefined): U[] {
+export function mapJsonArray<T, U>(text: string, what: string, first: string | readonly string[], map: (element: T) => U | undefined, restart?: () => void): U[] {
   const out: U[] = [];
   const pieces = arrayPieces(text.trim(), typeof first === 'string' ? [first] : first);
   if (pieces) {
@@ -246,6 +247,7 @@ export function mapJsonArray<T, U>(text: string, what: string, first: string | r
       return out;
     } catch {
       out.length = 0;
+      restart?.();
     }
   }
   for (const element of parseJsonArray<T>(text, what)) {

@@ -322,20 +322,35 @@ function addToFingerprint(fp: Fingerprint, json: string): boolean {
   if (!head || !body.endsWith('}')) {
     return false;
   }
-  const rules = new RuleDigests(fp);
+  // This listing's part, apart until it is whole: a listing parsed whole after a cut that did
+  // not parse gives its objects again (see mapJsonArray), and starts over.
+  let listed: Fingerprint = new Map();
+  let rules = new RuleDigests(listed);
   try {
-    mapJsonArray<Record<string, unknown>, undefined>(body.slice(head[0].length, -1), 'nft -j list', NFT_OBJECTS, (item) => {
-      for (const [kind, obj] of Object.entries(item)) {
-        if (kind !== 'metainfo') {
-          addObject(fp, rules, kind, obj);
+    mapJsonArray<Record<string, unknown>, undefined>(
+      body.slice(head[0].length, -1),
+      'nft -j list',
+      NFT_OBJECTS,
+      (item) => {
+        for (const [kind, obj] of Object.entries(item)) {
+          if (kind !== 'metainfo') {
+            addObject(listed, rules, kind, obj);
+          }
         }
-      }
-      return undefined;
-    });
+        return undefined;
+      },
+      () => {
+        listed = new Map();
+        rules = new RuleDigests(listed);
+      },
+    );
   } catch {
     return false;
   }
   rules.end();
+  for (const [key, value] of listed) {
+    fp.set(key, value);
+  }
   return true;
 }
 
