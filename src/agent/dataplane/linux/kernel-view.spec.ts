@@ -14,7 +14,7 @@ const QDISCS =
   '[{"kind":"noqueue","handle":"0:","dev":"br100","root":true,"refcnt":2,"options":{}},{"kind":"clsact","handle":"ffff:","dev":"vx100","parent":"ffff:fff1","egress_block":2,"options":{}},{"kind":"pfifo_fast","handle":"0:","dev":"tap1","root":true,"refcnt":2,"options":{"bands":3,"priomap":[1,2,2,2,1,2,0,0,1,1,1,1,1,1,1,1],"multiqueue":false}},{"kind":"clsact","handle":"ffff:","dev":"tap1","parent":"ffff:fff1","egress_block":1,"options":{}}]\n';
 
 /** mapJsonArray, counting the elements `map` was given. */
-function counted<T>(text: string, first: string): { out: T[]; seen: number } {
+function counted<T>(text: string, first: string | string[]): { out: T[]; seen: number } {
   let seen = 0;
   const out = mapJsonArray<T, T>(text, 'test', first, (e) => {
     seen++;
@@ -52,6 +52,33 @@ describe('mapJsonArray', () => {
     expect(counted(mixed, 'a').out).toEqual(JSON.parse(mixed));
   });
 
+  it('cuts where any of several first keys begins an element, written compact or spaced as nft prints it', () => {
+    const NFT = '[{"metainfo": {"version": "1.0.6"}}, {"table": {"name": "t"}}, {"rule": {"chain": "c", "expr": [{"match": {"right": {"set": ["1.1.1.1", "2.2.2.2"]}}}, {"accept": null}]}}, {"rule": {"chain": "c", "comment": "x}, {\\"rule\\": 1"}}]';
+    for (const text of [NFT, JSON.stringify(JSON.parse(NFT))]) {
+      const { out, seen } = counted(text, ['metainfo', 'table', 'rule', 'set']);
+      expect(out).toEqual(JSON.parse(text));
+      expect(seen).toBe(4);
+    }
+  });
+
+  it('parses the array whole when a first key begins an object of a nested array', () => {
+    const nested = '[{"rule": {"expr": [{"match": 1}, {"set": {"op": "add"}}]}}, {"set": {"name": "s"}}]';
+    expect(counted(nested, ['rule', 'set']).out).toEqual(JSON.parse(nested));
+  });
+
+  it('calls restart before it gives the elements again, and only then', () => {
+    const seen: unknown[] = [];
+    let restarts = 0;
+    const nested = '[{"a":1},{"a":[{"b":1},{"a":2}]}]';
+    mapJsonArray(nested, 'test', 'a', (e) => void seen.push(e), () => {
+      restarts++;
+      seen.length = 0;
+    });
+    expect({ seen, restarts }).toEqual({ seen: JSON.parse(nested), restarts: 1 });
+    mapJsonArray('[{"a":1},{"a":2}]', 'test', 'a', (e) => e, () => restarts++);
+    expect(restarts).toBe(1);
+  });
+
   it('drops what map returns undefined for', () => {
     expect(mapJsonArray<{ kind: string; dev: string }, string>(QDISCS, 'tc', 'kind', (q) => (q.kind === 'clsact' ? q.dev : undefined))).toEqual(['vx100', 'tap1']);
   });
@@ -59,8 +86,9 @@ describe('mapJsonArray', () => {
   it('reads nothing as none, and throws on what is not a JSON array of objects', () => {
     expect(mapJsonArray('', 'test', 'a', (e) => e)).toEqual([]);
     expect(mapJsonArray('[]\n', 'test', 'a', (e) => e)).toEqual([]);
-    for (const bad of ['[{"a":1},{"a":2}', '{"a":1}', '[{"a":1},{"a":]', '[{"a":1},2]', '[{"a":1},{"a":2}]x', '[{"a":1}},{"a":2}]']) {
+    for (const bad of ['[{"a":1},{"a":2}', '{"a":1}', '[{"a":1},{"a":]', '[{"a":1},2]', '[{"a":1},{"a":2}]x', '[{"a":1}},{"a":2}]', '[{"a": 1}, {"b": 2}}]', '[{"a": 1}, {"b": ]']) {
       expect(() => mapJsonArray(bad, 'test', 'a', (e) => e)).toThrow();
+      expect(() => mapJsonArray(bad, 'test', ['a', 'b'], (e) => e)).toThrow();
     }
   });
 });
@@ -101,6 +129,17 @@ describe('KernelReader forwarding entries', () => {
     expect(entries.map((e) => e.mac)).toEqual(['33:33:00:00:00:01', '8a:25:f0:ae:55:6f', '02:00:00:00:00:01', '00:00:00:00:00:00', '4e:76:af:b6:3c:9a']);
     expect(entries[2]).toMatchObject({ ifname: 'vx100', dst: '10.0.0.3' });
     expect(r.ran).toEqual(['bridge fdb show', 'bridge -j fdb show']);
+  });
+
+  it("gathers the remote entries of the agent's VXLAN devices by VNI and MAC, each destination once, from the form read last alone", async () => {
+    const remote = (mac: string, dev: string, dst: string) => `${mac} dev ${dev} dst ${dst} self permanent\n`;
+    const listed = `${TEXT}${remote('02:00:00:00:00:01', 'vx100', '10.0.0.5')}${remote('02:00:00:00:00:01', 'vx100', '10.0.0.3')}${remote('02:00:00:00:00:02', 'vx999', '10.0.0.3')}`;
+    const kernel = { 'ip -j -d link show': LINKS, 'tc -j qdisc show clsact': '[]' };
+    const { remotes } = await new KernelReader(runner({ ...kernel, 'bridge fdb show': listed })).view(false);
+    expect(remotes).toEqual(new Map([[100, new Map([['02:00:00:00:00:01', ['10.0.0.3', '10.0.0.5']]])]]));
+    // A line the text parser does not know, after entries it read: those are dropped with the text, the JSON's alone kept.
+    const other = await new KernelReader(runner({ ...kernel, 'bridge fdb show': `${listed}02:00:00:00:00:09 dev vx100 dst 10.0.0.4 self permanent ifindex 7\n`, 'bridge -j fdb show': FDB })).view(false);
+    expect(other.remotes).toEqual(new Map([[100, new Map([['02:00:00:00:00:01', ['10.0.0.3']], ['00:00:00:00:00:00', ['10.0.0.2']]])]]));
   });
 
   it('fails when neither form can be read, and when the command itself fails (no second read)', async () => {

@@ -218,23 +218,24 @@ export function linksByName(text: string): Map<string, IpLink> {
 
 /**
  * `map` of each element of a JSON array of objects (an iproute2 `-j` listing whose elements each
- * begin with the key `first`), the elements parsed one at a time, so that what `map` does not
+ * begin with the key `first`, or an nft `-j` listing's array whose elements each begin with one
+ * of the keys `first` lists), the elements parsed one at a time, so that what `map` does not
  * keep dies young: parsed whole, the 3 MB a pass reads are 6-7 MB of objects, all promoted out
- * of the young generation. The array is cut where `},{"<first>":` stands: inside a JSON string
- * a `"` is escaped, so that text is a boundary between two elements or lies in a nested array,
- * and a cut there leaves pieces that do not parse alone. Then (and when the text is not an
- * array of such elements) the array is parsed whole instead, so the result is JSON.parse's
- * whatever the text. `map` must be pure (it may see an element twice); undefined drops it.
+ * of the young generation. The array is cut where `},{"<first>":` (or `}, {"<first>":`, as nft
+ * prints it) stands: inside a JSON string a `"` is escaped, so that text is a boundary between
+ * two elements or lies in a nested array, and a cut there leaves pieces that do not parse alone.
+ * Then (and when the text is not an array of such elements) the array is parsed whole instead,
+ * so the result is JSON.parse's whatever the text. `map` may see an element twice: when it keeps
+ * anything aside, `restart` (called before the elements are given again) drops it. Undefined
+ * from `map` drops the element.
  */
-export function mapJsonArray<T, U>(text: string, what: string, first: string, map: (element: T) => U | undefined): U[] {
+export function mapJsonArray<T, U>(text: string, what: string, first: string | readonly string[], map: (element: T) => U | undefined, restart?: () => void): U[] {
   const out: U[] = [];
-  const body = text.trim();
-  const head = `{"${first}":`;
-  if (body.startsWith(`[${head}`) && body.endsWith('}]')) {
-    const pieces = body.slice(1, -1).split(`},${head}`);
+  const pieces = arrayPieces(text.trim(), typeof first === 'string' ? [first] : first);
+  if (pieces) {
     try {
-      pieces.forEach((piece, i) => {
-        const element: unknown = JSON.parse(`${i === 0 ? '' : head}${piece}${i === pieces.length - 1 ? '' : '}'}`);
+      for (const piece of pieces) {
+        const element: unknown = JSON.parse(piece);
         if (!isObject(element) || Array.isArray(element)) {
           throw new Error('not an object');
         }
@@ -242,10 +243,11 @@ export function mapJsonArray<T, U>(text: string, what: string, first: string, ma
         if (mapped !== undefined) {
           out.push(mapped);
         }
-      });
+      }
       return out;
     } catch {
       out.length = 0;
+      restart?.();
     }
   }
   for (const element of parseJsonArray<T>(text, what)) {
@@ -258,6 +260,32 @@ export function mapJsonArray<T, U>(text: string, what: string, first: string, ma
     }
   }
   return out;
+}
+
+/** A key an element may begin with (see arrayPieces): a word, so that it needs no escaping in a pattern. */
+const ELEMENT_KEY_RE = /^[a-z_]+$/;
+
+/**
+ * The texts of the elements of the JSON array `body`, lazily, each cut where `},{"<key>":` or
+ * `}, {"<key>":` stands for one of `keys` (see mapJsonArray); undefined when `body` is not an
+ * array whose first element begins with one of them. The pieces are not checked here: one that
+ * is not an element does not parse.
+ */
+function arrayPieces(body: string, keys: readonly string[]): Iterable<string> | undefined {
+  if (!keys.every((k) => ELEMENT_KEY_RE.test(k)) || !body.endsWith('}]') || !keys.some((k) => body.startsWith(`[{"${k}":`))) {
+    return undefined;
+  }
+  const boundary = new RegExp(`\\}, ?(?=\\{"(?:${keys.join('|')})":)`, 'g');
+  return {
+    *[Symbol.iterator]() {
+      let start = 1;
+      for (let m = boundary.exec(body); m !== null; m = boundary.exec(body)) {
+        yield body.slice(start, m.index + 1);
+        start = m.index + m[0].length;
+      }
+      yield body.slice(start, -1);
+    },
+  };
 }
 
 export function parseJsonArray<T>(text: string, what: string): T[] {
@@ -297,20 +325,12 @@ export class KernelReader {
   async view(gated: boolean): Promise<KernelView> {
     // `clsact`: only the qdiscs at the ingress/clsact parent (0.1 against 0.3 MB for every qdisc).
     const qdiscRead = this.runner.run('tc', ['-j', 'qdisc', 'show', 'clsact']);
-    const [links, fdb, qdiscs] = await Promise.all([this.links(), this.remoteEntries(), gated ? qdiscRead : qdiscRead.catch(() => '[]')]);
+    const [links, byDevice, qdiscs] = await Promise.all([this.links(), this.remoteEntries(), gated ? qdiscRead : qdiscRead.catch(() => '[]')]);
     const remotes = new Map<number, Map<string, string[]>>();
-    for (const record of fdb) {
-      const vni = ownedVni(links.get(record.ifname));
-      if (vni === undefined || !record.ifname.startsWith('vx')) {
-        continue;
-      }
-      const byMac = remotes.get(vni) ?? new Map<string, string[]>();
-      remotes.set(vni, byMac);
-      const mac = record.mac;
-      const dsts = byMac.get(mac) ?? [];
-      byMac.set(mac, dsts);
-      if (!dsts.includes(record.dst)) {
-        dsts.push(record.dst);
+    for (const [ifname, byMac] of byDevice) {
+      const vni = ownedVni(links.get(ifname));
+      if (vni !== undefined && ifname.startsWith('vx')) {
+        remotes.set(vni, byMac);
       }
     }
     return { links, remotes, ...(await this.tc(qdiscs)) };
@@ -318,33 +338,61 @@ export class KernelReader {
 
   /** Every forwarding entry (see fdbEntries): remote ones on VXLAN devices, learned ones on bridge ports. */
   async fdb(): Promise<FdbRecord[]> {
-    return this.fdbEntries((r) => r);
-  }
-
-  /** The remote entries of VXLAN devices among every forwarding entry (see fdb): the VXLAN driver's own (`self`, with a dst); bridge entries name a master. */
-  private remoteEntries(): Promise<{ mac: string; ifname: string; dst: string }[]> {
-    return this.fdbEntries((r) => (r.ifname && r.dst && !r.master ? { mac: r.mac, ifname: r.ifname, dst: r.dst } : undefined));
+    return this.fdbEntries((): FdbRecord[] => [], (all, r) => all.push(r));
   }
 
   /**
-   * The forwarding entries `keep` keeps (MACs in lower case), from `bridge fdb show` as text
-   * (fdb-text.ts). A listing the text parser does not know (a word another iproute2 prints, on
-   * any entry, the agent's or not) is read again as JSON (`bridge -j fdb show`), so that it costs
-   * one more read, not every pass of the agent; only when neither can be read does the read fail.
+   * The remote entries of devices among every forwarding entry (see fdb), by device then MAC,
+   * each destination once: the VXLAN driver's own (`self`, with a dst); bridge entries name a
+   * master. Gathered as the listing is read, with no record kept per entry.
    */
-  private async fdbEntries<U>(keep: (record: FdbRecord) => U | undefined): Promise<U[]> {
+  private remoteEntries(): Promise<Map<string, Map<string, string[]>>> {
+    return this.fdbEntries(
+      () => new Map<string, Map<string, string[]>>(),
+      (byDevice, r) => {
+        if (!r.ifname || !r.dst || r.master) {
+          return;
+        }
+        const byMac = byDevice.get(r.ifname) ?? new Map<string, string[]>();
+        byDevice.set(r.ifname, byMac);
+        const dsts = byMac.get(r.mac);
+        if (!dsts) {
+          byMac.set(r.mac, [r.dst]);
+        } else if (!dsts.includes(r.dst)) {
+          dsts.push(r.dst);
+        }
+      },
+    );
+  }
+
+  /**
+   * The forwarding entries (MACs in lower case) gathered by `add` into what `start` makes, from
+   * `bridge fdb show` as text (fdb-text.ts). A listing the text parser does not know (a word
+   * another iproute2 prints, on any entry, the agent's or not) is read again as JSON
+   * (`bridge -j fdb show`) into a new start, so that it costs one more read, not every pass of
+   * the agent; only when neither can be read does the read fail.
+   */
+  private async fdbEntries<A>(start: () => A, add: (into: A, record: FdbRecord) => void): Promise<A> {
     try {
-      return parseFdbText(await this.runner.run('bridge', ['fdb', 'show']), keep);
+      const into = start();
+      parseFdbText(await this.runner.run('bridge', ['fdb', 'show']), (r) => {
+        add(into, r);
+        return undefined;
+      });
+      return into;
     } catch (err) {
       if (err instanceof CommandError) {
         throw err;
       }
-      return mapJsonArray<FdbRecord, U>(await this.runner.run('bridge', ['-j', 'fdb', 'show']), 'bridge -j fdb show', 'mac', (r) => {
+      const records = mapJsonArray<FdbRecord, FdbRecord>(await this.runner.run('bridge', ['-j', 'fdb', 'show']), 'bridge -j fdb show', 'mac', (r) => {
         if (typeof r.mac !== 'string') {
           throw new Error('bridge -j fdb show: an entry without a MAC');
         }
-        return keep({ ...r, mac: r.mac.toLowerCase() });
+        return { ...r, mac: r.mac.toLowerCase() };
       });
+      const into = start();
+      records.forEach((r) => add(into, r));
+      return into;
     }
   }
 

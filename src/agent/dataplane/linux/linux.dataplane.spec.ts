@@ -53,6 +53,17 @@ const READS = ['bridge fdb show', 'ip -j -d link show', 'tc -j qdisc show clsact
 /** A ruleset of this text (the Linux dataplane loads the text; the tap digests are the agent's). */
 const ruleset = (text: string): FirewallRuleset => ({ text, ports: new Map() });
 
+
+/** `value` as JSON printed the way nft -j prints it: `", "` between items, `": "` after keys. */
+function nftSpaced(value: unknown): string {
+  if (Array.isArray(value)) {
+    return `[${value.map(nftSpaced).join(', ')}]`;
+  }
+  if (typeof value === 'object' && value !== null) {
+    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${nftSpaced(v)}`).join(', ')}}`;
+  }
+  return JSON.stringify(value);
+}
 describe('LinuxDataplane.observe', () => {
   it('maps exactly the links and entries it owns to DataplaneState', async () => {
     const kernel = kernelWith(
@@ -562,14 +573,22 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
   const ruleHandle = (kernel: FakeKernel): number => kernel.nft.get('bridge overlay')!.chains.get('c')!.rules[0].handle;
   const rulesOfC = (kernel: FakeKernel): string[] | undefined => kernel.nft.get('bridge overlay')?.chains.get('c')?.rules.map((r) => r.text);
 
-  /** A dataplane that loaded TEXT into a fake kernel; `garble()` makes every `nft -j` read answer what nft never prints. */
-  async function loadedDataplane() {
+  /**
+   * A dataplane that loaded TEXT into a fake kernel, its `nft -j` listings printed as nft prints
+   * them (`spaced`) or compact; `garble(text)` makes every `nft -j` read answer `text` instead
+   * (or what `text` makes of the listing).
+   */
+  async function loadedDataplane(spaced = false) {
     const kernel = new FakeKernel();
-    let garbled = false;
+    let garbled: string | ((listing: string) => string) | undefined;
     const runner: CommandRunner = {
       run: async (cmd, args, stdin) => {
         const out = await kernel.run(cmd, args, stdin);
-        return garbled && args[0] === '-j' ? 'not json' : out;
+        if (args[0] !== '-j') {
+          return out;
+        }
+        const listing = spaced ? nftSpaced(JSON.parse(out)) : out;
+        return typeof garbled === 'function' ? garbled(listing) : (garbled ?? listing);
       },
     };
     const logger = new RecordingLogger();
@@ -577,7 +596,7 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
     await dp.applyFirewall(ruleset(TEXT));
     expect(kernel.calls).toEqual([`nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
     kernel.calls.length = 0;
-    return { kernel, dp, logger, garble: () => (garbled = true) };
+    return { kernel, dp, logger, garble: (text: string | ((listing: string) => string) = 'not json') => (garbled = text) };
   }
 
   it('costs one read, not a reload, when the kernel still holds what was loaded', async () => {
@@ -705,6 +724,53 @@ describe('LinuxDataplane.applyFirewall drift repair', () => {
     expect(kernel.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${GROWN}`, 'nft -j list table bridge overlay']);
     expect(logger.lines).toEqual(['warn firewall drift (rules bridge c changed): reloading the whole table']);
     expect(rulesOfC(kernel)).toEqual(['ip saddr @s accept']);
+  });
+
+  it('reads a listing as nft prints it one object at a time, and finds drift in it', async () => {
+    const { kernel, dp, logger } = await loadedDataplane(true);
+    const parse = jest.spyOn(JSON, 'parse');
+    try {
+      await dp.applyFirewall(ruleset(TEXT));
+      // Its metainfo, the table, its set, its chain and its rule: one parse each (the runner above reads the compact listing whole).
+      const objects = parse.mock.calls.map(([text]) => String(text)).filter((text) => !text.startsWith('{"nftables"'));
+      expect(objects.map((text) => /^\{"(\w+)": /.exec(text)?.[1])).toEqual(['metainfo', 'table', 'set', 'chain', 'rule']);
+    } finally {
+      parse.mockRestore();
+    }
+    expect(kernel.calls).toEqual(['nft -j list table bridge overlay']);
+    kernel.sh('nft add rule bridge overlay c drop');
+    kernel.calls.length = 0;
+    await dp.applyFirewall(ruleset(TEXT));
+    expect(kernel.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
+    expect(logger.lines).toEqual(['warn firewall drift (rules bridge c changed): reloading the whole table']);
+  });
+
+  it('finds no drift in a listing that does not cut cleanly (parsed whole after its objects were given once): the same objects, the same fingerprint', async () => {
+    const { kernel, dp, logger, garble } = await loadedDataplane(true);
+    // After the rule, an object whose nested array holds a cut: the pieces up to it were reduced before the cut failed.
+    garble((listing) => listing.replace(/\]\}$/, ', {"metainfo": {"x": [{"a": 1}, {"rule": 2}]}}]}'));
+    await dp.applyFirewall(ruleset(TEXT));
+    expect(kernel.calls).toEqual(['nft -j list table bridge overlay']);
+    expect(logger.lines).toEqual([]);
+    kernel.sh('nft add rule bridge overlay c drop');
+    kernel.calls.length = 0;
+    await dp.applyFirewall(ruleset(TEXT));
+    expect(kernel.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
+  });
+
+  it.each([
+    ['is cut short', '{"nftables": [{"table": {"family": "bridge", "name": "overlay", "handle": 1}}'],
+    ['is not an array', '{"nftables": {"table": {"family": "bridge", "name": "overlay"}}}'],
+    ['holds an element that is not an object', '{"nftables": [{"table": {"family": "bridge", "name": "overlay", "handle": 1}}, 7]}'],
+    ['holds a rule that is null', '{"nftables": [{"table": {"family": "bridge", "name": "overlay", "handle": 1}}, {"rule": null}]}'],
+    ['has text after it', '{"nftables": [{"table": {"family": "bridge", "name": "overlay", "handle": 1}}]}x'],
+    ['has another key', '{"tables": []}'],
+    ['runs two elements together', '{"nftables": [{"table": {"family": "bridge", "name": "overlay", "handle": 1}}}, {"rule": {}}]}'],
+  ])('loads the whole text again when a listing %s', async (_what, listing) => {
+    const { kernel, dp, garble } = await loadedDataplane(true);
+    garble(listing);
+    await dp.applyFirewall(ruleset(TEXT));
+    expect(kernel.calls).toEqual(['nft -j list table bridge overlay', `nft -f -\n${TEXT}`, 'nft -j list table bridge overlay']);
   });
 
   it('loads the whole text again when the tables cannot be read back', async () => {

@@ -1,14 +1,14 @@
 import { APPLY_SECONDS_BUCKETS } from '../../../common/metrics';
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Counter, Histogram } from 'prom-client';
 import type { FirewallRuleset } from '../dataplane';
 import type { CommandRunner } from './command-runner';
 import type { Logger } from '../../../common/logger';
-import type { KernelReader } from './kernel-view';
+import { mapJsonArray, type KernelReader } from './kernel-view';
 import { elementDelta, kernelElementsKey, textElementsKey } from './nft-elements';
-import { parseRuleset, printSetUpdate, setUpdate, type NftRuleset, type NftSet, type NftSetChange, type NftSetRewrite, type NftTableRef } from './nft-ruleset';
+import { parseRuleset, printSetUpdate, setUpdate, type NftRuleset, type NftSet, type NftSetChange, type NftSetRewrite } from './nft-ruleset';
 import type { ConntrackMode } from './nftables';
 
 /** Where conntrack for the firewall comes from: a mode, or `auto` (probe). See config.ts. */
@@ -236,21 +236,17 @@ export class NftablesDriver {
   }
 
   /**
-   * Reads the tables `ruleset` defines (`nft -j list table <family> <name>`, one process each,
-   * in parallel) and reduces them to a fingerprint. A table that cannot be listed (deleted)
-   * reads as `missing`; undefined when an output is not what nft prints. Never mutates.
+   * Reads the tables `ruleset` defines (`nft -j list table <family> <name>`, one after the other,
+   * each reduced before the next is read: at 1,000 ports a listing is megabytes) and reduces them
+   * to a fingerprint. A table that cannot be listed (deleted) reads as `missing`; undefined when
+   * an output is not what nft prints. Never mutates.
    */
   private async firewallFingerprint(ruleset: NftRuleset | undefined): Promise<Fingerprint | undefined> {
-    const tables: NftTableRef[] = ruleset?.tables ?? [];
-    const listed = await Promise.all(
-      tables.map(({ family, name }) =>
-        this.kernel.nft(['table', family, name]).then((text) => ({ ft: `${family} ${name}`, text })),
-      ),
-    );
     const fp: Fingerprint = new Map();
-    for (const { ft, text } of listed) {
+    for (const { family, name } of ruleset?.tables ?? []) {
+      const text = await this.kernel.nft(['table', family, name]);
       if (text === undefined) {
-        fp.set(`table ${ft}`, 'missing');
+        fp.set(`table ${family} ${name}`, 'missing');
       } else if (!addToFingerprint(fp, text)) {
         return undefined;
       }
@@ -305,41 +301,113 @@ function elementsKeyOf(set: NftSet): string | undefined {
 
 const digest = (text: string): string => (text.length > 64 ? createHash('sha256').update(text).digest('hex') : text);
 
-/** Adds the objects of one `nft -j list` output to `fp`; false when the output is not what nft prints. */
+/**
+ * The objects a listing of the agent's tables holds (the elements of its `nftables` array begin
+ * with one of these), where mapJsonArray cuts it. Named counters, quotas and limits are left out:
+ * those names are also statements inside a rule, where a cut would make the listing be parsed
+ * whole (as one holding such an object is: its result is the same).
+ */
+const NFT_OBJECTS = ['metainfo', 'table', 'chain', 'rule', 'set', 'map'];
+
+/**
+ * Adds the objects of one `nft -j list` output to `fp`; false when the output is not what nft
+ * prints. The objects are parsed one at a time (mapJsonArray) and each reduced at once: a
+ * chain's rules go into one digest as they come (nft lists them in order, chain by chain), so
+ * that neither the whole listing parsed (tens of thousands of objects at 1,000 ports) nor the
+ * text of every rule is held at once.
+ */
 function addToFingerprint(fp: Fingerprint, json: string): boolean {
-  let items: Record<string, Record<string, unknown>>[];
+  const body = json.trim();
+  const head = /^\{\s*"nftables"\s*:\s*/.exec(body);
+  if (!head || !body.endsWith('}')) {
+    return false;
+  }
+  // This listing's part, apart until it is whole: a listing parsed whole after a cut that did
+  // not parse gives its objects again (see mapJsonArray), and starts over.
+  let listed: Fingerprint = new Map();
+  let rules = new RuleDigests(listed);
   try {
-    items = (JSON.parse(json) as { nftables: Record<string, Record<string, unknown>>[] }).nftables;
+    mapJsonArray<Record<string, unknown>, undefined>(
+      body.slice(head[0].length, -1),
+      'nft -j list',
+      NFT_OBJECTS,
+      (item) => {
+        for (const [kind, obj] of Object.entries(item)) {
+          if (kind !== 'metainfo') {
+            addObject(listed, rules, kind, obj);
+          }
+        }
+        return undefined;
+      },
+      () => {
+        listed = new Map();
+        rules = new RuleDigests(listed);
+      },
+    );
   } catch {
     return false;
   }
-  if (!Array.isArray(items)) {
-    return false;
-  }
-  const rules = new Map<string, string[]>();
-  for (const item of items) {
-    for (const [kind, obj] of Object.entries(item)) {
-      if (kind === 'metainfo') {
-        continue;
-      }
-      const family = String(obj.family);
-      if (kind === 'rule') {
-        const key = `rules ${family} ${String(obj.chain)}`;
-        rules.set(key, [...(rules.get(key) ?? []), JSON.stringify(obj)]);
-      } else if (kind === 'set' || kind === 'map') {
-        const { elem, ...rest } = obj;
-        fp.set(`set ${family} ${String(obj.name)}`, JSON.stringify(rest));
-        const raw = (): string => `raw ${digest((Array.isArray(elem) ? elem.map((e) => JSON.stringify(e)).sort() : []).join('\n'))}`;
-        fp.set(`elements ${family} ${String(obj.name)}`, kernelElementsKey(kind, obj) ?? raw());
-      } else {
-        fp.set(`${kind} ${family} ${String(obj.name)}`, JSON.stringify(obj));
-      }
-    }
-  }
-  for (const [key, list] of rules) {
-    fp.set(key, digest(list.join('\n')));
+  rules.end();
+  for (const [key, value] of listed) {
+    fp.set(key, value);
   }
   return true;
+}
+
+/** One object of a listing (see Fingerprint) into `fp`, a rule into its chain's digest; throws when it is not an object. */
+function addObject(fp: Fingerprint, rules: RuleDigests, kind: string, value: unknown): void {
+  if (typeof value !== 'object' || value === null) {
+    throw new Error(`nft -j list: ${kind} is not an object`);
+  }
+  const obj = value as Record<string, unknown>;
+  const family = String(obj.family);
+  if (kind === 'rule') {
+    rules.add(`rules ${family} ${String(obj.chain)}`, JSON.stringify(obj));
+  } else if (kind === 'set' || kind === 'map') {
+    const { elem, ...rest } = obj;
+    fp.set(`set ${family} ${String(obj.name)}`, JSON.stringify(rest));
+    const raw = (): string => `raw ${digest((Array.isArray(elem) ? elem.map((e) => JSON.stringify(e)).sort() : []).join('\n'))}`;
+    fp.set(`elements ${family} ${String(obj.name)}`, kernelElementsKey(kind, obj) ?? raw());
+  } else {
+    fp.set(`${kind} ${family} ${String(obj.name)}`, JSON.stringify(obj));
+  }
+}
+
+/**
+ * The rules of each chain of a listing, in order, as one digest per chain (`rules <family>
+ * <chain>`), taken as they come: the rules of one chain follow each other, so one hash is open
+ * at a time. Should a chain's rules come in two runs (not as nft lists them), the second
+ * run's digest is chained to the first's: still a function of the rules and their order.
+ */
+class RuleDigests {
+  private key?: string;
+  private hash?: Hash;
+
+  constructor(private readonly fp: Fingerprint) {}
+
+  add(key: string, rule: string): void {
+    if (key !== this.key) {
+      this.end();
+      this.key = key;
+      this.hash = createHash('sha256');
+      const before = this.fp.get(key);
+      if (before !== undefined) {
+        this.hash.update(`${before}\n`);
+      }
+    } else {
+      this.hash!.update('\n');
+    }
+    this.hash!.update(rule);
+  }
+
+  /** Puts the open chain's digest in the fingerprint. */
+  end(): void {
+    if (this.key !== undefined) {
+      this.fp.set(this.key, this.hash!.digest('hex'));
+      this.key = undefined;
+      this.hash = undefined;
+    }
+  }
 }
 
 /** The first difference between what was loaded and what the kernel holds now, as text; undefined when none. */
