@@ -6,6 +6,7 @@ import * as protobuf from 'protobufjs';
 import type { ConnectionBatch } from '../generated/overlay/v1/ConnectionBatch';
 import type { Resource } from '../generated/overlay/v1/Resource';
 import type { ProtoGrpcType } from '../generated/sync';
+import { FramedMessage, GRPC_FRAME_HEADER_BYTES, writeFrameHeader } from './grpc-frame';
 import { embeddedSize, putEmbedded, putString, tag, utf8Length, varintLength, WIRE_LEN, WIRE_VARINT, writeVarint } from './proto-wire';
 
 /**
@@ -43,14 +44,17 @@ export function encodeConnections(batch: ConnectionBatch): Buffer {
   return Buffer.from(SyncResponseType.encode(SyncResponseType.fromObject({ connections: batch })).finish());
 }
 
-/** The SyncService definition, with responses that may be pre-encoded Buffers. */
+/**
+ * The SyncService definition, with responses that may be pre-encoded Buffers or FramedMessages
+ * (sent as they are where grpc-js lets them through, sendFramedMessagesAsIs; else their message).
+ */
 export function syncServiceDefinition(): grpc.ServiceDefinition {
   const original = packageDefinition['overlay.v1.SyncService'] as grpc.ServiceDefinition;
   const sync = original.Sync;
   return {
     Sync: {
       ...sync,
-      responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : sync.responseSerialize(value)),
+      responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : value instanceof FramedMessage ? value.message : sync.responseSerialize(value)),
       // Bytes that do not decode reach the session as a message of their own, which it refuses
       // with INVALID_ARGUMENT (grpc-js would end the stream with INTERNAL).
       requestDeserialize: (bytes: Buffer) => {
@@ -94,17 +98,27 @@ export function encodeHold(reason: string): Buffer {
 
 /** A SyncResponse{snapshot_chunk} from pre-encoded resources. */
 export function encodeSnapshotChunk(revision: number, epoch: string, resources: Uint8Array[]): Buffer {
+  return encodeSnapshotChunkFrame(revision, epoch, resources, (bytes) => Buffer.allocUnsafe(bytes)).message;
+}
+
+/**
+ * A SyncResponse{snapshot_chunk} from pre-encoded resources, framed for gRPC (grpc-frame.ts), in
+ * a buffer of at least the frame's size that `take` gives (the frame is its start).
+ */
+export function encodeSnapshotChunkFrame(revision: number, epoch: string, resources: Uint8Array[], take: (bytes: number) => Buffer): FramedMessage {
   const epochLength = utf8Length(epoch);
   const inner = 1 + varintLength(revision) + (epochLength ? 1 + varintLength(epochLength) + epochLength : 0) + embeddedSize(resources);
-  const buf = Buffer.allocUnsafe(1 + varintLength(inner) + inner);
-  let pos = 0;
-  buf[pos++] = tag(1, WIRE_LEN); // SyncResponse.snapshot_chunk
-  pos = writeVarint(buf, pos, inner);
-  buf[pos++] = tag(1, WIRE_VARINT);
-  pos = writeVarint(buf, pos, revision);
-  pos = putString(buf, pos, 2, epoch, epochLength);
-  putEmbedded(buf, pos, 3, resources);
-  return buf;
+  const length = 1 + varintLength(inner) + inner;
+  const frame = take(GRPC_FRAME_HEADER_BYTES + length).subarray(0, GRPC_FRAME_HEADER_BYTES + length);
+  writeFrameHeader(frame, length);
+  let pos = GRPC_FRAME_HEADER_BYTES;
+  frame[pos++] = tag(1, WIRE_LEN); // SyncResponse.snapshot_chunk
+  pos = writeVarint(frame, pos, inner);
+  frame[pos++] = tag(1, WIRE_VARINT);
+  pos = writeVarint(frame, pos, revision);
+  pos = putString(frame, pos, 2, epoch, epochLength);
+  putEmbedded(frame, pos, 3, resources);
+  return new FramedMessage(frame);
 }
 
 export function encodeSnapshotEnd(end: { revision: number; epoch: string; resourceCount: number; hostId: string; vtepIp: string; record: string }): Buffer {

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
 import type { SpanRun } from '../../common/span/span-kind';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
-import { HostSession, SNAPSHOT_CHUNK_SIZE, type SessionEvents, type SyncCall } from './host-session';
+import { FramedMessage, GRPC_FRAME_HEADER_BYTES } from '../../common/grpc-frame';
+import { HostSession, SNAPSHOT_CHUNK_SIZE, snapshotBudget, type SessionEvents, type SyncCall } from './host-session';
 import type { SpanFeed } from './span-feed';
 
 /** A session on a fake call: requests are emitted as 'data', reports land in `events`. */
@@ -136,21 +137,29 @@ describe('host session acks and nacks', () => {
 describe('host session snapshots', () => {
   const SyncResponse = protobuf.loadSync(path.join(__dirname, '../../../proto/overlay/v1/sync.proto')).lookupType('overlay.v1.SyncResponse');
 
+  /** A framed chunk's message, its frame header checked (flag 0, the message's length). */
+  function unframe(framed: FramedMessage): Buffer {
+    expect(framed.frame[0]).toBe(0);
+    expect(framed.frame.readUInt32BE(1)).toBe(framed.frame.length - GRPC_FRAME_HEADER_BYTES);
+    return framed.message;
+  }
+
   /** Sends a snapshot of `runs` on a fake call; resolves with what each message carried, in order. `afterFirstChunk` runs once the first chunk is written. */
   async function snapshotOf(runs: SpanRun[], afterFirstChunk?: () => void): Promise<string[]> {
     const written: string[] = [];
     let ended = false;
     const encoded: string[] = [];
     const call = Object.assign(new EventEmitter(), {
-      write: (bytes: Buffer, done?: () => void) => {
-        const message = SyncResponse.toObject(SyncResponse.decode(bytes), { defaults: true }) as { snapshotChunk?: { resources: unknown[] }; snapshotEnd?: { resourceCount: number } };
-        if (message.snapshotChunk) {
-          written.push(`chunk ${message.snapshotChunk.resources.length}`);
+      write: (message: Buffer | FramedMessage, done?: () => void) => {
+        const bytes = message instanceof FramedMessage ? unframe(message) : message;
+        const decoded = SyncResponse.toObject(SyncResponse.decode(bytes), { defaults: true }) as { snapshotChunk?: { resources: unknown[] }; snapshotEnd?: { resourceCount: number } };
+        if (decoded.snapshotChunk) {
+          written.push(`chunk ${decoded.snapshotChunk.resources.length}`);
           if (written.length === 1) {
             afterFirstChunk?.();
           }
-        } else if (message.snapshotEnd) {
-          written.push(`end ${message.snapshotEnd.resourceCount}`);
+        } else if (decoded.snapshotEnd) {
+          written.push(`end ${decoded.snapshotEnd.resourceCount}`);
           ended = true;
         }
         if (done) {
@@ -204,5 +213,52 @@ describe('host session snapshots', () => {
     expect(await snapshotOf([{ kind: 'port', ids: [] }])).toEqual(['chunk 0', 'end 0']);
     expect(await snapshotOf([])).toEqual(['chunk 0', 'end 0']);
     expect(await snapshotOf([{ kind: 'port', ids: ids('p', SNAPSHOT_CHUNK_SIZE) }, { kind: 'mirror', ids: [] }])).toEqual([`chunk ${SNAPSHOT_CHUNK_SIZE}`, `end ${SNAPSHOT_CHUNK_SIZE}`]);
+  });
+
+  it("reuses a chunk's buffer only once its write is done, and keeps none once no chunk is in flight", async () => {
+    // Three sessions' snapshots at once, three chunks each; the stream completes a write only when told to.
+    const inFlight: { frame: Buffer; copy: Buffer; done: () => void }[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    let chunks = 0;
+    const ended = new Set<string>();
+    for (const host of ['a', 'b', 'c']) {
+      const call = Object.assign(new EventEmitter(), {
+        write: (message: Buffer | FramedMessage, done: () => void) => {
+          if (message instanceof FramedMessage) {
+            chunks++;
+            buffers.add(message.frame.buffer);
+            inFlight.push({ frame: message.frame, copy: Buffer.from(message.frame), done });
+          } else {
+            ended.add(host);
+            setImmediate(done);
+          }
+          return true;
+        },
+      }) as unknown as SyncCall;
+      const feed = {
+        revision: 7,
+        spanIndex: { spanRuns: () => [{ kind: 'port', ids: ids(host, 3 * SNAPSHOT_CHUNK_SIZE) }] },
+        // 100 bytes of the id: every chunk's bytes differ from every other's.
+        encode: (_kind: string, id: string) => Buffer.alloc(100, id),
+        snapshotBegun: () => undefined,
+        snapshotEnded: () => undefined,
+      } as unknown as SpanFeed;
+      const events = { closed: () => undefined } as unknown as SessionEvents;
+      new HostSession(host, host, '192.0.2.1', () => 'epoch', call, feed, events, 0, { hostId: host, token: 't', instance: 'i', seq: 1, features: [] }).sendSnapshot();
+    }
+    // Complete the oldest write, one at a time: its frame must still hold what was written.
+    const deadline = Date.now() + 5_000;
+    while ((ended.size < 3 || inFlight.length) && Date.now() < deadline) {
+      const oldest = inFlight.shift();
+      if (oldest) {
+        expect(oldest.frame.equals(oldest.copy)).toBe(true);
+        oldest.done();
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(ended.size).toBe(3);
+    expect(chunks).toBe(9);
+    expect(buffers.size).toBeLessThan(chunks); // buffers were reused
+    expect(snapshotBudget.spareBuffers).toBe(0);
   });
 });

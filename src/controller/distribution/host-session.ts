@@ -2,7 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { Logger } from '@nestjs/common';
 import { cleanAgentText } from '../../common/agent-text';
-import { encodeHold, encodeSnapshotChunk, encodeSnapshotEnd } from '../../common/proto';
+import { FramedMessage, GRPC_FRAME_HEADER_BYTES } from '../../common/grpc-frame';
+import { encodeHold, encodeSnapshotChunkFrame, encodeSnapshotEnd } from '../../common/proto';
 import type { ConnectionBatch__Output } from '../../generated/overlay/v1/ConnectionBatch';
 import type { ConnectionsInstalled__Output } from '../../generated/overlay/v1/ConnectionsInstalled';
 import type { HostObservation__Output } from '../../generated/overlay/v1/HostObservation';
@@ -13,7 +14,8 @@ import { runSize, type SpanRun } from '../../common/span/span-kind';
 import type { StreamClaim } from './agent-status.repository';
 import type { SpanFeed, SpanSubscriber } from './span-feed';
 
-export type SyncCall = grpc.ServerDuplexStream<SyncRequest__Output, Buffer>;
+/** An agent's stream: it writes encoded SyncResponses, snapshot chunks framed already (FramedMessage). */
+export type SyncCall = grpc.ServerDuplexStream<SyncRequest__Output, Buffer | FramedMessage>;
 
 const logger = new Logger('sync');
 
@@ -56,14 +58,24 @@ export function addSentCounts(into: SentCounts, counts: SentCounts): void {
   }
 }
 
+/** The size of a snapshot chunk's frame buffer (a chunk of SNAPSHOT_CHUNK_SIZE ports is about 180 kB); a larger chunk gets a buffer of its size. */
+const CHUNK_FRAME_BYTES = 256 * 1024;
+
 /**
  * Snapshot chunks written but not yet flushed to the sockets, across every session of this
  * process: bounds the memory a reconnect storm (every agent asking for a snapshot at once)
  * takes to about `maxChunks` chunks. Sessions wait their turn, first come first served.
+ *
+ * It also keeps the buffers of chunks whose writes are done for the next chunks, up to
+ * `maxChunks` of them, and lets them go when no chunk is in flight. A chunk is framed in its own
+ * buffer and sent as it is (FramedMessage): kept for reuse, these are the only chunk buffers a
+ * storm makes, where a new one per chunk (and grpc-js's framed copy) lived on as garbage until
+ * a full collection (docs/benchmarks.md, Memory).
  */
 export class SnapshotBudget {
   private inFlight = 0;
   private readonly waiting = new Set<() => void>();
+  private readonly spare: Buffer[] = [];
 
   constructor(readonly maxChunks: number) {}
 
@@ -79,6 +91,9 @@ export class SnapshotBudget {
 
   release(): void {
     this.inFlight--;
+    if (this.inFlight === 0 && this.waiting.size === 0) {
+      this.spare.length = 0;
+    }
     for (const wake of this.waiting) {
       if (this.inFlight >= this.maxChunks) {
         break;
@@ -91,13 +106,37 @@ export class SnapshotBudget {
   forget(wake: () => void): void {
     this.waiting.delete(wake);
   }
+
+  /** A buffer of at least `bytes` for a chunk's frame: a spare one, or a new one. */
+  frameBuffer(bytes: number): Buffer {
+    const i = this.spare.findIndex((b) => b.length >= bytes);
+    if (i >= 0) {
+      return this.spare.splice(i, 1)[0];
+    }
+    return Buffer.allocUnsafeSlow(Math.max(bytes, CHUNK_FRAME_BYTES));
+  }
+
+  /**
+   * A chunk's buffer whose write is done (its callback ran: grpc-js and the HTTP/2 stream hold
+   * nothing of it any more), for the next chunk. Call before releasing the chunk's slot.
+   */
+  reuse(buffer: Buffer): void {
+    if (this.spare.length < this.maxChunks) {
+      this.spare.push(buffer);
+    }
+  }
+
+  /** Buffers kept for reuse (for tests). */
+  get spareBuffers(): number {
+    return this.spare.length;
+  }
 }
 
 /**
  * 16 chunks (about 3 MB) keep the sockets busy: a storm's controller CPU did not change. Fewer
- * chunks in flight are fewer large buffers (ours, and grpc-js's framed copy of each) alive at once
- * and waiting for a collection: in the sync bench (1,000 snapshots at once) the peak RSS was
- * 330-344 MB with 64, 310-317 MB with 16.
+ * chunks in flight are fewer large buffers alive at once: in the sync bench (1,000 snapshots at
+ * once) the peak RSS was 330-344 MB with 64, 310-317 MB with 16 (before chunks were framed once
+ * and their buffers reused).
  */
 export const snapshotBudget = new SnapshotBudget(16);
 
@@ -280,8 +319,11 @@ export class HostSession implements SpanSubscriber {
     this.snapshot = next;
   }
 
-  /** The snapshot's next message: a chunk, or the end marker (then the snapshot is done). */
-  private nextSnapshotMessage(snapshot: PendingSnapshot): Buffer {
+  /**
+   * The snapshot's next message: a chunk (framed, in a buffer `take` gives), or the end marker
+   * (then the snapshot is done).
+   */
+  private nextSnapshotMessage(snapshot: PendingSnapshot, take: (bytes: number) => Buffer): FramedMessage | Buffer {
     if (snapshot.run < snapshot.runs.length || snapshot.chunks === 0) {
       const resources: Uint8Array[] = [];
       for (let taken = 0; taken < SNAPSHOT_CHUNK_SIZE && snapshot.run < snapshot.runs.length; taken++) {
@@ -294,7 +336,7 @@ export class HostSession implements SpanSubscriber {
       }
       snapshot.chunks++;
       snapshot.count += resources.length;
-      return encodeSnapshotChunk(snapshot.revision, snapshot.epoch, resources);
+      return encodeSnapshotChunkFrame(snapshot.revision, snapshot.epoch, resources, take);
     }
     this.setSnapshot(undefined);
     return encodeSnapshotEnd({ revision: snapshot.revision, epoch: snapshot.epoch, resourceCount: snapshot.count, hostId: this.hostId, vtepIp: this.vtepIp, record: snapshot.record });
@@ -398,12 +440,19 @@ export class HostSession implements SpanSubscriber {
         const token = { released: false };
         this.chunksInFlight.add(token);
         const revision = this.snapshot.revision;
-        const message = this.nextSnapshotMessage(this.snapshot);
+        let frameBuffer: Buffer | undefined;
+        const message = this.nextSnapshotMessage(this.snapshot, (bytes) => (frameBuffer = snapshotBudget.frameBuffer(bytes)));
         if (!this.snapshot) {
           this.written(revision); // the end marker: the agent acknowledges the snapshot's revision
         }
-        this.count(this.snapshot ? 'snapshot_chunk' : 'snapshot_end', message);
-        if (!this.call.write(message, () => this.releaseChunk(token))) {
+        this.count(this.snapshot ? 'snapshot_chunk' : 'snapshot_end', message instanceof FramedMessage ? message.frame.length - GRPC_FRAME_HEADER_BYTES : message.length);
+        const done = (): void => {
+          if (frameBuffer) {
+            snapshotBudget.reuse(frameBuffer);
+          }
+          this.releaseChunk(token);
+        };
+        if (!this.call.write(message, done)) {
           this.waitingForDrain = true;
         }
         continue;
@@ -415,7 +464,7 @@ export class HostSession implements SpanSubscriber {
       if (message.revision !== undefined) {
         this.written(message.revision);
       }
-      this.count(message.type, message.bytes);
+      this.count(message.type, message.bytes.length);
       if (!this.call.write(message.bytes)) {
         this.waitingForDrain = true;
       }
@@ -425,9 +474,10 @@ export class HostSession implements SpanSubscriber {
     }
   }
 
-  private count(type: SentType, message: Buffer): void {
+  /** One message of `bytes` (its encoding, without gRPC's frame) written. */
+  private count(type: SentType, bytes: number): void {
     this.sent[type].messages++;
-    this.sent[type].bytes += message.length;
+    this.sent[type].bytes += bytes;
   }
 
   /** Messages waiting to be written on the stream: queued ones, and the chunks and end marker of a snapshot being sent. */

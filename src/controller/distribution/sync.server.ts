@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import { Counter } from 'prom-client';
 import { cleanAgentText } from '../../common/agent-text';
 import { releaseDecodedChunks } from '../../common/grpc-decoder';
+import { sendFramedMessagesAsIs } from '../../common/grpc-frame';
 import { syncServiceDefinition } from '../../common/proto';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import { ControllerConfig } from '../config';
@@ -68,6 +69,11 @@ export class SyncServer {
     // agents (src/common/grpc-decoder.ts).
     if (!releaseDecodedChunks()) {
       this.logger.warn('grpc-js stream decoder not as expected: decoded chunks stay referenced until the next message (more garbage promoted)');
+    }
+    // A snapshot chunk is framed once, in a buffer the session reuses (host-session.ts); without
+    // this grpc-js copies each chunk into a frame of its own.
+    if (!sendFramedMessagesAsIs()) {
+      this.logger.warn('grpc-js server call not as expected: snapshot chunks are copied into a frame of its own (more garbage during snapshot storms)');
     }
     const server = new grpc.Server({ 'grpc.keepalive_time_ms': 20_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.max_receive_message_length': 1024 * 1024 });
     server.addService(syncServiceDefinition(), { Sync: (call: SyncCall) => this.accept(call, security.mode === 'tls') });
