@@ -58,7 +58,7 @@ export function writeString(buf: Buffer, pos: number, s: string, length: number)
 export class FlatMessage {
   // Parallel arrays rather than an object per field: this runs for every resource of a snapshot.
   private readonly numbers: number[] = [];
-  private readonly values: (string | number)[] = [];
+  private readonly values: (string | number | Uint8Array)[] = [];
   private readonly lengths: number[] = [];
   private size = 0;
 
@@ -87,6 +87,17 @@ export class FlatMessage {
     return this;
   }
 
+  /** Fields already encoded (tags included), written as they are. */
+  raw(bytes: Uint8Array): this {
+    if (bytes.length > 0) {
+      this.numbers.push(0);
+      this.values.push(bytes);
+      this.lengths.push(bytes.length);
+      this.size += bytes.length;
+    }
+    return this;
+  }
+
   /** The message's bytes, as field `outer` (length-delimited) of its parent. */
   finishAs(outer: number): Buffer {
     const buf = Buffer.allocUnsafe(1 + varintLength(this.size) + this.size);
@@ -98,6 +109,9 @@ export class FlatMessage {
       if (typeof value === 'number') {
         buf[pos++] = tag(this.numbers[i], WIRE_VARINT);
         pos = writeVarint(buf, pos, value);
+      } else if (typeof value !== 'string') {
+        buf.set(value, pos);
+        pos += value.length;
       } else {
         buf[pos++] = tag(this.numbers[i], WIRE_LEN);
         pos = writeVarint(buf, pos, this.lengths[i]);

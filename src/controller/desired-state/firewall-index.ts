@@ -3,8 +3,11 @@ import { spanKey, type SpanRun } from '../../common/span/span-kind';
 import { localHostsOf, type Port } from '../model/port';
 import type { ChangeRecord } from '../store/change-log';
 import type { ViewState } from '../store/view-state';
-import { compile, compileRules, effectiveGroupIds, groupCatalog, memberEntries, type CompiledRules, type GroupCatalog } from './firewall';
-import { toPolicyResource, type PolicyResource } from './resources/policy.resource';
+import { compile, compileRules, effectiveGroupIds, groupCatalog, memberEntries, policyHead, type CompiledRules, type GroupCatalog } from './firewall';
+import { encodeCompiledPolicy, encodeCompiledRules, toPolicyResource, type PolicyResource } from './resources/policy.resource';
+
+/** A policy without rules (no port security). */
+const NO_RULES = new Uint8Array(0);
 import { addCount, addTo, removeFrom } from './set-map';
 import type { HostSpanChange } from './span-diff';
 
@@ -51,6 +54,8 @@ interface GroupSet {
   refs: string[];
   /** Their rules compiled, once a policy needed them: a snapshot storm compiles 100,000 policies of a few group sets. */
   rules?: CompiledRules;
+  /** Those rules encoded as every policy of the set carries them, once a policy was encoded. */
+  rulesBytes?: Uint8Array;
   /** The shapes of ports with these groups, by hosts, tenant and fallback. */
   shapes: Map<string, PortShape>;
 }
@@ -208,6 +213,27 @@ export class PolicyIndex {
   policy(portId: string): PolicyResource | undefined {
     const port = this.view.ports.get(portId);
     return port && port.hostId !== null ? toPolicyResource(compile(port, this.catalog(), this.sharedRules)) : undefined;
+  }
+
+  /**
+   * The bytes of the port's policy resource (as encoding `policy(portId)`), its group set's rules
+   * encoded once until a record touches a group or tenant: a snapshot storm encodes 100,000
+   * policies of a few group sets, and made several objects per rule of each (docs/benchmarks.md).
+   */
+  encodedPolicy(portId: string): Uint8Array | undefined {
+    const port = this.view.ports.get(portId);
+    if (!port || port.hostId === null) {
+      return undefined;
+    }
+    const head = policyHead(port);
+    if (!head.portSecurity) {
+      return encodeCompiledPolicy(head, NO_RULES);
+    }
+    const catalog = this.catalog();
+    const groups = effectiveGroupIds(port, catalog);
+    const set = groupSet(groups, catalog, this.groupSets);
+    set.rulesBytes ??= encodeCompiledRules((set.rules ??= compileRules(groups, catalog)));
+    return encodeCompiledPolicy(head, set.rulesBytes);
   }
 
   /** The rules of a group set, compiled once until a record touches a group or tenant (which clears the memo). */

@@ -137,32 +137,37 @@ export function compileRules(groupIds: readonly string[], catalog: GroupCatalog)
   return { ingress: sortedIngress, egress: sortedEgress, remoteGroups };
 }
 
-/**
- * Compiles a port's policy from its effective groups. `rulesOf`: how the groups' rules are
- * compiled (compileRules; a caller compiling many ports may share the result between ports with
- * the same groups, as long as the groups do not change: PolicyIndex).
- */
-export function compile(port: Port, groups: GroupCatalog | ReadonlyMap<string, SecurityGroup>, rulesOf: (groupIds: string[], catalog: GroupCatalog) => CompiledRules = compileRules): CompiledPolicy {
+/** A compiled policy's own fields: what differs between ports whose groups are the same. */
+export type CompiledPolicyHead = Pick<CompiledPolicy, 'portId' | 'mac' | 'ips' | 'allowedAddressPairs' | 'portSecurity'>;
+
+/** The port's own part of its policy: its addresses, and its allowed address pairs (none without port security). */
+export function policyHead(port: Port): CompiledPolicyHead {
   const p = withSecurityDefaults(port);
-  const catalog = asCatalog(groups);
   const base = { portId: p.id, mac: p.mac, ips: sortAddresses(p.ips) };
   if (!p.portSecurity) {
-    return { ...base, allowedAddressPairs: [], portSecurity: false, ingress: [], egress: [], remoteGroups: [] };
+    return { ...base, allowedAddressPairs: [], portSecurity: false };
   }
   const pairs = new Map<string, CompiledAddressPair>();
   for (const pair of p.allowedAddressPairs) {
     const compiled = { ip: canonicalAddress(pair.ip), mac: pair.mac ?? p.mac };
     pairs.set(`${compiled.ip} ${compiled.mac}`, compiled);
   }
-  const rules = rulesOf(effectiveGroupIds(p, catalog), catalog);
-  return {
-    ...base,
-    allowedAddressPairs: [...pairs.values()].sort((a, b) => compareAddresses(a.ip, b.ip) || compareText(a.mac, b.mac)),
-    portSecurity: true,
-    ingress: rules.ingress,
-    egress: rules.egress,
-    remoteGroups: rules.remoteGroups,
-  };
+  return { ...base, allowedAddressPairs: [...pairs.values()].sort((a, b) => compareAddresses(a.ip, b.ip) || compareText(a.mac, b.mac)), portSecurity: true };
+}
+
+/**
+ * Compiles a port's policy from its effective groups. `rulesOf`: how the groups' rules are
+ * compiled (compileRules; a caller compiling many ports may share the result between ports with
+ * the same groups, as long as the groups do not change: PolicyIndex).
+ */
+export function compile(port: Port, groups: GroupCatalog | ReadonlyMap<string, SecurityGroup>, rulesOf: (groupIds: string[], catalog: GroupCatalog) => CompiledRules = compileRules): CompiledPolicy {
+  const head = policyHead(port);
+  if (!head.portSecurity) {
+    return { ...head, ingress: [], egress: [], remoteGroups: [] };
+  }
+  const catalog = asCatalog(groups);
+  const rules = rulesOf(effectiveGroupIds(port, catalog), catalog);
+  return { ...head, ingress: rules.ingress, egress: rules.egress, remoteGroups: rules.remoteGroups };
 }
 
 /** The sets a policy references: each (group, ethertype) once, sorted. */

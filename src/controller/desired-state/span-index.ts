@@ -13,7 +13,7 @@ import { MirrorIndex } from './mirror-index';
 import { mirrorSinkResource, mirrorTapResource } from './resources/mirror.resource';
 import { portResource } from './resources/port.resource';
 import { segmentResource } from './resources/segment.resource';
-import type { SpanResource } from './resources/span-resource';
+import { encodeSpanResource, type SpanResource } from './resources/span-resource';
 import { addMirrorChanges, changeOf, RewoundSource, settle, spanChanges, type HostSpanChange } from './span-diff';
 import { addCount, addTo, removeFrom } from './set-map';
 import { isBound, type IndexedSpanSource } from './span-source';
@@ -173,6 +173,15 @@ export class SpanIndex implements IndexedSpanSource {
     const value = RESOURCE_OF[kind](this, id, hostId);
     return value && ({ kind, id, [kind]: value } as SpanResource);
   }
+  /** The bytes of that resource (encodeSpanResource); a policy's from its group set's rules encoded once. */
+  encodedResource(kind: SpanKindName, id: string, hostId: string): Uint8Array | undefined {
+    if (kind === 'policy') {
+      return this.policies.encodedPolicy(id);
+    }
+    const resource = this.resourceOf(kind, id, hostId);
+    return resource && encodeSpanResource(resource);
+  }
+
 
   private bind(port: Port): void {
     if (port.hostId === null) {

@@ -6,7 +6,8 @@ import type { Segment } from '../model/segment';
 import type { Tenant } from '../model/tenant';
 import type { ChangeOp, ChangeRecord } from '../store/change-log';
 import { applyChange, copyViewState, emptyViewState, rewindChange, type ViewState } from '../store/view-state';
-import type { SpanResource } from './resources/span-resource';
+import { parseSpanKey } from '../../common/span/span-kind';
+import { encodeSpanResource, type SpanResource } from './resources/span-resource';
 import { changesSince } from './span-diff';
 import { SpanIndex, SpanReplay } from './span-index';
 import { prng } from '../../../test/support/prng';
@@ -245,6 +246,26 @@ describe('span computation', () => {
         }
       }
     }
+  });
+
+  it.each([7, 2027])('encodes every resource of every span as encoding the resource does, policies from their group set’s rules encoded once (seed %i)', (seed) => {
+    const world = new World(prng(seed));
+    const index = new SpanIndex(world.state);
+    let policies = 0;
+    for (let i = 0; i < 400; i++) {
+      index.apply(world.next());
+      if (i % 20 === 19) {
+        // Rules change as records go (groups edited, created, deleted): the encoded rules must follow.
+        for (const hostId of world.state.hosts.keys()) {
+          for (const key of index.spanOf(hostId)) {
+            const { kind, id } = parseSpanKey(key);
+            policies += kind === 'policy' ? 1 : 0;
+            expect(Buffer.from(index.encodedResource(kind, id, hostId)!)).toEqual(Buffer.from(encodeSpanResource(index.resource(key, hostId)!)));
+          }
+        }
+      }
+    }
+    expect(policies).toBeGreaterThan(100);
   });
 
   it('resumes a host from any past revision with only the changes since, reaching the same span', () => {

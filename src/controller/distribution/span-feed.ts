@@ -2,7 +2,6 @@ import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { encodeDelta } from '../../common/proto';
 import { parseSpanKey, type SpanKindName } from '../../common/span/span-kind';
 import { encodeResourceKey } from '../../common/span/span-kinds';
-import { encodeSpanResource } from '../desired-state/resources/span-resource';
 import { changesSince, type HostSpanChange } from '../desired-state/span-diff';
 import { sharedEncoding, SpanIndex } from '../desired-state/span-index';
 import type { ChangeRecord } from '../store/change-log';
@@ -149,11 +148,10 @@ export class SpanFeed implements OnModuleDestroy {
         return bytes;
       }
     }
-    const resource = this.index.resourceOf(kind, id, hostId);
-    if (!resource) {
+    const bytes = this.index.encodedResource(kind, id, hostId);
+    if (!bytes) {
       return undefined;
     }
-    const bytes = encodeSpanResource(resource);
     if (this.snapshotsUnderWay !== 1) {
       cache?.put(id, bytes);
     }
