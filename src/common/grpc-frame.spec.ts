@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { BaseServerInterceptingCall } from '@grpc/grpc-js/build/src/server-interceptors';
-import { FramedMessage, GRPC_FRAME_HEADER_BYTES, sendFramedMessagesAsIs } from './grpc-frame';
+import { FramedMessage, GRPC_FRAME_HEADER_BYTES } from './grpc-frame';
+import { sendFramedMessagesAsIs } from './grpc-send-framed';
 import { encodeDelta, encodeSnapshotChunk, encodeSnapshotChunkFrame, overlayProto, syncServiceDefinition } from './proto';
 import { encodeResource } from './span/span-kinds';
 

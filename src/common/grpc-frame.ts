@@ -1,5 +1,3 @@
-import { BaseServerInterceptingCall } from '@grpc/grpc-js/build/src/server-interceptors';
-
 /** gRPC's length prefix before each message: a compressed flag (1 byte) and the length (4, big endian). */
 export const GRPC_FRAME_HEADER_BYTES = 5;
 
@@ -10,7 +8,8 @@ export const GRPC_FRAME_HEADER_BYTES = 5;
  * copies, and ours, outlived the young generation (a chunk waits on its socket) and were found
  * only by a full collection: 20-25 MB of the peak at 1,000 agents (docs/benchmarks.md, Memory).
  * With the frame made here, one buffer is all there is, and its maker may reuse it once the
- * write's callback says the stream is done with it.
+ * write's callback says the stream is done with it. The server sends it as it is once
+ * sendFramedMessagesAsIs (grpc-send-framed.ts) patched grpc-js.
  */
 export class FramedMessage {
   constructor(readonly frame: Buffer) {}
@@ -25,43 +24,4 @@ export class FramedMessage {
 export function writeFrameHeader(buf: Buffer, length: number): void {
   buf[0] = 0;
   buf.writeUInt32BE(length, 1);
-}
-
-interface SerializingCall {
-  handler: { serialize(value: unknown): Buffer };
-  serializeMessage(value: unknown): Buffer;
-}
-
-const PATCHED = Symbol.for('overlay.grpcSendsFramedMessagesAsIs');
-
-/** Whether grpc-js frames a response the way this expects: flag 0, length, the serializer's bytes. */
-function framingAsExpected(serializeMessage: (value: unknown) => Buffer): boolean {
-  try {
-    const framed = serializeMessage.call({ handler: { serialize: (v: Buffer) => v } }, Buffer.from([1, 2, 3]));
-    return framed.equals(Buffer.from([0, 0, 0, 0, 3, 1, 2, 3]));
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Makes grpc-js's server calls of this process send a FramedMessage's frame as it is instead of
- * serializing and framing it again; idempotent. Answers whether they do (false: grpc-js is not
- * shaped as expected and was left alone; a service's serializer must then return the message of a
- * FramedMessage, which grpc-js copies and frames as before).
- */
-export function sendFramedMessagesAsIs(): boolean {
-  const proto = BaseServerInterceptingCall.prototype as unknown as SerializingCall & { [PATCHED]?: true };
-  if (proto[PATCHED]) {
-    return true;
-  }
-  const serializeMessage = proto.serializeMessage;
-  if (typeof serializeMessage !== 'function' || !framingAsExpected(serializeMessage)) {
-    return false;
-  }
-  proto.serializeMessage = function (this: SerializingCall, value: unknown): Buffer {
-    return value instanceof FramedMessage ? value.frame : serializeMessage.call(this, value);
-  };
-  proto[PATCHED] = true;
-  return true;
 }

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import { Counter } from 'prom-client';
 import { cleanAgentText } from '../../common/agent-text';
 import { releaseDecodedChunks } from '../../common/grpc-decoder';
-import { sendFramedMessagesAsIs } from '../../common/grpc-frame';
+import { sendFramedMessagesAsIs } from '../../common/grpc-send-framed';
 import { syncServiceDefinition } from '../../common/proto';
 import type { SyncRequest__Output } from '../../generated/overlay/v1/SyncRequest';
 import { ControllerConfig } from '../config';
