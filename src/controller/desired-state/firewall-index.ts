@@ -1,10 +1,11 @@
 import { memberAddress, memberIdOf, parseMemberId } from '../../common/span/member.kind';
+import { encodePolicy } from '../../common/span/policy.kind';
 import { spanKey, type SpanRun } from '../../common/span/span-kind';
 import { localHostsOf, type Port } from '../model/port';
 import type { ChangeRecord } from '../store/change-log';
 import type { ViewState } from '../store/view-state';
 import { compile, compileRules, effectiveGroupIds, groupCatalog, memberEntries, policyHead, type CompiledRules, type GroupCatalog } from './firewall';
-import { encodeCompiledPolicy, encodeCompiledRules, toPolicyResource, type PolicyResource } from './resources/policy.resource';
+import { encodeCompiledRules, toPolicyResource, type PolicyResource } from './resources/policy.resource';
 
 /** A policy without rules (no port security). */
 const NO_RULES = new Uint8Array(0);
@@ -227,13 +228,13 @@ export class PolicyIndex {
     }
     const head = policyHead(port);
     if (!head.portSecurity) {
-      return encodeCompiledPolicy(head, NO_RULES);
+      return encodePolicy(head, NO_RULES);
     }
     const catalog = this.catalog();
     const groups = effectiveGroupIds(port, catalog);
     const set = groupSet(groups, catalog, this.groupSets);
     set.rulesBytes ??= encodeCompiledRules((set.rules ??= compileRules(groups, catalog)));
-    return encodeCompiledPolicy(head, set.rulesBytes);
+    return encodePolicy(head, set.rulesBytes);
   }
 
   /** The rules of a group set, compiled once until a record touches a group or tenant (which clears the memo). */

@@ -1,6 +1,6 @@
 import type { ResourceOf } from '../../../common/span/span-kind';
-import { encodePolicy, encodePolicyRules } from '../../../common/span/policy.kind';
-import type { CompiledPolicy, CompiledPolicyHead, CompiledRule, CompiledRules } from '../firewall';
+import { encodePolicyRules } from '../../../common/span/policy.kind';
+import type { CompiledPolicy, CompiledRule, CompiledRules } from '../firewall';
 
 export type PolicyResource = ResourceOf<'policy'>;
 /** A rule as it travels: protocol 'any' or a number as text, ports 0 = any, ICMP type/code -1 = any. */
@@ -35,9 +35,4 @@ export function toPolicyResource(policy: CompiledPolicy): PolicyResource {
 /** The rules of a group set as every policy with those groups carries them (encodePolicyRules). */
 export function encodeCompiledRules(rules: Pick<CompiledRules, 'ingress' | 'egress'>): Uint8Array {
   return encodePolicyRules(rules.ingress.map(toRule), rules.egress.map(toRule));
-}
-
-/** A port's policy as its span holds it, from its own part and its group set's encoded rules: the same bytes as encoding toPolicyResource's. */
-export function encodeCompiledPolicy(head: CompiledPolicyHead, rules: Uint8Array): Uint8Array {
-  return encodePolicy(head, rules);
 }
