@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -145,13 +145,23 @@ class AgentChild {
 
 interface Sampled {
   rssKb: number[];
+  /** The kernel's peak RSS over the window (VmHWM, reset at its start): every moment counted, not only the samples; undefined when the reset failed. */
+  peakKb?: number;
+  /** VmHWM before that reset: the peak of the process's life until the window. */
+  priorPeakKb?: number;
   cpuSelf: number;
   cpuChildren: number;
   wallMs: number;
 }
 
-/** RSS every `everyMs` and CPU (own, children's) over `ms`, or until `until` resolves when given. */
-async function sample(pid: number, ms: number, everyMs: number): Promise<Sampled> {
+/**
+ * RSS every `everyMs` and CPU (own, children's) over `ms`; with `peak`, also the true peak RSS of
+ * the window: the kernel's high-water mark, reset at its start (`5` to /proc/<pid>/clear_refs,
+ * Linux 4.0 and later, root), which no sampling interval can miss.
+ */
+async function sample(pid: number, ms: number, everyMs: number, peak = false): Promise<Sampled> {
+  const priorPeakKb = peak ? processMemory(pid)?.hwmKb : undefined;
+  const reset = peak && resetPeakRss(pid);
   const before = processCpu(pid);
   const t0 = performance.now();
   const rssKb: number[] = [];
@@ -164,10 +174,21 @@ async function sample(pid: number, ms: number, everyMs: number): Promise<Sampled
   }
   const wallMs = performance.now() - t0;
   const after = processCpu(pid);
+  const peakKb = reset ? processMemory(pid)?.hwmKb : undefined;
   if (!before || !after) {
     throw new Error(`the agent (pid ${pid}) exited while measured`);
   }
-  return { rssKb, cpuSelf: cpuPercentOfOneCore(before.self, after.self, wallMs), cpuChildren: cpuPercentOfOneCore(before.children, after.children, wallMs), wallMs };
+  return { rssKb, peakKb, priorPeakKb, cpuSelf: cpuPercentOfOneCore(before.self, after.self, wallMs), cpuChildren: cpuPercentOfOneCore(before.children, after.children, wallMs), wallMs };
+}
+
+/** Resets the process's VmHWM to its current RSS; whether it could. */
+function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const loadText = (): string => os.loadavg().map((l) => dec(l, 2)).join(' ');
@@ -313,11 +334,14 @@ export class AgentResources {
     }
 
     const stream = await this.stream();
-    const hwm = processMemory(this.agent.pid)?.hwmKb ?? NaN;
+    // The run's peak: the stream's window reset VmHWM, so the larger of before it and now.
+    const hwm = Math.max(stream.sampled.priorPeakKb ?? 0, processMemory(this.agent.pid)?.hwmKb ?? NaN);
     const streamRss = mean(stream.sampled.rssKb);
     const streamMax = Math.max(...stream.sampled.rssKb);
     const streamCpu = stream.sampled.cpuSelf + stream.sampled.cpuChildren;
-    console.log(`    ${pad('RSS mean / max', 42)} ${mbText(streamRss)} / ${mbText(streamMax)}`);
+    const streamPeak = stream.sampled.peakKb;
+    console.log(`    ${pad('RSS mean / max', 42)} ${mbText(streamRss)} / ${mbText(streamMax)} (sampled every 500 ms)`);
+    console.log(`    ${pad('RSS peak (VmHWM reset at its start)', 42)} ${streamPeak === undefined ? 'n/a (could not reset VmHWM)' : mbText(streamPeak)}`);
     console.log(`    ${pad('CPU, % of one core', 42)} ${dec(streamCpu, 1)} % (the agent ${dec(stream.sampled.cpuSelf, 1)} %, the commands it ran ${dec(stream.sampled.cpuChildren, 1)} %)`);
     console.log(`    ${pad('peak RSS of the run (VmHWM)', 42)} ${mbText(hwm)}`);
     if (stream.breakdown) {
@@ -326,21 +350,25 @@ export class AgentResources {
 
     const rssTarget = AGENT_TARGETS.rssMb;
     const idlePass = mbOf(idleRss) <= rssTarget;
-    const streamPass = mbOf(streamMax) <= rssTarget;
+    // Judged on the true peak when the kernel gave it: a sample every 500 ms misses a pass's peak.
+    const streamJudged = streamPeak ?? streamMax;
+    const streamJudgedBy = streamPeak === undefined ? 'max of samples' : 'peak';
+    const streamPass = mbOf(streamJudged) <= rssTarget;
     const cpuPass = idleCpu <= AGENT_TARGETS.idleCpuPercent;
     this.targets.push(
       { name: 'agent RSS idle (mean)', value: mbText(idleRss), target: `<= ${rssTarget} MB`, pass: idlePass },
-      { name: `agent RSS during ${STREAM_RATE} changes/s (max)`, value: mbText(streamMax), target: `<= ${rssTarget} MB`, pass: streamPass },
+      { name: `agent RSS during ${STREAM_RATE} changes/s (${streamJudgedBy})`, value: mbText(streamJudged), target: `<= ${rssTarget} MB`, pass: streamPass },
       { name: 'agent CPU idle (+ its commands), % of a core', value: `${dec(idleCpu, 2)} %`, target: `<= ${AGENT_TARGETS.idleCpuPercent} %`, pass: cpuPass },
     );
     this.rows.push(
       [`agent RSS during the stream (mean)`, mbText(streamRss)],
+      ['agent RSS during the stream (max of samples every 500 ms)', mbText(streamMax)],
       ['agent peak RSS (VmHWM)', mbText(hwm)],
       [`agent CPU during ${STREAM_RATE} changes/s`, `${dec(streamCpu, 1)} %`],
       ['agent caught up after the stream', stream.caughtUp ? `${dec(stream.catchUpMs / 1000, 1)} s` : `NO (${CATCH_UP_TIMEOUT_MS / 1000} s)`],
     );
     console.log(`  ${pad('agent RSS idle (mean)', 44)} ${mbText(idleRss)}   target <= ${rssTarget} MB  ${verdict(idlePass)}`);
-    console.log(`  ${pad(`agent RSS during the stream (max)`, 44)} ${mbText(streamMax)}   target <= ${rssTarget} MB  ${verdict(streamPass)}`);
+    console.log(`  ${pad(`agent RSS during the stream (${streamJudgedBy})`, 44)} ${mbText(streamJudged)}   target <= ${rssTarget} MB  ${verdict(streamPass)}`);
     console.log(`  ${pad('agent CPU idle (+ its commands)', 44)} ${dec(idleCpu, 2)} %   target <= ${AGENT_TARGETS.idleCpuPercent} %  ${verdict(cpuPass)}`);
     const breakdownJson = (b: MemoryBreakdown | undefined) => b && { rss: b.rss, heapTotal: b.heapTotal, heapUsed: b.heapUsed, external: b.external, arrayBuffers: b.arrayBuffers };
     this.json.sync = { ms: round2(syncMs), rssKb: afterSync?.rssKb, hwmKb: afterSync?.hwmKb };
@@ -371,6 +399,7 @@ export class AgentResources {
       lagAfterCatchUp: stream.lagAfter,
       rssMeanKb: Math.round(streamRss),
       rssMaxKb: streamMax,
+      rssPeakKb: streamPeak,
       cpuPercent: round2(streamCpu),
       cpuSelfPercent: round2(stream.sampled.cpuSelf),
       cpuChildrenPercent: round2(stream.sampled.cpuChildren),
@@ -550,7 +579,7 @@ export class AgentResources {
       lastRebind = { vni: this.vnis[port.segment], mac: port.mac, vtep: layout.remoteVteps[next] };
       return api.send('PATCH', `/v1/ports/${this.remoteIds[r]}`, { hostId: this.hostIds[next] });
     };
-    const sampling = sample(this.agent!.pid, STREAM_MS, 500);
+    const sampling = sample(this.agent!.pid, STREAM_MS, 500, true);
     const t0 = performance.now();
     let sent = 0;
     const pending = new Set<Promise<unknown>>();

@@ -87,7 +87,7 @@ export class Agent {
       config,
       dataplane,
       this.store,
-      { report: (revision, error, failedPorts) => this.client.report(revision, error, failedPorts), linked: () => this.migrations.linked(), mirrorCounters: (entries) => this.client.mirrorCounters(entries), hostObserved: (observation) => this.client.hostObserved(observation), inventory: () => this.inventory?.last(), passDone: collectGarbage },
+      { report: (revision, error, failedPorts) => this.client.report(revision, error, failedPorts), linked: () => this.migrations.linked(), mirrorCounters: (entries) => this.client.mirrorCounters(entries), hostObserved: (observation) => this.client.hostObserved(observation), inventory: () => this.inventory?.last(), passDone: collectGarbage, stageDone: collectGarbage },
       enqueue,
       logger,
       random,

@@ -351,17 +351,18 @@ describe('reconciler: the change pass fast path', () => {
     const dataplane = new CountingDataplane();
     const desired = { state: withRemote(1), inSync: true };
     const reports: { revision: number; error?: string }[] = [];
+    const released = { stages: 0 };
     const r = new Reconciler(
       { firewall, backoffBaseMs: 3_600_000, backoffMaxMs: 3_600_000, reconcileIntervalMs: 3_600_000 },
       dataplane,
       desired,
-      { report: (revision, error) => reports.push(error === undefined ? { revision } : { revision, error }) > 0, linked: async () => undefined },
+      { report: (revision, error) => reports.push(error === undefined ? { revision } : { revision, error }) > 0, linked: async () => undefined, stageDone: () => released.stages++ },
       () => undefined,
       quiet,
       () => 1,
     );
     reconciler = r;
-    return { dataplane, desired, reports, reconciler: r };
+    return { dataplane, desired, reports, released, reconciler: r };
   }
   let reconciler: Reconciler | undefined;
   afterEach(() => reconciler?.stop());
@@ -386,6 +387,23 @@ describe('reconciler: the change pass fast path', () => {
     await reconciler.realize(3, 'periodic');
     expect([dataplane.observes, reconciler.counts.fastPasses]).toEqual([2, 2]);
     expect(reports.at(-1)).toEqual({ revision: 3 });
+  });
+
+  it('releases memory between the stages of a full pass (kernel read, desired links, firewall), never in a fast pass', async () => {
+    for (const firewall of [true, false]) {
+      const { desired, released, reconciler } = setup(firewall);
+      await reconciler.realize(1);
+      const perFullPass = firewall ? 3 : 2;
+      expect(released.stages).toBe(perFullPass);
+      const next = delta(desired.state, 2);
+      next.ports.set(R1, { ...next.ports.get(R1)!, hostId: 'h3', vtepIp: '192.0.2.3' });
+      desired.state = next;
+      await reconciler.realize(2);
+      expect([reconciler.counts.fastPasses, released.stages]).toEqual([1, perFullPass]);
+      await reconciler.realize(2, 'periodic');
+      expect(released.stages).toBe(2 * perFullPass);
+      reconciler.stop();
+    }
   });
 
   it('takes the full pass when the kernel refuses a step (an entry gone behind its back), and puts all of it', async () => {

@@ -33,6 +33,12 @@ export interface ReconcileHooks {
   inventory?(): HostInventory | undefined;
   /** Runs after each pass of the work queue (a change's, a periodic one, a retry), failed or not: the agent releases the memory the pass used (see memory.ts). */
   passDone?(): void;
+  /**
+   * Runs between the stages of a full pass (after the kernel's read, after the desired links are
+   * built, after the firewall's load or drift check): the agent releases what the stage left
+   * (memory.ts), so that a stage's garbage is not still there under the next one's.
+   */
+  stageDone?(): void;
 }
 
 /**
@@ -401,9 +407,11 @@ export class Reconciler {
     } catch (err) {
       failures.push((err as Error).message);
     }
+    this.hooks.stageDone?.(); // the listings read, parsed and dropped
     await this.resolveTaps(state, observed !== undefined);
     this.watchTaps(state, readAt);
     const links = desiredDataplane(state, mirrorErrors, this.tapOf);
+    this.hooks.stageDone?.();
     let closed = new Set<string>();
     let namedTaps: string[] = [];
     if (this.config.firewall) {
@@ -424,6 +432,7 @@ export class Reconciler {
         }
       }
       this.inForce = this.dataplane.firewallInForce();
+      this.hooks.stageDone?.(); // the render's and the drift check's
       closed = closedPorts(links, wanted, this.inForce);
       for (const tap of closed) {
         links.ports.delete(tap);
