@@ -99,8 +99,8 @@ export interface AnalyzerTapState {
 
 export interface DataplaneState {
   segments: Map<number, SegmentState>;
-  /** Keyed by `fdbKey(vni, mac)`. */
-  fdb: Map<string, FdbEntry>;
+  /** Keyed by `fdbKey(vni, mac)`. Read only: an observed state's is read in place from the kernel's listing (kernel-view.ts, RemoteFdb). */
+  fdb: ReadonlyMap<string, FdbEntry>;
   /** Keyed by tap name. */
   ports: Map<string, LocalPortState>;
   /** Keyed by mirror VNI. */
@@ -141,7 +141,17 @@ export interface HostKernelState {
 
 export const fdbKey = (vni: number, mac: string): string => `${vni} ${mac}`;
 
-export function emptyDataplaneState(): DataplaneState {
+/** The VNI and MAC of a key fdbKey made; undefined for any other string. */
+export function fdbKeyParts(key: string): { vni: number; mac: string } | undefined {
+  const at = key.indexOf(' ');
+  const vni = at > 0 ? Number(key.slice(0, at)) : NaN;
+  return Number.isInteger(vni) ? { vni, mac: key.slice(at + 1) } : undefined;
+}
+
+/** A state being made (the desired one, or a copy to change): its forwarding entries a Map. */
+export type DataplaneStateDraft = DataplaneState & { fdb: Map<string, FdbEntry> };
+
+export function emptyDataplaneState(): DataplaneStateDraft {
   return { segments: new Map(), fdb: new Map(), ports: new Map(), mirrorDevices: new Map(), erspanDevices: new Map(), mirrorFilters: new Map(), analyzers: new Map() };
 }
 

@@ -4,7 +4,7 @@ import type { MirrorSink__Output } from '../../generated/overlay/v1/MirrorSink';
 import type { MirrorTap__Output } from '../../generated/overlay/v1/MirrorTap';
 import type { Port__Output } from '../../generated/overlay/v1/Port';
 import type { Segment__Output } from '../../generated/overlay/v1/Segment';
-import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type ErspanDeviceState, type FdbEntry, type FirewallRuleset, type ForwardingStep, type MirrorDeviceState, type MirrorDirection, type MirrorFilterState, type MirrorMatch } from '../dataplane/dataplane';
+import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type DataplaneStateDraft, type ErspanDeviceState, type FdbEntry, type FirewallRuleset, type ForwardingStep, type MirrorDeviceState, type MirrorDirection, type MirrorFilterState, type MirrorMatch } from '../dataplane/dataplane';
 import { mirrorErspanName, mirrorVxlanName, tapName } from '../dataplane/names';
 
 /** What the reconciler reads of the span: this host, its segments and ports by id, and its mirror taps and sinks by id. */
@@ -34,7 +34,7 @@ export const isLocal = (port: Port__Output, hostId: string): boolean => port.hos
  * out and said in `mirrorErrors` (by mirror tap id; a sink's by its session id): it never
  * stands in the way of the rest. A local port without a tap (`tapOf`) is left out: closed.
  */
-export function desiredDataplane(span: SpanView, mirrorErrors: Map<string, string> = new Map(), tapOf: TapOf = byPortId): DataplaneState {
+export function desiredDataplane(span: SpanView, mirrorErrors: Map<string, string> = new Map(), tapOf: TapOf = byPortId): DataplaneStateDraft {
   const state = emptyDataplaneState();
   for (const segment of span.segments.values()) {
     state.segments.set(segment.vni, {

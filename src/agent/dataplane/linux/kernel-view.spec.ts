@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError } from './command-runner';
-import { KernelReader, linksByName, mapJsonArray, slimLink, type IpLink } from './kernel-view';
+import { fdbKey } from '../dataplane';
+import { FLOOD_MAC, KernelReader, linksByName, mapJsonArray, RemoteFdb, slimLink, type IpLink } from './kernel-view';
 
 // Recorded from iproute2 6.1 (`ip -j -d link show`) on Linux 6.18, in a namespace holding an
 // overlay bridge and VXLAN device, a tap attached to it, and a tap whose alias is the text that
@@ -142,11 +143,57 @@ describe('KernelReader forwarding entries', () => {
     expect(other.remotes).toEqual(new Map([[100, new Map([['02:00:00:00:00:01', ['10.0.0.3']], ['00:00:00:00:00:00', ['10.0.0.2']]])]]));
   });
 
+  it('gives the entries of one destination one array, never changed: a second destination makes a new one', async () => {
+    const remote = (mac: string, dst: string) => `${mac} dev vx100 dst ${dst} self permanent\n`;
+    const listed = `${TEXT}${remote('02:00:00:00:00:02', '10.0.0.3')}${remote('02:00:00:00:00:03', '10.0.0.3')}${remote('02:00:00:00:00:01', '10.0.0.5')}`;
+    const { remotes } = await new KernelReader(runner({ 'ip -j -d link show': LINKS, 'tc -j qdisc show clsact': '[]', 'bridge fdb show': listed })).view(false);
+    const byMac = remotes.get(100)!;
+    expect(byMac.get('02:00:00:00:00:02')).toBe(byMac.get('02:00:00:00:00:03'));
+    expect(byMac.get('02:00:00:00:00:02')).toEqual(['10.0.0.3']);
+    expect(byMac.get('02:00:00:00:00:01')).toEqual(['10.0.0.3', '10.0.0.5']);
+  });
+
   it('fails when neither form can be read, and when the command itself fails (no second read)', async () => {
     await expect(new KernelReader(runner({ 'bridge fdb show': 'garbage\n', 'bridge -j fdb show': '[{"mac":' })).fdb()).rejects.toThrow();
     await expect(new KernelReader(runner({ 'bridge fdb show': 'garbage\n', 'bridge -j fdb show': '[{"mac":1}]' })).fdb()).rejects.toThrow(/without a MAC/);
     const failing = runner({ 'bridge fdb show': new CommandError('bridge fdb show exited with status 1', 1, '') });
     await expect(new KernelReader(failing).fdb()).rejects.toThrow(/status 1/);
     expect(failing.ran).toEqual(['bridge fdb show']);
+  });
+});
+
+describe('RemoteFdb', () => {
+  const A = '02:00:00:00:00:0a';
+  const B = '02:00:00:00:00:0b';
+  const remotes = new Map([
+    [100, new Map([[A, ['10.0.0.5', '10.0.0.3']]])],
+    [200, new Map([[FLOOD_MAC, ['10.0.0.3', '10.0.0.4']], [B, ['10.0.0.3']]])],
+  ]);
+  const fdb = new RemoteFdb(remotes);
+  const entries: [string, { vni: number; mac: string; vtep: string }][] = [
+    [fdbKey(100, A), { vni: 100, mac: A, vtep: '10.0.0.3,10.0.0.5' }],
+    [fdbKey(200, B), { vni: 200, mac: B, vtep: '10.0.0.3' }],
+  ];
+
+  it('reads the remote entries by fdbKey, as a Map of them would: the flood lists left out, several destinations joined, sorted', () => {
+    expect(fdb.size).toBe(2);
+    expect([...fdb]).toEqual(entries);
+    expect([...fdb.entries()]).toEqual(entries);
+    expect([...fdb.keys()]).toEqual(entries.map(([k]) => k));
+    expect([...fdb.values()]).toEqual(entries.map(([, e]) => e));
+    const seen: unknown[] = [];
+    fdb.forEach((entry, key, map) => seen.push([key, entry, map === fdb]));
+    expect(seen).toEqual(entries.map(([k, e]) => [k, e, true]));
+    for (const [key, entry] of entries) {
+      expect(fdb.get(key)).toEqual(entry);
+      expect(fdb.has(key)).toBe(true);
+    }
+  });
+
+  it('has nothing under a key of the flood list, of another VNI or MAC, or that fdbKey could not make', () => {
+    for (const key of [fdbKey(200, FLOOD_MAC), fdbKey(300, B), fdbKey(100, B), '', B, '200', ` ${B}`, `x ${B}`, `200.5 ${B}`, `200  ${B}`]) {
+      expect(fdb.get(key)).toBeUndefined();
+      expect(fdb.has(key)).toBe(false);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import type { HostKernelState } from '../dataplane';
+import { fdbKey, fdbKeyParts, type FdbEntry, type HostKernelState } from '../dataplane';
 import type { HostLink } from '../taps';
 import { CommandError, type CommandRunner } from './command-runner';
 import { parseFdbText } from './fdb-text';
@@ -82,8 +82,8 @@ interface TcQdisc {
 /** What the kernel holds, read in one pass: every link by name, and the remote entries of our VXLAN devices. */
 export interface KernelView {
   links: Map<string, IpLink>;
-  /** vni -> MAC -> remote VTEPs, for owned VXLAN devices only; the flood list sits under FLOOD_MAC. */
-  remotes: Map<number, Map<string, string[]>>;
+  /** vni -> MAC -> remote VTEPs, for owned VXLAN devices only, by VNI ascending; the flood list sits under FLOOD_MAC. */
+  remotes: Map<number, Map<string, readonly string[]>>;
   /** Device -> the block its clsact egress is bound to (0: a clsact without a shared block). */
   clsact: Map<string, number>;
   /** The gate blocks holding the gate filter at pref 1 (see tc-gate.ts). */
@@ -92,6 +92,69 @@ export interface KernelView {
   tapBlockFilters: TcFilter[];
   /** The ingress filters of every tap and mirror device with a clsact (mirror filters, analyzer drops, sink redirects). */
   ingressFilters: Map<string, TcFilter[]>;
+}
+
+/** The entry of `mac` on `vni` to the destinations `vteps` (several joined, sorted: that cannot be desired, so the plan replaces them). */
+const remoteEntry = (vni: number, mac: string, vteps: readonly string[]): FdbEntry => ({ vni, mac, vtep: vteps.length === 1 ? vteps[0] : [...vteps].sort().join(',') });
+
+/**
+ * The remote forwarding entries of a kernel view (KernelView.remotes, the flood lists left out)
+ * as DataplaneState.fdb holds them, read in place: each entry is made when it is asked for, and
+ * not kept. A Map of them would hold, through each pass, 10,000 keys and entries more at 10,000
+ * remote entries (1.5 MB beside the view's own).
+ */
+export class RemoteFdb implements ReadonlyMap<string, FdbEntry> {
+  readonly size: number;
+
+  constructor(private readonly remotes: ReadonlyMap<number, ReadonlyMap<string, readonly string[]>>) {
+    let size = 0;
+    for (const byMac of remotes.values()) {
+      size += byMac.size - (byMac.has(FLOOD_MAC) ? 1 : 0);
+    }
+    this.size = size;
+  }
+
+  get(key: string): FdbEntry | undefined {
+    const parts = fdbKeyParts(key);
+    const vteps = parts && parts.mac !== FLOOD_MAC ? this.remotes.get(parts.vni)?.get(parts.mac) : undefined;
+    return vteps && remoteEntry(parts!.vni, parts!.mac, vteps);
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  *entries(): IterableIterator<[string, FdbEntry]> {
+    for (const [vni, byMac] of this.remotes) {
+      for (const [mac, vteps] of byMac) {
+        if (mac !== FLOOD_MAC) {
+          yield [fdbKey(vni, mac), remoteEntry(vni, mac, vteps)];
+        }
+      }
+    }
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const [key] of this.entries()) {
+      yield key;
+    }
+  }
+
+  *values(): IterableIterator<FdbEntry> {
+    for (const [, entry] of this.entries()) {
+      yield entry;
+    }
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, FdbEntry]> {
+    return this.entries();
+  }
+
+  forEach(callback: (entry: FdbEntry, key: string, map: ReadonlyMap<string, FdbEntry>) => void, thisArg?: unknown): void {
+    for (const [key, entry] of this.entries()) {
+      callback.call(thisArg, entry, key, this);
+    }
+  }
 }
 
 export const isUp = (link: IpLink): boolean => link.flags?.includes('UP') ?? false;
@@ -326,13 +389,11 @@ export class KernelReader {
     // `clsact`: only the qdiscs at the ingress/clsact parent (0.1 against 0.3 MB for every qdisc).
     const qdiscRead = this.runner.run('tc', ['-j', 'qdisc', 'show', 'clsact']);
     const [links, byDevice, qdiscs] = await Promise.all([this.links(), this.remoteEntries(), gated ? qdiscRead : qdiscRead.catch(() => '[]')]);
-    const remotes = new Map<number, Map<string, string[]>>();
-    for (const [ifname, byMac] of byDevice) {
+    const owned = [...byDevice].flatMap(([ifname, byMac]) => {
       const vni = ownedVni(links.get(ifname));
-      if (vni !== undefined && ifname.startsWith('vx')) {
-        remotes.set(vni, byMac);
-      }
-    }
+      return vni !== undefined && ifname.startsWith('vx') ? [[vni, byMac] as const] : [];
+    });
+    const remotes = new Map(owned.sort(([a], [b]) => a - b));
     return { links, remotes, ...(await this.tc(qdiscs)) };
   }
 
@@ -344,22 +405,30 @@ export class KernelReader {
   /**
    * The remote entries of devices among every forwarding entry (see fdb), by device then MAC,
    * each destination once: the VXLAN driver's own (`self`, with a dst); bridge entries name a
-   * master. Gathered as the listing is read, with no record kept per entry.
+   * master. Gathered as the listing is read, with no record kept per entry; the entries of one
+   * destination share one array (never changed: a second destination makes a new one), not an
+   * array each (0.5 MB at 10,000 entries).
    */
-  private remoteEntries(): Promise<Map<string, Map<string, string[]>>> {
+  private remoteEntries(): Promise<Map<string, Map<string, readonly string[]>>> {
+    const only = new Map<string, readonly string[]>();
     return this.fdbEntries(
-      () => new Map<string, Map<string, string[]>>(),
+      () => new Map<string, Map<string, readonly string[]>>(),
       (byDevice, r) => {
         if (!r.ifname || !r.dst || r.master) {
           return;
         }
-        const byMac = byDevice.get(r.ifname) ?? new Map<string, string[]>();
+        const byMac = byDevice.get(r.ifname) ?? new Map<string, readonly string[]>();
         byDevice.set(r.ifname, byMac);
         const dsts = byMac.get(r.mac);
         if (!dsts) {
-          byMac.set(r.mac, [r.dst]);
+          let one = only.get(r.dst);
+          if (!one) {
+            one = [r.dst];
+            only.set(r.dst, one);
+          }
+          byMac.set(r.mac, one);
         } else if (!dsts.includes(r.dst)) {
-          dsts.push(r.dst);
+          byMac.set(r.mac, [...dsts, r.dst]);
         }
       },
     );

@@ -1,11 +1,11 @@
 import { isIP } from 'node:net';
 import { tapNameProblem } from '../../../common/tap-name';
-import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type FdbEntry, type ForwardingStep, type HostKernelState, type LocalPortState, type SegmentState } from '../dataplane';
+import { emptyDataplaneState, fdbKey, type DataplanePlan, type DataplaneState, type ForwardingStep, type HostKernelState, type LocalPortState, type SegmentState } from '../dataplane';
 import { bridgeName, vxlanName } from '../names';
 import { CommandError, type CommandRunner } from './command-runner';
 import { cleanAgentText } from '../../../common/agent-text';
 import type { Logger } from '../../../common/logger';
-import { FLOOD_MAC, gateHolds, hostKernelState, isUp, mayBeTap, OWNER_ALIAS, ownedVni, VNI_MAX, VXLAN_PORT, vxlanLocal, type IpLink, type KernelReader, type KernelView } from './kernel-view';
+import { FLOOD_MAC, gateHolds, hostKernelState, isUp, mayBeTap, OWNER_ALIAS, ownedVni, RemoteFdb, VNI_MAX, VXLAN_PORT, vxlanLocal, type IpLink, type KernelReader, type KernelView } from './kernel-view';
 import { compileMirrors, erspanFailure, IFNAME_RE, observeMirrors, type MirrorScript } from './mirrors';
 import { GATES, gateFilterLine, TAP_GATE_BLOCK, VXLAN_GATE_BLOCK } from './tc-gate';
 
@@ -230,7 +230,7 @@ export class LinksDriver {
     const view = await this.kernel.view(this.gated);
     this.host = hostKernelState(view);
     this.links = view.links;
-    const state = emptyDataplaneState();
+    const state: DataplaneState = { ...emptyDataplaneState(), fdb: new RemoteFdb(view.remotes) };
     const vnis = new Set<number>();
     for (const link of view.links.values()) {
       const vni = ownedVni(link);
@@ -255,20 +255,13 @@ export class LinksDriver {
         isUp(ownVx) &&
         isUp(ownBr) &&
         (!this.gated || gateHolds(view, ownVx.ifname, VXLAN_GATE_BLOCK));
-      const remotes = view.remotes.get(vni) ?? new Map<string, string[]>();
+      const flood = view.remotes.get(vni)?.get(FLOOD_MAC) ?? [];
       const segment: SegmentState = {
         vni,
         localVtep: healthy ? (vxlanLocal(ownVx) ?? '') : '',
-        floodVteps: [...(remotes.get(FLOOD_MAC) ?? [])].sort(),
+        floodVteps: [...flood].sort(),
       };
       state.segments.set(vni, segment);
-      for (const [mac, vteps] of remotes) {
-        if (mac !== FLOOD_MAC) {
-          // Several destinations for one MAC cannot be desired: report them joined, so the plan replaces them.
-          const entry: FdbEntry = { vni, mac, vtep: [...vteps].sort().join(',') };
-          state.fdb.set(fdbKey(vni, mac), entry);
-        }
-      }
     }
     for (const link of view.links.values()) {
       if (!mayBeTap(link.ifname) || !link.master?.startsWith('br')) {

@@ -1,7 +1,7 @@
-import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type FirewallRuleset, type ForwardingStep, type InsertedConnections, type TrackedConnection } from '../dataplane';
+import { emptyDataplaneState, fdbKey, type Dataplane, type DataplanePlan, type DataplaneState, type DataplaneStateDraft, type FirewallRuleset, type ForwardingStep, type InsertedConnections, type TrackedConnection } from '../dataplane';
 import { connectionKey, isCarriable } from '../../../common/tracked-connection';
 
-function clone(state: DataplaneState): DataplaneState {
+function clone(state: DataplaneState): DataplaneStateDraft {
   return {
     segments: new Map([...state.segments].map(([k, v]) => [k, { ...v, floodVteps: [...v.floodVteps] }])),
     fdb: new Map([...state.fdb].map(([k, v]) => [k, { ...v }])),
