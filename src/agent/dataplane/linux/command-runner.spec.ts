@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { CommandError, commandEnv, MAX_WATCHED_LINE, ProcessCommandRunner } from './command-runner';
+import { CommandError, commandEnv, MAX_WATCHED_LINE, OUTPUT_PIECE_BYTES, ProcessCommandRunner } from './command-runner';
 
 describe('the commands the agent runs', () => {
   it("run without the agent's allocator preload, with the rest of its environment", () => {
@@ -58,6 +58,44 @@ describe('the commands the agent runs', () => {
           process.env.TMPDIR = saved;
         }
       }
+    });
+
+    it('comes in pieces when asked, in order, each about OUTPUT_PIECE_BYTES (a character split between two reads goes whole to the second), from a file or a pipe', async () => {
+      // 'é' (2 bytes) after an odd number of ASCII bytes: the pieces' byte boundaries fall inside characters.
+      const script = `printf a; i=0; while [ $i -lt 60000 ]; do printf '\\303\\251'; i=$((i+1)); done; echo; ${MANY}`;
+      const whole = await new ProcessCommandRunner().run('sh', ['-c', script]);
+      expect(whole.length).toBeGreaterThan(2 * OUTPUT_PIECE_BYTES);
+      const saved = process.env.TMPDIR;
+      for (const tmp of [saved, '/nonexistent/overlay-agent-test']) {
+        process.env.TMPDIR = tmp;
+        const pieces: string[] = [];
+        try {
+          await new ProcessCommandRunner().runInPieces('sh', ['-c', script], (piece) => pieces.push(piece));
+        } finally {
+          if (saved === undefined) {
+            delete process.env.TMPDIR;
+          } else {
+            process.env.TMPDIR = saved;
+          }
+        }
+        expect(pieces.join('')).toBe(whole);
+        expect(pieces.length).toBeGreaterThan(2);
+        expect(pieces.every((p) => p.length > 0 && Buffer.byteLength(p) <= OUTPUT_PIECE_BYTES + 3 && !p.includes('\ufffd'))).toBe(true);
+      }
+    });
+
+    it('in pieces, fails as run does (nothing given), and with what the consumer throws, as it is; no file left open', async () => {
+      const runner = new ProcessCommandRunner();
+      const before = openFds();
+      const given: string[] = [];
+      const failed = await runner.runInPieces('sh', ['-c', 'echo partial; exit 3'], (p) => given.push(p)).catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(CommandError);
+      expect(given).toEqual([]);
+      const refused = new Error('not a listing');
+      await expect(runner.runInPieces('sh', ['-c', MANY], () => {
+        throw refused;
+      })).rejects.toBe(refused);
+      expect(await fdsBackTo(before)).toBe(before);
     });
 
     it('and its failures: the status and stderr of one that fails, a command that cannot start; no file left open', async () => {

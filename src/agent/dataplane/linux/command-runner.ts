@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 
 /**
  * The Linux dataplane's one seam to the kernel: every `ip`, `bridge`, `tc`, `nft` and
@@ -17,6 +18,14 @@ export interface CommandRunner {
    * names the command and carries its stderr.
    */
   run(cmd: string, args: string[], stdin?: string): Promise<string>;
+  /**
+   * As `run`, but once the command exited successfully its output is given to `each` in pieces
+   * (of about OUTPUT_PIECE_BYTES, whole characters), in order, rather than as one string: a
+   * listing of megabytes then never exists whole, as a string nor as a buffer. What `each` throws
+   * rejects the call as it is. Optional: a runner without it gives the whole output as one piece
+   * (see KernelReader).
+   */
+  runInPieces?(cmd: string, args: string[], each: (piece: string) => void): Promise<void>;
   /**
    * Starts a long-running command (a monitor) and calls `onLine` with each line of its output
    * until `stop()`; restarted a second after it exits on its own. Optional: runners without it
@@ -72,6 +81,36 @@ function outputFile(): number | undefined {
     }
     return undefined;
   }
+}
+
+/** The most bytes of a command's output `runInPieces` decodes at once. */
+export const OUTPUT_PIECE_BYTES = 64 * 1024;
+
+/** What a command printed: the file it wrote (read from its start), or what came through its pipe. */
+type Printed = { file: number } | { chunks: Buffer[] };
+
+/** What a command printed, as one string. */
+function wholeText(printed: Printed): string {
+  return 'file' in printed ? readWhole(printed.file).toString('utf8') : Buffer.concat(printed.chunks).toString('utf8');
+}
+
+/** What a command printed, decoded (a character split between two reads comes out whole) and given to `each` in pieces. */
+function eachPiece(printed: Printed, each: (piece: string) => void): void {
+  const decoder = new StringDecoder('utf8');
+  const give = (piece: string): void => {
+    if (piece !== '') {
+      each(piece);
+    }
+  };
+  if ('chunks' in printed) {
+    printed.chunks.forEach((chunk) => give(decoder.write(chunk)));
+  } else {
+    const buf = Buffer.allocUnsafe(OUTPUT_PIECE_BYTES);
+    for (let at = 0, n = readSync(printed.file, buf, 0, buf.length, at); n > 0; at += n, n = readSync(printed.file, buf, 0, buf.length, at)) {
+      give(decoder.write(buf.subarray(0, n)));
+    }
+  }
+  give(decoder.end());
 }
 
 /** Everything written to the file `fd`, from its start. */
@@ -142,19 +181,21 @@ export class ProcessCommandRunner implements CommandRunner {
   }
 
   run(cmd: string, args: string[], stdin?: string): Promise<string> {
+    return this.exec(cmd, args, stdin, wholeText);
+  }
+
+  runInPieces(cmd: string, args: string[], each: (piece: string) => void): Promise<void> {
+    return this.exec(cmd, args, undefined, (printed) => eachPiece(printed, each));
+  }
+
+  /**
+   * Runs `cmd args...` with `stdin`, then, once it exited successfully, resolves with what `take`
+   * makes of what it printed (read once, then the file closed). A failure to read the output is
+   * a CommandError; whatever else `take` throws rejects as it is.
+   */
+  private exec<T>(cmd: string, args: string[], stdin: string | undefined, take: (printed: Printed) => T): Promise<T> {
     return new Promise((resolve, reject) => {
       let file = outputFile();
-      /** What it printed, read once (from the file, then closed, or from the pipe). */
-      const stdout = (): string => {
-        if (file === undefined) {
-          return Buffer.concat(out).toString('utf8');
-        }
-        try {
-          return readWhole(file).toString('utf8');
-        } finally {
-          release();
-        }
-      };
       const release = (): void => {
         if (file !== undefined) {
           closeSync(file);
@@ -181,19 +222,21 @@ export class ProcessCommandRunner implements CommandRunner {
       });
       child.once('close', (code, signal) => {
         const stderr = Buffer.concat(err).toString('utf8').trim();
-        let printed: string;
+        if (code !== 0) {
+          release();
+          const how = signal ? `killed by ${signal}` : `exited with status ${code}`;
+          reject(new CommandError(`${[cmd, ...args].join(' ')} ${how}${stderr ? `: ${stderr}` : ''}`, code, stderr));
+          return;
+        }
         try {
-          printed = stdout();
+          resolve(take(file === undefined ? { chunks: out } : { file }));
         } catch (e) {
-          reject(new CommandError(`${[cmd, ...args].join(' ')}: its output could not be read: ${(e as Error).message}`, code, stderr));
-          return;
+          // A failed read of the output file names its system call; the rest is `take`'s own.
+          const error = e instanceof Error ? e : new Error(String(e));
+          reject('syscall' in error ? new CommandError(`${[cmd, ...args].join(' ')}: its output could not be read: ${error.message}`, code, stderr) : error);
+        } finally {
+          release();
         }
-        if (code === 0) {
-          resolve(printed);
-          return;
-        }
-        const how = signal ? `killed by ${signal}` : `exited with status ${code}`;
-        reject(new CommandError(`${[cmd, ...args].join(' ')} ${how}${stderr ? `: ${stderr}` : ''}`, code, stderr));
       });
       child.stdin!.end(stdin ?? '');
     });

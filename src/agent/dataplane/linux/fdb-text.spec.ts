@@ -1,7 +1,22 @@
 import { isIP } from 'node:net';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { parseFdbLine, parseFdbText } from './fdb-text';
+import type { FdbRecord } from './kernel-view';
+import { FdbTextReader, parseFdbLine } from './fdb-text';
+
+/** Every entry of a whole listing that `keep` keeps, read by an FdbTextReader in one piece. */
+function parseFdbText<U>(text: string, keep: (record: FdbRecord) => U | undefined): U[] {
+  const out: U[] = [];
+  const reader = new FdbTextReader((record) => {
+    const kept = keep(record);
+    if (kept !== undefined) {
+      out.push(kept);
+    }
+  });
+  reader.push(text);
+  reader.end();
+  return out;
+}
 
 // Recorded from iproute2 6.1 (`bridge fdb show`) on Linux 6.18: an overlay bridge br100 with its
 // VXLAN device vx100 (the flood entry, remote entries, one with its own port and VNI, one
@@ -58,6 +73,24 @@ describe('bridge fdb show, as text', () => {
     ]) {
       expect(parseFdbLine(bad)).toBeUndefined();
       expect(() => parseFdbText(`${LISTED}${bad}\n`, (r) => r)).toThrow(/bridge fdb show: line 12 /);
+    }
+  });
+
+  it('reads the listing given in pieces as given whole: a line split between two pieces, line numbers counted across them', () => {
+    const read = (text: string, size: number) => {
+      const out: unknown[] = [];
+      const reader = new FdbTextReader((r) => out.push(r));
+      for (let i = 0; i < text.length; i += size) {
+        reader.push(text.slice(i, i + size));
+      }
+      reader.end();
+      return out;
+    };
+    const whole = parseFdbText(LISTED, (r) => r);
+    for (const size of [1, 2, 13, 50, LISTED.length]) {
+      expect(read(LISTED, size)).toEqual(whole);
+      expect(read(LISTED.trimEnd(), size)).toEqual(whole); // no newline after the last line
+      expect(() => read(`${LISTED}02:00:00:00:00:01 dev vx1 dst nowhere self\n`, size)).toThrow(/bridge fdb show: line 12 /);
     }
   });
 

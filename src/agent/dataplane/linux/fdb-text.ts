@@ -71,28 +71,44 @@ export function parseFdbLine(line: string, dsts?: Map<string, string>): FdbRecor
   return record;
 }
 
-/** Every entry of a `bridge fdb show` listing that `keep` keeps; throws on a line that does not follow the form (see parseFdbLine). */
-export function parseFdbText<U>(text: string, keep: (record: FdbRecord) => U | undefined): U[] {
-  const out: U[] = [];
-  let start = 0;
-  let n = 0;
-  const dsts = new Map<string, string>();
-  while (start < text.length) {
-    const end = text.indexOf('\n', start);
-    const line = text.slice(start, end < 0 ? text.length : end);
-    start = end < 0 ? text.length : end + 1;
-    n++;
-    if (line.trim() === '') {
-      continue;
+/**
+ * Reads a `bridge fdb show` listing given in pieces in order (`push`, then `end`): each entry to
+ * `each` as its line is complete; throws on a line that does not follow the form (see
+ * parseFdbLine). Holds only the line not yet complete.
+ */
+export class FdbTextReader {
+  private pending = '';
+  private lines = 0;
+  /** The destinations seen (see parseFdbLine). */
+  private readonly dsts = new Map<string, string>();
+
+  constructor(private readonly each: (record: FdbRecord) => void) {}
+
+  push(text: string): void {
+    const body = this.pending + text;
+    let start = 0;
+    for (let end = body.indexOf('\n'); end >= 0; start = end + 1, end = body.indexOf('\n', start)) {
+      this.line(body.slice(start, end));
     }
-    const record = parseFdbLine(line, dsts);
-    if (record === undefined) {
-      throw new Error(`bridge fdb show: line ${n} is not a forwarding entry: ${JSON.stringify(line.slice(0, 120))}`);
-    }
-    const kept = keep(record);
-    if (kept !== undefined) {
-      out.push(kept);
+    this.pending = body.slice(start);
+  }
+
+  end(): void {
+    if (this.pending !== '') {
+      this.line(this.pending);
+      this.pending = '';
     }
   }
-  return out;
+
+  private line(line: string): void {
+    this.lines++;
+    if (line.trim() === '') {
+      return;
+    }
+    const record = parseFdbLine(line, this.dsts);
+    if (record === undefined) {
+      throw new Error(`bridge fdb show: line ${this.lines} is not a forwarding entry: ${JSON.stringify(line.slice(0, 120))}`);
+    }
+    this.each(record);
+  }
 }

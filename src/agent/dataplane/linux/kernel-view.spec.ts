@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError } from './command-runner';
 import { fdbKey } from '../dataplane';
-import { FLOOD_MAC, KernelReader, linksByName, mapJsonArray, RemoteFdb, slimLink, type IpLink } from './kernel-view';
+import type { CommandRunner } from './command-runner';
+import { ArrayCutter, FLOOD_MAC, KernelReader, linksByName, mapJsonArray, RemoteFdb, slimLink, type IpLink } from './kernel-view';
 
 // Recorded from iproute2 6.1 (`ip -j -d link show`) on Linux 6.18, in a namespace holding an
 // overlay bridge and VXLAN device, a tap attached to it, and a tap whose alias is the text that
@@ -91,6 +92,77 @@ describe('mapJsonArray', () => {
       expect(() => mapJsonArray(bad, 'test', 'a', (e) => e)).toThrow();
       expect(() => mapJsonArray(bad, 'test', ['a', 'b'], (e) => e)).toThrow();
     }
+  });
+});
+
+/** `text` cut in pieces of `size` characters. */
+const inPieces = (text: string, size: number): string[] => Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size));
+
+describe('ArrayCutter', () => {
+  /** The element texts the cutter gives for `text` given in pieces of `size`. */
+  function cut(text: string, keys: string[], size: number): string[] {
+    const out: string[] = [];
+    const cutter = new ArrayCutter(keys, (piece) => out.push(piece));
+    inPieces(text, size).forEach((piece) => cutter.push(piece));
+    cutter.end();
+    return out;
+  }
+
+  it('gives the same elements however the text is cut in pieces: a boundary or the opening split between two', () => {
+    const whole = cut(LINKS, ['ifindex'], LINKS.length);
+    expect(whole.map((e) => JSON.parse(e) as unknown)).toEqual(JSON.parse(LINKS));
+    for (const size of [1, 2, 3, 7, 10, 64, 1_000]) {
+      expect(cut(LINKS, ['ifindex'], size)).toEqual(whole);
+    }
+    const nft = '  [{"metainfo": {"v": 1}}, {"table": {"name": "t"}}, {"rule": {"c": 1}}]\n';
+    for (const size of [1, 4, 9, nft.length]) {
+      expect(cut(nft, ['metainfo', 'table', 'rule'], size).map((e) => JSON.parse(e) as unknown)).toEqual(JSON.parse(nft));
+    }
+  });
+
+  it('throws on a text that is not an array of the elements expected, whole or in pieces', () => {
+    for (const bad of ['{"a":1}', '[{"b":1},{"a":2}]', '[1,{"a":1}]', '[{"a":1},{"a":2}', '', '[]']) {
+      for (const size of [1, 3, 100]) {
+        expect(() => cut(bad, ['a'], size)).toThrow(/not an array/);
+      }
+    }
+    expect(() => new ArrayCutter(['a|b'], () => undefined)).toThrow(/words/);
+  });
+});
+
+describe('KernelReader links', () => {
+  /** A runner that gives each listing in pieces of `size` characters, and counts the commands it ran. */
+  function piecewise(answers: Record<string, string>, size: number): CommandRunner & { ran: string[] } {
+    const ran: string[] = [];
+    const answer = (cmd: string, args: string[]): string => {
+      const line = [cmd, ...args].join(' ');
+      ran.push(line);
+      if (answers[line] === undefined) {
+        throw new Error(`unexpected ${line}`);
+      }
+      return answers[line];
+    };
+    return {
+      ran,
+      run: async (cmd, args) => answer(cmd, args),
+      runInPieces: async (cmd, args, each) => inPieces(answer(cmd, args), size).forEach(each),
+    };
+  }
+
+  it('reads the listing in pieces, each link slimmed, as the whole listing parsed', async () => {
+    for (const size of [1, 5, 100, 100_000]) {
+      const r = piecewise({ 'ip -j -d link show': LINKS }, size);
+      expect(await new KernelReader(r).links()).toEqual(linksByName(LINKS));
+      expect(r.ran).toEqual(['ip -j -d link show']);
+    }
+  });
+
+  it('reads a listing the cutter cannot cut again, and parses it whole; fails on one that is not a listing', async () => {
+    const nested = '[{"ifindex":1,"ifname":"a","x":[{"ifindex":7},{"ifindex":8}]},{"ifindex":2,"ifname":"b"}]';
+    const r = piecewise({ 'ip -j -d link show': nested }, 10);
+    expect([...(await new KernelReader(r).links()).keys()]).toEqual(['a', 'b']);
+    expect(r.ran).toEqual(['ip -j -d link show', 'ip -j -d link show']);
+    await expect(new KernelReader(piecewise({ 'ip -j -d link show': '[{"ifindex":1,' }, 4)).links()).rejects.toThrow();
   });
 });
 

@@ -1,7 +1,7 @@
 import { fdbKey, fdbKeyParts, type FdbEntry, type HostKernelState } from '../dataplane';
 import type { HostLink } from '../taps';
 import { CommandError, type CommandRunner } from './command-runner';
-import { parseFdbText } from './fdb-text';
+import { FdbTextReader } from './fdb-text';
 import { GATES, holdsGateFilter, TAP_GATE_BLOCK, type TcFilter } from './tc-gate';
 
 /**
@@ -282,36 +282,29 @@ export function linksByName(text: string): Map<string, IpLink> {
 /**
  * `map` of each element of a JSON array of objects (an iproute2 `-j` listing whose elements each
  * begin with the key `first`, or an nft `-j` listing's array whose elements each begin with one
- * of the keys `first` lists), the elements parsed one at a time, so that what `map` does not
- * keep dies young: parsed whole, the 3 MB a pass reads are 6-7 MB of objects, all promoted out
- * of the young generation. The array is cut where `},{"<first>":` (or `}, {"<first>":`, as nft
- * prints it) stands: inside a JSON string a `"` is escaped, so that text is a boundary between
- * two elements or lies in a nested array, and a cut there leaves pieces that do not parse alone.
- * Then (and when the text is not an array of such elements) the array is parsed whole instead,
- * so the result is JSON.parse's whatever the text. `map` may see an element twice: when it keeps
- * anything aside, `restart` (called before the elements are given again) drops it. Undefined
- * from `map` drops the element.
+ * of the keys `first` lists), the elements parsed one at a time (ArrayCutter), so that what `map`
+ * does not keep dies young: parsed whole, the 3 MB a pass reads are 6-7 MB of objects, all
+ * promoted out of the young generation. When a piece does not parse alone (see ArrayCutter), or
+ * the text is not an array of such elements, the array is parsed whole instead, so the result is
+ * JSON.parse's whatever the text. `map` may see an element twice: when it keeps anything aside,
+ * `restart` (called before the elements are given again) drops it. Undefined from `map` drops the
+ * element.
  */
 export function mapJsonArray<T, U>(text: string, what: string, first: string | readonly string[], map: (element: T) => U | undefined, restart?: () => void): U[] {
   const out: U[] = [];
-  const pieces = arrayPieces(text.trim(), typeof first === 'string' ? [first] : first);
-  if (pieces) {
-    try {
-      for (const piece of pieces) {
-        const element: unknown = JSON.parse(piece);
-        if (!isObject(element) || Array.isArray(element)) {
-          throw new Error('not an object');
-        }
-        const mapped = map(element as T);
-        if (mapped !== undefined) {
-          out.push(mapped);
-        }
+  try {
+    const cutter = new ArrayCutter(typeof first === 'string' ? [first] : first, (piece) => {
+      const mapped = map(parseElement<T>(piece));
+      if (mapped !== undefined) {
+        out.push(mapped);
       }
-      return out;
-    } catch {
-      out.length = 0;
-      restart?.();
-    }
+    });
+    cutter.push(text);
+    cutter.end();
+    return out;
+  } catch {
+    out.length = 0;
+    restart?.();
   }
   for (const element of parseJsonArray<T>(text, what)) {
     if (!isObject(element) || Array.isArray(element)) {
@@ -325,30 +318,81 @@ export function mapJsonArray<T, U>(text: string, what: string, first: string | r
   return out;
 }
 
-/** A key an element may begin with (see arrayPieces): a word, so that it needs no escaping in a pattern. */
+/** One element's text (a piece ArrayCutter cut), parsed; throws when it is not a JSON object. */
+function parseElement<T>(piece: string): T {
+  const element: unknown = JSON.parse(piece);
+  if (!isObject(element) || Array.isArray(element)) {
+    throw new Error('not an object');
+  }
+  return element as T;
+}
+
+/** A key an element may begin with (see ArrayCutter): a word, so that it needs no escaping in a pattern. */
 const ELEMENT_KEY_RE = /^[a-z_]+$/;
 
 /**
- * The texts of the elements of the JSON array `body`, lazily, each cut where `},{"<key>":` or
- * `}, {"<key>":` stands for one of `keys` (see mapJsonArray); undefined when `body` is not an
- * array whose first element begins with one of them. The pieces are not checked here: one that
- * is not an element does not parse.
+ * Cuts the text of a JSON array of objects, given in pieces in order (`push`, then `end`), into
+ * the texts of its elements as each is complete, to `element`: where `},{"<key>":` or
+ * `}, {"<key>":` stands for one of `keys` (as iproute2 and nft print their listings). Inside a
+ * JSON string a `"` is escaped, so that text is a boundary between two elements or lies in a
+ * nested array, and a cut there leaves pieces that do not parse alone: the caller then parses
+ * the listing whole. Throws when the text is not an array whose first element begins with one of
+ * `keys`. Holds only the text of the element not yet complete.
  */
-function arrayPieces(body: string, keys: readonly string[]): Iterable<string> | undefined {
-  if (!keys.every((k) => ELEMENT_KEY_RE.test(k)) || !body.endsWith('}]') || !keys.some((k) => body.startsWith(`[{"${k}":`))) {
-    return undefined;
+export class ArrayCutter {
+  private pending = '';
+  /** Where the next search for a boundary starts in `pending` (none can begin before). */
+  private from = 0;
+  private started = false;
+  private readonly boundary: RegExp;
+  private readonly openings: string[];
+  /** The longest boundary, less one character: a boundary not complete at the end of `pending` begins within this many characters of it. */
+  private readonly reach: number;
+
+  constructor(
+    keys: readonly string[],
+    private readonly element: (text: string) => void,
+  ) {
+    if (keys.length === 0 || !keys.every((k) => ELEMENT_KEY_RE.test(k))) {
+      throw new Error(`element keys must be words: ${JSON.stringify(keys)}`);
+    }
+    this.boundary = new RegExp(`\\}, ?(?=\\{"(?:${keys.join('|')})":)`, 'g');
+    this.openings = keys.map((k) => `[{"${k}":`);
+    this.reach = Math.max(...keys.map((k) => k.length)) + 7;
   }
-  const boundary = new RegExp(`\\}, ?(?=\\{"(?:${keys.join('|')})":)`, 'g');
-  return {
-    *[Symbol.iterator]() {
-      let start = 1;
-      for (let m = boundary.exec(body); m !== null; m = boundary.exec(body)) {
-        yield body.slice(start, m.index + 1);
-        start = m.index + m[0].length;
+
+  push(text: string): void {
+    let body = this.pending + text;
+    if (!this.started) {
+      body = body.trimStart();
+      if (!this.openings.some((o) => body.startsWith(o))) {
+        if (this.openings.some((o) => o.startsWith(body))) {
+          this.pending = body; // the opening is not all here yet
+          return;
+        }
+        throw new Error('not an array of the elements expected');
       }
-      yield body.slice(start, -1);
-    },
-  };
+      this.started = true;
+      body = body.slice(1);
+    }
+    let start = 0;
+    this.boundary.lastIndex = this.from;
+    for (let m = this.boundary.exec(body); m !== null; m = this.boundary.exec(body)) {
+      this.element(body.slice(start, m.index + 1));
+      start = m.index + m[0].length;
+    }
+    this.pending = body.slice(start);
+    this.from = Math.max(0, this.pending.length - this.reach);
+  }
+
+  end(): void {
+    const body = this.pending.trimEnd();
+    if (!this.started || !body.endsWith('}]')) {
+      throw new Error('not an array of the elements expected');
+    }
+    this.pending = '';
+    this.element(body.slice(0, -1));
+  }
 }
 
 export function parseJsonArray<T>(text: string, what: string): T[] {
@@ -362,13 +406,45 @@ export function parseJsonArray<T>(text: string, what: string): T[] {
   return parsed as T[];
 }
 
+const LINKS_ARGS = ['-j', '-d', 'link', 'show'];
+
 /** Reads the kernel through the command runner. Holds no state; never mutates. */
 export class KernelReader {
   constructor(private readonly runner: CommandRunner) {}
 
-  /** Every link (`ip -j -d link show`), by name, with only the fields IpLink names (see slimLink). */
+  /**
+   * Every link (`ip -j -d link show`), by name, with only the fields IpLink names (see slimLink),
+   * each slimmed as its text is read (ArrayCutter); a listing that cannot be cut so is read again
+   * and parsed whole (linksByName).
+   */
   async links(): Promise<Map<string, IpLink>> {
-    return linksByName(await this.runner.run('ip', ['-j', '-d', 'link', 'show']));
+    const links = new Map<string, IpLink>();
+    const cutter = new ArrayCutter(['ifindex'], (piece) => {
+      const link = slimLink(parseElement<IpLink>(piece));
+      links.set(link.ifname, link);
+    });
+    try {
+      await this.read('ip', LINKS_ARGS, (piece) => cutter.push(piece));
+      cutter.end();
+      return links;
+    } catch (err) {
+      if (err instanceof CommandError) {
+        throw err;
+      }
+      return linksByName(await this.runner.run('ip', LINKS_ARGS));
+    }
+  }
+
+  /**
+   * Runs a listing and gives its output to `each` in pieces (CommandRunner.runInPieces: at 1,000
+   * taps and 10,000 entries the links' JSON is 1.6 MB, the entries' text 0.8 MB, which then never
+   * exist whole), or whole from a runner that cannot.
+   */
+  private async read(cmd: string, args: string[], each: (piece: string) => void): Promise<void> {
+    if (this.runner.runInPieces) {
+      return this.runner.runInPieces(cmd, args, each);
+    }
+    each(await this.runner.run(cmd, args));
   }
 
   /** The links that carry an IP address (see addressedLinks). */
@@ -380,10 +456,10 @@ export class KernelReader {
    * Links, our VXLAN devices' remote entries, the clsact qdiscs, then (when there are any) the
    * filters of the gate blocks and the ingress of taps and mirror devices: three processes in
    * parallel, then one `tc -batch`. Without the gate (`gated` false) a host may lack `tc`: its
-   * qdiscs then read as none (nor can mirrors be put there). Each output is parsed as it arrives,
-   * element by element or line by line, and only what is used is kept (at 1,000 taps and 10,000
-   * entries the links' JSON is 1.6 MB, the entries' text 0.8 MB): the links slimmed (slimLink),
-   * of the forwarding entries the remote ones alone, of the qdiscs the clsact ones.
+   * qdiscs then read as none (nor can mirrors be put there). The links and the entries are read
+   * in pieces (see read), parsed element by element or line by line, and only what is used is
+   * kept: the links slimmed (slimLink), of the forwarding entries the remote ones alone, of the
+   * qdiscs the clsact ones.
    */
   async view(gated: boolean): Promise<KernelView> {
     // `clsact`: only the qdiscs at the ingress/clsact parent (0.1 against 0.3 MB for every qdisc).
@@ -444,10 +520,9 @@ export class KernelReader {
   private async fdbEntries<A>(start: () => A, add: (into: A, record: FdbRecord) => void): Promise<A> {
     try {
       const into = start();
-      parseFdbText(await this.runner.run('bridge', ['fdb', 'show']), (r) => {
-        add(into, r);
-        return undefined;
-      });
+      const reader = new FdbTextReader((r) => add(into, r));
+      await this.read('bridge', ['fdb', 'show'], (piece) => reader.push(piece));
+      reader.end();
       return into;
     } catch (err) {
       if (err instanceof CommandError) {
