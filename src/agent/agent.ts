@@ -7,7 +7,7 @@ import type { Logger } from '../common/logger';
 import type { InventoryCollector } from './inventory/collector';
 import { InventoryPoller } from './inventory/inventory-poller';
 import { MigrationWatcher } from './migration/migration-watcher';
-import { collectGarbage } from './memory';
+import { collectAndReleaseGarbage, collectGarbage } from './memory';
 import { Reconciler } from './reconcile/reconciler';
 import { ControllerClient } from './sync/controller-client';
 import { DesiredStateStore } from './sync/desired-state-store';
@@ -87,7 +87,7 @@ export class Agent {
       config,
       dataplane,
       this.store,
-      { report: (revision, error, failedPorts) => this.client.report(revision, error, failedPorts), linked: () => this.migrations.linked(), mirrorCounters: (entries) => this.client.mirrorCounters(entries), hostObserved: (observation) => this.client.hostObserved(observation), inventory: () => this.inventory?.last(), passDone: collectGarbage, stageDone: collectGarbage },
+      { report: (revision, error, failedPorts) => this.client.report(revision, error, failedPorts), linked: () => this.migrations.linked(), mirrorCounters: (entries) => this.client.mirrorCounters(entries), hostObserved: (observation) => this.client.hostObserved(observation), inventory: () => this.inventory?.last(), passDone: collectAndReleaseGarbage, stageDone: collectGarbage },
       enqueue,
       logger,
       random,
