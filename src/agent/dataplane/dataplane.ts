@@ -144,8 +144,8 @@ export const fdbKey = (vni: number, mac: string): string => `${vni} ${mac}`;
 /** The VNI and MAC of a key fdbKey made; undefined for any other string. */
 export function fdbKeyParts(key: string): { vni: number; mac: string } | undefined {
   const at = key.indexOf(' ');
-  const vni = at > 0 ? Number(key.slice(0, at)) : NaN;
-  return Number.isInteger(vni) ? { vni, mac: key.slice(at + 1) } : undefined;
+  const vni = key.slice(0, Math.max(at, 0));
+  return /^[0-9]+$/.test(vni) ? { vni: Number(vni), mac: key.slice(at + 1) } : undefined;
 }
 
 /** A state being made (the desired one, or a copy to change): its forwarding entries a Map. */

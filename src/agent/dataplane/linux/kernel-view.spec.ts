@@ -263,7 +263,7 @@ describe('RemoteFdb', () => {
   });
 
   it('has nothing under a key of the flood list, of another VNI or MAC, or that fdbKey could not make', () => {
-    for (const key of [fdbKey(200, FLOOD_MAC), fdbKey(300, B), fdbKey(100, B), '', B, '200', ` ${B}`, `x ${B}`, `200.5 ${B}`, `200  ${B}`]) {
+    for (const key of [fdbKey(200, FLOOD_MAC), fdbKey(300, B), fdbKey(100, B), '', B, '200', ` ${B}`, `x ${B}`, `200.5 ${B}`, `2e2 ${B}`, `+200 ${B}`, `200  ${B}`]) {
       expect(fdb.get(key)).toBeUndefined();
       expect(fdb.has(key)).toBe(false);
     }

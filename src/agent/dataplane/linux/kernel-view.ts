@@ -116,8 +116,11 @@ export class RemoteFdb implements ReadonlyMap<string, FdbEntry> {
 
   get(key: string): FdbEntry | undefined {
     const parts = fdbKeyParts(key);
-    const vteps = parts && parts.mac !== FLOOD_MAC ? this.remotes.get(parts.vni)?.get(parts.mac) : undefined;
-    return vteps && remoteEntry(parts!.vni, parts!.mac, vteps);
+    if (!parts || parts.mac === FLOOD_MAC) {
+      return undefined;
+    }
+    const vteps = this.remotes.get(parts.vni)?.get(parts.mac);
+    return vteps && remoteEntry(parts.vni, parts.mac, vteps);
   }
 
   has(key: string): boolean {
