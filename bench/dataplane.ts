@@ -295,7 +295,7 @@ interface CommandTiming {
 class TimedRunner implements CommandRunner {
   readonly log: CommandTiming[] = [];
 
-  constructor(private readonly inner: CommandRunner) {}
+  constructor(private readonly inner: ProcessCommandRunner) {}
 
   async run(cmd: string, args: string[], stdin?: string): Promise<string> {
     const command = [cmd, ...args].join(' ');
@@ -308,6 +308,23 @@ class TimedRunner implements CommandRunner {
       return out;
     } catch (err) {
       this.log.push({ command, lines, inBytes, ms: performance.now() - t0, outBytes: 0, failed: (err as Error).message });
+      throw err;
+    }
+  }
+
+  /** The listings the agent reads in pieces (KernelReader), read so here too: its path, not `run`'s (the time includes the parse of the pieces, which runs as they are read). */
+  async runInPieces(cmd: string, args: string[], each: (piece: string) => void): Promise<void> {
+    const command = [cmd, ...args].join(' ');
+    let outBytes = 0;
+    const t0 = performance.now();
+    try {
+      await this.inner.runInPieces(cmd, args, (piece) => {
+        outBytes += Buffer.byteLength(piece);
+        each(piece);
+      });
+      this.log.push({ command, lines: 0, inBytes: 0, ms: performance.now() - t0, outBytes });
+    } catch (err) {
+      this.log.push({ command, lines: 0, inBytes: 0, ms: performance.now() - t0, outBytes: 0, failed: (err as Error).message });
       throw err;
     }
   }
