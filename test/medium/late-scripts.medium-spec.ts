@@ -79,7 +79,9 @@ describe('store: a script defined while an auto-pipeline is pending', () => {
     const previous = redis.sendCommand;
     const send = redis.sendCommand.bind(redis) as (command: Command, ...rest: unknown[]) => unknown;
     (redis as unknown as { sendCommand: typeof send }).sendCommand = (command, ...rest) => {
-      const which = command.name === 'evalsha' ? String(command.args[command.args.length - 1]) : '';
+      // The call's last argument, read off its wire form (a script's command keeps only its first argument).
+      const wire = command.name === 'evalsha' ? String(command.toWritable({})) : '';
+      const which = /\r\n(first|second)\r\n$/.exec(wire)?.[1] ?? '';
       if (which === 'first' || which === 'second') {
         events.push(`sent ${which}`);
         command.promise.then(

@@ -1,6 +1,7 @@
-import type Redis from 'ioredis';
-import { CONTROLLER } from '../../src/controller/auth/principal';
+import type { Pipeline, default as Redis } from 'ioredis';
+import { CONTROLLER, type Actor } from '../../src/controller/auth/principal';
 import { loadConfig } from '../../src/controller/config';
+import { EncodedCommand, type EncodedArgs } from '../../src/controller/store/encoded-command';
 import { MaterializedView } from '../../src/controller/store/materialized-view';
 import { RedisStore } from '../../src/controller/store/redis-store';
 import { StoreRecovery } from '../../src/controller/store/store-recovery';
@@ -15,7 +16,7 @@ const CREATE = `
 redis.call('HSET', K.tenants(), ARGV[3], ARGV[4])
 return commit({ op('tenant', ARGV[3], ARGV[4]) })`;
 
-type ScriptRunner = (script: { lua: string; sha: string }, argv: (string | number)[]) => Promise<unknown>;
+type ScriptRunner = (script: { lua: string; sha: string }, args: EncodedArgs) => Promise<unknown>;
 
 /**
  * A Sentinel failover that loses a write the view applied, without Sentinel: the view applies
@@ -66,18 +67,19 @@ describe('a lost record whose revision the store makes again', () => {
 
   /** Runs the next write of `writer` in one MULTI after the loss of revision R, with `further` more writes after it. */
   function loseThenRemake(writer: RedisStore, redis: Redis, further: string[]): void {
-    const store = writer as unknown as { runScript: ScriptRunner };
+    const store = writer as unknown as { runScript: ScriptRunner; scriptArgs(args: string[], actor: Actor, now: number): EncodedArgs };
     const run = store.runScript.bind(writer);
-    store.runScript = async (script, argv) => {
+    store.runScript = async (script, args) => {
       store.runScript = run;
       const k = writer.keys;
       const revision = Number(await redis.get(k.revision()));
       const [[lostId]] = (await redis.xrevrange(k.changeLog(), '+', '-', 'COUNT', 1)) as [string, string[]][];
       const [[previousId]] = (await redis.xrevrange(k.changeLog(), `(${lostId}`, '-', 'COUNT', 1)) as [string, string[]][];
-      const multi = redis.multi().xdel(k.changeLog(), lostId).hdel(k.tenants(), 'lost').call('XSETID', k.changeLog(), previousId).set(k.revision(), revision - 1);
-      multi.evalsha(script.sha, 1, ...argv);
+      // A MULTI is a Pipeline, which takes a command made beforehand (the store's are encoded when made).
+      const multi = redis.multi().xdel(k.changeLog(), lostId).hdel(k.tenants(), 'lost').call('XSETID', k.changeLog(), previousId).set(k.revision(), revision - 1) as unknown as Pipeline;
+      multi.sendCommand(new EncodedCommand('evalsha', script.sha, args));
       for (const id of further) {
-        multi.evalsha(script.sha, 1, ...argv.slice(0, -2), id, JSON.stringify({ id }));
+        multi.sendCommand(new EncodedCommand('evalsha', script.sha, store.scriptArgs([id, JSON.stringify({ id })], CONTROLLER, Date.now())));
       }
       const replies = (await multi.exec())!;
       for (const [err] of replies) {

@@ -191,13 +191,16 @@ export class PortRepository {
     store.defineScript('overlayPortDelete', `${luaSecurityGroupHelpers}\n${DELETE}`);
   }
 
-  /** All or nothing: one revision for the whole batch. */
-  async createMany(ports: Port[], actor: Actor): Promise<number> {
+  /**
+   * All or nothing: one revision for the whole batch. Not async: the arguments (9 a port) are
+   * encoded before it returns, and not held while Redis runs the script (RedisStore.mutate).
+   */
+  createMany(ports: Port[], actor: Actor): Promise<number> {
     const args: (string | number)[] = [ports.length];
     for (const p of ports) {
       args.push(p.id, p.segmentId, p.hostId ?? '', p.mac, p.ips.join(','), JSON.stringify(p), p.tenantId, p.securityGroupIds.join(','), p.portSecurity ? '1' : '0');
     }
-    return (await this.store.mutate('overlayPortCreateBatch', args, actor)) as number;
+    return this.store.mutate('overlayPortCreateBatch', args, actor) as Promise<number>;
   }
 
   /** Replaces `current` by `next` if unchanged meanwhile: the revision, or -1 = read again and retry. */

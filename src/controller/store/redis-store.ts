@@ -1,18 +1,17 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { Command, ReplyError } from 'ioredis';
+import { ReplyError } from 'ioredis';
 import { createHash } from 'node:crypto';
 import { ErrorCode, OverlayError, isErrorCode } from '../errors';
 import { ControllerConfig } from '../config';
 import { RecordNonces } from './change-log';
 import { CommandMetrics } from './command-metrics';
+import { EncodedCommand, encodeArgs, type EncodedArgs, type ScriptArg } from './encoded-command';
 import { keysFor, type Keys } from './keys';
 import { scriptSource } from './lua-prelude';
 import { UNAVAILABLE_REPLY, createRedisClient, describeRedis, type RedisSettings } from './redis-connection';
 import { ReplicationBarrier } from './replication-barrier';
 import type { Actor } from '../auth/principal';
-
-type ScriptArg = string | number | Buffer;
 
 /**
  * The controller's Redis connections and its mutation scripts. Domain repositories register their
@@ -205,18 +204,26 @@ export class RedisStore implements OnModuleDestroy {
    * OVERLAY_REDIS_MIN_REPLICAS asks. A script's refusal (an OverlayError) wrote nothing and waits
    * for no replica. Not idempotent by itself: each script documents its own retry behaviour.
    */
-  async mutate(name: string, args: ScriptArg[], actor: Actor, now = Date.now()): Promise<unknown> {
+  mutate(name: string, args: ScriptArg[], actor: Actor, now = Date.now()): Promise<unknown> {
     const script = this.scripts.get(name);
     if (script === undefined) {
-      throw new Error(`no script ${name}: defineScript it first`);
+      return Promise.reject(new Error(`no script ${name}: defineScript it first`));
     }
-    // One array argument, never a spread: ioredis overflows the call stack from ~60,000
-    // arguments (a 10,000-port batch) and is then left broken (the process dies).
+    // Encoded here, before anything waits: nothing of `args` (a batch's are 9,000) is held while
+    // Redis runs the script (EncodedCommand).
+    return this.commit(script, this.scriptArgs(args, actor, now));
+  }
+
+  /** A script call's arguments after its SHA-1 or source: numkeys 1, the prelude's (lua-prelude.ts), then the script's own. */
+  private scriptArgs(args: ScriptArg[], actor: Actor, now: number): EncodedArgs {
     const nonce = this.config.changeLogNonces ? this.nonces.next() : '0';
-    const argv = [this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, nonce, ...args];
+    return encodeArgs([1, this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, nonce], args);
+  }
+
+  private async commit(script: { lua: string; sha: string }, args: EncodedArgs): Promise<unknown> {
     let result: unknown;
     try {
-      result = await this.runScript(script, argv);
+      result = await this.runScript(script, args);
     } catch (err) {
       throw RedisStore.translate(err);
     }
@@ -241,10 +248,9 @@ export class RedisStore implements OnModuleDestroy {
    * sent only once the writes it covers are answered (ReplicationBarrier). The scripts of one turn
    * of the event loop still leave in one system call: the socket is corked until the next turn.
    */
-  private async runScript(script: { lua: string; sha: string }, argv: ScriptArg[]): Promise<unknown> {
+  private async runScript(script: { lua: string; sha: string }, args: EncodedArgs): Promise<unknown> {
     const send = (command: 'evalsha' | 'eval', first: string): Promise<unknown> => {
-      // One array argument (flattened by Command), never a spread: see mutate.
-      const call = new Command(command, [first, 1, argv], { replyEncoding: 'utf8' });
+      const call = new EncodedCommand(command, first, args, { replyEncoding: 'utf8' });
       this.corkUntilNextTurn();
       void this.writer.sendCommand(call);
       return call.promise;
