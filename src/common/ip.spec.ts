@@ -10,6 +10,7 @@ import {
   formatIp,
   isReservedInCidr,
   LINK_LOCAL_RANGES,
+  NON_HOST_RANGES,
   nonHostAddress,
   parseCidrText,
   parseIpText,
@@ -330,5 +331,27 @@ describe('nonHostAddress', () => {
     }
     expect(nonHostAddress(ip('169.254.0.1'), LINK_LOCAL_RANGES)).toBe('a link-local address (169.254.0.0/16)');
     expect(nonHostAddress(ip('febf::1'), LINK_LOCAL_RANGES)).toBe('a link-local address (fe80::/10)');
+  });
+
+  it('places an IPv4 address in a range as the prefix arithmetic does, at every range\'s edges and inside it', () => {
+    const ranges = [...NON_HOST_RANGES, ...LINK_LOCAL_RANGES].filter((r) => r.cidr.family === 4);
+    const reference = (address: ParsedIp, extra = LINK_LOCAL_RANGES): string | undefined => {
+      const cidr: ParsedCidr = { family: 4, network: address.value, prefix: 32 };
+      const range = [...NON_HOST_RANGES, ...extra].find((r) => cidrWithin(cidr, r.cidr));
+      return range && (range.cidr.prefix === 32 ? range.address : `${range.address} (${range.text})`);
+    };
+    const random = prng(7);
+    const values = ranges.flatMap(({ cidr }) => {
+      const last = cidr.network + (1n << BigInt(32 - cidr.prefix)) - 1n;
+      return [cidr.network - 1n, cidr.network, cidr.network + 1n, last - 1n, last, last + 1n].filter((v) => v >= 0n && v <= 0xffffffffn);
+    });
+    values.push(...Array.from({ length: 2_000 }, () => BigInt(Math.floor(random() * 2 ** 32))));
+    for (const value of values) {
+      const address: ParsedIp = { family: 4, value };
+      const special = address.value === 0n || address.value === 0xffffffffn || address.value >> 8n === 0xe00000n;
+      if (!special) {
+        expect([formatIp(address), nonHostAddress(address, LINK_LOCAL_RANGES)]).toEqual([formatIp(address), reference(address)]);
+      }
+    }
   });
 });

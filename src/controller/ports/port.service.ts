@@ -34,13 +34,14 @@ function mergeSecurity(input: SecurityInput, current: SecurityFields, portMac: s
   });
   const allowedAddressPairs: AllowedAddressPair[] =
     input.allowedAddressPairs?.map((pair) => ({ ip: pair.ip, mac: pair.mac === undefined || pair.mac === portMac ? null : pair.mac })) ?? current.allowedAddressPairs;
-  const seen = new Set<string>();
+  // No Set for the ports without pairs (a batch makes 1,000 ports).
+  const seen = allowedAddressPairs.length > 1 ? new Set<string>() : undefined;
   allowedAddressPairs.forEach((pair, j) => {
     const key = `${pair.ip} ${pair.mac ?? ''}`;
-    if (seen.has(key)) {
+    if (seen?.has(key)) {
       throw new OverlayError(ErrorCode.DuplicateAddressPair, `address pair ${pair.ip}${pair.mac ? ` ${pair.mac}` : ''} is listed twice`, { field: `${prefix}allowedAddressPairs[${j}]` });
     }
-    seen.add(key);
+    seen?.add(key);
   });
   const portSecurity = input.portSecurity ?? current.portSecurity;
   if (!portSecurity) {
