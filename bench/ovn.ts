@@ -15,7 +15,7 @@ import { startPrivateRedis, type PrivateRedis } from '../test/support/private-re
 import { redisInfoField, redisSnapshot } from './redis-tools';
 import { dec, exitWith, gitDescribe, int, machineCpu, pad, ROOT, round2, verdict, writeResults } from './report';
 import { guardPhase } from './phase-guard';
-import { readRuntimeSettings } from './runtime-settings';
+import { benchControllerRuntime } from './runtime-settings';
 
 /*
  * OVN peer benchmark: `BENCH_ONLY=ovn npm run bench` (not in the default run; about a minute).
@@ -181,7 +181,7 @@ async function ours(): Promise<Side> {
   const prefix = `bench-ovn-${randomBytes(4).toString('hex')}`;
   const httpPort = await freePort();
   // The deployment's memory settings (deploy/overlayd-runtime.conf), as the sync bench runs it, unless BENCH_CONTROLLER_RUNTIME=none.
-  const runtime = process.env.BENCH_CONTROLLER_RUNTIME === 'none' ? { nodeFlags: [], env: {} } : readRuntimeSettings(ROOT);
+  const runtime = benchControllerRuntime(ROOT);
   const env = { ...(await controllerEnv({ REDIS_URL: store.url }, prefix, httpPort, benchToken())), ...runtime.env };
   const script = process.env.BENCH_CONTROLLER_SCRIPT ?? CONTROLLER_SCRIPT;
   const ctl = await ControllerProcess.start({ script, env, port: httpPort, readyTimeoutMs: 20_000, nodeArgs: runtime.nodeFlags });

@@ -28,6 +28,7 @@ import { dropPrefix, redisInfoField, redisSnapshot, runRedisBenchmark, type Redi
 const BENCH_ACTOR = systemActor('bench');
 import { dec, exitWith, gitDescribe, int, machineCpu, pad, ROOT, round2, verdict, writeResults } from './report';
 import { guardPhase } from './phase-guard';
+import { benchControllerRuntime } from './runtime-settings';
 
 /*
  * overlayd throughput benchmark: `npm run bench`.
@@ -40,7 +41,9 @@ import { guardPhase } from './phase-guard';
  * Everything under the prefix is deleted at the end, also after an error or Ctrl-C.
  *
  * Environment: REDIS_URL (default redis://127.0.0.1:6379); BENCH_CONTROLLER_SCRIPT to measure
- * another build of the controller (A/B); BENCH_CONTROLLER_NODE_ARGS for the controller's node,
+ * another build of the controller (A/B); the controller runs with the deployment's runtime
+ * settings (deploy/overlayd-runtime.conf), BENCH_CONTROLLER_RUNTIME=none with node's defaults;
+ * BENCH_CONTROLLER_NODE_ARGS adds to the controller's node flags,
  * e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where its time goes; BENCH_BASELINE_DIR, a
  * build of the code from before authentication (a directory holding dist/src/controller/main.js),
  * to compare single-port creates with it (see authVersusBaseline); BENCH_REST_ONLY=auth-compare runs
@@ -83,8 +86,10 @@ const REST_ONLY = process.env.BENCH_REST_ONLY;
 if (REST_ONLY !== undefined && REST_ONLY !== 'auth-compare') {
   throw new Error(`BENCH_REST_ONLY=${REST_ONLY}: the only value is auth-compare`);
 }
-/** Node flags for the controllers this run starts (e.g. --cpu-prof). */
+/** Node flags for the controllers this run starts (e.g. --cpu-prof), after the runtime settings' own. */
 const CONTROLLER_NODE_ARGS = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** The deployment's runtime settings (memory flags, jemalloc), as the sync and OVN phases run it; BENCH_CONTROLLER_RUNTIME=none: node's defaults. */
+const RUNTIME = benchControllerRuntime(ROOT);
 /** Rounds per side of the comparison, alternating; each up to AUTH_ROUND_CALLS creates or AUTH_ROUND_MS. */
 const AUTH_ROUNDS = 9;
 const AUTH_ROUND_CALLS = 4_000;
@@ -388,9 +393,9 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
 
   // --- the controller ------------------------------------------------------------------------
   const httpPort = await freePort();
-  const env = await controllerEnv({ REDIS_URL }, prefix, httpPort, benchToken());
+  const env = { ...RUNTIME.env, ...(await controllerEnv({ REDIS_URL }, prefix, httpPort, benchToken())) };
   const script = process.env.BENCH_CONTROLLER_SCRIPT ?? CONTROLLER_SCRIPT;
-  const nodeArgs = CONTROLLER_NODE_ARGS;
+  const nodeArgs = [...RUNTIME.nodeFlags, ...CONTROLLER_NODE_ARGS];
   const ctl = await ControllerProcess.start({ script, env, port: httpPort, readyTimeoutMs: 20_000, nodeArgs });
   ctxRef.ctl = ctl;
   const ctx: Ctx = { redis, ctl, prefix };
@@ -399,6 +404,7 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
   const rssStart = ctl.memory()?.rssKb ?? NaN;
   results.controller = { pid: ctl.pid, script: path.relative(ROOT, script), nodeArgs, httpPort, env: redactedEnv(env), rssAtStartKb: rssStart };
   console.log(`\nController: ${path.relative(ROOT, script)} pid ${ctl.pid} on http://127.0.0.1:${httpPort}, RSS at start ${dec(rssStart / 1024)} MiB`);
+  console.log(`  node ${nodeArgs.join(' ') || '(no flags)'}${Object.keys(RUNTIME.env).length ? `; ${Object.entries(RUNTIME.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''} (${process.env.BENCH_CONTROLLER_RUNTIME === 'none' ? "node's defaults: BENCH_CONTROLLER_RUNTIME=none" : 'the deployment\'s, deploy/overlayd-runtime.conf'})`);
 
   // --- 1. VNI allocation ----------------------------------------------------------------------
   console.log('\nVNI allocation (POST /v1/segments, tenant without quota, OVERLAY_VNI_RANGES=1-16777215)');
@@ -620,7 +626,7 @@ interface Side {
 /** A fresh controller of `script` set up for single-port creates; with `token` it is that build's admin token. */
 async function startSide(label: string, script: string, prefix: string, token: string | undefined, redis: Redis, refs: Refs): Promise<Side> {
   const httpPort = await freePort();
-  const ctl = await ControllerProcess.start({ script, env: await controllerEnv({ REDIS_URL }, prefix, httpPort, token), port: httpPort, readyTimeoutMs: 20_000, nodeArgs: CONTROLLER_NODE_ARGS });
+  const ctl = await ControllerProcess.start({ script, env: { ...RUNTIME.env, ...(await controllerEnv({ REDIS_URL }, prefix, httpPort, token)) }, port: httpPort, readyTimeoutMs: 20_000, nodeArgs: [...RUNTIME.nodeFlags, ...CONTROLLER_NODE_ARGS] });
   const client = new JsonHttpClient('127.0.0.1', httpPort, SINGLE_CONCURRENCY, { token });
   refs.others.push({ ctl, client, prefix });
   console.log(`  ${label}: pid ${ctl.pid}`);

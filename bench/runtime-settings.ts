@@ -29,6 +29,15 @@ export function readRuntimeSettings(root: string, file = 'overlayd-runtime.conf'
   return settings;
 }
 
+/**
+ * The settings a benchmark's controller runs with: the deployment's (deploy/overlayd-runtime.conf),
+ * so that its figures are the deployed controller's; none with BENCH_CONTROLLER_RUNTIME=none (node's
+ * defaults, for comparison).
+ */
+export function benchControllerRuntime(root: string): RuntimeSettings {
+  return process.env.BENCH_CONTROLLER_RUNTIME === 'none' ? { nodeFlags: [], env: {} } : readRuntimeSettings(root);
+}
+
 /** The agent's: deploy/overlay-agent-runtime.conf; none when there is no such file. */
 export function readAgentRuntimeSettings(root: string): RuntimeSettings {
   return existsSync(path.join(root, 'deploy', 'overlay-agent-runtime.conf')) ? readRuntimeSettings(root, 'overlay-agent-runtime.conf') : { nodeFlags: [], env: {} };

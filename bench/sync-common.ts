@@ -5,7 +5,7 @@ import { benchToken, ControllerProcess, freePort } from './controller-process';
 import { JsonHttpClient } from './http-client';
 import { percentile } from './pool';
 import { dec, int, ROOT, round2 } from './report';
-import { readRuntimeSettings } from './runtime-settings';
+import { benchControllerRuntime } from './runtime-settings';
 import { agentChannelOptions } from './sim-agent';
 import type { ChannelOptions } from '@grpc/grpc-js';
 
@@ -90,7 +90,7 @@ export async function startBenchController(opts: { prefix: string; token?: strin
     OVERLAY_MAX_BATCH_SIZE: '10000',
     OVERLAY_BOOTSTRAP_TOKEN: opts.token ?? benchToken(),
   };
-  const runtime = process.env.BENCH_CONTROLLER_RUNTIME === 'none' ? { nodeFlags: [], env: {} } : readRuntimeSettings(ROOT);
+  const runtime = benchControllerRuntime(ROOT);
   Object.assign(env, runtime.env);
   for (const pair of (process.env.BENCH_CONTROLLER_ENV ?? '').split(' ').filter(Boolean)) {
     const eq = pair.indexOf('=');
