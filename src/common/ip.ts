@@ -285,8 +285,8 @@ function rangeHolding(ip: ParsedIp, ranges: readonly SpecialRange[]): SpecialRan
       continue;
     }
     if (v4 >= 0) {
-      const size = 2 ** (32 - cidr.prefix);
-      if (Math.floor(v4 / size) === Math.floor(Number(cidr.network) / size)) {
+      const { size, block } = ipv4Block(range);
+      if (Math.floor(v4 / size) === block) {
         return range;
       }
     } else if (cidrWithin(asCidr(ip), cidr)) {
@@ -294,6 +294,18 @@ function rangeHolding(ip: ParsedIp, ranges: readonly SpecialRange[]): SpecialRan
     }
   }
   return undefined;
+}
+
+/** An IPv4 range as numbers: its size, and its network's index in blocks of that size (the ranges are constants: made once). */
+const ipv4Blocks = new WeakMap<SpecialRange, { size: number; block: number }>();
+function ipv4Block(range: SpecialRange): { size: number; block: number } {
+  let numbers = ipv4Blocks.get(range);
+  if (numbers === undefined) {
+    const size = 2 ** (32 - range.cidr.prefix);
+    numbers = { size, block: Math.floor(Number(range.cidr.network) / size) };
+    ipv4Blocks.set(range, numbers);
+  }
+  return numbers;
 }
 
 /**

@@ -29,6 +29,19 @@ describe('parseMac', () => {
     expect(parseMac('52-54-00-Ab-cD-eF')).toBe('52:54:00:ab:cd:ef');
   });
 
+  it('refuses a MAC as multicast exactly when its first octet is odd, in every spelling', () => {
+    for (let octet = 0; octet < 256; octet++) {
+      const hex = octet.toString(16).padStart(2, '0');
+      for (const raw of [`${hex}:00:00:00:00:01`, `${hex.toUpperCase()}-00-00-00-00-01`]) {
+        if (octet & 1) {
+          expect(() => parseMac(raw)).toThrow(expect.objectContaining({ code: 'MULTICAST_MAC' }));
+        } else {
+          expect(parseMac(raw)).toBe(`${hex}:00:00:00:00:01`);
+        }
+      }
+    }
+  });
+
   it.each([
     ['the broadcast MAC', 'ff:ff:ff:ff:ff:ff'],
     ['an IPv4 multicast MAC', '01:00:5e:00:00:01'],

@@ -23,21 +23,29 @@ import type { Cidr, IpAddress, MacAddress, ResourceId, VlanId, Vni } from '../..
 
 const MAC_RE = /^([0-9a-f]{2})([:-])([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})$/i;
 
+/** A MAC as stored: `test` on it allocates nothing, and such a MAC is returned as given. */
+const CANONICAL_MAC_RE = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
+
 /** A unicast MAC, written `aa:bb:cc:dd:ee:ff` (dashes accepted), stored lower case with colons. */
 export function parseMac(raw: string, field = 'mac'): MacAddress {
+  const mac = CANONICAL_MAC_RE.test(raw) ? raw : canonicalMac(raw, field);
+  // The group bit is the low bit of the first octet, that of its second hex digit's value.
+  const digit = mac.charCodeAt(1);
+  if ((digit <= 0x39 ? digit - 0x30 : digit - 0x57) & 1) {
+    throw new OverlayError(ErrorCode.MulticastMac, `${field} ${raw} is a multicast or broadcast MAC; a port needs a unicast MAC`, { field });
+  }
+  if (mac === '00:00:00:00:00:00') {
+    throw new OverlayError(ErrorCode.InvalidMac, `${field} must not be the all-zero MAC`, { field });
+  }
+  return mac as MacAddress;
+}
+
+function canonicalMac(raw: string, field: string): string {
   const m = MAC_RE.exec(raw);
   if (!m) {
     throw new OverlayError(ErrorCode.InvalidMac, `${field} must be a MAC address like 02:00:00:00:00:01, got ${JSON.stringify(raw)}`, { field });
   }
-  const octets = [m[1], m[3], m[4], m[5], m[6], m[7]].map((o) => o.toLowerCase());
-  const first = parseInt(octets[0], 16);
-  if (first & 1) {
-    throw new OverlayError(ErrorCode.MulticastMac, `${field} ${raw} is a multicast or broadcast MAC; a port needs a unicast MAC`, { field });
-  }
-  if (octets.every((o) => o === '00')) {
-    throw new OverlayError(ErrorCode.InvalidMac, `${field} must not be the all-zero MAC`, { field });
-  }
-  return octets.join(':') as MacAddress;
+  return [m[1], m[3], m[4], m[5], m[6], m[7]].map((o) => o.toLowerCase()).join(':');
 }
 
 /** A locally administered unicast MAC (02:xx:..) from 5 random bytes; uniqueness is checked by the store. */

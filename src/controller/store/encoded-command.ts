@@ -9,7 +9,14 @@ const ZERO = 48;
 const ARRAY_MARK = 0x2a; // '*'
 const BULK_MARK = 0x24; // '$'
 
-const digitCount = (n: number): number => (n < 10 ? 1 : Math.floor(Math.log10(n)) + 1);
+function digitCount(n: number): number {
+  let digits = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    digits++;
+  }
+  return digits;
+}
 
 /** Writes `<mark><n>\r\n` at `at` (n >= 0): a RESP header, without making a string of it. */
 function writeHeader(wire: Buffer, at: number, mark: number, n: number): number {
