@@ -98,13 +98,14 @@ export function compactPort(port: Port): Port {
  * A port is keyed by its own id string, not the record's copy of it (the indexes key by the
  * port's): 100,000 ports held each id twice, 5.6 MB.
  */
-function setValue(table: Map<string, unknown>, kind: ResourceKind, id: string, value: unknown): void {
+function setValue(table: Map<string, unknown>, kind: ResourceKind, id: string, value: unknown): unknown {
   if (kind === 'port') {
     const port = compactPort(value as Port);
     table.set(port.id, port);
-  } else {
-    table.set(id, value);
+    return port;
   }
+  table.set(id, value);
+  return value;
 }
 
 /** Applies one record. Records at or below the state's revision are ignored (replays are harmless). */
@@ -117,7 +118,11 @@ export function applyChange(state: ViewState, record: ChangeRecord): boolean {
     if (op.v === null) {
       table.delete(op.id);
     } else {
-      setValue(table, op.k, op.id, op.v);
+      // The record's value becomes the state's own (a port's compact copy: the same resource as
+      // the state holds it). What its readers go on to do with the record (the span index, for a
+      // batch's 1,000 ports) then holds no second object per port: the parsed one is garbage
+      // before that work starts, not copied through the collections it makes (docs/benchmarks.md).
+      op.v = setValue(table, op.k, op.id, op.v);
     }
   }
   state.revision = record.revision;
@@ -146,7 +151,7 @@ export function rewindChange(state: ViewState, record: ChangeRecord): void {
   state.revision = record.revision - 1;
 }
 
-/** A copy that can be changed without changing `state` (the tables are copied, not the records, which are never mutated). */
+/** A copy that can be changed without changing `state` (the tables are copied, not the resources, which are never mutated). */
 export function copyViewState(state: ViewState): ViewState {
   return {
     revision: state.revision,
