@@ -125,7 +125,7 @@ describe('change log and materialized view', () => {
 
     const store = first.app.get(RedisStore);
     const entries = (await first.redis.xrange(store.keys.changeLog(), '-', '+')) as [string, string[]][];
-    const records = entries.map(parseStreamEntry);
+    const records = entries.map((entry) => parseStreamEntry(entry));
     // Once each, in order, nothing for refusals.
     expect(records.map((r) => r.revision)).toEqual(Array.from({ length: mutations }, (_, i) => i + 1));
     expect(Number(await first.redis.get(store.keys.revision()))).toBe(mutations);

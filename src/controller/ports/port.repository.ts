@@ -1,6 +1,7 @@
 import { type Actor } from '../auth/principal';
 import { Injectable } from '@nestjs/common';
 import { luaSecurityGroupHelpers } from '../security-groups/security-group.lua';
+import { opJsonLength, opsJsonLength, type ChangeOp } from '../store/change-log';
 import { RedisStore } from '../store/redis-store';
 import { readPage, readRecord, type Page, type PageRequest } from '../store/page';
 import type { Port } from '../model/port';
@@ -197,10 +198,16 @@ export class PortRepository {
    */
   createMany(ports: Port[], actor: Actor): Promise<number> {
     const args: (string | number)[] = [ports.length];
+    // The record's ops are these ports as they are (the view's tail takes them rather than parse them back).
+    const ops: ChangeOp[] = [];
+    let opLengths = 0;
     for (const p of ports) {
-      args.push(p.id, p.segmentId, p.hostId ?? '', p.mac, p.ips.join(','), JSON.stringify(p), p.tenantId, p.securityGroupIds.join(','), p.portSecurity ? '1' : '0');
+      const json = JSON.stringify(p);
+      args.push(p.id, p.segmentId, p.hostId ?? '', p.mac, p.ips.join(','), json, p.tenantId, p.securityGroupIds.join(','), p.portSecurity ? '1' : '0');
+      ops.push({ k: 'port', id: p.id, v: p, o: null });
+      opLengths += opJsonLength('port', p.id, json);
     }
-    return this.store.mutate('overlayPortCreateBatch', args, actor) as Promise<number>;
+    return this.store.mutate('overlayPortCreateBatch', args, actor, Date.now(), { ops, opsLength: opsJsonLength(opLengths, ports.length) }) as Promise<number>;
   }
 
   /** Replaces `current` by `next` if unchanged meanwhile: the revision, or -1 = read again and retry. */

@@ -18,7 +18,7 @@ export class ChangeLogReader {
       return [];
     }
     const entries = (await this.store.read((r) => r.xrange(this.store.keys.changeLog(), `${from + 1}-0`, `${to}-${MAX_SEQ}`))) as [string, string[]][];
-    const records = entries.map(parseStreamEntry);
+    const records = entries.map((entry) => parseStreamEntry(entry));
     if (records.length !== to - from || records[0].revision !== from + 1) {
       return undefined;
     }

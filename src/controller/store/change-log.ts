@@ -31,19 +31,89 @@ export interface ChangeRecord {
   ops: ChangeOp[];
 }
 
-/** Turns one XRANGE/XREAD entry (`[id, [field, value, ...]]`) into a record. */
-export function parseStreamEntry(entry: [string, string[]]): ChangeRecord {
+/**
+ * Turns one XRANGE/XREAD entry (`[id, [field, value, ...]]`) into a record. With `echoes`, the
+ * ops of a record this process wrote are taken from them rather than parsed (RecordEchoes).
+ */
+export function parseStreamEntry(entry: [string, string[]], echoes?: RecordEchoes): ChangeRecord {
   const [id, fields] = entry;
-  const record: ChangeRecord = { revision: Number(id.slice(0, id.indexOf('-'))), entryId: id, at: 0, ops: [] };
+  const dash = id.indexOf('-');
+  const record: ChangeRecord = { revision: Number(id.slice(0, dash)), entryId: id, at: 0, ops: [] };
   for (let i = 0; i < fields.length; i += 2) {
     if (fields[i] === 'ops') {
-      record.ops = JSON.parse(fields[i + 1]) as ChangeOp[];
+      record.ops = echoes?.take(id.slice(dash + 1), fields[i + 1]) ?? (JSON.parse(fields[i + 1]) as ChangeOp[]);
     } else if (fields[i] === 'at') {
       record.at = Number(fields[i + 1]);
     }
   }
   return record;
 }
+
+/**
+ * The length of one op's JSON as the scripts write it (`opInto` in lua-prelude.ts:
+ * `{"k":"<kind>","id":"<id>","v":<json>,"o":<old>}`, `null` for none).
+ */
+export function opJsonLength(kind: ResourceKind, id: string, json: string | null, old: string | null = null): number {
+  return OP_JSON_OVERHEAD + kind.length + id.length + (json ?? 'null').length + (old ?? 'null').length;
+}
+const OP_JSON_OVERHEAD = '{"k":"","id":"","v":,"o":}'.length;
+
+/** The length of a record's `ops` field: a JSON array of `count` ops whose lengths add up to `opLengths`. */
+export function opsJsonLength(opLengths: number, count: number): number {
+  return opLengths + Math.max(count - 1, 0) + 2;
+}
+
+/** What a write of this process will make its record hold: its ops, and the length of their JSON. */
+export interface RecordEcho {
+  ops: ChangeOp[];
+  opsLength: number;
+}
+
+/**
+ * The records this process is writing, by their nonce: their ops as the writer already holds
+ * them, so that the view's tail need not parse them back. A batch's record is 1,000 ports' JSON
+ * that the tail parsed into objects the writer had just serialized: about 5 µs a port of the
+ * controller's CPU, and objects alive through the span index's work on the record, which the young
+ * generation's collections copied then promoted (docs/benchmarks.md).
+ *
+ * An echo is used only for the record with its nonce (unique to this process's write: see
+ * RecordNonces) whose `ops` field has the echo's length, and once; otherwise the record is parsed
+ * as any other. A write that failed drops its echo; one whose record the tail never reads (the view
+ * reloaded) is dropped after ECHO_TTL_MS, and at most MAX_ECHOES are kept.
+ */
+export class RecordEchoes {
+  private readonly pending = new Map<string, RecordEcho & { at: number }>();
+
+  add(nonce: string, echo: RecordEcho, now = Date.now()): void {
+    for (const [key, old] of this.pending) {
+      if (now - old.at < ECHO_TTL_MS && this.pending.size < MAX_ECHOES) {
+        break;
+      }
+      this.pending.delete(key);
+    }
+    this.pending.set(nonce, { ...echo, at: now });
+  }
+
+  drop(nonce: string): void {
+    this.pending.delete(nonce);
+  }
+
+  /** The ops of the record with this nonce, if this process wrote it and `opsText` has their length; taken once. */
+  take(nonce: string, opsText: string): ChangeOp[] | undefined {
+    const echo = this.pending.get(nonce);
+    if (echo === undefined) {
+      return undefined;
+    }
+    this.pending.delete(nonce);
+    return echo.opsLength === opsText.length ? echo.ops : undefined;
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+}
+const ECHO_TTL_MS = 10_000;
+const MAX_ECHOES = 256;
 
 /** The largest sequence part of a stream entry id: `<revision>-MAX_SEQ` sorts after every record of that revision. */
 export const MAX_SEQ = '18446744073709551615';

@@ -380,7 +380,7 @@ export class MaterializedView implements OnModuleDestroy {
   private applyEntries(entries: [string, string[]][]): Fit {
     let fit: Fit = 'applied';
     for (const entry of entries) {
-      const record = parseStreamEntry(entry);
+      const record = parseStreamEntry(entry, this.store.echoes);
       if (record.revision !== this.state.revision + 1) {
         fit = record.revision <= this.state.revision ? 'record-lost' : 'gap';
         break;

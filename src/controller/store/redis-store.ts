@@ -4,7 +4,7 @@ import { ReplyError } from 'ioredis';
 import { createHash } from 'node:crypto';
 import { ErrorCode, OverlayError, isErrorCode } from '../errors';
 import { ControllerConfig } from '../config';
-import { RecordNonces } from './change-log';
+import { RecordEchoes, RecordNonces, type RecordEcho } from './change-log';
 import { CommandMetrics } from './command-metrics';
 import { EncodedCommand, encodeArgs, type EncodedArgs, type ScriptArg } from './encoded-command';
 import { keysFor, type Keys } from './keys';
@@ -42,6 +42,8 @@ export class RedisStore implements OnModuleDestroy {
   private readonly scripts = new Map<string, { lua: string; sha: string }>();
   /** The nonces of the change records this process's scripts make (one per script run, used or not). */
   private readonly nonces = new RecordNonces();
+  /** The ops of records this process's scripts are making, which the view's tail takes rather than parses (`mutate`'s `echo`). */
+  readonly echoes = new RecordEchoes();
   /** Whether the writer's socket is corked until the next turn of the event loop (corkUntilNextTurn). */
   private corked = false;
 
@@ -203,28 +205,41 @@ export class RedisStore implements OnModuleDestroy {
    * the audit trail and the change record name, and answers once the write is as durable as
    * OVERLAY_REDIS_MIN_REPLICAS asks. A script's refusal (an OverlayError) wrote nothing and waits
    * for no replica. Not idempotent by itself: each script documents its own retry behaviour.
+   * `echo`: the ops the script's change record will hold, as the caller has them (RecordEchoes).
    */
-  mutate(name: string, args: ScriptArg[], actor: Actor, now = Date.now()): Promise<unknown> {
+  mutate(name: string, args: ScriptArg[], actor: Actor, now = Date.now(), echo?: RecordEcho): Promise<unknown> {
     const script = this.scripts.get(name);
     if (script === undefined) {
       return Promise.reject(new Error(`no script ${name}: defineScript it first`));
     }
+    const nonce = this.nextNonce();
+    // Without nonces every record's is 0: no echo could be told apart.
+    const echoed = echo !== undefined && nonce !== '0';
+    if (echoed) {
+      this.echoes.add(nonce, echo);
+    }
     // Encoded here, before anything waits: nothing of `args` (a batch's are 9,000) is held while
     // Redis runs the script (EncodedCommand).
-    return this.commit(script, this.scriptArgs(args, actor, now));
+    return this.commit(script, this.scriptArgs(args, actor, now, nonce), echoed ? nonce : undefined);
+  }
+
+  private nextNonce(): string {
+    return this.config.changeLogNonces ? this.nonces.next() : '0';
   }
 
   /** A script call's arguments after its SHA-1 or source: numkeys 1, the prelude's (lua-prelude.ts), then the script's own. */
-  private scriptArgs(args: ScriptArg[], actor: Actor, now: number): EncodedArgs {
-    const nonce = this.config.changeLogNonces ? this.nonces.next() : '0';
+  private scriptArgs(args: ScriptArg[], actor: Actor, now: number, nonce = this.nextNonce()): EncodedArgs {
     return encodeArgs([1, this.keys.base, now, this.config.changeLogMaxLength, JSON.stringify(actor), this.config.eventsRetentionSeconds * 1000, nonce], args);
   }
 
-  private async commit(script: { lua: string; sha: string }, args: EncodedArgs): Promise<unknown> {
+  private async commit(script: { lua: string; sha: string }, args: EncodedArgs, echoNonce: string | undefined): Promise<unknown> {
     let result: unknown;
     try {
       result = await this.runScript(script, args);
     } catch (err) {
+      if (echoNonce !== undefined) {
+        this.echoes.drop(echoNonce);
+      }
       throw RedisStore.translate(err);
     }
     if (this.config.redisMinReplicas > 0) {
