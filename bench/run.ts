@@ -90,6 +90,11 @@ if (REST_ONLY !== undefined && REST_ONLY !== 'auth-compare') {
 const CONTROLLER_NODE_ARGS = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 /** The deployment's runtime settings (memory flags, jemalloc), as the sync and OVN phases run it; BENCH_CONTROLLER_RUNTIME=none: node's defaults. */
 const RUNTIME = benchControllerRuntime(ROOT);
+
+/** A controller's environment and node flags in this run: the runtime settings', then the bench's own. */
+async function launchSettings(prefix: string, httpPort: number, token: string | undefined): Promise<{ env: Record<string, string>; nodeArgs: string[] }> {
+  return { env: { ...RUNTIME.env, ...(await controllerEnv({ REDIS_URL }, prefix, httpPort, token)) }, nodeArgs: [...RUNTIME.nodeFlags, ...CONTROLLER_NODE_ARGS] };
+}
 /** Rounds per side of the comparison, alternating; each up to AUTH_ROUND_CALLS creates or AUTH_ROUND_MS. */
 const AUTH_ROUNDS = 9;
 const AUTH_ROUND_CALLS = 4_000;
@@ -393,9 +398,8 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
 
   // --- the controller ------------------------------------------------------------------------
   const httpPort = await freePort();
-  const env = { ...RUNTIME.env, ...(await controllerEnv({ REDIS_URL }, prefix, httpPort, benchToken())) };
+  const { env, nodeArgs } = await launchSettings(prefix, httpPort, benchToken());
   const script = process.env.BENCH_CONTROLLER_SCRIPT ?? CONTROLLER_SCRIPT;
-  const nodeArgs = [...RUNTIME.nodeFlags, ...CONTROLLER_NODE_ARGS];
   const ctl = await ControllerProcess.start({ script, env, port: httpPort, readyTimeoutMs: 20_000, nodeArgs });
   ctxRef.ctl = ctl;
   const ctx: Ctx = { redis, ctl, prefix };
@@ -626,7 +630,7 @@ interface Side {
 /** A fresh controller of `script` set up for single-port creates; with `token` it is that build's admin token. */
 async function startSide(label: string, script: string, prefix: string, token: string | undefined, redis: Redis, refs: Refs): Promise<Side> {
   const httpPort = await freePort();
-  const ctl = await ControllerProcess.start({ script, env: { ...RUNTIME.env, ...(await controllerEnv({ REDIS_URL }, prefix, httpPort, token)) }, port: httpPort, readyTimeoutMs: 20_000, nodeArgs: [...RUNTIME.nodeFlags, ...CONTROLLER_NODE_ARGS] });
+  const ctl = await ControllerProcess.start({ script, ...(await launchSettings(prefix, httpPort, token)), port: httpPort, readyTimeoutMs: 20_000 });
   const client = new JsonHttpClient('127.0.0.1', httpPort, SINGLE_CONCURRENCY, { token });
   refs.others.push({ ctl, client, prefix });
   console.log(`  ${label}: pid ${ctl.pid}`);

@@ -198,7 +198,8 @@ export const isResourceId = (raw: unknown): raw is ResourceId => typeof raw === 
 const ID_POOL_IDS = 256;
 let idPool = Buffer.alloc(0);
 let idPoolOffset = 0;
-/** Where an id's text is written before it is read as one string (the only allocation of newId: a batch makes 1,000). */
+/** An id's bytes, then its text, written here before the text is read as one string (newId's only allocation: a batch makes 1,000). */
+const idBytes = Buffer.alloc(16);
 const idText = Buffer.alloc(36);
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 /** The positions of an id's 16 bytes in its text, around the dashes at 8, 13, 18 and 23. */
@@ -210,26 +211,15 @@ export function newId(now = Date.now()): ResourceId {
     idPool = randomBytes(16 * ID_POOL_IDS);
     idPoolOffset = 0;
   }
-  const random = idPoolOffset;
+  // The 48-bit millisecond time big-endian, then 10 random bytes with the version and variant set.
+  idBytes.writeUIntBE(now, 0, 6);
+  idPool.copy(idBytes, 6, idPoolOffset + 6, idPoolOffset + 16);
   idPoolOffset += 16;
-  // The 48-bit millisecond time, big-endian, in two numbers (a 32-bit shift would cut it).
-  const high = Math.floor(now / 0x1_0000_0000);
-  const low = now >>> 0;
+  idBytes[6] = (idBytes[6] & 0x0f) | 0x70;
+  idBytes[8] = (idBytes[8] & 0x3f) | 0x80;
   for (let i = 0; i < 16; i++) {
-    let byte: number;
-    if (i < 2) {
-      byte = (high >>> (8 * (1 - i))) & 0xff;
-    } else if (i < 6) {
-      byte = (low >>> (8 * (5 - i))) & 0xff;
-    } else if (i === 6) {
-      byte = (idPool[random + 6] & 0x0f) | 0x70;
-    } else if (i === 8) {
-      byte = (idPool[random + 8] & 0x3f) | 0x80;
-    } else {
-      byte = idPool[random + i];
-    }
-    idText[ID_BYTE_AT[i]] = HEX[byte >>> 4];
-    idText[ID_BYTE_AT[i] + 1] = HEX[byte & 0x0f];
+    idText[ID_BYTE_AT[i]] = HEX[idBytes[i] >>> 4];
+    idText[ID_BYTE_AT[i] + 1] = HEX[idBytes[i] & 0x0f];
   }
   return idText.toString('latin1') as ResourceId;
 }

@@ -50,13 +50,13 @@ export function parseStreamEntry(entry: [string, string[]], echoes?: RecordEchoe
 }
 
 /**
- * The length of one op's JSON as the scripts write it (`opInto` in lua-prelude.ts:
- * `{"k":"<kind>","id":"<id>","v":<json>,"o":<old>}`, `null` for none).
+ * The length of the JSON of an op without an old value, as the scripts write it (`opInto` in
+ * lua-prelude.ts: `{"k":"<kind>","id":"<id>","v":<json>,"o":null}`, `null` for no value).
  */
-export function opJsonLength(kind: ResourceKind, id: string, json: string | null, old: string | null = null): number {
-  return OP_JSON_OVERHEAD + kind.length + id.length + (json ?? 'null').length + (old ?? 'null').length;
+export function opJsonLength(kind: ResourceKind, id: string, json: string | null): number {
+  return OP_JSON_OVERHEAD + kind.length + id.length + (json ?? 'null').length;
 }
-const OP_JSON_OVERHEAD = '{"k":"","id":"","v":,"o":}'.length;
+const OP_JSON_OVERHEAD = '{"k":"","id":"","v":,"o":null}'.length;
 
 /** The length of a record's `ops` field: a JSON array of `count` ops whose lengths add up to `opLengths`. */
 export function opsJsonLength(opLengths: number, count: number): number {
