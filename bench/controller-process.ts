@@ -4,7 +4,9 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../src/controller/dev/local-redis';
+import type { JsonHttpClient } from './http-client';
 import { processCpu, processMemory } from './proc-stats';
 
 /**
@@ -39,6 +41,26 @@ export async function controllerEnv(redis: Record<string, string>, prefix: strin
 }
 
 /** The controller's environment as the results file shows it: the token is a secret, only its presence is said. */
+/**
+ * Waits until the controller behind `client` has applied `revision` to its materialized view (its
+ * /metrics `overlay_view_revision`): the work a write leaves behind its answer is then done.
+ * Returns how long it took (ms); throws past `timeoutMs`, or when `shouldStop` says so.
+ */
+export async function viewReached(client: JsonHttpClient, revision: number, timeoutMs: number, shouldStop: () => boolean = () => false): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    const text = await client.metrics();
+    const applied = Number(/^overlay_view_revision (\S+)/m.exec(text ?? '')?.[1] ?? NaN);
+    if (applied >= revision) {
+      return performance.now() - t0;
+    }
+    if (performance.now() - t0 > timeoutMs || shouldStop()) {
+      throw new Error(`the controller's view is at revision ${applied}, the store at ${revision}, after ${Math.round(performance.now() - t0)} ms`);
+    }
+    await sleep(50);
+  }
+}
+
 export function redactedEnv(env: Record<string, string>): Record<string, string> {
   return 'OVERLAY_BOOTSTRAP_TOKEN' in env ? { ...env, OVERLAY_BOOTSTRAP_TOKEN: '(a token of this run)' } : env;
 }

@@ -42,7 +42,6 @@ export class JsonHttpClient {
     this.auth = opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` };
   }
 
-  /** Sends `body` (an object, or a pre-serialized JSON string/Buffer) and resolves with the answer, whatever its status. */
   /** The controller's GET /metrics text, or undefined when it does not answer 200. */
   async metrics(): Promise<string | undefined> {
     try {
@@ -53,6 +52,7 @@ export class JsonHttpClient {
     }
   }
 
+  /** Sends `body` (an object, or a pre-serialized JSON string/Buffer) and resolves with the answer, whatever its status. */
   request(method: string, path: string, body?: unknown, opts: { keepBody?: boolean } = {}): Promise<HttpResult> {
     const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     return new Promise<HttpResult>((resolve, reject) => {

@@ -1,4 +1,4 @@
-import type { JsonHttpClient } from './http-client';
+import { HttpError, type JsonHttpClient } from './http-client';
 import { runPool, type PoolResult } from './pool';
 import { PortFactory } from './port-factory';
 
@@ -48,6 +48,29 @@ interface RunOptions {
   maxMs: number;
   shouldStop?: () => boolean;
   maxErrors?: number;
+  /** Collects each 2xx answer's text (unparsed: the load generator shares the cores), to learn the created ports' ids after the clock stops. */
+  answers?: string[];
+}
+
+/** Sends one call; its answer's text goes to `answers` when given. */
+async function post(client: JsonHttpClient, path: string, body: string, answers: string[] | undefined): Promise<void> {
+  if (!answers) {
+    await client.send('POST', path, body);
+    return;
+  }
+  const res = await client.request('POST', path, body, { keepBody: true });
+  if (res.status < 200 || res.status >= 300) {
+    throw new HttpError(res.status, res.text, `POST ${path}`);
+  }
+  answers.push(res.text);
+}
+
+/** The ids of the ports that answers of POST /v1/ports/batch (`{items: [...]}`) and POST /v1/ports (one port) name. */
+export function createdPortIds(answers: string[]): string[] {
+  return answers.flatMap((text) => {
+    const body = JSON.parse(text) as { id?: string; items?: { id: string }[] };
+    return body.items ? body.items.map((p) => p.id) : [body.id!];
+  });
 }
 
 /** POST /v1/ports/batch of each body (`size` ports each), `batchInFlight` at a time. */
@@ -59,7 +82,7 @@ export function createBatches(client: JsonHttpClient, bodies: string[], opts: Ru
     maxMs: opts.maxMs,
     shouldStop: opts.shouldStop,
     maxErrors: opts.maxErrors ?? 3,
-    task: async (i) => (await client.send('POST', '/v1/ports/batch', bodies[i]), size),
+    task: async (i) => (await post(client, '/v1/ports/batch', bodies[i], opts.answers), size),
   });
 }
 
@@ -71,6 +94,6 @@ export function createSingles(client: JsonHttpClient, bodies: string[], opts: Ru
     maxMs: opts.maxMs,
     shouldStop: opts.shouldStop,
     maxErrors: opts.maxErrors,
-    task: async (i) => (await client.send('POST', '/v1/ports', bodies[i]), 1),
+    task: async (i) => (await post(client, '/v1/ports', bodies[i], opts.answers), 1),
   });
 }

@@ -17,11 +17,11 @@ import { loadConfig, type ControllerConfig } from '../src/controller/config';
 import { PortRepository } from '../src/controller/ports/port.repository';
 import { SegmentRepository } from '../src/controller/segments/segment.repository';
 import { RedisStore } from '../src/controller/store/redis-store';
-import { benchToken, ControllerProcess, controllerEnv, freePort, redactedEnv } from './controller-process';
+import { benchToken, ControllerProcess, controllerEnv, freePort, redactedEnv, viewReached } from './controller-process';
 import { JsonHttpClient } from './http-client';
 import { PortFactory } from './port-factory';
 import { runPool, type PoolResult } from './pool';
-import { batchBodies, createBatches, createSingles, portFixtures, PORT_WORKLOAD, singleBodies } from './port-workload';
+import { batchBodies, createBatches, createdPortIds, createSingles, portFixtures, PORT_WORKLOAD, singleBodies } from './port-workload';
 import { dropPrefix, redisInfoField, redisSnapshot, runRedisBenchmark, type RedisBenchmarkRun } from './redis-tools';
 
 /** The scripts the bench runs without HTTP are recorded in the trail under this actor. */
@@ -66,7 +66,12 @@ const HIGH_LEVEL = 100_000;
 /** Rounds per port measurement (batch and one-per-call interleaved); the median round is reported. */
 const PORT_ROUNDS = 3;
 const VNI_ROUNDS = 3;
-const MEASURE_BATCH_CALLS = 6;
+/**
+ * Calls per batch round: 24,000 ports, about a second. A round must be long beside a major GC and
+ * the view's work behind the answers: rounds of 6 calls (0.2 s) gave 21,749-51,443 ports/s within
+ * one run, wider than any change they were meant to judge.
+ */
+const MEASURE_BATCH_CALLS = 24;
 const MEASURE_SINGLE_MAX = PORT_WORKLOAD.singleRoundMax;
 const MEASURE_SINGLE_MS = PORT_WORKLOAD.singleRoundMs;
 /** After this long the run stops starting new work and cleans up; the hard limit kills it. */
@@ -352,15 +357,45 @@ async function fillTo(ctx: Ctx, client: JsonHttpClient, factory: PortFactory, ta
   return phase;
 }
 
-/** Batch and one-per-call rounds, interleaved, at the current fill level. */
-async function measurePorts(ctx: Ctx, client: JsonHttpClient, factory: PortFactory, level: string): Promise<{ batch: Measurement; single: Measurement }> {
+/** What a port round needs to put the store back as it found it. */
+interface Reset {
+  repo: PortRepository;
+  store: RedisStore;
+  /** Ports deleted so far (the consistency check subtracts them). */
+  deleted: number;
+}
+
+/**
+ * Deletes the ports a round created (their ids from its answers), through the controller's own
+ * delete script from this process, untimed; then waits until the controller's view has applied
+ * everything. The next round starts at the same level, with none of this round's work queued.
+ */
+async function resetAfterRound(client: JsonHttpClient, reset: Reset, answers: string[]): Promise<void> {
+  const ids = createdPortIds(answers);
+  const del = await runPool({ count: ids.length, concurrency: SINGLE_CONCURRENCY, maxMs: 60_000, shouldStop, maxErrors: 3, task: async (i) => (await reset.repo.delete(ids[i], BENCH_ACTOR), 1) });
+  reset.deleted += del.items;
+  if (del.errors || del.items !== ids.length) {
+    throw new Error(`deleting a round's ${ids.length} ports: ${del.items} deleted, ${del.errors} errors: ${del.firstError ?? del.stoppedBy ?? ''}`);
+  }
+  await viewReached(client, await reset.store.revision(), 30_000, shouldStop);
+}
+
+/**
+ * Batch and one-per-call rounds, interleaved, at the current fill level; each round's ports are
+ * deleted after it (resetAfterRound), so every round runs at the level.
+ */
+async function measurePorts(ctx: Ctx, client: JsonHttpClient, factory: PortFactory, level: string, reset: Reset): Promise<{ batch: Measurement; single: Measurement }> {
   const batchRounds: Phase[] = [];
   const singleRounds: Phase[] = [];
   for (let r = 0; r < PORT_ROUNDS && !aborted; r++) {
     const batches = batchBodies(factory, MEASURE_BATCH_CALLS);
-    batchRounds.push(await measured(ctx, `batch @${level}: ${BATCH_SIZE}/call, ${BATCH_IN_FLIGHT} in flight`, () => createBatches(client, batches, { maxMs: 20_000, shouldStop }), { countPorts: true }));
+    const batchAnswers: string[] = [];
+    batchRounds.push(await measured(ctx, `batch @${level}: ${BATCH_SIZE}/call, ${BATCH_IN_FLIGHT} in flight`, () => createBatches(client, batches, { maxMs: 20_000, shouldStop, answers: batchAnswers }), { countPorts: true }));
+    await resetAfterRound(client, reset, batchAnswers);
     const singles = singleBodies(factory, MEASURE_SINGLE_MAX);
-    singleRounds.push(await measured(ctx, `one per call @${level}: ${SINGLE_CONCURRENCY} in flight`, () => createSingles(client, singles, { maxMs: MEASURE_SINGLE_MS, shouldStop }), { countPorts: true }));
+    const singleAnswers: string[] = [];
+    singleRounds.push(await measured(ctx, `one per call @${level}: ${SINGLE_CONCURRENCY} in flight`, () => createSingles(client, singles, { maxMs: MEASURE_SINGLE_MS, shouldStop, answers: singleAnswers }), { countPorts: true }));
+    await resetAfterRound(client, reset, singleAnswers);
   }
   if (!batchRounds.length) {
     throw new Error(`port measurement @${level}: aborted`);
@@ -474,7 +509,8 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
   }
   const fillLow = single(await fillTo(ctx, client, factory, LOW_LEVEL, 30_000));
   printMeasurement(fillLow, 'ports/s   (info)');
-  const low = await measurePorts(ctx, client, factory, '10k');
+  const reset: Reset = { repo: portRepo, store, deleted: 0 };
+  const low = await measurePorts(ctx, client, factory, '10k', reset);
   printMeasurement(low.batch, 'ports/s  ', { min: TARGETS.batchPortsPerSecond, text: `>= ${int(TARGETS.batchPortsPerSecond)}/s` });
   printMeasurement(low.single, 'ports/s  ', { min: TARGETS.singlePortsPerSecond, text: `>= ${int(TARGETS.singlePortsPerSecond)}/s` });
 
@@ -482,7 +518,7 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
   printMeasurement(fillHigh, 'ports/s   (info)');
   const memAfterFill = ctl.memory();
   console.log(`  controller RSS after the fill to ${int(fillHigh.portsAfter ?? NaN)} ports: ${dec((memAfterFill?.rssKb ?? NaN) / 1024)} MiB (peak ${dec((memAfterFill?.hwmKb ?? NaN) / 1024)} MiB)`);
-  const high = await measurePorts(ctx, client, factory, '100k');
+  const high = await measurePorts(ctx, client, factory, '100k', reset);
   printMeasurement(high.batch, 'ports/s  ', { min: TARGETS.batchPortsPerSecondAt100k, text: `>= ${int(TARGETS.batchPortsPerSecondAt100k)}/s` });
   printMeasurement(high.single, 'ports/s  ', { min: TARGETS.singlePortsPerSecond, text: `>= ${int(TARGETS.singlePortsPerSecond)}/s` });
 
@@ -505,7 +541,9 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
   const slowdown = (a: Measurement, b: Measurement): number => (1 - b.rate / a.rate) * 100;
   const batchSlowdown = slowdown(low.batch, high.batch);
   const singleSlowdown = slowdown(low.single, high.single);
-  console.log(`\nScaling from 10,000 to 100,000 stored ports (median rounds; measured while ${int(low.batch.portsBefore ?? NaN)} -> ${int(low.single.portsAfter ?? NaN)} and ${int(high.batch.portsBefore ?? NaN)} -> ${int(high.single.portsAfter ?? NaN)} ports were stored)`);
+  const span = (m: { batch: Measurement; single: Measurement }): string =>
+    `${int(Math.min(...[m.batch, m.single].flatMap((x) => x.rounds.map((r) => r.portsBefore ?? NaN))))}-${int(Math.max(...[m.batch, m.single].flatMap((x) => x.rounds.map((r) => r.portsAfter ?? NaN))))}`;
+  console.log(`\nScaling from 10,000 to 100,000 stored ports (median rounds; each round ran from its level and its ports were deleted after it: ${span(low)} and ${span(high)} ports stored)`);
   for (const [name, a, b, s] of [
     ['batch', low.batch, high.batch, batchSlowdown],
     ['one per call', low.single, high.single, singleSlowdown],
@@ -526,7 +564,7 @@ async function bench(prefix: string, ctxRef: Refs, redis: Redis, results: Result
     redisInfoField(redis, 'memory', 'used_memory'),
   ]);
   const portPhases = [fillLow, low.batch, low.single, fillHigh, high.batch, high.single, portsLua].flatMap((m) => m.rounds);
-  const portsCreated = warmSingles.items + portPhases.reduce((n, p) => n + p.items, 0);
+  const portsCreated = warmSingles.items + portPhases.reduce((n, p) => n + p.items, 0) - reset.deleted;
   const portCheck = portsStored === portsCreated && portIndex === portsCreated;
   console.log(`\nMemory and consistency`);
   console.log(`  controller RSS now ${dec((memEnd?.rssKb ?? NaN) / 1024)} MiB (peak ${dec((memEnd?.hwmKb ?? NaN) / 1024)} MiB); its materialized view holds ${int(portsStored)} ports and ${int(segmentsStored + SEGMENTS)} segments`);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { benchToken, redactedEnv } from './controller-process';
+import { benchToken, redactedEnv, viewReached } from './controller-process';
 import type { JsonHttpClient } from './http-client';
 import { clockMs, LoadGenerators, type AgentSpec, type SyncReply } from './loadgen';
 import { gcBetween, gcText, scrapeGc, type GcTotals } from './gc-stats';
@@ -296,19 +296,8 @@ class ScaleBench {
   private async viewsCaughtUp(timeoutMs: number): Promise<number> {
     const target = await this.revision();
     const t0 = performance.now();
-    const deadline = t0 + timeoutMs;
     for (const r of this.replicas) {
-      for (;;) {
-        const res = await r.client.request('GET', '/metrics', undefined, { keepBody: true });
-        const applied = Number(/^overlay_view_revision (\S+)/m.exec(res.text)?.[1] ?? NaN);
-        if (applied >= target) {
-          break;
-        }
-        if (performance.now() > deadline || aborted) {
-          throw new Error(`a replica's view is at revision ${applied}, the store at ${target}, after ${timeoutMs} ms`);
-        }
-        await sleep(100);
-      }
+      await viewReached(r.client, target, timeoutMs - (performance.now() - t0), () => aborted);
     }
     return performance.now() - t0;
   }
