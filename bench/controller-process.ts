@@ -40,7 +40,6 @@ export async function controllerEnv(redis: Record<string, string>, prefix: strin
   };
 }
 
-/** The controller's environment as the results file shows it: the token is a secret, only its presence is said. */
 /**
  * Waits until the controller behind `client` has applied `revision` to its materialized view (its
  * /metrics `overlay_view_revision`): the work a write leaves behind its answer is then done.
@@ -61,6 +60,7 @@ export async function viewReached(client: JsonHttpClient, revision: number, time
   }
 }
 
+/** The controller's environment as the results file shows it: the token is a secret, only its presence is said. */
 export function redactedEnv(env: Record<string, string>): Record<string, string> {
   return 'OVERLAY_BOOTSTRAP_TOKEN' in env ? { ...env, OVERLAY_BOOTSTRAP_TOKEN: '(a token of this run)' } : env;
 }
