@@ -1,10 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
-import * as protobuf from 'protobufjs';
-import { join } from 'node:path';
-import type { SyncRequest } from '../../src/generated/overlay/v1/SyncRequest';
 import { makeAgent, waitUntil, type TestAgent } from '../support/agents';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
-import { RawAgent } from '../support/raw-agent';
+import { bytesStream, encodeRequest as encode, RawAgent } from '../support/raw-agent';
 
 /**
  * The agent stream is input too: what an agent says about its progress counts only for what the
@@ -12,35 +9,6 @@ import { RawAgent } from '../support/raw-agent';
  * stream with INVALID_ARGUMENT, leave the host's applied revision, lag and last error as they
  * were, leave the other streams alone, and the controller healthy.
  */
-const SyncRequestType = protobuf.loadSync(join(__dirname, '..', '..', 'proto', 'overlay', 'v1', 'sync.proto')).lookupType('overlay.v1.SyncRequest');
-
-/** A Sync stream that writes whatever bytes it is given (a client that does not speak protobuf properly). */
-function bytesStream(target: string): { write(bytes: Buffer): void; ended: () => grpc.StatusObject | undefined; close(): void } {
-  const Client = grpc.makeGenericClientConstructor(
-    {
-      Sync: {
-        path: '/overlay.v1.SyncService/Sync',
-        requestStream: true,
-        responseStream: true,
-        requestSerialize: (b: Buffer) => b,
-        requestDeserialize: (b: Buffer) => b,
-        responseSerialize: (b: Buffer) => b,
-        responseDeserialize: (b: Buffer) => b,
-      },
-    },
-    'SyncService',
-  );
-  const client = new Client(target, grpc.credentials.createInsecure());
-  const call = (client as unknown as { Sync(): grpc.ClientDuplexStream<Buffer, Buffer> }).Sync();
-  let status: grpc.StatusObject | undefined;
-  call.on('data', () => undefined);
-  call.on('error', (err: grpc.ServiceError) => (status ??= { code: err.code, details: err.details, metadata: err.metadata }));
-  call.on('status', (s: grpc.StatusObject) => (status ??= s));
-  return { write: (b) => call.write(b), ended: () => status, close: () => (call.cancel(), client.close()) };
-}
-
-const encode = (req: SyncRequest): Buffer => Buffer.from(SyncRequestType.encode(SyncRequestType.fromObject(req)).finish());
-
 describe('the agent stream is input: only acknowledgements the controller earned count', () => {
   const prefix = uniquePrefix('stream-protocol');
   let ctl: Harness;

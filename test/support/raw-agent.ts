@@ -1,4 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
+import * as protobuf from 'protobufjs';
+import { join } from 'node:path';
 import { overlayProto } from '../../src/common/proto';
 import type { SyncRequest } from '../../src/generated/overlay/v1/SyncRequest';
 import type { SyncResponse__Output } from '../../src/generated/overlay/v1/SyncResponse';
@@ -54,4 +56,43 @@ export class RawAgent {
     this.stream.cancel();
     this.client.close();
   }
+}
+
+const syncProto = protobuf.loadSync(join(__dirname, '..', '..', 'proto', 'overlay', 'v1', 'sync.proto'));
+const SyncRequestType = syncProto.lookupType('overlay.v1.SyncRequest');
+const SyncResponseType = syncProto.lookupType('overlay.v1.SyncResponse');
+
+/** A SyncRequest's wire bytes (protobufjs, from the .proto: not the controller's own code). */
+export const encodeRequest = (request: SyncRequest): Buffer => Buffer.from(SyncRequestType.encode(SyncRequestType.fromObject(request)).finish());
+
+/**
+ * A Sync stream that writes whatever bytes it is given (a client that does not speak protobuf
+ * properly). `revision`: that of the last snapshot end or delta received (0 before).
+ */
+export function bytesStream(target: string): { write(bytes: Buffer): void; ended: () => grpc.StatusObject | undefined; revision: () => number; close(): void } {
+  const Client = grpc.makeGenericClientConstructor(
+    {
+      Sync: {
+        path: '/overlay.v1.SyncService/Sync',
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: (b: Buffer) => b,
+        requestDeserialize: (b: Buffer) => b,
+        responseSerialize: (b: Buffer) => b,
+        responseDeserialize: (b: Buffer) => b,
+      },
+    },
+    'SyncService',
+  );
+  const client = new Client(target, grpc.credentials.createInsecure());
+  const call = (client as unknown as { Sync(): grpc.ClientDuplexStream<Buffer, Buffer> }).Sync();
+  let status: grpc.StatusObject | undefined;
+  let revision = 0;
+  call.on('data', (bytes: Buffer) => {
+    const m = SyncResponseType.toObject(SyncResponseType.decode(bytes), { longs: Number }) as SyncResponse__Output;
+    revision = Number(m.snapshotEnd?.revision ?? m.delta?.revision ?? revision);
+  });
+  call.on('error', (err: grpc.ServiceError) => (status ??= { code: err.code, details: err.details, metadata: err.metadata }));
+  call.on('status', (s: grpc.StatusObject) => (status ??= s));
+  return { write: (b) => call.write(b), ended: () => status, revision: () => revision, close: () => (call.cancel(), client.close()) };
 }
