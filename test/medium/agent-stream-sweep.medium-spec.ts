@@ -16,10 +16,10 @@ import { bytesStream, encodeRequest } from '../support/raw-agent';
  * (INVALID_ARGUMENT and the like), never INTERNAL or UNKNOWN (a fault of the controller); another
  * agent's stream goes on; the host and what the controller stored of it read back.
  * stream-protocol.medium-spec.ts checks named violations; this checks the class. Seeded: a
- * failure names its seed and message, and SWEEP_SEED replays it.
+ * failure names its seed and message, and OVERLAY_TEST_SEED replays it.
  */
 
-const SEED = Number(process.env.SWEEP_SEED ?? 20261207);
+const SEED = Number(process.env.OVERLAY_TEST_SEED ?? 20261207);
 const PER_KIND = 60;
 const SOME_ID = '01a24988-0000-7000-8000-000000000000';
 
