@@ -17,16 +17,19 @@ import { created, factories } from '../support/factories';
 
 type Body = Record<string, unknown>;
 
-const parsed = (json: string): unknown => JSON.parse(json);
-
-/** Values of every JSON type and of the shapes the schemas read: numbers at integer and float edges, text that is not well-formed or not printable, ids, addresses, deep and long arrays. */
+/**
+ * Values of every JSON type and of the shapes the schemas read: numbers at integer and float
+ * edges, text that is not well-formed or not printable, ids, addresses, deep and long arrays, and
+ * objects with `__proto__` / `constructor` keys of their own (JSON.parse makes those; a literal
+ * would set the prototype instead).
+ */
 const HOSTILE: unknown[] = [
   null, true, false, 0, -1, -0.5, 1.5, 1e308, -1e308, 2 ** 31, -(2 ** 31), 2 ** 32, 2 ** 53, 2 ** 64,
   '', ' ', 'a', 'x'.repeat(70_000), '\u0000', '\ud800', '\u202e', 'é', '../..', '%00', '1', '-1', '0x10', '1e3', 'null', 'true',
   '__proto__', 'constructor', '10.0.0.1', '10.0.0.0/8', '::1', 'ff02::1', '224.0.0.1', '255.255.255.255', '02:00:00:00:00:01', 'ff:ff:ff:ff:ff:ff',
   '01a24988-0000-7000-8000-000000000000', '2026-13-45T99:99:99Z', '9999-12-31T23:59:59.999Z',
   [], [null], [[]], [1, 2, 3], ['a'.repeat(300)], Array.from({ length: 2_000 }, () => 'a'), JSON.parse('['.repeat(200) + ']'.repeat(200)),
-  {}, { a: 1 }, parsed('{"__proto__":{"polluted":1}}'), parsed('{"constructor":{"prototype":{"polluted":1}}}'),
+  {}, { a: 1 }, JSON.parse('{"__proto__":{"polluted":1}}'), JSON.parse('{"constructor":{"prototype":{"polluted":1}}}'),
 ];
 
 function without(body: Body, field: string): Body {

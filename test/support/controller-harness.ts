@@ -39,8 +39,8 @@ export interface Harness {
 
 /**
  * SHA-1 of the keys given and their values as `dump()` reads them (a hash's fields sorted; a
- * stream by its length and end entries), in order. Not DUMP: its bytes follow a hash table's internal order, which Redis changes as it
- * rehashes, even on reads.
+ * stream by its length and end entries), in order. Not DUMP: its bytes follow a hash table's
+ * internal order, which Redis changes as it rehashes, even on reads.
  */
 const DIGEST_SCRIPT = `local parts = {}
 local function add(v) parts[#parts + 1] = tostring(v) end
