@@ -89,8 +89,13 @@ describe('the REST API over HTTPS', () => {
     });
   });
 
+  /** The last test closes the controller itself. */
+  let closed = false;
+
   afterAll(async () => {
-    await h?.close();
+    if (!closed) {
+      await h?.close();
+    }
     await dropPrefix(h.config.redisUrl, prefix);
     rmSync(dir, { recursive: true, force: true });
   });
@@ -169,5 +174,25 @@ describe('the REST API over HTTPS', () => {
   it('keeps the server-wide settings on the HTTPS server', () => {
     const server = h.app.getHttpServer() as unknown as { requestTimeout: number; headersTimeout: number; keepAliveTimeout: number; timeout: number; maxConnections: number };
     expect(server).toMatchObject({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: 5_000, timeout: 150_000, maxConnections: MAX_CONNECTIONS });
+  });
+
+  // Last: it closes the controller.
+  it('closes at the shutdown a connection that never began its TLS handshake and one that finished it and sent nothing, without waiting for them', async () => {
+    const handshakeNeverBegun = await RawConnection.open(h.url.replace(/^https:/, 'http:'));
+    const silent = await RawConnection.open(h.url, 5_000, { ca });
+    closed = true;
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still closing after 5000 ms'), 5_000)));
+    try {
+      expect(await Promise.race([h.close().then(() => 'closed'), late])).toBe('closed');
+      await handshakeNeverBegun.waitClosed(1_000);
+      await silent.waitClosed(1_000);
+      console.log(`HTTPS controller closed in ${Date.now() - started} ms with a connection before its handshake and a silent one open`);
+    } finally {
+      clearTimeout(timer);
+      handshakeNeverBegun.destroy();
+      silent.destroy();
+    }
   });
 });

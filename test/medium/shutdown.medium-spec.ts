@@ -111,12 +111,16 @@ describe('overlayd exits promptly on SIGTERM', () => {
     expect(exit.ms).toBeLessThan(EXIT_WITHIN_MS);
   });
 
-  it('does not wait for a client trickling its request, nor for idle keep-alive connections', async () => {
+  it('does not wait for a client trickling its request, nor for idle keep-alive connections, nor for one that never sent a whole request', async () => {
     const { ctl } = await start();
     const url = `http://127.0.0.1:${ctl.httpPort}`;
     const idle = await RawConnection.open(url);
     idle.write('GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n');
     expect((await idle.response()).status).toBe(200);
+    // As a browser's spare connection: connected, nothing sent (Node's own closeIdleConnections leaves it).
+    const silent = await RawConnection.open(url);
+    const halfHeaders = await RawConnection.open(url);
+    halfHeaders.write('GET /healthz HTTP/1.1\r\nHost: t\r\n');
     const slow = await RawConnection.open(url);
     slow.write(`POST /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`);
     // The request is being read once the server asks for its body.
@@ -125,13 +129,14 @@ describe('overlayd exits promptly on SIGTERM', () => {
     const timer = setInterval(() => slow.write('a'), 100);
     try {
       const exit = await ctl.signalAndWait('SIGTERM', 15_000);
-      console.log(`SIGTERM -> exit with a trickling client and an idle keep-alive connection: ${exit.ms} ms`);
+      console.log(`SIGTERM -> exit with a trickling client, an idle keep-alive connection, a silent one and one half way through its headers: ${exit.ms} ms`);
       expect({ code: exit.code, signal: exit.signal }).toEqual({ code: 0, signal: null });
       expect(exit.ms).toBeLessThan(EXIT_WITHIN_MS);
     } finally {
       clearInterval(timer);
-      slow.destroy();
-      idle.destroy();
+      for (const conn of [slow, idle, silent, halfHeaders]) {
+        conn.destroy();
+      }
     }
   });
 });

@@ -138,8 +138,9 @@ export async function startController(opts: { prefix: string; env?: Record<strin
       return (await redis.eval(DIGEST_SCRIPT, keys.length, ...keys)) as string;
     },
     async close() {
-      // As main.ts does on SIGTERM: responses close their connections from now on, so that a
-      // client polling on a keep-alive connection (a browser) does not hold the server's close.
+      // As main.ts does on SIGTERM: responses close their connections from now on, and those with
+      // nothing to answer close now, so that a browser polling the status page (its keep-alive
+      // and spare connections) does not hold the server's close.
       beginHttpShutdown(app.getHttpAdapter().getInstance());
       await app.close();
       redis.disconnect();

@@ -1,7 +1,7 @@
 import Fastify from 'fastify';
 import { request as httpRequest, Agent } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { beginHttpShutdown, bodiesArriving, closeConnectionsOnShutdown } from './server';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { beginHttpShutdown, bodiesArriving, closeConnectionsOnShutdown, connectionsOpen } from './server';
 
 describe('closeConnectionsOnShutdown', () => {
   it('holds no request once it is answered, over keep-alive connections; a body still arriving is cut off at the shutdown', async () => {
@@ -49,6 +49,96 @@ describe('closeConnectionsOnShutdown', () => {
     } finally {
       agent.destroy();
       await fastify.close();
+    }
+  });
+
+  /** A raw connection to `port`, with what the server sent and whether it closed it. */
+  async function rawConnection(port: number): Promise<{ socket: Socket; received: () => string; closed: () => boolean }> {
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    let closed = false;
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => (closed = true));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    return { socket, received: () => text, closed: () => closed };
+  }
+
+  /** Resolves when `condition` holds; rejects after `ms` saying `what`. */
+  async function until(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!condition()) {
+      if (Date.now() > deadline) {
+        throw new Error(`not within ${ms} ms: ${what}`);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Whether `work` settles within `ms`. */
+  async function settlesWithin(work: Promise<unknown>, ms = 5_000): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    try {
+      return await Promise.race([work.then(() => true), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  it('closes at the shutdown every connection with nothing to answer (silent, half its headers, idle after an answer); the one being answered gets its answer with Connection: close', async () => {
+    const fastify = Fastify({ connectionTimeout: 60_000 });
+    closeConnectionsOnShutdown(fastify);
+    let release = (): void => undefined;
+    let reached = false;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    fastify.get('/slow', async () => {
+      reached = true;
+      await held;
+      return { ok: true };
+    });
+    fastify.get('/', async () => ({ ok: true }));
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    const port = (fastify.server.address() as AddressInfo).port;
+    const silent = await rawConnection(port);
+    const halfHeaders = await rawConnection(port);
+    halfHeaders.socket.write('GET / HTTP/1.1\r\nHost: t\r\n');
+    const idle = await rawConnection(port);
+    idle.socket.write('GET / HTTP/1.1\r\nHost: t\r\n\r\n');
+    const answering = await rawConnection(port);
+    answering.socket.write('GET /slow HTTP/1.1\r\nHost: t\r\n\r\n');
+    try {
+      await until(() => idle.received().includes('{"ok":true}'), 'the idle connection answered');
+      await until(() => connectionsOpen(fastify) === 4 && reached, 'four connections held, the slow request in its route');
+      beginHttpShutdown(fastify);
+      await until(() => silent.closed() && halfHeaders.closed() && idle.closed(), 'the three connections with nothing to answer closed');
+      expect(answering.closed()).toBe(false);
+      const closed = fastify.close();
+      release();
+      await until(answering.closed, 'the answered connection closed');
+      expect(answering.received()).toMatch(/^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n[^]*\{"ok":true\}$/i);
+      expect(await settlesWithin(closed)).toBe(true);
+      expect(connectionsOpen(fastify)).toBe(0);
+    } finally {
+      for (const c of [silent, halfHeaders, idle, answering]) {
+        c.socket.destroy();
+      }
+      release();
+      await fastify.close();
+    }
+  });
+
+  it("does not wait for a silent connection when the server is closed without beginHttpShutdown (Fastify's close alone)", async () => {
+    const fastify = Fastify({ connectionTimeout: 60_000 });
+    closeConnectionsOnShutdown(fastify);
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    const silent = await rawConnection((fastify.server.address() as AddressInfo).port);
+    try {
+      await until(() => connectionsOpen(fastify) === 1, 'the connection held');
+      expect(await settlesWithin(fastify.close())).toBe(true);
+      await until(silent.closed, 'the silent connection closed');
+    } finally {
+      silent.socket.destroy();
     }
   });
 });

@@ -145,54 +145,132 @@ export function logClientAbort(request: FastifyRequest): void {
   }
 }
 
-const closing = new WeakSet<FastifyInstance>();
-/** Per server, the requests whose body is still arriving. */
-const receiving = new WeakMap<FastifyInstance, Set<IncomingMessage>>();
+/**
+ * What a server's shutdown must know: its connections as accepted (the TCP sockets, under any
+ * TLS), and how many requests each is answering. A connection is known by the client's address
+ * and port, which its TLS socket and the TCP socket under it share (public API both, where their
+ * objects differ).
+ */
+class ConnectionTracking {
+  closing = false;
+  /** Every open connection, with its client's address and port. */
+  readonly connections = new Map<Socket, string>();
+  /** By client address and port: the requests received whole or in part (their route's hooks ran) and not yet answered. */
+  readonly answering = new Map<string, number>();
+  /** The requests whose body is still arriving. */
+  readonly arriving = new Set<IncomingMessage>();
+
+  accept(socket: Socket): void {
+    const endpoint = endpointOf(socket);
+    this.connections.set(socket, endpoint);
+    socket.once('close', () => {
+      this.connections.delete(socket);
+      this.answering.delete(endpoint);
+    });
+  }
+
+  requestArrived(socket: Socket): void {
+    const endpoint = endpointOf(socket);
+    this.answering.set(endpoint, (this.answering.get(endpoint) ?? 0) + 1);
+  }
+
+  requestAnswered(socket: Socket): void {
+    const endpoint = endpointOf(socket);
+    const left = (this.answering.get(endpoint) ?? 0) - 1;
+    if (left > 0) {
+      this.answering.set(endpoint, left);
+    } else {
+      this.answering.delete(endpoint);
+    }
+  }
+
+  /**
+   * From now on every answer closes its connection. Closed now: every connection with no request
+   * to answer (idle between requests, or connected and silent, or its request line or headers
+   * still arriving), and every request whose body is still arriving (nothing of it has run).
+   * Node's own `closeIdleConnections` leaves a connection that never sent a whole request, and
+   * the server's close stops the timer that would end it (headersTimeout): a browser's
+   * preconnected socket held a close for 20 s and more.
+   */
+  shutDown(): void {
+    this.closing = true;
+    for (const [socket, endpoint] of this.connections) {
+      if (!this.answering.has(endpoint)) {
+        socket.destroy();
+      }
+    }
+    for (const request of this.arriving) {
+      if (!request.complete) {
+        request.socket.destroy();
+      }
+    }
+  }
+}
+
+/** The client's address and port: the same for a TLS socket and the TCP socket it runs on. */
+function endpointOf(socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
+}
+
+const tracking = new WeakMap<FastifyInstance, ConnectionTracking>();
 
 /**
- * Prepares the server for `beginHttpShutdown`: it tracks the requests whose body is still
- * arriving, and once the shutdown has begun every response carries `Connection: close`, so a
- * connection does not outlive its last answer (the server's close would otherwise wait for it to
- * sit idle for OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS).
+ * Prepares the server's shutdown (`beginHttpShutdown`, and Fastify's close in any case): it
+ * tracks the connections and the requests each is answering, and once the shutdown has begun
+ * every response carries `Connection: close`, so a connection does not outlive its last answer
+ * (the server's close would otherwise wait for it to sit idle for
+ * OVERLAY_HTTP_KEEP_ALIVE_TIMEOUT_MS). Connections of the main server only: with a host name
+ * that resolves to several addresses Fastify listens on more than one, and those are Node's.
  */
 export function closeConnectionsOnShutdown(fastify: FastifyInstance): void {
-  const pending = new Set<IncomingMessage>();
-  receiving.set(fastify, pending);
+  const state = new ConnectionTracking();
+  tracking.set(fastify, state);
+  fastify.server.on('connection', (socket: Socket) => state.accept(socket));
   fastify.addHook('onRequest', (request, _reply, done) => {
     const raw = request.raw;
+    state.requestArrived(raw.socket);
     if (!raw.complete) {
-      pending.add(raw);
+      state.arriving.add(raw);
       // 'close' alone (a request emits it once, when answered or cut off): one listener, not two
       // `once` wrappers per request; one whose body has arrived and which waits for its answer is
       // skipped by its `complete` at the shutdown.
-      raw.on('close', () => pending.delete(raw));
+      raw.on('close', () => state.arriving.delete(raw));
     }
     done();
   });
+  fastify.addHook('onResponse', (request, _reply, done) => {
+    state.requestAnswered(request.raw.socket);
+    done();
+  });
   fastify.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing.has(fastify)) {
+    if (state.closing) {
       void reply.header('connection', 'close');
     }
     done(null, payload);
+  });
+  // Right before the server's close (which stops the listener, in the same turn): what was
+  // accepted since `beginHttpShutdown`, or everything when the app is closed without it.
+  fastify.addHook('preClose', (done) => {
+    state.shutDown();
+    done();
   });
 }
 
 /** How many requests of `fastify` this module holds as still receiving their body (its tests: none stays once answered). */
 export function bodiesArriving(fastify: FastifyInstance): number {
-  return receiving.get(fastify)?.size ?? 0;
+  return tracking.get(fastify)?.arriving.size ?? 0;
+}
+
+/** How many connections of `fastify` this module holds as open (its tests: none once the server closed). */
+export function connectionsOpen(fastify: FastifyInstance): number {
+  return tracking.get(fastify)?.connections.size ?? 0;
 }
 
 /**
- * The start of a shutdown: from now on responses close their connection; idle connections
- * close now; a request whose body is still arriving (nothing of it has run yet) is cut off, so
- * that no client trickling a body holds the shutdown until OVERLAY_HTTP_REQUEST_TIMEOUT_MS.
+ * The start of a shutdown, before the app's modules stop (main.ts, on SIGTERM): from now on
+ * responses close their connection, and the connections with nothing to answer close now, so
+ * that no client (a browser's spare connection, one trickling a request) holds the shutdown.
  */
 export function beginHttpShutdown(fastify: FastifyInstance): void {
-  closing.add(fastify);
-  fastify.server.closeIdleConnections();
-  for (const request of receiving.get(fastify) ?? []) {
-    if (!request.complete) {
-      request.socket.destroy();
-    }
-  }
+  tracking.get(fastify)?.shutDown();
 }
