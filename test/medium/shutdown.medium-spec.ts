@@ -2,6 +2,9 @@ import { api } from '../support/controller-harness';
 import { ControllerChild, ensureControllerBuilt, probe } from '../support/controller-process';
 import { makeAgent, waitUntil, type TestAgent } from '../support/agents';
 import { AUTHORIZATION, RawConnection } from '../support/raw-http';
+import { bytesStream } from '../support/raw-agent';
+import { parseSamples, valueOf } from '../support/prometheus';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { freePort, startPrivateRedis, type PrivateRedis } from '../support/private-redis';
 
 /**
@@ -111,8 +114,8 @@ describe('overlayd exits promptly on SIGTERM', () => {
     expect(exit.ms).toBeLessThan(EXIT_WITHIN_MS);
   });
 
-  it('does not wait for a client trickling its request, nor for idle keep-alive connections, nor for one that never sent a whole request', async () => {
-    const { ctl } = await start();
+  it('does not wait for a client trickling its request, nor for idle keep-alive connections, nor for one that never sent a whole request, nor for an agent stream without its Hello', async () => {
+    const { ctl, grpcPort } = await start();
     const url = `http://127.0.0.1:${ctl.httpPort}`;
     const idle = await RawConnection.open(url);
     idle.write('GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n');
@@ -121,6 +124,16 @@ describe('overlayd exits promptly on SIGTERM', () => {
     const silent = await RawConnection.open(url);
     const halfHeaders = await RawConnection.open(url);
     halfHeaders.write('GET /healthz HTTP/1.1\r\nHost: t\r\n');
+    // On the gRPC port: a connection that sends nothing, one that sends only HTTP/2's preface.
+    const grpcSilent = await RawConnection.open(`http://127.0.0.1:${grpcPort}`);
+    // An HTTP/2 client preface and an empty SETTINGS frame, then nothing: a session the gRPC server holds, with no stream.
+    const grpcPreface = await RawConnection.open(`http://127.0.0.1:${grpcPort}`);
+    grpcPreface.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]));
+    // A Sync call opened and left without its Hello (whose timeout, 10 s, has not run out).
+    const noHello = bytesStream(`127.0.0.1:${grpcPort}`);
+    const awaitingHello = async (): Promise<number | undefined> => valueOf(parseSamples((await api(url).raw('GET', '/metrics')).body as string), 'overlay_sync_streams_awaiting_hello');
+    let gauge: number | undefined;
+    await waitUntil(async () => (gauge = await awaitingHello()) === 1, 5_000, () => `a stream awaiting its Hello (overlay_sync_streams_awaiting_hello ${gauge})`);
     const slow = await RawConnection.open(url);
     slow.write(`POST /v1/tenants HTTP/1.1\r\nHost: t\r\n${AUTHORIZATION}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`);
     // The request is being read once the server asks for its body.
@@ -129,14 +142,17 @@ describe('overlayd exits promptly on SIGTERM', () => {
     const timer = setInterval(() => slow.write('a'), 100);
     try {
       const exit = await ctl.signalAndWait('SIGTERM', 15_000);
-      console.log(`SIGTERM -> exit with a trickling client, an idle keep-alive connection, a silent one and one half way through its headers: ${exit.ms} ms`);
+      console.log(`SIGTERM -> exit with a trickling client, an idle keep-alive connection, a silent one, one half way through its headers, and on the gRPC port a silent connection, a bare HTTP/2 session and a stream without its Hello: ${exit.ms} ms`);
       expect({ code: exit.code, signal: exit.signal }).toEqual({ code: 0, signal: null });
       expect(exit.ms).toBeLessThan(EXIT_WITHIN_MS);
+      await waitUntil(() => noHello.ended() !== undefined, 2_000, () => 'the stream without a Hello ended');
+      expect(noHello.ended()).toMatchObject({ code: grpcStatus.UNAVAILABLE, details: 'controller shutting down' });
     } finally {
       clearInterval(timer);
-      for (const conn of [slow, idle, silent, halfHeaders]) {
+      for (const conn of [slow, idle, silent, halfHeaders, grpcSilent, grpcPreface]) {
         conn.destroy();
       }
+      noHello.close();
     }
   });
 });

@@ -47,8 +47,15 @@ export function hostPort(host: string, port: number): string {
 export class SyncServer {
   private readonly logger = new Logger('sync');
   private server?: grpc.Server;
+  /** Streams waiting for their Hello, each with its refusal: ended at `stop` (the server's close would wait for them). */
+  private readonly awaitingHello = new Map<SyncCall, (code: grpc.status, details: string) => void>();
   private listener?: net.Server;
   boundPort = 0;
+  /** Streams open and waiting for their Hello (at most HELLO_TIMEOUT_MS each). */
+  get streamsAwaitingHello(): number {
+    return this.awaitingHello.size;
+  }
+
   /** Streams ended before their Hello was answered, by gRPC status (registered by metrics/). */
   readonly hellosRefused = new Counter<'code'>({
     name: 'overlay_sync_hellos_refused_total',
@@ -107,7 +114,13 @@ export class SyncServer {
       // The details quote the Hello (its host name, its VTEP): cleaned and bounded (a 900 KB name made a status never sent).
       call.emit('error', { code, details: cleanAgentText(details) });
     };
+    if (!this.server) {
+      // A call that arrived on an open connection once `stop` began: nothing would end it.
+      refuse(grpc.status.UNAVAILABLE, 'controller shutting down');
+      return;
+    }
     const timer = setTimeout(() => refuse(grpc.status.DEADLINE_EXCEEDED, `no Hello within ${HELLO_TIMEOUT_MS} ms`), HELLO_TIMEOUT_MS);
+    this.awaitingHello.set(call, refuse);
     // Nothing may follow the Hello before the controller answered it: there is nothing yet to
     // acknowledge or report on.
     const early = (): void => {
@@ -116,6 +129,7 @@ export class SyncServer {
     };
     call.once('data', (req: SyncRequest__Output) => {
       clearTimeout(timer);
+      this.awaitingHello.delete(call);
       call.on('data', early);
       this.hello.answer(call, req, secure, () => call.removeListener('data', early)).catch((err: unknown) => {
         const refused = err instanceof HelloRefused ? err : new HelloRefused(grpc.status.UNAVAILABLE, `controller error: ${(err as Error).message}`);
@@ -125,15 +139,30 @@ export class SyncServer {
         refuse(refused.code, refused.message);
       });
     });
-    call.on('error', () => clearTimeout(timer));
+    call.on('error', () => {
+      clearTimeout(timer);
+      this.awaitingHello.delete(call);
+    });
+    call.on('close', () => {
+      clearTimeout(timer);
+      this.awaitingHello.delete(call);
+    });
   }
 
-  /** Stops the server: streams still open get 2 s to end before it is forced down. Idempotent. */
+  /**
+   * Stops the server: streams waiting for their Hello are ended now (UNAVAILABLE; the agent tries
+   * another replica), streams still open get 2 s to end before it is forced down (the sessions
+   * have ended theirs: SessionRegistry.stop). Idempotent.
+   */
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
     this.listener?.close();
     this.listener = undefined;
+    for (const refuse of [...this.awaitingHello.values()]) {
+      refuse(grpc.status.UNAVAILABLE, 'controller shutting down');
+    }
+    this.awaitingHello.clear();
     if (server) {
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {

@@ -56,7 +56,7 @@ function metricsOver(hostCount: number) {
     { unfinishedByState: async () => new Map() } as unknown as MigrationRepository,
     { metrics: { finished: counter('x_finished_total'), steps: histogram('x_steps_seconds') } } as unknown as MigrationService,
     { quarantinedVnis: async () => [] } as unknown as SegmentRepository,
-    { hellosRefused: counter('x_refused_total') } as unknown as SyncServer,
+    { hellosRefused: counter('x_refused_total'), streamsAwaitingHello: 0 } as unknown as SyncServer,
     { refused: { UNAUTHENTICATED: 0, FORBIDDEN: 0 } } as unknown as Authenticator,
   );
   return { metrics, reads, inFlight };

@@ -95,6 +95,7 @@ export class ControllerMetrics {
     // Per replica, read when scraped.
     scrapedGauge(r, 'overlay_view_revision', "The revision this replica's materialized view has applied", [], () => [[{}, this.view.revision]]);
     scrapedGauge(r, 'overlay_sync_streams', 'Agent streams this replica holds', [], () => [[{}, [...sessions.all()].length]]);
+    scrapedGauge(r, 'overlay_sync_streams_awaiting_hello', 'Streams open on this replica whose Hello has not come yet (each ended after 10 s without one)', [], () => [[{}, sync.streamsAwaitingHello]]);
     scrapedCounter(r, 'overlay_sync_messages_sent_total', "Messages this replica wrote on agents' streams, by type: delta, marker (an empty delta), snapshot_chunk, snapshot_end, connection_batch, hold (the store is in recovery)", ['type'], () => {
       const { sent } = sessions.sent();
       return SENT_TYPES.map((type) => [{ type }, sent[type].messages]);
