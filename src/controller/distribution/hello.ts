@@ -82,6 +82,7 @@ export class HelloHandler {
     // Before the host is looked up in the view: it may be gone with the data the agent still holds
     // (whether its Hello may start a recovery, the store's name index says: mayTestify).
     if (await this.recovery.heldByHello(hello.hostName, hello.epoch, hello.appliedRevision)) {
+      this.refuseWhenStopped();
       answered();
       this.sessions.holdStream(call, hello.hostName, `store recovery (${this.recovery.current?.reason ?? 'in progress'}): keep the state you hold`);
       const [hostName, epoch] = [cleanAgentText(hello.hostName, 253), cleanAgentText(hello.epoch, 64)];
@@ -119,6 +120,7 @@ export class HelloHandler {
         // Two Hellos for the host raced here and the later one's claim won in Redis (and started already).
         throw new HelloRefused(grpc.status.ALREADY_EXISTS, `a newer stream for host ${hello.hostName} arrived meanwhile`);
       }
+      this.refuseWhenStopped();
     } catch (err) {
       void this.status.releaseSession(claim).catch(() => undefined);
       throw err;
@@ -168,6 +170,13 @@ export class HelloHandler {
    * ALREADY_EXISTS (an instance that a live claim replaced). Logs a replacement once (here, on
    * the replica that took over) and a refused instance once per (host, instance, claim).
    */
+  /** A Hello whose answer ends after the shutdown began opens nothing: no one would end its stream (the gRPC server's close would wait for it). */
+  private refuseWhenStopped(): void {
+    if (this.sessions.stopped) {
+      throw new HelloRefused(grpc.status.UNAVAILABLE, 'controller shutting down');
+    }
+  }
+
   private async claim(host: Host, instance: string, features: AgentFeature[]): Promise<SessionClaim> {
     const replicaId = this.sessions.replicaId;
     const seq = ++this.claimSeq;

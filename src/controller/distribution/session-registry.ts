@@ -71,6 +71,7 @@ export class SessionRegistry implements SessionEvents {
   private currentEpoch = '';
   /** Streams told to hold at their Hello (the store in recovery): no session, no claim (the host may be gone with the data). */
   private readonly heldStreams = new Map<SyncCall, string>();
+  private stopping = false;
   /** What the sessions that ended wrote (`sent` adds the live ones'). */
   private readonly endedSent = emptySentCounts();
   private endedSnapshots = 0;
@@ -136,8 +137,14 @@ export class SessionRegistry implements SessionEvents {
     this.timers.push(setInterval(() => void this.housekeeping(), HOUSEKEEPING_MS));
   }
 
+  /** Set by `stop`: a Hello answered after it opens no session (HelloHandler). */
+  get stopped(): boolean {
+    return this.stopping;
+  }
+
   /** Stops the timers and ends every stream (UNAVAILABLE); mirror counters and host observations not yet written are dropped. */
   stop(): void {
+    this.stopping = true;
     this.counters.stop();
     this.observations.stop();
     this.timers.forEach(clearInterval);
