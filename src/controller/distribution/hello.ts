@@ -165,11 +165,6 @@ export class HelloHandler {
     return stands;
   }
 
-  /**
-   * Claims the host's stream in Redis for a new stream of `instance`, or refuses the Hello with
-   * ALREADY_EXISTS (an instance that a live claim replaced). Logs a replacement once (here, on
-   * the replica that took over) and a refused instance once per (host, instance, claim).
-   */
   /** A Hello whose answer ends after the shutdown began opens nothing: no one would end its stream (the gRPC server's close would wait for it). */
   private refuseWhenStopped(): void {
     if (this.sessions.stopped) {
@@ -177,6 +172,11 @@ export class HelloHandler {
     }
   }
 
+  /**
+   * Claims the host's stream in Redis for a new stream of `instance`, or refuses the Hello with
+   * ALREADY_EXISTS (an instance that a live claim replaced). Logs a replacement once (here, on
+   * the replica that took over) and a refused instance once per (host, instance, claim).
+   */
   private async claim(host: Host, instance: string, features: AgentFeature[]): Promise<SessionClaim> {
     const replicaId = this.sessions.replicaId;
     const seq = ++this.claimSeq;

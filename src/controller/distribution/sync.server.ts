@@ -139,14 +139,12 @@ export class SyncServer {
         refuse(refused.code, refused.message);
       });
     });
-    call.on('error', () => {
+    const ended = (): void => {
       clearTimeout(timer);
       this.awaitingHello.delete(call);
-    });
-    call.on('close', () => {
-      clearTimeout(timer);
-      this.awaitingHello.delete(call);
-    });
+    };
+    call.on('error', ended);
+    call.on('close', ended);
   }
 
   /**
