@@ -7,6 +7,7 @@ import { RedisStore } from '../../src/controller/store/redis-store';
 import type { Tenant } from '../../src/controller/model/tenant';
 import { Authenticator } from '../../src/controller/auth/authenticator';
 import { ErrorCode } from '../../src/controller/errors';
+import { finishesWithin } from '../support/agents';
 import { startController, TEST_ADMIN_TOKEN, uniquePrefix, type Harness } from '../support/controller-harness';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis';
 
@@ -157,11 +158,9 @@ describe('overlayd across a Redis crash (SIGKILL) and restart', () => {
 
   afterAll(async () => {
     // Bounded, so that a controller stuck on Redis cannot keep the private Redis alive.
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([h?.close(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('controller did not close within 10 s')), 10_000)))]);
+      await finishesWithin(h ? h.close() : Promise.resolve(), 10_000, () => "the controller's close");
     } finally {
-      clearTimeout(timer);
       await redis?.destroy();
     }
   });

@@ -3,7 +3,7 @@ import type { Port } from '../../src/controller/model/port';
 import type { Segment } from '../../src/controller/model/segment';
 import { MaterializedView } from '../../src/controller/store/materialized-view';
 import { RedisStore } from '../../src/controller/store/redis-store';
-import { agentResources, dataplaneMatchesDesired, makeAgent, spansFromScratch, waitUntil, type TestAgent } from '../support/agents';
+import { agentResources, dataplaneMatchesDesired, finishesWithin, makeAgent, spansFromScratch, waitUntil, type TestAgent } from '../support/agents';
 import { startController, TEST_ADMIN_TOKEN, uniquePrefix, type Harness } from '../support/controller-harness';
 import { prng } from '../support/prng';
 import { startSentinelDeployment, type SentinelDeployment } from '../support/sentinel-redis';
@@ -84,11 +84,9 @@ describe('overlayd on Redis Sentinel: the master SIGKILLed mid-storm (OVERLAY_RE
 
   afterAll(async () => {
     await Promise.all(agents.map((t) => t.cleanup()));
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([Promise.all(controllers.map((h) => h.close())), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('controllers did not close within 10 s')), 10_000)))]);
+      await finishesWithin(Promise.all(controllers.map((h) => h.close())), 10_000, () => "the controllers' close");
     } finally {
-      clearTimeout(timer);
       await deployment?.destroy();
     }
   });

@@ -72,6 +72,17 @@ export async function waitUntil(condition: () => boolean | Promise<boolean>, tim
   }
 }
 
+/** `work`, or a rejection saying `describe()` did not finish once `timeoutMs` passed (its timer cleared either way). */
+export async function finishesWithin<T>(work: Promise<T>, timeoutMs: number, describe: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${describe()} did not finish within ${timeoutMs} ms`)), timeoutMs)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const rule = (r: RuleResource): unknown[] => [r.ethertype, r.protocol, r.portMin, r.portMax, r.icmpType, r.icmpCode, r.remoteCidr, r.remoteGroupId];
 
 /** Normal form of a span, for comparison: sorted resources as plain objects. */

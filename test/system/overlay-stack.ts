@@ -1,5 +1,5 @@
 import { SessionRegistry } from '../../src/controller/distribution/session-registry';
-import { waitUntil } from '../support/agents';
+import { finishesWithin, waitUntil } from '../support/agents';
 import { api, dropPrefix, startController, uniquePrefix, type Harness } from '../support/controller-harness';
 import { AgentProcess, ensureAgentBuilt, type AgentUser } from './agent-process';
 import { Topology, trackRedisPrefix, type Hypervisor, type TopologyOptions } from './topology';
@@ -81,18 +81,7 @@ export class OverlayStack {
   /** Stops the controller for good (agents go headless); `stop` then leaves it alone. */
   async closeController(): Promise<void> {
     this.controllerClosed = true;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`the controller did not close within ${CLOSE_DEADLINE_MS} ms; still active: ${JSON.stringify(process.getActiveResourcesInfo())}`)),
-        CLOSE_DEADLINE_MS,
-      );
-    });
-    try {
-      await Promise.race([this.ctl.close(), deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await finishesWithin(this.ctl.close(), CLOSE_DEADLINE_MS, () => `the controller's close (still active: ${JSON.stringify(process.getActiveResourcesInfo())})`);
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,7 @@
 import Fastify from 'fastify';
 import { request as httpRequest, Agent } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
+import { finishesWithin, waitUntil } from '../../../test/support/agents';
 import { beginHttpShutdown, bodiesArriving, closeConnectionsOnShutdown, connectionsOpen } from './server';
 
 describe('closeConnectionsOnShutdown', () => {
@@ -64,28 +65,6 @@ describe('closeConnectionsOnShutdown', () => {
     return { socket, received: () => text, closed: () => closed };
   }
 
-  /** Resolves when `condition` holds; rejects after `ms` saying `what`. */
-  async function until(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!condition()) {
-      if (Date.now() > deadline) {
-        throw new Error(`not within ${ms} ms: ${what}`);
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-
-  /** Whether `work` settles within `ms`. */
-  async function settlesWithin(work: Promise<unknown>, ms = 5_000): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-    try {
-      return await Promise.race([work.then(() => true), late]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   it('closes at the shutdown every connection with nothing to answer (silent, half its headers, idle after an answer); the one being answered gets its answer with Connection: close', async () => {
     const fastify = Fastify({ connectionTimeout: 60_000 });
     closeConnectionsOnShutdown(fastify);
@@ -108,16 +87,16 @@ describe('closeConnectionsOnShutdown', () => {
     const answering = await rawConnection(port);
     answering.socket.write('GET /slow HTTP/1.1\r\nHost: t\r\n\r\n');
     try {
-      await until(() => idle.received().includes('{"ok":true}'), 'the idle connection answered');
-      await until(() => connectionsOpen(fastify) === 4 && reached, 'four connections held, the slow request in its route');
+      await waitUntil(() => idle.received().includes('{"ok":true}'), 5_000, () => 'the idle connection answered');
+      await waitUntil(() => connectionsOpen(fastify) === 4 && reached, 5_000, () => 'four connections held, the slow request in its route');
       beginHttpShutdown(fastify);
-      await until(() => silent.closed() && halfHeaders.closed() && idle.closed(), 'the three connections with nothing to answer closed');
+      await waitUntil(() => silent.closed() && halfHeaders.closed() && idle.closed(), 5_000, () => 'the three connections with nothing to answer closed');
       expect(answering.closed()).toBe(false);
       const closed = fastify.close();
       release();
-      await until(answering.closed, 'the answered connection closed');
+      await waitUntil(answering.closed, 5_000, () => 'the answered connection closed');
       expect(answering.received()).toMatch(/^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n[^]*\{"ok":true\}$/i);
-      expect(await settlesWithin(closed)).toBe(true);
+      await finishesWithin(closed, 5_000, () => "the server's close");
       expect(connectionsOpen(fastify)).toBe(0);
     } finally {
       for (const c of [silent, halfHeaders, idle, answering]) {
@@ -134,9 +113,9 @@ describe('closeConnectionsOnShutdown', () => {
     await fastify.listen({ port: 0, host: '127.0.0.1' });
     const silent = await rawConnection((fastify.server.address() as AddressInfo).port);
     try {
-      await until(() => connectionsOpen(fastify) === 1, 'the connection held');
-      expect(await settlesWithin(fastify.close())).toBe(true);
-      await until(silent.closed, 'the silent connection closed');
+      await waitUntil(() => connectionsOpen(fastify) === 1, 5_000, () => 'the connection held');
+      await finishesWithin(fastify.close(), 5_000, () => "the server's close");
+      await waitUntil(silent.closed, 5_000, () => 'the silent connection closed');
     } finally {
       silent.socket.destroy();
     }
